@@ -1,0 +1,64 @@
+/**
+ * The admin API's routing table. Each component contributes its routes
+ * (`routes(): Route[]`); the server owns HTTP, JSON errors and limits.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http'
+
+export type Method = 'GET' | 'PUT' | 'POST' | 'DELETE'
+
+export interface ApiRequest {
+  method: Method
+  /** Path parameters from `:name` segments, URI-decoded. */
+  params: Record<string, string>
+  query: URLSearchParams
+  /** Parsed JSON body (undefined when there is none). */
+  body: unknown
+  /** Aborted when the client goes away or the daemon stops. */
+  signal: AbortSignal
+  raw: IncomingMessage
+}
+
+/** A JSON reply; `stream` handlers write to the response themselves (SSE). */
+export type ApiResponse =
+  | { status?: number, json: unknown }
+  | { status?: number, text: string, contentType: string }
+  | { stream: (res: ServerResponse, signal: AbortSignal) => Promise<void> }
+
+export interface Route {
+  method: Method
+  /** e.g. `/v1/config/:namespace/:key` */
+  path: string
+  handler: (req: ApiRequest) => Promise<ApiResponse> | ApiResponse
+}
+
+interface Compiled { route: Route, pattern: RegExp, names: string[] }
+
+export class Router {
+  private readonly compiled: Compiled[] = []
+
+  add (...routes: Route[]): void {
+    for (const route of routes) {
+      const names: string[] = []
+      const src = route.path.split('/').map(seg => {
+        if (seg.startsWith(':')) { names.push(seg.slice(1)); return '([^/]+)' }
+        return seg.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+      }).join('/')
+      this.compiled.push({ route, pattern: new RegExp(`^${src}/?$`), names })
+    }
+  }
+
+  /** `undefined`: no such path; `'method'`: path exists but not for this method. */
+  match (method: string, path: string): { route: Route, params: Record<string, string> } | 'method' | undefined {
+    let pathMatched = false
+    for (const c of this.compiled) {
+      const m = c.pattern.exec(path)
+      if (m === null) continue
+      pathMatched = true
+      if (c.route.method !== method) continue
+      const params: Record<string, string> = {}
+      c.names.forEach((n, i) => { params[n] = decodeURIComponent(m[i + 1]) })
+      return { route: c.route, params }
+    }
+    return pathMatched ? 'method' : undefined
+  }
+}

@@ -1,0 +1,35 @@
+/**
+ * What the composition root (daemon/agent.ts) hands to every component.
+ * Components list only the fields they use: `Pick<AgentComponents, ...>`.
+ */
+import type { PrivateKey } from '@libp2p/interface'
+import type { Logger } from 'pino'
+import type { Registry } from 'prom-client'
+import type { MycelNode } from './node.js'
+import type { Route } from './api/router.js'
+
+export interface Startable {
+  /** Idempotent: a second call while started does nothing. */
+  start: () => Promise<void> | void
+  /** Idempotent: safe to call twice or before start. */
+  stop: () => Promise<void> | void
+}
+
+export interface AgentComponents {
+  node: MycelNode
+  /** This node's peer id string, its name everywhere. */
+  peerId: string
+  privateKey: PrivateKey
+  region: string
+  dataDir: string
+  logger: Logger
+  /** The daemon's prom-client registry; served at /metrics. */
+  registry: Registry
+  /** Aborted when the daemon shuts down. */
+  signal: AbortSignal
+}
+
+/** A component that also serves admin API routes. */
+export interface ApiContributor {
+  routes: () => Route[]
+}

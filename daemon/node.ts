@@ -1,0 +1,113 @@
+/**
+ * Builds the libp2p node every mycel daemon runs on: TCP, Noise, yamux,
+ * identify, ping, gossipsub (StrictSign) and a private kad-dht under the
+ * `/mycel` prefix, never the public IPFS DHT. Optional private-network PSK.
+ */
+import { createLibp2p, type Libp2p } from 'libp2p'
+import { tcp } from '@libp2p/tcp'
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@libp2p/yamux'
+import { identify, type Identify } from '@libp2p/identify'
+import { ping, type Ping } from '@libp2p/ping'
+import { bootstrap } from '@libp2p/bootstrap'
+import { gossipsub, type GossipSub } from '@libp2p/gossipsub'
+import { kadDHT, passthroughMapper, removePrivateAddressesMapper, type KadDHT } from '@libp2p/kad-dht'
+import { preSharedKey } from '@libp2p/pnet'
+import { prometheusMetrics } from '@libp2p/prometheus-metrics'
+import type { PrivateKey, ConnectionGater, PeerId } from '@libp2p/interface'
+import type { Registry } from 'prom-client'
+import type { Libp2pProfile } from './profiles.js'
+
+export interface MycelServices {
+  identify: Identify
+  ping: Ping
+  pubsub: GossipSub
+  dht: KadDHT
+  [key: string]: unknown
+}
+
+export type MycelNode = Libp2p<MycelServices>
+
+/** Protocol prefix for identify, ping and the DHT: keeps mycel apart from IPFS. */
+export const PROTOCOL_PREFIX = 'mycel'
+export const DHT_PROTOCOL = '/mycel/kad/1.0.0'
+
+export interface NodeOptions {
+  privateKey: PrivateKey
+  listen: string[]
+  announce?: string[]
+  bootstrap?: string[]
+  /** libp2p private-network pre-shared key file contents (`/key/swarm/psk/1.0.0/` format). */
+  networkKey?: Uint8Array
+  profile: Libp2pProfile
+  /** prom-client registry that libp2p's own metrics go into. */
+  registry?: Registry
+  /** Admission: return true to refuse a peer before any protocol runs. */
+  denyPeer?: (peer: PeerId) => boolean
+  /** Additional DHT record validators/selectors, keyed by the record namespace (`/ns/...`). */
+  dhtValidators?: Record<string, (key: Uint8Array, value: Uint8Array) => Promise<void>>
+  dhtSelectors?: Record<string, (key: Uint8Array, records: Uint8Array[]) => number>
+  agentVersion?: string
+}
+
+export async function createNode (opts: NodeOptions): Promise<MycelNode> {
+  const p = opts.profile
+  const gater: ConnectionGater = {}
+  if (opts.denyPeer !== undefined) {
+    const deny = opts.denyPeer
+    gater.denyDialPeer = async (peer) => deny(peer)
+    gater.denyInboundEncryptedConnection = async (peer) => deny(peer)
+    gater.denyOutboundEncryptedConnection = async (peer) => deny(peer)
+  }
+  // Private addresses are the norm on a LAN and in tests; only the WAN
+  // profile strips them from DHT routing tables.
+  const mapper = p.dhtAllowPrivateAddrs ? passthroughMapper : removePrivateAddressesMapper
+
+  return await createLibp2p({
+    privateKey: opts.privateKey,
+    addresses: {
+      listen: opts.listen,
+      announce: opts.announce ?? []
+    },
+    transports: [tcp({ inboundSocketInactivityTimeout: p.socketInactivityTimeoutMs, outboundSocketInactivityTimeout: p.socketInactivityTimeoutMs })],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    connectionProtector: opts.networkKey !== undefined ? preSharedKey({ psk: opts.networkKey }) : undefined,
+    connectionGater: gater,
+    connectionManager: {
+      maxConnections: p.maxConnections,
+      // libp2p's defaults (5 inbound/s per host, 10 pending) throttle a
+      // network that starts many agents at once behind one address.
+      inboundConnectionThreshold: p.inboundConnectionThreshold,
+      maxIncomingPendingConnections: p.maxIncomingPendingConnections,
+      dialTimeout: p.dialTimeoutMs
+    },
+    metrics: opts.registry !== undefined ? prometheusMetrics({ registry: opts.registry, preserveExistingMetrics: true, collectDefaultMetrics: false }) : undefined,
+    peerDiscovery: (opts.bootstrap ?? []).length > 0 ? [bootstrap({ list: opts.bootstrap ?? [], timeout: 0 })] : [],
+    services: {
+      identify: identify({ protocolPrefix: PROTOCOL_PREFIX, agentVersion: opts.agentVersion }),
+      ping: ping({ protocolPrefix: PROTOCOL_PREFIX }),
+      pubsub: gossipsub({
+        globalSignaturePolicy: 'StrictSign',
+        allowPublishToZeroTopicPeers: true,
+        emitSelf: false,
+        heartbeatInterval: p.gossipHeartbeatMs,
+        scoreParams: {
+          // Agents sharing one IP (loopback, NAT) would otherwise be scored
+          // below the graylist threshold and cut off from gossip.
+          IPColocationFactorWhitelist: new Set(p.ipColocationWhitelist),
+          ...(p.ipColocationWeight !== undefined ? { IPColocationFactorWeight: p.ipColocationWeight } : {})
+        }
+      }),
+      dht: kadDHT({
+        protocol: DHT_PROTOCOL,
+        clientMode: false,
+        peerInfoMapper: mapper,
+        datastorePrefix: '/mycel/dht',
+        metricsPrefix: 'mycel_dht',
+        validators: opts.dhtValidators ?? {},
+        selectors: opts.dhtSelectors ?? {}
+      })
+    }
+  }) as unknown as MycelNode
+}

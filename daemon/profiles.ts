@@ -1,0 +1,74 @@
+/**
+ * Transport-level tunables for the three named profiles. Protocol modules
+ * keep their own profiles (see protocols/<name>/constants.ts); the agent
+ * picks the same profile name for all of them.
+ */
+export type ProfileName = 'lan' | 'wan' | 'test'
+export const PROFILE_NAMES: readonly ProfileName[] = ['lan', 'wan', 'test']
+
+export interface Libp2pProfile {
+  /** Upper bound of open connections; the SWIM overlay keeps far fewer. */
+  maxConnections: number
+  /** Inbound connections per second accepted from one host. */
+  inboundConnectionThreshold: number
+  /** Inbound connections still upgrading at once. */
+  maxIncomingPendingConnections: number
+  /** Whole dial (all addresses) timeout, ms. */
+  dialTimeoutMs: number
+  /** Idle TCP sockets are closed after this, ms. */
+  socketInactivityTimeoutMs: number
+  /** gossipsub heartbeat, ms (mesh maintenance and IHAVE gossip). */
+  gossipHeartbeatMs: number
+  /** IPs exempt from gossipsub's IP-colocation penalty. */
+  ipColocationWhitelist: string[]
+  /** Override of gossipsub's IP-colocation weight (0 disables it). */
+  ipColocationWeight?: number
+  /** Keep private addresses in DHT routing (LAN and tests). */
+  dhtAllowPrivateAddrs: boolean
+  /** Redial toward bootstrap peers: first backoff and cap, ms. */
+  redialMinMs: number
+  redialMaxMs: number
+}
+
+const LOOPBACK = ['127.0.0.1', '::1']
+
+export const LIBP2P_PROFILES: Record<ProfileName, Libp2pProfile> = {
+  lan: {
+    maxConnections: 300,
+    inboundConnectionThreshold: 100,
+    maxIncomingPendingConnections: 100,
+    dialTimeoutMs: 5_000,
+    socketInactivityTimeoutMs: 5 * 60_000,
+    gossipHeartbeatMs: 1_000,
+    ipColocationWhitelist: LOOPBACK,
+    ipColocationWeight: 0,
+    dhtAllowPrivateAddrs: true,
+    redialMinMs: 500,
+    redialMaxMs: 30_000
+  },
+  wan: {
+    maxConnections: 300,
+    inboundConnectionThreshold: 20,
+    maxIncomingPendingConnections: 30,
+    dialTimeoutMs: 10_000,
+    socketInactivityTimeoutMs: 10 * 60_000,
+    gossipHeartbeatMs: 1_000,
+    ipColocationWhitelist: LOOPBACK,
+    dhtAllowPrivateAddrs: false,
+    redialMinMs: 1_000,
+    redialMaxMs: 60_000
+  },
+  test: {
+    maxConnections: 300,
+    inboundConnectionThreshold: 1_000,
+    maxIncomingPendingConnections: 500,
+    dialTimeoutMs: 3_000,
+    socketInactivityTimeoutMs: 5 * 60_000,
+    gossipHeartbeatMs: 250,
+    ipColocationWhitelist: LOOPBACK,
+    ipColocationWeight: 0,
+    dhtAllowPrivateAddrs: true,
+    redialMinMs: 100,
+    redialMaxMs: 2_000
+  }
+}

@@ -1,0 +1,69 @@
+/**
+ * The one wire encoding mycel uses: deterministic CBOR (RFC 8949 core
+ * deterministic encoding, via cborg) checked against a zod schema on decode.
+ * Every top-level message carries a version field `v`; schemas pin it, so a
+ * peer speaking a newer format is rejected with UnsupportedVersionError
+ * rather than misread. Binary fields (keys, signatures, Yjs updates) travel as
+ * CBOR byte strings, not base64.
+ */
+import { encode, decode, rfc8949EncodeOptions } from 'cborg'
+import { z } from 'zod'
+import { MalformedMessageError, OversizedMessageError, UnsupportedVersionError } from './errors.js'
+
+const DECODE_OPTIONS = {
+  strict: true,
+  rejectDuplicateMapKeys: true,
+  useMaps: false,
+  allowUndefined: false,
+  allowIndefinite: false,
+  allowBigInt: false,
+  allowInfinity: false,
+  allowNaN: false
+} as const
+
+/** zod schema for a CBOR byte string. */
+export const bytes = (max?: number): z.ZodType<Uint8Array> => {
+  const base = z.instanceof(Uint8Array)
+  return max === undefined ? base : base.refine(b => b.byteLength <= max, { message: `longer than ${max} bytes` })
+}
+
+/** Deterministic encoding: equal values give equal bytes, so it is safe to sign. */
+export function encodeCbor (value: unknown): Uint8Array {
+  return encode(value, rfc8949EncodeOptions)
+}
+
+/**
+ * Decode untrusted bytes. Throws MalformedMessageError (bad CBOR or schema),
+ * OversizedMessageError or UnsupportedVersionError; never anything else.
+ */
+export function decodeCbor<T> (data: Uint8Array, schema: z.ZodType<T>, maxBytes?: number): T {
+  if (maxBytes !== undefined && data.byteLength > maxBytes) {
+    throw new OversizedMessageError(`message of ${data.byteLength} bytes exceeds ${maxBytes}`)
+  }
+  let raw: unknown
+  try {
+    raw = decode(data, DECODE_OPTIONS)
+  } catch (err) {
+    throw new MalformedMessageError(`invalid CBOR: ${(err as Error).message}`)
+  }
+  if (raw !== null && typeof raw === 'object' && 'v' in raw && typeof (raw as { v: unknown }).v === 'number') {
+    const v = (raw as { v: number }).v
+    const parsedV = probeVersion(schema)
+    if (parsedV !== undefined && v !== parsedV) {
+      throw new UnsupportedVersionError(`unsupported message version ${v}, expected ${parsedV}`)
+    }
+  }
+  const parsed = schema.safeParse(raw)
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]
+    throw new MalformedMessageError(`invalid message: ${issue?.path.join('.') ?? ''} ${issue?.message ?? ''}`.trim())
+  }
+  return parsed.data
+}
+
+/** If the schema is an object with a literal `v`, return that literal. */
+function probeVersion (schema: z.ZodType): number | undefined {
+  const shape = (schema as unknown as { shape?: Record<string, z.ZodType> }).shape
+  const v = shape?.v as unknown as { value?: unknown } | undefined
+  return typeof v?.value === 'number' ? v.value : undefined
+}

@@ -1,0 +1,59 @@
+/**
+ * Signatures over wire payloads. Every signature is domain-separated
+ * (`mycel/<domain>/v1` || 0x00 || payload) so a signature made for one
+ * message kind can never be replayed as another. Signers are named by their
+ * peer id string; the Ed25519 public key is inlined in the peer id, so any
+ * node can verify without a lookup.
+ */
+import type { PrivateKey, PublicKey } from '@libp2p/interface'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { InvalidSignatureError } from './errors.js'
+
+const encoder = new TextEncoder()
+
+function domainBytes (domain: string, payload: Uint8Array): Uint8Array {
+  const prefix = encoder.encode(`mycel/${domain}/v1`)
+  const out = new Uint8Array(prefix.byteLength + 1 + payload.byteLength)
+  out.set(prefix, 0)
+  out[prefix.byteLength] = 0
+  out.set(payload, prefix.byteLength + 1)
+  return out
+}
+
+export async function signPayload (key: PrivateKey, domain: string, payload: Uint8Array): Promise<Uint8Array> {
+  return await key.sign(domainBytes(domain, payload))
+}
+
+const keyCache = new Map<string, PublicKey>()
+const KEY_CACHE_MAX = 10_000
+
+/** The Ed25519 public key inside a peer id string; throws InvalidSignatureError if it has none. */
+export function publicKeyOf (peerId: string): PublicKey {
+  let key = keyCache.get(peerId)
+  if (key !== undefined) return key
+  let parsed
+  try {
+    parsed = peerIdFromString(peerId)
+  } catch {
+    throw new InvalidSignatureError(`not a peer id: ${peerId.slice(0, 64)}`)
+  }
+  if (parsed.publicKey === undefined || parsed.type !== 'Ed25519') {
+    throw new InvalidSignatureError(`peer id ${peerId.slice(0, 64)} carries no Ed25519 key`)
+  }
+  key = parsed.publicKey
+  if (keyCache.size >= KEY_CACHE_MAX) keyCache.clear()
+  keyCache.set(peerId, key)
+  return key
+}
+
+/** Throws InvalidSignatureError unless `signature` is `signer`'s over (domain, payload). */
+export async function verifyPayload (signer: string, domain: string, payload: Uint8Array, signature: Uint8Array): Promise<void> {
+  const key = publicKeyOf(signer)
+  let ok = false
+  try {
+    ok = await key.verify(domainBytes(domain, payload), signature)
+  } catch {
+    ok = false
+  }
+  if (!ok) throw new InvalidSignatureError(`bad ${domain} signature from ${signer}`)
+}
