@@ -1,0 +1,53 @@
+/**
+ * Public view of membership, shared by every module that needs to know who
+ * is alive (config anti-entropy, election, health, roles). The SWIM
+ * implementation lives beside this file.
+ */
+import type { TypedEventTarget } from '@libp2p/interface'
+import type { Startable } from '../../daemon/component.js'
+
+export type MemberState = 'alive' | 'suspect' | 'dead' | 'left'
+
+export interface Member {
+  peerId: string
+  state: MemberState
+  /** Raised only by the member itself (refutation, metadata change, restart). */
+  incarnation: number
+  region: string
+  /** Roles this member is eligible for (`network`, `update`, ...). */
+  roles: string[]
+  /** Multiaddrs (without /p2p suffix) the member advertises. */
+  addrs: string[]
+  /** Daemon version string. */
+  version: string
+  /** Unix ms when we last had first-hand or gossiped evidence it is alive. */
+  lastSeen: number
+}
+
+export interface MembershipEvents {
+  /** A member we had not seen before (or had reaped) is alive. */
+  'member:join': CustomEvent<Member>
+  /** Any state/incarnation/metadata change of a known member. */
+  'member:update': CustomEvent<Member>
+  'member:suspect': CustomEvent<Member>
+  'member:dead': CustomEvent<Member>
+  'member:left': CustomEvent<Member>
+  /** A suspect or dead member was seen alive again. */
+  'member:alive': CustomEvent<Member>
+}
+
+export interface Membership extends Startable, TypedEventTarget<MembershipEvents> {
+  /** This node's own record. */
+  self: () => Member
+  /** Every known member including self and non-reaped dead/left ones. */
+  members: () => Member[]
+  get: (peerId: string) => Member | undefined
+  /** Alive members other than self (suspect members are excluded). */
+  alivePeers: () => Member[]
+  /** Up to `n` distinct random alive peers other than self, optionally filtered. */
+  randomAlive: (n: number, filter?: (m: Member) => boolean) => Member[]
+  /** Change own metadata; bumps own incarnation and disseminates it. */
+  updateSelf: (patch: Partial<Pick<Member, 'roles' | 'version' | 'addrs'>>) => void
+  /** Announce a graceful leave to the cluster, then stop probing. */
+  leave: (signal?: AbortSignal) => Promise<void>
+}
