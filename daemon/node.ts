@@ -65,6 +65,7 @@ export async function createNode (opts: NodeOptions): Promise<MycelNode> {
 
   return await createLibp2p({
     privateKey: opts.privateKey,
+    nodeInfo: opts.agentVersion !== undefined ? { name: 'mycel', version: opts.agentVersion, userAgent: `mycel/${opts.agentVersion}` } : undefined,
     addresses: {
       listen: opts.listen,
       announce: opts.announce ?? []
@@ -85,7 +86,7 @@ export async function createNode (opts: NodeOptions): Promise<MycelNode> {
     metrics: opts.registry !== undefined ? prometheusMetrics({ registry: opts.registry, preserveExistingMetrics: true, collectDefaultMetrics: false }) : undefined,
     peerDiscovery: (opts.bootstrap ?? []).length > 0 ? [bootstrap({ list: opts.bootstrap ?? [], timeout: 0 })] : [],
     services: {
-      identify: identify({ protocolPrefix: PROTOCOL_PREFIX, agentVersion: opts.agentVersion }),
+      identify: identify({ protocolPrefix: PROTOCOL_PREFIX }),
       ping: ping({ protocolPrefix: PROTOCOL_PREFIX }),
       pubsub: gossipsub({
         globalSignaturePolicy: 'StrictSign',

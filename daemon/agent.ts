@@ -1,0 +1,200 @@
+/**
+ * The composition root: one `Agent` per host. It reads top to bottom as a
+ * parts list. Start order: identity → metrics → libp2p → membership →
+ * health → (protocol components) → redial → admin API. Stop order is the
+ * reverse, after a graceful leave has been announced while the network is
+ * still up.
+ */
+import './polyfill.js'
+import { readFile, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { Registry, collectDefaultMetrics } from 'prom-client'
+import type { Logger } from 'pino'
+import { createNode, type MycelNode } from './node.js'
+import { LIBP2P_PROFILES } from './profiles.js'
+import { loadOrCreateIdentity, type Identity } from './identity.js'
+import { ApiServer } from './api/server.js'
+import { coreRoutes } from './api/core-routes.js'
+import { splitHostPort, type AgentConfig } from './config.js'
+import { ConfigError } from './errors.js'
+import { Redialer } from './redial.js'
+import { VERSION } from './version.js'
+import type { AgentComponents, Startable, ApiContributor } from './component.js'
+import { membership as createMembership, membershipConfig } from '../protocols/membership/index.js'
+import type { Membership } from '../protocols/membership/types.js'
+import { health as createHealth, HEALTH_PROFILES, type Health } from '../protocols/health/index.js'
+
+export interface AgentStatus {
+  peerId: string
+  api: string
+  addrs: string[]
+}
+
+export class Agent {
+  readonly startedAt = Date.now()
+  identity!: Identity
+  node!: MycelNode
+  membership!: Membership
+  health!: Health
+  api!: ApiServer
+  readonly registry = new Registry()
+  /** Protocol components started after membership/health, stopped before them (reverse order). */
+  private readonly components: Array<Startable & Partial<ApiContributor> & { name: string }> = []
+  private redialer?: Redialer
+  private readonly shutdown = new AbortController()
+  private state: 'new' | 'starting' | 'started' | 'stopping' | 'stopped' = 'new'
+
+  constructor (readonly config: AgentConfig, readonly logger: Logger) {}
+
+  async start (): Promise<AgentStatus> {
+    if (this.state !== 'new') throw new Error(`agent cannot start from state ${this.state}`)
+    this.state = 'starting'
+    const cfg = this.config
+    const log = this.logger
+
+    // Identity: created on first start so `mycel agent` on a new data dir just works.
+    this.identity = await loadOrCreateIdentity(cfg.dataDir)
+
+    // Metrics: one registry per daemon; process metrics plus libp2p's and ours.
+    collectDefaultMetrics({ register: this.registry, prefix: 'mycel_process_' })
+
+    // libp2p: transports, encryption, muxing, gossipsub, DHT, optional PSK.
+    const networkKey = cfg.networkKey !== undefined ? await readNetworkKey(cfg.networkKey) : undefined
+    this.node = await createNode({
+      privateKey: this.identity.privateKey,
+      listen: cfg.listen,
+      announce: cfg.announce,
+      bootstrap: cfg.bootstrap,
+      networkKey,
+      profile: LIBP2P_PROFILES[cfg.profile],
+      registry: this.registry,
+      agentVersion: VERSION
+    })
+
+    const components: AgentComponents = {
+      node: this.node,
+      peerId: this.identity.peerId,
+      privateKey: this.identity.privateKey,
+      region: cfg.region,
+      dataDir: cfg.dataDir,
+      logger: log,
+      registry: this.registry,
+      signal: this.shutdown.signal
+    }
+
+    // Membership (SWIM): who is alive. Everything else asks it.
+    this.membership = createMembership({
+      config: membershipConfig(cfg.profile),
+      region: cfg.region,
+      roles: cfg.roles,
+      version: VERSION,
+      dataDir: cfg.dataDir
+    })(components)
+
+    // Health: signed per-region reports at a low rate.
+    this.health = createHealth({
+      config: HEALTH_PROFILES[cfg.profile],
+      version: VERSION,
+      roles: () => this.membership.self().roles
+    })(components)
+
+    // COMPONENTS: protocol components, in start order. Each is built from
+    // `components` and registered with `this.add(name, instance)`; its
+    // routes() are served by the admin API and it stops in reverse order.
+
+    // Admin API: core routes plus every component's routes.
+    const { host, port } = splitHostPort(cfg.api)
+    this.api = new ApiServer({ host, port, logger: log })
+    this.api.add(...coreRoutes({
+      node: this.node,
+      peerId: this.identity.peerId,
+      region: cfg.region,
+      version: VERSION,
+      startedAt: this.startedAt,
+      registry: this.registry,
+      membership: this.membership,
+      health: this.health,
+      isReady: () => this.isReady()
+    }))
+    for (const c of this.components) {
+      if (c.routes !== undefined) this.api.add(...c.routes())
+    }
+
+    await this.node.start()
+    await this.membership.start()
+    await this.health.start()
+    for (const c of this.components) await c.start()
+
+    // Redial: bootstrap peers until we know a live member.
+    this.redialer = new Redialer({
+      bootstrap: cfg.bootstrap,
+      minBackoffMs: LIBP2P_PROFILES[cfg.profile].redialMinMs,
+      maxBackoffMs: LIBP2P_PROFILES[cfg.profile].redialMaxMs,
+      isJoined: () => this.membership.alivePeers().length > 0
+    }, this.node, log)
+    this.redialer.start()
+
+    await this.api.start()
+    const apiAddr = this.api.address()
+    const status: AgentStatus = {
+      peerId: this.identity.peerId,
+      api: `${apiAddr.host}:${apiAddr.port}`,
+      addrs: this.node.getMultiaddrs().map(a => a.toString())
+    }
+    // For the CLI and scripts on this host: where this data dir's agent listens.
+    await writeFile(join(cfg.dataDir, 'agent.json'), JSON.stringify({ pid: process.pid, ...status }, null, 2) + '\n').catch(() => {})
+    this.state = 'started'
+    log.info({ ...status, region: cfg.region, profile: cfg.profile, version: VERSION }, 'mycel agent started')
+    return status
+  }
+
+  /** Register a protocol component; call before start(). */
+  add (name: string, component: Startable & Partial<ApiContributor>): void {
+    this.components.push(Object.assign(component, { name }))
+  }
+
+  /** Ready once joined to at least one live member, or alone by design (no bootstrap peers). */
+  isReady (): boolean {
+    if (this.state !== 'started') return false
+    return this.config.bootstrap.length === 0 || this.membership.alivePeers().length > 0
+  }
+
+  /** Graceful: announce leave, stop components in reverse order, close libp2p. Safe to call twice. */
+  async stop (opts: { leave?: boolean } = {}): Promise<void> {
+    if (this.state === 'stopping' || this.state === 'stopped' || this.state === 'new') return
+    this.state = 'stopping'
+    const log = this.logger
+    this.shutdown.abort()
+    if (opts.leave !== false) {
+      await this.membership.leave(AbortSignal.timeout(3_000)).catch(err => log.warn({ err }, 'leave announcement failed'))
+    }
+    this.redialer?.stop()
+    await this.api?.stop().catch(() => {})
+    for (const c of [...this.components].reverse()) await safeStop(c.name, c, log)
+    await safeStop('health', this.health, log)
+    await safeStop('membership', this.membership, log)
+    await safeStop('libp2p', this.node, log)
+    this.state = 'stopped'
+    log.info('mycel agent stopped')
+  }
+}
+
+async function safeStop (name: string, c: { stop: () => void | Promise<void> } | undefined, log: Logger): Promise<void> {
+  try {
+    await c?.stop()
+  } catch (err) {
+    log.warn({ err, component: name }, 'component stop failed')
+  }
+}
+
+async function readNetworkKey (path: string): Promise<Uint8Array> {
+  try {
+    const key = await readFile(path)
+    if (!key.toString('utf8').startsWith('/key/swarm/psk/1.0.0/')) {
+      throw new Error('not a libp2p PSK file (expected /key/swarm/psk/1.0.0/ header); create one with `mycel keygen --network-key FILE`')
+    }
+    return key
+  } catch (err) {
+    throw new ConfigError(`network key ${path}: ${(err as Error).message}`)
+  }
+}

@@ -1,0 +1,127 @@
+/**
+ * The admin HTTP API. Binds to 127.0.0.1 unless told otherwise; JSON in and
+ * out; errors are `{ "error": message }` with a fitting status. Routes come
+ * from the components (Router); this file owns HTTP only.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import type { Logger } from 'pino'
+import { Router, type ApiResponse, type Method, type Route } from './router.js'
+import { HttpError } from '../errors.js'
+
+/** Largest request body accepted, bytes. Config values have their own, smaller limits. */
+export const MAX_BODY_BYTES = 1024 * 1024
+const METHODS = new Set(['GET', 'PUT', 'POST', 'DELETE'])
+
+export interface ApiServerInit {
+  host: string
+  port: number
+  logger: Logger
+}
+
+export class ApiServer {
+  readonly router = new Router()
+  private server?: Server
+  private readonly shutdown = new AbortController()
+  private readonly sockets = new Set<import('node:net').Socket>()
+
+  constructor (private readonly init: ApiServerInit) {}
+
+  add (...routes: Route[]): void { this.router.add(...routes) }
+
+  /** Address actually bound (port 0 resolves to a free port). */
+  address (): { host: string, port: number } {
+    const a = this.server?.address() as AddressInfo | null | undefined
+    if (a == null) throw new Error('API server not started')
+    return { host: a.address, port: a.port }
+  }
+
+  async start (): Promise<void> {
+    if (this.server !== undefined) return
+    const server = createServer((req, res) => { void this.dispatch(req, res) })
+    server.on('connection', s => { this.sockets.add(s); s.on('close', () => this.sockets.delete(s)) })
+    server.headersTimeout = 10_000
+    server.requestTimeout = 0 // watch streams stay open
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject)
+      server.listen(this.init.port, this.init.host, () => { server.off('error', reject); resolve() })
+    })
+    this.server = server
+  }
+
+  async stop (): Promise<void> {
+    const server = this.server
+    if (server === undefined) return
+    this.server = undefined
+    this.shutdown.abort()
+    await new Promise<void>(resolve => {
+      server.close(() => resolve())
+      for (const s of this.sockets) s.destroy()
+    })
+  }
+
+  private async dispatch (req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://localhost')
+    const method = req.method ?? 'GET'
+    const signal = AbortSignal.any([this.shutdown.signal, abortOnClose(res)])
+    try {
+      if (!METHODS.has(method)) throw new HttpError(405, `method ${method} not allowed`)
+      const match = this.router.match(method, url.pathname)
+      if (match === undefined) throw new HttpError(404, `no such endpoint: ${method} ${url.pathname}`)
+      if (match === 'method') throw new HttpError(405, `method ${method} not allowed on ${url.pathname}`)
+      const body = await readJsonBody(req)
+      const out = await match.route.handler({ method: method as Method, params: match.params, query: url.searchParams, body, signal, raw: req })
+      await this.respond(res, out, signal)
+    } catch (err) {
+      if (res.headersSent) { res.destroy(); return }
+      const status = err instanceof HttpError ? err.status : 500
+      if (status >= 500) this.init.logger.error({ err, path: url.pathname }, 'admin API handler failed')
+      sendJson(res, status, { error: (err as Error).message })
+    }
+  }
+
+  private async respond (res: ServerResponse, out: ApiResponse, signal: AbortSignal): Promise<void> {
+    if ('stream' in out) {
+      await out.stream(res, signal)
+      return
+    }
+    if ('json' in out) {
+      sendJson(res, out.status ?? 200, out.json)
+      return
+    }
+    res.writeHead(out.status ?? 200, { 'content-type': out.contentType })
+    res.end(out.text)
+  }
+}
+
+function abortOnClose (res: ServerResponse): AbortSignal {
+  const c = new AbortController()
+  res.on('close', () => c.abort())
+  return c.signal
+}
+
+export function sendJson (res: ServerResponse, status: number, value: unknown): void {
+  const body = JSON.stringify(value, null, 2) + '\n'
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) })
+  res.end(body)
+}
+
+async function readJsonBody (req: IncomingMessage): Promise<unknown> {
+  const declared = Number(req.headers['content-length'] ?? 0)
+  if (declared > MAX_BODY_BYTES) throw new HttpError(413, `request body over ${MAX_BODY_BYTES} bytes`)
+  const chunks: Buffer[] = []
+  let size = 0
+  for await (const chunk of req) {
+    size += (chunk as Buffer).byteLength
+    if (size > MAX_BODY_BYTES) throw new HttpError(413, `request body over ${MAX_BODY_BYTES} bytes`)
+    chunks.push(chunk as Buffer)
+  }
+  if (size === 0) return undefined
+  const type = req.headers['content-type'] ?? 'application/json'
+  if (!type.includes('json')) throw new HttpError(415, 'request body must be JSON (content-type: application/json)')
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8'))
+  } catch (err) {
+    throw new HttpError(400, `request body is not valid JSON: ${(err as Error).message}`)
+  }
+}

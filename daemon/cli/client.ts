@@ -1,0 +1,53 @@
+/** HTTP client of the admin API used by every CLI command. */
+import { ApiUnreachableError, HttpError } from '../errors.js'
+import { DEFAULT_API } from '../config.js'
+
+export class ApiClient {
+  readonly base: string
+
+  constructor (api: string = DEFAULT_API) {
+    this.base = api.startsWith('http://') || api.startsWith('https://') ? api.replace(/\/$/, '') : `http://${api}`
+  }
+
+  async get<T = unknown> (path: string, signal?: AbortSignal): Promise<T> { return await this.call<T>('GET', path, undefined, signal) }
+  async put<T = unknown> (path: string, body: unknown, signal?: AbortSignal): Promise<T> { return await this.call<T>('PUT', path, body, signal) }
+  async post<T = unknown> (path: string, body: unknown, signal?: AbortSignal): Promise<T> { return await this.call<T>('POST', path, body, signal) }
+  async del<T = unknown> (path: string, signal?: AbortSignal): Promise<T> { return await this.call<T>('DELETE', path, undefined, signal) }
+
+  /** Raw response for streaming endpoints (SSE); caller reads `body`. */
+  async stream (path: string, signal?: AbortSignal): Promise<Response> {
+    const res = await this.fetch('GET', path, undefined, signal)
+    if (!res.ok) throw await toHttpError(res)
+    return res
+  }
+
+  async call<T> (method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
+    const res = await this.fetch(method, path, body, signal)
+    if (!res.ok) throw await toHttpError(res)
+    const text = await res.text()
+    return (text.length > 0 ? JSON.parse(text) : undefined) as T
+  }
+
+  private async fetch (method: string, path: string, body: unknown, signal?: AbortSignal): Promise<Response> {
+    try {
+      return await fetch(this.base + path, {
+        method,
+        headers: body !== undefined ? { 'content-type': 'application/json' } : undefined,
+        body: body !== undefined ? JSON.stringify(body) : undefined,
+        signal: signal ?? AbortSignal.timeout(30_000)
+      })
+    } catch (err) {
+      const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).name
+      throw new ApiUnreachableError(`no mycel agent answers at ${this.base} (${cause}); is \`mycel agent\` running? (--api HOST:PORT)`)
+    }
+  }
+}
+
+async function toHttpError (res: Response): Promise<HttpError> {
+  let message = res.statusText
+  try {
+    const body = await res.json() as { error?: string }
+    if (typeof body.error === 'string') message = body.error
+  } catch { /* not JSON */ }
+  return new HttpError(res.status, message)
+}

@@ -1,0 +1,23 @@
+/** Health-report tunables. */
+import type { ProfileName } from '../../daemon/profiles.js'
+
+export interface HealthConfig {
+  /** How often a node publishes its report, ms. Low rate: reports are informational, SWIM detects failure. */
+  publishIntervalMs: number
+  /** Reports older than this many intervals are shown as stale. */
+  staleAfterIntervals: number
+  /** Reports stamped further than this in the future are dropped (clock skew bound), ms. */
+  maxFutureSkewMs: number
+  /** Largest encoded report accepted, bytes. */
+  maxReportBytes: number
+}
+
+export const HEALTH_PROFILES: Record<ProfileName, HealthConfig> = {
+  lan: { publishIntervalMs: 10_000, staleAfterIntervals: 3, maxFutureSkewMs: 60_000, maxReportBytes: 16 * 1024 },
+  wan: { publishIntervalMs: 30_000, staleAfterIntervals: 3, maxFutureSkewMs: 120_000, maxReportBytes: 16 * 1024 },
+  test: { publishIntervalMs: 1_000, staleAfterIntervals: 5, maxFutureSkewMs: 60_000, maxReportBytes: 16 * 1024 }
+}
+
+export const HEALTH_TOPIC_PREFIX = 'mycel/health'
+/** Gossipsub topic carrying one region's health reports. */
+export const healthTopic = (region: string): string => `${HEALTH_TOPIC_PREFIX}/${region}/1`

@@ -1,0 +1,135 @@
+/**
+ * Publishes this node's signed health report on its region's topic at a low
+ * rate, and keeps the latest verified report of every member it hears from.
+ */
+import { loadavg, totalmem, freemem, cpus } from 'node:os'
+import { statfs } from 'node:fs/promises'
+import { Gauge, Counter } from 'prom-client'
+import type { AgentComponents, Startable } from '../../daemon/component.js'
+import { VerifiedTopic } from '../wire/topic.js'
+import { decodeSignedReport, encodeSignedReport, checkOrigin, type HealthReport } from './report.js'
+import { healthTopic, type HealthConfig } from './constants.js'
+
+export type HealthComponents = Pick<AgentComponents, 'node' | 'peerId' | 'privateKey' | 'region' | 'dataDir' | 'logger' | 'registry'>
+
+export interface HealthInit {
+  config: HealthConfig
+  version: string
+  /** Current roles of this node (eligible or held), read at each report. */
+  roles: () => string[]
+  /** Extra named checks contributed by other components. */
+  checks?: () => HealthReport['checks']
+}
+
+export interface StoredReport {
+  report: HealthReport
+  receivedAt: number
+}
+
+export class Health implements Startable {
+  private readonly latest = new Map<string, StoredReport>()
+  private topic?: VerifiedTopic<HealthReport>
+  private timer?: NodeJS.Timeout
+  private readonly startedAt = Date.now()
+  private readonly published: Counter
+  private readonly known: Gauge
+
+  constructor (private readonly init: HealthInit, private readonly components: HealthComponents) {
+    const registers = [components.registry]
+    this.published = new Counter({ name: 'mycel_health_reports_published_total', help: 'Health reports this node published', registers })
+    this.known = new Gauge({ name: 'mycel_health_reports_known', help: 'Members whose latest health report is held', registers, collect: () => { this.known.set(this.latest.size) } })
+  }
+
+  async start (): Promise<void> {
+    if (this.topic !== undefined) return
+    const { node, region, logger, registry } = this.components
+    this.topic = new VerifiedTopic<HealthReport>({
+      pubsub: node.services.pubsub,
+      topic: healthTopic(region),
+      metricTopic: 'health',
+      registry,
+      logger,
+      decode: async (data, from) => {
+        const report = await decodeSignedReport(data, this.init.config.maxReportBytes)
+        checkOrigin(report, from)
+        if (report.issuedAt > Date.now() + this.init.config.maxFutureSkewMs) return undefined
+        const prev = this.latest.get(report.peerId)
+        // Replays and reordered reports never overwrite a newer one.
+        if (prev !== undefined && prev.report.issuedAt >= report.issuedAt) return undefined
+        return report
+      },
+      onMessage: (report) => { this.store(report) }
+    })
+    this.topic.start()
+    // Random stagger so a fleet started together does not publish in lockstep.
+    const first = Math.floor(Math.random() * Math.min(this.init.config.publishIntervalMs, 1000))
+    this.timer = setTimeout(() => { void this.tick() }, first)
+  }
+
+  stop (): void {
+    clearTimeout(this.timer)
+    this.timer = undefined
+    this.topic?.stop()
+    this.topic = undefined
+  }
+
+  /** Latest report per member, own included. */
+  reports (): Array<StoredReport & { stale: boolean }> {
+    const staleMs = this.init.config.publishIntervalMs * this.init.config.staleAfterIntervals
+    const now = Date.now()
+    return [...this.latest.values()].map(r => ({ ...r, stale: now - r.report.issuedAt > staleMs }))
+  }
+
+  get (peerId: string): StoredReport | undefined { return this.latest.get(peerId) }
+
+  /** Forget a member (reaped by membership). */
+  forget (peerId: string): void { this.latest.delete(peerId) }
+
+  async makeReport (): Promise<HealthReport> {
+    const mem = process.memoryUsage()
+    let diskFreeBytes = 0
+    try {
+      const s = await statfs(this.components.dataDir)
+      diskFreeBytes = s.bavail * s.bsize
+    } catch { /* data dir on an fs without statfs: report 0 */ }
+    return {
+      v: 1,
+      peerId: this.components.peerId,
+      region: this.components.region,
+      issuedAt: Date.now(),
+      uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
+      version: this.init.version,
+      roles: this.init.roles(),
+      load: loadavg().map(x => Math.round(x * 100) / 100),
+      cpus: cpus().length,
+      memory: { rssBytes: mem.rss, heapUsedBytes: mem.heapUsed, totalBytes: totalmem(), freeBytes: freemem() },
+      diskFreeBytes,
+      checks: this.init.checks?.() ?? []
+    }
+  }
+
+  private store (report: HealthReport): void {
+    const prev = this.latest.get(report.peerId)
+    if (prev !== undefined && prev.report.issuedAt >= report.issuedAt) return
+    this.latest.set(report.peerId, { report, receivedAt: Date.now() })
+  }
+
+  private async tick (): Promise<void> {
+    if (this.topic === undefined) return
+    try {
+      const report = await this.makeReport()
+      this.store(report)
+      await this.topic.publish(await encodeSignedReport(report, this.components.privateKey))
+      this.published.inc()
+    } catch (err) {
+      this.components.logger.debug({ err }, 'health report publish failed')
+    }
+    if (this.topic !== undefined) {
+      this.timer = setTimeout(() => { void this.tick() }, this.init.config.publishIntervalMs)
+    }
+  }
+}
+
+export function health (init: HealthInit): (components: HealthComponents) => Health {
+  return (components) => new Health(init, components)
+}
