@@ -1,0 +1,66 @@
+import { expect } from 'chai'
+import { pino } from 'pino'
+import { ApiServer } from '../../daemon/api/server.js'
+import { Router } from '../../daemon/api/router.js'
+import { HttpError } from '../../daemon/errors.js'
+
+describe('admin API router', () => {
+  it('matches params, distinguishes 404 from 405, decodes segments', () => {
+    const r = new Router()
+    r.add({ method: 'GET', path: '/v1/config/:ns/:key', handler: () => ({ json: 1 }) })
+    const m = r.match('GET', '/v1/config/app/a%2Fb')
+    expect(m).to.be.an('object')
+    expect((m as { params: Record<string, string> }).params).to.deep.equal({ ns: 'app', key: 'a/b' })
+    expect(r.match('PUT', '/v1/config/app/x')).to.equal('method')
+    expect(r.match('GET', '/v1/nothing')).to.equal(undefined)
+  })
+})
+
+describe('admin API server', () => {
+  let server: ApiServer
+  let base: string
+
+  before(async () => {
+    server = new ApiServer({ host: '127.0.0.1', port: 0, logger: pino({ level: 'silent' }) })
+    server.add(
+      { method: 'POST', path: '/echo', handler: (req) => ({ json: { got: req.body } }) },
+      { method: 'GET', path: '/teapot', handler: () => { throw new HttpError(418, 'short and stout') } },
+      { method: 'GET', path: '/boom', handler: () => { throw new Error('internal detail') } }
+    )
+    await server.start()
+    base = `http://127.0.0.1:${server.address().port}`
+  })
+
+  after(async () => { await server.stop(); await server.stop() })
+
+  it('binds to loopback', () => {
+    expect(server.address().host).to.equal('127.0.0.1')
+  })
+
+  it('echoes JSON bodies', async () => {
+    const res = await fetch(`${base}/echo`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"a":1}' })
+    expect(res.status).to.equal(200)
+    expect(await res.json()).to.deep.equal({ got: { a: 1 } })
+  })
+
+  it('answers bad JSON with 400 and a message', async () => {
+    const res = await fetch(`${base}/echo`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{bad' })
+    expect(res.status).to.equal(400)
+    expect((await res.json() as { error: string }).error).to.match(/not valid JSON/)
+  })
+
+  it('refuses oversized bodies with 413', async () => {
+    const res = await fetch(`${base}/echo`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ a: 'x'.repeat(2 * 1024 * 1024) }) })
+    expect(res.status).to.equal(413)
+  })
+
+  it('maps HttpError, unknown paths and methods to JSON errors', async () => {
+    expect((await fetch(`${base}/teapot`)).status).to.equal(418)
+    const nf = await fetch(`${base}/nope`)
+    expect(nf.status).to.equal(404)
+    expect((await nf.json() as { error: string }).error).to.include('/nope')
+    expect((await fetch(`${base}/echo`)).status).to.equal(405)
+    expect((await fetch(`${base}/echo`, { method: 'PATCH' })).status).to.equal(405)
+    expect((await fetch(`${base}/boom`)).status).to.equal(500)
+  })
+})

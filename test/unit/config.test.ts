@@ -1,0 +1,62 @@
+import { expect } from 'chai'
+import { mkdtemp, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { defaults, readConfigFile, resolveConfig } from '../../daemon/config.js'
+
+async function tmpFile (name: string, text: string): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'mycel-cfg-'))
+  const p = join(dir, name)
+  await writeFile(p, text)
+  return p
+}
+
+function errorOf (fn: () => unknown): Error {
+  try { fn() } catch (err) { return err as Error }
+  throw new Error('expected an error')
+}
+
+async function asyncErrorOf (p: Promise<unknown>): Promise<Error> {
+  try { await p } catch (err) { return err as Error }
+  throw new Error('expected an error')
+}
+
+describe('agent config', () => {
+  it('layers defaults < file < flags', async () => {
+    const file = await readConfigFile(await tmpFile('a.yaml', 'region: eu-west\nprofile: wan\nbootstrap:\n  - /ip4/10.0.0.1/tcp/4100\n'))
+    const cfg = resolveConfig(defaults(), file, { profile: 'test' })
+    expect(cfg.region).to.equal('eu-west')
+    expect(cfg.profile).to.equal('test')
+    expect(cfg.bootstrap).to.deep.equal(['/ip4/10.0.0.1/tcp/4100'])
+    expect(cfg.api).to.equal('127.0.0.1:8900')
+  })
+
+  it('reads JSON files too', async () => {
+    const file = await readConfigFile(await tmpFile('a.json', '{"region":"r1","listen":["/ip4/127.0.0.1/tcp/0"]}'))
+    expect(resolveConfig(defaults(), file).listen).to.deep.equal(['/ip4/127.0.0.1/tcp/0'])
+  })
+
+  it('names the unknown key', async () => {
+    const err = await asyncErrorOf(readConfigFile(await tmpFile('a.yaml', 'regoin: x\n')))
+    expect(err.name).to.equal('ConfigError')
+    expect(err.message).to.include('"regoin"')
+  })
+
+  it('names the key with a bad value', async () => {
+    const err = await asyncErrorOf(readConfigFile(await tmpFile('a.yaml', 'listen: ["not a multiaddr"]\n')))
+    expect(err.message).to.include('listen')
+    const err2 = errorOf(() => resolveConfig(defaults(), { api: 'localhost' }))
+    expect(err2.message).to.include('"api"')
+    const err3 = errorOf(() => resolveConfig(defaults(), { api: '127.0.0.1:70000' }))
+    expect(err3.message).to.include('port out of range')
+    const err4 = errorOf(() => resolveConfig(defaults(), { region: 'Bad Region' }))
+    expect(err4.message).to.include('"region"')
+  })
+
+  it('reports unparseable YAML and missing files clearly', async () => {
+    const err = await asyncErrorOf(readConfigFile(await tmpFile('a.yaml', 'a: [unclosed\n')))
+    expect(err.message).to.match(/not valid YAML/)
+    const err2 = await asyncErrorOf(readConfigFile('/nonexistent/mycel.yaml'))
+    expect(err2.message).to.match(/cannot read config file/)
+  })
+})
