@@ -1,0 +1,163 @@
+/**
+ * Real `mycel agent` processes for integration tests: spawned from the built
+ * CLI (dist/daemon/cli.js), each with its own data dir and fixed TCP port
+ * (kept across restarts, so peers can redial it), API on a free port.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { existsSync } from 'node:fs'
+
+export const CLI = resolve('dist/daemon/cli.js')
+
+export interface AgentOptions {
+  region?: string
+  bootstrap?: string[]
+  extraArgs?: string[]
+  dataDir?: string
+  port?: number
+  profile?: 'lan' | 'wan' | 'test'
+  logLevel?: string
+  env?: Record<string, string>
+}
+
+export async function freePort (): Promise<number> {
+  return await new Promise((resolve, reject) => {
+    const s = createServer()
+    s.once('error', reject)
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port
+      s.close(() => resolve(port))
+    })
+  })
+}
+
+export class AgentProcess {
+  child?: ChildProcess
+  peerId = ''
+  api = ''
+  /** Listen multiaddr with /p2p/ suffix, usable as a bootstrap address. */
+  addr = ''
+  stderr = ''
+  exitCode: number | null = null
+  private exited?: Promise<number | null>
+
+  private constructor (readonly dataDir: string, readonly port: number, readonly opts: AgentOptions) {}
+
+  static async start (opts: AgentOptions = {}): Promise<AgentProcess> {
+    if (!existsSync(CLI)) throw new Error(`${CLI} missing: run \`npx tsc -p .\` (npm test builds first)`)
+    const dataDir = opts.dataDir ?? await mkdtemp(join(tmpdir(), 'mycel-test-'))
+    const port = opts.port ?? await freePort()
+    const a = new AgentProcess(dataDir, port, opts)
+    await a.spawn()
+    return a
+  }
+
+  async spawn (moreArgs: string[] = []): Promise<void> {
+    const args = [CLI, 'agent', '--data-dir', this.dataDir,
+      '--listen', `/ip4/127.0.0.1/tcp/${this.port}`,
+      '--api', '127.0.0.1:0',
+      '--profile', this.opts.profile ?? 'test',
+      '--log-level', this.opts.logLevel ?? 'info',
+      '--region', this.opts.region ?? 'default',
+      ...(this.opts.bootstrap ?? []).flatMap(b => ['--bootstrap', b]),
+      ...(this.opts.extraArgs ?? []), ...moreArgs]
+    this.stderr = ''
+    this.exitCode = null
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...this.opts.env } })
+    this.child = child
+    this.exited = new Promise(resolve => child.once('exit', (code, sig) => { this.exitCode = code ?? (sig !== null ? 128 : null); resolve(this.exitCode) }))
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => { reject(new Error(`agent did not start within 30 s:\n${this.stderr.slice(-3000)}`)) }, 30_000)
+      let buf = ''
+      child.stderr?.on('data', (d: Buffer) => {
+        const s = d.toString()
+        this.stderr = (this.stderr + s).slice(-200_000)
+        buf += s
+        let nl
+        while ((nl = buf.indexOf('\n')) >= 0) {
+          const line = buf.slice(0, nl)
+          buf = buf.slice(nl + 1)
+          if (!line.includes('mycel agent started')) continue
+          try {
+            const j = JSON.parse(line) as { peerId: string, api: string, addrs: string[] }
+            this.peerId = j.peerId
+            this.api = j.api
+            this.addr = j.addrs.find(x => x.includes(`/tcp/${this.port}`)) ?? j.addrs[0]
+            clearTimeout(timer)
+            resolve()
+          } catch { /* not the JSON start line */ }
+        }
+      })
+      child.stdout?.resume()
+      void this.exited?.then(code => { clearTimeout(timer); reject(new Error(`agent exited with ${code} before starting:\n${this.stderr.slice(-3000)}`)) })
+    })
+  }
+
+  async get<T = unknown> (path: string): Promise<T> {
+    const res = await fetch(`http://${this.api}${path}`, { signal: AbortSignal.timeout(10_000) })
+    const text = await res.text()
+    if (!res.ok) throw new Error(`GET ${path}: ${res.status} ${text}`)
+    return JSON.parse(text) as T
+  }
+
+  async request (method: string, path: string, body?: unknown): Promise<{ status: number, json: unknown }> {
+    const res = await fetch(`http://${this.api}${path}`, {
+      method,
+      headers: body !== undefined ? { 'content-type': 'application/json' } : undefined,
+      body: body !== undefined ? JSON.stringify(body) : undefined,
+      signal: AbortSignal.timeout(30_000)
+    })
+    const text = await res.text()
+    return { status: res.status, json: text.length > 0 ? JSON.parse(text) : undefined }
+  }
+
+  /** Peer ids by state in this agent's view. */
+  async members (): Promise<Array<{ peerId: string, state: string, region: string, incarnation: number }>> {
+    return await this.get('/v1/members')
+  }
+
+  async kill (signal: NodeJS.Signals = 'SIGKILL'): Promise<number | null> {
+    if (this.child === undefined || this.exitCode !== null) return this.exitCode
+    this.child.kill(signal)
+    return await this.exited!
+  }
+
+  /** Graceful stop (SIGTERM), waiting for exit. */
+  async stop (): Promise<number | null> {
+    if (this.child === undefined || this.exitCode !== null) return this.exitCode
+    this.child.kill('SIGTERM')
+    const t = setTimeout(() => this.child?.kill('SIGKILL'), 15_000)
+    const code = await this.exited!
+    clearTimeout(t)
+    return code
+  }
+
+  async cleanup (): Promise<void> {
+    await this.kill('SIGKILL')
+    if (this.opts.dataDir === undefined) await rm(this.dataDir, { recursive: true, force: true })
+  }
+}
+
+/** Poll `fn` until it returns a truthy value or `timeoutMs` passes; returns that value. */
+export async function waitFor<T> (fn: () => Promise<T> | T, timeoutMs: number, what = 'condition', intervalMs = 100): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  let lastErr: unknown
+  while (Date.now() < deadline) {
+    try {
+      const v = await fn()
+      if (v !== undefined && v !== null && v !== false) return v
+    } catch (err) { lastErr = err }
+    await new Promise(resolve => setTimeout(resolve, intervalMs))
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastErr !== undefined ? `: ${(lastErr as Error).message}` : ''}`)
+}
+
+/** Start `n` agents; the first is the bootstrap peer of the rest. */
+export async function startCluster (n: number, opts: AgentOptions = {}): Promise<AgentProcess[]> {
+  const first = await AgentProcess.start(opts)
+  const rest = await Promise.all(Array.from({ length: n - 1 }, async () => await AgentProcess.start({ ...opts, bootstrap: [first.addr, ...(opts.bootstrap ?? [])] })))
+  return [first, ...rest]
+}
