@@ -96,14 +96,14 @@ export class AgentProcess {
     })
   }
 
-  async get<T = unknown> (path: string): Promise<T> {
+  async get<T = any> (path: string): Promise<T> {
     const res = await fetch(`http://${this.api}${path}`, { signal: AbortSignal.timeout(10_000) })
     const text = await res.text()
     if (!res.ok) throw new Error(`GET ${path}: ${res.status} ${text}`)
     return JSON.parse(text) as T
   }
 
-  async request (method: string, path: string, body?: unknown): Promise<{ status: number, json: unknown }> {
+  async request (method: string, path: string, body?: unknown): Promise<{ status: number, json: any }> {
     const res = await fetch(`http://${this.api}${path}`, {
       method,
       headers: body !== undefined ? { 'content-type': 'application/json' } : undefined,
