@@ -1,0 +1,150 @@
+/**
+ * Membership benchmark (issue 2): join convergence at N = 10, 30, 50 agent
+ * processes through one bootstrap peer; failure detection after SIGKILL
+ * (median over repeats) with false positives counted; idle RSS/CPU per agent
+ * and bytes per second per node. Serf runs the same join/kill scenario in the
+ * same run for reference. Results: bench/results/membership.json.
+ *
+ *   npm run bench -- membership            (MYCEL_BENCH_SIZES=10,30 to limit)
+ */
+import '../daemon/polyfill.js'
+import { AgentProcess, waitFor } from './lib/agent-process.js'
+import { median, percentile, procStats, round, sleep, writeResult } from './lib/stats.js'
+import { serfAvailable, serfMembers, startSerf, stopSerf, type SerfAgent } from './lib/serf.js'
+
+const SIZES = (process.env.MYCEL_BENCH_SIZES ?? '10,30,50').split(',').map(Number)
+const KILL_REPEATS = Number(process.env.MYCEL_BENCH_KILLS ?? 5)
+const IDLE_SECONDS = Number(process.env.MYCEL_BENCH_IDLE_SECONDS ?? 20)
+const PROFILE = (process.env.MYCEL_BENCH_PROFILE ?? 'lan') as 'lan'
+const POLL_MS = 200
+
+async function aliveCounts (agents: AgentProcess[]): Promise<number[]> {
+  return await Promise.all(agents.map(async a => {
+    try { return (await a.members()).filter(m => m.state === 'alive').length } catch { return -1 }
+  }))
+}
+
+async function startAgents (n: number): Promise<{ agents: AgentProcess[], firstSpawn: number, lastStarted: number }> {
+  const firstSpawn = Date.now()
+  const boot = await AgentProcess.start({ profile: PROFILE, logLevel: 'warn' })
+  const agents = [boot]
+  // Bounded concurrency: starting 50 Node processes at once on 2 cores
+  // measures the scheduler, not the protocol.
+  for (let i = 1; i < n; i += 8) {
+    const batch = await Promise.all(Array.from({ length: Math.min(8, n - i) }, async () =>
+      await AgentProcess.start({ profile: PROFILE, logLevel: 'warn', bootstrap: [boot.addr] })))
+    agents.push(...batch)
+  }
+  return { agents, firstSpawn, lastStarted: Date.now() }
+}
+
+async function bytesSent (a: AgentProcess): Promise<number> {
+  const res = await fetch(`http://${a.api}/metrics`)
+  const text = await res.text()
+  let total = 0
+  for (const line of text.split('\n')) {
+    if (line.startsWith('libp2p_data_transfer_bytes_total{') && line.includes('sent')) total += Number(line.slice(line.lastIndexOf(' ') + 1))
+  }
+  return total
+}
+
+async function mycelRun (n: number): Promise<Record<string, unknown>> {
+  const { agents, firstSpawn, lastStarted } = await startAgents(n)
+  try {
+    await waitFor(async () => (await aliveCounts(agents)).every(c => c === n), 120_000, `${n} agents to see ${n} alive`, POLL_MS)
+    const converged = Date.now()
+    const join = { sinceLastStartSeconds: round((converged - lastStarted) / 1000), sinceFirstSpawnSeconds: round((converged - firstSpawn) / 1000) }
+    process.stdout.write(`mycel N=${n}: join ${join.sinceLastStartSeconds}s after last start\n`)
+
+    // Idle cost: let it settle, then measure CPU and traffic over a window.
+    await sleep(3000)
+    const before = agents.map(a => procStats(a.child!.pid!))
+    const bytesBefore = await Promise.all(agents.map(bytesSent))
+    await sleep(IDLE_SECONDS * 1000)
+    const after = agents.map(a => procStats(a.child!.pid!))
+    const bytesAfter = await Promise.all(agents.map(bytesSent))
+    const cpuPct = after.map((s, i) => 100 * (s.cpuSeconds - before[i].cpuSeconds) / IDLE_SECONDS)
+    const bps = bytesAfter.map((b, i) => (b - bytesBefore[i]) / IDLE_SECONDS)
+    const idle = {
+      windowSeconds: IDLE_SECONDS,
+      rssMB: { median: round(median(after.map(s => s.rssBytes / 1e6)), 1), max: round(Math.max(...after.map(s => s.rssBytes / 1e6)), 1) },
+      cpuPercentOfCore: { median: round(median(cpuPct), 2), max: round(Math.max(...cpuPct), 2) },
+      bytesSentPerSecondPerNode: { median: round(median(bps), 0), max: round(Math.max(...bps), 0) }
+    }
+    process.stdout.write(`mycel N=${n}: idle ${JSON.stringify(idle)}\n`)
+
+    // Failure detection: SIGKILL one non-bootstrap agent, time until every
+    // survivor lists it dead; restart it (same identity) before the next round.
+    const detections: number[] = []
+    const rejoins: number[] = []
+    let falsePositives = 0
+    for (let r = 0; r < KILL_REPEATS; r++) {
+      const victim = agents[1 + ((r * 7) % (n - 1))]
+      const survivors = agents.filter(a => a !== victim)
+      const t0 = Date.now()
+      await victim.kill('SIGKILL')
+      await waitFor(async () => {
+        const views = await Promise.all(survivors.map(async s => await s.members().catch(() => [])))
+        for (const v of views) {
+          falsePositives += v.filter(m => m.peerId !== victim.peerId && (m.state === 'dead')).length > 0 ? 1 : 0
+        }
+        return views.every(v => v.some(m => m.peerId === victim.peerId && m.state === 'dead'))
+      }, 60_000, 'survivors to mark the victim dead', POLL_MS)
+      detections.push((Date.now() - t0) / 1000)
+      const t1 = Date.now()
+      await victim.spawn()
+      await waitFor(async () => (await aliveCounts(agents)).every(c => c === n), 60_000, 'restarted agent alive everywhere', POLL_MS)
+      rejoins.push((Date.now() - t1) / 1000)
+    }
+    const detection = {
+      repeats: KILL_REPEATS,
+      medianSeconds: round(median(detections)),
+      p90Seconds: round(percentile(detections, 90)),
+      all: detections.map(d => round(d)),
+      falsePositiveObservations: falsePositives,
+      restartRejoinMedianSeconds: round(median(rejoins))
+    }
+    process.stdout.write(`mycel N=${n}: detection ${JSON.stringify(detection)}\n`)
+    return { n, join, idle, detection }
+  } finally {
+    await Promise.all(agents.map(async a => { await a.cleanup() }))
+  }
+}
+
+async function serfRun (n: number): Promise<Record<string, unknown>> {
+  const agents: SerfAgent[] = []
+  try {
+    const first = await startSerf('serf-0')
+    agents.push(first)
+    for (let i = 1; i < n; i++) agents.push(await startSerf(`serf-${i}`, first.bind))
+    const lastStarted = Date.now()
+    await waitFor(async () => {
+      const views = await Promise.all(agents.map(serfMembers))
+      return views.every(v => v !== undefined && v.filter(m => m.status === 'alive').length === n)
+    }, 120_000, 'serf join', 250)
+    const join = round((Date.now() - lastStarted) / 1000)
+    const victim = agents[n - 1]
+    const survivors = agents.slice(0, n - 1)
+    const t0 = Date.now()
+    victim.child.kill('SIGKILL')
+    await waitFor(async () => {
+      const views = await Promise.all(survivors.map(serfMembers))
+      return views.every(v => v?.some(m => m.name === victim.name && m.status === 'failed'))
+    }, 120_000, 'serf failure detection', 250)
+    const detect = round((Date.now() - t0) / 1000)
+    process.stdout.write(`serf N=${n}: join ${join}s, detection ${detect}s\n`)
+    return { n, joinSinceLastStartSeconds: join, detectionSeconds: detect }
+  } finally {
+    stopSerf(agents)
+  }
+}
+
+const results: Record<string, unknown[]> = { mycel: [], serf: [] }
+const haveSerf = await serfAvailable()
+for (const n of SIZES) {
+  results.mycel.push(await mycelRun(n))
+  if (haveSerf) results.serf.push(await serfRun(n))
+}
+if (!haveSerf) process.stdout.write('serf not installed (apt-get install serf): no reference numbers\n')
+const path = await writeResult('membership', { profile: PROFILE, ...results })
+process.stdout.write(`wrote ${path}\n`)
