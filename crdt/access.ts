@@ -1,0 +1,35 @@
+/**
+ * Who may write which namespace. The store asks one AccessPolicy; today its
+ * rules come from the agent config file (`namespaces:` section), later from
+ * BFT-committed critical config, which will implement the same interface.
+ */
+export interface AccessPolicy {
+  /** May `writer` (a peer id string) write `namespace`? Must be cheap and synchronous. */
+  canWrite: (namespace: string, writer: string) => boolean
+  /**
+   * Subscribe to rule changes (e.g. a committed ACL). The store re-fetches
+   * streams it refused before, so a newly allowed writer's history arrives
+   * through anti-entropy. Returns an unsubscribe function.
+   */
+  onChange?: (listener: () => void) => () => void
+}
+
+/** Rule of one namespace: `open` (any admitted member) or an explicit writer list. */
+export type WriterRule = 'open' | readonly string[]
+
+/**
+ * A policy from a static table. `fallback` applies to namespaces without an
+ * entry (the config file's `"*"` entry; `open` when absent, so a fresh
+ * cluster works without configuration).
+ */
+export function staticAccessPolicy (rules: Record<string, WriterRule>, fallback: WriterRule = 'open'): AccessPolicy {
+  const table = new Map<string, 'open' | Set<string>>()
+  for (const [ns, rule] of Object.entries(rules)) table.set(ns, rule === 'open' ? 'open' : new Set(rule))
+  const dflt = fallback === 'open' ? 'open' : new Set(fallback)
+  return {
+    canWrite (namespace, writer) {
+      const rule = table.get(namespace) ?? dflt
+      return rule === 'open' || rule.has(writer)
+    }
+  }
+}

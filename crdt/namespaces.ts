@@ -1,0 +1,120 @@
+/**
+ * The `namespaces:` section of the agent config file: per namespace, who may
+ * write it, an optional JSON Schema every value must satisfy, and size
+ * limits tighter than the global ones. Entry `"*"` is the default for
+ * namespaces without an entry; without it, unknown namespaces are open.
+ *
+ * ```yaml
+ * namespaces:
+ *   "*": { writers: open }
+ *   network:
+ *     writers: [12D3KooW..., 12D3KooW...]
+ *     schema: { type: object, properties: { mtu: { type: integer } }, required: [mtu] }
+ *     maxValueBytes: 4096
+ * ```
+ */
+import { z } from 'zod'
+import { NAMESPACE_PATTERN, type ConfigLimits } from './constants.js'
+import { staticAccessPolicy, type AccessPolicy, type WriterRule } from './access.js'
+import { InvalidNamespaceError, LimitExceededError, SchemaViolationError } from './errors.js'
+
+export const namespaceConfigSchema = z.strictObject({
+  /** `open`, or the peer ids allowed to write. */
+  writers: z.union([z.literal('open'), z.array(z.string().min(1).max(128)).max(10_000)]).default('open'),
+  /** JSON Schema (draft 2020-12 subset zod understands) of every value in the namespace. */
+  schema: z.union([z.boolean(), z.record(z.string(), z.unknown())]).optional(),
+  maxValueBytes: z.number().int().positive().optional(),
+  maxKeys: z.number().int().positive().optional()
+})
+
+export type NamespaceConfig = z.output<typeof namespaceConfigSchema>
+
+export const namespacesSectionSchema = z.record(
+  z.string().refine(k => k === '*' || NAMESPACE_PATTERN.test(k), { message: 'namespace names are [a-z0-9][a-z0-9._-]{0,62} or "*"' }),
+  namespaceConfigSchema
+).superRefine((section, ctx) => {
+  for (const [ns, cfg] of Object.entries(section)) {
+    if (cfg.schema === undefined) continue
+    try {
+      z.fromJSONSchema(cfg.schema as Parameters<typeof z.fromJSONSchema>[0])
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', path: [ns, 'schema'], message: `unusable JSON Schema: ${(err as Error).message}` })
+    }
+  }
+}).default({})
+
+export type NamespacesSection = z.output<typeof namespacesSectionSchema>
+
+/** What the store needs to know about namespaces, compiled once from the section. */
+export interface NamespaceRules {
+  access: AccessPolicy
+  /** Throws SchemaViolationError / LimitExceededError for a value that may not be stored under `key`. */
+  checkValue: (ns: string, key: string, value: unknown) => void
+  maxKeys: (ns: string) => number
+}
+
+export function checkNamespace (ns: string): void {
+  if (!NAMESPACE_PATTERN.test(ns)) throw new InvalidNamespaceError(`invalid namespace ${JSON.stringify(ns.slice(0, 80))}: use [a-z0-9][a-z0-9._-]{0,62}`)
+}
+
+const encoder = new TextEncoder()
+
+export function checkKey (key: string, limits: ConfigLimits): void {
+  const n = encoder.encode(key).byteLength
+  if (n === 0) throw new LimitExceededError('empty key')
+  if (n > limits.maxKeyBytes) throw new LimitExceededError(`key of ${n} bytes exceeds ${limits.maxKeyBytes}`)
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(key)) throw new LimitExceededError('key contains control characters')
+}
+
+/**
+ * Size of a value's JSON text, checking on the way that it is plain JSON
+ * (no undefined, bigint, binary, non-finite numbers) and not nested deeper
+ * than `maxDepth`. Throws LimitExceededError / SchemaViolationError.
+ */
+export function jsonSize (value: unknown, maxDepth: number): number {
+  const walk = (v: unknown, depth: number): void => {
+    if (depth > maxDepth) throw new LimitExceededError(`value nested deeper than ${maxDepth}`)
+    if (v === null || typeof v === 'string' || typeof v === 'boolean') return
+    if (typeof v === 'number') {
+      if (!Number.isFinite(v)) throw new SchemaViolationError('value contains a non-finite number')
+      return
+    }
+    if (Array.isArray(v)) { for (const x of v) walk(x, depth + 1); return }
+    if (typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype) {
+      for (const x of Object.values(v as Record<string, unknown>)) walk(x, depth + 1)
+      return
+    }
+    throw new SchemaViolationError(`value is not JSON (${v instanceof Uint8Array ? 'binary' : typeof v})`)
+  }
+  walk(value, 0)
+  return encoder.encode(JSON.stringify(value)).byteLength
+}
+
+export function compileNamespaces (section: NamespacesSection, limits: ConfigLimits, access?: AccessPolicy): NamespaceRules {
+  const rules: Record<string, WriterRule> = {}
+  const validators = new Map<string, z.ZodType>()
+  const maxValue = new Map<string, number>()
+  const maxKeys = new Map<string, number>()
+  for (const [ns, cfg] of Object.entries(section)) {
+    if (ns !== '*') rules[ns] = cfg.writers
+    if (cfg.schema !== undefined) validators.set(ns, z.fromJSONSchema(cfg.schema as Parameters<typeof z.fromJSONSchema>[0]))
+    if (cfg.maxValueBytes !== undefined) maxValue.set(ns, Math.min(cfg.maxValueBytes, limits.maxValueBytes))
+    if (cfg.maxKeys !== undefined) maxKeys.set(ns, Math.min(cfg.maxKeys, limits.maxKeysPerNamespace))
+  }
+  const pick = <T>(m: Map<string, T>, ns: string): T | undefined => m.get(ns) ?? m.get('*')
+  return {
+    access: access ?? staticAccessPolicy(rules, section['*']?.writers ?? 'open'),
+    checkValue (ns, key, value) {
+      checkKey(key, limits)
+      const size = jsonSize(value, limits.maxValueDepth)
+      const max = pick(maxValue, ns) ?? limits.maxValueBytes
+      if (size > max) throw new LimitExceededError(`value of ${size} bytes exceeds ${max} in namespace ${ns}`)
+      const validator = pick(validators, ns)
+      if (validator === undefined) return
+      const r = validator.safeParse(value)
+      if (!r.success) throw new SchemaViolationError(`value for ${ns}/${key} violates the namespace schema: ${z.prettifyError(r.error).replace(/\n\s*/g, ' ')}`)
+    },
+    maxKeys: ns => pick(maxKeys, ns) ?? limits.maxKeysPerNamespace
+  }
+}

@@ -1,0 +1,30 @@
+/**
+ * One (namespace, writer) stream: the writer's envelopes in that namespace,
+ * numbered 1, 2, 3... without gaps. Holds the accepted prefix (to serve
+ * anti-entropy and to tell duplicates from equivocation) and a bounded
+ * buffer of envelopes that arrived ahead of a gap.
+ */
+import type { Envelope } from './envelope.js'
+
+export interface HeldEnvelope { envelope: Envelope, bytes: Uint8Array }
+
+export class Stream {
+  /** Canonical bytes of accepted envelopes; entry i has seq i + 1. */
+  readonly entries: Uint8Array[] = []
+  /** Verified envelopes waiting for a gap below them to fill, by seq. */
+  readonly held = new Map<number, HeldEnvelope>()
+
+  constructor (readonly ns: string, readonly writer: string) {}
+
+  /** Highest contiguous sequence number held. */
+  get head (): number { return this.entries.length }
+
+  /** Bytes of the accepted envelope `seq`, if any. */
+  at (seq: number): Uint8Array | undefined { return this.entries[seq - 1] }
+}
+
+export function equalBytes (a: Uint8Array, b: Uint8Array): boolean {
+  if (a.byteLength !== b.byteLength) return false
+  for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false
+  return true
+}
