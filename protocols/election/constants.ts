@@ -1,0 +1,97 @@
+/**
+ * Election tunables. Every duration is in milliseconds. The three profiles
+ * follow daemon/profiles.ts; the agent picks one name for every module.
+ *
+ * Safety rests on one timing assumption, stated here once: the clocks of any
+ * two nodes differ by at most `2 * maxClockSkewMs` (NTP-disciplined hosts are
+ * within tens of ms; we leave a wide margin). A holder stops acting
+ * `maxClockSkewMs` BEFORE its lease expires by its own clock, and a
+ * successor starts `maxClockSkewMs` AFTER that expiry by its clock, so the
+ * old holder has stopped in real time before the new one starts.
+ */
+import type { ProfileName } from '../../daemon/profiles.js'
+
+export interface ElectionConfig {
+  /** Lease length. Bounds failover time: a successor waits for the lapse. */
+  leaseMs: number
+  /** Holder renews this often; ~1/3 of the lease leaves two retries before lapse. */
+  renewIntervalMs: number
+  /** Half the tolerated clock difference between two nodes (see file comment). */
+  maxClockSkewMs: number
+  /**
+   * After claiming a NEW term the claimer waits this long for a competing
+   * claim (higher fencing token) to arrive before it starts acting. Keeps the
+   * split-view race (two nodes claiming the same term) from ever acting.
+   */
+  claimSettleMs: number
+  /**
+   * A freshly started node observes this long before claiming anything, so
+   * an existing holder's renewal (gossiped every renew interval) reaches it.
+   */
+  learnPeriodMs: number
+  /** Deadline of one DHT get/put/provide/findProviders. */
+  dhtTimeoutMs: number
+  /** Own-region lease records are re-read from the DHT this often (repairs missed gossip). */
+  dhtRefreshMs: number
+  /** Candidates re-announce themselves as DHT providers this often. */
+  provideIntervalMs: number
+  /** Random fraction added to every timer, to keep nodes from ticking in lockstep. */
+  jitter: number
+}
+
+/** Leases longer than this are rejected by the record validator whatever the profile. */
+export const MAX_LEASE_MS = 10 * 60_000
+/** Leases issued further than this in the future are rejected (generous skew bound). */
+export const MAX_FUTURE_ISSUE_MS = 60_000
+/** Largest encoded lease record, bytes (a lease is ~200 bytes). */
+export const MAX_LEASE_BYTES = 1024
+/** Largest encoded role action, bytes. */
+export const MAX_ACTION_BYTES = 128 * 1024
+
+export const ELECTION_PROFILES: Record<ProfileName, ElectionConfig> = {
+  lan: {
+    leaseMs: 15_000,
+    renewIntervalMs: 5_000,
+    maxClockSkewMs: 1_000,
+    claimSettleMs: 1_000,
+    learnPeriodMs: 5_500,
+    dhtTimeoutMs: 10_000,
+    dhtRefreshMs: 15_000,
+    provideIntervalMs: 10 * 60_000,
+    jitter: 0.1
+  },
+  wan: {
+    leaseMs: 30_000,
+    renewIntervalMs: 10_000,
+    maxClockSkewMs: 2_000,
+    claimSettleMs: 2_000,
+    learnPeriodMs: 11_000,
+    dhtTimeoutMs: 20_000,
+    dhtRefreshMs: 30_000,
+    provideIntervalMs: 20 * 60_000,
+    jitter: 0.1
+  },
+  // Every agent of a test runs on one host (one clock): a small skew margin is honest.
+  test: {
+    leaseMs: 4_000,
+    renewIntervalMs: 1_300,
+    maxClockSkewMs: 200,
+    claimSettleMs: 300,
+    learnPeriodMs: 1_500,
+    dhtTimeoutMs: 3_000,
+    dhtRefreshMs: 4_000,
+    provideIntervalMs: 60_000,
+    jitter: 0.1
+  }
+}
+
+/** DHT record namespace (first key segment) and the lease key prefix. */
+export const DHT_NAMESPACE = 'mycel'
+export const LEASE_KEY_PREFIX = '/mycel/lease/'
+/** Signature domains (see protocols/wire/signing.ts). */
+export const LEASE_SIGN_DOMAIN = 'role-lease'
+export const ACTION_SIGN_DOMAIN = 'role-action'
+/** Gossip topic carrying every region's leases (small: regions x roles / renew interval). */
+export const LEASE_TOPIC = 'mycel/leases/1'
+/** Per-region topic carrying fenced role actions. */
+export const actionTopic = (region: string): string => `mycel/role-actions/${region}/1`

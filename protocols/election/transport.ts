@@ -1,0 +1,139 @@
+/**
+ * How leases travel: a gossip topic (fast path, every region's leases reach
+ * every node within a heartbeat or two) and the DHT (the authoritative
+ * record, readable from any region, and the place candidates announce
+ * themselves as providers). The election engine only sees this interface, so
+ * unit tests drive it with an in-memory network and fake timers.
+ */
+import type { Logger } from 'pino'
+import type { Registry } from 'prom-client'
+import type { MycelNode } from '../../daemon/node.js'
+import { VerifiedTopic } from '../wire/topic.js'
+import { LEASE_TOPIC } from './constants.js'
+import { decodeLease, leaseKey, parseLeaseKey, type SignedLease } from './lease.js'
+import { roleCid } from './rule.js'
+import type { ElectionMetrics } from './metrics.js'
+import { rejectReason } from '../wire/errors.js'
+
+export type LeaseSource = 'gossip' | 'dht' | 'self'
+
+export interface LeaseTransport {
+  start: (onLease: (sl: SignedLease, source: LeaseSource) => void) => void
+  stop: () => void
+  /** Publish on the lease topic; resolves with the number of peers it was sent to. */
+  gossip: (sl: SignedLease) => Promise<number>
+  /** Store the record in the DHT; resolves with the number of remote peers that stored it. */
+  put: (sl: SignedLease, signal: AbortSignal) => Promise<number>
+  /** Every valid record found for the key (not only the DHT's pick). */
+  get: (region: string, role: string, signal: AbortSignal) => Promise<SignedLease[]>
+  provide: (region: string, role: string, signal: AbortSignal) => Promise<void>
+  findProviders: (region: string, role: string, signal: AbortSignal) => Promise<string[]>
+}
+
+export interface Libp2pTransportInit {
+  node: MycelNode
+  logger: Logger
+  registry?: Registry
+  metrics: ElectionMetrics
+}
+
+export class Libp2pLeaseTransport implements LeaseTransport {
+  private topic: VerifiedTopic<SignedLease> | undefined
+
+  constructor (private readonly init: Libp2pTransportInit) {}
+
+  start (onLease: (sl: SignedLease, source: LeaseSource) => void): void {
+    if (this.topic !== undefined) return
+    this.topic = new VerifiedTopic<SignedLease>({
+      pubsub: this.init.node.services.pubsub,
+      topic: LEASE_TOPIC,
+      metricTopic: 'leases',
+      // Leases are self-certifying, so anyone may relay one (e.g. a record
+      // read from the DHT); the holder's signature is what counts.
+      decode: async (data) => await decodeLease(data),
+      onMessage: (sl) => { onLease(sl, 'gossip') },
+      registry: this.init.registry,
+      logger: this.init.logger
+    })
+    this.topic.start()
+  }
+
+  stop (): void {
+    this.topic?.stop()
+    this.topic = undefined
+  }
+
+  async gossip (sl: SignedLease): Promise<number> {
+    const res = await this.init.node.services.pubsub.publish(LEASE_TOPIC, sl.record)
+    return res.recipients.length
+  }
+
+  async put (sl: SignedLease, signal: AbortSignal): Promise<number> {
+    const { metrics } = this.init
+    let acks = 0
+    try {
+      for await (const ev of this.init.node.services.dht.put(leaseKey(sl.lease.region, sl.lease.role), sl.record, { signal })) {
+        if (ev.name === 'PEER_RESPONSE' && ev.messageName === 'PUT_VALUE') acks++
+      }
+      metrics.dhtOps.inc({ op: 'put', result: acks > 0 ? 'ok' : 'no_peers' })
+    } catch (err) {
+      metrics.dhtOps.inc({ op: 'put', result: acks > 0 ? 'ok' : rejectReason(err) })
+      if (acks === 0) throw err
+    }
+    return acks
+  }
+
+  async get (region: string, role: string, signal: AbortSignal): Promise<SignedLease[]> {
+    const { metrics } = this.init
+    const key = leaseKey(region, role)
+    const raw: Uint8Array[] = []
+    try {
+      // Collect every record from the responses rather than the single value
+      // `get` yields at the end: that value comes only after kad-dht's
+      // correction round, which throws when a stale peer cannot be corrected.
+      for await (const ev of this.init.node.services.dht.get(key, { signal })) {
+        if (ev.name === 'PEER_RESPONSE' && ev.record != null) raw.push(ev.record.value)
+        else if (ev.name === 'VALUE') raw.push(ev.value)
+      }
+      metrics.dhtOps.inc({ op: 'get', result: raw.length > 0 ? 'ok' : 'not_found' })
+    } catch (err) {
+      metrics.dhtOps.inc({ op: 'get', result: raw.length > 0 ? 'ok' : rejectReason(err) })
+      if (raw.length === 0 && (err as Error).name !== 'NotFoundError') throw err
+    }
+    const out: SignedLease[] = []
+    for (const r of raw) {
+      try {
+        const sl = await decodeLease(r)
+        const k = parseLeaseKey(key)
+        if (k?.region === sl.lease.region && k.role === sl.lease.role) out.push(sl)
+      } catch (err) {
+        metrics.leasesRejected.inc({ source: 'dht', reason: rejectReason(err) })
+      }
+    }
+    return out
+  }
+
+  async provide (region: string, role: string, signal: AbortSignal): Promise<void> {
+    try {
+      for await (const _ of this.init.node.services.dht.provide(roleCid(region, role), { signal })) { /* drain */ }
+      this.init.metrics.dhtOps.inc({ op: 'provide', result: 'ok' })
+    } catch (err) {
+      this.init.metrics.dhtOps.inc({ op: 'provide', result: rejectReason(err) })
+      throw err
+    }
+  }
+
+  async findProviders (region: string, role: string, signal: AbortSignal): Promise<string[]> {
+    const found = new Set<string>()
+    try {
+      for await (const ev of this.init.node.services.dht.findProviders(roleCid(region, role), { signal })) {
+        if (ev.name === 'PROVIDER') for (const p of ev.providers) found.add(p.id.toString())
+      }
+      this.init.metrics.dhtOps.inc({ op: 'find_providers', result: 'ok' })
+    } catch (err) {
+      this.init.metrics.dhtOps.inc({ op: 'find_providers', result: found.size > 0 ? 'ok' : rejectReason(err) })
+      if (found.size === 0) throw err
+    }
+    return [...found]
+  }
+}
