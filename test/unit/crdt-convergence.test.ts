@@ -1,0 +1,128 @@
+/**
+ * Convergence under a hostile network, in the spirit of yjs's
+ * tests/testHelper.js: a seeded in-memory network of 5-20 replicas whose
+ * messages are delayed, dropped, duplicated, reordered and cut by
+ * partitions, with random writes and deletes and random partial
+ * anti-entropy. After the partitions heal and anti-entropy runs to a fixed
+ * point, every replica must hold the same envelopes, the same document and
+ * the same view, and every acknowledged write must be everywhere.
+ * A failing seed is printed; rerun it alone with CONVERGENCE_SEED=<n>.
+ */
+import assert from 'node:assert/strict'
+import * as Y from 'yjs'
+import type { Replica } from '../../crdt/replica.js'
+import { vvEqual } from '../../crdt/version-vector.js'
+import { makeReplica, prng } from './crdt-fixtures.js'
+
+interface Msg { at: number, to: number, bytes: Uint8Array }
+
+const SEEDS = process.env.CONVERGENCE_SEED !== undefined ? [Number(process.env.CONVERGENCE_SEED)] : Array.from({ length: 240 }, (_, i) => i + 1)
+const NAMESPACES = ['app', 'net']
+const KEYS = ['a', 'b', 'c', 'd', 'e']
+
+async function runSeed (seed: number): Promise<{ writes: number, delivered: number }> {
+  const rand = prng(seed)
+  const pick = <T>(xs: T[]): T => xs[Math.floor(rand() * xs.length)]
+  const n = 5 + Math.floor(rand() * 16)
+  const replicas: Replica[] = []
+  for (let i = 0; i < n; i++) replicas.push((await makeReplica(i, { limits: { maxHeldPerStream: 8 } })).replica)
+  const dropP = rand() * 0.4
+  const dupP = rand() * 0.3
+  let group = replicas.map(() => 0) // partition id per replica; equal id = connected
+  const queue: Msg[] = []
+  const acked: Array<{ ns: string, writer: string, seq: number }> = []
+  let now = 0
+  let delivered = 0
+
+  const send = (from: number, to: number, bytes: Uint8Array): void => {
+    if (group[from] !== group[to] || rand() < dropP) return
+    const copies = rand() < dupP ? 2 : 1
+    for (let c = 0; c < copies; c++) queue.push({ at: now + Math.floor(rand() * 50), to, bytes })
+  }
+  /** One bounded pull: `to` asks `from` for what it lacks (as anti-entropy does). */
+  const pull = async (to: number, from: number, maxCount: number): Promise<boolean> => {
+    if (group[from] !== group[to]) return false
+    const { envelopes, more } = replicas[from].missing(replicas[to].versionVector(), maxCount, 1e9)
+    for (const e of envelopes) await replicas[to].ingest(e, 'sync')
+    return more
+  }
+
+  const steps = 40 + Math.floor(rand() * 80)
+  for (let step = 0; step < steps; step++) {
+    now += Math.floor(rand() * 10)
+    const r = rand()
+    if (r < 0.35) {
+      const w = Math.floor(rand() * n)
+      const ns = pick(NAMESPACES)
+      const key = pick(KEYS)
+      const res = rand() < 0.2
+        ? await replicas[w].write(ns, key, undefined, { deleted: true })
+        : await replicas[w].write(ns, key, { by: w, step, list: [step, 'x'] })
+      if (res !== undefined) {
+        acked.push({ ns, writer: res.envelope.writer, seq: res.envelope.seq })
+        for (let t = 0; t < n; t++) if (t !== w) send(w, t, res.bytes)
+      }
+    } else if (r < 0.45) {
+      const a = Math.floor(rand() * n)
+      await pull(a, (a + 1 + Math.floor(rand() * (n - 1))) % n, 1 + Math.floor(rand() * 4))
+    } else if (r < 0.5) {
+      const parts = 1 + Math.floor(rand() * 3)
+      group = replicas.map(() => Math.floor(rand() * parts))
+    } else {
+      // Deliver a random ready message (reordering), sometimes several.
+      queue.sort((x, y) => x.at - y.at)
+      const ready = queue.filter(m => m.at <= now + 25)
+      for (let k = 0; k < Math.min(ready.length, 1 + Math.floor(rand() * 3)); k++) {
+        const m = pick(ready)
+        queue.splice(queue.indexOf(m), 1)
+        ready.splice(ready.indexOf(m), 1)
+        await replicas[m.to].ingest(m.bytes, 'gossip')
+        delivered++
+      }
+    }
+  }
+  // Heal; whatever is still in flight may or may not arrive.
+  group = replicas.map(() => 0)
+  for (const m of queue) if (rand() < 0.5) await replicas[m.to].ingest(m.bytes, 'gossip')
+  // Anti-entropy with random partners until a fixed point (bounded rounds).
+  for (let round = 0; round < 50 * n; round++) {
+    const a = Math.floor(rand() * n)
+    const b = (a + 1 + Math.floor(rand() * (n - 1))) % n
+    while (await pull(a, b, 16)) { /* drain in bounded batches */ }
+    if (round % n === n - 1 && replicas.every(x => vvEqual(x.versionVector(), replicas[0].versionVector()))) break
+  }
+
+  const vv0 = replicas[0].versionVector()
+  for (let i = 0; i < n; i++) {
+    const r = replicas[i]
+    assert.ok(vvEqual(r.versionVector(), vv0), `replica ${i} version vector differs`)
+    assert.equal(r.heldCount(), 0, `replica ${i} still holds envelopes`)
+    for (const ns of NAMESPACES) {
+      // A namespace document exists once touched, even by a no-op delete.
+      const d0 = replicas[0].doc(ns) ?? new Y.Doc()
+      const d = r.doc(ns) ?? new Y.Doc()
+      assert.deepEqual(d.getMap('config').toJSON(), d0.getMap('config').toJSON(), `replica ${i} doc ${ns}`)
+      assert.deepEqual(Y.encodeStateVector(d), Y.encodeStateVector(d0))
+      assert.equal(d.store.pendingStructs, null, `replica ${i} has unintegrated structs`)
+      assert.deepEqual(r.entries(ns), replicas[0].entries(ns), `replica ${i} view ${ns}`)
+    }
+    for (const w of acked) assert.ok(r.head(w.ns, w.writer) >= w.seq, `replica ${i} lacks acknowledged ${w.ns}/${w.writer}#${w.seq}`)
+  }
+  return { writes: acked.length, delivered }
+}
+
+describe('crdt convergence (seeded random network)', function () {
+  this.timeout(120_000)
+  it(`converges and keeps every acknowledged write over ${SEEDS.length} seeds`, async () => {
+    let writes = 0
+    for (const seed of SEEDS) {
+      try {
+        writes += (await runSeed(seed)).writes
+      } catch (err) {
+        (err as Error).message = `seed ${seed}: ${(err as Error).message}`
+        throw err
+      }
+    }
+    assert.ok(writes > SEEDS.length * 5)
+  })
+})
