@@ -1,0 +1,94 @@
+/**
+ * Connections to members. Over libp2p a probe to a peer we hold no
+ * connection to costs a TCP + Noise + yamux handshake, so we keep one open
+ * to every alive member, up to maxMemberConnections (full mesh at our target
+ * scale of <= ~100 nodes; beyond the cap probes dial on demand and the
+ * connection manager may prune: a bounded random overlay such as HyParView
+ * is the next step at larger N). Members' advertised addresses go into the
+ * peer store so both we and libp2p can dial them.
+ *
+ * Connection events drive SWIM:
+ *  - peer:connect with a peer we do not know as alive -> push-pull (join);
+ *  - peer:disconnect from an alive member -> probe it now. A process that
+ *    dies on a live host closes its sockets at once, so this detects crashes
+ *    in milliseconds instead of waiting for its turn in the probe order;
+ *    lost hosts and partitions still go through probe -> suspect -> dead.
+ */
+import { peerIdFromString } from '@libp2p/peer-id'
+import { multiaddr } from '@multiformats/multiaddr'
+import type { PeerId } from '@libp2p/interface'
+import type { SwimContext } from './context.js'
+import { shuffled } from './context.js'
+import type { PushPull } from './push-pull.js'
+
+export class MemberConnections {
+  private readonly dialing = new Set<string>()
+  private readonly onConnect = (evt: CustomEvent<PeerId>): void => {
+    const id = evt.detail.toString()
+    const outbound = this.ctx.node.getConnections(evt.detail).some(c => c.direction === 'outbound')
+    this.pushPull.onConnect(id, outbound)
+  }
+
+  private readonly onDisconnect = (evt: CustomEvent<PeerId>): void => {
+    const id = evt.detail.toString()
+    const state = this.ctx.table.get(id)?.state
+    if (id === this.ctx.selfId || (state !== 'alive' && state !== 'suspect')) return
+    this.ctx.log.debug({ peer: id }, 'connection to member closed, probing now')
+    this.ctx.probeSoon(id)
+  }
+
+  constructor (private readonly ctx: SwimContext, private readonly pushPull: PushPull) {}
+
+  start (): void {
+    this.ctx.node.addEventListener('peer:connect', this.onConnect)
+    this.ctx.node.addEventListener('peer:disconnect', this.onDisconnect)
+    // Peers connected before we started (the bootstrap, typically).
+    for (const conn of this.ctx.node.getConnections()) {
+      this.pushPull.onConnect(conn.remotePeer.toString(), conn.direction === 'outbound')
+    }
+  }
+
+  stop (): void {
+    this.ctx.node.removeEventListener('peer:connect', this.onConnect)
+    this.ctx.node.removeEventListener('peer:disconnect', this.onDisconnect)
+  }
+
+  /** Store a member's advertised addresses so dials by peer id find it. */
+  async learnAddrs (id: string, addrs: string[]): Promise<void> {
+    if (id === this.ctx.selfId || addrs.length === 0) return
+    const mas = []
+    for (const a of addrs) {
+      try { mas.push(multiaddr(a)) } catch { /* a bad address in a signed record only hurts its author */ }
+    }
+    if (mas.length === 0) return
+    try {
+      await this.ctx.node.peerStore.merge(peerIdFromString(id), { multiaddrs: mas })
+    } catch (err) {
+      this.ctx.log.debug({ err, peer: id }, 'peer store merge failed')
+    }
+  }
+
+  /** One maintenance step: dial a few alive members we are not connected to. */
+  maintain (): void {
+    const { ctx } = this
+    if (ctx.signal.aborted) return
+    const alive = ctx.table.ids(['alive'])
+    let connected = 0
+    const missing: string[] = []
+    for (const id of alive) {
+      if (ctx.node.getConnections(peerIdFromString(id)).length > 0) connected++
+      else if (!this.dialing.has(id)) missing.push(id)
+    }
+    const budget = Math.min(ctx.cfg.memberDialsPerTick, ctx.cfg.maxMemberConnections - connected - this.dialing.size)
+    for (const id of shuffled(missing).slice(0, Math.max(0, budget))) {
+      this.dialing.add(id)
+      ctx.node.dial(peerIdFromString(id), { signal: AbortSignal.any([ctx.signal, AbortSignal.timeout(ctx.cfg.pushPullTimeoutMs)]) })
+        .catch(err => {
+          ctx.log.debug({ err: (err as Error).message, peer: id }, 'dial to member failed')
+          // An alive member we cannot reach is worth a probe round now.
+          ctx.probeSoon(id)
+        })
+        .finally(() => { this.dialing.delete(id) })
+    }
+  }
+}

@@ -1,0 +1,201 @@
+/**
+ * Every SWIM tunable in one place, with units and reasons. The anchor is
+ * hashicorp/memberlist's DefaultLANConfig / DefaultWANConfig /
+ * DefaultLocalConfig; where we differ the comment says why. Three profiles
+ * (`lan`, `wan`, `test`) share the shape; `membershipConfig(profile,
+ * overrides)` resolves and validates one.
+ */
+import type { ProfileName } from '../../daemon/profiles.js'
+import { InvalidMembershipConfigError } from './errors.js'
+
+export const PROBE_PROTOCOL = '/mycel/probe/1.0.0'
+export const PROBE_REQ_PROTOCOL = '/mycel/probe-req/1.0.0'
+export const PUSH_PULL_PROTOCOL = '/mycel/pushpull/1.0.0'
+/** gossipsub topic carrying membership updates we originate. */
+export const MEMBERSHIP_TOPIC = 'mycel/membership/1'
+/** Signature domain of every membership update (see wire/signing.ts). */
+export const UPDATE_SIGNING_DOMAIN = 'membership/update'
+
+export interface MembershipConfig {
+  /** ms between two probes of this node (memberlist ProbeInterval: LAN 1 s, WAN 5 s). Scaled by local health. */
+  probeIntervalMs: number
+  /** ms to wait for a direct ack before going indirect (memberlist ProbeTimeout: LAN 500 ms, WAN 3 s). Should exceed the 99th percentile RTT. Scaled by local health. */
+  probeTimeoutMs: number
+  /** members asked to probe a target indirectly after a failed direct probe (memberlist IndirectChecks = 3). */
+  indirectChecks: number
+  /**
+   * Suspicion minimum = suspicionMult × max(1, log10(N)) × probeInterval (memberlist SuspicionMult: LAN 4,
+   * WAN 6). Larger means fewer false positives and slower detection of silent (partitioned) members.
+   */
+  suspicionMult: number
+  /** Suspicion maximum = this × minimum; the timer starts here and shrinks with confirmations (memberlist SuspicionMaxTimeoutMult = 6). */
+  suspicionMaxTimeoutMult: number
+  /**
+   * ms a suspicion lasts when every probe was actively refused (TCP RST: nothing listens on the member's
+   * address any more) rather than unanswered. A refusal is first-hand proof that the process is gone, unlike a
+   * timeout which may be loss or a slow host; the window still lets a live member refute. Not in memberlist:
+   * UDP has no refusal. This is what makes a killed process "dead" in about a second.
+   */
+  refusedSuspicionMs: number
+  /** Lifeguard local-health ceiling: probe timeouts are multiplied by (score + 1), score < this (memberlist AwarenessMaxMultiplier = 8). */
+  awarenessMaxMultiplier: number
+  /** A piggybacked update is retransmitted retransmitMult × ceil(log10(N + 1)) times (memberlist RetransmitMult: LAN 4). */
+  retransmitMult: number
+  /** Bytes of piggybacked updates carried by one probe or ack (memberlist fills a 1400-byte UDP packet; our streams are TCP). */
+  piggybackMaxBytes: number
+  /** Updates held for piggybacking; the oldest, most-sent ones are dropped beyond this. */
+  piggybackQueueMax: number
+  /** ms between periodic push-pull exchanges with one random member (memberlist PushPullInterval: LAN 30 s, WAN 60 s), scaled up above 32 members like memberlist. */
+  pushPullIntervalMs: number
+  /** ms deadline of one push-pull exchange (memberlist TCPTimeout: LAN 10 s, WAN 30 s). */
+  pushPullTimeoutMs: number
+  /** ms: at most one on-connect push-pull per peer within this window, so reconnect storms do not become sync storms. */
+  pushPullMinGapMs: number
+  /** ms a dead or left member stays listed before it is reaped (memberlist GossipToTheDeadTime is 30 s; Serf keeps failed members 24 h; operators want to see who died). */
+  reapAfterMs: number
+  /** ms a reaped member's last incarnation is remembered, so replayed old alive records cannot resurrect it. */
+  tombstoneMs: number
+  /** Members (alive or not) tracked at most; beyond it new peers are refused. Guards memory against floods of fake identities. */
+  maxMembers: number
+  /** Connections kept open to members (probing an unconnected peer costs a TCP + Noise handshake). Full mesh up to this size; above it probes dial on demand. */
+  maxMemberConnections: number
+  /** Member dials started per maintenance tick, so a join to a big cluster does not dial everybody at once. */
+  memberDialsPerTick: number
+  /** ms between connection-maintenance / reap / gauge ticks. */
+  maintenanceIntervalMs: number
+  /** ms leave() waits for the left update to be acknowledged by members before returning. */
+  leaveTimeoutMs: number
+  /** Largest single signed update, bytes (body + signature). */
+  maxUpdateBytes: number
+  /** Largest probe / ack / probe-request frame, bytes. */
+  maxProbeBytes: number
+  /** Largest push-pull frame, bytes (about 300 bytes per member record). */
+  maxPushPullBytes: number
+  /** Inbound probe streams served at once per connection. */
+  maxInboundProbeStreams: number
+}
+
+const LAN: MembershipConfig = {
+  probeIntervalMs: 1_000,
+  probeTimeoutMs: 500,
+  indirectChecks: 3,
+  suspicionMult: 4,
+  suspicionMaxTimeoutMult: 6,
+  refusedSuspicionMs: 1_000,
+  awarenessMaxMultiplier: 8,
+  retransmitMult: 4,
+  piggybackMaxBytes: 4_096,
+  piggybackQueueMax: 1_024,
+  pushPullIntervalMs: 30_000,
+  pushPullTimeoutMs: 10_000,
+  pushPullMinGapMs: 2_000,
+  reapAfterMs: 60 * 60_000,
+  tombstoneMs: 24 * 60 * 60_000,
+  maxMembers: 4_096,
+  maxMemberConnections: 128,
+  memberDialsPerTick: 8,
+  maintenanceIntervalMs: 1_000,
+  leaveTimeoutMs: 2_000,
+  maxUpdateBytes: 2_048,
+  maxProbeBytes: 64 * 1024,
+  maxPushPullBytes: 4 * 1024 * 1024,
+  maxInboundProbeStreams: 64
+}
+
+export const MEMBERSHIP_PROFILES: Record<ProfileName, MembershipConfig> = {
+  lan: LAN,
+  wan: {
+    ...LAN,
+    probeIntervalMs: 5_000,
+    probeTimeoutMs: 3_000,
+    suspicionMult: 6,
+    refusedSuspicionMs: 3_000,
+    pushPullIntervalMs: 60_000,
+    pushPullTimeoutMs: 30_000,
+    pushPullMinGapMs: 5_000,
+    reapAfterMs: 6 * 60 * 60_000,
+    tombstoneMs: 72 * 60 * 60_000,
+    maxMemberConnections: 64,
+    maintenanceIntervalMs: 2_000,
+    leaveTimeoutMs: 5_000
+  },
+  // Fast timers (memberlist's DefaultLocalConfig, faster still) so tests see
+  // a silent member dead in ~1-2 s and a killed one in well under a second.
+  test: {
+    ...LAN,
+    probeIntervalMs: 250,
+    probeTimeoutMs: 150,
+    suspicionMult: 3,
+    suspicionMaxTimeoutMult: 3,
+    refusedSuspicionMs: 400,
+    awarenessMaxMultiplier: 4,
+    retransmitMult: 2,
+    pushPullIntervalMs: 3_000,
+    pushPullTimeoutMs: 3_000,
+    pushPullMinGapMs: 500,
+    reapAfterMs: 30_000,
+    tombstoneMs: 5 * 60_000,
+    maxMemberConnections: 64,
+    maintenanceIntervalMs: 250,
+    leaveTimeoutMs: 1_000
+  }
+}
+
+/** The defaults of one profile (a copy). */
+export function defaultMembershipConfig (profile: ProfileName = 'lan'): MembershipConfig {
+  const base = MEMBERSHIP_PROFILES[profile]
+  if (base === undefined) throw new InvalidMembershipConfigError(`unknown profile ${String(profile)}`)
+  return { ...base }
+}
+
+/** Profile defaults overlaid with `overrides`, validated. */
+export function membershipConfig (profile: ProfileName = 'lan', overrides: Partial<MembershipConfig> = {}): MembershipConfig {
+  const cfg = { ...defaultMembershipConfig(profile) }
+  for (const [k, v] of Object.entries(overrides)) {
+    if (v !== undefined) (cfg as unknown as Record<string, unknown>)[k] = v
+  }
+  validateMembershipConfig(cfg)
+  return cfg
+}
+
+/** Throws InvalidMembershipConfigError naming the first bad key. */
+export function validateMembershipConfig (cfg: MembershipConfig): void {
+  const positiveInts: Array<keyof MembershipConfig> = Object.keys(LAN) as Array<keyof MembershipConfig>
+  for (const key of positiveInts) {
+    const v = cfg[key]
+    if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0 || (key !== 'suspicionMult' && key !== 'suspicionMaxTimeoutMult' && !Number.isInteger(v))) {
+      throw new InvalidMembershipConfigError(`membership.${key} must be a positive ${key.startsWith('suspicion') ? 'number' : 'integer'}, got ${String(v)}`)
+    }
+  }
+  if (cfg.probeTimeoutMs >= cfg.probeIntervalMs) {
+    throw new InvalidMembershipConfigError('membership.probeTimeoutMs must be below probeIntervalMs (the indirect phase needs the rest of the interval)')
+  }
+  if (cfg.suspicionMaxTimeoutMult < 1) {
+    throw new InvalidMembershipConfigError('membership.suspicionMaxTimeoutMult must be >= 1')
+  }
+  if (cfg.maxUpdateBytes > cfg.maxProbeBytes || cfg.maxProbeBytes > cfg.maxPushPullBytes) {
+    throw new InvalidMembershipConfigError('membership.maxUpdateBytes <= maxProbeBytes <= maxPushPullBytes is required')
+  }
+  if (cfg.piggybackMaxBytes + 256 > cfg.maxProbeBytes) {
+    throw new InvalidMembershipConfigError('membership.piggybackMaxBytes must leave room in maxProbeBytes')
+  }
+}
+
+/** memberlist's suspicionTimeout: the suspicion minimum for a cluster of n, ms. */
+export function suspicionTimeoutMs (mult: number, n: number, intervalMs: number): number {
+  const nodeScale = Math.max(1, Math.log10(Math.max(1, n)))
+  return Math.floor(mult * nodeScale * intervalMs)
+}
+
+/** memberlist's retransmitLimit: how often one update is piggybacked. */
+export function retransmitLimit (mult: number, n: number): number {
+  return mult * Math.ceil(Math.log10(n + 1))
+}
+
+/** memberlist's pushPullScale: above 32 members the interval grows with log2(N/32). */
+export function pushPullIntervalFor (intervalMs: number, n: number): number {
+  const threshold = 32
+  if (n <= threshold) return intervalMs
+  const multiplier = Math.ceil(Math.log2(n) - Math.log2(threshold)) + 1
+  return intervalMs * multiplier
+}

@@ -1,0 +1,63 @@
+/**
+ * What the I/O parts of SWIM (prober, push-pull, connection keeper) share:
+ * the running node, the state table and the ingest/spread paths. Built by
+ * swim.ts; the parts never reach into each other.
+ */
+import type { Logger } from 'pino'
+import type { MycelNode } from '../../daemon/node.js'
+import type { MembershipConfig } from './constants.js'
+import type { MemberTable, ApplyResult } from './state.js'
+import type { BroadcastQueue } from './broadcast-queue.js'
+import type { Awareness } from './awareness.js'
+import type { MembershipMetrics } from './metrics.js'
+import type { Decoders, SignedUpdate } from './messages.js'
+
+export type Channel = 'probe' | 'pushpull' | 'gossip'
+
+export interface SwimContext {
+  cfg: MembershipConfig
+  node: MycelNode
+  selfId: string
+  table: MemberTable
+  queue: BroadcastQueue
+  awareness: Awareness
+  metrics: MembershipMetrics
+  log: Logger
+  codec: Decoders
+  /** Aborted on stop(). */
+  signal: AbortSignal
+  /** Decode, order, verify and apply one update from the network; never throws. */
+  ingest: (raw: SignedUpdate, channel: Channel) => Promise<ApplyResult | 'rejected'>
+  /** Updates to piggyback on the next probe or ack. */
+  piggyback: () => SignedUpdate[]
+  /** Raise (sign, apply, spread) our suspicion of `id` at incarnation `inc`. */
+  suspect: (id: string, inc: number, refused: boolean) => Promise<void>
+  /** Probe `id` now, out of turn (a connection to it just closed). */
+  probeSoon: (id: string) => void
+}
+
+/** Fisher-Yates shuffle of a copy. */
+export function shuffled<T> (items: readonly T[]): T[] {
+  const out = [...items]
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1))
+    const t = out[i]
+    out[i] = out[j]
+    out[j] = t
+  }
+  return out
+}
+
+/** Resolves after `ms` or when `signal` aborts (never rejects). */
+export async function sleep (ms: number, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return
+  await new Promise<void>(resolve => {
+    const t = setTimeout(done, ms)
+    function done (): void {
+      clearTimeout(t)
+      signal.removeEventListener('abort', done)
+      resolve()
+    }
+    signal.addEventListener('abort', done, { once: true })
+  })
+}

@@ -1,0 +1,238 @@
+/**
+ * SWIM failure detection (memberlist's probeNode): once per probe interval
+ * ping the next member of a shuffled round-robin list over
+ * /mycel/probe/1.0.0; without an ack in time, ask `indirectChecks` other
+ * members to ping it over /mycel/probe-req/1.0.0; if none reaches it, raise
+ * a suspicion. Pings and acks carry piggybacked updates. Lifeguard: timeouts
+ * scale with our local health score, which rises when we miss acks or our
+ * helpers fail to answer (a sign that we are the slow one) and falls on
+ * every successful probe.
+ *
+ * A dial that is actively refused (TCP RST on every address) is remembered:
+ * if the indirect helpers are refused too, the suspicion is marked `refused`
+ * and uses the short refusedSuspicionMs window (see constants.ts).
+ */
+import { peerIdFromString } from '@libp2p/peer-id'
+import { request, handleRequests, type RpcHost } from '../wire/rpc.js'
+import { rejectReason } from '../wire/errors.js'
+import { PROBE_PROTOCOL, PROBE_REQ_PROTOCOL } from './constants.js'
+import { encode, type SignedUpdate, type Ack, type Ping, type ProbeReq, type ProbeRes } from './messages.js'
+import { shuffled, sleep, type SwimContext } from './context.js'
+
+export interface PingOutcome { ok: boolean, refused: boolean }
+
+export class Prober {
+  private order: string[] = []
+  private next = 0
+  private seq = Math.floor(Math.random() * 0x7fffffff)
+  private readonly inFlight = new Set<string>()
+  private loop?: Promise<void>
+
+  constructor (private readonly ctx: SwimContext) {}
+
+  private get host (): RpcHost { return this.ctx.node as unknown as RpcHost }
+
+  async start (): Promise<void> {
+    const { cfg } = this.ctx
+    await handleRequests(this.host, PROBE_PROTOCOL, async (req, conn, reply) => { await this.onPing(req, conn.remotePeer.toString(), reply) }, {
+      timeoutMs: cfg.probeTimeoutMs * cfg.awarenessMaxMultiplier,
+      maxBytes: cfg.maxProbeBytes,
+      maxInboundStreams: cfg.maxInboundProbeStreams,
+      onError: (err) => { this.count('ping', rejectReason(err)) }
+    })
+    await handleRequests(this.host, PROBE_REQ_PROTOCOL, async (req, _conn, reply) => { await this.onProbeReq(req, reply) }, {
+      timeoutMs: cfg.probeIntervalMs * cfg.awarenessMaxMultiplier,
+      maxBytes: cfg.maxProbeBytes,
+      maxInboundStreams: cfg.maxInboundProbeStreams,
+      onError: (err) => { this.count('probe_req', rejectReason(err)) }
+    })
+    this.loop = this.run()
+  }
+
+  async stop (): Promise<void> {
+    await Promise.all([this.host.unhandle(PROBE_PROTOCOL), this.host.unhandle(PROBE_REQ_PROTOCOL)]).catch(() => {})
+    await this.loop
+  }
+
+  private async run (): Promise<void> {
+    const { cfg, signal } = this.ctx
+    // Random stagger so nodes started together do not probe in lockstep.
+    await sleep(Math.random() * cfg.probeIntervalMs, signal)
+    while (!signal.aborted) {
+      const started = Date.now()
+      const target = this.nextTarget()
+      if (target !== undefined) await this.probe(target).catch(err => { this.ctx.log.debug({ err, target }, 'probe failed unexpectedly') })
+      const elapsed = Date.now() - started
+      await sleep(Math.max(0, cfg.probeIntervalMs - elapsed), signal)
+    }
+  }
+
+  /** Next member in a shuffled round robin (bounded time to first probe of every member). */
+  private nextTarget (): string | undefined {
+    for (let tries = 0; tries < 2; tries++) {
+      while (this.next < this.order.length) {
+        const id = this.order[this.next++]
+        const state = this.ctx.table.get(id)?.state
+        if (state === 'alive' || state === 'suspect') return id
+      }
+      this.order = shuffled(this.ctx.table.ids(['alive', 'suspect']))
+      this.next = 0
+    }
+    return undefined
+  }
+
+  /** Probe out of turn (connection closed); deduplicated per target. */
+  probeSoon (id: string): void {
+    if (this.ctx.signal.aborted) return
+    this.probe(id).catch(err => { this.ctx.log.debug({ err, target: id }, 'probe failed unexpectedly') })
+  }
+
+  /** One full probe round for `id`: direct, then indirect, then suspicion. */
+  async probe (id: string): Promise<void> {
+    const { ctx } = this
+    const m = ctx.table.get(id)
+    if (m === undefined || (m.state !== 'alive' && m.state !== 'suspect') || this.inFlight.has(id)) return
+    this.inFlight.add(id)
+    try {
+      const inc = m.incarnation
+      const started = performance.now()
+      const timeout = ctx.awareness.scaleTimeout(ctx.cfg.probeTimeoutMs)
+      const interval = ctx.awareness.scaleTimeout(ctx.cfg.probeIntervalMs)
+      const direct = await this.ping(id, timeout)
+      if (ctx.signal.aborted) return
+      if (direct.ok) {
+        ctx.metrics.probeDuration.observe({ result: 'ack' }, (performance.now() - started) / 1000)
+        ctx.awareness.applyDelta(-1)
+        return
+      }
+      const helpers = ctx.table.ids(['alive']).filter(h => h !== id)
+      const chosen = shuffled(helpers).slice(0, ctx.cfg.indirectChecks)
+      const deadline = Math.max(interval - (performance.now() - started), timeout)
+      const results = await this.indirect(chosen, id, timeout, deadline)
+      if (ctx.signal.aborted) return
+      if (results.some(r => r.ok)) {
+        ctx.table.markSeen(id)
+        ctx.metrics.probeDuration.observe({ result: 'indirect' }, (performance.now() - started) / 1000)
+        return
+      }
+      ctx.metrics.probeDuration.observe({ result: 'fail' }, (performance.now() - started) / 1000)
+      // Lifeguard: every helper that did not even answer with a nack hints that
+      // the problem is on our side, not the target's.
+      ctx.awareness.applyDelta(chosen.length > 0 ? chosen.length - results.length : 1)
+      const refused = direct.refused && results.every(r => r.refused) && (chosen.length === 0 || results.length > 0)
+      const now = ctx.table.get(id)
+      if (now === undefined || now.incarnation !== inc || (now.state !== 'alive' && now.state !== 'suspect')) return
+      ctx.log.debug({ target: id, refused, helpers: chosen.length, nacks: results.length }, 'probe failed, suspecting')
+      await ctx.suspect(id, inc, refused)
+    } finally {
+      this.inFlight.delete(id)
+    }
+  }
+
+  /** Ping `id` once; never throws. */
+  async ping (id: string, timeoutMs: number, extra: SignedUpdate[] = []): Promise<PingOutcome> {
+    const { ctx } = this
+    const seq = this.nextSeq()
+    const msg: Ping = { v: 1, t: 'ping', seq, u: [...extra, ...ctx.piggyback()] }
+    const body = encode(msg)
+    try {
+      const res = await request(this.host, peerIdFromString(id), PROBE_PROTOCOL, body, { timeoutMs, maxBytes: ctx.cfg.maxProbeBytes, signal: ctx.signal })
+      ctx.metrics.bytes.inc({ channel: 'probe', direction: 'sent' }, body.byteLength)
+      ctx.metrics.bytes.inc({ channel: 'probe', direction: 'received' }, res.byteLength)
+      let ack: Ack
+      try {
+        ack = ctx.codec.ack(res)
+      } catch (err) {
+        this.count('ack', rejectReason(err))
+        return { ok: false, refused: false }
+      }
+      if (ack.seq !== seq) {
+        this.count('ack', 'wrong_seq')
+        return { ok: false, refused: false }
+      }
+      this.count('ack', 'ok')
+      ctx.table.markSeen(id)
+      for (const u of ack.u) await ctx.ingest(u, 'probe')
+      return { ok: true, refused: false }
+    } catch (err) {
+      return { ok: false, refused: isRefused(err) }
+    }
+  }
+
+  /** Ask helpers to ping `target`; resolves with the answers received by `deadlineMs` (early on the first ack). */
+  private async indirect (helpers: string[], target: string, timeoutMs: number, deadlineMs: number): Promise<ProbeRes[]> {
+    if (helpers.length === 0) return []
+    const { ctx } = this
+    const results: ProbeRes[] = []
+    const body = encode({ v: 1, t: 'preq', seq: this.nextSeq(), target, timeoutMs: Math.ceil(timeoutMs) } satisfies ProbeReq)
+    return await new Promise(resolve => {
+      let pending = helpers.length
+      const finish = (): void => { clearTimeout(timer); resolve(results) }
+      const timer = setTimeout(finish, deadlineMs)
+      for (const helper of helpers) {
+        request(this.host, peerIdFromString(helper), PROBE_REQ_PROTOCOL, body, { timeoutMs: deadlineMs, maxBytes: ctx.cfg.maxProbeBytes, signal: ctx.signal })
+          .then(res => {
+            const r = ctx.codec.probeRes(res)
+            results.push(r)
+            this.count('probe_res', 'ok')
+            if (r.ok) finish()
+          })
+          .catch(err => { this.count('probe_res', rejectReason(err)) })
+          .finally(() => { if (--pending === 0) finish() })
+      }
+    })
+  }
+
+  private async onPing (req: Uint8Array, from: string, reply: (frame: Uint8Array) => Promise<void>): Promise<void> {
+    const { ctx } = this
+    ctx.metrics.bytes.inc({ channel: 'probe', direction: 'received' }, req.byteLength)
+    const ping = ctx.codec.ping(req)
+    const ack: Ack = { v: 1, t: 'ack', seq: ping.seq, u: ctx.piggyback() }
+    const out = encode(ack)
+    ctx.metrics.bytes.inc({ channel: 'probe', direction: 'sent' }, out.byteLength)
+    await reply(out)
+    this.count('ping', 'ok')
+    ctx.table.markSeen(from)
+    // Updates are applied after the ack went out: verifying signatures must not delay it.
+    for (const u of ping.u) await ctx.ingest(u, 'probe')
+  }
+
+  private async onProbeReq (req: Uint8Array, reply: (frame: Uint8Array) => Promise<void>): Promise<void> {
+    const { ctx } = this
+    const preq = ctx.codec.probeReq(req)
+    this.count('probe_req', 'ok')
+    let outcome: PingOutcome
+    if (preq.target === ctx.selfId) outcome = { ok: true, refused: false }
+    else outcome = await this.ping(preq.target, Math.min(preq.timeoutMs, ctx.cfg.probeIntervalMs))
+    await reply(encode({ v: 1, t: 'pres', seq: preq.seq, ok: outcome.ok, refused: outcome.refused } satisfies ProbeRes))
+  }
+
+  private nextSeq (): number {
+    this.seq = (this.seq + 1) % 0xffffffff
+    return this.seq
+  }
+
+  private count (type: string, result: string): void {
+    this.ctx.metrics.messages.inc({ type, result })
+  }
+}
+
+/**
+ * True if every underlying dial error is ECONNREFUSED: the host answered
+ * and nothing listens there, which a live agent never causes.
+ */
+export function isRefused (err: unknown): boolean {
+  const leaves: unknown[] = []
+  const walk = (e: unknown, depth: number): void => {
+    if (e === null || typeof e !== 'object' || depth > 6) { leaves.push(e); return }
+    const inner = (e as { errors?: unknown[] }).errors
+    if (Array.isArray(inner) && inner.length > 0) { for (const x of inner) walk(x, depth + 1); return }
+    const code = (e as { code?: unknown }).code
+    if (code === 'ECONNREFUSED') { leaves.push(e); return }
+    const cause = (e as { cause?: unknown }).cause
+    if (cause !== undefined) { walk(cause, depth + 1); return }
+    leaves.push(e)
+  }
+  walk(err, 0)
+  return leaves.length > 0 && leaves.every(l => (l as { code?: unknown } | null)?.code === 'ECONNREFUSED' || /ECONNREFUSED/.test(String((l as Error | null)?.message ?? '')))
+}

@@ -1,0 +1,136 @@
+/**
+ * Anti-entropy (memberlist's pushPull): two nodes exchange their full
+ * membership state over /mycel/pushpull/1.0.0 and each merges the other's,
+ * repairing whatever gossip lost. Two triggers:
+ *  - on connect, with a peer we do not know as alive: a fresh node learns the
+ *    whole cluster from the first peer it reaches (the bootstrap), and that
+ *    peer learns the newcomer at once;
+ *  - periodically with one random member, starting with a 32-byte digest of
+ *    our view so converged nodes exchange ~100 bytes instead of N records;
+ *    only a mismatch leads to the full exchange. This keeps steady-state
+ *    bytes per node flat as N grows.
+ */
+import { peerIdFromString } from '@libp2p/peer-id'
+import { equals } from 'uint8arrays/equals'
+import { request, handleRequests, type RpcHost } from '../wire/rpc.js'
+import { rejectReason } from '../wire/errors.js'
+import { PUSH_PULL_PROTOCOL, pushPullIntervalFor } from './constants.js'
+import { encode, type PushPullDigest, type PushPullFull, type SignedUpdate } from './messages.js'
+import { shuffled, sleep, type SwimContext } from './context.js'
+
+export class PushPull {
+  private readonly lastSync = new Map<string, number>()
+  private loop?: Promise<void>
+
+  constructor (private readonly ctx: SwimContext) {}
+
+  private get host (): RpcHost { return this.ctx.node as unknown as RpcHost }
+
+  async start (): Promise<void> {
+    const { cfg } = this.ctx
+    await handleRequests(this.host, PUSH_PULL_PROTOCOL, async (req, conn, reply) => { await this.onRequest(req, conn.remotePeer.toString(), reply) }, {
+      timeoutMs: cfg.pushPullTimeoutMs,
+      maxBytes: cfg.maxPushPullBytes,
+      maxInboundStreams: 4,
+      onError: (err) => { this.ctx.metrics.pushPulls.inc({ role: 'responder', kind: 'unknown', result: rejectReason(err) }) }
+    })
+    this.loop = this.run()
+  }
+
+  async stop (): Promise<void> {
+    await this.host.unhandle(PUSH_PULL_PROTOCOL).catch(() => {})
+    await this.loop
+  }
+
+  private async run (): Promise<void> {
+    const { cfg, signal, table } = this.ctx
+    while (!signal.aborted) {
+      const interval = pushPullIntervalFor(cfg.pushPullIntervalMs, table.estimateN())
+      // Jitter of +-25 % keeps nodes from syncing in waves.
+      await sleep(interval * (0.75 + Math.random() * 0.5), signal)
+      if (signal.aborted) return
+      const peer = shuffled(table.ids(['alive']))[0]
+      if (peer !== undefined) await this.sync(peer, false)
+    }
+  }
+
+  /**
+   * A connection to `peer` opened. Sync with it if it is not a member we know
+   * as alive; the dialer goes first, the listener waits a moment so that a
+   * request from the dialer usually makes its own unnecessary.
+   */
+  onConnect (peer: string, outbound: boolean): void {
+    if (this.ctx.signal.aborted || peer === this.ctx.selfId) return
+    if (this.ctx.table.get(peer)?.state === 'alive') return
+    const delay = outbound ? 0 : 100 + Math.random() * 150
+    setTimeout(() => {
+      if (this.ctx.signal.aborted || this.ctx.table.get(peer)?.state === 'alive') return
+      this.sync(peer, true).catch(() => {})
+    }, delay).unref()
+  }
+
+  /** Digest (unless `full`), then full exchange if views differ. Never throws. */
+  async sync (peer: string, full: boolean): Promise<void> {
+    const { ctx } = this
+    const now = Date.now()
+    if (full && now - (this.lastSync.get(peer) ?? 0) < ctx.cfg.pushPullMinGapMs) return
+    this.lastSync.set(peer, now)
+    if (this.lastSync.size > ctx.cfg.maxMembers) this.lastSync.delete(this.lastSync.keys().next().value as string)
+    const opts = { timeoutMs: ctx.cfg.pushPullTimeoutMs, maxBytes: ctx.cfg.maxPushPullBytes, signal: ctx.signal }
+    const pid = peerIdFromString(peer)
+    if (!full) {
+      try {
+        const body = encode({ v: 1, t: 'digest', d: ctx.table.digest() } satisfies PushPullDigest)
+        const res = ctx.codec.ppDigestRes(await request(this.host, pid, PUSH_PULL_PROTOCOL, body, opts))
+        ctx.metrics.bytes.inc({ channel: 'pushpull', direction: 'sent' }, body.byteLength)
+        ctx.metrics.pushPulls.inc({ role: 'initiator', kind: 'digest', result: res.same ? 'same' : 'differ' })
+        if (res.same) return
+      } catch (err) {
+        ctx.metrics.pushPulls.inc({ role: 'initiator', kind: 'digest', result: rejectReason(err) })
+        ctx.log.debug({ err, peer }, 'push-pull digest failed')
+        return
+      }
+    }
+    try {
+      const body = encode({ v: 1, t: 'full', join: full, u: ctx.table.snapshot() } satisfies PushPullFull)
+      const res = await request(this.host, pid, PUSH_PULL_PROTOCOL, body, opts)
+      ctx.metrics.bytes.inc({ channel: 'pushpull', direction: 'sent' }, body.byteLength)
+      ctx.metrics.bytes.inc({ channel: 'pushpull', direction: 'received' }, res.byteLength)
+      const remote = ctx.codec.ppFull(res)
+      await this.merge(remote.u)
+      ctx.metrics.pushPulls.inc({ role: 'initiator', kind: 'full', result: 'ok' })
+    } catch (err) {
+      ctx.metrics.pushPulls.inc({ role: 'initiator', kind: 'full', result: rejectReason(err) })
+      ctx.log.debug({ err, peer }, 'push-pull failed')
+    }
+  }
+
+  private async onRequest (req: Uint8Array, from: string, reply: (frame: Uint8Array) => Promise<void>): Promise<void> {
+    const { ctx } = this
+    ctx.metrics.bytes.inc({ channel: 'pushpull', direction: 'received' }, req.byteLength)
+    const msg = ctx.codec.ppRequest(req)
+    if (msg.t === 'digest') {
+      const same = equals(msg.d, ctx.table.digest())
+      const out = encode({ v: 1, t: 'digest-res', same })
+      ctx.metrics.bytes.inc({ channel: 'pushpull', direction: 'sent' }, out.byteLength)
+      await reply(out)
+      ctx.metrics.pushPulls.inc({ role: 'responder', kind: 'digest', result: same ? 'same' : 'differ' })
+      return
+    }
+    this.lastSync.set(from, Date.now())
+    // Our state goes out before we merge theirs (as memberlist does): the
+    // reply is not delayed by signature checks.
+    const out = encode({ v: 1, t: 'full', join: false, u: ctx.table.snapshot() } satisfies PushPullFull)
+    ctx.metrics.bytes.inc({ channel: 'pushpull', direction: 'sent' }, out.byteLength)
+    await reply(out)
+    await this.merge(msg.u)
+    ctx.metrics.pushPulls.inc({ role: 'responder', kind: 'full', result: 'ok' })
+  }
+
+  private async merge (updates: SignedUpdate[]): Promise<void> {
+    for (const u of updates) {
+      if (this.ctx.signal.aborted) return
+      await this.ctx.ingest(u, 'pushpull')
+    }
+  }
+}

@@ -1,0 +1,354 @@
+/**
+ * SWIM membership over libp2p: the composition of the state table (pure
+ * rules), the prober, push-pull, the connection keeper and dissemination
+ * (piggyback on probes plus the gossipsub topic for updates we originate).
+ *
+ * Start order: incarnation -> own signed record -> table -> stream handlers
+ * -> gossipsub -> connection events -> loops. stop() reverses it; leave()
+ * announces a signed `left`, waits for acks from a few members, then stops.
+ */
+import { TypedEventEmitter } from 'main-event'
+import { TopicValidatorResult } from '@libp2p/gossipsub'
+import type { Message } from '@libp2p/gossipsub'
+import type { PeerId } from '@libp2p/interface'
+import type { Logger } from 'pino'
+import type { AgentComponents } from '../../daemon/component.js'
+import type { Member, Membership, MembershipEvents } from './types.js'
+import { MEMBERSHIP_TOPIC, type MembershipConfig } from './constants.js'
+import { MemberTable, type ApplyResult } from './state.js'
+import { BroadcastQueue } from './broadcast-queue.js'
+import { Awareness } from './awareness.js'
+import { membershipMetrics, type MembershipMetrics } from './metrics.js'
+import { decoders, encode, signUpdate, verifyUpdate, type AliveBody, type DeadBody, type LeftBody, type SignedUpdate, type SuspectBody, type Update, type UpdateBody } from './messages.js'
+import { rejectReason } from '../wire/errors.js'
+import { shuffled, sleep, type Channel, type SwimContext } from './context.js'
+import { Prober } from './probe.js'
+import { PushPull } from './push-pull.js'
+import { MemberConnections } from './connections.js'
+import { fileIncarnationStore, clockIncarnationStore, type IncarnationStore } from './incarnation-store.js'
+import { systemClock } from './clock.js'
+import { MembershipNotStartedError } from './errors.js'
+
+export interface MembershipInit {
+  /** Resolved tunables: `membershipConfig(profile, overrides)`. */
+  config: MembershipConfig
+  /** Own region; defaults to components.region. */
+  region?: string
+  /** Roles this node is eligible for. @default [] */
+  roles?: string[]
+  /** Daemon version string advertised to members. */
+  version: string
+  /** Data dir for the durable incarnation counter; without it the clock seeds the incarnation. */
+  dataDir?: string
+  /** Custom incarnation persistence (wins over dataDir). */
+  incarnationStore?: IncarnationStore
+  /** Addresses to advertise; defaults to the node's own multiaddrs (listen or --announce). */
+  addrs?: () => string[]
+}
+
+export type MembershipComponents = Pick<AgentComponents, 'node' | 'peerId' | 'privateKey' | 'region' | 'logger' | 'registry' | 'signal'>
+
+export class Swim extends TypedEventEmitter<MembershipEvents> implements Membership {
+  readonly metrics: MembershipMetrics
+  private readonly cfg: MembershipConfig
+  private readonly log: Logger
+  private readonly codec
+  private readonly store: IncarnationStore
+  private readonly awareness: Awareness
+  private readonly queue: BroadcastQueue
+  private table?: MemberTable
+  private ctx?: SwimContext
+  private prober?: Prober
+  private pushPull?: PushPull
+  private conns?: MemberConnections
+  private shutdown?: AbortController
+  private maintenance?: Promise<void>
+  private selfChain: Promise<void> = Promise.resolve()
+  private meta: { region: string, roles: string[], version: string, addrs?: string[] }
+
+  constructor (private readonly init: MembershipInit, private readonly components: MembershipComponents) {
+    super()
+    this.cfg = init.config
+    this.log = components.logger.child({ component: 'membership' })
+    this.codec = decoders(this.cfg)
+    this.store = init.incarnationStore ?? (init.dataDir !== undefined ? fileIncarnationStore(init.dataDir) : clockIncarnationStore())
+    this.awareness = new Awareness(this.cfg.awarenessMaxMultiplier)
+    this.queue = new BroadcastQueue(this.cfg.retransmitMult, this.cfg.piggybackQueueMax)
+    this.meta = { region: init.region ?? components.region, roles: [...(init.roles ?? [])], version: init.version }
+    this.metrics = membershipMetrics(components.registry, {
+      counts: () => this.table?.countByState() ?? { alive: 0, suspect: 0, dead: 0, left: 0 },
+      health: () => this.awareness.healthScore(),
+      incarnation: () => this.table?.selfIncarnation ?? 0
+    })
+  }
+
+  async start (): Promise<void> {
+    if (this.shutdown !== undefined) return
+    const shutdown = new AbortController()
+    this.shutdown = shutdown
+    const { node, peerId } = this.components
+    const inc = this.store.start()
+    const self = await this.signAlive(inc)
+    const table = new MemberTable(this.cfg, systemClock, self, {
+      onRefute: (incarnation, reason) => { this.refute(incarnation, reason) },
+      onSuspicionTimeout: (id, incarnation) => { this.declareDead(id, incarnation) },
+      onNews: (member, raw) => { this.queue.enqueue(member, raw) },
+      emit: (event, member) => { this.onMemberEvent(event, member) }
+    })
+    this.table = table
+    const ctx: SwimContext = {
+      cfg: this.cfg,
+      node,
+      selfId: peerId,
+      table,
+      queue: this.queue,
+      awareness: this.awareness,
+      metrics: this.metrics,
+      log: this.log,
+      codec: this.codec,
+      signal: shutdown.signal,
+      ingest: async (raw, channel) => await this.ingest(raw, channel),
+      piggyback: () => this.queue.take(this.cfg.piggybackMaxBytes, table.estimateN()),
+      suspect: async (id, incarnation, refused) => { await this.raiseSuspicion(id, incarnation, refused) },
+      probeSoon: (id) => { this.prober?.probeSoon(id) }
+    }
+    this.ctx = ctx
+    this.prober = new Prober(ctx)
+    this.pushPull = new PushPull(ctx)
+    this.conns = new MemberConnections(ctx, this.pushPull)
+    await this.prober.start()
+    await this.pushPull.start()
+
+    const pubsub = node.services.pubsub
+    pubsub.topicValidators.set(MEMBERSHIP_TOPIC, async (_peer: PeerId, msg: Message) => await this.validateGossip(msg))
+    pubsub.subscribe(MEMBERSHIP_TOPIC)
+
+    this.conns.start()
+    this.queue.enqueue(peerId, self.raw)
+    this.publish(self.raw)
+    this.maintenance = this.maintain(shutdown.signal)
+    this.log.info({ incarnation: inc, region: this.meta.region }, 'membership started')
+  }
+
+  async stop (): Promise<void> {
+    const shutdown = this.shutdown
+    if (shutdown === undefined || shutdown.signal.aborted) return
+    shutdown.abort()
+    this.conns?.stop()
+    const pubsub = this.components.node.services.pubsub
+    try {
+      pubsub.topicValidators.delete(MEMBERSHIP_TOPIC)
+      pubsub.unsubscribe(MEMBERSHIP_TOPIC)
+    } catch { /* the node may already be stopping */ }
+    await Promise.all([this.prober?.stop(), this.pushPull?.stop(), this.maintenance])
+    await this.selfChain
+    this.table?.close()
+    this.queue.clear()
+  }
+
+  self (): Member { return this.requireTable().self() }
+  members (): Member[] { return this.table?.members() ?? [] }
+  get (peerId: string): Member | undefined { return this.table?.get(peerId) }
+
+  alivePeers (): Member[] {
+    const t = this.table
+    if (t === undefined) return []
+    return t.ids(['alive']).map(id => t.get(id)).filter((m): m is Member => m !== undefined)
+  }
+
+  randomAlive (n: number, filter?: (m: Member) => boolean): Member[] {
+    const out: Member[] = []
+    for (const m of shuffled(this.alivePeers())) {
+      if (out.length >= n) break
+      if (filter === undefined || filter(m)) out.push(m)
+    }
+    return out
+  }
+
+  updateSelf (patch: Partial<Pick<Member, 'roles' | 'version' | 'addrs'>>): void {
+    if (patch.roles !== undefined) this.meta.roles = [...patch.roles]
+    if (patch.version !== undefined) this.meta.version = patch.version
+    if (patch.addrs !== undefined) this.meta.addrs = [...patch.addrs]
+    const table = this.table
+    if (table === undefined || table.leaving) return
+    this.publishSelf(table.bumpSelf())
+  }
+
+  async leave (signal?: AbortSignal): Promise<void> {
+    const table = this.table
+    const ctx = this.ctx
+    if (table === undefined || ctx === undefined || ctx.signal.aborted || table.leaving) {
+      await this.stop()
+      return
+    }
+    await this.selfChain
+    const left = await signUpdate<LeftBody>(this.components.privateKey, { v: 1, t: 'left', id: this.components.peerId, inc: table.selfIncarnation, ts: Date.now() })
+    table.setSelfLeft(left)
+    this.queue.enqueue(this.components.peerId, left.raw)
+    this.publish(left.raw)
+    // Hand the leave to a few members directly and wait for their acks; they
+    // spread it further by piggyback even if gossipsub has no mesh yet.
+    const targets = shuffled(table.ids(['alive'])).slice(0, Math.max(1, this.cfg.indirectChecks))
+    const deadline = AbortSignal.any([AbortSignal.timeout(this.cfg.leaveTimeoutMs), ...(signal !== undefined ? [signal] : [])])
+    await Promise.race([
+      Promise.all(targets.map(async id => await this.prober?.ping(id, this.cfg.leaveTimeoutMs, [left.raw]))),
+      sleep(this.cfg.leaveTimeoutMs, deadline)
+    ])
+    this.log.info({ incarnation: left.body.inc, told: targets.length }, 'left the cluster')
+    await this.stop()
+  }
+
+  // ---- dissemination -------------------------------------------------------
+
+  /** Decode, order, verify and apply one update from the network. Never throws. */
+  private async ingest (raw: SignedUpdate, channel: Channel): Promise<ApplyResult | 'rejected'> {
+    const table = this.table
+    if (table === undefined) return 'rejected'
+    let body: UpdateBody
+    try {
+      body = this.codec.body(raw)
+    } catch (err) {
+      this.metrics.messages.inc({ type: 'update', result: rejectReason(err) })
+      this.log.debug({ err: (err as Error).message, channel }, 'dropped malformed membership update')
+      return 'rejected'
+    }
+    const verdict = table.classify(body)
+    // Cheap ordering first: stale and unknown updates never cost a signature check.
+    if (verdict === 'stale' || verdict === 'unknown' || verdict === 'full') {
+      this.metrics.messages.inc({ type: body.t, result: verdict })
+      return verdict
+    }
+    try {
+      await verifyUpdate(body, raw)
+    } catch (err) {
+      this.metrics.messages.inc({ type: body.t, result: rejectReason(err) })
+      this.log.debug({ err: (err as Error).message, channel, about: body.id }, 'dropped membership update with a bad signature')
+      return 'rejected'
+    }
+    const result = table.apply({ body, raw } as Update)
+    this.metrics.messages.inc({ type: body.t, result: result === 'applied' ? 'ok' : result })
+    if (result === 'applied' && body.t === 'suspect') this.metrics.suspicions.inc({ origin: 'remote' })
+    return result
+  }
+
+  private async validateGossip (msg: Message): Promise<TopicValidatorResult> {
+    this.metrics.bytes.inc({ channel: 'gossip', direction: 'received' }, msg.data.byteLength)
+    let raw: SignedUpdate
+    try {
+      raw = this.codec.gossip(msg.data)
+    } catch (err) {
+      this.metrics.gossip.inc({ topic: MEMBERSHIP_TOPIC, result: rejectReason(err) })
+      return TopicValidatorResult.Reject
+    }
+    const result = await this.ingest(raw, 'gossip')
+    this.metrics.gossip.inc({ topic: MEMBERSHIP_TOPIC, result: result === 'applied' ? 'accepted' : result })
+    if (result === 'rejected') return TopicValidatorResult.Reject
+    return result === 'applied' || result === 'confirmed' || result === 'refuted' ? TopicValidatorResult.Accept : TopicValidatorResult.Ignore
+  }
+
+  /** Publish an update we originated on the membership topic (best effort). */
+  private publish (raw: SignedUpdate): void {
+    if (this.shutdown === undefined) return
+    const data = encode(raw)
+    this.metrics.bytes.inc({ channel: 'gossip', direction: 'sent' }, data.byteLength)
+    this.components.node.services.pubsub.publish(MEMBERSHIP_TOPIC, data).catch(err => {
+      this.log.debug({ err: (err as Error).message }, 'membership publish failed')
+    })
+  }
+
+  // ---- effects requested by the state table ----------------------------------
+
+  private refute (incarnation: number, reason: UpdateBody): void {
+    if (reason.t === 'suspect' || reason.t === 'dead') {
+      // Lifeguard: being suspected hints that we are the slow one.
+      this.awareness.applyDelta(1)
+      this.log.info({ incarnation, accuser: reason.from, claim: reason.t }, 'refuting suspicion about ourselves')
+    }
+    this.publishSelf(incarnation)
+  }
+
+  /** Persist, sign, install and spread our alive record at `incarnation` (serialized). */
+  private publishSelf (incarnation: number): void {
+    this.selfChain = this.selfChain.then(async () => {
+      const table = this.table
+      if (table === undefined || table.leaving || incarnation < table.selfIncarnation) return
+      this.store.save(incarnation)
+      const u = await this.signAlive(incarnation)
+      table.setSelf(u)
+      this.queue.enqueue(this.components.peerId, u.raw)
+      this.publish(u.raw)
+    }).catch(err => { this.log.error({ err }, 'could not publish own alive record') })
+  }
+
+  private declareDead (id: string, inc: number): void {
+    this.log.info({ peer: id, incarnation: inc }, 'suspicion expired, member is dead')
+    signUpdate<DeadBody>(this.components.privateKey, { v: 1, t: 'dead', id, inc, from: this.components.peerId, ts: Date.now() })
+      .then(u => {
+        if (this.table?.attachLocalDead(u) === true) {
+          this.queue.enqueue(id, u.raw)
+          this.publish(u.raw)
+        }
+      })
+      .catch(err => { this.log.error({ err }, 'could not sign dead claim') })
+  }
+
+  private async raiseSuspicion (id: string, inc: number, refused: boolean): Promise<void> {
+    const u = await signUpdate<SuspectBody>(this.components.privateKey, { v: 1, t: 'suspect', id, inc, from: this.components.peerId, ts: Date.now(), refused })
+    const result = this.table?.apply(u)
+    if (result === 'applied' || result === 'confirmed') {
+      if (result === 'applied') {
+        this.metrics.suspicions.inc({ origin: 'local' })
+        this.log.info({ peer: id, incarnation: inc, refused }, 'member suspected')
+      }
+      this.publish(u.raw)
+    }
+  }
+
+  private onMemberEvent (event: keyof MembershipEvents, member: Member): void {
+    if (event === 'member:join' || event === 'member:update') {
+      if (member.state === 'alive') void this.conns?.learnAddrs(member.peerId, member.addrs)
+    }
+    if (event === 'member:join' || event === 'member:dead' || event === 'member:left' || event === 'member:alive') {
+      this.log.info({ peer: member.peerId, incarnation: member.incarnation, state: member.state }, event)
+    }
+    this.safeDispatchEvent(event, { detail: member })
+  }
+
+  private async maintain (signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      await sleep(this.cfg.maintenanceIntervalMs, signal)
+      if (signal.aborted) return
+      try {
+        this.table?.reap()
+        this.conns?.maintain()
+      } catch (err) {
+        this.log.warn({ err }, 'membership maintenance failed')
+      }
+    }
+  }
+
+  private async signAlive (inc: number): Promise<Update<AliveBody>> {
+    const addrs = this.meta.addrs ?? this.init.addrs?.() ?? this.components.node.getMultiaddrs().map(a => stripPeerId(a.toString()))
+    return await signUpdate<AliveBody>(this.components.privateKey, {
+      v: 1,
+      t: 'alive',
+      id: this.components.peerId,
+      inc,
+      region: this.meta.region,
+      roles: this.meta.roles,
+      addrs: [...new Set(addrs)].slice(0, 16),
+      ver: this.meta.version,
+      ts: Date.now()
+    })
+  }
+
+  private requireTable (): MemberTable {
+    if (this.table === undefined) throw new MembershipNotStartedError('membership not started')
+    return this.table
+  }
+}
+
+function stripPeerId (addr: string): string {
+  const i = addr.indexOf('/p2p/')
+  return i === -1 ? addr : addr.slice(0, i)
+}
