@@ -154,6 +154,13 @@ export class Replica {
     return await run
   }
 
+  /** Run `fn` with no local write in flight (snapshots, shutdown). */
+  async exclusive<T> (fn: () => Promise<T>): Promise<T> {
+    const run = this.writeChain.then(fn)
+    this.writeChain = run.catch(() => {})
+    return await run
+  }
+
   private async writeNow (ns: string, key: string, value: unknown, deleted: boolean): Promise<{ envelope: Envelope, bytes: Uint8Array } | undefined> {
     if (this.failed !== undefined) throw new StoreUnavailableError(`config store failed earlier: ${this.failed.message}`)
     checkNamespace(ns)
