@@ -107,7 +107,7 @@ export class Prober {
       }
       const helpers = ctx.table.ids(['alive']).filter(h => h !== id)
       const chosen = shuffled(helpers).slice(0, ctx.cfg.indirectChecks)
-      const deadline = Math.max(interval - (performance.now() - started), timeout)
+      const deadline = Math.ceil(Math.max(interval - (performance.now() - started), timeout))
       const results = await this.indirect(chosen, id, timeout, deadline)
       if (ctx.signal.aborted) return
       if (results.some(r => r.ok)) {
@@ -155,7 +155,9 @@ export class Prober {
       for (const u of ack.u) await ctx.ingest(u, 'probe')
       return { ok: true, refused: false }
     } catch (err) {
-      return { ok: false, refused: isRefused(err) }
+      const refused = isRefused(err)
+      ctx.log.debug({ target: id, refused, err: `${(err as Error).name}: ${(err as Error).message}` }, 'ping failed')
+      return { ok: false, refused }
     }
   }
 
@@ -177,7 +179,10 @@ export class Prober {
             this.count('probe_res', 'ok')
             if (r.ok) finish()
           })
-          .catch(err => { this.count('probe_res', rejectReason(err)) })
+          .catch(err => {
+            this.count('probe_res', rejectReason(err))
+            ctx.log.debug({ helper, target, err: `${(err as Error).name}: ${(err as Error).message}` }, 'indirect probe request failed')
+          })
           .finally(() => { if (--pending === 0) finish() })
       }
     })
