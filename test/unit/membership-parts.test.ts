@@ -1,0 +1,132 @@
+/**
+ * The small parts of membership: config profiles and validation, Lifeguard
+ * awareness, the piggyback queue, the durable incarnation, refusal detection.
+ */
+import assert from 'node:assert/strict'
+import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { membershipConfig, defaultMembershipConfig, retransmitLimit, pushPullIntervalFor, suspicionTimeoutMs } from '../../protocols/membership/constants.js'
+import { Awareness } from '../../protocols/membership/awareness.js'
+import { BroadcastQueue } from '../../protocols/membership/broadcast-queue.js'
+import { fileIncarnationStore } from '../../protocols/membership/incarnation-store.js'
+import { isRefused } from '../../protocols/membership/probe.js'
+import type { SignedUpdate } from '../../protocols/membership/messages.js'
+
+const raw = (n: number, size = 100): SignedUpdate => ({ b: new Uint8Array(size).fill(n), s: new Uint8Array(64) })
+
+describe('membership parts', () => {
+  describe('config', () => {
+    it('anchors lan on memberlist DefaultLANConfig', () => {
+      const lan = defaultMembershipConfig('lan')
+      assert.equal(lan.probeIntervalMs, 1_000)
+      assert.equal(lan.probeTimeoutMs, 500)
+      assert.equal(lan.indirectChecks, 3)
+      assert.equal(lan.suspicionMult, 4)
+      assert.equal(lan.suspicionMaxTimeoutMult, 6)
+      assert.equal(lan.retransmitMult, 4)
+      assert.equal(lan.pushPullIntervalMs, 30_000)
+      assert.equal(lan.awarenessMaxMultiplier, 8)
+    })
+
+    it('test profile detects a silent member within ~2 s at small N', () => {
+      const t = membershipConfig('test')
+      const min = suspicionTimeoutMs(t.suspicionMult, 4, t.probeIntervalMs)
+      assert.ok(t.probeIntervalMs + min * t.suspicionMaxTimeoutMult <= 2_600)
+    })
+
+    it('applies overrides and names the bad key', () => {
+      assert.equal(membershipConfig('wan', { probeIntervalMs: 7_000 }).probeIntervalMs, 7_000)
+      assert.throws(() => membershipConfig('lan', { indirectChecks: 0 }), { name: 'InvalidMembershipConfigError', message: /indirectChecks/ })
+      assert.throws(() => membershipConfig('lan', { probeTimeoutMs: 1.5 }), { name: 'InvalidMembershipConfigError', message: /probeTimeoutMs/ })
+      assert.throws(() => membershipConfig('lan', { probeTimeoutMs: 2_000 }), { name: 'InvalidMembershipConfigError', message: /probeTimeoutMs/ })
+      assert.throws(() => membershipConfig('nope' as 'lan'), { name: 'InvalidMembershipConfigError' })
+    })
+
+    it('retransmit limit and push-pull interval follow memberlist', () => {
+      assert.equal(retransmitLimit(4, 1), 4)
+      assert.equal(retransmitLimit(4, 9), 4)
+      assert.equal(retransmitLimit(4, 10), 8)
+      assert.equal(retransmitLimit(4, 100), 12)
+      assert.equal(pushPullIntervalFor(30_000, 32), 30_000)
+      assert.equal(pushPullIntervalFor(30_000, 64), 60_000)
+      assert.equal(pushPullIntervalFor(30_000, 100), 90_000)
+    })
+  })
+
+  describe('awareness', () => {
+    it('scales timeouts by score + 1 and clamps to [0, max - 1]', () => {
+      const seen: number[] = []
+      const a = new Awareness(4, s => seen.push(s))
+      assert.equal(a.scaleTimeout(500), 500)
+      a.applyDelta(2)
+      assert.equal(a.scaleTimeout(500), 1_500)
+      a.applyDelta(10)
+      assert.equal(a.healthScore(), 3)
+      a.applyDelta(-10)
+      assert.equal(a.healthScore(), 0)
+      assert.deepEqual(seen, [2, 3, 0])
+    })
+  })
+
+  describe('piggyback queue', () => {
+    it('sends each update retransmitLimit times, least-sent first, within the byte budget', () => {
+      const q = new BroadcastQueue(2, 100)
+      q.enqueue('a', raw(1))
+      q.enqueue('b', raw(2))
+      // N = 5: limit = 2 × ceil(log10 6) = 2.
+      const first = q.take(10_000, 5)
+      assert.equal(first.length, 2)
+      assert.equal(q.take(10_000, 5).length, 2)
+      assert.equal(q.take(10_000, 5).length, 0)
+      assert.equal(q.size, 0)
+      q.enqueue('a', raw(1, 1000))
+      q.enqueue('b', raw(2, 1000))
+      assert.equal(q.take(1_200, 5).length, 1, 'byte budget bounds one message')
+    })
+
+    it('replaces an older update about the same member and evicts beyond the cap', () => {
+      const q = new BroadcastQueue(4, 2)
+      q.enqueue('a', raw(1))
+      q.enqueue('a', raw(9))
+      assert.equal(q.size, 1)
+      assert.equal(q.take(10_000, 3)[0].b[0], 9)
+      q.enqueue('b', raw(2))
+      q.enqueue('c', raw(3))
+      assert.equal(q.size, 2)
+    })
+  })
+
+  describe('durable incarnation', () => {
+    let dir: string
+    beforeEach(async () => { dir = await mkdtemp(join(tmpdir(), 'mycel-inc-')) })
+    afterEach(async () => { await rm(dir, { recursive: true, force: true }) })
+
+    it('starts above every previous run and above saved bumps', () => {
+      assert.equal(fileIncarnationStore(dir).start(), 0)
+      assert.equal(fileIncarnationStore(dir).start(), 1)
+      const s = fileIncarnationStore(dir)
+      assert.equal(s.start(), 2)
+      s.save(17)
+      assert.equal(fileIncarnationStore(dir).start(), 18)
+    })
+
+    it('refuses a corrupt file instead of restarting at zero', async () => {
+      await mkdir(join(dir, 'membership'), { recursive: true })
+      await writeFile(join(dir, 'membership', 'incarnation'), 'garbage')
+      assert.throws(() => fileIncarnationStore(dir).start(), { name: 'IncarnationStoreError' })
+    })
+  })
+
+  describe('refusal detection', () => {
+    const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' })
+    it('is true only when every dial error is ECONNREFUSED', () => {
+      assert.equal(isRefused(refused), true)
+      assert.equal(isRefused(new AggregateError([refused, refused])), true)
+      assert.equal(isRefused(Object.assign(new Error('wrapped'), { cause: refused })), true)
+      assert.equal(isRefused(new AggregateError([refused, new Error('timeout')])), false)
+      assert.equal(isRefused(Object.assign(new Error('The operation was aborted'), { name: 'AbortError' })), false)
+      assert.equal(isRefused(undefined), false)
+    })
+  })
+})
