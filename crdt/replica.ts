@@ -115,6 +115,9 @@ export class Replica {
     return vv
   }
 
+  /** Canonical bytes of an accepted envelope. */
+  bytesOf (ns: string, writer: string, seq: number): Uint8Array | undefined { return this.streams.get(ns)?.get(writer)?.at(seq) }
+
   head (ns: string, writer: string): number { return this.streams.get(ns)?.get(writer)?.head ?? 0 }
 
   /** Envelopes held ahead of a gap, all streams. */

@@ -50,6 +50,8 @@ export class ConfigStore {
   private closed = false
   readonly openStats: OpenStats
   private readonly durableListeners = new Set<() => void>()
+  /** Envelopes appended since the last snapshot (or open). */
+  appendsSinceSnapshot = 0
 
   constructor (private readonly init: StoreInit) {
     const started = Date.now()
@@ -63,6 +65,7 @@ export class ConfigStore {
         onAccept: (env, bytes) => {
           if (this.failed !== undefined) throw new StoreUnavailableError(`config log failed: ${this.failed.message}`)
           this.log.append(bytes)
+          this.appendsSinceSnapshot++
           hooks.onAccept?.(env, bytes)
         }
       }
@@ -142,6 +145,7 @@ export class ConfigStore {
     this.assertOpen()
     return await this.replica.exclusive(async () => {
       await this.sync()
+      this.appendsSinceSnapshot = 0
       const docs: Record<string, Uint8Array> = {}
       for (const ns of this.replica.namespaces()) docs[ns] = Y.encodeStateAsUpdate(this.replica.doc(ns) as Y.Doc)
       return writeSnapshot(join(this.init.dir, SNAPSHOT_FILE), { v: 1, logOffset: this.log.offset, vv: this.replica.versionVector(), docs, takenAt: Date.now() })

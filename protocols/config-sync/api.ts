@@ -1,0 +1,147 @@
+/**
+ * Admin API routes of replicated config (see docs/config.md):
+ *
+ *   GET    /v1/config                          store status (namespaces, version vectors, log size)
+ *   GET    /v1/config/:namespace               {namespace, entries: {key: value}, writers: {key: peerId}}
+ *   GET    /v1/config/:namespace?watch=1       server-sent events: `snapshot`, then `set` / `delete`
+ *   GET    /v1/config/:namespace/:key          {namespace, key, value, writer}; 404 if absent
+ *   PUT    /v1/config/:namespace/:key          body {"value": <any JSON>}; ?waitFor=N&timeoutMs=T
+ *   DELETE /v1/config/:namespace/:key          ?waitFor=N&timeoutMs=T
+ *
+ * A PUT or DELETE answers once the write is fsynced locally; with waitFor=N
+ * once N other members hold it durably too (504 if they do not in time; the
+ * write itself stands).
+ */
+import type { ServerResponse } from 'node:http'
+import { HttpError } from '../../daemon/errors.js'
+import type { ApiRequest, Route } from '../../daemon/api/router.js'
+import type { ConfigService, WriteResult } from './service.js'
+import { checkNamespace } from '../../crdt/namespaces.js'
+
+/** Bytes an SSE client may fall behind before we close its stream (it reconnects and gets a fresh snapshot). */
+const MAX_SSE_BACKLOG = 8 * 1024 * 1024
+/** ms between SSE keep-alive comments (proxies and idle timeouts). */
+const SSE_KEEPALIVE_MS = 15_000
+
+export function configRoutes (svc: ConfigService): Route[] {
+  return [
+    { method: 'GET', path: '/v1/config', handler: () => ({ json: svc.status() }) },
+    {
+      method: 'GET',
+      path: '/v1/config/:namespace',
+      handler: (req) => {
+        const ns = namespaceParam(req)
+        if (isTrue(req.query.get('watch'))) return { stream: async (res, signal) => { await watch(svc, ns, res, signal) } }
+        return { json: listing(svc, ns) }
+      }
+    },
+    {
+      method: 'GET',
+      path: '/v1/config/:namespace/:key',
+      handler: (req) => {
+        const ns = namespaceParam(req)
+        const v = svc.get(ns, req.params.key)
+        if (v === undefined) throw new HttpError(404, `no key ${ns}/${req.params.key}`)
+        return { json: { namespace: ns, key: req.params.key, value: v.value, writer: v.writer ?? null } }
+      }
+    },
+    {
+      method: 'PUT',
+      path: '/v1/config/:namespace/:key',
+      handler: async (req) => {
+        const ns = namespaceParam(req)
+        const body = req.body
+        if (body === null || typeof body !== 'object' || !('value' in body)) {
+          throw new HttpError(400, 'body must be a JSON object {"value": <any JSON value>}')
+        }
+        const r = await mapErrors(svc.write(ns, req.params.key, (body as { value: unknown }).value, writeOptions(req)))
+        return { json: writeReply(ns, req.params.key, r) }
+      }
+    },
+    {
+      method: 'DELETE',
+      path: '/v1/config/:namespace/:key',
+      handler: async (req) => {
+        const ns = namespaceParam(req)
+        const r = await mapErrors(svc.write(ns, req.params.key, undefined, { ...writeOptions(req), deleted: true }))
+        return { json: { ...writeReply(ns, req.params.key, r), deleted: r.envelope !== undefined } }
+      }
+    }
+  ]
+}
+
+function listing (svc: ConfigService, ns: string): { namespace: string, entries: Record<string, unknown>, writers: Record<string, string | null> } {
+  const entries: Record<string, unknown> = {}
+  const writers: Record<string, string | null> = {}
+  for (const [k, v] of svc.entries(ns)) { entries[k] = v.value; writers[k] = v.writer ?? null }
+  return { namespace: ns, entries, writers }
+}
+
+function writeReply (ns: string, key: string, r: WriteResult): Record<string, unknown> {
+  return { namespace: ns, key, writer: r.envelope?.writer ?? null, seq: r.envelope?.seq ?? null, acked: r.acked }
+}
+
+function namespaceParam (req: ApiRequest): string {
+  try {
+    checkNamespace(req.params.namespace)
+  } catch (err) {
+    throw new HttpError(400, (err as Error).message)
+  }
+  return req.params.namespace
+}
+
+function isTrue (v: string | null): boolean { return v !== null && v !== '0' && v !== 'false' }
+
+function writeOptions (req: ApiRequest): { waitFor?: number, timeoutMs?: number, signal: AbortSignal } {
+  const int = (name: string, max: number): number | undefined => {
+    const raw = req.query.get(name)
+    if (raw === null) return undefined
+    const n = Number(raw)
+    if (!Number.isInteger(n) || n < 0 || n > max) throw new HttpError(400, `${name} must be an integer between 0 and ${max}`)
+    return n
+  }
+  return { waitFor: int('waitFor', 10_000), timeoutMs: int('timeoutMs', 3_600_000), signal: req.signal }
+}
+
+/** Store errors → HTTP statuses with the store's message (it says what to fix). */
+async function mapErrors<T> (p: Promise<T>): Promise<T> {
+  try {
+    return await p
+  } catch (err) {
+    const e = err as Error
+    const status: Record<string, number> = {
+      AccessDeniedError: 403,
+      SchemaViolationError: 422,
+      LimitExceededError: 413,
+      InvalidNamespaceError: 400,
+      StoreUnavailableError: 503,
+      AckTimeoutError: 504
+    }
+    if (status[e.name] !== undefined) throw new HttpError(status[e.name], e.message)
+    throw err
+  }
+}
+
+async function watch (svc: ConfigService, ns: string, res: ServerResponse, signal: AbortSignal): Promise<void> {
+  res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' })
+  const send = (event: string, data: unknown): void => {
+    if (res.destroyed || res.writableEnded) return
+    if (res.writableLength > MAX_SSE_BACKLOG) { res.destroy(); return }
+    res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`)
+  }
+  // Subscribe and snapshot in one synchronous step: no change falls between.
+  const off = svc.onChange(e => {
+    if (e.ns !== ns) return
+    if (e.deleted) send('delete', { key: e.key })
+    else send('set', { key: e.key, value: e.value, writer: e.writer ?? null })
+  })
+  send('snapshot', listing(svc, ns))
+  const keepalive = setInterval(() => { if (!res.destroyed && !res.writableEnded) res.write(': keepalive\n\n') }, SSE_KEEPALIVE_MS)
+  try {
+    if (!signal.aborted) await new Promise<void>(resolve => { signal.addEventListener('abort', () => { resolve() }, { once: true }) })
+  } finally {
+    clearInterval(keepalive)
+    off()
+    res.end()
+  }
+}

@@ -1,0 +1,281 @@
+/**
+ * The replicated configuration service of one agent: the durable store
+ * (crdt/), gossip of new envelopes, anti-entropy with random live members,
+ * acknowledgements for `waitFor`, snapshots, metrics and the admin API.
+ *
+ * Start order: open the store (replays the log) → serve the sync protocol →
+ * subscribe to gossip → listen to membership → timers. Stop is the reverse;
+ * the store closes last, after a final fsync.
+ */
+import { join } from 'node:path'
+import { peerIdFromString } from '@libp2p/peer-id'
+import type { PeerId } from '@libp2p/interface'
+import * as Y from 'yjs'
+import type { AgentComponents, ApiContributor, Startable } from '../../daemon/component.js'
+import type { Route } from '../../daemon/api/router.js'
+import type { Member, Membership } from '../membership/types.js'
+import { ConfigStore } from '../../crdt/store.js'
+import type { AccessPolicy } from '../../crdt/access.js'
+import { compileNamespaces, namespacesSectionSchema, type NamespacesSection } from '../../crdt/namespaces.js'
+import type { ChangeEvent, IngestOrigin, IngestResult } from '../../crdt/replica.js'
+import type { Envelope } from '../../crdt/envelope.js'
+import type { ConfigSyncConfig } from './constants.js'
+import { configMetrics, type ConfigMetrics } from './metrics.js'
+import { AckTracker } from './acks.js'
+import { AntiEntropy } from './anti-entropy.js'
+import { ConfigGossip } from './gossip.js'
+import { AckTimeoutError } from './errors.js'
+import { configRoutes } from './api.js'
+
+export interface ConfigServiceInit {
+  config: ConfigSyncConfig
+  /** The agent config file's `namespaces:` section (ACL, schema, limits). */
+  namespaces?: NamespacesSection
+  /** Replaces the file-based ACL (the BFT-committed one, later). */
+  access?: AccessPolicy
+}
+
+export type ConfigServiceComponents = Pick<AgentComponents, 'node' | 'peerId' | 'privateKey' | 'dataDir' | 'logger' | 'registry'> & {
+  membership: Membership
+}
+
+export interface WriteOptions {
+  deleted?: boolean
+  /** Wait until this many other members hold the write durably. */
+  waitFor?: number
+  timeoutMs?: number
+  signal?: AbortSignal
+}
+
+export interface WriteResult {
+  /** Undefined when nothing was written (deleting an absent key). */
+  envelope?: Envelope
+  acked: string[]
+}
+
+export function configService (init: ConfigServiceInit): (components: ConfigServiceComponents) => ConfigService {
+  return (components) => new ConfigService(init, components)
+}
+
+export class ConfigService implements Startable, ApiContributor {
+  readonly metrics: ConfigMetrics
+  readonly acks = new AckTracker()
+  private store_: ConfigStore | undefined
+  private ae: AntiEntropy | undefined
+  private gossip: ConfigGossip | undefined
+  private shutdown: AbortController | undefined
+  private aeTimer: NodeJS.Timeout | undefined
+  private snapTimer: NodeJS.Timeout | undefined
+  private readonly syncing = new Map<string, Promise<unknown>>()
+  private readonly gapTimers = new Map<string, NodeJS.Timeout>()
+  private readonly onMember = (e: CustomEvent<Member>): void => { this.syncSoon(e.detail.peerId) }
+  private readonly log
+
+  constructor (private readonly init: ConfigServiceInit, private readonly c: ConfigServiceComponents) {
+    this.log = c.logger.child({ component: 'config' })
+    this.metrics = configMetrics(c.registry, {
+      namespaces: () => this.store_ === undefined
+        ? []
+        : this.store_.replica.namespaces().map(ns => ({
+          ns,
+          bytes: Y.encodeStateAsUpdate(this.store_?.replica.doc(ns) as Y.Doc).byteLength,
+          keys: this.store_?.replica.entries(ns).length ?? 0
+        })),
+      logBytes: () => this.store_?.logBytes ?? 0,
+      held: () => this.store_?.replica.heldCount() ?? 0
+    })
+  }
+
+  /** The store; only after start(). */
+  get store (): ConfigStore {
+    if (this.store_ === undefined) throw new Error('config service not started')
+    return this.store_
+  }
+
+  get started (): boolean { return this.shutdown !== undefined }
+
+  async start (): Promise<void> {
+    if (this.shutdown !== undefined) return
+    const { config } = this.init
+    const c = this.c
+    const section = namespacesSectionSchema.parse(this.init.namespaces ?? {})
+    const m = this.metrics
+    this.store_ = new ConfigStore({
+      dir: join(c.dataDir, 'config'),
+      privateKey: c.privateKey,
+      self: c.peerId,
+      rules: compileNamespaces(section, config.limits, this.init.access),
+      limits: config.limits,
+      syncDelayMs: config.syncDelayMs,
+      logger: this.log,
+      hooks: {
+        onApplied: (env, origin) => {
+          if (origin === 'gossip' || origin === 'sync') {
+            if (env.writer !== c.peerId) m.lag.observe({ path: origin }, Math.max(0, Date.now() - env.time) / 1000)
+          }
+        },
+        onInvalidValue: (ns, key, err) => {
+          m.invalidValues.inc({ namespace: ns })
+          this.log.warn({ ns, key, err: err.message }, 'replicated value fails validation; keeping the last valid one')
+        },
+        onEquivocation: (ns, writer, seq) => {
+          m.equivocations.inc()
+          this.log.warn({ ns, writer, seq }, 'writer signed two different envelopes with one sequence number')
+        }
+      }
+    })
+    const s = this.store_.openStats
+    this.log.info({ ...s }, 'config store opened')
+    this.shutdown = new AbortController()
+    const ingest = async (bytes: Uint8Array, origin: IngestOrigin): Promise<IngestResult> => await this.ingest(bytes, origin)
+    this.ae = new AntiEntropy({ host: c.node, store: this.store_, config, acks: this.acks, metrics: m, logger: this.log, ingest })
+    await this.ae.start()
+    this.gossip = new ConfigGossip({ pubsub: c.node.services.pubsub, logger: this.log, ingest, onGap: peer => { this.pullAfterGap(peer) } })
+    this.gossip.start()
+    c.membership.addEventListener('member:join', this.onMember)
+    c.membership.addEventListener('member:alive', this.onMember)
+    this.scheduleRound()
+    this.snapTimer = setInterval(() => { this.maybeSnapshot() }, config.snapshotCheckMs)
+    this.snapTimer.unref()
+  }
+
+  async stop (): Promise<void> {
+    if (this.shutdown === undefined) return
+    this.shutdown.abort()
+    this.shutdown = undefined
+    clearTimeout(this.aeTimer)
+    clearInterval(this.snapTimer)
+    for (const t of this.gapTimers.values()) clearTimeout(t)
+    this.gapTimers.clear()
+    this.c.membership.removeEventListener('member:join', this.onMember)
+    this.c.membership.removeEventListener('member:alive', this.onMember)
+    this.gossip?.stop()
+    await this.ae?.stop()
+    await Promise.allSettled([...this.syncing.values()])
+    await this.store_?.close()
+  }
+
+  routes (): Route[] { return configRoutes(this) }
+
+  // ---- API for the admin routes and other modules -----------------------
+
+  get (ns: string, key: string): { value: unknown, writer?: string } | undefined { return this.store.replica.get(ns, key) }
+  entries (ns: string): Array<[string, { value: unknown, writer?: string }]> { return this.store.replica.entries(ns) }
+  onChange (listener: (e: ChangeEvent) => void): () => void { return this.store.replica.onChange(listener) }
+
+  /** Local write: durable here on return; with `waitFor`, also on that many members. */
+  async write (ns: string, key: string, value: unknown, opts: WriteOptions = {}): Promise<WriteResult> {
+    const started = performance.now()
+    const envelope = await this.store.write(ns, key, value, { deleted: opts.deleted })
+    if (envelope === undefined) return { acked: [] }
+    this.metrics.writeDuration.observe((performance.now() - started) / 1000)
+    this.metrics.envelopes.inc({ result: 'written', reason: 'local' })
+    await this.gossip?.publish(encodeOf(this.store, envelope))
+    const n = opts.waitFor ?? 0
+    if (n <= 0) return { envelope, acked: [] }
+    const timeoutMs = Math.min(opts.timeoutMs ?? this.init.config.waitForTimeoutMs, this.init.config.maxWaitForMs)
+    return { envelope, acked: await this.waitForAcks(envelope, n, timeoutMs, opts.signal) }
+  }
+
+  status (): { peerId: string, namespaces: string[], versionVector: unknown, durableVersionVector: unknown, held: number, logBytes: number, open: ConfigStore['openStats'] } {
+    const st = this.store
+    return {
+      peerId: this.c.peerId,
+      namespaces: st.replica.namespaces(),
+      versionVector: st.replica.versionVector(),
+      durableVersionVector: st.durableVersionVector(),
+      held: st.replica.heldCount(),
+      logBytes: st.logBytes,
+      open: st.openStats
+    }
+  }
+
+  /** One anti-entropy round with `peer` now (coalesced with one already running). */
+  async syncWith (peer: string): Promise<void> {
+    const running = this.syncing.get(peer)
+    if (running !== undefined) { await running.catch(() => {}); return }
+    const ae = this.ae
+    const signal = this.shutdown?.signal
+    if (ae === undefined || signal === undefined) return
+    let id: PeerId
+    try { id = peerIdFromString(peer) } catch { return }
+    const p = ae.syncWith(id, signal).catch(err => {
+      this.log.debug({ err, peer }, 'config anti-entropy round failed')
+    }).finally(() => { this.syncing.delete(peer) })
+    this.syncing.set(peer, p)
+    await p
+  }
+
+  // ---- internals --------------------------------------------------------
+
+  private async ingest (bytes: Uint8Array, origin: IngestOrigin): Promise<IngestResult> {
+    const r = await this.store.ingest(bytes, origin)
+    if (r.result === 'rejected') {
+      this.metrics.envelopes.inc({ result: 'rejected', reason: r.reason })
+      this.log.debug({ reason: r.reason, err: r.error?.message, origin }, 'config envelope rejected')
+    } else {
+      this.metrics.envelopes.inc({ result: r.result, reason: origin })
+    }
+    return r
+  }
+
+  private async waitForAcks (env: Envelope, n: number, timeoutMs: number, signal?: AbortSignal): Promise<string[]> {
+    const deadline = Date.now() + timeoutMs
+    const { membership } = this.c
+    for (;;) {
+      const alive = new Set(membership.alivePeers().map(m => m.peerId))
+      const acked = this.acks.ackedBy(env.ns, env.writer, env.seq, alive)
+      if (acked.length >= n) return acked
+      const left = deadline - Date.now()
+      if (left <= 0 || signal?.aborted === true || this.shutdown === undefined) {
+        throw new AckTimeoutError(`written durably here (${env.ns} seq ${env.seq}) but only ${acked.length} of ${n} members acknowledged it within ${timeoutMs} ms` +
+          (alive.size < n ? ` (${alive.size} other members are alive)` : ''), acked)
+      }
+      // Push to as many unacknowledged members as acknowledgements are missing.
+      const ackedSet = new Set(acked)
+      const targets = membership.randomAlive(n - acked.length, m => !ackedSet.has(m.peerId))
+      for (const t of targets) void this.syncWith(t.peerId)
+      await this.acks.next(Math.min(left, this.init.config.waitForRetryMs), signal)
+    }
+  }
+
+  private syncSoon (peer: string): void {
+    if (peer === this.c.peerId || this.shutdown === undefined) return
+    void this.syncWith(peer)
+  }
+
+  private pullAfterGap (from: PeerId): void {
+    const peer = from.toString()
+    if (this.gapTimers.has(peer) || this.shutdown === undefined) return
+    const t = setTimeout(() => {
+      this.gapTimers.delete(peer)
+      // Still a gap? Gossip may have filled it meanwhile.
+      if (this.store_ !== undefined && this.store_.replica.heldCount() > 0) this.syncSoon(peer)
+    }, this.init.config.gapPullDelayMs)
+    this.gapTimers.set(peer, t)
+  }
+
+  private scheduleRound (): void {
+    const { antiEntropyIntervalMs: base, antiEntropyJitter: j } = this.init.config
+    const delay = base * (1 - j + 2 * j * Math.random())
+    this.aeTimer = setTimeout(() => {
+      if (this.shutdown === undefined) return
+      const [peer] = this.c.membership.randomAlive(1)
+      if (peer === undefined) this.metrics.rounds.inc({ role: 'initiator', result: 'no_peer' })
+      const round = peer === undefined ? Promise.resolve() : this.syncWith(peer.peerId)
+      void round.finally(() => { if (this.shutdown !== undefined) this.scheduleRound() })
+    }, delay)
+  }
+
+  private maybeSnapshot (): void {
+    const st = this.store_
+    if (st === undefined || st.appendsSinceSnapshot < this.init.config.snapshotEveryEnvelopes) return
+    st.snapshot().then(bytes => {
+      this.log.info({ bytes }, 'config snapshot written')
+    }).catch(err => { this.log.warn({ err }, 'config snapshot failed') })
+  }
+}
+
+function encodeOf (store: ConfigStore, env: Envelope): Uint8Array {
+  return store.replica.bytesOf(env.ns, env.writer, env.seq) as Uint8Array
+}
