@@ -1,0 +1,72 @@
+'use strict'
+/**
+ * partition-heal: after the join, the groups are split with drop filters (every instance drops
+ * traffic to every address of the other groups). During the split one writer per group writes a
+ * config key. Then the filters are removed; every agent must again see all N alive and read every
+ * group's key within converge_timeout.
+ * Needs: a sidecar (namespaces), ≥ 2 groups, and the config API (PUT/GET /v1/config/:ns/:key).
+ * Measures: alive_during_partition (what this agent saw at the end of the split),
+ * members_heal_ms and config_heal_ms (heal → all alive / all keys readable).
+ */
+const { joinCluster, aliveSet } = require('../lib/cluster')
+const { collect, poll, signalAndWait, writeResults, sleep, pollInterval } = require('../lib/util')
+
+async function writeKey (agent, ns, key, value) {
+  const url = `/v1/config/${encodeURIComponent(ns)}/${encodeURIComponent(key)}`
+  let r = await agent.put(url, { value })
+  if (r.status === 400) r = await agent.put(url, value)
+  if (r.status < 200 || r.status > 299) throw new Error(`PUT ${url}: HTTP ${r.status} ${JSON.stringify(r.body)}`)
+}
+
+async function readKey (agent, ns, key) {
+  const url = `/v1/config/${encodeURIComponent(ns)}/${encodeURIComponent(key)}`
+  try {
+    const body = await agent.get(url)
+    return body && typeof body === 'object' && 'value' in body ? body.value : body
+  } catch (_) {
+    return undefined
+  }
+}
+
+module.exports = async function partitionHeal (runenv, client) {
+  if (!runenv.testSidecar) throw new Error('partition-heal needs a sidecar (network namespaces); it cannot run with --no-netns')
+  const { agent, n, p, netclient, metrics, roster } = await joinCluster(runenv, client)
+  const convergeTimeout = p.duration('converge_timeout')
+  const ns = p.str('config_namespace')
+  const me = runenv.testGroupId
+  const groups = [...new Set(roster.map(r => r.group))].sort()
+  const out = { ...metrics }
+  try {
+    if (groups.length < 2) throw new Error(`partition-heal needs at least 2 groups, the composition has ${groups.length}`)
+    const others = roster.filter(r => r.group !== me)
+    await netclient.configureNetwork({
+      network: 'default', enable: true, default: {}, routingPolicy: 'allow_all',
+      rules: others.map(r => ({ subnet: `${r.ip}/32`, filter: 2 })),
+      callbackState: 'partitioned'
+    })
+    const writerSeq = await client.signalEntry(`writer-${me}`)
+    if (writerSeq === 1) await writeKey(agent, ns, `partition-${me}`, { group: me, writtenAt: Date.now() })
+    await sleep(p.duration('partition_duration'))
+    out.alive_during_partition = (await aliveSet(agent)).size
+    await signalAndWait(client, 'split-observed', n, convergeTimeout)
+
+    await netclient.configureNetwork({ network: 'default', enable: true, default: {}, rules: [], routingPolicy: 'allow_all', callbackState: 'healed' })
+    const healedAt = Date.now()
+    const interval = pollInterval(n)
+    await poll(async () => ((await aliveSet(agent)).size >= n ? true : undefined),
+      { timeoutMs: convergeTimeout, intervalMs: interval, what: `all ${n} members alive after heal` })
+    out.members_heal_ms = Date.now() - healedAt
+    await poll(async () => {
+      for (const g of groups) if ((await readKey(agent, ns, `partition-${g}`)) === undefined) return undefined
+      return true
+    }, { timeoutMs: Math.max(1000, convergeTimeout - (Date.now() - healedAt)), intervalMs: interval, what: `config keys of groups ${groups.join(', ')}` })
+    out.config_heal_ms = Date.now() - healedAt
+    writeResults(runenv, out)
+    await signalAndWait(client, 'done', n, convergeTimeout)
+  } catch (err) {
+    writeResults(runenv, out, { error: err.message })
+    throw err
+  } finally {
+    await agent.stop()
+  }
+}

@@ -1,0 +1,77 @@
+'use strict'
+/**
+ * The join every case starts with: network ready, one mycel agent per instance, bootstrap peers
+ * published over the sync service, and a wait until this agent sees every instance alive.
+ *
+ * Bootstrap: the first `bootstrap_count` instances (by their seq on state "assigned") start first;
+ * bootstrap peer i joins through peers 1..i-1, and publishes its address on topic "bootstrap".
+ * Everyone else waits for all bootstrap addresses and joins through them.
+ */
+const path = require('path')
+const { network } = require('@testground/sdk')
+const { MycelAgent } = require('./agent')
+const { params, poll, signalAndWait, collect, pollInterval } = require('./util')
+
+/** Alive members (self included) as this agent sees them. */
+async function aliveSet (agent) {
+  const members = await agent.members()
+  return new Set(members.filter(m => m.state === 'alive').map(m => m.peerId))
+}
+
+/**
+ * @returns {Promise<{agent: MycelAgent, seq: number, ip: string, netclient: object, p: object,
+ *   n: number, bootstrapAddrs: string[], metrics: object, t: object}>}
+ */
+async function joinCluster (runenv, client) {
+  const p = params(runenv)
+  const n = runenv.testInstanceCount
+  const convergeTimeout = p.duration('converge_timeout')
+  const netclient = network.newClient(client, runenv)
+  await netclient.waitNetworkInitialized()
+  const ip = netclient.getDataNetworkIP()
+  const seq = await client.signalEntry('assigned')
+  const bootstrapCount = Math.max(1, Math.min(p.int('bootstrap_count'), n))
+
+  const tmp = process.env.TEST_TEMP_PATH || require('os').tmpdir()
+  const agent = new MycelAgent({
+    dataDir: path.join(tmp, 'mycel'),
+    listenIp: ip,
+    // Each namespace has its own ports; on shared loopback (no sidecar) let the kernel pick.
+    port: runenv.testSidecar ? 4100 : 0,
+    profile: p.str('profile'),
+    logLevel: p.str('agent_log_level'),
+    region: runenv.testGroupId || 'default',
+    logFile: path.join(runenv.testOutputsPath || tmp, 'agent.log')
+  })
+  await agent.init()
+
+  let bootstrapAddrs
+  if (seq <= bootstrapCount) {
+    bootstrapAddrs = seq === 1 ? [] : (await collect(client, 'bootstrap', seq - 1, convergeTimeout)).map(m => m.addr)
+  } else {
+    bootstrapAddrs = (await collect(client, 'bootstrap', bootstrapCount, convergeTimeout)).map(m => m.addr)
+  }
+  const t = { spawn: Date.now() }
+  await agent.start(bootstrapAddrs)
+  t.started = Date.now()
+  if (seq <= bootstrapCount) await client.publish('bootstrap', { seq, addr: agent.dialAddr() })
+  await client.publish('started', { seq, peerId: agent.peerId, spawnedAt: t.spawn, ip, group: runenv.testGroupId })
+  runenv.recordMessage(`agent ${agent.peerId} started at ${agent.dialAddr()} (seq ${seq}, ${bootstrapAddrs.length} bootstrap peers)`)
+
+  const interval = pollInterval(n)
+  await poll(async () => ((await aliveSet(agent)).size >= n ? true : undefined),
+    { timeoutMs: convergeTimeout, intervalMs: interval, what: `all ${n} members alive` })
+  t.converged = Date.now()
+  const roster = await collect(client, 'started', n, convergeTimeout)
+  const lastSpawn = Math.max(...roster.map(r => r.spawnedAt))
+  const metrics = {
+    agent_start_ms: t.started - t.spawn,
+    join_ms: t.converged - t.spawn,
+    converged_after_last_spawn_ms: Math.max(0, t.converged - lastSpawn),
+    poll_interval_ms: interval
+  }
+  await signalAndWait(client, 'converged', n, convergeTimeout)
+  return { agent, seq, ip, netclient, p, n, bootstrapAddrs, metrics, t, roster }
+}
+
+module.exports = { joinCluster, aliveSet }

@@ -1,0 +1,164 @@
+/**
+ * Network namespaces for instances: one bridge per run on the host, one namespace per instance
+ * joined to it by a veth pair, addresses from TEST_SUBNET. The host side of the bridge takes the
+ * subnet's first address (the "gateway", where the sync service listens); instances take the next
+ * ones. No forwarding, NAT or route leaves the bridge: all test traffic stays on this machine.
+ *
+ * Everything created is recorded and removed by destroy(); `cleanupStale()` removes leftovers of a
+ * runner that died (names all start with the `tg` prefixes below).
+ */
+import { must, run, mapLimit } from './exec.js'
+import { HostSetupError } from './errors.js'
+
+export const NETNS_PREFIX = 'tg-'
+export const BRIDGE_PREFIX = 'tgbr-'
+export const VETH_PREFIX = 'tgv'
+
+export interface Subnet { base: number, prefix: number }
+
+export function parseCidr (cidr: string): Subnet {
+  const m = /^(\d+)\.(\d+)\.(\d+)\.(\d+)\/(\d+)$/.exec(cidr)
+  if (m === null) throw new HostSetupError(`not an IPv4 CIDR: ${cidr}`)
+  const octets = m.slice(1, 5).map(Number)
+  const prefix = Number(m[5])
+  if (octets.some(o => o > 255) || prefix < 8 || prefix > 30) throw new HostSetupError(`unusable subnet ${cidr} (need a prefix between /8 and /30)`)
+  const ip = ((octets[0] << 24) >>> 0) + (octets[1] << 16) + (octets[2] << 8) + octets[3]
+  const mask = prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0
+  return { base: (ip & mask) >>> 0, prefix }
+}
+
+export const ipString = (n: number): string => [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.')
+
+export function overlaps (a: Subnet, b: Subnet): boolean {
+  const p = Math.min(a.prefix, b.prefix)
+  const mask = p === 0 ? 0 : (0xffffffff << (32 - p)) >>> 0
+  return ((a.base & mask) >>> 0) === ((b.base & mask) >>> 0)
+}
+
+/** Gateway and instance addresses; addresses ending in .0 or .255 are skipped to avoid surprises. */
+export function planAddresses (subnet: Subnet, count: number): { gateway: string, addrs: string[] } {
+  const size = 2 ** (32 - subnet.prefix)
+  const out: string[] = []
+  let gateway: string | undefined
+  for (let off = 1; off < size - 1 && out.length < count; off++) {
+    const ip = subnet.base + off
+    if ((ip & 255) === 0 || (ip & 255) === 255) continue
+    if (gateway === undefined) gateway = ipString(ip)
+    else out.push(ipString(ip))
+  }
+  if (gateway === undefined || out.length < count) {
+    throw new HostSetupError(`subnet ${ipString(subnet.base)}/${subnet.prefix} has room for ${out.length} instances, need ${count}`)
+  }
+  return { gateway, addrs: out }
+}
+
+export interface InstanceNet { netns: string, hostVeth: string, ip: string, dev: string }
+
+export class NetnsManager {
+  readonly bridge: string
+  private readonly namespaces = new Set<string>()
+  private readonly veths = new Set<string>()
+  private bridgeUp = false
+
+  constructor (readonly tag: string, readonly subnet: Subnet, readonly gateway: string) {
+    this.bridge = `${BRIDGE_PREFIX}${tag}`
+  }
+
+  /** Fails early, with a reason, when this host cannot run instances in namespaces. */
+  async preflight (): Promise<void> {
+    if (process.getuid?.() !== 0) throw new HostSetupError('network namespaces need root; run as root or use --no-netns')
+    for (const tool of [['ip', '-V'], ['nft', '--version'], ['tc', '-V'], ['unshare', '--version']]) {
+      const r = await run(tool)
+      if (r.code !== 0) throw new HostSetupError(`\`${tool[0]}\` is not usable (${r.stderr.trim() || 'not installed'}); install iproute2, nftables, util-linux or use --no-netns`)
+    }
+    const routes = await must(['ip', '-4', '-o', 'route', 'show', 'table', 'all'])
+    const addrs = await must(['ip', '-4', '-o', 'addr', 'show'])
+    const inUse = [
+      ...routes.split('\n').map(l => l.split(' ')[0]).filter(d => /^\d+\.\d+\.\d+\.\d+(\/\d+)?$/.test(d)),
+      ...[...addrs.matchAll(/inet (\d+\.\d+\.\d+\.\d+\/\d+)/g)].map(m => m[1])
+    ]
+    for (const d of inUse) {
+      const cidr = d.includes('/') ? d : `${d}/32`
+      const [ip, p] = cidr.split('/')
+      const s = parseCidrLoose(ip, Number(p))
+      if (s.prefix > 0 && overlaps(s, this.subnet)) {
+        throw new HostSetupError(`TEST_SUBNET ${ipString(this.subnet.base)}/${this.subnet.prefix} overlaps ${cidr} already on this host; pick another with --subnet`)
+      }
+    }
+  }
+
+  async createBridge (): Promise<void> {
+    await must(['ip', 'link', 'add', this.bridge, 'type', 'bridge'])
+    this.bridgeUp = true
+    await must(['ip', 'addr', 'add', `${this.gateway}/${this.subnet.prefix}`, 'dev', this.bridge])
+    await must(['ip', 'link', 'set', this.bridge, 'up'])
+  }
+
+  /** Creates namespace `i` with eth0 at `ip`, lo up, and the gateway reachable. */
+  async createInstance (i: number, ip: string): Promise<InstanceNet> {
+    const netns = `${NETNS_PREFIX}${this.tag}-${i}`
+    const hostVeth = `${VETH_PREFIX}${this.tag}${i}`
+    const peer = `tgp${this.tag}${i}`
+    await must(['ip', 'netns', 'add', netns])
+    this.namespaces.add(netns)
+    await must(['ip', 'link', 'add', hostVeth, 'type', 'veth', 'peer', 'name', peer])
+    this.veths.add(hostVeth)
+    await must(['ip', 'link', 'set', peer, 'netns', netns])
+    await must(['ip', 'link', 'set', hostVeth, 'master', this.bridge, 'up'])
+    await must(['ip', '-n', netns, 'link', 'set', peer, 'name', 'eth0'])
+    await must(['ip', '-n', netns, 'addr', 'add', `${ip}/${this.subnet.prefix}`, 'dev', 'eth0'])
+    await must(['ip', '-n', netns, 'link', 'set', 'eth0', 'up'])
+    await must(['ip', '-n', netns, 'link', 'set', 'lo', 'up'])
+    return { netns, hostVeth, ip, dev: 'eth0' }
+  }
+
+  /** Removes every namespace (their veth ends and nft tables go with them) and the bridge. */
+  async destroy (): Promise<string[]> {
+    const problems: string[] = []
+    await mapLimit([...this.namespaces], 8, async ns => {
+      const r = await run(['ip', 'netns', 'del', ns])
+      if (r.code !== 0 && !/No such file/.test(r.stderr)) problems.push(`netns ${ns}: ${r.stderr.trim()}`)
+      this.namespaces.delete(ns)
+    })
+    for (const v of this.veths) {
+      // Normally gone with its namespace; left only if the move into the namespace failed.
+      await run(['ip', 'link', 'del', v])
+      this.veths.delete(v)
+    }
+    if (this.bridgeUp) {
+      const r = await run(['ip', 'link', 'del', this.bridge])
+      if (r.code !== 0 && !/Cannot find/.test(r.stderr)) problems.push(`bridge ${this.bridge}: ${r.stderr.trim()}`)
+      this.bridgeUp = false
+    }
+    return problems
+  }
+}
+
+function parseCidrLoose (ip: string, prefix: number): Subnet {
+  const o = ip.split('.').map(Number)
+  const n = (((o[0] << 24) >>> 0) + (o[1] << 16) + (o[2] << 8) + o[3]) >>> 0
+  const mask = prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0
+  return { base: (n & mask) >>> 0, prefix }
+}
+
+/** Removes namespaces, veths and bridges left by runners that died. Returns what it removed. */
+export async function cleanupStale (): Promise<string[]> {
+  const removed: string[] = []
+  const list = await run(['ip', 'netns', 'list'])
+  for (const line of list.stdout.split('\n')) {
+    const ns = line.split(' ')[0]
+    if (ns.startsWith(NETNS_PREFIX)) {
+      await run(['ip', 'netns', 'del', ns])
+      removed.push(`netns ${ns}`)
+    }
+  }
+  const links = await run(['ip', '-o', 'link', 'show'])
+  for (const m of links.stdout.matchAll(/^\d+: ([^:@ ]+)/gm)) {
+    const name = m[1]
+    if (name.startsWith(BRIDGE_PREFIX) || name.startsWith(VETH_PREFIX)) {
+      await run(['ip', 'link', 'del', name])
+      removed.push(`link ${name}`)
+    }
+  }
+  return removed
+}

@@ -1,0 +1,94 @@
+/**
+ * The sidecar role, as testground's sidecar plays it for each instance (pkg/sidecar/sidecar_handler.go):
+ * signal `network-initialized` once the instance's network is up, then apply every config published
+ * on `network:<hostname>` and signal its `callback_state`. Configs apply in order, one at a time per
+ * instance. A config we cannot honour (latency without netem, IPv6, ...) is not half-applied and its
+ * callback is not signalled: the instance is failed with the reason, so the run ends with a clear
+ * message instead of a barrier that never opens.
+ */
+import { must, run } from './exec.js'
+import { parseNetworkConfig, unsupportedReason, nftRuleset, tcCommands, type NetworkConfig, type ShapingContext } from './shaping.js'
+import { stateKey, topicKey, type SyncService } from './sync-service.js'
+import { UnsupportedShapingError } from './errors.js'
+import type { Instance } from './instance.js'
+
+export interface SidecarLog { info: (msg: string) => void, warn: (msg: string) => void }
+
+export class Sidecar {
+  private readonly unsubscribes: Array<() => void> = []
+  private readonly queues = new Map<number, Promise<void>>()
+  /** current address per instance index, to refuse an IPv4 change onto a taken address */
+  private readonly addrs = new Map<number, string>()
+  private stopped = false
+  applied = 0
+  refused = 0
+
+  constructor (
+    private readonly sync: SyncService,
+    private readonly prefix: string,
+    private readonly ctx: Omit<ShapingContext, 'dev'>,
+    private readonly log: SidecarLog
+  ) {}
+
+  /** Installs the initial (open) ruleset; fails fast if nftables does not work in the namespace. */
+  async prepare (inst: Instance): Promise<void> {
+    const netns = inst.spec.netns as string
+    this.addrs.set(inst.spec.index, inst.spec.ip)
+    const open = parseNetworkConfig({ network: 'default', enable: true })
+    await must(['ip', 'netns', 'exec', netns, 'nft', '-f', '-'], nftRuleset(open, { ...this.ctx, dev: 'eth0' }))
+  }
+
+  /** Called once the instance's process runs: signal network readiness and follow its config topic. */
+  attach (inst: Instance): void {
+    this.sync.signalEntry(stateKey(this.prefix, 'network-initialized'))
+    const topic = topicKey(this.prefix, `network:${inst.spec.hostname}`)
+    this.unsubscribes.push(this.sync.subscribe(topic, json => {
+      const prev = this.queues.get(inst.spec.index) ?? Promise.resolve()
+      const next = prev.then(async () => { await this.apply(inst, json) })
+      this.queues.set(inst.spec.index, next)
+    }))
+  }
+
+  private async apply (inst: Instance, json: string): Promise<void> {
+    if (this.stopped || !inst.running) return
+    const netns = inst.spec.netns as string
+    let cfg: NetworkConfig
+    try {
+      cfg = parseNetworkConfig(JSON.parse(json))
+      const why = unsupportedReason(cfg)
+      if (why !== undefined) throw new UnsupportedShapingError(why)
+      if (cfg.ipv4 !== undefined) await this.changeAddress(inst, cfg.ipv4)
+      const ctx = { ...this.ctx, dev: 'eth0' }
+      await must(['ip', 'netns', 'exec', netns, 'nft', '-f', '-'], nftRuleset(cfg, ctx))
+      const cmds = tcCommands(cfg, ctx)
+      await run(['ip', 'netns', 'exec', netns, 'tc', ...cmds[0]]) // removing a qdisc that is not there is fine
+      for (const c of cmds.slice(1)) await must(['ip', 'netns', 'exec', netns, 'tc', ...c])
+    } catch (err) {
+      this.refused++
+      const reason = `network configuration refused by the local runner: ${(err as Error).message}`
+      this.log.warn(`instance ${inst.spec.group}/${inst.spec.groupIndex} (${inst.spec.hostname}): ${reason}`)
+      inst.fail('failure', reason)
+      return
+    }
+    this.applied++
+    if (cfg.callbackState !== '') this.sync.signalEntry(stateKey(this.prefix, cfg.callbackState))
+  }
+
+  private async changeAddress (inst: Instance, cidr: string): Promise<void> {
+    const [ip, prefix] = cidr.split('/')
+    if (ip === this.addrs.get(inst.spec.index)) return
+    for (const [i, a] of this.addrs) {
+      if (a === ip && i !== inst.spec.index) throw new UnsupportedShapingError(`IPv4 ${ip} is already used by instance ${i}`)
+    }
+    if (ip === this.ctx.gateway) throw new UnsupportedShapingError(`IPv4 ${ip} is the gateway`)
+    const netns = inst.spec.netns as string
+    await must(['ip', '-n', netns, 'addr', 'flush', 'dev', 'eth0'])
+    await must(['ip', '-n', netns, 'addr', 'add', `${ip}/${prefix}`, 'dev', 'eth0'])
+    this.addrs.set(inst.spec.index, ip)
+  }
+
+  stop (): void {
+    this.stopped = true
+    for (const u of this.unsubscribes.splice(0)) u()
+  }
+}
