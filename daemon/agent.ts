@@ -23,6 +23,8 @@ import type { AgentComponents, Startable, ApiContributor } from './component.js'
 import { membership as createMembership, membershipConfig } from '../protocols/membership/index.js'
 import type { Membership } from '../protocols/membership/types.js'
 import { health as createHealth, HEALTH_PROFILES, type Health } from '../protocols/health/index.js'
+import { configService, configSyncConfig } from '../protocols/config-sync/index.js'
+import { roles as createRoles, leaseDhtValidators, leaseDhtSelectors, testHooksEnabled, PartitionControl } from './roles/index.js'
 
 export interface AgentStatus {
   peerId: string
@@ -60,6 +62,8 @@ export class Agent {
 
     // libp2p: transports, encryption, muxing, gossipsub, DHT, optional PSK.
     const networkKey = cfg.networkKey !== undefined ? await readNetworkKey(cfg.networkKey) : undefined
+    // Test-only partition control (test profile + MYCEL_TEST_HOOKS=1); see daemon/roles/test-hooks.ts.
+    const partition = testHooksEnabled(cfg.profile) ? new PartitionControl() : undefined
     this.node = await createNode({
       privateKey: this.identity.privateKey,
       listen: cfg.listen,
@@ -68,7 +72,11 @@ export class Agent {
       networkKey,
       profile: LIBP2P_PROFILES[cfg.profile],
       registry: this.registry,
-      agentVersion: VERSION
+      agentVersion: VERSION,
+      // Role leases live in the DHT under /mycel/lease/<region>/<role>.
+      dhtValidators: leaseDhtValidators,
+      dhtSelectors: leaseDhtSelectors,
+      denyPeer: partition !== undefined ? (peer) => partition.denies(peer) : undefined
     })
 
     const components: AgentComponents = {
@@ -101,6 +109,21 @@ export class Agent {
     // COMPONENTS: protocol components, in start order. Each is built from
     // `components` and registered with `this.add(name, instance)`; its
     // routes() are served by the admin API and it stops in reverse order.
+
+    // Replicated config: signed Yjs envelopes in a durable log, gossiped and
+    // repaired by anti-entropy with live members (docs/config.md).
+    this.add('config', configService({
+      config: configSyncConfig(cfg.profile),
+      namespaces: cfg.namespaces
+    })({ ...components, membership: this.membership }))
+
+    // Roles: per-region management roles elected through the DHT (leases,
+    // fencing); each role's loop runs only on its region's holder.
+    this.add('roles', createRoles({
+      profile: cfg.profile,
+      eligible: cfg.roles,
+      testHooks: partition !== undefined ? { partition } : undefined
+    })({ ...components, membership: this.membership, health: this.health }))
 
     // Admin API: core routes plus every component's routes.
     const { host, port } = splitHostPort(cfg.api)

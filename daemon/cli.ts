@@ -10,6 +10,8 @@ import { VERSION } from './version.js'
 import { registerAgentCommand } from './cli/agent.js'
 import { registerInitCommands } from './cli/init.js'
 import { registerMemberCommands } from './cli/members.js'
+import { registerConfigCommands } from './cli/config.js'
+import { registerRolesCommands } from './cli/roles.js'
 // CLI: command groups register here, one line each.
 
 const program = new Command('mycel')
@@ -21,6 +23,8 @@ const program = new Command('mycel')
 registerAgentCommand(program)
 registerInitCommands(program)
 registerMemberCommands(program)
+registerConfigCommands(program)
+registerRolesCommands(program)
 
 try {
   await program.parseAsync(process.argv)
