@@ -14,22 +14,27 @@
 import { createHash } from 'node:crypto'
 import { generateKeyPairFromSeed } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import type { PrivateKey } from '@libp2p/interface'
 import { prng } from '../helpers/prng.js'
 import { Consensus, type Clock, type ConsensusNetwork } from '../../protocols/bft/consensus.js'
 import { CriticalState } from '../../protocols/bft/critical-state.js'
 import { createGenesis, type Genesis } from '../../protocols/bft/genesis.js'
 import { MemoryWal } from '../../protocols/bft/wal.js'
 import { MemoryBlockStore } from '../../protocols/bft/block-store.js'
-import { blockHash, hex, signEntry, proposalSignBytes, voteSignBytes, PROPOSAL_DOMAIN, VOTE_DOMAIN, type BftSigner, type Verifier } from '../../protocols/bft/crypto.js'
+import { blockHash, ed25519Signer, ed25519Verifier, hex, signEntry, proposalSignBytes, voteSignBytes, PROPOSAL_DOMAIN, VOTE_DOMAIN, type BftSigner, type Verifier } from '../../protocols/bft/crypto.js'
 import { BFT_PROFILES } from '../../protocols/bft/constants.js'
 import type { BftMessage, Entry } from '../../protocols/bft/types.js'
 
 const ids: string[] = []
+const keys = new Map<string, PrivateKey>()
 /** Deterministic Ed25519 peer ids (valid ids are needed for genesis and validator-set entries). */
 export async function simIds (count: number): Promise<string[]> {
   while (ids.length < count) {
     const seed = new Uint8Array(32).fill(ids.length + 1)
-    ids.push(peerIdFromPrivateKey(await generateKeyPairFromSeed('Ed25519', seed)).toString())
+    const key = await generateKeyPairFromSeed('Ed25519', seed)
+    const id = peerIdFromPrivateKey(key).toString()
+    ids.push(id)
+    keys.set(id, key)
   }
   return ids.slice(0, count)
 }
@@ -60,6 +65,10 @@ export interface SimOptions {
   faultUntilMs: number
   /** Hard stop of the virtual clock. */
   maxTimeMs: number
+  /** Real ed25519 signatures instead of the keyed-hash stand-in (slower). */
+  realCrypto?: boolean
+  /** The first entry changes `bft/validators`: observer o0 joins the set. */
+  validatorChange?: boolean
 }
 
 interface Instance {
@@ -87,6 +96,10 @@ export interface SimResult {
   timeMs: number
   events: number
   equivocationsSeen: number
+  /** Size of the validator set in force after the last block. */
+  finalValidators: number
+  /** Some certificate carries a precommit from observer o0 (it became a validator). */
+  observerSigned: boolean
 }
 
 export async function simulate (o: SimOptions): Promise<SimResult> {
@@ -97,6 +110,8 @@ export async function simulate (o: SimOptions): Promise<SimResult> {
   const outsider = all[all.length - 2]
   const genesis: Genesis = createGenesis({ networkId: 'sim', validators: validatorIds, admins: [admin], createdAt: new Date(0) })
   const t = { ...BFT_PROFILES.test }
+  const verify = o.realCrypto === true ? ed25519Verifier() : fakeVerify
+  const signerOf = (id: string): BftSigner => o.realCrypto === true ? ed25519Signer(keys.get(id) as PrivateKey, id) : fakeSigner(id)
 
   let now = 0
   let seq = 0
@@ -192,12 +207,12 @@ export async function simulate (o: SimOptions): Promise<SimResult> {
   const boot = async (inst: Instance): Promise<void> => {
     inst.gen++
     inst.up = true
-    const state = new CriticalState({ genesis, verify: fakeVerify, store: inst.store })
+    const state = new CriticalState({ genesis, verify, store: inst.store })
     await state.load()
     stateChain = state.chain
     inst.state = state
     inst.consensus = new Consensus({
-      state, signer: fakeSigner(inst.id), verify: fakeVerify, wal: inst.wal, clock: clockFor(inst), net: netFor(inst), timeouts: t
+      state, signer: signerOf(inst.id), verify, wal: inst.wal, clock: clockFor(inst), net: netFor(inst), timeouts: t
     })
     await inst.consensus.start()
   }
@@ -212,20 +227,25 @@ export async function simulate (o: SimOptions): Promise<SimResult> {
   for (const i of instances) await boot(i)
 
   // Client submissions, signed by the admin.
-  const adminSigner = fakeSigner(admin)
+  const adminSigner = signerOf(admin)
   const submitted = new Set<string>()
   for (let k = 0; k < o.entries; k++) {
     const at = Math.floor(rand() * Math.max(1, o.faultUntilMs))
     const nonce = new Uint8Array(16); for (let b = 0; b < 16; b++) nonce[b] = Math.floor(rand() * 256)
-    const key = `k${Math.floor(rand() * 4)}`
+    let key = `k${Math.floor(rand() * 4)}`
+    let value = `value-${k}`
+    if (k === 0 && o.validatorChange === true) {
+      key = 'bft/validators'
+      value = JSON.stringify([...validatorIds, all[o.validators]])
+    }
     push(at, async () => {
-      const e: Entry = await signEntry(adminSigner, stateChain, { key, value: `value-${k}`, nonce, expiresAt: now + 300_000 })
+      const e: Entry = await signEntry(adminSigner, stateChain, { key, value, nonce, expiresAt: now + 300_000 })
       submitted.add(hex(e.nonce))
       // A client: submit to one or two validators; if the entry is not
       // committed a while later (the validator holding it crashed before
       // sharing it: mempools are not durable), submit it again elsewhere.
       const attempt = async (): Promise<void> => {
-        const ups = instances.filter(i => i.up && i.validator && !i.byzantine)
+        const ups = instances.filter(i => i.up && i.consensus?.isValidator() === true && !i.byzantine)
         const copies = rand() < 0.2 ? 2 : 1
         for (let c = 0; c < copies && ups.length > 0; c++) {
           const target = ups[Math.floor(rand() * ups.length)]
@@ -260,7 +280,7 @@ export async function simulate (o: SimOptions): Promise<SimResult> {
     }
   }
   if (o.attacker === true) {
-    const attackerSigner = fakeSigner(outsider)
+    const attackerSigner = signerOf(outsider)
     for (let at = 50; at < o.faultUntilMs; at += 100 + Math.floor(rand() * 300)) {
       push(at, async () => {
         const target = instances[Math.floor(rand() * instances.length)]
@@ -373,5 +393,8 @@ export async function simulate (o: SimOptions): Promise<SimResult> {
     equivocationsSeen += i.consensus?.status().evidence.length ?? 0
     await i.consensus?.stop()
   }
-  return { heights, committedEntries: committed.size, submitted: submitted.size, agreement: violations.length === 0, violations, terminated, timeMs: now, events, equivocationsSeen }
+  const s0 = instances[0].state
+  const finalValidators = s0 === undefined ? 0 : s0.validatorsAt(s0.height() + 1).n
+  const observerSigned = instances[0].store.certs.some(c => c.precommits.some(p => p.validator === all[o.validators]))
+  return { finalValidators, observerSigned, heights, committedEntries: committed.size, submitted: submitted.size, agreement: violations.length === 0, violations, terminated, timeMs: now, events, equivocationsSeen }
 }
