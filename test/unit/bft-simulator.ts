@@ -96,7 +96,7 @@ export interface SimResult {
   timeMs: number
   events: number
   equivocationsSeen: number
-  /** Size of the validator set in force after the last block. */
+  /** Size of the validator set once every committed change is in force (height + 2). */
   finalValidators: number
   /** Some certificate carries a precommit from observer o0 (it became a validator). */
   observerSigned: boolean
@@ -394,7 +394,7 @@ export async function simulate (o: SimOptions): Promise<SimResult> {
     await i.consensus?.stop()
   }
   const s0 = instances[0].state
-  const finalValidators = s0 === undefined ? 0 : s0.validatorsAt(s0.height() + 1).n
+  const finalValidators = s0 === undefined ? 0 : s0.validatorsAt(s0.height() + 2).n
   const observerSigned = instances[0].store.certs.some(c => c.precommits.some(p => p.validator === all[o.validators]))
   return { finalValidators, observerSigned, heights, committedEntries: committed.size, submitted: submitted.size, agreement: violations.length === 0, violations, terminated, timeMs: now, events, equivocationsSeen }
 }
