@@ -94,6 +94,9 @@ class MycelAgent {
     const args = [...pre, 'agent',
       '--data-dir', this.o.dataDir,
       '--listen', `/ip4/${this.o.listenIp}/tcp/${this.o.port}`,
+      // libp2p withholds unverified public addresses (testground's 16.0.0.0/16 data subnet is public
+      // address space); announcing the data address makes it the one peers learn.
+      ...(this.o.port !== 0 ? ['--announce', `/ip4/${this.o.listenIp}/tcp/${this.o.port}`] : []),
       '--api', '127.0.0.1:0',
       '--region', this.o.region,
       '--profile', this.o.profile,
@@ -122,7 +125,7 @@ class MycelAgent {
   /** The address other instances dial: our data-network address with /p2p/<id>. */
   dialAddr () {
     const a = this.addrs.find(x => x.startsWith(`/ip4/${this.o.listenIp}/`)) || this.addrs[0]
-    if (!a) throw new Error('agent has no listen address')
+    if (!a) throw new Error(`agent reported no listen address (see ${this.o.logFile})`)
     return a.includes('/p2p/') ? a : `${a}/p2p/${this.peerId}`
   }
 
