@@ -75,6 +75,8 @@ export interface ConsensusInit {
   timeouts: BftTimeouts
   metrics?: BftMetrics
   logger?: BftLogger
+  /** Called after this validator decided and committed a block (the daemon gossips it). */
+  onDecide?: (cert: Certificate) => void
 }
 
 export type Step = 'propose' | 'prevote' | 'precommit'
@@ -561,6 +563,7 @@ export class Consensus {
       }
       this.log.debug({ height: this.height, round: r, entries: block.entries.length }, 'bft: decided')
       this.init.net.broadcast({ v: 1, kind: 'commit', certificate: cert })
+      this.init.onDecide?.(cert)
       await this.followState()
       return true
     }

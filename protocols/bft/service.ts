@@ -1,0 +1,257 @@
+/**
+ * The critical-config component of the daemon: committed state, the
+ * consensus state machine (on every node; it signs only where this node is a
+ * validator), the validator transport, gossip + catch-up of certificates and
+ * the genesis handshake. Start order: state (replay block store) → handshake
+ * → transport → sync → consensus (replay WAL); stop is the reverse.
+ *
+ * Files under <dataDir>/bft/: `genesis.hash` (the network this data dir
+ * belongs to; a different genesis is refused at start), `bft-blocks.log`
+ * (certified blocks) and `bft-wal.log` (this validator's votes).
+ *
+ * Proposals are signed with the agent's own identity key: the agent must be
+ * listed as an admin (genesis `admins`, or a committed `bft/admins`).
+ */
+import { randomBytes } from 'node:crypto'
+import { mkdir, readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import type { Registry } from 'prom-client'
+import type { AgentComponents, ApiContributor, Startable } from '../../daemon/component.js'
+import { writeFileDurable } from '../../daemon/identity.js'
+import type { Route } from '../../daemon/api/router.js'
+import { FileBlockStore } from './block-store.js'
+import { BFT_PROFILES, MAX_ENTRY_TTL_MS, type BftProfile } from './constants.js'
+import { Consensus, type BftLogger, type Clock, type ConsensusStatus } from './consensus.js'
+import { CriticalState, type CriticalConfig } from './critical-state.js'
+import { ed25519Signer, ed25519Verifier, entryId, hex, signEntry, type BftSigner } from './crypto.js'
+import { CommitTimeoutError, InvalidGenesisError, NotAdminError } from './errors.js'
+import { genesisHash, type Genesis } from './genesis.js'
+import { GenesisHandshake } from './handshake.js'
+import { createBftMetrics, type BftMetrics } from './metrics.js'
+import { CriticalSync } from './sync.js'
+import { BftTransport } from './transport.js'
+import { FileWal } from './wal.js'
+import { criticalRoutes } from './api.js'
+import type { Certificate } from './types.js'
+import type { ProfileName } from '../../daemon/profiles.js'
+
+export interface CriticalServiceInit {
+  genesis: Genesis
+  profile: ProfileName
+  /** Overrides of the profile's timings (tests, benchmarks). */
+  overrides?: Partial<BftProfile>
+}
+
+export type CriticalServiceComponents = Pick<AgentComponents, 'node' | 'peerId' | 'privateKey' | 'dataDir' | 'logger' | 'registry'>
+
+export interface ProposeResult {
+  id: string
+  height: number
+  certificate: Certificate
+  latencyMs: number
+}
+
+export interface CriticalStatus extends ConsensusStatus {
+  networkId: string
+  genesis: string
+  committedHeight: number
+  validators: string[]
+  admins: string[]
+  admin: boolean
+  lastCommit: { height: number, round: number, hash: string, time: number, entries: number } | null
+}
+
+export function criticalService (init: CriticalServiceInit): (components: CriticalServiceComponents) => CriticalService {
+  return (components) => new CriticalService(init, components)
+}
+
+const realClock: Clock = {
+  now: () => Date.now(),
+  setTimer: (ms, cb) => {
+    const t = setTimeout(cb, ms)
+    return () => { clearTimeout(t) }
+  }
+}
+
+export class CriticalService implements Startable, ApiContributor {
+  readonly state: CriticalState
+  readonly metrics: BftMetrics
+  readonly profile: BftProfile
+  private readonly dir: string
+  private readonly store: FileBlockStore
+  private readonly signer: BftSigner
+  private readonly log: BftLogger
+  private wal?: FileWal
+  private consensus?: Consensus
+  private transport?: BftTransport
+  private sync?: CriticalSync
+  private handshake?: GenesisHandshake
+  private started = false
+
+  constructor (private readonly init: CriticalServiceInit, private readonly c: CriticalServiceComponents) {
+    this.profile = { ...BFT_PROFILES[init.profile], ...init.overrides }
+    this.log = c.logger.child({ component: 'bft' })
+    this.metrics = createBftMetrics(c.registry as Registry | undefined)
+    this.dir = join(c.dataDir, 'bft')
+    this.store = new FileBlockStore(this.dir)
+    this.state = new CriticalState({ genesis: init.genesis, verify: ed25519Verifier(), store: this.store })
+    this.signer = ed25519Signer(c.privateKey, c.peerId)
+  }
+
+  /** Read view for other components (e.g. the config store's access policy). */
+  get config (): CriticalConfig { return this.state }
+
+  /** For the connection gater: peers found to be on another network. */
+  refuses (peer: string): boolean { return this.handshake?.refuses(peer) ?? false }
+
+  async start (): Promise<void> {
+    if (this.started) return
+    this.started = true
+    const c = this.c
+    const node = c.node
+    await this.checkDataDir()
+    await this.state.load()
+    this.metrics.height.set(this.state.height())
+    this.state.addEventListener('commit', (evt) => {
+      this.metrics.height.set(this.state.height())
+      this.metrics.entriesCommitted.inc((evt as CustomEvent<Certificate>).detail.block.entries.length)
+    })
+    this.wal = new FileWal(this.dir)
+    this.handshake = new GenesisHandshake({
+      host: node as never, genesis: this.state.chain, networkId: this.init.genesis.networkId, timeoutMs: this.profile.streamTimeoutMs, logger: this.log, metrics: this.metrics
+    })
+    this.transport = new BftTransport({
+      host: node,
+      self: c.peerId,
+      targets: () => {
+        const h = this.state.height()
+        return [...this.state.validatorsAt(h + 1).ids, ...this.state.validatorsAt(h + 2).ids]
+      },
+      deliver: async (from, msg) => { await this.consensus?.receive(from, msg) },
+      timeoutMs: this.profile.streamTimeoutMs,
+      logger: this.log,
+      metrics: this.metrics
+    })
+    this.sync = new CriticalSync({
+      host: node, pubsub: node.services.pubsub, state: this.state, intervalMs: this.profile.syncIntervalMs, timeoutMs: this.profile.streamTimeoutMs, logger: this.log, metrics: this.metrics
+    })
+    this.consensus = new Consensus({
+      state: this.state,
+      signer: this.signer,
+      verify: ed25519Verifier(),
+      wal: this.wal,
+      clock: realClock,
+      net: this.transport,
+      timeouts: this.profile,
+      metrics: this.metrics,
+      logger: this.log,
+      onDecide: (cert) => { void this.sync?.publish(cert) }
+    })
+    await this.handshake.start()
+    await this.transport.start()
+    await this.sync.start()
+    await this.consensus.start()
+    const h = this.state.height()
+    this.log.info({
+      network: this.init.genesis.networkId,
+      genesis: hex(this.state.chain),
+      height: h,
+      validator: this.state.validatorsAt(h + 1).has(c.peerId),
+      admin: this.state.adminsAt(h + 1).has(c.peerId)
+    }, 'critical config started')
+  }
+
+  async stop (): Promise<void> {
+    if (!this.started) return
+    this.started = false
+    await this.consensus?.stop()
+    await this.sync?.stop()
+    await this.transport?.stop()
+    await this.handshake?.stop()
+    await this.wal?.close()
+    await this.store.close()
+  }
+
+  /** A data dir belongs to one network: starting it with another genesis is refused. */
+  private async checkDataDir (): Promise<void> {
+    const path = join(this.dir, 'genesis.hash')
+    const ours = hex(genesisHash(this.init.genesis))
+    let have: string | undefined
+    try { have = (await readFile(path, 'utf8')).trim() } catch { have = undefined }
+    if (have !== undefined && have !== ours) {
+      throw new InvalidGenesisError(`data dir ${this.c.dataDir} belongs to the network with genesis ${have}, not ${ours}; use another --data-dir`)
+    }
+    if (have === undefined) {
+      await mkdir(this.dir, { recursive: true, mode: 0o700 })
+      await writeFileDurable(path, ours + '\n')
+    }
+  }
+
+  status (): CriticalStatus {
+    const cs = this.consensus?.status() ?? {
+      height: this.state.height() + 1, round: 0, step: 'propose', active: false, validator: false, lockedRound: -1, validRound: -1, pending: 0, validatorsSeen: [], evidence: []
+    } satisfies ConsensusStatus
+    const h = this.state.height()
+    const last = this.state.certificate(h)
+    return {
+      ...cs,
+      networkId: this.init.genesis.networkId,
+      genesis: hex(this.state.chain),
+      committedHeight: h,
+      validators: [...this.state.validatorsAt(h + 1).ids],
+      admins: [...this.state.adminsAt(h + 1)].sort(),
+      admin: this.state.adminsAt(h + 1).has(this.c.peerId),
+      lastCommit: last === undefined
+        ? null
+        : { height: h, round: last.round, hash: hex(this.state.hashAt(h) as Uint8Array), time: last.block.time, entries: last.block.entries.length }
+    }
+  }
+
+  /**
+   * Sign `key = value` with this agent's key, hand it to the validators and
+   * wait until it is committed. On timeout nothing has been applied: the
+   * entry carries an expiry; no fresh block may include it afterwards, and we
+   * wait past the expiry (plus clock-skew slack) before reporting failure.
+   */
+  async propose (key: string, value: string | null, opts: { timeoutMs?: number, signal?: AbortSignal } = {}): Promise<ProposeResult> {
+    if (this.consensus === undefined) throw new Error('critical config not started')
+    const h = this.state.height() + 1
+    if (!this.state.adminsAt(h).has(this.c.peerId)) {
+      throw new NotAdminError(`this agent (${this.c.peerId}) is not an admin of network ${this.init.genesis.networkId}; list it in the genesis admins or commit it to bft/admins`)
+    }
+    const wait = Math.min(opts.timeoutMs ?? this.profile.proposeWaitMs, MAX_ENTRY_TTL_MS - this.profile.clockSkewMs)
+    const started = Date.now()
+    const expiresAt = started + wait
+    const entry = await signEntry(this.signer, this.state.chain, { key, value, nonce: new Uint8Array(randomBytes(16)), expiresAt })
+    const id = entryId(this.state.chain, entry)
+    let resolve!: (c: Certificate) => void
+    let reject!: (err: Error) => void
+    const promise = new Promise<Certificate>((res, rej) => { resolve = res; reject = rej })
+    const onCommit = (evt: Event): void => {
+      const cert = (evt as CustomEvent<Certificate>).detail
+      if (cert.block.entries.some(e => entryId(this.state.chain, e) === id)) resolve(cert)
+    }
+    this.state.addEventListener('commit', onCommit)
+    const timer = setTimeout(() => {
+      const seen = this.consensus?.status().validatorsSeen.length ?? 0
+      const set = this.state.validatorsAt(this.state.height() + 1)
+      reject(new CommitTimeoutError(`${key} not committed within ${wait} ms: ${seen} of ${set.n} validators heard from recently, ${set.quorum} needed; ` +
+        'the proposal expired and will not be applied'))
+    }, wait + this.profile.clockSkewMs)
+    const onAbort = (): void => { reject(new CommitTimeoutError(`${key}: request aborted before commit; the proposal expires at ${new Date(expiresAt).toISOString()}`)) }
+    opts.signal?.addEventListener('abort', onAbort)
+    try {
+      await this.consensus.submit(entry)
+      const cert = await promise
+      const latencyMs = Date.now() - started
+      this.metrics.proposeLatency.observe(latencyMs / 1000)
+      return { id, height: cert.block.height, certificate: cert, latencyMs }
+    } finally {
+      clearTimeout(timer)
+      this.state.removeEventListener('commit', onCommit)
+      opts.signal?.removeEventListener('abort', onAbort)
+    }
+  }
+
+  routes (): Route[] { return criticalRoutes(this) }
+}
