@@ -25,6 +25,7 @@ import type { Membership } from '../protocols/membership/types.js'
 import { health as createHealth, HEALTH_PROFILES, type Health } from '../protocols/health/index.js'
 import { configService, configSyncConfig } from '../protocols/config-sync/index.js'
 import { roles as createRoles, leaseDhtValidators, leaseDhtSelectors, testHooksEnabled, PartitionControl } from './roles/index.js'
+import { criticalService, loadGenesis } from '../protocols/bft/index.js'
 
 export interface AgentStatus {
   peerId: string
@@ -109,6 +110,12 @@ export class Agent {
     // COMPONENTS: protocol components, in start order. Each is built from
     // `components` and registered with `this.add(name, instance)`; its
     // routes() are served by the admin API and it stops in reverse order.
+
+    // Critical config (BFT): only with --genesis. Certified blocks from the
+    // validators, verified and applied on every node (docs/bft.md).
+    if (cfg.genesis !== undefined) {
+      this.add('critical', criticalService({ genesis: await loadGenesis(cfg.genesis), profile: cfg.profile })(components))
+    }
 
     // Replicated config: signed Yjs envelopes in a durable log, gossiped and
     // repaired by anti-entropy with live members (docs/config.md).

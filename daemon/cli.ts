@@ -12,6 +12,8 @@ import { registerInitCommands } from './cli/init.js'
 import { registerMemberCommands } from './cli/members.js'
 import { registerConfigCommands } from './cli/config.js'
 import { registerRolesCommands } from './cli/roles.js'
+import { registerGenesisCommands } from './cli/genesis.js'
+import { registerCriticalCommands } from './cli/critical.js'
 // CLI: command groups register here, one line each.
 
 const program = new Command('mycel')
@@ -25,6 +27,8 @@ registerInitCommands(program)
 registerMemberCommands(program)
 registerConfigCommands(program)
 registerRolesCommands(program)
+registerGenesisCommands(program)
+registerCriticalCommands(program)
 
 try {
   await program.parseAsync(process.argv)
