@@ -21,6 +21,12 @@ export interface MembershipConfig {
   probeIntervalMs: number
   /** ms to wait for a direct ack before going indirect (memberlist ProbeTimeout: LAN 500 ms, WAN 3 s). Should exceed the 99th percentile RTT. Scaled by local health. */
   probeTimeoutMs: number
+  /**
+   * ms allowed to open a connection before a probe to a member we are not connected to. Not part of the
+   * probe timeout: over TCP + Noise the handshake costs several round trips and CPU, which memberlist's UDP
+   * pings never pay, and counting it would turn a busy host's slow handshakes into suspicions.
+   */
+  connectTimeoutMs: number
   /** members asked to probe a target indirectly after a failed direct probe (memberlist IndirectChecks = 3). */
   indirectChecks: number
   /**
@@ -41,6 +47,13 @@ export interface MembershipConfig {
   awarenessMaxMultiplier: number
   /** A piggybacked update is retransmitted retransmitMult × ceil(log10(N + 1)) times (memberlist RetransmitMult: LAN 4). */
   retransmitMult: number
+  /**
+   * ms between gossip rounds (memberlist GossipInterval: LAN 200 ms, WAN 500 ms). While updates are queued,
+   * each round sends them to gossipNodes random connected members; an empty queue sends nothing.
+   */
+  gossipIntervalMs: number
+  /** Members gossiped to per round (memberlist GossipNodes: LAN 3, WAN 4). */
+  gossipNodes: number
   /** Bytes of piggybacked updates carried by one probe or ack (memberlist fills a 1400-byte UDP packet; our streams are TCP). */
   piggybackMaxBytes: number
   /** Updates held for piggybacking; the oldest, most-sent ones are dropped beyond this. */
@@ -78,12 +91,15 @@ export interface MembershipConfig {
 const LAN: MembershipConfig = {
   probeIntervalMs: 1_000,
   probeTimeoutMs: 500,
+  connectTimeoutMs: 3_000,
   indirectChecks: 3,
   suspicionMult: 4,
   suspicionMaxTimeoutMult: 6,
   refusedSuspicionMs: 1_000,
   awarenessMaxMultiplier: 8,
   retransmitMult: 4,
+  gossipIntervalMs: 200,
+  gossipNodes: 3,
   piggybackMaxBytes: 4_096,
   piggybackQueueMax: 1_024,
   pushPullIntervalMs: 30_000,
@@ -93,7 +109,7 @@ const LAN: MembershipConfig = {
   tombstoneMs: 24 * 60 * 60_000,
   maxMembers: 4_096,
   maxMemberConnections: 128,
-  memberDialsPerTick: 8,
+  memberDialsPerTick: 4,
   maintenanceIntervalMs: 1_000,
   leaveTimeoutMs: 2_000,
   maxUpdateBytes: 2_048,
@@ -108,8 +124,11 @@ export const MEMBERSHIP_PROFILES: Record<ProfileName, MembershipConfig> = {
     ...LAN,
     probeIntervalMs: 5_000,
     probeTimeoutMs: 3_000,
+    connectTimeoutMs: 10_000,
     suspicionMult: 6,
     refusedSuspicionMs: 3_000,
+    gossipIntervalMs: 500,
+    gossipNodes: 4,
     pushPullIntervalMs: 60_000,
     pushPullTimeoutMs: 30_000,
     pushPullMinGapMs: 5_000,
@@ -125,11 +144,13 @@ export const MEMBERSHIP_PROFILES: Record<ProfileName, MembershipConfig> = {
     ...LAN,
     probeIntervalMs: 250,
     probeTimeoutMs: 150,
+    connectTimeoutMs: 1_000,
     suspicionMult: 3,
     suspicionMaxTimeoutMult: 3,
     refusedSuspicionMs: 400,
     awarenessMaxMultiplier: 4,
     retransmitMult: 2,
+    gossipIntervalMs: 100,
     pushPullIntervalMs: 3_000,
     pushPullTimeoutMs: 3_000,
     pushPullMinGapMs: 500,

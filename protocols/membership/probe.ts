@@ -98,7 +98,10 @@ export class Prober {
       const started = performance.now()
       const timeout = ctx.awareness.scaleTimeout(ctx.cfg.probeTimeoutMs)
       const interval = ctx.awareness.scaleTimeout(ctx.cfg.probeIntervalMs)
-      const direct = await this.ping(id, timeout)
+      // Lifeguard's buddy system: a suspect hears the accusation in the probe
+      // itself and can refute at once instead of waiting for gossip.
+      const claim = m.state === 'suspect' ? ctx.table.claimOf(id) : undefined
+      const direct = await this.ping(id, timeout, claim !== undefined ? [claim] : [])
       if (ctx.signal.aborted) return
       if (direct.ok) {
         ctx.metrics.probeDuration.observe({ result: 'ack' }, (performance.now() - started) / 1000)
@@ -135,8 +138,12 @@ export class Prober {
     const seq = this.nextSeq()
     const msg: Ping = { v: 1, t: 'ping', seq, u: [...extra, ...ctx.piggyback()] }
     const body = encode(msg)
+    const pid = peerIdFromString(id)
     try {
-      const res = await request(this.host, peerIdFromString(id), PROBE_PROTOCOL, body, { timeoutMs, maxBytes: ctx.cfg.maxProbeBytes, signal: ctx.signal })
+      if (ctx.node.getConnections(pid).length === 0) {
+        await ctx.node.dial(pid, { signal: AbortSignal.any([ctx.signal, AbortSignal.timeout(ctx.cfg.connectTimeoutMs)]) })
+      }
+      const res = await request(this.host, pid, PROBE_PROTOCOL, body, { timeoutMs, maxBytes: ctx.cfg.maxProbeBytes, signal: ctx.signal })
       ctx.metrics.bytes.inc({ channel: 'probe', direction: 'sent' }, body.byteLength)
       ctx.metrics.bytes.inc({ channel: 'probe', direction: 'received' }, res.byteLength)
       let ack: Ack
@@ -208,7 +215,9 @@ export class Prober {
     this.count('probe_req', 'ok')
     let outcome: PingOutcome
     if (preq.target === ctx.selfId) outcome = { ok: true, refused: false }
-    else outcome = await this.ping(preq.target, Math.min(preq.timeoutMs, ctx.cfg.probeIntervalMs))
+    // Answer (with a nack) at 80 % of the requester's timeout so the nack
+    // arrives before its deadline: a missing nack is evidence against the requester (Lifeguard).
+    else outcome = await this.ping(preq.target, Math.max(1, Math.floor(Math.min(preq.timeoutMs, ctx.cfg.probeIntervalMs) * 0.8)))
     await reply(encode({ v: 1, t: 'pres', seq: preq.seq, ok: outcome.ok, refused: outcome.refused } satisfies ProbeRes))
   }
 

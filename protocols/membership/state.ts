@@ -257,6 +257,11 @@ export class MemberTable {
     this.selfEntry.claim = u
   }
 
+  /** The signed claim currently held against `id` (suspect/dead/left), if any. */
+  claimOf (id: string): SignedUpdate | undefined {
+    return this.entries.get(id)?.claim?.raw
+  }
+
   /** First-hand evidence (an ack) that `id` is alive. */
   markSeen (id: string): void {
     const e = this.entries.get(id)

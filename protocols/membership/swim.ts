@@ -24,6 +24,7 @@ import { rejectReason } from '../wire/errors.js'
 import { shuffled, sleep, type Channel, type SwimContext } from './context.js'
 import { Prober } from './probe.js'
 import { PushPull } from './push-pull.js'
+import { Gossiper } from './gossip.js'
 import { MemberConnections } from './connections.js'
 import { fileIncarnationStore, clockIncarnationStore, type IncarnationStore } from './incarnation-store.js'
 import { systemClock } from './clock.js'
@@ -60,6 +61,7 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
   private ctx?: SwimContext
   private prober?: Prober
   private pushPull?: PushPull
+  private gossiper?: Gossiper
   private conns?: MemberConnections
   private shutdown?: AbortController
   private maintenance?: Promise<void>
@@ -116,6 +118,7 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
     this.prober = new Prober(ctx)
     this.pushPull = new PushPull(ctx)
     this.conns = new MemberConnections(ctx, this.pushPull)
+    this.gossiper = new Gossiper(ctx, this.prober)
     await this.prober.start()
     await this.pushPull.start()
 
@@ -126,6 +129,7 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
     this.conns.start()
     this.queue.enqueue(peerId, self.raw)
     this.publish(self.raw)
+    this.gossiper.start()
     this.maintenance = this.maintain(shutdown.signal)
     this.log.info({ incarnation: inc, region: this.meta.region }, 'membership started')
   }
@@ -140,7 +144,7 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
       pubsub.topicValidators.delete(MEMBERSHIP_TOPIC)
       pubsub.unsubscribe(MEMBERSHIP_TOPIC)
     } catch { /* the node may already be stopping */ }
-    await Promise.all([this.prober?.stop(), this.pushPull?.stop(), this.maintenance])
+    await Promise.all([this.prober?.stop(), this.pushPull?.stop(), this.gossiper?.stop(), this.maintenance])
     await this.selfChain
     this.table?.close()
     this.queue.clear()

@@ -1,0 +1,50 @@
+/**
+ * The fast dissemination path (memberlist's gossip()): every gossip interval,
+ * while updates are queued, push them to a few random connected members as
+ * a ping whose ack brings their queued updates back. Each update leaves the
+ * queue after retransmitMult × ceil(log10(N+1)) sends, so an update reaches
+ * the cluster in O(log N) rounds and costs each node O(log N) sends, and an
+ * idle cluster gossips nothing. gossipsub carries the updates a node
+ * originates as well, but only once a mesh exists; this path works from the
+ * first connection on, which is what makes a join visible everywhere fast.
+ */
+import { peerIdFromString } from '@libp2p/peer-id'
+import { shuffled, sleep, type SwimContext } from './context.js'
+import type { Prober } from './probe.js'
+
+export class Gossiper {
+  private readonly busy = new Set<string>()
+  private loop?: Promise<void>
+
+  constructor (private readonly ctx: SwimContext, private readonly prober: Prober) {}
+
+  start (): void {
+    this.loop = this.run()
+  }
+
+  async stop (): Promise<void> {
+    await this.loop
+  }
+
+  private async run (): Promise<void> {
+    const { cfg, signal } = this.ctx
+    await sleep(Math.random() * cfg.gossipIntervalMs, signal)
+    while (!signal.aborted) {
+      this.round()
+      await sleep(cfg.gossipIntervalMs, signal)
+    }
+  }
+
+  /** One round: up to gossipNodes connected alive members, each with its own slice of the queue. */
+  round (): void {
+    const { ctx } = this
+    if (ctx.queue.size === 0) return
+    const candidates = shuffled(ctx.table.ids(['alive'])).filter(id =>
+      !this.busy.has(id) && ctx.node.getConnections(peerIdFromString(id)).length > 0)
+    for (const id of candidates.slice(0, ctx.cfg.gossipNodes)) {
+      this.busy.add(id)
+      this.prober.ping(id, ctx.cfg.probeTimeoutMs * ctx.cfg.awarenessMaxMultiplier)
+        .finally(() => { this.busy.delete(id) })
+    }
+  }
+}
