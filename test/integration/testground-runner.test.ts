@@ -1,0 +1,90 @@
+/**
+ * The local testground runner end to end, on the selftest plan (no mycel involved): outcomes,
+ * crashes, hangs, nftables filters in namespaces, refusal of netem-only shaping, bad input, cleanup.
+ * Needs `npx tsc -p .` (runs dist/testground/runner/cli.js). Namespace tests need root + iproute2 +
+ * nftables and are skipped otherwise.
+ */
+import { strict as assert } from 'node:assert'
+import { spawn } from 'node:child_process'
+import { canNetns, leftovers, runCli } from '../../testground/runner/testing.js'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+
+const ROOT = resolve(new URL('.', import.meta.url).pathname, '../..')
+const CLI = join(ROOT, 'dist/testground/runner/cli.js')
+const PLAN = join(ROOT, 'testground/plans/selftest')
+
+describe('testground local runner (selftest plan)', function () {
+  this.timeout(120_000)
+  let out: string
+  before(() => { out = mkdtempSync(join(tmpdir(), 'tg-it-')) })
+  after(() => { rmSync(out, { recursive: true, force: true }) })
+
+  const result = (): any => JSON.parse(readFileSync(join(out, 'result.json'), 'utf8'))
+
+  it('runs a composition on loopback and reports success', async () => {
+    const r = await runCli(['run', join(PLAN, '_compositions/ok.toml'), '--no-netns', '--outputs-dir', out, '--result-file', join(out, 'result.json')], 60_000)
+    assert.equal(r.code, 0, r.stderr)
+    assert.match(r.stderr, /run finished with outcome = success \(good:3\/3\)/)
+    const res = result()
+    assert.equal(res.mode, 'loopback')
+    assert.equal(res.metrics.all.seq.count, 3)
+    assert.equal(res.journal.events.good.success, 3)
+  })
+
+  it('counts failures, crashes and hangs per group and still ends', async () => {
+    const r = await runCli(['run', join(PLAN, '_compositions/mixed.toml'), '--no-netns', '--timeout', '15s', '--outputs-dir', out, '--result-file', join(out, 'result.json')], 90_000)
+    assert.equal(r.code, 1, r.stderr)
+    assert.match(r.stderr, /run finished with outcome = failure \(crashing:0\/1 failing:0\/1 good:2\/2 hanging:0\/1\)/)
+    const byGroup = Object.fromEntries(result().instances.map((i: any) => [i.group, i]))
+    assert.equal(byGroup.failing.status, 'failure')
+    assert.match(byGroup.failing.error, /failing on purpose/)
+    assert.equal(byGroup.crashing.status, 'crash')
+    assert.equal(byGroup.crashing.exitCode, 3)
+    assert.equal(byGroup.hanging.status, 'timeout')
+  })
+
+  it('rejects bad input before starting anything (exit 2)', async () => {
+    const bad = join(out, 'bad.toml')
+    writeFileSync(bad, readFileSync(join(PLAN, '_compositions/ok.toml'), 'utf8').replace('count = 3', 'count = 300').replace('total_instances = 3', 'total_instances = 300'))
+    const r = await runCli(['run', bad, '--no-netns', '--plan-dir', PLAN, '--outputs-dir', out], 30_000)
+    assert.equal(r.code, 2)
+    assert.match(r.stderr, /outside of allowable range \[1, 200\]/)
+    assert.doesNotMatch(r.stderr, /starting instances/)
+  })
+
+  describe('in network namespaces', function () {
+    before(function () { if (!canNetns) this.skip() })
+    afterEach(() => { assert.deepEqual(leftovers(), []) })
+
+    it('applies drop/reject/loss filters and bandwidth through the sdk, then cleans up', async () => {
+      const r = await runCli(['run', join(PLAN, '_compositions/filter.toml'), '--timeout', '60s', '--outputs-dir', out, '--result-file', join(out, 'result.json')], 90_000)
+      assert.equal(r.code, 0, r.stderr)
+      const res = result()
+      assert.equal(res.mode, 'netns')
+      assert.equal(res.journal.network.applied, 4)
+      assert.ok(res.instances.every((i: any) => /^16\.0\.\d+\.\d+$/.test(i.ip)))
+    })
+
+    it('refuses latency (no netem here) with a clear reason instead of hanging', async () => {
+      const r = await runCli(['run', join(PLAN, '_compositions/netem.toml'), '--timeout', '60s', '--outputs-dir', out, '--result-file', join(out, 'result.json')], 90_000)
+      assert.equal(r.code, 1)
+      assert.match(result().instances[0].error, /latency need tc netem/)
+      assert.equal(result().journal.network.refused, 1)
+    })
+
+    it('cleans up on Ctrl-C', async () => {
+      const child = spawn(process.execPath, [CLI, 'run', join(PLAN, '_compositions/mixed.toml'), '--timeout', '5m', '--outputs-dir', out], { stdio: ['ignore', 'ignore', 'pipe'] })
+      let stderr = ''
+      let sent = false
+      child.stderr.on('data', d => {
+        stderr += d.toString()
+        if (!sent && /all instances started/.test(stderr)) { sent = true; child.kill('SIGINT') }
+      })
+      const code = await new Promise(resolve => child.on('close', (c, sig) => resolve(c ?? sig)))
+      assert.equal(code, 130, stderr)
+      assert.match(stderr, /outcome = canceled/)
+    })
+  })
+})
