@@ -8,11 +8,12 @@ import { readFile } from 'node:fs/promises'
 import { homedir, tmpdir } from 'node:os'
 import { join, resolve, extname } from 'node:path'
 import { mkdtempSync } from 'node:fs'
-import yaml from 'js-yaml'
+import * as yaml from 'js-yaml'
 import { z } from 'zod'
 import { multiaddr } from '@multiformats/multiaddr'
 import { ConfigError } from './errors.js'
 import { PROFILE_NAMES, type ProfileName } from './profiles.js'
+import { namespacesSectionSchema } from '../crdt/namespaces.js'
 
 export const DEFAULT_API = '127.0.0.1:8900'
 export const DEFAULT_LISTEN = ['/ip4/0.0.0.0/tcp/4100']
@@ -41,7 +42,7 @@ export const agentConfigSchema = z.object({
   roles: z.array(z.enum(ROLE_NAMES)),
   genesis: z.string().min(1).optional(),
   /** Replicated-config namespaces (ACL and schema); see docs/config.md. */
-  namespaces: z.record(z.string(), z.unknown()).optional()
+  namespaces: namespacesSectionSchema.optional()
 }).strict()
 
 export type AgentConfig = z.infer<typeof agentConfigSchema>
