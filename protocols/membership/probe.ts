@@ -38,7 +38,7 @@ export class Prober {
       timeoutMs: cfg.probeTimeoutMs * cfg.awarenessMaxMultiplier,
       maxBytes: cfg.maxProbeBytes,
       maxInboundStreams: cfg.maxInboundProbeStreams,
-      onError: (err) => { this.count('ping', rejectReason(err)) }
+      onError: (err) => { this.count('ping', rejectReason(err)); this.ctx.log.debug({ err: `${(err as Error).name}: ${(err as Error).message}` }, 'ping handler failed') }
     })
     await handleRequests(this.host, PROBE_REQ_PROTOCOL, async (req, _conn, reply) => { await this.onProbeReq(req, reply) }, {
       timeoutMs: cfg.probeIntervalMs * cfg.awarenessMaxMultiplier,
