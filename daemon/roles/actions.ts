@@ -116,15 +116,15 @@ export class FencedActions {
   }
 
   /**
-   * TEST HOOK ONLY (see daemon/roles/test-hooks.ts): send an action with the
-   * last term this node acted in, whether or not it still acts. Receivers
-   * must fence it off.
+   * TEST HOOK ONLY (see daemon/roles/test-hooks.ts): send an action with
+   * `term` (default: the last term this node acted in for the role), whether
+   * or not it still acts. Receivers must fence it off.
    */
-  async emitStale (role: RoleName, kind: string, body: unknown): Promise<number | undefined> {
-    const term = this.lastTerms.get(role)
-    if (term === undefined) return undefined
-    await this.send(role, kind, body, term, true)
-    return term
+  async emitStale (role: RoleName, kind: string, body: unknown, term?: number): Promise<number | undefined> {
+    const t = term ?? this.lastTerms.get(role)
+    if (t === undefined) return undefined
+    await this.send(role, kind, body, t, true)
+    return t
   }
 
   private async send (role: RoleName, kind: string, body: unknown, term: number, skipLocal = false): Promise<void> {

@@ -133,7 +133,7 @@ export class Roles implements Startable, ApiContributor {
     const hooks = this.init.testHooks
     if (hooks !== undefined) {
       routes.push(...hooks.partition.routes(() => this.c.node, () => this.c.membership, this.c.logger))
-      routes.push(staleActionRoute(async (role) => await this.actions.emitStale(role, 'stale-probe', { note: 'test hook: stale term' })))
+      routes.push(staleActionRoute(async (role, term) => await this.actions.emitStale(role, 'stale-probe', { note: 'test hook: stale term' }, term)))
     }
     return routes
   }

@@ -7,9 +7,10 @@
  *  POST /v1/test/partition  {"deny": ["<peer id>", ...] | "all"}
  *      Refuse (connection gater) and hang up connections to those peers;
  *      `{"deny": []}` heals and redials every known member.
- *  POST /v1/test/roles/:role/stale-action
- *      Send a fenced action with the last term this node acted in for the
- *      role, whether or not it still holds it. Receivers must ignore it.
+ *  POST /v1/test/roles/:role/stale-action  [{"term": N}]
+ *      Send a fenced action with term N (default: the last term this node
+ *      acted in for the role), whether or not it still holds it. Receivers
+ *      must ignore it.
  */
 import type { PeerId } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
@@ -65,14 +66,16 @@ export class PartitionControl {
   }
 }
 
-export function staleActionRoute (emitStale: (role: RoleName) => Promise<number | undefined>): Route {
+export function staleActionRoute (emitStale: (role: RoleName, term?: number) => Promise<number | undefined>): Route {
   return {
     method: 'POST',
     path: '/v1/test/roles/:role/stale-action',
     handler: async (req) => {
       const role = req.params.role as RoleName
       if (!ROLE_NAMES.includes(role)) throw new HttpError(400, `unknown role ${role}`)
-      const term = await emitStale(role)
+      const asked = (req.body as { term?: unknown } | undefined)?.term
+      if (asked !== undefined && (typeof asked !== 'number' || !Number.isSafeInteger(asked) || asked < 1)) throw new HttpError(400, 'term must be a positive integer')
+      const term = await emitStale(role, asked)
       if (term === undefined) throw new HttpError(409, `this node never acted for ${role}`)
       return { json: { role, term } }
     }

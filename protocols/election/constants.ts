@@ -73,13 +73,13 @@ export const ELECTION_PROFILES: Record<ProfileName, ElectionConfig> = {
   },
   // Every agent of a test runs on one host (one clock): a small skew margin is honest.
   test: {
-    leaseMs: 4_000,
-    renewIntervalMs: 1_300,
+    leaseMs: 5_000,
+    renewIntervalMs: 1_600,
     maxClockSkewMs: 200,
     claimSettleMs: 300,
-    learnPeriodMs: 1_500,
+    learnPeriodMs: 1_800,
     dhtTimeoutMs: 3_000,
-    dhtRefreshMs: 4_000,
+    dhtRefreshMs: 5_000,
     provideIntervalMs: 60_000,
     jitter: 0.1
   }

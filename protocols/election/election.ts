@@ -68,6 +68,8 @@ interface Slot {
   pendingTerm?: number
   acting: boolean
   running: boolean
+  /** The run in progress, awaited by stop(). */
+  current?: Promise<void>
   again: boolean
   putting: boolean
   timer?: ReturnType<typeof setTimeout>
@@ -97,6 +99,7 @@ export class ElectionEngine extends EventTarget {
   readonly book = new LeaseBook()
   private readonly slots = new Map<string, Slot>()
   private controller: AbortController | undefined
+  private stopping = false
   private learnUntil = 0
   private startedAt = 0
   private readonly lastHeld = new Map<string, number>()
@@ -140,19 +143,23 @@ export class ElectionEngine extends EventTarget {
   /** Stop acting, hand the roles over (release) and stop every timer. */
   async stop (): Promise<void> {
     const controller = this.controller
-    if (controller === undefined) return
-    const releases: Array<Promise<void>> = []
-    for (const slot of this.slots.values()) {
-      if (slot.acting) this.demote(slot, 'stopping')
-      if (slot.held !== undefined && leaseStatus(slot.held.lease, this.now(), 0) === 'active') releases.push(this.release(slot))
-    }
-    await Promise.allSettled(releases)
-    this.controller = undefined
-    controller.abort()
+    if (controller === undefined || this.stopping) return
+    this.stopping = true
     for (const slot of this.slots.values()) {
       clearTimeout(slot.timer)
       clearTimeout(slot.lapseTimer)
+      if (slot.acting) this.demote(slot, 'stopping')
     }
+    // Cancel settle waits and DHT puts, and let in-flight steps finish, so
+    // the release below is each lease's last word.
+    controller.abort()
+    await Promise.allSettled([...this.slots.values()].map(async s => await s.current))
+    const releases: Array<Promise<void>> = []
+    for (const slot of this.slots.values()) {
+      if (slot.held !== undefined && leaseStatus(slot.held.lease, this.now(), 0) === 'active') releases.push(this.release(slot))
+    }
+    await Promise.allSettled(releases)
+    for (const slot of this.slots.values()) clearTimeout(slot.timer)
     this.slots.clear()
     clearTimeout(this.dhtTimer)
     clearTimeout(this.provideTimer)
@@ -161,6 +168,8 @@ export class ElectionEngine extends EventTarget {
       this.c.membership.removeEventListener(ev, this.onMembership)
     }
     this.c.transport.stop()
+    this.controller = undefined
+    this.stopping = false
   }
 
   /** True while this node may act for `role` in its region. */
@@ -283,9 +292,9 @@ export class ElectionEngine extends EventTarget {
   }
 
   private schedule (slot: Slot, delayMs: number): void {
-    if (this.controller === undefined) return
+    if (this.controller === undefined || this.stopping) return
     clearTimeout(slot.timer)
-    slot.timer = setTimeout(() => { void this.run(slot) }, delayMs)
+    slot.timer = setTimeout(() => { slot.current = this.run(slot) }, delayMs)
   }
 
   private jittered (ms: number): number {
@@ -299,16 +308,17 @@ export class ElectionEngine extends EventTarget {
       do {
         slot.again = false
         await this.step(slot)
-      } while (slot.again && this.controller !== undefined)
+      } while (slot.again && !this.stopping && this.controller !== undefined)
     } catch (err) {
       this.c.logger.warn({ err, role: slot.role }, 'election step failed')
     } finally {
       slot.running = false
-      if (this.controller !== undefined && this.slots.get(slot.role) === slot) this.schedule(slot, this.jittered(this.init.config.renewIntervalMs))
+      if (!this.stopping && this.slots.get(slot.role) === slot) this.schedule(slot, this.jittered(this.init.config.renewIntervalMs))
     }
   }
 
   private async step (slot: Slot): Promise<void> {
+    if (this.stopping) return
     const cfg = this.init.config
     const region = this.c.region
     const self = this.c.peerId
@@ -344,10 +354,10 @@ export class ElectionEngine extends EventTarget {
     }
     slot.held = signed
     this.observe(signed, 'self')
-    if (renewing) { this.armLapse(slot); return }
+    if (renewing) { if (slot.acting) this.armLapse(slot); return }
     // A new term: give a competing claim of the same or higher term time to arrive.
     await sleep(cfg.claimSettleMs, this.controller?.signal)
-    if (this.controller === undefined) return
+    if (this.stopping || this.controller === undefined) return
     const after = this.book.get(region, slot.role)
     if (after !== undefined && compareTokens(after.lease, lease) > 0) {
       this.c.logger.info({ role: slot.role, term, winner: after.lease.holder }, 'lost a concurrent claim')
@@ -397,7 +407,7 @@ export class ElectionEngine extends EventTarget {
   }
 
   private activate (slot: Slot, signed: SignedLease): void {
-    if (slot.acting) return
+    if (slot.acting || this.stopping) return
     slot.acting = true
     const { region, role, term } = signed.lease
     this.armLapse(slot)
@@ -436,7 +446,7 @@ export class ElectionEngine extends EventTarget {
     const signal = this.controller?.signal
     if (signal === undefined) return
     await Promise.allSettled(this.init.roles.map(async role => await this.resolve(this.c.region, role, signal)))
-    if (this.controller !== undefined) this.dhtTimer = setTimeout(() => { void this.refreshFromDht() }, this.jittered(this.init.config.dhtRefreshMs))
+    if (this.controller !== undefined && !this.stopping) this.dhtTimer = setTimeout(() => { void this.refreshFromDht() }, this.jittered(this.init.config.dhtRefreshMs))
   }
 
   private async provideAll (): Promise<void> {
@@ -452,7 +462,7 @@ export class ElectionEngine extends EventTarget {
     }))
     // A provide made before the routing table filled reached nobody: retry soon.
     const next = failed ? this.init.config.dhtRefreshMs : this.init.config.provideIntervalMs
-    if (this.controller !== undefined) this.provideTimer = setTimeout(() => { void this.provideAll() }, this.jittered(next))
+    if (this.controller !== undefined && !this.stopping) this.provideTimer = setTimeout(() => { void this.provideAll() }, this.jittered(next))
   }
 }
 

@@ -16,7 +16,7 @@ import {
 import type { Member } from '../../protocols/membership/types.js'
 
 const CFG: ElectionConfig = {
-  leaseMs: 4_000, renewIntervalMs: 1_300, maxClockSkewMs: 200, claimSettleMs: 300, learnPeriodMs: 1_500,
+  leaseMs: 5_000, renewIntervalMs: 1_600, maxClockSkewMs: 200, claimSettleMs: 300, learnPeriodMs: 1_800,
   dhtTimeoutMs: 3_000, dhtRefreshMs: 4_000, provideIntervalMs: 60_000, jitter: 0.1
 }
 const ROLES = ['network', 'monitoring']

@@ -1,0 +1,177 @@
+/**
+ * Roles with real agent processes (issue 5): 3 regions x 3 agents on
+ * loopback, test profile (lease 5 s, renew 1.6 s, skew margin 0.2 s).
+ *  - exactly one holder per (region, role), the XOR-closest, seen alike by all;
+ *  - a node in one region resolves another region's holders through the DHT;
+ *  - SIGKILL of a holder: a successor with a higher term within one lease
+ *    period plus detection, and not before the old holder's lease lapsed;
+ *  - a holder cut off by a partition (test-only connection-gater hook, env
+ *    MYCEL_TEST_HOOKS=1) stops acting when its lease lapses, before anyone
+ *    else starts, and its stale-term actions are ignored after the heal.
+ */
+import { strict as assert } from 'node:assert'
+import { AgentProcess, waitFor } from '../helpers/agent-process.js'
+import { pickHolder } from '../../protocols/election/rule.js'
+import { ELECTION_PROFILES } from '../../protocols/election/constants.js'
+
+const REGIONS = ['r1', 'r2', 'r3']
+const ROLES = ['network', 'update', 'config', 'security', 'monitoring']
+const CFG = ELECTION_PROFILES.test
+
+interface Row { region: string, role: string, holder?: string, term?: number, status: string, expiresAt?: number }
+interface Local { role: string, acting: boolean, term?: number, since?: number, lastHandoff?: { at: number, term: number, reason: string } }
+interface View { peerId: string, region: string, regions: Array<{ region: string, roles: Row[] }>, local: Local[] }
+
+const rows = (v: View): Row[] => v.regions.flatMap(r => r.roles)
+const row = (v: View, region: string, role: string): Row | undefined => rows(v).find(r => r.region === region && r.role === role)
+
+async function metric (a: AgentProcess, pattern: RegExp): Promise<number> {
+  const res = await fetch(`http://${a.api}/metrics`, { signal: AbortSignal.timeout(10_000) })
+  const m = pattern.exec(await res.text())
+  return m === null ? 0 : Number(m[1])
+}
+
+describe('roles with 3 regions x 3 agent processes', function () {
+  this.timeout(300_000)
+  let agents: AgentProcess[] = []
+  const env = { MYCEL_TEST_HOOKS: '1' }
+  const inRegion = (region: string): AgentProcess[] => agents.filter(a => a.opts.region === region)
+  const alive = (): AgentProcess[] => agents.filter(a => a.exitCode === null)
+  const byId = (id: string | undefined): AgentProcess | undefined => agents.find(a => a.peerId === id)
+
+  /** All live agents agree on one active holder per (region, role), and exactly that agent acts. */
+  async function converged (): Promise<Map<string, Row> | false> {
+    const live = alive()
+    const views = await Promise.all(live.map(async a => await a.get<View>('/v1/roles')))
+    const agreed = new Map<string, Row>()
+    for (const region of REGIONS) {
+      const members = live.filter(a => a.opts.region === region)
+      for (const role of ROLES) {
+        const first = row(views[0], region, role)
+        if (first?.status !== 'active' || first.holder === undefined) return false
+        if (!members.some(m => m.peerId === first.holder)) return false
+        for (const v of views) if (row(v, region, role)?.holder !== first.holder) return false
+        const acting = live.filter((a, i) => views[i].local.find(l => l.role === role)?.acting === true && a.opts.region === region)
+        if (acting.length !== 1 || acting[0].peerId !== first.holder) return false
+        agreed.set(`${region}/${role}`, first)
+      }
+    }
+    return agreed
+  }
+
+  before(async () => {
+    const first = await AgentProcess.start({ region: REGIONS[0], env })
+    const rest = await Promise.all(Array.from({ length: 8 }, async (_, i) =>
+      await AgentProcess.start({ region: REGIONS[(i + 1) % 3], bootstrap: [first.addr], env })))
+    agents = [first, ...rest]
+  })
+  after(async () => { await Promise.all(agents.map(async a => { await a.cleanup() })) })
+
+  it('elects exactly one holder per (region, role): the XOR-closest candidate, the same in every view', async () => {
+    const started = Date.now()
+    const agreed = await waitFor(converged, 90_000, 'one agreed holder per (region, role)', 500)
+    process.stderr.write(`      (converged ${Date.now() - started} ms after the last agent started)\n`)
+    for (const region of REGIONS) {
+      const cands = inRegion(region).map(a => ({ peerId: a.peerId, region, roles: ROLES }))
+      for (const role of ROLES) assert.equal(agreed.get(`${region}/${role}`)?.holder, pickHolder(region, role, cands), `${region}/${role}`)
+    }
+  })
+
+  it('a node in one region resolves every other region\'s holders through the DHT', async () => {
+    const asker = inRegion('r1')[1]
+    for (const region of ['r2', 'r3']) {
+      const expected = (await converged() || new Map<string, Row>())
+      for (const role of ROLES) {
+        const r = await waitFor(async () => {
+          const res = await asker.get<{ source: string, holder?: string, term?: number, dhtRecords: number, candidates: string[], status: string }>(`/v1/roles/${region}/${role}`)
+          return res.source === 'dht' && res.dhtRecords > 0 ? res : false
+        }, 30_000, `DHT resolution of ${region}/${role}`, 500)
+        const want = expected.get(`${region}/${role}`)
+        if (want !== undefined) assert.equal(r.holder, want.holder)
+        assert.ok(inRegion(region).some(a => a.peerId === r.holder), 'holder belongs to the region')
+        // The DHT copy may trail the gossiped renewals by a put or two; the token is what must match.
+        assert.notEqual(r.status, 'none')
+      }
+    }
+    // Providers: the region's candidates announced themselves on the role key.
+    const prov = await waitFor(async () => {
+      const res = await asker.get<{ candidates: string[] }>('/v1/roles/r3/network')
+      return res.candidates.some(c => inRegion('r3').some(a => a.peerId === c)) ? res : false
+    }, 30_000, 'providers of r3/network', 500)
+    assert.ok(prov.candidates.length >= 1)
+  })
+
+  it('SIGKILL of a holder: a successor with a higher term within one lease period plus detection', async () => {
+    const agreed = await waitFor(converged, 60_000, 'converged before the kill', 500)
+    const old = agreed.get('r2/network')!
+    const victim = byId(old.holder)!
+    const killedAt = Date.now()
+    await victim.kill('SIGKILL')
+    const survivors = inRegion('r2').filter(a => a !== victim)
+    const next = await waitFor(async () => {
+      const views = await Promise.all(survivors.map(async a => await a.get<View>('/v1/roles')))
+      const r = row(views[0], 'r2', 'network')
+      if (r?.status !== 'active' || r.holder === victim.peerId || (r.term ?? 0) <= (old.term ?? 0)) return false
+      const i = survivors.findIndex(a => a.peerId === r.holder)
+      const local = views[i]?.local.find(l => l.role === 'network')
+      return local?.acting === true ? { row: r, since: local.since ?? Date.now() } : false
+    }, 60_000, 'a new r2/network holder', 100)
+    const failoverMs = next.since - killedAt
+    process.stderr.write(`      (failover ${failoverMs} ms; lease ${CFG.leaseMs} ms)\n`)
+    assert.ok(next.row.term! > old.term!, 'higher term')
+    // The successor waited for the old lease to lapse (plus the skew margin)...
+    assert.ok(next.since >= old.expiresAt! + CFG.maxClockSkewMs - 50, `started ${old.expiresAt! + CFG.maxClockSkewMs - next.since} ms before the old lease lapsed`)
+    // ...and took no longer than one lease period plus detection, renew tick and settle (generous on a 2-core VM).
+    assert.ok(failoverMs <= CFG.leaseMs + CFG.maxClockSkewMs + CFG.renewIntervalMs * 1.1 + CFG.claimSettleMs + 5_000, `failover took ${failoverMs} ms`)
+    const cands = survivors.map(a => ({ peerId: a.peerId, region: 'r2', roles: ROLES }))
+    assert.equal(next.row.holder, pickHolder('r2', 'network', cands))
+  })
+
+  it('a partitioned holder stops when its lease lapses, before the successor acts; its stale-term actions are ignored', async () => {
+    const agreed = await waitFor(converged, 60_000, 'converged before the partition', 500)
+    const old = agreed.get('r3/monitoring')!
+    const cut = byId(old.holder)!
+    const others = inRegion('r3').filter(a => a !== cut)
+    const res = await cut.request('POST', '/v1/test/partition', { deny: 'all' })
+    assert.equal(res.status, 200)
+    const partitionedAt = Date.now()
+
+    // The cut-off holder stops acting by itself: its renewals reach nobody.
+    const stopped = await waitFor(async () => {
+      const v = await cut.get<View>('/v1/roles')
+      const l = v.local.find(x => x.role === 'monitoring')
+      return l?.acting === false && l.lastHandoff !== undefined ? l.lastHandoff : false
+    }, CFG.leaseMs + 5_000, 'the cut-off holder to stop acting', 100)
+    assert.equal(stopped.reason, 'lease-lapsed')
+    assert.ok(stopped.at - partitionedAt <= CFG.leaseMs + 500, `kept acting ${stopped.at - partitionedAt} ms after the partition`)
+
+    // The rest elect a successor with a higher term, which starts only after the old holder stopped.
+    const next = await waitFor(async () => {
+      for (const a of others) {
+        const v = await a.get<View>('/v1/roles')
+        const l = v.local.find(x => x.role === 'monitoring')
+        if (l?.acting === true && (l.term ?? 0) > (old.term ?? 0)) return { agent: a, since: l.since!, term: l.term! }
+      }
+      return false
+    }, 60_000, 'a successor for r3/monitoring', 200)
+    assert.ok(next.since > stopped.at, `successor started ${stopped.at - next.since} ms before the old holder stopped`)
+
+    // Heal; then the old holder replays its old term: every region member must ignore it.
+    const receiver = others.find(a => a !== next.agent) ?? next.agent
+    const before = await metric(receiver, /mycel_roles_actions_total\{role="monitoring",result="stale_term"\} (\d+)/)
+    assert.equal((await cut.request('POST', '/v1/test/partition', { deny: [] })).status, 200)
+    await waitFor(async () => {
+      const m = await receiver.members()
+      return m.find(x => x.peerId === cut.peerId)?.state === 'alive'
+    }, 60_000, 'the healed holder to be alive again', 500)
+    await waitFor(async () => {
+      const r = await cut.request('POST', '/v1/test/roles/monitoring/stale-action', { term: old.term })
+      assert.equal(r.status, 200)
+      return await metric(receiver, /mycel_roles_actions_total\{role="monitoring",result="stale_term"\} (\d+)/) > before
+    }, 30_000, 'the stale action to be counted as stale_term', 1_000)
+    const outputs = await receiver.get<{ outputs: Array<{ kind: string }> }>('/v1/roles/outputs')
+    assert.ok(!outputs.outputs.some(o => o.kind === 'stale-probe'), 'a stale action was applied')
+    // And the region converges again to one holder.
+    await waitFor(converged, 60_000, 'convergence after the heal', 500)
+  })
+})
