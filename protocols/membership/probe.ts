@@ -18,6 +18,7 @@ import { rejectReason } from '../wire/errors.js'
 import { PROBE_PROTOCOL, PROBE_REQ_PROTOCOL } from './constants.js'
 import { encode, type SignedUpdate, type Ack, type Ping, type ProbeReq, type ProbeRes } from './messages.js'
 import { shuffled, sleep, type SwimContext } from './context.js'
+import { probeDeadline } from './deadline.js'
 
 export interface PingOutcome { ok: boolean, refused: boolean }
 
@@ -27,6 +28,12 @@ export class Prober {
   private seq = Math.floor(Math.random() * 0x7fffffff)
   private readonly inFlight = new Set<string>()
   private loop?: Promise<void>
+
+  /** Our own event loop stalled during a probe: Lifeguard counts it as poor local health. */
+  private readonly onStall = (lateMs: number): void => {
+    this.ctx.awareness.applyDelta(1)
+    this.ctx.log.debug({ lateMs: Math.round(lateMs) }, 'event loop stalled during a probe; deadline extended')
+  }
 
   constructor (private readonly ctx: SwimContext) {}
 
@@ -143,7 +150,13 @@ export class Prober {
       if (ctx.node.getConnections(pid).length === 0) {
         await ctx.node.dial(pid, { signal: AbortSignal.any([ctx.signal, AbortSignal.timeout(ctx.cfg.connectTimeoutMs)]) })
       }
-      const res = await request(this.host, pid, PROBE_PROTOCOL, body, { timeoutMs, maxBytes: ctx.cfg.maxProbeBytes, signal: ctx.signal })
+      const deadline = probeDeadline(timeoutMs, ctx.signal, this.onStall)
+      let res: Uint8Array
+      try {
+        res = await request(this.host, pid, PROBE_PROTOCOL, body, { timeoutMs: timeoutMs * 2 + 100, maxBytes: ctx.cfg.maxProbeBytes, signal: deadline.signal })
+      } finally {
+        deadline.clear()
+      }
       ctx.metrics.bytes.inc({ channel: 'probe', direction: 'sent' }, body.byteLength)
       ctx.metrics.bytes.inc({ channel: 'probe', direction: 'received' }, res.byteLength)
       let ack: Ack
@@ -176,10 +189,11 @@ export class Prober {
     const body = encode({ v: 1, t: 'preq', seq: this.nextSeq(), target, timeoutMs: Math.ceil(timeoutMs) } satisfies ProbeReq)
     return await new Promise(resolve => {
       let pending = helpers.length
-      const finish = (): void => { clearTimeout(timer); resolve(results) }
-      const timer = setTimeout(finish, deadlineMs)
+      const deadline = probeDeadline(deadlineMs, ctx.signal, this.onStall)
+      const finish = (): void => { deadline.clear(); resolve(results) }
+      deadline.signal.addEventListener('abort', finish, { once: true })
       for (const helper of helpers) {
-        request(this.host, peerIdFromString(helper), PROBE_REQ_PROTOCOL, body, { timeoutMs: deadlineMs, maxBytes: ctx.cfg.maxProbeBytes, signal: ctx.signal })
+        request(this.host, peerIdFromString(helper), PROBE_REQ_PROTOCOL, body, { timeoutMs: deadlineMs * 2 + 100, maxBytes: ctx.cfg.maxProbeBytes, signal: deadline.signal })
           .then(res => {
             const r = ctx.codec.probeRes(res)
             results.push(r)

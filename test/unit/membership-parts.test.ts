@@ -11,6 +11,7 @@ import { Awareness } from '../../protocols/membership/awareness.js'
 import { BroadcastQueue } from '../../protocols/membership/broadcast-queue.js'
 import { fileIncarnationStore } from '../../protocols/membership/incarnation-store.js'
 import { isRefused } from '../../protocols/membership/probe.js'
+import { probeDeadline } from '../../protocols/membership/deadline.js'
 import type { SignedUpdate } from '../../protocols/membership/messages.js'
 
 const raw = (n: number, size = 100): SignedUpdate => ({ b: new Uint8Array(size).fill(n), s: new Uint8Array(64) })
@@ -127,6 +128,42 @@ describe('membership parts', () => {
       assert.equal(isRefused(new AggregateError([refused, new Error('timeout')])), false)
       assert.equal(isRefused(Object.assign(new Error('The operation was aborted'), { name: 'AbortError' })), false)
       assert.equal(isRefused(undefined), false)
+    })
+  })
+
+  describe('probe deadline', () => {
+    const busy = (ms: number): void => { const end = performance.now() + ms; while (performance.now() < end) { /* stall the loop */ } }
+
+    it('expires after the timeout when the loop is healthy', async () => {
+      const started = performance.now()
+      const d = probeDeadline(60, new AbortController().signal)
+      await new Promise(resolve => d.signal.addEventListener('abort', resolve))
+      const took = performance.now() - started
+      assert.ok(took >= 55 && took < 200, `took ${took}`)
+      assert.equal((d.signal.reason as Error).name, 'TimeoutError')
+    })
+
+    it('extends by our own stall and reports it, instead of blaming the remote', async () => {
+      const stalls: number[] = []
+      const d = probeDeadline(60, new AbortController().signal, late => stalls.push(late))
+      busy(300)
+      await new Promise(resolve => setTimeout(resolve, 10))
+      assert.equal(d.signal.aborted, false, 'a stall of ours must not expire the probe at once')
+      assert.equal(stalls.length, 1)
+      assert.ok(stalls[0] > 200)
+      await new Promise(resolve => d.signal.addEventListener('abort', resolve))
+      d.clear()
+    })
+
+    it('follows the parent signal and clears cleanly', () => {
+      const parent = new AbortController()
+      const d = probeDeadline(10_000, parent.signal)
+      parent.abort(new Error('stop'))
+      assert.equal(d.signal.aborted, true)
+      d.clear()
+      const d2 = probeDeadline(10_000, new AbortController().signal)
+      d2.clear()
+      assert.equal(d2.signal.aborted, false)
     })
   })
 })
