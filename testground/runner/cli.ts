@@ -22,7 +22,7 @@ function log (msg: string): void {
 
 function defaultOutputs (): string {
   const home = process.env.TESTGROUND_HOME
-  return home !== undefined && home !== '' ? join(home, 'data/outputs/local_netns') : resolve('.testground/outputs')
+  return home !== undefined && home !== '' ? join(home, 'data/outputs/local_netns') : resolve('.testground-runs')
 }
 
 const program = new Command('testground-local')

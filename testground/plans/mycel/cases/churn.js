@@ -7,7 +7,7 @@
  * Measures: cycles and rejoin_ms_mean (churners), false_dead_stable (stable members seen dead),
  * final_converge_ms (end of churn → all N alive).
  */
-const { joinCluster, aliveSet } = require('../lib/cluster')
+const { joinCluster, aliveSet, watcher } = require('../lib/cluster')
 const { collect, poll, signalAndWait, writeResults, sleep, rand, pollInterval } = require('../lib/util')
 
 module.exports = async function churn (runenv, client) {
@@ -44,13 +44,15 @@ module.exports = async function churn (runenv, client) {
       out.rejoin_ms_mean = rejoins.length ? Math.round(rejoins.reduce((a, b) => a + b, 0) / rejoins.length) : 0
     } else {
       const falseDead = new Set()
+      const w = watcher(agent)
       while (Date.now() < end) {
-        for (const m of await agent.members()) {
+        for (const m of (await w.members()) || []) {
           if (stable.has(m.peerId) && m.state === 'dead') falseDead.add(m.peerId)
         }
         await sleep(1000)
       }
       out.false_dead_stable = falseDead.size
+      out.api_errors = w.apiErrors
     }
     await signalAndWait(client, 'churn-over', n, convergeTimeout)
     const t0 = Date.now()

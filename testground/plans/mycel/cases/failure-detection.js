@@ -8,7 +8,7 @@
  * suspect_ms_min (→ first seen suspect), false_dead, false_suspect (live peers this survivor saw
  * dead / suspect at any poll during the detection and observe window).
  */
-const { joinCluster } = require('../lib/cluster')
+const { joinCluster, watcher } = require('../lib/cluster')
 const { barrier, collect, signalAndWait, writeResults, sleep, pollInterval } = require('../lib/util')
 
 module.exports = async function failureDetection (runenv, client) {
@@ -50,10 +50,11 @@ module.exports = async function failureDetection (runenv, client) {
     const interval = pollInterval(n)
     const deadline = Date.now() + detectTimeout
     let observeUntil = null
+    const w = watcher(agent)
     for (;;) {
-      const members = await agent.members()
+      const members = await w.members()
       const now = Date.now()
-      for (const m of members) {
+      for (const m of members || []) {
         if (victimIds.has(m.peerId)) {
           if (m.state === 'dead' && !detected.has(m.peerId)) detected.set(m.peerId, now)
           if ((m.state === 'suspect' || m.state === 'dead') && !suspected.has(m.peerId)) suspected.set(m.peerId, now)
@@ -77,7 +78,8 @@ module.exports = async function failureDetection (runenv, client) {
       detect_ms_mean: times.length ? Math.round(times.reduce((a, b) => a + b, 0) / times.length) : -1,
       suspect_ms_min: suspectTimes.length ? Math.min(...suspectTimes) : -1,
       false_dead: falseDead.size,
-      false_suspect: falseSuspect.size
+      false_suspect: falseSuspect.size,
+      api_errors: w.apiErrors
     }
     writeResults(runenv, out)
     await signalAndWait(client, 'done', n, 60000)

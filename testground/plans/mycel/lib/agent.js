@@ -34,7 +34,7 @@ function runCli (args, timeoutMs = 30000) {
   })
 }
 
-function request (port, method, urlPath, body, timeoutMs = 5000) {
+function request (port, method, urlPath, body, timeoutMs = 10000) {
   return new Promise((resolve, reject) => {
     const data = body === undefined ? undefined : Buffer.from(JSON.stringify(body))
     const req = http.request({

@@ -74,4 +74,27 @@ async function joinCluster (runenv, client) {
   return { agent, seq, ip, netclient, p, n, bootstrapAddrs, metrics, t, roster }
 }
 
-module.exports = { joinCluster, aliveSet }
+/**
+ * A members() for observation loops: a slow or failed API call is counted, not fatal, unless the
+ * agent stays unresponsive for `maxSilentMs`. Returns null when this poll got no answer.
+ */
+function watcher (agent, maxSilentMs = 30000) {
+  let lastOk = Date.now()
+  const w = {
+    apiErrors: 0,
+    async members () {
+      try {
+        const m = await agent.members()
+        lastOk = Date.now()
+        return m
+      } catch (err) {
+        w.apiErrors++
+        if (Date.now() - lastOk > maxSilentMs) throw new Error(`agent admin API unresponsive for ${maxSilentMs} ms: ${err.message}`)
+        return null
+      }
+    }
+  }
+  return w
+}
+
+module.exports = { joinCluster, aliveSet, watcher }
