@@ -703,6 +703,8 @@ export class Consensus {
           this.init.net.broadcast({ v: 1, kind: 'proposal', proposal: p })
           this.sendPolka(p)
         }
+        const now = this.init.clock.now()
+        this.mempool.prune((id, e) => e.expiresAt > now && !this.s.isCommitted(id))
         for (const [, e] of this.mempool.list().slice(0, 64)) this.init.net.broadcast({ v: 1, kind: 'submit', entry: e })
         if (this.s.height() > 0) this.init.net.broadcast({ v: 1, kind: 'commit', certificate: this.s.certificate(this.s.height()) as Certificate })
         this.scheduleRebroadcast()
