@@ -32,6 +32,9 @@ export interface MembershipConfig {
   /**
    * Suspicion minimum = suspicionMult × max(1, log10(N)) × probeInterval (memberlist SuspicionMult: LAN 4,
    * WAN 6). Larger means fewer false positives and slower detection of silent (partitioned) members.
+   * Our LAN value is 5, one above memberlist: acks travel through a JS event loop shared with Noise and
+   * gossipsub over TCP, whose latency tails under CPU pressure are fatter than Go over UDP, and crashed
+   * processes do not wait for this timeout anyway (see refusedSuspicionMs).
    */
   suspicionMult: number
   /** Suspicion maximum = this × minimum; the timer starts here and shrinks with confirmations (memberlist SuspicionMaxTimeoutMult = 6). */
@@ -93,7 +96,7 @@ const LAN: MembershipConfig = {
   probeTimeoutMs: 500,
   connectTimeoutMs: 3_000,
   indirectChecks: 3,
-  suspicionMult: 4,
+  suspicionMult: 5,
   suspicionMaxTimeoutMult: 6,
   refusedSuspicionMs: 1_000,
   awarenessMaxMultiplier: 8,

@@ -7,6 +7,7 @@
  * -> gossipsub -> connection events -> loops. stop() reverses it; leave()
  * announces a signed `left`, waits for acks from a few members, then stops.
  */
+import { setMaxListeners } from 'node:events'
 import { TypedEventEmitter } from 'main-event'
 import { TopicValidatorResult } from '@libp2p/gossipsub'
 import type { Message } from '@libp2p/gossipsub'
@@ -87,6 +88,8 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
   async start (): Promise<void> {
     if (this.shutdown !== undefined) return
     const shutdown = new AbortController()
+    // Every in-flight probe, gossip round and dial listens on it.
+    setMaxListeners(Infinity, shutdown.signal)
     this.shutdown = shutdown
     const { node, peerId } = this.components
     const inc = this.store.start()

@@ -23,7 +23,7 @@ describe('membership parts', () => {
       assert.equal(lan.probeIntervalMs, 1_000)
       assert.equal(lan.probeTimeoutMs, 500)
       assert.equal(lan.indirectChecks, 3)
-      assert.equal(lan.suspicionMult, 4)
+      assert.equal(lan.suspicionMult, 5, 'one above memberlist, see constants.ts')
       assert.equal(lan.suspicionMaxTimeoutMult, 6)
       assert.equal(lan.retransmitMult, 4)
       assert.equal(lan.pushPullIntervalMs, 30_000)

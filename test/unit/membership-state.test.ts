@@ -30,7 +30,10 @@ interface Harness {
   news: string[]
 }
 
-function harness (cfg: MembershipConfig = membershipConfig('lan'), selfInc = 5): Harness {
+/** memberlist's DefaultLANConfig suspicion values, so the expected numbers below are memberlist's. */
+const MEMBERLIST_LAN = membershipConfig('lan', { suspicionMult: 4, suspicionMaxTimeoutMult: 6, probeIntervalMs: 1_000, refusedSuspicionMs: 1_000 })
+
+function harness (cfg: MembershipConfig = MEMBERLIST_LAN, selfInc = 5): Harness {
   const clock = FakeTimers.createClock(1_000_000)
   const h: Harness = { table: undefined as unknown as MemberTable, clock, events: [], refutes: [], timeouts: [], news: [] }
   const hooks: TableHooks = {
@@ -273,7 +276,7 @@ describe('membership state machine', () => {
     })
 
     it('reaps dead and left members after reapAfterMs and keeps a tombstone against replays', () => {
-      const cfg = membershipConfig('lan', { reapAfterMs: 10_000, tombstoneMs: 60_000 })
+      const cfg = { ...MEMBERLIST_LAN, reapAfterMs: 10_000, tombstoneMs: 60_000 }
       const h = withMembers(3, cfg)
       h.table.apply(dead('M0', 1))
       h.table.apply(left('M1', 1))
@@ -323,7 +326,7 @@ describe('membership state machine', () => {
     })
 
     it('refuses new members beyond maxMembers', () => {
-      const h = harness(membershipConfig('lan', { maxMembers: 3 }))
+      const h = harness({ ...MEMBERLIST_LAN, maxMembers: 3 })
       assert.equal(h.table.apply(alive('A', 1)), 'applied')
       assert.equal(h.table.apply(alive('B', 1)), 'applied')
       assert.equal(h.table.apply(alive('C', 1)), 'full')
