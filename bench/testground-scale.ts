@@ -54,6 +54,7 @@ async function main (): Promise<void> {
         timeoutMs: 20 * 60_000,
         mycelCli: DEFAULT_MYCEL_CLI,
         keepTemp: false,
+        snapshotDist: true,
         log: msg => { process.stdout.write(`${msg}\n`) }
       })
       runs.push({

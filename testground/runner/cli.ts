@@ -42,6 +42,7 @@ program.command('run')
   .option('--plan-dir <dir>', 'plan directory (default: the composition\'s parent)')
   .option('--mycel-cli <file>', 'mycel CLI passed to instances as MYCEL_CLI', DEFAULT_MYCEL_CLI)
   .option('--keep-temp', 'keep TEST_TEMP_PATH directories (agent data dirs) after the run')
+  .option('--snapshot-dist', 'copy the mycel dist tree first, so rebuilds during the run do not affect it')
   .action(async (composition: string, o: Record<string, any>) => {
     const ac = new AbortController()
     let interrupts = 0
@@ -71,6 +72,7 @@ program.command('run')
       startSlotMs: parseGoDuration(o.startSlot),
       mycelCli: resolve(o.mycelCli),
       keepTemp: o.keepTemp === true,
+      snapshotDist: o.snapshotDist === true,
       log,
       signal: ac.signal
     })

@@ -10,7 +10,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { cp, mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, isAbsolute, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -41,6 +41,11 @@ export interface RunOptions {
   startSlotMs: number
   mycelCli: string
   keepTemp: boolean
+  /**
+   * Copy the mycel CLI's dist tree to the run's temp dir first, so a rebuild of the shared working
+   * tree during a long run cannot change the code instances start.
+   */
+  snapshotDist?: boolean
   log: (msg: string) => void
   signal?: AbortSignal
 }
@@ -80,6 +85,20 @@ async function planCommand (planDir: string): Promise<string[]> {
   return ['sh', '-c', `cd "$PLAN_DIR" && ${start}`]
 }
 
+/**
+ * Copies the dist tree holding `cli` (…/dist/daemon/cli.js) to `dir`, with links to the package's
+ * package.json and node_modules so module resolution still works. Returns the copied CLI's path.
+ */
+async function snapshotCli (cli: string, dir: string): Promise<string> {
+  const dist = resolve(dirname(cli), '..')
+  const pkgRoot = resolve(dist, '..')
+  await mkdir(dir, { recursive: true })
+  await cp(dist, join(dir, 'dist'), { recursive: true })
+  await symlink(join(pkgRoot, 'node_modules'), join(dir, 'node_modules'))
+  await cp(join(pkgRoot, 'package.json'), join(dir, 'package.json'))
+  return join(dir, 'dist', dirname(cli).slice(dist.length + 1), 'cli.js')
+}
+
 function runTimeout (prepared: PreparedRun, opts: RunOptions): number {
   if (opts.timeoutMs !== undefined) return opts.timeoutMs
   const min = prepared.runConfig.run_timeout_min
@@ -114,6 +133,11 @@ export async function runComposition (opts: RunOptions): Promise<RunResult> {
   let canceled = false
   let cleanupProblems: string[] = []
   let rssTimer: NodeJS.Timeout | undefined
+  let mycelCli = opts.mycelCli
+  if (opts.snapshotDist === true && existsSync(opts.mycelCli)) {
+    mycelCli = await snapshotCli(opts.mycelCli, join(tmpRoot, 'mycel'))
+    log(`mycel CLI snapshot: ${mycelCli}`)
+  }
   const abort = (): void => { canceled = true; for (const i of instances) i.fail('timeout', 'run canceled') }
   opts.signal?.addEventListener('abort', abort, { once: true })
 
@@ -181,7 +205,7 @@ export async function runComposition (opts: RunOptions): Promise<RunResult> {
             SYNC_SERVICE_PORT: String(syncPort),
             INFLUXDB_URL: '',
             // Not a testground variable: where the plan finds the mycel CLI (see docs/testground.md).
-            MYCEL_CLI: opts.mycelCli
+            MYCEL_CLI: mycelCli
           }
         }))
       }
