@@ -2,8 +2,9 @@
  * Convergence under a hostile network, in the spirit of yjs's
  * tests/testHelper.js: a seeded in-memory network of 5-20 replicas whose
  * messages are delayed, dropped, duplicated, reordered and cut by
- * partitions, with random writes and deletes and random partial
- * anti-entropy. After the partitions heal and anti-entropy runs to a fixed
+ * partitions, with random writes and deletes, random partial
+ * anti-entropy, and replicas that crash and restart from their accepted
+ * envelopes alone (losing what they held ahead of a gap). After the partitions heal and anti-entropy runs to a fixed
  * point, every replica must hold the same envelopes, the same document and
  * the same view, and every acknowledged write must be everywhere.
  * A failing seed is printed; rerun it alone with CONVERGENCE_SEED=<n>.
@@ -16,11 +17,11 @@ import { makeReplica, prng } from './crdt-fixtures.js'
 
 interface Msg { at: number, to: number, bytes: Uint8Array }
 
-const SEEDS = process.env.CONVERGENCE_SEED !== undefined ? [Number(process.env.CONVERGENCE_SEED)] : Array.from({ length: 240 }, (_, i) => i + 1)
+const SEEDS = process.env.CONVERGENCE_SEED !== undefined ? [Number(process.env.CONVERGENCE_SEED)] : Array.from({ length: 200 }, (_, i) => i + 1)
 const NAMESPACES = ['app', 'net']
 const KEYS = ['a', 'b', 'c', 'd', 'e']
 
-async function runSeed (seed: number): Promise<{ writes: number, delivered: number }> {
+async function runSeed (seed: number): Promise<{ writes: number, delivered: number, restarts: number }> {
   const rand = prng(seed)
   const pick = <T>(xs: T[]): T => xs[Math.floor(rand() * xs.length)]
   const n = 5 + Math.floor(rand() * 16)
@@ -33,6 +34,7 @@ async function runSeed (seed: number): Promise<{ writes: number, delivered: numb
   const acked: Array<{ ns: string, writer: string, seq: number }> = []
   let now = 0
   let delivered = 0
+  let restarts = 0
 
   const send = (from: number, to: number, bytes: Uint8Array): void => {
     if (group[from] !== group[to] || rand() < dropP) return
@@ -68,6 +70,14 @@ async function runSeed (seed: number): Promise<{ writes: number, delivered: numb
     } else if (r < 0.5) {
       const parts = 1 + Math.floor(rand() * 3)
       group = replicas.map(() => Math.floor(rand() * parts))
+    } else if (r < 0.52) {
+      // Crash and restart: the replica comes back from its accepted log
+      // alone (held envelopes are lost), with the same identity.
+      const i = Math.floor(rand() * n)
+      const fresh = (await makeReplica(i, { limits: { maxHeldPerStream: 8 } })).replica
+      for (const e of replicas[i].missing({}, Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER).envelopes) fresh.restore(e, true)
+      replicas[i] = fresh
+      restarts++
     } else {
       // Deliver a random ready message (reordering), sometimes several.
       queue.sort((x, y) => x.at - y.at)
@@ -108,21 +118,25 @@ async function runSeed (seed: number): Promise<{ writes: number, delivered: numb
     }
     for (const w of acked) assert.ok(r.head(w.ns, w.writer) >= w.seq, `replica ${i} lacks acknowledged ${w.ns}/${w.writer}#${w.seq}`)
   }
-  return { writes: acked.length, delivered }
+  return { writes: acked.length, delivered, restarts }
 }
 
 describe('crdt convergence (seeded random network)', function () {
   this.timeout(120_000)
   it(`converges and keeps every acknowledged write over ${SEEDS.length} seeds`, async () => {
     let writes = 0
+    let restarts = 0
     for (const seed of SEEDS) {
       try {
-        writes += (await runSeed(seed)).writes
+        const r = await runSeed(seed)
+        writes += r.writes
+        restarts += r.restarts
       } catch (err) {
         (err as Error).message = `seed ${seed}: ${(err as Error).message}`
         throw err
       }
     }
     assert.ok(writes > SEEDS.length * 5)
+    if (SEEDS.length > 1) assert.ok(restarts > 0, 'no seed exercised a restart')
   })
 })
