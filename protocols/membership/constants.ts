@@ -46,6 +46,12 @@ export interface MembershipConfig {
    * UDP has no refusal. This is what makes a killed process "dead" in about a second.
    */
   refusedSuspicionMs: number
+  /**
+   * ms after which a suspect claim (by its signed `ts`) is stale. Ordering is by incarnation, which signatures
+   * make replay-proof; this only drops replays of accusations whose window is long over. Generous, so that
+   * clock skew between hosts never matters (the longest LAN suspicion lasts about a minute).
+   */
+  suspectMaxAgeMs: number
   /** Lifeguard local-health ceiling: probe timeouts are multiplied by (score + 1), score < this (memberlist AwarenessMaxMultiplier = 8). */
   awarenessMaxMultiplier: number
   /** A piggybacked update is retransmitted retransmitMult × ceil(log10(N + 1)) times (memberlist RetransmitMult: LAN 4). */
@@ -99,6 +105,7 @@ const LAN: MembershipConfig = {
   suspicionMult: 5,
   suspicionMaxTimeoutMult: 6,
   refusedSuspicionMs: 1_000,
+  suspectMaxAgeMs: 10 * 60_000,
   awarenessMaxMultiplier: 8,
   retransmitMult: 4,
   gossipIntervalMs: 200,
@@ -130,6 +137,7 @@ export const MEMBERSHIP_PROFILES: Record<ProfileName, MembershipConfig> = {
     connectTimeoutMs: 10_000,
     suspicionMult: 6,
     refusedSuspicionMs: 3_000,
+    suspectMaxAgeMs: 30 * 60_000,
     gossipIntervalMs: 500,
     gossipNodes: 4,
     pushPullIntervalMs: 60_000,
@@ -151,6 +159,7 @@ export const MEMBERSHIP_PROFILES: Record<ProfileName, MembershipConfig> = {
     suspicionMult: 3,
     suspicionMaxTimeoutMult: 3,
     refusedSuspicionMs: 400,
+    suspectMaxAgeMs: 60_000,
     awarenessMaxMultiplier: 4,
     retransmitMult: 2,
     gossipIntervalMs: 100,

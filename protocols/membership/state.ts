@@ -46,7 +46,7 @@ export interface TableHooks {
   emit: (event: keyof MembershipEvents, member: Member) => void
 }
 
-export type TableConfig = Pick<MembershipConfig, 'suspicionMult' | 'suspicionMaxTimeoutMult' | 'probeIntervalMs' | 'refusedSuspicionMs' | 'reapAfterMs' | 'tombstoneMs' | 'maxMembers'>
+export type TableConfig = Pick<MembershipConfig, 'suspicionMult' | 'suspicionMaxTimeoutMult' | 'probeIntervalMs' | 'refusedSuspicionMs' | 'suspectMaxAgeMs' | 'reapAfterMs' | 'tombstoneMs' | 'maxMembers'>
 
 export class MemberTable {
   private readonly entries = new Map<string, Entry>()
@@ -65,6 +65,7 @@ export class MemberTable {
 
   /** Decide what an update would do, without changing anything (run before the signature check). */
   classify (body: UpdateBody): Verdict {
+    if (body.t === 'suspect' && this.clock.now() - body.ts > this.cfg.suspectMaxAgeMs) return 'stale'
     if (body.id === this.selfId) return this.classifySelf(body)
     const e = this.entries.get(body.id)
     const cur = e?.member.incarnation ?? -1

@@ -17,7 +17,8 @@ const SELF = 'self'
 const u = <B extends UpdateBody>(body: B): Update<B> => ({ body, raw: { b: encodeCbor(body), s: new Uint8Array(64) } })
 const alive = (id: string, inc: number, extra: Partial<AliveBody> = {}): Update<AliveBody> =>
   u({ v: 1, t: 'alive', id, inc, region: 'r', roles: [], addrs: [], ver: '1', ts: 0, ...extra })
-const suspect = (id: string, inc: number, from = 'X', refused = false): Update<SuspectBody> => u({ v: 1, t: 'suspect', id, inc, from, ts: 0, refused })
+const NOW = 1_000_000
+const suspect = (id: string, inc: number, from = 'X', refused = false, ts = NOW): Update<SuspectBody> => u({ v: 1, t: 'suspect', id, inc, from, ts, refused })
 const dead = (id: string, inc: number, from = 'X'): Update<DeadBody> => u({ v: 1, t: 'dead', id, inc, from, ts: 0 })
 const left = (id: string, inc: number): Update<LeftBody> => u({ v: 1, t: 'left', id, inc, ts: 0 })
 
@@ -34,7 +35,7 @@ interface Harness {
 const MEMBERLIST_LAN = membershipConfig('lan', { suspicionMult: 4, suspicionMaxTimeoutMult: 6, probeIntervalMs: 1_000, refusedSuspicionMs: 1_000 })
 
 function harness (cfg: MembershipConfig = MEMBERLIST_LAN, selfInc = 5): Harness {
-  const clock = FakeTimers.createClock(1_000_000)
+  const clock = FakeTimers.createClock(NOW)
   const h: Harness = { table: undefined as unknown as MemberTable, clock, events: [], refutes: [], timeouts: [], news: [] }
   const hooks: TableHooks = {
     onRefute: (inc) => { h.refutes.push(inc) },
@@ -305,6 +306,14 @@ describe('membership state machine', () => {
       assert.deepEqual(stateOf(h, 'M0'), ['alive', 2])
       assert.deepEqual(h.table.get('M0')?.addrs, ['/ip4/127.0.0.1/tcp/2'])
       assert.ok(h.events.some(e => e[0] === 'member:alive' && e[1] === 'M0'))
+    })
+
+    it('treats suspect claims older than suspectMaxAgeMs as stale replays', () => {
+      const h = withMembers(3)
+      assert.equal(h.table.apply(suspect('M0', 1, 'X', false, NOW - MEMBERLIST_LAN.suspectMaxAgeMs - 1)), 'stale')
+      assert.equal(h.table.apply(suspect(SELF, 5, 'X', false, NOW - MEMBERLIST_LAN.suspectMaxAgeMs - 1)), 'stale')
+      assert.deepEqual(h.refutes, [])
+      assert.equal(h.table.apply(suspect('M0', 1, 'X', false, NOW - MEMBERLIST_LAN.suspectMaxAgeMs)), 'applied')
     })
 
     it('counts only news for re-gossip, never stale replays', () => {
