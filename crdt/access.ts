@@ -7,9 +7,11 @@ export interface AccessPolicy {
   /** May `writer` (a peer id string) write `namespace`? Must be cheap and synchronous. */
   canWrite: (namespace: string, writer: string) => boolean
   /**
-   * Subscribe to rule changes (e.g. a committed ACL). The store re-fetches
-   * streams it refused before, so a newly allowed writer's history arrives
-   * through anti-entropy. Returns an unsubscribe function.
+   * Subscribe to rule changes (e.g. a committed ACL); returns an
+   * unsubscribe function. Optional: the store needs no re-fetch logic,
+   * because refused envelopes are never stored and so stay "missing" in our
+   * version vector; peers keep offering them in anti-entropy, and once the
+   * rules allow the writer they are accepted.
    */
   onChange?: (listener: () => void) => () => void
 }
