@@ -5,7 +5,9 @@
  * config key. Then the filters are removed; every agent must again see all N alive and read every
  * group's key within converge_timeout.
  * Needs: a sidecar (namespaces), ≥ 2 groups, and the config API (PUT/GET /v1/config/:ns/:key).
+ * During the split each side must read its own key and must not read the other sides' keys.
  * Measures: alive_during_partition (what this agent saw at the end of the split),
+ * own_key_during_split_ms (split → own group's key readable here),
  * members_heal_ms and config_heal_ms (heal → all alive / all keys readable).
  */
 const { joinCluster, aliveSet } = require('../lib/cluster')
@@ -44,10 +46,27 @@ module.exports = async function partitionHeal (runenv, client) {
       rules: others.map(r => ({ subnet: `${r.ip}/32`, filter: 2 })),
       callbackState: 'partitioned'
     })
+    const splitAt = Date.now()
     const writerSeq = await client.signalEntry(`writer-${me}`)
-    if (writerSeq === 1) await writeKey(agent, ns, `partition-${me}`, { group: me, writtenAt: Date.now() })
-    await sleep(p.duration('partition_duration'))
+    if (writerSeq === 1) {
+      const value = { group: me, writtenAt: Date.now() }
+      await writeKey(agent, ns, `partition-${me}`, value)
+      await client.publish('writes', { group: me, value })
+    }
+    // Our side's write reaches us during the split; the other sides' must not.
+    const writes = await collect(client, 'writes', groups.length, convergeTimeout)
+    const expected = new Map(writes.map(w => [w.group, JSON.stringify(w.value)]))
+    await poll(async () => (JSON.stringify(await readKey(agent, ns, `partition-${me}`)) === expected.get(me) ? true : undefined),
+      { timeoutMs: convergeTimeout, intervalMs: pollInterval(n), what: `own group's key partition-${me} during the split` })
+    out.own_key_during_split_ms = Date.now() - splitAt
+    const remaining = p.duration('partition_duration') - (Date.now() - splitAt)
+    if (remaining > 0) await sleep(remaining)
     out.alive_during_partition = (await aliveSet(agent)).size
+    for (const g of groups) {
+      if (g !== me && (await readKey(agent, ns, `partition-${g}`)) !== undefined) {
+        throw new Error(`the partition leaked: group ${g}'s key is visible in group ${me} during the split`)
+      }
+    }
     await signalAndWait(client, 'split-observed', n, convergeTimeout)
 
     await netclient.configureNetwork({ network: 'default', enable: true, default: {}, rules: [], routingPolicy: 'allow_all', callbackState: 'healed' })
@@ -57,7 +76,7 @@ module.exports = async function partitionHeal (runenv, client) {
       { timeoutMs: convergeTimeout, intervalMs: interval, what: `all ${n} members alive after heal` })
     out.members_heal_ms = Date.now() - healedAt
     await poll(async () => {
-      for (const g of groups) if ((await readKey(agent, ns, `partition-${g}`)) === undefined) return undefined
+      for (const g of groups) if (JSON.stringify(await readKey(agent, ns, `partition-${g}`)) !== expected.get(g)) return undefined
       return true
     }, { timeoutMs: Math.max(1000, convergeTimeout - (Date.now() - healedAt)), intervalMs: interval, what: `config keys of groups ${groups.join(', ')}` })
     out.config_heal_ms = Date.now() - healedAt
