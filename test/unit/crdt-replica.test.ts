@@ -138,6 +138,11 @@ describe('crdt replica', () => {
     assert.deepEqual(await small.replica.ingest(w!.bytes, 'gossip').then(r => r.result === 'rejected' && r.reason), 'limit')
     const tiny = await makeReplica(3, { limits: { maxEnvelopeBytes: 64 } })
     assert.deepEqual(await tiny.replica.ingest(w!.bytes, 'gossip').then(r => r.result === 'rejected' && r.reason), 'oversized')
+    // Valid JSON size, but Yjs encodes 0.1 as a 9-byte float64: refused before the document changes, store still usable.
+    const floats = await makeReplica(5, { limits: { maxValueBytes: 64 * 1024, maxEnvelopeBytes: 80 * 1024 } })
+    await assert.rejects(floats.replica.write('app', 'k', Array.from({ length: 15_000 }, () => 0.1)), { name: 'LimitExceededError', message: /encodes/ })
+    assert.equal(floats.replica.doc('app')?.getMap('config').size, 0)
+    assert.ok(await floats.replica.write('app', 'k', 1))
     const capped = await makeReplica(4, { namespaces: { app: { maxKeys: 1 } } })
     await capped.replica.write('app', 'a', 1)
     await capped.replica.write('app', 'a', 2) // overwriting is fine
