@@ -29,6 +29,12 @@ export interface ElectionConfig {
    * an existing holder's renewal (gossiped every renew interval) reaches it.
    */
   learnPeriodMs: number
+  /**
+   * A NEW term is claimed only once the region's candidate set has been
+   * unchanged this long in our view (joins at cold start, flapping members),
+   * unless the role has gone without a holder for two lease periods.
+   */
+  viewSettleMs: number
   /** Deadline of one DHT get/put/provide/findProviders. */
   dhtTimeoutMs: number
   /** Own-region lease records are re-read from the DHT this often (repairs missed gossip). */
@@ -55,6 +61,7 @@ export const ELECTION_PROFILES: Record<ProfileName, ElectionConfig> = {
     maxClockSkewMs: 1_000,
     claimSettleMs: 1_000,
     learnPeriodMs: 5_500,
+    viewSettleMs: 2_000,
     dhtTimeoutMs: 10_000,
     dhtRefreshMs: 15_000,
     provideIntervalMs: 10 * 60_000,
@@ -66,20 +73,25 @@ export const ELECTION_PROFILES: Record<ProfileName, ElectionConfig> = {
     maxClockSkewMs: 2_000,
     claimSettleMs: 2_000,
     learnPeriodMs: 11_000,
+    viewSettleMs: 4_000,
     dhtTimeoutMs: 20_000,
     dhtRefreshMs: 30_000,
     provideIntervalMs: 20 * 60_000,
     jitter: 0.1
   },
-  // Every agent of a test runs on one host (one clock): a small skew margin is honest.
+  // Every agent of a test runs on one host (one clock): a small skew margin is
+  // honest. The lease is not much shorter than lan's because test machines
+  // are shared and loaded: event-loop stalls of seconds happen, and a lease
+  // shorter than a stall turns into needless handoffs.
   test: {
-    leaseMs: 5_000,
-    renewIntervalMs: 1_600,
-    maxClockSkewMs: 200,
-    claimSettleMs: 300,
-    learnPeriodMs: 1_800,
-    dhtTimeoutMs: 3_000,
-    dhtRefreshMs: 5_000,
+    leaseMs: 8_000,
+    renewIntervalMs: 2_000,
+    maxClockSkewMs: 300,
+    claimSettleMs: 500,
+    learnPeriodMs: 2_500,
+    viewSettleMs: 1_000,
+    dhtTimeoutMs: 4_000,
+    dhtRefreshMs: 8_000,
     provideIntervalMs: 60_000,
     jitter: 0.1
   }

@@ -67,6 +67,8 @@ interface Slot {
   /** Term of a claim not yet confirmed; reused on retry so failures do not inflate terms. */
   pendingTerm?: number
   acting: boolean
+  /** The step already set the next timer (shorter than the renew interval). */
+  rescheduled?: boolean
   running: boolean
   /** The run in progress, awaited by stop(). */
   current?: Promise<void>
@@ -109,7 +111,16 @@ export class ElectionEngine extends EventTarget {
   private gaugeTimer: ReturnType<typeof setInterval> | undefined
   private readonly now: () => number
   private readonly random: () => number
-  private readonly onMembership = (): void => { this.stepAll() }
+  private lastViewChange = 0
+  private viewSignature = ''
+  private readonly onMembership = (): void => {
+    const sig = this.c.membership.members().filter(m => m.region === this.c.region && m.state === 'alive').map(m => m.peerId).sort().join(',')
+    if (sig !== this.viewSignature) {
+      this.viewSignature = sig
+      this.lastViewChange = this.now()
+    }
+    this.stepAll()
+  }
 
   constructor (private readonly init: ElectionEngineInit, private readonly c: ElectionEngineComponents) {
     super()
@@ -124,6 +135,7 @@ export class ElectionEngine extends EventTarget {
     this.controller = new AbortController()
     this.startedAt = this.now()
     this.learnUntil = this.startedAt + this.init.config.learnPeriodMs
+    this.lastViewChange = this.startedAt
     for (const role of this.init.eligible) this.slots.set(role, { role, acting: false, running: false, again: false, putting: false })
     this.c.transport.start((sl, source) => { this.observe(sl, source) })
     for (const ev of ['member:join', 'member:update', 'member:suspect', 'member:dead', 'member:left', 'member:alive'] as const) {
@@ -313,7 +325,8 @@ export class ElectionEngine extends EventTarget {
       this.c.logger.warn({ err, role: slot.role }, 'election step failed')
     } finally {
       slot.running = false
-      if (!this.stopping && this.slots.get(slot.role) === slot) this.schedule(slot, this.jittered(this.init.config.renewIntervalMs))
+      if (slot.rescheduled === true) slot.rescheduled = false
+      else if (!this.stopping && this.slots.get(slot.role) === slot) this.schedule(slot, this.jittered(this.init.config.renewIntervalMs))
     }
   }
 
@@ -337,6 +350,16 @@ export class ElectionEngine extends EventTarget {
       return
     }
     const renewing = slot.acting && slot.held !== undefined && (best === undefined || compareTokens(best.lease, slot.held.lease) === 0)
+    if (!renewing) {
+      // Do not start a new term on a view that is still moving (cold start,
+      // flapping members); a role holderless for two leases claims anyway.
+      const unsettled = cfg.viewSettleMs - (now - this.lastViewChange)
+      if (unsettled > 0 && this.holderlessSeconds(slot.role) * 1000 < 2 * cfg.leaseMs) {
+        this.schedule(slot, unsettled + 10)
+        slot.rescheduled = true
+        return
+      }
+    }
     let term: number
     if (renewing && slot.held !== undefined) {
       term = slot.held.lease.term

@@ -16,7 +16,7 @@ import {
 import type { Member } from '../../protocols/membership/types.js'
 
 const CFG: ElectionConfig = {
-  leaseMs: 5_000, renewIntervalMs: 1_600, maxClockSkewMs: 200, claimSettleMs: 300, learnPeriodMs: 1_800,
+  leaseMs: 5_000, renewIntervalMs: 1_600, maxClockSkewMs: 200, claimSettleMs: 300, learnPeriodMs: 1_800, viewSettleMs: 500,
   dhtTimeoutMs: 3_000, dhtRefreshMs: 4_000, provideIntervalMs: 60_000, jitter: 0.1
 }
 const ROLES = ['network', 'monitoring']
@@ -224,7 +224,7 @@ describe('election engine (fake timers, in-memory network)', function () {
     await old.engine.stop()
     old.up = false
     world.changed()
-    await clock.tickAsync(CFG.claimSettleMs + 200)
+    await clock.tickAsync(CFG.viewSettleMs + CFG.claimSettleMs + 200)
     const acting = world.acting('network')
     assert.equal(acting.length, 1)
     assert.ok(clock.now < expires, 'took over before the old lease expired')
