@@ -21,6 +21,9 @@ export const FENCING_FILE = join('election', 'fencing.json')
 
 export type FenceResult = 'raised' | 'current' | 'stale'
 
+/** Bound on remembered (region, role) pairs; leases for invented regions cannot grow it without end. */
+const MAX_TOKENS = 20_000
+
 export interface FencingStoreInit {
   /** Data dir; no persistence when undefined (unit tests). */
   dataDir?: string
@@ -86,6 +89,7 @@ export class FencingStore {
   private raise (key: string, token: FencingToken): void {
     const cur = this.tokens.get(key)
     if (cur !== undefined && compareTokens(token, cur) <= 0) return
+    if (cur === undefined && this.tokens.size >= MAX_TOKENS) return
     this.tokens.set(key, { term: token.term, holder: token.holder })
     this.schedulePersist()
   }
