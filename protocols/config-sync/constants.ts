@@ -29,6 +29,8 @@ export interface ConfigSyncConfig {
   maxPullsPerRound: number
   /** Largest frame accepted on the sync protocol, bytes (a version vector of many writers, or a batch). */
   maxFrameBytes: number
+  /** Event-triggered rounds (member join/alive, gaps) running at once; beyond it they are skipped and the periodic round covers them. Stops a node that sees 50 members join at start from pulling everything 50 times. */
+  maxConcurrentRounds: number
   /** Concurrent inbound sync streams per connection. */
   maxInboundStreams: number
   /** ms after a received envelope before its fsync (group commit). Received envelopes are advertised to peers only once synced, so this adds to what peers see as our lag, not to write latency. */
@@ -58,6 +60,7 @@ const lan: ConfigSyncConfig = {
   maxPullsPerRound: 16,
   maxFrameBytes: 8 * 1024 * 1024,
   maxInboundStreams: 8,
+  maxConcurrentRounds: 4,
   syncDelayMs: 20,
   snapshotEveryEnvelopes: 10_000,
   snapshotCheckMs: 30_000,
@@ -95,7 +98,7 @@ export const CONFIG_SYNC_PROFILES: Record<ProfileName, ConfigSyncConfig> = {
 export function configSyncConfig (profile: ProfileName, overrides: Partial<ConfigSyncConfig> = {}): ConfigSyncConfig {
   const cfg = { ...CONFIG_SYNC_PROFILES[profile], ...overrides }
   const positive: Array<keyof ConfigSyncConfig> = ['antiEntropyIntervalMs', 'rpcTimeoutMs', 'batchMaxEnvelopes', 'batchMaxBytes', 'pullMaxEnvelopes',
-    'maxPullsPerRound', 'maxFrameBytes', 'maxInboundStreams', 'snapshotEveryEnvelopes', 'snapshotCheckMs', 'waitForTimeoutMs', 'maxWaitForMs', 'waitForRetryMs']
+    'maxPullsPerRound', 'maxFrameBytes', 'maxInboundStreams', 'maxConcurrentRounds', 'snapshotEveryEnvelopes', 'snapshotCheckMs', 'waitForTimeoutMs', 'maxWaitForMs', 'waitForRetryMs']
   for (const k of positive) {
     const v = cfg[k]
     if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new InvalidConfigSyncConfigError(`${k} must be a positive number`)

@@ -241,6 +241,7 @@ export class ConfigService implements Startable, ApiContributor {
 
   private syncSoon (peer: string): void {
     if (peer === this.c.peerId || this.shutdown === undefined) return
+    if (this.syncing.size >= this.init.config.maxConcurrentRounds) return
     void this.syncWith(peer)
   }
 
