@@ -16,7 +16,7 @@ import type { Route } from '../../daemon/api/router.js'
 import type { Member, Membership } from '../membership/types.js'
 import { ConfigStore } from '../../crdt/store.js'
 import type { AccessPolicy } from '../../crdt/access.js'
-import { compileNamespaces, namespacesSectionSchema, type NamespacesSection } from '../../crdt/namespaces.js'
+import { compileNamespaces, namespacesSectionSchema, type NamespaceRules, type NamespacesSection } from '../../crdt/namespaces.js'
 import type { ChangeEvent, IngestOrigin, IngestResult } from '../../crdt/replica.js'
 import type { Envelope } from '../../crdt/envelope.js'
 import type { ConfigSyncConfig } from './constants.js'
@@ -61,6 +61,7 @@ export class ConfigService implements Startable, ApiContributor {
   readonly metrics: ConfigMetrics
   readonly acks = new AckTracker()
   private store_: ConfigStore | undefined
+  private rules: NamespaceRules | undefined
   private ae: AntiEntropy | undefined
   private gossip: ConfigGossip | undefined
   private shutdown: AbortController | undefined
@@ -100,11 +101,12 @@ export class ConfigService implements Startable, ApiContributor {
     const c = this.c
     const section = namespacesSectionSchema.parse(this.init.namespaces ?? {})
     const m = this.metrics
+    this.rules = compileNamespaces(section, config.limits, this.init.access)
     this.store_ = new ConfigStore({
       dir: join(c.dataDir, 'config'),
       privateKey: c.privateKey,
       self: c.peerId,
-      rules: compileNamespaces(section, config.limits, this.init.access),
+      rules: this.rules,
       limits: config.limits,
       syncDelayMs: config.syncDelayMs,
       logger: this.log,
@@ -175,6 +177,24 @@ export class ConfigService implements Startable, ApiContributor {
     if (n <= 0) return { envelope, acked: [] }
     const timeoutMs = Math.min(opts.timeoutMs ?? this.init.config.waitForTimeoutMs, this.init.config.maxWaitForMs)
     return { envelope, acked: await this.waitForAcks(envelope, n, timeoutMs, opts.signal) }
+  }
+
+  /**
+   * Read-only view for other modules (the roles' configuration manager):
+   * the materialised namespaces and the rules they are checked against.
+   * Undefined until started.
+   */
+  readSource (): { namespaces: () => string[], entries: ConfigService['entries'], checkValue: NamespaceRules['checkValue'], maxKeys: NamespaceRules['maxKeys'], canWrite: (ns: string, writer: string) => boolean } | undefined {
+    const rules = this.rules
+    if (this.store_ === undefined || rules === undefined) return undefined
+    const replica = this.store_.replica
+    return {
+      namespaces: () => replica.namespaces(),
+      entries: (ns) => replica.entries(ns),
+      checkValue: (ns, key, value) => { rules.checkValue(ns, key, value) },
+      maxKeys: (ns) => rules.maxKeys(ns),
+      canWrite: (ns, writer) => rules.access.canWrite(ns, writer)
+    }
   }
 
   status (): { peerId: string, namespaces: string[], versionVector: unknown, durableVersionVector: unknown, held: number, logBytes: number, open: ConfigStore['openStats'] } {
