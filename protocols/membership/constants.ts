@@ -73,6 +73,11 @@ export interface MembershipConfig {
   pushPullTimeoutMs: number
   /** ms: at most one on-connect push-pull per peer within this window, so reconnect storms do not become sync storms. */
   pushPullMinGapMs: number
+  /**
+   * ms between attempts to sync with one random dead member (Serf's reconnect). A member wrongly declared dead
+   * across a partition that has healed learns of the claim this way and refutes it; nobody else would dial it.
+   */
+  reconnectIntervalMs: number
   /** ms a dead or left member stays listed before it is reaped (memberlist GossipToTheDeadTime is 30 s; Serf keeps failed members 24 h; operators want to see who died). */
   reapAfterMs: number
   /** ms a reaped member's last incarnation is remembered, so replayed old alive records cannot resurrect it. */
@@ -115,6 +120,7 @@ const LAN: MembershipConfig = {
   pushPullIntervalMs: 30_000,
   pushPullTimeoutMs: 10_000,
   pushPullMinGapMs: 2_000,
+  reconnectIntervalMs: 30_000,
   reapAfterMs: 60 * 60_000,
   tombstoneMs: 24 * 60 * 60_000,
   maxMembers: 4_096,
@@ -143,6 +149,7 @@ export const MEMBERSHIP_PROFILES: Record<ProfileName, MembershipConfig> = {
     pushPullIntervalMs: 60_000,
     pushPullTimeoutMs: 30_000,
     pushPullMinGapMs: 5_000,
+    reconnectIntervalMs: 60_000,
     reapAfterMs: 6 * 60 * 60_000,
     tombstoneMs: 72 * 60 * 60_000,
     maxMemberConnections: 64,
@@ -166,6 +173,7 @@ export const MEMBERSHIP_PROFILES: Record<ProfileName, MembershipConfig> = {
     pushPullIntervalMs: 3_000,
     pushPullTimeoutMs: 3_000,
     pushPullMinGapMs: 500,
+    reconnectIntervalMs: 2_000,
     reapAfterMs: 30_000,
     tombstoneMs: 5 * 60_000,
     maxMemberConnections: 64,

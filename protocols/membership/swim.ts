@@ -86,7 +86,7 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
   }
 
   async start (): Promise<void> {
-    if (this.shutdown !== undefined) return
+    if (this.shutdown !== undefined && !this.shutdown.signal.aborted) return
     const shutdown = new AbortController()
     // Every in-flight probe, gossip round and dial listens on it.
     setMaxListeners(Infinity, shutdown.signal)
@@ -130,6 +130,7 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
     pubsub.subscribe(MEMBERSHIP_TOPIC)
 
     this.conns.start()
+    node.addEventListener('self:peer:update', this.onSelfUpdate)
     this.queue.enqueue(peerId, self.raw)
     this.publish(self.raw)
     this.gossiper.start()
@@ -142,6 +143,7 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
     if (shutdown === undefined || shutdown.signal.aborted) return
     shutdown.abort()
     this.conns?.stop()
+    this.components.node.removeEventListener('self:peer:update', this.onSelfUpdate)
     const pubsub = this.components.node.services.pubsub
     try {
       pubsub.topicValidators.delete(MEMBERSHIP_TOPIC)
@@ -322,20 +324,42 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
   }
 
   private async maintain (signal: AbortSignal): Promise<void> {
+    let lastReconnect = Date.now()
     while (!signal.aborted) {
       await sleep(this.cfg.maintenanceIntervalMs, signal)
       if (signal.aborted) return
       try {
         this.table?.reap()
         this.conns?.maintain()
+        if (Date.now() - lastReconnect >= this.cfg.reconnectIntervalMs) {
+          lastReconnect = Date.now()
+          const dead = shuffled(this.table?.ids(['dead']) ?? [])[0]
+          if (dead !== undefined) void this.pushPull?.sync(dead, true)
+        }
       } catch (err) {
         this.log.warn({ err }, 'membership maintenance failed')
       }
     }
   }
 
-  private async signAlive (inc: number): Promise<Update<AliveBody>> {
+  /** Our listen/announce addresses changed: advertise the new set (unless pinned by init or updateSelf). */
+  private readonly onSelfUpdate = (): void => {
+    const table = this.table
+    if (table === undefined || table.leaving || this.meta.addrs !== undefined || this.init.addrs !== undefined) return
+    const now = this.currentAddrs()
+    const had = table.selfRecord().body.addrs
+    if (now.length === had.length && now.every(a => had.includes(a))) return
+    this.log.info({ addrs: now }, 'own addresses changed, re-announcing')
+    this.publishSelf(table.bumpSelf())
+  }
+
+  private currentAddrs (): string[] {
     const addrs = this.meta.addrs ?? this.init.addrs?.() ?? this.components.node.getMultiaddrs().map(a => stripPeerId(a.toString()))
+    return [...new Set(addrs)].slice(0, 16)
+  }
+
+  private async signAlive (inc: number): Promise<Update<AliveBody>> {
+    const addrs = this.currentAddrs()
     return await signUpdate<AliveBody>(this.components.privateKey, {
       v: 1,
       t: 'alive',
@@ -343,7 +367,7 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
       inc,
       region: this.meta.region,
       roles: this.meta.roles,
-      addrs: [...new Set(addrs)].slice(0, 16),
+      addrs,
       ver: this.meta.version,
       ts: Date.now()
     })
