@@ -449,7 +449,9 @@ export class Consensus {
     const h = this.height
     const t = this.init.timeouts
     this.schedule(t.proposeMs + r * t.proposeDeltaMs, async () => { await this.onTimeoutPropose(h, r) })
-    if (this.s.validatorsAt(h).proposer(h, r) !== this.init.signer.id) return
+    const proposer = this.s.validatorsAt(h).proposer(h, r)
+    this.log.debug({ height: h, round: r, proposer, pending: this.mempool.size }, 'bft: round start')
+    if (proposer !== this.init.signer.id) return
     let p = this.myProposals.get(r)
     if (p === undefined) {
       const block = this.validValue ?? await this.buildBlock()
@@ -696,20 +698,33 @@ export class Consensus {
       this.rebroadcastTimer = undefined
       void this.run(async () => {
         if (!this.active) return
-        const rounds = new Set([this.round, this.round - 1, this.lockedRound, this.validRound])
-        for (const v of this.myVotes.values()) if (rounds.has(v.round)) this.init.net.broadcast({ v: 1, kind: 'vote', vote: v })
-        const p = this.myProposals.get(this.round)
-        if (p !== undefined) {
-          this.init.net.broadcast({ v: 1, kind: 'proposal', proposal: p })
-          this.sendPolka(p)
-        }
-        const now = this.init.clock.now()
-        this.mempool.prune((id, e) => e.expiresAt > now && !this.s.isCommitted(id))
-        for (const [, e] of this.mempool.list().slice(0, 64)) this.init.net.broadcast({ v: 1, kind: 'submit', entry: e })
-        if (this.s.height() > 0) this.init.net.broadcast({ v: 1, kind: 'commit', certificate: this.s.certificate(this.s.height()) as Certificate })
+        this.resendAll()
         this.scheduleRebroadcast()
       })
     })
+  }
+
+  /**
+   * Re-send what a peer needs to catch up with this height now, e.g. when a
+   * connection to a validator opens (start-up, a restarted validator) instead
+   * of waiting for the next rebroadcast.
+   */
+  async nudge (): Promise<void> {
+    await this.run(async () => { if (this.active) this.resendAll() })
+  }
+
+  private resendAll (): void {
+    const rounds = new Set([this.round, this.round - 1, this.lockedRound, this.validRound])
+    for (const v of this.myVotes.values()) if (rounds.has(v.round)) this.init.net.broadcast({ v: 1, kind: 'vote', vote: v })
+    const p = this.myProposals.get(this.round)
+    if (p !== undefined) {
+      this.init.net.broadcast({ v: 1, kind: 'proposal', proposal: p })
+      this.sendPolka(p)
+    }
+    const now = this.init.clock.now()
+    this.mempool.prune((id, e) => e.expiresAt > now && !this.s.isCommitted(id))
+    for (const [, e] of this.mempool.list().slice(0, 64)) this.init.net.broadcast({ v: 1, kind: 'submit', entry: e })
+    if (this.s.height() > 0) this.init.net.broadcast({ v: 1, kind: 'commit', certificate: this.s.certificate(this.s.height()) as Certificate })
   }
 
   private cancelTimers (): void {

@@ -16,6 +16,7 @@ import { randomBytes } from 'node:crypto'
 import { mkdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Registry } from 'prom-client'
+import type { PeerId } from '@libp2p/interface'
 import type { AgentComponents, ApiContributor, Startable } from '../../daemon/component.js'
 import { writeFileDurable } from '../../daemon/identity.js'
 import type { Route } from '../../daemon/api/router.js'
@@ -87,6 +88,21 @@ export class CriticalService implements Startable, ApiContributor {
   private sync?: CriticalSync
   private handshake?: GenesisHandshake
   private started = false
+  private nudgeTimer?: ReturnType<typeof setTimeout>
+  /**
+   * A validator just connected (we started, it restarted): re-send our open
+   * height's votes and entries at once rather than at the next rebroadcast.
+   * Debounced: connections come in bursts.
+   */
+  private readonly onConnect = (evt: CustomEvent<PeerId>): void => {
+    const h = this.state.height()
+    if (!this.state.validatorsAt(h + 1).has(evt.detail.toString())) return
+    if (this.nudgeTimer !== undefined) return
+    this.nudgeTimer = setTimeout(() => {
+      this.nudgeTimer = undefined
+      void this.consensus?.nudge()
+    }, 50)
+  }
 
   constructor (private readonly init: CriticalServiceInit, private readonly c: CriticalServiceComponents) {
     this.profile = { ...BFT_PROFILES[init.profile], ...init.overrides }
@@ -147,6 +163,7 @@ export class CriticalService implements Startable, ApiContributor {
       logger: this.log,
       onDecide: (cert) => { void this.sync?.publish(cert) }
     })
+    node.addEventListener('peer:connect', this.onConnect)
     await this.handshake.start()
     await this.transport.start()
     await this.sync.start()
@@ -164,6 +181,8 @@ export class CriticalService implements Startable, ApiContributor {
   async stop (): Promise<void> {
     if (!this.started) return
     this.started = false
+    this.c.node.removeEventListener('peer:connect', this.onConnect)
+    clearTimeout(this.nudgeTimer)
     await this.consensus?.stop()
     await this.sync?.stop()
     await this.transport?.stop()

@@ -34,11 +34,17 @@ describe('bft cluster (4 validators + 2 followers, real processes)', function ()
     const g = createGenesis({ networkId: 'it-bft', validators: ids.slice(0, 4), admins: [ids[0], ids[1], ids[4]], values: { 'policy/admission': 'open' } })
     genesisFile = join(root, 'genesis.json')
     await writeFileDurable(genesisFile, genesisToJson(g), 0o644)
-    const extraArgs = ['--genesis', genesisFile]
+    const extraArgs = ['--genesis', genesisFile, ...(process.env.BFT_IT_LOGS !== undefined ? ['--log-level', 'debug'] : [])]
     const first = await AgentProcess.start({ dataDir: dirs[0], extraArgs })
     const rest = await Promise.all(dirs.slice(1).map(async d => await AgentProcess.start({ dataDir: d, extraArgs, bootstrap: [first.addr] })))
     validators = [first, ...rest.slice(0, 3)]
     followers = rest.slice(3)
+  })
+
+  afterEach(async function () {
+    if ((this.currentTest?.state !== 'failed' && process.env.BFT_IT_LOGS_ALWAYS === undefined) || process.env.BFT_IT_LOGS === undefined) return
+    const { writeFile } = await import('node:fs/promises')
+    for (const [i, a] of all().entries()) await writeFile(join(process.env.BFT_IT_LOGS, `agent-${i}.log`), a.stderr)
   })
 
   after(async () => {
