@@ -119,17 +119,19 @@ export class Agent {
 
     // Replicated config: signed Yjs envelopes in a durable log, gossiped and
     // repaired by anti-entropy with live members (docs/config.md).
-    this.add('config', configService({
+    const config = configService({
       config: configSyncConfig(cfg.profile),
       namespaces: cfg.namespaces
-    })({ ...components, membership: this.membership }))
+    })({ ...components, membership: this.membership })
+    this.add('config', config)
 
     // Roles: per-region management roles elected through the DHT (leases,
     // fencing); each role's loop runs only on its region's holder.
     this.add('roles', createRoles({
       profile: cfg.profile,
       eligible: cfg.roles,
-      testHooks: partition !== undefined ? { partition } : undefined
+      testHooks: partition !== undefined ? { partition } : undefined,
+      configSource: () => config.readSource()
     })({ ...components, membership: this.membership, health: this.health }))
 
     // Admin API: core routes plus every component's routes.
