@@ -42,14 +42,23 @@ const out = (s: string): void => { process.stdout.write(s + '\n') }
 async function startAgents (n: number, opts: { profile: 'lan' | 'test', env?: Record<string, string> }): Promise<AgentProcess[]> {
   const boot = await AgentProcess.start({ profile: opts.profile, logLevel: 'info', env: opts.env })
   const agents = [boot]
-  // Bounded start concurrency: 50 Node processes at once on 2 cores measures the scheduler.
-  for (let i = 1; i < n; i += 8) {
-    agents.push(...await Promise.all(Array.from({ length: Math.min(8, n - i) }, async () =>
-      await AgentProcess.start({ profile: opts.profile, logLevel: 'info', bootstrap: [boot.addr], env: opts.env }))))
+  try {
+    // Bounded start concurrency: 50 Node processes at once on 2 cores measures the scheduler.
+    for (let i = 1; i < n; i += 8) {
+      const batch = await Promise.allSettled(Array.from({ length: Math.min(8, n - i) }, async () =>
+        await AgentProcess.start({ profile: opts.profile, logLevel: 'info', bootstrap: [boot.addr], env: opts.env })))
+      for (const b of batch) if (b.status === 'fulfilled') agents.push(b.value)
+      const failed = batch.find(b => b.status === 'rejected')
+      if (failed !== undefined) throw failed.reason
+    }
+    await waitFor(async () => (await Promise.all(agents.map(async a => (await a.members()).filter(m => m.state === 'alive').length))).every(c => c === n),
+      180_000, `${n} agents alive`, 250)
+    return agents
+  } catch (err) {
+    // Never leave agent processes behind.
+    await stopAll(agents)
+    throw err
   }
-  await waitFor(async () => (await Promise.all(agents.map(async a => (await a.members()).filter(m => m.state === 'alive').length))).every(c => c === n),
-    180_000, `${n} agents alive`, 250)
-  return agents
 }
 
 async function stopAll (agents: AgentProcess[]): Promise<void> {
