@@ -143,6 +143,25 @@ class MycelAgent {
 
   async members () { return this.get('/v1/members') }
 
+  /**
+   * Saves what the agent knows (status, members, Prometheus metrics) into `dir`, for post-mortems of a
+   * failed invariant. Best effort: an unresponsive agent leaves a note instead.
+   */
+  async dumpDiagnostics (dir) {
+    const save = async (file, urlPath) => {
+      try {
+        const r = await request(this.apiPort, 'GET', urlPath, undefined, 15000)
+        await fsp.writeFile(path.join(dir, file), typeof r.body === 'string' ? r.body : JSON.stringify(r.body, null, 2))
+      } catch (err) {
+        await fsp.writeFile(path.join(dir, file), `unavailable: ${err.message}\n`).catch(() => {})
+      }
+    }
+    if (!this.child || !dir) return
+    await save('agent-status.json', '/v1/status')
+    await save('agent-members.json', '/v1/members')
+    await save('agent-metrics.txt', '/metrics')
+  }
+
   /** Graceful stop (SIGTERM: the agent announces leave); SIGKILL after `graceMs`. */
   async stop (graceMs = 10000) {
     const child = this.child

@@ -5,12 +5,13 @@
  *
  * Bootstrap: the first `bootstrap_count` instances (by their seq on state "assigned") start first;
  * bootstrap peer i joins through peers 1..i-1, and publishes its address on topic "bootstrap".
- * Everyone else waits for all bootstrap addresses and joins through them.
+ * Everyone else waits for all bootstrap addresses and joins through them, at most `start_window`
+ * agents starting at a time.
  */
 const path = require('path')
 const { network } = require('@testground/sdk')
 const { MycelAgent } = require('./agent')
-const { params, poll, signalAndWait, collect, pollInterval } = require('./util')
+const { params, poll, barrier, signalAndWait, collect, pollInterval, writeResults } = require('./util')
 
 /** Alive members (self included) as this agent sees them. */
 async function aliveSet (agent) {
@@ -51,16 +52,31 @@ async function joinCluster (runenv, client) {
   } else {
     bootstrapAddrs = (await collect(client, 'bootstrap', bootstrapCount, convergeTimeout)).map(m => m.addr)
   }
+  // A rolling window of agent starts: instance `seq` starts once seq - window agents are up. Starting
+  // an agent costs ~1.5 s of CPU; a hundred at once on a small machine starves the running ones.
+  const window = p.int('start_window')
+  if (window > 0 && seq > window) await barrier(client, 'agent-up', seq - window, convergeTimeout)
   const t = { spawn: Date.now() }
   await agent.start(bootstrapAddrs)
   t.started = Date.now()
+  await client.signalEntry('agent-up')
   if (seq <= bootstrapCount) await client.publish('bootstrap', { seq, addr: agent.dialAddr() })
   await client.publish('started', { seq, peerId: agent.peerId, spawnedAt: t.spawn, ip, group: runenv.testGroupId })
   runenv.recordMessage(`agent ${agent.peerId} started at ${agent.dialAddr()} (seq ${seq}, ${bootstrapAddrs.length} bootstrap peers)`)
 
   const interval = pollInterval(n)
-  await poll(async () => ((await aliveSet(agent)).size >= n ? true : undefined),
-    { timeoutMs: convergeTimeout, intervalMs: interval, what: `all ${n} members alive` })
+  let seen = 0
+  try {
+    await poll(async () => {
+      seen = (await aliveSet(agent)).size
+      return seen >= n ? true : undefined
+    }, { timeoutMs: convergeTimeout, intervalMs: interval, what: `all ${n} members alive` })
+  } catch (err) {
+    writeResults(runenv, { agent_start_ms: t.started - t.spawn, alive_seen: seen }, { error: err.message })
+    await agent.dumpDiagnostics(runenv.testOutputsPath)
+    await agent.stop()
+    throw new Error(`${err.message}; this agent saw ${seen}/${n} alive`)
+  }
   t.converged = Date.now()
   const roster = await collect(client, 'started', n, convergeTimeout)
   const lastSpawn = Math.max(...roster.map(r => r.spawnedAt))
