@@ -1,7 +1,10 @@
 /**
- * Durable storage of certified blocks, in height order. A certificate is
- * appended (fsync) before the state applies it, so a node never reports a
- * value it could lose on a crash.
+ * Storage of certified blocks, in height order. `append` writes (surviving a
+ * process crash) and `sync` makes it durable (fdatasync). The state syncs
+ * right after applying, off the commit's critical path: a decided block is
+ * already durable on a quorum, since every validator logs the block with its
+ * precommit in its WAL (fsync) before sending it; and a validator prunes its
+ * WAL for a height only after the block store is synced (consensus.ts).
  */
 import { join } from 'node:path'
 import { CorruptStateError } from './errors.js'
@@ -12,6 +15,7 @@ import type { Certificate } from './types.js'
 export interface BlockStore {
   load: () => Promise<Certificate[]>
   append: (cert: Certificate) => Promise<void>
+  sync: () => Promise<void>
   close: () => Promise<void>
 }
 
@@ -29,7 +33,8 @@ export class FileBlockStore implements BlockStore {
     })
   }
 
-  async append (cert: Certificate): Promise<void> { await this.file.append(encodeCertificate(cert)) }
+  async append (cert: Certificate): Promise<void> { await this.file.append(encodeCertificate(cert), false) }
+  async sync (): Promise<void> { await this.file.sync() }
   async close (): Promise<void> { await this.file.close() }
 }
 
@@ -37,5 +42,6 @@ export class MemoryBlockStore implements BlockStore {
   certs: Certificate[] = []
   async load (): Promise<Certificate[]> { return [...this.certs] }
   async append (cert: Certificate): Promise<void> { this.certs.push(cert) }
+  async sync (): Promise<void> {}
   async close (): Promise<void> {}
 }

@@ -426,6 +426,10 @@ export class Consensus {
     this.init.metrics?.pendingEntries.set(this.mempool.size)
     this.init.metrics?.height.set(this.s.height())
     this.init.metrics?.round.set(0)
+    // Forget our votes of the decided height only once its block is durable
+    // here: otherwise a crash could bring us back to that height with no
+    // memory of how we voted.
+    await this.s.flush()
     await this.init.wal.prune(this.height)
     const buffered = this.future
     this.future = []
@@ -460,6 +464,9 @@ export class Consensus {
       const hash = blockHash(block)
       const signature = await this.init.signer.sign(PROPOSAL_DOMAIN, proposalSignBytes(this.s.chain, h, r, validRound, hash))
       p = { height: h, round: r, validRound, block, proposer: this.init.signer.id, signature }
+      // Not fsynced: a proposer that loses it and re-proposes differently after a
+      // power loss only looks like an equivocating proposer, which safety
+      // tolerates (validators sign once per slot); votes are what must be durable.
       await this.init.wal.append({ kind: 'proposal', proposal: p })
       this.myProposals.set(r, p)
     }

@@ -206,10 +206,33 @@ export class CriticalState extends EventTarget implements CriticalConfig {
       await this.verifyNext(cert)
       await this.store.append(cert)
       this.apply(cert)
+      this.scheduleSync()
       return true
     })
     this.queue = run.catch(() => {})
     return await run
+  }
+
+  private syncing?: Promise<void>
+  private syncAgain = false
+
+  /** fdatasync the block store soon; coalesces bursts of commits into one sync. */
+  private scheduleSync (): void {
+    if (this.syncing !== undefined) { this.syncAgain = true; return }
+    this.syncing = (async () => {
+      do {
+        this.syncAgain = false
+        await this.store.sync()
+      } while (this.syncAgain)
+    })().finally(() => { this.syncing = undefined })
+    this.syncing.catch(() => {})
+  }
+
+  /** Resolves once every committed block is durable in the block store. */
+  async flush (): Promise<void> {
+    await this.queue
+    while (this.syncing !== undefined) await this.syncing.catch(() => {})
+    await this.store.sync()
   }
 
   private apply (cert: Certificate): void {

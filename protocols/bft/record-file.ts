@@ -41,8 +41,12 @@ export class RecordFile {
     return out
   }
 
-  /** Resolves once the record is on disk (fsync). Appends are serialised. */
-  async append (record: Uint8Array): Promise<void> {
+  /**
+   * Append a record; with `sync` (the default) resolve only once it is on
+   * disk (fdatasync). Without, it survives a process crash (page cache) but
+   * not a power loss until the next `sync()`. Appends are serialised.
+   */
+  async append (record: Uint8Array, sync = true): Promise<void> {
     const run = this.tail.then(async () => {
       if (this.fh === undefined) {
         await mkdir(dirname(this.path), { recursive: true })
@@ -52,8 +56,15 @@ export class RecordFile {
       frame.writeUInt32BE(record.byteLength, 0)
       frame.set(record, HEADER)
       await this.fh.write(frame)
-      await this.fh.sync()
+      if (sync) await this.fh.datasync()
     })
+    this.tail = run.catch(() => {})
+    await run
+  }
+
+  /** Make every earlier append durable. */
+  async sync (): Promise<void> {
+    const run = this.tail.then(async () => { await this.fh?.datasync() })
     this.tail = run.catch(() => {})
     await run
   }

@@ -22,7 +22,7 @@ export type WalRecord =
 
 export interface Wal {
   load: () => Promise<WalRecord[]>
-  /** Resolves only once the record is durable. */
+  /** Resolves only once the record is durable (votes; proposals survive a process crash). */
   append: (rec: WalRecord) => Promise<void>
   /** Forget records below `height` (that height is committed). */
   prune: (height: number) => Promise<void>
@@ -71,7 +71,8 @@ export class FileWal implements Wal {
   }
 
   async append (rec: WalRecord): Promise<void> {
-    await this.file.append(encodeWalRecord(rec))
+    // Votes are fsynced before they are sent; a proposal need not be (consensus.ts).
+    await this.file.append(encodeWalRecord(rec), rec.kind === 'vote')
     this.records.push(rec)
   }
 
