@@ -99,6 +99,8 @@ type Rejection = 'not_validator' | 'bad_signature' | 'wrong_proposer' | 'invalid
 'future_round' | 'duplicate' | 'equivocation' | 'invalid_entry' | 'invalid_certificate' | 'wrong_height'
 
 const MAX_EVIDENCE_KEPT = 100
+/** Per-peer rate-limit memory is dropped wholesale beyond this many peers. */
+const MAX_TRACKED_PEERS = 4096
 
 export class Consensus {
   private readonly s: CriticalState
@@ -383,6 +385,7 @@ export class Consensus {
   private askSync (peer: string): void {
     const now = this.init.clock.now()
     if (now - (this.lastSyncAsk.get(peer) ?? -Infinity) < this.init.timeouts.syncRetryMs) return
+    if (this.lastSyncAsk.size > MAX_TRACKED_PEERS) this.lastSyncAsk.clear()
     this.lastSyncAsk.set(peer, now)
     this.init.net.send(peer, { v: 1, kind: 'sync', from: this.s.height() + 1 })
   }
@@ -392,6 +395,7 @@ export class Consensus {
     if (from > this.s.height()) return
     const now = this.init.clock.now()
     if (now - (this.lastSyncServe.get(peer) ?? -Infinity) < this.init.timeouts.syncRetryMs / 2) return
+    if (this.lastSyncServe.size > MAX_TRACKED_PEERS) this.lastSyncServe.clear()
     this.lastSyncServe.set(peer, now)
     for (let h = from; h <= Math.min(this.s.height(), from + SYNC_BATCH - 1); h++) {
       const c = this.s.certificate(h)
