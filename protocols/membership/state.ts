@@ -269,7 +269,7 @@ export class MemberTable {
     if (e !== undefined) e.member.lastSeen = this.clock.now()
   }
 
-  self (): Member { return { ...this.selfEntry.member } }
+  self (): Member { return { ...this.selfEntry.member, lastSeen: this.clock.now() } }
   selfRecord (): Update<AliveBody> { return this.selfEntry.alive }
   get (id: string): Member | undefined {
     if (id === this.selfId) return this.self()
