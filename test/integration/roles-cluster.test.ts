@@ -1,6 +1,6 @@
 /**
  * Roles with real agent processes (issue 5): 3 regions x 3 agents on
- * loopback, test profile (lease 5 s, renew 1.6 s, skew margin 0.2 s).
+ * loopback, test profile (lease 8 s, renew 2 s, skew margin 0.3 s).
  *  - exactly one holder per (region, role), the XOR-closest, seen alike by all;
  *  - a node in one region resolves another region's holders through the DHT;
  *  - SIGKILL of a holder: a successor with a higher term within one lease
@@ -64,6 +64,9 @@ describe('roles with 3 regions x 3 agent processes', function () {
     const rest = await Promise.all(Array.from({ length: 8 }, async (_, i) =>
       await AgentProcess.start({ region: REGIONS[(i + 1) % 3], bootstrap: [first.addr], env })))
     agents = [first, ...rest]
+    // Membership first: the election can only agree once the views do.
+    await waitFor(async () => (await Promise.all(agents.map(async a => await a.members()))).every(v => v.filter(m => m.state === 'alive').length === 9),
+      120_000, 'all 9 agents to see 9 alive', 500)
   })
   after(async () => { await Promise.all(agents.map(async a => { await a.cleanup() })) })
 
@@ -108,6 +111,9 @@ describe('roles with 3 regions x 3 agent processes', function () {
     const killedAt = Date.now()
     await victim.kill('SIGKILL')
     const survivors = inRegion('r2').filter(a => a !== victim)
+    // The victim's last renewal as the survivors saw it: the successor must wait for its lapse.
+    const last = row(await survivors[0].get<View>('/v1/roles'), 'r2', 'network')!
+    assert.equal(last.holder, victim.peerId)
     const next = await waitFor(async () => {
       const views = await Promise.all(survivors.map(async a => await a.get<View>('/v1/roles')))
       const r = row(views[0], 'r2', 'network')
@@ -120,9 +126,11 @@ describe('roles with 3 regions x 3 agent processes', function () {
     process.stderr.write(`      (failover ${failoverMs} ms; lease ${CFG.leaseMs} ms)\n`)
     assert.ok(next.row.term! > old.term!, 'higher term')
     // The successor waited for the old lease to lapse (plus the skew margin)...
-    assert.ok(next.since >= old.expiresAt! + CFG.maxClockSkewMs - 50, `started ${old.expiresAt! + CFG.maxClockSkewMs - next.since} ms before the old lease lapsed`)
-    // ...and took no longer than one lease period plus detection, renew tick and settle (generous on a 2-core VM).
-    assert.ok(failoverMs <= CFG.leaseMs + CFG.maxClockSkewMs + CFG.renewIntervalMs * 1.1 + CFG.claimSettleMs + 5_000, `failover took ${failoverMs} ms`)
+    assert.ok(next.since >= last.expiresAt! + CFG.maxClockSkewMs - 50, `started ${last.expiresAt! + CFG.maxClockSkewMs - next.since} ms before the old lease lapsed`)
+    // ...and took no longer than one lease period plus detection, view settle, renew tick and claim settle
+    // (detection and scheduling get a generous 5 s on a shared 2-core VM).
+    const bound = CFG.leaseMs + CFG.maxClockSkewMs + CFG.viewSettleMs + CFG.renewIntervalMs * 1.1 + CFG.claimSettleMs + 5_000
+    assert.ok(failoverMs <= bound, `failover took ${failoverMs} ms (bound ${bound} ms)`)
     const cands = survivors.map(a => ({ peerId: a.peerId, region: 'r2', roles: ROLES }))
     assert.equal(next.row.holder, pickHolder('r2', 'network', cands))
   })
@@ -143,7 +151,7 @@ describe('roles with 3 regions x 3 agent processes', function () {
       return l?.acting === false && l.lastHandoff !== undefined ? l.lastHandoff : false
     }, CFG.leaseMs + 5_000, 'the cut-off holder to stop acting', 100)
     assert.equal(stopped.reason, 'lease-lapsed')
-    assert.ok(stopped.at - partitionedAt <= CFG.leaseMs + 500, `kept acting ${stopped.at - partitionedAt} ms after the partition`)
+    assert.ok(stopped.at - partitionedAt <= CFG.leaseMs + 1_000, `kept acting ${stopped.at - partitionedAt} ms after the partition`)
 
     // The rest elect a successor with a higher term, which starts only after the old holder stopped.
     const next = await waitFor(async () => {
