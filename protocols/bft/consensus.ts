@@ -23,77 +23,18 @@
  * (validRound -1) whose entries have expired gets a nil prevote, while a
  * re-proposal after a polka is judged without the clock (see docs/bft.md).
  */
-import { MAX_BUFFERED_FUTURE_MESSAGES, MAX_ENTRY_TTL_MS, MAX_FUTURE_ROUNDS_PER_VALIDATOR, SYNC_BATCH, type BftTimeouts } from './constants.js'
+import { MAX_BUFFERED_FUTURE_MESSAGES, MAX_ENTRY_TTL_MS, MAX_FUTURE_ROUNDS_PER_VALIDATOR, SYNC_BATCH } from './constants.js'
 import { buildCertificate } from './certificate.js'
-import { blockHash, bytesEqual, entryId, hex, proposalSignBytes, PROPOSAL_DOMAIN, voteSignBytes, VOTE_DOMAIN, type BftSigner, type Verifier } from './crypto.js'
+import { blockHash, bytesEqual, entryId, hex, proposalSignBytes, PROPOSAL_DOMAIN, voteSignBytes, VOTE_DOMAIN } from './crypto.js'
 import { Mempool } from './mempool.js'
+import { buildBlock, isValidBlock } from './block-rules.js'
+import { silentLogger, type BftLogger, type ConsensusInit, type ConsensusStatus, type Evidence, type Step } from './consensus-types.js'
 import { HeightVotes } from './vote-set.js'
 import { PRECOMMIT, PREVOTE, type BftMessage, type Block, type Certificate, type Entry, type Proposal, type Vote, type VoteType } from './types.js'
 import type { CriticalState } from './critical-state.js'
-import type { BftMetrics } from './metrics.js'
-import type { Wal } from './wal.js'
 
-export interface Clock {
-  now: () => number
-  /** Run `cb` after `ms`; returns a cancel function. */
-  setTimer: (ms: number, cb: () => void) => () => void
-}
-
-export interface ConsensusNetwork {
-  /** To every validator of the open height (and the next), except ourselves. */
-  broadcast: (msg: BftMessage) => void
-  send: (to: string, msg: BftMessage) => void
-}
-
-/** The pino methods we use; the simulator passes a silent one. */
-export interface BftLogger {
-  debug: (obj: object, msg: string) => void
-  info: (obj: object, msg: string) => void
-  warn: (obj: object, msg: string) => void
-  error: (obj: object, msg: string) => void
-}
-
-export const silentLogger: BftLogger = { debug () {}, info () {}, warn () {}, error () {} }
-
-export interface Evidence {
-  kind: 'vote' | 'proposal'
-  validator: string
-  height: number
-  round: number
-  first: Uint8Array | null
-  second: Uint8Array | null
-  at: number
-}
-
-export interface ConsensusInit {
-  state: CriticalState
-  signer: BftSigner
-  verify: Verifier
-  wal: Wal
-  clock: Clock
-  net: ConsensusNetwork
-  timeouts: BftTimeouts
-  metrics?: BftMetrics
-  logger?: BftLogger
-  /** Called after this validator decided and committed a block (the daemon gossips it). */
-  onDecide?: (cert: Certificate) => void
-}
-
-export type Step = 'propose' | 'prevote' | 'precommit'
-
-export interface ConsensusStatus {
-  height: number
-  round: number
-  step: Step
-  active: boolean
-  validator: boolean
-  lockedRound: number
-  validRound: number
-  pending: number
-  /** Validators we heard a valid message from at this or the previous height. */
-  validatorsSeen: string[]
-  evidence: Evidence[]
-}
+export { silentLogger } from './consensus-types.js'
+export type { Clock, ConsensusNetwork, BftLogger, Evidence, ConsensusInit, Step, ConsensusStatus } from './consensus-types.js'
 
 type Rejection = 'not_validator' | 'bad_signature' | 'wrong_proposer' | 'invalid_block' | 'stale_height' | 'future_height' |
 'future_round' | 'duplicate' | 'equivocation' | 'invalid_entry' | 'invalid_certificate' | 'wrong_height'
@@ -491,24 +432,7 @@ export class Consensus {
   }
 
   private async buildBlock (): Promise<Block | undefined> {
-    const h = this.height
-    const now = this.init.clock.now()
-    const max = this.s.genesis.params.maxBlockEntries
-    const entries: Entry[] = []
-    for (const [id, e] of this.mempool.list()) {
-      if (entries.length >= max) break
-      if (e.expiresAt <= now || this.s.isCommitted(id)) { this.mempool.delete(id); continue }
-      try {
-        await this.s.validateEntry(e, h)
-      } catch {
-        this.mempool.delete(id)
-        continue
-      }
-      entries.push(e)
-    }
-    if (entries.length === 0) return undefined
-    const set = this.s.validatorsAt(h)
-    return { v: 1, chain: this.s.chain, height: h, prevHash: this.s.lastHash(), validatorSetHash: set.hash, time: now, entries }
+    return await buildBlock(this.s, this.mempool, this.height, this.init.clock.now())
   }
 
   /** valid(v) of the paper: deterministic given the committed chain. Cached per block hash. */
@@ -516,27 +440,7 @@ export class Consensus {
     const cached = this.validity.get(hashHex)
     if (cached !== undefined) return cached
     const b = this.blocks.get(hashHex)
-    let ok = b !== undefined
-    if (b !== undefined) {
-      try {
-        const h = this.height
-        if (!bytesEqual(b.chain, this.s.chain) || b.height !== h || !bytesEqual(b.prevHash, this.s.lastHash()) ||
-          !bytesEqual(b.validatorSetHash, this.s.validatorsAt(h).hash) ||
-          b.entries.length === 0 || b.entries.length > this.s.genesis.params.maxBlockEntries) {
-          ok = false
-        } else {
-          const ids = new Set<string>()
-          for (const e of b.entries) {
-            const id = entryId(this.s.chain, e)
-            if (ids.has(id)) { ok = false; break }
-            ids.add(id)
-            await this.s.validateEntry(e, h)
-          }
-        }
-      } catch {
-        ok = false
-      }
-    }
+    const ok = b !== undefined && await isValidBlock(this.s, b, this.height)
     if (!ok) this.init.metrics?.messagesRejected.inc({ reason: 'invalid_block' })
     this.validity.set(hashHex, ok)
     return ok
