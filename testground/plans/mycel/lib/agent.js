@@ -24,11 +24,11 @@ function resolveCli () {
   return ['mycel']
 }
 
-function runCli (args, timeoutMs = 30000) {
+function runCli (args, timeoutMs = 120000) {
   const [cmd, ...pre] = resolveCli()
   return new Promise((resolve, reject) => {
     execFile(cmd, [...pre, ...args], { timeout: timeoutMs }, (err, stdout, stderr) => {
-      if (err) reject(new Error(`mycel ${args[0]} failed: ${err.message} ${stderr}`))
+      if (err) reject(new Error(`mycel ${args[0]} failed${err.killed ? ` (killed after ${timeoutMs} ms)` : ''}: ${err.message.trim()} ${stderr.trim()}`))
       else resolve(stdout)
     })
   })
