@@ -172,7 +172,9 @@ export class ConfigService implements Startable, ApiContributor {
     if (envelope === undefined) return { acked: [] }
     this.metrics.writeDuration.observe((performance.now() - started) / 1000)
     this.metrics.envelopes.inc({ result: 'written', reason: 'local' })
-    await this.gossip?.publish(encodeOf(this.store, envelope))
+    // Not awaited: the write is already durable, and gossip delivery (or
+    // anti-entropy) does not need the caller to wait.
+    void this.gossip?.publish(encodeOf(this.store, envelope))
     const n = opts.waitFor ?? 0
     if (n <= 0) return { envelope, acked: [] }
     const timeoutMs = Math.min(opts.timeoutMs ?? this.init.config.waitForTimeoutMs, this.init.config.maxWaitForMs)
