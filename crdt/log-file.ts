@@ -83,6 +83,8 @@ export class LogFile {
     return this.size
   }
 
+  get closed (): boolean { return this.fd === undefined }
+
   /** True when frames were appended since the last completed sync. */
   get dirty (): boolean { return this.synced < this.appended }
 

@@ -120,6 +120,9 @@ export class ConfigStore {
   /** fsync now: everything appended so far becomes durable and advertised. */
   async sync (): Promise<void> {
     if (this.failed !== undefined) throw new StoreUnavailableError(`config log failed: ${this.failed.message}`)
+    // After close() the final fsync has run; a late caller (an inbound sync
+    // stream finishing during shutdown) has nothing left to make durable.
+    if (this.log.closed) throw new StoreUnavailableError('config store is closed')
     let covered: VersionVector | undefined
     try {
       await this.log.sync(() => { covered = vvClone(this.replica.versionVector()) })
