@@ -19,8 +19,9 @@ import { PROBE_PROTOCOL, PROBE_REQ_PROTOCOL } from './constants.js'
 import { encode, type SignedUpdate, type Ack, type Ping, type ProbeReq, type ProbeRes } from './messages.js'
 import { shuffled, sleep, type SwimContext } from './context.js'
 import { probeDeadline } from './deadline.js'
+import { RttEstimator } from './rtt.js'
 
-export interface PingOutcome { ok: boolean, refused: boolean }
+export interface PingOutcome { ok: boolean, refused: boolean, /** request-to-ack time over an existing connection, ms */ rttMs?: number }
 
 export class Prober {
   private order: string[] = []
@@ -35,7 +36,12 @@ export class Prober {
     this.ctx.log.debug({ lateMs: Math.round(lateMs) }, 'event loop stalled during a probe; deadline extended')
   }
 
-  constructor (private readonly ctx: SwimContext) {}
+  /** Probe timeout follows the measured RTT of direct probes (never below the configured one). */
+  readonly rtt: RttEstimator
+
+  constructor (private readonly ctx: SwimContext) {
+    this.rtt = new RttEstimator(ctx.cfg.probeTimeoutMs, Math.max(ctx.cfg.probeTimeoutMs, Math.floor(ctx.cfg.probeIntervalMs * 0.8)))
+  }
 
   private get host (): RpcHost { return this.ctx.node as unknown as RpcHost }
 
@@ -103,7 +109,7 @@ export class Prober {
     try {
       const inc = m.incarnation
       const started = performance.now()
-      const timeout = ctx.awareness.scaleTimeout(ctx.cfg.probeTimeoutMs)
+      const timeout = ctx.awareness.scaleTimeout(this.rtt.timeoutMs())
       const interval = ctx.awareness.scaleTimeout(ctx.cfg.probeIntervalMs)
       // Lifeguard's buddy system: a suspect hears the accusation in the probe
       // itself and can refute at once instead of waiting for gossip.
@@ -111,6 +117,7 @@ export class Prober {
       const direct = await this.ping(id, timeout, claim !== undefined ? [claim] : [])
       if (ctx.signal.aborted) return
       if (direct.ok) {
+        if (direct.rttMs !== undefined) this.rtt.sample(direct.rttMs)
         ctx.metrics.probeDuration.observe({ result: 'ack' }, (performance.now() - started) / 1000)
         ctx.awareness.applyDelta(-1)
         return
@@ -151,6 +158,7 @@ export class Prober {
         await ctx.node.dial(pid, { signal: AbortSignal.any([ctx.signal, AbortSignal.timeout(ctx.cfg.connectTimeoutMs)]) })
       }
       const deadline = probeDeadline(timeoutMs, ctx.signal, this.onStall)
+      const sent = performance.now()
       let res: Uint8Array
       try {
         res = await request(this.host, pid, PROBE_PROTOCOL, body, { timeoutMs: timeoutMs * 2 + 100, maxBytes: ctx.cfg.maxProbeBytes, signal: deadline.signal })
@@ -172,8 +180,9 @@ export class Prober {
       }
       this.count('ack', 'ok')
       ctx.table.markSeen(id)
+      const rttMs = performance.now() - sent
       for (const u of ack.u) await ctx.ingest(u, 'probe')
-      return { ok: true, refused: false }
+      return { ok: true, refused: false, rttMs }
     } catch (err) {
       const refused = isRefused(err)
       ctx.log.debug({ target: id, refused, err: `${(err as Error).name}: ${(err as Error).message}` }, 'ping failed')

@@ -12,6 +12,7 @@ import { BroadcastQueue } from '../../protocols/membership/broadcast-queue.js'
 import { fileIncarnationStore } from '../../protocols/membership/incarnation-store.js'
 import { isRefused } from '../../protocols/membership/probe.js'
 import { probeDeadline } from '../../protocols/membership/deadline.js'
+import { RttEstimator } from '../../protocols/membership/rtt.js'
 import type { SignedUpdate } from '../../protocols/membership/messages.js'
 
 const raw = (n: number, size = 100): SignedUpdate => ({ b: new Uint8Array(size).fill(n), s: new Uint8Array(64) })
@@ -164,6 +165,28 @@ describe('membership parts', () => {
       const d2 = probeDeadline(10_000, new AbortController().signal)
       d2.clear()
       assert.equal(d2.signal.aborted, false)
+    })
+  })
+
+  describe('adaptive probe timeout', () => {
+    it('stays at the configured floor on a fast network', () => {
+      const r = new RttEstimator(500, 800)
+      assert.equal(r.timeoutMs(), 500)
+      for (let i = 0; i < 50; i++) r.sample(2 + (i % 3))
+      assert.equal(r.timeoutMs(), 500)
+    })
+
+    it('follows slow round trips (srtt + 4 rttvar) up to the ceiling, and comes back down', () => {
+      const r = new RttEstimator(100, 800)
+      for (let i = 0; i < 50; i++) r.sample(i % 2 === 0 ? 150 : 250)
+      const t = r.timeoutMs()
+      assert.ok(t > 250 && t <= 800, `timeout ${t}`)
+      for (let i = 0; i < 20; i++) r.sample(5_000)
+      assert.equal(r.timeoutMs(), 800)
+      for (let i = 0; i < 200; i++) r.sample(1)
+      assert.equal(r.timeoutMs(), 100)
+      r.sample(Number.NaN)
+      assert.equal(r.timeoutMs(), 100)
     })
   })
 })
