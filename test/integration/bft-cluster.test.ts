@@ -18,7 +18,8 @@ import { writeFileDurable } from '../../daemon/identity.js'
 interface KeyReply { value: string, height: number, certificate: { precommits: Array<{ validator: string }>, blockHash: string } | null }
 
 describe('bft cluster (4 validators + 2 followers, real processes)', function () {
-  this.timeout(240_000)
+  // Generous: on a loaded 2-core machine six agents take long to start and connect.
+  this.timeout(600_000)
   let root: string
   let genesisFile: string
   let validators: AgentProcess[] = []
@@ -67,14 +68,14 @@ describe('bft cluster (4 validators + 2 followers, real processes)', function ()
         if (v?.value !== value) return false
       }
       return true
-    }, 60_000, `${key}=${value} on every node`, 250)
+    }, 120_000, `${key}=${value} on every node`, 250)
   }
 
   it('commits a proposal and every node, followers included, holds it with a certificate', async () => {
     const r = await waitFor(async () => {
       const res = await propose(validators[0], 'acl/billing', 'alice')
       return res.status === 200 ? res : undefined
-    }, 90_000, 'first commit', 500)
+    }, 240_000, 'first commit', 500)
     assert.equal(r.json.height >= 1, true)
     assert.ok(r.json.certificate.precommits.length >= 3)
     await everyoneHas(all(), 'acl/billing', 'alice')
@@ -104,7 +105,7 @@ describe('bft cluster (4 validators + 2 followers, real processes)', function ()
     const r = await propose(validators[0], 'acl/billing', 'dave', 2_000)
     assert.equal(r.status, 504, JSON.stringify(r.json))
     assert.match(r.json.error, /not committed/)
-    assert.ok(Date.now() - t0 < 15_000)
+    assert.ok(Date.now() - t0 < 60_000)
     for (const a of [validators[0], validators[1], ...followers]) assert.equal((await valueAt(a, 'acl/billing'))?.value, 'carol')
   })
 
@@ -114,7 +115,7 @@ describe('bft cluster (4 validators + 2 followers, real processes)', function ()
     const r = await waitFor(async () => {
       const res = await propose(validators[1], 'acl/billing', 'erin', 10_000)
       return res.status === 200 ? res : undefined
-    }, 90_000, 'commit after restart', 500)
+    }, 240_000, 'commit after restart', 500)
     assert.ok(r.json.height >= 3)
     await everyoneHas(all(), 'acl/billing', 'erin')
     const heights = await Promise.all(all().map(async a => (await a.get('/v1/critical')).height as number))
