@@ -19,6 +19,7 @@ import { MemoryWal, FileWal } from '../../protocols/bft/wal.js'
 import { MemoryBlockStore, FileBlockStore } from '../../protocols/bft/block-store.js'
 import { blockHash, ed25519Signer, ed25519Verifier, proposalSignBytes, PROPOSAL_DOMAIN, signEntry, voteSignBytes, VOTE_DOMAIN, type BftSigner } from '../../protocols/bft/crypto.js'
 import { BFT_PROFILES } from '../../protocols/bft/constants.js'
+import { criticalAccessPolicy } from '../../protocols/bft/access-policy.js'
 import { PRECOMMIT, PREVOTE, type BftMessage, type Block, type Certificate, type Vote } from '../../protocols/bft/types.js'
 
 async function signers (n: number, offset = 100): Promise<BftSigner[]> {
@@ -218,6 +219,27 @@ describe('bft core', () => {
     } finally {
       await rm(dir, { recursive: true, force: true })
     }
+  })
+
+  it('access policy: acl/<ns> and acl/* from committed config, fail closed on bad values, change events', async () => {
+    const { state } = await setup()
+    const policy = criticalAccessPolicy(state, { canWrite: (ns) => ns === 'from-file' })
+    let changes = 0
+    policy.onChange?.(() => { changes++ })
+    assert.equal(policy.canWrite('anything', 'x'), false, 'no acl keys: the fallback decides')
+    assert.equal(policy.canWrite('from-file', 'x'), true)
+    await state.commit(await certify(state, await block(state, [
+      { key: 'acl/billing', value: JSON.stringify([vals[0].id]) },
+      { key: 'acl/*', value: '"open"' },
+      { key: 'acl/broken', value: '{"nope":1}' }
+    ])))
+    assert.equal(changes, 3)
+    assert.equal(policy.canWrite('billing', vals[0].id), true)
+    assert.equal(policy.canWrite('billing', vals[1].id), false)
+    assert.equal(policy.canWrite('other', vals[1].id), true, 'acl/* open')
+    assert.equal(policy.canWrite('broken', vals[0].id), false, 'fail closed')
+    await state.commit(await certify(state, await block(state, [{ key: 'acl/billing', value: null }])))
+    assert.equal(policy.canWrite('billing', vals[1].id), true, 'deleted: back to acl/*')
   })
 
   it('genesis: normalised, hashed stably, reserved keys and bad ids refused', async () => {
