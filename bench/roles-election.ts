@@ -67,8 +67,11 @@ async function main (): Promise<void> {
   const agents = [boot]
   try {
     for (let i = 1; i < n; i += 8) {
-      agents.push(...await Promise.all(Array.from({ length: Math.min(8, n - i) }, async (_, j) =>
-        await AgentProcess.start({ profile: PROFILE, logLevel: 'warn', region: REGIONS[(i + j) % REGIONS.length], bootstrap: [boot.addr] }))))
+      const batch = await Promise.allSettled(Array.from({ length: Math.min(8, n - i) }, async (_, j) =>
+        await AgentProcess.start({ profile: PROFILE, logLevel: 'warn', region: REGIONS[(i + j) % REGIONS.length], bootstrap: [boot.addr] })))
+      for (const r of batch) if (r.status === 'fulfilled') agents.push(r.value)
+      const failed = batch.find(r => r.status === 'rejected')
+      if (failed !== undefined) throw (failed as PromiseRejectedResult).reason
     }
     const lastStarted = Date.now()
     await waitFor(async () => (await agreed(agents)) ?? false, 300_000, 'first holders everywhere', POLL_MS)

@@ -61,9 +61,13 @@ describe('roles with 3 regions x 3 agent processes', function () {
 
   before(async () => {
     const first = await AgentProcess.start({ region: REGIONS[0], env })
-    const rest = await Promise.all(Array.from({ length: 8 }, async (_, i) =>
+    agents = [first]
+    // allSettled: every agent that did start is in `agents`, so after() kills it even if another failed.
+    const rest = await Promise.allSettled(Array.from({ length: 8 }, async (_, i) =>
       await AgentProcess.start({ region: REGIONS[(i + 1) % 3], bootstrap: [first.addr], env })))
-    agents = [first, ...rest]
+    for (const r of rest) if (r.status === 'fulfilled') agents.push(r.value)
+    const failed = rest.find(r => r.status === 'rejected')
+    if (failed !== undefined) throw (failed as PromiseRejectedResult).reason
     // Membership first: the election can only agree once the views do.
     await waitFor(async () => (await Promise.all(agents.map(async a => await a.members()))).every(v => v.filter(m => m.state === 'alive').length === 9),
       120_000, 'all 9 agents to see 9 alive', 500)
