@@ -331,7 +331,11 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
       try {
         this.table?.reap()
         this.conns?.maintain()
-        if (Date.now() - lastReconnect >= this.cfg.reconnectIntervalMs) {
+        // When most of our view is dead, we are more likely the isolated one:
+        // try to reach a dead member every tick instead of every reconnect interval.
+        const counts = this.table?.countByState()
+        const isolated = counts !== undefined && counts.dead > counts.alive - 1
+        if (Date.now() - lastReconnect >= (isolated ? this.cfg.maintenanceIntervalMs : this.cfg.reconnectIntervalMs)) {
           lastReconnect = Date.now()
           const dead = shuffled(this.table?.ids(['dead']) ?? [])[0]
           if (dead !== undefined) void this.pushPull?.sync(dead, true)
