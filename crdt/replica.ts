@@ -22,7 +22,7 @@ import { clientIdOf, decodeEnvelope, encodeEnvelope, signEnvelope, verifyEnvelop
 import { AccessDeniedError, LimitExceededError, StoreUnavailableError, configRejectReason } from './errors.js'
 import { checkNamespace, type NamespaceRules } from './namespaces.js'
 import { Stream, equalBytes } from './stream.js'
-import { checkUpdate } from './update-check.js'
+import { checkUpdate, type CausalNeeds } from './update-check.js'
 import { vvGet, type VersionVector } from './version-vector.js'
 
 export type IngestOrigin = 'gossip' | 'sync' | 'local'
@@ -81,6 +81,8 @@ export class Replica {
   private readonly writerOfClient = new Map<number, string>()
   private readonly listeners = new Set<(e: ChangeEvent) => void>()
   private heldTotal = 0
+  /** Per namespace: streams whose next envelope waits for items it deletes or builds on. */
+  private readonly blocked = new Map<string, Set<Stream>>()
   private writeChain: Promise<unknown> = Promise.resolve()
   private failed: Error | undefined
   private readonly now: () => number
@@ -241,6 +243,7 @@ export class Replica {
   async ingest (data: Uint8Array, origin: IngestOrigin): Promise<IngestResult> {
     let envelope: Envelope
     let bytes: Uint8Array
+    let needs: CausalNeeds
     try {
       envelope = decodeEnvelope(data, this.init.limits.maxEnvelopeBytes)
       bytes = encodeEnvelope(envelope)
@@ -252,16 +255,16 @@ export class Replica {
       if (!this.init.rules.access.canWrite(envelope.ns, envelope.writer)) {
         throw new AccessDeniedError(`${envelope.writer} may not write namespace ${envelope.ns}`)
       }
-      checkUpdate(envelope.update, clientIdOf(envelope.writer), this.init.limits)
+      needs = checkUpdate(envelope.update, clientIdOf(envelope.writer), this.init.limits).causalNeeds
       await verifyEnvelope(envelope)
     } catch (err) {
       return { result: 'rejected', reason: configRejectReason(err), error: err as Error }
     }
-    return this.accept(envelope, bytes, origin)
+    return this.accept(envelope, bytes, needs, origin)
   }
 
   /** Sequencing and apply, synchronous so that concurrent ingests cannot interleave. */
-  private accept (envelope: Envelope, bytes: Uint8Array, origin: IngestOrigin): IngestResult {
+  private accept (envelope: Envelope, bytes: Uint8Array, needs: CausalNeeds, origin: IngestOrigin): IngestResult {
     const stream = this.stream(envelope.ns, envelope.writer)
     const { seq } = envelope
     if (seq <= stream.head || stream.held.has(seq)) {
@@ -270,25 +273,72 @@ export class Replica {
       this.init.hooks?.onEquivocation?.(envelope.ns, envelope.writer, seq)
       return { result: 'rejected', reason: 'equivocation' }
     }
-    if (seq > stream.head + 1) {
-      if (stream.held.size >= this.init.limits.maxHeldPerStream || this.heldTotal >= this.init.limits.maxHeldTotal) {
-        return { result: 'rejected', reason: 'gap_buffer_full' }
-      }
-      stream.held.set(seq, { envelope, bytes })
-      this.heldTotal++
-      return { result: 'held', envelope }
-    }
+    // The next envelope of a stream is always held if it must wait (for
+    // items it deletes or builds on): it is the one that unblocks the others, so the
+    // buffer bound never keeps it out.
+    const full = stream.held.size >= this.init.limits.maxHeldPerStream || this.heldTotal >= this.init.limits.maxHeldTotal
+    if (seq > stream.head + 1 && full) return { result: 'rejected', reason: 'gap_buffer_full' }
+    stream.held.set(seq, { envelope, bytes, needs })
+    this.heldTotal++
     try {
-      this.applyInOrder(stream, envelope, bytes, origin)
-      for (let next = stream.held.get(stream.head + 1); next !== undefined; next = stream.held.get(stream.head + 1)) {
-        stream.held.delete(next.envelope.seq)
-        this.heldTotal--
-        this.applyInOrder(stream, next.envelope, next.bytes, origin)
-      }
+      if (this.pump(stream, origin) > 0) this.pumpBlocked(envelope.ns, origin)
     } catch (err) {
       return { result: 'rejected', reason: 'store_error', error: err as Error }
     }
-    return { result: 'applied', envelope }
+    if (stream.head >= seq) return { result: 'applied', envelope }
+    if (seq === stream.head + 1) this.blockedStreams(envelope.ns).add(stream)
+    return { result: 'held', envelope }
+  }
+
+  /** Apply the stream's held envelopes while the next one is there and its deletes can apply. */
+  private pump (stream: Stream, origin: IngestOrigin): number {
+    let applied = 0
+    for (let next = stream.held.get(stream.head + 1); next !== undefined; next = stream.held.get(stream.head + 1)) {
+      if (!this.dependenciesPresent(stream.ns, next.needs)) {
+        this.blockedStreams(stream.ns).add(stream)
+        break
+      }
+      stream.held.delete(next.envelope.seq)
+      this.heldTotal--
+      this.applyInOrder(stream, next.envelope, next.bytes, origin)
+      applied++
+    }
+    if (!stream.held.has(stream.head + 1)) this.blocked.get(stream.ns)?.delete(stream)
+    return applied
+  }
+
+  /** New items arrived in `ns`: retry streams waiting for items to delete, until nothing moves. */
+  private pumpBlocked (ns: string, origin: IngestOrigin): void {
+    const blocked = this.blocked.get(ns)
+    for (let progress = true; progress && blocked !== undefined && blocked.size > 0;) {
+      progress = false
+      for (const s of [...blocked]) if (this.pump(s, origin) > 0) progress = true
+    }
+  }
+
+  /**
+   * A Yjs delete set may name items we have not received yet (the writer
+   * saw them first); Yjs would keep such deletes pending and apply them to
+   * whatever later arrives with those ids. An honest writer only deletes
+   * items that existed, but a hostile one could "pre-delete" another
+   * writer's future items, so that writer's acknowledged writes would
+   * vanish everywhere but at the writer. So an envelope applies only once
+   * every item it deletes, and every item its new items are placed against
+   * (origins), is in our document; until then it waits like an envelope
+   * behind a gap (forever, blocking only its own stream, if it names what
+   * never comes). As a result Yjs never holds pending structs or deletes.
+   */
+  private dependenciesPresent (ns: string, needs: CausalNeeds): boolean {
+    if (needs.length === 0) return true
+    const store = this.nsDoc(ns).doc.store
+    for (const [client, end] of needs) if (Y.getState(store, client) < end) return false
+    return true
+  }
+
+  private blockedStreams (ns: string): Set<Stream> {
+    let b = this.blocked.get(ns)
+    if (b === undefined) { b = new Set(); this.blocked.set(ns, b) }
+    return b
   }
 
   private applyInOrder (stream: Stream, envelope: Envelope, bytes: Uint8Array, origin: IngestOrigin | 'replay'): void {

@@ -5,13 +5,19 @@
  * buffer of envelopes that arrived ahead of a gap.
  */
 import type { Envelope } from './envelope.js'
+import type { CausalNeeds } from './update-check.js'
 
-export interface HeldEnvelope { envelope: Envelope, bytes: Uint8Array }
+export interface HeldEnvelope {
+  envelope: Envelope
+  bytes: Uint8Array
+  /** Items (client, end clock) the update deletes: they must exist before it applies. */
+  needs: CausalNeeds
+}
 
 export class Stream {
   /** Canonical bytes of accepted envelopes; entry i has seq i + 1. */
   readonly entries: Uint8Array[] = []
-  /** Verified envelopes waiting for a gap below them to fill, by seq. */
+  /** Verified envelopes waiting for a gap below them to fill (or for items they delete), by seq. */
   readonly held = new Map<number, HeldEnvelope>()
 
   constructor (readonly ns: string, readonly writer: string) {}

@@ -14,15 +14,25 @@ import { ROOT_MAP, type ConfigLimits } from './constants.js'
 import { InvalidUpdateError, LimitExceededError, SchemaViolationError } from './errors.js'
 import { checkKey, jsonSize } from './namespaces.js'
 
+/**
+ * Per Yjs client, the clock the document must have reached before an
+ * update may apply: past every item it deletes or positions new items
+ * against. Applying only such updates keeps Yjs free of pending structs and
+ * pending deletes (see Replica.dependenciesPresent).
+ */
+export type CausalNeeds = Array<[client: number, end: number]>
+
 export interface UpdateSummary {
   /** Keys the update sets directly (items with an explicit parent). */
   keys: string[]
   /** Items created. */
   items: number
+  /** Causal dependencies: deletes and origins. */
+  causalNeeds: CausalNeeds
 }
 
 export function checkUpdate (update: Uint8Array, clientId: number, limits: ConfigLimits): UpdateSummary {
-  let decoded: { structs: Array<Y.Item | Y.GC | Y.Skip>, ds: unknown }
+  let decoded: { structs: Array<Y.Item | Y.GC | Y.Skip>, ds: { clients: Map<number, Array<{ clock: number, len: number }>> } }
   try {
     decoded = Y.decodeUpdate(update) as typeof decoded
   } catch (err) {
@@ -62,5 +72,28 @@ export function checkUpdate (update: Uint8Array, clientId: number, limits: Confi
       throw new InvalidUpdateError('item without parent or origin')
     }
   }
-  return { keys, items }
+  let ownStart = Infinity
+  let ownEnd = 0
+  for (const s of decoded.structs) {
+    ownStart = Math.min(ownStart, s.id.clock)
+    ownEnd = Math.max(ownEnd, s.id.clock + s.length)
+  }
+  // What must already be in the document: every item the update deletes,
+  // and every item its new items are placed next to (origins).
+  const ends = new Map<number, number>()
+  const need = (client: number, end: number): void => { if (end > (ends.get(client) ?? 0)) ends.set(client, end) }
+  for (const [client, ranges] of decoded.ds.clients) for (const r of ranges) need(client, r.clock + r.len)
+  for (const s of decoded.structs) {
+    if (!(s instanceof Y.Item)) continue
+    if (s.origin !== null) need(s.origin.client, s.origin.clock + 1)
+    if (s.rightOrigin !== null) need(s.rightOrigin.client, s.rightOrigin.clock + 1)
+  }
+  const causalNeeds: CausalNeeds = []
+  for (let [client, end] of ends) {
+    // Items the update itself creates come with it: for those, only what
+    // precedes the update must exist.
+    if (client === clientId && end <= ownEnd) end = Math.min(end, ownStart)
+    if (end > 0) causalNeeds.push([client, end])
+  }
+  return { keys, items, causalNeeds }
 }

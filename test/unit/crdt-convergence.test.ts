@@ -114,6 +114,7 @@ async function runSeed (seed: number): Promise<{ writes: number, delivered: numb
       assert.deepEqual(d.getMap('config').toJSON(), d0.getMap('config').toJSON(), `replica ${i} doc ${ns}`)
       assert.deepEqual(Y.encodeStateVector(d), Y.encodeStateVector(d0))
       assert.equal(d.store.pendingStructs, null, `replica ${i} has unintegrated structs`)
+      assert.equal(d.store.pendingDs, null, `replica ${i} has unapplied deletes`)
       assert.deepEqual(r.entries(ns), replicas[0].entries(ns), `replica ${i} view ${ns}`)
     }
     for (const w of acked) assert.ok(r.head(w.ns, w.writer) >= w.seq, `replica ${i} lacks acknowledged ${w.ns}/${w.writer}#${w.seq}`)
@@ -122,7 +123,8 @@ async function runSeed (seed: number): Promise<{ writes: number, delivered: numb
 }
 
 describe('crdt convergence (seeded random network)', function () {
-  this.timeout(120_000)
+  // ~20 s of CPU; generous wall-clock bound for a shared, overloaded machine.
+  this.timeout(600_000)
   it(`converges and keeps every acknowledged write over ${SEEDS.length} seeds`, async () => {
     let writes = 0
     let restarts = 0

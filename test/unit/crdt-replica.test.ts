@@ -16,6 +16,15 @@ async function craft (n: number, seq: number, build: (doc: Y.Doc) => void, opts:
   return encodeEnvelope(env)
 }
 
+/** A Yjs update (v1) with no structs and one delete range. */
+function deleteOnlyUpdate (client: number, clock: number, len: number): Uint8Array {
+  const bytes = [0] // no struct groups
+  // Delete set: 1 client, client id, 1 range (clock, len), all var-uints.
+  const varUint = (n: number): void => { while (n > 127) { bytes.push((n % 128) | 128); n = Math.floor(n / 128) } bytes.push(n) }
+  varUint(1); varUint(client); varUint(1); varUint(clock); varUint(len)
+  return new Uint8Array(bytes)
+}
+
 describe('crdt replica', () => {
   it('applies a remote write, records its writer, and propagates deletes', async () => {
     const a = await makeReplica(1)
@@ -80,6 +89,33 @@ describe('crdt replica', () => {
     assert.deepEqual(await b.replica.ingest(squat, 'gossip').then(r => r.result === 'rejected' && r.reason), 'invalid_update')
     assert.equal(b.replica.get('app', 'k'), undefined)
     assert.equal((await b.replica.ingest(good, 'gossip')).result, 'applied')
+  })
+
+  it('holds an envelope that deletes items not yet here, so nobody can pre-delete future writes', async () => {
+    const a = await makeReplica(1)
+    const b = await makeReplica(2)
+    const c = await makeReplica(3)
+    const idA = await identity(1)
+    // Writer 2 signs an update whose delete set covers writer 1's next 1000 Yjs ids.
+    // The Yjs API never produces that, so a delete-only update is merged in by hand.
+    const hostile = await craft(2, 1, doc => doc.getMap(ROOT_MAP).set('x', 1))
+    const env = decodeEnvelope(hostile, 1e6)
+    const dsOnly = deleteOnlyUpdate(clientIdOf(idA.peerId), 0, 1000)
+    const id2 = await identity(2)
+    const forged = encodeEnvelope(await signEnvelope(id2.privateKey, { ...env, update: Y.mergeUpdates([env.update, dsOnly]) }))
+    assert.equal((await c.replica.ingest(forged, 'gossip')).result, 'held')
+    // Writer 1's real write afterwards must survive everywhere.
+    const w = await a.replica.write('app', 'mine', 'kept')
+    assert.equal((await c.replica.ingest(w!.bytes, 'gossip')).result, 'applied')
+    assert.equal(c.replica.get('app', 'mine')?.value, 'kept')
+    assert.equal(c.replica.head('app', id2.peerId), 0, 'the hostile envelope never applied')
+    // An honest overwrite of someone else's item waits only until that item arrives.
+    const w2 = await b.replica.ingest(w!.bytes, 'sync').then(async () => await b.replica.write('app', 'mine', 'overwritten'))
+    const d = await makeReplica(4)
+    assert.equal((await d.replica.ingest(w2!.bytes, 'gossip')).result, 'held')
+    assert.equal((await d.replica.ingest(w!.bytes, 'gossip')).result, 'applied')
+    assert.equal(d.replica.head('app', (await identity(2)).peerId), 1, 'released once the deleted item arrived')
+    assert.equal(d.replica.get('app', 'mine')?.value, 'overwritten')
   })
 
   it('refuses updates that touch anything but plain JSON map entries', async () => {
