@@ -63,8 +63,10 @@ async function main (): Promise<void> {
         outcome: r.outcome,
         outcomes: r.outcomes,
         wall_s: Math.round((Date.now() - t0) / 1000),
-        metrics: pick(r, ['join_ms', 'converged_after_last_spawn_ms', 'agent_start_ms', 'detect_ms_max', 'detect_ms_mean', 'suspect_ms_min', 'false_dead', 'false_suspect', 'api_errors', 'poll_interval_ms']),
+        metrics: pick(r, ['alive_seen', 'join_ms', 'converged_after_last_spawn_ms', 'agent_start_ms', 'detect_ms_max', 'detect_ms_mean', 'suspect_ms_min', 'false_dead', 'false_suspect', 'api_errors', 'poll_interval_ms']),
         rss_peak_mb: r.rss.peak_bytes === null ? null : Object.fromEntries(Object.entries(r.rss.peak_bytes).map(([k, v]) => [k, k === 'count' ? v : Math.round(v / MB)])),
+        cpu_seconds_per_instance: r.cpu.seconds,
+        cpu_seconds_total: r.cpu.total_seconds,
         failures: r.instances.filter(i => i.status !== 'success').map(i => `${i.hostname}: ${i.status}: ${i.error ?? ''}`).slice(0, 10),
         result_file: join(outputsRoot, r.plan, r.run_id, 'result.json')
       })
@@ -76,7 +78,7 @@ async function main (): Promise<void> {
     benchmark: 'testground-scale',
     date: new Date().toISOString(),
     machine: { cpus: (await import('node:os')).cpus().length, mem_gb: Math.round((await import('node:os')).totalmem() / 2 ** 30) },
-    note: 'join_ms: own agent spawn → sees all N alive; converged_after_last_spawn_ms: last agent spawned → sees all N alive; detect_ms_*: victim SIGKILLed → survivor sees it dead (polling granularity poll_interval_ms); rss: plan process + mycel agent per instance',
+    note: 'join_ms: own agent spawn → sees all N alive; converged_after_last_spawn_ms: last agent spawned → sees all N alive; detect_ms_*: victim SIGKILLed → survivor sees it dead (polling granularity poll_interval_ms); rss and cpu: plan process + mycel agent per instance; alive_seen (failed runs): members this agent saw alive when it gave up',
     runs
   }, null, 2) + '\n')
   process.stdout.write(`\nwrote ${file}\n`)

@@ -40,6 +40,8 @@ export interface InstanceSummary {
   peakRssBytes: number
   /** resident memory of the process group at the last sample before the instance ended, bytes */
   lastRssBytes: number
+  /** CPU time (user + system) of the instance's processes, as last sampled, seconds */
+  cpuSeconds: number
 }
 
 export class Instance {
@@ -49,6 +51,8 @@ export class Instance {
   signal: string | null = null
   peakRss = 0
   lastRss = 0
+  /** last sampled CPU ticks per pid of the group (processes that ended keep their last value) */
+  readonly cpuTicks = new Map<number, number>()
   private child?: ChildProcess
   private startedAt?: number
   private endedAt?: number
@@ -155,7 +159,8 @@ export class Instance {
       startedAt: this.startedAt === undefined ? undefined : new Date(this.startedAt).toISOString(),
       durationMs: this.startedAt === undefined ? undefined : (this.endedAt ?? Date.now()) - this.startedAt,
       peakRssBytes: this.peakRss,
-      lastRssBytes: this.lastRss
+      lastRssBytes: this.lastRss,
+      cpuSeconds: Math.round([...this.cpuTicks.values()].reduce((a, b) => a + b, 0) / CLK_TCK * 100) / 100
     }
   }
 }
@@ -167,13 +172,17 @@ function deferred (): { promise: Promise<void>, resolve: () => void } {
 }
 
 const PAGE = 4096
+/** USER_HZ: /proc reports CPU time in these ticks (100 on Linux) */
+const CLK_TCK = 100
+
+export interface GroupSample { rss: number, cpuTicks: Map<number, number> }
 
 /**
- * Resident memory per process group, from /proc/<pid>/stat (pgrp is field 5, rss in pages field 24).
- * One pass over /proc serves every instance.
+ * Resident memory and CPU ticks per process group, from /proc/<pid>/stat (after the command name:
+ * pgrp is field 5, utime 14, stime 15, rss in pages 24). One pass over /proc serves every instance.
  */
-export async function sampleRss (pgids: Set<number>): Promise<Map<number, number>> {
-  const out = new Map<number, number>()
+export async function sampleRss (pgids: Set<number>): Promise<Map<number, GroupSample>> {
+  const out = new Map<number, GroupSample>()
   let pids: string[]
   try {
     pids = (await readdir('/proc')).filter(p => /^\d+$/.test(p))
@@ -186,7 +195,13 @@ export async function sampleRss (pgids: Set<number>): Promise<Map<number, number
       const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
       const pgrp = Number(f[2])
       if (!pgids.has(pgrp)) return
-      out.set(pgrp, (out.get(pgrp) ?? 0) + Number(f[21]) * PAGE)
+      let g = out.get(pgrp)
+      if (g === undefined) {
+        g = { rss: 0, cpuTicks: new Map() }
+        out.set(pgrp, g)
+      }
+      g.rss += Number(f[21]) * PAGE
+      g.cpuTicks.set(Number(pid), Number(f[11]) + Number(f[12]))
     } catch { /* the process ended meanwhile */ }
   }))
   return out

@@ -31,6 +31,8 @@ export interface RunResult {
   params: Record<string, Record<string, string>>
   metrics: { all: Record<string, MetricSummary>, groups: Record<string, Record<string, MetricSummary>> }
   rss: { peak_bytes: MetricSummary | null, last_bytes: MetricSummary | null }
+  /** CPU seconds per instance (plan + agent), and all instances together */
+  cpu: { seconds: MetricSummary | null, total_seconds: number }
   instances: Array<InstanceSummary & { metrics?: Record<string, number> }>
   cleanup_problems: string[]
 }
@@ -111,6 +113,10 @@ export function buildResult (args: {
     rss: {
       peak_bytes: summarize(args.instances.map(i => i.peakRssBytes).filter(b => b > 0)),
       last_bytes: summarize(args.instances.map(i => i.lastRssBytes).filter(b => b > 0))
+    },
+    cpu: {
+      seconds: summarize(args.instances.map(i => i.cpuSeconds).filter(c => c > 0)),
+      total_seconds: Math.round(args.instances.reduce((a, i) => a + i.cpuSeconds, 0) * 10) / 10
     },
     instances: args.instances,
     cleanup_problems: args.cleanupProblems

@@ -223,11 +223,12 @@ export async function runComposition (opts: RunOptions): Promise<RunResult> {
     rssTimer = setInterval(() => {
       const live = new Map(instances.filter(i => i.running && i.pid !== undefined).map(i => [i.pid as number, i]))
       void sampleRss(new Set(live.keys())).then(m => {
-        for (const [pgid, bytes] of m) {
+        for (const [pgid, sample] of m) {
           const inst = live.get(pgid)
           if (inst === undefined || !inst.running) continue
-          inst.lastRss = bytes
-          inst.peakRss = Math.max(inst.peakRss, bytes)
+          inst.lastRss = sample.rss
+          inst.peakRss = Math.max(inst.peakRss, sample.rss)
+          for (const [pid, ticks] of sample.cpuTicks) inst.cpuTicks.set(pid, ticks)
         }
       })
     }, RSS_SAMPLE_MS)
