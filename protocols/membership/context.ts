@@ -32,6 +32,8 @@ export interface SwimContext {
   piggyback: () => SignedUpdate[]
   /** Raise (sign, apply, spread) our suspicion of `id` at incarnation `inc`. */
   suspect: (id: string, inc: number, refused: boolean) => Promise<void>
+  /** Resolves once any pending own alive record (refutation) is signed and queued. */
+  settleSelf: () => Promise<void>
   /** Probe `id` now, out of turn (a connection to it just closed). */
   probeSoon: (id: string) => void
 }

@@ -6,7 +6,14 @@
  * claim and it refutes. We persist the incarnation in `<dataDir>/membership/
  * incarnation` before any record carrying it is signed, with write-to-temp,
  * fsync, rename and directory fsync, so a crash leaves the old or the new
- * value, never a torn one. Start value is stored + 1.
+ * value, never a torn one.
+ *
+ * What is stored is a *reservation*: the highest incarnation this run may
+ * use without writing again (HiLo allocation). A bump within the reservation
+ * costs no disk I/O; crossing it writes a new reservation RESERVE_BLOCK
+ * higher. A restart starts at stored + 1, above anything the previous run
+ * could have signed. Refuting a suspicion therefore never waits for an
+ * fsync, which on a busy disk can take longer than the suspicion itself.
  *
  * Why not a wall-clock incarnation: it depends on clocks never stepping back
  * and on fewer than one bump per second over a node's life; a counter on disk
@@ -21,14 +28,17 @@ import { IncarnationStoreError } from './errors.js'
 export interface IncarnationStore {
   /** The incarnation to start this run with (already persisted). */
   start: () => number
-  /** Persist `inc` durably before it is used. */
+  /** Make `inc` durable before it is used (a no-op while within the current reservation). */
   save: (inc: number) => void
 }
+
+/** Incarnations reserved per disk write. */
+export const RESERVE_BLOCK = 64
 
 export function fileIncarnationStore (dataDir: string): IncarnationStore {
   const dir = join(dataDir, 'membership')
   const file = join(dir, 'incarnation')
-  const save = (inc: number): void => {
+  const write = (inc: number): void => {
     mkdirSync(dir, { recursive: true, mode: 0o700 })
     const tmp = `${file}.tmp`
     const fd = openSync(tmp, 'w', 0o600)
@@ -42,6 +52,7 @@ export function fileIncarnationStore (dataDir: string): IncarnationStore {
     const dfd = openSync(dir, 'r')
     try { fsyncSync(dfd) } catch { /* some filesystems refuse fsync on directories */ } finally { closeSync(dfd) }
   }
+  let reserved = -1
   return {
     start: () => {
       let stored = -1
@@ -57,10 +68,15 @@ export function fileIncarnationStore (dataDir: string): IncarnationStore {
         stored = n
       }
       const inc = stored + 1
-      save(inc)
+      reserved = inc + RESERVE_BLOCK
+      write(reserved)
       return inc
     },
-    save
+    save: (inc: number) => {
+      if (inc <= reserved) return
+      reserved = inc + RESERVE_BLOCK
+      write(reserved)
+    }
   }
 }
 

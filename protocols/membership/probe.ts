@@ -222,14 +222,22 @@ export class Prober {
     const { ctx } = this
     ctx.metrics.bytes.inc({ channel: 'probe', direction: 'received' }, req.byteLength)
     const ping = ctx.codec.ping(req)
+    // An accusation about us (the buddy system puts it in the probe) is
+    // handled before we answer, so the ack itself carries the refutation.
+    const rest: SignedUpdate[] = []
+    for (const u of ping.u) {
+      if (aboutSelf(u, ctx.selfId)) await ctx.ingest(u, 'probe')
+      else rest.push(u)
+    }
+    if (rest.length < ping.u.length) await ctx.settleSelf()
     const ack: Ack = { v: 1, t: 'ack', seq: ping.seq, u: ctx.piggyback() }
     const out = encode(ack)
     ctx.metrics.bytes.inc({ channel: 'probe', direction: 'sent' }, out.byteLength)
     await reply(out)
     this.count('ping', 'ok')
     ctx.table.markSeen(from)
-    // Updates are applied after the ack went out: verifying signatures must not delay it.
-    for (const u of ping.u) await ctx.ingest(u, 'probe')
+    // Other updates are applied after the ack went out: verifying signatures must not delay it.
+    for (const u of rest) await ctx.ingest(u, 'probe')
   }
 
   private async onProbeReq (req: Uint8Array, reply: (frame: Uint8Array) => Promise<void>): Promise<void> {
@@ -252,6 +260,11 @@ export class Prober {
   private count (type: string, result: string): void {
     this.ctx.metrics.messages.inc({ type, result })
   }
+}
+
+/** Cheap check whether a signed update is about `self` (the body's peer id appears in its bytes). */
+function aboutSelf (u: SignedUpdate, self: string): boolean {
+  return Buffer.from(u.b.buffer, u.b.byteOffset, u.b.byteLength).includes(self)
 }
 
 /**

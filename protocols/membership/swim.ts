@@ -115,7 +115,8 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
       ingest: async (raw, channel) => await this.ingest(raw, channel),
       piggyback: () => this.queue.take(this.cfg.piggybackMaxBytes, table.estimateN()),
       suspect: async (id, incarnation, refused) => { await this.raiseSuspicion(id, incarnation, refused) },
-      probeSoon: (id) => { this.prober?.probeSoon(id) }
+      probeSoon: (id) => { this.prober?.probeSoon(id) },
+      settleSelf: async () => { await this.selfChain }
     }
     this.ctx = ctx
     this.prober = new Prober(ctx)

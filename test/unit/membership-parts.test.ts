@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import { membershipConfig, defaultMembershipConfig, retransmitLimit, pushPullIntervalFor, suspicionTimeoutMs } from '../../protocols/membership/constants.js'
 import { Awareness } from '../../protocols/membership/awareness.js'
 import { BroadcastQueue } from '../../protocols/membership/broadcast-queue.js'
-import { fileIncarnationStore } from '../../protocols/membership/incarnation-store.js'
+import { fileIncarnationStore, RESERVE_BLOCK } from '../../protocols/membership/incarnation-store.js'
 import { isRefused } from '../../protocols/membership/probe.js'
 import { probeDeadline } from '../../protocols/membership/deadline.js'
 import { RttEstimator } from '../../protocols/membership/rtt.js'
@@ -104,13 +104,18 @@ describe('membership parts', () => {
     beforeEach(async () => { dir = await mkdtemp(join(tmpdir(), 'mycel-inc-')) })
     afterEach(async () => { await rm(dir, { recursive: true, force: true }) })
 
-    it('starts above every previous run and above saved bumps', () => {
-      assert.equal(fileIncarnationStore(dir).start(), 0)
-      assert.equal(fileIncarnationStore(dir).start(), 1)
+    it('starts above every previous run and above anything it could have signed', () => {
+      const first = fileIncarnationStore(dir).start()
+      assert.equal(first, 0)
+      const second = fileIncarnationStore(dir).start()
+      assert.ok(second > first + RESERVE_BLOCK - 1, 'above the whole previous reservation')
       const s = fileIncarnationStore(dir)
-      assert.equal(s.start(), 2)
-      s.save(17)
-      assert.equal(fileIncarnationStore(dir).start(), 18)
+      const third = s.start()
+      assert.ok(third > second)
+      // Bumps inside the reservation need no write; beyond it, a new reservation is written first.
+      s.save(third + 5)
+      s.save(third + RESERVE_BLOCK + 10)
+      assert.ok(fileIncarnationStore(dir).start() > third + RESERVE_BLOCK + 10)
     })
 
     it('refuses a corrupt file instead of restarting at zero', async () => {
