@@ -70,6 +70,8 @@ export class ConfigService implements Startable, ApiContributor {
   private readonly syncing = new Map<string, Promise<unknown>>()
   private readonly gapTimers = new Map<string, NodeJS.Timeout>()
   private readonly onMember = (e: CustomEvent<Member>): void => { this.syncSoon(e.detail.peerId) }
+  /** A member that left or died no longer acknowledges anything; forget what it told us (bounded memory under churn). */
+  private readonly onGone = (e: CustomEvent<Member>): void => { this.acks.forget(e.detail.peerId) }
   private readonly log
 
   constructor (private readonly init: ConfigServiceInit, private readonly c: ConfigServiceComponents) {
@@ -136,6 +138,8 @@ export class ConfigService implements Startable, ApiContributor {
     this.gossip.start()
     c.membership.addEventListener('member:join', this.onMember)
     c.membership.addEventListener('member:alive', this.onMember)
+    c.membership.addEventListener('member:dead', this.onGone)
+    c.membership.addEventListener('member:left', this.onGone)
     this.scheduleRound()
     this.snapTimer = setInterval(() => { this.maybeSnapshot() }, config.snapshotCheckMs)
     this.snapTimer.unref()
@@ -151,6 +155,8 @@ export class ConfigService implements Startable, ApiContributor {
     this.gapTimers.clear()
     this.c.membership.removeEventListener('member:join', this.onMember)
     this.c.membership.removeEventListener('member:alive', this.onMember)
+    this.c.membership.removeEventListener('member:dead', this.onGone)
+    this.c.membership.removeEventListener('member:left', this.onGone)
     this.gossip?.stop()
     await this.ae?.stop()
     await Promise.allSettled([...this.syncing.values()])
