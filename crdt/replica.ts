@@ -22,7 +22,7 @@ import { clientIdOf, decodeEnvelope, encodeEnvelope, signEnvelope, verifyEnvelop
 import { AccessDeniedError, LimitExceededError, StoreUnavailableError, configRejectReason } from './errors.js'
 import { checkNamespace, type NamespaceRules } from './namespaces.js'
 import { Stream, equalBytes } from './stream.js'
-import { checkUpdate, type CausalNeeds } from './update-check.js'
+import { checkUpdate, estimateEnvelopeBytes, type CausalNeeds } from './update-check.js'
 import { vvGet, type VersionVector } from './version-vector.js'
 
 export type IngestOrigin = 'gossip' | 'sync' | 'local'
@@ -70,8 +70,6 @@ interface NsDoc {
 
 const LOCAL = Symbol('local-write')
 const PARKED_CLIENT = 0
-/** Bytes an envelope adds to its update: fields, signature, Yjs origin and delete set of one overwrite. */
-const ENVELOPE_OVERHEAD = 512
 
 export class Replica {
   readonly self: string
@@ -179,7 +177,11 @@ export class Replica {
     } else {
       this.init.rules.checkValue(ns, key, value)
       if (!d.map.has(key) && d.map.size >= this.init.rules.maxKeys(ns)) throw new LimitExceededError(`namespace ${ns} already holds ${d.map.size} keys`)
-      this.checkEncodedSize(key, value)
+      // Refused before the document is touched: a write cannot be taken back once applied.
+      const size = estimateEnvelopeBytes(this.selfClient, key, value)
+      if (size > this.init.limits.maxEnvelopeBytes) {
+        throw new LimitExceededError(`value encodes to an envelope of about ${size} bytes, over ${this.init.limits.maxEnvelopeBytes}`)
+      }
     }
     const pending = d.doc.store.pendingStructs
     if (pending !== null && pending.missing.has(this.selfClient)) {
@@ -216,24 +218,6 @@ export class Replica {
       // refuse further writes; a restart rebuilds the document from the log.
       this.failed = err as Error
       throw err
-    }
-  }
-
-  /**
-   * Refuse, before the document is touched, a value whose envelope would
-   * exceed maxEnvelopeBytes: Yjs encodes some values larger than their JSON
-   * (numbers as float64), and a write cannot be taken back once applied.
-   * The scratch update lacks only the origin and delete set of the real
-   * one, which ENVELOPE_OVERHEAD covers.
-   */
-  private checkEncodedSize (key: string, value: unknown): void {
-    const scratch = new Y.Doc()
-    scratch.clientID = this.selfClient
-    scratch.getMap(ROOT_MAP).set(key, value)
-    const size = Y.encodeStateAsUpdate(scratch).byteLength + ENVELOPE_OVERHEAD
-    scratch.destroy()
-    if (size > this.init.limits.maxEnvelopeBytes) {
-      throw new LimitExceededError(`value encodes to an envelope of about ${size} bytes, over ${this.init.limits.maxEnvelopeBytes}`)
     }
   }
 

@@ -97,3 +97,22 @@ export function checkUpdate (update: Uint8Array, clientId: number, limits: Confi
   }
   return { keys, items, causalNeeds }
 }
+
+/** Bytes an envelope adds to its update: fields, signature, Yjs origin and delete set of one overwrite. */
+const ENVELOPE_OVERHEAD = 512
+
+/**
+ * About how large the envelope of `key = value` will be. Yjs encodes some
+ * values larger than their JSON (non-float32 numbers as 9-byte float64), so
+ * the JSON size limit alone does not bound the envelope. Built on a scratch
+ * document: it lacks only the origin and delete set of the real update,
+ * which ENVELOPE_OVERHEAD covers.
+ */
+export function estimateEnvelopeBytes (clientId: number, key: string, value: unknown): number {
+  const scratch = new Y.Doc()
+  scratch.clientID = clientId
+  scratch.getMap(ROOT_MAP).set(key, value)
+  const size = Y.encodeStateAsUpdate(scratch).byteLength + ENVELOPE_OVERHEAD
+  scratch.destroy()
+  return size
+}
