@@ -371,11 +371,14 @@ export class Consensus {
     this.init.metrics?.pendingEntries.set(this.mempool.size)
     this.init.metrics?.height.set(this.s.height())
     this.init.metrics?.round.set(0)
-    // Forget our votes of the decided height only once its block is durable
-    // here: otherwise a crash could bring us back to that height with no
-    // memory of how we voted.
-    await this.s.flush()
-    await this.init.wal.prune(this.height)
+    // Forget our votes of decided heights only once their blocks are durable
+    // here: otherwise a crash could bring us back to such a height with no
+    // memory of how we voted. Done in batches: stale records are ignored on
+    // replay, and every rewrite costs fsyncs.
+    if (this.init.wal.wantsPrune(this.height)) {
+      await this.s.flush()
+      await this.init.wal.prune(this.height)
+    }
     const buffered = this.future
     this.future = []
     if (this.mempool.size > 0) await this.wake()

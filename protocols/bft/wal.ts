@@ -24,7 +24,9 @@ export interface Wal {
   load: () => Promise<WalRecord[]>
   /** Resolves only once the record is durable (votes; proposals survive a process crash). */
   append: (rec: WalRecord) => Promise<void>
-  /** Forget records below `height` (that height is committed). */
+  /** Worth pruning below `height` now? (Rewriting costs fsyncs; stale records are harmless.) */
+  wantsPrune: (height: number) => boolean
+  /** Forget records below `height` (those heights are committed and durable). */
   prune: (height: number) => Promise<void>
   close: () => Promise<void>
 }
@@ -59,6 +61,9 @@ export function decodeWalRecord (bytes: Uint8Array): WalRecord {
 
 function recHeight (r: WalRecord): number { return r.kind === 'vote' ? r.vote.height : r.proposal.height }
 
+/** Stale records tolerated before the file is rewritten. */
+const PRUNE_AFTER_RECORDS = 512
+
 export class FileWal implements Wal {
   private readonly file: RecordFile
   private records: WalRecord[] = []
@@ -76,6 +81,10 @@ export class FileWal implements Wal {
     this.records.push(rec)
   }
 
+  wantsPrune (height: number): boolean {
+    return this.records.length > PRUNE_AFTER_RECORDS && this.records.some(r => recHeight(r) < height)
+  }
+
   async prune (height: number): Promise<void> {
     const keep = this.records.filter(r => recHeight(r) >= height)
     if (keep.length === this.records.length) return
@@ -91,6 +100,7 @@ export class MemoryWal implements Wal {
   records: WalRecord[] = []
   async load (): Promise<WalRecord[]> { return [...this.records] }
   async append (rec: WalRecord): Promise<void> { this.records.push(rec) }
+  wantsPrune (height: number): boolean { return this.records.some(r => recHeight(r) < height) }
   async prune (height: number): Promise<void> { this.records = this.records.filter(r => recHeight(r) >= height) }
   async close (): Promise<void> {}
 }
