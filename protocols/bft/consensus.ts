@@ -482,7 +482,9 @@ export class Consensus {
         return false
       }
       this.log.debug({ height: this.height, round: r, entries: block.entries.length }, 'bft: decided')
-      this.init.net.broadcast({ v: 1, kind: 'commit', certificate: cert })
+      // No commit broadcast here: every validator that saw the precommits
+      // decides by itself; a validator that missed them gets the certificate
+      // in reply to its stale votes, from the rebroadcast, or by catch-up.
       this.init.onDecide?.(cert)
       await this.followState()
       return true

@@ -161,7 +161,7 @@ export class CriticalService implements Startable, ApiContributor {
       timeouts: this.profile,
       metrics: this.metrics,
       logger: this.log,
-      onDecide: (cert) => { void this.sync?.publish(cert) }
+      onDecide: (cert) => { if (this.isPublisher(cert)) void this.sync?.publish(cert) }
     })
     node.addEventListener('peer:connect', this.onConnect)
     await this.handshake.start()
@@ -189,6 +189,18 @@ export class CriticalService implements Startable, ApiContributor {
     await this.handshake?.stop()
     await this.wal?.close()
     await this.store.close()
+  }
+
+  /**
+   * Two validators gossip each certificate, not all: the block's proposer of
+   * the deciding round and the next in line (one may crash right after
+   * deciding). Every gossiped copy is verified by every node, so n copies
+   * would cost n × nodes signature checks per block; catch-up covers the rest.
+   */
+  private isPublisher (cert: Certificate): boolean {
+    const set = this.state.validatorsAt(cert.block.height)
+    const h = cert.block.height
+    return set.proposer(h, cert.round) === this.c.peerId || set.proposer(h, cert.round + 1) === this.c.peerId
   }
 
   /** A data dir belongs to one network: starting it with another genesis is refused. */
