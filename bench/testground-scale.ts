@@ -13,7 +13,7 @@ import '../daemon/polyfill.js'
 import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { spawnSync } from 'node:child_process'
-import { DEFAULT_MYCEL_CLI, DEFAULT_SUBNET, REPO_ROOT, runComposition } from '../testground/runner/run.js'
+import { DEFAULT_MYCEL_CLI, REPO_ROOT, runComposition } from '../testground/runner/run.js'
 import type { RunResult } from '../testground/runner/outcome.js'
 
 function arg (name: string, def: string): string {
@@ -46,7 +46,6 @@ async function main (): Promise<void> {
       const r = await runComposition({
         compositionPath: composition,
         netns: true,
-        subnet: DEFAULT_SUBNET,
         outputsRoot,
         // Starting 100 agents on 2 cores: a few at a time keeps start-up CPU from starving running ones.
         startConcurrency: n >= 50 ? 6 : 8,

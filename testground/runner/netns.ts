@@ -7,6 +7,7 @@
  * Everything created is recorded and removed by destroy(); `cleanupStale()` removes leftovers of a
  * runner that died (names all start with the `tg` prefixes below).
  */
+import { open, readFile, rm } from 'node:fs/promises'
 import { must, run, mapLimit } from './exec.js'
 import { HostSetupError } from './errors.js'
 
@@ -71,18 +72,9 @@ export class NetnsManager {
       const r = await run(tool)
       if (r.code !== 0) throw new HostSetupError(`\`${tool[0]}\` is not usable (${r.stderr.trim() || 'not installed'}); install iproute2, nftables, util-linux or use --no-netns`)
     }
-    const routes = await must(['ip', '-4', '-o', 'route', 'show', 'table', 'all'])
-    const addrs = await must(['ip', '-4', '-o', 'addr', 'show'])
-    const inUse = [
-      ...routes.split('\n').map(l => l.split(' ')[0]).filter(d => /^\d+\.\d+\.\d+\.\d+(\/\d+)?$/.test(d)),
-      ...[...addrs.matchAll(/inet (\d+\.\d+\.\d+\.\d+\/\d+)/g)].map(m => m[1])
-    ]
-    for (const d of inUse) {
-      const cidr = d.includes('/') ? d : `${d}/32`
-      const [ip, p] = cidr.split('/')
-      const s = parseCidrLoose(ip, Number(p))
-      if (s.prefix > 0 && overlaps(s, this.subnet)) {
-        throw new HostSetupError(`TEST_SUBNET ${ipString(this.subnet.base)}/${this.subnet.prefix} overlaps ${cidr} already on this host; pick another with --subnet`)
+    for (const s of await hostSubnets()) {
+      if (overlaps(s, this.subnet)) {
+        throw new HostSetupError(`TEST_SUBNET ${ipString(this.subnet.base)}/${this.subnet.prefix} overlaps ${ipString(s.base)}/${s.prefix} already on this host; pick another with --subnet`)
       }
     }
   }
@@ -139,6 +131,53 @@ function parseCidrLoose (ip: string, prefix: number): Subnet {
   const n = (((o[0] << 24) >>> 0) + (o[1] << 16) + (o[2] << 8) + o[3]) >>> 0
   const mask = prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0
   return { base: (n & mask) >>> 0, prefix }
+}
+
+/** IPv4 routes and addresses on the host (default routes excluded). */
+async function hostSubnets (): Promise<Subnet[]> {
+  const routes = await must(['ip', '-4', '-o', 'route', 'show', 'table', 'all'])
+  const addrs = await must(['ip', '-4', '-o', 'addr', 'show'])
+  const cidrs = [
+    ...routes.split('\n').map(l => l.split(' ')[0]).filter(d => /^\d+\.\d+\.\d+\.\d+(\/\d+)?$/.test(d)),
+    ...[...addrs.matchAll(/inet (\d+\.\d+\.\d+\.\d+\/\d+)/g)].map(m => m[1])
+  ]
+  return cidrs.map(d => {
+    const [ip, p] = (d.includes('/') ? d : `${d}/32`).split('/')
+    return parseCidrLoose(ip, Number(p))
+  }).filter(s => s.prefix > 0)
+}
+
+function alive (pid: number): boolean {
+  try { process.kill(pid, 0); return true } catch (err) { return (err as NodeJS.ErrnoException).code === 'EPERM' }
+}
+
+/**
+ * Picks a free /16 in testground's data range (16.0.0.0 to 31.255.0.0), so several runners can work
+ * side by side: skips blocks the host already routes, and claims the block with a lock file (holding
+ * our pid; a dead owner's lock is taken over). Returns the CIDR and a release function.
+ */
+export async function claimSubnet (lockDir = '/tmp'): Promise<{ cidr: string, release: () => Promise<void> }> {
+  const used = await hostSubnets()
+  for (let a = 16; a < 32; a++) {
+    for (let b = 0; b < 256; b++) {
+      const s: Subnet = { base: ((a << 24) >>> 0) + (b << 16), prefix: 16 }
+      if (used.some(u => overlaps(u, s))) continue
+      const lock = `${lockDir}/tg-subnet-${a}-${b}.lock`
+      try {
+        const fh = await open(lock, 'wx')
+        await fh.writeFile(String(process.pid))
+        await fh.close()
+      } catch {
+        const owner = Number(await readFile(lock, 'utf8').catch(() => ''))
+        if (Number.isInteger(owner) && owner > 0 && alive(owner)) continue
+        await rm(lock, { force: true })
+        b-- // retry this block now that the stale lock is gone
+        continue
+      }
+      return { cidr: `${a}.${b}.0.0/16`, release: async () => { await rm(lock, { force: true }) } }
+    }
+  }
+  throw new HostSetupError('no free /16 between 16.0.0.0 and 31.255.0.0; pass --subnet')
 }
 
 /** Removes namespaces, veths and bridges left by runners that died. Returns what it removed. */

@@ -19,7 +19,7 @@ import { loadManifest } from './manifest.js'
 import { CompositionError } from './errors.js'
 import { mapLimit } from './exec.js'
 import { Instance, sampleRss } from './instance.js'
-import { NetnsManager, parseCidr, planAddresses } from './netns.js'
+import { NetnsManager, claimSubnet, parseCidr, planAddresses } from './netns.js'
 import { buildResult, outcomeLine, readInstanceMetrics, type EventCounts, type RunResult } from './outcome.js'
 import { packParams } from './params.js'
 import { Sidecar } from './sidecar.js'
@@ -32,7 +32,8 @@ export interface RunOptions {
   /** [[runs]] entry to use */
   runId?: string
   netns: boolean
-  subnet: string
+  /** TEST_SUBNET; by default a free /16 from 16.0.0.0/16 upwards (namespaces) or 16.0.0.0/16 (loopback) */
+  subnet?: string
   outputsRoot: string
   resultFile?: string
   startConcurrency: number
@@ -113,7 +114,11 @@ export async function runComposition (opts: RunOptions): Promise<RunResult> {
   const manifest = await loadManifest(join(planDir, 'manifest.toml'))
   const prepared = prepareRun(composition, manifest, { runId: opts.runId })
   const argv = await planCommand(planDir)
-  const subnet = parseCidr(opts.subnet)
+  let subnetCidr = opts.subnet ?? DEFAULT_SUBNET
+  planAddresses(parseCidr(subnetCidr), prepared.totalInstances) // a too small --subnet fails here, early
+  let releaseSubnet = async (): Promise<void> => {}
+  if (opts.netns && opts.subnet === undefined) ({ cidr: subnetCidr, release: releaseSubnet } = await claimSubnet())
+  const subnet = parseCidr(subnetCidr)
   const { gateway, addrs } = planAddresses(subnet, prepared.totalInstances)
   if (!existsSync(opts.mycelCli)) log(`warning: ${opts.mycelCli} does not exist (run \`npx tsc -p .\`); plans fall back to \`mycel\` on PATH`)
 
@@ -123,7 +128,7 @@ export async function runComposition (opts: RunOptions): Promise<RunResult> {
   const outDir = join(opts.outputsRoot, prepared.plan, runId)
   const tmpRoot = join(tmpdir(), `tg-${runId}`)
   const startedAt = Date.now()
-  log(`run ${runId}: plan ${prepared.plan}, case ${prepared.case}, ${prepared.totalInstances} instances (${prepared.groups.map(g => `${g.id}:${g.instances}`).join(' ')}), ${opts.netns ? `namespaces on ${opts.subnet}` : 'loopback (no namespaces)'}`)
+  log(`run ${runId}: plan ${prepared.plan}, case ${prepared.case}, ${prepared.totalInstances} instances (${prepared.groups.map(g => `${g.id}:${g.instances}`).join(' ')}), ${opts.netns ? `namespaces on ${subnetCidr}` : 'loopback (no namespaces)'}`)
 
   const sync = new SyncService()
   const net = opts.netns ? new NetnsManager(tag, subnet, gateway) : undefined
@@ -161,7 +166,7 @@ export async function runComposition (opts: RunOptions): Promise<RunResult> {
       }
     })
     if (net !== undefined) {
-      sidecar = new Sidecar(sync, prefix, { gateway, syncPort, subnet: opts.subnet }, { info: log, warn: log })
+      sidecar = new Sidecar(sync, prefix, { gateway, syncPort, subnet: subnetCidr }, { info: log, warn: log })
     }
 
     const startTime = new Date().toISOString()
@@ -195,7 +200,7 @@ export async function runComposition (opts: RunOptions): Promise<RunResult> {
             TEST_GROUP_ID: g.id,
             TEST_GROUP_INSTANCE_COUNT: String(g.instances),
             TEST_SIDECAR: String(net !== undefined),
-            TEST_SUBNET: opts.subnet,
+            TEST_SUBNET: subnetCidr,
             TEST_START_TIME: startTime,
             TEST_OUTPUTS_PATH: outputsDir,
             TEST_TEMP_PATH: tempDir,
@@ -264,6 +269,7 @@ export async function runComposition (opts: RunOptions): Promise<RunResult> {
     sidecar?.stop()
     await sync.close()
     if (net !== undefined) cleanupProblems = await net.destroy()
+    await releaseSubnet()
     if (!opts.keepTemp) await rm(tmpRoot, { recursive: true, force: true })
     opts.signal?.removeEventListener('abort', abort)
   }
