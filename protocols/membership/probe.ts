@@ -147,7 +147,7 @@ export class Prober {
   }
 
   /** Ping `id` once; never throws. */
-  async ping (id: string, timeoutMs: number, extra: SignedUpdate[] = []): Promise<PingOutcome> {
+  async ping (id: string, timeoutMs: number, extra: SignedUpdate[] = [], connectTimeoutMs = this.ctx.cfg.connectTimeoutMs): Promise<PingOutcome> {
     const { ctx } = this
     const seq = this.nextSeq()
     const msg: Ping = { v: 1, t: 'ping', seq, u: [...extra, ...ctx.piggyback()] }
@@ -155,7 +155,7 @@ export class Prober {
     const pid = peerIdFromString(id)
     try {
       if (ctx.node.getConnections(pid).length === 0) {
-        await ctx.node.dial(pid, { signal: AbortSignal.any([ctx.signal, AbortSignal.timeout(ctx.cfg.connectTimeoutMs)]) })
+        await ctx.node.dial(pid, { signal: AbortSignal.any([ctx.signal, AbortSignal.timeout(connectTimeoutMs)]) })
       }
       const deadline = probeDeadline(timeoutMs, ctx.signal, this.onStall)
       const sent = performance.now()
@@ -248,7 +248,11 @@ export class Prober {
     if (preq.target === ctx.selfId) outcome = { ok: true, refused: false }
     // Answer (with a nack) at 80 % of the requester's timeout so the nack
     // arrives before its deadline: a missing nack is evidence against the requester (Lifeguard).
-    else outcome = await this.ping(preq.target, Math.max(1, Math.floor(Math.min(preq.timeoutMs, ctx.cfg.probeIntervalMs) * 0.8)))
+    else {
+      // The whole answer, including a dial if we hold no connection, must fit the requester's deadline.
+      const budget = Math.max(1, Math.floor(Math.min(preq.timeoutMs, ctx.cfg.probeIntervalMs) * 0.8))
+      outcome = await this.ping(preq.target, budget, [], budget)
+    }
     await reply(encode({ v: 1, t: 'pres', seq: preq.seq, ok: outcome.ok, refused: outcome.refused } satisfies ProbeRes))
   }
 

@@ -29,7 +29,6 @@ import { Gossiper } from './gossip.js'
 import { MemberConnections } from './connections.js'
 import { fileIncarnationStore, clockIncarnationStore, type IncarnationStore } from './incarnation-store.js'
 import { systemClock } from './clock.js'
-import { MembershipNotStartedError } from './errors.js'
 
 export interface MembershipInit {
   /** Resolved tunables: `membershipConfig(profile, overrides)`. */
@@ -92,8 +91,15 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
     setMaxListeners(Infinity, shutdown.signal)
     this.shutdown = shutdown
     const { node, peerId } = this.components
-    const inc = this.store.start()
-    const self = await this.signAlive(inc)
+    let inc: number
+    let self: Update<AliveBody>
+    try {
+      inc = this.store.start()
+      self = await this.signAlive(inc)
+    } catch (err) {
+      shutdown.abort()
+      throw err
+    }
     const table = new MemberTable(this.cfg, systemClock, self, {
       onRefute: (incarnation, reason) => { this.refute(incarnation, reason) },
       onSuspicionTimeout: (id, incarnation) => { this.declareDead(id, incarnation) },
@@ -156,7 +162,11 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
     this.queue.clear()
   }
 
-  self (): Member { return this.requireTable().self() }
+  self (): Member {
+    if (this.table !== undefined) return this.table.self()
+    // Before start: what we will announce, so status pages can render.
+    return { peerId: this.components.peerId, state: 'alive', incarnation: 0, region: this.meta.region, roles: [...this.meta.roles], addrs: [], version: this.meta.version, lastSeen: Date.now() }
+  }
   members (): Member[] { return this.table?.members() ?? [] }
   get (peerId: string): Member | undefined { return this.table?.get(peerId) }
 
@@ -378,10 +388,6 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
     })
   }
 
-  private requireTable (): MemberTable {
-    if (this.table === undefined) throw new MembershipNotStartedError('membership not started')
-    return this.table
-  }
 }
 
 function stripPeerId (addr: string): string {
