@@ -9,7 +9,8 @@
 import { strict as assert } from 'node:assert'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
+import { spawnSync } from 'node:child_process'
 import { AgentProcess, waitFor } from '../helpers/agent-process.js'
 import { createIdentity } from '../../daemon/identity.js'
 import { createGenesis, genesisToJson } from '../../protocols/bft/genesis.js'
@@ -75,7 +76,7 @@ describe('bft cluster (4 validators + 2 followers, real processes)', function ()
     const r = await waitFor(async () => {
       const res = await propose(validators[0], 'acl/billing', 'alice')
       return res.status === 200 ? res : undefined
-    }, 240_000, 'first commit', 500)
+    }, 240_000, 'first commit', 500) as { status: number, json: any }
     assert.equal(r.json.height >= 1, true)
     assert.ok(r.json.certificate.precommits.length >= 3)
     await everyoneHas(all(), 'acl/billing', 'alice')
@@ -90,6 +91,33 @@ describe('bft cluster (4 validators + 2 followers, real processes)', function ()
     // A non-admin is refused.
     const na = await propose(validators[2], 'acl/ops', 'mallory')
     assert.equal(na.status, 403)
+  })
+
+  it('the CLI proposes, reads, lists and reports status', async () => {
+    const cli = (...args: string[]): { status: number | null, stdout: string, stderr: string } => {
+      const r = spawnSync(process.execPath, [resolve('dist/daemon/cli.js'), ...args], { encoding: 'utf8', timeout: 120_000 })
+      return { status: r.status, stdout: r.stdout, stderr: r.stderr }
+    }
+    const api = ['--api', validators[1].api]
+    const p = cli('critical', 'propose', 'acl/cli', '["x"]', '--timeout', '30000', ...api)
+    assert.equal(p.status, 0, p.stderr)
+    assert.match(p.stdout, /acl\/cli committed at height \d+/)
+    const g = cli('critical', 'get', 'acl/cli', '--json', '--api', followers[1].api)
+    if (g.status !== 0 || JSON.parse(g.stdout).value !== '["x"]') {
+      await everyoneHas([followers[1]], 'acl/cli', '["x"]')
+    }
+    const g2 = JSON.parse(cli('critical', 'get', 'acl/cli', '--json', '--api', followers[1].api).stdout)
+    assert.equal(g2.value, '["x"]')
+    assert.ok(g2.certificate.precommits.length >= 3)
+    const l = cli('critical', 'list', ...api)
+    assert.equal(l.status, 0, l.stderr)
+    assert.match(l.stdout, /policy\/admission\s+genesis\s+open/)
+    const st = cli('critical', 'status', ...api)
+    assert.equal(st.status, 0, st.stderr)
+    assert.match(st.stdout, /validators\s+4/)
+    const bad = cli('critical', 'propose', 'acl/cli', 'y', '--api', validators[2].api)
+    assert.equal(bad.status, 1)
+    assert.match(bad.stderr, /not an admin/)
   })
 
   it('still commits with one validator SIGKILLed', async () => {
@@ -115,7 +143,7 @@ describe('bft cluster (4 validators + 2 followers, real processes)', function ()
     const r = await waitFor(async () => {
       const res = await propose(validators[1], 'acl/billing', 'erin', 10_000)
       return res.status === 200 ? res : undefined
-    }, 240_000, 'commit after restart', 500)
+    }, 240_000, 'commit after restart', 500) as { status: number, json: any }
     assert.ok(r.json.height >= 3)
     await everyoneHas(all(), 'acl/billing', 'erin')
     const heights = await Promise.all(all().map(async a => (await a.get('/v1/critical')).height as number))

@@ -203,7 +203,7 @@ export async function simulate (o: SimOptions): Promise<SimResult> {
     }
   })
 
-  let stateChain = new Uint8Array()
+  let stateChain: Uint8Array = new Uint8Array()
   const boot = async (inst: Instance): Promise<void> => {
     inst.gen++
     inst.up = true

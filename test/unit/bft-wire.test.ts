@@ -69,7 +69,7 @@ describe('bft wire', () => {
 
   it('decodeMessage / decodeCertificate / decodeSyncRequest / decodeWalRecord / decodeHello: garbage gives named errors only', () => {
     const rand = prng(42)
-    const wal = encodeWalRecord({ kind: 'vote', vote: (decodeMessage(samples[0]) as { vote: never }).vote, block: cert.block, polka: [] })
+    const wal = encodeWalRecord({ kind: 'vote', vote: (decodeMessage(samples[0]) as unknown as { vote: never }).vote, block: cert.block, polka: [] })
     const certBytes = encodeCertificate(cert)
     const hello = encodeCbor({ v: 1, genesis: new Uint8Array(32), networkId: 'x' })
     for (let i = 0; i < 1500; i++) {
