@@ -31,10 +31,10 @@ describe('membership parts', () => {
       assert.equal(lan.awarenessMaxMultiplier, 8)
     })
 
-    it('test profile detects a silent member within ~2 s at small N', () => {
+    it('test profile detects a silent member within ~3.5 s at small N', () => {
       const t = membershipConfig('test')
       const min = suspicionTimeoutMs(t.suspicionMult, 4, t.probeIntervalMs)
-      assert.ok(t.probeIntervalMs + min * t.suspicionMaxTimeoutMult <= 2_600)
+      assert.ok(t.probeIntervalMs + min * t.suspicionMaxTimeoutMult <= 3_500)
     })
 
     it('applies overrides and names the bad key', () => {

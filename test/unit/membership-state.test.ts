@@ -258,10 +258,10 @@ describe('membership state machine', () => {
     it('the timeout uses the test profile timers', () => {
       const h = withMembers(3, membershipConfig('test'))
       h.table.apply(suspect('M0', 1, 'M1'))
-      // N = 4: k = 1 (mult 3), min = 3 × 1 × 250 = 750 ms, max = 3 × 750.
-      assert.equal(h.table.suspicionTimeoutOf('M0'), 2_250)
+      // N = 4: k = 1 (mult 3), min = 3 × 1 × 500 = 1500 ms, max = 2 × 1500.
+      assert.equal(h.table.suspicionTimeoutOf('M0'), 3_000)
       h.table.apply(suspect('M0', 1, 'M2'))
-      assert.equal(h.table.suspicionTimeoutOf('M0'), 750)
+      assert.equal(h.table.suspicionTimeoutOf('M0'), 1_500)
     })
   })
 
