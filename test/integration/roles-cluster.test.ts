@@ -11,6 +11,7 @@
  */
 import { strict as assert } from 'node:assert'
 import { AgentProcess, waitFor } from '../helpers/agent-process.js'
+import { AgentReaper } from '../../bench/lib/roles-reaper.js'
 import { pickHolder } from '../../protocols/election/rule.js'
 import { ELECTION_PROFILES } from '../../protocols/election/constants.js'
 
@@ -34,6 +35,7 @@ async function metric (a: AgentProcess, pattern: RegExp): Promise<number> {
 describe('roles with 3 regions x 3 agent processes', function () {
   this.timeout(300_000)
   let agents: AgentProcess[] = []
+  const reaper = new AgentReaper()
   const env = { MYCEL_TEST_HOOKS: '1' }
   const inRegion = (region: string): AgentProcess[] => agents.filter(a => a.opts.region === region)
   const alive = (): AgentProcess[] => agents.filter(a => a.exitCode === null)
@@ -60,11 +62,11 @@ describe('roles with 3 regions x 3 agent processes', function () {
   }
 
   before(async () => {
-    const first = await AgentProcess.start({ region: REGIONS[0], env })
+    const first = await AgentProcess.start({ region: REGIONS[0], env, dataDir: await reaper.dataDir() })
     agents = [first]
-    // allSettled: every agent that did start is in `agents`, so after() kills it even if another failed.
+    // allSettled: every agent that did start is in `agents`; the reaper gets the ones whose start timed out.
     const rest = await Promise.allSettled(Array.from({ length: 8 }, async (_, i) =>
-      await AgentProcess.start({ region: REGIONS[(i + 1) % 3], bootstrap: [first.addr], env })))
+      await AgentProcess.start({ region: REGIONS[(i + 1) % 3], bootstrap: [first.addr], env, dataDir: await reaper.dataDir() })))
     for (const r of rest) if (r.status === 'fulfilled') agents.push(r.value)
     const failed = rest.find(r => r.status === 'rejected')
     if (failed !== undefined) throw (failed as PromiseRejectedResult).reason
@@ -72,7 +74,10 @@ describe('roles with 3 regions x 3 agent processes', function () {
     await waitFor(async () => (await Promise.all(agents.map(async a => await a.members()))).every(v => v.filter(m => m.state === 'alive').length === 9),
       120_000, 'all 9 agents to see 9 alive', 500)
   })
-  after(async () => { await Promise.all(agents.map(async a => { await a.cleanup() })) })
+  after(async () => {
+    await Promise.all(agents.map(async a => { await a.cleanup() }))
+    await reaper.reap()
+  })
 
   it('elects exactly one holder per (region, role): the XOR-closest candidate, the same in every view', async () => {
     const started = Date.now()
