@@ -62,7 +62,7 @@ describe('membership over real libp2p nodes (in-process, TCP loopback)', functio
   after(async () => {
     for (const a of agents) {
       await a.m.stop()
-      await a.node.stop().catch(() => {})
+      await Promise.resolve(a.node.stop()).catch(() => {})
     }
     for (const d of dirs) await rm(d, { recursive: true, force: true })
   })
@@ -115,10 +115,10 @@ describe('membership over real libp2p nodes: hostile input', function () {
   let attacker: MycelNode | undefined
 
   after(async () => {
-    await attacker?.stop().catch(() => {})
+    if (attacker !== undefined) await Promise.resolve(attacker.stop()).catch(() => {})
     for (const a of agents) {
       await a.m.stop()
-      await a.node.stop().catch(() => {})
+      await Promise.resolve(a.node.stop()).catch(() => {})
     }
     for (const d of dirs) await rm(d, { recursive: true, force: true })
   })
