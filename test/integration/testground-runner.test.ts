@@ -58,12 +58,14 @@ describe('testground local runner (selftest plan)', function () {
     before(function () { if (!canNetns) this.skip() })
     afterEach(() => { assert.deepEqual(leftovers(), []) })
 
-    it('applies drop/reject/loss filters and bandwidth through the sdk, then cleans up', async () => {
+    it('applies drop/reject/loss filters and an htb bandwidth limit through the sdk, then cleans up', async () => {
       const r = await runCli(['run', join(PLAN, '_compositions/filter.toml'), '--timeout', '60s', '--outputs-dir', out, '--result-file', join(out, 'result.json')], 90_000)
       assert.equal(r.code, 0, r.stderr)
       const res = result()
       assert.equal(res.mode, 'netns')
       assert.equal(res.journal.network.applied, 4)
+      // htb at 1 Mbit/s: 256 KiB in about 2 s (the plan itself fails outside 1.5–6 s)
+      assert.ok(res.metrics.all.bulk_1mbit_ms.max >= 1500)
       assert.ok(res.instances.every((i: any) => /^(1[6-9]|2\d|3[01])\.\d+\.\d+\.\d+$/.test(i.ip)))
     })
 

@@ -15,6 +15,23 @@ function canConnect (ip, port, timeoutMs) {
   })
 }
 
+const BULK = 256 * 1024
+
+/** Sends BULK bytes to ip:port and resolves with the ms until the peer confirms receipt. */
+function sendBulk (ip, port) {
+  return new Promise((resolve, reject) => {
+    const t0 = Date.now()
+    const s = net.connect({ host: ip, port }, () => s.write(Buffer.alloc(BULK, 1)))
+    s.once('data', () => { resolve(Date.now() - t0); s.destroy() })
+    s.once('error', reject)
+    setTimeout(() => { s.destroy(); reject(new Error('bulk transfer timed out')) }, 20000).unref()
+  })
+}
+
+function writeResults (runenv, metrics) {
+  require('fs').writeFileSync(require('path').join(runenv.testOutputsPath, 'results.json'), JSON.stringify({ metrics }))
+}
+
 async function ok (runenv, client) {
   const netclient = network.newClient(client, runenv)
   await netclient.waitNetworkInitialized()
@@ -23,7 +40,7 @@ async function ok (runenv, client) {
   await client.publish('ips', { seq, ip })
   const behaviour = runenv.testInstanceParams.behaviour
   runenv.recordMessage(`instance ${seq} at ${ip}: ${behaviour}`)
-  require('fs').writeFileSync(require('path').join(runenv.testOutputsPath, 'results.json'), JSON.stringify({ metrics: { seq } }))
+  writeResults(runenv, { seq })
   if (behaviour === 'fail') throw new Error('failing on purpose')
   if (behaviour === 'crash') process.exit(3)
   if (behaviour === 'hang') await new Promise(() => { setInterval(() => {}, 1000) })
@@ -38,9 +55,17 @@ async function filter (runenv, client) {
   if (seq === 1) {
     const server = net.createServer(s => s.end())
     await new Promise(resolve => server.listen(7000, ip, resolve))
+    // 7001 counts what it receives and answers with the count once it has BULK bytes (bandwidth check).
+    const sink = net.createServer(s => {
+      let n = 0
+      s.on('data', d => { n += d.length; if (n >= BULK) s.end(String(n)) })
+      s.on('error', () => {})
+    })
+    await new Promise(resolve => sink.listen(7001, ip, resolve))
     await client.publish('server', { ip })
     await client.signalAndWait('finished', 2)
     server.close()
+    sink.close()
     return
   }
   const sub = await client.subscribe('server')
@@ -54,9 +79,14 @@ async function filter (runenv, client) {
   }
   await netclient.configureNetwork({ network: 'default', enable: true, default: { loss: 100 }, callbackState: 'loss-on', callbackTarget: 1, routingPolicy: 'allow_all' })
   if (await canConnect(server, 7000, 1500)) throw new Error('connected through 100% loss')
+  // 1 Mbit/s egress: BULK (256 KiB = 2 Mbit) needs about 2 s; unshaped it takes milliseconds.
   await netclient.configureNetwork({ network: 'default', enable: true, default: { bandwidth: 1 << 20 }, callbackState: 'bw-on', callbackTarget: 1, routingPolicy: 'allow_all' })
   if (!await canConnect(server, 7000, 3000)) throw new Error('no connection after removing filters (bandwidth limit only)')
-  runenv.recordMessage('drop, reject and loss filters blocked traffic; removing them restored it')
+  const ms = await sendBulk(server, 7001)
+  runenv.recordMessage(`sent ${BULK} bytes at 1 Mbit/s in ${ms} ms`)
+  if (ms < 1500 || ms > 6000) throw new Error(`256 KiB at 1 Mbit/s took ${ms} ms; expected about 2000`)
+  writeResults(runenv, { bulk_1mbit_ms: ms })
+  runenv.recordMessage('drop, reject and loss filters blocked traffic; removing them restored it; bandwidth limited')
   await client.signalAndWait('finished', 2)
 }
 
