@@ -7,7 +7,7 @@ import { strict as assert } from 'node:assert'
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
-import { canNetns, leftovers, runCli } from '../../testground/runner/testing.js'
+import { canNetns, leftovers, runCli, runTag } from '../../testground/runner/testing.js'
 
 const ROOT = resolve(new URL('.', import.meta.url).pathname, '../..')
 
@@ -29,6 +29,6 @@ describe('testground mycel plan: join, 5 instances in namespaces', function () {
     const res = JSON.parse(readFileSync(resultFile, 'utf8'))
     assert.equal(res.metrics.all.join_ms.count, 5)
     assert.ok(res.rss.peak_bytes.max > 0)
-    assert.deepEqual(leftovers(), [])
+    assert.deepEqual(leftovers(runTag(r.stderr)), [])
   })
 })

@@ -6,7 +6,7 @@
  */
 import { strict as assert } from 'node:assert'
 import { spawn } from 'node:child_process'
-import { canNetns, leftovers, runCli } from '../../testground/runner/testing.js'
+import { canNetns, leftovers, runCli, runTag } from '../../testground/runner/testing.js'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -56,7 +56,6 @@ describe('testground local runner (selftest plan)', function () {
 
   describe('in network namespaces', function () {
     before(function () { if (!canNetns) this.skip() })
-    afterEach(() => { assert.deepEqual(leftovers(), []) })
 
     it('applies drop/reject/loss filters and an htb bandwidth limit through the sdk, then cleans up', async () => {
       const r = await runCli(['run', join(PLAN, '_compositions/filter.toml'), '--timeout', '60s', '--outputs-dir', out, '--result-file', join(out, 'result.json')], 90_000)
@@ -66,6 +65,7 @@ describe('testground local runner (selftest plan)', function () {
       assert.equal(res.journal.network.applied, 4)
       // htb at 1 Mbit/s: 256 KiB in about 2 s (the plan itself fails outside 1.5–6 s)
       assert.ok(res.metrics.all.bulk_1mbit_ms.max >= 1500)
+      assert.deepEqual(leftovers(runTag(r.stderr)), [])
       assert.ok(res.instances.every((i: any) => /^(1[6-9]|2\d|3[01])\.\d+\.\d+\.\d+$/.test(i.ip)))
     })
 
@@ -74,6 +74,7 @@ describe('testground local runner (selftest plan)', function () {
       assert.equal(r.code, 1)
       assert.match(result().instances[0].error, /latency need tc netem/)
       assert.equal(result().journal.network.refused, 1)
+      assert.deepEqual(leftovers(runTag(r.stderr)), [])
     })
 
     it('cleans up on Ctrl-C', async () => {
@@ -87,6 +88,7 @@ describe('testground local runner (selftest plan)', function () {
       const code = await new Promise(resolve => child.on('close', (c, sig) => resolve(c ?? sig)))
       assert.equal(code, 130, stderr)
       assert.match(stderr, /outcome = canceled/)
+      assert.deepEqual(leftovers(runTag(stderr)), [])
     })
   })
 })

@@ -21,9 +21,17 @@ export async function runCli (args: string[], timeoutMs: number): Promise<{ code
   })
 }
 
-/** Namespaces and links the runner would have left behind. */
-export function leftovers (): string[] {
-  const ns = spawnSync('ip', ['netns', 'list']).stdout.toString().split('\n').filter(l => l.startsWith('tg-'))
-  const links = spawnSync('ip', ['-o', 'link', 'show']).stdout.toString().split('\n').filter(l => /^\d+: tg(br-|v|p)/.test(l))
+/** The 6-hex tag of the run a runner's stderr announces (`run <id>: ...`); names of its namespaces and links carry it. */
+export function runTag (stderr: string): string {
+  const m = /\brun ([0-9a-f]{20}):/.exec(stderr)
+  if (m === null) throw new Error(`no run id in runner output:\n${stderr}`)
+  return m[1].slice(0, 6)
+}
+
+/** Namespaces and links of run `tag` still present (other runs on the machine are left out). */
+export function leftovers (tag: string): string[] {
+  const ns = spawnSync('ip', ['netns', 'list']).stdout.toString().split('\n').filter(l => l.startsWith(`tg-${tag}-`))
+  const links = spawnSync('ip', ['-o', 'link', 'show']).stdout.toString().split('\n')
+    .filter(l => new RegExp(`^\\d+: (tgbr-${tag}|tgv${tag}|tgp${tag})`).test(l))
   return [...ns, ...links]
 }
