@@ -11,6 +11,8 @@ import { join, resolve } from 'node:path'
 import { existsSync } from 'node:fs'
 
 export const CLI = resolve('dist/daemon/cli.js')
+/** Generous: 2 cores starting many Node processes at once are slow. */
+const START_TIMEOUT_MS = Number(process.env.MYCEL_TEST_START_TIMEOUT_MS ?? 60_000)
 
 export interface AgentOptions {
   region?: string
@@ -70,7 +72,11 @@ export class AgentProcess {
     this.child = child
     this.exited = new Promise(resolve => child.once('exit', (code, sig) => { this.exitCode = code ?? (sig !== null ? 128 : null); resolve(this.exitCode) }))
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => { reject(new Error(`agent did not start within 30 s:\n${this.stderr.slice(-3000)}`)) }, 30_000)
+      // A start that times out must not leave an orphan agent behind.
+      const timer = setTimeout(() => {
+        child.kill('SIGKILL')
+        reject(new Error(`agent did not start within ${START_TIMEOUT_MS / 1000} s:\n${this.stderr.slice(-3000)}`))
+      }, START_TIMEOUT_MS)
       let buf = ''
       child.stderr?.on('data', (d: Buffer) => {
         const s = d.toString()
