@@ -8,7 +8,7 @@
  *   every agent runs `GET /v1/config/bench?watch=1`; a write on a random
  *   agent is timed from the PUT to its `set` event on each agent. Reports
  *   p50/p99 per (write, agent) and of "visible on all N" per write.
- * - partition: 10 agents split 5/5 (test profile, test-only gater control),
+ * - partition: 10 agents (MYCEL_BENCH_PARTITION_AGENTS) split in halves (test profile, test-only gater control),
  *   1000 writes on each side, heal, time until every agent holds all 2000.
  * - throughput: one agent, PUTs for a fixed time, sequential and 16 in
  *   flight (group commit), each acknowledged only after fsync.
@@ -32,6 +32,8 @@ import { ConfigStore, LOG_FILE, SNAPSHOT_FILE } from '../crdt/store.js'
 const SIZES = (process.env.MYCEL_BENCH_SIZES ?? '10,30,50').split(',').map(Number)
 const WRITES = Number(process.env.MYCEL_BENCH_WRITES ?? 40)
 const SIDE_WRITES = Number(process.env.MYCEL_BENCH_SIDE_WRITES ?? 1000)
+/** Even: the agents split in two halves. */
+const PARTITION_AGENTS = 2 * Math.ceil(Number(process.env.MYCEL_BENCH_PARTITION_AGENTS ?? 10) / 2)
 const THROUGHPUT_SECONDS = Number(process.env.MYCEL_BENCH_THROUGHPUT_SECONDS ?? 10)
 const SIZE_WRITES = Number(process.env.MYCEL_BENCH_SIZE_WRITES ?? 100_000)
 const PROFILE = (process.env.MYCEL_BENCH_PROFILE ?? 'lan') as 'lan' | 'test'
@@ -153,7 +155,7 @@ async function putMany (targets: AgentProcess[], prefix: string, count: number, 
 }
 
 async function partitionHeal (): Promise<Record<string, unknown>> {
-  const n = 10
+  const n = PARTITION_AGENTS
   const agents = await startAgents(n, { profile: 'test', env: { MYCEL_TEST_HOOKS: '1' } })
   try {
     const sides = [agents.slice(0, n / 2), agents.slice(n / 2)]
