@@ -54,7 +54,13 @@ export class MemberTable {
   private selfEntry: Entry
   private selfInc: number
 
-  constructor (private readonly cfg: TableConfig, private readonly clock: Clock, self: Update<AliveBody>, private readonly hooks: TableHooks) {
+  /**
+   * @param healthScale multiplier for timeout-based suspicion windows, from our Lifeguard local health
+   * (score + 1); 1 when healthy. Beyond memberlist: a node that knows it is starved does not trust its own
+   * timers to declare others dead. Refusal-based suspicions are not scaled (a refusal is not a timing).
+   */
+  constructor (private readonly cfg: TableConfig, private readonly clock: Clock, self: Update<AliveBody>, private readonly hooks: TableHooks,
+    private readonly healthScale: () => number = () => 1) {
     this.selfInc = self.body.inc
     this.selfEntry = { member: toMember(self.body, 'alive', clock.now()), alive: self, since: clock.now() }
   }
@@ -204,7 +210,8 @@ export class MemberTable {
     const n = this.estimateN()
     let k = Math.max(0, Math.round(this.cfg.suspicionMult - 2))
     if (n - 2 < k) k = 0
-    let min = suspicionTimeoutMs(this.cfg.suspicionMult, n, this.cfg.probeIntervalMs)
+    const scale = Math.max(1, this.healthScale())
+    let min = Math.floor(suspicionTimeoutMs(this.cfg.suspicionMult, n, this.cfg.probeIntervalMs) * scale)
     let max = Math.floor(this.cfg.suspicionMaxTimeoutMult * min)
     e.refusedSuspicion = body.refused
     if (body.refused) {

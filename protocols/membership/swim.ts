@@ -105,7 +105,7 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
       onSuspicionTimeout: (id, incarnation) => { this.declareDead(id, incarnation) },
       onNews: (member, raw) => { this.queue.enqueue(member, raw) },
       emit: (event, member) => { this.onMemberEvent(event, member) }
-    })
+    }, () => this.awareness.scaleTimeout(1))
     this.table = table
     const ctx: SwimContext = {
       cfg: this.cfg,

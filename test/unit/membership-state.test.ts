@@ -228,6 +228,22 @@ describe('membership state machine', () => {
       assert.equal(h.table.get('M0')?.state, 'dead')
     })
 
+    it('an unhealthy node (Lifeguard score) stretches its timeout-based suspicions, not refused ones', () => {
+      let score = 0
+      const clock = FakeTimers.createClock(NOW)
+      const adapter: Clock = { now: () => clock.now, setTimeout: (fn, ms) => clock.setTimeout(fn, ms), clearTimeout: (t) => { clock.clearTimeout(t as FakeTimers.TimerId) } }
+      const hooks: TableHooks = { onRefute: () => {}, onSuspicionTimeout: () => {}, onNews: () => {}, emit: () => {} }
+      const table = new MemberTable(MEMBERLIST_LAN, adapter, alive(SELF, 1), hooks, () => score + 1)
+      for (let i = 0; i < 9; i++) table.apply(alive(`M${i}`, 1))
+      table.apply(suspect('M0', 1, 'M1'))
+      assert.equal(table.suspicionTimeoutOf('M0'), 24_000)
+      score = 2
+      table.apply(suspect('M2', 1, 'M1'))
+      assert.equal(table.suspicionTimeoutOf('M2'), 72_000)
+      table.apply(suspect('M3', 1, 'M1', true))
+      assert.equal(table.suspicionTimeoutOf('M3'), 1_000)
+    })
+
     it('a refusal-based suspicion uses refusedSuspicionMs', () => {
       const h = withMembers(9)
       h.table.apply(suspect('M0', 1, 'M1', true))
