@@ -13,7 +13,7 @@
 import '../daemon/polyfill.js'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { AgentProcess, freePort, waitFor } from './lib/agent-process.js'
 import { percentile, round, sleep, writeResult } from './lib/stats.js'
@@ -75,7 +75,7 @@ async function mycelRun (n: number): Promise<Series> {
     const extraArgs = ['--genesis', genesisFile]
     // One at a time, each pushed as soon as it runs, so a failed start still cleans up the others.
     for (const d of dirs) {
-      agents.push(await AgentProcess.start({ dataDir: d, extraArgs, profile: PROFILE, logLevel: 'warn', bootstrap: agents.length > 0 ? [agents[0].addr] : [] }))
+      agents.push(await AgentProcess.start({ dataDir: d, extraArgs, profile: PROFILE, logLevel: 'info', bootstrap: agents.length > 0 ? [agents[0].addr] : [] }))
     }
     // Ready when every validator has heard from every other one.
     await waitFor(async () => {
@@ -151,6 +151,8 @@ async function etcdAvailable (): Promise<boolean> {
   })
 }
 
+// The machine is shared: record how busy it was, the numbers mean little without it.
+const loadBefore = loadavg()[0]
 const haveEtcd = await etcdAvailable()
 if (!haveEtcd) process.stdout.write('etcd not installed (apt-get install -y etcd-server etcd-client): mycel numbers only\n')
 const etcd = haveEtcd ? await etcdRun() : undefined
@@ -164,6 +166,8 @@ if (etcd !== undefined) {
       `throughput ×${round(s.concurrentOpsPerSec / etcd.concurrentOpsPerSec, 2)} (target p50 ≤ ×1.5)\n`)
   }
 }
-const path = await writeResult('bft-commit', { profile: PROFILE, ops: OPS, concurrency: CONCURRENCY, etcd: etcd ?? null, mycel, ratios })
+const load = { before: round(loadBefore, 1), after: round(loadavg()[0], 1) }
+process.stdout.write(`1-minute load average: ${load.before} before, ${load.after} after (2 cores)\n`)
+const path = await writeResult('bft-commit', { profile: PROFILE, ops: OPS, concurrency: CONCURRENCY, loadAverage1m: load, etcd: etcd ?? null, mycel, ratios })
 process.stdout.write(`wrote ${path}\n`)
 process.exit(0)
