@@ -43,14 +43,5 @@ export async function makeReplica (n: number, opts: { namespaces?: unknown, limi
   return { replica, id, counters }
 }
 
-/** A small seeded PRNG (mulberry32): the same seed gives the same run. */
-export function prng (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6D2B79F5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+/** The project's seeded PRNG (test/helpers/prng.ts), re-exported for the crdt and config-sync tests. */
+export { prng } from '../helpers/prng.js'

@@ -5,16 +5,12 @@ import { checkUpdate } from '../../crdt/update-check.js'
 import { DEFAULT_LIMITS } from '../../crdt/constants.js'
 import { versionVectorSchema } from '../../crdt/version-vector.js'
 import { decodeCbor, encodeCbor } from '../../protocols/wire/codec.js'
-import { makeReplica, prng } from './crdt-fixtures.js'
+import { makeReplica } from './crdt-fixtures.js'
+import { prng, randomBytes } from '../helpers/prng.js'
 
 const WIRE_ERRORS = new Set(['MalformedMessageError', 'OversizedMessageError', 'UnsupportedVersionError'])
 
-function randomBytes (rand: () => number, max: number): Uint8Array {
-  const out = new Uint8Array(Math.floor(rand() * max))
-  for (let i = 0; i < out.length; i++) out[i] = Math.floor(rand() * 256)
-  return out
-}
-
+/** Flips, truncations and insertions of random bytes. */
 function mutate (rand: () => number, src: Uint8Array): Uint8Array {
   const out = Uint8Array.from(src)
   const kind = rand()
