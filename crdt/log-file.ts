@@ -85,9 +85,6 @@ export class LogFile {
 
   get closed (): boolean { return this.fd === undefined }
 
-  /** True when frames were appended since the last completed sync. */
-  get dirty (): boolean { return this.synced < this.appended }
-
   /**
    * Make everything appended so far durable. Concurrent callers share one
    * fdatasync (group commit); a caller arriving during a sync waits for the

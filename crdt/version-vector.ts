@@ -39,10 +39,3 @@ export function vvClone (vv: VersionVector): VersionVector {
   for (const [ns, w] of Object.entries(vv)) out[ns] = { ...w }
   return out
 }
-
-/** Total envelopes a vector accounts for. */
-export function vvTotal (vv: VersionVector): number {
-  let n = 0
-  for (const w of Object.values(vv)) for (const s of Object.values(w)) n += s
-  return n
-}

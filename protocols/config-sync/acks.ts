@@ -36,8 +36,6 @@ export class AckTracker {
     return out
   }
 
-  known (peer: string): VersionVector | undefined { return this.peers.get(peer) }
-
   /** Resolves at the next update or after `ms`, whichever is first. */
   async next (ms: number, signal?: AbortSignal): Promise<void> {
     await new Promise<void>(resolve => {

@@ -138,7 +138,10 @@ describe('crdt convergence (seeded random network)', function () {
         throw err
       }
     }
-    assert.ok(writes > SEEDS.length * 5)
-    if (SEEDS.length > 1) assert.ok(restarts > 0, 'no seed exercised a restart')
+    // The whole run must have exercised writes and restarts (one seed alone may not).
+    if (SEEDS.length > 1) {
+      assert.ok(writes > SEEDS.length * 5, `only ${writes} writes`)
+      assert.ok(restarts > 0, 'no seed exercised a restart')
+    }
   })
 })
