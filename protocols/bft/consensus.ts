@@ -23,21 +23,20 @@
  * (validRound -1) whose entries have expired gets a nil prevote, while a
  * re-proposal after a polka is judged without the clock (see docs/bft.md).
  */
-import { MAX_BUFFERED_FUTURE_MESSAGES, MAX_ENTRY_TTL_MS, MAX_FUTURE_ROUNDS_PER_VALIDATOR, SYNC_BATCH } from './constants.js'
+import { MAX_BUFFERED_FUTURE_MESSAGES, MAX_ENTRY_TTL_MS, SYNC_BATCH } from './constants.js'
 import { buildCertificate } from './certificate.js'
 import { blockHash, bytesEqual, entryId, hex, proposalSignBytes, PROPOSAL_DOMAIN, voteSignBytes, VOTE_DOMAIN } from './crypto.js'
 import { Mempool } from './mempool.js'
 import { buildBlock, isValidBlock } from './block-rules.js'
 import { silentLogger, type BftLogger, type ConsensusInit, type ConsensusStatus, type Evidence, type Step } from './consensus-types.js'
 import { HeightVotes } from './vote-set.js'
+import { screenProposal, screenVote, type IntakeView, type Rejection } from './intake.js'
+import { restoreHeight } from './wal-restore.js'
 import { PRECOMMIT, PREVOTE, type BftMessage, type Block, type Certificate, type Entry, type Proposal, type Vote, type VoteType } from './types.js'
 import type { CriticalState } from './critical-state.js'
 
 export { silentLogger } from './consensus-types.js'
 export type { Clock, ConsensusNetwork, BftLogger, Evidence, ConsensusInit, Step, ConsensusStatus } from './consensus-types.js'
-
-type Rejection = 'not_validator' | 'bad_signature' | 'wrong_proposer' | 'invalid_block' | 'stale_height' | 'future_height' |
-'future_round' | 'duplicate' | 'equivocation' | 'invalid_entry' | 'invalid_certificate' | 'wrong_height'
 
 const MAX_EVIDENCE_KEPT = 100
 /** Per-peer rate-limit memory is dropped wholesale beyond this many peers. */
@@ -94,33 +93,18 @@ export class Consensus {
     this.height = this.s.height() + 1
     this.s.addEventListener('commit', this.onCommitEvent)
     await this.run(async () => {
-      const records = await this.init.wal.load()
-      let maxRound = -1
-      for (const rec of records) {
-        if (rec.kind === 'vote') {
-          const v = rec.vote
-          if (v.height !== this.height || v.validator !== this.init.signer.id) continue
-          this.myVotes.set(`${v.round}/${v.type}`, v)
-          this.votes.add(v)
-          for (const pv of rec.polka) this.votes.add(pv)
-          maxRound = Math.max(maxRound, v.round)
-          if (rec.block !== null && v.blockHash !== null) {
-            this.blocks.set(hex(v.blockHash), rec.block)
-            // Our own non-nil precommit is our lock; the latest one wins.
-            if (v.type === PRECOMMIT && v.round >= this.lockedRound) {
-              this.lockedValue = rec.block; this.lockedRound = v.round
-              this.validValue = rec.block; this.validRound = v.round
-            }
-          }
-        } else {
-          const p = rec.proposal
-          if (p.height !== this.height || p.proposer !== this.init.signer.id) continue
-          this.myProposals.set(p.round, p)
-          this.proposals.set(p.round, p)
-          this.blocks.set(hex(blockHash(p.block)), p.block)
-          maxRound = Math.max(maxRound, p.round)
-        }
+      const r = restoreHeight(await this.init.wal.load(), this.height, this.init.signer.id)
+      this.myVotes = r.myVotes
+      this.myProposals = r.myProposals
+      for (const [round, p] of r.myProposals) this.proposals.set(round, p)
+      for (const v of r.votes) this.votes.add(v)
+      this.blocks = r.blocks
+      // Our own latest non-nil precommit is our lock.
+      if (r.lock !== null) {
+        this.lockedValue = r.lock.block; this.lockedRound = r.lock.round
+        this.validValue = r.lock.block; this.validRound = r.lock.round
       }
+      const maxRound = r.maxRound
       this.init.metrics?.height.set(this.s.height())
       if (maxRound >= 0) {
         this.round = maxRound
@@ -258,19 +242,13 @@ export class Consensus {
     await this.followState()
   }
 
+  private intakeView (): IntakeView {
+    return { state: this.s, verify: this.init.verify, votes: this.votes, height: this.height, round: this.round }
+  }
+
   private async handleVote (v: Vote): Promise<void> {
-    const set = this.s.validatorsAt(this.height)
-    if (!set.has(v.validator)) { this.reject('not_validator', { validator: v.validator }); return }
-    if (v.round > this.round) {
-      const rounds = this.votes.futureRoundsOf(v.validator, this.round)
-      if (!rounds.includes(v.round) && rounds.length >= MAX_FUTURE_ROUNDS_PER_VALIDATOR) {
-        this.reject('future_round', { validator: v.validator, round: v.round }); return
-      }
-    }
-    const payload = voteSignBytes(this.s.chain, v.type, v.height, v.round, v.blockHash)
-    if (!await this.init.verify(v.validator, VOTE_DOMAIN, payload, v.signature)) {
-      this.reject('bad_signature', { validator: v.validator }); return
-    }
+    const why = await screenVote(this.intakeView(), v)
+    if (why !== undefined) { this.reject(why, { validator: v.validator, round: v.round }); return }
     const res = this.votes.add(v)
     if (res.kind === 'duplicate') return
     if (res.kind === 'equivocation') {
@@ -282,20 +260,9 @@ export class Consensus {
   }
 
   private async handleProposal (p: Proposal): Promise<void> {
-    const set = this.s.validatorsAt(this.height)
-    if (p.proposer !== set.proposer(p.height, p.round)) { this.reject('wrong_proposer', { proposer: p.proposer, round: p.round }); return }
-    if (p.block.height !== p.height || p.validRound >= p.round) { this.reject('invalid_block', { proposer: p.proposer }); return }
-    if (p.round > this.round) {
-      const rounds = this.votes.futureRoundsOf(p.proposer, this.round)
-      if (!rounds.includes(p.round) && rounds.length >= MAX_FUTURE_ROUNDS_PER_VALIDATOR) {
-        this.reject('future_round', { validator: p.proposer, round: p.round }); return
-      }
-    }
+    const why = await screenProposal(this.intakeView(), p)
+    if (why !== undefined) { this.reject(why, { proposer: p.proposer, round: p.round }); return }
     const hash = blockHash(p.block)
-    const payload = proposalSignBytes(this.s.chain, p.height, p.round, p.validRound, hash)
-    if (!await this.init.verify(p.proposer, PROPOSAL_DOMAIN, payload, p.signature)) {
-      this.reject('bad_signature', { validator: p.proposer }); return
-    }
     const have = this.proposals.get(p.round)
     if (have !== undefined) {
       const haveHash = blockHash(have.block)
