@@ -21,7 +21,14 @@ import { shuffled, sleep, type SwimContext } from './context.js'
 import { probeDeadline } from './deadline.js'
 import { RttEstimator } from './rtt.js'
 
-export interface PingOutcome { ok: boolean, refused: boolean, /** request-to-ack time over an existing connection, ms */ rttMs?: number }
+export interface PingOutcome {
+  ok: boolean
+  refused: boolean
+  /** request-to-ack time over an existing connection, ms */
+  rttMs?: number
+  /** why it failed (error name), for logs */
+  reason?: string
+}
 
 export class Prober {
   private order: string[] = []
@@ -139,7 +146,7 @@ export class Prober {
       const refused = direct.refused && results.every(r => r.refused) && (chosen.length === 0 || results.length > 0)
       const now = ctx.table.get(id)
       if (now === undefined || now.incarnation !== inc || (now.state !== 'alive' && now.state !== 'suspect')) return
-      ctx.log.debug({ target: id, refused, helpers: chosen.length, nacks: results.length }, 'probe failed, suspecting')
+      ctx.log.info({ target: id, refused, reason: direct.reason, timeoutMs: timeout, health: ctx.awareness.healthScore(), helpers: chosen.length, nacks: results.length }, 'probe failed, suspecting')
       await ctx.suspect(id, inc, refused)
     } finally {
       this.inFlight.delete(id)
@@ -186,7 +193,7 @@ export class Prober {
     } catch (err) {
       const refused = isRefused(err)
       ctx.log.debug({ target: id, refused, err: `${(err as Error).name}: ${(err as Error).message}` }, 'ping failed')
-      return { ok: false, refused }
+      return { ok: false, refused, reason: (err as Error)?.name ?? 'error' }
     }
   }
 
