@@ -6,7 +6,7 @@
  * still up.
  */
 import './polyfill.js'
-import { readFile, writeFile } from 'node:fs/promises'
+import { readFile, writeFile, rename } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Registry, collectDefaultMetrics } from 'prom-client'
 import type { Logger } from 'pino'
@@ -174,7 +174,11 @@ export class Agent {
       addrs: this.node.getMultiaddrs().map(a => a.toString())
     }
     // For the CLI and scripts on this host: where this data dir's agent listens.
-    await writeFile(join(cfg.dataDir, 'agent.json'), JSON.stringify({ pid: process.pid, ...status }, null, 2) + '\n').catch(() => {})
+    // Written atomically (rename) so a reader never sees half a file.
+    const infoPath = join(cfg.dataDir, 'agent.json')
+    await writeFile(`${infoPath}.tmp`, JSON.stringify({ pid: process.pid, ...status }, null, 2) + '\n')
+      .then(async () => { await rename(`${infoPath}.tmp`, infoPath) })
+      .catch((err: unknown) => { log.warn({ err }, 'cannot write agent.json') })
     this.state = 'started'
     log.info({ ...status, region: cfg.region, profile: cfg.profile, version: VERSION }, 'mycel agent started')
     return status

@@ -4,7 +4,7 @@
  * (kept across restarts, so peers can redial it), API on a free port.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, rm, readFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -23,6 +23,8 @@ export interface AgentOptions {
   profile?: 'lan' | 'wan' | 'test'
   logLevel?: string
   env?: Record<string, string>
+  /** Extra node flags, e.g. --cpu-prof. */
+  nodeArgs?: string[]
 }
 
 export async function freePort (): Promise<number> {
@@ -68,38 +70,32 @@ export class AgentProcess {
       ...(this.opts.extraArgs ?? []), ...moreArgs]
     this.stderr = ''
     this.exitCode = null
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...this.opts.env } })
+    const child = spawn(process.execPath, [...(this.opts.nodeArgs ?? []), ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...this.opts.env } })
     this.child = child
     this.exited = new Promise(resolve => child.once('exit', (code, sig) => { this.exitCode = code ?? (sig !== null ? 128 : null); resolve(this.exitCode) }))
-    await new Promise<void>((resolve, reject) => {
-      // A start that times out must not leave an orphan agent behind.
-      const timer = setTimeout(() => {
+    child.stdout?.resume()
+    child.stderr?.on('data', (d: Buffer) => { this.stderr = (this.stderr + d.toString()).slice(-200_000) })
+    // The agent writes <dataDir>/agent.json once it serves; the pid tells
+    // this start from a previous one. Works at any --log-level.
+    const deadline = Date.now() + START_TIMEOUT_MS
+    while (true) {
+      if (this.exitCode !== null) throw new Error(`agent exited with ${this.exitCode} before starting:\n${this.stderr.slice(-3000)}`)
+      if (Date.now() > deadline) {
+        // A start that times out must not leave an orphan agent behind.
         child.kill('SIGKILL')
-        reject(new Error(`agent did not start within ${START_TIMEOUT_MS / 1000} s:\n${this.stderr.slice(-3000)}`))
-      }, START_TIMEOUT_MS)
-      let buf = ''
-      child.stderr?.on('data', (d: Buffer) => {
-        const s = d.toString()
-        this.stderr = (this.stderr + s).slice(-200_000)
-        buf += s
-        let nl
-        while ((nl = buf.indexOf('\n')) >= 0) {
-          const line = buf.slice(0, nl)
-          buf = buf.slice(nl + 1)
-          if (!line.includes('mycel agent started')) continue
-          try {
-            const j = JSON.parse(line) as { peerId: string, api: string, addrs: string[] }
-            this.peerId = j.peerId
-            this.api = j.api
-            this.addr = j.addrs.find(x => x.includes(`/tcp/${this.port}`)) ?? j.addrs[0]
-            clearTimeout(timer)
-            resolve()
-          } catch { /* not the JSON start line */ }
+        throw new Error(`agent did not start within ${START_TIMEOUT_MS / 1000} s:\n${this.stderr.slice(-3000)}`)
+      }
+      try {
+        const j = JSON.parse(await readFile(join(this.dataDir, 'agent.json'), 'utf8')) as { pid: number, peerId: string, api: string, addrs: string[] }
+        if (j.pid === child.pid) {
+          this.peerId = j.peerId
+          this.api = j.api
+          this.addr = j.addrs.find(x => x.includes(`/tcp/${this.port}`)) ?? j.addrs[0]
+          return
         }
-      })
-      child.stdout?.resume()
-      void this.exited?.then(code => { clearTimeout(timer); reject(new Error(`agent exited with ${code} before starting:\n${this.stderr.slice(-3000)}`)) })
-    })
+      } catch { /* not written yet, or mid-write */ }
+      await new Promise(resolve => setTimeout(resolve, 50))
+    }
   }
 
   async get<T = any> (path: string): Promise<T> {
