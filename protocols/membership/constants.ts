@@ -52,6 +52,13 @@ export interface MembershipConfig {
    * clock skew between hosts never matters (the longest LAN suspicion lasts about a minute).
    */
   suspectMaxAgeMs: number
+  /**
+   * ms after a member joins (or comes back from dead/left) during which a probe that merely timed out does not
+   * raise a suspicion; refusals still do. A Node.js agent is at its slowest in its first seconds (JIT, DHT
+   * bootstrap, handshakes with every member), and so is a node that just started probing everyone: without
+   * this, joins show a burst of suspicions that must all be refuted. Not in memberlist (a Go agent boots fast).
+   */
+  joinGraceMs: number
   /** Lifeguard local-health ceiling: probe timeouts are multiplied by (score + 1), score < this (memberlist AwarenessMaxMultiplier = 8). */
   awarenessMaxMultiplier: number
   /** A piggybacked update is retransmitted retransmitMult × ceil(log10(N + 1)) times (memberlist RetransmitMult: LAN 4). */
@@ -111,6 +118,7 @@ const LAN: MembershipConfig = {
   suspicionMaxTimeoutMult: 6,
   refusedSuspicionMs: 1_000,
   suspectMaxAgeMs: 10 * 60_000,
+  joinGraceMs: 10_000,
   awarenessMaxMultiplier: 8,
   retransmitMult: 4,
   gossipIntervalMs: 200,
@@ -144,6 +152,7 @@ export const MEMBERSHIP_PROFILES: Record<ProfileName, MembershipConfig> = {
     suspicionMult: 6,
     refusedSuspicionMs: 3_000,
     suspectMaxAgeMs: 30 * 60_000,
+    joinGraceMs: 30_000,
     gossipIntervalMs: 500,
     gossipNodes: 4,
     pushPullIntervalMs: 60_000,
@@ -169,6 +178,7 @@ export const MEMBERSHIP_PROFILES: Record<ProfileName, MembershipConfig> = {
     suspicionMaxTimeoutMult: 2,
     refusedSuspicionMs: 400,
     suspectMaxAgeMs: 60_000,
+    joinGraceMs: 2_000,
     awarenessMaxMultiplier: 4,
     retransmitMult: 2,
     gossipIntervalMs: 100,

@@ -146,6 +146,11 @@ export class Prober {
       const refused = direct.refused && results.every(r => r.refused) && (chosen.length === 0 || results.length > 0)
       const now = ctx.table.get(id)
       if (now === undefined || now.incarnation !== inc || (now.state !== 'alive' && now.state !== 'suspect')) return
+      if (!refused && now.state === 'alive' && ctx.table.inJoinGrace(id, ctx.cfg.joinGraceMs)) {
+        this.count('suspicion', 'join_grace')
+        ctx.log.debug({ target: id, reason: direct.reason }, 'probe failed during join grace, not suspecting')
+        return
+      }
       ctx.log.info({ target: id, refused, reason: direct.reason, timeoutMs: timeout, health: ctx.awareness.healthScore(), helpers: chosen.length, nacks: results.length }, 'probe failed, suspecting')
       await ctx.suspect(id, inc, refused)
     } finally {

@@ -34,6 +34,8 @@ interface Entry {
   refusedSuspicion?: boolean
   /** When the member entered its current state (local clock). */
   since: number
+  /** When it (re)joined: first seen, or back from dead/left (local clock). */
+  joinedAt: number
 }
 
 export interface TableHooks {
@@ -53,6 +55,7 @@ export class MemberTable {
   private readonly tombstones = new Map<string, { inc: number, until: number }>()
   private selfEntry: Entry
   private selfInc: number
+  private readonly startedAt: number
 
   /**
    * @param healthScale multiplier for timeout-based suspicion windows, from our Lifeguard local health
@@ -62,7 +65,8 @@ export class MemberTable {
   constructor (private readonly cfg: TableConfig, private readonly clock: Clock, self: Update<AliveBody>, private readonly hooks: TableHooks,
     private readonly healthScale: () => number = () => 1) {
     this.selfInc = self.body.inc
-    this.selfEntry = { member: toMember(self.body, 'alive', clock.now()), alive: self, since: clock.now() }
+    this.selfEntry = { member: toMember(self.body, 'alive', clock.now()), alive: self, since: clock.now(), joinedAt: clock.now() }
+    this.startedAt = clock.now()
   }
 
   get selfId (): string { return this.selfEntry.member.peerId }
@@ -147,7 +151,7 @@ export class MemberTable {
     const e = this.entries.get(u.body.id)
     if (e === undefined) {
       this.tombstones.delete(u.body.id)
-      const entry: Entry = { member: toMember(u.body, 'alive', now), alive: u, since: now }
+      const entry: Entry = { member: toMember(u.body, 'alive', now), alive: u, since: now, joinedAt: now }
       this.entries.set(u.body.id, entry)
       this.hooks.emit('member:join', { ...entry.member })
       return
@@ -158,6 +162,7 @@ export class MemberTable {
     e.claim = undefined
     e.member = toMember(u.body, 'alive', now)
     if (prev !== 'alive') e.since = now
+    if (prev === 'dead' || prev === 'left') e.joinedAt = now
     if (prev === 'left') this.hooks.emit('member:join', { ...e.member })
     else if (prev !== 'alive') this.hooks.emit('member:alive', { ...e.member })
     this.hooks.emit('member:update', { ...e.member })
@@ -250,7 +255,7 @@ export class MemberTable {
   setSelf (u: Update<AliveBody>): void {
     if (u.body.inc < this.selfEntry.alive.body.inc) return
     this.selfInc = Math.max(this.selfInc, u.body.inc)
-    this.selfEntry = { member: toMember(u.body, 'alive', this.clock.now()), alive: u, since: this.clock.now() }
+    this.selfEntry = { ...this.selfEntry, member: toMember(u.body, 'alive', this.clock.now()), alive: u }
   }
 
   /** Raise own incarnation for a metadata change; returns the new value. */
@@ -268,6 +273,14 @@ export class MemberTable {
   /** The signed claim currently held against `id` (suspect/dead/left), if any. */
   claimOf (id: string): SignedUpdate | undefined {
     return this.entries.get(id)?.claim?.raw
+  }
+
+  /** True while `id` joined (or we started) less than `graceMs` ago. */
+  inJoinGrace (id: string, graceMs: number): boolean {
+    const e = this.entries.get(id)
+    if (e === undefined) return false
+    const now = this.clock.now()
+    return now - e.joinedAt < graceMs || now - this.startedAt < graceMs
   }
 
   /** First-hand evidence (an ack) that `id` is alive. */

@@ -332,6 +332,22 @@ describe('membership state machine', () => {
       assert.equal(h.table.apply(suspect('M0', 1, 'X', false, NOW - MEMBERLIST_LAN.suspectMaxAgeMs)), 'applied')
     })
 
+    it('gives members that just joined, or came back, a grace period (and ourselves after start)', () => {
+      const h = harness()
+      assert.equal(h.table.apply(alive('A', 1)), 'applied')
+      h.clock.tick(5_000)
+      assert.equal(h.table.apply(alive('B', 1)), 'applied')
+      assert.equal(h.table.inJoinGrace('A', 4_000), false)
+      assert.equal(h.table.inJoinGrace('B', 4_000), true)
+      assert.equal(h.table.inJoinGrace('A', 6_000), true, 'we started 5 s ago')
+      h.clock.tick(5_000)
+      assert.equal(h.table.inJoinGrace('B', 4_000), false)
+      h.table.apply(dead('B', 1))
+      h.table.apply(alive('B', 2))
+      assert.equal(h.table.inJoinGrace('B', 4_000), true, 'a restart is a new join')
+      assert.equal(h.table.inJoinGrace('Z', 4_000), false)
+    })
+
     it('counts only news for re-gossip, never stale replays', () => {
       const h = withMembers(3)
       h.table.apply(suspect('M0', 1))
