@@ -91,20 +91,25 @@ export function jsonSize (value: unknown, maxDepth: number): number {
   return encoder.encode(JSON.stringify(value)).byteLength
 }
 
-export function compileNamespaces (section: NamespacesSection, limits: ConfigLimits, access?: AccessPolicy): NamespaceRules {
+/** The writer rules of the config file's `namespaces:` section as an AccessPolicy. */
+export function fileAccessPolicy (section: NamespacesSection = {}): AccessPolicy {
   const rules: Record<string, WriterRule> = {}
+  for (const [ns, cfg] of Object.entries(section)) if (ns !== '*') rules[ns] = cfg.writers
+  return staticAccessPolicy(rules, section['*']?.writers ?? 'open')
+}
+
+export function compileNamespaces (section: NamespacesSection, limits: ConfigLimits, access?: AccessPolicy): NamespaceRules {
   const validators = new Map<string, z.ZodType>()
   const maxValue = new Map<string, number>()
   const maxKeys = new Map<string, number>()
   for (const [ns, cfg] of Object.entries(section)) {
-    if (ns !== '*') rules[ns] = cfg.writers
     if (cfg.schema !== undefined) validators.set(ns, z.fromJSONSchema(cfg.schema as Parameters<typeof z.fromJSONSchema>[0]))
     if (cfg.maxValueBytes !== undefined) maxValue.set(ns, Math.min(cfg.maxValueBytes, limits.maxValueBytes))
     if (cfg.maxKeys !== undefined) maxKeys.set(ns, Math.min(cfg.maxKeys, limits.maxKeysPerNamespace))
   }
   const pick = <T>(m: Map<string, T>, ns: string): T | undefined => m.get(ns) ?? m.get('*')
   return {
-    access: access ?? staticAccessPolicy(rules, section['*']?.writers ?? 'open'),
+    access: access ?? fileAccessPolicy(section),
     checkValue (ns, key, value) {
       checkKey(key, limits)
       const size = jsonSize(value, limits.maxValueDepth)

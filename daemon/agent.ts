@@ -25,7 +25,8 @@ import type { Membership } from '../protocols/membership/types.js'
 import { health as createHealth, HEALTH_PROFILES, type Health } from '../protocols/health/index.js'
 import { configService, configSyncConfig } from '../protocols/config-sync/index.js'
 import { roles as createRoles, leaseDhtValidators, leaseDhtSelectors, testHooksEnabled, PartitionControl } from './roles/index.js'
-import { criticalService, loadGenesis } from '../protocols/bft/index.js'
+import { criticalService, criticalAccessPolicy, loadGenesis, type CriticalService } from '../protocols/bft/index.js'
+import { fileAccessPolicy } from '../crdt/namespaces.js'
 
 export interface AgentStatus {
   peerId: string
@@ -40,6 +41,7 @@ export class Agent {
   membership!: Membership
   health!: Health
   api!: ApiServer
+  critical?: CriticalService
   readonly registry = new Registry()
   /** Protocol components started after membership/health, stopped before them (reverse order). */
   private readonly components: Array<Startable & Partial<ApiContributor> & { name: string }> = []
@@ -77,7 +79,10 @@ export class Agent {
       // Role leases live in the DHT under /mycel/lease/<region>/<role>.
       dhtValidators: leaseDhtValidators,
       dhtSelectors: leaseDhtSelectors,
-      denyPeer: partition !== undefined ? (peer) => partition.denies(peer) : undefined
+      // Admission: a peer the genesis handshake refused gets no further
+      // connections (late-bound: the critical service is built after
+      // libp2p); test builds may also cut peers to simulate a partition.
+      denyPeer: (peer) => (this.critical?.refuses(peer.toString()) ?? false) || (partition?.denies(peer) ?? false)
     })
 
     const components: AgentComponents = {
@@ -114,14 +119,18 @@ export class Agent {
     // Critical config (BFT): only with --genesis. Certified blocks from the
     // validators, verified and applied on every node (docs/bft.md).
     if (cfg.genesis !== undefined) {
-      this.add('critical', criticalService({ genesis: await loadGenesis(cfg.genesis), profile: cfg.profile })(components))
+      this.critical = criticalService({ genesis: await loadGenesis(cfg.genesis), profile: cfg.profile })(components)
+      this.add('critical', this.critical)
     }
 
     // Replicated config: signed Yjs envelopes in a durable log, gossiped and
     // repaired by anti-entropy with live members (docs/config.md).
     const config = configService({
       config: configSyncConfig(cfg.profile),
-      namespaces: cfg.namespaces
+      namespaces: cfg.namespaces,
+      // With a genesis, committed `acl/<namespace>` entries decide who may
+      // write; the config file's rules apply only where none is committed.
+      access: this.critical !== undefined ? criticalAccessPolicy(this.critical.config, fileAccessPolicy(cfg.namespaces)) : undefined
     })({ ...components, membership: this.membership })
     this.add('config', config)
 
