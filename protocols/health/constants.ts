@@ -13,7 +13,7 @@ export interface HealthConfig {
 }
 
 export const HEALTH_PROFILES: Record<ProfileName, HealthConfig> = {
-  lan: { publishIntervalMs: 10_000, staleAfterIntervals: 3, maxFutureSkewMs: 60_000, maxReportBytes: 16 * 1024 },
+  lan: { publishIntervalMs: 30_000, staleAfterIntervals: 3, maxFutureSkewMs: 60_000, maxReportBytes: 16 * 1024 },
   wan: { publishIntervalMs: 30_000, staleAfterIntervals: 3, maxFutureSkewMs: 120_000, maxReportBytes: 16 * 1024 },
   test: { publishIntervalMs: 1_000, staleAfterIntervals: 5, maxFutureSkewMs: 60_000, maxReportBytes: 16 * 1024 }
 }
