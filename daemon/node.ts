@@ -83,6 +83,10 @@ export async function createNode (opts: NodeOptions): Promise<MycelNode> {
       maxIncomingPendingConnections: p.maxIncomingPendingConnections,
       dialTimeout: p.dialTimeoutMs
     },
+    // SWIM decides who is dead. libp2p's monitor would abort a connection
+    // whose keep-alive ping is slow; on a starved host that snowballs into
+    // dropped connections, handshakes redone inside probes and false deaths.
+    connectionMonitor: { abortConnectionOnPingFailure: false },
     metrics: opts.registry !== undefined ? prometheusMetrics({ registry: opts.registry, preserveExistingMetrics: true, collectDefaultMetrics: false }) : undefined,
     peerDiscovery: (opts.bootstrap ?? []).length > 0 ? [bootstrap({ list: opts.bootstrap ?? [], timeout: 0 })] : [],
     services: {
