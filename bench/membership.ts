@@ -141,9 +141,11 @@ async function serfRun (n: number): Promise<Record<string, unknown>> {
 
 const results: Record<string, unknown[]> = { mycel: [], serf: [] }
 const haveSerf = await serfAvailable()
+// A size that fails (e.g. does not converge in time) is recorded as such
+// and the run goes on: a partial result is still a result.
 for (const n of SIZES) {
-  results.mycel.push(await mycelRun(n))
-  if (haveSerf) results.serf.push(await serfRun(n))
+  results.mycel.push(await mycelRun(n).catch((err: Error) => ({ n, error: err.message.split('\n')[0] })))
+  if (haveSerf) results.serf.push(await serfRun(n).catch((err: Error) => ({ n, error: err.message.split('\n')[0] })))
 }
 if (!haveSerf) process.stdout.write('serf not installed (apt-get install serf): no reference numbers\n')
 const path = await writeResult('membership', { profile: PROFILE, ...results })
