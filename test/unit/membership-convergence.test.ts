@@ -14,17 +14,7 @@ import { membershipConfig } from '../../protocols/membership/constants.js'
 import { encodeCbor } from '../../protocols/wire/codec.js'
 import { decodeBody, type AliveBody, type SignedUpdate, type Update, type UpdateBody } from '../../protocols/membership/messages.js'
 import type { Clock } from '../../protocols/membership/clock.js'
-
-function prng (seed: number): () => number {
-  let s = seed >>> 0
-  return () => {
-    s = (s + 0x6D2B79F5) >>> 0
-    let t = s
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+import { prng } from '../helpers/prng.js'
 
 const mk = (body: UpdateBody): Update => ({ body, raw: { b: encodeCbor(body), s: new Uint8Array(64) } })
 const aliveBody = (id: string, inc: number): AliveBody => ({ v: 1, t: 'alive', id, inc, region: 'r', roles: [], addrs: [], ver: '1', ts: 0 })

@@ -11,21 +11,10 @@ import type { PrivateKey } from '@libp2p/interface'
 import { encodeCbor } from '../../protocols/wire/codec.js'
 import { decoders, signUpdate, verifyUpdate, type AliveBody, type SuspectBody, type LeftBody, type Update } from '../../protocols/membership/messages.js'
 import { membershipConfig } from '../../protocols/membership/constants.js'
+import { prng } from '../helpers/prng.js'
 
 const WIRE_ERRORS = new Set(['MalformedMessageError', 'OversizedMessageError', 'UnsupportedVersionError'])
 const codec = decoders(membershipConfig('test'))
-
-/** Deterministic PRNG so a failure reproduces. */
-function prng (seed: number): () => number {
-  let s = seed >>> 0
-  return () => {
-    s = (s + 0x6D2B79F5) >>> 0
-    let t = s
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 function randomValue (rnd: () => number, depth = 0): unknown {
   const pick = Math.floor(rnd() * (depth > 3 ? 5 : 8))
