@@ -42,6 +42,9 @@ describe('roles with 3 regions x 3 agent processes', function () {
   const byId = (id: string | undefined): AgentProcess | undefined => agents.find(a => a.peerId === id)
 
   /** All live agents agree on one active holder per (region, role), and exactly that agent acts. */
+  /** Why the last converged() call said no (printed when a wait times out). */
+  let why = ''
+  const short = (id?: string): string => id?.slice(-6) ?? '-'
   async function converged (): Promise<Map<string, Row> | false> {
     const live = alive()
     const views = await Promise.all(live.map(async a => await a.get<View>('/v1/roles')))
@@ -50,15 +53,23 @@ describe('roles with 3 regions x 3 agent processes', function () {
       const members = live.filter(a => a.opts.region === region)
       for (const role of ROLES) {
         const first = row(views[0], region, role)
-        if (first?.status !== 'active' || first.holder === undefined) return false
-        if (!members.some(m => m.peerId === first.holder)) return false
-        for (const v of views) if (row(v, region, role)?.holder !== first.holder) return false
+        const no = (reason: string): false => { why = `${region}/${role}: ${reason}`; return false }
+        if (first?.status !== 'active' || first.holder === undefined) return no(`status ${first?.status} holder ${short(first?.holder)} in ${short(live[0].peerId)}'s view`)
+        if (!members.some(m => m.peerId === first.holder)) return no(`holder ${short(first.holder)} not a live member of the region`)
+        for (const [i, v] of views.entries()) if (row(v, region, role)?.holder !== first.holder) return no(`${short(live[i].peerId)} sees ${short(row(v, region, role)?.holder)} t${row(v, region, role)?.term}, ${short(live[0].peerId)} sees ${short(first.holder)} t${first.term}`)
         const acting = live.filter((a, i) => views[i].local.find(l => l.role === role)?.acting === true && a.opts.region === region)
-        if (acting.length !== 1 || acting[0].peerId !== first.holder) return false
+        if (acting.length !== 1 || acting[0].peerId !== first.holder) return no(`acting: [${acting.map(a => short(a.peerId)).join(',')}], holder ${short(first.holder)}`)
         agreed.set(`${region}/${role}`, first)
       }
     }
     return agreed
+  }
+  const convergedOrWhy = async (ms: number, what: string): Promise<Map<string, Row>> => {
+    try {
+      return await waitFor(converged, ms, what, 500) as Map<string, Row>
+    } catch (err) {
+      throw new Error(`${(err as Error).message}; last: ${why}`)
+    }
   }
 
   before(async () => {
@@ -81,7 +92,7 @@ describe('roles with 3 regions x 3 agent processes', function () {
 
   it('elects exactly one holder per (region, role): the XOR-closest candidate, the same in every view', async () => {
     const started = Date.now()
-    const agreed = await waitFor(converged, 90_000, 'one agreed holder per (region, role)', 500)
+    const agreed = await convergedOrWhy(90_000, 'one agreed holder per (region, role)')
     process.stderr.write(`      (converged ${Date.now() - started} ms after the last agent started)\n`)
     for (const region of REGIONS) {
       const cands = inRegion(region).map(a => ({ peerId: a.peerId, region, roles: ROLES }))
@@ -114,7 +125,7 @@ describe('roles with 3 regions x 3 agent processes', function () {
   })
 
   it('SIGKILL of a holder: a successor with a higher term within one lease period plus detection', async () => {
-    const agreed = await waitFor(converged, 60_000, 'converged before the kill', 500)
+    const agreed = await convergedOrWhy(60_000, 'converged before the kill')
     const old = agreed.get('r2/network')!
     const victim = byId(old.holder)!
     const killedAt = Date.now()
@@ -145,7 +156,7 @@ describe('roles with 3 regions x 3 agent processes', function () {
   })
 
   it('a partitioned holder stops when its lease lapses, before the successor acts; its stale-term actions are ignored', async () => {
-    const agreed = await waitFor(converged, 60_000, 'converged before the partition', 500)
+    const agreed = await convergedOrWhy(60_000, 'converged before the partition')
     const old = agreed.get('r3/monitoring')!
     const cut = byId(old.holder)!
     const others = inRegion('r3').filter(a => a !== cut)
@@ -189,6 +200,6 @@ describe('roles with 3 regions x 3 agent processes', function () {
     const outputs = await receiver.get<{ outputs: Array<{ kind: string }> }>('/v1/roles/outputs')
     assert.ok(!outputs.outputs.some(o => o.kind === 'stale-probe'), 'a stale action was applied')
     // And the region converges again to one holder.
-    await waitFor(converged, 60_000, 'convergence after the heal', 500)
+    await convergedOrWhy(60_000, 'convergence after the heal')
   })
 })
