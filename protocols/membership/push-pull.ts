@@ -45,13 +45,27 @@ export class PushPull {
   private async run (): Promise<void> {
     const { cfg, signal, table } = this.ctx
     while (!signal.aborted) {
-      const interval = pushPullIntervalFor(cfg.pushPullIntervalMs, table.estimateN())
+      // Isolated (no live member known): the join exchange that a new
+      // connection triggers can fail on a starved host, and an already open
+      // connection never triggers another. Retry through any connected peer
+      // at the probe cadence until we have joined.
+      const isolated = this.alivePeers().length === 0
+      const interval = isolated ? cfg.probeIntervalMs : pushPullIntervalFor(cfg.pushPullIntervalMs, table.estimateN())
       // Jitter of +-25 % keeps nodes from syncing in waves.
       await sleep(interval * (0.75 + Math.random() * 0.5), signal)
       if (signal.aborted) return
-      const peer = shuffled(table.ids(['alive']))[0]
-      if (peer !== undefined) await this.sync(peer, false)
+      const alive = shuffled(this.alivePeers())
+      if (alive.length > 0) {
+        await this.sync(alive[0], false)
+        continue
+      }
+      const connected = shuffled(this.ctx.node.getPeers().map(p => p.toString()).filter(id => id !== this.ctx.selfId))
+      if (connected.length > 0) await this.sync(connected[0], true)
     }
+  }
+
+  private alivePeers (): string[] {
+    return this.ctx.table.ids(['alive']).filter(id => id !== this.ctx.selfId)
   }
 
   /**
