@@ -109,7 +109,8 @@ export class Agent {
     this.health = createHealth({
       config: HEALTH_PROFILES[cfg.profile],
       version: VERSION,
-      roles: () => this.membership.self().roles
+      roles: () => this.membership.self().roles,
+      isMember: (peerId) => this.membership.get(peerId) !== undefined
     })(components)
 
     // COMPONENTS: protocol components, in start order. Each is built from

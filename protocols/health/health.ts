@@ -19,6 +19,12 @@ export interface HealthInit {
   roles: () => string[]
   /** Extra named checks contributed by other components. */
   checks?: () => HealthReport['checks']
+  /**
+   * Whether a peer is still a member (not reaped). Reports of peers that are
+   * not are dropped at each tick, so departed hosts leave /v1/health and the
+   * region aggregates instead of lingering forever.
+   */
+  isMember?: (peerId: string) => boolean
 }
 
 export interface StoredReport {
@@ -82,9 +88,6 @@ export class Health implements Startable {
 
   get (peerId: string): StoredReport | undefined { return this.latest.get(peerId) }
 
-  /** Forget a member (reaped by membership). */
-  forget (peerId: string): void { this.latest.delete(peerId) }
-
   async makeReport (): Promise<HealthReport> {
     const mem = process.memoryUsage()
     let diskFreeBytes = 0
@@ -116,6 +119,12 @@ export class Health implements Startable {
 
   private async tick (): Promise<void> {
     if (this.topic === undefined) return
+    const isMember = this.init.isMember
+    if (isMember !== undefined) {
+      for (const peerId of this.latest.keys()) {
+        if (peerId !== this.components.peerId && !isMember(peerId)) this.latest.delete(peerId)
+      }
+    }
     try {
       const report = await this.makeReport()
       this.store(report)
