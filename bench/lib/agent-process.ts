@@ -160,6 +160,13 @@ export async function waitFor<T> (fn: () => Promise<T> | T, timeoutMs: number, w
 /** Start `n` agents; the first is the bootstrap peer of the rest. */
 export async function startCluster (n: number, opts: AgentOptions = {}): Promise<AgentProcess[]> {
   const first = await AgentProcess.start(opts)
-  const rest = await Promise.all(Array.from({ length: n - 1 }, async () => await AgentProcess.start({ ...opts, bootstrap: [first.addr, ...(opts.bootstrap ?? [])] })))
+  const settled = await Promise.allSettled(Array.from({ length: n - 1 }, async () => await AgentProcess.start({ ...opts, bootstrap: [first.addr, ...(opts.bootstrap ?? [])] })))
+  const rest = settled.flatMap(r => r.status === 'fulfilled' ? [r.value] : [])
+  const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected')
+  if (failed !== undefined) {
+    // One agent failed to start: stop the ones that did, leave nothing behind.
+    await Promise.all([first, ...rest].map(async a => { await a.cleanup() }))
+    throw failed.reason
+  }
   return [first, ...rest]
 }
