@@ -37,8 +37,20 @@ export interface ElectionConfig {
   viewSettleMs: number
   /** Deadline of one DHT get/put/provide/findProviders. */
   dhtTimeoutMs: number
-  /** Own-region lease records are re-read from the DHT this often (repairs missed gossip). */
+  /**
+   * Own-region lease records are checked this often; a role is re-read from
+   * the DHT only when gossip has brought no renewal of it for two renew
+   * intervals (missed gossip, a holder gone quiet). A steady network reads
+   * nothing from the DHT.
+   */
   dhtRefreshMs: number
+  /**
+   * A holder stores its lease in the DHT on every new term and release, and
+   * re-stores a renewal only this often: renewals travel by gossip; the DHT
+   * record is there for term history and for readers that missed gossip.
+   * Storing every renewal made the DHT the largest idle cost of a daemon.
+   */
+  dhtPutIntervalMs: number
   /** Candidates re-announce themselves as DHT providers this often. */
   provideIntervalMs: number
   /** Random fraction added to every timer, to keep nodes from ticking in lockstep. */
@@ -64,6 +76,7 @@ export const ELECTION_PROFILES: Record<ProfileName, ElectionConfig> = {
     viewSettleMs: 2_000,
     dhtTimeoutMs: 10_000,
     dhtRefreshMs: 15_000,
+    dhtPutIntervalMs: 60_000,
     provideIntervalMs: 10 * 60_000,
     jitter: 0.1
   },
@@ -76,6 +89,7 @@ export const ELECTION_PROFILES: Record<ProfileName, ElectionConfig> = {
     viewSettleMs: 4_000,
     dhtTimeoutMs: 20_000,
     dhtRefreshMs: 30_000,
+    dhtPutIntervalMs: 120_000,
     provideIntervalMs: 20 * 60_000,
     jitter: 0.1
   },
@@ -92,6 +106,7 @@ export const ELECTION_PROFILES: Record<ProfileName, ElectionConfig> = {
     viewSettleMs: 1_000,
     dhtTimeoutMs: 4_000,
     dhtRefreshMs: 8_000,
+    dhtPutIntervalMs: 30_000,
     provideIntervalMs: 60_000,
     jitter: 0.1
   }

@@ -74,6 +74,8 @@ interface Slot {
   current?: Promise<void>
   again: boolean
   putting: boolean
+  /** Term and time of our last lease that reached the DHT. */
+  lastPut?: { term: number, at: number }
   timer?: ReturnType<typeof setTimeout>
   lapseTimer?: ReturnType<typeof setTimeout>
 }
@@ -401,14 +403,18 @@ export class ElectionEngine extends EventTarget {
     const { region, role } = signed.lease
     const recipients = await this.c.transport.gossip(signed).catch(() => 0)
     const alone = !this.c.membership.members().some(m => m.peerId !== this.c.peerId)
-    if (slot.putting && recipients > 0) return true
+    const last = slot.lastPut
+    const routine = last !== undefined && last.term === signed.lease.term && this.now() - last.at < cfg.dhtPutIntervalMs
+    if (recipients > 0 && (slot.putting || routine)) return true
     slot.putting = true
     const signal = AbortSignal.any([this.controller?.signal ?? AbortSignal.abort(), AbortSignal.timeout(cfg.dhtTimeoutMs)])
+    const at = this.now()
     const put = this.c.transport.put(signed, signal)
       .catch((err) => { this.c.logger.debug({ err, role }, 'lease DHT put failed'); return 0 })
       .then((acks) => {
         slot.putting = false
-        if (acks === 0 && !alone) this.c.metrics.renewFailures.inc({ region, role, reason: 'dht' })
+        if (acks > 0) slot.lastPut = { term: signed.lease.term, at }
+        else if (!alone) this.c.metrics.renewFailures.inc({ region, role, reason: 'dht' })
         return acks
       })
     if (recipients > 0 || alone) return true
@@ -468,7 +474,14 @@ export class ElectionEngine extends EventTarget {
   private async refreshFromDht (): Promise<void> {
     const signal = this.controller?.signal
     if (signal === undefined) return
-    await Promise.allSettled(this.init.roles.map(async role => await this.resolve(this.c.region, role, signal)))
+    // Gossip carries every renewal; the DHT is read only for roles it has
+    // gone quiet on (cold start, missed messages, a holder that vanished).
+    const quietFor = 2 * this.init.config.renewIntervalMs
+    const quiet = this.init.roles.filter(role => {
+      const sl = this.book.get(this.c.region, role)
+      return sl === undefined || this.now() - sl.lease.issuedAt > quietFor
+    })
+    await Promise.allSettled(quiet.map(async role => await this.resolve(this.c.region, role, signal)))
     if (this.controller !== undefined && !this.stopping) this.dhtTimer = setTimeout(() => { void this.refreshFromDht() }, this.jittered(this.init.config.dhtRefreshMs))
   }
 

@@ -17,7 +17,7 @@ import type { Member } from '../../protocols/membership/types.js'
 
 const CFG: ElectionConfig = {
   leaseMs: 5_000, renewIntervalMs: 1_600, maxClockSkewMs: 200, claimSettleMs: 300, learnPeriodMs: 1_800, viewSettleMs: 500,
-  dhtTimeoutMs: 3_000, dhtRefreshMs: 4_000, provideIntervalMs: 60_000, jitter: 0.1
+  dhtTimeoutMs: 3_000, dhtRefreshMs: 4_000, dhtPutIntervalMs: 12_000, provideIntervalMs: 60_000, jitter: 0.1
 }
 const ROLES = ['network', 'monitoring']
 const logger = pino({ level: 'silent' })
@@ -42,6 +42,10 @@ class SimNode {
   group = 0
   /** Peers this node wrongly believes dead (asymmetric views). */
   blind = new Set<string>()
+  /** Drops every gossip delivery (DHT still works): a node that missed renewals. */
+  deaf = false
+  puts = 0
+  gets = 0
   readonly membership = new EventTarget() as EventTarget & { self: () => Member, members: () => Member[] }
   readonly store = new Map<string, Uint8Array[]>()
   engine!: ElectionEngine
@@ -61,10 +65,12 @@ class SimNode {
       stop: () => { this.onLease = undefined },
       gossip: async (sl) => this.send(sl),
       put: async (sl) => {
+        this.puts++
         this.keep(sl)
         return this.send(sl, true)
       },
       get: async (region, role) => {
+        this.gets++
         const k = `${region}/${role}`
         const recs = [...this.world.nodes.values()].filter(n => n === this || this.world.reachable(this, n)).flatMap(n => n.store.get(k) ?? [])
         return await Promise.all(recs.map(async r => await decodeLease(r, this.world.clock.now)))
@@ -101,6 +107,7 @@ class SimNode {
         // Already in flight: delivered even if the sender died meanwhile.
         if (!peer.up || peer.group !== this.group) return
         if (store) peer.keep(sl)
+        if (!store && peer.deaf) return
         peer.onLease?.(sl, store ? 'dht' : 'gossip')
       }, NET_DELAY)
     }
@@ -194,6 +201,30 @@ describe('election engine (fake timers, in-memory network)', function () {
       assert.equal(world.acting(role).length, 1)
       assert.equal(world.acting(role)[0].engine.actingTerm(role), 1)
     }
+    assertNoOverlap(world)
+  })
+
+  it('steady state: renewals travel by gossip; the DHT is written per term and every dhtPutIntervalMs, read only when gossip goes quiet', async () => {
+    world = await makeWorld(clock, 4)
+    await clock.tickAsync(CFG.learnPeriodMs + CFG.renewIntervalMs + CFG.claimSettleMs + 500)
+    for (const role of ROLES) assert.equal(world.acting(role).length, 1)
+    for (const n of world.nodes.values()) { n.puts = 0; n.gets = 0 }
+    const span = 3 * CFG.dhtPutIntervalMs
+    await clock.tickAsync(span)
+    const renewals = span / CFG.renewIntervalMs
+    const puts = [...world.nodes.values()].reduce((a, n) => a + n.puts, 0)
+    const gets = [...world.nodes.values()].reduce((a, n) => a + n.gets, 0)
+    // One put per role per interval (+1 for the phase), instead of one per renewal.
+    assert.ok(puts <= ROLES.length * (span / CFG.dhtPutIntervalMs + 1), `${puts} puts in ${span} ms (${renewals} renewals per role)`)
+    assert.ok(puts >= ROLES.length * (span / CFG.dhtPutIntervalMs - 1), `${puts} puts: the record is still refreshed`)
+    assert.equal(gets, 0, 'no DHT reads while gossip brings renewals')
+    // A node that misses gossip repairs its book from the DHT.
+    const deaf = [...world.nodes.values()].find(n => !ROLES.some(r => n.engine.isActing(r)))!
+    deaf.deaf = true
+    await clock.tickAsync(2 * CFG.renewIntervalMs + 2 * CFG.dhtRefreshMs)
+    assert.ok(deaf.gets > 0, 'the deaf node read the DHT')
+    assert.equal([...world.nodes.values()].filter(n => n !== deaf).reduce((a, n) => a + n.gets, 0), 0)
+    for (const role of ROLES) assert.equal(deaf.engine.book.get('eu', role)?.lease.holder, world.acting(role)[0].id)
     assertNoOverlap(world)
   })
 
