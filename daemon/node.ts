@@ -17,6 +17,7 @@ import { prometheusMetrics } from '@libp2p/prometheus-metrics'
 import type { PrivateKey, ConnectionGater, PeerId } from '@libp2p/interface'
 import type { Registry } from 'prom-client'
 import type { Libp2pProfile } from './profiles.js'
+import { toString as uint8ToString } from 'uint8arrays/to-string'
 
 export interface MycelServices {
   identify: Identify
@@ -48,6 +49,11 @@ export interface NodeOptions {
   dhtValidators?: Record<string, (key: Uint8Array, value: Uint8Array) => Promise<void>>
   dhtSelectors?: Record<string, (key: Uint8Array, records: Uint8Array[]) => number>
   agentVersion?: string
+}
+
+/** StrictSign's message id (author + seqno) as a cache key, computed without verifying anything. */
+export function fastMessageId (msg: { from?: Uint8Array, seqno?: Uint8Array }): string {
+  return `${msg.from !== undefined ? uint8ToString(msg.from, 'base64') : ''}:${msg.seqno !== undefined ? uint8ToString(msg.seqno, 'base16') : ''}`
 }
 
 export async function createNode (opts: NodeOptions): Promise<MycelNode> {
@@ -94,9 +100,27 @@ export async function createNode (opts: NodeOptions): Promise<MycelNode> {
       ping: ping({ protocolPrefix: PROTOCOL_PREFIX }),
       pubsub: gossipsub({
         globalSignaturePolicy: 'StrictSign',
+        // Duplicates are dropped before their signature is checked: without a
+        // fast id gossipsub verifies every copy (each message arrives ~D
+        // times), which made signature checks the largest idle cost. The id
+        // is StrictSign's own message id (author + seqno); the cache only
+        // takes ids of messages that passed validation, so a forged copy
+        // cannot shadow the real one.
+        fastMsgIdFn: fastMessageId,
+        // Publish to the mesh (D peers), not to every subscriber: flooding
+        // made each publication cost O(N) sends and O(N) duplicates.
+        floodPublish: false,
         allowPublishToZeroTopicPeers: true,
         emitSelf: false,
         heartbeatInterval: p.gossipHeartbeatMs,
+        D: p.mesh.D,
+        Dlo: p.mesh.Dlo,
+        Dhi: p.mesh.Dhi,
+        Dlazy: p.mesh.Dlazy,
+        // gossipsub requires Dout < Dlo and Dout <= D / 2; Dscore <= D.
+        Dout: Math.min(2, p.mesh.Dlo - 1, Math.floor(p.mesh.D / 2)),
+        Dscore: Math.min(4, p.mesh.D),
+        idontwantMinDataSize: p.idontwantMinBytes,
         scoreParams: {
           // Agents sharing one IP (loopback, NAT) would otherwise be scored
           // below the graylist threshold and cut off from gossip.

@@ -19,6 +19,17 @@ export interface Libp2pProfile {
   socketInactivityTimeoutMs: number
   /** gossipsub heartbeat, ms (mesh maintenance and IHAVE gossip). */
   gossipHeartbeatMs: number
+  /**
+   * gossipsub mesh degree: target, low and high watermarks, and the number
+   * of non-mesh peers sent IHAVE gossip each heartbeat. Every message
+   * reaches a node about `meshD` times, so this is the gossip cost factor;
+   * mycel's topics carry few, small, signed messages, and every state they
+   * carry is also repaired by anti-entropy, so a thinner mesh than
+   * gossipsub's 6/4/12 (built for blockchain-rate traffic) is enough.
+   */
+  mesh: { D: number, Dlo: number, Dhi: number, Dlazy: number }
+  /** Messages at least this large trigger IDONTWANT to mesh peers, bytes. */
+  idontwantMinBytes: number
   /** IPs exempt from gossipsub's IP-colocation penalty. */
   ipColocationWhitelist: string[]
   /** Override of gossipsub's IP-colocation weight (0 disables it). */
@@ -31,6 +42,7 @@ export interface Libp2pProfile {
 }
 
 const LOOPBACK = ['127.0.0.1', '::1']
+const THIN_MESH = { D: 4, Dlo: 3, Dhi: 8, Dlazy: 3 }
 
 export const LIBP2P_PROFILES: Record<ProfileName, Libp2pProfile> = {
   lan: {
@@ -40,6 +52,8 @@ export const LIBP2P_PROFILES: Record<ProfileName, Libp2pProfile> = {
     dialTimeoutMs: 5_000,
     socketInactivityTimeoutMs: 5 * 60_000,
     gossipHeartbeatMs: 1_000,
+    mesh: THIN_MESH,
+    idontwantMinBytes: 8 * 1024,
     ipColocationWhitelist: LOOPBACK,
     ipColocationWeight: 0,
     dhtAllowPrivateAddrs: true,
@@ -53,6 +67,9 @@ export const LIBP2P_PROFILES: Record<ProfileName, Libp2pProfile> = {
     dialTimeoutMs: 10_000,
     socketInactivityTimeoutMs: 10 * 60_000,
     gossipHeartbeatMs: 1_000,
+    // Lossy paths: keep gossipsub's own degree.
+    mesh: { D: 6, Dlo: 4, Dhi: 12, Dlazy: 6 },
+    idontwantMinBytes: 8 * 1024,
     ipColocationWhitelist: LOOPBACK,
     dhtAllowPrivateAddrs: false,
     redialMinMs: 1_000,
@@ -65,6 +82,8 @@ export const LIBP2P_PROFILES: Record<ProfileName, Libp2pProfile> = {
     dialTimeoutMs: 3_000,
     socketInactivityTimeoutMs: 5 * 60_000,
     gossipHeartbeatMs: 250,
+    mesh: THIN_MESH,
+    idontwantMinBytes: 8 * 1024,
     ipColocationWhitelist: LOOPBACK,
     ipColocationWeight: 0,
     dhtAllowPrivateAddrs: true,
