@@ -53,6 +53,13 @@ export interface ElectionConfig {
   dhtPutIntervalMs: number
   /** Candidates re-announce themselves as DHT providers this often. */
   provideIntervalMs: number
+  /**
+   * The first announcement is made at a random point this long after the
+   * learn period: candidates are found through membership first, and
+   * provider walks during a cold start of N nodes dial across the whole
+   * network while every handshake competes for CPU.
+   */
+  provideSpreadMs: number
   /** Random fraction added to every timer, to keep nodes from ticking in lockstep. */
   jitter: number
 }
@@ -78,6 +85,7 @@ export const ELECTION_PROFILES: Record<ProfileName, ElectionConfig> = {
     dhtRefreshMs: 15_000,
     dhtPutIntervalMs: 60_000,
     provideIntervalMs: 10 * 60_000,
+    provideSpreadMs: 180_000,
     jitter: 0.1
   },
   wan: {
@@ -91,6 +99,7 @@ export const ELECTION_PROFILES: Record<ProfileName, ElectionConfig> = {
     dhtRefreshMs: 30_000,
     dhtPutIntervalMs: 120_000,
     provideIntervalMs: 20 * 60_000,
+    provideSpreadMs: 300_000,
     jitter: 0.1
   },
   // Every agent of a test runs on one host (one clock): a small skew margin is
@@ -108,6 +117,7 @@ export const ELECTION_PROFILES: Record<ProfileName, ElectionConfig> = {
     dhtRefreshMs: 8_000,
     dhtPutIntervalMs: 30_000,
     provideIntervalMs: 60_000,
+    provideSpreadMs: 5_000,
     jitter: 0.1
   }
 }

@@ -74,6 +74,8 @@ interface Slot {
   current?: Promise<void>
   again: boolean
   putting: boolean
+  /** When this node last read the role from the DHT before claiming a term. */
+  resolvedAt?: number
   /** Term and time of our last lease that reached the DHT. */
   lastPut?: { term: number, at: number }
   timer?: ReturnType<typeof setTimeout>
@@ -144,8 +146,10 @@ export class ElectionEngine extends EventTarget {
       this.c.membership.addEventListener(ev, this.onMembership)
     }
     for (const slot of this.slots.values()) this.schedule(slot, this.init.config.learnPeriodMs)
-    this.dhtTimer = setTimeout(() => { void this.refreshFromDht() }, 0)
-    this.provideTimer = setTimeout(() => { void this.provideAll() }, this.init.config.learnPeriodMs)
+    this.dhtTimer = setTimeout(() => { void this.refreshFromDht() }, this.jittered(this.init.config.dhtRefreshMs))
+    // Spread the first announcements: a cold-starting network of N nodes
+    // would otherwise run 5N provider walks within the same seconds.
+    this.provideTimer = setTimeout(() => { void this.provideAll() }, this.init.config.learnPeriodMs + Math.round(this.random() * this.init.config.provideSpreadMs))
     this.gaugeTimer = setInterval(() => { this.updateGauges() }, 1_000)
     this.gaugeTimer.unref?.()
   }
@@ -366,6 +370,16 @@ export class ElectionEngine extends EventTarget {
     if (renewing && slot.held !== undefined) {
       term = slot.held.lease.term
     } else {
+      // About to start a new term: learn the term history from the DHT first
+      // (a lease gossiped before we joined), once per claim attempt series.
+      if (slot.resolvedAt === undefined || now - slot.resolvedAt > cfg.leaseMs) {
+        slot.resolvedAt = now
+        const signal = AbortSignal.any([this.controller?.signal ?? AbortSignal.abort(), AbortSignal.timeout(Math.min(cfg.dhtTimeoutMs, cfg.claimSettleMs * 3))])
+        await this.resolve(region, slot.role, signal).catch(() => undefined)
+        if (this.stopping || this.controller === undefined) return
+        const found = this.book.get(region, slot.role)
+        if (found !== undefined && found.lease.holder !== self && leaseStatus(found.lease, this.now(), cfg.maxClockSkewMs) === 'active') return
+      }
       const seen = Math.max(this.book.maxTerm(region, slot.role), this.c.fencing.highest(region, slot.role)?.term ?? 0, slot.held?.lease.term ?? 0)
       term = slot.pendingTerm !== undefined && slot.pendingTerm > seen ? slot.pendingTerm : seen + 1
       slot.pendingTerm = term
@@ -477,9 +491,11 @@ export class ElectionEngine extends EventTarget {
     // Gossip carries every renewal; the DHT is read only for roles it has
     // gone quiet on (cold start, missed messages, a holder that vanished).
     const quietFor = 2 * this.init.config.renewIntervalMs
+    // A role never seen has nothing to repair: its winner reads the DHT
+    // itself before claiming (see claimTerm), and its first lease is gossiped.
     const quiet = this.init.roles.filter(role => {
       const sl = this.book.get(this.c.region, role)
-      return sl === undefined || this.now() - sl.lease.issuedAt > quietFor
+      return sl !== undefined && this.now() - sl.lease.issuedAt > quietFor && leaseStatus(sl.lease, this.now(), 0) !== 'released'
     })
     await Promise.allSettled(quiet.map(async role => await this.resolve(this.c.region, role, signal)))
     if (this.controller !== undefined && !this.stopping) this.dhtTimer = setTimeout(() => { void this.refreshFromDht() }, this.jittered(this.init.config.dhtRefreshMs))

@@ -17,7 +17,7 @@ import type { Member } from '../../protocols/membership/types.js'
 
 const CFG: ElectionConfig = {
   leaseMs: 5_000, renewIntervalMs: 1_600, maxClockSkewMs: 200, claimSettleMs: 300, learnPeriodMs: 1_800, viewSettleMs: 500,
-  dhtTimeoutMs: 3_000, dhtRefreshMs: 4_000, dhtPutIntervalMs: 12_000, provideIntervalMs: 60_000, jitter: 0.1
+  dhtTimeoutMs: 3_000, dhtRefreshMs: 4_000, dhtPutIntervalMs: 12_000, provideIntervalMs: 60_000, provideSpreadMs: 1_000, jitter: 0.1
 }
 const ROLES = ['network', 'monitoring']
 const logger = pino({ level: 'silent' })
