@@ -89,10 +89,13 @@ export async function createNode (opts: NodeOptions): Promise<MycelNode> {
       maxIncomingPendingConnections: p.maxIncomingPendingConnections,
       dialTimeout: p.dialTimeoutMs
     },
-    // SWIM decides who is dead. libp2p's monitor would abort a connection
-    // whose keep-alive ping is slow; on a starved host that snowballs into
-    // dropped connections, handshakes redone inside probes and false deaths.
-    connectionMonitor: { abortConnectionOnPingFailure: false },
+    // SWIM decides who is alive, with one probe per second whatever the
+    // network size. libp2p's connection monitor would open a ping stream on
+    // every connection every 10 s (N/10 stream setups a second per node) and,
+    // aborting slow connections, turned a starved host's lag into dropped
+    // connections and false deaths. Idle sockets are still closed by TCP's
+    // inactivity timeout and yamux keep-alive.
+    connectionMonitor: { enabled: false },
     metrics: opts.registry !== undefined ? prometheusMetrics({ registry: opts.registry, preserveExistingMetrics: true, collectDefaultMetrics: false }) : undefined,
     peerDiscovery: (opts.bootstrap ?? []).length > 0 ? [bootstrap({ list: opts.bootstrap ?? [], timeout: 0 })] : [],
     services: {

@@ -49,7 +49,9 @@ export const LIBP2P_PROFILES: Record<ProfileName, Libp2pProfile> = {
     maxConnections: 300,
     inboundConnectionThreshold: 100,
     maxIncomingPendingConnections: 100,
-    dialTimeoutMs: 5_000,
+    // libp2p's default: a handshake on a loaded host can take seconds, and
+    // an aborted one is CPU thrown away.
+    dialTimeoutMs: 10_000,
     socketInactivityTimeoutMs: 5 * 60_000,
     gossipHeartbeatMs: 1_000,
     mesh: THIN_MESH,

@@ -21,6 +21,23 @@ import type { SwimContext } from './context.js'
 import { shuffled } from './context.js'
 import type { PushPull } from './push-pull.js'
 
+/**
+ * Connect to `peer`, waiting at most `waitMs`. The dial itself is not tied
+ * to that wait: it runs to libp2p's dial timeout, so a handshake slowed by a
+ * loaded host completes and serves the next probe instead of being aborted
+ * and redone (aborted half-handshakes were most of the CPU of a large join).
+ * Concurrent calls join the same in-flight dial.
+ */
+export async function connectPatiently (node: SwimContext['node'], peer: PeerId, waitMs: number, signal: AbortSignal): Promise<void> {
+  const dial = node.dial(peer)
+  const wait = AbortSignal.any([signal, AbortSignal.timeout(waitMs)])
+  await new Promise<void>((resolve, reject) => {
+    const onAbort = (): void => { reject(wait.reason) }
+    wait.addEventListener('abort', onAbort, { once: true })
+    dial.then(() => { resolve() }, reject).finally(() => { wait.removeEventListener('abort', onAbort) })
+  })
+}
+
 export class MemberConnections {
   private readonly dialing = new Set<string>()
   private readonly onConnect = (evt: CustomEvent<PeerId>): void => {

@@ -133,7 +133,9 @@ const LAN: MembershipConfig = {
   tombstoneMs: 24 * 60 * 60_000,
   maxMembers: 4_096,
   maxMemberConnections: 128,
-  memberDialsPerTick: 4,
+  // One new member connection a second: a node joining N members opens its
+  // mesh over ~N/2 s (peers dial it too) instead of bursting handshakes.
+  memberDialsPerTick: 1,
   maintenanceIntervalMs: 1_000,
   leaveTimeoutMs: 2_000,
   maxUpdateBytes: 2_048,

@@ -19,6 +19,7 @@ import { PROBE_PROTOCOL, PROBE_REQ_PROTOCOL } from './constants.js'
 import { encode, type SignedUpdate, type Ack, type Ping, type ProbeReq, type ProbeRes } from './messages.js'
 import { shuffled, sleep, type SwimContext } from './context.js'
 import { probeDeadline } from './deadline.js'
+import { connectPatiently } from './connections.js'
 import { RttEstimator } from './rtt.js'
 
 export interface PingOutcome {
@@ -166,9 +167,7 @@ export class Prober {
     const body = encode(msg)
     const pid = peerIdFromString(id)
     try {
-      if (ctx.node.getConnections(pid).length === 0) {
-        await ctx.node.dial(pid, { signal: AbortSignal.any([ctx.signal, AbortSignal.timeout(connectTimeoutMs)]) })
-      }
+      if (ctx.node.getConnections(pid).length === 0) await connectPatiently(ctx.node, pid, connectTimeoutMs, ctx.signal)
       const deadline = probeDeadline(timeoutMs, ctx.signal, this.onStall)
       const sent = performance.now()
       let res: Uint8Array
