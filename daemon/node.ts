@@ -87,7 +87,11 @@ export async function createNode (opts: NodeOptions): Promise<MycelNode> {
       // network that starts many agents at once behind one address.
       inboundConnectionThreshold: p.inboundConnectionThreshold,
       maxIncomingPendingConnections: p.maxIncomingPendingConnections,
-      dialTimeout: p.dialTimeoutMs
+      dialTimeout: p.dialTimeoutMs,
+      // Members and bootstrap peers advertise one or two addresses: give
+      // each the whole budget (libp2p's 6 s per address cut off handshakes
+      // with a loaded bootstrap peer, leaving joiners alone for good).
+      addressDialTimeout: p.dialTimeoutMs
     },
     // SWIM decides who is alive, with one probe per second whatever the
     // network size. libp2p's connection monitor would open a ping stream on
