@@ -22,7 +22,7 @@ export interface Libp2pProfile {
   /**
    * gossipsub mesh degree: target, low and high watermarks, and the number
    * of non-mesh peers sent IHAVE gossip each heartbeat. Every message
-   * reaches a node about `meshD` times, so this is the gossip cost factor;
+   * reaches a node about `mesh.D` times, so this is the gossip cost factor;
    * mycel's topics carry few, small, signed messages, and every state they
    * carry is also repaired by anti-entropy, so a thinner mesh than
    * gossipsub's 6/4/12 (built for blockchain-rate traffic) is enough.

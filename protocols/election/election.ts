@@ -492,7 +492,7 @@ export class ElectionEngine extends EventTarget {
     // gone quiet on (cold start, missed messages, a holder that vanished).
     const quietFor = 2 * this.init.config.renewIntervalMs
     // A role never seen has nothing to repair: its winner reads the DHT
-    // itself before claiming (see claimTerm), and its first lease is gossiped.
+    // itself before claiming a new term (step), and its first lease is gossiped.
     const quiet = this.init.roles.filter(role => {
       const sl = this.book.get(this.c.region, role)
       return sl !== undefined && this.now() - sl.lease.issuedAt > quietFor && leaseStatus(sl.lease, this.now(), 0) !== 'released'

@@ -32,6 +32,7 @@ export async function connectPatiently (node: SwimContext['node'], peer: PeerId,
   const dial = node.dial(peer)
   const wait = AbortSignal.any([signal, AbortSignal.timeout(waitMs)])
   await new Promise<void>((resolve, reject) => {
+    if (wait.aborted) { dial.catch(() => {}); reject(wait.reason); return }
     const onAbort = (): void => { reject(wait.reason) }
     wait.addEventListener('abort', onAbort, { once: true })
     dial.then(() => { resolve() }, reject).finally(() => { wait.removeEventListener('abort', onAbort) })
