@@ -17,7 +17,7 @@
  *   from the log alone and from a snapshot.
  */
 import '../daemon/polyfill.js'
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { mkdtempSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { generateKeyPair } from '@libp2p/crypto/keys'
@@ -262,21 +262,6 @@ async function sizes (): Promise<Record<string, unknown>> {
   }
 }
 
-/**
- * Last line of defence: SIGKILL every process this one spawned and that is
- * still running (an agent whose start timed out is not tracked by anyone).
- */
-function killOurChildren (): void {
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8')
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])
-      if (ppid === process.pid) process.kill(Number(entry), 'SIGKILL')
-    } catch { /* gone meanwhile */ }
-  }
-}
-process.on('exit', killOurChildren)
 
 const parts = process.argv.slice(2)
 const want = (p: string): boolean => parts.length === 0 || parts.includes(p)

@@ -14,7 +14,6 @@ import '../daemon/polyfill.js'
 import { AgentProcess, waitFor } from './lib/agent-process.js'
 import { median, percentile, procStats, round, sleep, writeResult } from './lib/stats.js'
 import { ELECTION_PROFILES } from '../protocols/election/constants.js'
-import { AgentReaper } from './lib/roles-reaper.js'
 
 const REGIONS = ['r1', 'r2', 'r3']
 const ROLES = ['network', 'update', 'config', 'security', 'monitoring']
@@ -64,13 +63,12 @@ async function main (): Promise<void> {
   const n = REGIONS.length * PER_REGION
   const cfg = ELECTION_PROFILES[PROFILE]
   const firstSpawn = Date.now()
-  const reaper = new AgentReaper()
-  const boot = await AgentProcess.start({ profile: PROFILE, logLevel: 'warn', region: REGIONS[0], dataDir: await reaper.dataDir() })
+  const boot = await AgentProcess.start({ profile: PROFILE, logLevel: 'warn', region: REGIONS[0] })
   const agents = [boot]
   try {
     for (let i = 1; i < n; i += 8) {
       const batch = await Promise.allSettled(Array.from({ length: Math.min(8, n - i) }, async (_, j) =>
-        await AgentProcess.start({ profile: PROFILE, logLevel: 'warn', region: REGIONS[(i + j) % REGIONS.length], bootstrap: [boot.addr], dataDir: await reaper.dataDir() })))
+        await AgentProcess.start({ profile: PROFILE, logLevel: 'warn', region: REGIONS[(i + j) % REGIONS.length], bootstrap: [boot.addr] })))
       for (const r of batch) if (r.status === 'fulfilled') agents.push(r.value)
       const failed = batch.find(r => r.status === 'rejected')
       if (failed !== undefined) throw (failed as PromiseRejectedResult).reason
@@ -130,7 +128,6 @@ async function main (): Promise<void> {
     process.stdout.write(`failover median ${median(fo)} ms over ${fo.length} kills (lease ${cfg.leaseMs} ms)\n`)
   } finally {
     await Promise.all(agents.map(async a => { await a.cleanup() }))
-    await reaper.reap()
   }
 }
 

@@ -14,6 +14,14 @@ export const CLI = resolve('dist/daemon/cli.js')
 /** Generous: 2 cores starting many Node processes at once are slow. */
 const START_TIMEOUT_MS = Number(process.env.MYCEL_TEST_START_TIMEOUT_MS ?? 60_000)
 
+/**
+ * Every agent this process spawned and that has not exited. On exit (a
+ * finished run, a crashed benchmark, a test runner quitting) they are
+ * SIGKILLed, so no run leaves agents behind, whatever path it took.
+ */
+const running = new Set<ChildProcess>()
+process.once('exit', () => { for (const c of running) c.kill('SIGKILL') })
+
 export interface AgentOptions {
   region?: string
   bootstrap?: string[]
@@ -72,7 +80,8 @@ export class AgentProcess {
     this.exitCode = null
     const child = spawn(process.execPath, [...(this.opts.nodeArgs ?? []), ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...this.opts.env } })
     this.child = child
-    this.exited = new Promise(resolve => child.once('exit', (code, sig) => { this.exitCode = code ?? (sig !== null ? 128 : null); resolve(this.exitCode) }))
+    running.add(child)
+    this.exited = new Promise(resolve => child.once('exit', (code, sig) => { running.delete(child); this.exitCode = code ?? (sig !== null ? 128 : null); resolve(this.exitCode) }))
     child.stdout?.resume()
     child.stderr?.on('data', (d: Buffer) => { this.stderr = (this.stderr + d.toString()).slice(-200_000) })
     // The agent writes <dataDir>/agent.json once it serves; the pid tells

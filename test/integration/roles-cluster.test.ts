@@ -11,7 +11,6 @@
  */
 import { strict as assert } from 'node:assert'
 import { AgentProcess, waitFor } from '../helpers/agent-process.js'
-import { AgentReaper } from '../../bench/lib/roles-reaper.js'
 import { pickHolder } from '../../protocols/election/rule.js'
 import { ELECTION_PROFILES } from '../../protocols/election/constants.js'
 
@@ -35,7 +34,6 @@ async function metric (a: AgentProcess, pattern: RegExp): Promise<number> {
 describe('roles with 3 regions x 3 agent processes', function () {
   this.timeout(300_000)
   let agents: AgentProcess[] = []
-  const reaper = new AgentReaper()
   const env = { MYCEL_TEST_HOOKS: '1' }
   const inRegion = (region: string): AgentProcess[] => agents.filter(a => a.opts.region === region)
   const alive = (): AgentProcess[] => agents.filter(a => a.exitCode === null)
@@ -73,11 +71,11 @@ describe('roles with 3 regions x 3 agent processes', function () {
   }
 
   before(async () => {
-    const first = await AgentProcess.start({ region: REGIONS[0], env, dataDir: await reaper.dataDir() })
+    const first = await AgentProcess.start({ region: REGIONS[0], env })
     agents = [first]
-    // allSettled: every agent that did start is in `agents`; the reaper gets the ones whose start timed out.
+    // allSettled: every agent that did start is in `agents` and cleaned up; one whose start timed out was killed by the harness.
     const rest = await Promise.allSettled(Array.from({ length: 8 }, async (_, i) =>
-      await AgentProcess.start({ region: REGIONS[(i + 1) % 3], bootstrap: [first.addr], env, dataDir: await reaper.dataDir() })))
+      await AgentProcess.start({ region: REGIONS[(i + 1) % 3], bootstrap: [first.addr], env })))
     for (const r of rest) if (r.status === 'fulfilled') agents.push(r.value)
     const failed = rest.find(r => r.status === 'rejected')
     if (failed !== undefined) throw (failed as PromiseRejectedResult).reason
@@ -87,7 +85,6 @@ describe('roles with 3 regions x 3 agent processes', function () {
   })
   after(async () => {
     await Promise.all(agents.map(async a => { await a.cleanup() }))
-    await reaper.reap()
   })
 
   it('elects exactly one holder per (region, role): the XOR-closest candidate, the same in every view', async () => {
