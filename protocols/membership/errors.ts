@@ -11,12 +11,6 @@ export class ProbeTimeoutError extends Error {
   override name = 'ProbeTimeoutError'
 }
 
-/** An operation that needs a running membership was called while stopped. */
-export class MembershipNotStartedError extends Error {
-  static name = 'MembershipNotStartedError'
-  override name = 'MembershipNotStartedError'
-}
-
 /** The incarnation file in the data dir exists but cannot be read or parsed. */
 export class IncarnationStoreError extends Error {
   static name = 'IncarnationStoreError'

@@ -387,7 +387,6 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
       ts: Date.now()
     })
   }
-
 }
 
 function stripPeerId (addr: string): string {
