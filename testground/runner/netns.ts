@@ -7,7 +7,7 @@
  * Everything created is recorded and removed by destroy(); `cleanupStale()` removes leftovers of a
  * runner that died (names all start with the `tg` prefixes below).
  */
-import { open, readFile, rm } from 'node:fs/promises'
+import { open, readFile, rm, stat } from 'node:fs/promises'
 import { must, run, mapLimit } from './exec.js'
 import { HostSetupError } from './errors.js'
 
@@ -147,6 +147,9 @@ async function hostSubnets (): Promise<Subnet[]> {
   }).filter(s => s.prefix > 0)
 }
 
+/** A subnet lock without a pid is another runner's claim in progress for this long, ms. */
+const EMPTY_LOCK_GRACE_MS = 10_000
+
 function alive (pid: number): boolean {
   try { process.kill(pid, 0); return true } catch (err) { return (err as NodeJS.ErrnoException).code === 'EPERM' }
 }
@@ -170,6 +173,9 @@ export async function claimSubnet (lockDir = '/tmp'): Promise<{ cidr: string, re
       } catch {
         const owner = Number(await readFile(lock, 'utf8').catch(() => ''))
         if (Number.isInteger(owner) && owner > 0 && alive(owner)) continue
+        // No pid yet: another runner is between creating the lock and writing
+        // its pid. Only a lock that stayed empty for a while is abandoned.
+        if (!(owner > 0) && Date.now() - ((await stat(lock).catch(() => undefined))?.mtimeMs ?? 0) < EMPTY_LOCK_GRACE_MS) continue
         await rm(lock, { force: true })
         b-- // retry this block now that the stale lock is gone
         continue

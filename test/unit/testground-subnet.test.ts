@@ -1,0 +1,41 @@
+/**
+ * Subnet claims of the testground runner: a lock held by a live runner, or
+ * one a runner is still writing (empty), is respected; a dead runner's lock
+ * is taken over.
+ */
+import { strict as assert } from 'node:assert'
+import { mkdtemp, readFile, rm, utimes, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { claimSubnet } from '../../testground/runner/netns.js'
+
+describe('testground runner: subnet claims', () => {
+  let dir: string
+  beforeEach(async () => { dir = await mkdtemp(join(tmpdir(), 'tg-subnet-test-')) })
+  afterEach(async () => { await rm(dir, { recursive: true, force: true }) })
+
+  it('claims a free /16 and writes its pid; a second claim gets another block', async () => {
+    const a = await claimSubnet(dir)
+    const b = await claimSubnet(dir)
+    assert.notEqual(a.cidr, b.cidr)
+    const [x, y] = a.cidr.split('.')
+    assert.equal(await readFile(join(dir, `tg-subnet-${x}-${y}.lock`), 'utf8'), String(process.pid))
+    await a.release()
+    assert.equal((await claimSubnet(dir)).cidr, a.cidr, 'a released block is free again')
+  })
+
+  it('skips a block whose lock is still being written (empty, fresh), takes over an abandoned or dead one', async () => {
+    const first = await claimSubnet(dir)
+    await first.release()
+    const [x, y] = first.cidr.split('.')
+    const lock = join(dir, `tg-subnet-${x}-${y}.lock`)
+    await writeFile(lock, '')
+    assert.notEqual((await claimSubnet(dir)).cidr, first.cidr, 'a fresh empty lock is a claim in progress')
+    await rm(join(dir, `tg-subnet-${x}-${Number(y) + 1}.lock`), { force: true })
+    const old = new Date(Date.now() - 60_000)
+    await utimes(lock, old, old)
+    assert.equal((await claimSubnet(dir)).cidr, first.cidr, 'an empty lock left for a minute is abandoned')
+    await writeFile(lock, '2147483646') // no such process
+    assert.equal((await claimSubnet(dir)).cidr, first.cidr, "a dead runner's lock is taken over")
+  })
+})
