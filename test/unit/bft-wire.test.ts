@@ -105,6 +105,13 @@ describe('bft wire', () => {
     }
     await consensus.settled()
     assert.ok(accepted > 0)
-    assert.equal(state.height(), 0)
+    // Junk commits nothing. A mutation can leave the valid commit sample
+    // intact (a byte overwritten with its own value), and applying that
+    // certificate is correct: the only block that may ever be in force is
+    // the certified one.
+    if (state.height() !== 0) {
+      assert.equal(state.height(), 1)
+      assert.deepEqual(state.lastHash(), blockHash(cert.block))
+    }
   })
 })
