@@ -8,7 +8,7 @@
 import './polyfill.js'
 import { readFile, writeFile, rename } from 'node:fs/promises'
 import { join } from 'node:path'
-import { Registry, collectDefaultMetrics } from 'prom-client'
+import { Registry, Counter, collectDefaultMetrics } from 'prom-client'
 import type { Logger } from 'pino'
 import { createNode, type MycelNode } from './node.js'
 import { LIBP2P_PROFILES } from './profiles.js'
@@ -18,6 +18,7 @@ import { coreRoutes } from './api/core-routes.js'
 import { splitHostPort, type AgentConfig } from './config.js'
 import { ConfigError } from './errors.js'
 import { Redialer } from './redial.js'
+import { ConnectionTrimmer } from './conn-trimmer.js'
 import { VERSION } from './version.js'
 import type { AgentComponents, Startable, ApiContributor } from './component.js'
 import { membership as createMembership, membershipConfig } from '../protocols/membership/index.js'
@@ -49,6 +50,7 @@ export class Agent {
   /** Protocol components started after membership/health, stopped before them (reverse order). */
   private readonly components: Array<Startable & Partial<ApiContributor> & { name: string }> = []
   private redialer?: Redialer
+  private trimmer?: ConnectionTrimmer
   private readonly shutdown = new AbortController()
   private state: 'new' | 'starting' | 'started' | 'stopping' | 'stopped' = 'new'
 
@@ -180,6 +182,17 @@ export class Agent {
       isJoined: () => this.membership.alivePeers().length > 0
     }, this.node, log)
     this.redialer.start()
+    // Connections other than membership's overlay are closed when idle and
+    // too many: the network must not drift back to a full mesh.
+    this.trimmer = new ConnectionTrimmer({
+      ...LIBP2P_PROFILES[cfg.profile].trim,
+      protect: () => this.membership.neighbours()
+    }, {
+      node: this.node,
+      logger: log,
+      trimmed: new Counter({ name: 'mycel_connections_trimmed_total', help: 'Idle connections closed because more peers than the high watermark were connected', registers: [this.registry] })
+    })
+    this.trimmer.start()
 
     await this.api.start()
     const apiAddr = this.api.address()
@@ -220,6 +233,7 @@ export class Agent {
       await this.membership.leave(AbortSignal.timeout(3_000)).catch(err => log.warn({ err }, 'leave announcement failed'))
     }
     this.redialer?.stop()
+    this.trimmer?.stop()
     await this.api?.stop().catch(() => {})
     for (const c of [...this.components].reverse()) await safeStop(c.name, c, log)
     await safeStop('health', this.health, log)

@@ -36,6 +36,13 @@ export interface Libp2pProfile {
   ipColocationWeight?: number
   /** Keep private addresses in DHT routing (LAN and tests). */
   dhtAllowPrivateAddrs: boolean
+  /**
+   * Connection trimming (go-libp2p connmgr style, daemon/conn-trimmer.ts):
+   * above `highWater` connected peers, idle connections to peers outside
+   * the monitoring overlay and older than `graceMs` are closed, oldest
+   * first, down to `lowWater`. Checked every `intervalMs`.
+   */
+  trim: { lowWater: number, highWater: number, graceMs: number, intervalMs: number }
   /** Redial toward bootstrap peers: first backoff and cap, ms. */
   redialMinMs: number
   redialMaxMs: number
@@ -59,6 +66,7 @@ export const LIBP2P_PROFILES: Record<ProfileName, Libp2pProfile> = {
     ipColocationWhitelist: LOOPBACK,
     ipColocationWeight: 0,
     dhtAllowPrivateAddrs: true,
+    trim: { lowWater: 24, highWater: 48, graceMs: 2 * 60_000, intervalMs: 10_000 },
     redialMinMs: 500,
     redialMaxMs: 30_000
   },
@@ -74,6 +82,7 @@ export const LIBP2P_PROFILES: Record<ProfileName, Libp2pProfile> = {
     idontwantMinBytes: 8 * 1024,
     ipColocationWhitelist: LOOPBACK,
     dhtAllowPrivateAddrs: false,
+    trim: { lowWater: 32, highWater: 64, graceMs: 5 * 60_000, intervalMs: 30_000 },
     redialMinMs: 1_000,
     redialMaxMs: 60_000
   },
@@ -89,6 +98,7 @@ export const LIBP2P_PROFILES: Record<ProfileName, Libp2pProfile> = {
     ipColocationWhitelist: LOOPBACK,
     ipColocationWeight: 0,
     dhtAllowPrivateAddrs: true,
+    trim: { lowWater: 24, highWater: 48, graceMs: 30_000, intervalMs: 5_000 },
     redialMinMs: 100,
     redialMaxMs: 2_000
   }

@@ -1,18 +1,19 @@
 /**
  * Connections to members. Over libp2p a probe to a peer we hold no
  * connection to costs a TCP + Noise + yamux handshake, so we keep one open
- * to every alive member, up to maxMemberConnections (full mesh at our target
- * scale of <= ~100 nodes; beyond the cap probes dial on demand and the
- * connection manager may prune: a bounded random overlay such as HyParView
- * is the next step at larger N). Members' advertised addresses go into the
- * peer store so both we and libp2p can dial them.
+ * to each member we probe: our subjects in the monitoring rings
+ * (overlay.ts), a bounded set whatever the network size. Our observers dial
+ * us the same way. Connections other protocols open to other members are
+ * not ours to keep; the node's connection trimmer closes idle ones.
+ * Members' advertised addresses go into the peer store so both we and
+ * libp2p can dial them.
  *
  * Connection events drive SWIM:
  *  - peer:connect with a peer we do not know as alive -> push-pull (join);
- *  - peer:disconnect from an alive member -> probe it now. A process that
- *    dies on a live host closes its sockets at once, so this detects crashes
- *    in milliseconds instead of waiting for its turn in the probe order;
- *    lost hosts and partitions still go through probe -> suspect -> dead.
+ *  - peer:disconnect from a subject -> probe it now. A process that dies on a
+ *    live host closes its sockets at once, so this detects crashes in
+ *    milliseconds instead of waiting for its turn in the probe order; lost
+ *    hosts and partitions still go through probe -> suspect -> dead.
  */
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
@@ -51,6 +52,9 @@ export class MemberConnections {
     const id = evt.detail.toString()
     const state = this.ctx.table.get(id)?.state
     if (id === this.ctx.selfId || (state !== 'alive' && state !== 'suspect')) return
+    // A connection to a member we do not monitor was closed by a trimmer or
+    // its owner: not news about that member.
+    if (!this.ctx.neighbours().subjects.includes(id)) return
     this.ctx.log.debug({ peer: id }, 'connection to member closed, probing now')
     this.ctx.probeSoon(id)
   }
@@ -86,24 +90,21 @@ export class MemberConnections {
     }
   }
 
-  /** One maintenance step: dial a few alive members we are not connected to. */
+  /** One maintenance step: dial a few of our subjects we are not connected to. */
   maintain (): void {
     const { ctx } = this
     if (ctx.signal.aborted) return
-    const alive = ctx.table.ids(['alive'])
-    let connected = 0
     const missing: string[] = []
-    for (const id of alive) {
-      if (ctx.node.getConnections(peerIdFromString(id)).length > 0) connected++
-      else if (!this.dialing.has(id)) missing.push(id)
+    for (const id of ctx.neighbours().subjects) {
+      if (ctx.table.get(id)?.state !== 'alive' || this.dialing.has(id)) continue
+      if (ctx.node.getConnections(peerIdFromString(id)).length === 0) missing.push(id)
     }
-    const budget = Math.min(ctx.cfg.memberDialsPerTick, ctx.cfg.maxMemberConnections - connected - this.dialing.size)
-    for (const id of shuffled(missing).slice(0, Math.max(0, budget))) {
+    for (const id of shuffled(missing).slice(0, ctx.cfg.memberDialsPerTick)) {
       this.dialing.add(id)
       ctx.node.dial(peerIdFromString(id), { signal: AbortSignal.any([ctx.signal, AbortSignal.timeout(ctx.cfg.pushPullTimeoutMs)]) })
         .catch(err => {
           ctx.log.debug({ err: (err as Error).message, peer: id }, 'dial to member failed')
-          // An alive member we cannot reach is worth a probe round now.
+          // A subject we cannot reach is worth a probe round now.
           ctx.probeSoon(id)
         })
         .finally(() => { this.dialing.delete(id) })

@@ -91,9 +91,16 @@ export interface MembershipConfig {
   tombstoneMs: number
   /** Members (alive or not) tracked at most; beyond it new peers are refused. Guards memory against floods of fake identities. */
   maxMembers: number
-  /** Connections kept open to members (probing an unconnected peer costs a TCP + Noise handshake). Full mesh up to this size; above it probes dial on demand. */
-  maxMemberConnections: number
-  /** Member dials started per maintenance tick, so a join to a big cluster does not dial everybody at once. */
+  /**
+   * Global monitoring rings (overlay.ts; Rapid uses K = 10 rings for its
+   * stable-view protocol, SWIM needs fewer). Each member is probed by up to
+   * this many observers, and a node probes and holds connections to at most
+   * 2 x (monitorRings + regionRings) members instead of all N - 1.
+   */
+  monitorRings: number
+  /** Rings over the members of our own region, so per-region gossip topics have a connected mesh. */
+  regionRings: number
+  /** Dials to unconnected subjects started per maintenance tick. */
   memberDialsPerTick: number
   /** ms between connection-maintenance / reap / gauge ticks. */
   maintenanceIntervalMs: number
@@ -132,9 +139,9 @@ const LAN: MembershipConfig = {
   reapAfterMs: 60 * 60_000,
   tombstoneMs: 24 * 60 * 60_000,
   maxMembers: 4_096,
-  maxMemberConnections: 128,
-  // One new member connection a second: a node joining N members opens its
-  // mesh over ~N/2 s (peers dial it too) instead of bursting handshakes.
+  monitorRings: 3,
+  regionRings: 2,
+  // One new connection a second: subjects change one by one as members join.
   memberDialsPerTick: 1,
   maintenanceIntervalMs: 1_000,
   leaveTimeoutMs: 2_000,
@@ -163,7 +170,8 @@ export const MEMBERSHIP_PROFILES: Record<ProfileName, MembershipConfig> = {
     reconnectIntervalMs: 60_000,
     reapAfterMs: 6 * 60 * 60_000,
     tombstoneMs: 72 * 60 * 60_000,
-    maxMemberConnections: 64,
+    // Lossier paths: one more observer per member.
+    monitorRings: 4,
     maintenanceIntervalMs: 2_000,
     leaveTimeoutMs: 5_000
   },
@@ -190,7 +198,6 @@ export const MEMBERSHIP_PROFILES: Record<ProfileName, MembershipConfig> = {
     reconnectIntervalMs: 2_000,
     reapAfterMs: 30_000,
     tombstoneMs: 5 * 60_000,
-    maxMemberConnections: 64,
     maintenanceIntervalMs: 250,
     leaveTimeoutMs: 1_000
   }

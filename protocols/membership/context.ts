@@ -11,6 +11,7 @@ import type { BroadcastQueue } from './broadcast-queue.js'
 import type { Awareness } from './awareness.js'
 import type { MembershipMetrics } from './metrics.js'
 import type { Decoders, SignedUpdate } from './messages.js'
+import type { Neighbours } from './overlay.js'
 
 export type Channel = 'probe' | 'pushpull' | 'gossip'
 
@@ -36,6 +37,8 @@ export interface SwimContext {
   settleSelf: () => Promise<void>
   /** Probe `id` now, out of turn (a connection to it just closed). */
   probeSoon: (id: string) => void
+  /** This node's place in the monitoring overlay under the current view (see overlay.ts). */
+  neighbours: () => Neighbours
 }
 
 /** Fisher-Yates shuffle of a copy. */

@@ -88,7 +88,12 @@ export class Prober {
     }
   }
 
-  /** Next member in a shuffled round robin (bounded time to first probe of every member). */
+  /**
+   * Next subject in a shuffled round robin (bounded time to first probe of
+   * each). We probe only our subjects in the monitoring rings (overlay.ts):
+   * every member is some node's subject on every ring, so each is still
+   * probed about once per interval, by up to K nodes in turn.
+   */
   private nextTarget (): string | undefined {
     for (let tries = 0; tries < 2; tries++) {
       while (this.next < this.order.length) {
@@ -96,7 +101,7 @@ export class Prober {
         const state = this.ctx.table.get(id)?.state
         if (state === 'alive' || state === 'suspect') return id
       }
-      this.order = shuffled(this.ctx.table.ids(['alive', 'suspect']))
+      this.order = shuffled(this.ctx.neighbours().subjects)
       this.next = 0
     }
     return undefined
@@ -130,8 +135,7 @@ export class Prober {
         ctx.awareness.applyDelta(-1)
         return
       }
-      const helpers = ctx.table.ids(['alive']).filter(h => h !== id)
-      const chosen = shuffled(helpers).slice(0, ctx.cfg.indirectChecks)
+      const chosen = this.helpersFor(id)
       const deadline = Math.ceil(Math.max(interval - (performance.now() - started), timeout))
       const results = await this.indirect(chosen, id, timeout, deadline)
       if (ctx.signal.aborted) return
@@ -157,6 +161,23 @@ export class Prober {
     } finally {
       this.inFlight.delete(id)
     }
+  }
+
+  /**
+   * Indirect probe helpers: members we hold a connection to come first (asking
+   * them costs no handshake on our side; our ring neighbours are connected to
+   * us by construction), then any other alive member.
+   */
+  private helpersFor (target: string): string[] {
+    const { ctx } = this
+    const connected: string[] = []
+    const other: string[] = []
+    for (const h of ctx.table.ids(['alive'])) {
+      if (h === target) continue
+      if (ctx.node.getConnections(peerIdFromString(h)).length > 0) connected.push(h)
+      else other.push(h)
+    }
+    return [...shuffled(connected), ...shuffled(other)].slice(0, ctx.cfg.indirectChecks)
   }
 
   /** Ping `id` once; never throws. */

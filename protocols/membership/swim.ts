@@ -27,6 +27,7 @@ import { Prober } from './probe.js'
 import { PushPull } from './push-pull.js'
 import { Gossiper } from './gossip.js'
 import { MemberConnections } from './connections.js'
+import { MonitorRings, type Neighbours, type RingMember } from './overlay.js'
 import { fileIncarnationStore, clockIncarnationStore, type IncarnationStore } from './incarnation-store.js'
 import { systemClock } from './clock.js'
 
@@ -58,6 +59,7 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
   private readonly awareness: Awareness
   private readonly queue: BroadcastQueue
   private table?: MemberTable
+  private rings: MonitorRings
   private ctx?: SwimContext
   private prober?: Prober
   private pushPull?: PushPull
@@ -76,6 +78,7 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
     this.store = init.incarnationStore ?? (init.dataDir !== undefined ? fileIncarnationStore(init.dataDir) : clockIncarnationStore())
     this.awareness = new Awareness(this.cfg.awarenessMaxMultiplier)
     this.queue = new BroadcastQueue(this.cfg.retransmitMult, this.cfg.piggybackQueueMax)
+    this.rings = new MonitorRings(components.peerId, this.cfg.monitorRings, this.cfg.regionRings)
     this.meta = { region: init.region ?? components.region, roles: [...(init.roles ?? [])], version: init.version }
     this.metrics = membershipMetrics(components.registry, {
       counts: () => this.table?.countByState() ?? { alive: 0, suspect: 0, dead: 0, left: 0 },
@@ -122,6 +125,7 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
       piggyback: () => this.queue.take(this.cfg.piggybackMaxBytes, table.estimateN()),
       suspect: async (id, incarnation, refused) => { await this.raiseSuspicion(id, incarnation, refused) },
       probeSoon: (id) => { this.prober?.probeSoon(id) },
+      neighbours: () => this.overlay(),
       settleSelf: async () => { await this.selfChain }
     }
     this.ctx = ctx
@@ -176,6 +180,23 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
     return t.ids(['alive']).map(id => t.get(id)).filter((m): m is Member => m !== undefined)
   }
 
+  neighbours (): string[] {
+    const n = this.overlay()
+    return [...new Set([...n.subjects, ...n.observers])]
+  }
+
+  /** Our place in the monitoring rings over the alive and suspect members. */
+  private overlay (): Neighbours {
+    const t = this.table
+    if (t === undefined) return { subjects: [], observers: [] }
+    const members: RingMember[] = [{ id: this.components.peerId, region: t.self().region }]
+    for (const id of t.ids(['alive', 'suspect'])) {
+      const m = t.get(id)
+      if (m !== undefined) members.push({ id, region: m.region })
+    }
+    return this.rings.neighbours(members)
+  }
+
   randomAlive (n: number, filter?: (m: Member) => boolean): Member[] {
     const out: Member[] = []
     for (const m of shuffled(this.alivePeers())) {
@@ -208,7 +229,10 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
     this.publish(left.raw)
     // Hand the leave to a few members directly and wait for their acks; they
     // spread it further by piggyback even if gossipsub has no mesh yet.
-    const targets = shuffled(table.ids(['alive'])).slice(0, Math.max(1, this.cfg.indirectChecks))
+    // Our observers first: they are connected and would otherwise suspect us.
+    const linked = this.overlay().observers
+    const others = shuffled(table.ids(['alive']).filter(id => !linked.includes(id)))
+    const targets = [...shuffled(linked), ...others].slice(0, Math.max(1, this.cfg.indirectChecks))
     const deadline = AbortSignal.any([AbortSignal.timeout(this.cfg.leaveTimeoutMs), ...(signal !== undefined ? [signal] : [])])
     await Promise.race([
       Promise.all(targets.map(async id => await this.prober?.ping(id, this.cfg.leaveTimeoutMs, [left.raw]))),

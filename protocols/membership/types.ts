@@ -46,6 +46,12 @@ export interface Membership extends Startable, TypedEventTarget<MembershipEvents
   alivePeers: () => Member[]
   /** Up to `n` distinct random alive peers other than self, optionally filtered. */
   randomAlive: (n: number, filter?: (m: Member) => boolean) => Member[]
+  /**
+   * Members this node keeps a connection to for failure detection: the ones
+   * it probes and the ones that probe it (a bounded overlay, not a full
+   * mesh). A connection trimmer must not close these.
+   */
+  neighbours: () => string[]
   /** Change own metadata; bumps own incarnation and disseminates it. */
   updateSelf: (patch: Partial<Pick<Member, 'roles' | 'version' | 'addrs'>>) => void
   /** Announce a graceful leave to the cluster, then stop probing. */

@@ -1,0 +1,109 @@
+/**
+ * Who monitors whom. memberlist probes a random member each period over
+ * UDP, which costs nothing to set up; over libp2p a probe needs a TCP +
+ * Noise + yamux connection (~55 ms of CPU for both sides), so probing every
+ * member means a full mesh: N(N-1)/2 handshakes to form a network, which
+ * two cores cannot do for 50 agents starting at once (docs/performance.md).
+ *
+ * Instead each node monitors its successors on a few pseudo-random rings
+ * over the member set (Rapid's K-ring monitoring topology): ring r orders
+ * the members by SHA-256(r, peer id); a node's subjects are its successor
+ * on every ring, its observers its predecessors. Every member is watched by
+ * up to K observers, a node holds at most 2 x rings links whatever N is,
+ * and every view computes the same rings from the same member set.
+ *
+ * K global rings make one connected graph (each ring alone is a cycle
+ * through all members; the union of random rings is an expander w.h.p., so
+ * gossip still spreads in O(log N) hops). Region rings order only the
+ * members of our own region: per-region gossipsub topics (health, role
+ * actions) need the members of a region connected among themselves, which
+ * random global rings would not guarantee.
+ */
+import { createHash } from 'node:crypto'
+
+export interface RingMember {
+  id: string
+  region: string
+}
+
+export interface Neighbours {
+  /** Members this node probes: its successor on every ring (distinct, ring order). */
+  subjects: string[]
+  /** Members that probe this node: its predecessor on every ring (distinct). */
+  observers: string[]
+}
+
+export class MonitorRings {
+  /** Ring positions per member, computed once per id (K + R hashes). */
+  private readonly positions = new Map<string, string[]>()
+  private key = ''
+  private current: Neighbours = { subjects: [], observers: [] }
+
+  constructor (
+    private readonly selfId: string,
+    private readonly globalRings: number,
+    private readonly regionRings: number
+  ) {}
+
+  /**
+   * Neighbours of this node among `members` (which must include this node,
+   * with its region). Cached while the member set is unchanged.
+   */
+  neighbours (members: readonly RingMember[]): Neighbours {
+    const key = members.map(m => `${m.id}@${m.region}`).sort().join(',')
+    if (key === this.key) return this.current
+    this.key = key
+    this.current = this.compute(members)
+    this.forgetGone(members)
+    return this.current
+  }
+
+  /** Every other member this node should stay connected to. */
+  linked (members: readonly RingMember[]): Set<string> {
+    const n = this.neighbours(members)
+    return new Set([...n.subjects, ...n.observers])
+  }
+
+  private compute (members: readonly RingMember[]): Neighbours {
+    const self = members.find(m => m.id === this.selfId)
+    if (self === undefined || members.length < 2) return { subjects: [], observers: [] }
+    const subjects: string[] = []
+    const observers: string[] = []
+    const add = (list: string[], id: string | undefined): void => {
+      if (id !== undefined && id !== this.selfId && !list.includes(id)) list.push(id)
+    }
+    const local = members.filter(m => m.region === self.region)
+    for (let r = 0; r < this.globalRings + this.regionRings; r++) {
+      const ring = r < this.globalRings ? members : local
+      if (ring.length < 2) continue
+      const order = [...ring].sort((a, b) => compare(this.position(a.id, r), this.position(b.id, r)) || compare(a.id, b.id))
+      const i = order.findIndex(m => m.id === this.selfId)
+      add(subjects, order[(i + 1) % order.length].id)
+      add(observers, order[(i - 1 + order.length) % order.length].id)
+    }
+    return { subjects, observers }
+  }
+
+  private position (id: string, ring: number): string {
+    let p = this.positions.get(id)
+    if (p === undefined) {
+      p = []
+      for (let r = 0; r < this.globalRings + this.regionRings; r++) {
+        // Global and region rings hash differently so a region ring is not the global ring's restriction.
+        p.push(createHash('sha256').update(`mycel-ring:${r}:${id}`).digest('hex').slice(0, 16))
+      }
+      this.positions.set(id, p)
+    }
+    return p[ring]
+  }
+
+  private forgetGone (members: readonly RingMember[]): void {
+    if (this.positions.size <= members.length * 2) return
+    const keep = new Set(members.map(m => m.id))
+    for (const id of this.positions.keys()) if (!keep.has(id)) this.positions.delete(id)
+  }
+}
+
+function compare (a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0
+}
