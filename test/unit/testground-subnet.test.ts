@@ -7,7 +7,7 @@ import { strict as assert } from 'node:assert'
 import { mkdtemp, readFile, rm, utimes, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { claimSubnet } from '../../testground/runner/netns.js'
+import { claimSubnet, neighbourThresholds, NetnsManager, parseCidr } from '../../testground/runner/netns.js'
 
 describe('testground runner: subnet claims', () => {
   let dir: string
@@ -37,5 +37,31 @@ describe('testground runner: subnet claims', () => {
     assert.equal((await claimSubnet(dir)).cidr, first.cidr, 'an empty lock left for a minute is abandoned')
     await writeFile(lock, '2147483646') // no such process
     assert.equal((await claimSubnet(dir)).cidr, first.cidr, "a dead runner's lock is taken over")
+  })
+})
+
+describe('testground runner: neighbour table', () => {
+  const files = [1, 2, 3].map(i => `/proc/sys/net/ipv4/neigh/default/gc_thresh${i}`)
+  const read = async (): Promise<number[]> => await Promise.all(files.map(async f => Number((await readFile(f, 'utf8')).trim())))
+
+  it('sizes the limits for every instance to know every other one', () => {
+    for (const n of [5, 50, 100]) {
+      const [t1, t2, t3] = neighbourThresholds(n)
+      assert.ok(t1 <= t2 && t2 <= t3)
+      assert.ok(t2 >= n * (n - 1), `N=${n}: soft limit ${t2} below the ${n * (n - 1)} entries a full mesh needs`)
+    }
+    assert.deepEqual(neighbourThresholds(5), [128, 512, 1024], 'small runs leave kernel defaults alone')
+  })
+
+  it('raises the host limits for a large run and puts the old ones back (root only)', async function () {
+    if (process.getuid?.() !== 0) this.skip()
+    const before = await read()
+    const mgr = new NetnsManager('nbtest', parseCidr('16.250.0.0/16'), '16.250.0.1')
+    const line = await mgr.sizeNeighbourTable(400)
+    const during = await read()
+    assert.ok(during[2] >= neighbourThresholds(400)[2], `gc_thresh3 ${during[2]}`)
+    assert.equal(line === undefined, before.every((v, i) => v >= during[i]))
+    assert.deepEqual(await mgr.destroy(), [])
+    assert.deepEqual(await read(), before)
   })
 })

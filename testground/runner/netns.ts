@@ -7,7 +7,7 @@
  * Everything created is recorded and removed by destroy(); `cleanupStale()` removes leftovers of a
  * runner that died (names all start with the `tg` prefixes below).
  */
-import { open, readFile, rm, stat } from 'node:fs/promises'
+import { open, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { must, run, mapLimit } from './exec.js'
 import { HostSetupError } from './errors.js'
 
@@ -53,6 +53,23 @@ export function planAddresses (subnet: Subnet, count: number): { gateway: string
   return { gateway, addrs: out }
 }
 
+/** The host's IPv4 neighbour (ARP) table limits; one table serves every namespace. */
+const NEIGH_SYSCTL = '/proc/sys/net/ipv4/neigh/default'
+
+/**
+ * Neighbour-table thresholds (gc_thresh1..3) that hold every instance's
+ * ARP entry for every other instance: N x (N - 1) entries plus the gateway,
+ * with room for churn. The kernel default hard limit (1024) is below 32
+ * instances talking to each other; past it, new neighbours are not
+ * resolved ("neighbor table overflow!") and TCP connects fail, which looks
+ * exactly like overloaded agents. Testground's own cluster setup raises the
+ * same sysctls on its hosts.
+ */
+export function neighbourThresholds (instances: number): [number, number, number] {
+  const entries = instances * instances + 64
+  return [Math.max(128, Math.ceil(entries / 4)), Math.max(512, entries), Math.max(1024, 2 * entries)]
+}
+
 export interface InstanceNet { netns: string, hostVeth: string, ip: string, dev: string }
 
 export class NetnsManager {
@@ -60,6 +77,7 @@ export class NetnsManager {
   private readonly namespaces = new Set<string>()
   private readonly veths = new Set<string>()
   private bridgeUp = false
+  private neighbourRestore?: { original: number[], set: number[] }
 
   constructor (readonly tag: string, readonly subnet: Subnet, readonly gateway: string) {
     this.bridge = `${BRIDGE_PREFIX}${tag}`
@@ -77,6 +95,23 @@ export class NetnsManager {
         throw new HostSetupError(`TEST_SUBNET ${ipString(this.subnet.base)}/${this.subnet.prefix} overlaps ${ipString(s.base)}/${s.prefix} already on this host; pick another with --subnet`)
       }
     }
+  }
+
+  /**
+   * Raises the host's neighbour-table limits to fit `instances` (never
+   * lowers them); destroy() puts back the old values unless someone changed
+   * them meanwhile. Returns a line for the log when something was changed.
+   */
+  async sizeNeighbourTable (instances: number): Promise<string | undefined> {
+    const want = neighbourThresholds(instances)
+    const files = [1, 2, 3].map(i => `${NEIGH_SYSCTL}/gc_thresh${i}`)
+    const original = await Promise.all(files.map(async f => Number((await readFile(f, 'utf8')).trim())))
+    if (original.every((v, i) => v >= want[i])) return undefined
+    const set = original.map((v, i) => Math.max(v, want[i]))
+    // Largest first: the kernel keeps gc_thresh1 <= gc_thresh2 <= gc_thresh3 meaningful.
+    for (const i of [2, 1, 0]) await writeFile(files[i], `${set[i]}\n`)
+    this.neighbourRestore = { original, set }
+    return `neighbour table limits raised for ${instances} instances: gc_thresh1..3 ${original.join('/')} -> ${set.join('/')}`
   }
 
   async createBridge (): Promise<void> {
@@ -121,6 +156,19 @@ export class NetnsManager {
       const r = await run(['ip', 'link', 'del', this.bridge])
       if (r.code !== 0 && !/Cannot find/.test(r.stderr)) problems.push(`bridge ${this.bridge}: ${r.stderr.trim()}`)
       this.bridgeUp = false
+    }
+    if (this.neighbourRestore !== undefined) {
+      const { original, set } = this.neighbourRestore
+      this.neighbourRestore = undefined
+      try {
+        const files = [1, 2, 3].map(i => `${NEIGH_SYSCTL}/gc_thresh${i}`)
+        const now = await Promise.all(files.map(async f => Number((await readFile(f, 'utf8')).trim())))
+        if (now.every((v, i) => v === set[i])) {
+          for (const i of [0, 1, 2]) await writeFile(files[i], `${original[i]}\n`)
+        }
+      } catch (err) {
+        problems.push(`neighbour table limits: ${(err as Error).message}`)
+      }
     }
     return problems
   }

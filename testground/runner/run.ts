@@ -149,6 +149,8 @@ export async function runComposition (opts: RunOptions): Promise<RunResult> {
   try {
     if (net !== undefined) {
       await net.preflight()
+      const raised = await net.sizeNeighbourTable(prepared.totalInstances)
+      if (raised !== undefined) log(raised)
       await net.createBridge()
     }
     const syncHost = net !== undefined ? gateway : '127.0.0.1'
