@@ -124,6 +124,7 @@ export async function createNode (opts: NodeOptions): Promise<MycelNode> {
         Dlo: p.mesh.Dlo,
         Dhi: p.mesh.Dhi,
         Dlazy: p.mesh.Dlazy,
+        gossipFactor: p.gossipFactor,
         // gossipsub requires Dout < Dlo and Dout <= D / 2; Dscore <= D.
         Dout: Math.min(2, p.mesh.Dlo - 1, Math.floor(p.mesh.D / 2)),
         Dscore: Math.min(4, p.mesh.D),
@@ -138,6 +139,8 @@ export async function createNode (opts: NodeOptions): Promise<MycelNode> {
       dht: kadDHT({
         protocol: DHT_PROTOCOL,
         clientMode: false,
+        kBucketSize: p.dht.kBucketSize,
+        alpha: p.dht.alpha,
         peerInfoMapper: mapper,
         datastorePrefix: '/mycel/dht',
         metricsPrefix: 'mycel_dht',

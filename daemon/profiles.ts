@@ -28,12 +28,29 @@ export interface Libp2pProfile {
    * gossipsub's 6/4/12 (built for blockchain-rate traffic) is enough.
    */
   mesh: { D: number, Dlo: number, Dhi: number, Dlazy: number }
+  /**
+   * Share of non-mesh topic peers sent IHAVE gossip each heartbeat (at
+   * least `mesh.Dlazy`). gossipsub's 0.25 makes lazy gossip grow with the
+   * number of connections: at 30 connected peers it was half of all
+   * gossipsub bytes (IHAVE for every topic to ~6 peers a second) while
+   * carrying three messages a second. 0 sends IHAVE to Dlazy peers only.
+   */
+  gossipFactor: number
   /** Messages at least this large trigger IDONTWANT to mesh peers, bytes. */
   idontwantMinBytes: number
   /** IPs exempt from gossipsub's IP-colocation penalty. */
   ipColocationWhitelist: string[]
   /** Override of gossipsub's IP-colocation weight (0 disables it). */
   ipColocationWeight?: number
+  /**
+   * kad-dht replication factor (records go to the k closest peers; walks end
+   * at the k closest) and query concurrency. libp2p's 20 / 10 are sized for
+   * the public IPFS network; in a mycel network of tens of hosts k = 20
+   * reached nearly every member, so each node's start-up table refresh and
+   * self-query opened connections to almost everyone (the full mesh the
+   * membership overlay avoids) and every lease write went to 20 hosts.
+   */
+  dht: { kBucketSize: number, alpha: number }
   /** Keep private addresses in DHT routing (LAN and tests). */
   dhtAllowPrivateAddrs: boolean
   /**
@@ -49,7 +66,7 @@ export interface Libp2pProfile {
 }
 
 const LOOPBACK = ['127.0.0.1', '::1']
-const THIN_MESH = { D: 4, Dlo: 3, Dhi: 8, Dlazy: 3 }
+const THIN_MESH = { D: 4, Dlo: 3, Dhi: 8, Dlazy: 2 }
 
 export const LIBP2P_PROFILES: Record<ProfileName, Libp2pProfile> = {
   lan: {
@@ -62,9 +79,11 @@ export const LIBP2P_PROFILES: Record<ProfileName, Libp2pProfile> = {
     socketInactivityTimeoutMs: 5 * 60_000,
     gossipHeartbeatMs: 1_000,
     mesh: THIN_MESH,
+    gossipFactor: 0,
     idontwantMinBytes: 8 * 1024,
     ipColocationWhitelist: LOOPBACK,
     ipColocationWeight: 0,
+    dht: { kBucketSize: 10, alpha: 3 },
     dhtAllowPrivateAddrs: true,
     trim: { lowWater: 24, highWater: 48, graceMs: 2 * 60_000, intervalMs: 10_000 },
     redialMinMs: 500,
@@ -79,8 +98,10 @@ export const LIBP2P_PROFILES: Record<ProfileName, Libp2pProfile> = {
     gossipHeartbeatMs: 1_000,
     // Lossy paths: keep gossipsub's own degree.
     mesh: { D: 6, Dlo: 4, Dhi: 12, Dlazy: 6 },
+    gossipFactor: 0.25,
     idontwantMinBytes: 8 * 1024,
     ipColocationWhitelist: LOOPBACK,
+    dht: { kBucketSize: 20, alpha: 10 },
     dhtAllowPrivateAddrs: false,
     trim: { lowWater: 32, highWater: 64, graceMs: 5 * 60_000, intervalMs: 30_000 },
     redialMinMs: 1_000,
@@ -94,9 +115,11 @@ export const LIBP2P_PROFILES: Record<ProfileName, Libp2pProfile> = {
     socketInactivityTimeoutMs: 5 * 60_000,
     gossipHeartbeatMs: 250,
     mesh: THIN_MESH,
+    gossipFactor: 0,
     idontwantMinBytes: 8 * 1024,
     ipColocationWhitelist: LOOPBACK,
     ipColocationWeight: 0,
+    dht: { kBucketSize: 10, alpha: 3 },
     dhtAllowPrivateAddrs: true,
     trim: { lowWater: 24, highWater: 48, graceMs: 30_000, intervalMs: 5_000 },
     redialMinMs: 100,

@@ -128,7 +128,11 @@ const LAN: MembershipConfig = {
   joinGraceMs: 10_000,
   awarenessMaxMultiplier: 8,
   retransmitMult: 4,
-  gossipIntervalMs: 200,
+  // memberlist's LAN values are 200 ms / 3 nodes over UDP. Here each gossip
+  // is a new stream (several Noise frames each way), and gossipsub already
+  // carries every update to every member: this path is the backup that works
+  // before a mesh exists, so it runs at memberlist's WAN pace.
+  gossipIntervalMs: 500,
   gossipNodes: 3,
   piggybackMaxBytes: 4_096,
   piggybackQueueMax: 1_024,
