@@ -1,12 +1,13 @@
 /**
- * The connection trimmer (daemon/conn-trimmer.ts) against a fake node: only
- * the connection list matters to it, so a fake is enough here; the agent
- * integration tests run it on real libp2p nodes.
+ * The connection trimmer (daemon/conn-trimmer.ts): its choices against a
+ * fake connection list, then on real libp2p nodes over TCP.
  */
 import assert from 'node:assert/strict'
 import { pino } from 'pino'
+import { generateKeyPair } from '@libp2p/crypto/keys'
 import { ConnectionTrimmer } from '../../daemon/conn-trimmer.js'
-import type { MycelNode } from '../../daemon/node.js'
+import { createNode, type MycelNode } from '../../daemon/node.js'
+import { LIBP2P_PROFILES } from '../../daemon/profiles.js'
 
 interface FakeConn { remotePeer: { toString: () => string }, timeline: { open: number }, streams: Array<{ protocol: string }>, closed: boolean, close: () => Promise<void>, abort: () => void }
 
@@ -63,5 +64,32 @@ describe('connection trimmer', () => {
 
   it('rejects watermarks that cannot work', () => {
     assert.throws(() => new ConnectionTrimmer({ lowWater: 5, highWater: 5, graceMs: 0, intervalMs: 1, protect: () => [] }, { node: fakeNode([]), logger: log }), RangeError)
+  })
+})
+
+describe('connection trimmer over real libp2p nodes', function () {
+  this.timeout(30_000)
+  const nodes: MycelNode[] = []
+  after(async () => { await Promise.all(nodes.map(async n => { await n.stop() })) })
+
+  it('closes idle connections to unprotected peers and keeps the protected one', async () => {
+    for (let i = 0; i < 5; i++) {
+      const n = await createNode({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'], profile: LIBP2P_PROFILES.test })
+      await n.start()
+      nodes.push(n)
+    }
+    const [hub, keep, ...others] = nodes
+    for (const n of [keep, ...others]) await hub.dial(n.getMultiaddrs()[0])
+    assert.equal(hub.getPeers().length, 4)
+    // Wait for identify and gossipsub's stream setup to finish: the trimmer spares connections mid-RPC.
+    const start = Date.now()
+    const idle = (): boolean => hub.getConnections().every(c => c.streams.every(s => s.protocol?.startsWith('/meshsub/') === true))
+    while (!idle() && Date.now() - start < 10_000) await new Promise(resolve => setTimeout(resolve, 50))
+    const t = new ConnectionTrimmer({ lowWater: 1, highWater: 2, graceMs: 0, intervalMs: 60_000, protect: () => [keep.peerId.toString()] }, { node: hub, logger: log })
+    assert.equal(t.trim(), 3)
+    const deadline = Date.now() + 10_000
+    while (hub.getPeers().length > 1 && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 50))
+    assert.deepEqual(hub.getPeers().map(p => p.toString()), [keep.peerId.toString()])
+    for (const o of others) assert.equal(o.getConnections(hub.peerId).length, 0, 'the other side saw the close')
   })
 })
