@@ -59,7 +59,7 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
   private readonly awareness: Awareness
   private readonly queue: BroadcastQueue
   private table?: MemberTable
-  private rings: MonitorRings
+  private readonly rings: MonitorRings
   private ctx?: SwimContext
   private prober?: Prober
   private pushPull?: PushPull
