@@ -72,7 +72,12 @@ export const LIBP2P_PROFILES: Record<ProfileName, Libp2pProfile> = {
   lan: {
     maxConnections: 300,
     inboundConnectionThreshold: 100,
-    maxIncomingPendingConnections: 100,
+    // Handshakes in progress at once. A bootstrap peer that accepts every
+    // joiner at once finishes none of them in time on a loaded host (each
+    // needs several event-loop turns) and all are redone; past this cap a
+    // joiner is refused at once and retries with backoff, like a full
+    // accept backlog.
+    maxIncomingPendingConnections: 16,
     // libp2p's default: a handshake on a loaded host can take seconds, and
     // an aborted one is CPU thrown away.
     dialTimeoutMs: 10_000,
