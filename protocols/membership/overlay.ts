@@ -33,11 +33,18 @@ export interface Neighbours {
   observers: string[]
 }
 
+/** Every other member a node should stay connected to: its subjects and its observers. */
+export function linkedPeers (n: Neighbours): string[] {
+  return [...new Set([...n.subjects, ...n.observers])]
+}
+
+/**
+ * Computes a node's place in the rings. Pure apart from a cache of ring
+ * positions; the caller recomputes when its member set changes.
+ */
 export class MonitorRings {
   /** Ring positions per member, computed once per id (K + R hashes). */
   private readonly positions = new Map<string, string[]>()
-  private key = ''
-  private current: Neighbours = { subjects: [], observers: [] }
 
   constructor (
     private readonly selfId: string,
@@ -45,23 +52,11 @@ export class MonitorRings {
     private readonly regionRings: number
   ) {}
 
-  /**
-   * Neighbours of this node among `members` (which must include this node,
-   * with its region). Cached while the member set is unchanged.
-   */
+  /** Neighbours of this node among `members` (which must include this node, with its region). */
   neighbours (members: readonly RingMember[]): Neighbours {
-    const key = members.map(m => `${m.id}@${m.region}`).sort().join(',')
-    if (key === this.key) return this.current
-    this.key = key
-    this.current = this.compute(members)
+    const n = this.compute(members)
     this.forgetGone(members)
-    return this.current
-  }
-
-  /** Every other member this node should stay connected to. */
-  linked (members: readonly RingMember[]): Set<string> {
-    const n = this.neighbours(members)
-    return new Set([...n.subjects, ...n.observers])
+    return n
   }
 
   private compute (members: readonly RingMember[]): Neighbours {

@@ -27,7 +27,7 @@ import { Prober } from './probe.js'
 import { PushPull } from './push-pull.js'
 import { Gossiper } from './gossip.js'
 import { MemberConnections } from './connections.js'
-import { MonitorRings, type Neighbours, type RingMember } from './overlay.js'
+import { MonitorRings, linkedPeers, type Neighbours, type RingMember } from './overlay.js'
 import { fileIncarnationStore, clockIncarnationStore, type IncarnationStore } from './incarnation-store.js'
 import { systemClock } from './clock.js'
 
@@ -60,6 +60,8 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
   private readonly queue: BroadcastQueue
   private table?: MemberTable
   private readonly rings: MonitorRings
+  /** Our ring neighbours under the current member set; dropped on every member event. */
+  private ring?: Neighbours
   private ctx?: SwimContext
   private prober?: Prober
   private pushPull?: PushPull
@@ -110,6 +112,7 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
       emit: (event, member) => { this.onMemberEvent(event, member) }
     }, () => this.awareness.scaleTimeout(1))
     this.table = table
+    this.ring = undefined
     const ctx: SwimContext = {
       cfg: this.cfg,
       node,
@@ -181,20 +184,26 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
   }
 
   neighbours (): string[] {
-    const n = this.overlay()
-    return [...new Set([...n.subjects, ...n.observers])]
+    return linkedPeers(this.overlay())
   }
 
-  /** Our place in the monitoring rings over the alive and suspect members. */
+  /**
+   * Our place in the monitoring rings over the alive and suspect members,
+   * recomputed only after the member set changed (every change of state or
+   * region emits a member event, see onMemberEvent).
+   */
   private overlay (): Neighbours {
     const t = this.table
     if (t === undefined) return { subjects: [], observers: [] }
-    const members: RingMember[] = [{ id: this.components.peerId, region: t.self().region }]
-    for (const id of t.ids(['alive', 'suspect'])) {
-      const m = t.get(id)
-      if (m !== undefined) members.push({ id, region: m.region })
+    if (this.ring === undefined) {
+      const members: RingMember[] = [{ id: this.components.peerId, region: t.self().region }]
+      for (const id of t.ids(['alive', 'suspect'])) {
+        const m = t.get(id)
+        if (m !== undefined) members.push({ id, region: m.region })
+      }
+      this.ring = this.rings.neighbours(members)
     }
-    return this.rings.neighbours(members)
+    return this.ring
   }
 
   randomAlive (n: number, filter?: (m: Member) => boolean): Member[] {
@@ -349,6 +358,7 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
   }
 
   private onMemberEvent (event: keyof MembershipEvents, member: Member): void {
+    this.ring = undefined
     if (event === 'member:join' || event === 'member:update') {
       if (member.state === 'alive') void this.conns?.learnAddrs(member.peerId, member.addrs)
     }
