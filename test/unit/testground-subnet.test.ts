@@ -7,7 +7,7 @@ import { strict as assert } from 'node:assert'
 import { mkdtemp, readFile, rm, utimes, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { claimSubnet, neighbourThresholds, NetnsManager, parseCidr } from '../../testground/runner/netns.js'
+import { claimSubnet, neighbourThresholds, NetnsManager, parseCidr, readNeighbourLimits } from '../../testground/runner/netns.js'
 
 describe('testground runner: subnet claims', () => {
   let dir: string
@@ -41,9 +41,6 @@ describe('testground runner: subnet claims', () => {
 })
 
 describe('testground runner: neighbour table', () => {
-  const files = [1, 2, 3].map(i => `/proc/sys/net/ipv4/neigh/default/gc_thresh${i}`)
-  const read = async (): Promise<number[]> => await Promise.all(files.map(async f => Number((await readFile(f, 'utf8')).trim())))
-
   it('sizes the limits for every instance to know every other one', () => {
     for (const n of [5, 50, 100]) {
       const [t1, t2, t3] = neighbourThresholds(n)
@@ -55,13 +52,13 @@ describe('testground runner: neighbour table', () => {
 
   it('raises the host limits for a large run and puts the old ones back (root only)', async function () {
     if (process.getuid?.() !== 0) this.skip()
-    const before = await read()
+    const before = await readNeighbourLimits()
     const mgr = new NetnsManager('nbtest', parseCidr('16.250.0.0/16'), '16.250.0.1')
     const line = await mgr.sizeNeighbourTable(400)
-    const during = await read()
+    const during = await readNeighbourLimits()
     assert.ok(during[2] >= neighbourThresholds(400)[2], `gc_thresh3 ${during[2]}`)
     assert.equal(line === undefined, before.every((v, i) => v >= during[i]))
     assert.deepEqual(await mgr.destroy(), [])
-    assert.deepEqual(await read(), before)
+    assert.deepEqual(await readNeighbourLimits(), before)
   })
 })

@@ -53,8 +53,13 @@ export function planAddresses (subnet: Subnet, count: number): { gateway: string
   return { gateway, addrs: out }
 }
 
-/** The host's IPv4 neighbour (ARP) table limits; one table serves every namespace. */
-const NEIGH_SYSCTL = '/proc/sys/net/ipv4/neigh/default'
+/** The host's IPv4 neighbour (ARP) table limits gc_thresh1..3; one table serves every namespace. */
+const NEIGH_FILES = [1, 2, 3].map(i => `/proc/sys/net/ipv4/neigh/default/gc_thresh${i}`)
+
+/** The host's current gc_thresh1..3. */
+export async function readNeighbourLimits (): Promise<number[]> {
+  return await Promise.all(NEIGH_FILES.map(async f => Number((await readFile(f, 'utf8')).trim())))
+}
 
 /**
  * Neighbour-table thresholds (gc_thresh1..3) that hold every instance's
@@ -104,12 +109,11 @@ export class NetnsManager {
    */
   async sizeNeighbourTable (instances: number): Promise<string | undefined> {
     const want = neighbourThresholds(instances)
-    const files = [1, 2, 3].map(i => `${NEIGH_SYSCTL}/gc_thresh${i}`)
-    const original = await Promise.all(files.map(async f => Number((await readFile(f, 'utf8')).trim())))
+    const original = await readNeighbourLimits()
     if (original.every((v, i) => v >= want[i])) return undefined
     const set = original.map((v, i) => Math.max(v, want[i]))
     // Largest first: the kernel keeps gc_thresh1 <= gc_thresh2 <= gc_thresh3 meaningful.
-    for (const i of [2, 1, 0]) await writeFile(files[i], `${set[i]}\n`)
+    for (const i of [2, 1, 0]) await writeFile(NEIGH_FILES[i], `${set[i]}\n`)
     this.neighbourRestore = { original, set }
     return `neighbour table limits raised for ${instances} instances: gc_thresh1..3 ${original.join('/')} -> ${set.join('/')}`
   }
@@ -161,10 +165,9 @@ export class NetnsManager {
       const { original, set } = this.neighbourRestore
       this.neighbourRestore = undefined
       try {
-        const files = [1, 2, 3].map(i => `${NEIGH_SYSCTL}/gc_thresh${i}`)
-        const now = await Promise.all(files.map(async f => Number((await readFile(f, 'utf8')).trim())))
+        const now = await readNeighbourLimits()
         if (now.every((v, i) => v === set[i])) {
-          for (const i of [0, 1, 2]) await writeFile(files[i], `${original[i]}\n`)
+          for (const i of [0, 1, 2]) await writeFile(NEIGH_FILES[i], `${original[i]}\n`)
         }
       } catch (err) {
         problems.push(`neighbour table limits: ${(err as Error).message}`)
