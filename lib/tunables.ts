@@ -1,0 +1,90 @@
+/**
+ * Tunables: one documented parameter set per module, one value per profile,
+ * validated once.
+ *
+ * The shape is gossipsub's `peer-score-params.ts` trio — defaults, create,
+ * validate — with mycel's three profiles:
+ *
+ *  - `lan`: the default; hosts on one site, sub-millisecond RTTs.
+ *  - `wan`: hosts across regions; timers several times slower, fewer false
+ *    suspicions on lossy links.
+ *  - `test`: fast timers so tests detect and recover in about a second.
+ *
+ * A module declares its set once with `defineTunables({ module, schema,
+ * profiles, relations })`: the zod `schema` says each field's type and
+ * range, `relations` the rules between fields (e.g. a lease must outlive
+ * its renew interval plus the clock skew allowed). Every profile table is
+ * validated when the module loads, so a bad default fails at once, in every
+ * test; `create(profile, overrides)` validates what an operator or a test
+ * overrides the same way. The result is frozen: a tunable read at any time
+ * is the tunable that was validated.
+ */
+import type { z } from 'zod'
+
+export type ProfileName = 'lan' | 'wan' | 'test'
+export const PROFILE_NAMES: readonly ProfileName[] = ['lan', 'wan', 'test']
+
+export function isProfileName (s: string): s is ProfileName {
+  return (PROFILE_NAMES as readonly string[]).includes(s)
+}
+
+/** A tunable set broke its schema or a relation; the message names the module, profile and field. */
+export class InvalidTunablesError extends Error {
+  static name = 'InvalidTunablesError'
+  override name = 'InvalidTunablesError'
+  constructor (readonly module: string, readonly problems: string[]) {
+    super(`invalid ${module} tunables: ${problems.join('; ')}`)
+  }
+}
+
+export interface TunablesSpec<T extends object> {
+  /** Module name, used in error messages (e.g. 'membership'). */
+  module: string
+  /** Type and range of every field. */
+  schema: z.ZodType<T>
+  /** One complete set per profile. */
+  profiles: Readonly<Record<ProfileName, T>>
+  /**
+   * Rules between fields: each returns a message when broken, e.g.
+   * `t => t.leaseMs > t.renewMs + t.skewMs ? undefined : 'leaseMs must exceed renewMs + skewMs'`.
+   */
+  relations?: ReadonlyArray<(t: T) => string | undefined>
+}
+
+export interface Tunables<T extends object> {
+  readonly module: string
+  /** The profile's validated defaults (frozen). */
+  defaults: (profile: ProfileName) => Readonly<T>
+  /** The profile's defaults with `overrides` applied, validated and frozen. */
+  create: (profile: ProfileName, overrides?: Partial<T>) => Readonly<T>
+  /** Throws InvalidTunablesError unless `t` satisfies the schema and every relation; returns it frozen. */
+  validate: (t: T, label?: string) => Readonly<T>
+}
+
+export function defineTunables<T extends object> (spec: TunablesSpec<T>): Tunables<T> {
+  const validate = (t: T, label = 'custom'): Readonly<T> => {
+    const parsed = spec.schema.safeParse(t)
+    if (!parsed.success) {
+      throw new InvalidTunablesError(spec.module, parsed.error.issues.map(i => `${label}: ${i.path.join('.') || '(set)'} ${i.message}`))
+    }
+    const broken = (spec.relations ?? []).map(r => r(parsed.data)).filter((m): m is string => m !== undefined)
+    if (broken.length > 0) throw new InvalidTunablesError(spec.module, broken.map(m => `${label}: ${m}`))
+    return deepFreeze(parsed.data)
+  }
+  const validated = {} as Record<ProfileName, Readonly<T>>
+  for (const p of PROFILE_NAMES) validated[p] = validate(spec.profiles[p], p)
+  return {
+    module: spec.module,
+    defaults: (profile) => validated[profile],
+    create: (profile, overrides) => overrides === undefined ? validated[profile] : validate({ ...validated[profile], ...overrides }, profile),
+    validate
+  }
+}
+
+function deepFreeze<T> (v: T): Readonly<T> {
+  if (v !== null && typeof v === 'object' && !Object.isFrozen(v)) {
+    Object.freeze(v)
+    for (const x of Object.values(v)) deepFreeze(x)
+  }
+  return v
+}
