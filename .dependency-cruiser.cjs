@@ -1,0 +1,79 @@
+/**
+ * Layering rules, checked in `npm test` (`npm run lint:deps`). Dependencies
+ * point down; see docs/architecture.md ("Layers"):
+ *
+ *   lib ← wire ← crdt ← protocols ← policy ← host, managers ← daemon
+ *
+ * A layer may import any layer below it and its own, never one above; no
+ * cycles anywhere. bench/ and testground/ are tools built on the daemon: they
+ * may import the product but never test/, and test/ never imports them except
+ * where a test checks the tool itself (test/testground/, test/bench/).
+ * There is no file of known violations: a rule that does not hold fails.
+ */
+const layers = ['lib', 'wire', 'crdt', 'protocols', 'policy', 'host', 'managers', 'daemon']
+/** What each layer must not import: every layer above it (host and managers are siblings). */
+const above = {
+  lib: ['wire', 'crdt', 'protocols', 'policy', 'host', 'managers', 'daemon'],
+  wire: ['crdt', 'protocols', 'policy', 'host', 'managers', 'daemon'],
+  crdt: ['protocols', 'policy', 'host', 'managers', 'daemon'],
+  protocols: ['policy', 'host', 'managers', 'daemon'],
+  policy: ['host', 'managers', 'daemon'],
+  host: ['managers', 'daemon'],
+  managers: ['host', 'daemon']
+}
+
+const product = `^(${layers.join('|')})/`
+
+module.exports = {
+  forbidden: [
+    ...Object.entries(above).map(([layer, forbiddenLayers]) => ({
+      name: `${layer}-points-down`,
+      comment: `${layer}/ may not import ${forbiddenLayers.join(', ')} (dependencies point down)`,
+      severity: 'error',
+      from: { path: `^${layer}/` },
+      to: { path: `^(${forbiddenLayers.join('|')})/` }
+    })),
+    {
+      name: 'no-cycles',
+      comment: 'no import cycles, inside a layer or across layers',
+      severity: 'error',
+      from: { path: product },
+      to: { circular: true }
+    },
+    {
+      name: 'product-not-from-tools',
+      comment: 'the product never imports tests, benchmarks or the testground runner',
+      severity: 'error',
+      from: { path: product },
+      to: { path: '^(test|bench|testground)/' }
+    },
+    {
+      name: 'bench-not-from-test',
+      comment: 'benchmarks never import tests',
+      severity: 'error',
+      from: { path: '^bench/' },
+      to: { path: '^test/' }
+    },
+    {
+      name: 'test-not-from-bench',
+      comment: 'tests never import benchmarks (shared harness code lives in test/helpers or the product)',
+      severity: 'error',
+      from: { path: '^test/', pathNot: '^test/bench/' },
+      to: { path: '^bench/' }
+    },
+    {
+      name: 'not-to-unresolvable',
+      comment: 'every import resolves',
+      severity: 'error',
+      from: {},
+      to: { couldNotResolve: true }
+    }
+  ],
+  options: {
+    doNotFollow: { path: 'node_modules' },
+    exclude: { path: '^(dist|node_modules)/' },
+    tsPreCompilationDeps: true,
+    tsConfig: { fileName: 'tsconfig.depcruise.json' },
+    enhancedResolveOptions: { exportsFields: ['exports'], conditionNames: ['import', 'require', 'node', 'default', 'types'] }
+  }
+}
