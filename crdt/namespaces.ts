@@ -17,6 +17,7 @@ import { z } from 'zod'
 import { NAMESPACE_PATTERN, type ConfigLimits } from './constants.js'
 import { staticAccessPolicy, type AccessPolicy, type WriterRule } from './access.js'
 import { InvalidNamespaceError, LimitExceededError, SchemaViolationError } from './errors.js'
+import { checkJsonValue, checkKey } from './json-value.js'
 
 export const namespaceConfigSchema = z.strictObject({
   /** `open`, or the peer ids allowed to write. */
@@ -48,47 +49,13 @@ export type NamespacesSection = z.output<typeof namespacesSectionSchema>
 /** What the store needs to know about namespaces, compiled once from the section. */
 export interface NamespaceRules {
   access: AccessPolicy
-  /** Throws SchemaViolationError / LimitExceededError for a value that may not be stored under `key`. */
+  /** Throws SchemaViolationError / LimitExceededError / InvalidKeyError for a value that may not be stored under `key`. */
   checkValue: (ns: string, key: string, value: unknown) => void
   maxKeys: (ns: string) => number
 }
 
 export function checkNamespace (ns: string): void {
   if (!NAMESPACE_PATTERN.test(ns)) throw new InvalidNamespaceError(`invalid namespace ${JSON.stringify(ns.slice(0, 80))}: use [a-z0-9][a-z0-9._-]{0,62}`)
-}
-
-const encoder = new TextEncoder()
-
-export function checkKey (key: string, limits: ConfigLimits): void {
-  const n = encoder.encode(key).byteLength
-  if (n === 0) throw new LimitExceededError('empty key')
-  if (n > limits.maxKeyBytes) throw new LimitExceededError(`key of ${n} bytes exceeds ${limits.maxKeyBytes}`)
-  // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u001f\u007f]/.test(key)) throw new LimitExceededError('key contains control characters')
-}
-
-/**
- * Size of a value's JSON text, checking on the way that it is plain JSON
- * (no undefined, bigint, binary, non-finite numbers) and not nested deeper
- * than `maxDepth`. Throws LimitExceededError / SchemaViolationError.
- */
-export function jsonSize (value: unknown, maxDepth: number): number {
-  const walk = (v: unknown, depth: number): void => {
-    if (depth > maxDepth) throw new LimitExceededError(`value nested deeper than ${maxDepth}`)
-    if (v === null || typeof v === 'string' || typeof v === 'boolean') return
-    if (typeof v === 'number') {
-      if (!Number.isFinite(v)) throw new SchemaViolationError('value contains a non-finite number')
-      return
-    }
-    if (Array.isArray(v)) { for (const x of v) walk(x, depth + 1); return }
-    if (typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype) {
-      for (const x of Object.values(v as Record<string, unknown>)) walk(x, depth + 1)
-      return
-    }
-    throw new SchemaViolationError(`value is not JSON (${v instanceof Uint8Array ? 'binary' : typeof v})`)
-  }
-  walk(value, 0)
-  return encoder.encode(JSON.stringify(value)).byteLength
 }
 
 /** The writer rules of the config file's `namespaces:` section as an AccessPolicy. */
@@ -112,7 +79,7 @@ export function compileNamespaces (section: NamespacesSection, limits: ConfigLim
     access: access ?? fileAccessPolicy(section),
     checkValue (ns, key, value) {
       checkKey(key, limits)
-      const size = jsonSize(value, limits.maxValueDepth)
+      const size = checkJsonValue(value, limits.maxValueDepth)
       const max = pick(maxValue, ns) ?? limits.maxValueBytes
       if (size > max) throw new LimitExceededError(`value of ${size} bytes exceeds ${max} in namespace ${ns}`)
       const validator = pick(validators, ns)

@@ -22,7 +22,8 @@ import { clientIdOf, decodeEnvelope, encodeEnvelope, signEnvelope, verifyEnvelop
 import { AccessDeniedError, LimitExceededError, StoreUnavailableError, configRejectReason } from './errors.js'
 import { checkNamespace, type NamespaceRules } from './namespaces.js'
 import { Stream, equalBytes } from './stream.js'
-import { checkUpdate, estimateEnvelopeBytes, type CausalNeeds } from './update-check.js'
+import { checkUpdate, type CausalNeeds } from './update-check.js'
+import { canonicalEntry, setJsonEntry } from './entry.js'
 import { vvGet, type VersionVector } from './version-vector.js'
 
 export type IngestOrigin = 'gossip' | 'sync' | 'local'
@@ -172,16 +173,16 @@ export class Replica {
     checkNamespace(ns)
     if (!this.init.rules.access.canWrite(ns, this.self)) throw new AccessDeniedError(`this node may not write namespace ${ns}`)
     const d = this.nsDoc(ns)
+    let stored: unknown
     if (deleted) {
       if (!d.map.has(key)) return undefined
     } else {
-      this.init.rules.checkValue(ns, key, value)
+      // Refused before the document is touched: a write cannot be taken
+      // back once applied. What is stored is the value as receivers decode
+      // it, so this replica, every receiver and a restart hold the same.
+      stored = canonicalEntry(this.selfClient, key, value, this.init.limits).value
+      this.init.rules.checkValue(ns, key, stored)
       if (!d.map.has(key) && d.map.size >= this.init.rules.maxKeys(ns)) throw new LimitExceededError(`namespace ${ns} already holds ${d.map.size} keys`)
-      // Refused before the document is touched: a write cannot be taken back once applied.
-      const size = estimateEnvelopeBytes(this.selfClient, key, value)
-      if (size > this.init.limits.maxEnvelopeBytes) {
-        throw new LimitExceededError(`value encodes to an envelope of about ${size} bytes, over ${this.init.limits.maxEnvelopeBytes}`)
-      }
     }
     const pending = d.doc.store.pendingStructs
     if (pending !== null && pending.missing.has(this.selfClient)) {
@@ -193,7 +194,7 @@ export class Replica {
     d.doc.on('update', capture)
     d.doc.clientID = this.selfClient
     try {
-      d.doc.transact(() => { if (deleted) d.map.delete(key); else d.map.set(key, value) }, LOCAL)
+      d.doc.transact(tr => { if (deleted) d.map.delete(key); else setJsonEntry(tr, d.map, key, stored) }, LOCAL)
     } finally {
       d.doc.off('update', capture)
       // Park the doc on a client id no writer has (clientIdOf never yields
@@ -204,6 +205,9 @@ export class Replica {
     if (update === undefined) return undefined
     const stream = this.stream(ns, this.self)
     try {
+      // The receivers' check, on what we are about to sign: canonicalEntry
+      // makes it pass, so a failure here is a bug, and must not reach a peer.
+      checkUpdate(update, this.selfClient, this.init.limits)
       const envelope = await signEnvelope(this.init.privateKey, { v: 1, writer: this.self, seq: stream.head + 1, ns, update, time: this.now() })
       const bytes = encodeEnvelope(envelope)
       if (bytes.byteLength > this.init.limits.maxEnvelopeBytes) {

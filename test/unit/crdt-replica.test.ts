@@ -166,7 +166,7 @@ describe('crdt replica', () => {
     const small = await makeReplica(1, { limits: { maxValueBytes: 100, maxKeyBytes: 8 } })
     await assert.rejects(small.replica.write('app', 'k', 'x'.repeat(200)), { name: 'LimitExceededError' })
     await assert.rejects(small.replica.write('app', 'much-too-long', 1), { name: 'LimitExceededError' })
-    await assert.rejects(small.replica.write('app', 'bad\nkey', 1), { name: 'LimitExceededError' })
+    await assert.rejects(small.replica.write('app', 'bad\nkey', 1), { name: 'InvalidKeyError' })
     await assert.rejects(small.replica.write('BAD NS', 'k', 1), { name: 'InvalidNamespaceError' })
     await assert.rejects(small.replica.write('app', 'k', { n: 1n }), { name: 'SchemaViolationError' })
     const big = await makeReplica(2)
