@@ -12,7 +12,13 @@
  * - `onAccept` (the durable log) sees every envelope before it is applied,
  *   in apply order, so a crash never leaves the log behind the document;
  * - two different envelopes signed with the same (namespace, writer, seq)
- *   are equivocation: the second is rejected and counted, never applied.
+ *   are equivocation: the second is rejected and counted, never applied;
+ * - an envelope its writer signed whose update breaks the content rules
+ *   (checkUpdate) stops its stream at that seq: nothing after it can ever
+ *   apply (Yjs needs the writer's items in order), so later envelopes of
+ *   the stream are refused at once (`stream_stopped`) instead of filling
+ *   the hold-back buffer shared by every stream. Our own writer never
+ *   signs such an envelope: it runs checkUpdate before signing.
  */
 import * as Y from 'yjs'
 import { decode as decodeCborTrusted } from 'cborg'
@@ -50,6 +56,8 @@ export interface ReplicaHooks {
   onInvalidValue?: (ns: string, key: string, err: Error) => void
   /** A writer signed two different envelopes with one sequence number. */
   onEquivocation?: (ns: string, writer: string, seq: number) => void
+  /** A writer signed an envelope whose update we refuse: its stream stops at `seq` (see the class comment). */
+  onStreamStopped?: (ns: string, writer: string, seq: number, err: Error) => void
 }
 
 export interface ReplicaInit {
@@ -243,7 +251,16 @@ export class Replica {
       if (!this.init.rules.access.canWrite(envelope.ns, envelope.writer)) {
         throw new AccessDeniedError(`${envelope.writer} may not write namespace ${envelope.ns}`)
       }
-      needs = checkUpdate(envelope.update, clientIdOf(envelope.writer), this.init.limits).causalNeeds
+      if (this.stoppedBelow(envelope)) return { result: 'rejected', reason: 'stream_stopped' }
+      try {
+        needs = checkUpdate(envelope.update, clientIdOf(envelope.writer), this.init.limits).causalNeeds
+      } catch (err) {
+        // Only an envelope its writer really signed may stop its stream:
+        // anyone can forge a bad one under another writer's name.
+        await verifyEnvelope(envelope)
+        this.stopStream(envelope, err as Error)
+        throw err
+      }
       await verifyEnvelope(envelope)
     } catch (err) {
       return { result: 'rejected', reason: configRejectReason(err), error: err as Error }
@@ -261,6 +278,7 @@ export class Replica {
       this.init.hooks?.onEquivocation?.(envelope.ns, envelope.writer, seq)
       return { result: 'rejected', reason: 'equivocation' }
     }
+    if (this.stoppedBelow(envelope)) return { result: 'rejected', reason: 'stream_stopped' }
     // The next envelope of a stream is always held if it must wait (for
     // items it deletes or builds on): it is the one that unblocks the others, so the
     // buffer bound never keeps it out.
@@ -292,7 +310,38 @@ export class Replica {
       applied++
     }
     if (!stream.held.has(stream.head + 1)) this.blocked.get(stream.ns)?.delete(stream)
+    // The writer also signed a valid envelope for the seq that stopped the
+    // stream (equivocation) and it applied here: the stream moves on.
+    if (stream.stopped !== undefined && stream.head >= stream.stopped.seq) stream.stopped = undefined
     return applied
+  }
+
+  /** True when the envelope's stream stopped below it (see stopStream). */
+  private stoppedBelow (envelope: Envelope): boolean {
+    const stopped = this.streams.get(envelope.ns)?.get(envelope.writer)?.stopped
+    return stopped !== undefined && envelope.seq > stopped.seq
+  }
+
+  /**
+   * The writer signed an envelope we refuse for its content. Everything it
+   * wrote later in this namespace builds on that envelope's Yjs items, so
+   * none of it can apply here: stop the stream at that seq, free the
+   * hold-back buffer of what waits above it, and refuse the rest at once.
+   * Counted and reported (onStreamStopped); kept in memory only, so a
+   * restart (perhaps with other limits, or a newer version that accepts
+   * it) tries again: peers still offer the envelope, our version vector
+   * never moved past it.
+   */
+  private stopStream (envelope: Envelope, err: Error): void {
+    const stream = this.stream(envelope.ns, envelope.writer)
+    const { seq } = envelope
+    if (seq <= stream.head || (stream.stopped !== undefined && stream.stopped.seq <= seq)) return
+    stream.stopped = { seq, reason: configRejectReason(err) }
+    for (const s of [...stream.held.keys()]) {
+      if (s > seq) { stream.held.delete(s); this.heldTotal-- }
+    }
+    if (!stream.held.has(stream.head + 1)) this.blocked.get(stream.ns)?.delete(stream)
+    this.init.hooks?.onStreamStopped?.(envelope.ns, envelope.writer, seq, err)
   }
 
   /** New items arrived in `ns`: retry streams waiting for items to delete, until nothing moves. */

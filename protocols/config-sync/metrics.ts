@@ -36,6 +36,11 @@ export function configMetrics (registry?: Registry, source?: ConfigMetricsSource
       help: 'Writers seen signing two different envelopes with one sequence number',
       registers
     })),
+    streamStops: reuse(registry, 'mycel_config_stream_stops_total', () => new Counter({
+      name: 'mycel_config_stream_stops_total',
+      help: 'Writer streams stopped because the writer signed an envelope whose content this node refuses; its later envelopes count as rejected, reason stream_stopped',
+      registers
+    })),
     rounds: reuse(registry, 'mycel_config_antientropy_rounds_total', () => new Counter({
       name: 'mycel_config_antientropy_rounds_total',
       help: 'Anti-entropy exchanges by role (initiator, responder) and result (ok, error, no_peer)',

@@ -125,6 +125,11 @@ export class ConfigService implements Startable, ApiContributor {
         onEquivocation: (ns, writer, seq) => {
           m.equivocations.inc()
           this.log.warn({ ns, writer, seq }, 'writer signed two different envelopes with one sequence number')
+        },
+        onStreamStopped: (ns, writer, seq, err) => {
+          m.streamStops.inc()
+          this.log.warn({ ns, writer, seq, err: err.message },
+            'writer signed an envelope this node refuses; its later writes to the namespace cannot apply here until a restart with rules that accept it')
         }
       }
     })

@@ -209,4 +209,36 @@ describe('crdt replica', () => {
     await b.replica.ingest((await a.replica.write('app', 'k', undefined, { deleted: true }))!.bytes, 'gossip')
     assert.deepEqual(seen, [['k', false, 'v', true], ['k', true, undefined, false]])
   })
+
+  it('a signed envelope it refuses stops only that stream: later ones are refused at once, not held forever', async () => {
+    // A writer whose limits differ from ours (another version): its 200-byte value is over our 100.
+    const a = await makeReplica(1)
+    const stops: unknown[] = []
+    const b = await makeReplica(2, { limits: { maxValueBytes: 100 }, hooks: { onStreamStopped: (ns, writer, seq, err) => stops.push([ns, seq, err.name]) } })
+    const e1 = await a.replica.write('app', 'k1', 1)
+    const e2 = await a.replica.write('app', 'big', 'x'.repeat(200))
+    const e3 = await a.replica.write('app', 'k3', 3)
+    const other = await a.replica.write('other', 'k', 1)
+    assert.equal((await b.replica.ingest(e3!.bytes, 'gossip')).result, 'held')
+    assert.equal((await b.replica.ingest(e1!.bytes, 'gossip')).result, 'applied')
+    // A forgery of seq 2 must not stop anything.
+    const env2 = decodeEnvelope(e2!.bytes, 1e6)
+    const forged = encodeEnvelope({ ...env2, sig: env2.sig.map((x, i) => i === 0 ? x ^ 1 : x) })
+    assert.deepEqual(await b.replica.ingest(forged, 'gossip').then(r => r.result === 'rejected' && r.reason), 'bad_signature')
+    assert.equal(b.replica.heldCount(), 1)
+    assert.deepEqual(stops, [])
+    assert.deepEqual(await b.replica.ingest(e2!.bytes, 'gossip').then(r => r.result === 'rejected' && r.reason), 'limit')
+    assert.deepEqual(stops, [['app', 2, 'LimitExceededError']])
+    assert.equal(b.replica.heldCount(), 0, 'what waited behind it no longer fills the shared buffer')
+    const e4 = await a.replica.write('app', 'k4', 4)
+    assert.deepEqual(await b.replica.ingest(e4!.bytes, 'gossip').then(r => r.result === 'rejected' && r.reason), 'stream_stopped')
+    assert.deepEqual(await b.replica.ingest(e2!.bytes, 'sync').then(r => r.result === 'rejected' && r.reason), 'limit', 'offered again: refused again')
+    assert.equal(stops.length, 1)
+    assert.equal((await b.replica.ingest(other!.bytes, 'gossip')).result, 'applied', 'the writer\'s other namespaces are unaffected')
+    assert.equal(b.replica.head('app', a.id.peerId), 1)
+    // A restart (in-memory state gone) with limits that accept it takes the whole stream.
+    const c = await makeReplica(3)
+    for (const e of [e4, e3, e2, e1]) await c.replica.ingest(e!.bytes, 'sync')
+    assert.equal(c.replica.head('app', a.id.peerId), 4)
+  })
 })
