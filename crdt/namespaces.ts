@@ -13,15 +13,35 @@
  *     maxValueBytes: 4096
  * ```
  */
+import { peerIdFromString } from '@libp2p/peer-id'
 import { z } from 'zod'
 import { NAMESPACE_PATTERN, type ConfigLimits } from './constants.js'
 import { staticAccessPolicy, type AccessPolicy, type WriterRule } from './access.js'
 import { InvalidNamespaceError, LimitExceededError, SchemaViolationError } from './errors.js'
 import { checkJsonValue, checkKey } from './json-value.js'
 
+/**
+ * A writer in an ACL: a peer id exactly as the agents name themselves
+ * (`12D3KooW…`), because access checks compare it with the `writer` of
+ * each envelope as a string. Anything else (a typo, a CID form of the same
+ * key, a host name) would silently match nobody.
+ */
+const writerSchema = z.string().superRefine((s, ctx) => {
+  let canonical: string | undefined
+  try { canonical = peerIdFromString(s).toString() } catch {}
+  if (canonical === s) return
+  const shown = JSON.stringify(s.length > 80 ? `${s.slice(0, 80)}…` : s)
+  ctx.addIssue({
+    code: 'custom',
+    message: canonical === undefined
+      ? `${shown} is not a peer id: writers are peer ids such as 12D3KooW… as \`mycel init\` prints them (or \`writers: open\`)`
+      : `${shown} is a peer id in another form; write it as ${canonical}`
+  })
+})
+
 export const namespaceConfigSchema = z.strictObject({
   /** `open`, or the peer ids allowed to write. */
-  writers: z.union([z.literal('open'), z.array(z.string().min(1).max(128)).max(10_000)]).default('open'),
+  writers: z.union([z.literal('open'), z.array(writerSchema).max(10_000)]).default('open'),
   /** JSON Schema (draft 2020-12 subset zod understands) of every value in the namespace. */
   schema: z.union([z.boolean(), z.record(z.string(), z.unknown())]).optional(),
   maxValueBytes: z.number().int().positive().optional(),
