@@ -8,6 +8,7 @@
  * stop reading after the first bytes.
  */
 import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
 import { connect as netConnect, type Socket } from 'node:net'
 import pino from 'pino'
 import { ApiServer } from '../../daemon/api/server.js'
@@ -133,5 +134,28 @@ describe('config watch streams: bounded memory, slow watchers dropped', function
     assert.equal((await agent.svc.metrics.watchRefusals.get()).values[0]?.value, 1)
     reader.abort()
     await reading
+  })
+
+  it('`mycel config watch` says why the agent ended its stream and exits non-zero', async () => {
+    const a = await startAgent(81)
+    const s = new ApiServer({ host: '127.0.0.1', port: 0, logger: pino({ level: 'silent' }) })
+    s.add(...a.svc.routes())
+    await s.start()
+    try {
+      const cli = spawn(process.execPath, ['--import', 'tsx', 'daemon/cli.ts', 'config', 'watch', 'app', '--api', `127.0.0.1:${s.address().port}`], { stdio: ['ignore', 'pipe', 'pipe'] })
+      let out = ''
+      let err = ''
+      cli.stdout.on('data', (d: Buffer) => { out += d.toString() })
+      cli.stderr.on('data', (d: Buffer) => { err += d.toString() })
+      const exited = new Promise<number | null>(resolve => cli.once('exit', code => { resolve(code) }))
+      await until(() => out.includes('-- watching app'), 60_000)
+      a.svc.watchers.closeAll()
+      assert.equal(await exited, 1)
+      assert.match(err, /^mycel: the agent ended the watch: the agent is stopping\n$/)
+      assert.equal((await a.svc.metrics.watchDrops.get()).values.find(v => v.labels.reason === 'stopping')?.value, 1)
+    } finally {
+      await s.stop()
+      await stopAgent(a)
+    }
   })
 })
