@@ -80,7 +80,8 @@ export class ConfigWatchers {
 
   /** End every stream with a final `dropped` event (the service is stopping). */
   closeAll (): void {
-    for (const set of this.byNs.values()) for (const w of set) w.drop('stopping')
+    // Copies: dropping a watcher removes it from these collections.
+    for (const set of [...this.byNs.values()]) for (const w of [...set]) w.drop('stopping')
   }
 
   private async serve (ns: string, res: ServerResponse, signal: AbortSignal): Promise<void> {
