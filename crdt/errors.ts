@@ -24,6 +24,12 @@ export class InvalidUpdateError extends Error {
   override name = 'InvalidUpdateError'
 }
 
+/** A key no replica may hold (empty, control characters, not valid Unicode). */
+export class InvalidKeyError extends Error {
+  static name = 'InvalidKeyError'
+  override name = 'InvalidKeyError'
+}
+
 export class InvalidNamespaceError extends Error {
   static name = 'InvalidNamespaceError'
   override name = 'InvalidNamespaceError'
@@ -48,6 +54,7 @@ export function configRejectReason (err: unknown): string {
     case 'LimitExceededError': return 'limit'
     case 'InvalidUpdateError': return 'invalid_update'
     case 'InvalidNamespaceError': return 'invalid_namespace'
+    case 'InvalidKeyError': return 'invalid_key'
     case 'MalformedMessageError': return 'malformed'
     case 'OversizedMessageError': return 'oversized'
     case 'InvalidSignatureError': return 'bad_signature'

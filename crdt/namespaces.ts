@@ -13,14 +13,35 @@
  *     maxValueBytes: 4096
  * ```
  */
+import { peerIdFromString } from '@libp2p/peer-id'
 import { z } from 'zod'
 import { NAMESPACE_PATTERN, type ConfigLimits } from './constants.js'
 import { staticAccessPolicy, type AccessPolicy, type WriterRule } from './access.js'
 import { InvalidNamespaceError, LimitExceededError, SchemaViolationError } from './errors.js'
+import { checkJsonValue, checkKey } from './json-value.js'
+
+/**
+ * A writer in an ACL: a peer id exactly as the agents name themselves
+ * (`12D3KooW…`), because access checks compare it with the `writer` of
+ * each envelope as a string. Anything else (a typo, a CID form of the same
+ * key, a host name) would silently match nobody.
+ */
+const writerSchema = z.string().superRefine((s, ctx) => {
+  let canonical: string | undefined
+  try { canonical = peerIdFromString(s).toString() } catch {}
+  if (canonical === s) return
+  const shown = JSON.stringify(s.length > 80 ? `${s.slice(0, 80)}…` : s)
+  ctx.addIssue({
+    code: 'custom',
+    message: canonical === undefined
+      ? `${shown} is not a peer id: writers are peer ids such as 12D3KooW… as \`mycel init\` prints them (or \`writers: open\`)`
+      : `${shown} is a peer id in another form; write it as ${canonical}`
+  })
+})
 
 export const namespaceConfigSchema = z.strictObject({
   /** `open`, or the peer ids allowed to write. */
-  writers: z.union([z.literal('open'), z.array(z.string().min(1).max(128)).max(10_000)]).default('open'),
+  writers: z.union([z.literal('open'), z.array(writerSchema).max(10_000)]).default('open'),
   /** JSON Schema (draft 2020-12 subset zod understands) of every value in the namespace. */
   schema: z.union([z.boolean(), z.record(z.string(), z.unknown())]).optional(),
   maxValueBytes: z.number().int().positive().optional(),
@@ -48,47 +69,13 @@ export type NamespacesSection = z.output<typeof namespacesSectionSchema>
 /** What the store needs to know about namespaces, compiled once from the section. */
 export interface NamespaceRules {
   access: AccessPolicy
-  /** Throws SchemaViolationError / LimitExceededError for a value that may not be stored under `key`. */
+  /** Throws SchemaViolationError / LimitExceededError / InvalidKeyError for a value that may not be stored under `key`. */
   checkValue: (ns: string, key: string, value: unknown) => void
   maxKeys: (ns: string) => number
 }
 
 export function checkNamespace (ns: string): void {
   if (!NAMESPACE_PATTERN.test(ns)) throw new InvalidNamespaceError(`invalid namespace ${JSON.stringify(ns.slice(0, 80))}: use [a-z0-9][a-z0-9._-]{0,62}`)
-}
-
-const encoder = new TextEncoder()
-
-export function checkKey (key: string, limits: ConfigLimits): void {
-  const n = encoder.encode(key).byteLength
-  if (n === 0) throw new LimitExceededError('empty key')
-  if (n > limits.maxKeyBytes) throw new LimitExceededError(`key of ${n} bytes exceeds ${limits.maxKeyBytes}`)
-  // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u001f\u007f]/.test(key)) throw new LimitExceededError('key contains control characters')
-}
-
-/**
- * Size of a value's JSON text, checking on the way that it is plain JSON
- * (no undefined, bigint, binary, non-finite numbers) and not nested deeper
- * than `maxDepth`. Throws LimitExceededError / SchemaViolationError.
- */
-export function jsonSize (value: unknown, maxDepth: number): number {
-  const walk = (v: unknown, depth: number): void => {
-    if (depth > maxDepth) throw new LimitExceededError(`value nested deeper than ${maxDepth}`)
-    if (v === null || typeof v === 'string' || typeof v === 'boolean') return
-    if (typeof v === 'number') {
-      if (!Number.isFinite(v)) throw new SchemaViolationError('value contains a non-finite number')
-      return
-    }
-    if (Array.isArray(v)) { for (const x of v) walk(x, depth + 1); return }
-    if (typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype) {
-      for (const x of Object.values(v as Record<string, unknown>)) walk(x, depth + 1)
-      return
-    }
-    throw new SchemaViolationError(`value is not JSON (${v instanceof Uint8Array ? 'binary' : typeof v})`)
-  }
-  walk(value, 0)
-  return encoder.encode(JSON.stringify(value)).byteLength
 }
 
 /** The writer rules of the config file's `namespaces:` section as an AccessPolicy. */
@@ -112,7 +99,7 @@ export function compileNamespaces (section: NamespacesSection, limits: ConfigLim
     access: access ?? fileAccessPolicy(section),
     checkValue (ns, key, value) {
       checkKey(key, limits)
-      const size = jsonSize(value, limits.maxValueDepth)
+      const size = checkJsonValue(value, limits.maxValueDepth)
       const max = pick(maxValue, ns) ?? limits.maxValueBytes
       if (size > max) throw new LimitExceededError(`value of ${size} bytes exceeds ${max} in namespace ${ns}`)
       const validator = pick(validators, ns)

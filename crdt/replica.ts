@@ -12,7 +12,13 @@
  * - `onAccept` (the durable log) sees every envelope before it is applied,
  *   in apply order, so a crash never leaves the log behind the document;
  * - two different envelopes signed with the same (namespace, writer, seq)
- *   are equivocation: the second is rejected and counted, never applied.
+ *   are equivocation: the second is rejected and counted, never applied;
+ * - an envelope its writer signed whose update breaks the content rules
+ *   (checkUpdate) stops its stream at that seq: nothing after it can ever
+ *   apply (Yjs needs the writer's items in order), so later envelopes of
+ *   the stream are refused at once (`stream_stopped`) instead of filling
+ *   the hold-back buffer shared by every stream. Our own writer never
+ *   signs such an envelope: it runs checkUpdate before signing.
  */
 import * as Y from 'yjs'
 import { decode as decodeCborTrusted } from 'cborg'
@@ -22,7 +28,8 @@ import { clientIdOf, decodeEnvelope, encodeEnvelope, signEnvelope, verifyEnvelop
 import { AccessDeniedError, LimitExceededError, StoreUnavailableError, configRejectReason } from './errors.js'
 import { checkNamespace, type NamespaceRules } from './namespaces.js'
 import { Stream, equalBytes } from './stream.js'
-import { checkUpdate, estimateEnvelopeBytes, type CausalNeeds } from './update-check.js'
+import { checkUpdate, type CausalNeeds } from './update-check.js'
+import { canonicalEntry, setJsonEntry } from './entry.js'
 import { vvGet, type VersionVector } from './version-vector.js'
 
 export type IngestOrigin = 'gossip' | 'sync' | 'local'
@@ -49,6 +56,8 @@ export interface ReplicaHooks {
   onInvalidValue?: (ns: string, key: string, err: Error) => void
   /** A writer signed two different envelopes with one sequence number. */
   onEquivocation?: (ns: string, writer: string, seq: number) => void
+  /** A writer signed an envelope whose update we refuse: its stream stops at `seq` (see the class comment). */
+  onStreamStopped?: (ns: string, writer: string, seq: number, err: Error) => void
 }
 
 export interface ReplicaInit {
@@ -172,16 +181,16 @@ export class Replica {
     checkNamespace(ns)
     if (!this.init.rules.access.canWrite(ns, this.self)) throw new AccessDeniedError(`this node may not write namespace ${ns}`)
     const d = this.nsDoc(ns)
+    let stored: unknown
     if (deleted) {
       if (!d.map.has(key)) return undefined
     } else {
-      this.init.rules.checkValue(ns, key, value)
+      // Refused before the document is touched: a write cannot be taken
+      // back once applied. What is stored is the value as receivers decode
+      // it, so this replica, every receiver and a restart hold the same.
+      stored = canonicalEntry(this.selfClient, key, value, this.init.limits).value
+      this.init.rules.checkValue(ns, key, stored)
       if (!d.map.has(key) && d.map.size >= this.init.rules.maxKeys(ns)) throw new LimitExceededError(`namespace ${ns} already holds ${d.map.size} keys`)
-      // Refused before the document is touched: a write cannot be taken back once applied.
-      const size = estimateEnvelopeBytes(this.selfClient, key, value)
-      if (size > this.init.limits.maxEnvelopeBytes) {
-        throw new LimitExceededError(`value encodes to an envelope of about ${size} bytes, over ${this.init.limits.maxEnvelopeBytes}`)
-      }
     }
     const pending = d.doc.store.pendingStructs
     if (pending !== null && pending.missing.has(this.selfClient)) {
@@ -193,7 +202,7 @@ export class Replica {
     d.doc.on('update', capture)
     d.doc.clientID = this.selfClient
     try {
-      d.doc.transact(() => { if (deleted) d.map.delete(key); else d.map.set(key, value) }, LOCAL)
+      d.doc.transact(tr => { if (deleted) d.map.delete(key); else setJsonEntry(tr, d.map, key, stored) }, LOCAL)
     } finally {
       d.doc.off('update', capture)
       // Park the doc on a client id no writer has (clientIdOf never yields
@@ -204,6 +213,9 @@ export class Replica {
     if (update === undefined) return undefined
     const stream = this.stream(ns, this.self)
     try {
+      // The receivers' check, on what we are about to sign: canonicalEntry
+      // makes it pass, so a failure here is a bug, and must not reach a peer.
+      checkUpdate(update, this.selfClient, this.init.limits)
       const envelope = await signEnvelope(this.init.privateKey, { v: 1, writer: this.self, seq: stream.head + 1, ns, update, time: this.now() })
       const bytes = encodeEnvelope(envelope)
       if (bytes.byteLength > this.init.limits.maxEnvelopeBytes) {
@@ -239,7 +251,16 @@ export class Replica {
       if (!this.init.rules.access.canWrite(envelope.ns, envelope.writer)) {
         throw new AccessDeniedError(`${envelope.writer} may not write namespace ${envelope.ns}`)
       }
-      needs = checkUpdate(envelope.update, clientIdOf(envelope.writer), this.init.limits).causalNeeds
+      if (this.stoppedBelow(envelope)) return { result: 'rejected', reason: 'stream_stopped' }
+      try {
+        needs = checkUpdate(envelope.update, clientIdOf(envelope.writer), this.init.limits).causalNeeds
+      } catch (err) {
+        // Only an envelope its writer really signed may stop its stream:
+        // anyone can forge a bad one under another writer's name.
+        await verifyEnvelope(envelope)
+        this.stopStream(envelope, err as Error)
+        throw err
+      }
       await verifyEnvelope(envelope)
     } catch (err) {
       return { result: 'rejected', reason: configRejectReason(err), error: err as Error }
@@ -257,6 +278,7 @@ export class Replica {
       this.init.hooks?.onEquivocation?.(envelope.ns, envelope.writer, seq)
       return { result: 'rejected', reason: 'equivocation' }
     }
+    if (this.stoppedBelow(envelope)) return { result: 'rejected', reason: 'stream_stopped' }
     // The next envelope of a stream is always held if it must wait (for
     // items it deletes or builds on): it is the one that unblocks the others, so the
     // buffer bound never keeps it out.
@@ -288,7 +310,38 @@ export class Replica {
       applied++
     }
     if (!stream.held.has(stream.head + 1)) this.blocked.get(stream.ns)?.delete(stream)
+    // The writer also signed a valid envelope for the seq that stopped the
+    // stream (equivocation) and it applied here: the stream moves on.
+    if (stream.stopped !== undefined && stream.head >= stream.stopped.seq) stream.stopped = undefined
     return applied
+  }
+
+  /** True when the envelope's stream stopped below it (see stopStream). */
+  private stoppedBelow (envelope: Envelope): boolean {
+    const stopped = this.streams.get(envelope.ns)?.get(envelope.writer)?.stopped
+    return stopped !== undefined && envelope.seq > stopped.seq
+  }
+
+  /**
+   * The writer signed an envelope we refuse for its content. Everything it
+   * wrote later in this namespace builds on that envelope's Yjs items, so
+   * none of it can apply here: stop the stream at that seq, free the
+   * hold-back buffer of what waits above it, and refuse the rest at once.
+   * Counted and reported (onStreamStopped); kept in memory only, so a
+   * restart (perhaps with other limits, or a newer version that accepts
+   * it) tries again: peers still offer the envelope, our version vector
+   * never moved past it.
+   */
+  private stopStream (envelope: Envelope, err: Error): void {
+    const stream = this.stream(envelope.ns, envelope.writer)
+    const { seq } = envelope
+    if (seq <= stream.head || (stream.stopped !== undefined && stream.stopped.seq <= seq)) return
+    stream.stopped = { seq, reason: configRejectReason(err) }
+    for (const s of [...stream.held.keys()]) {
+      if (s > seq) { stream.held.delete(s); this.heldTotal-- }
+    }
+    if (!stream.held.has(stream.head + 1)) this.blocked.get(stream.ns)?.delete(stream)
+    this.init.hooks?.onStreamStopped?.(envelope.ns, envelope.writer, seq, err)
   }
 
   /** New items arrived in `ns`: retry streams waiting for items to delete, until nothing moves. */

@@ -19,6 +19,8 @@ export class Stream {
   readonly entries: Uint8Array[] = []
   /** Verified envelopes waiting for a gap below them to fill (or for items they delete), by seq. */
   readonly held = new Map<number, HeldEnvelope>()
+  /** The writer signed envelope `seq` and we refuse its content: nothing above it can apply (Replica.stopStream). */
+  stopped: { seq: number, reason: string } | undefined
 
   constructor (readonly ns: string, readonly writer: string) {}
 

@@ -5,14 +5,15 @@
  * - hold plain JSON values (ContentAny of one value) or deleted content,
  * - live in the namespace's one root map, under a key (map entries),
  * - delete items (anyone's: overwriting or deleting a key deletes them).
- * Keys and values are checked against the size limits. Everything else
+ * Keys and values are checked by the same rules the writer applied before
+ * writing (json-value.ts) and against the size limits. Everything else
  * (nested Y types, text, binary, sub-documents, other roots) is refused, so
  * a document can never hold what the API cannot show.
  */
 import * as Y from 'yjs'
 import { ROOT_MAP, type ConfigLimits } from './constants.js'
-import { InvalidUpdateError, LimitExceededError, SchemaViolationError } from './errors.js'
-import { checkKey, jsonSize } from './namespaces.js'
+import { InvalidUpdateError, LimitExceededError } from './errors.js'
+import { checkJsonValue, checkKey } from './json-value.js'
 
 /**
  * Per Yjs client, the clock the document must have reached before an
@@ -25,6 +26,8 @@ export type CausalNeeds = Array<[client: number, end: number]>
 export interface UpdateSummary {
   /** Keys the update sets directly (items with an explicit parent). */
   keys: string[]
+  /** Those keys with their values as decoded: exactly what applying the update stores. */
+  entries: Array<[key: string, value: unknown]>
   /** Items created. */
   items: number
   /** Causal dependencies: deletes and origins. */
@@ -40,6 +43,7 @@ export function checkUpdate (update: Uint8Array, clientId: number, limits: Confi
     throw new InvalidUpdateError(`Yjs update does not decode: ${(err as Error).message}`)
   }
   const keys: string[] = []
+  const entries: Array<[string, unknown]> = []
   let items = 0
   for (const s of decoded.structs) {
     if (s.id.client !== clientId) throw new InvalidUpdateError(`update creates items of client ${s.id.client}, not its writer's ${clientId}`)
@@ -49,13 +53,8 @@ export function checkUpdate (update: Uint8Array, clientId: number, limits: Confi
     const content = s.content
     if (content instanceof Y.ContentAny) {
       if (content.arr.length !== 1) throw new InvalidUpdateError('map entry with more than one value')
-      try {
-        const size = jsonSize(content.arr[0], limits.maxValueDepth)
-        if (size > limits.maxValueBytes) throw new LimitExceededError(`value of ${size} bytes exceeds ${limits.maxValueBytes}`)
-      } catch (err) {
-        if ((err as Error).name === 'SchemaViolationError') throw new InvalidUpdateError((err as SchemaViolationError).message)
-        throw err
-      }
+      const size = asUpdateError(() => checkJsonValue(content.arr[0], limits.maxValueDepth))
+      if (size > limits.maxValueBytes) throw new LimitExceededError(`value of ${size} bytes exceeds ${limits.maxValueBytes}`)
     } else if (!(content instanceof Y.ContentDeleted)) {
       throw new InvalidUpdateError(`unsupported content ${content.constructor.name}`)
     }
@@ -66,8 +65,10 @@ export function checkUpdate (update: Uint8Array, clientId: number, limits: Confi
     if (parent !== null) {
       if (parent !== ROOT_MAP) throw new InvalidUpdateError('update writes outside the config map')
       if (s.parentSub === null) throw new InvalidUpdateError('update inserts into the config map as a sequence')
-      checkKey(s.parentSub, limits)
-      keys.push(s.parentSub)
+      const key = s.parentSub
+      asUpdateError(() => { checkKey(key, limits) })
+      keys.push(key)
+      if (content instanceof Y.ContentAny) entries.push([key, content.arr[0]])
     } else if (s.origin === null && s.rightOrigin === null) {
       throw new InvalidUpdateError('item without parent or origin')
     }
@@ -95,24 +96,15 @@ export function checkUpdate (update: Uint8Array, clientId: number, limits: Confi
     if (client === clientId && end <= ownEnd) end = Math.min(end, ownStart)
     if (end > 0) causalNeeds.push([client, end])
   }
-  return { keys, items, causalNeeds }
+  return { keys, entries, items, causalNeeds }
 }
 
-/** Bytes an envelope adds to its update: fields, signature, Yjs origin and delete set of one overwrite. */
-const ENVELOPE_OVERHEAD = 512
-
-/**
- * About how large the envelope of `key = value` will be. Yjs encodes some
- * values larger than their JSON (non-float32 numbers as 9-byte float64), so
- * the JSON size limit alone does not bound the envelope. Built on a scratch
- * document: it lacks only the origin and delete set of the real update,
- * which ENVELOPE_OVERHEAD covers.
- */
-export function estimateEnvelopeBytes (clientId: number, key: string, value: unknown): number {
-  const scratch = new Y.Doc()
-  scratch.clientID = clientId
-  scratch.getMap(ROOT_MAP).set(key, value)
-  const size = Y.encodeStateAsUpdate(scratch).byteLength + ENVELOPE_OVERHEAD
-  scratch.destroy()
-  return size
+/** The shared key and value rules throw store errors; in an update they are InvalidUpdateError, except limits. */
+function asUpdateError<T> (fn: () => T): T {
+  try {
+    return fn()
+  } catch (err) {
+    if ((err as Error).name === 'LimitExceededError') throw err
+    throw new InvalidUpdateError((err as Error).message)
+  }
 }

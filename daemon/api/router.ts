@@ -3,6 +3,7 @@
  * (`routes(): Route[]`); the server owns HTTP, JSON errors and limits.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import { HttpError } from '../errors.js'
 
 export type Method = 'GET' | 'PUT' | 'POST' | 'DELETE'
 
@@ -47,7 +48,11 @@ export class Router {
     }
   }
 
-  /** `undefined`: no such path; `'method'`: path exists but not for this method. */
+  /**
+   * `undefined`: no such path; `'method'`: path exists but not for this
+   * method. Throws HttpError 400 when a parameter is not valid
+   * percent-encoded UTF-8 (`%ff`, a lone `%`), for every route alike.
+   */
   match (method: string, path: string): { route: Route, params: Record<string, string> } | 'method' | undefined {
     let pathMatched = false
     for (const c of this.compiled) {
@@ -56,9 +61,18 @@ export class Router {
       pathMatched = true
       if (c.route.method !== method) continue
       const params: Record<string, string> = {}
-      c.names.forEach((n, i) => { params[n] = decodeURIComponent(m[i + 1]) })
+      c.names.forEach((n, i) => { params[n] = decodeParam(n, m[i + 1]) })
       return { route: c.route, params }
     }
     return pathMatched ? 'method' : undefined
+  }
+}
+
+function decodeParam (name: string, raw: string): string {
+  try {
+    return decodeURIComponent(raw)
+  } catch {
+    const shown = raw.length > 80 ? `${raw.slice(0, 80)}…` : raw
+    throw new HttpError(400, `the ${name} in the path is not valid percent-encoded UTF-8: ${shown} (write % as %25)`)
   }
 }

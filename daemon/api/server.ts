@@ -61,10 +61,12 @@ export class ApiServer {
   }
 
   private async dispatch (req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://localhost')
     const method = req.method ?? 'GET'
     const signal = AbortSignal.any([this.shutdown.signal, abortOnClose(res)])
+    let url = new URL('http://localhost/')
     try {
+      // Inside the try: a request target like `http://[` does not parse, and must get a 400, not a hung request.
+      try { url = new URL(req.url ?? '/', 'http://localhost') } catch { throw new HttpError(400, 'request target is not a valid URL') }
       if (!METHODS.has(method)) throw new HttpError(405, `method ${method} not allowed`)
       const match = this.router.match(method, url.pathname)
       if (match === undefined) throw new HttpError(404, `no such endpoint: ${method} ${url.pathname}`)

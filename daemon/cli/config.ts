@@ -100,7 +100,11 @@ export function registerConfigCommands (program: Command): void {
       await run(async () => {
         const res = await new ApiClient(opts.api).stream(`/v1/config/${encodeURIComponent(ns)}?watch=1`, stop.signal)
         try {
-          for await (const ev of sseEvents(res, stop.signal)) printEvent(ns, ev, opts.json === true)
+          for await (const ev of sseEvents(res, stop.signal)) {
+            printEvent(ns, ev, opts.json === true)
+            // The agent's last word on this stream (too slow, or stopping): say it and exit non-zero.
+            if (ev.event === 'dropped') throw new Error(`the agent ended the watch: ${(ev.data as { message?: string }).message ?? 'no reason given'}`)
+          }
         } catch (err) {
           if (stop.signal.aborted) return
           throw err

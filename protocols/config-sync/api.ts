@@ -3,7 +3,8 @@
  *
  *   GET    /v1/config                          store status (namespaces, version vectors, log size)
  *   GET    /v1/config/:namespace               {namespace, entries: {key: value}, writers: {key: peerId}}
- *   GET    /v1/config/:namespace?watch=1       server-sent events: `snapshot`, then `set` / `delete`
+ *   GET    /v1/config/:namespace?watch=1       server-sent events: `snapshot`, then `set` / `delete`; a final
+ *                                               `dropped` when the agent ends it (watch.ts); 503 beyond maxWatchers
  *   GET    /v1/config/:namespace/:key          {namespace, key, value, writer}; 404 if absent
  *   PUT    /v1/config/:namespace/:key          body {"value": <any JSON>}; ?waitFor=N&timeoutMs=T
  *   DELETE /v1/config/:namespace/:key          ?waitFor=N&timeoutMs=T
@@ -12,16 +13,10 @@
  * once N other members hold it durably too (504 if they do not in time; the
  * write itself stands).
  */
-import type { ServerResponse } from 'node:http'
 import { HttpError } from '../../daemon/errors.js'
 import type { ApiRequest, Route } from '../../daemon/api/router.js'
 import type { ConfigService, WriteResult } from './service.js'
 import { checkNamespace } from '../../crdt/namespaces.js'
-
-/** Bytes an SSE client may fall behind before we close its stream (it reconnects and gets a fresh snapshot). */
-const MAX_SSE_BACKLOG = 8 * 1024 * 1024
-/** ms between SSE keep-alive comments (proxies and idle timeouts). */
-const SSE_KEEPALIVE_MS = 15_000
 
 export function configRoutes (svc: ConfigService): Route[] {
   return [
@@ -31,7 +26,10 @@ export function configRoutes (svc: ConfigService): Route[] {
       path: '/v1/config/:namespace',
       handler: (req) => {
         const ns = namespaceParam(req)
-        if (isTrue(req.query.get('watch'))) return { stream: async (res, signal) => { await watch(svc, ns, res, signal) } }
+        if (isTrue(req.query.get('watch'))) {
+          const stream = mapErrorsSync(() => svc.watchers.open(ns))
+          return { stream }
+        }
         return { json: listing(svc, ns) }
       }
     },
@@ -71,9 +69,10 @@ export function configRoutes (svc: ConfigService): Route[] {
 }
 
 function listing (svc: ConfigService, ns: string): { namespace: string, entries: Record<string, unknown>, writers: Record<string, string | null> } {
-  const entries: Record<string, unknown> = {}
-  const writers: Record<string, string | null> = {}
-  for (const [k, v] of svc.entries(ns)) { entries[k] = v.value; writers[k] = v.writer ?? null }
+  const all = svc.entries(ns)
+  // Object.fromEntries defines own properties: a key named "__proto__" is listed like any other.
+  const entries = Object.fromEntries(all.map(([k, v]) => [k, v.value])) as Record<string, unknown>
+  const writers = Object.fromEntries(all.map(([k, v]) => [k, v.writer ?? null])) as Record<string, string | null>
   return { namespace: ns, entries, writers }
 }
 
@@ -104,44 +103,34 @@ function writeOptions (req: ApiRequest): { waitFor?: number, timeoutMs?: number,
 }
 
 /** Store errors → HTTP statuses with the store's message (it says what to fix). */
+const STATUS: Record<string, number> = {
+  AccessDeniedError: 403,
+  SchemaViolationError: 422,
+  LimitExceededError: 413,
+  InvalidNamespaceError: 400,
+  InvalidKeyError: 400,
+  StoreUnavailableError: 503,
+  TooManyWatchersError: 503,
+  AckTimeoutError: 504
+}
+
+function asHttpError (err: unknown): unknown {
+  const e = err as Error
+  return Object.hasOwn(STATUS, e.name) ? new HttpError(STATUS[e.name], e.message) : err
+}
+
 async function mapErrors<T> (p: Promise<T>): Promise<T> {
   try {
     return await p
   } catch (err) {
-    const e = err as Error
-    const status: Record<string, number> = {
-      AccessDeniedError: 403,
-      SchemaViolationError: 422,
-      LimitExceededError: 413,
-      InvalidNamespaceError: 400,
-      StoreUnavailableError: 503,
-      AckTimeoutError: 504
-    }
-    if (status[e.name] !== undefined) throw new HttpError(status[e.name], e.message)
-    throw err
+    throw asHttpError(err)
   }
 }
 
-async function watch (svc: ConfigService, ns: string, res: ServerResponse, signal: AbortSignal): Promise<void> {
-  res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' })
-  const send = (event: string, data: unknown): void => {
-    if (res.destroyed || res.writableEnded) return
-    if (res.writableLength > MAX_SSE_BACKLOG) { res.destroy(); return }
-    res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`)
-  }
-  // Subscribe and snapshot in one synchronous step: no change falls between.
-  const off = svc.onChange(e => {
-    if (e.ns !== ns) return
-    if (e.deleted) send('delete', { key: e.key })
-    else send('set', { key: e.key, value: e.value, writer: e.writer ?? null })
-  })
-  send('snapshot', listing(svc, ns))
-  const keepalive = setInterval(() => { if (!res.destroyed && !res.writableEnded) res.write(': keepalive\n\n') }, SSE_KEEPALIVE_MS)
+function mapErrorsSync<T> (fn: () => T): T {
   try {
-    if (!signal.aborted) await new Promise<void>(resolve => { signal.addEventListener('abort', () => { resolve() }, { once: true }) })
-  } finally {
-    clearInterval(keepalive)
-    off()
-    res.end()
+    return fn()
+  } catch (err) {
+    throw asHttpError(err)
   }
 }

@@ -48,6 +48,25 @@ export interface ConfigSyncConfig {
   gapPullDelayMs: number
   /** Size and shape limits of envelopes and values (crdt/constants.ts). */
   limits: ConfigLimits
+  /**
+   * Concurrent watch streams (`GET /v1/config/:ns?watch=1`) per agent;
+   * beyond it a new watch is answered 503. Each may buffer up to
+   * watchBacklogBytes, so this times that bounds the memory watchers can
+   * take (64 × 1 MiB). Watchers are local tools and sidecars: a handful.
+   */
+  maxWatchers: number
+  /**
+   * Bytes of events one watcher may have waiting for it to read. A watcher
+   * further behind is dropped (final `dropped` event; it must watch again
+   * and gets a fresh snapshot) instead of making the agent buffer without
+   * bound, as etcd does with slow watchers. 1 MiB is 16 of the largest
+   * values (64 KiB).
+   */
+  watchBacklogBytes: number
+  /** ms a dropped watcher has to take its last bytes and the `dropped` event before its connection is cut (one that never reads would otherwise hold its buffer for good). */
+  watchDropGraceMs: number
+  /** ms between SSE keep-alive comments (proxies and idle timeouts). */
+  watchKeepaliveMs: number
 }
 
 const lan: ConfigSyncConfig = {
@@ -68,7 +87,11 @@ const lan: ConfigSyncConfig = {
   maxWaitForMs: 60_000,
   waitForRetryMs: 200,
   gapPullDelayMs: 200,
-  limits: DEFAULT_LIMITS
+  limits: DEFAULT_LIMITS,
+  maxWatchers: 64,
+  watchBacklogBytes: 1024 * 1024,
+  watchDropGraceMs: 10_000,
+  watchKeepaliveMs: 15_000
 }
 
 export const CONFIG_SYNC_PROFILES: Record<ProfileName, ConfigSyncConfig> = {
@@ -98,7 +121,8 @@ export const CONFIG_SYNC_PROFILES: Record<ProfileName, ConfigSyncConfig> = {
 export function configSyncConfig (profile: ProfileName, overrides: Partial<ConfigSyncConfig> = {}): ConfigSyncConfig {
   const cfg = { ...CONFIG_SYNC_PROFILES[profile], ...overrides }
   const positive: Array<keyof ConfigSyncConfig> = ['antiEntropyIntervalMs', 'rpcTimeoutMs', 'batchMaxEnvelopes', 'batchMaxBytes', 'pullMaxEnvelopes',
-    'maxPullsPerRound', 'maxFrameBytes', 'maxInboundStreams', 'maxConcurrentRounds', 'snapshotEveryEnvelopes', 'snapshotCheckMs', 'waitForTimeoutMs', 'maxWaitForMs', 'waitForRetryMs']
+    'maxPullsPerRound', 'maxFrameBytes', 'maxInboundStreams', 'maxConcurrentRounds', 'snapshotEveryEnvelopes', 'snapshotCheckMs', 'waitForTimeoutMs', 'maxWaitForMs', 'waitForRetryMs',
+    'maxWatchers', 'watchBacklogBytes', 'watchDropGraceMs', 'watchKeepaliveMs']
   for (const k of positive) {
     const v = cfg[k]
     if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new InvalidConfigSyncConfigError(`${k} must be a positive number`)

@@ -18,3 +18,9 @@ export class SyncProtocolError extends Error {
   static name = 'SyncProtocolError'
   override name = 'SyncProtocolError'
 }
+
+/** A watch stream was refused: the agent already serves `maxWatchers` of them. */
+export class TooManyWatchersError extends Error {
+  static name = 'TooManyWatchersError'
+  override name = 'TooManyWatchersError'
+}

@@ -9,6 +9,7 @@ export interface ConfigMetricsSource {
   namespaces: () => Array<{ ns: string, bytes: number, keys: number }>
   logBytes: () => number
   held: () => number
+  watchers: () => number
 }
 
 function reuse<T> (registry: Registry | undefined, name: string, make: () => T): T {
@@ -34,6 +35,28 @@ export function configMetrics (registry?: Registry, source?: ConfigMetricsSource
     equivocations: reuse(registry, 'mycel_config_equivocations_total', () => new Counter({
       name: 'mycel_config_equivocations_total',
       help: 'Writers seen signing two different envelopes with one sequence number',
+      registers
+    })),
+    streamStops: reuse(registry, 'mycel_config_stream_stops_total', () => new Counter({
+      name: 'mycel_config_stream_stops_total',
+      help: 'Writer streams stopped because the writer signed an envelope whose content this node refuses; its later envelopes count as rejected, reason stream_stopped',
+      registers
+    })),
+    watchers: reuse(registry, 'mycel_config_watchers', () => new Gauge({
+      name: 'mycel_config_watchers',
+      help: 'Open config watch streams (server-sent events), at most maxWatchers',
+      registers,
+      collect () { if (source !== undefined) this.set(source.watchers()) }
+    })),
+    watchDrops: reuse(registry, 'mycel_config_watch_drops_total', () => new Counter({
+      name: 'mycel_config_watch_drops_total',
+      help: 'Watch streams the agent ended, by reason (slow: fell more than watchBacklogBytes behind; stopping: agent shutdown)',
+      labelNames: ['reason'] as const,
+      registers
+    })),
+    watchRefusals: reuse(registry, 'mycel_config_watch_refusals_total', () => new Counter({
+      name: 'mycel_config_watch_refusals_total',
+      help: 'Watch requests refused because maxWatchers streams were already open',
       registers
     })),
     rounds: reuse(registry, 'mycel_config_antientropy_rounds_total', () => new Counter({

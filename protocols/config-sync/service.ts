@@ -26,6 +26,7 @@ import { AntiEntropy } from './anti-entropy.js'
 import { ConfigGossip } from './gossip.js'
 import { AckTimeoutError } from './errors.js'
 import { configRoutes } from './api.js'
+import { ConfigWatchers } from './watch.js'
 
 export interface ConfigServiceInit {
   config: ConfigSyncConfig
@@ -60,6 +61,8 @@ export function configService (init: ConfigServiceInit): (components: ConfigServ
 export class ConfigService implements Startable, ApiContributor {
   readonly metrics: ConfigMetrics
   readonly acks = new AckTracker()
+  /** Watch streams of the admin API (bounded; see watch.ts). */
+  readonly watchers: ConfigWatchers
   private store_: ConfigStore | undefined
   private rules: NamespaceRules | undefined
   private ae: AntiEntropy | undefined
@@ -85,7 +88,12 @@ export class ConfigService implements Startable, ApiContributor {
           keys: this.store_?.replica.entries(ns).length ?? 0
         })),
       logBytes: () => this.store_?.logBytes ?? 0,
-      held: () => this.store_?.replica.heldCount() ?? 0
+      held: () => this.store_?.replica.heldCount() ?? 0,
+      watchers: () => this.watchers.count
+    })
+    this.watchers = new ConfigWatchers(this, init.config, {
+      dropped: reason => { this.metrics.watchDrops.inc({ reason }) },
+      refused: () => { this.metrics.watchRefusals.inc() }
     })
   }
 
@@ -125,6 +133,11 @@ export class ConfigService implements Startable, ApiContributor {
         onEquivocation: (ns, writer, seq) => {
           m.equivocations.inc()
           this.log.warn({ ns, writer, seq }, 'writer signed two different envelopes with one sequence number')
+        },
+        onStreamStopped: (ns, writer, seq, err) => {
+          m.streamStops.inc()
+          this.log.warn({ ns, writer, seq, err: err.message },
+            'writer signed an envelope this node refuses; its later writes to the namespace cannot apply here until a restart with rules that accept it')
         }
       }
     })
@@ -149,6 +162,7 @@ export class ConfigService implements Startable, ApiContributor {
     if (this.shutdown === undefined) return
     this.shutdown.abort()
     this.shutdown = undefined
+    this.watchers.closeAll()
     clearTimeout(this.aeTimer)
     clearInterval(this.snapTimer)
     for (const t of this.gapTimers.values()) clearTimeout(t)

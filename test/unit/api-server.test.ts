@@ -1,3 +1,4 @@
+import { connect as netConnect } from 'node:net'
 import { expect } from 'chai'
 import { pino } from 'pino'
 import { ApiServer } from '../../daemon/api/server.js'
@@ -14,6 +15,15 @@ describe('admin API router', () => {
     expect(r.match('PUT', '/v1/config/app/x')).to.equal('method')
     expect(r.match('GET', '/v1/nothing')).to.equal(undefined)
   })
+
+  it('answers a parameter that is not valid percent-encoding with 400, naming it', () => {
+    const r = new Router()
+    r.add({ method: 'GET', path: '/v1/config/:ns/:key', handler: () => ({ json: 1 }) })
+    for (const bad of ['%ff%fe', '%', 'a%2', '%ED%A0%80']) {
+      expect(() => r.match('GET', `/v1/config/app/${bad}`), bad).to.throw(HttpError, /key in the path is not valid percent-encoded UTF-8/)
+        .with.property('status', 400)
+    }
+  })
 })
 
 describe('admin API server', () => {
@@ -25,7 +35,8 @@ describe('admin API server', () => {
     server.add(
       { method: 'POST', path: '/echo', handler: (req) => ({ json: { got: req.body } }) },
       { method: 'GET', path: '/teapot', handler: () => { throw new HttpError(418, 'short and stout') } },
-      { method: 'GET', path: '/boom', handler: () => { throw new Error('internal detail') } }
+      { method: 'GET', path: '/boom', handler: () => { throw new Error('internal detail') } },
+      { method: 'GET', path: '/things/:name', handler: (req) => ({ json: { name: req.params.name } }) }
     )
     await server.start()
     base = `http://127.0.0.1:${server.address().port}`
@@ -62,5 +73,22 @@ describe('admin API server', () => {
     expect((await fetch(`${base}/echo`)).status).to.equal(405)
     expect((await fetch(`${base}/echo`, { method: 'PATCH' })).status).to.equal(405)
     expect((await fetch(`${base}/boom`)).status).to.equal(500)
+  })
+
+  it('answers malformed percent-encoding in the path with 400, not 500', async () => {
+    expect(await (await fetch(`${base}/things/caf%C3%A9`)).json()).to.deep.equal({ name: 'café' })
+    for (const bad of ['%ff%fe', '%']) {
+      const res = await fetch(`${base}/things/${bad}`)
+      expect(res.status, bad).to.equal(400)
+      expect((await res.json() as { error: string }).error).to.match(/name in the path is not valid percent-encoded UTF-8/)
+    }
+    // A request target that is not a URL at all.
+    const { port } = server.address()
+    const reply = await new Promise<string>((resolve, reject) => {
+      const s = netConnect(port, '127.0.0.1', () => { s.write('GET http://[ HTTP/1.1\r\nhost: x\r\n\r\n') })
+      s.once('data', d => { s.destroy(); resolve(d.toString()) })
+      s.once('error', reject)
+    })
+    expect(reply).to.match(/^HTTP\/1\.1 400 /)
   })
 })

@@ -3,80 +3,13 @@
  * real gossipsub), with a scripted membership in place of SWIM.
  */
 import assert from 'node:assert/strict'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import pino from 'pino'
-import { Registry } from 'prom-client'
-import { createNode, type MycelNode } from '../../daemon/node.js'
-import { LIBP2P_PROFILES } from '../../daemon/profiles.js'
+import { ApiServer } from '../../daemon/api/server.js'
 import { Router } from '../../daemon/api/router.js'
-import type { Member, Membership } from '../../protocols/membership/types.js'
-import { configService, configSyncConfig, SYNC_PROTOCOL, type ConfigService, type ConfigSyncConfig } from '../../protocols/config-sync/index.js'
+import { SYNC_PROTOCOL } from '../../protocols/config-sync/index.js'
 import { request } from '../../protocols/wire/rpc.js'
 import { identity, prng } from './crdt-fixtures.js'
-
-/** Membership whose alive set the test decides. */
-class ScriptedMembership extends EventTarget {
-  alive = new Set<string>()
-  constructor (readonly selfId: string) { super() }
-  self (): Member { return this.member(this.selfId) }
-  members (): Member[] { return [...this.alive].map(p => this.member(p)) }
-  get (p: string): Member | undefined { return this.alive.has(p) ? this.member(p) : undefined }
-  alivePeers (): Member[] { return this.members() }
-  randomAlive (n: number, filter?: (m: Member) => boolean): Member[] {
-    return this.members().filter(m => filter === undefined || filter(m)).sort(() => Math.random() - 0.5).slice(0, n)
-  }
-  join (p: string): void { this.alive.add(p); this.dispatchEvent(new CustomEvent('member:join', { detail: this.member(p) })) }
-  member (peerId: string): Member { return { peerId, state: 'alive', incarnation: 0, region: 'r', roles: [], addrs: [], version: 't', lastSeen: Date.now() } }
-  updateSelf (): void {}
-  async leave (): Promise<void> {}
-  start (): void {}
-  stop (): void {}
-}
-
-interface TestAgent { node: MycelNode, svc: ConfigService, membership: ScriptedMembership, peerId: string, dir: string, registry: Registry }
-
-async function until (cond: () => boolean | Promise<boolean>, ms = 15_000): Promise<void> {
-  const end = Date.now() + ms
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error('condition not met in time')
-    await new Promise(resolve => setTimeout(resolve, 25))
-  }
-}
-
-const logger = pino({ level: 'silent' })
-
-async function startAgent (n: number, namespaces?: unknown, dir?: string, overrides: Partial<ConfigSyncConfig> = {}): Promise<TestAgent> {
-  const id = await identity(n)
-  const node = await createNode({ privateKey: id.privateKey, listen: ['/ip4/127.0.0.1/tcp/0'], profile: LIBP2P_PROFILES.test })
-  await node.start()
-  const membership = new ScriptedMembership(id.peerId)
-  const registry = new Registry()
-  dir = dir ?? mkdtempSync(join(tmpdir(), 'mycel-cfgsvc-'))
-  const svc = configService({ config: configSyncConfig('test', { antiEntropyIntervalMs: 60_000, ...overrides }), namespaces: namespaces as never })({
-    node, peerId: id.peerId, privateKey: id.privateKey, dataDir: dir, logger, registry, membership: membership as unknown as Membership
-  })
-  await svc.start()
-  return { node, svc, membership, peerId: id.peerId, dir, registry }
-}
-
-async function connect (agents: TestAgent[]): Promise<void> {
-  for (const a of agents) {
-    for (const b of agents) {
-      if (a === b) continue
-      if (a.peerId < b.peerId) await a.node.dial(b.node.getMultiaddrs()[0])
-      a.membership.alive.add(b.peerId)
-    }
-  }
-}
-
-async function stopAgent (a: TestAgent, keepDir = false): Promise<void> {
-  await a.svc.stop()
-  await a.svc.stop()
-  await a.node.stop()
-  if (!keepDir) rmSync(a.dir, { recursive: true, force: true })
-}
+import { connect, startAgent, stopAgent, until, type TestAgent } from './config-sync-fixtures.js'
 
 describe('config-sync service (in-process libp2p)', function () {
   this.timeout(60_000)
@@ -162,5 +95,57 @@ describe('config-sync service (in-process libp2p)', function () {
     agents.push(again)
     assert.deepEqual(again.svc.entries('app'), before)
     assert.equal((await again.svc.write('app', 'next', true)).envelope?.seq, 21)
+  })
+
+  it('over HTTP: the reported poison values get a clear 4xx, odd but valid ones replicate identically, later writes still arrive', async () => {
+    const a = await startAgent(90)
+    const b = await startAgent(91)
+    agents.push(a, b)
+    await connect(agents)
+    await until(() => agents.every(x => x.node.services.pubsub.getSubscribers('mycel/config/1').length === 1))
+    const servers: ApiServer[] = []
+    const api = async (x: TestAgent): Promise<string> => {
+      const s = new ApiServer({ host: '127.0.0.1', port: 0, logger: pino({ level: 'silent' }) })
+      s.add(...x.svc.routes())
+      await s.start()
+      servers.push(s)
+      return `http://127.0.0.1:${s.address().port}`
+    }
+    try {
+      const baseA = await api(a)
+      const baseB = await api(b)
+      // Raw JSON text, exactly as the report sent it.
+      const put = async (path: string, body: string): Promise<{ status: number, json: { error?: string, acked?: string[] } }> => {
+        const res = await fetch(`${baseA}${path}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body })
+        return { status: res.status, json: await res.json() as { error?: string } }
+      }
+      const evil = await put('/v1/config/app/evil', '{"value":{"__proto__":{"x":1}}}')
+      assert.equal(evil.status, 422)
+      assert.match(evil.json.error ?? '', /"__proto__"/)
+      const lone = await put('/v1/config/app/surrogate', '{"value":"\\ud800"}')
+      assert.equal(lone.status, 422)
+      assert.match(lone.json.error ?? '', /lone UTF-16 surrogate \(U\+D800\)/)
+      assert.equal((await put('/v1/config/app/%ED%A0%80', '{"value":1}')).status, 400, 'a key that is not UTF-8')
+      assert.equal((await put('/v1/config/app/ctor', '{"value":{"constructor":1}}')).status, 200)
+      assert.equal((await put('/v1/config/app/__proto__', '{"value":{"prototype":[-0]}}')).status, 200)
+      const after = await put('/v1/config/app/after?waitFor=1&timeoutMs=20000', '{"value":"arrives"}')
+      assert.equal(after.status, 200, after.json.error)
+      assert.deepEqual(after.json.acked, [b.peerId])
+      const listA = await (await fetch(`${baseA}/v1/config/app`)).text()
+      const listB = await (await fetch(`${baseB}/v1/config/app`)).text()
+      assert.equal(listB, listA)
+      assert.deepEqual(JSON.parse(listA).entries, JSON.parse('{"__proto__":{"prototype":[0]},"after":"arrives","ctor":{"constructor":1}}'))
+      assert.deepEqual(await (await fetch(`${baseB}/v1/config/app/ctor`)).json(), { namespace: 'app', key: 'ctor', value: { constructor: 1 }, writer: a.peerId })
+      // A restart of the writer reads back the same.
+      for (const s of servers.splice(0)) await s.stop()
+      await stopAgent(a, true)
+      agents.splice(agents.indexOf(a), 1)
+      const again = await startAgent(90, undefined, a.dir)
+      agents.push(again)
+      const listAgain = await (await fetch(`${await api(again)}/v1/config/app`)).text()
+      assert.equal(listAgain, listA)
+    } finally {
+      for (const s of servers) await s.stop()
+    }
   })
 })

@@ -1,0 +1,161 @@
+/**
+ * Watch streams stay bounded whatever the clients do (issue 11, item 9):
+ * watchers that never read are dropped with a final `dropped` event, a
+ * watcher that reads gets every event, the number of streams is capped,
+ * and the agent's memory does not grow with the backlog of slow watchers.
+ * The agent is the config service over a real libp2p node with the real
+ * admin API server, in this process; slow watchers are raw sockets that
+ * stop reading after the first bytes.
+ */
+import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { connect as netConnect, type Socket } from 'node:net'
+import pino from 'pino'
+import { ApiServer } from '../../daemon/api/server.js'
+import { prng } from './crdt-fixtures.js'
+import { startAgent, stopAgent, until, type TestAgent } from './config-sync-fixtures.js'
+
+const SLOW = 40
+const WRITES = 300
+const MiB = 1024 * 1024
+
+/** A watcher that takes the response headers and the snapshot, then never reads again. */
+async function slowWatcher (port: number, path: string): Promise<Socket> {
+  const socket = netConnect(port, '127.0.0.1')
+  await new Promise<void>((resolve, reject) => {
+    socket.once('error', reject)
+    socket.once('data', () => { socket.pause(); resolve() })
+    socket.write(`GET ${path} HTTP/1.1\r\nhost: 127.0.0.1\r\naccept: text/event-stream\r\n\r\n`)
+  })
+  return socket
+}
+
+/** Everything a socket still has to give, until the server ends the stream. */
+async function drain (socket: Socket): Promise<string> {
+  const chunks: Buffer[] = []
+  socket.on('data', (c: Buffer) => chunks.push(c))
+  socket.resume()
+  await new Promise<void>(resolve => {
+    const check = (): void => { if (Buffer.concat(chunks).includes('\r\n0\r\n\r\n')) resolve() }
+    socket.on('data', check)
+    socket.once('close', () => { resolve() })
+    socket.once('end', () => { resolve() })
+  })
+  return Buffer.concat(chunks).toString('utf8')
+}
+
+/** Server-sent events of a fetch response, as they come. */
+async function readEvents (res: Response, onEvent: (event: string, data: unknown) => void): Promise<void> {
+  const decoder = new TextDecoder()
+  let buf = ''
+  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+    buf += decoder.decode(chunk, { stream: true })
+    for (let end = buf.indexOf('\n\n'); end >= 0; end = buf.indexOf('\n\n')) {
+      const block = buf.slice(0, end)
+      buf = buf.slice(end + 2)
+      const event = /^event: (.*)$/m.exec(block)?.[1]
+      const data = /^data: (.*)$/m.exec(block)?.[1]
+      if (event !== undefined && data !== undefined) onEvent(event, JSON.parse(data))
+    }
+  }
+}
+
+describe('config watch streams: bounded memory, slow watchers dropped', function () {
+  this.timeout(180_000)
+  let agent: TestAgent | undefined
+  let server: ApiServer | undefined
+  const sockets: Socket[] = []
+  after(async () => {
+    for (const s of sockets) s.destroy()
+    await server?.stop()
+    if (agent !== undefined) await stopAgent(agent)
+  })
+
+  it(`${SLOW} watchers that never read and ${WRITES} writes of 30-60 KB: memory stays bounded, a reading watcher gets every event`, async () => {
+    agent = await startAgent(80, undefined, undefined, { maxWatchers: SLOW + 1, watchDropGraceMs: 60_000 })
+    server = new ApiServer({ host: '127.0.0.1', port: 0, logger: pino({ level: 'silent' }) })
+    server.add(...agent.svc.routes())
+    await server.start()
+    const { port } = server.address()
+    const base = `http://127.0.0.1:${port}`
+    await agent.svc.write('app', 'before', 'in the snapshot')
+
+    const reader = new AbortController()
+    const seen: Array<{ key: string, bytes: number }> = []
+    let snapshot: unknown
+    const readerRes = await fetch(`${base}/v1/config/app?watch=1`, { signal: reader.signal })
+    assert.equal(readerRes.status, 200)
+    const reading = readEvents(readerRes, (event, data) => {
+      const d = data as { key: string, value: string }
+      if (event === 'snapshot') snapshot = data
+      else if (event === 'set') seen.push({ key: d.key, bytes: d.value.length })
+    }).catch(() => {})
+    for (let i = 0; i < SLOW; i++) sockets.push(await slowWatcher(port, '/v1/config/app?watch=1'))
+    await until(() => snapshot !== undefined)
+    assert.deepEqual(snapshot, { namespace: 'app', entries: { before: 'in the snapshot' }, writers: { before: agent.peerId } })
+
+    const rand = prng(5)
+    const letters = 'abcdefghijklmnopqrstuvwxyz'
+    const expected: Array<{ key: string, bytes: number }> = []
+    const baseline = process.memoryUsage().rss
+    let peak = baseline
+    const sample = setInterval(() => { peak = Math.max(peak, process.memoryUsage().rss) }, 5)
+    try {
+      for (let i = 0; i < WRITES; i++) {
+        const bytes = 30_000 + Math.floor(rand() * 30_000)
+        const value = letters[i % 26].repeat(bytes)
+        await agent.svc.write('app', `k${i % 10}`, value)
+        expected.push({ key: `k${i % 10}`, bytes })
+        peak = Math.max(peak, process.memoryUsage().rss)
+      }
+      await until(() => seen.length >= WRITES, 60_000)
+    } finally {
+      clearInterval(sample)
+    }
+    const growth = peak - baseline
+    // The store itself holds every envelope (~14 MB here). Before the fix
+    // each silent watcher could hold 8 MiB and their number was unbounded.
+    assert.ok(growth < 150 * MiB, `RSS grew by ${Math.round(growth / MiB)} MiB`)
+    assert.deepEqual(seen, expected, 'the reading watcher got every change, in order')
+
+    // Every silent watcher was dropped, and is told so once it reads again.
+    const drops = (await agent.svc.metrics.watchDrops.get()).values.find(v => v.labels.reason === 'slow')?.value
+    assert.equal(drops, SLOW)
+    const tail = await drain(sockets[0])
+    assert.match(tail, /event: dropped\ndata: \{"reason":"slow","message":"this watcher fell too far behind[^\n]*watch again/)
+    await until(() => agent?.svc.watchers.count === SLOW)
+
+    // Over the cap: a clear refusal, counted.
+    sockets.push(await slowWatcher(port, '/v1/config/app?watch=1'))
+    await until(() => agent?.svc.watchers.count === SLOW + 1)
+    const refused = await fetch(`${base}/v1/config/app?watch=1`)
+    assert.equal(refused.status, 503)
+    assert.match((await refused.json() as { error: string }).error, /config watch streams \(maxWatchers\)/)
+    assert.equal((await agent.svc.metrics.watchRefusals.get()).values[0]?.value, 1)
+    reader.abort()
+    await reading
+  })
+
+  it('`mycel config watch` says why the agent ended its stream and exits non-zero', async () => {
+    const a = await startAgent(81)
+    const s = new ApiServer({ host: '127.0.0.1', port: 0, logger: pino({ level: 'silent' }) })
+    s.add(...a.svc.routes())
+    await s.start()
+    try {
+      const cli = spawn(process.execPath, ['--import', 'tsx', 'daemon/cli.ts', 'config', 'watch', 'app', '--api', `127.0.0.1:${s.address().port}`], { stdio: ['ignore', 'pipe', 'pipe'] })
+      let out = ''
+      let err = ''
+      cli.stdout.on('data', (d: Buffer) => { out += d.toString() })
+      cli.stderr.on('data', (d: Buffer) => { err += d.toString() })
+      const exited = new Promise<number | null>(resolve => cli.once('exit', code => { resolve(code) }))
+      await until(() => out.includes('-- watching app'), 60_000)
+      a.svc.watchers.closeAll()
+      assert.equal(await exited, 1)
+      assert.match(err, /^mycel: the agent ended the watch: the agent is stopping\n$/)
+      assert.equal((await a.svc.metrics.watchDrops.get()).values.find(v => v.labels.reason === 'stopping')?.value, 1)
+    } finally {
+      await s.stop()
+      await stopAgent(a)
+    }
+  })
+})
