@@ -378,7 +378,7 @@ export async function simulate (o: SimOptions): Promise<SimResult> {
   if (process.env.BFT_SIM_DEBUG !== undefined) {
     for (const i of instances) {
       console.log(i.name, i.up, JSON.stringify({ ...i.consensus?.status(), evidence: undefined, validatorsSeen: undefined }), i.wal.records.length)
-      const c = i.consensus as any
+      const c = (i.consensus as any)?.hs
       if (c === undefined) continue
       for (const r of c.votes.allRounds()) {
         const pv = c.votes.get(r, 1); const pc = c.votes.get(r, 2)
