@@ -75,6 +75,7 @@ export class Consensus {
   /** Set once, by `halt`; kept across stop/start: a halted instance never resumes. */
   private fault: ConsensusFault | null = null
 
+  /** What the step functions (consensus-step.ts) act through. */
   private readonly ctx: StepContext
   private readonly onCommitEvent = (): void => { void this.run(async () => { await this.followState() }) }
 
@@ -83,6 +84,8 @@ export class Consensus {
     this.s = init.state
     this.log = init.logger ?? silentLogger
     this.hs = newHeightState(this.s.height() + 1)
+    // `hs` and `running` are getters, not copies: the step functions must
+    // always see the open height, which `followState` replaces.
     const self = this
     this.ctx = {
       init,
