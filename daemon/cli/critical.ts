@@ -19,6 +19,8 @@ interface StatusReply {
   networkId: string, genesis: string, height: number, committedHeight: number, round: number, step: string, active: boolean,
   validator: boolean, admin: boolean, validators: string[], validatorsSeen: string[], pending: number,
   lastCommit: { height: number, round: number, hash: string, time: number, entries: number } | null, evidence: unknown[]
+  /** Why consensus halted on an internal error; null (or absent, older agents) while it runs. */
+  fault?: { name: string, error: string, height: number, round: number } | null
 }
 
 async function run (fn: () => Promise<void>): Promise<void> {
@@ -94,6 +96,7 @@ export function registerCriticalCommands (program: Command): void {
           `this agent  ${s.validator ? 'validator' : 'not a validator'}${s.admin ? ', admin' : ''}; ${s.pending} pending entr${s.pending === 1 ? 'y' : 'ies'}\n` +
           `last commit ${lc === null ? 'none' : `height ${lc.height}, round ${lc.round}, ${lc.entries} entr${lc.entries === 1 ? 'y' : 'ies'}, ${ago(lc.time)} ago, ${lc.hash.slice(0, 16)}`}\n` +
           `evidence    ${s.evidence.length} equivocation(s)\n` +
+          (s.fault === null || s.fault === undefined ? '' : `HALTED      at height ${s.fault.height}, round ${s.fault.round}: ${s.fault.name}: ${s.fault.error}; this agent no longer votes (restart it once the cause is fixed)\n`) +
           `validators  ${s.validators.length}, ${s.validators.filter(v => seen.has(v)).length} heard from recently\n`)
         printTable(s.validators, [
           { header: '  VALIDATOR', value: v => `  ${shortId(v)}` },

@@ -52,8 +52,9 @@ export function criticalRoutes (svc: CriticalService): Route[] {
         } catch (err) {
           const name = (err as Error).name
           if (name === 'NotAdminError') throw new HttpError(403, (err as Error).message)
-          if (name === 'InvalidEntryError' || name === 'RangeError') throw new HttpError(400, (err as Error).message)
+          if (name === 'InvalidEntryError') throw new HttpError(400, (err as Error).message)
           if (name === 'CommitTimeoutError') throw new HttpError(504, (err as Error).message)
+          if (name === 'ConsensusHaltedError') throw new HttpError(503, (err as Error).message)
           throw err
         }
       }

@@ -54,6 +54,27 @@ export interface ConsensusInit {
   logger?: BftLogger
   /** Called after this validator decided and committed a block (the daemon gossips it). */
   onDecide?: (cert: Certificate) => void
+  /** Called once when the instance halts on an internal error (readiness, alerts). */
+  onHalt?: (fault: ConsensusFault) => void
+}
+
+/**
+ * Why an instance halted. An internal error (the WAL or block store fails,
+ * a decided block cannot be applied, a bug) stops the state machine for
+ * good, as CometBFT's consensus does: it neither votes nor proposes again
+ * until the process is restarted, because going on after a step failed
+ * half-way could sign from a state that is not the one it logged. Bad
+ * network input never halts: it is screened and dropped.
+ */
+export interface ConsensusFault {
+  /** The error's name and message. */
+  name: string
+  error: string
+  /** Height and round open when it happened. */
+  height: number
+  round: number
+  /** Clock time of the halt (ms). */
+  at: number
 }
 
 export type Step = 'propose' | 'prevote' | 'precommit'
@@ -70,4 +91,6 @@ export interface ConsensusStatus {
   /** Validators we heard a valid message from at this or the previous height. */
   validatorsSeen: string[]
   evidence: Evidence[]
+  /** Set once the instance halted on an internal error; null while it runs. */
+  fault: ConsensusFault | null
 }

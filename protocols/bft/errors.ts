@@ -29,3 +29,9 @@ export class CorruptStateError extends Error {
   static name = 'CorruptStateError'
   override name = 'CorruptStateError'
 }
+
+/** Consensus halted on an internal error (see `ConsensusStatus.fault`); it accepts no more input. */
+export class ConsensusHaltedError extends Error {
+  static name = 'ConsensusHaltedError'
+  override name = 'ConsensusHaltedError'
+}

@@ -220,7 +220,7 @@ export class CriticalService implements Startable, ApiContributor {
 
   status (): CriticalStatus {
     const cs = this.consensus?.status() ?? {
-      height: this.state.height() + 1, round: 0, step: 'propose', active: false, validator: false, lockedRound: -1, validRound: -1, pending: 0, validatorsSeen: [], evidence: []
+      height: this.state.height() + 1, round: 0, step: 'propose', active: false, validator: false, lockedRound: -1, validRound: -1, pending: 0, validatorsSeen: [], evidence: [], fault: null
     } satisfies ConsensusStatus
     const h = this.state.height()
     const last = this.state.certificate(h)

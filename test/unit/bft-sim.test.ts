@@ -2,8 +2,9 @@
  * The BFT protocol under the deterministic simulator: thousands of seeded
  * runs with message loss, duplication, delay, partitions, crash/restart (WAL
  * replay), injected garbage, Twins and an equivocating proposer. Checked on
- * every run: agreement (no two nodes commit different blocks at one height)
- * and validity (only submitted entries, each once); after the faults end:
+ * every run: agreement (no two nodes commit different blocks at one height),
+ * validity (only submitted entries, each once) and that no instance halted on
+ * an internal error; after the faults end:
  * termination (every node holds every submitted entry, same height).
  *
  * BFT_SEEDS=N scales the number of seeds (default 800 for the base
@@ -33,6 +34,7 @@ async function sweep (name: string, seeds: number, opts: Omit<SimOptions, 'seed'
   for (let seed = 1; seed <= seeds; seed++) {
     const r = await simulate({ ...opts, seed })
     assert.deepEqual(r.violations, [], `${name} seed ${seed}: ${r.violations.join('; ')}`)
+    assert.deepEqual(r.halts, [], `${name} seed ${seed}: consensus halted`)
     if (checkTermination) {
       assert.ok(r.terminated, `${name} seed ${seed}: no termination after faults ended (heights ${r.heights.join(',')}, ${r.committedEntries}/${r.submitted} entries)`)
     }

@@ -100,6 +100,8 @@ export interface SimResult {
   finalValidators: number
   /** Some certificate carries a precommit from observer o0 (it became a validator). */
   observerSigned: boolean
+  /** Instances whose consensus halted on an internal error (a bug, in the simulator). */
+  halts: string[]
 }
 
 export async function simulate (o: SimOptions): Promise<SimResult> {
@@ -204,6 +206,7 @@ export async function simulate (o: SimOptions): Promise<SimResult> {
   })
 
   let stateChain: Uint8Array = new Uint8Array()
+  const halts: string[] = []
   const boot = async (inst: Instance): Promise<void> => {
     inst.gen++
     inst.up = true
@@ -212,7 +215,8 @@ export async function simulate (o: SimOptions): Promise<SimResult> {
     stateChain = state.chain
     inst.state = state
     inst.consensus = new Consensus({
-      state, signer: signerOf(inst.id), verify, wal: inst.wal, clock: clockFor(inst), net: netFor(inst), timeouts: t
+      state, signer: signerOf(inst.id), verify, wal: inst.wal, clock: clockFor(inst), net: netFor(inst), timeouts: t,
+      onHalt: (f) => { halts.push(`${inst.name} at ${f.height}/${f.round}: ${f.name}: ${f.error}`) }
     })
     await inst.consensus.start()
   }
@@ -378,7 +382,7 @@ export async function simulate (o: SimOptions): Promise<SimResult> {
   if (process.env.BFT_SIM_DEBUG !== undefined) {
     for (const i of instances) {
       console.log(i.name, i.up, JSON.stringify({ ...i.consensus?.status(), evidence: undefined, validatorsSeen: undefined }), i.wal.records.length)
-      const c = i.consensus as any
+      const c = (i.consensus as any)?.hs
       if (c === undefined) continue
       for (const r of c.votes.allRounds()) {
         const pv = c.votes.get(r, 1); const pc = c.votes.get(r, 2)
@@ -396,5 +400,5 @@ export async function simulate (o: SimOptions): Promise<SimResult> {
   const s0 = instances[0].state
   const finalValidators = s0 === undefined ? 0 : s0.validatorsAt(s0.height() + 2).n
   const observerSigned = instances[0].store.certs.some(c => c.precommits.some(p => p.validator === all[o.validators]))
-  return { finalValidators, observerSigned, heights, committedEntries: committed.size, submitted: submitted.size, agreement: violations.length === 0, violations, terminated, timeMs: now, events, equivocationsSeen }
+  return { halts, finalValidators, observerSigned, heights, committedEntries: committed.size, submitted: submitted.size, agreement: violations.length === 0, violations, terminated, timeMs: now, events, equivocationsSeen }
 }

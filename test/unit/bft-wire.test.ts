@@ -105,6 +105,7 @@ describe('bft wire', () => {
     }
     await consensus.settled()
     assert.ok(accepted > 0)
+    assert.equal(consensus.status().fault, null, 'junk from the network never halts consensus')
     // Junk commits nothing. A mutation can leave the valid commit sample
     // intact (a byte overwritten with its own value), and applying that
     // certificate is correct: the only block that may ever be in force is
