@@ -234,7 +234,11 @@ export class SimNetwork<M> {
 
   /** Prefix `err`'s message with `header` (the seed and how to rerun it) and append the trace. */
   annotate (err: unknown, header: string, last = 40): unknown {
-    if (err instanceof Error) err.message = `${header}: ${err.message}\nlast network events:\n${this.formatTrace(last)}`
+    if (!(err instanceof Error)) return err
+    const original = err.message
+    err.message = `${header}: ${original}\nlast network events:\n${this.formatTrace(last)}`
+    // Reporters print the stack, which holds the message as it was when the error was made.
+    if (err.stack !== undefined) err.stack = err.stack.replace(original, err.message)
     return err
   }
 
