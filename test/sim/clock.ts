@@ -101,6 +101,8 @@ export class VirtualClock implements MembershipClock, BftClock {
     const until = opts.until ?? Infinity
     const settle = opts.settle ?? yieldMacrotask
     let fired = 0
+    // What the caller started just before settles first, as it would before the next timer.
+    await settle()
     for (let t = this.peek(); t !== undefined && t.at <= until; t = this.peek()) {
       if (opts.stopBefore?.(t.at) === true) return fired
       await this.fire(t)
