@@ -228,7 +228,7 @@ export class SimNetwork<M> {
   }
 
   /** A line of the simulator's own in the trace (a client request, an invariant check). */
-  note (text: string, kind: TraceKind = 'note'): void { this.trace.add({ at: this.clock.now(), kind, text }) }
+  note (text: string, kind: TraceKind = 'note'): void { this.trace.add(this.clock.now(), kind, undefined, undefined, undefined, text) }
 
   formatTrace (last = 40): string { return this.trace.format(m => this.describe(m as M), last) }
 
@@ -277,7 +277,7 @@ export class SimNetwork<M> {
   }
 
   private record (kind: TraceKind, from?: string, to?: string, msg?: M, text?: string): void {
-    this.trace.add({ at: this.clock.now(), kind, from, to, msg, text })
+    this.trace.add(this.clock.now(), kind, from, to, msg, text)
   }
 
   private node (id: string): SimNode<M> {

@@ -1,7 +1,7 @@
 /**
  * The last things that happened in a simulation, for the report of a failing
- * seed: a fixed-size ring, so a long run costs one small object per event and
- * no formatting unless a test fails and asks for it.
+ * seed: a fixed-size ring, so a long run costs a few array writes per event
+ * and no formatting unless a test fails and asks for it.
  */
 
 export type TraceKind =
@@ -32,28 +32,52 @@ export interface TraceEvent {
   text?: string
 }
 
+/** Ring of the last `limit` events, kept in parallel arrays: recording allocates nothing. */
 export class Trace {
-  private readonly ring: TraceEvent[] = []
+  private readonly at: Float64Array
+  private readonly kind: TraceKind[]
+  private readonly from: Array<string | undefined>
+  private readonly to: Array<string | undefined>
+  private readonly msg: unknown[]
+  private readonly text: Array<string | undefined>
   private next = 0
   /** Events recorded over the whole run (the ring keeps the last `limit`). */
   total = 0
 
-  constructor (readonly limit: number) {}
+  constructor (readonly limit: number) {
+    this.at = new Float64Array(Math.max(0, limit))
+    this.kind = new Array(limit)
+    this.from = new Array(limit)
+    this.to = new Array(limit)
+    this.msg = new Array(limit)
+    this.text = new Array(limit)
+  }
 
-  add (ev: TraceEvent): void {
+  add (at: number, kind: TraceKind, from?: string, to?: string, msg?: unknown, text?: string): void {
     if (this.limit <= 0) return
+    const i = this.next
+    this.at[i] = at
+    this.kind[i] = kind
+    this.from[i] = from
+    this.to[i] = to
+    this.msg[i] = msg
+    this.text[i] = text
+    this.next = (i + 1) % this.limit
     this.total++
-    if (this.ring.length < this.limit) this.ring.push(ev)
-    else this.ring[this.next] = ev
-    this.next = (this.next + 1) % this.limit
   }
 
   /** The kept events, oldest first. */
   events (): TraceEvent[] {
-    return this.ring.length < this.limit ? [...this.ring] : [...this.ring.slice(this.next), ...this.ring.slice(0, this.next)]
+    const n = Math.min(this.total, this.limit)
+    const out: TraceEvent[] = []
+    for (let k = 0; k < n; k++) {
+      const i = (this.next - n + k + this.limit) % this.limit
+      out.push({ at: this.at[i], kind: this.kind[i], from: this.from[i], to: this.to[i], msg: this.msg[i], text: this.text[i] })
+    }
+    return out
   }
 
-  /** One line per event, the last `last` of them, e.g. `t=1520 deliver v1 -> v3 vote h2 r0`. */
+  /** One line per event, the last `last` of them, e.g. `t=1520 deliver v1 -> v3 vote pv h2 r0 …`. */
   format (describe: (msg: unknown) => string, last = 40): string {
     const evs = this.events().slice(-last)
     const lines = evs.map(e => {
