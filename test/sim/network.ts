@@ -52,6 +52,8 @@ export interface NetworkInit<M> {
   /** Faults of every link without its own (default: lossless, 1 ms). */
   faults?: LinkFaults
   describe?: (msg: M) => string
+  /** A node's name in the trace (default: its id). */
+  label?: (id: string) => string
   /** Events the trace keeps (default 400; 0 turns tracing off). */
   traceLimit?: number
 }
@@ -81,12 +83,14 @@ export class SimNetwork<M> {
   private faults: LinkFaults
   private partitionEpoch = 0
   private readonly describe: (msg: M) => string
+  private readonly label: (id: string) => string
 
   constructor (init: NetworkInit<M>) {
     this.clock = init.clock
     this.rand = init.rand
     this.faults = { ...DEFAULT_FAULTS, ...init.faults }
     this.describe = init.describe ?? describeDefault
+    this.label = init.label ?? (id => id)
     this.trace = new Trace(init.traceLimit ?? 400)
   }
 
@@ -230,7 +234,7 @@ export class SimNetwork<M> {
   /** A line of the simulator's own in the trace (a client request, an invariant check). */
   note (text: string, kind: TraceKind = 'note'): void { this.trace.add(this.clock.now(), kind, undefined, undefined, undefined, text) }
 
-  formatTrace (last = 40): string { return this.trace.format(m => this.describe(m as M), last) }
+  formatTrace (last = 40): string { return this.trace.format(m => this.describe(m as M), this.label, last) }
 
   /** Prefix `err`'s message with `header` (the seed and how to rerun it) and append the trace. */
   annotate (err: unknown, header: string, last = 40): unknown {

@@ -78,10 +78,11 @@ export class Trace {
   }
 
   /** One line per event, the last `last` of them, e.g. `t=1520 deliver v1 -> v3 vote pv h2 r0 …`. */
-  format (describe: (msg: unknown) => string, last = 40): string {
+  format (describe: (msg: unknown) => string, label: (id: string) => string = id => id, last = 40): string {
     const evs = this.events().slice(-last)
     const lines = evs.map(e => {
-      const route = e.from !== undefined && e.to !== undefined ? ` ${e.from} -> ${e.to}` : e.from !== undefined ? ` ${e.from}` : ''
+      const from = e.from === undefined ? '' : ` ${label(e.from)}`
+      const route = e.to === undefined ? from : `${from} -> ${label(e.to)}`
       const body = e.msg !== undefined ? ` ${describe(e.msg)}` : ''
       return `  t=${e.at} ${e.kind}${route}${body}${e.text !== undefined ? ` ${e.text}` : ''}`
     })

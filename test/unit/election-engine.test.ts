@@ -43,7 +43,8 @@ class World {
       clock,
       rand,
       faults: { latencyMs: [NET_DELAY, NET_DELAY] },
-      describe: m => `${m.source} ${m.sl.lease.role} t${m.sl.lease.term} ${m.sl.lease.holder.slice(-6)}`
+      describe: m => `${m.source} ${m.sl.lease.role} t${m.sl.lease.term} holder ${m.sl.lease.holder.slice(-6)}`,
+      label: id => id.slice(-6)
     })
   }
 
