@@ -127,9 +127,9 @@ export async function simulate (o: SimOptions): Promise<SimResult> {
 
   const clock = new VirtualClock()
   const now = clock.now
-  /** Run `fn` at virtual time `t` (not before now). */
-  const at = (t: number, fn: () => unknown): void => { clock.setTimeout(fn, t - now()) }
-  // Loss and duplicates only while faults last; latency always.
+  /** Run `fn` at virtual time `at` (not before now). */
+  const schedule = (at: number, fn: () => unknown): void => { clock.setTimeout(fn, at - now()) }
+  // Loss and duplicates until faultUntilMs (cleared there), latency throughout.
   const net = new SimNetwork<BftMessage>({ clock, rand, faults: { drop: o.dropRate, duplicate: o.dupRate, latencyMs: [1, o.maxDelayMs] }, describe: describeMessage })
   const history: Array<{ to: Instance, msg: BftMessage, from: string }> = []
   let equivocationsSeen = 0
@@ -208,7 +208,7 @@ export async function simulate (o: SimOptions): Promise<SimResult> {
   const adminSigner = signerOf(admin)
   const submitted = new Set<string>()
   for (let k = 0; k < o.entries; k++) {
-    const submitAt = Math.floor(rand() * Math.max(1, o.faultUntilMs))
+    const at = Math.floor(rand() * Math.max(1, o.faultUntilMs))
     const nonce = new Uint8Array(16); for (let b = 0; b < 16; b++) nonce[b] = Math.floor(rand() * 256)
     let key = `k${Math.floor(rand() * 4)}`
     let value = `value-${k}`
@@ -216,7 +216,7 @@ export async function simulate (o: SimOptions): Promise<SimResult> {
       key = 'bft/validators'
       value = JSON.stringify([...validatorIds, all[o.validators]])
     }
-    at(submitAt, async () => {
+    schedule(at, async () => {
       const e: Entry = await signEntry(adminSigner, stateChain, { key, value, nonce, expiresAt: now() + 300_000 })
       submitted.add(hex(e.nonce))
       // A client: submit to one or two validators; if the entry is not
@@ -229,7 +229,7 @@ export async function simulate (o: SimOptions): Promise<SimResult> {
           const target = ups[Math.floor(rand() * ups.length)]
           await target.consensus?.submit(e).catch(() => {})
         }
-        at(now() + 3_000, async () => {
+        schedule(now() + 3_000, async () => {
           const committed = instances.some(i => i.store.certs.some(cert => cert.block.entries.some(x => hex(x.nonce) === hex(e.nonce))))
           if (!committed) await attempt()
         })
@@ -240,27 +240,27 @@ export async function simulate (o: SimOptions): Promise<SimResult> {
 
   // Faults: partitions and crashes during [0, faultUntil).
   if (o.partitions) {
-    for (let t = 0; t < o.faultUntilMs; t += 500 + Math.floor(rand() * 1500)) {
-      at(t, () => {
+    for (let at = 0; at < o.faultUntilMs; at += 500 + Math.floor(rand() * 1500)) {
+      schedule(at, () => {
         if (rand() < 0.5) { net.heal(); return }
         net.partitionRandomly(2, Math.min(o.faultUntilMs, now() + 300 + Math.floor(rand() * 2000)) - now())
       })
     }
   }
   if (o.crashes) {
-    for (let t = 200; t < o.faultUntilMs; t += 400 + Math.floor(rand() * 1200)) {
-      at(t, async () => {
+    for (let at = 200; at < o.faultUntilMs; at += 400 + Math.floor(rand() * 1200)) {
+      schedule(at, async () => {
         const inst = instances[Math.floor(rand() * instances.length)]
         await crash(inst)
-        at(Math.min(o.faultUntilMs, now() + 100 + Math.floor(rand() * 1500)), async () => { if (!up(inst)) await boot(inst) })
+        schedule(Math.min(o.faultUntilMs, now() + 100 + Math.floor(rand() * 1500)), async () => { if (!up(inst)) await boot(inst) })
       })
     }
   }
   if (o.attacker === true) {
     // The attacker is outside the network: its garbage reaches a node's receive() directly.
     const attackerSigner = signerOf(outsider)
-    for (let t = 50; t < o.faultUntilMs; t += 100 + Math.floor(rand() * 300)) {
-      at(t, async () => {
+    for (let at = 50; at < o.faultUntilMs; at += 100 + Math.floor(rand() * 300)) {
+      schedule(at, async () => {
         const target = instances[Math.floor(rand() * instances.length)]
         if (!up(target) || target.consensus === undefined) return
         const h = (target.state?.height() ?? 0) + 1
@@ -285,7 +285,7 @@ export async function simulate (o: SimOptions): Promise<SimResult> {
   }
 
   // End of faults: heal, stop losing and duplicating, restart everything.
-  at(o.faultUntilMs, async () => {
+  schedule(o.faultUntilMs, async () => {
     net.heal()
     net.setFaults({ latencyMs: [1, o.maxDelayMs] })
     for (const i of instances) if (!up(i)) await boot(i)
@@ -294,7 +294,7 @@ export async function simulate (o: SimOptions): Promise<SimResult> {
   // Catch-up as the daemon's sync loop does it: now and then ask a random peer
   // for the blocks after ours (the service uses /mycel/bft-sync for this).
   const syncTick = (inst: Instance): void => {
-    at(now() + t.syncIntervalMs + Math.floor(rand() * 100), () => {
+    schedule(now() + t.syncIntervalMs + Math.floor(rand() * 100), () => {
       if (up(inst) && inst.state !== undefined) {
         const others = instances.filter(i => i !== inst)
         const peer = others[Math.floor(rand() * others.length)]
@@ -320,9 +320,9 @@ export async function simulate (o: SimOptions): Promise<SimResult> {
   const events = await clock.run({
     until: o.maxTimeMs,
     settle: async () => { for (const i of instances) if (up(i)) await i.consensus?.settled() },
-    stopBefore: (t) => {
-      if (t < nextCheck) return false
-      nextCheck = t + 500
+    stopBefore: (at) => {
+      if (at < nextCheck) return false
+      nextCheck = at + 500
       return done()
     }
   })
