@@ -126,7 +126,7 @@ export class SimNetwork<M> {
       return false
     }
     // A link's own faults override the network's field by field.
-    const link = this.links.get(linkKey(from, to))
+    const link = this.links.size === 0 ? undefined : this.links.get(linkKey(from, to))
     if (this.chance(a.faults?.dropOut, a.faults, msg) || this.chance(link?.drop ?? this.faults.drop)) {
       this.record('drop', from, to, msg)
       return true
@@ -270,7 +270,7 @@ export class SimNetwork<M> {
   }
 
   private linked (a: SimNode<M>, b: SimNode<M>): boolean {
-    return a.group === b.group && this.links.get(linkKey(a.id, b.id))?.cut !== true
+    return a.group === b.group && (this.links.size === 0 || this.links.get(linkKey(a.id, b.id))?.cut !== true)
   }
 
   /** A random draw only when the probability is positive, so lossless runs consume no randomness. */
