@@ -8,7 +8,7 @@
  * ELECTION_SEEDS=<count> runs every test over seeds 1..count.
  */
 import { strict as assert } from 'node:assert'
-import { generateKeyPair } from '@libp2p/crypto/keys'
+import { generateKeyPairFromSeed } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { PrivateKey } from '@libp2p/interface'
 import pino from 'pino'
@@ -160,7 +160,8 @@ class SimNode {
 async function makeWorld (clock: VirtualClock, n: number, regions: string[] = ['eu']): Promise<World> {
   const world = new World(clock, rand)
   for (let i = 0; i < n; i++) {
-    const key = await generateKeyPair('Ed25519')
+    // Keys from the seeded PRNG too, so a seed replays the same holders and terms.
+    const key = await generateKeyPairFromSeed('Ed25519', Uint8Array.from({ length: 32 }, () => Math.floor(rand() * 256)))
     const id = peerIdFromPrivateKey(key).toString()
     world.nodes.set(id, new SimNode(world, key, id, regions[i % regions.length]))
   }
