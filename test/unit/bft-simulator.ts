@@ -110,7 +110,9 @@ function describeMessage (m: BftMessage): string {
   switch (m.kind) {
     case 'proposal': return `proposal h${m.proposal.height} r${m.proposal.round} vr${m.proposal.validRound} ${hex(blockHash(m.proposal.block)).slice(0, 6)} by …${m.proposal.proposer.slice(-4)}`
     case 'vote': return `vote ${m.vote.type === 1 ? 'pv' : 'pc'} h${m.vote.height} r${m.vote.round} ${m.vote.blockHash === null ? 'nil' : hex(m.vote.blockHash).slice(0, 6)} by …${m.vote.validator.slice(-4)}`
-    default: return m.kind
+    case 'commit': return `commit h${m.certificate.block.height} ${hex(blockHash(m.certificate.block)).slice(0, 6)}`
+    case 'submit': return `submit ${hex(m.entry.nonce).slice(0, 6)}`
+    case 'sync': return `sync from h${m.from}`
   }
 }
 
@@ -279,6 +281,7 @@ export async function simulate (o: SimOptions): Promise<SimResult> {
         } else {
           msg = { v: 1, kind: 'vote', vote: { type: 1, height: h + 5, round: 3, blockHash: null, validator: validatorIds[1], signature: new Uint8Array(32) } }
         }
+        net.note(`attacker -> ${target.name} ${describeMessage(msg)}`)
         await target.consensus.receive(outsider, msg)
       })
     }
