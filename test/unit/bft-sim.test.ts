@@ -1,5 +1,6 @@
 /**
- * The BFT protocol under the deterministic simulator: thousands of seeded
+ * The BFT protocol under the deterministic simulator (bft-simulator.ts on the
+ * shared harness in test/sim): thousands of seeded
  * runs with message loss, duplication, delay, partitions, crash/restart (WAL
  * replay), injected garbage, Twins and an equivocating proposer. Checked on
  * every run: agreement (no two nodes commit different blocks at one height),
@@ -33,10 +34,11 @@ async function sweep (name: string, seeds: number, opts: Omit<SimOptions, 'seed'
   const results: SimResult[] = []
   for (let seed = 1; seed <= seeds; seed++) {
     const r = await simulate({ ...opts, seed })
-    assert.deepEqual(r.violations, [], `${name} seed ${seed}: ${r.violations.join('; ')}`)
-    assert.deepEqual(r.halts, [], `${name} seed ${seed}: consensus halted`)
+    const trace = `\nlast network events:\n${r.trace ?? ''}`
+    assert.deepEqual(r.violations, [], `${name} seed ${seed}: ${r.violations.join('; ')}${trace}`)
+    assert.deepEqual(r.halts, [], `${name} seed ${seed}: consensus halted${trace}`)
     if (checkTermination) {
-      assert.ok(r.terminated, `${name} seed ${seed}: no termination after faults ended (heights ${r.heights.join(',')}, ${r.committedEntries}/${r.submitted} entries)`)
+      assert.ok(r.terminated, `${name} seed ${seed}: no termination after faults ended (heights ${r.heights.join(',')}, ${r.committedEntries}/${r.submitted} entries)${trace}`)
     }
     results.push(r)
   }

@@ -1,8 +1,10 @@
 /**
  * Deterministic in-process simulator for the BFT protocol. It runs the real
- * Consensus / CriticalState code on a virtual clock over a seeded random
- * network that delays, drops, duplicates and partitions messages, and
- * crashes and restarts validators (keeping their WAL and block store). Twins
+ * Consensus / CriticalState code on the shared simulation harness (test/sim):
+ * a virtual clock and a seeded random network that delays, drops, duplicates
+ * and partitions messages, and crashes and restarts validators (keeping their
+ * WAL and block store; a crash loses their timers and what was in flight to
+ * them). Twins
  * (two instances sharing one validator key, each with its own WAL) and a
  * byzantine proposer that equivocates are optional. After the fault period
  * the network heals and every crashed node restarts; the run then continues
@@ -16,7 +18,9 @@ import { generateKeyPairFromSeed } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { PrivateKey } from '@libp2p/interface'
 import { prng } from '../helpers/prng.js'
-import { Consensus, type Clock, type ConsensusNetwork } from '../../protocols/bft/consensus.js'
+import { VirtualClock } from '../sim/clock.js'
+import { SimNetwork } from '../sim/network.js'
+import { Consensus, type ConsensusNetwork } from '../../protocols/bft/consensus.js'
 import { CriticalState } from '../../protocols/bft/critical-state.js'
 import { createGenesis, type Genesis } from '../../protocols/bft/genesis.js'
 import { MemoryWal } from '../../protocols/bft/wal.js'
@@ -72,6 +76,7 @@ export interface SimOptions {
 }
 
 interface Instance {
+  /** Network node name: unique, where twins share the validator `id`. */
   name: string
   id: string
   validator: boolean
@@ -80,11 +85,7 @@ interface Instance {
   store: MemoryBlockStore
   state?: CriticalState
   consensus?: Consensus
-  up: boolean
-  gen: number
 }
-
-interface Ev { at: number, seq: number, run: () => Promise<void> | void }
 
 export interface SimResult {
   heights: number[]
@@ -102,6 +103,19 @@ export interface SimResult {
   observerSigned: boolean
   /** Instances whose consensus halted on an internal error (a bug, in the simulator). */
   halts: string[]
+  /** The network's last events, when the run broke agreement, validity or termination. */
+  trace?: string
+}
+
+/** A message as the trace shows it, e.g. `vote pv h3 r1 …a1b2c3 by …x9`. */
+function describeMessage (m: BftMessage): string {
+  switch (m.kind) {
+    case 'proposal': return `proposal h${m.proposal.height} r${m.proposal.round} vr${m.proposal.validRound} ${hex(blockHash(m.proposal.block)).slice(0, 6)} by …${m.proposal.proposer.slice(-4)}`
+    case 'vote': return `vote ${m.vote.type === 1 ? 'pv' : 'pc'} h${m.vote.height} r${m.vote.round} ${m.vote.blockHash === null ? 'nil' : hex(m.vote.blockHash).slice(0, 6)} by …${m.vote.validator.slice(-4)}`
+    case 'commit': return `commit h${m.certificate.block.height} ${hex(blockHash(m.certificate.block)).slice(0, 6)}`
+    case 'submit': return `submit ${hex(m.entry.nonce).slice(0, 6)}`
+    case 'sync': return `sync from h${m.from}`
+  }
 }
 
 export async function simulate (o: SimOptions): Promise<SimResult> {
@@ -115,56 +129,34 @@ export async function simulate (o: SimOptions): Promise<SimResult> {
   const verify = o.realCrypto === true ? ed25519Verifier() : fakeVerify
   const signerOf = (id: string): BftSigner => o.realCrypto === true ? ed25519Signer(keys.get(id) as PrivateKey, id) : fakeSigner(id)
 
-  let now = 0
-  let seq = 0
-  const queue: Ev[] = []
-  const push = (at: number, run: Ev['run']): Ev => {
-    const ev = { at, seq: seq++, run }
-    // Binary insertion keeps the queue ordered by (time, seq): deterministic.
-    let lo = 0; let hi = queue.length
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1
-      const q = queue[mid]
-      if (q.at < ev.at || (q.at === ev.at && q.seq < ev.seq)) lo = mid + 1
-      else hi = mid
-    }
-    queue.splice(lo, 0, ev)
-    return ev
-  }
+  const clock = new VirtualClock()
+  const now = clock.now
+  /** Run `fn` at virtual time `at` (not before now). */
+  const schedule = (at: number, fn: () => unknown): void => { clock.setTimeout(fn, at - now()) }
+  // Loss and duplicates until faultUntilMs (cleared there), latency throughout.
+  const net = new SimNetwork<BftMessage>({ clock, rand, faults: { drop: o.dropRate, duplicate: o.dupRate, latencyMs: [1, o.maxDelayMs] }, describe: describeMessage })
+  const history: Array<{ to: Instance, msg: BftMessage, from: string }> = []
+  let equivocationsSeen = 0
 
   const instances: Instance[] = []
+  const byName = new Map<string, Instance>()
   const mk = (name: string, id: string, validator: boolean, byzantine = false): void => {
-    instances.push({ name, id, validator, byzantine, wal: new MemoryWal(), store: new MemoryBlockStore(), up: false, gen: 0 })
+    const inst: Instance = { name, id, validator, byzantine, wal: new MemoryWal(), store: new MemoryBlockStore() }
+    instances.push(inst)
+    byName.set(name, inst)
+    net.add(name, async (from, msg) => {
+      if (inst.consensus === undefined) return
+      if (o.attacker === true && history.length < 2000 && rand() < 0.05) history.push({ to: inst, msg, from: (byName.get(from) as Instance).id })
+      await inst.consensus.receive((byName.get(from) as Instance).id, msg)
+    })
   }
+  const up = (inst: Instance): boolean => net.isUp(inst.name)
+  const deliver = (from: Instance, to: Instance, msg: BftMessage): void => { net.send(from.name, to.name, msg) }
   validatorIds.forEach((id, i) => {
     mk(`v${i}`, id, true, o.byzantine === true && i === 0)
     if (i < (o.twins ?? 0)) mk(`v${i}-twin`, id, true)
   })
   for (let i = 0; i < (o.observers ?? 0); i++) mk(`o${i}`, all[o.validators + i], false)
-
-  // Partition: instance name → group, active while now < healAt.
-  let groups: Map<string, number> | undefined
-  let healAt = 0
-  const faulty = (): boolean => now < o.faultUntilMs
-  const connected = (a: Instance, b: Instance): boolean =>
-    groups === undefined || now >= healAt || groups.get(a.name) === groups.get(b.name)
-  const history: Array<{ to: Instance, msg: BftMessage, from: string }> = []
-  let equivocationsSeen = 0
-
-  const deliver = (from: Instance, to: Instance, msg: BftMessage): void => {
-    if (to === from || !connected(from, to)) return
-    if (faulty() && rand() < o.dropRate) return
-    const copies = faulty() && rand() < o.dupRate ? 2 : 1
-    for (let c = 0; c < copies; c++) {
-      const at = now + 1 + Math.floor(rand() * o.maxDelayMs)
-      const gen = to.gen
-      push(at, async () => {
-        if (!to.up || to.gen !== gen || to.consensus === undefined) return
-        if (o.attacker === true && history.length < 2000 && rand() < 0.05) history.push({ to, msg, from: from.id })
-        await to.consensus.receive(from.id, msg)
-      })
-    }
-  }
 
   const netFor = (self: Instance): ConsensusNetwork => {
     const targets = (): Instance[] => instances.filter(i => i !== self)
@@ -195,35 +187,23 @@ export async function simulate (o: SimOptions): Promise<SimResult> {
     }
   }
 
-  const clockFor = (inst: Instance): Clock => ({
-    now: () => now,
-    setTimer: (ms, cb) => {
-      const gen = inst.gen
-      let cancelled = false
-      push(now + ms, () => { if (!cancelled && inst.up && inst.gen === gen) cb() })
-      return () => { cancelled = true }
-    }
-  })
-
   let stateChain: Uint8Array = new Uint8Array()
   const halts: string[] = []
   const boot = async (inst: Instance): Promise<void> => {
-    inst.gen++
-    inst.up = true
+    net.restart(inst.name)
     const state = new CriticalState({ genesis, verify, store: inst.store })
     await state.load()
     stateChain = state.chain
     inst.state = state
     inst.consensus = new Consensus({
-      state, signer: signerOf(inst.id), verify, wal: inst.wal, clock: clockFor(inst), net: netFor(inst), timeouts: t,
+      state, signer: signerOf(inst.id), verify, wal: inst.wal, clock: net.clockOf(inst.name), net: netFor(inst), timeouts: t,
       onHalt: (f) => { halts.push(`${inst.name} at ${f.height}/${f.round}: ${f.name}: ${f.error}`) }
     })
     await inst.consensus.start()
   }
   const crash = async (inst: Instance): Promise<void> => {
-    if (!inst.up) return
-    inst.up = false
-    inst.gen++
+    if (!up(inst)) return
+    net.crash(inst.name)
     await inst.consensus?.stop()
     inst.consensus = undefined
   }
@@ -242,20 +222,20 @@ export async function simulate (o: SimOptions): Promise<SimResult> {
       key = 'bft/validators'
       value = JSON.stringify([...validatorIds, all[o.validators]])
     }
-    push(at, async () => {
-      const e: Entry = await signEntry(adminSigner, stateChain, { key, value, nonce, expiresAt: now + 300_000 })
+    schedule(at, async () => {
+      const e: Entry = await signEntry(adminSigner, stateChain, { key, value, nonce, expiresAt: now() + 300_000 })
       submitted.add(hex(e.nonce))
       // A client: submit to one or two validators; if the entry is not
       // committed a while later (the validator holding it crashed before
       // sharing it: mempools are not durable), submit it again elsewhere.
       const attempt = async (): Promise<void> => {
-        const ups = instances.filter(i => i.up && i.consensus?.isValidator() === true && !i.byzantine)
+        const ups = instances.filter(i => up(i) && i.consensus?.isValidator() === true && !i.byzantine)
         const copies = rand() < 0.2 ? 2 : 1
         for (let c = 0; c < copies && ups.length > 0; c++) {
           const target = ups[Math.floor(rand() * ups.length)]
           await target.consensus?.submit(e).catch(() => {})
         }
-        push(now + 3_000, async () => {
+        schedule(now() + 3_000, async () => {
           const committed = instances.some(i => i.store.certs.some(cert => cert.block.entries.some(x => hex(x.nonce) === hex(e.nonce))))
           if (!committed) await attempt()
         })
@@ -267,28 +247,28 @@ export async function simulate (o: SimOptions): Promise<SimResult> {
   // Faults: partitions and crashes during [0, faultUntil).
   if (o.partitions) {
     for (let at = 0; at < o.faultUntilMs; at += 500 + Math.floor(rand() * 1500)) {
-      push(at, () => {
-        if (rand() < 0.5) { groups = undefined; return }
-        groups = new Map(instances.map(i => [i.name, Math.floor(rand() * 2)]))
-        healAt = Math.min(o.faultUntilMs, now + 300 + Math.floor(rand() * 2000))
+      schedule(at, () => {
+        if (rand() < 0.5) { net.heal(); return }
+        net.partitionRandomly(2, Math.min(o.faultUntilMs, now() + 300 + Math.floor(rand() * 2000)) - now())
       })
     }
   }
   if (o.crashes) {
     for (let at = 200; at < o.faultUntilMs; at += 400 + Math.floor(rand() * 1200)) {
-      push(at, async () => {
+      schedule(at, async () => {
         const inst = instances[Math.floor(rand() * instances.length)]
         await crash(inst)
-        push(Math.min(o.faultUntilMs, now + 100 + Math.floor(rand() * 1500)), async () => { if (!inst.up) await boot(inst) })
+        schedule(Math.min(o.faultUntilMs, now() + 100 + Math.floor(rand() * 1500)), async () => { if (!up(inst)) await boot(inst) })
       })
     }
   }
   if (o.attacker === true) {
+    // The attacker is outside the network: its garbage reaches a node's receive() directly.
     const attackerSigner = signerOf(outsider)
     for (let at = 50; at < o.faultUntilMs; at += 100 + Math.floor(rand() * 300)) {
-      push(at, async () => {
+      schedule(at, async () => {
         const target = instances[Math.floor(rand() * instances.length)]
-        if (!target.up || target.consensus === undefined) return
+        if (!up(target) || target.consensus === undefined) return
         const h = (target.state?.height() ?? 0) + 1
         const r = rand()
         let msg: BftMessage
@@ -305,22 +285,24 @@ export async function simulate (o: SimOptions): Promise<SimResult> {
         } else {
           msg = { v: 1, kind: 'vote', vote: { type: 1, height: h + 5, round: 3, blockHash: null, validator: validatorIds[1], signature: new Uint8Array(32) } }
         }
+        net.note(`attacker -> ${target.name} ${describeMessage(msg)}`)
         await target.consensus.receive(outsider, msg)
       })
     }
   }
 
-  // End of faults: heal and restart everything.
-  push(o.faultUntilMs, async () => {
-    groups = undefined
-    for (const i of instances) if (!i.up) await boot(i)
+  // End of faults: heal, stop losing and duplicating, restart everything.
+  schedule(o.faultUntilMs, async () => {
+    net.heal()
+    net.setFaults({ latencyMs: [1, o.maxDelayMs] })
+    for (const i of instances) if (!up(i)) await boot(i)
   })
 
   // Catch-up as the daemon's sync loop does it: now and then ask a random peer
   // for the blocks after ours (the service uses /mycel/bft-sync for this).
   const syncTick = (inst: Instance): void => {
-    push(now + t.syncIntervalMs + Math.floor(rand() * 100), () => {
-      if (inst.up && inst.state !== undefined) {
+    schedule(now() + t.syncIntervalMs + Math.floor(rand() * 100), () => {
+      if (up(inst) && inst.state !== undefined) {
         const others = instances.filter(i => i !== inst)
         const peer = others[Math.floor(rand() * others.length)]
         deliver(inst, peer, { v: 1, kind: 'sync', from: inst.state.height() + 1 })
@@ -331,7 +313,7 @@ export async function simulate (o: SimOptions): Promise<SimResult> {
   for (const i of instances) syncTick(i)
 
   const done = (): boolean => {
-    if (now < o.faultUntilMs) return false
+    if (now() < o.faultUntilMs) return false
     const hs = instances.map(i => i.state?.height() ?? 0)
     if (!hs.every(h => h === hs[0])) return false
     const committed = new Set<string>()
@@ -339,20 +321,18 @@ export async function simulate (o: SimOptions): Promise<SimResult> {
     return [...submitted].every(n => committed.has(n)) && instances.every(i => i.consensus?.status().pending === 0)
   }
 
-  let events = 0
+  // Run until idle (checked every 500 virtual ms) or the hard stop; after
+  // each event every live node finishes what it started.
   let nextCheck = 0
-  while (queue.length > 0) {
-    const ev = queue.shift() as Ev
-    if (ev.at > o.maxTimeMs) break
-    if (ev.at >= nextCheck) {
-      nextCheck = ev.at + 500
-      if (done()) break
+  const events = await clock.run({
+    until: o.maxTimeMs,
+    settle: async () => { for (const i of instances) if (up(i)) await i.consensus?.settled() },
+    stopBefore: (at) => {
+      if (at < nextCheck) return false
+      nextCheck = at + 500
+      return done()
     }
-    now = ev.at
-    events++
-    await ev.run()
-    for (const i of instances) if (i.up) await i.consensus?.settled()
-  }
+  })
 
   // ---- checks -------------------------------------------------------------
   const violations: string[] = []
@@ -381,7 +361,7 @@ export async function simulate (o: SimOptions): Promise<SimResult> {
     instances.every(i => i.store.certs.reduce((s, c) => s + c.block.entries.length, 0) === committed.size)
   if (process.env.BFT_SIM_DEBUG !== undefined) {
     for (const i of instances) {
-      console.log(i.name, i.up, JSON.stringify({ ...i.consensus?.status(), evidence: undefined, validatorsSeen: undefined }), i.wal.records.length)
+      console.log(i.name, up(i), JSON.stringify({ ...i.consensus?.status(), evidence: undefined, validatorsSeen: undefined }), i.wal.records.length)
       const c = (i.consensus as any)?.hs
       if (c === undefined) continue
       for (const r of c.votes.allRounds()) {
@@ -400,5 +380,6 @@ export async function simulate (o: SimOptions): Promise<SimResult> {
   const s0 = instances[0].state
   const finalValidators = s0 === undefined ? 0 : s0.validatorsAt(s0.height() + 2).n
   const observerSigned = instances[0].store.certs.some(c => c.precommits.some(p => p.validator === all[o.validators]))
-  return { halts, finalValidators, observerSigned, heights, committedEntries: committed.size, submitted: submitted.size, agreement: violations.length === 0, violations, terminated, timeMs: now, events, equivocationsSeen }
+  const trace = violations.length > 0 || !terminated || halts.length > 0 ? net.formatTrace(60) : undefined
+  return { halts, finalValidators, observerSigned, heights, committedEntries: committed.size, submitted: submitted.size, agreement: violations.length === 0, violations, terminated, timeMs: now(), events, equivocationsSeen, trace }
 }

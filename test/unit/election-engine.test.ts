@@ -1,11 +1,14 @@
 /**
- * The election engine against an in-memory network with fake timers: one
- * clock for every node (so "overlap" is measured exactly), gossip and DHT
- * delivery only between nodes that are up and in the same partition group.
+ * The election engine on the shared simulation harness (test/sim): one
+ * virtual clock for every node, installed as the global timers and Date the
+ * engine uses (so "overlap" is measured exactly), gossip and DHT stores as
+ * messages of the seeded network, delivered only between nodes that are up
+ * and in the same partition group. ELECTION_SEED=<n> changes the seed of the
+ * random crash/restart storm and of the engines' jitter (default 42);
+ * ELECTION_SEEDS=<count> runs every test over seeds 1..count.
  */
 import { strict as assert } from 'node:assert'
-import FakeTimers from '@sinonjs/fake-timers'
-import { generateKeyPair } from '@libp2p/crypto/keys'
+import { generateKeyPairFromSeed } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { PrivateKey } from '@libp2p/interface'
 import pino from 'pino'
@@ -14,6 +17,9 @@ import {
   type ElectionConfig, type LeaseTransport, type SignedLease, type LeaseSource, type ElectedDetail, type DemotedDetail
 } from '../../protocols/election/index.js'
 import type { Member } from '../../protocols/membership/types.js'
+import { prng } from '../helpers/prng.js'
+import { VirtualClock } from '../sim/clock.js'
+import { SimNetwork } from '../sim/network.js'
 
 const CFG: ElectionConfig = {
   leaseMs: 5_000, renewIntervalMs: 1_600, maxClockSkewMs: 200, claimSettleMs: 300, learnPeriodMs: 1_800, viewSettleMs: 500,
@@ -23,27 +29,43 @@ const ROLES = ['network', 'monitoring']
 const logger = pino({ level: 'silent' })
 const NET_DELAY = 5
 
+/** What travels between nodes: a lease by gossip, or a DHT put reaching the record's holders. */
+interface LeaseMsg { sl: SignedLease, source: LeaseSource }
+
 interface Interval { node: string, role: string, term: number, start: number, end?: number }
 
 class World {
   readonly nodes = new Map<string, SimNode>()
   readonly intervals: Interval[] = []
-  constructor (readonly clock: FakeTimers.InstalledClock) {}
-  reachable (a: SimNode, b: SimNode): boolean { return a !== b && a.up && b.up && a.group === b.group }
+  readonly net: SimNetwork<LeaseMsg>
+  constructor (readonly clock: VirtualClock, rand: () => number) {
+    this.net = new SimNetwork<LeaseMsg>({
+      clock,
+      rand,
+      faults: { latencyMs: [NET_DELAY, NET_DELAY] },
+      describe: m => `${m.source} ${m.sl.lease.role} t${m.sl.lease.term} holder ${m.sl.lease.holder.slice(-6)}`,
+      label: id => id.slice(-6)
+    })
+  }
+
+  reachable (a: SimNode, b: SimNode): boolean { return this.net.reachable(a.id, b.id) }
   changed (): void { for (const n of this.nodes.values()) if (n.up) n.membership.dispatchEvent(new CustomEvent('member:update')) }
   acting (role: string): SimNode[] { return [...this.nodes.values()].filter(n => n.up && n.engine.isActing(role)) }
+  /** Apply the nodes' `group` numbers as the network's partition. */
+  repartition (): void {
+    const groups = new Map<number, string[]>()
+    for (const n of this.nodes.values()) groups.set(n.group, [...(groups.get(n.group) ?? []), n.id])
+    this.net.partition(groups.values())
+  }
 }
 
-let seed = 1
-function rand (): number { seed = (seed * 1103515245 + 12345) % 2147483648; return seed / 2147483648 }
+let rand: () => number = prng(42)
 
 class SimNode {
-  up = true
-  group = 0
+  private partitionGroup = 0
+  private isDeaf = false
   /** Peers this node wrongly believes dead (asymmetric views). */
   blind = new Set<string>()
-  /** Drops every gossip delivery (DHT still works): a node that missed renewals. */
-  deaf = false
   puts = 0
   gets = 0
   readonly membership = new EventTarget() as EventTarget & { self: () => Member, members: () => Member[] }
@@ -56,24 +78,44 @@ class SimNode {
     const member = (n: SimNode, state: Member['state']): Member => ({ peerId: n.id, state, incarnation: 0, region: n.region, roles: ROLES, addrs: [], version: '1', lastSeen: 0 })
     this.membership.self = () => member(this, 'alive')
     this.membership.members = () => [...world.nodes.values()].map(n => member(n, n === this || (world.reachable(this, n) && !this.blind.has(n.id)) ? 'alive' : 'dead'))
+    world.net.add(id, (_from, m) => {
+      // A DHT put stores the record on the peer; only gossip is handed to the engine's listener.
+      if (m.source === 'dht') this.keep(m.sl)
+      this.onLease?.(m.sl, m.source)
+    })
     this.boot()
+  }
+
+  /** Up: the network delivers to it and it can send; setting false is a crash of its host, true a restart. */
+  get up (): boolean { return this.world.net.isUp(this.id) }
+  set up (v: boolean) { if (v) this.world.net.restart(this.id); else this.world.net.crash(this.id) }
+
+  /** Partition group: nodes reach each other only within one group. */
+  get group (): number { return this.partitionGroup }
+  set group (g: number) { this.partitionGroup = g; this.world.repartition() }
+
+  /** Drops every gossip delivery (DHT puts still arrive): a node that missed renewals. */
+  get deaf (): boolean { return this.isDeaf }
+  set deaf (v: boolean) {
+    this.isDeaf = v
+    this.world.net.setNodeFaults(this.id, v ? { dropIn: 1, where: m => m.source === 'gossip' } : undefined)
   }
 
   boot (): void {
     const transport: LeaseTransport = {
       start: (cb) => { this.onLease = cb },
       stop: () => { this.onLease = undefined },
-      gossip: async (sl) => this.send(sl),
+      gossip: async (sl) => this.world.net.broadcast(this.id, { sl, source: 'gossip' }),
       put: async (sl) => {
         this.puts++
         this.keep(sl)
-        return this.send(sl, true)
+        return this.world.net.broadcast(this.id, { sl, source: 'dht' })
       },
       get: async (region, role) => {
         this.gets++
         const k = `${region}/${role}`
         const recs = [...this.world.nodes.values()].filter(n => n === this || this.world.reachable(this, n)).flatMap(n => n.store.get(k) ?? [])
-        return await Promise.all(recs.map(async r => await decodeLease(r, this.world.clock.now)))
+        return await Promise.all(recs.map(async r => await decodeLease(r, this.world.clock.now())))
       },
       provide: async () => {},
       findProviders: async () => []
@@ -84,12 +126,12 @@ class SimNode {
     })
     this.engine.addEventListener('role:elected', (e) => {
       const d = (e as CustomEvent<ElectedDetail>).detail
-      this.world.intervals.push({ node: this.id, role: d.role, term: d.term, start: this.world.clock.now })
+      this.world.intervals.push({ node: this.id, role: d.role, term: d.term, start: this.world.clock.now() })
     })
     this.engine.addEventListener('role:demoted', (e) => {
       const d = (e as CustomEvent<DemotedDetail>).detail
       const open = this.world.intervals.find(i => i.node === this.id && i.role === d.role && i.end === undefined)
-      if (open !== undefined) open.end = this.world.clock.now
+      if (open !== undefined) open.end = this.world.clock.now()
     })
   }
 
@@ -98,28 +140,12 @@ class SimNode {
     this.store.set(k, [...(this.store.get(k) ?? []), sl.record].slice(-4))
   }
 
-  private send (sl: SignedLease, store = false): number {
-    let n = 0
-    for (const peer of this.world.nodes.values()) {
-      if (!this.world.reachable(this, peer)) continue
-      n++
-      setTimeout(() => {
-        // Already in flight: delivered even if the sender died meanwhile.
-        if (!peer.up || peer.group !== this.group) return
-        if (store) peer.keep(sl)
-        if (!store && peer.deaf) return
-        peer.onLease?.(sl, store ? 'dht' : 'gossip')
-      }, NET_DELAY)
-    }
-    return n
-  }
-
-  /** A crash: nothing leaves the node any more, its engine is gone. */
+  /** A crash: nothing leaves the node any more (what it sent is still delivered), its engine is gone. */
   async crash (): Promise<void> {
     this.up = false
     this.world.changed()
     // Close any acting interval at the crash instant: a dead process does not act.
-    for (const i of this.world.intervals) if (i.node === this.id && i.end === undefined) i.end = this.world.clock.now
+    for (const i of this.world.intervals) if (i.node === this.id && i.end === undefined) i.end = this.world.clock.now()
     await this.engine.stop()
   }
 
@@ -131,10 +157,11 @@ class SimNode {
   }
 }
 
-async function makeWorld (clock: FakeTimers.InstalledClock, n: number, regions: string[] = ['eu']): Promise<World> {
-  const world = new World(clock)
+async function makeWorld (clock: VirtualClock, n: number, regions: string[] = ['eu']): Promise<World> {
+  const world = new World(clock, rand)
   for (let i = 0; i < n; i++) {
-    const key = await generateKeyPair('Ed25519')
+    // Keys from the seeded PRNG too, so a seed replays the same holders and terms.
+    const key = await generateKeyPairFromSeed('Ed25519', Uint8Array.from({ length: 32 }, () => Math.floor(rand() * 256)))
     const id = peerIdFromPrivateKey(key).toString()
     world.nodes.set(id, new SimNode(world, key, id, regions[i % regions.length]))
   }
@@ -169,18 +196,28 @@ function assertUniqueTerms (world: World): void {
   }
 }
 
-describe('election engine (fake timers, in-memory network)', function () {
+/** ELECTION_SEEDS=<count> runs every test once per seed 1..count. */
+const SEEDS = process.env.ELECTION_SEEDS !== undefined
+  ? Array.from({ length: Number(process.env.ELECTION_SEEDS) }, (_, i) => i + 1)
+  : [Number(process.env.ELECTION_SEED ?? 42)]
+
+for (const seed of SEEDS) describe(`election engine (virtual clock, seeded in-memory network)${SEEDS.length > 1 ? `, seed ${seed}` : ''}`, function () {
   this.timeout(60_000)
-  let clock: FakeTimers.InstalledClock
+  let clock: VirtualClock
+  let uninstall: () => void
   let world: World | undefined
   beforeEach(() => {
-    seed = Number(process.env.ELECTION_SEED ?? 42)
-    clock = FakeTimers.install({ now: 1_700_000_000_000, toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] })
+    rand = prng(seed)
+    clock = new VirtualClock(1_700_000_000_000)
+    uninstall = clock.install()
   })
-  afterEach(async () => {
+  afterEach(async function () {
     for (const n of world?.nodes.values() ?? []) if (n.up) { n.up = false; await n.engine.stop() }
+    if (this.currentTest?.state === 'failed' && world !== undefined) {
+      console.log(`last network events (ELECTION_SEED=${seed}):\n${world.net.formatTrace()}`)
+    }
     world = undefined
-    clock.uninstall()
+    uninstall()
   })
 
   it('elects exactly the closest candidate per role, term 1, after the learn period', async () => {
@@ -233,7 +270,7 @@ describe('election engine (fake timers, in-memory network)', function () {
     await clock.tickAsync(CFG.learnPeriodMs + CFG.renewIntervalMs + CFG.claimSettleMs + 500)
     const old = world.acting('network')[0]
     const oldLease = old.engine.book.get('eu', 'network')!.lease
-    const crashAt = clock.now
+    const crashAt = clock.now()
     await old.crash()
     await clock.tickAsync(CFG.leaseMs + CFG.maxClockSkewMs + CFG.renewIntervalMs * 1.2 + CFG.claimSettleMs + 200)
     const acting = world.acting('network')
@@ -258,7 +295,7 @@ describe('election engine (fake timers, in-memory network)', function () {
     await clock.tickAsync(CFG.viewSettleMs + CFG.claimSettleMs + 200)
     const acting = world.acting('network')
     assert.equal(acting.length, 1)
-    assert.ok(clock.now < expires, 'took over before the old lease expired')
+    assert.ok(clock.now() < expires, 'took over before the old lease expired')
     assertNoOverlap(world)
   })
 
@@ -296,7 +333,7 @@ describe('election engine (fake timers, in-memory network)', function () {
     const holder = world.acting('network')[0]
     const other = [...world.nodes.values()].find(n => n !== holder)!
     const { signLease } = await import('../../protocols/election/index.js')
-    const now = clock.now
+    const now = clock.now()
     const higher = await signLease({ v: 1, region: 'eu', role: 'network', holder: other.id, term: 99, issuedAt: now, expiresAt: now + CFG.leaseMs }, other.key)
     ;(holder.engine as any).observe(higher, 'gossip')
     assert.equal(holder.engine.isActing('network'), false)
