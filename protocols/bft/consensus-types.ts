@@ -3,6 +3,7 @@
  * network, logging) and what it reports. Kept apart so the simulator and
  * the daemon depend on these, not on the state machine's internals.
  */
+import type { FailStopError } from '../../lib/errors.js'
 import type { BftTimeouts } from './constants.js'
 import type { BftSigner, Verifier } from './crypto.js'
 import type { CriticalState } from './critical-state.js'
@@ -54,6 +55,12 @@ export interface ConsensusInit {
   logger?: BftLogger
   /** Called after this validator decided and committed a block (the daemon gossips it). */
   onDecide?: (cert: Certificate) => void
+  /**
+   * The WAL failed (damaged at load, or a write/fsync failed): consensus has
+   * halted and signs nothing more, since it can no longer prove what it
+   * signed before. The owner stops the component.
+   */
+  onFault?: (err: FailStopError) => void
 }
 
 export type Step = 'propose' | 'prevote' | 'precommit'

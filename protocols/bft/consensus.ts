@@ -23,6 +23,7 @@
  * (validRound -1) whose entries have expired gets a nil prevote, while a
  * re-proposal after a polka is judged without the clock (see docs/bft.md).
  */
+import { isFailStop, type FailStopError } from '../../lib/errors.js'
 import { MAX_BUFFERED_FUTURE_MESSAGES, MAX_ENTRY_TTL_MS, SYNC_BATCH } from './constants.js'
 import { buildCertificate } from './certificate.js'
 import { blockHash, bytesEqual, entryId, hex, proposalSignBytes, PROPOSAL_DOMAIN, voteSignBytes, VOTE_DOMAIN } from './crypto.js'
@@ -50,6 +51,8 @@ export class Consensus {
   private queue: Promise<void> = Promise.resolve()
   private started = false
   private stopped = false
+  /** Set once the WAL failed; consensus never runs again. */
+  private fault: FailStopError | undefined
 
   private height = 1
   private round = 0
@@ -112,6 +115,8 @@ export class Consensus {
         await this.wake()
       }
     })
+    // A WAL that cannot be read stops the start: never vote without it.
+    if (this.fault !== undefined) throw this.fault
   }
 
   async stop (): Promise<void> {
@@ -132,11 +137,27 @@ export class Consensus {
     } while (q !== this.queue)
   }
 
-  /** Serialise every input: the state machine never runs two handlers at once. */
+  /**
+   * Serialise every input: the state machine never runs two handlers at
+   * once. A failed step is logged; a WAL failure halts consensus for good
+   * (cometbft does the same): it can no longer prove what it signed.
+   */
   private async run (fn: () => Promise<void>): Promise<void> {
     const next = this.queue.then(async () => { if (!this.stopped) await fn() })
-    this.queue = next.catch(err => { this.log.error({ err }, 'bft: consensus step failed') })
+    this.queue = next.catch(err => {
+      if (isFailStop(err)) { this.halt(err); return }
+      this.log.error({ err }, 'bft: consensus step failed')
+    })
     await this.queue
+  }
+
+  private halt (err: FailStopError): void {
+    if (this.fault !== undefined) return
+    this.fault = err
+    this.stopped = true
+    this.cancelTimers()
+    this.log.error({ err }, 'bft: WAL failed; consensus halted (this validator signs nothing more)')
+    this.init.onFault?.(err)
   }
 
   isValidator (): boolean { return this.s.validatorsAt(this.height).has(this.init.signer.id) }
