@@ -7,8 +7,9 @@
  * does not exist, or it exists but is another process (its start time in
  * /proc/<pid>/stat differs, or the machine has rebooted since: another
  * boot id). The start time is what makes pid reuse safe, which matters in
- * containers where an agent is pid 1 after every restart. Without /proc
- * (not Linux) a live pid counts as the holder.
+ * containers where an agent is pid 1 after every restart. A zombie (exited,
+ * not yet reaped by its parent) holds nothing. Without /proc (not Linux) a
+ * live pid counts as the holder.
  *
  * Taking over a stale lock happens under a short-lived guard file, so two
  * processes finding the same stale lock cannot both take it: only the
@@ -47,13 +48,14 @@ function readText (path: string): string | undefined {
 
 function bootId (): string | undefined { return readText('/proc/sys/kernel/random/boot_id')?.trim() }
 
-function startTimeOf (pid: number | 'self'): string | undefined {
+/** Fields of /proc/<pid>/stat after the command name (which is in parentheses and may contain spaces). */
+function statFields (pid: number | 'self'): string[] | undefined {
   const stat = readText(`/proc/${pid}/stat`)
-  if (stat === undefined) return undefined
-  // The command name (field 2) is in parentheses and may contain spaces: count from after it.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  return fields[19]
+  return stat === undefined ? undefined : stat.slice(stat.lastIndexOf(')') + 2).split(' ')
 }
+
+/** Field 22 (starttime); index 19 after the name. */
+function startTimeOf (pid: number | 'self'): string | undefined { return statFields(pid)?.[19] }
 
 function cmdlineOf (pid: number | 'self'): string | undefined {
   return readText(`/proc/${pid}/cmdline`)?.split('\0').filter(Boolean).join(' ')
@@ -72,9 +74,11 @@ export function holderAlive (h: LockHolder): boolean {
     if ((err as NodeJS.ErrnoException).code === 'ESRCH') return false
     // EPERM: a process with that pid exists (another user's); judged below.
   }
-  const now = startTimeOf(h.pid)
-  if (h.startTime !== undefined && now !== undefined) return now === h.startTime
-  return true
+  const fields = statFields(h.pid)
+  if (fields === undefined) return true // no /proc: a live pid counts as the holder
+  // Field 3, the state: a zombie (Z) or dead (X) process holds nothing.
+  if (fields[0] === 'Z' || fields[0] === 'X') return false
+  return h.startTime === undefined || fields[19] === h.startTime
 }
 
 function parseHolder (text: string | undefined): LockHolder | undefined {

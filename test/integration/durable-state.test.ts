@@ -137,7 +137,7 @@ describe('durable state (real agents)', function () {
     await b.spawn()
     await waitFor(async () => (await a.request('GET', '/v1/config/app/k50')).status === 200, 60_000, 'k50 back on a')
     const ok = await waitFor(async () => { const r = await a.request('PUT', '/v1/config/app/new?waitFor=1', { value: 'x' }); return r.status === 200 ? r : undefined }, 30_000, 'write accepted again')
-    assert.equal(ok.json.seq, 51)
+    assert.equal(ok?.json.seq, 51)
     await waitFor(async () => (await b.request('GET', '/v1/config/app/new')).status === 200, 30_000, 'new write on b (no equivocation)')
     const st = await b.get('/v1/config')
     assert.equal(st.versionVector.app[a.peerId], 51)

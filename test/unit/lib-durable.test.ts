@@ -242,6 +242,12 @@ describe('lib durable files', () => {
       writeFileSync(join(dir, LOCK_FILE), JSON.stringify(reused))
       const b = await DirLock.acquire(dir)
       b.release()
+      // A zombie (exited, its parent has not reaped it): `sleep 0` under a shell that execs into `sleep 3`.
+      const sh = spawn('sh', ['-c', 'sleep 0 & echo $!; exec sleep 3'], { stdio: ['ignore', 'pipe', 'ignore'] })
+      const zombie = Number(await new Promise<string>(resolve => sh.stdout.once('data', (d: Buffer) => resolve(d.toString()))))
+      while (!readFileSync(`/proc/${zombie}/stat`, 'utf8').includes(') Z ')) await new Promise(resolve => setTimeout(resolve, 10))
+      assert.equal(holderAlive({ pid: zombie, since: '' }), false)
+      sh.kill('SIGKILL')
       // Unreadable and old: left by a crash between create and write.
       writeFileSync(join(dir, LOCK_FILE), '')
       truncateSync(join(dir, LOCK_FILE), 0)
