@@ -17,7 +17,8 @@ import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { AgentProcess, freePort, waitFor } from './lib/agent-process.js'
 import { percentile, round, sleep, writeResult } from './lib/stats.js'
-import { createIdentity, writeFileDurable } from '../daemon/identity.js'
+import { createIdentity } from '../daemon/identity.js'
+import { writeFileDurable } from '../lib/durable-file.js'
 import { createGenesis, genesisToJson } from '../protocols/bft/genesis.js'
 
 const SIZES = (process.env.MYCEL_BENCH_BFT_SIZES ?? '4,7').split(',').map(Number)

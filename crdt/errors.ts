@@ -35,12 +35,6 @@ export class InvalidNamespaceError extends Error {
   override name = 'InvalidNamespaceError'
 }
 
-/** The persisted log or snapshot is unusable beyond what torn-tail recovery may repair. */
-export class CorruptStoreError extends Error {
-  static name = 'CorruptStoreError'
-  override name = 'CorruptStoreError'
-}
-
 /** The store refuses a local write because it could not keep its promises (e.g. its log failed). */
 export class StoreUnavailableError extends Error {
   static name = 'StoreUnavailableError'

@@ -142,14 +142,16 @@ export class Replica {
 
   /**
    * Envelopes we hold that `remote` lacks, stream by stream in order, up to
-   * the budget. `more` says the budget cut the answer short.
+   * the budget. `more` says the budget cut the answer short. With `upTo`,
+   * nothing beyond it is served (the store passes what is durable).
    */
-  missing (remote: VersionVector, maxCount: number, maxBytes: number): { envelopes: Uint8Array[], more: boolean } {
+  missing (remote: VersionVector, maxCount: number, maxBytes: number, upTo?: VersionVector): { envelopes: Uint8Array[], more: boolean } {
     const out: Uint8Array[] = []
     let bytes = 0
     for (const [ns, writers] of this.streams) {
       for (const [writer, s] of writers) {
-        for (let seq = vvGet(remote, ns, writer) + 1; seq <= s.head; seq++) {
+        const last = upTo === undefined ? s.head : Math.min(s.head, vvGet(upTo, ns, writer))
+        for (let seq = vvGet(remote, ns, writer) + 1; seq <= last; seq++) {
           const e = s.at(seq) as Uint8Array
           if (out.length >= maxCount || (out.length > 0 && bytes + e.byteLength > maxBytes)) return { envelopes: out, more: true }
           out.push(e)

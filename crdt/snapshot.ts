@@ -6,12 +6,19 @@
  * envelope, because peers catching up need the signed envelopes, not our
  * word for the state. See docs/config.md "Compaction" for how a
  * BFT-certified checkpoint will let the log drop what a snapshot covers.
+ *
+ * A checksummed single-record file (lib/sealed-file.ts, `MYCELSN1`) of
+ * CBOR. It is a cache of what the log holds, so a damaged snapshot does not
+ * stop the store: readSnapshot throws CorruptFileError, the store says so
+ * and replays the whole log instead. The first layout (a CRC32 then the
+ * same CBOR, no header) is still read.
  */
-import { existsSync, readFileSync } from 'node:fs'
-import { crc32 } from 'node:zlib'
 import { z } from 'zod'
+import { crc32 } from '../lib/checksum.js'
+import { CorruptFileError } from '../lib/errors.js'
+import type { FileFormat } from '../lib/file-format.js'
+import { readSealedSync, writeSealedSync, SEALED_OVERHEAD } from '../lib/sealed-file.js'
 import { bytes, decodeCbor, encodeCbor } from '../protocols/wire/codec.js'
-import { writeFileDurably } from './log-file.js'
 import { versionVectorSchema, type VersionVector } from './version-vector.js'
 import { NAMESPACE_PATTERN } from './constants.js'
 
@@ -35,26 +42,36 @@ const snapshotSchema: z.ZodType<Snapshot> = z.strictObject({
   takenAt: z.number().int().min(0)
 }) as unknown as z.ZodType<Snapshot>
 
-/** CRC32 (4 bytes, big endian) then CBOR. */
-export function writeSnapshot (path: string, snap: Snapshot): number {
-  const body = encodeCbor(snap)
-  const out = new Uint8Array(4 + body.byteLength)
-  new DataView(out.buffer).setUint32(0, crc32(body))
-  out.set(body, 4)
-  writeFileDurably(path, out)
-  return out.byteLength
+export const SNAPSHOT_FORMAT: FileFormat = {
+  magic: 'MYCELSN1',
+  name: 'config snapshot',
+  recovery: 'nothing to do: the agent replays the whole config log instead and writes a new snapshot later'
 }
 
-/** The snapshot, or undefined when there is none. A damaged snapshot is ignored (the log is complete). */
+/** Largest snapshot decoded, bytes (documents of 100 000 keys are a few MB). */
+const MAX_SNAPSHOT_BYTES = 1024 * 1024 * 1024
+
+/** Returns the bytes written. */
+export function writeSnapshot (path: string, snap: Snapshot): number {
+  const body = encodeCbor(snap)
+  writeSealedSync(SNAPSHOT_FORMAT, path, body)
+  return body.byteLength + SEALED_OVERHEAD
+}
+
+/** The snapshot, or undefined when there is none; CorruptFileError when it is damaged. */
 export function readSnapshot (path: string): Snapshot | undefined {
-  if (!existsSync(path)) return undefined
-  const data = readFileSync(path)
-  if (data.length < 4) return undefined
-  const body = data.subarray(4)
-  if (crc32(body) !== data.readUInt32BE(0)) return undefined
+  const read = readSealedSync(SNAPSHOT_FORMAT, path, readLayoutV1)
+  if (read === undefined) return undefined
   try {
-    return decodeCbor(new Uint8Array(body), snapshotSchema)
-  } catch {
-    return undefined
+    return decodeCbor(read.payload, snapshotSchema, MAX_SNAPSHOT_BYTES)
+  } catch (err) {
+    throw new CorruptFileError(path, `${SNAPSHOT_FORMAT.name} does not decode: ${(err as Error).message}`, SNAPSHOT_FORMAT.recovery)
   }
+}
+
+/** First layout: u32be crc32(body) then the CBOR body. */
+function readLayoutV1 (data: Uint8Array): Uint8Array | undefined {
+  if (data.byteLength < 5) return undefined
+  const body = data.subarray(4)
+  return crc32(body) === Buffer.from(data).readUInt32BE(0) ? body : undefined
 }

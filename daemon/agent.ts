@@ -1,12 +1,18 @@
 /**
  * The composition root: one `Agent` per host. It reads top to bottom as a
- * parts list. Start order: identity → metrics → libp2p → membership →
- * health → (protocol components) → redial → admin API. Stop order is the
- * reverse, after a graceful leave has been announced while the network is
- * still up.
+ * parts list. Start order: data dir lock → identity → metrics → libp2p →
+ * membership → health → (protocol components) → redial → admin API. Stop
+ * order is the reverse, after a graceful leave has been announced while the
+ * network is still up; the lock is released last.
+ *
+ * Fail-stop: a protocol component whose durable state is corrupt (at start)
+ * or cannot be persisted (at runtime) is stopped and recorded in `faults`;
+ * the agent keeps running the rest, so membership and the admin API still
+ * answer, and /readyz is 503 naming the component, the file and the
+ * recovery step. The stopped component's routes answer 503 with the same.
  */
 import './polyfill.js'
-import { readFile, writeFile, rename } from 'node:fs/promises'
+import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Registry, Counter, collectDefaultMetrics } from 'prom-client'
 import type { Logger } from 'pino'
@@ -28,6 +34,11 @@ import { configService, configSyncConfig } from '../protocols/config-sync/index.
 import { roles as createRoles, leaseDhtValidators, leaseDhtSelectors, testHooksEnabled, PartitionControl } from './roles/index.js'
 import { criticalService, criticalAccessPolicy, loadGenesis, type CriticalService } from '../protocols/bft/index.js'
 import { fileAccessPolicy } from '../crdt/namespaces.js'
+import { DirLock, LOCK_FILE } from '../lib/dir-lock.js'
+import { writeFileDurable } from '../lib/durable-file.js'
+import { isFailStop } from '../lib/errors.js'
+import { FaultRegistry, type Fault } from '../lib/faults.js'
+import type { Route } from './api/router.js'
 
 /** Event-loop lag sampling period of the process metrics, ms. */
 const EVENT_LOOP_SAMPLE_MS = 100
@@ -38,6 +49,17 @@ export interface AgentStatus {
   addrs: string[]
 }
 
+export interface Readiness {
+  ready: boolean
+  /** Why not, one line. */
+  error?: string
+  /** Components stopped on their durable state (fail-stop). */
+  faults: Fault[]
+}
+
+/** Components that take part in readiness when stopped on a fault. */
+type Component = Startable & Partial<ApiContributor> & { name: string }
+
 export class Agent {
   readonly startedAt = Date.now()
   identity!: Identity
@@ -47,8 +69,11 @@ export class Agent {
   api!: ApiServer
   critical?: CriticalService
   readonly registry = new Registry()
+  /** Components stopped on their durable state (fail-stop). */
+  readonly faults = new FaultRegistry()
   /** Protocol components started after membership/health, stopped before them (reverse order). */
-  private readonly components: Array<Startable & Partial<ApiContributor> & { name: string }> = []
+  private readonly components: Component[] = []
+  private lock?: DirLock
   private redialer?: Redialer
   private trimmer?: ConnectionTrimmer
   private readonly shutdown = new AbortController()
@@ -59,6 +84,18 @@ export class Agent {
   async start (): Promise<AgentStatus> {
     if (this.state !== 'new') throw new Error(`agent cannot start from state ${this.state}`)
     this.state = 'starting'
+    // Data dir lock: one agent per data dir, held for the process's life.
+    // A second agent would share the identity and overwrite the logs.
+    this.lock = await DirLock.acquire(this.config.dataDir)
+    try {
+      return await this.startLocked()
+    } catch (err) {
+      this.lock.release()
+      throw err
+    }
+  }
+
+  private async startLocked (): Promise<AgentStatus> {
     const cfg = this.config
     const log = this.logger
 
@@ -100,7 +137,8 @@ export class Agent {
       dataDir: cfg.dataDir,
       logger: log,
       registry: this.registry,
-      signal: this.shutdown.signal
+      signal: this.shutdown.signal,
+      faults: this.faults
     }
 
     // Membership (SWIM): who is alive. Everything else asks it.
@@ -163,16 +201,25 @@ export class Agent {
       registry: this.registry,
       membership: this.membership,
       health: this.health,
-      isReady: () => this.isReady()
+      readiness: () => this.readiness(),
+      faults: () => this.faults.list()
     }))
     for (const c of this.components) {
-      if (c.routes !== undefined) this.api.add(...c.routes())
+      if (c.routes !== undefined) this.api.add(...c.routes().map(r => this.guarded(c.name, r)))
     }
 
     await this.node.start()
     await this.membership.start()
     await this.health.start()
-    for (const c of this.components) await c.start()
+    // A component found at runtime to have lost its durable state is stopped.
+    this.faults.onFault((f) => {
+      log.error({ component: f.component, file: f.file, recovery: f.recovery, error: f.error }, 'component stopped on its durable state (fail-stop)')
+      const c = this.components.find(x => x.name === f.component)
+      if (c !== undefined && this.state === 'started') void safeStop(c.name, c, log)
+    })
+    for (const c of this.components) await this.startComponent(c)
+    // A fault reported while later components were starting: stop that one too (stop is idempotent).
+    for (const c of this.components) if (this.faults.get(c.name) !== undefined) await safeStop(c.name, c, log)
 
     // Redial: bootstrap peers until we know a live member.
     this.redialer = new Redialer({
@@ -204,12 +251,37 @@ export class Agent {
     // For the CLI and scripts on this host: where this data dir's agent listens.
     // Written atomically (rename) so a reader never sees half a file.
     const infoPath = join(cfg.dataDir, 'agent.json')
-    await writeFile(`${infoPath}.tmp`, JSON.stringify({ pid: process.pid, ...status }, null, 2) + '\n')
-      .then(async () => { await rename(`${infoPath}.tmp`, infoPath) })
+    await writeFileDurable(infoPath, JSON.stringify({ pid: process.pid, ...status }, null, 2) + '\n', 0o644)
       .catch((err: unknown) => { log.warn({ err }, 'cannot write agent.json') })
     this.state = 'started'
-    log.info({ ...status, region: cfg.region, profile: cfg.profile, version: VERSION }, 'mycel agent started')
+    log.info({ ...status, region: cfg.region, profile: cfg.profile, version: VERSION, stopped: this.faults.list().map(f => f.component) }, 'mycel agent started')
     return status
+  }
+
+  /**
+   * Start one protocol component. Corrupt durable state (a fail-stop error)
+   * stops that component and is recorded; any other error aborts the start.
+   */
+  private async startComponent (c: Component): Promise<void> {
+    try {
+      await c.start()
+    } catch (err) {
+      if (!isFailStop(err)) throw err
+      this.faults.report(c.name, err)
+    }
+    if (this.faults.get(c.name) !== undefined) await safeStop(c.name, c, this.logger)
+  }
+
+  /** A stopped component's routes answer 503 with the fault instead of touching half-built state. */
+  private guarded (name: string, route: Route): Route {
+    return {
+      ...route,
+      handler: async (req) => {
+        const f = this.faults.get(name)
+        if (f === undefined) return await route.handler(req)
+        return { status: 503, json: { error: faultLine(f), fault: f } }
+      }
+    }
   }
 
   /** Register a protocol component; call before start(). */
@@ -217,10 +289,16 @@ export class Agent {
     this.components.push(Object.assign(component, { name }))
   }
 
-  /** Ready once joined to at least one live member, or alone by design (no bootstrap peers). */
-  isReady (): boolean {
-    if (this.state !== 'started') return false
-    return this.config.bootstrap.length === 0 || this.membership.alivePeers().length > 0
+  /**
+   * Ready once started with every component running, and joined to at least
+   * one live member (or alone by design: no bootstrap peers).
+   */
+  readiness (): Readiness {
+    const faults = this.faults.list()
+    if (this.state !== 'started') return { ready: false, error: `agent is ${this.state}`, faults }
+    if (faults.length > 0) return { ready: false, error: faults.map(faultLine).join('; '), faults }
+    if (this.config.bootstrap.length > 0 && this.membership.alivePeers().length === 0) return { ready: false, error: 'not joined to any peer yet', faults }
+    return { ready: true, faults }
   }
 
   /** Graceful: announce leave, stop components in reverse order, close libp2p. Safe to call twice. */
@@ -239,10 +317,18 @@ export class Agent {
     await safeStop('health', this.health, log)
     await safeStop('membership', this.membership, log)
     await safeStop('libp2p', this.node, log)
+    this.lock?.release()
     this.state = 'stopped'
     log.info('mycel agent stopped')
   }
 }
+
+/** One line for /readyz and the stopped component's routes: what, which file, what to do. */
+export function faultLine (f: Fault): string {
+  return `${f.component} stopped: ${f.error}${f.recovery !== undefined ? `; to recover: ${f.recovery}` : ''}`
+}
+
+export { LOCK_FILE }
 
 async function safeStop (name: string, c: { stop: () => void | Promise<void> } | undefined, log: Logger): Promise<void> {
   try {

@@ -7,6 +7,7 @@ import type { Logger } from 'pino'
 import type { Registry } from 'prom-client'
 import type { MycelNode } from './node.js'
 import type { Route } from './api/router.js'
+import type { FaultSink } from '../lib/faults.js'
 
 export interface Startable {
   /** Idempotent: a second call while started does nothing. */
@@ -27,6 +28,12 @@ export interface AgentComponents {
   registry: Registry
   /** Aborted when the daemon shuts down. */
   signal: AbortSignal
+  /**
+   * Where a component reports that it stopped on its durable state (a
+   * corrupt file, a failed write or fsync): fail-stop. The agent then shows
+   * it in /readyz and /v1/status and stops that component.
+   */
+  faults?: FaultSink
 }
 
 /** A component that also serves admin API routes. */

@@ -9,11 +9,6 @@ export class IdentityExistsError extends Error {
   override name = 'IdentityExistsError'
 }
 
-export class BadIdentityError extends Error {
-  static name = 'BadIdentityError'
-  override name = 'BadIdentityError'
-}
-
 export class ApiUnreachableError extends Error {
   static name = 'ApiUnreachableError'
   override name = 'ApiUnreachableError'

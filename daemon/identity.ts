@@ -1,36 +1,35 @@
 /**
  * The node's identity: an Ed25519 libp2p key kept in the data dir with mode
  * 0600. The peer id derived from it is the node's name everywhere.
+ *
+ * The file stays in libp2p's protobuf layout (other libp2p tools read it)
+ * and checks itself: it holds the 32-byte seed and the public key, and the
+ * public key is a function of the seed. On load the key is rebuilt from the
+ * seed and re-encoded; anything but the exact same bytes is damage
+ * (CorruptFileError). Without that check a damaged byte either silently
+ * changes the peer id or yields a key whose signatures nobody accepts.
  */
-import { mkdir, readFile, rename, open, chmod, stat } from 'node:fs/promises'
-import { join, dirname } from 'node:path'
-import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
+import { chmod, mkdir, readFile, stat } from 'node:fs/promises'
+import { join } from 'node:path'
+import { generateKeyPair, generateKeyPairFromSeed, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { PrivateKey } from '@libp2p/interface'
-import { IdentityExistsError, BadIdentityError } from './errors.js'
+import { writeFileDurable } from '../lib/durable-file.js'
+import { CorruptFileError, storageFailed } from '../lib/errors.js'
+import { IdentityExistsError } from './errors.js'
 
 export const IDENTITY_FILE = 'identity.key'
+
+/** Ed25519 seed length, bytes (the raw private key is seed || public key). */
+const SEED_BYTES = 32
+
+const IDENTITY_RECOVERY = 'restore identity.key from a backup; moving it aside makes the agent create a new identity, ' +
+  'with a new peer id (update bootstrap addresses, genesis and ACL entries that name the old one)'
 
 export interface Identity {
   privateKey: PrivateKey
   peerId: string
   path: string
-}
-
-/** Write a file so that a crash leaves either the old or the new content, never a torn one. */
-export async function writeFileDurable (path: string, data: Uint8Array | string, mode = 0o600): Promise<void> {
-  await mkdir(dirname(path), { recursive: true })
-  const tmp = `${path}.tmp-${process.pid}`
-  const fh = await open(tmp, 'w', mode)
-  try {
-    await fh.writeFile(data)
-    await fh.sync()
-  } finally {
-    await fh.close()
-  }
-  await rename(tmp, path)
-  const dir = await open(dirname(path), 'r')
-  try { await dir.sync() } finally { await dir.close() }
 }
 
 export async function createIdentity (dataDir: string, opts: { force?: boolean } = {}): Promise<Identity> {
@@ -53,19 +52,21 @@ export async function loadIdentity (dataDir: string): Promise<Identity | undefin
     buf = await readFile(path)
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-    throw err
+    throw storageFailed(path, 'read', err)
   }
+  const corrupt = (problem: string): CorruptFileError => new CorruptFileError(path, `identity key ${problem}`, IDENTITY_RECOVERY)
   let privateKey: PrivateKey
   try {
     privateKey = privateKeyFromProtobuf(buf)
   } catch (err) {
-    throw new BadIdentityError(`cannot read identity ${path}: ${(err as Error).message}`)
+    throw corrupt(`does not decode: ${(err as Error).message}`)
   }
-  if (privateKey.type !== 'Ed25519') throw new BadIdentityError(`identity ${path} is ${privateKey.type}, expected Ed25519`)
+  if (privateKey.type !== 'Ed25519') throw corrupt(`is ${privateKey.type}, expected Ed25519`)
+  const rebuilt = await generateKeyPairFromSeed('Ed25519', privateKey.raw.subarray(0, SEED_BYTES))
+  if (!Buffer.from(privateKeyToProtobuf(rebuilt)).equals(buf)) throw corrupt('is damaged (its public key does not match its seed)')
   return { privateKey, peerId: peerIdFromPrivateKey(privateKey).toString(), path }
 }
 
 export async function loadOrCreateIdentity (dataDir: string): Promise<Identity> {
   return (await loadIdentity(dataDir)) ?? await createIdentity(dataDir)
 }
-

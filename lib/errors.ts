@@ -1,4 +1,6 @@
 /**
+ * Named errors of the bottom layer.
+ *
  * Errors a caller can act on, with a status.
  *
  * A protocol or store throws a named error (`class XError extends
@@ -10,6 +12,10 @@
  * large, 422 well-formed but refused by a schema, 429 too many, 503 not now,
  * 504 not in time); nothing here depends on HTTP. A plain `Error` (or
  * anything else) is an internal error: 500, never blamed on the caller.
+ *
+ * Errors of durable files (below): each names the file and the step an
+ * operator takes to recover, because that is what `/readyz` and the logs
+ * must say when a component stops on it (fail-stop).
  */
 
 /** Statuses a `StatusError` may carry: client errors and the retryable server ones. */
@@ -42,4 +48,51 @@ export function statusOf (err: unknown): number {
 export function isRetryable (err: unknown): boolean {
   const s = statusOf(err)
   return s === 503 || s === 504 || s === 429
+}
+
+// Durable files: fail-stop errors.
+
+/** A durable file's bytes fail their checks (header, length, checksum, schema): damaged, not merely torn by a crash. */
+export class CorruptFileError extends Error {
+  static name = 'CorruptFileError'
+  override name = 'CorruptFileError'
+  constructor (readonly file: string, readonly problem: string, readonly recovery: string) {
+    super(`${file}: ${problem}`)
+  }
+}
+
+/**
+ * Writing or syncing a durable file failed. After a failed fsync the kernel
+ * may have dropped dirty pages, so nothing written since the last good sync
+ * can be trusted: the owner stops rather than retry.
+ */
+export class StorageFailedError extends Error {
+  static name = 'StorageFailedError'
+  override name = 'StorageFailedError'
+  constructor (readonly file: string, readonly problem: string, readonly recovery: string = STORAGE_RECOVERY) {
+    super(`${file}: ${problem}`)
+  }
+}
+
+/** Another live process holds the data dir's lock. */
+export class DataDirLockedError extends Error {
+  static name = 'DataDirLockedError'
+  override name = 'DataDirLockedError'
+}
+
+/** Recovery step of an I/O failure. */
+export const STORAGE_RECOVERY = 'check the disk and file system (free space, permissions, kernel log), then restart the agent'
+
+/** Errors that stop the component owning the file (fail-stop), with the file and the recovery step. */
+export type FailStopError = CorruptFileError | StorageFailedError
+
+export function isFailStop (err: unknown): err is FailStopError {
+  const name = (err as Error | undefined)?.name
+  return name === CorruptFileError.name || name === StorageFailedError.name
+}
+
+/** Wrap an I/O error from `file` (already fail-stop errors pass through). */
+export function storageFailed (file: string, what: string, err: unknown): FailStopError {
+  if (isFailStop(err)) return err
+  return new StorageFailedError(file, `${what} failed: ${(err as Error).message}`)
 }

@@ -1,10 +1,15 @@
-/** The daemon's own endpoints: liveness, readiness, metrics, status, members, health. */
+/**
+ * The daemon's own endpoints: liveness, readiness, metrics, status, members, health.
+ * `/readyz` is 503 while the agent is not joined or while a component is
+ * stopped on its durable state: `{ready, error, stopped: [{component, error, file, recovery, since}]}`.
+ */
 import type { Registry } from 'prom-client'
 import type { Route } from './router.js'
 import type { Membership } from '../../protocols/membership/types.js'
 import type { Health } from '../../protocols/health/index.js'
 import type { MycelNode } from '../node.js'
 import { HttpError } from '../errors.js'
+import type { Fault } from '../../lib/faults.js'
 
 export interface CoreRouteDeps {
   node: MycelNode
@@ -15,7 +20,9 @@ export interface CoreRouteDeps {
   registry: Registry
   membership: Membership
   health: Health
-  isReady: () => boolean
+  /** Ready, or why not (with the components stopped on their durable state). */
+  readiness: () => { ready: boolean, error?: string, faults: Fault[] }
+  faults: () => Fault[]
 }
 
 export function coreRoutes (d: CoreRouteDeps): Route[] {
@@ -24,9 +31,12 @@ export function coreRoutes (d: CoreRouteDeps): Route[] {
     {
       method: 'GET',
       path: '/readyz',
-      handler: () => d.isReady()
-        ? { json: { ready: true } }
-        : { status: 503, json: { ready: false, error: 'not joined to any peer yet' } }
+      handler: () => {
+        const r = d.readiness()
+        return r.ready
+          ? { json: { ready: true } }
+          : { status: 503, json: { ready: false, error: r.error, ...(r.faults.length > 0 ? { stopped: r.faults } : {}) } }
+      }
     },
     {
       method: 'GET',
@@ -44,7 +54,9 @@ export function coreRoutes (d: CoreRouteDeps): Route[] {
           version: d.version,
           uptimeSeconds: Math.round((Date.now() - d.startedAt) / 1000),
           connections: d.node.getConnections().length,
-          members: countByState(d.membership)
+          members: countByState(d.membership),
+          // Components stopped on their durable state (fail-stop); empty when all run.
+          stopped: d.faults()
         }
       })
     },

@@ -5,6 +5,9 @@ import { createLogger, type LogLevel } from '../logger.js'
 import { defaults, devDefaults, readConfigFile, resolveConfig, type AgentConfig } from '../config.js'
 import { fail } from './output.js'
 
+/** Start errors that are answers, not bugs: printed as one line without a stack. */
+const EXPECTED_START_REFUSALS = new Set(['DataDirLockedError', 'CorruptFileError', 'StorageFailedError'])
+
 const collect = (v: string, prev: string[] = []): string[] => [...prev, v]
 const list = (v: string, prev: string[] = []): string[] => [...prev, ...v.split(',').map(s => s.trim()).filter(Boolean)]
 
@@ -76,8 +79,15 @@ async function runAgent (flags: AgentFlags): Promise<void> {
     await agent.start()
   } catch (err) {
     const e = err as Error
-    logger.error({ err: e }, 'agent failed to start')
-    logger.flush()
-    fail(`agent failed to start: ${e.message}`, e.name === 'ConfigError' ? 2 : 1)
+    // Refusals we expect (another agent holds the data dir, a damaged file
+    // with its recovery step) are one human line; anything else also gets
+    // the logged stack.
+    if (!EXPECTED_START_REFUSALS.has(e.name)) {
+      logger.error({ err: e }, 'agent failed to start')
+      logger.flush()
+    }
+    const recovery = (e as { recovery?: string }).recovery
+    // Exit 2: bad configuration; 1: the data dir is in use or damaged (retrying later can succeed).
+    fail(`agent failed to start: ${e.message}${recovery !== undefined ? `; to recover: ${recovery}` : ''}`, e.name === 'ConfigError' ? 2 : 1)
   }
 }

@@ -6,7 +6,7 @@
  */
 import type { Command } from 'commander'
 import { readFile } from 'node:fs/promises'
-import { writeFileDurable } from '../identity.js'
+import { writeFileDurable } from '../../lib/durable-file.js'
 import { createGenesis, genesisHashHex, genesisToJson, loadGenesis } from '../../protocols/bft/genesis.js'
 import { fail, printJson } from './output.js'
 

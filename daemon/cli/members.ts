@@ -38,7 +38,7 @@ export function registerMemberCommands (program: Command): void {
     .option('--json', 'machine-readable output')
     .action(async (opts: { api: string, json?: boolean }) => {
       try {
-        const s = await new ApiClient(opts.api).get<{ peerId: string, region: string, addrs: string[], version: string, uptimeSeconds: number, connections: number, members: Record<string, number> }>('/v1/status')
+        const s = await new ApiClient(opts.api).get<{ peerId: string, region: string, addrs: string[], version: string, uptimeSeconds: number, connections: number, members: Record<string, number>, stopped?: Array<{ component: string, error: string, recovery?: string }> }>('/v1/status')
         if (opts.json === true) { printJson(s); return }
         const m = s.members
         process.stdout.write([
@@ -49,7 +49,9 @@ export function registerMemberCommands (program: Command): void {
           `connections: ${s.connections}`,
           `members:     ${m.alive} alive, ${m.suspect} suspect, ${m.dead} dead, ${m.left} left`,
           'addresses:',
-          ...s.addrs.map(a => `  ${a}`)
+          ...s.addrs.map(a => `  ${a}`),
+          // Fail-stop: a component that stopped on its durable state, and what to do about it.
+          ...(s.stopped ?? []).flatMap(f => [`STOPPED:     ${f.component}: ${f.error}`, ...(f.recovery !== undefined ? [`  recover:   ${f.recovery}`] : [])])
         ].join('\n') + '\n')
       } catch (err) {
         fail((err as Error).message)

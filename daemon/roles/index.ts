@@ -52,7 +52,7 @@ export interface RolesInit {
   testHooks?: { partition: PartitionControl }
 }
 
-export type RolesComponents = Pick<AgentComponents, 'node' | 'peerId' | 'privateKey' | 'region' | 'dataDir' | 'logger' | 'registry'> & {
+export type RolesComponents = Pick<AgentComponents, 'node' | 'peerId' | 'privateKey' | 'region' | 'dataDir' | 'logger' | 'registry'> & Partial<Pick<AgentComponents, 'faults'>> & {
   membership: Membership
   health: Pick<Health, 'reports'>
   /** Unit tests inject an in-memory transport. */
@@ -74,7 +74,8 @@ export class Roles implements Startable, ApiContributor {
     const logger = c.logger.child({ component: 'roles' })
     const emetrics = electionMetrics(c.registry)
     const metrics = rolesMetrics(c.registry)
-    this.fencing = new FencingStore({ dataDir: c.dataDir, logger })
+    // A fencing state that cannot be persisted stops the roles (fail-stop): the agent stops this component.
+    this.fencing = new FencingStore({ dataDir: c.dataDir, logger, onFail: (err) => { c.faults?.report('roles', err) } })
     const eligible = init.eligible.filter((r): r is RoleName => (ROLE_NAMES as readonly string[]).includes(r))
     this.election = new ElectionEngine({ config: this.config, eligible, roles: ROLE_NAMES }, {
       peerId: c.peerId,

@@ -54,8 +54,12 @@ export interface ConsensusInit {
   logger?: BftLogger
   /** Called after this validator decided and committed a block (the daemon gossips it). */
   onDecide?: (cert: Certificate) => void
-  /** Called once when the instance halts on an internal error (readiness, alerts). */
-  onHalt?: (fault: ConsensusFault) => void
+  /**
+   * Called once when the instance halts on an internal error, with the error
+   * as thrown (a damaged or failing WAL names its file and recovery step);
+   * the owner stops the component and reports it (readiness, alerts).
+   */
+  onHalt?: (fault: ConsensusFault, cause: unknown) => void
 }
 
 /**

@@ -74,6 +74,8 @@ export class Consensus {
   private readonly evidence: Evidence[] = []
   /** Set once, by `halt`; kept across stop/start: a halted instance never resumes. */
   private fault: ConsensusFault | null = null
+  /** The error that halted it, as thrown (a damaged WAL names its file and recovery step). */
+  private haltCause: unknown
 
   /** What the step functions (consensus-step.ts) act through. */
   private readonly ctx: StepContext
@@ -120,6 +122,8 @@ export class Consensus {
         await wake(this.ctx)
       }
     })
+    // A WAL that cannot be read stops the start: never vote without it.
+    if (this.fault !== null) throw this.haltCause
   }
 
   async stop (): Promise<void> {
@@ -163,11 +167,12 @@ export class Consensus {
     const e = err instanceof Error ? err : new Error(String(err))
     const hs = this.hs
     this.fault = { name: e.name, error: e.message, height: hs.height, round: hs.round, at: this.init.clock.now() }
+    this.haltCause = err
     cancelHeightTimers(hs)
     this.init.metrics?.halted.set(1)
     this.log.error({ err: e, height: hs.height, round: hs.round }, 'bft: consensus halted on an internal error; this node no longer votes or proposes until restarted')
     try {
-      this.init.onHalt?.(this.fault)
+      this.init.onHalt?.(this.fault, err)
     } catch (cbErr) {
       this.log.error({ err: cbErr }, 'bft: onHalt callback failed')
     }

@@ -10,6 +10,7 @@
  * entries from h + 1. Both are ordinary critical entries, so changing them
  * needs the same quorum as any other change.
  */
+import { isFailStop, type FailStopError } from '../../lib/errors.js'
 import { ADMINS_KEY, ADMIN_CHANGE_DELAY, MAX_KEY_BYTES, MAX_VALIDATORS, VALIDATORS_KEY, VALIDATOR_CHANGE_DELAY } from './constants.js'
 import { verifyCertificate } from './certificate.js'
 import { blockHash, bytesEqual, ENTRY_DOMAIN, entryId, entrySignBytes, hex, type Verifier } from './crypto.js'
@@ -54,6 +55,8 @@ export interface CriticalStateInit {
   genesis: Genesis
   verify: Verifier
   store: BlockStore
+  /** Writing or syncing the block store failed: the owner stops the component (fail-stop). */
+  onStoreFailure?: (err: FailStopError) => void
 }
 
 interface Stored { value: string, height: number }
@@ -84,6 +87,7 @@ export class CriticalState extends EventTarget implements CriticalConfig {
   private readonly adminHistory: Array<{ from: number, admins: Set<string> }>
   private readonly committedIds = new Set<string>()
   private queue: Promise<unknown> = Promise.resolve()
+  private readonly onStoreFailure: CriticalStateInit['onStoreFailure']
 
   constructor (init: CriticalStateInit) {
     super()
@@ -91,6 +95,7 @@ export class CriticalState extends EventTarget implements CriticalConfig {
     this.chain = genesisHash(init.genesis)
     this.verify = init.verify
     this.store = init.store
+    this.onStoreFailure = init.onStoreFailure
     this.hashes = [this.chain]
     this.validatorHistory = [{ from: 1, set: new ValidatorSet(init.genesis.validators) }]
     this.adminHistory = [{ from: 1, admins: new Set(init.genesis.admins) }]
@@ -204,7 +209,12 @@ export class CriticalState extends EventTarget implements CriticalConfig {
         return false
       }
       await this.verifyNext(cert)
-      await this.store.append(cert)
+      try {
+        await this.store.append(cert)
+      } catch (err) {
+        if (isFailStop(err)) this.onStoreFailure?.(err)
+        throw err
+      }
       this.apply(cert)
       this.scheduleSync()
       return true
@@ -225,7 +235,7 @@ export class CriticalState extends EventTarget implements CriticalConfig {
         await this.store.sync()
       } while (this.syncAgain)
     })().finally(() => { this.syncing = undefined })
-    this.syncing.catch(() => {})
+    this.syncing.catch((err: unknown) => { if (isFailStop(err)) this.onStoreFailure?.(err) })
   }
 
   /** Resolves once every committed block is durable in the block store. */

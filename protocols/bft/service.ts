@@ -11,6 +11,11 @@
  *
  * Proposals are signed with the agent's own identity key: the agent must be
  * listed as an admin (genesis `admins`, or a committed `bft/admins`).
+ *
+ * Fail-stop: a damaged block store or WAL makes start() throw
+ * CorruptFileError; a failed write or fsync of either at runtime halts
+ * consensus and is reported to `faults`. Either way the agent stops this
+ * component and shows the file and the recovery step in /readyz.
  */
 import { randomBytes } from 'node:crypto'
 import { mkdir, readFile } from 'node:fs/promises'
@@ -18,9 +23,10 @@ import { join } from 'node:path'
 import type { Registry } from 'prom-client'
 import type { PeerId } from '@libp2p/interface'
 import type { AgentComponents, ApiContributor, Startable } from '../../daemon/component.js'
-import { writeFileDurable } from '../../daemon/identity.js'
+import { writeFileDurable } from '../../lib/durable-file.js'
+import { CorruptFileError } from '../../lib/errors.js'
 import type { Route } from '../../daemon/api/router.js'
-import { FileBlockStore } from './block-store.js'
+import { BLOCKS_FORMAT, FileBlockStore } from './block-store.js'
 import { BFT_PROFILES, MAX_ENTRY_TTL_MS, type BftProfile } from './constants.js'
 import { Consensus, type BftLogger, type Clock, type ConsensusStatus } from './consensus.js'
 import { CriticalState, type CriticalConfig } from './critical-state.js'
@@ -43,7 +49,7 @@ export interface CriticalServiceInit {
   overrides?: Partial<BftProfile>
 }
 
-export type CriticalServiceComponents = Pick<AgentComponents, 'node' | 'peerId' | 'privateKey' | 'dataDir' | 'logger' | 'registry'>
+export type CriticalServiceComponents = Pick<AgentComponents, 'node' | 'peerId' | 'privateKey' | 'dataDir' | 'logger' | 'registry'> & Partial<Pick<AgentComponents, 'faults'>>
 
 export interface ProposeResult {
   id: string
@@ -109,8 +115,8 @@ export class CriticalService implements Startable, ApiContributor {
     this.log = c.logger.child({ component: 'bft' })
     this.metrics = createBftMetrics(c.registry as Registry | undefined)
     this.dir = join(c.dataDir, 'bft')
-    this.store = new FileBlockStore(this.dir)
-    this.state = new CriticalState({ genesis: init.genesis, verify: ed25519Verifier(), store: this.store })
+    this.store = new FileBlockStore(this.dir, this.log)
+    this.state = new CriticalState({ genesis: init.genesis, verify: ed25519Verifier(), store: this.store, onStoreFailure: (err) => { this.fail(err) } })
     this.signer = ed25519Signer(c.privateKey, c.peerId)
   }
 
@@ -126,13 +132,19 @@ export class CriticalService implements Startable, ApiContributor {
     const c = this.c
     const node = c.node
     await this.checkDataDir()
-    await this.state.load()
+    try {
+      await this.state.load()
+    } catch (err) {
+      // Checksums passed but a block does not verify: the file holds something we never wrote.
+      if ((err as Error).name !== 'InvalidCertificateError') throw err
+      throw new CorruptFileError(this.store.path, `${BLOCKS_FORMAT.name} holds a block that does not verify: ${(err as Error).message}`, BLOCKS_FORMAT.recovery)
+    }
     this.metrics.height.set(this.state.height())
     this.state.addEventListener('commit', (evt) => {
       this.metrics.height.set(this.state.height())
       this.metrics.entriesCommitted.inc((evt as CustomEvent<Certificate>).detail.block.entries.length)
     })
-    this.wal = new FileWal(this.dir)
+    this.wal = new FileWal(this.dir, this.log)
     this.handshake = new GenesisHandshake({
       host: node as never, genesis: this.state.chain, networkId: this.init.genesis.networkId, timeoutMs: this.profile.streamTimeoutMs, logger: this.log, metrics: this.metrics
     })
@@ -161,7 +173,8 @@ export class CriticalService implements Startable, ApiContributor {
       timeouts: this.profile,
       metrics: this.metrics,
       logger: this.log,
-      onDecide: (cert) => { if (this.isPublisher(cert)) void this.sync?.publish(cert) }
+      onDecide: (cert) => { if (this.isPublisher(cert)) void this.sync?.publish(cert) },
+      onHalt: (_fault, cause) => { this.fail(cause) }
     })
     node.addEventListener('peer:connect', this.onConnect)
     await this.handshake.start()
@@ -176,6 +189,12 @@ export class CriticalService implements Startable, ApiContributor {
       validator: this.state.validatorsAt(h + 1).has(c.peerId),
       admin: this.state.adminsAt(h + 1).has(c.peerId)
     }, 'critical config started')
+  }
+
+  /** Fail-stop at runtime: the agent stops this component and reports the file. */
+  private fail (err: unknown): void {
+    this.log.error({ err }, 'critical config: durable state failed; stopping')
+    this.c.faults?.report('critical', err)
   }
 
   async stop (): Promise<void> {

@@ -6,14 +6,35 @@
  * crash/restart: a validator never signs two different votes for one slot,
  * and its lock (the block of its latest non-nil precommit, kept with the
  * record, with the polka that justified it) survives the crash.
+ *
+ * The file is a checksummed record log (lib/record-log.ts, `MYCELBW1`).
+ * Damage, or a record that does not decode, is a CorruptFileError: the
+ * validator must not vote without its history, so the critical-config
+ * component stops (fail-stop) and says how to recover.
  */
 import { z } from 'zod'
 import { join } from 'node:path'
+import { CorruptFileError } from '../../lib/errors.js'
+import type { RecordLog, RecordLogFormat } from '../../lib/record-log.js'
 import { decodeCbor, encodeCbor } from '../wire/codec.js'
 import { blockSchema, messageSchema } from './messages.js'
 import { CorruptStateError } from './errors.js'
-import { RecordFile } from './record-file.js'
+import { openBftLog } from './record-file.js'
+import type { BftLogger } from './consensus-types.js'
 import type { Block, Proposal, Vote } from './types.js'
+
+export const WAL_FILE = 'bft-wal.log'
+
+/** Largest WAL record, bytes (a precommit with its block and polka). */
+const MAX_WAL_RECORD_BYTES = 16 * 1024 * 1024
+
+export const WAL_FORMAT: RecordLogFormat = {
+  magic: 'MYCELBW1',
+  name: 'BFT WAL',
+  recovery: 'stop the agent and move this file aside, then start it again only after the network has committed a height above the one ' +
+    'this validator was voting on (`mycel critical status` on another node): without its WAL it could sign a vote contradicting one it forgot',
+  maxRecordBytes: MAX_WAL_RECORD_BYTES
+}
 
 export type WalRecord =
   /** `polka`: for a non-nil precommit, the 2f+1 prevotes that justified it (our lock's proof). */
@@ -65,19 +86,41 @@ function recHeight (r: WalRecord): number { return r.kind === 'vote' ? r.vote.he
 const PRUNE_AFTER_RECORDS = 512
 
 export class FileWal implements Wal {
-  private readonly file: RecordFile
+  readonly path: string
+  private log: RecordLog | undefined
   private records: WalRecord[] = []
 
-  constructor (dir: string) { this.file = new RecordFile(join(dir, 'bft-wal.log')) }
+  constructor (dir: string, private readonly logger?: BftLogger) { this.path = join(dir, WAL_FILE) }
 
   async load (): Promise<WalRecord[]> {
-    this.records = (await this.file.readAll()).map(decodeWalRecord)
+    this.log?.close()
+    const opened = openBftLog(this.path, WAL_FORMAT)
+    try {
+      this.records = opened.records.map((r, i) => {
+        try {
+          return decodeWalRecord(r.payload)
+        } catch (err) {
+          throw new CorruptFileError(this.path, `${WAL_FORMAT.name} record ${i + 1} does not decode: ${(err as Error).message}`, WAL_FORMAT.recovery)
+        }
+      })
+    } catch (err) {
+      opened.log.close()
+      throw err
+    }
+    this.log = opened.log
+    if (opened.convertedFrom !== undefined) this.logger?.info({ path: this.path, from: opened.convertedFrom }, 'bft: WAL converted to the current layout')
+    if (opened.cutBytes > 0) {
+      // A vote is sent only after its record is fsynced, so a crash cuts only unsent ones; a truncation of the file looks the same.
+      this.logger?.warn({ path: this.path, offset: opened.cutAt, bytes: opened.cutBytes }, 'bft: cut an incomplete last WAL record (a crash during a write, or the file was truncated)')
+    }
     return [...this.records]
   }
 
   async append (rec: WalRecord): Promise<void> {
+    const log = await this.opened()
+    log.append(encodeWalRecord(rec))
     // Votes are fsynced before they are sent; a proposal need not be (consensus.ts).
-    await this.file.append(encodeWalRecord(rec), rec.kind === 'vote')
+    if (rec.kind === 'vote') await log.sync()
     this.records.push(rec)
   }
 
@@ -88,11 +131,19 @@ export class FileWal implements Wal {
   async prune (height: number): Promise<void> {
     const keep = this.records.filter(r => recHeight(r) >= height)
     if (keep.length === this.records.length) return
-    await this.file.rewrite(keep.map(encodeWalRecord))
+    await (await this.opened()).rewrite(keep.map(encodeWalRecord))
     this.records = keep
   }
 
-  async close (): Promise<void> { await this.file.close() }
+  async close (): Promise<void> {
+    this.log?.close()
+    this.log = undefined
+  }
+
+  private async opened (): Promise<RecordLog> {
+    if (this.log === undefined) await this.load()
+    return this.log as RecordLog
+  }
 }
 
 /** In-memory WAL for the simulator: "durable" means it survives a simulated crash. */

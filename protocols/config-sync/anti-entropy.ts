@@ -72,7 +72,7 @@ export class AntiEntropy {
         if (!r.more) break
       }
       for (let i = 0; i < config.maxPullsPerRound; i++) {
-        const { envelopes } = store.replica.missing(peerVv, config.batchMaxEnvelopes, config.batchMaxBytes)
+        const { envelopes } = store.replica.missing(peerVv, config.batchMaxEnvelopes, config.batchMaxBytes, store.servableVersionVector())
         if (envelopes.length === 0) break
         const body = encodeSyncRequest({ v: 1, op: 'push', envelopes })
         metrics.bytes.inc({ direction: 'sent' }, body.byteLength)
@@ -150,7 +150,7 @@ export class AntiEntropy {
     }
     this.d.acks.update(peer, req.vv)
     await send(encodeSyncFrame({ v: 1, op: 'vv', vv: store.durableVersionVector() }))
-    const { envelopes, more } = store.replica.missing(req.vv, config.pullMaxEnvelopes, config.batchMaxBytes * 16)
+    const { envelopes, more } = store.replica.missing(req.vv, config.pullMaxEnvelopes, config.batchMaxBytes * 16, store.servableVersionVector())
     let batch: Uint8Array[] = []
     let bytes = 0
     for (const e of envelopes) {

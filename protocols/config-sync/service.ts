@@ -36,7 +36,7 @@ export interface ConfigServiceInit {
   access?: AccessPolicy
 }
 
-export type ConfigServiceComponents = Pick<AgentComponents, 'node' | 'peerId' | 'privateKey' | 'dataDir' | 'logger' | 'registry'> & {
+export type ConfigServiceComponents = Pick<AgentComponents, 'node' | 'peerId' | 'privateKey' | 'dataDir' | 'logger' | 'registry'> & Partial<Pick<AgentComponents, 'faults'>> & {
   membership: Membership
 }
 
@@ -120,6 +120,8 @@ export class ConfigService implements Startable, ApiContributor {
       limits: config.limits,
       syncDelayMs: config.syncDelayMs,
       logger: this.log,
+      // Fail-stop: the agent stops this component and reports the file in /readyz.
+      onFail: (err) => { c.faults?.report('config', err) },
       hooks: {
         onApplied: (env, origin) => {
           if (origin === 'gossip' || origin === 'sync') {

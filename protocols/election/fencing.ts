@@ -10,14 +10,39 @@
  * against the same old value; a crash within `persistDelayMs` of a raise can
  * lose that raise, which only matters if the restarted node then receives an
  * action of the older term before any newer lease reaches it.
+ *
+ * The file is a checksummed single record (lib/sealed-file.ts, `MYCELFN1`)
+ * holding the JSON map. A damaged file, or one that does not hold valid
+ * tokens, is refused (CorruptFileError): forgetting the tokens would let a
+ * stale holder's actions through, so the roles component stops instead. A
+ * failed write stops it too (`onFail`). The first layout, plain JSON in
+ * `election/fencing.json`, is still read (strictly) and replaced on the next
+ * write.
  */
-import { readFile } from 'node:fs/promises'
+import { rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Logger } from 'pino'
-import { writeFileDurable } from '../../daemon/identity.js'
+import { z } from 'zod'
+import { CorruptFileError, storageFailed, type FailStopError } from '../../lib/errors.js'
+import type { FileFormat } from '../../lib/file-format.js'
+import { readSealed, writeSealed } from '../../lib/sealed-file.js'
 import { compareTokens, type FencingToken } from './lease.js'
 
-export const FENCING_FILE = join('election', 'fencing.json')
+export const FENCING_FILE = join('election', 'fencing')
+/** The first layout's file (plain JSON), read when FENCING_FILE is absent. */
+export const LEGACY_FENCING_FILE = join('election', 'fencing.json')
+
+export const FENCING_FORMAT: FileFormat = {
+  magic: 'MYCELFN1',
+  name: 'fencing state',
+  recovery: 'stop the agent and move this file aside: the node relearns the current role terms from live leases, ' +
+    'and until then it could accept an action from a stale role holder'
+}
+
+const tokensSchema = z.record(
+  z.string().regex(/^.+\/[^/]+$/),
+  z.strictObject({ term: z.number().int().min(0).refine(Number.isSafeInteger), holder: z.string().min(1) })
+)
 
 export type FenceResult = 'raised' | 'current' | 'stale'
 
@@ -30,37 +55,42 @@ export interface FencingStoreInit {
   logger?: Logger
   /** Coalesce writes over this window, ms. */
   persistDelayMs?: number
+  /** Persisting failed: the owner stops (fail-stop). */
+  onFail?: (err: FailStopError) => void
 }
 
 export class FencingStore {
   private readonly tokens = new Map<string, FencingToken>()
   private timer: ReturnType<typeof setTimeout> | undefined
   private writing: Promise<void> = Promise.resolve()
+  /** Set when the file could not be read or written: nothing is persisted any more (the damaged file stays as evidence). */
+  private failed: FailStopError | undefined
 
   constructor (private readonly init: FencingStoreInit = {}) {}
 
-  private get path (): string | undefined {
-    return this.init.dataDir === undefined ? undefined : join(this.init.dataDir, FENCING_FILE)
+  /** Load the persisted tokens; throws CorruptFileError on a damaged or invalid file. */
+  async load (): Promise<void> {
+    const dataDir = this.init.dataDir
+    if (dataDir === undefined) return
+    try {
+      const path = join(dataDir, FENCING_FILE)
+      const current = await readSealed(FENCING_FORMAT, path)
+      if (current !== undefined) { this.adopt(path, current.payload); return }
+      const legacyPath = join(dataDir, LEGACY_FENCING_FILE)
+      const legacy = await readSealed(FENCING_FORMAT, legacyPath, (data) => data)
+      if (legacy !== undefined) this.adopt(legacyPath, legacy.payload)
+    } catch (err) {
+      this.failed = err as FailStopError
+      throw err
+    }
   }
 
-  async load (): Promise<void> {
-    const path = this.path
-    if (path === undefined) return
-    let text: string
-    try {
-      text = await readFile(path, 'utf8')
-    } catch {
-      return
-    }
-    try {
-      const parsed = JSON.parse(text) as Record<string, FencingToken>
-      for (const [k, t] of Object.entries(parsed)) {
-        if (typeof t?.term === 'number' && Number.isSafeInteger(t.term) && typeof t.holder === 'string') this.raise(k, t)
-      }
-    } catch (err) {
-      // A corrupt file would only make us forget; say so loudly and go on.
-      this.init.logger?.warn({ err, path }, 'fencing state unreadable; starting without it')
-    }
+  private adopt (path: string, payload: Uint8Array): void {
+    let parsed: unknown
+    try { parsed = JSON.parse(Buffer.from(payload).toString('utf8')) } catch { parsed = undefined }
+    const r = tokensSchema.safeParse(parsed)
+    if (!r.success) throw new CorruptFileError(path, `${FENCING_FORMAT.name} does not hold valid tokens`, FENCING_FORMAT.recovery)
+    for (const [k, t] of Object.entries(r.data)) this.raise(k, t)
   }
 
   highest (region: string, role: string): FencingToken | undefined {
@@ -95,7 +125,7 @@ export class FencingStore {
   }
 
   private schedulePersist (): void {
-    if (this.path === undefined || this.timer !== undefined) return
+    if (this.init.dataDir === undefined || this.timer !== undefined || this.failed !== undefined) return
     this.timer = setTimeout(() => {
       this.timer = undefined
       void this.flush()
@@ -105,15 +135,20 @@ export class FencingStore {
 
   /** Write now (also called on stop). Writes are serialized. */
   async flush (): Promise<void> {
-    const path = this.path
-    if (path === undefined) return
+    const dataDir = this.init.dataDir
+    if (dataDir === undefined || this.failed !== undefined) return
     if (this.timer !== undefined) { clearTimeout(this.timer); this.timer = undefined }
-    const snapshot = JSON.stringify(Object.fromEntries(this.tokens))
+    const snapshot = Buffer.from(JSON.stringify(Object.fromEntries(this.tokens)))
     this.writing = this.writing.then(async () => {
+      if (this.failed !== undefined) return
+      const path = join(dataDir, FENCING_FILE)
       try {
-        await writeFileDurable(path, snapshot)
+        await writeSealed(FENCING_FORMAT, path, snapshot)
+        await rm(join(dataDir, LEGACY_FENCING_FILE), { force: true })
       } catch (err) {
-        this.init.logger?.warn({ err, path }, 'could not persist fencing state')
+        this.failed = storageFailed(path, 'write', err)
+        this.init.logger?.error({ err }, 'could not persist fencing state; stopping the roles component')
+        this.init.onFail?.(this.failed)
       }
     })
     await this.writing

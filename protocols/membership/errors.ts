@@ -10,9 +10,3 @@ export class ProbeTimeoutError extends Error {
   static name = 'ProbeTimeoutError'
   override name = 'ProbeTimeoutError'
 }
-
-/** The incarnation file in the data dir exists but cannot be read or parsed. */
-export class IncarnationStoreError extends Error {
-  static name = 'IncarnationStoreError'
-  override name = 'IncarnationStoreError'
-}

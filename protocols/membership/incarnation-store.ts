@@ -20,10 +20,18 @@
  * needs neither. Without a data dir (tests, `--dev`), we fall back to the
  * clock in seconds, which is still above anything a previous run in the past
  * started with unless it refuted more than once per second.
+ *
+ * The file is a checksummed single record (lib/sealed-file.ts, `MYCELIN1`)
+ * holding the number in decimal; the first layout (the bare number and a
+ * newline) is still read and replaced on the next write. A damaged file is
+ * refused (CorruptFileError naming it): starting lower than a previous run
+ * would leave the node dead in everyone's view. A failed write throws
+ * StorageFailedError before the incarnation is used.
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
-import { IncarnationStoreError } from './errors.js'
+import { CorruptFileError } from '../../lib/errors.js'
+import type { FileFormat } from '../../lib/file-format.js'
+import { readSealedSync, writeSealedSync } from '../../lib/sealed-file.js'
 
 export interface IncarnationStore {
   /** The incarnation to start this run with (already persisted). */
@@ -35,36 +43,28 @@ export interface IncarnationStore {
 /** Incarnations reserved per disk write. */
 export const RESERVE_BLOCK = 64
 
+export const INCARNATION_FILE = join('membership', 'incarnation')
+
+export const INCARNATION_FORMAT: FileFormat = {
+  magic: 'MYCELIN1',
+  name: 'incarnation reservation',
+  recovery: 'stop the agent and move this file aside: the node then restarts its incarnation at 0, and peers keep it dead ' +
+    'until it refutes their newer claims after a push-pull (a few seconds to minutes)'
+}
+
 export function fileIncarnationStore (dataDir: string): IncarnationStore {
-  const dir = join(dataDir, 'membership')
-  const file = join(dir, 'incarnation')
-  const write = (inc: number): void => {
-    mkdirSync(dir, { recursive: true, mode: 0o700 })
-    const tmp = `${file}.tmp`
-    const fd = openSync(tmp, 'w', 0o600)
-    try {
-      writeSync(fd, `${inc}\n`)
-      fsyncSync(fd)
-    } finally {
-      closeSync(fd)
-    }
-    renameSync(tmp, file)
-    const dfd = openSync(dir, 'r')
-    try { fsyncSync(dfd) } catch { /* some filesystems refuse fsync on directories */ } finally { closeSync(dfd) }
-  }
+  const file = join(dataDir, INCARNATION_FILE)
+  const write = (inc: number): void => { writeSealedSync(INCARNATION_FORMAT, file, Buffer.from(String(inc))) }
   let reserved = -1
   return {
     start: () => {
       let stored = -1
-      let text: string | undefined
-      try {
-        text = readFileSync(file, 'utf8')
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new IncarnationStoreError(`cannot read ${file}: ${(err as Error).message}`)
-      }
-      if (text !== undefined) {
-        const n = Number(text.trim())
-        if (!Number.isSafeInteger(n) || n < 0) throw new IncarnationStoreError(`${file} does not hold an incarnation number`)
+      // First layout: the number and a newline.
+      const read = readSealedSync(INCARNATION_FORMAT, file, (data) => /^[0-9]+\n?$/.test(Buffer.from(data).toString('latin1')) ? data : undefined)
+      if (read !== undefined) {
+        const text = Buffer.from(read.payload).toString('latin1').trim()
+        const n = Number(text)
+        if (!/^[0-9]+$/.test(text) || !Number.isSafeInteger(n)) throw new CorruptFileError(file, `${INCARNATION_FORMAT.name} does not hold a number`, INCARNATION_FORMAT.recovery)
         stored = n
       }
       const inc = stored + 1

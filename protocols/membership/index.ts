@@ -17,7 +17,7 @@ export {
   membershipConfig, defaultMembershipConfig, validateMembershipConfig, MEMBERSHIP_PROFILES,
   MEMBERSHIP_TOPIC, PROBE_PROTOCOL, PROBE_REQ_PROTOCOL, PUSH_PULL_PROTOCOL, type MembershipConfig
 } from './constants.js'
-export { InvalidMembershipConfigError, IncarnationStoreError } from './errors.js'
+export { InvalidMembershipConfigError } from './errors.js'
 
 /** The membership factory: `(init) => (components) => Membership`. */
 export function membership (init: MembershipInit): (components: MembershipComponents) => Membership & { readonly metrics: Swim['metrics'] } {

@@ -14,6 +14,7 @@ import type { Message } from '@libp2p/gossipsub'
 import type { PeerId } from '@libp2p/interface'
 import type { Logger } from 'pino'
 import type { AgentComponents } from '../../daemon/component.js'
+import { isFailStop } from '../../lib/errors.js'
 import type { Member, Membership, MembershipEvents } from './types.js'
 import { MEMBERSHIP_TOPIC, type MembershipConfig } from './constants.js'
 import { MemberTable, type ApplyResult } from './state.js'
@@ -48,7 +49,7 @@ export interface MembershipInit {
   addrs?: () => string[]
 }
 
-export type MembershipComponents = Pick<AgentComponents, 'node' | 'peerId' | 'privateKey' | 'region' | 'logger' | 'registry' | 'signal'>
+export type MembershipComponents = Pick<AgentComponents, 'node' | 'peerId' | 'privateKey' | 'region' | 'logger' | 'registry' | 'signal'> & Partial<Pick<AgentComponents, 'faults'>>
 
 export class Swim extends TypedEventEmitter<MembershipEvents> implements Membership {
   readonly metrics: MembershipMetrics
@@ -330,7 +331,13 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
       table.setSelf(u)
       this.queue.enqueue(this.components.peerId, u.raw)
       this.publish(u.raw)
-    }).catch(err => { this.log.error({ err }, 'could not publish own alive record') })
+    }).catch(err => {
+      this.log.error({ err }, 'could not publish own alive record')
+      // The incarnation could not be made durable: it is never used, so we
+      // cannot refute suspicion and peers will declare us dead (fail-stop as
+      // seen from outside); /readyz says why.
+      if (isFailStop(err)) this.components.faults?.report('membership', err)
+    })
   }
 
   private declareDead (id: string, inc: number): void {

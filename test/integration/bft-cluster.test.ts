@@ -14,7 +14,7 @@ import { spawnSync } from 'node:child_process'
 import { AgentProcess, waitFor } from '../helpers/agent-process.js'
 import { createIdentity } from '../../daemon/identity.js'
 import { createGenesis, genesisToJson } from '../../protocols/bft/genesis.js'
-import { writeFileDurable } from '../../daemon/identity.js'
+import { writeFileDurable } from '../../lib/durable-file.js'
 
 interface KeyReply { value: string, height: number, certificate: { precommits: Array<{ validator: string }>, blockHash: string } | null }
 

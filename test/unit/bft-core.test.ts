@@ -15,7 +15,9 @@ import { buildCertificate, verifyCertificate } from '../../protocols/bft/certifi
 import { CriticalState } from '../../protocols/bft/critical-state.js'
 import { createGenesis, genesisHash, parseGenesis } from '../../protocols/bft/genesis.js'
 import { Consensus, type Clock } from '../../protocols/bft/consensus.js'
-import { MemoryWal, FileWal } from '../../protocols/bft/wal.js'
+import { MemoryWal, FileWal, encodeWalRecord } from '../../protocols/bft/wal.js'
+import { encodeCertificate } from '../../protocols/bft/messages.js'
+import { CorruptFileError, StorageFailedError } from '../../lib/errors.js'
 import { MemoryBlockStore, FileBlockStore } from '../../protocols/bft/block-store.js'
 import { blockHash, ed25519Signer, ed25519Verifier, proposalSignBytes, PROPOSAL_DOMAIN, signEntry, voteSignBytes, VOTE_DOMAIN, type BftSigner } from '../../protocols/bft/crypto.js'
 import { BFT_PROFILES } from '../../protocols/bft/constants.js'
@@ -215,10 +217,102 @@ describe('bft core', () => {
       assert.equal(back[0].kind === 'vote' && back[0].vote.height, 2)
 
       await writeFile(join(dir, 'bft-wal.log'), Buffer.from([0, 0, 0, 3, 1, 2, 3]))
-      await assert.rejects(new FileWal(dir).load(), { name: 'CorruptStateError' })
+      await assert.rejects(new FileWal(dir).load(), { name: 'CorruptFileError' })
     } finally {
       await rm(dir, { recursive: true, force: true })
     }
+  })
+
+  it('file WAL and block store detect a damaged byte at every offset (CorruptFileError naming the file)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'bft-'))
+    try {
+      const { state } = await setup()
+      const b = await block(state, [{ key: 'k', value: 'v' }])
+      const store = new FileBlockStore(dir)
+      await store.append(await certify(state, b))
+      await store.sync()
+      await store.close()
+      const wal = new FileWal(dir)
+      const v = await vote(vals[0], state.chain, PRECOMMIT, 1, 0, blockHash(b))
+      await wal.append({ kind: 'vote', vote: v, block: b, polka: [v] })
+      await wal.append({ kind: 'vote', vote: { ...v, round: 1, blockHash: null }, block: null, polka: [] })
+      await wal.close()
+      for (const [file, load] of [['bft-blocks.log', async () => await new FileBlockStore(dir).load()], ['bft-wal.log', async () => await new FileWal(dir).load()]] as const) {
+        const path = join(dir, file)
+        const good = await readFile(path)
+        assert.ok(good.length > 200)
+        for (let i = 0; i < good.length; i++) {
+          const bad = Buffer.from(good)
+          bad[i] ^= (i % 3 === 0 ? 0x01 : 0xff)
+          await writeFile(path, bad)
+          await assert.rejects(load(), (err: Error & { file?: string, recovery?: string }) => {
+            assert.equal(err.name, 'CorruptFileError', `${file} byte ${i}: ${err.message}`)
+            assert.equal(err.file, path)
+            assert.match(err.recovery ?? '', /move this file aside/)
+            return true
+          }, `${file} byte ${i} not detected`)
+        }
+        await writeFile(path, good)
+      }
+      assert.equal((await new FileWal(dir).load()).length, 2)
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
+
+  it('file WAL and block store of the unchecksummed first layout are read and converted', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'bft-'))
+    try {
+      const { state } = await setup()
+      const b = await block(state, [{ key: 'k', value: 'v' }])
+      const cert = await certify(state, b)
+      const v = await vote(vals[0], state.chain, PRECOMMIT, 1, 0, blockHash(b))
+      const v0 = (r: Uint8Array): Buffer => { const h = Buffer.alloc(4); h.writeUInt32BE(r.byteLength); return Buffer.concat([h, r]) }
+      await writeFile(join(dir, 'bft-blocks.log'), v0(encodeCertificate(cert)))
+      await writeFile(join(dir, 'bft-wal.log'), v0(encodeWalRecord({ kind: 'vote', vote: v, block: b, polka: [v] })))
+      assert.deepEqual(blockHash((await new FileBlockStore(dir).load())[0].block), blockHash(b))
+      assert.equal((await new FileWal(dir).load()).length, 1)
+      assert.equal((await readFile(join(dir, 'bft-wal.log'))).subarray(0, 8).toString(), 'MYCELBW1')
+      assert.equal((await readFile(join(dir, 'bft-blocks.log'))).subarray(0, 8).toString(), 'MYCELBB1')
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
+
+  it('a WAL that fails at runtime halts consensus for good and reports it (fail-stop)', async () => {
+    const { state } = await setup()
+    const me = vals.find(v => state.validatorsAt(1).proposer(1, 0) !== v.id) as BftSigner
+    const proposer = vals.find(v => state.validatorsAt(1).proposer(1, 0) === v.id) as BftSigner
+    const sent: BftMessage[] = []
+    const clock: Clock = { now: () => Date.now(), setTimer: () => () => {} }
+    const wal = new MemoryWal()
+    wal.append = async () => { throw new StorageFailedError('/d/bft/bft-wal.log', 'fdatasync failed: EIO') }
+    const faults: Error[] = []
+    const c = new Consensus({ state, signer: me, verify, wal, clock, net: { broadcast: m => sent.push(m), send: () => {} }, timeouts: BFT_PROFILES.test, onHalt: (_f, err) => { faults.push(err as Error) } })
+    await c.start()
+    const b = await block(state, [{ key: 'x', value: '1' }])
+    const sig = await proposer.sign(PROPOSAL_DOMAIN, proposalSignBytes(state.chain, 1, 0, -1, blockHash(b)))
+    const msg: BftMessage = { v: 1, kind: 'proposal', proposal: { height: 1, round: 0, validRound: -1, block: b, proposer: proposer.id, signature: sig } }
+    await c.receive(proposer.id, msg)
+    await c.settled()
+    assert.equal(faults.length, 1)
+    assert.equal(faults[0].name, 'StorageFailedError')
+    assert.equal(sent.filter(m => m.kind === 'vote').length, 0, 'no vote leaves without its WAL record')
+    // Halted for good: later input does nothing.
+    await c.receive(proposer.id, msg)
+    await c.settled()
+    assert.equal(faults.length, 1)
+    assert.equal(sent.filter(m => m.kind === 'vote').length, 0)
+    await c.stop()
+  })
+
+  it('a WAL that cannot be read stops consensus start instead of voting without it', async () => {
+    const { state } = await setup()
+    const wal = new MemoryWal()
+    wal.load = async () => { throw new CorruptFileError('/d/bft/bft-wal.log', 'BFT WAL damaged at offset 8', 'move it aside') }
+    const c = new Consensus({ state, signer: vals[0], verify, wal, clock: { now: () => Date.now(), setTimer: () => () => {} }, net: { broadcast: () => {}, send: () => {} }, timeouts: BFT_PROFILES.test })
+    await assert.rejects(c.start(), { name: 'CorruptFileError' })
+    await c.stop()
   })
 
   it('access policy: acl/<ns> and acl/* from committed config, fail closed on bad values, change events', async () => {

@@ -1,6 +1,7 @@
 import { strict as assert } from 'node:assert'
 import { createHash, randomBytes } from 'node:crypto'
-import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises'
+import { existsSync } from 'node:fs'
+import { mkdtemp, rm, writeFile, mkdir, readFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { generateKeyPair } from '@libp2p/crypto/keys'
@@ -11,6 +12,7 @@ import {
   roleKey, roleCid, rankCandidates, pickHolder, FencingStore, encodeAction, decodeAction, type Lease
 } from '../../protocols/election/index.js'
 import { encodeCbor } from '../../protocols/wire/codec.js'
+import { FENCING_FILE, LEGACY_FENCING_FILE } from '../../protocols/election/fencing.js'
 
 const NAMED = new Set(['MalformedMessageError', 'OversizedMessageError', 'InvalidSignatureError', 'UnsupportedVersionError', 'InvalidLeaseError'])
 
@@ -160,11 +162,51 @@ describe('election: fencing store', () => {
     assert.deepEqual(g.highest('eu.west', 'config'), { term: 3, holder: 'g' })
   })
 
-  it('survives a corrupt state file', async () => {
+  it('refuses a garbage fencing file (old JSON layout or current) and never overwrites it', async () => {
     await mkdir(join(dir, 'election'), { recursive: true })
-    await writeFile(join(dir, 'election', 'fencing.json'), '{nope')
+    for (const [file, garbage] of [[LEGACY_FENCING_FILE, '{nope'], [LEGACY_FENCING_FILE, '{"eu/network":{"term":"x","holder":"h"}}'], [LEGACY_FENCING_FILE, '[]'], [FENCING_FILE, 'MYCELFN1 garbage']]) {
+      await rm(join(dir, 'election'), { recursive: true, force: true })
+      await mkdir(join(dir, 'election'), { recursive: true })
+      await writeFile(join(dir, file), garbage)
+      const f = new FencingStore({ dataDir: dir })
+      await assert.rejects(f.load(), (err: Error & { file?: string, recovery?: string }) => {
+        assert.equal(err.name, 'CorruptFileError')
+        assert.equal(err.file, join(dir, file))
+        assert.match(err.recovery ?? '', /move this file aside/)
+        return true
+      }, `${file}: ${garbage}`)
+      // A store that refused its file writes nothing over it (the damaged file stays as evidence).
+      f.check('eu', 'network', { term: 9, holder: 'h' })
+      await f.flush()
+      assert.equal(await readFile(join(dir, file), 'utf8'), garbage)
+    }
+  })
+
+  it('detects a damaged byte at every offset of the fencing file', async () => {
+    const f = new FencingStore({ dataDir: dir })
+    f.check('eu', 'network', { term: 7, holder: 'h' })
+    await f.flush()
+    const path = join(dir, FENCING_FILE)
+    const good = await readFile(path)
+    for (let i = 0; i < good.length; i++) {
+      const bad = Buffer.from(good)
+      bad[i] ^= (i % 2 === 0 ? 0x01 : 0xff)
+      await writeFile(path, bad)
+      await assert.rejects(new FencingStore({ dataDir: dir }).load(), { name: 'CorruptFileError' }, `byte ${i}`)
+    }
+  })
+
+  it('reads the old JSON layout and replaces it with the checksummed one', async () => {
+    await mkdir(join(dir, 'election'), { recursive: true })
+    await writeFile(join(dir, LEGACY_FENCING_FILE), JSON.stringify({ 'eu/network': { term: 4, holder: 'h' } }))
     const f = new FencingStore({ dataDir: dir })
     await f.load()
-    assert.equal(f.highest('eu', 'network'), undefined)
+    assert.deepEqual(f.highest('eu', 'network'), { term: 4, holder: 'h' })
+    f.check('eu', 'network', { term: 5, holder: 'h' })
+    await f.flush()
+    assert.equal(existsSync(join(dir, LEGACY_FENCING_FILE)), false)
+    const g = new FencingStore({ dataDir: dir })
+    await g.load()
+    assert.deepEqual(g.highest('eu', 'network'), { term: 5, holder: 'h' })
   })
 })

@@ -3,7 +3,7 @@
  * awareness, the piggyback queue, the durable incarnation, refusal detection.
  */
 import assert from 'node:assert/strict'
-import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises'
+import { mkdtemp, rm, writeFile, mkdir, readFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { membershipConfig, defaultMembershipConfig, retransmitLimit, pushPullIntervalFor, suspicionTimeoutMs } from '../../protocols/membership/constants.js'
@@ -121,7 +121,28 @@ describe('membership parts', () => {
     it('refuses a corrupt file instead of restarting at zero', async () => {
       await mkdir(join(dir, 'membership'), { recursive: true })
       await writeFile(join(dir, 'membership', 'incarnation'), 'garbage')
-      assert.throws(() => fileIncarnationStore(dir).start(), { name: 'IncarnationStoreError' })
+      assert.throws(() => fileIncarnationStore(dir).start(), { name: 'CorruptFileError' })
+    })
+
+    it('detects a damaged byte at every offset of the incarnation file', async () => {
+      fileIncarnationStore(dir).start()
+      const path = join(dir, 'membership', 'incarnation')
+      const good = await readFile(path)
+      for (let i = 0; i < good.length; i++) {
+        for (const mask of [0x01, 0xff]) {
+          const bad = Buffer.from(good)
+          bad[i] ^= mask
+          await writeFile(path, bad)
+          assert.throws(() => fileIncarnationStore(dir).start(), { name: 'CorruptFileError' }, `byte ${i} ^ ${mask}`)
+        }
+      }
+    })
+
+    it('reads the old layout (a bare number) and continues above it', async () => {
+      await mkdir(join(dir, 'membership'), { recursive: true })
+      await writeFile(join(dir, 'membership', 'incarnation'), '700\n')
+      assert.equal(fileIncarnationStore(dir).start(), 701)
+      assert.ok(fileIncarnationStore(dir).start() > 701 + RESERVE_BLOCK)
     })
   })
 
