@@ -74,8 +74,8 @@ export class Consensus {
   private future: Array<{ from: string, msg: BftMessage }> = []
   private readonly lastSyncAsk = new Map<string, number>()
   private readonly lastSyncServe = new Map<string, number>()
-  private seen = new Set<string>()
-  private prevSeen = new Set<string>()
+  /** Validator → when (our clock, ms) we last accepted a vote or proposal from it; only current validators are kept. */
+  private readonly lastHeard = new Map<string, number>()
   private readonly evidence: Evidence[] = []
   private readonly onCommitEvent = (): void => { void this.run(async () => { await this.followState() }) }
 
@@ -151,7 +151,7 @@ export class Consensus {
       lockedRound: this.lockedRound,
       validRound: this.validRound,
       pending: this.mempool.size,
-      validatorsSeen: [...new Set([...this.prevSeen, ...this.seen])].sort(),
+      lastHeard: Object.fromEntries(this.lastHeard),
       evidence: [...this.evidence]
     }
   }
@@ -255,7 +255,7 @@ export class Consensus {
       this.recordEvidence({ kind: 'vote', validator: v.validator, height: v.height, round: v.round, first: res.first.blockHash, second: v.blockHash, at: this.init.clock.now() })
       if (!res.counted) return
     }
-    this.seen.add(v.validator)
+    this.lastHeard.set(v.validator, this.init.clock.now())
     await this.wake()
   }
 
@@ -274,7 +274,7 @@ export class Consensus {
     this.proposals.set(p.round, p)
     this.blocks.set(hex(hash), p.block)
     this.votes.noteSender(p.round, p.proposer)
-    this.seen.add(p.proposer)
+    this.lastHeard.set(p.proposer, this.init.clock.now())
     await this.wake()
   }
 
@@ -332,7 +332,8 @@ export class Consensus {
     this.proposals = new Map(); this.blocks = new Map(); this.validity = new Map()
     this.myVotes = new Map(); this.myProposals = new Map()
     this.prevoteWait = new Set(); this.precommitWait = new Set(); this.polkaSeen = new Set()
-    this.prevSeen = this.seen; this.seen = new Set()
+    const set = this.s.validatorsAt(this.height)
+    for (const v of this.lastHeard.keys()) if (!set.has(v)) this.lastHeard.delete(v)
     const now = this.init.clock.now()
     this.mempool.prune((id, e) => !this.s.isCommitted(id) && e.expiresAt > now)
     this.init.metrics?.pendingEntries.set(this.mempool.size)
