@@ -8,7 +8,7 @@ import { ListenError } from '../errors.js'
 
 /** Reasons by errno, in the words of the fix. */
 const LISTEN_REASONS: Record<string, string> = {
-  EADDRINUSE: 'address already in use (another process, perhaps another mycel agent, listens there)',
+  EADDRINUSE: 'address already in use by another process (perhaps another mycel agent)',
   EADDRNOTAVAIL: 'address not available on this host',
   EACCES: 'permission denied (ports below 1024 need privileges)'
 }
@@ -18,10 +18,10 @@ export function startupErrorMessage (err: unknown): Error {
   const e = err as Error & { code?: string, address?: string, port?: number, syscall?: string }
   if (e.name === 'UnsupportedListenAddressesError') {
     const failures = [...e.message.matchAll(/^\s+(\/\S+): (.*)$/gm)].map(([, addr, why]) => `${addr}: ${listenReason(why)}`)
-    if (failures.length > 0) return new ListenError(`cannot listen on ${failures.join('; ')} (--listen)`)
+    if (failures.length > 0) return new ListenError(`cannot listen on ${failures.join('; ')}; change --listen`)
   }
   if (e.syscall === 'listen' && e.code !== undefined) {
-    return new ListenError(`cannot serve the admin API on ${e.address ?? '?'}:${e.port ?? '?'}: ${LISTEN_REASONS[e.code] ?? e.code} (--api)`)
+    return new ListenError(`cannot serve the admin API on ${e.address ?? '?'}:${e.port ?? '?'}: ${LISTEN_REASONS[e.code] ?? e.code}; change --api`)
   }
   return e instanceof Error ? e : new Error(String(err))
 }
