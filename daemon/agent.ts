@@ -12,7 +12,6 @@
  * recovery step. The stopped component's routes answer 503 with the same.
  */
 import './polyfill.js'
-import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Registry, Counter, collectDefaultMetrics } from 'prom-client'
 import type { Logger } from 'pino'
@@ -21,8 +20,7 @@ import { LIBP2P_PROFILES } from './profiles.js'
 import { loadOrCreateIdentity, type Identity } from './identity.js'
 import { ApiServer } from './api/server.js'
 import { coreRoutes } from './api/core-routes.js'
-import { splitHostPort, type AgentConfig } from './config.js'
-import { ConfigError } from './errors.js'
+import { isLoopbackHost, readNetworkKey, splitHostPort, type AgentConfig } from './config.js'
 import { Redialer } from './redial.js'
 import { ConnectionTrimmer } from './conn-trimmer.js'
 import { VERSION } from './version.js'
@@ -32,7 +30,7 @@ import type { Membership } from '../protocols/membership/types.js'
 import { health as createHealth, HEALTH_PROFILES, type Health } from '../protocols/health/index.js'
 import { configService, configSyncConfig } from '../protocols/config-sync/index.js'
 import { roles as createRoles, leaseDhtValidators, leaseDhtSelectors, testHooksEnabled, PartitionControl } from './roles/index.js'
-import { criticalService, criticalAccessPolicy, loadGenesis, type CriticalService } from '../protocols/bft/index.js'
+import { criticalService, criticalAccessPolicy, loadGenesis, noGenesisRoutes, type CriticalService } from '../protocols/bft/index.js'
 import { fileAccessPolicy } from '../crdt/namespaces.js'
 import { DirLock, LOCK_FILE } from '../lib/dir-lock.js'
 import { writeFileDurable } from '../lib/durable-file.js'
@@ -165,7 +163,7 @@ export class Agent {
     // Critical config (BFT): only with --genesis. Certified blocks from the
     // validators, verified and applied on every node (docs/bft.md).
     if (cfg.genesis !== undefined) {
-      this.critical = criticalService({ genesis: await loadGenesis(cfg.genesis), profile: cfg.profile })(components)
+      this.critical = criticalService({ genesis: await loadGenesis(cfg.genesis), profile: cfg.profile })({ ...components, membership: this.membership })
       this.add('critical', this.critical)
     }
 
@@ -207,6 +205,8 @@ export class Agent {
     for (const c of this.components) {
       if (c.routes !== undefined) this.api.add(...c.routes().map(r => this.guarded(c.name, r)))
     }
+    // Without a genesis the critical endpoints say so instead of "no such endpoint".
+    if (this.critical === undefined) this.api.add(...noGenesisRoutes())
 
     await this.node.start()
     await this.membership.start()
@@ -243,6 +243,8 @@ export class Agent {
 
     await this.api.start()
     const apiAddr = this.api.address()
+    // Allowed only with --api-insecure-remote (config.ts refuses it otherwise).
+    if (!isLoopbackHost(host)) log.warn({ api: cfg.api }, 'admin API listens on a non-loopback address without authentication (--api-insecure-remote): whoever reaches it controls this agent')
     const status: AgentStatus = {
       peerId: this.identity.peerId,
       api: `${apiAddr.host}:${apiAddr.port}`,
@@ -335,17 +337,5 @@ async function safeStop (name: string, c: { stop: () => void | Promise<void> } |
     await c?.stop()
   } catch (err) {
     log.warn({ err, component: name }, 'component stop failed')
-  }
-}
-
-async function readNetworkKey (path: string): Promise<Uint8Array> {
-  try {
-    const key = await readFile(path)
-    if (!key.toString('utf8').startsWith('/key/swarm/psk/1.0.0/')) {
-      throw new Error('not a libp2p PSK file (expected /key/swarm/psk/1.0.0/ header); create one with `mycel keygen --network-key FILE`')
-    }
-    return key
-  } catch (err) {
-    throw new ConfigError(`network key ${path}: ${(err as Error).message}`)
   }
 }

@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 /**
- * The `mycel` command. Every subcommand but `init`, `keygen`, `genesis` and
- * `agent` talks to a local agent's admin API (`--api`). Exit codes: 0 ok,
- * 1 runtime failure, 2 bad usage or configuration.
+ * The `mycel` command. Every subcommand but `init`, `id`, `keygen`, `genesis`
+ * and `agent` talks to a local agent's admin API (`--api`). Commands throw;
+ * this file prints one line (`mycel: ...`) and picks the exit code for all of
+ * them (cli/exit-codes.ts): 0 ok, 1 runtime failure, 2 bad usage or
+ * configuration.
  */
 import './polyfill.js'
 import { Command, CommanderError } from 'commander'
@@ -14,13 +16,18 @@ import { registerConfigCommands } from './cli/config.js'
 import { registerRolesCommands } from './cli/roles.js'
 import { registerGenesisCommands } from './cli/genesis.js'
 import { registerCriticalCommands } from './cli/critical.js'
+import { guardOutput } from './cli/output.js'
+import { exitCodeOf } from './cli/exit-codes.js'
 // CLI: command groups register here, one line each.
+
+guardOutput()
 
 const program = new Command('mycel')
   .description('peer-to-peer management daemon')
   .version(VERSION)
   .exitOverride()
-  .showHelpAfterError('(run with --help for usage)')
+  // Commander's own usage errors, as one line in our format.
+  .configureOutput({ outputError: (str, write) => { write(`mycel: ${str.replace(/^error: /, '').trim().replace(/\s*\n\s*/g, ' ')} (see --help)\n`) } })
 
 registerAgentCommand(program)
 registerInitCommands(program)
@@ -33,10 +40,7 @@ registerCriticalCommands(program)
 try {
   await program.parseAsync(process.argv)
 } catch (err) {
-  if (err instanceof CommanderError) {
-    // --help and --version end here with exit code 0.
-    process.exit(err.exitCode === 0 ? 0 : 2)
-  }
-  process.stderr.write(`mycel: ${(err as Error).message}\n`)
-  process.exit(1)
+  // Commander has printed its own message (and --help/--version their output).
+  if (!(err instanceof CommanderError)) process.stderr.write(`mycel: ${(err as Error).message.split('\n')[0]}\n`)
+  process.exit(exitCodeOf(err))
 }

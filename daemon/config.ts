@@ -5,28 +5,33 @@
  * nothing (DESIGN.md: nothing silently).
  */
 import { readFile } from 'node:fs/promises'
-import { homedir, tmpdir } from 'node:os'
+import { homedir } from 'node:os'
 import { join, resolve, extname } from 'node:path'
-import { mkdtempSync } from 'node:fs'
+import { BlockList, isIP } from 'node:net'
 import * as yaml from 'js-yaml'
 import { z } from 'zod'
 import { multiaddr } from '@multiformats/multiaddr'
 import { ConfigError } from './errors.js'
 import { PROFILE_NAMES, type ProfileName } from './profiles.js'
 import { namespacesSectionSchema } from '../crdt/namespaces.js'
+import { REGION_PATTERN, REGION_RULE } from '../lib/region.js'
+import { loadGenesis } from '../protocols/bft/genesis.js'
+import { ROLE_NAMES } from './roles/constants.js'
 
 export const DEFAULT_API = '127.0.0.1:8900'
 export const DEFAULT_LISTEN = ['/ip4/0.0.0.0/tcp/4100']
-export const ROLE_NAMES = ['network', 'update', 'config', 'security', 'monitoring'] as const
+/** The five management roles (one list: daemon/roles/constants.ts). */
+export { ROLE_NAMES } from './roles/constants.js'
 
 const multiaddrString = z.string().refine(s => {
   try { multiaddr(s); return true } catch { return false }
 }, { message: 'not a valid multiaddr' })
 
-const hostPort = z.string().regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected HOST:PORT')
-  .refine(s => Number(s.slice(s.lastIndexOf(':') + 1)) <= 65535, { message: 'port out of range' })
+/** `HOST:PORT` of the admin API; the CLI's `--api` uses the same rule. */
+export const apiAddressSchema = z.string().regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected HOST:PORT')
+  .refine(s => Number(s.slice(s.lastIndexOf(':') + 1)) <= 65535, { message: 'port out of range (0-65535)' })
 
-const regionName = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'lowercase letters, digits, . _ - (max 63)')
+const regionName = z.string().regex(REGION_PATTERN, REGION_RULE)
 
 /** Keys a config file may hold; every one is also a flag of `mycel agent`. */
 export const agentConfigSchema = z.object({
@@ -35,7 +40,13 @@ export const agentConfigSchema = z.object({
   announce: z.array(multiaddrString),
   bootstrap: z.array(multiaddrString),
   region: regionName,
-  api: hostPort,
+  api: apiAddressSchema,
+  /**
+   * Allow `api` on a non-loopback address. The admin API has no
+   * authentication and proposes critical changes as this agent, so anyone who
+   * reaches it controls the node: off unless the operator says so.
+   */
+  apiInsecureRemote: z.boolean(),
   networkKey: z.string().min(1).optional(),
   profile: z.enum(PROFILE_NAMES as [ProfileName, ...ProfileName[]]),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
@@ -59,16 +70,19 @@ export function defaults (): AgentConfig {
     bootstrap: [],
     region: 'default',
     api: DEFAULT_API,
+    apiInsecureRemote: false,
     profile: 'lan',
     logLevel: 'info',
     roles: [...ROLE_NAMES]
   }
 }
 
-/** `--dev`: one node, throwaway data dir, fast timers, loopback only. */
+/**
+ * `--dev`: one node, fast timers, loopback only. The throwaway data dir is
+ * the caller's to make (and remove), and only when no data dir was given.
+ */
 export function devDefaults (): Partial<AgentConfig> {
   return {
-    dataDir: mkdtempSync(join(tmpdir(), 'mycel-dev-')),
     listen: ['/ip4/127.0.0.1/tcp/0'],
     profile: 'test',
     api: DEFAULT_API
@@ -90,7 +104,7 @@ export async function readConfigFile (path: string): Promise<Partial<AgentConfig
     throw new ConfigError(`config file ${path} is not valid ${extname(path) === '.json' ? 'JSON' : 'YAML'}: ${(err as Error).message.split('\n')[0]}`)
   }
   if (raw === undefined || raw === null) return {}
-  const parsed = agentConfigSchema.partial().safeParse(raw)
+  const parsed = agentConfigSchema.partial().safeParse(withoutEmptyKeys(raw))
   if (!parsed.success) throw new ConfigError(`config file ${path}: ${formatIssue(parsed.error)}`)
   return parsed.data
 }
@@ -106,10 +120,79 @@ export function resolveConfig (...layers: Array<Partial<AgentConfig>>): AgentCon
   const parsed = agentConfigSchema.safeParse(merged)
   if (!parsed.success) throw new ConfigError(formatIssue(parsed.error))
   const cfg = parsed.data
+  const exposed = apiExposureProblem(cfg)
+  if (exposed !== undefined) throw new ConfigError(exposed)
   cfg.dataDir = resolve(cfg.dataDir)
   if (cfg.networkKey !== undefined) cfg.networkKey = resolve(cfg.networkKey)
   if (cfg.genesis !== undefined) cfg.genesis = resolve(cfg.genesis)
   return cfg
+}
+
+/**
+ * Read the files a config names (genesis, network key) so that a missing or
+ * bad one is a configuration error (exit 2, nothing started), not a failure
+ * halfway through starting the agent.
+ */
+export async function checkReferencedFiles (cfg: AgentConfig): Promise<void> {
+  if (cfg.networkKey !== undefined) await readNetworkKey(cfg.networkKey)
+  if (cfg.genesis !== undefined) {
+    try {
+      await loadGenesis(cfg.genesis)
+    } catch (err) {
+      throw new ConfigError((err as Error).message)
+    }
+  }
+}
+
+/** The libp2p pre-shared key file (`mycel keygen`); ConfigError when unreadable or not a PSK. */
+export async function readNetworkKey (path: string): Promise<Uint8Array> {
+  let key: Buffer
+  try {
+    key = await readFile(path)
+  } catch (err) {
+    throw new ConfigError(`network key ${path}: ${(err as Error).message}`)
+  }
+  if (!key.toString('utf8').startsWith('/key/swarm/psk/1.0.0/')) {
+    throw new ConfigError(`network key ${path}: not a libp2p PSK file (expected /key/swarm/psk/1.0.0/ header); create one with \`mycel keygen --network-key FILE\``)
+  }
+  return key
+}
+
+/**
+ * A key written without a value (`bootstrap:` followed only by comments, as
+ * in deploy/mycel.yaml) is YAML null: it means "not set", so the default
+ * applies, rather than a type error that stops a host from starting.
+ */
+function withoutEmptyKeys (raw: unknown): unknown {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return raw
+  return Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== null))
+}
+
+/** Addresses only this host can reach: 127.0.0.0/8 and ::1 (BlockList also matches their IPv4-mapped forms). */
+const LOOPBACK = new BlockList()
+LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4')
+LOOPBACK.addAddress('::1', 'ipv6')
+
+/** True for a loopback IP address or `localhost`; any other name may resolve anywhere. */
+export function isLoopbackHost (host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase()
+  if (h === 'localhost') return true
+  const family = isIP(h)
+  return family !== 0 && LOOPBACK.check(h, family === 4 ? 'ipv4' : 'ipv6')
+}
+
+/** Why this config would expose the unauthenticated admin API, or undefined. */
+export function apiExposureProblem (cfg: Pick<AgentConfig, 'api' | 'apiInsecureRemote'>): string | undefined {
+  const { host } = splitHostPort(cfg.api)
+  if (isLoopbackHost(host) || cfg.apiInsecureRemote) return undefined
+  return `refusing --api ${cfg.api}: the admin API has no authentication and can propose critical changes as this agent, ` +
+    'so it listens on loopback only (127.0.0.1, ::1); to expose it anyway (behind a firewall or proxy you trust) also pass --api-insecure-remote'
+}
+
+/** `HOST:PORT` problem in words, or undefined when `s` is a usable admin API address. */
+export function apiAddressProblem (s: string): string | undefined {
+  const r = apiAddressSchema.safeParse(s)
+  return r.success ? undefined : (r.error.issues[0]?.message ?? 'expected HOST:PORT')
 }
 
 export function formatIssue (error: z.ZodError): string {

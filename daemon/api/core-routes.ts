@@ -10,6 +10,7 @@ import type { Health } from '../../protocols/health/index.js'
 import type { MycelNode } from '../node.js'
 import { HttpError } from '../errors.js'
 import type { Fault } from '../../lib/faults.js'
+import { regionProblem } from '../../lib/region.js'
 
 export interface CoreRouteDeps {
   node: MycelNode
@@ -69,6 +70,8 @@ export function coreRoutes (d: CoreRouteDeps): Route[] {
         if (state !== null && !['alive', 'suspect', 'dead', 'left'].includes(state)) {
           throw new HttpError(400, `unknown state "${state}" (alive, suspect, dead, left)`)
         }
+        const badRegion = region !== null ? regionProblem(region) : undefined
+        if (badRegion !== undefined) throw new HttpError(400, badRegion)
         const rows = d.membership.members()
           .filter(m => state === null || m.state === state)
           .filter(m => region === null || m.region === region)

@@ -1,12 +1,14 @@
 /** `mycel agent`: run the daemon in the foreground (systemd, a terminal, a test). */
 import type { Command } from 'commander'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { Agent } from '../agent.js'
 import { createLogger, type LogLevel } from '../logger.js'
-import { defaults, devDefaults, readConfigFile, resolveConfig, type AgentConfig } from '../config.js'
-import { fail } from './output.js'
-
-/** Start errors that are answers, not bugs: printed as one line without a stack. */
-const EXPECTED_START_REFUSALS = new Set(['DataDirLockedError', 'CorruptFileError', 'StorageFailedError'])
+import { checkReferencedFiles, defaults, devDefaults, readConfigFile, resolveConfig, type AgentConfig } from '../config.js'
+import { startupErrorMessage } from './startup-error.js'
+import { parseApiAddress, parseRegion } from './options.js'
+import { printJson } from './output.js'
 
 const collect = (v: string, prev: string[] = []): string[] => [...prev, v]
 const list = (v: string, prev: string[] = []): string[] => [...prev, ...v.split(',').map(s => s.trim()).filter(Boolean)]
@@ -14,12 +16,14 @@ const list = (v: string, prev: string[] = []): string[] => [...prev, ...v.split(
 interface AgentFlags {
   config?: string
   dev?: boolean
+  check?: boolean
   dataDir?: string
   listen?: string[]
   announce?: string[]
   bootstrap?: string[]
   region?: string
   api?: string
+  apiInsecureRemote?: boolean
   networkKey?: string
   profile?: AgentConfig['profile']
   logLevel?: AgentConfig['logLevel']
@@ -31,13 +35,15 @@ export function registerAgentCommand (program: Command): void {
   program.command('agent')
     .description('run the mycel daemon in the foreground')
     .option('-c, --config <file>', 'config file (YAML or JSON; same keys as the flags, camelCase)')
-    .option('--dev', 'single node on loopback with a temporary data dir and fast timers')
+    .option('--dev', 'single node on loopback with fast timers; a temporary data dir (removed on exit) unless --data-dir is given')
+    .option('--check', 'validate the configuration and the files it names (genesis, network key), print it as JSON and exit')
     .option('-d, --data-dir <dir>', 'data directory (default ~/.mycel)')
     .option('-l, --listen <multiaddr>', 'listen address, repeatable (default /ip4/0.0.0.0/tcp/4100)', collect)
     .option('--announce <multiaddr>', 'address to advertise instead of the listen addresses, repeatable', collect)
     .option('-b, --bootstrap <multiaddr>', 'bootstrap peer (with /p2p/<id>), repeatable', collect)
-    .option('-r, --region <name>', 'region of this host (default "default")')
-    .option('--api <host:port>', 'admin API address (default 127.0.0.1:8900; port 0 picks a free one)')
+    .option('-r, --region <name>', 'region of this host (default "default")', parseRegion)
+    .option('--api <host:port>', 'admin API address (default 127.0.0.1:8900; port 0 picks a free one; loopback only unless --api-insecure-remote)', parseApiAddress)
+    .option('--api-insecure-remote', 'allow --api on a non-loopback address although the admin API has no authentication')
     .option('--network-key <file>', 'libp2p private-network pre-shared key file')
     .option('--profile <name>', 'timer profile: lan, wan or test (default lan)')
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent (default info)')
@@ -46,17 +52,34 @@ export function registerAgentCommand (program: Command): void {
     .action(async (flags: AgentFlags) => { await runAgent(flags) })
 }
 
+/**
+ * Flags, file and defaults → a validated config whose files (genesis, network
+ * key) were read. Throws ConfigError (exit 2) before anything starts.
+ * `--dev` without a data dir makes a temporary one, returned as `tempDir`:
+ * the caller removes it when the agent stops.
+ */
+async function loadAgentConfig (flags: AgentFlags): Promise<{ config: AgentConfig, tempDir?: string }> {
+  const { config: file, dev, check: _check, ...rest } = flags
+  const fromFile = file !== undefined ? await readConfigFile(file) : {}
+  const given = rest as Partial<AgentConfig>
+  const layers = [defaults(), dev === true ? devDefaults() : {}, fromFile, given]
+  // Validate before making the temporary dir: a bad config leaves nothing behind.
+  const config = resolveConfig(...layers)
+  await checkReferencedFiles(config)
+  if (dev !== true || given.dataDir !== undefined || fromFile.dataDir !== undefined) return { config }
+  const tempDir = await mkdtemp(join(tmpdir(), 'mycel-dev-'))
+  return { config: resolveConfig(...layers, { dataDir: tempDir }), tempDir }
+}
+
 async function runAgent (flags: AgentFlags): Promise<void> {
-  let config: AgentConfig
-  try {
-    const file = flags.config !== undefined ? await readConfigFile(flags.config) : {}
-    const { config: _c, dev, ...rest } = flags
-    config = resolveConfig(defaults(), dev === true ? devDefaults() : {}, file, rest as Partial<AgentConfig>)
-  } catch (err) {
-    fail((err as Error).message, 2)
-  }
+  const { config, tempDir } = await loadAgentConfig(flags)
+  if (flags.check === true) { printJson(config); return }
   const logger = createLogger(config.logLevel as LogLevel)
+  if (tempDir !== undefined) logger.info({ dataDir: tempDir }, 'dev mode: temporary data dir, removed when the agent stops')
   const agent = new Agent(config, logger)
+  const removeTempDir = async (): Promise<void> => {
+    if (tempDir !== undefined) await rm(tempDir, { recursive: true, force: true }).catch((err: unknown) => { logger.warn({ err, dataDir: tempDir }, 'cannot remove the temporary data dir') })
+  }
 
   let stopping = false
   const stop = (signal: string): void => {
@@ -66,7 +89,7 @@ async function runAgent (flags: AgentFlags): Promise<void> {
     }
     stopping = true
     logger.info({ signal }, 'shutting down (leave, flush, close)')
-    agent.stop().then(() => { logger.flush(); process.exit(0) }, (err) => { logger.error({ err }, 'shutdown failed'); process.exit(1) })
+    agent.stop().then(removeTempDir).then(() => { logger.flush(); process.exit(0) }, (err) => { logger.error({ err }, 'shutdown failed'); process.exit(1) })
   }
   process.on('SIGINT', () => { stop('SIGINT') })
   process.on('SIGTERM', () => { stop('SIGTERM') })
@@ -78,16 +101,11 @@ async function runAgent (flags: AgentFlags): Promise<void> {
   try {
     await agent.start()
   } catch (err) {
-    const e = err as Error
-    // Refusals we expect (another agent holds the data dir, a damaged file
-    // with its recovery step) are one human line; anything else also gets
-    // the logged stack.
-    if (!EXPECTED_START_REFUSALS.has(e.name)) {
-      logger.error({ err: e }, 'agent failed to start')
-      logger.flush()
-    }
-    const recovery = (e as { recovery?: string }).recovery
-    // Exit 2: bad configuration; 1: the data dir is in use or damaged (retrying later can succeed).
-    fail(`agent failed to start: ${e.message}${recovery !== undefined ? `; to recover: ${recovery}` : ''}`, e.name === 'ConfigError' ? 2 : 1)
+    // One human line on stderr (cli.ts prints it, with the recovery step of a
+    // held data dir or a damaged file); the stack only at debug level.
+    logger.debug({ err }, 'agent failed to start')
+    logger.flush()
+    await removeTempDir()
+    throw startupErrorMessage(err)
   }
 }

@@ -9,13 +9,21 @@
  */
 import type { Command } from 'commander'
 import { ApiClient } from './client.js'
-import { fail, printJson, printTable } from './output.js'
-
-const API_HELP = 'admin API of the local agent'
-const DEFAULT_API = '127.0.0.1:8900'
+import { apiOption, parseCount } from './options.js'
+import { print, printJson, printTable } from './output.js'
+import { UsageError } from '../errors.js'
 
 interface WriteReply { namespace: string, key: string, writer: string | null, seq: number | null, acked: string[], deleted?: boolean }
 interface Listing { namespace: string, entries: Record<string, unknown>, writers: Record<string, string | null> }
+interface StoreStatus {
+  peerId: string
+  namespaces: string[]
+  versionVector: Record<string, Record<string, number>>
+  durableVersionVector: Record<string, Record<string, number>>
+  held: number
+  logBytes: number
+  open: { envelopes: number, replayed: number, fromSnapshot: boolean, truncatedBytes: number, ms: number }
+}
 
 export function registerConfigCommands (program: Command): void {
   const config = program.command('config').description('replicated configuration: set, get, delete, list and watch keys')
@@ -24,7 +32,7 @@ export function registerConfigCommands (program: Command): void {
     .description('write a value; returns once durable on this agent (and on N members with --wait-for)')
     .argument('<ns/key>', 'namespace and key, e.g. app/port')
     .argument('<value>', 'JSON value, or a plain string')
-    .option('--api <host:port>', API_HELP, DEFAULT_API)
+    .addOption(apiOption())
     .option('--string', 'store VALUE as a string even if it parses as JSON')
     .option('--wait-for <n>', 'also wait until N other members hold the write durably', parseCount)
     .option('--timeout <ms>', 'how long --wait-for waits (default: the agent\'s, 5 s on lan)', parseCount)
@@ -32,99 +40,114 @@ export function registerConfigCommands (program: Command): void {
     .action(async (ref: string, raw: string, opts: { api: string, string?: boolean, waitFor?: number, timeout?: number, json?: boolean }) => {
       const { ns, key } = splitRef(ref)
       const value = opts.string === true ? raw : parseValue(raw)
-      await run(async () => {
-        const r = await new ApiClient(opts.api).put<WriteReply>(keyPath(ns, key, opts), { value }, writeSignal(opts))
-        if (opts.json === true) { printJson(r); return }
-        process.stdout.write(`${ns}/${key} written (seq ${r.seq ?? '-'})${acksText(r, opts)}\n`)
-      })
+      const r = await new ApiClient(opts.api).put<WriteReply>(keyPath(ns, key, opts), { value }, writeSignal(opts))
+      if (opts.json === true) { printJson(r); return }
+      print(`${ns}/${key} written (seq ${r.seq ?? '-'})${acksText(r, opts)}\n`)
     })
 
   config.command('get')
-    .description('print a value (as JSON)')
+    .description('print a value as JSON (a string prints with its quotes: "123" is not 123)')
     .argument('<ns/key>', 'namespace and key')
-    .option('--api <host:port>', API_HELP, DEFAULT_API)
+    .addOption(apiOption())
+    .option('--raw', 'print a string value without JSON quotes (other values still as JSON)')
     .option('--json', 'print value, writer and key as a JSON object')
-    .action(async (ref: string, opts: { api: string, json?: boolean }) => {
+    .action(async (ref: string, opts: { api: string, raw?: boolean, json?: boolean }) => {
       const { ns, key } = splitRef(ref)
-      await run(async () => {
-        const r = await new ApiClient(opts.api).get<{ value: unknown }>(keyPath(ns, key))
-        if (opts.json === true) printJson(r)
-        else process.stdout.write(formatValue(r.value) + '\n')
-      })
+      const r = await new ApiClient(opts.api).get<{ value: unknown }>(keyPath(ns, key))
+      if (opts.json === true) printJson(r)
+      else print(formatValue(r.value, opts.raw === true) + '\n')
     })
 
   config.command('del')
     .alias('delete')
     .description('delete a key')
     .argument('<ns/key>', 'namespace and key')
-    .option('--api <host:port>', API_HELP, DEFAULT_API)
+    .addOption(apiOption())
     .option('--wait-for <n>', 'also wait until N other members hold the delete durably', parseCount)
     .option('--timeout <ms>', 'how long --wait-for waits', parseCount)
     .option('--json', 'machine-readable output')
     .action(async (ref: string, opts: { api: string, waitFor?: number, timeout?: number, json?: boolean }) => {
       const { ns, key } = splitRef(ref)
-      await run(async () => {
-        const r = await new ApiClient(opts.api).del<WriteReply>(keyPath(ns, key, opts), writeSignal(opts))
-        if (opts.json === true) { printJson(r); return }
-        process.stdout.write(r.deleted === true ? `${ns}/${key} deleted (seq ${r.seq ?? '-'})${acksText(r, opts)}\n` : `${ns}/${key} did not exist\n`)
-      })
+      const r = await new ApiClient(opts.api).del<WriteReply>(keyPath(ns, key, opts), writeSignal(opts))
+      if (opts.json === true) { printJson(r); return }
+      print(r.deleted === true ? `${ns}/${key} deleted (seq ${r.seq ?? '-'})${acksText(r, opts)}\n` : `${ns}/${key} did not exist\n`)
     })
 
   config.command('list')
     .alias('ls')
     .description('list the keys of a namespace with their values and writers')
     .argument('<ns>', 'namespace')
-    .option('--api <host:port>', API_HELP, DEFAULT_API)
+    .addOption(apiOption())
     .option('--json', 'machine-readable output')
     .action(async (ns: string, opts: { api: string, json?: boolean }) => {
-      await run(async () => {
-        const r = await new ApiClient(opts.api).get<Listing>(`/v1/config/${encodeURIComponent(ns)}`)
-        if (opts.json === true) { printJson(r); return }
-        printTable(Object.entries(r.entries), [
-          { header: 'KEY', value: ([k]) => k },
-          { header: 'WRITER', value: ([k]) => r.writers[k] ?? '-' },
-          { header: 'VALUE', value: ([, v]) => JSON.stringify(v) }
-        ])
-      })
+      const r = await new ApiClient(opts.api).get<Listing>(`/v1/config/${encodeURIComponent(ns)}`)
+      if (opts.json === true) { printJson(r); return }
+      printTable(Object.entries(r.entries), [
+        { header: 'KEY', value: ([k]) => k },
+        { header: 'WRITER', value: ([k]) => r.writers[k] ?? '-' },
+        { header: 'VALUE', value: ([, v]) => JSON.stringify(v) }
+      ])
     })
 
   config.command('watch')
-    .description('print the namespace, then every change as it arrives (Ctrl-C to stop)')
+    .description('print the namespace, then every change as it arrives (Ctrl-C to stop); exits 1 if the agent ends the stream')
     .argument('<ns>', 'namespace')
-    .option('--api <host:port>', API_HELP, DEFAULT_API)
-    .option('--json', 'one JSON object per line: {"event": "snapshot"|"set"|"delete", ...}')
+    .addOption(apiOption())
+    .option('--json', 'one JSON object per line: {"event": "snapshot"|"set"|"delete"|..., ...}')
     .action(async (ns: string, opts: { api: string, json?: boolean }) => {
       const stop = new AbortController()
       process.once('SIGINT', () => { stop.abort() })
       process.once('SIGTERM', () => { stop.abort() })
-      await run(async () => {
-        const res = await new ApiClient(opts.api).stream(`/v1/config/${encodeURIComponent(ns)}?watch=1`, stop.signal)
-        try {
-          for await (const ev of sseEvents(res, stop.signal)) {
-            printEvent(ns, ev, opts.json === true)
-            // The agent's last word on this stream (too slow, or stopping): say it and exit non-zero.
-            if (ev.event === 'dropped') throw new Error(`the agent ended the watch: ${(ev.data as { message?: string }).message ?? 'no reason given'}`)
-          }
-        } catch (err) {
-          if (stop.signal.aborted) return
-          throw err
+      const client = new ApiClient(opts.api)
+      const res = await client.stream(`/v1/config/${encodeURIComponent(ns)}?watch=1`, stop.signal)
+      /** The last event the agent sent that was not a change (e.g. why it is dropping this watcher). */
+      let notice: SseEvent | undefined
+      let cause = ''
+      let dropped: string | undefined
+      try {
+        for await (const ev of sseEvents(res, stop.signal)) {
+          if (!['snapshot', 'set', 'delete'].includes(ev.event)) notice = ev
+          printEvent(ns, ev, opts.json === true)
+          // The agent's last word on this stream (too slow, or stopping): say it and exit non-zero.
+          if (ev.event === 'dropped') { dropped = (ev.data as { message?: string }).message ?? 'no reason given'; break }
         }
-        if (!stop.signal.aborted) throw new Error('the agent closed the watch stream')
-      })
+      } catch (err) {
+        if (stop.signal.aborted) return
+        cause = describeCause(err)
+      }
+      if (stop.signal.aborted) return
+      if (dropped !== undefined) throw new Error(`the agent at ${client.base} ended the watch of ${ns}: ${dropped}`)
+      const said = notice !== undefined ? `; its last word: ${notice.event} ${JSON.stringify(notice.data)}` : ''
+      throw new Error(`the agent at ${client.base} ended the watch of ${ns}${cause !== '' ? ` (${cause})` : ''}: it stopped, restarted or dropped this watcher${said}; later changes are not shown`)
     })
 
   config.command('status')
-    .description('config store status: namespaces, version vectors, log size')
-    .option('--api <host:port>', API_HELP, DEFAULT_API)
-    .action(async (opts: { api: string }) => {
-      await run(async () => { printJson(await new ApiClient(opts.api).get('/v1/config')) })
+    .description('config store status: namespaces, writers, held-back envelopes, log size')
+    .addOption(apiOption())
+    .option('--json', 'machine-readable output')
+    .action(async (opts: { api: string, json?: boolean }) => {
+      const s = await new ApiClient(opts.api).get<StoreStatus>('/v1/config')
+      if (opts.json === true) { printJson(s); return }
+      const rows = Object.entries(s.versionVector).flatMap(([ns, writers]) =>
+        Object.entries(writers).map(([writer, seq]) => ({ ns, writer, seq, durable: s.durableVersionVector[ns]?.[writer] ?? 0 })))
+      print(`peer id     ${s.peerId}\n` +
+        `namespaces  ${s.namespaces.length > 0 ? s.namespaces.join(', ') : 'none'}\n` +
+        `held back   ${s.held} envelope${s.held === 1 ? '' : 's'} waiting for an earlier one\n` +
+        `log         ${formatBytes(s.logBytes)}; opened with ${s.open.envelopes} envelopes in ${s.open.ms} ms${s.open.fromSnapshot ? ' (from a snapshot)' : ''}` +
+        `${s.open.truncatedBytes > 0 ? `, ${s.open.truncatedBytes} torn bytes cut` : ''}\n\n`)
+      printTable(rows, [
+        { header: 'NAMESPACE', value: r => r.ns },
+        { header: 'WRITER', value: r => r.writer },
+        { header: 'SEQ', value: r => String(r.seq) },
+        { header: 'DURABLE', value: r => String(r.durable) }
+      ])
     })
 }
 
 /** `ns/key` → parts; the key keeps any further slashes. */
 export function splitRef (ref: string): { ns: string, key: string } {
   const i = ref.indexOf('/')
-  if (i <= 0 || i === ref.length - 1) fail(`expected NAMESPACE/KEY, got ${JSON.stringify(ref)}`, 2)
+  if (i <= 0 || i === ref.length - 1) throw new UsageError(`expected NAMESPACE/KEY, got ${JSON.stringify(ref)}`)
   return { ns: ref.slice(0, i), key: ref.slice(i + 1) }
 }
 
@@ -134,12 +157,6 @@ export function parseValue (raw: string): unknown {
   } catch {
     return raw
   }
-}
-
-function parseCount (v: string): number {
-  const n = Number(v)
-  if (!Number.isInteger(n) || n < 0) fail(`expected a non-negative integer, got ${JSON.stringify(v)}`, 2)
-  return n
 }
 
 function keyPath (ns: string, key: string, opts: { waitFor?: number, timeout?: number } = {}): string {
@@ -158,16 +175,22 @@ function acksText (r: WriteReply, opts: { waitFor?: number }): string {
   return (opts.waitFor ?? 0) > 0 ? `, acknowledged by ${r.acked.length} member${r.acked.length === 1 ? '' : 's'}` : ''
 }
 
-function formatValue (v: unknown): string {
-  return typeof v === 'string' ? v : JSON.stringify(v, null, 2)
+/** JSON, so a string and a number never look alike; `raw` prints a string as is (like `jq -r`). */
+export function formatValue (v: unknown, raw = false): string {
+  return raw && typeof v === 'string' ? v : JSON.stringify(v, null, 2)
 }
 
-async function run (fn: () => Promise<void>): Promise<void> {
-  try {
-    await fn()
-  } catch (err) {
-    fail((err as Error).message)
-  }
+function formatBytes (n: number): string {
+  if (n < 1024) return `${n} B`
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`
+  return `${(n / 1024 / 1024).toFixed(1)} MiB`
+}
+
+/** Why the stream ended, in plain words: fetch says "terminated" with the socket error as its cause. */
+function describeCause (err: unknown): string {
+  const e = err as Error & { cause?: { code?: string, message?: string } }
+  if (e.message === 'terminated' || e.cause?.code === 'UND_ERR_SOCKET') return 'connection closed'
+  return [e.message, e.cause?.code ?? e.cause?.message].filter(x => x !== undefined && x !== '').join(': ')
 }
 
 interface SseEvent { event: string, data: unknown }
@@ -194,14 +217,16 @@ async function * sseEvents (res: Response, signal: AbortSignal): AsyncGenerator<
 }
 
 function printEvent (ns: string, ev: SseEvent, json: boolean): void {
-  if (json) { process.stdout.write(JSON.stringify({ event: ev.event, ...(ev.data as object) }) + '\n'); return }
+  if (json) { print(JSON.stringify({ event: ev.event, ...(ev.data as object) }) + '\n'); return }
   const d = ev.data as { key?: string, value?: unknown, writer?: string | null, entries?: Record<string, unknown> }
   if (ev.event === 'snapshot') {
-    for (const [k, v] of Object.entries(d.entries ?? {})) process.stdout.write(`${ns}/${k} = ${JSON.stringify(v)}\n`)
-    process.stdout.write(`-- watching ${ns} (${Object.keys(d.entries ?? {}).length} keys) --\n`)
+    for (const [k, v] of Object.entries(d.entries ?? {})) print(`${ns}/${k} = ${JSON.stringify(v)}\n`)
+    print(`-- watching ${ns} (${Object.keys(d.entries ?? {}).length} keys) --\n`)
   } else if (ev.event === 'set') {
-    process.stdout.write(`${ns}/${d.key ?? ''} = ${JSON.stringify(d.value)}  (by ${d.writer ?? '?'})\n`)
+    print(`${ns}/${d.key ?? ''} = ${JSON.stringify(d.value)}  (by ${d.writer ?? '?'})\n`)
   } else if (ev.event === 'delete') {
-    process.stdout.write(`${ns}/${d.key ?? ''} deleted\n`)
+    print(`${ns}/${d.key ?? ''} deleted\n`)
+  } else {
+    print(`-- ${ev.event}: ${JSON.stringify(ev.data)} --\n`)
   }
 }

@@ -8,7 +8,8 @@ import type { Command } from 'commander'
 import { readFile } from 'node:fs/promises'
 import { writeFileDurable } from '../../lib/durable-file.js'
 import { createGenesis, genesisHashHex, genesisToJson, loadGenesis } from '../../protocols/bft/genesis.js'
-import { fail, printJson } from './output.js'
+import { print, printJson } from './output.js'
+import { UsageError } from '../errors.js'
 
 interface CreateFlags {
   networkId: string
@@ -37,30 +38,26 @@ export function registerGenesisCommands (program: Command): void {
     .option('--out <file>', 'write here instead of stdout')
     .option('--force', 'overwrite an existing --out file')
     .action(async (flags: CreateFlags) => {
-      if (flags.validator.length === 0) fail('at least one --validator is required', 2)
-      if (flags.admin.length === 0) fail('at least one --admin is required', 2)
+      if (flags.validator.length === 0) throw new UsageError('at least one --validator is required')
+      if (flags.admin.length === 0) throw new UsageError('at least one --admin is required')
       const values: Record<string, string> = {}
       for (const kv of flags.set) {
         const i = kv.indexOf('=')
-        if (i <= 0) fail(`--set expects key=value, got ${JSON.stringify(kv)}`, 2)
+        if (i <= 0) throw new UsageError(`--set expects key=value, got ${JSON.stringify(kv)}`)
         values[kv.slice(0, i)] = kv.slice(i + 1)
       }
       const params: Record<string, number> = {}
       if (flags.maxBlockEntries !== undefined) params.maxBlockEntries = Number(flags.maxBlockEntries)
       if (flags.maxValueBytes !== undefined) params.maxValueBytes = Number(flags.maxValueBytes)
-      let g
-      try {
-        g = createGenesis({ networkId: flags.networkId, validators: flags.validator, admins: flags.admin, values, params })
-      } catch (err) {
-        fail((err as Error).message, 2)
-      }
+      // InvalidGenesisError (exit 2) names what is wrong.
+      const g = createGenesis({ networkId: flags.networkId, validators: flags.validator, admins: flags.admin, values, params })
       const text = genesisToJson(g)
       if (flags.out === undefined) {
-        process.stdout.write(text)
+        print(text)
         return
       }
       const exists = await readFile(flags.out).then(() => true, () => false)
-      if (exists && flags.force !== true) fail(`${flags.out} exists; pass --force to replace it`, 2)
+      if (exists && flags.force !== true) throw new UsageError(`${flags.out} exists; pass --force to replace it`)
       await writeFileDurable(flags.out, text, 0o644)
       const n = g.validators.length
       process.stderr.write(`genesis for network ${g.networkId} written to ${flags.out}\n` +
@@ -72,12 +69,11 @@ export function registerGenesisCommands (program: Command): void {
     .argument('<file>', 'genesis file')
     .option('--json', 'machine-readable output')
     .action(async (file: string, opts: { json?: boolean }) => {
-      let g
-      try { g = await loadGenesis(file) } catch (err) { fail((err as Error).message, 2) }
+      const g = await loadGenesis(file)
       const hash = genesisHashHex(g)
       if (opts.json === true) { printJson({ hash, ...g }); return }
       const n = g.validators.length
-      process.stdout.write(`network     ${g.networkId}\nhash        ${hash}\ncreated     ${g.createdAt}\n` +
+      print(`network     ${g.networkId}\nhash        ${hash}\ncreated     ${g.createdAt}\n` +
         `validators  ${n} (tolerates ${Math.floor((n - 1) / 3)} faulty)\n${g.validators.map(v => `  ${v}\n`).join('')}` +
         `admins      ${g.admins.length}\n${g.admins.map(v => `  ${v}\n`).join('')}` +
         `values      ${Object.keys(g.values).length}\n${Object.entries(g.values).map(([k, v]) => `  ${k} = ${v}\n`).join('')}`)

@@ -1,35 +1,49 @@
-/** `mycel init` and `mycel keygen`: create an identity or a network key. */
+/**
+ * `mycel init`, `mycel id` and `mycel keygen`: create or show an identity,
+ * create a network key. Offline: no agent needed.
+ *
+ * `init` writes only the identity. Everything else about a host (region,
+ * addresses, bootstrap peers) is the agent's configuration: flags or the
+ * `--config` file, which is the one place the agent reads it from.
+ */
 import type { Command } from 'commander'
 import { writeFile, stat, mkdir } from 'node:fs/promises'
-import { dirname, resolve, join } from 'node:path'
+import { dirname, resolve } from 'node:path'
 import { generateKey } from '@libp2p/pnet'
-import { createIdentity } from '../identity.js'
+import { createIdentity, loadIdentity } from '../identity.js'
 import { defaultDataDir } from '../config.js'
-import { fail, printJson } from './output.js'
+import { print, printJson } from './output.js'
+import { IdentityExistsError, NoIdentityError, UsageError } from '../errors.js'
 
 export function registerInitCommands (program: Command): void {
   program.command('init')
     .description('create a data directory and an Ed25519 identity; prints the peer id')
     .option('-d, --data-dir <dir>', 'data directory (default ~/.mycel)')
-    .option('-r, --region <name>', 'region to record in the data dir config (default "default")')
     .option('--force', 'replace an existing identity (the node gets a new peer id)')
     .option('--json', 'machine-readable output')
-    .action(async (opts: { dataDir?: string, region?: string, force?: boolean, json?: boolean }) => {
+    .action(async (opts: { dataDir?: string, force?: boolean, json?: boolean }) => {
       const dataDir = resolve(opts.dataDir ?? defaultDataDir())
-      if (opts.region !== undefined && !/^[a-z0-9][a-z0-9._-]{0,62}$/.test(opts.region)) {
-        fail(`invalid region "${opts.region}": lowercase letters, digits, . _ - (max 63)`, 2)
-      }
-      try {
-        const id = await createIdentity(dataDir, { force: opts.force })
-        const configPath = join(dataDir, 'config.yaml')
-        if (opts.region !== undefined) {
-          await writeFile(configPath, `# written by mycel init\ndataDir: ${JSON.stringify(dataDir)}\nregion: ${opts.region}\n`, { mode: 0o644 })
+      if (opts.force !== true) {
+        const existing = await loadIdentity(dataDir)
+        if (existing !== undefined) {
+          throw new IdentityExistsError(`${dataDir} already has an identity, peer id ${existing.peerId}; pass --force to replace it (the node gets a new peer id)`)
         }
-        if (opts.json === true) printJson({ peerId: id.peerId, dataDir, identity: id.path, region: opts.region ?? 'default' })
-        else process.stdout.write(`${id.peerId}\n`)
-      } catch (err) {
-        fail((err as Error).message, (err as Error).name === 'IdentityExistsError' ? 2 : 1)
       }
+      const id = await createIdentity(dataDir, { force: opts.force })
+      if (opts.json === true) printJson({ peerId: id.peerId, dataDir, identity: id.path })
+      else print(`${id.peerId}\n`)
+    })
+
+  program.command('id')
+    .description('print the peer id of a data directory\'s identity (no agent needed)')
+    .option('-d, --data-dir <dir>', 'data directory (default ~/.mycel)')
+    .option('--json', 'machine-readable output')
+    .action(async (opts: { dataDir?: string, json?: boolean }) => {
+      const dataDir = resolve(opts.dataDir ?? defaultDataDir())
+      const id = await loadIdentity(dataDir)
+      if (id === undefined) throw new NoIdentityError(`no identity in ${dataDir}: create one with \`mycel init --data-dir ${dataDir}\``)
+      if (opts.json === true) printJson({ peerId: id.peerId, dataDir, identity: id.path })
+      else print(`${id.peerId}\n`)
     })
 
   program.command('keygen')
@@ -39,12 +53,12 @@ export function registerInitCommands (program: Command): void {
     .action(async (opts: { networkKey: string, force?: boolean }) => {
       const path = resolve(opts.networkKey)
       if (opts.force !== true && await stat(path).then(() => true, () => false)) {
-        fail(`${path} exists; pass --force to overwrite`, 2)
+        throw new UsageError(`${path} exists; pass --force to overwrite`)
       }
       const key = new Uint8Array(95)
       generateKey(key)
       await mkdir(dirname(path), { recursive: true })
       await writeFile(path, key, { mode: 0o600 })
-      process.stdout.write(`${path}\n`)
+      print(`${path}\n`)
     })
 }

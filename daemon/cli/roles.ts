@@ -1,11 +1,16 @@
 /** `mycel roles`: who holds each management role, in every region this agent knows of. */
 import type { Command } from 'commander'
 import { ApiClient } from './client.js'
-import { fail, printJson, printTable, shortId } from './output.js'
+import { apiOption, parseRegion } from './options.js'
+import { print, printJson, printTable, shortId } from './output.js'
+import { ROLE_NAMES } from '../config.js'
+import { UsageError } from '../errors.js'
 
-const ROLES = ['network', 'update', 'config', 'security', 'monitoring']
-
-interface RoleRow { region: string, role: string, holder?: string, term?: number, status: string, expiresInMs?: number, self?: boolean, source?: string }
+interface LeaseCopy { holder: string, term: number, expiresInMs: number, status: string }
+interface RoleRow {
+  region: string, role: string, holder?: string, term?: number, status: string, expiresInMs?: number, self?: boolean
+  source?: string, copies?: { gossip: LeaseCopy | null, dht: LeaseCopy | null }, dhtError?: string
+}
 interface RolesView {
   peerId: string
   region: string
@@ -21,38 +26,40 @@ function expires (ms: number | undefined, status: string): string {
   return ms >= 0 ? `in ${s}s` : `${s}s ago`
 }
 
+/** One copy of a lease in a cell: "term 3, in 4.2s", or why there is none. */
+function copyText (c: LeaseCopy | null | undefined, error?: string): string {
+  if (c === null || c === undefined) return error !== undefined ? 'lookup failed' : 'none'
+  return `term ${c.term}, ${c.status === 'active' ? 'expires' : c.status} ${expires(c.expiresInMs, c.status)}`
+}
+
 export function registerRolesCommands (program: Command): void {
   program.command('roles')
     .description('show the holder, term and lease expiry of every management role per region')
-    .option('--api <host:port>', 'admin API of the local agent', '127.0.0.1:8900')
-    .option('--region <name>', 'only this region')
-    .option('--resolve', 'read the leases from the DHT instead of this agent\'s cached view (needs --region)')
+    .addOption(apiOption())
+    .option('--region <name>', 'only this region', parseRegion)
+    .option('--resolve', 'also look the leases up in the DHT (needs --region); shows the freshest copy and where each came from')
     .option('--json', 'machine-readable output')
     .action(async (opts: { api: string, region?: string, resolve?: boolean, json?: boolean }) => {
       const client = new ApiClient(opts.api)
-      try {
-        if (opts.resolve === true) {
-          if (opts.region === undefined) fail('--resolve needs --region', 2)
-          const region = opts.region
-          const rows = await Promise.all(ROLES.map(async role => await client.get<RoleRow>(`/v1/roles/${encodeURIComponent(region)}/${role}`)))
-          if (opts.json === true) { printJson(rows); return }
-          printRows(rows, true)
-          return
-        }
-        const q = opts.region !== undefined ? `?region=${encodeURIComponent(opts.region)}` : ''
-        const view = await client.get<RolesView>(`/v1/roles${q}`)
-        if (opts.json === true) { printJson(view); return }
-        printRows(view.regions.flatMap(r => r.roles), false)
-        const acting = view.local.filter(l => l.acting).map(l => `${l.role} (term ${l.term ?? '?'})`)
-        process.stdout.write(`\nthis agent: ${shortId(view.peerId)} in ${view.region}; eligible for ${view.eligible.join(', ') || 'none'}; ` +
-          `${acting.length > 0 ? `acting for ${acting.join(', ')}` : 'holds no role'}\n`)
-      } catch (err) {
-        fail((err as Error).message)
+      if (opts.resolve === true) {
+        const region = opts.region
+        if (region === undefined) throw new UsageError('--resolve needs --region')
+        const rows = await Promise.all(ROLE_NAMES.map(async role => await client.get<RoleRow>(`/v1/roles/${encodeURIComponent(region)}/${role}`)))
+        if (opts.json === true) { printJson(rows); return }
+        printRows(rows, true)
+        return
       }
+      const q = opts.region !== undefined ? `?region=${encodeURIComponent(opts.region)}` : ''
+      const view = await client.get<RolesView>(`/v1/roles${q}`)
+      if (opts.json === true) { printJson(view); return }
+      printRows(view.regions.flatMap(r => r.roles), false)
+      const acting = view.local.filter(l => l.acting).map(l => `${l.role} (term ${l.term ?? '?'})`)
+      print(`\nthis agent: ${shortId(view.peerId)} in ${view.region}; eligible for ${view.eligible.join(', ') || 'none'}; ` +
+        `${acting.length > 0 ? `acting for ${acting.join(', ')}` : 'holds no role'}\n`)
     })
 }
 
-function printRows (rows: RoleRow[], withSource: boolean): void {
+function printRows (rows: RoleRow[], resolved: boolean): void {
   printTable(rows, [
     { header: 'REGION', value: r => r.region },
     { header: 'ROLE', value: r => r.role },
@@ -60,6 +67,12 @@ function printRows (rows: RoleRow[], withSource: boolean): void {
     { header: 'TERM', value: r => r.term !== undefined ? String(r.term) : '-' },
     { header: 'STATUS', value: r => r.status },
     { header: 'EXPIRES', value: r => expires(r.expiresInMs, r.status) },
-    ...(withSource ? [{ header: 'SOURCE', value: (r: RoleRow) => r.source ?? '-' }] : [])
+    ...(resolved
+      ? [
+          { header: 'FROM', value: (r: RoleRow) => r.source ?? '-' },
+          { header: 'GOSSIP COPY', value: (r: RoleRow) => copyText(r.copies?.gossip) },
+          { header: 'DHT COPY', value: (r: RoleRow) => copyText(r.copies?.dht, r.dhtError) }
+        ]
+      : [])
   ])
 }

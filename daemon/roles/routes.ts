@@ -4,12 +4,19 @@
  *                                 plus what this node itself does for each role
  *  GET /v1/roles/outputs          the latest accepted (fenced) output of each role in this region
  *  GET /v1/roles/:region/:role    resolve through the DHT (any region), with the candidates
- *                                 that announced themselves as providers
+ *                                 that announced themselves as providers; answers with the
+ *                                 freshest of this node's gossiped copy and the DHT's, and
+ *                                 shows both, since the holder renews by gossip and rewrites
+ *                                 the DHT record less often
+ * Region parameters follow the config's region rule and roles must be one of
+ * the five: anything else is a 400 at once, never a DHT lookup.
  */
 import type { Route } from '../api/router.js'
 import { HttpError } from '../errors.js'
 import { leaseStatus, type ElectionEngine, type ElectionConfig } from '../../protocols/election/index.js'
-import { regionSchema, roleSchema } from '../../protocols/election/lease.js'
+import { compareLeases, type Lease } from '../../protocols/election/lease.js'
+import { regionProblem } from '../../lib/region.js'
+import { ROLE_NAMES } from './constants.js'
 import type { RoleManager } from './manager.js'
 import type { FencedActions } from './actions.js'
 import type { FencingStore } from '../../protocols/election/fencing.js'
@@ -32,7 +39,7 @@ export function rolesRoutes (d: RoutesDeps): Route[] {
       method: 'GET',
       path: '/v1/roles',
       handler: (req) => {
-        const only = req.query.get('region') ?? undefined
+        const only = regionParam(req.query.get('region'))
         const now = Date.now()
         const byRegion = new Map<string, unknown[]>()
         for (const v of d.election.view()) {
@@ -65,35 +72,51 @@ export function rolesRoutes (d: RoutesDeps): Route[] {
       path: '/v1/roles/:region/:role',
       handler: async (req) => {
         const { region, role } = req.params
-        if (!regionSchema.safeParse(region).success) throw new HttpError(400, `invalid region ${JSON.stringify(region.slice(0, 64))}`)
-        if (!roleSchema.safeParse(role).success) throw new HttpError(400, `invalid role ${JSON.stringify(role.slice(0, 64))}`)
+        regionParam(region)
+        if (!(ROLE_NAMES as readonly string[]).includes(role)) throw new HttpError(400, `unknown role ${JSON.stringify(role.slice(0, 64))} (${ROLE_NAMES.join(', ')})`)
+        // This node's copy before the lookup: gossip (renewals), own claims and earlier reads.
+        const gossip = d.election.book.get(region, role)?.lease
         const [resolved, providers] = await Promise.allSettled([d.election.resolve(region, role, req.signal), d.election.providers(region, role, req.signal)])
-        const cached = d.election.book.get(region, role)?.lease
         const now = Date.now()
-        const fromDht = resolved.status === 'fulfilled' ? resolved.value : undefined
-        const lease = fromDht?.lease ?? cached
-        if (lease === undefined && fromDht === undefined) {
-          throw new HttpError(503, `DHT lookup failed and no cached lease for ${region}/${role}: ${(resolved as PromiseRejectedResult).reason?.message ?? 'unknown'}`)
+        const dht = resolved.status === 'fulfilled' ? resolved.value.lease : undefined
+        const dhtError = resolved.status === 'rejected' ? String((resolved.reason as Error)?.message ?? resolved.reason) : undefined
+        if (gossip === undefined && dht === undefined && dhtError !== undefined) {
+          throw new HttpError(503, `DHT lookup failed and this node has no copy of the ${region}/${role} lease: ${dhtError}`)
         }
+        // The freshest copy in record order (term, then the holder's latest statement).
+        const source = dht !== undefined && (gossip === undefined || compareLeases(dht, gossip) > 0) ? 'dht' : (gossip !== undefined ? 'gossip' : 'none')
+        const lease = source === 'dht' ? dht : gossip
+        const copy = (l: Lease | undefined): Record<string, unknown> | null => l === undefined
+          ? null
+          : { holder: l.holder, term: l.term, issuedAt: l.issuedAt, expiresAt: l.expiresAt, expiresInMs: l.expiresAt - now, status: leaseStatus(l, now, d.config.maxClockSkewMs) }
         return {
           json: {
             region,
             role,
-            source: fromDht?.lease !== undefined ? 'dht' : (cached !== undefined ? 'cache' : 'dht'),
-            dhtRecords: fromDht?.records ?? 0,
-            dhtError: resolved.status === 'rejected' ? String((resolved.reason as Error)?.message ?? resolved.reason) : undefined,
+            source,
             status: lease === undefined ? 'none' : leaseStatus(lease, now, d.config.maxClockSkewMs),
             holder: lease?.holder,
             term: lease?.term,
             issuedAt: lease?.issuedAt,
             expiresAt: lease?.expiresAt,
             expiresInMs: lease !== undefined ? lease.expiresAt - now : undefined,
+            copies: { gossip: copy(gossip), dht: copy(dht) },
+            dhtRecords: resolved.status === 'fulfilled' ? resolved.value.records : 0,
+            dhtError,
             candidates: providers.status === 'fulfilled' ? providers.value : []
           }
         }
       }
     }
   ]
+}
+
+/** A `region` query or path parameter: absent, or valid by the config's rule (400 otherwise). */
+function regionParam (v: string | null | undefined): string | undefined {
+  if (v === null || v === undefined) return undefined
+  const problem = regionProblem(v)
+  if (problem !== undefined) throw new HttpError(400, problem)
+  return v
 }
 
 function omitRole<T extends { role: string }> (s: T | undefined): Omit<T, 'role'> | Record<string, never> {

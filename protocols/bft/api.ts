@@ -3,7 +3,10 @@
  *   POST /v1/critical        {key, value, timeoutMs?} → waits for the commit (504 on timeout)
  *   GET  /v1/critical        every committed key with its height
  *   GET  /v1/critical/:key   value, height and certificate (URL-encode `/` in keys)
- *   GET  /v1/bft/status      consensus state: height, round, validators seen, last commit
+ *   GET  /v1/bft/status      consensus state: height, round, last commit, and per validator
+ *                            its membership state, connection and last vote seen
+ * Without a genesis the same paths answer 404 saying the network has none
+ * (noGenesisRoutes), not "no such endpoint".
  * Certificates are returned both as readable JSON (hex byte strings) and as
  * base64 deterministic CBOR, which any client can verify offline.
  */
@@ -84,14 +87,33 @@ export function criticalRoutes (svc: CriticalService): Route[] {
       method: 'GET',
       path: '/v1/bft/status',
       handler: () => {
-        const s = svc.status()
+        const { lastHeard: _raw, validatorView: view, ...s } = svc.status()
         return {
           json: {
             ...s,
+            validatorsAlive: view.alive,
+            validatorsConnected: view.connected,
+            quorum: view.quorum,
+            validatorStates: view.rows.map(r => ({ ...r, lastMessageAt: r.lastMessageAt === null ? null : new Date(r.lastMessageAt).toISOString() })),
             evidence: s.evidence.map(e => ({ ...e, first: e.first === null ? null : hex(e.first), second: e.second === null ? null : hex(e.second), at: new Date(e.at).toISOString() }))
           }
         }
       }
     }
+  ]
+}
+
+/** The message of every critical endpoint on an agent started without `--genesis`. */
+export const NO_GENESIS_MESSAGE = 'this network has no genesis, so it has no critical config: ' +
+  'create one with `mycel genesis create` and start every agent with --genesis FILE (docs/bft.md)'
+
+/** The critical endpoints of an agent without a genesis: each says so (404) instead of "no such endpoint". */
+export function noGenesisRoutes (): Route[] {
+  const handler = (): never => { throw new HttpError(404, NO_GENESIS_MESSAGE) }
+  return [
+    { method: 'POST', path: '/v1/critical', handler },
+    { method: 'GET', path: '/v1/critical', handler },
+    { method: 'GET', path: '/v1/critical/:key', handler },
+    { method: 'GET', path: '/v1/bft/status', handler }
   ]
 }

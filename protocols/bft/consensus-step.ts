@@ -41,6 +41,8 @@ export interface StepContext {
   scheduleRebroadcast: () => void
   reject: (reason: Rejection, detail: object) => void
   recordEvidence: (e: Evidence) => void
+  /** A valid vote or proposal arrived from this validator (status: last vote seen). */
+  heard: (validator: string) => void
   /** The committed chain moved on: open the next height. */
   followState: () => Promise<void>
 }
@@ -70,7 +72,7 @@ export async function handleVote (ctx: StepContext, v: Vote): Promise<void> {
     ctx.recordEvidence({ kind: 'vote', validator: v.validator, height: v.height, round: v.round, first: res.first.blockHash, second: v.blockHash, at: ctx.init.clock.now() })
     if (!res.counted) return
   }
-  hs.seen.add(v.validator)
+  ctx.heard(v.validator)
   await wake(ctx)
 }
 
@@ -90,7 +92,7 @@ export async function handleProposal (ctx: StepContext, p: Proposal): Promise<vo
   hs.proposals.set(p.round, p)
   hs.blocks.set(hex(hash), p.block)
   hs.votes.noteSender(p.round, p.proposer)
-  hs.seen.add(p.proposer)
+  ctx.heard(p.proposer)
   await wake(ctx)
 }
 

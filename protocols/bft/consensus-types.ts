@@ -92,8 +92,8 @@ export interface ConsensusStatus {
   lockedRound: number
   validRound: number
   pending: number
-  /** Validators we heard a valid message from at this or the previous height. */
-  validatorsSeen: string[]
+  /** Validator → when (this node's clock, Unix ms) its last valid vote or proposal arrived. */
+  lastHeard: Record<string, number>
   evidence: Evidence[]
   /** Set once the instance halted on an internal error; null while it runs. */
   fault: ConsensusFault | null

@@ -69,8 +69,8 @@ export class Consensus {
   /** Per-peer rate limits of catch-up (they are about peers, not heights). */
   private readonly lastSyncAsk = new Map<string, number>()
   private readonly lastSyncServe = new Map<string, number>()
-  /** The previous height's `seen`: status reports validators heard at this or the previous height. */
-  private prevSeen: ReadonlySet<string> = new Set()
+  /** Validator → when (our clock, ms) we last accepted a vote or proposal from it; only current validators are kept. */
+  private readonly lastHeard = new Map<string, number>()
   private readonly evidence: Evidence[] = []
   /** Set once, by `halt`; kept across stop/start: a halted instance never resumes. */
   private fault: ConsensusFault | null = null
@@ -101,6 +101,7 @@ export class Consensus {
       scheduleRebroadcast: () => { this.scheduleRebroadcast() },
       reject: (reason, detail) => { this.reject(reason, detail) },
       recordEvidence: (e) => { this.recordEvidence(e) },
+      heard: (validator) => { this.lastHeard.set(validator, init.clock.now()) },
       followState: async () => { await this.followState() }
     }
   }
@@ -191,7 +192,7 @@ export class Consensus {
       lockedRound: hs.lockedRound,
       validRound: hs.validRound,
       pending: this.mempool.size,
-      validatorsSeen: [...new Set([...this.prevSeen, ...hs.seen])].sort(),
+      lastHeard: Object.fromEntries(this.lastHeard),
       evidence: [...this.evidence],
       fault: this.fault === null ? null : { ...this.fault }
     }
@@ -343,9 +344,10 @@ export class Consensus {
       this.init.metrics?.roundsPerHeight.observe(old.round + 1)
     }
     cancelHeightTimers(old)
-    this.prevSeen = old.seen
     const hs = newHeightState(this.s.height() + 1)
     this.hs = hs
+    const set = this.s.validatorsAt(hs.height)
+    for (const v of this.lastHeard.keys()) if (!set.has(v)) this.lastHeard.delete(v)
     const now = this.init.clock.now()
     this.mempool.prune((id, e) => !this.s.isCommitted(id) && e.expiresAt > now)
     this.init.metrics?.pendingEntries.set(this.mempool.size)

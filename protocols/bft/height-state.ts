@@ -10,9 +10,8 @@
  * so "start afresh" has exactly one spelling (a new object).
  *
  * What outlives a height stays on `Consensus` and is listed there: the
- * mempool, the per-peer sync rate limits, the evidence log, the previous
- * height's `seen` set (status reports validators heard from at this or the
- * previous height), the halt record.
+ * mempool, the per-peer sync rate limits, the evidence log, when each
+ * validator was last heard from (status), the halt record.
  */
 import { HeightVotes } from './vote-set.js'
 import type { Step } from './consensus-types.js'
@@ -55,8 +54,6 @@ export interface HeightState {
   rebroadcast?: () => void
   /** Votes and proposals for height + 1 that arrived while at this height; handled once it opens. */
   readonly future: Array<{ from: string, msg: BftMessage }>
-  /** Validators we heard a valid message from at this height. */
-  readonly seen: Set<string>
 }
 
 /**
@@ -85,8 +82,7 @@ export function newHeightState (height: number, restored?: Restored): HeightStat
     precommitWait: new Set(),
     polkaSeen: new Set(),
     timers: new Set(),
-    future: [],
-    seen: new Set()
+    future: []
   }
   if (restored === undefined) return hs
   for (const [k, v] of restored.myVotes) hs.myVotes.set(k, v)

@@ -10,3 +10,4 @@ export { createGenesis, loadGenesis, parseGenesis, genesisHash, genesisHashHex, 
 export { BFT_PROFILES, VALIDATORS_KEY, ADMINS_KEY, VALIDATOR_CHANGE_DELAY, CRITICAL_TOPIC, BFT_PROTOCOL, BFT_SYNC_PROTOCOL, GENESIS_PROTOCOL } from './constants.js'
 export type { Certificate, Block, Entry } from './types.js'
 export { criticalAccessPolicy, ACL_PREFIX } from './access-policy.js'
+export { noGenesisRoutes, NO_GENESIS_MESSAGE } from './api.js'

@@ -22,6 +22,7 @@ import { mkdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Registry } from 'prom-client'
 import type { PeerId } from '@libp2p/interface'
+import { peerIdFromString } from '@libp2p/peer-id'
 import type { AgentComponents, ApiContributor, Startable } from '../../daemon/component.js'
 import { writeFileDurable } from '../../lib/durable-file.js'
 import { CorruptFileError } from '../../lib/errors.js'
@@ -40,7 +41,9 @@ import { BftTransport } from './transport.js'
 import { FileWal } from './wal.js'
 import { criticalRoutes } from './api.js'
 import type { Certificate } from './types.js'
+import { describeValidatorView, validatorView, type ValidatorMemberState, type ValidatorView } from './validator-view.js'
 import type { ProfileName } from '../../daemon/profiles.js'
+import type { Membership } from '../membership/types.js'
 
 export interface CriticalServiceInit {
   genesis: Genesis
@@ -49,7 +52,10 @@ export interface CriticalServiceInit {
   overrides?: Partial<BftProfile>
 }
 
-export type CriticalServiceComponents = Pick<AgentComponents, 'node' | 'peerId' | 'privateKey' | 'dataDir' | 'logger' | 'registry'> & Partial<Pick<AgentComponents, 'faults'>>
+export type CriticalServiceComponents = Pick<AgentComponents, 'node' | 'peerId' | 'privateKey' | 'dataDir' | 'logger' | 'registry'> & Partial<Pick<AgentComponents, 'faults'>> & {
+  /** Who is alive, for status and timeout reports (every validator reads as `unknown` without it). */
+  membership?: Pick<Membership, 'get'>
+}
 
 export interface ProposeResult {
   id: string
@@ -66,6 +72,8 @@ export interface CriticalStatus extends ConsensusStatus {
   admins: string[]
   admin: boolean
   lastCommit: { height: number, round: number, hash: string, time: number, entries: number } | null
+  /** Per validator of the open height: membership state, connection, last vote seen. */
+  validatorView: ValidatorView
 }
 
 export function criticalService (init: CriticalServiceInit): (components: CriticalServiceComponents) => CriticalService {
@@ -239,12 +247,13 @@ export class CriticalService implements Startable, ApiContributor {
 
   status (): CriticalStatus {
     const cs = this.consensus?.status() ?? {
-      height: this.state.height() + 1, round: 0, step: 'propose', active: false, validator: false, lockedRound: -1, validRound: -1, pending: 0, validatorsSeen: [], evidence: [], fault: null
+      height: this.state.height() + 1, round: 0, step: 'propose', active: false, validator: false, lockedRound: -1, validRound: -1, pending: 0, lastHeard: {}, evidence: [], fault: null
     } satisfies ConsensusStatus
     const h = this.state.height()
     const last = this.state.certificate(h)
     return {
       ...cs,
+      validatorView: this.validatorView(cs.lastHeard),
       networkId: this.init.genesis.networkId,
       genesis: hex(this.state.chain),
       committedHeight: h,
@@ -283,9 +292,8 @@ export class CriticalService implements Startable, ApiContributor {
     }
     this.state.addEventListener('commit', onCommit)
     const timer = setTimeout(() => {
-      const seen = this.consensus?.status().validatorsSeen.length ?? 0
-      const set = this.state.validatorsAt(this.state.height() + 1)
-      reject(new CommitTimeoutError(`${key} not committed within ${wait} ms: ${seen} of ${set.n} validators heard from recently, ${set.quorum} needed; ` +
+      const view = this.validatorView(this.consensus?.status().lastHeard ?? {})
+      reject(new CommitTimeoutError(`${key} not committed within ${wait} ms: ${describeValidatorView(view, Date.now())}; ` +
         'the proposal expired and will not be applied'))
     }, wait + this.profile.clockSkewMs)
     const onAbort = (): void => { reject(new CommitTimeoutError(`${key}: request aborted before commit; the proposal expires at ${new Date(expiresAt).toISOString()}`)) }
@@ -304,4 +312,19 @@ export class CriticalService implements Startable, ApiContributor {
   }
 
   routes (): Route[] { return criticalRoutes(this) }
+
+  private validatorView (lastHeard: Record<string, number>): ValidatorView {
+    const set = this.state.validatorsAt(this.state.height() + 1)
+    const node = this.c.node
+    return validatorView({
+      ids: set.ids,
+      quorum: set.quorum,
+      self: this.c.peerId,
+      lastHeard,
+      memberState: (id) => (this.c.membership?.get(id)?.state ?? 'unknown') as ValidatorMemberState,
+      isConnected: (id) => {
+        try { return node.getConnections(peerIdFromString(id)).length > 0 } catch { return false }
+      }
+    })
+  }
 }

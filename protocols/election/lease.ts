@@ -20,8 +20,10 @@ import { bytes, decodeCbor, encodeCbor } from '../wire/codec.js'
 import { signPayload, verifyPayload } from '../wire/signing.js'
 import { LEASE_KEY_PREFIX, LEASE_SIGN_DOMAIN, MAX_FUTURE_ISSUE_MS, MAX_LEASE_BYTES, MAX_LEASE_MS } from './constants.js'
 import { InvalidLeaseError } from './errors.js'
+import { REGION_PATTERN } from '../../lib/region.js'
 
-export const regionSchema = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/)
+/** The config's region rule (lib/region.ts): a region a host can be configured with is one its leases can name. */
+export const regionSchema = z.string().regex(REGION_PATTERN)
 export const roleSchema = z.string().regex(/^[a-z][a-z0-9-]{0,31}$/)
 
 export const leaseSchema = z.object({

@@ -103,12 +103,13 @@ describe('roles with 3 regions x 3 agent processes', function () {
       const expected = (await converged() || new Map<string, Row>())
       for (const role of ROLES) {
         const r = await waitFor(async () => {
-          const res = await asker.get<{ source: string, holder?: string, term?: number, dhtRecords: number, candidates: string[], status: string }>(`/v1/roles/${region}/${role}`)
-          return res.source === 'dht' && res.dhtRecords > 0 ? res : false
+          const res = await asker.get<{ source: string, holder?: string, term?: number, dhtRecords: number, candidates: string[], status: string, copies: { dht: { holder: string } | null } }>(`/v1/roles/${region}/${role}`)
+          return res.copies.dht !== null && res.dhtRecords > 0 ? res : false
         }, 30_000, `DHT resolution of ${region}/${role}`, 500)
         const want = expected.get(`${region}/${role}`)
         if (want !== undefined) assert.equal(r.holder, want.holder)
         assert.ok(inRegion(region).some(a => a.peerId === r.holder), 'holder belongs to the region')
+        assert.ok(inRegion(region).some(a => a.peerId === r.copies.dht?.holder), 'the DHT copy names a holder of the region')
         // The DHT copy may trail the gossiped renewals by a put or two; the token is what must match.
         assert.notEqual(r.status, 'none')
       }

@@ -361,7 +361,7 @@ export async function simulate (o: SimOptions): Promise<SimResult> {
     instances.every(i => i.store.certs.reduce((s, c) => s + c.block.entries.length, 0) === committed.size)
   if (process.env.BFT_SIM_DEBUG !== undefined) {
     for (const i of instances) {
-      console.log(i.name, up(i), JSON.stringify({ ...i.consensus?.status(), evidence: undefined, validatorsSeen: undefined }), i.wal.records.length)
+      console.log(i.name, up(i), JSON.stringify({ ...i.consensus?.status(), evidence: undefined, lastHeard: undefined }), i.wal.records.length)
       const c = (i.consensus as any)?.hs
       if (c === undefined) continue
       for (const r of c.votes.allRounds()) {

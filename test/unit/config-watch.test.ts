@@ -151,7 +151,7 @@ describe('config watch streams: bounded memory, slow watchers dropped', function
       await until(() => out.includes('-- watching app'), 60_000)
       a.svc.watchers.closeAll()
       assert.equal(await exited, 1)
-      assert.match(err, /^mycel: the agent ended the watch: the agent is stopping\n$/)
+      assert.match(err, /^mycel: the agent at \S+ ended the watch of app: the agent is stopping\n$/)
       assert.equal((await a.svc.metrics.watchDrops.get()).values.find(v => v.labels.reason === 'stopping')?.value, 1)
     } finally {
       await s.stop()

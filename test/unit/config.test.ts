@@ -2,7 +2,7 @@ import { expect } from 'chai'
 import { mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { defaults, readConfigFile, resolveConfig } from '../../daemon/config.js'
+import { checkReferencedFiles, defaults, readConfigFile, resolveConfig } from '../../daemon/config.js'
 
 async function tmpFile (name: string, text: string): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'mycel-cfg-'))
@@ -58,5 +58,34 @@ describe('agent config', () => {
     expect(err.message).to.match(/not valid YAML/)
     const err2 = await asyncErrorOf(readConfigFile('/nonexistent/mycel.yaml'))
     expect(err2.message).to.match(/cannot read config file/)
+  })
+
+  it('treats a key written without a value (YAML null) as not set', async () => {
+    const file = await readConfigFile(await tmpFile('a.yaml', 'region:\nbootstrap:\n  # - /ip4/10.0.0.1/tcp/4100/p2p/12D3KooW...\nlisten:\n  - /ip4/127.0.0.1/tcp/0\n'))
+    const cfg = resolveConfig(defaults(), file)
+    expect(cfg.bootstrap).to.deep.equal([])
+    expect(cfg.region).to.equal('default')
+    expect(cfg.listen).to.deep.equal(['/ip4/127.0.0.1/tcp/0'])
+  })
+
+  it('keeps the unauthenticated admin API on loopback unless apiInsecureRemote says otherwise', () => {
+    for (const api of ['0.0.0.0:8900', '10.1.2.3:8900', '[::]:8900', 'myhost:8900']) {
+      const err = errorOf(() => resolveConfig(defaults(), { api }))
+      expect(err.name, api).to.equal('ConfigError')
+      expect(err.message).to.include('--api-insecure-remote')
+      expect(resolveConfig(defaults(), { api, apiInsecureRemote: true }).api).to.equal(api)
+    }
+    for (const api of ['127.0.0.1:0', '127.8.9.1:8900', '[::1]:8900', 'localhost:8900']) {
+      expect(resolveConfig(defaults(), { api }).api).to.equal(api)
+    }
+  })
+
+  it('checks the files the config names before anything starts (ConfigError)', async () => {
+    const e1 = await asyncErrorOf(checkReferencedFiles(resolveConfig(defaults(), { genesis: '/nonexistent/genesis.json' })))
+    expect(e1.name).to.equal('ConfigError')
+    expect(e1.message).to.include('/nonexistent/genesis.json')
+    const e2 = await asyncErrorOf(checkReferencedFiles(resolveConfig(defaults(), { networkKey: await tmpFile('k', 'not a key') })))
+    expect(e2.name).to.equal('ConfigError')
+    expect(e2.message).to.include('PSK')
   })
 })

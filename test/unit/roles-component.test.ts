@@ -69,7 +69,7 @@ describe('roles component (one member, in-memory transport)', function () {
     const outputs = await call('/v1/roles/outputs')
     assert.deepEqual(outputs.outputs.map((o: any) => o.kind).sort(), ['config-violations', 'region-metrics', 'security-findings', 'topology', 'update-status'])
     const resolved = await call('/v1/roles/:region/:role', { region: 'eu', role: 'network' })
-    assert.equal(resolved.source, 'cache')
+    assert.equal(resolved.source, 'gossip')
     assert.equal(resolved.holder, peerId)
     assert.deepEqual(resolved.candidates, [peerId])
     const metrics = await registry.metrics()

@@ -1,0 +1,33 @@
+/**
+ * The one place that turns an error into the CLI's exit code, for every
+ * command: 0 ok, 1 runtime failure (no agent answers, timeout, refused by the
+ * agent), 2 bad usage or configuration (unknown flag, bad value, a file that
+ * is missing or invalid, a request the agent rejects as malformed).
+ * Commands throw; they never pick an exit code themselves.
+ */
+import { CommanderError } from 'commander'
+
+export const EXIT_OK = 0
+export const EXIT_FAILURE = 1
+export const EXIT_USAGE = 2
+
+/** Errors that mean "what you asked for is wrong", by name (callers branch on `.name`). */
+const USAGE_ERRORS = new Set([
+  'UsageError', // the CLI's own argument checks
+  'ConfigError', // config file, flags, the files they name
+  'InvalidGenesisError', // genesis file unreadable or invalid, or a data dir of another network
+  'IdentityExistsError',
+  'BadIdentityError',
+  'NoIdentityError'
+])
+
+/** Admin API answers that mean the request itself was bad: 400 malformed, 413 too large, 415 not JSON, 422 schema violation. */
+const USAGE_STATUSES = new Set([400, 413, 415, 422])
+
+export function exitCodeOf (err: unknown): number {
+  if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT_OK : EXIT_USAGE
+  const e = err as { name?: string, status?: number }
+  if (e.name !== undefined && USAGE_ERRORS.has(e.name)) return EXIT_USAGE
+  if (e.name === 'HttpError' && e.status !== undefined && USAGE_STATUSES.has(e.status)) return EXIT_USAGE
+  return EXIT_FAILURE
+}

@@ -1,0 +1,95 @@
+/**
+ * Every file under deploy/ is loaded exactly as shipped, the way the README's
+ * install walk-through installs it: the YAML through the real config loader,
+ * the systemd unit's ExecStart through the built CLI's real parser (with
+ * `--check`, which validates without starting), and the unit through
+ * `systemd-analyze verify` where the machine has it. A file nobody checks
+ * fails the test.
+ */
+import { expect } from 'chai'
+import { spawnSync } from 'node:child_process'
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { defaults, readConfigFile, resolveConfig } from '../../daemon/config.js'
+import { CLI } from '../helpers/agent-process.js'
+
+const DEPLOY = resolve('deploy')
+
+/** `sudo install ... deploy/FILE DEST` lines of the README's install walk-through: DEST → shipped file. */
+async function installedBy (): Promise<Map<string, string>> {
+  const readme = await readFile('README.md', 'utf8')
+  const section = readme.slice(readme.indexOf('## Install on a real host'))
+  const block = section.slice(section.indexOf('```sh'), section.indexOf('```', section.indexOf('```sh') + 5))
+  const map = new Map<string, string>()
+  for (const m of block.matchAll(/^sudo install\b.*\s(deploy\/\S+)\s+(\/\S+)/gm)) map.set(m[2], resolve(m[1]))
+  return map
+}
+
+/** `Key=Value` lines of a unit file (comments and sections dropped). */
+function unitKeys (text: string): Map<string, string> {
+  const keys = new Map<string, string>()
+  for (const line of text.split('\n')) {
+    const m = /^([A-Za-z]+)=(.*)$/.exec(line.trim())
+    if (m !== null) keys.set(m[1], m[2])
+  }
+  return keys
+}
+
+describe('deploy/ files as shipped', function () {
+  this.timeout(60_000)
+  let tmp: string
+  before(async () => { tmp = await mkdtemp(join(tmpdir(), 'mycel-deploy-')) })
+  after(async () => { await rm(tmp, { recursive: true, force: true }) })
+
+  it('the README installs every file under deploy/', async () => {
+    const shipped = (await readdir(DEPLOY)).map(f => join(DEPLOY, f)).sort()
+    const installed = [...(await installedBy()).values()].sort()
+    expect(installed).to.deep.equal(shipped)
+  })
+
+  it('deploy/mycel.yaml loads through the real config loader', async () => {
+    const file = await readConfigFile(join(DEPLOY, 'mycel.yaml'))
+    const cfg = resolveConfig(defaults(), file)
+    expect(cfg.region).to.equal('default')
+    expect(cfg.bootstrap).to.deep.equal([])
+    expect(cfg.listen).to.deep.equal(['/ip4/0.0.0.0/tcp/4100'])
+    expect(cfg.api).to.equal('127.0.0.1:8900')
+  })
+
+  it('deploy/mycel.service: ExecStart parses with the real CLI and its config checks out; systemd accepts the unit', async () => {
+    const unitPath = join(DEPLOY, 'mycel.service')
+    const unit = unitKeys(await readFile(unitPath, 'utf8'))
+    const pkg = JSON.parse(await readFile('package.json', 'utf8')) as { bin: Record<string, string> }
+    const argv = (unit.get('ExecStart') ?? '').split(/\s+/)
+    // `/usr/bin/env mycel ...`: the package's own bin, found on PATH.
+    expect(argv[0]).to.equal('/usr/bin/env')
+    expect(pkg.bin[argv[1]]).to.equal('dist/daemon/cli.js')
+    // Installed paths → the shipped files; the data dir → a scratch dir.
+    const installs = await installedBy()
+    const dataDir = unit.get('ReadWritePaths')
+    expect(dataDir).to.be.a('string')
+    const args = argv.slice(2).map(a => installs.get(a) ?? (a === dataDir ? join(tmp, 'data') : a))
+    expect(args).to.include(join(tmp, 'data'), 'ExecStart --data-dir is the unit\'s writable path')
+    const r = spawnSync(process.execPath, [CLI, ...args, '--check'], { encoding: 'utf8', timeout: 30_000 })
+    expect(r.status, r.stderr).to.equal(0)
+    const resolved = JSON.parse(r.stdout) as { dataDir: string, region: string }
+    expect(resolved.dataDir).to.equal(join(tmp, 'data'))
+    expect(resolved.region).to.equal('default')
+    // The unit runs as the user the README creates, keeps its state where ExecStart points,
+    // and does not restart in a loop on a configuration error (exit 2).
+    expect(unit.get('User')).to.equal('mycel')
+    expect(unit.get('StateDirectory')).to.equal('mycel')
+    expect(dataDir).to.equal('/var/lib/mycel')
+    expect(unit.get('RestartPreventExitStatus')).to.equal('2')
+    const analyze = spawnSync('systemd-analyze', ['--version'], { encoding: 'utf8' })
+    if (analyze.status === 0) {
+      const copy = join(tmp, 'mycel.service')
+      await writeFile(copy, await readFile(unitPath))
+      // It warns (unknown keys, bad values) on stderr with exit 0: both must be clean.
+      const v = spawnSync('systemd-analyze', ['verify', copy], { encoding: 'utf8' })
+      expect(v.status, v.stderr).to.equal(0)
+      expect(v.stderr.trim()).to.equal('')
+    }
+  })
+})

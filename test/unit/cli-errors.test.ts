@@ -1,0 +1,34 @@
+/** The CLI's error → exit code map and its rewording of start failures (the real-process cases are in cli-ux). */
+import { expect } from 'chai'
+import { CommanderError } from 'commander'
+import { exitCodeOf } from '../../daemon/cli/exit-codes.js'
+import { startupErrorMessage } from '../../daemon/cli/startup-error.js'
+import { ConfigError, HttpError, UsageError } from '../../daemon/errors.js'
+
+describe('CLI errors', () => {
+  it('maps usage and configuration errors to 2, everything else to 1', () => {
+    expect(exitCodeOf(new CommanderError(1, 'commander.unknownOption', 'x'))).to.equal(2)
+    expect(exitCodeOf(new CommanderError(0, 'commander.helpDisplayed', ''))).to.equal(0)
+    expect(exitCodeOf(new UsageError('x'))).to.equal(2)
+    expect(exitCodeOf(new ConfigError('x'))).to.equal(2)
+    expect(exitCodeOf(Object.assign(new Error('x'), { name: 'InvalidGenesisError' }))).to.equal(2)
+    expect(exitCodeOf(new HttpError(400, 'bad namespace'))).to.equal(2)
+    expect(exitCodeOf(new HttpError(422, 'schema'))).to.equal(2)
+    expect(exitCodeOf(new HttpError(403, 'not an admin'))).to.equal(1)
+    expect(exitCodeOf(new HttpError(504, 'timeout'))).to.equal(1)
+    expect(exitCodeOf(new Error('boom'))).to.equal(1)
+  })
+
+  it('says which address could not be listened on and why, in one line', () => {
+    // libp2p 3's wording, verbatim shape.
+    const libp2p = Object.assign(new Error('Some configured addresses failed to be listened on, you may need to remove one or more listen addresses from your configuration or set `transportManager.faultTolerance` to NO_FATAL:\n\n' +
+      '  /ip4/127.0.0.1/tcp/4100: Error: listen EADDRINUSE: address already in use 127.0.0.1:4100\n      at Server.setupListenHandle [as _listen2] (node:net:1908:16)\n'), { name: 'UnsupportedListenAddressesError' })
+    const e = startupErrorMessage(libp2p)
+    expect(e.name).to.equal('ListenError')
+    expect(e.message).to.equal('cannot listen on /ip4/127.0.0.1/tcp/4100: address already in use by another process (perhaps another mycel agent); change --listen')
+    const api = Object.assign(new Error('listen EADDRINUSE: address already in use 127.0.0.1:8900'), { code: 'EADDRINUSE', syscall: 'listen', address: '127.0.0.1', port: 8900 })
+    expect(startupErrorMessage(api).message).to.match(/^cannot serve the admin API on 127\.0\.0\.1:8900: address already in use/)
+    const other = new ConfigError('network key: nope')
+    expect(startupErrorMessage(other)).to.equal(other)
+  })
+})
