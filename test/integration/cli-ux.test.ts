@@ -11,7 +11,8 @@ import { mkdir, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { AgentProcess, CLI, waitFor } from '../helpers/agent-process.js'
-import { createIdentity, writeFileDurable } from '../../daemon/identity.js'
+import { createIdentity } from '../../daemon/identity.js'
+import { writeFileDurable } from '../../lib/durable-file.js'
 import { createGenesis, genesisToJson } from '../../protocols/bft/genesis.js'
 
 interface Run { code: number | null, stdout: string, stderr: string }
