@@ -64,9 +64,23 @@ describe('roles with 3 regions x 3 agent processes', function () {
     }
     return agreed
   }
+  /** The last roles log lines (JSON, on the agent's stdout) of each agent. */
+  const roleLogs = new Map<AgentProcess, string[]>()
+  const started = (a: AgentProcess): AgentProcess => {
+    const kept: string[] = []
+    roleLogs.set(a, kept)
+    let partial = ''
+    a.child?.stdout?.on('data', (d: Buffer) => {
+      const lines = (partial + d.toString()).split('\n')
+      partial = lines.pop() ?? ''
+      for (const l of lines) if (l.includes('"component":"roles"')) kept.push(l)
+      if (kept.length > 2_000) kept.splice(0, kept.length - 2_000)
+    })
+    return a
+  }
   /** Each agent's election and role log lines, one short line each: what a failed wait needs to be explained. */
   const electionLog = (): string => agents.map(a => {
-    const lines = a.stderr.split('\n').flatMap(l => {
+    const lines = (roleLogs.get(a) ?? []).flatMap(l => {
       try {
         const j = JSON.parse(l) as Record<string, unknown>
         if (j.component !== 'roles' || typeof j.msg !== 'string') return []
@@ -85,11 +99,11 @@ describe('roles with 3 regions x 3 agent processes', function () {
   }
 
   before(async () => {
-    const first = await AgentProcess.start({ region: REGIONS[0], env })
+    const first = started(await AgentProcess.start({ region: REGIONS[0], env }))
     agents = [first]
     // allSettled: every agent that did start is in `agents` and cleaned up; one whose start timed out was killed by the harness.
     const rest = await Promise.allSettled(Array.from({ length: 8 }, async (_, i) =>
-      await AgentProcess.start({ region: REGIONS[(i + 1) % 3], bootstrap: [first.addr], env })))
+      started(await AgentProcess.start({ region: REGIONS[(i + 1) % 3], bootstrap: [first.addr], env }))))
     for (const r of rest) if (r.status === 'fulfilled') agents.push(r.value)
     const failed = rest.find(r => r.status === 'rejected')
     if (failed !== undefined) throw (failed as PromiseRejectedResult).reason
