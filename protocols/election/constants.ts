@@ -122,6 +122,15 @@ export const ELECTION_PROFILES: Record<ProfileName, ElectionConfig> = {
   }
 }
 
+/**
+ * Read repair (repair.ts): a node that hears a live lease with a lower
+ * fencing token than its best restates its best after a random delay below
+ * this fraction of the renew interval. Half the interval spreads the nodes
+ * that know better, so usually one speaks and the rest hear it and stay
+ * quiet, and still corrects the old holder before its next renewal.
+ */
+export const RESTATE_SPREAD = 0.5
+
 /** DHT record namespace (first key segment) and the lease key prefix. */
 export const DHT_NAMESPACE = 'mycel'
 export const LEASE_KEY_PREFIX = '/mycel/lease/'

@@ -23,6 +23,7 @@ import type { ElectionConfig } from './constants.js'
 import { compareTokens, leaseStatus, signLease, type Lease, type LeaseStatus, type SignedLease } from './lease.js'
 import { rankCandidates } from './rule.js'
 import { LeaseBook } from './book.js'
+import { LeaseRepair } from './repair.js'
 import type { FencingStore } from './fencing.js'
 import type { LeaseSource, LeaseTransport } from './transport.js'
 import type { ElectionMetrics } from './metrics.js'
@@ -103,6 +104,7 @@ export interface LocalView {
 
 export class ElectionEngine extends EventTarget {
   readonly book = new LeaseBook()
+  private readonly repair: LeaseRepair
   private readonly slots = new Map<string, Slot>()
   private controller: AbortController | undefined
   private stopping = false
@@ -130,6 +132,18 @@ export class ElectionEngine extends EventTarget {
     super()
     this.now = init.now ?? Date.now
     this.random = init.random ?? Math.random
+    this.repair = new LeaseRepair({
+      book: this.book,
+      gossip: async (sl) => await this.c.transport.gossip(sl),
+      renewIntervalMs: init.config.renewIntervalMs,
+      maxClockSkewMs: init.config.maxClockSkewMs,
+      now: this.now,
+      random: this.random,
+      onRestated: (sl) => {
+        this.c.metrics.restated.inc({ region: sl.lease.region, role: sl.lease.role })
+        this.c.logger.info({ region: sl.lease.region, role: sl.lease.role, term: sl.lease.term, holder: sl.lease.holder }, 'restated a lease: a lower fencing token was still asserted')
+      }
+    })
   }
 
   get started (): boolean { return this.controller !== undefined }
@@ -141,6 +155,7 @@ export class ElectionEngine extends EventTarget {
     this.learnUntil = this.startedAt + this.init.config.learnPeriodMs
     this.lastViewChange = this.startedAt
     for (const role of this.init.eligible) this.slots.set(role, { role, acting: false, running: false, again: false, putting: false })
+    this.repair.start()
     this.c.transport.start((sl, source) => { this.observe(sl, source) })
     for (const ev of ['member:join', 'member:update', 'member:suspect', 'member:dead', 'member:left', 'member:alive'] as const) {
       this.c.membership.addEventListener(ev, this.onMembership)
@@ -171,6 +186,7 @@ export class ElectionEngine extends EventTarget {
     // Cancel settle waits and DHT puts, and let in-flight steps finish, so
     // the release below is each lease's last word.
     controller.abort()
+    this.repair.stop()
     await Promise.allSettled([...this.slots.values()].map(async s => await s.current))
     const releases: Array<Promise<void>> = []
     for (const slot of this.slots.values()) {
@@ -254,8 +270,12 @@ export class ElectionEngine extends EventTarget {
   async resolve (region: string, role: string, signal?: AbortSignal): Promise<{ lease?: Lease, status: LeaseStatus | 'none', records: number }> {
     const timeout = AbortSignal.timeout(this.init.config.dhtTimeoutMs)
     const sig = signal === undefined ? timeout : AbortSignal.any([signal, timeout])
-    const found = await this.c.transport.get(region, role, sig)
-    for (const sl of found) this.observe(sl, 'dht')
+    // Our own lease found only in our own store is a claim or renewal that
+    // reached nobody (kad-dht stores a put locally before it looks for
+    // peers): nobody else knows it, so it is no lease, and taking it would
+    // make this book, and this fence, disagree with everyone else's for good.
+    const found = (await this.c.transport.get(region, role, sig)).filter(f => !(f.from === this.c.peerId && f.lease.holder === this.c.peerId))
+    for (const f of found) this.observe({ lease: f.lease, record: f.record }, 'dht')
     let best: SignedLease | undefined
     for (const sl of found) if (best === undefined || compareTokens(sl.lease, best.lease) > 0 || (compareTokens(sl.lease, best.lease) === 0 && sl.lease.issuedAt > best.lease.issuedAt)) best = sl
     if (best === undefined) return { status: 'none', records: 0 }
@@ -285,7 +305,10 @@ export class ElectionEngine extends EventTarget {
     const { region, role, term, holder } = sl.lease
     // Any valid lease proves its holder existed in that term: older tokens are stale.
     this.c.fencing.check(region, role, { term, holder })
-    if (!this.book.observe(sl)) return
+    const changed = this.book.observe(sl)
+    // Someone still asserting a lower token than we know gets told (repair.ts).
+    if (source === 'gossip') this.repair.heard(sl)
+    if (!changed) return
     this.c.metrics.currentTerm.set({ region, role }, this.book.maxTerm(region, role))
     const key = `${region}/${role}`
     if (this.lastHolder.get(key) !== holder) {
@@ -371,8 +394,11 @@ export class ElectionEngine extends EventTarget {
       term = slot.held.lease.term
     } else {
       // About to start a new term: learn the term history from the DHT first
-      // (a lease gossiped before we joined), once per claim attempt series.
-      if (slot.resolvedAt === undefined || now - slot.resolvedAt > cfg.leaseMs) {
+      // (a lease gossiped before we joined), once per claim attempt series,
+      // and again when the region's view changed since: members back from a
+      // partition bring terms claimed while we were cut off, whose gossip
+      // (a successor's release, say) may have passed before our mesh formed.
+      if (slot.resolvedAt === undefined || now - slot.resolvedAt > cfg.leaseMs || slot.resolvedAt < this.lastViewChange) {
         slot.resolvedAt = now
         const signal = AbortSignal.any([this.controller?.signal ?? AbortSignal.abort(), AbortSignal.timeout(Math.min(cfg.dhtTimeoutMs, cfg.claimSettleMs * 3))])
         await this.resolve(region, slot.role, signal).catch(() => undefined)
@@ -416,7 +442,12 @@ export class ElectionEngine extends EventTarget {
     const cfg = this.init.config
     const { region, role } = signed.lease
     const recipients = await this.c.transport.gossip(signed).catch(() => 0)
-    const alone = !this.c.membership.members().some(m => m.peerId !== this.c.peerId)
+    const others = this.c.membership.members().filter(m => m.peerId !== this.c.peerId)
+    const alone = others.length === 0
+    // Cut off from every member we know: a DHT put could only write our own
+    // store, leaving a record of a claim nobody saw, which this node would
+    // later serve to others as if it had been made.
+    if (recipients === 0 && !alone && !others.some(m => m.state === 'alive' || m.state === 'suspect')) return false
     const last = slot.lastPut
     const routine = last !== undefined && last.term === signed.lease.term && this.now() - last.at < cfg.dhtPutIntervalMs
     if (recipients > 0 && (slot.putting || routine)) return true

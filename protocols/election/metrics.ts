@@ -47,6 +47,12 @@ export function electionMetrics (registry?: Registry) {
       labelNames: ['region', 'role', 'reason'],
       registers
     })),
+    restated: reuse('mycel_election_leases_restated_total', () => new Counter({
+      name: 'mycel_election_leases_restated_total',
+      help: 'Leases this node restated on the lease topic because a lower fencing token was still asserted (read repair), per region and role',
+      labelNames: ['region', 'role'],
+      registers
+    })),
     leasesRejected: reuse('mycel_election_leases_rejected_total', () => new Counter({
       name: 'mycel_election_leases_rejected_total',
       help: 'Lease records dropped (forged, malformed, wrong key, insane times), by source and reason',

@@ -17,6 +17,12 @@ import { rejectReason } from '../wire/errors.js'
 
 export type LeaseSource = 'gossip' | 'dht' | 'self'
 
+/** A lease record read from the DHT, with the peer whose store held it. */
+export interface FoundLease extends SignedLease {
+  /** Peer id of the store; this node's own id for its local store. */
+  from: string
+}
+
 export interface LeaseTransport {
   start: (onLease: (sl: SignedLease, source: LeaseSource) => void) => void
   stop: () => void
@@ -24,8 +30,13 @@ export interface LeaseTransport {
   gossip: (sl: SignedLease) => Promise<number>
   /** Store the record in the DHT; resolves with the number of remote peers that stored it. */
   put: (sl: SignedLease, signal: AbortSignal) => Promise<number>
-  /** Every valid record found for the key (not only the DHT's pick). */
-  get: (region: string, role: string, signal: AbortSignal) => Promise<SignedLease[]>
+  /**
+   * Every valid record found for the key (not only the DHT's pick), each
+   * with the store it came from: kad-dht also answers from this node's own
+   * store, which holds every record this node put, even one that reached
+   * no other peer.
+   */
+  get: (region: string, role: string, signal: AbortSignal) => Promise<FoundLease[]>
   provide: (region: string, role: string, signal: AbortSignal) => Promise<void>
   findProviders: (region: string, role: string, signal: AbortSignal) => Promise<string[]>
 }
@@ -83,29 +94,29 @@ export class Libp2pLeaseTransport implements LeaseTransport {
     return acks
   }
 
-  async get (region: string, role: string, signal: AbortSignal): Promise<SignedLease[]> {
+  async get (region: string, role: string, signal: AbortSignal): Promise<FoundLease[]> {
     const { metrics } = this.init
     const key = leaseKey(region, role)
-    const raw: Uint8Array[] = []
+    const raw: Array<{ record: Uint8Array, from: string }> = []
     try {
       // Collect every record from the responses rather than the single value
       // `get` yields at the end: that value comes only after kad-dht's
       // correction round, which throws when a stale peer cannot be corrected.
       for await (const ev of this.init.node.services.dht.get(key, { signal })) {
-        if (ev.name === 'PEER_RESPONSE' && ev.record != null) raw.push(ev.record.value)
-        else if (ev.name === 'VALUE') raw.push(ev.value)
+        if (ev.name === 'PEER_RESPONSE' && ev.record != null) raw.push({ record: ev.record.value, from: ev.from.toString() })
+        else if (ev.name === 'VALUE') raw.push({ record: ev.value, from: ev.from.toString() })
       }
       metrics.dhtOps.inc({ op: 'get', result: raw.length > 0 ? 'ok' : 'not_found' })
     } catch (err) {
       metrics.dhtOps.inc({ op: 'get', result: raw.length > 0 ? 'ok' : rejectReason(err) })
       if (raw.length === 0 && (err as Error).name !== 'NotFoundError') throw err
     }
-    const out: SignedLease[] = []
-    for (const r of raw) {
+    const out: FoundLease[] = []
+    for (const { record, from } of raw) {
       try {
-        const sl = await decodeLease(r)
+        const sl = await decodeLease(record)
         const k = parseLeaseKey(key)
-        if (k?.region === sl.lease.region && k.role === sl.lease.role) out.push(sl)
+        if (k?.region === sl.lease.region && k.role === sl.lease.role) out.push({ ...sl, from })
       } catch (err) {
         metrics.leasesRejected.inc({ source: 'dht', reason: rejectReason(err) })
       }
