@@ -16,7 +16,7 @@
  * guard holder removes the stale file, and only if it still holds what was
  * judged stale; the new lock is then created with O_EXCL as usual.
  */
-import { closeSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs'
+import { closeSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
 import { DataDirLockedError } from './errors.js'
 
@@ -123,6 +123,8 @@ export class DirLock {
    * DataDirLockedError naming the live holder.
    */
   static async acquire (dir: string, what = 'data dir'): Promise<DirLock> {
+    // A first start creates the data dir (owner only: it will hold the identity key).
+    mkdirSync(dir, { recursive: true, mode: 0o700 })
     const path = join(dir, LOCK_FILE)
     const guard = path + GUARD_SUFFIX
     const me = currentHolder()

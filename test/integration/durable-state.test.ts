@@ -44,7 +44,7 @@ describe('durable state (real agents)', function () {
     assert.equal(code, 1)
     const lines = stderr.trim().split('\n')
     assert.equal(lines.length, 1, stderr)
-    assert.match(lines[0], new RegExp(`^mycel: agent failed to start: data dir ${dir} is in use by another mycel agent: pid ${pidA} \\(`))
+    assert.match(lines[0], new RegExp(`^mycel: data dir ${dir} is in use by another mycel agent: pid ${pidA} \\(`))
     // The first one is untouched: still serving, its agent.json not overwritten.
     assert.equal((await a.request('GET', '/healthz')).status, 200)
     assert.equal(await readFile(join(dir, 'agent.json'), 'utf8'), agentJson)

@@ -6,7 +6,7 @@
  */
 import { strict as assert } from 'node:assert'
 import { spawn } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync, truncateSync, readdirSync, utimesSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync, truncateSync, readdirSync, statSync, utimesSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import fc from 'fast-check'
@@ -225,6 +225,14 @@ describe('lib durable files', () => {
       assert.equal(existsSync(join(dir, LOCK_FILE)), false)
       const again = await DirLock.acquire(dir)
       again.release()
+    })
+
+    it('creates a data dir that does not exist yet (a first start), owner-only', async () => {
+      const fresh = join(dir, 'new', 'data')
+      const lock = await DirLock.acquire(fresh)
+      assert.equal(existsSync(join(fresh, LOCK_FILE)), true)
+      assert.equal(statSync(fresh).mode & 0o777, 0o700)
+      lock.release()
     })
 
     it('takes over a lock whose holder is gone or whose pid was reused', async () => {
