@@ -4,6 +4,8 @@ import type { Route } from './router.js'
 import type { Membership } from '../../protocols/membership/types.js'
 import type { Health } from '../../protocols/health/index.js'
 import type { MycelNode } from '../node.js'
+import type { BootstrapStatus } from '../redial.js'
+import type { AdmissionStatus } from '../../protocols/admission/index.js'
 import { HttpError } from '../errors.js'
 
 export interface CoreRouteDeps {
@@ -16,6 +18,12 @@ export interface CoreRouteDeps {
   membership: Membership
   health: Health
   isReady: () => boolean
+  /** True once this agent knows at least one live member. */
+  joined: () => boolean
+  /** Last outcome per bootstrap address. */
+  bootstrap: () => BootstrapStatus[]
+  /** Admission rule, connected peers' verdicts and remembered refusals. */
+  admission: () => AdmissionStatus
 }
 
 export function coreRoutes (d: CoreRouteDeps): Route[] {
@@ -44,10 +52,13 @@ export function coreRoutes (d: CoreRouteDeps): Route[] {
           version: d.version,
           uptimeSeconds: Math.round((Date.now() - d.startedAt) / 1000),
           connections: d.node.getConnections().length,
-          members: countByState(d.membership)
+          members: countByState(d.membership),
+          joined: d.joined(),
+          bootstrap: d.bootstrap()
         }
       })
     },
+    { method: 'GET', path: '/v1/admission', handler: () => ({ json: d.admission() }) },
     {
       method: 'GET',
       path: '/v1/members',

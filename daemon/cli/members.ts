@@ -3,6 +3,12 @@ import type { Command } from 'commander'
 import { ApiClient } from './client.js'
 import { ago, fail, printJson, printTable } from './output.js'
 
+interface BootstrapRow { addr: string, state: string, failures: number, lastError: { reason: string, message: string, at: string } | null }
+interface StatusReply {
+  peerId: string, region: string, addrs: string[], version: string, uptimeSeconds: number, connections: number,
+  members: Record<string, number>, joined: boolean, bootstrap: BootstrapRow[]
+}
+
 interface MemberRow { peerId: string, state: string, region: string, incarnation: number, addrs: string[], lastSeen: string, roles?: string[], version?: string }
 
 export function registerMemberCommands (program: Command): void {
@@ -38,7 +44,7 @@ export function registerMemberCommands (program: Command): void {
     .option('--json', 'machine-readable output')
     .action(async (opts: { api: string, json?: boolean }) => {
       try {
-        const s = await new ApiClient(opts.api).get<{ peerId: string, region: string, addrs: string[], version: string, uptimeSeconds: number, connections: number, members: Record<string, number> }>('/v1/status')
+        const s = await new ApiClient(opts.api).get<StatusReply>('/v1/status')
         if (opts.json === true) { printJson(s); return }
         const m = s.members
         process.stdout.write([
@@ -46,13 +52,27 @@ export function registerMemberCommands (program: Command): void {
           `region:      ${s.region}`,
           `version:     ${s.version}`,
           `uptime:      ${ago(Date.now() - s.uptimeSeconds * 1000)}`,
+          `joined:      ${joinedLine(s)}`,
           `connections: ${s.connections}`,
           `members:     ${m.alive} alive, ${m.suspect} suspect, ${m.dead} dead, ${m.left} left`,
           'addresses:',
-          ...s.addrs.map(a => `  ${a}`)
+          ...s.addrs.map(a => `  ${a}`),
+          ...(s.bootstrap.length > 0 ? ['bootstrap:', ...s.bootstrap.map(bootstrapLine)] : [])
         ].join('\n') + '\n')
       } catch (err) {
         fail((err as Error).message)
       }
     })
+}
+
+function joinedLine (s: StatusReply): string {
+  if (s.joined) return 'yes'
+  if (s.bootstrap.length === 0) return 'no (no bootstrap peers configured: waiting for others to join this agent)'
+  const failing = s.bootstrap.filter(b => b.state === 'failing').length
+  return `no (${failing} of ${s.bootstrap.length} bootstrap peers failing; see below)`
+}
+
+function bootstrapLine (b: BootstrapRow): string {
+  if (b.lastError === null || b.state !== 'failing') return `  ${b.addr}  ${b.state}`
+  return `  ${b.addr}  ${b.state}: ${b.lastError.reason} (${b.failures} failures, last ${ago(b.lastError.at)} ago): ${b.lastError.message}`
 }

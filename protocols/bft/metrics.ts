@@ -25,8 +25,7 @@ export function createBftMetrics (registry?: Registry) {
     entriesCommitted: new Counter({ name: 'mycel_bft_entries_committed_total', help: 'Critical entries applied from certified blocks', registers }),
     certificatesApplied: new Counter({ name: 'mycel_bft_certificates_applied_total', help: 'Certified blocks applied, by how they arrived', labelNames: ['source'], registers }),
     certificatesRejected: new Counter({ name: 'mycel_bft_certificates_rejected_total', help: 'Certified blocks refused, by reason', labelNames: ['reason'], registers }),
-    pendingEntries: new Gauge({ name: 'mycel_bft_pending_entries', help: 'Entries waiting in this validator\'s mempool', registers }),
-    genesisMismatches: new Counter({ name: 'mycel_bft_genesis_mismatch_total', help: 'Peers refused because their genesis hash differs', registers })
+    pendingEntries: new Gauge({ name: 'mycel_bft_pending_entries', help: 'Entries waiting in this validator\'s mempool', registers })
   }
 }
 

@@ -12,6 +12,10 @@
  *   dead    inc >= cur and state alive|suspect  wins
  *   left    inc >= cur and state != left        wins (also over dead: the member said so itself)
  * Anything else is stale. Suspect/dead about an unknown member is ignored.
+ *
+ * Two processes sharing one identity (a copied key on another data dir)
+ * show up in the records this table orders (identity-conflict.ts); they are
+ * reported through `onConflict`.
  */
 import { createHash } from 'node:crypto'
 import type { Member, MemberState, MembershipEvents } from './types.js'
@@ -20,6 +24,12 @@ import type { MembershipConfig } from './constants.js'
 import { suspicionTimeoutMs } from './constants.js'
 import { Suspicion } from './suspicion.js'
 import type { Clock } from './clock.js'
+import { memberConflict, selfConflict, type IdentityConflict, type PreviousAddrs } from './identity-conflict.js'
+
+export type { IdentityConflict } from './identity-conflict.js'
+
+/** identityConflictWindowMs when a caller's config leaves it out (see constants.ts). */
+const DEFAULT_CONFLICT_WINDOW_MS = 60_000
 
 export type Verdict = 'news' | 'confirm' | 'refute' | 'stale' | 'unknown' | 'full'
 export type ApplyResult = 'applied' | 'confirmed' | 'refuted' | 'stale' | 'unknown' | 'full'
@@ -29,6 +39,8 @@ type Claim = Update<SuspectBody | DeadBody | LeftBody> | { body: DeadBody, raw: 
 interface Entry {
   member: Member
   alive: Update<AliveBody>
+  /** The address set this member advertised before its current one (identity-conflict.ts). */
+  previousAddrs?: PreviousAddrs
   claim?: Claim
   suspicion?: Suspicion
   refusedSuspicion?: boolean
@@ -46,9 +58,12 @@ export interface TableHooks {
   /** An update changed our view and should be passed on (piggyback). */
   onNews: (member: string, raw: SignedUpdate) => void
   emit: (event: keyof MembershipEvents, member: Member) => void
+  /** Evidence that two processes run with one identity (see IdentityConflict). */
+  onConflict?: (conflict: IdentityConflict) => void
 }
 
-export type TableConfig = Pick<MembershipConfig, 'suspicionMult' | 'suspicionMaxTimeoutMult' | 'probeIntervalMs' | 'refusedSuspicionMs' | 'suspectMaxAgeMs' | 'reapAfterMs' | 'tombstoneMs' | 'maxMembers'>
+export type TableConfig = Pick<MembershipConfig, 'suspicionMult' | 'suspicionMaxTimeoutMult' | 'probeIntervalMs' | 'refusedSuspicionMs' | 'suspectMaxAgeMs' | 'reapAfterMs' | 'tombstoneMs' | 'maxMembers'> &
+Partial<Pick<MembershipConfig, 'identityConflictWindowMs'>>
 
 export class MemberTable {
   private readonly entries = new Map<string, Entry>()
@@ -128,6 +143,7 @@ export class MemberTable {
       case 'stale': case 'unknown': case 'full':
         return verdict
       case 'refute':
+        this.checkSelfConflict(u.body)
         this.selfInc = Math.max(this.selfInc, u.body.inc) + 1
         this.hooks.onRefute(this.selfInc, u.body)
         return 'refuted'
@@ -157,6 +173,7 @@ export class MemberTable {
       return
     }
     const prev = e.member.state
+    this.checkMemberConflict(e, u.body)
     this.stopSuspicion(e)
     e.alive = u
     e.claim = undefined
@@ -166,6 +183,17 @@ export class MemberTable {
     if (prev === 'left') this.hooks.emit('member:join', { ...e.member })
     else if (prev !== 'alive') this.hooks.emit('member:alive', { ...e.member })
     this.hooks.emit('member:update', { ...e.member })
+  }
+
+  private checkSelfConflict (body: UpdateBody): void {
+    const c = selfConflict({ peerId: this.selfId, addrs: this.selfEntry.member.addrs, incarnation: this.selfInc }, this.startedAt, body)
+    if (c !== undefined) this.hooks.onConflict?.(c)
+  }
+
+  private checkMemberConflict (e: Entry, body: AliveBody): void {
+    const r = memberConflict(e.member, e.previousAddrs, body, this.clock.now(), this.cfg.identityConflictWindowMs ?? DEFAULT_CONFLICT_WINDOW_MS)
+    e.previousAddrs = r.previous
+    if (r.conflict !== undefined) this.hooks.onConflict?.(r.conflict)
   }
 
   private applySuspect (u: Update<SuspectBody>): void {
@@ -241,6 +269,23 @@ export class MemberTable {
     this.hooks.emit('member:dead', { ...e.member })
     this.hooks.emit('member:update', { ...e.member })
     this.hooks.onSuspicionTimeout(id, inc)
+  }
+
+  /**
+   * Forget `id` at once, leaving a tombstone against its current records: it
+   * failed admission, so whatever we learned of it second-hand goes.
+   * Listeners see it die. Returns false if it was not known.
+   */
+  evict (id: string): boolean {
+    const e = this.entries.get(id)
+    if (e === undefined) return false
+    this.stopSuspicion(e)
+    this.entries.delete(id)
+    this.tombstones.set(id, { inc: e.member.incarnation, until: this.clock.now() + this.cfg.tombstoneMs })
+    const gone: Member = { ...e.member, state: 'dead' }
+    this.hooks.emit('member:dead', { ...gone })
+    this.hooks.emit('member:update', gone)
+    return true
   }
 
   /** Attach the signed form of a dead claim we made when our suspicion expired. */

@@ -1,11 +1,12 @@
 /**
  * The SWIM state machine on a fake clock: incarnation ordering, suspicion
  * and refutation, Lifeguard's shrinking timeout (exact values), leave vs
- * dead, reaping, restarts and stale updates.
+ * dead, reaping, restarts and stale updates; two processes sharing one
+ * identity; eviction of a peer that failed admission.
  */
 import assert from 'node:assert/strict'
 import FakeTimers from '@sinonjs/fake-timers'
-import { MemberTable, type TableHooks } from '../../protocols/membership/state.js'
+import { MemberTable, type IdentityConflict, type TableHooks } from '../../protocols/membership/state.js'
 import { membershipConfig, suspicionTimeoutMs, type MembershipConfig } from '../../protocols/membership/constants.js'
 import { remainingSuspicionTime } from '../../protocols/membership/suspicion.js'
 import { encodeCbor } from '../../protocols/wire/codec.js'
@@ -29,6 +30,7 @@ interface Harness {
   refutes: number[]
   timeouts: Array<[string, number]>
   news: string[]
+  conflicts: IdentityConflict[]
 }
 
 /** memberlist's DefaultLANConfig suspicion values, so the expected numbers below are memberlist's. */
@@ -36,12 +38,13 @@ const MEMBERLIST_LAN = membershipConfig('lan', { suspicionMult: 4, suspicionMaxT
 
 function harness (cfg: MembershipConfig = MEMBERLIST_LAN, selfInc = 5): Harness {
   const clock = FakeTimers.createClock(NOW)
-  const h: Harness = { table: undefined as unknown as MemberTable, clock, events: [], refutes: [], timeouts: [], news: [] }
+  const h: Harness = { table: undefined as unknown as MemberTable, clock, events: [], refutes: [], timeouts: [], news: [], conflicts: [] }
   const hooks: TableHooks = {
     onRefute: (inc) => { h.refutes.push(inc) },
     onSuspicionTimeout: (id, inc) => { h.timeouts.push([id, inc]) },
     onNews: (member) => { h.news.push(member) },
-    emit: (event, m) => { h.events.push([event, m.peerId, m.state]) }
+    emit: (event, m) => { h.events.push([event, m.peerId, m.state]) },
+    onConflict: (c) => { h.conflicts.push(c) }
   }
   const adapter: Clock = {
     now: () => clock.now,
@@ -371,6 +374,68 @@ describe('membership state machine', () => {
       assert.equal(h.table.apply(alive('A', 1)), 'applied')
       assert.equal(h.table.apply(alive('B', 1)), 'applied')
       assert.equal(h.table.apply(alive('C', 1)), 'full')
+    })
+  })
+
+  describe('two processes with one identity (a copied key)', () => {
+    const HERE = ['/ip4/10.0.0.1/tcp/4100']
+    const THERE = ['/ip4/10.0.0.2/tcp/4100']
+
+    it('a record about us signed by another process since we started is a conflict, and still refuted', () => {
+      const h = harness()
+      assert.equal(h.table.apply(alive(SELF, 9, { addrs: THERE, ts: NOW + 1_000 })), 'refuted')
+      assert.deepEqual(h.refutes, [10])
+      assert.equal(h.conflicts.length, 1)
+      assert.deepEqual(h.conflicts[0], { peerId: SELF, kind: 'self', addrs: [[], THERE], incarnations: [5, 9] })
+      // A leave we never announced, signed while we run, is the other process too.
+      assert.equal(h.table.apply(left(SELF, 11)), 'refuted')
+      assert.equal(h.conflicts.length, 1, 'a leave signed before we started is our own')
+      assert.equal(h.table.apply(u<LeftBody>({ v: 1, t: 'left', id: SELF, inc: 13, ts: NOW + 2_000 })), 'refuted')
+      assert.equal(h.conflicts.length, 2)
+      assert.equal(h.conflicts[1].kind, 'self')
+    })
+
+    it('our own record from before a restart that lost the incarnation is no conflict', () => {
+      const h = harness()
+      assert.equal(h.table.apply(alive(SELF, 9, { addrs: THERE, ts: NOW - 60_000 })), 'refuted')
+      assert.deepEqual(h.conflicts, [])
+    })
+
+    it('a member whose addresses flip back to the set it just left is announced by two processes', () => {
+      const h = withMembers(0)
+      h.table.apply(alive('A', 1, { addrs: HERE }))
+      assert.equal(h.table.apply(alive('A', 2, { addrs: THERE })), 'applied')
+      assert.deepEqual(h.conflicts, [], 'one move is no conflict')
+      h.clock.tick(5_000)
+      assert.equal(h.table.apply(alive('A', 3, { addrs: HERE })), 'applied')
+      assert.deepEqual(h.conflicts, [{ peerId: 'A', kind: 'member', addrs: [THERE, HERE], incarnations: [2, 3] }])
+      h.table.apply(alive('A', 4, { addrs: THERE }))
+      assert.equal(h.conflicts.length, 2)
+      // Same addresses again: a refutation or restart in place, not a conflict.
+      h.table.apply(alive('A', 5, { addrs: THERE }))
+      assert.equal(h.conflicts.length, 2)
+    })
+
+    it('moving back after the window is a move, not a conflict', () => {
+      const h = withMembers(0)
+      h.table.apply(alive('A', 1, { addrs: HERE }))
+      h.table.apply(alive('A', 2, { addrs: THERE }))
+      h.clock.tick(MEMBERLIST_LAN.identityConflictWindowMs + 1)
+      h.table.apply(alive('A', 3, { addrs: HERE }))
+      assert.deepEqual(h.conflicts, [])
+    })
+  })
+
+  describe('eviction (a peer that failed admission)', () => {
+    it('forgets the member at once, tells listeners it is gone, and keeps its records out', () => {
+      const h = withMembers(2)
+      assert.equal(h.table.evict('M0'), true)
+      assert.equal(h.table.get('M0'), undefined)
+      assert.deepEqual(h.events, [['member:dead', 'M0', 'dead'], ['member:update', 'M0', 'dead']])
+      assert.equal(h.table.apply(alive('M0', 1)), 'stale', 'tombstoned at its incarnation')
+      assert.equal(h.table.apply(suspect('M0', 1)), 'unknown')
+      assert.equal(h.table.evict('M0'), false)
+      assert.deepEqual(h.table.ids(['alive']), ['M1'])
     })
   })
 })
