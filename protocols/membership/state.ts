@@ -24,7 +24,7 @@ import type { MembershipConfig } from './constants.js'
 import { suspicionTimeoutMs } from './constants.js'
 import { Suspicion } from './suspicion.js'
 import type { Clock } from './clock.js'
-import { memberConflict, selfConflict, type IdentityConflict, type PreviousAddrs } from './identity-conflict.js'
+import { bytesEqual, IdentityWatch, type IdentityConflict, type PreviousAddrs } from './identity-conflict.js'
 
 export type { IdentityConflict } from './identity-conflict.js'
 
@@ -71,6 +71,7 @@ export class MemberTable {
   private selfEntry: Entry
   private selfInc: number
   private readonly startedAt: number
+  private readonly identity: IdentityWatch
 
   /**
    * @param healthScale multiplier for timeout-based suspicion windows, from our Lifeguard local health
@@ -82,6 +83,8 @@ export class MemberTable {
     this.selfInc = self.body.inc
     this.selfEntry = { member: toMember(self.body, 'alive', clock.now()), alive: self, since: clock.now(), joinedAt: clock.now() }
     this.startedAt = clock.now()
+    this.identity = new IdentityWatch(this.selfId, { at: this.startedAt, incarnation: self.body.inc }, cfg.identityConflictWindowMs ?? DEFAULT_CONFLICT_WINDOW_MS, cfg.maxMembers, hooks.onConflict)
+    this.identity.announce(self.body.addrs)
   }
 
   get selfId (): string { return this.selfEntry.member.peerId }
@@ -143,7 +146,7 @@ export class MemberTable {
       case 'stale': case 'unknown': case 'full':
         return verdict
       case 'refute':
-        this.checkSelfConflict(u.body)
+        this.observe(u)
         this.selfInc = Math.max(this.selfInc, u.body.inc) + 1
         this.hooks.onRefute(this.selfInc, u.body)
         return 'refuted'
@@ -173,7 +176,7 @@ export class MemberTable {
       return
     }
     const prev = e.member.state
-    this.checkMemberConflict(e, u.body)
+    e.previousAddrs = this.identity.checkMove(e.member, e.previousAddrs, u.body, now)
     this.stopSuspicion(e)
     e.alive = u
     e.claim = undefined
@@ -185,15 +188,26 @@ export class MemberTable {
     this.hooks.emit('member:update', { ...e.member })
   }
 
-  private checkSelfConflict (body: UpdateBody): void {
-    const c = selfConflict({ peerId: this.selfId, addrs: this.selfEntry.member.addrs, incarnation: this.selfInc }, this.startedAt, body)
-    if (c !== undefined) this.hooks.onConflict?.(c)
+  /**
+   * Cheap, before any signature check: is this an alive/left record that
+   * ordering calls stale yet differs from the one we hold (about us, or a
+   * member's at the same incarnation)? Only such records can show two
+   * processes with one identity; callers verify them and pass them to observe().
+   */
+  differsFromHeld (body: UpdateBody, raw: SignedUpdate): boolean {
+    if (body.t !== 'alive' && body.t !== 'left') return false
+    if (body.id === this.selfId) return !bytesEqual(raw.b, this.selfEntry.alive.raw.b)
+    const held = this.entries.get(body.id)?.alive
+    return body.t === 'alive' && held !== undefined && held.body.inc === body.inc && !bytesEqual(raw.b, held.raw.b)
   }
 
-  private checkMemberConflict (e: Entry, body: AliveBody): void {
-    const r = memberConflict(e.member, e.previousAddrs, body, this.clock.now(), this.cfg.identityConflictWindowMs ?? DEFAULT_CONFLICT_WINDOW_MS)
-    e.previousAddrs = r.previous
-    if (r.conflict !== undefined) this.hooks.onConflict?.(r.conflict)
+  /** Check a verified record for an identity conflict; true if it is a new one (worth passing on, so the twins learn it). */
+  observe (u: Update): boolean {
+    if (u.body.id === this.selfId) {
+      return this.identity.checkSelf({ addrs: this.selfEntry.member.addrs, incarnation: this.selfInc, current: this.selfEntry.alive.raw.b, leaving: this.leaving }, u)
+    }
+    const held = this.entries.get(u.body.id)?.alive
+    return u.body.t === 'alive' && held !== undefined && this.identity.checkSameIncarnation(held, u as Update<AliveBody>)
   }
 
   private applySuspect (u: Update<SuspectBody>): void {
@@ -301,6 +315,7 @@ export class MemberTable {
     if (u.body.inc < this.selfEntry.alive.body.inc) return
     this.selfInc = Math.max(this.selfInc, u.body.inc)
     this.selfEntry = { ...this.selfEntry, member: toMember(u.body, 'alive', this.clock.now()), alive: u }
+    this.identity.announce(u.body.addrs)
   }
 
   /** Raise own incarnation for a metadata change; returns the new value. */

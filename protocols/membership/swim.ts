@@ -290,7 +290,15 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
       return 'stale'
     }
     const verdict = table.classify(body)
-    // Cheap ordering first: stale and unknown updates never cost a signature check.
+    // Cheap ordering first: stale and unknown updates never cost a signature
+    // check, except a stale record that differs from the one we hold, which
+    // may be a second process with the same identity (identity-conflict.ts).
+    if (verdict === 'stale' && table.differsFromHeld(body, raw)) {
+      if (await verifyUpdate(body, raw).then(() => true, () => false)) {
+        // Passed on once, so the twins see each other's records too.
+        if (table.observe({ body, raw } as Update)) this.queue.enqueue(`conflict:${body.id}`, raw)
+      }
+    }
     if (verdict === 'stale' || verdict === 'unknown' || verdict === 'full') {
       this.metrics.messages.inc({ type: body.t, result: verdict })
       return verdict

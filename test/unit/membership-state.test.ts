@@ -395,10 +395,48 @@ describe('membership state machine', () => {
       assert.equal(h.conflicts[1].kind, 'self')
     })
 
-    it('our own record from before a restart that lost the incarnation is no conflict', () => {
+    it('records of our earlier runs are no conflict; the original seen by a copy started after it is', () => {
       const h = harness()
-      assert.equal(h.table.apply(alive(SELF, 9, { addrs: THERE, ts: NOW - 60_000 })), 'refuted')
+      // An earlier run, below the incarnation we started at (the incarnation store's promise).
+      assert.equal(h.table.apply(alive(SELF, 4, { addrs: THERE, ts: NOW - 60_000 })), 'stale')
+      assert.equal(h.table.observe(alive(SELF, 4, { addrs: THERE, ts: NOW - 60_000 })), false)
+      // An earlier run whose incarnation file was lost: above it, but from our own addresses.
+      assert.equal(h.table.apply(alive(SELF, 9, { addrs: [], ts: NOW - 60_000 })), 'refuted')
       assert.deepEqual(h.conflicts, [])
+      // Another process that started before us, from other addresses, at incarnations we never had.
+      const original = alive(SELF, 10, { addrs: THERE, ts: NOW - 1_000 })
+      assert.equal(h.table.classify(original.body), 'stale')
+      assert.equal(h.table.observe(original), true)
+      assert.deepEqual(h.conflicts, [{ peerId: SELF, kind: 'self', addrs: [[], THERE], incarnations: [10, 10] }])
+    })
+
+    it('a stale record about us that we never signed is a conflict; our own older ones are not', () => {
+      const h = harness()
+      const twin = alive(SELF, 5, { addrs: THERE, ts: NOW + 1_000 })
+      assert.equal(h.table.classify(twin.body), 'stale')
+      assert.equal(h.table.differsFromHeld(twin.body, twin.raw), true)
+      assert.equal(h.table.observe(twin), true)
+      assert.deepEqual(h.conflicts, [{ peerId: SELF, kind: 'self', addrs: [[], THERE], incarnations: [5, 5] }])
+      assert.equal(h.table.observe(twin), false, 'reported once')
+      const ours = alive(SELF, 3, { addrs: [], ts: NOW + 1_000 })
+      assert.equal(h.table.observe(ours), false, 'an older record of ours, addresses we announced')
+      const held = h.table.selfRecord()
+      assert.equal(h.table.differsFromHeld(held.body, held.raw), false)
+      assert.equal(h.conflicts.length, 1)
+    })
+
+    it('two different records of a member at one incarnation come from two processes', () => {
+      const h = withMembers(0)
+      h.table.apply(alive('A', 1, { addrs: HERE, ts: 1 }))
+      const other = alive('A', 1, { addrs: THERE, ts: 2 })
+      assert.equal(h.table.classify(other.body), 'stale')
+      assert.equal(h.table.differsFromHeld(other.body, other.raw), true)
+      assert.equal(h.table.observe(other), true)
+      assert.deepEqual(h.conflicts, [{ peerId: 'A', kind: 'member', addrs: [HERE, THERE], incarnations: [1, 1] }])
+      assert.equal(h.table.observe(other), false, 'reported once')
+      const same = alive('A', 1, { addrs: HERE, ts: 1 })
+      assert.equal(h.table.differsFromHeld(same.body, same.raw), false, 'a forwarded copy is the same record')
+      assert.equal(h.table.differsFromHeld(alive('A', 0, { addrs: THERE }).body, other.raw), false, 'older incarnations are not compared')
     })
 
     it('a member whose addresses flip back to the set it just left is announced by two processes', () => {
