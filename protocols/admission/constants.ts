@@ -5,8 +5,6 @@
  * another network is kept out by the connection gater before it may try
  * again (it is refused again, with a new log line, if nothing changed).
  */
-import type { ProfileName } from '../../daemon/profiles.js'
-
 /** The one protocol that runs before admission: both sides send their hello on every new connection. */
 export const ADMISSION_PROTOCOL = '/mycel/admission/1.0.0'
 
@@ -41,7 +39,8 @@ export interface AdmissionConfig {
   hangUpDelayMs: number
 }
 
-export const ADMISSION_PROFILES: Record<ProfileName, AdmissionConfig> = {
+/** One entry per timer profile (the daemon's `lan`, `wan`, `test`). */
+export const ADMISSION_PROFILES: Record<'lan' | 'wan' | 'test', AdmissionConfig> = {
   lan: { handshakeTimeoutMs: 4_000, handshakeAttempts: 2, admitWaitMs: 10_000, refusalMemoryMs: 5 * 60_000, maxRefusals: 4_096, hangUpDelayMs: 200 },
   wan: { handshakeTimeoutMs: 8_000, handshakeAttempts: 2, admitWaitMs: 20_000, refusalMemoryMs: 10 * 60_000, maxRefusals: 4_096, hangUpDelayMs: 500 },
   // Refusals outlive the 30 s an integration test watches an outsider try.

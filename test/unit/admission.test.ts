@@ -10,6 +10,7 @@
 import assert from 'node:assert/strict'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { Stream } from '@libp2p/interface'
+import { TopicValidatorResult } from '@libp2p/gossipsub'
 import { pino } from 'pino'
 import { Registry } from 'prom-client'
 import { createNode, type MycelNode } from '../../daemon/node.js'
@@ -137,6 +138,25 @@ describe('admission', function () {
         assert.equal(adm(a).status().refused[0]?.reason, reasonOurs)
       })
     }
+
+    it('gossip of a refused peer never reaches a topic validator; an admitted peer\'s does', async () => {
+      const a = await make(G1)
+      const friend = await make(G1)
+      const outsider = await make(G2)
+      const seen: string[] = []
+      a.node.services.pubsub.topicValidators.set('t', async (peer) => { seen.push(peer.toString()); return TopicValidatorResult.Accept })
+      for (const t of [a, friend, outsider]) t.node.services.pubsub.subscribe('t')
+      await friend.node.dial(a.node.getMultiaddrs()[0])
+      await outsider.node.dial(a.node.getMultiaddrs()[0]).catch(() => {})
+      const deadline = Date.now() + 8_000
+      while (!seen.includes(id(friend)) && Date.now() < deadline) {
+        for (const t of [friend, outsider]) await t.node.services.pubsub.publish('t', new TextEncoder().encode(id(t))).catch(() => {})
+        await new Promise(resolve => setTimeout(resolve, 100))
+      }
+      assert.ok(seen.includes(id(friend)), 'the admitted peer\'s gossip arrived')
+      assert.ok(!seen.includes(id(outsider)), 'the refused peer\'s gossip reached a validator')
+      assert.ok(!a.node.services.pubsub.getPeers().some(p => p.equals(outsider.node.peerId)))
+    })
 
     it('a libp2p node that does not speak the handshake is refused and reaches no handler', async () => {
       const a = await make(G1)
