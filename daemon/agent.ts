@@ -30,7 +30,8 @@ import type { Membership } from '../protocols/membership/types.js'
 import { health as createHealth, HEALTH_PROFILES, type Health } from '../protocols/health/index.js'
 import { configService, configSyncConfig } from '../protocols/config-sync/index.js'
 import { roles as createRoles, leaseDhtValidators, leaseDhtSelectors, testHooksEnabled, PartitionControl } from './roles/index.js'
-import { criticalService, criticalAccessPolicy, loadGenesis, noGenesisRoutes, type CriticalService } from '../protocols/bft/index.js'
+import { criticalService, criticalAccessPolicy, genesisHash, loadGenesis, noGenesisRoutes, type CriticalService } from '../protocols/bft/index.js'
+import { admission, ADMISSION_PROFILES, type AdmissionService } from '../protocols/admission/index.js'
 import { fileAccessPolicy } from '../crdt/namespaces.js'
 import { DirLock, LOCK_FILE } from '../lib/dir-lock.js'
 import { writeFileDurable } from '../lib/durable-file.js'
@@ -107,6 +108,9 @@ export class Agent {
 
     // libp2p: transports, encryption, muxing, gossipsub, DHT, optional PSK.
     const networkKey = cfg.networkKey !== undefined ? await readNetworkKey(cfg.networkKey) : undefined
+    // The genesis names the network this agent belongs to; admission needs it
+    // before the first connection.
+    const genesis = cfg.genesis !== undefined ? await loadGenesis(cfg.genesis) : undefined
     // Test-only partition control (test profile + MYCEL_TEST_HOOKS=1); see daemon/roles/test-hooks.ts.
     const partition = testHooksEnabled(cfg.profile) ? new PartitionControl() : undefined
     this.node = await createNode({
@@ -121,11 +125,19 @@ export class Agent {
       // Role leases live in the DHT under /mycel/lease/<region>/<role>.
       dhtValidators: leaseDhtValidators,
       dhtSelectors: leaseDhtSelectors,
-      // Admission: a peer the genesis handshake refused gets no further
-      // connections (late-bound: the critical service is built after
-      // libp2p); test builds may also cut peers to simulate a partition.
-      denyPeer: (peer) => (this.critical?.refuses(peer.toString()) ?? false) || (partition?.denies(peer) ?? false)
+      // Admission: every connection first proves the same genesis (or none on
+      // both sides); until then no other protocol exchanges a byte, and a
+      // refused peer is denied by the connection gater (docs/architecture.md).
+      admission: admission({
+        network: genesis !== undefined ? { genesis: genesisHash(genesis), networkId: genesis.networkId } : undefined,
+        config: ADMISSION_PROFILES[cfg.profile],
+        logger: log,
+        registry: this.registry
+      }),
+      // Test builds may also cut peers to simulate a partition.
+      denyPeer: partition !== undefined ? (peer) => partition.denies(peer) : undefined
     })
+    const admitted = this.node.services.admission as AdmissionService
 
     const components: AgentComponents = {
       node: this.node,
@@ -145,7 +157,8 @@ export class Agent {
       region: cfg.region,
       roles: cfg.roles,
       version: VERSION,
-      dataDir: cfg.dataDir
+      dataDir: cfg.dataDir,
+      admission: admitted
     })(components)
 
     // Health: signed per-region reports at a low rate.
@@ -162,8 +175,8 @@ export class Agent {
 
     // Critical config (BFT): only with --genesis. Certified blocks from the
     // validators, verified and applied on every node (docs/bft.md).
-    if (cfg.genesis !== undefined) {
-      this.critical = criticalService({ genesis: await loadGenesis(cfg.genesis), profile: cfg.profile })({ ...components, membership: this.membership })
+    if (genesis !== undefined) {
+      this.critical = criticalService({ genesis, profile: cfg.profile })({ ...components, membership: this.membership })
       this.add('critical', this.critical)
     }
 
@@ -200,7 +213,10 @@ export class Agent {
       membership: this.membership,
       health: this.health,
       readiness: () => this.readiness(),
-      faults: () => this.faults.list()
+      faults: () => this.faults.list(),
+      joined: () => this.membership.alivePeers().length > 0,
+      bootstrap: () => this.redialer?.status() ?? [],
+      admission: () => admitted.status()
     }))
     for (const c of this.components) {
       if (c.routes !== undefined) this.api.add(...c.routes().map(r => this.guarded(c.name, r)))
@@ -226,7 +242,9 @@ export class Agent {
       bootstrap: cfg.bootstrap,
       minBackoffMs: LIBP2P_PROFILES[cfg.profile].redialMinMs,
       maxBackoffMs: LIBP2P_PROFILES[cfg.profile].redialMaxMs,
-      isJoined: () => this.membership.alivePeers().length > 0
+      isJoined: () => this.membership.alivePeers().length > 0,
+      admission: admitted,
+      registry: this.registry
     }, this.node, log)
     this.redialer.start()
     // Connections other than membership's overlay are closed when idle and

@@ -18,12 +18,15 @@ import type { PrivateKey, ConnectionGater, PeerId } from '@libp2p/interface'
 import type { Registry } from 'prom-client'
 import type { Libp2pProfile } from './profiles.js'
 import { toString as uint8ToString } from 'uint8arrays/to-string'
+import type { AdmissionComponents, AdmissionService } from '../protocols/admission/index.js'
 
 export interface MycelServices {
   identify: Identify
   ping: Ping
   pubsub: GossipSub
   dht: KadDHT
+  /** Present when the node was built with `admission` (the daemon always is). */
+  admission?: AdmissionService
   [key: string]: unknown
 }
 
@@ -43,7 +46,13 @@ export interface NodeOptions {
   profile: Libp2pProfile
   /** prom-client registry that libp2p's own metrics go into. */
   registry?: Registry
-  /** Admission: return true to refuse a peer before any protocol runs. */
+  /**
+   * The admission service (protocols/admission): the genesis handshake every
+   * connection runs first, the gate that holds every other protocol stream
+   * until the peer is admitted; the connection gater denies the peers it refused.
+   */
+  admission?: (components: AdmissionComponents) => AdmissionService
+  /** Also refuse these peers in the connection gater (test partitions). */
   denyPeer?: (peer: PeerId) => boolean
   /** Additional DHT record validators/selectors, keyed by the record namespace (`/ns/...`). */
   dhtValidators?: Record<string, (key: Uint8Array, value: Uint8Array) => Promise<void>>
@@ -58,18 +67,20 @@ export function fastMessageId (msg: { from?: Uint8Array, seqno?: Uint8Array }): 
 
 export async function createNode (opts: NodeOptions): Promise<MycelNode> {
   const p = opts.profile
-  const gater: ConnectionGater = {}
-  if (opts.denyPeer !== undefined) {
-    const deny = opts.denyPeer
-    gater.denyDialPeer = async (peer) => deny(peer)
-    gater.denyInboundEncryptedConnection = async (peer) => deny(peer)
-    gater.denyOutboundEncryptedConnection = async (peer) => deny(peer)
+  // Late-bound: the admission service exists only once the node does.
+  let node: MycelNode | undefined
+  const deny = (peer: PeerId): boolean =>
+    (node?.services.admission?.refuses(peer.toString()) ?? false) || (opts.denyPeer?.(peer) ?? false)
+  const gater: ConnectionGater = {
+    denyDialPeer: async (peer) => deny(peer),
+    denyInboundEncryptedConnection: async (peer) => deny(peer),
+    denyOutboundEncryptedConnection: async (peer) => deny(peer)
   }
   // Private addresses are the norm on a LAN and in tests; only the WAN
   // profile strips them from DHT routing tables.
   const mapper = p.dhtAllowPrivateAddrs ? passthroughMapper : removePrivateAddressesMapper
 
-  return await createLibp2p({
+  node = await createLibp2p({
     privateKey: opts.privateKey,
     nodeInfo: opts.agentVersion !== undefined ? { name: 'mycel', version: opts.agentVersion, userAgent: `mycel/${opts.agentVersion}` } : undefined,
     addresses: {
@@ -103,7 +114,11 @@ export async function createNode (opts: NodeOptions): Promise<MycelNode> {
     metrics: opts.registry !== undefined ? prometheusMetrics({ registry: opts.registry, preserveExistingMetrics: true, collectDefaultMetrics: false }) : undefined,
     peerDiscovery: (opts.bootstrap ?? []).length > 0 ? [bootstrap({ list: opts.bootstrap ?? [], timeout: 0 })] : [],
     services: {
-      identify: identify({ protocolPrefix: PROTOCOL_PREFIX }),
+      // First, so its handshake handler and stream gate are in place before
+      // any other service opens a stream.
+      ...(opts.admission !== undefined ? { admission: opts.admission } : {}),
+      // Identify waits at the admission gate: its budget covers the handshake.
+      identify: identify({ protocolPrefix: PROTOCOL_PREFIX, timeout: p.identifyTimeoutMs }),
       ping: ping({ protocolPrefix: PROTOCOL_PREFIX }),
       pubsub: gossipsub({
         globalSignaturePolicy: 'StrictSign',
@@ -149,4 +164,5 @@ export async function createNode (opts: NodeOptions): Promise<MycelNode> {
       })
     }
   }) as unknown as MycelNode
+  return node
 }

@@ -15,6 +15,12 @@ export interface Libp2pProfile {
   maxIncomingPendingConnections: number
   /** Whole dial (all addresses) timeout, ms. */
   dialTimeoutMs: number
+  /**
+   * Identify exchange timeout, ms. Identify runs on every new connection and
+   * waits at the admission gate until the peer is admitted, so it gets
+   * libp2p's 5 s plus the admission wait (protocols/admission/constants.ts).
+   */
+  identifyTimeoutMs: number
   /** Idle TCP sockets are closed after this, ms. */
   socketInactivityTimeoutMs: number
   /** gossipsub heartbeat, ms (mesh maintenance and IHAVE gossip). */
@@ -81,6 +87,7 @@ export const LIBP2P_PROFILES: Record<ProfileName, Libp2pProfile> = {
     // libp2p's default: a handshake on a loaded host can take seconds, and
     // an aborted one is CPU thrown away.
     dialTimeoutMs: 10_000,
+    identifyTimeoutMs: 15_000,
     socketInactivityTimeoutMs: 5 * 60_000,
     gossipHeartbeatMs: 1_000,
     mesh: THIN_MESH,
@@ -99,6 +106,7 @@ export const LIBP2P_PROFILES: Record<ProfileName, Libp2pProfile> = {
     inboundConnectionThreshold: 20,
     maxIncomingPendingConnections: 30,
     dialTimeoutMs: 10_000,
+    identifyTimeoutMs: 25_000,
     socketInactivityTimeoutMs: 10 * 60_000,
     gossipHeartbeatMs: 1_000,
     // Lossy paths: keep gossipsub's own degree.
@@ -117,6 +125,7 @@ export const LIBP2P_PROFILES: Record<ProfileName, Libp2pProfile> = {
     inboundConnectionThreshold: 1_000,
     maxIncomingPendingConnections: 500,
     dialTimeoutMs: 3_000,
+    identifyTimeoutMs: 10_000,
     socketInactivityTimeoutMs: 5 * 60_000,
     gossipHeartbeatMs: 250,
     mesh: THIN_MESH,

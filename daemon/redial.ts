@@ -3,11 +3,24 @@
  * many first dials time out and a node stays alone forever. This loop keeps
  * dialing the bootstrap peers with exponential backoff and jitter for as
  * long as we know no live member, and again whenever we become isolated.
+ *
+ * Failing to join must not be silent: every failed dial is classified
+ * (dial-errors.ts: refused, timeout, handshake failed, wrong peer id, ...;
+ * or the admission refusal when the peer belongs to another network),
+ * counted in `mycel_bootstrap_dial_failures_total{reason}`, logged as a
+ * warning per address (again when the reason changes, else at most once per
+ * `warnEveryMs`), and kept per address for `mycel status`.
  */
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
+import { Counter, type Registry } from 'prom-client'
 import type { Logger } from 'pino'
 import type { MycelNode } from './node.js'
 import type { Startable } from './component.js'
+import { classifyDialError, type DialFailure } from './dial-errors.js'
+import type { PeerAdmission, RefusalReason } from '../lib/peer-admission.js'
+
+/** Warn again about an address failing for the same reason after this long, ms (each change of reason warns at once). */
+export const BOOTSTRAP_WARN_EVERY_MS = 60_000
 
 export interface RedialInit {
   bootstrap: string[]
@@ -15,17 +28,60 @@ export interface RedialInit {
   maxBackoffMs: number
   /** True while we are connected to the cluster; the loop idles then. */
   isJoined: () => boolean
+  /** Admission verdicts: a dial that connects joins nothing if the peer is refused. */
+  admission?: PeerAdmission
+  /** @default BOOTSTRAP_WARN_EVERY_MS */
+  warnEveryMs?: number
+  registry?: Registry
+}
+
+export type BootstrapFailureReason = DialFailure['reason'] | RefusalReason
+
+export interface BootstrapStatus {
+  addr: string
+  /** The peer id the address names (its /p2p/ part), if any. */
+  peerId: string | null
+  /** `connected`: the last dial reached an admitted agent; `failing`: it did not; `untried`: not dialed yet. */
+  state: 'connected' | 'failing' | 'untried'
+  attempts: number
+  failures: number
+  lastAttemptAt: string | null
+  lastSuccessAt: string | null
+  lastError: { reason: BootstrapFailureReason, message: string, at: string } | null
+}
+
+interface AddrState {
+  ma: Multiaddr
+  status: BootstrapStatus
+  lastWarnAt: number
 }
 
 export class Redialer implements Startable {
   private controller?: AbortController
-  private readonly addrs: Multiaddr[]
+  private readonly addrs: AddrState[]
   private backoff: number
+  private readonly failures: Counter<'reason'>
   dialsTotal = 0
 
   constructor (private readonly init: RedialInit, private readonly node: MycelNode, private readonly logger: Logger) {
-    this.addrs = init.bootstrap.map(a => multiaddr(a))
+    this.addrs = init.bootstrap.map(a => {
+      const ma = multiaddr(a)
+      return {
+        ma,
+        lastWarnAt: 0,
+        status: { addr: a, peerId: ma.getComponents().findLast(c => c.name === 'p2p')?.value ?? null, state: 'untried', attempts: 0, failures: 0, lastAttemptAt: null, lastSuccessAt: null, lastError: null }
+      }
+    })
     this.backoff = init.minBackoffMs
+    const existing = init.registry?.getSingleMetric('mycel_bootstrap_dial_failures_total')
+    this.failures = existing !== undefined
+      ? existing as Counter<'reason'>
+      : new Counter({
+        name: 'mycel_bootstrap_dial_failures_total',
+        help: 'Failed dials to bootstrap peers, by reason (refused, timeout, handshake_failed, wrong_peer_id, genesis_mismatch, ...)',
+        labelNames: ['reason'] as const,
+        registers: init.registry !== undefined ? [init.registry] : []
+      })
   }
 
   start (): void {
@@ -39,15 +95,17 @@ export class Redialer implements Startable {
     this.controller = undefined
   }
 
+  /** Per bootstrap address: the last outcome (for `GET /v1/status`). */
+  status (): BootstrapStatus[] {
+    return this.addrs.map(a => ({ ...a.status, lastError: a.status.lastError === null ? null : { ...a.status.lastError } }))
+  }
+
   private async loop (signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
       if (!this.init.isJoined()) {
-        const results = await Promise.allSettled(this.addrs.map(async a => {
-          this.dialsTotal++
-          return await this.node.dial(a, { signal: AbortSignal.any([signal, AbortSignal.timeout(this.init.maxBackoffMs)]) })
-        }))
-        const ok = results.filter(r => r.status === 'fulfilled').length
-        if (ok > 0) {
+        const results = await Promise.all(this.addrs.map(async a => await this.dial(a, signal)))
+        if (signal.aborted) return
+        if (results.some(ok => ok)) {
           this.backoff = this.init.minBackoffMs
         } else {
           this.logger.debug({ backoffMs: this.backoff }, 'no bootstrap peer reachable; retrying')
@@ -56,6 +114,54 @@ export class Redialer implements Startable {
       }
       const jitter = 0.5 + Math.random()
       await sleep(Math.round(this.backoff * jitter), signal)
+    }
+  }
+
+  /** One dial to one address, its verdict recorded; never throws. */
+  private async dial (a: AddrState, signal: AbortSignal): Promise<boolean> {
+    this.dialsTotal++
+    a.status.attempts++
+    a.status.lastAttemptAt = new Date().toISOString()
+    const deadline = AbortSignal.any([signal, AbortSignal.timeout(this.init.maxBackoffMs)])
+    let peer: string
+    try {
+      const conn = await this.node.dial(a.ma, { signal: deadline })
+      peer = conn.remotePeer.toString()
+    } catch (err) {
+      if (signal.aborted) return false
+      // Dials to a peer that admission refused are denied by our own gater: say why it was refused.
+      const refusal = a.status.peerId !== null ? this.init.admission?.refusal(a.status.peerId) : undefined
+      this.fail(a, refusal !== undefined ? { reason: refusal.reason, message: `refused at admission: ${refusal.detail}` } : classifyDialError(err))
+      return false
+    }
+    if (this.init.admission !== undefined && !await this.init.admission.admit(peer, signal)) {
+      if (signal.aborted) return false
+      const refusal = this.init.admission.refusal(peer)
+      this.fail(a, refusal !== undefined
+        ? { reason: refusal.reason, message: `refused at admission: ${refusal.detail}` }
+        : { reason: 'handshake_failed', message: 'connected, but the admission handshake gave no verdict in time' })
+      return false
+    }
+    if (a.status.state === 'failing') this.logger.info({ addr: a.status.addr, failures: a.status.failures }, `bootstrap peer ${a.status.addr} reachable again`)
+    a.status.state = 'connected'
+    a.status.lastSuccessAt = new Date().toISOString()
+    return true
+  }
+
+  private fail (a: AddrState, f: { reason: BootstrapFailureReason, message: string }): void {
+    const now = Date.now()
+    const changed = a.status.lastError?.reason !== f.reason || a.status.state !== 'failing'
+    a.status.state = 'failing'
+    a.status.failures++
+    a.status.lastError = { reason: f.reason, message: f.message, at: new Date(now).toISOString() }
+    this.failures.inc({ reason: f.reason })
+    const fields = { addr: a.status.addr, reason: f.reason, failures: a.status.failures }
+    const line = `cannot join through bootstrap peer ${a.status.addr}: ${f.reason}: ${f.message}`
+    if (changed || now - a.lastWarnAt >= (this.init.warnEveryMs ?? BOOTSTRAP_WARN_EVERY_MS)) {
+      a.lastWarnAt = now
+      this.logger.warn(fields, line)
+    } else {
+      this.logger.debug(fields, line)
     }
   }
 }

@@ -8,6 +8,8 @@ import type { Route } from './router.js'
 import type { Membership } from '../../protocols/membership/types.js'
 import type { Health } from '../../protocols/health/index.js'
 import type { MycelNode } from '../node.js'
+import type { BootstrapStatus } from '../redial.js'
+import type { AdmissionStatus } from '../../protocols/admission/index.js'
 import { HttpError } from '../errors.js'
 import type { Fault } from '../../lib/faults.js'
 import { regionProblem } from '../../lib/region.js'
@@ -24,6 +26,12 @@ export interface CoreRouteDeps {
   /** Ready, or why not (with the components stopped on their durable state). */
   readiness: () => { ready: boolean, error?: string, faults: Fault[] }
   faults: () => Fault[]
+  /** True once this agent knows at least one live member. */
+  joined: () => boolean
+  /** Last outcome per bootstrap address. */
+  bootstrap: () => BootstrapStatus[]
+  /** Admission rule, connected peers' verdicts and remembered refusals. */
+  admission: () => AdmissionStatus
 }
 
 export function coreRoutes (d: CoreRouteDeps): Route[] {
@@ -57,10 +65,13 @@ export function coreRoutes (d: CoreRouteDeps): Route[] {
           connections: d.node.getConnections().length,
           members: countByState(d.membership),
           // Components stopped on their durable state (fail-stop); empty when all run.
-          stopped: d.faults()
+          stopped: d.faults(),
+          joined: d.joined(),
+          bootstrap: d.bootstrap()
         }
       })
     },
+    { method: 'GET', path: '/v1/admission', handler: () => ({ json: d.admission() }) },
     {
       method: 'GET',
       path: '/v1/members',

@@ -4,6 +4,14 @@ import { ApiClient } from './client.js'
 import { apiOption, parseRegion } from './options.js'
 import { ago, print, printJson, printTable } from './output.js'
 
+interface BootstrapRow { addr: string, state: string, failures: number, lastError: { reason: string, message: string, at: string } | null }
+interface StatusReply {
+  peerId: string, region: string, addrs: string[], version: string, uptimeSeconds: number, connections: number,
+  members: Record<string, number>, joined: boolean, bootstrap: BootstrapRow[],
+  /** Components stopped on their durable state (fail-stop). */
+  stopped?: Array<{ component: string, error: string, recovery?: string }>
+}
+
 interface MemberRow { peerId: string, state: string, region: string, incarnation: number, addrs: string[], lastSeen: string, roles?: string[], version?: string }
 
 /** Membership states, as the agent's `/v1/members?state=` accepts them. */
@@ -37,7 +45,7 @@ export function registerMemberCommands (program: Command): void {
     .addOption(apiOption())
     .option('--json', 'machine-readable output')
     .action(async (opts: { api: string, json?: boolean }) => {
-      const s = await new ApiClient(opts.api).get<{ peerId: string, region: string, addrs: string[], version: string, uptimeSeconds: number, connections: number, members: Record<string, number>, stopped?: Array<{ component: string, error: string, recovery?: string }> }>('/v1/status')
+      const s = await new ApiClient(opts.api).get<StatusReply>('/v1/status')
       if (opts.json === true) { printJson(s); return }
       const m = s.members
       print([
@@ -45,12 +53,26 @@ export function registerMemberCommands (program: Command): void {
         `region:      ${s.region}`,
         `version:     ${s.version}`,
         `uptime:      ${ago(Date.now() - s.uptimeSeconds * 1000)}`,
+        `joined:      ${joinedLine(s)}`,
         `connections: ${s.connections}`,
         `members:     ${m.alive} alive, ${m.suspect} suspect, ${m.dead} dead, ${m.left} left`,
         'addresses:',
         ...s.addrs.map(a => `  ${a}`),
+        ...(s.bootstrap.length > 0 ? ['bootstrap:', ...s.bootstrap.map(bootstrapLine)] : []),
         // Fail-stop: a component that stopped on its durable state, and what to do about it.
         ...(s.stopped ?? []).flatMap(f => [`STOPPED:     ${f.component}: ${f.error}`, ...(f.recovery !== undefined ? [`  recover:   ${f.recovery}`] : [])])
       ].join('\n') + '\n')
     })
+}
+
+function joinedLine (s: StatusReply): string {
+  if (s.joined) return 'yes'
+  if (s.bootstrap.length === 0) return 'no (no bootstrap peers configured: waiting for others to join this agent)'
+  const failing = s.bootstrap.filter(b => b.state === 'failing').length
+  return `no (${failing} of ${s.bootstrap.length} bootstrap peers failing; see below)`
+}
+
+function bootstrapLine (b: BootstrapRow): string {
+  if (b.lastError === null || b.state !== 'failing') return `  ${b.addr}  ${b.state}`
+  return `  ${b.addr}  ${b.state}: ${b.lastError.reason} (${b.failures} failures, last ${ago(b.lastError.at)} ago): ${b.lastError.message}`
 }

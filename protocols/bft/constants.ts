@@ -10,8 +10,6 @@ import type { ProfileName } from '../../daemon/profiles.js'
 export const BFT_PROTOCOL = '/mycel/bft/1.0.0'
 /** Catch-up: request certified blocks from a height onward from any peer. */
 export const BFT_SYNC_PROTOCOL = '/mycel/bft-sync/1.0.0'
-/** Genesis handshake: peers exchange genesis hashes when they meet. */
-export const GENESIS_PROTOCOL = '/mycel/genesis/1.0.0'
 /** Gossipsub topic carrying certified blocks to every node. */
 export const CRITICAL_TOPIC = 'mycel/critical/1'
 

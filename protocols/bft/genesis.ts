@@ -4,7 +4,7 @@
  * values and the network-wide protocol limits. Its hash identifies the
  * network: it is the `chain` field of every block and is inside every signed
  * vote, so nodes with different genesis files can never count each other's
- * votes, and peers compare it when they meet (handshake.ts).
+ * votes, and peers compare it when they meet (protocols/admission).
  */
 import { readFile } from 'node:fs/promises'
 import { z } from 'zod'

@@ -7,7 +7,7 @@ export type { CriticalConfig, CriticalValue, CriticalChange } from './critical-s
 export { CriticalState } from './critical-state.js'
 export { verifyCertificate } from './certificate.js'
 export { createGenesis, loadGenesis, parseGenesis, genesisHash, genesisHashHex, genesisToJson, type Genesis } from './genesis.js'
-export { BFT_PROFILES, VALIDATORS_KEY, ADMINS_KEY, VALIDATOR_CHANGE_DELAY, CRITICAL_TOPIC, BFT_PROTOCOL, BFT_SYNC_PROTOCOL, GENESIS_PROTOCOL } from './constants.js'
+export { BFT_PROFILES, VALIDATORS_KEY, ADMINS_KEY, VALIDATOR_CHANGE_DELAY, CRITICAL_TOPIC, BFT_PROTOCOL, BFT_SYNC_PROTOCOL } from './constants.js'
 export type { Certificate, Block, Entry } from './types.js'
 export { criticalAccessPolicy, ACL_PREFIX } from './access-policy.js'
 export { noGenesisRoutes, NO_GENESIS_MESSAGE } from './api.js'

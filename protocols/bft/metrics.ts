@@ -26,8 +26,7 @@ export function createBftMetrics (registry?: Registry) {
     certificatesApplied: new Counter({ name: 'mycel_bft_certificates_applied_total', help: 'Certified blocks applied, by how they arrived', labelNames: ['source'], registers }),
     certificatesRejected: new Counter({ name: 'mycel_bft_certificates_rejected_total', help: 'Certified blocks refused, by reason', labelNames: ['reason'], registers }),
     halted: new Gauge({ name: 'mycel_bft_halted', help: '1 once consensus halted on an internal error (the reason is in /v1/bft/status fault); this validator no longer votes', registers }),
-    pendingEntries: new Gauge({ name: 'mycel_bft_pending_entries', help: 'Entries waiting in this validator\'s mempool', registers }),
-    genesisMismatches: new Counter({ name: 'mycel_bft_genesis_mismatch_total', help: 'Peers refused because their genesis hash differs', registers })
+    pendingEntries: new Gauge({ name: 'mycel_bft_pending_entries', help: 'Entries waiting in this validator\'s mempool', registers })
   }
 }
 

@@ -1,9 +1,11 @@
 /**
  * The critical-config component of the daemon: committed state, the
  * consensus state machine (on every node; it signs only where this node is a
- * validator), the validator transport, gossip + catch-up of certificates and
- * the genesis handshake. Start order: state (replay block store) → handshake
- * → transport → sync → consensus (replay WAL); stop is the reverse.
+ * validator), the validator transport and gossip + catch-up of certificates.
+ * Start order: state (replay block store) → transport → sync → consensus
+ * (replay WAL); stop is the reverse. Peers of another network never reach
+ * any of it: the admission protocol (protocols/admission) refuses them before
+ * any stream opens.
  *
  * Files under <dataDir>/bft/: `genesis.hash` (the network this data dir
  * belongs to; a different genesis is refused at start), `bft-blocks.log`
@@ -34,7 +36,6 @@ import { CriticalState, type CriticalConfig } from './critical-state.js'
 import { ed25519Signer, ed25519Verifier, entryId, hex, signEntry, type BftSigner } from './crypto.js'
 import { CommitTimeoutError, InvalidGenesisError, NotAdminError } from './errors.js'
 import { genesisHash, type Genesis } from './genesis.js'
-import { GenesisHandshake } from './handshake.js'
 import { createBftMetrics, type BftMetrics } from './metrics.js'
 import { CriticalSync } from './sync.js'
 import { BftTransport } from './transport.js'
@@ -100,7 +101,6 @@ export class CriticalService implements Startable, ApiContributor {
   private consensus?: Consensus
   private transport?: BftTransport
   private sync?: CriticalSync
-  private handshake?: GenesisHandshake
   private started = false
   private nudgeTimer?: ReturnType<typeof setTimeout>
   /**
@@ -131,9 +131,6 @@ export class CriticalService implements Startable, ApiContributor {
   /** Read view for other components (e.g. the config store's access policy). */
   get config (): CriticalConfig { return this.state }
 
-  /** For the connection gater: peers found to be on another network. */
-  refuses (peer: string): boolean { return this.handshake?.refuses(peer) ?? false }
-
   async start (): Promise<void> {
     if (this.started) return
     this.started = true
@@ -153,9 +150,6 @@ export class CriticalService implements Startable, ApiContributor {
       this.metrics.entriesCommitted.inc((evt as CustomEvent<Certificate>).detail.block.entries.length)
     })
     this.wal = new FileWal(this.dir, this.log)
-    this.handshake = new GenesisHandshake({
-      host: node as never, genesis: this.state.chain, networkId: this.init.genesis.networkId, timeoutMs: this.profile.streamTimeoutMs, logger: this.log, metrics: this.metrics
-    })
     this.transport = new BftTransport({
       host: node,
       self: c.peerId,
@@ -185,7 +179,6 @@ export class CriticalService implements Startable, ApiContributor {
       onHalt: (_fault, cause) => { this.fail(cause) }
     })
     node.addEventListener('peer:connect', this.onConnect)
-    await this.handshake.start()
     await this.transport.start()
     await this.sync.start()
     await this.consensus.start()
@@ -213,7 +206,6 @@ export class CriticalService implements Startable, ApiContributor {
     await this.consensus?.stop()
     await this.sync?.stop()
     await this.transport?.stop()
-    await this.handshake?.stop()
     await this.wal?.close()
     await this.store.close()
   }

@@ -92,6 +92,15 @@ export interface MembershipConfig {
   /** Members (alive or not) tracked at most; beyond it new peers are refused. Guards memory against floods of fake identities. */
   maxMembers: number
   /**
+   * ms within which a member's advertised addresses flipping back to the set it had before counts as two
+   * processes sharing one identity (a copied key: each keeps refuting the other, so their records alternate).
+   * A member that really moves changes its addresses once; memberlist logs the same conflict ("Conflicting
+   * address for ...") when two nodes claim one name.
+   */
+  identityConflictWindowMs: number
+  /** ms between two log lines about the same identity conflict (it recurs at gossip speed while it lasts). */
+  identityConflictLogMs: number
+  /**
    * Global monitoring rings (overlay.ts; Rapid uses K = 10 rings for its
    * stable-view protocol, SWIM needs fewer). Each member is probed by up to
    * this many observers, and a node probes and holds connections to at most
@@ -143,6 +152,8 @@ const LAN: MembershipConfig = {
   reapAfterMs: 60 * 60_000,
   tombstoneMs: 24 * 60 * 60_000,
   maxMembers: 4_096,
+  identityConflictWindowMs: 60_000,
+  identityConflictLogMs: 30_000,
   monitorRings: 3,
   regionRings: 2,
   // One new connection a second: subjects change one by one as members join.

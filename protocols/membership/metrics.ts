@@ -63,6 +63,12 @@ export function membershipMetrics (registry?: Registry, source?: { counts: () =>
       labelNames: ['channel', 'direction'] as const,
       registers
     })),
+    identityConflicts: reuse(registry, 'mycel_membership_identity_conflicts_total', () => new Counter({
+      name: 'mycel_membership_identity_conflicts_total',
+      help: 'Records showing two processes with one peer id (a copied identity key): about this node (kind=self) or another member (kind=member)',
+      labelNames: ['kind'] as const,
+      registers
+    })),
     localHealth: reuse(registry, 'mycel_membership_local_health', () => new Gauge({
       name: 'mycel_membership_local_health',
       help: 'Lifeguard local health score (0 = healthy); probe timeouts are multiplied by score + 1',

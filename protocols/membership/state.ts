@@ -12,6 +12,10 @@
  *   dead    inc >= cur and state alive|suspect  wins
  *   left    inc >= cur and state != left        wins (also over dead: the member said so itself)
  * Anything else is stale. Suspect/dead about an unknown member is ignored.
+ *
+ * Two processes sharing one identity (a copied key on another data dir)
+ * show up in the records this table orders (identity-conflict.ts); they are
+ * reported through `onConflict`.
  */
 import { createHash } from 'node:crypto'
 import type { Member, MemberState, MembershipEvents } from './types.js'
@@ -20,6 +24,12 @@ import type { MembershipConfig } from './constants.js'
 import { suspicionTimeoutMs } from './constants.js'
 import { Suspicion } from './suspicion.js'
 import type { Clock } from './clock.js'
+import { bytesEqual, IdentityWatch, type IdentityConflict, type PreviousAddrs } from './identity-conflict.js'
+
+export type { IdentityConflict } from './identity-conflict.js'
+
+/** identityConflictWindowMs when a caller's config leaves it out (see constants.ts). */
+const DEFAULT_CONFLICT_WINDOW_MS = 60_000
 
 export type Verdict = 'news' | 'confirm' | 'refute' | 'stale' | 'unknown' | 'full'
 export type ApplyResult = 'applied' | 'confirmed' | 'refuted' | 'stale' | 'unknown' | 'full'
@@ -29,6 +39,8 @@ type Claim = Update<SuspectBody | DeadBody | LeftBody> | { body: DeadBody, raw: 
 interface Entry {
   member: Member
   alive: Update<AliveBody>
+  /** The address set this member advertised before its current one (identity-conflict.ts). */
+  previousAddrs?: PreviousAddrs
   claim?: Claim
   suspicion?: Suspicion
   refusedSuspicion?: boolean
@@ -46,9 +58,12 @@ export interface TableHooks {
   /** An update changed our view and should be passed on (piggyback). */
   onNews: (member: string, raw: SignedUpdate) => void
   emit: (event: keyof MembershipEvents, member: Member) => void
+  /** Evidence that two processes run with one identity (see IdentityConflict). */
+  onConflict?: (conflict: IdentityConflict) => void
 }
 
-export type TableConfig = Pick<MembershipConfig, 'suspicionMult' | 'suspicionMaxTimeoutMult' | 'probeIntervalMs' | 'refusedSuspicionMs' | 'suspectMaxAgeMs' | 'reapAfterMs' | 'tombstoneMs' | 'maxMembers'>
+export type TableConfig = Pick<MembershipConfig, 'suspicionMult' | 'suspicionMaxTimeoutMult' | 'probeIntervalMs' | 'refusedSuspicionMs' | 'suspectMaxAgeMs' | 'reapAfterMs' | 'tombstoneMs' | 'maxMembers'> &
+Partial<Pick<MembershipConfig, 'identityConflictWindowMs'>>
 
 export class MemberTable {
   private readonly entries = new Map<string, Entry>()
@@ -56,6 +71,7 @@ export class MemberTable {
   private selfEntry: Entry
   private selfInc: number
   private readonly startedAt: number
+  private readonly identity: IdentityWatch
 
   /**
    * @param healthScale multiplier for timeout-based suspicion windows, from our Lifeguard local health
@@ -67,6 +83,8 @@ export class MemberTable {
     this.selfInc = self.body.inc
     this.selfEntry = { member: toMember(self.body, 'alive', clock.now()), alive: self, since: clock.now(), joinedAt: clock.now() }
     this.startedAt = clock.now()
+    this.identity = new IdentityWatch(this.selfId, { at: this.startedAt, incarnation: self.body.inc }, cfg.identityConflictWindowMs ?? DEFAULT_CONFLICT_WINDOW_MS, cfg.maxMembers, hooks.onConflict)
+    this.identity.announce(self.body.addrs)
   }
 
   get selfId (): string { return this.selfEntry.member.peerId }
@@ -128,6 +146,7 @@ export class MemberTable {
       case 'stale': case 'unknown': case 'full':
         return verdict
       case 'refute':
+        this.observe(u)
         this.selfInc = Math.max(this.selfInc, u.body.inc) + 1
         this.hooks.onRefute(this.selfInc, u.body)
         return 'refuted'
@@ -157,6 +176,7 @@ export class MemberTable {
       return
     }
     const prev = e.member.state
+    e.previousAddrs = this.identity.checkMove(e.member, e.previousAddrs, u.body, now)
     this.stopSuspicion(e)
     e.alive = u
     e.claim = undefined
@@ -166,6 +186,28 @@ export class MemberTable {
     if (prev === 'left') this.hooks.emit('member:join', { ...e.member })
     else if (prev !== 'alive') this.hooks.emit('member:alive', { ...e.member })
     this.hooks.emit('member:update', { ...e.member })
+  }
+
+  /**
+   * Cheap, before any signature check: is this an alive/left record that
+   * ordering calls stale yet differs from the one we hold (about us, or a
+   * member's at the same incarnation)? Only such records can show two
+   * processes with one identity; callers verify them and pass them to observe().
+   */
+  differsFromHeld (body: UpdateBody, raw: SignedUpdate): boolean {
+    if (body.t !== 'alive' && body.t !== 'left') return false
+    if (body.id === this.selfId) return !bytesEqual(raw.b, this.selfEntry.alive.raw.b)
+    const held = this.entries.get(body.id)?.alive
+    return body.t === 'alive' && held !== undefined && held.body.inc === body.inc && !bytesEqual(raw.b, held.raw.b)
+  }
+
+  /** Check a verified record for an identity conflict; true if it is a new one (worth passing on, so the twins learn it). */
+  observe (u: Update): boolean {
+    if (u.body.id === this.selfId) {
+      return this.identity.checkSelf({ addrs: this.selfEntry.member.addrs, incarnation: this.selfInc, current: this.selfEntry.alive.raw.b, leaving: this.leaving }, u)
+    }
+    const held = this.entries.get(u.body.id)?.alive
+    return u.body.t === 'alive' && held !== undefined && this.identity.checkSameIncarnation(held, u as Update<AliveBody>)
   }
 
   private applySuspect (u: Update<SuspectBody>): void {
@@ -243,6 +285,23 @@ export class MemberTable {
     this.hooks.onSuspicionTimeout(id, inc)
   }
 
+  /**
+   * Forget `id` at once, leaving a tombstone against its current records: it
+   * failed admission, so whatever we learned of it second-hand goes.
+   * Listeners see it die. Returns false if it was not known.
+   */
+  evict (id: string): boolean {
+    const e = this.entries.get(id)
+    if (e === undefined) return false
+    this.stopSuspicion(e)
+    this.entries.delete(id)
+    this.tombstones.set(id, { inc: e.member.incarnation, until: this.clock.now() + this.cfg.tombstoneMs })
+    const gone: Member = { ...e.member, state: 'dead' }
+    this.hooks.emit('member:dead', { ...gone })
+    this.hooks.emit('member:update', gone)
+    return true
+  }
+
   /** Attach the signed form of a dead claim we made when our suspicion expired. */
   attachLocalDead (u: Update<DeadBody>): boolean {
     const e = this.entries.get(u.body.id)
@@ -256,6 +315,7 @@ export class MemberTable {
     if (u.body.inc < this.selfEntry.alive.body.inc) return
     this.selfInc = Math.max(this.selfInc, u.body.inc)
     this.selfEntry = { ...this.selfEntry, member: toMember(u.body, 'alive', this.clock.now()), alive: u }
+    this.identity.announce(u.body.addrs)
   }
 
   /** Raise own incarnation for a metadata change; returns the new value. */

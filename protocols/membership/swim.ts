@@ -18,6 +18,7 @@ import { isFailStop } from '../../lib/errors.js'
 import type { Member, Membership, MembershipEvents } from './types.js'
 import { MEMBERSHIP_TOPIC, type MembershipConfig } from './constants.js'
 import { MemberTable, type ApplyResult } from './state.js'
+import { ConflictReporter } from './identity-conflict.js'
 import { BroadcastQueue } from './broadcast-queue.js'
 import { Awareness } from './awareness.js'
 import { membershipMetrics, type MembershipMetrics } from './metrics.js'
@@ -31,6 +32,7 @@ import { MemberConnections } from './connections.js'
 import { MonitorRings, linkedPeers, type Neighbours, type RingMember } from './overlay.js'
 import { fileIncarnationStore, clockIncarnationStore, type IncarnationStore } from './incarnation-store.js'
 import { systemClock } from './clock.js'
+import { OPEN_ADMISSION, type PeerAdmission } from '../../lib/peer-admission.js'
 
 export interface MembershipInit {
   /** Resolved tunables: `membershipConfig(profile, overrides)`. */
@@ -47,6 +49,12 @@ export interface MembershipInit {
   incarnationStore?: IncarnationStore
   /** Addresses to advertise; defaults to the node's own multiaddrs (listen or --announce). */
   addrs?: () => string[]
+  /**
+   * Admission (protocols/admission). Streams of unadmitted peers never reach
+   * membership; this also keeps out records about refused peers that arrive
+   * second-hand, and evicts a member once it is refused. @default everyone admitted
+   */
+  admission?: PeerAdmission
 }
 
 export type MembershipComponents = Pick<AgentComponents, 'node' | 'peerId' | 'privateKey' | 'region' | 'logger' | 'registry' | 'signal'> & Partial<Pick<AgentComponents, 'faults'>>
@@ -72,6 +80,9 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
   private maintenance?: Promise<void>
   private selfChain: Promise<void> = Promise.resolve()
   private meta: { region: string, roles: string[], version: string, addrs?: string[] }
+  private readonly admission: PeerAdmission
+  private unsubscribeRefusals?: () => void
+  private readonly conflicts: ConflictReporter
 
   constructor (private readonly init: MembershipInit, private readonly components: MembershipComponents) {
     super()
@@ -83,11 +94,13 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
     this.queue = new BroadcastQueue(this.cfg.retransmitMult, this.cfg.piggybackQueueMax)
     this.rings = new MonitorRings(components.peerId, this.cfg.monitorRings, this.cfg.regionRings)
     this.meta = { region: init.region ?? components.region, roles: [...(init.roles ?? [])], version: init.version }
+    this.admission = init.admission ?? OPEN_ADMISSION
     this.metrics = membershipMetrics(components.registry, {
       counts: () => this.table?.countByState() ?? { alive: 0, suspect: 0, dead: 0, left: 0 },
       health: () => this.awareness.healthScore(),
       incarnation: () => this.table?.selfIncarnation ?? 0
     })
+    this.conflicts = new ConflictReporter(this.log, this.metrics.identityConflicts, this.cfg.identityConflictLogMs, this.cfg.maxMembers)
   }
 
   async start (): Promise<void> {
@@ -110,7 +123,8 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
       onRefute: (incarnation, reason) => { this.refute(incarnation, reason) },
       onSuspicionTimeout: (id, incarnation) => { this.declareDead(id, incarnation) },
       onNews: (member, raw) => { this.queue.enqueue(member, raw) },
-      emit: (event, member) => { this.onMemberEvent(event, member) }
+      emit: (event, member) => { this.onMemberEvent(event, member) },
+      onConflict: (conflict) => { this.conflicts.report(conflict) }
     }, () => this.awareness.scaleTimeout(1))
     this.table = table
     this.ring = undefined
@@ -145,6 +159,9 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
     pubsub.subscribe(MEMBERSHIP_TOPIC)
 
     this.conns.start()
+    this.unsubscribeRefusals = this.admission.onRefused((peer, refusal) => {
+      if (this.table?.evict(peer) === true) this.log.warn({ peer, reason: refusal.reason }, 'member refused by admission, removed from membership')
+    })
     node.addEventListener('self:peer:update', this.onSelfUpdate)
     this.queue.enqueue(peerId, self.raw)
     this.publish(self.raw)
@@ -158,6 +175,8 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
     if (shutdown === undefined || shutdown.signal.aborted) return
     shutdown.abort()
     this.conns?.stop()
+    this.unsubscribeRefusals?.()
+    this.unsubscribeRefusals = undefined
     this.components.node.removeEventListener('self:peer:update', this.onSelfUpdate)
     const pubsub = this.components.node.services.pubsub
     try {
@@ -266,8 +285,21 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
       this.log.debug({ err: (err as Error).message, channel }, 'dropped malformed membership update')
       return 'rejected'
     }
+    // A peer this node refused is no member, whoever passes its record on.
+    if (body.t === 'alive' && this.admission.refusal(body.id) !== undefined) {
+      this.metrics.messages.inc({ type: body.t, result: 'refused_peer' })
+      return 'stale'
+    }
     const verdict = table.classify(body)
-    // Cheap ordering first: stale and unknown updates never cost a signature check.
+    // Cheap ordering first: stale and unknown updates never cost a signature
+    // check, except a stale record that differs from the one we hold, which
+    // may be a second process with the same identity (identity-conflict.ts).
+    if (verdict === 'stale' && table.differsFromHeld(body, raw)) {
+      if (await verifyUpdate(body, raw).then(() => true, () => false)) {
+        // Passed on once, so the twins see each other's records too.
+        if (table.observe({ body, raw } as Update)) this.queue.enqueue(`conflict:${body.id}`, raw)
+      }
+    }
     if (verdict === 'stale' || verdict === 'unknown' || verdict === 'full') {
       this.metrics.messages.inc({ type: body.t, result: verdict })
       return verdict

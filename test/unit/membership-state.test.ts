@@ -1,11 +1,12 @@
 /**
  * The SWIM state machine on a fake clock: incarnation ordering, suspicion
  * and refutation, Lifeguard's shrinking timeout (exact values), leave vs
- * dead, reaping, restarts and stale updates.
+ * dead, reaping, restarts and stale updates; two processes sharing one
+ * identity; eviction of a peer that failed admission.
  */
 import assert from 'node:assert/strict'
 import FakeTimers from '@sinonjs/fake-timers'
-import { MemberTable, type TableHooks } from '../../protocols/membership/state.js'
+import { MemberTable, type IdentityConflict, type TableHooks } from '../../protocols/membership/state.js'
 import { membershipConfig, suspicionTimeoutMs, type MembershipConfig } from '../../protocols/membership/constants.js'
 import { remainingSuspicionTime } from '../../protocols/membership/suspicion.js'
 import { encodeCbor } from '../../protocols/wire/codec.js'
@@ -29,6 +30,7 @@ interface Harness {
   refutes: number[]
   timeouts: Array<[string, number]>
   news: string[]
+  conflicts: IdentityConflict[]
 }
 
 /** memberlist's DefaultLANConfig suspicion values, so the expected numbers below are memberlist's. */
@@ -36,12 +38,13 @@ const MEMBERLIST_LAN = membershipConfig('lan', { suspicionMult: 4, suspicionMaxT
 
 function harness (cfg: MembershipConfig = MEMBERLIST_LAN, selfInc = 5): Harness {
   const clock = FakeTimers.createClock(NOW)
-  const h: Harness = { table: undefined as unknown as MemberTable, clock, events: [], refutes: [], timeouts: [], news: [] }
+  const h: Harness = { table: undefined as unknown as MemberTable, clock, events: [], refutes: [], timeouts: [], news: [], conflicts: [] }
   const hooks: TableHooks = {
     onRefute: (inc) => { h.refutes.push(inc) },
     onSuspicionTimeout: (id, inc) => { h.timeouts.push([id, inc]) },
     onNews: (member) => { h.news.push(member) },
-    emit: (event, m) => { h.events.push([event, m.peerId, m.state]) }
+    emit: (event, m) => { h.events.push([event, m.peerId, m.state]) },
+    onConflict: (c) => { h.conflicts.push(c) }
   }
   const adapter: Clock = {
     now: () => clock.now,
@@ -371,6 +374,106 @@ describe('membership state machine', () => {
       assert.equal(h.table.apply(alive('A', 1)), 'applied')
       assert.equal(h.table.apply(alive('B', 1)), 'applied')
       assert.equal(h.table.apply(alive('C', 1)), 'full')
+    })
+  })
+
+  describe('two processes with one identity (a copied key)', () => {
+    const HERE = ['/ip4/10.0.0.1/tcp/4100']
+    const THERE = ['/ip4/10.0.0.2/tcp/4100']
+
+    it('a record about us signed by another process since we started is a conflict, and still refuted', () => {
+      const h = harness()
+      assert.equal(h.table.apply(alive(SELF, 9, { addrs: THERE, ts: NOW + 1_000 })), 'refuted')
+      assert.deepEqual(h.refutes, [10])
+      assert.equal(h.conflicts.length, 1)
+      assert.deepEqual(h.conflicts[0], { peerId: SELF, kind: 'self', addrs: [[], THERE], incarnations: [5, 9] })
+      // A leave we never announced, signed while we run, is the other process too.
+      assert.equal(h.table.apply(left(SELF, 11)), 'refuted')
+      assert.equal(h.conflicts.length, 1, 'a leave signed before we started is our own')
+      assert.equal(h.table.apply(u<LeftBody>({ v: 1, t: 'left', id: SELF, inc: 13, ts: NOW + 2_000 })), 'refuted')
+      assert.equal(h.conflicts.length, 2)
+      assert.equal(h.conflicts[1].kind, 'self')
+    })
+
+    it('records of our earlier runs are no conflict; the original seen by a copy started after it is', () => {
+      const h = harness()
+      // An earlier run, below the incarnation we started at (the incarnation store's promise).
+      assert.equal(h.table.apply(alive(SELF, 4, { addrs: THERE, ts: NOW - 60_000 })), 'stale')
+      assert.equal(h.table.observe(alive(SELF, 4, { addrs: THERE, ts: NOW - 60_000 })), false)
+      // An earlier run whose incarnation file was lost: above it, but from our own addresses.
+      assert.equal(h.table.apply(alive(SELF, 9, { addrs: [], ts: NOW - 60_000 })), 'refuted')
+      assert.deepEqual(h.conflicts, [])
+      // Another process that started before us, from other addresses, at incarnations we never had.
+      const original = alive(SELF, 10, { addrs: THERE, ts: NOW - 1_000 })
+      assert.equal(h.table.classify(original.body), 'stale')
+      assert.equal(h.table.observe(original), true)
+      assert.deepEqual(h.conflicts, [{ peerId: SELF, kind: 'self', addrs: [[], THERE], incarnations: [10, 10] }])
+    })
+
+    it('a stale record about us that we never signed is a conflict; our own older ones are not', () => {
+      const h = harness()
+      const twin = alive(SELF, 5, { addrs: THERE, ts: NOW + 1_000 })
+      assert.equal(h.table.classify(twin.body), 'stale')
+      assert.equal(h.table.differsFromHeld(twin.body, twin.raw), true)
+      assert.equal(h.table.observe(twin), true)
+      assert.deepEqual(h.conflicts, [{ peerId: SELF, kind: 'self', addrs: [[], THERE], incarnations: [5, 5] }])
+      assert.equal(h.table.observe(twin), false, 'reported once')
+      const ours = alive(SELF, 3, { addrs: [], ts: NOW + 1_000 })
+      assert.equal(h.table.observe(ours), false, 'an older record of ours, addresses we announced')
+      const held = h.table.selfRecord()
+      assert.equal(h.table.differsFromHeld(held.body, held.raw), false)
+      assert.equal(h.conflicts.length, 1)
+    })
+
+    it('two different records of a member at one incarnation come from two processes', () => {
+      const h = withMembers(0)
+      h.table.apply(alive('A', 1, { addrs: HERE, ts: 1 }))
+      const other = alive('A', 1, { addrs: THERE, ts: 2 })
+      assert.equal(h.table.classify(other.body), 'stale')
+      assert.equal(h.table.differsFromHeld(other.body, other.raw), true)
+      assert.equal(h.table.observe(other), true)
+      assert.deepEqual(h.conflicts, [{ peerId: 'A', kind: 'member', addrs: [HERE, THERE], incarnations: [1, 1] }])
+      assert.equal(h.table.observe(other), false, 'reported once')
+      const same = alive('A', 1, { addrs: HERE, ts: 1 })
+      assert.equal(h.table.differsFromHeld(same.body, same.raw), false, 'a forwarded copy is the same record')
+      assert.equal(h.table.differsFromHeld(alive('A', 0, { addrs: THERE }).body, other.raw), false, 'older incarnations are not compared')
+    })
+
+    it('a member whose addresses flip back to the set it just left is announced by two processes', () => {
+      const h = withMembers(0)
+      h.table.apply(alive('A', 1, { addrs: HERE }))
+      assert.equal(h.table.apply(alive('A', 2, { addrs: THERE })), 'applied')
+      assert.deepEqual(h.conflicts, [], 'one move is no conflict')
+      h.clock.tick(5_000)
+      assert.equal(h.table.apply(alive('A', 3, { addrs: HERE })), 'applied')
+      assert.deepEqual(h.conflicts, [{ peerId: 'A', kind: 'member', addrs: [THERE, HERE], incarnations: [2, 3] }])
+      h.table.apply(alive('A', 4, { addrs: THERE }))
+      assert.equal(h.conflicts.length, 2)
+      // Same addresses again: a refutation or restart in place, not a conflict.
+      h.table.apply(alive('A', 5, { addrs: THERE }))
+      assert.equal(h.conflicts.length, 2)
+    })
+
+    it('moving back after the window is a move, not a conflict', () => {
+      const h = withMembers(0)
+      h.table.apply(alive('A', 1, { addrs: HERE }))
+      h.table.apply(alive('A', 2, { addrs: THERE }))
+      h.clock.tick(MEMBERLIST_LAN.identityConflictWindowMs + 1)
+      h.table.apply(alive('A', 3, { addrs: HERE }))
+      assert.deepEqual(h.conflicts, [])
+    })
+  })
+
+  describe('eviction (a peer that failed admission)', () => {
+    it('forgets the member at once, tells listeners it is gone, and keeps its records out', () => {
+      const h = withMembers(2)
+      assert.equal(h.table.evict('M0'), true)
+      assert.equal(h.table.get('M0'), undefined)
+      assert.deepEqual(h.events, [['member:dead', 'M0', 'dead'], ['member:update', 'M0', 'dead']])
+      assert.equal(h.table.apply(alive('M0', 1)), 'stale', 'tombstoned at its incarnation')
+      assert.equal(h.table.apply(suspect('M0', 1)), 'unknown')
+      assert.equal(h.table.evict('M0'), false)
+      assert.deepEqual(h.table.ids(['alive']), ['M1'])
     })
   })
 })

@@ -1,0 +1,48 @@
+/**
+ * Tunables of the admission protocol, one entry per profile. A handshake is
+ * one small request/response on a fresh connection, so the timeouts only
+ * matter on a starved host; the refusal memory decides how long a peer of
+ * another network is kept out by the connection gater before it may try
+ * again (it is refused again, with a new log line, if nothing changed).
+ */
+/** The one protocol that runs before admission: both sides send their hello on every new connection. */
+export const ADMISSION_PROTOCOL = '/mycel/admission/1.0.0'
+
+/** Largest hello accepted, bytes (a hello is ~90 bytes: a 32-byte hash and a network id). */
+export const MAX_HELLO_BYTES = 512
+
+export interface AdmissionConfig {
+  /** One handshake exchange (open the stream, send our hello, read theirs), ms. */
+  handshakeTimeoutMs: number
+  /** Exchanges tried per connection before it is closed without a verdict. */
+  handshakeAttempts: number
+  /**
+   * How long a stream of a peer still being admitted waits for the verdict,
+   * ms: the handshake's whole budget, so a slow but honest peer is not cut
+   * off while its handshake is still running.
+   */
+  admitWaitMs: number
+  /**
+   * How long a refused peer stays refused by the connection gater, ms. Long
+   * enough that a misconfigured agent retrying every few seconds does not
+   * cost a handshake each time; short enough that once it is fixed and
+   * restarted it gets in without restarting the whole network.
+   */
+  refusalMemoryMs: number
+  /** Refusals remembered at most; the oldest is forgotten first (bounded memory under a flood of identities). */
+  maxRefusals: number
+  /**
+   * Delay between refusing a peer and closing its connections, ms: lets our
+   * hello reach it, so it can log why it was refused. The stream gate lets
+   * nothing else through meanwhile.
+   */
+  hangUpDelayMs: number
+}
+
+/** One entry per timer profile (the daemon's `lan`, `wan`, `test`). */
+export const ADMISSION_PROFILES: Record<'lan' | 'wan' | 'test', AdmissionConfig> = {
+  lan: { handshakeTimeoutMs: 4_000, handshakeAttempts: 2, admitWaitMs: 10_000, refusalMemoryMs: 5 * 60_000, maxRefusals: 4_096, hangUpDelayMs: 200 },
+  wan: { handshakeTimeoutMs: 8_000, handshakeAttempts: 2, admitWaitMs: 20_000, refusalMemoryMs: 10 * 60_000, maxRefusals: 4_096, hangUpDelayMs: 500 },
+  // Refusals outlive the 30 s an integration test watches an outsider try.
+  test: { handshakeTimeoutMs: 2_000, handshakeAttempts: 2, admitWaitMs: 5_000, refusalMemoryMs: 60_000, maxRefusals: 4_096, hangUpDelayMs: 100 }
+}

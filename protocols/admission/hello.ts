@@ -1,0 +1,64 @@
+/**
+ * Wire format and rule of the admission handshake. Each side sends
+ *   {v: 1, genesis: <32-byte genesis hash> | null, networkId: <string> | null}
+ * (both null when the agent runs without a genesis). The rule is equality:
+ * a peer is admitted only if its genesis is ours, or if neither side has
+ * one. The hello is a statement, not a proof of authority: the connection
+ * is Noise-authenticated, so it is the peer's own statement, and everything
+ * critical it could send is still checked against the genesis (signed,
+ * certified). Admission keeps apart networks that must not mix; keeping
+ * out a hostile agent that claims our genesis is the job of the admission
+ * policy in critical config.
+ */
+import { z } from 'zod'
+import { bytes, decodeCbor, encodeCbor } from '../wire/codec.js'
+import type { Refusal } from '../../lib/peer-admission.js'
+import { MAX_HELLO_BYTES } from './constants.js'
+
+/** The network an agent belongs to; undefined when it runs without a genesis. */
+export interface NetworkIdentity {
+  /** sha256 of the genesis file's canonical encoding. */
+  genesis: Uint8Array
+  networkId: string
+}
+
+export interface Hello { v: 1, genesis: Uint8Array | null, networkId: string | null }
+
+const helloSchema: z.ZodType<Hello> = z.object({
+  v: z.literal(1),
+  genesis: bytes(32).refine(b => b.byteLength === 32, { message: 'a genesis hash is 32 bytes' }).nullable(),
+  networkId: z.string().min(1).max(128).nullable()
+}).strict().refine(h => (h.genesis === null) === (h.networkId === null), { message: 'genesis and networkId come together' })
+
+export function encodeHello (network: NetworkIdentity | undefined): Uint8Array {
+  return encodeCbor({ v: 1, genesis: network?.genesis ?? null, networkId: network?.networkId ?? null } satisfies Hello)
+}
+
+/** Throws only the named wire errors (MalformedMessageError, OversizedMessageError, UnsupportedVersionError). */
+export function decodeHello (data: Uint8Array): Hello {
+  return decodeCbor(data, helloSchema, MAX_HELLO_BYTES)
+}
+
+/** undefined: admit. Otherwise why not, in one sentence naming both sides. */
+export function judgeHello (ours: NetworkIdentity | undefined, theirs: Hello): Omit<Refusal, 'at'> | undefined {
+  if (ours === undefined && theirs.genesis === null) return undefined
+  if (ours !== undefined && theirs.genesis !== null && equal(ours.genesis, theirs.genesis)) return undefined
+  if (ours === undefined) {
+    return { reason: 'peer_has_genesis', detail: `it belongs to network ${theirs.networkId ?? '?'} (genesis ${short(theirs.genesis)}) and this agent runs without a genesis (--genesis)` }
+  }
+  if (theirs.genesis === null) {
+    return { reason: 'peer_without_genesis', detail: `it runs without a genesis and this agent belongs to network ${ours.networkId} (genesis ${short(ours.genesis)})` }
+  }
+  return {
+    reason: 'genesis_mismatch',
+    detail: `its genesis ${short(theirs.genesis)} (network ${theirs.networkId ?? '?'}) differs from ours ${short(ours.genesis)} (network ${ours.networkId})`
+  }
+}
+
+export function hexOf (b: Uint8Array): string { return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex') }
+
+function short (b: Uint8Array | null): string { return b === null ? 'none' : hexOf(b).slice(0, 16) }
+
+function equal (a: Uint8Array, b: Uint8Array): boolean {
+  return a.byteLength === b.byteLength && a.every((x, i) => x === b[i])
+}

@@ -1,0 +1,363 @@
+/**
+ * Admission: a peer gets nothing from this node, and this node takes
+ * nothing from it, until it has passed the genesis handshake on a live
+ * connection. A libp2p service, so it is in place before the node accepts
+ * its first connection:
+ *
+ *  - on every new connection both sides send their hello over
+ *    /mycel/admission/1.0.0 (hello.ts has the rule: same genesis, or none on
+ *    both sides);
+ *  - meanwhile every other stream, in either direction and of every protocol
+ *    (identify, gossipsub, kad-dht, membership, config sync, BFT, ...),
+ *    waits at the stream gate (gate.ts) and is refused unless the verdict is
+ *    "admitted". Because identify is held too, libp2p's topologies
+ *    (gossipsub's peer set, the DHT routing table) only ever learn admitted
+ *    peers;
+ *  - a refused peer is logged once (warn, naming both networks), counted,
+ *    its connections are closed and, while the refusal is remembered,
+ *    `refuses(peer)` makes the connection gater deny it (dials to it, its
+ *    inbound connections);
+ *  - a handshake that gives no verdict (timeout, reset) closes the
+ *    connection instead of leaving it half-admitted; nothing is remembered,
+ *    so the next connection tries again.
+ *
+ * Verdicts are per peer id (Noise authenticates it) and forgotten when the
+ * peer's last connection closes: a reconnect is judged again.
+ */
+import type { Connection, Libp2pEvents, PeerId, StreamMiddleware, TypedEventTarget } from '@libp2p/interface'
+import type { Logger } from 'pino'
+import type { Registry } from 'prom-client'
+import { handleRequests, request, type RpcHost } from '../wire/rpc.js'
+import type { PeerAdmission, Refusal } from '../../lib/peer-admission.js'
+import { ADMISSION_PROTOCOL, MAX_HELLO_BYTES, type AdmissionConfig } from './constants.js'
+import { NotAdmittedError } from './errors.js'
+import { decodeHello, encodeHello, hexOf, judgeHello, type Hello, type NetworkIdentity } from './hello.js'
+import { installStreamGate, type GateRegistrar } from './gate.js'
+import { admissionMetrics, type AdmissionMetrics } from './metrics.js'
+
+export interface AdmissionInit {
+  /** This agent's network (genesis hash and id); undefined when it runs without a genesis. */
+  network?: NetworkIdentity
+  config: AdmissionConfig
+  logger: Logger
+  registry?: Registry
+}
+
+/** What libp2p hands the service (its components; only what we use). */
+export interface AdmissionComponents {
+  registrar: GateRegistrar & Pick<RpcHost, 'handle' | 'unhandle'>
+  connectionManager: {
+    getConnections: (peer?: PeerId) => Connection[]
+    closeConnections: (peer: PeerId, options?: { signal?: AbortSignal }) => Promise<void>
+  }
+  events: TypedEventTarget<Libp2pEvents>
+}
+
+export interface AdmissionStatus {
+  /** The rule this agent applies, in words. */
+  rule: string
+  network: { networkId: string, genesis: string } | null
+  connected: Array<{ peerId: string, verdict: 'admitted' | 'pending' }>
+  refused: Array<{ peerId: string, reason: string, detail: string, at: string, forgetInMs: number }>
+}
+
+interface Pending { promise: Promise<boolean>, resolve: (ok: boolean) => void }
+
+export class AdmissionService implements PeerAdmission {
+  readonly metrics: AdmissionMetrics
+  private readonly hello: Uint8Array
+  private readonly log: Logger
+  private readonly admitted = new Set<string>()
+  /** Insertion-ordered, so the oldest refusal is dropped first when full. */
+  private readonly refused = new Map<string, Refusal>()
+  private readonly pending = new Map<string, Pending>()
+  private readonly listeners = new Set<(peer: string, refusal: Refusal) => void>()
+  private shutdown?: AbortController
+  private uninstallGate?: () => void
+
+  constructor (private readonly init: AdmissionInit, private readonly components: AdmissionComponents) {
+    this.hello = encodeHello(init.network)
+    this.log = init.logger.child({ component: 'admission' })
+    this.metrics = admissionMetrics(init.registry, () => this.refusedCount())
+  }
+
+  readonly [Symbol.toStringTag] = 'mycel/admission'
+
+  async start (): Promise<void> {
+    if (this.shutdown !== undefined) return
+    this.shutdown = new AbortController()
+    const c = this.components
+    const cfg = this.init.config
+    // Gate, listeners and handler go in before the first await: other
+    // services start alongside this one and may connect at once. (The
+    // registrar records the handler synchronously; only its peer-store
+    // update is awaited.)
+    this.uninstallGate = installStreamGate(c.registrar, new Set([ADMISSION_PROTOCOL]), this.gate)
+    c.events.addEventListener('connection:open', this.onConnectionOpen)
+    c.events.addEventListener('peer:disconnect', this.onPeerDisconnect)
+    const registered = handleRequests(c.registrar as unknown as RpcHost, ADMISSION_PROTOCOL, async (req, conn, reply) => {
+      await this.serve(req, conn, reply)
+    }, {
+      timeoutMs: cfg.handshakeTimeoutMs,
+      maxBytes: MAX_HELLO_BYTES,
+      maxInboundStreams: 4,
+      onError: (err, conn) => { this.log.debug({ err: errText(err), peer: conn.remotePeer.toString() }, 'admission handshake: serving failed') }
+    })
+    for (const conn of c.connectionManager.getConnections()) this.onConnectionOpen(new CustomEvent('connection:open', { detail: conn }))
+    await registered
+  }
+
+  async stop (): Promise<void> {
+    if (this.shutdown === undefined) return
+    this.shutdown.abort()
+    this.shutdown = undefined
+    const c = this.components
+    c.events.removeEventListener('connection:open', this.onConnectionOpen)
+    c.events.removeEventListener('peer:disconnect', this.onPeerDisconnect)
+    this.uninstallGate?.()
+    this.uninstallGate = undefined
+    for (const peer of [...this.pending.keys()]) this.settle(peer, false)
+    await c.registrar.unhandle(ADMISSION_PROTOCOL).catch(() => {})
+  }
+
+  // ---- PeerAdmission ---------------------------------------------------------
+
+  isAdmitted (peer: string): boolean { return this.admitted.has(peer) }
+
+  refusal (peer: string): Refusal | undefined {
+    const r = this.refused.get(peer)
+    if (r === undefined) return undefined
+    if (Date.now() - r.at >= this.init.config.refusalMemoryMs) {
+      this.refused.delete(peer)
+      return undefined
+    }
+    return r
+  }
+
+  /** For the connection gater: deny dials to and connections from a refused peer. */
+  refuses (peer: string): boolean { return this.refusal(peer) !== undefined }
+
+  async admit (peer: string, signal?: AbortSignal): Promise<boolean> {
+    return await this.admitOn(peer, undefined, signal)
+  }
+
+  /** admit(), judging on `conn` if no handshake is running yet. */
+  private async admitOn (peer: string, conn: Connection | undefined, signal?: AbortSignal): Promise<boolean> {
+    if (this.admitted.has(peer)) return true
+    if (this.refuses(peer)) return false
+    const pending = this.pending.get(peer) ?? this.startHandshake(peer, conn)
+    if (pending === undefined) return false
+    return await raceVerdict(pending.promise, this.init.config.admitWaitMs, signal)
+  }
+
+  onRefused (listener: (peer: string, refusal: Refusal) => void): () => void {
+    this.listeners.add(listener)
+    return () => { this.listeners.delete(listener) }
+  }
+
+  status (): AdmissionStatus {
+    const now = Date.now()
+    const network = this.init.network
+    const peers = new Set(this.components.connectionManager.getConnections().map(c => c.remotePeer.toString()))
+    return {
+      rule: network === undefined
+        ? 'no genesis: admits only peers that run without a genesis too'
+        : `genesis ${hexOf(network.genesis).slice(0, 16)}: admits only peers with the same genesis`,
+      network: network === undefined ? null : { networkId: network.networkId, genesis: hexOf(network.genesis) },
+      connected: [...peers].sort().map(peerId => ({ peerId, verdict: this.admitted.has(peerId) ? 'admitted' : 'pending' })),
+      refused: [...this.refused.keys()].flatMap(peerId => {
+        const r = this.refusal(peerId)
+        return r === undefined ? [] : [{ peerId, reason: r.reason, detail: r.detail, at: new Date(r.at).toISOString(), forgetInMs: r.at + this.init.config.refusalMemoryMs - now }]
+      })
+    }
+  }
+
+  // ---- connections and the gate ------------------------------------------------
+
+  private readonly onConnectionOpen = (evt: CustomEvent<Connection>): void => {
+    const conn = evt.detail
+    const peer = conn.remotePeer.toString()
+    if (this.refuses(peer)) {
+      // The gater denies refused peers before this point; a connection that
+      // got through anyway (refused while it was being upgraded) is closed.
+      void conn.close().catch(() => { conn.abort(new NotAdmittedError(`peer ${peer} is refused`)) })
+      return
+    }
+    if (this.admitted.has(peer)) return
+    this.startHandshake(peer, conn)
+  }
+
+  private readonly onPeerDisconnect = (evt: CustomEvent<PeerId>): void => {
+    this.admitted.delete(evt.detail.toString())
+  }
+
+  /** Every non-exempt stream passes here first (gate.ts). */
+  private readonly gate: StreamMiddleware = (stream, connection, next) => {
+    const peer = connection.remotePeer.toString()
+    if (this.admitted.has(peer)) {
+      next(stream, connection)
+      return
+    }
+    return this.admitOn(peer, connection).then(ok => {
+      if (ok) {
+        next(stream, connection)
+        return
+      }
+      this.metrics.streamsDenied.inc({ direction: stream.direction })
+      const why = this.refusal(peer)
+      throw new NotAdmittedError(`${stream.protocol ?? 'stream'} with ${peer} refused: ${why !== undefined ? `${why.reason}: ${why.detail}` : 'not admitted (no handshake verdict)'}`)
+    })
+  }
+
+  // ---- the handshake ----------------------------------------------------------
+
+  /**
+   * Start judging `peer` (on `conn`, or any open connection to it) unless a
+   * handshake is already running; undefined if it is not connected.
+   */
+  private startHandshake (peer: string, conn?: Connection): Pending | undefined {
+    const existing = this.pending.get(peer)
+    if (existing !== undefined) return existing
+    // The connection manager may not list a connection yet while its
+    // `connection:open` is being dispatched: use the one we were handed.
+    const on = conn?.status === 'open' ? conn : this.openConnection(peer)
+    if (this.shutdown === undefined || on === undefined) return undefined
+    let resolve!: (ok: boolean) => void
+    const promise = new Promise<boolean>(res => { resolve = res })
+    const p: Pending = { promise, resolve }
+    this.pending.set(peer, p)
+    void this.runHandshake(peer, on)
+    return p
+  }
+
+  /** Send our hello, judge the answer; retry on transient failures; close the connection if no verdict comes. */
+  private async runHandshake (peer: string, first: Connection): Promise<void> {
+    const cfg = this.init.config
+    for (let attempt = 1; attempt <= cfg.handshakeAttempts; attempt++) {
+      // The serving side may have judged the peer in the meantime.
+      if (!this.pending.has(peer) || this.shutdown === undefined) return
+      const conn = first.status === 'open' ? first : this.openConnection(peer)
+      if (conn === undefined) { this.settle(peer, false); return }
+      let res: Uint8Array
+      try {
+        res = await request(hostOn(conn), conn.remotePeer, ADMISSION_PROTOCOL, this.hello, {
+          timeoutMs: cfg.handshakeTimeoutMs, maxBytes: MAX_HELLO_BYTES, signal: this.shutdown.signal
+        })
+      } catch (err) {
+        if (!this.pending.has(peer)) return
+        if ((err as Error)?.name === 'UnsupportedProtocolError') {
+          this.refuse(peer, { reason: 'no_handshake', detail: `it does not speak ${ADMISSION_PROTOCOL} (not a mycel agent, or an incompatible version)` })
+          return
+        }
+        this.log.debug({ peer, attempt, err: errText(err) }, 'admission handshake attempt failed')
+        continue
+      }
+      this.judge(peer, res, conn)
+      return
+    }
+    if (!this.pending.has(peer)) return
+    this.metrics.handshakes.inc({ result: 'failed' })
+    this.log.info({ peer, attempts: cfg.handshakeAttempts }, 'admission handshake gave no verdict; closing the connection (the next one tries again)')
+    this.settle(peer, false)
+    await this.hangUp(peer)
+  }
+
+  /** The serving side: answer with our hello first (so a refused peer learns why), then judge theirs. */
+  private async serve (req: Uint8Array, conn: Connection, reply: (frame: Uint8Array) => Promise<void>): Promise<void> {
+    await reply(this.hello)
+    this.judge(conn.remotePeer.toString(), req, conn)
+  }
+
+  private judge (peer: string, raw: Uint8Array, conn: Connection): void {
+    let theirs: Hello
+    try {
+      theirs = decodeHello(raw)
+    } catch (err) {
+      this.refuse(peer, { reason: 'bad_handshake', detail: `its hello is malformed (${errText(err)})` })
+      return
+    }
+    const refusal = judgeHello(this.init.network, theirs)
+    if (refusal !== undefined) {
+      this.refuse(peer, refusal)
+      return
+    }
+    if (this.admitted.has(peer)) return
+    // Admitted only while connected: the verdict is dropped with the last connection.
+    if (conn.status !== 'open') { this.settle(peer, false); return }
+    this.admitted.add(peer)
+    this.metrics.handshakes.inc({ result: 'admitted' })
+    this.log.debug({ peer }, 'peer admitted')
+    this.settle(peer, true)
+  }
+
+  private refuse (peer: string, r: Omit<Refusal, 'at'>): void {
+    const known = this.refusal(peer)
+    const refusal: Refusal = { ...r, at: Date.now() }
+    this.admitted.delete(peer)
+    this.refused.delete(peer)
+    this.refused.set(peer, refusal)
+    while (this.refused.size > this.init.config.maxRefusals) this.refused.delete(this.refused.keys().next().value as string)
+    if (known === undefined) {
+      this.metrics.handshakes.inc({ result: r.reason })
+      this.log.warn({ peer, reason: r.reason, network: this.init.network?.networkId ?? null }, `refusing peer ${peer}: ${r.detail}`)
+      for (const l of this.listeners) {
+        try { l(peer, refusal) } catch (err) { this.log.warn({ err }, 'admission refusal listener failed') }
+      }
+    }
+    this.settle(peer, false)
+    setTimeout(() => { void this.hangUp(peer) }, this.init.config.hangUpDelayMs).unref()
+  }
+
+  private settle (peer: string, ok: boolean): void {
+    const p = this.pending.get(peer)
+    if (p === undefined) return
+    this.pending.delete(peer)
+    p.resolve(ok)
+  }
+
+  private async hangUp (peer: string): Promise<void> {
+    const conn = this.openConnection(peer)
+    if (conn === undefined) return
+    await this.components.connectionManager.closeConnections(conn.remotePeer, { signal: AbortSignal.timeout(this.init.config.handshakeTimeoutMs) })
+      .catch(err => { this.log.debug({ peer, err: errText(err) }, 'closing a refused peer failed') })
+  }
+
+  private openConnection (peer: string): Connection | undefined {
+    return this.components.connectionManager.getConnections().find(c => c.status === 'open' && c.remotePeer.toString() === peer)
+  }
+
+  private refusedCount (): number {
+    let n = 0
+    for (const peer of [...this.refused.keys()]) if (this.refusal(peer) !== undefined) n++
+    return n
+  }
+}
+
+/** An RpcHost whose streams open on one given connection (the handshake must not dial). */
+function hostOn (conn: Connection): RpcHost {
+  return {
+    dialProtocol: async (_peer, protocols, options) => await conn.newStream(protocols, options),
+    handle: async () => { throw new Error('not a listener') },
+    unhandle: async () => {}
+  }
+}
+
+/** The verdict, or false after `ms` or when `signal` aborts. */
+async function raceVerdict (verdict: Promise<boolean>, ms: number, signal?: AbortSignal): Promise<boolean> {
+  if (signal?.aborted === true) return false
+  return await new Promise<boolean>(resolve => {
+    const done = (ok: boolean): void => {
+      clearTimeout(timer)
+      signal?.removeEventListener('abort', onAbort)
+      resolve(ok)
+    }
+    const onAbort = (): void => { done(false) }
+    const timer = setTimeout(() => { done(false) }, ms)
+    signal?.addEventListener('abort', onAbort, { once: true })
+    verdict.then(done, () => { done(false) })
+  })
+}
+
+function errText (err: unknown): string {
+  return `${(err as Error)?.name ?? 'Error'}: ${(err as Error)?.message ?? String(err)}`
+}
