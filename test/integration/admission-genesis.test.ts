@@ -12,7 +12,8 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { AgentProcess, waitFor } from '../helpers/agent-process.js'
-import { createIdentity, writeFileDurable } from '../../daemon/identity.js'
+import { createIdentity } from '../../daemon/identity.js'
+import { writeFileDurable } from '../../lib/durable-file.js'
 import { createGenesis, genesisToJson } from '../../protocols/bft/genesis.js'
 
 /** How long the outsiders keep trying before the final checks (issue 11: 30 s). */
