@@ -33,7 +33,27 @@ export interface DialFailure {
   message: string
 }
 
-export function classifyDialError (err: unknown): DialFailure {
+/** How far a dial got, from libp2p's progress events (`onProgress` of `node.dial`). */
+export type DialStage = 'start' | 'encrypting' | 'multiplexing'
+
+/** An onProgress handler for `node.dial` and the stage it reached. */
+export function dialProgress (): { onProgress: (evt: { type: string }) => void, stage: () => DialStage } {
+  let stage: DialStage = 'start'
+  return {
+    onProgress: (evt) => {
+      if (evt.type === 'upgrader:encrypt-outbound-connection') stage = 'encrypting'
+      else if (evt.type === 'upgrader:multiplex-outbound-connection') stage = 'multiplexing'
+    },
+    stage: () => stage
+  }
+}
+
+/**
+ * @param stage how far the dial got: a timeout after the TCP connection was
+ * made is a stalled handshake (a network-key mismatch makes the other side
+ * read garbage and wait), not an unreachable host.
+ */
+export function classifyDialError (err: unknown, stage: DialStage = 'start'): DialFailure {
   const leaves = flatten(err)
   const codes = leaves.map(e => (e as { code?: unknown })?.code).filter((c): c is string => typeof c === 'string')
   const names = leaves.map(e => (e as Error)?.name ?? '')
@@ -56,7 +76,12 @@ export function classifyDialError (err: unknown): DialFailure {
   }
   // Before the handshake check: a handshake cut off by the deadline is wrapped as an encryption failure too.
   if (names.some(n => n === 'TimeoutError' || n === 'AbortError') || codes.includes('ETIMEDOUT') || /operation was aborted|timed out|timeout/i.test(text)) {
-    return { reason: 'timeout', message: `no answer in time: host down, firewalled, a wrong address, or a network-key mismatch stalling the handshake (${first})` }
+    if (stage !== 'start') {
+      return { reason: 'handshake_failed', message: `connected, but the encryption handshake did not finish in time: the network keys differ (or only one side has one), or it is not a mycel agent (${first})` }
+    }
+    // Also what an agent with a network key sees from one without: the other
+    // side waits for a protocol header inside our key exchange.
+    return { reason: 'timeout', message: `no answer in time: host down, firewalled, a wrong address, or this agent has a network key and the peer none (${first})` }
   }
   if (names.includes('EncryptionFailedError') || names.includes('InvalidCryptoExchangeError') || codes.includes('ECONNRESET') || codes.includes('EPIPE') || /ECONNRESET|EPIPE/.test(text)) {
     return { reason: 'handshake_failed', message: `the connection was made but the encryption handshake failed: the network keys differ (or only one side has one), or it is not a mycel agent (${first})` }

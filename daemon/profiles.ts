@@ -87,7 +87,7 @@ export const LIBP2P_PROFILES: Record<ProfileName, Libp2pProfile> = {
     // libp2p's default: a handshake on a loaded host can take seconds, and
     // an aborted one is CPU thrown away.
     dialTimeoutMs: 10_000,
-    identifyTimeoutMs: 15_000,
+    identifyTimeoutMs: 27_000,
     socketInactivityTimeoutMs: 5 * 60_000,
     gossipHeartbeatMs: 1_000,
     mesh: THIN_MESH,
@@ -106,7 +106,7 @@ export const LIBP2P_PROFILES: Record<ProfileName, Libp2pProfile> = {
     inboundConnectionThreshold: 20,
     maxIncomingPendingConnections: 30,
     dialTimeoutMs: 10_000,
-    identifyTimeoutMs: 25_000,
+    identifyTimeoutMs: 50_000,
     socketInactivityTimeoutMs: 10 * 60_000,
     gossipHeartbeatMs: 1_000,
     // Lossy paths: keep gossipsub's own degree.
@@ -125,7 +125,7 @@ export const LIBP2P_PROFILES: Record<ProfileName, Libp2pProfile> = {
     inboundConnectionThreshold: 1_000,
     maxIncomingPendingConnections: 500,
     dialTimeoutMs: 3_000,
-    identifyTimeoutMs: 10_000,
+    identifyTimeoutMs: 17_000,
     socketInactivityTimeoutMs: 5 * 60_000,
     gossipHeartbeatMs: 250,
     mesh: THIN_MESH,

@@ -16,7 +16,7 @@ import { Counter, type Registry } from 'prom-client'
 import type { Logger } from 'pino'
 import type { MycelNode } from './node.js'
 import type { Startable } from './component.js'
-import { classifyDialError, type DialFailure } from './dial-errors.js'
+import { classifyDialError, dialProgress, type DialFailure } from './dial-errors.js'
 import type { PeerAdmission, RefusalReason } from '../lib/peer-admission.js'
 
 /** Warn again about an address failing for the same reason after this long, ms (each change of reason warns at once). */
@@ -123,15 +123,16 @@ export class Redialer implements Startable {
     a.status.attempts++
     a.status.lastAttemptAt = new Date().toISOString()
     const deadline = AbortSignal.any([signal, AbortSignal.timeout(this.init.maxBackoffMs)])
+    const progress = dialProgress()
     let peer: string
     try {
-      const conn = await this.node.dial(a.ma, { signal: deadline })
+      const conn = await this.node.dial(a.ma, { signal: deadline, onProgress: progress.onProgress })
       peer = conn.remotePeer.toString()
     } catch (err) {
       if (signal.aborted) return false
       // Dials to a peer that admission refused are denied by our own gater: say why it was refused.
       const refusal = a.status.peerId !== null ? this.init.admission?.refusal(a.status.peerId) : undefined
-      this.fail(a, refusal !== undefined ? { reason: refusal.reason, message: `refused at admission: ${refusal.detail}` } : classifyDialError(err))
+      this.fail(a, refusal !== undefined ? { reason: refusal.reason, message: `refused at admission: ${refusal.detail}` } : classifyDialError(err, progress.stage()))
       return false
     }
     if (this.init.admission !== undefined && !await this.init.admission.admit(peer, signal)) {

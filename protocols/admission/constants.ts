@@ -41,8 +41,13 @@ export interface AdmissionConfig {
 
 /** One entry per timer profile (the daemon's `lan`, `wan`, `test`). */
 export const ADMISSION_PROFILES: Record<'lan' | 'wan' | 'test', AdmissionConfig> = {
-  lan: { handshakeTimeoutMs: 4_000, handshakeAttempts: 2, admitWaitMs: 10_000, refusalMemoryMs: 5 * 60_000, maxRefusals: 4_096, hangUpDelayMs: 200 },
-  wan: { handshakeTimeoutMs: 8_000, handshakeAttempts: 2, admitWaitMs: 20_000, refusalMemoryMs: 10 * 60_000, maxRefusals: 4_096, hangUpDelayMs: 500 },
+  // Generous on purpose: a starved host (a bootstrap peer taking a wave of
+  // joiners, a 2-core box running nine agents) answers seconds late, and a
+  // handshake that times out costs the whole connection, which is far worse
+  // than waiting. Measured: 2 s exchanges timed out on both sides while the
+  // serving agent ran its handlers 3-4 s late.
+  lan: { handshakeTimeoutMs: 10_000, handshakeAttempts: 2, admitWaitMs: 22_000, refusalMemoryMs: 5 * 60_000, maxRefusals: 4_096, hangUpDelayMs: 200 },
+  wan: { handshakeTimeoutMs: 20_000, handshakeAttempts: 2, admitWaitMs: 45_000, refusalMemoryMs: 10 * 60_000, maxRefusals: 4_096, hangUpDelayMs: 500 },
   // Refusals outlive the 30 s an integration test watches an outsider try.
-  test: { handshakeTimeoutMs: 2_000, handshakeAttempts: 2, admitWaitMs: 5_000, refusalMemoryMs: 60_000, maxRefusals: 4_096, hangUpDelayMs: 100 }
+  test: { handshakeTimeoutMs: 5_000, handshakeAttempts: 2, admitWaitMs: 12_000, refusalMemoryMs: 60_000, maxRefusals: 4_096, hangUpDelayMs: 100 }
 }

@@ -73,7 +73,7 @@ export class AdmissionService implements PeerAdmission {
   private readonly pending = new Map<string, Pending>()
   private readonly listeners = new Set<(peer: string, refusal: Refusal) => void>()
   private shutdown?: AbortController
-  private uninstallGate?: () => void
+  private gateInstalled = false
 
   constructor (private readonly init: AdmissionInit, private readonly components: AdmissionComponents) {
     this.hello = encodeHello(init.network)
@@ -92,7 +92,12 @@ export class AdmissionService implements PeerAdmission {
     // services start alongside this one and may connect at once. (The
     // registrar records the handler synchronously; only its peer-store
     // update is awaited.)
-    this.uninstallGate = installStreamGate(c.registrar, new Set([ADMISSION_PROTOCOL]), this.gate)
+    // Installed once and kept after stop(): while the node shuts down, a peer
+    // that was never admitted must not slip through an unguarded registrar.
+    if (!this.gateInstalled) {
+      installStreamGate(c.registrar, new Set([ADMISSION_PROTOCOL]), this.gate)
+      this.gateInstalled = true
+    }
     c.events.addEventListener('connection:open', this.onConnectionOpen)
     c.events.addEventListener('peer:disconnect', this.onPeerDisconnect)
     const registered = handleRequests(c.registrar as unknown as RpcHost, ADMISSION_PROTOCOL, async (req, conn, reply) => {
@@ -114,8 +119,6 @@ export class AdmissionService implements PeerAdmission {
     const c = this.components
     c.events.removeEventListener('connection:open', this.onConnectionOpen)
     c.events.removeEventListener('peer:disconnect', this.onPeerDisconnect)
-    this.uninstallGate?.()
-    this.uninstallGate = undefined
     for (const peer of [...this.pending.keys()]) this.settle(peer, false)
     await c.registrar.unhandle(ADMISSION_PROTOCOL).catch(() => {})
   }
