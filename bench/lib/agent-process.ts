@@ -153,13 +153,13 @@ export class AgentProcess {
 }
 
 /** Poll `fn` until it returns a truthy value or `timeoutMs` passes; returns that value. */
-export async function waitFor<T> (fn: () => Promise<T> | T, timeoutMs: number, what = 'condition', intervalMs = 100): Promise<T> {
+export async function waitFor<T> (fn: () => Promise<T> | T, timeoutMs: number, what = 'condition', intervalMs = 100): Promise<Exclude<T, undefined | null | false>> {
   const deadline = Date.now() + timeoutMs
   let lastErr: unknown
   while (Date.now() < deadline) {
     try {
       const v = await fn()
-      if (v !== undefined && v !== null && v !== false) return v
+      if (v !== undefined && v !== null && v !== false) return v as Exclude<T, undefined | null | false>
     } catch (err) { lastErr = err }
     await new Promise(resolve => setTimeout(resolve, intervalMs))
   }

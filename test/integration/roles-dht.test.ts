@@ -48,7 +48,7 @@ describe('lease records over a real kad-dht (4 in-process nodes)', function () {
     for (let i = 1; i < nodes.length; i++) {
       for (let j = 0; j < i; j++) await nodes[i].dial(nodes[j].getMultiaddrs()[0])
     }
-    await waitFor(() => nodes.every(n => n.services.dht.routingTable.size >= nodes.length - 1), 30_000, 'routing tables')
+    await waitFor(() => nodes.every(n => (n.services.dht as unknown as { routingTable: { size: number } }).routingTable.size >= nodes.length - 1), 30_000, 'routing tables')
   })
 
   after(async () => {

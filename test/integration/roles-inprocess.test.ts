@@ -54,7 +54,7 @@ describe('roles component over real libp2p, 4 in-process nodes in 2 regions', fu
     }
     await Promise.all(sims.map(async s => { await s.node.start() }))
     for (let i = 1; i < sims.length; i++) for (let j = 0; j < i; j++) await sims[i].node.dial(sims[j].node.getMultiaddrs()[0])
-    await waitFor(() => sims.every(s => s.node.services.dht.routingTable.size >= 3), 30_000, 'routing tables')
+    await waitFor(() => sims.every(s => (s.node.services.dht as unknown as { routingTable: { size: number } }).routingTable.size >= 3), 30_000, 'routing tables')
     await Promise.all(sims.map(async s => { await s.roles.start() }))
   })
 

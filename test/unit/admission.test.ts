@@ -94,7 +94,7 @@ describe('admission', function () {
     const eager = async (from: TestNode, to: TestNode): Promise<Uint8Array | Error> => {
       try {
         const conn = await from.node.dial(to.node.getMultiaddrs()[0])
-        return await request({ dialProtocol: async (_p, protocols, o) => await conn.newStream(protocols, o) } as unknown as RpcHost, to.node.peerId, ECHO, new Uint8Array([1, 2, 3]), { timeoutMs: 8_000, maxBytes: 1024 })
+        return await request({ dialProtocol: async (_p: unknown, protocols: string | string[], o?: { signal?: AbortSignal }) => await conn.newStream(protocols, o) } as unknown as RpcHost, to.node.peerId, ECHO, new Uint8Array([1, 2, 3]), { timeoutMs: 8_000, maxBytes: 1024 })
       } catch (err) {
         return err as Error
       }

@@ -9,7 +9,7 @@ import { CFG, ROLES, World, assertNoOverlap, assertUniqueTerms, holderOf, makeWo
 
 describe('election engine (fake timers, in-memory network)', function () {
   this.timeout(60_000)
-  let clock: FakeTimers.InstalledClock
+  let clock: ReturnType<typeof FakeTimers.install>
   let world: World | undefined
   beforeEach(() => {
     reseed(Number(process.env.ELECTION_SEED ?? 42))

@@ -30,7 +30,7 @@ function ranked (world: World, role: string): SimNode[] {
 
 describe('election engine: views after a heal', function () {
   this.timeout(60_000)
-  let clock: FakeTimers.InstalledClock
+  let clock: ReturnType<typeof FakeTimers.install>
   let world: World | undefined
   beforeEach(() => {
     reseed(Number(process.env.ELECTION_SEED ?? 42))

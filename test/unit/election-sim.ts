@@ -31,7 +31,7 @@ export interface Interval { node: string, role: string, term: number, start: num
 export class World {
   readonly nodes = new Map<string, SimNode>()
   readonly intervals: Interval[] = []
-  constructor (readonly clock: FakeTimers.InstalledClock) {}
+  constructor (readonly clock: ReturnType<typeof FakeTimers.install>) {}
   reachable (a: SimNode, b: SimNode): boolean { return a !== b && a.up && b.up && a.group === b.group }
   changed (): void { for (const n of this.nodes.values()) if (n.up) n.membership.dispatchEvent(new CustomEvent('member:update')) }
   acting (role: string): SimNode[] { return [...this.nodes.values()].filter(n => n.up && n.engine.isActing(role)) }
@@ -144,7 +144,7 @@ export class SimNode {
   }
 }
 
-export async function makeWorld (clock: FakeTimers.InstalledClock, n: number, regions: string[] = ['eu']): Promise<World> {
+export async function makeWorld (clock: ReturnType<typeof FakeTimers.install>, n: number, regions: string[] = ['eu']): Promise<World> {
   const world = new World(clock)
   for (let i = 0; i < n; i++) {
     const key = await generateKeyPair('Ed25519')
