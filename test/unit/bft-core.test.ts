@@ -279,6 +279,39 @@ describe('bft core', () => {
     }
   })
 
+  it('a current WAL or block store with a damaged header is refused, never converted as the headerless first layout', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'bft-'))
+    try {
+      const { state } = await setup()
+      const b = await block(state, [{ key: 'k', value: 'v' }])
+      const store = new FileBlockStore(dir)
+      await store.append(await certify(state, b))
+      await store.sync()
+      await store.close()
+      const wal = new FileWal(dir)
+      const v = await vote(vals[0], state.chain, PRECOMMIT, 1, 0, blockHash(b))
+      await wal.append({ kind: 'vote', vote: v, block: b, polka: [v] })
+      await wal.close()
+      for (const [file, load] of [['bft-blocks.log', async () => await new FileBlockStore(dir).load()], ['bft-wal.log', async () => await new FileWal(dir).load()]] as const) {
+        const path = join(dir, file)
+        const good = await readFile(path)
+        // Three bytes (past the few a damaged header may differ by) that read as a first-layout length
+        // longer than the file, i.e. an old file holding only a torn record; and a zeroed first sector.
+        const damages = [(d: Buffer) => { d[0] = 0; d[1] = 0; d[2] = 0x10 }, (d: Buffer) => { d.fill(0, 0, Math.min(512, d.length)) }]
+        for (const damage of damages) {
+          const bad = Buffer.from(good)
+          damage(bad)
+          await writeFile(path, bad)
+          await assert.rejects(load(), { name: 'CorruptFileError' }, file)
+          assert.ok((await readFile(path)).equals(bad), `${file} left as found`)
+        }
+        await writeFile(path, good)
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
+
   it('a WAL that fails at runtime halts consensus for good and reports it (fail-stop)', async () => {
     const { state } = await setup()
     const me = vals.find(v => state.validatorsAt(1).proposer(1, 0) !== v.id) as BftSigner
