@@ -246,6 +246,33 @@ describe('crdt durable store', () => {
     await s3.close()
   })
 
+  it('starts from a snapshot of the first layout (a CRC-32, then the CBOR) and refuses one whose CRC fails', async () => {
+    const s1 = await open(dir)
+    for (let i = 0; i < 20; i++) await s1.write('app', `k${i % 5}`, i)
+    await s1.snapshot()
+    await s1.write('app', 'tail', 1)
+    const expected = s1.replica.entries('app')
+    await s1.close()
+    const sealed = readFileSync(join(dir, SNAPSHOT_FILE))
+    const body = sealed.subarray(12, sealed.length - 4)
+    const crc = Buffer.alloc(4)
+    crc.writeUInt32BE(crc32(body))
+    writeFileSync(join(dir, SNAPSHOT_FILE), Buffer.concat([crc, body]))
+    const s2 = await open(dir)
+    assert.equal(s2.openStats.fromSnapshot, true)
+    assert.equal(s2.openStats.replayed, 1)
+    assert.deepEqual(s2.replica.entries('app'), expected)
+    await s2.close()
+    crc[3] ^= 0x01
+    writeFileSync(join(dir, SNAPSHOT_FILE), Buffer.concat([crc, body]))
+    const { logger, lines } = recorder()
+    const s3 = await open(dir, 1, { logger })
+    assert.equal(s3.openStats.fromSnapshot, false)
+    assert.deepEqual(s3.replica.entries('app'), expected)
+    assert.ok(lines.some(l => l.level === 'warn' && /snapshot damaged/.test(l.msg)))
+    await s3.close()
+  })
+
   it('advertises received envelopes only once they are fsynced', async () => {
     const writer = await makeReplica(2)
     const s = await open(dir)
