@@ -143,7 +143,7 @@ describe('lib durable files', () => {
       assert.equal(legacyCalls, 0)
     })
 
-    it('converts an older layout through its reader and refuses unknown files', () => {
+    it('converts an older layout through its reader, gives an empty file a header, and refuses unknown files', async () => {
       const path = join(dir, 'a.log')
       writeFileSync(path, 'OLD:alpha,beta')
       const legacy = (data: Buffer): { records: Uint8Array[], cutBytes: number, layout: string } | undefined =>
@@ -154,6 +154,14 @@ describe('lib durable files', () => {
       assert.deepEqual(openResult(path), { records: ['alpha', 'beta'], cut: 0 })
       writeFileSync(path, 'something else entirely')
       assert.throws(() => RecordLog.open(path, FORMAT, { legacy }), { name: 'CorruptFileError' })
+      // An empty file (only an older layout leaves one: ours starts with its header) opens empty, with a header.
+      writeFileSync(path, '')
+      const e = RecordLog.open(path, FORMAT)
+      e.log.append(enc('after'))
+      await e.log.sync()
+      e.log.close()
+      assert.equal(readFileSync(path).subarray(0, 8).toString(), FORMAT.magic)
+      assert.deepEqual(openResult(path), { records: ['after'], cut: 0 })
     })
   })
 
