@@ -272,6 +272,67 @@ describe('lib durable files', () => {
       const c = await DirLock.acquire(dir)
       c.release()
     })
+
+    it('a takeover guard is judged by its holder: a dead one\'s is cleared at once, a live one\'s is never taken, however old', async () => {
+      const child = spawn(process.execPath, ['-e', ''])
+      const dead = { ...currentHolder(), pid: child.pid as number }
+      await new Promise(resolve => child.once('exit', resolve))
+      const lockPath = join(dir, LOCK_FILE)
+      const guardPath = `${lockPath}.takeover`
+      const stale = JSON.stringify(dead)
+      writeFileSync(lockPath, stale)
+      writeFileSync(guardPath, JSON.stringify(dead))
+      const started = Date.now()
+      const a = await DirLock.acquire(dir)
+      assert.ok(Date.now() - started < 1_000, `took ${Date.now() - started} ms`)
+      a.release()
+      // A live holder (this process) that has held the guard for a minute: descheduled, not gone.
+      writeFileSync(lockPath, stale)
+      writeFileSync(guardPath, JSON.stringify(currentHolder()))
+      const past = new Date(Date.now() - 60_000)
+      utimesSync(guardPath, past, past)
+      const pending = DirLock.acquire(dir)
+      await new Promise(resolve => setTimeout(resolve, 300))
+      assert.equal(readFileSync(lockPath, 'utf8'), stale, 'the stale lock waits for the guard holder')
+      assert.ok(existsSync(guardPath))
+      rmSync(guardPath) // the holder finishes (here: without taking the lock)
+      const b = await pending
+      assert.equal(b.holder.pid, process.pid)
+      b.release()
+    })
+
+    it('of several processes racing for one stale lock, exactly one takes it', async function () {
+      this.timeout(60_000)
+      const child = spawn(process.execPath, ['-e', ''])
+      const pid = child.pid as number
+      await new Promise(resolve => child.once('exit', resolve))
+      writeFileSync(join(dir, LOCK_FILE), JSON.stringify({ ...currentHolder(), pid }))
+      const go = join(dir, 'go')
+      const script = `
+        const { existsSync } = await import('node:fs')
+        const { DirLock } = await import(${JSON.stringify(new URL('../../lib/dir-lock.ts', import.meta.url).href)})
+        console.log('ready')
+        while (!existsSync(${JSON.stringify(go)})) await new Promise(r => setTimeout(r, 5))
+        try {
+          const lock = await DirLock.acquire(${JSON.stringify(dir)})
+          console.log('took')
+          await new Promise(r => setTimeout(r, 2000))
+          lock.release()
+        } catch (err) { console.log(err.name) }`
+      const racers = Array.from({ length: 4 }, () => spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] }))
+      // Every racer has loaded before the start signal, so they contend for real.
+      let ready = 0
+      const outputs = racers.map(async r => await new Promise<string>(resolve => {
+        let out = ''
+        r.stdout.on('data', (d: Buffer) => {
+          out += d.toString()
+          if (d.toString().includes('ready') && ++ready === racers.length) writeFileSync(go, '')
+        })
+        r.once('exit', () => { resolve(out.replace('ready', '').trim()) })
+      }))
+      const results = (await Promise.all(outputs)).sort()
+      assert.deepEqual(results, ['DataDirLockedError', 'DataDirLockedError', 'DataDirLockedError', 'took'])
+    })
   })
 
   it('fault registry keeps the first fault per component with its file and recovery step', () => {
