@@ -73,5 +73,5 @@ export function readSnapshot (path: string): Snapshot | undefined {
 function readLayoutV1 (data: Uint8Array): Uint8Array | undefined {
   if (data.byteLength < 5) return undefined
   const body = data.subarray(4)
-  return crc32(body) === Buffer.from(data).readUInt32BE(0) ? body : undefined
+  return crc32(body) === new DataView(data.buffer, data.byteOffset, 4).getUint32(0) ? body : undefined
 }

@@ -14,7 +14,14 @@
  * Taking over a stale lock happens under a short-lived guard file, so two
  * processes finding the same stale lock cannot both take it: only the
  * guard holder removes the stale file, and only if it still holds what was
- * judged stale; the new lock is then created with O_EXCL as usual.
+ * judged stale; the new lock is then created with O_EXCL as usual. The
+ * guard names its holder too and is judged by the same rule (age only while
+ * it is unreadable), so a live guard holder is never robbed of it, however
+ * long it is descheduled. What files alone cannot close: a process that
+ * dies inside the guard (a few system calls) leaves a guard that two later
+ * processes may both judge stale, and the slower one's unlink can remove the
+ * faster one's fresh guard. Without flock(2) in Node.js this is the
+ * residue; it needs a death and a three-way race within microseconds.
  */
 import { closeSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
@@ -24,8 +31,6 @@ export const LOCK_FILE = 'agent.lock'
 const GUARD_SUFFIX = '.takeover'
 /** A lock or guard file this young with unreadable content may be mid-write by its creator, ms. */
 const YOUNG_MS = 2_000
-/** A takeover guard older than this was left by a process that died during a takeover, ms. */
-const GUARD_STALE_MS = 5_000
 /** Pause between attempts while another process writes or takes over the lock, ms. */
 const RETRY_MS = 20
 /** Attempts before giving up (about 5 s). */
@@ -140,7 +145,14 @@ export class DirLock {
       if (holder === undefined && ageMs(path) < YOUNG_MS) { await sleep(RETRY_MS); continue }
       // Stale (or unreadable and old): take it over under the guard.
       if (!createExclusive(guard, mine)) {
-        if (ageMs(guard) > GUARD_STALE_MS) try { unlinkSync(guard) } catch {}
+        // Another process is taking over; its guard is stale only if that process is gone
+        // (or, unreadable, it is not young). Undefined text: released meanwhile.
+        const guardText = readText(guard)
+        if (guardText !== undefined) {
+          const g = parseHolder(guardText)
+          const age = ageMs(guard)
+          if (g !== undefined ? !holderAlive(g) : Number.isFinite(age) && age >= YOUNG_MS) try { unlinkSync(guard) } catch {}
+        }
         await sleep(RETRY_MS)
         continue
       }

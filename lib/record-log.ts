@@ -56,7 +56,10 @@ export interface RecordLogOptions {
    * Reader of an older layout of this file (a file without our header):
    * its records, or undefined when the bytes are not that layout either.
    * Throws CorruptFileError for that layout damaged. Never called for a
-   * damaged current header.
+   * header with a few damaged bytes, but a header damaged further (a bad
+   * sector) does reach it: the file is rewritten from what it returns
+   * before open() returns, so it returns records only when the bytes are
+   * certainly that layout.
    */
   legacy?: (data: Buffer, path: string) => LegacyRecords | undefined
   /** Mode of a new file. */

@@ -12,7 +12,6 @@
  * against their certificates when replayed (critical-state.ts).
  */
 import { join } from 'node:path'
-import { CorruptFileError } from '../../lib/errors.js'
 import type { RecordLog, RecordLogFormat } from '../../lib/record-log.js'
 import { decodeCertificate, encodeCertificate } from './messages.js'
 import { openBftLog } from './record-file.js'
@@ -43,25 +42,11 @@ export class FileBlockStore implements BlockStore {
 
   async load (): Promise<Certificate[]> {
     this.log?.close()
-    const opened = openBftLog(this.path, BLOCKS_FORMAT)
-    let certs: Certificate[]
-    try {
-      certs = opened.records.map((r, i) => {
-        try {
-          return decodeCertificate(r.payload)
-        } catch (err) {
-          throw new CorruptFileError(this.path, `${BLOCKS_FORMAT.name} record ${i + 1} does not decode: ${(err as Error).message}`, BLOCKS_FORMAT.recovery)
-        }
-      })
-    } catch (err) {
-      opened.log.close()
-      throw err
-    }
-    this.log = opened.log
-    if (opened.convertedFrom !== undefined) this.logger?.info({ path: this.path, from: opened.convertedFrom }, 'bft: block store converted to the current layout')
     // Blocks are durable on a quorum before they are appended here: a cut one is fetched again from peers.
-    if (opened.cutBytes > 0) this.logger?.warn({ path: this.path, offset: opened.cutAt, bytes: opened.cutBytes }, 'bft: cut an incomplete last block record (a crash during a write, or the file was truncated); peers resend it')
-    return certs
+    const { log, items } = openBftLog(this.path, BLOCKS_FORMAT, decodeCertificate, this.logger,
+      'bft: cut an incomplete last block record (a crash during a write, or the file was truncated); peers resend it')
+    this.log = log
+    return items
   }
 
   async append (cert: Certificate): Promise<void> {

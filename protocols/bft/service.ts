@@ -7,7 +7,7 @@
  * any of it: the admission protocol (protocols/admission) refuses them before
  * any stream opens.
  *
- * Files under <dataDir>/bft/: `genesis.hash` (the network this data dir
+ * Files under <dataDir>/bft/: `genesis.hash` (genesis-mark.ts: the network this data dir
  * belongs to; a different genesis is refused at start), `bft-blocks.log`
  * (certified blocks) and `bft-wal.log` (this validator's votes).
  *
@@ -20,13 +20,11 @@
  * component and shows the file and the recovery step in /readyz.
  */
 import { randomBytes } from 'node:crypto'
-import { mkdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Registry } from 'prom-client'
 import type { PeerId } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { AgentComponents, ApiContributor, Startable } from '../../daemon/component.js'
-import { writeFileDurable } from '../../lib/durable-file.js'
 import { CorruptFileError } from '../../lib/errors.js'
 import type { Route } from '../../daemon/api/router.js'
 import { BLOCKS_FORMAT, FileBlockStore } from './block-store.js'
@@ -40,6 +38,7 @@ import { createBftMetrics, type BftMetrics } from './metrics.js'
 import { CriticalSync } from './sync.js'
 import { BftTransport } from './transport.js'
 import { FileWal } from './wal.js'
+import { GENESIS_MARK_FILE, readGenesisMark, writeGenesisMark } from './genesis-mark.js'
 import { criticalRoutes } from './api.js'
 import type { Certificate } from './types.js'
 import { describeValidatorView, validatorView, type ValidatorMemberState, type ValidatorView } from './validator-view.js'
@@ -224,17 +223,13 @@ export class CriticalService implements Startable, ApiContributor {
 
   /** A data dir belongs to one network: starting it with another genesis is refused. */
   private async checkDataDir (): Promise<void> {
-    const path = join(this.dir, 'genesis.hash')
+    const path = join(this.dir, GENESIS_MARK_FILE)
     const ours = hex(genesisHash(this.init.genesis))
-    let have: string | undefined
-    try { have = (await readFile(path, 'utf8')).trim() } catch { have = undefined }
-    if (have !== undefined && have !== ours) {
-      throw new InvalidGenesisError(`data dir ${this.c.dataDir} belongs to the network with genesis ${have}, not ${ours}; use another --data-dir`)
+    const have = await readGenesisMark(path)
+    if (have !== undefined && have.hash !== ours) {
+      throw new InvalidGenesisError(`data dir ${this.c.dataDir} belongs to the network with genesis ${have.hash}, not ${ours}; use another --data-dir`)
     }
-    if (have === undefined) {
-      await mkdir(this.dir, { recursive: true, mode: 0o700 })
-      await writeFileDurable(path, ours + '\n')
-    }
+    if (have === undefined || have.legacy) await writeGenesisMark(path, ours)
   }
 
   status (): CriticalStatus {

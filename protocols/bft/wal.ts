@@ -14,7 +14,6 @@
  */
 import { z } from 'zod'
 import { join } from 'node:path'
-import { CorruptFileError } from '../../lib/errors.js'
 import type { RecordLog, RecordLogFormat } from '../../lib/record-log.js'
 import { decodeCbor, encodeCbor } from '../wire/codec.js'
 import { blockSchema, messageSchema } from './messages.js'
@@ -94,25 +93,11 @@ export class FileWal implements Wal {
 
   async load (): Promise<WalRecord[]> {
     this.log?.close()
-    const opened = openBftLog(this.path, WAL_FORMAT)
-    try {
-      this.records = opened.records.map((r, i) => {
-        try {
-          return decodeWalRecord(r.payload)
-        } catch (err) {
-          throw new CorruptFileError(this.path, `${WAL_FORMAT.name} record ${i + 1} does not decode: ${(err as Error).message}`, WAL_FORMAT.recovery)
-        }
-      })
-    } catch (err) {
-      opened.log.close()
-      throw err
-    }
-    this.log = opened.log
-    if (opened.convertedFrom !== undefined) this.logger?.info({ path: this.path, from: opened.convertedFrom }, 'bft: WAL converted to the current layout')
-    if (opened.cutBytes > 0) {
-      // A vote is sent only after its record is fsynced, so a crash cuts only unsent ones; a truncation of the file looks the same.
-      this.logger?.warn({ path: this.path, offset: opened.cutAt, bytes: opened.cutBytes }, 'bft: cut an incomplete last WAL record (a crash during a write, or the file was truncated)')
-    }
+    // A vote is sent only after its record is fsynced, so a crash cuts only unsent ones; a truncation of the file looks the same.
+    const { log, items } = openBftLog(this.path, WAL_FORMAT, decodeWalRecord, this.logger,
+      'bft: cut an incomplete last WAL record (a crash during a write, or the file was truncated)')
+    this.log = log
+    this.records = items
     return [...this.records]
   }
 

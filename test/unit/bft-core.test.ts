@@ -5,7 +5,7 @@
  * restart, and durable files.
  */
 import { strict as assert } from 'node:assert'
-import { mkdtemp, rm, writeFile, appendFile, readFile } from 'node:fs/promises'
+import { mkdtemp, mkdir, rm, writeFile, appendFile, readFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { generateKeyPairFromSeed } from '@libp2p/crypto/keys'
@@ -22,6 +22,7 @@ import { MemoryBlockStore, FileBlockStore } from '../../protocols/bft/block-stor
 import { blockHash, ed25519Signer, ed25519Verifier, proposalSignBytes, PROPOSAL_DOMAIN, signEntry, voteSignBytes, VOTE_DOMAIN, type BftSigner } from '../../protocols/bft/crypto.js'
 import { BFT_PROFILES } from '../../protocols/bft/constants.js'
 import { criticalAccessPolicy } from '../../protocols/bft/access-policy.js'
+import { readGenesisMark, writeGenesisMark } from '../../protocols/bft/genesis-mark.js'
 import { PRECOMMIT, PREVOTE, type BftMessage, type Block, type Certificate, type Vote } from '../../protocols/bft/types.js'
 
 async function signers (n: number, offset = 100): Promise<BftSigner[]> {
@@ -279,6 +280,39 @@ describe('bft core', () => {
     }
   })
 
+  it('a current WAL or block store with a damaged header is refused, never converted as the headerless first layout', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'bft-'))
+    try {
+      const { state } = await setup()
+      const b = await block(state, [{ key: 'k', value: 'v' }])
+      const store = new FileBlockStore(dir)
+      await store.append(await certify(state, b))
+      await store.sync()
+      await store.close()
+      const wal = new FileWal(dir)
+      const v = await vote(vals[0], state.chain, PRECOMMIT, 1, 0, blockHash(b))
+      await wal.append({ kind: 'vote', vote: v, block: b, polka: [v] })
+      await wal.close()
+      for (const [file, load] of [['bft-blocks.log', async () => await new FileBlockStore(dir).load()], ['bft-wal.log', async () => await new FileWal(dir).load()]] as const) {
+        const path = join(dir, file)
+        const good = await readFile(path)
+        // Three bytes (past the few a damaged header may differ by) that read as a first-layout length
+        // longer than the file, i.e. an old file holding only a torn record; and a zeroed first sector.
+        const damages = [(d: Buffer) => { d[0] = 0; d[1] = 0; d[2] = 0x10 }, (d: Buffer) => { d.fill(0, 0, Math.min(512, d.length)) }]
+        for (const damage of damages) {
+          const bad = Buffer.from(good)
+          damage(bad)
+          await writeFile(path, bad)
+          await assert.rejects(load(), { name: 'CorruptFileError' }, file)
+          assert.ok((await readFile(path)).equals(bad), `${file} left as found`)
+        }
+        await writeFile(path, good)
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
+
   it('a WAL that fails at runtime halts consensus for good and reports it (fail-stop)', async () => {
     const { state } = await setup()
     const me = vals.find(v => state.validatorsAt(1).proposer(1, 0) !== v.id) as BftSigner
@@ -334,6 +368,33 @@ describe('bft core', () => {
     assert.equal(policy.canWrite('broken', vals[0].id), false, 'fail closed')
     await state.commit(await certify(state, await block(state, [{ key: 'acl/billing', value: null }])))
     assert.equal(policy.canWrite('billing', vals[1].id), true, 'deleted: back to acl/*')
+  })
+
+  it('genesis mark: checksummed, the first layout (bare hex) read, a damaged or unreadable file never taken for another network or for none', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'bft-'))
+    try {
+      const path = join(dir, 'bft', 'genesis.hash')
+      const h = 'ab'.repeat(32)
+      assert.equal(await readGenesisMark(path), undefined)
+      await writeFile(join(dir, 'old'), h + '\n')
+      assert.deepEqual(await readGenesisMark(join(dir, 'old')), { hash: h, legacy: true })
+      await writeGenesisMark(path, h)
+      assert.deepEqual(await readGenesisMark(path), { hash: h, legacy: false })
+      const good = await readFile(path)
+      for (let i = 0; i < good.length; i++) {
+        const bad = Buffer.from(good)
+        bad[i] ^= 0x01
+        await writeFile(path, bad)
+        await assert.rejects(readGenesisMark(path), { name: 'CorruptFileError' }, `byte ${i}`)
+      }
+      await writeFile(path, h.slice(0, 63) + 'g\n')
+      await assert.rejects(readGenesisMark(path), { name: 'CorruptFileError' })
+      await rm(path)
+      await mkdir(path)
+      await assert.rejects(readGenesisMark(path), { name: 'StorageFailedError' })
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
   })
 
   it('genesis: normalised, hashed stably, reserved keys and bad ids refused', async () => {

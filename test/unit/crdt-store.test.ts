@@ -201,6 +201,33 @@ describe('crdt durable store', () => {
     await s2.close()
   })
 
+  it('a first-layout log keeps that layout\'s rules: a torn tail is cut, a bad frame before valid ones is damage (and left as found)', async () => {
+    const s1 = await open(dir)
+    for (let i = 0; i < 3; i++) await s1.write('app', `k${i}`, i)
+    const envs = s1.replica.missing({}, 100, 1e9).envelopes
+    await s1.close()
+    rmSync(join(dir, OWN_SEQ_FILE))
+    const frames = envs.map(e => { const h = Buffer.alloc(8); h.writeUInt32BE(e.byteLength, 0); h.writeUInt32BE(crc32(e), 4); return Buffer.concat([h, e]) })
+    const v1 = Buffer.concat([Buffer.from('MYCFGLG1'), ...frames])
+    writeFileSync(join(dir, LOG_FILE), v1.subarray(0, v1.length - 3))
+    const s2 = await open(dir)
+    assert.equal(s2.openStats.convertedFrom, 'MYCFGLG1')
+    assert.equal(s2.openStats.envelopes, 2)
+    assert.equal(s2.openStats.truncatedBytes, frames[2].length - 3)
+    await s2.close()
+    rmSync(join(dir, OWN_SEQ_FILE))
+    const bad = Buffer.from(v1)
+    bad[8 + 8 + 2] ^= 0x01
+    writeFileSync(join(dir, LOG_FILE), bad)
+    await assert.rejects(open(dir), (err: Error & { file?: string }) => {
+      assert.equal(err.name, 'CorruptFileError')
+      assert.equal(err.file, join(dir, LOG_FILE))
+      assert.match(err.message, /layout MYCFGLG1\) damaged at offset 8, valid data follows/)
+      return true
+    })
+    assert.ok(readFileSync(join(dir, LOG_FILE)).equals(bad))
+  })
+
   it('a failed fsync stops the store (fail-stop) and tells its owner', async () => {
     const failures: unknown[] = []
     const s = await open(dir, 1, { onFail: (err) => failures.push(err) })
@@ -243,6 +270,33 @@ describe('crdt durable store', () => {
     const s3 = await open(dir)
     assert.equal(s3.openStats.fromSnapshot, false)
     assert.equal(s3.replica.get('app', 'k0')?.value, 'new')
+    await s3.close()
+  })
+
+  it('starts from a snapshot of the first layout (a CRC-32, then the CBOR) and refuses one whose CRC fails', async () => {
+    const s1 = await open(dir)
+    for (let i = 0; i < 20; i++) await s1.write('app', `k${i % 5}`, i)
+    await s1.snapshot()
+    await s1.write('app', 'tail', 1)
+    const expected = s1.replica.entries('app')
+    await s1.close()
+    const sealed = readFileSync(join(dir, SNAPSHOT_FILE))
+    const body = sealed.subarray(12, sealed.length - 4)
+    const crc = Buffer.alloc(4)
+    crc.writeUInt32BE(crc32(body))
+    writeFileSync(join(dir, SNAPSHOT_FILE), Buffer.concat([crc, body]))
+    const s2 = await open(dir)
+    assert.equal(s2.openStats.fromSnapshot, true)
+    assert.equal(s2.openStats.replayed, 1)
+    assert.deepEqual(s2.replica.entries('app'), expected)
+    await s2.close()
+    crc[3] ^= 0x01
+    writeFileSync(join(dir, SNAPSHOT_FILE), Buffer.concat([crc, body]))
+    const { logger, lines } = recorder()
+    const s3 = await open(dir, 1, { logger })
+    assert.equal(s3.openStats.fromSnapshot, false)
+    assert.deepEqual(s3.replica.entries('app'), expected)
+    assert.ok(lines.some(l => l.level === 'warn' && /snapshot damaged/.test(l.msg)))
     await s3.close()
   })
 

@@ -143,7 +143,7 @@ describe('lib durable files', () => {
       assert.equal(legacyCalls, 0)
     })
 
-    it('converts an older layout through its reader and refuses unknown files', () => {
+    it('converts an older layout through its reader, gives an empty file a header, and refuses unknown files', async () => {
       const path = join(dir, 'a.log')
       writeFileSync(path, 'OLD:alpha,beta')
       const legacy = (data: Buffer): { records: Uint8Array[], cutBytes: number, layout: string } | undefined =>
@@ -154,6 +154,14 @@ describe('lib durable files', () => {
       assert.deepEqual(openResult(path), { records: ['alpha', 'beta'], cut: 0 })
       writeFileSync(path, 'something else entirely')
       assert.throws(() => RecordLog.open(path, FORMAT, { legacy }), { name: 'CorruptFileError' })
+      // An empty file (only an older layout leaves one: ours starts with its header) opens empty, with a header.
+      writeFileSync(path, '')
+      const e = RecordLog.open(path, FORMAT)
+      e.log.append(enc('after'))
+      await e.log.sync()
+      e.log.close()
+      assert.equal(readFileSync(path).subarray(0, 8).toString(), FORMAT.magic)
+      assert.deepEqual(openResult(path), { records: ['after'], cut: 0 })
     })
   })
 
@@ -263,6 +271,67 @@ describe('lib durable files', () => {
       utimesSync(join(dir, LOCK_FILE), past, past)
       const c = await DirLock.acquire(dir)
       c.release()
+    })
+
+    it('a takeover guard is judged by its holder: a dead one\'s is cleared at once, a live one\'s is never taken, however old', async () => {
+      const child = spawn(process.execPath, ['-e', ''])
+      const dead = { ...currentHolder(), pid: child.pid as number }
+      await new Promise(resolve => child.once('exit', resolve))
+      const lockPath = join(dir, LOCK_FILE)
+      const guardPath = `${lockPath}.takeover`
+      const stale = JSON.stringify(dead)
+      writeFileSync(lockPath, stale)
+      writeFileSync(guardPath, JSON.stringify(dead))
+      const started = Date.now()
+      const a = await DirLock.acquire(dir)
+      assert.ok(Date.now() - started < 1_000, `took ${Date.now() - started} ms`)
+      a.release()
+      // A live holder (this process) that has held the guard for a minute: descheduled, not gone.
+      writeFileSync(lockPath, stale)
+      writeFileSync(guardPath, JSON.stringify(currentHolder()))
+      const past = new Date(Date.now() - 60_000)
+      utimesSync(guardPath, past, past)
+      const pending = DirLock.acquire(dir)
+      await new Promise(resolve => setTimeout(resolve, 300))
+      assert.equal(readFileSync(lockPath, 'utf8'), stale, 'the stale lock waits for the guard holder')
+      assert.ok(existsSync(guardPath))
+      rmSync(guardPath) // the holder finishes (here: without taking the lock)
+      const b = await pending
+      assert.equal(b.holder.pid, process.pid)
+      b.release()
+    })
+
+    it('of several processes racing for one stale lock, exactly one takes it', async function () {
+      this.timeout(60_000)
+      const child = spawn(process.execPath, ['-e', ''])
+      const pid = child.pid as number
+      await new Promise(resolve => child.once('exit', resolve))
+      writeFileSync(join(dir, LOCK_FILE), JSON.stringify({ ...currentHolder(), pid }))
+      const go = join(dir, 'go')
+      const script = `
+        const { existsSync } = await import('node:fs')
+        const { DirLock } = await import(${JSON.stringify(new URL('../../lib/dir-lock.ts', import.meta.url).href)})
+        console.log('ready')
+        while (!existsSync(${JSON.stringify(go)})) await new Promise(r => setTimeout(r, 5))
+        try {
+          const lock = await DirLock.acquire(${JSON.stringify(dir)})
+          console.log('took')
+          await new Promise(r => setTimeout(r, 2000))
+          lock.release()
+        } catch (err) { console.log(err.name) }`
+      const racers = Array.from({ length: 4 }, () => spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] }))
+      // Every racer has loaded before the start signal, so they contend for real.
+      let ready = 0
+      const outputs = racers.map(async r => await new Promise<string>(resolve => {
+        let out = ''
+        r.stdout.on('data', (d: Buffer) => {
+          out += d.toString()
+          if (d.toString().includes('ready') && ++ready === racers.length) writeFileSync(go, '')
+        })
+        r.once('exit', () => { resolve(out.replace('ready', '').trim()) })
+      }))
+      const results = (await Promise.all(outputs)).sort()
+      assert.deepEqual(results, ['DataDirLockedError', 'DataDirLockedError', 'DataDirLockedError', 'took'])
     })
   })
 
