@@ -22,6 +22,7 @@ import { handleRequests, request, type RpcHost } from '../../protocols/wire/rpc.
 const G1: NetworkIdentity = { genesis: new Uint8Array(32).fill(1), networkId: 'one' }
 const G2: NetworkIdentity = { genesis: new Uint8Array(32).fill(2), networkId: 'two' }
 const ECHO = '/test/echo/1.0.0'
+const PILE = '/test/pile/1.0.0'
 const log = pino({ level: process.env.MYCEL_TEST_LOG ?? 'silent' })
 
 interface TestNode { node: MycelNode, served: string[] }
@@ -179,6 +180,18 @@ describe('admission', function () {
       }
       assert.equal(seen, 3)
       assert.equal(a.served.length, 3)
+      // The pile-up itself: libp2p 3.3 appends the handler to the chain that
+      // getMiddleware returns, so without a fresh array every stream would
+      // also run the handlers of the streams before it. (A second run of the
+      // echo handler fails to read and is not counted in `served` above.)
+      const calls = new Map<Stream, number>()
+      await a.node.handle(PILE, (stream) => { calls.set(stream, (calls.get(stream) ?? 0) + 1) })
+      a.node.use(PILE, (stream: Stream, conn, next) => { next(stream, conn) })
+      for (let i = 0; i < 3; i++) await (await b.node.dialProtocol(a.node.peerId, PILE)).close()
+      await waitFor('three streams handled', () => calls.size === 3)
+      // The handlers of one stream run in one chain of microtasks: all done by now.
+      await new Promise(resolve => setImmediate(resolve))
+      assert.deepEqual([...calls.values()], [1, 1, 1])
     })
   })
 })
