@@ -104,12 +104,15 @@ describe('admission', function () {
     it('peers with the same genesis are admitted and talk', async () => {
       const a = await make(G1)
       const b = await make(G1)
+      // Identify waits at the gate: when a has identified b, it has admitted b.
+      const identified = new Promise<boolean>(resolve => {
+        a.node.addEventListener('peer:identify', (evt) => { if (evt.detail.peerId.equals(b.node.peerId)) resolve(adm(a).isAdmitted(id(b))) })
+      })
       const reply = await eager(b, a)
       assert.deepEqual(reply instanceof Error ? reply.message : [...reply], [1, 2, 3])
       await waitFor('both admitted', () => adm(a).isAdmitted(id(b)) && adm(b).isAdmitted(id(a)))
       assert.deepEqual(a.served, [id(b)])
-      // identify ran after admission: libp2p knows b's protocols
-      await waitFor('identify', () => (a.node.getConnections(b.node.peerId)[0]?.remotePeer !== undefined))
+      assert.equal(await identified, true, 'a identified b before admitting it')
     })
 
     for (const [name, ours, theirs, reasonOurs, reasonTheirs] of [
