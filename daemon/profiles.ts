@@ -3,8 +3,18 @@
  * keep their own profiles (see protocols/<name>/constants.ts); the agent
  * picks the same profile name for all of them.
  */
+import { ADMISSION_PROFILES } from '../protocols/admission/constants.js'
+
 export type ProfileName = 'lan' | 'wan' | 'test'
 export const PROFILE_NAMES: readonly ProfileName[] = ['lan', 'wan', 'test']
+
+/** libp2p identify's own timeout, ms (@libp2p/identify `defaultValues.timeout`). */
+const IDENTIFY_EXCHANGE_MS = 5_000
+
+/** Identify waits at the admission gate: its own exchange plus the admission wait. */
+function identifyTimeout (profile: ProfileName): number {
+  return IDENTIFY_EXCHANGE_MS + ADMISSION_PROFILES[profile].admitWaitMs
+}
 
 export interface Libp2pProfile {
   /** Upper bound of open connections; the SWIM overlay keeps far fewer. */
@@ -18,7 +28,8 @@ export interface Libp2pProfile {
   /**
    * Identify exchange timeout, ms. Identify runs on every new connection and
    * waits at the admission gate until the peer is admitted, so it gets
-   * libp2p's 5 s plus the admission wait (protocols/admission/constants.ts).
+   * libp2p's 5 s plus the admission wait of the same profile
+   * (protocols/admission/constants.ts); derived, so the two cannot drift.
    */
   identifyTimeoutMs: number
   /** Idle TCP sockets are closed after this, ms. */
@@ -87,7 +98,7 @@ export const LIBP2P_PROFILES: Record<ProfileName, Libp2pProfile> = {
     // libp2p's default: a handshake on a loaded host can take seconds, and
     // an aborted one is CPU thrown away.
     dialTimeoutMs: 10_000,
-    identifyTimeoutMs: 27_000,
+    identifyTimeoutMs: identifyTimeout('lan'),
     socketInactivityTimeoutMs: 5 * 60_000,
     gossipHeartbeatMs: 1_000,
     mesh: THIN_MESH,
@@ -106,7 +117,7 @@ export const LIBP2P_PROFILES: Record<ProfileName, Libp2pProfile> = {
     inboundConnectionThreshold: 20,
     maxIncomingPendingConnections: 30,
     dialTimeoutMs: 10_000,
-    identifyTimeoutMs: 50_000,
+    identifyTimeoutMs: identifyTimeout('wan'),
     socketInactivityTimeoutMs: 10 * 60_000,
     gossipHeartbeatMs: 1_000,
     // Lossy paths: keep gossipsub's own degree.
@@ -125,7 +136,7 @@ export const LIBP2P_PROFILES: Record<ProfileName, Libp2pProfile> = {
     inboundConnectionThreshold: 1_000,
     maxIncomingPendingConnections: 500,
     dialTimeoutMs: 3_000,
-    identifyTimeoutMs: 17_000,
+    identifyTimeoutMs: identifyTimeout('test'),
     socketInactivityTimeoutMs: 5 * 60_000,
     gossipHeartbeatMs: 250,
     mesh: THIN_MESH,

@@ -11,6 +11,7 @@
  * policy in critical config.
  */
 import { z } from 'zod'
+import { equals } from 'uint8arrays/equals'
 import { bytes, decodeCbor, encodeCbor } from '../wire/codec.js'
 import type { Refusal } from '../../lib/peer-admission.js'
 import { MAX_HELLO_BYTES } from './constants.js'
@@ -42,7 +43,7 @@ export function decodeHello (data: Uint8Array): Hello {
 /** undefined: admit. Otherwise why not, in one sentence naming both sides. */
 export function judgeHello (ours: NetworkIdentity | undefined, theirs: Hello): Omit<Refusal, 'at'> | undefined {
   if (ours === undefined && theirs.genesis === null) return undefined
-  if (ours !== undefined && theirs.genesis !== null && equal(ours.genesis, theirs.genesis)) return undefined
+  if (ours !== undefined && theirs.genesis !== null && equals(ours.genesis, theirs.genesis)) return undefined
   if (ours === undefined) {
     return { reason: 'peer_has_genesis', detail: `it belongs to network ${theirs.networkId ?? '?'} (genesis ${short(theirs.genesis)}) and this agent runs without a genesis (--genesis)` }
   }
@@ -58,7 +59,3 @@ export function judgeHello (ours: NetworkIdentity | undefined, theirs: Hello): O
 export function hexOf (b: Uint8Array): string { return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex') }
 
 function short (b: Uint8Array | null): string { return b === null ? 'none' : hexOf(b).slice(0, 16) }
-
-function equal (a: Uint8Array, b: Uint8Array): boolean {
-  return a.byteLength === b.byteLength && a.every((x, i) => x === b[i])
-}

@@ -17,6 +17,7 @@
 import { createHash } from 'node:crypto'
 import type { Logger } from 'pino'
 import type { Counter } from 'prom-client'
+import { equals as bytesEqual } from 'uint8arrays/equals'
 import type { AliveBody, UpdateBody } from './messages.js'
 
 export interface IdentityConflict {
@@ -34,10 +35,6 @@ export interface PreviousAddrs { addrs: string[], until: number }
 
 export function sameAddrs (a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every(x => b.includes(x))
-}
-
-export function bytesEqual (a: Uint8Array, b: Uint8Array): boolean {
-  return a.byteLength === b.byteLength && a.every((x, i) => x === b[i])
 }
 
 /** What the self check needs to know about us. */

@@ -24,7 +24,8 @@ import type { MembershipConfig } from './constants.js'
 import { suspicionTimeoutMs } from './constants.js'
 import { Suspicion } from './suspicion.js'
 import type { Clock } from './clock.js'
-import { bytesEqual, IdentityWatch, type IdentityConflict, type PreviousAddrs } from './identity-conflict.js'
+import { equals as bytesEqual } from 'uint8arrays/equals'
+import { IdentityWatch, type IdentityConflict, type PreviousAddrs } from './identity-conflict.js'
 
 export type { IdentityConflict } from './identity-conflict.js'
 
