@@ -3,7 +3,8 @@ import { expect } from 'chai'
 import { CommanderError } from 'commander'
 import { exitCodeOf } from '../../daemon/cli/exit-codes.js'
 import { startupErrorMessage } from '../../daemon/cli/startup-error.js'
-import { ConfigError, HttpError, UsageError } from '../../daemon/errors.js'
+import { ConfigError, UsageError } from '../../daemon/errors.js'
+import { RequestError } from '../../lib/errors.js'
 
 describe('CLI errors', () => {
   it('maps usage and configuration errors to 2, everything else to 1', () => {
@@ -12,10 +13,10 @@ describe('CLI errors', () => {
     expect(exitCodeOf(new UsageError('x'))).to.equal(2)
     expect(exitCodeOf(new ConfigError('x'))).to.equal(2)
     expect(exitCodeOf(Object.assign(new Error('x'), { name: 'InvalidGenesisError' }))).to.equal(2)
-    expect(exitCodeOf(new HttpError(400, 'bad namespace'))).to.equal(2)
-    expect(exitCodeOf(new HttpError(422, 'schema'))).to.equal(2)
-    expect(exitCodeOf(new HttpError(403, 'not an admin'))).to.equal(1)
-    expect(exitCodeOf(new HttpError(504, 'timeout'))).to.equal(1)
+    expect(exitCodeOf(new RequestError(400, 'bad namespace'))).to.equal(2)
+    expect(exitCodeOf(new RequestError(422, 'schema'))).to.equal(2)
+    expect(exitCodeOf(new RequestError(403, 'not an admin'))).to.equal(1)
+    expect(exitCodeOf(new RequestError(504, 'timeout'))).to.equal(1)
     expect(exitCodeOf(new Error('boom'))).to.equal(1)
   })
 
