@@ -1,10 +1,10 @@
 /**
- * Transport-level tunables for the three named profiles. Protocol modules
- * keep their own profiles (see protocols/<name>/constants.ts); the agent
- * picks the same profile name for all of them.
+ * Transport-level tunables for the three named profiles (lib/tunables.ts).
+ * Protocol modules keep their own profiles (see
+ * protocols/<name>/constants.ts); the agent picks the same profile name for
+ * all of them.
  */
-export type ProfileName = 'lan' | 'wan' | 'test'
-export const PROFILE_NAMES: readonly ProfileName[] = ['lan', 'wan', 'test']
+import type { ProfileName } from '../lib/tunables.js'
 
 export interface Libp2pProfile {
   /** Upper bound of open connections; the SWIM overlay keeps far fewer. */

@@ -18,7 +18,7 @@ import type { Logger } from 'pino'
 import type { Route } from '../api/router.js'
 import { RequestError } from '../../lib/errors.js'
 import type { MycelNode } from '../node.js'
-import type { ProfileName } from '../profiles.js'
+import type { ProfileName } from '../../lib/tunables.js'
 import type { Membership } from '../../protocols/membership/types.js'
 import { ROLE_NAMES, TEST_HOOKS_ENV, type RoleName } from './constants.js'
 

@@ -43,7 +43,7 @@ import { FileWal } from './wal.js'
 import { criticalRoutes } from './api.js'
 import type { Certificate } from './types.js'
 import { describeValidatorView, validatorView, type ValidatorMemberState, type ValidatorView } from './validator-view.js'
-import type { ProfileName } from '../../daemon/profiles.js'
+import type { ProfileName } from '../../lib/tunables.js'
 import type { Membership } from '../membership/types.js'
 
 export interface CriticalServiceInit {
