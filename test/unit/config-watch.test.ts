@@ -9,11 +9,16 @@
  */
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
+import { EventEmitter } from 'node:events'
+import type { ServerResponse } from 'node:http'
 import { connect as netConnect, type Socket } from 'node:net'
 import pino from 'pino'
+import FakeTimers from '@sinonjs/fake-timers'
 import { ApiServer } from '../../daemon/api/server.js'
 import { prng } from './crdt-fixtures.js'
 import { startAgent, stopAgent, until, type TestAgent } from './config-sync-fixtures.js'
+import { ConfigWatchers } from '../../protocols/config-sync/watch.js'
+import type { ChangeEvent } from '../../crdt/replica.js'
 
 const SLOW = 40
 const WRITES = 300
@@ -156,6 +161,51 @@ describe('config watch streams: bounded memory, slow watchers dropped', function
     } finally {
       await s.stop()
       await stopAgent(a)
+    }
+  })
+})
+
+/** A response that takes everything written to it. */
+class FakeResponse extends EventEmitter {
+  readonly written: string[] = []
+  destroyed = false
+  writableNeedDrain = false
+  writeHead (): this { return this }
+  write (chunk: string): boolean { this.written.push(chunk); return true }
+  end (chunk?: string): void { if (chunk !== undefined) this.written.push(chunk) }
+  destroy (): void { this.destroyed = true; this.emit('close') }
+}
+
+describe('config watch streams: shared work', () => {
+  it('one keep-alive timer and one serialisation per change serve every stream; no timer once none is open', async () => {
+    const clock = FakeTimers.install({ toFake: ['setInterval', 'clearInterval', 'setTimeout', 'clearTimeout'] })
+    try {
+      const listeners = new Set<(e: ChangeEvent) => void>()
+      const source = { onChange: (l: (e: ChangeEvent) => void) => { listeners.add(l); return () => { listeners.delete(l) } }, entries: () => [] }
+      const watchers = new ConfigWatchers(source, { maxWatchers: 8, watchBacklogBytes: 1024 * 1024, watchDropGraceMs: 10_000, watchKeepaliveMs: 15_000 }, { dropped: () => {}, refused: () => {} })
+      const streams = ['app', 'app', 'other'].map(ns => {
+        const res = new FakeResponse()
+        const abort = new AbortController()
+        const done = watchers.open(ns)(res as unknown as ServerResponse, abort.signal)
+        return { res, abort, done }
+      })
+      await clock.tickAsync(0)
+      assert.equal(clock.countTimers(), 1, 'one keep-alive timer for three streams')
+      assert.equal(listeners.size, 1, 'one change listener for three streams')
+      await clock.tickAsync(15_000)
+      for (const { res } of streams) assert.equal(res.written.filter(c => c === ': keepalive\n\n').length, 1)
+      for (const l of listeners) l({ ns: 'app', key: 'k', value: 1, deleted: false, writer: 'w' })
+      const [a, b, other] = streams.map(x => x.res.written.at(-1))
+      assert.equal(a, 'event: set\ndata: {"key":"k","value":1,"writer":"w"}\n\n')
+      assert.equal(b, a)
+      assert.equal(other, ': keepalive\n\n', 'another namespace sees nothing')
+      for (const { abort } of streams) abort.abort()
+      await Promise.all(streams.map(async x => { await x.done }))
+      assert.equal(clock.countTimers(), 0)
+      assert.equal(listeners.size, 0)
+      assert.equal(watchers.count, 0)
+    } finally {
+      clock.uninstall()
     }
   })
 })
