@@ -72,7 +72,12 @@ async function loadAgentConfig (flags: AgentFlags): Promise<{ config: AgentConfi
 
 async function runAgent (flags: AgentFlags): Promise<void> {
   const { config, tempDir } = await loadAgentConfig(flags)
-  if (flags.check === true) { printJson(config); return }
+  if (flags.check === true) {
+    // `--dev --check` shows the temporary dir a run would make; nothing runs in it.
+    printJson(config)
+    if (tempDir !== undefined) await rm(tempDir, { recursive: true, force: true })
+    return
+  }
   const logger = createLogger(config.logLevel as LogLevel)
   // Loaded here, not at the top: the agent pulls in libp2p and every
   // protocol, which every other command (and `--check`) would pay for at

@@ -160,6 +160,11 @@ describe('mycel CLI as a user meets it', function () {
     expect(given.code, given.stderr).to.equal(0)
     expect((JSON.parse(given.stdout) as { dataDir: string }).dataDir).to.equal(join(root, 'dev-given'))
     expect(await readdir(tmp)).to.deep.equal([])
+    // --check without --data-dir names the temporary dir a run would make, and leaves none behind.
+    const checked = await cli(['agent', '--dev', '--check'], env)
+    expect(checked.code, checked.stderr).to.equal(0)
+    expect((JSON.parse(checked.stdout) as { dataDir: string }).dataDir.startsWith(join(tmp, 'mycel-dev-'))).to.equal(true)
+    expect(await readdir(tmp)).to.deep.equal([])
 
     const dev = spawn(process.execPath, [CLI, 'agent', '--dev', '--api', '0.0.0.0:0', '--api-insecure-remote'], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } })
     let devErr = ''
