@@ -8,7 +8,6 @@
  * stop reading after the first bytes.
  */
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import { EventEmitter } from 'node:events'
 import type { ServerResponse } from 'node:http'
 import { connect as netConnect, type Socket } from 'node:net'
@@ -18,6 +17,9 @@ import { ApiServer } from '../../daemon/api/server.js'
 import { prng } from './crdt-fixtures.js'
 import { startAgent, stopAgent, until, type TestAgent } from './config-sync-fixtures.js'
 import { ConfigWatchers } from '../../protocols/config-sync/watch.js'
+import { watchNamespace } from '../../daemon/cli/config.js'
+import { ApiClient } from '../../daemon/cli/client.js'
+import { exitCodeOf } from '../../daemon/cli/exit-codes.js'
 import type { ChangeEvent } from '../../crdt/replica.js'
 
 const SLOW = 40
@@ -147,16 +149,16 @@ describe('config watch streams: bounded memory, slow watchers dropped', function
     s.add(...a.svc.routes())
     await s.start()
     try {
-      const cli = spawn(process.execPath, ['--import', 'tsx', 'daemon/cli.ts', 'config', 'watch', 'app', '--api', `127.0.0.1:${s.address().port}`], { stdio: ['ignore', 'pipe', 'pipe'] })
+      // The command's own function, in this process (cli-ux runs the real `mycel` process).
       let out = ''
-      let err = ''
-      cli.stdout.on('data', (d: Buffer) => { out += d.toString() })
-      cli.stderr.on('data', (d: Buffer) => { err += d.toString() })
-      const exited = new Promise<number | null>(resolve => cli.once('exit', code => { resolve(code) }))
+      const watching = watchNamespace(new ApiClient(`127.0.0.1:${s.address().port}`), 'app', false, new AbortController().signal, text => { out += text })
+      const ended = watching.then(() => undefined, (err: Error) => err)
       await until(() => out.includes('-- watching app'), 60_000)
       a.svc.watchers.closeAll()
-      assert.equal(await exited, 1)
-      assert.match(err, /^mycel: the agent at \S+ ended the watch of app: the agent is stopping\n$/)
+      const err = await ended
+      assert.ok(err !== undefined, 'the watch ends with an error')
+      assert.equal(exitCodeOf(err), 1)
+      assert.match(err.message, /^the agent at \S+ ended the watch of app: the agent is stopping$/)
       assert.equal((await a.svc.metrics.watchDrops.get()).values.find(v => v.labels.reason === 'stopping')?.value, 1)
     } finally {
       await s.stop()
