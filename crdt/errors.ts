@@ -1,21 +1,26 @@
 /**
- * Errors of the configuration store. Writers see them as API errors; for
- * envelopes from the network they become the `reason` label of
- * `mycel_config_envelopes_total{result="rejected"}`.
+ * Errors of the configuration store. Writers see them as API errors with
+ * the status each carries; for envelopes from the network they become the
+ * `reason` label of `mycel_config_envelopes_total{result="rejected"}`.
  */
-export class AccessDeniedError extends Error {
+import { StatusError } from '../lib/errors.js'
+
+export class AccessDeniedError extends StatusError {
   static name = 'AccessDeniedError'
   override name = 'AccessDeniedError'
+  readonly status = 403
 }
 
-export class SchemaViolationError extends Error {
+export class SchemaViolationError extends StatusError {
   static name = 'SchemaViolationError'
   override name = 'SchemaViolationError'
+  readonly status = 422
 }
 
-export class LimitExceededError extends Error {
+export class LimitExceededError extends StatusError {
   static name = 'LimitExceededError'
   override name = 'LimitExceededError'
+  readonly status = 413
 }
 
 /** A Yjs update that does not decode or that touches what an envelope may not touch. */
@@ -25,20 +30,23 @@ export class InvalidUpdateError extends Error {
 }
 
 /** A key no replica may hold (empty, control characters, not valid Unicode). */
-export class InvalidKeyError extends Error {
+export class InvalidKeyError extends StatusError {
   static name = 'InvalidKeyError'
   override name = 'InvalidKeyError'
+  readonly status = 400
 }
 
-export class InvalidNamespaceError extends Error {
+export class InvalidNamespaceError extends StatusError {
   static name = 'InvalidNamespaceError'
   override name = 'InvalidNamespaceError'
+  readonly status = 400
 }
 
 /** The store refuses a local write because it could not keep its promises (e.g. its log failed). */
-export class StoreUnavailableError extends Error {
+export class StoreUnavailableError extends StatusError {
   static name = 'StoreUnavailableError'
   override name = 'StoreUnavailableError'
+  readonly status = 503
 }
 
 /** Metric label for an error raised while ingesting a network envelope. */

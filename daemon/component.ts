@@ -9,12 +9,8 @@ import type { MycelNode } from './node.js'
 import type { Route } from './api/router.js'
 import type { FaultSink } from '../lib/faults.js'
 
-export interface Startable {
-  /** Idempotent: a second call while started does nothing. */
-  start: () => Promise<void> | void
-  /** Idempotent: safe to call twice or before start. */
-  stop: () => Promise<void> | void
-}
+/** start/stop (and optional hooks) of a long-lived part: one definition, lib/lifecycle.ts. */
+export type { Startable } from '../lib/lifecycle.js'
 
 export interface AgentComponents {
   node: MycelNode

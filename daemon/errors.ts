@@ -14,15 +14,6 @@ export class ApiUnreachableError extends Error {
   override name = 'ApiUnreachableError'
 }
 
-/** Raised by API handlers; the server turns it into a JSON error with this status. */
-export class HttpError extends Error {
-  static name = 'HttpError'
-  override name = 'HttpError'
-  constructor (readonly status: number, message: string) {
-    super(message)
-  }
-}
-
 /** Bad command-line usage the parser cannot catch (a missing argument pair, a bad combination); the CLI exits 2. */
 export class UsageError extends Error {
   static name = 'UsageError'

@@ -1,12 +1,11 @@
 /**
- * Transport-level tunables for the three named profiles. Protocol modules
- * keep their own profiles (see protocols/<name>/constants.ts); the agent
- * picks the same profile name for all of them.
+ * Transport-level tunables for the three named profiles (lib/tunables.ts).
+ * Protocol modules keep their own profiles (see
+ * protocols/<name>/constants.ts); the agent picks the same profile name for
+ * all of them.
  */
 import { ADMISSION_PROFILES } from '../protocols/admission/constants.js'
-
-export type ProfileName = 'lan' | 'wan' | 'test'
-export const PROFILE_NAMES: readonly ProfileName[] = ['lan', 'wan', 'test']
+import type { ProfileName } from '../lib/tunables.js'
 
 /** libp2p identify's own timeout, ms (@libp2p/identify `defaultValues.timeout`). */
 const IDENTIFY_EXCHANGE_MS = 5_000

@@ -12,7 +12,8 @@
  * `warnEveryMs`), and kept per address for `mycel status`.
  */
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
-import { Counter, type Registry } from 'prom-client'
+import type { Counter, Registry } from 'prom-client'
+import { metricsOn } from '../lib/metrics.js'
 import type { Logger } from 'pino'
 import type { MycelNode } from './node.js'
 import type { Startable } from './component.js'
@@ -73,15 +74,11 @@ export class Redialer implements Startable {
       }
     })
     this.backoff = init.minBackoffMs
-    const existing = init.registry?.getSingleMetric('mycel_bootstrap_dial_failures_total')
-    this.failures = existing !== undefined
-      ? existing as Counter<'reason'>
-      : new Counter({
-        name: 'mycel_bootstrap_dial_failures_total',
-        help: 'Failed dials to bootstrap peers, by reason (refused, timeout, handshake_failed, wrong_peer_id, genesis_mismatch, ...)',
-        labelNames: ['reason'] as const,
-        registers: init.registry !== undefined ? [init.registry] : []
-      })
+    this.failures = metricsOn(init.registry).counter({
+      name: 'mycel_bootstrap_dial_failures_total',
+      help: 'Failed dials to bootstrap peers, by reason (refused, timeout, handshake_failed, wrong_peer_id, genesis_mismatch, ...)',
+      labelNames: ['reason'] as const
+    })
   }
 
   start (): void {

@@ -18,8 +18,17 @@
  * must say when a component stops on it (fail-stop).
  */
 
-/** Statuses a `StatusError` may carry: client errors and the retryable server ones. */
-export type ErrorStatus = 400 | 403 | 404 | 409 | 413 | 422 | 429 | 503 | 504
+/**
+ * Statuses a `StatusError` may carry: client errors and the retryable server
+ * ones (405 and 415 are the admin API's own: a method or body type the
+ * endpoint does not take).
+ */
+const ERROR_STATUSES = [400, 403, 404, 405, 409, 413, 415, 422, 429, 503, 504] as const
+export type ErrorStatus = typeof ERROR_STATUSES[number]
+
+export function isErrorStatus (n: number): n is ErrorStatus {
+  return (ERROR_STATUSES as readonly number[]).includes(n)
+}
 
 /**
  * Base of every error with a status. Subclasses fix `status` and carry a
@@ -30,7 +39,10 @@ export abstract class StatusError extends Error {
   abstract readonly status: ErrorStatus
 }
 
-/** A status error raised directly by a front end or handler (e.g. a bad query parameter). */
+/**
+ * A status error raised directly by a front end or handler (e.g. a bad query
+ * parameter), or rebuilt by a client from the status the agent answered.
+ */
 export class RequestError extends StatusError {
   static name = 'RequestError'
   override name = 'RequestError'
@@ -42,12 +54,6 @@ export class RequestError extends StatusError {
 /** The status of any thrown value: its own for a `StatusError`, else 500 (internal). */
 export function statusOf (err: unknown): number {
   return err instanceof StatusError ? err.status : 500
-}
-
-/** True when the caller may retry the same request later (503, 504, 429). */
-export function isRetryable (err: unknown): boolean {
-  const s = statusOf(err)
-  return s === 503 || s === 504 || s === 429
 }
 
 // Durable files: fail-stop errors.

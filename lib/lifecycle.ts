@@ -21,13 +21,20 @@
  *    while all of them still run, which is where a graceful leave is
  *    announced: the network is still up.
  *
- * A `Lifecycle` is itself `Startable`, so groups nest (the roles component
- * owns a lifecycle of its own parts and is one part of the agent's).
+ * A `Lifecycle` is itself `Startable`, so groups nest (a component can own a
+ * lifecycle of its own parts and be one part of the agent's).
+ *
+ * Status: `Startable` is what every part implements today; `Lifecycle`
+ * itself is the foundation of the structure issue (12) and is not used yet:
+ * daemon/agent.ts still starts and stops its parts by hand, with its own
+ * fail-stop rule for protocol components (a part that stops on a damaged
+ * file is recorded, not rolled back).
  */
 
 export interface Startable {
   /** Runs before this part's `start`; earlier parts have started, later ones have not. */
   beforeStart?: () => void | Promise<void>
+  /** Idempotent: a second call while started does nothing. */
   start: () => void | Promise<void>
   /** Runs once every part has started. */
   afterStart?: () => void | Promise<void>

@@ -18,15 +18,17 @@
  * test; `create(profile, overrides)` validates what an operator or a test
  * overrides the same way. The result is frozen: a tunable read at any time
  * is the tunable that was validated.
+ *
+ * Status: `ProfileName` is the one list of profiles every module uses;
+ * `defineTunables` is the foundation of the structure issue (12) and no
+ * module uses it yet: each protocols/<name>/constants.ts still has its own
+ * profile table and validator (e.g. configSyncConfig).
  */
 import type { z } from 'zod'
 
+/** The timer profiles, named once for every module (above); the agent picks one for all of them (`--profile`). */
 export type ProfileName = 'lan' | 'wan' | 'test'
 export const PROFILE_NAMES: readonly ProfileName[] = ['lan', 'wan', 'test']
-
-export function isProfileName (s: string): s is ProfileName {
-  return (PROFILE_NAMES as readonly string[]).includes(s)
-}
 
 /** A tunable set broke its schema or a relation; the message names the module, profile and field. */
 export class InvalidTunablesError extends Error {

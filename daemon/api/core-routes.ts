@@ -10,7 +10,7 @@ import type { Health } from '../../protocols/health/index.js'
 import type { MycelNode } from '../node.js'
 import type { BootstrapStatus } from '../redial.js'
 import type { AdmissionStatus } from '../../protocols/admission/index.js'
-import { HttpError } from '../errors.js'
+import { RequestError } from '../../lib/errors.js'
 import type { Fault } from '../../lib/faults.js'
 import { regionProblem } from '../../lib/region.js'
 
@@ -79,10 +79,10 @@ export function coreRoutes (d: CoreRouteDeps): Route[] {
         const state = req.query.get('state')
         const region = req.query.get('region')
         if (state !== null && !['alive', 'suspect', 'dead', 'left'].includes(state)) {
-          throw new HttpError(400, `unknown state "${state}" (alive, suspect, dead, left)`)
+          throw new RequestError(400, `unknown state "${state}" (alive, suspect, dead, left)`)
         }
         const badRegion = region !== null ? regionProblem(region) : undefined
-        if (badRegion !== undefined) throw new HttpError(400, badRegion)
+        if (badRegion !== undefined) throw new RequestError(400, badRegion)
         const rows = d.membership.members()
           .filter(m => state === null || m.state === state)
           .filter(m => region === null || m.region === region)
@@ -105,7 +105,7 @@ export function coreRoutes (d: CoreRouteDeps): Route[] {
       path: '/v1/health/:peerId',
       handler: (req) => {
         const r = d.health.get(req.params.peerId)
-        if (r === undefined) throw new HttpError(404, `no health report from ${req.params.peerId}`)
+        if (r === undefined) throw new RequestError(404, `no health report from ${req.params.peerId}`)
         return { json: { ...r.report, issuedAt: new Date(r.report.issuedAt).toISOString() } }
       }
     }

@@ -3,7 +3,7 @@
  * (`routes(): Route[]`); the server owns HTTP, JSON errors and limits.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { HttpError } from '../errors.js'
+import { RequestError } from '../../lib/errors.js'
 
 export type Method = 'GET' | 'PUT' | 'POST' | 'DELETE'
 
@@ -50,7 +50,7 @@ export class Router {
 
   /**
    * `undefined`: no such path; `'method'`: path exists but not for this
-   * method. Throws HttpError 400 when a parameter is not valid
+   * method. Throws RequestError 400 when a parameter is not valid
    * percent-encoded UTF-8 (`%ff`, a lone `%`), for every route alike.
    */
   match (method: string, path: string): { route: Route, params: Record<string, string> } | 'method' | undefined {
@@ -73,6 +73,6 @@ function decodeParam (name: string, raw: string): string {
     return decodeURIComponent(raw)
   } catch {
     const shown = raw.length > 80 ? `${raw.slice(0, 80)}…` : raw
-    throw new HttpError(400, `the ${name} in the path is not valid percent-encoded UTF-8: ${shown} (write % as %25)`)
+    throw new RequestError(400, `the ${name} in the path is not valid percent-encoded UTF-8: ${shown} (write % as %25)`)
   }
 }

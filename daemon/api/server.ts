@@ -1,13 +1,14 @@
 /**
  * The admin HTTP API. Binds to 127.0.0.1 unless told otherwise; JSON in and
- * out; errors are `{ "error": message }` with a fitting status. Routes come
- * from the components (Router); this file owns HTTP only.
+ * out; errors are `{ "error": message }` with the status the error carries
+ * (lib/errors.ts: a StatusError's own, else 500). Routes come from the
+ * components (Router); this file owns HTTP only.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { Logger } from 'pino'
 import { Router, type ApiResponse, type Method, type Route } from './router.js'
-import { HttpError } from '../errors.js'
+import { RequestError, statusOf } from '../../lib/errors.js'
 
 /** Largest request body accepted, bytes. Config values have their own, smaller limits. */
 export const MAX_BODY_BYTES = 1024 * 1024
@@ -66,17 +67,17 @@ export class ApiServer {
     let url = new URL('http://localhost/')
     try {
       // Inside the try: a request target like `http://[` does not parse, and must get a 400, not a hung request.
-      try { url = new URL(req.url ?? '/', 'http://localhost') } catch { throw new HttpError(400, 'request target is not a valid URL') }
-      if (!METHODS.has(method)) throw new HttpError(405, `method ${method} not allowed`)
+      try { url = new URL(req.url ?? '/', 'http://localhost') } catch { throw new RequestError(400, 'request target is not a valid URL') }
+      if (!METHODS.has(method)) throw new RequestError(405, `method ${method} not allowed`)
       const match = this.router.match(method, url.pathname)
-      if (match === undefined) throw new HttpError(404, `no such endpoint: ${method} ${url.pathname}`)
-      if (match === 'method') throw new HttpError(405, `method ${method} not allowed on ${url.pathname}`)
+      if (match === undefined) throw new RequestError(404, `no such endpoint: ${method} ${url.pathname}`)
+      if (match === 'method') throw new RequestError(405, `method ${method} not allowed on ${url.pathname}`)
       const body = await readJsonBody(req)
       const out = await match.route.handler({ method: method as Method, params: match.params, query: url.searchParams, body, signal, raw: req })
       await this.respond(res, out, signal)
     } catch (err) {
       if (res.headersSent) { res.destroy(); return }
-      const status = err instanceof HttpError ? err.status : 500
+      const status = statusOf(err)
       if (status >= 500) this.init.logger.error({ err, path: url.pathname }, 'admin API handler failed')
       sendJson(res, status, { error: (err as Error).message })
     }
@@ -110,20 +111,20 @@ export function sendJson (res: ServerResponse, status: number, value: unknown): 
 
 async function readJsonBody (req: IncomingMessage): Promise<unknown> {
   const declared = Number(req.headers['content-length'] ?? 0)
-  if (declared > MAX_BODY_BYTES) throw new HttpError(413, `request body over ${MAX_BODY_BYTES} bytes`)
+  if (declared > MAX_BODY_BYTES) throw new RequestError(413, `request body over ${MAX_BODY_BYTES} bytes`)
   const chunks: Buffer[] = []
   let size = 0
   for await (const chunk of req) {
     size += (chunk as Buffer).byteLength
-    if (size > MAX_BODY_BYTES) throw new HttpError(413, `request body over ${MAX_BODY_BYTES} bytes`)
+    if (size > MAX_BODY_BYTES) throw new RequestError(413, `request body over ${MAX_BODY_BYTES} bytes`)
     chunks.push(chunk as Buffer)
   }
   if (size === 0) return undefined
   const type = req.headers['content-type'] ?? 'application/json'
-  if (!type.includes('json')) throw new HttpError(415, 'request body must be JSON (content-type: application/json)')
+  if (!type.includes('json')) throw new RequestError(415, 'request body must be JSON (content-type: application/json)')
   try {
     return JSON.parse(Buffer.concat(chunks).toString('utf8'))
   } catch (err) {
-    throw new HttpError(400, `request body is not valid JSON: ${(err as Error).message}`)
+    throw new RequestError(400, `request body is not valid JSON: ${(err as Error).message}`)
   }
 }

@@ -3,7 +3,6 @@ import type { Command } from 'commander'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { Agent } from '../agent.js'
 import { createLogger, type LogLevel } from '../logger.js'
 import { checkReferencedFiles, defaults, devDefaults, readConfigFile, resolveConfig, type AgentConfig } from '../config.js'
 import { startupErrorMessage } from './startup-error.js'
@@ -73,8 +72,17 @@ async function loadAgentConfig (flags: AgentFlags): Promise<{ config: AgentConfi
 
 async function runAgent (flags: AgentFlags): Promise<void> {
   const { config, tempDir } = await loadAgentConfig(flags)
-  if (flags.check === true) { printJson(config); return }
+  if (flags.check === true) {
+    // `--dev --check` shows the temporary dir a run would make; nothing runs in it.
+    printJson(config)
+    if (tempDir !== undefined) await rm(tempDir, { recursive: true, force: true })
+    return
+  }
   const logger = createLogger(config.logLevel as LogLevel)
+  // Loaded here, not at the top: the agent pulls in libp2p and every
+  // protocol, which every other command (and `--check`) would pay for at
+  // start-up (about a second) without using it.
+  const { Agent } = await import('../agent.js')
   if (tempDir !== undefined) logger.info({ dataDir: tempDir }, 'dev mode: temporary data dir, removed when the agent stops')
   const agent = new Agent(config, logger)
   const removeTempDir = async (): Promise<void> => {

@@ -1,5 +1,6 @@
 /** HTTP client of the admin API used by every CLI command. */
-import { ApiUnreachableError, HttpError } from '../errors.js'
+import { ApiUnreachableError } from '../errors.js'
+import { RequestError, isErrorStatus } from '../../lib/errors.js'
 import { DEFAULT_API } from '../config.js'
 
 export class ApiClient {
@@ -17,13 +18,13 @@ export class ApiClient {
   /** Raw response for streaming endpoints (SSE); caller reads `body`. */
   async stream (path: string, signal?: AbortSignal): Promise<Response> {
     const res = await this.fetch('GET', path, undefined, signal)
-    if (!res.ok) throw await toHttpError(res)
+    if (!res.ok) throw await answeredError(res)
     return res
   }
 
   async call<T> (method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
     const res = await this.fetch(method, path, body, signal)
-    if (!res.ok) throw await toHttpError(res)
+    if (!res.ok) throw await answeredError(res)
     const text = await res.text()
     return (text.length > 0 ? JSON.parse(text) : undefined) as T
   }
@@ -43,11 +44,16 @@ export class ApiClient {
   }
 }
 
-async function toHttpError (res: Response): Promise<HttpError> {
+/**
+ * The agent's error answer as the error it threw: a RequestError with the
+ * same status (the exit code depends on it), or a plain Error for an
+ * internal failure of the agent (500).
+ */
+async function answeredError (res: Response): Promise<Error> {
   let message = res.statusText
   try {
     const body = await res.json() as { error?: string }
     if (typeof body.error === 'string') message = body.error
   } catch { /* not JSON */ }
-  return new HttpError(res.status, message)
+  return isErrorStatus(res.status) ? new RequestError(res.status, message) : new Error(message)
 }

@@ -98,27 +98,7 @@ export function registerConfigCommands (program: Command): void {
       const stop = new AbortController()
       process.once('SIGINT', () => { stop.abort() })
       process.once('SIGTERM', () => { stop.abort() })
-      const client = new ApiClient(opts.api)
-      const res = await client.stream(`/v1/config/${encodeURIComponent(ns)}?watch=1`, stop.signal)
-      /** The last event the agent sent that was not a change (e.g. why it is dropping this watcher). */
-      let notice: SseEvent | undefined
-      let cause = ''
-      let dropped: string | undefined
-      try {
-        for await (const ev of sseEvents(res, stop.signal)) {
-          if (!['snapshot', 'set', 'delete'].includes(ev.event)) notice = ev
-          printEvent(ns, ev, opts.json === true)
-          // The agent's last word on this stream (too slow, or stopping): say it and exit non-zero.
-          if (ev.event === 'dropped') { dropped = (ev.data as { message?: string }).message ?? 'no reason given'; break }
-        }
-      } catch (err) {
-        if (stop.signal.aborted) return
-        cause = describeCause(err)
-      }
-      if (stop.signal.aborted) return
-      if (dropped !== undefined) throw new Error(`the agent at ${client.base} ended the watch of ${ns}: ${dropped}`)
-      const said = notice !== undefined ? `; its last word: ${notice.event} ${JSON.stringify(notice.data)}` : ''
-      throw new Error(`the agent at ${client.base} ended the watch of ${ns}${cause !== '' ? ` (${cause})` : ''}: it stopped, restarted or dropped this watcher${said}; later changes are not shown`)
+      await watchNamespace(new ApiClient(opts.api), ns, opts.json === true, stop.signal)
     })
 
   config.command('status')
@@ -142,6 +122,34 @@ export function registerConfigCommands (program: Command): void {
         { header: 'DURABLE', value: r => String(r.durable) }
       ])
     })
+}
+
+/**
+ * `config watch`: print the namespace, then every change as it arrives,
+ * until `signal` aborts (Ctrl-C). The agent ending the stream is an error
+ * that says why (exit 1): later changes would go unseen.
+ */
+export async function watchNamespace (client: ApiClient, ns: string, json: boolean, signal: AbortSignal, out: (text: string) => void = print): Promise<void> {
+  const res = await client.stream(`/v1/config/${encodeURIComponent(ns)}?watch=1`, signal)
+  /** The last event the agent sent that was not a change (e.g. why it is dropping this watcher). */
+  let notice: SseEvent | undefined
+  let cause = ''
+  let dropped: string | undefined
+  try {
+    for await (const ev of sseEvents(res, signal)) {
+      if (!['snapshot', 'set', 'delete'].includes(ev.event)) notice = ev
+      printEvent(ns, ev, json, out)
+      // The agent's last word on this stream (too slow, or stopping): say it and exit non-zero.
+      if (ev.event === 'dropped') { dropped = (ev.data as { message?: string }).message ?? 'no reason given'; break }
+    }
+  } catch (err) {
+    if (signal.aborted) return
+    cause = describeCause(err)
+  }
+  if (signal.aborted) return
+  if (dropped !== undefined) throw new Error(`the agent at ${client.base} ended the watch of ${ns}: ${dropped}`)
+  const said = notice !== undefined ? `; its last word: ${notice.event} ${JSON.stringify(notice.data)}` : ''
+  throw new Error(`the agent at ${client.base} ended the watch of ${ns}${cause !== '' ? ` (${cause})` : ''}: it stopped, restarted or dropped this watcher${said}; later changes are not shown`)
 }
 
 /** `ns/key` → parts; the key keeps any further slashes. */
@@ -216,7 +224,7 @@ async function * sseEvents (res: Response, signal: AbortSignal): AsyncGenerator<
   }
 }
 
-function printEvent (ns: string, ev: SseEvent, json: boolean): void {
+function printEvent (ns: string, ev: SseEvent, json: boolean, print: (text: string) => void): void {
   if (json) { print(JSON.stringify({ event: ev.event, ...(ev.data as object) }) + '\n'); return }
   const d = ev.data as { key?: string, value?: unknown, writer?: string | null, entries?: Record<string, unknown> }
   if (ev.event === 'snapshot') {

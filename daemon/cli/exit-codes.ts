@@ -6,6 +6,7 @@
  * Commands throw; they never pick an exit code themselves.
  */
 import { CommanderError } from 'commander'
+import { statusOf } from '../../lib/errors.js'
 
 export const EXIT_OK = 0
 export const EXIT_FAILURE = 1
@@ -21,13 +22,13 @@ const USAGE_ERRORS = new Set([
   'NoIdentityError'
 ])
 
-/** Admin API answers that mean the request itself was bad: 400 malformed, 413 too large, 415 not JSON, 422 schema violation. */
+/** Statuses (the agent's answer, or a status error raised here) that mean the request itself was bad: 400 malformed, 413 too large, 415 not JSON, 422 schema violation. */
 const USAGE_STATUSES = new Set([400, 413, 415, 422])
 
 export function exitCodeOf (err: unknown): number {
   if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT_OK : EXIT_USAGE
-  const e = err as { name?: string, status?: number }
-  if (e.name !== undefined && USAGE_ERRORS.has(e.name)) return EXIT_USAGE
-  if (e.name === 'HttpError' && e.status !== undefined && USAGE_STATUSES.has(e.status)) return EXIT_USAGE
+  const name = (err as { name?: string } | undefined)?.name
+  if (name !== undefined && USAGE_ERRORS.has(name)) return EXIT_USAGE
+  if (USAGE_STATUSES.has(statusOf(err))) return EXIT_USAGE
   return EXIT_FAILURE
 }

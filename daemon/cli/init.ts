@@ -29,9 +29,7 @@ export function registerInitCommands (program: Command): void {
           throw new IdentityExistsError(`${dataDir} already has an identity, peer id ${existing.peerId}; pass --force to replace it (the node gets a new peer id)`)
         }
       }
-      const id = await createIdentity(dataDir, { force: opts.force })
-      if (opts.json === true) printJson({ peerId: id.peerId, dataDir, identity: id.path })
-      else print(`${id.peerId}\n`)
+      printIdentity(await createIdentity(dataDir, { force: opts.force }), dataDir, opts.json === true)
     })
 
   program.command('id')
@@ -42,8 +40,7 @@ export function registerInitCommands (program: Command): void {
       const dataDir = resolve(opts.dataDir ?? defaultDataDir())
       const id = await loadIdentity(dataDir)
       if (id === undefined) throw new NoIdentityError(`no identity in ${dataDir}: create one with \`mycel init --data-dir ${dataDir}\``)
-      if (opts.json === true) printJson({ peerId: id.peerId, dataDir, identity: id.path })
-      else print(`${id.peerId}\n`)
+      printIdentity(id, dataDir, opts.json === true)
     })
 
   program.command('keygen')
@@ -61,4 +58,10 @@ export function registerInitCommands (program: Command): void {
       await writeFile(path, key, { mode: 0o600 })
       print(`${path}\n`)
     })
+}
+
+/** What `init` and `id` print alike: the peer id, or with --json the peer id, data dir and key file. */
+function printIdentity (id: { peerId: string, path: string }, dataDir: string, json: boolean): void {
+  if (json) printJson({ peerId: id.peerId, dataDir, identity: id.path })
+  else print(`${id.peerId}\n`)
 }

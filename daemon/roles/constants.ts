@@ -1,5 +1,5 @@
 /** Role duty tunables (ms), per profile; the election's own live in protocols/election/constants.ts. */
-import type { ProfileName } from '../profiles.js'
+import type { ProfileName } from '../../lib/tunables.js'
 
 export interface RolesConfig {
   /** Network manager: topology summary period. */

@@ -17,7 +17,7 @@ import {
 } from '../../protocols/election/index.js'
 import type { AgentComponents, ApiContributor, Startable } from '../component.js'
 import type { Route } from '../api/router.js'
-import type { ProfileName } from '../profiles.js'
+import type { ProfileName } from '../../lib/tunables.js'
 import { ROLES_PROFILES, ROLE_NAMES, type RoleName, type RolesConfig } from './constants.js'
 import { regionMetrics, rolesMetrics } from './metrics.js'
 import { RoleManager } from './manager.js'

@@ -1,28 +1,19 @@
 /** Role framework metrics, one factory; optional registry. */
-import { Counter, Gauge, type Registry } from 'prom-client'
+import type { Gauge, Registry } from 'prom-client'
+import { metricsOn } from '../../lib/metrics.js'
 
 export function rolesMetrics (registry?: Registry) {
-  const registers = registry !== undefined ? [registry] : []
-  const reuse = <T>(name: string, make: () => T): T => (registry?.getSingleMetric(name) as T | undefined) ?? make()
+  const m = metricsOn(registry)
   return {
-    activations: reuse('mycel_roles_activations_total', () => new Counter({
-      name: 'mycel_roles_activations_total', help: 'Role loops started on this node (elected)', labelNames: ['role'], registers
-    })),
-    handoffs: reuse('mycel_roles_handoffs_total', () => new Counter({
-      name: 'mycel_roles_handoffs_total', help: 'Role loops stopped on this node, by demotion reason', labelNames: ['role', 'reason'], registers
-    })),
-    active: reuse('mycel_roles_active', () => new Gauge({
-      name: 'mycel_roles_active', help: '1 while this node runs the role loop', labelNames: ['role'], registers
-    })),
-    actions: reuse('mycel_roles_actions_total', () => new Counter({
+    activations: m.counter({ name: 'mycel_roles_activations_total', help: 'Role loops started on this node (elected)', labelNames: ['role'] }),
+    handoffs: m.counter({ name: 'mycel_roles_handoffs_total', help: 'Role loops stopped on this node, by demotion reason', labelNames: ['role', 'reason'] }),
+    active: m.gauge({ name: 'mycel_roles_active', help: '1 while this node runs the role loop', labelNames: ['role'] }),
+    actions: m.counter({
       name: 'mycel_roles_actions_total',
       help: 'Fenced role actions: sent by this node, accepted, or rejected (stale_term, wrong_region, not_holder, ...)',
-      labelNames: ['role', 'result'],
-      registers
-    })),
-    dutyErrors: reuse('mycel_roles_duty_errors_total', () => new Counter({
-      name: 'mycel_roles_duty_errors_total', help: 'Failed runs of a role duty', labelNames: ['role'], registers
-    }))
+      labelNames: ['role', 'result']
+    }),
+    dutyErrors: m.counter({ name: 'mycel_roles_duty_errors_total', help: 'Failed runs of a role duty', labelNames: ['role'] })
   }
 }
 
@@ -34,9 +25,8 @@ export type RolesMetrics = ReturnType<typeof rolesMetrics>
  * Prometheus scraping every node sees each region exactly once.
  */
 export function regionMetrics (registry?: Registry) {
-  const registers = registry !== undefined ? [registry] : []
-  const g = (name: string, help: string, labelNames: string[] = ['region']): Gauge<string> =>
-    (registry?.getSingleMetric(name) as Gauge<string> | undefined) ?? new Gauge({ name, help, labelNames, registers })
+  const m = metricsOn(registry)
+  const g = (name: string, help: string, labelNames: string[] = ['region']): Gauge<string> => m.gauge({ name, help, labelNames })
   return {
     reporting: g('mycel_region_members_reporting', 'Members of the region with a fresh health report'),
     stale: g('mycel_region_reports_stale', 'Members of the region whose latest health report is stale'),

@@ -12,7 +12,7 @@
  * the five: anything else is a 400 at once, never a DHT lookup.
  */
 import type { Route } from '../api/router.js'
-import { HttpError } from '../errors.js'
+import { RequestError } from '../../lib/errors.js'
 import { leaseStatus, type ElectionEngine, type ElectionConfig } from '../../protocols/election/index.js'
 import { compareLeases, type Lease } from '../../protocols/election/lease.js'
 import { regionProblem } from '../../lib/region.js'
@@ -73,7 +73,7 @@ export function rolesRoutes (d: RoutesDeps): Route[] {
       handler: async (req) => {
         const { region, role } = req.params
         regionParam(region)
-        if (!(ROLE_NAMES as readonly string[]).includes(role)) throw new HttpError(400, `unknown role ${JSON.stringify(role.slice(0, 64))} (${ROLE_NAMES.join(', ')})`)
+        if (!(ROLE_NAMES as readonly string[]).includes(role)) throw new RequestError(400, `unknown role ${JSON.stringify(role.slice(0, 64))} (${ROLE_NAMES.join(', ')})`)
         // This node's copy before the lookup: gossip (renewals), own claims and earlier reads.
         const gossip = d.election.book.get(region, role)?.lease
         const [resolved, providers] = await Promise.allSettled([d.election.resolve(region, role, req.signal), d.election.providers(region, role, req.signal)])
@@ -81,7 +81,7 @@ export function rolesRoutes (d: RoutesDeps): Route[] {
         const dht = resolved.status === 'fulfilled' ? resolved.value.lease : undefined
         const dhtError = resolved.status === 'rejected' ? String((resolved.reason as Error)?.message ?? resolved.reason) : undefined
         if (gossip === undefined && dht === undefined && dhtError !== undefined) {
-          throw new HttpError(503, `DHT lookup failed and this node has no copy of the ${region}/${role} lease: ${dhtError}`)
+          throw new RequestError(503, `DHT lookup failed and this node has no copy of the ${region}/${role} lease: ${dhtError}`)
         }
         // The freshest copy in record order (term, then the holder's latest statement).
         const source = dht !== undefined && (gossip === undefined || compareLeases(dht, gossip) > 0) ? 'dht' : (gossip !== undefined ? 'gossip' : 'none')
@@ -115,7 +115,7 @@ export function rolesRoutes (d: RoutesDeps): Route[] {
 function regionParam (v: string | null | undefined): string | undefined {
   if (v === null || v === undefined) return undefined
   const problem = regionProblem(v)
-  if (problem !== undefined) throw new HttpError(400, problem)
+  if (problem !== undefined) throw new RequestError(400, problem)
   return v
 }
 

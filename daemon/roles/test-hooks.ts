@@ -16,9 +16,9 @@ import type { PeerId } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { Logger } from 'pino'
 import type { Route } from '../api/router.js'
-import { HttpError } from '../errors.js'
+import { RequestError } from '../../lib/errors.js'
 import type { MycelNode } from '../node.js'
-import type { ProfileName } from '../profiles.js'
+import type { ProfileName } from '../../lib/tunables.js'
 import type { Membership } from '../../protocols/membership/types.js'
 import { ROLE_NAMES, TEST_HOOKS_ENV, type RoleName } from './constants.js'
 
@@ -41,7 +41,7 @@ export class PartitionControl {
       path: '/v1/test/partition',
       handler: async (req) => {
         const deny = (req.body as { deny?: unknown } | undefined)?.deny
-        if (deny !== 'all' && !(Array.isArray(deny) && deny.every(d => typeof d === 'string'))) throw new HttpError(400, 'body: {"deny": [peer ids] | "all"}')
+        if (deny !== 'all' && !(Array.isArray(deny) && deny.every(d => typeof d === 'string'))) throw new RequestError(400, 'body: {"deny": [peer ids] | "all"}')
         this.all = deny === 'all'
         this.denied.clear()
         if (Array.isArray(deny)) for (const d of deny) this.denied.add(d)
@@ -72,11 +72,11 @@ export function staleActionRoute (emitStale: (role: RoleName, term?: number) => 
     path: '/v1/test/roles/:role/stale-action',
     handler: async (req) => {
       const role = req.params.role as RoleName
-      if (!ROLE_NAMES.includes(role)) throw new HttpError(400, `unknown role ${role}`)
+      if (!ROLE_NAMES.includes(role)) throw new RequestError(400, `unknown role ${role}`)
       const asked = (req.body as { term?: unknown } | undefined)?.term
-      if (asked !== undefined && (typeof asked !== 'number' || !Number.isSafeInteger(asked) || asked < 1)) throw new HttpError(400, 'term must be a positive integer')
+      if (asked !== undefined && (typeof asked !== 'number' || !Number.isSafeInteger(asked) || asked < 1)) throw new RequestError(400, 'term must be a positive integer')
       const term = await emitStale(role, asked)
-      if (term === undefined) throw new HttpError(409, `this node never acted for ${role}`)
+      if (term === undefined) throw new RequestError(409, `this node never acted for ${role}`)
       return { json: { role, term } }
     }
   }

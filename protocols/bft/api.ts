@@ -11,7 +11,7 @@
  * base64 deterministic CBOR, which any client can verify offline.
  */
 import { z } from 'zod'
-import { HttpError } from '../../daemon/errors.js'
+import { RequestError } from '../../lib/errors.js'
 import type { Route } from '../../daemon/api/router.js'
 import { MAX_KEY_BYTES } from './constants.js'
 import { blockHash, hex } from './crypto.js'
@@ -48,18 +48,10 @@ export function criticalRoutes (svc: CriticalService): Route[] {
       path: '/v1/critical',
       handler: async (req) => {
         const body = proposeBody.safeParse(req.body)
-        if (!body.success) throw new HttpError(400, `invalid body: ${body.error.issues[0]?.path.join('.') ?? ''} ${body.error.issues[0]?.message ?? ''}`.trim())
-        try {
-          const r = await svc.propose(body.data.key, body.data.value, { timeoutMs: body.data.timeoutMs, signal: req.signal })
-          return { json: { key: body.data.key, value: body.data.value, id: r.id, height: r.height, latencyMs: r.latencyMs, certificate: certificateJson(r.certificate) } }
-        } catch (err) {
-          const name = (err as Error).name
-          if (name === 'NotAdminError') throw new HttpError(403, (err as Error).message)
-          if (name === 'InvalidEntryError') throw new HttpError(400, (err as Error).message)
-          if (name === 'CommitTimeoutError') throw new HttpError(504, (err as Error).message)
-          if (name === 'ConsensusHaltedError') throw new HttpError(503, (err as Error).message)
-          throw err
-        }
+        if (!body.success) throw new RequestError(400, `invalid body: ${body.error.issues[0]?.path.join('.') ?? ''} ${body.error.issues[0]?.message ?? ''}`.trim())
+        // NotAdminError, InvalidEntryError, CommitTimeoutError and ConsensusHaltedError carry their status (errors.ts).
+        const r = await svc.propose(body.data.key, body.data.value, { timeoutMs: body.data.timeoutMs, signal: req.signal })
+        return { json: { key: body.data.key, value: body.data.value, id: r.id, height: r.height, latencyMs: r.latencyMs, certificate: certificateJson(r.certificate) } }
       }
     },
     {
@@ -79,7 +71,7 @@ export function criticalRoutes (svc: CriticalService): Route[] {
       path: '/v1/critical/:key',
       handler: (req) => {
         const v = svc.state.get(req.params.key)
-        if (v === undefined) throw new HttpError(404, `no critical key ${req.params.key}`)
+        if (v === undefined) throw new RequestError(404, `no critical key ${req.params.key}`)
         return { json: { key: v.key, value: v.value, height: v.height, certificate: v.certificate === null ? null : certificateJson(v.certificate) } }
       }
     },
@@ -109,7 +101,7 @@ export const NO_GENESIS_MESSAGE = 'this network has no genesis, so it has no cri
 
 /** The critical endpoints of an agent without a genesis: each says so (404) instead of "no such endpoint". */
 export function noGenesisRoutes (): Route[] {
-  const handler = (): never => { throw new HttpError(404, NO_GENESIS_MESSAGE) }
+  const handler = (): never => { throw new RequestError(404, NO_GENESIS_MESSAGE) }
   return [
     { method: 'POST', path: '/v1/critical', handler },
     { method: 'GET', path: '/v1/critical', handler },

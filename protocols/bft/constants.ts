@@ -4,7 +4,7 @@
  * across validators because they decide whether a block is valid, so they
  * live in the genesis file (`params`) and these are only their defaults.
  */
-import type { ProfileName } from '../../daemon/profiles.js'
+import type { ProfileName } from '../../lib/tunables.js'
 
 /** Stream protocol validators use for proposals, votes, submissions and commits. */
 export const BFT_PROTOCOL = '/mycel/bft/1.0.0'

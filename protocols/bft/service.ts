@@ -42,7 +42,7 @@ import { GENESIS_MARK_FILE, readGenesisMark, writeGenesisMark } from './genesis-
 import { criticalRoutes } from './api.js'
 import type { Certificate } from './types.js'
 import { describeValidatorView, validatorView, type ValidatorMemberState, type ValidatorView } from './validator-view.js'
-import type { ProfileName } from '../../daemon/profiles.js'
+import type { ProfileName } from '../../lib/tunables.js'
 import type { Membership } from '../membership/types.js'
 
 export interface CriticalServiceInit {

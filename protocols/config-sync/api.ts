@@ -11,9 +11,9 @@
  *
  * A PUT or DELETE answers once the write is fsynced locally; with waitFor=N
  * once N other members hold it durably too (504 if they do not in time; the
- * write itself stands).
+ * write itself stands). Store errors carry their own status (crdt/errors.ts).
  */
-import { HttpError } from '../../daemon/errors.js'
+import { RequestError } from '../../lib/errors.js'
 import type { ApiRequest, Route } from '../../daemon/api/router.js'
 import type { ConfigService, WriteResult } from './service.js'
 import { checkNamespace } from '../../crdt/namespaces.js'
@@ -27,8 +27,7 @@ export function configRoutes (svc: ConfigService): Route[] {
       handler: (req) => {
         const ns = namespaceParam(req)
         if (isTrue(req.query.get('watch'))) {
-          const stream = mapErrorsSync(() => svc.watchers.open(ns))
-          return { stream }
+          return { stream: svc.watchers.open(ns) }
         }
         return { json: listing(svc, ns) }
       }
@@ -39,7 +38,7 @@ export function configRoutes (svc: ConfigService): Route[] {
       handler: (req) => {
         const ns = namespaceParam(req)
         const v = svc.get(ns, req.params.key)
-        if (v === undefined) throw new HttpError(404, `no key ${ns}/${req.params.key}`)
+        if (v === undefined) throw new RequestError(404, `no key ${ns}/${req.params.key}`)
         return { json: { namespace: ns, key: req.params.key, value: v.value, writer: v.writer ?? null } }
       }
     },
@@ -50,9 +49,9 @@ export function configRoutes (svc: ConfigService): Route[] {
         const ns = namespaceParam(req)
         const body = req.body
         if (body === null || typeof body !== 'object' || !('value' in body)) {
-          throw new HttpError(400, 'body must be a JSON object {"value": <any JSON value>}')
+          throw new RequestError(400, 'body must be a JSON object {"value": <any JSON value>}')
         }
-        const r = await mapErrors(svc.write(ns, req.params.key, (body as { value: unknown }).value, writeOptions(req)))
+        const r = await svc.write(ns, req.params.key, (body as { value: unknown }).value, writeOptions(req))
         return { json: writeReply(ns, req.params.key, r) }
       }
     },
@@ -61,7 +60,7 @@ export function configRoutes (svc: ConfigService): Route[] {
       path: '/v1/config/:namespace/:key',
       handler: async (req) => {
         const ns = namespaceParam(req)
-        const r = await mapErrors(svc.write(ns, req.params.key, undefined, { ...writeOptions(req), deleted: true }))
+        const r = await svc.write(ns, req.params.key, undefined, { ...writeOptions(req), deleted: true })
         return { json: { ...writeReply(ns, req.params.key, r), deleted: r.envelope !== undefined } }
       }
     }
@@ -84,7 +83,7 @@ function namespaceParam (req: ApiRequest): string {
   try {
     checkNamespace(req.params.namespace)
   } catch (err) {
-    throw new HttpError(400, (err as Error).message)
+    throw new RequestError(400, (err as Error).message)
   }
   return req.params.namespace
 }
@@ -96,41 +95,8 @@ function writeOptions (req: ApiRequest): { waitFor?: number, timeoutMs?: number,
     const raw = req.query.get(name)
     if (raw === null) return undefined
     const n = Number(raw)
-    if (!Number.isInteger(n) || n < 0 || n > max) throw new HttpError(400, `${name} must be an integer between 0 and ${max}`)
+    if (!Number.isInteger(n) || n < 0 || n > max) throw new RequestError(400, `${name} must be an integer between 0 and ${max}`)
     return n
   }
   return { waitFor: int('waitFor', 10_000), timeoutMs: int('timeoutMs', 3_600_000), signal: req.signal }
-}
-
-/** Store errors → HTTP statuses with the store's message (it says what to fix). */
-const STATUS: Record<string, number> = {
-  AccessDeniedError: 403,
-  SchemaViolationError: 422,
-  LimitExceededError: 413,
-  InvalidNamespaceError: 400,
-  InvalidKeyError: 400,
-  StoreUnavailableError: 503,
-  TooManyWatchersError: 503,
-  AckTimeoutError: 504
-}
-
-function asHttpError (err: unknown): unknown {
-  const e = err as Error
-  return Object.hasOwn(STATUS, e.name) ? new HttpError(STATUS[e.name], e.message) : err
-}
-
-async function mapErrors<T> (p: Promise<T>): Promise<T> {
-  try {
-    return await p
-  } catch (err) {
-    throw asHttpError(err)
-  }
-}
-
-function mapErrorsSync<T> (fn: () => T): T {
-  try {
-    return fn()
-  } catch (err) {
-    throw asHttpError(err)
-  }
 }

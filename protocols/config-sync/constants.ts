@@ -3,7 +3,7 @@
  * (`lan`, `wan`, `test`) like every protocol module. `configSyncConfig()`
  * resolves one with overrides and validates it.
  */
-import type { ProfileName } from '../../daemon/profiles.js'
+import type { ProfileName } from '../../lib/tunables.js'
 import { DEFAULT_LIMITS, type ConfigLimits } from '../../crdt/constants.js'
 import { InvalidConfigSyncConfigError } from './errors.js'
 

@@ -1,13 +1,16 @@
 /** Named errors of config replication. */
+import { StatusError } from '../../lib/errors.js'
+
 export class InvalidConfigSyncConfigError extends Error {
   static name = 'InvalidConfigSyncConfigError'
   override name = 'InvalidConfigSyncConfigError'
 }
 
 /** A write was made durable here but fewer members than asked acknowledged it in time. */
-export class AckTimeoutError extends Error {
+export class AckTimeoutError extends StatusError {
   static name = 'AckTimeoutError'
   override name = 'AckTimeoutError'
+  readonly status = 504
   constructor (message: string, readonly acked: string[]) {
     super(message)
   }
@@ -20,7 +23,8 @@ export class SyncProtocolError extends Error {
 }
 
 /** A watch stream was refused: the agent already serves `maxWatchers` of them. */
-export class TooManyWatchersError extends Error {
+export class TooManyWatchersError extends StatusError {
   static name = 'TooManyWatchersError'
   override name = 'TooManyWatchersError'
+  readonly status = 503
 }

@@ -6,7 +6,8 @@
  * Memory is bounded whatever the clients do (a watcher that never reads
  * used to make the agent buffer every later change for it):
  * - at most `maxWatchers` streams at once; more are refused (503);
- * - each change is serialised once and queued per watcher; a watcher with
+ * - each change is serialised (and measured) once and queued per watcher,
+ *   as a reference to that one string; a watcher with
  *   more than `watchBacklogBytes` waiting is dropped, as etcd drops slow
  *   watchers: its queue is freed, it gets a `dropped` event after what it
  *   already has, and it must watch again (a fresh snapshot);
@@ -14,6 +15,7 @@
  *   built as one string;
  * - a dropped watcher that still does not read is cut after
  *   `watchDropGraceMs`.
+ * One keep-alive timer serves every stream; it runs only while one is open.
  * Beyond the queue, Node buffers at most its high-water mark plus one
  * event per stream.
  */
@@ -48,11 +50,16 @@ export const SSE_HEADERS = { 'content-type': 'text/event-stream; charset=utf-8',
 
 function sse (event: string, data: unknown): string { return `event: ${event}\ndata: ${JSON.stringify(data)}\n\n` }
 
+/** An SSE comment: keeps proxies and idle timeouts from closing a quiet stream. */
+const KEEPALIVE = ': keepalive\n\n'
+
 export class ConfigWatchers {
   /** Open streams plus slots taken by a route handler whose stream has not started yet. */
   private taken = 0
   private readonly byNs = new Map<string, Set<Watcher>>()
+  /** Change listener and keep-alive timer: present while any stream is open. */
   private unsubscribe: (() => void) | undefined
+  private keepalive: NodeJS.Timeout | undefined
 
   constructor (private readonly source: WatchSource, private readonly cfg: WatchConfig, private readonly metrics: WatchMetrics) {}
 
@@ -93,12 +100,10 @@ export class ConfigWatchers {
     // Subscribe and capture the snapshot in one synchronous step: no change falls between.
     this.add(ns, w)
     const entries = this.source.entries(ns)
-    const keepalive = setInterval(() => { w.push(': keepalive\n\n') }, this.cfg.watchKeepaliveMs)
     try {
       await w.writeSnapshot(ns, entries, signal)
       if (!signal.aborted) await new Promise<void>(resolve => { signal.addEventListener('abort', () => { resolve() }, { once: true }) })
     } finally {
-      clearInterval(keepalive)
       this.remove(ns, w)
       w.close()
     }
@@ -109,13 +114,19 @@ export class ConfigWatchers {
     if (set === undefined) { set = new Set(); this.byNs.set(ns, set) }
     set.add(w)
     this.unsubscribe ??= this.source.onChange(e => { this.fanOut(e) })
+    this.keepalive ??= setInterval(() => { this.keepAlive() }, this.cfg.watchKeepaliveMs)
   }
 
   private remove (ns: string, w: Watcher): void {
     const set = this.byNs.get(ns)
     if (set === undefined || !set.delete(w)) return
     if (set.size === 0) this.byNs.delete(ns)
-    if (this.byNs.size === 0) { this.unsubscribe?.(); this.unsubscribe = undefined }
+    if (this.byNs.size === 0) {
+      this.unsubscribe?.()
+      this.unsubscribe = undefined
+      clearInterval(this.keepalive)
+      this.keepalive = undefined
+    }
   }
 
   /** Serialise a change once for every watcher of its namespace. */
@@ -123,7 +134,13 @@ export class ConfigWatchers {
     const set = this.byNs.get(e.ns)
     if (set === undefined) return
     const chunk = e.deleted ? sse('delete', { key: e.key }) : sse('set', { key: e.key, value: e.value, writer: e.writer ?? null })
-    for (const w of [...set]) w.push(chunk)
+    const bytes = Buffer.byteLength(chunk)
+    for (const w of [...set]) w.push(chunk, bytes)
+  }
+
+  private keepAlive (): void {
+    const bytes = Buffer.byteLength(KEEPALIVE)
+    for (const set of [...this.byNs.values()]) for (const w of [...set]) w.push(KEEPALIVE, bytes)
   }
 }
 
@@ -141,9 +158,9 @@ class Watcher {
     res.on('drain', this.onDrain)
   }
 
-  push (chunk: string): void {
+  /** Queue `chunk` (`bytes` long in UTF-8) behind what the client has not taken yet. */
+  push (chunk: string, bytes: number): void {
     if (this.dropReason !== undefined || this.ended) return
-    const bytes = Buffer.byteLength(chunk)
     if (this.queuedBytes + bytes > this.cfg.watchBacklogBytes) { this.drop('slow'); return }
     this.queue.push({ chunk, bytes })
     this.queuedBytes += bytes

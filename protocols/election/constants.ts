@@ -9,7 +9,7 @@
  * successor starts `maxClockSkewMs` AFTER that expiry by its clock, so the
  * old holder has stopped in real time before the new one starts.
  */
-import type { ProfileName } from '../../daemon/profiles.js'
+import type { ProfileName } from '../../lib/tunables.js'
 
 export interface ElectionConfig {
   /** Lease length. Bounds failover time: a successor waits for the lapse. */

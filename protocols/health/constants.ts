@@ -1,5 +1,5 @@
 /** Health-report tunables. */
-import type { ProfileName } from '../../daemon/profiles.js'
+import type { ProfileName } from '../../lib/tunables.js'
 
 export interface HealthConfig {
   /** How often a node publishes its report, ms. Low rate: reports are informational, SWIM detects failure. */

@@ -5,7 +5,7 @@
  * (`lan`, `wan`, `test`) share the shape; `membershipConfig(profile,
  * overrides)` resolves and validates one.
  */
-import type { ProfileName } from '../../daemon/profiles.js'
+import type { ProfileName } from '../../lib/tunables.js'
 import { InvalidMembershipConfigError } from './errors.js'
 
 export const PROBE_PROTOCOL = '/mycel/probe/1.0.0'

@@ -4,83 +4,66 @@
  * Metric objects shared with other modules (mycel_gossip_messages_total) are
  * reused if another module registered them first.
  */
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
+import type { Registry } from 'prom-client'
+import { metricsOn } from '../../lib/metrics.js'
+import { gossipCounter } from '../wire/topic.js'
 import type { MemberState } from './types.js'
 
-function reuse<T> (registry: Registry | undefined, name: string, make: () => T): T {
-  const existing = registry?.getSingleMetric(name)
-  return existing !== undefined ? existing as unknown as T : make()
-}
-
 export function membershipMetrics (registry?: Registry, source?: { counts: () => Record<MemberState, number>, health: () => number, incarnation: () => number }) {
-  const registers = registry !== undefined ? [registry] : []
+  const m = metricsOn(registry)
   return {
-    members: reuse(registry, 'mycel_members', () => new Gauge({
+    members: m.gauge({
       name: 'mycel_members',
       help: 'Known members by state (including self)',
       labelNames: ['state'] as const,
-      registers,
       collect () {
         if (source === undefined) return
         const counts = source.counts()
         for (const [state, n] of Object.entries(counts)) this.set({ state }, n)
       }
-    })),
-    probeDuration: reuse(registry, 'mycel_probe_duration_seconds', () => new Histogram({
+    }),
+    probeDuration: m.histogram({
       name: 'mycel_probe_duration_seconds',
       help: 'Time from probe start to ack (result=ack|indirect) or give-up (result=fail)',
       labelNames: ['result'] as const,
-      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-      registers
-    })),
-    suspicions: reuse(registry, 'mycel_suspicions_total', () => new Counter({
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+    }),
+    suspicions: m.counter({
       name: 'mycel_suspicions_total',
       help: 'Suspicions started, raised by this node (origin=local) or learned (origin=remote)',
-      labelNames: ['origin'] as const,
-      registers
-    })),
-    messages: reuse(registry, 'mycel_membership_messages_total', () => new Counter({
+      labelNames: ['origin'] as const
+    }),
+    messages: m.counter({
       name: 'mycel_membership_messages_total',
       help: 'Membership messages received, by type and result (ok, stale, unknown, refuted, malformed, bad_signature, ...)',
-      labelNames: ['type', 'result'] as const,
-      registers
-    })),
-    gossip: reuse(registry, 'mycel_gossip_messages_total', () => new Counter({
-      name: 'mycel_gossip_messages_total',
-      help: 'gossipsub messages received per topic and validation result',
-      labelNames: ['topic', 'result'] as const,
-      registers
-    })),
-    pushPulls: reuse(registry, 'mycel_membership_pushpull_total', () => new Counter({
+      labelNames: ['type', 'result'] as const
+    }),
+    gossip: gossipCounter(registry),
+    pushPulls: m.counter({
       name: 'mycel_membership_pushpull_total',
       help: 'Push-pull exchanges by role (initiator|responder), kind (digest|full) and result',
-      labelNames: ['role', 'kind', 'result'] as const,
-      registers
-    })),
-    bytes: reuse(registry, 'mycel_membership_bytes_total', () => new Counter({
+      labelNames: ['role', 'kind', 'result'] as const
+    }),
+    bytes: m.counter({
       name: 'mycel_membership_bytes_total',
       help: 'Membership payload bytes by channel (probe|pushpull|gossip) and direction (sent|received)',
-      labelNames: ['channel', 'direction'] as const,
-      registers
-    })),
-    identityConflicts: reuse(registry, 'mycel_membership_identity_conflicts_total', () => new Counter({
+      labelNames: ['channel', 'direction'] as const
+    }),
+    identityConflicts: m.counter({
       name: 'mycel_membership_identity_conflicts_total',
       help: 'Records showing two processes with one peer id (a copied identity key): about this node (kind=self) or another member (kind=member)',
-      labelNames: ['kind'] as const,
-      registers
-    })),
-    localHealth: reuse(registry, 'mycel_membership_local_health', () => new Gauge({
+      labelNames: ['kind'] as const
+    }),
+    localHealth: m.gauge({
       name: 'mycel_membership_local_health',
       help: 'Lifeguard local health score (0 = healthy); probe timeouts are multiplied by score + 1',
-      registers,
       collect () { if (source !== undefined) this.set(source.health()) }
-    })),
-    incarnation: reuse(registry, 'mycel_membership_incarnation', () => new Gauge({
+    }),
+    incarnation: m.gauge({
       name: 'mycel_membership_incarnation',
       help: 'This node\'s own incarnation number',
-      registers,
       collect () { if (source !== undefined) this.set(source.incarnation()) }
-    }))
+    })
   }
 }
 

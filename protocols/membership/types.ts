@@ -4,7 +4,7 @@
  * implementation lives beside this file.
  */
 import type { TypedEventTarget } from '@libp2p/interface'
-import type { Startable } from '../../daemon/component.js'
+import type { Startable } from '../../lib/lifecycle.js'
 
 export type MemberState = 'alive' | 'suspect' | 'dead' | 'left'
 

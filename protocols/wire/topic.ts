@@ -4,22 +4,21 @@
  * (and the sender's score pays for it). Every outcome is counted in
  * `mycel_gossip_messages_total{topic,result}`.
  */
-import { Counter, type Registry } from 'prom-client'
+import type { Counter, Registry } from 'prom-client'
 import type { Message, GossipSub } from '@libp2p/gossipsub'
 import { TopicValidatorResult } from '@libp2p/gossipsub'
 import type { Logger } from 'pino'
 import { rejectReason } from './errors.js'
+import { metricsOn } from '../../lib/metrics.js'
 
 export const GOSSIP_METRIC = 'mycel_gossip_messages_total'
 
+/** The one definition of `mycel_gossip_messages_total`, shared by every topic and by membership. */
 export function gossipCounter (registry?: Registry): Counter<'topic' | 'result'> {
-  const existing = registry?.getSingleMetric(GOSSIP_METRIC)
-  if (existing !== undefined) return existing as Counter<'topic' | 'result'>
-  return new Counter({
+  return metricsOn(registry).counter({
     name: GOSSIP_METRIC,
     help: 'Gossip messages received, by topic and validation result (accepted, ignored, or a reject reason)',
-    labelNames: ['topic', 'result'],
-    registers: registry !== undefined ? [registry] : []
+    labelNames: ['topic', 'result'] as const
   })
 }
 

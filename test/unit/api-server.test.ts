@@ -3,7 +3,8 @@ import { expect } from 'chai'
 import { pino } from 'pino'
 import { ApiServer } from '../../daemon/api/server.js'
 import { Router } from '../../daemon/api/router.js'
-import { HttpError } from '../../daemon/errors.js'
+import { RequestError } from '../../lib/errors.js'
+import { SchemaViolationError } from '../../crdt/errors.js'
 
 describe('admin API router', () => {
   it('matches params, distinguishes 404 from 405, decodes segments', () => {
@@ -20,7 +21,7 @@ describe('admin API router', () => {
     const r = new Router()
     r.add({ method: 'GET', path: '/v1/config/:ns/:key', handler: () => ({ json: 1 }) })
     for (const bad of ['%ff%fe', '%', 'a%2', '%ED%A0%80']) {
-      expect(() => r.match('GET', `/v1/config/app/${bad}`), bad).to.throw(HttpError, /key in the path is not valid percent-encoded UTF-8/)
+      expect(() => r.match('GET', `/v1/config/app/${bad}`), bad).to.throw(RequestError, /key in the path is not valid percent-encoded UTF-8/)
         .with.property('status', 400)
     }
   })
@@ -34,8 +35,9 @@ describe('admin API server', () => {
     server = new ApiServer({ host: '127.0.0.1', port: 0, logger: pino({ level: 'silent' }) })
     server.add(
       { method: 'POST', path: '/echo', handler: (req) => ({ json: { got: req.body } }) },
-      { method: 'GET', path: '/teapot', handler: () => { throw new HttpError(418, 'short and stout') } },
+      { method: 'GET', path: '/busy', handler: () => { throw new RequestError(409, 'conflict with the current state') } },
       { method: 'GET', path: '/boom', handler: () => { throw new Error('internal detail') } },
+      { method: 'GET', path: '/refused', handler: () => { throw new SchemaViolationError('value at value.a is not JSON') } },
       { method: 'GET', path: '/things/:name', handler: (req) => ({ json: { name: req.params.name } }) }
     )
     await server.start()
@@ -65,14 +67,18 @@ describe('admin API server', () => {
     expect(res.status).to.equal(413)
   })
 
-  it('maps HttpError, unknown paths and methods to JSON errors', async () => {
-    expect((await fetch(`${base}/teapot`)).status).to.equal(418)
+  it('maps status errors, unknown paths and methods to JSON errors', async () => {
+    expect((await fetch(`${base}/busy`)).status).to.equal(409)
     const nf = await fetch(`${base}/nope`)
     expect(nf.status).to.equal(404)
     expect((await nf.json() as { error: string }).error).to.include('/nope')
     expect((await fetch(`${base}/echo`)).status).to.equal(405)
     expect((await fetch(`${base}/echo`, { method: 'PATCH' })).status).to.equal(405)
     expect((await fetch(`${base}/boom`)).status).to.equal(500)
+    // A component's own error carries its status; no route maps it.
+    const refused = await fetch(`${base}/refused`)
+    expect(refused.status).to.equal(422)
+    expect((await refused.json() as { error: string }).error).to.equal('value at value.a is not JSON')
   })
 
   it('answers malformed percent-encoding in the path with 400, not 500', async () => {

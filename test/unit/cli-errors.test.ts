@@ -1,9 +1,15 @@
-/** The CLI's error → exit code map and its rewording of start failures (the real-process cases are in cli-ux). */
+/**
+ * The CLI's error → exit code map, its usage errors as one line (in-process:
+ * runCli is what the `mycel` process runs) and its rewording of start
+ * failures. The real-process cases are in cli-ux.
+ */
 import { expect } from 'chai'
 import { CommanderError } from 'commander'
 import { exitCodeOf } from '../../daemon/cli/exit-codes.js'
 import { startupErrorMessage } from '../../daemon/cli/startup-error.js'
-import { ConfigError, HttpError, UsageError } from '../../daemon/errors.js'
+import { runCli } from '../../daemon/cli/program.js'
+import { ConfigError, UsageError } from '../../daemon/errors.js'
+import { RequestError } from '../../lib/errors.js'
 
 describe('CLI errors', () => {
   it('maps usage and configuration errors to 2, everything else to 1', () => {
@@ -12,10 +18,10 @@ describe('CLI errors', () => {
     expect(exitCodeOf(new UsageError('x'))).to.equal(2)
     expect(exitCodeOf(new ConfigError('x'))).to.equal(2)
     expect(exitCodeOf(Object.assign(new Error('x'), { name: 'InvalidGenesisError' }))).to.equal(2)
-    expect(exitCodeOf(new HttpError(400, 'bad namespace'))).to.equal(2)
-    expect(exitCodeOf(new HttpError(422, 'schema'))).to.equal(2)
-    expect(exitCodeOf(new HttpError(403, 'not an admin'))).to.equal(1)
-    expect(exitCodeOf(new HttpError(504, 'timeout'))).to.equal(1)
+    expect(exitCodeOf(new RequestError(400, 'bad namespace'))).to.equal(2)
+    expect(exitCodeOf(new RequestError(422, 'schema'))).to.equal(2)
+    expect(exitCodeOf(new RequestError(403, 'not an admin'))).to.equal(1)
+    expect(exitCodeOf(new RequestError(504, 'timeout'))).to.equal(1)
     expect(exitCodeOf(new Error('boom'))).to.equal(1)
   })
 
@@ -30,5 +36,27 @@ describe('CLI errors', () => {
     expect(startupErrorMessage(api).message).to.match(/^cannot serve the admin API on 127\.0\.0\.1:8900: address already in use/)
     const other = new ConfigError('network key: nope')
     expect(startupErrorMessage(other)).to.equal(other)
+  })
+
+  it('usage errors the parser catches exit 2 with one line naming the problem, before anything is sent', async () => {
+    const run = async (...args: string[]): Promise<{ code: number, stderr: string }> => {
+      let stderr = ''
+      const code = await runCli(args, { writeErr: str => { stderr += str }, writeOut: () => {} })
+      return { code, stderr }
+    }
+    for (const [args, mentions] of [
+      [['members', '--state', 'zombie', '--api', '127.0.0.1:1'], 'zombie'],
+      [['members', '--region', 'BAD X', '--api', '127.0.0.1:1'], 'region'],
+      [['members', '--api', '127.0.0.1:99999'], 'port out of range'],
+      [['no-such-command'], 'no-such-command'],
+      [['init', '--data-dir', '/nonexistent/mycel', '--region', 'eu-west'], '--region'],
+      [['config', 'set', 'no-key', '1', '--api', '127.0.0.1:1'], 'NAMESPACE/KEY']
+    ] as Array<[string[], string]>) {
+      const r = await run(...args)
+      expect(r.code, `${args.join(' ')}: ${r.stderr}`).to.equal(2)
+      expect(r.stderr.trim().split('\n'), r.stderr).to.have.length(1)
+      expect(r.stderr).to.match(/^mycel: /)
+      expect(r.stderr).to.include(mentions)
+    }
   })
 })

@@ -170,6 +170,54 @@ describe('config values: the writer stores exactly what receivers and restarts r
     assert.ok(accepted > RUNS / 2 && refused > RUNS / 10, `accepted ${accepted}, refused ${refused}`)
   })
 
+  it(`property: at the size limits, what the writer accepts every receiver accepts, and a refusal never leaves the writer unable to write (${Math.max(50, Math.floor(RUNS / 5))} runs)`, async () => {
+    // Small limits so values straddle them: a value's JSON text against
+    // maxValueBytes, and its Yjs encoding (9 bytes per float64, more than its
+    // JSON) against maxEnvelopeBytes. The writer decides the envelope size
+    // from an estimate before its document changes; a write whose real
+    // envelope came out over the limit would fail-stop the writer.
+    const limits = { maxValueBytes: 400, maxEnvelopeBytes: 1_000 }
+    const sized = fc.oneof(
+      fc.tuple(fc.integer({ min: 380, max: 410 }), fc.constantFrom('a', 'é', '"', '\n', '😀')).map(([n, c]) => c.repeat(Math.ceil(n / utf8.encode(JSON.stringify(c)).byteLength))),
+      fc.tuple(fc.integer({ min: 30, max: 110 }), fc.constantFrom(0.1, 1, 2 ** 40, -0, 1e300)).map(([n, x]) => Array.from({ length: n }, () => x)),
+      fc.dictionary(fc.string({ unit: 'grapheme', minLength: 1, maxLength: 12 }), fc.oneof(fc.double({ noNaN: true, noDefaultInfinity: true }), fc.string({ maxLength: 30 })), { minKeys: 5, maxKeys: 25, noNullPrototype: true })
+    )
+    const seen = { accepted: 0, overValue: 0, overEnvelope: 0 }
+    await fc.assert(fc.asyncProperty(fc.array(sized, { minLength: 1, maxLength: 4 }), async (script) => {
+      const log: Uint8Array[] = []
+      const { replica: w } = await makeReplica(1, { limits, hooks: { onAccept: (_e, bytes) => { log.push(bytes) } } })
+      const { replica: peer } = await makeReplica(2, { limits })
+      for (const [i, value] of script.entries()) {
+        const json = utf8.encode(JSON.stringify(value)).byteLength
+        const before = stateOf(w)
+        let written: Awaited<ReturnType<Replica['write']>>
+        try {
+          written = await w.write(NS, `k${i % 2}`, value)
+        } catch (err) {
+          assert.equal((err as Error).name, 'LimitExceededError', (err as Error).message)
+          // Over the JSON limit, or (only for numbers, which Yjs encodes larger than JSON) over the envelope limit.
+          const overEnvelope = /encodes to an envelope/.test((err as Error).message)
+          seen[overEnvelope ? 'overEnvelope' : 'overValue']++
+          assert.ok(json > limits.maxValueBytes || (overEnvelope && JSON.stringify(value).match(/\d/) !== null), `refused a ${json}-byte value: ${(err as Error).message}`)
+          assert.deepEqual(stateOf(w), before)
+          continue
+        }
+        seen.accepted++
+        assert.ok(json <= limits.maxValueBytes && acceptableValue(value), `accepted a ${json}-byte value`)
+        assert.ok(written !== undefined && written.bytes.byteLength <= limits.maxEnvelopeBytes)
+        const r = await peer.ingest(written.bytes, 'gossip')
+        assert.equal(r.result, 'applied', r.result === 'rejected' ? `${r.reason}: ${r.error?.message}` : r.result)
+        assert.deepStrictEqual(peer.get(NS, `k${i % 2}`), w.get(NS, `k${i % 2}`))
+      }
+      const later = await w.write(NS, 'later', 1)
+      assert.equal((await peer.ingest(later!.bytes, 'sync')).result, 'applied')
+      assert.deepStrictEqual(peer.entries(NS), w.entries(NS))
+      assert.equal(log.length, w.head(NS, w.self))
+    }), { numRuns: Math.max(50, Math.floor(RUNS / 5)) })
+    // The generators must reach both limits and stay under them too.
+    assert.ok(seen.accepted > 0 && seen.overValue > 0 && seen.overEnvelope > 0, JSON.stringify(seen))
+  })
+
   it('a real store reopened from its log and from a snapshot reads back every accepted value', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'mycel-values-'))
     try {

@@ -8,12 +8,19 @@
  * stop reading after the first bytes.
  */
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
+import { EventEmitter } from 'node:events'
+import type { ServerResponse } from 'node:http'
 import { connect as netConnect, type Socket } from 'node:net'
 import pino from 'pino'
+import FakeTimers from '@sinonjs/fake-timers'
 import { ApiServer } from '../../daemon/api/server.js'
 import { prng } from './crdt-fixtures.js'
 import { startAgent, stopAgent, until, type TestAgent } from './config-sync-fixtures.js'
+import { ConfigWatchers } from '../../protocols/config-sync/watch.js'
+import { watchNamespace } from '../../daemon/cli/config.js'
+import { ApiClient } from '../../daemon/cli/client.js'
+import { exitCodeOf } from '../../daemon/cli/exit-codes.js'
+import type { ChangeEvent } from '../../crdt/replica.js'
 
 const SLOW = 40
 const WRITES = 300
@@ -142,20 +149,65 @@ describe('config watch streams: bounded memory, slow watchers dropped', function
     s.add(...a.svc.routes())
     await s.start()
     try {
-      const cli = spawn(process.execPath, ['--import', 'tsx', 'daemon/cli.ts', 'config', 'watch', 'app', '--api', `127.0.0.1:${s.address().port}`], { stdio: ['ignore', 'pipe', 'pipe'] })
+      // The command's own function, in this process (cli-ux runs the real `mycel` process).
       let out = ''
-      let err = ''
-      cli.stdout.on('data', (d: Buffer) => { out += d.toString() })
-      cli.stderr.on('data', (d: Buffer) => { err += d.toString() })
-      const exited = new Promise<number | null>(resolve => cli.once('exit', code => { resolve(code) }))
+      const watching = watchNamespace(new ApiClient(`127.0.0.1:${s.address().port}`), 'app', false, new AbortController().signal, text => { out += text })
+      const ended = watching.then(() => undefined, (err: Error) => err)
       await until(() => out.includes('-- watching app'), 60_000)
       a.svc.watchers.closeAll()
-      assert.equal(await exited, 1)
-      assert.match(err, /^mycel: the agent at \S+ ended the watch of app: the agent is stopping\n$/)
+      const err = await ended
+      assert.ok(err !== undefined, 'the watch ends with an error')
+      assert.equal(exitCodeOf(err), 1)
+      assert.match(err.message, /^the agent at \S+ ended the watch of app: the agent is stopping$/)
       assert.equal((await a.svc.metrics.watchDrops.get()).values.find(v => v.labels.reason === 'stopping')?.value, 1)
     } finally {
       await s.stop()
       await stopAgent(a)
+    }
+  })
+})
+
+/** A response that takes everything written to it. */
+class FakeResponse extends EventEmitter {
+  readonly written: string[] = []
+  destroyed = false
+  writableNeedDrain = false
+  writeHead (): this { return this }
+  write (chunk: string): boolean { this.written.push(chunk); return true }
+  end (chunk?: string): void { if (chunk !== undefined) this.written.push(chunk) }
+  destroy (): void { this.destroyed = true; this.emit('close') }
+}
+
+describe('config watch streams: shared work', () => {
+  it('one keep-alive timer and one serialisation per change serve every stream; no timer once none is open', async () => {
+    const clock = FakeTimers.install({ toFake: ['setInterval', 'clearInterval', 'setTimeout', 'clearTimeout'] })
+    try {
+      const listeners = new Set<(e: ChangeEvent) => void>()
+      const source = { onChange: (l: (e: ChangeEvent) => void) => { listeners.add(l); return () => { listeners.delete(l) } }, entries: () => [] }
+      const watchers = new ConfigWatchers(source, { maxWatchers: 8, watchBacklogBytes: 1024 * 1024, watchDropGraceMs: 10_000, watchKeepaliveMs: 15_000 }, { dropped: () => {}, refused: () => {} })
+      const streams = ['app', 'app', 'other'].map(ns => {
+        const res = new FakeResponse()
+        const abort = new AbortController()
+        const done = watchers.open(ns)(res as unknown as ServerResponse, abort.signal)
+        return { res, abort, done }
+      })
+      await clock.tickAsync(0)
+      assert.equal(clock.countTimers(), 1, 'one keep-alive timer for three streams')
+      assert.equal(listeners.size, 1, 'one change listener for three streams')
+      await clock.tickAsync(15_000)
+      for (const { res } of streams) assert.equal(res.written.filter(c => c === ': keepalive\n\n').length, 1)
+      for (const l of listeners) l({ ns: 'app', key: 'k', value: 1, deleted: false, writer: 'w' })
+      const [a, b, other] = streams.map(x => x.res.written.at(-1))
+      assert.equal(a, 'event: set\ndata: {"key":"k","value":1,"writer":"w"}\n\n')
+      assert.equal(b, a)
+      assert.equal(other, ': keepalive\n\n', 'another namespace sees nothing')
+      for (const { abort } of streams) abort.abort()
+      await Promise.all(streams.map(async x => { await x.done }))
+      assert.equal(clock.countTimers(), 0)
+      assert.equal(listeners.size, 0)
+      assert.equal(watchers.count, 0)
+    } finally {
+      clock.uninstall()
     }
   })
 })

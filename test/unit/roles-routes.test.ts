@@ -8,7 +8,7 @@ import { rolesRoutes, type RoutesDeps } from '../../daemon/roles/routes.js'
 import { LeaseBook } from '../../protocols/election/book.js'
 import type { Lease, SignedLease } from '../../protocols/election/lease.js'
 import type { Route, ApiRequest } from '../../daemon/api/router.js'
-import { HttpError } from '../../daemon/errors.js'
+import { RequestError } from '../../lib/errors.js'
 
 const HOLDER = '12D3KooWHolder'
 const LEASE_MS = 10_000
@@ -56,7 +56,7 @@ async function call (routes: Route[], path: string, params: Record<string, strin
 }
 
 async function statusOf (p: Promise<unknown>): Promise<number> {
-  try { await p } catch (err) { if (err instanceof HttpError) return err.status; throw err }
+  try { await p } catch (err) { if (err instanceof RequestError) return err.status; throw err }
   return 200
 }
 

@@ -1,0 +1,54 @@
+/**
+ * The `mycel` command tree: every command group registers here, one line
+ * each. Commands throw; `runCli` prints one line (`mycel: ...`) and picks the
+ * exit code for all of them (exit-codes.ts). `daemon/cli.ts` runs it as the
+ * process; tests run it in-process.
+ */
+import { Command, CommanderError, type OutputConfiguration } from 'commander'
+import { VERSION } from '../version.js'
+import { registerAgentCommand } from './agent.js'
+import { registerInitCommands } from './init.js'
+import { registerMemberCommands } from './members.js'
+import { registerConfigCommands } from './config.js'
+import { registerRolesCommands } from './roles.js'
+import { registerGenesisCommands } from './genesis.js'
+import { registerCriticalCommands } from './critical.js'
+import { EXIT_OK, exitCodeOf } from './exit-codes.js'
+
+/** Where commander writes help and its own errors (default: stdout and stderr). */
+export type CliOutput = Pick<OutputConfiguration, 'writeOut' | 'writeErr'>
+
+/** The command tree; `output` is set before the commands are added, which copy it. */
+export function createProgram (output: CliOutput = {}): Command {
+  const program = new Command('mycel')
+    .description('peer-to-peer management daemon')
+    .version(VERSION)
+    .exitOverride()
+    // Commander's own usage errors, as one line in our format.
+    .configureOutput({ ...output, outputError: (str, write) => { write(`mycel: ${str.replace(/^error: /, '').trim().replace(/\s*\n\s*/g, ' ')} (see --help)\n`) } })
+  registerAgentCommand(program)
+  registerInitCommands(program)
+  registerMemberCommands(program)
+  registerConfigCommands(program)
+  registerRolesCommands(program)
+  registerGenesisCommands(program)
+  registerCriticalCommands(program)
+  return program
+}
+
+/**
+ * Run `mycel` with `args` (without node and the script). Resolves to the exit
+ * code once the command returns: 0 also for `mycel agent`, whose agent goes
+ * on running. Every error is one line on `writeErr`.
+ */
+export async function runCli (args: string[], output: CliOutput = {}): Promise<number> {
+  const writeErr = output.writeErr ?? ((str: string) => { process.stderr.write(str) })
+  try {
+    await createProgram({ ...output, writeErr }).parseAsync(args, { from: 'user' })
+    return EXIT_OK
+  } catch (err) {
+    // Commander has printed its own message (and --help/--version their output).
+    if (!(err instanceof CommanderError)) writeErr(`mycel: ${(err as Error).message.split('\n')[0]}\n`)
+    return exitCodeOf(err)
+  }
+}
