@@ -57,6 +57,24 @@ for (const seed of SEEDS) describe(`election engine: views after a heal${SEEDS.l
     assertNoOverlap(world)
   })
 
+  it('a lease of its own found only in its own DHT store is no lease; the same record from a peer\'s store is one', async () => {
+    const world = await sim.makeWorld(3)
+    const { clock } = world
+    await clock.tickAsync(CFG.learnPeriodMs + CFG.renewIntervalMs + CFG.claimSettleMs + 500)
+    const [x, m, c] = ranked(world, 'network')
+    assert.equal(x.engine.actingTerm('network'), 1)
+    // m's claim of term 5 that reached nobody: kad-dht kept it in m's own store only.
+    const now = clock.now()
+    const unseen = await signLease({ v: 1, region: 'eu', role: 'network', holder: m.id, term: 5, issuedAt: now, expiresAt: now + CFG.leaseMs }, m.key)
+    m.keep(unseen)
+    await m.engine.resolve('eu', 'network')
+    assert.equal(m.engine.book.maxTerm('eu', 'network'), 1, 'm took its own unseen claim from its own store')
+    assert.equal(m.fencing.highest('eu', 'network')?.term, 1, 'm raised its fence with its own unseen claim')
+    // Once a peer's store holds it, others may have seen it: it counts.
+    c.keep(unseen)
+    await m.engine.resolve('eu', 'network')
+    assert.equal(m.engine.book.maxTerm('eu', 'network'), 5)
+  })
   it('a higher term claimed and released where gossip did not reach still supersedes the old holder, which stops renewing its term', async () => {
     const world = await sim.makeWorld(3)
     const { clock } = world
