@@ -183,4 +183,18 @@ for (const seed of SEEDS) describe(`election engine: views after a heal${SEEDS.l
     assert.ok(x.engine.actingTerm('network')! > 2)
     assertNoOverlap(world)
   })
+  it('read repair costs nothing once views agree: no restatement in a converged network', async () => {
+    const world = await sim.makeWorld(5)
+    const { clock } = world
+    await clock.tickAsync(CFG.learnPeriodMs + 3 * CFG.leaseMs)
+    const restated = async (): Promise<number> => {
+      let r = 0
+      for (const n of world.nodes.values()) r += (await n.metrics.restated.get()).values.reduce((a, v) => a + v.value, 0)
+      return r
+    }
+    const before = await restated()
+    await clock.tickAsync(120_000)
+    assert.equal(await restated() - before, 0, 'restatements while every node renews and hears the same tokens')
+    for (const role of ROLES) assertViewsAgree(world, role)
+  })
 })
