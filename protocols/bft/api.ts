@@ -79,7 +79,7 @@ export function criticalRoutes (svc: CriticalService): Route[] {
       method: 'GET',
       path: '/v1/bft/status',
       handler: () => {
-        const { lastHeard: _raw, validatorView: view, ...s } = svc.status()
+        const { validatorView: view, ...s } = svc.status()
         return {
           json: {
             ...s,

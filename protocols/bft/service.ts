@@ -64,7 +64,8 @@ export interface ProposeResult {
   latencyMs: number
 }
 
-export interface CriticalStatus extends ConsensusStatus {
+/** Consensus status, its raw `lastHeard` folded into `validatorView` (one place for "last vote seen"). */
+export interface CriticalStatus extends Omit<ConsensusStatus, 'lastHeard'> {
   networkId: string
   genesis: string
   committedHeight: number
@@ -233,14 +234,14 @@ export class CriticalService implements Startable, ApiContributor {
   }
 
   status (): CriticalStatus {
-    const cs = this.consensus?.status() ?? {
+    const { lastHeard, ...cs } = this.consensus?.status() ?? {
       height: this.state.height() + 1, round: 0, step: 'propose', active: false, validator: false, lockedRound: -1, validRound: -1, pending: 0, lastHeard: {}, evidence: [], fault: null
     } satisfies ConsensusStatus
     const h = this.state.height()
     const last = this.state.certificate(h)
     return {
       ...cs,
-      validatorView: this.validatorView(cs.lastHeard),
+      validatorView: this.validatorView(lastHeard),
       networkId: this.init.genesis.networkId,
       genesis: hex(this.state.chain),
       committedHeight: h,

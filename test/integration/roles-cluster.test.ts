@@ -27,9 +27,12 @@ interface View { peerId: string, region: string, regions: Array<{ region: string
 const rows = (v: View): Row[] => v.regions.flatMap(r => r.roles)
 const row = (v: View, region: string, role: string): Row | undefined => rows(v).find(r => r.region === region && r.role === role)
 
+/** The value `pattern` captures in the agent's /metrics; with the `g` flag, the sum over every series it matches. */
 async function metric (a: AgentProcess, pattern: RegExp): Promise<number> {
   const res = await fetch(`http://${a.api}/metrics`, { signal: AbortSignal.timeout(10_000) })
-  const m = pattern.exec(await res.text())
+  const text = await res.text()
+  if (pattern.global) return [...text.matchAll(pattern)].reduce((sum, m) => sum + Number(m[1]), 0)
+  const m = pattern.exec(text)
   return m === null ? 0 : Number(m[1])
 }
 
@@ -221,14 +224,24 @@ describe('roles with 3 regions x 3 agent processes', function () {
     }, 60_000, 'a successor for r3/monitoring', 200)
     assert.ok(next.since > stopped.at, `successor started ${stopped.at - next.since} ms before the old holder stopped`)
 
-    // The partition lasts at least this long, whatever the machine's speed:
-    // alone, the cut-off node is the winner of every r3 role and tries to
-    // claim each once their leases lapse in its view; this is long enough for
-    // it to re-read the DHT after a failed claim, which used to bring that
-    // claim back into its own view for good (docs/roles.md, "Views after a
-    // heal", cause 1). It stays well below the test profile's 30 s reap.
-    const holdUntil = partitionedAt + 2 * CFG.leaseMs + 3 * CFG.renewIntervalMs
-    if (Date.now() < holdUntil) await new Promise(resolve => setTimeout(resolve, holdUntil - Date.now()))
+    // The partition lasts until the cut-off node has re-read the DHT after a
+    // failed claim, however fast or slow the machine: alone, it is the winner
+    // of every r3 role and claims each once their leases lapse in its view,
+    // reaching nobody; that re-read used to bring its failed claim back into
+    // its own view for good (docs/roles.md, "Views after a heal", cause 1).
+    // Its log shows the failed claim, its metrics the DHT reads; the next
+    // read comes a renew interval or more after the failure, so reads counted
+    // when the log line is seen are all from before it. About two leases in
+    // all, below the test profile's 30 s reap.
+    const failedClaim = (): boolean => (roleLogs.get(cut) ?? []).some(l => {
+      try {
+        const j = JSON.parse(l) as { time?: number, msg?: string, renewing?: boolean }
+        return j.msg === 'lease claim/renewal reached no peer' && j.renewing === false && (j.time ?? 0) >= partitionedAt
+      } catch { return false }
+    })
+    const dhtReads = async (): Promise<number> => await metric(cut, /^mycel_election_dht_operations_total\{[^}]*op="get"[^}]*\} (\d+)/gm)
+    const readsBefore = (await waitFor(async () => failedClaim() ? { reads: await dhtReads() } : false, 2 * CFG.leaseMs, 'a claim of the cut-off node that reached nobody', 100)).reads
+    await waitFor(async () => await dhtReads() > readsBefore, CFG.leaseMs + 2 * CFG.renewIntervalMs, 'the cut-off node to re-read the DHT after its failed claim', 200)
 
     // Heal; then the old holder replays its old term: every region member must ignore it.
     const receiver = others.find(a => a !== next.agent) ?? next.agent

@@ -1,28 +1,18 @@
 /**
- * The election engine against the in-memory network of election-sim.ts
- * (fake timers, one clock for every node).
+ * The election engine against the simulator of election-sim.ts: the shared
+ * seeded network harness (test/sim), one virtual clock for every node.
+ * ELECTION_SEED / ELECTION_SEEDS choose the seeds.
  */
 import { strict as assert } from 'node:assert'
-import FakeTimers from '@sinonjs/fake-timers'
-import { compareTokens } from '../../protocols/election/index.js'
-import { CFG, ROLES, World, assertNoOverlap, assertUniqueTerms, holderOf, makeWorld, rand, reseed } from './election-sim.js'
+import { CFG, ROLES, SEEDS, assertNoOverlap, assertUniqueTerms, holderOf, useSimulation } from './election-sim.js'
 
-describe('election engine (fake timers, in-memory network)', function () {
+for (const seed of SEEDS) describe(`election engine (virtual clock, seeded in-memory network)${SEEDS.length > 1 ? `, seed ${seed}` : ''}`, function () {
   this.timeout(60_000)
-  let clock: ReturnType<typeof FakeTimers.install>
-  let world: World | undefined
-  beforeEach(() => {
-    reseed(Number(process.env.ELECTION_SEED ?? 42))
-    clock = FakeTimers.install({ now: 1_700_000_000_000, toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] })
-  })
-  afterEach(async () => {
-    for (const n of world?.nodes.values() ?? []) if (n.up) { n.up = false; await n.engine.stop() }
-    world = undefined
-    clock.uninstall()
-  })
+  const sim = useSimulation(seed)
 
   it('elects exactly the closest candidate per role, term 1, after the learn period', async () => {
-    world = await makeWorld(clock, 3)
+    const world = await sim.makeWorld(3)
+    const { clock } = world
     await clock.tickAsync(CFG.learnPeriodMs - 100)
     assert.equal(world.acting('network').length, 0, 'nobody acts while learning')
     await clock.tickAsync(CFG.renewIntervalMs + CFG.claimSettleMs + 500)
@@ -43,7 +33,8 @@ describe('election engine (fake timers, in-memory network)', function () {
   })
 
   it('steady state: renewals travel by gossip; the DHT is written per term and every dhtPutIntervalMs, read only when gossip goes quiet', async () => {
-    world = await makeWorld(clock, 4)
+    const world = await sim.makeWorld(4)
+    const { clock } = world
     await clock.tickAsync(CFG.learnPeriodMs + CFG.renewIntervalMs + CFG.claimSettleMs + 500)
     for (const role of ROLES) assert.equal(world.acting(role).length, 1)
     for (const n of world.nodes.values()) { n.puts = 0; n.gets = 0 }
@@ -67,11 +58,12 @@ describe('election engine (fake timers, in-memory network)', function () {
   })
 
   it('fails over after a crash: term + 1, not before the old lease lapsed, within a lease period', async () => {
-    world = await makeWorld(clock, 3)
+    const world = await sim.makeWorld(3)
+    const { clock } = world
     await clock.tickAsync(CFG.learnPeriodMs + CFG.renewIntervalMs + CFG.claimSettleMs + 500)
     const old = world.acting('network')[0]
     const oldLease = old.engine.book.get('eu', 'network')!.lease
-    const crashAt = clock.now
+    const crashAt = clock.now()
     await old.crash()
     await clock.tickAsync(CFG.leaseMs + CFG.maxClockSkewMs + CFG.renewIntervalMs * 1.2 + CFG.claimSettleMs + 200)
     const acting = world.acting('network')
@@ -86,7 +78,8 @@ describe('election engine (fake timers, in-memory network)', function () {
   })
 
   it('hands over at once on a graceful stop (release), before the lease would have lapsed', async () => {
-    world = await makeWorld(clock, 3)
+    const world = await sim.makeWorld(3)
+    const { clock } = world
     await clock.tickAsync(CFG.learnPeriodMs + CFG.renewIntervalMs + CFG.claimSettleMs + 500)
     const old = world.acting('network')[0]
     const expires = old.engine.book.get('eu', 'network')!.lease.expiresAt
@@ -96,12 +89,13 @@ describe('election engine (fake timers, in-memory network)', function () {
     await clock.tickAsync(CFG.viewSettleMs + CFG.claimSettleMs + 200)
     const acting = world.acting('network')
     assert.equal(acting.length, 1)
-    assert.ok(clock.now < expires, 'took over before the old lease expired')
+    assert.ok(clock.now() < expires, 'took over before the old lease expired')
     assertNoOverlap(world)
   })
 
   it('a cut-off holder stops when its lease lapses; the others take over only after; after healing its token is stale everywhere', async () => {
-    world = await makeWorld(clock, 4)
+    const world = await sim.makeWorld(4)
+    const { clock } = world
     await clock.tickAsync(CFG.learnPeriodMs + CFG.renewIntervalMs + CFG.claimSettleMs + 500)
     const old = world.acting('network')[0]
     const oldToken = { term: old.engine.actingTerm('network')!, holder: old.id }
@@ -129,12 +123,13 @@ describe('election engine (fake timers, in-memory network)', function () {
   })
 
   it('a node that sees a higher token stops acting at once (superseded)', async () => {
-    world = await makeWorld(clock, 3)
+    const world = await sim.makeWorld(3)
+    const { clock } = world
     await clock.tickAsync(CFG.learnPeriodMs + CFG.renewIntervalMs + CFG.claimSettleMs + 500)
     const holder = world.acting('network')[0]
     const other = [...world.nodes.values()].find(n => n !== holder)!
     const { signLease } = await import('../../protocols/election/index.js')
-    const now = clock.now
+    const now = clock.now()
     const higher = await signLease({ v: 1, region: 'eu', role: 'network', holder: other.id, term: 99, issuedAt: now, expiresAt: now + CFG.leaseMs }, other.key)
     ;(holder.engine as any).observe(higher, 'gossip')
     assert.equal(holder.engine.isActing('network'), false)
@@ -145,8 +140,9 @@ describe('election engine (fake timers, in-memory network)', function () {
   })
 
   it('split views: two nodes that each believe they win claim concurrently; only one ever acts', async () => {
-    world = await makeWorld(clock, 3)
-    const ranked = [...world.nodes.values()].sort((a, b) => (a.id === holderOf(world!, 'network') ? -1 : b.id === holderOf(world!, 'network') ? 1 : 0))
+    const world = await sim.makeWorld(3)
+    const { clock } = world
+    const ranked = [...world.nodes.values()].sort((a, b) => (a.id === holderOf(world, 'network') ? -1 : b.id === holderOf(world, 'network') ? 1 : 0))
     const [first, second] = ranked
     second.blind.add(first.id) // second thinks the real winner is dead, yet they can talk
     await clock.tickAsync(CFG.learnPeriodMs + CFG.renewIntervalMs + CFG.claimSettleMs + 500)
@@ -158,7 +154,8 @@ describe('election engine (fake timers, in-memory network)', function () {
   })
 
   it('seeded random crashes and restarts: never two actors at once, never one term for two holders', async () => {
-    world = await makeWorld(clock, 5)
+    const world = await sim.makeWorld(5)
+    const { clock, rand } = world
     const nodes = [...world.nodes.values()]
     for (let round = 0; round < 40; round++) {
       await clock.tickAsync(Math.floor(rand() * 3 * CFG.leaseMs))
