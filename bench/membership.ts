@@ -8,7 +8,7 @@
  *   npm run bench -- membership            (MYCEL_BENCH_SIZES=10,30 to limit)
  */
 import '../daemon/polyfill.js'
-import { AgentProcess, waitFor } from './lib/agent-process.js'
+import { AgentProcess, waitFor } from '../harness/agent-process.js'
 import { median, percentile, procStats, round, sleep, writeResult } from './lib/stats.js'
 import { serfAvailable, serfMembers, startSerf, stopSerf, type SerfAgent } from './lib/serf.js'
 

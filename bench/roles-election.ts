@@ -11,7 +11,7 @@
  *   npm run bench -- roles-election   (MYCEL_BENCH_PER_REGION=10 MYCEL_BENCH_KILLS=5 MYCEL_BENCH_PROFILE=lan)
  */
 import '../daemon/polyfill.js'
-import { AgentProcess, waitFor } from './lib/agent-process.js'
+import { AgentProcess, waitFor } from '../harness/agent-process.js'
 import { median, percentile, procStats, round, sleep, writeResult } from './lib/stats.js'
 import { ELECTION_PROFILES } from '../protocols/election/constants.js'
 

@@ -8,7 +8,7 @@
 /** Name of the one Y.Map in every namespace document. Anything else in a document is rejected. */
 export const ROOT_MAP = 'config'
 
-/** Signature domain of config envelopes (see protocols/wire/signing.ts). */
+/** Signature domain of config envelopes (see wire/signing.ts). */
 export const ENVELOPE_DOMAIN = 'config-envelope'
 
 /** Namespace names: short, lowercase, safe in URLs, metric labels and file names. */

@@ -12,8 +12,8 @@
 import { createHash } from 'node:crypto'
 import type { PrivateKey } from '@libp2p/interface'
 import { z } from 'zod'
-import { bytes, decodeCbor, encodeCbor } from '../protocols/wire/codec.js'
-import { signPayload, verifyPayload } from '../protocols/wire/signing.js'
+import { bytes, decodeCbor, encodeCbor } from '../wire/codec.js'
+import { signPayload, verifyPayload } from '../wire/signing.js'
 import { ENVELOPE_DOMAIN, NAMESPACE_PATTERN, WRITER_PATTERN } from './constants.js'
 
 /** An Ed25519 signature. */

@@ -18,7 +18,7 @@ import { crc32 } from '../lib/checksum.js'
 import { CorruptFileError } from '../lib/errors.js'
 import type { FileFormat } from '../lib/file-format.js'
 import { readSealedSync, writeSealedSync, SEALED_OVERHEAD } from '../lib/sealed-file.js'
-import { bytes, decodeCbor, encodeCbor } from '../protocols/wire/codec.js'
+import { bytes, decodeCbor, encodeCbor } from '../wire/codec.js'
 import { versionVectorSchema, type VersionVector } from './version-vector.js'
 import { NAMESPACE_PATTERN } from './constants.js'
 

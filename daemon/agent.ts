@@ -19,18 +19,23 @@ import { createNode, type MycelNode } from './node.js'
 import { LIBP2P_PROFILES } from './profiles.js'
 import { loadOrCreateIdentity, type Identity } from './identity.js'
 import { ApiServer } from './api/server.js'
-import { coreRoutes } from './api/core-routes.js'
+import { coreRoutes } from './api/routes/core.js'
+import { configRoutes } from './api/routes/config.js'
+import { criticalRoutes, noGenesisRoutes } from './api/routes/critical.js'
+import { routesOfRoles } from './api/routes/roles.js'
+import { testHooksEnabled, PartitionControl, staleActionRoute } from './test-hooks.js'
 import { isLoopbackHost, readNetworkKey, splitHostPort, type AgentConfig } from './config.js'
 import { Redialer } from './redial.js'
 import { ConnectionTrimmer } from './conn-trimmer.js'
 import { VERSION } from './version.js'
-import type { AgentComponents, Startable, ApiContributor } from './component.js'
+import type { AgentComponents, Startable } from './component.js'
 import { membership as createMembership, membershipConfig } from '../protocols/membership/index.js'
 import type { Membership } from '../protocols/membership/types.js'
 import { health as createHealth, HEALTH_PROFILES, type Health } from '../protocols/health/index.js'
 import { configService, configSyncConfig } from '../protocols/config-sync/index.js'
-import { roles as createRoles, leaseDhtValidators, leaseDhtSelectors, testHooksEnabled, PartitionControl } from './roles/index.js'
-import { criticalService, criticalAccessPolicy, genesisHash, loadGenesis, noGenesisRoutes, type CriticalService } from '../protocols/bft/index.js'
+import { roles as createRoles, leaseDhtValidators, leaseDhtSelectors } from '../managers/index.js'
+import { criticalService, genesisHash, loadGenesis, type CriticalService } from '../protocols/bft/index.js'
+import { criticalAccessPolicy } from '../policy/namespace-acl.js'
 import { admission, ADMISSION_PROFILES, type AdmissionService } from '../protocols/admission/index.js'
 import { fileAccessPolicy } from '../crdt/namespaces.js'
 import { DirLock, LOCK_FILE } from '../lib/dir-lock.js'
@@ -56,8 +61,8 @@ export interface Readiness {
   faults: Fault[]
 }
 
-/** Components that take part in readiness when stopped on a fault. */
-type Component = Startable & Partial<ApiContributor> & { name: string }
+/** A part the agent starts and stops; its admin routes answer 503 while it is stopped on a fault. */
+interface Component { name: string, part: Startable, routes?: () => Route[] }
 
 export class Agent {
   readonly startedAt = Date.now()
@@ -111,7 +116,7 @@ export class Agent {
     // The genesis names the network this agent belongs to; admission needs it
     // before the first connection.
     const genesis = cfg.genesis !== undefined ? await loadGenesis(cfg.genesis) : undefined
-    // Test-only partition control (test profile + MYCEL_TEST_HOOKS=1); see daemon/roles/test-hooks.ts.
+    // Test-only partition control (test profile + MYCEL_TEST_HOOKS=1); see daemon/test-hooks.ts.
     const partition = testHooksEnabled(cfg.profile) ? new PartitionControl() : undefined
     this.node = await createNode({
       privateKey: this.identity.privateKey,
@@ -177,7 +182,8 @@ export class Agent {
     // validators, verified and applied on every node (docs/bft.md).
     if (genesis !== undefined) {
       this.critical = criticalService({ genesis, profile: cfg.profile })({ ...components, membership: this.membership })
-      this.add('critical', this.critical)
+      const critical = this.critical
+      this.add('critical', critical, () => criticalRoutes(critical))
     }
 
     // Replicated config: signed Yjs envelopes in a durable log, gossiped and
@@ -189,16 +195,23 @@ export class Agent {
       // write; the config file's rules apply only where none is committed.
       access: this.critical !== undefined ? criticalAccessPolicy(this.critical.config, fileAccessPolicy(cfg.namespaces)) : undefined
     })({ ...components, membership: this.membership })
-    this.add('config', config)
+    this.add('config', config, () => configRoutes(config))
 
     // Roles: per-region management roles elected through the DHT (leases,
     // fencing); each role's loop runs only on its region's holder.
-    this.add('roles', createRoles({
+    const roles = createRoles({
       profile: cfg.profile,
       eligible: cfg.roles,
-      testHooks: partition !== undefined ? { partition } : undefined,
       configSource: () => config.readSource()
-    })({ ...components, membership: this.membership, health: this.health }))
+    })({ ...components, membership: this.membership, health: this.health })
+    this.add('roles', roles, () => {
+      const routes = routesOfRoles(roles, { peerId: this.identity.peerId, region: cfg.region })
+      if (partition !== undefined) {
+        routes.push(...partition.routes(() => this.node, () => this.membership, log))
+        routes.push(staleActionRoute(async (role, term) => await roles.actions.emitStale(role, 'stale-probe', { note: 'test hook: stale term' }, term)))
+      }
+      return routes
+    })
 
     // Admin API: core routes plus every component's routes.
     const { host, port } = splitHostPort(cfg.api)
@@ -231,11 +244,11 @@ export class Agent {
     this.faults.onFault((f) => {
       log.error({ component: f.component, file: f.file, recovery: f.recovery, error: f.error }, 'component stopped on its durable state (fail-stop)')
       const c = this.components.find(x => x.name === f.component)
-      if (c !== undefined && this.state === 'started') void safeStop(c.name, c, log)
+      if (c !== undefined && this.state === 'started') void safeStop(c.name, c.part, log)
     })
     for (const c of this.components) await this.startComponent(c)
     // A fault reported while later components were starting: stop that one too (stop is idempotent).
-    for (const c of this.components) if (this.faults.get(c.name) !== undefined) await safeStop(c.name, c, log)
+    for (const c of this.components) if (this.faults.get(c.name) !== undefined) await safeStop(c.name, c.part, log)
 
     // Redial: bootstrap peers until we know a live member.
     this.redialer = new Redialer({
@@ -284,12 +297,12 @@ export class Agent {
    */
   private async startComponent (c: Component): Promise<void> {
     try {
-      await c.start()
+      await c.part.start()
     } catch (err) {
       if (!isFailStop(err)) throw err
       this.faults.report(c.name, err)
     }
-    if (this.faults.get(c.name) !== undefined) await safeStop(c.name, c, this.logger)
+    if (this.faults.get(c.name) !== undefined) await safeStop(c.name, c.part, this.logger)
   }
 
   /** A stopped component's routes answer 503 with the fault instead of touching half-built state. */
@@ -304,9 +317,9 @@ export class Agent {
     }
   }
 
-  /** Register a protocol component; call before start(). */
-  add (name: string, component: Startable & Partial<ApiContributor>): void {
-    this.components.push(Object.assign(component, { name }))
+  /** Register a protocol component and its admin routes; call before start(). */
+  add (name: string, part: Startable, routes?: () => Route[]): void {
+    this.components.push({ name, part, routes })
   }
 
   /**
@@ -333,7 +346,7 @@ export class Agent {
     this.redialer?.stop()
     this.trimmer?.stop()
     await this.api?.stop().catch(() => {})
-    for (const c of [...this.components].reverse()) await safeStop(c.name, c, log)
+    for (const c of [...this.components].reverse()) await safeStop(c.name, c.part, log)
     await safeStop('health', this.health, log)
     await safeStop('membership', this.membership, log)
     await safeStop('libp2p', this.node, log)

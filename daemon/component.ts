@@ -6,7 +6,6 @@ import type { PrivateKey } from '@libp2p/interface'
 import type { Logger } from 'pino'
 import type { Registry } from 'prom-client'
 import type { MycelNode } from './node.js'
-import type { Route } from './api/router.js'
 import type { FaultSink } from '../lib/faults.js'
 
 /** start/stop (and optional hooks) of a long-lived part: one definition, lib/lifecycle.ts. */
@@ -30,9 +29,4 @@ export interface AgentComponents {
    * it in /readyz and /v1/status and stops that component.
    */
   faults?: FaultSink
-}
-
-/** A component that also serves admin API routes. */
-export interface ApiContributor {
-  routes: () => Route[]
 }

@@ -5,7 +5,7 @@
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process'
 import { promisify } from 'node:util'
-import { freePort } from './agent-process.js'
+import { freePort } from '../../harness/agent-process.js'
 
 const run = promisify(execFile)
 

@@ -12,7 +12,7 @@
  */
 import { z } from 'zod'
 import { equals } from 'uint8arrays/equals'
-import { bytes, decodeCbor, encodeCbor } from '../wire/codec.js'
+import { bytes, decodeCbor, encodeCbor } from '../../wire/codec.js'
 import type { Refusal } from '../../lib/peer-admission.js'
 import { MAX_HELLO_BYTES } from './constants.js'
 

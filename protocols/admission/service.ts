@@ -27,7 +27,7 @@
 import type { Connection, Libp2pEvents, PeerId, StreamMiddleware, TypedEventTarget } from '@libp2p/interface'
 import type { Logger } from 'pino'
 import type { Registry } from 'prom-client'
-import { handleRequests, request, type RpcHost } from '../wire/rpc.js'
+import { handleRequests, request, type RpcHost } from '../../wire/rpc.js'
 import type { PeerAdmission, Refusal } from '../../lib/peer-admission.js'
 import { ADMISSION_PROTOCOL, MAX_HELLO_BYTES, type AdmissionConfig } from './constants.js'
 import { NotAdmittedError } from './errors.js'

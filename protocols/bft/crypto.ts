@@ -1,6 +1,6 @@
 /**
  * What validators sign and how hashes are formed. Every signature is
- * domain-separated (protocols/wire/signing.ts) and covers the network's
+ * domain-separated (wire/signing.ts) and covers the network's
  * genesis hash (`chain`), so a vote can be replayed neither as another kind
  * of message nor on another network. Signing and verification are injected
  * (`BftSigner`, `Verifier`) so the simulator can swap ed25519 for a cheap
@@ -8,8 +8,8 @@
  */
 import { createHash } from 'node:crypto'
 import type { PrivateKey } from '@libp2p/interface'
-import { encodeCbor } from '../wire/codec.js'
-import { signPayload, verifyPayload } from '../wire/signing.js'
+import { encodeCbor } from '../../wire/codec.js'
+import { signPayload, verifyPayload } from '../../wire/signing.js'
 import type { Block, Entry, VoteType } from './types.js'
 
 export const VOTE_DOMAIN = 'bft-vote'

@@ -8,8 +8,8 @@
  */
 import { readFile } from 'node:fs/promises'
 import { z } from 'zod'
-import { encodeCbor } from '../wire/codec.js'
-import { publicKeyOf } from '../wire/signing.js'
+import { encodeCbor } from '../../wire/codec.js'
+import { publicKeyOf } from '../../wire/signing.js'
 import { hex, sha256 } from './crypto.js'
 import { ADMINS_KEY, DEFAULT_MAX_BLOCK_ENTRIES, DEFAULT_MAX_VALUE_BYTES, MAX_KEY_BYTES, MAX_VALIDATORS, VALIDATORS_KEY } from './constants.js'
 import { InvalidGenesisError } from './errors.js'

@@ -1,11 +1,11 @@
 /**
  * Wire schemas of the BFT protocol (deterministic CBOR, see
- * protocols/wire/codec.ts). Objects are `.strict()`: an unknown field is a
+ * wire/codec.ts). Objects are `.strict()`: an unknown field is a
  * malformed message, never silently dropped, because block hashes are
  * computed over the re-encoded object and must match what the sender signed.
  */
 import { z } from 'zod'
-import { bytes, decodeCbor, encodeCbor } from '../wire/codec.js'
+import { bytes, decodeCbor, encodeCbor } from '../../wire/codec.js'
 import { MAX_KEY_BYTES, MAX_MESSAGE_BYTES, MAX_VALIDATORS, SYNC_BATCH } from './constants.js'
 import type { BftMessage, Block, Certificate, Entry } from './types.js'
 

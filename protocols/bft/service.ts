@@ -24,9 +24,8 @@ import { join } from 'node:path'
 import type { Registry } from 'prom-client'
 import type { PeerId } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
-import type { AgentComponents, ApiContributor, Startable } from '../../daemon/component.js'
+import type { AgentComponents, Startable } from '../../daemon/component.js'
 import { CorruptFileError } from '../../lib/errors.js'
-import type { Route } from '../../daemon/api/router.js'
 import { BLOCKS_FORMAT, FileBlockStore } from './block-store.js'
 import { BFT_PROFILES, MAX_ENTRY_TTL_MS, type BftProfile } from './constants.js'
 import { Consensus, type BftLogger, type Clock, type ConsensusStatus } from './consensus.js'
@@ -39,7 +38,6 @@ import { CriticalSync } from './sync.js'
 import { BftTransport } from './transport.js'
 import { FileWal } from './wal.js'
 import { GENESIS_MARK_FILE, readGenesisMark, writeGenesisMark } from './genesis-mark.js'
-import { criticalRoutes } from './api.js'
 import type { Certificate } from './types.js'
 import { describeValidatorView, validatorView, type ValidatorMemberState, type ValidatorView } from './validator-view.js'
 import type { ProfileName } from '../../lib/tunables.js'
@@ -89,7 +87,7 @@ const realClock: Clock = {
   }
 }
 
-export class CriticalService implements Startable, ApiContributor {
+export class CriticalService implements Startable {
   readonly state: CriticalState
   readonly metrics: BftMetrics
   readonly profile: BftProfile
@@ -299,7 +297,6 @@ export class CriticalService implements Startable, ApiContributor {
     }
   }
 
-  routes (): Route[] { return criticalRoutes(this) }
 
   private validatorView (lastHeard: Record<string, number>): ValidatorView {
     const set = this.state.validatorsAt(this.state.height() + 1)

@@ -11,9 +11,9 @@
  */
 import { TopicValidatorResult, type GossipSub, type Message } from '@libp2p/gossipsub'
 import type { PeerId } from '@libp2p/interface'
-import { handleRequests, requestMany, type RpcHost } from '../wire/rpc.js'
-import { encodeCbor } from '../wire/codec.js'
-import { rejectReason } from '../wire/errors.js'
+import { handleRequests, requestMany, type RpcHost } from '../../wire/rpc.js'
+import { encodeCbor } from '../../wire/codec.js'
+import { rejectReason } from '../../wire/errors.js'
 import { BFT_SYNC_PROTOCOL, CRITICAL_TOPIC, MAX_MESSAGE_BYTES, SYNC_BATCH } from './constants.js'
 import { decodeCertificate, decodeSyncRequest, encodeCertificate } from './messages.js'
 import type { CriticalState } from './critical-state.js'

@@ -4,7 +4,7 @@
  * validators; a quorum is any ⌊2n/3⌋ + 1 of them, so two quorums always
  * share at least f + 1 validators, one of which is honest.
  */
-import { encodeCbor } from '../wire/codec.js'
+import { encodeCbor } from '../../wire/codec.js'
 import { sha256 } from './crypto.js'
 
 export class ValidatorSet {

@@ -15,7 +15,7 @@
 import { z } from 'zod'
 import { join } from 'node:path'
 import type { RecordLog, RecordLogFormat } from '../../lib/record-log.js'
-import { decodeCbor, encodeCbor } from '../wire/codec.js'
+import { decodeCbor, encodeCbor } from '../../wire/codec.js'
 import { blockSchema, messageSchema } from './messages.js'
 import { CorruptStateError } from './errors.js'
 import { openBftLog } from './record-file.js'

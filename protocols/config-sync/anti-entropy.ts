@@ -9,8 +9,8 @@
  */
 import type { Connection, PeerId } from '@libp2p/interface'
 import type { Logger } from 'pino'
-import { handleRequests, requestMany, request, type RpcHost } from '../wire/rpc.js'
-import { rejectReason } from '../wire/errors.js'
+import { handleRequests, requestMany, request, type RpcHost } from '../../wire/rpc.js'
+import { rejectReason } from '../../wire/errors.js'
 import type { ConfigStore } from '../../crdt/store.js'
 import type { IngestOrigin, IngestResult } from '../../crdt/replica.js'
 import { vvCovers, type VersionVector } from '../../crdt/version-vector.js'

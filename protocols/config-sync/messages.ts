@@ -1,6 +1,6 @@
 /**
  * Wire format of `/mycel/config-sync/1.0.0` (deterministic CBOR, see
- * protocols/wire/codec.ts). Envelopes travel as their own signed bytes, so a
+ * wire/codec.ts). Envelopes travel as their own signed bytes, so a
  * relay cannot alter them.
  *
  * pull: request `{v, op:'pull', vv}` (the requester's durable version
@@ -10,7 +10,7 @@
  *       sent after the responder fsynced what it accepted: an acknowledgement.
  */
 import { z } from 'zod'
-import { bytes, decodeCbor, encodeCbor } from '../wire/codec.js'
+import { bytes, decodeCbor, encodeCbor } from '../../wire/codec.js'
 import { versionVectorSchema, type VersionVector } from '../../crdt/version-vector.js'
 
 export type SyncRequest =

@@ -11,8 +11,7 @@ import { join } from 'node:path'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { PeerId } from '@libp2p/interface'
 import * as Y from 'yjs'
-import type { AgentComponents, ApiContributor, Startable } from '../../daemon/component.js'
-import type { Route } from '../../daemon/api/router.js'
+import type { AgentComponents, Startable } from '../../daemon/component.js'
 import type { Member, Membership } from '../membership/types.js'
 import { ConfigStore } from '../../crdt/store.js'
 import type { AccessPolicy } from '../../crdt/access.js'
@@ -25,7 +24,6 @@ import { AckTracker } from './acks.js'
 import { AntiEntropy } from './anti-entropy.js'
 import { ConfigGossip } from './gossip.js'
 import { AckTimeoutError } from './errors.js'
-import { configRoutes } from './api.js'
 import { ConfigWatchers } from './watch.js'
 
 export interface ConfigServiceInit {
@@ -58,7 +56,7 @@ export function configService (init: ConfigServiceInit): (components: ConfigServ
   return (components) => new ConfigService(init, components)
 }
 
-export class ConfigService implements Startable, ApiContributor {
+export class ConfigService implements Startable {
   readonly metrics: ConfigMetrics
   readonly acks = new AckTracker()
   /** Watch streams of the admin API (bounded; see watch.ts). */
@@ -179,7 +177,6 @@ export class ConfigService implements Startable, ApiContributor {
     await this.store_?.close()
   }
 
-  routes (): Route[] { return configRoutes(this) }
 
   // ---- API for the admin routes and other modules -----------------------
 

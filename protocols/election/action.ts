@@ -6,8 +6,8 @@
  */
 import { z } from 'zod'
 import type { PrivateKey } from '@libp2p/interface'
-import { bytes, decodeCbor, encodeCbor } from '../wire/codec.js'
-import { signPayload, verifyPayload } from '../wire/signing.js'
+import { bytes, decodeCbor, encodeCbor } from '../../wire/codec.js'
+import { signPayload, verifyPayload } from '../../wire/signing.js'
 import { ACTION_SIGN_DOMAIN, MAX_ACTION_BYTES } from './constants.js'
 import { regionSchema, roleSchema } from './lease.js'
 

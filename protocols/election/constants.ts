@@ -134,7 +134,7 @@ export const RESTATE_SPREAD = 0.5
 /** DHT record namespace (first key segment) and the lease key prefix. */
 export const DHT_NAMESPACE = 'mycel'
 export const LEASE_KEY_PREFIX = '/mycel/lease/'
-/** Signature domains (see protocols/wire/signing.ts). */
+/** Signature domains (see wire/signing.ts). */
 export const LEASE_SIGN_DOMAIN = 'role-lease'
 export const ACTION_SIGN_DOMAIN = 'role-action'
 /** Gossip topic carrying every region's leases (small: regions x roles / renew interval). */

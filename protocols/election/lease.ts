@@ -16,8 +16,8 @@
  */
 import { z } from 'zod'
 import type { PrivateKey } from '@libp2p/interface'
-import { bytes, decodeCbor, encodeCbor } from '../wire/codec.js'
-import { signPayload, verifyPayload } from '../wire/signing.js'
+import { bytes, decodeCbor, encodeCbor } from '../../wire/codec.js'
+import { signPayload, verifyPayload } from '../../wire/signing.js'
 import { LEASE_KEY_PREFIX, LEASE_SIGN_DOMAIN, MAX_FUTURE_ISSUE_MS, MAX_LEASE_BYTES, MAX_LEASE_MS } from './constants.js'
 import { InvalidLeaseError } from './errors.js'
 import { REGION_PATTERN } from '../../lib/region.js'

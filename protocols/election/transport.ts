@@ -8,12 +8,12 @@
 import type { Logger } from 'pino'
 import type { Registry } from 'prom-client'
 import type { MycelNode } from '../../daemon/node.js'
-import { VerifiedTopic } from '../wire/topic.js'
+import { VerifiedTopic } from '../../wire/topic.js'
 import { LEASE_TOPIC } from './constants.js'
 import { decodeLease, leaseKey, parseLeaseKey, type SignedLease } from './lease.js'
 import { roleCid } from './rule.js'
 import type { ElectionMetrics } from './metrics.js'
-import { rejectReason } from '../wire/errors.js'
+import { rejectReason } from '../../wire/errors.js'
 
 export type LeaseSource = 'gossip' | 'dht' | 'self'
 

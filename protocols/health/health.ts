@@ -6,7 +6,7 @@ import { loadavg, totalmem, freemem, cpus } from 'node:os'
 import { statfs } from 'node:fs/promises'
 import { Gauge, Counter } from 'prom-client'
 import type { AgentComponents, Startable } from '../../daemon/component.js'
-import { VerifiedTopic } from '../wire/topic.js'
+import { VerifiedTopic } from '../../wire/topic.js'
 import { decodeSignedReport, encodeSignedReport, checkOrigin, type HealthReport } from './report.js'
 import { healthTopic, type HealthConfig } from './constants.js'
 

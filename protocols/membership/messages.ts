@@ -17,9 +17,9 @@
  */
 import { z } from 'zod'
 import type { PrivateKey } from '@libp2p/interface'
-import { bytes, decodeCbor, encodeCbor } from '../wire/codec.js'
-import { signPayload, verifyPayload } from '../wire/signing.js'
-import { MalformedMessageError } from '../wire/errors.js'
+import { bytes, decodeCbor, encodeCbor } from '../../wire/codec.js'
+import { signPayload, verifyPayload } from '../../wire/signing.js'
+import { MalformedMessageError } from '../../wire/errors.js'
 import { UPDATE_SIGNING_DOMAIN } from './constants.js'
 
 const peerIdStr = z.string().min(1).max(128)

@@ -6,7 +6,7 @@
  */
 import type { Registry } from 'prom-client'
 import { metricsOn } from '../../lib/metrics.js'
-import { gossipCounter } from '../wire/topic.js'
+import { gossipCounter } from '../../wire/topic.js'
 import type { MemberState } from './types.js'
 
 export function membershipMetrics (registry?: Registry, source?: { counts: () => Record<MemberState, number>, health: () => number, incarnation: () => number }) {

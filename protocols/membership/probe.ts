@@ -13,8 +13,8 @@
  * and uses the short refusedSuspicionMs window (see constants.ts).
  */
 import { peerIdFromString } from '@libp2p/peer-id'
-import { request, handleRequests, type RpcHost } from '../wire/rpc.js'
-import { rejectReason } from '../wire/errors.js'
+import { request, handleRequests, type RpcHost } from '../../wire/rpc.js'
+import { rejectReason } from '../../wire/errors.js'
 import { PROBE_PROTOCOL, PROBE_REQ_PROTOCOL } from './constants.js'
 import { encode, type SignedUpdate, type Ack, type Ping, type ProbeReq, type ProbeRes } from './messages.js'
 import { shuffled, sleep, type SwimContext } from './context.js'

@@ -12,8 +12,8 @@
  */
 import { peerIdFromString } from '@libp2p/peer-id'
 import { equals } from 'uint8arrays/equals'
-import { request, handleRequests, type RpcHost } from '../wire/rpc.js'
-import { rejectReason } from '../wire/errors.js'
+import { request, handleRequests, type RpcHost } from '../../wire/rpc.js'
+import { rejectReason } from '../../wire/errors.js'
 import { PUSH_PULL_PROTOCOL, pushPullIntervalFor } from './constants.js'
 import { encode, type PushPullDigest, type PushPullFull, type SignedUpdate } from './messages.js'
 import { shuffled, sleep, type SwimContext } from './context.js'

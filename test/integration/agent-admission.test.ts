@@ -9,7 +9,7 @@ import { mkdtemp, stat, writeFile, readFile } from 'node:fs/promises'
 import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { AgentProcess, CLI, waitFor } from '../helpers/agent-process.js'
+import { AgentProcess, CLI, waitFor } from '../../harness/agent-process.js'
 
 const run = promisify(execFile)
 

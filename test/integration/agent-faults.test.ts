@@ -29,9 +29,8 @@ describe('agent fail-stop (in process)', function () {
     let stops = 0
     agent.add('ledger', {
       start: () => {},
-      stop: () => { stops++ },
-      routes: () => [{ method: 'GET', path: '/v1/ledger', handler: () => ({ json: { ok: true } }) }]
-    })
+      stop: () => { stops++ }
+    }, () => [{ method: 'GET', path: '/v1/ledger', handler: () => ({ json: { ok: true } }) }])
     const status = await agent.start()
     const get = async (path: string): Promise<{ status: number, json: any }> => {
       const res = await fetch(`http://${status.api}${path}`)

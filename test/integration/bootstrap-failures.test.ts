@@ -15,7 +15,7 @@ import { promisify } from 'node:util'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { generateKey } from '@libp2p/pnet'
-import { AgentProcess, CLI, freePort, waitFor } from '../helpers/agent-process.js'
+import { AgentProcess, CLI, freePort, waitFor } from '../../harness/agent-process.js'
 
 const run = promisify(execFile)
 /** "Within a few seconds" of the agent serving its API (test profile: redial every 0.1-2 s, 2 s per dial; slack for a loaded CI host). */

@@ -10,7 +10,7 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import { mkdir, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { AgentProcess, CLI, waitFor } from '../helpers/agent-process.js'
+import { AgentProcess, CLI, waitFor } from '../../harness/agent-process.js'
 import { createIdentity } from '../../daemon/identity.js'
 import { writeFileDurable } from '../../lib/durable-file.js'
 import { createGenesis, genesisToJson } from '../../protocols/bft/genesis.js'
@@ -63,7 +63,7 @@ describe('mycel CLI as a user meets it', function () {
   })
 
   it('exits 2 with one line for usage errors and bad files, 1 for runtime failures; a taken port says so', async () => {
-    // The parser's usage errors, case by case, are in test/unit/cli-errors (in-process); one here shows the process does the same.
+    // The parser's usage errors, case by case, are in test/daemon/cli-errors (in-process); one here shows the process does the same.
     expectUsageError(await cli(['members', '--state', 'zombie', '--api', a.api]), 'zombie')
     expectUsageError(await cli(['agent', '--genesis', join(root, 'missing.json'), '--data-dir', join(root, 'x'), '--api', '127.0.0.1:0']), 'missing.json')
     expectUsageError(await cli(['config', 'set', 'Bad-NS/k', '1', '--api', a.api]), 'namespace')

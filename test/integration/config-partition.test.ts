@@ -1,12 +1,12 @@
 /**
  * Partition and heal with real agent processes. The partition is the
- * test-only connection-gater control (daemon/roles/test-hooks.ts: test
+ * test-only connection-gater control (daemon/test-hooks.ts: test
  * profile + MYCEL_TEST_HOOKS=1): each side refuses and hangs up the other
  * side's connections, so gossip, SWIM and anti-entropy are all cut, as in a
  * real network split, without needing root for network namespaces.
  */
 import assert from 'node:assert/strict'
-import { AgentProcess, startCluster, waitFor } from '../helpers/agent-process.js'
+import { AgentProcess, startCluster, waitFor } from '../../harness/agent-process.js'
 
 const WRITES_PER_SIDE = 25
 

@@ -11,7 +11,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { AgentProcess, CLI, waitFor } from '../helpers/agent-process.js'
+import { AgentProcess, CLI, waitFor } from '../../harness/agent-process.js'
 
 const run = promisify(execFile)
 

@@ -12,7 +12,7 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { defaults, readConfigFile, resolveConfig } from '../../daemon/config.js'
-import { CLI } from '../helpers/agent-process.js'
+import { CLI } from '../../harness/agent-process.js'
 
 const DEPLOY = resolve('deploy')
 

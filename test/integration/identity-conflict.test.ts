@@ -9,7 +9,7 @@ import { strict as assert } from 'node:assert'
 import { copyFile, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { AgentProcess, waitFor } from '../helpers/agent-process.js'
+import { AgentProcess, waitFor } from '../../harness/agent-process.js'
 import { createIdentity, IDENTITY_FILE } from '../../daemon/identity.js'
 
 describe('identity conflict (a copied key, real processes)', function () {

@@ -3,7 +3,7 @@
  * restart with the same identity, graceful leave.
  */
 import { expect } from 'chai'
-import { AgentProcess, startCluster, waitFor } from '../helpers/agent-process.js'
+import { AgentProcess, startCluster, waitFor } from '../../harness/agent-process.js'
 
 type View = Array<{ peerId: string, state: string, incarnation: number }>
 

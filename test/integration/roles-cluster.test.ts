@@ -12,7 +12,7 @@
  * When a wait for agreement times out, every agent's election log is printed.
  */
 import { strict as assert } from 'node:assert'
-import { AgentProcess, waitFor } from '../helpers/agent-process.js'
+import { AgentProcess, waitFor } from '../../harness/agent-process.js'
 import { pickHolder } from '../../protocols/election/rule.js'
 import { ELECTION_PROFILES } from '../../protocols/election/constants.js'
 

@@ -14,7 +14,7 @@ import { LIBP2P_PROFILES } from '../../daemon/profiles.js'
 import {
   Libp2pLeaseTransport, electionMetrics, leaseDhtSelectors, leaseDhtValidators, leaseKey, signLease, type SignedLease
 } from '../../protocols/election/index.js'
-import { waitFor } from '../helpers/agent-process.js'
+import { waitFor } from '../../harness/agent-process.js'
 
 const logger = pino({ level: 'silent' })
 

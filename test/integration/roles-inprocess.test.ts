@@ -17,9 +17,10 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { createNode, type MycelNode } from '../../daemon/node.js'
 import { LIBP2P_PROFILES } from '../../daemon/profiles.js'
-import { roles, PartitionControl, leaseDhtSelectors, leaseDhtValidators, type Roles } from '../../daemon/roles/index.js'
+import { roles, leaseDhtSelectors, leaseDhtValidators, type Roles } from '../../managers/index.js'
+import { PartitionControl } from '../../daemon/test-hooks.js'
 import type { Member } from '../../protocols/membership/types.js'
-import { waitFor } from '../helpers/agent-process.js'
+import { waitFor } from '../../harness/agent-process.js'
 
 const ROLES = ['network', 'update', 'config', 'security', 'monitoring']
 const ELECTION = { leaseMs: 4_000, renewIntervalMs: 1_000, learnPeriodMs: 1_500, viewSettleMs: 0, claimSettleMs: 300, maxClockSkewMs: 200 }
@@ -47,7 +48,7 @@ describe('roles component over real libp2p, 4 in-process nodes in 2 regions', fu
       const dir = await mkdtemp(join(tmpdir(), 'mycel-rip-'))
       const sim = { id: peerIdFromPrivateKey(key).toString(), region: i < 2 ? 'eu' : 'us', node, partition, registry: new Registry(), dir, cut: false } as Sim
       sims.push(sim)
-      sim.roles = roles({ profile: 'test', eligible: ROLES, election: ELECTION, duties: { topologyIntervalMs: 500 }, testHooks: { partition } })({
+      sim.roles = roles({ profile: 'test', eligible: ROLES, election: ELECTION, duties: { topologyIntervalMs: 500 } })({
         node, peerId: sim.id, privateKey: key, region: sim.region, dataDir: dir, logger: pino({ level: 'silent' }), registry: sim.registry,
         membership: view(sim) as any, health: { reports: () => [] }
       })

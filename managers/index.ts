@@ -1,0 +1,122 @@
+/**
+ * The roles component: election engine + fencing + role framework + the five
+ * management roles. Built by the composition root, which also serves its
+ * admin routes (daemon/api/routes/roles.ts):
+ *
+ *   const roles = createRoles({ profile, eligible: cfg.roles, ... })({ ...components, membership, health })
+ *   agent.add('roles', roles)
+ *
+ * Start: fencing state → election → action topic → role framework.
+ * Stop (reverse): the election demotes (roles stop first) and releases every
+ * held lease so successors take over without waiting for the lapse; then the
+ * topics close and the fencing state is flushed.
+ */
+import type { Health } from '../protocols/health/index.js'
+import type { Membership } from '../protocols/membership/types.js'
+import {
+  ElectionEngine, ELECTION_PROFILES, FencingStore, Libp2pLeaseTransport, electionMetrics, type ElectionConfig, type LeaseTransport
+} from '../protocols/election/index.js'
+import type { AgentComponents, Startable } from '../daemon/component.js'
+import type { ProfileName } from '../lib/tunables.js'
+import { ROLES_PROFILES, ROLE_NAMES, type RoleName, type RolesConfig } from './constants.js'
+import { regionMetrics, rolesMetrics } from './metrics.js'
+import { RoleManager } from './manager.js'
+import { FencedActions } from './actions.js'
+import { NetworkManager, type TopologySink } from './network-manager.js'
+import { MonitoringManager } from './monitoring-manager.js'
+import { ConfigManager, type RegionConfigSource } from './config-manager.js'
+import { SecurityManager, type AdmissionPolicy } from './security-manager.js'
+import { UpdateManager } from './update-manager.js'
+import type { Emit } from './role.js'
+
+export { ROLE_NAMES, type RoleName } from './constants.js'
+export { leaseDhtValidators, leaseDhtSelectors } from '../protocols/election/index.js'
+
+export interface RolesInit {
+  profile: ProfileName
+  /** Roles this node may hold (config `roles`, flag `--roles`). */
+  eligible: readonly string[]
+  /** Overrides of the profile's election tunables. */
+  election?: Partial<ElectionConfig>
+  duties?: Partial<RolesConfig>
+  /** Replicated-config adapters, once the agent runs config-sync / critical config. */
+  configSource?: () => RegionConfigSource | undefined
+  admission?: () => AdmissionPolicy | undefined
+  topologySink?: TopologySink
+  /** Oldest version the security manager accepts without flagging. */
+  minVersion?: string
+}
+
+export type RolesComponents = Pick<AgentComponents, 'node' | 'peerId' | 'privateKey' | 'region' | 'dataDir' | 'logger' | 'registry'> & Partial<Pick<AgentComponents, 'faults'>> & {
+  membership: Membership
+  health: Pick<Health, 'reports'>
+  /** Unit tests inject an in-memory transport. */
+  transport?: LeaseTransport
+}
+
+export class Roles implements Startable {
+  readonly election: ElectionEngine
+  readonly fencing: FencingStore
+  readonly manager: RoleManager
+  readonly actions: FencedActions
+  /** The election tunables in force (profile plus overrides). */
+  readonly config: ElectionConfig
+  /** The duty loops' tunables in force. */
+  readonly duties: RolesConfig
+  private started = false
+
+  constructor (readonly init: RolesInit, private readonly c: RolesComponents) {
+    this.config = { ...ELECTION_PROFILES[init.profile], ...init.election }
+    this.duties = { ...ROLES_PROFILES[init.profile], ...init.duties }
+    const logger = c.logger.child({ component: 'roles' })
+    const emetrics = electionMetrics(c.registry)
+    const metrics = rolesMetrics(c.registry)
+    // A fencing state that cannot be persisted stops the roles (fail-stop): the agent stops this component.
+    this.fencing = new FencingStore({ dataDir: c.dataDir, logger, onFail: (err) => { c.faults?.report('roles', err) } })
+    const eligible = init.eligible.filter((r): r is RoleName => (ROLE_NAMES as readonly string[]).includes(r))
+    this.election = new ElectionEngine({ config: this.config, eligible, roles: ROLE_NAMES }, {
+      peerId: c.peerId,
+      privateKey: c.privateKey,
+      region: c.region,
+      logger: logger.child({ part: 'election' }),
+      membership: c.membership,
+      transport: c.transport ?? new Libp2pLeaseTransport({ node: c.node, logger, registry: c.registry, metrics: emetrics }),
+      fencing: this.fencing,
+      metrics: emetrics
+    })
+    const dispatch = (action: Parameters<RoleManager['dispatch']>[0], body: unknown): void => { this.manager.dispatch(action, body) }
+    this.actions = new FencedActions({ node: c.node, peerId: c.peerId, privateKey: c.privateKey, region: c.region, logger, registry: c.registry, fencing: this.fencing, election: this.election, metrics, dispatch })
+    const emit: Emit = async (role, kind, body) => await this.actions.emit(role, kind, body)
+    const d = this.duties
+    const common = { region: c.region, emit, metrics }
+    this.manager = new RoleManager([
+      new NetworkManager({ ...common, intervalMs: d.topologyIntervalMs, membership: c.membership, node: c.node, logger: logger.child({ role: 'network' }), sink: init.topologySink }),
+      new UpdateManager({ ...common, intervalMs: d.updateIntervalMs, logger: logger.child({ role: 'update' }) }),
+      new ConfigManager({ ...common, intervalMs: d.configCheckIntervalMs, source: init.configSource, logger: logger.child({ role: 'config' }) }),
+      new SecurityManager({ ...common, intervalMs: d.securityIntervalMs, membership: c.membership, health: c.health, admission: init.admission, minVersion: init.minVersion, logger: logger.child({ role: 'security' }) }),
+      new MonitoringManager({ ...common, intervalMs: d.monitorIntervalMs, health: c.health, regionMetrics: regionMetrics(c.registry), logger: logger.child({ role: 'monitoring' }) })
+    ], this.election, metrics, logger)
+  }
+
+  async start (): Promise<void> {
+    if (this.started) return
+    this.started = true
+    await this.fencing.load()
+    this.manager.start()
+    this.actions.start()
+    this.election.start()
+  }
+
+  async stop (): Promise<void> {
+    if (!this.started) return
+    this.started = false
+    await this.election.stop()
+    this.manager.stop()
+    this.actions.stop()
+    await this.fencing.flush()
+  }
+}
+
+export function roles (init: RolesInit): (components: RolesComponents) => Roles {
+  return (components) => new Roles(init, components)
+}

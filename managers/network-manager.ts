@@ -1,0 +1,104 @@
+/**
+ * Network manager, first duty: the region's topology summary — members by
+ * state and how connected they are — published as a fenced action that every
+ * region member keeps (GET /v1/roles/outputs), and into replicated config
+ * through `sink` once the config-sync component exposes one (not wired yet:
+ * see docs/roles.md).
+ */
+import type { Logger } from 'pino'
+import { peerIdFromString } from '@libp2p/peer-id'
+import type { Membership, MemberState } from '../protocols/membership/types.js'
+import type { MycelNode } from '../daemon/node.js'
+import { dutyLoop, type Emit, type Role } from './role.js'
+import type { RolesMetrics } from './metrics.js'
+
+/** Cap on members listed one by one; counts cover everyone. */
+const MAX_LISTED = 500
+
+export interface TopologySummary {
+  region: string
+  at: number
+  counts: Record<MemberState, number>
+  members: Array<{ peerId: string, state: MemberState, version: string, addrs: number, connected: boolean, lastSeenMsAgo: number }>
+  connectivity: {
+    /** Alive region members the holder has an open connection to. */
+    regionConnected: number
+    regionAlive: number
+    /** All open connections of the holder, any region. */
+    holderConnections: number
+    /** Alive members of other regions the holder is connected to. */
+    crossRegionConnected: number
+  }
+}
+
+/** Where summaries go besides the fenced action (replicated config). */
+export interface TopologySink {
+  publish: (summary: TopologySummary, term: number) => Promise<void>
+}
+
+export interface NetworkManagerInit {
+  region: string
+  intervalMs: number
+  membership: Pick<Membership, 'members'>
+  node: Pick<MycelNode, 'getConnections'>
+  emit: Emit
+  logger: Logger
+  metrics: RolesMetrics
+  sink?: TopologySink
+}
+
+export function summarizeTopology (region: string, members: ReturnType<Membership['members']>, connected: (peerId: string) => boolean, holderConnections: number, now = Date.now()): TopologySummary {
+  const counts: Record<MemberState, number> = { alive: 0, suspect: 0, dead: 0, left: 0 }
+  const list: TopologySummary['members'] = []
+  let regionConnected = 0
+  let regionAlive = 0
+  let crossRegionConnected = 0
+  for (const m of members) {
+    const isConn = connected(m.peerId)
+    if (m.region !== region) {
+      if (m.state === 'alive' && isConn) crossRegionConnected++
+      continue
+    }
+    counts[m.state]++
+    if (m.state === 'alive') {
+      regionAlive++
+      if (isConn) regionConnected++
+    }
+    if (list.length < MAX_LISTED) list.push({ peerId: m.peerId, state: m.state, version: m.version, addrs: m.addrs.length, connected: isConn, lastSeenMsAgo: Math.max(0, now - m.lastSeen) })
+  }
+  list.sort((a, b) => a.peerId.localeCompare(b.peerId))
+  return { region, at: now, counts, members: list, connectivity: { regionConnected, regionAlive, holderConnections, crossRegionConnected } }
+}
+
+export class NetworkManager implements Role {
+  readonly name = 'network' as const
+  private last?: TopologySummary
+  private received?: TopologySummary
+
+  constructor (private readonly init: NetworkManagerInit) {}
+
+  onElected (term: number, signal: AbortSignal): void {
+    dutyLoop(signal, this.init.intervalMs, async () => {
+      const { node, membership, region } = this.init
+      const connected = (id: string): boolean => {
+        try { return node.getConnections(peerIdFromString(id)).length > 0 } catch { return false }
+      }
+      const self = (membership as Membership).self?.()?.peerId
+      const summary = summarizeTopology(region, membership.members(), (id) => id === self || connected(id), node.getConnections().length)
+      this.last = summary
+      if (signal.aborted) return
+      await this.init.emit('network', 'topology', summary)
+      if (this.init.sink !== undefined && !signal.aborted) await this.init.sink.publish(summary, term)
+    }, (err) => { this.init.metrics.dutyErrors.inc({ role: 'network' }); this.init.logger.warn({ err }, 'topology summary failed') })
+  }
+
+  onDemoted (): void {}
+
+  onAction (action: { kind: string }, body: unknown): void {
+    if (action.kind === 'topology') this.received = body as TopologySummary
+  }
+
+  status (): unknown {
+    return { lastPublished: this.last?.at, lastReceived: this.received?.at, counts: this.received?.counts }
+  }
+}

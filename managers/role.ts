@@ -1,0 +1,51 @@
+/**
+ * What a management role is: an object whose duty runs only between
+ * `onElected(term, signal)` and `onDemoted()`. The framework (manager.ts)
+ * calls them when the election says this node starts or stops acting; the
+ * signal aborts at demotion, and every duty must stop when it does.
+ *
+ * A role keeps no state it needs across holders in memory: what it produces
+ * goes out as fenced actions (every region member keeps the latest accepted
+ * output) and later into replicated config, so a new holder starts from there.
+ */
+import type { Logger } from 'pino'
+import type { RoleAction } from '../protocols/election/index.js'
+import type { RoleName } from './constants.js'
+
+export interface Role {
+  readonly name: RoleName
+  /** Start acting in `term`. Work must stop when `signal` aborts. */
+  onElected: (term: number, signal: AbortSignal) => void | Promise<void>
+  /** Stopped acting (lease lapsed, superseded, not the winner any more, stopping). */
+  onDemoted: () => void | Promise<void>
+  /** A fenced action of this role from the current holder (every node gets these, including the holder). */
+  onAction?: (action: RoleAction, body: unknown) => void
+  /** Role-specific state for the API. */
+  status?: () => unknown
+}
+
+/** Sends a fenced action for a role; resolves false when this node does not act for it. */
+export type Emit = (role: RoleName, kind: string, body: unknown) => Promise<boolean>
+
+/**
+ * Run `fn` now and then every `intervalMs` until `signal` aborts. A failing
+ * run is counted and logged; the loop goes on.
+ */
+export function dutyLoop (signal: AbortSignal, intervalMs: number, fn: () => Promise<void> | void, onError: (err: unknown) => void): void {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const tick = async (): Promise<void> => {
+    if (signal.aborted) return
+    try {
+      await fn()
+    } catch (err) {
+      if (!signal.aborted) onError(err)
+    }
+    if (!signal.aborted) timer = setTimeout(() => { void tick() }, intervalMs)
+  }
+  signal.addEventListener('abort', () => { clearTimeout(timer) }, { once: true })
+  void tick()
+}
+
+export function childLogger (logger: Logger, role: RoleName): Logger {
+  return logger.child({ role })
+}

@@ -1,0 +1,104 @@
+/**
+ * The monitoring rings (protocols/membership/overlay.ts): bounded degree,
+ * every member watched, same rings in every view, regions connected.
+ */
+import assert from 'node:assert/strict'
+import { MonitorRings, linkedPeers, type RingMember } from '../../../protocols/membership/overlay.js'
+
+const ids = (n: number, region = (i: number): string => 'r0'): RingMember[] =>
+  Array.from({ length: n }, (_, i) => ({ id: `12D3KooPeer${i.toString().padStart(4, '0')}`, region: region(i) }))
+
+/** Subjects of every member, as each would compute them from the same view. */
+function graph (members: RingMember[], k: number, r: number): Map<string, string[]> {
+  const out = new Map<string, string[]>()
+  for (const m of members) out.set(m.id, new MonitorRings(m.id, k, r).neighbours(members).subjects)
+  return out
+}
+
+/** Members reachable from `start` over subject/observer links restricted to `within`. */
+function reachable (g: Map<string, string[]>, start: string, within: Set<string>): Set<string> {
+  const undirected = new Map<string, Set<string>>()
+  for (const [a, subs] of g) {
+    for (const b of subs) {
+      if (!within.has(a) || !within.has(b)) continue
+      if (!undirected.has(a)) undirected.set(a, new Set())
+      if (!undirected.has(b)) undirected.set(b, new Set())
+      undirected.get(a)?.add(b)
+      undirected.get(b)?.add(a)
+    }
+  }
+  const seen = new Set([start])
+  const todo = [start]
+  while (todo.length > 0) {
+    for (const n of undirected.get(todo.pop() as string) ?? []) if (!seen.has(n)) { seen.add(n); todo.push(n) }
+  }
+  return seen
+}
+
+describe('membership monitoring rings', () => {
+  it('bounds probing and links per node whatever N is', () => {
+    for (const n of [2, 3, 10, 50, 200]) {
+      const members = ids(n)
+      for (const m of members.slice(0, 20)) {
+        const rings = new MonitorRings(m.id, 3, 2)
+        const nb = rings.neighbours(members)
+        assert.ok(nb.subjects.length >= 1 && nb.subjects.length <= 5, `N=${n}: ${nb.subjects.length} subjects`)
+        assert.ok(linkedPeers(nb).length <= 10)
+        assert.ok(!nb.subjects.includes(m.id) && !nb.observers.includes(m.id), 'never itself')
+        assert.ok(nb.subjects.length <= n - 1)
+      }
+    }
+  })
+
+  it('has every member watched by several observers, and observers agree with subjects', () => {
+    const members = ids(100)
+    const g = graph(members, 3, 2)
+    const watchedBy = new Map<string, number>()
+    for (const subs of g.values()) for (const s of subs) watchedBy.set(s, (watchedBy.get(s) ?? 0) + 1)
+    for (const m of members) {
+      assert.ok((watchedBy.get(m.id) ?? 0) >= 2, `${m.id} watched by ${watchedBy.get(m.id) ?? 0}`)
+      // Symmetry: my observers are exactly the members that list me as subject.
+      const observers = new MonitorRings(m.id, 3, 2).neighbours(members).observers
+      const actual = [...g].filter(([, subs]) => subs.includes(m.id)).map(([id]) => id)
+      assert.deepEqual([...observers].sort(), actual.sort())
+    }
+  })
+
+  it('is a connected graph, and each region is connected on its own', () => {
+    const members = ids(90, i => `r${i % 3}`)
+    const g = graph(members, 3, 2)
+    const all = new Set(members.map(m => m.id))
+    assert.equal(reachable(g, members[0].id, all).size, 90)
+    for (const region of ['r0', 'r1', 'r2']) {
+      const local = members.filter(m => m.region === region)
+      const set = new Set(local.map(m => m.id))
+      assert.equal(reachable(g, local[0].id, set).size, local.length, `region ${region} split`)
+    }
+  })
+
+  it('does not depend on the order members are listed in', () => {
+    const members = ids(40, i => `r${i % 2}`)
+    const a = new MonitorRings(members[7].id, 3, 2).neighbours(members)
+    const b = new MonitorRings(members[7].id, 3, 2).neighbours([...members].reverse())
+    assert.deepEqual(a, b)
+  })
+
+  it('changes few links when one member joins', () => {
+    const members = ids(60)
+    const before = graph(members, 3, 2)
+    const after = graph([...members, { id: '12D3KooNewcomer', region: 'r0' }], 3, 2)
+    let changed = 0
+    for (const m of members) {
+      const x = before.get(m.id) ?? []
+      const y = after.get(m.id) ?? []
+      if (x.join() !== y.join()) changed++
+    }
+    // The newcomer takes one predecessor's successor slot per ring.
+    assert.ok(changed >= 1 && changed <= 5, `${changed} members changed subjects`)
+  })
+
+  it('returns nothing for a node alone or missing from the view', () => {
+    assert.deepEqual(new MonitorRings('me', 3, 2).neighbours([{ id: 'me', region: 'r' }]), { subjects: [], observers: [] })
+    assert.deepEqual(new MonitorRings('me', 3, 2).neighbours(ids(5)), { subjects: [], observers: [] })
+  })
+})

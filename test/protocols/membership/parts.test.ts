@@ -1,0 +1,218 @@
+/**
+ * The small parts of membership: config profiles and validation, Lifeguard
+ * awareness, the piggyback queue, the durable incarnation, refusal detection.
+ */
+import assert from 'node:assert/strict'
+import { mkdtemp, rm, writeFile, mkdir, readFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { membershipConfig, defaultMembershipConfig, retransmitLimit, pushPullIntervalFor, suspicionTimeoutMs } from '../../../protocols/membership/constants.js'
+import { Awareness } from '../../../protocols/membership/awareness.js'
+import { BroadcastQueue } from '../../../protocols/membership/broadcast-queue.js'
+import { fileIncarnationStore, RESERVE_BLOCK } from '../../../protocols/membership/incarnation-store.js'
+import { isRefused } from '../../../protocols/membership/probe.js'
+import { probeDeadline } from '../../../protocols/membership/deadline.js'
+import { RttEstimator } from '../../../protocols/membership/rtt.js'
+import type { SignedUpdate } from '../../../protocols/membership/messages.js'
+
+const raw = (n: number, size = 100): SignedUpdate => ({ b: new Uint8Array(size).fill(n), s: new Uint8Array(64) })
+
+describe('membership parts', () => {
+  describe('config', () => {
+    it('anchors lan on memberlist DefaultLANConfig', () => {
+      const lan = defaultMembershipConfig('lan')
+      assert.equal(lan.probeIntervalMs, 1_000)
+      assert.equal(lan.probeTimeoutMs, 500)
+      assert.equal(lan.indirectChecks, 3)
+      assert.equal(lan.suspicionMult, 5, 'one above memberlist, see constants.ts')
+      assert.equal(lan.suspicionMaxTimeoutMult, 6)
+      assert.equal(lan.retransmitMult, 4)
+      assert.equal(lan.pushPullIntervalMs, 30_000)
+      assert.equal(lan.awarenessMaxMultiplier, 8)
+    })
+
+    it('test profile detects a silent member within ~3.5 s at small N', () => {
+      const t = membershipConfig('test')
+      const min = suspicionTimeoutMs(t.suspicionMult, 4, t.probeIntervalMs)
+      assert.ok(t.probeIntervalMs + min * t.suspicionMaxTimeoutMult <= 3_500)
+    })
+
+    it('applies overrides and names the bad key', () => {
+      assert.equal(membershipConfig('wan', { probeIntervalMs: 7_000 }).probeIntervalMs, 7_000)
+      assert.throws(() => membershipConfig('lan', { indirectChecks: 0 }), { name: 'InvalidMembershipConfigError', message: /indirectChecks/ })
+      assert.throws(() => membershipConfig('lan', { probeTimeoutMs: 1.5 }), { name: 'InvalidMembershipConfigError', message: /probeTimeoutMs/ })
+      assert.throws(() => membershipConfig('lan', { probeTimeoutMs: 2_000 }), { name: 'InvalidMembershipConfigError', message: /probeTimeoutMs/ })
+      assert.throws(() => membershipConfig('nope' as 'lan'), { name: 'InvalidMembershipConfigError' })
+    })
+
+    it('retransmit limit and push-pull interval follow memberlist', () => {
+      assert.equal(retransmitLimit(4, 1), 4)
+      assert.equal(retransmitLimit(4, 9), 4)
+      assert.equal(retransmitLimit(4, 10), 8)
+      assert.equal(retransmitLimit(4, 100), 12)
+      assert.equal(pushPullIntervalFor(30_000, 32), 30_000)
+      assert.equal(pushPullIntervalFor(30_000, 64), 60_000)
+      assert.equal(pushPullIntervalFor(30_000, 100), 90_000)
+    })
+  })
+
+  describe('awareness', () => {
+    it('scales timeouts by score + 1 and clamps to [0, max - 1]', () => {
+      const seen: number[] = []
+      const a = new Awareness(4, s => seen.push(s))
+      assert.equal(a.scaleTimeout(500), 500)
+      a.applyDelta(2)
+      assert.equal(a.scaleTimeout(500), 1_500)
+      a.applyDelta(10)
+      assert.equal(a.healthScore(), 3)
+      a.applyDelta(-10)
+      assert.equal(a.healthScore(), 0)
+      assert.deepEqual(seen, [2, 3, 0])
+    })
+  })
+
+  describe('piggyback queue', () => {
+    it('sends each update retransmitLimit times, least-sent first, within the byte budget', () => {
+      const q = new BroadcastQueue(2, 100)
+      q.enqueue('a', raw(1))
+      q.enqueue('b', raw(2))
+      // N = 5: limit = 2 × ceil(log10 6) = 2.
+      const first = q.take(10_000, 5)
+      assert.equal(first.length, 2)
+      assert.equal(q.take(10_000, 5).length, 2)
+      assert.equal(q.take(10_000, 5).length, 0)
+      assert.equal(q.size, 0)
+      q.enqueue('a', raw(1, 1000))
+      q.enqueue('b', raw(2, 1000))
+      assert.equal(q.take(1_200, 5).length, 1, 'byte budget bounds one message')
+    })
+
+    it('replaces an older update about the same member and evicts beyond the cap', () => {
+      const q = new BroadcastQueue(4, 2)
+      q.enqueue('a', raw(1))
+      q.enqueue('a', raw(9))
+      assert.equal(q.size, 1)
+      assert.equal(q.take(10_000, 3)[0].b[0], 9)
+      q.enqueue('b', raw(2))
+      q.enqueue('c', raw(3))
+      assert.equal(q.size, 2)
+    })
+  })
+
+  describe('durable incarnation', () => {
+    let dir: string
+    beforeEach(async () => { dir = await mkdtemp(join(tmpdir(), 'mycel-inc-')) })
+    afterEach(async () => { await rm(dir, { recursive: true, force: true }) })
+
+    it('starts above every previous run and above anything it could have signed', () => {
+      const first = fileIncarnationStore(dir).start()
+      assert.equal(first, 0)
+      const second = fileIncarnationStore(dir).start()
+      assert.ok(second > first + RESERVE_BLOCK - 1, 'above the whole previous reservation')
+      const s = fileIncarnationStore(dir)
+      const third = s.start()
+      assert.ok(third > second)
+      // Bumps inside the reservation need no write; beyond it, a new reservation is written first.
+      s.save(third + 5)
+      s.save(third + RESERVE_BLOCK + 10)
+      assert.ok(fileIncarnationStore(dir).start() > third + RESERVE_BLOCK + 10)
+    })
+
+    it('refuses a corrupt file instead of restarting at zero', async () => {
+      await mkdir(join(dir, 'membership'), { recursive: true })
+      await writeFile(join(dir, 'membership', 'incarnation'), 'garbage')
+      assert.throws(() => fileIncarnationStore(dir).start(), { name: 'CorruptFileError' })
+    })
+
+    it('detects a damaged byte at every offset of the incarnation file', async () => {
+      fileIncarnationStore(dir).start()
+      const path = join(dir, 'membership', 'incarnation')
+      const good = await readFile(path)
+      for (let i = 0; i < good.length; i++) {
+        for (const mask of [0x01, 0xff]) {
+          const bad = Buffer.from(good)
+          bad[i] ^= mask
+          await writeFile(path, bad)
+          assert.throws(() => fileIncarnationStore(dir).start(), { name: 'CorruptFileError' }, `byte ${i} ^ ${mask}`)
+        }
+      }
+    })
+
+    it('reads the old layout (a bare number) and continues above it', async () => {
+      await mkdir(join(dir, 'membership'), { recursive: true })
+      await writeFile(join(dir, 'membership', 'incarnation'), '700\n')
+      assert.equal(fileIncarnationStore(dir).start(), 701)
+      assert.ok(fileIncarnationStore(dir).start() > 701 + RESERVE_BLOCK)
+    })
+  })
+
+  describe('refusal detection', () => {
+    const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' })
+    it('is true only when every dial error is ECONNREFUSED', () => {
+      assert.equal(isRefused(refused), true)
+      assert.equal(isRefused(new AggregateError([refused, refused])), true)
+      assert.equal(isRefused(Object.assign(new Error('wrapped'), { cause: refused })), true)
+      assert.equal(isRefused(new AggregateError([refused, new Error('timeout')])), false)
+      assert.equal(isRefused(Object.assign(new Error('The operation was aborted'), { name: 'AbortError' })), false)
+      assert.equal(isRefused(undefined), false)
+    })
+  })
+
+  describe('probe deadline', () => {
+    const busy = (ms: number): void => { const end = performance.now() + ms; while (performance.now() < end) { /* stall the loop */ } }
+
+    it('expires after the timeout when the loop is healthy', async () => {
+      const started = performance.now()
+      const d = probeDeadline(60, new AbortController().signal)
+      await new Promise(resolve => d.signal.addEventListener('abort', resolve))
+      const took = performance.now() - started
+      assert.ok(took >= 55 && took < 200, `took ${took}`)
+      assert.equal((d.signal.reason as Error).name, 'TimeoutError')
+    })
+
+    it('extends by our own stall and reports it, instead of blaming the remote', async () => {
+      const stalls: number[] = []
+      const d = probeDeadline(60, new AbortController().signal, late => stalls.push(late))
+      busy(300)
+      await new Promise(resolve => setTimeout(resolve, 10))
+      assert.equal(d.signal.aborted, false, 'a stall of ours must not expire the probe at once')
+      assert.equal(stalls.length, 1)
+      assert.ok(stalls[0] > 200)
+      await new Promise(resolve => d.signal.addEventListener('abort', resolve))
+      d.clear()
+    })
+
+    it('follows the parent signal and clears cleanly', () => {
+      const parent = new AbortController()
+      const d = probeDeadline(10_000, parent.signal)
+      parent.abort(new Error('stop'))
+      assert.equal(d.signal.aborted, true)
+      d.clear()
+      const d2 = probeDeadline(10_000, new AbortController().signal)
+      d2.clear()
+      assert.equal(d2.signal.aborted, false)
+    })
+  })
+
+  describe('adaptive probe timeout', () => {
+    it('stays at the configured floor on a fast network', () => {
+      const r = new RttEstimator(500, 800)
+      assert.equal(r.timeoutMs(), 500)
+      for (let i = 0; i < 50; i++) r.sample(2 + (i % 3))
+      assert.equal(r.timeoutMs(), 500)
+    })
+
+    it('follows slow round trips (srtt + 4 rttvar) up to the ceiling, and comes back down', () => {
+      const r = new RttEstimator(100, 800)
+      for (let i = 0; i < 50; i++) r.sample(i % 2 === 0 ? 150 : 250)
+      const t = r.timeoutMs()
+      assert.ok(t > 250 && t <= 800, `timeout ${t}`)
+      for (let i = 0; i < 20; i++) r.sample(5_000)
+      assert.equal(r.timeoutMs(), 800)
+      for (let i = 0; i < 200; i++) r.sample(1)
+      assert.equal(r.timeoutMs(), 100)
+      r.sample(Number.NaN)
+      assert.equal(r.timeoutMs(), 100)
+    })
+  })
+})
