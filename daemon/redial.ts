@@ -19,6 +19,7 @@ import type { MycelNode } from './node.js'
 import type { Startable } from './component.js'
 import { classifyDialError, dialProgress, type DialFailure } from './dial-errors.js'
 import type { PeerAdmission, RefusalReason } from '../lib/peer-admission.js'
+import { sleep } from '../lib/clock.js'
 
 /** Warn again about an address failing for the same reason after this long, ms (each change of reason warns at once). */
 export const BOOTSTRAP_WARN_EVERY_MS = 60_000
@@ -162,12 +163,4 @@ export class Redialer implements Startable {
       this.logger.debug(fields, line)
     }
   }
-}
-
-async function sleep (ms: number, signal: AbortSignal): Promise<void> {
-  await new Promise<void>(resolve => {
-    const t = setTimeout(done, ms)
-    signal.addEventListener('abort', done, { once: true })
-    function done (): void { clearTimeout(t); signal.removeEventListener('abort', done); resolve() }
-  })
 }

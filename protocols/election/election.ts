@@ -27,6 +27,7 @@ import { LeaseRepair } from './repair.js'
 import type { FencingStore } from './fencing.js'
 import type { LeaseSource, LeaseTransport } from './transport.js'
 import type { ElectionMetrics } from './metrics.js'
+import { sleep } from '../../lib/clock.js'
 
 export type DemoteReason = 'lease-lapsed' | 'not-winner' | 'superseded' | 'stopping'
 
@@ -547,11 +548,4 @@ export class ElectionEngine extends EventTarget {
     const next = failed ? this.init.config.dhtRefreshMs : this.init.config.provideIntervalMs
     if (this.controller !== undefined && !this.stopping) this.provideTimer = setTimeout(() => { void this.provideAll() }, this.jittered(next))
   }
-}
-
-async function sleep (ms: number, signal?: AbortSignal): Promise<void> {
-  await new Promise<void>(resolve => {
-    const t = setTimeout(resolve, ms)
-    signal?.addEventListener('abort', () => { clearTimeout(t); resolve() }, { once: true })
-  })
 }

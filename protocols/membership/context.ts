@@ -52,17 +52,3 @@ export function shuffled<T> (items: readonly T[]): T[] {
   }
   return out
 }
-
-/** Resolves after `ms` or when `signal` aborts (never rejects). */
-export async function sleep (ms: number, signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return
-  await new Promise<void>(resolve => {
-    const t = setTimeout(done, ms)
-    function done (): void {
-      clearTimeout(t)
-      signal.removeEventListener('abort', done)
-      resolve()
-    }
-    signal.addEventListener('abort', done, { once: true })
-  })
-}

@@ -9,7 +9,8 @@
  * first connection on, which is what makes a join visible everywhere fast.
  */
 import { peerIdFromString } from '@libp2p/peer-id'
-import { shuffled, sleep, type SwimContext } from './context.js'
+import { shuffled, type SwimContext } from './context.js'
+import { sleep } from '../../lib/clock.js'
 import type { Prober } from './probe.js'
 
 export class Gossiper {

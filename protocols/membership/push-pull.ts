@@ -16,7 +16,8 @@ import { request, handleRequests, type RpcHost } from '../../wire/rpc.js'
 import { rejectReason } from '../../wire/errors.js'
 import { PUSH_PULL_PROTOCOL, pushPullIntervalFor } from './constants.js'
 import { encode, type PushPullDigest, type PushPullFull, type SignedUpdate } from './messages.js'
-import { shuffled, sleep, type SwimContext } from './context.js'
+import { shuffled, type SwimContext } from './context.js'
+import { sleep } from '../../lib/clock.js'
 
 export class PushPull {
   private readonly lastSync = new Map<string, number>()

@@ -23,7 +23,7 @@ import type { AliveBody, DeadBody, LeftBody, SignedUpdate, SuspectBody, Update, 
 import type { MembershipConfig } from './constants.js'
 import { suspicionTimeoutMs } from './constants.js'
 import { Suspicion } from './suspicion.js'
-import type { Clock } from './clock.js'
+import type { Clock } from '../../lib/clock.js'
 import { equals as bytesEqual } from 'uint8arrays/equals'
 import { IdentityWatch, type IdentityConflict, type PreviousAddrs } from './identity-conflict.js'
 

@@ -5,7 +5,7 @@
  * declared dead quickly while a lone (possibly unhealthy) accuser must wait
  * the full `max`, giving the suspect time to refute.
  */
-import type { Clock, TimerHandle } from './clock.js'
+import type { Clock, TimerHandle } from '../../lib/clock.js'
 
 /**
  * Time left on a suspicion after `n` of the expected `k` confirmations,

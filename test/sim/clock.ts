@@ -18,7 +18,7 @@
  *    returned promise and then `settle()` (by default one real macrotask, so
  *    promise chains started by a timer finish before the next timer fires).
  */
-import type { Clock as MembershipClock } from '../../protocols/membership/clock.js'
+import type { Clock as MembershipClock } from '../../lib/clock.js'
 import type { Clock as BftClock } from '../../protocols/bft/consensus-types.js'
 
 /** A pending timer. Shaped like Node's `Timeout` where production code touches it (`unref`). */

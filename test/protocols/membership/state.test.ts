@@ -11,7 +11,7 @@ import { membershipConfig, suspicionTimeoutMs, type MembershipConfig } from '../
 import { remainingSuspicionTime } from '../../../protocols/membership/suspicion.js'
 import { encodeCbor } from '../../../wire/codec.js'
 import type { AliveBody, DeadBody, LeftBody, SuspectBody, Update, UpdateBody } from '../../../protocols/membership/messages.js'
-import type { Clock } from '../../../protocols/membership/clock.js'
+import type { Clock } from '../../../lib/clock.js'
 import type { MemberState } from '../../../protocols/membership/types.js'
 
 const SELF = 'self'
