@@ -15,7 +15,7 @@ import { join } from 'node:path'
 import type { RecordLog, RecordLogFormat } from '../../lib/record-log.js'
 import { decodeCertificate, encodeCertificate } from './messages.js'
 import { openBftLog } from './record-file.js'
-import type { BftLogger } from './consensus-types.js'
+import type { BftLogger } from './logger.js'
 import type { Certificate } from './types.js'
 
 export const BLOCKS_FILE = 'bft-blocks.log'

@@ -22,15 +22,8 @@ export interface ConsensusNetwork {
   send: (to: string, msg: BftMessage) => void
 }
 
-/** The pino methods we use; the simulator passes a silent one. */
-export interface BftLogger {
-  debug: (obj: object, msg: string) => void
-  info: (obj: object, msg: string) => void
-  warn: (obj: object, msg: string) => void
-  error: (obj: object, msg: string) => void
-}
-
-export const silentLogger: BftLogger = { debug () {}, info () {}, warn () {}, error () {} }
+import type { BftLogger } from './logger.js'
+export { silentLogger, type BftLogger } from './logger.js'
 
 export interface Evidence {
   kind: 'vote' | 'proposal'

@@ -14,7 +14,7 @@
  */
 import { CorruptFileError } from '../../lib/errors.js'
 import { RecordLog, type LegacyRecords, type RecordLogFormat } from '../../lib/record-log.js'
-import type { BftLogger } from './consensus-types.js'
+import type { BftLogger } from './logger.js'
 
 const V0_HEADER = 4
 

@@ -19,7 +19,7 @@ import { decodeCbor, encodeCbor } from '../../wire/codec.js'
 import { blockSchema, messageSchema } from './messages.js'
 import { CorruptStateError } from './errors.js'
 import { openBftLog } from './record-file.js'
-import type { BftLogger } from './consensus-types.js'
+import type { BftLogger } from './logger.js'
 import type { Block, Proposal, Vote } from './types.js'
 
 export const WAL_FILE = 'bft-wal.log'
