@@ -24,11 +24,20 @@
  * A `Lifecycle` is itself `Startable`, so groups nest (a component can own a
  * lifecycle of its own parts and be one part of the agent's).
  *
- * Status: `Startable` is what every part implements today; `Lifecycle`
- * itself is the foundation of the structure issue (12) and is not used yet:
- * daemon/agent.ts still starts and stops its parts by hand, with its own
- * fail-stop rule for protocol components (a part that stops on a damaged
- * file is recorded, not rolled back).
+ * Two ways to start. `add` every part, then `start()`: for parts that can
+ * all be built up front. Or `startPart` one part after another, then
+ * `finishStart()`: for a composition root whose parts can only be built once
+ * earlier ones run (the agent reads its identity, and so can build libp2p,
+ * only once it holds the data dir lock). Each part is then built with what
+ * the parts before it produced, and no part reaches for one built later.
+ * Rollback and stop are the same for both.
+ *
+ * Fail-stop is not this file's rule: a part that must not roll the others
+ * back when it fails (the agent's protocol components, which stop on a
+ * damaged file and let the agent run on) wraps its start and does not throw
+ * (daemon/fail-stop.ts). What a part's start throws always rolls back.
+ *
+ * Used by daemon/agent.ts for every part of the agent.
  */
 
 export interface Startable {
@@ -68,6 +77,8 @@ type Hook = 'beforeStart' | 'start' | 'afterStart' | 'beforeStop' | 'stop' | 'af
 export interface LifecycleInit {
   /** Called for every hook that throws during stop or rollback; stopping goes on. */
   onStopError?: (part: string, hook: Hook, err: unknown) => void
+  /** Told when a part has started and when its stop has run (for the log; tests watch the order). */
+  onPart?: (part: string, event: 'started' | 'stopped') => void
 }
 
 interface Entry { name: string, part: Startable }
@@ -88,7 +99,7 @@ export class Lifecycle implements Startable {
   /** Append a part; the start order is the order of `add` calls. Only before start. */
   add<T extends Startable> (name: string, part: T): T {
     if (this.current !== 'new') throw new LifecycleStateError(`cannot add ${name}: lifecycle is ${this.current}`)
-    if (this.parts.some(p => p.name === name)) throw new LifecycleStateError(`part ${name} added twice`)
+    this.checkName(name)
     this.parts.push({ name, part })
     return part
   }
@@ -97,31 +108,45 @@ export class Lifecycle implements Startable {
     if (this.current === 'started' || this.current === 'starting') return
     if (this.current !== 'new') throw new LifecycleStateError(`cannot start a lifecycle that is ${this.current}`)
     this.current = 'starting'
-    let failed: { name: string, err: unknown } | undefined
-    for (const entry of this.parts) {
-      this.entered.push(entry)
+    for (const entry of this.parts) await this.enter(entry)
+    await this.finishStart()
+  }
+
+  /**
+   * Start one more part now, after the parts already started. Given a
+   * function, builds the part first with it: a build that throws is that
+   * part's failed start. A failure rolls back every part started so far and
+   * rejects with a `StartError`, as `start()` does. Not with parts given to
+   * `add`; call `finishStart()` after the last part.
+   */
+  async startPart<T extends Startable> (name: string, part: T | (() => T | Promise<T>)): Promise<T> {
+    if (this.current === 'new' && this.parts.length > 0) throw new LifecycleStateError(`cannot start ${name} alone: parts were added; start them with start()`)
+    if (this.current === 'new') this.current = 'starting'
+    if (this.current !== 'starting') throw new LifecycleStateError(`cannot start ${name}: lifecycle is ${this.current}`)
+    this.checkName(name)
+    let built: T
+    try {
+      built = typeof part === 'function' ? await part() : part
+    } catch (err) {
+      return await this.fail(name, err)
+    }
+    // A stop that came in while the part was being built has already undone the others.
+    if (this.current !== 'starting') throw new LifecycleStateError(`cannot start ${name}: lifecycle is ${this.current}`)
+    const entry = { name, part: built }
+    this.parts.push(entry)
+    await this.enter(entry)
+    return built
+  }
+
+  /** End a start made of `startPart` calls: every part's `afterStart`, then `started`. */
+  async finishStart (): Promise<void> {
+    if (this.current !== 'starting') throw new LifecycleStateError(`cannot finish starting a lifecycle that is ${this.current}`)
+    for (const entry of this.entered) {
       try {
-        await entry.part.beforeStart?.()
-        await entry.part.start()
+        await entry.part.afterStart?.()
       } catch (err) {
-        failed = { name: entry.name, err }
-        break
+        await this.fail(entry.name, err)
       }
-    }
-    if (failed === undefined) {
-      for (const entry of this.parts) {
-        try {
-          await entry.part.afterStart?.()
-        } catch (err) {
-          failed = { name: entry.name, err }
-          break
-        }
-      }
-    }
-    if (failed !== undefined) {
-      await this.unwind(false)
-      this.current = 'stopped'
-      throw new StartError(failed.name, failed.err)
     }
     this.current = 'started'
   }
@@ -134,12 +159,40 @@ export class Lifecycle implements Startable {
     this.current = 'stopped'
   }
 
+  private checkName (name: string): void {
+    if (this.parts.some(p => p.name === name)) throw new LifecycleStateError(`part ${name} added twice`)
+  }
+
+  /** beforeStart and start of one part; a failure rolls back (the part itself included) and throws. */
+  private async enter (entry: Entry): Promise<void> {
+    this.entered.push(entry)
+    try {
+      await entry.part.beforeStart?.()
+      await entry.part.start()
+    } catch (err) {
+      await this.fail(entry.name, err)
+    }
+    this.init.onPart?.(entry.name, 'started')
+  }
+
+  /** Roll back what entered (unless a stop already does) and reject naming the part. */
+  private async fail (name: string, err: unknown): Promise<never> {
+    if (this.current === 'starting') {
+      await this.unwind(false)
+      this.current = 'stopped'
+    }
+    throw new StartError(name, err)
+  }
+
   /** Stop every entered part, newest first; `graceful` also runs beforeStop. */
   private async unwind (graceful: boolean): Promise<void> {
     const parts = [...this.entered].reverse()
     this.entered = []
     if (graceful) for (const e of parts) await this.quietly(e, 'beforeStop')
-    for (const e of parts) await this.quietly(e, 'stop')
+    for (const e of parts) {
+      await this.quietly(e, 'stop')
+      this.init.onPart?.(e.name, 'stopped')
+    }
     for (const e of parts) await this.quietly(e, 'afterStop')
   }
 

@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net'
 import type { Logger } from 'pino'
 import { Router, type ApiResponse, type Method, type Route } from './router.js'
 import { RequestError, statusOf } from '../../lib/errors.js'
+import type { Startable } from '../../lib/lifecycle.js'
 
 /** Largest request body accepted, bytes. Config values have their own, smaller limits. */
 export const MAX_BODY_BYTES = 1024 * 1024
@@ -20,7 +21,7 @@ export interface ApiServerInit {
   logger: Logger
 }
 
-export class ApiServer {
+export class ApiServer implements Startable {
   readonly router = new Router()
   private server?: Server
   private readonly shutdown = new AbortController()

@@ -5,6 +5,7 @@
  * the address and the reason.
  */
 import { ListenError } from '../errors.js'
+import { StartError } from '../../lib/lifecycle.js'
 
 /** Reasons by errno, in the words of the fix. */
 const LISTEN_REASONS: Record<string, string> = {
@@ -13,8 +14,13 @@ const LISTEN_REASONS: Record<string, string> = {
   EACCES: 'permission denied (ports below 1024 need privileges)'
 }
 
-/** The error to report for a failed start: listen failures rewritten, anything else unchanged (its name decides the exit code). */
-export function startupErrorMessage (err: unknown): Error {
+/**
+ * The error to report for a failed start: the cause of the agent's
+ * StartError (the part that failed is in the debug log), listen failures
+ * rewritten, anything else unchanged (its name decides the exit code).
+ */
+export function startupErrorMessage (failed: unknown): Error {
+  const err = (failed as Error | undefined)?.name === StartError.name ? (failed as StartError).cause : failed
   const e = err as Error & { code?: string, address?: string, port?: number, syscall?: string }
   if (e.name === 'UnsupportedListenAddressesError') {
     const failures = [...e.message.matchAll(/^\s+(\/\S+): (.*)$/gm)].map(([, addr, why]) => `${addr}: ${listenReason(why)}`)

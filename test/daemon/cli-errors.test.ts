@@ -10,6 +10,7 @@ import { startupErrorMessage } from '../../daemon/cli/startup-error.js'
 import { runCli } from '../../daemon/cli/program.js'
 import { ConfigError, UsageError } from '../../daemon/errors.js'
 import { RequestError } from '../../lib/errors.js'
+import { StartError } from '../../lib/lifecycle.js'
 
 describe('CLI errors', () => {
   it('maps usage and configuration errors to 2, everything else to 1', () => {
@@ -36,6 +37,9 @@ describe('CLI errors', () => {
     expect(startupErrorMessage(api).message).to.match(/^cannot serve the admin API on 127\.0\.0\.1:8900: address already in use/)
     const other = new ConfigError('network key: nope')
     expect(startupErrorMessage(other)).to.equal(other)
+    // The agent rejects with a StartError naming the part; the line and the exit code are its cause's.
+    expect(startupErrorMessage(new StartError('api', api)).message).to.match(/^cannot serve the admin API on 127\.0\.0\.1:8900: address already in use/)
+    expect(startupErrorMessage(new StartError('libp2p', other))).to.equal(other)
   })
 
   it('usage errors the parser catches exit 2 with one line naming the problem, before anything is sent', async () => {

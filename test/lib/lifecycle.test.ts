@@ -1,6 +1,6 @@
 import { expect } from 'chai'
 import fc from 'fast-check'
-import { Lifecycle, StartError, type Startable } from '../../lib/lifecycle.js'
+import { Lifecycle, LifecycleStateError, StartError, type Startable } from '../../lib/lifecycle.js'
 
 /** A part that records every hook call into a shared journal and can be told to fail one hook. */
 function part (name: string, journal: string[], failOn?: keyof Startable): Startable {
@@ -80,6 +80,49 @@ describe('lib/lifecycle', () => {
     expect(() => lc.add('a', part('a', []))).to.throw(/twice/)
     await lc.start()
     expect(() => lc.add('b', part('b', []))).to.throw(/started/)
+    await lc.stop()
+  })
+
+  it('startPart starts each part as it is built; finishStart runs afterStart; stop is the same', async () => {
+    const j: string[] = []
+    const events: string[] = []
+    const lc = new Lifecycle({ onPart: (p, e) => events.push(`${p} ${e}`) })
+    await lc.startPart('a', part('a', j))
+    // b is built only once a has started.
+    await lc.startPart('b', () => { j.push('build b'); return part('b', j) })
+    expect(lc.state).to.equal('starting')
+    await lc.finishStart()
+    expect(lc.state).to.equal('started')
+    expect(j).to.deep.equal(['a.beforeStart', 'a.start', 'build b', 'b.beforeStart', 'b.start', 'a.afterStart', 'b.afterStart'])
+    j.length = 0
+    await lc.stop()
+    expect(j).to.deep.equal(['b.beforeStop', 'a.beforeStop', 'b.stop', 'a.stop', 'b.afterStop', 'a.afterStop'])
+    expect(events).to.deep.equal(['a started', 'b started', 'b stopped', 'a stopped'])
+  })
+
+  it('a build that throws is that part\'s failed start: the started parts are stopped, newest first', async () => {
+    const j: string[] = []
+    const lc = new Lifecycle()
+    await lc.startPart('a', part('a', j))
+    await lc.startPart('b', part('b', j))
+    const err = await lc.startPart('c', () => { throw new Error('cannot build c') }).then(() => undefined, (e: unknown) => e)
+    expect(err).to.be.instanceOf(StartError)
+    expect((err as StartError).part).to.equal('c')
+    expect((err as StartError).message).to.equal('c failed to start: cannot build c')
+    expect(j.slice(j.indexOf('b.start') + 1)).to.deep.equal(['b.stop', 'a.stop', 'b.afterStop', 'a.afterStop'])
+    expect(lc.state).to.equal('stopped')
+    // Nothing more starts on a rolled-back lifecycle.
+    await lc.startPart('d', part('d', j)).then(() => { throw new Error('should refuse') }, (e: unknown) => { expect(e).to.be.instanceOf(LifecycleStateError) })
+  })
+
+  it('startPart refuses to mix with add, and parts after finishStart', async () => {
+    const mixed = new Lifecycle()
+    mixed.add('a', part('a', []))
+    await mixed.startPart('b', part('b', [])).then(() => { throw new Error('should refuse') }, (e: unknown) => { expect(e).to.be.instanceOf(LifecycleStateError) })
+    const lc = new Lifecycle()
+    await lc.startPart('a', part('a', []))
+    await lc.finishStart()
+    await lc.startPart('b', part('b', [])).then(() => { throw new Error('should refuse') }, (e: unknown) => { expect(e).to.be.instanceOf(LifecycleStateError) })
     await lc.stop()
   })
 })
