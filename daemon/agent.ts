@@ -36,7 +36,7 @@ import { configService, configSyncConfig } from '../protocols/config-sync/index.
 import { roles as createRoles, leaseDhtValidators, leaseDhtSelectors } from '../managers/index.js'
 import { criticalService, genesisHash, loadGenesis, type CriticalService } from '../protocols/bft/index.js'
 import { criticalAccessPolicy } from '../policy/namespace-acl.js'
-import { admission, ADMISSION_PROFILES, type AdmissionService } from '../protocols/admission/index.js'
+import { admission, admissionTunables, type AdmissionService } from '../protocols/admission/index.js'
 import { fileAccessPolicy } from '../crdt/namespaces.js'
 import { DirLock, LOCK_FILE } from '../lib/dir-lock.js'
 import { writeFileDurable } from '../lib/durable-file.js'
@@ -135,7 +135,7 @@ export class Agent {
       // refused peer is denied by the connection gater (docs/architecture.md).
       admission: admission({
         network: genesis !== undefined ? { genesis: genesisHash(genesis), networkId: genesis.networkId } : undefined,
-        config: ADMISSION_PROFILES[cfg.profile],
+        config: admissionTunables.defaults(cfg.profile),
         logger: log,
         registry: this.registry
       }),

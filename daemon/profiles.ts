@@ -4,7 +4,7 @@
  * protocols/<name>/constants.ts); the agent picks the same profile name for
  * all of them.
  */
-import { ADMISSION_PROFILES } from '../protocols/admission/constants.js'
+import { admissionTunables } from '../protocols/admission/constants.js'
 import type { ProfileName } from '../lib/tunables.js'
 
 /** libp2p identify's own timeout, ms (@libp2p/identify `defaultValues.timeout`). */
@@ -12,7 +12,7 @@ const IDENTIFY_EXCHANGE_MS = 5_000
 
 /** Identify waits at the admission gate: its own exchange plus the admission wait. */
 function identifyTimeout (profile: ProfileName): number {
-  return IDENTIFY_EXCHANGE_MS + ADMISSION_PROFILES[profile].admitWaitMs
+  return IDENTIFY_EXCHANGE_MS + admissionTunables.defaults(profile).admitWaitMs
 }
 
 export interface Libp2pProfile {
