@@ -31,7 +31,7 @@ import { VERSION } from './version.js'
 import type { AgentComponents, Startable } from './component.js'
 import { membership as createMembership, membershipConfig } from '../protocols/membership/index.js'
 import type { Membership } from '../protocols/membership/types.js'
-import { health as createHealth, HEALTH_PROFILES, type Health } from '../protocols/health/index.js'
+import { health as createHealth, healthTunables, type Health } from '../protocols/health/index.js'
 import { configService, configSyncConfig } from '../protocols/config-sync/index.js'
 import { roles as createRoles, leaseDhtValidators, leaseDhtSelectors } from '../managers/index.js'
 import { criticalService, genesisHash, loadGenesis, type CriticalService } from '../protocols/bft/index.js'
@@ -168,7 +168,7 @@ export class Agent {
 
     // Health: signed per-region reports at a low rate.
     this.health = createHealth({
-      config: HEALTH_PROFILES[cfg.profile],
+      config: healthTunables.defaults(cfg.profile),
       version: VERSION,
       roles: () => this.membership.self().roles,
       isMember: (peerId) => this.membership.get(peerId) !== undefined
