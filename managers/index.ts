@@ -14,7 +14,7 @@
 import type { Health } from '../protocols/health/index.js'
 import type { Membership } from '../protocols/membership/types.js'
 import {
-  ElectionEngine, ELECTION_PROFILES, FencingStore, Libp2pLeaseTransport, electionMetrics, type ElectionConfig, type LeaseTransport
+  ElectionEngine, electionTunables, FencingStore, Libp2pLeaseTransport, electionMetrics, type ElectionConfig, type LeaseTransport
 } from '../protocols/election/index.js'
 import type { AgentComponents, Startable } from '../daemon/component.js'
 import type { ProfileName } from '../lib/tunables.js'
@@ -66,7 +66,7 @@ export class Roles implements Startable {
   private started = false
 
   constructor (readonly init: RolesInit, private readonly c: RolesComponents) {
-    this.config = { ...ELECTION_PROFILES[init.profile], ...init.election }
+    this.config = electionTunables.create(init.profile, init.election)
     this.duties = { ...ROLES_PROFILES[init.profile], ...init.duties }
     const logger = c.logger.child({ component: 'roles' })
     const emetrics = electionMetrics(c.registry)
