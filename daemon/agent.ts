@@ -16,7 +16,7 @@ import { join } from 'node:path'
 import { Registry, Counter, collectDefaultMetrics } from 'prom-client'
 import type { Logger } from 'pino'
 import { createNode, type MycelNode } from './node.js'
-import { LIBP2P_PROFILES } from './profiles.js'
+import { libp2pTunables } from './profiles.js'
 import { loadOrCreateIdentity, type Identity } from './identity.js'
 import { ApiServer } from './api/server.js'
 import { coreRoutes } from './api/routes/core.js'
@@ -124,7 +124,7 @@ export class Agent {
       announce: cfg.announce,
       bootstrap: cfg.bootstrap,
       networkKey,
-      profile: LIBP2P_PROFILES[cfg.profile],
+      profile: libp2pTunables.defaults(cfg.profile),
       registry: this.registry,
       agentVersion: VERSION,
       // Role leases live in the DHT under /mycel/lease/<region>/<role>.
@@ -253,8 +253,8 @@ export class Agent {
     // Redial: bootstrap peers until we know a live member.
     this.redialer = new Redialer({
       bootstrap: cfg.bootstrap,
-      minBackoffMs: LIBP2P_PROFILES[cfg.profile].redialMinMs,
-      maxBackoffMs: LIBP2P_PROFILES[cfg.profile].redialMaxMs,
+      minBackoffMs: libp2pTunables.defaults(cfg.profile).redialMinMs,
+      maxBackoffMs: libp2pTunables.defaults(cfg.profile).redialMaxMs,
       isJoined: () => this.membership.alivePeers().length > 0,
       admission: admitted,
       registry: this.registry
@@ -263,7 +263,7 @@ export class Agent {
     // Connections other than membership's overlay are closed when idle and
     // too many: the network must not drift back to a full mesh.
     this.trimmer = new ConnectionTrimmer({
-      ...LIBP2P_PROFILES[cfg.profile].trim,
+      ...libp2pTunables.defaults(cfg.profile).trim,
       protect: () => this.membership.neighbours()
     }, {
       node: this.node,
