@@ -17,12 +17,12 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { createNode, type MycelNode } from '../../daemon/node.js'
 import { libp2pTunables } from '../../daemon/profiles.js'
-import { roles, leaseDhtSelectors, leaseDhtValidators, type Roles } from '../../managers/index.js'
+import { roles, leaseDhtSelectors, leaseDhtValidators, ROLE_NAMES, type Roles } from '../../managers/index.js'
 import { PartitionControl } from '../../daemon/test-hooks.js'
 import type { Member } from '../../protocols/membership/types.js'
 import { waitFor } from '../../harness/agent-process.js'
 
-const ROLES = ['network', 'update', 'config', 'security', 'monitoring']
+const ROLES = [...ROLE_NAMES]
 const ELECTION = { leaseMs: 4_000, renewIntervalMs: 1_000, learnPeriodMs: 1_500, viewSettleMs: 0, claimSettleMs: 300, maxClockSkewMs: 200 }
 
 interface Sim { id: string, region: string, node: MycelNode, roles: Roles, partition: PartitionControl, registry: Registry, dir: string, cut: boolean }
@@ -48,7 +48,7 @@ describe('roles component over real libp2p, 4 in-process nodes in 2 regions', fu
       const dir = await mkdtemp(join(tmpdir(), 'mycel-rip-'))
       const sim = { id: peerIdFromPrivateKey(key).toString(), region: i < 2 ? 'eu' : 'us', node, partition, registry: new Registry(), dir, cut: false } as Sim
       sims.push(sim)
-      sim.roles = roles({ profile: 'test', eligible: ROLES, election: ELECTION, duties: { topologyIntervalMs: 500 } })({
+      sim.roles = roles({ profile: 'test', eligible: ROLES, election: ELECTION, roleTunables: { network: { intervalMs: 500 } } })({
         node, peerId: sim.id, privateKey: key, region: sim.region, dataDir: dir, logger: pino({ level: 'silent' }), registry: sim.registry,
         membership: view(sim) as any, health: { reports: () => [] }
       })
