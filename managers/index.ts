@@ -1,6 +1,7 @@
 /**
- * The roles component: election engine + fencing + role framework + the five
- * management roles. Built by the composition root, which also serves its
+ * The roles component: election engine + fencing + role framework + the
+ * management roles of the registry (registry.ts), each built from its entry
+ * with its duty tunables. Built by the composition root, which also serves its
  * admin routes (daemon/api/routes/roles.ts):
  *
  *   const roles = createRoles({ profile, eligible: cfg.roles, ... })({ ...components, membership, health })
