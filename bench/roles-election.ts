@@ -13,10 +13,11 @@
 import '../daemon/polyfill.js'
 import { AgentProcess, waitFor } from '../harness/agent-process.js'
 import { median, percentile, procStats, round, sleep, writeResult } from './lib/stats.js'
-import { ELECTION_PROFILES } from '../protocols/election/constants.js'
+import { electionTunables } from '../protocols/election/constants.js'
+import { ROLE_NAMES } from '../managers/registry.js'
 
 const REGIONS = ['r1', 'r2', 'r3']
-const ROLES = ['network', 'update', 'config', 'security', 'monitoring']
+const ROLES = [...ROLE_NAMES]
 const PER_REGION = Number(process.env.MYCEL_BENCH_PER_REGION ?? 10)
 const KILLS = Number(process.env.MYCEL_BENCH_KILLS ?? 5)
 const STEADY_SECONDS = Number(process.env.MYCEL_BENCH_STEADY_SECONDS ?? 30)
@@ -61,7 +62,7 @@ async function dhtOps (a: AgentProcess): Promise<Record<string, number>> {
 
 async function main (): Promise<void> {
   const n = REGIONS.length * PER_REGION
-  const cfg = ELECTION_PROFILES[PROFILE]
+  const cfg = electionTunables.defaults(PROFILE)
   const firstSpawn = Date.now()
   const boot = await AgentProcess.start({ profile: PROFILE, logLevel: 'warn', region: REGIONS[0] })
   const agents = [boot]

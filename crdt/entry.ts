@@ -27,7 +27,7 @@ import { checkJsonValue, checkKey, quote } from './json-value.js'
 import { checkUpdate } from './update-check.js'
 
 /** Bytes an envelope adds to its update: fields, signature, Yjs origin and delete set of one overwrite. */
-const ENVELOPE_OVERHEAD = 512
+export const ENVELOPE_OVERHEAD = 512
 
 /**
  * Set `key` to the JSON `value` inside a transaction on `map`: one Yjs item

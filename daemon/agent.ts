@@ -30,7 +30,7 @@ import { join } from 'node:path'
 import { Registry, Counter, collectDefaultMetrics } from 'prom-client'
 import type { Logger } from 'pino'
 import { createNode } from './node.js'
-import { LIBP2P_PROFILES } from './profiles.js'
+import { libp2pTunables } from './profiles.js'
 import { ApiServer } from './api/server.js'
 import { coreRoutes } from './api/routes/core.js'
 import { configRoutes } from './api/routes/config.js'
@@ -46,12 +46,12 @@ import { DataDir, gracefulLeave, infoFile } from './agent-parts.js'
 import { FailStopPart, faultLine, guardedRoute } from './fail-stop.js'
 import { membership as createMembership, membershipConfig } from '../protocols/membership/index.js'
 import type { Membership } from '../protocols/membership/types.js'
-import { health as createHealth, HEALTH_PROFILES } from '../protocols/health/index.js'
+import { health as createHealth, healthTunables } from '../protocols/health/index.js'
 import { configService, configSyncConfig } from '../protocols/config-sync/index.js'
 import { roles as createRoles, leaseDhtValidators, leaseDhtSelectors } from '../managers/index.js'
 import { criticalService, genesisHash, loadGenesis } from '../protocols/bft/index.js'
 import { criticalAccessPolicy } from '../policy/namespace-acl.js'
-import { admission, ADMISSION_PROFILES, type AdmissionService } from '../protocols/admission/index.js'
+import { admission, admissionTunables, type AdmissionService } from '../protocols/admission/index.js'
 import { fileAccessPolicy } from '../crdt/namespaces.js'
 import { Lifecycle, LifecycleStateError, type LifecycleState, type Startable } from '../lib/lifecycle.js'
 import { FaultRegistry, type Fault } from '../lib/faults.js'
@@ -129,7 +129,7 @@ export class Agent {
       announce: cfg.announce,
       bootstrap: cfg.bootstrap,
       networkKey,
-      profile: LIBP2P_PROFILES[cfg.profile],
+      profile: libp2pTunables.defaults(cfg.profile),
       registry: this.registry,
       agentVersion: VERSION,
       // Role leases live in the DHT under /mycel/lease/<region>/<role>.
@@ -140,7 +140,7 @@ export class Agent {
       // refused peer is denied by the connection gater (docs/architecture.md).
       admission: admission({
         network: genesis !== undefined ? { genesis: genesisHash(genesis), networkId: genesis.networkId } : undefined,
-        config: ADMISSION_PROFILES[cfg.profile],
+        config: admissionTunables.defaults(cfg.profile),
         logger: log,
         registry: this.registry
       }),
@@ -175,7 +175,7 @@ export class Agent {
 
     // Health: signed per-region reports at a low rate.
     const health = await parts.startPart('health', () => createHealth({
-      config: HEALTH_PROFILES[cfg.profile],
+      config: healthTunables.defaults(cfg.profile),
       version: VERSION,
       roles: () => membership.self().roles,
       isMember: (peerId) => membership.get(peerId) !== undefined
@@ -226,8 +226,8 @@ export class Agent {
     // Redial: bootstrap peers until we know a live member.
     const redialer = await parts.startPart('redial', () => new Redialer({
       bootstrap: cfg.bootstrap,
-      minBackoffMs: LIBP2P_PROFILES[cfg.profile].redialMinMs,
-      maxBackoffMs: LIBP2P_PROFILES[cfg.profile].redialMaxMs,
+      minBackoffMs: libp2pTunables.defaults(cfg.profile).redialMinMs,
+      maxBackoffMs: libp2pTunables.defaults(cfg.profile).redialMaxMs,
       isJoined: () => membership.alivePeers().length > 0,
       admission: admitted,
       registry: this.registry
@@ -235,7 +235,7 @@ export class Agent {
     // Connections other than membership's overlay are closed when idle and
     // too many: the network must not drift back to a full mesh.
     await parts.startPart('trimmer', () => new ConnectionTrimmer({
-      ...LIBP2P_PROFILES[cfg.profile].trim,
+      ...libp2pTunables.defaults(cfg.profile).trim,
       protect: () => membership.neighbours()
     }, {
       node,

@@ -16,12 +16,12 @@ import { PROFILE_NAMES, type ProfileName } from '../lib/tunables.js'
 import { namespacesSectionSchema } from '../crdt/namespaces.js'
 import { REGION_PATTERN, REGION_RULE } from '../lib/region.js'
 import { loadGenesis } from '../protocols/bft/genesis.js'
-import { ROLE_NAMES } from '../managers/constants.js'
+import { ROLE_NAMES } from '../managers/registry.js'
 
 export const DEFAULT_API = '127.0.0.1:8900'
 export const DEFAULT_LISTEN = ['/ip4/0.0.0.0/tcp/4100']
-/** The five management roles (one list: managers/constants.ts). */
-export { ROLE_NAMES } from '../managers/constants.js'
+/** The management roles: the names of managers/registry.ts, the one list. */
+export { ROLE_NAMES } from '../managers/registry.js'
 
 const multiaddrString = z.string().refine(s => {
   try { multiaddr(s); return true } catch { return false }

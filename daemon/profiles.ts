@@ -1,18 +1,20 @@
 /**
- * Transport-level tunables for the three named profiles (lib/tunables.ts).
- * Protocol modules keep their own profiles (see
- * protocols/<name>/constants.ts); the agent picks the same profile name for
- * all of them.
+ * Transport-level tunables for the three named profiles, validated with the
+ * rules below when this module loads; resolve with
+ * `libp2pTunables.defaults(profile)` (lib/tunables.ts). Protocol modules
+ * keep their own profiles (see protocols/<name>/constants.ts); the agent
+ * picks the same profile name for all of them.
  */
-import { ADMISSION_PROFILES } from '../protocols/admission/constants.js'
-import type { ProfileName } from '../lib/tunables.js'
+import { z } from 'zod'
+import { admissionTunables } from '../protocols/admission/constants.js'
+import { defineTunables, tunable, type ProfileName } from '../lib/tunables.js'
 
 /** libp2p identify's own timeout, ms (@libp2p/identify `defaultValues.timeout`). */
 const IDENTIFY_EXCHANGE_MS = 5_000
 
 /** Identify waits at the admission gate: its own exchange plus the admission wait. */
 function identifyTimeout (profile: ProfileName): number {
-  return IDENTIFY_EXCHANGE_MS + ADMISSION_PROFILES[profile].admitWaitMs
+  return IDENTIFY_EXCHANGE_MS + admissionTunables.defaults(profile).admitWaitMs
 }
 
 export interface Libp2pProfile {
@@ -84,69 +86,115 @@ export interface Libp2pProfile {
 const LOOPBACK = ['127.0.0.1', '::1']
 const THIN_MESH = { D: 4, Dlo: 3, Dhi: 8, Dlazy: 2 }
 
-export const LIBP2P_PROFILES: Record<ProfileName, Libp2pProfile> = {
-  lan: {
-    maxConnections: 300,
-    inboundConnectionThreshold: 100,
-    // Handshakes in progress at once. A bootstrap peer that accepts every
-    // joiner at once finishes none of them in time on a loaded host (each
-    // needs several event-loop turns) and all are redone; past this cap a
-    // joiner is refused at once and retries with backoff, like a full
-    // accept backlog.
-    maxIncomingPendingConnections: 16,
-    // libp2p's default: a handshake on a loaded host can take seconds, and
-    // an aborted one is CPU thrown away.
-    dialTimeoutMs: 10_000,
-    identifyTimeoutMs: identifyTimeout('lan'),
-    socketInactivityTimeoutMs: 5 * 60_000,
-    gossipHeartbeatMs: 1_000,
-    mesh: THIN_MESH,
-    gossipFactor: 0,
-    idontwantMinBytes: 8 * 1024,
-    ipColocationWhitelist: LOOPBACK,
-    ipColocationWeight: 0,
-    dht: { kBucketSize: 10, alpha: 3 },
-    dhtAllowPrivateAddrs: true,
-    trim: { lowWater: 24, highWater: 48, graceMs: 2 * 60_000, intervalMs: 10_000 },
-    redialMinMs: 500,
-    redialMaxMs: 30_000
+export const libp2pTunables = defineTunables<Libp2pProfile>({
+  module: 'libp2p',
+  schema: z.strictObject({
+    maxConnections: tunable.positive(),
+    inboundConnectionThreshold: tunable.positive(),
+    maxIncomingPendingConnections: tunable.positive(),
+    dialTimeoutMs: tunable.positive(),
+    identifyTimeoutMs: tunable.positive(),
+    socketInactivityTimeoutMs: tunable.positive(),
+    gossipHeartbeatMs: tunable.positive(),
+    mesh: z.strictObject({ D: tunable.positive(), Dlo: tunable.positive(), Dhi: tunable.positive(), Dlazy: tunable.nonNegative() }),
+    gossipFactor: z.number().min(0).max(1),
+    idontwantMinBytes: tunable.positive(),
+    ipColocationWhitelist: z.array(z.string()),
+    // gossipsub score weights of penalties are negative; 0 switches it off.
+    ipColocationWeight: z.number().max(0).optional(),
+    dht: z.strictObject({ kBucketSize: tunable.positive(), alpha: tunable.positive() }),
+    dhtAllowPrivateAddrs: z.boolean(),
+    trim: z.strictObject({ lowWater: tunable.nonNegative(), highWater: tunable.positive(), graceMs: tunable.nonNegative(), intervalMs: tunable.positive() }),
+    redialMinMs: tunable.positive(),
+    redialMaxMs: tunable.positive()
+  }),
+  profiles: {
+    lan: {
+      maxConnections: 300,
+      inboundConnectionThreshold: 100,
+      // Handshakes in progress at once. A bootstrap peer that accepts every
+      // joiner at once finishes none of them in time on a loaded host (each
+      // needs several event-loop turns) and all are redone; past this cap a
+      // joiner is refused at once and retries with backoff, like a full
+      // accept backlog.
+      maxIncomingPendingConnections: 16,
+      // libp2p's default: a handshake on a loaded host can take seconds, and
+      // an aborted one is CPU thrown away.
+      dialTimeoutMs: 10_000,
+      identifyTimeoutMs: identifyTimeout('lan'),
+      socketInactivityTimeoutMs: 5 * 60_000,
+      gossipHeartbeatMs: 1_000,
+      mesh: THIN_MESH,
+      gossipFactor: 0,
+      idontwantMinBytes: 8 * 1024,
+      ipColocationWhitelist: LOOPBACK,
+      ipColocationWeight: 0,
+      dht: { kBucketSize: 10, alpha: 3 },
+      dhtAllowPrivateAddrs: true,
+      trim: { lowWater: 24, highWater: 48, graceMs: 2 * 60_000, intervalMs: 10_000 },
+      redialMinMs: 500,
+      redialMaxMs: 30_000
+    },
+    wan: {
+      maxConnections: 300,
+      inboundConnectionThreshold: 20,
+      maxIncomingPendingConnections: 30,
+      dialTimeoutMs: 10_000,
+      identifyTimeoutMs: identifyTimeout('wan'),
+      socketInactivityTimeoutMs: 10 * 60_000,
+      gossipHeartbeatMs: 1_000,
+      // Lossy paths: keep gossipsub's own degree.
+      mesh: { D: 6, Dlo: 4, Dhi: 12, Dlazy: 6 },
+      gossipFactor: 0.25,
+      idontwantMinBytes: 8 * 1024,
+      ipColocationWhitelist: LOOPBACK,
+      dht: { kBucketSize: 20, alpha: 10 },
+      dhtAllowPrivateAddrs: false,
+      trim: { lowWater: 32, highWater: 64, graceMs: 5 * 60_000, intervalMs: 30_000 },
+      redialMinMs: 1_000,
+      redialMaxMs: 60_000
+    },
+    test: {
+      maxConnections: 300,
+      inboundConnectionThreshold: 1_000,
+      maxIncomingPendingConnections: 500,
+      dialTimeoutMs: 3_000,
+      identifyTimeoutMs: identifyTimeout('test'),
+      socketInactivityTimeoutMs: 5 * 60_000,
+      gossipHeartbeatMs: 250,
+      mesh: THIN_MESH,
+      gossipFactor: 0,
+      idontwantMinBytes: 8 * 1024,
+      ipColocationWhitelist: LOOPBACK,
+      ipColocationWeight: 0,
+      dht: { kBucketSize: 10, alpha: 3 },
+      dhtAllowPrivateAddrs: true,
+      trim: { lowWater: 24, highWater: 48, graceMs: 30_000, intervalMs: 5_000 },
+      redialMinMs: 100,
+      redialMaxMs: 2_000
+    }
   },
-  wan: {
-    maxConnections: 300,
-    inboundConnectionThreshold: 20,
-    maxIncomingPendingConnections: 30,
-    dialTimeoutMs: 10_000,
-    identifyTimeoutMs: identifyTimeout('wan'),
-    socketInactivityTimeoutMs: 10 * 60_000,
-    gossipHeartbeatMs: 1_000,
-    // Lossy paths: keep gossipsub's own degree.
-    mesh: { D: 6, Dlo: 4, Dhi: 12, Dlazy: 6 },
-    gossipFactor: 0.25,
-    idontwantMinBytes: 8 * 1024,
-    ipColocationWhitelist: LOOPBACK,
-    dht: { kBucketSize: 20, alpha: 10 },
-    dhtAllowPrivateAddrs: false,
-    trim: { lowWater: 32, highWater: 64, graceMs: 5 * 60_000, intervalMs: 30_000 },
-    redialMinMs: 1_000,
-    redialMaxMs: 60_000
-  },
-  test: {
-    maxConnections: 300,
-    inboundConnectionThreshold: 1_000,
-    maxIncomingPendingConnections: 500,
-    dialTimeoutMs: 3_000,
-    identifyTimeoutMs: identifyTimeout('test'),
-    socketInactivityTimeoutMs: 5 * 60_000,
-    gossipHeartbeatMs: 250,
-    mesh: THIN_MESH,
-    gossipFactor: 0,
-    idontwantMinBytes: 8 * 1024,
-    ipColocationWhitelist: LOOPBACK,
-    ipColocationWeight: 0,
-    dht: { kBucketSize: 10, alpha: 3 },
-    dhtAllowPrivateAddrs: true,
-    trim: { lowWater: 24, highWater: 48, graceMs: 30_000, intervalMs: 5_000 },
-    redialMinMs: 100,
-    redialMaxMs: 2_000
-  }
-}
+  relations: [
+    // gossipsub's heartbeat grafts up to D when the mesh is below Dlo and
+    // prunes down to D above Dhi; a D outside [Dlo, Dhi] grafts or prunes on
+    // every heartbeat.
+    t => t.mesh.Dlo <= t.mesh.D && t.mesh.D <= t.mesh.Dhi
+      ? undefined
+      : `mesh.Dlo (${t.mesh.Dlo}) <= mesh.D (${t.mesh.D}) <= mesh.Dhi (${t.mesh.Dhi}) is required: gossipsub keeps the mesh between the watermarks by moving it to D`,
+    // The trimmer closes connections above highWater down to lowWater
+    // (conn-trimmer.ts refuses anything else when it starts).
+    t => t.trim.lowWater < t.trim.highWater
+      ? undefined
+      : `trim.lowWater (${t.trim.lowWater}) must be below trim.highWater (${t.trim.highWater})`,
+    // Above maxConnections libp2p prunes connections by its own rule, which
+    // knows nothing of the membership overlay the trimmer protects; the
+    // trimmer must act first.
+    t => t.trim.highWater < t.maxConnections
+      ? undefined
+      : `trim.highWater (${t.trim.highWater}) must be below maxConnections (${t.maxConnections}): the trimmer, which spares the membership overlay, must act before libp2p's own pruning`,
+    // Redial backoff doubles from redialMinMs and is capped at redialMaxMs.
+    t => t.redialMinMs <= t.redialMaxMs
+      ? undefined
+      : `redialMinMs (${t.redialMinMs}) must not exceed redialMaxMs (${t.redialMaxMs}), the backoff cap`
+  ]
+})

@@ -20,7 +20,8 @@ import { RequestError } from '../lib/errors.js'
 import type { MycelNode } from './node.js'
 import type { ProfileName } from '../lib/tunables.js'
 import type { Membership } from '../protocols/membership/types.js'
-import { ROLE_NAMES, TEST_HOOKS_ENV, type RoleName } from '../managers/constants.js'
+import { TEST_HOOKS_ENV } from '../managers/constants.js'
+import { ROLE_NAMES, type RoleName } from '../managers/registry.js'
 
 export function testHooksEnabled (profile: ProfileName, env: NodeJS.ProcessEnv = process.env): boolean {
   return profile === 'test' && env[TEST_HOOKS_ENV] === '1'

@@ -19,12 +19,13 @@
  * overrides the same way. The result is frozen: a tunable read at any time
  * is the tunable that was validated.
  *
- * Status: `ProfileName` is the one list of profiles every module uses;
- * `defineTunables` is the foundation of the structure issue (12) and no
- * module uses it yet: each protocols/<name>/constants.ts still has its own
- * profile table and validator (e.g. configSyncConfig).
+ * Every profile table goes through it: protocols/<name>/constants.ts
+ * (`membershipTunables`, `electionTunables`, ...), daemon/profiles.ts
+ * (`libp2pTunables`), managers/constants.ts and each role's duty tunables
+ * (managers/registry.ts). The one way to resolve a module's tunables is
+ * `defaults(profile)` or `create(profile, overrides)`.
  */
-import type { z } from 'zod'
+import { z } from 'zod'
 
 /** The timer profiles, named once for every module (above); the agent picks one for all of them (`--profile`). */
 export type ProfileName = 'lan' | 'wan' | 'test'
@@ -47,7 +48,8 @@ export interface TunablesSpec<T extends object> {
   /** One complete set per profile. */
   profiles: Readonly<Record<ProfileName, T>>
   /**
-   * Rules between fields: each returns a message when broken, e.g.
+   * Rules between fields: each returns a message when broken, naming the
+   * fields and saying why the rule holds, e.g.
    * `t => t.leaseMs > t.renewMs + t.skewMs ? undefined : 'leaseMs must exceed renewMs + skewMs'`.
    */
   relations?: ReadonlyArray<(t: T) => string | undefined>
@@ -57,7 +59,7 @@ export interface Tunables<T extends object> {
   readonly module: string
   /** The profile's validated defaults (frozen). */
   defaults: (profile: ProfileName) => Readonly<T>
-  /** The profile's defaults with `overrides` applied, validated and frozen. */
+  /** The profile's defaults with `overrides` applied (undefined values ignored), validated and frozen. */
   create: (profile: ProfileName, overrides?: Partial<T>) => Readonly<T>
   /** Throws InvalidTunablesError unless `t` satisfies the schema and every relation; returns it frozen. */
   validate: (t: T, label?: string) => Readonly<T>
@@ -75,12 +77,30 @@ export function defineTunables<T extends object> (spec: TunablesSpec<T>): Tunabl
   }
   const validated = {} as Record<ProfileName, Readonly<T>>
   for (const p of PROFILE_NAMES) validated[p] = validate(spec.profiles[p], p)
+  // A name from outside the type system (a cast, JSON): say so rather than return undefined.
+  const defaults = (profile: ProfileName): Readonly<T> => {
+    if (!PROFILE_NAMES.includes(profile)) throw new InvalidTunablesError(spec.module, [`unknown profile ${JSON.stringify(profile)} (${PROFILE_NAMES.join(', ')})`])
+    return validated[profile]
+  }
   return {
     module: spec.module,
-    defaults: (profile) => validated[profile],
-    create: (profile, overrides) => overrides === undefined ? validated[profile] : validate({ ...validated[profile], ...overrides }, profile),
+    defaults,
+    create: (profile, overrides) => {
+      const set = Object.entries(overrides ?? {}).filter(([, v]) => v !== undefined)
+      return set.length === 0 ? defaults(profile) : validate({ ...defaults(profile), ...Object.fromEntries(set) }, profile)
+    },
     validate
   }
+}
+
+/** Schema pieces most tunables are made of. */
+export const tunable = {
+  /** A count, a size in bytes or a duration in ms that must be at least 1. */
+  positive: () => z.number().int().positive(),
+  /** A duration in ms or a count where 0 means "none" or "at once". */
+  nonNegative: () => z.number().int().nonnegative(),
+  /** A random fraction in [0, 1), e.g. timer jitter. */
+  fraction: () => z.number().min(0).lt(1)
 }
 
 function deepFreeze<T> (v: T): Readonly<T> {

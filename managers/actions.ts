@@ -22,7 +22,6 @@ import {
   actionTopic, compareTokens, decodeAction, encodeAction, type ElectionEngine, type FencingStore, type RoleAction
 } from '../protocols/election/index.js'
 import type { RolesMetrics } from './metrics.js'
-import type { RoleName } from './constants.js'
 
 const MAX_BODY_BYTES = 120 * 1024
 
@@ -98,7 +97,7 @@ export class FencedActions {
   }
 
   /** Send a fenced action for `role` if, and only if, this node acts for it now. */
-  async emit (role: RoleName, kind: string, body: unknown): Promise<boolean> {
+  async emit (role: string, kind: string, body: unknown): Promise<boolean> {
     const term = this.init.election.actingTerm(role)
     if (term === undefined) {
       this.init.metrics.actions.inc({ role, result: 'not_holder' })
@@ -120,14 +119,14 @@ export class FencedActions {
    * `term` (default: the last term this node acted in for the role), whether
    * or not it still acts. Receivers must fence it off.
    */
-  async emitStale (role: RoleName, kind: string, body: unknown, term?: number): Promise<number | undefined> {
+  async emitStale (role: string, kind: string, body: unknown, term?: number): Promise<number | undefined> {
     const t = term ?? this.lastTerms.get(role)
     if (t === undefined) return undefined
     await this.send(role, kind, body, t, true)
     return t
   }
 
-  private async send (role: RoleName, kind: string, body: unknown, term: number, skipLocal = false): Promise<void> {
+  private async send (role: string, kind: string, body: unknown, term: number, skipLocal = false): Promise<void> {
     // JSON round trip: role outputs are plain data, and CBOR decoding refuses `undefined`.
     const plain = JSON.parse(JSON.stringify(body ?? null)) as unknown
     const action: RoleAction = { v: 1, region: this.init.region, role, term, holder: this.init.peerId, kind, issuedAt: Date.now(), body: encodeCbor(plain) }

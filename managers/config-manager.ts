@@ -11,8 +11,15 @@
  * `source: "unavailable"` (see docs/roles.md) instead of pretending all is fine.
  */
 import type { Logger } from 'pino'
-import { dutyLoop, type Emit, type Role } from './role.js'
+import { dutyLoop, dutyTunables, type Emit, type Role } from './role.js'
 import type { RolesMetrics } from './metrics.js'
+
+/** Full re-validation period, per profile (rules can change under stored values). */
+export const configTunables = dutyTunables('config', {
+  lan: { intervalMs: 30_000 },
+  wan: { intervalMs: 60_000 },
+  test: { intervalMs: 2_000 }
+})
 
 /** The slice of the config store (crdt Replica + compiled NamespaceRules) this role reads. */
 export interface RegionConfigSource {

@@ -1,6 +1,7 @@
 /**
- * The roles component: election engine + fencing + role framework + the five
- * management roles. Built by the composition root, which also serves its
+ * The roles component: election engine + fencing + role framework + the
+ * management roles of the registry (registry.ts), each built from its entry
+ * with its duty tunables. Built by the composition root, which also serves its
  * admin routes (daemon/api/routes/roles.ts):
  *
  *   const roles = createRoles({ profile, eligible: cfg.roles, ... })({ ...components, membership, health })
@@ -14,22 +15,21 @@
 import type { Health } from '../protocols/health/index.js'
 import type { Membership } from '../protocols/membership/types.js'
 import {
-  ElectionEngine, ELECTION_PROFILES, FencingStore, Libp2pLeaseTransport, electionMetrics, type ElectionConfig, type LeaseTransport
+  ElectionEngine, electionTunables, FencingStore, Libp2pLeaseTransport, electionMetrics, type ElectionConfig, type LeaseTransport
 } from '../protocols/election/index.js'
 import type { AgentComponents, Startable } from '../daemon/component.js'
 import type { ProfileName } from '../lib/tunables.js'
-import { ROLES_PROFILES, ROLE_NAMES, type RoleName, type RolesConfig } from './constants.js'
-import { regionMetrics, rolesMetrics } from './metrics.js'
+import type { RolesConfig } from './constants.js'
+import { ROLE_NAMES, ROLE_REGISTRY, resolveRoleTunables, type RoleContext, type RoleName, type RoleTunablesOverrides } from './registry.js'
+import { rolesMetrics } from './metrics.js'
 import { RoleManager } from './manager.js'
 import { FencedActions } from './actions.js'
-import { NetworkManager, type TopologySink } from './network-manager.js'
-import { MonitoringManager } from './monitoring-manager.js'
-import { ConfigManager, type RegionConfigSource } from './config-manager.js'
-import { SecurityManager, type AdmissionPolicy } from './security-manager.js'
-import { UpdateManager } from './update-manager.js'
+import type { TopologySink } from './network-manager.js'
+import type { RegionConfigSource } from './config-manager.js'
+import type { AdmissionPolicy } from './security-manager.js'
 import type { Emit } from './role.js'
 
-export { ROLE_NAMES, type RoleName } from './constants.js'
+export { ROLE_NAMES, ROLE_REGISTRY, type RoleName } from './registry.js'
 export { leaseDhtValidators, leaseDhtSelectors } from '../protocols/election/index.js'
 
 export interface RolesInit {
@@ -38,7 +38,10 @@ export interface RolesInit {
   eligible: readonly string[]
   /** Overrides of the profile's election tunables. */
   election?: Partial<ElectionConfig>
+  /** Overrides of the framework's tunables (constants.ts). */
   duties?: Partial<RolesConfig>
+  /** Overrides of each role's duty tunables, by role name (registry.ts). */
+  roleTunables?: RoleTunablesOverrides
   /** Replicated-config adapters, once the agent runs config-sync / critical config. */
   configSource?: () => RegionConfigSource | undefined
   admission?: () => AdmissionPolicy | undefined
@@ -61,13 +64,14 @@ export class Roles implements Startable {
   readonly actions: FencedActions
   /** The election tunables in force (profile plus overrides). */
   readonly config: ElectionConfig
-  /** The duty loops' tunables in force. */
-  readonly duties: RolesConfig
+  /** The framework's tunables in force. */
+  readonly duties: Readonly<RolesConfig>
   private started = false
 
   constructor (readonly init: RolesInit, private readonly c: RolesComponents) {
-    this.config = { ...ELECTION_PROFILES[init.profile], ...init.election }
-    this.duties = { ...ROLES_PROFILES[init.profile], ...init.duties }
+    this.config = electionTunables.create(init.profile, init.election)
+    const tunables = resolveRoleTunables(init.profile, init.duties, init.roleTunables)
+    this.duties = tunables.framework
     const logger = c.logger.child({ component: 'roles' })
     const emetrics = electionMetrics(c.registry)
     const metrics = rolesMetrics(c.registry)
@@ -87,15 +91,21 @@ export class Roles implements Startable {
     const dispatch = (action: Parameters<RoleManager['dispatch']>[0], body: unknown): void => { this.manager.dispatch(action, body) }
     this.actions = new FencedActions({ node: c.node, peerId: c.peerId, privateKey: c.privateKey, region: c.region, logger, registry: c.registry, fencing: this.fencing, election: this.election, metrics, dispatch })
     const emit: Emit = async (role, kind, body) => await this.actions.emit(role, kind, body)
-    const d = this.duties
-    const common = { region: c.region, emit, metrics }
-    this.manager = new RoleManager([
-      new NetworkManager({ ...common, intervalMs: d.topologyIntervalMs, membership: c.membership, node: c.node, logger: logger.child({ role: 'network' }), sink: init.topologySink }),
-      new UpdateManager({ ...common, intervalMs: d.updateIntervalMs, logger: logger.child({ role: 'update' }) }),
-      new ConfigManager({ ...common, intervalMs: d.configCheckIntervalMs, source: init.configSource, logger: logger.child({ role: 'config' }) }),
-      new SecurityManager({ ...common, intervalMs: d.securityIntervalMs, membership: c.membership, health: c.health, admission: init.admission, minVersion: init.minVersion, logger: logger.child({ role: 'security' }) }),
-      new MonitoringManager({ ...common, intervalMs: d.monitorIntervalMs, health: c.health, regionMetrics: regionMetrics(c.registry), logger: logger.child({ role: 'monitoring' }) })
-    ], this.election, metrics, logger)
+    const ctx: Omit<RoleContext, 'logger'> = {
+      region: c.region,
+      emit,
+      metrics,
+      registry: c.registry,
+      membership: c.membership,
+      health: c.health,
+      node: c.node,
+      configSource: init.configSource,
+      admission: init.admission,
+      topologySink: init.topologySink,
+      minVersion: init.minVersion
+    }
+    const roles = ROLE_REGISTRY.map(d => d.create({ ...ctx, logger: logger.child({ role: d.name }) }, tunables.roles[d.name]))
+    this.manager = new RoleManager(roles, this.election, metrics, logger)
   }
 
   async start (): Promise<void> {

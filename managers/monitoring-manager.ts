@@ -7,8 +7,15 @@
  */
 import type { Logger } from 'pino'
 import type { Health } from '../protocols/health/index.js'
-import { dutyLoop, type Emit, type Role } from './role.js'
+import { dutyLoop, dutyTunables, type Emit, type Role } from './role.js'
 import type { RegionMetrics, RolesMetrics } from './metrics.js'
+
+/** Region aggregation period, per profile (health reports arrive at their own low rate, protocols/health/constants.ts). */
+export const monitoringTunables = dutyTunables('monitoring', {
+  lan: { intervalMs: 10_000 },
+  wan: { intervalMs: 30_000 },
+  test: { intervalMs: 1_000 }
+})
 
 /** A member whose load1 is more than this many standard deviations above the mean is an outlier. */
 export const LOAD_Z_THRESHOLD = 3

@@ -9,8 +9,15 @@ import type { Logger } from 'pino'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { Membership, MemberState } from '../protocols/membership/types.js'
 import type { MycelNode } from '../daemon/node.js'
-import { dutyLoop, type Emit, type Role } from './role.js'
+import { dutyLoop, dutyTunables, type Emit, type Role } from './role.js'
 import type { RolesMetrics } from './metrics.js'
+
+/** Topology summary period, per profile. */
+export const networkTunables = dutyTunables('network', {
+  lan: { intervalMs: 15_000 },
+  wan: { intervalMs: 30_000 },
+  test: { intervalMs: 1_000 }
+})
 
 /** Cap on members listed one by one; counts cover everyone. */
 const MAX_LISTED = 500

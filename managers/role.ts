@@ -8,12 +8,13 @@
  * goes out as fenced actions (every region member keeps the latest accepted
  * output) and later into replicated config, so a new holder starts from there.
  */
-import type { Logger } from 'pino'
+import { z } from 'zod'
 import type { RoleAction } from '../protocols/election/index.js'
-import type { RoleName } from './constants.js'
+import { defineTunables, tunable, type ProfileName, type Tunables } from '../lib/tunables.js'
 
 export interface Role {
-  readonly name: RoleName
+  /** One of the registry's names (registry.ts). */
+  readonly name: string
   /** Start acting in `term`. Work must stop when `signal` aborts. */
   onElected: (term: number, signal: AbortSignal) => void | Promise<void>
   /** Stopped acting (lease lapsed, superseded, not the winner any more, stopping). */
@@ -25,7 +26,18 @@ export interface Role {
 }
 
 /** Sends a fenced action for a role; resolves false when this node does not act for it. */
-export type Emit = (role: RoleName, kind: string, body: unknown) => Promise<boolean>
+export type Emit = (role: string, kind: string, body: unknown) => Promise<boolean>
+
+/** What every role's duty needs; a role with more tunables extends it. */
+export interface DutyTunables {
+  /** Period of the role's duty loop, ms; each run publishes the role's output again. */
+  intervalMs: number
+}
+
+/** A role's duty tunables, one set per profile, validated when the role's module loads. */
+export function dutyTunables (role: string, profiles: Record<ProfileName, DutyTunables>): Tunables<DutyTunables> {
+  return defineTunables<DutyTunables>({ module: `roles.${role}`, schema: z.strictObject({ intervalMs: tunable.positive() }), profiles })
+}
 
 /**
  * Run `fn` now and then every `intervalMs` until `signal` aborts. A failing
@@ -44,8 +56,4 @@ export function dutyLoop (signal: AbortSignal, intervalMs: number, fn: () => Pro
   }
   signal.addEventListener('abort', () => { clearTimeout(timer) }, { once: true })
   void tick()
-}
-
-export function childLogger (logger: Logger, role: RoleName): Logger {
-  return logger.child({ role })
 }

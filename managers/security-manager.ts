@@ -12,8 +12,15 @@ import type { Logger } from 'pino'
 import type { Health } from '../protocols/health/index.js'
 import type { Membership } from '../protocols/membership/types.js'
 import { publicKeyOf } from '../wire/signing.js'
-import { dutyLoop, type Emit, type Role } from './role.js'
+import { dutyLoop, dutyTunables, type Emit, type Role } from './role.js'
 import type { RolesMetrics } from './metrics.js'
+
+/** Audit period, per profile. */
+export const securityTunables = dutyTunables('security', {
+  lan: { intervalMs: 30_000 },
+  wan: { intervalMs: 60_000 },
+  test: { intervalMs: 2_000 }
+})
 
 export interface AdmissionPolicy {
   /** undefined: the policy says nothing about this key. */

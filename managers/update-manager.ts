@@ -5,8 +5,15 @@
  * health gates and rollback arrive with the rollout issue (docs/roles.md).
  */
 import type { Logger } from 'pino'
-import { dutyLoop, type Emit, type Role } from './role.js'
+import { dutyLoop, dutyTunables, type Emit, type Role } from './role.js'
 import type { RolesMetrics } from './metrics.js'
+
+/** Placeholder loop period, per profile. */
+export const updateTunables = dutyTunables('update', {
+  lan: { intervalMs: 30_000 },
+  wan: { intervalMs: 60_000 },
+  test: { intervalMs: 2_000 }
+})
 
 export interface UpdateManagerInit {
   region: string

@@ -4,7 +4,11 @@
  * matter on a starved host; the refusal memory decides how long a peer of
  * another network is kept out by the connection gater before it may try
  * again (it is refused again, with a new log line, if nothing changed).
+ * Resolve with `admissionTunables.defaults(profile)` (lib/tunables.ts).
  */
+import { z } from 'zod'
+import { defineTunables, tunable } from '../../lib/tunables.js'
+
 /** The one protocol that runs before admission: both sides send their hello on every new connection. */
 export const ADMISSION_PROTOCOL = '/mycel/admission/1.0.0'
 
@@ -39,15 +43,35 @@ export interface AdmissionConfig {
   hangUpDelayMs: number
 }
 
-/** One entry per timer profile (the daemon's `lan`, `wan`, `test`). */
-export const ADMISSION_PROFILES: Record<'lan' | 'wan' | 'test', AdmissionConfig> = {
-  // Generous on purpose: a starved host (a bootstrap peer taking a wave of
-  // joiners, a 2-core box running nine agents) answers seconds late, and a
-  // handshake that times out costs the whole connection, which is far worse
-  // than waiting. Measured: 2 s exchanges timed out on both sides while the
-  // serving agent ran its handlers 3-4 s late.
-  lan: { handshakeTimeoutMs: 10_000, handshakeAttempts: 2, admitWaitMs: 22_000, refusalMemoryMs: 5 * 60_000, maxRefusals: 4_096, hangUpDelayMs: 200 },
-  wan: { handshakeTimeoutMs: 20_000, handshakeAttempts: 2, admitWaitMs: 45_000, refusalMemoryMs: 10 * 60_000, maxRefusals: 4_096, hangUpDelayMs: 500 },
-  // Refusals outlive the 30 s an integration test watches an outsider try.
-  test: { handshakeTimeoutMs: 5_000, handshakeAttempts: 2, admitWaitMs: 12_000, refusalMemoryMs: 60_000, maxRefusals: 4_096, hangUpDelayMs: 100 }
-}
+/** One entry per timer profile (the daemon's `lan`, `wan`, `test`), validated when this module loads. */
+export const admissionTunables = defineTunables<AdmissionConfig>({
+  module: 'admission',
+  schema: z.strictObject({
+    handshakeTimeoutMs: tunable.positive(),
+    handshakeAttempts: tunable.positive(),
+    admitWaitMs: tunable.positive(),
+    refusalMemoryMs: tunable.positive(),
+    maxRefusals: tunable.positive(),
+    hangUpDelayMs: tunable.nonNegative()
+  }),
+  profiles: {
+    // Generous on purpose: a starved host (a bootstrap peer taking a wave of
+    // joiners, a 2-core box running nine agents) answers seconds late, and a
+    // handshake that times out costs the whole connection, which is far worse
+    // than waiting. Measured: 2 s exchanges timed out on both sides while the
+    // serving agent ran its handlers 3-4 s late.
+    lan: { handshakeTimeoutMs: 10_000, handshakeAttempts: 2, admitWaitMs: 22_000, refusalMemoryMs: 5 * 60_000, maxRefusals: 4_096, hangUpDelayMs: 200 },
+    wan: { handshakeTimeoutMs: 20_000, handshakeAttempts: 2, admitWaitMs: 45_000, refusalMemoryMs: 10 * 60_000, maxRefusals: 4_096, hangUpDelayMs: 500 },
+    // Refusals outlive the 30 s an integration test watches an outsider try.
+    test: { handshakeTimeoutMs: 5_000, handshakeAttempts: 2, admitWaitMs: 12_000, refusalMemoryMs: 60_000, maxRefusals: 4_096, hangUpDelayMs: 100 }
+  },
+  relations: [
+    // A stream of a peer still being admitted waits admitWaitMs for the
+    // verdict (service.ts admitOn); shorter than every handshake attempt
+    // together, it would cut off a slow but honest peer whose last attempt is
+    // still running, which is what the wait is for.
+    t => t.admitWaitMs >= t.handshakeAttempts * t.handshakeTimeoutMs
+      ? undefined
+      : `admitWaitMs (${t.admitWaitMs}) must cover handshakeAttempts × handshakeTimeoutMs (${t.handshakeAttempts * t.handshakeTimeoutMs}): a stream must not give up on a handshake still running`
+  ]
+})

@@ -4,12 +4,12 @@
  * until the peer is admitted, and the refusals the connection gater
  * enforces. A libp2p service:
  *
- *   createLibp2p({ services: { admission: admission({ network, config: ADMISSION_PROFILES.lan, logger }) } })
+ *   createLibp2p({ services: { admission: admission({ network, config: admissionTunables.defaults('lan'), logger }) } })
  */
 import { AdmissionService, type AdmissionComponents, type AdmissionInit } from './service.js'
 
 export { AdmissionService, type AdmissionInit, type AdmissionComponents, type AdmissionStatus } from './service.js'
-export { ADMISSION_PROTOCOL, ADMISSION_PROFILES, type AdmissionConfig } from './constants.js'
+export { ADMISSION_PROTOCOL, admissionTunables, type AdmissionConfig } from './constants.js'
 export { NotAdmittedError } from './errors.js'
 export { decodeHello, encodeHello, judgeHello, type Hello, type NetworkIdentity } from './hello.js'
 export type { PeerAdmission, Refusal, RefusalReason } from '../../lib/peer-admission.js'

@@ -3,8 +3,12 @@
  * validator may pick its own); the limits marked "network-wide" must agree
  * across validators because they decide whether a block is valid, so they
  * live in the genesis file (`params`) and these are only their defaults.
+ * The local tunables are one set per profile (`bftTunables.defaults(profile)`
+ * / `.create(profile, overrides)`, lib/tunables.ts), validated when this
+ * module loads.
  */
-import type { ProfileName } from '../../lib/tunables.js'
+import { z } from 'zod'
+import { defineTunables, tunable } from '../../lib/tunables.js'
 
 /** Stream protocol validators use for proposals, votes, submissions and commits. */
 export const BFT_PROTOCOL = '/mycel/bft/1.0.0'
@@ -79,26 +83,58 @@ export interface BftProfile extends BftTimeouts {
   streamTimeoutMs: number
 }
 
-export const BFT_PROFILES: Record<ProfileName, BftProfile> = {
-  lan: {
-    proposeMs: 1_000, proposeDeltaMs: 500,
-    prevoteMs: 500, prevoteDeltaMs: 250,
-    precommitMs: 500, precommitDeltaMs: 250,
-    rebroadcastMs: 1_000, syncRetryMs: 1_000,
-    syncIntervalMs: 5_000, proposeWaitMs: 10_000, clockSkewMs: 1_000, streamTimeoutMs: 5_000
+/**
+ * Liveness needs each round timeout to grow with the round (`base + r ×
+ * delta`, delta > 0), so that after the network stabilises some round is long
+ * enough for an honest proposer (docs/bft.md). Safety needs no timing at all,
+ * so no ordering between the three timeouts is required.
+ */
+export const bftTunables = defineTunables<BftProfile>({
+  module: 'bft',
+  schema: z.strictObject({
+    proposeMs: tunable.positive(),
+    proposeDeltaMs: tunable.positive(),
+    prevoteMs: tunable.positive(),
+    prevoteDeltaMs: tunable.positive(),
+    precommitMs: tunable.positive(),
+    precommitDeltaMs: tunable.positive(),
+    rebroadcastMs: tunable.positive(),
+    syncRetryMs: tunable.positive(),
+    syncIntervalMs: tunable.positive(),
+    proposeWaitMs: tunable.positive(),
+    clockSkewMs: tunable.nonNegative(),
+    streamTimeoutMs: tunable.positive()
+  }),
+  profiles: {
+    lan: {
+      proposeMs: 1_000, proposeDeltaMs: 500,
+      prevoteMs: 500, prevoteDeltaMs: 250,
+      precommitMs: 500, precommitDeltaMs: 250,
+      rebroadcastMs: 1_000, syncRetryMs: 1_000,
+      syncIntervalMs: 5_000, proposeWaitMs: 10_000, clockSkewMs: 1_000, streamTimeoutMs: 5_000
+    },
+    wan: {
+      proposeMs: 3_000, proposeDeltaMs: 1_000,
+      prevoteMs: 1_000, prevoteDeltaMs: 500,
+      precommitMs: 1_000, precommitDeltaMs: 500,
+      rebroadcastMs: 2_000, syncRetryMs: 2_000,
+      syncIntervalMs: 15_000, proposeWaitMs: 30_000, clockSkewMs: 5_000, streamTimeoutMs: 10_000
+    },
+    test: {
+      proposeMs: 300, proposeDeltaMs: 150,
+      prevoteMs: 150, prevoteDeltaMs: 75,
+      precommitMs: 150, precommitDeltaMs: 75,
+      rebroadcastMs: 300, syncRetryMs: 200,
+      syncIntervalMs: 1_000, proposeWaitMs: 5_000, clockSkewMs: 500, streamTimeoutMs: 3_000
+    }
   },
-  wan: {
-    proposeMs: 3_000, proposeDeltaMs: 1_000,
-    prevoteMs: 1_000, prevoteDeltaMs: 500,
-    precommitMs: 1_000, precommitDeltaMs: 500,
-    rebroadcastMs: 2_000, syncRetryMs: 2_000,
-    syncIntervalMs: 15_000, proposeWaitMs: 30_000, clockSkewMs: 5_000, streamTimeoutMs: 10_000
-  },
-  test: {
-    proposeMs: 300, proposeDeltaMs: 150,
-    prevoteMs: 150, prevoteDeltaMs: 75,
-    precommitMs: 150, precommitDeltaMs: 75,
-    rebroadcastMs: 300, syncRetryMs: 200,
-    syncIntervalMs: 1_000, proposeWaitMs: 5_000, clockSkewMs: 500, streamTimeoutMs: 3_000
-  }
-}
+  relations: [
+    // propose() signs its entry to expire proposeWaitMs from now and reports
+    // failure clockSkewMs after that; an entry may not live longer than
+    // MAX_ENTRY_TTL_MS, so service.ts cuts any longer wait to the cap. A
+    // default beyond it would be cut on every call, silently.
+    t => t.proposeWaitMs + t.clockSkewMs <= MAX_ENTRY_TTL_MS
+      ? undefined
+      : `proposeWaitMs + clockSkewMs (${t.proposeWaitMs + t.clockSkewMs}) must not exceed the entry lifetime cap MAX_ENTRY_TTL_MS (${MAX_ENTRY_TTL_MS})`
+  ]
+})

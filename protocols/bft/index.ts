@@ -7,5 +7,5 @@ export type { CriticalConfig, CriticalValue, CriticalChange } from './critical-s
 export { CriticalState } from './critical-state.js'
 export { verifyCertificate } from './certificate.js'
 export { createGenesis, loadGenesis, parseGenesis, genesisHash, genesisHashHex, genesisToJson, type Genesis } from './genesis.js'
-export { BFT_PROFILES, VALIDATORS_KEY, ADMINS_KEY, VALIDATOR_CHANGE_DELAY, CRITICAL_TOPIC, BFT_PROTOCOL, BFT_SYNC_PROTOCOL } from './constants.js'
+export { bftTunables, VALIDATORS_KEY, ADMINS_KEY, VALIDATOR_CHANGE_DELAY, CRITICAL_TOPIC, BFT_PROTOCOL, BFT_SYNC_PROTOCOL } from './constants.js'
 export type { Certificate, Block, Entry } from './types.js'

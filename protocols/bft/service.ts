@@ -27,7 +27,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import type { AgentComponents, Startable } from '../../daemon/component.js'
 import { CorruptFileError } from '../../lib/errors.js'
 import { BLOCKS_FORMAT, FileBlockStore } from './block-store.js'
-import { BFT_PROFILES, MAX_ENTRY_TTL_MS, type BftProfile } from './constants.js'
+import { bftTunables, MAX_ENTRY_TTL_MS, type BftProfile } from './constants.js'
 import { Consensus, type BftLogger, type Clock, type ConsensusStatus } from './consensus.js'
 import { CriticalState, type CriticalConfig } from './critical-state.js'
 import { ed25519Signer, ed25519Verifier, entryId, hex, signEntry, type BftSigner } from './crypto.js'
@@ -117,7 +117,7 @@ export class CriticalService implements Startable {
   }
 
   constructor (private readonly init: CriticalServiceInit, private readonly c: CriticalServiceComponents) {
-    this.profile = { ...BFT_PROFILES[init.profile], ...init.overrides }
+    this.profile = bftTunables.create(init.profile, init.overrides)
     this.log = c.logger.child({ component: 'bft' })
     this.metrics = createBftMetrics(c.registry as Registry | undefined)
     this.dir = join(c.dataDir, 'bft')

@@ -1,11 +1,13 @@
 /**
  * Tunables of config replication, with units and reasons, in three profiles
- * (`lan`, `wan`, `test`) like every protocol module. `configSyncConfig()`
- * resolves one with overrides and validates it.
+ * (`lan`, `wan`, `test`) like every protocol module, validated when this
+ * module loads. `configSyncConfig(profile, overrides)` (=
+ * `configSyncTunables.create`, lib/tunables.ts) resolves one.
  */
-import type { ProfileName } from '../../lib/tunables.js'
+import { z } from 'zod'
+import { defineTunables, tunable, type ProfileName } from '../../lib/tunables.js'
 import { DEFAULT_LIMITS, type ConfigLimits } from '../../crdt/constants.js'
-import { InvalidConfigSyncConfigError } from './errors.js'
+import { ENVELOPE_OVERHEAD } from '../../crdt/entry.js'
 
 /** Anti-entropy stream protocol. */
 export const SYNC_PROTOCOL = '/mycel/config-sync/1.0.0'
@@ -94,41 +96,104 @@ const lan: ConfigSyncConfig = {
   watchKeepaliveMs: 15_000
 }
 
-export const CONFIG_SYNC_PROFILES: Record<ProfileName, ConfigSyncConfig> = {
-  lan,
-  wan: {
-    ...lan,
-    // Cross-region links: rounds cost more and fail slower.
-    antiEntropyIntervalMs: 15_000,
-    rpcTimeoutMs: 30_000,
-    waitForTimeoutMs: 15_000,
-    waitForRetryMs: 1_000,
-    gapPullDelayMs: 1_000
-  },
-  test: {
-    ...lan,
-    // Fast repair so integration tests converge in seconds.
-    antiEntropyIntervalMs: 500,
-    rpcTimeoutMs: 5_000,
-    syncDelayMs: 5,
-    snapshotEveryEnvelopes: 1_000,
-    snapshotCheckMs: 2_000,
-    waitForRetryMs: 100,
-    gapPullDelayMs: 50
-  }
-}
+/**
+ * Room a watch `set` event needs beyond its value, bytes: the key (JSON
+ * escaping may grow it), the writer's peer id and the SSE framing.
+ */
+const WATCH_EVENT_SLACK_BYTES = 4 * 1024
 
-export function configSyncConfig (profile: ProfileName, overrides: Partial<ConfigSyncConfig> = {}): ConfigSyncConfig {
-  const cfg = { ...CONFIG_SYNC_PROFILES[profile], ...overrides }
-  const positive: Array<keyof ConfigSyncConfig> = ['antiEntropyIntervalMs', 'rpcTimeoutMs', 'batchMaxEnvelopes', 'batchMaxBytes', 'pullMaxEnvelopes',
-    'maxPullsPerRound', 'maxFrameBytes', 'maxInboundStreams', 'maxConcurrentRounds', 'snapshotEveryEnvelopes', 'snapshotCheckMs', 'waitForTimeoutMs', 'maxWaitForMs', 'waitForRetryMs',
-    'maxWatchers', 'watchBacklogBytes', 'watchDropGraceMs', 'watchKeepaliveMs']
-  for (const k of positive) {
-    const v = cfg[k]
-    if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new InvalidConfigSyncConfigError(`${k} must be a positive number`)
-  }
-  if (cfg.antiEntropyJitter < 0 || cfg.antiEntropyJitter >= 1) throw new InvalidConfigSyncConfigError('antiEntropyJitter must be in [0, 1)')
-  if (cfg.syncDelayMs < 0 || cfg.gapPullDelayMs < 0) throw new InvalidConfigSyncConfigError('delays must be >= 0')
-  if (cfg.batchMaxBytes + cfg.limits.maxEnvelopeBytes + 1024 > cfg.maxFrameBytes) throw new InvalidConfigSyncConfigError('maxFrameBytes must hold a full batch')
-  return cfg
-}
+const limitsSchema = z.strictObject({
+  maxKeyBytes: tunable.positive(),
+  maxValueBytes: tunable.positive(),
+  maxEnvelopeBytes: tunable.positive(),
+  maxKeysPerNamespace: tunable.positive(),
+  maxValueDepth: tunable.positive(),
+  maxHeldPerStream: tunable.positive(),
+  maxHeldTotal: tunable.positive()
+})
+
+export const configSyncTunables = defineTunables<ConfigSyncConfig>({
+  module: 'config-sync',
+  schema: z.strictObject({
+    antiEntropyIntervalMs: tunable.positive(),
+    antiEntropyJitter: tunable.fraction(),
+    rpcTimeoutMs: tunable.positive(),
+    batchMaxEnvelopes: tunable.positive(),
+    batchMaxBytes: tunable.positive(),
+    pullMaxEnvelopes: tunable.positive(),
+    maxPullsPerRound: tunable.positive(),
+    maxFrameBytes: tunable.positive(),
+    maxConcurrentRounds: tunable.positive(),
+    maxInboundStreams: tunable.positive(),
+    syncDelayMs: tunable.nonNegative(),
+    snapshotEveryEnvelopes: tunable.positive(),
+    snapshotCheckMs: tunable.positive(),
+    waitForTimeoutMs: tunable.positive(),
+    maxWaitForMs: tunable.positive(),
+    waitForRetryMs: tunable.positive(),
+    gapPullDelayMs: tunable.nonNegative(),
+    limits: limitsSchema,
+    maxWatchers: tunable.positive(),
+    watchBacklogBytes: tunable.positive(),
+    watchDropGraceMs: tunable.positive(),
+    watchKeepaliveMs: tunable.positive()
+  }),
+  profiles: {
+    lan,
+    wan: {
+      ...lan,
+      // Cross-region links: rounds cost more and fail slower.
+      antiEntropyIntervalMs: 15_000,
+      rpcTimeoutMs: 30_000,
+      waitForTimeoutMs: 15_000,
+      waitForRetryMs: 1_000,
+      gapPullDelayMs: 1_000
+    },
+    test: {
+      ...lan,
+      // Fast repair so integration tests converge in seconds.
+      antiEntropyIntervalMs: 500,
+      rpcTimeoutMs: 5_000,
+      syncDelayMs: 5,
+      snapshotEveryEnvelopes: 1_000,
+      snapshotCheckMs: 2_000,
+      waitForRetryMs: 100,
+      gapPullDelayMs: 50
+    }
+  },
+  relations: [
+    // A responder cuts a batch frame before the envelope that would take it
+    // past batchMaxBytes, but a frame always holds at least one envelope; the
+    // receiver refuses any frame above maxFrameBytes, so that must hold a full
+    // batch, one envelope more and the framing.
+    t => t.batchMaxBytes + t.limits.maxEnvelopeBytes + 1024 <= t.maxFrameBytes
+      ? undefined
+      : `maxFrameBytes (${t.maxFrameBytes}) must hold a full batch: batchMaxBytes + limits.maxEnvelopeBytes + 1024 (${t.batchMaxBytes + t.limits.maxEnvelopeBytes + 1024})`,
+    // A single-key write is its value, its key and ENVELOPE_OVERHEAD
+    // (crdt/entry.ts) in one envelope; with a smaller envelope limit a
+    // value the value limit allows would be refused by the envelope limit.
+    t => t.limits.maxValueBytes + t.limits.maxKeyBytes + ENVELOPE_OVERHEAD <= t.limits.maxEnvelopeBytes
+      ? undefined
+      : `limits.maxEnvelopeBytes (${t.limits.maxEnvelopeBytes}) must hold the largest single-key write: limits.maxValueBytes + limits.maxKeyBytes + ${ENVELOPE_OVERHEAD} (${t.limits.maxValueBytes + t.limits.maxKeyBytes + ENVELOPE_OVERHEAD})`,
+    // A watcher with more than watchBacklogBytes waiting is dropped; if one
+    // `set` event of the largest value did not fit, every write of such a
+    // value would drop every watcher, however fast it reads.
+    t => t.limits.maxValueBytes + WATCH_EVENT_SLACK_BYTES <= t.watchBacklogBytes
+      ? undefined
+      : `watchBacklogBytes (${t.watchBacklogBytes}) must hold one event of the largest value: limits.maxValueBytes + ${WATCH_EVENT_SLACK_BYTES} (${t.limits.maxValueBytes + WATCH_EVENT_SLACK_BYTES})`,
+    // A write's wait is cut to maxWaitForMs (service.ts): a default above it
+    // would never be what a caller gets.
+    t => t.waitForTimeoutMs <= t.maxWaitForMs
+      ? undefined
+      : `waitForTimeoutMs (${t.waitForTimeoutMs}) must not exceed maxWaitForMs (${t.maxWaitForMs})`,
+    // A waiting write pushes to unacknowledged members again every
+    // waitForRetryMs; at or above the default wait it would push once and
+    // leave a lost message to the next anti-entropy round.
+    t => t.waitForRetryMs < t.waitForTimeoutMs
+      ? undefined
+      : `waitForRetryMs (${t.waitForRetryMs}) must be below waitForTimeoutMs (${t.waitForTimeoutMs}), or a waiting write never pushes again`
+  ]
+})
+
+/** The profile's tunables with `overrides`, validated: the one way to resolve them. */
+export const configSyncConfig = (profile: ProfileName, overrides?: Partial<ConfigSyncConfig>): Readonly<ConfigSyncConfig> => configSyncTunables.create(profile, overrides)

@@ -1,11 +1,6 @@
 /** Named errors of config replication. */
 import { StatusError } from '../../lib/errors.js'
 
-export class InvalidConfigSyncConfigError extends Error {
-  static name = 'InvalidConfigSyncConfigError'
-  override name = 'InvalidConfigSyncConfigError'
-}
-
 /** A write was made durable here but fewer members than asked acknowledged it in time. */
 export class AckTimeoutError extends StatusError {
   static name = 'AckTimeoutError'

@@ -4,7 +4,7 @@
  * `/mycel/config-sync/1.0.0`. See docs/config.md.
  */
 export { configService, ConfigService, type ConfigServiceInit, type ConfigServiceComponents, type WriteOptions, type WriteResult } from './service.js'
-export { configSyncConfig, CONFIG_SYNC_PROFILES, CONFIG_TOPIC, SYNC_PROTOCOL, type ConfigSyncConfig } from './constants.js'
+export { configSyncConfig, configSyncTunables, CONFIG_TOPIC, SYNC_PROTOCOL, type ConfigSyncConfig } from './constants.js'
 export { namespacesSectionSchema, type NamespacesSection } from '../../crdt/namespaces.js'
 export type { AccessPolicy } from '../../crdt/access.js'
 export { AckTimeoutError } from './errors.js'

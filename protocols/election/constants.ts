@@ -8,8 +8,13 @@
  * `maxClockSkewMs` BEFORE its lease expires by its own clock, and a
  * successor starts `maxClockSkewMs` AFTER that expiry by its clock, so the
  * old holder has stopped in real time before the new one starts.
+ *
+ * One set per profile, validated with the rules below when this module
+ * loads; resolve with `electionTunables.defaults(profile)` or
+ * `.create(profile, overrides)` (lib/tunables.ts).
  */
-import type { ProfileName } from '../../lib/tunables.js'
+import { z } from 'zod'
+import { defineTunables, tunable } from '../../lib/tunables.js'
 
 export interface ElectionConfig {
   /** Lease length. Bounds failover time: a successor waits for the lapse. */
@@ -73,54 +78,101 @@ export const MAX_LEASE_BYTES = 1024
 /** Largest encoded role action, bytes. */
 export const MAX_ACTION_BYTES = 128 * 1024
 
-export const ELECTION_PROFILES: Record<ProfileName, ElectionConfig> = {
-  lan: {
-    leaseMs: 15_000,
-    renewIntervalMs: 5_000,
-    maxClockSkewMs: 1_000,
-    claimSettleMs: 1_000,
-    learnPeriodMs: 5_500,
-    viewSettleMs: 2_000,
-    dhtTimeoutMs: 10_000,
-    dhtRefreshMs: 15_000,
-    dhtPutIntervalMs: 60_000,
-    provideIntervalMs: 10 * 60_000,
-    provideSpreadMs: 180_000,
-    jitter: 0.1
+export const electionTunables = defineTunables<ElectionConfig>({
+  module: 'election',
+  schema: z.strictObject({
+    leaseMs: tunable.positive(),
+    renewIntervalMs: tunable.positive(),
+    maxClockSkewMs: tunable.nonNegative(),
+    claimSettleMs: tunable.positive(),
+    learnPeriodMs: tunable.nonNegative(),
+    viewSettleMs: tunable.nonNegative(),
+    dhtTimeoutMs: tunable.positive(),
+    dhtRefreshMs: tunable.positive(),
+    dhtPutIntervalMs: tunable.positive(),
+    provideIntervalMs: tunable.positive(),
+    provideSpreadMs: tunable.nonNegative(),
+    jitter: tunable.fraction()
+  }),
+  profiles: {
+    lan: {
+      leaseMs: 15_000,
+      renewIntervalMs: 5_000,
+      maxClockSkewMs: 1_000,
+      claimSettleMs: 1_000,
+      learnPeriodMs: 5_500,
+      viewSettleMs: 2_000,
+      dhtTimeoutMs: 10_000,
+      dhtRefreshMs: 15_000,
+      dhtPutIntervalMs: 60_000,
+      provideIntervalMs: 10 * 60_000,
+      provideSpreadMs: 180_000,
+      jitter: 0.1
+    },
+    wan: {
+      leaseMs: 30_000,
+      renewIntervalMs: 10_000,
+      maxClockSkewMs: 2_000,
+      claimSettleMs: 2_000,
+      learnPeriodMs: 11_000,
+      viewSettleMs: 4_000,
+      dhtTimeoutMs: 20_000,
+      dhtRefreshMs: 30_000,
+      dhtPutIntervalMs: 120_000,
+      provideIntervalMs: 20 * 60_000,
+      provideSpreadMs: 300_000,
+      jitter: 0.1
+    },
+    // Every agent of a test runs on one host (one clock): a small skew margin is
+    // honest. The lease is not much shorter than lan's because test machines
+    // are shared and loaded: event-loop stalls of seconds happen, and a lease
+    // shorter than a stall turns into needless handoffs.
+    test: {
+      leaseMs: 8_000,
+      renewIntervalMs: 2_000,
+      maxClockSkewMs: 300,
+      claimSettleMs: 500,
+      learnPeriodMs: 2_500,
+      viewSettleMs: 1_000,
+      dhtTimeoutMs: 4_000,
+      dhtRefreshMs: 8_000,
+      dhtPutIntervalMs: 30_000,
+      provideIntervalMs: 60_000,
+      provideSpreadMs: 5_000,
+      jitter: 0.1
+    }
   },
-  wan: {
-    leaseMs: 30_000,
-    renewIntervalMs: 10_000,
-    maxClockSkewMs: 2_000,
-    claimSettleMs: 2_000,
-    learnPeriodMs: 11_000,
-    viewSettleMs: 4_000,
-    dhtTimeoutMs: 20_000,
-    dhtRefreshMs: 30_000,
-    dhtPutIntervalMs: 120_000,
-    provideIntervalMs: 20 * 60_000,
-    provideSpreadMs: 300_000,
-    jitter: 0.1
-  },
-  // Every agent of a test runs on one host (one clock): a small skew margin is
-  // honest. The lease is not much shorter than lan's because test machines
-  // are shared and loaded: event-loop stalls of seconds happen, and a lease
-  // shorter than a stall turns into needless handoffs.
-  test: {
-    leaseMs: 8_000,
-    renewIntervalMs: 2_000,
-    maxClockSkewMs: 300,
-    claimSettleMs: 500,
-    learnPeriodMs: 2_500,
-    viewSettleMs: 1_000,
-    dhtTimeoutMs: 4_000,
-    dhtRefreshMs: 8_000,
-    dhtPutIntervalMs: 30_000,
-    provideIntervalMs: 60_000,
-    provideSpreadMs: 5_000,
-    jitter: 0.1
-  }
-}
+  // learnPeriodMs ≥ renewIntervalMs × (1 + jitter) is what the profiles
+  // choose (a new node hears a live holder's renewal before it claims), but
+  // not a rule: claiming early costs at most a needless handoff, since
+  // fencing keeps terms ordered, and single-node tests rightly shorten it.
+  relations: [
+    // The fencing safety relation. A holder acts until maxClockSkewMs before
+    // its lease expires by its own clock, the earliest moment a peer whose
+    // clock is within the tolerated difference may see the lease lapse and
+    // claim. Its renewal, due every renewIntervalMs and up to `jitter` late,
+    // must land before then: otherwise every term ends in a lapse, the
+    // holder stops and a successor takes over, over and over.
+    t => t.leaseMs > t.renewIntervalMs * (1 + t.jitter) + t.maxClockSkewMs
+      ? undefined
+      : `leaseMs (${t.leaseMs}) must exceed renewIntervalMs × (1 + jitter) + maxClockSkewMs (${Math.ceil(t.renewIntervalMs * (1 + t.jitter) + t.maxClockSkewMs)}): a holder must renew before any peer can see its lease lapse`,
+    // A new term is acted on only if, after claimSettleMs of waiting for a
+    // competing claim, the lease is still active in the holder's own view
+    // (ends maxClockSkewMs early); otherwise no node would ever act.
+    t => t.leaseMs > t.claimSettleMs + t.maxClockSkewMs
+      ? undefined
+      : `leaseMs (${t.leaseMs}) must exceed claimSettleMs + maxClockSkewMs (${t.claimSettleMs + t.maxClockSkewMs}): a new term must still be active once it has settled`,
+    // Every node's record validator refuses longer leases (lease.ts).
+    t => t.leaseMs <= MAX_LEASE_MS
+      ? undefined
+      : `leaseMs (${t.leaseMs}) must not exceed MAX_LEASE_MS (${MAX_LEASE_MS}), which every node's record validator enforces`,
+    // Two clocks may differ by 2 × maxClockSkewMs; a lease from a node that
+    // far ahead must not look issued in the future (lease.ts refuses those).
+    t => 2 * t.maxClockSkewMs <= MAX_FUTURE_ISSUE_MS
+      ? undefined
+      : `2 × maxClockSkewMs (${2 * t.maxClockSkewMs}) must not exceed MAX_FUTURE_ISSUE_MS (${MAX_FUTURE_ISSUE_MS}), or honest peers' leases are refused as issued in the future`
+  ]
+})
 
 /**
  * Read repair (repair.ts): a node that hears a live lease with a lower

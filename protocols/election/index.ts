@@ -2,7 +2,7 @@
  * protocols/election: per-region role leases through the Kademlia DHT, with
  * fencing. See docs/roles.md for the rule and the safety argument.
  */
-export { ELECTION_PROFILES, type ElectionConfig, LEASE_TOPIC, actionTopic, DHT_NAMESPACE, RESTATE_SPREAD } from './constants.js'
+export { electionTunables, type ElectionConfig, LEASE_TOPIC, actionTopic, DHT_NAMESPACE, RESTATE_SPREAD } from './constants.js'
 export {
   leaseKey, parseLeaseKey, signLease, decodeLease, validateLeaseRecord, selectLeaseRecord, compareTokens,
   compareLeases, leaseStatus, leaseDhtValidators, leaseDhtSelectors, type Lease, type SignedLease, type FencingToken, type LeaseStatus

@@ -1,5 +1,10 @@
-/** Health-report tunables. */
-import type { ProfileName } from '../../lib/tunables.js'
+/**
+ * Health-report tunables, one set per profile, validated when this module
+ * loads; resolve with `healthTunables.defaults(profile)` (lib/tunables.ts).
+ * No rule ties the fields to each other: each only has to be positive.
+ */
+import { z } from 'zod'
+import { defineTunables, tunable } from '../../lib/tunables.js'
 
 export interface HealthConfig {
   /** How often a node publishes its report, ms. Low rate: reports are informational, SWIM detects failure. */
@@ -12,11 +17,20 @@ export interface HealthConfig {
   maxReportBytes: number
 }
 
-export const HEALTH_PROFILES: Record<ProfileName, HealthConfig> = {
-  lan: { publishIntervalMs: 30_000, staleAfterIntervals: 3, maxFutureSkewMs: 60_000, maxReportBytes: 16 * 1024 },
-  wan: { publishIntervalMs: 30_000, staleAfterIntervals: 3, maxFutureSkewMs: 120_000, maxReportBytes: 16 * 1024 },
-  test: { publishIntervalMs: 1_000, staleAfterIntervals: 5, maxFutureSkewMs: 60_000, maxReportBytes: 16 * 1024 }
-}
+export const healthTunables = defineTunables<HealthConfig>({
+  module: 'health',
+  schema: z.strictObject({
+    publishIntervalMs: tunable.positive(),
+    staleAfterIntervals: tunable.positive(),
+    maxFutureSkewMs: tunable.positive(),
+    maxReportBytes: tunable.positive()
+  }),
+  profiles: {
+    lan: { publishIntervalMs: 30_000, staleAfterIntervals: 3, maxFutureSkewMs: 60_000, maxReportBytes: 16 * 1024 },
+    wan: { publishIntervalMs: 30_000, staleAfterIntervals: 3, maxFutureSkewMs: 120_000, maxReportBytes: 16 * 1024 },
+    test: { publishIntervalMs: 1_000, staleAfterIntervals: 5, maxFutureSkewMs: 60_000, maxReportBytes: 16 * 1024 }
+  }
+})
 
 export const HEALTH_TOPIC_PREFIX = 'mycel/health'
 /** Gossipsub topic carrying one region's health reports. */

@@ -2,11 +2,12 @@
  * Every SWIM tunable in one place, with units and reasons. The anchor is
  * hashicorp/memberlist's DefaultLANConfig / DefaultWANConfig /
  * DefaultLocalConfig; where we differ the comment says why. Three profiles
- * (`lan`, `wan`, `test`) share the shape; `membershipConfig(profile,
- * overrides)` resolves and validates one.
+ * (`lan`, `wan`, `test`) share the shape, validated with the rules below
+ * when this module loads; `membershipConfig(profile, overrides)` (=
+ * `membershipTunables.create`, lib/tunables.ts) resolves one.
  */
-import type { ProfileName } from '../../lib/tunables.js'
-import { InvalidMembershipConfigError } from './errors.js'
+import { z } from 'zod'
+import { defineTunables, tunable, type ProfileName } from '../../lib/tunables.js'
 
 export const PROBE_PROTOCOL = '/mycel/probe/1.0.0'
 export const PROBE_REQ_PROTOCOL = '/mycel/probe-req/1.0.0'
@@ -166,97 +167,131 @@ const LAN: MembershipConfig = {
   maxInboundProbeStreams: 64
 }
 
-export const MEMBERSHIP_PROFILES: Record<ProfileName, MembershipConfig> = {
-  lan: LAN,
-  wan: {
-    ...LAN,
-    probeIntervalMs: 5_000,
-    probeTimeoutMs: 3_000,
-    connectTimeoutMs: 10_000,
-    suspicionMult: 6,
-    refusedSuspicionMs: 3_000,
-    suspectMaxAgeMs: 30 * 60_000,
-    joinGraceMs: 30_000,
-    gossipIntervalMs: 500,
-    gossipNodes: 4,
-    pushPullIntervalMs: 60_000,
-    pushPullTimeoutMs: 30_000,
-    pushPullMinGapMs: 5_000,
-    reconnectIntervalMs: 60_000,
-    reapAfterMs: 6 * 60 * 60_000,
-    tombstoneMs: 72 * 60 * 60_000,
-    // Lossier paths: one more observer per member.
-    monitorRings: 4,
-    maintenanceIntervalMs: 2_000,
-    leaveTimeoutMs: 5_000
-  },
-  // Fast timers so tests see a killed member dead in about a second and a
-  // silent one in 1.5-3 s, yet a probe timeout (300 ms) that a CI host
-  // running many agents on two cores still meets: flaky suspicions in tests
-  // are bugs too.
-  test: {
-    ...LAN,
-    probeIntervalMs: 500,
-    probeTimeoutMs: 300,
-    connectTimeoutMs: 1_000,
-    suspicionMult: 3,
-    suspicionMaxTimeoutMult: 2,
-    refusedSuspicionMs: 400,
-    suspectMaxAgeMs: 60_000,
-    joinGraceMs: 2_000,
-    awarenessMaxMultiplier: 4,
-    retransmitMult: 2,
-    gossipIntervalMs: 100,
-    pushPullIntervalMs: 3_000,
-    pushPullTimeoutMs: 3_000,
-    pushPullMinGapMs: 500,
-    reconnectIntervalMs: 2_000,
-    reapAfterMs: 30_000,
-    tombstoneMs: 5 * 60_000,
-    maintenanceIntervalMs: 250,
-    leaveTimeoutMs: 1_000
-  }
-}
-
-/** The defaults of one profile (a copy). */
-export function defaultMembershipConfig (profile: ProfileName = 'lan'): MembershipConfig {
-  const base = MEMBERSHIP_PROFILES[profile]
-  if (base === undefined) throw new InvalidMembershipConfigError(`unknown profile ${String(profile)}`)
-  return { ...base }
-}
-
-/** Profile defaults overlaid with `overrides`, validated. */
-export function membershipConfig (profile: ProfileName = 'lan', overrides: Partial<MembershipConfig> = {}): MembershipConfig {
-  const cfg = { ...defaultMembershipConfig(profile) }
-  for (const [k, v] of Object.entries(overrides)) {
-    if (v !== undefined) (cfg as unknown as Record<string, unknown>)[k] = v
-  }
-  validateMembershipConfig(cfg)
-  return cfg
-}
-
-/** Throws InvalidMembershipConfigError naming the first bad key. */
-export function validateMembershipConfig (cfg: MembershipConfig): void {
-  const positiveInts: Array<keyof MembershipConfig> = Object.keys(LAN) as Array<keyof MembershipConfig>
-  for (const key of positiveInts) {
-    const v = cfg[key]
-    if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0 || (key !== 'suspicionMult' && key !== 'suspicionMaxTimeoutMult' && !Number.isInteger(v))) {
-      throw new InvalidMembershipConfigError(`membership.${key} must be a positive ${key.startsWith('suspicion') ? 'number' : 'integer'}, got ${String(v)}`)
+export const membershipTunables = defineTunables<MembershipConfig>({
+  module: 'membership',
+  schema: z.strictObject({
+    probeIntervalMs: tunable.positive(),
+    probeTimeoutMs: tunable.positive(),
+    connectTimeoutMs: tunable.positive(),
+    indirectChecks: tunable.positive(),
+    suspicionMult: z.number().positive(),
+    suspicionMaxTimeoutMult: z.number().min(1),
+    refusedSuspicionMs: tunable.positive(),
+    suspectMaxAgeMs: tunable.positive(),
+    joinGraceMs: tunable.positive(),
+    awarenessMaxMultiplier: tunable.positive(),
+    retransmitMult: tunable.positive(),
+    gossipIntervalMs: tunable.positive(),
+    gossipNodes: tunable.positive(),
+    piggybackMaxBytes: tunable.positive(),
+    piggybackQueueMax: tunable.positive(),
+    pushPullIntervalMs: tunable.positive(),
+    pushPullTimeoutMs: tunable.positive(),
+    pushPullMinGapMs: tunable.positive(),
+    reconnectIntervalMs: tunable.positive(),
+    reapAfterMs: tunable.positive(),
+    tombstoneMs: tunable.positive(),
+    maxMembers: tunable.positive(),
+    identityConflictWindowMs: tunable.positive(),
+    identityConflictLogMs: tunable.positive(),
+    monitorRings: tunable.positive(),
+    regionRings: tunable.positive(),
+    memberDialsPerTick: tunable.positive(),
+    maintenanceIntervalMs: tunable.positive(),
+    leaveTimeoutMs: tunable.positive(),
+    maxUpdateBytes: tunable.positive(),
+    maxProbeBytes: tunable.positive(),
+    maxPushPullBytes: tunable.positive(),
+    maxInboundProbeStreams: tunable.positive()
+  }),
+  profiles: {
+    lan: LAN,
+    wan: {
+      ...LAN,
+      probeIntervalMs: 5_000,
+      probeTimeoutMs: 3_000,
+      connectTimeoutMs: 10_000,
+      suspicionMult: 6,
+      refusedSuspicionMs: 3_000,
+      suspectMaxAgeMs: 30 * 60_000,
+      joinGraceMs: 30_000,
+      gossipIntervalMs: 500,
+      gossipNodes: 4,
+      pushPullIntervalMs: 60_000,
+      pushPullTimeoutMs: 30_000,
+      pushPullMinGapMs: 5_000,
+      reconnectIntervalMs: 60_000,
+      reapAfterMs: 6 * 60 * 60_000,
+      tombstoneMs: 72 * 60 * 60_000,
+      // Lossier paths: one more observer per member.
+      monitorRings: 4,
+      maintenanceIntervalMs: 2_000,
+      leaveTimeoutMs: 5_000
+    },
+    // Fast timers so tests see a killed member dead in about a second and a
+    // silent one in 1.5-3 s, yet a probe timeout (300 ms) that a CI host
+    // running many agents on two cores still meets: flaky suspicions in tests
+    // are bugs too.
+    test: {
+      ...LAN,
+      probeIntervalMs: 500,
+      probeTimeoutMs: 300,
+      connectTimeoutMs: 1_000,
+      suspicionMult: 3,
+      suspicionMaxTimeoutMult: 2,
+      refusedSuspicionMs: 400,
+      suspectMaxAgeMs: 60_000,
+      joinGraceMs: 2_000,
+      awarenessMaxMultiplier: 4,
+      retransmitMult: 2,
+      gossipIntervalMs: 100,
+      pushPullIntervalMs: 3_000,
+      pushPullTimeoutMs: 3_000,
+      pushPullMinGapMs: 500,
+      reconnectIntervalMs: 2_000,
+      reapAfterMs: 30_000,
+      tombstoneMs: 5 * 60_000,
+      maintenanceIntervalMs: 250,
+      leaveTimeoutMs: 1_000
     }
-  }
-  if (cfg.probeTimeoutMs >= cfg.probeIntervalMs) {
-    throw new InvalidMembershipConfigError('membership.probeTimeoutMs must be below probeIntervalMs (the indirect phase needs the rest of the interval)')
-  }
-  if (cfg.suspicionMaxTimeoutMult < 1) {
-    throw new InvalidMembershipConfigError('membership.suspicionMaxTimeoutMult must be >= 1')
-  }
-  if (cfg.maxUpdateBytes > cfg.maxProbeBytes || cfg.maxProbeBytes > cfg.maxPushPullBytes) {
-    throw new InvalidMembershipConfigError('membership.maxUpdateBytes <= maxProbeBytes <= maxPushPullBytes is required')
-  }
-  if (cfg.piggybackMaxBytes + 256 > cfg.maxProbeBytes) {
-    throw new InvalidMembershipConfigError('membership.piggybackMaxBytes must leave room in maxProbeBytes')
-  }
-}
+  },
+  relations: [
+    // The indirect phase (probe-req through indirectChecks members) runs in
+    // what is left of the interval after the direct probe timed out.
+    t => t.probeTimeoutMs < t.probeIntervalMs
+      ? undefined
+      : `probeTimeoutMs (${t.probeTimeoutMs}) must be below probeIntervalMs (${t.probeIntervalMs}): the indirect phase needs the rest of the interval`,
+    // A refused probe is proof the process is gone; refusedSuspicionMs is its
+    // fast path to "dead" and replaces the timeout-based window. At or above
+    // the shortest timeout-based suspicion (suspicionMult × probeIntervalMs,
+    // clusters up to 10) proof would be slower than silence.
+    t => t.refusedSuspicionMs < t.suspicionMult * t.probeIntervalMs
+      ? undefined
+      : `refusedSuspicionMs (${t.refusedSuspicionMs}) must be below suspicionMult × probeIntervalMs (${t.suspicionMult * t.probeIntervalMs}): a refusal is the fast path to dead`,
+    // Push-pull hands each member's current claim, with its signed ts, to
+    // peers that missed the gossip; a suspect claim older than
+    // suspectMaxAgeMs is dropped as a replay. It must stay acceptable for as
+    // long as a healthy node's suspicion can run in a cluster of maxMembers,
+    // or a node syncing mid-suspicion would not learn of it.
+    t => {
+      const longest = t.suspicionMaxTimeoutMult * suspicionTimeoutMs(t.suspicionMult, t.maxMembers, t.probeIntervalMs)
+      return t.suspectMaxAgeMs >= longest
+        ? undefined
+        : `suspectMaxAgeMs (${t.suspectMaxAgeMs}) must cover the longest suspicion at maxMembers, suspicionMaxTimeoutMult × suspicionMult × log10(maxMembers) × probeIntervalMs (${Math.ceil(longest)})`
+    },
+    // Every update travels inside probes and push-pull frames.
+    t => t.maxUpdateBytes <= t.maxProbeBytes && t.maxProbeBytes <= t.maxPushPullBytes
+      ? undefined
+      : `maxUpdateBytes (${t.maxUpdateBytes}) <= maxProbeBytes (${t.maxProbeBytes}) <= maxPushPullBytes (${t.maxPushPullBytes}) is required: updates travel inside probes and push-pull frames`,
+    // A probe carries its own fields (~256 bytes) besides the piggybacked updates.
+    t => t.piggybackMaxBytes + 256 <= t.maxProbeBytes
+      ? undefined
+      : `piggybackMaxBytes (${t.piggybackMaxBytes}) must leave 256 bytes of room in maxProbeBytes (${t.maxProbeBytes})`
+  ]
+})
+
+/** The profile's tunables with `overrides`, validated: the one way to resolve them. */
+export const membershipConfig = (profile: ProfileName, overrides?: Partial<MembershipConfig>): Readonly<MembershipConfig> => membershipTunables.create(profile, overrides)
 
 /** memberlist's suspicionTimeout: the suspicion minimum for a cluster of n, ms. */
 export function suspicionTimeoutMs (mult: number, n: number, intervalMs: number): number {

@@ -1,10 +1,5 @@
 /** Named errors of the membership protocol. Callers branch on `.name`. */
 
-export class InvalidMembershipConfigError extends Error {
-  static name = 'InvalidMembershipConfigError'
-  override name = 'InvalidMembershipConfigError'
-}
-
 /** A probe got neither an ack nor a refusal before its deadline. */
 export class ProbeTimeoutError extends Error {
   static name = 'ProbeTimeoutError'

@@ -14,10 +14,9 @@ export type { MembershipInit, MembershipComponents } from './swim.js'
 export type { IncarnationStore } from './incarnation-store.js'
 export { fileIncarnationStore, clockIncarnationStore } from './incarnation-store.js'
 export {
-  membershipConfig, defaultMembershipConfig, validateMembershipConfig, MEMBERSHIP_PROFILES,
+  membershipConfig, membershipTunables,
   MEMBERSHIP_TOPIC, PROBE_PROTOCOL, PROBE_REQ_PROTOCOL, PUSH_PULL_PROTOCOL, type MembershipConfig
 } from './constants.js'
-export { InvalidMembershipConfigError } from './errors.js'
 
 /** The membership factory: `(init) => (components) => Membership`. */
 export function membership (init: MembershipInit): (components: MembershipComponents) => Membership & { readonly metrics: Swim['metrics'] } {

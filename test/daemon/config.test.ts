@@ -3,6 +3,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { checkReferencedFiles, defaults, readConfigFile, resolveConfig } from '../../daemon/config.js'
+import { ROLE_REGISTRY } from '../../managers/registry.js'
 
 async function tmpFile (name: string, text: string): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'mycel-cfg-'))
@@ -29,6 +30,13 @@ describe('agent config', () => {
     expect(cfg.profile).to.equal('test')
     expect(cfg.bootstrap).to.deep.equal(['/ip4/10.0.0.1/tcp/4100'])
     expect(cfg.api).to.equal('127.0.0.1:8900')
+  })
+
+  it('takes its role list from the role registry', () => {
+    const names = ROLE_REGISTRY.map(r => r.name)
+    expect(defaults().roles).to.deep.equal(names)
+    for (const r of names) expect(resolveConfig(defaults(), { roles: [r] }).roles).to.deep.equal([r])
+    expect(errorOf(() => resolveConfig(defaults(), { roles: ['network', 'nope' as 'network'] })).message).to.match(/invalid value for "roles\.1"/)
   })
 
   it('reads JSON files too', async () => {

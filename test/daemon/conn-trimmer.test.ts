@@ -7,7 +7,7 @@ import { pino } from 'pino'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { ConnectionTrimmer } from '../../daemon/conn-trimmer.js'
 import { createNode, type MycelNode } from '../../daemon/node.js'
-import { LIBP2P_PROFILES } from '../../daemon/profiles.js'
+import { libp2pTunables } from '../../daemon/profiles.js'
 
 interface FakeConn { remotePeer: { toString: () => string }, timeline: { open: number }, streams: Array<{ protocol: string }>, closed: boolean, close: () => Promise<void>, abort: () => void }
 
@@ -74,7 +74,7 @@ describe('connection trimmer over real libp2p nodes', function () {
 
   it('closes idle connections to unprotected peers and keeps the protected one', async () => {
     for (let i = 0; i < 5; i++) {
-      const n = await createNode({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'], profile: LIBP2P_PROFILES.test })
+      const n = await createNode({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'], profile: libp2pTunables.defaults('test') })
       await n.start()
       nodes.push(n)
     }

@@ -15,10 +15,11 @@ import { AgentProcess, waitFor } from '../../harness/agent-process.js'
 import { createIdentity } from '../../daemon/identity.js'
 import { writeFileDurable } from '../../lib/durable-file.js'
 import { createGenesis, genesisToJson } from '../../protocols/bft/genesis.js'
+import { ROLE_NAMES } from '../../managers/registry.js'
 
 /** How long the outsiders keep trying before the final checks (issue 11: 30 s). */
 const TRY_MS = 30_000
-const ALL_ROLES = 'network,update,config,security,monitoring'
+const ALL_ROLES = ROLE_NAMES.join(',')
 
 interface RolesView {
   regions: Array<{ region: string, roles: Array<{ role: string, holder?: string }> }>

@@ -14,8 +14,8 @@ import { TopicValidatorResult } from '@libp2p/gossipsub'
 import { pino } from 'pino'
 import { Registry } from 'prom-client'
 import { createNode, type MycelNode } from '../../daemon/node.js'
-import { LIBP2P_PROFILES } from '../../daemon/profiles.js'
-import { admission, ADMISSION_PROFILES, decodeHello, encodeHello, judgeHello, type NetworkIdentity } from '../../protocols/admission/index.js'
+import { libp2pTunables } from '../../daemon/profiles.js'
+import { admission, admissionTunables, decodeHello, encodeHello, judgeHello, type NetworkIdentity } from '../../protocols/admission/index.js'
 import { encodeCbor } from '../../wire/codec.js'
 import { handleRequests, request, type RpcHost } from '../../wire/rpc.js'
 
@@ -31,9 +31,9 @@ async function start (network: NetworkIdentity | undefined | 'none', registry = 
   const node = await createNode({
     privateKey: await generateKeyPair('Ed25519'),
     listen: ['/ip4/127.0.0.1/tcp/0'],
-    profile: LIBP2P_PROFILES.test,
+    profile: libp2pTunables.defaults('test'),
     // 'none': a plain libp2p node without the admission protocol.
-    ...(network === 'none' ? {} : { admission: admission({ network, config: ADMISSION_PROFILES.test, logger: log, registry }) })
+    ...(network === 'none' ? {} : { admission: admission({ network, config: admissionTunables.defaults('test'), logger: log, registry }) })
   })
   await node.start()
   const t: TestNode = { node, served: [] }

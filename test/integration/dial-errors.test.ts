@@ -11,7 +11,7 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { generateKey } from '@libp2p/pnet'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { createNode, type MycelNode } from '../../daemon/node.js'
-import { LIBP2P_PROFILES } from '../../daemon/profiles.js'
+import { libp2pTunables } from '../../daemon/profiles.js'
 import { classifyDialError, dialProgress, type DialFailureReason } from '../../daemon/dial-errors.js'
 
 function psk (): Uint8Array {
@@ -26,7 +26,7 @@ describe('dial error classification (real libp2p dials)', function () {
   let silent: Server | undefined
   const sockets: Socket[] = []
   const node = async (networkKey?: Uint8Array): Promise<MycelNode> => {
-    const n = await createNode({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'], profile: LIBP2P_PROFILES.test, networkKey })
+    const n = await createNode({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'], profile: libp2pTunables.defaults('test'), networkKey })
     await n.start()
     nodes.push(n)
     return n

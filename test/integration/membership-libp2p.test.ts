@@ -14,7 +14,7 @@ import type { PrivateKey } from '@libp2p/interface'
 import { pino } from 'pino'
 import { Registry } from 'prom-client'
 import { createNode, type MycelNode } from '../../daemon/node.js'
-import { LIBP2P_PROFILES } from '../../daemon/profiles.js'
+import { libp2pTunables } from '../../daemon/profiles.js'
 import { membership, membershipConfig, MEMBERSHIP_TOPIC, PROBE_PROTOCOL, PUSH_PULL_PROTOCOL, type Membership, type MemberState } from '../../protocols/membership/index.js'
 import { signUpdate, type AliveBody, type LeftBody } from '../../protocols/membership/messages.js'
 import { request, type RpcHost } from '../../wire/rpc.js'
@@ -24,7 +24,7 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 interface Agent { key: PrivateKey, dir: string, node: MycelNode, m: Membership & { metrics: any }, registry: Registry }
 
 async function startAgent (key: PrivateKey, dir: string, bootstrap?: MycelNode): Promise<Agent> {
-  const node = await createNode({ privateKey: key, listen: ['/ip4/127.0.0.1/tcp/0'], profile: LIBP2P_PROFILES.test })
+  const node = await createNode({ privateKey: key, listen: ['/ip4/127.0.0.1/tcp/0'], profile: libp2pTunables.defaults('test') })
   await node.start()
   const registry = new Registry()
   const m = membership({ config: membershipConfig('test'), region: 'r1', roles: ['network'], version: 'test', dataDir: dir })({
@@ -144,7 +144,7 @@ describe('membership over real libp2p nodes: hostile input', function () {
     const bInc = b.m.self().incarnation
 
     const evilKey = await generateKeyPair('Ed25519')
-    attacker = await createNode({ privateKey: evilKey, listen: ['/ip4/127.0.0.1/tcp/0'], profile: LIBP2P_PROFILES.test })
+    attacker = await createNode({ privateKey: evilKey, listen: ['/ip4/127.0.0.1/tcp/0'], profile: libp2pTunables.defaults('test') })
     await attacker.start()
     const host = attacker as unknown as RpcHost
     const target = a.node.peerId

@@ -14,11 +14,12 @@
 import { strict as assert } from 'node:assert'
 import { AgentProcess, waitFor } from '../../harness/agent-process.js'
 import { pickHolder } from '../../protocols/election/rule.js'
-import { ELECTION_PROFILES } from '../../protocols/election/constants.js'
+import { electionTunables } from '../../protocols/election/constants.js'
+import { ROLE_NAMES } from '../../managers/registry.js'
 
 const REGIONS = ['r1', 'r2', 'r3']
-const ROLES = ['network', 'update', 'config', 'security', 'monitoring']
-const CFG = ELECTION_PROFILES.test
+const ROLES = [...ROLE_NAMES]
+const CFG = electionTunables.defaults('test')
 
 interface Row { region: string, role: string, holder?: string, term?: number, status: string, expiresAt?: number }
 interface Local { role: string, acting: boolean, term?: number, since?: number, lastHandoff?: { at: number, term: number, reason: string } }

@@ -10,7 +10,7 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { PrivateKey } from '@libp2p/interface'
 import { createNode, type MycelNode } from '../../daemon/node.js'
-import { LIBP2P_PROFILES } from '../../daemon/profiles.js'
+import { libp2pTunables } from '../../daemon/profiles.js'
 import {
   Libp2pLeaseTransport, electionMetrics, leaseDhtSelectors, leaseDhtValidators, leaseKey, signLease, type SignedLease
 } from '../../protocols/election/index.js'
@@ -32,7 +32,7 @@ describe('lease records over a real kad-dht (4 in-process nodes)', function () {
       const node = await createNode({
         privateKey: key,
         listen: ['/ip4/127.0.0.1/tcp/0'],
-        profile: LIBP2P_PROFILES.test,
+        profile: libp2pTunables.defaults('test'),
         dhtValidators: leaseDhtValidators,
         dhtSelectors: leaseDhtSelectors
       })

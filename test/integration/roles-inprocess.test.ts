@@ -16,13 +16,13 @@ import { Registry } from 'prom-client'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { createNode, type MycelNode } from '../../daemon/node.js'
-import { LIBP2P_PROFILES } from '../../daemon/profiles.js'
-import { roles, leaseDhtSelectors, leaseDhtValidators, type Roles } from '../../managers/index.js'
+import { libp2pTunables } from '../../daemon/profiles.js'
+import { roles, leaseDhtSelectors, leaseDhtValidators, ROLE_NAMES, type Roles } from '../../managers/index.js'
 import { PartitionControl } from '../../daemon/test-hooks.js'
 import type { Member } from '../../protocols/membership/types.js'
 import { waitFor } from '../../harness/agent-process.js'
 
-const ROLES = ['network', 'update', 'config', 'security', 'monitoring']
+const ROLES = [...ROLE_NAMES]
 const ELECTION = { leaseMs: 4_000, renewIntervalMs: 1_000, learnPeriodMs: 1_500, viewSettleMs: 0, claimSettleMs: 300, maxClockSkewMs: 200 }
 
 interface Sim { id: string, region: string, node: MycelNode, roles: Roles, partition: PartitionControl, registry: Registry, dir: string, cut: boolean }
@@ -44,11 +44,11 @@ describe('roles component over real libp2p, 4 in-process nodes in 2 regions', fu
     for (let i = 0; i < 4; i++) {
       const key = await generateKeyPair('Ed25519')
       const partition = new PartitionControl()
-      const node = await createNode({ privateKey: key, listen: ['/ip4/127.0.0.1/tcp/0'], profile: LIBP2P_PROFILES.test, dhtValidators: leaseDhtValidators, dhtSelectors: leaseDhtSelectors, denyPeer: (p) => partition.denies(p) })
+      const node = await createNode({ privateKey: key, listen: ['/ip4/127.0.0.1/tcp/0'], profile: libp2pTunables.defaults('test'), dhtValidators: leaseDhtValidators, dhtSelectors: leaseDhtSelectors, denyPeer: (p) => partition.denies(p) })
       const dir = await mkdtemp(join(tmpdir(), 'mycel-rip-'))
       const sim = { id: peerIdFromPrivateKey(key).toString(), region: i < 2 ? 'eu' : 'us', node, partition, registry: new Registry(), dir, cut: false } as Sim
       sims.push(sim)
-      sim.roles = roles({ profile: 'test', eligible: ROLES, election: ELECTION, duties: { topologyIntervalMs: 500 } })({
+      sim.roles = roles({ profile: 'test', eligible: ROLES, election: ELECTION, roleTunables: { network: { intervalMs: 500 } } })({
         node, peerId: sim.id, privateKey: key, region: sim.region, dataDir: dir, logger: pino({ level: 'silent' }), registry: sim.registry,
         membership: view(sim) as any, health: { reports: () => [] }
       })

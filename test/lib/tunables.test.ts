@@ -20,6 +20,14 @@ describe('lib/tunables', () => {
     expect(() => t.create('lan', { renewMs: -1 })).to.throw(InvalidTunablesError, /demo.*lan: renewMs/)
   })
 
+  it('ignores undefined overrides and refuses an unknown profile', () => {
+    const t = defineTunables({ module: 'demo', schema, profiles, relations })
+    expect(t.create('wan', { renewMs: undefined })).to.equal(t.defaults('wan'))
+    expect(t.create('wan', { renewMs: undefined, skewMs: 1000 })).to.deep.equal({ ...profiles.wan, skewMs: 1000 })
+    expect(() => t.defaults('nope' as 'lan')).to.throw(InvalidTunablesError, /demo.*unknown profile "nope"/)
+    expect(() => t.create('nope' as 'lan', { renewMs: 1 })).to.throw(InvalidTunablesError, /unknown profile/)
+  })
+
   it('refuses a bad profile table when the module is defined', () => {
     expect(() => defineTunables({ module: 'demo', schema, profiles: { ...profiles, test: { renewMs: 100, leaseMs: 150, skewMs: 100 } }, relations }))
       .to.throw(InvalidTunablesError, /test: leaseMs/)

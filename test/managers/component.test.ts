@@ -12,7 +12,7 @@ import pino from 'pino'
 import { Registry } from 'prom-client'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import { roles } from '../../managers/index.js'
+import { roles, ROLE_NAMES } from '../../managers/index.js'
 import type { LeaseTransport, SignedLease } from '../../protocols/election/index.js'
 import type { Member } from '../../protocols/membership/types.js'
 import type { ApiRequest } from '../../daemon/api/router.js'
@@ -49,13 +49,13 @@ describe('roles component (one member, in-memory transport)', function () {
     const registry = new Registry()
     const r = roles({
       profile: 'test',
-      eligible: ['network', 'update', 'config', 'security', 'monitoring'],
+      eligible: ROLE_NAMES,
       election: { learnPeriodMs: 50, viewSettleMs: 0, claimSettleMs: 20 },
-      duties: { topologyIntervalMs: 100, monitorIntervalMs: 100, configCheckIntervalMs: 100, securityIntervalMs: 100, updateIntervalMs: 100 }
+      roleTunables: Object.fromEntries(ROLE_NAMES.map(r => [r, { intervalMs: 100 }]))
     })({ node, peerId, privateKey: key, region: 'eu', dataDir: dir, logger: pino({ level: 'silent' }), registry, membership, health: { reports: () => [] }, transport })
     await r.start()
     const deadline = Date.now() + 10_000
-    while (Date.now() < deadline && !['network', 'update', 'config', 'security', 'monitoring'].every(x => r.election.isActing(x))) await new Promise(res => setTimeout(res, 20))
+    while (Date.now() < deadline && !ROLE_NAMES.every(x => r.election.isActing(x))) await new Promise(res => setTimeout(res, 20))
     await new Promise(res => setTimeout(res, 300))
 
     const routes = routesOfRoles(r, { peerId, region: 'eu' })

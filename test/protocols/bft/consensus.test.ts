@@ -14,7 +14,7 @@ import { MemoryBlockStore } from '../../../protocols/bft/block-store.js'
 import { newHeightState, type HeightState } from '../../../protocols/bft/height-state.js'
 import { buildCertificate } from '../../../protocols/bft/certificate.js'
 import { blockHash, proposalSignBytes, PROPOSAL_DOMAIN, signEntry, voteSignBytes, VOTE_DOMAIN, type BftSigner } from '../../../protocols/bft/crypto.js'
-import { BFT_PROFILES, MAX_ENTRY_TTL_MS } from '../../../protocols/bft/constants.js'
+import { bftTunables, MAX_ENTRY_TTL_MS } from '../../../protocols/bft/constants.js'
 import { criticalRoutes } from '../../../daemon/api/routes/critical.js'
 import { ConsensusHaltedError, InvalidEntryError, NotAdminError } from '../../../protocols/bft/errors.js'
 import type { CriticalService } from '../../../protocols/bft/service.js'
@@ -80,7 +80,7 @@ async function mkNode (genesis: Genesis, signer: BftSigner, opts: { wal?: Memory
     wal,
     clock,
     net: { broadcast: (msg) => { out.push({ to: '*', msg }) }, send: (to, msg) => { out.push({ to, msg }) } },
-    timeouts: BFT_PROFILES.test,
+    timeouts: bftTunables.defaults('test'),
     onHalt: (f) => { halts.push(f) }
   })
   return { c, state, clock, wal, out, halts }

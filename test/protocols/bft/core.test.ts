@@ -20,7 +20,7 @@ import { encodeCertificate } from '../../../protocols/bft/messages.js'
 import { CorruptFileError, StorageFailedError } from '../../../lib/errors.js'
 import { MemoryBlockStore, FileBlockStore } from '../../../protocols/bft/block-store.js'
 import { blockHash, ed25519Signer, ed25519Verifier, proposalSignBytes, PROPOSAL_DOMAIN, signEntry, voteSignBytes, VOTE_DOMAIN, type BftSigner } from '../../../protocols/bft/crypto.js'
-import { BFT_PROFILES } from '../../../protocols/bft/constants.js'
+import { bftTunables } from '../../../protocols/bft/constants.js'
 import { criticalAccessPolicy } from '../../../policy/namespace-acl.js'
 import { readGenesisMark, writeGenesisMark } from '../../../protocols/bft/genesis-mark.js'
 import { PRECOMMIT, PREVOTE, type BftMessage, type Block, type Certificate, type Vote } from '../../../protocols/bft/types.js'
@@ -161,7 +161,7 @@ describe('bft core', () => {
     const timers: Array<() => void> = []
     const clock: Clock = { now: () => Date.now(), setTimer: (_ms, cb) => { timers.push(cb); return () => {} } }
     const wal = new MemoryWal()
-    const mk = (): Consensus => new Consensus({ state, signer: me, verify, wal, clock, net: { broadcast: m => sent.push(m), send: () => {} }, timeouts: BFT_PROFILES.test })
+    const mk = (): Consensus => new Consensus({ state, signer: me, verify, wal, clock, net: { broadcast: m => sent.push(m), send: () => {} }, timeouts: bftTunables.defaults('test') })
     const propose = async (b: Block): Promise<BftMessage> => {
       const sig = await proposer.sign(PROPOSAL_DOMAIN, proposalSignBytes(state.chain, 1, 0, -1, blockHash(b)))
       return { v: 1, kind: 'proposal', proposal: { height: 1, round: 0, validRound: -1, block: b, proposer: proposer.id, signature: sig } }
@@ -322,7 +322,7 @@ describe('bft core', () => {
     const wal = new MemoryWal()
     wal.append = async () => { throw new StorageFailedError('/d/bft/bft-wal.log', 'fdatasync failed: EIO') }
     const faults: Error[] = []
-    const c = new Consensus({ state, signer: me, verify, wal, clock, net: { broadcast: m => sent.push(m), send: () => {} }, timeouts: BFT_PROFILES.test, onHalt: (_f, err) => { faults.push(err as Error) } })
+    const c = new Consensus({ state, signer: me, verify, wal, clock, net: { broadcast: m => sent.push(m), send: () => {} }, timeouts: bftTunables.defaults('test'), onHalt: (_f, err) => { faults.push(err as Error) } })
     await c.start()
     const b = await block(state, [{ key: 'x', value: '1' }])
     const sig = await proposer.sign(PROPOSAL_DOMAIN, proposalSignBytes(state.chain, 1, 0, -1, blockHash(b)))
@@ -344,7 +344,7 @@ describe('bft core', () => {
     const { state } = await setup()
     const wal = new MemoryWal()
     wal.load = async () => { throw new CorruptFileError('/d/bft/bft-wal.log', 'BFT WAL damaged at offset 8', 'move it aside') }
-    const c = new Consensus({ state, signer: vals[0], verify, wal, clock: { now: () => Date.now(), setTimer: () => () => {} }, net: { broadcast: () => {}, send: () => {} }, timeouts: BFT_PROFILES.test })
+    const c = new Consensus({ state, signer: vals[0], verify, wal, clock: { now: () => Date.now(), setTimer: () => () => {} }, net: { broadcast: () => {}, send: () => {} }, timeouts: bftTunables.defaults('test') })
     await assert.rejects(c.start(), { name: 'CorruptFileError' })
     await c.stop()
   })

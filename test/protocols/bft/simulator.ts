@@ -26,7 +26,7 @@ import { createGenesis, type Genesis } from '../../../protocols/bft/genesis.js'
 import { MemoryWal } from '../../../protocols/bft/wal.js'
 import { MemoryBlockStore } from '../../../protocols/bft/block-store.js'
 import { blockHash, ed25519Signer, ed25519Verifier, hex, signEntry, proposalSignBytes, voteSignBytes, PROPOSAL_DOMAIN, VOTE_DOMAIN, type BftSigner, type Verifier } from '../../../protocols/bft/crypto.js'
-import { BFT_PROFILES } from '../../../protocols/bft/constants.js'
+import { bftTunables } from '../../../protocols/bft/constants.js'
 import type { BftMessage, Entry } from '../../../protocols/bft/types.js'
 
 const ids: string[] = []
@@ -125,7 +125,7 @@ export async function simulate (o: SimOptions): Promise<SimResult> {
   const admin = all[all.length - 1]
   const outsider = all[all.length - 2]
   const genesis: Genesis = createGenesis({ networkId: 'sim', validators: validatorIds, admins: [admin], createdAt: new Date(0) })
-  const t = { ...BFT_PROFILES.test }
+  const t = { ...bftTunables.defaults('test') }
   const verify = o.realCrypto === true ? ed25519Verifier() : fakeVerify
   const signerOf = (id: string): BftSigner => o.realCrypto === true ? ed25519Signer(keys.get(id) as PrivateKey, id) : fakeSigner(id)
 

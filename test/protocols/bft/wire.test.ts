@@ -17,7 +17,7 @@ import { Consensus } from '../../../protocols/bft/consensus.js'
 import { MemoryBlockStore } from '../../../protocols/bft/block-store.js'
 import { MemoryWal } from '../../../protocols/bft/wal.js'
 import { blockHash, ed25519Signer, ed25519Verifier, signEntry, voteSignBytes, VOTE_DOMAIN } from '../../../protocols/bft/crypto.js'
-import { BFT_PROFILES } from '../../../protocols/bft/constants.js'
+import { bftTunables } from '../../../protocols/bft/constants.js'
 import { encodeCbor } from '../../../wire/codec.js'
 import type { BftMessage, Certificate } from '../../../protocols/bft/types.js'
 
@@ -60,7 +60,7 @@ describe('bft wire', () => {
       state, signer: signers[0], verify: ed25519Verifier(), wal: new MemoryWal(),
       clock: { now: () => Date.now(), setTimer: () => () => {} },
       net: { broadcast: () => {}, send: () => {} },
-      timeouts: BFT_PROFILES.test
+      timeouts: bftTunables.defaults('test')
     })
     await consensus.start()
   })

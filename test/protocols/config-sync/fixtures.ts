@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import pino from 'pino'
 import { Registry } from 'prom-client'
 import { createNode, type MycelNode } from '../../../daemon/node.js'
-import { LIBP2P_PROFILES } from '../../../daemon/profiles.js'
+import { libp2pTunables } from '../../../daemon/profiles.js'
 import type { Member, Membership } from '../../../protocols/membership/types.js'
 import { configService, configSyncConfig, type ConfigService, type ConfigSyncConfig } from '../../../protocols/config-sync/index.js'
 import { identity } from '../../crdt/fixtures.js'
@@ -46,7 +46,7 @@ const logger = pino({ level: 'silent' })
 
 export async function startAgent (n: number, namespaces?: unknown, dir?: string, overrides: Partial<ConfigSyncConfig> = {}): Promise<TestAgent> {
   const id = await identity(n)
-  const node = await createNode({ privateKey: id.privateKey, listen: ['/ip4/127.0.0.1/tcp/0'], profile: LIBP2P_PROFILES.test })
+  const node = await createNode({ privateKey: id.privateKey, listen: ['/ip4/127.0.0.1/tcp/0'], profile: libp2pTunables.defaults('test') })
   await node.start()
   const membership = new ScriptedMembership(id.peerId)
   const registry = new Registry()

@@ -37,8 +37,8 @@ describe('config-sync wire messages', () => {
 
   it('profiles validate', () => {
     for (const p of ['lan', 'wan', 'test'] as const) configSyncConfig(p)
-    assert.throws(() => configSyncConfig('lan', { antiEntropyIntervalMs: 0 }), { name: 'InvalidConfigSyncConfigError' })
-    assert.throws(() => configSyncConfig('lan', { maxFrameBytes: 1000 }), { name: 'InvalidConfigSyncConfigError' })
+    assert.throws(() => configSyncConfig('lan', { antiEntropyIntervalMs: 0 }), { name: 'InvalidTunablesError', message: /antiEntropyIntervalMs/ })
+    assert.throws(() => configSyncConfig('lan', { maxFrameBytes: 1000 }), { name: 'InvalidTunablesError', message: /maxFrameBytes/ })
   })
 
   it('ack tracker merges vectors that arrive out of order', async () => {

@@ -20,7 +20,7 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { PrivateKey } from '@libp2p/interface'
 import pino from 'pino'
 import {
-  ElectionEngine, FencingStore, electionMetrics, pickHolder, decodeLease,
+  ElectionEngine, FencingStore, electionMetrics, electionTunables, pickHolder, decodeLease,
   type ElectionConfig, type LeaseTransport, type SignedLease, type LeaseSource, type ElectedDetail, type DemotedDetail
 } from '../../../protocols/election/index.js'
 import type { Member } from '../../../protocols/membership/types.js'
@@ -28,10 +28,10 @@ import { prng } from '../../helpers/prng.js'
 import { VirtualClock } from '../../sim/clock.js'
 import { SimNetwork } from '../../sim/network.js'
 
-export const CFG: ElectionConfig = {
+export const CFG: ElectionConfig = electionTunables.validate({
   leaseMs: 5_000, renewIntervalMs: 1_600, maxClockSkewMs: 200, claimSettleMs: 300, learnPeriodMs: 1_800, viewSettleMs: 500,
   dhtTimeoutMs: 3_000, dhtRefreshMs: 4_000, dhtPutIntervalMs: 12_000, provideIntervalMs: 60_000, provideSpreadMs: 1_000, jitter: 0.1
-}
+}, 'sim')
 export const ROLES = ['network', 'monitoring']
 const logger = pino({ level: 'silent' })
 const NET_DELAY = 5

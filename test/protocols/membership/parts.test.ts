@@ -6,7 +6,7 @@ import assert from 'node:assert/strict'
 import { mkdtemp, rm, writeFile, mkdir, readFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { membershipConfig, defaultMembershipConfig, retransmitLimit, pushPullIntervalFor, suspicionTimeoutMs } from '../../../protocols/membership/constants.js'
+import { membershipConfig, membershipTunables, retransmitLimit, pushPullIntervalFor, suspicionTimeoutMs } from '../../../protocols/membership/constants.js'
 import { Awareness } from '../../../protocols/membership/awareness.js'
 import { BroadcastQueue } from '../../../protocols/membership/broadcast-queue.js'
 import { fileIncarnationStore, RESERVE_BLOCK } from '../../../protocols/membership/incarnation-store.js'
@@ -20,7 +20,7 @@ const raw = (n: number, size = 100): SignedUpdate => ({ b: new Uint8Array(size).
 describe('membership parts', () => {
   describe('config', () => {
     it('anchors lan on memberlist DefaultLANConfig', () => {
-      const lan = defaultMembershipConfig('lan')
+      const lan = membershipTunables.defaults('lan')
       assert.equal(lan.probeIntervalMs, 1_000)
       assert.equal(lan.probeTimeoutMs, 500)
       assert.equal(lan.indirectChecks, 3)
@@ -39,10 +39,28 @@ describe('membership parts', () => {
 
     it('applies overrides and names the bad key', () => {
       assert.equal(membershipConfig('wan', { probeIntervalMs: 7_000 }).probeIntervalMs, 7_000)
-      assert.throws(() => membershipConfig('lan', { indirectChecks: 0 }), { name: 'InvalidMembershipConfigError', message: /indirectChecks/ })
-      assert.throws(() => membershipConfig('lan', { probeTimeoutMs: 1.5 }), { name: 'InvalidMembershipConfigError', message: /probeTimeoutMs/ })
-      assert.throws(() => membershipConfig('lan', { probeTimeoutMs: 2_000 }), { name: 'InvalidMembershipConfigError', message: /probeTimeoutMs/ })
-      assert.throws(() => membershipConfig('nope' as 'lan'), { name: 'InvalidMembershipConfigError' })
+      assert.throws(() => membershipConfig('lan', { indirectChecks: 0 }), { name: 'InvalidTunablesError', message: /indirectChecks/ })
+      assert.throws(() => membershipConfig('lan', { probeTimeoutMs: 1.5 }), { name: 'InvalidTunablesError', message: /probeTimeoutMs/ })
+      assert.throws(() => membershipConfig('lan', { probeTimeoutMs: 2_000 }), { name: 'InvalidTunablesError', message: /probeTimeoutMs/ })
+      assert.throws(() => membershipConfig('nope' as 'lan'), { name: 'InvalidTunablesError' })
+    })
+
+    it('a refusal is the fast path to dead: shorter than any timeout-based suspicion', () => {
+      // test: suspicionMult 3 × probeIntervalMs 500.
+      assert.equal(membershipConfig('test', { refusedSuspicionMs: 1_499 }).refusedSuspicionMs, 1_499)
+      assert.throws(() => membershipConfig('test', { refusedSuspicionMs: 1_500 }), { name: 'InvalidTunablesError', message: /refusedSuspicionMs \(1500\) must be below suspicionMult × probeIntervalMs \(1500\)/ })
+      assert.throws(() => membershipConfig('lan', { suspicionMult: 1 }), { name: 'InvalidTunablesError', message: /lan: refusedSuspicionMs/ })
+    })
+
+    it('a suspect claim stays acceptable while a suspicion can run', () => {
+      // lan: 6 × 5 × log10(4096) × 1 s ≈ 108 s.
+      assert.throws(() => membershipConfig('lan', { suspectMaxAgeMs: 100_000 }), { name: 'InvalidTunablesError', message: /suspectMaxAgeMs \(100000\) must cover the longest suspicion/ })
+      assert.throws(() => membershipConfig('test', { probeIntervalMs: 3_000 }), { name: 'InvalidTunablesError', message: /test: suspectMaxAgeMs/ })
+    })
+
+    it('updates fit probes and push-pull frames, with room for the probe fields', () => {
+      assert.throws(() => membershipConfig('lan', { maxUpdateBytes: 65 * 1024 }), { name: 'InvalidTunablesError', message: /maxUpdateBytes .* <= maxProbeBytes/ })
+      assert.throws(() => membershipConfig('lan', { piggybackMaxBytes: 64 * 1024 - 255 }), { name: 'InvalidTunablesError', message: /piggybackMaxBytes .* must leave 256 bytes/ })
     })
 
     it('retransmit limit and push-pull interval follow memberlist', () => {

@@ -1,0 +1,117 @@
+/**
+ * The one list of management roles. Each registers as `{ name, tunables,
+ * create(ctx, tunables) }`: its name (what eligibility flags, the election
+ * and the API use), its duty tunables per profile (beside its class, e.g.
+ * network-manager.ts) and how to build it from what the roles component
+ * holds. `ROLE_NAMES` derives from this list, and so does the agent config's
+ * `roles` schema (daemon/config.ts); the roles component (index.ts) builds
+ * every role from it. A new role is a class, its tunables and one entry here.
+ */
+import type { Logger } from 'pino'
+import type { Registry } from 'prom-client'
+import { InvalidTunablesError, PROFILE_NAMES, type ProfileName, type Tunables } from '../lib/tunables.js'
+import type { Health } from '../protocols/health/index.js'
+import type { Membership } from '../protocols/membership/types.js'
+import { rolesTunables, type RolesConfig } from './constants.js'
+import { regionMetrics, type RolesMetrics } from './metrics.js'
+import type { DutyTunables, Emit, Role } from './role.js'
+import { NetworkManager, networkTunables, type NetworkManagerInit, type TopologySink } from './network-manager.js'
+import { UpdateManager, updateTunables } from './update-manager.js'
+import { ConfigManager, configTunables, type ConfigManagerInit } from './config-manager.js'
+import { SecurityManager, securityTunables, type SecurityManagerInit } from './security-manager.js'
+import { MonitoringManager, monitoringTunables } from './monitoring-manager.js'
+
+/** What a role may be built from: the roles component's parts and the agent's adapters. */
+export interface RoleContext {
+  region: string
+  /** Sends a fenced action for a role (actions.ts). */
+  emit: Emit
+  metrics: RolesMetrics
+  /** The roles component's logger with `role` bound. */
+  logger: Logger
+  registry?: Registry
+  membership: Membership
+  health: Pick<Health, 'reports'>
+  node: NetworkManagerInit['node']
+  /** Replicated-config adapters, once the agent runs config-sync / critical config. */
+  configSource?: ConfigManagerInit['source']
+  admission?: SecurityManagerInit['admission']
+  topologySink?: TopologySink
+  /** Oldest version the security manager accepts without flagging. */
+  minVersion?: string
+}
+
+export interface RoleDefinition<N extends string, T extends DutyTunables> {
+  readonly name: N
+  readonly tunables: Tunables<T>
+  readonly create: (ctx: RoleContext, tunables: Readonly<T>) => Role
+}
+
+/** Keeps each entry's name a literal, so `RoleName` is the union of them. */
+function defineRole<const N extends string, T extends DutyTunables> (d: RoleDefinition<N, T>): RoleDefinition<N, T> { return d }
+
+/** Every management role, in the order the API lists them. */
+export const ROLE_REGISTRY = [
+  defineRole({
+    name: 'network',
+    tunables: networkTunables,
+    create: (ctx, t) => new NetworkManager({ region: ctx.region, emit: ctx.emit, metrics: ctx.metrics, logger: ctx.logger, intervalMs: t.intervalMs, membership: ctx.membership, node: ctx.node, sink: ctx.topologySink })
+  }),
+  defineRole({
+    name: 'update',
+    tunables: updateTunables,
+    create: (ctx, t) => new UpdateManager({ region: ctx.region, emit: ctx.emit, metrics: ctx.metrics, logger: ctx.logger, intervalMs: t.intervalMs })
+  }),
+  defineRole({
+    name: 'config',
+    tunables: configTunables,
+    create: (ctx, t) => new ConfigManager({ region: ctx.region, emit: ctx.emit, metrics: ctx.metrics, logger: ctx.logger, intervalMs: t.intervalMs, source: ctx.configSource })
+  }),
+  defineRole({
+    name: 'security',
+    tunables: securityTunables,
+    create: (ctx, t) => new SecurityManager({
+      region: ctx.region, emit: ctx.emit, metrics: ctx.metrics, logger: ctx.logger, intervalMs: t.intervalMs, membership: ctx.membership, health: ctx.health, admission: ctx.admission, minVersion: ctx.minVersion
+    })
+  }),
+  defineRole({
+    name: 'monitoring',
+    tunables: monitoringTunables,
+    create: (ctx, t) => new MonitoringManager({ region: ctx.region, emit: ctx.emit, metrics: ctx.metrics, logger: ctx.logger, intervalMs: t.intervalMs, health: ctx.health, regionMetrics: regionMetrics(ctx.registry) })
+  })
+] as const
+
+export type RoleName = typeof ROLE_REGISTRY[number]['name']
+/** The role names, from the registry: the only list of them. */
+export const ROLE_NAMES = Object.freeze(ROLE_REGISTRY.map(d => d.name)) as readonly [RoleName, ...RoleName[]]
+
+type TunablesOf<D> = D extends RoleDefinition<string, infer T> ? T : never
+/** Overrides of each role's duty tunables, by role name (tests, benchmarks). */
+export type RoleTunablesOverrides = { [D in typeof ROLE_REGISTRY[number] as D['name']]?: Partial<TunablesOf<D>> }
+
+export interface ResolvedRoleTunables {
+  /** The framework's own (constants.ts). */
+  framework: Readonly<RolesConfig>
+  /** Each role's duty tunables. */
+  roles: Readonly<Record<RoleName, Readonly<DutyTunables>>>
+}
+
+/**
+ * The framework's and every role's tunables for `profile` with overrides,
+ * each validated by its own module, then the rule between them: every node
+ * keeps a holder's latest output for reportTtlMs, and a holder publishes it
+ * again every intervalMs. At least two intervals, so that one lost or late
+ * output (a dropped gossip message, a slow duty run) does not drop a live
+ * holder's output from the API.
+ */
+export function resolveRoleTunables (profile: ProfileName, framework?: Partial<RolesConfig>, overrides: RoleTunablesOverrides = {}): ResolvedRoleTunables {
+  const fw = rolesTunables.create(profile, framework)
+  const roles = Object.fromEntries(ROLE_REGISTRY.map(d => [d.name, d.tunables.create(profile, overrides[d.name])])) as Record<RoleName, Readonly<DutyTunables>>
+  const broken = ROLE_NAMES.filter(name => fw.reportTtlMs < 2 * roles[name].intervalMs)
+    .map(name => `${profile}: reportTtlMs (${fw.reportTtlMs}) must cover two of ${name}.intervalMs (${2 * roles[name].intervalMs}): one lost output must not drop a live holder's`)
+  if (broken.length > 0) throw new InvalidTunablesError('roles', broken)
+  return { framework: fw, roles: Object.freeze(roles) }
+}
+
+// Every profile's defaults keep the rule, checked once when this module loads.
+for (const p of PROFILE_NAMES) resolveRoleTunables(p)
