@@ -6,9 +6,10 @@
  * tightened through critical config under values stored before) and writers
  * whose access was revoked.
  *
- * The source is the replicated config store. The agent does not run the
- * config-sync component yet; until it passes one in, the role reports
- * `source: "unavailable"` (see docs/roles.md) instead of pretending all is fine.
+ * The source is this node's replicated config store (the agent passes the
+ * config-sync component's `readSource()`). A roles component built without
+ * one (unit tests) reports `source: "unavailable"` (see docs/roles.md)
+ * instead of pretending all is fine.
  */
 import type { Logger } from 'pino'
 import { dutyLoop, dutyTunables, type Emit, type Role } from './role.js'

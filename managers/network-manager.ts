@@ -2,8 +2,8 @@
  * Network manager, first duty: the region's topology summary — members by
  * state and how connected they are — published as a fenced action that every
  * region member keeps (GET /v1/roles/outputs), and into replicated config
- * through `sink` once the config-sync component exposes one (not wired yet:
- * see docs/roles.md).
+ * through `sink` when one is given (the agent passes none yet: see
+ * docs/roles.md).
  */
 import type { Logger } from 'pino'
 import { peerIdFromString } from '@libp2p/peer-id'
