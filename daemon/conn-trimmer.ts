@@ -30,7 +30,8 @@ export interface ConnectionTrimmerInit {
 }
 
 export interface ConnectionTrimmerComponents {
-  node: MycelNode
+  /** Only its connection list is read. */
+  node: Pick<MycelNode, 'getConnections'>
   logger: Logger
   /** Counts closed connections, if given. */
   trimmed?: Counter
