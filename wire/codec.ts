@@ -58,11 +58,12 @@ export function decodeCbor<T> (data: Uint8Array, schema: z.ZodType<T>, maxBytes?
  * fields intact. For that the input must be the deterministic encoding of
  * its value; any other encoding is rejected as malformed.
  *
- * The schema must not be strict (it would reject the fields to keep) and
- * must not transform values (defaults, transforms): the value returned is
- * the decoded CBOR the schema accepted, not the schema's output. The byte
- * limit bounds the unknown fields with the known ones. Throws the same
- * named errors as decodeCbor, never anything else.
+ * The schema's objects must not be strict where fields are to be kept (a
+ * strict one rejects them, as with decodeCbor; only local records use that),
+ * and it must not transform values (defaults, transforms): the value
+ * returned is the decoded CBOR the schema accepted, not the schema's output.
+ * The byte limit bounds the unknown fields with the known ones. Throws the
+ * same named errors as decodeCbor, never anything else.
  */
 export function decodeSigned<T> (data: Uint8Array, schema: z.ZodType<T>, maxBytes?: number): T {
   const raw = decodeRaw(data, schema, maxBytes)
