@@ -15,6 +15,7 @@
 import { encode, decode, rfc8949EncodeOptions } from 'cborg'
 import { z } from 'zod'
 import { MalformedMessageError, OversizedMessageError, UnsupportedVersionError } from './errors.js'
+import { isDeterministic } from './deterministic.js'
 
 const DECODE_OPTIONS = {
   strict: true,
@@ -68,20 +69,10 @@ export function decodeCbor<T> (data: Uint8Array, schema: z.ZodType<T>, maxBytes?
 export function decodeSigned<T> (data: Uint8Array, schema: z.ZodType<T>, maxBytes?: number): T {
   const raw = decodeRaw(data, schema, maxBytes)
   check(raw, schema)
-  if (!isEncodingOf(raw, data)) {
+  if (!isDeterministic(data)) {
     throw new MalformedMessageError('not the deterministic encoding: a signed body must arrive as its signer encoded it')
   }
   return raw as T
-}
-
-function isEncodingOf (value: unknown, data: Uint8Array): boolean {
-  let again: Uint8Array
-  try {
-    again = encodeCbor(value)
-  } catch {
-    return false
-  }
-  return Buffer.from(again.buffer, again.byteOffset, again.byteLength).equals(Buffer.from(data.buffer, data.byteOffset, data.byteLength))
 }
 
 /** Size limit, CBOR, and the version of a versioned schema. */

@@ -12,9 +12,10 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { bytes, decodeCbor, decodeSigned, encodeCbor } from '../../wire/codec.js'
 import { signPayload, verifyPayload } from '../../wire/signing.js'
+import { isDeterministic } from '../../wire/deterministic.js'
 import { MAX_TRACE_CONTEXT_CHARS, traced } from '../../wire/trace-context.js'
 import { prng, randomBytes, mutate } from '../helpers/prng.js'
-import { extraFields, PROPERTY_RUNS, sameBytes, traceparent, withFields } from '../helpers/wire-evolution.js'
+import { cborValue, extraFields, PROPERTY_RUNS, sameBytes, traceparent, withFields } from '../helpers/wire-evolution.js'
 
 const WIRE_ERRORS = ['MalformedMessageError', 'OversizedMessageError', 'UnsupportedVersionError']
 const body = z.object({ v: z.literal(1), name: z.string().max(10), data: bytes(8), n: z.number().int(), ...traced })
@@ -97,6 +98,38 @@ describe('wire evolution: signed bodies (decodeSigned)', () => {
       }
     }
     expect(rejected).to.be.greaterThan(10_000)
+  })
+})
+
+describe('wire evolution: the deterministic-encoding check', () => {
+  /** The check's answer must be the one re-encoding gives, on everything the CBOR decoder accepts. */
+  const agrees = (data: Uint8Array): boolean => {
+    let raw: unknown
+    try { raw = decodeCbor(data, z.unknown()) } catch { return true }
+    return isDeterministic(data) === sameBytes(encodeCbor(raw), data)
+  }
+
+  it('agrees with re-encoding on generated values, encoded deterministically or not (property)', () => {
+    fc.assert(fc.property(cborValue, fc.boolean(), fc.boolean(), (value, wide, unsorted) => {
+      const data = encode(value, { ...(wide ? { float64: true } : {}), ...(unsorted ? { mapSorter: () => 0 } : {}) })
+      expect(agrees(data)).to.equal(true)
+      expect(isDeterministic(encodeCbor(value))).to.equal(true)
+    }), { numRuns: PROPERTY_RUNS * 5 })
+  })
+
+  it('agrees with re-encoding on 30,000 random and mutated inputs', () => {
+    const rand = prng(44)
+    const valid = [
+      encodeCbor({ ...today, tc: 'x', future: { a: [1, -2, 1.5, -0, null, true, 'é'], b: new Uint8Array(30), '': 2 ** 40 } }),
+      encodeCbor([0.1, 65536, -65537, 'x'.repeat(300), new Uint8Array(70000).subarray(0, 300)])
+    ]
+    let decodable = 0
+    for (let i = 0; i < 30_000; i++) {
+      const input = i % 3 === 0 ? randomBytes(rand, 48) : mutate(rand, valid[i % 2])
+      expect(agrees(input), Buffer.from(input).toString('hex')).to.equal(true)
+      try { decodeCbor(input, z.unknown()); decodable++ } catch {}
+    }
+    expect(decodable).to.be.greaterThan(1000)
   })
 })
 
