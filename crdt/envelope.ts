@@ -8,18 +8,24 @@
  * covers the deterministic CBOR of every field but `sig`, so an envelope can
  * travel through any number of peers (gossip, anti-entropy, snapshots of the
  * log) and its authorship stays checkable.
+ *
+ * Every field means every field the envelope arrived with (docs/wire.md
+ * rule 1): a newer writer's field that this release does not know stays on
+ * the decoded envelope (`decodeSigned`), is covered by the signature check,
+ * and is stored and passed on with it. `tc` is reserved for trace context.
  */
 import { createHash } from 'node:crypto'
 import type { PrivateKey } from '@libp2p/interface'
 import { z } from 'zod'
-import { bytes, decodeCbor, encodeCbor } from '../wire/codec.js'
+import { bytes, decodeSigned, encodeCbor } from '../wire/codec.js'
 import { signPayload, verifyPayload } from '../wire/signing.js'
+import { traced, type Traced } from '../wire/trace-context.js'
 import { ENVELOPE_DOMAIN, NAMESPACE_PATTERN, WRITER_PATTERN } from './constants.js'
 
 /** An Ed25519 signature. */
 const SIGNATURE_BYTES = 64
 
-export interface EnvelopeFields {
+export interface EnvelopeFields extends Traced {
   v: 1
   writer: string
   seq: number
@@ -38,17 +44,19 @@ const fieldsShape = {
   seq: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
   ns: z.string().regex(NAMESPACE_PATTERN),
   update: bytes(),
-  time: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER)
+  time: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+  ...traced
 }
 
-export const envelopeSchema: z.ZodType<Envelope> = z.strictObject({
+export const envelopeSchema: z.ZodType<Envelope> = z.object({
   ...fieldsShape,
   sig: bytes(SIGNATURE_BYTES)
 }) as unknown as z.ZodType<Envelope>
 
-/** Bytes the signature covers. */
+/** Bytes the signature covers: every field but `sig`, known or not. */
 export function signedPayload (e: EnvelopeFields): Uint8Array {
-  return encodeCbor({ v: e.v, writer: e.writer, seq: e.seq, ns: e.ns, update: e.update, time: e.time })
+  const { sig: _sig, ...fields } = e as Partial<Envelope>
+  return encodeCbor(fields)
 }
 
 export async function signEnvelope (key: PrivateKey, fields: EnvelopeFields): Promise<Envelope> {
@@ -63,12 +71,16 @@ export async function verifyEnvelope (e: Envelope): Promise<void> {
 
 /** Canonical wire form: equal envelopes give equal bytes whoever encoded them. */
 export function encodeEnvelope (e: Envelope): Uint8Array {
-  return encodeCbor({ v: e.v, writer: e.writer, seq: e.seq, ns: e.ns, update: e.update, time: e.time, sig: e.sig })
+  return encodeCbor(e)
 }
 
-/** Decodes untrusted bytes; throws only the wire errors (malformed, oversized, version). */
+/**
+ * Decodes untrusted bytes, keeping fields this release does not know (so
+ * encodeEnvelope gives back exactly `data`); throws only the wire errors
+ * (malformed, oversized, version).
+ */
 export function decodeEnvelope (data: Uint8Array, maxBytes: number): Envelope {
-  return decodeCbor(data, envelopeSchema, maxBytes)
+  return decodeSigned(data, envelopeSchema, maxBytes)
 }
 
 /**

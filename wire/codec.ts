@@ -5,10 +5,17 @@
  * peer speaking a newer format is rejected with UnsupportedVersionError
  * rather than misread. Binary fields (keys, signatures, Yjs updates) travel as
  * CBOR byte strings, not base64.
+ *
+ * Two decoders, one per rule of docs/wire.md ("What may change without a new
+ * version"): `decodeCbor` for unsigned frames, whose schemas ignore fields
+ * they do not name; `decodeSigned` for a signed body (or a message carrying
+ * signed bodies), which keeps those fields so the signature still verifies
+ * and a relay forwards them intact.
  */
 import { encode, decode, rfc8949EncodeOptions } from 'cborg'
 import { z } from 'zod'
 import { MalformedMessageError, OversizedMessageError, UnsupportedVersionError } from './errors.js'
+import { isDeterministic } from './deterministic.js'
 
 const DECODE_OPTIONS = {
   strict: true,
@@ -33,10 +40,43 @@ export function encodeCbor (value: unknown): Uint8Array {
 }
 
 /**
- * Decode untrusted bytes. Throws MalformedMessageError (bad CBOR or schema),
- * OversizedMessageError or UnsupportedVersionError; never anything else.
+ * Decode untrusted bytes into what the schema names (an unsigned frame: a
+ * non-strict schema drops fields it does not know). Throws
+ * MalformedMessageError (bad CBOR or schema), OversizedMessageError or
+ * UnsupportedVersionError; never anything else.
  */
 export function decodeCbor<T> (data: Uint8Array, schema: z.ZodType<T>, maxBytes?: number): T {
+  return check(decodeRaw(data, schema, maxBytes), schema)
+}
+
+/**
+ * Decode a signed body, or a message that carries signed bodies, from
+ * untrusted bytes (docs/wire.md, rule 1). The schema checks the fields this
+ * release knows; every other field is kept, at every depth, on the returned
+ * objects. The node's own logic reads only the fields it knows, and
+ * re-encoding the value gives back exactly the bytes received, so a
+ * signature or hash over them verifies and a relay forwards a newer node's
+ * fields intact. For that the input must be the deterministic encoding of
+ * its value; any other encoding is rejected as malformed.
+ *
+ * The schema's objects must not be strict where fields are to be kept (a
+ * strict one rejects them, as with decodeCbor; only local records use that),
+ * and it must not transform values (defaults, transforms): the value
+ * returned is the decoded CBOR the schema accepted, not the schema's output.
+ * The byte limit bounds the unknown fields with the known ones. Throws the
+ * same named errors as decodeCbor, never anything else.
+ */
+export function decodeSigned<T> (data: Uint8Array, schema: z.ZodType<T>, maxBytes?: number): T {
+  const raw = decodeRaw(data, schema, maxBytes)
+  check(raw, schema)
+  if (!isDeterministic(data)) {
+    throw new MalformedMessageError('not the deterministic encoding: a signed body must arrive as its signer encoded it')
+  }
+  return raw as T
+}
+
+/** Size limit, CBOR, and the version of a versioned schema. */
+function decodeRaw (data: Uint8Array, schema: z.ZodType, maxBytes: number | undefined): unknown {
   if (maxBytes !== undefined && data.byteLength > maxBytes) {
     throw new OversizedMessageError(`message of ${data.byteLength} bytes exceeds ${maxBytes}`)
   }
@@ -53,6 +93,10 @@ export function decodeCbor<T> (data: Uint8Array, schema: z.ZodType<T>, maxBytes?
       throw new UnsupportedVersionError(`unsupported message version ${v}, expected ${parsedV}`)
     }
   }
+  return raw
+}
+
+function check<T> (raw: unknown, schema: z.ZodType<T>): T {
   const parsed = schema.safeParse(raw)
   if (!parsed.success) {
     const issue = parsed.error.issues[0]

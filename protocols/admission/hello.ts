@@ -8,12 +8,15 @@
  * critical it could send is still checked against the genesis (signed,
  * certified). Admission keeps apart networks that must not mix; keeping
  * out a hostile agent that claims our genesis is the job of the admission
- * policy in critical config.
+ * policy in critical config. The hello is an unsigned frame: it ignores
+ * fields it does not know and reserves the trace context `tc`
+ * (docs/wire.md).
  */
 import { z } from 'zod'
 import { equals } from 'uint8arrays/equals'
 import { bytes, decodeCbor, encodeCbor } from '../../wire/codec.js'
 import type { Refusal } from '../../lib/peer-admission.js'
+import { traced, type Traced } from '../../wire/trace-context.js'
 import { MAX_HELLO_BYTES } from './constants.js'
 
 /** The network an agent belongs to; undefined when it runs without a genesis. */
@@ -23,13 +26,14 @@ export interface NetworkIdentity {
   networkId: string
 }
 
-export interface Hello { v: 1, genesis: Uint8Array | null, networkId: string | null }
+export interface Hello extends Traced { v: 1, genesis: Uint8Array | null, networkId: string | null }
 
 const helloSchema: z.ZodType<Hello> = z.object({
   v: z.literal(1),
   genesis: bytes(32).refine(b => b.byteLength === 32, { message: 'a genesis hash is 32 bytes' }).nullable(),
-  networkId: z.string().min(1).max(128).nullable()
-}).strict().refine(h => (h.genesis === null) === (h.networkId === null), { message: 'genesis and networkId come together' })
+  networkId: z.string().min(1).max(128).nullable(),
+  ...traced
+}).refine(h => (h.genesis === null) === (h.networkId === null), { message: 'genesis and networkId come together' })
 
 export function encodeHello (network: NetworkIdentity | undefined): Uint8Array {
   return encodeCbor({ v: 1, genesis: network?.genesis ?? null, networkId: network?.networkId ?? null } satisfies Hello)

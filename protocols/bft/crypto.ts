@@ -5,6 +5,14 @@
  * of message nor on another network. Signing and verification are injected
  * (`BftSigner`, `Verifier`) so the simulator can swap ed25519 for a cheap
  * stand-in; the daemon always uses ed25519.
+ *
+ * Evolution (docs/wire.md rule 1): an entry's signature and a block's hash
+ * cover every field they carry, known to this release or not. A vote's and a
+ * proposal's signature cover the fixed fields below: a certificate keeps only
+ * (validator, signature) per precommit and must be able to rebuild what each
+ * validator signed, so a field added to a vote or proposal is carried and
+ * passed on, but unsigned; one that must be signed needs a new signing
+ * domain (`bft-vote/v2`).
  */
 import { createHash } from 'node:crypto'
 import type { PrivateKey } from '@libp2p/interface'
@@ -47,8 +55,10 @@ export function proposalSignBytes (chain: Uint8Array, height: number, round: num
   return encodeCbor({ chain, height, round, validRound, block: hash })
 }
 
-export function entrySignBytes (chain: Uint8Array, e: Pick<Entry, 'key' | 'value' | 'nonce' | 'expiresAt' | 'admin'>): Uint8Array {
-  return encodeCbor({ chain, key: e.key, value: e.value, admin: e.admin, nonce: e.nonce, expiresAt: e.expiresAt })
+/** What an admin signs: the chain and every field of the entry but its signature, those this release does not know included. */
+export function entrySignBytes (chain: Uint8Array, e: Omit<Entry, 'signature'>): Uint8Array {
+  const { signature: _signature, ...fields } = e as Partial<Entry>
+  return encodeCbor({ ...fields, chain })
 }
 
 /** Stable identity of an entry (replay detection, API lookups). */

@@ -1,11 +1,17 @@
 /**
  * Wire schemas of the BFT protocol (deterministic CBOR, see
- * wire/codec.ts). Objects are `.strict()`: an unknown field is a
- * malformed message, never silently dropped, because block hashes are
- * computed over the re-encoded object and must match what the sender signed.
+ * wire/codec.ts). Messages and certificates carry signed and hashed bodies
+ * (entries, blocks, votes, proposals), so they are decoded with
+ * `decodeSigned` (docs/wire.md rule 1): a field this release does not know is
+ * kept where it arrived, never dropped, because block hashes and entry
+ * signatures are computed over the re-encoded object and must match what
+ * the sender signed, and because votes, proposals, entries and certificates
+ * are passed on and stored. The catch-up request is an unsigned frame and
+ * ignores unknown fields. `tc` is reserved for trace context.
  */
 import { z } from 'zod'
-import { bytes, decodeCbor, encodeCbor } from '../../wire/codec.js'
+import { bytes, decodeCbor, decodeSigned, encodeCbor } from '../../wire/codec.js'
+import { traced, type Traced } from '../../wire/trace-context.js'
 import { MAX_KEY_BYTES, MAX_MESSAGE_BYTES, MAX_VALIDATORS, SYNC_BATCH } from './constants.js'
 import type { BftMessage, Block, Certificate, Entry } from './types.js'
 
@@ -28,8 +34,9 @@ export const entrySchema: z.ZodType<Entry> = z.object({
   admin: peer,
   nonce: exact(16),
   expiresAt: z.number().int().min(0).max(MAX_HEIGHT),
-  signature
-}).strict()
+  signature,
+  ...traced
+})
 
 export const blockSchema: z.ZodType<Block> = z.object({
   v: z.literal(1),
@@ -38,8 +45,9 @@ export const blockSchema: z.ZodType<Block> = z.object({
   prevHash: hash,
   validatorSetHash: hash,
   time: z.number().int().min(0).max(MAX_HEIGHT),
-  entries: z.array(entrySchema).max(MAX_WIRE_ENTRIES)
-}).strict()
+  entries: z.array(entrySchema).max(MAX_WIRE_ENTRIES),
+  ...traced
+})
 
 const voteSchema = z.object({
   type: z.union([z.literal(1), z.literal(2)]),
@@ -47,8 +55,9 @@ const voteSchema = z.object({
   round,
   blockHash: hash.nullable(),
   validator: peer,
-  signature
-}).strict()
+  signature,
+  ...traced
+})
 
 const proposalSchema = z.object({
   height,
@@ -56,34 +65,37 @@ const proposalSchema = z.object({
   validRound: z.number().int().min(-1).max(MAX_ROUND),
   block: blockSchema,
   proposer: peer,
-  signature
-}).strict()
+  signature,
+  ...traced
+})
 
 export const certificateSchema: z.ZodType<Certificate> = z.object({
   v: z.literal(1),
   block: blockSchema,
   round,
-  precommits: z.array(z.object({ validator: peer, signature }).strict()).min(1).max(MAX_VALIDATORS)
-}).strict()
+  precommits: z.array(z.object({ validator: peer, signature })).min(1).max(MAX_VALIDATORS),
+  ...traced
+})
 
 export const messageSchema: z.ZodType<BftMessage> = z.discriminatedUnion('kind', [
-  z.object({ v: z.literal(1), kind: z.literal('proposal'), proposal: proposalSchema }).strict(),
-  z.object({ v: z.literal(1), kind: z.literal('vote'), vote: voteSchema }).strict(),
-  z.object({ v: z.literal(1), kind: z.literal('commit'), certificate: certificateSchema }).strict(),
-  z.object({ v: z.literal(1), kind: z.literal('submit'), entry: entrySchema }).strict(),
-  z.object({ v: z.literal(1), kind: z.literal('sync'), from: height }).strict()
+  z.object({ v: z.literal(1), kind: z.literal('proposal'), proposal: proposalSchema, ...traced }),
+  z.object({ v: z.literal(1), kind: z.literal('vote'), vote: voteSchema, ...traced }),
+  z.object({ v: z.literal(1), kind: z.literal('commit'), certificate: certificateSchema, ...traced }),
+  z.object({ v: z.literal(1), kind: z.literal('submit'), entry: entrySchema, ...traced }),
+  z.object({ v: z.literal(1), kind: z.literal('sync'), from: height, ...traced })
 ]) as unknown as z.ZodType<BftMessage>
 
 /** Catch-up request: certificates from `from` onward, at most `limit`. */
-export interface SyncRequest { v: 1, from: number, limit: number }
+export interface SyncRequest extends Traced { v: 1, from: number, limit: number }
 export const syncRequestSchema: z.ZodType<SyncRequest> = z.object({
   v: z.literal(1),
   from: height,
-  limit: z.number().int().min(1).max(SYNC_BATCH)
-}).strict()
+  limit: z.number().int().min(1).max(SYNC_BATCH),
+  ...traced
+})
 
 export function encodeMessage (msg: BftMessage): Uint8Array { return encodeCbor(msg) }
-export function decodeMessage (data: Uint8Array): BftMessage { return decodeCbor(data, messageSchema, MAX_MESSAGE_BYTES) }
+export function decodeMessage (data: Uint8Array): BftMessage { return decodeSigned(data, messageSchema, MAX_MESSAGE_BYTES) }
 export function encodeCertificate (c: Certificate): Uint8Array { return encodeCbor(c) }
-export function decodeCertificate (data: Uint8Array): Certificate { return decodeCbor(data, certificateSchema, MAX_MESSAGE_BYTES) }
+export function decodeCertificate (data: Uint8Array): Certificate { return decodeSigned(data, certificateSchema, MAX_MESSAGE_BYTES) }
 export function decodeSyncRequest (data: Uint8Array): SyncRequest { return decodeCbor(data, syncRequestSchema, 1024) }

@@ -1,10 +1,12 @@
 /**
  * The data the protocol agrees on and the messages it exchanges. Wire
- * schemas are in messages.ts; signing payloads in crypto.ts.
+ * schemas are in messages.ts; signing payloads in crypto.ts. Every body
+ * reserves the trace context `tc` (docs/wire.md).
  */
+import type { Traced } from '../../wire/trace-context.js'
 
 /** One admin-signed change of a critical key. `value: null` deletes the key. */
-export interface Entry {
+export interface Entry extends Traced {
   key: string
   value: string | null
   /** Peer id of the admin that signed it. */
@@ -16,7 +18,7 @@ export interface Entry {
   signature: Uint8Array
 }
 
-export interface Block {
+export interface Block extends Traced {
   v: 1
   /** Genesis hash: a block (and every vote on it) belongs to one network. */
   chain: Uint8Array
@@ -34,7 +36,7 @@ export const PREVOTE = 1
 export const PRECOMMIT = 2
 export type VoteType = typeof PREVOTE | typeof PRECOMMIT
 
-export interface Vote {
+export interface Vote extends Traced {
   type: VoteType
   height: number
   round: number
@@ -44,7 +46,7 @@ export interface Vote {
   signature: Uint8Array
 }
 
-export interface Proposal {
+export interface Proposal extends Traced {
   height: number
   round: number
   /** Round of the polka that justifies re-proposing this block, or -1. */
@@ -60,16 +62,16 @@ export interface CommitSignature {
 }
 
 /** A block plus 2f+1 precommits of one round: proof the network committed it. */
-export interface Certificate {
+export interface Certificate extends Traced {
   v: 1
   block: Block
   round: number
   precommits: CommitSignature[]
 }
 
-export type BftMessage =
+export type BftMessage = Traced & (
   | { v: 1, kind: 'proposal', proposal: Proposal }
   | { v: 1, kind: 'vote', vote: Vote }
   | { v: 1, kind: 'commit', certificate: Certificate }
   | { v: 1, kind: 'submit', entry: Entry }
-  | { v: 1, kind: 'sync', from: number }
+  | { v: 1, kind: 'sync', from: number })

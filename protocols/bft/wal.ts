@@ -15,7 +15,7 @@
 import { z } from 'zod'
 import { join } from 'node:path'
 import type { RecordLog, RecordLogFormat } from '../../lib/record-log.js'
-import { decodeCbor, encodeCbor } from '../../wire/codec.js'
+import { decodeSigned, encodeCbor } from '../../wire/codec.js'
 import { blockSchema, messageSchema } from './messages.js'
 import { CorruptStateError } from './errors.js'
 import { openBftLog } from './record-file.js'
@@ -61,17 +61,19 @@ export function encodeWalRecord (rec: WalRecord): Uint8Array { return encodeCbor
 /** Throws CorruptStateError on anything that is not a record we wrote. */
 export function decodeWalRecord (bytes: Uint8Array): WalRecord {
   try {
-    const r = decodeCbor(bytes, walRecordSchema, 16 * 1024 * 1024)
+    // decodeSigned: blocks, votes and proposals keep every field they were
+    // signed or hashed with (docs/wire.md rule 1).
+    const r = decodeSigned(bytes, walRecordSchema, 16 * 1024 * 1024)
     // Re-use the wire schemas for the embedded vote / proposal.
     if (r.kind === 'vote') {
       const asVote = (x: unknown): Vote => {
-        const m = decodeCbor(encodeCbor({ v: 1, kind: 'vote', vote: x }), messageSchema)
+        const m = decodeSigned(encodeCbor({ v: 1, kind: 'vote', vote: x }), messageSchema)
         if (m.kind !== 'vote') throw new Error('not a vote')
         return m.vote
       }
       return { kind: 'vote', vote: asVote(r.vote), block: r.block, polka: r.polka.map(asVote) }
     }
-    const m = decodeCbor(encodeCbor({ v: 1, kind: 'proposal', proposal: r.proposal }), messageSchema)
+    const m = decodeSigned(encodeCbor({ v: 1, kind: 'proposal', proposal: r.proposal }), messageSchema)
     if (m.kind !== 'proposal') throw new Error('not a proposal')
     return { kind: 'proposal', proposal: m.proposal }
   } catch (err) {

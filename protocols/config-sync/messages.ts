@@ -8,19 +8,24 @@
  *       more `{v, op:'batch', envelopes}`, then `{v, op:'end', more}`.
  * push: request `{v, op:'push', envelopes}` → one frame `{v, op:'vv', vv}`
  *       sent after the responder fsynced what it accepted: an acknowledgement.
+ *
+ * Frames are unsigned: they ignore fields they do not know and reserve the
+ * trace context `tc` (docs/wire.md). The envelopes inside keep theirs
+ * (crdt/envelope.ts).
  */
 import { z } from 'zod'
 import { bytes, decodeCbor, encodeCbor } from '../../wire/codec.js'
 import { versionVectorSchema, type VersionVector } from '../../crdt/version-vector.js'
+import { traced, type Traced } from '../../wire/trace-context.js'
 
-export type SyncRequest =
+export type SyncRequest = Traced & (
   | { v: 1, op: 'pull', vv: VersionVector }
-  | { v: 1, op: 'push', envelopes: Uint8Array[] }
+  | { v: 1, op: 'push', envelopes: Uint8Array[] })
 
-export type SyncFrame =
+export type SyncFrame = Traced & (
   | { v: 1, op: 'vv', vv: VersionVector }
   | { v: 1, op: 'batch', envelopes: Uint8Array[] }
-  | { v: 1, op: 'end', more: boolean }
+  | { v: 1, op: 'end', more: boolean })
 
 /** Envelopes one push or batch frame may carry (a frame is also size-capped). */
 const MAX_BATCH = 4_096
@@ -28,14 +33,14 @@ const MAX_BATCH = 4_096
 const envelopes = z.array(bytes()).max(MAX_BATCH)
 
 const requestSchema: z.ZodType<SyncRequest> = z.discriminatedUnion('op', [
-  z.strictObject({ v: z.literal(1), op: z.literal('pull'), vv: versionVectorSchema }),
-  z.strictObject({ v: z.literal(1), op: z.literal('push'), envelopes })
+  z.object({ v: z.literal(1), op: z.literal('pull'), vv: versionVectorSchema, ...traced }),
+  z.object({ v: z.literal(1), op: z.literal('push'), envelopes, ...traced })
 ]) as unknown as z.ZodType<SyncRequest>
 
 const frameSchema: z.ZodType<SyncFrame> = z.discriminatedUnion('op', [
-  z.strictObject({ v: z.literal(1), op: z.literal('vv'), vv: versionVectorSchema }),
-  z.strictObject({ v: z.literal(1), op: z.literal('batch'), envelopes }),
-  z.strictObject({ v: z.literal(1), op: z.literal('end'), more: z.boolean() })
+  z.object({ v: z.literal(1), op: z.literal('vv'), vv: versionVectorSchema, ...traced }),
+  z.object({ v: z.literal(1), op: z.literal('batch'), envelopes, ...traced }),
+  z.object({ v: z.literal(1), op: z.literal('end'), more: z.boolean(), ...traced })
 ]) as unknown as z.ZodType<SyncFrame>
 
 export const encodeSyncRequest = (m: SyncRequest): Uint8Array => encodeCbor(m)

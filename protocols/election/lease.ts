@@ -13,11 +13,16 @@
  * by the holder's latest statement (issuedAt). A release is a lease whose
  * expiry equals its issue time: being the holder's latest statement it
  * supersedes the lease it ends.
+ *
+ * Evolution (docs/wire.md rule 1): the signed lease keeps fields this release
+ * does not know and travels as the record's exact bytes; the `{v, lease, sig}`
+ * record ignores unknown fields.
  */
 import { z } from 'zod'
 import type { PrivateKey } from '@libp2p/interface'
-import { bytes, decodeCbor, encodeCbor } from '../../wire/codec.js'
+import { bytes, decodeCbor, decodeSigned, encodeCbor } from '../../wire/codec.js'
 import { signPayload, verifyPayload } from '../../wire/signing.js'
+import { traced } from '../../wire/trace-context.js'
 import { LEASE_KEY_PREFIX, LEASE_SIGN_DOMAIN, MAX_FUTURE_ISSUE_MS, MAX_LEASE_BYTES, MAX_LEASE_MS } from './constants.js'
 import { InvalidLeaseError } from './errors.js'
 import { REGION_PATTERN } from '../../lib/region.js'
@@ -35,8 +40,9 @@ export const leaseSchema = z.object({
   /** Unix ms, holder's clock. */
   issuedAt: z.number().int().nonnegative(),
   /** Unix ms, holder's clock; equal to issuedAt for a release. */
-  expiresAt: z.number().int().nonnegative()
-}).strict()
+  expiresAt: z.number().int().nonnegative(),
+  ...traced
+})
 
 export type Lease = z.infer<typeof leaseSchema>
 
@@ -44,7 +50,7 @@ const recordSchema = z.object({
   v: z.literal(1),
   lease: bytes(MAX_LEASE_BYTES),
   sig: bytes(128)
-}).strict()
+})
 
 /** A verified lease together with the exact bytes that carry it. */
 export interface SignedLease {
@@ -88,7 +94,7 @@ export async function signLease (lease: Lease, key: PrivateKey): Promise<SignedL
  */
 export async function decodeLease (record: Uint8Array, now: number = Date.now()): Promise<SignedLease> {
   const outer = decodeCbor(record, recordSchema, MAX_LEASE_BYTES + 256)
-  const lease = decodeCbor(outer.lease, leaseSchema)
+  const lease = decodeSigned(outer.lease, leaseSchema)
   if (lease.expiresAt < lease.issuedAt) throw new InvalidLeaseError('lease expires before it is issued')
   if (lease.expiresAt - lease.issuedAt > MAX_LEASE_MS) throw new InvalidLeaseError(`lease longer than ${MAX_LEASE_MS} ms`)
   if (lease.issuedAt > now + MAX_FUTURE_ISSUE_MS) throw new InvalidLeaseError('lease issued in the future')
@@ -143,7 +149,7 @@ export function selectLeaseRecord (_key: Uint8Array, records: Uint8Array[]): num
 function peekLease (record: Uint8Array): Lease | undefined {
   try {
     const outer = decodeCbor(record, recordSchema, MAX_LEASE_BYTES + 256)
-    return decodeCbor(outer.lease, leaseSchema)
+    return decodeSigned(outer.lease, leaseSchema)
   } catch {
     return undefined
   }

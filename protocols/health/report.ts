@@ -1,13 +1,16 @@
 /**
  * The signed health report: wire schema, encoding and verification. The
  * report is signed by its subject so it stays verifiable after relaying and
- * when served to others (monitoring manager, API).
+ * when served to others (monitoring manager, API). It keeps fields this
+ * release does not know (docs/wire.md rule 1); the `{v, report, sig}`
+ * wrapper ignores them and has no `tc` of its own (the report's counts).
  */
 import { z } from 'zod'
 import type { PrivateKey } from '@libp2p/interface'
-import { bytes, decodeCbor, encodeCbor } from '../../wire/codec.js'
+import { bytes, decodeCbor, decodeSigned, encodeCbor } from '../../wire/codec.js'
 import { signPayload, verifyPayload } from '../../wire/signing.js'
 import { MalformedMessageError } from '../../wire/errors.js'
+import { traced } from '../../wire/trace-context.js'
 
 const SIGN_DOMAIN = 'health-report'
 
@@ -27,8 +30,9 @@ export const healthReportSchema = z.object({
   /** Free bytes on the data dir's file system. */
   diskFreeBytes: z.number().nonnegative(),
   /** Named check results (components, later issues add their own). */
-  checks: z.array(z.object({ name: z.string().max(64), ok: z.boolean(), detail: z.string().max(256).optional() })).max(64)
-}).strict()
+  checks: z.array(z.object({ name: z.string().max(64), ok: z.boolean(), detail: z.string().max(256).optional() })).max(64),
+  ...traced
+})
 
 export type HealthReport = z.infer<typeof healthReportSchema>
 
@@ -36,7 +40,7 @@ const signedSchema = z.object({
   v: z.literal(1),
   report: bytes(16 * 1024),
   sig: bytes(128)
-}).strict()
+})
 
 export async function encodeSignedReport (report: HealthReport, key: PrivateKey): Promise<Uint8Array> {
   const payload = encodeCbor(report)
@@ -47,7 +51,7 @@ export async function encodeSignedReport (report: HealthReport, key: PrivateKey)
 /** Decode and verify; throws a named wire error on anything wrong. */
 export async function decodeSignedReport (data: Uint8Array, maxBytes: number): Promise<HealthReport> {
   const outer = decodeCbor(data, signedSchema, maxBytes)
-  const report = decodeCbor(outer.report, healthReportSchema)
+  const report = decodeSigned(outer.report, healthReportSchema)
   await verifyPayload(report.peerId, SIGN_DOMAIN, outer.report, outer.sig)
   return report
 }

@@ -14,12 +14,18 @@
  * Stream messages (ping/ack, probe requests, push-pull) are not signed: they
  * run over Noise-authenticated connections, so the sender is the remote peer.
  * Updates piggybacked on them are signed as above.
+ *
+ * Evolution (docs/wire.md): a body keeps fields this release does not know
+ * (`decodeSigned`), so a newer node's update verifies and is forwarded whole;
+ * stream messages and the `{b, s}` wrapper ignore them. Bodies and stream
+ * messages reserve the trace context `tc`.
  */
 import { z } from 'zod'
 import type { PrivateKey } from '@libp2p/interface'
-import { bytes, decodeCbor, encodeCbor } from '../../wire/codec.js'
+import { bytes, decodeCbor, decodeSigned, encodeCbor } from '../../wire/codec.js'
 import { signPayload, verifyPayload } from '../../wire/signing.js'
 import { MalformedMessageError } from '../../wire/errors.js'
+import { traced, type Traced } from '../../wire/trace-context.js'
 import { UPDATE_SIGNING_DOMAIN } from './constants.js'
 
 const peerIdStr = z.string().min(1).max(128)
@@ -36,16 +42,17 @@ export const AliveBodySchema = z.object({
   roles: z.array(z.string().max(64)).max(32),
   addrs: z.array(z.string().max(256)).max(16),
   ver: z.string().max(64),
-  ts
-}).strict()
+  ts,
+  ...traced
+})
 
-export const LeftBodySchema = z.object({ v: z.literal(1), t: z.literal('left'), id: peerIdStr, inc, ts }).strict()
+export const LeftBodySchema = z.object({ v: z.literal(1), t: z.literal('left'), id: peerIdStr, inc, ts, ...traced })
 
 export const SuspectBodySchema = z.object({
-  v: z.literal(1), t: z.literal('suspect'), id: peerIdStr, inc, from: peerIdStr, ts, refused: z.boolean()
-}).strict()
+  v: z.literal(1), t: z.literal('suspect'), id: peerIdStr, inc, from: peerIdStr, ts, refused: z.boolean(), ...traced
+})
 
-export const DeadBodySchema = z.object({ v: z.literal(1), t: z.literal('dead'), id: peerIdStr, inc, from: peerIdStr, ts }).strict()
+export const DeadBodySchema = z.object({ v: z.literal(1), t: z.literal('dead'), id: peerIdStr, inc, from: peerIdStr, ts, ...traced })
 
 export const UpdateBodySchema = z.discriminatedUnion('t', [AliveBodySchema, LeftBodySchema, SuspectBodySchema, DeadBodySchema])
 
@@ -59,7 +66,7 @@ export type UpdateKind = UpdateBody['t']
 /** A signed update as carried on the wire. */
 export interface SignedUpdate { b: Uint8Array, s: Uint8Array }
 export const signedUpdateSchema = (maxBytes: number): z.ZodType<SignedUpdate> =>
-  z.object({ b: bytes(maxBytes), s: bytes(128) }).strict()
+  z.object({ b: bytes(maxBytes), s: bytes(128) })
 
 /** A verified update together with the exact bytes to forward. */
 export interface Update<B extends UpdateBody = UpdateBody> { body: B, raw: SignedUpdate }
@@ -69,9 +76,12 @@ export function signerOf (body: UpdateBody): string {
   return body.t === 'alive' || body.t === 'left' ? body.id : body.from
 }
 
-/** Decode a body (no signature check). Throws only the named wire errors. */
+/**
+ * Decode a body (no signature check); fields this release does not know stay
+ * on it. Throws only the named wire errors.
+ */
 export function decodeBody (raw: SignedUpdate, maxBytes: number): UpdateBody {
-  return decodeCbor(raw.b, UpdateBodySchema, maxBytes)
+  return decodeSigned(raw.b, UpdateBodySchema, maxBytes)
 }
 
 /** Throws InvalidSignatureError unless the update is signed by its originator. */
@@ -93,20 +103,20 @@ export function updateWireSize (raw: SignedUpdate): number {
 // ---- stream messages -------------------------------------------------------
 
 export const pingSchema = (maxUpdate: number, maxUpdates: number) => z.object({
-  v: z.literal(1), t: z.literal('ping'), seq, u: z.array(signedUpdateSchema(maxUpdate)).max(maxUpdates)
-}).strict()
+  v: z.literal(1), t: z.literal('ping'), seq, u: z.array(signedUpdateSchema(maxUpdate)).max(maxUpdates), ...traced
+})
 export const ackSchema = (maxUpdate: number, maxUpdates: number) => z.object({
-  v: z.literal(1), t: z.literal('ack'), seq, u: z.array(signedUpdateSchema(maxUpdate)).max(maxUpdates)
-}).strict()
-export interface Ping { v: 1, t: 'ping', seq: number, u: SignedUpdate[] }
-export interface Ack { v: 1, t: 'ack', seq: number, u: SignedUpdate[] }
+  v: z.literal(1), t: z.literal('ack'), seq, u: z.array(signedUpdateSchema(maxUpdate)).max(maxUpdates), ...traced
+})
+export interface Ping extends Traced { v: 1, t: 'ping', seq: number, u: SignedUpdate[] }
+export interface Ack extends Traced { v: 1, t: 'ack', seq: number, u: SignedUpdate[] }
 
 export const ProbeReqSchema = z.object({
-  v: z.literal(1), t: z.literal('preq'), seq, target: peerIdStr, timeoutMs: z.number().int().min(1).max(60_000)
-}).strict()
+  v: z.literal(1), t: z.literal('preq'), seq, target: peerIdStr, timeoutMs: z.number().int().min(1).max(60_000), ...traced
+})
 export const ProbeResSchema = z.object({
-  v: z.literal(1), t: z.literal('pres'), seq, ok: z.boolean(), refused: z.boolean()
-}).strict()
+  v: z.literal(1), t: z.literal('pres'), seq, ok: z.boolean(), refused: z.boolean(), ...traced
+})
 export type ProbeReq = z.infer<typeof ProbeReqSchema>
 export type ProbeRes = z.infer<typeof ProbeResSchema>
 
@@ -115,16 +125,16 @@ export type ProbeRes = z.infer<typeof ProbeResSchema>
  * whether its own digest matches, so converged nodes exchange ~100 bytes), or
  * our full state (the responder answers with its full state).
  */
-export const ppDigestSchema = z.object({ v: z.literal(1), t: z.literal('digest'), d: bytes(32) }).strict()
-export const ppDigestResSchema = z.object({ v: z.literal(1), t: z.literal('digest-res'), same: z.boolean() }).strict()
+export const ppDigestSchema = z.object({ v: z.literal(1), t: z.literal('digest'), d: bytes(32), ...traced })
+export const ppDigestResSchema = z.object({ v: z.literal(1), t: z.literal('digest-res'), same: z.boolean(), ...traced })
 export const ppFullSchema = (maxUpdate: number, maxUpdates: number) => z.object({
-  v: z.literal(1), t: z.literal('full'), join: z.boolean(), u: z.array(signedUpdateSchema(maxUpdate)).max(maxUpdates)
-}).strict()
+  v: z.literal(1), t: z.literal('full'), join: z.boolean(), u: z.array(signedUpdateSchema(maxUpdate)).max(maxUpdates), ...traced
+})
 export const ppRequestSchema = (maxUpdate: number, maxUpdates: number) =>
   z.discriminatedUnion('t', [ppDigestSchema, ppFullSchema(maxUpdate, maxUpdates)])
 export type PushPullDigest = z.infer<typeof ppDigestSchema>
 export type PushPullDigestRes = z.infer<typeof ppDigestResSchema>
-export interface PushPullFull { v: 1, t: 'full', join: boolean, u: SignedUpdate[] }
+export interface PushPullFull extends Traced { v: 1, t: 'full', join: boolean, u: SignedUpdate[] }
 
 /** Decoders with the limits of one config; each throws only the named wire errors. */
 export function decoders (cfg: { maxUpdateBytes: number, maxProbeBytes: number, maxPushPullBytes: number, maxMembers: number }) {

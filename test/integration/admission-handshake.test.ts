@@ -75,10 +75,17 @@ describe('admission', function () {
         { v: 1, genesis: new Uint8Array(32), networkId: null },
         { v: 1, genesis: null, networkId: 'x' },
         { v: 2, genesis: null, networkId: null },
-        { v: 1, genesis: null, networkId: null, extra: 1 }
+        { v: 1, genesis: null, networkId: null, tc: 7 }
       ]) {
         assert.throws(() => decodeHello(encodeCbor(bad)), (err: Error) => ['MalformedMessageError', 'UnsupportedVersionError'].includes(err.name), JSON.stringify(bad, (_k, v) => v instanceof Uint8Array ? v.length : v))
       }
+    })
+
+    it('ignores fields it does not know and carries tc (docs/wire.md)', () => {
+      const tc = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01'
+      const hello = decodeHello(encodeCbor({ v: 1, genesis: G1.genesis, networkId: G1.networkId, tc, extra: 1 }))
+      assert.deepEqual(hello, { v: 1, genesis: G1.genesis, networkId: G1.networkId, tc })
+      assert.equal(judgeHello(G1, hello), undefined)
     })
   })
 

@@ -2,7 +2,10 @@ import assert from 'node:assert/strict'
 import { decodeSyncFrame, decodeSyncRequest, encodeSyncFrame, encodeSyncRequest } from '../../../protocols/config-sync/messages.js'
 import { configSyncConfig } from '../../../protocols/config-sync/constants.js'
 import { AckTracker } from '../../../protocols/config-sync/acks.js'
+import fc from 'fast-check'
+import { encodeCbor } from '../../../wire/codec.js'
 import { prng } from '../../crdt/fixtures.js'
+import { extraFields, PROPERTY_RUNS, sameBytes, withFields } from '../../helpers/wire-evolution.js'
 
 const WIRE_ERRORS = new Set(['MalformedMessageError', 'OversizedMessageError', 'UnsupportedVersionError'])
 
@@ -33,6 +36,19 @@ describe('config-sync wire messages', () => {
     }
     assert.throws(() => decodeSyncRequest(encodeSyncFrame({ v: 1, op: 'end', more: false }), 1000), { name: 'MalformedMessageError' })
     assert.throws(() => decodeSyncRequest(encodeSyncRequest({ v: 1, op: 'pull', vv: {} }), 2), { name: 'OversizedMessageError' })
+  })
+
+  it('frames carry tc and ignore fields they do not know; envelopes inside pass through as bytes (property)', () => {
+    fc.assert(fc.property(extraFields(['v', 'op', 'vv', 'envelopes', 'more']), (extra) => {
+      const tc = extra.find(([k]) => k === 'tc')?.[1]
+      const envelopes = [encodeCbor({ v: 1, later: 'x' })]
+      const push = decodeSyncRequest(encodeCbor(withFields({ v: 1, op: 'push', envelopes }, extra)), 1e6)
+      assert.equal(push.tc, tc)
+      assert.deepEqual(Object.keys(push).sort(), ['envelopes', 'op', 'v', ...(tc === undefined ? [] : ['tc'])].sort())
+      assert.ok(push.op === 'push' && sameBytes(push.envelopes[0], envelopes[0]))
+      assert.equal(decodeSyncFrame(encodeCbor(withFields({ v: 1, op: 'end', more: true }, extra)), 1e6).tc, tc)
+      assert.equal(decodeSyncRequest(encodeCbor(withFields({ v: 1, op: 'pull', vv: { app: { w: 1 } } }, extra)), 1e6).tc, tc)
+    }), { numRuns: PROPERTY_RUNS })
   })
 
   it('profiles validate', () => {

@@ -4,7 +4,10 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { encodeSignedReport, decodeSignedReport, type HealthReport } from '../../../protocols/health/index.js'
 import { checkOrigin } from '../../../protocols/health/report.js'
 import { encodeCbor, decodeCbor } from '../../../wire/codec.js'
+import fc from 'fast-check'
+import { z } from 'zod'
 import { prng, randomBytes, mutate } from '../../helpers/prng.js'
+import { extraFields, PROPERTY_RUNS, sameBytes, withFields } from '../../helpers/wire-evolution.js'
 
 const WIRE_ERRORS = ['MalformedMessageError', 'OversizedMessageError', 'UnsupportedVersionError', 'InvalidSignatureError']
 
@@ -50,6 +53,20 @@ describe('health report', () => {
     const outer = decodeCbor(await encodeSignedReport(report, key), (await import('zod')).z.any()) as { v: 1, report: Uint8Array, sig: Uint8Array }
     const tampered = encodeCbor({ ...report, diskFreeBytes: 999 })
     expect(await errorName(decodeSignedReport(encodeCbor({ ...outer, report: tampered }), 16384))).to.equal('InvalidSignatureError')
+  })
+
+  it('accepts and verifies a newer report (unknown fields, tc, at the top and inside), keeping every field it was signed with (property)', async () => {
+    const { report, key } = await fixture()
+    const known = Object.keys(report)
+    await fc.assert(fc.asyncProperty(extraFields(known), extraFields(Object.keys(report.memory)), async (top, inner) => {
+      const newer = withFields({ ...report, memory: withFields(report.memory, inner) }, top)
+      const data = await encodeSignedReport(newer, key)
+      const back = await decodeSignedReport(data, 16384)
+      expect(back.diskFreeBytes).to.equal(5)
+      // Gossipsub relays `data` itself; what a node stores and serves is still what its subject signed.
+      const signed = decodeCbor(data, z.object({ report: z.instanceof(Uint8Array) })).report
+      expect(sameBytes(encodeCbor(back), signed)).to.equal(true)
+    }), { numRuns: PROPERTY_RUNS })
   })
 
   it('refuses a report published by a peer other than its subject', async () => {

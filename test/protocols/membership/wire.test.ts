@@ -1,17 +1,21 @@
 /**
- * Membership wire format: signatures bind updates to their originators, and
- * every decoder survives garbage (random bytes, random CBOR, bit-flipped
- * valid messages) throwing only the named wire errors.
+ * Membership wire format: signatures bind updates to their originators, a
+ * newer node's update is verified and passed on intact, and every decoder
+ * survives garbage (random bytes, random CBOR, bit-flipped valid messages)
+ * throwing only the named wire errors.
  */
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { PrivateKey } from '@libp2p/interface'
+import fc from 'fast-check'
+import { encode as cborEncode } from 'cborg'
 import { encodeCbor } from '../../../wire/codec.js'
-import { decoders, signUpdate, verifyUpdate, type AliveBody, type SuspectBody, type LeftBody, type Update } from '../../../protocols/membership/messages.js'
+import { decoders, signUpdate, verifyUpdate, type AliveBody, type SuspectBody, type LeftBody, type Update, type UpdateBody } from '../../../protocols/membership/messages.js'
 import { membershipConfig } from '../../../protocols/membership/constants.js'
 import { prng } from '../../helpers/prng.js'
+import { extraFields, PROPERTY_RUNS, sameBytes, withFields } from '../../helpers/wire-evolution.js'
 
 const WIRE_ERRORS = new Set(['MalformedMessageError', 'OversizedMessageError', 'UnsupportedVersionError'])
 const codec = decoders(membershipConfig('test'))
@@ -88,14 +92,55 @@ describe('membership wire format', () => {
       await assert.rejects(verifyUpdate(bogus, { b: encodeCbor(bogus), s: new Uint8Array(64) }), { name: 'InvalidSignatureError' })
     })
 
-    it('rejects a wrong version and unknown fields', () => {
+    it('rejects a wrong version', () => {
       assert.throws(() => codec.body({ b: encodeCbor({ ...aliveOf('x'), v: 2 }), s: new Uint8Array(64) }), { name: 'MalformedMessageError' })
-      assert.throws(() => codec.body({ b: encodeCbor({ ...aliveOf('x'), extra: 1 }), s: new Uint8Array(64) }), { name: 'MalformedMessageError' })
       assert.throws(() => codec.ping(encodeCbor({ v: 2, t: 'ping', seq: 1, u: [] })), { name: 'UnsupportedVersionError' })
     })
 
     it('rejects oversized frames before parsing', () => {
       assert.throws(() => codec.ping(new Uint8Array(membershipConfig('test').maxProbeBytes + 1)), { name: 'OversizedMessageError' })
+    })
+  })
+
+  describe('evolution (docs/wire.md rule 1)', () => {
+    const bodies = (): UpdateBody[] => [
+      aliveOf(idA),
+      { v: 1, t: 'left', id: idA, inc: 2, ts: 1 },
+      { v: 1, t: 'suspect', id: idB, inc: 1, from: idA, ts: 1, refused: false },
+      { v: 1, t: 'dead', id: idB, inc: 1, from: idA, ts: 1 }
+    ]
+
+    it('a newer node\'s update (unknown fields, tc) verifies and is relayed byte-identical, piggybacked and gossiped (property)', async () => {
+      await fc.assert(fc.asyncProperty(fc.integer({ min: 0, max: 3 }), extraFields(['v', 't', 'id', 'inc', 'region', 'roles', 'addrs', 'ver', 'ts', 'from', 'refused']), async (kind, extra) => {
+        const newer = await signUpdate(keyA, withFields(bodies()[kind], extra))
+        // Received piggybacked on a ping from the newer node.
+        const ping = codec.ping(encodeCbor({ v: 1, t: 'ping', seq: 1, u: [newer.raw], tc: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' }))
+        const body = codec.body(ping.u[0])
+        await verifyUpdate(body, ping.u[0])
+        assert.equal(body.t, bodies()[kind].t)
+        for (const [k, v] of extra) assert.deepEqual((body as unknown as Record<string, unknown>)[k], v)
+        // Passed on in our own ack, and on gossip: the signed bytes are untouched.
+        const ack = codec.ack(encodeCbor({ v: 1, t: 'ack', seq: 1, u: ping.u }))
+        assert.ok(sameBytes(ack.u[0].b, newer.raw.b) && sameBytes(ack.u[0].s, newer.raw.s))
+        const gossiped = codec.gossip(encodeCbor(ping.u[0]))
+        await verifyUpdate(codec.body(gossiped), gossiped)
+        assert.ok(sameBytes(gossiped.b, newer.raw.b))
+      }), { numRuns: PROPERTY_RUNS })
+    })
+
+    it('frames carry tc and ignore unknown fields, the {b, s} wrapper included', async () => {
+      const u = await signUpdate(keyA, aliveOf(idA))
+      const tc = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01'
+      assert.equal(codec.probeReq(encodeCbor({ v: 1, t: 'preq', seq: 1, target: idA, timeoutMs: 100, tc, later: [1] })).tc, tc)
+      assert.equal(codec.ppRequest(encodeCbor({ v: 1, t: 'digest', d: new Uint8Array(32), tc })).tc, tc)
+      const gossiped = codec.gossip(encodeCbor({ ...u.raw, later: 'x' }))
+      assert.deepEqual(Object.keys(gossiped).sort(), ['b', 's'])
+    })
+
+    it('rejects a body that is not in the deterministic encoding its signature needs', async () => {
+      const u = await signUpdate(keyA, aliveOf(idA))
+      const unsorted = cborEncode({ ...aliveOf(idA) }, { mapSorter: () => 0 })
+      assert.throws(() => codec.body({ b: unsorted, s: u.raw.s }), { name: 'MalformedMessageError' })
     })
   })
 
