@@ -28,7 +28,7 @@ import { isLoopbackHost, readNetworkKey, splitHostPort, type AgentConfig } from 
 import { Redialer } from './redial.js'
 import { ConnectionTrimmer } from './conn-trimmer.js'
 import { VERSION } from './version.js'
-import type { AgentComponents, Startable } from './component.js'
+import type { Startable } from '../lib/lifecycle.js'
 import { membership as createMembership, membershipConfig } from '../protocols/membership/index.js'
 import type { Membership } from '../protocols/membership/types.js'
 import { health as createHealth, HEALTH_PROFILES, type Health } from '../protocols/health/index.js'
@@ -144,8 +144,15 @@ export class Agent {
     })
     const admitted = this.node.services.admission as AdmissionService
 
-    const components: AgentComponents = {
-      node: this.node,
+    // What every component is built from; each takes only the fields it
+    // uses (its `XComponents` type). The libp2p node goes in as the small
+    // network interfaces the components take: streams (wire/rpc.ts), peers
+    // and connections (wire/peers.ts), gossip (wire/topic.ts) and the DHT.
+    const components = {
+      rpc: this.node,
+      peers: this.node,
+      pubsub: this.node.services.pubsub,
+      dht: this.node.services.dht,
       peerId: this.identity.peerId,
       privateKey: this.identity.privateKey,
       region: cfg.region,

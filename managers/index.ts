@@ -12,11 +12,14 @@
  * topics close and the fencing state is flushed.
  */
 import type { Health } from '../protocols/health/index.js'
-import type { Membership } from '../protocols/membership/types.js'
+import type { MembershipView } from '../protocols/membership/types.js'
 import {
-  ElectionEngine, ELECTION_PROFILES, FencingStore, Libp2pLeaseTransport, electionMetrics, type ElectionConfig, type LeaseTransport
+  ElectionEngine, ELECTION_PROFILES, FencingStore, Libp2pLeaseTransport, electionMetrics, type DhtHost, type ElectionConfig, type LeaseTransport
 } from '../protocols/election/index.js'
-import type { AgentComponents, Startable } from '../daemon/component.js'
+import type { CommonComponents } from '../lib/components.js'
+import type { Startable } from '../lib/lifecycle.js'
+import type { PubSubHost } from '../wire/topic.js'
+import type { PeerHost } from '../wire/peers.js'
 import type { ProfileName } from '../lib/tunables.js'
 import { ROLES_PROFILES, ROLE_NAMES, type RoleName, type RolesConfig } from './constants.js'
 import { regionMetrics, rolesMetrics } from './metrics.js'
@@ -47,12 +50,19 @@ export interface RolesInit {
   minVersion?: string
 }
 
-export type RolesComponents = Pick<AgentComponents, 'node' | 'peerId' | 'privateKey' | 'region' | 'dataDir' | 'logger' | 'registry'> & Partial<Pick<AgentComponents, 'faults'>> & {
-  membership: Membership
+export type RolesComponents = Pick<CommonComponents, 'peerId' | 'privateKey' | 'region' | 'dataDir' | 'logger' | 'registry' | 'faults'> & {
+  /** The region's action topic, and the lease topic of the libp2p lease transport. */
+  pubsub: PubSubHost
+  /** Who the network manager's holder is connected to. */
+  peers: Pick<PeerHost, 'getConnections'>
+  membership: Pick<MembershipView, 'self' | 'members' | 'addEventListener' | 'removeEventListener'>
   health: Pick<Health, 'reports'>
+} & (
+  /** Leases over libp2p: gossip on `pubsub`, records and role providers in the DHT. */
+  { dht: DhtHost, transport?: undefined } |
   /** Unit tests inject an in-memory transport. */
-  transport?: LeaseTransport
-}
+  { transport: LeaseTransport, dht?: undefined }
+)
 
 export class Roles implements Startable {
   readonly election: ElectionEngine
@@ -80,17 +90,17 @@ export class Roles implements Startable {
       region: c.region,
       logger: logger.child({ part: 'election' }),
       membership: c.membership,
-      transport: c.transport ?? new Libp2pLeaseTransport({ node: c.node, logger, registry: c.registry, metrics: emetrics }),
+      transport: c.transport === undefined ? new Libp2pLeaseTransport({ pubsub: c.pubsub, dht: c.dht, logger, registry: c.registry, metrics: emetrics }) : c.transport,
       fencing: this.fencing,
       metrics: emetrics
     })
     const dispatch = (action: Parameters<RoleManager['dispatch']>[0], body: unknown): void => { this.manager.dispatch(action, body) }
-    this.actions = new FencedActions({ node: c.node, peerId: c.peerId, privateKey: c.privateKey, region: c.region, logger, registry: c.registry, fencing: this.fencing, election: this.election, metrics, dispatch })
+    this.actions = new FencedActions({ pubsub: c.pubsub, peerId: c.peerId, privateKey: c.privateKey, region: c.region, logger, registry: c.registry, fencing: this.fencing, election: this.election, metrics, dispatch })
     const emit: Emit = async (role, kind, body) => await this.actions.emit(role, kind, body)
     const d = this.duties
     const common = { region: c.region, emit, metrics }
     this.manager = new RoleManager([
-      new NetworkManager({ ...common, intervalMs: d.topologyIntervalMs, membership: c.membership, node: c.node, logger: logger.child({ role: 'network' }), sink: init.topologySink }),
+      new NetworkManager({ ...common, intervalMs: d.topologyIntervalMs, membership: c.membership, peers: c.peers, logger: logger.child({ role: 'network' }), sink: init.topologySink }),
       new UpdateManager({ ...common, intervalMs: d.updateIntervalMs, logger: logger.child({ role: 'update' }) }),
       new ConfigManager({ ...common, intervalMs: d.configCheckIntervalMs, source: init.configSource, logger: logger.child({ role: 'config' }) }),
       new SecurityManager({ ...common, intervalMs: d.securityIntervalMs, membership: c.membership, health: c.health, admission: init.admission, minVersion: init.minVersion, logger: logger.child({ role: 'security' }) }),

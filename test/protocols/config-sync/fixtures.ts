@@ -9,7 +9,7 @@ import pino from 'pino'
 import { Registry } from 'prom-client'
 import { createNode, type MycelNode } from '../../../daemon/node.js'
 import { LIBP2P_PROFILES } from '../../../daemon/profiles.js'
-import type { Member, Membership } from '../../../protocols/membership/types.js'
+import type { Member } from '../../../protocols/membership/types.js'
 import { configService, configSyncConfig, type ConfigService, type ConfigSyncConfig } from '../../../protocols/config-sync/index.js'
 import { identity } from '../../crdt/fixtures.js'
 
@@ -52,7 +52,7 @@ export async function startAgent (n: number, namespaces?: unknown, dir?: string,
   const registry = new Registry()
   dir = dir ?? mkdtempSync(join(tmpdir(), 'mycel-cfgsvc-'))
   const svc = configService({ config: configSyncConfig('test', { antiEntropyIntervalMs: 60_000, ...overrides }), namespaces: namespaces as never })({
-    node, peerId: id.peerId, privateKey: id.privateKey, dataDir: dir, logger, registry, membership: membership as unknown as Membership
+    rpc: node, pubsub: node.services.pubsub, peerId: id.peerId, privateKey: id.privateKey, dataDir: dir, logger, registry, membership
   })
   await svc.start()
   return { node, svc, membership, peerId: id.peerId, dir, registry }
