@@ -41,7 +41,6 @@ import { isLoopbackHost, readNetworkKey, splitHostPort, type AgentConfig } from 
 import { Redialer } from './redial.js'
 import { ConnectionTrimmer } from './conn-trimmer.js'
 import { VERSION } from './version.js'
-import type { AgentComponents } from './component.js'
 import { DataDir, gracefulLeave, infoFile } from './agent-parts.js'
 import { FailStopPart, faultLine, guardedRoute } from './fail-stop.js'
 import { membership as createMembership, membershipConfig } from '../protocols/membership/index.js'
@@ -149,8 +148,15 @@ export class Agent {
     }))
     const admitted = node.services.admission as AdmissionService
 
-    const components: AgentComponents = {
-      node,
+    // What every component is built from; each takes only the fields it
+    // uses (its `XComponents` type). The libp2p node goes in as the small
+    // network interfaces the components take: streams (wire/rpc.ts), peers
+    // and connections (wire/peers.ts), gossip (wire/topic.ts) and the DHT.
+    const components = {
+      rpc: node,
+      peers: node,
+      pubsub: node.services.pubsub,
+      dht: node.services.dht,
       peerId: identity.peerId,
       privateKey: identity.privateKey,
       region: cfg.region,

@@ -16,7 +16,7 @@ import type { Logger } from 'pino'
 import type { Connection } from '@libp2p/interface'
 import type { Counter } from 'prom-client'
 import type { MycelNode } from './node.js'
-import type { Startable } from './component.js'
+import type { Startable } from '../lib/lifecycle.js'
 
 export interface ConnectionTrimmerInit {
   lowWater: number

@@ -14,8 +14,7 @@ import { z } from 'zod'
 import type { Logger } from 'pino'
 import type { PrivateKey } from '@libp2p/interface'
 import type { Registry } from 'prom-client'
-import type { MycelNode } from '../daemon/node.js'
-import { VerifiedTopic } from '../wire/topic.js'
+import { VerifiedTopic, type PubSubHost } from '../wire/topic.js'
 import { decodeCbor, encodeCbor } from '../wire/codec.js'
 import { MalformedMessageError } from '../wire/errors.js'
 import {
@@ -36,7 +35,8 @@ export interface ReceivedOutput {
 }
 
 export interface FencedActionsInit {
-  node: MycelNode
+  /** The region's action topic. */
+  pubsub: PubSubHost
   peerId: string
   privateKey: PrivateKey
   region: string
@@ -61,7 +61,7 @@ export class FencedActions {
   start (): void {
     if (this.topic !== undefined) return
     this.topic = new VerifiedTopic<RoleAction>({
-      pubsub: this.init.node.services.pubsub,
+      pubsub: this.init.pubsub,
       topic: actionTopic(this.init.region),
       metricTopic: 'role-actions',
       decode: async (data, from) => {
@@ -136,7 +136,7 @@ export class FencedActions {
     }
     const bytes = await encodeAction(action, this.init.privateKey)
     try {
-      await this.init.node.services.pubsub.publish(actionTopic(this.init.region), bytes)
+      await this.init.pubsub.publish(actionTopic(this.init.region), bytes)
       this.init.metrics.actions.inc({ role, result: 'sent' })
     } catch (err) {
       this.init.metrics.actions.inc({ role, result: 'send_failed' })

@@ -13,11 +13,14 @@
  * topics close and the fencing state is flushed.
  */
 import type { Health } from '../protocols/health/index.js'
-import type { Membership } from '../protocols/membership/types.js'
+import type { MembershipView } from '../protocols/membership/types.js'
 import {
-  ElectionEngine, electionTunables, FencingStore, Libp2pLeaseTransport, electionMetrics, type ElectionConfig, type LeaseTransport
+  ElectionEngine, electionTunables, FencingStore, Libp2pLeaseTransport, electionMetrics, type DhtHost, type ElectionConfig, type LeaseTransport
 } from '../protocols/election/index.js'
-import type { AgentComponents, Startable } from '../daemon/component.js'
+import type { CommonComponents } from '../lib/components.js'
+import type { Startable } from '../lib/lifecycle.js'
+import type { PubSubHost } from '../wire/topic.js'
+import type { PeerHost } from '../wire/peers.js'
 import type { ProfileName } from '../lib/tunables.js'
 import type { RolesConfig } from './constants.js'
 import { ROLE_NAMES, ROLE_REGISTRY, resolveRoleTunables, type RoleContext, type RoleName, type RoleTunablesOverrides } from './registry.js'
@@ -50,12 +53,19 @@ export interface RolesInit {
   minVersion?: string
 }
 
-export type RolesComponents = Pick<AgentComponents, 'node' | 'peerId' | 'privateKey' | 'region' | 'dataDir' | 'logger' | 'registry'> & Partial<Pick<AgentComponents, 'faults'>> & {
-  membership: Membership
+export type RolesComponents = Pick<CommonComponents, 'peerId' | 'privateKey' | 'region' | 'dataDir' | 'logger' | 'registry' | 'faults'> & {
+  /** The region's action topic, and the lease topic of the libp2p lease transport. */
+  pubsub: PubSubHost
+  /** Who the network manager's holder is connected to. */
+  peers: Pick<PeerHost, 'getConnections'>
+  membership: Pick<MembershipView, 'self' | 'members' | 'addEventListener' | 'removeEventListener'>
   health: Pick<Health, 'reports'>
+} & (
+  /** Leases over libp2p: gossip on `pubsub`, records and role providers in the DHT. */
+  { dht: DhtHost, transport?: undefined } |
   /** Unit tests inject an in-memory transport. */
-  transport?: LeaseTransport
-}
+  { transport: LeaseTransport, dht?: undefined }
+)
 
 export class Roles implements Startable {
   readonly election: ElectionEngine
@@ -84,12 +94,12 @@ export class Roles implements Startable {
       region: c.region,
       logger: logger.child({ part: 'election' }),
       membership: c.membership,
-      transport: c.transport ?? new Libp2pLeaseTransport({ node: c.node, logger, registry: c.registry, metrics: emetrics }),
+      transport: c.transport === undefined ? new Libp2pLeaseTransport({ pubsub: c.pubsub, dht: c.dht, logger, registry: c.registry, metrics: emetrics }) : c.transport,
       fencing: this.fencing,
       metrics: emetrics
     })
     const dispatch = (action: Parameters<RoleManager['dispatch']>[0], body: unknown): void => { this.manager.dispatch(action, body) }
-    this.actions = new FencedActions({ node: c.node, peerId: c.peerId, privateKey: c.privateKey, region: c.region, logger, registry: c.registry, fencing: this.fencing, election: this.election, metrics, dispatch })
+    this.actions = new FencedActions({ pubsub: c.pubsub, peerId: c.peerId, privateKey: c.privateKey, region: c.region, logger, registry: c.registry, fencing: this.fencing, election: this.election, metrics, dispatch })
     const emit: Emit = async (role, kind, body) => await this.actions.emit(role, kind, body)
     const ctx: Omit<RoleContext, 'logger'> = {
       region: c.region,
@@ -98,7 +108,7 @@ export class Roles implements Startable {
       registry: c.registry,
       membership: c.membership,
       health: c.health,
-      node: c.node,
+      peers: c.peers,
       configSource: init.configSource,
       admission: init.admission,
       topologySink: init.topologySink,

@@ -7,8 +7,8 @@
  */
 import type { Logger } from 'pino'
 import { peerIdFromString } from '@libp2p/peer-id'
-import type { Membership, MemberState } from '../protocols/membership/types.js'
-import type { MycelNode } from '../daemon/node.js'
+import type { Member, MembershipView, MemberState } from '../protocols/membership/types.js'
+import type { PeerHost } from '../wire/peers.js'
 import { dutyLoop, dutyTunables, type Emit, type Role } from './role.js'
 import type { RolesMetrics } from './metrics.js'
 
@@ -46,15 +46,16 @@ export interface TopologySink {
 export interface NetworkManagerInit {
   region: string
   intervalMs: number
-  membership: Pick<Membership, 'members'>
-  node: Pick<MycelNode, 'getConnections'>
+  membership: Pick<MembershipView, 'self' | 'members'>
+  /** Who the holder is connected to. */
+  peers: Pick<PeerHost, 'getConnections'>
   emit: Emit
   logger: Logger
   metrics: RolesMetrics
   sink?: TopologySink
 }
 
-export function summarizeTopology (region: string, members: ReturnType<Membership['members']>, connected: (peerId: string) => boolean, holderConnections: number, now = Date.now()): TopologySummary {
+export function summarizeTopology (region: string, members: Member[], connected: (peerId: string) => boolean, holderConnections: number, now = Date.now()): TopologySummary {
   const counts: Record<MemberState, number> = { alive: 0, suspect: 0, dead: 0, left: 0 }
   const list: TopologySummary['members'] = []
   let regionConnected = 0
@@ -86,12 +87,12 @@ export class NetworkManager implements Role {
 
   onElected (term: number, signal: AbortSignal): void {
     dutyLoop(signal, this.init.intervalMs, async () => {
-      const { node, membership, region } = this.init
+      const { peers, membership, region } = this.init
       const connected = (id: string): boolean => {
-        try { return node.getConnections(peerIdFromString(id)).length > 0 } catch { return false }
+        try { return peers.getConnections(peerIdFromString(id)).length > 0 } catch { return false }
       }
-      const self = (membership as Membership).self?.()?.peerId
-      const summary = summarizeTopology(region, membership.members(), (id) => id === self || connected(id), node.getConnections().length)
+      const self = membership.self().peerId
+      const summary = summarizeTopology(region, membership.members(), (id) => id === self || connected(id), peers.getConnections().length)
       this.last = summary
       if (signal.aborted) return
       await this.init.emit('network', 'topology', summary)

@@ -11,7 +11,7 @@ import type { Logger } from 'pino'
 import type { Registry } from 'prom-client'
 import { InvalidTunablesError, PROFILE_NAMES, type ProfileName, type Tunables } from '../lib/tunables.js'
 import type { Health } from '../protocols/health/index.js'
-import type { Membership } from '../protocols/membership/types.js'
+import type { MembershipView } from '../protocols/membership/types.js'
 import { rolesTunables, type RolesConfig } from './constants.js'
 import { regionMetrics, type RolesMetrics } from './metrics.js'
 import type { DutyTunables, Emit, Role } from './role.js'
@@ -30,9 +30,9 @@ export interface RoleContext {
   /** The roles component's logger with `role` bound. */
   logger: Logger
   registry?: Registry
-  membership: Membership
+  membership: Pick<MembershipView, 'self' | 'members'>
   health: Pick<Health, 'reports'>
-  node: NetworkManagerInit['node']
+  peers: NetworkManagerInit['peers']
   /** Replicated-config adapters, once the agent runs config-sync / critical config. */
   configSource?: ConfigManagerInit['source']
   admission?: SecurityManagerInit['admission']
@@ -55,7 +55,7 @@ export const ROLE_REGISTRY = [
   defineRole({
     name: 'network',
     tunables: networkTunables,
-    create: (ctx, t) => new NetworkManager({ region: ctx.region, emit: ctx.emit, metrics: ctx.metrics, logger: ctx.logger, intervalMs: t.intervalMs, membership: ctx.membership, node: ctx.node, sink: ctx.topologySink })
+    create: (ctx, t) => new NetworkManager({ region: ctx.region, emit: ctx.emit, metrics: ctx.metrics, logger: ctx.logger, intervalMs: t.intervalMs, membership: ctx.membership, peers: ctx.peers, sink: ctx.topologySink })
   }),
   defineRole({
     name: 'update',

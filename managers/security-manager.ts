@@ -10,7 +10,7 @@
  */
 import type { Logger } from 'pino'
 import type { Health } from '../protocols/health/index.js'
-import type { Membership } from '../protocols/membership/types.js'
+import type { Member, MembershipView } from '../protocols/membership/types.js'
 import { publicKeyOf } from '../wire/signing.js'
 import { dutyLoop, dutyTunables, type Emit, type Role } from './role.js'
 import type { RolesMetrics } from './metrics.js'
@@ -54,7 +54,7 @@ export function compareVersions (a: string, b: string): number {
   return 0
 }
 
-export function auditRegion (region: string, members: ReturnType<Membership['members']>, reports: ReturnType<Health['reports']>, policy?: AdmissionPolicy, minVersion?: string, now = Date.now()): SecurityFindings {
+export function auditRegion (region: string, members: Member[], reports: ReturnType<Health['reports']>, policy?: AdmissionPolicy, minVersion?: string, now = Date.now()): SecurityFindings {
   const alive = members.filter(m => m.region === region && (m.state === 'alive' || m.state === 'suspect'))
   const reportOf = new Map(reports.map(r => [r.report.peerId, r.report]))
   const versionOf = (peerId: string, fallback: string): string => reportOf.get(peerId)?.version ?? fallback
@@ -80,7 +80,7 @@ export function auditRegion (region: string, members: ReturnType<Membership['mem
 export interface SecurityManagerInit {
   region: string
   intervalMs: number
-  membership: Pick<Membership, 'members'>
+  membership: Pick<MembershipView, 'members'>
   health: Pick<Health, 'reports'>
   admission?: () => AdmissionPolicy | undefined
   minVersion?: string

@@ -9,7 +9,11 @@ import type { Multiaddr } from '@multiformats/multiaddr'
 import { lpStream } from '@libp2p/utils'
 import { OversizedMessageError } from './errors.js'
 
-/** The slice of a libp2p node the RPC helpers need. */
+/**
+ * The slice of a libp2p node the RPC helpers need: a requester dials, a
+ * server handles (each helper takes only its half). The libp2p node is one;
+ * a unit test passes an in-memory fake.
+ */
 export interface RpcHost {
   dialProtocol: (peer: PeerId | Multiaddr | Multiaddr[], protocols: string | string[], options?: { signal?: AbortSignal }) => Promise<Stream>
   handle: (protocol: string, handler: (stream: Stream, connection: Connection) => void | Promise<void>, options?: { maxInboundStreams?: number, maxOutboundStreams?: number }) => Promise<void>
@@ -30,7 +34,7 @@ function deadline (timeoutMs: number, signal?: AbortSignal): AbortSignal {
 }
 
 /** Send one request frame and read exactly one response frame. */
-export async function request (host: RpcHost, peer: PeerId | Multiaddr, protocol: string, body: Uint8Array, opts: RequestOptions): Promise<Uint8Array> {
+export async function request (host: Pick<RpcHost, 'dialProtocol'>, peer: PeerId | Multiaddr, protocol: string, body: Uint8Array, opts: RequestOptions): Promise<Uint8Array> {
   const frames = await requestMany(host, peer, protocol, body, { ...opts, maxFrames: 1 })
   if (frames.length === 0) throw new Error(`${protocol}: peer closed without a response`)
   return frames[0]
@@ -41,7 +45,7 @@ export async function request (host: RpcHost, peer: PeerId | Multiaddr, protocol
  * (or `maxFrames` arrive). Bounded batches with backpressure: the remote
  * writes as fast as we read.
  */
-export async function requestMany (host: RpcHost, peer: PeerId | Multiaddr, protocol: string, body: Uint8Array,
+export async function requestMany (host: Pick<RpcHost, 'dialProtocol'>, peer: PeerId | Multiaddr, protocol: string, body: Uint8Array,
   opts: RequestOptions & { maxFrames: number, onFrame?: (frame: Uint8Array) => void | Promise<void> }): Promise<Uint8Array[]> {
   const signal = deadline(opts.timeoutMs, opts.signal)
   const stream = await host.dialProtocol(peer, protocol, { signal })
@@ -80,7 +84,7 @@ export interface HandleOptions {
 }
 
 /** Register a handler; it gets one request frame and may reply with any number of frames. */
-export async function handleRequests (host: RpcHost, protocol: string, handler: RequestHandler, opts: HandleOptions): Promise<void> {
+export async function handleRequests (host: Pick<RpcHost, 'handle'>, protocol: string, handler: RequestHandler, opts: HandleOptions): Promise<void> {
   await host.handle(protocol, async (stream, connection) => {
     const signal = AbortSignal.timeout(opts.timeoutMs)
     const lp = lpStream(stream, { maxDataLength: opts.maxBytes })

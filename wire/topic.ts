@@ -5,11 +5,27 @@
  * `mycel_gossip_messages_total{topic,result}`.
  */
 import type { Counter, Registry } from 'prom-client'
-import type { Message, GossipSub } from '@libp2p/gossipsub'
+import type { Message, PublishResult, TopicValidatorFn } from '@libp2p/gossipsub'
 import { TopicValidatorResult } from '@libp2p/gossipsub'
 import type { Logger } from 'pino'
 import { rejectReason } from './errors.js'
 import { metricsOn } from '../lib/metrics.js'
+
+/**
+ * The slice of gossipsub a topic user needs: validate before forwarding,
+ * subscribe, publish, hear delivered messages. The libp2p node's
+ * `services.pubsub` is one; a unit test passes an in-memory fake.
+ */
+export interface PubSubHost {
+  /** Runs before gossipsub forwards a message: Accept, Ignore or Reject (the sender's score pays). */
+  topicValidators: Map<string, TopicValidatorFn>
+  subscribe: (topic: string) => void
+  unsubscribe: (topic: string) => void
+  publish: (topic: string, data: Uint8Array) => Promise<PublishResult>
+  /** `message`: a message that passed its topic validator was delivered. */
+  addEventListener: (type: 'message', listener: (evt: CustomEvent<Message>) => void) => void
+  removeEventListener: (type: 'message', listener: (evt: CustomEvent<Message>) => void) => void
+}
 
 export const GOSSIP_METRIC = 'mycel_gossip_messages_total'
 
@@ -23,7 +39,7 @@ export function gossipCounter (registry?: Registry): Counter<'topic' | 'result'>
 }
 
 export interface TopicInit<T> {
-  pubsub: GossipSub
+  pubsub: PubSubHost
   topic: string
   /** Label used in metrics (topics may carry a region; labels stay bounded). */
   metricTopic: string

@@ -100,7 +100,7 @@ export class AdmissionService implements PeerAdmission {
     }
     c.events.addEventListener('connection:open', this.onConnectionOpen)
     c.events.addEventListener('peer:disconnect', this.onPeerDisconnect)
-    const registered = handleRequests(c.registrar as unknown as RpcHost, ADMISSION_PROTOCOL, async (req, conn, reply) => {
+    const registered = handleRequests(c.registrar, ADMISSION_PROTOCOL, async (req, conn, reply) => {
       await this.serve(req, conn, reply)
     }, {
       timeoutMs: cfg.handshakeTimeoutMs,
@@ -336,12 +336,10 @@ export class AdmissionService implements PeerAdmission {
   }
 }
 
-/** An RpcHost whose streams open on one given connection (the handshake must not dial). */
-function hostOn (conn: Connection): RpcHost {
+/** A requester whose streams open on one given connection (the handshake must not dial). */
+function hostOn (conn: Connection): Pick<RpcHost, 'dialProtocol'> {
   return {
-    dialProtocol: async (_peer, protocols, options) => await conn.newStream(protocols, options),
-    handle: async () => { throw new Error('not a listener') },
-    unhandle: async () => {}
+    dialProtocol: async (_peer, protocols, options) => await conn.newStream(protocols, options)
   }
 }
 

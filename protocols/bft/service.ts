@@ -24,7 +24,11 @@ import { join } from 'node:path'
 import type { Registry } from 'prom-client'
 import type { PeerId } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
-import type { AgentComponents, Startable } from '../../daemon/component.js'
+import type { CommonComponents } from '../../lib/components.js'
+import type { Startable } from '../../lib/lifecycle.js'
+import type { RpcHost } from '../../wire/rpc.js'
+import type { PubSubHost } from '../../wire/topic.js'
+import type { PeerHost } from '../../wire/peers.js'
 import { CorruptFileError } from '../../lib/errors.js'
 import { BLOCKS_FORMAT, FileBlockStore } from './block-store.js'
 import { bftTunables, MAX_ENTRY_TTL_MS, type BftProfile } from './constants.js'
@@ -41,7 +45,7 @@ import { GENESIS_MARK_FILE, readGenesisMark, writeGenesisMark } from './genesis-
 import type { Certificate } from './types.js'
 import { describeValidatorView, validatorView, type ValidatorMemberState, type ValidatorView } from './validator-view.js'
 import type { ProfileName } from '../../lib/tunables.js'
-import type { Membership } from '../membership/types.js'
+import type { MembershipView } from '../membership/types.js'
 
 export interface CriticalServiceInit {
   genesis: Genesis
@@ -50,9 +54,15 @@ export interface CriticalServiceInit {
   overrides?: Partial<BftProfile>
 }
 
-export type CriticalServiceComponents = Pick<AgentComponents, 'node' | 'peerId' | 'privateKey' | 'dataDir' | 'logger' | 'registry'> & Partial<Pick<AgentComponents, 'faults'>> & {
+export type CriticalServiceComponents = Pick<CommonComponents, 'peerId' | 'privateKey' | 'dataDir' | 'logger' | 'registry' | 'faults'> & {
+  /** Consensus messages between validators and certificate catch-up. */
+  rpc: RpcHost
+  /** The certificate topic. */
+  pubsub: PubSubHost
+  /** Connections: a validator that connects is sent the open height at once; status shows who is connected. */
+  peers: Pick<PeerHost, 'getConnections' | 'getPeers' | 'addEventListener' | 'removeEventListener'>
   /** Who is alive, for status and timeout reports (every validator reads as `unknown` without it). */
-  membership?: Pick<Membership, 'get'>
+  membership?: Pick<MembershipView, 'get'>
 }
 
 export interface ProposeResult {
@@ -133,7 +143,6 @@ export class CriticalService implements Startable {
     if (this.started) return
     this.started = true
     const c = this.c
-    const node = c.node
     await this.checkDataDir()
     try {
       await this.state.load()
@@ -149,7 +158,8 @@ export class CriticalService implements Startable {
     })
     this.wal = new FileWal(this.dir, this.log)
     this.transport = new BftTransport({
-      host: node,
+      host: c.rpc,
+      peers: c.peers,
       self: c.peerId,
       targets: () => {
         const h = this.state.height()
@@ -161,7 +171,7 @@ export class CriticalService implements Startable {
       metrics: this.metrics
     })
     this.sync = new CriticalSync({
-      host: node, pubsub: node.services.pubsub, state: this.state, intervalMs: this.profile.syncIntervalMs, timeoutMs: this.profile.streamTimeoutMs, logger: this.log, metrics: this.metrics
+      host: c.rpc, peers: c.peers, pubsub: c.pubsub, state: this.state, intervalMs: this.profile.syncIntervalMs, timeoutMs: this.profile.streamTimeoutMs, logger: this.log, metrics: this.metrics
     })
     this.consensus = new Consensus({
       state: this.state,
@@ -176,7 +186,7 @@ export class CriticalService implements Startable {
       onDecide: (cert) => { if (this.isPublisher(cert)) void this.sync?.publish(cert) },
       onHalt: (_fault, cause) => { this.fail(cause) }
     })
-    node.addEventListener('peer:connect', this.onConnect)
+    c.peers.addEventListener('peer:connect', this.onConnect)
     await this.transport.start()
     await this.sync.start()
     await this.consensus.start()
@@ -199,7 +209,7 @@ export class CriticalService implements Startable {
   async stop (): Promise<void> {
     if (!this.started) return
     this.started = false
-    this.c.node.removeEventListener('peer:connect', this.onConnect)
+    this.c.peers.removeEventListener('peer:connect', this.onConnect)
     clearTimeout(this.nudgeTimer)
     await this.consensus?.stop()
     await this.sync?.stop()
@@ -300,7 +310,7 @@ export class CriticalService implements Startable {
 
   private validatorView (lastHeard: Record<string, number>): ValidatorView {
     const set = this.state.validatorsAt(this.state.height() + 1)
-    const node = this.c.node
+    const peers = this.c.peers
     return validatorView({
       ids: set.ids,
       quorum: set.quorum,
@@ -308,7 +318,7 @@ export class CriticalService implements Startable {
       lastHeard,
       memberState: (id) => (this.c.membership?.get(id)?.state ?? 'unknown') as ValidatorMemberState,
       isConnected: (id) => {
-        try { return node.getConnections(peerIdFromString(id)).length > 0 } catch { return false }
+        try { return peers.getConnections(peerIdFromString(id)).length > 0 } catch { return false }
       }
     })
   }

@@ -9,9 +9,11 @@
  *    certificate is verified before it is applied, so whoever serves them
  *    needs no trust.
  */
-import { TopicValidatorResult, type GossipSub, type Message } from '@libp2p/gossipsub'
+import { TopicValidatorResult, type Message } from '@libp2p/gossipsub'
 import type { PeerId } from '@libp2p/interface'
 import { handleRequests, requestMany, type RpcHost } from '../../wire/rpc.js'
+import type { PubSubHost } from '../../wire/topic.js'
+import type { PeerHost } from '../../wire/peers.js'
 import { encodeCbor } from '../../wire/codec.js'
 import { rejectReason } from '../../wire/errors.js'
 import { BFT_SYNC_PROTOCOL, CRITICAL_TOPIC, MAX_MESSAGE_BYTES, SYNC_BATCH } from './constants.js'
@@ -22,8 +24,10 @@ import type { BftMetrics } from './metrics.js'
 import type { Certificate } from './types.js'
 
 export interface SyncInit {
-  host: RpcHost & { getPeers: () => PeerId[] }
-  pubsub: GossipSub
+  host: RpcHost
+  /** Catch-up asks a random connected peer. */
+  peers: Pick<PeerHost, 'getPeers'>
+  pubsub: PubSubHost
   state: CriticalState
   intervalMs: number
   timeoutMs: number
@@ -73,7 +77,7 @@ export class CriticalSync {
     if (!this.started) return
     clearTimeout(this.timer)
     this.timer = setTimeout(() => {
-      const peers = this.d.host.getPeers()
+      const peers = this.d.peers.getPeers()
       const peer = peers[Math.floor(Math.random() * peers.length)]
       const run = peer !== undefined ? this.syncWith(peer) : Promise.resolve()
       void run.finally(() => {

@@ -17,6 +17,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { lpStream } from '@libp2p/utils'
 import type { PeerId, Stream } from '@libp2p/interface'
 import type { RpcHost } from '../../wire/rpc.js'
+import type { PeerHost } from '../../wire/peers.js'
 import { rejectReason } from '../../wire/errors.js'
 import { BFT_PROTOCOL, MAX_MESSAGE_BYTES } from './constants.js'
 import { decodeMessage, encodeMessage } from './messages.js'
@@ -32,7 +33,9 @@ const MAX_QUEUED_PER_PEER = 256
 const MAX_INBOUND_STREAMS = 16
 
 export interface TransportInit {
-  host: RpcHost & { getConnections: (peer?: PeerId) => unknown[] }
+  host: RpcHost
+  /** A peer we hold no connection to and failed to reach recently is skipped. */
+  peers: Pick<PeerHost, 'getConnections'>
   self: string
   /** Validators to broadcast to (current and next height). */
   targets: () => Iterable<string>
@@ -55,7 +58,7 @@ class PeerChannel {
   constructor (private readonly peer: PeerId, private readonly d: TransportInit, private readonly isOpen: () => boolean) {}
 
   enqueue (frame: Uint8Array): void {
-    const connected = this.d.host.getConnections(this.peer).length > 0
+    const connected = this.d.peers.getConnections(this.peer).length > 0
     if (this.stream === undefined && !connected && Date.now() < this.backoffUntil) return
     if (this.queue.length >= MAX_QUEUED_PER_PEER) this.queue.shift()
     this.queue.push(frame)

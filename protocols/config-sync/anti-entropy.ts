@@ -70,6 +70,10 @@ export class AntiEntropy {
         pulled += r.count
         peerVv = r.peerVv
         if (!r.more) break
+        // A pull asks from our durable version vector: make what this one
+        // brought durable first (the group commit may not have run yet), or
+        // the next pull is answered with the same envelopes again.
+        if (r.count > 0) await store.sync()
       }
       for (let i = 0; i < config.maxPullsPerRound; i++) {
         const { envelopes } = store.replica.missing(peerVv, config.batchMaxEnvelopes, config.batchMaxBytes, store.servableVersionVector())

@@ -5,10 +5,11 @@
  * so a bad envelope is dropped at the first honest hop and its sender's
  * score pays for it.
  */
-import { TopicValidatorResult, type GossipSub, type Message } from '@libp2p/gossipsub'
+import { TopicValidatorResult, type Message } from '@libp2p/gossipsub'
 import type { PeerId } from '@libp2p/interface'
 import type { Logger } from 'pino'
 import type { IngestOrigin, IngestResult } from '../../crdt/replica.js'
+import type { PubSubHost } from '../../wire/topic.js'
 import { CONFIG_TOPIC } from './constants.js'
 
 /**
@@ -19,7 +20,7 @@ import { CONFIG_TOPIC } from './constants.js'
 const PUNISHABLE = new Set(['malformed', 'oversized', 'unsupported_version', 'bad_signature', 'access_denied', 'invalid_update', 'invalid_namespace', 'limit'])
 
 export interface ConfigGossipDeps {
-  pubsub: GossipSub
+  pubsub: PubSubHost
   logger: Logger
   ingest: (bytes: Uint8Array, origin: IngestOrigin) => Promise<IngestResult>
   /** An envelope arrived ahead of a gap: the forwarding peer likely has the missing ones. */

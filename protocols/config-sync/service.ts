@@ -11,8 +11,11 @@ import { join } from 'node:path'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { PeerId } from '@libp2p/interface'
 import * as Y from 'yjs'
-import type { AgentComponents, Startable } from '../../daemon/component.js'
-import type { Member, Membership } from '../membership/types.js'
+import type { CommonComponents } from '../../lib/components.js'
+import type { Startable } from '../../lib/lifecycle.js'
+import type { RpcHost } from '../../wire/rpc.js'
+import type { PubSubHost } from '../../wire/topic.js'
+import type { Member, MembershipView } from '../membership/types.js'
 import { ConfigStore } from '../../crdt/store.js'
 import type { AccessPolicy } from '../../crdt/access.js'
 import { compileNamespaces, namespacesSectionSchema, type NamespaceRules, type NamespacesSection } from '../../crdt/namespaces.js'
@@ -34,8 +37,13 @@ export interface ConfigServiceInit {
   access?: AccessPolicy
 }
 
-export type ConfigServiceComponents = Pick<AgentComponents, 'node' | 'peerId' | 'privateKey' | 'dataDir' | 'logger' | 'registry'> & Partial<Pick<AgentComponents, 'faults'>> & {
-  membership: Membership
+export type ConfigServiceComponents = Pick<CommonComponents, 'peerId' | 'privateKey' | 'dataDir' | 'logger' | 'registry' | 'faults'> & {
+  /** The anti-entropy protocol, both ways. */
+  rpc: RpcHost
+  /** The config topic: new envelopes, checked before gossipsub forwards them. */
+  pubsub: PubSubHost
+  /** Live members to sync with and acknowledgements to wait for; joins trigger a round, departures drop acks. */
+  membership: Pick<MembershipView, 'alivePeers' | 'randomAlive' | 'addEventListener' | 'removeEventListener'>
 }
 
 export interface WriteOptions {
@@ -145,9 +153,9 @@ export class ConfigService implements Startable {
     this.log.info({ ...s }, 'config store opened')
     this.shutdown = new AbortController()
     const ingest = async (bytes: Uint8Array, origin: IngestOrigin): Promise<IngestResult> => await this.ingest(bytes, origin)
-    this.ae = new AntiEntropy({ host: c.node, store: this.store_, config, acks: this.acks, metrics: m, logger: this.log, ingest })
+    this.ae = new AntiEntropy({ host: c.rpc, store: this.store_, config, acks: this.acks, metrics: m, logger: this.log, ingest })
     await this.ae.start()
-    this.gossip = new ConfigGossip({ pubsub: c.node.services.pubsub, logger: this.log, ingest, onGap: peer => { this.pullAfterGap(peer) } })
+    this.gossip = new ConfigGossip({ pubsub: c.pubsub, logger: this.log, ingest, onGap: peer => { this.pullAfterGap(peer) } })
     this.gossip.start()
     c.membership.addEventListener('member:join', this.onMember)
     c.membership.addEventListener('member:alive', this.onMember)

@@ -18,7 +18,7 @@
  */
 import type { Logger } from 'pino'
 import type { PrivateKey } from '@libp2p/interface'
-import type { Membership } from '../membership/types.js'
+import type { MembershipView } from '../membership/types.js'
 import type { ElectionConfig } from './constants.js'
 import { compareTokens, leaseStatus, signLease, type Lease, type LeaseStatus, type SignedLease } from './lease.js'
 import { rankCandidates } from './rule.js'
@@ -56,7 +56,7 @@ export interface ElectionEngineComponents {
   privateKey: PrivateKey
   region: string
   logger: Logger
-  membership: Pick<Membership, 'self' | 'members' | 'addEventListener' | 'removeEventListener'>
+  membership: Pick<MembershipView, 'self' | 'members' | 'addEventListener' | 'removeEventListener'>
   transport: LeaseTransport
   fencing: FencingStore
   metrics: ElectionMetrics

@@ -7,8 +7,9 @@
  */
 import type { Logger } from 'pino'
 import type { Registry } from 'prom-client'
-import type { MycelNode } from '../../daemon/node.js'
-import { VerifiedTopic } from '../../wire/topic.js'
+import type { QueryEvent } from '@libp2p/kad-dht'
+import type { CID } from 'multiformats/cid'
+import { VerifiedTopic, type PubSubHost } from '../../wire/topic.js'
 import { LEASE_TOPIC } from './constants.js'
 import { decodeLease, leaseKey, parseLeaseKey, type SignedLease } from './lease.js'
 import { roleCid } from './rule.js'
@@ -41,8 +42,22 @@ export interface LeaseTransport {
   findProviders: (region: string, role: string, signal: AbortSignal) => Promise<string[]>
 }
 
+/**
+ * The slice of kad-dht the lease transport uses: records under
+ * `/mycel/lease/<region>/<role>` and provider records of the role's CID.
+ * The libp2p node's `services.dht` is one.
+ */
+export interface DhtHost {
+  put: (key: Uint8Array, value: Uint8Array, options?: { signal?: AbortSignal }) => AsyncIterable<QueryEvent>
+  get: (key: Uint8Array, options?: { signal?: AbortSignal }) => AsyncIterable<QueryEvent>
+  provide: (key: CID, options?: { signal?: AbortSignal }) => AsyncIterable<QueryEvent>
+  findProviders: (key: CID, options?: { signal?: AbortSignal }) => AsyncIterable<QueryEvent>
+}
+
 export interface Libp2pTransportInit {
-  node: MycelNode
+  /** The lease topic. */
+  pubsub: PubSubHost
+  dht: DhtHost
   logger: Logger
   registry?: Registry
   metrics: ElectionMetrics
@@ -56,7 +71,7 @@ export class Libp2pLeaseTransport implements LeaseTransport {
   start (onLease: (sl: SignedLease, source: LeaseSource) => void): void {
     if (this.topic !== undefined) return
     this.topic = new VerifiedTopic<SignedLease>({
-      pubsub: this.init.node.services.pubsub,
+      pubsub: this.init.pubsub,
       topic: LEASE_TOPIC,
       metricTopic: 'leases',
       // Leases are self-certifying, so anyone may relay one (e.g. a record
@@ -75,7 +90,7 @@ export class Libp2pLeaseTransport implements LeaseTransport {
   }
 
   async gossip (sl: SignedLease): Promise<number> {
-    const res = await this.init.node.services.pubsub.publish(LEASE_TOPIC, sl.record)
+    const res = await this.init.pubsub.publish(LEASE_TOPIC, sl.record)
     return res.recipients.length
   }
 
@@ -83,7 +98,7 @@ export class Libp2pLeaseTransport implements LeaseTransport {
     const { metrics } = this.init
     let acks = 0
     try {
-      for await (const ev of this.init.node.services.dht.put(leaseKey(sl.lease.region, sl.lease.role), sl.record, { signal })) {
+      for await (const ev of this.init.dht.put(leaseKey(sl.lease.region, sl.lease.role), sl.record, { signal })) {
         if (ev.name === 'PEER_RESPONSE' && ev.messageName === 'PUT_VALUE') acks++
       }
       metrics.dhtOps.inc({ op: 'put', result: acks > 0 ? 'ok' : 'no_peers' })
@@ -102,7 +117,7 @@ export class Libp2pLeaseTransport implements LeaseTransport {
       // Collect every record from the responses rather than the single value
       // `get` yields at the end: that value comes only after kad-dht's
       // correction round, which throws when a stale peer cannot be corrected.
-      for await (const ev of this.init.node.services.dht.get(key, { signal })) {
+      for await (const ev of this.init.dht.get(key, { signal })) {
         if (ev.name === 'PEER_RESPONSE' && ev.record != null) raw.push({ record: ev.record.value, from: ev.from.toString() })
         else if (ev.name === 'VALUE') raw.push({ record: ev.value, from: ev.from.toString() })
       }
@@ -126,7 +141,7 @@ export class Libp2pLeaseTransport implements LeaseTransport {
 
   async provide (region: string, role: string, signal: AbortSignal): Promise<void> {
     try {
-      for await (const _ of this.init.node.services.dht.provide(roleCid(region, role), { signal })) { /* drain */ }
+      for await (const _ of this.init.dht.provide(roleCid(region, role), { signal })) { /* drain */ }
       this.init.metrics.dhtOps.inc({ op: 'provide', result: 'ok' })
     } catch (err) {
       this.init.metrics.dhtOps.inc({ op: 'provide', result: rejectReason(err) })
@@ -137,7 +152,7 @@ export class Libp2pLeaseTransport implements LeaseTransport {
   async findProviders (region: string, role: string, signal: AbortSignal): Promise<string[]> {
     const found = new Set<string>()
     try {
-      for await (const ev of this.init.node.services.dht.findProviders(roleCid(region, role), { signal })) {
+      for await (const ev of this.init.dht.findProviders(roleCid(region, role), { signal })) {
         if (ev.name === 'PROVIDER') for (const p of ev.providers) found.add(p.id.toString())
       }
       this.init.metrics.dhtOps.inc({ op: 'find_providers', result: 'ok' })

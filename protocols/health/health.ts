@@ -5,12 +5,16 @@
 import { loadavg, totalmem, freemem, cpus } from 'node:os'
 import { statfs } from 'node:fs/promises'
 import { Gauge, Counter } from 'prom-client'
-import type { AgentComponents, Startable } from '../../daemon/component.js'
-import { VerifiedTopic } from '../../wire/topic.js'
+import type { CommonComponents } from '../../lib/components.js'
+import type { Startable } from '../../lib/lifecycle.js'
+import { VerifiedTopic, type PubSubHost } from '../../wire/topic.js'
 import { decodeSignedReport, encodeSignedReport, checkOrigin, type HealthReport } from './report.js'
 import { healthTopic, type HealthConfig } from './constants.js'
 
-export type HealthComponents = Pick<AgentComponents, 'node' | 'peerId' | 'privateKey' | 'region' | 'dataDir' | 'logger' | 'registry'>
+export type HealthComponents = Pick<CommonComponents, 'peerId' | 'privateKey' | 'region' | 'dataDir' | 'logger' | 'registry'> & {
+  /** The region's health topic. */
+  pubsub: PubSubHost
+}
 
 export interface HealthInit {
   config: HealthConfig
@@ -48,9 +52,9 @@ export class Health implements Startable {
 
   async start (): Promise<void> {
     if (this.topic !== undefined) return
-    const { node, region, logger, registry } = this.components
+    const { pubsub, region, logger, registry } = this.components
     this.topic = new VerifiedTopic<HealthReport>({
-      pubsub: node.services.pubsub,
+      pubsub,
       topic: healthTopic(region),
       metricTopic: 'health',
       registry,

@@ -18,6 +18,7 @@
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { PeerId } from '@libp2p/interface'
+import type { PeerHost } from '../../wire/peers.js'
 import type { SwimContext } from './context.js'
 import { shuffled } from './context.js'
 import type { PushPull } from './push-pull.js'
@@ -29,8 +30,8 @@ import type { PushPull } from './push-pull.js'
  * and redone (aborted half-handshakes were most of the CPU of a large join).
  * Concurrent calls join the same in-flight dial.
  */
-export async function connectPatiently (node: SwimContext['node'], peer: PeerId, waitMs: number, signal: AbortSignal): Promise<void> {
-  const dial = node.dial(peer)
+export async function connectPatiently (peers: Pick<PeerHost, 'dial'>, peer: PeerId, waitMs: number, signal: AbortSignal): Promise<void> {
+  const dial = peers.dial(peer)
   const wait = AbortSignal.any([signal, AbortSignal.timeout(waitMs)])
   await new Promise<void>((resolve, reject) => {
     if (wait.aborted) { dial.catch(() => {}); reject(wait.reason); return }
@@ -44,7 +45,7 @@ export class MemberConnections {
   private readonly dialing = new Set<string>()
   private readonly onConnect = (evt: CustomEvent<PeerId>): void => {
     const id = evt.detail.toString()
-    const outbound = this.ctx.node.getConnections(evt.detail).some(c => c.direction === 'outbound')
+    const outbound = this.ctx.peers.getConnections(evt.detail).some(c => c.direction === 'outbound')
     this.pushPull.onConnect(id, outbound)
   }
 
@@ -62,17 +63,17 @@ export class MemberConnections {
   constructor (private readonly ctx: SwimContext, private readonly pushPull: PushPull) {}
 
   start (): void {
-    this.ctx.node.addEventListener('peer:connect', this.onConnect)
-    this.ctx.node.addEventListener('peer:disconnect', this.onDisconnect)
+    this.ctx.peers.addEventListener('peer:connect', this.onConnect)
+    this.ctx.peers.addEventListener('peer:disconnect', this.onDisconnect)
     // Peers connected before we started (the bootstrap, typically).
-    for (const conn of this.ctx.node.getConnections()) {
+    for (const conn of this.ctx.peers.getConnections()) {
       this.pushPull.onConnect(conn.remotePeer.toString(), conn.direction === 'outbound')
     }
   }
 
   stop (): void {
-    this.ctx.node.removeEventListener('peer:connect', this.onConnect)
-    this.ctx.node.removeEventListener('peer:disconnect', this.onDisconnect)
+    this.ctx.peers.removeEventListener('peer:connect', this.onConnect)
+    this.ctx.peers.removeEventListener('peer:disconnect', this.onDisconnect)
   }
 
   /** Store a member's advertised addresses so dials by peer id find it. */
@@ -84,7 +85,7 @@ export class MemberConnections {
     }
     if (mas.length === 0) return
     try {
-      await this.ctx.node.peerStore.merge(peerIdFromString(id), { multiaddrs: mas })
+      await this.ctx.peers.peerStore.merge(peerIdFromString(id), { multiaddrs: mas })
     } catch (err) {
       this.ctx.log.debug({ err, peer: id }, 'peer store merge failed')
     }
@@ -97,11 +98,11 @@ export class MemberConnections {
     const missing: string[] = []
     for (const id of ctx.neighbours().subjects) {
       if (ctx.table.get(id)?.state !== 'alive' || this.dialing.has(id)) continue
-      if (ctx.node.getConnections(peerIdFromString(id)).length === 0) missing.push(id)
+      if (ctx.peers.getConnections(peerIdFromString(id)).length === 0) missing.push(id)
     }
     for (const id of shuffled(missing).slice(0, ctx.cfg.memberDialsPerTick)) {
       this.dialing.add(id)
-      ctx.node.dial(peerIdFromString(id), { signal: AbortSignal.any([ctx.signal, AbortSignal.timeout(ctx.cfg.pushPullTimeoutMs)]) })
+      ctx.peers.dial(peerIdFromString(id), { signal: AbortSignal.any([ctx.signal, AbortSignal.timeout(ctx.cfg.pushPullTimeoutMs)]) })
         .catch(err => {
           ctx.log.debug({ err: (err as Error).message, peer: id }, 'dial to member failed')
           // A subject we cannot reach is worth a probe round now.

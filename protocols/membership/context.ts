@@ -1,10 +1,11 @@
 /**
  * What the I/O parts of SWIM (prober, push-pull, connection keeper) share:
- * the running node, the state table and the ingest/spread paths. Built by
- * swim.ts; the parts never reach into each other.
+ * the network (streams and peers), the state table and the ingest/spread
+ * paths. Built by swim.ts; the parts never reach into each other.
  */
 import type { Logger } from 'pino'
-import type { MycelNode } from '../../daemon/node.js'
+import type { RpcHost } from '../../wire/rpc.js'
+import type { PeerHost } from '../../wire/peers.js'
 import type { MembershipConfig } from './constants.js'
 import type { MemberTable, ApplyResult } from './state.js'
 import type { BroadcastQueue } from './broadcast-queue.js'
@@ -17,7 +18,10 @@ export type Channel = 'probe' | 'pushpull' | 'gossip'
 
 export interface SwimContext {
   cfg: MembershipConfig
-  node: MycelNode
+  /** Probe, probe-req and push-pull streams. */
+  rpc: RpcHost
+  /** Connections, dials, addresses and connection events. */
+  peers: PeerHost
   selfId: string
   table: MemberTable
   queue: BroadcastQueue

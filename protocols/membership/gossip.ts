@@ -41,7 +41,7 @@ export class Gossiper {
     const { ctx } = this
     if (ctx.queue.size === 0) return
     const candidates = shuffled(ctx.table.ids(['alive'])).filter(id =>
-      !this.busy.has(id) && ctx.node.getConnections(peerIdFromString(id)).length > 0)
+      !this.busy.has(id) && ctx.peers.getConnections(peerIdFromString(id)).length > 0)
     for (const id of candidates.slice(0, ctx.cfg.gossipNodes)) {
       this.busy.add(id)
       this.prober.ping(id, ctx.cfg.probeTimeoutMs * ctx.cfg.awarenessMaxMultiplier)

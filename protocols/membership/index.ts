@@ -9,7 +9,7 @@
 import { Swim, type MembershipComponents, type MembershipInit } from './swim.js'
 import type { Membership } from './types.js'
 
-export type { Member, MemberState, Membership, MembershipEvents } from './types.js'
+export type { Member, MemberState, Membership, MembershipView, MembershipEvents } from './types.js'
 export type { MembershipInit, MembershipComponents } from './swim.js'
 export type { IncarnationStore } from './incarnation-store.js'
 export { fileIncarnationStore, clockIncarnationStore } from './incarnation-store.js'

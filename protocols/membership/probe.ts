@@ -13,7 +13,7 @@
  * and uses the short refusedSuspicionMs window (see constants.ts).
  */
 import { peerIdFromString } from '@libp2p/peer-id'
-import { request, handleRequests, type RpcHost } from '../../wire/rpc.js'
+import { request, handleRequests } from '../../wire/rpc.js'
 import { rejectReason } from '../../wire/errors.js'
 import { PROBE_PROTOCOL, PROBE_REQ_PROTOCOL } from './constants.js'
 import { encode, type SignedUpdate, type Ack, type Ping, type ProbeReq, type ProbeRes } from './messages.js'
@@ -52,17 +52,15 @@ export class Prober {
     this.rtt = new RttEstimator(ctx.cfg.probeTimeoutMs, Math.max(ctx.cfg.probeTimeoutMs, Math.floor(ctx.cfg.probeIntervalMs * 0.8)))
   }
 
-  private get host (): RpcHost { return this.ctx.node as unknown as RpcHost }
-
   async start (): Promise<void> {
     const { cfg } = this.ctx
-    await handleRequests(this.host, PROBE_PROTOCOL, async (req, conn, reply) => { await this.onPing(req, conn.remotePeer.toString(), reply) }, {
+    await handleRequests(this.ctx.rpc, PROBE_PROTOCOL, async (req, conn, reply) => { await this.onPing(req, conn.remotePeer.toString(), reply) }, {
       timeoutMs: cfg.probeTimeoutMs * cfg.awarenessMaxMultiplier,
       maxBytes: cfg.maxProbeBytes,
       maxInboundStreams: cfg.maxInboundProbeStreams,
       onError: (err) => { this.count('ping', rejectReason(err)); this.ctx.log.debug({ err: `${(err as Error).name}: ${(err as Error).message}` }, 'ping handler failed') }
     })
-    await handleRequests(this.host, PROBE_REQ_PROTOCOL, async (req, _conn, reply) => { await this.onProbeReq(req, reply) }, {
+    await handleRequests(this.ctx.rpc, PROBE_REQ_PROTOCOL, async (req, _conn, reply) => { await this.onProbeReq(req, reply) }, {
       timeoutMs: cfg.probeIntervalMs * cfg.awarenessMaxMultiplier,
       maxBytes: cfg.maxProbeBytes,
       maxInboundStreams: cfg.maxInboundProbeStreams,
@@ -72,7 +70,7 @@ export class Prober {
   }
 
   async stop (): Promise<void> {
-    await Promise.all([this.host.unhandle(PROBE_PROTOCOL), this.host.unhandle(PROBE_REQ_PROTOCOL)]).catch(() => {})
+    await Promise.all([this.ctx.rpc.unhandle(PROBE_PROTOCOL), this.ctx.rpc.unhandle(PROBE_REQ_PROTOCOL)]).catch(() => {})
     await this.loop
   }
 
@@ -175,7 +173,7 @@ export class Prober {
     const other: string[] = []
     for (const h of ctx.table.ids(['alive'])) {
       if (h === target) continue
-      if (ctx.node.getConnections(peerIdFromString(h)).length > 0) connected.push(h)
+      if (ctx.peers.getConnections(peerIdFromString(h)).length > 0) connected.push(h)
       else other.push(h)
     }
     return [...shuffled(connected), ...shuffled(other)].slice(0, ctx.cfg.indirectChecks)
@@ -189,12 +187,12 @@ export class Prober {
     const body = encode(msg)
     const pid = peerIdFromString(id)
     try {
-      if (ctx.node.getConnections(pid).length === 0) await connectPatiently(ctx.node, pid, connectTimeoutMs, ctx.signal)
+      if (ctx.peers.getConnections(pid).length === 0) await connectPatiently(ctx.peers, pid, connectTimeoutMs, ctx.signal)
       const deadline = probeDeadline(timeoutMs, ctx.signal, this.onStall)
       const sent = performance.now()
       let res: Uint8Array
       try {
-        res = await request(this.host, pid, PROBE_PROTOCOL, body, { timeoutMs: timeoutMs * 2 + 100, maxBytes: ctx.cfg.maxProbeBytes, signal: deadline.signal })
+        res = await request(this.ctx.rpc, pid, PROBE_PROTOCOL, body, { timeoutMs: timeoutMs * 2 + 100, maxBytes: ctx.cfg.maxProbeBytes, signal: deadline.signal })
       } finally {
         deadline.clear()
       }
@@ -235,7 +233,7 @@ export class Prober {
       const finish = (): void => { deadline.clear(); resolve(results) }
       deadline.signal.addEventListener('abort', finish, { once: true })
       for (const helper of helpers) {
-        request(this.host, peerIdFromString(helper), PROBE_REQ_PROTOCOL, body, { timeoutMs: deadlineMs * 2 + 100, maxBytes: ctx.cfg.maxProbeBytes, signal: deadline.signal })
+        request(this.ctx.rpc, peerIdFromString(helper), PROBE_REQ_PROTOCOL, body, { timeoutMs: deadlineMs * 2 + 100, maxBytes: ctx.cfg.maxProbeBytes, signal: deadline.signal })
           .then(res => {
             const r = ctx.codec.probeRes(res)
             results.push(r)

@@ -12,7 +12,7 @@
  */
 import { peerIdFromString } from '@libp2p/peer-id'
 import { equals } from 'uint8arrays/equals'
-import { request, handleRequests, type RpcHost } from '../../wire/rpc.js'
+import { request, handleRequests } from '../../wire/rpc.js'
 import { rejectReason } from '../../wire/errors.js'
 import { PUSH_PULL_PROTOCOL, pushPullIntervalFor } from './constants.js'
 import { encode, type PushPullDigest, type PushPullFull, type SignedUpdate } from './messages.js'
@@ -25,11 +25,9 @@ export class PushPull {
 
   constructor (private readonly ctx: SwimContext) {}
 
-  private get host (): RpcHost { return this.ctx.node as unknown as RpcHost }
-
   async start (): Promise<void> {
     const { cfg } = this.ctx
-    await handleRequests(this.host, PUSH_PULL_PROTOCOL, async (req, conn, reply) => { await this.onRequest(req, conn.remotePeer.toString(), reply) }, {
+    await handleRequests(this.ctx.rpc, PUSH_PULL_PROTOCOL, async (req, conn, reply) => { await this.onRequest(req, conn.remotePeer.toString(), reply) }, {
       timeoutMs: cfg.pushPullTimeoutMs,
       maxBytes: cfg.maxPushPullBytes,
       maxInboundStreams: 4,
@@ -39,7 +37,7 @@ export class PushPull {
   }
 
   async stop (): Promise<void> {
-    await this.host.unhandle(PUSH_PULL_PROTOCOL).catch(() => {})
+    await this.ctx.rpc.unhandle(PUSH_PULL_PROTOCOL).catch(() => {})
     await this.loop
   }
 
@@ -60,7 +58,7 @@ export class PushPull {
         await this.sync(alive[0], false)
         continue
       }
-      const connected = shuffled(this.ctx.node.getPeers().map(p => p.toString()).filter(id => id !== this.ctx.selfId))
+      const connected = shuffled(this.ctx.peers.getPeers().map(p => p.toString()).filter(id => id !== this.ctx.selfId))
       if (connected.length > 0) await this.sync(connected[0], true)
     }
   }
@@ -96,7 +94,7 @@ export class PushPull {
     if (!full) {
       try {
         const body = encode({ v: 1, t: 'digest', d: ctx.table.digest() } satisfies PushPullDigest)
-        const res = ctx.codec.ppDigestRes(await request(this.host, pid, PUSH_PULL_PROTOCOL, body, opts))
+        const res = ctx.codec.ppDigestRes(await request(this.ctx.rpc, pid, PUSH_PULL_PROTOCOL, body, opts))
         ctx.metrics.bytes.inc({ channel: 'pushpull', direction: 'sent' }, body.byteLength)
         ctx.metrics.pushPulls.inc({ role: 'initiator', kind: 'digest', result: res.same ? 'same' : 'differ' })
         if (res.same) return
@@ -108,7 +106,7 @@ export class PushPull {
     }
     try {
       const body = encode({ v: 1, t: 'full', join: full, u: ctx.table.snapshot() } satisfies PushPullFull)
-      const res = await request(this.host, pid, PUSH_PULL_PROTOCOL, body, opts)
+      const res = await request(this.ctx.rpc, pid, PUSH_PULL_PROTOCOL, body, opts)
       ctx.metrics.bytes.inc({ channel: 'pushpull', direction: 'sent' }, body.byteLength)
       ctx.metrics.bytes.inc({ channel: 'pushpull', direction: 'received' }, res.byteLength)
       const remote = ctx.codec.ppFull(res)

@@ -13,7 +13,10 @@ import { TopicValidatorResult } from '@libp2p/gossipsub'
 import type { Message } from '@libp2p/gossipsub'
 import type { PeerId } from '@libp2p/interface'
 import type { Logger } from 'pino'
-import type { AgentComponents } from '../../daemon/component.js'
+import type { CommonComponents } from '../../lib/components.js'
+import type { RpcHost } from '../../wire/rpc.js'
+import type { PeerHost } from '../../wire/peers.js'
+import type { PubSubHost } from '../../wire/topic.js'
 import { isFailStop } from '../../lib/errors.js'
 import type { Member, Membership, MembershipEvents } from './types.js'
 import { MEMBERSHIP_TOPIC, type MembershipConfig } from './constants.js'
@@ -58,7 +61,14 @@ export interface MembershipInit {
   admission?: PeerAdmission
 }
 
-export type MembershipComponents = Pick<AgentComponents, 'node' | 'peerId' | 'privateKey' | 'region' | 'logger' | 'registry' | 'signal'> & Partial<Pick<AgentComponents, 'faults'>>
+export type MembershipComponents = Pick<CommonComponents, 'peerId' | 'privateKey' | 'region' | 'logger' | 'registry' | 'faults'> & {
+  /** Probe, probe-req and push-pull streams. */
+  rpc: RpcHost
+  /** Connections to members, dials, own addresses, connection events. */
+  peers: PeerHost
+  /** The membership topic: updates are checked before gossipsub forwards them; own ones are published. */
+  pubsub: PubSubHost
+}
 
 export class Swim extends TypedEventEmitter<MembershipEvents> implements Membership {
   readonly metrics: MembershipMetrics
@@ -110,7 +120,7 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
     // Every in-flight probe, gossip round and dial listens on it.
     setMaxListeners(Infinity, shutdown.signal)
     this.shutdown = shutdown
-    const { node, peerId } = this.components
+    const { rpc, peers, pubsub, peerId } = this.components
     let inc: number
     let self: Update<AliveBody>
     try {
@@ -131,7 +141,8 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
     this.ring = undefined
     const ctx: SwimContext = {
       cfg: this.cfg,
-      node,
+      rpc,
+      peers,
       selfId: peerId,
       table,
       queue: this.queue,
@@ -155,7 +166,6 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
     await this.prober.start()
     await this.pushPull.start()
 
-    const pubsub = node.services.pubsub
     pubsub.topicValidators.set(MEMBERSHIP_TOPIC, async (_peer: PeerId, msg: Message) => await this.validateGossip(msg))
     pubsub.subscribe(MEMBERSHIP_TOPIC)
 
@@ -163,7 +173,7 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
     this.unsubscribeRefusals = this.admission.onRefused((peer, refusal) => {
       if (this.table?.evict(peer) === true) this.log.warn({ peer, reason: refusal.reason }, 'member refused by admission, removed from membership')
     })
-    node.addEventListener('self:peer:update', this.onSelfUpdate)
+    peers.addEventListener('self:peer:update', this.onSelfUpdate)
     this.queue.enqueue(peerId, self.raw)
     this.publish(self.raw)
     this.gossiper.start()
@@ -178,8 +188,8 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
     this.conns?.stop()
     this.unsubscribeRefusals?.()
     this.unsubscribeRefusals = undefined
-    this.components.node.removeEventListener('self:peer:update', this.onSelfUpdate)
-    const pubsub = this.components.node.services.pubsub
+    this.components.peers.removeEventListener('self:peer:update', this.onSelfUpdate)
+    const pubsub = this.components.pubsub
     try {
       pubsub.topicValidators.delete(MEMBERSHIP_TOPIC)
       pubsub.unsubscribe(MEMBERSHIP_TOPIC)
@@ -338,7 +348,7 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
     if (this.shutdown === undefined) return
     const data = encode(raw)
     this.metrics.bytes.inc({ channel: 'gossip', direction: 'sent' }, data.byteLength)
-    this.components.node.services.pubsub.publish(MEMBERSHIP_TOPIC, data).catch(err => {
+    this.components.pubsub.publish(MEMBERSHIP_TOPIC, data).catch(err => {
       this.log.debug({ err: (err as Error).message }, 'membership publish failed')
     })
   }
@@ -443,7 +453,7 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
   }
 
   private currentAddrs (): string[] {
-    const addrs = this.meta.addrs ?? this.init.addrs?.() ?? this.components.node.getMultiaddrs().map(a => stripPeerId(a.toString()))
+    const addrs = this.meta.addrs ?? this.init.addrs?.() ?? this.components.peers.getMultiaddrs().map(a => stripPeerId(a.toString()))
     return [...new Set(addrs)].slice(0, 16)
   }
 

@@ -36,7 +36,13 @@ export interface MembershipEvents {
   'member:alive': CustomEvent<Member>
 }
 
-export interface Membership extends Startable, TypedEventTarget<MembershipEvents> {
+/**
+ * What other components read of membership: who is there and the events
+ * when that changes (config-sync, the BFT service, the election, the
+ * managers). They take `Pick<MembershipView, ...>` of it, never the
+ * lifecycle or the own-record updates, so a test hands them a scripted view.
+ */
+export interface MembershipView extends TypedEventTarget<MembershipEvents> {
   /** This node's own record. */
   self: () => Member
   /** Every known member including self and non-reaped dead/left ones. */
@@ -46,6 +52,9 @@ export interface Membership extends Startable, TypedEventTarget<MembershipEvents
   alivePeers: () => Member[]
   /** Up to `n` distinct random alive peers other than self, optionally filtered. */
   randomAlive: (n: number, filter?: (m: Member) => boolean) => Member[]
+}
+
+export interface Membership extends Startable, MembershipView {
   /**
    * Members this node keeps a connection to for failure detection: the ones
    * it probes and the ones that probe it (a bounded overlay, not a full

@@ -17,7 +17,7 @@ import { createNode, type MycelNode } from '../../daemon/node.js'
 import { libp2pTunables } from '../../daemon/profiles.js'
 import { membership, membershipConfig, MEMBERSHIP_TOPIC, PROBE_PROTOCOL, PUSH_PULL_PROTOCOL, type Membership, type MemberState } from '../../protocols/membership/index.js'
 import { signUpdate, type AliveBody, type LeftBody } from '../../protocols/membership/messages.js'
-import { request, type RpcHost } from '../../wire/rpc.js'
+import { request } from '../../wire/rpc.js'
 import { encodeCbor } from '../../wire/codec.js'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 
@@ -28,7 +28,7 @@ async function startAgent (key: PrivateKey, dir: string, bootstrap?: MycelNode):
   await node.start()
   const registry = new Registry()
   const m = membership({ config: membershipConfig('test'), region: 'r1', roles: ['network'], version: 'test', dataDir: dir })({
-    node, peerId: node.peerId.toString(), privateKey: key, region: 'r1', logger: pino({ level: process.env.MYCEL_TEST_LOG ?? 'silent' }), registry, signal: new AbortController().signal
+    rpc: node, peers: node, pubsub: node.services.pubsub, peerId: node.peerId.toString(), privateKey: key, region: 'r1', logger: pino({ level: process.env.MYCEL_TEST_LOG ?? 'silent' }), registry
   })
   await m.start()
   // The daemon's redial loop retries; so does the test (a loaded CI host can miss one dial timeout).
@@ -146,7 +146,7 @@ describe('membership over real libp2p nodes: hostile input', function () {
     const evilKey = await generateKeyPair('Ed25519')
     attacker = await createNode({ privateKey: evilKey, listen: ['/ip4/127.0.0.1/tcp/0'], profile: libp2pTunables.defaults('test') })
     await attacker.start()
-    const host = attacker as unknown as RpcHost
+    const host = attacker
     const target = a.node.peerId
     const opts = { timeoutMs: 10_000, maxBytes: 1 << 20 }
     attacker.services.pubsub.subscribe(MEMBERSHIP_TOPIC)

@@ -38,7 +38,7 @@ describe('lease records over a real kad-dht (4 in-process nodes)', function () {
       })
       await node.start()
       nodes.push(node)
-      const t = new Libp2pLeaseTransport({ node, logger, metrics: electionMetrics() })
+      const t = new Libp2pLeaseTransport({ pubsub: node.services.pubsub, dht: node.services.dht, logger, metrics: electionMetrics() })
       const box: SignedLease[] = []
       received.push(box)
       t.start((sl) => { box.push(sl) })

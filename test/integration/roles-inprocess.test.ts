@@ -49,7 +49,7 @@ describe('roles component over real libp2p, 4 in-process nodes in 2 regions', fu
       const sim = { id: peerIdFromPrivateKey(key).toString(), region: i < 2 ? 'eu' : 'us', node, partition, registry: new Registry(), dir, cut: false } as Sim
       sims.push(sim)
       sim.roles = roles({ profile: 'test', eligible: ROLES, election: ELECTION, roleTunables: { network: { intervalMs: 500 } } })({
-        node, peerId: sim.id, privateKey: key, region: sim.region, dataDir: dir, logger: pino({ level: 'silent' }), registry: sim.registry,
+        pubsub: node.services.pubsub, dht: node.services.dht, peers: node, peerId: sim.id, privateKey: key, region: sim.region, dataDir: dir, logger: pino({ level: 'silent' }), registry: sim.registry,
         membership: view(sim) as any, health: { reports: () => [] }
       })
     }

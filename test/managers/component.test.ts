@@ -15,6 +15,7 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { roles, ROLE_NAMES } from '../../managers/index.js'
 import type { LeaseTransport, SignedLease } from '../../protocols/election/index.js'
 import type { Member } from '../../protocols/membership/types.js'
+import type { PubSubHost } from '../../wire/topic.js'
 import type { ApiRequest } from '../../daemon/api/router.js'
 import { routesOfRoles } from '../../daemon/api/routes/roles.js'
 
@@ -39,20 +40,21 @@ describe('roles component (one member, in-memory transport)', function () {
       provide: async () => {},
       findProviders: async () => [peerId]
     }
-    const pubsub = Object.assign(new EventTarget(), {
+    const pubsub: PubSubHost = {
       topicValidators: new Map(),
       subscribe: () => {},
       unsubscribe: () => {},
-      publish: async () => ({ recipients: [] })
-    })
-    const node = { services: { pubsub }, getConnections: () => [] } as any
+      publish: async () => ({ recipients: [] }),
+      addEventListener: () => {},
+      removeEventListener: () => {}
+    }
     const registry = new Registry()
     const r = roles({
       profile: 'test',
       eligible: ROLE_NAMES,
       election: { learnPeriodMs: 50, viewSettleMs: 0, claimSettleMs: 20 },
       roleTunables: Object.fromEntries(ROLE_NAMES.map(r => [r, { intervalMs: 100 }]))
-    })({ node, peerId, privateKey: key, region: 'eu', dataDir: dir, logger: pino({ level: 'silent' }), registry, membership, health: { reports: () => [] }, transport })
+    })({ pubsub, peers: { getConnections: () => [] }, peerId, privateKey: key, region: 'eu', dataDir: dir, logger: pino({ level: 'silent' }), registry, membership, health: { reports: () => [] }, transport })
     await r.start()
     const deadline = Date.now() + 10_000
     while (Date.now() < deadline && !ROLE_NAMES.every(x => r.election.isActing(x))) await new Promise(res => setTimeout(res, 20))

@@ -15,7 +15,7 @@ describe('roles: registry', () => {
       registry: new Registry(),
       membership: { members: () => [] } as unknown as RoleContext['membership'],
       health: { reports: () => [] },
-      node: { getConnections: () => [] }
+      peers: { getConnections: () => [] }
     }
     for (const d of ROLE_REGISTRY) assert.equal(d.create(ctx, d.tunables.defaults('test')).name, d.name)
   })

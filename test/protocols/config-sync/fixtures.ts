@@ -1,15 +1,15 @@
 /**
- * Shared by the config-sync service tests: the config service over a real
- * in-process libp2p node, with a scripted membership in place of SWIM.
+ * Shared by the config-sync service tests: the config service over an
+ * in-memory network (test/helpers/memory-host.ts: real stream objects,
+ * flooding gossip, no sockets), with a scripted membership in place of SWIM.
  */
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pino from 'pino'
 import { Registry } from 'prom-client'
-import { createNode, type MycelNode } from '../../../daemon/node.js'
-import { libp2pTunables } from '../../../daemon/profiles.js'
-import type { Member, Membership } from '../../../protocols/membership/types.js'
+import { MemoryNetwork, type MemoryHost } from '../../helpers/memory-host.js'
+import type { Member } from '../../../protocols/membership/types.js'
 import { configService, configSyncConfig, type ConfigService, type ConfigSyncConfig } from '../../../protocols/config-sync/index.js'
 import { identity } from '../../crdt/fixtures.js'
 
@@ -32,7 +32,7 @@ export class ScriptedMembership extends EventTarget {
   stop (): void {}
 }
 
-export interface TestAgent { node: MycelNode, svc: ConfigService, membership: ScriptedMembership, peerId: string, dir: string, registry: Registry }
+export interface TestAgent { host: MemoryHost, svc: ConfigService, membership: ScriptedMembership, peerId: string, dir: string, registry: Registry }
 
 export async function until (cond: () => boolean | Promise<boolean>, ms = 15_000): Promise<void> {
   const end = Date.now() + ms
@@ -43,26 +43,27 @@ export async function until (cond: () => boolean | Promise<boolean>, ms = 15_000
 }
 
 const logger = pino({ level: 'silent' })
+/** The agents of this file's tests; a stopped agent's id may start again (a restart). */
+const network = new MemoryNetwork()
 
 export async function startAgent (n: number, namespaces?: unknown, dir?: string, overrides: Partial<ConfigSyncConfig> = {}): Promise<TestAgent> {
   const id = await identity(n)
-  const node = await createNode({ privateKey: id.privateKey, listen: ['/ip4/127.0.0.1/tcp/0'], profile: libp2pTunables.defaults('test') })
-  await node.start()
+  const host = network.host(id.peerId)
   const membership = new ScriptedMembership(id.peerId)
   const registry = new Registry()
   dir = dir ?? mkdtempSync(join(tmpdir(), 'mycel-cfgsvc-'))
   const svc = configService({ config: configSyncConfig('test', { antiEntropyIntervalMs: 60_000, ...overrides }), namespaces: namespaces as never })({
-    node, peerId: id.peerId, privateKey: id.privateKey, dataDir: dir, logger, registry, membership: membership as unknown as Membership
+    rpc: host, pubsub: host.pubsub, peerId: id.peerId, privateKey: id.privateKey, dataDir: dir, logger, registry, membership
   })
   await svc.start()
-  return { node, svc, membership, peerId: id.peerId, dir, registry }
+  return { host, svc, membership, peerId: id.peerId, dir, registry }
 }
 
 export async function connect (agents: TestAgent[]): Promise<void> {
   for (const a of agents) {
     for (const b of agents) {
       if (a === b) continue
-      if (a.peerId < b.peerId) await a.node.dial(b.node.getMultiaddrs()[0])
+      if (a.peerId < b.peerId) a.host.connect(b.host)
       a.membership.alive.add(b.peerId)
     }
   }
@@ -71,6 +72,6 @@ export async function connect (agents: TestAgent[]): Promise<void> {
 export async function stopAgent (a: TestAgent, keepDir = false): Promise<void> {
   await a.svc.stop()
   await a.svc.stop()
-  await a.node.stop()
+  a.host.stop()
   if (!keepDir) rmSync(a.dir, { recursive: true, force: true })
 }

@@ -1,6 +1,6 @@
 /**
- * The config service over real libp2p nodes in one process (real streams,
- * real gossipsub), with a scripted membership in place of SWIM.
+ * The config service over an in-memory network (libp2p stream objects and a
+ * flooding pubsub, no sockets), with a scripted membership in place of SWIM.
  */
 import assert from 'node:assert/strict'
 import pino from 'pino'
@@ -12,7 +12,7 @@ import { request } from '../../../wire/rpc.js'
 import { identity, prng } from '../../crdt/fixtures.js'
 import { connect, startAgent, stopAgent, until, type TestAgent } from './fixtures.js'
 
-describe('config-sync service (in-process libp2p)', function () {
+describe('config-sync service (in-memory network)', function () {
   this.timeout(60_000)
   const agents: TestAgent[] = []
   afterEach(async () => { for (const a of agents.splice(0)) await stopAgent(a) })
@@ -20,7 +20,7 @@ describe('config-sync service (in-process libp2p)', function () {
   it('gossips a write to every node and records acknowledgements with waitFor', async () => {
     for (let i = 0; i < 3; i++) agents.push(await startAgent(20 + i))
     await connect(agents)
-    await until(() => agents.every(a => a.node.services.pubsub.getSubscribers('mycel/config/1').length === 2))
+    await until(() => agents.every(a => a.host.pubsub.getSubscribers('mycel/config/1').length === 2))
     const r = await agents[0].svc.write('app', 'greeting', { text: 'hello' })
     assert.equal(r.envelope?.seq, 1)
     await until(() => agents.every(a => a.svc.get('app', 'greeting') !== undefined))
@@ -56,7 +56,7 @@ describe('config-sync service (in-process libp2p)', function () {
     const rand = prng(3)
     for (let i = 0; i < 50; i++) {
       const junk = new Uint8Array(Math.floor(rand() * 200)).map(() => Math.floor(rand() * 256))
-      await request(a.node, b.node.peerId, SYNC_PROTOCOL, junk, { timeoutMs: 2_000, maxBytes: 1 << 20 }).catch(() => {})
+      await request(a.host, b.host.peerId, SYNC_PROTOCOL, junk, { timeoutMs: 2_000, maxBytes: 1 << 20 }).catch(() => {})
     }
     await a.svc.syncWith(b.peerId)
     assert.equal(b.svc.get('app', 'offline-write')?.value, 42)
@@ -103,7 +103,7 @@ describe('config-sync service (in-process libp2p)', function () {
     const b = await startAgent(91)
     agents.push(a, b)
     await connect(agents)
-    await until(() => agents.every(x => x.node.services.pubsub.getSubscribers('mycel/config/1').length === 1))
+    await until(() => agents.every(x => x.host.pubsub.getSubscribers('mycel/config/1').length === 1))
     const servers: ApiServer[] = []
     const api = async (x: TestAgent): Promise<string> => {
       const s = new ApiServer({ host: '127.0.0.1', port: 0, logger: pino({ level: 'silent' }) })
