@@ -25,10 +25,11 @@ import type { Registry } from 'prom-client'
 import type { PeerId } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { AgentComponents, Startable } from '../../daemon/component.js'
+import { systemClock } from '../../lib/clock.js'
 import { CorruptFileError } from '../../lib/errors.js'
 import { BLOCKS_FORMAT, FileBlockStore } from './block-store.js'
 import { BFT_PROFILES, MAX_ENTRY_TTL_MS, type BftProfile } from './constants.js'
-import { Consensus, type BftLogger, type Clock, type ConsensusStatus } from './consensus.js'
+import { Consensus, type BftLogger, type ConsensusStatus } from './consensus.js'
 import { CriticalState, type CriticalConfig } from './critical-state.js'
 import { ed25519Signer, ed25519Verifier, entryId, hex, signEntry, type BftSigner } from './crypto.js'
 import { CommitTimeoutError, InvalidGenesisError, NotAdminError } from './errors.js'
@@ -77,14 +78,6 @@ export interface CriticalStatus extends Omit<ConsensusStatus, 'lastHeard'> {
 
 export function criticalService (init: CriticalServiceInit): (components: CriticalServiceComponents) => CriticalService {
   return (components) => new CriticalService(init, components)
-}
-
-const realClock: Clock = {
-  now: () => Date.now(),
-  setTimer: (ms, cb) => {
-    const t = setTimeout(cb, ms)
-    return () => { clearTimeout(t) }
-  }
 }
 
 export class CriticalService implements Startable {
@@ -168,7 +161,7 @@ export class CriticalService implements Startable {
       signer: this.signer,
       verify: ed25519Verifier(),
       wal: this.wal,
-      clock: realClock,
+      clock: systemClock,
       net: this.transport,
       timeouts: this.profile,
       metrics: this.metrics,
