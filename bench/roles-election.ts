@@ -12,7 +12,8 @@
  */
 import '../daemon/polyfill.js'
 import { AgentProcess, waitFor } from '../harness/agent-process.js'
-import { median, percentile, procStats, round, sleep, writeResult } from './lib/stats.js'
+import { median, percentile, procStats, round, writeResult } from './lib/stats.js'
+import { sleep } from '../lib/clock.js'
 import { ELECTION_PROFILES } from '../protocols/election/constants.js'
 
 const REGIONS = ['r1', 'r2', 'r3']
