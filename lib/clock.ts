@@ -1,7 +1,8 @@
 /**
  * Time for every module: the one injected `Clock` shape of the state
  * machines (membership, BFT), `setTimer` for owners that keep a cancel
- * function rather than a handle, and one abortable `sleep`. Production uses
+ * function rather than a handle, `jittered` intervals and one abortable
+ * `sleep`. Production uses
  * the real clock; tests pass the virtual clock of test/sim (or a
  * @sinonjs/fake-timers clock, same shape) and step time.
  */
@@ -28,6 +29,14 @@ export const systemClock: Clock = {
 export function setTimer (clock: Clock, ms: number, fn: () => void): () => void {
   const handle = clock.setTimeout(fn, ms)
   return () => { clock.clearTimeout(handle) }
+}
+
+/**
+ * `ms` moved by a uniformly random ±`fraction` of itself: periodic work that
+ * nodes started together would otherwise do in waves across the cluster.
+ */
+export function jittered (ms: number, fraction: number, random: () => number = Math.random): number {
+  return ms * (1 + fraction * (2 * random() - 1))
 }
 
 /**

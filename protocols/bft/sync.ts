@@ -11,6 +11,7 @@
  */
 import { TopicValidatorResult, type GossipSub, type Message } from '@libp2p/gossipsub'
 import type { PeerId } from '@libp2p/interface'
+import { jittered } from '../../lib/clock.js'
 import { handleRequests, requestMany, type RpcHost } from '../../wire/rpc.js'
 import { encodeCbor } from '../../wire/codec.js'
 import { rejectReason } from '../../wire/errors.js'
@@ -78,7 +79,7 @@ export class CriticalSync {
       const run = peer !== undefined ? this.syncWith(peer) : Promise.resolve()
       void run.finally(() => {
         // Jitter: nodes started together do not all ask at the same instant.
-        this.schedule(this.d.intervalMs * (0.75 + Math.random() / 2))
+        this.schedule(jittered(this.d.intervalMs, 0.25))
       })
     }, ms)
     this.timer.unref?.()

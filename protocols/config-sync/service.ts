@@ -12,6 +12,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import type { PeerId } from '@libp2p/interface'
 import * as Y from 'yjs'
 import type { AgentComponents, Startable } from '../../daemon/component.js'
+import { jittered } from '../../lib/clock.js'
 import type { Member, Membership } from '../membership/types.js'
 import { ConfigStore } from '../../crdt/store.js'
 import type { AccessPolicy } from '../../crdt/access.js'
@@ -299,7 +300,7 @@ export class ConfigService implements Startable {
 
   private scheduleRound (): void {
     const { antiEntropyIntervalMs: base, antiEntropyJitter: j } = this.init.config
-    const delay = base * (1 - j + 2 * j * Math.random())
+    const delay = jittered(base, j)
     this.aeTimer = setTimeout(() => {
       if (this.shutdown === undefined) return
       const [peer] = this.c.membership.randomAlive(1)
