@@ -21,8 +21,8 @@
  *   signs such an envelope: it runs checkUpdate before signing.
  */
 import * as Y from 'yjs'
-import { decode as decodeCborTrusted } from 'cborg'
 import type { PrivateKey } from '@libp2p/interface'
+import { decodeCborTrusted } from '../wire/codec.js'
 import { ROOT_MAP, type ConfigLimits } from './constants.js'
 import { clientIdOf, decodeEnvelope, encodeEnvelope, signEnvelope, verifyEnvelope, type Envelope } from './envelope.js'
 import { AccessDeniedError, LimitExceededError, StoreUnavailableError, configRejectReason } from './errors.js'
