@@ -29,6 +29,7 @@ import type { Logger } from 'pino'
 import type { Registry } from 'prom-client'
 import { handleRequests, request, type RpcHost } from '../../wire/rpc.js'
 import { hex } from '../../lib/bytes.js'
+import { errText } from '../../lib/errors.js'
 import type { PeerAdmission, Refusal } from '../../lib/peer-admission.js'
 import { ADMISSION_PROTOCOL, MAX_HELLO_BYTES, type AdmissionConfig } from './constants.js'
 import { NotAdmittedError } from './errors.js'
@@ -360,8 +361,4 @@ async function raceVerdict (verdict: Promise<boolean>, ms: number, signal?: Abor
     signal?.addEventListener('abort', onAbort, { once: true })
     verdict.then(done, () => { done(false) })
   })
-}
-
-function errText (err: unknown): string {
-  return `${(err as Error)?.name ?? 'Error'}: ${(err as Error)?.message ?? String(err)}`
 }
