@@ -61,7 +61,7 @@ export function encodeWalRecord (rec: WalRecord): Uint8Array { return encodeCbor
 /** Throws CorruptStateError on anything that is not a record we wrote. */
 export function decodeWalRecord (bytes: Uint8Array): WalRecord {
   try {
-    const r = decodeCbor(bytes, walRecordSchema, 16 * 1024 * 1024)
+    const r = decodeCbor(bytes, walRecordSchema, MAX_WAL_RECORD_BYTES)
     // Re-use the wire schemas for the embedded vote / proposal.
     if (r.kind === 'vote') {
       const asVote = (x: unknown): Vote => {
