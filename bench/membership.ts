@@ -9,7 +9,8 @@
  */
 import '../daemon/polyfill.js'
 import { AgentProcess, waitFor } from '../harness/agent-process.js'
-import { median, percentile, procStats, round, sleep, writeResult } from './lib/stats.js'
+import { median, percentile, procStats, round, writeResult } from './lib/stats.js'
+import { sleep } from '../lib/clock.js'
 import { serfAvailable, serfMembers, startSerf, stopSerf, type SerfAgent } from './lib/serf.js'
 
 const SIZES = (process.env.MYCEL_BENCH_SIZES ?? '10,30,50').split(',').map(Number)

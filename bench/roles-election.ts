@@ -12,7 +12,8 @@
  */
 import '../daemon/polyfill.js'
 import { AgentProcess, waitFor } from '../harness/agent-process.js'
-import { median, percentile, procStats, round, sleep, writeResult } from './lib/stats.js'
+import { median, percentile, procStats, round, writeResult } from './lib/stats.js'
+import { sleep } from '../lib/clock.js'
 import { electionTunables } from '../protocols/election/constants.js'
 import { ROLE_NAMES } from '../managers/registry.js'
 

@@ -4,6 +4,7 @@
  * `reason` label of `mycel_config_envelopes_total{result="rejected"}`.
  */
 import { StatusError } from '../lib/errors.js'
+import { rejectReason } from '../wire/errors.js'
 
 export class AccessDeniedError extends StatusError {
   static name = 'AccessDeniedError'
@@ -49,7 +50,7 @@ export class StoreUnavailableError extends StatusError {
   readonly status = 503
 }
 
-/** Metric label for an error raised while ingesting a network envelope. */
+/** Metric label for an error raised while ingesting a network envelope: the store's own, else the wire's (rejectReason). */
 export function configRejectReason (err: unknown): string {
   switch ((err as Error | undefined)?.name) {
     case 'AccessDeniedError': return 'access_denied'
@@ -57,10 +58,6 @@ export function configRejectReason (err: unknown): string {
     case 'InvalidUpdateError': return 'invalid_update'
     case 'InvalidNamespaceError': return 'invalid_namespace'
     case 'InvalidKeyError': return 'invalid_key'
-    case 'MalformedMessageError': return 'malformed'
-    case 'OversizedMessageError': return 'oversized'
-    case 'InvalidSignatureError': return 'bad_signature'
-    case 'UnsupportedVersionError': return 'unsupported_version'
-    default: return 'error'
+    default: return rejectReason(err)
   }
 }

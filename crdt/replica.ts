@@ -21,13 +21,14 @@
  *   signs such an envelope: it runs checkUpdate before signing.
  */
 import * as Y from 'yjs'
-import { decode as decodeCborTrusted } from 'cborg'
 import type { PrivateKey } from '@libp2p/interface'
+import { equals as equalBytes } from 'uint8arrays/equals'
+import { decodeCborTrusted } from '../wire/codec.js'
 import { ROOT_MAP, type ConfigLimits } from './constants.js'
 import { clientIdOf, decodeEnvelope, encodeEnvelope, signEnvelope, verifyEnvelope, type Envelope } from './envelope.js'
 import { AccessDeniedError, LimitExceededError, StoreUnavailableError, configRejectReason } from './errors.js'
 import { checkNamespace, type NamespaceRules } from './namespaces.js'
-import { Stream, equalBytes } from './stream.js'
+import { Stream } from './stream.js'
 import { checkUpdate, type CausalNeeds } from './update-check.js'
 import { canonicalEntry, setJsonEntry } from './entry.js'
 import { vvGet, type VersionVector } from './version-vector.js'

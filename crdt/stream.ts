@@ -30,9 +30,3 @@ export class Stream {
   /** Bytes of the accepted envelope `seq`, if any. */
   at (seq: number): Uint8Array | undefined { return this.entries[seq - 1] }
 }
-
-export function equalBytes (a: Uint8Array, b: Uint8Array): boolean {
-  if (a.byteLength !== b.byteLength) return false
-  for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false
-  return true
-}

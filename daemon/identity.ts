@@ -9,13 +9,13 @@
  * (CorruptFileError). Without that check a damaged byte either silently
  * changes the peer id or yields a key whose signatures nobody accepts.
  */
-import { chmod, mkdir, readFile, stat } from 'node:fs/promises'
+import { chmod, mkdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { generateKeyPair, generateKeyPairFromSeed, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { PrivateKey } from '@libp2p/interface'
-import { writeFileDurable } from '../lib/durable-file.js'
-import { CorruptFileError, storageFailed } from '../lib/errors.js'
+import { readFileIfExists, writeFileDurable } from '../lib/durable-file.js'
+import { CorruptFileError } from '../lib/errors.js'
 import { IdentityExistsError } from './errors.js'
 
 export const IDENTITY_FILE = 'identity.key'
@@ -47,13 +47,8 @@ export async function createIdentity (dataDir: string, opts: { force?: boolean }
 
 export async function loadIdentity (dataDir: string): Promise<Identity | undefined> {
   const path = join(dataDir, IDENTITY_FILE)
-  let buf: Buffer
-  try {
-    buf = await readFile(path)
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-    throw storageFailed(path, 'read', err)
-  }
+  const buf = await readFileIfExists(path)
+  if (buf === undefined) return undefined
   const corrupt = (problem: string): CorruptFileError => new CorruptFileError(path, `identity key ${problem}`, IDENTITY_RECOVERY)
   let privateKey: PrivateKey
   try {

@@ -19,7 +19,7 @@ import type { MycelNode } from './node.js'
 import type { Startable } from '../lib/lifecycle.js'
 import { classifyDialError, dialProgress, type DialFailure } from './dial-errors.js'
 import type { PeerAdmission, RefusalReason } from '../lib/peer-admission.js'
-import { sleep } from '../lib/clock.js'
+import { jittered, sleep } from '../lib/clock.js'
 
 /** Warn again about an address failing for the same reason after this long, ms (each change of reason warns at once). */
 export const BOOTSTRAP_WARN_EVERY_MS = 60_000
@@ -110,8 +110,7 @@ export class Redialer implements Startable {
           this.backoff = Math.min(this.backoff * 2, this.init.maxBackoffMs)
         }
       }
-      const jitter = 0.5 + Math.random()
-      await sleep(Math.round(this.backoff * jitter), signal)
+      await sleep(Math.round(jittered(this.backoff, 0.5)), signal)
     }
   }
 

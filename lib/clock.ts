@@ -1,7 +1,10 @@
 /**
- * Time for every module: the injected `Clock` of the state machines and one
- * abortable `sleep`. Production uses the real clock; tests pass the virtual
- * clock of test/sim (or a @sinonjs/fake-timers clock, same shape) and step time.
+ * Time for every module: the one injected `Clock` shape of the state
+ * machines (membership, BFT), `setTimer` for owners that keep a cancel
+ * function rather than a handle, `jittered` intervals and one abortable
+ * `sleep`. Production uses
+ * the real clock; tests pass the virtual clock of test/sim (or a
+ * @sinonjs/fake-timers clock, same shape) and step time.
  */
 export type TimerHandle = unknown
 
@@ -15,11 +18,25 @@ export const systemClock: Clock = {
   now: () => Date.now(),
   setTimeout: (fn, ms) => {
     const t = setTimeout(fn, ms)
-    // Suspicion timers must not keep a stopping process alive.
+    // A timer (a suspicion, a consensus timeout) must not keep a stopping process alive.
     t.unref?.()
     return t
   },
   clearTimeout: (h) => { clearTimeout(h as ReturnType<typeof setTimeout>) }
+}
+
+/** Run `fn` after `ms` on `clock`; returns the function that cancels it. */
+export function setTimer (clock: Clock, ms: number, fn: () => void): () => void {
+  const handle = clock.setTimeout(fn, ms)
+  return () => { clock.clearTimeout(handle) }
+}
+
+/**
+ * `ms` moved by a uniformly random ±`fraction` of itself: periodic work that
+ * nodes started together would otherwise do in waves across the cluster.
+ */
+export function jittered (ms: number, fraction: number, random: () => number = Math.random): number {
+  return ms * (1 + fraction * (2 * random() - 1))
 }
 
 /**

@@ -25,6 +25,7 @@
  */
 import { closeSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
+import { sleep } from './clock.js'
 import { DataDirLockedError } from './errors.js'
 
 export const LOCK_FILE = 'agent.lock'
@@ -176,5 +177,3 @@ export class DirLock {
     }
   }
 }
-
-async function sleep (ms: number): Promise<void> { await new Promise(resolve => setTimeout(resolve, ms)) }

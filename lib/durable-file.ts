@@ -5,10 +5,12 @@
  * once this returns the new content survives a power loss.
  *
  * Every failure is a StorageFailedError naming the file: its owner stops
- * (fail-stop) instead of carrying on with state it could not persist.
+ * (fail-stop) instead of carrying on with state it could not persist. The
+ * readers here keep that rule: a file that is absent is `undefined`, one
+ * that cannot be read is a StorageFailedError.
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs'
-import { mkdir, open, rename, rm } from 'node:fs/promises'
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs'
+import { mkdir, open, readFile, rename, rm } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { storageFailed } from './errors.js'
 
@@ -60,6 +62,26 @@ export function writeFileDurableSync (path: string, data: Uint8Array | string, m
     throw storageFailed(path, 'durable write', err)
   }
   syncDirSync(dirname(path))
+}
+
+/** The bytes of `path`; undefined when it does not exist. */
+export async function readFileIfExists (path: string): Promise<Buffer | undefined> {
+  try {
+    return await readFile(path)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw storageFailed(path, 'read', err)
+  }
+}
+
+/** Synchronous twin of readFileIfExists. */
+export function readFileIfExistsSync (path: string): Buffer | undefined {
+  try {
+    return readFileSync(path)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw storageFailed(path, 'read', err)
+  }
 }
 
 /** fsync a directory, so a rename or a file creation in it is durable. */

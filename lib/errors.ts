@@ -102,3 +102,8 @@ export function storageFailed (file: string, what: string, err: unknown): FailSt
   if (isFailStop(err)) return err
   return new StorageFailedError(file, `${what} failed: ${(err as Error).message}`)
 }
+
+/** `Name: message` of anything thrown: for a log field, or a refusal's detail. */
+export function errText (err: unknown): string {
+  return `${(err as Error)?.name ?? 'Error'}: ${(err as Error)?.message ?? String(err)}`
+}

@@ -27,10 +27,10 @@
  * the log refuses everything after it: after a failed fsync the kernel may
  * have dropped dirty pages, so the file can no longer be trusted.
  */
-import { closeSync, existsSync, fdatasync, fdatasyncSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs'
+import { closeSync, fdatasync, fdatasyncSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, writeSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { crc32 } from './checksum.js'
-import { writeFileDurableSync } from './durable-file.js'
+import { readFileIfExistsSync, writeFileDurableSync } from './durable-file.js'
 import { CorruptFileError, storageFailed, type FailStopError } from './errors.js'
 import { MAGIC_BYTES, damagedMagic, hasMagic, magicOf, unknownHeader, type FileFormat } from './file-format.js'
 
@@ -96,16 +96,9 @@ export class RecordLog {
     try {
       mkdirSync(dirname(path), { recursive: true, mode: 0o700 })
     } catch (err) { throw storageFailed(path, 'mkdir', err) }
-    if (!existsSync(path)) {
-      writeFileDurableSync(path, magicOf(format), log.mode)
-      log.openFd()
-      log.size = MAGIC_BYTES
-      return { log, records: [], cutBytes: 0, cutAt: MAGIC_BYTES }
-    }
-    let data: Buffer
-    try { data = readFileSync(path) } catch (err) { throw storageFailed(path, 'read', err) }
-    if (data.length === 0) {
-      // Only an older layout creates an empty file (ours starts with the header).
+    const data = readFileIfExistsSync(path)
+    if (data === undefined || data.length === 0) {
+      // A new log; or an empty file, which only an older layout creates (ours starts with the header).
       writeFileDurableSync(path, magicOf(format), log.mode)
       log.openFd()
       log.size = MAGIC_BYTES

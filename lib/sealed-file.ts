@@ -1,6 +1,6 @@
 /**
  * A small durable file holding one checksummed record (fencing tokens, the
- * incarnation reservation, the config snapshot, the identity key):
+ * incarnation reservation, the config snapshot, the BFT genesis mark):
  *
  *   magic (8 bytes) | u32be payload length | payload | u32be crc32(all before it)
  *
@@ -13,11 +13,9 @@
  * undefined when the bytes are not that old layout either. A header with a
  * few damaged bytes is never handed to `legacy`.
  */
-import { readFileSync } from 'node:fs'
-import { readFile } from 'node:fs/promises'
 import { crc32 } from './checksum.js'
-import { writeFileDurable, writeFileDurableSync } from './durable-file.js'
-import { CorruptFileError, storageFailed } from './errors.js'
+import { readFileIfExists, readFileIfExistsSync, writeFileDurable, writeFileDurableSync } from './durable-file.js'
+import { CorruptFileError } from './errors.js'
 import { MAGIC_BYTES, damagedMagic, hasMagic, magicOf, unknownHeader, type FileFormat } from './file-format.js'
 
 const LENGTH_BYTES = 4
@@ -67,25 +65,13 @@ export function unseal (format: FileFormat, path: string, data: Uint8Array, lega
 
 /** Read and check `path`; undefined when it does not exist. */
 export async function readSealed (format: FileFormat, path: string, legacy?: LegacyReader): Promise<SealedRead | undefined> {
-  let data: Buffer
-  try {
-    data = await readFile(path)
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-    throw storageFailed(path, 'read', err)
-  }
-  return unseal(format, path, data, legacy)
+  const data = await readFileIfExists(path)
+  return data === undefined ? undefined : unseal(format, path, data, legacy)
 }
 
 export function readSealedSync (format: FileFormat, path: string, legacy?: LegacyReader): SealedRead | undefined {
-  let data: Buffer
-  try {
-    data = readFileSync(path)
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-    throw storageFailed(path, 'read', err)
-  }
-  return unseal(format, path, data, legacy)
+  const data = readFileIfExistsSync(path)
+  return data === undefined ? undefined : unseal(format, path, data, legacy)
 }
 
 export async function writeSealed (format: FileFormat, path: string, payload: Uint8Array, mode = 0o600): Promise<void> {

@@ -42,5 +42,3 @@ export function procStats (pid: number): { rssBytes: number, cpuSeconds: number 
   const ticks = Number(fields[11]) + Number(fields[12])
   return { rssBytes: rssKb * 1024, cpuSeconds: ticks / 100 }
 }
-
-export const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }

@@ -7,9 +7,10 @@
  * `--config` file, which is the one place the agent reads it from.
  */
 import type { Command } from 'commander'
-import { writeFile, stat, mkdir } from 'node:fs/promises'
+import { stat, mkdir } from 'node:fs/promises'
 import { dirname, resolve } from 'node:path'
 import { generateKey } from '@libp2p/pnet'
+import { writeFileDurable } from '../../lib/durable-file.js'
 import { createIdentity, loadIdentity } from '../identity.js'
 import { defaultDataDir } from '../config.js'
 import { print, printJson } from './output.js'
@@ -55,7 +56,7 @@ export function registerInitCommands (program: Command): void {
       const key = new Uint8Array(95)
       generateKey(key)
       await mkdir(dirname(path), { recursive: true })
-      await writeFile(path, key, { mode: 0o600 })
+      await writeFileDurable(path, key, 0o600)
       print(`${path}\n`)
     })
 }

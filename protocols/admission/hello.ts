@@ -14,6 +14,7 @@
  */
 import { z } from 'zod'
 import { equals } from 'uint8arrays/equals'
+import { hex } from '../../lib/bytes.js'
 import { bytes, decodeCbor, encodeCbor } from '../../wire/codec.js'
 import type { Refusal } from '../../lib/peer-admission.js'
 import { traced, type Traced } from '../../wire/trace-context.js'
@@ -60,6 +61,4 @@ export function judgeHello (ours: NetworkIdentity | undefined, theirs: Hello): O
   }
 }
 
-export function hexOf (b: Uint8Array): string { return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex') }
-
-function short (b: Uint8Array | null): string { return b === null ? 'none' : hexOf(b).slice(0, 16) }
+function short (b: Uint8Array | null): string { return b === null ? 'none' : hex(b).slice(0, 16) }

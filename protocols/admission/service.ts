@@ -28,10 +28,12 @@ import type { Connection, Libp2pEvents, PeerId, StreamMiddleware, TypedEventTarg
 import type { Logger } from 'pino'
 import type { Registry } from 'prom-client'
 import { handleRequests, request, type RpcHost } from '../../wire/rpc.js'
+import { hex } from '../../lib/bytes.js'
+import { errText } from '../../lib/errors.js'
 import type { PeerAdmission, Refusal } from '../../lib/peer-admission.js'
 import { ADMISSION_PROTOCOL, MAX_HELLO_BYTES, type AdmissionConfig } from './constants.js'
 import { NotAdmittedError } from './errors.js'
-import { decodeHello, encodeHello, hexOf, judgeHello, type Hello, type NetworkIdentity } from './hello.js'
+import { decodeHello, encodeHello, judgeHello, type Hello, type NetworkIdentity } from './hello.js'
 import { installStreamGate, type GateRegistrar } from './gate.js'
 import { admissionMetrics, type AdmissionMetrics } from './metrics.js'
 
@@ -165,8 +167,8 @@ export class AdmissionService implements PeerAdmission {
     return {
       rule: network === undefined
         ? 'no genesis: admits only peers that run without a genesis too'
-        : `genesis ${hexOf(network.genesis).slice(0, 16)}: admits only peers with the same genesis`,
-      network: network === undefined ? null : { networkId: network.networkId, genesis: hexOf(network.genesis) },
+        : `genesis ${hex(network.genesis).slice(0, 16)}: admits only peers with the same genesis`,
+      network: network === undefined ? null : { networkId: network.networkId, genesis: hex(network.genesis) },
       connected: [...peers].sort().map(peerId => ({ peerId, verdict: this.admitted.has(peerId) ? 'admitted' : 'pending' })),
       refused: [...this.refused.keys()].flatMap(peerId => {
         const r = this.refusal(peerId)
@@ -357,8 +359,4 @@ async function raceVerdict (verdict: Promise<boolean>, ms: number, signal?: Abor
     signal?.addEventListener('abort', onAbort, { once: true })
     verdict.then(done, () => { done(false) })
   })
-}
-
-function errText (err: unknown): string {
-  return `${(err as Error)?.name ?? 'Error'}: ${(err as Error)?.message ?? String(err)}`
 }

@@ -1,20 +1,16 @@
 /**
  * The interfaces the consensus state machine is driven through (time,
  * network, logging) and what it reports. Kept apart so the simulator and
- * the daemon depend on these, not on the state machine's internals.
+ * the daemon depend on these, not on the state machine's internals. Time is
+ * lib/clock.ts's `Clock`, the shape every state machine takes.
  */
+import type { Clock } from '../../lib/clock.js'
 import type { BftTimeouts } from './constants.js'
 import type { BftSigner, Verifier } from './crypto.js'
 import type { CriticalState } from './critical-state.js'
 import type { BftMetrics } from './metrics.js'
 import type { BftMessage, Certificate } from './types.js'
 import type { Wal } from './wal.js'
-
-export interface Clock {
-  now: () => number
-  /** Run `cb` after `ms`; returns a cancel function. */
-  setTimer: (ms: number, cb: () => void) => () => void
-}
 
 export interface ConsensusNetwork {
   /** To every validator of the open height (and the next), except ourselves. */

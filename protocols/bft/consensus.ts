@@ -28,6 +28,7 @@
  * (validRound -1) whose entries have expired gets a nil prevote, while a
  * re-proposal after a polka is judged without the clock (see docs/bft.md).
  */
+import { setTimer } from '../../lib/clock.js'
 import { MAX_BUFFERED_FUTURE_MESSAGES, MAX_ENTRY_TTL_MS, SYNC_BATCH } from './constants.js'
 import { entryId, hex } from './crypto.js'
 import { ConsensusHaltedError, InvalidEntryError } from './errors.js'
@@ -41,7 +42,7 @@ import type { BftMessage, Certificate, Entry } from './types.js'
 import type { CriticalState } from './critical-state.js'
 
 export { silentLogger } from './consensus-types.js'
-export type { Clock, ConsensusNetwork, BftLogger, Evidence, ConsensusInit, Step, ConsensusStatus, ConsensusFault } from './consensus-types.js'
+export type { ConsensusNetwork, BftLogger, Evidence, ConsensusInit, Step, ConsensusStatus, ConsensusFault } from './consensus-types.js'
 
 /** Equivocation evidence kept for status, oldest dropped first. */
 const MAX_EVIDENCE_KEPT = 100
@@ -370,7 +371,7 @@ export class Consensus {
   /** A timer of the open height: cancelled with it, run through the input queue. */
   private schedule (ms: number, fn: () => Promise<void>): void {
     const hs = this.hs
-    const cancel = this.init.clock.setTimer(ms, () => {
+    const cancel = setTimer(this.init.clock, ms, () => {
       hs.timers.delete(cancel)
       void this.run(fn)
     })
@@ -381,7 +382,7 @@ export class Consensus {
   private scheduleRebroadcast (): void {
     const hs = this.hs
     hs.rebroadcast?.()
-    hs.rebroadcast = this.init.clock.setTimer(this.init.timeouts.rebroadcastMs, () => {
+    hs.rebroadcast = setTimer(this.init.clock, this.init.timeouts.rebroadcastMs, () => {
       hs.rebroadcast = undefined
       void this.run(async () => {
         if (hs !== this.hs || !hs.active) return

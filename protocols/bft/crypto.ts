@@ -16,6 +16,7 @@
  */
 import { createHash } from 'node:crypto'
 import type { PrivateKey } from '@libp2p/interface'
+import { hex } from '../../lib/bytes.js'
 import { encodeCbor } from '../../wire/codec.js'
 import { signPayload, verifyPayload } from '../../wire/signing.js'
 import type { Block, Entry, VoteType } from './types.js'
@@ -28,7 +29,8 @@ export function sha256 (data: Uint8Array): Uint8Array {
   return new Uint8Array(createHash('sha256').update(data).digest())
 }
 
-export function hex (b: Uint8Array): string { return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex') }
+/** Hex of hashes and ids: lib/bytes.ts's, re-exported for the BFT's modules. */
+export { hex }
 
 export function bytesEqual (a: Uint8Array | null, b: Uint8Array | null): boolean {
   if (a === null || b === null) return a === b

@@ -26,13 +26,14 @@ import type { PeerId } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { CommonComponents } from '../../lib/components.js'
 import type { Startable } from '../../lib/lifecycle.js'
+import { systemClock } from '../../lib/clock.js'
 import type { RpcHost } from '../../wire/rpc.js'
 import type { PubSubHost } from '../../wire/topic.js'
 import type { PeerHost } from '../../wire/peers.js'
 import { CorruptFileError } from '../../lib/errors.js'
 import { BLOCKS_FORMAT, FileBlockStore } from './block-store.js'
 import { bftTunables, MAX_ENTRY_TTL_MS, type BftProfile } from './constants.js'
-import { Consensus, type BftLogger, type Clock, type ConsensusStatus } from './consensus.js'
+import { Consensus, type BftLogger, type ConsensusStatus } from './consensus.js'
 import { CriticalState, type CriticalConfig } from './critical-state.js'
 import { ed25519Signer, ed25519Verifier, entryId, hex, signEntry, type BftSigner } from './crypto.js'
 import { CommitTimeoutError, InvalidGenesisError, NotAdminError } from './errors.js'
@@ -87,14 +88,6 @@ export interface CriticalStatus extends Omit<ConsensusStatus, 'lastHeard'> {
 
 export function criticalService (init: CriticalServiceInit): (components: CriticalServiceComponents) => CriticalService {
   return (components) => new CriticalService(init, components)
-}
-
-const realClock: Clock = {
-  now: () => Date.now(),
-  setTimer: (ms, cb) => {
-    const t = setTimeout(cb, ms)
-    return () => { clearTimeout(t) }
-  }
 }
 
 export class CriticalService implements Startable {
@@ -178,7 +171,7 @@ export class CriticalService implements Startable {
       signer: this.signer,
       verify: ed25519Verifier(),
       wal: this.wal,
-      clock: realClock,
+      clock: systemClock,
       net: this.transport,
       timeouts: this.profile,
       metrics: this.metrics,

@@ -11,6 +11,7 @@
  */
 import { TopicValidatorResult, type Message } from '@libp2p/gossipsub'
 import type { PeerId } from '@libp2p/interface'
+import { jittered } from '../../lib/clock.js'
 import { handleRequests, requestMany, type RpcHost } from '../../wire/rpc.js'
 import type { PubSubHost } from '../../wire/topic.js'
 import type { PeerHost } from '../../wire/peers.js'
@@ -82,7 +83,7 @@ export class CriticalSync {
       const run = peer !== undefined ? this.syncWith(peer) : Promise.resolve()
       void run.finally(() => {
         // Jitter: nodes started together do not all ask at the same instant.
-        this.schedule(this.d.intervalMs * (0.75 + Math.random() / 2))
+        this.schedule(jittered(this.d.intervalMs, 0.25))
       })
     }, ms)
     this.timer.unref?.()

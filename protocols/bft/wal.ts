@@ -63,7 +63,7 @@ export function decodeWalRecord (bytes: Uint8Array): WalRecord {
   try {
     // decodeSigned: blocks, votes and proposals keep every field they were
     // signed or hashed with (docs/wire.md rule 1).
-    const r = decodeSigned(bytes, walRecordSchema, 16 * 1024 * 1024)
+    const r = decodeSigned(bytes, walRecordSchema, MAX_WAL_RECORD_BYTES)
     // Re-use the wire schemas for the embedded vote / proposal.
     if (r.kind === 'vote') {
       const asVote = (x: unknown): Vote => {

@@ -13,6 +13,7 @@ import type { PeerId } from '@libp2p/interface'
 import * as Y from 'yjs'
 import type { CommonComponents } from '../../lib/components.js'
 import type { Startable } from '../../lib/lifecycle.js'
+import { jittered } from '../../lib/clock.js'
 import type { RpcHost } from '../../wire/rpc.js'
 import type { PubSubHost } from '../../wire/topic.js'
 import type { Member, MembershipView } from '../membership/types.js'
@@ -307,7 +308,7 @@ export class ConfigService implements Startable {
 
   private scheduleRound (): void {
     const { antiEntropyIntervalMs: base, antiEntropyJitter: j } = this.init.config
-    const delay = base * (1 - j + 2 * j * Math.random())
+    const delay = jittered(base, j)
     this.aeTimer = setTimeout(() => {
       if (this.shutdown === undefined) return
       const [peer] = this.c.membership.randomAlive(1)

@@ -19,6 +19,7 @@ import { PROBE_PROTOCOL, PROBE_REQ_PROTOCOL } from './constants.js'
 import { encode, type SignedUpdate, type Ack, type Ping, type ProbeReq, type ProbeRes } from './messages.js'
 import { shuffled, type SwimContext } from './context.js'
 import { sleep } from '../../lib/clock.js'
+import { errText } from '../../lib/errors.js'
 import { probeDeadline } from './deadline.js'
 import { connectPatiently } from './connections.js'
 import { RttEstimator } from './rtt.js'
@@ -58,7 +59,7 @@ export class Prober {
       timeoutMs: cfg.probeTimeoutMs * cfg.awarenessMaxMultiplier,
       maxBytes: cfg.maxProbeBytes,
       maxInboundStreams: cfg.maxInboundProbeStreams,
-      onError: (err) => { this.count('ping', rejectReason(err)); this.ctx.log.debug({ err: `${(err as Error).name}: ${(err as Error).message}` }, 'ping handler failed') }
+      onError: (err) => { this.count('ping', rejectReason(err)); this.ctx.log.debug({ err: errText(err) }, 'ping handler failed') }
     })
     await handleRequests(this.ctx.rpc, PROBE_REQ_PROTOCOL, async (req, _conn, reply) => { await this.onProbeReq(req, reply) }, {
       timeoutMs: cfg.probeIntervalMs * cfg.awarenessMaxMultiplier,
@@ -216,7 +217,7 @@ export class Prober {
       return { ok: true, refused: false, rttMs }
     } catch (err) {
       const refused = isRefused(err)
-      ctx.log.debug({ target: id, refused, err: `${(err as Error).name}: ${(err as Error).message}` }, 'ping failed')
+      ctx.log.debug({ target: id, refused, err: errText(err) }, 'ping failed')
       return { ok: false, refused, reason: (err as Error)?.name ?? 'error' }
     }
   }
@@ -242,7 +243,7 @@ export class Prober {
           })
           .catch(err => {
             this.count('probe_res', rejectReason(err))
-            ctx.log.debug({ helper, target, err: `${(err as Error).name}: ${(err as Error).message}` }, 'indirect probe request failed')
+            ctx.log.debug({ helper, target, err: errText(err) }, 'indirect probe request failed')
           })
           .finally(() => { if (--pending === 0) finish() })
       }

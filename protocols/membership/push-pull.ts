@@ -17,7 +17,7 @@ import { rejectReason } from '../../wire/errors.js'
 import { PUSH_PULL_PROTOCOL, pushPullIntervalFor } from './constants.js'
 import { encode, type PushPullDigest, type PushPullFull, type SignedUpdate } from './messages.js'
 import { shuffled, type SwimContext } from './context.js'
-import { sleep } from '../../lib/clock.js'
+import { jittered, sleep } from '../../lib/clock.js'
 
 export class PushPull {
   private readonly lastSync = new Map<string, number>()
@@ -51,7 +51,7 @@ export class PushPull {
       const isolated = this.alivePeers().length === 0
       const interval = isolated ? cfg.probeIntervalMs : pushPullIntervalFor(cfg.pushPullIntervalMs, table.estimateN())
       // Jitter of +-25 % keeps nodes from syncing in waves.
-      await sleep(interval * (0.75 + Math.random() * 0.5), signal)
+      await sleep(jittered(interval, 0.25), signal)
       if (signal.aborted) return
       const alive = shuffled(this.alivePeers())
       if (alive.length > 0) {

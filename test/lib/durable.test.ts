@@ -12,7 +12,7 @@ import { join } from 'node:path'
 import fc from 'fast-check'
 import { RecordLog, RECORD_HEADER_BYTES, type RecordLogFormat } from '../../lib/record-log.js'
 import { seal, unseal, readSealedSync, writeSealedSync, SEALED_OVERHEAD } from '../../lib/sealed-file.js'
-import { writeFileDurable, writeFileDurableSync } from '../../lib/durable-file.js'
+import { readFileIfExists, readFileIfExistsSync, writeFileDurable, writeFileDurableSync } from '../../lib/durable-file.js'
 import { CorruptFileError, StorageFailedError, isFailStop } from '../../lib/errors.js'
 import { DirLock, LOCK_FILE, holderAlive, currentHolder } from '../../lib/dir-lock.js'
 import { FaultRegistry } from '../../lib/faults.js'
@@ -217,6 +217,18 @@ describe('lib durable files', () => {
       symlinkSync('/dev/full', `${path}.tmp-${process.pid}`)
       assert.throws(() => { writeFileDurableSync(path, 'new') }, { name: 'StorageFailedError' })
       assert.equal(readFileSync(path, 'utf8'), 'old')
+    })
+
+    it('reads a file as undefined when absent, its bytes when present, and a StorageFailedError naming it when unreadable', async () => {
+      const path = join(dir, 'f')
+      assert.equal(await readFileIfExists(path), undefined)
+      assert.equal(readFileIfExistsSync(path), undefined)
+      writeFileSync(path, 'data')
+      assert.equal((await readFileIfExists(path))?.toString(), 'data')
+      assert.equal(readFileIfExistsSync(path)?.toString(), 'data')
+      // A directory where the file should be: EISDIR, not "absent".
+      await assert.rejects(readFileIfExists(dir), { name: 'StorageFailedError', file: dir })
+      assert.throws(() => readFileIfExistsSync(dir), { name: 'StorageFailedError', file: dir })
     })
   })
 

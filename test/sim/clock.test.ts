@@ -1,5 +1,6 @@
 /** The simulators' virtual clock (test/sim/clock.ts): order, cancellation, scopes, async driving, globals. */
 import assert from 'node:assert/strict'
+import { setTimer } from '../../lib/clock.js'
 import { VirtualClock } from './clock.js'
 
 describe('sim: virtual clock', () => {
@@ -24,12 +25,12 @@ describe('sim: virtual clock', () => {
     assert.equal(c.pending, 0)
   })
 
-  it('cancels by clearTimeout and by the cancel function of setTimer (the BFT shape); intervals repeat until cleared', () => {
+  it('cancels by clearTimeout and by the cancel function of setTimer (lib/clock.ts, what the BFT keeps); intervals repeat until cleared', () => {
     const c = new VirtualClock()
     const fired: string[] = []
     const t = c.setTimeout(() => fired.push('cleared'), 5)
-    const cancel = c.setTimer(5, () => fired.push('cancelled'))
-    c.setTimer(5, () => fired.push('kept'))
+    const cancel = setTimer(c, 5, () => fired.push('cancelled'))
+    setTimer(c, 5, () => fired.push('kept'))
     c.clearTimeout(t)
     cancel()
     c.clearTimeout(t) // twice is harmless
@@ -48,7 +49,7 @@ describe('sim: virtual clock', () => {
     const s = c.scope()
     const fired: string[] = []
     s.setTimeout(() => fired.push('scoped'), 10)
-    s.setTimer(10, () => fired.push('scoped timer'))
+    setTimer(s, 10, () => fired.push('scoped timer'))
     c.setTimeout(() => fired.push('global'), 10)
     s.cancelAll()
     s.setTimeout(() => fired.push('after death'), 1)

@@ -4,9 +4,9 @@
  * test moves it. Nothing here reads the real clock, so a run depends on its
  * seed alone.
  *
- * One object serves every time-source shape the production code injects:
- *  - membership's `Clock` (`now`, `setTimeout(fn, ms)`, `clearTimeout(h)`),
- *  - BFT's `Clock` (`now`, `setTimer(ms, cb)` returning a cancel function),
+ * One object serves both ways production code reads time:
+ *  - the `Clock` of lib/clock.ts (`now`, `setTimeout(fn, ms)`,
+ *    `clearTimeout(h)`) that the state machines take (membership, BFT);
  *  - code that uses the global timers and `Date` (the election engine):
  *    `install()` replaces them until the returned function is called.
  * `scope()` gives a view whose timers all die together, which is how the
@@ -18,8 +18,7 @@
  *    returned promise and then `settle()` (by default one real macrotask, so
  *    promise chains started by a timer finish before the next timer fires).
  */
-import type { Clock as MembershipClock } from '../../lib/clock.js'
-import type { Clock as BftClock } from '../../protocols/bft/consensus-types.js'
+import type { Clock } from '../../lib/clock.js'
 
 /** A pending timer. Shaped like Node's `Timeout` where production code touches it (`unref`). */
 export class VirtualTimer {
@@ -50,7 +49,7 @@ export interface RunOptions {
 const realSetImmediate = globalThis.setImmediate
 const yieldMacrotask = async (): Promise<void> => { await new Promise<void>(resolve => realSetImmediate(resolve)) }
 
-export class VirtualClock implements MembershipClock, BftClock {
+export class VirtualClock implements Clock {
   private nowMs: number
   private seq = 0
   private live = 0
@@ -71,11 +70,6 @@ export class VirtualClock implements MembershipClock, BftClock {
 
   setInterval = (fn: () => unknown, ms = 0): VirtualTimer => this.add(fn, ms, Math.max(1, ms))
   clearInterval = (handle: unknown): void => { this.clearTimeout(handle) }
-
-  setTimer = (ms: number, cb: () => void): () => void => {
-    const t = this.add(cb, ms)
-    return () => { this.clearTimeout(t) }
-  }
 
   /** Timers not yet fired or cancelled. */
   get pending (): number { return this.live }
@@ -200,7 +194,7 @@ function before (a: VirtualTimer, b: VirtualTimer): boolean {
  * clock, and `cancelAll()` when the owner crashes. After that every timer set
  * through the scope is inert, as a dead process's timers would be.
  */
-export class ClockScope implements MembershipClock, BftClock {
+export class ClockScope implements Clock {
   private readonly timers = new Set<VirtualTimer>()
   private dead = false
 
@@ -221,11 +215,6 @@ export class ClockScope implements MembershipClock, BftClock {
   clearTimeout = (handle: unknown): void => {
     if (handle instanceof VirtualTimer) this.timers.delete(handle)
     this.clock.clearTimeout(handle)
-  }
-
-  setTimer = (ms: number, cb: () => void): () => void => {
-    const t = this.setTimeout(cb, ms)
-    return () => { this.clearTimeout(t) }
   }
 
   cancelAll (): void {

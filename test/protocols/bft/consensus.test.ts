@@ -6,7 +6,8 @@
  */
 import { strict as assert } from 'node:assert'
 import fc from 'fast-check'
-import { Consensus, type Clock, type ConsensusFault, type ConsensusStatus } from '../../../protocols/bft/consensus.js'
+import type { Clock } from '../../../lib/clock.js'
+import { Consensus, type ConsensusFault, type ConsensusStatus } from '../../../protocols/bft/consensus.js'
 import { CriticalState } from '../../../protocols/bft/critical-state.js'
 import { createGenesis, type Genesis } from '../../../protocols/bft/genesis.js'
 import { MemoryWal, type WalRecord } from '../../../protocols/bft/wal.js'
@@ -32,11 +33,13 @@ class ManualClock implements Clock {
   private seq = 0
   private readonly timers = new Map<number, { at: number, cb: () => void }>()
   now = (): number => this.t
-  setTimer = (ms: number, cb: () => void): (() => void) => {
+  setTimeout = (cb: () => void, ms: number): number => {
     const id = this.seq++
     this.timers.set(id, { at: this.t + ms, cb })
-    return () => { this.timers.delete(id) }
+    return id
   }
+
+  clearTimeout = (id: unknown): void => { this.timers.delete(id as number) }
 
   get pending (): number { return this.timers.size }
 

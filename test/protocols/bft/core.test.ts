@@ -14,7 +14,8 @@ import { ValidatorSet } from '../../../protocols/bft/validator-set.js'
 import { buildCertificate, verifyCertificate } from '../../../protocols/bft/certificate.js'
 import { CriticalState } from '../../../protocols/bft/critical-state.js'
 import { createGenesis, genesisHash, parseGenesis } from '../../../protocols/bft/genesis.js'
-import { Consensus, type Clock } from '../../../protocols/bft/consensus.js'
+import type { Clock } from '../../../lib/clock.js'
+import { Consensus } from '../../../protocols/bft/consensus.js'
 import { MemoryWal, FileWal, encodeWalRecord } from '../../../protocols/bft/wal.js'
 import { encodeCertificate } from '../../../protocols/bft/messages.js'
 import { CorruptFileError, StorageFailedError } from '../../../lib/errors.js'
@@ -159,7 +160,7 @@ describe('bft core', () => {
     const proposer = vals.find(v => state.validatorsAt(1).proposer(1, 0) === v.id) as BftSigner
     const sent: BftMessage[] = []
     const timers: Array<() => void> = []
-    const clock: Clock = { now: () => Date.now(), setTimer: (_ms, cb) => { timers.push(cb); return () => {} } }
+    const clock: Clock = { now: () => Date.now(), setTimeout: (cb) => timers.push(cb), clearTimeout: () => {} }
     const wal = new MemoryWal()
     const mk = (): Consensus => new Consensus({ state, signer: me, verify, wal, clock, net: { broadcast: m => sent.push(m), send: () => {} }, timeouts: bftTunables.defaults('test') })
     const propose = async (b: Block): Promise<BftMessage> => {
@@ -318,7 +319,7 @@ describe('bft core', () => {
     const me = vals.find(v => state.validatorsAt(1).proposer(1, 0) !== v.id) as BftSigner
     const proposer = vals.find(v => state.validatorsAt(1).proposer(1, 0) === v.id) as BftSigner
     const sent: BftMessage[] = []
-    const clock: Clock = { now: () => Date.now(), setTimer: () => () => {} }
+    const clock: Clock = { now: () => Date.now(), setTimeout: () => undefined, clearTimeout: () => {} }
     const wal = new MemoryWal()
     wal.append = async () => { throw new StorageFailedError('/d/bft/bft-wal.log', 'fdatasync failed: EIO') }
     const faults: Error[] = []
@@ -344,7 +345,7 @@ describe('bft core', () => {
     const { state } = await setup()
     const wal = new MemoryWal()
     wal.load = async () => { throw new CorruptFileError('/d/bft/bft-wal.log', 'BFT WAL damaged at offset 8', 'move it aside') }
-    const c = new Consensus({ state, signer: vals[0], verify, wal, clock: { now: () => Date.now(), setTimer: () => () => {} }, net: { broadcast: () => {}, send: () => {} }, timeouts: bftTunables.defaults('test') })
+    const c = new Consensus({ state, signer: vals[0], verify, wal, clock: { now: () => Date.now(), setTimeout: () => undefined, clearTimeout: () => {} }, net: { broadcast: () => {}, send: () => {} }, timeouts: bftTunables.defaults('test') })
     await assert.rejects(c.start(), { name: 'CorruptFileError' })
     await c.stop()
   })

@@ -58,7 +58,7 @@ describe('bft wire', () => {
     for (const s of samples) assert.deepEqual(encodeMessage(decodeMessage(s)), s, 'round trip')
     consensus = new Consensus({
       state, signer: signers[0], verify: ed25519Verifier(), wal: new MemoryWal(),
-      clock: { now: () => Date.now(), setTimer: () => () => {} },
+      clock: { now: () => Date.now(), setTimeout: () => undefined, clearTimeout: () => {} },
       net: { broadcast: () => {}, send: () => {} },
       timeouts: bftTunables.defaults('test')
     })
