@@ -15,6 +15,10 @@
  *    AND it is still the winner; a renewal that reaches no peer does not
  *    extend anything, so a cut-off holder stops when its lease lapses;
  *  - seeing a higher fencing token for its role demotes it at once.
+ *
+ * Each eligible role is a `RoleSlot` (slot.ts), a state machine with one step
+ * per state; this class owns what the slots share: the lease book fed by
+ * gossip and DHT reads, the membership view, the lifecycle and the events.
  */
 import type { Logger } from 'pino'
 import type { PrivateKey } from '@libp2p/interface'
@@ -27,9 +31,11 @@ import { LeaseRepair } from './repair.js'
 import type { FencingStore } from './fencing.js'
 import type { LeaseSource, LeaseTransport } from './transport.js'
 import type { ElectionMetrics } from './metrics.js'
-import { sleep } from '../../lib/clock.js'
+import { RoleSlot, type DemoteReason, type SlotHost } from './slot.js'
+import { LeaseWriter } from './lease-writer.js'
+import { DhtUpkeep } from './dht-upkeep.js'
 
-export type DemoteReason = 'lease-lapsed' | 'not-winner' | 'superseded' | 'stopping'
+export type { DemoteReason } from './slot.js'
 
 export interface ElectedDetail { region: string, role: string, term: number, lease: Lease }
 export interface DemotedDetail { region: string, role: string, term: number, reason: DemoteReason }
@@ -62,28 +68,6 @@ export interface ElectionEngineComponents {
   metrics: ElectionMetrics
 }
 
-interface Slot {
-  role: string
-  /** Our latest lease that reached at least one peer. */
-  held?: SignedLease
-  /** Term of a claim not yet confirmed; reused on retry so failures do not inflate terms. */
-  pendingTerm?: number
-  acting: boolean
-  /** The step already set the next timer (shorter than the renew interval). */
-  rescheduled?: boolean
-  running: boolean
-  /** The run in progress, awaited by stop(). */
-  current?: Promise<void>
-  again: boolean
-  putting: boolean
-  /** When this node last read the role from the DHT before claiming a term. */
-  resolvedAt?: number
-  /** Term and time of our last lease that reached the DHT. */
-  lastPut?: { term: number, at: number }
-  timer?: ReturnType<typeof setTimeout>
-  lapseTimer?: ReturnType<typeof setTimeout>
-}
-
 export interface SlotView {
   region: string
   role: string
@@ -106,15 +90,13 @@ export interface LocalView {
 export class ElectionEngine extends EventTarget {
   readonly book = new LeaseBook()
   private readonly repair: LeaseRepair
-  private readonly slots = new Map<string, Slot>()
+  private readonly upkeep: DhtUpkeep
+  private readonly slots = new Map<string, RoleSlot>()
   private controller: AbortController | undefined
   private stopping = false
-  private learnUntil = 0
   private startedAt = 0
   private readonly lastHeld = new Map<string, number>()
   private readonly lastHolder = new Map<string, string>()
-  private dhtTimer: ReturnType<typeof setTimeout> | undefined
-  private provideTimer: ReturnType<typeof setTimeout> | undefined
   private gaugeTimer: ReturnType<typeof setInterval> | undefined
   private readonly now: () => number
   private readonly random: () => number
@@ -126,7 +108,7 @@ export class ElectionEngine extends EventTarget {
       this.viewSignature = sig
       this.lastViewChange = this.now()
     }
-    this.stepAll()
+    for (const slot of this.slots.values()) slot.wake()
   }
 
   constructor (private readonly init: ElectionEngineInit, private readonly c: ElectionEngineComponents) {
@@ -145,27 +127,48 @@ export class ElectionEngine extends EventTarget {
         this.c.logger.info({ region: sl.lease.region, role: sl.lease.role, term: sl.lease.term, holder: sl.lease.holder }, 'restated a lease: a lower fencing token was still asserted')
       }
     })
+    this.upkeep = new DhtUpkeep({
+      config: init.config,
+      region: c.region,
+      roles: init.roles,
+      eligible: init.eligible,
+      book: this.book,
+      transport: c.transport,
+      logger: c.logger,
+      now: this.now,
+      random: this.random,
+      jittered: (ms) => this.jittered(ms),
+      resolve: async (region, role, signal) => await this.resolve(region, role, signal)
+    })
   }
 
   get started (): boolean { return this.controller !== undefined }
 
   start (): void {
     if (this.controller !== undefined) return
-    this.controller = new AbortController()
+    const controller = new AbortController()
+    this.controller = controller
     this.startedAt = this.now()
-    this.learnUntil = this.startedAt + this.init.config.learnPeriodMs
     this.lastViewChange = this.startedAt
-    for (const role of this.init.eligible) this.slots.set(role, { role, acting: false, running: false, again: false, putting: false })
+    const host = this.slotHost(controller.signal, this.startedAt + this.init.config.learnPeriodMs)
+    for (const role of this.init.eligible) {
+      const writer = new LeaseWriter({
+        config: this.init.config,
+        peerId: this.c.peerId,
+        membership: this.c.membership,
+        transport: this.c.transport,
+        metrics: this.c.metrics,
+        logger: this.c.logger,
+        now: this.now,
+        signal: controller.signal
+      })
+      this.slots.set(role, new RoleSlot(role, host, writer))
+    }
     this.repair.start()
     this.c.transport.start((sl, source) => { this.observe(sl, source) })
-    for (const ev of ['member:join', 'member:update', 'member:suspect', 'member:dead', 'member:left', 'member:alive'] as const) {
-      this.c.membership.addEventListener(ev, this.onMembership)
-    }
-    for (const slot of this.slots.values()) this.schedule(slot, this.init.config.learnPeriodMs)
-    this.dhtTimer = setTimeout(() => { void this.refreshFromDht() }, this.jittered(this.init.config.dhtRefreshMs))
-    // Spread the first announcements: a cold-starting network of N nodes
-    // would otherwise run 5N provider walks within the same seconds.
-    this.provideTimer = setTimeout(() => { void this.provideAll() }, this.init.config.learnPeriodMs + Math.round(this.random() * this.init.config.provideSpreadMs))
+    for (const ev of MEMBERSHIP_EVENTS) this.c.membership.addEventListener(ev, this.onMembership)
+    for (const slot of this.slots.values()) slot.start(this.init.config.learnPeriodMs)
+    this.upkeep.start(controller.signal)
     this.gaugeTimer = setInterval(() => { this.updateGauges() }, 1_000)
     this.gaugeTimer.unref?.()
   }
@@ -179,29 +182,17 @@ export class ElectionEngine extends EventTarget {
     const controller = this.controller
     if (controller === undefined || this.stopping) return
     this.stopping = true
-    for (const slot of this.slots.values()) {
-      clearTimeout(slot.timer)
-      clearTimeout(slot.lapseTimer)
-      if (slot.acting) this.demote(slot, 'stopping')
-    }
-    // Cancel settle waits and DHT puts, and let in-flight steps finish, so
-    // the release below is each lease's last word.
+    // Every holder stops acting first; then cancel DHT reads and puts and let
+    // the steps in progress finish, so the release below is each lease's last word.
+    const halted = [...this.slots.values()].map(async slot => { await slot.halt() })
     controller.abort()
     this.repair.stop()
-    await Promise.allSettled([...this.slots.values()].map(async s => await s.current))
-    const releases: Array<Promise<void>> = []
-    for (const slot of this.slots.values()) {
-      if (slot.held !== undefined && leaseStatus(slot.held.lease, this.now(), 0) === 'active') releases.push(this.release(slot))
-    }
-    await Promise.allSettled(releases)
-    for (const slot of this.slots.values()) clearTimeout(slot.timer)
+    this.upkeep.stop()
+    await Promise.allSettled(halted)
+    await Promise.allSettled([...this.slots.values()].map(async slot => { await slot.releaseIfHeld() }))
     this.slots.clear()
-    clearTimeout(this.dhtTimer)
-    clearTimeout(this.provideTimer)
     clearInterval(this.gaugeTimer)
-    for (const ev of ['member:join', 'member:update', 'member:suspect', 'member:dead', 'member:left', 'member:alive'] as const) {
-      this.c.membership.removeEventListener(ev, this.onMembership)
-    }
+    for (const ev of MEMBERSHIP_EVENTS) this.c.membership.removeEventListener(ev, this.onMembership)
     this.c.transport.stop()
     this.controller = undefined
     this.stopping = false
@@ -209,11 +200,9 @@ export class ElectionEngine extends EventTarget {
 
   /** True while this node may act for `role` in its region. */
   isActing (role: string): boolean {
-    const slot = this.slots.get(role)
-    if (slot?.acting !== true || slot.held === undefined) return false
-    // Checked again here, not only by the lapse timer: a blocked event loop
-    // must not let an action through after the lease ran out.
-    return leaseStatus(slot.held.lease, this.now(), this.init.config.maxClockSkewMs, true) === 'active'
+    // The slot checks the lease's expiry on every call, not only by its lapse
+    // timer: a blocked event loop must not let an action through after the lease ran out.
+    return this.slots.get(role)?.acting === true
   }
 
   /** The term this node acts in for `role`, if it acts. */
@@ -320,232 +309,54 @@ export class ElectionEngine extends EventTarget {
     if (region !== this.c.region) return
     const slot = this.slots.get(role)
     if (slot === undefined) return
-    if (slot.acting && slot.held !== undefined && compareTokens(sl.lease, slot.held.lease) > 0) {
-      this.c.logger.warn({ region, role, term, holder, ourTerm: slot.held.lease.term }, 'role superseded by a higher fencing token')
-      this.demote(slot, 'superseded')
+    slot.observed(sl)
+    if (holder !== this.c.peerId) slot.wake()
+  }
+
+  /** What the slots share, for one run of the engine (start to stop). */
+  private slotHost (signal: AbortSignal, learnUntil: number): SlotHost {
+    const { config } = this.init
+    const { region, peerId, metrics, logger } = this.c
+    return {
+      config,
+      region,
+      self: peerId,
+      book: this.book,
+      logger,
+      signal,
+      learnUntil,
+      now: this.now,
+      lastViewChange: () => this.lastViewChange,
+      winner: (role) => this.winner(role),
+      fencedTerm: (role) => this.c.fencing.highest(region, role)?.term ?? 0,
+      holderlessSeconds: (role) => this.holderlessSeconds(role),
+      resolve: async (role, sig) => await this.resolve(region, role, sig),
+      sign: async (lease) => await signLease(lease, this.c.privateKey),
+      observe: (signed) => { this.observe(signed, 'self') },
+      renewDelay: () => this.jittered(config.renewIntervalMs),
+      unreachable: (role, term, renewing) => {
+        metrics.renewFailures.inc({ region, role, reason: 'unreachable' })
+        logger.info({ role, term, renewing }, 'lease claim/renewal reached no peer')
+      },
+      elected: (lease) => {
+        const { role, term } = lease
+        metrics.termsClaimed.inc({ region, role })
+        metrics.isHolder.set({ region, role }, 1)
+        logger.info({ region, role, term, expiresAt: lease.expiresAt }, 'elected: acting for role')
+        this.dispatchEvent(new CustomEvent('role:elected', { detail: { region, role, term, lease } }))
+      },
+      demoted: (role, term, reason) => {
+        metrics.isHolder.set({ region, role }, 0)
+        metrics.demotions.inc({ region, role, reason })
+        logger.info({ region, role, term, reason }, 'demoted: stopped acting for role')
+        this.dispatchEvent(new CustomEvent('role:demoted', { detail: { region, role, term, reason } }))
+      }
     }
-    if (holder !== this.c.peerId) this.schedule(slot, 0)
-  }
-
-  // ---- the per-role loop ----
-
-  private stepAll (): void {
-    for (const slot of this.slots.values()) this.schedule(slot, 0)
-  }
-
-  private schedule (slot: Slot, delayMs: number): void {
-    if (this.controller === undefined || this.stopping) return
-    clearTimeout(slot.timer)
-    slot.timer = setTimeout(() => { slot.current = this.run(slot) }, delayMs)
   }
 
   private jittered (ms: number): number {
     return Math.round(ms * (1 + this.init.config.jitter * (this.random() * 2 - 1)))
   }
-
-  private async run (slot: Slot): Promise<void> {
-    if (slot.running) { slot.again = true; return }
-    slot.running = true
-    try {
-      do {
-        slot.again = false
-        await this.step(slot)
-      } while (slot.again && !this.stopping && this.controller !== undefined)
-    } catch (err) {
-      this.c.logger.warn({ err, role: slot.role }, 'election step failed')
-    } finally {
-      slot.running = false
-      if (slot.rescheduled === true) slot.rescheduled = false
-      else if (!this.stopping && this.slots.get(slot.role) === slot) this.schedule(slot, this.jittered(this.init.config.renewIntervalMs))
-    }
-  }
-
-  private async step (slot: Slot): Promise<void> {
-    if (this.stopping) return
-    const cfg = this.init.config
-    const region = this.c.region
-    const self = this.c.peerId
-    const now = this.now()
-    if (slot.acting && !this.isActing(slot.role)) this.demote(slot, 'lease-lapsed')
-    if (this.winner(slot.role) !== self) {
-      if (slot.acting) this.demote(slot, 'not-winner')
-      if (slot.held !== undefined && leaseStatus(slot.held.lease, now, 0) === 'active') await this.release(slot)
-      return
-    }
-    if (now < this.learnUntil) return
-    const best = this.book.get(region, slot.role)
-    if (best !== undefined && best.lease.holder !== self && leaseStatus(best.lease, now, cfg.maxClockSkewMs) === 'active') {
-      // Someone else's lease is in force: wait for its lapse or release.
-      if (slot.acting) this.demote(slot, 'superseded')
-      return
-    }
-    const renewing = slot.acting && slot.held !== undefined && (best === undefined || compareTokens(best.lease, slot.held.lease) === 0)
-    if (!renewing) {
-      // Do not start a new term on a view that is still moving (cold start,
-      // flapping members); a role holderless for two leases claims anyway.
-      const unsettled = cfg.viewSettleMs - (now - this.lastViewChange)
-      if (unsettled > 0 && this.holderlessSeconds(slot.role) * 1000 < 2 * cfg.leaseMs) {
-        this.schedule(slot, unsettled + 10)
-        slot.rescheduled = true
-        return
-      }
-    }
-    let term: number
-    if (renewing && slot.held !== undefined) {
-      term = slot.held.lease.term
-    } else {
-      // About to start a new term: learn the term history from the DHT first
-      // (a lease gossiped before we joined), once per claim attempt series,
-      // and again when the region's view changed since: members back from a
-      // partition bring terms claimed while we were cut off, whose gossip
-      // (a successor's release, say) may have passed before our mesh formed.
-      if (slot.resolvedAt === undefined || now - slot.resolvedAt > cfg.leaseMs || slot.resolvedAt < this.lastViewChange) {
-        slot.resolvedAt = now
-        const signal = AbortSignal.any([this.controller?.signal ?? AbortSignal.abort(), AbortSignal.timeout(Math.min(cfg.dhtTimeoutMs, cfg.claimSettleMs * 3))])
-        await this.resolve(region, slot.role, signal).catch(() => undefined)
-        if (this.stopping || this.controller === undefined) return
-        const found = this.book.get(region, slot.role)
-        if (found !== undefined && found.lease.holder !== self && leaseStatus(found.lease, this.now(), cfg.maxClockSkewMs) === 'active') return
-      }
-      const seen = Math.max(this.book.maxTerm(region, slot.role), this.c.fencing.highest(region, slot.role)?.term ?? 0, slot.held?.lease.term ?? 0)
-      term = slot.pendingTerm !== undefined && slot.pendingTerm > seen ? slot.pendingTerm : seen + 1
-      slot.pendingTerm = term
-    }
-    const lease: Lease = { v: 1, region, role: slot.role, holder: self, term, issuedAt: now, expiresAt: now + cfg.leaseMs }
-    const signed = await signLease(lease, this.c.privateKey)
-    if (!(await this.publish(signed, slot))) {
-      this.c.metrics.renewFailures.inc({ region, role: slot.role, reason: 'unreachable' })
-      this.c.logger.info({ role: slot.role, term, renewing }, 'lease claim/renewal reached no peer')
-      return
-    }
-    slot.held = signed
-    this.observe(signed, 'self')
-    if (renewing) { if (slot.acting) this.armLapse(slot); return }
-    // A new term: give a competing claim of the same or higher term time to arrive.
-    await sleep(cfg.claimSettleMs, this.controller?.signal)
-    if (this.stopping || this.controller === undefined) return
-    const after = this.book.get(region, slot.role)
-    if (after !== undefined && compareTokens(after.lease, lease) > 0) {
-      this.c.logger.info({ role: slot.role, term, winner: after.lease.holder }, 'lost a concurrent claim')
-      return
-    }
-    if (this.winner(slot.role) !== self || leaseStatus(lease, this.now(), cfg.maxClockSkewMs, true) !== 'active') return
-    slot.pendingTerm = undefined
-    this.activate(slot, signed)
-  }
-
-  /**
-   * Gossip first (fast), DHT put in the background (authoritative). The
-   * claim counts when at least one peer got it; a node that knows of no
-   * other member at all (a one-node cluster) needs nobody.
-   */
-  private async publish (signed: SignedLease, slot: Slot): Promise<boolean> {
-    const cfg = this.init.config
-    const { region, role } = signed.lease
-    const recipients = await this.c.transport.gossip(signed).catch(() => 0)
-    const others = this.c.membership.members().filter(m => m.peerId !== this.c.peerId)
-    const alone = others.length === 0
-    // Cut off from every member we know: a DHT put could only write our own
-    // store, leaving a record of a claim nobody saw, which this node would
-    // later serve to others as if it had been made.
-    if (recipients === 0 && !alone && !others.some(m => m.state === 'alive' || m.state === 'suspect')) return false
-    const last = slot.lastPut
-    const routine = last !== undefined && last.term === signed.lease.term && this.now() - last.at < cfg.dhtPutIntervalMs
-    if (recipients > 0 && (slot.putting || routine)) return true
-    slot.putting = true
-    const signal = AbortSignal.any([this.controller?.signal ?? AbortSignal.abort(), AbortSignal.timeout(cfg.dhtTimeoutMs)])
-    const at = this.now()
-    const put = this.c.transport.put(signed, signal)
-      .catch((err) => { this.c.logger.debug({ err, role }, 'lease DHT put failed'); return 0 })
-      .then((acks) => {
-        slot.putting = false
-        if (acks > 0) slot.lastPut = { term: signed.lease.term, at }
-        else if (!alone) this.c.metrics.renewFailures.inc({ region, role, reason: 'dht' })
-        return acks
-      })
-    if (recipients > 0 || alone) return true
-    return (await put) > 0
-  }
-
-  private async release (slot: Slot): Promise<void> {
-    const held = slot.held
-    if (held === undefined) return
-    const now = Math.max(this.now(), held.lease.issuedAt + 1)
-    const lease: Lease = { ...held.lease, issuedAt: now, expiresAt: now }
-    const signed = await signLease(lease, this.c.privateKey)
-    slot.held = signed
-    this.observe(signed, 'self')
-    await this.c.transport.gossip(signed).catch(() => 0)
-    const signal = AbortSignal.timeout(Math.min(this.init.config.dhtTimeoutMs, 2_000))
-    await this.c.transport.put(signed, signal).catch(() => 0)
-    this.c.logger.info({ role: slot.role, term: lease.term }, 'lease released')
-  }
-
-  private activate (slot: Slot, signed: SignedLease): void {
-    if (slot.acting || this.stopping) return
-    slot.acting = true
-    const { region, role, term } = signed.lease
-    this.armLapse(slot)
-    this.c.metrics.termsClaimed.inc({ region, role })
-    this.c.metrics.isHolder.set({ region, role }, 1)
-    this.c.logger.info({ region, role, term, expiresAt: signed.lease.expiresAt }, 'elected: acting for role')
-    this.dispatchEvent(new CustomEvent('role:elected', { detail: { region, role, term, lease: signed.lease } }))
-  }
-
-  private demote (slot: Slot, reason: DemoteReason): void {
-    if (!slot.acting) return
-    slot.acting = false
-    clearTimeout(slot.lapseTimer)
-    const region = this.c.region
-    const term = slot.held?.lease.term ?? 0
-    this.c.metrics.isHolder.set({ region, role: slot.role }, 0)
-    this.c.metrics.demotions.inc({ region, role: slot.role, reason })
-    this.c.logger.info({ region, role: slot.role, term, reason }, 'demoted: stopped acting for role')
-    this.dispatchEvent(new CustomEvent('role:demoted', { detail: { region, role: slot.role, term, reason } }))
-  }
-
-  private armLapse (slot: Slot): void {
-    clearTimeout(slot.lapseTimer)
-    const held = slot.held
-    if (held === undefined) return
-    const ms = held.lease.expiresAt - this.init.config.maxClockSkewMs - this.now()
-    slot.lapseTimer = setTimeout(() => {
-      if (slot.acting && !this.isActing(slot.role)) this.demote(slot, 'lease-lapsed')
-      this.schedule(slot, 0)
-    }, Math.max(0, ms))
-  }
-
-  // ---- DHT upkeep ----
-
-  private async refreshFromDht (): Promise<void> {
-    const signal = this.controller?.signal
-    if (signal === undefined) return
-    // Gossip carries every renewal; the DHT is read only for roles it has
-    // gone quiet on (cold start, missed messages, a holder that vanished).
-    const quietFor = 2 * this.init.config.renewIntervalMs
-    // A role never seen has nothing to repair: its winner reads the DHT
-    // itself before claiming a new term (step), and its first lease is gossiped.
-    const quiet = this.init.roles.filter(role => {
-      const sl = this.book.get(this.c.region, role)
-      return sl !== undefined && this.now() - sl.lease.issuedAt > quietFor && leaseStatus(sl.lease, this.now(), 0) !== 'released'
-    })
-    await Promise.allSettled(quiet.map(async role => await this.resolve(this.c.region, role, signal)))
-    if (this.controller !== undefined && !this.stopping) this.dhtTimer = setTimeout(() => { void this.refreshFromDht() }, this.jittered(this.init.config.dhtRefreshMs))
-  }
-
-  private async provideAll (): Promise<void> {
-    const signal = this.controller?.signal
-    if (signal === undefined) return
-    let failed = false
-    await Promise.allSettled(this.init.eligible.map(async role => {
-      const sig = AbortSignal.any([signal, AbortSignal.timeout(this.init.config.dhtTimeoutMs)])
-      await this.c.transport.provide(this.c.region, role, sig).catch((err) => {
-        failed = true
-        this.c.logger.debug({ err, role }, 'provide failed')
-      })
-    }))
-    // A provide made before the routing table filled reached nobody: retry soon.
-    const next = failed ? this.init.config.dhtRefreshMs : this.init.config.provideIntervalMs
-    if (this.controller !== undefined && !this.stopping) this.provideTimer = setTimeout(() => { void this.provideAll() }, this.jittered(next))
-  }
 }
+
+const MEMBERSHIP_EVENTS = ['member:join', 'member:update', 'member:suspect', 'member:dead', 'member:left', 'member:alive'] as const

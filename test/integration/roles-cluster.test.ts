@@ -68,13 +68,13 @@ describe('roles with 3 regions x 3 agent processes', function () {
     }
     return agreed
   }
-  /** The last roles log lines (JSON, on the agent's stdout) of each agent. */
+  /** The last roles log lines (JSON, on the agent's stderr: daemon/logger.ts) of each agent. */
   const roleLogs = new Map<AgentProcess, string[]>()
   const started = (a: AgentProcess): AgentProcess => {
     const kept: string[] = []
     roleLogs.set(a, kept)
     let partial = ''
-    a.child?.stdout?.on('data', (d: Buffer) => {
+    a.child?.stderr?.on('data', (d: Buffer) => {
       const lines = (partial + d.toString()).split('\n')
       partial = lines.pop() ?? ''
       for (const l of lines) if (l.includes('"component":"roles"')) kept.push(l)
@@ -236,8 +236,9 @@ describe('roles with 3 regions x 3 agent processes', function () {
     // all, below the test profile's 30 s reap.
     const failedClaim = (): boolean => (roleLogs.get(cut) ?? []).some(l => {
       try {
-        const j = JSON.parse(l) as { time?: number, msg?: string, renewing?: boolean }
-        return j.msg === 'lease claim/renewal reached no peer' && j.renewing === false && (j.time ?? 0) >= partitionedAt
+        // pino's isoTime: an ISO string.
+        const j = JSON.parse(l) as { time?: string, msg?: string, renewing?: boolean }
+        return j.msg === 'lease claim/renewal reached no peer' && j.renewing === false && Date.parse(j.time ?? '') >= partitionedAt
       } catch { return false }
     })
     const dhtReads = async (): Promise<number> => await metric(cut, /^mycel_election_dht_operations_total\{[^}]*op="get"[^}]*\} (\d+)/gm)

@@ -1,0 +1,308 @@
+/**
+ * One role's slot of the election engine (election.ts), as an explicit state
+ * machine: a named state, one step function per state, and transitions that
+ * are the only places a state is entered or left. etcd raft's `stepLeader` /
+ * `stepCandidate` / `stepFollower` behind `r.step` are the model.
+ *
+ *   learning ──learn period over──▶ idle
+ *   idle ──winner, no other lease in force, view settled, claim reached a peer──▶ claiming
+ *   claiming ──claimSettleMs passed, no higher token, still winner──▶ holding   (role:elected)
+ *   claiming ──higher token, not winner, or lease ran out──▶ idle
+ *   holding ──lease lapsed | not winner | superseded | stopping──▶ idle          (role:demoted)
+ *
+ * The step of the current state runs on the slot's timer and whenever
+ * something changed (step-loop.ts runs one step at a time); it returns the
+ * delay before the next step. A step may await I/O (sign, gossip, DHT), and
+ * three events change the state synchronously meanwhile: a higher token
+ * observed (`observed`), the lapse timer and `halt` all demote a holding slot
+ * at once, so the role stops before anything else happens. A step therefore
+ * re-reads the state after each await.
+ *
+ * `held`, this node's latest statement for the role, is data beside the state,
+ * not a state: it outlives acting (a claim that lost, a lease we stopped
+ * acting on), and an idle slot that is no longer the winner releases it.
+ */
+import type { Logger } from 'pino'
+import type { ElectionConfig } from './constants.js'
+import { compareTokens, leaseStatus, type Lease, type SignedLease } from './lease.js'
+import type { LeaseBook } from './book.js'
+import type { LeaseStatements } from './lease-writer.js'
+import { StepLoop } from './step-loop.js'
+
+export type DemoteReason = 'lease-lapsed' | 'not-winner' | 'superseded' | 'stopping'
+
+export type SlotState =
+  /** Just started: observes for the learn period and claims nothing. */
+  | { name: 'learning' }
+  /** Does not act and has no claim out: follows another holder, waits for a lapse or a settled view, or claims. */
+  | { name: 'idle' }
+  /** Its new term reached a peer; it acts only if no higher token shows up before `until`. */
+  | { name: 'claiming', claim: SignedLease, until: number }
+  /** Acts, and renews on every step; `lapse` fires when the lease runs out unrenewed. */
+  | { name: 'holding', lapse: ReturnType<typeof setTimeout> }
+
+export type SlotStateName = SlotState['name']
+
+/** What a slot needs of its engine; the engine builds one per start. */
+export interface SlotHost {
+  config: ElectionConfig
+  region: string
+  /** This node's peer id. */
+  self: string
+  book: Pick<LeaseBook, 'get' | 'maxTerm'>
+  logger: Logger
+  /** Aborted when the engine stops. */
+  signal: AbortSignal
+  /** End of the engine's learn period (unix ms). */
+  learnUntil: number
+  now: () => number
+  /** When the own region's set of alive members last changed in this node's view. */
+  lastViewChange: () => number
+  /** The winner of the own region's `role` in this node's view. */
+  winner: (role: string) => string | undefined
+  /** The highest persisted fencing term of the own region's `role`. */
+  fencedTerm: (role: string) => number
+  holderlessSeconds: (role: string) => number
+  /** Read the own region's `role` from the DHT into the book. */
+  resolve: (role: string, signal: AbortSignal) => Promise<unknown>
+  sign: (lease: Lease) => Promise<SignedLease>
+  /** Take one of our own statements into the book. */
+  observe: (signed: SignedLease) => void
+  /** The delay after a step that asks for none: the renew interval, jittered. */
+  renewDelay: () => number
+  /** A claim or renewal reached no peer (counted, logged; the next step retries). */
+  unreachable: (role: string, term: number, renewing: boolean) => void
+  /** Started acting (metrics, log, `role:elected`). */
+  elected: (lease: Lease) => void
+  /** Stopped acting (metrics, log, `role:demoted`). */
+  demoted: (role: string, term: number, reason: DemoteReason) => void
+}
+
+export class RoleSlot {
+  private current: SlotState = { name: 'learning' }
+  /** Our latest statement that reached a peer: a claim, a renewal or a release. */
+  private last: SignedLease | undefined
+  /** When this slot last read its role from the DHT before claiming a term. */
+  private resolvedAt: number | undefined
+  private readonly loop: StepLoop
+  private readonly steps: Record<SlotStateName, () => Promise<number | undefined>> = {
+    learning: async () => await this.stepLearning(),
+    idle: async () => await this.stepIdle(),
+    claiming: async () => await this.stepClaiming(),
+    holding: async () => await this.stepHolding()
+  }
+
+  constructor (readonly role: string, private readonly h: SlotHost, private readonly writer: LeaseStatements) {
+    this.loop = new StepLoop({
+      step: async () => await this.step(),
+      defaultDelay: h.renewDelay,
+      onError: (err) => { h.logger.warn({ err, role }, 'election step failed') }
+    })
+  }
+
+  get state (): SlotStateName { return this.current.name }
+
+  /** This node's latest statement for the role. */
+  get held (): SignedLease | undefined { return this.last }
+
+  /** True while this node may act for the role. */
+  get acting (): boolean { return this.actingLease() !== undefined }
+
+  // ---- events ----
+
+  /** The first step comes after `delayMs` (the learn period). */
+  start (delayMs: number): void { this.loop.after(delayMs) }
+
+  /** Something changed (membership, another holder's lease): step soon. */
+  wake (): void { this.loop.wake() }
+
+  /** A lease of this role went into the book: a higher token than ours demotes at once. */
+  observed (sl: SignedLease): void {
+    const held = this.last
+    if (this.current.name !== 'holding' || held === undefined || compareTokens(sl.lease, held.lease) <= 0) return
+    const { region, role, term, holder } = sl.lease
+    this.h.logger.warn({ region, role, term, holder, ourTerm: held.lease.term }, 'role superseded by a higher fencing token')
+    this.demote('superseded')
+  }
+
+  /**
+   * Stop: no step starts any more and a holder stops acting at once;
+   * resolves when the step in progress has finished.
+   */
+  async halt (): Promise<void> {
+    const stepped = this.loop.halt()
+    this.demote('stopping')
+    await stepped
+  }
+
+  /** Hand the role over if our last statement is still in force (after halt: a stopping node's last word). */
+  async releaseIfHeld (): Promise<void> {
+    if (this.last !== undefined && leaseStatus(this.last.lease, this.h.now(), 0) === 'active') await this.release()
+  }
+
+  // ---- steps: one per state ----
+
+  /** The step of the current state; resolves with the delay before the next (undefined: the renew interval). */
+  async step (): Promise<number | undefined> {
+    if (this.h.signal.aborted) return undefined
+    return await this.steps[this.current.name]()
+  }
+
+  private async stepLearning (): Promise<number | undefined> {
+    if (this.h.now() < this.h.learnUntil) return undefined
+    this.current = { name: 'idle' }
+    return await this.stepIdle()
+  }
+
+  private async stepIdle (): Promise<number | undefined> {
+    const { config: cfg, region, self } = this.h
+    const role = this.role
+    const now = this.h.now()
+    if (this.h.winner(role) !== self) {
+      await this.releaseIfHeld()
+      return undefined
+    }
+    // Someone else's lease is in force: wait for its lapse or release.
+    if (this.otherInForce(now)) return undefined
+    // Do not start a new term on a view that is still moving (cold start,
+    // flapping members); a role holderless for two leases claims anyway.
+    const unsettled = cfg.viewSettleMs - (now - this.h.lastViewChange())
+    if (unsettled > 0 && this.h.holderlessSeconds(role) * 1000 < 2 * cfg.leaseMs) return unsettled + 10
+    // About to start a new term: learn the term history from the DHT first
+    // (a lease gossiped before we joined), once per claim attempt series,
+    // and again when the region's view changed since: members back from a
+    // partition bring terms claimed while we were cut off, whose gossip
+    // (a successor's release, say) may have passed before our mesh formed.
+    if (this.resolvedAt === undefined || now - this.resolvedAt > cfg.leaseMs || this.resolvedAt < this.h.lastViewChange()) {
+      this.resolvedAt = now
+      const signal = AbortSignal.any([this.h.signal, AbortSignal.timeout(Math.min(cfg.dhtTimeoutMs, cfg.claimSettleMs * 3))])
+      await this.h.resolve(role, signal).catch(() => undefined)
+      if (this.h.signal.aborted || this.otherInForce(this.h.now())) return undefined
+    }
+    // One above every term seen: the book, the persisted fence, our own last
+    // statement. A claim that reached nobody went into none of them, so its
+    // retry takes the same term: a cut-off node does not inflate terms.
+    const term = 1 + Math.max(this.h.book.maxTerm(region, role), this.h.fencedTerm(role), this.last?.lease.term ?? 0)
+    const signed = await this.h.sign(this.lease(term, now))
+    if (!(await this.writer.publish(signed))) {
+      this.h.unreachable(role, term, false)
+      return undefined
+    }
+    this.stated(signed)
+    // Stopping: the claim is released by the stop, never acted on.
+    if (this.h.signal.aborted) return undefined
+    // A new term: give a competing claim of the same or higher term time to arrive.
+    this.current = { name: 'claiming', claim: signed, until: this.h.now() + cfg.claimSettleMs }
+    return cfg.claimSettleMs
+  }
+
+  private async stepClaiming (): Promise<number | undefined> {
+    if (this.current.name !== 'claiming') return undefined
+    const { claim, until } = this.current
+    const now = this.h.now()
+    // Woken early (a membership change, someone's lease): decide only once the settle time has passed.
+    if (now < until) return until - now
+    const best = this.h.book.get(this.h.region, this.role)
+    if (best !== undefined && compareTokens(best.lease, claim.lease) > 0) {
+      this.h.logger.info({ role: this.role, term: claim.lease.term, winner: best.lease.holder }, 'lost a concurrent claim')
+      this.current = { name: 'idle' }
+      return await this.stepIdle()
+    }
+    if (this.h.winner(this.role) !== this.h.self || leaseStatus(claim.lease, now, this.h.config.maxClockSkewMs, true) !== 'active') {
+      this.current = { name: 'idle' }
+      return await this.stepIdle()
+    }
+    this.activate(claim)
+    return undefined
+  }
+
+  private async stepHolding (): Promise<number | undefined> {
+    // Checked on every step, not only by the lapse timer: a blocked event
+    // loop must not keep a lapsed holder acting.
+    const held = this.actingLease()
+    if (held === undefined) return await this.demoteAndStep('lease-lapsed')
+    if (this.h.winner(this.role) !== this.h.self) return await this.demoteAndStep('not-winner')
+    const now = this.h.now()
+    if (this.otherInForce(now)) return await this.demoteAndStep('superseded')
+    // Renew: the same term, a fresh expiry. It counts only if it reached a
+    // peer, so a cut-off holder stops when its last lease lapses.
+    const term = held.lease.term
+    const signed = await this.h.sign(this.lease(term, now))
+    if (!(await this.writer.publish(signed))) {
+      this.h.unreachable(this.role, term, true)
+      return undefined
+    }
+    this.stated(signed)
+    // Demoted meanwhile (superseded, stopping): nothing to re-arm.
+    if (this.current.name === 'holding') this.hold(signed)
+    return undefined
+  }
+
+  // ---- transitions ----
+
+  /** claiming → holding. */
+  private activate (claim: SignedLease): void {
+    if (this.h.signal.aborted) return
+    this.hold(claim)
+    this.h.elected(claim.lease)
+  }
+
+  /** Enter (or renew) holding, with the lapse timer of `held`. */
+  private hold (held: SignedLease): void {
+    if (this.current.name === 'holding') clearTimeout(this.current.lapse)
+    const ms = held.lease.expiresAt - this.h.config.maxClockSkewMs - this.h.now()
+    const lapse = setTimeout(() => {
+      if (this.current.name === 'holding' && !this.acting) this.demote('lease-lapsed')
+      this.loop.wake()
+    }, Math.max(0, ms))
+    this.current = { name: 'holding', lapse }
+  }
+
+  /** holding → idle; nothing in any other state. */
+  private demote (reason: DemoteReason): void {
+    if (this.current.name !== 'holding') return
+    clearTimeout(this.current.lapse)
+    this.current = { name: 'idle' }
+    this.h.demoted(this.role, this.last?.lease.term ?? 0, reason)
+  }
+
+  /** Demote, then take the step as idle (which hands over or waits). */
+  private async demoteAndStep (reason: DemoteReason): Promise<number | undefined> {
+    this.demote(reason)
+    return await this.stepIdle()
+  }
+
+  // ---- helpers ----
+
+  /** Our lease while we act: holding, and unexpired by our clock minus the skew margin. */
+  private actingLease (): SignedLease | undefined {
+    const held = this.last
+    if (this.current.name !== 'holding' || held === undefined) return undefined
+    return leaseStatus(held.lease, this.h.now(), this.h.config.maxClockSkewMs, true) === 'active' ? held : undefined
+  }
+
+  private otherInForce (now: number): boolean {
+    const best = this.h.book.get(this.h.region, this.role)
+    return best !== undefined && best.lease.holder !== this.h.self && leaseStatus(best.lease, now, this.h.config.maxClockSkewMs) === 'active'
+  }
+
+  private lease (term: number, now: number): Lease {
+    return { v: 1, region: this.h.region, role: this.role, holder: this.h.self, term, issuedAt: now, expiresAt: now + this.h.config.leaseMs }
+  }
+
+  /** A statement of ours reached a peer: it is our latest word, and the book takes it. */
+  private stated (signed: SignedLease): void {
+    this.last = signed
+    this.h.observe(signed)
+  }
+
+  private async release (): Promise<void> {
+    const held = this.last
+    if (held === undefined) return
+    const now = Math.max(this.h.now(), held.lease.issuedAt + 1)
+    const signed = await this.h.sign({ ...held.lease, issuedAt: now, expiresAt: now })
+    this.stated(signed)
+    await this.writer.release(signed)
+    this.h.logger.info({ role: this.role, term: signed.lease.term }, 'lease released')
+  }
+}

@@ -1,0 +1,219 @@
+/**
+ * The role slot's state machine (protocols/election/slot.ts), one step at a
+ * time against a scripted host: the transitions the simulators only see in
+ * aggregate (a claim's retry term, the settle wait under wake-ups, a lapse
+ * noticed by a step whose timer is late, the order of demotion and release).
+ */
+import { strict as assert } from 'node:assert'
+import pino from 'pino'
+import { LeaseBook, type Lease, type SignedLease } from '../../../protocols/election/index.js'
+import { RoleSlot, type SlotHost } from '../../../protocols/election/slot.js'
+import type { LeaseStatements } from '../../../protocols/election/lease-writer.js'
+import { VirtualClock } from '../../sim/clock.js'
+import { CFG } from './sim.js'
+
+const START = 1_700_000_000_000
+const SELF = 'self-peer'
+const OTHER = 'other-peer'
+
+const signed = (lease: Lease): SignedLease => ({ lease, record: new Uint8Array() })
+
+/** A slot on a scripted host; `log` records what it signed, published and announced, in order. */
+function scripted (): {
+  slot: RoleSlot
+  clock: VirtualClock
+  book: LeaseBook
+  log: string[]
+  set: (patch: { winner?: string, reaches?: boolean, lateBy?: number }) => void
+  stop: () => Promise<void>
+} {
+  const clock = new VirtualClock(START)
+  const uninstall = clock.install()
+  const book = new LeaseBook()
+  const controller = new AbortController()
+  const log: string[] = []
+  let winner = SELF
+  let reaches = true
+  // How late the timers run behind the clock (a blocked event loop).
+  let lateBy = 0
+  const host: SlotHost = {
+    config: CFG,
+    region: 'eu',
+    self: SELF,
+    book,
+    logger: pino({ level: 'silent' }),
+    signal: controller.signal,
+    learnUntil: START + CFG.learnPeriodMs,
+    now: () => clock.now() + lateBy,
+    lastViewChange: () => START,
+    winner: () => winner,
+    fencedTerm: () => 0,
+    holderlessSeconds: () => 0,
+    resolve: async () => {},
+    sign: async (lease) => {
+      log.push(`sign t${lease.term}${lease.expiresAt === lease.issuedAt ? ' release' : ''}`)
+      return signed(lease)
+    },
+    observe: (sl) => { book.observe(sl) },
+    renewDelay: () => CFG.renewIntervalMs,
+    unreachable: (_role, term) => { log.push(`unreachable t${term}`) },
+    elected: (lease) => { log.push(`elected t${lease.term}`) },
+    demoted: (_role, term, reason) => { log.push(`demoted t${term} ${reason}`) }
+  }
+  const writer: LeaseStatements = {
+    publish: async (sl) => { log.push(`publish t${sl.lease.term} ${reaches ? 'reached' : 'reached nobody'}`); return reaches },
+    release: async (sl) => { log.push(`release t${sl.lease.term}`) }
+  }
+  const slot = new RoleSlot('network', host, writer)
+  return {
+    slot,
+    clock,
+    book,
+    log,
+    set: (patch) => {
+      winner = patch.winner ?? winner
+      reaches = patch.reaches ?? reaches
+      lateBy = patch.lateBy ?? lateBy
+    },
+    stop: async () => {
+      await slot.halt()
+      controller.abort()
+      uninstall()
+    }
+  }
+}
+
+/** Step until the slot holds (from a fresh slot, past the learn period). */
+async function toHolding (s: ReturnType<typeof scripted>): Promise<void> {
+  s.clock.tick(CFG.learnPeriodMs)
+  await s.slot.step()
+  s.clock.tick(CFG.claimSettleMs)
+  await s.slot.step()
+  assert.equal(s.slot.state, 'holding')
+  s.log.length = 0
+}
+
+describe('election: role slot state machine', () => {
+  let s: ReturnType<typeof scripted>
+  beforeEach(() => { s = scripted() })
+  afterEach(async () => { await s.stop() })
+
+  it('learning: claims nothing before the learn period ends, even as the winner', async () => {
+    s.clock.tick(CFG.learnPeriodMs - 1)
+    assert.equal(await s.slot.step(), undefined)
+    assert.equal(s.slot.state, 'learning')
+    assert.deepEqual(s.log, [])
+    s.clock.tick(1)
+    assert.equal(await s.slot.step(), CFG.claimSettleMs)
+    assert.equal(s.slot.state, 'claiming')
+    assert.deepEqual(s.log, ['sign t1', 'publish t1 reached'])
+  })
+
+  it('a claim that reaches no peer leaves no trace and is retried with the same term', async () => {
+    s.book.observe(signed({ v: 1, region: 'eu', role: 'network', holder: OTHER, term: 4, issuedAt: START - 60_000, expiresAt: START - 50_000 }))
+    s.clock.tick(CFG.learnPeriodMs)
+    s.set({ reaches: false })
+    for (let i = 0; i < 3; i++) {
+      assert.equal(await s.slot.step(), undefined)
+      assert.equal(s.slot.state, 'idle')
+      s.clock.tick(CFG.renewIntervalMs)
+    }
+    assert.equal(s.slot.held, undefined)
+    assert.equal(s.book.maxTerm('eu', 'network'), 4)
+    s.set({ reaches: true })
+    await s.slot.step()
+    assert.deepEqual(s.log, [
+      'sign t5', 'publish t5 reached nobody', 'unreachable t5',
+      'sign t5', 'publish t5 reached nobody', 'unreachable t5',
+      'sign t5', 'publish t5 reached nobody', 'unreachable t5',
+      'sign t5', 'publish t5 reached'
+    ])
+    assert.equal(s.slot.state, 'claiming')
+  })
+
+  it('claiming decides only once claimSettleMs has passed, however often it is woken before', async () => {
+    s.clock.tick(CFG.learnPeriodMs)
+    await s.slot.step()
+    for (const at of [0, 100, CFG.claimSettleMs - 1]) {
+      s.clock.tick(at - (s.clock.now() - START - CFG.learnPeriodMs))
+      assert.equal(await s.slot.step(), CFG.claimSettleMs - at, `woken ${at} ms into the settle`)
+      assert.equal(s.slot.state, 'claiming')
+      assert.equal(s.slot.acting, false)
+    }
+    s.clock.tick(1)
+    assert.equal(await s.slot.step(), undefined)
+    assert.equal(s.slot.state, 'holding')
+    assert.equal(s.slot.acting, true)
+    assert.deepEqual(s.log, ['sign t1', 'publish t1 reached', 'elected t1'])
+  })
+
+  it('a higher token that arrives while claiming: the claim is never acted on, and the slot waits for that lease', async () => {
+    s.clock.tick(CFG.learnPeriodMs)
+    await s.slot.step()
+    const now = s.clock.now()
+    s.book.observe(signed({ v: 1, region: 'eu', role: 'network', holder: OTHER, term: 2, issuedAt: now, expiresAt: now + CFG.leaseMs }))
+    s.clock.tick(CFG.claimSettleMs)
+    assert.equal(await s.slot.step(), undefined)
+    assert.equal(s.slot.state, 'idle')
+    assert.deepEqual(s.log, ['sign t1', 'publish t1 reached'])
+  })
+
+  it('holding: a lease past its end demotes on the next step even when the lapse timer is late', async () => {
+    await toHolding(s)
+    const held = s.slot.held!.lease
+    // The event loop was blocked: the clock is past the holder's end of the lease, the timer has not fired.
+    s.set({ lateBy: held.expiresAt - CFG.maxClockSkewMs - s.clock.now() })
+    assert.equal(s.slot.acting, false, 'acting is checked against the clock, not left to the timer')
+    s.set({ winner: OTHER })
+    await s.slot.step()
+    assert.equal(s.slot.state, 'idle')
+    assert.deepEqual(s.log, ['demoted t1 lease-lapsed', 'sign t1 release', 'release t1'])
+  })
+
+  it('holding: the lapse timer demotes a holder whose renewals reach nobody, then wakes the slot', async () => {
+    await toHolding(s)
+    const end = s.slot.held!.lease.expiresAt - CFG.maxClockSkewMs
+    s.set({ reaches: false })
+    s.clock.tick(CFG.renewIntervalMs)
+    await s.slot.step()
+    assert.equal(s.slot.state, 'holding', 'one lost renewal does not demote')
+    await s.clock.tickAsync(end - 1 - s.clock.now())
+    assert.equal(s.slot.state, 'holding')
+    await s.clock.tickAsync(1)
+    assert.equal(s.slot.state, 'idle')
+    // Woken by the lapse, the slot (still the winner) tries a new term at once; it reaches nobody either.
+    assert.deepEqual(s.log, [
+      'sign t1', 'publish t1 reached nobody', 'unreachable t1',
+      'demoted t1 lease-lapsed',
+      'sign t2', 'publish t2 reached nobody', 'unreachable t2'
+    ])
+  })
+
+  it('holding: no longer the winner demotes first, then releases in the same step', async () => {
+    await toHolding(s)
+    s.set({ winner: OTHER })
+    await s.slot.step()
+    assert.equal(s.slot.state, 'idle')
+    assert.deepEqual(s.log, ['demoted t1 not-winner', 'sign t1 release', 'release t1'])
+    assert.equal(s.book.get('eu', 'network')?.lease.expiresAt, s.book.get('eu', 'network')?.lease.issuedAt, 'the book holds the release')
+  })
+
+  it('holding: a higher token demotes at once, without a step; a lower one does nothing', async () => {
+    await toHolding(s)
+    const now = s.clock.now()
+    // Same term, lower holder id ('other-peer' < 'self-peer'): a lower token.
+    s.slot.observed(signed({ v: 1, region: 'eu', role: 'network', holder: OTHER, term: 1, issuedAt: now, expiresAt: now + CFG.leaseMs }))
+    assert.equal(s.slot.state, 'holding')
+    s.slot.observed(signed({ v: 1, region: 'eu', role: 'network', holder: OTHER, term: 2, issuedAt: now, expiresAt: now + CFG.leaseMs }))
+    assert.equal(s.slot.state, 'idle')
+    assert.deepEqual(s.log, ['demoted t1 superseded'])
+  })
+
+  it('halt: a holder stops acting at once; its lease is then released', async () => {
+    await toHolding(s)
+    await s.slot.halt()
+    assert.equal(s.slot.acting, false)
+    await s.slot.releaseIfHeld()
+    assert.deepEqual(s.log, ['demoted t1 stopping', 'sign t1 release', 'release t1'])
+  })
+})
