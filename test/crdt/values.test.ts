@@ -180,7 +180,8 @@ describe('config values: the writer stores exactly what receivers and restarts r
     const sized = fc.oneof(
       fc.tuple(fc.integer({ min: 380, max: 410 }), fc.constantFrom('a', 'é', '"', '\n', '😀')).map(([n, c]) => c.repeat(Math.ceil(n / utf8.encode(JSON.stringify(c)).byteLength))),
       fc.tuple(fc.integer({ min: 30, max: 110 }), fc.constantFrom(0.1, 1, 2 ** 40, -0, 1e300)).map(([n, x]) => Array.from({ length: n }, () => x)),
-      fc.dictionary(fc.string({ unit: 'grapheme', minLength: 1, maxLength: 12 }), fc.oneof(fc.double({ noNaN: true, noDefaultInfinity: true }), fc.string({ maxLength: 30 })), { minKeys: 5, maxKeys: 25, noNullPrototype: true })
+      // Keys fast-check may bias toward `__proto__`; that refusal (a schema error) is the first property's.
+      fc.dictionary(fc.string({ unit: 'grapheme', minLength: 1, maxLength: 12 }).filter(k => k !== '__proto__'), fc.oneof(fc.double({ noNaN: true, noDefaultInfinity: true }), fc.string({ maxLength: 30 })), { minKeys: 5, maxKeys: 25, noNullPrototype: true })
     )
     const seen = { accepted: 0, overValue: 0, overEnvelope: 0 }
     await fc.assert(fc.asyncProperty(fc.array(sized, { minLength: 1, maxLength: 4 }), async (script) => {
