@@ -42,6 +42,8 @@ describe('placement', () => {
     assert.deepEqual(nodesOf(p.assignments), ['c', 'd'])
     assert.deepEqual(p.start, [{ node: 'c', reason: 'count' }, { node: 'd', reason: 'count' }])
     assert.deepEqual(nodesOf(place(web({ count: 3 }), nodes, [], 5).assignments), ['c', 'd', 'e'])
+    // c and d tie: the lower peer id wins, whatever the order of the input.
+    assert.deepEqual(nodesOf(place(web({ count: 1 }), [...nodes].reverse(), [], 5).assignments), ['c'])
   })
 
   it('only nodes that carry every constraint label are eligible; an instance on a node that lost the label stops', () => {
@@ -105,10 +107,10 @@ describe('placement', () => {
 
   it('a lowered count stops the instances on suspect nodes first, then on the least free', () => {
     const current = ['a', 'b', 'c', 'd'].map(n => ({ node: n, since: 1 }))
-    const nodes = [node('a', { freeMemoryBytes: GB }), node('b', { state: 'suspect' }), node('c'), node('d')]
+    const nodes = [node('a'), node('b', { state: 'suspect' }), node('c'), node('d', { freeMemoryBytes: GB })]
     const p = place(web({ count: 2 }), nodes, current, 9)
-    assert.deepEqual(p.stop, [{ node: 'a', reason: 'excess' }, { node: 'b', reason: 'excess' }])
-    assert.deepEqual(nodesOf(p.assignments), ['c', 'd'])
+    assert.deepEqual(p.stop, [{ node: 'b', reason: 'excess' }, { node: 'd', reason: 'excess' }])
+    assert.deepEqual(nodesOf(p.assignments), ['a', 'c'])
     assert.deepEqual(p.start, [])
   })
 
