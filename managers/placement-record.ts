@@ -34,6 +34,21 @@ export const placementRecordSchema = z.object({
 
 export type PlacementRecord = z.output<typeof placementRecordSchema>
 
+/** A placement record read from replicated config that does not parse (forged, corrupt, or written by a buggy release). */
+export class InvalidPlacementRecordError extends StatusError {
+  static name = 'InvalidPlacementRecordError'
+  override name = 'InvalidPlacementRecordError'
+  readonly status = 422
+}
+
+/** Parse a record read from replicated config; throws `InvalidPlacementRecordError`. */
+export function parsePlacementRecord (input: unknown): PlacementRecord {
+  const r = placementRecordSchema.safeParse(input)
+  if (r.success) return r.data
+  const issue = r.error.issues[0]
+  throw new InvalidPlacementRecordError(`invalid placement record: ${issue.path.join('.')}: ${issue.message}`)
+}
+
 /** A holder whose term is older than the record's: it lost the role and must not write. */
 export class StalePlacementTermError extends StatusError {
   static name = 'StalePlacementTermError'

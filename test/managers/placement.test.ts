@@ -8,7 +8,7 @@
 import { strict as assert } from 'node:assert'
 import { parseDeployment, type Deployment } from '../../managers/deployment.js'
 import { place, type NodeFacts } from '../../managers/placement.js'
-import { nextPlacementRecord, placementRecordSchema } from '../../managers/placement-record.js'
+import { nextPlacementRecord, parsePlacementRecord } from '../../managers/placement-record.js'
 
 const GB = 1024 ** 3
 
@@ -165,7 +165,14 @@ describe('placement record', () => {
     const next = nextPlacementRecord(first.record, web({ count: 2 }), busy, 4, 300)
     assert.deepEqual(next.record, { ...first.record, term: 4 })
     assert.equal(next.changed, true)
-    assert.deepEqual(placementRecordSchema.parse(JSON.parse(JSON.stringify(next.record))), next.record)
+    assert.deepEqual(parsePlacementRecord(JSON.parse(JSON.stringify(next.record))), next.record)
+  })
+
+  it('refuses a malformed record with a named error', () => {
+    const ok = { deployment: 'web', term: 1, assignments: [{ node: 'a', since: 1 }] }
+    const bad = [{ ...ok, term: -1 }, { ...ok, deployment: 'Web' }, { ...ok, assignments: [{ node: '', since: 1 }] }, { ...ok, assignments: [{ node: 'a' }] },
+      { ...ok, assignments: Array.from({ length: 4097 }, (_, i) => ({ node: `n${i}`, since: 0 })) }, undefined]
+    for (const input of bad) assert.throws(() => parsePlacementRecord(input), { name: 'InvalidPlacementRecordError' })
   })
 
   it('a stale holder may not write over a later term; a record of another deployment is refused', () => {
