@@ -16,6 +16,9 @@ import { closeSync, openSync } from 'node:fs'
 import { copyFile, rename, stat, truncate } from 'node:fs/promises'
 
 export class RotatingLog {
+  /** A rotation in progress: a check that comes meanwhile skips (two would shift the same files). */
+  private busy = false
+
   constructor (readonly path: string, readonly maxBytes: number, readonly files: number) {}
 
   /** A descriptor for the child's stdout/stderr (append mode); the caller closes it once the child has it. */
@@ -23,11 +26,17 @@ export class RotatingLog {
 
   /** Rotate when the live file has grown past `maxBytes`; true when it did. */
   async rotateIfNeeded (): Promise<boolean> {
-    let size: number
-    try { size = (await stat(this.path)).size } catch { return false }
-    if (size <= this.maxBytes) return false
-    await this.rotate()
-    return true
+    if (this.busy) return false
+    this.busy = true
+    try {
+      let size: number
+      try { size = (await stat(this.path)).size } catch { return false }
+      if (size <= this.maxBytes) return false
+      await this.rotate()
+      return true
+    } finally {
+      this.busy = false
+    }
   }
 
   async rotate (): Promise<void> {

@@ -230,22 +230,26 @@ export class Supervisor extends TypedEventEmitter<SupervisorEvents> {
     await promise
   }
 
-  /** Leave the component running and its record in place (the agent is stopping); this supervisor is done. */
-  detach (): void {
-    if (this.detached) return
-    this.detached = true
-    this.cancelRestart()
-    this.cancelKill()
-    this.cancelLogCheck()
-    this.proc?.release()
-    this.stopped?.resolve()
+  /**
+   * Leave the component running and its record in place (the agent is
+   * stopping); this supervisor is done. Resolves once the record is on disk.
+   */
+  async detach (): Promise<void> {
+    if (!this.detached) {
+      this.detached = true
+      this.cancelRestart()
+      this.cancelKill()
+      this.cancelLogCheck()
+      this.proc?.release()
+      this.stopped?.resolve()
+    }
+    await this.writes
   }
 
   private async launch (): Promise<void> {
     const now = this.clock.now()
     this.starts = [...recentStarts(this.starts, now, this.t), now]
     this.transition('starting', { adopted: false })
-    await this.log.rotateIfNeeded().catch(err => this.init.logger?.warn({ component: this.id, err: errText(err) }, 'log rotation failed'))
     let proc: ComponentProcess
     let fd: number | undefined
     try {
