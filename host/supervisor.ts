@@ -133,6 +133,8 @@ export class Supervisor extends TypedEventEmitter<SupervisorEvents> {
   private stopTo?: 'stopped' | 'failed'
   private stopped?: { promise: Promise<void>, resolve: () => void }
   private detached = false
+  /** start() found the run record damaged. */
+  private unreadableRecord = false
   /** Record writes, one after another. */
   private writes: Promise<void> = Promise.resolve()
 
@@ -179,6 +181,7 @@ export class Supervisor extends TypedEventEmitter<SupervisorEvents> {
       record = await readRunRecord(this.recordPath)
     } catch (err) {
       // Unknown whether a process runs: starting one could run it twice, so wait for the operator.
+      this.unreadableRecord = true
       this.transition('failed', { reason: errText(err) })
       return
     }
@@ -218,6 +221,8 @@ export class Supervisor extends TypedEventEmitter<SupervisorEvents> {
   async stop (): Promise<void> {
     if (this.detached) return
     if (this.stopped !== undefined) return await this.stopped.promise
+    // Never started (or already stopped): a record on disk may name a process an earlier agent left running; not ours to drop.
+    if (this.state === 'stopped') return
     let resolve = (): void => {}
     const promise = new Promise<void>(r => { resolve = r })
     this.stopped = { promise, resolve }
@@ -325,7 +330,8 @@ export class Supervisor extends TypedEventEmitter<SupervisorEvents> {
     this.cancelRestart()
     this.cancelKill()
     this.cancelLogCheck()
-    if (to === 'stopped') this.forget()
+    // A damaged record stays for the operator: its process may still run.
+    if (to === 'stopped' && !this.unreadableRecord) this.forget()
     if (this.state !== to) this.transition(to)
     const waiter = this.stopped
     this.stopped = undefined

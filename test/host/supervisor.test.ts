@@ -241,5 +241,18 @@ describe('host/supervisor (virtual clock)', () => {
     assert.equal(next.status().state, 'failed')
     assert.match(next.status().reason ?? '', /CorruptFileError: .*web-probe\.run/)
     assert.equal(launcher.spawnedAt.length, 1)
+    // Stopping it leaves the damaged record for the operator.
+    await next.stop()
+    assert.equal(next.status().state, 'stopped')
+    await assert.rejects(readRunRecord(runRecordPath(join(dir, 'state'), 'web-probe')), { name: 'CorruptFileError' })
+  })
+
+  it('stop() of a supervisor that never started leaves an earlier record alone', async () => {
+    const { sup } = make()
+    await sup.start()
+    await sup.detach()
+    const { sup: idle } = make()
+    await idle.stop()
+    assert.equal((await readRunRecord(runRecordPath(join(dir, 'state'), 'web-probe')))?.pid, launcher.procs[0].pid)
   })
 })
