@@ -52,7 +52,7 @@ function readText (path: string): string | undefined {
   try { return readFileSync(path, 'utf8') } catch { return undefined }
 }
 
-function bootId (): string | undefined { return readText('/proc/sys/kernel/random/boot_id')?.trim() }
+export function bootId (): string | undefined { return readText('/proc/sys/kernel/random/boot_id')?.trim() }
 
 /** Fields of /proc/<pid>/stat after the command name (which is in parentheses and may contain spaces). */
 function statFields (pid: number | 'self'): string[] | undefined {
@@ -61,7 +61,7 @@ function statFields (pid: number | 'self'): string[] | undefined {
 }
 
 /** Field 22 (starttime); index 19 after the name. */
-function startTimeOf (pid: number | 'self'): string | undefined { return statFields(pid)?.[19] }
+export function startTimeOf (pid: number | 'self'): string | undefined { return statFields(pid)?.[19] }
 
 function cmdlineOf (pid: number | 'self'): string | undefined {
   return readText(`/proc/${pid}/cmdline`)?.split('\0').filter(Boolean).join(' ')
