@@ -30,6 +30,7 @@ import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import tar from 'tar-stream'
 import { syncDir } from '../../lib/durable-file.js'
+import { StatusError } from '../../lib/errors.js'
 import { DEFAULT_ARCHIVE_LIMITS, type ArchiveLimits } from './constants.js'
 import {
   ArchiveTooLargeError, MalformedArchiveError, PackError, UnpackTargetExistsError, UnsafePathError, UnsupportedEntryError
@@ -260,7 +261,7 @@ async function mkdirs (root: string, segments: string[], dirs: Set<string>): Pro
 /** Our refusals and file system errors pass as they are; anything else is the tar parser's: malformed. */
 function classify (err: unknown): unknown {
   const e = err as NodeJS.ErrnoException
-  if (e instanceof Error && e.name.endsWith('Error') && e.name !== 'Error') return err
+  if (err instanceof StatusError) return err
   if (e?.code === 'ENOTDIR' || e?.code === 'EEXIST' || e?.code === 'EISDIR') {
     return new MalformedArchiveError(`entries conflict (a file where a directory is, or the reverse): ${e.message}`, { cause: err })
   }
