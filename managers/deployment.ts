@@ -19,9 +19,7 @@ import { z } from 'zod'
 import semver from 'semver'
 import { StatusError } from '../lib/errors.js'
 import { REGION_PATTERN, REGION_RULE } from '../lib/region.js'
-
-/** Component names: lowercase letters, digits and `-`, starting with a letter or digit, at most 64 (issue 13's manifest rule). */
-export const COMPONENT_NAME_PATTERN = /^[a-z0-9][a-z0-9-]{0,63}$/
+import { componentName } from '../protocols/artifacts/manifest.js'
 
 /**
  * Instances per region a deployment may ask for. A region holds at most
@@ -43,7 +41,8 @@ export const CONSTRAINT_KEY_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._/-]{0,62}$/
 /** Longest constraint value, characters: node labels are short names, not documents. */
 export const MAX_CONSTRAINT_VALUE = 256
 
-export const componentNameSchema = z.string().regex(COMPONENT_NAME_PATTERN, 'component names are lowercase letters, digits and - (starting with a letter or digit, max 64)')
+/** A deployment names a component by the manifest's own name rule (one rule, protocols/artifacts/manifest.ts). */
+export const componentNameSchema = componentName
 
 const versionSchema = z.string().max(256).refine(v => semver.valid(v) === v, 'version must be a semver version such as 1.2.0')
 
