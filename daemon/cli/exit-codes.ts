@@ -19,7 +19,9 @@ const USAGE_ERRORS = new Set([
   'InvalidGenesisError', // genesis file unreadable or invalid, or a data dir of another network
   'IdentityExistsError',
   'BadIdentityError',
-  'NoIdentityError'
+  'NoIdentityError',
+  'PublisherKeyExistsError', // keygen over an existing key without --force
+  'PublisherKeyNotFoundError'
 ])
 
 /** Statuses (the agent's answer, or a status error raised here) that mean the request itself was bad: 400 malformed, 413 too large, 415 not JSON, 422 schema violation. */

@@ -13,6 +13,7 @@ import { registerConfigCommands } from './config.js'
 import { registerRolesCommands } from './roles.js'
 import { registerGenesisCommands } from './genesis.js'
 import { registerCriticalCommands } from './critical.js'
+import { registerPublisherCommands } from './publisher.js'
 import { EXIT_OK, exitCodeOf } from './exit-codes.js'
 
 /** Where commander writes help and its own errors (default: stdout and stderr). */
@@ -33,6 +34,7 @@ export function createProgram (output: CliOutput = {}): Command {
   registerRolesCommands(program)
   registerGenesisCommands(program)
   registerCriticalCommands(program)
+  registerPublisherCommands(program)
   return program
 }
 
