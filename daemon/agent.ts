@@ -34,6 +34,7 @@ import { libp2pTunables } from './profiles.js'
 import { ApiServer } from './api/server.js'
 import { coreRoutes } from './api/routes/core.js'
 import { configRoutes } from './api/routes/config.js'
+import { componentRoutes } from './api/routes/components.js'
 import { criticalRoutes, noGenesisRoutes } from './api/routes/critical.js'
 import { routesOfRoles } from './api/routes/roles.js'
 import { testHooksEnabled, PartitionControl, staleActionRoute } from './test-hooks.js'
@@ -50,6 +51,8 @@ import { configService, configSyncConfig } from '../protocols/config-sync/index.
 import { roles as createRoles, leaseDhtValidators, leaseDhtSelectors } from '../managers/index.js'
 import { criticalService, genesisHash, loadGenesis } from '../protocols/bft/index.js'
 import { criticalAccessPolicy } from '../policy/namespace-acl.js'
+import { POLICY_KEY_RULES } from '../policy/key-rules.js'
+import { publisherTrust } from '../policy/publisher-trust.js'
 import { admission, admissionTunables, type AdmissionService } from '../protocols/admission/index.js'
 import { fileAccessPolicy } from '../crdt/namespaces.js'
 import { Lifecycle, LifecycleStateError, type LifecycleState, type Startable } from '../lib/lifecycle.js'
@@ -201,8 +204,16 @@ export class Agent {
     // Critical config (BFT): only with --genesis. Certified blocks from the
     // validators, verified and applied on every node (docs/bft.md).
     const critical = genesis !== undefined
-      ? await component('critical', () => criticalService({ genesis, profile: cfg.profile })({ ...components, membership }), c => criticalRoutes(c))
+      ? await component('critical', () => criticalService({ genesis, profile: cfg.profile, keyRules: POLICY_KEY_RULES })({ ...components, membership }), c => criticalRoutes(c))
       : undefined
+
+    // Publisher trust: with a genesis the committed `publishers` key decides
+    // for every node; without one, this agent's config (policy/publisher-trust.ts).
+    const publishers = publisherTrust({ critical: critical?.config, configured: cfg.publishers })
+    if (critical !== undefined && cfg.publishers.length > 0) {
+      log.warn({ publishers: cfg.publishers }, 'the config\'s publishers are ignored: this network has a genesis, so critical config key "publishers" decides (mycel critical propose publishers \'["<id>"]\')')
+    }
+    routes.push(...componentRoutes({ publishers }))
 
     // Replicated config: signed Yjs envelopes in a durable log, gossiped and
     // repaired by anti-entropy with live members (docs/config.md).

@@ -15,6 +15,7 @@ import { ConfigError } from './errors.js'
 import { PROFILE_NAMES, type ProfileName } from '../lib/tunables.js'
 import { namespacesSectionSchema } from '../crdt/namespaces.js'
 import { REGION_PATTERN, REGION_RULE } from '../lib/region.js'
+import { checkPublishers } from '../policy/publisher-trust.js'
 import { loadGenesis } from '../protocols/bft/genesis.js'
 import { ROLE_NAMES } from '../managers/registry.js'
 
@@ -53,7 +54,15 @@ export const agentConfigSchema = z.object({
   roles: z.array(z.enum(ROLE_NAMES)),
   genesis: z.string().min(1).optional(),
   /** Replicated-config namespaces (ACL and schema); see docs/config.md. */
-  namespaces: namespacesSectionSchema.optional()
+  namespaces: namespacesSectionSchema.optional(),
+  /**
+   * Publisher ids whose component manifests this node accepts when the
+   * network has no genesis (with one, critical config key `publishers`
+   * decides for every node: policy/publisher-trust.ts).
+   */
+  publishers: z.array(z.string()).superRefine((ids, ctx) => {
+    try { checkPublishers(ids) } catch (err) { ctx.addIssue({ code: z.ZodIssueCode.custom, message: (err as Error).message }) }
+  })
 }).strict()
 
 export type AgentConfig = z.infer<typeof agentConfigSchema>
@@ -73,7 +82,8 @@ export function defaults (): AgentConfig {
     apiInsecureRemote: false,
     profile: 'lan',
     logLevel: 'info',
-    roles: [...ROLE_NAMES]
+    roles: [...ROLE_NAMES],
+    publishers: []
   }
 }
 

@@ -28,6 +28,8 @@ interface AgentFlags {
   logLevel?: AgentConfig['logLevel']
   roles?: string[]
   genesis?: string
+  /** `--publisher ID`, repeatable: the config key `publishers`. */
+  publisher?: string[]
 }
 
 export function registerAgentCommand (program: Command): void {
@@ -48,6 +50,7 @@ export function registerAgentCommand (program: Command): void {
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent (default info)')
     .option('--roles <list>', 'management roles this node may hold, comma separated (default all)', list)
     .option('--genesis <file>', 'genesis file of the network (critical config)')
+    .option('--publisher <id>', 'trust component manifests signed by this publisher id, repeatable (only without --genesis: with one, critical config key "publishers" decides)', collect)
     .action(async (flags: AgentFlags) => { await runAgent(flags) })
 }
 
@@ -58,9 +61,9 @@ export function registerAgentCommand (program: Command): void {
  * the caller removes it when the agent stops.
  */
 async function loadAgentConfig (flags: AgentFlags): Promise<{ config: AgentConfig, tempDir?: string }> {
-  const { config: file, dev, check: _check, ...rest } = flags
+  const { config: file, dev, check: _check, publisher, ...rest } = flags
   const fromFile = file !== undefined ? await readConfigFile(file) : {}
-  const given = rest as Partial<AgentConfig>
+  const given = { ...rest, ...(publisher !== undefined ? { publishers: publisher } : {}) } as Partial<AgentConfig>
   const layers = [defaults(), dev === true ? devDefaults() : {}, fromFile, given]
   // Validate before making the temporary dir: a bad config leaves nothing behind.
   const config = resolveConfig(...layers)

@@ -8,6 +8,8 @@ import type { Command } from 'commander'
 import { readFile } from 'node:fs/promises'
 import { writeFileDurable } from '../../lib/durable-file.js'
 import { createGenesis, genesisHashHex, genesisToJson, loadGenesis } from '../../protocols/bft/genesis.js'
+import { InvalidGenesisError } from '../../protocols/bft/errors.js'
+import { POLICY_KEY_RULES } from '../../policy/key-rules.js'
 import { print, printJson } from './output.js'
 import { UsageError } from '../errors.js'
 
@@ -51,6 +53,12 @@ export function registerGenesisCommands (program: Command): void {
       if (flags.maxValueBytes !== undefined) params.maxValueBytes = Number(flags.maxValueBytes)
       // InvalidGenesisError (exit 2) names what is wrong.
       const g = createGenesis({ networkId: flags.networkId, validators: flags.validator, admins: flags.admin, values, params })
+      // Values of keys a policy owns (e.g. `publishers`) follow the rule every validator runs.
+      for (const [key, rule] of POLICY_KEY_RULES) {
+        if (Object.hasOwn(g.values, key)) {
+          try { rule(g.values[key]) } catch (err) { throw new InvalidGenesisError(`genesis value ${key}: ${(err as Error).message}`) }
+        }
+      }
       const text = genesisToJson(g)
       if (flags.out === undefined) {
         print(text)

@@ -14,7 +14,7 @@ import { isFailStop, type FailStopError } from '../../lib/errors.js'
 import { ADMINS_KEY, ADMIN_CHANGE_DELAY, MAX_KEY_BYTES, MAX_VALIDATORS, VALIDATORS_KEY, VALIDATOR_CHANGE_DELAY } from './constants.js'
 import { verifyCertificate } from './certificate.js'
 import { blockHash, bytesEqual, ENTRY_DOMAIN, entryId, entrySignBytes, hex, type Verifier } from './crypto.js'
-import { InvalidCertificateError, InvalidEntryError, NotAdminError } from './errors.js'
+import { InvalidCertificateError, InvalidEntryError, InvalidGenesisError, NotAdminError } from './errors.js'
 import { genesisHash, isEd25519PeerId, type Genesis } from './genesis.js'
 import { ValidatorSet } from './validator-set.js'
 import type { BlockStore } from './block-store.js'
@@ -57,7 +57,17 @@ export interface CriticalStateInit {
   store: BlockStore
   /** Writing or syncing the block store failed: the owner stops the component (fail-stop). */
   onStoreFailure?: (err: FailStopError) => void
+  /**
+   * Format rules of keys that layers above own (e.g. policy/publisher-trust.ts
+   * for `publishers`): run on every entry for that key, like the reserved keys'
+   * own rules, and on the genesis values, so a value no node could read is
+   * never committed. A rule throws to refuse.
+   */
+  keyRules?: ReadonlyArray<readonly [string, KeyRule]>
 }
+
+/** Refuses a value for one key by throwing; `null` is a deletion. */
+export type KeyRule = (value: string | null) => void
 
 interface Stored { value: string, height: number }
 
@@ -88,6 +98,7 @@ export class CriticalState extends EventTarget implements CriticalConfig {
   private readonly committedIds = new Set<string>()
   private queue: Promise<unknown> = Promise.resolve()
   private readonly onStoreFailure: CriticalStateInit['onStoreFailure']
+  private readonly keyRules: ReadonlyMap<string, KeyRule>
 
   constructor (init: CriticalStateInit) {
     super()
@@ -96,6 +107,10 @@ export class CriticalState extends EventTarget implements CriticalConfig {
     this.verify = init.verify
     this.store = init.store
     this.onStoreFailure = init.onStoreFailure
+    this.keyRules = new Map(init.keyRules ?? [])
+    for (const [k, v] of Object.entries(init.genesis.values)) {
+      try { this.keyRules.get(k)?.(v) } catch (err) { throw new InvalidGenesisError(`genesis value ${k}: ${(err as Error).message}`) }
+    }
     this.hashes = [this.chain]
     this.validatorHistory = [{ from: 1, set: new ValidatorSet(init.genesis.validators) }]
     this.adminHistory = [{ from: 1, admins: new Set(init.genesis.admins) }]
@@ -162,6 +177,10 @@ export class CriticalState extends EventTarget implements CriticalConfig {
       throw new InvalidEntryError(`value exceeds ${this.genesis.params.maxValueBytes} bytes`)
     }
     if (e.key === VALIDATORS_KEY || e.key === ADMINS_KEY) parsePeerList(e.key, e.value)
+    const rule = this.keyRules.get(e.key)
+    if (rule !== undefined) {
+      try { rule(e.value) } catch (err) { throw new InvalidEntryError(`${e.key}: ${(err as Error).message}`) }
+    }
     if (!this.adminsAt(height).has(e.admin)) throw new NotAdminError(`${e.admin} is not an admin`)
     if (!await this.verify(e.admin, ENTRY_DOMAIN, entrySignBytes(this.chain, e), e.signature)) {
       throw new InvalidEntryError(`bad entry signature from ${e.admin}`)

@@ -34,7 +34,7 @@ import { CorruptFileError } from '../../lib/errors.js'
 import { BLOCKS_FORMAT, FileBlockStore } from './block-store.js'
 import { bftTunables, MAX_ENTRY_TTL_MS, type BftProfile } from './constants.js'
 import { Consensus, type BftLogger, type ConsensusStatus } from './consensus.js'
-import { CriticalState, type CriticalConfig } from './critical-state.js'
+import { CriticalState, type CriticalConfig, type CriticalStateInit } from './critical-state.js'
 import { ed25519Signer, ed25519Verifier, entryId, hex, signEntry, type BftSigner } from './crypto.js'
 import { CommitTimeoutError, InvalidGenesisError, NotAdminError } from './errors.js'
 import { genesisHash, type Genesis } from './genesis.js'
@@ -53,6 +53,8 @@ export interface CriticalServiceInit {
   profile: ProfileName
   /** Overrides of the profile's timings (tests, benchmarks). */
   overrides?: Partial<BftProfile>
+  /** Format rules of keys owned above this layer (CriticalStateInit.keyRules). */
+  keyRules?: CriticalStateInit['keyRules']
 }
 
 export type CriticalServiceComponents = Pick<CommonComponents, 'peerId' | 'privateKey' | 'dataDir' | 'logger' | 'registry' | 'faults'> & {
@@ -125,7 +127,7 @@ export class CriticalService implements Startable {
     this.metrics = createBftMetrics(c.registry as Registry | undefined)
     this.dir = join(c.dataDir, 'bft')
     this.store = new FileBlockStore(this.dir, this.log)
-    this.state = new CriticalState({ genesis: init.genesis, verify: ed25519Verifier(), store: this.store, onStoreFailure: (err) => { this.fail(err) } })
+    this.state = new CriticalState({ genesis: init.genesis, verify: ed25519Verifier(), store: this.store, keyRules: init.keyRules, onStoreFailure: (err) => { this.fail(err) } })
     this.signer = ed25519Signer(c.privateKey, c.peerId)
   }
 
