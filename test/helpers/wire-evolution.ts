@@ -31,7 +31,8 @@ export const cborValue: fc.Arbitrary<unknown> = fc.letrec(tie => ({
     fc.boolean(),
     fc.integer(),
     fc.maxSafeInteger(),
-    fc.double({ noNaN: true, noDefaultInfinity: true }),
+    // cborg writes -0 as the integer 0: a sender's -0 is a 0 on the wire, so no receiver could see it.
+    fc.double({ noNaN: true, noDefaultInfinity: true }).map(x => Object.is(x, -0) ? 0 : x),
     fc.string({ maxLength: 16 }),
     fc.uint8Array({ maxLength: 16 }),
     fc.array(tie('value'), { maxLength: 3 }),
