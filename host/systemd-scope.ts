@@ -21,6 +21,7 @@
  * is chosen per agent: `systemd-scope` when started by systemd as root with
  * systemd-run installed, else the plain detached process group.
  */
+import { createHash } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import type { Clock } from '../lib/clock.js'
 import { processLauncher, type LaunchSpec, type Launcher, type Wrap } from './process.js'
@@ -29,6 +30,9 @@ import { processLauncher, type LaunchSpec, type Launcher, type Wrap } from './pr
 export const COMPONENT_SLICE = 'mycel-components.slice'
 /** Scope names are `<prefix>-<escaped id>-<start>.scope`. */
 export const SCOPE_PREFIX = 'mycel'
+/** Unit names are at most 255 characters; a longer escaped id is cut and keeps a hash of the whole. */
+const MAX_ID_PART = 200
+
 /** Where systemd-run is looked for (Debian/Ubuntu, Fedora/RHEL, older layouts). */
 export const SYSTEMD_RUN_PATHS: readonly string[] = ['/usr/bin/systemd-run', '/bin/systemd-run']
 
@@ -52,7 +56,9 @@ export function escapeUnitPart (s: string): string {
  * and a second scope of the same name would be refused.
  */
 export function scopeUnitName (id: string, startMs: number): string {
-  return `${SCOPE_PREFIX}-${escapeUnitPart(id)}-${startMs.toString(36)}.scope`
+  let part = escapeUnitPart(id)
+  if (part.length > MAX_ID_PART) part = `${part.slice(0, MAX_ID_PART - 17)}-${createHash('sha256').update(id).digest('hex').slice(0, 16)}`
+  return `${SCOPE_PREFIX}-${part}-${startMs.toString(36)}.scope`
 }
 
 /**
