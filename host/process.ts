@@ -7,6 +7,8 @@
  * unref'd: the agent may exit or die and the component runs on, re-parented
  * to init (or a subreaper), until a later agent adopts it. Stopping signals
  * the whole group, so whatever the component started goes with it.
+ * Given a user (host/user.ts), the child switches to its uid and gid before
+ * exec. How the argv is wrapped is the launch strategy's (host/systemd-scope.ts).
  *
  * An adopted process is not our child: there is no exit event, so it is
  * looked up in /proc every `pollMs` and counts as exited once its pid is gone,
