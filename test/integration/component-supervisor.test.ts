@@ -145,7 +145,8 @@ describe('component supervisor (real processes)', function () {
 
   it('user `nobody`: as root the component runs as it (uid, gid, none of the agent\'s groups) with its log chowned to it; not root: UserSwitchError, nothing started', async () => {
     if (process.geteuid?.() !== 0) {
-      const s = supervisor(looper(), { user: 'nobody' })
+      // Any other user than the agent's own (root surely is one): nobody itself may run a component as nobody.
+      const s = supervisor(looper(), { user: '0:0' })
       await assert.rejects(s.start(), (e: Error) => e.name === 'UserSwitchError')
       assert.equal(s.status().state, 'stopped')
       assert.equal(await starts(), 0)
