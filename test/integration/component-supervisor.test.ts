@@ -3,7 +3,9 @@
  * SIGKILL, `failed` after the burst, a hanging health check killed at its
  * timeout, and re-adoption by a second supervisor over the same state dir —
  * also after the process running the first one was SIGKILLed — while a
- * recorded pid now used by another process is left alone.
+ * recorded pid now used by another process is left alone. The component
+ * user (as root: really `nobody`; not root: UserSwitchError) and the
+ * systemd-scope strategy through a stand-in systemd-run.
  */
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
