@@ -11,3 +11,15 @@ export class InvalidHealthCheckError extends Error {
   static name = 'InvalidHealthCheckError'
   override name = 'InvalidHealthCheckError'
 }
+
+/** A component user names no entry of the passwd file (or its group no entry of the group file), or is malformed. */
+export class UnknownUserError extends Error {
+  static name = 'UnknownUserError'
+  override name = 'UnknownUserError'
+}
+
+/** Running a component as another user needs an agent running as root; this one is not. */
+export class UserSwitchError extends Error {
+  static name = 'UserSwitchError'
+  override name = 'UserSwitchError'
+}

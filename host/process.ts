@@ -7,6 +7,8 @@
  * unref'd: the agent may exit or die and the component runs on, re-parented
  * to init (or a subreaper), until a later agent adopts it. Stopping signals
  * the whole group, so whatever the component started goes with it.
+ * Given a user (host/user.ts), the child switches to its uid and gid before
+ * exec. How the argv is wrapped is the launch strategy's (host/systemd-scope.ts).
  *
  * An adopted process is not our child: there is no exit event, so it is
  * looked up in /proc every `pollMs` and counts as exited once its pid is gone,
@@ -24,6 +26,10 @@ export interface LaunchSpec {
   env: Readonly<Record<string, string>>
   /** Descriptor for stdout and stderr (an append-mode log file). */
   logFd: number
+  /** The instance id (names the systemd scope, host/systemd-scope.ts). */
+  name?: string
+  /** Run as this uid/gid (the agent is root: host/user.ts checks); supplementary groups are dropped. */
+  user?: { uid: number, gid: number }
 }
 
 export interface ExitInfo {
@@ -50,14 +56,23 @@ export interface Launcher {
   adopt: (id: ProcessIdentity) => ComponentProcess | undefined
 }
 
-export function processLauncher (clock: Clock, pollMs: number): Launcher {
+/** How the argv and credentials the process is spawned with are derived from a spec (the identity for a plain group). */
+export type Wrap = (spec: LaunchSpec) => { argv: readonly string[], uid?: number, gid?: number }
+
+const plain: Wrap = spec => ({ argv: spec.argv, uid: spec.user?.uid, gid: spec.user?.gid })
+
+export function processLauncher (clock: Clock, pollMs: number, wrap: Wrap = plain): Launcher {
   return {
     spawn: async (spec) => await new Promise<ComponentProcess>((resolve, reject) => {
-      const child = spawn(spec.argv[0], spec.argv.slice(1), {
+      const run = wrap(spec)
+      // libuv drops the supplementary groups (setgroups(0)) whenever uid or gid is given: root's are never inherited.
+      const child = spawn(run.argv[0], run.argv.slice(1), {
         cwd: spec.cwd,
         env: { ...spec.env },
         detached: true,
-        stdio: ['ignore', spec.logFd, spec.logFd]
+        stdio: ['ignore', spec.logFd, spec.logFd],
+        ...(run.uid !== undefined ? { uid: run.uid } : {}),
+        ...(run.gid !== undefined ? { gid: run.gid } : {})
       })
       child.unref()
       const exited = new Promise<ExitInfo>(resolve => {

@@ -26,7 +26,8 @@
  * record (one fsync'd write) leaves a process the next agent does not know
  * of; it runs in its own process group, named in the log.
  */
-import { mkdir } from 'node:fs/promises'
+import { fchownSync } from 'node:fs'
+import { chown, mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { TypedEventEmitter } from 'main-event'
 import type { Logger } from 'pino'
@@ -38,6 +39,8 @@ import { SupervisorStateError } from './errors.js'
 import { processLauncher, type ComponentProcess, type ExitInfo, type Launcher } from './process.js'
 import { closeQuietly, RotatingLog } from './rotating-log.js'
 import { readRunRecord, removeRunRecord, runRecordPath, writeRunRecord, type RunRecord } from './run-record.js'
+import { launcherFor, type StrategyChoice } from './systemd-scope.js'
+import { checkUserSwitch, resolveUser, type ComponentUser, type UserFiles } from './user.js'
 
 export type SupervisorState = 'stopped' | 'starting' | 'running' | 'backoff' | 'stopping' | 'failed'
 
@@ -98,8 +101,23 @@ export interface SupervisorInit {
   clock?: Clock
   /** Jitter source. @default Math.random */
   random?: () => number
-  /** @default processLauncher(clock, tunables.adoptPollMs) */
+  /**
+   * How processes are started when no `launcher` is given: the plain
+   * detached process group, or a systemd scope each (host/systemd-scope.ts
+   * `chooseStrategy`). @default { strategy: 'group' }
+   */
+  strategy?: StrategyChoice
+  /** @default launcherFor(strategy, clock, tunables.adoptPollMs) */
   launcher?: Launcher
+  /**
+   * Run the component as this user (a name or `uid[:gid]`, host/user.ts);
+   * needs an agent running as root. Its log file and log dir are chowned to
+   * it; the state dir (the run records the agent trusts) stays the agent's.
+   * @default the agent's own user
+   */
+  user?: string
+  /** Where `user` is looked up. @default /etc/passwd, /etc/group */
+  userFiles?: UserFiles
   logger?: Pick<Logger, 'info' | 'warn' | 'error'>
 }
 
@@ -121,6 +139,8 @@ export class Supervisor extends TypedEventEmitter<SupervisorEvents> {
   private lastExit?: ExitInfo
   private delayMs?: number
   private proc?: ComponentProcess
+  /** `init.user` resolved by start(). */
+  private user?: ComponentUser
   /** Start times that may still count against the start limit. */
   private starts: number[] = []
   /** Exits in a row after runs shorter than backoffResetMs. */
@@ -146,7 +166,7 @@ export class Supervisor extends TypedEventEmitter<SupervisorEvents> {
     this.t = init.tunables
     this.clock = init.clock ?? systemClock
     this.random = init.random ?? Math.random
-    this.launcher = init.launcher ?? processLauncher(this.clock, this.t.adoptPollMs)
+    this.launcher = init.launcher ?? (init.strategy !== undefined ? launcherFor(init.strategy, this.clock, this.t.adoptPollMs) : processLauncher(this.clock, this.t.adoptPollMs))
     this.recordPath = runRecordPath(init.stateDir, this.id)
     this.log = new RotatingLog(join(init.logDir, `${this.id}.log`), this.t.logMaxBytes, this.t.logFiles)
     this.since = this.clock.now()
@@ -174,8 +194,15 @@ export class Supervisor extends TypedEventEmitter<SupervisorEvents> {
   async start (): Promise<void> {
     if (this.detached) throw new SupervisorStateError(`component ${this.id}: start after detach`)
     if (this.state !== 'stopped') return
+    if (this.init.user !== undefined && this.user === undefined) {
+      // A bad user is a configuration error (UnknownUserError, UserSwitchError): thrown, the instance stays stopped.
+      const user = await resolveUser(this.init.user, this.init.userFiles)
+      checkUserSwitch(user, process.geteuid?.() ?? -1, process.getegid?.() ?? -1)
+      this.user = user
+    }
     await mkdir(this.init.stateDir, { recursive: true, mode: 0o700 })
     await mkdir(this.init.logDir, { recursive: true, mode: 0o750 })
+    if (this.user !== undefined) await chown(this.init.logDir, this.user.uid, this.user.gid)
     let record: RunRecord | undefined
     try {
       record = await readRunRecord(this.recordPath)
@@ -259,7 +286,9 @@ export class Supervisor extends TypedEventEmitter<SupervisorEvents> {
     let fd: number | undefined
     try {
       fd = this.log.openForChild()
-      proc = await this.launcher.spawn({ argv: this.init.spec.argv, cwd: this.init.spec.cwd, env: this.init.spec.env, logFd: fd })
+      const user = this.user !== undefined ? { uid: this.user.uid, gid: this.user.gid } : undefined
+      if (user !== undefined) fchownSync(fd, user.uid, user.gid)
+      proc = await this.launcher.spawn({ argv: this.init.spec.argv, cwd: this.init.spec.cwd, env: this.init.spec.env, logFd: fd, name: this.id, ...(user !== undefined ? { user } : {}) })
     } catch (err) {
       this.runStartedAt = this.clock.now()
       this.exited({ code: null, signal: null }, `cannot start: ${errText(err)}`)

@@ -46,6 +46,7 @@ class FakeProc implements ComponentProcess {
 class FakeLauncher implements Launcher {
   readonly procs: FakeProc[] = []
   readonly spawnedAt: number[] = []
+  readonly specs: LaunchSpec[] = []
   adoptable = new Map<number, FakeProc>()
   /** Every spawned process exits right away with this (undefined: it keeps running). */
   exitAtOnce?: ExitInfo
@@ -53,8 +54,9 @@ class FakeLauncher implements Launcher {
   private nextPid = 100
   constructor (private readonly clock: VirtualClock) {}
 
-  spawn = async (_spec: LaunchSpec): Promise<ComponentProcess> => {
+  spawn = async (spec: LaunchSpec): Promise<ComponentProcess> => {
     this.spawnedAt.push(this.clock.now())
+    this.specs.push(spec)
     if (this.cannotSpawn) throw Object.assign(new Error('spawn /nope ENOENT'), { code: 'ENOENT' })
     const p = new FakeProc(this.nextPid++, `st${this.procs.length}`, false)
     this.procs.push(p)
@@ -97,6 +99,25 @@ describe('host/supervisor (virtual clock)', () => {
     return { sup, states }
   }
   const names = (s: SupervisorStateChange[]): SupervisorState[] => s.map(x => x.state)
+
+  it('a component user is resolved once and handed to the launcher with the instance id on every start, restarts too', async () => {
+    const uid = process.geteuid?.() ?? 0
+    const gid = process.getegid?.() ?? 0
+    launcher.exitAtOnce = { code: 1, signal: null }
+    const sup = new Supervisor({ spec: { id: 'web-probe', argv: ['/bin/true'], cwd: dir, env: {} }, stateDir: join(dir, 'state'), logDir: join(dir, 'logs'), tunables: t, clock, launcher, user: `${uid}:${gid}` })
+    sups.push(sup)
+    await sup.start()
+    await clock.run({ until: clock.now() + 60_000 })
+    assert.equal(launcher.specs.length, t.startLimitBurst)
+    assert.ok(launcher.specs.every(s => s.name === 'web-probe' && s.user?.uid === uid && s.user.gid === gid))
+    // Without a user nothing is switched.
+    const plain = new Supervisor({ spec: { id: 'other', argv: ['/bin/true'], cwd: dir, env: {} }, stateDir: join(dir, 'state2'), logDir: join(dir, 'logs'), tunables: t, clock, launcher })
+    sups.push(plain)
+    await plain.start()
+    assert.equal(launcher.specs.length, t.startLimitBurst + 1)
+    assert.equal(launcher.specs.at(-1)?.name, 'other')
+    assert.equal(launcher.specs.at(-1)?.user, undefined)
+  })
 
   it('an entry that exits at once is restarted with doubling delays, then `failed` after the burst, with no timer left (no busy loop)', async () => {
     launcher.exitAtOnce = { code: 1, signal: null }

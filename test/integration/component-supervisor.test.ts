@@ -3,11 +3,13 @@
  * SIGKILL, `failed` after the burst, a hanging health check killed at its
  * timeout, and re-adoption by a second supervisor over the same state dir —
  * also after the process running the first one was SIGKILLed — while a
- * recorded pid now used by another process is left alone.
+ * recorded pid now used by another process is left alone. The component
+ * user (as root: really `nobody`; not root: UserSwitchError) and the
+ * systemd-scope strategy through a stand-in systemd-run.
  */
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { waitFor } from '../../harness/agent-process.js'
@@ -15,7 +17,9 @@ import { hostTunables } from '../../host/constants.js'
 import { runProbe } from '../../host/probes.js'
 import { identify } from '../../host/proc.js'
 import { runRecordPath, writeRunRecord } from '../../host/run-record.js'
-import { Supervisor } from '../../host/supervisor.js'
+import { Supervisor, type SupervisorInit } from '../../host/supervisor.js'
+import { COMPONENT_SLICE } from '../../host/systemd-scope.js'
+import { resolveUser } from '../../host/user.js'
 import { systemClock } from '../../lib/clock.js'
 
 const t = hostTunables.defaults('test')
@@ -34,8 +38,8 @@ describe('component supervisor (real processes)', function () {
     await rm(dir, { recursive: true, force: true, maxRetries: 5 })
   })
 
-  const supervisor = (argv: string[]): Supervisor => {
-    const s = new Supervisor({ spec: { id: 'probe', argv, cwd: dir, env }, stateDir: join(dir, 'state'), logDir: join(dir, 'logs'), tunables: t })
+  const supervisor = (argv: string[], more: Partial<SupervisorInit> = {}): Supervisor => {
+    const s = new Supervisor({ spec: { id: 'probe', argv, cwd: dir, env }, stateDir: join(dir, 'state'), logDir: join(dir, 'logs'), tunables: t, ...more })
     sups.push(s)
     return s
   }
@@ -139,5 +143,69 @@ describe('component supervisor (real processes)', function () {
     assert.equal(s.status().restarts, 3)
     await s.stop()
     assert.ok(alive(real.pid), 'the unrelated process is untouched')
+  })
+
+  it('user `nobody`: as root the component runs as it (uid, gid, none of the agent\'s groups) with its log chowned to it; not root: UserSwitchError, nothing started', async () => {
+    if (process.geteuid?.() !== 0) {
+      // Any other user than the agent's own (root surely is one): nobody itself may run a component as nobody.
+      const s = supervisor(looper(), { user: '0:0' })
+      await assert.rejects(s.start(), (e: Error) => e.name === 'UserSwitchError')
+      assert.equal(s.status().state, 'stopped')
+      assert.equal(await starts(), 0)
+      return
+    }
+    const nobody = await resolveUser('nobody')
+    await chmod(dir, 0o755) // its cwd must be reachable for nobody
+    const s = supervisor(['/bin/sh', '-c', 'echo "ids $(id -u) $(id -g) [$(id -G)]"; exec sleep 1000'], { user: 'nobody' })
+    // Give the "agent" a supplementary group for the spawn, so that not inheriting it is seen.
+    const groups = process.getgroups?.() ?? []
+    process.setgroups?.([...groups, 4])
+    try { await s.start() } finally { process.setgroups?.(groups) }
+    const pid = s.status().pid as number
+    pids.push(pid)
+    const status = await readFile(`/proc/${pid}/status`, 'utf8')
+    assert.match(status, new RegExp(`^Uid:\\s+${nobody.uid}\\s+${nobody.uid}\\s+${nobody.uid}\\s+${nobody.uid}$`, 'm'))
+    assert.match(status, new RegExp(`^Gid:\\s+${nobody.gid}\\s+${nobody.gid}\\s+${nobody.gid}\\s+${nobody.gid}$`, 'm'))
+    assert.match(status, /^Groups:\s*$/m, 'no supplementary groups')
+    const log = join(dir, 'logs', 'probe.log')
+    await waitFor(async () => (await readFile(log, 'utf8').catch(() => '')).includes('ids '), 10_000, 'log output')
+    assert.match(await readFile(log, 'utf8'), new RegExp(`ids ${nobody.uid} ${nobody.gid} \\[${nobody.gid}\\]`))
+    assert.equal((await stat(log)).uid, nobody.uid)
+    assert.equal((await stat(join(dir, 'logs'))).uid, nobody.uid)
+    assert.equal((await stat(join(dir, 'state'))).uid, 0, 'the run records stay the agent\'s')
+    await s.stop()
+    assert.equal(s.status().state, 'stopped')
+    assert.equal(alive(pid), false)
+  })
+
+  it('an unknown user is a named error before anything starts', async () => {
+    const s = supervisor(looper(), { user: 'no-such-user-mycel' })
+    await assert.rejects(s.start(), (e: Error) => e.name === 'UnknownUserError' && e.message.includes('no-such-user-mycel'))
+    assert.equal(s.status().state, 'stopped')
+    assert.equal(await starts(), 0)
+  })
+
+  it('systemd-scope strategy: the pid spawned through systemd-run is the component itself, and a second supervisor adopts it', async () => {
+    // A stand-in for systemd-run (systemd is not PID 1 here): like the real one in --scope mode it execs the
+    // command after `--` in its own process, so the pid and start time are the component's.
+    const fake = join(dir, 'systemd-run')
+    await writeFile(fake, `#!/bin/sh\nprintf '%s\\n' "$@" > ${join(dir, 'args')}\nwhile [ "$1" != "--" ]; do shift; done\nshift\nexec "$@"\n`, { mode: 0o755 })
+    const strategy = { strategy: 'systemd-scope' as const, systemdRun: fake, reason: 'test' }
+    const a = supervisor(looper(), { strategy })
+    await a.start()
+    const pid = a.status().pid as number
+    pids.push(pid)
+    await waitFor(async () => await starts() === 1, 10_000, 'component started')
+    assert.equal(await readFile(join(dir, 'starts'), 'utf8'), `started ${pid}\n`, 'the component runs as the spawned pid')
+    const args = (await readFile(join(dir, 'args'), 'utf8')).split('\n')
+    assert.ok(args.includes('--scope') && args.includes(`--slice=${COMPONENT_SLICE}`), args.join(' '))
+    assert.ok(args.some(x => /^--unit=mycel-probe-[0-9a-z]+\.scope$/.test(x)), args.join(' '))
+    await a.detach()
+    sups.splice(sups.indexOf(a), 1)
+    const b = supervisor(looper(), { strategy })
+    await b.start()
+    assert.equal(b.status().pid, pid)
+    assert.equal(b.status().adopted, true)
+    assert.equal(await starts(), 1)
   })
 })

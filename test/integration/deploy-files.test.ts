@@ -2,7 +2,8 @@
  * Every file under deploy/ is loaded exactly as shipped, the way the README's
  * install walk-through installs it: the YAML through the real config loader,
  * the systemd unit's ExecStart through the built CLI's real parser (with
- * `--check`, which validates without starting), and the unit through
+ * `--check`, which validates without starting), the unit and the
+ * components' slice (named as host/systemd-scope.ts names it) through
  * `systemd-analyze verify` (.ci/run installs systemd). A file nobody checks
  * fails the test.
  */
@@ -13,6 +14,7 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { defaults, readConfigFile, resolveConfig } from '../../daemon/config.js'
 import { CLI } from '../../harness/agent-process.js'
+import { COMPONENT_SLICE } from '../../host/systemd-scope.js'
 
 const DEPLOY = resolve('deploy')
 
@@ -24,6 +26,14 @@ async function installedBy (): Promise<Map<string, string>> {
   const map = new Map<string, string>()
   for (const m of block.matchAll(/^sudo install\b.*\s(deploy\/\S+)\s+(\/\S+)/gm)) map.set(m[2], resolve(m[1]))
   return map
+}
+
+/** systemd's own checker (.ci/run installs it): it warns (unknown keys, bad values) on stderr with exit 0, so both must be clean. */
+function verifyUnits (paths: string[]): void {
+  const v = spawnSync('systemd-analyze', ['verify', ...paths], { encoding: 'utf8' })
+  expect(v.error, 'systemd-analyze is needed (Debian package systemd)').to.equal(undefined)
+  expect(v.status, v.stderr).to.equal(0)
+  expect(v.stderr.trim()).to.equal('')
 }
 
 /** `Key=Value` lines of a unit file (comments and sections dropped). */
@@ -76,19 +86,30 @@ describe('deploy/ files as shipped', function () {
     const resolved = JSON.parse(r.stdout) as { dataDir: string, region: string }
     expect(resolved.dataDir).to.equal(join(tmp, 'data'))
     expect(resolved.region).to.equal('default')
-    // The unit runs as the user the README creates, keeps its state where ExecStart points,
-    // and does not restart in a loop on a configuration error (exit 2).
-    expect(unit.get('User')).to.equal('mycel')
+    // The agent runs as root (it creates the components' scopes and runs them as the README's `mycel` user),
+    // keeps its state where ExecStart points, and does not restart in a loop on a configuration error (exit 2).
+    expect(unit.get('User')).to.equal('root')
     expect(unit.get('StateDirectory')).to.equal('mycel')
     expect(dataDir).to.equal('/var/lib/mycel')
     expect(unit.get('RestartPreventExitStatus')).to.equal('2')
-    // systemd's own checker (.ci/run installs it): it warns (unknown keys,
-    // bad values) on stderr with exit 0, so both must be clean.
+    // Components survive a restart of the unit by living in their own scopes, not by leaving the unit's
+    // processes unkilled; and no private /tmp, which systemd deletes at stop under components that outlive it.
+    expect(unit.get('KillMode')).to.equal('control-group')
+    expect(unit.has('PrivateTmp')).to.equal(false)
     const copy = join(tmp, 'mycel.service')
     await writeFile(copy, await readFile(unitPath))
-    const v = spawnSync('systemd-analyze', ['verify', copy], { encoding: 'utf8' })
-    expect(v.error, 'systemd-analyze is needed (Debian package systemd)').to.equal(undefined)
-    expect(v.status, v.stderr).to.equal(0)
-    expect(v.stderr.trim()).to.equal('')
+    verifyUnits([copy])
+  })
+
+  it('deploy/mycel-components.slice: the slice the host puts component scopes in, accepted by systemd', async () => {
+    const slicePath = join(DEPLOY, COMPONENT_SLICE)
+    const text = await readFile(slicePath, 'utf8')
+    expect(text).to.match(/^\[Slice\]$/m)
+    expect((await installedBy()).get(`/etc/systemd/system/${COMPONENT_SLICE}`)).to.equal(slicePath)
+    const copy = join(tmp, COMPONENT_SLICE)
+    await writeFile(copy, text)
+    const unit = join(tmp, 'mycel.service')
+    await writeFile(unit, await readFile(join(DEPLOY, 'mycel.service')))
+    verifyUnits([copy, unit])
   })
 })
