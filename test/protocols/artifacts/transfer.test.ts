@@ -16,7 +16,7 @@ import type { PeerId } from '@libp2p/interface'
 import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import { BlockStore } from '../../../protocols/artifacts/block-store.js'
-import { blockCid } from '../../../protocols/artifacts/chunks.js'
+import { CBOR_CODEC, blockCid, encodeIndex } from '../../../protocols/artifacts/chunks.js'
 import { artifactTunables, type ArtifactConfig } from '../../../protocols/artifacts/constants.js'
 import { ArtifactFetcher } from '../../../protocols/artifacts/fetcher.js'
 import { artifactMetrics } from '../../../protocols/artifacts/metrics.js'
@@ -151,6 +151,25 @@ describe('artifact transfer (in-memory network)', function () {
     expect(await counter(me.metrics.verificationFailures)).to.be.at.least(1)
     expect((await collect(me.store.read(r.index))).equals(data)).to.equal(true)
     expect(r.fetchedChunks).to.equal(index.chunks.length)
+  })
+
+  it('an index that lies (another archive\'s chunks under this archive\'s CID) is dropped, its provider blamed, the index fetched elsewhere', async () => {
+    const liar = await node()
+    const honest = await node()
+    const data = archive(6 * config.chunkBytes)
+    const { index } = await honest.store.importArchive(data, config.chunkBytes)
+    // Same size, other bytes: every chunk verifies against its CID, the whole is not the archive.
+    const other = await liar.store.importArchive(archive(data.byteLength), config.chunkBytes)
+    const forged = encodeIndex({ ...other.index, archive: index.archive })
+    const forgedRoot = blockCid(forged, CBOR_CODEC)
+    await liar.store.put(forgedRoot, forged)
+    await liar.store.putRoot(index.archive, forgedRoot)
+    const me = await node()
+    const r = await me.fetcher.fetch({ archive: index.archive, size: data.byteLength, peers: [liar.id, honest.id] })
+    expect(r.liars).to.deep.equal([liar.id])
+    expect(await counter(me.metrics.indexRejections)).to.equal(1)
+    expect(r.root.toString()).to.equal((await honest.store.getIndex(index.archive))?.root.toString())
+    expect((await collect(me.store.read(r.index))).equals(data)).to.equal(true)
   })
 
   it('a fetch stopped half-way continues over the same store, fetching only the missing chunks', async () => {
