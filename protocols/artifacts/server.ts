@@ -41,7 +41,7 @@ export class ArtifactServer {
     await handleRequests(this.components.host, ARTIFACT_PROTOCOL, async (req, connection, reply) => {
       await this.serve(req, reply, connection.remotePeer.toString())
     }, {
-      // A whole response of K blocks at the serving rate fits in the deadline of a request.
+      // The fetcher's deadline too: at the lan cap, maxInboundStreams responses of K chunks each take ~2 s of 30.
       timeoutMs: this.init.config.requestTimeoutMs,
       maxBytes: MAX_REQUEST_BYTES,
       maxInboundStreams: this.init.config.maxInboundStreams,
