@@ -4,6 +4,8 @@
  * in every byte it ever signs (a bug in its build, a stolen key): every node
  * bounds what one component can make it store or run.
  */
+import { z } from 'zod'
+import { defineTunables, tunable } from '../../lib/tunables.js'
 
 /** The file in a component directory that describes it. */
 export const MANIFEST_FILE = 'mycel.component.yaml'
@@ -99,4 +101,97 @@ export const DEFAULT_ARCHIVE_LIMITS: Readonly<ArchiveLimits> = Object.freeze({
   maxTotalBytes: 1024 * 1024 * 1024,
   maxEntries: 10_000,
   maxPathBytes: 1024
+})
+
+/**
+ * Largest archive a node fetches, bytes: the file total allowed above plus the
+ * tar framing of the most entries allowed (a header, a pax header and up to
+ * 511 bytes of padding each) and the two end blocks.
+ */
+export const MAX_ARCHIVE_BYTES = DEFAULT_ARCHIVE_LIMITS.maxTotalBytes + DEFAULT_ARCHIVE_LIMITS.maxEntries * 3 * 512 + 1024
+
+/** Smallest chunk size an index may name, bytes: smaller makes the index and the per-block overhead grow for nothing. */
+export const MIN_CHUNK_BYTES = 16 * 1024
+
+/**
+ * Largest chunk (block) size, bytes. A block travels in one frame and is held
+ * whole in memory while it is hashed; 1 MiB is bitswap's block size limit too.
+ */
+export const MAX_CHUNK_BYTES = 1024 * 1024
+
+/** Largest encoded index block, bytes: MAX_ARCHIVE_BYTES / MIN_CHUNK_BYTES chunks of 36-byte CIDs fit (~2.5 MiB). */
+export const MAX_INDEX_BYTES = 4 * 1024 * 1024
+
+/** Most CIDs one request may want (K): a response is at most K blocks, so a request stays one small frame. */
+export const MAX_WANT = 64
+
+/** Largest request frame, bytes: MAX_WANT CIDs with their CBOR framing, and an archive CID. */
+export const MAX_REQUEST_BYTES = MAX_WANT * 40 + 512
+
+/** Largest response frame, bytes: the largest index block (a chunk is smaller) with its framing. */
+export const MAX_RESPONSE_BYTES = MAX_INDEX_BYTES + 1024
+
+/** How artifacts travel (transfer.ts, server.ts, fetcher.ts). */
+export interface ArtifactConfig {
+  /**
+   * Chunk size of archives this node imports (publishes), bytes. 256 KiB is
+   * the IPFS default chunker: a bad chunk costs little to fetch again, a few
+   * MB spread over several providers, and a 1 GiB archive's index stays at
+   * 4,096 CIDs (~150 KB). Fetchers take whatever size an index names, within
+   * [MIN_CHUNK_BYTES, MAX_CHUNK_BYTES].
+   */
+  chunkBytes: number
+  /** Chunks asked for in one request (K), at most MAX_WANT. */
+  wantPerRequest: number
+  /** Requests in flight to one provider at a time: K × window chunks are on the way from each. */
+  windowPerProvider: number
+  /** Deadline of one request and its response frames, ms. */
+  requestTimeoutMs: number
+  /** Deadline of one DHT provider lookup or announcement, ms. */
+  dhtTimeoutMs: number
+  /** Failed requests in a row (timeouts, refused dials) before a provider is dropped for the fetch. */
+  maxProviderErrors: number
+  /** Bytes per second this node serves to all peers together; 0 = no limit. */
+  serveBytesPerSecond: number
+  /** Bytes per second this node fetches in all; 0 = no limit. */
+  fetchBytesPerSecond: number
+  /** Burst of both token buckets, bytes (at least one chunk, so a chunk never waits for more than the rate allows). */
+  bucketBurstBytes: number
+  /** Inbound artifact streams served at once. */
+  maxInboundStreams: number
+}
+
+const MiB = 1024 * 1024
+
+export const artifactTunables = defineTunables<ArtifactConfig>({
+  module: 'artifacts',
+  schema: z.strictObject({
+    chunkBytes: z.number().int().min(MIN_CHUNK_BYTES).max(MAX_CHUNK_BYTES),
+    wantPerRequest: z.number().int().min(1).max(MAX_WANT),
+    windowPerProvider: tunable.positive(),
+    requestTimeoutMs: tunable.positive(),
+    dhtTimeoutMs: tunable.positive(),
+    maxProviderErrors: tunable.positive(),
+    serveBytesPerSecond: tunable.nonNegative(),
+    fetchBytesPerSecond: tunable.nonNegative(),
+    bucketBurstBytes: z.number().int().min(MAX_CHUNK_BYTES),
+    maxInboundStreams: tunable.positive()
+  }),
+  profiles: {
+    // LAN: serving is capped below a gigabit link so deploys do not starve the
+    // node's own traffic; fetching is not (the servers' caps spread the load).
+    lan: {
+      chunkBytes: 256 * 1024, wantPerRequest: 16, windowPerProvider: 2, requestTimeoutMs: 30_000, dhtTimeoutMs: 30_000,
+      maxProviderErrors: 3, serveBytesPerSecond: 64 * MiB, fetchBytesPerSecond: 0, bucketBurstBytes: 4 * MiB, maxInboundStreams: 32
+    },
+    // WAN: slower links and longer round trips: a lower serving cap, longer deadlines.
+    wan: {
+      chunkBytes: 256 * 1024, wantPerRequest: 16, windowPerProvider: 3, requestTimeoutMs: 60_000, dhtTimeoutMs: 60_000,
+      maxProviderErrors: 3, serveBytesPerSecond: 16 * MiB, fetchBytesPerSecond: 0, bucketBurstBytes: 4 * MiB, maxInboundStreams: 32
+    },
+    test: {
+      chunkBytes: 16 * 1024, wantPerRequest: 4, windowPerProvider: 2, requestTimeoutMs: 5_000, dhtTimeoutMs: 5_000,
+      maxProviderErrors: 2, serveBytesPerSecond: 0, fetchBytesPerSecond: 0, bucketBurstBytes: MAX_CHUNK_BYTES, maxInboundStreams: 32
+    }
+  }
 })

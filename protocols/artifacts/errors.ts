@@ -103,3 +103,31 @@ export class PublisherKeyNotFoundError extends StatusError {
   override name = 'PublisherKeyNotFoundError'
   readonly status = 404
 }
+
+/** Block bytes whose sha256 is not the one their CID names. */
+export class BlockMismatchError extends StatusError {
+  static name = 'BlockMismatchError'
+  override name = 'BlockMismatchError'
+  readonly status = 422
+}
+
+/** An archive index that does not decode, or whose fields disagree (chunk count, sizes, CIDs). */
+export class InvalidIndexError extends StatusError {
+  static name = 'InvalidIndexError'
+  override name = 'InvalidIndexError'
+  readonly status = 422
+}
+
+/** A block an archive needs is not in the local store (never fetched, or deleted as corrupt on read). */
+export class BlockMissingError extends StatusError {
+  static name = 'BlockMissingError'
+  override name = 'BlockMissingError'
+  readonly status = 404
+}
+
+/** No provider reachable has (all of) the archive: retry later, or name a peer that has it. */
+export class ArtifactUnavailableError extends StatusError {
+  static name = 'ArtifactUnavailableError'
+  override name = 'ArtifactUnavailableError'
+  readonly status = 503
+}

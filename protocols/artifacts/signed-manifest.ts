@@ -46,7 +46,7 @@ export interface SignedManifest extends Manifest, Traced {
 }
 
 /** True for the one CID form an archive has: v1, raw, sha2-256, in its canonical base32 string. */
-function isArchiveCid (s: string): boolean {
+export function isArchiveCid (s: string): boolean {
   try {
     const cid = CID.parse(s)
     return cid.version === 1 && cid.code === raw.code && cid.multihash.code === sha256.code &&
