@@ -12,6 +12,9 @@
  *     schema: { type: object, properties: { mtu: { type: integer } }, required: [mtu] }
  *     maxValueBytes: 4096
  * ```
+ *
+ * Namespaces the release itself defines (`mycel.deployments`) also carry a
+ * built-in rule in code (BuiltinNamespaces), checked wherever the schema is.
  */
 import { peerIdFromString } from '@libp2p/peer-id'
 import { z } from 'zod'
@@ -74,6 +77,19 @@ export interface NamespaceRules {
   maxKeys: (ns: string) => number
 }
 
+/**
+ * A namespace this release defines itself (e.g. `mycel.deployments`), whose
+ * values are checked by code rather than by a JSON Schema from the agent
+ * file. The agent hands the same rules to the config service on every node
+ * of a release, so the writer and every receiver run the same check. It
+ * throws (any Error; its message names the field) for a value that may not
+ * be stored under `key`; the store reports it as a SchemaViolationError.
+ */
+export type BuiltinNamespaceRule = (key: string, value: unknown) => void
+
+/** Built-in namespaces by name. Applied in addition to the file's rules for the namespace, never instead. */
+export type BuiltinNamespaces = Readonly<Record<string, BuiltinNamespaceRule>>
+
 export function checkNamespace (ns: string): void {
   if (!NAMESPACE_PATTERN.test(ns)) throw new InvalidNamespaceError(`invalid namespace ${JSON.stringify(ns.slice(0, 80))}: use [a-z0-9][a-z0-9._-]{0,62}`)
 }
@@ -85,7 +101,9 @@ export function fileAccessPolicy (section: NamespacesSection = {}): AccessPolicy
   return staticAccessPolicy(rules, section['*']?.writers ?? 'open')
 }
 
-export function compileNamespaces (section: NamespacesSection, limits: ConfigLimits, access?: AccessPolicy): NamespaceRules {
+export function compileNamespaces (section: NamespacesSection, limits: ConfigLimits, access?: AccessPolicy, builtins: BuiltinNamespaces = {}): NamespaceRules {
+  for (const ns of Object.keys(builtins)) checkNamespace(ns)
+  const builtin = new Map(Object.entries(builtins))
   const validators = new Map<string, z.ZodType>()
   const maxValue = new Map<string, number>()
   const maxKeys = new Map<string, number>()
@@ -103,9 +121,17 @@ export function compileNamespaces (section: NamespacesSection, limits: ConfigLim
       const max = pick(maxValue, ns) ?? limits.maxValueBytes
       if (size > max) throw new LimitExceededError(`value of ${size} bytes exceeds ${max} in namespace ${ns}`)
       const validator = pick(validators, ns)
-      if (validator === undefined) return
-      const r = validator.safeParse(value)
-      if (!r.success) throw new SchemaViolationError(`value for ${ns}/${key} violates the namespace schema: ${z.prettifyError(r.error).replace(/\n\s*/g, ' ')}`)
+      if (validator !== undefined) {
+        const r = validator.safeParse(value)
+        if (!r.success) throw new SchemaViolationError(`value for ${ns}/${key} violates the namespace schema: ${z.prettifyError(r.error).replace(/\n\s*/g, ' ')}`)
+      }
+      const rule = builtin.get(ns)
+      if (rule === undefined) return
+      try {
+        rule(key, value)
+      } catch (err) {
+        throw new SchemaViolationError(`value for ${ns}/${key} violates the built-in rule of ${ns}: ${(err as Error).message}`)
+      }
     },
     maxKeys: ns => pick(maxKeys, ns) ?? limits.maxKeysPerNamespace
   }

@@ -49,12 +49,14 @@ import type { Membership } from '../protocols/membership/types.js'
 import { health as createHealth, healthTunables } from '../protocols/health/index.js'
 import { configService, configSyncConfig } from '../protocols/config-sync/index.js'
 import { roles as createRoles, leaseDhtValidators, leaseDhtSelectors } from '../managers/index.js'
+import { checkDeploymentEntry, DEPLOYMENTS_NAMESPACE } from '../managers/deployment.js'
 import { criticalService, genesisHash, loadGenesis } from '../protocols/bft/index.js'
 import { criticalAccessPolicy } from '../policy/namespace-acl.js'
 import { POLICY_KEY_RULES } from '../policy/key-rules.js'
 import { publisherTrust } from '../policy/publisher-trust.js'
 import { admission, admissionTunables, type AdmissionService } from '../protocols/admission/index.js'
 import { fileAccessPolicy } from '../crdt/namespaces.js'
+import { deploymentRoutes } from './api/routes/deployments.js'
 import { Lifecycle, LifecycleStateError, type LifecycleState, type Startable } from '../lib/lifecycle.js'
 import { FaultRegistry, type Fault } from '../lib/faults.js'
 import type { Route } from './api/router.js'
@@ -222,8 +224,11 @@ export class Agent {
       namespaces: cfg.namespaces,
       // With a genesis, committed `acl/<namespace>` entries decide who may
       // write; the config file's rules apply only where none is committed.
-      access: critical !== undefined ? criticalAccessPolicy(critical.config, fileAccessPolicy(cfg.namespaces)) : undefined
-    })({ ...components, membership }), c => configRoutes(c))
+      access: critical !== undefined ? criticalAccessPolicy(critical.config, fileAccessPolicy(cfg.namespaces)) : undefined,
+      // Namespaces this release defines: every node checks their values with
+      // the same code the writer ran (managers/deployment.ts).
+      builtins: { [DEPLOYMENTS_NAMESPACE]: checkDeploymentEntry }
+    })({ ...components, membership }), c => [...configRoutes(c), ...deploymentRoutes(c)])
 
     // Roles: per-region management roles elected through the DHT (leases,
     // fencing); each role's loop runs only on its region's holder.

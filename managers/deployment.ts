@@ -83,3 +83,21 @@ export function parseDeployment (input: unknown): Deployment {
 export function isSystemDeployment (d: Deployment): boolean {
   return d.count === undefined
 }
+
+/**
+ * The replicated-config namespace of deployments: key = component name,
+ * value = the deployment record (with its `name`). Built into the release
+ * (crdt/namespaces.ts BuiltinNamespaces): every node checks each value with
+ * `checkDeploymentEntry`, the writer before signing and every receiver
+ * before showing it, so no node holds a record the edge would refuse. Who
+ * may write it: with a genesis, committed critical config
+ * `acl/mycel.deployments` (policy/namespace-acl.ts); without one, the agent
+ * file's `namespaces:` section (open by default).
+ */
+export const DEPLOYMENTS_NAMESPACE = 'mycel.deployments'
+
+/** The built-in rule of DEPLOYMENTS_NAMESPACE: the value parses as a deployment named by its key. */
+export function checkDeploymentEntry (key: string, value: unknown): void {
+  const d = parseDeployment(value)
+  if (d.name !== key) throw new InvalidDeploymentError(`invalid deployment: name: ${JSON.stringify(d.name)} stored under key ${JSON.stringify(key.slice(0, 80))}`)
+}

@@ -19,7 +19,7 @@ import type { PubSubHost } from '../../wire/topic.js'
 import type { Member, MembershipView } from '../membership/types.js'
 import { ConfigStore } from '../../crdt/store.js'
 import type { AccessPolicy } from '../../crdt/access.js'
-import { compileNamespaces, namespacesSectionSchema, type NamespaceRules, type NamespacesSection } from '../../crdt/namespaces.js'
+import { compileNamespaces, namespacesSectionSchema, type BuiltinNamespaces, type NamespaceRules, type NamespacesSection } from '../../crdt/namespaces.js'
 import type { ChangeEvent, IngestOrigin, IngestResult } from '../../crdt/replica.js'
 import type { Envelope } from '../../crdt/envelope.js'
 import type { ConfigSyncConfig } from './constants.js'
@@ -36,6 +36,8 @@ export interface ConfigServiceInit {
   namespaces?: NamespacesSection
   /** Replaces the file-based ACL (the BFT-committed one, later). */
   access?: AccessPolicy
+  /** Namespaces this release defines, with their value rules in code: the same on every node of the release, so writer and receivers agree. */
+  builtins?: BuiltinNamespaces
 }
 
 export type ConfigServiceComponents = Pick<CommonComponents, 'peerId' | 'privateKey' | 'dataDir' | 'logger' | 'registry' | 'faults'> & {
@@ -118,7 +120,7 @@ export class ConfigService implements Startable {
     const c = this.c
     const section = namespacesSectionSchema.parse(this.init.namespaces ?? {})
     const m = this.metrics
-    this.rules = compileNamespaces(section, config.limits, this.init.access)
+    this.rules = compileNamespaces(section, config.limits, this.init.access, this.init.builtins)
     this.store_ = new ConfigStore({
       dir: join(c.dataDir, 'config'),
       privateKey: c.privateKey,

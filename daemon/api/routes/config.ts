@@ -75,7 +75,7 @@ function listing (svc: ConfigService, ns: string): { namespace: string, entries:
   return { namespace: ns, entries, writers }
 }
 
-function writeReply (ns: string, key: string, r: WriteResult): Record<string, unknown> {
+export function writeReply (ns: string, key: string, r: WriteResult): Record<string, unknown> {
   return { namespace: ns, key, writer: r.envelope?.writer ?? null, seq: r.envelope?.seq ?? null, acked: r.acked }
 }
 
@@ -90,7 +90,7 @@ function namespaceParam (req: ApiRequest): string {
 
 function isTrue (v: string | null): boolean { return v !== null && v !== '0' && v !== 'false' }
 
-function writeOptions (req: ApiRequest): { waitFor?: number, timeoutMs?: number, signal: AbortSignal } {
+export function writeOptions (req: ApiRequest): { waitFor?: number, timeoutMs?: number, signal: AbortSignal } {
   const int = (name: string, max: number): number | undefined => {
     const raw = req.query.get(name)
     if (raw === null) return undefined
