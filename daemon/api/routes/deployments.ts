@@ -27,7 +27,7 @@ export function deploymentRoutes (svc: ConfigService): Route[] {
       method: 'GET',
       path: '/v1/deployments',
       handler: () => {
-        const all = svc.entries(DEPLOYMENTS_NAMESPACE).sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0)
+        const all = svc.entries(DEPLOYMENTS_NAMESPACE) // sorted by name
         return { json: { deployments: all.map(([, v]) => shown(v.value, v.writer)) } }
       }
     },

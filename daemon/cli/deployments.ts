@@ -1,0 +1,125 @@
+/**
+ * `mycel component deploy|undeploy|deployments`: the deployment records in
+ * replicated config (namespace `mycel.deployments`, managers/deployment.ts)
+ * through a local agent's admin API (routes/deployments.ts).
+ *
+ * Arguments are checked with the same `parseDeployment` every receiver
+ * runs, so a bad name, version, count or constraint exits 2 with one line
+ * before the agent is contacted. Placing and running the instances is the
+ * component host's and the network manager's work (docs/components.md).
+ */
+import { InvalidArgumentError, type Command } from 'commander'
+import { ApiClient } from './client.js'
+import { apiOption, parseCount } from './options.js'
+import { print, printJson, printTable } from './output.js'
+import { UsageError } from '../errors.js'
+import { parseDeployment, type Deployment } from '../../managers/deployment.js'
+
+interface WriteReply { namespace: string, key: string, writer: string | null, seq: number | null, acked: string[], deleted?: boolean }
+type Listed = Deployment & { writer: string | null }
+
+export interface DeployArgs {
+  region?: string[]
+  count?: number
+  constraint?: string[]
+}
+
+/** `NAME@VERSION` and the flags → the deployment record, or UsageError / InvalidDeploymentError (both exit 2). */
+export function deploymentFromArgs (ref: string, opts: DeployArgs): Deployment {
+  const at = ref.indexOf('@')
+  if (at <= 0 || at === ref.length - 1) throw new UsageError(`expected NAME@VERSION (e.g. web@1.2.0), got ${JSON.stringify(ref.slice(0, 80))}`)
+  const pairs: Array<[string, string]> = []
+  for (const c of opts.constraint ?? []) {
+    const eq = c.indexOf('=')
+    if (eq <= 0) throw new UsageError(`expected --constraint KEY=VALUE, got ${JSON.stringify(c.slice(0, 80))}`)
+    const key = c.slice(0, eq)
+    if (pairs.some(([k]) => k === key)) throw new UsageError(`--constraint ${key} given twice`)
+    pairs.push([key, c.slice(eq + 1)])
+  }
+  // fromEntries defines own properties: a key such as __proto__ reaches the schema (which refuses it) instead of vanishing.
+  const constraints = Object.fromEntries(pairs)
+  return parseDeployment({
+    name: ref.slice(0, at),
+    version: ref.slice(at + 1),
+    ...(opts.region !== undefined ? { regions: opts.region } : {}),
+    ...(opts.count !== undefined ? { count: opts.count } : {}),
+    ...(opts.constraint !== undefined ? { constraints } : {})
+  })
+}
+
+/** Commander collector for repeatable options. */
+function collect (v: string, prev: string[] | undefined): string[] { return [...(prev ?? []), v] }
+
+/** `--count N`: any integer here; the deployment schema says which are allowed (1 to 4,096). */
+function parseInteger (v: string): number {
+  const n = Number(v)
+  if (v.trim() === '' || !Number.isInteger(n)) throw new InvalidArgumentError('expected an integer')
+  return n
+}
+
+function namePath (name: string, opts: { waitFor?: number, timeout?: number } = {}): string {
+  const q = new URLSearchParams()
+  if (opts.waitFor !== undefined) q.set('waitFor', String(opts.waitFor))
+  if (opts.timeout !== undefined) q.set('timeoutMs', String(opts.timeout))
+  return `/v1/deployments/${encodeURIComponent(name)}${q.size > 0 ? `?${q.toString()}` : ''}`
+}
+
+/** Room for the agent's own --wait-for deadline before the HTTP call gives up. */
+function writeSignal (opts: { waitFor?: number, timeout?: number }): AbortSignal {
+  return AbortSignal.timeout((opts.waitFor ?? 0) > 0 ? (opts.timeout ?? 60_000) + 30_000 : 30_000)
+}
+
+function acksText (r: WriteReply, opts: { waitFor?: number }): string {
+  return (opts.waitFor ?? 0) > 0 ? `, acknowledged by ${r.acked.length} member${r.acked.length === 1 ? '' : 's'}` : ''
+}
+
+/** Adds deploy, undeploy and deployments to the `component` command group. */
+export function registerDeploymentCommands (component: Command): void {
+  component.command('deploy')
+    .description('ask for NAME@VERSION to run (every eligible node, or --count per region); returns once durable on this agent')
+    .argument('<name@version>', 'component and semver version, e.g. web@1.2.0')
+    .addOption(apiOption())
+    .option('--region <region>', 'run only in this region (repeatable; default: every region)', collect)
+    .option('--count <n>', 'instances per region (default: one on every eligible node)', parseInteger)
+    .option('--constraint <key=value>', 'node label an eligible node must carry (repeatable)', collect)
+    .option('--wait-for <n>', 'also wait until N other members hold the record durably', parseCount)
+    .option('--timeout <ms>', 'how long --wait-for waits', parseCount)
+    .option('--json', 'machine-readable output')
+    .action(async (ref: string, opts: DeployArgs & { api: string, waitFor?: number, timeout?: number, json?: boolean }) => {
+      const d = deploymentFromArgs(ref, opts)
+      const { name, ...body } = d
+      const r = await new ApiClient(opts.api).put<WriteReply>(namePath(name, opts), body, writeSignal(opts))
+      if (opts.json === true) { printJson(r); return }
+      print(`${name}@${d.version} deployed (seq ${r.seq ?? '-'})${acksText(r, opts)}\n`)
+    })
+
+  component.command('undeploy')
+    .description('remove the deployment of NAME')
+    .argument('<name>', 'component name')
+    .addOption(apiOption())
+    .option('--wait-for <n>', 'also wait until N other members hold the removal durably', parseCount)
+    .option('--timeout <ms>', 'how long --wait-for waits', parseCount)
+    .option('--json', 'machine-readable output')
+    .action(async (name: string, opts: { api: string, waitFor?: number, timeout?: number, json?: boolean }) => {
+      const r = await new ApiClient(opts.api).del<WriteReply>(namePath(name, opts), writeSignal(opts))
+      if (opts.json === true) { printJson(r); return }
+      print(r.deleted === true ? `${name} undeployed (seq ${r.seq ?? '-'})${acksText(r, opts)}\n` : `${name} was not deployed\n`)
+    })
+
+  component.command('deployments')
+    .description('list the deployments in replicated config')
+    .addOption(apiOption())
+    .option('--json', 'machine-readable output')
+    .action(async (opts: { api: string, json?: boolean }) => {
+      const r = await new ApiClient(opts.api).get<{ deployments: Listed[] }>('/v1/deployments')
+      if (opts.json === true) { printJson(r); return }
+      printTable(r.deployments, [
+        { header: 'NAME', value: d => d.name },
+        { header: 'VERSION', value: d => d.version },
+        { header: 'REGIONS', value: d => d.regions?.join(',') ?? 'all' },
+        { header: 'COUNT', value: d => d.count === undefined ? 'system' : String(d.count) },
+        { header: 'CONSTRAINTS', value: d => Object.entries(d.constraints ?? {}).map(([k, v]) => `${k}=${v}`).join(',') || '-' },
+        { header: 'WRITER', value: d => d.writer ?? '-' }
+      ])
+    })
+}
