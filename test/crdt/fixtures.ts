@@ -3,7 +3,7 @@ import { generateKeyPairFromSeed } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { PrivateKey } from '@libp2p/interface'
 import { DEFAULT_LIMITS, type ConfigLimits } from '../../crdt/constants.js'
-import { compileNamespaces, namespacesSectionSchema } from '../../crdt/namespaces.js'
+import { compileNamespaces, namespacesSectionSchema, type BuiltinNamespaces } from '../../crdt/namespaces.js'
 import { Replica, type ReplicaHooks } from '../../crdt/replica.js'
 
 export interface Identity { privateKey: PrivateKey, peerId: string }
@@ -24,14 +24,14 @@ export async function identity (n: number): Promise<Identity> {
 
 export interface ReplicaCounters { invalid: number, equivocations: number, applied: number }
 
-export async function makeReplica (n: number, opts: { namespaces?: unknown, limits?: Partial<ConfigLimits>, hooks?: ReplicaHooks } = {}): Promise<{ replica: Replica, id: Identity, counters: ReplicaCounters }> {
+export async function makeReplica (n: number, opts: { namespaces?: unknown, builtins?: BuiltinNamespaces, limits?: Partial<ConfigLimits>, hooks?: ReplicaHooks } = {}): Promise<{ replica: Replica, id: Identity, counters: ReplicaCounters }> {
   const id = await identity(n)
   const limits = { ...DEFAULT_LIMITS, ...opts.limits }
   const counters: ReplicaCounters = { invalid: 0, equivocations: 0, applied: 0 }
   const replica = new Replica({
     privateKey: id.privateKey,
     self: id.peerId,
-    rules: compileNamespaces(namespacesSectionSchema.parse(opts.namespaces ?? {}), limits),
+    rules: compileNamespaces(namespacesSectionSchema.parse(opts.namespaces ?? {}), limits, undefined, opts.builtins),
     limits,
     hooks: {
       ...opts.hooks,
