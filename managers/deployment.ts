@@ -56,8 +56,13 @@ export const deploymentSchema = z.object({
   /** Instances per region; absent: a system component (every eligible node). */
   count: z.number().int().min(1).max(MAX_COUNT).optional(),
   /** Node labels an eligible node must carry with exactly these values. */
-  constraints: z.record(z.string().regex(CONSTRAINT_KEY_PATTERN, 'constraint keys are letters, digits, . _ / - (max 63)'), z.string().max(MAX_CONSTRAINT_VALUE))
-    .refine(c => Object.keys(c).length <= MAX_CONSTRAINTS, `at most ${MAX_CONSTRAINTS} constraints`)
+  constraints: z.preprocess((c, ctx) => {
+    // zod's record drops an own `__proto__` key without a word; the key
+    // rule refuses it, so say so rather than run on nodes it was meant to exclude.
+    if (c !== null && typeof c === 'object' && Object.hasOwn(c, '__proto__')) ctx.addIssue({ code: 'custom', path: ['__proto__'], message: 'constraint keys are letters, digits, . _ / - (max 63)' })
+    return c
+  }, z.record(z.string().regex(CONSTRAINT_KEY_PATTERN, 'constraint keys are letters, digits, . _ / - (max 63)'), z.string().max(MAX_CONSTRAINT_VALUE))
+    .refine(c => Object.keys(c).length <= MAX_CONSTRAINTS, `at most ${MAX_CONSTRAINTS} constraints`))
     .optional()
 })
 
