@@ -25,5 +25,5 @@ export { artifactMetrics, type ArtifactMetrics } from './metrics.js'
 export * from './errors.js'
 export { ManifestStore, MANIFEST_FILE_FORMAT, releaseKey, type StoredManifest } from './manifest-store.js'
 export {
-  ArtifactService, artifactService, ARTIFACTS_COMPONENT, type ArtifactServiceComponents, type ArtifactServiceInit, type PublishResult, type ReleaseSummary
+  ArtifactService, artifactService, ARTIFACTS_COMPONENT, type ArtifactServiceComponents, type ArtifactServiceInit, type PublishResult, type ReleaseSummary, type TrustedPublishers
 } from './service.js'

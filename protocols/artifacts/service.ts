@@ -22,7 +22,6 @@ import { CID } from 'multiformats/cid'
 import type { CommonComponents } from '../../lib/components.js'
 import { isFailStop } from '../../lib/errors.js'
 import type { Startable } from '../../lib/lifecycle.js'
-import type { PublisherTrust } from '../../policy/publisher-trust.js'
 import type { RpcHost } from '../../wire/rpc.js'
 import { BlockStore } from './block-store.js'
 import { MAX_ARCHIVE_BYTES, type ArtifactConfig } from './constants.js'
@@ -41,10 +40,20 @@ export type ArtifactServiceComponents = Pick<CommonComponents, 'dataDir' | 'logg
   dht: ProviderRouting
 }
 
+/**
+ * Whose manifests this node accepts: the slice of policy/publisher-trust.ts
+ * `PublisherTrust` read here (policy sits above protocols, so the agent
+ * passes its view in and this file names only what it calls). Read on every
+ * publish: a change of the committed list applies to the next one.
+ */
+export interface TrustedPublishers {
+  /** The trusted publisher ids. */
+  list: () => string[]
+}
+
 export interface ArtifactServiceInit {
   config: Readonly<ArtifactConfig>
-  /** Whose manifests this node accepts (policy/publisher-trust.ts). */
-  publishers: PublisherTrust
+  publishers: TrustedPublishers
   /** Largest archive `publish` accepts, bytes. @default MAX_ARCHIVE_BYTES */
   maxArchiveBytes?: number
   /** Clock of `publishedAt`, ms. @default Date.now */
