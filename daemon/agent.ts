@@ -6,7 +6,7 @@
  *
  *   data dir (lock, then identity) → libp2p → membership → leave → health →
  *   protocol components (those given to add(), then critical, config,
- *   roles) → redial → connection trimmer → admin API → agent.json
+ *   artifacts, roles) → redial → connection trimmer → admin API → agent.json
  *
  * A part whose start fails stops every part started before it (itself
  * included), newest first, so the data dir lock is released last, and
@@ -34,7 +34,7 @@ import { libp2pTunables } from './profiles.js'
 import { ApiServer } from './api/server.js'
 import { coreRoutes } from './api/routes/core.js'
 import { configRoutes } from './api/routes/config.js'
-import { componentRoutes } from './api/routes/components.js'
+import { artifactRoutes, componentRoutes } from './api/routes/components.js'
 import { criticalRoutes, noGenesisRoutes } from './api/routes/critical.js'
 import { routesOfRoles } from './api/routes/roles.js'
 import { testHooksEnabled, PartitionControl, staleActionRoute } from './test-hooks.js'
@@ -53,6 +53,8 @@ import { criticalService, genesisHash, loadGenesis } from '../protocols/bft/inde
 import { criticalAccessPolicy } from '../policy/namespace-acl.js'
 import { POLICY_KEY_RULES } from '../policy/key-rules.js'
 import { publisherTrust } from '../policy/publisher-trust.js'
+import { ARTIFACTS_COMPONENT, artifactService } from '../protocols/artifacts/service.js'
+import { artifactTunables } from '../protocols/artifacts/constants.js'
 import { admission, admissionTunables, type AdmissionService } from '../protocols/admission/index.js'
 import { fileAccessPolicy } from '../crdt/namespaces.js'
 import { Lifecycle, LifecycleStateError, type LifecycleState, type Startable } from '../lib/lifecycle.js'

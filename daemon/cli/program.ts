@@ -14,6 +14,7 @@ import { registerRolesCommands } from './roles.js'
 import { registerGenesisCommands } from './genesis.js'
 import { registerCriticalCommands } from './critical.js'
 import { registerPublisherCommands } from './publisher.js'
+import { registerComponentCommands } from './component.js'
 import { EXIT_OK, exitCodeOf } from './exit-codes.js'
 
 /** Where commander writes help and its own errors (default: stdout and stderr). */
@@ -35,6 +36,7 @@ export function createProgram (output: CliOutput = {}): Command {
   registerGenesisCommands(program)
   registerCriticalCommands(program)
   registerPublisherCommands(program)
+  registerComponentCommands(program)
   return program
 }
 
