@@ -227,6 +227,14 @@ export class Agent {
       access: critical !== undefined ? criticalAccessPolicy(critical.config, fileAccessPolicy(cfg.namespaces)) : undefined
     })({ ...components, membership }), c => configRoutes(c))
 
+    // Artifacts: the component manifests this node knows (durable, under
+    // <dataDir>/artifacts) and their archives as blocks, served to peers;
+    // `mycel component publish` enters a release here (docs/components.md).
+    await component(ARTIFACTS_COMPONENT, () => artifactService({
+      config: artifactTunables.defaults(cfg.profile),
+      publishers
+    })(components), a => artifactRoutes(a))
+
     // Roles: per-region management roles elected through the DHT (leases,
     // fencing); each role's loop runs only on its region's holder.
     await component('roles', () => createRoles({
