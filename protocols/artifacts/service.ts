@@ -202,7 +202,9 @@ export class ArtifactService implements Startable {
         for await (const _ of this.components.dht.provide(CID.parse(cid), { signal })) { /* drain */ }
         this.log.debug({ archive: cid }, 'archive announced in the DHT')
       } catch (err) {
-        this.log.warn({ err, archive: cid }, 'could not announce the archive in the DHT; peers that know this node can still fetch it')
+        // Stopping cancels it: not news. A timeout or a DHT failure is worth a warning.
+        if (shutdown.signal.aborted || this.components.signal.aborted) this.log.debug({ archive: cid }, 'archive announcement cancelled: stopping')
+        else this.log.warn({ err, archive: cid }, 'could not announce the archive in the DHT; peers that know this node can still fetch it')
       }
     })()
     this.announcing.add(run)
