@@ -1,7 +1,7 @@
 /**
  * The manifests this node knows, on disk: `<dataDir>/artifacts/manifests/`,
  * one sealed file (lib/sealed-file.ts: header, length, crc32) per name and
- * version, named `<name>@<version>`, holding the signed manifest bytes as
+ * version, named `<name>@<version>.manifest`, holding the signed manifest bytes as
  * they arrived (a node stores and forwards what was signed: docs/wire.md
  * rule 1) and when this node accepted them.
  *
@@ -29,8 +29,13 @@ export const MANIFEST_FILE_FORMAT: FileFormat = {
   recovery: 'remove the damaged file and publish that component version again (mycel component publish)'
 }
 
-/** Marks writeFileDurable's temp files (`<path>.tmp-<pid>`). */
-const TEMP_MARK = '.tmp-'
+/**
+ * Suffix of a manifest file. A version may hold `.tmp-` (semver allows
+ * `1.0.0-x.tmp-1`), so the suffix, not that mark, tells a manifest from
+ * writeFileDurable's temp file (`<path>.tmp-<pid>`).
+ */
+const SUFFIX = '.manifest'
+const TEMP_FILE = /\.manifest\.tmp-\d+$/
 
 const recordSchema = z.object({
   v: z.literal(1),
@@ -72,17 +77,18 @@ export class ManifestStore {
     }
     for (const name of names.sort()) {
       const path = join(this.dir, name)
-      if (name.includes(TEMP_MARK)) {
+      if (TEMP_FILE.test(name)) {
         await rm(path, { force: true })
         continue
       }
+      if (!name.endsWith(SUFFIX)) throw new CorruptFileError(path, 'not a component manifest file (an unknown file in the manifest store)', `move ${name} out of ${this.dir}, then restart the agent`)
       const sealed = await readSealed(MANIFEST_FILE_FORMAT, path)
       if (sealed === undefined) continue
       const stored = this.decode(path, sealed.payload)
-      if (releaseKey(stored.manifest.name, stored.manifest.version) !== name) {
+      if (releaseKey(stored.manifest.name, stored.manifest.version) + SUFFIX !== name) {
         throw new CorruptFileError(path, `holds ${releaseKey(stored.manifest.name, stored.manifest.version)}, not the release its name says`, MANIFEST_FILE_FORMAT.recovery)
       }
-      this.byKey.set(name, stored)
+      this.byKey.set(name.slice(0, -SUFFIX.length), stored)
     }
   }
 
@@ -99,7 +105,7 @@ export class ManifestStore {
   async put (stored: StoredManifest): Promise<void> {
     const key = releaseKey(stored.manifest.name, stored.manifest.version)
     const payload = encodeCbor({ v: 1, signed: stored.signed, publishedAt: stored.publishedAt })
-    await writeSealed(MANIFEST_FILE_FORMAT, join(this.dir, key), payload)
+    await writeSealed(MANIFEST_FILE_FORMAT, join(this.dir, key + SUFFIX), payload)
     this.byKey.set(key, stored)
   }
 

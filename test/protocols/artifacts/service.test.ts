@@ -107,7 +107,7 @@ describe('artifact service (publish, one node)', function () {
     const out = await s.publish(r.signed, r.archive)
     expect(out).to.deep.equal({ name: 'web-probe', version: '1.0.0', publisher, archive: { cid, size: r.archive.byteLength }, publishedAt: 1_700_000_000_000, known: false })
     expect(s.list()).to.deep.equal([{ name: 'web-probe', version: '1.0.0', publisher, archive: { cid, size: r.archive.byteLength }, publishedAt: new Date(1_700_000_000_000).toISOString() }])
-    expect((await stored()).manifests).to.deep.equal(['web-probe@1.0.0'])
+    expect((await stored()).manifests).to.deep.equal(['web-probe@1.0.0.manifest'])
     // The archive reads back whole from the blocks.
     const index = await s.blocks.getIndex(cid)
     const chunks: Uint8Array[] = []
@@ -180,6 +180,23 @@ describe('artifact service (publish, one node)', function () {
     expect(await errorName(again.publish(conflict.signed, conflict.archive))).to.equal('ManifestConflictError')
   })
 
+  it('a version that looks like a temp file name survives a restart; a crash-left temp file is removed; an unknown file is fail-stop', async () => {
+    const s = service()
+    await s.start()
+    const odd = await release({ ...MANIFEST, version: '1.0.0-x.tmp-1' })
+    await s.publish(odd.signed, odd.archive)
+    await s.stop()
+    const manifests = join(dir, 'artifacts', 'manifests')
+    await writeFile(join(manifests, 'web-probe@1.0.0-x.tmp-1.manifest.tmp-4242'), 'half written')
+    const again = service()
+    await again.start()
+    expect(again.list().map(r => r.version)).to.deep.equal(['1.0.0-x.tmp-1'])
+    expect(await readdir(manifests)).to.deep.equal(['web-probe@1.0.0-x.tmp-1.manifest'])
+    await again.stop()
+    await writeFile(join(manifests, 'notes.txt'), 'hello')
+    expect(await errorName(service().start())).to.equal('CorruptFileError')
+  })
+
   for (const [what, damage] of [
     ['a flipped byte', (b: Buffer) => { b[b.length - 10] ^= 1; return b }],
     ['a cut-short file', (b: Buffer) => b.subarray(0, b.length - 3)],
@@ -193,8 +210,8 @@ describe('artifact service (publish, one node)', function () {
       await s.publish(a.signed, a.archive)
       await s.publish(b.signed, b.archive)
       await s.stop()
-      const path = join(dir, 'artifacts', 'manifests', 'web-probe@1.0.0')
-      if (damage === undefined) await writeFile(path, await readFile(join(dir, 'artifacts', 'manifests', 'web-probe@2.0.0')))
+      const path = join(dir, 'artifacts', 'manifests', 'web-probe@1.0.0.manifest')
+      if (damage === undefined) await writeFile(path, await readFile(join(dir, 'artifacts', 'manifests', 'web-probe@2.0.0.manifest')))
       else await writeFile(path, damage(await readFile(path)))
       const err = await service().start().then(() => undefined, (e: unknown) => e as Error & { file?: string })
       expect(err?.name).to.equal('CorruptFileError')
@@ -206,7 +223,7 @@ describe('artifact service (publish, one node)', function () {
     const s = service()
     await s.start()
     // A directory where the manifest file must go: the durable write fails.
-    await mkdir(join(dir, 'artifacts', 'manifests', 'web-probe@1.0.0', 'x'), { recursive: true })
+    await mkdir(join(dir, 'artifacts', 'manifests', 'web-probe@1.0.0.manifest', 'x'), { recursive: true })
     const r = await release()
     expect(await errorName(s.publish(r.signed, r.archive))).to.equal('StorageFailedError')
     expect(faults.get('artifacts')?.component).to.equal('artifacts')
