@@ -6,7 +6,7 @@
  *
  *   data dir (lock, then identity) → libp2p → membership → leave → health →
  *   protocol components (those given to add(), then critical, config,
- *   roles) → redial → connection trimmer → admin API → agent.json
+ *   artifacts, roles) → redial → connection trimmer → admin API → agent.json
  *
  * A part whose start fails stops every part started before it (itself
  * included), newest first, so the data dir lock is released last, and
@@ -34,7 +34,7 @@ import { libp2pTunables } from './profiles.js'
 import { ApiServer } from './api/server.js'
 import { coreRoutes } from './api/routes/core.js'
 import { configRoutes } from './api/routes/config.js'
-import { componentRoutes } from './api/routes/components.js'
+import { artifactRoutes, componentRoutes } from './api/routes/components.js'
 import { criticalRoutes, noGenesisRoutes } from './api/routes/critical.js'
 import { routesOfRoles } from './api/routes/roles.js'
 import { testHooksEnabled, PartitionControl, staleActionRoute } from './test-hooks.js'
@@ -54,6 +54,8 @@ import { criticalService, genesisHash, loadGenesis } from '../protocols/bft/inde
 import { criticalAccessPolicy } from '../policy/namespace-acl.js'
 import { POLICY_KEY_RULES } from '../policy/key-rules.js'
 import { publisherTrust } from '../policy/publisher-trust.js'
+import { ARTIFACTS_COMPONENT, artifactService } from '../protocols/artifacts/service.js'
+import { artifactTunables } from '../protocols/artifacts/constants.js'
 import { admission, admissionTunables, type AdmissionService } from '../protocols/admission/index.js'
 import { fileAccessPolicy } from '../crdt/namespaces.js'
 import { deploymentRoutes } from './api/routes/deployments.js'
@@ -229,6 +231,14 @@ export class Agent {
       // the same code the writer ran (managers/deployment.ts).
       builtins: { [DEPLOYMENTS_NAMESPACE]: checkDeploymentEntry }
     })({ ...components, membership }), c => [...configRoutes(c), ...deploymentRoutes(c)])
+
+    // Artifacts: the component manifests this node knows (durable, under
+    // <dataDir>/artifacts) and their archives as blocks, served to peers;
+    // `mycel component publish` enters a release here (docs/components.md).
+    await component(ARTIFACTS_COMPONENT, () => artifactService({
+      config: artifactTunables.defaults(cfg.profile),
+      publishers
+    })(components), a => artifactRoutes(a))
 
     // Roles: per-region management roles elected through the DHT (leases,
     // fencing); each role's loop runs only on its region's holder.

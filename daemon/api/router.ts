@@ -12,7 +12,7 @@ export interface ApiRequest {
   /** Path parameters from `:name` segments, URI-decoded. */
   params: Record<string, string>
   query: URLSearchParams
-  /** Parsed JSON body (undefined when there is none). */
+  /** Parsed JSON body (undefined when there is none); the raw bytes for a route with `binary`. */
   body: unknown
   /** Aborted when the client goes away or the daemon stops. */
   signal: AbortSignal
@@ -30,6 +30,12 @@ export interface Route {
   /** e.g. `/v1/config/:namespace/:key` */
   path: string
   handler: (req: ApiRequest) => Promise<ApiResponse> | ApiResponse
+  /**
+   * The route takes a binary body of this content type instead of JSON, up
+   * to `maxBytes` (the JSON limit is for small documents; a component
+   * archive is not one). The handler gets the bytes as a Uint8Array.
+   */
+  binary?: { contentType: string, maxBytes: number }
 }
 
 interface Compiled { route: Route, pattern: RegExp, names: string[] }

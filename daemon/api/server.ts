@@ -73,7 +73,7 @@ export class ApiServer implements Startable {
       const match = this.router.match(method, url.pathname)
       if (match === undefined) throw new RequestError(404, `no such endpoint: ${method} ${url.pathname}`)
       if (match === 'method') throw new RequestError(405, `method ${method} not allowed on ${url.pathname}`)
-      const body = await readJsonBody(req)
+      const body = match.route.binary !== undefined ? await readBinaryBody(req, match.route.binary) : await readJsonBody(req)
       const out = await match.route.handler({ method: method as Method, params: match.params, query: url.searchParams, body, signal, raw: req })
       await this.respond(res, out, signal)
     } catch (err) {
@@ -108,6 +108,22 @@ export function sendJson (res: ServerResponse, status: number, value: unknown): 
   const body = JSON.stringify(value, null, 2) + '\n'
   res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) })
   res.end(body)
+}
+
+/** The raw body of a `binary` route: its content type, at most `maxBytes` (413 over). */
+async function readBinaryBody (req: IncomingMessage, spec: { contentType: string, maxBytes: number }): Promise<Uint8Array> {
+  const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim()
+  if (type !== spec.contentType) throw new RequestError(415, `request body must be ${spec.contentType}`)
+  const declared = Number(req.headers['content-length'] ?? 0)
+  if (declared > spec.maxBytes) throw new RequestError(413, `request body over ${spec.maxBytes} bytes`)
+  const chunks: Buffer[] = []
+  let size = 0
+  for await (const chunk of req) {
+    size += (chunk as Buffer).byteLength
+    if (size > spec.maxBytes) throw new RequestError(413, `request body over ${spec.maxBytes} bytes`)
+    chunks.push(chunk as Buffer)
+  }
+  return Buffer.concat(chunks, size)
 }
 
 async function readJsonBody (req: IncomingMessage): Promise<unknown> {

@@ -15,6 +15,11 @@ export class ApiClient {
   async post<T = unknown> (path: string, body: unknown, signal?: AbortSignal): Promise<T> { return await this.call<T>('POST', path, body, signal) }
   async del<T = unknown> (path: string, signal?: AbortSignal): Promise<T> { return await this.call<T>('DELETE', path, undefined, signal) }
 
+  /** POST a binary body of `contentType` (a component release); the answer is JSON as for every call. */
+  async postBytes<T = unknown> (path: string, body: Uint8Array, contentType: string, signal?: AbortSignal): Promise<T> {
+    return await this.call<T>('POST', path, new BinaryBody(body, contentType), signal)
+  }
+
   /** Raw response for streaming endpoints (SSE); caller reads `body`. */
   async stream (path: string, signal?: AbortSignal): Promise<Response> {
     const res = await this.fetch('GET', path, undefined, signal)
@@ -30,11 +35,12 @@ export class ApiClient {
   }
 
   private async fetch (method: string, path: string, body: unknown, signal?: AbortSignal): Promise<Response> {
+    const binary = body instanceof BinaryBody ? body : undefined
     try {
       return await fetch(this.base + path, {
         method,
-        headers: body !== undefined ? { 'content-type': 'application/json' } : undefined,
-        body: body !== undefined ? JSON.stringify(body) : undefined,
+        headers: binary !== undefined ? { 'content-type': binary.contentType } : body !== undefined ? { 'content-type': 'application/json' } : undefined,
+        body: binary !== undefined ? binary.bytes : body !== undefined ? JSON.stringify(body) : undefined,
         signal: signal ?? AbortSignal.timeout(30_000)
       })
     } catch (err) {
@@ -42,6 +48,11 @@ export class ApiClient {
       throw new ApiUnreachableError(`no mycel agent answers at ${this.base} (${cause}); is \`mycel agent\` running? (--api HOST:PORT)`)
     }
   }
+}
+
+/** A body sent as it is, not as JSON. */
+class BinaryBody {
+  constructor (readonly bytes: Uint8Array, readonly contentType: string) {}
 }
 
 /**

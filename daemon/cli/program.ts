@@ -14,6 +14,7 @@ import { registerRolesCommands } from './roles.js'
 import { registerGenesisCommands } from './genesis.js'
 import { registerCriticalCommands } from './critical.js'
 import { registerPublisherCommands } from './publisher.js'
+import { registerComponentCommands } from './component.js'
 import { registerDeploymentCommands } from './deployments.js'
 import { EXIT_OK, exitCodeOf } from './exit-codes.js'
 
@@ -36,10 +37,8 @@ export function createProgram (output: CliOutput = {}): Command {
   registerGenesisCommands(program)
   registerCriticalCommands(program)
   registerPublisherCommands(program)
-  // The `component` group: created here until daemon/cli/component.ts
-  // (component publish/list) lands; then that file creates it and this
-  // line passes its command to registerDeploymentCommands instead.
-  registerDeploymentCommands(program.command('component').description('components: deploy, undeploy and list deployments'))
+  // `component`: publish and list releases (component.ts), deploy and undeploy them (deployments.ts).
+  registerDeploymentCommands(registerComponentCommands(program))
   return program
 }
 

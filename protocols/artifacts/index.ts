@@ -23,3 +23,7 @@ export { ArtifactFetcher, type ArtifactFetcherComponents, type FetchOptions, typ
 export type { ProviderRouting } from './routing.js'
 export { artifactMetrics, type ArtifactMetrics } from './metrics.js'
 export * from './errors.js'
+export { ManifestStore, MANIFEST_FILE_FORMAT, releaseKey, type StoredManifest } from './manifest-store.js'
+export {
+  ArtifactService, artifactService, ARTIFACTS_COMPONENT, type ArtifactServiceComponents, type ArtifactServiceInit, type PublishResult, type ReleaseSummary, type TrustedPublishers
+} from './service.js'

@@ -39,6 +39,15 @@ export function artifactMetrics (registry?: Registry) {
       help: 'Time to fetch and verify one archive, by result (ok, unavailable, aborted, error)',
       labelNames: ['result'] as const,
       buckets: [0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900]
+    }),
+    manifestsPublished: m.counter({
+      name: 'mycel_component_manifests_published_total',
+      help: 'Component versions accepted by publish on this node (a republish of a known version is not counted)'
+    }),
+    manifestsRefused: m.counter({
+      name: 'mycel_component_manifests_refused_total',
+      help: 'Component manifests refused, by reason (untrusted, wrong_publisher, signature, invalid, archive_mismatch, conflict, too_large)',
+      labelNames: ['reason'] as const
     })
   }
 }

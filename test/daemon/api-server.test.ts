@@ -38,7 +38,13 @@ describe('admin API server', () => {
       { method: 'GET', path: '/busy', handler: () => { throw new RequestError(409, 'conflict with the current state') } },
       { method: 'GET', path: '/boom', handler: () => { throw new Error('internal detail') } },
       { method: 'GET', path: '/refused', handler: () => { throw new SchemaViolationError('value at value.a is not JSON') } },
-      { method: 'GET', path: '/things/:name', handler: (req) => ({ json: { name: req.params.name } }) }
+      { method: 'GET', path: '/things/:name', handler: (req) => ({ json: { name: req.params.name } }) },
+      {
+        method: 'POST',
+        path: '/bytes',
+        binary: { contentType: 'application/x-test', maxBytes: 2 * 1024 * 1024 },
+        handler: (req) => ({ json: { bytes: (req.body as Uint8Array).byteLength, first: (req.body as Uint8Array)[0] } })
+      }
     )
     await server.start()
     base = `http://127.0.0.1:${server.address().port}`
@@ -65,6 +71,17 @@ describe('admin API server', () => {
   it('refuses oversized bodies with 413', async () => {
     const res = await fetch(`${base}/echo`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ a: 'x'.repeat(2 * 1024 * 1024) }) })
     expect(res.status).to.equal(413)
+  })
+
+  it('a binary route takes raw bytes of its content type up to its own limit, past the JSON limit', async () => {
+    const big = Buffer.alloc(1024 * 1024 + 10, 7)
+    const ok = await fetch(`${base}/bytes`, { method: 'POST', headers: { 'content-type': 'application/x-test' }, body: big })
+    expect(ok.status).to.equal(200)
+    expect(await ok.json()).to.deep.equal({ bytes: big.byteLength, first: 7 })
+    const json = await fetch(`${base}/bytes`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })
+    expect(json.status).to.equal(415)
+    const over = await fetch(`${base}/bytes`, { method: 'POST', headers: { 'content-type': 'application/x-test' }, body: Buffer.alloc(2 * 1024 * 1024 + 1) })
+    expect(over.status).to.equal(413)
   })
 
   it('maps status errors, unknown paths and methods to JSON errors', async () => {
