@@ -45,6 +45,27 @@ export interface HostConfig {
   healthFailureThreshold: number
 }
 
+/**
+ * lan and wan alike: a component's crash loop and its health checks do not
+ * depend on the links between nodes.
+ */
+const STANDARD: HostConfig = {
+  backoffMinMs: 1_000,
+  backoffMaxMs: 60_000,
+  backoffJitter: 0.2,
+  backoffResetMs: 60_000,
+  startLimitBurst: 5,
+  startLimitIntervalMs: 10 * 60_000,
+  stopTimeoutMs: 10_000,
+  adoptPollMs: 1_000,
+  logMaxBytes: 10 * 1024 * 1024,
+  logFiles: 3,
+  logCheckMs: 10_000,
+  healthIntervalMs: 10_000,
+  healthTimeoutMs: 5_000,
+  healthFailureThreshold: 3
+}
+
 export const hostTunables = defineTunables<HostConfig>({
   module: 'host',
   schema: z.strictObject({
@@ -64,39 +85,8 @@ export const hostTunables = defineTunables<HostConfig>({
     healthFailureThreshold: tunable.positive()
   }),
   profiles: {
-    lan: {
-      backoffMinMs: 1_000,
-      backoffMaxMs: 60_000,
-      backoffJitter: 0.2,
-      backoffResetMs: 60_000,
-      startLimitBurst: 5,
-      startLimitIntervalMs: 10 * 60_000,
-      stopTimeoutMs: 10_000,
-      adoptPollMs: 1_000,
-      logMaxBytes: 10 * 1024 * 1024,
-      logFiles: 3,
-      logCheckMs: 10_000,
-      healthIntervalMs: 10_000,
-      healthTimeoutMs: 5_000,
-      healthFailureThreshold: 3
-    },
-    // Same restart rules: a component's crash loop does not depend on the links between nodes.
-    wan: {
-      backoffMinMs: 1_000,
-      backoffMaxMs: 60_000,
-      backoffJitter: 0.2,
-      backoffResetMs: 60_000,
-      startLimitBurst: 5,
-      startLimitIntervalMs: 10 * 60_000,
-      stopTimeoutMs: 10_000,
-      adoptPollMs: 1_000,
-      logMaxBytes: 10 * 1024 * 1024,
-      logFiles: 3,
-      logCheckMs: 10_000,
-      healthIntervalMs: 10_000,
-      healthTimeoutMs: 5_000,
-      healthFailureThreshold: 3
-    },
+    lan: STANDARD,
+    wan: STANDARD,
     // Fast: a crash loop reaches `failed` in about a second, an adopted exit is seen within 100 ms.
     test: {
       backoffMinMs: 50,

@@ -18,6 +18,7 @@
 import { z } from 'zod'
 import semver from 'semver'
 import { StatusError } from '../lib/errors.js'
+import { firstIssue } from '../lib/zod-issue.js'
 import { REGION_PATTERN, REGION_RULE } from '../lib/region.js'
 import { componentName } from '../protocols/artifacts/manifest.js'
 
@@ -79,9 +80,7 @@ export class InvalidDeploymentError extends StatusError {
 export function parseDeployment (input: unknown): Deployment {
   const r = deploymentSchema.safeParse(input)
   if (r.success) return r.data
-  const issue = r.error.issues[0]
-  const where = issue.path.length > 0 ? issue.path.join('.') + ': ' : ''
-  throw new InvalidDeploymentError(`invalid deployment: ${where}${issue.message}`)
+  throw new InvalidDeploymentError(`invalid deployment: ${firstIssue(r.error)}`)
 }
 
 /** A system component runs on every eligible node; a counted one on `count` of them. */

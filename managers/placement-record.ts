@@ -13,6 +13,7 @@ import { z } from 'zod'
 import { StatusError } from '../lib/errors.js'
 import { componentNameSchema, type Deployment } from './deployment.js'
 import { place, type NodeFacts, type Placement } from './placement.js'
+import { firstIssue } from '../lib/zod-issue.js'
 
 /**
  * Assignments one record may hold: one per node, and a region holds at most
@@ -45,8 +46,7 @@ export class InvalidPlacementRecordError extends StatusError {
 export function parsePlacementRecord (input: unknown): PlacementRecord {
   const r = placementRecordSchema.safeParse(input)
   if (r.success) return r.data
-  const issue = r.error.issues[0]
-  throw new InvalidPlacementRecordError(`invalid placement record: ${issue.path.join('.')}: ${issue.message}`)
+  throw new InvalidPlacementRecordError(`invalid placement record: ${firstIssue(r.error)}`)
 }
 
 /** A holder whose term is older than the record's: it lost the role and must not write. */
