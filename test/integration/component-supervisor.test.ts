@@ -87,6 +87,8 @@ describe('component supervisor (real processes)', function () {
     await a.start()
     const pid = a.status().pid as number
     pids.push(pid)
+    // `running` means spawned; the shell writes its start line a moment later (under load, later still).
+    await waitFor(async () => await starts() === 1, 10_000, 'the first instance to have run')
     await a.detach()
     sups.splice(sups.indexOf(a), 1)
     assert.ok(alive(pid))
@@ -99,7 +101,7 @@ describe('component supervisor (real processes)', function () {
     process.kill(pid, 'SIGKILL')
     await waitFor(() => b.status().state === 'running' && b.status().pid !== pid, 10_000, 'restart after the adopted one exited')
     assert.equal(b.status().restarts, 1)
-    assert.equal(await starts(), 2)
+    await waitFor(async () => await starts() === 2, 10_000, 'the restarted instance to have run')
   })
 
   it('the component survives a SIGKILL of the process supervising it and is adopted by the next one', async () => {
@@ -117,6 +119,7 @@ describe('component supervisor (real processes)', function () {
     const pid = Number((await waitFor(() => /pid (\d+)/.exec(out), 30_000, 'the first supervisor running it'))[1])
     pids.push(pid)
     await waitFor(async () => (await readFile(runRecordPath(join(dir, 'state'), 'probe')).catch(() => undefined)) !== undefined, 10_000, 'run record')
+    await waitFor(async () => await starts() === 1, 10_000, 'the component to have run')
     agent.kill('SIGKILL')
     await new Promise(resolve => agent.once('exit', resolve))
     assert.ok(alive(pid), 'the component outlives its supervisor')
