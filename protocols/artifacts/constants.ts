@@ -197,16 +197,17 @@ export const artifactTunables = defineTunables<ArtifactConfig>({
     lan: {
       chunkBytes: 256 * 1024, wantPerRequest: 16, windowPerProvider: 2, requestTimeoutMs: 30_000, dhtTimeoutMs: 30_000,
       maxProviderErrors: 3, serveBytesPerSecond: 64 * MiB, fetchBytesPerSecond: 0, bucketBurstBytes: 4 * MiB, maxInboundStreams: 32,
-      // A partial holder fetches a K-chunk request from a capped server in ~0.1 s: 1.5 s lets it get several
-      // before it is asked again, without leaving a chunk waiting long. Stall: a request's deadline.
-      lackingRetryMs: 1_500, rediscoverMs: 5_000, stallTimeoutMs: 30_000
+      // A partial holder fetches a K-chunk request from a capped server in ~0.1 s: 1 s lets it get several before it
+      // is asked again, without leaving a chunk waiting long. A lookup is a few RPCs on a LAN; once a second finds the
+      // fetchers that started together while a 20 MB fetch (~2 s) is still on. Stall: a request's deadline.
+      lackingRetryMs: 1_000, rediscoverMs: 1_000, stallTimeoutMs: 30_000
     },
     // WAN: slower links and longer round trips: a lower serving cap, longer deadlines.
     wan: {
       chunkBytes: 256 * 1024, wantPerRequest: 16, windowPerProvider: 3, requestTimeoutMs: 60_000, dhtTimeoutMs: 60_000,
       maxProviderErrors: 3, serveBytesPerSecond: 16 * MiB, fetchBytesPerSecond: 0, bucketBurstBytes: 4 * MiB, maxInboundStreams: 32,
       // Round trips and the lower cap make partial holders slower to fill: longer waits, as the deadlines.
-      lackingRetryMs: 3_000, rediscoverMs: 10_000, stallTimeoutMs: 60_000
+      lackingRetryMs: 3_000, rediscoverMs: 5_000, stallTimeoutMs: 60_000
     },
     test: {
       chunkBytes: 16 * 1024, wantPerRequest: 4, windowPerProvider: 2, requestTimeoutMs: 5_000, dhtTimeoutMs: 5_000,
