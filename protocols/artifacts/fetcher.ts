@@ -9,7 +9,7 @@
  * (peer, chunk) is skipped for `lackingRetryMs`, then asked again; each
  * fetcher asks for chunks in its own order (a hash of its peer id and the
  * chunk), so fetchers hold different chunks to trade; and providers are looked
- * up again every `rediscoverMs` to find new partial holders. A peer that sends a block it
+ * up again (after `rediscoverMs`, doubling) to find new partial holders. A peer that sends a block it
  * was not asked for or whose bytes do not hash to its CID is counted
  * (`mycel_artifact_chunk_verification_failures_total`) and dropped; its
  * chunks go back in the queue for the others. Chunks already in the store
@@ -233,15 +233,17 @@ class FetchRun {
     const lacking = new LackingChunks(this.config.lackingRetryMs)
     let remaining = missing.length
     let inflight = 0
-    const { wantPerRequest, windowPerProvider, rediscoverMs, stallTimeoutMs } = this.config
+    const { wantPerRequest, windowPerProvider, rediscoverMaxMs, stallTimeoutMs } = this.config
     let lastProgress = Date.now()
-    let nextLookup = lastProgress + rediscoverMs
+    let lookupEvery = this.config.rediscoverMs
+    let nextLookup = lastProgress + lookupEvery
     while (remaining > 0) {
       this.signal.throwIfAborted()
       const now = Date.now()
       if (now >= nextLookup) {
         this.ctx.rediscover()
-        nextLookup = now + rediscoverMs
+        lookupEvery = Math.min(2 * lookupEvery, rediscoverMaxMs)
+        nextLookup = now + lookupEvery
       }
       for (const p of this.pool.active()) {
         while (p.inflight < windowPerProvider && !p.dropped) {
