@@ -159,6 +159,23 @@ export interface ArtifactConfig {
   bucketBurstBytes: number
   /** Inbound artifact streams served at once. */
   maxInboundStreams: number
+  /**
+   * How long a provider that answered `missing` for a chunk is not asked for it
+   * again, ms. A provider may be a fetcher itself that holds only part of the
+   * archive (it announces itself once it holds the index), so `missing` means
+   * "not yet", not "never".
+   */
+  lackingRetryMs: number
+  /**
+   * First interval of provider lookups during a fetch, ms: partial holders that announced since are found. It
+   * doubles after each lookup up to `rediscoverMaxMs`: fetchers that start together announce within moments of each
+   * other, and a long fetch should not keep the DHT busy.
+   */
+  rediscoverMs: number
+  /** Longest interval of provider lookups during a fetch, ms. */
+  rediscoverMaxMs: number
+  /** A fetch fails when every provider lacks what is left and no chunk has arrived for this long, ms. */
+  stallTimeoutMs: number
 }
 
 const MiB = 1024 * 1024
@@ -175,23 +192,35 @@ export const artifactTunables = defineTunables<ArtifactConfig>({
     serveBytesPerSecond: tunable.nonNegative(),
     fetchBytesPerSecond: tunable.nonNegative(),
     bucketBurstBytes: z.number().int().min(MAX_CHUNK_BYTES),
-    maxInboundStreams: tunable.positive()
+    maxInboundStreams: tunable.positive(),
+    lackingRetryMs: tunable.positive(),
+    rediscoverMs: tunable.positive(),
+    rediscoverMaxMs: tunable.positive(),
+    stallTimeoutMs: tunable.positive()
   }),
   profiles: {
     // LAN: serving is capped below a gigabit link so deploys do not starve the
     // node's own traffic; fetching is not (the servers' caps spread the load).
     lan: {
       chunkBytes: 256 * 1024, wantPerRequest: 16, windowPerProvider: 2, requestTimeoutMs: 30_000, dhtTimeoutMs: 30_000,
-      maxProviderErrors: 3, serveBytesPerSecond: 64 * MiB, fetchBytesPerSecond: 0, bucketBurstBytes: 4 * MiB, maxInboundStreams: 32
+      maxProviderErrors: 3, serveBytesPerSecond: 64 * MiB, fetchBytesPerSecond: 0, bucketBurstBytes: 4 * MiB, maxInboundStreams: 32,
+      // A partial holder fetches a K-chunk request from a capped server in ~0.1 s: 0.5 s lets it get several before
+      // it is asked again, without leaving a chunk waiting long. A lookup is a few RPCs on a LAN; 0.2 s at first finds
+      // the fetchers that started together while a 20 MB fetch (~1.5 s) is still on. Stall: a request's deadline.
+      lackingRetryMs: 500, rediscoverMs: 200, rediscoverMaxMs: 5_000, stallTimeoutMs: 30_000
     },
     // WAN: slower links and longer round trips: a lower serving cap, longer deadlines.
     wan: {
       chunkBytes: 256 * 1024, wantPerRequest: 16, windowPerProvider: 3, requestTimeoutMs: 60_000, dhtTimeoutMs: 60_000,
-      maxProviderErrors: 3, serveBytesPerSecond: 16 * MiB, fetchBytesPerSecond: 0, bucketBurstBytes: 4 * MiB, maxInboundStreams: 32
+      maxProviderErrors: 3, serveBytesPerSecond: 16 * MiB, fetchBytesPerSecond: 0, bucketBurstBytes: 4 * MiB, maxInboundStreams: 32,
+      // Round trips and the lower cap make partial holders slower to fill: longer waits, as the deadlines.
+      lackingRetryMs: 2_000, rediscoverMs: 1_000, rediscoverMaxMs: 15_000, stallTimeoutMs: 60_000
     },
     test: {
       chunkBytes: 16 * 1024, wantPerRequest: 4, windowPerProvider: 2, requestTimeoutMs: 5_000, dhtTimeoutMs: 5_000,
-      maxProviderErrors: 2, serveBytesPerSecond: 0, fetchBytesPerSecond: 0, bucketBurstBytes: MAX_CHUNK_BYTES, maxInboundStreams: 32
+      maxProviderErrors: 2, serveBytesPerSecond: 0, fetchBytesPerSecond: 0, bucketBurstBytes: MAX_CHUNK_BYTES, maxInboundStreams: 32,
+      // Short, so a test of a re-ask runs in well under a second.
+      lackingRetryMs: 100, rediscoverMs: 100, rediscoverMaxMs: 500, stallTimeoutMs: 2_000
     }
   }
 })

@@ -2,15 +2,22 @@
  * Fetching an archive from peers: its index (from the first provider that
  * has one), then its chunks, in parallel from every provider (up to
  * `windowPerProvider` requests of `wantPerRequest` chunks each), every chunk
- * verified against its CID before it is stored. A peer that sends a block it
+ * verified against its CID before it is stored. As soon as it holds the index
+ * the node announces itself as a provider, and its server serves the chunks
+ * it holds so far: fetchers that start together serve each other (a swarm),
+ * not all from the publisher. So a provider's `missing` means "not yet": that
+ * (peer, chunk) is skipped for `lackingRetryMs`, then asked again; each
+ * fetcher asks for chunks in its own order (a hash of its peer id and the
+ * chunk), so fetchers hold different chunks to trade; and providers are looked
+ * up again (after `rediscoverMs`, doubling) to find new partial holders. A peer that sends a block it
  * was not asked for or whose bytes do not hash to its CID is counted
  * (`mycel_artifact_chunk_verification_failures_total`) and dropped; its
  * chunks go back in the queue for the others. Chunks already in the store
  * are not fetched again, so a fetch that was stopped continues where it was.
  * At the end the archive is reassembled from the store and its sha256
  * checked against the archive CID; an index that fails it is dropped and
- * fetched again from another peer. Then the node announces itself as a
- * provider, so the next node fetches from it too.
+ * fetched again from another peer. The fetch resolves once the announcement
+ * made at the index is done.
  */
 import type { Logger } from 'pino'
 import { CID } from 'multiformats/cid'
@@ -24,6 +31,7 @@ import type { ArtifactMetrics } from './metrics.js'
 import { ProviderPool, type Provider } from './providers.js'
 import type { ProviderRouting } from './routing.js'
 import { TokenBucket } from './token-bucket.js'
+import { LackingChunks, spreadOrder } from './lacking.js'
 import { ARTIFACT_PROTOCOL, decodeResponse, encodeRequest } from './transfer.js'
 import { isArchiveCid } from './signed-manifest.js'
 
@@ -91,7 +99,11 @@ export class ArtifactFetcher {
       ...this.init,
       bucket: this.bucket,
       log: this.log,
-      provide: async (archive, sig) => { await this.provide(archive, sig) }
+      self: this.components.peerId,
+      provide: async (archive, sig) => { await this.provide(archive, sig) },
+      rediscover: () => {
+        if (!pool.discovering) pool.discover(this.components.routing, opts.archive, this.init.config.dhtTimeoutMs, signal)
+      }
     }, pool, opts, signal)
     try {
       const result = await run.run()
@@ -121,7 +133,11 @@ interface RunContext extends ArtifactFetcherInit {
   host: Pick<RpcHost, 'dialProtocol'>
   bucket: TokenBucket
   log: Logger
+  /** This node's peer id: seeds the order it asks for chunks in. */
+  self: string
   provide: (archive: string, signal: AbortSignal) => Promise<void>
+  /** Start another provider lookup unless one runs. */
+  rediscover: () => void
 }
 
 /** One fetch of one archive. */
@@ -130,6 +146,8 @@ class FetchRun {
   private indexFrom: Provider | undefined
   private fetchedChunks = 0
   private fetchedBytes = 0
+  /** The announcement made once the index is held; awaited at the end. */
+  private announced: Promise<void> | undefined
 
   constructor (private readonly ctx: RunContext, private readonly pool: ProviderPool,
     private readonly opts: FetchOptions, private readonly signal: AbortSignal) {}
@@ -142,13 +160,15 @@ class FetchRun {
     let reused: number | undefined
     for (let attempt = 0; attempt < MAX_INDEX_ATTEMPTS; attempt++) {
       const stored = await this.store.getIndex(this.opts.archive) ?? await this.fetchIndex()
+      // Holding the index, this node serves what it holds: announce now, not at the end (see the file comment).
+      this.announced ??= this.ctx.provide(this.opts.archive, this.signal)
       for (let round = 0; round < MAX_VERIFY_ROUNDS; round++) {
         const missing = await this.store.missing(stored.index)
         reused ??= uniqueCount(stored.index) - missing.length
         if (missing.length > 0) await this.fetchChunks(stored.index, missing)
         const verdict = await this.verify(stored.index)
         if (verdict === 'ok') {
-          await this.ctx.provide(this.opts.archive, this.signal)
+          await this.announced
           return { ...stored, reusedChunks: reused, fetchedChunks: this.fetchedChunks, fetchedBytes: this.fetchedBytes, liars: [...this.liars] }
         }
         if (verdict === 'mismatch') {
@@ -203,23 +223,38 @@ class FetchRun {
     }
   }
 
-  /** Fetch `missing` chunks from every provider in parallel until all are stored. */
+  /**
+   * Fetch `missing` chunks from every provider in parallel until all are stored. When every provider left lacks
+   * every chunk left, wait for the first lack to expire (or a new provider, or the next lookup), never spin; fail
+   * when none is left, or when none has sent a chunk for `stallTimeoutMs`.
+   */
   private async fetchChunks (index: ArchiveIndex, missing: CID[]): Promise<void> {
-    const pending = [...missing]
-    /** Chunk → peers that said they do not have it (or did not send it). */
-    const notAt = new Map<string, Set<string>>()
+    const pending = spreadOrder(missing, this.ctx.self)
+    const lacking = new LackingChunks(this.config.lackingRetryMs)
     let remaining = missing.length
     let inflight = 0
-    const { wantPerRequest, windowPerProvider } = this.config
+    const { wantPerRequest, windowPerProvider, rediscoverMaxMs, stallTimeoutMs } = this.config
+    let lastProgress = Date.now()
+    let lookupEvery = this.config.rediscoverMs
+    let nextLookup = lastProgress + lookupEvery
     while (remaining > 0) {
       this.signal.throwIfAborted()
+      const now = Date.now()
+      if (now >= nextLookup) {
+        this.ctx.rediscover()
+        lookupEvery = Math.min(2 * lookupEvery, rediscoverMaxMs)
+        nextLookup = now + lookupEvery
+      }
       for (const p of this.pool.active()) {
         while (p.inflight < windowPerProvider && !p.dropped) {
-          const batch = takeBatch(pending, p.key, wantPerRequest, notAt)
+          const batch = takeBatch(pending, p.key, wantPerRequest, lacking, now)
           if (batch.length === 0) break
           p.inflight++
           inflight++
-          void this.requestChunks(p, batch, notAt, pending).then(got => { remaining -= got }, () => {}).finally(() => {
+          void this.requestChunks(p, batch, lacking, pending).then(got => {
+            remaining -= got
+            if (got > 0) lastProgress = Date.now()
+          }, () => {}).finally(() => {
             p.inflight--
             inflight--
             this.pool.notify()
@@ -227,15 +262,22 @@ class FetchRun {
         }
       }
       if (remaining === 0) break
-      if (inflight === 0 && !this.pool.discovering) {
-        throw new ArtifactUnavailableError(`${this.opts.archive}: ${remaining} of ${index.chunks.length} chunks not held by any provider reachable`)
+      if (inflight === 0) {
+        if (this.pool.active().length === 0 && !this.pool.discovering) {
+          throw new ArtifactUnavailableError(`${this.opts.archive}: ${remaining} of ${index.chunks.length} chunks not held by any provider reachable`)
+        }
+        if (now - lastProgress >= stallTimeoutMs) {
+          throw new ArtifactUnavailableError(`${this.opts.archive}: ${remaining} of ${index.chunks.length} chunks lacking at every provider for ${stallTimeoutMs} ms`)
+        }
       }
-      await this.pool.changed(this.signal)
+      // A request settling, a new provider, or the first lack to expire (or the next lookup): never a spin.
+      const wait = Math.min(lacking.nextExpiry(now), nextLookup, lastProgress + stallTimeoutMs) - now
+      await this.pool.changed(this.signal, Math.max(wait, 1))
     }
   }
 
   /** One request to one provider; returns how many chunks it stored. Chunks not received go back to `pending`. */
-  private async requestChunks (p: Provider, batch: CID[], notAt: Map<string, Set<string>>, pending: CID[]): Promise<number> {
+  private async requestChunks (p: Provider, batch: CID[], lacking: LackingChunks, pending: CID[]): Promise<number> {
     const wanted = new Map(batch.map(c => [c.toString(), c]))
     const got = new Set<string>()
     let ok = false
@@ -264,7 +306,7 @@ class FetchRun {
           } else if (msg.t === 'missing') {
             for (const b of msg.cids) {
               const key = parseBlockCid(b)?.toString()
-              if (key !== undefined) mark(notAt, key, p.key)
+              if (key !== undefined) lacking.mark(key, p.key, Date.now())
             }
           } else if (msg.t === 'error') {
             throw new PeerMisbehavedError(`refused the request: ${msg.message}`)
@@ -284,8 +326,8 @@ class FetchRun {
     }
     for (const [key, cid] of wanted) {
       if (got.has(key)) continue
-      // A provider that answered in full but did not send a chunk does not have it.
-      if (ok) mark(notAt, key, p.key)
+      // A provider that answered in full but did not send a chunk does not have it (yet).
+      if (ok) lacking.mark(key, p.key, Date.now())
       pending.push(cid)
     }
     return got.size
@@ -311,17 +353,11 @@ class FetchRun {
   }
 }
 
-function mark (notAt: Map<string, Set<string>>, chunk: string, peer: string): void {
-  let s = notAt.get(chunk)
-  if (s === undefined) { s = new Set(); notAt.set(chunk, s) }
-  s.add(peer)
-}
-
-/** Up to `k` chunks from the front of `pending` that `peer` has not said it lacks; removed from `pending`. */
-function takeBatch (pending: CID[], peer: string, k: number, notAt: Map<string, Set<string>>): CID[] {
+/** Up to `k` chunks from the front of `pending` that `peer` does not lack at `now`; removed from `pending`. */
+function takeBatch (pending: CID[], peer: string, k: number, lacking: LackingChunks, now: number): CID[] {
   const batch: CID[] = []
   for (let i = 0; i < pending.length && batch.length < k;) {
-    if (notAt.get(pending[i].toString())?.has(peer) === true) { i++; continue }
+    if (lacking.has(pending[i].toString(), peer, now)) { i++; continue }
     batch.push(pending[i])
     pending.splice(i, 1)
   }

@@ -81,10 +81,24 @@ export class ProviderPool {
     void run()
   }
 
-  /** Resolves at the next change (see the file comment). Take it before awaiting anything else. */
-  async changed (signal: AbortSignal): Promise<void> {
-    const aborted = new Promise<void>(resolve => { signal.addEventListener('abort', () => { resolve() }, { once: true }) })
-    await Promise.race([this.waiting, aborted])
+  /**
+   * Resolves at the next change (see the file comment), or after `ms` if given. Take it before awaiting anything
+   * else. Its abort listener goes with it: a fetch loop waits many times on one signal.
+   */
+  async changed (signal: AbortSignal, ms?: number): Promise<void> {
+    let onAbort!: () => void
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const other = new Promise<void>(resolve => {
+      onAbort = resolve
+      signal.addEventListener('abort', onAbort, { once: true })
+      if (ms !== undefined) timer = setTimeout(resolve, ms)
+    })
+    try {
+      await Promise.race([this.waiting, other])
+    } finally {
+      signal.removeEventListener('abort', onAbort)
+      clearTimeout(timer)
+    }
     signal.throwIfAborted()
   }
 

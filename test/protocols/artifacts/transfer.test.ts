@@ -217,6 +217,95 @@ describe('artifact transfer (in-memory network)', function () {
     expect((await collect(me.store.read(r.index))).equals(data)).to.equal(true)
   })
 
+  it('a fetcher announces itself at the index; a partial holder serves what it holds to the next fetcher', async () => {
+    const pub = await node()
+    const data = archive(20 * config.chunkBytes)
+    const { index, root } = await pub.store.importArchive(data, config.chunkBytes)
+    const stop = new AbortController()
+    const keep = index.chunks.length - 3
+    class StoppingStore extends BlockStore {
+      puts = 0
+      override async put (cid: CID, bytes: Uint8Array): Promise<void> {
+        await super.put(cid, bytes)
+        if (cid.code === raw.code && ++this.puts === keep) stop.abort(new Error('stopped'))
+      }
+    }
+    const bDir = await mkdtemp(join(dir, 'partial-'))
+    const b = await node({ dataDir: bDir, store: new StoppingStore({ dataDir: bDir }), config: { windowPerProvider: 1, wantPerRequest: 1 } })
+    let err: Error | undefined
+    await b.fetcher.fetch({ archive: index.archive, peers: [pub.id], signal: stop.signal }).catch(e => { err = e })
+    expect(err).to.not.equal(undefined)
+    // Stopped short of the archive, yet in the DHT: it holds the index.
+    expect(routing.records.get(index.archive)?.map(String)).to.deep.equal([b.id])
+    const held = (await b.store.listBlocks()).length - 1
+    expect(held).to.be.within(keep, index.chunks.length - 1)
+    const servedByPubBefore = await counter(pub.metrics.bytesServed)
+    // C is given the publisher; B it finds in the DHT.
+    const c = await node()
+    const r = await c.fetcher.fetch({ archive: index.archive, size: data.byteLength, peers: [pub.id] })
+    expect((await collect(c.store.read(r.index))).equals(data)).to.equal(true)
+    expect(r.liars).to.deep.equal([])
+    const fromB = await counter(b.metrics.bytesServed)
+    const fromPub = await counter(pub.metrics.bytesServed) - servedByPubBefore
+    expect(fromB).to.be.greaterThan(0)
+    expect(fromB + fromPub).to.equal(data.byteLength + (await pub.store.get(root))!.byteLength)
+  })
+
+  it('a provider\'s missing is "not yet": the chunk is asked again after lackingRetryMs, no sooner, and the fetch completes', async () => {
+    const data = archive(6 * config.chunkBytes)
+    const holdMs = 3.5 * config.lackingRetryMs
+    let hidden = ''
+    let asked = 0
+    let until = 0
+    class LateStore extends BlockStore {
+      override async get (cid: CID): Promise<Uint8Array | undefined> {
+        if (cid.toString() === hidden) {
+          asked++
+          if (Date.now() < until) return undefined
+        }
+        return await super.get(cid)
+      }
+    }
+    const pubDir = await mkdtemp(join(dir, 'late-'))
+    const pub = await node({ dataDir: pubDir, store: new LateStore({ dataDir: pubDir }) })
+    const { index } = await pub.store.importArchive(data, config.chunkBytes)
+    hidden = index.chunks[3].toString()
+    const me = await node()
+    const t0 = Date.now()
+    until = t0 + holdMs
+    const r = await me.fetcher.fetch({ archive: index.archive, peers: [pub.id] })
+    const elapsed = Date.now() - t0
+    expect((await collect(me.store.read(r.index))).equals(data)).to.equal(true)
+    expect(elapsed).to.be.at.least(holdMs)
+    // Asked once, then once per expiry until it had it: never more often (no busy loop).
+    expect(asked).to.be.within(2, Math.ceil(elapsed / config.lackingRetryMs) + 1)
+  })
+
+  it('a chunk no provider ever gets: ArtifactUnavailableError after stallTimeoutMs, asked once per lackingRetryMs meanwhile', async () => {
+    const data = archive(4 * config.chunkBytes)
+    let hidden = ''
+    let asked = 0
+    class HoleStore extends BlockStore {
+      override async get (cid: CID): Promise<Uint8Array | undefined> {
+        if (cid.toString() === hidden) { asked++; return undefined }
+        return await super.get(cid)
+      }
+    }
+    const pubDir = await mkdtemp(join(dir, 'hole-'))
+    const pub = await node({ dataDir: pubDir, store: new HoleStore({ dataDir: pubDir }) })
+    const { index } = await pub.store.importArchive(data, config.chunkBytes)
+    hidden = index.chunks[1].toString()
+    const stallTimeoutMs = 5 * config.lackingRetryMs
+    const me = await node({ config: { stallTimeoutMs } })
+    const t0 = Date.now()
+    let err: Error | undefined
+    await me.fetcher.fetch({ archive: index.archive, peers: [pub.id] }).catch(e => { err = e })
+    const elapsed = Date.now() - t0
+    expect(err?.name).to.equal('ArtifactUnavailableError')
+    expect(elapsed).to.be.at.least(stallTimeoutMs)
+    expect(asked).to.be.within(2, Math.ceil(elapsed / config.lackingRetryMs) + 1)
+  })
+
   it('no provider: ArtifactUnavailableError', async () => {
     const data = archive(config.chunkBytes)
     const pub = await node()
