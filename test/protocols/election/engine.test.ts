@@ -4,7 +4,7 @@
  * ELECTION_SEED / ELECTION_SEEDS choose the seeds.
  */
 import { strict as assert } from 'node:assert'
-import { CFG, ROLES, SEEDS, assertNoOverlap, assertUniqueTerms, holderOf, useSimulation } from './sim.js'
+import { CFG, ELECTED_MS, ROLES, SEEDS, assertNoOverlap, assertUniqueTerms, holderOf, useSimulation } from './sim.js'
 
 for (const seed of SEEDS) describe(`election engine (virtual clock, seeded in-memory network)${SEEDS.length > 1 ? `, seed ${seed}` : ''}`, function () {
   this.timeout(60_000)
@@ -33,9 +33,8 @@ for (const seed of SEEDS) describe(`election engine (virtual clock, seeded in-me
   })
 
   it('steady state: renewals travel by gossip; the DHT is written per term and every dhtPutIntervalMs, read only when gossip goes quiet', async () => {
-    const world = await sim.makeWorld(4)
+    const world = await sim.electedWorld(4)
     const { clock } = world
-    await clock.tickAsync(CFG.learnPeriodMs + CFG.renewIntervalMs + CFG.claimSettleMs + 500)
     for (const role of ROLES) assert.equal(world.acting(role).length, 1)
     for (const n of world.nodes.values()) { n.puts = 0; n.gets = 0 }
     const span = 3 * CFG.dhtPutIntervalMs
@@ -58,9 +57,8 @@ for (const seed of SEEDS) describe(`election engine (virtual clock, seeded in-me
   })
 
   it('fails over after a crash: term + 1, not before the old lease lapsed, within a lease period', async () => {
-    const world = await sim.makeWorld(3)
+    const world = await sim.electedWorld(3)
     const { clock } = world
-    await clock.tickAsync(CFG.learnPeriodMs + CFG.renewIntervalMs + CFG.claimSettleMs + 500)
     const old = world.acting('network')[0]
     const oldLease = old.engine.book.get('eu', 'network')!.lease
     const crashAt = clock.now()
@@ -78,9 +76,8 @@ for (const seed of SEEDS) describe(`election engine (virtual clock, seeded in-me
   })
 
   it('hands over at once on a graceful stop (release), before the lease would have lapsed', async () => {
-    const world = await sim.makeWorld(3)
+    const world = await sim.electedWorld(3)
     const { clock } = world
-    await clock.tickAsync(CFG.learnPeriodMs + CFG.renewIntervalMs + CFG.claimSettleMs + 500)
     const old = world.acting('network')[0]
     const expires = old.engine.book.get('eu', 'network')!.lease.expiresAt
     await old.engine.stop()
@@ -94,9 +91,8 @@ for (const seed of SEEDS) describe(`election engine (virtual clock, seeded in-me
   })
 
   it('a cut-off holder stops when its lease lapses; the others take over only after; after healing its token is stale everywhere', async () => {
-    const world = await sim.makeWorld(4)
+    const world = await sim.electedWorld(4)
     const { clock } = world
-    await clock.tickAsync(CFG.learnPeriodMs + CFG.renewIntervalMs + CFG.claimSettleMs + 500)
     const old = world.acting('network')[0]
     const oldToken = { term: old.engine.actingTerm('network')!, holder: old.id }
     old.group = 1
@@ -123,9 +119,8 @@ for (const seed of SEEDS) describe(`election engine (virtual clock, seeded in-me
   })
 
   it('a node that sees a higher token stops acting at once (superseded)', async () => {
-    const world = await sim.makeWorld(3)
+    const world = await sim.electedWorld(3)
     const { clock } = world
-    await clock.tickAsync(CFG.learnPeriodMs + CFG.renewIntervalMs + CFG.claimSettleMs + 500)
     const holder = world.acting('network')[0]
     const other = [...world.nodes.values()].find(n => n !== holder)!
     const { signLease } = await import('../../../protocols/election/index.js')
@@ -145,7 +140,7 @@ for (const seed of SEEDS) describe(`election engine (virtual clock, seeded in-me
     const ranked = [...world.nodes.values()].sort((a, b) => (a.id === holderOf(world, 'network') ? -1 : b.id === holderOf(world, 'network') ? 1 : 0))
     const [first, second] = ranked
     second.blind.add(first.id) // second thinks the real winner is dead, yet they can talk
-    await clock.tickAsync(CFG.learnPeriodMs + CFG.renewIntervalMs + CFG.claimSettleMs + 500)
+    await clock.tickAsync(ELECTED_MS)
     assert.equal(world.acting('network').length, 1)
     await clock.tickAsync(4 * CFG.leaseMs)
     assert.equal(world.acting('network').length, 1)

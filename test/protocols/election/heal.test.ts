@@ -32,9 +32,8 @@ for (const seed of SEEDS) describe(`election engine: views after a heal${SEEDS.l
   const sim = useSimulation(seed)
 
   it('a node cut off from everyone leaves no trace of its failed claims: after the heal every view agrees and the holder keeps its term', async () => {
-    const world = await sim.makeWorld(3)
+    const world = await sim.electedWorld(3)
     const { clock } = world
-    await clock.tickAsync(CFG.learnPeriodMs + CFG.renewIntervalMs + CFG.claimSettleMs + 500)
     const [x, m] = ranked(world, 'network')
     assert.equal(world.acting('network')[0], x)
 
@@ -58,9 +57,8 @@ for (const seed of SEEDS) describe(`election engine: views after a heal${SEEDS.l
   })
 
   it('a lease of its own found only in its own DHT store is no lease; the same record from a peer\'s store is one', async () => {
-    const world = await sim.makeWorld(3)
+    const world = await sim.electedWorld(3)
     const { clock } = world
-    await clock.tickAsync(CFG.learnPeriodMs + CFG.renewIntervalMs + CFG.claimSettleMs + 500)
     const [x, m, c] = ranked(world, 'network')
     assert.equal(x.engine.actingTerm('network'), 1)
     // m's claim of term 5 that reached nobody: kad-dht kept it in m's own store only.
@@ -76,9 +74,8 @@ for (const seed of SEEDS) describe(`election engine: views after a heal${SEEDS.l
     assert.equal(m.engine.book.maxTerm('eu', 'network'), 5)
   })
   it('a higher term claimed and released where gossip did not reach still supersedes the old holder, which stops renewing its term', async () => {
-    const world = await sim.makeWorld(3)
+    const world = await sim.electedWorld(3)
     const { clock } = world
-    await clock.tickAsync(CFG.learnPeriodMs + CFG.renewIntervalMs + CFG.claimSettleMs + 500)
     // x holds network (term 1); m is the next closest, c the farthest.
     const [x, m, c] = ranked(world, 'network')
     assert.equal(world.acting('network')[0], x)
@@ -126,9 +123,8 @@ for (const seed of SEEDS) describe(`election engine: views after a heal${SEEDS.l
     assertUniqueTerms(world)
   })
   it('a cut-off holder back from a partition learns its successor\'s term before claiming again: no term number for two holders', async () => {
-    const world = await sim.makeWorld(3)
+    const world = await sim.electedWorld(3)
     const { clock } = world
-    await clock.tickAsync(CFG.learnPeriodMs + CFG.renewIntervalMs + CFG.claimSettleMs + 500)
     const [x, b] = ranked(world, 'network')
     assert.equal(x.engine.actingTerm('network'), 1)
 
@@ -158,9 +154,8 @@ for (const seed of SEEDS) describe(`election engine: views after a heal${SEEDS.l
     assertNoOverlap(world)
   })
   it('read repair: of the many nodes that know a higher term, few restate it, and the old holder stops at once', async () => {
-    const world = await sim.makeWorld(6)
+    const world = await sim.electedWorld(6)
     const { clock } = world
-    await clock.tickAsync(CFG.learnPeriodMs + CFG.renewIntervalMs + CFG.claimSettleMs + 500)
     const [x, z] = ranked(world, 'network')
     assert.equal(x.engine.actingTerm('network'), 1)
     // Every node but x learns that z held (and released) term 2, as on the far side of a healed split.

@@ -182,7 +182,10 @@ export class SimNode {
  * before each test, and afterwards stop every engine, print the network's
  * last events if the test failed, and put the real timers back.
  */
-export function useSimulation (seed: number): { makeWorld: (n: number, regions?: string[]) => Promise<World> } {
+/** From start until every role has its first holder: the learn period, one renewal tick, the claim settle, and slack. */
+export const ELECTED_MS = CFG.learnPeriodMs + CFG.renewIntervalMs + CFG.claimSettleMs + 500
+
+export function useSimulation (seed: number): { makeWorld: (n: number, regions?: string[]) => Promise<World>, electedWorld: (n: number) => Promise<World> } {
   let clock: VirtualClock
   let rand: () => number
   let uninstall: () => void
@@ -210,6 +213,12 @@ export function useSimulation (seed: number): { makeWorld: (n: number, regions?:
         world.nodes.set(id, new SimNode(world, key, id, regions[i % regions.length]))
       }
       for (const node of world.nodes.values()) node.engine.start()
+      return world
+    },
+    /** A world of n nodes in 'eu', run on the virtual clock until the first holders were elected (ELECTED_MS). */
+    async electedWorld (n) {
+      const world = await this.makeWorld(n)
+      await world.clock.tickAsync(ELECTED_MS)
       return world
     }
   }
