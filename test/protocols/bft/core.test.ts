@@ -193,6 +193,26 @@ describe('bft core', () => {
     await c.stop()
   })
 
+  /** In dir, a file block store holding one certified block (synced, closed) and a file WAL holding a precommit for it (left open). */
+  const writeBlockAndVote = async (dir: string): Promise<{ wal: FileWal, v: Vote }> => {
+    const { state } = await setup()
+    const b = await block(state, [{ key: 'k', value: 'v' }])
+    const store = new FileBlockStore(dir)
+    await store.append(await certify(state, b))
+    await store.sync()
+    await store.close()
+    const wal = new FileWal(dir)
+    const v = await vote(vals[0], state.chain, PRECOMMIT, 1, 0, blockHash(b))
+    await wal.append({ kind: 'vote', vote: v, block: b, polka: [v] })
+    return { wal, v }
+  }
+
+  /** The two files of dir, each with a fresh load of it. */
+  const fileLoaders = (dir: string): Array<readonly [string, () => Promise<unknown[]>]> => [
+    ['bft-blocks.log', async () => await new FileBlockStore(dir).load()],
+    ['bft-wal.log', async () => await new FileWal(dir).load()]
+  ]
+
   it('file WAL and block store survive a torn tail and refuse corruption', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'bft-'))
     try {
@@ -228,18 +248,10 @@ describe('bft core', () => {
   it('file WAL and block store detect a damaged byte at every offset (CorruptFileError naming the file)', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'bft-'))
     try {
-      const { state } = await setup()
-      const b = await block(state, [{ key: 'k', value: 'v' }])
-      const store = new FileBlockStore(dir)
-      await store.append(await certify(state, b))
-      await store.sync()
-      await store.close()
-      const wal = new FileWal(dir)
-      const v = await vote(vals[0], state.chain, PRECOMMIT, 1, 0, blockHash(b))
-      await wal.append({ kind: 'vote', vote: v, block: b, polka: [v] })
+      const { wal, v } = await writeBlockAndVote(dir)
       await wal.append({ kind: 'vote', vote: { ...v, round: 1, blockHash: null }, block: null, polka: [] })
       await wal.close()
-      for (const [file, load] of [['bft-blocks.log', async () => await new FileBlockStore(dir).load()], ['bft-wal.log', async () => await new FileWal(dir).load()]] as const) {
+      for (const [file, load] of fileLoaders(dir)) {
         const path = join(dir, file)
         const good = await readFile(path)
         assert.ok(good.length > 200)
@@ -284,17 +296,9 @@ describe('bft core', () => {
   it('a current WAL or block store with a damaged header is refused, never converted as the headerless first layout', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'bft-'))
     try {
-      const { state } = await setup()
-      const b = await block(state, [{ key: 'k', value: 'v' }])
-      const store = new FileBlockStore(dir)
-      await store.append(await certify(state, b))
-      await store.sync()
-      await store.close()
-      const wal = new FileWal(dir)
-      const v = await vote(vals[0], state.chain, PRECOMMIT, 1, 0, blockHash(b))
-      await wal.append({ kind: 'vote', vote: v, block: b, polka: [v] })
+      const { wal } = await writeBlockAndVote(dir)
       await wal.close()
-      for (const [file, load] of [['bft-blocks.log', async () => await new FileBlockStore(dir).load()], ['bft-wal.log', async () => await new FileWal(dir).load()]] as const) {
+      for (const [file, load] of fileLoaders(dir)) {
         const path = join(dir, file)
         const good = await readFile(path)
         // Three bytes (past the few a damaged header may differ by) that read as a first-layout length
