@@ -154,24 +154,31 @@ describe('bft core', () => {
     await assert.rejects(state.validateEntry((await block(state, [{ key: 'bft/validators', value: null }], outsider)).entries[0], 4), /cannot be deleted/)
   })
 
+  /** The proposer of height 1, round 0, and a validator that is not it. */
+  const roundZero = (state: CriticalState): { me: BftSigner, proposer: BftSigner } => ({
+    me: vals.find(v => state.validatorsAt(1).proposer(1, 0) !== v.id) as BftSigner,
+    proposer: vals.find(v => state.validatorsAt(1).proposer(1, 0) === v.id) as BftSigner
+  })
+
+  /** The signed proposal of b at height 1, round 0, by proposer. */
+  const proposal = async (state: CriticalState, proposer: BftSigner, b: Block): Promise<BftMessage> => {
+    const sig = await proposer.sign(PROPOSAL_DOMAIN, proposalSignBytes(state.chain, 1, 0, -1, blockHash(b)))
+    return { v: 1, kind: 'proposal', proposal: { height: 1, round: 0, validRound: -1, block: b, proposer: proposer.id, signature: sig } }
+  }
+
   it('after a restart the WAL makes a validator re-send its vote, never a conflicting one', async () => {
     const { state } = await setup()
-    const me = vals.find(v => state.validatorsAt(1).proposer(1, 0) !== v.id) as BftSigner
-    const proposer = vals.find(v => state.validatorsAt(1).proposer(1, 0) === v.id) as BftSigner
+    const { me, proposer } = roundZero(state)
     const sent: BftMessage[] = []
     const timers: Array<() => void> = []
     const clock: Clock = { now: () => Date.now(), setTimeout: (cb) => timers.push(cb), clearTimeout: () => {} }
     const wal = new MemoryWal()
     const mk = (): Consensus => new Consensus({ state, signer: me, verify, wal, clock, net: { broadcast: m => sent.push(m), send: () => {} }, timeouts: bftTunables.defaults('test') })
-    const propose = async (b: Block): Promise<BftMessage> => {
-      const sig = await proposer.sign(PROPOSAL_DOMAIN, proposalSignBytes(state.chain, 1, 0, -1, blockHash(b)))
-      return { v: 1, kind: 'proposal', proposal: { height: 1, round: 0, validRound: -1, block: b, proposer: proposer.id, signature: sig } }
-    }
     const b1 = await block(state, [{ key: 'x', value: '1' }])
     const b2 = await block(state, [{ key: 'x', value: '2' }])
     let c = mk()
     await c.start()
-    await c.receive(proposer.id, await propose(b1))
+    await c.receive(proposer.id, await proposal(state, proposer, b1))
     await c.settled()
     const prevotes = (): Vote[] => sent.flatMap(m => m.kind === 'vote' && m.vote.type === PREVOTE ? [m.vote] : [])
     assert.equal(prevotes().length, 1)
@@ -182,7 +189,7 @@ describe('bft core', () => {
     sent.length = 0
     c = mk()
     await c.start()
-    await c.receive(proposer.id, await propose(b2))
+    await c.receive(proposer.id, await proposal(state, proposer, b2))
     await c.settled()
     for (const t of timers.splice(0)) t()
     await c.settled()
@@ -320,8 +327,7 @@ describe('bft core', () => {
 
   it('a WAL that fails at runtime halts consensus for good and reports it (fail-stop)', async () => {
     const { state } = await setup()
-    const me = vals.find(v => state.validatorsAt(1).proposer(1, 0) !== v.id) as BftSigner
-    const proposer = vals.find(v => state.validatorsAt(1).proposer(1, 0) === v.id) as BftSigner
+    const { me, proposer } = roundZero(state)
     const sent: BftMessage[] = []
     const clock: Clock = { now: () => Date.now(), setTimeout: () => undefined, clearTimeout: () => {} }
     const wal = new MemoryWal()
@@ -330,8 +336,7 @@ describe('bft core', () => {
     const c = new Consensus({ state, signer: me, verify, wal, clock, net: { broadcast: m => sent.push(m), send: () => {} }, timeouts: bftTunables.defaults('test'), onHalt: (_f, err) => { faults.push(err as Error) } })
     await c.start()
     const b = await block(state, [{ key: 'x', value: '1' }])
-    const sig = await proposer.sign(PROPOSAL_DOMAIN, proposalSignBytes(state.chain, 1, 0, -1, blockHash(b)))
-    const msg: BftMessage = { v: 1, kind: 'proposal', proposal: { height: 1, round: 0, validRound: -1, block: b, proposer: proposer.id, signature: sig } }
+    const msg = await proposal(state, proposer, b)
     await c.receive(proposer.id, msg)
     await c.settled()
     assert.equal(faults.length, 1)
