@@ -114,34 +114,34 @@ export function sendJson (res: ServerResponse, status: number, value: unknown): 
 async function readBinaryBody (req: IncomingMessage, spec: { contentType: string, maxBytes: number }): Promise<Uint8Array> {
   const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim()
   if (type !== spec.contentType) throw new RequestError(415, `request body must be ${spec.contentType}`)
-  const declared = Number(req.headers['content-length'] ?? 0)
-  if (declared > spec.maxBytes) throw new RequestError(413, `request body over ${spec.maxBytes} bytes`)
-  const chunks: Buffer[] = []
-  let size = 0
-  for await (const chunk of req) {
-    size += (chunk as Buffer).byteLength
-    if (size > spec.maxBytes) throw new RequestError(413, `request body over ${spec.maxBytes} bytes`)
-    chunks.push(chunk as Buffer)
-  }
-  return Buffer.concat(chunks, size)
+  return await readLimited(req, spec.maxBytes)
 }
 
 async function readJsonBody (req: IncomingMessage): Promise<unknown> {
+  const body = await readLimited(req, MAX_BODY_BYTES)
+  if (body.byteLength === 0) return undefined
+  const type = req.headers['content-type'] ?? 'application/json'
+  if (!type.includes('json')) throw new RequestError(415, 'request body must be JSON (content-type: application/json)')
+  try {
+    return JSON.parse(body.toString('utf8'))
+  } catch (err) {
+    throw new RequestError(400, `request body is not valid JSON: ${(err as Error).message}`)
+  }
+}
+
+/**
+ * The request body, at most `maxBytes`: 413 on a declared content-length over
+ * it before anything is read, and as soon as the bytes read pass it.
+ */
+async function readLimited (req: IncomingMessage, maxBytes: number): Promise<Buffer> {
   const declared = Number(req.headers['content-length'] ?? 0)
-  if (declared > MAX_BODY_BYTES) throw new RequestError(413, `request body over ${MAX_BODY_BYTES} bytes`)
+  if (declared > maxBytes) throw new RequestError(413, `request body over ${maxBytes} bytes`)
   const chunks: Buffer[] = []
   let size = 0
   for await (const chunk of req) {
     size += (chunk as Buffer).byteLength
-    if (size > MAX_BODY_BYTES) throw new RequestError(413, `request body over ${MAX_BODY_BYTES} bytes`)
+    if (size > maxBytes) throw new RequestError(413, `request body over ${maxBytes} bytes`)
     chunks.push(chunk as Buffer)
   }
-  if (size === 0) return undefined
-  const type = req.headers['content-type'] ?? 'application/json'
-  if (!type.includes('json')) throw new RequestError(415, 'request body must be JSON (content-type: application/json)')
-  try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8'))
-  } catch (err) {
-    throw new RequestError(400, `request body is not valid JSON: ${(err as Error).message}`)
-  }
+  return Buffer.concat(chunks, size)
 }

@@ -12,8 +12,8 @@ import { ApiClient } from './client.js'
 import { apiOption, parseCount } from './options.js'
 import { print, printJson, printTable } from './output.js'
 import { UsageError } from '../errors.js'
+import { acksText, waitQuery, writeSignal, type WaitOpts, type WriteReply } from './durable-write.js'
 
-interface WriteReply { namespace: string, key: string, writer: string | null, seq: number | null, acked: string[], deleted?: boolean }
 interface Listing { namespace: string, entries: Record<string, unknown>, writers: Record<string, string | null> }
 interface StoreStatus {
   peerId: string
@@ -167,20 +167,8 @@ export function parseValue (raw: string): unknown {
   }
 }
 
-function keyPath (ns: string, key: string, opts: { waitFor?: number, timeout?: number } = {}): string {
-  const q = new URLSearchParams()
-  if (opts.waitFor !== undefined) q.set('waitFor', String(opts.waitFor))
-  if (opts.timeout !== undefined) q.set('timeoutMs', String(opts.timeout))
-  return `/v1/config/${encodeURIComponent(ns)}/${encodeURIComponent(key)}${q.size > 0 ? `?${q.toString()}` : ''}`
-}
-
-/** Room for the agent's own --wait-for deadline before the HTTP call gives up. */
-function writeSignal (opts: { waitFor?: number, timeout?: number }): AbortSignal {
-  return AbortSignal.timeout((opts.waitFor ?? 0) > 0 ? (opts.timeout ?? 60_000) + 30_000 : 30_000)
-}
-
-function acksText (r: WriteReply, opts: { waitFor?: number }): string {
-  return (opts.waitFor ?? 0) > 0 ? `, acknowledged by ${r.acked.length} member${r.acked.length === 1 ? '' : 's'}` : ''
+function keyPath (ns: string, key: string, opts: WaitOpts = {}): string {
+  return `/v1/config/${encodeURIComponent(ns)}/${encodeURIComponent(key)}${waitQuery(opts)}`
 }
 
 /** JSON, so a string and a number never look alike; `raw` prints a string as is (like `jq -r`). */

@@ -13,9 +13,9 @@ import { ApiClient } from './client.js'
 import { apiOption, parseCount } from './options.js'
 import { print, printJson, printTable } from './output.js'
 import { UsageError } from '../errors.js'
+import { acksText, waitQuery, writeSignal, type WaitOpts, type WriteReply } from './durable-write.js'
 import { parseDeployment, type Deployment } from '../../managers/deployment.js'
 
-interface WriteReply { namespace: string, key: string, writer: string | null, seq: number | null, acked: string[], deleted?: boolean }
 type Listed = Deployment & { writer: string | null }
 
 export interface DeployArgs {
@@ -57,20 +57,8 @@ function parseInteger (v: string): number {
   return n
 }
 
-function namePath (name: string, opts: { waitFor?: number, timeout?: number } = {}): string {
-  const q = new URLSearchParams()
-  if (opts.waitFor !== undefined) q.set('waitFor', String(opts.waitFor))
-  if (opts.timeout !== undefined) q.set('timeoutMs', String(opts.timeout))
-  return `/v1/deployments/${encodeURIComponent(name)}${q.size > 0 ? `?${q.toString()}` : ''}`
-}
-
-/** Room for the agent's own --wait-for deadline before the HTTP call gives up. */
-function writeSignal (opts: { waitFor?: number, timeout?: number }): AbortSignal {
-  return AbortSignal.timeout((opts.waitFor ?? 0) > 0 ? (opts.timeout ?? 60_000) + 30_000 : 30_000)
-}
-
-function acksText (r: WriteReply, opts: { waitFor?: number }): string {
-  return (opts.waitFor ?? 0) > 0 ? `, acknowledged by ${r.acked.length} member${r.acked.length === 1 ? '' : 's'}` : ''
+function namePath (name: string, opts: WaitOpts = {}): string {
+  return `/v1/deployments/${encodeURIComponent(name)}${waitQuery(opts)}`
 }
 
 /** Adds deploy, undeploy and deployments to the `component` command group. */
