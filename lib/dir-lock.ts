@@ -52,7 +52,13 @@ function readText (path: string): string | undefined {
   try { return readFileSync(path, 'utf8') } catch { return undefined }
 }
 
-export function bootId (): string | undefined { return readText('/proc/sys/kernel/random/boot_id')?.trim() }
+/** Read once: the boot id cannot change while this process runs (the adoption poll asks for it every second). */
+let cachedBootId: { value: string | undefined } | undefined
+
+export function bootId (): string | undefined {
+  cachedBootId ??= { value: readText('/proc/sys/kernel/random/boot_id')?.trim() }
+  return cachedBootId.value
+}
 
 /** Fields of /proc/<pid>/stat after the command name (which is in parentheses and may contain spaces). */
 function statFields (pid: number | 'self'): string[] | undefined {
@@ -73,7 +79,8 @@ export function currentHolder (): LockHolder {
 
 /** Is the process named in `h` still running? */
 export function holderAlive (h: LockHolder): boolean {
-  if (h.bootId !== undefined && bootId() !== undefined && h.bootId !== bootId()) return false
+  const boot = bootId()
+  if (h.bootId !== undefined && boot !== undefined && h.bootId !== boot) return false
   try {
     process.kill(h.pid, 0)
   } catch (err) {

@@ -44,12 +44,14 @@ describe('host/health-check', () => {
     const clock = new VirtualClock()
     let inFlight = 0
     let most = 0
+    let runs = 0
     const hc = new HealthCheck({
       spec: { tcp: { host: '127.0.0.1', port: 1 }, intervalMs: 10, timeoutMs: 10 },
       tunables: t,
       clock,
       probe: async () => {
         inFlight++
+        runs++
         most = Math.max(most, inFlight)
         await new Promise<void>(resolve => clock.setTimeout(resolve, 50))
         inFlight--
@@ -60,6 +62,8 @@ describe('host/health-check', () => {
     await clock.tickAsync(500)
     hc.stop()
     assert.equal(most, 1)
+    // It kept running, each run intervalMs after the previous one ended: starts at 0, 60, ..., 480.
+    assert.equal(runs, 9)
   })
 
   it('refuses a spec with no kind, two kinds, a bad port, a bad URL or a zero threshold', () => {
