@@ -19,10 +19,10 @@
  * archives and temp files left by a crash.
  */
 import { randomBytes } from 'node:crypto'
-import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
+import { mkdir, open, readdir, rename, rm, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { CID } from 'multiformats/cid'
-import { syncDir } from '../../lib/durable-file.js'
+import { readFileIfExists, syncDir } from '../../lib/durable-file.js'
 import { artifactMetrics, type ArtifactMetrics } from './metrics.js'
 import { CBOR_CODEC, decodeIndex, parseBlockCid, readArchive, splitArchive, verifyBlock, type ArchiveIndex } from './chunks.js'
 import { isArchiveCid } from './signed-manifest.js'
@@ -70,13 +70,8 @@ export class BlockStore {
   /** The block's bytes, verified; undefined if absent or corrupt (then deleted and counted). */
   async get (cid: CID): Promise<Uint8Array | undefined> {
     const path = this.blockPath(cid)
-    let data: Buffer
-    try {
-      data = await readFile(path)
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-      throw err
-    }
+    const data = await readFileIfExists(path)
+    if (data === undefined) return undefined
     if (verifyBlock(cid, data)) return data
     this.metrics.blockCorruptions.inc()
     await rm(path, { force: true })
@@ -104,14 +99,9 @@ export class BlockStore {
   /** The archive's index, if its root is recorded and the index block is intact. */
   async getIndex (archive: string): Promise<StoredIndex | undefined> {
     if (!isArchiveCid(archive)) return undefined
-    let text: string
-    try {
-      text = await readFile(this.rootPath(archive), 'utf8')
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-      throw err
-    }
-    const root = parseBlockCid(text.trim())
+    const text = await readFileIfExists(this.rootPath(archive))
+    if (text === undefined) return undefined
+    const root = parseBlockCid(text.toString('utf8').trim())
     const data = root?.code === CBOR_CODEC ? await this.get(root) : undefined
     if (root === undefined || data === undefined) return undefined
     try {
