@@ -16,6 +16,7 @@ import { encode, decode, rfc8949EncodeOptions } from 'cborg'
 import { z } from 'zod'
 import { MalformedMessageError, OversizedMessageError, UnsupportedVersionError } from './errors.js'
 import { isDeterministic } from './deterministic.js'
+import { firstIssue } from '../lib/zod-issue.js'
 
 const DECODE_OPTIONS = {
   strict: true,
@@ -99,8 +100,7 @@ function decodeRaw (data: Uint8Array, schema: z.ZodType, maxBytes: number | unde
 function check<T> (raw: unknown, schema: z.ZodType<T>): T {
   const parsed = schema.safeParse(raw)
   if (!parsed.success) {
-    const issue = parsed.error.issues[0]
-    throw new MalformedMessageError(`invalid message: ${issue?.path.join('.') ?? ''} ${issue?.message ?? ''}`.trim())
+    throw new MalformedMessageError(`invalid message: ${firstIssue(parsed.error)}`)
   }
   return parsed.data
 }

@@ -7,18 +7,22 @@
  * Every read re-hashes the block: a file whose bytes are not what its name
  * says (a torn write, a bad disk, a hand edit) is deleted, counted and
  * reported missing, so it is fetched again and never served or unpacked.
- * That is also why writes are temp file + rename without fsync: a block lost
- * or torn by a crash is only a block to fetch again, and an fsync per
- * 256 KiB block would multiply the cost of a fetch.
+ * That is also why a fetched block is written temp file + rename without
+ * fsync: a block lost or torn by a crash is only a block to fetch again, and
+ * an fsync per 256 KiB block would multiply the cost of a fetch. An imported
+ * archive (a publish) is the exception: the publisher may be its only holder
+ * and acknowledges it once the durable manifest is written, so importArchive
+ * fsyncs every block and the root, and their directories, before it returns.
  *
  * GC keeps the blocks reachable from the archives it is given (their root,
  * index and chunks) and deletes everything else, including roots of other
  * archives and temp files left by a crash.
  */
 import { randomBytes } from 'node:crypto'
-import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
+import { mkdir, open, readdir, rename, rm, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { CID } from 'multiformats/cid'
+import { readFileIfExists, syncDir } from '../../lib/durable-file.js'
 import { artifactMetrics, type ArtifactMetrics } from './metrics.js'
 import { CBOR_CODEC, decodeIndex, parseBlockCid, readArchive, splitArchive, verifyBlock, type ArchiveIndex } from './chunks.js'
 import { isArchiveCid } from './signed-manifest.js'
@@ -66,28 +70,26 @@ export class BlockStore {
   /** The block's bytes, verified; undefined if absent or corrupt (then deleted and counted). */
   async get (cid: CID): Promise<Uint8Array | undefined> {
     const path = this.blockPath(cid)
-    let data: Buffer
-    try {
-      data = await readFile(path)
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-      throw err
-    }
+    const data = await readFileIfExists(path)
+    if (data === undefined) return undefined
     if (verifyBlock(cid, data)) return data
     this.metrics.blockCorruptions.inc()
     await rm(path, { force: true })
     return undefined
   }
 
-  /** Store a block; BlockMismatchError unless `data` is what `cid` names. */
-  async put (cid: CID, data: Uint8Array): Promise<void> {
+  /**
+   * Store a block; BlockMismatchError unless `data` is what `cid` names.
+   * `sync`: fsync the file before the rename (the caller syncs the directory).
+   */
+  async put (cid: CID, data: Uint8Array, sync = false): Promise<void> {
     if (!verifyBlock(cid, data)) throw new BlockMismatchError(`block bytes do not hash to ${cid.toString()}`)
-    await this.writeAtomic(this.blocksDir, this.blockPath(cid), data)
+    await this.writeAtomic(this.blocksDir, this.blockPath(cid), data, sync)
   }
 
   /** Record that `root` is the index of `archive` (the index block must be stored already). */
-  async putRoot (archive: string, root: CID): Promise<void> {
-    await this.writeAtomic(this.rootsDir, this.rootPath(archive), root.toString())
+  async putRoot (archive: string, root: CID, sync = false): Promise<void> {
+    await this.writeAtomic(this.rootsDir, this.rootPath(archive), root.toString(), sync)
   }
 
   async deleteRoot (archive: string): Promise<void> {
@@ -97,14 +99,9 @@ export class BlockStore {
   /** The archive's index, if its root is recorded and the index block is intact. */
   async getIndex (archive: string): Promise<StoredIndex | undefined> {
     if (!isArchiveCid(archive)) return undefined
-    let text: string
-    try {
-      text = await readFile(this.rootPath(archive), 'utf8')
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-      throw err
-    }
-    const root = parseBlockCid(text.trim())
+    const text = await readFileIfExists(this.rootPath(archive))
+    if (text === undefined) return undefined
+    const root = parseBlockCid(text.toString('utf8').trim())
     const data = root?.code === CBOR_CODEC ? await this.get(root) : undefined
     if (root === undefined || data === undefined) return undefined
     try {
@@ -126,12 +123,16 @@ export class BlockStore {
 
   /**
    * Store an archive this node has (a publisher's pack): its chunks, index
-   * and root. Returns the index; the archive CID is `index.archive`.
+   * and root, durably (file and directory fsyncs) before it resolves, since
+   * no peer may have it yet. Returns the index; the archive CID is `index.archive`.
    */
   async importArchive (source: Uint8Array | AsyncIterable<Uint8Array>, chunkSize: number): Promise<StoredIndex> {
-    const split = await splitArchive(source, chunkSize, async (cid, data) => { await this.put(cid, data) })
-    await this.put(split.root, split.indexBlock)
-    await this.putRoot(split.index.archive, split.root)
+    const split = await splitArchive(source, chunkSize, async (cid, data) => { await this.put(cid, data, true) })
+    await this.put(split.root, split.indexBlock, true)
+    // One directory fsync makes every block rename above durable, before the root names them.
+    await syncDir(this.blocksDir)
+    await this.putRoot(split.index.archive, split.root, true)
+    await syncDir(this.rootsDir)
     return { root: split.root, index: split.index }
   }
 
@@ -188,14 +189,24 @@ export class BlockStore {
     return join(this.rootsDir, archive)
   }
 
-  private async writeAtomic (dir: string, path: string, data: Uint8Array | string): Promise<void> {
+  private async writeAtomic (dir: string, path: string, data: Uint8Array | string, sync: boolean): Promise<void> {
     // A unique temp name: two writes of one block (two fetches, a fetch and
     // an import) never share a temp file; the last rename wins with equal bytes.
     const tmp = `${path}${TEMP_MARK}${randomBytes(6).toString('hex')}`
     this.writing.add(tmp)
     try {
       await mkdir(dir, { recursive: true, mode: 0o700 })
-      await writeFile(tmp, data, { mode: 0o600 })
+      if (sync) {
+        const fh = await open(tmp, 'w', 0o600)
+        try {
+          await fh.writeFile(data)
+          await fh.sync()
+        } finally {
+          await fh.close()
+        }
+      } else {
+        await writeFile(tmp, data, { mode: 0o600 })
+      }
       await rename(tmp, path)
     } catch (err) {
       await rm(tmp, { force: true }).catch(() => {})

@@ -22,6 +22,7 @@ import { sha256 } from 'multiformats/hashes/sha2'
 import { z } from 'zod'
 import { bytes, decodeCbor, decodeSigned, encodeCbor } from '../../wire/codec.js'
 import { signPayload, verifyPayload } from '../../wire/signing.js'
+import { firstIssue } from '../../lib/zod-issue.js'
 import { traced, type Traced } from '../../wire/trace-context.js'
 import { MANIFEST_SIGN_DOMAIN, MAX_SIGNED_MANIFEST_BYTES } from './constants.js'
 import {
@@ -95,7 +96,7 @@ export async function addressArchive (source: Uint8Array | AsyncIterable<Uint8Ar
 /** Sign `manifest` (already checked by the file schema) with its archive; returns the wire bytes. */
 export async function signManifest (manifest: Manifest, archive: ArchiveRef, key: PrivateKey, publisher: string): Promise<Uint8Array> {
   const checked = manifestFileSchema.safeParse(manifest)
-  if (!checked.success) throw new InvalidManifestError(`cannot sign: ${checked.error.issues[0]?.message ?? 'invalid manifest'}`)
+  if (!checked.success) throw new InvalidManifestError(`cannot sign: ${firstIssue(checked.error)}`)
   const body: Record<string, unknown> = { v: 1 }
   for (const [k, value] of Object.entries(manifest)) if (value !== undefined) body[k] = value
   body.archive = { cid: archive.cid, size: archive.size }
