@@ -191,6 +191,7 @@ export class Agent {
       config: healthTunables.defaults(cfg.profile),
       version: VERSION,
       roles: () => membership.self().roles,
+      labels: cfg.labels,
       isMember: (peerId) => membership.get(peerId) !== undefined
     })(components))
 

@@ -16,6 +16,7 @@ import { PROFILE_NAMES, type ProfileName } from '../lib/tunables.js'
 import { namespacesSectionSchema } from '../crdt/namespaces.js'
 import { REGION_PATTERN, REGION_RULE } from '../lib/region.js'
 import { checkPublishers } from '../policy/publisher-trust.js'
+import { labelsSchema } from '../protocols/health/report.js'
 import { loadGenesis } from '../protocols/bft/genesis.js'
 import { ROLE_NAMES } from '../managers/registry.js'
 
@@ -62,7 +63,14 @@ export const agentConfigSchema = z.object({
    */
   publishers: z.array(z.string()).superRefine((ids, ctx) => {
     try { checkPublishers(ids) } catch (err) { ctx.addIssue({ code: z.ZodIssueCode.custom, message: (err as Error).message }) }
-  })
+  }),
+  /**
+   * This node's labels (`--label KEY=VALUE`, repeatable), in its health
+   * report; a deployment's `--constraint KEY=VALUE` places instances only on
+   * nodes carrying the label with that value. The rule is the health
+   * report's, so every receiver accepts what the config accepted.
+   */
+  labels: labelsSchema
 }).strict()
 
 export type AgentConfig = z.infer<typeof agentConfigSchema>
@@ -83,7 +91,8 @@ export function defaults (): AgentConfig {
     profile: 'lan',
     logLevel: 'info',
     roles: [...ROLE_NAMES],
-    publishers: []
+    publishers: [],
+    labels: {}
   }
 }
 

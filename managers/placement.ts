@@ -33,8 +33,8 @@
 import type { MemberState } from '../protocols/membership/types.js'
 import { isSystemDeployment, type Deployment } from './deployment.js'
 
-/** What a node's component host reports for one component (issue 13, `mycel component status`). */
-export type ComponentState = 'fetching' | 'installing' | 'starting' | 'running' | 'failed' | 'stopped'
+import type { ComponentState } from '../protocols/health/report.js'
+export type { ComponentState }
 
 /** One node of the region as placement sees it: membership state plus the facts of its latest health report. */
 export interface NodeFacts {

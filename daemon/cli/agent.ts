@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { createLogger, type LogLevel } from '../logger.js'
 import { checkReferencedFiles, defaults, devDefaults, readConfigFile, resolveConfig, type AgentConfig } from '../config.js'
 import { startupErrorMessage } from './startup-error.js'
-import { parseApiAddress, parseRegion } from './options.js'
+import { collectLabel, parseApiAddress, parseRegion } from './options.js'
 import { printJson } from './output.js'
 
 const collect = (v: string, prev: string[] = []): string[] => [...prev, v]
@@ -30,6 +30,8 @@ interface AgentFlags {
   genesis?: string
   /** `--publisher ID`, repeatable: the config key `publishers`. */
   publisher?: string[]
+  /** `--label KEY=VALUE`, repeatable: the config key `labels`. */
+  label?: Record<string, string>
 }
 
 export function registerAgentCommand (program: Command): void {
@@ -51,6 +53,7 @@ export function registerAgentCommand (program: Command): void {
     .option('--roles <list>', 'management roles this node may hold, comma separated (default all)', list)
     .option('--genesis <file>', 'genesis file of the network (critical config)')
     .option('--publisher <id>', 'trust component manifests signed by this publisher id, repeatable (only without --genesis: with one, critical config key "publishers" decides)', collect)
+    .option('--label <key=value>', 'a label of this node, repeatable; deployments\' --constraint KEY=VALUE match it', collectLabel)
     .action(async (flags: AgentFlags) => { await runAgent(flags) })
 }
 
@@ -61,9 +64,9 @@ export function registerAgentCommand (program: Command): void {
  * the caller removes it when the agent stops.
  */
 async function loadAgentConfig (flags: AgentFlags): Promise<{ config: AgentConfig, tempDir?: string }> {
-  const { config: file, dev, check: _check, publisher, ...rest } = flags
+  const { config: file, dev, check: _check, publisher, label, ...rest } = flags
   const fromFile = file !== undefined ? await readConfigFile(file) : {}
-  const given = { ...rest, ...(publisher !== undefined ? { publishers: publisher } : {}) } as Partial<AgentConfig>
+  const given = { ...rest, ...(publisher !== undefined ? { publishers: publisher } : {}), ...(label !== undefined ? { labels: label } : {}) } as Partial<AgentConfig>
   const layers = [defaults(), dev === true ? devDefaults() : {}, fromFile, given]
   // Validate before making the temporary dir: a bad config leaves nothing behind.
   const config = resolveConfig(...layers)

@@ -6,6 +6,7 @@
 import { InvalidArgumentError, Option } from 'commander'
 import { DEFAULT_API, apiAddressProblem } from '../config.js'
 import { regionProblem } from '../../lib/region.js'
+import { LABEL_KEY_PATTERN } from '../../protocols/health/report.js'
 
 /** `--api HOST:PORT` (or an http:// URL) of the local agent's admin API. */
 export function apiOption (): Option {
@@ -34,4 +35,18 @@ export function parseCount (v: string): number {
   const n = Number(v)
   if (v.trim() === '' || !Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a non-negative integer')
   return n
+}
+
+/**
+ * `--label KEY=VALUE`, repeatable, into a record. Commander calls it once per
+ * occurrence; a repeated key is a usage error, not a silent overwrite. The
+ * key and value rules are the config's (checked when the config resolves).
+ */
+export function collectLabel (v: string, prev: Record<string, string> = {}): Record<string, string> {
+  const eq = v.indexOf('=')
+  if (eq <= 0) throw new InvalidArgumentError(`expected KEY=VALUE, got ${JSON.stringify(v.slice(0, 80))}`)
+  const key = v.slice(0, eq)
+  if (!LABEL_KEY_PATTERN.test(key)) throw new InvalidArgumentError(`label key ${JSON.stringify(key.slice(0, 80))}: letters, digits, . _ / - (max 63), starting with a letter or digit`)
+  if (Object.hasOwn(prev, key)) throw new InvalidArgumentError(`label ${JSON.stringify(key.slice(0, 80))} given twice`)
+  return { ...prev, [key]: v.slice(eq + 1) }
 }

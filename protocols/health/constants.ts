@@ -15,6 +15,14 @@ export interface HealthConfig {
   maxFutureSkewMs: number
   /** Largest encoded report accepted, bytes. */
   maxReportBytes: number
+  /**
+   * Shortest gap between two reports when a change asks for one early
+   * (`publishSoon`: a component changed state), ms. Operators watch
+   * `mycel component status` after a deploy; a 30 s wait for the next
+   * periodic report would hide what happened, and a crash loop must not
+   * turn into a report storm.
+   */
+  minPublishGapMs: number
 }
 
 export const healthTunables = defineTunables<HealthConfig>({
@@ -23,12 +31,13 @@ export const healthTunables = defineTunables<HealthConfig>({
     publishIntervalMs: tunable.positive(),
     staleAfterIntervals: tunable.positive(),
     maxFutureSkewMs: tunable.positive(),
-    maxReportBytes: tunable.positive()
+    maxReportBytes: tunable.positive(),
+    minPublishGapMs: tunable.positive()
   }),
   profiles: {
-    lan: { publishIntervalMs: 30_000, staleAfterIntervals: 3, maxFutureSkewMs: 60_000, maxReportBytes: 16 * 1024 },
-    wan: { publishIntervalMs: 30_000, staleAfterIntervals: 3, maxFutureSkewMs: 120_000, maxReportBytes: 16 * 1024 },
-    test: { publishIntervalMs: 1_000, staleAfterIntervals: 5, maxFutureSkewMs: 60_000, maxReportBytes: 16 * 1024 }
+    lan: { publishIntervalMs: 30_000, staleAfterIntervals: 3, maxFutureSkewMs: 60_000, maxReportBytes: 16 * 1024, minPublishGapMs: 2_000 },
+    wan: { publishIntervalMs: 30_000, staleAfterIntervals: 3, maxFutureSkewMs: 120_000, maxReportBytes: 16 * 1024, minPublishGapMs: 5_000 },
+    test: { publishIntervalMs: 1_000, staleAfterIntervals: 5, maxFutureSkewMs: 60_000, maxReportBytes: 16 * 1024, minPublishGapMs: 200 }
   }
 })
 

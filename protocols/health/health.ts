@@ -8,7 +8,7 @@ import { Gauge, Counter } from 'prom-client'
 import type { CommonComponents } from '../../lib/components.js'
 import type { Startable } from '../../lib/lifecycle.js'
 import { VerifiedTopic, type PubSubHost } from '../../wire/topic.js'
-import { decodeSignedReport, encodeSignedReport, checkOrigin, type HealthReport } from './report.js'
+import { decodeSignedReport, encodeSignedReport, checkOrigin, type ComponentReport, type HealthReport } from './report.js'
 import { healthTopic, type HealthConfig } from './constants.js'
 
 export type HealthComponents = Pick<CommonComponents, 'peerId' | 'privateKey' | 'region' | 'dataDir' | 'logger' | 'registry'> & {
@@ -23,6 +23,10 @@ export interface HealthInit {
   roles: () => string[]
   /** Extra named checks contributed by other components. */
   checks?: () => HealthReport['checks']
+  /** This node's labels (agent config `labels`), as deployments' constraints see them. */
+  labels?: Readonly<Record<string, string>>
+  /** The component host's states, read at each report. */
+  components?: () => ComponentReport[]
   /**
    * Whether a peer is still a member (not reaped). Reports of peers that are
    * not are dropped at each tick, so departed hosts leave /v1/health and the
@@ -40,6 +44,10 @@ export class Health implements Startable {
   private readonly latest = new Map<string, StoredReport>()
   private topic?: VerifiedTopic<HealthReport>
   private timer?: NodeJS.Timeout
+  /** When the next report is due, Unix ms (the timer's deadline). */
+  private dueAt = 0
+  /** When the last report was made, Unix ms. */
+  private lastAt = 0
   private readonly startedAt = Date.now()
   private readonly published: Counter
   private readonly known: Gauge
@@ -73,7 +81,23 @@ export class Health implements Startable {
     this.topic.start()
     // Random stagger so a fleet started together does not publish in lockstep.
     const first = Math.floor(Math.random() * Math.min(this.init.config.publishIntervalMs, 1000))
-    this.timer = setTimeout(() => { void this.tick() }, first)
+    this.schedule(first)
+  }
+
+  /**
+   * Publish the next report early, because something in it changed (a
+   * component's state): at once, or `minPublishGapMs` after the last one.
+   */
+  publishSoon (): void {
+    if (this.topic === undefined) return
+    const at = Math.max(Date.now(), this.lastAt + this.init.config.minPublishGapMs)
+    if (at < this.dueAt) this.schedule(at - Date.now())
+  }
+
+  private schedule (delayMs: number): void {
+    clearTimeout(this.timer)
+    this.dueAt = Date.now() + delayMs
+    this.timer = setTimeout(() => { void this.tick() }, delayMs)
   }
 
   stop (): void {
@@ -111,7 +135,9 @@ export class Health implements Startable {
       cpus: cpus().length,
       memory: { rssBytes: mem.rss, heapUsedBytes: mem.heapUsed, totalBytes: totalmem(), freeBytes: freemem() },
       diskFreeBytes,
-      checks: this.init.checks?.() ?? []
+      checks: this.init.checks?.() ?? [],
+      ...(this.init.labels !== undefined && Object.keys(this.init.labels).length > 0 ? { labels: { ...this.init.labels } } : {}),
+      ...(this.init.components !== undefined ? { components: this.init.components() } : {})
     }
   }
 
@@ -129,6 +155,8 @@ export class Health implements Startable {
         if (peerId !== this.components.peerId && !isMember(peerId)) this.latest.delete(peerId)
       }
     }
+    this.dueAt = Infinity
+    this.lastAt = Date.now()
     try {
       const report = await this.makeReport()
       this.store(report)
@@ -137,9 +165,8 @@ export class Health implements Startable {
     } catch (err) {
       this.components.logger.debug({ err }, 'health report publish failed')
     }
-    if (this.topic !== undefined) {
-      this.timer = setTimeout(() => { void this.tick() }, this.init.config.publishIntervalMs)
-    }
+    // A publishSoon during this tick scheduled the next one already.
+    if (this.topic !== undefined && this.dueAt === Infinity) this.schedule(this.init.config.publishIntervalMs)
   }
 }
 

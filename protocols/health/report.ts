@@ -14,6 +14,46 @@ import { traced } from '../../wire/trace-context.js'
 
 const SIGN_DOMAIN = 'health-report'
 
+/** Components one report lists; a node runs one instance per component, and 16 KiB bounds the report anyway. */
+export const MAX_REPORTED_COMPONENTS = 64
+
+/** Labels one node carries (agent config `labels`); deployments' constraints match against them. */
+export const MAX_LABELS = 32
+
+/** Label keys: as deployment constraint keys (Kubernetes/Nomad label keys). */
+export const LABEL_KEY_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._/-]{0,62}$/
+
+/** Longest label value, characters. */
+export const MAX_LABEL_VALUE = 256
+
+/** What a node's component host reports for one component (issue 13, `mycel component status`). */
+export const COMPONENT_STATES = ['fetching', 'installing', 'starting', 'running', 'failed', 'stopped'] as const
+export type ComponentState = typeof COMPONENT_STATES[number]
+
+/** The result of a component's health check: `unknown` before the first run and when it has none. */
+export const COMPONENT_HEALTH = ['passing', 'failing', 'unknown'] as const
+export type ComponentHealth = typeof COMPONENT_HEALTH[number]
+
+export const labelsSchema = z.record(z.string().regex(LABEL_KEY_PATTERN, 'label keys are letters, digits, . _ / - (max 63), starting with a letter or digit'), z.string().max(MAX_LABEL_VALUE))
+  .refine(l => Object.keys(l).length <= MAX_LABELS, `at most ${MAX_LABELS} labels`)
+
+export const componentReportSchema = z.object({
+  name: z.string().min(1).max(64),
+  version: z.string().min(1).max(256),
+  state: z.enum(COMPONENT_STATES),
+  /** The running process, when there is one. */
+  pid: z.number().int().positive().optional(),
+  /** Starts after the first, across agent restarts. */
+  restarts: z.number().int().nonnegative(),
+  health: z.enum(COMPONENT_HEALTH),
+  /** Unix ms since which it is in `state`. */
+  since: z.number().int().nonnegative(),
+  /** Why it is `failed` (or why the last step failed), one line. */
+  reason: z.string().max(256).optional()
+})
+
+export type ComponentReport = z.infer<typeof componentReportSchema>
+
 export const healthReportSchema = z.object({
   v: z.literal(1),
   peerId: z.string().min(1).max(128),
@@ -31,6 +71,10 @@ export const healthReportSchema = z.object({
   diskFreeBytes: z.number().nonnegative(),
   /** Named check results (components, later issues add their own). */
   checks: z.array(z.object({ name: z.string().max(64), ok: z.boolean(), detail: z.string().max(256).optional() })).max(64),
+  /** The node's labels (agent config); absent from releases before issue 13. */
+  labels: labelsSchema.optional(),
+  /** The components this node's host runs or tries to (issue 13); absent from releases before it. */
+  components: z.array(componentReportSchema).max(MAX_REPORTED_COMPONENTS).optional(),
   ...traced
 })
 
