@@ -35,8 +35,8 @@ import { ApiServer } from './api/server.js'
 import { coreRoutes } from './api/routes/core.js'
 import { configRoutes } from './api/routes/config.js'
 import { artifactRoutes, componentRoutes, hostRoutes } from './api/routes/components.js'
-import { archiveSource, desiredSystemComponents, releaseSource } from './host-sources.js'
-import { componentHost, HOST_COMPONENT } from '../host/component-host.js'
+import { archiveCollector, archiveSource, desiredSystemComponents, releaseSource } from './host-sources.js'
+import { componentHost, HOST_COMPONENT, type ComponentHost } from '../host/component-host.js'
 import { hostTunables } from '../host/constants.js'
 import { chooseStrategy } from '../host/systemd-scope.js'
 import { ArtifactFetcher } from '../protocols/artifacts/fetcher.js'
@@ -254,11 +254,14 @@ export class Agent {
     // Component host: runs here what the deployments (and the network
     // manager's placements) want here: fetch → verify → unpack → switch →
     // supervise; components outlive an agent restart and are re-adopted.
+    const deploymentEntries = (): Array<[string, { value: unknown }]> | undefined => config.readSource()?.entries(DEPLOYMENTS_NAMESPACE)
+    const collectArchives = archiveCollector({ artifacts, deployments: deploymentEntries, inUse: () => hostedRef?.archivesInUse(), logger: log })
+    let hostedRef: ComponentHost | undefined
     const euid = process.geteuid?.()
     const strategy = chooseStrategy(process.env, euid)
     const hosted = await component(HOST_COMPONENT, () => componentHost({
       tunables: hostTunables.defaults(cfg.profile),
-      desired: desiredSystemComponents(() => config.readSource()?.entries(DEPLOYMENTS_NAMESPACE), { region: cfg.region, labels: cfg.labels }),
+      desired: desiredSystemComponents(deploymentEntries, { region: cfg.region, labels: cfg.labels }),
       releases: releaseSource(artifacts, publishers),
       archives: archiveSource(new ArtifactFetcher(
         { peerId: identity.peerId, logger: log, signal: this.shutdown.signal, host: node, routing: node.services.dht },
@@ -266,8 +269,10 @@ export class Agent {
       env: { MYCEL_NODE_ID: identity.peerId, MYCEL_REGION: cfg.region },
       user: cfg.componentUser ?? (euid === 0 ? 'nobody' : undefined),
       strategy,
-      onChange: () => { health.publishSoon() }
+      onChange: () => { health.publishSoon() },
+      onSettled: () => { void collectArchives() }
     })(components), h => hostRoutes({ host: h, health, self: identity.peerId, region: cfg.region }))
+    hostedRef = hosted
     hostReport = () => hosted.report()
     log.info({ strategy: strategy.strategy }, strategy.reason)
     // A change of the deployments makes the host converge again (cheap when nothing changed for it).

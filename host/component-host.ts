@@ -82,6 +82,8 @@ export interface ComponentHostInit {
   strategy?: StrategyChoice
   /** A state changed (the health report is published early). */
   onChange?: () => void
+  /** A switch or a removal finished: archives may have fallen out of use (the daemon collects garbage). */
+  onSettled?: () => void
   /** @default systemClock */
   clock?: Clock
 }
@@ -97,6 +99,8 @@ interface Slot {
   previous?: ReleaseRef
   phase: Phase
   phaseVersion?: string
+  /** The archive being fetched or unpacked, kept from garbage collection. */
+  pendingArchive?: string
   phaseSince: number
   reason?: string
   failures: number
@@ -167,6 +171,15 @@ export class ComponentHost implements Startable {
     for (const [name, want] of desired) this.slot(name).want = want
     for (const s of this.slots.values()) if (!desired.has(s.name)) s.want = undefined
     for (const s of this.slots.values()) this.kick(s)
+  }
+
+  /** Archive CIDs this node needs: each component's current and previous version, and installs in progress. */
+  archivesInUse (): string[] {
+    const out = new Set<string>()
+    for (const s of this.slots.values()) {
+      for (const a of [s.running?.archive, s.previous?.archive, s.pendingArchive]) if (a !== undefined) out.add(a)
+    }
+    return [...out].sort()
   }
 
   /** One entry per component this node hosts or is installing, sorted by name. */
@@ -278,6 +291,7 @@ export class ComponentHost implements Startable {
     try {
       const release = await this.init.releases.release(want.name, want.version)
       const dir = versionDir(this.components.dataDir, want.name, want.version)
+      slot.pendingArchive = release.archive.cid
       if (!await exists(dir)) {
         this.setPhase(slot, 'fetching', want.version)
         await this.init.archives.fetch(release.archive, slot.abort.signal)
@@ -286,7 +300,9 @@ export class ComponentHost implements Startable {
       }
       if (slot.want !== want || !this.started) { slot.again = true; return }
       await this.switchTo(slot, release)
+      slot.pendingArchive = undefined
       this.metrics.installs.inc({ result: 'ok' })
+      this.settled()
     } catch (err) {
       if (!this.started || slot.abort.signal.aborted) return
       this.metrics.installs.inc({ result: (err as Error).name ?? 'Error' })
@@ -327,6 +343,11 @@ export class ComponentHost implements Startable {
     await removeComponent(this.components.dataDir, slot.name)
     if (slot.want === undefined && this.slots.get(slot.name) === slot) this.slots.delete(slot.name)
     this.changed()
+    this.settled()
+  }
+
+  private settled (): void {
+    try { this.init.onSettled?.() } catch (err) { this.log.warn({ err }, 'component host settle listener failed') }
   }
 
   private fail (slot: Slot, version: string | undefined, err: unknown): void {
