@@ -60,6 +60,12 @@ export interface PlacementDutyInit {
   metrics: PlacementMetrics
 }
 
+/** One deployment's placement failed in a round (a write refused); the others went on. */
+export class PlacementFailedError extends Error {
+  static name = 'PlacementFailedError'
+  override name = 'PlacementFailedError'
+}
+
 export interface PlacementRoundResult {
   /** Deployments whose record this round wrote. */
   written: string[]
@@ -69,6 +75,12 @@ export interface PlacementRoundResult {
   superseded: string[]
   /** Placement per deployment, when placed. */
   placements: Record<string, Placement>
+  /**
+   * Deployments whose round failed (a write refused: the namespace's ACL, a
+   * record over the value size limit). One failing deployment does not stop
+   * the others; `run` reports each as a duty error.
+   */
+  failed: Array<{ deployment: string, err: unknown }>
 }
 
 /**
@@ -127,7 +139,8 @@ export class PlacementDuty {
       if (running) { again = true; return }
       running = true
       try {
-        await this.round(term, signal)
+        const r = await this.round(term, signal)
+        if (!signal.aborted) for (const f of r.failed) onError(f.err)
       } catch (err) {
         if (!signal.aborted) onError(err)
       }
@@ -169,7 +182,7 @@ export class PlacementDuty {
 
   /** One placement round as the holder of `term`. */
   async round (term: number, signal?: AbortSignal): Promise<PlacementRoundResult> {
-    const result: PlacementRoundResult = { written: [], deleted: [], superseded: [], placements: {} }
+    const result: PlacementRoundResult = { written: [], deleted: [], superseded: [], placements: {}, failed: [] }
     const config = this.init.config()
     if (config === undefined) return result
     const { region, metrics } = this.init
@@ -194,38 +207,43 @@ export class PlacementDuty {
 
     for (const d of [...counted.values()].sort((a, b) => a.name < b.name ? -1 : 1)) {
       if (signal?.aborted === true) return result
-      const cur = current.byDeployment.get(placementSlot(region, d.name))
-      if (cur !== undefined && cur.record.term > term) {
-        // A newer holder decided; ours would be ignored by every reader.
-        metrics.superseded.inc()
-        result.superseded.push(d.name)
-        continue
+      try {
+        const cur = current.byDeployment.get(placementSlot(region, d.name))
+        if (cur !== undefined && cur.record.term > term) {
+          // A newer holder decided; ours would be ignored by every reader.
+          metrics.superseded.inc()
+          metrics.unplaced.remove({ deployment: d.name })
+          result.superseded.push(d.name)
+          continue
+        }
+        const next = nextPlacementRecord(cur?.record, d, regionFacts(region, members, reports, d), term, now)
+        const p = next.placement
+        result.placements[d.name] = p
+        placed[d.name] = p.assignments.map(a => a.node)
+        unplaced[d.name] = p.unplaced
+        metrics.unplaced.set({ deployment: d.name }, p.unplaced)
+        if (next.changed) {
+          await config.write(PLACEMENTS_NAMESPACE, placementKey(region, d.name, term), next.record)
+          metrics.writes.inc({ op: 'write' })
+          result.written.push(d.name)
+          for (const s of p.stop) {
+            metrics.decisions.inc({ action: 'stop', reason: s.reason })
+            this.log.info({ deployment: d.name, version: d.version, node: s.node, reason: s.reason, term }, 'placement: stop instance')
+          }
+          for (const s of p.start) {
+            metrics.decisions.inc({ action: 'start', reason: s.reason })
+            this.log.info({ deployment: d.name, version: d.version, node: s.node, reason: s.reason, replaces: s.replaces, term }, 'placement: start instance')
+          }
+          if (p.unplaced > 0 && this.last?.unplaced[d.name] !== p.unplaced) {
+            this.log.warn({ deployment: d.name, count: d.count, unplaced: p.unplaced, problems: p.problems }, 'placement: not enough eligible nodes in the region')
+          }
+        }
+        // Superseded terms go only after this term's record is written (same writer: applied in order everywhere).
+        const stale = [...(cur?.older ?? []), ...(cur !== undefined && cur.record.term < term ? [cur.key] : [])]
+        for (const key of stale) await remove(key)
+      } catch (err) {
+        result.failed.push({ deployment: d.name, err: new PlacementFailedError(`placement of ${d.name} failed: ${(err as Error).message}`, { cause: err }) })
       }
-      const next = nextPlacementRecord(cur?.record, d, regionFacts(region, members, reports, d), term, now)
-      const p = next.placement
-      result.placements[d.name] = p
-      placed[d.name] = p.assignments.map(a => a.node)
-      unplaced[d.name] = p.unplaced
-      metrics.unplaced.set({ deployment: d.name }, p.unplaced)
-      if (next.changed) {
-        await config.write(PLACEMENTS_NAMESPACE, placementKey(region, d.name, term), next.record)
-        metrics.writes.inc({ op: 'write' })
-        result.written.push(d.name)
-        for (const s of p.stop) {
-          metrics.decisions.inc({ action: 'stop', reason: s.reason })
-          this.log.info({ deployment: d.name, version: d.version, node: s.node, reason: s.reason, term }, 'placement: stop instance')
-        }
-        for (const s of p.start) {
-          metrics.decisions.inc({ action: 'start', reason: s.reason })
-          this.log.info({ deployment: d.name, version: d.version, node: s.node, reason: s.reason, replaces: s.replaces, term }, 'placement: start instance')
-        }
-        if (p.unplaced > 0 && this.last?.unplaced[d.name] !== p.unplaced) {
-          this.log.warn({ deployment: d.name, count: d.count, unplaced: p.unplaced, problems: p.problems }, 'placement: not enough eligible nodes in the region')
-        }
-      }
-      // Superseded terms go only after this term's record is written (same writer: applied in order everywhere).
-      const stale = [...(cur?.older ?? []), ...(cur !== undefined && cur.record.term < term ? [cur.key] : [])]
-      for (const key of stale) await remove(key)
     }
 
     // Records of deployments that are gone (undeployed, now a system deployment, or no longer in this region).

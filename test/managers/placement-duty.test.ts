@@ -167,7 +167,7 @@ describe('placement duty', () => {
     assert.deepEqual(config.inForce('web'), { term: 4, nodes: [A] })
     await config.write(NS, 'eu/web/5', { deployment: 'web', term: 5, assignments: [{ node: C, since: 1 }] })
     const r = await duty.round(4)
-    assert.deepEqual(r, { written: [], deleted: [], superseded: ['web'], placements: {} })
+    assert.deepEqual(r, { written: [], deleted: [], superseded: ['web'], placements: {}, failed: [] })
     assert.deepEqual(config.inForce('web'), { term: 5, nodes: [C] })
     assert.match(await registry.metrics(), /mycel_placement_superseded_total 1/)
     // A stale holder that has not seen term 5 yet (its own store) writes under 4: readers still take 5.
@@ -208,15 +208,35 @@ describe('placement duty', () => {
     assert.deepEqual((await duty.round(3)).deleted, [])
   })
 
-  it('places nothing without replicated config, and a failing write is the round\'s error', async () => {
+  it('places nothing without replicated config; a deployment whose write fails does not stop the others', async () => {
     const membership = new FakeMembership([A])
     const metrics = placementMetrics()
     const none = new PlacementDuty({ region: REGION, config: () => undefined, membership, health: { reports: () => [] }, logger, metrics })
-    assert.deepEqual(await none.round(1), { written: [], deleted: [], superseded: [], placements: {} })
+    assert.deepEqual(await none.round(1), { written: [], deleted: [], superseded: [], placements: {}, failed: [] })
     const config = new FakeConfig()
+    config.deploy('api', { count: 1 })
+    config.deploy('big', { count: 1 })
     config.deploy('web', { count: 1 })
-    config.write = async () => { throw new Error('refused by the namespace ACL') }
+    // The store refuses one deployment's record (say, over the value size limit); the others are placed.
+    const write = config.write.bind(config)
+    config.write = async (ns, key, value, opts) => { if (key.includes('/big/')) throw new Error('value of 70000 bytes exceeds 65536'); return await write(ns, key, value, opts) }
     const failing = new PlacementDuty({ region: REGION, config: () => config, membership, health: { reports: () => [{ report: report(A, 1) }] }, logger, metrics })
-    await assert.rejects(failing.round(1), /ACL/)
+    const r = await failing.round(1)
+    assert.deepEqual(r.written, ['api', 'web'])
+    assert.deepEqual(r.failed.map(f => [f.deployment, (f.err as Error).name, (f.err as Error).message]), [['big', 'PlacementFailedError', 'placement of big failed: value of 70000 bytes exceeds 65536']])
+    // run() reports each failure as a duty error and goes on.
+    const clock = FakeTimers.install({ toFake: ['setTimeout', 'clearTimeout', 'Date'] })
+    try {
+      const errors: unknown[] = []
+      const ctl = new AbortController()
+      failing.run(2, ctl.signal, 1_000, (err) => { errors.push(err) })
+      await clock.tickAsync(2_500)
+      ctl.abort()
+      assert.ok(errors.length >= 2, `one error per round: ${errors.length}`)
+      assert.ok(errors.every(e => (e as Error).name === 'PlacementFailedError'))
+      assert.deepEqual(config.inForce('web'), { term: 2, nodes: [A] })
+    } finally {
+      clock.uninstall()
+    }
   })
 })
