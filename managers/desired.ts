@@ -55,7 +55,7 @@ function appliesTo (d: Deployment, node: DesiredNode): boolean {
 }
 
 /** The releases `node` should run, from the entries of `mycel.deployments` and `mycel.placements`. */
-export function desiredFor (node: DesiredNode, deployments: ConfigEntries, placements: ConfigEntries): DesiredResult {
+export function desiredReleases (node: DesiredNode, deployments: ConfigEntries, placements: ConfigEntries): DesiredResult {
   const current = currentPlacements(placements)
   const releases: DesiredRelease[] = []
   let invalidDeployments = 0
@@ -100,7 +100,7 @@ export interface DesiredSourceInit {
 }
 
 /**
- * `desiredFor` over this node's replicated config. `desired()` reads the
+ * `desiredReleases` over this node's replicated config. `desired()` reads the
  * store each call (cheap: two namespaces) and sets
  * `mycel_desired_invalid_records{namespace}` to what it skipped.
  */
@@ -114,7 +114,7 @@ export function desiredSource (init: DesiredSourceInit): DesiredSource {
     desired: () => {
       const config = init.config()
       if (config === undefined) return []
-      const r = desiredFor(init.node, config.entries(DEPLOYMENTS_NAMESPACE), config.entries(PLACEMENTS_NAMESPACE))
+      const r = desiredReleases(init.node, config.entries(DEPLOYMENTS_NAMESPACE), config.entries(PLACEMENTS_NAMESPACE))
       invalid.set({ namespace: DEPLOYMENTS_NAMESPACE }, r.invalidDeployments)
       invalid.set({ namespace: PLACEMENTS_NAMESPACE }, r.invalidPlacements)
       return r.releases

@@ -11,7 +11,7 @@
 import { strict as assert } from 'node:assert'
 import fc from 'fast-check'
 import { Registry } from 'prom-client'
-import { desiredFor, desiredSource, type DesiredNode } from '../../managers/desired.js'
+import { desiredReleases, desiredSource, type DesiredNode } from '../../managers/desired.js'
 import { DEPLOYMENTS_NAMESPACE, parseDeployment } from '../../managers/deployment.js'
 import { placementKey, PLACEMENTS_NAMESPACE } from '../../managers/placement-namespace.js'
 import { PROPERTY_RUNS } from '../helpers/wire-evolution.js'
@@ -62,7 +62,7 @@ const shuffled = <T>(xs: T[]): fc.Arbitrary<T[]> => fc.shuffledSubarray(xs, { mi
 describe('desired releases (fast-check)', () => {
   it('equal the model: system deployments on eligible nodes, counted ones where the highest term assigns', () => {
     fc.assert(fc.property(node, deployments, records, (n, ds, rs) => {
-      const r = desiredFor(n, ds, rs)
+      const r = desiredReleases(n, ds, rs)
       assert.deepEqual(r.releases.map(x => `${x.name}@${x.version}`), model(n, ds, rs))
       assert.equal(r.invalidDeployments, 0)
       assert.equal(r.invalidPlacements, 0)
@@ -74,14 +74,14 @@ describe('desired releases (fast-check)', () => {
       const parsed = parseDeployment(d)
       for (const n of ns) {
         const eligible = (parsed.regions?.includes(n.region) ?? true) && Object.entries(parsed.constraints ?? {}).every(([k, v]) => n.labels[k] === v)
-        assert.equal(desiredFor(n, [['web', { value: d }]], []).releases.length, eligible ? 1 : 0)
+        assert.equal(desiredReleases(n, [['web', { value: d }]], []).releases.length, eligible ? 1 : 0)
       }
     }), { numRuns: PROPERTY_RUNS })
   })
 
   it('a stale term never decides: adding an older record changes nothing', () => {
     fc.assert(fc.property(node, deployments, records, fc.subarray(IDS), (n, ds, rs, nodes) => {
-      const before = desiredFor(n, ds, rs).releases
+      const before = desiredReleases(n, ds, rs).releases
       // For every (region, deployment) that has a record, an extra one below its lowest term (when there is room).
       const extra: Entry[] = []
       for (const [k, { value }] of rs) {
@@ -90,14 +90,14 @@ describe('desired releases (fast-check)', () => {
         const lowest = Math.min(...rs.filter(([k2]) => k2.startsWith(`${region}/${name}/`)).map(([, v]) => (v.value as { term: number }).term))
         if (term === lowest && lowest > 0) extra.push([placementKey(region, name, lowest - 1), { value: { deployment: name, term: lowest - 1, assignments: nodes.map(x => ({ node: x, since: 1 })) } }])
       }
-      assert.deepEqual(desiredFor(n, ds, [...rs, ...extra]).releases, before)
+      assert.deepEqual(desiredReleases(n, ds, [...rs, ...extra]).releases, before)
     }), { numRuns: PROPERTY_RUNS })
   })
 
   it('the order of the entries does not matter', () => {
     fc.assert(fc.property(node, deployments.chain(ds => fc.tuple(fc.constant(ds), shuffled(ds))), records.chain(rs => fc.tuple(fc.constant(rs), shuffled(rs))),
       (n, [ds, ds2], [rs, rs2]) => {
-        assert.deepEqual(desiredFor(n, ds2, rs2), desiredFor(n, ds, rs))
+        assert.deepEqual(desiredReleases(n, ds2, rs2), desiredReleases(n, ds, rs))
       }), { numRuns: PROPERTY_RUNS })
   })
 
@@ -106,7 +106,7 @@ describe('desired releases (fast-check)', () => {
     fc.assert(fc.property(node, deployments, records, fc.array(junk, { maxLength: 4 }), fc.array(junk, { maxLength: 4 }), (n, ds, rs, dj, pj) => {
       const badDs: Entry[] = dj.map((value, i) => [`junk-${i}`, { value }])
       const badRs: Entry[] = pj.map((value, i) => [`eu/junk${i}/1`, { value }])
-      const r = desiredFor(n, [...ds, ...badDs], [...rs, ...badRs])
+      const r = desiredReleases(n, [...ds, ...badDs], [...rs, ...badRs])
       assert.deepEqual(r.releases.map(x => `${x.name}@${x.version}`), model(n, ds, rs))
       assert.equal(r.invalidDeployments, badDs.length)
       assert.equal(r.invalidPlacements, badRs.length)
@@ -114,7 +114,7 @@ describe('desired releases (fast-check)', () => {
   })
 
   it('a deployment stored under another name is skipped', () => {
-    const r = desiredFor({ peerId: 'a', region: 'eu', labels: {} }, [['api', { value: { name: 'web', version: '1.0.0' } }]], [])
+    const r = desiredReleases({ peerId: 'a', region: 'eu', labels: {} }, [['api', { value: { name: 'web', version: '1.0.0' } }]], [])
     assert.deepEqual(r, { releases: [], invalidDeployments: 1, invalidPlacements: 0 })
   })
 })
