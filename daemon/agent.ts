@@ -56,6 +56,7 @@ import { health as createHealth, healthTunables } from '../protocols/health/inde
 import { configService, configSyncConfig } from '../protocols/config-sync/index.js'
 import { roles as createRoles, leaseDhtValidators, leaseDhtSelectors } from '../managers/index.js'
 import { checkDeploymentEntry, DEPLOYMENTS_NAMESPACE } from '../managers/deployment.js'
+import { checkPlacementEntry, PLACEMENTS_NAMESPACE } from '../managers/placement-namespace.js'
 import { criticalService, genesisHash, loadGenesis } from '../protocols/bft/index.js'
 import { criticalAccessPolicy } from '../policy/namespace-acl.js'
 import { POLICY_KEY_RULES } from '../policy/key-rules.js'
@@ -238,8 +239,8 @@ export class Agent {
       // write; the config file's rules apply only where none is committed.
       access: critical !== undefined ? criticalAccessPolicy(critical.config, fileAccessPolicy(cfg.namespaces)) : undefined,
       // Namespaces this release defines: every node checks their values with
-      // the same code the writer ran (managers/deployment.ts).
-      builtins: { [DEPLOYMENTS_NAMESPACE]: checkDeploymentEntry }
+      // the same code the writer ran (managers/deployment.ts, placement-namespace.ts).
+      builtins: { [DEPLOYMENTS_NAMESPACE]: checkDeploymentEntry, [PLACEMENTS_NAMESPACE]: checkPlacementEntry }
     })({ ...components, membership }), c => [...configRoutes(c), ...deploymentRoutes(c)])
 
     // Artifacts: the component manifests this node knows (durable, under
@@ -289,7 +290,9 @@ export class Agent {
     await component('roles', () => createRoles({
       profile: cfg.profile,
       eligible: cfg.roles,
-      configSource: () => config.readSource()
+      configSource: () => config.readSource(),
+      // The network manager places counted deployments through replicated config.
+      placementConfig: () => config.started ? config : undefined
     })({ ...components, membership, health }), (roles) => {
       const rs = routesOfRoles(roles, { peerId: identity.peerId, region: cfg.region })
       if (partition !== undefined) {
