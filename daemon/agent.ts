@@ -35,7 +35,8 @@ import { ApiServer } from './api/server.js'
 import { coreRoutes } from './api/routes/core.js'
 import { configRoutes } from './api/routes/config.js'
 import { artifactRoutes, componentRoutes, hostRoutes } from './api/routes/components.js'
-import { archiveCollector, archiveSource, desiredSystemComponents, releaseSource } from './host-sources.js'
+import { archiveCollector, archiveSource, releaseSource } from './host-sources.js'
+import { desiredSource } from '../managers/desired.js'
 import { componentHost, HOST_COMPONENT, type ComponentHost } from '../host/component-host.js'
 import { hostTunables } from '../host/constants.js'
 import { chooseStrategy } from '../host/systemd-scope.js'
@@ -256,13 +257,15 @@ export class Agent {
     // manager's placements) want here: fetch → verify → unpack → switch →
     // supervise; components outlive an agent restart and are re-adopted.
     const deploymentEntries = (): Array<[string, { value: unknown }]> | undefined => config.readSource()?.entries(DEPLOYMENTS_NAMESPACE)
+    // What this node should run: system deployments of its region and the placements naming it (managers/desired.ts).
+    const desired = desiredSource({ node: { peerId: identity.peerId, region: cfg.region, labels: cfg.labels }, config: () => config.started ? config : undefined, registry: this.registry })
     const collectArchives = archiveCollector({ artifacts, deployments: deploymentEntries, inUse: () => hostedRef?.archivesInUse(), logger: log })
     let hostedRef: ComponentHost | undefined
     const euid = process.geteuid?.()
     const strategy = chooseStrategy(process.env, euid)
     const hosted = await component(HOST_COMPONENT, () => componentHost({
       tunables: hostTunables.defaults(cfg.profile),
-      desired: desiredSystemComponents(deploymentEntries, { region: cfg.region, labels: cfg.labels }),
+      desired: desired.desired,
       releases: releaseSource(artifacts, publishers),
       archives: archiveSource(new ArtifactFetcher(
         { peerId: identity.peerId, logger: log, signal: this.shutdown.signal, host: node, routing: node.services.dht },
@@ -280,7 +283,7 @@ export class Agent {
     await parts.startPart('host-watch', () => {
       let unwatch = (): void => {}
       return {
-        start: () => { if (config.readSource() !== undefined) unwatch = config.onChange((e) => { if (e.ns === DEPLOYMENTS_NAMESPACE) hosted.reconcile() }) },
+        start: () => { unwatch = desired.onChange(() => { hosted.reconcile() }) },
         stop: () => { unwatch() }
       }
     })

@@ -7,8 +7,8 @@
 import { BlockMissingError, UntrustedPublisherError } from '../protocols/artifacts/errors.js'
 import type { ArtifactFetcher } from '../protocols/artifacts/fetcher.js'
 import type { ArtifactService, TrustedPublishers } from '../protocols/artifacts/service.js'
-import type { ArchiveSource, DesiredRelease, HostRelease, ReleaseSource } from '../host/component-host.js'
-import { isSystemDeployment, parseDeployment, type Deployment } from '../managers/deployment.js'
+import type { ArchiveSource, HostRelease, ReleaseSource } from '../host/component-host.js'
+import { parseDeployment } from '../managers/deployment.js'
 import { RequestError } from '../lib/errors.js'
 import semver from 'semver'
 import type { Logger } from 'pino'
@@ -39,29 +39,6 @@ export function archiveSource (fetcher: Pick<ArtifactFetcher, 'fetch'>, artifact
       if (stored === undefined) throw new BlockMissingError(`archive ${cid} is not held`)
       yield * artifacts.blocks.read(stored.index)
     })()
-  }
-}
-
-/**
- * What this node should run, from replicated config: every system
- * deployment (no count) whose regions include this node's and whose
- * constraints its labels meet. A record that does not parse is skipped
- * (every receiver ran the same rule on it already).
- */
-export function desiredSystemComponents (deployments: () => Array<[string, { value: unknown }]> | undefined, self: { region: string, labels: Readonly<Record<string, string>> }): () => DesiredRelease[] | undefined {
-  return () => {
-    const entries = deployments()
-    if (entries === undefined) return undefined
-    const out: DesiredRelease[] = []
-    for (const [, { value }] of entries) {
-      let d: Deployment
-      try { d = parseDeployment(value) } catch { continue }
-      if (!isSystemDeployment(d)) continue
-      if (d.regions !== undefined && !d.regions.includes(self.region)) continue
-      if (!Object.entries(d.constraints ?? {}).every(([k, v]) => Object.hasOwn(self.labels, k) && self.labels[k] === v)) continue
-      out.push({ name: d.name, version: d.version })
-    }
-    return out.sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0)
   }
 }
 

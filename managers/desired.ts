@@ -87,14 +87,15 @@ export interface DesiredConfig {
 
 /** What the agent hands the component host: the list now, and a callback when it may have changed. */
 export interface DesiredSource {
-  desired: () => DesiredRelease[]
+  /** Undefined while that is unknown (the config service is not running): the host then stops nothing. */
+  desired: () => DesiredRelease[] | undefined
   /** `listener` runs after any change to deployments or placement records; returns the unsubscribe. */
   onChange: (listener: () => void) => () => void
 }
 
 export interface DesiredSourceInit {
   node: DesiredNode
-  /** Undefined while the config service is not running (not started, stopped on a fault): nothing is desired then. */
+  /** Undefined while the config service is not running (not started, stopped on a fault): the desired set is unknown then. */
   config: () => DesiredConfig | undefined
   registry?: Registry
 }
@@ -113,7 +114,8 @@ export function desiredSource (init: DesiredSourceInit): DesiredSource {
   return {
     desired: () => {
       const config = init.config()
-      if (config === undefined) return []
+      // Unknown, not empty: an empty set would stop every component on a config fault.
+      if (config === undefined) return undefined
       const r = desiredReleases(init.node, config.entries(DEPLOYMENTS_NAMESPACE), config.entries(PLACEMENTS_NAMESPACE))
       invalid.set({ namespace: DEPLOYMENTS_NAMESPACE }, r.invalidDeployments)
       invalid.set({ namespace: PLACEMENTS_NAMESPACE }, r.invalidPlacements)
