@@ -56,6 +56,8 @@ import { POLICY_KEY_RULES } from '../policy/key-rules.js'
 import { publisherTrust } from '../policy/publisher-trust.js'
 import { ARTIFACTS_COMPONENT, artifactService } from '../protocols/artifacts/service.js'
 import { artifactTunables } from '../protocols/artifacts/constants.js'
+import { checkReleaseEntry, RELEASES_NAMESPACE } from '../protocols/artifacts/release-entry.js'
+import { configReleaseLog } from '../protocols/artifacts/release-log.js'
 import { admission, admissionTunables, type AdmissionService } from '../protocols/admission/index.js'
 import { fileAccessPolicy } from '../crdt/namespaces.js'
 import { deploymentRoutes } from './api/routes/deployments.js'
@@ -229,16 +231,18 @@ export class Agent {
       // write; the config file's rules apply only where none is committed.
       access: critical !== undefined ? criticalAccessPolicy(critical.config, fileAccessPolicy(cfg.namespaces)) : undefined,
       // Namespaces this release defines: every node checks their values with
-      // the same code the writer ran (managers/deployment.ts).
-      builtins: { [DEPLOYMENTS_NAMESPACE]: checkDeploymentEntry }
+      // the same code the writer ran (managers/deployment.ts, protocols/artifacts/release-entry.ts).
+      builtins: { [DEPLOYMENTS_NAMESPACE]: checkDeploymentEntry, [RELEASES_NAMESPACE]: checkReleaseEntry }
     })({ ...components, membership }), c => [...configRoutes(c), ...deploymentRoutes(c)])
 
     // Artifacts: the component manifests this node knows (durable, under
     // <dataDir>/artifacts) and their archives as blocks, served to peers;
-    // `mycel component publish` enters a release here (docs/components.md).
+    // `mycel component publish` enters a release here, and every node learns
+    // it through replicated config, mycel.releases (docs/components.md).
     await component(ARTIFACTS_COMPONENT, () => artifactService({
       config: artifactTunables.defaults(cfg.profile),
-      publishers
+      publishers,
+      releases: configReleaseLog(config, identity.peerId)
     })(components), a => artifactRoutes(a))
 
     // Roles: per-region management roles elected through the DHT (leases,
