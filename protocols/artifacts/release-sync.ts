@@ -14,8 +14,8 @@
  *   and reason.
  *
  * Refusals that depend on the moment (an untrusted publisher, a conflict)
- * are looked at again when the trust set changes and when another entry of
- * the same version goes away; the others are properties of the bytes.
+ * are looked at again when the trust set changes; the others are
+ * properties of the bytes.
  * After the first read, manifests in the local store that have no entry (a
  * publish whose entry write failed, or published before releases were
  * replicated) are written, so every node ends with the same set.
@@ -104,11 +104,6 @@ export class ReleaseSync {
     this.pending.clear()
   }
 
-  /** Resolves once every change received so far has been looked at. */
-  async settled (): Promise<void> {
-    await this.init.serial(async () => {})
-  }
-
   private trusts (publisher: string): boolean {
     return this.init.publishers.list().includes(publisher)
   }
@@ -142,11 +137,9 @@ export class ReleaseSync {
     if (!this.running) return
     const { view, manifests } = this.init
     if (value === undefined) {
-      // Deleted: what was refused for clashing with it may stand now.
-      const siblings = otherEntriesOfRelease(view, key)
+      // Deleted: no longer a candidate anywhere. A manifest already stored stays (a version is immutable; see docs).
       view.remove(key)
       this.seen.delete(key)
-      for (const sibling of siblings) if (MOMENTARY.has(this.seen.get(sibling.key)?.outcome ?? '')) await this.ingest(sibling.key, releaseEntry(sibling.manifest, sibling.signed).value)
       return
     }
     const signed = (value as { signed?: unknown } | null)?.signed
@@ -218,13 +211,4 @@ export class ReleaseSync {
       }
     }
   }
-}
-
-/** The view's other entries of the release `key` belongs to. */
-function otherEntriesOfRelease (view: ReleaseView, key: string): ReleaseEntry[] {
-  const at = key.lastIndexOf('#')
-  const release = at < 0 ? key : key.slice(0, at)
-  const sep = release.indexOf('@')
-  if (sep < 0) return []
-  return view.candidates(release.slice(0, sep), release.slice(sep + 1)).filter(c => c.key !== key)
 }

@@ -209,6 +209,11 @@ export class ArtifactService implements Startable {
     return this.list().filter(r => r.name === name)
   }
 
+  /** Resolves once every change of the releases received so far, and the publish in progress, has been dealt with. */
+  async settled (): Promise<void> {
+    await this.serial(async () => {})
+  }
+
   /** The verdict on one version over the stored manifest and the replicated ones, with trust as it is now. */
   private verdict (name: string, version: string): ReturnType<typeof releaseVerdict> {
     const candidates = this.view.candidates(name, version)
