@@ -91,6 +91,9 @@ export class ReleaseSync {
   async start (): Promise<void> {
     if (this.running) return
     this.running = true
+    // A restart reads everything again: nothing seen before a stop is assumed to still hold.
+    this.init.view.clear()
+    this.seen.clear()
     this.unsubscribe.push(this.init.log.onChange((key, value) => { this.schedule(key, value) }))
     const trust = this.init.publishers.onChange?.(() => { void this.init.serial(async () => { await this.scanAll() }).catch(() => {}) })
     if (trust !== undefined) this.unsubscribe.push(trust)

@@ -69,6 +69,11 @@ export class ReleaseView {
     if (entries?.size === 0) this.byRelease.delete(r)
   }
 
+  clear (): void {
+    this.byRelease.clear()
+    this.releaseOf.clear()
+  }
+
   has (key: string): boolean {
     return this.releaseOf.has(key)
   }
