@@ -64,6 +64,8 @@ import { POLICY_KEY_RULES } from '../policy/key-rules.js'
 import { publisherTrust } from '../policy/publisher-trust.js'
 import { ARTIFACTS_COMPONENT, artifactService } from '../protocols/artifacts/service.js'
 import { artifactTunables } from '../protocols/artifacts/constants.js'
+import { checkReleaseEntry, RELEASES_NAMESPACE } from '../protocols/artifacts/release-entry.js'
+import { configReleaseLog } from '../protocols/artifacts/release-log.js'
 import { admission, admissionTunables, type AdmissionService } from '../protocols/admission/index.js'
 import { fileAccessPolicy } from '../crdt/namespaces.js'
 import { deploymentRoutes } from './api/routes/deployments.js'
@@ -240,17 +242,20 @@ export class Agent {
       // write; the config file's rules apply only where none is committed.
       access: critical !== undefined ? criticalAccessPolicy(critical.config, fileAccessPolicy(cfg.namespaces)) : undefined,
       // Namespaces this release defines: every node checks their values with
-      // the same code the writer ran (managers/deployment.ts, placement-namespace.ts).
-      builtins: { [DEPLOYMENTS_NAMESPACE]: checkDeploymentEntry, [PLACEMENTS_NAMESPACE]: checkPlacementEntry }
+      // the same code the writer ran (managers/deployment.ts, placement-namespace.ts,
+      // protocols/artifacts/release-entry.ts).
+      builtins: { [DEPLOYMENTS_NAMESPACE]: checkDeploymentEntry, [PLACEMENTS_NAMESPACE]: checkPlacementEntry, [RELEASES_NAMESPACE]: checkReleaseEntry }
     })({ ...components, membership }), c => [...configRoutes(c), ...deploymentRoutes(c)])
 
     // Artifacts: the component manifests this node knows (durable, under
     // <dataDir>/artifacts) and their archives as blocks, served to peers;
-    // `mycel component publish` enters a release here (docs/components.md).
+    // `mycel component publish` enters a release here, and every node learns
+    // it through replicated config, mycel.releases (docs/components.md).
     const artifactConfig = artifactTunables.defaults(cfg.profile)
     const artifacts = await component(ARTIFACTS_COMPONENT, () => artifactService({
       config: artifactConfig,
-      publishers
+      publishers,
+      releases: configReleaseLog(config, identity.peerId)
     })(components), a => artifactRoutes(a))
 
     // Component host: runs here what the deployments (and the network
@@ -266,7 +271,7 @@ export class Agent {
     const hosted = await component(HOST_COMPONENT, () => componentHost({
       tunables: hostTunables.defaults(cfg.profile),
       desired: desired.desired,
-      releases: releaseSource(artifacts, publishers),
+      releases: releaseSource(artifacts),
       archives: archiveSource(new ArtifactFetcher(
         { peerId: identity.peerId, logger: log, signal: this.shutdown.signal, host: node, routing: node.services.dht },
         { config: artifactConfig, store: artifacts.blocks, metrics: artifacts.metrics }), artifacts),
@@ -283,7 +288,14 @@ export class Agent {
     await parts.startPart('host-watch', () => {
       let unwatch = (): void => {}
       return {
-        start: () => { unwatch = desired.onChange(() => { hosted.reconcile() }) },
+        start: () => {
+          const offDesired = desired.onChange(() => { hosted.reconcile() })
+          // A release learned (mycel.releases) may be what a failed install waits for.
+          const offReleases = config.started
+            ? config.onChange((e) => { if (e.ns === RELEASES_NAMESPACE) void artifacts.settled().then(() => { hosted.retryNow() }, () => {}) })
+            : () => {}
+          unwatch = () => { offDesired(); offReleases() }
+        },
         stop: () => { unwatch() }
       }
     })
