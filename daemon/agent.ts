@@ -280,7 +280,7 @@ export class Agent {
       strategy,
       onChange: () => { health.publishSoon() },
       onSettled: () => { void collectArchives() }
-    })(components), h => hostRoutes({ host: h, health, self: identity.peerId, region: cfg.region }))
+    })(components), h => hostRoutes({ host: h, health, self: identity.peerId, region: cfg.region, memberState: (id) => membership.get(id)?.state }))
     hostedRef = hosted
     hostReport = () => hosted.report()
     log.info({ strategy: strategy.strategy }, strategy.reason)

@@ -5,7 +5,8 @@
  * SIGKILL of a component process → restarted (restarts ≥ 1); SIGKILL of an
  * agent → the component keeps its pid and the restarted agent re-adopts it;
  * a release signed by an untrusted key is refused; undeploy stops it
- * everywhere.
+ * everywhere; `--count 2` runs two instances, and one moves off a node
+ * that dies.
  */
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
@@ -49,7 +50,10 @@ describe('component host across four real agents', function () {
 
   after(async () => {
     // Components outlive their agents by design: end them here.
-    if (agents.length > 0) await cli('component', 'undeploy', 'probe', '--api', agents[0].api).catch(() => undefined)
+    for (const name of ['probe', 'counted']) {
+      const a = agents.find(x => x.exitCode === null)
+      if (a !== undefined) await cli('component', 'undeploy', name, '--api', a.api).catch(() => undefined)
+    }
     await Promise.all(agents.map(async a => { await a.cleanup() }))
     for (const pid of pids) try { process.kill(-pid, 'SIGKILL') } catch {}
     await rm(dir, { recursive: true, force: true })
@@ -118,5 +122,29 @@ describe('component host across four real agents', function () {
     // Undeploy: stopped on every node.
     assert.equal((await cli('component', 'undeploy', 'probe', '--api', agents[0].api)).code, 0)
     await waitFor(async () => (await status(agents[0], 'probe')).length === 0 && [...pids].every(p => !alive(p)), 30_000, 'probe stopped everywhere')
+
+    // --count 2: the network manager places two instances; when a placed node dies, one starts elsewhere.
+    await writeFile(join(app, 'mycel.component.yaml'), 'name: counted\nversion: 1.0.0\nentry: ["/bin/sh", "run.sh"]\n')
+    assert.equal((await cli('component', 'publish', app, '--key', key, '--api', agents[0].api)).code, 0)
+    assert.equal((await cli('component', 'deploy', 'counted@1.0.0', '--count', '2', '--api', agents[0].api)).code, 0)
+    const live = (s: Entry[]): Entry[] => s.filter(e => e.state === 'running' && !(e as Entry & { stale?: boolean }).stale)
+    const placed = await waitFor(async () => {
+      const s = live(await status(agents[0], 'counted'))
+      return s.length === 2 ? s : undefined
+    }, 60_000, 'two instances of counted running')
+    for (const e of placed) pids.add(e.pid!)
+    // The node dies: its agent and, with the machine, its component.
+    const dead = agents.find(a => a.peerId === placed[0].node)!
+    await dead.kill('SIGKILL')
+    process.kill(-placed[0].pid!, 'SIGKILL')
+    const witness = agents.find(a => a !== dead)!
+    const moved = await waitFor(async () => {
+      const s = live(await status(witness, 'counted'))
+      return s.length === 2 && !s.some(e => e.node === dead.peerId) ? s : undefined
+    }, 60_000, 'counted moved off the dead node')
+    assert.ok(moved.some(e => e.node === placed[1].node), 'the instance on the live node stays where it is')
+    for (const e of moved) pids.add(e.pid!)
+    assert.equal((await cli('component', 'undeploy', 'counted', '--api', witness.api)).code, 0)
+    await waitFor(async () => live(await status(witness, 'counted')).length === 0, 30_000, 'counted stopped')
   })
 })

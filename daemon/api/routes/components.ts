@@ -43,11 +43,11 @@ export function componentRoutes (d: { publishers: PublisherTrust }): Route[] {
 /** A node's component entries as `mycel component status` shows them. */
 export interface StatusEntry extends ComponentReport {
   node: string
-  /** The node's report is older than the health stale bound: the entry may be out of date. */
+  /** The node's report is older than the health stale bound, or the node is not alive: the entry may be out of date. */
   stale: boolean
 }
 
-export function hostRoutes (d: { host: Pick<ComponentHost, 'report'>, health: Pick<Health, 'reports'>, self: string, region: string }): Route[] {
+export function hostRoutes (d: { host: Pick<ComponentHost, 'report'>, health: Pick<Health, 'reports'>, self: string, region: string, memberState: (peerId: string) => string | undefined }): Route[] {
   return [{
     method: 'GET',
     path: '/v1/components/local',
@@ -60,7 +60,9 @@ export function hostRoutes (d: { host: Pick<ComponentHost, 'report'>, health: Pi
       const entries: StatusEntry[] = d.host.report().map(c => ({ node: d.self, ...c, stale: false }))
       for (const { report, stale } of d.health.reports()) {
         if (report.peerId === d.self || report.region !== d.region) continue
-        for (const c of report.components ?? []) entries.push({ node: report.peerId, ...c, stale })
+        // A node SWIM no longer sees alive reports nothing new: what it said last may be untrue now.
+        const gone = d.memberState(report.peerId) !== 'alive'
+        for (const c of report.components ?? []) entries.push({ node: report.peerId, ...c, stale: stale || gone })
       }
       const shown = entries.filter(e => name === undefined || e.name === name)
         .sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : a.node < b.node ? -1 : a.node > b.node ? 1 : 0)
