@@ -83,14 +83,15 @@ export function registerComponentCommands (program: Command): Command {
     .description('every node of the region: the components it runs, their state and health (from signed health reports)')
     .argument('[name]', 'only this component')
     .addOption(apiOption())
+    .option('--local', 'only this node (the agent --api names), live rather than from health reports')
     .option('--json', 'one JSON entry per (node, component): {node, name, version, state, pid, restarts, health, since}')
-    .action(async (name: string | undefined, opts: { api: string, json?: boolean }) => {
+    .action(async (name: string | undefined, opts: { api: string, json?: boolean, local?: boolean }) => {
       if (name !== undefined) {
         const problem = componentName.safeParse(name)
         if (!problem.success) throw new UsageError(`invalid component name ${JSON.stringify(name.slice(0, 80))}: ${problem.error.issues[0].message}`)
       }
       const q = name !== undefined ? `?name=${encodeURIComponent(name)}` : ''
-      const r = await new ApiClient(opts.api).get<{ region: string, entries: StatusEntry[] }>(`/v1/components/status${q}`)
+      const r = await new ApiClient(opts.api).get<{ region: string, entries: StatusEntry[] }>(`/v1/components/status${q}${opts.local === true ? `${q === '' ? '?' : '&'}local=1` : ''}`)
       if (opts.json === true) {
         printJson(r.entries.map(e => ({ node: e.node, name: e.name, version: e.version, state: e.state, pid: e.pid ?? null, restarts: e.restarts, health: e.health, since: new Date(e.since).toISOString(), ...(e.reason !== undefined ? { reason: e.reason } : {}), ...(e.stale ? { stale: true } : {}) })))
         return

@@ -11,7 +11,7 @@
  *                                    what this node's component host runs, now
  *   GET  /v1/components/status       {region, entries: [{node, name, version, state, pid?, restarts, health, since,
  *                                    reason?, stale}]}: every node of the region, from their signed health reports
- *                                    (this node's own entries live); `?name=` filters
+ *                                    (this node's own entries live); `?name=` filters, `?local=1` only this node
  *
  * The publishers route says which publishers' manifests this node accepts
  * and where that list comes from (committed critical config with a genesis,
@@ -58,7 +58,8 @@ export function hostRoutes (d: { host: Pick<ComponentHost, 'report'>, health: Pi
     handler: (req) => {
       const name = req.query.get('name') ?? undefined
       const entries: StatusEntry[] = d.host.report().map(c => ({ node: d.self, ...c, stale: false }))
-      for (const { report, stale } of d.health.reports()) {
+      const local = req.query.get('local') === '1'
+      for (const { report, stale } of local ? [] : d.health.reports()) {
         if (report.peerId === d.self || report.region !== d.region) continue
         // A node SWIM no longer sees alive reports nothing new: what it said last may be untrue now.
         const gone = d.memberState(report.peerId) !== 'alive'
