@@ -47,8 +47,8 @@ import { checkUserSwitch, resolveUser, type ComponentUser } from './user.js'
 /** The component name the agent runs the host under (faults, logs). */
 export const HOST_COMPONENT = 'component-host'
 
-/** One component this node should run. */
-export interface DesiredRelease { name: string, version: string }
+/** One component this node should run; `keepOnly`: keep it if this version runs here, start nothing. */
+export interface DesiredRelease { name: string, version: string, keepOnly?: true }
 
 /** A release as the host needs it: the manifest and the archive it names. */
 export type HostRelease = Manifest & { archive: { cid: string, size: number } }
@@ -188,6 +188,11 @@ export class ComponentHost implements Startable {
     }
   }
 
+  /** Resolves once every step started so far has ended. */
+  async idle (): Promise<void> {
+    while (this.working.size > 0) await Promise.allSettled([...this.working])
+  }
+
   /** Archive CIDs this node needs: each component's current and previous version, and installs in progress. */
   archivesInUse (): string[] {
     const out = new Set<string>()
@@ -296,7 +301,8 @@ export class ComponentHost implements Startable {
   /** One step toward the wanted state of one component. */
   private async step (slot: Slot): Promise<void> {
     const want = slot.want
-    if (want === undefined) return await this.remove(slot)
+    const keeps = want?.keepOnly === true && slot.instance !== undefined && slot.running?.version === want.version
+    if (want === undefined || (want.keepOnly === true && !keeps)) return await this.remove(slot)
     if (slot.instance !== undefined && slot.running?.version === want.version) {
       if (slot.phase !== 'idle') this.setPhase(slot, 'idle', undefined)
       return

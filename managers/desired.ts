@@ -29,6 +29,14 @@ import { currentPlacements, placementSlot, PLACEMENTS_NAMESPACE } from './placem
 export interface DesiredRelease {
   name: string
   version: string
+  /**
+   * Keep it if it runs here now, start nothing: a counted deployment the
+   * region's network manager has not placed yet (just deployed, or turned
+   * from a system deployment into a counted one). Stopping every instance
+   * until the first placement record arrives would be an outage the
+   * operator did not ask for; the record then says which of them stay.
+   */
+  keepOnly?: true
 }
 
 /** This node as deployments see it. */
@@ -71,7 +79,8 @@ export function desiredReleases (node: DesiredNode, deployments: ConfigEntries, 
     if (!appliesTo(d, node)) continue
     if (d.count !== undefined) {
       const rec = current.byDeployment.get(placementSlot(node.region, d.name))?.record
-      if (rec === undefined || !rec.assignments.some(a => a.node === node.peerId)) continue
+      if (rec === undefined) { releases.push({ name: d.name, version: d.version, keepOnly: true }); continue }
+      if (!rec.assignments.some(a => a.node === node.peerId)) continue
     }
     releases.push({ name: d.name, version: d.version })
   }

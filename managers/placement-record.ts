@@ -72,7 +72,8 @@ export interface NextPlacement {
 
 /**
  * The record the holder of `term` writes next: `place` run on the previous
- * record's assignment (none for a new deployment). Throws
+ * record's assignment (for a first record: the nodes that report running
+ * this version). Throws
  * `StalePlacementTermError` when `prev` was written in a later term.
  */
 export function nextPlacementRecord (prev: PlacementRecord | undefined, deployment: Deployment, nodes: readonly NodeFacts[], term: number, now: number): NextPlacement {
@@ -80,7 +81,13 @@ export function nextPlacementRecord (prev: PlacementRecord | undefined, deployme
     if (prev.deployment !== deployment.name) throw new PlacementRecordMismatchError(`placement record of ${prev.deployment} given for ${deployment.name}`)
     if (term < prev.term) throw new StalePlacementTermError(`term ${term} is older than the placement record's term ${prev.term}`)
   }
-  const placement = place(deployment, nodes, prev?.assignments ?? [], now)
+  // A first record starts from the instances the nodes report running (a
+  // system deployment turned counted, a record lost): placement keeps them
+  // where they are, up to `count`, instead of moving them.
+  const current = prev?.assignments ?? nodes
+    .filter(n => n.components.some(c => c.name === deployment.name && c.version === deployment.version && (c.state === 'running' || c.state === 'starting')))
+    .map(n => ({ node: n.peerId, since: now }))
+  const placement = place(deployment, nodes, current, now)
   const record: PlacementRecord = { deployment: deployment.name, term, assignments: placement.assignments }
   const changed = prev === undefined || prev.term !== term || !sameAssignments(prev.assignments, placement.assignments)
   return { record, placement, changed }

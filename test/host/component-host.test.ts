@@ -119,7 +119,7 @@ describe('component host', function () {
   const running = async (h: ComponentHost, version: string): Promise<number> => await waitFor(() => {
     const r = h.report().find(c => c.name === 'probe')
     return r?.state === 'running' && r.version === version && alive(r.pid) ? r.pid : undefined
-  }, 10_000, `probe ${version} running`)
+  }, 15_000, `probe ${version} running`)
 
   it('installs the desired version, runs it, and records it as current', async () => {
     world.desired = [{ name: 'probe', version: '1.0.0' }]
@@ -138,14 +138,14 @@ describe('component host', function () {
     world.fetchError = new ArtifactUnavailableError('no provider has it')
     world.desired = [{ name: 'probe', version: '2.0.0' }]
     h.reconcile()
-    const failed = await waitFor(() => h.report().find(c => c.state === 'failed'), 5_000, 'failed upgrade reported')
+    const failed = await waitFor(() => h.report().find(c => c.state === 'failed'), 15_000, 'failed upgrade reported')
     assert.equal(failed.version, '2.0.0')
     assert.match(failed.reason ?? '', /no provider has it.*1\.0\.0 keeps running/)
     assert.ok(alive(oldPid), 'the old version still runs')
     world.fetchError = undefined
     const newPid = await running(h, '2.0.0')
     assert.notEqual(newPid, oldPid)
-    await waitFor(() => !alive(oldPid), 5_000, 'old version stopped')
+    await waitFor(() => !alive(oldPid), 15_000, 'old version stopped')
     const current = await readCurrent(join(dir, 'data'), 'probe')
     assert.deepEqual({ current: current?.current.version, previous: current?.previous?.version }, { current: '2.0.0', previous: '1.0.0' })
   })
@@ -157,7 +157,7 @@ describe('component host', function () {
     world.readError = Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' })
     world.desired = [{ name: 'probe', version: '2.0.0' }]
     h.reconcile()
-    const failed = await waitFor(() => h.report().find(c => c.state === 'failed'), 5_000, 'failed install reported')
+    const failed = await waitFor(() => h.report().find(c => c.state === 'failed'), 15_000, 'failed install reported')
     assert.match(failed.reason ?? '', /ENOSPC/)
     assert.ok(alive(oldPid))
     const left = await readdir(join(dir, 'data', 'components', 'probe'))
@@ -186,8 +186,8 @@ describe('component host', function () {
     hosts.splice(hosts.indexOf(h1), 1)
     world.desired = []
     const h2 = await started()
-    await waitFor(() => !alive(pid), 5_000, 'undeployed component stopped')
-    await waitFor(() => h2.report().length === 0, 5_000, 'nothing reported')
+    await waitFor(() => !alive(pid), 15_000, 'undeployed component stopped')
+    await waitFor(() => h2.report().length === 0, 15_000, 'nothing reported')
     assert.deepEqual(await readdir(join(dir, 'data', 'components')), [])
   })
 
@@ -212,9 +212,25 @@ describe('component host', function () {
     hosts.splice(hosts.indexOf(h1), 1)
     world.untrusted.add('1.0.0')
     const h2 = await started()
-    await waitFor(() => !alive(pid), 5_000, 'untrusted component stopped')
-    const r = await waitFor(() => h2.report().find(c => c.state === 'failed'), 5_000, 'failure reported')
+    await waitFor(() => !alive(pid), 15_000, 'untrusted component stopped')
+    const r = await waitFor(() => h2.report().find(c => c.state === 'failed'), 15_000, 'failure reported')
     assert.match(r.reason ?? '', /not trusted/)
+  })
+
+  it('keepOnly (a counted deployment not placed yet): keeps what runs, starts nothing new', async () => {
+    world.desired = [{ name: 'probe', version: '1.0.0' }]
+    const h = await started()
+    const pid = await running(h, '1.0.0')
+    world.desired = [{ name: 'probe', version: '1.0.0', keepOnly: true }]
+    h.reconcile()
+    await h.idle()
+    assert.equal(await running(h, '1.0.0'), pid, 'same process')
+    // Another version to keep is not this one: stopped, nothing fetched.
+    const fetches = world.fetches
+    world.desired = [{ name: 'probe', version: '2.0.0', keepOnly: true }]
+    h.reconcile()
+    await waitFor(() => !alive(pid) && h.report().length === 0, 15_000, 'stopped, not replaced')
+    assert.equal(world.fetches, fetches)
   })
 
   it('retryNow: a release learned during a long pause is installed at once', async () => {
@@ -222,7 +238,7 @@ describe('component host', function () {
     world.releases.delete('1.0.0')
     world.desired = [{ name: 'probe', version: '1.0.0' }]
     const h = await started({ installRetryMinMs: 60_000, installRetryMaxMs: 60_000 })
-    const failed = await waitFor(() => h.report().find(c => c.state === 'failed'), 5_000, 'unknown release reported')
+    const failed = await waitFor(() => h.report().find(c => c.state === 'failed'), 15_000, 'unknown release reported')
     assert.match(failed.reason ?? '', /unknown/)
     world.add(late)
     h.retryNow()

@@ -48,7 +48,8 @@ function model (n: DesiredNode, ds: Entry[], rs: Entry[]): string[] {
     if (!Object.entries(d.constraints ?? {}).every(([k, v]) => n.labels[k] === v)) continue
     if (d.count !== undefined) {
       const mine = rs.filter(([k]) => k.startsWith(`${n.region}/${d.name}/`)).map(([, { value }]) => value as { term: number, assignments: Array<{ node: string }> })
-      if (mine.length === 0) continue
+      // Not placed yet: kept where it runs, started nowhere.
+      if (mine.length === 0) { out.push(`${d.name}@${d.version} keep`); continue }
       const top = mine.reduce((a, b) => b.term > a.term ? b : a)
       if (!top.assignments.some(a => a.node === n.peerId)) continue
     }
@@ -63,7 +64,7 @@ describe('desired releases (fast-check)', () => {
   it('equal the model: system deployments on eligible nodes, counted ones where the highest term assigns', () => {
     fc.assert(fc.property(node, deployments, records, (n, ds, rs) => {
       const r = desiredReleases(n, ds, rs)
-      assert.deepEqual(r.releases.map(x => `${x.name}@${x.version}`), model(n, ds, rs))
+      assert.deepEqual(r.releases.map(x => `${x.name}@${x.version}${x.keepOnly === true ? ' keep' : ''}`), model(n, ds, rs))
       assert.equal(r.invalidDeployments, 0)
       assert.equal(r.invalidPlacements, 0)
     }), { numRuns: PROPERTY_RUNS })
@@ -107,7 +108,7 @@ describe('desired releases (fast-check)', () => {
       const badDs: Entry[] = dj.map((value, i) => [`junk-${i}`, { value }])
       const badRs: Entry[] = pj.map((value, i) => [`eu/junk${i}/1`, { value }])
       const r = desiredReleases(n, [...ds, ...badDs], [...rs, ...badRs])
-      assert.deepEqual(r.releases.map(x => `${x.name}@${x.version}`), model(n, ds, rs))
+      assert.deepEqual(r.releases.map(x => `${x.name}@${x.version}${x.keepOnly === true ? ' keep' : ''}`), model(n, ds, rs))
       assert.equal(r.invalidDeployments, badDs.length)
       assert.equal(r.invalidPlacements, badRs.length)
     }), { numRuns: PROPERTY_RUNS })
