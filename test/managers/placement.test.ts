@@ -170,6 +170,18 @@ describe('placement record', () => {
     assert.deepEqual(parsePlacementRecord(JSON.parse(JSON.stringify(next.record))), next.record)
   })
 
+  it('a first record keeps the instances nodes report running (a system deployment turned counted), up to count', () => {
+    const running = (state: 'running' | 'failed', version = '1.0.0'): Partial<NodeFacts> => ({ components: [{ name: 'web', version, state }] })
+    // b and c run it; a is freer, but the running ones stay.
+    const facts = [node('a'), node('b', { ...running('running'), load: 3 }), node('c', { ...running('running'), load: 3 }), node('d', running('failed'))]
+    const first = nextPlacementRecord(undefined, web({ count: 2 }), facts, 1, 100)
+    assert.deepEqual(nodesOf(first.record.assignments), ['b', 'c'])
+    assert.deepEqual(first.placement.start, [])
+    // More running than count: the excess goes (the least free first); another version does not count.
+    const three = [node('a', running('running')), node('b', { ...running('running'), load: 3 }), node('c', running('running', '0.9.0'))]
+    assert.deepEqual(nodesOf(nextPlacementRecord(undefined, web({ count: 1 }), three, 1, 100).record.assignments), ['a'])
+  })
+
   it('refuses a malformed record with a named error', () => {
     const ok = { deployment: 'web', term: 1, assignments: [{ node: 'a', since: 1 }] }
     const bad = [{ ...ok, term: -1 }, { ...ok, deployment: 'Web' }, { ...ok, assignments: [{ node: '', since: 1 }] }, { ...ok, assignments: [{ node: 'a' }] },
