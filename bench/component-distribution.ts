@@ -161,6 +161,8 @@ async function swarm (dir: string, key: string, size: number): Promise<Record<st
     const p0 = performance.now()
     await run(process.execPath, [CLI, 'component', 'publish', dir, '--key', key, '--api', publisher.api, '--json'], { timeout: TIMEOUT_MS })
     const publishSeconds = (performance.now() - p0) / 1000
+    // Before the clock: an agent without the component host (404) fails here, not after the timeout.
+    await localState(publisher)
     const cpu0 = agents.map(a => procStats(a.child!.pid!).cpuSeconds)
     const t0 = performance.now()
     const r = await publisher.request('PUT', `/v1/deployments/${NAME}`, { version: VERSION })
