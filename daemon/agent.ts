@@ -6,7 +6,7 @@
  *
  *   data dir (lock, then identity) → libp2p → membership → leave → health →
  *   protocol components (those given to add(), then critical, config,
- *   artifacts, roles) → redial → connection trimmer → admin API → agent.json
+ *   artifacts, component host, roles) → redial → connection trimmer → admin API → agent.json
  *
  * A part whose start fails stops every part started before it (itself
  * included), newest first, so the data dir lock is released last, and
@@ -34,7 +34,13 @@ import { libp2pTunables } from './profiles.js'
 import { ApiServer } from './api/server.js'
 import { coreRoutes } from './api/routes/core.js'
 import { configRoutes } from './api/routes/config.js'
-import { artifactRoutes, componentRoutes } from './api/routes/components.js'
+import { artifactRoutes, componentRoutes, hostRoutes } from './api/routes/components.js'
+import { archiveCollector, archiveSource, desiredSystemComponents, releaseSource } from './host-sources.js'
+import { componentHost, HOST_COMPONENT, type ComponentHost } from '../host/component-host.js'
+import { hostTunables } from '../host/constants.js'
+import { chooseStrategy } from '../host/systemd-scope.js'
+import { ArtifactFetcher } from '../protocols/artifacts/fetcher.js'
+import type { ComponentReport } from '../protocols/health/report.js'
 import { criticalRoutes, noGenesisRoutes } from './api/routes/critical.js'
 import { routesOfRoles } from './api/routes/roles.js'
 import { testHooksEnabled, PartitionControl, staleActionRoute } from './test-hooks.js'
@@ -186,12 +192,15 @@ export class Agent {
     // Leave: announced in beforeStop, while every part still runs.
     await parts.startPart('leave', gracefulLeave(membership, { announce: () => this.leaveOnStop, logger: log }))
 
-    // Health: signed per-region reports at a low rate.
+    // Health: signed per-region reports at a low rate, with the component
+    // host's states (bound once the host runs; until then none).
+    let hostReport: () => ComponentReport[] = () => []
     const health = await parts.startPart('health', () => createHealth({
       config: healthTunables.defaults(cfg.profile),
       version: VERSION,
       roles: () => membership.self().roles,
       labels: cfg.labels,
+      components: () => hostReport(),
       isMember: (peerId) => membership.get(peerId) !== undefined
     })(components))
 
@@ -236,10 +245,44 @@ export class Agent {
     // Artifacts: the component manifests this node knows (durable, under
     // <dataDir>/artifacts) and their archives as blocks, served to peers;
     // `mycel component publish` enters a release here (docs/components.md).
-    await component(ARTIFACTS_COMPONENT, () => artifactService({
-      config: artifactTunables.defaults(cfg.profile),
+    const artifactConfig = artifactTunables.defaults(cfg.profile)
+    const artifacts = await component(ARTIFACTS_COMPONENT, () => artifactService({
+      config: artifactConfig,
       publishers
     })(components), a => artifactRoutes(a))
+
+    // Component host: runs here what the deployments (and the network
+    // manager's placements) want here: fetch → verify → unpack → switch →
+    // supervise; components outlive an agent restart and are re-adopted.
+    const deploymentEntries = (): Array<[string, { value: unknown }]> | undefined => config.readSource()?.entries(DEPLOYMENTS_NAMESPACE)
+    const collectArchives = archiveCollector({ artifacts, deployments: deploymentEntries, inUse: () => hostedRef?.archivesInUse(), logger: log })
+    let hostedRef: ComponentHost | undefined
+    const euid = process.geteuid?.()
+    const strategy = chooseStrategy(process.env, euid)
+    const hosted = await component(HOST_COMPONENT, () => componentHost({
+      tunables: hostTunables.defaults(cfg.profile),
+      desired: desiredSystemComponents(deploymentEntries, { region: cfg.region, labels: cfg.labels }),
+      releases: releaseSource(artifacts, publishers),
+      archives: archiveSource(new ArtifactFetcher(
+        { peerId: identity.peerId, logger: log, signal: this.shutdown.signal, host: node, routing: node.services.dht },
+        { config: artifactConfig, store: artifacts.blocks, metrics: artifacts.metrics }), artifacts),
+      env: { MYCEL_NODE_ID: identity.peerId, MYCEL_REGION: cfg.region },
+      user: cfg.componentUser ?? (euid === 0 ? 'nobody' : undefined),
+      strategy,
+      onChange: () => { health.publishSoon() },
+      onSettled: () => { void collectArchives() }
+    })(components), h => hostRoutes({ host: h, health, self: identity.peerId, region: cfg.region }))
+    hostedRef = hosted
+    hostReport = () => hosted.report()
+    log.info({ strategy: strategy.strategy }, strategy.reason)
+    // A change of the deployments makes the host converge again (cheap when nothing changed for it).
+    await parts.startPart('host-watch', () => {
+      let unwatch = (): void => {}
+      return {
+        start: () => { if (config.readSource() !== undefined) unwatch = config.onChange((e) => { if (e.ns === DEPLOYMENTS_NAMESPACE) hosted.reconcile() }) },
+        stop: () => { unwatch() }
+      }
+    })
 
     // Roles: per-region management roles elected through the DHT (leases,
     // fencing); each role's loop runs only on its region's holder.

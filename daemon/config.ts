@@ -70,7 +70,14 @@ export const agentConfigSchema = z.object({
    * nodes carrying the label with that value. The rule is the health
    * report's, so every receiver accepts what the config accepted.
    */
-  labels: labelsSchema
+  labels: labelsSchema,
+  /**
+   * The user components run as (a name, `name:group` or `uid[:gid]`) when the
+   * agent runs as root (`--component-user`). Unset under root: `nobody`, as
+   * Nomad's exec driver does; an agent that is not root runs components as
+   * itself and refuses a different user.
+   */
+  componentUser: z.string().min(1).max(64).optional()
 }).strict()
 
 export type AgentConfig = z.infer<typeof agentConfigSchema>

@@ -43,6 +43,15 @@ export interface HostConfig {
   healthTimeoutMs: number
   /** Default consecutive failed checks before the component is `failing` (`failureThreshold`). */
   healthFailureThreshold: number
+  /**
+   * First pause before a failed install (release not known yet, no
+   * provider, disk full) is tried again, ms; doubles per failure up to
+   * `installRetryMaxMs`. A release replicates and a provider appears on
+   * their own, so the host keeps trying, but never in a busy loop.
+   */
+  installRetryMinMs: number
+  /** Longest pause between install attempts, ms. */
+  installRetryMaxMs: number
 }
 
 /**
@@ -63,7 +72,9 @@ const STANDARD: HostConfig = {
   logCheckMs: 10_000,
   healthIntervalMs: 10_000,
   healthTimeoutMs: 5_000,
-  healthFailureThreshold: 3
+  healthFailureThreshold: 3,
+  installRetryMinMs: 2_000,
+  installRetryMaxMs: 60_000
 }
 
 export const hostTunables = defineTunables<HostConfig>({
@@ -82,7 +93,9 @@ export const hostTunables = defineTunables<HostConfig>({
     logCheckMs: tunable.positive(),
     healthIntervalMs: tunable.positive(),
     healthTimeoutMs: tunable.positive(),
-    healthFailureThreshold: tunable.positive()
+    healthFailureThreshold: tunable.positive(),
+    installRetryMinMs: tunable.positive(),
+    installRetryMaxMs: tunable.positive()
   }),
   profiles: {
     lan: STANDARD,
@@ -102,13 +115,16 @@ export const hostTunables = defineTunables<HostConfig>({
       logCheckMs: 500,
       healthIntervalMs: 500,
       healthTimeoutMs: 500,
-      healthFailureThreshold: 2
+      healthFailureThreshold: 2,
+      installRetryMinMs: 100,
+      installRetryMaxMs: 1_000
     }
   },
   relations: [
     t => t.backoffMaxMs >= t.backoffMinMs ? undefined : 'backoffMaxMs must be at least backoffMinMs (the delay only grows)',
     // burst + 1 starts at most the longest delay apart must fit in the window, or a crash loop at that delay restarts forever.
     t => t.startLimitIntervalMs > t.startLimitBurst * t.backoffMaxMs * (1 + t.backoffJitter) ? undefined : 'startLimitIntervalMs must exceed startLimitBurst × backoffMaxMs with its jitter (or a crash loop at the longest delay never hits the start limit)',
+    t => t.installRetryMaxMs >= t.installRetryMinMs ? undefined : 'installRetryMaxMs must be at least installRetryMinMs',
     t => t.healthTimeoutMs <= t.healthIntervalMs ? undefined : 'healthTimeoutMs must not exceed healthIntervalMs (checks would overlap)'
   ]
 })

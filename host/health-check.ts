@@ -40,6 +40,8 @@ export interface HealthStatus {
 
 export interface HealthCheckEvents {
   'health:change': CustomEvent<HealthStatus & { previous: HealthState }>
+  /** Every run's result (metrics count them). */
+  'health:result': CustomEvent<ProbeResult>
 }
 
 export interface HealthCheckInit {
@@ -48,6 +50,8 @@ export interface HealthCheckInit {
   /** The component's working directory and environment, for an exec check. */
   cwd?: string
   env?: Readonly<Record<string, string>>
+  /** An exec check runs as this user (the component's). @default the agent's */
+  user?: { uid: number, gid: number }
   /** @default systemClock */
   clock?: Clock
   /** @default runProbe */
@@ -109,9 +113,10 @@ export class HealthCheck extends TypedEventEmitter<HealthCheckEvents> {
   }
 
   private async run (): Promise<void> {
-    const result = await this.probe(this.probeSpec, { clock: this.clock, timeoutMs: this.timeoutMs, cwd: this.init.cwd, env: this.init.env })
+    const result = await this.probe(this.probeSpec, { clock: this.clock, timeoutMs: this.timeoutMs, cwd: this.init.cwd, env: this.init.env, ...(this.init.user !== undefined ? { user: this.init.user } : {}) })
     if (!this.running) return
     this.detail = result.detail
+    this.safeDispatchEvent('health:result', { detail: result })
     if (result.ok) {
       this.failures = 0
       this.set('passing')

@@ -33,6 +33,8 @@ export interface ProbeContext {
   /** For exec: working directory and whole environment (the component's). */
   cwd?: string
   env?: Readonly<Record<string, string>>
+  /** For exec: run as this user (the component's), not the agent's. */
+  user?: { uid: number, gid: number }
 }
 
 export async function runProbe (spec: ProbeSpec, ctx: ProbeContext): Promise<ProbeResult> {
@@ -45,7 +47,7 @@ const timedOut = (ms: number): ProbeResult => ({ ok: false, detail: `timed out a
 
 async function execProbe (argv: readonly string[], ctx: ProbeContext): Promise<ProbeResult> {
   return await new Promise<ProbeResult>(resolve => {
-    const child = spawn(argv[0], argv.slice(1), { cwd: ctx.cwd, env: ctx.env !== undefined ? { ...ctx.env } : undefined, detached: true, stdio: 'ignore' })
+    const child = spawn(argv[0], argv.slice(1), { cwd: ctx.cwd, env: ctx.env !== undefined ? { ...ctx.env } : undefined, detached: true, stdio: 'ignore', ...(ctx.user !== undefined ? { uid: ctx.user.uid, gid: ctx.user.gid } : {}) })
     let result: ProbeResult | undefined
     const killGroup = (): void => { if (child.pid !== undefined) { try { signalGroup(child.pid, 'SIGKILL') } catch {} } }
     const cancel = setTimer(ctx.clock, ctx.timeoutMs, () => {

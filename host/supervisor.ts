@@ -190,8 +190,13 @@ export class Supervisor extends TypedEventEmitter<SupervisorEvents> {
    * Adopt the recorded process if it still runs, else start one; a recorded
    * `failed` stays failed (`reset()` starts it). Resolves once the first
    * start attempt is decided. Does nothing unless `stopped`.
+   *
+   * `adoptOnly`: adopt the recorded process if it still runs, and otherwise
+   * start nothing (the instance stays `stopped`, its record is dropped).
+   * The host uses it for a component that is no longer deployed: adopted
+   * only to be stopped, never started just to be stopped.
    */
-  async start (): Promise<void> {
+  async start (opts: { adoptOnly?: boolean } = {}): Promise<void> {
     if (this.detached) throw new SupervisorStateError(`component ${this.id}: start after detach`)
     if (this.state !== 'stopped') return
     if (this.init.user !== undefined && this.user === undefined) {
@@ -230,6 +235,12 @@ export class Supervisor extends TypedEventEmitter<SupervisorEvents> {
       }
       // It exited (or its pid went to another process) while no agent watched: this start is a restart.
       this.restarts++
+    }
+    if (opts.adoptOnly === true) {
+      this.cancelLogCheck()
+      this.forget()
+      await this.writes
+      return
     }
     await this.launch()
   }

@@ -61,7 +61,10 @@ export class Router {
    */
   match (method: string, path: string): { route: Route, params: Record<string, string> } | 'method' | undefined {
     let pathMatched = false
-    for (const c of this.compiled) {
+    // A literal path wins over a pattern (`/v1/components/status` over
+    // `/v1/components/:name`), whatever order the routes were added in.
+    const literalFirst = [...this.compiled.filter(c => c.names.length === 0), ...this.compiled.filter(c => c.names.length > 0)]
+    for (const c of literalFirst) {
       const m = c.pattern.exec(path)
       if (m === null) continue
       pathMatched = true

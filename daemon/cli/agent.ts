@@ -32,6 +32,7 @@ interface AgentFlags {
   publisher?: string[]
   /** `--label KEY=VALUE`, repeatable: the config key `labels`. */
   label?: Record<string, string>
+  componentUser?: string
 }
 
 export function registerAgentCommand (program: Command): void {
@@ -53,6 +54,7 @@ export function registerAgentCommand (program: Command): void {
     .option('--roles <list>', 'management roles this node may hold, comma separated (default all)', list)
     .option('--genesis <file>', 'genesis file of the network (critical config)')
     .option('--publisher <id>', 'trust component manifests signed by this publisher id, repeatable (only without --genesis: with one, critical config key "publishers" decides)', collect)
+    .option('--component-user <user>', 'run components as this user (name, name:group or uid[:gid]; default nobody when the agent is root)')
     .option('--label <key=value>', 'a label of this node, repeatable; deployments\' --constraint KEY=VALUE match it', collectLabel)
     .action(async (flags: AgentFlags) => { await runAgent(flags) })
 }

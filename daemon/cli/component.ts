@@ -6,6 +6,7 @@
  *                            with the publisher key, and hand both to the
  *                            local agent, which verifies and stores them
  *   list                     the releases the local agent knows
+ *   status [NAME]            every node of the region: what runs, its state and health
  *
  * Everything that can be checked here is checked before the agent is asked:
  * a manifest that breaks the schema (naming the key), a missing or damaged
@@ -13,7 +14,8 @@
  */
 import { resolve } from 'node:path'
 import type { Command } from 'commander'
-import { readManifest } from '../../protocols/artifacts/manifest.js'
+import { componentName, readManifest } from '../../protocols/artifacts/manifest.js'
+import type { StatusEntry } from '../api/routes/components.js'
 import { packDirectory } from '../../protocols/artifacts/archive.js'
 import { loadPublisherKey } from '../../protocols/artifacts/publisher-key.js'
 import { addressArchive, signManifest } from '../../protocols/artifacts/signed-manifest.js'
@@ -75,6 +77,35 @@ export function registerComponentCommands (program: Command): Command {
         { header: 'SIZE', value: c => String(c.archive.size) },
         { header: 'PUBLISHED', value: c => `${ago(c.publishedAt)} ago` },
         { header: 'ARCHIVE', value: c => c.archive.cid }
+      ])
+    })
+  component.command('status')
+    .description('every node of the region: the components it runs, their state and health (from signed health reports)')
+    .argument('[name]', 'only this component')
+    .addOption(apiOption())
+    .option('--json', 'one JSON entry per (node, component): {node, name, version, state, pid, restarts, health, since}')
+    .action(async (name: string | undefined, opts: { api: string, json?: boolean }) => {
+      if (name !== undefined) {
+        const problem = componentName.safeParse(name)
+        if (!problem.success) throw new UsageError(`invalid component name ${JSON.stringify(name.slice(0, 80))}: ${problem.error.issues[0].message}`)
+      }
+      const q = name !== undefined ? `?name=${encodeURIComponent(name)}` : ''
+      const r = await new ApiClient(opts.api).get<{ region: string, entries: StatusEntry[] }>(`/v1/components/status${q}`)
+      if (opts.json === true) {
+        printJson(r.entries.map(e => ({ node: e.node, name: e.name, version: e.version, state: e.state, pid: e.pid ?? null, restarts: e.restarts, health: e.health, since: new Date(e.since).toISOString(), ...(e.reason !== undefined ? { reason: e.reason } : {}), ...(e.stale ? { stale: true } : {}) })))
+        return
+      }
+      if (r.entries.length === 0) { print(name !== undefined ? `no node of region ${r.region} runs ${name}\n` : `no node of region ${r.region} runs a component\n`); return }
+      printTable(r.entries, [
+        { header: 'NODE', value: e => shortId(e.node) },
+        { header: 'NAME', value: e => e.name },
+        { header: 'VERSION', value: e => e.version },
+        { header: 'STATE', value: e => e.stale ? `${e.state} (stale)` : e.state },
+        { header: 'HEALTH', value: e => e.health },
+        { header: 'PID', value: e => e.pid !== undefined ? String(e.pid) : '-' },
+        { header: 'RESTARTS', value: e => String(e.restarts) },
+        { header: 'SINCE', value: e => `${ago(new Date(e.since).toISOString())} ago` },
+        { header: 'REASON', value: e => e.reason ?? '' }
       ])
     })
   return component

@@ -181,6 +181,9 @@ export async function unpackArchive (source: Uint8Array | AsyncIterable<Uint8Arr
   const tmp = await mkdtemp(join(parent, `.${basename(dest)}.unpack-`))
   try {
     const result = await extractInto(source, tmp, limits)
+    // mkdtemp made it 0700; the unpacked root is a directory like any other
+    // (a component user other than the agent's must be able to enter it).
+    await chmod(tmp, DIR_MODE)
     await rename(tmp, dest)
     await syncDir(parent)
     return result

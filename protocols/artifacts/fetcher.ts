@@ -54,6 +54,13 @@ export interface FetchOptions {
   /** Peers to ask before (and besides) the DHT's providers, e.g. the publisher. */
   peers?: string[]
   signal?: AbortSignal
+  /**
+   * Resolve without waiting for the DHT announcement made at the index; it
+   * goes on in the background (bounded by dhtTimeoutMs). The component host
+   * sets it: an install must not wait up to dhtTimeoutMs on a DHT with few
+   * peers. @default false
+   */
+  announceInBackground?: boolean
 }
 
 export interface FetchResult extends StoredIndex {
@@ -100,7 +107,11 @@ export class ArtifactFetcher {
       bucket: this.bucket,
       log: this.log,
       self: this.components.peerId,
-      provide: async (archive, sig) => { await this.provide(archive, sig) },
+      provide: async (archive, sig) => {
+        if (opts.announceInBackground !== true) { await this.provide(archive, sig); return }
+        // Not the fetch's signal: that one ends with the fetch, and the announcement outlives it.
+        void this.provide(archive, AbortSignal.any([this.components.signal, ...(opts.signal === undefined ? [] : [opts.signal])]))
+      },
       rediscover: () => {
         if (!pool.discovering) pool.discover(this.components.routing, opts.archive, this.init.config.dhtTimeoutMs, signal)
       }

@@ -7,6 +7,12 @@
  *   GET  /v1/components              {components: [{name, version, publisher, archive: {cid, size}, publishedAt}]}
  *   GET  /v1/components/:name        {name, versions: [same as above]}; 404 if none is known
  *
+ *   GET  /v1/components/local        {components: [{name, version, state, pid?, restarts, health, since, reason?}]}:
+ *                                    what this node's component host runs, now
+ *   GET  /v1/components/status       {region, entries: [{node, name, version, state, pid?, restarts, health, since,
+ *                                    reason?, stale}]}: every node of the region, from their signed health reports
+ *                                    (this node's own entries live); `?name=` filters
+ *
  * The publishers route says which publishers' manifests this node accepts
  * and where that list comes from (committed critical config with a genesis,
  * this agent's config without). It is matched first, so a component named
@@ -18,6 +24,9 @@ import type { Route } from '../router.js'
 import type { PublisherTrust } from '../../../policy/publisher-trust.js'
 import type { ArtifactService } from '../../../protocols/artifacts/service.js'
 import { RequestError } from '../../../lib/errors.js'
+import type { ComponentHost } from '../../../host/component-host.js'
+import type { Health } from '../../../protocols/health/health.js'
+import type { ComponentReport } from '../../../protocols/health/report.js'
 import { MAX_RELEASE_BODY_BYTES, RELEASE_CONTENT_TYPE, decodeRelease } from '../release-body.js'
 
 export function componentRoutes (d: { publishers: PublisherTrust }): Route[] {
@@ -27,6 +36,35 @@ export function componentRoutes (d: { publishers: PublisherTrust }): Route[] {
     handler: () => {
       const problem = d.publishers.problem()
       return { json: { source: d.publishers.source, publishers: d.publishers.list(), ...(problem !== undefined ? { problem } : {}) } }
+    }
+  }]
+}
+
+/** A node's component entries as `mycel component status` shows them. */
+export interface StatusEntry extends ComponentReport {
+  node: string
+  /** The node's report is older than the health stale bound: the entry may be out of date. */
+  stale: boolean
+}
+
+export function hostRoutes (d: { host: Pick<ComponentHost, 'report'>, health: Pick<Health, 'reports'>, self: string, region: string }): Route[] {
+  return [{
+    method: 'GET',
+    path: '/v1/components/local',
+    handler: () => ({ json: { components: d.host.report() } })
+  }, {
+    method: 'GET',
+    path: '/v1/components/status',
+    handler: (req) => {
+      const name = req.query.get('name') ?? undefined
+      const entries: StatusEntry[] = d.host.report().map(c => ({ node: d.self, ...c, stale: false }))
+      for (const { report, stale } of d.health.reports()) {
+        if (report.peerId === d.self || report.region !== d.region) continue
+        for (const c of report.components ?? []) entries.push({ node: report.peerId, ...c, stale })
+      }
+      const shown = entries.filter(e => name === undefined || e.name === name)
+        .sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : a.node < b.node ? -1 : a.node > b.node ? 1 : 0)
+      return { json: { region: d.region, entries: shown } }
     }
   }]
 }

@@ -56,6 +56,8 @@ describe('component archive', () => {
     expect(await readFile(join(out, 'data.txt'), 'utf8')).to.equal('hello')
     expect((await stat(join(out, 'bin', 'run'))).mode & 0o777).to.equal(0o755)
     expect((await stat(join(out, 'data.txt'))).mode & 0o777).to.equal(0o644)
+    // The root too (mkdtemp makes 0700): a component user other than the agent's enters it.
+    expect((await stat(out)).mode & 0o777).to.equal(0o755)
     expect(await readdir(join(dir, 'components', 'web'))).to.deep.equal(['1.0.0'])
   })
 

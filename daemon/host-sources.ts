@@ -1,0 +1,121 @@
+/**
+ * What the component host (host/component-host.ts) is given by the agent:
+ * small views over the artifact service, the fetcher and replicated config.
+ * The host sits beside the managers (layering), so it cannot read
+ * deployments itself; the agent hands it these closures.
+ */
+import { BlockMissingError, UntrustedPublisherError } from '../protocols/artifacts/errors.js'
+import type { ArtifactFetcher } from '../protocols/artifacts/fetcher.js'
+import type { ArtifactService, TrustedPublishers } from '../protocols/artifacts/service.js'
+import type { ArchiveSource, DesiredRelease, HostRelease, ReleaseSource } from '../host/component-host.js'
+import { isSystemDeployment, parseDeployment, type Deployment } from '../managers/deployment.js'
+import { RequestError } from '../lib/errors.js'
+import semver from 'semver'
+import type { Logger } from 'pino'
+
+/**
+ * Releases as the host uses them: the verified manifest this node stored,
+ * its publisher checked against the trust list as it is now (a publisher
+ * removed from `publishers` runs nothing new).
+ */
+export function releaseSource (artifacts: Pick<ArtifactService, 'manifests'>, publishers: TrustedPublishers): ReleaseSource {
+  return {
+    release: async (name, version): Promise<HostRelease> => {
+      const stored = artifacts.manifests.get(name, version)
+      if (stored === undefined) throw new RequestError(404, `release ${name}@${version} is not known on this node yet`)
+      const m = stored.manifest
+      if (!publishers.list().includes(m.publisher)) throw new UntrustedPublisherError(`${name}@${version}: publisher ${m.publisher} is not trusted`)
+      return m
+    }
+  }
+}
+
+/** Archives: fetched peer to peer into the block store, read back verified. */
+export function archiveSource (fetcher: Pick<ArtifactFetcher, 'fetch'>, artifacts: Pick<ArtifactService, 'blocks'>): ArchiveSource {
+  return {
+    fetch: async (archive, signal) => { await fetcher.fetch({ archive: archive.cid, size: archive.size, signal, announceInBackground: true }) },
+    read: (cid) => (async function * () {
+      const stored = await artifacts.blocks.getIndex(cid)
+      if (stored === undefined) throw new BlockMissingError(`archive ${cid} is not held`)
+      yield * artifacts.blocks.read(stored.index)
+    })()
+  }
+}
+
+/**
+ * What this node should run, from replicated config: every system
+ * deployment (no count) whose regions include this node's and whose
+ * constraints its labels meet. A record that does not parse is skipped
+ * (every receiver ran the same rule on it already).
+ */
+export function desiredSystemComponents (deployments: () => Array<[string, { value: unknown }]> | undefined, self: { region: string, labels: Readonly<Record<string, string>> }): () => DesiredRelease[] | undefined {
+  return () => {
+    const entries = deployments()
+    if (entries === undefined) return undefined
+    const out: DesiredRelease[] = []
+    for (const [, { value }] of entries) {
+      let d: Deployment
+      try { d = parseDeployment(value) } catch { continue }
+      if (!isSystemDeployment(d)) continue
+      if (d.regions !== undefined && !d.regions.includes(self.region)) continue
+      if (!Object.entries(d.constraints ?? {}).every(([k, v]) => Object.hasOwn(self.labels, k) && self.labels[k] === v)) continue
+      out.push({ name: d.name, version: d.version })
+    }
+    return out.sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0)
+  }
+}
+
+/**
+ * Garbage collection of the block store (issue 13: "cached in the data dir
+ * with garbage collection of versions no deployment uses, keep the previous
+ * one for rollback"). Kept: every version a deployment names (this node may
+ * serve it to others), this node's current and previous version of each
+ * component and installs in progress (`inUse`), and each component's newest
+ * known release (published, perhaps not deployed yet: the publisher's node
+ * may be its only holder). Everything else is deleted. Runs one at a time;
+ * a call while one runs runs once more after it.
+ */
+export function archiveCollector (d: {
+  artifacts: Pick<ArtifactService, 'blocks' | 'list'>
+  deployments: () => Array<[string, { value: unknown }]> | undefined
+  /** Undefined until the host runs: then nothing is collected. */
+  inUse: () => string[] | undefined
+  logger: Logger
+}): () => Promise<void> {
+  let running: Promise<void> | undefined
+  let again = false
+  const once = async (): Promise<void> => {
+    const entries = d.deployments()
+    const inUse = d.inUse()
+    // Deployments or the host's needs unknown: keep everything.
+    if (entries === undefined || inUse === undefined) return
+    const releases = d.artifacts.list()
+    const keep = new Set(inUse)
+    const deployed = new Set<string>()
+    for (const [, { value }] of entries) {
+      try { const dep = parseDeployment(value); deployed.add(`${dep.name}@${dep.version}`) } catch {}
+    }
+    const newest = new Map<string, { version: string, cid: string }>()
+    for (const r of releases) {
+      if (deployed.has(`${r.name}@${r.version}`)) keep.add(r.archive.cid)
+      const n = newest.get(r.name)
+      if (n === undefined || semver.gt(r.version, n.version)) newest.set(r.name, { version: r.version, cid: r.archive.cid })
+    }
+    for (const n of newest.values()) keep.add(n.cid)
+    const result = await d.artifacts.blocks.gc(keep)
+    if (result.deletedBlocks > 0 || result.deletedRoots > 0) d.logger.info({ ...result, kept: keep.size }, 'artifact blocks collected')
+  }
+  return async () => {
+    if (running !== undefined) { again = true; return await running }
+    running = (async () => {
+      try {
+        do { again = false; await once() } while (again)
+      } catch (err) {
+        d.logger.warn({ err }, 'artifact garbage collection failed')
+      } finally {
+        running = undefined
+      }
+    })()
+    return await running
+  }
+}

@@ -1,0 +1,415 @@
+/**
+ * The component host of one node (issue 13): makes what runs here match what
+ * the network wants here. For each component this node should run
+ * (`desired`: deployments and placements, read by the daemon), it
+ *
+ *   fetching    gets the archive the verified manifest names, peer to peer,
+ *               every chunk and the whole archive checked (ArchiveSource);
+ *   installing  unpacks it into components/<name>/<version>/ (the safe,
+ *               atomic unpack of protocols/artifacts/archive.ts);
+ *   switch      stops the version that ran before, records the new one as
+ *               `current` (durably, installed.ts), starts it supervised
+ *               (instance.ts: restarts, start limit, health check).
+ *
+ * Nothing is switched until the new version is fully unpacked: a failed
+ * fetch or install (no provider, disk full, a hostile archive) leaves the
+ * running version running, reports `failed` with the reason, and is tried
+ * again after a pause that doubles (installRetryMinMs … installRetryMaxMs).
+ * A component no longer desired is stopped and its files removed.
+ *
+ * Restarting the agent does not restart components: `start()` adopts every
+ * installed component's running process (same pid and start time) from its
+ * run record, and `stop()` detaches, leaving them running (Habitat's
+ * launcher). One that is no longer desired is adopted only to be stopped.
+ *
+ * Work on one component is serialized (one step at a time, a change during
+ * a step runs another step after it); components proceed independently, so
+ * a slow fetch of one does not hold the others.
+ */
+import { access, chmod, mkdir, stat } from 'node:fs/promises'
+import { join } from 'node:path'
+import type { Logger } from 'pino'
+import type { CommonComponents } from '../lib/components.js'
+import { setTimer, systemClock, type Clock } from '../lib/clock.js'
+import { errText, isFailStop } from '../lib/errors.js'
+import type { Startable } from '../lib/lifecycle.js'
+import { unpackArchive } from '../protocols/artifacts/archive.js'
+import type { Manifest } from '../protocols/artifacts/manifest.js'
+import type { ComponentReport } from '../protocols/health/report.js'
+import type { HostConfig } from './constants.js'
+import { componentsDir, installedNames, pruneVersions, readCurrent, removeComponent, versionDir, writeCurrent, type ReleaseRef } from './installed.js'
+import { Instance } from './instance.js'
+import { hostMetrics, type HostMetrics } from './metrics.js'
+import { Supervisor } from './supervisor.js'
+import type { StrategyChoice } from './systemd-scope.js'
+import { checkUserSwitch, resolveUser, type ComponentUser } from './user.js'
+
+/** The component name the agent runs the host under (faults, logs). */
+export const HOST_COMPONENT = 'component-host'
+
+/** One component this node should run. */
+export interface DesiredRelease { name: string, version: string }
+
+/** A release as the host needs it: the manifest and the archive it names. */
+export type HostRelease = Manifest & { archive: { cid: string, size: number } }
+
+/** Where verified manifests come from (the artifact service). */
+export interface ReleaseSource {
+  /** The verified manifest of `name@version`, its publisher trusted now; a named error otherwise. */
+  release: (name: string, version: string) => Promise<HostRelease>
+}
+
+/** Where archives come from (the artifact fetcher and block store). */
+export interface ArchiveSource {
+  /** Resolves once every chunk of the archive is held and the whole archive checked against its CID. */
+  fetch: (archive: { cid: string, size: number }, signal: AbortSignal) => Promise<void>
+  /** The held archive's bytes, verified again as they are read. */
+  read: (cid: string) => AsyncIterable<Uint8Array>
+}
+
+export type ComponentHostComponents = Pick<CommonComponents, 'dataDir' | 'logger' | 'registry' | 'signal' | 'faults'>
+
+export interface ComponentHostInit {
+  tunables: Readonly<HostConfig>
+  /** What this node should run; undefined while that is unknown (replicated config not running): then nothing is stopped. */
+  desired: () => readonly DesiredRelease[] | undefined
+  releases: ReleaseSource
+  archives: ArchiveSource
+  /** Variables every component gets (MYCEL_NODE_ID, MYCEL_REGION, ...). */
+  env?: Readonly<Record<string, string>>
+  /** Run components as this user (a name or uid[:gid]); needs an agent running as root. */
+  user?: string
+  strategy?: StrategyChoice
+  /** A state changed (the health report is published early). */
+  onChange?: () => void
+  /** A switch or a removal finished: archives may have fallen out of use (the daemon collects garbage). */
+  onSettled?: () => void
+  /** @default systemClock */
+  clock?: Clock
+}
+
+type Phase = 'idle' | 'fetching' | 'installing' | 'failed'
+
+/** Per component: the running instance, the install in progress for the wanted version, and the step loop. */
+interface Slot {
+  name: string
+  want?: DesiredRelease
+  instance?: Instance
+  running?: ReleaseRef
+  previous?: ReleaseRef
+  phase: Phase
+  phaseVersion?: string
+  /** The archive being fetched or unpacked, kept from garbage collection. */
+  pendingArchive?: string
+  phaseSince: number
+  reason?: string
+  failures: number
+  retryAt: number
+  cancelRetry: () => void
+  busy: boolean
+  again: boolean
+  /** Aborts the fetch in progress (undeploy, stop). */
+  abort: AbortController
+}
+
+export class ComponentHost implements Startable {
+  readonly metrics: HostMetrics
+  private readonly slots = new Map<string, Slot>()
+  private readonly log: Logger
+  private readonly clock: Clock
+  private readonly stateDir: string
+  private readonly logDir: string
+  private user?: ComponentUser
+  private started = false
+  private readonly working = new Set<Promise<void>>()
+
+  constructor (private readonly components: ComponentHostComponents, private readonly init: ComponentHostInit) {
+    this.log = components.logger.child({ component: HOST_COMPONENT })
+    this.clock = init.clock ?? systemClock
+    this.metrics = hostMetrics(components.registry)
+    this.metrics.bind(() => this.report())
+    this.stateDir = join(components.dataDir, 'host', 'run')
+    this.logDir = join(components.dataDir, 'host', 'logs')
+  }
+
+  /** Adopt what runs, then converge on what is desired. */
+  async start (): Promise<void> {
+    if (this.started) return
+    if (this.init.user !== undefined) {
+      const user = await resolveUser(this.init.user)
+      checkUserSwitch(user, process.geteuid?.() ?? -1, process.getegid?.() ?? -1)
+      this.user = user
+    }
+    await mkdir(componentsDir(this.components.dataDir), { recursive: true, mode: 0o755 })
+    if (this.user !== undefined) await this.letUserTraverse()
+    this.started = true
+    const desired = this.desiredMap()
+    for (const name of await installedNames(this.components.dataDir)) {
+      const slot = this.slot(name)
+      slot.want = desired === undefined ? undefined : desired.get(name)
+      await this.adopt(slot, desired !== undefined && slot.want === undefined)
+    }
+    this.reconcile()
+    this.log.info({ components: this.slots.size, user: this.user?.name }, 'component host started')
+  }
+
+  /** Leave every component running for the next agent. */
+  async stop (): Promise<void> {
+    if (!this.started) return
+    this.started = false
+    for (const s of this.slots.values()) { s.abort.abort(); s.cancelRetry() }
+    await Promise.allSettled([...this.working])
+    await Promise.allSettled([...this.slots.values()].map(async s => await s.instance?.detach()))
+    this.slots.clear()
+  }
+
+  /** The desired set changed (or may have): converge. Cheap when nothing changed. */
+  reconcile (): void {
+    if (!this.started) return
+    const desired = this.desiredMap()
+    if (desired === undefined) return
+    for (const [name, want] of desired) this.slot(name).want = want
+    for (const s of this.slots.values()) if (!desired.has(s.name)) s.want = undefined
+    for (const s of this.slots.values()) this.kick(s)
+  }
+
+  /** Archive CIDs this node needs: each component's current and previous version, and installs in progress. */
+  archivesInUse (): string[] {
+    const out = new Set<string>()
+    for (const s of this.slots.values()) {
+      for (const a of [s.running?.archive, s.previous?.archive, s.pendingArchive]) if (a !== undefined) out.add(a)
+    }
+    return [...out].sort()
+  }
+
+  /** One entry per component this node hosts or is installing, sorted by name. */
+  report (): ComponentReport[] {
+    const out: ComponentReport[] = []
+    for (const s of [...this.slots.values()].sort((a, b) => a.name < b.name ? -1 : 1)) {
+      const installingOther = s.phase !== 'idle' && s.phaseVersion !== undefined && s.phaseVersion !== s.running?.version
+      if (installingOther || (s.instance === undefined && s.phase !== 'idle')) {
+        out.push({
+          name: s.name,
+          version: s.phaseVersion ?? s.want?.version ?? '0.0.0',
+          state: s.phase === 'idle' ? 'starting' : s.phase,
+          ...(s.instance?.report().pid !== undefined ? { pid: s.instance.report().pid } : {}),
+          restarts: s.instance?.report().restarts ?? 0,
+          health: 'unknown',
+          since: Math.floor(s.phaseSince),
+          ...(s.reason !== undefined ? { reason: s.reason.slice(0, 256) } : {})
+        })
+      } else if (s.instance !== undefined) {
+        out.push(s.instance.report())
+      }
+    }
+    return out
+  }
+
+  private desiredMap (): Map<string, DesiredRelease> | undefined {
+    const list = this.init.desired()
+    if (list === undefined) return undefined
+    return new Map(list.map(d => [d.name, d]))
+  }
+
+  private slot (name: string): Slot {
+    let s = this.slots.get(name)
+    if (s === undefined) {
+      s = { name, phase: 'idle', phaseSince: this.clock.now(), failures: 0, retryAt: 0, cancelRetry: () => {}, busy: false, again: false, abort: new AbortController() }
+      this.slots.set(name, s)
+    }
+    return s
+  }
+
+  /** Re-attach to an installed component after an agent restart; `adoptOnly` when it is no longer desired. */
+  private async adopt (slot: Slot, adoptOnly: boolean): Promise<void> {
+    try {
+      const current = await readCurrent(this.components.dataDir, slot.name)
+      if (current === undefined) return // an install that never switched: its files are pruned or reused
+      slot.running = current.current
+      slot.previous = current.previous
+      let release: HostRelease
+      try {
+        release = await this.init.releases.release(slot.name, current.current.version)
+      } catch (err) {
+        // Its manifest is gone or its publisher no longer trusted: what runs is not run on.
+        await this.stopOrphan(slot.name)
+        throw err
+      }
+      slot.instance = this.instance(release)
+      await slot.instance.start({ adoptOnly })
+    } catch (err) {
+      this.fail(slot, slot.running?.version, err)
+    }
+  }
+
+  /** Stop a component's recorded process without its manifest (the run record names it). */
+  private async stopOrphan (name: string): Promise<void> {
+    const sup = new Supervisor({
+      spec: { id: name, argv: ['(no manifest)'], cwd: this.components.dataDir, env: {} },
+      stateDir: this.stateDir,
+      logDir: this.logDir,
+      tunables: this.init.tunables,
+      clock: this.clock,
+      ...(this.init.strategy !== undefined ? { strategy: this.init.strategy } : {}),
+      logger: this.log
+    })
+    await sup.start({ adoptOnly: true })
+    if (sup.status().state === 'running') {
+      this.log.warn({ name, pid: sup.status().pid }, 'stopping a component whose release cannot be used any more')
+      await sup.stop()
+    }
+  }
+
+  private kick (slot: Slot): void {
+    if (!this.started) return
+    if (slot.busy) { slot.again = true; return }
+    slot.busy = true
+    const run = (async () => {
+      try {
+        do {
+          slot.again = false
+          await this.step(slot)
+        } while (slot.again && this.started)
+      } finally {
+        slot.busy = false
+      }
+    })()
+    this.working.add(run)
+    void run.finally(() => this.working.delete(run))
+  }
+
+  /** One step toward the wanted state of one component. */
+  private async step (slot: Slot): Promise<void> {
+    const want = slot.want
+    if (want === undefined) return await this.remove(slot)
+    if (slot.instance !== undefined && slot.running?.version === want.version) {
+      if (slot.phase !== 'idle') this.setPhase(slot, 'idle', undefined)
+      return
+    }
+    if (this.clock.now() < slot.retryAt && slot.phaseVersion === want.version) return
+    slot.cancelRetry()
+    try {
+      const release = await this.init.releases.release(want.name, want.version)
+      const dir = versionDir(this.components.dataDir, want.name, want.version)
+      slot.pendingArchive = release.archive.cid
+      if (!await exists(dir)) {
+        this.setPhase(slot, 'fetching', want.version)
+        await this.init.archives.fetch(release.archive, slot.abort.signal)
+        this.setPhase(slot, 'installing', want.version)
+        await unpackArchive(this.init.archives.read(release.archive.cid), dir)
+      }
+      if (slot.want !== want || !this.started) { slot.again = true; return }
+      await this.switchTo(slot, release)
+      slot.pendingArchive = undefined
+      this.metrics.installs.inc({ result: 'ok' })
+      this.settled()
+    } catch (err) {
+      if (!this.started || slot.abort.signal.aborted) return
+      this.metrics.installs.inc({ result: (err as Error).name ?? 'Error' })
+      this.fail(slot, want.version, err)
+    }
+  }
+
+  /** Stop the version that runs, record the new one, start it, drop versions older than the previous. */
+  private async switchTo (slot: Slot, release: HostRelease): Promise<void> {
+    const from = slot.running
+    if (slot.instance !== undefined) {
+      await slot.instance.stop()
+      slot.instance = undefined
+    }
+    const to: ReleaseRef = { version: release.version, archive: release.archive.cid }
+    const previous = from !== undefined && from.version !== to.version ? from : slot.previous
+    await writeCurrent(this.components.dataDir, slot.name, { current: to, ...(previous !== undefined ? { previous } : {}) })
+    slot.running = to
+    slot.previous = previous
+    slot.failures = 0
+    slot.retryAt = 0
+    this.setPhase(slot, 'idle', undefined)
+    slot.instance = this.instance(release)
+    await slot.instance.start()
+    this.log.info({ name: slot.name, version: to.version, from: from?.version }, from === undefined ? 'component installed' : 'component switched')
+    const keep = new Set([to.version, ...(previous !== undefined ? [previous.version] : [])])
+    const pruned = await pruneVersions(this.components.dataDir, slot.name, keep)
+    if (pruned.length > 0) this.log.info({ name: slot.name, removed: pruned }, 'old component versions removed')
+  }
+
+  private async remove (slot: Slot): Promise<void> {
+    slot.cancelRetry()
+    if (slot.instance !== undefined) {
+      await slot.instance.stop()
+      slot.instance = undefined
+      this.log.info({ name: slot.name, version: slot.running?.version }, 'component stopped: no longer deployed here')
+    }
+    await removeComponent(this.components.dataDir, slot.name)
+    if (slot.want === undefined && this.slots.get(slot.name) === slot) this.slots.delete(slot.name)
+    this.changed()
+    this.settled()
+  }
+
+  private settled (): void {
+    try { this.init.onSettled?.() } catch (err) { this.log.warn({ err }, 'component host settle listener failed') }
+  }
+
+  private fail (slot: Slot, version: string | undefined, err: unknown): void {
+    slot.failures++
+    const delay = Math.min(this.init.tunables.installRetryMaxMs, this.init.tunables.installRetryMinMs * 2 ** Math.min(slot.failures - 1, 20))
+    const keeps = slot.instance !== undefined && slot.running !== undefined && slot.running.version !== version ? ` (${slot.running.version} keeps running)` : ''
+    this.setPhase(slot, 'failed', version, `${errText(err)}${keeps}`)
+    if (isFailStop(err)) this.components.faults?.report(`${HOST_COMPONENT}/${slot.name}`, err)
+    this.log.warn({ name: slot.name, version, err: errText(err), retryInMs: delay }, 'component install failed')
+    slot.retryAt = this.clock.now() + delay
+    slot.cancelRetry()
+    slot.cancelRetry = setTimer(this.clock, delay, () => { slot.retryAt = 0; this.kick(slot) })
+  }
+
+  private setPhase (slot: Slot, phase: Phase, version: string | undefined, reason?: string): void {
+    slot.phase = phase
+    slot.phaseVersion = version
+    slot.phaseSince = this.clock.now()
+    slot.reason = reason
+    this.changed()
+  }
+
+  private instance (release: HostRelease): Instance {
+    const dir = versionDir(this.components.dataDir, release.name, release.version)
+    return new Instance({
+      manifest: release,
+      dir,
+      env: { ...(this.init.env ?? {}), MYCEL_COMPONENT_NAME: release.name, MYCEL_COMPONENT_VERSION: release.version, MYCEL_COMPONENT_DIR: dir },
+      stateDir: this.stateDir,
+      logDir: this.logDir,
+      tunables: this.init.tunables,
+      clock: this.clock,
+      ...(this.init.strategy !== undefined ? { strategy: this.init.strategy } : {}),
+      ...(this.user !== undefined ? { user: this.user } : {}),
+      logger: this.log,
+      metrics: this.metrics,
+      onChange: () => { this.changed() }
+    })
+  }
+
+  private changed (): void {
+    try { this.init.onChange?.() } catch (err) { this.log.warn({ err }, 'component host change listener failed') }
+  }
+
+  /**
+   * A component user must reach its unpacked files: give the data dir's
+   * ancestors-to-components path execute (traverse) permission for others,
+   * never read. Secrets in the data dir stay 0600 files.
+   */
+  private async letUserTraverse (): Promise<void> {
+    for (const dir of [this.components.dataDir, componentsDir(this.components.dataDir)]) {
+      const mode = (await stat(dir)).mode & 0o7777
+      if ((mode & 0o001) === 0) await chmod(dir, mode | 0o001)
+    }
+  }
+}
+
+async function exists (path: string): Promise<boolean> {
+  try { await access(path); return true } catch { return false }
+}
+
+/** The factory, as the agent builds components: `componentHost(init)(components)`. */
+export function componentHost (init: ComponentHostInit): (components: ComponentHostComponents) => ComponentHost {
+  return (components) => new ComponentHost(components, init)
+}
