@@ -17,6 +17,7 @@ import { namespacesSectionSchema } from '../crdt/namespaces.js'
 import { REGION_PATTERN, REGION_RULE } from '../lib/region.js'
 import { checkPublishers } from '../policy/publisher-trust.js'
 import { labelsSchema } from '../protocols/health/report.js'
+import { checkUserSwitch, resolveUser } from '../host/user.js'
 import { loadGenesis } from '../protocols/bft/genesis.js'
 import { ROLE_NAMES } from '../managers/registry.js'
 
@@ -161,6 +162,14 @@ export function resolveConfig (...layers: Array<Partial<AgentConfig>>): AgentCon
  */
 export async function checkReferencedFiles (cfg: AgentConfig): Promise<void> {
   if (cfg.networkKey !== undefined) await readNetworkKey(cfg.networkKey)
+  if (cfg.componentUser !== undefined) {
+    // The component host resolves it again at start; a typo must stop the agent here, with the key named.
+    try {
+      checkUserSwitch(await resolveUser(cfg.componentUser), process.geteuid?.() ?? -1, process.getegid?.() ?? -1)
+    } catch (err) {
+      throw new ConfigError(`componentUser ${JSON.stringify(cfg.componentUser)}: ${(err as Error).message}`)
+    }
+  }
   if (cfg.genesis !== undefined) {
     try {
       await loadGenesis(cfg.genesis)
