@@ -131,9 +131,8 @@ async function localState (a: AgentProcess): Promise<string | undefined> {
   const r = await a.request('GET', '/v1/components/local')
   if (r.status === 404) throw new Error(`GET /v1/components/local: 404 (no component host in this build?) ${JSON.stringify(r.json)}`)
   const list = (r.json as { components?: Array<{ name: string, state: string, reason?: string }> }).components ?? []
-  const c = list.find(x => x.name === NAME)
-  if (c?.state === 'failed') throw new Error(`${NAME} failed on ${a.peerId}: ${c.reason ?? ''}`)
-  return c?.state
+  // `failed` is not final (the host retries after a pause); the timeout decides.
+  return list.find(x => x.name === NAME)?.state
 }
 
 async function counter (a: AgentProcess, metric: string): Promise<number> {

@@ -26,13 +26,14 @@
  * receivers, the time until every instance has it), `p50_hold_ms`, `alone_ms` (size / bandwidth: one
  * receiver alone at the cap), `goal_ms` (3 × alone_ms), `single_source_bound_ms` ((N − 1) × size /
  * bandwidth: the publisher's uplink alone), `ratio_to_alone`; swarm: artifact bytes served and fetched
- * by each agent (its /metrics). The run fails when a receiver does not hold it within
- * `distribute_timeout` or its download does not match.
+ * by each agent (its /metrics), `failed_attempts` (how often the host reported the install failed, to
+ * try again after a pause). The run fails when a receiver does not hold it within `distribute_timeout`
+ * or its download does not match.
  */
 const path = require('path')
 const { joinCluster } = require('../lib/cluster')
 const { runCli } = require('../lib/agent')
-const { params, poll, collect, signalAndWait, writeResults, pollInterval, Fatal } = require('../lib/util')
+const { params, poll, collect, signalAndWait, writeResults, pollInterval } = require('../lib/util')
 const { PAYLOAD, makeComponentDir, localComponent, HOLDS_ARCHIVE, counter, serveFile, download } = require('../lib/component')
 
 const NAME = 'tg-payload'
@@ -125,7 +126,7 @@ module.exports = async function componentDistribution (runenv, client) {
       const [{ at }] = await collect(client, 'go', 1, convergeTimeout)
       try {
         if (mode === 'swarm') {
-          await holds(agent, interval, timeoutMs - (Date.now() - at))
+          out.failed_attempts = await holds(agent, interval, timeoutMs - (Date.now() - at))
         } else {
           const got = await download(release.url, timeoutMs)
           if (got.bytes !== sizeBytes || got.sha256 !== release.sha256) throw new Error(`download of ${release.url}: ${got.bytes} bytes, sha256 ${got.sha256}; expected ${sizeBytes}, ${release.sha256}`)
@@ -162,16 +163,22 @@ module.exports = async function componentDistribution (runenv, client) {
 /** Until this agent holds the archive (the component is installing, starting or running). */
 async function holds (agent, intervalMs, timeoutMs) {
   let last = 'not asked yet'
+  let failures = 0
+  let prev
   try {
     await poll(async () => {
       const c = await localComponent(agent, NAME)
-      last = c ? c.state : 'absent'
-      if (c && c.state === 'failed') throw new Fatal(`${NAME} failed on this node: ${c.reason || 'no reason given'}`)
+      if (c && c.state === 'failed' && prev !== 'failed') failures++
+      prev = c && c.state
+      // `failed` is not final: the host tries a failed install again after a pause (e.g. the release or a
+      // provider had not reached this node yet). The distribute_timeout decides.
+      last = c ? `${c.state}${c.reason ? ` (${c.reason})` : ''}` : 'absent'
       return c && HOLDS_ARCHIVE.has(c.state) ? true : undefined
     }, { timeoutMs: Math.max(1000, timeoutMs), intervalMs, what: `${NAME} installing or running here` })
   } catch (err) {
     throw new Error(`${err.message}; last state here: ${last}`)
   }
+  return failures
 }
 
 /**
