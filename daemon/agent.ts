@@ -35,7 +35,8 @@ import { ApiServer } from './api/server.js'
 import { coreRoutes } from './api/routes/core.js'
 import { configRoutes } from './api/routes/config.js'
 import { artifactRoutes, componentRoutes, hostRoutes } from './api/routes/components.js'
-import { archiveCollector, archiveSource, desiredSystemComponents, releaseSource } from './host-sources.js'
+import { archiveCollector, archiveSource, releaseSource } from './host-sources.js'
+import { desiredSource } from '../managers/desired.js'
 import { componentHost, HOST_COMPONENT, type ComponentHost } from '../host/component-host.js'
 import { hostTunables } from '../host/constants.js'
 import { chooseStrategy } from '../host/systemd-scope.js'
@@ -56,12 +57,15 @@ import { health as createHealth, healthTunables } from '../protocols/health/inde
 import { configService, configSyncConfig } from '../protocols/config-sync/index.js'
 import { roles as createRoles, leaseDhtValidators, leaseDhtSelectors } from '../managers/index.js'
 import { checkDeploymentEntry, DEPLOYMENTS_NAMESPACE } from '../managers/deployment.js'
+import { checkPlacementEntry, PLACEMENTS_NAMESPACE } from '../managers/placement-namespace.js'
 import { criticalService, genesisHash, loadGenesis } from '../protocols/bft/index.js'
 import { criticalAccessPolicy } from '../policy/namespace-acl.js'
 import { POLICY_KEY_RULES } from '../policy/key-rules.js'
 import { publisherTrust } from '../policy/publisher-trust.js'
 import { ARTIFACTS_COMPONENT, artifactService } from '../protocols/artifacts/service.js'
 import { artifactTunables } from '../protocols/artifacts/constants.js'
+import { checkReleaseEntry, RELEASES_NAMESPACE } from '../protocols/artifacts/release-entry.js'
+import { configReleaseLog } from '../protocols/artifacts/release-log.js'
 import { admission, admissionTunables, type AdmissionService } from '../protocols/admission/index.js'
 import { fileAccessPolicy } from '../crdt/namespaces.js'
 import { deploymentRoutes } from './api/routes/deployments.js'
@@ -238,31 +242,36 @@ export class Agent {
       // write; the config file's rules apply only where none is committed.
       access: critical !== undefined ? criticalAccessPolicy(critical.config, fileAccessPolicy(cfg.namespaces)) : undefined,
       // Namespaces this release defines: every node checks their values with
-      // the same code the writer ran (managers/deployment.ts).
-      builtins: { [DEPLOYMENTS_NAMESPACE]: checkDeploymentEntry }
+      // the same code the writer ran (managers/deployment.ts, placement-namespace.ts,
+      // protocols/artifacts/release-entry.ts).
+      builtins: { [DEPLOYMENTS_NAMESPACE]: checkDeploymentEntry, [PLACEMENTS_NAMESPACE]: checkPlacementEntry, [RELEASES_NAMESPACE]: checkReleaseEntry }
     })({ ...components, membership }), c => [...configRoutes(c), ...deploymentRoutes(c)])
 
     // Artifacts: the component manifests this node knows (durable, under
     // <dataDir>/artifacts) and their archives as blocks, served to peers;
-    // `mycel component publish` enters a release here (docs/components.md).
+    // `mycel component publish` enters a release here, and every node learns
+    // it through replicated config, mycel.releases (docs/components.md).
     const artifactConfig = artifactTunables.defaults(cfg.profile)
     const artifacts = await component(ARTIFACTS_COMPONENT, () => artifactService({
       config: artifactConfig,
-      publishers
+      publishers,
+      releases: configReleaseLog(config, identity.peerId)
     })(components), a => artifactRoutes(a))
 
     // Component host: runs here what the deployments (and the network
     // manager's placements) want here: fetch → verify → unpack → switch →
     // supervise; components outlive an agent restart and are re-adopted.
     const deploymentEntries = (): Array<[string, { value: unknown }]> | undefined => config.readSource()?.entries(DEPLOYMENTS_NAMESPACE)
+    // What this node should run: system deployments of its region and the placements naming it (managers/desired.ts).
+    const desired = desiredSource({ node: { peerId: identity.peerId, region: cfg.region, labels: cfg.labels }, config: () => config.started ? config : undefined, registry: this.registry })
     const collectArchives = archiveCollector({ artifacts, deployments: deploymentEntries, inUse: () => hostedRef?.archivesInUse(), logger: log })
     let hostedRef: ComponentHost | undefined
     const euid = process.geteuid?.()
     const strategy = chooseStrategy(process.env, euid)
     const hosted = await component(HOST_COMPONENT, () => componentHost({
       tunables: hostTunables.defaults(cfg.profile),
-      desired: desiredSystemComponents(deploymentEntries, { region: cfg.region, labels: cfg.labels }),
-      releases: releaseSource(artifacts, publishers),
+      desired: desired.desired,
+      releases: releaseSource(artifacts),
       archives: archiveSource(new ArtifactFetcher(
         { peerId: identity.peerId, logger: log, signal: this.shutdown.signal, host: node, routing: node.services.dht },
         { config: artifactConfig, store: artifacts.blocks, metrics: artifacts.metrics }), artifacts),
@@ -279,7 +288,14 @@ export class Agent {
     await parts.startPart('host-watch', () => {
       let unwatch = (): void => {}
       return {
-        start: () => { if (config.readSource() !== undefined) unwatch = config.onChange((e) => { if (e.ns === DEPLOYMENTS_NAMESPACE) hosted.reconcile() }) },
+        start: () => {
+          const offDesired = desired.onChange(() => { hosted.reconcile() })
+          // A release learned (mycel.releases) may be what a failed install waits for.
+          const offReleases = config.started
+            ? config.onChange((e) => { if (e.ns === RELEASES_NAMESPACE) void artifacts.settled().then(() => { hosted.retryNow() }, () => {}) })
+            : () => {}
+          unwatch = () => { offDesired(); offReleases() }
+        },
         stop: () => { unwatch() }
       }
     })
@@ -289,7 +305,9 @@ export class Agent {
     await component('roles', () => createRoles({
       profile: cfg.profile,
       eligible: cfg.roles,
-      configSource: () => config.readSource()
+      configSource: () => config.readSource(),
+      // The network manager places counted deployments through replicated config.
+      placementConfig: () => config.started ? config : undefined
     })({ ...components, membership, health }), (roles) => {
       const rs = routesOfRoles(roles, { peerId: identity.peerId, region: cfg.region })
       if (partition !== undefined) {

@@ -4,30 +4,21 @@
  * The host sits beside the managers (layering), so it cannot read
  * deployments itself; the agent hands it these closures.
  */
-import { BlockMissingError, UntrustedPublisherError } from '../protocols/artifacts/errors.js'
+import { BlockMissingError } from '../protocols/artifacts/errors.js'
 import type { ArtifactFetcher } from '../protocols/artifacts/fetcher.js'
-import type { ArtifactService, TrustedPublishers } from '../protocols/artifacts/service.js'
-import type { ArchiveSource, DesiredRelease, HostRelease, ReleaseSource } from '../host/component-host.js'
-import { isSystemDeployment, parseDeployment, type Deployment } from '../managers/deployment.js'
-import { RequestError } from '../lib/errors.js'
+import type { ArtifactService } from '../protocols/artifacts/service.js'
+import type { ArchiveSource, HostRelease, ReleaseSource } from '../host/component-host.js'
+import { parseDeployment } from '../managers/deployment.js'
 import semver from 'semver'
 import type { Logger } from 'pino'
 
 /**
- * Releases as the host uses them: the verified manifest this node stored,
- * its publisher checked against the trust list as it is now (a publisher
- * removed from `publishers` runs nothing new).
+ * Releases as the host uses them: the artifact service's one verified
+ * release of a version (stored here or learned through mycel.releases), its
+ * publisher's trust checked now, a conflicted version refused.
  */
-export function releaseSource (artifacts: Pick<ArtifactService, 'manifests'>, publishers: TrustedPublishers): ReleaseSource {
-  return {
-    release: async (name, version): Promise<HostRelease> => {
-      const stored = artifacts.manifests.get(name, version)
-      if (stored === undefined) throw new RequestError(404, `release ${name}@${version} is not known on this node yet`)
-      const m = stored.manifest
-      if (!publishers.list().includes(m.publisher)) throw new UntrustedPublisherError(`${name}@${version}: publisher ${m.publisher} is not trusted`)
-      return m
-    }
-  }
+export function releaseSource (artifacts: Pick<ArtifactService, 'release'>): ReleaseSource {
+  return { release: async (name, version): Promise<HostRelease> => artifacts.release(name, version).manifest }
 }
 
 /** Archives: fetched peer to peer into the block store, read back verified. */
@@ -39,29 +30,6 @@ export function archiveSource (fetcher: Pick<ArtifactFetcher, 'fetch'>, artifact
       if (stored === undefined) throw new BlockMissingError(`archive ${cid} is not held`)
       yield * artifacts.blocks.read(stored.index)
     })()
-  }
-}
-
-/**
- * What this node should run, from replicated config: every system
- * deployment (no count) whose regions include this node's and whose
- * constraints its labels meet. A record that does not parse is skipped
- * (every receiver ran the same rule on it already).
- */
-export function desiredSystemComponents (deployments: () => Array<[string, { value: unknown }]> | undefined, self: { region: string, labels: Readonly<Record<string, string>> }): () => DesiredRelease[] | undefined {
-  return () => {
-    const entries = deployments()
-    if (entries === undefined) return undefined
-    const out: DesiredRelease[] = []
-    for (const [, { value }] of entries) {
-      let d: Deployment
-      try { d = parseDeployment(value) } catch { continue }
-      if (!isSystemDeployment(d)) continue
-      if (d.regions !== undefined && !d.regions.includes(self.region)) continue
-      if (!Object.entries(d.constraints ?? {}).every(([k, v]) => Object.hasOwn(self.labels, k) && self.labels[k] === v)) continue
-      out.push({ name: d.name, version: d.version })
-    }
-    return out.sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0)
   }
 }
 

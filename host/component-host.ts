@@ -173,6 +173,21 @@ export class ComponentHost implements Startable {
     for (const s of this.slots.values()) this.kick(s)
   }
 
+  /**
+   * Something a failed install waited for may have arrived (a release was
+   * learned, a provider announced): try every failed install now instead of
+   * at the end of its pause.
+   */
+  retryNow (): void {
+    if (!this.started) return
+    for (const s of this.slots.values()) {
+      if (s.phase !== 'failed' || s.retryAt === 0) continue
+      s.cancelRetry()
+      s.retryAt = 0
+      this.kick(s)
+    }
+  }
+
   /** Archive CIDs this node needs: each component's current and previous version, and installs in progress. */
   archivesInUse (): string[] {
     const out = new Set<string>()

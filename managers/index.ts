@@ -31,6 +31,7 @@ import type { TopologySink } from './network-manager.js'
 import type { RegionConfigSource } from './config-manager.js'
 import type { AdmissionPolicy } from './security-manager.js'
 import type { Emit } from './role.js'
+import type { PlacementConfig } from './placement-duty.js'
 
 export { ROLE_NAMES, ROLE_REGISTRY, type RoleName } from './registry.js'
 export { leaseDhtValidators, leaseDhtSelectors } from '../protocols/election/index.js'
@@ -49,6 +50,12 @@ export interface RolesInit {
   configSource?: () => RegionConfigSource | undefined
   admission?: () => AdmissionPolicy | undefined
   topologySink?: TopologySink
+  /**
+   * Replicated config for the network manager's placement duty: read
+   * deployments and records, write records (the agent passes its config
+   * service while it runs). Without it the network manager places nothing.
+   */
+  placementConfig?: () => PlacementConfig | undefined
   /** Oldest version the security manager accepts without flagging. */
   minVersion?: string
 }
@@ -112,6 +119,7 @@ export class Roles implements Startable {
       configSource: init.configSource,
       admission: init.admission,
       topologySink: init.topologySink,
+      placementConfig: init.placementConfig,
       minVersion: init.minVersion
     }
     const roles = ROLE_REGISTRY.map(d => d.create({ ...ctx, logger: logger.child({ role: d.name }) }, tunables.roles[d.name]))

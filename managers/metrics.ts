@@ -41,3 +41,25 @@ export function regionMetrics (registry?: Registry) {
 }
 
 export type RegionMetrics = ReturnType<typeof regionMetrics>
+
+/**
+ * The network manager's placement duty (placement-duty.ts). Decisions and
+ * writes count on the holder that made them; `mycel_placement_unplaced` is
+ * set only while this node holds the role (reset at demotion), so each
+ * region's shortfall is exported once.
+ */
+export function placementMetrics (registry?: Registry) {
+  const m = metricsOn(registry)
+  return {
+    decisions: m.counter({
+      name: 'mycel_placement_decisions_total',
+      help: 'Instances the network manager started or stopped on a node, by reason (start: system|count; stop: node-dead|node-gone|ineligible|failed|excess)',
+      labelNames: ['action', 'reason']
+    }),
+    unplaced: m.gauge({ name: 'mycel_placement_unplaced', help: 'Instances of a counted deployment no eligible node of the region could take (set by the holder)', labelNames: ['deployment'] }),
+    writes: m.counter({ name: 'mycel_placement_record_writes_total', help: 'Placement records written or deleted in replicated config by this holder', labelNames: ['op'] }),
+    superseded: m.counter({ name: 'mycel_placement_superseded_total', help: 'Deployments a holder left alone because a record of a newer term exists (this node lost the role)' })
+  }
+}
+
+export type PlacementMetrics = ReturnType<typeof placementMetrics>

@@ -1,9 +1,11 @@
 /**
- * Network manager, first duty: the region's topology summary — members by
- * state and how connected they are — published as a fenced action that every
- * region member keeps (GET /v1/roles/outputs), and into replicated config
- * through `sink` when one is given (the agent passes none yet: see
- * docs/roles.md).
+ * Network manager. Duties while this node holds the region's network role:
+ * - the region's topology summary — members by state and how connected they
+ *   are — published as a fenced action that every region member keeps (GET
+ *   /v1/roles/outputs), and into replicated config through `sink` when one
+ *   is given (the agent passes none yet: see docs/roles.md);
+ * - placement of counted deployments (placement-duty.ts), when the agent
+ *   gives it replicated config.
  */
 import type { Logger } from 'pino'
 import { peerIdFromString } from '@libp2p/peer-id'
@@ -11,6 +13,7 @@ import type { Member, MembershipView, MemberState } from '../protocols/membershi
 import type { PeerHost } from '../wire/peers.js'
 import { dutyLoop, dutyTunables, type Emit, type Role } from './role.js'
 import type { RolesMetrics } from './metrics.js'
+import type { PlacementDuty } from './placement-duty.js'
 
 /** Topology summary period, per profile. */
 export const networkTunables = dutyTunables('network', {
@@ -53,6 +56,8 @@ export interface NetworkManagerInit {
   logger: Logger
   metrics: RolesMetrics
   sink?: TopologySink
+  /** Places counted deployments each round (and soon after a change). */
+  placement?: PlacementDuty
 }
 
 export function summarizeTopology (region: string, members: Member[], connected: (peerId: string) => boolean, holderConnections: number, now = Date.now()): TopologySummary {
@@ -98,6 +103,8 @@ export class NetworkManager implements Role {
       await this.init.emit('network', 'topology', summary)
       if (this.init.sink !== undefined && !signal.aborted) await this.init.sink.publish(summary, term)
     }, (err) => { this.init.metrics.dutyErrors.inc({ role: 'network' }); this.init.logger.warn({ err }, 'topology summary failed') })
+    this.init.placement?.run(term, signal, this.init.intervalMs,
+      (err) => { this.init.metrics.dutyErrors.inc({ role: 'network' }); this.init.logger.warn({ err }, 'placement round failed') })
   }
 
   onDemoted (): void {}
@@ -107,6 +114,6 @@ export class NetworkManager implements Role {
   }
 
   status (): unknown {
-    return { lastPublished: this.last?.at, lastReceived: this.received?.at, counts: this.received?.counts }
+    return { lastPublished: this.last?.at, lastReceived: this.received?.at, counts: this.received?.counts, placement: this.init.placement?.status() }
   }
 }

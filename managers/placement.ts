@@ -112,7 +112,7 @@ function byId (a: string, b: string): number {
 }
 
 /** Whether the node carries every constraint label with exactly its value (own properties only). */
-export function meetsConstraints (d: Deployment, node: NodeFacts): boolean {
+export function meetsConstraints (d: Deployment, node: Pick<NodeFacts, 'labels'>): boolean {
   for (const [key, value] of Object.entries(d.constraints ?? {})) {
     if (!Object.hasOwn(node.labels, key) || node.labels[key] !== value) return false
   }

@@ -13,9 +13,10 @@ import { InvalidTunablesError, PROFILE_NAMES, type ProfileName, type Tunables } 
 import type { Health } from '../protocols/health/index.js'
 import type { MembershipView } from '../protocols/membership/types.js'
 import { rolesTunables, type RolesConfig } from './constants.js'
-import { regionMetrics, type RolesMetrics } from './metrics.js'
+import { placementMetrics, regionMetrics, type RolesMetrics } from './metrics.js'
 import type { DutyTunables, Emit, Role } from './role.js'
 import { NetworkManager, networkTunables, type NetworkManagerInit, type TopologySink } from './network-manager.js'
+import { PlacementDuty, type PlacementConfig } from './placement-duty.js'
 import { UpdateManager, updateTunables } from './update-manager.js'
 import { ConfigManager, configTunables, type ConfigManagerInit } from './config-manager.js'
 import { SecurityManager, securityTunables, type SecurityManagerInit } from './security-manager.js'
@@ -30,13 +31,16 @@ export interface RoleContext {
   /** The roles component's logger with `role` bound. */
   logger: Logger
   registry?: Registry
-  membership: Pick<MembershipView, 'self' | 'members'>
+  /** The events wake the placement duty when a member dies (optional: unit tests hand a static view). */
+  membership: Pick<MembershipView, 'self' | 'members'> & Partial<Pick<MembershipView, 'addEventListener' | 'removeEventListener'>>
   health: Pick<Health, 'reports'>
   peers: NetworkManagerInit['peers']
   /** Replicated-config adapters, once the agent runs config-sync / critical config. */
   configSource?: ConfigManagerInit['source']
   admission?: SecurityManagerInit['admission']
   topologySink?: TopologySink
+  /** Replicated config the network manager places deployments through; without it, no placement. */
+  placementConfig?: () => PlacementConfig | undefined
   /** Oldest version the security manager accepts without flagging. */
   minVersion?: string
 }
@@ -55,7 +59,12 @@ export const ROLE_REGISTRY = [
   defineRole({
     name: 'network',
     tunables: networkTunables,
-    create: (ctx, t) => new NetworkManager({ region: ctx.region, emit: ctx.emit, metrics: ctx.metrics, logger: ctx.logger, intervalMs: t.intervalMs, membership: ctx.membership, peers: ctx.peers, sink: ctx.topologySink })
+    create: (ctx, t) => new NetworkManager({
+      region: ctx.region, emit: ctx.emit, metrics: ctx.metrics, logger: ctx.logger, intervalMs: t.intervalMs, membership: ctx.membership, peers: ctx.peers, sink: ctx.topologySink,
+      placement: ctx.placementConfig === undefined
+        ? undefined
+        : new PlacementDuty({ region: ctx.region, config: ctx.placementConfig, membership: ctx.membership, health: ctx.health, logger: ctx.logger, metrics: placementMetrics(ctx.registry) })
+    })
   }),
   defineRole({
     name: 'update',

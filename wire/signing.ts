@@ -5,6 +5,7 @@
  * peer id string; the Ed25519 public key is inlined in the peer id, so any
  * node can verify without a lookup.
  */
+import { createPublicKey, verify as verifyEd25519 } from 'node:crypto'
 import type { PrivateKey, PublicKey } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { InvalidSignatureError } from './errors.js'
@@ -54,6 +55,35 @@ export async function verifyPayload (signer: string, domain: string, payload: Ui
     ok = await key.verify(domainBytes(domain, payload), signature)
   } catch {
     ok = false
+  }
+  if (!ok) throw new InvalidSignatureError(`bad ${domain} signature from ${signer}`)
+}
+
+/** DER prefix of an Ed25519 SubjectPublicKeyInfo (RFC 8410): the 32 raw key bytes follow. */
+const ED25519_SPKI_PREFIX = Uint8Array.from([0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00])
+
+/** Ed25519 signature length, bytes. */
+const ED25519_SIGNATURE_BYTES = 64
+
+/**
+ * `verifyPayload`, synchronously, for checks that cannot await (the rules
+ * replicated config runs on every value: crdt/namespaces.ts). libp2p's
+ * `PublicKey.verify` is typed `boolean | Promise<boolean>` (it is
+ * synchronous on Node today, not by contract), so this verifies with
+ * node:crypto from the raw key in the peer id: the same Ed25519 check.
+ */
+export function verifyPayloadSync (signer: string, domain: string, payload: Uint8Array, signature: Uint8Array): void {
+  const key = publicKeyOf(signer)
+  let ok = false
+  if (signature.byteLength === ED25519_SIGNATURE_BYTES) {
+    try {
+      const spki = new Uint8Array(ED25519_SPKI_PREFIX.byteLength + key.raw.byteLength)
+      spki.set(ED25519_SPKI_PREFIX, 0)
+      spki.set(key.raw, ED25519_SPKI_PREFIX.byteLength)
+      ok = verifyEd25519(null, domainBytes(domain, payload), createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' }), signature)
+    } catch {
+      ok = false
+    }
   }
   if (!ok) throw new InvalidSignatureError(`bad ${domain} signature from ${signer}`)
 }

@@ -1,7 +1,9 @@
 /**
- * `mycel component deploy|undeploy|deployments`: the deployment records in
- * replicated config (namespace `mycel.deployments`, managers/deployment.ts)
- * through a local agent's admin API (routes/deployments.ts).
+ * `mycel component deploy|undeploy|deployments [NAME]`: the deployment
+ * records in replicated config (namespace `mycel.deployments`,
+ * managers/deployment.ts) through a local agent's admin API
+ * (routes/deployments.ts); with a NAME, also where the region's network
+ * manager placed a counted deployment's instances (`mycel.placements`).
  *
  * Arguments are checked with the same `parseDeployment` every receiver
  * runs, so a bad name, version, count or constraint exits 2 with one line
@@ -17,6 +19,8 @@ import { acksText, waitQuery, writeSignal, type WaitOpts, type WriteReply } from
 import { parseDeployment, type Deployment } from '../../managers/deployment.js'
 
 type Listed = Deployment & { writer: string | null }
+/** GET /v1/deployments/:name: `placements` only for a counted deployment. */
+type Shown = Listed & { placements?: Array<{ region: string, term: number, writer: string | null, assignments: Array<{ node: string, since: number }> }> }
 
 export interface DeployArgs {
   region?: string[]
@@ -95,19 +99,41 @@ export function registerDeploymentCommands (component: Command): void {
     })
 
   component.command('deployments')
-    .description('list the deployments in replicated config')
+    .description('list the deployments in replicated config; with NAME, one deployment and where its counted instances are placed')
+    .argument('[name]', 'one deployment: its record and, per region, the placement record in force')
     .addOption(apiOption())
     .option('--json', 'machine-readable output')
-    .action(async (opts: { api: string, json?: boolean }) => {
+    .action(async (name: string | undefined, opts: { api: string, json?: boolean }) => {
+      if (name !== undefined) {
+        const d = await new ApiClient(opts.api).get<Shown>(namePath(name))
+        if (opts.json === true) { printJson(d); return }
+        printDeployments([d])
+        if (d.placements === undefined) { print('\nsystem deployment: one instance on every eligible node of its regions\n'); return }
+        print('\n')
+        if (d.placements.length === 0) { print('not placed yet (the region\'s network manager places it within one round)\n'); return }
+        printTable(d.placements.flatMap(p => p.assignments.length === 0
+          ? [{ region: p.region, term: p.term, node: '-', since: '-' }]
+          : p.assignments.map(a => ({ region: p.region, term: p.term, node: a.node, since: new Date(a.since).toISOString() }))), [
+          { header: 'REGION', value: r => r.region },
+          { header: 'TERM', value: r => String(r.term) },
+          { header: 'NODE', value: r => r.node },
+          { header: 'SINCE', value: r => r.since }
+        ])
+        return
+      }
       const r = await new ApiClient(opts.api).get<{ deployments: Listed[] }>('/v1/deployments')
       if (opts.json === true) { printJson(r); return }
-      printTable(r.deployments, [
-        { header: 'NAME', value: d => d.name },
-        { header: 'VERSION', value: d => d.version },
-        { header: 'REGIONS', value: d => d.regions?.join(',') ?? 'all' },
-        { header: 'COUNT', value: d => d.count === undefined ? 'system' : String(d.count) },
-        { header: 'CONSTRAINTS', value: d => Object.entries(d.constraints ?? {}).map(([k, v]) => `${k}=${v}`).join(',') || '-' },
-        { header: 'WRITER', value: d => d.writer ?? '-' }
-      ])
+      printDeployments(r.deployments)
     })
+}
+
+function printDeployments (ds: Listed[]): void {
+  printTable(ds, [
+    { header: 'NAME', value: d => d.name },
+    { header: 'VERSION', value: d => d.version },
+    { header: 'REGIONS', value: d => d.regions?.join(',') ?? 'all' },
+    { header: 'COUNT', value: d => d.count === undefined ? 'system' : String(d.count) },
+    { header: 'CONSTRAINTS', value: d => Object.entries(d.constraints ?? {}).map(([k, v]) => `${k}=${v}`).join(',') || '-' },
+    { header: 'WRITER', value: d => d.writer ?? '-' }
+  ])
 }

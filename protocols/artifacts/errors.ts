@@ -131,3 +131,17 @@ export class ArtifactUnavailableError extends StatusError {
   override name = 'ArtifactUnavailableError'
   readonly status = 503
 }
+
+/** No manifest of this name and version is known on this node (not published, or not replicated here yet). */
+export class UnknownReleaseError extends StatusError {
+  static name = 'UnknownReleaseError'
+  override name = 'UnknownReleaseError'
+  readonly status = 404
+}
+
+/** The artifact service is not running (stopped, or stopped on its durable state: see /readyz). */
+export class ArtifactServiceStoppedError extends StatusError {
+  static name = 'ArtifactServiceStoppedError'
+  override name = 'ArtifactServiceStoppedError'
+  readonly status = 503
+}

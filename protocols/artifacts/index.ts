@@ -11,7 +11,7 @@ export {
 } from './manifest.js'
 export { generatePublisherKey, loadPublisherKey, publisherIdOf, type PublisherKey } from './publisher-key.js'
 export {
-  addressArchive, archiveCid, signManifest, decodeSignedManifest, verifyManifest, checkArchive, checkVersionConflict,
+  addressArchive, archiveCid, signManifest, decodeSignedManifest, verifyManifest, verifyManifestSignature, checkArchive, checkVersionConflict, manifestContent,
   type ArchiveRef, type SignedManifest, type VerifyOptions
 } from './signed-manifest.js'
 export { packDirectory, unpackArchive, type UnpackResult } from './archive.js'
@@ -25,5 +25,8 @@ export { artifactMetrics, type ArtifactMetrics } from './metrics.js'
 export * from './errors.js'
 export { ManifestStore, MANIFEST_FILE_FORMAT, releaseKey, type StoredManifest } from './manifest-store.js'
 export {
-  ArtifactService, artifactService, ARTIFACTS_COMPONENT, type ArtifactServiceComponents, type ArtifactServiceInit, type PublishResult, type ReleaseSummary, type TrustedPublishers
+  ArtifactService, artifactService, ARTIFACTS_COMPONENT, type ArtifactServiceComponents, type ArtifactServiceInit, type PublishResult, type Release, type ReleaseSummary, type TrustedPublishers
 } from './service.js'
+export { RELEASES_NAMESPACE, checkReleaseEntry, decodeReleaseEntry, releaseEntry, releaseEntryKey, type ReleaseEntry, type ReleaseEntryValue } from './release-entry.js'
+export { configReleaseLog, type ReleaseLog, type ReplicatedConfig } from './release-log.js'
+export { releaseVerdict, ReleaseView, type ReleaseVerdict } from './release-view.js'

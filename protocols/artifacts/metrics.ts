@@ -44,6 +44,10 @@ export function artifactMetrics (registry?: Registry) {
       name: 'mycel_component_manifests_published_total',
       help: 'Component versions accepted by publish on this node (a republish of a known version is not counted)'
     }),
+    manifestsLearned: m.counter({
+      name: 'mycel_component_manifests_learned_total',
+      help: 'Component versions this node accepted from replicated config (mycel.releases): published on another node, or written there directly'
+    }),
     manifestsRefused: m.counter({
       name: 'mycel_component_manifests_refused_total',
       help: 'Component manifests refused, by reason (untrusted, wrong_publisher, signature, invalid, archive_mismatch, conflict, too_large)',

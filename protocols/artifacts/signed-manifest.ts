@@ -21,7 +21,7 @@ import { create as createDigest } from 'multiformats/hashes/digest'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { z } from 'zod'
 import { bytes, decodeCbor, decodeSigned, encodeCbor } from '../../wire/codec.js'
-import { signPayload, verifyPayload } from '../../wire/signing.js'
+import { signPayload, verifyPayload, verifyPayloadSync } from '../../wire/signing.js'
 import { firstIssue } from '../../lib/zod-issue.js'
 import { traced, type Traced } from '../../wire/trace-context.js'
 import { MANIFEST_SIGN_DOMAIN, MAX_SIGNED_MANIFEST_BYTES } from './constants.js'
@@ -142,6 +142,23 @@ export async function verifyManifest (data: Uint8Array, opts: VerifyOptions): Pr
   return manifest
 }
 
+/**
+ * Decode a signed manifest and check its signature, synchronously and
+ * without asking about trust: what a rule replicated config runs on every
+ * value may check (release-entry.ts). Trust changes over time, so it is
+ * checked where a manifest is used. Throws InvalidManifestError or
+ * ManifestSignatureError.
+ */
+export function verifyManifestSignature (data: Uint8Array): SignedManifest {
+  const { manifest, payload, sig } = decodeSignedManifest(data)
+  try {
+    verifyPayloadSync(manifest.publisher, MANIFEST_SIGN_DOMAIN, payload, sig)
+  } catch (err) {
+    throw new ManifestSignatureError(`manifest signature: ${(err as Error).message}`)
+  }
+  return manifest
+}
+
 /** Throws ArchiveMismatchError unless `actual` (addressArchive of the bytes held) is what the manifest names. */
 export function checkArchive (manifest: SignedManifest, actual: ArchiveRef): void {
   if (actual.cid !== manifest.archive.cid || actual.size !== manifest.archive.size) {
@@ -165,6 +182,16 @@ export function checkVersionConflict (candidate: SignedManifest, lookup: (name: 
   if (Buffer.from(contentBytes(known)).equals(contentBytes(candidate))) return 'known'
   throw new ManifestConflictError(`${candidate.name}@${candidate.version} exists already with other content ` +
     `(archive ${known.archive.cid}); publish a new version instead`)
+}
+
+/**
+ * The content of a release as checkVersionConflict compares it, as a short
+ * string (hex sha256 of every signed field but the publisher and the trace
+ * context): equal for the same release however often and by whom it was
+ * signed, different for anything else.
+ */
+export function manifestContent (m: SignedManifest): string {
+  return createHash('sha256').update(contentBytes(m)).digest('hex')
 }
 
 function contentBytes (m: SignedManifest): Uint8Array {

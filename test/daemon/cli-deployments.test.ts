@@ -87,4 +87,26 @@ describe('CLI: component deploy / undeploy / deployments', () => {
     expect(del.code, del.stderr).to.equal(0)
     expect(seen.map(s => `${s.method} ${s.url}`)).to.deep.equal(['GET /v1/deployments', 'DELETE /v1/deployments/web'])
   })
+
+  it('deployments NAME shows where a counted deployment is placed, per region', async () => {
+    // Tables go to process.stdout (cli/output.ts): capture it for this test.
+    const write = process.stdout.write.bind(process.stdout)
+    let out = ''
+    const shown = async (...args: string[]): Promise<string> => {
+      out = ''
+      process.stdout.write = ((chunk: string) => { out += chunk; return true }) as typeof process.stdout.write
+      try { expect((await run(...args)).code).to.equal(0) } finally { process.stdout.write = write }
+      return out
+    }
+    reply = { name: 'web', version: '1.2.0', count: 2, writer: 'w', placements: [{ region: 'eu', term: 7, writer: 'h', assignments: [{ node: '12D3KooWa', since: 0 }, { node: '12D3KooWb', since: 0 }] }] }
+    const table = await shown('component', 'deployments', 'web')
+    expect(seen.map(s => `${s.method} ${s.url}`)).to.deep.equal(['GET /v1/deployments/web'])
+    expect(table).to.match(/REGION\s+TERM\s+NODE\s+SINCE/)
+    expect(table).to.match(/eu\s+7\s+12D3KooWa\s+1970-01-01T00:00:00.000Z/)
+    expect(table).to.match(/eu\s+7\s+12D3KooWb/)
+    reply = { name: 'sys', version: '1.0.0', writer: 'w' }
+    expect(await shown('component', 'deployments', 'sys')).to.include('system deployment')
+    reply = { name: 'web', version: '1.2.0', count: 2, writer: 'w', placements: [] }
+    expect(await shown('component', 'deployments', 'web')).to.include('not placed yet')
+  })
 })

@@ -1,10 +1,9 @@
 /**
- * daemon/host-sources.ts: which archives garbage collection keeps, and
- * which system deployments a node runs.
+ * daemon/host-sources.ts: which archives garbage collection keeps.
  */
 import assert from 'node:assert/strict'
 import pino from 'pino'
-import { archiveCollector, desiredSystemComponents } from '../../daemon/host-sources.js'
+import { archiveCollector } from '../../daemon/host-sources.js'
 
 const rel = (name: string, version: string, cid: string): any => ({ name, version, publisher: 'p', archive: { cid, size: 1 }, publishedAt: '' })
 
@@ -25,20 +24,5 @@ describe('host sources', () => {
     deployments = []
     await gc()
     assert.equal(kept.length, 0, 'no collection while deployments or the host are unknown')
-  })
-
-  it('a node runs the system deployments of its region whose constraints its labels meet', () => {
-    const entries: Array<[string, { value: unknown }]> = [
-      ['a', { value: { name: 'a', version: '1.0.0' } }],
-      ['b', { value: { name: 'b', version: '1.0.0', regions: ['eu'] } }],
-      ['c', { value: { name: 'c', version: '1.0.0', constraints: { disk: 'ssd' } } }],
-      ['d', { value: { name: 'd', version: '1.0.0', count: 2 } }],
-      ['e', { value: { name: 'e', version: 'nope' } }]
-    ]
-    const us = desiredSystemComponents(() => entries, { region: 'us', labels: { disk: 'ssd' } })()
-    assert.deepEqual(us?.map(d => d.name), ['a', 'c'])
-    const eu = desiredSystemComponents(() => entries, { region: 'eu', labels: {} })()
-    assert.deepEqual(eu?.map(d => d.name), ['a', 'b'])
-    assert.equal(desiredSystemComponents(() => undefined, { region: 'eu', labels: {} })(), undefined)
   })
 })

@@ -53,9 +53,9 @@ class World {
 
   add (b: Built): void { this.releases.set(b.release.version, b) }
 
-  host (dataDir: string): ComponentHost {
+  host (dataDir: string, tunables: Partial<ReturnType<typeof hostTunables.defaults>> = {}): ComponentHost {
     return new ComponentHost({ dataDir, logger, registry: new Registry(), signal: new AbortController().signal }, {
-      tunables: hostTunables.defaults('test'),
+      tunables: { ...hostTunables.defaults('test'), ...tunables },
       desired: () => this.desired,
       releases: {
         release: async (name, version) => {
@@ -109,8 +109,8 @@ describe('component host', function () {
     await rm(dir, { recursive: true, force: true })
   })
 
-  async function started (): Promise<ComponentHost> {
-    const h = world.host(join(dir, 'data'))
+  async function started (tunables: Partial<ReturnType<typeof hostTunables.defaults>> = {}): Promise<ComponentHost> {
+    const h = world.host(join(dir, 'data'), tunables)
     hosts.push(h)
     await h.start()
     return h
@@ -215,6 +215,18 @@ describe('component host', function () {
     await waitFor(() => !alive(pid), 5_000, 'untrusted component stopped')
     const r = await waitFor(() => h2.report().find(c => c.state === 'failed'), 5_000, 'failure reported')
     assert.match(r.reason ?? '', /not trusted/)
+  })
+
+  it('retryNow: a release learned during a long pause is installed at once', async () => {
+    const late = world.releases.get('1.0.0')!
+    world.releases.delete('1.0.0')
+    world.desired = [{ name: 'probe', version: '1.0.0' }]
+    const h = await started({ installRetryMinMs: 60_000, installRetryMaxMs: 60_000 })
+    const failed = await waitFor(() => h.report().find(c => c.state === 'failed'), 5_000, 'unknown release reported')
+    assert.match(failed.reason ?? '', /unknown/)
+    world.add(late)
+    h.retryNow()
+    await running(h, '1.0.0')
   })
 
   it('retries a failing install with a doubling pause, never in a busy loop', async () => {

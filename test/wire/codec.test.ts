@@ -3,8 +3,10 @@ import { z } from 'zod'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { bytes, decodeCbor, encodeCbor } from '../../wire/codec.js'
-import { signPayload, verifyPayload } from '../../wire/signing.js'
+import fc from 'fast-check'
+import { signPayload, verifyPayload, verifyPayloadSync } from '../../wire/signing.js'
 import { prng, randomBytes, mutate } from '../helpers/prng.js'
+import { PROPERTY_RUNS } from '../helpers/wire-evolution.js'
 
 const WIRE_ERRORS = ['MalformedMessageError', 'OversizedMessageError', 'UnsupportedVersionError']
 const schema = z.object({ v: z.literal(1), name: z.string().max(10), data: bytes(8), n: z.number().int() }).strict()
@@ -70,5 +72,30 @@ describe('wire signing', () => {
     await bad(verifyPayload(peerIdFromPrivateKey(other).toString(), 'test', payload, sig))
     await bad(verifyPayload('not-a-peer-id', 'test', payload, sig))
     await bad(verifyPayload(id, 'test', payload, new Uint8Array(3)))
+  })
+})
+
+describe('wire signing, synchronous', () => {
+  it('verifyPayloadSync agrees with verifyPayload on good signatures and on any mutated byte of payload or signature (fast-check)', async () => {
+    const key = await generateKeyPair('Ed25519')
+    const other = await generateKeyPair('Ed25519')
+    const id = peerIdFromPrivateKey(key).toString()
+    const outcome = (f: () => void): string => { try { f(); return 'ok' } catch (err) { return (err as Error).name } }
+    const outcomeAsync = async (p: Promise<void>): Promise<string> => { try { await p; return 'ok' } catch (err) { return (err as Error).name } }
+    await fc.assert(fc.asyncProperty(
+      fc.uint8Array({ maxLength: 200 }), fc.boolean(), fc.nat(), fc.integer({ min: 1, max: 255 }), fc.constantFrom('payload', 'sig', 'none', 'signer'),
+      async (payload, signOther, at, flip, what) => {
+        const sig = await signPayload(signOther ? other : key, 'test', payload)
+        const p = Uint8Array.from(payload)
+        const s = Uint8Array.from(sig)
+        if (what === 'payload' && p.byteLength > 0) p[at % p.byteLength] ^= flip
+        if (what === 'sig') s[at % s.byteLength] ^= flip
+        const signer = what === 'signer' ? 'not-a-peer-id' : id
+        const sync = outcome(() => { verifyPayloadSync(signer, 'test', p, s) })
+        expect(sync).to.equal(await outcomeAsync(verifyPayload(signer, 'test', p, s)))
+        const untouched = !signOther && (what === 'none' || (what === 'payload' && p.byteLength === 0))
+        expect(sync).to.equal(untouched ? 'ok' : 'InvalidSignatureError')
+      }), { numRuns: PROPERTY_RUNS })
+    expect(() => { verifyPayloadSync(id, 'test', new Uint8Array(1), new Uint8Array(3)) }).to.throw().with.property('name', 'InvalidSignatureError')
   })
 })

@@ -3,7 +3,7 @@
  * replicated config namespace `mycel.deployments` (managers/deployment.ts):
  *
  *   GET    /v1/deployments          {deployments: [{...deployment, writer}]}, by name
- *   GET    /v1/deployments/:name    {...deployment, writer}; 404 if absent
+ *   GET    /v1/deployments/:name    {...deployment, writer, placements?}; 404 if absent
  *   PUT    /v1/deployments/:name    body {version, regions?, count?, constraints?}; ?waitFor=N&timeoutMs=T
  *   DELETE /v1/deployments/:name    ?waitFor=N&timeoutMs=T
  *
@@ -11,11 +11,17 @@
  * anything is written, and the store checks the record again with the
  * namespace's built-in rule, as every receiver does. Durability and
  * `waitFor` are those of config writes (routes/config.ts).
+ *
+ * For a counted deployment, `placements` lists per region the placement
+ * record in force (the highest term: managers/placement-namespace.ts) as
+ * this node holds it: `[{region, term, writer, assignments: [{node, since}]}]`,
+ * by region; a region whose network manager has not placed it yet is absent.
  */
 import { RequestError } from '../../../lib/errors.js'
 import type { Route } from '../router.js'
 import type { ConfigService } from '../../../protocols/config-sync/service.js'
 import { DEPLOYMENTS_NAMESPACE, parseDeployment, type Deployment } from '../../../managers/deployment.js'
+import { currentPlacements, PLACEMENTS_NAMESPACE } from '../../../managers/placement-namespace.js'
 import { writeOptions, writeReply } from './config.js'
 
 export function deploymentRoutes (svc: ConfigService): Route[] {
@@ -37,7 +43,13 @@ export function deploymentRoutes (svc: ConfigService): Route[] {
       handler: (req) => {
         const v = svc.get(DEPLOYMENTS_NAMESPACE, req.params.name)
         if (v === undefined) throw new RequestError(404, `no deployment ${JSON.stringify(req.params.name.slice(0, 80))}`)
-        return { json: shown(v.value, v.writer) }
+        const d = shown(v.value, v.writer)
+        if (d.count === undefined) return { json: d }
+        const placements = [...currentPlacements(svc.entries(PLACEMENTS_NAMESPACE)).byDeployment.values()]
+          .filter(c => c.deployment === d.name)
+          .sort((a, b) => a.region < b.region ? -1 : 1)
+          .map(c => ({ region: c.region, term: c.record.term, writer: c.writer ?? null, assignments: c.record.assignments }))
+        return { json: { ...d, placements } }
       }
     },
     {

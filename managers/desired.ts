@@ -1,0 +1,130 @@
+/**
+ * What this node should run: computed on every node from replicated config
+ * alone (the deployments and the placement records), with no help from the
+ * network manager at run time, so a node keeps running what it should while
+ * the role changes hands. The component host (host/) installs and stops
+ * until what runs equals this list; it does not import managers/ (host and
+ * managers are siblings), so the agent hands it `desiredSource(...).desired`
+ * and its `onChange`.
+ *
+ * - A system deployment (no `count`) is desired on every node whose region
+ *   it applies to and whose labels meet its constraints.
+ * - A counted deployment is desired where the record in force for this
+ *   node's region (the highest term: placement-namespace.ts) assigns this
+ *   node, and only while the deployment applies to the region and this
+ *   node's labels meet its constraints (a node never runs what its own
+ *   labels exclude, even on a record made from an older report).
+ *
+ * Pure and total: a deployment or record that does not parse is skipped and
+ * counted, never thrown; the answer does not depend on the order of the
+ * entries.
+ */
+import { metricsOn } from '../lib/metrics.js'
+import type { Registry } from 'prom-client'
+import { DEPLOYMENTS_NAMESPACE, parseDeployment, type Deployment } from './deployment.js'
+import { meetsConstraints } from './placement.js'
+import { currentPlacements, placementSlot, PLACEMENTS_NAMESPACE } from './placement-namespace.js'
+
+/** One component version this node should run. */
+export interface DesiredRelease {
+  name: string
+  version: string
+}
+
+/** This node as deployments see it. */
+export interface DesiredNode {
+  peerId: string
+  region: string
+  labels: Readonly<Record<string, string>>
+}
+
+export type ConfigEntries = Iterable<readonly [string, { value: unknown, writer?: string }]>
+
+export interface DesiredResult {
+  /** Sorted by name. */
+  releases: DesiredRelease[]
+  /** Deployment entries skipped: not a deployment, or stored under another name. */
+  invalidDeployments: number
+  /** Placement entries skipped (placement-namespace.ts `currentPlacements`). */
+  invalidPlacements: number
+}
+
+function appliesTo (d: Deployment, node: DesiredNode): boolean {
+  return (d.regions === undefined || d.regions.includes(node.region)) &&
+    meetsConstraints(d, node)
+}
+
+/** The releases `node` should run, from the entries of `mycel.deployments` and `mycel.placements`. */
+export function desiredReleases (node: DesiredNode, deployments: ConfigEntries, placements: ConfigEntries): DesiredResult {
+  const current = currentPlacements(placements)
+  const releases: DesiredRelease[] = []
+  let invalidDeployments = 0
+  for (const [key, { value }] of deployments) {
+    let d: Deployment
+    try {
+      d = parseDeployment(value)
+    } catch {
+      invalidDeployments++
+      continue
+    }
+    if (d.name !== key) { invalidDeployments++; continue }
+    if (!appliesTo(d, node)) continue
+    if (d.count !== undefined) {
+      const rec = current.byDeployment.get(placementSlot(node.region, d.name))?.record
+      if (rec === undefined || !rec.assignments.some(a => a.node === node.peerId)) continue
+    }
+    releases.push({ name: d.name, version: d.version })
+  }
+  releases.sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0)
+  return { releases, invalidDeployments, invalidPlacements: current.invalid }
+}
+
+/** The slice of replicated config (protocols/config-sync ConfigService) the source reads. */
+export interface DesiredConfig {
+  entries: (ns: string) => Array<[string, { value: unknown, writer?: string }]>
+  onChange: (listener: (e: { ns: string }) => void) => () => void
+}
+
+/** What the agent hands the component host: the list now, and a callback when it may have changed. */
+export interface DesiredSource {
+  /** Undefined while that is unknown (the config service is not running): the host then stops nothing. */
+  desired: () => DesiredRelease[] | undefined
+  /** `listener` runs after any change to deployments or placement records; returns the unsubscribe. */
+  onChange: (listener: () => void) => () => void
+}
+
+export interface DesiredSourceInit {
+  node: DesiredNode
+  /** Undefined while the config service is not running (not started, stopped on a fault): the desired set is unknown then. */
+  config: () => DesiredConfig | undefined
+  registry?: Registry
+}
+
+/**
+ * `desiredReleases` over this node's replicated config. `desired()` reads the
+ * store each call (cheap: two namespaces) and sets
+ * `mycel_desired_invalid_records{namespace}` to what it skipped.
+ */
+export function desiredSource (init: DesiredSourceInit): DesiredSource {
+  const invalid = metricsOn(init.registry).gauge({
+    name: 'mycel_desired_invalid_records',
+    help: 'Entries of mycel.deployments / mycel.placements skipped when computing what this node should run (they do not parse)',
+    labelNames: ['namespace']
+  })
+  return {
+    desired: () => {
+      const config = init.config()
+      // Unknown, not empty: an empty set would stop every component on a config fault.
+      if (config === undefined) return undefined
+      const r = desiredReleases(init.node, config.entries(DEPLOYMENTS_NAMESPACE), config.entries(PLACEMENTS_NAMESPACE))
+      invalid.set({ namespace: DEPLOYMENTS_NAMESPACE }, r.invalidDeployments)
+      invalid.set({ namespace: PLACEMENTS_NAMESPACE }, r.invalidPlacements)
+      return r.releases
+    },
+    onChange: (listener) => {
+      const config = init.config()
+      if (config === undefined) return () => {}
+      return config.onChange((e) => { if (e.ns === DEPLOYMENTS_NAMESPACE || e.ns === PLACEMENTS_NAMESPACE) listener() })
+    }
+  }
+}
