@@ -20,7 +20,9 @@
  * MB moved, the CPU of every process involved (server and clients; all
  * agents) from /proc/<pid>/stat before and after. On loopback the link is not
  * the limit, so this measures what the transfer costs, not what the swarm
- * saves; the testground case `component-distribution` measures that.
+ * saves; the testground case `component-distribution` measures that. The
+ * agents' idle CPU (measured over 10 s before the deploy) is reported too, and
+ * the swarm's CPU per MB without it.
  */
 import '../daemon/polyfill.js'
 import { spawn, execFile, type ChildProcess } from 'node:child_process'
@@ -37,6 +39,8 @@ import { median, procStats, round, writeResult } from './lib/stats.js'
 const SIZE_MB = Number(process.env.MYCEL_BENCH_DIST_MB ?? 100)
 const RECEIVERS = Number(process.env.MYCEL_BENCH_DIST_RECEIVERS ?? 10)
 const TIMEOUT_MS = Number(process.env.MYCEL_BENCH_DIST_TIMEOUT_MS ?? 600_000)
+/** Window over which the agents' idle CPU is measured before the deploy. */
+const IDLE_MS = Number(process.env.MYCEL_BENCH_DIST_IDLE_MS ?? 10_000)
 /** MB as 10^6 bytes, as the throughput is reported. */
 const MB = 1e6
 const NAME = 'bench-payload'
@@ -162,7 +166,11 @@ async function swarm (dir: string, key: string, size: number): Promise<Record<st
     const publishSeconds = (performance.now() - p0) / 1000
     // Before the clock: an agent without the component host (404) fails here, not after the timeout.
     await localState(publisher)
+    // What the agents cost doing nothing (membership, DHT, health), so the transfer's own share can be told apart.
+    const idle0 = agents.map(a => procStats(a.child!.pid!).cpuSeconds)
+    await new Promise(resolve => setTimeout(resolve, IDLE_MS))
     const cpu0 = agents.map(a => procStats(a.child!.pid!).cpuSeconds)
+    const idleCpuPerSecond = cpu0.reduce((s, c, i) => s + c - idle0[i], 0) / (IDLE_MS / 1000)
     const t0 = performance.now()
     const r = await publisher.request('PUT', `/v1/deployments/${NAME}`, { version: VERSION })
     if (r.status !== 200) throw new Error(`deploy: HTTP ${r.status} ${JSON.stringify(r.json)}`)
@@ -185,6 +193,8 @@ async function swarm (dir: string, key: string, size: number): Promise<Record<st
       throughputMBps: round(moved / wallS, 1),
       cpuSeconds: round(cpu),
       cpuMsPerMB: round(1000 * cpu / moved, 2),
+      idleCpuSecondsPerSecond: round(idleCpuPerSecond),
+      cpuMsPerMBLessIdle: round(1000 * Math.max(0, cpu - idleCpuPerSecond * wallS) / moved, 2),
       publisherServedMB: round(served[0] / MB, 1),
       receiversServedMB: round(served.slice(1).reduce((s, b) => s + b, 0) / MB, 1)
     }
