@@ -38,4 +38,15 @@ describe('testground mycel plan: component-distribution, 4 instances in namespac
     // Unshaped, 12 MB cross a veth in well under a second: taking at least ~the bound shows the cap held.
     assert.ok(m.all_hold_ms.max >= 0.9 * 9600, `all held after ${m.all_hold_ms.max} ms`)
   })
+
+  it('swarm: a deploy reaches the 3 receivers\' component hosts, and the undeploy stops every instance', async () => {
+    const res = await runComposition(out, 'component-distribution-swarm-4')
+    const m = res.metrics.all
+    assert.equal(m.distribute_ms.count, 3)
+    // Every node's agent fetched the archive or held it: 4 MB each for the receivers.
+    assert.equal(m.artifact_bytes_fetched.min, 0) // the publisher
+    assert.ok(m.artifact_bytes_fetched.p50 >= 4_000_000)
+    // Undeployed everywhere without the case having to kill a leftover process.
+    assert.equal(m.leftover_killed.max, 0)
+  })
 })
