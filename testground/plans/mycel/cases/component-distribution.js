@@ -153,6 +153,8 @@ module.exports = async function componentDistribution (runenv, client) {
   } catch (err) {
     writeResults(runenv, out, { error: err.message })
     await agent.dumpDiagnostics(runenv.testOutputsPath)
+    // Components outlive their agent: a failed run must not leave this node's instance running.
+    if (mode === 'swarm') await killLocal(agent)
     throw err
   } finally {
     if (server) server.close()
@@ -181,20 +183,27 @@ async function holds (agent, intervalMs, timeoutMs) {
   return failures
 }
 
+/** SIGTERM to this node's instance's process group, if it runs; best effort. */
+async function killLocal (agent) {
+  try {
+    const c = await localComponent(agent, NAME)
+    if (c && typeof c.pid === 'number') process.kill(-c.pid, 'SIGTERM')
+  } catch (_) {}
+}
+
 /**
  * After the undeploy: until the component is gone from this node. One still running after the wait is
  * SIGTERMed by its process group (it leads one), so a run never leaves components behind; returns 1 then.
  */
 async function removed (agent, intervalMs) {
-  let c
   try {
     await poll(async () => {
-      c = await localComponent(agent, NAME)
+      const c = await localComponent(agent, NAME)
       return c === undefined || c.state === 'stopped' ? true : undefined
     }, { timeoutMs: 30_000, intervalMs, what: `${NAME} stopped after the undeploy` })
     return 0
   } catch (_) {
-    if (c && typeof c.pid === 'number') try { process.kill(-c.pid, 'SIGTERM') } catch (_) {}
+    await killLocal(agent)
     return 1
   }
 }
