@@ -6,7 +6,8 @@ const testcases = {
   join: require('./cases/join'),
   'failure-detection': require('./cases/failure-detection'),
   churn: require('./cases/churn'),
-  'partition-heal': require('./cases/partition-heal')
+  'partition-heal': require('./cases/partition-heal'),
+  'component-distribution': require('./cases/component-distribution')
 }
 
 invokeMap(testcases).catch(err => {

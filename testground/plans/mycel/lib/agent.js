@@ -67,6 +67,7 @@ class MycelAgent {
    * @param {string} o.logLevel
    * @param {string} o.region
    * @param {string} o.logFile   where the agent's stdout/stderr go (in the instance outputs)
+   * @param {string[]} [o.extraArgs] more `mycel agent` flags (e.g. `--publisher ID`)
    */
   constructor (o) {
     this.o = o
@@ -100,7 +101,8 @@ class MycelAgent {
       '--api', '127.0.0.1:0',
       '--region', this.o.region,
       '--profile', this.o.profile,
-      '--log-level', this.o.logLevel]
+      '--log-level', this.o.logLevel,
+      ...(this.o.extraArgs || [])]
     for (const b of bootstrap) args.push('--bootstrap', b)
     const log = fs.openSync(this.o.logFile, 'a')
     const child = spawn(cmd, args, { stdio: ['ignore', log, log] })
@@ -139,6 +141,10 @@ class MycelAgent {
 
   async put (urlPath, body) {
     return request(this.apiPort, 'PUT', urlPath, body)
+  }
+
+  async del (urlPath) {
+    return request(this.apiPort, 'DELETE', urlPath)
   }
 
   async members () { return this.get('/v1/members') }
@@ -183,4 +189,4 @@ class MycelAgent {
   }
 }
 
-module.exports = { MycelAgent, resolveCli }
+module.exports = { MycelAgent, resolveCli, runCli, request }

@@ -27,10 +27,13 @@ async function aliveSet (agent) {
 }
 
 /**
+ * @param {object} [opts]
+ * @param {(seq: number) => Promise<string[]>} [opts.agentArgs] extra `mycel agent` flags, decided once this
+ *   instance has its seq and before its agent starts (component-distribution: the trusted publisher id)
  * @returns {Promise<{agent: MycelAgent, seq: number, ip: string, netclient: object, p: object,
  *   n: number, bootstrapAddrs: string[], metrics: object, t: object}>}
  */
-async function joinCluster (runenv, client) {
+async function joinCluster (runenv, client, opts = {}) {
   const p = params(runenv)
   const n = runenv.testInstanceCount
   const convergeTimeout = p.duration('converge_timeout')
@@ -49,7 +52,8 @@ async function joinCluster (runenv, client) {
     profile: p.str('profile'),
     logLevel: p.str('agent_log_level'),
     region: runenv.testGroupId || 'default',
-    logFile: path.join(runenv.testOutputsPath || tmp, 'agent.log')
+    logFile: path.join(runenv.testOutputsPath || tmp, 'agent.log'),
+    extraArgs: opts.agentArgs ? await opts.agentArgs(seq) : []
   })
   let bootstrapAddrs
   if (seq <= bootstrapCount) {
