@@ -34,6 +34,10 @@ export function artifactMetrics (registry?: Registry) {
       help: 'Inbound artifact requests answered with an error, by reason (malformed, oversized, bad_cid, error)',
       labelNames: ['reason'] as const
     }),
+    requestsChoked: m.counter({
+      name: 'mycel_artifact_requests_choked_total',
+      help: 'Inbound artifact requests answered "missing" because every upload slot was taken by other peers'
+    }),
     fetchDuration: m.histogram({
       name: 'mycel_artifact_fetch_duration_seconds',
       help: 'Time to fetch and verify one archive, by result (ok, unavailable, aborted, error)',

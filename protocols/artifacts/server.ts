@@ -2,7 +2,12 @@
  * The serving side of `/mycel/artifact/1.0.0`: answers a request with the
  * blocks this node holds (each re-verified by the store as it is read), then
  * the list of those it does not hold. Serving is paced by one token bucket
- * for all peers (`serveBytesPerSecond`). A request it cannot read is answered
+ * for all peers (`serveBytesPerSecond`), and goes to at most `uploadSlots`
+ * peers at once: a request from another peer meanwhile is "choked",
+ * answered at once with all its chunks `missing` (the index still sent), so
+ * its fetcher turns to other providers — partial holders — instead of
+ * queueing behind everyone at a publisher whose uplink is the bottleneck
+ * (BitTorrent's choking, without its tit-for-tat). A request it cannot read is answered
  * with an error frame and counted; nothing a peer sends throws past here.
  */
 import type { Logger } from 'pino'
@@ -73,6 +78,36 @@ export class ArtifactServer {
       return
     }
     const signal = this.shutdown?.signal
+    // Choked: every upload slot serves another peer. The index (one small
+    // block, what a fetcher needs to start and to serve others) still goes.
+    const unchoked = this.enterSlot(peer)
+    try {
+      await this.answer(req, cids, reply, unchoked, signal)
+    } finally {
+      if (unchoked) this.leaveSlot(peer)
+    }
+  }
+
+  /** Peers being served now, and their requests in flight. */
+  private readonly slots = new Map<string, number>()
+
+  private enterSlot (peer: string): boolean {
+    const n = this.slots.get(peer)
+    if (n === undefined && this.slots.size >= this.init.config.uploadSlots) {
+      this.init.metrics.requestsChoked.inc()
+      return false
+    }
+    this.slots.set(peer, (n ?? 0) + 1)
+    return true
+  }
+
+  private leaveSlot (peer: string): void {
+    const n = (this.slots.get(peer) ?? 1) - 1
+    if (n <= 0) this.slots.delete(peer)
+    else this.slots.set(peer, n)
+  }
+
+  private async answer (req: ArtifactRequest, cids: Array<ReturnType<typeof parseBlockCid>>, reply: (frame: Uint8Array) => Promise<void>, unchoked: boolean, signal?: AbortSignal): Promise<void> {
     let hasIndex: boolean | undefined
     if (req.index !== undefined) {
       const stored = await this.init.store.getIndex(req.index)
@@ -84,6 +119,7 @@ export class ArtifactServer {
     const missing: Uint8Array[] = []
     for (const cid of cids) {
       if (cid === undefined) continue
+      if (!unchoked) { missing.push(cid.bytes); continue }
       const block = await this.init.store.get(cid)
       if (block === undefined) missing.push(cid.bytes)
       else await this.send(reply, { v: 1, t: 'block', cid: cid.bytes, data: block }, block.byteLength, signal)

@@ -64,6 +64,14 @@ interface Node {
   metrics: ReturnType<typeof artifactMetrics>
 }
 
+async function until (cond: () => Promise<boolean>, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time')
+    await new Promise(resolve => setTimeout(resolve, 10))
+  }
+}
+
 async function counter (c: { get: () => Promise<{ values: Array<{ value: number }> }> }): Promise<number> {
   return (await c.get()).values.reduce((a, v) => a + v.value, 0)
 }
@@ -279,6 +287,29 @@ describe('artifact transfer (in-memory network)', function () {
     expect(elapsed).to.be.at.least(holdMs)
     // Asked once, then once per expiry until it had it: never more often (no busy loop).
     expect(asked).to.be.within(2, Math.ceil(elapsed / config.lackingRetryMs) + 1)
+  })
+
+  it('with every upload slot taken another peer is choked: its chunks "missing" at once, the index still served; both fetches complete', async () => {
+    // One slot, and a slow uplink so the first fetch holds it while the second peer asks.
+    const pub = await node({ config: { uploadSlots: 1, serveBytesPerSecond: 8 * config.chunkBytes, bucketBurstBytes: config.chunkBytes } })
+    const data = archive(16 * config.chunkBytes)
+    const { index } = await pub.store.importArchive(data, config.chunkBytes)
+    const a = await node()
+    const first = a.fetcher.fetch({ archive: index.archive, peers: [pub.id] })
+    await until(async () => await counter(pub.metrics.bytesServed) > 2 * config.chunkBytes)
+    const b = await node()
+    const raw = await requestMany(b.host, pub.host.peerId, ARTIFACT_PROTOCOL, encodeRequest({ want: [index.chunks[0].bytes, index.chunks[1].bytes], index: index.archive }), {
+      timeoutMs: 5_000, maxBytes: 1 << 20, maxFrames: 4
+    })
+    const frames = raw.map(f => decodeResponse(f))
+    expect(frames.map(f => f.t)).to.deep.equal(['index', 'missing'])
+    expect((frames[1] as { cids: Uint8Array[] }).cids).to.have.length(2)
+    expect(await counter(pub.metrics.requestsChoked)).to.be.at.least(1)
+    // Choked is "not yet": b completes once a slot frees (or from a, which holds chunks by then).
+    const second = b.fetcher.fetch({ archive: index.archive, peers: [pub.id] })
+    const [ra, rb] = await Promise.all([first, second])
+    expect((await collect(a.store.read(ra.index))).equals(data)).to.equal(true)
+    expect((await collect(b.store.read(rb.index))).equals(data)).to.equal(true)
   })
 
   it('a chunk no provider ever gets: ArtifactUnavailableError after stallTimeoutMs, asked once per lackingRetryMs meanwhile', async () => {
