@@ -26,18 +26,20 @@
  * a step runs another step after it); components proceed independently, so
  * a slow fetch of one does not hold the others.
  */
-import { access, chmod, mkdir, stat } from 'node:fs/promises'
+import { access, mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Logger } from 'pino'
 import type { CommonComponents } from '../lib/components.js'
 import { setTimer, systemClock, type Clock } from '../lib/clock.js'
-import { errText, isFailStop } from '../lib/errors.js'
+import { CorruptFileError, errText } from '../lib/errors.js'
 import type { Startable } from '../lib/lifecycle.js'
 import { unpackArchive } from '../protocols/artifacts/archive.js'
+import { ManifestConflictError, UntrustedPublisherError } from '../protocols/artifacts/errors.js'
 import type { Manifest } from '../protocols/artifacts/manifest.js'
 import type { ComponentReport } from '../protocols/health/report.js'
 import type { HostConfig } from './constants.js'
-import { componentsDir, installedNames, pruneVersions, readCurrent, removeComponent, versionDir, writeCurrent, type ReleaseRef } from './installed.js'
+import { allowTraverse, componentsDir, installedNames, pruneVersions, readCurrent, removeComponent, versionDir, writeCurrent, type ReleaseRef } from './installed.js'
+import { newSlot, slotReports, type DesiredRelease, type Phase, type Slot } from './slot.js'
 import { Instance } from './instance.js'
 import { hostMetrics, type HostMetrics } from './metrics.js'
 import { Supervisor } from './supervisor.js'
@@ -47,8 +49,7 @@ import { checkUserSwitch, resolveUser, type ComponentUser } from './user.js'
 /** The component name the agent runs the host under (faults, logs). */
 export const HOST_COMPONENT = 'component-host'
 
-/** One component this node should run; `keepOnly`: keep it if this version runs here, start nothing. */
-export interface DesiredRelease { name: string, version: string, keepOnly?: true }
+export type { DesiredRelease }
 
 /** A release as the host needs it: the manifest and the archive it names. */
 export type HostRelease = Manifest & { archive: { cid: string, size: number } }
@@ -88,30 +89,6 @@ export interface ComponentHostInit {
   clock?: Clock
 }
 
-type Phase = 'idle' | 'fetching' | 'installing' | 'failed'
-
-/** Per component: the running instance, the install in progress for the wanted version, and the step loop. */
-interface Slot {
-  name: string
-  want?: DesiredRelease
-  instance?: Instance
-  running?: ReleaseRef
-  previous?: ReleaseRef
-  phase: Phase
-  phaseVersion?: string
-  /** The archive being fetched or unpacked, kept from garbage collection. */
-  pendingArchive?: string
-  phaseSince: number
-  reason?: string
-  failures: number
-  retryAt: number
-  cancelRetry: () => void
-  busy: boolean
-  again: boolean
-  /** Aborts the fetch in progress (undeploy, stop). */
-  abort: AbortController
-}
-
 export class ComponentHost implements Startable {
   readonly metrics: HostMetrics
   private readonly slots = new Map<string, Slot>()
@@ -141,13 +118,14 @@ export class ComponentHost implements Startable {
       this.user = user
     }
     await mkdir(componentsDir(this.components.dataDir), { recursive: true, mode: 0o755 })
-    if (this.user !== undefined) await this.letUserTraverse()
+    if (this.user !== undefined) await allowTraverse(this.components.dataDir)
     this.started = true
     const desired = this.desiredMap()
     for (const name of await installedNames(this.components.dataDir)) {
       const slot = this.slot(name)
       slot.want = desired === undefined ? undefined : desired.get(name)
-      await this.adopt(slot, desired !== undefined && slot.want === undefined)
+      // Not desired, or desired only if it still runs (keepOnly): adopt, never start.
+      await this.adopt(slot, desired !== undefined && (slot.want === undefined || slot.want.keepOnly === true))
     }
     this.reconcile()
     this.log.info({ components: this.slots.size, user: this.user?.name }, 'component host started')
@@ -168,9 +146,19 @@ export class ComponentHost implements Startable {
     if (!this.started) return
     const desired = this.desiredMap()
     if (desired === undefined) return
-    for (const [name, want] of desired) this.slot(name).want = want
-    for (const s of this.slots.values()) if (!desired.has(s.name)) s.want = undefined
+    for (const s of this.slots.values()) if (!desired.has(s.name)) this.setWant(s, undefined)
+    for (const [name, want] of desired) this.setWant(this.slot(name), want)
     for (const s of this.slots.values()) this.kick(s)
+  }
+
+  /** A fetch of a version no longer wanted is aborted at once (an undeploy must not wait for it). */
+  private setWant (slot: Slot, want: DesiredRelease | undefined): void {
+    const fetching = slot.phase === 'fetching' ? slot.phaseVersion : undefined
+    if (fetching !== undefined && fetching !== want?.version) {
+      slot.abort.abort()
+      slot.abort = new AbortController()
+    }
+    slot.want = want
   }
 
   /**
@@ -194,7 +182,9 @@ export class ComponentHost implements Startable {
   }
 
   /** Archive CIDs this node needs: each component's current and previous version, and installs in progress. */
-  archivesInUse (): string[] {
+  archivesInUse (): string[] | undefined {
+    // Stopped: unknown, so a collection running meanwhile deletes nothing (rollback blocks included).
+    if (!this.started) return undefined
     const out = new Set<string>()
     for (const s of this.slots.values()) {
       for (const a of [s.running?.archive, s.previous?.archive, s.pendingArchive]) if (a !== undefined) out.add(a)
@@ -202,27 +192,9 @@ export class ComponentHost implements Startable {
     return [...out].sort()
   }
 
-  /** One entry per component this node hosts or is installing, sorted by name. */
+  /** One entry per component this node hosts or is installing, sorted by name, capped to fit a health report. */
   report (): ComponentReport[] {
-    const out: ComponentReport[] = []
-    for (const s of [...this.slots.values()].sort((a, b) => a.name < b.name ? -1 : 1)) {
-      const installingOther = s.phase !== 'idle' && s.phaseVersion !== undefined && s.phaseVersion !== s.running?.version
-      if (installingOther || (s.instance === undefined && s.phase !== 'idle')) {
-        out.push({
-          name: s.name,
-          version: s.phaseVersion ?? s.want?.version ?? '0.0.0',
-          state: s.phase === 'idle' ? 'starting' : s.phase,
-          ...(s.instance?.report().pid !== undefined ? { pid: s.instance.report().pid } : {}),
-          restarts: s.instance?.report().restarts ?? 0,
-          health: 'unknown',
-          since: Math.floor(s.phaseSince),
-          ...(s.reason !== undefined ? { reason: s.reason.slice(0, 256) } : {})
-        })
-      } else if (s.instance !== undefined) {
-        out.push(s.instance.report())
-      }
-    }
-    return out
+    return slotReports(this.slots.values())
   }
 
   private desiredMap (): Map<string, DesiredRelease> | undefined {
@@ -234,7 +206,7 @@ export class ComponentHost implements Startable {
   private slot (name: string): Slot {
     let s = this.slots.get(name)
     if (s === undefined) {
-      s = { name, phase: 'idle', phaseSince: this.clock.now(), failures: 0, retryAt: 0, cancelRetry: () => {}, busy: false, again: false, abort: new AbortController() }
+      s = newSlot(name, this.clock.now())
       this.slots.set(name, s)
     }
     return s
@@ -251,12 +223,15 @@ export class ComponentHost implements Startable {
       try {
         release = await this.init.releases.release(slot.name, current.current.version)
       } catch (err) {
-        // Its manifest is gone or its publisher no longer trusted: what runs is not run on.
-        await this.stopOrphan(slot.name)
+        // Its publisher is no longer trusted, or its version is conflicted:
+        // what runs is not run on. Any other failure (the artifact service
+        // stopped on a fault) leaves it running; a later step adopts it.
+        if (err instanceof UntrustedPublisherError || err instanceof ManifestConflictError) await this.stopOrphan(slot.name)
         throw err
       }
-      slot.instance = this.instance(release)
-      await slot.instance.start({ adoptOnly })
+      const instance = this.instance(release)
+      await instance.start({ adoptOnly })
+      slot.instance = instance
     } catch (err) {
       this.fail(slot, slot.running?.version, err)
     }
@@ -300,9 +275,19 @@ export class ComponentHost implements Startable {
 
   /** One step toward the wanted state of one component. */
   private async step (slot: Slot): Promise<void> {
+    // The desired set unknown (replicated config stopped): nothing is stopped or removed.
+    if (this.init.desired() === undefined) return
+    if (slot.corrupt) return
     const want = slot.want
     const keeps = want?.keepOnly === true && slot.instance !== undefined && slot.running?.version === want.version
-    if (want === undefined || (want.keepOnly === true && !keeps)) return await this.remove(slot)
+    if (want === undefined || (want.keepOnly === true && !keeps)) {
+      try {
+        await this.remove(slot)
+      } catch (err) {
+        if (this.started) this.fail(slot, slot.running?.version, err)
+      }
+      return
+    }
     if (slot.instance !== undefined && slot.running?.version === want.version) {
       if (slot.phase !== 'idle') this.setPhase(slot, 'idle', undefined)
       return
@@ -334,20 +319,29 @@ export class ComponentHost implements Startable {
   /** Stop the version that runs, record the new one, start it, drop versions older than the previous. */
   private async switchTo (slot: Slot, release: HostRelease): Promise<void> {
     const from = slot.running
-    if (slot.instance !== undefined) {
-      await slot.instance.stop()
+    // Built first: a manifest the host cannot run (a bad health check) fails here, with the old version untouched.
+    const next = this.instance(release)
+    const old = slot.instance
+    if (old !== undefined) {
+      await old.stop()
       slot.instance = undefined
     }
     const to: ReleaseRef = { version: release.version, archive: release.archive.cid }
     const previous = from !== undefined && from.version !== to.version ? from : slot.previous
-    await writeCurrent(this.components.dataDir, slot.name, { current: to, ...(previous !== undefined ? { previous } : {}) })
+    try {
+      await writeCurrent(this.components.dataDir, slot.name, { current: to, ...(previous !== undefined ? { previous } : {}) })
+    } catch (err) {
+      // Disk full: the new version cannot be recorded, so the old one runs on.
+      if (old !== undefined) { await old.start().catch(() => {}); slot.instance = old }
+      throw err
+    }
     slot.running = to
     slot.previous = previous
     slot.failures = 0
     slot.retryAt = 0
     this.setPhase(slot, 'idle', undefined)
-    slot.instance = this.instance(release)
-    await slot.instance.start()
+    await next.start()
+    slot.instance = next
     this.log.info({ name: slot.name, version: to.version, from: from?.version }, from === undefined ? 'component installed' : 'component switched')
     const keep = new Set([to.version, ...(previous !== undefined ? [previous.version] : [])])
     const pruned = await pruneVersions(this.components.dataDir, slot.name, keep)
@@ -362,6 +356,9 @@ export class ComponentHost implements Startable {
       this.log.info({ name: slot.name, version: slot.running?.version }, 'component stopped: no longer deployed here')
     }
     await removeComponent(this.components.dataDir, slot.name)
+    slot.running = undefined
+    slot.previous = undefined
+    slot.pendingArchive = undefined
     if (slot.want === undefined && this.slots.get(slot.name) === slot) this.slots.delete(slot.name)
     this.changed()
     this.settled()
@@ -376,7 +373,14 @@ export class ComponentHost implements Startable {
     const delay = Math.min(this.init.tunables.installRetryMaxMs, this.init.tunables.installRetryMinMs * 2 ** Math.min(slot.failures - 1, 20))
     const keeps = slot.instance !== undefined && slot.running !== undefined && slot.running.version !== version ? ` (${slot.running.version} keeps running)` : ''
     this.setPhase(slot, 'failed', version, `${errText(err)}${keeps}`)
-    if (isFailStop(err)) this.components.faults?.report(`${HOST_COMPONENT}/${slot.name}`, err)
+    if (err instanceof CorruptFileError) {
+      // A damaged record of this component: stop here, loudly (/readyz 503 names the file and the recovery), and
+      // never overwrite it by a retry. A full disk, by contrast, is retried and is not a fault.
+      slot.corrupt = true
+      this.components.faults?.report(`${HOST_COMPONENT}/${slot.name}`, err)
+      this.log.error({ name: slot.name, err: errText(err) }, 'component record damaged: not touched until the operator fixes it')
+      return
+    }
     this.log.warn({ name: slot.name, version, err: errText(err), retryInMs: delay }, 'component install failed')
     slot.retryAt = this.clock.now() + delay
     slot.cancelRetry()
@@ -411,18 +415,6 @@ export class ComponentHost implements Startable {
 
   private changed (): void {
     try { this.init.onChange?.() } catch (err) { this.log.warn({ err }, 'component host change listener failed') }
-  }
-
-  /**
-   * A component user must reach its unpacked files: give the data dir's
-   * ancestors-to-components path execute (traverse) permission for others,
-   * never read. Secrets in the data dir stay 0600 files.
-   */
-  private async letUserTraverse (): Promise<void> {
-    for (const dir of [this.components.dataDir, componentsDir(this.components.dataDir)]) {
-      const mode = (await stat(dir)).mode & 0o7777
-      if ((mode & 0o001) === 0) await chmod(dir, mode | 0o001)
-    }
   }
 }
 

@@ -13,7 +13,7 @@
  * Old versions are removed once a switch is done, except the previous one
  * (rollback, issue 14).
  */
-import { readdir, rm } from 'node:fs/promises'
+import { chmod, readdir, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { z } from 'zod'
 import { CorruptFileError } from '../lib/errors.js'
@@ -89,4 +89,16 @@ export async function pruneVersions (dataDir: string, name: string, keep: Readon
     removed.push(e.name)
   }
   return removed
+}
+
+/**
+ * A component user must reach its unpacked files: give the data dir and
+ * components/ execute (traverse) permission for others, never read.
+ * Secrets in the data dir stay 0600 files.
+ */
+export async function allowTraverse (dataDir: string): Promise<void> {
+  for (const dir of [dataDir, componentsDir(dataDir)]) {
+    const mode = (await stat(dir)).mode & 0o7777
+    if ((mode & 0o001) === 0) await chmod(dir, mode | 0o001)
+  }
 }

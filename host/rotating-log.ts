@@ -12,7 +12,7 @@
  * The size is checked periodically, so the live file may outgrow the cap by
  * what the component writes in one check interval.
  */
-import { closeSync, openSync } from 'node:fs'
+import { closeSync, constants, openSync } from 'node:fs'
 import { copyFile, rename, stat, truncate } from 'node:fs/promises'
 
 export class RotatingLog {
@@ -22,7 +22,10 @@ export class RotatingLog {
   constructor (readonly path: string, readonly maxBytes: number, readonly files: number) {}
 
   /** A descriptor for the child's stdout/stderr (append mode); the caller closes it once the child has it. */
-  openForChild (): number { return openSync(this.path, 'a', 0o640) }
+  openForChild (): number {
+    // O_NOFOLLOW: never write (or chown) through a link someone planted under the log's name.
+    return openSync(this.path, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW, 0o640)
+  }
 
   /** Rotate when the live file has grown past `maxBytes`; true when it did. */
   async rotateIfNeeded (): Promise<boolean> {

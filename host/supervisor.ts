@@ -27,7 +27,7 @@
  * of; it runs in its own process group, named in the log.
  */
 import { fchownSync } from 'node:fs'
-import { chown, mkdir } from 'node:fs/promises'
+import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { TypedEventEmitter } from 'main-event'
 import type { Logger } from 'pino'
@@ -206,8 +206,9 @@ export class Supervisor extends TypedEventEmitter<SupervisorEvents> {
       this.user = user
     }
     await mkdir(this.init.stateDir, { recursive: true, mode: 0o700 })
+    // The log dir stays the agent's: a component that could write in it could
+    // plant a link where the agent opens, rotates or chowns its log file.
     await mkdir(this.init.logDir, { recursive: true, mode: 0o750 })
-    if (this.user !== undefined) await chown(this.init.logDir, this.user.uid, this.user.gid)
     let record: RunRecord | undefined
     try {
       record = await readRunRecord(this.recordPath)

@@ -67,7 +67,7 @@ const HEALTH_PROBES = ['exec', 'http', 'tcp'] as const
 
 /** `HOST:PORT` with a port in range. */
 const hostPort = z.string().max(256).regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected HOST:PORT')
-  .refine(s => Number(s.slice(s.lastIndexOf(':') + 1)) <= 65535, { message: 'port out of range (0-65535)' })
+  .refine(s => { const port = Number(s.slice(s.lastIndexOf(':') + 1)); return port >= 1 && port <= 65535 }, { message: 'port out of range (1-65535)' })
 
 const httpUrl = z.string().max(2048).refine(s => {
   try { return ['http:', 'https:'].includes(new URL(s).protocol) } catch { return false }

@@ -46,8 +46,8 @@ export const componentReportSchema = z.object({
   /** Starts after the first, across agent restarts. */
   restarts: z.number().int().nonnegative(),
   health: z.enum(COMPONENT_HEALTH),
-  /** Unix ms since which it is in `state`. */
-  since: z.number().int().nonnegative(),
+  /** Unix ms since which it is in `state` (at most the largest time a Date holds, so every reader can show it). */
+  since: z.number().int().nonnegative().max(8.64e15),
   /** Why it is `failed` (or why the last step failed), one line. */
   reason: z.string().max(256).optional()
 })

@@ -46,6 +46,11 @@ class World {
   desired: DesiredRelease[] | undefined = []
   readonly releases = new Map<string, Built>()
   untrusted = new Set<string>()
+  /** release() fails with this (not a trust error: the artifact service stopped on a fault). */
+  releaseError?: Error
+  /** fetch() waits until its signal aborts. */
+  hangFetch = false
+  fetchAborted = 0
   fetchError?: Error
   readError?: Error
   fetches = 0
@@ -62,13 +67,18 @@ class World {
           const b = this.releases.get(version)
           if (b === undefined) throw new ArtifactUnavailableError(`${name}@${version} unknown`)
           if (this.untrusted.has(version)) throw new UntrustedPublisherError('not trusted')
+          if (this.releaseError !== undefined) throw this.releaseError
           return b.release
         }
       },
       archives: {
-        fetch: async () => {
+        fetch: async (_archive, signal) => {
           this.fetches++
           this.fetchedAt.push(Date.now())
+          if (this.hangFetch) {
+            await new Promise<void>(resolve => { signal.addEventListener('abort', () => { this.fetchAborted++; resolve() }, { once: true }) })
+            throw new Error('aborted')
+          }
           if (this.fetchError !== undefined) throw this.fetchError
         },
         read: (cid) => {
@@ -231,6 +241,63 @@ describe('component host', function () {
     h.reconcile()
     await waitFor(() => !alive(pid) && h.report().length === 0, 15_000, 'stopped, not replaced')
     assert.equal(world.fetches, fetches)
+  })
+
+  it('an agent restart while releases cannot be read (not a trust problem) leaves the component running, then adopts it', async () => {
+    world.desired = [{ name: 'probe', version: '1.0.0' }]
+    const h1 = await started()
+    const pid = await running(h1, '1.0.0')
+    await h1.stop()
+    hosts.splice(hosts.indexOf(h1), 1)
+    world.releaseError = Object.assign(new Error('the artifact service is not running'), { name: 'ArtifactServiceStoppedError' })
+    const h2 = await started()
+    await waitFor(() => h2.report().find(c => c.state === 'failed'), 15_000, 'failure reported')
+    assert.ok(alive(pid), 'not stopped')
+    world.releaseError = undefined
+    h2.retryNow()
+    assert.equal(await running(h2, '1.0.0'), pid, 'adopted, not restarted')
+  })
+
+  it('desired set unknown and an adopt that fails: the retries never stop or delete the component', async () => {
+    world.desired = [{ name: 'probe', version: '1.0.0' }]
+    const h1 = await started()
+    const pid = await running(h1, '1.0.0')
+    await h1.stop()
+    hosts.splice(hosts.indexOf(h1), 1)
+    world.desired = undefined
+    world.releaseError = new Error('cannot read releases')
+    const before = world.fetches
+    const h2 = await started()
+    await waitFor(() => h2.report().find(c => c.state === 'failed'), 15_000, 'failure reported')
+    h2.retryNow()
+    await h2.idle()
+    assert.ok(alive(pid))
+    assert.deepEqual((await readdir(join(dir, 'data', 'components', 'probe'))).sort(), ['1.0.0', 'current'])
+    assert.equal(world.fetches, before)
+  })
+
+  it('an upgrade the host cannot run (a health check it refuses) leaves the old version running', async () => {
+    world.desired = [{ name: 'probe', version: '1.0.0' }]
+    const h = await started()
+    const pid = await running(h, '1.0.0')
+    const bad = world.releases.get('2.0.0')!
+    bad.release = { ...bad.release, health: { tcp: '127.0.0.1:0' } } as HostRelease
+    world.desired = [{ name: 'probe', version: '2.0.0' }]
+    h.reconcile()
+    const failed = await waitFor(() => h.report().find(c => c.state === 'failed'), 15_000, 'failure reported')
+    assert.match(failed.reason ?? '', /port/)
+    assert.ok(alive(pid), 'old version untouched')
+    assert.equal((await readCurrent(join(dir, 'data'), 'probe'))?.current.version, '1.0.0')
+  })
+
+  it('an undeploy during a fetch aborts the fetch at once', async () => {
+    world.hangFetch = true
+    world.desired = [{ name: 'probe', version: '1.0.0' }]
+    const h = await started()
+    await waitFor(() => h.report().find(c => c.state === 'fetching'), 15_000, 'fetching')
+    world.desired = []
+    h.reconcile()
+    await waitFor(() => world.fetchAborted === 1 && h.report().length === 0, 15_000, 'fetch aborted, nothing reported')
   })
 
   it('retryNow: a release learned during a long pause is installed at once', async () => {

@@ -148,7 +148,7 @@ describe('component supervisor (real processes)', function () {
     assert.ok(alive(real.pid), 'the unrelated process is untouched')
   })
 
-  it('user `nobody`: as root the component runs as it (uid, gid, none of the agent\'s groups) with its log chowned to it; not root: UserSwitchError, nothing started', async () => {
+  it('user `nobody`: as root the component runs as it (uid, gid, none of the agent\'s groups) with its log file chowned to it (not the log dir); not root: UserSwitchError, nothing started', async () => {
     if (process.geteuid?.() !== 0) {
       // Any other user than the agent's own (root surely is one): nobody itself may run a component as nobody.
       const s = supervisor(looper(), { user: '0:0' })
@@ -174,7 +174,8 @@ describe('component supervisor (real processes)', function () {
     await waitFor(async () => (await readFile(log, 'utf8').catch(() => '')).includes('ids '), 10_000, 'log output')
     assert.match(await readFile(log, 'utf8'), new RegExp(`ids ${nobody.uid} ${nobody.gid} \\[${nobody.gid}\\]`))
     assert.equal((await stat(log)).uid, nobody.uid)
-    assert.equal((await stat(join(dir, 'logs'))).uid, nobody.uid)
+    // The dir stays the agent's: the component cannot plant a link where the agent opens or rotates its log.
+    assert.equal((await stat(join(dir, 'logs'))).uid, 0)
     assert.equal((await stat(join(dir, 'state'))).uid, 0, 'the run records stay the agent\'s')
     await s.stop()
     assert.equal(s.status().state, 'stopped')
