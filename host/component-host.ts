@@ -46,6 +46,9 @@ import { Supervisor } from './supervisor.js'
 import type { StrategyChoice } from './systemd-scope.js'
 import { checkUserSwitch, resolveUser, type ComponentUser } from './user.js'
 
+/** Errors that mean "not available here yet" (the release has not replicated, no provider has the archive), not a failure of this node. */
+const WAITING_ERRORS = new Set(['UnknownReleaseError', 'ArtifactUnavailableError'])
+
 /** The component name the agent runs the host under (faults, logs). */
 export const HOST_COMPONENT = 'component-host'
 
@@ -169,7 +172,7 @@ export class ComponentHost implements Startable {
   retryNow (): void {
     if (!this.started) return
     for (const s of this.slots.values()) {
-      if (s.phase !== 'failed' || s.retryAt === 0) continue
+      if (s.retryAt === 0) continue
       s.cancelRetry()
       s.retryAt = 0
       this.kick(s)
@@ -372,7 +375,10 @@ export class ComponentHost implements Startable {
     slot.failures++
     const delay = Math.min(this.init.tunables.installRetryMaxMs, this.init.tunables.installRetryMinMs * 2 ** Math.min(slot.failures - 1, 20))
     const keeps = slot.instance !== undefined && slot.running !== undefined && slot.running.version !== version ? ` (${slot.running.version} keeps running)` : ''
-    this.setPhase(slot, 'failed', version, `${errText(err)}${keeps}`)
+    // Waiting for the release or a provider is not this node's failure: still
+    // `fetching` (the reason says what it waits for), so placement does not
+    // move the instance to a node that would wait just the same.
+    this.setPhase(slot, WAITING_ERRORS.has((err as Error).name) ? 'fetching' : 'failed', version, `${errText(err)}${keeps}`)
     if (err instanceof CorruptFileError) {
       // A damaged record of this component: stop here, loudly (/readyz 503 names the file and the recovery), and
       // never overwrite it by a retry. A full disk, by contrast, is retried and is not a fault.

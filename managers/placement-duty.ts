@@ -38,6 +38,12 @@ import type { PlacementMetrics } from './metrics.js'
  */
 export const KICK_DELAY_MS = 200
 
+/**
+ * Shortest bound of a new holder's config pull, ms: the test profile's 1 s
+ * round interval is too short for an anti-entropy round on a loaded host.
+ */
+const PULL_MIN_MS = 5_000
+
 /** Live members a new holder pulls replicated config from before its first round: two, so one that is behind does not decide. */
 export const SYNC_PEERS = 2
 
@@ -161,23 +167,35 @@ export class PlacementDuty {
       membership.removeEventListener?.('member:left', kick)
       this.init.metrics.unplaced.reset()
     }, { once: true })
-    void this.pull(signal, intervalMs).finally(() => { void tick() })
+    // A new holder places only after it pulled replicated config from a live
+    // member (or there is none): placing from a replica that lacks the last
+    // record would move every instance. A pull that fails is tried again.
+    void (async () => {
+      while (!signal.aborted && !(await this.pull(signal, Math.max(intervalMs, PULL_MIN_MS)))) {
+        await new Promise(resolve => setTimeout(resolve, Math.max(intervalMs, PULL_MIN_MS) / 5))
+      }
+    })().finally(() => { void tick() })
   }
 
-  /** Pull replicated config from up to SYNC_PEERS live members, for at most `timeoutMs`; failures only cost freshness. */
-  private async pull (signal: AbortSignal, timeoutMs: number): Promise<void> {
+  /**
+   * Pull replicated config from up to SYNC_PEERS live members, for at most
+   * `timeoutMs`. True once one of them answered (or there is none to ask).
+   */
+  private async pull (signal: AbortSignal, timeoutMs: number): Promise<boolean> {
     const config = this.init.config()
-    if (config?.syncWith === undefined) return
+    if (config?.syncWith === undefined) return true
     const self = this.init.membership.self().peerId
     const peers = this.init.membership.members().filter(m => m.state === 'alive' && m.peerId !== self)
       .map(m => ({ id: m.peerId, r: Math.random() })).sort((a, b) => a.r - b.r).slice(0, SYNC_PEERS)
-    if (peers.length === 0 || signal.aborted) return
+    if (peers.length === 0 || signal.aborted) return true
     let timer: ReturnType<typeof setTimeout> | undefined
-    await Promise.race([
-      Promise.allSettled(peers.map(async p => { await config.syncWith?.(p.id) })),
-      new Promise<void>(resolve => { timer = setTimeout(resolve, timeoutMs) })
+    const synced = await Promise.race([
+      Promise.any(peers.map(async p => { await config.syncWith?.(p.id) })).then(() => true, () => false),
+      new Promise<boolean>(resolve => { timer = setTimeout(() => { resolve(false) }, timeoutMs) })
     ])
     clearTimeout(timer)
+    if (!synced) this.log.info({ peers: peers.length }, 'placement: no member answered the config pull yet; not placing until one does')
+    return synced
   }
 
   /** One placement round as the holder of `term`. */

@@ -148,8 +148,9 @@ describe('component host', function () {
     world.fetchError = new ArtifactUnavailableError('no provider has it')
     world.desired = [{ name: 'probe', version: '2.0.0' }]
     h.reconcile()
-    const failed = await waitFor(() => h.report().find(c => c.state === 'failed'), 15_000, 'failed upgrade reported')
-    assert.equal(failed.version, '2.0.0')
+    // No provider yet is not this node's failure: still fetching, with the reason.
+    const failed = await waitFor(() => h.report().find(c => c.version === '2.0.0' && c.reason !== undefined), 15_000, 'failed upgrade reported')
+    assert.equal(failed.state, 'fetching')
     assert.match(failed.reason ?? '', /no provider has it.*1\.0\.0 keeps running/)
     assert.ok(alive(oldPid), 'the old version still runs')
     world.fetchError = undefined
@@ -198,7 +199,7 @@ describe('component host', function () {
     const h2 = await started()
     await waitFor(() => !alive(pid), 15_000, 'undeployed component stopped')
     await waitFor(() => h2.report().length === 0, 15_000, 'nothing reported')
-    assert.deepEqual(await readdir(join(dir, 'data', 'components')), [])
+    await waitFor(async () => (await readdir(join(dir, 'data', 'components'))).length === 0, 15_000, 'its files removed')
   })
 
   it('stops nothing while the desired set is unknown (replicated config not running)', async () => {
@@ -305,7 +306,8 @@ describe('component host', function () {
     world.releases.delete('1.0.0')
     world.desired = [{ name: 'probe', version: '1.0.0' }]
     const h = await started({ installRetryMinMs: 60_000, installRetryMaxMs: 60_000 })
-    const failed = await waitFor(() => h.report().find(c => c.state === 'failed'), 15_000, 'unknown release reported')
+    const failed = await waitFor(() => h.report().find(c => c.reason !== undefined), 15_000, 'unknown release reported')
+    assert.equal(failed.state, 'fetching', 'waiting for the release, not failed')
     assert.match(failed.reason ?? '', /unknown/)
     world.add(late)
     h.retryNow()
