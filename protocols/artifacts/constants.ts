@@ -171,6 +171,11 @@ export interface ArtifactConfig {
    */
   uploadSlots: number
   /**
+   * How long a peer keeps an upload slot while others are choked, ms; then
+   * its next request is choked and the slot goes to a waiting peer.
+   */
+  slotRotateMs: number
+  /**
    * How long a provider that answered `missing` for a chunk is not asked for it
    * again, ms. A provider may be a fetcher itself that holds only part of the
    * archive (it announces itself once it holds the index), so `missing` means
@@ -205,6 +210,7 @@ export const artifactTunables = defineTunables<ArtifactConfig>({
     bucketBurstBytes: z.number().int().min(MAX_CHUNK_BYTES),
     maxInboundStreams: tunable.positive(),
     uploadSlots: tunable.positive(),
+    slotRotateMs: tunable.positive(),
     lackingRetryMs: tunable.positive(),
     rediscoverMs: tunable.positive(),
     rediscoverMaxMs: tunable.positive(),
@@ -217,7 +223,7 @@ export const artifactTunables = defineTunables<ArtifactConfig>({
       // Requests of 1 MiB, 3 in flight per provider: a slot on a 10 Mbit/s uplink shared by 4 peers answers one in
       // ~3.4 s, far inside the deadline; on a gigabit link 3 MiB in flight keeps the pipe full.
       chunkBytes: 256 * 1024, wantPerRequest: 4, windowPerProvider: 3, requestTimeoutMs: 30_000, dhtTimeoutMs: 30_000,
-      maxProviderErrors: 3, serveBytesPerSecond: 64 * MiB, fetchBytesPerSecond: 0, bucketBurstBytes: 4 * MiB, maxInboundStreams: 32, uploadSlots: 4,
+      maxProviderErrors: 3, serveBytesPerSecond: 64 * MiB, fetchBytesPerSecond: 0, bucketBurstBytes: 4 * MiB, maxInboundStreams: 32, uploadSlots: 4, slotRotateMs: 10_000,
       // A partial holder fetches a K-chunk request from a capped server in ~0.1 s: 0.5 s lets it get several before
       // it is asked again, without leaving a chunk waiting long. A lookup is a few RPCs on a LAN; 0.2 s at first finds
       // the fetchers that started together while a 20 MB fetch (~1.5 s) is still on. Stall: a request's deadline.
@@ -226,13 +232,13 @@ export const artifactTunables = defineTunables<ArtifactConfig>({
     // WAN: slower links and longer round trips: a lower serving cap, longer deadlines.
     wan: {
       chunkBytes: 256 * 1024, wantPerRequest: 4, windowPerProvider: 4, requestTimeoutMs: 60_000, dhtTimeoutMs: 60_000,
-      maxProviderErrors: 3, serveBytesPerSecond: 16 * MiB, fetchBytesPerSecond: 0, bucketBurstBytes: 4 * MiB, maxInboundStreams: 32, uploadSlots: 4,
+      maxProviderErrors: 3, serveBytesPerSecond: 16 * MiB, fetchBytesPerSecond: 0, bucketBurstBytes: 4 * MiB, maxInboundStreams: 32, uploadSlots: 4, slotRotateMs: 20_000,
       // Round trips and the lower cap make partial holders slower to fill: longer waits, as the deadlines.
       lackingRetryMs: 2_000, rediscoverMs: 1_000, rediscoverMaxMs: 15_000, stallTimeoutMs: 60_000
     },
     test: {
       chunkBytes: 16 * 1024, wantPerRequest: 4, windowPerProvider: 2, requestTimeoutMs: 5_000, dhtTimeoutMs: 5_000,
-      maxProviderErrors: 2, serveBytesPerSecond: 0, fetchBytesPerSecond: 0, bucketBurstBytes: MAX_CHUNK_BYTES, maxInboundStreams: 32, uploadSlots: 4,
+      maxProviderErrors: 2, serveBytesPerSecond: 0, fetchBytesPerSecond: 0, bucketBurstBytes: MAX_CHUNK_BYTES, maxInboundStreams: 32, uploadSlots: 4, slotRotateMs: 500,
       // Short, so a test of a re-ask runs in well under a second.
       lackingRetryMs: 100, rediscoverMs: 100, rediscoverMaxMs: 500, stallTimeoutMs: 2_000
     }

@@ -88,23 +88,41 @@ export class ArtifactServer {
     }
   }
 
-  /** Peers being served now, and their requests in flight. */
-  private readonly slots = new Map<string, number>()
+  /** Peers being served now: their requests in flight, and since when they hold the slot (ms). */
+  private readonly slots = new Map<string, { inflight: number, since: number }>()
+  /** When a peer was last choked (ms): someone is waiting for a slot. */
+  private lastChokedAt = -Infinity
 
+  /**
+   * A slot for `peer`'s request, or false (choked). A peer that has held its
+   * slot for `slotRotateMs` while others were choked is choked in turn at
+   * its next request (BitTorrent rotates its unchoked peers the same way):
+   * its requests in flight finish, its slot frees, a waiting peer takes it.
+   * Without it the first `uploadSlots` fetchers keep the publisher to
+   * themselves until they are done.
+   */
   private enterSlot (peer: string): boolean {
-    const n = this.slots.get(peer)
-    if (n === undefined && this.slots.size >= this.init.config.uploadSlots) {
-      this.init.metrics.requestsChoked.inc()
-      return false
+    const now = Date.now()
+    const held = this.slots.get(peer)
+    const rotate = this.init.config.slotRotateMs
+    const othersWaiting = now - this.lastChokedAt < rotate
+    if (held !== undefined && !(othersWaiting && now - held.since >= rotate)) {
+      held.inflight++
+      return true
     }
-    this.slots.set(peer, (n ?? 0) + 1)
-    return true
+    if (held === undefined && this.slots.size < this.init.config.uploadSlots) {
+      this.slots.set(peer, { inflight: 1, since: now })
+      return true
+    }
+    this.lastChokedAt = now
+    this.init.metrics.requestsChoked.inc()
+    return false
   }
 
   private leaveSlot (peer: string): void {
-    const n = (this.slots.get(peer) ?? 1) - 1
-    if (n <= 0) this.slots.delete(peer)
-    else this.slots.set(peer, n)
+    const held = this.slots.get(peer)
+    if (held === undefined) return
+    if (--held.inflight <= 0) this.slots.delete(peer)
   }
 
   private async answer (req: ArtifactRequest, cids: Array<ReturnType<typeof parseBlockCid>>, reply: (frame: Uint8Array) => Promise<void>, unchoked: boolean, signal?: AbortSignal): Promise<void> {

@@ -312,6 +312,28 @@ describe('artifact transfer (in-memory network)', function () {
     expect((await collect(b.store.read(rb.index))).equals(data)).to.equal(true)
   })
 
+  it('a slot held for slotRotateMs while another peer waits goes to that peer: the holder is choked at its next request', async () => {
+    const rotate = 300
+    const pub = await node({ config: { uploadSlots: 1, slotRotateMs: rotate, serveBytesPerSecond: 4 * config.chunkBytes, bucketBurstBytes: config.chunkBytes } })
+    const data = archive(12 * config.chunkBytes)
+    const { index } = await pub.store.importArchive(data, config.chunkBytes)
+    const a = await node()
+    const b = await node()
+    const ask = async (from: Node, chunks: number[]): Promise<string[]> => (await requestMany(from.host, pub.host.peerId, ARTIFACT_PROTOCOL,
+      encodeRequest({ want: chunks.map(i => index.chunks[i].bytes) }), { timeoutMs: 10_000, maxBytes: 4 << 20, maxFrames: 16 })).map(f => decodeResponse(f).t)
+    // a takes the only slot with a slow request (8 chunks at 4 chunks/s).
+    const long = ask(a, [0, 1, 2, 3, 4, 5, 6, 7])
+    await until(async () => await counter(pub.metrics.bytesServed) > 0)
+    expect(await ask(b, [8])).to.deep.equal(['missing'], 'b choked: the slot is a\'s')
+    const t0 = Date.now()
+    await until(async () => Date.now() - t0 > rotate)
+    // A waiting fetcher asks again every lackingRetryMs: still choked, still waiting.
+    expect(await ask(b, [8])).to.deep.equal(['missing'])
+    expect(await ask(a, [9])).to.deep.equal(['missing'], 'a held its slot past slotRotateMs while b waited: choked')
+    expect((await long).filter(t => t === 'block')).to.have.length(8, 'its requests in flight finish')
+    expect(await ask(b, [8])).to.deep.equal(['block', 'missing'], 'the freed slot serves b')
+  })
+
   it('a chunk no provider ever gets: ArtifactUnavailableError after stallTimeoutMs, asked once per lackingRetryMs meanwhile', async () => {
     const data = archive(4 * config.chunkBytes)
     let hidden = ''
