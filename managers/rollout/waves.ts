@@ -94,8 +94,13 @@ export function isUnavailable (s: NodeStatus | undefined, to: string): boolean {
   return s === undefined || !s.up || !s.healthy || (s.assigned && s.version !== to)
 }
 
-/** Statuses by peer id; two statuses of one node merge to the worse one (unavailable if either is, assigned if either is). */
-function byPeer (nodes: readonly NodeStatus[]): Map<string, NodeStatus> {
+/**
+ * Statuses by peer id. Two statuses of one node merge to the worse one:
+ * unavailable if either is, and taken as assigned (not switched yet) if
+ * either is assigned or either already runs `to`, so a node that may have
+ * been switched is never switched again and still counts as down.
+ */
+function byPeer (nodes: readonly NodeStatus[], to: string): Map<string, NodeStatus> {
   const m = new Map<string, NodeStatus>()
   for (const s of nodes) {
     const prev = m.get(s.peerId)
@@ -104,8 +109,8 @@ function byPeer (nodes: readonly NodeStatus[]): Map<string, NodeStatus> {
       peerId: s.peerId,
       up: prev.up && s.up,
       healthy: prev.healthy && s.healthy,
-      assigned: prev.assigned || s.assigned,
-      // Differing versions: keep one that is not the target, so the node is not taken as switched.
+      assigned: prev.assigned || s.assigned || (prev.version !== s.version && (prev.version === to || s.version === to)),
+      // Differing versions: neither is believed, so the node does not count as switched.
       version: prev.version === s.version ? s.version : undefined
     })
   }
@@ -125,7 +130,7 @@ function byPeer (nodes: readonly NodeStatus[]): Map<string, NodeStatus> {
  * returned, so a switch never makes it worse.
  */
 export function nextAssignable (input: AssignableInput): string[] {
-  const status = byPeer(input.nodes)
+  const status = byPeer(input.nodes, input.to)
   const all = new Set([...status.keys(), ...input.wave])
   let unavailable = 0
   for (const peer of all) if (isUnavailable(status.get(peer), input.to)) unavailable++

@@ -131,6 +131,13 @@ describe('rollout nextAssignable', () => {
     assert.deepEqual(nextAssignable({ wave: [a, b], nodes: [status(a), status(b), status(d, { up: false })], to: TO, maxUnavailable: 1 }), [])
   })
 
+  it('never switches again a node one of two statuses reports on the new version, and counts it down', () => {
+    // Found by the property below: one status says a runs 2.0.0, another that it is down without a version.
+    const twice = [status(a, { version: TO }), status(a, { up: false, version: undefined })]
+    assert.deepEqual(nextAssignable({ wave: [a, d], nodes: twice, to: TO, maxUnavailable: 1 }), [d])
+    assert.deepEqual(nextAssignable({ wave: [a, b], nodes: [status(a, { version: TO }), status(a), status(b)], to: TO, maxUnavailable: 1 }), [])
+  })
+
   const nodeStatus = (peerId: string): fc.Arbitrary<NodeStatus> => fc.record({
     peerId: fc.constant(peerId),
     up: fc.constantFrom(true, true, true, false),
