@@ -1,0 +1,137 @@
+/**
+ * The rollout record (managers/rollout/record.ts): defaults, bounds, the
+ * named 422 error, unknown fields dropped (docs/wire.md rule 1), the
+ * cross-field rules (durations, waves of named regions, a node in one wave,
+ * one active wave) and the namespace rule (id = key).
+ */
+import { strict as assert } from 'node:assert'
+import {
+  checkRolloutEntry, InvalidRolloutError, MAX_REGION_NODES, MAX_REGIONS, parseRollout,
+  DEFAULT_HEALTHY_DEADLINE_MS, DEFAULT_MIN_HEALTHY_TIME_MS, DEFAULT_PROGRESS_DEADLINE_MS
+} from '../../../managers/rollout/record.js'
+
+const A = '12D3KooWa'
+const B = '12D3KooWb'
+const C = '12D3KooWc'
+
+function minimal (over: Record<string, unknown> = {}): Record<string, unknown> {
+  return { id: 'r1', component: 'web', to: '2.0.0', regions: ['eu'], maxParallel: { count: 2 }, state: 'running', term: 3, ...over }
+}
+
+function refused (input: unknown, match: RegExp): void {
+  assert.throws(() => parseRollout(input), (e: unknown) => {
+    assert.ok(e instanceof InvalidRolloutError)
+    assert.equal(e.status, 422)
+    assert.match(e.message, match)
+    return true
+  })
+}
+
+describe('rollout record', () => {
+  it('fills the defaults of Nomad\'s update block, auto-revert on', () => {
+    const r = parseRollout(minimal())
+    assert.equal(r.canary, 0)
+    assert.equal(r.minHealthyTimeMs, DEFAULT_MIN_HEALTHY_TIME_MS)
+    assert.equal(r.minHealthyTimeMs, 10_000)
+    assert.equal(r.healthyDeadlineMs, DEFAULT_HEALTHY_DEADLINE_MS)
+    assert.equal(r.healthyDeadlineMs, 300_000)
+    assert.equal(r.progressDeadlineMs, DEFAULT_PROGRESS_DEADLINE_MS)
+    assert.equal(r.progressDeadlineMs, 600_000)
+    assert.equal(r.maxUnavailable, 1)
+    assert.equal(r.autoRevert, true)
+    assert.deepEqual(r.waves, {})
+    assert.equal(r.from, undefined)
+    assert.equal(r.lastStable, undefined)
+  })
+
+  it('keeps a full record as written, regions in the order given', () => {
+    const full = minimal({
+      from: '1.0.0',
+      lastStable: '1.0.0',
+      regions: ['us', 'eu'],
+      canary: 1,
+      maxParallel: { percent: 25 },
+      minHealthyTimeMs: 2000,
+      healthyDeadlineMs: 60_000,
+      progressDeadlineMs: 120_000,
+      maxUnavailable: 2,
+      autoRevert: false,
+      state: 'paused',
+      waves: {
+        us: [{ nodes: [A], state: 'passed', startedAt: 10, passedAt: 20 }, { nodes: [B, C], state: 'active', startedAt: 30 }],
+        eu: [{ nodes: ['12D3KooWd'], state: 'pending' }]
+      }
+    })
+    assert.deepEqual(parseRollout(full), full)
+  })
+
+  it('drops fields it does not know, at every depth (wire rule 1)', () => {
+    const r = parseRollout(minimal({ later: 1, maxParallel: { count: 2, x: 1 }, waves: { eu: [{ nodes: [A], state: 'pending', y: 2 }] } }))
+    assert.equal('later' in r, false)
+    assert.deepEqual(r.maxParallel, { count: 2 })
+    assert.deepEqual(r.waves.eu, [{ nodes: [A], state: 'pending' }])
+  })
+
+  it('refuses a bad field with a named 422 error that says which', () => {
+    refused(minimal({ id: '-x' }), /^invalid rollout: id: /)
+    refused(minimal({ id: 'a'.repeat(65) }), /id: /)
+    refused(minimal({ component: 'Web!' }), /component: /)
+    refused(minimal({ to: '2.0' }), /to: version must be a semver/)
+    refused(minimal({ from: 'v1.0.0' }), /from: version must be a semver/)
+    refused(minimal({ lastStable: 'latest' }), /lastStable: /)
+    refused(minimal({ regions: [] }), /regions: /)
+    refused(minimal({ regions: ['EU'] }), /regions\.0: invalid region/)
+    refused(minimal({ regions: ['eu', 'us', 'eu'] }), /regions: a region is listed twice/)
+    refused(minimal({ regions: Array.from({ length: MAX_REGIONS + 1 }, (_, i) => `r${i}`) }), /regions: /)
+    refused(minimal({ canary: -1 }), /canary: /)
+    refused(minimal({ canary: 1.5 }), /canary: /)
+    refused(minimal({ canary: MAX_REGION_NODES + 1 }), /canary: /)
+    refused(minimal({ maxParallel: {} }), /maxParallel: give exactly one of count or percent/)
+    refused(minimal({ maxParallel: { count: 2, percent: 25 } }), /maxParallel: give exactly one/)
+    refused(minimal({ maxParallel: { count: 0 } }), /maxParallel\.count: /)
+    refused(minimal({ maxParallel: { percent: 101 } }), /maxParallel\.percent: /)
+    refused(minimal({ maxParallel: 2 }), /maxParallel: /)
+    refused(minimal({ maxUnavailable: 0 }), /maxUnavailable: /)
+    refused(minimal({ minHealthyTimeMs: -1 }), /minHealthyTimeMs: /)
+    refused(minimal({ progressDeadlineMs: 24 * 3600_000 + 1 }), /progressDeadlineMs: /)
+    refused(minimal({ autoRevert: 'yes' }), /autoRevert: /)
+    refused(minimal({ state: 'done' }), /state: /)
+    refused(minimal({ term: -1 }), /term: /)
+    refused(minimal({ state: undefined }), /state: /)
+    refused(minimal({ term: undefined }), /term: /)
+    refused(null, /^invalid rollout: /)
+  })
+
+  it('refuses durations a gate could never meet (min-healthy-time < healthy deadline <= progress deadline)', () => {
+    refused(minimal({ minHealthyTimeMs: 300_000 }), /minHealthyTimeMs: must be less than healthyDeadlineMs/)
+    refused(minimal({ healthyDeadlineMs: 700_000 }), /healthyDeadlineMs: must not exceed progressDeadlineMs/)
+    assert.equal(parseRollout(minimal({ minHealthyTimeMs: 0, healthyDeadlineMs: 1, progressDeadlineMs: 1 })).healthyDeadlineMs, 1)
+  })
+
+  it('refuses waves of an unnamed region, a node in two waves, two waves active at once', () => {
+    refused(minimal({ waves: { us: [{ nodes: [A], state: 'pending' }] } }), /waves\.us: waves of a region the rollout does not name/)
+    refused(minimal({ waves: { eu: [{ nodes: [A], state: 'passed' }, { nodes: [B, A], state: 'pending' }] } }), /waves\.eu: node 12D3KooWa is in two waves/)
+    refused(minimal({ waves: { eu: [{ nodes: [A], state: 'active' }, { nodes: [B], state: 'active' }] } }), /waves: more than one active wave/)
+    refused(minimal({ regions: ['eu', 'us'], waves: { eu: [{ nodes: [A], state: 'active' }], us: [{ nodes: [B], state: 'active' }] } }), /more than one active wave/)
+    refused(minimal({ waves: { eu: [] } }), /waves\.eu: /)
+    refused(minimal({ waves: { eu: [{ nodes: [], state: 'pending' }] } }), /waves\.eu\.0\.nodes: /)
+    refused(minimal({ waves: { eu: [{ nodes: [A], state: 'done' }] } }), /waves\.eu\.0\.state: /)
+    refused(minimal({ waves: { eu: [{ nodes: ['x'.repeat(129)], state: 'pending' }] } }), /waves\.eu\.0\.nodes\.0: /)
+    refused(minimal({ waves: JSON.parse('{"__proto__": [{"nodes": ["a"], "state": "pending"}]}') }), /waves\.__proto__: invalid region/)
+    // The same node in two regions' waves is another node's business (a node is in one region); not refused here.
+    assert.doesNotThrow(() => parseRollout(minimal({ regions: ['eu', 'us'], waves: { eu: [{ nodes: [A], state: 'passed' }], us: [{ nodes: [B], state: 'pending' }] } })))
+  })
+
+  it('bounds the nodes of one region across its waves', () => {
+    const ids = (from: number, n: number): string[] => Array.from({ length: n }, (_, i) => `p${from + i}`)
+    const half = MAX_REGION_NODES / 2
+    assert.doesNotThrow(() => parseRollout(minimal({ waves: { eu: [{ nodes: ids(0, half), state: 'pending' }, { nodes: ids(half, half), state: 'pending' }] } })))
+    refused(minimal({ waves: { eu: [{ nodes: ids(0, half), state: 'pending' }, { nodes: ids(half, half + 1), state: 'pending' }] } }), /waves\.eu: more than 4096 nodes/)
+  })
+
+  it('checkRolloutEntry: the value is a rollout stored under its own id', () => {
+    assert.doesNotThrow(() => checkRolloutEntry('r1', minimal()))
+    assert.throws(() => checkRolloutEntry('r2', minimal()), (e: unknown) => e instanceof InvalidRolloutError && /id: "r1" stored under key "r2"/.test(e.message))
+    assert.throws(() => checkRolloutEntry('r1', minimal({ state: 'x' })), InvalidRolloutError)
+  })
+})
