@@ -5,7 +5,7 @@
  * manager passes in what the nodes report and the time; nothing here reads
  * a clock, so deadlines are tested with plain numbers.
  *
- * Decisions (docs/rollouts-gate.md says the same for operators):
+ * Decisions (docs/rollouts.md says the same for operators):
  * - A node is healthy when it is alive (membership), reports the target
  *   version with state `running` and health `passing`, and has been so for
  *   at least `minHealthyTimeMs`. The report's `since` is when the component
