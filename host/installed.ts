@@ -16,9 +16,8 @@
 import { chmod, readdir, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { z } from 'zod'
-import { CorruptFileError } from '../lib/errors.js'
 import type { FileFormat } from '../lib/file-format.js'
-import { readSealed, writeSealed } from '../lib/sealed-file.js'
+import { readSealedJson, writeSealedJson } from '../lib/sealed-file.js'
 
 export const CURRENT_FORMAT: FileFormat = {
   magic: 'MYCELCC1',
@@ -45,18 +44,11 @@ export function versionDir (dataDir: string, name: string, version: string): str
 function currentPath (dataDir: string, name: string): string { return join(componentsDir(dataDir), name, 'current') }
 
 export async function readCurrent (dataDir: string, name: string): Promise<CurrentRecord | undefined> {
-  const path = currentPath(dataDir, name)
-  const read = await readSealed(CURRENT_FORMAT, path)
-  if (read === undefined) return undefined
-  let json: unknown
-  try { json = JSON.parse(Buffer.from(read.payload).toString('utf8')) } catch { json = undefined }
-  const parsed = currentSchema.safeParse(json)
-  if (!parsed.success) throw new CorruptFileError(path, 'not a valid current-version record', CURRENT_FORMAT.recovery)
-  return parsed.data
+  return await readSealedJson(CURRENT_FORMAT, currentPath(dataDir, name), currentSchema, 'component current-version record')
 }
 
 export async function writeCurrent (dataDir: string, name: string, record: CurrentRecord): Promise<void> {
-  await writeSealed(CURRENT_FORMAT, currentPath(dataDir, name), Buffer.from(JSON.stringify(record)), 0o644)
+  await writeSealedJson(CURRENT_FORMAT, currentPath(dataDir, name), record, 0o644)
 }
 
 /** Forget the component (undeployed): its record and every unpacked version. */

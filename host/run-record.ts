@@ -13,9 +13,8 @@
 import { rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { z } from 'zod'
-import { CorruptFileError } from '../lib/errors.js'
 import type { FileFormat } from '../lib/file-format.js'
-import { readSealed, writeSealed } from '../lib/sealed-file.js'
+import { readSealedJson, writeSealedJson } from '../lib/sealed-file.js'
 
 export const RUN_RECORD_FORMAT: FileFormat = {
   magic: 'MYCELCR1',
@@ -42,17 +41,11 @@ export function runRecordPath (stateDir: string, id: string): string { return jo
 
 /** The record at `path`, undefined when there is none; CorruptFileError when it is damaged. */
 export async function readRunRecord (path: string): Promise<RunRecord | undefined> {
-  const read = await readSealed(RUN_RECORD_FORMAT, path)
-  if (read === undefined) return undefined
-  let json: unknown
-  try { json = JSON.parse(Buffer.from(read.payload).toString('utf8')) } catch { json = undefined }
-  const parsed = recordSchema.safeParse(json)
-  if (!parsed.success) throw new CorruptFileError(path, 'component run record is not a valid record', RUN_RECORD_FORMAT.recovery)
-  return parsed.data
+  return await readSealedJson(RUN_RECORD_FORMAT, path, recordSchema, 'component run record')
 }
 
 export async function writeRunRecord (path: string, record: RunRecord): Promise<void> {
-  await writeSealed(RUN_RECORD_FORMAT, path, Buffer.from(JSON.stringify(record)))
+  await writeSealedJson(RUN_RECORD_FORMAT, path, record)
 }
 
 export async function removeRunRecord (path: string): Promise<void> {

@@ -13,6 +13,7 @@
  * undefined when the bytes are not that old layout either. A header with a
  * few damaged bytes is never handed to `legacy`.
  */
+import type { ZodType } from 'zod'
 import { crc32 } from './checksum.js'
 import { readFileIfExists, readFileIfExistsSync, writeFileDurable, writeFileDurableSync } from './durable-file.js'
 import { CorruptFileError } from './errors.js'
@@ -80,4 +81,26 @@ export async function writeSealed (format: FileFormat, path: string, payload: Ui
 
 export function writeSealedSync (format: FileFormat, path: string, payload: Uint8Array, mode = 0o600): void {
   writeFileDurableSync(path, seal(format, payload), mode)
+}
+
+/**
+ * A sealed file holding one JSON value: read, checked against `schema`;
+ * undefined when the file does not exist. A payload that passes the
+ * checksum but is not JSON or not the schema's (written by a buggy or
+ * future release) is `CorruptFileError` too, naming `what`: the owner stops
+ * rather than guess.
+ */
+export async function readSealedJson<T> (format: FileFormat, path: string, schema: ZodType<T>, what: string): Promise<T | undefined> {
+  const read = await readSealed(format, path)
+  if (read === undefined) return undefined
+  let json: unknown
+  try { json = JSON.parse(Buffer.from(read.payload).toString('utf8')) } catch { json = undefined }
+  const parsed = schema.safeParse(json)
+  if (!parsed.success) throw new CorruptFileError(path, `${what} is not a valid record`, format.recovery)
+  return parsed.data
+}
+
+/** Write `value` as JSON in a sealed file, durably (`readSealedJson` reads it back). */
+export async function writeSealedJson (format: FileFormat, path: string, value: unknown, mode = 0o600): Promise<void> {
+  await writeSealed(format, path, Buffer.from(JSON.stringify(value)), mode)
 }
