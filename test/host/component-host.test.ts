@@ -126,6 +126,16 @@ describe('component host', function () {
     return h
   }
 
+  /** 1.0.0 installed and running under a host that then stops (an agent restart's first half); its pid. */
+  async function ranThenAgentStopped (): Promise<number> {
+    world.desired = [{ name: 'probe', version: '1.0.0' }]
+    const h1 = await started()
+    const pid = await running(h1, '1.0.0')
+    await h1.stop()
+    hosts.splice(hosts.indexOf(h1), 1)
+    return pid
+  }
+
   const running = async (h: ComponentHost, version: string): Promise<number> => await waitFor(() => {
     const r = h.report().find(c => c.name === 'probe')
     return r?.state === 'running' && r.version === version && alive(r.pid) ? r.pid : undefined
@@ -177,11 +187,7 @@ describe('component host', function () {
   })
 
   it('an agent restart re-adopts the running process instead of restarting it', async () => {
-    world.desired = [{ name: 'probe', version: '1.0.0' }]
-    const h1 = await started()
-    const pid = await running(h1, '1.0.0')
-    await h1.stop()
-    hosts.splice(hosts.indexOf(h1), 1)
+    const pid = await ranThenAgentStopped()
     assert.ok(alive(pid), 'the component outlives the host')
     const h2 = await started()
     assert.equal(await running(h2, '1.0.0'), pid)
@@ -190,11 +196,7 @@ describe('component host', function () {
   })
 
   it('stops a component undeployed while the agent was down, without starting it first', async () => {
-    world.desired = [{ name: 'probe', version: '1.0.0' }]
-    const h1 = await started()
-    const pid = await running(h1, '1.0.0')
-    await h1.stop()
-    hosts.splice(hosts.indexOf(h1), 1)
+    const pid = await ranThenAgentStopped()
     world.desired = []
     const h2 = await started()
     await waitFor(() => !alive(pid), 15_000, 'undeployed component stopped')
@@ -203,11 +205,7 @@ describe('component host', function () {
   })
 
   it('stops nothing while the desired set is unknown (replicated config not running)', async () => {
-    world.desired = [{ name: 'probe', version: '1.0.0' }]
-    const h1 = await started()
-    const pid = await running(h1, '1.0.0')
-    await h1.stop()
-    hosts.splice(hosts.indexOf(h1), 1)
+    const pid = await ranThenAgentStopped()
     world.desired = undefined
     const h2 = await started()
     assert.equal(await running(h2, '1.0.0'), pid)
@@ -216,11 +214,7 @@ describe('component host', function () {
   })
 
   it('a release whose publisher is no longer trusted is stopped at the next start and reported failed', async () => {
-    world.desired = [{ name: 'probe', version: '1.0.0' }]
-    const h1 = await started()
-    const pid = await running(h1, '1.0.0')
-    await h1.stop()
-    hosts.splice(hosts.indexOf(h1), 1)
+    const pid = await ranThenAgentStopped()
     world.untrusted.add('1.0.0')
     const h2 = await started()
     await waitFor(() => !alive(pid), 15_000, 'untrusted component stopped')
@@ -245,11 +239,7 @@ describe('component host', function () {
   })
 
   it('an agent restart while releases cannot be read (not a trust problem) leaves the component running, then adopts it', async () => {
-    world.desired = [{ name: 'probe', version: '1.0.0' }]
-    const h1 = await started()
-    const pid = await running(h1, '1.0.0')
-    await h1.stop()
-    hosts.splice(hosts.indexOf(h1), 1)
+    const pid = await ranThenAgentStopped()
     world.releaseError = Object.assign(new Error('the artifact service is not running'), { name: 'ArtifactServiceStoppedError' })
     const h2 = await started()
     await waitFor(() => h2.report().find(c => c.state === 'failed'), 15_000, 'failure reported')
@@ -260,11 +250,7 @@ describe('component host', function () {
   })
 
   it('desired set unknown and an adopt that fails: the retries never stop or delete the component', async () => {
-    world.desired = [{ name: 'probe', version: '1.0.0' }]
-    const h1 = await started()
-    const pid = await running(h1, '1.0.0')
-    await h1.stop()
-    hosts.splice(hosts.indexOf(h1), 1)
+    const pid = await ranThenAgentStopped()
     world.desired = undefined
     world.releaseError = new Error('cannot read releases')
     const before = world.fetches
