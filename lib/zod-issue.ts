@@ -10,3 +10,13 @@ export function firstIssue (error: z.ZodError): string {
   if (issue === undefined) return 'invalid value'
   return issue.path.length > 0 ? `${issue.path.join('.')}: ${issue.message}` : issue.message
 }
+
+/**
+ * `schema`'s output for `input`, or the named refusal `refuse` builds from
+ * `invalid <what>: <first issue>`: the one shape of every edge's parse.
+ */
+export function parseOrRefuse<T> (schema: z.ZodType<T>, input: unknown, what: string, refuse: (message: string) => Error): T {
+  const r = schema.safeParse(input)
+  if (r.success) return r.data
+  throw refuse(`invalid ${what}: ${firstIssue(r.error)}`)
+}

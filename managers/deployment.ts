@@ -18,7 +18,7 @@
 import { z } from 'zod'
 import semver from 'semver'
 import { StatusError } from '../lib/errors.js'
-import { firstIssue } from '../lib/zod-issue.js'
+import { parseOrRefuse } from '../lib/zod-issue.js'
 import { REGION_PATTERN, REGION_RULE } from '../lib/region.js'
 import { componentName } from '../protocols/artifacts/manifest.js'
 
@@ -78,9 +78,7 @@ export class InvalidDeploymentError extends StatusError {
 
 /** Parse a deployment from untrusted input (CLI, API body, replicated config); throws `InvalidDeploymentError`. */
 export function parseDeployment (input: unknown): Deployment {
-  const r = deploymentSchema.safeParse(input)
-  if (r.success) return r.data
-  throw new InvalidDeploymentError(`invalid deployment: ${firstIssue(r.error)}`)
+  return parseOrRefuse(deploymentSchema, input, 'deployment', (m) => new InvalidDeploymentError(m))
 }
 
 /** A system component runs on every eligible node; a counted one on `count` of them. */

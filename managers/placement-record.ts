@@ -13,7 +13,7 @@ import { z } from 'zod'
 import { StatusError } from '../lib/errors.js'
 import { componentNameSchema, type Deployment } from './deployment.js'
 import { place, type NodeFacts, type Placement } from './placement.js'
-import { firstIssue } from '../lib/zod-issue.js'
+import { parseOrRefuse } from '../lib/zod-issue.js'
 
 /**
  * Assignments one record may hold: one per node, and a region holds at most
@@ -44,9 +44,7 @@ export class InvalidPlacementRecordError extends StatusError {
 
 /** Parse a record read from replicated config; throws `InvalidPlacementRecordError`. */
 export function parsePlacementRecord (input: unknown): PlacementRecord {
-  const r = placementRecordSchema.safeParse(input)
-  if (r.success) return r.data
-  throw new InvalidPlacementRecordError(`invalid placement record: ${firstIssue(r.error)}`)
+  return parseOrRefuse(placementRecordSchema, input, 'placement record', (m) => new InvalidPlacementRecordError(m))
 }
 
 /** A holder whose term is older than the record's: it lost the role and must not write. */

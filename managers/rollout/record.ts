@@ -21,7 +21,7 @@
 import { z } from 'zod'
 import semver from 'semver'
 import { StatusError } from '../../lib/errors.js'
-import { firstIssue } from '../../lib/zod-issue.js'
+import { parseOrRefuse } from '../../lib/zod-issue.js'
 import { REGION_PATTERN, REGION_RULE } from '../../lib/region.js'
 import { componentName } from '../../protocols/artifacts/manifest.js'
 
@@ -182,9 +182,7 @@ export class InvalidRolloutError extends StatusError {
 
 /** Parse a rollout from untrusted input (CLI, API body, replicated config); throws `InvalidRolloutError`. */
 export function parseRollout (input: unknown): Rollout {
-  const r = rolloutSchema.safeParse(input)
-  if (r.success) return r.data
-  throw new InvalidRolloutError(`invalid rollout: ${firstIssue(r.error)}`)
+  return parseOrRefuse(rolloutSchema, input, 'rollout', (m) => new InvalidRolloutError(m))
 }
 
 /** The built-in rule of ROLLOUTS_NAMESPACE: the value parses as a rollout whose id is its key. */
