@@ -52,6 +52,10 @@ export class Router {
       }).join('/')
       this.compiled.push({ route, pattern: new RegExp(`^${src}/?$`), names })
     }
+    // A literal path wins over a pattern (`/v1/components/status` over
+    // `/v1/components/:name`), whatever order the routes were added in;
+    // sorted once here, not per request (a stable sort keeps the order within each kind).
+    this.compiled.sort((a, b) => Number(a.names.length > 0) - Number(b.names.length > 0))
   }
 
   /**
@@ -61,10 +65,7 @@ export class Router {
    */
   match (method: string, path: string): { route: Route, params: Record<string, string> } | 'method' | undefined {
     let pathMatched = false
-    // A literal path wins over a pattern (`/v1/components/status` over
-    // `/v1/components/:name`), whatever order the routes were added in.
-    const literalFirst = [...this.compiled.filter(c => c.names.length === 0), ...this.compiled.filter(c => c.names.length > 0)]
-    for (const c of literalFirst) {
+    for (const c of this.compiled) {
       const m = c.pattern.exec(path)
       if (m === null) continue
       pathMatched = true

@@ -17,6 +17,16 @@ describe('admin API router', () => {
     expect(r.match('GET', '/v1/nothing')).to.equal(undefined)
   })
 
+  it('a literal path wins over a pattern, whatever order they were added in', () => {
+    const r = new Router()
+    const byName = { method: 'GET' as const, path: '/v1/components/:name', handler: () => ({ json: 'name' }) }
+    const status = { method: 'GET' as const, path: '/v1/components/status', handler: () => ({ json: 'status' }) }
+    r.add(byName)
+    r.add(status)
+    expect((r.match('GET', '/v1/components/status') as { route: unknown }).route).to.equal(status)
+    expect((r.match('GET', '/v1/components/web') as { route: unknown }).route).to.equal(byName)
+  })
+
   it('answers a parameter that is not valid percent-encoding with 400, naming it', () => {
     const r = new Router()
     r.add({ method: 'GET', path: '/v1/config/:ns/:key', handler: () => ({ json: 1 }) })
