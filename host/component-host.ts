@@ -126,7 +126,7 @@ export class ComponentHost implements Startable {
     const desired = this.desiredMap()
     for (const name of await installedNames(this.components.dataDir)) {
       const slot = this.slot(name)
-      slot.want = desired === undefined ? undefined : desired.get(name)
+      if (desired !== undefined) this.setWant(slot, desired.get(name))
       // Not desired, or desired only if it still runs (keepOnly): adopt, never start.
       await this.adopt(slot, desired !== undefined && (slot.want === undefined || slot.want.keepOnly === true))
     }
@@ -162,6 +162,7 @@ export class ComponentHost implements Startable {
       slot.abort = new AbortController()
     }
     slot.want = want
+    slot.wantKnown = true
   }
 
   /**
@@ -278,8 +279,8 @@ export class ComponentHost implements Startable {
 
   /** One step toward the wanted state of one component. */
   private async step (slot: Slot): Promise<void> {
-    // The desired set unknown (replicated config stopped): nothing is stopped or removed.
-    if (this.init.desired() === undefined) return
+    // Never told what is wanted (replicated config was stopped at start): nothing is stopped or removed.
+    if (!slot.wantKnown) return
     if (slot.corrupt) return
     const want = slot.want
     const keeps = want?.keepOnly === true && slot.instance !== undefined && slot.running?.version === want.version

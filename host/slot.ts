@@ -24,6 +24,8 @@ export type Phase = 'idle' | 'fetching' | 'installing' | 'failed'
 export interface Slot {
   name: string
   want?: DesiredRelease
+  /** `want` comes from a known desired set (undefined means "not wanted", not "unknown"). */
+  wantKnown: boolean
   instance?: Instance
   running?: ReleaseRef
   previous?: ReleaseRef
@@ -45,7 +47,7 @@ export interface Slot {
 }
 
 export function newSlot (name: string, now: number): Slot {
-  return { name, phase: 'idle', phaseSince: now, failures: 0, retryAt: 0, cancelRetry: () => {}, busy: false, again: false, abort: new AbortController() }
+  return { name, wantKnown: false, phase: 'idle', phaseSince: now, failures: 0, retryAt: 0, cancelRetry: () => {}, busy: false, again: false, abort: new AbortController() }
 }
 
 /** One entry per slot that has something to show, sorted by name, capped (MAX_REPORTED, MAX_REASON_CHARS). */
