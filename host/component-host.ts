@@ -241,7 +241,10 @@ export class ComponentHost implements Startable {
     }
   }
 
-  /** Stop a component's recorded process without its manifest (the run record names it). */
+  /**
+   * Stop a component's recorded process without its manifest (the run record
+   * names it). The argv is never run: `adoptOnly` adopts or does nothing.
+   */
   private async stopOrphan (name: string): Promise<void> {
     const sup = new Supervisor({
       spec: { id: name, argv: ['(no manifest)'], cwd: this.components.dataDir, env: {} },
