@@ -58,6 +58,8 @@ import { configService, configSyncConfig } from '../protocols/config-sync/index.
 import { roles as createRoles, leaseDhtValidators, leaseDhtSelectors } from '../managers/index.js'
 import { checkDeploymentEntry, DEPLOYMENTS_NAMESPACE } from '../managers/deployment.js'
 import { checkPlacementEntry, PLACEMENTS_NAMESPACE } from '../managers/placement-namespace.js'
+import { checkRolloutEntry, ROLLOUTS_NAMESPACE } from '../managers/rollout/record.js'
+import { checkProgressEntry, ROLLOUT_PROGRESS_NAMESPACE } from '../managers/rollout/progress.js'
 import { criticalService, genesisHash, loadGenesis } from '../protocols/bft/index.js'
 import { criticalAccessPolicy } from '../policy/namespace-acl.js'
 import { POLICY_KEY_RULES } from '../policy/key-rules.js'
@@ -243,8 +245,14 @@ export class Agent {
       access: critical !== undefined ? criticalAccessPolicy(critical.config, fileAccessPolicy(cfg.namespaces)) : undefined,
       // Namespaces this release defines: every node checks their values with
       // the same code the writer ran (managers/deployment.ts, placement-namespace.ts,
-      // protocols/artifacts/release-entry.ts).
-      builtins: { [DEPLOYMENTS_NAMESPACE]: checkDeploymentEntry, [PLACEMENTS_NAMESPACE]: checkPlacementEntry, [RELEASES_NAMESPACE]: checkReleaseEntry }
+      // rollout/record.ts, rollout/progress.ts, protocols/artifacts/release-entry.ts).
+      builtins: {
+        [DEPLOYMENTS_NAMESPACE]: checkDeploymentEntry,
+        [PLACEMENTS_NAMESPACE]: checkPlacementEntry,
+        [ROLLOUTS_NAMESPACE]: checkRolloutEntry,
+        [ROLLOUT_PROGRESS_NAMESPACE]: checkProgressEntry,
+        [RELEASES_NAMESPACE]: checkReleaseEntry
+      }
     })({ ...components, membership }), c => [...configRoutes(c), ...deploymentRoutes(c)])
 
     // Artifacts: the component manifests this node knows (durable, under

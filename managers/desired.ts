@@ -15,6 +15,11 @@
  *   node's labels meet its constraints (a node never runs what its own
  *   labels exclude, even on a record made from an older report).
  *
+ * - A rollout of the component (rollout/state.ts `rolloutVersion`) may
+ *   change the version on this node: the rollout's version once the
+ *   region's update manager assigned the node, the version it returns to
+ *   once the rollout is rolled back.
+ *
  * Pure and total: a deployment or record that does not parse is skipped and
  * counted, never thrown; the answer does not depend on the order of the
  * entries.
@@ -24,6 +29,9 @@ import type { Registry } from 'prom-client'
 import { DEPLOYMENTS_NAMESPACE, parseDeployment, type Deployment } from './deployment.js'
 import { meetsConstraints } from './placement.js'
 import { currentPlacements, placementSlot, PLACEMENTS_NAMESPACE } from './placement-namespace.js'
+import { ROLLOUTS_NAMESPACE } from './rollout/record.js'
+import { ROLLOUT_PROGRESS_NAMESPACE } from './rollout/progress.js'
+import { indexRollouts, rolloutVersion } from './rollout/state.js'
 
 /** One component version this node should run. */
 export interface DesiredRelease {
@@ -55,6 +63,15 @@ export interface DesiredResult {
   invalidDeployments: number
   /** Placement entries skipped (placement-namespace.ts `currentPlacements`). */
   invalidPlacements: number
+  /** Rollout and progress entries skipped (rollout/state.ts `indexRollouts`). */
+  invalidRollouts: number
+  invalidProgress: number
+}
+
+/** The rollout namespaces' entries; absent: no rollout anywhere. */
+export interface RolloutEntries {
+  rollouts: ConfigEntries
+  progress: ConfigEntries
 }
 
 function appliesTo (d: Deployment, node: DesiredNode): boolean {
@@ -63,8 +80,9 @@ function appliesTo (d: Deployment, node: DesiredNode): boolean {
 }
 
 /** The releases `node` should run, from the entries of `mycel.deployments` and `mycel.placements`. */
-export function desiredReleases (node: DesiredNode, deployments: ConfigEntries, placements: ConfigEntries): DesiredResult {
+export function desiredReleases (node: DesiredNode, deployments: ConfigEntries, placements: ConfigEntries, rollouts?: RolloutEntries): DesiredResult {
   const current = currentPlacements(placements)
+  const index = indexRollouts(rollouts?.rollouts ?? [], rollouts?.progress ?? [])
   const releases: DesiredRelease[] = []
   let invalidDeployments = 0
   for (const [key, { value }] of deployments) {
@@ -82,11 +100,18 @@ export function desiredReleases (node: DesiredNode, deployments: ConfigEntries, 
       if (rec === undefined) { releases.push({ name: d.name, version: d.version, keepOnly: true }); continue }
       if (!rec.assignments.some(a => a.node === node.peerId)) continue
     }
-    releases.push({ name: d.name, version: d.version })
+    const ofComponent = index.byComponent.get(d.name)
+    const version = ofComponent === undefined
+      ? undefined
+      : rolloutVersion({ peerId: node.peerId, region: node.region, deploymentVersion: d.version, rollouts: ofComponent })
+    releases.push({ name: d.name, version: version ?? d.version })
   }
   releases.sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0)
-  return { releases, invalidDeployments, invalidPlacements: current.invalid }
+  return { releases, invalidDeployments, invalidPlacements: current.invalid, invalidRollouts: index.invalidRollouts, invalidProgress: index.invalidProgress }
 }
+
+/** The namespaces what a node should run depends on. */
+const WATCHED = new Set([DEPLOYMENTS_NAMESPACE, PLACEMENTS_NAMESPACE, ROLLOUTS_NAMESPACE, ROLLOUT_PROGRESS_NAMESPACE])
 
 /** The slice of replicated config (protocols/config-sync ConfigService) the source reads. */
 export interface DesiredConfig {
@@ -98,7 +123,7 @@ export interface DesiredConfig {
 export interface DesiredSource {
   /** Undefined while that is unknown (the config service is not running): the host then stops nothing. */
   desired: () => DesiredRelease[] | undefined
-  /** `listener` runs after any change to deployments or placement records; returns the unsubscribe. */
+  /** `listener` runs after any change to deployments, placement records or rollouts; returns the unsubscribe. */
   onChange: (listener: () => void) => () => void
 }
 
@@ -111,13 +136,13 @@ export interface DesiredSourceInit {
 
 /**
  * `desiredReleases` over this node's replicated config. `desired()` reads the
- * store each call (cheap: two namespaces) and sets
+ * store each call (cheap: four small namespaces) and sets
  * `mycel_desired_invalid_records{namespace}` to what it skipped.
  */
 export function desiredSource (init: DesiredSourceInit): DesiredSource {
   const invalid = metricsOn(init.registry).gauge({
     name: 'mycel_desired_invalid_records',
-    help: 'Entries of mycel.deployments / mycel.placements skipped when computing what this node should run (they do not parse)',
+    help: 'Entries of mycel.deployments / placements / rollouts / rollout-progress skipped when computing what this node should run (they do not parse)',
     labelNames: ['namespace']
   })
   return {
@@ -125,15 +150,18 @@ export function desiredSource (init: DesiredSourceInit): DesiredSource {
       const config = init.config()
       // Unknown, not empty: an empty set would stop every component on a config fault.
       if (config === undefined) return undefined
-      const r = desiredReleases(init.node, config.entries(DEPLOYMENTS_NAMESPACE), config.entries(PLACEMENTS_NAMESPACE))
+      const r = desiredReleases(init.node, config.entries(DEPLOYMENTS_NAMESPACE), config.entries(PLACEMENTS_NAMESPACE),
+        { rollouts: config.entries(ROLLOUTS_NAMESPACE), progress: config.entries(ROLLOUT_PROGRESS_NAMESPACE) })
       invalid.set({ namespace: DEPLOYMENTS_NAMESPACE }, r.invalidDeployments)
       invalid.set({ namespace: PLACEMENTS_NAMESPACE }, r.invalidPlacements)
+      invalid.set({ namespace: ROLLOUTS_NAMESPACE }, r.invalidRollouts)
+      invalid.set({ namespace: ROLLOUT_PROGRESS_NAMESPACE }, r.invalidProgress)
       return r.releases
     },
     onChange: (listener) => {
       const config = init.config()
       if (config === undefined) return () => {}
-      return config.onChange((e) => { if (e.ns === DEPLOYMENTS_NAMESPACE || e.ns === PLACEMENTS_NAMESPACE) listener() })
+      return config.onChange((e) => { if (WATCHED.has(e.ns)) listener() })
     }
   }
 }

@@ -21,13 +21,12 @@
  * so a key's term is the record's term.
  */
 import { REGION_PATTERN } from '../lib/region.js'
+import { inForce, isTermText } from './term-records.js'
 import { InvalidPlacementRecordError, parsePlacementRecord, type PlacementRecord } from './placement-record.js'
 
 /** The replicated-config namespace of placement records (crdt/namespaces.ts BuiltinNamespaces). */
 export const PLACEMENTS_NAMESPACE = 'mycel.placements'
 
-/** A term in a key: canonical decimal (no sign, no leading zero), so one term has exactly one key. */
-const TERM_PATTERN = /^(0|[1-9][0-9]{0,15})$/
 const NAME_PATTERN = /^[a-z0-9-]{1,64}$/
 
 export interface PlacementKey {
@@ -49,7 +48,7 @@ export function parsePlacementKey (key: string): PlacementKey {
   const [region, deployment, term] = parts
   if (!REGION_PATTERN.test(region)) throw new InvalidPlacementRecordError(`placement key ${shown}: invalid region`)
   if (!NAME_PATTERN.test(deployment)) throw new InvalidPlacementRecordError(`placement key ${shown}: invalid deployment name`)
-  if (!TERM_PATTERN.test(term) || !Number.isSafeInteger(Number(term))) throw new InvalidPlacementRecordError(`placement key ${shown}: invalid term`)
+  if (!isTermText(term)) throw new InvalidPlacementRecordError(`placement key ${shown}: invalid term`)
   return { region, deployment, term: Number(term) }
 }
 
@@ -87,34 +86,20 @@ export function placementSlot (region: string, deployment: string): string {
 
 /**
  * The records in force among the entries of PLACEMENTS_NAMESPACE: per
- * (region, deployment), the highest term wins. Never throws: an entry that
- * does not parse is skipped and counted. The answer does not depend on the
- * order of the entries.
+ * (region, deployment), the highest term wins (term-records.ts). Never
+ * throws: an entry that does not parse is skipped and counted. The answer
+ * does not depend on the order of the entries.
  */
 export function currentPlacements (entries: Iterable<readonly [string, { value: unknown, writer?: string }]>): CurrentPlacements {
+  const set = inForce(entries, (key, value) => {
+    checkPlacementEntry(key, value)
+    const k = parsePlacementKey(key)
+    return { slot: placementSlot(k.region, k.deployment), term: k.term, record: { k, record: parsePlacementRecord(value) } }
+  })
   const byDeployment = new Map<string, CurrentPlacement>()
-  let invalid = 0
-  for (const [key, { value, writer }] of entries) {
-    let k: PlacementKey
-    let record: PlacementRecord
-    try {
-      checkPlacementEntry(key, value)
-      k = parsePlacementKey(key)
-      record = parsePlacementRecord(value)
-    } catch {
-      invalid++
-      continue
-    }
-    const slot = placementSlot(k.region, k.deployment)
-    const cur = byDeployment.get(slot)
-    if (cur === undefined) {
-      byDeployment.set(slot, { region: k.region, deployment: k.deployment, key, record, ...(writer !== undefined ? { writer } : {}), older: [] })
-    } else if (record.term > cur.record.term) {
-      byDeployment.set(slot, { region: k.region, deployment: k.deployment, key, record, ...(writer !== undefined ? { writer } : {}), older: [...cur.older, cur.key].sort() })
-    } else {
-      cur.older.push(key)
-      cur.older.sort()
-    }
+  for (const [slot, e] of set.bySlot) {
+    const { k, record } = e.record
+    byDeployment.set(slot, { region: k.region, deployment: k.deployment, key: e.key, record, ...(e.writer !== undefined ? { writer: e.writer } : {}), older: e.older })
   }
-  return { byDeployment, invalid }
+  return { byDeployment, invalid: set.invalid }
 }

@@ -1,22 +1,24 @@
 /**
- * A rollout as it lives in replicated config (issue 14): which component
- * moves from which version to which, through which regions, how fast, and
- * how far it has got. It lives in config, not in the memory of the update
- * manager that drives it, so that any later holder of the role continues
- * from the same facts: the waves are written once, when a region starts,
- * and each wave's state is the single record of what has been done, so a
- * new holder neither updates a node twice nor skips a wave.
+ * A rollout as the operator asked for it (issue 14), in replicated config
+ * so that any holder of the update manager role continues it: which
+ * component moves from which version to which, through which regions, how
+ * fast, and the operator's last control (pause, resume, abort, rollback,
+ * promote). How far each region has got is not here but in the region's
+ * progress records (progress.ts), written by that region's update manager
+ * under its fencing term; the state an operator sees is derived from both
+ * (state.ts). Splitting them keeps each key single-writer: operators write
+ * this one, one elected holder per region writes its progress, so neither
+ * can overwrite the other's decision by last-writer-wins.
  *
  * The knobs and their defaults are Nomad's `update` block: `canary`,
  * `max_parallel`, `min_healthy_time` 10 s, `healthy_deadline` 5 min,
  * `progress_deadline` 10 min, `auto_revert` (on here, off in Nomad) and,
- * from Kubernetes, `maxUnavailable` (1).
+ * from Kubernetes, `maxUnavailable`.
  *
  * Like deployment.ts, every writer and receiver parses the record with this
  * schema, and fields this release does not know are dropped, not refused
- * (docs/wire.md rule 1). Nothing here is wired into the agent yet: the
- * namespace rule below is registered once the update manager drives
- * rollouts (docs/rollouts.md).
+ * (docs/wire.md rule 1); `checkRolloutEntry` is the namespace's built-in
+ * rule, run by the writer and every receiver.
  */
 import { z } from 'zod'
 import semver from 'semver'
@@ -27,8 +29,8 @@ import { componentName } from '../../protocols/artifacts/manifest.js'
 
 /**
  * The replicated-config namespace of rollouts: key = rollout id, value = the
- * rollout record (with its `id`). Meant as a built-in namespace whose values
- * every node checks with `checkRolloutEntry`, as `mycel.deployments` does.
+ * rollout record (with its `id`). A built-in namespace whose values every
+ * node checks with `checkRolloutEntry`, as `mycel.deployments`.
  */
 export const ROLLOUTS_NAMESPACE = 'mycel.rollouts'
 
@@ -65,26 +67,29 @@ export const MAX_PEER_ID = 128
  */
 export const MAX_DURATION_MS = 24 * 60 * 60 * 1000
 
-/** Defaults (Nomad's `update` block; `maxUnavailable` as Kubernetes'). */
+/** Defaults (Nomad's `update` block). */
 export const DEFAULT_MIN_HEALTHY_TIME_MS = 10_000
 export const DEFAULT_HEALTHY_DEADLINE_MS = 5 * 60_000
 export const DEFAULT_PROGRESS_DEADLINE_MS = 10 * 60_000
-export const DEFAULT_MAX_UNAVAILABLE = 1
 
+/**
+ * A rollout's state as operators see it; derived on every node from the
+ * record and the regions' progress (state.ts), never stored as such.
+ */
 export const ROLLOUT_STATES = ['running', 'paused', 'succeeded', 'failed', 'rolled-back', 'aborted'] as const
 export type RolloutState = typeof ROLLOUT_STATES[number]
 
 /**
- * A wave's state: `pending` (not started), `active` (its nodes are being
- * switched and gated), `passed` (its gate passed), `failed` (its gate
- * failed), `reverted` (its nodes were returned to the last stable version).
+ * What the operator asked for last (`mycel rollout start|pause|resume|abort|
+ * rollback`): `running`, `paused` (assign nothing more, judge no gate),
+ * `aborted` (stop where it is, for good), `rollback` (return every touched
+ * node to the last stable version now).
  */
-export const WAVE_STATES = ['pending', 'active', 'passed', 'failed', 'reverted'] as const
-export type WaveState = typeof WAVE_STATES[number]
+export const CONTROL_STATES = ['running', 'paused', 'aborted', 'rollback'] as const
+export type ControlState = typeof CONTROL_STATES[number]
 
 const versionSchema = z.string().max(256).refine(v => semver.valid(v) === v, 'version must be a semver version such as 1.2.0')
 const regionSchema = z.string().regex(REGION_PATTERN, `invalid region: ${REGION_RULE}`)
-const peerIdSchema = z.string().min(1).max(MAX_PEER_ID)
 const unixMs = z.number().int().nonnegative()
 const durationMs = z.number().int().nonnegative().max(MAX_DURATION_MS)
 
@@ -102,25 +107,33 @@ export const maxParallelSchema = z.object({
 
 export type MaxParallel = { count: number } | { percent: number }
 
-export const waveSchema = z.object({
-  /** The wave's nodes, in the order the plan gave them (waves.ts). */
-  nodes: z.array(peerIdSchema).min(1).max(MAX_REGION_NODES),
-  state: z.enum(WAVE_STATES),
-  /** Unix ms the wave became active. */
-  startedAt: unixMs.optional(),
-  /** Unix ms its gate passed. */
-  passedAt: unixMs.optional()
+export const controlSchema = z.object({
+  state: z.enum(CONTROL_STATES),
+  /** Unix ms of the operator's last control write. */
+  at: unixMs,
+  /**
+   * Unix ms the rollout last went (back) to running: a pause does not eat
+   * into a gate's deadlines, so the gate counts from here at the earliest.
+   */
+  resumedAt: unixMs.optional(),
+  /** `mycel rollout promote`: the canary wave passes as soon as its nodes pass health, without waiting out min healthy time. */
+  promoted: z.boolean().default(false)
 })
 
-export type Wave = z.output<typeof waveSchema>
+export type Control = z.output<typeof controlSchema>
 
 export const rolloutSchema = z.object({
   id: z.string().regex(ROLLOUT_ID_PATTERN, 'rollout ids are letters, digits, . _ - (starting with a letter or digit, max 64)'),
   component: componentName,
-  /** The version the rollout moves from, when the component ran one. */
-  from: versionSchema.optional(),
+  /**
+   * The deployment's version when the rollout started. The rollout speaks
+   * for the deployment only while the deployment still says `from`: when it
+   * succeeds the update manager writes `to` into the deployment, and an
+   * operator who redeploys another version by hand overrides it the same way.
+   */
+  from: versionSchema,
   to: versionSchema,
-  /** The version a failed gate returns touched nodes to: the last one healthy everywhere it ran. */
+  /** The version a failed gate returns touched nodes to: the last one healthy everywhere it ran (default `from`). */
   lastStable: versionSchema.optional(),
   /** Regions in rollout order; the first is the canary region. No duplicates (a region rolls once). */
   regions: z.array(regionSchema).min(1).max(MAX_REGIONS)
@@ -131,44 +144,22 @@ export const rolloutSchema = z.object({
   minHealthyTimeMs: durationMs.default(DEFAULT_MIN_HEALTHY_TIME_MS),
   healthyDeadlineMs: durationMs.default(DEFAULT_HEALTHY_DEADLINE_MS),
   progressDeadlineMs: durationMs.default(DEFAULT_PROGRESS_DEADLINE_MS),
-  /** Most nodes of the component in a region down or not yet healthy at once; at least 1, or no node could ever switch. */
-  maxUnavailable: z.number().int().min(1).max(MAX_REGION_NODES).default(DEFAULT_MAX_UNAVAILABLE),
-  autoRevert: z.boolean().default(true),
-  state: z.enum(ROLLOUT_STATES),
-  /** Fencing term of the update manager that last wrote the record (manager.ts). */
-  term: z.number().int().nonnegative(),
   /**
-   * Waves per region, keyed by region; a region has none until it starts
-   * (its nodes are read then, not when the rollout was asked for).
+   * Most nodes of the component in a region down or not yet healthy at
+   * once; at least 1, or no node could ever switch. Absent: the wave's size
+   * (Nomad's `max_parallel` is how many update at once).
    */
-  waves: z.preprocess((w, ctx) => {
-    // zod's record drops an own `__proto__` key without a word; refuse it
-    // rather than lose a region's waves (no region may be named so anyway).
-    if (w !== null && typeof w === 'object' && Object.hasOwn(w, '__proto__')) ctx.addIssue({ code: 'custom', path: ['__proto__'], message: `invalid region: ${REGION_RULE}` })
-    return w
-  }, z.record(regionSchema, z.array(waveSchema).min(1).max(MAX_WAVES))).default({})
+  maxUnavailable: z.number().int().min(1).max(MAX_REGION_NODES).optional(),
+  autoRevert: z.boolean().default(true),
+  /** Unix ms the operator started it; the newest rollout of a component speaks first (state.ts). */
+  createdAt: unixMs,
+  control: controlSchema
 }).superRefine((r, ctx) => {
   // Nomad's rule: a node must be able to stay healthy for min-healthy-time
   // before its deadline, and a wave's deadline fits in the progress deadline.
   if (r.minHealthyTimeMs >= r.healthyDeadlineMs) ctx.addIssue({ code: 'custom', path: ['minHealthyTimeMs'], message: 'must be less than healthyDeadlineMs' })
   if (r.healthyDeadlineMs > r.progressDeadlineMs) ctx.addIssue({ code: 'custom', path: ['healthyDeadlineMs'], message: 'must not exceed progressDeadlineMs' })
-  let active = 0
-  for (const [region, waves] of Object.entries(r.waves)) {
-    if (!r.regions.includes(region)) ctx.addIssue({ code: 'custom', path: ['waves', region], message: 'waves of a region the rollout does not name' })
-    const seen = new Set<string>()
-    let total = 0
-    for (const w of waves) {
-      if (w.state === 'active') active++
-      total += w.nodes.length
-      for (const n of w.nodes) {
-        if (seen.has(n)) ctx.addIssue({ code: 'custom', path: ['waves', region], message: `node ${n.slice(0, 80)} is in two waves` })
-        seen.add(n)
-      }
-    }
-    if (total > MAX_REGION_NODES) ctx.addIssue({ code: 'custom', path: ['waves', region], message: `more than ${MAX_REGION_NODES} nodes` })
-  }
-  // Regions roll one after another and a wave starts only after the one before it passed.
-  if (active > 1) ctx.addIssue({ code: 'custom', path: ['waves'], message: 'more than one active wave' })
+  if (r.from === r.to) ctx.addIssue({ code: 'custom', path: ['to'], message: `the deployment already runs ${r.to}` })
 })
 
 export type Rollout = z.output<typeof rolloutSchema>

@@ -19,7 +19,8 @@
  *   rounded down, at least one (rounding down errs towards smaller waves).
  */
 import { createHash } from 'node:crypto'
-import type { MaxParallel, Wave } from './record.js'
+import type { MaxParallel } from './record.js'
+import type { Wave } from './progress.js'
 
 /** Nodes in one wave for a region of `regionNodes` nodes: at least 1, so a rollout always moves. */
 export function waveSize (maxParallel: MaxParallel, regionNodes: number): number {
@@ -55,7 +56,7 @@ export function planWaves (input: WavePlanInput): string[][] {
 
 /** A plan as the record's waves, every one `pending`. */
 export function pendingWaves (plan: readonly string[][]): Wave[] {
-  return plan.map(nodes => ({ nodes: [...nodes], state: 'pending' }))
+  return plan.map(nodes => ({ nodes: [...nodes], assigned: [], state: 'pending' }))
 }
 
 /** One node of the component in the region, as the update manager sees it now. */

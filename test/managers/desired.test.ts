@@ -116,7 +116,7 @@ describe('desired releases (fast-check)', () => {
 
   it('a deployment stored under another name is skipped', () => {
     const r = desiredReleases({ peerId: 'a', region: 'eu', labels: {} }, [['api', { value: { name: 'web', version: '1.0.0' } }]], [])
-    assert.deepEqual(r, { releases: [], invalidDeployments: 1, invalidPlacements: 0 })
+    assert.deepEqual(r, { releases: [], invalidDeployments: 1, invalidPlacements: 0, invalidRollouts: 0, invalidProgress: 0 })
   })
 })
 

@@ -1,8 +1,7 @@
 /**
  * The rollout record (managers/rollout/record.ts): defaults, bounds, the
  * named 422 error, unknown fields dropped (docs/wire.md rule 1), the
- * cross-field rules (durations, waves of named regions, a node in one wave,
- * one active wave) and the namespace rule (id = key).
+ * cross-field rules (durations, from != to) and the namespace rule (id = key).
  */
 import { strict as assert } from 'node:assert'
 import {
@@ -10,12 +9,8 @@ import {
   DEFAULT_HEALTHY_DEADLINE_MS, DEFAULT_MIN_HEALTHY_TIME_MS, DEFAULT_PROGRESS_DEADLINE_MS
 } from '../../../managers/rollout/record.js'
 
-const A = '12D3KooWa'
-const B = '12D3KooWb'
-const C = '12D3KooWc'
-
 function minimal (over: Record<string, unknown> = {}): Record<string, unknown> {
-  return { id: 'r1', component: 'web', to: '2.0.0', regions: ['eu'], maxParallel: { count: 2 }, state: 'running', term: 3, ...over }
+  return { id: 'r1', component: 'web', from: '1.0.0', to: '2.0.0', regions: ['eu'], maxParallel: { count: 2 }, createdAt: 5, control: { state: 'running', at: 5 }, ...over }
 }
 
 function refused (input: unknown, match: RegExp): void {
@@ -37,16 +32,14 @@ describe('rollout record', () => {
     assert.equal(r.healthyDeadlineMs, 300_000)
     assert.equal(r.progressDeadlineMs, DEFAULT_PROGRESS_DEADLINE_MS)
     assert.equal(r.progressDeadlineMs, 600_000)
-    assert.equal(r.maxUnavailable, 1)
+    assert.equal(r.maxUnavailable, undefined, 'absent: the wave size')
     assert.equal(r.autoRevert, true)
-    assert.deepEqual(r.waves, {})
-    assert.equal(r.from, undefined)
+    assert.equal(r.control.promoted, false)
     assert.equal(r.lastStable, undefined)
   })
 
   it('keeps a full record as written, regions in the order given', () => {
     const full = minimal({
-      from: '1.0.0',
       lastStable: '1.0.0',
       regions: ['us', 'eu'],
       canary: 1,
@@ -56,20 +49,16 @@ describe('rollout record', () => {
       progressDeadlineMs: 120_000,
       maxUnavailable: 2,
       autoRevert: false,
-      state: 'paused',
-      waves: {
-        us: [{ nodes: [A], state: 'passed', startedAt: 10, passedAt: 20 }, { nodes: [B, C], state: 'active', startedAt: 30 }],
-        eu: [{ nodes: ['12D3KooWd'], state: 'pending' }]
-      }
+      control: { state: 'paused', at: 9, resumedAt: 7, promoted: true }
     })
     assert.deepEqual(parseRollout(full), full)
   })
 
   it('drops fields it does not know, at every depth (wire rule 1)', () => {
-    const r = parseRollout(minimal({ later: 1, maxParallel: { count: 2, x: 1 }, waves: { eu: [{ nodes: [A], state: 'pending', y: 2 }] } }))
+    const r = parseRollout(minimal({ later: 1, maxParallel: { count: 2, x: 1 }, control: { state: 'running', at: 5, y: 2 } }))
     assert.equal('later' in r, false)
     assert.deepEqual(r.maxParallel, { count: 2 })
-    assert.deepEqual(r.waves.eu, [{ nodes: [A], state: 'pending' }])
+    assert.deepEqual(r.control, { state: 'running', at: 5, promoted: false })
   })
 
   it('refuses a bad field with a named 422 error that says which', () => {
@@ -95,10 +84,11 @@ describe('rollout record', () => {
     refused(minimal({ minHealthyTimeMs: -1 }), /minHealthyTimeMs: /)
     refused(minimal({ progressDeadlineMs: 24 * 3600_000 + 1 }), /progressDeadlineMs: /)
     refused(minimal({ autoRevert: 'yes' }), /autoRevert: /)
-    refused(minimal({ state: 'done' }), /state: /)
-    refused(minimal({ term: -1 }), /term: /)
-    refused(minimal({ state: undefined }), /state: /)
-    refused(minimal({ term: undefined }), /term: /)
+    refused(minimal({ control: { state: 'done', at: 1 } }), /control\.state: /)
+    refused(minimal({ control: undefined }), /control: /)
+    refused(minimal({ createdAt: -1 }), /createdAt: /)
+    refused(minimal({ from: undefined }), /from: /)
+    refused(minimal({ from: '2.0.0' }), /to: the deployment already runs 2\.0\.0/)
     refused(null, /^invalid rollout: /)
   })
 
@@ -108,30 +98,9 @@ describe('rollout record', () => {
     assert.equal(parseRollout(minimal({ minHealthyTimeMs: 0, healthyDeadlineMs: 1, progressDeadlineMs: 1 })).healthyDeadlineMs, 1)
   })
 
-  it('refuses waves of an unnamed region, a node in two waves, two waves active at once', () => {
-    refused(minimal({ waves: { us: [{ nodes: [A], state: 'pending' }] } }), /waves\.us: waves of a region the rollout does not name/)
-    refused(minimal({ waves: { eu: [{ nodes: [A], state: 'passed' }, { nodes: [B, A], state: 'pending' }] } }), /waves\.eu: node 12D3KooWa is in two waves/)
-    refused(minimal({ waves: { eu: [{ nodes: [A], state: 'active' }, { nodes: [B], state: 'active' }] } }), /waves: more than one active wave/)
-    refused(minimal({ regions: ['eu', 'us'], waves: { eu: [{ nodes: [A], state: 'active' }], us: [{ nodes: [B], state: 'active' }] } }), /more than one active wave/)
-    refused(minimal({ waves: { eu: [] } }), /waves\.eu: /)
-    refused(minimal({ waves: { eu: [{ nodes: [], state: 'pending' }] } }), /waves\.eu\.0\.nodes: /)
-    refused(minimal({ waves: { eu: [{ nodes: [A], state: 'done' }] } }), /waves\.eu\.0\.state: /)
-    refused(minimal({ waves: { eu: [{ nodes: ['x'.repeat(129)], state: 'pending' }] } }), /waves\.eu\.0\.nodes\.0: /)
-    refused(minimal({ waves: JSON.parse('{"__proto__": [{"nodes": ["a"], "state": "pending"}]}') }), /waves\.__proto__: invalid region/)
-    // The same node in two regions' waves is another node's business (a node is in one region); not refused here.
-    assert.doesNotThrow(() => parseRollout(minimal({ regions: ['eu', 'us'], waves: { eu: [{ nodes: [A], state: 'passed' }], us: [{ nodes: [B], state: 'pending' }] } })))
-  })
-
-  it('bounds the nodes of one region across its waves', () => {
-    const ids = (from: number, n: number): string[] => Array.from({ length: n }, (_, i) => `p${from + i}`)
-    const half = MAX_REGION_NODES / 2
-    assert.doesNotThrow(() => parseRollout(minimal({ waves: { eu: [{ nodes: ids(0, half), state: 'pending' }, { nodes: ids(half, half), state: 'pending' }] } })))
-    refused(minimal({ waves: { eu: [{ nodes: ids(0, half), state: 'pending' }, { nodes: ids(half, half + 1), state: 'pending' }] } }), /waves\.eu: more than 4096 nodes/)
-  })
-
   it('checkRolloutEntry: the value is a rollout stored under its own id', () => {
     assert.doesNotThrow(() => checkRolloutEntry('r1', minimal()))
     assert.throws(() => checkRolloutEntry('r2', minimal()), (e: unknown) => e instanceof InvalidRolloutError && /id: "r1" stored under key "r2"/.test(e.message))
-    assert.throws(() => checkRolloutEntry('r1', minimal({ state: 'x' })), InvalidRolloutError)
+    assert.throws(() => checkRolloutEntry('r1', minimal({ to: 'x' })), InvalidRolloutError)
   })
 })

@@ -9,7 +9,8 @@
 import { strict as assert } from 'node:assert'
 import fc from 'fast-check'
 import { isUnavailable, nextAssignable, orderNodes, pendingWaves, planWaves, waveSize, type NodeStatus } from '../../../managers/rollout/waves.js'
-import { parseRollout, type MaxParallel } from '../../../managers/rollout/record.js'
+import type { MaxParallel } from '../../../managers/rollout/record.js'
+import { parseProgress } from '../../../managers/rollout/progress.js'
 import { PROPERTY_RUNS } from '../../helpers/wire-evolution.js'
 
 const ids = (n: number): string[] => Array.from({ length: n }, (_, i) => `12D3KooW${i.toString(36)}`)
@@ -73,8 +74,8 @@ describe('rollout waves', () => {
       // Only the last wave may be short.
       for (const w of rest.slice(0, -1)) assert.equal(w.length, size)
       if (plan.length > 0) {
-        const r = parseRollout({ id, component: 'web', to: '2.0.0', regions: ['eu'], maxParallel: mp, state: 'running', term: 1, waves: { eu: pendingWaves(plan) } })
-        assert.deepEqual(r.waves.eu.map(w => w.nodes), plan)
+        const p = parseProgress({ id, region: 'eu', term: 1, state: 'running', startedAt: 1, lastProgressAt: 1, waves: pendingWaves(plan) })
+        assert.deepEqual(p.waves.map(w => w.nodes), plan)
       }
     }), { numRuns: PROPERTY_RUNS })
   })
