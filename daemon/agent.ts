@@ -314,8 +314,13 @@ export class Agent {
       profile: cfg.profile,
       eligible: cfg.roles,
       configSource: () => config.readSource(),
-      // The network manager places counted deployments through replicated config.
-      placementConfig: () => config.started ? config : undefined
+      // The network manager places counted deployments, and the update manager
+      // drives rollouts, through replicated config.
+      placementConfig: () => config.started ? config : undefined,
+      // The rollout gate judges a component without a health check by its running state.
+      healthCheck: (name, version) => {
+        try { return artifacts.release(name, version).manifest.health !== undefined } catch { return undefined }
+      }
     })({ ...components, membership, health }), (roles) => {
       const rs = routesOfRoles(roles, { peerId: identity.peerId, region: cfg.region })
       if (partition !== undefined) {

@@ -58,6 +58,8 @@ export interface RolesInit {
   placementConfig?: () => PlacementConfig | undefined
   /** Oldest version the security manager accepts without flagging. */
   minVersion?: string
+  /** Whether a release's manifest has a health check (the update manager's gate). */
+  healthCheck?: (component: string, version: string) => boolean | undefined
 }
 
 export type RolesComponents = Pick<CommonComponents, 'peerId' | 'privateKey' | 'region' | 'dataDir' | 'logger' | 'registry' | 'faults'> & {
@@ -120,9 +122,12 @@ export class Roles implements Startable {
       admission: init.admission,
       topologySink: init.topologySink,
       placementConfig: init.placementConfig,
-      minVersion: init.minVersion
+      minVersion: init.minVersion,
+      healthCheck: init.healthCheck
     }
-    const roles = ROLE_REGISTRY.map(d => d.create({ ...ctx, logger: logger.child({ role: d.name }) }, tunables.roles[d.name]))
+    // Each entry's tunables were made by that entry's own `tunables` (resolveRoleTunables); TypeScript
+    // cannot correlate the union of entries with the record's values, hence the cast.
+    const roles = ROLE_REGISTRY.map(d => d.create({ ...ctx, logger: logger.child({ role: d.name }) }, tunables.roles[d.name] as never))
     this.manager = new RoleManager(roles, this.election, metrics, logger)
   }
 

@@ -29,23 +29,9 @@ import { nextPlacementRecord } from './placement-record.js'
 import type { NodeFacts, Placement } from './placement.js'
 import { currentPlacements, placementKey, placementSlot, PLACEMENTS_NAMESPACE } from './placement-namespace.js'
 import type { PlacementMetrics } from './metrics.js'
+import { kickedRounds, pullConfig, PULL_MIN_MS } from './kicked-rounds.js'
 
-/**
- * Delay from a change (deployments, a member's death) to the round it
- * triggers, ms: long enough that a burst (anti-entropy applies many keys at
- * once; SWIM declares several members dead together) is one round, short
- * against the failover the operator waits for.
- */
-export const KICK_DELAY_MS = 200
-
-/**
- * Shortest bound of a new holder's config pull, ms: the test profile's 1 s
- * round interval is too short for an anti-entropy round on a loaded host.
- */
-const PULL_MIN_MS = 5_000
-
-/** Live members a new holder pulls replicated config from before its first round: two, so one that is behind does not decide. */
-export const SYNC_PEERS = 2
+export { KICK_DELAY_MS, SYNC_PEERS } from './kicked-rounds.js'
 
 /** The slice of replicated config (protocols/config-sync ConfigService) the duty reads and writes. */
 export interface PlacementConfig {
@@ -136,66 +122,32 @@ export class PlacementDuty {
    * `intervalMs`, and KICK_DELAY_MS after a change. One round at a time.
    */
   run (term: number, signal: AbortSignal, intervalMs: number, onError: (err: unknown) => void): void {
-    let timer: ReturnType<typeof setTimeout> | undefined
-    let running = false
-    let again = false
-    const schedule = (ms: number): void => { clearTimeout(timer); timer = setTimeout(() => { void tick() }, ms) }
-    const tick = async (): Promise<void> => {
-      if (signal.aborted) return
-      if (running) { again = true; return }
-      running = true
-      try {
+    const { membership } = this.init
+    const pullMs = Math.max(intervalMs, PULL_MIN_MS)
+    const kick = kickedRounds({
+      signal,
+      intervalMs,
+      round: async () => {
         const r = await this.round(term, signal)
         if (!signal.aborted) for (const f of r.failed) onError(f.err)
-      } catch (err) {
-        if (!signal.aborted) onError(err)
-      }
-      running = false
-      if (signal.aborted) return
-      schedule(again ? KICK_DELAY_MS : intervalMs)
-      again = false
-    }
-    const kick = (): void => { if (running) again = true; else schedule(KICK_DELAY_MS) }
-    const { membership } = this.init
+        return undefined
+      },
+      onError,
+      // A new holder places only after it pulled replicated config from a live
+      // member (or there is none): placing from a replica that lacks the last
+      // record would move every instance. A pull that fails is tried again.
+      before: async () => await pullConfig(this.init.config(), membership, signal, pullMs, this.log),
+      beforeRetryMs: pullMs / 5
+    })
     const offConfig = this.init.config()?.onChange((e) => { if (e.ns === DEPLOYMENTS_NAMESPACE) kick() })
     membership.addEventListener?.('member:dead', kick)
     membership.addEventListener?.('member:left', kick)
     signal.addEventListener('abort', () => {
-      clearTimeout(timer)
       offConfig?.()
       membership.removeEventListener?.('member:dead', kick)
       membership.removeEventListener?.('member:left', kick)
       this.init.metrics.unplaced.reset()
     }, { once: true })
-    // A new holder places only after it pulled replicated config from a live
-    // member (or there is none): placing from a replica that lacks the last
-    // record would move every instance. A pull that fails is tried again.
-    void (async () => {
-      while (!signal.aborted && !(await this.pull(signal, Math.max(intervalMs, PULL_MIN_MS)))) {
-        await new Promise(resolve => setTimeout(resolve, Math.max(intervalMs, PULL_MIN_MS) / 5))
-      }
-    })().finally(() => { void tick() })
-  }
-
-  /**
-   * Pull replicated config from up to SYNC_PEERS live members, for at most
-   * `timeoutMs`. True once one of them answered (or there is none to ask).
-   */
-  private async pull (signal: AbortSignal, timeoutMs: number): Promise<boolean> {
-    const config = this.init.config()
-    if (config?.syncWith === undefined) return true
-    const self = this.init.membership.self().peerId
-    const peers = this.init.membership.members().filter(m => m.state === 'alive' && m.peerId !== self)
-      .map(m => ({ id: m.peerId, r: Math.random() })).sort((a, b) => a.r - b.r).slice(0, SYNC_PEERS)
-    if (peers.length === 0 || signal.aborted) return true
-    let timer: ReturnType<typeof setTimeout> | undefined
-    const synced = await Promise.race([
-      Promise.any(peers.map(async p => { await config.syncWith?.(p.id) })).then(() => true, () => false),
-      new Promise<boolean>(resolve => { timer = setTimeout(() => { resolve(false) }, timeoutMs) })
-    ])
-    clearTimeout(timer)
-    if (!synced) this.log.info({ peers: peers.length }, 'placement: no member answered the config pull yet; not placing until one does')
-    return synced
   }
 
   /** One placement round as the holder of `term`. */

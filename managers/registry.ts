@@ -18,6 +18,8 @@ import type { DutyTunables, Emit, Role } from './role.js'
 import { NetworkManager, networkTunables, type NetworkManagerInit, type TopologySink } from './network-manager.js'
 import { PlacementDuty, type PlacementConfig } from './placement-duty.js'
 import { UpdateManager, updateTunables } from './update-manager.js'
+import { RolloutDuty } from './rollout/driver.js'
+import { rolloutMetrics } from './rollout/metrics.js'
 import { ConfigManager, configTunables, type ConfigManagerInit } from './config-manager.js'
 import { SecurityManager, securityTunables, type SecurityManagerInit } from './security-manager.js'
 import { MonitoringManager, monitoringTunables } from './monitoring-manager.js'
@@ -43,6 +45,8 @@ export interface RoleContext {
   placementConfig?: () => PlacementConfig | undefined
   /** Oldest version the security manager accepts without flagging. */
   minVersion?: string
+  /** Whether a release's manifest has a health check (the update manager's gate); undefined when unknown here. */
+  healthCheck?: (component: string, version: string) => boolean | undefined
 }
 
 export interface RoleDefinition<N extends string, T extends DutyTunables> {
@@ -69,7 +73,14 @@ export const ROLE_REGISTRY = [
   defineRole({
     name: 'update',
     tunables: updateTunables,
-    create: (ctx, t) => new UpdateManager({ region: ctx.region, emit: ctx.emit, metrics: ctx.metrics, logger: ctx.logger, intervalMs: t.intervalMs })
+    create: (ctx, t) => new UpdateManager({
+      region: ctx.region, emit: ctx.emit, metrics: ctx.metrics, logger: ctx.logger, intervalMs: t.intervalMs, activeIntervalMs: t.activeIntervalMs,
+      rollouts: ctx.placementConfig === undefined
+        ? undefined
+        : new RolloutDuty({
+          region: ctx.region, config: ctx.placementConfig, membership: ctx.membership, health: ctx.health, healthCheck: ctx.healthCheck, emit: ctx.emit, logger: ctx.logger, metrics: rolloutMetrics(ctx.registry)
+        })
+    })
   }),
   defineRole({
     name: 'config',
