@@ -180,7 +180,9 @@ export class RolloutDuty {
       const nodes = this.observe(r, base, members, reports)
       const step = stepRegion({ rollout: r, progress: base, nodes, now, healthCheck: this.init.healthCheck?.(r.component, r.to) ?? true })
       if (step.nextCheckAt !== undefined) result.nextInMs = Math.min(result.nextInMs ?? Infinity, Math.max(0, step.nextCheckAt - now))
-      if (step.changed || inForce === undefined) {
+      // A new holder writes its term's record at once, even with nothing new: from then on
+      // every reader ignores what the old holder may still write under its own term.
+      if (step.changed || inForce === undefined || inForce.term < term) {
         const record: RegionProgress = { ...step.progress, term }
         await config.write(ROLLOUT_PROGRESS_NAMESPACE, progressKey(r.id, region, term), record)
         metrics.writes.inc({ op: 'progress' })
