@@ -107,7 +107,7 @@ class World {
 }
 
 describe('rollout duty (update manager)', () => {
-  let clock: FakeTimers.InstalledClock
+  let clock: ReturnType<typeof FakeTimers.install>
   beforeEach(() => { clock = FakeTimers.install({ now: 1_000_000, toFake: ['Date'] }) })
   afterEach(() => { clock.uninstall() })
 
