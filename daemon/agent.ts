@@ -272,7 +272,13 @@ export class Agent {
     const deploymentEntries = (): Array<[string, { value: unknown }]> | undefined => config.readSource()?.entries(DEPLOYMENTS_NAMESPACE)
     // What this node should run: system deployments of its region and the placements naming it (managers/desired.ts).
     const desired = desiredSource({ node: { peerId: identity.peerId, region: cfg.region, labels: cfg.labels }, config: () => config.started ? config : undefined, registry: this.registry })
-    const collectArchives = archiveCollector({ artifacts, deployments: deploymentEntries, inUse: () => hostedRef?.archivesInUse(), logger: log })
+    const collectArchives = archiveCollector({
+      artifacts,
+      deployments: deploymentEntries,
+      rollouts: () => { const src = config.readSource(); return src === undefined ? undefined : { rollouts: src.entries(ROLLOUTS_NAMESPACE), progress: src.entries(ROLLOUT_PROGRESS_NAMESPACE) } },
+      inUse: () => hostedRef?.archivesInUse(),
+      logger: log
+    })
     let hostedRef: ComponentHost | undefined
     const euid = process.geteuid?.()
     const strategy = chooseStrategy(process.env, euid)

@@ -11,6 +11,14 @@ import type { ArchiveSource, HostRelease, ReleaseSource } from '../host/componen
 import { parseDeployment } from '../managers/deployment.js'
 import semver from 'semver'
 import type { Logger } from 'pino'
+import type { RolloutEntries } from '../managers/desired.js'
+import { indexRollouts, OPEN_STATES, revertVersion, rolloutState } from '../managers/rollout/state.js'
+
+/**
+ * Newest releases of each component kept whatever deployments say: the
+ * publisher's node may be their only holder until something runs them.
+ */
+export const KEEP_NEWEST = 3
 
 /**
  * Releases as the host uses them: the artifact service's one verified
@@ -37,15 +45,20 @@ export function archiveSource (fetcher: Pick<ArtifactFetcher, 'fetch'>, artifact
  * Garbage collection of the block store (issue 13: "cached in the data dir
  * with garbage collection of versions no deployment uses, keep the previous
  * one for rollback"). Kept: every version a deployment names (this node may
- * serve it to others), this node's current and previous version of each
- * component and installs in progress (`inUse`), and each component's newest
- * known release (published, perhaps not deployed yet: the publisher's node
- * may be its only holder). Everything else is deleted. Runs one at a time;
+ * serve it to others), every version a rollout still open names (its `to`,
+ * `from` and last stable version: a node told to switch, or to return, must
+ * find them), this node's current and previous version of each component
+ * and installs in progress (`inUse`), and each component's KEEP_NEWEST
+ * newest known releases (published, perhaps not deployed yet: the
+ * publisher's node may be their only holder, and an operator publishes a
+ * version or two before rolling one out). Everything else is deleted. Runs one at a time;
  * a call while one runs runs once more after it.
  */
 export function archiveCollector (d: {
   artifacts: Pick<ArtifactService, 'blocks' | 'list'>
   deployments: () => Array<[string, { value: unknown }]> | undefined
+  /** The rollout namespaces' entries (mycel.rollouts, mycel.rollout-progress); absent: no rollout. */
+  rollouts?: () => RolloutEntries | undefined
   /** Undefined until the host runs: then nothing is collected. */
   inUse: () => string[] | undefined
   logger: Logger
@@ -63,13 +76,22 @@ export function archiveCollector (d: {
     for (const [, { value }] of entries) {
       try { const dep = parseDeployment(value); deployed.add(`${dep.name}@${dep.version}`) } catch {}
     }
-    const newest = new Map<string, { version: string, cid: string }>()
+    const rollouts = d.rollouts?.()
+    const index = indexRollouts(rollouts?.rollouts ?? [], rollouts?.progress ?? [])
+    for (const list of index.byComponent.values()) {
+      for (const { rollout: r, progress } of list) {
+        if (!OPEN_STATES.includes(rolloutState(r, progress))) continue
+        for (const v of [r.from, r.to, revertVersion(r)]) deployed.add(`${r.component}@${v}`)
+      }
+    }
+    const byName = new Map<string, Array<{ version: string, cid: string }>>()
     for (const r of releases) {
       if (deployed.has(`${r.name}@${r.version}`)) keep.add(r.archive.cid)
-      const n = newest.get(r.name)
-      if (n === undefined || semver.gt(r.version, n.version)) newest.set(r.name, { version: r.version, cid: r.archive.cid })
+      byName.set(r.name, [...(byName.get(r.name) ?? []), { version: r.version, cid: r.archive.cid }])
     }
-    for (const n of newest.values()) keep.add(n.cid)
+    for (const list of byName.values()) {
+      for (const n of list.sort((a, b) => semver.rcompare(a.version, b.version)).slice(0, KEEP_NEWEST)) keep.add(n.cid)
+    }
     const result = await d.artifacts.blocks.gc(keep)
     if (result.deletedBlocks > 0 || result.deletedRoots > 0) d.logger.info({ ...result, kept: keep.size }, 'artifact blocks collected')
   }

@@ -8,16 +8,24 @@ import { archiveCollector } from '../../daemon/host-sources.js'
 const rel = (name: string, version: string, cid: string): any => ({ name, version, publisher: 'p', archive: { cid, size: 1 }, publishedAt: '' })
 
 describe('host sources', () => {
-  it('GC keeps deployed versions, versions in use here, and each component\'s newest release; nothing when unknown', async () => {
+  it('GC keeps deployed versions, versions in use here, each component\'s 3 newest releases, and open rollouts\' versions; nothing when unknown', async () => {
     const kept: string[][] = []
     const blocks = { gc: async (keep: Iterable<string>) => { kept.push([...keep].sort()); return { deletedBlocks: 0, deletedBytes: 0, keptBlocks: 0, deletedRoots: 0 } } }
-    const releases = [rel('web', '1.0.0', 'a1'), rel('web', '1.1.0', 'a2'), rel('web', '1.2.0', 'a3'), rel('db', '2.0.0', 'd2'), rel('db', '1.0.0', 'd1')]
+    const releases = [rel('web', '1.0.0', 'a1'), rel('web', '1.1.0', 'a2'), rel('web', '1.2.0', 'a3'), rel('web', '1.3.0', 'a4'), rel('web', '1.4.0', 'a5'),
+      rel('db', '2.0.0', 'd2'), rel('db', '1.0.0', 'd1'), rel('db', '0.9.0', 'd0'), rel('db', '0.8.0', 'd8')]
     let deployments: Array<[string, { value: unknown }]> | undefined = [['web', { value: { name: 'web', version: '1.0.0' } }], ['bad', { value: { name: 'bad' } }]]
     let inUse: string[] | undefined = ['x9']
-    const gc = archiveCollector({ artifacts: { blocks: blocks as any, list: () => releases }, deployments: () => deployments, inUse: () => inUse, logger: pino({ level: 'silent' }) })
+    const rollout = (id: string, to: string, control: string): [string, { value: unknown }] =>
+      [id, { value: { id, component: 'db', from: '2.0.0', to, lastStable: '0.8.0', regions: ['eu'], maxParallel: { count: 1 }, createdAt: 1, control: { state: control, at: 1 } } }]
+    let rollouts = [rollout('r1', '0.9.0', 'aborted')]
+    const gc = archiveCollector({ artifacts: { blocks: blocks as any, list: () => releases }, deployments: () => deployments, rollouts: () => ({ rollouts, progress: [] }), inUse: () => inUse, logger: pino({ level: 'silent' }) })
     await gc()
-    // a1 deployed, a3 newest web, d2 newest db, x9 in use; a2 and d1 go.
-    assert.deepEqual(kept.pop(), ['a1', 'a3', 'd2', 'x9'])
+    // a1 deployed, a3-a5 newest web, d2 d1 d0 newest db, x9 in use; a2 and d8 go (r1 is over).
+    assert.deepEqual(kept.pop(), ['a1', 'a3', 'a4', 'a5', 'd0', 'd1', 'd2', 'x9'])
+    // An open rollout keeps its versions: to, from and the one it returns to.
+    rollouts = [rollout('r2', '1.0.0', 'paused')]
+    await gc()
+    assert.deepEqual(kept.pop(), ['a1', 'a3', 'a4', 'a5', 'd0', 'd1', 'd2', 'd8', 'x9'])
     deployments = undefined
     await gc()
     inUse = undefined
