@@ -90,7 +90,8 @@ export function agentRolloutOperator (p: AgentRolloutParts): RolloutOperator {
   })
 }
 
-function networkFacts (p: AgentRolloutParts): NetworkFacts {
+/** Membership and the health reports held here, with this node's own components live from its host. */
+export function networkFacts (p: Pick<AgentRolloutParts, 'membership' | 'health' | 'host' | 'self' | 'labels'>): NetworkFacts {
   const reports = new Map<string, ReportFacts>()
   for (const { report, stale } of p.health.reports()) {
     reports.set(report.peerId, {
