@@ -15,6 +15,7 @@
  * Every decision is logged with the rollout id (`rollout` field).
  */
 import type { Logger } from 'pino'
+import { statusOf } from '../../lib/errors.js'
 import { DEPLOYMENTS_NAMESPACE, parseDeployment, type Deployment } from '../deployment.js'
 import { currentPlacements, PLACEMENTS_NAMESPACE } from '../placement-namespace.js'
 import { applyControl, type ControlVerb } from './control.js'
@@ -81,8 +82,9 @@ export class RolloutOperator {
 
   /** Check and write a new rollout; throws the named refusal of the first check that fails, having written nothing. */
   async start (input: unknown, signal: AbortSignal): Promise<StartResult> {
-    const name = parseStartRequest(input).component
-    return await this.serial(async () => {
+    const req = parseStartRequest(input)
+    const name = req.component
+    return await this.serial(async () => await this.refusalLogged({ component: name, to: req.version }, 'rollout start refused', async () => {
       const first = planStart(input, this.startFacts(name), this.uniqueId)
       await checkReachable(first, this.init.probe, signal)
       // The probe waited on the network: decide on the records as they are now, under the same id.
@@ -90,7 +92,7 @@ export class RolloutOperator {
       await this.init.config.write(ROLLOUTS_NAMESPACE, rollout.id, rollout)
       this.init.logger.info({ rollout: rollout.id, component: rollout.component, from: rollout.from, to: rollout.to, regions: rollout.regions, lastStable: rollout.lastStable, unchecked: unchecked.length }, 'rollout started')
       return { id: rollout.id, rollout, unchecked }
-    })
+    }))
   }
 
   /** Every rollout (of `component`, if given), newest first. */
@@ -108,14 +110,25 @@ export class RolloutOperator {
 
   /** Apply a control verb; ControlRefusedError (409) when it does not apply to the rollout's state. */
   async control (id: string, verb: ControlVerb): Promise<ControlResult> {
-    return await this.serial(async () => {
+    return await this.serial(async () => await this.refusalLogged({ rollout: id, verb }, `rollout ${verb} refused`, async () => {
       const found = this.find(id)
       const previous = rolloutState(found.rollout, found.progress)
       const next = applyControl(found.rollout, previous, verb, this.now())
       await this.init.config.write(ROLLOUTS_NAMESPACE, id, next)
       this.init.logger.info({ rollout: id, verb, previous, control: next.control }, `rollout ${verb}`)
       return { id, verb, previous, rollout: rolloutView({ rollout: next, progress: found.progress }, this.init.network()) }
-    })
+    }))
+  }
+
+  /** Run `task`; a refusal (a status error below 500: the caller's request, not our failure) is logged as a decision too. */
+  private async refusalLogged<T> (fields: Record<string, string>, msg: string, task: () => Promise<T>): Promise<T> {
+    try {
+      return await task()
+    } catch (err) {
+      const status = statusOf(err)
+      if (status < 500) this.init.logger.info({ ...fields, refusal: (err as Error).name, status, reason: (err as Error).message }, msg)
+      throw err
+    }
   }
 
   private find (id: string): RolloutWithProgress {
