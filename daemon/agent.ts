@@ -71,6 +71,7 @@ import { configReleaseLog } from '../protocols/artifacts/release-log.js'
 import { admission, admissionTunables, type AdmissionService } from '../protocols/admission/index.js'
 import { fileAccessPolicy } from '../crdt/namespaces.js'
 import { deploymentRoutes } from './api/routes/deployments.js'
+import { agentRolloutOperator, rolloutRoutes } from './api/routes/rollouts.js'
 import { Lifecycle, LifecycleStateError, type LifecycleState, type Startable } from '../lib/lifecycle.js'
 import { FaultRegistry, type Fault } from '../lib/faults.js'
 import type { Route } from './api/router.js'
@@ -297,6 +298,8 @@ export class Agent {
     })(components), h => hostRoutes({ host: h, health, self: identity.peerId, region: cfg.region, memberState: (id) => membership.get(id)?.state }))
     hostedRef = hosted
     hostReport = () => hosted.report()
+    // Rollouts: start (every check before anything is written), status and controls over mycel.rollouts (docs/rollouts.md).
+    routes.push(...rolloutRoutes(agentRolloutOperator({ config, artifacts, routing: node.services.dht, membership, health, host: hosted, self: identity.peerId, labels: cfg.labels, logger: log })).map(r => guardedRoute(this.faults, 'config', r)))
     log.info({ strategy: strategy.strategy }, strategy.reason)
     // A change of the deployments makes the host converge again (cheap when nothing changed for it).
     await parts.startPart('host-watch', () => {
