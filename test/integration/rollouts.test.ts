@@ -95,7 +95,7 @@ describe('rollouts across four real agents', function () {
       '--healthy-deadline', '60s', '--progress-deadline', '120s', '--max-unavailable', '1', '--api', agents[0].api)
     assert.equal(start.code, 0, start.stderr)
     const id = start.stdout.trim()
-    const seen = new Map<string, string[]>()
+    const seen = new Map<string, string[]>(first.map(e => [e.node, [e.version]]))
     let worst = 0
     let killed: AgentProcess | undefined
     await waitFor(async () => {
