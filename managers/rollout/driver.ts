@@ -18,6 +18,11 @@
  * - step, write this term's record when something changed, then delete the
  *   superseded terms' keys.
  *
+ * Partitions: a holder that sees no majority of the network's members
+ * alive starts no new wave (it still judges the current one), so a region
+ * cut off from the rest, and from the operator's pause or rollback, does
+ * not run ahead; it resumes when healed.
+ *
  * Rounds run every `intervalMs` while nothing runs, every `activeIntervalMs`
  * (or sooner, at the gate's next deadline) while a rollout runs, and soon
  * after a change of the rollouts, their progress or the deployments. Every
@@ -82,6 +87,8 @@ export class RolloutDuty {
   private readonly runs = new Map<string, PassingRun>()
   /** The state each rollout was last seen in, to count transitions once. */
   private readonly seen = new Map<string, RolloutState>()
+  /** Rollouts whose next wave is held back by a partition (logged once). */
+  private readonly heldBack = new Set<string>()
   private last?: { at: number, term: number, rollouts: Array<{ id: string, component: string, state: RolloutState }> }
 
   constructor (private readonly init: RolloutDutyInit) {
@@ -134,7 +141,11 @@ export class RolloutDuty {
         if (d.name === key) deployments.set(d.name, d)
       } catch { /* refused on arrival by the namespace's rule */ }
     }
-    const members = this.init.membership.members().filter(m => m.region === region)
+    const everyone = this.init.membership.members()
+    const members = everyone.filter(m => m.region === region)
+    // A side that sees no majority of the network alive may be cut off from the operator: no new wave starts there.
+    const known = everyone.filter(m => m.state !== 'left')
+    const mayStartWave = 2 * known.filter(m => m.state === 'alive').length > known.length
     const reports = new Map(this.init.health.reports().map(r => [r.report.peerId, r.report]))
     this.exportVersions(members.map(m => m.peerId), reports)
 
@@ -178,7 +189,11 @@ export class RolloutDuty {
       result.active = true
       const base = inForce?.record ?? this.plan(r, d, members, reports, config, term, now)
       const nodes = this.observe(r, base, members, reports)
-      const step = stepRegion({ rollout: r, progress: base, nodes, now, healthCheck: this.init.healthCheck?.(r.component, r.to) ?? true })
+      const step = stepRegion({ rollout: r, progress: base, nodes, now, healthCheck: this.init.healthCheck?.(r.component, r.to) ?? true, mayStartWave })
+      if (!mayStartWave && !this.heldBack.has(r.id)) {
+        this.heldBack.add(r.id)
+        this.log.warn({ rollout: r.id, alive: known.filter(m => m.state === 'alive').length, known: known.length }, 'rollout: no majority of the network alive from here; no new wave starts until it is')
+      } else if (mayStartWave) this.heldBack.delete(r.id)
       if (step.nextCheckAt !== undefined) result.nextInMs = Math.min(result.nextInMs ?? Infinity, Math.max(0, step.nextCheckAt - now))
       // A new holder writes its term's record at once, even with nothing new: from then on
       // every reader ignores what the old holder may still write under its own term.

@@ -35,6 +35,14 @@ export interface StepInput {
    * Nomad judges a task with no checks by its running state.
    */
   healthCheck: boolean
+  /**
+   * Whether a new wave may start. The driver says no while this node sees
+   * no majority of the network alive (a cut-off side): the current wave is
+   * still judged, and may pass or fail, but nothing beyond it starts until
+   * the partition heals, so a region cut off from the operator (who may be
+   * pausing or rolling back) does not run ahead. Default true.
+   */
+  mayStartWave?: boolean
 }
 
 export type StepDecision =
@@ -81,6 +89,7 @@ export function stepRegion (input: StepInput): StepResult {
     let index = p.waves.findIndex(w => w.state === 'active')
     if (index < 0) {
       index = p.waves.findIndex(w => w.state === 'pending')
+      if (index >= 0 && input.mayStartWave === false) break
       if (index < 0) {
         p.state = 'passed'
         p.passedAt = now
@@ -104,8 +113,9 @@ export function stepRegion (input: StepInput): StepResult {
       nodes: gateNodes,
       target: r.to,
       // A pause does not eat into the deadlines: they count from the resume at the earliest.
+      // A wave's start is progress too (it may come long after the last pass, held back by a partition).
       waveStartedAt: Math.max(wave.startedAt ?? now, resumedAt),
-      lastProgressAt: Math.max(p.lastProgressAt, resumedAt),
+      lastProgressAt: Math.max(p.lastProgressAt, resumedAt, wave.startedAt ?? now),
       minHealthyTimeMs,
       healthyDeadlineMs: r.healthyDeadlineMs,
       progressDeadlineMs: r.progressDeadlineMs,

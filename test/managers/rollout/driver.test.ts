@@ -10,7 +10,8 @@
  * mid-rollout is replaced by one of a newer term that continues from the
  * records — each node switches exactly once and no wave is skipped — and
  * the old holder's later rounds write nothing; a paused rollout does not
- * move; regions roll one after another.
+ * move; a side of a partition without a majority starts no new wave;
+ * regions roll one after another.
  */
 import { strict as assert } from 'node:assert'
 import FakeTimers from '@sinonjs/fake-timers'
@@ -19,7 +20,7 @@ import { Registry } from 'prom-client'
 import { RolloutDuty, type RolloutConfig } from '../../../managers/rollout/driver.js'
 import { rolloutMetrics } from '../../../managers/rollout/metrics.js'
 import { checkRolloutEntry, ROLLOUTS_NAMESPACE, type Rollout } from '../../../managers/rollout/record.js'
-import { checkProgressEntry, currentProgress, progressOf, ROLLOUT_PROGRESS_NAMESPACE } from '../../../managers/rollout/progress.js'
+import { checkProgressEntry, currentProgress, progressOf, ROLLOUT_PROGRESS_NAMESPACE, type RegionProgress } from '../../../managers/rollout/progress.js'
 import { rolloutState } from '../../../managers/rollout/state.js'
 import { checkDeploymentEntry, DEPLOYMENTS_NAMESPACE } from '../../../managers/deployment.js'
 import { PLACEMENTS_NAMESPACE } from '../../../managers/placement-namespace.js'
@@ -202,6 +203,25 @@ describe('rollout duty (update manager)', () => {
     assert.ok(w.nodes.every(n => n.switches.length === 0))
     await w.config.write(ROLLOUTS_NAMESPACE, r.id, { ...r, control: { state: 'running', at: Date.now(), resumedAt: Date.now(), promoted: false } })
     await drive(w, [{ duty, term: 1 }], () => w.state(r) === 'succeeded')
+  })
+
+  it('a side that sees no majority alive finishes its current wave but starts no new one; healed, it goes on', async () => {
+    const w = new World({ eu: 3, us: 4 }, Date.now)
+    const r = await w.start({ canary: 1, maxParallel: { count: 1 } })
+    const duty = w.duty('eu')
+    const progress = (): RegionProgress | undefined => progressOf(currentProgress(w.config.entries(ROLLOUT_PROGRESS_NAMESPACE)), r.id, r.regions).get('eu')
+    await drive(w, [{ duty, term: 1 }], () => progress()?.waves[0]?.assigned.length === 1)
+    // Cut off: the four us nodes look dead from here (3 of 7 alive).
+    for (const n of w.nodes.filter(x => x.region === 'us')) n.alive = false
+    for (let i = 0; i < 40; i++) { await duty.round(1); w.converge(); clock.tick(500) }
+    assert.equal(progress()?.waves[0]?.state, 'passed', 'the canary wave was judged and passed')
+    assert.equal(progress()?.waves[1]?.state, 'pending', 'no new wave started')
+    assert.equal(w.nodes.filter(n => n.version === '2.0.0').length, 1)
+    // Healed (the progress deadline does not count the time held back).
+    clock.tick(120_000)
+    for (const n of w.nodes) n.alive = true
+    await drive(w, [{ duty, term: 1 }], () => w.state(r) === 'succeeded')
+    for (const n of w.nodes.filter(x => x.region === 'eu')) assert.deepEqual(n.switches, ['2.0.0'])
   })
 
   it('regions roll one after another: the second region starts only after the first passed', async () => {
