@@ -174,7 +174,7 @@ export class RolloutDuty {
         continue
       }
       if (state === 'succeeded') {
-        await this.finish(r, deployments, config, result)
+        await this.finish(r, deployments, config, result, signal)
         continue
       }
       if (state !== 'running') continue
@@ -198,6 +198,8 @@ export class RolloutDuty {
       // A new holder writes its term's record at once, even with nothing new: from then on
       // every reader ignores what the old holder may still write under its own term.
       if (step.changed || inForce === undefined || inForce.term < term) {
+        // Demoted while this round computed: a holder that lost its lease writes nothing more.
+        if (signal?.aborted === true) return result
         const record: RegionProgress = { ...step.progress, term }
         await config.write(ROLLOUT_PROGRESS_NAMESPACE, progressKey(r.id, region, term), record)
         metrics.writes.inc({ op: 'progress' })
@@ -255,10 +257,10 @@ export class RolloutDuty {
   }
 
   /** A succeeded rollout: the last region's holder writes its version into the deployment, once. */
-  private async finish (r: Rollout, deployments: ReadonlyMap<string, Deployment>, config: RolloutConfig, result: RolloutRoundResult): Promise<void> {
+  private async finish (r: Rollout, deployments: ReadonlyMap<string, Deployment>, config: RolloutConfig, result: RolloutRoundResult, signal?: AbortSignal): Promise<void> {
     if (r.regions[r.regions.length - 1] !== this.init.region) return
     const d = deployments.get(r.component)
-    if (d === undefined || d.version !== r.from) return
+    if (d === undefined || d.version !== r.from || signal?.aborted === true) return
     await config.write(DEPLOYMENTS_NAMESPACE, d.name, { ...d, version: r.to })
     this.init.metrics.writes.inc({ op: 'deployment' })
     result.finished.push(d.name)
