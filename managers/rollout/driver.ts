@@ -161,6 +161,7 @@ export class RolloutDuty {
     const states: RolloutState[] = []
     metrics.rollouts.reset()
     for (const r of rollouts) {
+      // Demoted during an earlier write of this round: a holder that lost its lease writes nothing more.
       if (signal?.aborted === true) return result
       const progress = progressOf(current, r.id, r.regions)
       const state = rolloutState(r, progress)
@@ -198,8 +199,6 @@ export class RolloutDuty {
       // A new holder writes its term's record at once, even with nothing new: from then on
       // every reader ignores what the old holder may still write under its own term.
       if (step.changed || inForce === undefined || inForce.term < term) {
-        // Demoted while this round computed: a holder that lost its lease writes nothing more.
-        if (signal?.aborted === true) return result
         const record: RegionProgress = { ...step.progress, term }
         await config.write(ROLLOUT_PROGRESS_NAMESPACE, progressKey(r.id, region, term), record)
         metrics.writes.inc({ op: 'progress' })
