@@ -87,10 +87,14 @@ export function planBoot (state: LauncherState, opts: { maxAttempts: number, bas
   return { state: { ...state, trying }, boot: { version: t.version, dir: t.dir }, trial: true }
 }
 
-/** The trial build became ready: it is the good build now. Another state (the trial was replaced) is left alone. */
+/**
+ * The trial build became ready: it is the good build now (and off the bad
+ * list, should it have been there). Another state (the trial was replaced)
+ * is left alone.
+ */
 export function confirm (state: LauncherState, build: Build): LauncherState {
   if (!sameBuild(state.trying, build)) return state
-  return { ...withoutTrying(state), good: { version: build.version, dir: build.dir } }
+  return { ...withoutTrying(state), good: { version: build.version, dir: build.dir }, bad: state.bad.filter(b => b.version !== build.version) }
 }
 
 /** The trial start of `build` did not become ready: remember why (the bad entry carries it). */
