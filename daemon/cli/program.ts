@@ -16,6 +16,7 @@ import { registerCriticalCommands } from './critical.js'
 import { registerPublisherCommands } from './publisher.js'
 import { registerComponentCommands } from './component.js'
 import { registerDeploymentCommands } from './deployments.js'
+import { registerCoreCommands } from './core.js'
 import { EXIT_OK, exitCodeOf } from './exit-codes.js'
 
 /** Where commander writes help and its own errors (default: stdout and stderr). */
@@ -39,6 +40,8 @@ export function createProgram (output: CliOutput = {}): Command {
   registerPublisherCommands(program)
   // `component`: publish and list releases (component.ts), deploy and undeploy them (deployments.ts).
   registerDeploymentCommands(registerComponentCommands(program))
+  // `core pack`: mycel's own core as a component (docs/core-update.md).
+  registerCoreCommands(program)
   return program
 }
 
