@@ -7,6 +7,7 @@
  * started before keeps its pid. Then a build whose CLI exits at once: the
  * launcher tries it twice and returns to the bumped build on its own, the
  * node reports `mycel` failed for that version, and it is not tried again.
+ * Last, a stop as systemd sends it (both processes signalled) is graceful.
  * (A build that never becomes ready is covered with fake builds in
  * test/launcher/run.test.ts: its deadline would cost a minute here.)
  */
@@ -138,5 +139,11 @@ describe('core update through the launcher (two real agents)', function () {
     }
     const still = await status(agents[0]!, 'probe')
     assert.deepEqual(still.map(e => e.pid).sort(), probes.map(e => e.pid).sort(), 'the component kept its pid through both switches')
+
+    // A stop as systemd does it (KillMode=control-group): SIGTERM to the agent and to the launcher, which passes
+    // its own on. The agent stops gracefully once (not "second signal: exiting now", 130); the launcher exits 0.
+    process.kill(agents[0]!.agentPid, 'SIGTERM')
+    assert.equal(await agents[0]!.stop(), 0)
+    assert.ok(!alive(settled[0]), 'the agent stopped with its launcher')
   })
 })
