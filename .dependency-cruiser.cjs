@@ -1,8 +1,12 @@
 /**
  * Layering rules (`npm run lint:deps`). Dependencies point down:
  *
- *   lib ← wire ← crdt ← protocols ← policy ← host, managers ← daemon
+ *   launcher, lib ← wire ← crdt ← protocols ← policy ← host, managers ← daemon
  *
+ * launcher/ (the core update launcher, docs/core-update.md) is below them
+ * all and stands alone: Node's built-ins and its own files only, so the
+ * program deploy/mycel.service runs never loads the agent's code or its
+ * dependencies.
  * A layer may import any layer below it and its own, never one above; no
  * cycles anywhere. The product never imports test/, bench/, harness/ or
  * testground/; bench/ never imports test/, and test/ never imports bench/
@@ -10,7 +14,7 @@
  * There is no file of known violations: a rule that does not hold fails.
  * Runs in `npm test`; the layout and the reasons: docs/architecture.md.
  */
-const layers = ['lib', 'wire', 'crdt', 'protocols', 'policy', 'host', 'managers', 'daemon']
+const layers = ['launcher', 'lib', 'wire', 'crdt', 'protocols', 'policy', 'host', 'managers', 'daemon']
 /** What each layer must not import: every layer above it (host and managers are siblings). */
 const above = {
   lib: ['wire', 'crdt', 'protocols', 'policy', 'host', 'managers', 'daemon'],
@@ -26,6 +30,13 @@ const product = `^(${layers.join('|')})/`
 
 module.exports = {
   forbidden: [
+    {
+      name: 'launcher-stands-alone',
+      comment: 'launcher/ imports only Node built-ins and launcher/ (it must run whatever core build is installed)',
+      severity: 'error',
+      from: { path: '^launcher/' },
+      to: { dependencyTypesNot: ['core'], pathNot: '^launcher/' }
+    },
     ...Object.entries(above).map(([layer, forbiddenLayers]) => ({
       name: `${layer}-points-down`,
       comment: `${layer}/ may not import ${forbiddenLayers.join(', ')} (dependencies point down)`,

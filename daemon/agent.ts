@@ -48,7 +48,7 @@ import { testHooksEnabled, PartitionControl, staleActionRoute } from './test-hoo
 import { isLoopbackHost, readNetworkKey, splitHostPort, type AgentConfig } from './config.js'
 import { Redialer } from './redial.js'
 import { ConnectionTrimmer } from './conn-trimmer.js'
-import { VERSION } from './version.js'
+import { INSTALL_ROOT, VERSION } from './version.js'
 import { DataDir, gracefulLeave, infoFile } from './agent-parts.js'
 import { FailStopPart, faultLine, guardedRoute } from './fail-stop.js'
 import { membership as createMembership, membershipConfig } from '../protocols/membership/index.js'
@@ -93,6 +93,16 @@ export interface Readiness {
   faults: Fault[]
 }
 
+/** How the agent was started. */
+export interface AgentOptions {
+  /**
+   * Set when the launcher runs this agent (MYCEL_LAUNCHER=1): a core update
+   * calls it to stop without a leave and exit with EXIT_SWITCH_CORE.
+   * Absent: core updates are refused (host/core-update.ts).
+   */
+  switchCore?: () => void
+}
+
 /** A protocol component given to add(); its admin routes answer 503 while it is stopped on a fault. */
 interface Component { name: string, part: Startable, routes?: () => Route[] }
 
@@ -109,7 +119,7 @@ export class Agent {
   /** stop({ leave: false }) stops without announcing the leave. */
   private leaveOnStop = true
 
-  constructor (readonly config: AgentConfig, readonly logger: Logger) {
+  constructor (readonly config: AgentConfig, readonly logger: Logger, private readonly opts: AgentOptions = {}) {
     this.parts = new Lifecycle({
       onStopError: (part, hook, err) => { logger.warn({ err, component: part, hook }, 'component stop failed') },
       onPart: (part, event) => { logger.debug({ part }, `${part} ${event}`) }
@@ -294,7 +304,9 @@ export class Agent {
       user: cfg.componentUser ?? (euid === 0 ? 'nobody' : undefined),
       strategy,
       onChange: () => { health.publishSoon() },
-      onSettled: () => { void collectArchives() }
+      onSettled: () => { void collectArchives() },
+      // mycel's own core: a desired release of it goes to the launcher (docs/core-update.md).
+      core: { version: VERSION, startedAt: this.startedAt, nodeModules: join(INSTALL_ROOT, 'node_modules'), ...(this.opts.switchCore !== undefined ? { switchCore: this.opts.switchCore } : {}) }
     })(components), h => hostRoutes({ host: h, health, self: identity.peerId, region: cfg.region, memberState: (id) => membership.get(id)?.state }))
     hostedRef = hosted
     hostReport = () => hosted.report()

@@ -1,16 +1,20 @@
 /**
  * Real `mycel agent` processes for integration tests: spawned from the built
  * CLI (dist/daemon/cli.js), each with its own data dir and fixed TCP port
- * (kept across restarts, so peers can redial it), API on a free port.
+ * (kept across restarts, so peers can redial it), API on a free port. With
+ * `launcher`, the agent runs under the core update launcher
+ * (dist/launcher/main.js) as deploy/mycel.service runs it: `child` is then
+ * the launcher and `agentPid` its agent, which a core switch replaces.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtemp, rm, readFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 
 export const CLI = resolve('dist/daemon/cli.js')
+export const LAUNCHER = resolve('dist/launcher/main.js')
 /** Generous: 2 cores starting many Node processes at once are slow. */
 const START_TIMEOUT_MS = Number(process.env.MYCEL_TEST_START_TIMEOUT_MS ?? 60_000)
 
@@ -20,7 +24,12 @@ const START_TIMEOUT_MS = Number(process.env.MYCEL_TEST_START_TIMEOUT_MS ?? 60_00
  * SIGKILLed, so no run leaves agents behind, whatever path it took.
  */
 const running = new Set<ChildProcess>()
-process.once('exit', () => { for (const c of running) c.kill('SIGKILL') })
+/** Agents started by a launcher this process spawned: not our children, so killed by pid. */
+const launched = new Set<number>()
+process.once('exit', () => {
+  for (const c of running) c.kill('SIGKILL')
+  for (const pid of launched) try { process.kill(pid, 'SIGKILL') } catch {}
+})
 
 export interface AgentOptions {
   region?: string
@@ -33,6 +42,8 @@ export interface AgentOptions {
   env?: Record<string, string>
   /** Extra node flags, e.g. --cpu-prof. */
   nodeArgs?: string[]
+  /** Run the agent under the core update launcher, as deploy/mycel.service does. */
+  launcher?: boolean
 }
 
 export async function freePort (): Promise<number> {
@@ -47,7 +58,10 @@ export async function freePort (): Promise<number> {
 }
 
 export class AgentProcess {
+  /** The agent, or with `launcher` the launcher. */
   child?: ChildProcess
+  /** The agent's pid (the launcher's child, with `launcher`). */
+  agentPid = 0
   peerId = ''
   api = ''
   /** Listen multiaddr with /p2p/ suffix, usable as a bootstrap address. */
@@ -68,7 +82,8 @@ export class AgentProcess {
   }
 
   async spawn (moreArgs: string[] = []): Promise<void> {
-    const args = [CLI, 'agent', '--data-dir', this.dataDir,
+    const launcher = this.opts.launcher === true
+    const args = [...(launcher ? [LAUNCHER] : [CLI, 'agent']), '--data-dir', this.dataDir,
       '--listen', `/ip4/127.0.0.1/tcp/${this.port}`,
       '--api', '127.0.0.1:0',
       '--profile', this.opts.profile ?? 'test',
@@ -84,19 +99,33 @@ export class AgentProcess {
     this.exited = new Promise(resolve => child.once('exit', (code, sig) => { running.delete(child); this.exitCode = code ?? (sig !== null ? 128 : null); resolve(this.exitCode) }))
     child.stdout?.resume()
     child.stderr?.on('data', (d: Buffer) => { this.stderr = (this.stderr + d.toString()).slice(-200_000) })
-    // The agent writes <dataDir>/agent.json once it serves; the pid tells
-    // this start from a previous one. Works at any --log-level.
-    const deadline = Date.now() + START_TIMEOUT_MS
+    try {
+      await this.awaitAgent(START_TIMEOUT_MS)
+    } catch (err) {
+      // A start that times out must not leave an orphan agent behind.
+      await this.kill('SIGKILL')
+      throw err
+    }
+  }
+
+  /**
+   * Wait until <dataDir>/agent.json names an agent of this process other
+   * than `notPid` (the agent writes it once it serves; the pid tells this
+   * start from a previous one; works at any --log-level), and take its API
+   * address. Under the launcher, also after a core switch: the new agent.
+   */
+  async awaitAgent (timeoutMs: number, notPid?: number): Promise<void> {
+    const child = this.child!
+    const deadline = Date.now() + timeoutMs
     while (true) {
       if (this.exitCode !== null) throw new Error(`agent exited with ${this.exitCode} before starting:\n${this.stderr.slice(-3000)}`)
-      if (Date.now() > deadline) {
-        // A start that times out must not leave an orphan agent behind.
-        child.kill('SIGKILL')
-        throw new Error(`agent did not start within ${START_TIMEOUT_MS / 1000} s:\n${this.stderr.slice(-3000)}`)
-      }
+      if (Date.now() > deadline) throw new Error(`agent did not start within ${timeoutMs / 1000} s:\n${this.stderr.slice(-3000)}`)
       try {
         const j = JSON.parse(await readFile(join(this.dataDir, 'agent.json'), 'utf8')) as { pid: number, peerId: string, api: string, addrs: string[] }
-        if (j.pid === child.pid) {
+        const ours = this.opts.launcher === true ? parentOf(j.pid) === child.pid : j.pid === child.pid
+        if (ours && j.pid !== notPid) {
+          this.agentPid = j.pid
+          if (this.opts.launcher === true) launched.add(j.pid)
           this.peerId = j.peerId
           this.api = j.api
           this.addr = j.addrs.find(x => x.includes(`/tcp/${this.port}`)) ?? j.addrs[0]
@@ -131,6 +160,8 @@ export class AgentProcess {
   }
 
   async kill (signal: NodeJS.Signals = 'SIGKILL'): Promise<number | null> {
+    // A SIGKILLed launcher cannot pass anything on: its agent goes too (a whole unit killed).
+    if (this.opts.launcher === true && signal === 'SIGKILL') killAgent(this.agentPid)
     if (this.child === undefined || this.exitCode !== null) return this.exitCode
     this.child.kill(signal)
     return await this.exited!
@@ -150,6 +181,23 @@ export class AgentProcess {
     await this.kill('SIGKILL')
     if (this.opts.dataDir === undefined) await rm(this.dataDir, { recursive: true, force: true })
   }
+}
+
+/** The parent pid of `pid` (Linux /proc), or undefined when it is gone. */
+function parentOf (pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    // pid (comm) state ppid ...: comm may hold spaces and parentheses, so split after the last ')'.
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])
+  } catch {
+    return undefined
+  }
+}
+
+function killAgent (pid: number): void {
+  if (pid === 0) return
+  try { process.kill(pid, 'SIGKILL') } catch {}
+  launched.delete(pid)
 }
 
 /** Poll `fn` until it returns a truthy value or `timeoutMs` passes; returns that value. */

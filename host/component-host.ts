@@ -22,6 +22,9 @@
  * run record, and `stop()` detaches, leaving them running (Habitat's
  * launcher). One that is no longer desired is adopted only to be stopped.
  *
+ * mycel's own core (CORE_COMPONENT) is fetched, verified and unpacked the
+ * same way, then handed to the launcher instead of run: host/core-update.ts.
+ *
  * Work on one component is serialized (one step at a time, a change during
  * a step runs another step after it); components proceed independently, so
  * a slow fetch of one does not hold the others.
@@ -45,6 +48,7 @@ import { hostMetrics, type HostMetrics } from './metrics.js'
 import { Supervisor } from './supervisor.js'
 import type { StrategyChoice } from './systemd-scope.js'
 import { checkUserSwitch, resolveUser, type ComponentUser } from './user.js'
+import { CORE_COMPONENT, CoreUpdater, type CoreInit } from './core-update.js'
 
 /** Errors that mean "not available here yet" (the release has not replicated, no provider has the archive), not a failure of this node. */
 const WAITING_ERRORS = new Set(['UnknownReleaseError', 'ArtifactUnavailableError'])
@@ -90,6 +94,8 @@ export interface ComponentHostInit {
   onSettled?: () => void
   /** @default systemClock */
   clock?: Clock
+  /** The running core, for a desired release of CORE_COMPONENT; absent: such a release is refused (no launcher). */
+  core?: CoreInit
 }
 
 export class ComponentHost implements Startable {
@@ -102,6 +108,7 @@ export class ComponentHost implements Startable {
   private user?: ComponentUser
   private started = false
   private readonly working = new Set<Promise<void>>()
+  private readonly core: CoreUpdater
 
   constructor (private readonly components: ComponentHostComponents, private readonly init: ComponentHostInit) {
     this.log = components.logger.child({ component: HOST_COMPONENT })
@@ -110,6 +117,20 @@ export class ComponentHost implements Startable {
     this.metrics.bind(() => this.report())
     this.stateDir = join(components.dataDir, 'host', 'run')
     this.logDir = join(components.dataDir, 'host', 'logs')
+    this.core = new CoreUpdater({
+      dataDir: components.dataDir,
+      log: this.log,
+      clock: this.clock,
+      pollMs: init.tunables.corePollMs,
+      ...(init.core !== undefined ? { init: init.core } : {}),
+      host: {
+        install: async (slot) => { await this.fetchAndUnpack(slot, slot.want!) },
+        setPhase: (slot, phase, version, reason) => { this.setPhase(slot, phase, version, reason) },
+        fail: (slot, version, err) => { this.fail(slot, version, err) },
+        later: (slot, ms) => { slot.cancelRetry(); slot.cancelRetry = setTimer(this.clock, ms, () => { this.kick(slot) }) },
+        running: () => this.started
+      }
+    })
   }
 
   /** Adopt what runs, then converge on what is desired. */
@@ -125,6 +146,8 @@ export class ComponentHost implements Startable {
     this.started = true
     const desired = this.desiredMap()
     for (const name of await installedNames(this.components.dataDir)) {
+      // The core's builds run under the launcher, not here: nothing to adopt (or stop).
+      if (name === CORE_COMPONENT) continue
       const slot = this.slot(name)
       if (desired !== undefined) this.setWant(slot, desired.get(name))
       // Not desired, or desired only if it still runs (keepOnly): adopt, never start.
@@ -211,6 +234,7 @@ export class ComponentHost implements Startable {
     let s = this.slots.get(name)
     if (s === undefined) {
       s = newSlot(name, this.clock.now())
+      if (name === CORE_COMPONENT) { const core = s; core.report = () => this.core.report(core) }
       this.slots.set(name, s)
     }
     return s
@@ -285,6 +309,11 @@ export class ComponentHost implements Startable {
     // Never told what is wanted (replicated config was stopped at start): nothing is stopped or removed.
     if (!slot.wantKnown) return
     if (slot.corrupt) return
+    if (slot.name === CORE_COMPONENT) {
+      // Undeployed: the core build keeps running and its files stay (the running build may be one of them).
+      if (slot.want === undefined) { if (this.slots.get(slot.name) === slot) this.slots.delete(slot.name); this.changed(); return }
+      return await this.core.step(slot)
+    }
     const want = slot.want
     const keeps = want?.keepOnly === true && slot.instance !== undefined && slot.running?.version === want.version
     if (want === undefined || (want.keepOnly === true && !keeps)) {
@@ -302,15 +331,7 @@ export class ComponentHost implements Startable {
     if (this.clock.now() < slot.retryAt && slot.phaseVersion === want.version) return
     slot.cancelRetry()
     try {
-      const release = await this.init.releases.release(want.name, want.version)
-      const dir = versionDir(this.components.dataDir, want.name, want.version)
-      slot.pendingArchive = release.archive.cid
-      if (!await exists(dir)) {
-        this.setPhase(slot, 'fetching', want.version)
-        await this.init.archives.fetch(release.archive, slot.abort.signal)
-        this.setPhase(slot, 'installing', want.version)
-        await unpackArchive(this.init.archives.read(release.archive.cid), dir)
-      }
+      const release = await this.fetchAndUnpack(slot, want)
       if (slot.want !== want || !this.started) { slot.again = true; return }
       await this.switchTo(slot, release)
       slot.pendingArchive = undefined
@@ -321,6 +342,20 @@ export class ComponentHost implements Startable {
       this.metrics.installs.inc({ result: (err as Error).name ?? 'Error' })
       this.fail(slot, want.version, err)
     }
+  }
+
+  /** The verified release of `want`, unpacked into its version directory (fetched first unless it is there already). */
+  private async fetchAndUnpack (slot: Slot, want: DesiredRelease): Promise<HostRelease> {
+    const release = await this.init.releases.release(want.name, want.version)
+    const dir = versionDir(this.components.dataDir, want.name, want.version)
+    slot.pendingArchive = release.archive.cid
+    if (!await exists(dir)) {
+      this.setPhase(slot, 'fetching', want.version)
+      await this.init.archives.fetch(release.archive, slot.abort.signal)
+      this.setPhase(slot, 'installing', want.version)
+      await unpackArchive(this.init.archives.read(release.archive.cid), dir)
+    }
+    return release
   }
 
   /** Stop the version that runs, record the new one, start it, drop versions older than the previous. */

@@ -52,6 +52,14 @@ export interface HostConfig {
   installRetryMinMs: number
   /** Longest pause between install attempts, ms. */
   installRetryMaxMs: number
+  /**
+   * While this agent is a core build on trial (the launcher has not yet
+   * seen it ready), how often the host reads the launcher state again to
+   * learn it was confirmed, ms. The launcher checks readiness about once a
+   * second (launcher/tunables.ts readyPollMs), so a second here reports
+   * the confirmation within two of it.
+   */
+  corePollMs: number
 }
 
 /**
@@ -74,7 +82,8 @@ const STANDARD: HostConfig = {
   healthTimeoutMs: 5_000,
   healthFailureThreshold: 3,
   installRetryMinMs: 2_000,
-  installRetryMaxMs: 60_000
+  installRetryMaxMs: 60_000,
+  corePollMs: 1_000
 }
 
 export const hostTunables = defineTunables<HostConfig>({
@@ -95,7 +104,8 @@ export const hostTunables = defineTunables<HostConfig>({
     healthTimeoutMs: tunable.positive(),
     healthFailureThreshold: tunable.positive(),
     installRetryMinMs: tunable.positive(),
-    installRetryMaxMs: tunable.positive()
+    installRetryMaxMs: tunable.positive(),
+    corePollMs: tunable.positive()
   }),
   profiles: {
     lan: STANDARD,
@@ -117,7 +127,8 @@ export const hostTunables = defineTunables<HostConfig>({
       healthTimeoutMs: 500,
       healthFailureThreshold: 2,
       installRetryMinMs: 100,
-      installRetryMaxMs: 1_000
+      installRetryMaxMs: 1_000,
+      corePollMs: 100
     }
   },
   relations: [

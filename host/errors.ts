@@ -23,3 +23,9 @@ export class UserSwitchError extends Error {
   static name = 'UserSwitchError'
   override name = 'UserSwitchError'
 }
+
+/** A release of the core component whose archive is not a core build (no package.json of mycel at its version, no dist/daemon/cli.js). */
+export class NotACoreBuildError extends Error {
+  static name = 'NotACoreBuildError'
+  override name = 'NotACoreBuildError'
+}

@@ -44,6 +44,8 @@ export interface Slot {
   corrupt?: boolean
   /** Aborts the fetch in progress (undeploy, stop). */
   abort: AbortController
+  /** Its report, when not the generic one (the core: host/core-update.ts). */
+  report?: () => ComponentReport | undefined
 }
 
 export function newSlot (name: string, now: number): Slot {
@@ -65,6 +67,7 @@ export function slotReports (slots: Iterable<Slot>): ComponentReport[] {
  * runs is what the operator wants to see; otherwise the running instance.
  */
 function slotReport (s: Slot): ComponentReport | undefined {
+  if (s.report !== undefined) return s.report()
   const installingOther = s.phase !== 'idle' && s.phaseVersion !== undefined && s.phaseVersion !== s.running?.version
   if (installingOther || (s.instance === undefined && s.phase !== 'idle')) {
     const inst = s.instance?.report()

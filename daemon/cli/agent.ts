@@ -8,6 +8,8 @@ import { checkReferencedFiles, defaults, devDefaults, readConfigFile, resolveCon
 import { startupErrorMessage } from './startup-error.js'
 import { collectLabel, parseApiAddress, parseRegion } from './options.js'
 import { printJson } from './output.js'
+import { EXIT_SWITCH_CORE } from './exit-codes.js'
+import { LAUNCHER_ENV } from '../../launcher/contract.js'
 
 const collect = (v: string, prev: string[] = []): string[] => [...prev, v]
 const list = (v: string, prev: string[] = []): string[] => [...prev, ...v.split(',').map(s => s.trim()).filter(Boolean)]
@@ -92,13 +94,25 @@ async function runAgent (flags: AgentFlags): Promise<void> {
   // start-up (about a second) without using it.
   const { Agent } = await import('../agent.js')
   if (tempDir !== undefined) logger.info({ dataDir: tempDir }, 'dev mode: temporary data dir, removed when the agent stops')
-  const agent = new Agent(config, logger)
+  // Under the launcher (deploy/mycel.service), a core update switches builds: stop without a leave (the node is
+  // back in seconds, as the new build), exit with the code that makes the launcher start it (docs/core-update.md).
+  const underLauncher = process.env[LAUNCHER_ENV] === '1'
+  const switchCore = (): void => {
+    if (stopping) return
+    stopping = true
+    logger.info('switching core build: stopping without a leave; the launcher starts the new build')
+    agent.stop({ leave: false }).then(removeTempDir).then(() => { logger.flush(); process.exit(EXIT_SWITCH_CORE) }, (err) => { logger.error({ err }, 'shutdown failed'); process.exit(1) })
+  }
+  const agent = new Agent(config, logger, underLauncher ? { switchCore } : {})
   const removeTempDir = async (): Promise<void> => {
     if (tempDir !== undefined) await rm(tempDir, { recursive: true, force: true }).catch((err: unknown) => { logger.warn({ err, dataDir: tempDir }, 'cannot remove the temporary data dir') })
   }
 
   let stopping = false
   const stop = (signal: string): void => {
+    // Under the launcher a signal usually arrives twice (systemd signals the whole unit, the launcher passes
+    // its own on); the launcher, not a second signal, ends an agent that does not stop in time.
+    if (stopping && underLauncher) return
     if (stopping) {
       logger.warn({ signal }, 'second signal: exiting now')
       process.exit(130)

@@ -2,8 +2,9 @@
  * The one place that turns an error into the CLI's exit code, for every
  * command: 0 ok, 1 runtime failure (no agent answers, timeout, refused by the
  * agent), 2 bad usage or configuration (unknown flag, bad value, a file that
- * is missing or invalid, a request the agent rejects as malformed).
- * Commands throw; they never pick an exit code themselves.
+ * is missing or invalid, a request the agent rejects as malformed); and,
+ * for `mycel agent` under the launcher only, EXIT_SWITCH_CORE after a core
+ * update (docs/core-update.md). Commands throw; they never pick an exit code themselves.
  */
 import { CommanderError } from 'commander'
 import { statusOf } from '../../lib/errors.js'
@@ -11,6 +12,8 @@ import { statusOf } from '../../lib/errors.js'
 export const EXIT_OK = 0
 export const EXIT_FAILURE = 1
 export const EXIT_USAGE = 2
+/** `mycel agent` under the launcher, after a core update: "start the build the launcher state names now" (launcher/contract.ts). */
+export { EXIT_SWITCH_CORE } from '../../launcher/contract.js'
 
 /** Errors that mean "what you asked for is wrong", by name (callers branch on `.name`). */
 const USAGE_ERRORS = new Set([

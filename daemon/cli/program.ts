@@ -17,6 +17,7 @@ import { registerPublisherCommands } from './publisher.js'
 import { registerComponentCommands } from './component.js'
 import { registerDeploymentCommands } from './deployments.js'
 import { registerRolloutCommands } from './rollout.js'
+import { registerCoreCommands } from './core.js'
 import { EXIT_OK, exitCodeOf } from './exit-codes.js'
 
 /** Where commander writes help and its own errors (default: stdout and stderr). */
@@ -41,6 +42,8 @@ export function createProgram (output: CliOutput = {}): Command {
   // `component`: publish and list releases (component.ts), deploy and undeploy them (deployments.ts).
   registerDeploymentCommands(registerComponentCommands(program))
   registerRolloutCommands(program)
+  // `core pack`: mycel's own core as a component (docs/core-update.md).
+  registerCoreCommands(program)
   return program
 }
 

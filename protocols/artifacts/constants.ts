@@ -47,8 +47,17 @@ export const MAX_REQUIRES = 32
 /** Longest semver range in `requires`, characters. */
 export const MAX_RANGE_CHARS = 256
 
-/** The name in `requires` that means the mycel agent itself. */
-export const MYCEL_REQUIREMENT = 'mycel'
+/**
+ * mycel's own core as a component: a release of this name is a core build
+ * (package.json and dist/ of an agent build), which the component host
+ * hands to the launcher instead of running it (host/core-update.ts,
+ * docs/core-update.md). Reserved here, the one place: deployments and
+ * rollouts of it use the ordinary records.
+ */
+export const CORE_COMPONENT = 'mycel'
+
+/** The name in `requires` that means the mycel agent itself: the core component's version. */
+export const MYCEL_REQUIREMENT = CORE_COMPONENT
 
 /** Shortest health interval, ms: a check every few hundred ms is a busy loop on a small node. */
 export const MIN_HEALTH_INTERVAL_MS = 1_000

@@ -16,6 +16,7 @@ import { join, resolve } from 'node:path'
 import { defaults, readConfigFile, resolveConfig } from '../../daemon/config.js'
 import { CLI } from '../../harness/agent-process.js'
 import { COMPONENT_SLICE } from '../../host/systemd-scope.js'
+import { dataDirOf } from '../../launcher/args.js'
 
 const DEPLOY = resolve('deploy')
 
@@ -77,15 +78,18 @@ describe('deploy/ files as shipped', function () {
     const unit = unitKeys(await readFile(unitPath, 'utf8'))
     const pkg = JSON.parse(await readFile('package.json', 'utf8')) as { bin: Record<string, string> }
     const argv = (unit.get('ExecStart') ?? '').split(/\s+/)
-    // `/usr/bin/env mycel ...`: the package's own bin, found on PATH.
+    // `/usr/bin/env mycel-launcher ...`: the package's own bin, found on PATH; it runs `mycel agent <the rest>`.
     expect(argv[0]).to.equal('/usr/bin/env')
-    expect(pkg.bin[argv[1]]).to.equal('dist/daemon/cli.js')
+    expect(pkg.bin[argv[1]]).to.equal('dist/launcher/main.js')
     // Installed paths → the shipped files; the data dir → a scratch dir.
     const installs = await installedBy()
     const dataDir = unit.get('ReadWritePaths')
     expect(dataDir).to.be.a('string')
     const args = argv.slice(2).map(a => installs.get(a) ?? (a === dataDir ? join(tmp, 'data') : a))
     expect(args).to.include(join(tmp, 'data'), 'ExecStart --data-dir is the unit\'s writable path')
+    // The launcher reads --data-dir from the command line (it keeps its state there).
+    expect(dataDirOf(args)).to.equal(join(tmp, 'data'))
+    args.unshift('agent')
     let r = spawnSync(process.execPath, [CLI, ...args, '--check'], { encoding: 'utf8', timeout: 30_000 })
     // The shipped config runs components as the README's `mycel` user; where that user was not created (this
     // test's machine, usually), the check refuses with one line naming the key, exit 2, as on a real host.

@@ -1,0 +1,149 @@
+/**
+ * Issue 14 point 5 with real processes: two agents under the launcher (as
+ * deploy/mycel.service runs them). A core build with a bumped version
+ * (`mycel core pack`) is published and deployed as `mycel@<bumped>`: both
+ * agents switch (a new agent pid, /v1/status shows the bumped version, the
+ * health reports show `mycel` running and passing) while a plain component
+ * started before keeps its pid. Then a build whose CLI exits at once: the
+ * launcher tries it twice and returns to the bumped build on its own, the
+ * node reports `mycel` failed for that version, and it is not tried again.
+ * Last, a stop as systemd sends it (both processes signalled) is graceful.
+ * (A build that never becomes ready is covered with fake builds in
+ * test/launcher/run.test.ts: its deadline would cost a minute here.)
+ */
+import assert from 'node:assert/strict'
+import { execFile } from 'node:child_process'
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import semver from 'semver'
+import { AgentProcess, CLI, startCluster, waitFor } from '../../harness/agent-process.js'
+import { coreStatePath } from '../../launcher/contract.js'
+import { readState } from '../../launcher/state-file.js'
+
+interface Run { code: number | null, stdout: string, stderr: string }
+
+async function cli (...args: string[]): Promise<Run> {
+  return await new Promise(resolve => {
+    execFile(process.execPath, [CLI, ...args], { timeout: 60_000 }, (err, stdout, stderr) => {
+      resolve({ code: err === null ? 0 : (typeof err.code === 'number' ? err.code : null), stdout, stderr })
+    })
+  })
+}
+
+async function ok (...args: string[]): Promise<string> {
+  const r = await cli(...args)
+  assert.equal(r.code, 0, `mycel ${args.join(' ')}: ${r.stderr}`)
+  return r.stdout
+}
+
+interface Entry { node: string, name: string, version: string, state: string, pid: number | null, health: string, reason?: string, stale?: boolean }
+
+async function status (a: AgentProcess, name: string): Promise<Entry[]> {
+  return JSON.parse(await ok('component', 'status', name, '--json', '--api', a.api)) as Entry[]
+}
+
+function alive (pid: number | null | undefined): boolean {
+  if (pid === null || pid === undefined) return false
+  try { process.kill(pid, 0); return true } catch { return false }
+}
+
+describe('core update through the launcher (two real agents)', function () {
+  this.timeout(300_000)
+  let dir: string
+  let agents: AgentProcess[] = []
+  const pids = new Set<number>()
+
+  before(async () => { dir = await mkdtemp(join(tmpdir(), 'mycel-core-it-')) })
+  after(async () => {
+    const a = agents.find(x => x.exitCode === null)
+    if (a !== undefined) await cli('component', 'undeploy', 'probe', '--api', a.api).catch(() => undefined)
+    await Promise.all(agents.map(async x => { await x.cleanup() }))
+    for (const pid of pids) try { process.kill(-pid, 'SIGKILL') } catch {}
+    await rm(dir, { recursive: true, force: true })
+  })
+
+  it('switches both agents to a bumped build, keeps components running, and returns on its own from a build that cannot start', async () => {
+    const base = (JSON.parse(await readFile('package.json', 'utf8')) as { version: string }).version
+    const bumped = semver.inc(base, 'patch')!
+    const broken = semver.inc(bumped, 'patch')!
+    const key = join(dir, 'publisher.key')
+    const publisher = (await ok('publisher', 'keygen', '--out', key)).trim()
+    await ok('core', 'pack', '--out', join(dir, 'bumped'), '--build-version', bumped)
+    await ok('core', 'pack', '--out', join(dir, 'broken'), '--build-version', broken)
+    await writeFile(join(dir, 'broken', 'dist', 'daemon', 'cli.js'), 'process.exit(1)\n')
+    const app = join(dir, 'probe')
+    await mkdir(app)
+    await writeFile(join(app, 'mycel.component.yaml'), 'name: probe\nversion: 1.0.0\nentry: ["/bin/sh", "run.sh"]\n')
+    await writeFile(join(app, 'run.sh'), 'exec sleep 100000\n')
+
+    agents = await startCluster(2, { launcher: true, extraArgs: ['--publisher', publisher] })
+    await waitFor(async () => (await agents[0]!.members()).filter(m => m.state === 'alive').length === 2, 30_000, 'two alive members')
+    await ok('component', 'publish', app, '--key', key, '--api', agents[0]!.api)
+    await ok('component', 'deploy', 'probe@1.0.0', '--api', agents[0]!.api)
+    const probes = await waitFor(async () => {
+      const s = await status(agents[0]!, 'probe')
+      return s.length === 2 && s.every(e => e.state === 'running' && alive(e.pid)) ? s : undefined
+    }, 60_000, 'probe running on both')
+    for (const e of probes) pids.add(e.pid!)
+
+    // The bumped build: both agents switch to it.
+    const before = agents.map(a => a.agentPid)
+    await ok('component', 'publish', join(dir, 'bumped'), '--key', key, '--api', agents[0]!.api)
+    await ok('component', 'deploy', `mycel@${bumped}`, '--api', agents[0]!.api)
+    await Promise.all(agents.map(async (a, i) => { await a.awaitAgent(120_000, before[i]) }))
+    for (const a of agents) {
+      assert.ok(!alive(before[agents.indexOf(a)]), 'the old agent is gone')
+      await waitFor(async () => (await a.get<{ version: string }>('/v1/status')).version === bumped, 60_000, `${a.peerId} on ${bumped}`)
+    }
+    const running = await waitFor(async () => {
+      const s = (await status(agents[0]!, 'mycel')).filter(e => e.stale !== true)
+      return s.length === 2 && s.every(e => e.version === bumped && e.state === 'running' && e.health === 'passing') ? s : undefined
+    }, 60_000, `mycel@${bumped} running and passing on both`)
+    assert.deepEqual(running.map(e => e.node).sort(), agents.map(a => a.peerId).sort())
+    for (const a of agents) {
+      const s = await waitFor(async () => { const x = await readState(coreStatePath(a.dataDir)); return x.good?.version === bumped ? x : undefined }, 30_000, 'the launcher confirmed the bumped build')
+      assert.equal(s.trying, undefined)
+    }
+    // The plain component kept running across the switch, adopted by the new agents.
+    const kept = await status(agents[1]!, 'probe')
+    assert.deepEqual(kept.map(e => e.pid).sort(), probes.map(e => e.pid).sort())
+    assert.ok(kept.every(e => e.state === 'running'))
+
+    // The broken build: tried, given up on, the bumped build back on its own.
+    const onBumped = agents.map(a => a.agentPid)
+    await ok('component', 'publish', join(dir, 'broken'), '--key', key, '--api', agents[1]!.api)
+    await ok('component', 'deploy', `mycel@${broken}`, '--api', agents[1]!.api)
+    for (const [i, a] of agents.entries()) {
+      const s = await waitFor(async () => { const x = await readState(coreStatePath(a.dataDir)); return x.bad.some(b => b.version === broken) ? x : undefined }, 120_000, `${broken} marked bad on node ${i}`)
+      assert.equal(s.good?.version, bumped)
+      assert.equal(s.trying, undefined)
+      assert.deepEqual(s.bad.map(b => [b.version, b.attempts, b.reason, b.returnedTo]), [[broken, 2, 'exited with code 1 before it was ready', bumped]])
+      await a.awaitAgent(120_000, onBumped[i])
+      await waitFor(async () => (await a.get<{ version: string }>('/v1/status')).version === bumped, 60_000, `node ${i} back on ${bumped}`)
+    }
+    const failed = await waitFor(async () => {
+      const s = (await status(agents[0]!, 'mycel')).filter(e => e.stale !== true)
+      return s.length === 2 && s.every(e => e.version === broken && e.state === 'failed' && e.health === 'failing') ? s : undefined
+    }, 60_000, `mycel@${broken} reported failed on both`)
+    for (const e of failed) assert.match(e.reason ?? '', new RegExp(`^the launcher returned to ${bumped.replace(/\./g, '\\.')}: ${broken.replace(/\./g, '\\.')} did not become ready`))
+    // Not tried again: the same agents keep running, the state stays as it is.
+    const settled = agents.map(a => a.agentPid)
+    await new Promise(resolve => setTimeout(resolve, 2_000))
+    for (const [i, a] of agents.entries()) {
+      assert.ok(alive(settled[i]))
+      const s = await readState(coreStatePath(a.dataDir))
+      assert.equal(s.trying, undefined)
+      assert.equal(s.bad.find(b => b.version === broken)?.attempts, 2)
+      assert.equal(JSON.parse(await readFile(join(a.dataDir, 'agent.json'), 'utf8')).pid, settled[i])
+    }
+    const still = await status(agents[0]!, 'probe')
+    assert.deepEqual(still.map(e => e.pid).sort(), probes.map(e => e.pid).sort(), 'the component kept its pid through both switches')
+
+    // A stop as systemd does it (KillMode=control-group): SIGTERM to the agent and to the launcher, which passes
+    // its own on. The agent stops gracefully once (not "second signal: exiting now", 130); the launcher exits 0.
+    process.kill(agents[0]!.agentPid, 'SIGTERM')
+    assert.equal(await agents[0]!.stop(), 0)
+    assert.ok(!alive(settled[0]), 'the agent stopped with its launcher')
+  })
+})
