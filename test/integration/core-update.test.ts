@@ -1,12 +1,15 @@
 /**
  * Issue 14 point 5 with real processes: two agents under the launcher (as
- * deploy/mycel.service runs them). A core build with a bumped version
- * (`mycel core pack`) is published and deployed as `mycel@<bumped>`: both
- * agents switch (a new agent pid, /v1/status shows the bumped version, the
- * health reports show `mycel` running and passing) while a plain component
- * started before keeps its pid. Then a build whose CLI exits at once: the
- * launcher tries it twice and returns to the bumped build on its own, the
- * node reports `mycel` failed for that version, and it is not tried again.
+ * deploy/mycel.service runs them), the core deployed as `mycel@<base>`. A
+ * core build with a bumped version (`mycel core pack`) is published and
+ * rolled out (`mycel rollout start mycel@<bumped>`, one node per wave):
+ * both agents switch (a new agent pid, /v1/status shows the bumped version,
+ * the health reports show `mycel` running and passing) and the rollout
+ * succeeds, while a plain component started before keeps its pid. Then a
+ * rollout to a build whose CLI exits at once: the first wave's launcher
+ * tries it twice and returns to the bumped build on its own, the node
+ * reports `mycel` failed for that version, the gate fails, the rollout is
+ * rolled back, and the other node is never touched.
  * Last, a stop as systemd sends it (both processes signalled) is graceful.
  * (A build that never becomes ready is covered with fake builds in
  * test/launcher/run.test.ts: its deadline would cost a minute here.)
@@ -43,12 +46,18 @@ async function status (a: AgentProcess, name: string): Promise<Entry[]> {
   return JSON.parse(await ok('component', 'status', name, '--json', '--api', a.api)) as Entry[]
 }
 
+interface RolloutView { state: string, failure?: { reason: string }, waves: Array<{ nodes: string[], state: string }> }
+
+async function rollout (a: AgentProcess, id: string): Promise<RolloutView> {
+  return JSON.parse(await ok('rollout', 'status', id, '--json', '--api', a.api)) as RolloutView
+}
+
 function alive (pid: number | null | undefined): boolean {
   if (pid === null || pid === undefined) return false
   try { process.kill(pid, 0); return true } catch { return false }
 }
 
-describe('core update through the launcher (two real agents)', function () {
+describe('core rollout through the launcher (two real agents)', function () {
   this.timeout(300_000)
   let dir: string
   let agents: AgentProcess[] = []
@@ -63,7 +72,7 @@ describe('core update through the launcher (two real agents)', function () {
     await rm(dir, { recursive: true, force: true })
   })
 
-  it('switches both agents to a bumped build, keeps components running, and returns on its own from a build that cannot start', async () => {
+  it('rolls both agents to a bumped build, keeps components running; a rollout to a build that cannot start is reverted by the launcher and rolled back', async () => {
     const base = (JSON.parse(await readFile('package.json', 'utf8')) as { version: string }).version
     const bumped = semver.inc(base, 'patch')!
     const broken = semver.inc(bumped, 'patch')!
@@ -87,15 +96,23 @@ describe('core update through the launcher (two real agents)', function () {
     }, 60_000, 'probe running on both')
     for (const e of probes) pids.add(e.pid!)
 
-    // The bumped build: both agents switch to it.
+    // The core deployed at the version it runs: nothing changes.
+    await ok('component', 'deploy', `mycel@${base}`, '--api', agents[0]!.api)
+    await waitFor(async () => {
+      const s = (await status(agents[0]!, 'mycel')).filter(e => e.stale !== true)
+      return s.length === 2 && s.every(e => e.version === base && e.state === 'running' && e.health === 'passing')
+    }, 60_000, `mycel@${base} reported on both`)
+
+    // The bumped build, rolled out one node at a time: both agents switch to it.
     const before = agents.map(a => a.agentPid)
     await ok('component', 'publish', join(dir, 'bumped'), '--key', key, '--api', agents[0]!.api)
-    await ok('component', 'deploy', `mycel@${bumped}`, '--api', agents[0]!.api)
-    await Promise.all(agents.map(async (a, i) => { await a.awaitAgent(120_000, before[i]) }))
+    const up = (await ok('rollout', 'start', `mycel@${bumped}`, '--max-parallel', '1', '--min-healthy-time', '2s', '--healthy-deadline', '90s', '--progress-deadline', '180s', '--api', agents[0]!.api)).trim()
+    await Promise.all(agents.map(async (a, i) => { await a.awaitAgent(180_000, before[i]) }))
     for (const a of agents) {
       assert.ok(!alive(before[agents.indexOf(a)]), 'the old agent is gone')
       await waitFor(async () => (await a.get<{ version: string }>('/v1/status')).version === bumped, 60_000, `${a.peerId} on ${bumped}`)
     }
+    await waitFor(async () => (await rollout(agents[1]!, up)).state === 'succeeded', 90_000, `rollout to ${bumped} succeeded`)
     const running = await waitFor(async () => {
       const s = (await status(agents[0]!, 'mycel')).filter(e => e.stale !== true)
       return s.length === 2 && s.every(e => e.version === bumped && e.state === 'running' && e.health === 'passing') ? s : undefined
@@ -110,31 +127,35 @@ describe('core update through the launcher (two real agents)', function () {
     assert.deepEqual(kept.map(e => e.pid).sort(), probes.map(e => e.pid).sort())
     assert.ok(kept.every(e => e.state === 'running'))
 
-    // The broken build: tried, given up on, the bumped build back on its own.
+    // The broken build: the first wave's launcher tries it, gives up and returns on its own; the gate fails, the
+    // rollout is rolled back, and the other node is never touched.
     const onBumped = agents.map(a => a.agentPid)
-    await ok('component', 'publish', join(dir, 'broken'), '--key', key, '--api', agents[1]!.api)
-    await ok('component', 'deploy', `mycel@${broken}`, '--api', agents[1]!.api)
-    for (const [i, a] of agents.entries()) {
-      const s = await waitFor(async () => { const x = await readState(coreStatePath(a.dataDir)); return x.bad.some(b => b.version === broken) ? x : undefined }, 120_000, `${broken} marked bad on node ${i}`)
-      assert.equal(s.good?.version, bumped)
-      assert.equal(s.trying, undefined)
-      assert.deepEqual(s.bad.map(b => [b.version, b.attempts, b.reason, b.returnedTo]), [[broken, 2, 'exited with code 1 before it was ready', bumped]])
-      await a.awaitAgent(120_000, onBumped[i])
-      await waitFor(async () => (await a.get<{ version: string }>('/v1/status')).version === bumped, 60_000, `node ${i} back on ${bumped}`)
-    }
-    const failed = await waitFor(async () => {
-      const s = (await status(agents[0]!, 'mycel')).filter(e => e.stale !== true)
-      return s.length === 2 && s.every(e => e.version === broken && e.state === 'failed' && e.health === 'failing') ? s : undefined
-    }, 60_000, `mycel@${broken} reported failed on both`)
-    for (const e of failed) assert.match(e.reason ?? '', new RegExp(`^the launcher returned to ${bumped.replace(/\./g, '\\.')}: ${broken.replace(/\./g, '\\.')} did not become ready`))
+    await ok('component', 'publish', join(dir, 'broken'), '--key', key, '--api', agents[0]!.api)
+    const down = (await ok('rollout', 'start', `mycel@${broken}`, '--max-parallel', '1', '--min-healthy-time', '2s', '--healthy-deadline', '90s', '--progress-deadline', '180s', '--api', agents[0]!.api)).trim()
+    const rolled = await waitFor(async () => { const r = await rollout(agents[0]!, down); return r.state === 'rolled-back' ? r : undefined }, 180_000, `rollout to ${broken} rolled back`)
+    assert.equal(rolled.failure?.reason, 'node-failed')
+    const tried = agents.findIndex(a => a.peerId === rolled.waves[0]!.nodes[0])
+    assert.ok(tried >= 0)
+    const s = await readState(coreStatePath(agents[tried]!.dataDir))
+    assert.equal(s.good?.version, bumped)
+    assert.equal(s.trying, undefined)
+    assert.deepEqual(s.bad.map(b => [b.version, b.attempts, b.reason, b.returnedTo]), [[broken, 2, 'exited with code 1 before it was ready', bumped]])
+    const untouched = agents[1 - tried]!
+    assert.deepEqual((await readState(coreStatePath(untouched.dataDir))).bad, [], 'the second wave never started')
+    assert.equal(untouched.agentPid, onBumped[1 - tried])
+    await agents[tried]!.awaitAgent(120_000, onBumped[tried])
+    for (const a of agents) await waitFor(async () => (await a.get<{ version: string }>('/v1/status')).version === bumped, 60_000, `${a.peerId} on ${bumped}`)
+    await waitFor(async () => {
+      const st = (await status(agents[0]!, 'mycel')).filter(e => e.stale !== true)
+      return st.length === 2 && st.every(e => e.version === bumped && e.state === 'running' && e.health === 'passing')
+    }, 60_000, `mycel@${bumped} running and passing on both after the rollback`)
     // Not tried again: the same agents keep running, the state stays as it is.
     const settled = agents.map(a => a.agentPid)
     await new Promise(resolve => setTimeout(resolve, 2_000))
     for (const [i, a] of agents.entries()) {
       assert.ok(alive(settled[i]))
-      const s = await readState(coreStatePath(a.dataDir))
-      assert.equal(s.trying, undefined)
-      assert.equal(s.bad.find(b => b.version === broken)?.attempts, 2)
+      const st = await readState(coreStatePath(a.dataDir))
+      assert.equal(st.trying, undefined)
       assert.equal(JSON.parse(await readFile(join(a.dataDir, 'agent.json'), 'utf8')).pid, settled[i])
     }
     const still = await status(agents[0]!, 'probe')
