@@ -15,30 +15,14 @@
  * test/launcher/run.test.ts: its deadline would cost a minute here.)
  */
 import assert from 'node:assert/strict'
-import { execFile } from 'node:child_process'
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import semver from 'semver'
-import { AgentProcess, CLI, startCluster, waitFor } from '../../harness/agent-process.js'
+import { AgentProcess, startCluster, waitFor } from '../../harness/agent-process.js'
+import { alive, cli, ok } from '../helpers/cli-process.js'
 import { coreStatePath } from '../../launcher/contract.js'
 import { readState } from '../../launcher/state-file.js'
-
-interface Run { code: number | null, stdout: string, stderr: string }
-
-async function cli (...args: string[]): Promise<Run> {
-  return await new Promise(resolve => {
-    execFile(process.execPath, [CLI, ...args], { timeout: 60_000 }, (err, stdout, stderr) => {
-      resolve({ code: err === null ? 0 : (typeof err.code === 'number' ? err.code : null), stdout, stderr })
-    })
-  })
-}
-
-async function ok (...args: string[]): Promise<string> {
-  const r = await cli(...args)
-  assert.equal(r.code, 0, `mycel ${args.join(' ')}: ${r.stderr}`)
-  return r.stdout
-}
 
 interface Entry { node: string, name: string, version: string, state: string, pid: number | null, health: string, reason?: string, stale?: boolean }
 
@@ -50,11 +34,6 @@ interface RolloutView { state: string, failure?: { reason: string }, waves: Arra
 
 async function rollout (a: AgentProcess, id: string): Promise<RolloutView> {
   return JSON.parse(await ok('rollout', 'status', id, '--json', '--api', a.api)) as RolloutView
-}
-
-function alive (pid: number | null | undefined): boolean {
-  if (pid === null || pid === undefined) return false
-  try { process.kill(pid, 0); return true } catch { return false }
 }
 
 describe('core rollout through the launcher (two real agents)', function () {

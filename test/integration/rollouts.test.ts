@@ -7,21 +7,11 @@
  * health check fails rolled back automatically, no node left on it.
  */
 import assert from 'node:assert/strict'
-import { execFile } from 'node:child_process'
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { AgentProcess, CLI, startCluster, waitFor } from '../../harness/agent-process.js'
-
-interface Run { code: number | null, stdout: string, stderr: string }
-
-async function cli (...args: string[]): Promise<Run> {
-  return await new Promise(resolve => {
-    execFile(process.execPath, [CLI, ...args], { timeout: 60_000 }, (err, stdout, stderr) => {
-      resolve({ code: err === null ? 0 : (typeof err.code === 'number' ? err.code : null), stdout, stderr })
-    })
-  })
-}
+import { AgentProcess, startCluster, waitFor } from '../../harness/agent-process.js'
+import { cli } from '../helpers/cli-process.js'
 
 interface Entry { node: string, name: string, version: string, state: string, pid: number | null, health: string, stale?: boolean }
 interface RolloutStatus { id: string, state: string, waves: Array<{ nodes: string[], state: string }> }
