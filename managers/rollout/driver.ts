@@ -274,18 +274,24 @@ export class RolloutDuty {
     switch (decision.kind) {
       case 'assigned': metrics.assignments.inc(decision.nodes.length); this.log.info(fields, 'rollout: nodes told to switch'); break
       case 'wave-passed': metrics.waveSeconds.observe({ component: r.component }, decision.durationMs / 1000); this.log.info(fields, 'rollout: wave passed its gate'); break
-      case 'wave-failed': metrics.gateFailures.inc({ reason: decision.reason }); this.log.warn({ ...fields, autoRevert: r.autoRevert }, r.autoRevert ? 'rollout: gate failed; rolling back every touched node' : 'rollout: gate failed; rollout failed and paused'); break
+      case 'wave-failed':
+        metrics.gateFailures.inc({ reason: decision.reason })
+        if (r.autoRevert) metrics.rollbacks.inc({ trigger: 'gate' })
+        this.log.warn({ ...fields, autoRevert: r.autoRevert }, r.autoRevert ? 'rollout: gate failed; rolling back every touched node' : 'rollout: gate failed; rollout failed and paused'); break
       default: this.log.info(fields, `rollout: ${decision.kind}`)
     }
     await this.init.emit?.('update', 'rollout', { id: r.id, region: this.init.region, term, decision })
   }
 
-  /** Count a rollout becoming rolled-back once per holder, by what caused it. */
+  /**
+   * Count an operator's rollback once per holder that saw the rollout open
+   * before (a gate's is counted where the gate failed, in `decided`).
+   */
   private noteState (r: Rollout, state: RolloutState, progress: ReadonlyMap<string, RegionProgress>): void {
     const before = this.seen.get(r.id)
     this.seen.set(r.id, state)
-    if (before === undefined || before === state || state !== 'rolled-back') return
-    this.init.metrics.rollbacks.inc({ trigger: r.control.state === 'rollback' ? 'operator' : 'gate' })
+    if (before === undefined || before === state || state !== 'rolled-back' || r.control.state !== 'rollback') return
+    this.init.metrics.rollbacks.inc({ trigger: 'operator' })
     this.log.warn({ rollout: r.id, component: r.component, to: r.to, regions: [...progress.keys()] }, 'rollout: rolled back')
   }
 

@@ -88,8 +88,8 @@ class World {
     }))
   }
 
-  duty (region: string): RolloutDuty {
-    return new RolloutDuty({ region, config: () => this.config, membership: this.membership(region), health: { reports: () => this.reports() }, healthCheck: () => true, logger, metrics: rolloutMetrics(new Registry()) })
+  duty (region: string, registry = new Registry()): RolloutDuty {
+    return new RolloutDuty({ region, config: () => this.config, membership: this.membership(region), health: { reports: () => this.reports() }, healthCheck: () => true, logger, metrics: rolloutMetrics(registry) })
   }
 
   async start (over: Partial<Rollout> = {}): Promise<Rollout> {
@@ -126,7 +126,8 @@ describe('rollout duty (update manager)', () => {
   it('passes canary, then waves of max-parallel, never more than maxUnavailable switching at once, and writes the deployment', async () => {
     const w = new World({ eu: 7 }, Date.now)
     const r = await w.start({ maxUnavailable: 1 })
-    const duty = w.duty('eu')
+    const registry = new Registry()
+    const duty = w.duty('eu', registry)
     let maxSwitching = 0
     await drive(w, [{ duty, term: 3 }], () => w.state(r) === 'succeeded', () => { maxSwitching = Math.max(maxSwitching, w.switching(2_000)) })
     await duty.round(3)
@@ -137,6 +138,7 @@ describe('rollout duty (update manager)', () => {
     assert.ok(p.waves.every(x => x.state === 'passed'))
     const d = w.config.entries(DEPLOYMENTS_NAMESPACE).find(([k]) => k === 'web')![1].value as { version: string }
     assert.equal(d.version, '2.0.0')
+    assert.match(await registry.metrics(), /mycel_rollout_wave_duration_seconds_count\{component="web"\} 4/)
     // The deployment now says 2.0.0: nodes stay there, nobody switches again.
     w.converge()
     for (const n of w.nodes) assert.deepEqual(n.switches, ['2.0.0'])
@@ -154,7 +156,17 @@ describe('rollout duty (update manager)', () => {
     const w = new World({ eu: 6 }, Date.now)
     w.bad.add('2.0.0')
     const r = await w.start({ canary: 2, maxUnavailable: 2 })
-    await drive(w, [{ duty: w.duty('eu'), term: 1 }], () => w.state(r) === 'rolled-back' && w.nodes.every(n => n.version === '1.0.0'))
+    const registry = new Registry()
+    const duty = w.duty('eu', registry)
+    await drive(w, [{ duty, term: 1 }], () => w.state(r) === 'rolled-back' && w.nodes.every(n => n.version === '1.0.0'))
+    // The metrics of issue 14 point 6, as the holder exports them (gauges as of its latest round).
+    await duty.round(1)
+    const text = await registry.metrics()
+    assert.match(text, /mycel_rollout_gate_failures_total\{reason="health-failing"\} 1/)
+    assert.match(text, /mycel_rollout_rollbacks_total\{trigger="gate"\} 1/)
+    assert.match(text, /mycel_rollouts\{region="eu",state="rolled-back"\} 1/)
+    assert.match(text, /mycel_component_nodes\{component="web",version="1\.0\.0"\} 6/)
+    assert.match(text, /mycel_rollout_assignments_total 2/)
     const touched = w.nodes.filter(n => n.switches.length > 0)
     assert.equal(touched.length, 2, 'only the canaries were touched')
     for (const n of touched) assert.deepEqual(n.switches, ['2.0.0', '1.0.0'])
