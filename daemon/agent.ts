@@ -338,9 +338,13 @@ export class Agent {
       // The network manager places counted deployments, and the update manager
       // drives rollouts, through replicated config.
       placementConfig: () => config.started ? config : undefined,
-      // The rollout gate judges a component without a health check by its running state.
-      healthCheck: (name, version) => {
-        try { return artifacts.release(name, version).manifest.health !== undefined } catch { return undefined }
+      // The rollout gate judges a component without a health check by its running state;
+      // a region's update manager checks its nodes against the release's requires.
+      releaseFacts: (name, version) => {
+        try {
+          const m = artifacts.release(name, version).manifest
+          return { healthCheck: m.health !== undefined, ...(m.requires !== undefined ? { requires: m.requires } : {}) }
+        } catch { return undefined }
       }
     })({ ...components, membership, health }), (roles) => {
       const rs = routesOfRoles(roles, { peerId: identity.peerId, region: cfg.region })

@@ -32,6 +32,7 @@ import type { RegionConfigSource } from './config-manager.js'
 import type { AdmissionPolicy } from './security-manager.js'
 import type { Emit } from './role.js'
 import type { PlacementConfig } from './placement-duty.js'
+import type { ReleaseFacts } from './rollout/driver.js'
 
 export { ROLE_NAMES, ROLE_REGISTRY, type RoleName } from './registry.js'
 export { leaseDhtValidators, leaseDhtSelectors } from '../protocols/election/index.js'
@@ -58,8 +59,8 @@ export interface RolesInit {
   placementConfig?: () => PlacementConfig | undefined
   /** Oldest version the security manager accepts without flagging. */
   minVersion?: string
-  /** Whether a release's manifest has a health check (the update manager's gate). */
-  healthCheck?: (component: string, version: string) => boolean | undefined
+  /** What the update manager needs of a release's manifest (rollout/driver.ts). */
+  releaseFacts?: (component: string, version: string) => ReleaseFacts | undefined
 }
 
 export type RolesComponents = Pick<CommonComponents, 'peerId' | 'privateKey' | 'region' | 'dataDir' | 'logger' | 'registry' | 'faults'> & {
@@ -123,7 +124,7 @@ export class Roles implements Startable {
       topologySink: init.topologySink,
       placementConfig: init.placementConfig,
       minVersion: init.minVersion,
-      healthCheck: init.healthCheck
+      releaseFacts: init.releaseFacts
     }
     // Each entry's tunables were made by that entry's own `tunables` (resolveRoleTunables); TypeScript
     // cannot correlate the union of entries with the record's values, hence the cast.

@@ -18,7 +18,7 @@ import type { DutyTunables, Emit, Role } from './role.js'
 import { NetworkManager, networkTunables, type NetworkManagerInit, type TopologySink } from './network-manager.js'
 import { PlacementDuty, type PlacementConfig } from './placement-duty.js'
 import { UpdateManager, updateTunables } from './update-manager.js'
-import { RolloutDuty } from './rollout/driver.js'
+import { RolloutDuty, type ReleaseFacts } from './rollout/driver.js'
 import { rolloutMetrics } from './rollout/metrics.js'
 import { ConfigManager, configTunables, type ConfigManagerInit } from './config-manager.js'
 import { SecurityManager, securityTunables, type SecurityManagerInit } from './security-manager.js'
@@ -45,8 +45,8 @@ export interface RoleContext {
   placementConfig?: () => PlacementConfig | undefined
   /** Oldest version the security manager accepts without flagging. */
   minVersion?: string
-  /** Whether a release's manifest has a health check (the update manager's gate); undefined when unknown here. */
-  healthCheck?: (component: string, version: string) => boolean | undefined
+  /** What the update manager needs of a release's manifest (driver.ts); undefined when the release is unknown here. */
+  releaseFacts?: (component: string, version: string) => ReleaseFacts | undefined
 }
 
 export interface RoleDefinition<N extends string, T extends DutyTunables> {
@@ -78,7 +78,7 @@ export const ROLE_REGISTRY = [
       rollouts: ctx.placementConfig === undefined
         ? undefined
         : new RolloutDuty({
-          region: ctx.region, config: ctx.placementConfig, membership: ctx.membership, health: ctx.health, healthCheck: ctx.healthCheck, emit: ctx.emit, logger: ctx.logger, metrics: rolloutMetrics(ctx.registry)
+          region: ctx.region, config: ctx.placementConfig, membership: ctx.membership, health: ctx.health, releaseFacts: ctx.releaseFacts, emit: ctx.emit, logger: ctx.logger, metrics: rolloutMetrics(ctx.registry)
         })
     })
   }),

@@ -43,7 +43,16 @@ import { checkRolloutEntry, parseRollout, ROLLOUTS_NAMESPACE, type Rollout, type
 import { rolloutState } from './state.js'
 import { gateReport, stepRegion, type StepDecision, type StepNode } from './step.js'
 import { pendingWaves, planWaves } from './waves.js'
+import { checkCompatibility, describeProblem } from './compat.js'
 import type { RolloutMetrics } from './metrics.js'
+
+/** What the update manager needs of a release's manifest. */
+export interface ReleaseFacts {
+  /** The manifest has a health check. */
+  healthCheck: boolean
+  /** The manifest's `requires` (requirement name -> semver range). */
+  requires?: Readonly<Record<string, string>>
+}
 
 /** Replicated config as the duty reads and writes it (the same slice as placement's). */
 export type RolloutConfig = PlacementConfig
@@ -54,11 +63,12 @@ export interface RolloutDutyInit {
   membership: Pick<MembershipView, 'self' | 'members'> & Partial<Pick<MembershipView, 'addEventListener' | 'removeEventListener'>>
   health: { reports: () => Array<{ report: HealthReport }> }
   /**
-   * Whether the release's manifest has a health check; undefined when the
-   * release is not known here (then it is assumed to have one: the gate
-   * waits for `passing`, never passes a component on its running state alone).
+   * What the duty needs of a release's manifest; undefined when the release
+   * is not known here (then it is assumed to have a health check: the gate
+   * waits for `passing`, never passes a component on its running state
+   * alone; and no requirement can be checked, so none is).
    */
-  healthCheck?: (component: string, version: string) => boolean | undefined
+  releaseFacts?: (component: string, version: string) => ReleaseFacts | undefined
   emit?: Emit
   logger: Logger
   metrics: RolloutMetrics
@@ -190,7 +200,7 @@ export class RolloutDuty {
       result.active = true
       const base = inForce?.record ?? this.plan(r, d, members, reports, config, term, now)
       const nodes = this.observe(r, base, members, reports)
-      const step = stepRegion({ rollout: r, progress: base, nodes, now, healthCheck: this.init.healthCheck?.(r.component, r.to) ?? true, mayStartWave })
+      const step = stepRegion({ rollout: r, progress: base, nodes, now, healthCheck: this.init.releaseFacts?.(r.component, r.to)?.healthCheck ?? true, mayStartWave })
       if (!mayStartWave && !this.heldBack.has(r.id)) {
         this.heldBack.add(r.id)
         this.log.warn({ rollout: r.id, alive: known.filter(m => m.state === 'alive').length, known: known.length }, 'rollout: no majority of the network alive from here; no new wave starts until it is')
@@ -232,14 +242,26 @@ export class RolloutDuty {
       if (runs || wants) targets.push(m.peerId)
     }
     const waves = pendingWaves(planWaves({ rolloutId: r.id, nodes: targets, canary: r.canary, maxParallel: r.maxParallel }))
+    const base = { id: r.id, region: this.init.region, term, startedAt: now, lastProgressAt: now, waves }
+    // Every target node against the new manifest's requires, before anything changes here.
+    const compat = checkCompatibility(this.init.releaseFacts?.(r.component, r.to)?.requires, targets.map(peerId => {
+      const report = reports.get(peerId) as HealthReport
+      return { peerId, mycel: report.version, components: (report.components ?? []).map(c => ({ name: c.name, version: c.version })) }
+    }))
+    if (!compat.ok) {
+      const detail = `${compat.problems.length} incompatible: ${compat.problems.slice(0, 3).map(describeProblem).join('; ')}`.slice(0, 512)
+      this.init.metrics.gateFailures.inc({ reason: 'incompatible' })
+      this.log.warn({ rollout: r.id, component: r.component, to: r.to, region: this.init.region, problems: compat.problems.slice(0, 20), term }, 'rollout: region refused, target nodes incompatible')
+      return { ...base, state: 'failed', failure: { at: now, reason: 'incompatible', detail, wave: 0 } }
+    }
     this.log.info({ rollout: r.id, component: r.component, to: r.to, region: this.init.region, nodes: targets.length, waves: waves.length, term }, 'rollout: region started, waves planned')
-    return { id: r.id, region: this.init.region, term, state: 'running', startedAt: now, lastProgressAt: now, waves }
+    return { ...base, state: 'running', waves }
   }
 
   /** Every wave node's view, folding the latest reports into the passing runs. */
   private observe (r: Rollout, p: RegionProgress, members: ReadonlyArray<{ peerId: string, state: string }>, reports: ReadonlyMap<string, HealthReport>): Map<string, StepNode> {
     const alive = new Set(members.filter(m => m.state === 'alive').map(m => m.peerId))
-    const healthCheck = this.init.healthCheck?.(r.component, r.to) ?? true
+    const healthCheck = this.init.releaseFacts?.(r.component, r.to)?.healthCheck ?? true
     const nodes = new Map<string, StepNode>()
     for (const w of p.waves) {
       for (const peerId of w.nodes) {

@@ -53,10 +53,19 @@ export const waveSchema = z.object({
 
 export type Wave = z.output<typeof waveSchema>
 
+/**
+ * Why a region failed: a gate's reason (gate.ts), or `incompatible`: the
+ * region's update manager found, before its first wave, target nodes whose
+ * installed versions do not meet the new manifest's `requires` (the node that
+ * took the start request can check only its own region's nodes fully).
+ */
+export const FAILURE_REASONS = [...GATE_FAIL_REASONS, 'incompatible'] as const
+export type FailureReason = typeof FAILURE_REASONS[number]
+
 export const failureSchema = z.object({
   /** Unix ms the gate failed. */
   at: unixMs,
-  reason: z.enum(GATE_FAIL_REASONS),
+  reason: z.enum(FAILURE_REASONS),
   /** One line: which node and why. */
   detail: z.string().max(512),
   /** Index of the wave whose gate failed. */

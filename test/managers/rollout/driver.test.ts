@@ -88,8 +88,12 @@ class World {
     }))
   }
 
+  requires?: Record<string, string>
   duty (region: string, registry = new Registry()): RolloutDuty {
-    return new RolloutDuty({ region, config: () => this.config, membership: this.membership(region), health: { reports: () => this.reports() }, healthCheck: () => true, logger, metrics: rolloutMetrics(registry) })
+    return new RolloutDuty({
+      region, config: () => this.config, membership: this.membership(region), health: { reports: () => this.reports() },
+      releaseFacts: () => ({ healthCheck: true, ...(this.requires !== undefined ? { requires: this.requires } : {}) }), logger, metrics: rolloutMetrics(registry)
+    })
   }
 
   async start (over: Partial<Rollout> = {}): Promise<Rollout> {
@@ -204,6 +208,17 @@ describe('rollout duty (update manager)', () => {
     assert.deepEqual(keys, ['r1/eu/5'], 'the superseded term\'s key was deleted')
     const p = progressOf(currentProgress(w.config.entries(ROLLOUT_PROGRESS_NAMESPACE)), r.id, r.regions).get('eu')!
     assert.ok(p.waves.every(x => x.state === 'passed' && x.passedAt !== undefined))
+  })
+
+  it('a region whose nodes do not meet the new manifest\'s requires fails before anything changes there', async () => {
+    const w = new World({ eu: 3 }, Date.now)
+    w.requires = { mycel: '>=9.0.0' }
+    const r = await w.start()
+    await drive(w, [{ duty: w.duty('eu'), term: 1 }], () => w.state(r) === 'rolled-back')
+    const p = progressOf(currentProgress(w.config.entries(ROLLOUT_PROGRESS_NAMESPACE)), r.id, r.regions).get('eu')!
+    assert.equal(p.failure?.reason, 'incompatible')
+    assert.match(p.failure?.detail ?? '', /^3 incompatible: .*requires mycel >=9\.0\.0, found 0\.1\.0/)
+    assert.ok(w.nodes.every(n => n.switches.length === 0), 'no node touched')
   })
 
   it('a paused rollout does not move; resumed, it finishes', async () => {
