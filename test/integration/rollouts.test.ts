@@ -64,7 +64,7 @@ describe('rollouts across four real agents', function () {
       await writeFile(join(app, 'check.sh'), check)
       await writeFile(join(app, 'mycel.component.yaml'), [
         'name: web', `version: ${version}`, 'entry: ["/bin/sh", "run.sh"]',
-        'health:', '  exec: ["/bin/sh", "check.sh"]', '  interval: 1s', '  timeout: 500ms', '  failureThreshold: 1', ''
+        'health:', '  exec: ["/bin/sh", "check.sh"]', '  interval: 1s', '  timeout: 500ms', '  failureThreshold: 3', ''
       ].join('\n'))
       const pub = await cli('component', 'publish', app, '--key', key, '--api', agents[0].api)
       assert.equal(pub.code, 0, pub.stderr)
