@@ -35,7 +35,7 @@ import { ApiServer } from './api/server.js'
 import { coreRoutes } from './api/routes/core.js'
 import { configRoutes } from './api/routes/config.js'
 import { artifactRoutes, componentRoutes, hostRoutes } from './api/routes/components.js'
-import { archiveCollector, archiveSource, releaseSource } from './host-sources.js'
+import { archiveCollector, archiveHints, archiveSource, releaseSource } from './host-sources.js'
 import { desiredSource } from '../managers/desired.js'
 import { componentHost, HOST_COMPONENT, type ComponentHost } from '../host/component-host.js'
 import { hostTunables } from '../host/constants.js'
@@ -299,7 +299,8 @@ export class Agent {
       releases: releaseSource(artifacts),
       archives: archiveSource(new ArtifactFetcher(
         { peerId: identity.peerId, logger: log, signal: this.shutdown.signal, host: node, routing: node.services.dht },
-        { config: artifactConfig, store: artifacts.blocks, metrics: artifacts.metrics }), artifacts),
+        { config: artifactConfig, store: artifacts.blocks, metrics: artifacts.metrics }), artifacts,
+        archiveHints({ self: identity.peerId, releases: () => artifacts.list(), releaseEntries: () => config.readSource()?.entries(RELEASES_NAMESPACE), reports: () => health.reports() })),
       env: { MYCEL_NODE_ID: identity.peerId, MYCEL_REGION: cfg.region },
       user: cfg.componentUser ?? (euid === 0 ? 'nobody' : undefined),
       strategy,

@@ -29,15 +29,51 @@ export function releaseSource (artifacts: Pick<ArtifactService, 'release'>): Rel
   return { release: async (name, version): Promise<HostRelease> => artifacts.release(name, version).manifest }
 }
 
-/** Archives: fetched peer to peer into the block store, read back verified. */
-export function archiveSource (fetcher: Pick<ArtifactFetcher, 'fetch'>, artifacts: Pick<ArtifactService, 'blocks'>): ArchiveSource {
+/**
+ * Archives: fetched peer to peer into the block store, read back verified.
+ * `hints` names peers likely to hold an archive, tried beside the DHT's
+ * providers: a provider record can be missing for a while (the publisher's
+ * announcement still under way, a lookup timing out on a small or busy
+ * network), and an install must not wait on it when the network says who
+ * runs the version.
+ */
+export function archiveSource (fetcher: Pick<ArtifactFetcher, 'fetch'>, artifacts: Pick<ArtifactService, 'blocks'>, hints: (cid: string) => string[] = () => []): ArchiveSource {
   return {
-    fetch: async (archive, signal) => { await fetcher.fetch({ archive: archive.cid, size: archive.size, signal, announceInBackground: true }) },
+    fetch: async (archive, signal) => { await fetcher.fetch({ archive: archive.cid, size: archive.size, signal, announceInBackground: true, peers: hints(archive.cid) }) },
     read: (cid) => (async function * () {
       const stored = await artifacts.blocks.getIndex(cid)
       if (stored === undefined) throw new BlockMissingError(`archive ${cid} is not held`)
       yield * artifacts.blocks.read(stored.index)
     })()
+  }
+}
+
+/** Most hinted peers per fetch: enough to spread the load, few enough that a stale hint costs little. */
+export const MAX_ARCHIVE_HINTS = 8
+
+/**
+ * Peers likely to hold an archive: the nodes whose health reports show its
+ * release running (they unpacked it, and keep its blocks while it is in
+ * use), in random order so that the load spreads, then the node that
+ * published it (the writer of its mycel.releases entry). At most
+ * MAX_ARCHIVE_HINTS, never this node.
+ */
+export function archiveHints (d: {
+  self: string
+  releases: () => Array<{ name: string, version: string, archive: { cid: string } }>
+  /** Entries of mycel.releases (key `name@version#digest`) with their writers; undefined while config does not run. */
+  releaseEntries: () => Array<[string, { writer?: string }]> | undefined
+  reports: () => Array<{ report: { peerId: string, components?: Array<{ name: string, version: string, state: string }> } }>
+}): (cid: string) => string[] {
+  return (cid) => {
+    const r = d.releases().find(x => x.archive.cid === cid)
+    if (r === undefined) return []
+    const running = d.reports()
+      .filter(x => x.report.peerId !== d.self && (x.report.components ?? []).some(c => c.name === r.name && c.version === r.version && c.state === 'running'))
+      .map(x => ({ id: x.report.peerId, k: Math.random() })).sort((a, b) => a.k - b.k).map(x => x.id)
+    const prefix = `${r.name}@${r.version}#`
+    const publishers = (d.releaseEntries() ?? []).filter(([key, e]) => key.startsWith(prefix) && e.writer !== undefined && e.writer !== d.self).map(([, e]) => e.writer as string)
+    return [...new Set([...running.slice(0, MAX_ARCHIVE_HINTS - 1), ...publishers, ...running.slice(MAX_ARCHIVE_HINTS - 1)])].slice(0, MAX_ARCHIVE_HINTS)
   }
 }
 

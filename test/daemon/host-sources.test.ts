@@ -3,7 +3,7 @@
  */
 import assert from 'node:assert/strict'
 import pino from 'pino'
-import { archiveCollector } from '../../daemon/host-sources.js'
+import { archiveCollector, archiveHints, MAX_ARCHIVE_HINTS } from '../../daemon/host-sources.js'
 
 const rel = (name: string, version: string, cid: string): any => ({ name, version, publisher: 'p', archive: { cid, size: 1 }, publishedAt: '' })
 
@@ -32,5 +32,23 @@ describe('host sources', () => {
     deployments = []
     await gc()
     assert.equal(kept.length, 0, 'no collection while deployments or the host are unknown')
+  })
+
+  it('archive hints: nodes running the release (never this one), then its publisher, at most MAX_ARCHIVE_HINTS', () => {
+    const report = (peerId: string, version: string, state = 'running'): any => ({ report: { peerId, components: [{ name: 'web', version, state }] } })
+    let reports = [report('self', '2.0.0'), report('a', '2.0.0'), report('b', '1.0.0'), report('c', '2.0.0', 'failed'), report('d', '2.0.0')]
+    const hints = archiveHints({
+      self: 'self',
+      releases: () => [rel('web', '1.0.0', 'c1'), rel('web', '2.0.0', 'c2')],
+      releaseEntries: () => [['web@2.0.0#abc', { writer: 'pub' }], ['web@1.0.0#def', { writer: 'old' }], ['web@2.0.0#x', { writer: 'self' }]],
+      reports: () => reports
+    })
+    assert.deepEqual(hints('c2').sort(), ['a', 'd', 'pub'])
+    assert.deepEqual(hints('c1').sort(), ['b', 'old'])
+    assert.deepEqual(hints('unknown'), [])
+    reports = Array.from({ length: 20 }, (_, i) => report(`p${i}`, '2.0.0'))
+    const many = hints('c2')
+    assert.equal(many.length, MAX_ARCHIVE_HINTS)
+    assert.ok(many.includes('pub'), 'the publisher is kept among many runners')
   })
 })
