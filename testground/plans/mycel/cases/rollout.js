@@ -26,8 +26,8 @@
  * `max_unavailable`, `max_down_seen`, `v3_touched` (instances that ran 3.0.0), `v3_gate_to_stable_ms` (v3's
  * failed gate until the last touched instance runs 2.0.0 with health passing again, from the timelines),
  * `v3_gate_ms` (the v3 record's creation until its gate failed). Every instance: `v2_switch_ms` (the v2
- * start until it runs 2.0.0 passing), `samples`. Instance 1 also writes `timelines.json` (every timeline and
- * both rollouts' final views) into its outputs.
+ * start until it runs 2.0.0 passing), `samples`, `sample_errors` (API calls that got no answer).
+ * Instance 1 also writes `timelines.json` (every timeline and both rollouts' final views) into its outputs.
  */
 const path = require('path')
 const fsp = require('fs/promises')
@@ -101,18 +101,25 @@ module.exports = async function rollout (runenv, client) {
     await runs(agent, V2, interval, rolloutTimeout)
     await sampler.stop()
     out.samples = sampler.samples
+    out.sample_errors = sampler.errors
     await client.publish('timeline', { seq, v2Start, v3Start, changes: sampler.changes })
 
+    let verdict
     if (operator) {
       const timelines = await collect(client, 'timeline', n, convergeTimeout)
       // For a post-mortem of a failed check: what every instance saw, and both rollouts' final records.
       if (runenv.testOutputsPath) await fsp.writeFile(path.join(runenv.testOutputsPath, 'timelines.json'), JSON.stringify({ v2: v2.view, v3: v3.view, timelines }, null, 1))
-      Object.assign(out, judge(runenv, timelines, v2, v3))
+      try {
+        Object.assign(out, judge(runenv, timelines, v2, v3))
+      } catch (err) {
+        verdict = err // after the undeploy: a failed check must not leave the others waiting, or components running
+      }
     }
     // Nothing is undeployed before every timeline is in.
     await signalAndWait(client, 'judged', n, convergeTimeout)
     if (operator) await agent.del(`/v1/deployments/${NAME}`)
     out.leftover_killed = await removed(agent, interval)
+    if (verdict) throw verdict
     writeResults(runenv, out)
     await signalAndWait(client, 'done', n, convergeTimeout)
   } catch (err) {
@@ -197,23 +204,31 @@ class Sampler {
   start () {
     this.loop = (async () => {
       while (!this.stopped) {
-        try {
-          const c = await localComponent(this.agent, NAME)
-          const s = c ? { version: c.version, state: c.state, health: c.health } : { version: null, state: 'absent', health: 'unknown' }
-          const last = this.changes[this.changes.length - 1]
-          if (!last || last.version !== s.version || last.state !== s.state || last.health !== s.health) this.changes.push({ t: Date.now(), ...s })
-          this.samples++
-        } catch (_) {
-          this.errors++ // a slow API call is one missed sample; the timeline keeps the last known state
-        }
+        await this.sample()
         await sleep(this.intervalMs)
       }
     })()
   }
 
+  async sample () {
+    try {
+      const c = await localComponent(this.agent, NAME)
+      const s = c ? { version: c.version, state: c.state, health: c.health } : { version: null, state: 'absent', health: 'unknown' }
+      const last = this.changes[this.changes.length - 1]
+      if (!last || last.version !== s.version || last.state !== s.state || last.health !== s.health) this.changes.push({ t: Date.now(), ...s })
+      this.samples++
+    } catch (_) {
+      this.errors++ // a slow API call is one missed sample; the timeline keeps the last known state
+    }
+  }
+
+  /** Ends the loop with one last sample: the caller has just seen a state the timeline must end on. */
   async stop () {
+    if (this.stopped) return
     this.stopped = true
-    if (this.loop) await this.loop
+    if (!this.loop) return
+    await this.loop
+    await this.sample()
   }
 }
 
