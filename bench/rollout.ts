@@ -155,8 +155,10 @@ async function main (work: string, pids: Set<number>, agents: AgentProcess[]): P
   await writeFile(join(app, 'run.sh'), 'exec sleep 3600\n')
   for (const [version, check] of [['1.0.0', 'exit 0'], ['2.0.0', 'exit 0'], ['3.0.0', 'exit 1']] as const) {
     await writeFile(join(app, 'check.sh'), `${check}\n`)
+    // Three failed checks in a row fail it: with one, a single check timing out on this loaded machine
+    // failed a good version's gate (and rolled it back). 3.0.0's check fails every time.
     await writeFile(join(app, 'mycel.component.yaml'), [`name: ${NAME}`, `version: "${version}"`, 'entry: ["/bin/sh", "run.sh"]',
-      'health:', '  exec: ["/bin/sh", "check.sh"]', '  interval: 1s', '  timeout: 500ms', '  failureThreshold: 1', ''].join('\n'))
+      'health:', '  exec: ["/bin/sh", "check.sh"]', '  interval: 1s', '  timeout: 1s', '  failureThreshold: 3', ''].join('\n'))
     await cli('component', 'publish', app, '--key', key, '--api', publisher.api, '--json')
   }
 
