@@ -8,7 +8,9 @@
  *
  * - install anchor: a plain deploy of 1.0.0 to every agent; per node, the
  *   deploy until its component host reports it `running` (the report's
- *   `since`), so fetch, unpack and start, as a wave's node does.
+ *   `since`), so fetch, unpack and start, as a wave's node does. With it,
+ *   the component hosts' install attempts by result: a fetch that found no
+ *   provider yet is retried after a backoff, which is most of a slow install.
  * - rollout 1.0.0 → 2.0.0: total time (the record's creation until the last
  *   wave's gate passed, from the record) against its lower bound
  *   `waves × (install + min-healthy-time)`, with install the median of the
@@ -54,6 +56,24 @@ interface View { id: string, state: string, createdAt: number, regions: RegionVi
 async function local (a: AgentProcess): Promise<Local | undefined> {
   const r = await a.get<{ components: Local[] }>('/v1/components/local')
   return r.components.find(c => c.name === NAME)
+}
+
+/**
+ * Install attempts of every agent's component host by result (`ok`, or the error name: a release or a
+ * provider not found yet is retried after a backoff of 2 s doubling, lan), summed over the agents.
+ */
+async function installAttempts (agents: AgentProcess[]): Promise<Record<string, number>> {
+  const total: Record<string, number> = {}
+  for (const a of agents) {
+    const text = await (await fetch(`http://${a.api}/metrics`)).text()
+    for (const m of text.matchAll(/^mycel_component_installs_total\{result="([^"]*)"\} (\S+)$/gm)) total[m[1] as string] = (total[m[1] as string] ?? 0) + Number(m[2])
+  }
+  return total
+}
+
+/** `after - before`, per result. */
+function delta (after: Record<string, number>, before: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(after).map(([k, v]) => [k, v - (before[k] ?? 0)]).filter(([, v]) => v !== 0))
 }
 
 const up = (c: Local | undefined, version: string): boolean => c?.version === version && c.state === 'running' && c.health === 'passing'
@@ -163,6 +183,7 @@ async function main (work: string, pids: Set<number>, agents: AgentProcess[]): P
   }
 
   // The install anchor: a plain deploy of 1.0.0.
+  const i0 = await installAttempts(agents)
   const d0 = Date.now()
   const r = await publisher.request('PUT', `/v1/deployments/${NAME}`, { version: '1.0.0' })
   if (r.status !== 200) throw new Error(`deploy: HTTP ${r.status} ${JSON.stringify(r.json)}`)
@@ -170,6 +191,7 @@ async function main (work: string, pids: Set<number>, agents: AgentProcess[]): P
   const deployAllMs = Date.now() - d0
   for (const c of v1) if (c.pid !== undefined) pids.add(c.pid)
   const deployInstall = v1.map(c => c.since - d0)
+  const i1 = await installAttempts(agents)
   out(`deploy of 1.0.0: every agent running and passing after ${deployAllMs} ms; install (deploy → running) median ${median(deployInstall)} ms`)
 
   const holder = await updateHolder(agents)
@@ -177,6 +199,7 @@ async function main (work: string, pids: Set<number>, agents: AgentProcess[]): P
   out(`idle before: ${JSON.stringify(idleBefore)}`)
 
   // 1.0.0 → 2.0.0 in waves of 25 %.
+  const i2 = await installAttempts(agents)
   const good = await rollout(publisher, '2.0.0', holder)
   if (good.view.state !== 'succeeded') throw new Error(`rollout to 2.0.0 ended ${good.view.state}: ${JSON.stringify(good.view.failure)}`)
   const v2 = await allUp(agents, '2.0.0')
@@ -206,6 +229,7 @@ async function main (work: string, pids: Set<number>, agents: AgentProcess[]): P
     ratioToPerWaveBound: round(totalMs / perWaveBoundMs, 2),
     waveGateSeconds: perWave.map(w => round(w.gateMs / 1000, 2)),
     waveInstallMaxMs: perWave.map(w => w.installMaxMs),
+    installAttempts: delta(await installAttempts(agents), i2),
     updateRounds: good.rounds
   }
   out(`rollout 1.0.0 → 2.0.0: ${JSON.stringify(v2Result)}`)
@@ -237,7 +261,7 @@ async function main (work: string, pids: Set<number>, agents: AgentProcess[]): P
     agents: AGENTS,
     profile: 'lan',
     knobs: KNOBS.join(' '),
-    deploy: { allRunningPassingMs: deployAllMs, installMedianMs: median(deployInstall), installMaxMs: Math.max(...deployInstall) },
+    deploy: { allRunningPassingMs: deployAllMs, installMedianMs: median(deployInstall), installMaxMs: Math.max(...deployInstall), installAttempts: delta(i1, i0) },
     rollout: v2Result,
     failedRollout: v3Result,
     idleBefore,

@@ -112,16 +112,16 @@ module.exports = async function rollout (runenv, client) {
       try {
         Object.assign(out, judge(runenv, timelines, v2, v3))
       } catch (err) {
-        verdict = err // after the undeploy: a failed check must not leave the others waiting, or components running
+        verdict = err // thrown at the end: a failed check must not leave the others waiting, or components running
       }
     }
     // Nothing is undeployed before every timeline is in.
     await signalAndWait(client, 'judged', n, convergeTimeout)
     if (operator) await agent.del(`/v1/deployments/${NAME}`)
     out.leftover_killed = await removed(agent, interval)
-    if (verdict) throw verdict
     writeResults(runenv, out)
     await signalAndWait(client, 'done', n, convergeTimeout)
+    if (verdict) throw verdict
   } catch (err) {
     await sampler.stop()
     writeResults(runenv, out, { error: err.message })
