@@ -7,7 +7,8 @@ const testcases = {
   'failure-detection': require('./cases/failure-detection'),
   churn: require('./cases/churn'),
   'partition-heal': require('./cases/partition-heal'),
-  'component-distribution': require('./cases/component-distribution')
+  'component-distribution': require('./cases/component-distribution'),
+  rollout: require('./cases/rollout')
 }
 
 invokeMap(testcases).catch(err => {
