@@ -278,6 +278,8 @@ try {
   const path = await writeResult('rollout', result)
   out(`wrote ${path}`)
 } finally {
+  // What runs now, not only what the bench saw: a failed rollout leaves nodes on versions started since.
+  await Promise.all(agents.map(async a => { try { const c = await local(a); if (c?.pid !== undefined) pids.add(c.pid) } catch {} }))
   await Promise.all(agents.map(async a => { await a.cleanup() }))
   // Components outlive their agent: a failed run must not leave them running.
   for (const pid of pids) try { process.kill(-pid, 'SIGKILL') } catch {}
