@@ -111,7 +111,18 @@ describe('core rollout through the launcher (two real agents)', function () {
     const onBumped = agents.map(a => a.agentPid)
     await ok('component', 'publish', join(dir, 'broken'), '--key', key, '--api', agents[0]!.api)
     const down = (await ok('rollout', 'start', `mycel@${broken}`, '--max-parallel', '1', '--min-healthy-time', '2s', '--healthy-deadline', '90s', '--progress-deadline', '180s', '--api', agents[0]!.api)).trim()
-    const rolled = await waitFor(async () => { const r = await rollout(agents[0]!, down); return r.state === 'rolled-back' ? r : undefined }, 180_000, `rollout to ${broken} rolled back`)
+    // Asked of whichever agent answers: the first wave's agent is down while its launcher tries the build.
+    const rolled = await waitFor(async () => {
+      for (const a of agents) {
+        const r = await rollout(a, down).catch(() => undefined)
+        if (r !== undefined) return r.state === 'rolled-back' ? r : undefined
+      }
+      return undefined
+    }, 180_000, `rollout to ${broken} rolled back`).catch((err: Error) => {
+      // What the launchers and agents said, to tell a stuck launcher from a stuck rollout.
+      const tails = agents.map(a => `--- ${a.peerId} exit ${String(a.exitCode)}\n${a.stderr.split('\n').filter(l => /launcher|rollout|core|fatal|error/i.test(l)).slice(-25).join('\n')}`)
+      throw new Error(`${err.message}\n${tails.join('\n')}`)
+    })
     assert.equal(rolled.failure?.reason, 'node-failed')
     const tried = agents.findIndex(a => a.peerId === rolled.waves[0]!.nodes[0])
     assert.ok(tried >= 0)
