@@ -34,7 +34,7 @@ const path = require('path')
 const { joinCluster } = require('../lib/cluster')
 const { runCli } = require('../lib/agent')
 const { params, poll, collect, signalAndWait, writeResults, pollInterval } = require('../lib/util')
-const { PAYLOAD, makeComponentDir, localComponent, HOLDS_ARCHIVE, counter, serveFile, download } = require('../lib/component')
+const { PAYLOAD, makeComponentDir, localComponent, HOLDS_ARCHIVE, counter, serveFile, download, killLocal, removed } = require('../lib/component')
 
 const NAME = 'tg-payload'
 const VERSION = '1.0.0'
@@ -146,7 +146,7 @@ module.exports = async function componentDistribution (runenv, client) {
     await signalAndWait(client, 'measured', n, timeoutMs + 60_000)
     if (mode === 'swarm') {
       if (publisher) await agent.del(`/v1/deployments/${NAME}`)
-      out.leftover_killed = await removed(agent, interval)
+      out.leftover_killed = await removed(agent, NAME, interval)
     }
     writeResults(runenv, out)
     await signalAndWait(client, 'done', n, convergeTimeout)
@@ -154,7 +154,7 @@ module.exports = async function componentDistribution (runenv, client) {
     writeResults(runenv, out, { error: err.message })
     await agent.dumpDiagnostics(runenv.testOutputsPath)
     // Components outlive their agent: a failed run must not leave this node's instance running.
-    if (mode === 'swarm') await killLocal(agent)
+    if (mode === 'swarm') await killLocal(agent, NAME)
     throw err
   } finally {
     if (server) server.close()
@@ -181,29 +181,4 @@ async function holds (agent, intervalMs, timeoutMs) {
     throw new Error(`${err.message}; last state here: ${last}`)
   }
   return failures
-}
-
-/** SIGTERM to this node's instance's process group, if it runs; best effort. */
-async function killLocal (agent) {
-  try {
-    const c = await localComponent(agent, NAME)
-    if (c && typeof c.pid === 'number') process.kill(-c.pid, 'SIGTERM')
-  } catch (_) {}
-}
-
-/**
- * After the undeploy: until the component is gone from this node. One still running after the wait is
- * SIGTERMed by its process group (it leads one), so a run never leaves components behind; returns 1 then.
- */
-async function removed (agent, intervalMs) {
-  try {
-    await poll(async () => {
-      const c = await localComponent(agent, NAME)
-      return c === undefined || c.state === 'stopped' ? true : undefined
-    }, { timeoutMs: 30_000, intervalMs, what: `${NAME} stopped after the undeploy` })
-    return 0
-  } catch (_) {
-    await killLocal(agent)
-    return 1
-  }
 }

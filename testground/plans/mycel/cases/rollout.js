@@ -34,7 +34,7 @@ const fsp = require('fs/promises')
 const { joinCluster } = require('../lib/cluster')
 const { runCli } = require('../lib/agent')
 const { Fatal, params, poll, collect, signalAndWait, writeResults, pollInterval, sleep } = require('../lib/util')
-const { localComponent } = require('../lib/component')
+const { localComponent, killLocal, removed } = require('../lib/component')
 const { checkTimelines, maxDown, firstStable } = require('../lib/rollout-check')
 
 const NAME = 'tg-web'
@@ -118,7 +118,7 @@ module.exports = async function rollout (runenv, client) {
     // Nothing is undeployed before every timeline is in.
     await signalAndWait(client, 'judged', n, convergeTimeout)
     if (operator) await agent.del(`/v1/deployments/${NAME}`)
-    out.leftover_killed = await removed(agent, interval)
+    out.leftover_killed = await removed(agent, NAME, interval)
     writeResults(runenv, out)
     await signalAndWait(client, 'done', n, convergeTimeout)
     if (verdict) throw verdict
@@ -126,7 +126,7 @@ module.exports = async function rollout (runenv, client) {
     await sampler.stop()
     writeResults(runenv, out, { error: err.message })
     await agent.dumpDiagnostics(runenv.testOutputsPath)
-    await killLocal(agent)
+    await killLocal(agent, NAME)
     throw err
   } finally {
     await agent.stop()
@@ -260,26 +260,4 @@ function judge (runenv, timelines, v2, v3) {
   if (touched.length === 0) problems.push(`no instance ran ${V3}: the bad version was never tried`)
   if (problems.length > 0) throw new Error(`rollout checks failed: ${problems.slice(0, 5).join('; ')}${problems.length > 5 ? ` (+${problems.length - 5} more)` : ''}`)
   return m
-}
-
-/** SIGTERM to this node's instance's process group, if it runs; best effort. */
-async function killLocal (agent) {
-  try {
-    const c = await localComponent(agent, NAME)
-    if (c && typeof c.pid === 'number') process.kill(-c.pid, 'SIGTERM')
-  } catch (_) {}
-}
-
-/** After the undeploy: until the component is gone here; one still running after 30 s is SIGTERMed (returns 1). */
-async function removed (agent, intervalMs) {
-  try {
-    await poll(async () => {
-      const c = await localComponent(agent, NAME)
-      return c === undefined || c.state === 'stopped' ? true : undefined
-    }, { timeoutMs: 30_000, intervalMs, what: `${NAME} stopped after the undeploy` })
-    return 0
-  } catch (_) {
-    await killLocal(agent)
-    return 1
-  }
 }

@@ -11,7 +11,7 @@ const http = require('http')
 const path = require('path')
 const { pipeline } = require('stream/promises')
 const { request } = require('./agent')
-const { Fatal } = require('./util')
+const { Fatal, poll } = require('./util')
 
 /** The payload file inside the component directory; the single-source anchor serves the same file. */
 const PAYLOAD = 'payload.bin'
@@ -100,4 +100,29 @@ async function download (url, timeoutMs) {
   return { bytes, sha256: hash.digest('hex') }
 }
 
-module.exports = { PAYLOAD, makeComponentDir, localComponent, HOLDS_ARCHIVE, counter, serveFile, download }
+/** SIGTERM to this node's instance of `name` by its process group (it leads one), if it runs; best effort. */
+async function killLocal (agent, name) {
+  try {
+    const c = await localComponent(agent, name)
+    if (c && typeof c.pid === 'number') process.kill(-c.pid, 'SIGTERM')
+  } catch (_) {}
+}
+
+/**
+ * After an undeploy: until `name` is gone from this node. One still running after 30 s is SIGTERMed, so a
+ * run never leaves components behind; returns 1 then, else 0.
+ */
+async function removed (agent, name, intervalMs) {
+  try {
+    await poll(async () => {
+      const c = await localComponent(agent, name)
+      return c === undefined || c.state === 'stopped' ? true : undefined
+    }, { timeoutMs: 30_000, intervalMs, what: `${name} stopped after the undeploy` })
+    return 0
+  } catch (_) {
+    await killLocal(agent, name)
+    return 1
+  }
+}
+
+module.exports = { PAYLOAD, makeComponentDir, localComponent, HOLDS_ARCHIVE, counter, serveFile, download, killLocal, removed }
