@@ -198,9 +198,12 @@ export class RolloutDuty {
         continue
       }
       result.active = true
-      const base = inForce?.record ?? this.plan(r, d, members, reports, config, term, now)
-      const nodes = this.observe(r, base, members, reports)
-      const step = stepRegion({ rollout: r, progress: base, nodes, now, healthCheck: this.init.releaseFacts?.(r.component, r.to)?.healthCheck ?? true, mayStartWave })
+      // Once per rollout and round: what the new version's manifest says.
+      const facts = this.init.releaseFacts?.(r.component, r.to)
+      const healthCheck = facts?.healthCheck ?? true
+      const base = inForce?.record ?? this.plan(r, d, members, reports, config, term, now, facts?.requires)
+      const nodes = this.observe(r, base, members, reports, healthCheck)
+      const step = stepRegion({ rollout: r, progress: base, nodes, now, healthCheck, mayStartWave })
       if (!mayStartWave && !this.heldBack.has(r.id)) {
         this.heldBack.add(r.id)
         this.log.warn({ rollout: r.id, alive: known.filter(m => m.state === 'alive').length, known: known.length }, 'rollout: no majority of the network alive from here; no new wave starts until it is')
@@ -228,7 +231,8 @@ export class RolloutDuty {
   }
 
   /** The region's first progress record: waves over the nodes that run the component now (or should, by the deployment). */
-  private plan (r: Rollout, d: Deployment, members: ReadonlyArray<{ peerId: string, state: string }>, reports: ReadonlyMap<string, HealthReport>, config: RolloutConfig, term: number, now: number): RegionProgress {
+  private plan (r: Rollout, d: Deployment, members: ReadonlyArray<{ peerId: string, state: string }>, reports: ReadonlyMap<string, HealthReport>,
+    config: RolloutConfig, term: number, now: number, requires: Readonly<Record<string, string>> | undefined): RegionProgress {
     const placements = config.entries(PLACEMENTS_NAMESPACE)
     const targets: string[] = []
     for (const m of members) {
@@ -244,7 +248,7 @@ export class RolloutDuty {
     const waves = pendingWaves(planWaves({ rolloutId: r.id, nodes: targets, canary: r.canary, maxParallel: r.maxParallel }))
     const base = { id: r.id, region: this.init.region, term, startedAt: now, lastProgressAt: now, waves }
     // Every target node against the new manifest's requires, before anything changes here.
-    const compat = checkCompatibility(this.init.releaseFacts?.(r.component, r.to)?.requires, targets.map(peerId => {
+    const compat = checkCompatibility(requires, targets.map(peerId => {
       const report = reports.get(peerId) as HealthReport
       return { peerId, mycel: report.version, components: (report.components ?? []).map(c => ({ name: c.name, version: c.version })) }
     }))
@@ -259,9 +263,8 @@ export class RolloutDuty {
   }
 
   /** Every wave node's view, folding the latest reports into the passing runs. */
-  private observe (r: Rollout, p: RegionProgress, members: ReadonlyArray<{ peerId: string, state: string }>, reports: ReadonlyMap<string, HealthReport>): Map<string, StepNode> {
+  private observe (r: Rollout, p: RegionProgress, members: ReadonlyArray<{ peerId: string, state: string }>, reports: ReadonlyMap<string, HealthReport>, healthCheck: boolean): Map<string, StepNode> {
     const alive = new Set(members.filter(m => m.state === 'alive').map(m => m.peerId))
-    const healthCheck = this.init.releaseFacts?.(r.component, r.to)?.healthCheck ?? true
     const nodes = new Map<string, StepNode>()
     for (const w of p.waves) {
       for (const peerId of w.nodes) {
