@@ -6,46 +6,14 @@
  * local HTTP server stands in for the agent.
  */
 import { expect } from 'chai'
-import { createServer, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
-import { runCli } from '../../daemon/cli/program.js'
-
-interface Seen { method: string, url: string, body: string }
+import { fakeAgentApi, type FakeAgentApi } from '../helpers/fake-agent-api.js'
 
 describe('CLI: rollout', () => {
-  let server: Server
-  let api: string
-  const seen: Seen[] = []
-  let reply: { status: number, body: unknown } = { status: 200, body: {} }
-
-  before(async () => {
-    server = createServer((req, res) => {
-      let body = ''
-      req.on('data', (c: Buffer) => { body += c.toString() })
-      req.on('end', () => {
-        seen.push({ method: req.method ?? '', url: req.url ?? '', body })
-        res.statusCode = reply.status
-        res.setHeader('content-type', 'application/json')
-        res.end(JSON.stringify(reply.body))
-      })
-    })
-    await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
-    api = `127.0.0.1:${(server.address() as AddressInfo).port}`
-  })
-  after(async () => { await new Promise(resolve => server.close(resolve)) })
-  beforeEach(() => { seen.length = 0 })
-
-  /** Runs the command capturing stderr and process.stdout (where cli/output.ts prints). */
-  const run = async (...args: string[]): Promise<{ code: number, stderr: string, stdout: string }> => {
-    let stderr = ''
-    let stdout = ''
-    const write = process.stdout.write.bind(process.stdout)
-    process.stdout.write = ((chunk: string) => { stdout += chunk; return true }) as typeof process.stdout.write
-    try {
-      const code = await runCli([...args, '--api', api], { writeErr: str => { stderr += str }, writeOut: str => { stdout += str } })
-      return { code, stderr, stdout }
-    } finally { process.stdout.write = write }
-  }
+  let agent: FakeAgentApi
+  before(async () => { agent = await fakeAgentApi() })
+  after(async () => { await agent.close() })
+  beforeEach(() => { agent.seen.length = 0 })
+  const run = async (...args: string[]): ReturnType<FakeAgentApi['run']> => await agent.run(...args)
 
   it('bad arguments exit 2 with one line naming the problem, and nothing reaches the agent', async () => {
     for (const [args, mentions] of [
@@ -73,32 +41,32 @@ describe('CLI: rollout', () => {
       expect(r.stderr).to.match(/^mycel: /)
       expect(r.stderr, args.join(' ')).to.include(mentions)
     }
-    expect(seen).to.deep.equal([])
+    expect(agent.seen).to.deep.equal([])
   })
 
   it('start sends the parsed request and prints only the id', async () => {
-    reply = { status: 201, body: { id: 'web-2.0.0-abcdef', rollout: {}, unchecked: [] } }
+    agent.reply = { status: 201, body: { id: 'web-2.0.0-abcdef', rollout: {}, unchecked: [] } }
     const r = await run('rollout', 'start', 'web@2.0.0', '--region', 'us', '--region', 'eu', '--canary', '1', '--max-parallel', '25%',
       '--min-healthy-time', '2s', '--healthy-deadline', '1m', '--progress-deadline', '2m', '--max-unavailable', '2', '--no-auto-revert')
     expect(r.code, r.stderr).to.equal(0)
     expect(r.stdout).to.equal('web-2.0.0-abcdef\n')
-    expect(seen.map(s => `${s.method} ${s.url}`)).to.deep.equal(['POST /v1/rollouts'])
-    expect(JSON.parse(seen[0]?.body as string)).to.deep.equal({
+    expect(agent.seen.map(s => `${s.method} ${s.url}`)).to.deep.equal(['POST /v1/rollouts'])
+    expect(JSON.parse(agent.seen[0]?.body as string)).to.deep.equal({
       component: 'web', version: '2.0.0', regions: ['us', 'eu'], canary: 1, maxParallel: { percent: 25 },
       minHealthyTimeMs: 2_000, healthyDeadlineMs: 60_000, progressDeadlineMs: 120_000, maxUnavailable: 2, autoRevert: false
     })
   })
 
   it('a refusal of the agent exits 1 with its line', async () => {
-    reply = { status: 409, body: { error: 'rollout web-2.0.0-abcdef of web is running: a second rollout is refused, not queued (abort it or roll it back first)' } }
+    agent.reply = { status: 409, body: { error: 'rollout web-2.0.0-abcdef of web is running: a second rollout is refused, not queued (abort it or roll it back first)' } }
     const r = await run('rollout', 'start', 'web@3.0.0')
     expect(r.code).to.equal(1)
     expect(r.stdout).to.equal('')
     expect(r.stderr).to.equal('mycel: rollout web-2.0.0-abcdef of web is running: a second rollout is refused, not queued (abort it or roll it back first)\n')
-    reply = { status: 409, body: { error: 'rollout x is succeeded: pause applies to a running rollout' } }
+    agent.reply = { status: 409, body: { error: 'rollout x is succeeded: pause applies to a running rollout' } }
     const p = await run('rollout', 'pause', 'x')
     expect(p.code).to.equal(1)
-    expect(seen.map(s => `${s.method} ${s.url}`)).to.deep.equal(['POST /v1/rollouts', 'POST /v1/rollouts/x/pause'])
+    expect(agent.seen.map(s => `${s.method} ${s.url}`)).to.deep.equal(['POST /v1/rollouts', 'POST /v1/rollouts/x/pause'])
   })
 
   it('status: one line per rollout, its regions\' waves and its nodes; --json as the agent answers', async () => {
@@ -113,7 +81,7 @@ describe('CLI: rollout', () => {
         n3: { region: 'eu', version: '1.0.0', state: 'running', health: 'passing', member: 'alive', stale: false, target: null }
       }
     }
-    reply = { status: 200, body: { rollouts: [view] } }
+    agent.reply = { status: 200, body: { rollouts: [view] } }
     const all = await run('rollout', 'status')
     expect(all.code, all.stderr).to.equal(0)
     const lines = all.stdout.split('\n')
@@ -123,11 +91,11 @@ describe('CLI: rollout', () => {
     expect(lines[3]).to.match(/^ {4}n1 +eu +2\.0\.0 +running +passing +-> 2\.0\.0$/)
     expect(lines[4]).to.match(/^ {4}n2 +eu +1\.0\.0 +dead +unknown +-> 2\.0\.0$/)
     expect(lines[5]).to.match(/^ {4}n3 +eu +1\.0\.0 +running +passing$/)
-    reply = { status: 200, body: view }
+    agent.reply = { status: 200, body: view }
     const one = await run('rollout', 'status', 'web-2.0.0-abcdef', '--json')
     expect(JSON.parse(one.stdout)).to.deep.equal(view)
-    reply = { status: 200, body: { rollouts: [] } }
+    agent.reply = { status: 200, body: { rollouts: [] } }
     expect((await run('rollout', 'status')).stdout).to.equal('no rollouts\n')
-    expect(seen.map(s => `${s.method} ${s.url}`)).to.deep.equal(['GET /v1/rollouts', 'GET /v1/rollouts/web-2.0.0-abcdef', 'GET /v1/rollouts'])
+    expect(agent.seen.map(s => `${s.method} ${s.url}`)).to.deep.equal(['GET /v1/rollouts', 'GET /v1/rollouts/web-2.0.0-abcdef', 'GET /v1/rollouts'])
   })
 })

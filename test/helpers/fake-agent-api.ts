@@ -1,0 +1,46 @@
+/**
+ * A local HTTP server standing in for an agent's admin API in CLI tests:
+ * it records every request and answers with `reply` (status and JSON body).
+ * `run(...args)` runs the CLI in-process against it, capturing stderr and
+ * process.stdout (where daemon/cli/output.ts prints).
+ */
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { runCli } from '../../daemon/cli/program.js'
+
+export interface Seen { method: string, url: string, body: string }
+
+export interface FakeAgentApi {
+  api: string
+  seen: Seen[]
+  reply: { status: number, body: unknown }
+  run: (...args: string[]) => Promise<{ code: number, stderr: string, stdout: string }>
+  close: () => Promise<void>
+}
+
+export async function fakeAgentApi (): Promise<FakeAgentApi> {
+  const fake: Partial<FakeAgentApi> & { seen: Seen[], reply: { status: number, body: unknown } } = { seen: [], reply: { status: 200, body: {} } }
+  const server: Server = createServer((req, res) => {
+    let body = ''
+    req.on('data', (c: Buffer) => { body += c.toString() })
+    req.on('end', () => {
+      fake.seen.push({ method: req.method ?? '', url: req.url ?? '', body })
+      res.statusCode = fake.reply.status
+      res.setHeader('content-type', 'application/json')
+      res.end(JSON.stringify(fake.reply.body))
+    })
+  })
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  const api = `127.0.0.1:${(server.address() as AddressInfo).port}`
+  const run: FakeAgentApi['run'] = async (...args) => {
+    let stderr = ''
+    let stdout = ''
+    const write = process.stdout.write.bind(process.stdout)
+    process.stdout.write = ((chunk: string) => { stdout += chunk; return true }) as typeof process.stdout.write
+    try {
+      const code = await runCli([...args, '--api', api], { writeErr: str => { stderr += str }, writeOut: str => { stdout += str } })
+      return { code, stderr, stdout }
+    } finally { process.stdout.write = write }
+  }
+  return Object.assign(fake, { api, run, close: async () => { await new Promise(resolve => server.close(resolve)) } }) as FakeAgentApi
+}
