@@ -169,7 +169,8 @@ describe('rollout start through the operator', () => {
   })
 
   it('property: a refused start writes nothing; an accepted one writes one record that parses and round-trips', async () => {
-    // Mostly good input, so that both outcomes occur often.
+    // Mostly good input, so that both outcomes occur often: about 8 % of runs are accepted, so 400 runs make
+    // "more than 10 accepted" all but certain (150 runs fell short now and then: a flaky coverage check).
     const mostly = fc.oneof({ arbitrary: fc.constant(true), weight: 6 }, { arbitrary: fc.constant(false), weight: 1 })
     const knobs = fc.record({
       canary: fc.integer({ min: -1, max: 30 }),
@@ -210,7 +211,7 @@ describe('rollout start through the operator', () => {
         const written = config.writes[0]
         checkRolloutEntry(written?.key as string, written?.value)
         assert.deepEqual(parseRollout(JSON.parse(JSON.stringify(written?.value))), accepted.rollout)
-      }), { numRuns: 150 })
+      }), { numRuns: 400 })
     assert.ok(outcomes.accepted > 10 && outcomes.refused > 10, JSON.stringify(outcomes))
   })
 })
