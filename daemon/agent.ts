@@ -60,9 +60,12 @@ import { checkDeploymentEntry, DEPLOYMENTS_NAMESPACE } from '../managers/deploym
 import { checkPlacementEntry, PLACEMENTS_NAMESPACE } from '../managers/placement-namespace.js'
 import { checkRolloutEntry, ROLLOUTS_NAMESPACE } from '../managers/rollout/record.js'
 import { checkProgressEntry, ROLLOUT_PROGRESS_NAMESPACE } from '../managers/rollout/progress.js'
-import { criticalService, genesisHash, loadGenesis } from '../protocols/bft/index.js'
+import { BFT_SYNC_PROTOCOL, criticalService, genesisHash, loadGenesis } from '../protocols/bft/index.js'
 import { criticalAccessPolicy } from '../policy/namespace-acl.js'
 import { POLICY_KEY_RULES } from '../policy/key-rules.js'
+import { admissionAuthority } from '../policy/admission-authority.js'
+import type { AdmissionPolicyView } from '../policy/admission-policy.js'
+import { joinRedemption, wireAdmission } from './admission-wiring.js'
 import { publisherTrust } from '../policy/publisher-trust.js'
 import { ARTIFACTS_COMPONENT, artifactService } from '../protocols/artifacts/service.js'
 import { artifactTunables } from '../protocols/artifacts/constants.js'
@@ -101,6 +104,8 @@ export interface AgentOptions {
    * Absent: core updates are refused (host/core-update.ts).
    */
   switchCore?: () => void
+  /** A condition the agent cannot run on was found after start (a refused join token): stop and exit with this one line. */
+  fatal?: (message: string) => void
 }
 
 /** A protocol component given to add(); its admin routes answer 503 while it is stopped on a fault. */
@@ -152,6 +157,7 @@ export class Agent {
     // libp2p: transports, encryption, muxing, gossipsub, DHT, optional PSK.
     // Test-only partition control (test profile + MYCEL_TEST_HOOKS=1); see daemon/test-hooks.ts.
     const partition = testHooksEnabled(cfg.profile) ? new PartitionControl() : undefined
+    let policy: AdmissionPolicyView | undefined
     const node = await parts.startPart('libp2p', async () => await createNode({
       privateKey: identity.privateKey,
       listen: cfg.listen,
@@ -169,6 +175,10 @@ export class Agent {
       // refused peer is denied by the connection gater (docs/architecture.md).
       admission: admission({
         network: genesis !== undefined ? { genesis: genesisHash(genesis), networkId: genesis.networkId } : undefined,
+        // With a genesis, nobody is admitted before the committed admission policy is read (wireAdmission).
+        policyRequired: genesis !== undefined,
+        limitedProtocols: [BFT_SYNC_PROTOCOL],
+        joinRedemption: joinRedemption(cfg.joinToken, identity.privateKey, identity.peerId.toString(), () => policy?.standing(identity.peerId.toString()) === 'admitted'),
         config: admissionTunables.defaults(cfg.profile),
         logger: log,
         registry: this.registry
@@ -235,7 +245,12 @@ export class Agent {
     // Critical config (BFT): only with --genesis. Certified blocks from the
     // validators, verified and applied on every node (docs/bft.md).
     const critical = genesis !== undefined
-      ? await component('critical', () => criticalService({ genesis, profile: cfg.profile, keyRules: POLICY_KEY_RULES })({ ...components, membership }), c => criticalRoutes(c))
+      ? await component('critical', () => criticalService({ genesis, profile: cfg.profile, keyRules: POLICY_KEY_RULES, authorities: [admissionAuthority] })({ ...components, membership }), c => criticalRoutes(c))
+      : undefined
+
+    // Admission policy: from here on every peer is judged by committed critical config (docs/security.md).
+    policy = critical !== undefined
+      ? wireAdmission({ critical, admission: admitted, self: identity.peerId.toString(), logger: log, ...(cfg.joinToken !== undefined && this.opts.fatal !== undefined ? { onTokenRefused: this.opts.fatal } : {}) })
       : undefined
 
     // Publisher trust: with a genesis the committed `publishers` key decides

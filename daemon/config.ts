@@ -18,7 +18,8 @@ import { REGION_PATTERN, REGION_RULE } from '../lib/region.js'
 import { checkPublishers } from '../policy/publisher-trust.js'
 import { labelsSchema } from '../protocols/health/report.js'
 import { checkUserSwitch, resolveUser } from '../host/user.js'
-import { loadGenesis } from '../protocols/bft/genesis.js'
+import { genesisHash, loadGenesis } from '../protocols/bft/genesis.js'
+import { parseJoinTokenText } from '../policy/join-token.js'
 import { ROLE_NAMES } from '../managers/registry.js'
 
 export const DEFAULT_API = '127.0.0.1:8900'
@@ -55,6 +56,13 @@ export const agentConfigSchema = z.object({
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
   roles: z.array(z.enum(ROLE_NAMES)),
   genesis: z.string().min(1).optional(),
+  /**
+   * A join token (`mycel admission token create`) this agent presents to
+   * join a network that runs an allowlist; needs `genesis`.
+   */
+  joinToken: z.string().min(1).max(4096).superRefine((t, ctx) => {
+    try { parseJoinTokenText(t) } catch (err) { ctx.addIssue({ code: z.ZodIssueCode.custom, message: (err as Error).message }) }
+  }).optional(),
   /** Replicated-config namespaces (ACL and schema); see docs/config.md. */
   namespaces: namespacesSectionSchema.optional(),
   /**
@@ -171,11 +179,19 @@ export async function checkReferencedFiles (cfg: AgentConfig): Promise<void> {
     }
   }
   if (cfg.genesis !== undefined) {
+    let g
     try {
-      await loadGenesis(cfg.genesis)
+      g = await loadGenesis(cfg.genesis)
     } catch (err) {
       throw new ConfigError((err as Error).message)
     }
+    if (cfg.joinToken !== undefined) {
+      const token = parseJoinTokenText(cfg.joinToken)
+      if (Buffer.compare(token.chain, genesisHash(g)) !== 0) throw new ConfigError(`joinToken: the token is for another network than genesis ${cfg.genesis} (${g.networkId})`)
+      if (token.expiresAt <= Date.now()) throw new ConfigError(`joinToken: the token expired at ${new Date(token.expiresAt).toISOString()}; ask an admin for a new one (mycel admission token create)`)
+    }
+  } else if (cfg.joinToken !== undefined) {
+    throw new ConfigError('joinToken needs genesis: a join token admits to a network, named by its genesis file (--genesis)')
   }
 }
 

@@ -21,8 +21,18 @@ export type RefusalReason =
   | 'no_handshake'
   /** The peer answered the handshake with something malformed. */
   | 'bad_handshake'
+  /** The network runs an allowlist and the peer is not on it (or not for its region). */
+  | 'not_allowed'
+  /** Committed critical config revoked the peer (or retired its key after a hand-over). */
+  | 'revoked'
+  /** The peer presented a join token past its expiry. */
+  | 'token_expired'
+  /** The peer presented a join token already used as often as it allows. */
+  | 'token_used'
+  /** The peer presented a join token that is forged, altered, for another network or otherwise unusable. */
+  | 'token_invalid'
 
-export const REFUSAL_REASONS: readonly RefusalReason[] = ['genesis_mismatch', 'peer_without_genesis', 'peer_has_genesis', 'no_handshake', 'bad_handshake']
+export const REFUSAL_REASONS: readonly RefusalReason[] = ['genesis_mismatch', 'peer_without_genesis', 'peer_has_genesis', 'no_handshake', 'bad_handshake', 'not_allowed', 'revoked', 'token_expired', 'token_used', 'token_invalid']
 
 export interface Refusal {
   reason: RefusalReason

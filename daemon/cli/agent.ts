@@ -30,6 +30,7 @@ interface AgentFlags {
   logLevel?: AgentConfig['logLevel']
   roles?: string[]
   genesis?: string
+  joinToken?: string
   /** `--publisher ID`, repeatable: the config key `publishers`. */
   publisher?: string[]
   /** `--label KEY=VALUE`, repeatable: the config key `labels`. */
@@ -55,6 +56,7 @@ export function registerAgentCommand (program: Command): void {
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent (default info)')
     .option('--roles <list>', 'management roles this node may hold, comma separated (default all)', list)
     .option('--genesis <file>', 'genesis file of the network (critical config)')
+    .option('--join-token <token>', 'join a network that runs an allowlist with this token (mycel admission token create); needs --genesis')
     .option('--publisher <id>', 'trust component manifests signed by this publisher id, repeatable (only without --genesis: with one, critical config key "publishers" decides)', collect)
     .option('--component-user <user>', 'run components as this user (name, name:group or uid[:gid]; default nobody when the agent is root)')
     .option('--label <key=value>', 'a label of this node, repeatable; deployments\' --constraint KEY=VALUE match it', collectLabel)
@@ -103,7 +105,15 @@ async function runAgent (flags: AgentFlags): Promise<void> {
     logger.info('switching core build: stopping without a leave; the launcher starts the new build')
     agent.stop({ leave: false }).then(removeTempDir).then(() => { logger.flush(); process.exit(EXIT_SWITCH_CORE) }, (err) => { logger.error({ err }, 'shutdown failed'); process.exit(1) })
   }
-  const agent = new Agent(config, logger, underLauncher ? { switchCore } : {})
+  // A refused join token: the agent could only run on admitted nowhere; say why in one line and exit 1.
+  const fatal = (message: string): void => {
+    if (stopping) return
+    stopping = true
+    logger.error(message)
+    process.stderr.write(`mycel: ${message}\n`)
+    agent.stop({ leave: false }).then(removeTempDir).then(() => { logger.flush(); process.exit(1) }, () => { process.exit(1) })
+  }
+  const agent = new Agent(config, logger, { ...(underLauncher ? { switchCore } : {}), fatal })
   const removeTempDir = async (): Promise<void> => {
     if (tempDir !== undefined) await rm(tempDir, { recursive: true, force: true }).catch((err: unknown) => { logger.warn({ err, dataDir: tempDir }, 'cannot remove the temporary data dir') })
   }

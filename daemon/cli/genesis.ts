@@ -10,6 +10,7 @@ import { writeFileDurable } from '../../lib/durable-file.js'
 import { createGenesis, genesisHashHex, genesisToJson, loadGenesis } from '../../protocols/bft/genesis.js'
 import { InvalidGenesisError } from '../../protocols/bft/errors.js'
 import { POLICY_KEY_RULES } from '../../policy/key-rules.js'
+import { checkGenesisValues } from '../../protocols/bft/critical-state.js'
 import { print, printJson } from './output.js'
 import { UsageError } from '../errors.js'
 
@@ -54,11 +55,7 @@ export function registerGenesisCommands (program: Command): void {
       // InvalidGenesisError (exit 2) names what is wrong.
       const g = createGenesis({ networkId: flags.networkId, validators: flags.validator, admins: flags.admin, values, params })
       // Values of keys a policy owns (e.g. `publishers`) follow the rule every validator runs.
-      for (const [key, rule] of POLICY_KEY_RULES) {
-        if (Object.hasOwn(g.values, key)) {
-          try { rule(g.values[key]) } catch (err) { throw new InvalidGenesisError(`genesis value ${key}: ${(err as Error).message}`) }
-        }
-      }
+      checkGenesisValues(g, POLICY_KEY_RULES)
       const text = genesisToJson(g)
       if (flags.out === undefined) {
         print(text)

@@ -12,8 +12,14 @@ import { defineTunables, tunable } from '../../lib/tunables.js'
 /** The one protocol that runs before admission: both sides send their hello on every new connection. */
 export const ADMISSION_PROTOCOL = '/mycel/admission/1.0.0'
 
-/** Largest hello accepted, bytes (a hello is ~90 bytes: a 32-byte hash and a network id). */
-export const MAX_HELLO_BYTES = 512
+/**
+ * Largest hello accepted, bytes: ~90 bytes (a 32-byte hash and a network id),
+ * plus a joining agent's token redemption (MAX_JOIN_BYTES) or a refusal's
+ * one-line reason.
+ */
+export const MAX_HELLO_BYTES = 6 * 1024
+/** Largest token redemption a hello carries (a signed critical entry with its token, ~600 bytes). */
+export const MAX_JOIN_BYTES = 4 * 1024
 
 export interface AdmissionConfig {
   /** One handshake exchange (open the stream, send our hello, read theirs), ms. */
@@ -41,6 +47,13 @@ export interface AdmissionConfig {
    * nothing else through meanwhile.
    */
   hangUpDelayMs: number
+  /**
+   * How long a joining peer whose token checked out may wait for its
+   * admission to be committed, ms, and how long a peer claiming a newer
+   * policy than ours may serve us blocks before we judge it on what we have.
+   * After that it is hung up on, not remembered: its next connection tries again.
+   */
+  limitedWaitMs: number
 }
 
 /** One entry per timer profile (the daemon's `lan`, `wan`, `test`), validated when this module loads. */
@@ -52,7 +65,8 @@ export const admissionTunables = defineTunables<AdmissionConfig>({
     admitWaitMs: tunable.positive(),
     refusalMemoryMs: tunable.positive(),
     maxRefusals: tunable.positive(),
-    hangUpDelayMs: tunable.nonNegative()
+    hangUpDelayMs: tunable.nonNegative(),
+    limitedWaitMs: tunable.positive()
   }),
   profiles: {
     // Generous on purpose: a starved host (a bootstrap peer taking a wave of
@@ -60,10 +74,10 @@ export const admissionTunables = defineTunables<AdmissionConfig>({
     // handshake that times out costs the whole connection, which is far worse
     // than waiting. Measured: 2 s exchanges timed out on both sides while the
     // serving agent ran its handlers 3-4 s late.
-    lan: { handshakeTimeoutMs: 10_000, handshakeAttempts: 2, admitWaitMs: 22_000, refusalMemoryMs: 5 * 60_000, maxRefusals: 4_096, hangUpDelayMs: 200 },
-    wan: { handshakeTimeoutMs: 20_000, handshakeAttempts: 2, admitWaitMs: 45_000, refusalMemoryMs: 10 * 60_000, maxRefusals: 4_096, hangUpDelayMs: 500 },
+    lan: { handshakeTimeoutMs: 10_000, handshakeAttempts: 2, admitWaitMs: 22_000, refusalMemoryMs: 5 * 60_000, maxRefusals: 4_096, hangUpDelayMs: 200, limitedWaitMs: 60_000 },
+    wan: { handshakeTimeoutMs: 20_000, handshakeAttempts: 2, admitWaitMs: 45_000, refusalMemoryMs: 10 * 60_000, maxRefusals: 4_096, hangUpDelayMs: 500, limitedWaitMs: 120_000 },
     // Refusals outlive the 30 s an integration test watches an outsider try.
-    test: { handshakeTimeoutMs: 5_000, handshakeAttempts: 2, admitWaitMs: 12_000, refusalMemoryMs: 60_000, maxRefusals: 4_096, hangUpDelayMs: 100 }
+    test: { handshakeTimeoutMs: 5_000, handshakeAttempts: 2, admitWaitMs: 12_000, refusalMemoryMs: 60_000, maxRefusals: 4_096, hangUpDelayMs: 100, limitedWaitMs: 20_000 }
   },
   relations: [
     // A stream of a peer still being admitted waits admitWaitMs for the

@@ -18,7 +18,7 @@ import { hex } from '../../lib/bytes.js'
 import { bytes, decodeCbor, encodeCbor } from '../../wire/codec.js'
 import type { Refusal } from '../../lib/peer-admission.js'
 import { traced, type Traced } from '../../wire/trace-context.js'
-import { MAX_HELLO_BYTES } from './constants.js'
+import { MAX_HELLO_BYTES, MAX_JOIN_BYTES } from './constants.js'
 
 /** The network an agent belongs to; undefined when it runs without a genesis. */
 export interface NetworkIdentity {
@@ -27,17 +27,34 @@ export interface NetworkIdentity {
   networkId: string
 }
 
-export interface Hello extends Traced { v: 1, genesis: Uint8Array | null, networkId: string | null }
+export interface Hello extends Traced {
+  v: 1
+  genesis: Uint8Array | null
+  networkId: string | null
+  /** Height of the sender's committed critical config: a peer further on may hold a policy we have not seen yet. */
+  height?: number
+  /** A joining agent's token redemption (a signed critical entry, policy/join-token.ts), sent until it is admitted. */
+  join?: Uint8Array
+  /** In an answer: why the answering node refuses the asker, so the asker can say so. */
+  refused?: { reason: string, detail: string }
+}
 
 const helloSchema: z.ZodType<Hello> = z.object({
   v: z.literal(1),
   genesis: bytes(32).refine(b => b.byteLength === 32, { message: 'a genesis hash is 32 bytes' }).nullable(),
   networkId: z.string().min(1).max(128).nullable(),
+  height: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
+  join: bytes(MAX_JOIN_BYTES).optional(),
+  refused: z.object({ reason: z.string().max(64), detail: z.string().max(1024) }).optional(),
   ...traced
 }).refine(h => (h.genesis === null) === (h.networkId === null), { message: 'genesis and networkId come together' })
 
-export function encodeHello (network: NetworkIdentity | undefined): Uint8Array {
-  return encodeCbor({ v: 1, genesis: network?.genesis ?? null, networkId: network?.networkId ?? null } satisfies Hello)
+export function encodeHello (network: NetworkIdentity | undefined, extra: Pick<Hello, 'height' | 'join' | 'refused'> = {}): Uint8Array {
+  const hello: Hello = { v: 1, genesis: network?.genesis ?? null, networkId: network?.networkId ?? null }
+  if (extra.height !== undefined) hello.height = extra.height
+  if (extra.join !== undefined) hello.join = extra.join
+  if (extra.refused !== undefined) hello.refused = { reason: extra.refused.reason, detail: extra.refused.detail.slice(0, 1024) }
+  return encodeCbor(hello)
 }
 
 /** Throws only the named wire errors (MalformedMessageError, OversizedMessageError, UnsupportedVersionError). */

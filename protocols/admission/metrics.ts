@@ -1,5 +1,5 @@
 /** Metrics of the admission protocol, in one factory (optional registry). */
-import { Counter, Gauge, type Registry } from 'prom-client'
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
 
 export function admissionMetrics (registry: Registry | undefined, refusedPeers: () => number) {
   const registers = registry !== undefined ? [registry] : []
@@ -14,6 +14,18 @@ export function admissionMetrics (registry: Registry | undefined, refusedPeers: 
       name: 'mycel_admission_streams_denied_total',
       help: 'Protocol streams refused because their peer was not admitted, by direction',
       labelNames: ['direction'] as const,
+      registers
+    }),
+    revocationSeconds: new Histogram({
+      name: 'mycel_admission_revocation_seconds',
+      help: 'From the commit of a revocation (its block time) to this node closing the revoked peer\'s connections',
+      buckets: [0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60],
+      registers
+    }),
+    refusedBy: new Counter({
+      name: 'mycel_admission_refused_by_peer_total',
+      help: 'Times a peer refused this node in the handshake, by the reason it gave',
+      labelNames: ['reason'] as const,
       registers
     }),
     refused: new Gauge({

@@ -21,6 +21,18 @@
  *    connection instead of leaving it half-admitted; nothing is remembered,
  *    so the next connection tries again.
  *
+ * With a genesis, the network's admission policy (committed critical
+ * config, rules.ts) is judged after the genesis: an allowlist keeps out
+ * peers not on it, a revocation cuts a peer off on every node the moment
+ * the certified block arrives (its live connections are closed, the
+ * connection gater denies it from then on). Until the agent attaches the
+ * policy (`attach`), verdicts wait: nobody is admitted on a policy not yet
+ * read. Two verdicts sit between admitted and refused ("limited": only the
+ * limited protocols, i.e. block catch-up, may flow): a joining peer whose
+ * token checked out, until its admission is committed; and a peer that
+ * claims a newer critical config than ours, while we fetch it from it
+ * before we judge it (we may not have heard of its admission yet).
+ *
  * Verdicts are per peer id (Noise authenticates it) and forgotten when the
  * peer's last connection closes: a reconnect is judged again.
  */
@@ -30,7 +42,8 @@ import type { Registry } from 'prom-client'
 import { handleRequests, request, type RpcHost } from '../../wire/rpc.js'
 import { hex } from '../../lib/bytes.js'
 import { errText } from '../../lib/errors.js'
-import type { PeerAdmission, Refusal } from '../../lib/peer-admission.js'
+import { REFUSAL_REASONS, type PeerAdmission, type Refusal } from '../../lib/peer-admission.js'
+import { policyVerdict, type AdmissionRules } from './rules.js'
 import { ADMISSION_PROTOCOL, MAX_HELLO_BYTES, type AdmissionConfig } from './constants.js'
 import { NotAdmittedError } from './errors.js'
 import { decodeHello, encodeHello, judgeHello, type Hello, type NetworkIdentity } from './hello.js'
@@ -40,6 +53,12 @@ import { admissionMetrics, type AdmissionMetrics } from './metrics.js'
 export interface AdmissionInit {
   /** This agent's network (genesis hash and id); undefined when it runs without a genesis. */
   network?: NetworkIdentity
+  /** Hold every verdict until `attach` gives the admission policy (the agent sets it with a genesis). */
+  policyRequired?: boolean
+  /** Protocols a limited peer may use (block catch-up). */
+  limitedProtocols?: readonly string[]
+  /** This agent's join-token redemption, sent in every hello while it returns one. */
+  joinRedemption?: () => Promise<Uint8Array | undefined>
   config: AdmissionConfig
   logger: Logger
   registry?: Registry
@@ -59,11 +78,16 @@ export interface AdmissionStatus {
   /** The rule this agent applies, in words. */
   rule: string
   network: { networkId: string, genesis: string } | null
-  connected: Array<{ peerId: string, verdict: 'admitted' | 'pending' }>
+  connected: Array<{ peerId: string, verdict: 'admitted' | 'pending' | 'joining' | 'catching-up' }>
   refused: Array<{ peerId: string, reason: string, detail: string, at: string, forgetInMs: number }>
+  /** What peers said when they refused this node. */
+  refusedBy: Array<{ peerId: string, reason: string, detail: string, at: string }>
 }
 
 interface Pending { promise: Promise<boolean>, resolve: (ok: boolean) => void }
+
+/** A peer past the genesis check that the policy has not admitted yet. */
+interface Limited { why: 'joining' | 'catching-up' | 'held', hello: Hello, conn: Connection, since: number, caughtUp: boolean, denied: boolean }
 
 export class AdmissionService implements PeerAdmission {
   readonly metrics: AdmissionMetrics
@@ -74,6 +98,13 @@ export class AdmissionService implements PeerAdmission {
   private readonly refused = new Map<string, Refusal>()
   private readonly pending = new Map<string, Pending>()
   private readonly listeners = new Set<(peer: string, refusal: Refusal) => void>()
+  private readonly refusedByListeners = new Set<(peer: string, refusal: Refusal) => void>()
+  private readonly limited = new Map<string, Limited>()
+  private readonly refusedBy = new Map<string, Refusal>()
+  private readonly limitedProtocols: ReadonlySet<string>
+  private rules?: AdmissionRules
+  private offPolicy?: () => void
+  private limitTimer?: ReturnType<typeof setInterval>
   private shutdown?: AbortController
   private gateInstalled = false
 
@@ -81,6 +112,31 @@ export class AdmissionService implements PeerAdmission {
     this.hello = encodeHello(init.network)
     this.log = init.logger.child({ component: 'admission' })
     this.metrics = admissionMetrics(init.registry, () => this.refusedCount())
+    this.limitedProtocols = new Set(init.limitedProtocols ?? [])
+  }
+
+  /**
+   * Judge by the network's admission policy from now on. Peers held for it
+   * are judged at once; admitted peers the policy refuses are cut off, and
+   * so on every later policy change.
+   */
+  attach (rules: AdmissionRules): void {
+    this.offPolicy?.()
+    this.rules = rules
+    this.offPolicy = rules.policy.onChange(() => { this.rejudge() })
+    this.rejudge()
+  }
+
+  /** Called when a peer refuses this node and says why; returns the unsubscribe function. */
+  onRefusedBy (listener: (peer: string, refusal: Refusal) => void): () => void {
+    this.refusedByListeners.add(listener)
+    return () => { this.refusedByListeners.delete(listener) }
+  }
+
+  /** Observe how long a revocation took to reach this node (block time of its commit → disconnect). */
+  observeRevocation (peer: string, committedAt: number): void {
+    if (this.openConnection(peer) === undefined && !this.admitted.has(peer)) return
+    this.metrics.revocationSeconds.observe(Math.max(0, Date.now() - committedAt) / 1000)
   }
 
   readonly [Symbol.toStringTag] = 'mycel/admission'
@@ -111,6 +167,8 @@ export class AdmissionService implements PeerAdmission {
       onError: (err, conn) => { this.log.debug({ err: errText(err), peer: conn.remotePeer.toString() }, 'admission handshake: serving failed') }
     })
     for (const conn of c.connectionManager.getConnections()) this.onConnectionOpen(new CustomEvent('connection:open', { detail: conn }))
+    this.limitTimer = setInterval(() => { this.expireLimited() }, Math.min(1000, cfg.limitedWaitMs))
+    this.limitTimer.unref?.()
     await registered
   }
 
@@ -118,6 +176,10 @@ export class AdmissionService implements PeerAdmission {
     if (this.shutdown === undefined) return
     this.shutdown.abort()
     this.shutdown = undefined
+    clearInterval(this.limitTimer)
+    this.offPolicy?.()
+    this.offPolicy = undefined
+    this.limited.clear()
     const c = this.components
     c.events.removeEventListener('connection:open', this.onConnectionOpen)
     c.events.removeEventListener('peer:disconnect', this.onPeerDisconnect)
@@ -130,6 +192,10 @@ export class AdmissionService implements PeerAdmission {
   isAdmitted (peer: string): boolean { return this.admitted.has(peer) }
 
   refusal (peer: string): Refusal | undefined {
+    const policy = this.rules?.policy
+    if (policy !== undefined && policy.standing(peer) === 'revoked') {
+      return this.refused.get(peer) ?? { reason: 'revoked', detail: policy.explain(peer), at: Date.now() }
+    }
     const r = this.refused.get(peer)
     if (r === undefined) return undefined
     if (Date.now() - r.at >= this.init.config.refusalMemoryMs) {
@@ -169,11 +235,12 @@ export class AdmissionService implements PeerAdmission {
         ? 'no genesis: admits only peers that run without a genesis too'
         : `genesis ${hex(network.genesis).slice(0, 16)}: admits only peers with the same genesis`,
       network: network === undefined ? null : { networkId: network.networkId, genesis: hex(network.genesis) },
-      connected: [...peers].sort().map(peerId => ({ peerId, verdict: this.admitted.has(peerId) ? 'admitted' : 'pending' })),
+      connected: [...peers].sort().map(peerId => ({ peerId, verdict: this.admitted.has(peerId) ? 'admitted' : verdictOf(this.limited.get(peerId)) })),
       refused: [...this.refused.keys()].flatMap(peerId => {
         const r = this.refusal(peerId)
         return r === undefined ? [] : [{ peerId, reason: r.reason, detail: r.detail, at: new Date(r.at).toISOString(), forgetInMs: r.at + this.init.config.refusalMemoryMs - now }]
-      })
+      }),
+      refusedBy: [...this.refusedBy].map(([peerId, r]) => ({ peerId, reason: r.reason, detail: r.detail, at: new Date(r.at).toISOString() }))
     }
   }
 
@@ -193,7 +260,9 @@ export class AdmissionService implements PeerAdmission {
   }
 
   private readonly onPeerDisconnect = (evt: CustomEvent<PeerId>): void => {
-    this.admitted.delete(evt.detail.toString())
+    const peer = evt.detail.toString()
+    this.admitted.delete(peer)
+    this.limited.delete(peer)
   }
 
   /** Every non-exempt stream passes here first (gate.ts). */
@@ -203,12 +272,19 @@ export class AdmissionService implements PeerAdmission {
       next(stream, connection)
       return
     }
+    const limited = this.limited.get(peer)
+    if (limited !== undefined && limited.why !== 'held' && this.limitedProtocols.has(stream.protocol ?? '')) {
+      next(stream, connection)
+      return
+    }
     return this.admitOn(peer, connection).then(ok => {
       if (ok) {
         next(stream, connection)
         return
       }
       this.metrics.streamsDenied.inc({ direction: stream.direction })
+      const l = this.limited.get(peer)
+      if (l !== undefined) l.denied = true
       const why = this.refusal(peer)
       throw new NotAdmittedError(`${stream.protocol ?? 'stream'} with ${peer} refused: ${why !== undefined ? `${why.reason}: ${why.detail}` : 'not admitted (no handshake verdict)'}`)
     })
@@ -245,7 +321,7 @@ export class AdmissionService implements PeerAdmission {
       if (conn === undefined) { this.settle(peer, false); return }
       let res: Uint8Array
       try {
-        res = await request(hostOn(conn), conn.remotePeer, ADMISSION_PROTOCOL, this.hello, {
+        res = await request(hostOn(conn), conn.remotePeer, ADMISSION_PROTOCOL, await this.ourHello(), {
           timeoutMs: cfg.handshakeTimeoutMs, maxBytes: MAX_HELLO_BYTES, signal: this.shutdown.signal
         })
       } catch (err) {
@@ -257,7 +333,7 @@ export class AdmissionService implements PeerAdmission {
         this.log.debug({ peer, attempt, err: errText(err) }, 'admission handshake attempt failed')
         continue
       }
-      this.judge(peer, res, conn)
+      await this.judge(peer, res, conn)
       return
     }
     if (!this.pending.has(peer)) return
@@ -267,42 +343,146 @@ export class AdmissionService implements PeerAdmission {
     await this.hangUp(peer)
   }
 
-  /** The serving side: answer with our hello first (so a refused peer learns why), then judge theirs. */
+  /** The serving side: judge their hello, then answer with ours, saying why if we refuse them. */
   private async serve (req: Uint8Array, conn: Connection, reply: (frame: Uint8Array) => Promise<void>): Promise<void> {
-    await reply(this.hello)
-    this.judge(conn.remotePeer.toString(), req, conn)
+    const peer = conn.remotePeer.toString()
+    const v = await this.verdict(peer, req, conn)
+    await reply(await this.ourHello(v.kind === 'refuse' ? v.refusal : undefined))
+    this.apply(peer, v, conn)
   }
 
-  private judge (peer: string, raw: Uint8Array, conn: Connection): void {
+  /** Our hello: network, critical height, our token redemption while we have one, and a refusal when answering. */
+  private async ourHello (refused?: Omit<Refusal, 'at'>): Promise<Uint8Array> {
+    if (this.init.network === undefined && refused === undefined) return this.hello
+    const join = await this.init.joinRedemption?.().catch(() => undefined)
+    return encodeHello(this.init.network, {
+      height: this.rules?.policy.height() ?? 0,
+      ...(join !== undefined ? { join } : {}),
+      ...(refused !== undefined ? { refused: { reason: refused.reason, detail: refused.detail } } : {})
+    })
+  }
+
+  private async judge (peer: string, raw: Uint8Array, conn: Connection): Promise<void> {
+    this.apply(peer, await this.verdict(peer, raw, conn), conn)
+  }
+
+  /** Decode and judge a hello: genesis first, then (with a genesis) the admission policy. */
+  private async verdict (peer: string, raw: Uint8Array, conn: Connection): Promise<Verdict> {
     let theirs: Hello
     try {
       theirs = decodeHello(raw)
     } catch (err) {
-      this.refuse(peer, { reason: 'bad_handshake', detail: `its hello is malformed (${errText(err)})` })
-      return
+      return { kind: 'refuse', refusal: { reason: 'bad_handshake', detail: `its hello is malformed (${errText(err)})` } }
     }
+    if (theirs.refused !== undefined) this.noteRefusedBy(peer, theirs.refused)
     const refusal = judgeHello(this.init.network, theirs)
-    if (refusal !== undefined) {
-      this.refuse(peer, refusal)
+    if (refusal !== undefined) return { kind: 'refuse', refusal }
+    if (this.admitted.has(peer)) return { kind: 'admit' }
+    const rules = this.rules
+    if (rules === undefined) return this.init.policyRequired === true ? { kind: 'limit', why: 'held', hello: theirs } : { kind: 'admit' }
+    const held = this.limited.get(peer)
+    const v = await policyVerdict(rules, peer, { height: theirs.height ?? 0, join: held?.why === 'joining' ? undefined : theirs.join, caughtUp: held?.caughtUp ?? false })
+    if (v.kind === 'limit') return { ...v, hello: theirs }
+    if (held?.why === 'joining' && v.kind === 'refuse' && v.refusal.reason === 'not_allowed') return { kind: 'limit', why: 'joining', hello: theirs }
+    return v
+  }
+
+  private apply (peer: string, v: Verdict, conn: Connection): void {
+    if (v.kind === 'refuse') { this.refuse(peer, v.refusal); return }
+    if (conn.status !== 'open') { this.limited.delete(peer); this.settle(peer, false); return }
+    if (v.kind === 'limit') {
+      const held = this.limited.get(peer)
+      if (held === undefined) {
+        this.limited.set(peer, { why: v.why, hello: v.hello, conn, since: Date.now(), caughtUp: false, denied: false })
+        this.log.info({ peer, why: v.why }, v.why === 'joining' ? 'peer presented a valid join token; waiting for its admission to be committed' : v.why === 'catching-up' ? 'peer claims newer critical config; fetching it before judging the peer' : 'judging peer once critical config is read')
+        if (v.why === 'catching-up') void this.catchUp(peer, conn)
+      } else if (held.why !== v.why) {
+        held.why = v.why
+        if (v.why === 'catching-up') void this.catchUp(peer, conn)
+      }
       return
     }
     if (this.admitted.has(peer)) return
-    // Admitted only while connected: the verdict is dropped with the last connection.
-    if (conn.status !== 'open') { this.settle(peer, false); return }
+    const was = this.limited.get(peer)
+    this.limited.delete(peer)
     this.admitted.add(peer)
     this.metrics.handshakes.inc({ result: 'admitted' })
     this.log.debug({ peer }, 'peer admitted')
     this.settle(peer, true)
+    // A stream refused while the peer was limited (identify, gossip) is not
+    // retried on this connection: start afresh so every protocol runs.
+    if (was?.denied === true) void this.hangUp(peer)
   }
 
-  private refuse (peer: string, r: Omit<Refusal, 'at'>): void {
-    const known = this.refusal(peer)
+  private async catchUp (peer: string, conn: Connection): Promise<void> {
+    try {
+      await this.rules?.catchUp(conn.remotePeer)
+    } catch (err) {
+      this.log.debug({ peer, err: errText(err) }, 'catching up from peer failed')
+    }
+    const l = this.limited.get(peer)
+    if (l === undefined || l.why !== 'catching-up') return
+    l.caughtUp = true
+    await this.reconsider(peer, l)
+  }
+
+  /** Judge a limited peer again on its stored hello (the policy changed, or we caught up). */
+  private async reconsider (peer: string, l: Limited): Promise<void> {
+    const v = await this.verdict(peer, encodeHelloOf(l.hello), l.conn)
+    this.apply(peer, v, l.conn)
+  }
+
+  /** The policy changed: cut off admitted peers it refuses now, judge the limited ones again, forget refusals it reverses. */
+  private rejudge (): void {
+    const rules = this.rules
+    if (rules === undefined) return
+    for (const peer of [...this.admitted]) {
+      const standing = rules.policy.standing(peer)
+      if (standing === 'admitted') continue
+      this.log.warn({ peer, standing }, `peer ${peer} is ${standing === 'revoked' ? 'revoked' : 'no longer allowed'}: closing its connections (${rules.policy.explain(peer)})`)
+      this.refuse(peer, { reason: standing === 'revoked' ? 'revoked' : 'not_allowed', detail: rules.policy.explain(peer) }, 0)
+    }
+    for (const [peer, r] of [...this.refused]) {
+      if ((r.reason === 'not_allowed' || r.reason.startsWith('token_')) && rules.policy.standing(peer) === 'admitted') this.refused.delete(peer)
+    }
+    for (const [peer, l] of [...this.limited]) void this.reconsider(peer, l)
+  }
+
+  /** Limited peers the policy did not admit in time are hung up on, not remembered: the next connection tries again. */
+  private expireLimited (): void {
+    const now = Date.now()
+    for (const [peer, l] of [...this.limited]) {
+      if (now - l.since < this.init.config.limitedWaitMs) continue
+      this.limited.delete(peer)
+      this.log.info({ peer, why: l.why }, `peer not admitted within ${this.init.config.limitedWaitMs} ms (${l.why}); closing the connection`)
+      this.metrics.handshakes.inc({ result: 'failed' })
+      this.settle(peer, false)
+      void this.hangUp(peer)
+    }
+  }
+
+  private noteRefusedBy (peer: string, r: { reason: string, detail: string }): void {
+    const known = this.refusedBy.get(peer)
+    const refusal = { reason: r.reason as Refusal['reason'], detail: r.detail, at: Date.now() }
+    this.refusedBy.set(peer, refusal)
+    while (this.refusedBy.size > 256) this.refusedBy.delete(this.refusedBy.keys().next().value as string)
+    if (known?.reason === r.reason) return
+    this.metrics.refusedBy.inc({ reason: REFUSAL_REASONS.includes(r.reason as Refusal['reason']) ? r.reason : 'other' })
+    this.log.error({ peer, reason: r.reason }, `peer ${peer} refuses this node: ${r.reason}: ${r.detail}`)
+    for (const l of this.refusedByListeners) {
+      try { l(peer, refusal) } catch (err) { this.log.warn({ err }, 'refused-by listener failed') }
+    }
+  }
+
+  private refuse (peer: string, r: Omit<Refusal, 'at'>, hangUpDelayMs = this.init.config.hangUpDelayMs): void {
+    const known = this.refused.get(peer)
     const refusal: Refusal = { ...r, at: Date.now() }
     this.admitted.delete(peer)
+    this.limited.delete(peer)
     this.refused.delete(peer)
     this.refused.set(peer, refusal)
     while (this.refused.size > this.init.config.maxRefusals) this.refused.delete(this.refused.keys().next().value as string)
-    if (known === undefined) {
+    if (known === undefined || known.reason !== r.reason) {
       this.metrics.handshakes.inc({ result: r.reason })
       this.log.warn({ peer, reason: r.reason, network: this.init.network?.networkId ?? null }, `refusing peer ${peer}: ${r.detail}`)
       for (const l of this.listeners) {
@@ -310,7 +490,8 @@ export class AdmissionService implements PeerAdmission {
       }
     }
     this.settle(peer, false)
-    setTimeout(() => { void this.hangUp(peer) }, this.init.config.hangUpDelayMs).unref()
+    if (hangUpDelayMs === 0) void this.hangUp(peer)
+    else setTimeout(() => { void this.hangUp(peer) }, hangUpDelayMs).unref()
   }
 
   private settle (peer: string, ok: boolean): void {
@@ -336,6 +517,17 @@ export class AdmissionService implements PeerAdmission {
     for (const peer of [...this.refused.keys()]) if (this.refusal(peer) !== undefined) n++
     return n
   }
+}
+
+type Verdict = { kind: 'admit' } | { kind: 'refuse', refusal: Omit<Refusal, 'at'> } | { kind: 'limit', why: Limited['why'], hello: Hello }
+
+function verdictOf (l: Limited | undefined): 'pending' | 'joining' | 'catching-up' {
+  return l === undefined || l.why === 'held' ? 'pending' : l.why
+}
+
+/** Re-encode a decoded hello (to judge a limited peer again on what it sent). */
+function encodeHelloOf (h: Hello): Uint8Array {
+  return encodeHello(h.genesis === null ? undefined : { genesis: h.genesis, networkId: h.networkId as string }, { height: h.height, join: h.join })
 }
 
 /** A requester whose streams open on one given connection (the handshake must not dial). */

@@ -5,7 +5,7 @@
  * separately and only for fresh proposals (consensus.ts).
  */
 import { bytesEqual, entryId } from './crypto.js'
-import type { CriticalState } from './critical-state.js'
+import type { CriticalState, GrantTally } from './critical-state.js'
 import type { Mempool } from './mempool.js'
 import type { Block, Entry } from './types.js'
 
@@ -13,11 +13,12 @@ import type { Block, Entry } from './types.js'
 export async function buildBlock (s: CriticalState, mempool: Mempool, height: number, now: number): Promise<Block | undefined> {
   const max = s.genesis.params.maxBlockEntries
   const entries: Entry[] = []
+  const tally: GrantTally = new Map()
   for (const [id, e] of mempool.list()) {
     if (entries.length >= max) break
     if (e.expiresAt <= now || s.isCommitted(id)) { mempool.delete(id); continue }
     try {
-      await s.validateEntry(e, height)
+      await s.validateEntry(e, height, tally)
     } catch {
       mempool.delete(id)
       continue
@@ -37,11 +38,12 @@ export async function isValidBlock (s: CriticalState, b: Block, height: number):
       return false
     }
     const ids = new Set<string>()
+    const tally: GrantTally = new Map()
     for (const e of b.entries) {
       const id = entryId(s.chain, e)
       if (ids.has(id)) return false
       ids.add(id)
-      await s.validateEntry(e, height)
+      await s.validateEntry(e, height, tally)
     }
     return true
   } catch {

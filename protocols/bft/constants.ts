@@ -53,6 +53,8 @@ export const MAX_BUFFERED_FUTURE_MESSAGES = 1024
 export const MAX_MEMPOOL_ENTRIES = 4096
 /** An entry may not claim to live longer than this after it is signed, ms. */
 export const MAX_ENTRY_TTL_MS = 10 * 60_000
+/** Largest grant an entry may carry (a join token is ~250 bytes), bytes. */
+export const MAX_GRANT_BYTES = 2048
 /** Certificates returned by one catch-up request. */
 export const SYNC_BATCH = 64
 

@@ -13,7 +13,7 @@
 import { isFailStop, type FailStopError } from '../../lib/errors.js'
 import { ADMINS_KEY, ADMIN_CHANGE_DELAY, MAX_KEY_BYTES, MAX_VALIDATORS, VALIDATORS_KEY, VALIDATOR_CHANGE_DELAY } from './constants.js'
 import { verifyCertificate } from './certificate.js'
-import { blockHash, bytesEqual, ENTRY_DOMAIN, entryId, entrySignBytes, hex, type Verifier } from './crypto.js'
+import { blockHash, bytesEqual, ENTRY_DOMAIN, entryId, entrySignBytes, hex, sha256, type Verifier } from './crypto.js'
 import { InvalidCertificateError, InvalidEntryError, InvalidGenesisError, NotAdminError } from './errors.js'
 import { genesisHash, isEd25519PeerId, type Genesis } from './genesis.js'
 import { ValidatorSet } from './validator-set.js'
@@ -64,12 +64,65 @@ export interface CriticalStateInit {
    * never committed. A rule throws to refuse.
    */
   keyRules?: ReadonlyArray<readonly [string, KeyRule]>
+  /**
+   * Authorities besides the admin set (policy/admission-authority.ts: join
+   * tokens, a node's own key hand-over and self-revocation). Tried in order
+   * for every entry not signed by an admin, and for every entry with a grant.
+   */
+  authorities?: readonly EntryAuthority[]
 }
 
-/** Refuses a value for one key by throwing; `null` is a deletion. */
-export type KeyRule = (value: string | null) => void
+/** Refuses a value for one key by throwing; `null` is a deletion. A rule registered for a prefix (ending in '/') gets the full key. */
+export type KeyRule = (value: string | null, key: string) => void
+
+/** What an entry authority may read: the chain as it stands before the entry's block. */
+export interface AuthorityContext {
+  chain: Uint8Array
+  /** Height of the block the entry is for. */
+  height: number
+  admins: ReadonlySet<string>
+  get: (key: string) => CriticalValue | undefined
+  /** Committed keys starting with `prefix`. */
+  keys: (prefix: string) => string[]
+  verify: Verifier
+}
+
+/**
+ * Authorises entries the admin rule does not: returns undefined when it does
+ * not recognise the entry, throws (InvalidEntryError, NotAdminError) to
+ * refuse one it owns, or says it is authorised, with the grant use to count
+ * when the entry carries a grant. The entry's signature by `e.admin` is
+ * checked by critical state before, whoever authorises it. Deterministic:
+ * the chain, never the clock (an entry's own expiresAt bounds its life).
+ */
+export type EntryAuthority = (e: Entry, ctx: AuthorityContext) => Promise<{ maxUses?: number } | undefined>
+
+/** Grant uses counted within one block, so a block cannot spend a single-use grant twice. */
+export type GrantTally = Map<string, number>
+
+/** A grant's identity: sha256 of its bytes (uses are counted per grant, network-wide). */
+export function grantId (grant: Uint8Array): string { return hex(sha256(grant)) }
 
 interface Stored { value: string, height: number }
+
+/** A key's own rule, else the rule of the longest prefix (a rule key ending in '/') it starts with. */
+function ruleFor (rules: ReadonlyMap<string, KeyRule>, key: string): KeyRule | undefined {
+  const exact = rules.get(key)
+  if (exact !== undefined) return exact
+  let best: [string, KeyRule] | undefined
+  for (const [k, r] of rules) {
+    if (k.endsWith('/') && key.startsWith(k) && (best === undefined || k.length > best[0].length)) best = [k, r]
+  }
+  return best?.[1]
+}
+
+/** Run the key rules on a genesis's initial values, as every node does when it loads it; throws InvalidGenesisError. */
+export function checkGenesisValues (genesis: Genesis, keyRules: ReadonlyMap<string, KeyRule> | ReadonlyArray<readonly [string, KeyRule]>): void {
+  const rules = keyRules instanceof Map ? keyRules as ReadonlyMap<string, KeyRule> : new Map(keyRules as ReadonlyArray<readonly [string, KeyRule]>)
+  for (const [k, v] of Object.entries(genesis.values)) {
+    try { ruleFor(rules, k)?.(v, k) } catch (err) { throw new InvalidGenesisError(`genesis value ${k}: ${(err as Error).message}`) }
+  }
+}
 
 /** Parse the JSON peer-id list of `bft/validators` or `bft/admins`; throws InvalidEntryError. */
 export function parsePeerList (key: string, value: string | null): string[] {
@@ -96,6 +149,8 @@ export class CriticalState extends EventTarget implements CriticalConfig {
   private readonly validatorHistory: Array<{ from: number, set: ValidatorSet }>
   private readonly adminHistory: Array<{ from: number, admins: Set<string> }>
   private readonly committedIds = new Set<string>()
+  private readonly grantUseCount = new Map<string, number>()
+  private readonly authorities: readonly EntryAuthority[]
   private queue: Promise<unknown> = Promise.resolve()
   private readonly onStoreFailure: CriticalStateInit['onStoreFailure']
   private readonly keyRules: ReadonlyMap<string, KeyRule>
@@ -108,9 +163,8 @@ export class CriticalState extends EventTarget implements CriticalConfig {
     this.store = init.store
     this.onStoreFailure = init.onStoreFailure
     this.keyRules = new Map(init.keyRules ?? [])
-    for (const [k, v] of Object.entries(init.genesis.values)) {
-      try { this.keyRules.get(k)?.(v) } catch (err) { throw new InvalidGenesisError(`genesis value ${k}: ${(err as Error).message}`) }
-    }
+    this.authorities = init.authorities ?? []
+    checkGenesisValues(init.genesis, this.keyRules)
     this.hashes = [this.chain]
     this.validatorHistory = [{ from: 1, set: new ValidatorSet(init.genesis.validators) }]
     this.adminHistory = [{ from: 1, admins: new Set(init.genesis.admins) }]
@@ -171,22 +225,48 @@ export class CriticalState extends EventTarget implements CriticalConfig {
    * keys' format, an authorised admin's valid signature, not already
    * committed. Deterministic (no clock): expiry is checked by the caller.
    */
-  async validateEntry (e: Entry, height: number): Promise<void> {
+  async validateEntry (e: Entry, height: number, tally?: GrantTally): Promise<void> {
     if (Buffer.byteLength(e.key) > MAX_KEY_BYTES) throw new InvalidEntryError('key too long')
     if (e.value !== null && Buffer.byteLength(e.value) > this.genesis.params.maxValueBytes) {
       throw new InvalidEntryError(`value exceeds ${this.genesis.params.maxValueBytes} bytes`)
     }
     if (e.key === VALIDATORS_KEY || e.key === ADMINS_KEY) parsePeerList(e.key, e.value)
-    const rule = this.keyRules.get(e.key)
+    const rule = this.ruleFor(e.key)
     if (rule !== undefined) {
-      try { rule(e.value) } catch (err) { throw new InvalidEntryError(`${e.key}: ${(err as Error).message}`) }
+      try { rule(e.value, e.key) } catch (err) { throw new InvalidEntryError(`${e.key}: ${(err as Error).message}`) }
     }
-    if (!this.adminsAt(height).has(e.admin)) throw new NotAdminError(`${e.admin} is not an admin`)
     if (!await this.verify(e.admin, ENTRY_DOMAIN, entrySignBytes(this.chain, e), e.signature)) {
       throw new InvalidEntryError(`bad entry signature from ${e.admin}`)
     }
     if (this.committedIds.has(entryId(this.chain, e))) throw new InvalidEntryError('entry already committed (replay)')
+    await this.authorize(e, height, tally)
   }
+
+  /** Uses of a grant committed so far. */
+  grantUses (id: string): number { return this.grantUseCount.get(id) ?? 0 }
+
+  /** The admin set, or an authority; a grant is spent only within its use limit. */
+  private async authorize (e: Entry, height: number, tally?: GrantTally): Promise<void> {
+    const admins = this.adminsAt(height)
+    if (e.grant === undefined && admins.has(e.admin)) return
+    const ctx: AuthorityContext = { chain: this.chain, height, admins, get: (k) => this.get(k), keys: (p) => [...this.kv.keys()].filter(k => k.startsWith(p)), verify: this.verify }
+    for (const authority of this.authorities) {
+      const ok = await authority(e, ctx)
+      if (ok === undefined) continue
+      if (e.grant === undefined) return
+      const id = grantId(e.grant)
+      const used = this.grantUses(id) + (tally?.get(id) ?? 0)
+      const max = ok.maxUses ?? 1
+      if (used >= max) throw new InvalidEntryError(`grant already used ${used} of ${max} time${max === 1 ? '' : 's'}`)
+      tally?.set(id, (tally.get(id) ?? 0) + 1)
+      return
+    }
+    if (e.grant !== undefined) throw new InvalidEntryError(`no authority accepts the grant of ${e.key}`)
+    throw new NotAdminError(`${e.admin} is not an admin`)
+  }
+
+  /** A key's own rule, else the rule of the longest prefix rule (a rule key ending in '/') it starts with. */
+  private ruleFor (key: string): KeyRule | undefined { return ruleFor(this.keyRules, key) }
 
   /** Throws InvalidCertificateError unless `cert` is a valid certificate for height() + 1. */
   async verifyNext (cert: Certificate): Promise<void> {
@@ -199,12 +279,13 @@ export class CriticalState extends EventTarget implements CriticalConfig {
       throw new InvalidCertificateError(`block ${h} has ${b.entries.length} entries`)
     }
     const ids = new Set<string>()
+    const tally: GrantTally = new Map()
     for (const e of b.entries) {
       const id = entryId(this.chain, e)
       if (ids.has(id)) throw new InvalidCertificateError(`block ${h} repeats an entry`)
       ids.add(id)
       try {
-        await this.validateEntry(e, h)
+        await this.validateEntry(e, h, tally)
       } catch (err) {
         throw new InvalidCertificateError(`block ${h}: ${(err as Error).message}`)
       }
@@ -272,6 +353,10 @@ export class CriticalState extends EventTarget implements CriticalConfig {
     const changes: CriticalChange[] = []
     for (const e of b.entries) {
       this.committedIds.add(entryId(this.chain, e))
+      if (e.grant !== undefined) {
+        const id = grantId(e.grant)
+        this.grantUseCount.set(id, this.grantUses(id) + 1)
+      }
       if (e.value === null) this.kv.delete(e.key)
       else this.kv.set(e.key, { value: e.value, height: h })
       if (e.key === VALIDATORS_KEY) this.validatorHistory.push({ from: h + VALIDATOR_CHANGE_DELAY, set: new ValidatorSet(parsePeerList(e.key, e.value)) })

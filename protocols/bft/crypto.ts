@@ -99,7 +99,7 @@ export function ed25519Verifier (cacheSize = 4096): Verifier {
   }
 }
 
-export async function signEntry (signer: BftSigner, chain: Uint8Array, e: { key: string, value: string | null, nonce: Uint8Array, expiresAt: number }): Promise<Entry> {
-  const unsigned = { key: e.key, value: e.value, admin: signer.id, nonce: e.nonce, expiresAt: e.expiresAt }
+export async function signEntry (signer: BftSigner, chain: Uint8Array, e: { key: string, value: string | null, nonce: Uint8Array, expiresAt: number, grant?: Uint8Array }): Promise<Entry> {
+  const unsigned = { key: e.key, value: e.value, admin: signer.id, nonce: e.nonce, expiresAt: e.expiresAt, ...(e.grant !== undefined ? { grant: e.grant } : {}) }
   return { ...unsigned, signature: await signer.sign(ENTRY_DOMAIN, entrySignBytes(chain, unsigned)) }
 }

@@ -12,7 +12,7 @@
 import { z } from 'zod'
 import { bytes, decodeCbor, decodeSigned, encodeCbor } from '../../wire/codec.js'
 import { traced, type Traced } from '../../wire/trace-context.js'
-import { MAX_KEY_BYTES, MAX_MESSAGE_BYTES, MAX_VALIDATORS, SYNC_BATCH } from './constants.js'
+import { MAX_GRANT_BYTES, MAX_KEY_BYTES, MAX_MESSAGE_BYTES, MAX_VALIDATORS, SYNC_BATCH } from './constants.js'
 import type { BftMessage, Block, Certificate, Entry } from './types.js'
 
 /** Hard wire ceiling on entries per block; genesis `params` may set a lower limit. */
@@ -34,6 +34,7 @@ export const entrySchema: z.ZodType<Entry> = z.object({
   admin: peer,
   nonce: exact(16),
   expiresAt: z.number().int().min(0).max(MAX_HEIGHT),
+  grant: bytes(MAX_GRANT_BYTES).optional(),
   signature,
   ...traced
 })
@@ -99,3 +100,6 @@ export function decodeMessage (data: Uint8Array): BftMessage { return decodeSign
 export function encodeCertificate (c: Certificate): Uint8Array { return encodeCbor(c) }
 export function decodeCertificate (data: Uint8Array): Certificate { return decodeSigned(data, certificateSchema, MAX_MESSAGE_BYTES) }
 export function decodeSyncRequest (data: Uint8Array): SyncRequest { return decodeCbor(data, syncRequestSchema, 1024) }
+/** A single signed entry (a join-token redemption carried in the admission hello). */
+export function encodeEntry (e: Entry): Uint8Array { return encodeCbor(e) }
+export function decodeEntry (data: Uint8Array, maxBytes: number): Entry { return decodeSigned(data, entrySchema, maxBytes) }

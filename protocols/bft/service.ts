@@ -43,7 +43,7 @@ import { CriticalSync } from './sync.js'
 import { BftTransport } from './transport.js'
 import { FileWal } from './wal.js'
 import { GENESIS_MARK_FILE, readGenesisMark, writeGenesisMark } from './genesis-mark.js'
-import type { Certificate } from './types.js'
+import type { Certificate, Entry } from './types.js'
 import { describeValidatorView, validatorView, type ValidatorMemberState, type ValidatorView } from './validator-view.js'
 import type { ProfileName } from '../../lib/tunables.js'
 import type { MembershipView } from '../membership/types.js'
@@ -55,6 +55,8 @@ export interface CriticalServiceInit {
   overrides?: Partial<BftProfile>
   /** Format rules of keys owned above this layer (CriticalStateInit.keyRules). */
   keyRules?: CriticalStateInit['keyRules']
+  /** Authorities besides the admin set (CriticalStateInit.authorities). */
+  authorities?: CriticalStateInit['authorities']
 }
 
 export type CriticalServiceComponents = Pick<CommonComponents, 'peerId' | 'privateKey' | 'dataDir' | 'logger' | 'registry' | 'faults'> & {
@@ -127,7 +129,7 @@ export class CriticalService implements Startable {
     this.metrics = createBftMetrics(c.registry as Registry | undefined)
     this.dir = join(c.dataDir, 'bft')
     this.store = new FileBlockStore(this.dir, this.log)
-    this.state = new CriticalState({ genesis: init.genesis, verify: ed25519Verifier(), store: this.store, keyRules: init.keyRules, onStoreFailure: (err) => { this.fail(err) } })
+    this.state = new CriticalState({ genesis: init.genesis, verify: ed25519Verifier(), store: this.store, keyRules: init.keyRules, authorities: init.authorities, onStoreFailure: (err) => { this.fail(err) } })
     this.signer = ed25519Signer(c.privateKey, c.peerId)
   }
 
@@ -265,14 +267,49 @@ export class CriticalService implements Startable {
    */
   async propose (key: string, value: string | null, opts: { timeoutMs?: number, signal?: AbortSignal } = {}): Promise<ProposeResult> {
     if (this.consensus === undefined) throw new Error('critical config not started')
-    const h = this.state.height() + 1
-    if (!this.state.adminsAt(h).has(this.c.peerId)) {
+    if (!this.state.adminsAt(this.state.height() + 1).has(this.c.peerId)) {
       throw new NotAdminError(`this agent (${this.c.peerId}) is not an admin of network ${this.init.genesis.networkId}; list it in the genesis admins or commit it to bft/admins`)
     }
+    return await this.proposeSigned(key, value, opts)
+  }
+
+  /**
+   * Like propose(), for an entry an authority other than the admin set
+   * allows this agent to make (CriticalStateInit.authorities): its own key
+   * hand-over, its own revocation. The validators' entry check decides.
+   */
+  async proposeOwn (key: string, value: string | null, opts: { timeoutMs?: number, signal?: AbortSignal } = {}): Promise<ProposeResult> {
+    if (this.consensus === undefined) throw new Error('critical config not started')
+    return await this.proposeSigned(key, value, opts)
+  }
+
+  /** Sign an entry with this agent's key (e.g. a join-token redemption carrying `grant`); nothing is submitted. */
+  async signOwnEntry (key: string, value: string | null, expiresAt: number, grant?: Uint8Array): Promise<Entry> {
+    return await signEntry(this.signer, this.state.chain, { key, value, nonce: new Uint8Array(randomBytes(16)), expiresAt, ...(grant !== undefined ? { grant } : {}) })
+  }
+
+  /**
+   * Check an entry signed elsewhere (a joining peer's token redemption) as
+   * the validators will, and hand it to them. Throws InvalidEntryError /
+   * NotAdminError when it is unusable; resolves once it is queued.
+   */
+  async relay (entry: Entry): Promise<string> {
+    if (this.consensus === undefined) throw new Error('critical config not started')
+    return await this.consensus.submit(entry)
+  }
+
+  /** Fetch certified blocks from `peer` now (admission catching up before it judges the peer). */
+  async syncFrom (peer: PeerId): Promise<number> {
+    return await (this.sync?.syncWith(peer) ?? Promise.resolve(0))
+  }
+
+  private async proposeSigned (key: string, value: string | null, opts: { timeoutMs?: number, signal?: AbortSignal }): Promise<ProposeResult> {
+    const consensus = this.consensus
+    if (consensus === undefined) throw new Error('critical config not started')
     const wait = Math.min(opts.timeoutMs ?? this.profile.proposeWaitMs, MAX_ENTRY_TTL_MS - this.profile.clockSkewMs)
     const started = Date.now()
     const expiresAt = started + wait
-    const entry = await signEntry(this.signer, this.state.chain, { key, value, nonce: new Uint8Array(randomBytes(16)), expiresAt })
+    const entry = await this.signOwnEntry(key, value, expiresAt)
     const id = entryId(this.state.chain, entry)
     let resolve!: (c: Certificate) => void
     let reject!: (err: Error) => void
@@ -290,7 +327,7 @@ export class CriticalService implements Startable {
     const onAbort = (): void => { reject(new CommitTimeoutError(`${key}: request aborted before commit; the proposal expires at ${new Date(expiresAt).toISOString()}`)) }
     opts.signal?.addEventListener('abort', onAbort)
     try {
-      await this.consensus.submit(entry)
+      await consensus.submit(entry)
       const cert = await promise
       const latencyMs = Date.now() - started
       this.metrics.proposeLatency.observe(latencyMs / 1000)
@@ -301,7 +338,6 @@ export class CriticalService implements Startable {
       opts.signal?.removeEventListener('abort', onAbort)
     }
   }
-
 
   private validatorView (lastHeard: Record<string, number>): ValidatorView {
     const set = this.state.validatorsAt(this.state.height() + 1)

@@ -15,6 +15,13 @@ export interface Entry extends Traced {
   nonce: Uint8Array
   /** Unix ms after which no fresh proposal may include it (see docs/bft.md). */
   expiresAt: number
+  /**
+   * Authority other than the admin set (critical-state.ts `EntryAuthority`):
+   * e.g. an admin-signed join token that lets `admin` (then the joining
+   * peer, not an admin) set its own admission key. Each use is counted per
+   * grant (sha256 of these bytes), network-wide.
+   */
+  grant?: Uint8Array
   signature: Uint8Array
 }
 
