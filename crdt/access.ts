@@ -4,8 +4,13 @@
  * BFT-committed critical config, which will implement the same interface.
  */
 export interface AccessPolicy {
-  /** May `writer` (a peer id string) write `namespace`? Must be cheap and synchronous. */
-  canWrite: (namespace: string, writer: string) => boolean
+  /**
+   * May `writer` (a peer id string) write `namespace`? Must be cheap and
+   * synchronous. `seq` is the envelope's sequence number when one from the
+   * network is checked (a revoked writer's envelopes up to its cut-off stay
+   * valid, later ones do not); absent for this node's own new writes.
+   */
+  canWrite: (namespace: string, writer: string, seq?: number) => boolean
   /**
    * Subscribe to rule changes (e.g. a committed ACL); returns an
    * unsubscribe function. Optional: the store needs no re-fetch logic,

@@ -251,7 +251,7 @@ export class Replica {
       if (known !== undefined && equalBytes(known, bytes)) return { result: 'duplicate', envelope }
       const held = this.streams.get(envelope.ns)?.get(envelope.writer)?.held.get(envelope.seq)
       if (held !== undefined && equalBytes(held.bytes, bytes)) return { result: 'duplicate', envelope }
-      if (!this.init.rules.access.canWrite(envelope.ns, envelope.writer)) {
+      if (!this.init.rules.access.canWrite(envelope.ns, envelope.writer, envelope.seq)) {
         throw new AccessDeniedError(`${envelope.writer} may not write namespace ${envelope.ns}`)
       }
       if (this.stoppedBelow(envelope)) return { result: 'rejected', reason: 'stream_stopped' }

@@ -66,6 +66,9 @@ import { POLICY_KEY_RULES } from '../policy/key-rules.js'
 import { admissionAuthority } from '../policy/admission-authority.js'
 import type { AdmissionPolicyView } from '../policy/admission-policy.js'
 import { joinRedemption, wireAdmission } from './admission-wiring.js'
+import { withRevocationCutoff } from '../policy/revocation-cutoff.js'
+import { guardGossipOrigins } from '../wire/gossip-origin.js'
+import { gossipCounter } from '../wire/topic.js'
 import { publisherTrust } from '../policy/publisher-trust.js'
 import { ARTIFACTS_COMPONENT, artifactService } from '../protocols/artifacts/service.js'
 import { artifactTunables } from '../protocols/artifacts/constants.js'
@@ -187,6 +190,10 @@ export class Agent {
       denyPeer: partition !== undefined ? (peer) => partition.denies(peer) : undefined
     }))
     const admitted = node.services.admission as AdmissionService
+    // Gossip whose signed origin the policy does not admit is dropped, whoever relays it (wire/gossip-origin.ts).
+    const gossipDrops = gossipCounter(this.registry)
+    guardGossipOrigins(node.services.pubsub, (origin) => policy !== undefined && policy.standing(origin) !== 'admitted',
+      (topic) => { gossipDrops.inc({ topic: topic.split('/').slice(0, 2).join('/'), result: 'origin_refused' }) })
 
     // What every component is built from; each takes only the fields it
     // uses (its `XComponents` type). The libp2p node goes in as the small
@@ -252,6 +259,7 @@ export class Agent {
     policy = critical !== undefined
       ? wireAdmission({ critical, admission: admitted, self: identity.peerId.toString(), logger: log, ...(cfg.joinToken !== undefined && this.opts.fatal !== undefined ? { onTokenRefused: this.opts.fatal } : {}) })
       : undefined
+    if (policy !== undefined) membership.attachPolicy(policy)
 
     // Publisher trust: with a genesis the committed `publishers` key decides
     // for every node; without one, this agent's config (policy/publisher-trust.ts).
@@ -268,7 +276,8 @@ export class Agent {
       namespaces: cfg.namespaces,
       // With a genesis, committed `acl/<namespace>` entries decide who may
       // write; the config file's rules apply only where none is committed.
-      access: critical !== undefined ? criticalAccessPolicy(critical.config, fileAccessPolicy(cfg.namespaces)) : undefined,
+      // A revoked writer's envelopes after its cut-off are refused (policy/revocation-cutoff.ts).
+      access: critical !== undefined ? withRevocationCutoff(criticalAccessPolicy(critical.config, fileAccessPolicy(cfg.namespaces)), () => policy) : undefined,
       // Namespaces this release defines: every node checks their values with
       // the same code the writer ran (managers/deployment.ts, placement-namespace.ts,
       // rollout/record.ts, rollout/progress.ts, protocols/artifacts/release-entry.ts).

@@ -61,7 +61,7 @@ export interface NetworkManagerInit {
 }
 
 export function summarizeTopology (region: string, members: Member[], connected: (peerId: string) => boolean, holderConnections: number, now = Date.now()): TopologySummary {
-  const counts: Record<MemberState, number> = { alive: 0, suspect: 0, dead: 0, left: 0 }
+  const counts: Record<MemberState, number> = { alive: 0, suspect: 0, dead: 0, left: 0, revoked: 0 }
   const list: TopologySummary['members'] = []
   let regionConnected = 0
   let regionAlive = 0

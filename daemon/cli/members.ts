@@ -15,7 +15,7 @@ interface StatusReply {
 interface MemberRow { peerId: string, state: string, region: string, incarnation: number, addrs: string[], lastSeen: string, roles?: string[], version?: string }
 
 /** Membership states, as the agent's `/v1/members?state=` accepts them. */
-const MEMBER_STATES = ['alive', 'suspect', 'dead', 'left']
+const MEMBER_STATES = ['alive', 'suspect', 'dead', 'left', 'revoked']
 
 export function registerMemberCommands (program: Command): void {
   program.command('members')

@@ -69,6 +69,8 @@ Partial<Pick<MembershipConfig, 'identityConflictWindowMs'>>
 export class MemberTable {
   private readonly entries = new Map<string, Entry>()
   private readonly tombstones = new Map<string, { inc: number, until: number }>()
+  /** Peers the admission policy revoked: their records are stale for ever (bounded by the policy, which names them). */
+  private readonly revokedIds = new Set<string>()
   private selfEntry: Entry
   private selfInc: number
   private readonly startedAt: number
@@ -96,6 +98,7 @@ export class MemberTable {
   classify (body: UpdateBody): Verdict {
     if (body.t === 'suspect' && this.clock.now() - body.ts > this.cfg.suspectMaxAgeMs) return 'stale'
     if (body.id === this.selfId) return this.classifySelf(body)
+    if (this.revokedIds.has(body.id)) return 'stale'
     const e = this.entries.get(body.id)
     const cur = e?.member.incarnation ?? -1
     switch (body.t) {
@@ -303,6 +306,26 @@ export class MemberTable {
     return true
   }
 
+  /**
+   * Mark `id` revoked (the admission policy cut it off): it stays listed as
+   * `revoked`, is never reaped, and no record about it, whoever signed it,
+   * changes that. Listeners see it die. Returns false if it already was.
+   */
+  revoke (id: string): boolean {
+    if (id === this.selfId || this.revokedIds.has(id)) return false
+    this.revokedIds.add(id)
+    const e = this.entries.get(id)
+    if (e === undefined) return true
+    this.stopSuspicion(e)
+    e.member = { ...e.member, state: 'revoked' }
+    e.since = this.clock.now()
+    this.hooks.emit('member:dead', { ...e.member })
+    this.hooks.emit('member:update', { ...e.member })
+    return true
+  }
+
+  isRevoked (id: string): boolean { return this.revokedIds.has(id) }
+
   /** Attach the signed form of a dead claim we made when our suspicion expired. */
   attachLocalDead (u: Update<DeadBody>): boolean {
     const e = this.entries.get(u.body.id)
@@ -378,7 +401,7 @@ export class MemberTable {
   }
 
   countByState (): Record<MemberState, number> {
-    const out: Record<MemberState, number> = { alive: 0, suspect: 0, dead: 0, left: 0 }
+    const out: Record<MemberState, number> = { alive: 0, suspect: 0, dead: 0, left: 0, revoked: 0 }
     out[this.selfEntry.member.state]++
     for (const e of this.entries.values()) out[e.member.state]++
     return out
@@ -412,7 +435,7 @@ export class MemberTable {
     const now = this.clock.now()
     const reaped: string[] = []
     for (const [id, e] of this.entries) {
-      if ((e.member.state === 'dead' || e.member.state === 'left') && now - e.since >= this.cfg.reapAfterMs) {
+      if ((e.member.state === 'dead' || e.member.state === 'left') && !this.revokedIds.has(id) && now - e.since >= this.cfg.reapAfterMs) {
         this.entries.delete(id)
         this.tombstones.set(id, { inc: e.member.incarnation, until: now + this.cfg.tombstoneMs })
         reaped.push(id)

@@ -37,6 +37,7 @@ import { MonitorRings, linkedPeers, type Neighbours, type RingMember } from './o
 import { fileIncarnationStore, clockIncarnationStore, type IncarnationStore } from './incarnation-store.js'
 import { systemClock } from '../../lib/clock.js'
 import { OPEN_ADMISSION, type PeerAdmission } from '../../lib/peer-admission.js'
+import { OPEN_POLICY, type PeerPolicy } from '../../lib/peer-policy.js'
 
 export interface MembershipInit {
   /** Resolved tunables: `membershipConfig(profile, overrides)`. */
@@ -93,6 +94,8 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
   private meta: { region: string, roles: string[], version: string, addrs?: string[] }
   private readonly admission: PeerAdmission
   private unsubscribeRefusals?: () => void
+  private policy: PeerPolicy = OPEN_POLICY
+  private offPolicy?: () => void
   private readonly conflicts: ConflictReporter
 
   constructor (private readonly init: MembershipInit, private readonly components: MembershipComponents) {
@@ -107,7 +110,7 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
     this.meta = { region: init.region ?? components.region, roles: [...(init.roles ?? [])], version: init.version }
     this.admission = init.admission ?? OPEN_ADMISSION
     this.metrics = membershipMetrics(components.registry, {
-      counts: () => this.table?.countByState() ?? { alive: 0, suspect: 0, dead: 0, left: 0 },
+      counts: () => this.table?.countByState() ?? { alive: 0, suspect: 0, dead: 0, left: 0, revoked: 0 },
       health: () => this.awareness.healthScore(),
       incarnation: () => this.table?.selfIncarnation ?? 0
     })
@@ -196,8 +199,37 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
     } catch { /* the node may already be stopping */ }
     await Promise.all([this.prober?.stop(), this.pushPull?.stop(), this.gossiper?.stop(), this.maintenance])
     await this.selfChain
+    this.offPolicy?.()
+    this.offPolicy = undefined
     this.table?.close()
     this.queue.clear()
+  }
+
+  /**
+   * Apply the network's admission policy from now on (the agent attaches it
+   * once critical config runs): revoked peers become `revoked` members for
+   * good, peers it does not allow (or not in the region they claim) are
+   * forgotten, and records about either are dropped whoever passes them on.
+   */
+  attachPolicy (policy: PeerPolicy): void {
+    this.offPolicy?.()
+    this.policy = policy
+    this.offPolicy = policy.onChange(() => { this.applyPolicy() })
+    this.applyPolicy()
+  }
+
+  private applyPolicy (): void {
+    const table = this.table
+    if (table === undefined) return
+    for (const m of table.members()) {
+      if (m.peerId === this.components.peerId.toString()) continue
+      const standing = this.policy.standing(m.peerId, m.region)
+      if (standing === 'revoked') {
+        if (table.revoke(m.peerId)) this.log.warn({ peer: m.peerId }, `member revoked: ${this.policy.explain(m.peerId)}`)
+      } else if (standing === 'not-allowed' && m.state !== 'revoked') {
+        if (table.evict(m.peerId)) this.log.warn({ peer: m.peerId, region: m.region }, `member not allowed, removed from membership: ${this.policy.explain(m.peerId)}`)
+      }
+    }
   }
 
   self (): Member {
@@ -297,7 +329,7 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
       return 'rejected'
     }
     // A peer this node refused is no member, whoever passes its record on.
-    if (body.t === 'alive' && this.admission.refusal(body.id) !== undefined) {
+    if (body.t === 'alive' && (this.admission.refusal(body.id) !== undefined || this.policy.standing(body.id, body.region) !== 'admitted')) {
       this.metrics.messages.inc({ type: body.t, result: 'refused_peer' })
       return 'stale'
     }

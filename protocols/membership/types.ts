@@ -5,8 +5,10 @@
  */
 import type { TypedEventTarget } from '@libp2p/interface'
 import type { Startable } from '../../lib/lifecycle.js'
+import type { PeerPolicy } from '../../lib/peer-policy.js'
 
-export type MemberState = 'alive' | 'suspect' | 'dead' | 'left'
+/** `revoked`: cut off by the admission policy (lib/peer-policy.ts); never resurrected by gossip. */
+export type MemberState = 'alive' | 'suspect' | 'dead' | 'left' | 'revoked'
 
 export interface Member {
   peerId: string
@@ -65,4 +67,6 @@ export interface Membership extends Startable, MembershipView {
   updateSelf: (patch: Partial<Pick<Member, 'roles' | 'version' | 'addrs'>>) => void
   /** Announce a graceful leave to the cluster, then stop probing. */
   leave: (signal?: AbortSignal) => Promise<void>
+  /** Apply the network's admission policy from now on (revoked members, allowlist regions). */
+  attachPolicy: (policy: PeerPolicy) => void
 }

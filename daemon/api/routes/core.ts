@@ -78,8 +78,8 @@ export function coreRoutes (d: CoreRouteDeps): Route[] {
       handler: (req) => {
         const state = req.query.get('state')
         const region = req.query.get('region')
-        if (state !== null && !['alive', 'suspect', 'dead', 'left'].includes(state)) {
-          throw new RequestError(400, `unknown state "${state}" (alive, suspect, dead, left)`)
+        if (state !== null && !['alive', 'suspect', 'dead', 'left', 'revoked'].includes(state)) {
+          throw new RequestError(400, `unknown state "${state}" (alive, suspect, dead, left, revoked)`)
         }
         const badRegion = region !== null ? regionProblem(region) : undefined
         if (badRegion !== undefined) throw new RequestError(400, badRegion)
