@@ -65,7 +65,9 @@ import { criticalAccessPolicy } from '../policy/namespace-acl.js'
 import { POLICY_KEY_RULES } from '../policy/key-rules.js'
 import { admissionAuthority } from '../policy/admission-authority.js'
 import type { AdmissionPolicyView } from '../policy/admission-policy.js'
-import { joinRedemption, wireAdmission } from './admission-wiring.js'
+import { joinRedemption, wireAdmission, writerHeads } from './admission-wiring.js'
+import { admissionRoutes } from './api/routes/admission.js'
+import type { VersionVector } from '../crdt/version-vector.js'
 import { withRevocationCutoff } from '../policy/revocation-cutoff.js'
 import { guardGossipOrigins } from '../wire/gossip-origin.js'
 import { gossipCounter } from '../wire/topic.js'
@@ -289,6 +291,17 @@ export class Agent {
         [RELEASES_NAMESPACE]: checkReleaseEntry
       }
     })({ ...components, membership }), c => [...configRoutes(c), ...deploymentRoutes(c)])
+    if (critical !== undefined && policy !== undefined) {
+      routes.push(...admissionRoutes({
+        self: identity.peerId.toString(),
+        key: identity.privateKey,
+        critical,
+        policy,
+        admission: admitted,
+        writerHeads: (peer) => writerHeads(config.status().versionVector as VersionVector, peer),
+        members: () => membership.members()
+      }).map(r => guardedRoute(this.faults, 'critical', r)))
+    }
 
     // Artifacts: the component manifests this node knows (durable, under
     // <dataDir>/artifacts) and their archives as blocks, served to peers;
