@@ -46,7 +46,7 @@ import type { ComponentReport } from '../protocols/health/report.js'
 import { criticalRoutes, noGenesisRoutes } from './api/routes/critical.js'
 import { routesOfRoles } from './api/routes/roles.js'
 import { testHooksEnabled, PartitionControl, staleActionRoute } from './test-hooks.js'
-import { readNetworkKey, splitHostPort, type AgentConfig } from './config.js'
+import { isLoopbackHost, readNetworkKey, splitHostPort, type AgentConfig } from './config.js'
 import { Redialer } from './redial.js'
 import { ConnectionTrimmer } from './conn-trimmer.js'
 import { INSTALL_ROOT, VERSION } from './version.js'
@@ -405,6 +405,8 @@ export class Agent {
       return server
     })
     const apiAddr = api.address()
+    // Off loopback only with apiAuth token (config.ts); the token still travels in clear text.
+    if (!isLoopbackHost(host)) log.warn({ api: cfg.api }, 'admin API listens on a non-loopback address over plain HTTP: its bearer token crosses the network readable; keep it on a private network or behind a TLS proxy')
     const status: AgentStatus = {
       peerId: identity.peerId,
       api: `${apiAddr.host}:${apiAddr.port}`,

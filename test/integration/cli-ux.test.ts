@@ -173,6 +173,7 @@ describe('mycel CLI as a user meets it', function () {
         const [d] = await readdir(tmp)
         return d === undefined ? undefined : { dir: join(tmp, d), ...JSON.parse(await readFile(join(tmp, d, 'agent.json'), 'utf8')) as { api: string } }
       }, 60_000, 'dev agent started')
+      expect(devErr).to.include('non-loopback')
       const tokenFile = join(info.dir, 'api.token')
       const crit = await cli(['critical', 'status', '--api', info.api, '--token-file', tokenFile])
       expect(crit.code).to.equal(1)
