@@ -9,6 +9,7 @@ import { writeFileDurable } from '../lib/durable-file.js'
 import { LifecycleStateError, type Startable } from '../lib/lifecycle.js'
 import type { Membership } from '../protocols/membership/types.js'
 import { loadOrCreateIdentity, type Identity } from './identity.js'
+import { loadOrCreateApiToken } from './api-token.js'
 
 /**
  * Longest the agent waits at stop for its leave to be acknowledged, ms:
@@ -24,14 +25,18 @@ export const LEAVE_TIMEOUT_MS = 3_000
  * overwrite the logs), then the identity, created on first start so
  * `mycel agent` on a new data dir just works. The identity is read under the
  * lock because it may be written: two agents starting on a new data dir must
- * not both create one. Stopping releases the lock; a failed identity read
- * does too, as the lifecycle stops a part whose start failed.
+ * not both create one. With `apiToken`, the admin API token is read (or
+ * made) the same way, before the network starts, so a bad token file stops
+ * the agent before it touches anything. Stopping releases the lock; a
+ * failed read does too, as the lifecycle stops a part whose start failed.
  */
 export class DataDir implements Startable {
   private lock?: DirLock
   private loaded?: Identity
+  /** The admin API token (daemon/api-token.ts), with `apiToken`; once started. */
+  apiToken?: string
 
-  constructor (readonly path: string) {}
+  constructor (readonly path: string, private readonly opts: { apiToken?: boolean } = {}) {}
 
   /** This node's key and peer id; once started. */
   get identity (): Identity {
@@ -43,6 +48,7 @@ export class DataDir implements Startable {
     if (this.lock !== undefined) return
     this.lock = await DirLock.acquire(this.path)
     this.loaded = await loadOrCreateIdentity(this.path)
+    if (this.opts.apiToken === true) this.apiToken = await loadOrCreateApiToken(this.path)
   }
 
   stop (): void {

@@ -32,6 +32,7 @@ import type { Logger } from 'pino'
 import { createNode } from './node.js'
 import { libp2pTunables } from './profiles.js'
 import { ApiServer } from './api/server.js'
+import { TokenAuth } from './api/auth.js'
 import { coreRoutes } from './api/routes/core.js'
 import { configRoutes } from './api/routes/config.js'
 import { artifactRoutes, componentRoutes, hostRoutes } from './api/routes/components.js'
@@ -156,8 +157,9 @@ export class Agent {
     // 10 ms sampler alone cost an idle daemon ~0.4% of a core.
     collectDefaultMetrics({ register: this.registry, prefix: 'mycel_process_', eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS })
 
-    // Data dir: the lock, then the identity read (or created) under it.
-    const identity = (await parts.startPart('data-dir', new DataDir(cfg.dataDir))).identity
+    // Data dir: the lock, then the identity (and with apiAuth token the API token) read or created under it.
+    const dataDir = await parts.startPart('data-dir', new DataDir(cfg.dataDir, { apiToken: cfg.apiAuth === 'token' }))
+    const identity = dataDir.identity
 
     // libp2p: transports, encryption, muxing, gossipsub, DHT, optional PSK.
     // Test-only partition control (test profile + MYCEL_TEST_HOOKS=1); see daemon/test-hooks.ts.
@@ -414,9 +416,11 @@ export class Agent {
     }))
 
     // Admin API: core routes plus every component's routes; last, so it never serves a half-built agent.
+    // With apiAuth token every request but the probes needs the data dir's token (daemon/api/auth.ts).
     const { host, port } = splitHostPort(cfg.api)
+    const auth = dataDir.apiToken !== undefined ? new TokenAuth({ token: dataDir.apiToken, logger: log, registry: this.registry }) : undefined
     const api = await parts.startPart('api', () => {
-      const server = new ApiServer({ host, port, logger: log })
+      const server = new ApiServer({ host, port, logger: log, auth })
       server.add(...coreRoutes({
         node,
         peerId: identity.peerId,
@@ -438,8 +442,8 @@ export class Agent {
       return server
     })
     const apiAddr = api.address()
-    // Allowed only with --api-insecure-remote (config.ts refuses it otherwise).
-    if (!isLoopbackHost(host)) log.warn({ api: cfg.api }, 'admin API listens on a non-loopback address without authentication (--api-insecure-remote): whoever reaches it controls this agent')
+    // Off loopback only with apiAuth token (config.ts); the token still travels in clear text.
+    if (!isLoopbackHost(host)) log.warn({ api: cfg.api }, 'admin API listens on a non-loopback address over plain HTTP: its bearer token crosses the network readable; keep it on a private network or behind a TLS proxy')
     const status: AgentStatus = {
       peerId: identity.peerId,
       api: `${apiAddr.host}:${apiAddr.port}`,
@@ -449,7 +453,7 @@ export class Agent {
     await parts.startPart('info', infoFile(join(cfg.dataDir, 'agent.json'), { pid: process.pid, ...status }, log))
 
     await parts.finishStart()
-    log.info({ ...status, region: cfg.region, profile: cfg.profile, version: VERSION, stopped: this.faults.list().map(f => f.component) }, 'mycel agent started')
+    log.info({ ...status, region: cfg.region, profile: cfg.profile, apiAuth: cfg.apiAuth, version: VERSION, stopped: this.faults.list().map(f => f.component) }, 'mycel agent started')
     return status
   }
 

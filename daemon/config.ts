@@ -24,6 +24,8 @@ import { ROLE_NAMES } from '../managers/registry.js'
 
 export const DEFAULT_API = '127.0.0.1:8900'
 export const DEFAULT_LISTEN = ['/ip4/0.0.0.0/tcp/4100']
+/** Values of `apiAuth` (`--api-auth`). */
+export const API_AUTH_MODES = ['none', 'token'] as const
 /** The management roles: the names of managers/registry.ts, the one list. */
 export { ROLE_NAMES } from '../managers/registry.js'
 
@@ -46,11 +48,13 @@ export const agentConfigSchema = z.object({
   region: regionName,
   api: apiAddressSchema,
   /**
-   * Allow `api` on a non-loopback address. The admin API has no
-   * authentication and proposes critical changes as this agent, so anyone who
-   * reaches it controls the node: off unless the operator says so.
+   * Who may use the admin API. It proposes critical changes as this agent, so
+   * whoever reaches it is an admin. `none`: anyone who can connect, allowed
+   * only on a loopback `api` (as Consul and etcd ship with auth off);
+   * `token`: every request but the probes carries the bearer token of
+   * `<dataDir>/api.token` (daemon/api/auth.ts), required off loopback.
    */
-  apiInsecureRemote: z.boolean(),
+  apiAuth: z.enum(API_AUTH_MODES),
   networkKey: z.string().min(1).optional(),
   profile: z.enum(PROFILE_NAMES as [ProfileName, ...ProfileName[]]),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
@@ -103,7 +107,7 @@ export function defaults (): AgentConfig {
     bootstrap: [],
     region: 'default',
     api: DEFAULT_API,
-    apiInsecureRemote: false,
+    apiAuth: 'none',
     profile: 'lan',
     logLevel: 'info',
     roles: [...ROLE_NAMES],
@@ -139,6 +143,10 @@ export async function readConfigFile (path: string): Promise<Partial<AgentConfig
     throw new ConfigError(`config file ${path} is not valid ${extname(path) === '.json' ? 'JSON' : 'YAML'}: ${(err as Error).message.split('\n')[0]}`)
   }
   if (raw === undefined || raw === null) return {}
+  if (typeof raw === 'object' && Object.hasOwn(raw, 'apiInsecureRemote')) {
+    // An operator's file from before apiAuth: say what replaced the key, not just "unknown key".
+    throw new ConfigError(`config file ${path}: ${API_INSECURE_REMOTE_REMOVED}`)
+  }
   const parsed = agentConfigSchema.partial().safeParse(withoutEmptyKeys(raw))
   if (!parsed.success) throw new ConfigError(`config file ${path}: ${formatIssue(parsed.error)}`)
   return parsed.data
@@ -232,12 +240,15 @@ export function isLoopbackHost (host: string): boolean {
   return family !== 0 && LOOPBACK.check(h, family === 4 ? 'ipv4' : 'ipv6')
 }
 
-/** Why this config would expose the unauthenticated admin API, or undefined. */
-export function apiExposureProblem (cfg: Pick<AgentConfig, 'api' | 'apiInsecureRemote'>): string | undefined {
+/** What replaced `apiInsecureRemote` (`--api-insecure-remote`), for a config that still names it. */
+export const API_INSECURE_REMOTE_REMOVED = 'apiInsecureRemote (--api-insecure-remote) was removed: an admin API off loopback now needs apiAuth: token (--api-auth token)'
+
+/** Why this config would expose an unauthenticated admin API beyond this host, or undefined. */
+export function apiExposureProblem (cfg: Pick<AgentConfig, 'api' | 'apiAuth'>): string | undefined {
   const { host } = splitHostPort(cfg.api)
-  if (isLoopbackHost(host) || cfg.apiInsecureRemote) return undefined
-  return `refusing --api ${cfg.api}: the admin API has no authentication and can propose critical changes as this agent, ` +
-    'so it listens on loopback only (127.0.0.1, ::1); to expose it anyway (behind a firewall or proxy you trust) also pass --api-insecure-remote'
+  if (isLoopbackHost(host) || cfg.apiAuth === 'token') return undefined
+  return `refusing --api ${cfg.api} with apiAuth none: whoever reaches the admin API can propose critical changes as this agent, ` +
+    'so without authentication it listens on loopback only (127.0.0.1, ::1); add --api-auth token (config key apiAuth: token) to require the token in <data dir>/api.token'
 }
 
 /** `HOST:PORT` problem in words, or undefined when `s` is a usable admin API address. */

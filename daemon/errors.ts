@@ -31,3 +31,22 @@ export class ListenError extends Error {
   static name = 'ListenError'
   override name = 'ListenError'
 }
+
+/**
+ * The admin API token file (`<dataDir>/api.token`) is unusable: readable by
+ * others than its owner, empty or not a token. The agent refuses to start
+ * (exit 2: a restart cannot fix it) and says how to recover.
+ */
+export class ApiTokenFileError extends Error {
+  static name = 'ApiTokenFileError'
+  override name = 'ApiTokenFileError'
+  constructor (readonly file: string, problem: string, readonly recovery: string) {
+    super(`admin API token file ${file}: ${problem}`)
+  }
+}
+
+/** The agent refused a CLI request for a missing or wrong admin API token (401). */
+export class ApiUnauthorizedError extends Error {
+  static name = 'ApiUnauthorizedError'
+  override name = 'ApiUnauthorizedError'
+}

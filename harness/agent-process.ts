@@ -5,6 +5,9 @@
  * `launcher`, the agent runs under the core update launcher
  * (dist/launcher/main.js) as deploy/mycel.service runs it: `child` is then
  * the launcher and `agentPid` its agent, which a core switch replaces.
+ * With `apiAuth: 'token'` the agent requires its admin API token
+ * (`<dataDir>/api.token`); `get` and `request` send it, and `tokenFile` is
+ * the file to give the CLI (`--token-file`).
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtemp, rm, readFile } from 'node:fs/promises'
@@ -44,6 +47,8 @@ export interface AgentOptions {
   nodeArgs?: string[]
   /** Run the agent under the core update launcher, as deploy/mycel.service does. */
   launcher?: boolean
+  /** `--api-auth`: with `token`, every admin API call but the probes needs the data dir's token. */
+  apiAuth?: 'none' | 'token'
 }
 
 export async function freePort (): Promise<number> {
@@ -68,6 +73,8 @@ export class AgentProcess {
   addr = ''
   stderr = ''
   exitCode: number | null = null
+  /** The admin API token, with `apiAuth: 'token'` (read once the agent started). */
+  token?: string
   private exited?: Promise<number | null>
 
   private constructor (readonly dataDir: string, readonly port: number, readonly opts: AgentOptions) {}
@@ -89,6 +96,7 @@ export class AgentProcess {
       '--profile', this.opts.profile ?? 'test',
       '--log-level', this.opts.logLevel ?? 'info',
       '--region', this.opts.region ?? 'default',
+      ...(this.opts.apiAuth !== undefined ? ['--api-auth', this.opts.apiAuth] : []),
       ...(this.opts.bootstrap ?? []).flatMap(b => ['--bootstrap', b]),
       ...(this.opts.extraArgs ?? []), ...moreArgs]
     this.stderr = ''
@@ -129,6 +137,8 @@ export class AgentProcess {
           this.peerId = j.peerId
           this.api = j.api
           this.addr = j.addrs.find(x => x.includes(`/tcp/${this.port}`)) ?? j.addrs[0]
+          // Made (or read) before the agent serves, so it is there once agent.json names this agent.
+          if (this.opts.apiAuth === 'token') this.token = (await readFile(this.tokenFile, 'utf8')).trim()
           return
         }
       } catch { /* not written yet, or mid-write */ }
@@ -136,8 +146,16 @@ export class AgentProcess {
     }
   }
 
+  /** The agent's admin API token file (exists with `apiAuth: 'token'`). */
+  get tokenFile (): string { return join(this.dataDir, 'api.token') }
+
+  /** The Authorization header of this agent's API calls, if it needs one. */
+  private authHeader (): Record<string, string> {
+    return this.token !== undefined ? { authorization: `Bearer ${this.token}` } : {}
+  }
+
   async get<T = any> (path: string): Promise<T> {
-    const res = await fetch(`http://${this.api}${path}`, { signal: AbortSignal.timeout(10_000) })
+    const res = await fetch(`http://${this.api}${path}`, { headers: this.authHeader(), signal: AbortSignal.timeout(10_000) })
     const text = await res.text()
     if (!res.ok) throw new Error(`GET ${path}: ${res.status} ${text}`)
     return JSON.parse(text) as T
@@ -146,7 +164,7 @@ export class AgentProcess {
   async request (method: string, path: string, body?: unknown): Promise<{ status: number, json: any }> {
     const res = await fetch(`http://${this.api}${path}`, {
       method,
-      headers: body !== undefined ? { 'content-type': 'application/json' } : undefined,
+      headers: { ...this.authHeader(), ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
       body: body !== undefined ? JSON.stringify(body) : undefined,
       signal: AbortSignal.timeout(30_000)
     })

@@ -10,6 +10,7 @@ import type { Logger } from 'pino'
 import { Router, type ApiResponse, type Method, type Route } from './router.js'
 import { RequestError, statusOf } from '../../lib/errors.js'
 import type { Startable } from '../../lib/lifecycle.js'
+import type { TokenAuth } from './auth.js'
 
 /** Largest request body accepted, bytes. Config values have their own, smaller limits. */
 export const MAX_BODY_BYTES = 1024 * 1024
@@ -19,6 +20,8 @@ export interface ApiServerInit {
   host: string
   port: number
   logger: Logger
+  /** With `apiAuth: token`: every request but the open probes needs the bearer token (auth.ts). */
+  auth?: TokenAuth
 }
 
 export class ApiServer implements Startable {
@@ -69,6 +72,13 @@ export class ApiServer implements Startable {
     try {
       // Inside the try: a request target like `http://[` does not parse, and must get a 400, not a hung request.
       try { url = new URL(req.url ?? '/', 'http://localhost') } catch { throw new RequestError(400, 'request target is not a valid URL') }
+      // Before anything else: without the token a caller learns nothing, not even which paths or methods exist.
+      const refused = this.init.auth?.check(method, url.pathname, req.headers.authorization, req.socket.remoteAddress ?? 'unknown')
+      if (refused !== undefined) {
+        // The body is not read: close the connection after the answer instead of draining what the caller sends.
+        sendJson(res, 401, { error: refused.message }, { 'www-authenticate': refused.challenge, connection: 'close' })
+        return
+      }
       if (!METHODS.has(method)) throw new RequestError(405, `method ${method} not allowed`)
       const match = this.router.match(method, url.pathname)
       if (match === undefined) throw new RequestError(404, `no such endpoint: ${method} ${url.pathname}`)
@@ -104,9 +114,9 @@ function abortOnClose (res: ServerResponse): AbortSignal {
   return c.signal
 }
 
-export function sendJson (res: ServerResponse, status: number, value: unknown): void {
+export function sendJson (res: ServerResponse, status: number, value: unknown, headers: Record<string, string> = {}): void {
   const body = JSON.stringify(value, null, 2) + '\n'
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) })
+  res.writeHead(status, { ...headers, 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) })
   res.end(body)
 }
 

@@ -1,11 +1,12 @@
 /** `mycel agent`: run the daemon in the foreground (systemd, a terminal, a test). */
-import type { Command } from 'commander'
+import { Option, type Command } from 'commander'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createLogger, type LogLevel } from '../logger.js'
-import { checkReferencedFiles, defaults, devDefaults, readConfigFile, resolveConfig, type AgentConfig } from '../config.js'
+import { API_AUTH_MODES, API_INSECURE_REMOTE_REMOVED, checkReferencedFiles, defaults, devDefaults, readConfigFile, resolveConfig, type AgentConfig } from '../config.js'
 import { startupErrorMessage } from './startup-error.js'
+import { ConfigError } from '../errors.js'
 import { collectLabel, parseApiAddress, parseRegion } from './options.js'
 import { printJson } from './output.js'
 import { EXIT_SWITCH_CORE } from './exit-codes.js'
@@ -24,6 +25,8 @@ interface AgentFlags {
   bootstrap?: string[]
   region?: string
   api?: string
+  apiAuth?: AgentConfig['apiAuth']
+  /** Removed; kept only to say what replaced it. */
   apiInsecureRemote?: boolean
   networkKey?: string
   profile?: AgentConfig['profile']
@@ -49,8 +52,9 @@ export function registerAgentCommand (program: Command): void {
     .option('--announce <multiaddr>', 'address to advertise instead of the listen addresses, repeatable', collect)
     .option('-b, --bootstrap <multiaddr>', 'bootstrap peer (with /p2p/<id>), repeatable', collect)
     .option('-r, --region <name>', 'region of this host (default "default")', parseRegion)
-    .option('--api <host:port>', 'admin API address (default 127.0.0.1:8900; port 0 picks a free one; loopback only unless --api-insecure-remote)', parseApiAddress)
-    .option('--api-insecure-remote', 'allow --api on a non-loopback address although the admin API has no authentication')
+    .option('--api <host:port>', 'admin API address (default 127.0.0.1:8900; port 0 picks a free one; loopback only unless --api-auth token)', parseApiAddress)
+    .addOption(new Option('--api-auth <mode>', 'admin API authentication: none (default; loopback --api only) or token (bearer token in <data dir>/api.token, made on first start)').choices(API_AUTH_MODES))
+    .addOption(new Option('--api-insecure-remote').hideHelp())
     .option('--network-key <file>', 'libp2p private-network pre-shared key file')
     .option('--profile <name>', 'timer profile: lan, wan or test (default lan)')
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent (default info)')
@@ -70,7 +74,8 @@ export function registerAgentCommand (program: Command): void {
  * the caller removes it when the agent stops.
  */
 async function loadAgentConfig (flags: AgentFlags): Promise<{ config: AgentConfig, tempDir?: string }> {
-  const { config: file, dev, check: _check, publisher, label, ...rest } = flags
+  const { config: file, dev, check: _check, publisher, label, apiInsecureRemote, ...rest } = flags
+  if (apiInsecureRemote === true) throw new ConfigError(API_INSECURE_REMOTE_REMOVED)
   const fromFile = file !== undefined ? await readConfigFile(file) : {}
   const given = { ...rest, ...(publisher !== undefined ? { publishers: publisher } : {}), ...(label !== undefined ? { labels: label } : {}) } as Partial<AgentConfig>
   const layers = [defaults(), dev === true ? devDefaults() : {}, fromFile, given]

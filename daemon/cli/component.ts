@@ -20,8 +20,8 @@ import { packDirectory } from '../../protocols/artifacts/archive.js'
 import { loadPublisherKey } from '../../protocols/artifacts/publisher-key.js'
 import { addressArchive, signManifest } from '../../protocols/artifacts/signed-manifest.js'
 import { RELEASE_CONTENT_TYPE, encodeRelease } from '../api/release-body.js'
-import { ApiClient } from './client.js'
-import { apiOption } from './options.js'
+import { apiClient, type ApiFlags } from './client.js'
+import { apiOption, tokenFileOption } from './options.js'
 import { ago, print, printJson, printTable, shortId } from './output.js'
 import { UsageError } from '../errors.js'
 
@@ -44,9 +44,9 @@ export function registerComponentCommands (program: Command): Command {
     .description('pack DIR, sign its manifest (DIR/mycel.component.yaml) with a publisher key, and store it on the local agent')
     .argument('<dir>', 'the component directory')
     .requiredOption('--key <file>', 'the publisher key file (mycel publisher keygen)')
-    .addOption(apiOption())
+    .addOption(apiOption()).addOption(tokenFileOption())
     .option('--json', 'print the stored release as JSON')
-    .action(async (dir: string, opts: { key: string, api: string, json?: boolean }) => {
+    .action(async (dir: string, opts: ApiFlags & { key: string, json?: boolean }) => {
       const root = resolve(dir)
       const manifest = await readManifest(root)
       const key = await loadPublisherKey(resolve(opts.key)).catch((err: unknown) => {
@@ -55,7 +55,7 @@ export function registerComponentCommands (program: Command): Command {
       })
       const archive = await collect(await packDirectory(root))
       const signed = await signManifest(manifest, await addressArchive(archive), key.privateKey, key.publisherId)
-      const r = await new ApiClient(opts.api).postBytes<Published>('/v1/components', encodeRelease(signed, archive), RELEASE_CONTENT_TYPE,
+      const r = await apiClient(opts).postBytes<Published>('/v1/components', encodeRelease(signed, archive), RELEASE_CONTENT_TYPE,
         AbortSignal.timeout(PUBLISH_TIMEOUT_MS))
       if (opts.json === true) { printJson(r); return }
       print(`${r.name}@${r.version} ${r.known ? 'already published' : 'published'}: archive ${r.archive.cid} (${r.archive.size} bytes)\n`)
@@ -64,10 +64,10 @@ export function registerComponentCommands (program: Command): Command {
   component.command('list')
     .alias('ls')
     .description('the component releases the local agent knows')
-    .addOption(apiOption())
+    .addOption(apiOption()).addOption(tokenFileOption())
     .option('--json', 'machine-readable output')
-    .action(async (opts: { api: string, json?: boolean }) => {
-      const r = await new ApiClient(opts.api).get<{ components: Release[] }>('/v1/components')
+    .action(async (opts: ApiFlags & { json?: boolean }) => {
+      const r = await apiClient(opts).get<{ components: Release[] }>('/v1/components')
       if (opts.json === true) { printJson(r); return }
       if (r.components.length === 0) { print('no components published\n'); return }
       printTable(r.components, [
@@ -82,16 +82,16 @@ export function registerComponentCommands (program: Command): Command {
   component.command('status')
     .description('every node of the region: the components it runs, their state and health (from signed health reports)')
     .argument('[name]', 'only this component')
-    .addOption(apiOption())
+    .addOption(apiOption()).addOption(tokenFileOption())
     .option('--local', 'only this node (the agent --api names), live rather than from health reports')
     .option('--json', 'one JSON entry per (node, component): {node, name, version, state, pid, restarts, health, since}')
-    .action(async (name: string | undefined, opts: { api: string, json?: boolean, local?: boolean }) => {
+    .action(async (name: string | undefined, opts: ApiFlags & { json?: boolean, local?: boolean }) => {
       if (name !== undefined) {
         const problem = componentName.safeParse(name)
         if (!problem.success) throw new UsageError(`invalid component name ${JSON.stringify(name.slice(0, 80))}: ${problem.error.issues[0].message}`)
       }
       const q = name !== undefined ? `?name=${encodeURIComponent(name)}` : ''
-      const r = await new ApiClient(opts.api).get<{ region: string, entries: StatusEntry[] }>(`/v1/components/status${q}${opts.local === true ? `${q === '' ? '?' : '&'}local=1` : ''}`)
+      const r = await apiClient(opts).get<{ region: string, entries: StatusEntry[] }>(`/v1/components/status${q}${opts.local === true ? `${q === '' ? '?' : '&'}local=1` : ''}`)
       if (opts.json === true) {
         printJson(r.entries.map(e => ({ node: e.node, name: e.name, version: e.version, state: e.state, pid: e.pid ?? null, restarts: e.restarts, health: e.health, since: new Date(e.since).toISOString(), ...(e.reason !== undefined ? { reason: e.reason } : {}), ...(e.stale ? { stale: true } : {}) })))
         return

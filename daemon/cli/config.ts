@@ -8,8 +8,8 @@
  * string.
  */
 import type { Command } from 'commander'
-import { ApiClient } from './client.js'
-import { apiOption, parseCount } from './options.js'
+import { type ApiClient, apiClient, type ApiFlags } from './client.js'
+import { apiOption, tokenFileOption, parseCount } from './options.js'
 import { print, printJson, printTable } from './output.js'
 import { UsageError } from '../errors.js'
 import { acksText, waitQuery, writeSignal, type WaitOpts, type WriteReply } from './durable-write.js'
@@ -32,15 +32,15 @@ export function registerConfigCommands (program: Command): void {
     .description('write a value; returns once durable on this agent (and on N members with --wait-for)')
     .argument('<ns/key>', 'namespace and key, e.g. app/port')
     .argument('<value>', 'JSON value, or a plain string')
-    .addOption(apiOption())
+    .addOption(apiOption()).addOption(tokenFileOption())
     .option('--string', 'store VALUE as a string even if it parses as JSON')
     .option('--wait-for <n>', 'also wait until N other members hold the write durably', parseCount)
     .option('--timeout <ms>', 'how long --wait-for waits (default: the agent\'s, 5 s on lan)', parseCount)
     .option('--json', 'machine-readable output')
-    .action(async (ref: string, raw: string, opts: { api: string, string?: boolean, waitFor?: number, timeout?: number, json?: boolean }) => {
+    .action(async (ref: string, raw: string, opts: ApiFlags & { string?: boolean, waitFor?: number, timeout?: number, json?: boolean }) => {
       const { ns, key } = splitRef(ref)
       const value = opts.string === true ? raw : parseValue(raw)
-      const r = await new ApiClient(opts.api).put<WriteReply>(keyPath(ns, key, opts), { value }, writeSignal(opts))
+      const r = await apiClient(opts).put<WriteReply>(keyPath(ns, key, opts), { value }, writeSignal(opts))
       if (opts.json === true) { printJson(r); return }
       print(`${ns}/${key} written (seq ${r.seq ?? '-'})${acksText(r, opts)}\n`)
     })
@@ -48,12 +48,12 @@ export function registerConfigCommands (program: Command): void {
   config.command('get')
     .description('print a value as JSON (a string prints with its quotes: "123" is not 123)')
     .argument('<ns/key>', 'namespace and key')
-    .addOption(apiOption())
+    .addOption(apiOption()).addOption(tokenFileOption())
     .option('--raw', 'print a string value without JSON quotes (other values still as JSON)')
     .option('--json', 'print value, writer and key as a JSON object')
-    .action(async (ref: string, opts: { api: string, raw?: boolean, json?: boolean }) => {
+    .action(async (ref: string, opts: ApiFlags & { raw?: boolean, json?: boolean }) => {
       const { ns, key } = splitRef(ref)
-      const r = await new ApiClient(opts.api).get<{ value: unknown }>(keyPath(ns, key))
+      const r = await apiClient(opts).get<{ value: unknown }>(keyPath(ns, key))
       if (opts.json === true) printJson(r)
       else print(formatValue(r.value, opts.raw === true) + '\n')
     })
@@ -62,13 +62,13 @@ export function registerConfigCommands (program: Command): void {
     .alias('delete')
     .description('delete a key')
     .argument('<ns/key>', 'namespace and key')
-    .addOption(apiOption())
+    .addOption(apiOption()).addOption(tokenFileOption())
     .option('--wait-for <n>', 'also wait until N other members hold the delete durably', parseCount)
     .option('--timeout <ms>', 'how long --wait-for waits', parseCount)
     .option('--json', 'machine-readable output')
-    .action(async (ref: string, opts: { api: string, waitFor?: number, timeout?: number, json?: boolean }) => {
+    .action(async (ref: string, opts: ApiFlags & { waitFor?: number, timeout?: number, json?: boolean }) => {
       const { ns, key } = splitRef(ref)
-      const r = await new ApiClient(opts.api).del<WriteReply>(keyPath(ns, key, opts), writeSignal(opts))
+      const r = await apiClient(opts).del<WriteReply>(keyPath(ns, key, opts), writeSignal(opts))
       if (opts.json === true) { printJson(r); return }
       print(r.deleted === true ? `${ns}/${key} deleted (seq ${r.seq ?? '-'})${acksText(r, opts)}\n` : `${ns}/${key} did not exist\n`)
     })
@@ -77,10 +77,10 @@ export function registerConfigCommands (program: Command): void {
     .alias('ls')
     .description('list the keys of a namespace with their values and writers')
     .argument('<ns>', 'namespace')
-    .addOption(apiOption())
+    .addOption(apiOption()).addOption(tokenFileOption())
     .option('--json', 'machine-readable output')
-    .action(async (ns: string, opts: { api: string, json?: boolean }) => {
-      const r = await new ApiClient(opts.api).get<Listing>(`/v1/config/${encodeURIComponent(ns)}`)
+    .action(async (ns: string, opts: ApiFlags & { json?: boolean }) => {
+      const r = await apiClient(opts).get<Listing>(`/v1/config/${encodeURIComponent(ns)}`)
       if (opts.json === true) { printJson(r); return }
       printTable(Object.entries(r.entries), [
         { header: 'KEY', value: ([k]) => k },
@@ -92,21 +92,21 @@ export function registerConfigCommands (program: Command): void {
   config.command('watch')
     .description('print the namespace, then every change as it arrives (Ctrl-C to stop); exits 1 if the agent ends the stream')
     .argument('<ns>', 'namespace')
-    .addOption(apiOption())
+    .addOption(apiOption()).addOption(tokenFileOption())
     .option('--json', 'one JSON object per line: {"event": "snapshot"|"set"|"delete"|..., ...}')
-    .action(async (ns: string, opts: { api: string, json?: boolean }) => {
+    .action(async (ns: string, opts: ApiFlags & { json?: boolean }) => {
       const stop = new AbortController()
       process.once('SIGINT', () => { stop.abort() })
       process.once('SIGTERM', () => { stop.abort() })
-      await watchNamespace(new ApiClient(opts.api), ns, opts.json === true, stop.signal)
+      await watchNamespace(apiClient(opts), ns, opts.json === true, stop.signal)
     })
 
   config.command('status')
     .description('config store status: namespaces, writers, held-back envelopes, log size')
-    .addOption(apiOption())
+    .addOption(apiOption()).addOption(tokenFileOption())
     .option('--json', 'machine-readable output')
-    .action(async (opts: { api: string, json?: boolean }) => {
-      const s = await new ApiClient(opts.api).get<StoreStatus>('/v1/config')
+    .action(async (opts: ApiFlags & { json?: boolean }) => {
+      const s = await apiClient(opts).get<StoreStatus>('/v1/config')
       if (opts.json === true) { printJson(s); return }
       const rows = Object.entries(s.versionVector).flatMap(([ns, writers]) =>
         Object.entries(writers).map(([writer, seq]) => ({ ns, writer, seq, durable: s.durableVersionVector[ns]?.[writer] ?? 0 })))

@@ -5,8 +5,8 @@
  * commit; it exits 1 with a clear message when no quorum commits it in time.
  */
 import { InvalidArgumentError, type Command } from 'commander'
-import { ApiClient } from './client.js'
-import { apiOption } from './options.js'
+import { apiClient, type ApiFlags } from './client.js'
+import { apiOption, tokenFileOption } from './options.js'
 import { ago, print, printJson, printTable, shortId } from './output.js'
 import { UsageError } from '../errors.js'
 
@@ -39,13 +39,13 @@ export function registerCriticalCommands (program: Command): void {
     .argument('[value]', 'new value (a string; JSON for bft/validators and bft/admins)')
     .option('--delete', 'delete KEY instead of setting it')
     .option('--timeout <ms>', 'how long to wait for the commit (default: the agent\'s)', parseTimeout)
-    .addOption(apiOption())
+    .addOption(apiOption()).addOption(tokenFileOption())
     .option('--json', 'machine-readable output')
-    .action(async (key: string, value: string | undefined, opts: { delete?: boolean, timeout?: number, api: string, json?: boolean }) => {
+    .action(async (key: string, value: string | undefined, opts: ApiFlags & { delete?: boolean, timeout?: number, json?: boolean }) => {
       if (opts.delete !== true && value === undefined) throw new UsageError('a VALUE is required (or --delete)')
       if (opts.delete === true && value !== undefined) throw new UsageError('--delete takes no VALUE')
       const signal = AbortSignal.timeout((opts.timeout ?? 60_000) + 30_000)
-      const r = await new ApiClient(opts.api).post<ProposeReply>('/v1/critical', { key, value: opts.delete === true ? null : value, timeoutMs: opts.timeout }, signal)
+      const r = await apiClient(opts).post<ProposeReply>('/v1/critical', { key, value: opts.delete === true ? null : value, timeoutMs: opts.timeout }, signal)
       if (opts.json === true) { printJson(r); return }
       print(`${key} committed at height ${r.height} in ${r.latencyMs} ms (round ${r.certificate.round}, ${r.certificate.precommits.length} precommits)\n`)
     })
@@ -53,10 +53,10 @@ export function registerCriticalCommands (program: Command): void {
   critical.command('get')
     .description('print a committed value; --json adds its height and certificate')
     .argument('<key>', 'critical key')
-    .addOption(apiOption())
+    .addOption(apiOption()).addOption(tokenFileOption())
     .option('--json', 'value, height and certificate as JSON')
-    .action(async (key: string, opts: { api: string, json?: boolean }) => {
-      const r = await new ApiClient(opts.api).get<KeyReply>(`/v1/critical/${encodeURIComponent(key)}`)
+    .action(async (key: string, opts: ApiFlags & { json?: boolean }) => {
+      const r = await apiClient(opts).get<KeyReply>(`/v1/critical/${encodeURIComponent(key)}`)
       if (opts.json === true) printJson(r)
       else print(r.value + '\n')
     })
@@ -64,10 +64,10 @@ export function registerCriticalCommands (program: Command): void {
   critical.command('list')
     .alias('ls')
     .description('list committed critical keys')
-    .addOption(apiOption())
+    .addOption(apiOption()).addOption(tokenFileOption())
     .option('--json', 'machine-readable output')
-    .action(async (opts: { api: string, json?: boolean }) => {
-      const r = await new ApiClient(opts.api).get<ListReply>('/v1/critical')
+    .action(async (opts: ApiFlags & { json?: boolean }) => {
+      const r = await apiClient(opts).get<ListReply>('/v1/critical')
       if (opts.json === true) { printJson(r); return }
       printTable(r.entries, [
         { header: 'KEY', value: e => e.key },
@@ -78,10 +78,10 @@ export function registerCriticalCommands (program: Command): void {
 
   critical.command('status')
     .description('consensus status: height, round, last commit; per validator: membership state, connection, last vote seen')
-    .addOption(apiOption())
+    .addOption(apiOption()).addOption(tokenFileOption())
     .option('--json', 'machine-readable output')
-    .action(async (opts: { api: string, json?: boolean }) => {
-      const s = await new ApiClient(opts.api).get<StatusReply>('/v1/bft/status')
+    .action(async (opts: ApiFlags & { json?: boolean }) => {
+      const s = await apiClient(opts).get<StatusReply>('/v1/bft/status')
       if (opts.json === true) { printJson(s); return }
       const lc = s.lastCommit
       print(

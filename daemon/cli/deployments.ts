@@ -11,8 +11,8 @@
  * component host's and the network manager's work (docs/components.md).
  */
 import { InvalidArgumentError, type Command } from 'commander'
-import { ApiClient } from './client.js'
-import { apiOption, parseCount } from './options.js'
+import { apiClient, type ApiFlags } from './client.js'
+import { apiOption, tokenFileOption, parseCount } from './options.js'
 import { print, printJson, printTable } from './output.js'
 import { UsageError } from '../errors.js'
 import { acksText, waitQuery, writeSignal, type WaitOpts, type WriteReply } from './durable-write.js'
@@ -70,17 +70,17 @@ export function registerDeploymentCommands (component: Command): void {
   component.command('deploy')
     .description('ask for NAME@VERSION to run (every eligible node, or --count per region); returns once durable on this agent')
     .argument('<name@version>', 'component and semver version, e.g. web@1.2.0')
-    .addOption(apiOption())
+    .addOption(apiOption()).addOption(tokenFileOption())
     .option('--region <region>', 'run only in this region (repeatable; default: every region)', collect)
     .option('--count <n>', 'instances per region (default: one on every eligible node)', parseInteger)
     .option('--constraint <key=value>', 'node label an eligible node must carry (repeatable)', collect)
     .option('--wait-for <n>', 'also wait until N other members hold the record durably', parseCount)
     .option('--timeout <ms>', 'how long --wait-for waits', parseCount)
     .option('--json', 'machine-readable output')
-    .action(async (ref: string, opts: DeployArgs & { api: string, waitFor?: number, timeout?: number, json?: boolean }) => {
+    .action(async (ref: string, opts: DeployArgs & ApiFlags & { waitFor?: number, timeout?: number, json?: boolean }) => {
       const d = deploymentFromArgs(ref, opts)
       const { name, ...body } = d
-      const r = await new ApiClient(opts.api).put<WriteReply>(namePath(name, opts), body, writeSignal(opts))
+      const r = await apiClient(opts).put<WriteReply>(namePath(name, opts), body, writeSignal(opts))
       if (opts.json === true) { printJson(r); return }
       print(`${name}@${d.version} deployed (seq ${r.seq ?? '-'})${acksText(r, opts)}\n`)
     })
@@ -88,12 +88,12 @@ export function registerDeploymentCommands (component: Command): void {
   component.command('undeploy')
     .description('remove the deployment of NAME')
     .argument('<name>', 'component name')
-    .addOption(apiOption())
+    .addOption(apiOption()).addOption(tokenFileOption())
     .option('--wait-for <n>', 'also wait until N other members hold the removal durably', parseCount)
     .option('--timeout <ms>', 'how long --wait-for waits', parseCount)
     .option('--json', 'machine-readable output')
-    .action(async (name: string, opts: { api: string, waitFor?: number, timeout?: number, json?: boolean }) => {
-      const r = await new ApiClient(opts.api).del<WriteReply>(namePath(name, opts), writeSignal(opts))
+    .action(async (name: string, opts: ApiFlags & { waitFor?: number, timeout?: number, json?: boolean }) => {
+      const r = await apiClient(opts).del<WriteReply>(namePath(name, opts), writeSignal(opts))
       if (opts.json === true) { printJson(r); return }
       print(r.deleted === true ? `${name} undeployed (seq ${r.seq ?? '-'})${acksText(r, opts)}\n` : `${name} was not deployed\n`)
     })
@@ -101,11 +101,11 @@ export function registerDeploymentCommands (component: Command): void {
   component.command('deployments')
     .description('list the deployments in replicated config; with NAME, one deployment and where its counted instances are placed')
     .argument('[name]', 'one deployment: its record and, per region, the placement record in force')
-    .addOption(apiOption())
+    .addOption(apiOption()).addOption(tokenFileOption())
     .option('--json', 'machine-readable output')
-    .action(async (name: string | undefined, opts: { api: string, json?: boolean }) => {
+    .action(async (name: string | undefined, opts: ApiFlags & { json?: boolean }) => {
       if (name !== undefined) {
-        const d = await new ApiClient(opts.api).get<Shown>(namePath(name))
+        const d = await apiClient(opts).get<Shown>(namePath(name))
         if (opts.json === true) { printJson(d); return }
         printDeployments([d])
         if (d.placements === undefined) { print('\nsystem deployment: one instance on every eligible node of its regions\n'); return }
@@ -121,7 +121,7 @@ export function registerDeploymentCommands (component: Command): void {
         ])
         return
       }
-      const r = await new ApiClient(opts.api).get<{ deployments: Listed[] }>('/v1/deployments')
+      const r = await apiClient(opts).get<{ deployments: Listed[] }>('/v1/deployments')
       if (opts.json === true) { printJson(r); return }
       printDeployments(r.deployments)
     })

@@ -23,6 +23,7 @@ const USAGE_ERRORS = new Set([
   'IdentityExistsError',
   'BadIdentityError',
   'NoIdentityError',
+  'ApiTokenFileError', // <data dir>/api.token readable by others, empty or garbled
   'PublisherKeyExistsError', // keygen over an existing key without --force
   'PublisherKeyNotFoundError'
 ])

@@ -1,7 +1,7 @@
 /** `mycel members` and `mycel status`: read a local agent's view. */
 import { Option, type Command } from 'commander'
-import { ApiClient } from './client.js'
-import { apiOption, parseRegion } from './options.js'
+import { apiClient, type ApiFlags } from './client.js'
+import { apiOption, tokenFileOption, parseRegion } from './options.js'
 import { ago, print, printJson, printTable } from './output.js'
 
 interface BootstrapRow { addr: string, state: string, failures: number, lastError: { reason: string, message: string, at: string } | null }
@@ -20,15 +20,15 @@ const MEMBER_STATES = ['alive', 'suspect', 'dead', 'left', 'revoked']
 export function registerMemberCommands (program: Command): void {
   program.command('members')
     .description('list the members this agent knows, with their state')
-    .addOption(apiOption())
+    .addOption(apiOption()).addOption(tokenFileOption())
     .addOption(new Option('--state <state>', 'only members in this state').choices(MEMBER_STATES))
     .option('--region <name>', 'only members of this region', parseRegion)
     .option('--json', 'machine-readable output')
-    .action(async (opts: { api: string, state?: string, region?: string, json?: boolean }) => {
+    .action(async (opts: ApiFlags & { state?: string, region?: string, json?: boolean }) => {
       const q = new URLSearchParams()
       if (opts.state !== undefined) q.set('state', opts.state)
       if (opts.region !== undefined) q.set('region', opts.region)
-      const rows = await new ApiClient(opts.api).get<MemberRow[]>(`/v1/members${q.size > 0 ? `?${q.toString()}` : ''}`)
+      const rows = await apiClient(opts).get<MemberRow[]>(`/v1/members${q.size > 0 ? `?${q.toString()}` : ''}`)
       if (opts.json === true) { printJson(rows); return }
       printTable(rows, [
         { header: 'PEER ID', value: r => r.peerId },
@@ -42,10 +42,10 @@ export function registerMemberCommands (program: Command): void {
 
   program.command('status')
     .description('show this agent\'s identity, addresses and membership summary')
-    .addOption(apiOption())
+    .addOption(apiOption()).addOption(tokenFileOption())
     .option('--json', 'machine-readable output')
-    .action(async (opts: { api: string, json?: boolean }) => {
-      const s = await new ApiClient(opts.api).get<StatusReply>('/v1/status')
+    .action(async (opts: ApiFlags & { json?: boolean }) => {
+      const s = await apiClient(opts).get<StatusReply>('/v1/status')
       if (opts.json === true) { printJson(s); return }
       const m = s.members
       print([

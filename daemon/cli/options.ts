@@ -5,12 +5,22 @@
  */
 import { InvalidArgumentError, Option } from 'commander'
 import { DEFAULT_API, apiAddressProblem } from '../config.js'
+import { TOKEN_FILE_ENV } from './client.js'
 import { regionProblem } from '../../lib/region.js'
 import { LABEL_KEY_PATTERN } from '../../protocols/health/report.js'
 
 /** `--api HOST:PORT` (or an http:// URL) of the local agent's admin API. */
 export function apiOption (): Option {
   return new Option('--api <host:port>', 'admin API of the local agent').default(DEFAULT_API).argParser(parseApiAddress)
+}
+
+/**
+ * `--token-file FILE` (or MYCEL_API_TOKEN_FILE): the agent's admin API token,
+ * for an agent running with `--api-auth token` (daemon/api/auth.ts). The flag
+ * wins over the variable.
+ */
+export function tokenFileOption (): Option {
+  return new Option('--token-file <file>', 'admin API token file, the agent\'s <data dir>/api.token (needed when the agent runs with --api-auth token)').env(TOKEN_FILE_ENV)
 }
 
 export function parseApiAddress (v: string): string {

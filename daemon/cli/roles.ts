@@ -1,7 +1,7 @@
 /** `mycel roles`: who holds each management role, in every region this agent knows of. */
 import type { Command } from 'commander'
-import { ApiClient } from './client.js'
-import { apiOption, parseRegion } from './options.js'
+import { apiClient, type ApiFlags } from './client.js'
+import { apiOption, tokenFileOption, parseRegion } from './options.js'
 import { print, printJson, printTable, shortId } from './output.js'
 import { ROLE_NAMES } from '../config.js'
 import { UsageError } from '../errors.js'
@@ -35,12 +35,12 @@ function copyText (c: LeaseCopy | null | undefined, error?: string): string {
 export function registerRolesCommands (program: Command): void {
   program.command('roles')
     .description('show the holder, term and lease expiry of every management role per region')
-    .addOption(apiOption())
+    .addOption(apiOption()).addOption(tokenFileOption())
     .option('--region <name>', 'only this region', parseRegion)
     .option('--resolve', 'also look the leases up in the DHT (needs --region); shows the freshest copy and where each came from')
     .option('--json', 'machine-readable output')
-    .action(async (opts: { api: string, region?: string, resolve?: boolean, json?: boolean }) => {
-      const client = new ApiClient(opts.api)
+    .action(async (opts: ApiFlags & { region?: string, resolve?: boolean, json?: boolean }) => {
+      const client = apiClient(opts)
       if (opts.resolve === true) {
         const region = opts.region
         if (region === undefined) throw new UsageError('--resolve needs --region')

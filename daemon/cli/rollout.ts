@@ -11,8 +11,8 @@
  * On success it prints only the rollout id, so scripts can capture it.
  */
 import { InvalidArgumentError, type Command } from 'commander'
-import { ApiClient } from './client.js'
-import { apiOption, parseRegion } from './options.js'
+import { apiClient, type ApiFlags } from './client.js'
+import { apiOption, tokenFileOption, parseRegion } from './options.js'
 import { ago, print, printJson } from './output.js'
 import { UsageError } from '../errors.js'
 import { parseDurationKnob, parseMaxParallel, parseStartRequest, type StartRequest } from '../../managers/rollout/request.js'
@@ -112,7 +112,7 @@ export function registerRolloutCommands (program: Command): void {
   rollout.command('start')
     .description('roll the deployment of NAME to VERSION, region after region, in health-gated waves; prints the rollout id')
     .argument('<name@version>', 'component and the version to roll to, e.g. web@1.2.0')
-    .addOption(apiOption())
+    .addOption(apiOption()).addOption(tokenFileOption())
     .option('--region <region>', 'region in rollout order, the first the canary region (repeatable; default: every region the deployment runs in, sorted)', (v: string, prev: string[] | undefined) => collect(parseRegion(v), prev))
     .option('--canary <n>', 'canary nodes per region, a wave of their own first (default 0)', parseInteger)
     .option('--max-parallel <n|p%>', 'nodes per wave: N, or P% of the region\'s nodes (default 1)', parseMaxParallelArg)
@@ -122,9 +122,9 @@ export function registerRolloutCommands (program: Command): void {
     .option('--max-unavailable <n>', 'most nodes of the component down at once in a region (default: the wave size)', parseInteger)
     .option('--auto-revert', 'on a failed gate, return touched nodes to the last stable version (default)')
     .option('--no-auto-revert', 'on a failed gate, stop and leave the rollout failed')
-    .action(async (ref: string, opts: StartArgs & { api: string }) => {
+    .action(async (ref: string, opts: StartArgs & ApiFlags) => {
       const body = startRequestFromArgs(ref, opts)
-      const r = await new ApiClient(opts.api).post<{ id: string, unchecked?: string[] }>('/v1/rollouts', body)
+      const r = await apiClient(opts).post<{ id: string, unchecked?: string[] }>('/v1/rollouts', body)
       const unchecked = r.unchecked?.length ?? 0
       if (unchecked > 0) process.stderr.write(`mycel: note: ${unchecked} target node(s) in other regions had only their mycel version checked (their components are not reported to this agent)\n`)
       print(`${r.id}\n`)
@@ -133,10 +133,10 @@ export function registerRolloutCommands (program: Command): void {
   rollout.command('status')
     .description('show rollouts (newest first) or one: state, waves per region, and per node version, state and health')
     .argument('[id]', 'one rollout')
-    .addOption(apiOption())
+    .addOption(apiOption()).addOption(tokenFileOption())
     .option('--json', 'machine-readable output')
-    .action(async (id: string | undefined, opts: { api: string, json?: boolean }) => {
-      const client = new ApiClient(opts.api)
+    .action(async (id: string | undefined, opts: ApiFlags & { json?: boolean }) => {
+      const client = apiClient(opts)
       const views = id !== undefined ? [await client.get<RolloutView>(idPath(id))] : (await client.get<{ rollouts: RolloutView[] }>('/v1/rollouts')).rollouts
       if (opts.json === true) { printJson(id !== undefined ? views[0] : { rollouts: views }); return }
       if (views.length === 0) { print('no rollouts\n'); return }
@@ -147,10 +147,10 @@ export function registerRolloutCommands (program: Command): void {
     rollout.command(verb)
       .description(VERB_HELP[verb] as string)
       .argument('<id>', 'the rollout id (mycel rollout status)')
-      .addOption(apiOption())
+      .addOption(apiOption()).addOption(tokenFileOption())
       .option('--json', 'machine-readable output')
-      .action(async (id: string, opts: { api: string, json?: boolean }) => {
-        const r = await new ApiClient(opts.api).post<{ id: string, previous: string, rollout: RolloutView }>(idPath(id, verb), {})
+      .action(async (id: string, opts: ApiFlags & { json?: boolean }) => {
+        const r = await apiClient(opts).post<{ id: string, previous: string, rollout: RolloutView }>(idPath(id, verb), {})
         if (opts.json === true) { printJson(r); return }
         print(`rollout ${r.id} ${VERB_DONE[verb] as string} (was ${r.previous}, now ${r.rollout.state})\n`)
       })

@@ -76,16 +76,28 @@ describe('agent config', () => {
     expect(cfg.listen).to.deep.equal(['/ip4/127.0.0.1/tcp/0'])
   })
 
-  it('keeps the unauthenticated admin API on loopback unless apiInsecureRemote says otherwise', () => {
+  it('keeps an admin API without authentication on loopback; off loopback it needs apiAuth token', () => {
+    expect(defaults().apiAuth).to.equal('none')
     for (const api of ['0.0.0.0:8900', '10.1.2.3:8900', '[::]:8900', 'myhost:8900']) {
       const err = errorOf(() => resolveConfig(defaults(), { api }))
       expect(err.name, api).to.equal('ConfigError')
-      expect(err.message).to.include('--api-insecure-remote')
-      expect(resolveConfig(defaults(), { api, apiInsecureRemote: true }).api).to.equal(api)
+      expect(err.message).to.include('--api-auth token')
+      expect(err.message.split('\n')).to.have.length(1)
+      expect(resolveConfig(defaults(), { api, apiAuth: 'token' }).api).to.equal(api)
     }
     for (const api of ['127.0.0.1:0', '127.8.9.1:8900', '[::1]:8900', 'localhost:8900']) {
       expect(resolveConfig(defaults(), { api }).api).to.equal(api)
+      expect(resolveConfig(defaults(), { api, apiAuth: 'token' }).apiAuth).to.equal('token')
     }
+    expect(errorOf(() => resolveConfig(defaults(), { apiAuth: 'password' as 'token' })).message).to.include('"apiAuth"')
+  })
+
+  it('reads apiAuth from a file; the removed apiInsecureRemote says what replaced it', async () => {
+    const file = await readConfigFile(await tmpFile('a.yaml', 'api: 0.0.0.0:8900\napiAuth: token\n'))
+    expect(resolveConfig(defaults(), file).apiAuth).to.equal('token')
+    const old = await asyncErrorOf(readConfigFile(await tmpFile('a.yaml', 'api: 0.0.0.0:8900\napiInsecureRemote: true\n')))
+    expect(old.name).to.equal('ConfigError')
+    expect(old.message).to.include('apiAuth: token')
   })
 
   it('checks the files the config names before anything starts (ConfigError)', async () => {

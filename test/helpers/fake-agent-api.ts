@@ -8,7 +8,7 @@ import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { runCli } from '../../daemon/cli/program.js'
 
-export interface Seen { method: string, url: string, body: string }
+export interface Seen { method: string, url: string, body: string, authorization?: string }
 
 export interface FakeAgentApi {
   api: string
@@ -24,7 +24,7 @@ export async function fakeAgentApi (): Promise<FakeAgentApi> {
     let body = ''
     req.on('data', (c: Buffer) => { body += c.toString() })
     req.on('end', () => {
-      fake.seen.push({ method: req.method ?? '', url: req.url ?? '', body })
+      fake.seen.push({ method: req.method ?? '', url: req.url ?? '', body, ...(req.headers.authorization !== undefined ? { authorization: req.headers.authorization } : {}) })
       res.statusCode = fake.reply.status
       res.setHeader('content-type', 'application/json')
       res.end(JSON.stringify(fake.reply.body))

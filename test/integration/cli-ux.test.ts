@@ -2,7 +2,7 @@
  * The CLI as a user meets it (issue 11, items 7 and 10–15), run as real
  * processes against real agents: exit codes and one-line errors, JSON output,
  * a closed pipe, honest critical status, parameter checks of the API, init/id,
- * the admin API's loopback rule and `--dev`. Two validator agents (one
+ * the admin API's loopback rule (off loopback only with a token) and `--dev`. Two validator agents (one
  * network with a genesis) serve most cases; one `--dev` agent the rest.
  */
 import { expect } from 'chai'
@@ -148,11 +148,13 @@ describe('mycel CLI as a user meets it', function () {
     expectUsageError(await cli(['id', '--data-dir', join(root, 'empty')]), 'mycel init')
   })
 
-  it('--dev: a temporary data dir only without --data-dir, removed on stop; non-loopback API only when asked, with a warning; no genesis and a stopped agent are said plainly', async () => {
+  it('--dev: a temporary data dir only without --data-dir, removed on stop; non-loopback API only with a token; no genesis and a stopped agent are said plainly', async () => {
     const tmp = join(root, 'tmp')
     await mkdir(tmp)
     const env = { TMPDIR: tmp }
-    expectUsageError(await cli(['agent', '--dev', '--api', '0.0.0.0:0'], env), '--api-insecure-remote')
+    expectUsageError(await cli(['agent', '--dev', '--api', '0.0.0.0:0'], env), '--api-auth token')
+    // The removed escape hatch says what replaced it.
+    expectUsageError(await cli(['agent', '--dev', '--api', '0.0.0.0:0', '--api-insecure-remote'], env), 'apiAuth: token')
     const given = await cli(['agent', '--dev', '--data-dir', join(root, 'dev-given'), '--check'], env)
     expect(given.code, given.stderr).to.equal(0)
     expect((JSON.parse(given.stdout) as { dataDir: string }).dataDir).to.equal(join(root, 'dev-given'))
@@ -163,20 +165,21 @@ describe('mycel CLI as a user meets it', function () {
     expect((JSON.parse(checked.stdout) as { dataDir: string }).dataDir.startsWith(join(tmp, 'mycel-dev-'))).to.equal(true)
     expect(await readdir(tmp)).to.deep.equal([])
 
-    const dev = spawn(process.execPath, [CLI, 'agent', '--dev', '--api', '0.0.0.0:0', '--api-insecure-remote'], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } })
+    const dev = spawn(process.execPath, [CLI, 'agent', '--dev', '--api', '0.0.0.0:0', '--api-auth', 'token'], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } })
     let devErr = ''
     dev.stderr.on('data', (d: Buffer) => { devErr += d.toString() })
     try {
       const info = await waitFor(async () => {
         const [d] = await readdir(tmp)
-        return d === undefined ? undefined : JSON.parse(await readFile(join(tmp, d, 'agent.json'), 'utf8')) as { api: string }
+        return d === undefined ? undefined : { dir: join(tmp, d), ...JSON.parse(await readFile(join(tmp, d, 'agent.json'), 'utf8')) as { api: string } }
       }, 60_000, 'dev agent started')
       expect(devErr).to.include('non-loopback')
-      const crit = await cli(['critical', 'status', '--api', info.api])
+      const tokenFile = join(info.dir, 'api.token')
+      const crit = await cli(['critical', 'status', '--api', info.api, '--token-file', tokenFile])
       expect(crit.code).to.equal(1)
       expect(crit.stderr).to.include('no genesis')
 
-      const watch = spawn(process.execPath, [CLI, 'config', 'watch', 'app', '--api', info.api], { stdio: ['ignore', 'pipe', 'pipe'] })
+      const watch = spawn(process.execPath, [CLI, 'config', 'watch', 'app', '--api', info.api, '--token-file', tokenFile], { stdio: ['ignore', 'pipe', 'pipe'] })
       let out = ''
       let err = ''
       watch.stdout.on('data', (d: Buffer) => { out += d.toString() })

@@ -71,6 +71,8 @@ describe('deploy/ files as shipped', function () {
     expect(cfg.bootstrap).to.deep.equal([])
     expect(cfg.listen).to.deep.equal(['/ip4/0.0.0.0/tcp/4100'])
     expect(cfg.api).to.equal('127.0.0.1:8900')
+    // Any local user reaches a loopback port: the shipped config requires the admin API token.
+    expect(cfg.apiAuth).to.equal('token')
   })
 
   it('deploy/mycel.service: ExecStart parses with the real CLI and its config checks out; systemd accepts the unit', async () => {
@@ -100,9 +102,10 @@ describe('deploy/ files as shipped', function () {
       r = spawnSync(process.execPath, [CLI, ...args, '--component-user', 'nobody', '--check'], { encoding: 'utf8', timeout: 30_000 })
     }
     expect(r.status, r.stderr).to.equal(0)
-    const resolved = JSON.parse(r.stdout) as { dataDir: string, region: string }
+    const resolved = JSON.parse(r.stdout) as { dataDir: string, region: string, apiAuth: string }
     expect(resolved.dataDir).to.equal(join(tmp, 'data'))
     expect(resolved.region).to.equal('default')
+    expect(resolved.apiAuth).to.equal('token')
     // The agent runs as root (it creates the components' scopes and runs them as the README's `mycel` user),
     // keeps its state where ExecStart points, and does not restart in a loop on a configuration error (exit 2).
     expect(unit.get('User')).to.equal('root')
