@@ -434,7 +434,7 @@ export class Agent {
         faults: () => this.faults.list(),
         joined: () => membership.alivePeers().length > 0,
         bootstrap: () => redialer.status(),
-        admission: () => admitted.status()
+        admission: () => ({ ...admitted.status(), ...(policy !== undefined ? { ...policy.list(), self: { peerId: identity.peerId.toString(), standing: policy.standing(identity.peerId.toString()) } } : {}) })
       }))
       server.add(...routes)
       // Without a genesis the critical endpoints say so instead of "no such endpoint".

@@ -4,8 +4,8 @@
  * Changes are BFT commits signed by the agent, which must be an admin.
  */
 import { InvalidArgumentError, type Command } from 'commander'
-import { ApiClient } from './client.js'
-import { apiOption, parseCount, parseRegion } from './options.js'
+import { apiClient, type ApiFlags } from './client.js'
+import { apiOption, parseCount, parseRegion, tokenFileOption } from './options.js'
 import { print, printJson, printTable } from './output.js'
 import { parseDuration } from '../../protocols/artifacts/manifest.js'
 import { MAX_TOKEN_TTL_MS } from '../../policy/join-token.js'
@@ -40,10 +40,10 @@ export function registerAdmissionCommands (program: Command): void {
   admission.command('list')
     .alias('ls')
     .description('the committed admission policy: mode, allowed peers, revoked peers')
-    .addOption(apiOption())
+    .addOption(apiOption()).addOption(tokenFileOption())
     .option('--json', 'machine-readable output')
-    .action(async (opts: { api: string, json?: boolean }) => {
-      const r = await new ApiClient(opts.api).get<Listing>('/v1/admission')
+    .action(async (opts: ApiFlags & { json?: boolean }) => {
+      const r = await apiClient(opts).get<Listing>('/v1/admission')
       if (opts.json === true) { printJson(r); return }
       print(`mode ${r.mode} (critical height ${r.height}); this agent ${r.self.standing}\n`)
       if (r.problem !== undefined) print(`warning: ${r.problem}\n`)
@@ -67,10 +67,10 @@ export function registerAdmissionCommands (program: Command): void {
     .description('admit PEER under the allowlist (a BFT commit)')
     .argument('<peer>', 'peer id of the host (mycel init prints it)')
     .option('--region <name>', 'only as a member of this region, repeatable (default: any)', collect)
-    .addOption(apiOption())
+    .addOption(apiOption()).addOption(tokenFileOption())
     .option('--json', 'machine-readable output')
-    .action(async (peer: string, opts: { region?: string[], api: string, json?: boolean }) => {
-      const r = await new ApiClient(opts.api).post<Commit>('/v1/admission/allow', { peer, ...(opts.region !== undefined ? { regions: opts.region } : {}) }, AbortSignal.timeout(120_000))
+    .action(async (peer: string, opts: ApiFlags & { region?: string[], json?: boolean }) => {
+      const r = await apiClient(opts).post<Commit>('/v1/admission/allow', { peer, ...(opts.region !== undefined ? { regions: opts.region } : {}) }, AbortSignal.timeout(120_000))
       if (opts.json === true) { printJson(r); return }
       print(`${peer} allowed${opts.region !== undefined ? ` in ${opts.region.join(', ')}` : ''} (committed at height ${r.height} in ${r.latencyMs} ms)\n`)
     })
@@ -79,10 +79,10 @@ export function registerAdmissionCommands (program: Command): void {
     .description('cut PEER off on every node for good: connections closed, membership revoked, its later writes refused (a BFT commit)')
     .argument('<peer>', 'peer id of the host')
     .option('--reason <text>', 'why, kept in the revocation and the audit log')
-    .addOption(apiOption())
+    .addOption(apiOption()).addOption(tokenFileOption())
     .option('--json', 'machine-readable output')
-    .action(async (peer: string, opts: { reason?: string, api: string, json?: boolean }) => {
-      const r = await new ApiClient(opts.api).post<Commit>('/v1/admission/revoke', { peer, ...(opts.reason !== undefined ? { reason: opts.reason } : {}) }, AbortSignal.timeout(120_000))
+    .action(async (peer: string, opts: ApiFlags & { reason?: string, json?: boolean }) => {
+      const r = await apiClient(opts).post<Commit>('/v1/admission/revoke', { peer, ...(opts.reason !== undefined ? { reason: opts.reason } : {}) }, AbortSignal.timeout(120_000))
       if (opts.json === true) { printJson(r); return }
       print(`${peer} revoked (committed at height ${r.height} in ${r.latencyMs} ms); every node closes its connections as the block arrives\n`)
     })
@@ -91,11 +91,11 @@ export function registerAdmissionCommands (program: Command): void {
     .description('open (anyone with the genesis) or allowlist (validators, admins and allowed peers only)')
     .argument('<mode>', 'open or allowlist')
     .option('--force', 'switch to an allowlist even though live members are not on it (they are cut off)')
-    .addOption(apiOption())
+    .addOption(apiOption()).addOption(tokenFileOption())
     .option('--json', 'machine-readable output')
-    .action(async (mode: string, opts: { force?: boolean, api: string, json?: boolean }) => {
+    .action(async (mode: string, opts: ApiFlags & { force?: boolean, json?: boolean }) => {
       if (mode !== 'open' && mode !== 'allowlist') throw new InvalidArgumentError('mode is open or allowlist')
-      const r = await new ApiClient(opts.api).post<Commit>('/v1/admission/mode', { mode, ...(opts.force === true ? { force: true } : {}) }, AbortSignal.timeout(120_000))
+      const r = await apiClient(opts).post<Commit>('/v1/admission/mode', { mode, ...(opts.force === true ? { force: true } : {}) }, AbortSignal.timeout(120_000))
       if (opts.json === true) { printJson(r); return }
       print(`admission mode ${mode} (committed at height ${r.height} in ${r.latencyMs} ms)\n`)
     })
@@ -106,10 +106,10 @@ export function registerAdmissionCommands (program: Command): void {
     .option('--ttl <duration>', 'how long the token is valid (default 10m)', parseTtl, 600_000)
     .option('--uses <n>', 'how many hosts it admits, network-wide (default 1)', parseUses, 1)
     .option('--region <name>', 'the joiner may only be a member of this region, repeatable', collect)
-    .addOption(apiOption())
+    .addOption(apiOption()).addOption(tokenFileOption())
     .option('--json', 'machine-readable output')
-    .action(async (opts: { ttl: number, uses: number, region?: string[], api: string, json?: boolean }) => {
-      const r = await new ApiClient(opts.api).post<{ token: string, id: string, expiresAt: string, uses: number }>('/v1/admission/tokens', { ttlMs: opts.ttl, uses: opts.uses, ...(opts.region !== undefined ? { regions: opts.region } : {}) })
+    .action(async (opts: ApiFlags & { ttl: number, uses: number, region?: string[], json?: boolean }) => {
+      const r = await apiClient(opts).post<{ token: string, id: string, expiresAt: string, uses: number }>('/v1/admission/tokens', { ttlMs: opts.ttl, uses: opts.uses, ...(opts.region !== undefined ? { regions: opts.region } : {}) })
       if (opts.json === true) { printJson(r); return }
       print(`${r.token}\n`)
       process.stderr.write(`token ${r.id}: admits ${r.uses} host${r.uses === 1 ? '' : 's'} until ${r.expiresAt}\n`)

@@ -174,7 +174,10 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
 
     this.conns.start()
     this.unsubscribeRefusals = this.admission.onRefused((peer, refusal) => {
-      if (this.table?.evict(peer) === true) this.log.warn({ peer, reason: refusal.reason }, 'member refused by admission, removed from membership')
+      // Revoked peers stay listed as `revoked` (never resurrected); others are forgotten.
+      if (refusal.reason === 'revoked') {
+        if (this.table?.revoke(peer) === true) this.log.warn({ peer }, `member revoked: ${refusal.detail}`)
+      } else if (this.table?.evict(peer) === true) this.log.warn({ peer, reason: refusal.reason }, 'member refused by admission, removed from membership')
     })
     peers.addEventListener('self:peer:update', this.onSelfUpdate)
     this.queue.enqueue(peerId, self.raw)

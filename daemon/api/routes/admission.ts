@@ -1,7 +1,6 @@
 /**
  * Admin API of admission (docs/security.md):
- *   GET  /v1/admission              the committed policy (mode, who is allowed, who is revoked),
- *                                   this node's standing, and its handshake view (connected, refused, refused-by)
+ * (GET /v1/admission, in routes/core.ts, shows the handshake view and the committed policy.)
  *   POST /v1/admission/mode         {mode: open|allowlist, force?}   → BFT commit of `admission`
  *   POST /v1/admission/allow        {peer, regions?}                 → BFT commit of admission/allow/<peer>
  *   POST /v1/admission/revoke       {peer, reason?}                  → BFT commit of admission/revoked/<peer>
@@ -55,11 +54,6 @@ export function admissionRoutes (d: AdmissionRoutesDeps): Route[] {
     return { key, value, height: r.height, latencyMs: r.latencyMs }
   }
   return [
-    {
-      method: 'GET',
-      path: '/v1/admission',
-      handler: () => ({ json: { ...d.policy.list(), self: { peerId: d.self, standing: d.policy.standing(d.self) }, handshakes: d.admission.status() } })
-    },
     {
       method: 'POST',
       path: '/v1/admission/mode',

@@ -31,7 +31,8 @@ export interface CoreRouteDeps {
   /** Last outcome per bootstrap address. */
   bootstrap: () => BootstrapStatus[]
   /** Admission rule, connected peers' verdicts and remembered refusals. */
-  admission: () => AdmissionStatus
+  /** Handshake view, plus (with a genesis) the committed policy: mode, allowed, revoked, this node's standing. */
+  admission: () => AdmissionStatus & Record<string, unknown>
 }
 
 export function coreRoutes (d: CoreRouteDeps): Route[] {

@@ -1,0 +1,144 @@
+/**
+ * The admission policy with real processes (issue 15): a genesis with four
+ * validators (the first also the admin), an allowlist naming one follower,
+ * an outsider not on it, and two hosts holding one single-use join token.
+ *  - the outsider is never a member anywhere and none of its writes lands;
+ *    `mycel admission allow` admits it;
+ *  - a join token admits its first host everywhere and is refused to the
+ *    second, which stops with one line saying why;
+ *  - `mycel admission revoke` cuts the follower off on every node: no
+ *    connection to it, listed `revoked`, its later writes land nowhere.
+ */
+import { strict as assert } from 'node:assert'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { AgentProcess, waitFor } from '../../harness/agent-process.js'
+import { createIdentity } from '../../daemon/identity.js'
+import { writeFileDurable } from '../../lib/durable-file.js'
+import { createGenesis, genesisToJson } from '../../protocols/bft/genesis.js'
+import { cli, ok } from '../helpers/cli-process.js'
+
+interface AdmissionView {
+  mode: string
+  revoked: Array<{ peerId: string }>
+  connected: Array<{ peerId: string, verdict: string }>
+  refused: Array<{ peerId: string, reason: string }>
+  refusedBy: Array<{ peerId: string, reason: string, detail: string }>
+}
+
+describe('admission policy (real processes)', function () {
+  this.timeout(300_000)
+  let root: string
+  let genesis: string
+  const ids: Record<string, string> = {}
+  const dirs: Record<string, string> = {}
+  let validators: AgentProcess[] = []
+  let follower: AgentProcess
+  let outsider: AgentProcess
+  let joiner: AgentProcess | undefined
+  const everyone = (): AgentProcess[] => [...validators, follower, outsider, ...(joiner !== undefined ? [joiner] : [])].filter(a => a !== undefined)
+  const alive = async (a: AgentProcess): Promise<string[]> => (await a.members()).filter(m => m.state === 'alive').map(m => m.peerId)
+  const value = async (a: AgentProcess, key: string): Promise<unknown> => {
+    const r = await a.request('GET', `/v1/config/app/${key}`)
+    return r.status === 200 ? r.json.value : undefined
+  }
+
+  before(async () => {
+    root = await mkdtemp(join(tmpdir(), 'mycel-admission-policy-'))
+    for (const n of ['v0', 'v1', 'v2', 'v3', 'follower', 'outsider', 'j1', 'j2']) {
+      dirs[n] = join(root, n)
+      ids[n] = (await createIdentity(dirs[n])).peerId
+    }
+    genesis = join(root, 'genesis.json')
+    await writeFileDurable(genesis, genesisToJson(createGenesis({
+      networkId: 'it-admission-policy',
+      validators: [ids.v0, ids.v1, ids.v2, ids.v3],
+      admins: [ids.v0],
+      values: { admission: JSON.stringify({ mode: 'allowlist', allow: [ids.follower] }) }
+    })), 0o644)
+    const args = ['--genesis', genesis, '--roles', '']
+    const v0 = await AgentProcess.start({ dataDir: dirs.v0, extraArgs: args })
+    validators = [v0, ...await Promise.all(['v1', 'v2', 'v3'].map(async n => await AgentProcess.start({ dataDir: dirs[n], extraArgs: args, bootstrap: [v0.addr] })))]
+    follower = await AgentProcess.start({ dataDir: dirs.follower, extraArgs: args, bootstrap: [v0.addr] })
+    for (const a of [...validators, follower]) await waitFor(async () => (await alive(a)).length === 5, 60_000, 'the allowed agents to join')
+    outsider = await AgentProcess.start({ dataDir: dirs.outsider, extraArgs: args, bootstrap: [v0.addr, validators[1].addr] })
+  })
+
+  afterEach(async function () {
+    if (this.currentTest?.state !== 'failed' || process.env.MYCEL_IT_LOGS === undefined) return
+    const { writeFile } = await import('node:fs/promises')
+    for (const [i, a] of everyone().entries()) await writeFile(join(process.env.MYCEL_IT_LOGS, `admission-policy-${i}.log`), a.stderr)
+  })
+
+  after(async () => {
+    for (const a of everyone()) await a.cleanup().catch(() => {})
+    await rm(root, { recursive: true, force: true })
+  })
+
+  it('keeps an outsider off the allowlist out everywhere until `admission allow` admits it', async () => {
+    assert.equal((await outsider.request('PUT', '/v1/config/app/outsider', { value: 'early' })).status, 200)
+    // Both bootstrap peers refused it, and it was told why.
+    await waitFor(async () => {
+      const v = await outsider.get<AdmissionView>('/v1/admission')
+      return v.refusedBy.filter(r => r.reason === 'not_allowed').length >= 1
+    }, 60_000, 'the outsider to be told it is not allowed')
+    for (const v of validators.slice(0, 2)) {
+      const view = await v.get<AdmissionView>('/v1/admission')
+      assert.ok(view.refused.some(r => r.peerId === ids.outsider && r.reason === 'not_allowed'), JSON.stringify(view))
+    }
+    // A write of an allowed node spreads meanwhile: the network is not just slow.
+    assert.equal((await validators[1].request('PUT', '/v1/config/app/control', { value: 'spread' })).status, 200)
+    for (const a of [...validators, follower]) await waitFor(async () => await value(a, 'control') === 'spread', 30_000, 'the control write to spread')
+    for (const a of [...validators, follower]) {
+      assert.ok(!(await a.members()).some(m => m.peerId === ids.outsider), 'the outsider is a member somewhere')
+      assert.equal(await value(a, 'outsider'), undefined, 'the outsider\'s write landed')
+    }
+
+    await ok('admission', 'allow', ids.outsider, '--api', validators[0].api)
+    for (const a of [...validators, follower]) {
+      await waitFor(async () => (await alive(a)).includes(ids.outsider), 60_000, 'the allowed outsider to become a member')
+    }
+    await waitFor(async () => await value(validators[2], 'outsider') === 'early', 60_000, 'the admitted outsider\'s write to land')
+  })
+
+  it('admits the first host with a join token and refuses the token to the second', async () => {
+    const token = (await ok('admission', 'token', 'create', '--ttl', '5m', '--api', validators[0].api)).trim()
+    assert.match(token, /^mycel-join1\./)
+    joiner = await AgentProcess.start({ dataDir: dirs.j1, extraArgs: ['--genesis', genesis, '--roles', '', '--join-token', token], bootstrap: [validators[0].addr] })
+    for (const a of [...validators, follower, joiner]) {
+      await waitFor(async () => (await alive(a)).includes(ids.j1), 60_000, 'the token holder to become a member everywhere')
+    }
+    const list = JSON.parse(await ok('admission', 'list', '--json', '--api', validators[3].api)) as { allowed: Array<{ peerId: string, token?: string }> }
+    assert.ok(list.allowed.some(a => a.peerId === ids.j1 && a.token !== undefined), JSON.stringify(list))
+
+    const second = await cli('agent', '--data-dir', dirs.j2, '--genesis', genesis, '--roles', '', '--join-token', token, '--profile', 'test',
+      '--listen', '/ip4/127.0.0.1/tcp/0', '--api', '127.0.0.1:0', '--bootstrap', validators[1].addr)
+    assert.equal(second.code, 1, second.stderr.slice(-2000))
+    assert.match(second.stderr, /join token refused by .*already used 1 of 1 time/)
+    for (const a of validators) assert.ok(!(await a.members()).some(m => m.peerId === ids.j2))
+  })
+
+  it('cuts a revoked follower off on every node and refuses its later writes', async () => {
+    const started = Date.now()
+    await ok('admission', 'revoke', ids.follower, '--reason', 'compromised (test)', '--api', validators[0].api)
+    const others = [...validators, outsider, joiner as AgentProcess]
+    for (const a of others) {
+      await waitFor(async () => {
+        const view = await a.get<AdmissionView>('/v1/admission')
+        const m = (await a.members()).find(x => x.peerId === ids.follower)
+        return view.revoked.some(r => r.peerId === ids.follower) && !view.connected.some(c => c.peerId === ids.follower) && m?.state === 'revoked'
+      }, 30_000, 'every node to drop the revoked follower')
+    }
+    const elapsed = Date.now() - started
+    assert.ok(elapsed < 30_000, `revocation took ${elapsed} ms to reach every node`)
+    // Its writes after the revocation land nowhere; a write of an admitted node made after it does.
+    assert.equal((await follower.request('PUT', '/v1/config/app/after', { value: 'revoked' })).status, 200)
+    assert.equal((await validators[2].request('PUT', '/v1/config/app/control2', { value: 'spread' })).status, 200)
+    for (const a of others) await waitFor(async () => await value(a, 'control2') === 'spread', 30_000, 'the control write to spread')
+    for (const a of others) assert.equal(await value(a, 'after'), undefined, 'a write of the revoked follower landed')
+    // It cannot come back: redials are refused with the reason.
+    const refused = await validators[1].get<AdmissionView>('/v1/admission')
+    assert.ok(!refused.connected.some(c => c.peerId === ids.follower))
+  })
+})
