@@ -18,6 +18,7 @@ import { registerComponentCommands } from './component.js'
 import { registerDeploymentCommands } from './deployments.js'
 import { registerRolloutCommands } from './rollout.js'
 import { registerCoreCommands } from './core.js'
+import { registerIdentityCommands } from './identity.js'
 import { EXIT_OK, exitCodeOf } from './exit-codes.js'
 
 /** Where commander writes help and its own errors (default: stdout and stderr). */
@@ -44,6 +45,8 @@ export function createProgram (output: CliOutput = {}): Command {
   registerRolloutCommands(program)
   // `core pack`: mycel's own core as a component (docs/core-update.md).
   registerCoreCommands(program)
+  // `identity rotate`: a new node key handed over through critical config (docs/security.md).
+  registerIdentityCommands(program)
   return program
 }
 
