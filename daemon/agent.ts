@@ -81,6 +81,9 @@ import { admission, admissionTunables, type AdmissionService } from '../protocol
 import { fileAccessPolicy } from '../crdt/namespaces.js'
 import { deploymentRoutes } from './api/routes/deployments.js'
 import { agentRolloutOperator, rolloutRoutes } from './api/routes/rollouts.js'
+import { identityRoutes } from './api/routes/identity.js'
+import { rotationRecovery } from './key-rotation.js'
+import type { VersionVector } from '../crdt/version-vector.js'
 import { Lifecycle, LifecycleStateError, type LifecycleState, type Startable } from '../lib/lifecycle.js'
 import { FaultRegistry, type Fault } from '../lib/faults.js'
 import type { Route } from './api/router.js'
@@ -112,6 +115,8 @@ export interface AgentOptions {
   switchCore?: () => void
   /** A condition the agent cannot run on was found after start (a refused join token): stop and exit with this one line. */
   fatal?: (message: string) => void
+  /** Stop without a leave and start again with the same config (a key rotation swapped identity.key). Absent: the next start uses the new key. */
+  restart?: () => void
 }
 
 /** A protocol component given to add(); its admin routes answer 503 while it is stopped on a fault. */
@@ -304,6 +309,10 @@ export class Agent {
         members: () => membership.members()
       }).map(r => guardedRoute(this.faults, 'critical', r)))
     }
+
+    // Key rotation (docs/security.md): the admin route, and the decision on a next key an interrupted rotation left.
+    routes.push(...identityRoutes({ dataDir: cfg.dataDir, identity, critical, versionVector: () => config.status().versionVector as VersionVector, restart: this.opts.restart, logger: log }).map(r => guardedRoute(this.faults, 'config', r)))
+    if (critical !== undefined) await parts.startPart('rotation', () => rotationRecovery({ dataDir: cfg.dataDir, identity, committed: (k) => critical.state.get(k)?.value ?? undefined, onCommit: (fn) => { critical.state.addEventListener('commit', fn); return () => { critical.state.removeEventListener('commit', fn) } }, restart: this.opts.restart, logger: log }))
 
     // Artifacts: the component manifests this node knows (durable, under
     // <dataDir>/artifacts) and their archives as blocks, served to peers;

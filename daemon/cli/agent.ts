@@ -118,7 +118,27 @@ async function runAgent (flags: AgentFlags): Promise<void> {
     process.stderr.write(`mycel: ${message}\n`)
     agent.stop({ leave: false }).then(removeTempDir).then(() => { logger.flush(); process.exit(1) }, () => { process.exit(1) })
   }
-  const agent = new Agent(config, logger, { ...(underLauncher ? { switchCore } : {}), fatal })
+  // A key rotation swapped identity.key: stop without a leave (the old id stays a member until its grace ends;
+  // a leave would announce this host gone) and start a new Agent with the same config; the component host
+  // re-adopts the running components. Waits for a start still running (the start-up rotation check calls it).
+  let started: Promise<unknown> = Promise.resolve()
+  const restart = (): void => {
+    if (stopping) return
+    logger.info('restarting the agent under its new key')
+    const previous = agent
+    started = started.catch(() => {}).then(async () => {
+      if (stopping) return
+      await previous.stop({ leave: false })
+      agent = new Agent(config, logger, opts)
+      await agent.start()
+    }).catch((err: unknown) => {
+      logger.error({ err }, 'restart under the new key failed; stopping')
+      logger.flush()
+      process.exit(1)
+    })
+  }
+  const opts = { ...(underLauncher ? { switchCore } : {}), fatal, restart }
+  let agent = new Agent(config, logger, opts)
   const removeTempDir = async (): Promise<void> => {
     if (tempDir !== undefined) await rm(tempDir, { recursive: true, force: true }).catch((err: unknown) => { logger.warn({ err, dataDir: tempDir }, 'cannot remove the temporary data dir') })
   }
@@ -144,7 +164,8 @@ async function runAgent (flags: AgentFlags): Promise<void> {
   process.on('unhandledRejection', (err) => { logger.error({ err }, 'unhandled rejection (kept running)') })
 
   try {
-    await agent.start()
+    started = agent.start()
+    await started
   } catch (err) {
     // One human line on stderr (cli.ts prints it, with the recovery step of a
     // held data dir or a damaged file); the stack only at debug level.

@@ -19,6 +19,7 @@ import { registerDeploymentCommands } from './deployments.js'
 import { registerRolloutCommands } from './rollout.js'
 import { registerCoreCommands } from './core.js'
 import { registerAdmissionCommands } from './admission.js'
+import { registerIdentityCommands } from './identity.js'
 import { EXIT_OK, exitCodeOf } from './exit-codes.js'
 
 /** Where commander writes help and its own errors (default: stdout and stderr). */
@@ -47,6 +48,8 @@ export function createProgram (output: CliOutput = {}): Command {
   registerCoreCommands(program)
   // `admission`: allowlist, revocations, join tokens (docs/security.md).
   registerAdmissionCommands(program)
+  // `identity rotate`: a new node key handed over through critical config (docs/security.md).
+  registerIdentityCommands(program)
   return program
 }
 
