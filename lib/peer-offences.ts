@@ -32,6 +32,7 @@
 import type { Registry } from 'prom-client'
 import { z } from 'zod'
 import { metricsOn } from './metrics.js'
+import type { RefusalReason } from './peer-admission.js'
 import { defineTunables, tunable } from './tunables.js'
 
 export const OFFENCE_KINDS = ['failed_handshake', 'bad_signature', 'rejected_envelope', 'equivocation', 'replay', 'admission_refusal'] as const
@@ -42,6 +43,23 @@ export type OffenceCounts = Partial<Record<OffenceKind, number>>
 export interface OffenceSink {
   /** `peer` committed `n` (default 1) offences of `kind` now. Never throws. */
   record: (peer: string, kind: OffenceKind, n?: number) => void
+}
+
+/**
+ * The offence an admission refusal counts as: the peer could not prove it
+ * belongs to this network (`failed_handshake`), presented a join token
+ * already used up (`replay`), or the committed policy refused it
+ * (`admission_refusal`: not allowed, revoked, a token expired or unusable).
+ */
+export function offenceOfRefusal (reason: RefusalReason): OffenceKind {
+  switch (reason) {
+    case 'genesis_mismatch': case 'peer_without_genesis': case 'peer_has_genesis': case 'no_handshake': case 'bad_handshake':
+      return 'failed_handshake'
+    case 'token_used':
+      return 'replay'
+    default:
+      return 'admission_refusal'
+  }
 }
 
 /** Drops everything: for components built without counters. */

@@ -1,7 +1,8 @@
 import { strict as assert } from 'node:assert'
 import fc from 'fast-check'
 import { Registry } from 'prom-client'
-import { attachOffences, offenceSink, OFFENCE_KINDS, offenceTunables, PeerOffences, NO_OFFENCES, type OffenceKind } from '../../lib/peer-offences.js'
+import { REFUSAL_REASONS } from '../../lib/peer-admission.js'
+import { attachOffences, offenceOfRefusal, offenceSink, OFFENCE_KINDS, offenceTunables, PeerOffences, NO_OFFENCES, type OffenceKind } from '../../lib/peer-offences.js'
 
 const WINDOW = 1000
 
@@ -109,6 +110,14 @@ describe('lib/peer-offences', () => {
     attachOffences(registry, t)
     offenceSink(registry).record('x', 'replay')
     assert.equal(t.get('x')?.total, 1)
+  })
+
+  it('maps every admission refusal to an offence: wrong network = failed handshake, a used-up token = replay, the rest = admission refusal', () => {
+    const by = Object.fromEntries(REFUSAL_REASONS.map(r => [r, offenceOfRefusal(r)]))
+    assert.deepEqual(by, {
+      genesis_mismatch: 'failed_handshake', peer_without_genesis: 'failed_handshake', peer_has_genesis: 'failed_handshake', no_handshake: 'failed_handshake', bad_handshake: 'failed_handshake',
+      not_allowed: 'admission_refusal', revoked: 'admission_refusal', token_expired: 'admission_refusal', token_used: 'replay', token_invalid: 'admission_refusal'
+    })
   })
 
   it('every profile keeps a window and a peer bound', () => {
