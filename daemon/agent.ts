@@ -66,6 +66,9 @@ import { POLICY_KEY_RULES } from '../policy/key-rules.js'
 import { admissionAuthority } from '../policy/admission-authority.js'
 import type { AdmissionPolicyView } from '../policy/admission-policy.js'
 import { joinRedemption, wireAdmission } from './admission-wiring.js'
+import { wireOffences } from './security-wiring.js'
+import { securityRoutes } from './api/routes/security.js'
+import { checkSecurityEntry, SECURITY_NAMESPACE } from '../managers/security-records.js'
 import { publisherTrust } from '../policy/publisher-trust.js'
 import { ARTIFACTS_COMPONENT, artifactService } from '../protocols/artifacts/service.js'
 import { artifactTunables } from '../protocols/artifacts/constants.js'
@@ -187,6 +190,8 @@ export class Agent {
       denyPeer: partition !== undefined ? (peer) => partition.denies(peer) : undefined
     }))
     const admitted = node.services.admission as AdmissionService
+    // Offence counters: every gossip validator, protocol hook and admission refusal records here (docs/security.md).
+    const offences = wireOffences({ profile: cfg.profile, registry: this.registry, admission: admitted })
 
     // What every component is built from; each takes only the fields it
     // uses (its `XComponents` type). The libp2p node goes in as the small
@@ -228,7 +233,8 @@ export class Agent {
       roles: () => membership.self().roles,
       labels: cfg.labels,
       components: () => hostReport(),
-      isMember: (peerId) => membership.get(peerId) !== undefined
+      isMember: (peerId) => membership.get(peerId) !== undefined,
+      offences: offences.report
     })(components))
 
     // COMPONENTS: protocol components, in start order, each under the
@@ -277,9 +283,10 @@ export class Agent {
         [PLACEMENTS_NAMESPACE]: checkPlacementEntry,
         [ROLLOUTS_NAMESPACE]: checkRolloutEntry,
         [ROLLOUT_PROGRESS_NAMESPACE]: checkProgressEntry,
-        [RELEASES_NAMESPACE]: checkReleaseEntry
+        [RELEASES_NAMESPACE]: checkReleaseEntry,
+        [SECURITY_NAMESPACE]: checkSecurityEntry
       }
-    })({ ...components, membership }), c => [...configRoutes(c), ...deploymentRoutes(c)])
+    })({ ...components, membership }), c => [...configRoutes(c), ...deploymentRoutes(c), ...securityRoutes(c)])
 
     // Artifacts: the component manifests this node knows (durable, under
     // <dataDir>/artifacts) and their archives as blocks, served to peers;
@@ -354,6 +361,8 @@ export class Agent {
       // The network manager places counted deployments, and the update manager
       // drives rollouts, through replicated config.
       placementConfig: () => config.started ? config : undefined,
+      // The security manager reads the committed `security` setting and audits admission changes.
+      critical: () => critical?.config,
       // The rollout gate judges a component without a health check by its running state;
       // a region's update manager checks its nodes against the release's requires.
       releaseFacts: (name, version) => {
