@@ -72,6 +72,9 @@ import type { VersionVector } from '../crdt/version-vector.js'
 import { withRevocationCutoff } from '../policy/revocation-cutoff.js'
 import { guardGossipOrigins } from '../wire/gossip-origin.js'
 import { gossipCounter } from '../wire/topic.js'
+import { wireOffences } from './security-wiring.js'
+import { securityRoutes } from './api/routes/security.js'
+import { checkSecurityEntry, SECURITY_NAMESPACE } from '../managers/security-records.js'
 import { publisherTrust } from '../policy/publisher-trust.js'
 import { ARTIFACTS_COMPONENT, artifactService } from '../protocols/artifacts/service.js'
 import { artifactTunables } from '../protocols/artifacts/constants.js'
@@ -202,6 +205,8 @@ export class Agent {
     const gossipDrops = gossipCounter(this.registry)
     guardGossipOrigins(node.services.pubsub, (origin) => policy !== undefined && policy.standing(origin) !== 'admitted',
       (topic) => { gossipDrops.inc({ topic: topic.split('/').slice(0, 2).join('/'), result: 'origin_refused' }) })
+    // Offence counters: every gossip validator, protocol hook and admission refusal records here (docs/security.md).
+    const offences = wireOffences({ profile: cfg.profile, registry: this.registry, admission: admitted })
 
     // What every component is built from; each takes only the fields it
     // uses (its `XComponents` type). The libp2p node goes in as the small
@@ -243,7 +248,8 @@ export class Agent {
       roles: () => membership.self().roles,
       labels: cfg.labels,
       components: () => hostReport(),
-      isMember: (peerId) => membership.get(peerId) !== undefined
+      isMember: (peerId) => membership.get(peerId) !== undefined,
+      offences: offences.report
     })(components))
 
     // COMPONENTS: protocol components, in start order, each under the
@@ -294,9 +300,10 @@ export class Agent {
         [PLACEMENTS_NAMESPACE]: checkPlacementEntry,
         [ROLLOUTS_NAMESPACE]: checkRolloutEntry,
         [ROLLOUT_PROGRESS_NAMESPACE]: checkProgressEntry,
-        [RELEASES_NAMESPACE]: checkReleaseEntry
+        [RELEASES_NAMESPACE]: checkReleaseEntry,
+        [SECURITY_NAMESPACE]: checkSecurityEntry
       }
-    })({ ...components, membership }), c => [...configRoutes(c), ...deploymentRoutes(c)])
+    })({ ...components, membership }), c => [...configRoutes(c), ...deploymentRoutes(c), ...securityRoutes(c)])
     if (critical !== undefined && policy !== undefined) {
       routes.push(...admissionRoutes({
         self: identity.peerId.toString(),
@@ -386,6 +393,8 @@ export class Agent {
       // The network manager places counted deployments, and the update manager
       // drives rollouts, through replicated config.
       placementConfig: () => config.started ? config : undefined,
+      // The security manager reads the committed `security` setting and audits admission changes.
+      critical: () => critical?.config,
       // The rollout gate judges a component without a health check by its running state;
       // a region's update manager checks its nodes against the release's requires.
       releaseFacts: (name, version) => {

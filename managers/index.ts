@@ -25,6 +25,7 @@ import type { ProfileName } from '../lib/tunables.js'
 import type { RolesConfig } from './constants.js'
 import { ROLE_NAMES, ROLE_REGISTRY, resolveRoleTunables, type RoleContext, type RoleName, type RoleTunablesOverrides } from './registry.js'
 import { rolesMetrics } from './metrics.js'
+import { offenceThresholds } from './security-aggregate.js'
 import { RoleManager } from './manager.js'
 import { FencedActions } from './actions.js'
 import type { TopologySink } from './network-manager.js'
@@ -61,6 +62,8 @@ export interface RolesInit {
   minVersion?: string
   /** What the update manager needs of a release's manifest (rollout/driver.ts). */
   releaseFacts?: (component: string, version: string) => ReleaseFacts | undefined
+  /** Committed critical config (with a genesis): the security manager's settings and admission audit. */
+  critical?: RoleContext['critical']
 }
 
 export type RolesComponents = Pick<CommonComponents, 'peerId' | 'privateKey' | 'region' | 'dataDir' | 'logger' | 'registry' | 'faults'> & {
@@ -124,7 +127,9 @@ export class Roles implements Startable {
       topologySink: init.topologySink,
       placementConfig: init.placementConfig,
       minVersion: init.minVersion,
-      releaseFacts: init.releaseFacts
+      releaseFacts: init.releaseFacts,
+      critical: init.critical,
+      offenceThresholds: offenceThresholds.defaults(init.profile)
     }
     // Each entry's tunables were made by that entry's own `tunables` (resolveRoleTunables); TypeScript
     // cannot correlate the union of entries with the record's values, hence the cast.

@@ -23,6 +23,9 @@ import { rolloutMetrics } from './rollout/metrics.js'
 import { ConfigManager, configTunables, type ConfigManagerInit } from './config-manager.js'
 import { SecurityManager, securityTunables, type SecurityManagerInit } from './security-manager.js'
 import { MonitoringManager, monitoringTunables } from './monitoring-manager.js'
+import { SecurityMonitor, type SecurityMonitorInit } from './security-monitor.js'
+import { securityMetrics } from './security-metrics.js'
+import { offenceThresholds, type OffenceThresholds } from './security-aggregate.js'
 
 /** What a role may be built from: the roles component's parts and the agent's adapters. */
 export interface RoleContext {
@@ -47,6 +50,10 @@ export interface RoleContext {
   minVersion?: string
   /** What the update manager needs of a release's manifest (driver.ts); undefined when the release is unknown here. */
   releaseFacts?: (component: string, version: string) => ReleaseFacts | undefined
+  /** Committed critical config, for the security manager's monitoring (settings, admission changes); undefined without a genesis. */
+  critical?: SecurityMonitorInit['critical']
+  /** The profile's offence thresholds (security-aggregate.ts); the lan profile's when absent. */
+  offenceThresholds?: Readonly<OffenceThresholds>
 }
 
 export interface RoleDefinition<N extends string, T extends DutyTunables> {
@@ -91,7 +98,13 @@ export const ROLE_REGISTRY = [
     name: 'security',
     tunables: securityTunables,
     create: (ctx, t) => new SecurityManager({
-      region: ctx.region, emit: ctx.emit, metrics: ctx.metrics, logger: ctx.logger, intervalMs: t.intervalMs, membership: ctx.membership, health: ctx.health, admission: ctx.admission, minVersion: ctx.minVersion
+      region: ctx.region, emit: ctx.emit, metrics: ctx.metrics, logger: ctx.logger, intervalMs: t.intervalMs, membership: ctx.membership, health: ctx.health, admission: ctx.admission, minVersion: ctx.minVersion,
+      monitor: ctx.placementConfig === undefined
+        ? undefined
+        : new SecurityMonitor({
+          region: ctx.region, config: ctx.placementConfig, critical: ctx.critical ?? (() => undefined), membership: ctx.membership, health: ctx.health,
+          thresholds: ctx.offenceThresholds ?? offenceThresholds.defaults('lan'), findingsGauge: securityMetrics(ctx.registry).findings, logger: ctx.logger
+        })
     })
   }),
   defineRole({

@@ -7,6 +7,10 @@
  *    config provides one; until then the report says `admission: "no-policy"`),
  *    and members whose peer id carries no Ed25519 key;
  *  - alive members without a health report (they cannot be audited).
+ *
+ * Second duty, when the agent runs replicated config: security monitoring
+ * (security-monitor.ts) — offences the region's nodes report become findings
+ * and audit events in replicated config, readable on every node.
  */
 import type { Logger } from 'pino'
 import type { Health } from '../protocols/health/index.js'
@@ -14,6 +18,7 @@ import type { Member, MembershipView } from '../protocols/membership/types.js'
 import { publicKeyOf } from '../wire/signing.js'
 import { dutyLoop, dutyTunables, type Emit, type Role } from './role.js'
 import type { RolesMetrics } from './metrics.js'
+import type { SecurityMonitor } from './security-monitor.js'
 
 /** Audit period, per profile. */
 export const securityTunables = dutyTunables('security', {
@@ -87,6 +92,8 @@ export interface SecurityManagerInit {
   emit: Emit
   logger: Logger
   metrics: RolesMetrics
+  /** Findings and the audit log; absent without replicated config. */
+  monitor?: SecurityMonitor
 }
 
 export class SecurityManager implements Role {
@@ -95,7 +102,8 @@ export class SecurityManager implements Role {
 
   constructor (private readonly init: SecurityManagerInit) {}
 
-  onElected (_term: number, signal: AbortSignal): void {
+  onElected (term: number, signal: AbortSignal): void {
+    this.init.monitor?.run(term, signal, this.init.intervalMs, (err) => { this.init.metrics.dutyErrors.inc({ role: 'security' }); this.init.logger.warn({ err }, 'security monitoring round failed') })
     dutyLoop(signal, this.init.intervalMs, async () => {
       const f = auditRegion(this.init.region, this.init.membership.members(), this.init.health.reports(), this.init.admission?.(), this.init.minVersion)
       if (signal.aborted) return
@@ -110,6 +118,8 @@ export class SecurityManager implements Role {
   onDemoted (): void {}
 
   status (): unknown {
-    return this.last === undefined ? undefined : { at: this.last.at, outdated: this.last.outdated.length, notAdmitted: this.last.notAdmitted.length, admission: this.last.admission }
+    const monitoring = this.init.monitor?.status()
+    if (this.last === undefined) return monitoring === undefined ? undefined : { monitoring }
+    return { at: this.last.at, outdated: this.last.outdated.length, notAdmitted: this.last.notAdmitted.length, admission: this.last.admission, ...(monitoring !== undefined ? { monitoring } : {}) }
   }
 }

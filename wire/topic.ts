@@ -10,6 +10,7 @@ import { TopicValidatorResult } from '@libp2p/gossipsub'
 import type { Logger } from 'pino'
 import { rejectReason } from './errors.js'
 import { metricsOn } from '../lib/metrics.js'
+import { offenceSink, type OffenceKind } from '../lib/peer-offences.js'
 
 /**
  * The slice of gossipsub a topic user needs: validate before forwarding,
@@ -38,6 +39,20 @@ export function gossipCounter (registry?: Registry): Counter<'topic' | 'result'>
   })
 }
 
+/** The offence a rejected gossip message counts as (lib/peer-offences.ts): a bad signature, or any other rejection. */
+export function offenceOfReject (reason: string): OffenceKind {
+  return reason === 'bad_signature' ? 'bad_signature' : 'rejected_envelope'
+}
+
+/**
+ * Count a rejected gossip message against the peer that answers for it: the
+ * author of a signed message (gossipsub checked that signature, so the
+ * author signed what was rejected), else the peer that forwarded it.
+ */
+export function recordRejected (registry: Registry | undefined, msg: Message, forwarder: string, reason: string): void {
+  offenceSink(registry).record(msg.type === 'signed' ? msg.from.toString() : forwarder, offenceOfReject(reason))
+}
+
 export interface TopicInit<T> {
   pubsub: PubSubHost
   topic: string
@@ -64,7 +79,7 @@ export class VerifiedTopic<T> {
     if (this.started) return
     this.started = true
     const { pubsub, topic } = this.init
-    pubsub.topicValidators.set(topic, async (_peer, msg) => await this.validate(msg))
+    pubsub.topicValidators.set(topic, async (peer, msg) => await this.validate(msg, peer.toString()))
     pubsub.addEventListener('message', this.onMessage)
     pubsub.subscribe(topic)
   }
@@ -82,10 +97,11 @@ export class VerifiedTopic<T> {
     await this.init.pubsub.publish(this.init.topic, data)
   }
 
-  private async validate (msg: Message): Promise<TopicValidatorResult> {
+  private async validate (msg: Message, forwarder: string): Promise<TopicValidatorResult> {
     const label = this.init.metricTopic
     if (msg.type !== 'signed') {
       this.counter.inc({ topic: label, result: 'unsigned' })
+      recordRejected(this.init.registry, msg, forwarder, 'unsigned')
       return TopicValidatorResult.Reject
     }
     try {
@@ -100,6 +116,7 @@ export class VerifiedTopic<T> {
     } catch (err) {
       const reason = rejectReason(err)
       this.counter.inc({ topic: label, result: reason })
+      recordRejected(this.init.registry, msg, forwarder, reason)
       this.init.logger.debug({ err: (err as Error).message, from: msg.from.toString(), topic: this.init.topic }, 'gossip message rejected')
       return TopicValidatorResult.Reject
     }

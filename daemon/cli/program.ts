@@ -20,6 +20,7 @@ import { registerRolloutCommands } from './rollout.js'
 import { registerCoreCommands } from './core.js'
 import { registerAdmissionCommands } from './admission.js'
 import { registerIdentityCommands } from './identity.js'
+import { registerSecurityCommands } from './security.js'
 import { EXIT_OK, exitCodeOf } from './exit-codes.js'
 
 /** Where commander writes help and its own errors (default: stdout and stderr). */
@@ -44,6 +45,7 @@ export function createProgram (output: CliOutput = {}): Command {
   // `component`: publish and list releases (component.ts), deploy and undeploy them (deployments.ts).
   registerDeploymentCommands(registerComponentCommands(program))
   registerRolloutCommands(program)
+  registerSecurityCommands(program)
   // `core pack`: mycel's own core as a component (docs/core-update.md).
   registerCoreCommands(program)
   // `admission`: allowlist, revocations, join tokens (docs/security.md).

@@ -43,6 +43,8 @@ export interface ConsensusInit {
   logger?: BftLogger
   /** Called after this validator decided and committed a block (the daemon gossips it). */
   onDecide?: (cert: Certificate) => void
+  /** Called on each piece of equivocation evidence (the daemon counts it as the validator's offence). */
+  onEvidence?: (e: Evidence) => void
   /**
    * Called once when the instance halts on an internal error, with the error
    * as thrown (a damaged or failing WAL names its file and recovery step);

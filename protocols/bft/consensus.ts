@@ -302,6 +302,7 @@ export class Consensus {
     this.init.metrics?.messagesRejected.inc({ reason: 'equivocation' })
     this.evidence.push(e)
     if (this.evidence.length > MAX_EVIDENCE_KEPT) this.evidence.shift()
+    this.init.onEvidence?.(e)
     this.log.warn({
       validator: e.validator, height: e.height, round: e.round, kind: e.kind,
       first: e.first === null ? 'nil' : hex(e.first), second: e.second === null ? 'nil' : hex(e.second)

@@ -27,6 +27,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import type { CommonComponents } from '../../lib/components.js'
 import type { Startable } from '../../lib/lifecycle.js'
 import { systemClock } from '../../lib/clock.js'
+import { offenceSink } from '../../lib/peer-offences.js'
 import type { RpcHost } from '../../wire/rpc.js'
 import type { PubSubHost } from '../../wire/topic.js'
 import type { PeerHost } from '../../wire/peers.js'
@@ -181,6 +182,7 @@ export class CriticalService implements Startable {
       metrics: this.metrics,
       logger: this.log,
       onDecide: (cert) => { if (this.isPublisher(cert)) void this.sync?.publish(cert) },
+      onEvidence: (e) => { offenceSink(c.registry as Registry | undefined).record(e.validator, 'equivocation') },
       onHalt: (_fault, cause) => { this.fail(cause) }
     })
     c.peers.addEventListener('peer:connect', this.onConnect)

@@ -9,7 +9,8 @@ import { TopicValidatorResult, type Message } from '@libp2p/gossipsub'
 import type { PeerId } from '@libp2p/interface'
 import type { Logger } from 'pino'
 import type { IngestOrigin, IngestResult } from '../../crdt/replica.js'
-import type { PubSubHost } from '../../wire/topic.js'
+import type { Registry } from 'prom-client'
+import { recordRejected, type PubSubHost } from '../../wire/topic.js'
 import { CONFIG_TOPIC } from './constants.js'
 
 /**
@@ -22,6 +23,8 @@ const PUNISHABLE = new Set(['malformed', 'oversized', 'unsupported_version', 'ba
 export interface ConfigGossipDeps {
   pubsub: PubSubHost
   logger: Logger
+  /** Where a punishable rejection is counted against the peer that answers for it (lib/peer-offences.ts). */
+  registry?: Registry
   ingest: (bytes: Uint8Array, origin: IngestOrigin) => Promise<IngestResult>
   /** An envelope arrived ahead of a gap: the forwarding peer likely has the missing ones. */
   onGap: (from: PeerId) => void
@@ -64,7 +67,9 @@ export class ConfigGossip {
           return TopicValidatorResult.Accept
         case 'duplicate': return TopicValidatorResult.Ignore
         default:
-          return PUNISHABLE.has(r.reason) ? TopicValidatorResult.Reject : TopicValidatorResult.Ignore
+          if (!PUNISHABLE.has(r.reason)) return TopicValidatorResult.Ignore
+          recordRejected(this.d.registry, msg, peer.toString(), r.reason)
+          return TopicValidatorResult.Reject
       }
     } catch (err) {
       // ingest never throws; if it ever does, do not forward and do not crash gossipsub.

@@ -14,6 +14,7 @@ import * as Y from 'yjs'
 import type { CommonComponents } from '../../lib/components.js'
 import type { Startable } from '../../lib/lifecycle.js'
 import { jittered } from '../../lib/clock.js'
+import { offenceSink } from '../../lib/peer-offences.js'
 import type { RpcHost } from '../../wire/rpc.js'
 import type { PubSubHost } from '../../wire/topic.js'
 import type { Member, MembershipView } from '../membership/types.js'
@@ -143,6 +144,7 @@ export class ConfigService implements Startable {
         },
         onEquivocation: (ns, writer, seq) => {
           m.equivocations.inc()
+          offenceSink(c.registry).record(writer, 'equivocation')
           this.log.warn({ ns, writer, seq }, 'writer signed two different envelopes with one sequence number')
         },
         onStreamStopped: (ns, writer, seq, err) => {
@@ -158,7 +160,7 @@ export class ConfigService implements Startable {
     const ingest = async (bytes: Uint8Array, origin: IngestOrigin): Promise<IngestResult> => await this.ingest(bytes, origin)
     this.ae = new AntiEntropy({ host: c.rpc, store: this.store_, config, acks: this.acks, metrics: m, logger: this.log, ingest })
     await this.ae.start()
-    this.gossip = new ConfigGossip({ pubsub: c.pubsub, logger: this.log, ingest, onGap: peer => { this.pullAfterGap(peer) } })
+    this.gossip = new ConfigGossip({ pubsub: c.pubsub, logger: this.log, registry: c.registry, ingest, onGap: peer => { this.pullAfterGap(peer) } })
     this.gossip.start()
     c.membership.addEventListener('member:join', this.onMember)
     c.membership.addEventListener('member:alive', this.onMember)

@@ -8,7 +8,7 @@ import { Gauge, Counter } from 'prom-client'
 import type { CommonComponents } from '../../lib/components.js'
 import type { Startable } from '../../lib/lifecycle.js'
 import { VerifiedTopic, type PubSubHost } from '../../wire/topic.js'
-import { decodeSignedReport, encodeSignedReport, checkOrigin, type ComponentReport, type HealthReport } from './report.js'
+import { decodeSignedReport, encodeSignedReport, checkOrigin, type ComponentReport, type HealthReport, type OffencesReport } from './report.js'
 import { healthTopic, type HealthConfig } from './constants.js'
 
 export type HealthComponents = Pick<CommonComponents, 'peerId' | 'privateKey' | 'region' | 'dataDir' | 'logger' | 'registry'> & {
@@ -33,6 +33,8 @@ export interface HealthInit {
    * region aggregates instead of lingering forever.
    */
   isMember?: (peerId: string) => boolean
+  /** This node's worst offenders (lib/peer-offences.ts), read at each report; undefined or no peers: the field is left out. */
+  offences?: () => OffencesReport | undefined
 }
 
 export interface StoredReport {
@@ -137,7 +139,8 @@ export class Health implements Startable {
       diskFreeBytes,
       checks: this.init.checks?.() ?? [],
       ...(this.init.labels !== undefined && Object.keys(this.init.labels).length > 0 ? { labels: { ...this.init.labels } } : {}),
-      ...(this.init.components !== undefined ? { components: this.init.components() } : {})
+      ...(this.init.components !== undefined ? { components: this.init.components() } : {}),
+      ...offencesField(this.init.offences?.())
     }
   }
 
@@ -168,6 +171,10 @@ export class Health implements Startable {
     // A publishSoon during this tick scheduled the next one already.
     if (this.topic !== undefined && this.dueAt === Infinity) this.schedule(this.init.config.publishIntervalMs)
   }
+}
+
+function offencesField (o: OffencesReport | undefined): { offences?: OffencesReport } {
+  return o !== undefined && o.peers.length > 0 ? { offences: o } : {}
 }
 
 export function health (init: HealthInit): (components: HealthComponents) => Health {

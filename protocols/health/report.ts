@@ -34,6 +34,31 @@ export type ComponentState = typeof COMPONENT_STATES[number]
 export const COMPONENT_HEALTH = ['passing', 'failing', 'unknown'] as const
 export type ComponentHealth = typeof COMPONENT_HEALTH[number]
 
+/** Offenders one report lists (lib/peer-offences.ts); a node publishes its worst few, ~250 bytes each. */
+export const MAX_REPORTED_OFFENDERS = 16
+
+/** Offence kinds one entry lists: today's six, with room for kinds a later release adds (readers skip those they do not know). */
+const MAX_OFFENCE_KINDS = 16
+
+const unixMs = z.number().int().nonnegative().max(8.64e15)
+
+/** One peer's offences as seen by the reporting node over its last one to two windows. */
+export const offenderSchema = z.object({
+  peer: z.string().min(1).max(128),
+  kinds: z.record(z.string().min(1).max(32), z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER))
+    .refine(k => Object.keys(k).length <= MAX_OFFENCE_KINDS, `at most ${MAX_OFFENCE_KINDS} offence kinds`),
+  firstSeen: unixMs,
+  lastSeen: unixMs
+})
+
+export const offencesReportSchema = z.object({
+  /** The reporter's counting window, ms: its counts cover one to two of them. */
+  windowMs: z.number().int().positive(),
+  peers: z.array(offenderSchema).max(MAX_REPORTED_OFFENDERS)
+})
+
+export type OffencesReport = z.infer<typeof offencesReportSchema>
+
 export const labelsSchema = z.record(z.string().regex(LABEL_KEY_PATTERN, 'label keys are letters, digits, . _ / - (max 63), starting with a letter or digit'), z.string().max(MAX_LABEL_VALUE))
   .refine(l => Object.keys(l).length <= MAX_LABELS, `at most ${MAX_LABELS} labels`)
 
@@ -75,6 +100,8 @@ export const healthReportSchema = z.object({
   labels: labelsSchema.optional(),
   /** The components this node's host runs or tries to (issue 13); absent from releases before it. */
   components: z.array(componentReportSchema).max(MAX_REPORTED_COMPONENTS).optional(),
+  /** The reporter's worst offenders (issue 15, security monitoring); absent when it has none, and from releases before it. */
+  offences: offencesReportSchema.optional(),
   ...traced
 })
 

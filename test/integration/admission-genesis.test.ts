@@ -5,7 +5,8 @@
  * foreign side's redial loop and membership keep going), no honest agent
  * lists either one as a member, holds any of their config writes, sees them
  * holding a role, or keeps a connection to them; the outsiders hold nothing
- * of the honest network either, and say why they were refused.
+ * of the honest network either, and say why they were refused. The refusals
+ * are counted as the outsiders' offences and reported in health reports.
  */
 import { strict as assert } from 'node:assert'
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -119,6 +120,13 @@ describe('genesis admission (real processes)', function () {
     const reasons = (peer: string): string[] => refusals.flatMap(r => r.refused.filter(x => x.peerId === peer).map(x => x.reason))
     assert.ok(reasons(foreign.peerId).includes('genesis_mismatch'), JSON.stringify(refusals))
     assert.ok(reasons(bare.peerId).includes('peer_without_genesis'), JSON.stringify(refusals))
+    // Security monitoring (docs/security.md): each refusal is a failed handshake of the outsider, and the
+    // honest agents' signed health reports carry it to the region (as seen from honest[0]).
+    await waitFor(async () => {
+      const reports = (await honest[0].get('/v1/health')) as Array<{ peerId: string, offences?: { peers: Array<{ peer: string, kinds: Record<string, number> }> } }>
+      const reported = new Set(reports.flatMap(r => (r.offences?.peers ?? []).filter(p => (p.kinds.failed_handshake ?? 0) > 0).map(p => p.peer)))
+      return outsiders.every(o => reported.has(o))
+    }, 30_000, 'failed handshakes of both outsiders in the honest health reports')
 
     // The outsiders got nothing either and say why.
     for (const [o, reason] of [[foreign, 'genesis_mismatch'], [bare, 'peer_has_genesis']] as const) {

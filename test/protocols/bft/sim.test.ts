@@ -60,6 +60,8 @@ describe('bft simulator', function () {
   it(`n=4 equivocating proposer and voter: ${scaled(0.4)} seeds, evidence counted`, async () => {
     const rs = await sweep('n4-byzantine', scaled(0.4), { ...faults, validators: 4, byzantine: true })
     assert.ok(rs.some(r => r.equivocationsSeen > 0), 'equivocation never detected')
+    // Every piece of evidence kept for status was also reported (crashed instances lost theirs from status, not from the count).
+    assert.ok(rs.every(r => r.evidenceReported >= r.equivocationsSeen), 'evidence kept but never reported')
   })
 
   it(`n=7 Twins with two identities doubled (= f): ${scaled(0.15)} seeds`, async () => {

@@ -97,6 +97,8 @@ export interface SimResult {
   timeMs: number
   events: number
   equivocationsSeen: number
+  /** Evidence handed to `onEvidence` (the daemon counts it as the validator's offence). */
+  evidenceReported: number
   /** Size of the validator set once every committed change is in force (height + 2). */
   finalValidators: number
   /** Some certificate carries a precommit from observer o0 (it became a validator). */
@@ -137,6 +139,7 @@ export async function simulate (o: SimOptions): Promise<SimResult> {
   const net = new SimNetwork<BftMessage>({ clock, rand, faults: { drop: o.dropRate, duplicate: o.dupRate, latencyMs: [1, o.maxDelayMs] }, describe: describeMessage })
   const history: Array<{ to: Instance, msg: BftMessage, from: string }> = []
   let equivocationsSeen = 0
+  let evidenceReported = 0
 
   const instances: Instance[] = []
   const byName = new Map<string, Instance>()
@@ -197,6 +200,7 @@ export async function simulate (o: SimOptions): Promise<SimResult> {
     inst.state = state
     inst.consensus = new Consensus({
       state, signer: signerOf(inst.id), verify, wal: inst.wal, clock: net.clockOf(inst.name), net: netFor(inst), timeouts: t,
+      onEvidence: () => { evidenceReported++ },
       onHalt: (f) => { halts.push(`${inst.name} at ${f.height}/${f.round}: ${f.name}: ${f.error}`) }
     })
     await inst.consensus.start()
@@ -381,5 +385,5 @@ export async function simulate (o: SimOptions): Promise<SimResult> {
   const finalValidators = s0 === undefined ? 0 : s0.validatorsAt(s0.height() + 2).n
   const observerSigned = instances[0].store.certs.some(c => c.precommits.some(p => p.validator === all[o.validators]))
   const trace = violations.length > 0 || !terminated || halts.length > 0 ? net.formatTrace(60) : undefined
-  return { halts, finalValidators, observerSigned, heights, committedEntries: committed.size, submitted: submitted.size, agreement: violations.length === 0, violations, terminated, timeMs: now(), events, equivocationsSeen, trace }
+  return { halts, finalValidators, observerSigned, heights, committedEntries: committed.size, submitted: submitted.size, agreement: violations.length === 0, violations, terminated, timeMs: now(), events, equivocationsSeen, evidenceReported, trace }
 }
