@@ -115,8 +115,9 @@ async function runAgent (flags: AgentFlags): Promise<void> {
     if (stopping) return
     stopping = true
     logger.error(message)
-    process.stderr.write(`mycel: ${message}\n`)
-    agent.stop({ leave: false }).then(removeTempDir).then(() => { logger.flush(); process.exit(1) }, () => { process.exit(1) })
+    // The one line goes last, after the shutdown's log lines, so it is what the operator sees.
+    const exit = (): void => { logger.flush(); process.stderr.write(`mycel: ${message}\n`); process.exit(1) }
+    agent.stop({ leave: false }).then(removeTempDir).then(exit, exit)
   }
   // A key rotation swapped identity.key: stop without a leave (the old id stays a member until its grace ends;
   // a leave would announce this host gone) and start a new Agent with the same config; the component host

@@ -22,6 +22,12 @@ export function admissionMetrics (registry: Registry | undefined, refusedPeers: 
       buckets: [0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60],
       registers
     }),
+    tokenRedemptions: new Counter({
+      name: 'mycel_admission_token_redemptions_total',
+      help: 'Join-token redemptions presented by joining peers, by result: relayed (checked and handed to the validators) or a refusal reason',
+      labelNames: ['result'] as const,
+      registers
+    }),
     refusedBy: new Counter({
       name: 'mycel_admission_refused_by_peer_total',
       help: 'Times a peer refused this node in the handshake, by the reason it gave',

@@ -381,7 +381,9 @@ export class AdmissionService implements PeerAdmission {
     const rules = this.rules
     if (rules === undefined) return this.init.policyRequired === true ? { kind: 'limit', why: 'held', hello: theirs } : { kind: 'admit' }
     const held = this.limited.get(peer)
-    const v = await policyVerdict(rules, peer, { height: theirs.height ?? 0, join: held?.why === 'joining' ? undefined : theirs.join, caughtUp: held?.caughtUp ?? false })
+    const join = held?.why === 'joining' ? undefined : theirs.join
+    const v = await policyVerdict(rules, peer, { height: theirs.height ?? 0, join, caughtUp: held?.caughtUp ?? false })
+    if (join !== undefined && rules.policy.standing(peer) !== 'admitted') this.metrics.tokenRedemptions.inc({ result: v.kind === 'refuse' ? v.refusal.reason : 'relayed' })
     if (v.kind === 'limit') return { ...v, hello: theirs }
     if (held?.why === 'joining' && v.kind === 'refuse' && v.refusal.reason === 'not_allowed') return { kind: 'limit', why: 'joining', hello: theirs }
     return v
