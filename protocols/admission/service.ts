@@ -42,7 +42,8 @@ import type { Registry } from 'prom-client'
 import { handleRequests, request, type RpcHost } from '../../wire/rpc.js'
 import { hex } from '../../lib/bytes.js'
 import { errText } from '../../lib/errors.js'
-import { REFUSAL_REASONS, type PeerAdmission, type Refusal } from '../../lib/peer-admission.js'
+import type { PeerAdmission, Refusal } from '../../lib/peer-admission.js'
+import { RefusedByLog } from './refused-by.js'
 import { policyVerdict, type AdmissionRules } from './rules.js'
 import { ADMISSION_PROTOCOL, MAX_HELLO_BYTES, type AdmissionConfig } from './constants.js'
 import { NotAdmittedError } from './errors.js'
@@ -98,9 +99,8 @@ export class AdmissionService implements PeerAdmission {
   private readonly refused = new Map<string, Refusal>()
   private readonly pending = new Map<string, Pending>()
   private readonly listeners = new Set<(peer: string, refusal: Refusal) => void>()
-  private readonly refusedByListeners = new Set<(peer: string, refusal: Refusal) => void>()
   private readonly limited = new Map<string, Limited>()
-  private readonly refusedBy = new Map<string, Refusal>()
+  private readonly refusedBy: RefusedByLog
   private readonly limitedProtocols: ReadonlySet<string>
   private rules?: AdmissionRules
   private offPolicy?: () => void
@@ -113,6 +113,7 @@ export class AdmissionService implements PeerAdmission {
     this.log = init.logger.child({ component: 'admission' })
     this.metrics = admissionMetrics(init.registry, () => this.refusedCount())
     this.limitedProtocols = new Set(init.limitedProtocols ?? [])
+    this.refusedBy = new RefusedByLog(this.log, this.metrics)
   }
 
   /**
@@ -129,8 +130,7 @@ export class AdmissionService implements PeerAdmission {
 
   /** Called when a peer refuses this node and says why; returns the unsubscribe function. */
   onRefusedBy (listener: (peer: string, refusal: Refusal) => void): () => void {
-    this.refusedByListeners.add(listener)
-    return () => { this.refusedByListeners.delete(listener) }
+    return this.refusedBy.onRefusedBy(listener)
   }
 
   /** Observe how long a revocation took to reach this node (block time of its commit → disconnect). */
@@ -240,7 +240,7 @@ export class AdmissionService implements PeerAdmission {
         const r = this.refusal(peerId)
         return r === undefined ? [] : [{ peerId, reason: r.reason, detail: r.detail, at: new Date(r.at).toISOString(), forgetInMs: r.at + this.init.config.refusalMemoryMs - now }]
       }),
-      refusedBy: [...this.refusedBy].map(([peerId, r]) => ({ peerId, reason: r.reason, detail: r.detail, at: new Date(r.at).toISOString() }))
+      refusedBy: this.refusedBy.list()
     }
   }
 
@@ -374,7 +374,7 @@ export class AdmissionService implements PeerAdmission {
     } catch (err) {
       return { kind: 'refuse', refusal: { reason: 'bad_handshake', detail: `its hello is malformed (${errText(err)})` } }
     }
-    if (theirs.refused !== undefined) this.noteRefusedBy(peer, theirs.refused)
+    if (theirs.refused !== undefined) this.refusedBy.note(peer, theirs.refused)
     const refusal = judgeHello(this.init.network, theirs)
     if (refusal !== undefined) return { kind: 'refuse', refusal }
     if (this.admitted.has(peer)) return { kind: 'admit' }
@@ -463,18 +463,7 @@ export class AdmissionService implements PeerAdmission {
     }
   }
 
-  private noteRefusedBy (peer: string, r: { reason: string, detail: string }): void {
-    const known = this.refusedBy.get(peer)
-    const refusal = { reason: r.reason as Refusal['reason'], detail: r.detail, at: Date.now() }
-    this.refusedBy.set(peer, refusal)
-    while (this.refusedBy.size > 256) this.refusedBy.delete(this.refusedBy.keys().next().value as string)
-    if (known?.reason === r.reason) return
-    this.metrics.refusedBy.inc({ reason: REFUSAL_REASONS.includes(r.reason as Refusal['reason']) ? r.reason : 'other' })
-    this.log.error({ peer, reason: r.reason }, `peer ${peer} refuses this node: ${r.reason}: ${r.detail}`)
-    for (const l of this.refusedByListeners) {
-      try { l(peer, refusal) } catch (err) { this.log.warn({ err }, 'refused-by listener failed') }
-    }
-  }
+
 
   private refuse (peer: string, r: Omit<Refusal, 'at'>, hangUpDelayMs = this.init.config.hangUpDelayMs): void {
     const known = this.refused.get(peer)
