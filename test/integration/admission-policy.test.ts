@@ -7,12 +7,15 @@
  *  - a join token admits its first host everywhere and is refused to the
  *    second, which stops with one line saying why;
  *  - `mycel admission revoke` cuts the follower off on every node: no
- *    connection to it, listed `revoked`, its later writes land nowhere.
+ *    connection to it, listed `revoked`, its later writes land nowhere;
+ *  - `mycel identity rotate` keeps the token holder a member under its new
+ *    id, and its old id is revoked everywhere when the grace ends.
  */
 import { strict as assert } from 'node:assert'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { readFile } from 'node:fs/promises'
 import { AgentProcess, waitFor } from '../../harness/agent-process.js'
 import { createIdentity } from '../../daemon/identity.js'
 import { writeFileDurable } from '../../lib/durable-file.js'
@@ -140,5 +143,28 @@ describe('admission policy (real processes)', function () {
     // It cannot come back: redials are refused with the reason.
     const refused = await validators[1].get<AdmissionView>('/v1/admission')
     assert.ok(!refused.connected.some(c => c.peerId === ids.follower))
+  })
+
+  it('keeps a node a member under its new id after a key rotation, and revokes the old id when the grace ends', async () => {
+    const j = joiner as AgentProcess
+    const old = j.peerId
+    const r = await j.request('POST', '/v1/identity/rotate', { graceMs: 4000 })
+    assert.equal(r.status, 200, JSON.stringify(r.json))
+    const fresh = r.json.new as string
+    assert.equal(r.json.old, old)
+    // The agent restarts in-process under the new key and rewrites agent.json.
+    await waitFor(async () => {
+      const a = JSON.parse(await readFile(join(dirs.j1, 'agent.json'), 'utf8')) as { peerId: string, api: string }
+      if (a.peerId !== fresh) return false
+      j.api = a.api
+      j.peerId = a.peerId
+      return true
+    }, 60_000, 'the agent to restart under its new id')
+    for (const a of [...validators, outsider]) {
+      await waitFor(async () => (await alive(a)).includes(fresh), 60_000, 'the new id to be a member everywhere')
+    }
+    for (const a of [...validators, outsider]) {
+      await waitFor(async () => (await a.members()).find(m => m.peerId === old)?.state === 'revoked', 30_000, 'the old id to be revoked when the grace ends')
+    }
   })
 })

@@ -109,7 +109,7 @@ describe('roles: duties', () => {
   it('network manager: topology by state and connectivity, own region only', () => {
     const members = [member('a'), member('b', { state: 'suspect' }), member('c', { state: 'dead' }), member('d'), member('x', { region: 'us' })]
     const s = summarizeTopology('eu', members, id => id === 'a' || id === 'x', 7)
-    assert.deepEqual(s.counts, { alive: 2, suspect: 1, dead: 1, left: 0 })
+    assert.deepEqual(s.counts, { alive: 2, suspect: 1, dead: 1, left: 0, revoked: 0 })
     assert.equal(s.members.length, 4)
     assert.deepEqual(s.connectivity, { regionConnected: 1, regionAlive: 2, holderConnections: 7, crossRegionConnected: 1 })
   })

@@ -291,7 +291,7 @@ describe('membership state machine', () => {
       h.table.apply(left('M1', 1))
       assert.equal(h.table.get('M0')?.state, 'dead')
       assert.equal(h.table.get('M1')?.state, 'left')
-      assert.deepEqual(h.table.countByState(), { alive: 2, suspect: 0, dead: 1, left: 1 })
+      assert.deepEqual(h.table.countByState(), { alive: 2, suspect: 0, dead: 1, left: 1, revoked: 0 })
       assert.equal(h.table.estimateN(), 2)
     })
 
@@ -474,6 +474,26 @@ describe('membership state machine', () => {
       assert.equal(h.table.apply(suspect('M0', 1)), 'unknown')
       assert.equal(h.table.evict('M0'), false)
       assert.deepEqual(h.table.ids(['alive']), ['M1'])
+    })
+  })
+  describe('revocation (the admission policy cut a peer off)', () => {
+    it('keeps a revoked member listed as revoked, never reaped, and no record about it applies again', () => {
+      const h = withMembers(2)
+      assert.equal(h.table.revoke('M0'), true)
+      assert.equal(h.table.get('M0')?.state, 'revoked')
+      assert.ok(h.events.some(([e, id, st]) => e === 'member:dead' && id === 'M0' && st === 'revoked'))
+      assert.equal(h.table.revoke('M0'), false)
+      // Any signed record, however new, is stale: a revocation is not refuted.
+      for (const up of [alive('M0', 99), suspect('M0', 99), dead('M0', 99), left('M0', 99)]) assert.equal(h.table.classify(up.body), 'stale')
+      assert.equal(h.table.apply(alive('M0', 100)), 'stale')
+      h.clock.tick(MEMBERLIST_LAN.reapAfterMs * 3)
+      h.table.reap()
+      assert.equal(h.table.get('M0')?.state, 'revoked')
+      assert.equal(h.table.countByState().revoked, 1)
+      // A peer revoked before we ever heard of it never gets in.
+      assert.equal(h.table.revoke('N9'), true)
+      assert.equal(h.table.classify(alive('N9', 1).body), 'stale')
+      assert.equal(h.table.revoke(SELF), false)
     })
   })
 })
