@@ -25,6 +25,8 @@ export type PolicyVerdict =
   | { kind: 'refuse', refusal: Omit<Refusal, 'at'> }
   /** Only the limited protocols (block catch-up) may flow until the policy decides. */
   | { kind: 'limit', why: 'joining' | 'catching-up' }
+  /** Judged once the catch-up in progress ends: our policy may be older than a peer says. */
+  | { kind: 'wait' }
 
 export interface PeerClaims {
   /** Their critical height, from the hello. */
@@ -32,14 +34,24 @@ export interface PeerClaims {
   join?: Uint8Array
   /** We already caught up from this peer on this connection. */
   caughtUp: boolean
+  /** Some other peer claims a newer critical config and we are fetching it. */
+  othersCatchingUp: boolean
 }
 
-/** The policy's verdict on `peer` (its genesis already matched ours). */
+/**
+ * The policy's verdict on `peer` (its genesis already matched ours). A peer
+ * that claims a newer critical config than ours is heard first: we fetch its
+ * blocks (they verify themselves) before judging it, and judge nobody else
+ * meanwhile, so a node back from being offline applies a revocation it missed
+ * before it admits the revoked peer, whatever that peer claims.
+ */
 export async function policyVerdict (rules: AdmissionRules, peer: string, claims: PeerClaims): Promise<PolicyVerdict> {
   const standing = rules.policy.standing(peer)
+  const detail = (): string => rules.policy.explain(peer)
+  if (standing === 'revoked') return { kind: 'refuse', refusal: { reason: 'revoked', detail: detail() } }
+  if (claims.height > rules.policy.height() && !claims.caughtUp) return { kind: 'limit', why: 'catching-up' }
+  if (claims.othersCatchingUp) return { kind: 'wait' }
   if (standing === 'admitted') return { kind: 'admit' }
-  const detail = rules.policy.explain(peer)
-  if (standing === 'revoked') return { kind: 'refuse', refusal: { reason: 'revoked', detail } }
   if (claims.join !== undefined) {
     const refusal = await rules.join(peer, claims.join)
     if (refusal !== undefined) return { kind: 'refuse', refusal }
@@ -47,6 +59,5 @@ export async function policyVerdict (rules: AdmissionRules, peer: string, claims
     if (rules.policy.standing(peer) === 'admitted') return { kind: 'admit' }
     return { kind: 'limit', why: 'joining' }
   }
-  if (claims.height > rules.policy.height() && !claims.caughtUp) return { kind: 'limit', why: 'catching-up' }
-  return { kind: 'refuse', refusal: { reason: 'not_allowed', detail } }
+  return { kind: 'refuse', refusal: { reason: 'not_allowed', detail: detail() } }
 }

@@ -382,7 +382,9 @@ export class AdmissionService implements PeerAdmission {
     if (rules === undefined) return this.init.policyRequired === true ? { kind: 'limit', why: 'held', hello: theirs } : { kind: 'admit' }
     const held = this.limited.get(peer)
     const join = held?.why === 'joining' ? undefined : theirs.join
-    const v = await policyVerdict(rules, peer, { height: theirs.height ?? 0, join, caughtUp: held?.caughtUp ?? false })
+    const othersCatchingUp = [...this.limited].some(([p, l]) => p !== peer && l.why === 'catching-up' && !l.caughtUp)
+    const v = await policyVerdict(rules, peer, { height: theirs.height ?? 0, join, caughtUp: held?.caughtUp ?? false, othersCatchingUp })
+    if (v.kind === 'wait') return { kind: 'limit', why: 'held', hello: theirs }
     if (join !== undefined && rules.policy.standing(peer) !== 'admitted') this.metrics.tokenRedemptions.inc({ result: v.kind === 'refuse' ? v.refusal.reason : 'relayed' })
     if (v.kind === 'limit') return { ...v, hello: theirs }
     if (held?.why === 'joining' && v.kind === 'refuse' && v.refusal.reason === 'not_allowed') return { kind: 'limit', why: 'joining', hello: theirs }
@@ -396,7 +398,8 @@ export class AdmissionService implements PeerAdmission {
       const held = this.limited.get(peer)
       if (held === undefined) {
         this.limited.set(peer, { why: v.why, hello: v.hello, conn, since: Date.now(), caughtUp: false, denied: false })
-        this.log.info({ peer, why: v.why }, v.why === 'joining' ? 'peer presented a valid join token; waiting for its admission to be committed' : v.why === 'catching-up' ? 'peer claims newer critical config; fetching it before judging the peer' : 'judging peer once critical config is read')
+        if (v.why === 'held') this.log.debug({ peer }, 'judging peer once critical config is read and caught up')
+        else this.log.info({ peer, why: v.why }, v.why === 'joining' ? 'peer presented a valid join token; waiting for its admission to be committed' : 'peer claims newer critical config; fetching it before judging the peer')
         if (v.why === 'catching-up') void this.catchUp(peer, conn)
       } else if (held.why !== v.why) {
         held.why = v.why
@@ -423,9 +426,12 @@ export class AdmissionService implements PeerAdmission {
       this.log.debug({ peer, err: errText(err) }, 'catching up from peer failed')
     }
     const l = this.limited.get(peer)
-    if (l === undefined || l.why !== 'catching-up') return
-    l.caughtUp = true
-    await this.reconsider(peer, l)
+    if (l !== undefined && l.why === 'catching-up') {
+      l.caughtUp = true
+      await this.reconsider(peer, l)
+    }
+    // Peers held while we caught up are judged now, on what we fetched.
+    for (const [other, h] of [...this.limited]) if (h.why === 'held') void this.reconsider(other, h)
   }
 
   /** Judge a limited peer again on its stored hello (the policy changed, or we caught up). */
