@@ -115,9 +115,13 @@ async function runAgent (flags: AgentFlags): Promise<void> {
     if (stopping) return
     stopping = true
     logger.error(message)
-    // The one line goes last, after the shutdown's log lines, so it is what the operator sees.
-    const exit = (): void => { logger.flush(); process.stderr.write(`mycel: ${message}\n`); process.exit(1) }
-    agent.stop({ leave: false }).then(removeTempDir).then(exit, exit)
+    // Exit 1 however the process ends (it may drain by itself once stopped). The one line is written on exit,
+    // after every shutdown log line, so it is what the operator sees (stderr is synchronous on Linux).
+    process.exitCode = 1
+    process.once('exit', () => { process.stderr.write(`mycel: ${message}\n`) })
+    const exit = (): void => { logger.flush(); process.exit(1) }
+    // Called during start too (a peer refuses the token while the agent starts): stop once the start is done.
+    void started.catch(() => {}).then(async () => { await agent.stop({ leave: false }) }).then(removeTempDir).then(exit, exit)
   }
   // A key rotation swapped identity.key: stop without a leave (the old id stays a member until its grace ends;
   // a leave would announce this host gone) and start a new Agent with the same config; the component host

@@ -6,8 +6,8 @@
  * everywhere when the grace ends.
  */
 import { InvalidArgumentError, type Command } from 'commander'
-import { ApiClient } from './client.js'
-import { apiOption } from './options.js'
+import { apiClient, type ApiFlags } from './client.js'
+import { apiOption, tokenFileOption } from './options.js'
 import { print, printJson } from './output.js'
 import { MAX_GRACE_MS } from '../../policy/admission-values.js'
 
@@ -33,10 +33,10 @@ export function registerIdentityCommands (program: Command): void {
   identity.command('rotate')
     .description('make a new node key, hand this node\'s admission over to it (a BFT commit) and restart the agent under it')
     .option('--grace <duration>', 'how long the old id stays admitted beside the new one, e.g. 10m (default 10m, at most 24h)', parseGrace)
-    .addOption(apiOption())
+    .addOption(apiOption()).addOption(tokenFileOption())
     .option('--json', 'machine-readable output')
-    .action(async (opts: { grace?: number, api: string, json?: boolean }) => {
-      const r = await new ApiClient(opts.api).post<RotateReply>('/v1/identity/rotate', opts.grace !== undefined ? { graceMs: opts.grace } : {}, AbortSignal.timeout(ROTATE_REPLY_WAIT_MS))
+    .action(async (opts: ApiFlags & { grace?: number, json?: boolean }) => {
+      const r = await apiClient(opts).post<RotateReply>('/v1/identity/rotate', opts.grace !== undefined ? { graceMs: opts.grace } : {}, AbortSignal.timeout(ROTATE_REPLY_WAIT_MS))
       if (opts.json === true) { printJson(r); return }
       print(`${r.old} handed over to ${r.new} at height ${r.height}; the old id is revoked at ${r.graceUntil}\n`)
       print(r.restarting ? 'the agent restarts under the new id now\n' : 'restart the agent to run under the new id\n')

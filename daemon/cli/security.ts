@@ -8,8 +8,8 @@
  * nothing is revoked until an admin runs it (a BFT commit).
  */
 import { InvalidArgumentError, type Command } from 'commander'
-import { ApiClient } from './client.js'
-import { apiOption } from './options.js'
+import { apiClient, type ApiFlags } from './client.js'
+import { apiOption, tokenFileOption } from './options.js'
 import { ago, print, printJson, printTable } from './output.js'
 import type { StoredFinding, AuditEvent } from '../../managers/security-records.js'
 
@@ -70,24 +70,24 @@ export function registerSecurityCommands (program: Command): void {
 
   security.command('findings')
     .description('peers over an offence threshold, per region, with revoke proposals when critical key "security" enables them')
-    .addOption(apiOption())
+    .addOption(apiOption()).addOption(tokenFileOption())
     .option('--region <region>', 'only this region')
     .option('--json', 'machine-readable output')
-    .action(async (opts: { api: string, region?: string, json?: boolean }) => {
+    .action(async (opts: ApiFlags & { region?: string, json?: boolean }) => {
       const q = opts.region !== undefined ? `?region=${encodeURIComponent(opts.region)}` : ''
-      const r = await new ApiClient(opts.api).get<FindingsReply>(`/v1/security/findings${q}`)
+      const r = await apiClient(opts).get<FindingsReply>(`/v1/security/findings${q}`)
       if (opts.json === true) { printJson(r); return }
       printFindings(r)
     })
 
   security.command('audit')
     .description('the security audit log (admissions, revocations, key hand-overs, findings), oldest first')
-    .addOption(apiOption())
+    .addOption(apiOption()).addOption(tokenFileOption())
     .option('--limit <n>', 'the newest N events (default 200)', parseLimit)
     .option('--json', 'machine-readable output')
-    .action(async (opts: { api: string, limit?: number, json?: boolean }) => {
+    .action(async (opts: ApiFlags & { limit?: number, json?: boolean }) => {
       const q = opts.limit !== undefined ? `?limit=${opts.limit}` : ''
-      const r = await new ApiClient(opts.api).get<AuditReply>(`/v1/security/audit${q}`)
+      const r = await apiClient(opts).get<AuditReply>(`/v1/security/audit${q}`)
       if (opts.json === true) { printJson(r); return }
       printAudit(r)
     })
