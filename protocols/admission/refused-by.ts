@@ -18,8 +18,15 @@ export class RefusedByLog {
 
   constructor (private readonly log: Logger, private readonly metrics: AdmissionMetrics) {}
 
+  /**
+   * Hear every refusal: those already kept at once (a peer may refuse this
+   * node before a listener that starts later subscribes), then each new one.
+   */
   onRefusedBy (listener: (peer: string, refusal: Refusal) => void): () => void {
     this.listeners.add(listener)
+    for (const [peer, r] of [...this.byPeer]) {
+      try { listener(peer, r) } catch (err) { this.log.warn({ err }, 'refused-by listener failed') }
+    }
     return () => { this.listeners.delete(listener) }
   }
 
