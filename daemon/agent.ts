@@ -30,6 +30,7 @@ import { join } from 'node:path'
 import { Registry, Counter, collectDefaultMetrics } from 'prom-client'
 import type { Logger } from 'pino'
 import { createNode } from './node.js'
+import { nodeDhtLocalRecords } from './dht-local-records.js'
 import { libp2pTunables } from './profiles.js'
 import { ApiServer } from './api/server.js'
 import { TokenAuth } from './api/auth.js'
@@ -211,12 +212,14 @@ export class Agent {
     // What every component is built from; each takes only the fields it
     // uses (its `XComponents` type). The libp2p node goes in as the small
     // network interfaces the components take: streams (wire/rpc.ts), peers
-    // and connections (wire/peers.ts), gossip (wire/topic.ts) and the DHT.
+    // and connections (wire/peers.ts), gossip (wire/topic.ts) and the DHT
+    // (with its own record store, for leases nobody took: dht-local-records.ts).
     const components = {
       rpc: node,
       peers: node,
       pubsub: node.services.pubsub,
       dht: node.services.dht,
+      dhtLocal: nodeDhtLocalRecords(node),
       peerId: identity.peerId,
       privateKey: identity.privateKey,
       region: cfg.region,

@@ -35,6 +35,8 @@ export type MycelNode = Libp2p<MycelServices>
 /** Protocol prefix for identify, ping and the DHT: keeps mycel apart from IPFS. */
 export const PROTOCOL_PREFIX = 'mycel'
 export const DHT_PROTOCOL = '/mycel/kad/1.0.0'
+/** Where kad-dht keeps its records in libp2p's datastore (daemon/dht-local-records.ts reads it). */
+export const DHT_DATASTORE_PREFIX = '/mycel/dht'
 
 export interface NodeOptions {
   privateKey: PrivateKey
@@ -157,7 +159,7 @@ export async function createNode (opts: NodeOptions): Promise<MycelNode> {
         kBucketSize: p.dht.kBucketSize,
         alpha: p.dht.alpha,
         peerInfoMapper: mapper,
-        datastorePrefix: '/mycel/dht',
+        datastorePrefix: DHT_DATASTORE_PREFIX,
         metricsPrefix: 'mycel_dht',
         validators: opts.dhtValidators ?? {},
         selectors: opts.dhtSelectors ?? {}

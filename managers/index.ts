@@ -15,7 +15,7 @@
 import type { Health } from '../protocols/health/index.js'
 import type { MembershipView } from '../protocols/membership/types.js'
 import {
-  ElectionEngine, electionTunables, FencingStore, Libp2pLeaseTransport, electionMetrics, type DhtHost, type ElectionConfig, type LeaseTransport
+  ElectionEngine, electionTunables, FencingStore, Libp2pLeaseTransport, electionMetrics, type DhtHost, type DhtLocalRecords, type ElectionConfig, type LeaseTransport
 } from '../protocols/election/index.js'
 import type { CommonComponents } from '../lib/components.js'
 import type { Startable } from '../lib/lifecycle.js'
@@ -74,8 +74,8 @@ export type RolesComponents = Pick<CommonComponents, 'peerId' | 'privateKey' | '
   membership: Pick<MembershipView, 'self' | 'members' | 'addEventListener' | 'removeEventListener'>
   health: Pick<Health, 'reports'>
 } & (
-  /** Leases over libp2p: gossip on `pubsub`, records and role providers in the DHT. */
-  { dht: DhtHost, transport?: undefined } |
+  /** Leases over libp2p: gossip on `pubsub`, records and role providers in the DHT, whose own store `dhtLocal` reaches. */
+  { dht: DhtHost, dhtLocal: DhtLocalRecords, transport?: undefined } |
   /** Unit tests inject an in-memory transport. */
   { transport: LeaseTransport, dht?: undefined }
 )
@@ -107,7 +107,7 @@ export class Roles implements Startable {
       region: c.region,
       logger: logger.child({ part: 'election' }),
       membership: c.membership,
-      transport: c.transport === undefined ? new Libp2pLeaseTransport({ pubsub: c.pubsub, dht: c.dht, logger, registry: c.registry, metrics: emetrics }) : c.transport,
+      transport: c.transport === undefined ? new Libp2pLeaseTransport({ pubsub: c.pubsub, dht: c.dht, local: c.dhtLocal, logger, registry: c.registry, metrics: emetrics }) : c.transport,
       fencing: this.fencing,
       metrics: emetrics
     })

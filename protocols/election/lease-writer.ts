@@ -62,7 +62,10 @@ export class LeaseWriter implements LeaseStatements {
     if (recipients > 0 && (this.put !== undefined || routine)) return true
     const signal = AbortSignal.any([this.init.signal, AbortSignal.timeout(cfg.dhtTimeoutMs)])
     const at = this.init.now()
-    const put = transport.put(signed, signal)
+    // No gossip recipient: the statement stands or falls with this put, and
+    // if no DHT peer takes it, it must not stay in our own store either.
+    const provisional = recipients === 0 && !alone
+    const put = transport.put(signed, signal, { provisional })
       .catch((err) => { this.init.logger.debug({ err, role }, 'lease DHT put failed'); return 0 })
       .then((acks) => {
         this.put = undefined

@@ -252,7 +252,14 @@ export class RoleSlot {
     if (this.current.name === 'holding') clearTimeout(this.current.lapse)
     const ms = held.lease.expiresAt - this.h.config.maxClockSkewMs - this.h.now()
     const lapse = setTimeout(() => {
-      if (this.current.name === 'holding' && !this.acting) this.demote('lease-lapsed')
+      // Node's timers run on a monotonic millisecond clock, `now` is the wall
+      // clock: about one timer in eight fires a millisecond before `now`
+      // reaches the lapse. Arm again for the rest rather than leave the
+      // demotion to a step, which may be awaiting a DHT put for seconds
+      // while the role's duty still runs (its actions already refused).
+      const still = this.actingLease()
+      if (still !== undefined) { this.hold(still); return }
+      this.demote('lease-lapsed')
       this.loop.wake()
     }, Math.max(0, ms))
     this.current = { name: 'holding', lapse }

@@ -29,8 +29,14 @@ export interface LeaseTransport {
   stop: () => void
   /** Publish on the lease topic; resolves with the number of peers it was sent to. */
   gossip: (sl: SignedLease) => Promise<number>
-  /** Store the record in the DHT; resolves with the number of remote peers that stored it. */
-  put: (sl: SignedLease, signal: AbortSignal) => Promise<number>
+  /**
+   * Store the record in the DHT; resolves with the number of remote peers
+   * that stored it. kad-dht first writes it to this node's own store, which
+   * answers every reader: with `provisional` (a statement that counts only if
+   * a peer takes it), a record no remote peer stored is taken out of that
+   * store again, so it is never served as if it had been stated.
+   */
+  put: (sl: SignedLease, signal: AbortSignal, opts?: PutOptions) => Promise<number>
   /**
    * Every valid record found for the key (not only the DHT's pick), each
    * with the store it came from: kad-dht also answers from this node's own
@@ -40,6 +46,27 @@ export interface LeaseTransport {
   get: (region: string, role: string, signal: AbortSignal) => Promise<FoundLease[]>
   provide: (region: string, role: string, signal: AbortSignal) => Promise<void>
   findProviders: (region: string, role: string, signal: AbortSignal) => Promise<string[]>
+}
+
+export interface PutOptions {
+  /** The statement counts only if a remote peer stores it: if none does, undo the write to the own store. */
+  provisional?: boolean
+}
+
+/**
+ * This node's own store of DHT records. kad-dht writes every put there
+ * before it looks for peers and answers other nodes' reads from it, but has
+ * no call to undo such a write; the daemon provides one (daemon/dht-local-records.ts).
+ */
+export interface DhtLocalRecords {
+  /** What the own store holds under `key` now (opaque bytes, for `restore`). */
+  snapshot: (key: Uint8Array) => Promise<Uint8Array | undefined>
+  /**
+   * Undo a put of `value` under `key`: the store gets `previous` back (none:
+   * the entry goes), unless it no longer holds `value` (a peer stored
+   * another record meanwhile).
+   */
+  restore: (key: Uint8Array, value: Uint8Array, previous: Uint8Array | undefined) => Promise<void>
 }
 
 /**
@@ -58,6 +85,8 @@ export interface Libp2pTransportInit {
   /** The lease topic. */
   pubsub: PubSubHost
   dht: DhtHost
+  /** Undoes provisional puts nobody took; without it such a record stays in the own store (kad-dht alone). */
+  local?: DhtLocalRecords
   logger: Logger
   registry?: Registry
   metrics: ElectionMetrics
@@ -94,17 +123,29 @@ export class Libp2pLeaseTransport implements LeaseTransport {
     return res.recipients.length
   }
 
-  async put (sl: SignedLease, signal: AbortSignal): Promise<number> {
+  async put (sl: SignedLease, signal: AbortSignal, opts: PutOptions = {}): Promise<number> {
     const { metrics } = this.init
+    const key = leaseKey(sl.lease.region, sl.lease.role)
+    const local = opts.provisional === true ? this.init.local : undefined
+    const before = await local?.snapshot(key)
     let acks = 0
     try {
-      for await (const ev of this.init.dht.put(leaseKey(sl.lease.region, sl.lease.role), sl.record, { signal })) {
+      for await (const ev of this.init.dht.put(key, sl.record, { signal })) {
         if (ev.name === 'PEER_RESPONSE' && ev.messageName === 'PUT_VALUE') acks++
       }
       metrics.dhtOps.inc({ op: 'put', result: acks > 0 ? 'ok' : 'no_peers' })
     } catch (err) {
       metrics.dhtOps.inc({ op: 'put', result: acks > 0 ? 'ok' : rejectReason(err) })
       if (acks === 0) throw err
+    } finally {
+      // A claim nobody took, left in our store, is served to every reader:
+      // a node that has just started (no gossip mesh, no DHT routing yet)
+      // would make a token nobody saw and nobody acts on win every later
+      // read, and read repair would push the real holder out with it.
+      if (acks === 0 && local !== undefined) {
+        await local.restore(key, sl.record, before)
+          .catch((err) => { this.init.logger.warn({ err, region: sl.lease.region, role: sl.lease.role }, 'could not take an unacknowledged lease record out of the own DHT store') })
+      }
     }
     return acks
   }

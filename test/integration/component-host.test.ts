@@ -6,7 +6,10 @@
  * agent → the component keeps its pid and the restarted agent re-adopts it;
  * a release signed by an untrusted key is refused; undeploy stops it
  * everywhere; `--count 2` runs two instances, and one moves off a node
- * that dies.
+ * that dies. The placement records behind that (issue 13 point 5) are
+ * checked on the way: one record naming the 2 nodes that run it, read
+ * alike by every agent (GET /v1/deployments, the highest term wins), and
+ * after the death one of the same or a newer term naming 2 live nodes.
  */
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
@@ -31,6 +34,21 @@ async function status (a: AgentProcess, name?: string): Promise<Entry[]> {
   const r = await cli('component', 'status', ...(name !== undefined ? [name] : []), '--json', '--api', a.api)
   assert.equal(r.code, 0, r.stderr)
   return JSON.parse(r.stdout) as Entry[]
+}
+
+interface Shown { placements?: Array<{ region: string, term: number, assignments: Array<{ node: string }> }> }
+
+/** The nodes the placement record in force on `a` assigns to `name`, with its term; undefined until there is one. */
+async function placement (a: AgentProcess, name: string): Promise<{ term: number, nodes: string[] } | undefined> {
+  const r = await a.request('GET', `/v1/deployments/${name}`)
+  if (r.status !== 200) return undefined
+  const p = (r.json as Shown).placements?.find(x => x.region === 'default')
+  return p === undefined ? undefined : { term: p.term, nodes: p.assignments.map(x => x.node).sort() }
+}
+
+/** Every agent in `agents` reads the record naming exactly `nodes`. */
+async function sameRecordOn (agents: AgentProcess[], nodes: string[]): Promise<void> {
+  for (const a of agents) await waitFor(async () => JSON.stringify((await placement(a, 'counted'))?.nodes) === JSON.stringify(nodes), 30_000, `the record on ${a.peerId}`)
 }
 
 function alive (pid: number | null | undefined): boolean {
@@ -133,6 +151,10 @@ describe('component host across four real agents', function () {
       return s.length === 2 ? s : undefined
     }, 60_000, 'two instances of counted running')
     for (const e of placed) pids.add(e.pid!)
+    // The record behind it names the two nodes that run it, alike on every agent.
+    const running = JSON.stringify(placed.map(e => e.node).sort())
+    const first = await waitFor(async () => { const p = await placement(agents[0], 'counted'); return JSON.stringify(p?.nodes) === running ? p : undefined }, 30_000, 'a placement record naming the two nodes')
+    await sameRecordOn(agents, first.nodes)
     // The node dies: its agent and, with the machine, its component.
     const dead = agents.find(a => a.peerId === placed[0].node)!
     await dead.kill('SIGKILL')
@@ -144,6 +166,11 @@ describe('component host across four real agents', function () {
     }, 60_000, 'counted moved off the dead node')
     assert.ok(moved.some(e => e.node === placed[1].node), 'the instance on the live node stays where it is')
     for (const e of moved) pids.add(e.pid!)
+    // A record of the same or a newer term names the two live nodes that run it now, alike on every live agent.
+    const now = JSON.stringify(moved.map(e => e.node).sort())
+    const next = await waitFor(async () => { const p = await placement(witness, 'counted'); return JSON.stringify(p?.nodes) === now ? p : undefined }, 30_000, 'a placement record naming the two live nodes')
+    assert.ok(next.term >= first.term, `term ${next.term} after ${first.term}`)
+    await sameRecordOn(agents.filter(a => a !== dead), next.nodes)
     assert.equal((await cli('component', 'undeploy', 'counted', '--api', witness.api)).code, 0)
     await waitFor(async () => live(await status(witness, 'counted')).length === 0, 30_000, 'counted stopped')
   })

@@ -129,6 +129,13 @@ describe('roles with 3 regions x 3 agent processes', function () {
   after(async () => {
     await Promise.all(agents.map(async a => { await a.cleanup() }))
   })
+  // A partition step that failed before its heal must not leave the next steps a cut-off agent.
+  let cutOff: AgentProcess | undefined
+  afterEach(async () => {
+    if (cutOff === undefined) return
+    await cutOff.request('POST', '/v1/test/partition', { deny: [] }).catch(() => undefined)
+    cutOff = undefined
+  })
 
   it('elects exactly one holder per (region, role): the XOR-closest candidate, the same in every view', async () => {
     const started = Date.now()
@@ -203,15 +210,21 @@ describe('roles with 3 regions x 3 agent processes', function () {
     const others = inRegion('r3').filter(a => a !== cut)
     const res = await cut.request('POST', '/v1/test/partition', { deny: 'all' })
     assert.equal(res.status, 200)
+    cutOff = cut
     const partitionedAt = Date.now()
 
     // The cut-off holder stops acting by itself: its renewals reach nobody.
+    // Wait for its handoff after the partition: `acting` follows the clock
+    // (false from the lapse on), `lastHandoff` the demotion event a moment
+    // later, and until then it is the role's previous handoff, if it had one
+    // (CI: a 'superseded' that had led to the term cut off here).
     const stopped = await waitFor(async () => {
       const v = await cut.get<View>('/v1/roles')
       const l = v.local.find(x => x.role === 'monitoring')
-      return l?.acting === false && l.lastHandoff !== undefined ? l.lastHandoff : false
+      return l?.acting === false && l.lastHandoff !== undefined && l.lastHandoff.at >= partitionedAt ? l.lastHandoff : false
     }, CFG.leaseMs + 5_000, 'the cut-off holder to stop acting', 100)
     assert.equal(stopped.reason, 'lease-lapsed')
+    assert.equal(stopped.term, old.term, 'the term it held when cut off')
     assert.ok(stopped.at - partitionedAt <= CFG.leaseMs + 1_000, `kept acting ${stopped.at - partitionedAt} ms after the partition`)
 
     // The rest elect a successor with a higher term, which starts only after the old holder stopped.
@@ -249,6 +262,7 @@ describe('roles with 3 regions x 3 agent processes', function () {
     const receiver = others.find(a => a !== next.agent) ?? next.agent
     const before = await metric(receiver, /mycel_roles_actions_total\{role="monitoring",result="stale_term"\} (\d+)/)
     assert.equal((await cut.request('POST', '/v1/test/partition', { deny: [] })).status, 200)
+    cutOff = undefined
     process.stderr.write(`      (partition lasted ${Date.now() - partitionedAt} ms)\n`)
     await waitFor(async () => {
       const m = await receiver.members()

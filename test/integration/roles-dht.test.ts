@@ -10,9 +10,11 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { PrivateKey } from '@libp2p/interface'
 import { createNode, type MycelNode } from '../../daemon/node.js'
+import { nodeDhtLocalRecords } from '../../daemon/dht-local-records.js'
+import { Record as DhtRecord } from '@libp2p/kad-dht'
 import { libp2pTunables } from '../../daemon/profiles.js'
 import {
-  Libp2pLeaseTransport, electionMetrics, leaseDhtSelectors, leaseDhtValidators, leaseKey, signLease, type SignedLease
+  Libp2pLeaseTransport, electionMetrics, leaseDhtSelectors, leaseDhtValidators, leaseKey, signLease, decodeLease, type Lease, type SignedLease
 } from '../../protocols/election/index.js'
 import { waitFor } from '../../harness/agent-process.js'
 
@@ -82,7 +84,6 @@ describe('lease records over a real kad-dht (4 in-process nodes)', function () {
       if (ev.name === 'VALUE') best = ev.value
     }
     assert.ok(best !== undefined)
-    const { decodeLease } = await import('../../protocols/election/index.js')
     assert.equal((await decodeLease(best)).lease.term, 2)
   })
 
@@ -94,6 +95,47 @@ describe('lease records over a real kad-dht (4 in-process nodes)', function () {
     assert.equal(acks, 0, 'no peer accepted the forged record')
     const found = await transports[0].get('ap', 'security', AbortSignal.timeout(10_000)).catch(() => [])
     assert.equal(found.length, 0)
+  })
+
+  it('a provisional put no peer took is taken out of the own store again (what kad-dht serves to readers); one that was taken stays', async () => {
+    // A node with no peers at all: every put lands in its own store only (and
+    // waits for its signal: there is nobody to ask).
+    const LONE_MS = 1_000
+    const key = await generateKeyPair('Ed25519')
+    const lone = await createNode({ privateKey: key, listen: ['/ip4/127.0.0.1/tcp/0'], profile: libp2pTunables.defaults('test'), dhtValidators: leaseDhtValidators, dhtSelectors: leaseDhtSelectors })
+    await lone.start()
+    try {
+      const local = nodeDhtLocalRecords(lone)
+      const t = new Libp2pLeaseTransport({ pubsub: lone.services.pubsub, dht: lone.services.dht, local, logger, metrics: electionMetrics() })
+      const holder = peerIdFromPrivateKey(key).toString()
+      const now = Date.now()
+      const lease = (term: number): Lease => ({ v: 1, region: 'eu', role: 'config', holder, term, issuedAt: now + term, expiresAt: now + term + 10_000 })
+      // The term of the record the own store holds for eu/config (what kad-dht serves to a reader), if any.
+      const own = async (): Promise<number | undefined> => {
+        const raw = await local.snapshot(leaseKey('eu', 'config'))
+        return raw === undefined ? undefined : (await decodeLease(DhtRecord.deserialize(raw).value)).lease.term
+      }
+      // Not provisional: kad-dht keeps it in the own store.
+      assert.equal(await t.put(await signLease(lease(1), key), AbortSignal.timeout(LONE_MS)).catch(() => 0), 0)
+      assert.equal(await own(), 1)
+      // Provisional, taken by nobody: the store gets back what it held.
+      assert.equal(await t.put(await signLease(lease(2), key), AbortSignal.timeout(LONE_MS), { provisional: true }).catch(() => 0), 0)
+      assert.equal(await own(), 1, 'a term nobody took stays in the own store')
+      // Nothing before: the entry goes.
+      const other = await signLease({ ...lease(1), role: 'security' }, key)
+      assert.equal(await t.put(other, AbortSignal.timeout(LONE_MS), { provisional: true }).catch(() => 0), 0)
+      assert.equal(await local.snapshot(leaseKey('eu', 'security')), undefined)
+    } finally {
+      await lone.stop()
+    }
+    // Taken by a peer: a provisional put stays in the own store.
+    const holder = peerIdFromPrivateKey(keys[1]).toString()
+    const now = Date.now()
+    const taken = await signLease({ v: 1, region: 'eu', role: 'security', holder, term: 7, issuedAt: now, expiresAt: now + 10_000 }, keys[1])
+    const local1 = nodeDhtLocalRecords(nodes[1])
+    const t1 = new Libp2pLeaseTransport({ pubsub: nodes[1].services.pubsub, dht: nodes[1].services.dht, local: local1, logger, metrics: electionMetrics() })
+    assert.ok(await t1.put(taken, AbortSignal.timeout(10_000), { provisional: true }) >= 1)
+    assert.ok(await local1.snapshot(leaseKey('eu', 'security')) !== undefined)
   })
 
   it('finds the providers of a role key', async () => {

@@ -16,6 +16,7 @@ import { Registry } from 'prom-client'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { createNode, type MycelNode } from '../../daemon/node.js'
+import { nodeDhtLocalRecords } from '../../daemon/dht-local-records.js'
 import { libp2pTunables } from '../../daemon/profiles.js'
 import { roles, leaseDhtSelectors, leaseDhtValidators, ROLE_NAMES, type Roles } from '../../managers/index.js'
 import { PartitionControl } from '../../daemon/test-hooks.js'
@@ -49,7 +50,7 @@ describe('roles component over real libp2p, 4 in-process nodes in 2 regions', fu
       const sim = { id: peerIdFromPrivateKey(key).toString(), region: i < 2 ? 'eu' : 'us', node, partition, registry: new Registry(), dir, cut: false } as Sim
       sims.push(sim)
       sim.roles = roles({ profile: 'test', eligible: ROLES, election: ELECTION, roleTunables: { network: { intervalMs: 500 } } })({
-        pubsub: node.services.pubsub, dht: node.services.dht, peers: node, peerId: sim.id, privateKey: key, region: sim.region, dataDir: dir, logger: pino({ level: 'silent' }), registry: sim.registry,
+        pubsub: node.services.pubsub, dht: node.services.dht, dhtLocal: nodeDhtLocalRecords(node), peers: node, peerId: sim.id, privateKey: key, region: sim.region, dataDir: dir, logger: pino({ level: 'silent' }), registry: sim.registry,
         membership: view(sim) as any, health: { reports: () => [] }
       })
     }

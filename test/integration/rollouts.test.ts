@@ -3,8 +3,12 @@
  * from 1.0.0 to 2.0.0 across four agents in waves, the number of nodes not
  * running-and-passing checked continuously (never above max-unavailable);
  * the update manager's holder SIGKILLed mid-rollout, its successor
- * finishing it with every node switching exactly once; then a 3.0.0 whose
- * health check fails rolled back automatically, no node left on it.
+ * finishing it with every node switching exactly once; the deployment then
+ * says 2.0.0. A version whose health check fails, rolled back
+ * automatically, runs through real agents in the testground case
+ * (test/integration/testground-rollout.test.ts: its timelines show every
+ * touched node back on 2.0.0 and max-unavailable held) and on the
+ * simulated region of test/managers/rollout/driver.test.ts.
  */
 import assert from 'node:assert/strict'
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
@@ -53,7 +57,7 @@ describe('rollouts across four real agents', function () {
     await rm(dir, { recursive: true, force: true })
   })
 
-  it('v1 → v2 in waves within max-unavailable, surviving the update manager\'s SIGKILL; a broken v3 is rolled back', async () => {
+  it('v1 → v2 in waves within max-unavailable, surviving the update manager\'s SIGKILL; the deployment then says 2.0.0', async () => {
     const key = join(dir, 'publisher.key')
     const keygen = await cli('publisher', 'keygen', '--out', key)
     assert.equal(keygen.code, 0, keygen.stderr)
@@ -74,7 +78,6 @@ describe('rollouts across four real agents', function () {
     await waitFor(async () => (await agents[0].members()).filter(m => m.state === 'alive').length === 4, 30_000, 'four alive members')
     await release('1.0.0', 'exit 0\n')
     await release('2.0.0', 'exit 0\n')
-    await release('3.0.0', 'exit 1\n')
     assert.equal((await cli('component', 'deploy', 'web@1.0.0', '--api', agents[0].api)).code, 0)
     const running = (s: Entry[], version: string): boolean => s.length === 4 && s.every(e => e.version === version && e.state === 'running' && e.health === 'passing')
     const first = await waitFor(async () => { const s = await status(agents[1]); return running(s, '1.0.0') ? s : undefined }, 90_000, 'web 1.0.0 running on all four')
@@ -110,16 +113,6 @@ describe('rollouts across four real agents', function () {
     assert.ok(killed !== undefined, 'the update manager was killed mid-rollout')
     assert.ok(worst <= 1, `at most one node down at once (saw ${worst})`)
     for (const [node, versions] of seen) assert.deepEqual(versions, ['1.0.0', '2.0.0'], `${node} switched exactly once`)
-
-    // 2.0.0 → 3.0.0 whose health check fails: rolled back automatically, nobody stays on 3.0.0.
-    const bad = await cli('rollout', 'start', 'web@3.0.0', '--max-parallel', '2', '--min-healthy-time', '2s',
-      '--healthy-deadline', '30s', '--progress-deadline', '60s', '--api', agents[0].api)
-    assert.equal(bad.code, 0, bad.stderr)
-    const badId = bad.stdout.trim()
-    await waitFor(async () => {
-      const r = await rollout(agents[2], badId)
-      return r.state === 'rolled-back' && running(await status(agents[2]), '2.0.0')
-    }, 120_000, 'rollout to 3.0.0 rolled back, every node on 2.0.0')
     const dep = await cli('component', 'deployments', 'web', '--json', '--api', agents[3].api)
     assert.match(dep.stdout, /"version": ?"2\.0\.0"/)
   })

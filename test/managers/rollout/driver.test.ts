@@ -174,6 +174,9 @@ describe('rollout duty (update manager)', () => {
     const touched = w.nodes.filter(n => n.switches.length > 0)
     assert.equal(touched.length, 2, 'only the canaries were touched')
     for (const n of touched) assert.deepEqual(n.switches, ['2.0.0', '1.0.0'])
+    // The deployment still says the last stable version (the real CLI showed it in rollouts.test.ts).
+    const d = w.config.entries(DEPLOYMENTS_NAMESPACE).find(([k]) => k === 'web')![1].value as { version: string }
+    assert.equal(d.version, '1.0.0')
     const p = progressOf(currentProgress(w.config.entries(ROLLOUT_PROGRESS_NAMESPACE)), r.id, r.regions).get('eu')!
     assert.equal(p.failure?.reason, 'health-failing')
     // Without auto-revert the same failure leaves the rollout failed and the nodes where they are.

@@ -73,6 +73,39 @@ for (const seed of SEEDS) describe(`election engine: views after a heal${SEEDS.l
     await m.engine.resolve('eu', 'network')
     assert.equal(m.engine.book.maxTerm('eu', 'network'), 5)
   })
+  it('a claim that reached nobody while members looked alive is not left in the claimer\'s own DHT store: a reader finds only the holder\'s lease, which keeps its term', async () => {
+    const world = await sim.electedWorld(3)
+    const { clock } = world
+    const [x, m, c] = ranked(world, 'network')
+    assert.equal(x.engine.actingTerm('network'), 1)
+
+    // m as a node that has just joined (the 3 x 3 agent test, CI): x is not in
+    // its view yet, c is; neither its gossip mesh nor its DHT routing has
+    // formed. In its view it is the winner once x's lease lapses there, and
+    // its claims of term 2 reach nobody, by gossip or DHT.
+    m.blind.add(x.id)
+    m.mute = true
+    m.deaf = true
+    m.unheard = true
+    world.changed()
+    const puts = m.puts
+    await clock.tickAsync(3 * CFG.leaseMs)
+    assert.ok(m.puts > puts, 'm tried to claim through the DHT')
+    assert.equal(m.engine.isActing('network'), false)
+
+    // m joins for real. A reader of the DHT (c) must not find m's claim in m's store.
+    m.blind.delete(x.id)
+    m.mute = false
+    m.deaf = false
+    m.unheard = false
+    world.changed()
+    const read = await c.engine.resolve('eu', 'network')
+    assert.deepEqual([read.lease?.holder, read.lease?.term], [x.id, 1], 'a claim nobody took was served from m\'s store')
+    await clock.tickAsync(3 * CFG.leaseMs)
+    assertViewsAgree(world, 'network')
+    assert.deepEqual(world.intervals.filter(i => i.role === 'network').map(i => [i.node, i.term, i.end]), [[x.id, 1, undefined]], 'x was pushed out by a claim nobody saw')
+  })
+
   it('a higher term claimed and released where gossip did not reach still supersedes the old holder, which stops renewing its term', async () => {
     const world = await sim.electedWorld(3)
     const { clock } = world

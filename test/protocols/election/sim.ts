@@ -4,10 +4,11 @@
  * the global timers and Date the engine uses (so "overlap" is measured
  * exactly); gossip and DHT puts are messages of the seeded network, delivered
  * only between nodes that are up and in the same partition group. A DHT put
- * only STORES the record on the peers it reaches (as kad-dht does: a stored
- * record reaches nobody's lease book until someone reads it), and a DHT get
- * reads the stores of this node and the peers it reaches, naming the store
- * each record came from.
+ * only STORES the record, in the node's own store and on the peers it
+ * reaches (as kad-dht does: a stored record reaches nobody's lease book
+ * until someone reads it; a provisional put nobody took is undone, as the
+ * libp2p transport does), and a DHT get reads the stores of this node and the
+ * peers it reaches, naming the store each record came from.
  *
  * Seeds: ELECTION_SEED=<n> sets the seed of the keys, the engines' jitter and
  * the random crash/restart storm (default 42); ELECTION_SEEDS=<count> runs
@@ -82,6 +83,11 @@ export class SimNode {
    * still land: a node whose gossip mesh has not formed again after a heal.
    */
   mute = false
+  /**
+   * Its DHT puts reach no peer's store (they land in its own only, as
+   * kad-dht's do): a node whose DHT routing has not formed yet.
+   */
+  unheard = false
   puts = 0
   gets = 0
   readonly membership = new EventTarget() as EventTarget & { self: () => Member, members: () => Member[] }
@@ -123,10 +129,18 @@ export class SimNode {
       start: (cb) => { this.onLease = cb },
       stop: () => { this.onLease = undefined },
       gossip: async (sl) => this.mute ? 0 : this.world.net.broadcast(this.id, { sl, source: 'gossip' }),
-      put: async (sl) => {
+      put: async (sl, _signal, opts) => {
         this.puts++
+        const k = `${sl.lease.region}/${sl.lease.role}`
+        const before = this.store.get(k)
         this.keep(sl)
-        return this.world.net.broadcast(this.id, { sl, source: 'dht' })
+        const acks = this.unheard ? 0 : this.world.net.broadcast(this.id, { sl, source: 'dht' })
+        // As the libp2p transport does with kad-dht's own store: a provisional put nobody took is undone.
+        if (acks === 0 && opts?.provisional === true) {
+          if (before === undefined) this.store.delete(k)
+          else this.store.set(k, before)
+        }
+        return acks
       },
       get: async (region, role) => {
         this.gets++

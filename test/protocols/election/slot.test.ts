@@ -189,6 +189,24 @@ describe('election: role slot state machine', () => {
     ])
   })
 
+  it('holding: a lapse timer that fires a millisecond before the clock reaches the lapse still demotes at the lapse, not at the next step', async () => {
+    await toHolding(s)
+    const end = s.slot.held!.lease.expiresAt - CFG.maxClockSkewMs
+    s.set({ reaches: false })
+    s.clock.tick(CFG.renewIntervalMs)
+    await s.slot.step()
+    s.log.length = 0
+    // The timers' clock runs a millisecond ahead of the holder's (Node: monotonic ms vs Date.now()).
+    s.set({ lateBy: -1 })
+    await s.clock.tickAsync(end - s.clock.now())
+    assert.equal(s.slot.state, 'holding', 'the holder\'s clock has not reached the lapse yet')
+    assert.equal(s.slot.acting, true)
+    await s.clock.tickAsync(1)
+    assert.equal(s.slot.acting, false)
+    assert.equal(s.slot.state, 'idle', 'demoted as soon as the clock reached the lapse')
+    assert.deepEqual(s.log.slice(0, 1), ['demoted t1 lease-lapsed'])
+  })
+
   it('holding: no longer the winner demotes first, then releases in the same step', async () => {
     await toHolding(s)
     s.set({ winner: OTHER })
