@@ -8,7 +8,8 @@ const testcases = {
   churn: require('./cases/churn'),
   'partition-heal': require('./cases/partition-heal'),
   'component-distribution': require('./cases/component-distribution'),
-  rollout: require('./cases/rollout')
+  rollout: require('./cases/rollout'),
+  revocation: require('./cases/revocation')
 }
 
 invokeMap(testcases).catch(err => {

@@ -28,8 +28,9 @@ async function aliveSet (agent) {
 
 /**
  * @param {object} [opts]
- * @param {(seq: number) => Promise<string[]>} [opts.agentArgs] extra `mycel agent` flags, decided once this
- *   instance has its seq and before its agent starts (component-distribution: the trusted publisher id)
+ * @param {(seq: number, agent: MycelAgent) => Promise<string[]>} [opts.agentArgs] extra `mycel agent` flags,
+ *   decided once this instance has its seq and before its agent starts (component-distribution: the trusted
+ *   publisher id; revocation: the genesis, for which the validators run `agent.init()` here to learn their ids)
  * @returns {Promise<{agent: MycelAgent, seq: number, ip: string, netclient: object, p: object,
  *   n: number, bootstrapAddrs: string[], metrics: object, t: object}>}
  */
@@ -53,8 +54,9 @@ async function joinCluster (runenv, client, opts = {}) {
     logLevel: p.str('agent_log_level'),
     region: runenv.testGroupId || 'default',
     logFile: path.join(runenv.testOutputsPath || tmp, 'agent.log'),
-    extraArgs: opts.agentArgs ? await opts.agentArgs(seq) : []
+    extraArgs: []
   })
+  if (opts.agentArgs) agent.o.extraArgs = await opts.agentArgs(seq, agent)
   let bootstrapAddrs
   if (seq <= bootstrapCount) {
     bootstrapAddrs = seq === 1 ? [] : (await collect(client, 'bootstrap', seq - 1, convergeTimeout)).map(m => m.addr)
@@ -66,8 +68,8 @@ async function joinCluster (runenv, client, opts = {}) {
   const window = p.int('start_window')
   // Waiting for the window is start-up, not convergence: allow ~5 s per agent ahead of us.
   if (window > 0 && seq > window) await barrier(client, 'agent-up', seq - window, Math.max(convergeTimeout, (seq - window) * 5000))
-  // `mycel init` loads the CLI too (~0.6 s of CPU): inside the window as well.
-  await agent.init()
+  // `mycel init` loads the CLI too (~0.6 s of CPU): inside the window as well (unless agentArgs needed the id).
+  if (agent.peerId === null) await agent.init()
   const t = { spawn: Date.now() }
   await agent.start(bootstrapAddrs)
   t.started = Date.now()
