@@ -32,16 +32,17 @@ export interface AdmissionWiring {
 }
 
 export function wireAdmission (w: AdmissionWiring): AdmissionPolicyView {
+  // Registered before the policy view's own listener: the revocation's clock starts while the
+  // connections it is about to close are still there.
+  w.critical.config.onChange(c => {
+    if (!c.key.startsWith(REVOKED_PREFIX)) return
+    w.admission.observeRevocation(c.key.slice(REVOKED_PREFIX.length), c.certificate.block.time)
+  })
   const policy = new AdmissionPolicyView(w.critical.config)
   w.admission.attach({
     policy,
     join: async (peer, raw) => await checkRedemption(w.critical.state, peer, raw, async (e) => await w.critical.relay(e)),
     catchUp: async (peer) => { await w.critical.syncFrom(peer) }
-  })
-  w.critical.config.onChange(c => {
-    if (!c.key.startsWith(REVOKED_PREFIX)) return
-    const peer = c.key.slice(REVOKED_PREFIX.length)
-    w.admission.observeRevocation(peer, c.certificate.block.time)
   })
   if (w.onTokenRefused !== undefined) {
     const fatal = w.onTokenRefused

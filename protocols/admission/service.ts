@@ -100,6 +100,8 @@ export class AdmissionService implements PeerAdmission {
   private readonly pending = new Map<string, Pending>()
   private readonly listeners = new Set<(peer: string, refusal: Refusal) => void>()
   private readonly limited = new Map<string, Limited>()
+  /** Revoked peers still connected here → their revocation's block time (observeRevocation). */
+  private readonly revocations = new Map<string, number>()
   private readonly refusedBy: RefusedByLog
   private readonly limitedProtocols: ReadonlySet<string>
   private rules?: AdmissionRules
@@ -133,10 +135,14 @@ export class AdmissionService implements PeerAdmission {
     return this.refusedBy.onRefusedBy(listener)
   }
 
-  /** Observe how long a revocation took to reach this node (block time of its commit → disconnect). */
+  /**
+   * Time a revocation on this node: from its commit's block time to the
+   * moment the revoked peer's last connection here is closed. Nothing is
+   * observed when we were not connected to it.
+   */
   observeRevocation (peer: string, committedAt: number): void {
-    if (this.openConnection(peer) === undefined && !this.admitted.has(peer)) return
-    this.metrics.revocationSeconds.observe(Math.max(0, Date.now() - committedAt) / 1000)
+    if (!this.components.connectionManager.getConnections().some(c => c.remotePeer.toString() === peer)) return
+    this.revocations.set(peer, committedAt)
   }
 
   readonly [Symbol.toStringTag] = 'mycel/admission'
@@ -263,6 +269,11 @@ export class AdmissionService implements PeerAdmission {
     const peer = evt.detail.toString()
     this.admitted.delete(peer)
     this.limited.delete(peer)
+    const committedAt = this.revocations.get(peer)
+    if (committedAt !== undefined) {
+      this.revocations.delete(peer)
+      this.metrics.revocationSeconds.observe(Math.max(0, Date.now() - committedAt) / 1000)
+    }
   }
 
   /** Every non-exempt stream passes here first (gate.ts). */
