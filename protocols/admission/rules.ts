@@ -34,7 +34,7 @@ export interface PeerClaims {
   join?: Uint8Array
   /** We already caught up from this peer on this connection. */
   caughtUp: boolean
-  /** Some other peer claims a newer critical config and we are fetching it. */
+  /** Some other peer the policy admits claims a newer critical config and we are fetching it. */
   othersCatchingUp: boolean
 }
 

@@ -393,7 +393,8 @@ export class AdmissionService implements PeerAdmission {
     if (rules === undefined) return this.init.policyRequired === true ? { kind: 'limit', why: 'held', hello: theirs } : { kind: 'admit' }
     const held = this.limited.get(peer)
     const join = held?.why === 'joining' ? undefined : theirs.join
-    const othersCatchingUp = [...this.limited].some(([p, l]) => p !== peer && l.why === 'catching-up' && !l.caughtUp)
+    // Only a peer the policy admits makes others wait: a stranger claiming a huge height must not stall every verdict.
+    const othersCatchingUp = [...this.limited].some(([p, l]) => p !== peer && l.why === 'catching-up' && !l.caughtUp && rules.policy.standing(p) === 'admitted')
     const v = await policyVerdict(rules, peer, { height: theirs.height ?? 0, join, caughtUp: held?.caughtUp ?? false, othersCatchingUp })
     if (v.kind === 'wait') return { kind: 'limit', why: 'held', hello: theirs }
     if (join !== undefined && rules.policy.standing(peer) !== 'admitted') this.metrics.tokenRedemptions.inc({ result: v.kind === 'refuse' ? v.refusal.reason : 'relayed' })
