@@ -9,7 +9,9 @@
  *  - `mycel admission revoke` cuts the follower off on every node: no
  *    connection to it, listed `revoked`, its later writes land nowhere;
  *  - `mycel identity rotate` keeps the token holder a member under its new
- *    id, and its old id is revoked everywhere when the grace ends.
+ *    id, and its old id is revoked everywhere when the grace ends;
+ *  - a validator's key rotation (docs/security.md runbook): rotate, then
+ *    replace its id in `bft/validators`; the new id votes.
  */
 import { strict as assert } from 'node:assert'
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -166,5 +168,29 @@ describe('admission policy (real processes)', function () {
     for (const a of [...validators, outsider]) {
       await waitFor(async () => (await a.members()).find(m => m.peerId === old)?.state === 'revoked', 30_000, 'the old id to be revoked when the grace ends')
     }
+  })
+
+  it('rotates a validator\'s key by the runbook: rotate, replace it in bft/validators, the new id votes', async () => {
+    const v3 = validators[3]
+    const r = await v3.request('POST', '/v1/identity/rotate', { graceMs: 120_000 })
+    assert.equal(r.status, 200, JSON.stringify(r.json))
+    const fresh = r.json.new as string
+    await waitFor(async () => {
+      const a = JSON.parse(await readFile(join(dirs.v3, 'agent.json'), 'utf8')) as { peerId: string, api: string }
+      if (a.peerId !== fresh) return false
+      v3.api = a.api
+      v3.peerId = a.peerId
+      return true
+    }, 60_000, 'the validator to restart under its new id')
+    const set = [ids.v0, ids.v1, ids.v2, fresh]
+    await ok('critical', 'propose', 'bft/validators', JSON.stringify(set), '--api', validators[0].api)
+    // Blocks after the change's height + 2 are decided by the new set: commit two more, then the new id has voted.
+    await ok('admission', 'allow', ids.j2, '--api', validators[0].api)
+    await ok('critical', 'propose', 'acl/rotation-check', '"open"', '--api', validators[0].api)
+    interface Status { validators: string[], validatorStates: Array<{ peerId: string, lastMessageAt: string | null }> }
+    await waitFor(async () => {
+      const st = await validators[0].get<Status>('/v1/bft/status')
+      return st.validators.includes(fresh) && st.validatorStates.some(v => v.peerId === fresh && v.lastMessageAt !== null)
+    }, 60_000, 'the rotated validator to vote under its new id')
   })
 })
