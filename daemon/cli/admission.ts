@@ -9,6 +9,7 @@ import { apiOption, parseCount, parseRegion, tokenFileOption } from './options.j
 import { print, printJson, printTable } from './output.js'
 import { parseDuration } from '../../protocols/artifacts/manifest.js'
 import { MAX_TOKEN_TTL_MS } from '../../policy/join-token.js'
+import { isEd25519PeerId } from '../../protocols/bft/genesis.js'
 
 interface Commit { key: string, height: number, latencyMs: number }
 interface Listing {
@@ -22,10 +23,23 @@ interface Listing {
 
 function collect (v: string, prev: string[] = []): string[] { return [...prev, parseRegion(v)] }
 
+/** `10m`, `2h`, or whole days `7d` (the manifest's units plus days: tokens for a week's onboarding are common). */
 function parseTtl (v: string): number {
-  const ms = parseDuration(v)
+  const days = /^([0-9]{1,3})d$/.exec(v)
+  const ms = days !== null ? Number(days[1]) * 86_400_000 : parseDuration(v)
   if (ms === undefined || ms < 1000 || ms > MAX_TOKEN_TTL_MS) throw new InvalidArgumentError(`expected a duration like 10m, 2h or 7d between 1s and ${MAX_TOKEN_TTL_MS / 86_400_000}d`)
   return ms
+}
+
+/** A peer id argument, checked before the agent is contacted (usage error, exit 2). */
+function parsePeer (v: string): string {
+  if (!isEd25519PeerId(v)) throw new InvalidArgumentError('expected an Ed25519 peer id (12D3KooW…, as `mycel id` prints it)')
+  return v
+}
+
+function parseMode (v: string): 'open' | 'allowlist' {
+  if (v !== 'open' && v !== 'allowlist') throw new InvalidArgumentError('expected open or allowlist')
+  return v
 }
 
 function parseUses (v: string): number {
@@ -65,7 +79,7 @@ export function registerAdmissionCommands (program: Command): void {
 
   admission.command('allow')
     .description('admit PEER under the allowlist (a BFT commit)')
-    .argument('<peer>', 'peer id of the host (mycel init prints it)')
+    .argument('<peer>', 'peer id of the host (mycel init prints it)', parsePeer)
     .option('--region <name>', 'only as a member of this region, repeatable (default: any)', collect)
     .addOption(apiOption()).addOption(tokenFileOption())
     .option('--json', 'machine-readable output')
@@ -77,7 +91,7 @@ export function registerAdmissionCommands (program: Command): void {
 
   admission.command('revoke')
     .description('cut PEER off on every node for good: connections closed, membership revoked, its later writes refused (a BFT commit)')
-    .argument('<peer>', 'peer id of the host')
+    .argument('<peer>', 'peer id of the host', parsePeer)
     .option('--reason <text>', 'why, kept in the revocation and the audit log')
     .addOption(apiOption()).addOption(tokenFileOption())
     .option('--json', 'machine-readable output')
@@ -89,12 +103,11 @@ export function registerAdmissionCommands (program: Command): void {
 
   admission.command('mode')
     .description('open (anyone with the genesis) or allowlist (validators, admins and allowed peers only)')
-    .argument('<mode>', 'open or allowlist')
+    .argument('<mode>', 'open or allowlist', parseMode)
     .option('--force', 'switch to an allowlist even though live members are not on it (they are cut off)')
     .addOption(apiOption()).addOption(tokenFileOption())
     .option('--json', 'machine-readable output')
     .action(async (mode: string, opts: ApiFlags & { force?: boolean, json?: boolean }) => {
-      if (mode !== 'open' && mode !== 'allowlist') throw new InvalidArgumentError('mode is open or allowlist')
       const r = await apiClient(opts).post<Commit>('/v1/admission/mode', { mode, ...(opts.force === true ? { force: true } : {}) }, AbortSignal.timeout(120_000))
       if (opts.json === true) { printJson(r); return }
       print(`admission mode ${mode} (committed at height ${r.height} in ${r.latencyMs} ms)\n`)
