@@ -44,6 +44,8 @@ import { hex } from '../../lib/bytes.js'
 import { errText } from '../../lib/errors.js'
 import type { PeerAdmission, Refusal } from '../../lib/peer-admission.js'
 import { RefusedByLog } from './refused-by.js'
+import { RefusalMemory } from './refusals.js'
+import { encodeHelloOf, hostOn, raceVerdict, verdictOf, type Limited, type Pending, type Verdict } from './verdict.js'
 import { policyVerdict, type AdmissionRules } from './rules.js'
 import { ADMISSION_PROTOCOL, MAX_HELLO_BYTES, type AdmissionConfig } from './constants.js'
 import { NotAdmittedError } from './errors.js'
@@ -85,20 +87,14 @@ export interface AdmissionStatus {
   refusedBy: Array<{ peerId: string, reason: string, detail: string, at: string }>
 }
 
-interface Pending { promise: Promise<boolean>, resolve: (ok: boolean) => void }
-
-/** A peer past the genesis check that the policy has not admitted yet. */
-interface Limited { why: 'joining' | 'catching-up' | 'held', hello: Hello, conn: Connection, since: number, caughtUp: boolean, denied: boolean }
 
 export class AdmissionService implements PeerAdmission {
   readonly metrics: AdmissionMetrics
   private readonly hello: Uint8Array
   private readonly log: Logger
   private readonly admitted = new Set<string>()
-  /** Insertion-ordered, so the oldest refusal is dropped first when full. */
-  private readonly refused = new Map<string, Refusal>()
+  private readonly refused: RefusalMemory
   private readonly pending = new Map<string, Pending>()
-  private readonly listeners = new Set<(peer: string, refusal: Refusal) => void>()
   private readonly limited = new Map<string, Limited>()
   /** Revoked peers still connected here → their revocation's block time (observeRevocation). */
   private readonly revocations = new Map<string, number>()
@@ -113,7 +109,8 @@ export class AdmissionService implements PeerAdmission {
   constructor (private readonly init: AdmissionInit, private readonly components: AdmissionComponents) {
     this.hello = encodeHello(init.network)
     this.log = init.logger.child({ component: 'admission' })
-    this.metrics = admissionMetrics(init.registry, () => this.refusedCount())
+    this.metrics = admissionMetrics(init.registry, () => this.refused.count())
+    this.refused = new RefusalMemory({ memoryMs: init.config.refusalMemoryMs, max: init.config.maxRefusals, network: init.network?.networkId ?? null }, this.log, this.metrics)
     this.limitedProtocols = new Set(init.limitedProtocols ?? [])
     this.refusedBy = new RefusedByLog(this.log, this.metrics)
   }
@@ -202,13 +199,7 @@ export class AdmissionService implements PeerAdmission {
     if (policy !== undefined && policy.standing(peer) === 'revoked') {
       return this.refused.get(peer) ?? { reason: 'revoked', detail: policy.explain(peer), at: Date.now() }
     }
-    const r = this.refused.get(peer)
-    if (r === undefined) return undefined
-    if (Date.now() - r.at >= this.init.config.refusalMemoryMs) {
-      this.refused.delete(peer)
-      return undefined
-    }
-    return r
+    return this.refused.get(peer)
   }
 
   /** For the connection gater: deny dials to and connections from a refused peer. */
@@ -228,12 +219,10 @@ export class AdmissionService implements PeerAdmission {
   }
 
   onRefused (listener: (peer: string, refusal: Refusal) => void): () => void {
-    this.listeners.add(listener)
-    return () => { this.listeners.delete(listener) }
+    return this.refused.onRefused(listener)
   }
 
   status (): AdmissionStatus {
-    const now = Date.now()
     const network = this.init.network
     const peers = new Set(this.components.connectionManager.getConnections().map(c => c.remotePeer.toString()))
     return {
@@ -242,10 +231,7 @@ export class AdmissionService implements PeerAdmission {
         : `genesis ${hex(network.genesis).slice(0, 16)}: admits only peers with the same genesis`,
       network: network === undefined ? null : { networkId: network.networkId, genesis: hex(network.genesis) },
       connected: [...peers].sort().map(peerId => ({ peerId, verdict: this.admitted.has(peerId) ? 'admitted' : verdictOf(this.limited.get(peerId)) })),
-      refused: [...this.refused.keys()].flatMap(peerId => {
-        const r = this.refusal(peerId)
-        return r === undefined ? [] : [{ peerId, reason: r.reason, detail: r.detail, at: new Date(r.at).toISOString(), forgetInMs: r.at + this.init.config.refusalMemoryMs - now }]
-      }),
+      refused: this.refused.list(),
       refusedBy: this.refusedBy.list()
     }
   }
@@ -462,9 +448,7 @@ export class AdmissionService implements PeerAdmission {
       this.log.warn({ peer, standing }, `peer ${peer} is ${standing === 'revoked' ? 'revoked' : 'no longer allowed'}: closing its connections (${rules.policy.explain(peer)})`)
       this.refuse(peer, { reason: standing === 'revoked' ? 'revoked' : 'not_allowed', detail: rules.policy.explain(peer) }, 0)
     }
-    for (const [peer, r] of [...this.refused]) {
-      if ((r.reason === 'not_allowed' || r.reason.startsWith('token_')) && rules.policy.standing(peer) === 'admitted') this.refused.delete(peer)
-    }
+    this.refused.forget((peer, r) => (r.reason === 'not_allowed' || r.reason.startsWith('token_')) && rules.policy.standing(peer) === 'admitted')
     for (const [peer, l] of [...this.limited]) void this.reconsider(peer, l)
   }
 
@@ -481,23 +465,10 @@ export class AdmissionService implements PeerAdmission {
     }
   }
 
-
-
   private refuse (peer: string, r: Omit<Refusal, 'at'>, hangUpDelayMs = this.init.config.hangUpDelayMs): void {
-    const known = this.refused.get(peer)
-    const refusal: Refusal = { ...r, at: Date.now() }
     this.admitted.delete(peer)
     this.limited.delete(peer)
-    this.refused.delete(peer)
-    this.refused.set(peer, refusal)
-    while (this.refused.size > this.init.config.maxRefusals) this.refused.delete(this.refused.keys().next().value as string)
-    if (known === undefined || known.reason !== r.reason) {
-      this.metrics.handshakes.inc({ result: r.reason })
-      this.log.warn({ peer, reason: r.reason, network: this.init.network?.networkId ?? null }, `refusing peer ${peer}: ${r.detail}`)
-      for (const l of this.listeners) {
-        try { l(peer, refusal) } catch (err) { this.log.warn({ err }, 'admission refusal listener failed') }
-      }
-    }
+    this.refused.record(peer, r)
     this.settle(peer, false)
     if (hangUpDelayMs === 0) void this.hangUp(peer)
     else setTimeout(() => { void this.hangUp(peer) }, hangUpDelayMs).unref()
@@ -520,44 +491,4 @@ export class AdmissionService implements PeerAdmission {
   private openConnection (peer: string): Connection | undefined {
     return this.components.connectionManager.getConnections().find(c => c.status === 'open' && c.remotePeer.toString() === peer)
   }
-
-  private refusedCount (): number {
-    let n = 0
-    for (const peer of [...this.refused.keys()]) if (this.refusal(peer) !== undefined) n++
-    return n
-  }
-}
-
-type Verdict = { kind: 'admit' } | { kind: 'refuse', refusal: Omit<Refusal, 'at'> } | { kind: 'limit', why: Limited['why'], hello: Hello }
-
-function verdictOf (l: Limited | undefined): 'pending' | 'joining' | 'catching-up' {
-  return l === undefined || l.why === 'held' ? 'pending' : l.why
-}
-
-/** Re-encode a decoded hello (to judge a limited peer again on what it sent). */
-function encodeHelloOf (h: Hello): Uint8Array {
-  return encodeHello(h.genesis === null ? undefined : { genesis: h.genesis, networkId: h.networkId as string }, { height: h.height, join: h.join })
-}
-
-/** A requester whose streams open on one given connection (the handshake must not dial). */
-function hostOn (conn: Connection): Pick<RpcHost, 'dialProtocol'> {
-  return {
-    dialProtocol: async (_peer, protocols, options) => await conn.newStream(protocols, options)
-  }
-}
-
-/** The verdict, or false after `ms` or when `signal` aborts. */
-async function raceVerdict (verdict: Promise<boolean>, ms: number, signal?: AbortSignal): Promise<boolean> {
-  if (signal?.aborted === true) return false
-  return await new Promise<boolean>(resolve => {
-    const done = (ok: boolean): void => {
-      clearTimeout(timer)
-      signal?.removeEventListener('abort', onAbort)
-      resolve(ok)
-    }
-    const onAbort = (): void => { done(false) }
-    const timer = setTimeout(() => { done(false) }, ms)
-    signal?.addEventListener('abort', onAbort, { once: true })
-    verdict.then(done, () => { done(false) })
-  })
 }
