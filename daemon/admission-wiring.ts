@@ -55,10 +55,3 @@ export function wireAdmission (w: AdmissionWiring): AdmissionPolicyView {
   }
   return policy
 }
-
-/** Per namespace, the last sequence number of `peer`'s writes in a version vector (a revocation's cut-off). */
-export function writerHeads (vv: Record<string, Record<string, number>>, peer: string): Record<string, number> {
-  const out: Record<string, number> = {}
-  for (const [ns, writers] of Object.entries(vv)) if ((writers[peer] ?? 0) > 0) out[ns] = writers[peer]
-  return out
-}

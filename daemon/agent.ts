@@ -67,10 +67,10 @@ import { criticalAccessPolicy } from '../policy/namespace-acl.js'
 import { POLICY_KEY_RULES } from '../policy/key-rules.js'
 import { admissionAuthority } from '../policy/admission-authority.js'
 import type { AdmissionPolicyView } from '../policy/admission-policy.js'
-import { joinRedemption, wireAdmission, writerHeads } from './admission-wiring.js'
+import { joinRedemption, wireAdmission } from './admission-wiring.js'
 import { admissionRoutes } from './api/routes/admission.js'
 import type { VersionVector } from '../crdt/version-vector.js'
-import { withRevocationCutoff } from '../policy/revocation-cutoff.js'
+import { cutoffOf, withRevocationCutoff } from '../policy/revocation-cutoff.js'
 import { guardGossipOrigins } from '../wire/gossip-origin.js'
 import { gossipCounter } from '../wire/topic.js'
 import { wireOffences } from './security-wiring.js'
@@ -314,7 +314,7 @@ export class Agent {
         critical,
         policy,
         admission: admitted,
-        writerHeads: (peer) => writerHeads(config.status().versionVector as VersionVector, peer),
+        writerHeads: (peer) => cutoffOf(config.status().versionVector as VersionVector, peer),
         members: () => membership.members()
       }).map(r => guardedRoute(this.faults, 'critical', r)))
     }

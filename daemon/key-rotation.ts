@@ -34,6 +34,7 @@ import { MAX_ENTRY_TTL_MS } from '../protocols/bft/constants.js'
 import type { VersionVector } from '../crdt/version-vector.js'
 import { ALLOW_PREFIX, MAX_CUTOFF_NAMESPACES, MAX_GRACE_MS, allowEntryJson, parseAllowEntry } from '../policy/admission-values.js'
 import { IDENTITY_FILE } from './identity.js'
+import { cutoffOf } from '../policy/revocation-cutoff.js'
 
 export const NEXT_IDENTITY_FILE = 'identity.next.key'
 export const OLD_IDENTITY_FILE = 'identity.old.key'
@@ -63,11 +64,7 @@ const NEXT_KEY_RECOVERY = 'move identity.next.key aside: the rotation it belonge
  */
 export function handOverValue (init: { old: string, now: number, graceMs: number, versionVector: VersionVector, oldAllow?: string }): string {
   if (!Number.isSafeInteger(init.graceMs) || init.graceMs < 0 || init.graceMs > MAX_GRACE_MS) throw new RotationError(`grace must be 0..${MAX_GRACE_MS} ms`)
-  const cutoff: Record<string, number> = {}
-  for (const [ns, writers] of Object.entries(init.versionVector)) {
-    const seq = Object.hasOwn(writers, init.old) ? writers[init.old] : 0
-    if (seq > 0) cutoff[ns] = seq
-  }
+  const cutoff = cutoffOf(init.versionVector, init.old)
   if (Object.keys(cutoff).length > MAX_CUTOFF_NAMESPACES) throw new RotationError(`this node wrote to ${Object.keys(cutoff).length} namespaces; a hand-over cut-off names at most ${MAX_CUTOFF_NAMESPACES}`)
   const regions = init.oldAllow !== undefined ? parseAllowEntry(init.oldAllow).regions : undefined
   return allowEntryJson({ ...(regions !== undefined ? { regions } : {}), replaces: init.old, graceUntil: init.now + init.graceMs, cutoff })

@@ -32,3 +32,17 @@ export function withRevocationCutoff (inner: AccessPolicy, policy: () => PeerPol
     }
   }
 }
+
+/**
+ * A writer's cut-off as a node holds it: per namespace, the writer's last
+ * sequence number in a version vector ({namespace: {writer: seq}}). What a
+ * revocation or a key hand-over commits.
+ */
+export function cutoffOf (vv: Readonly<Record<string, Readonly<Record<string, number>>>>, writer: string): Record<string, number> {
+  const out: Record<string, number> = {}
+  for (const [ns, writers] of Object.entries(vv)) {
+    const seq = Object.hasOwn(writers, writer) ? writers[writer] : 0
+    if (seq > 0) out[ns] = seq
+  }
+  return out
+}
