@@ -61,8 +61,7 @@ export class AdmissionPolicyView implements PeerPolicy {
   standing (peer: string, region?: string): PeerStanding {
     const s = this.read()
     if (this.isRevoked(s, peer)) return 'revoked'
-    if (s.mode === 'open') return 'admitted'
-    if (s.core.has(peer) || s.inline.has(peer)) return 'admitted'
+    if (s.mode === 'open' || s.core.has(peer) || s.inline.has(peer)) return 'admitted'
     const a = s.allow.get(peer)
     if (a === undefined || a === null) return 'not-allowed'
     if (region !== undefined && a.regions !== undefined && !a.regions.includes(region)) return 'not-allowed'
@@ -101,6 +100,14 @@ export class AdmissionPolicyView implements PeerPolicy {
   }
 
   mode (): AdmissionMode { return this.read().mode }
+
+  /** Would `peer` be admitted under an allowlist with today's entries (whatever the mode)? Regions aside. */
+  onAllowlist (peer: string): boolean {
+    const s = this.read()
+    if (this.isRevoked(s, peer)) return false
+    const a = s.allow.get(peer)
+    return s.core.has(peer) || s.inline.has(peer) || (a !== undefined && a !== null)
+  }
 
   /** Everything the policy names, for `mycel admission list`. */
   list (): AdmissionListing {

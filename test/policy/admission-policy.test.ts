@@ -77,6 +77,9 @@ describe('admission policy', function () {
               ? 'admitted'
               : 'not-allowed'
           assert.equal(view.standing(id, region), expected, `${id} in ${mode}`)
+          // What `admission mode allowlist` checks before closing the network: the allowlist rule, whatever the mode.
+          const listed = !revoked.includes(id) && (id === admin.id || id === validator.id || (mode === 'allowlist' && inline.includes(id)) || allowed.includes(id))
+          assert.equal(view.onAllowlist(id), listed, `${id} on the allowlist in ${mode}`)
         }
       }), { numRuns: 60 })
   })

@@ -61,10 +61,7 @@ export function admissionRoutes (d: AdmissionRoutesDeps): Route[] {
         const b = body(modeBody, req.body)
         if (b.mode === 'allowlist' && b.force !== true) {
           // Switching on an allowlist cuts off every member not on it: name them, and make the operator say so.
-          const current = parseAdmissionSetting(d.critical.state.get(ADMISSION_KEY)?.value ?? null)
-          const wouldAllow = (id: string): boolean => current.allow.includes(id) || d.critical.state.get(ALLOW_PREFIX + id) !== undefined ||
-            d.critical.state.adminsAt(d.critical.state.height() + 1).has(id) || d.critical.state.validatorsAt(d.critical.state.height() + 1).has(id)
-          const cut = d.members().filter(m => (m.state === 'alive' || m.state === 'suspect') && !wouldAllow(m.peerId))
+          const cut = d.members().filter(m => (m.state === 'alive' || m.state === 'suspect') && !d.policy.onAllowlist(m.peerId))
           if (cut.length > 0) {
             throw new RequestError(409, `an allowlist would cut off ${cut.length} live member${cut.length === 1 ? '' : 's'} not on it (${cut.slice(0, 5).map(m => m.peerId).join(', ')}${cut.length > 5 ? ', ...' : ''}); allow them first (mycel admission allow PEER) or pass --force`)
           }
