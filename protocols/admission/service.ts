@@ -383,7 +383,9 @@ export class AdmissionService implements PeerAdmission {
     const othersCatchingUp = [...this.limited].some(([p, l]) => p !== peer && l.why === 'catching-up' && !l.caughtUp && rules.policy.standing(p) === 'admitted')
     const v = await policyVerdict(rules, peer, { height: theirs.height ?? 0, join, caughtUp: held?.caughtUp ?? false, othersCatchingUp })
     if (v.kind === 'wait') return { kind: 'limit', why: 'held', hello: theirs }
-    if (join !== undefined && rules.policy.standing(peer) !== 'admitted') this.metrics.tokenRedemptions.inc({ result: v.kind === 'refuse' ? v.refusal.reason : 'relayed' })
+    // Counted only when the redemption was tried: relayed (now joining) or refused with the token's reason.
+    if (join !== undefined && v.kind === 'limit' && v.why === 'joining') this.metrics.tokenRedemptions.inc({ result: 'relayed' })
+    if (join !== undefined && v.kind === 'refuse' && (v.refusal.reason.startsWith('token_') || v.refusal.reason === 'revoked')) this.metrics.tokenRedemptions.inc({ result: v.refusal.reason })
     if (v.kind === 'limit') return { ...v, hello: theirs }
     if (held?.why === 'joining' && v.kind === 'refuse' && v.refusal.reason === 'not_allowed') return { kind: 'limit', why: 'joining', hello: theirs }
     return v
