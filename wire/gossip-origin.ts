@@ -45,8 +45,7 @@ class GuardedMap extends Map<string, TopicValidatorFn> {
   private readonly plain = new Map<string, TopicValidatorFn>()
   constructor (private readonly guard: (fn: TopicValidatorFn) => TopicValidatorFn) { super() }
   override set (topic: string, fn: TopicValidatorFn): this {
-    // Map's constructor calls set() before `plain` exists; it is called with no entries here.
-    this.plain?.set(topic, fn)
+    this.plain.set(topic, fn)
     return super.set(topic, this.guard(fn))
   }
 
