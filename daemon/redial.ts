@@ -100,7 +100,9 @@ export class Redialer implements Startable {
 
   private async loop (signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
-      if (!this.init.isJoined()) {
+      if (this.init.isJoined()) {
+        this.noteConnected()
+      } else {
         const results = await Promise.all(this.addrs.map(async a => await this.dial(a, signal)))
         if (signal.aborted) return
         if (results.some(ok => ok)) {
@@ -112,6 +114,28 @@ export class Redialer implements Startable {
       }
       await sleep(Math.round(jittered(this.backoff, 0.5)), signal)
     }
+  }
+
+  /**
+   * libp2p's bootstrap module dials these addresses once at start, before this
+   * loop runs: when that dial joined us, the loop never dials, so record the
+   * addresses whose peer we are connected to and admitted (else `mycel status`
+   * would say `untried` for the peer we joined through).
+   */
+  private noteConnected (): void {
+    for (const a of this.addrs) {
+      const peer = a.status.peerId
+      if (peer === null || a.status.state === 'connected') continue
+      if (!this.node.getConnections().some(c => c.remotePeer.toString() === peer)) continue
+      if (this.init.admission !== undefined && !this.init.admission.isAdmitted(peer)) continue
+      this.succeed(a)
+    }
+  }
+
+  private succeed (a: AddrState): void {
+    if (a.status.state === 'failing') this.logger.info({ addr: a.status.addr, failures: a.status.failures }, `bootstrap peer ${a.status.addr} reachable again`)
+    a.status.state = 'connected'
+    a.status.lastSuccessAt = new Date().toISOString()
   }
 
   /** One dial to one address, its verdict recorded; never throws. */
@@ -140,9 +164,7 @@ export class Redialer implements Startable {
         : { reason: 'handshake_failed', message: 'connected, but the admission handshake gave no verdict in time' })
       return false
     }
-    if (a.status.state === 'failing') this.logger.info({ addr: a.status.addr, failures: a.status.failures }, `bootstrap peer ${a.status.addr} reachable again`)
-    a.status.state = 'connected'
-    a.status.lastSuccessAt = new Date().toISOString()
+    this.succeed(a)
     return true
   }
 
