@@ -39,6 +39,17 @@ export const apiAddressSchema = z.string().regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9
 
 const regionName = z.string().regex(REGION_PATTERN, REGION_RULE)
 
+/** Alert delivery targets of one kind one agent may have. */
+export const MAX_ALERT_TARGETS = 16
+
+/** An http(s) URL without credentials in it (they would be logged and shown in `--check`). */
+const httpUrl = z.string().max(2048).superRefine((s, ctx) => {
+  let u: URL
+  try { u = new URL(s) } catch { ctx.addIssue({ code: 'custom', message: `not a URL: ${JSON.stringify(s.slice(0, 80))}` }); return }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') ctx.addIssue({ code: 'custom', message: `${JSON.stringify(s.slice(0, 80))}: only http and https URLs` })
+  else if (u.username !== '' || u.password !== '') ctx.addIssue({ code: 'custom', message: `${JSON.stringify(s.slice(0, 80))}: credentials in the URL are not supported` })
+})
+
 /** Keys a config file may hold; every one is also a flag of `mycel agent`. */
 export const agentConfigSchema = z.object({
   dataDir: z.string().min(1),
@@ -90,7 +101,16 @@ export const agentConfigSchema = z.object({
    * Nomad's exec driver does; an agent that is not root runs components as
    * itself and refuses a different user.
    */
-  componentUser: z.string().min(1).max(64).optional()
+  componentUser: z.string().min(1).max(64).optional(),
+  /**
+   * Alertmanagers this node delivers the region's alerts to while it holds
+   * the monitoring role (`--alertmanager URL`, repeatable): their base URL,
+   * alerts go to `<url>/api/v2/alerts` (docs/monitoring.md). Give every
+   * agent that may hold the role the same list.
+   */
+  alertmanagers: z.array(httpUrl).max(MAX_ALERT_TARGETS),
+  /** Webhooks that get the region's alert notifications in Alertmanager's webhook format (`--alert-webhook URL`, repeatable). */
+  alertWebhooks: z.array(httpUrl).max(MAX_ALERT_TARGETS)
 }).strict()
 
 export type AgentConfig = z.infer<typeof agentConfigSchema>
@@ -112,7 +132,9 @@ export function defaults (): AgentConfig {
     logLevel: 'info',
     roles: [...ROLE_NAMES],
     publishers: [],
-    labels: {}
+    labels: {},
+    alertmanagers: [],
+    alertWebhooks: []
   }
 }
 

@@ -39,6 +39,10 @@ interface AgentFlags {
   /** `--label KEY=VALUE`, repeatable: the config key `labels`. */
   label?: Record<string, string>
   componentUser?: string
+  /** `--alertmanager URL`, repeatable: the config key `alertmanagers`. */
+  alertmanager?: string[]
+  /** `--alert-webhook URL`, repeatable: the config key `alertWebhooks`. */
+  alertWebhook?: string[]
 }
 
 export function registerAgentCommand (program: Command): void {
@@ -64,6 +68,8 @@ export function registerAgentCommand (program: Command): void {
     .option('--publisher <id>', 'trust component manifests signed by this publisher id, repeatable (only without --genesis: with one, critical config key "publishers" decides)', collect)
     .option('--component-user <user>', 'run components as this user (name, name:group or uid[:gid]; default nobody when the agent is root)')
     .option('--label <key=value>', 'a label of this node, repeatable; deployments\' --constraint KEY=VALUE match it', collectLabel)
+    .option('--alertmanager <url>', 'deliver the region\'s alerts to this Alertmanager (base URL) while this node holds the monitoring role, repeatable', collect)
+    .option('--alert-webhook <url>', 'send the region\'s alert notifications to this webhook (Alertmanager webhook format), repeatable', collect)
     .action(async (flags: AgentFlags) => { await runAgent(flags) })
 }
 
@@ -74,10 +80,16 @@ export function registerAgentCommand (program: Command): void {
  * the caller removes it when the agent stops.
  */
 async function loadAgentConfig (flags: AgentFlags): Promise<{ config: AgentConfig, tempDir?: string }> {
-  const { config: file, dev, check: _check, publisher, label, apiInsecureRemote, ...rest } = flags
+  const { config: file, dev, check: _check, publisher, label, alertmanager, alertWebhook, apiInsecureRemote, ...rest } = flags
   if (apiInsecureRemote === true) throw new ConfigError(API_INSECURE_REMOTE_REMOVED)
   const fromFile = file !== undefined ? await readConfigFile(file) : {}
-  const given = { ...rest, ...(publisher !== undefined ? { publishers: publisher } : {}), ...(label !== undefined ? { labels: label } : {}) } as Partial<AgentConfig>
+  const given = {
+    ...rest,
+    ...(publisher !== undefined ? { publishers: publisher } : {}),
+    ...(label !== undefined ? { labels: label } : {}),
+    ...(alertmanager !== undefined ? { alertmanagers: alertmanager } : {}),
+    ...(alertWebhook !== undefined ? { alertWebhooks: alertWebhook } : {})
+  } as Partial<AgentConfig>
   const layers = [defaults(), dev === true ? devDefaults() : {}, fromFile, given]
   // Validate before making the temporary dir: a bad config leaves nothing behind.
   const config = resolveConfig(...layers)

@@ -121,10 +121,12 @@ export class Health implements Startable {
   async makeReport (): Promise<HealthReport> {
     const mem = process.memoryUsage()
     let diskFreeBytes = 0
+    let diskTotalBytes: number | undefined
     try {
       const s = await statfs(this.components.dataDir)
       diskFreeBytes = s.bavail * s.bsize
-    } catch { /* data dir on an fs without statfs: report 0 */ }
+      diskTotalBytes = s.blocks * s.bsize
+    } catch { /* data dir on an fs without statfs: report 0 free, no total */ }
     return {
       v: 1,
       peerId: this.components.peerId,
@@ -137,6 +139,7 @@ export class Health implements Startable {
       cpus: cpus().length,
       memory: { rssBytes: mem.rss, heapUsedBytes: mem.heapUsed, totalBytes: totalmem(), freeBytes: freemem() },
       diskFreeBytes,
+      ...(diskTotalBytes !== undefined && diskTotalBytes > 0 ? { diskTotalBytes } : {}),
       checks: this.init.checks?.() ?? [],
       ...(this.init.labels !== undefined && Object.keys(this.init.labels).length > 0 ? { labels: { ...this.init.labels } } : {}),
       ...(this.init.components !== undefined ? { components: this.init.components() } : {}),

@@ -94,6 +94,8 @@ export const healthReportSchema = z.object({
   memory: z.object({ rssBytes: z.number().nonnegative(), heapUsedBytes: z.number().nonnegative(), totalBytes: z.number().nonnegative(), freeBytes: z.number().nonnegative() }),
   /** Free bytes on the data dir's file system. */
   diskFreeBytes: z.number().nonnegative(),
+  /** Size of that file system, bytes (issue 16: disk free ratio); absent from releases before it and where statfs fails. */
+  diskTotalBytes: z.number().nonnegative().optional(),
   /** Named check results (components, later issues add their own). */
   checks: z.array(z.object({ name: z.string().max(64), ok: z.boolean(), detail: z.string().max(256).optional() })).max(64),
   /** The node's labels (agent config); absent from releases before issue 13. */
