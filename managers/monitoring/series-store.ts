@@ -178,17 +178,21 @@ export class SeriesStore implements SeriesReader {
   appendScrape (t: number, samples: ReadonlyArray<{ labels: Labels, v: number }>): void {
     if (!(t > this.lastScrape)) { this.outOfOrder++; return }
     this.lastScrape = t
-    const current = new Set<Ring>()
-    for (const s of samples) {
+    const round = samples.map(s => {
       const labels = withoutEmpty(s.labels)
-      const key = labelsKey(labels)
-      const ring = this.series.get(key) ?? this.create(key, labels, t)
+      return { labels, key: labelsKey(labels), v: s.v }
+    })
+    // Markers first: a series gone this round may make room for a new one.
+    const keys = new Set(round.map(s => s.key))
+    for (const ring of this.previous) {
+      if (!keys.has(ring.key)) ring.push(t, NaN, true)
+    }
+    const current = new Set<Ring>()
+    for (const s of round) {
+      const ring = this.series.get(s.key) ?? this.create(s.key, s.labels, t)
       if (ring === undefined || current.has(ring)) continue
       current.add(ring)
       ring.push(t, s.v, false)
-    }
-    for (const ring of this.previous) {
-      if (!current.has(ring) && this.series.get(ring.key) === ring) ring.push(t, NaN, true)
     }
     this.previous = current
     this.expire(t - this.tunables.retentionMs)
