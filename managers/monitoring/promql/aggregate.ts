@@ -19,8 +19,20 @@ interface Group {
   incrementalMean: boolean
 }
 
+/** Group label sets per grouping and input set (both immutable), so their keys are memoized too (values.ts). */
+const grouped = new WeakMap<Grouping, WeakMap<Labels, Labels>>()
+const NO_LABELS: Labels = Object.freeze({})
+
 export function groupLabels (labels: Labels, grouping: Grouping | undefined): Labels {
-  if (grouping === undefined) return {}
+  if (grouping === undefined) return NO_LABELS
+  let byLabels = grouped.get(grouping)
+  if (byLabels === undefined) grouped.set(grouping, byLabels = new WeakMap())
+  let out = byLabels.get(labels)
+  if (out === undefined) byLabels.set(labels, out = computeGroupLabels(labels, grouping))
+  return out
+}
+
+function computeGroupLabels (labels: Labels, grouping: Grouping): Labels {
   if (!grouping.without) {
     const out: Record<string, string> = {}
     for (const l of grouping.labels) if (labels[l] !== undefined) out[l] = labels[l]

@@ -20,6 +20,9 @@ type SyntaxNode = ReturnType<typeof parser.parse>['topNode']
 /** Longest expression we parse: a rule expression is a line or a few; this bounds the parser's work on hostile input. */
 export const MAX_EXPR_LENGTH = 16_384
 
+/** Label values whose regex answer one matcher remembers: a region's series, with room. */
+const REGEX_MEMO_SIZE = 4096
+
 const BINARY_OPS: Readonly<Record<string, BinaryOp>> = {
   Pow: '^', Mul: '*', Div: '/', Mod: '%', Add: '+', Sub: '-',
   Eql: '==', Neq: '!=', Gtr: '>', Lss: '<', Gte: '>=', Lte: '<=',
@@ -194,7 +197,17 @@ class Walker {
       if (err instanceof RegexRefusedError) return this.refuse(at, err.message)
       throw err
     }
-    return type === '=~' ? { name, type, value, matches: v => re.test(v) } : { name, type, value, matches: v => !re.test(v) }
+    // Label values repeat at every evaluation: remember the answers (bounded).
+    const memo = new Map<string, boolean>()
+    const test = (v: string): boolean => {
+      let hit = memo.get(v)
+      if (hit === undefined) {
+        if (memo.size >= REGEX_MEMO_SIZE) memo.clear()
+        memo.set(v, hit = re.test(v))
+      }
+      return hit
+    }
+    return type === '=~' ? { name, type, value, matches: test } : { name, type, value, matches: v => !test(v) }
   }
 
   private matrixSelector (n: SyntaxNode): Expr {

@@ -16,16 +16,30 @@ export type Value =
 
 export function vector (samples: VectorSample[]): Value { return { type: 'vector', samples } }
 
+/*
+ * Label sets are immutable and the store hands out the same object for a
+ * series at every evaluation, so the derived set and keys are memoized per
+ * object: an evaluation over thousands of series then costs map lookups.
+ */
+const nameless = new WeakMap<Labels, Labels>()
+const keys = new WeakMap<Labels, string>()
+
 /** The label set without `__name__` (the same object when it has none). */
 export function dropName (labels: Labels): Labels {
   if (labels.__name__ === undefined) return labels
-  const { __name__: _, ...rest } = labels
-  return rest
+  let out = nameless.get(labels)
+  if (out === undefined) {
+    const { __name__: _, ...rest } = labels
+    nameless.set(labels, out = rest)
+  }
+  return out
 }
 
 /** Canonical identity of a label set. */
 export function labelsKey (labels: Labels): string {
-  return Object.keys(labels).sort().map(k => `${k}\u0000${labels[k]}`).join('\u0001')
+  let key = keys.get(labels)
+  if (key === undefined) keys.set(labels, key = Object.keys(labels).sort().map(k => `${k}\u0000${labels[k]}`).join('\u0001'))
+  return key
 }
 
 /**
@@ -34,6 +48,7 @@ export function labelsKey (labels: Labels): string {
  */
 export function matchKey (labels: Labels, matching: VectorMatching | undefined): string {
   if (matching?.on === true) return matching.labels.map(l => labels[l] ?? '').join('\u0001')
+  if (matching === undefined || matching.labels.length === 0) return labelsKey(dropName(labels))
   const ignored = matching?.labels ?? []
   return Object.keys(labels).filter(k => k !== '__name__' && !ignored.includes(k)).sort().map(k => `${k}\u0000${labels[k]}`).join('\u0001')
 }
