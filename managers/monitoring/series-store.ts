@@ -57,8 +57,8 @@ export const seriesStoreTunables = defineTunables<SeriesStoreTunables>({
     // Wider regions evaluate every 30 s: 1 h is 120 samples (140); more nodes per region.
     // 20000 × 140 × 17 B = 48 MB at most.
     wan: { retentionMs: 3_600_000, maxSamplesPerSeries: 140, maxSeries: 20_000, lookbackMs: 300_000 },
-    // Tests evaluate about every 200 ms and read minutes: 5 min is 1500 samples.
-    test: { retentionMs: 300_000, maxSamplesPerSeries: 1600, maxSeries: 2000, lookbackMs: 300_000 }
+    // Tests evaluate about every 200 ms and read minutes: 5 min is 1500 samples; 500 × 1600 × 17 B = 14 MB at most.
+    test: { retentionMs: 300_000, maxSamplesPerSeries: 1600, maxSeries: 500, lookbackMs: 300_000 }
   },
   relations: [
     t => t.retentionMs >= t.lookbackMs ? undefined : 'retentionMs must cover lookbackMs: an instant read looks that far back'
