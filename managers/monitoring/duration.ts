@@ -4,18 +4,15 @@
  * is 365 days, as there. Used by rule files (`for`, `keep_firing_for`,
  * `interval`) and the CLI's `--duration`.
  */
-const PATTERN = /^(?:(\d+)y)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?(?:(\d+)ms)?$/
+import { parseDuration } from './promql/literals.js'
+
 const UNIT_MS = [365 * 86_400_000, 7 * 86_400_000, 86_400_000, 3_600_000, 60_000, 1_000, 1]
 
-/** Milliseconds of a Prometheus duration; undefined when `text` is not one (or overflows a safe integer). */
+/** Milliseconds of a Prometheus duration (PromQL's reading, plus `0` as model.ParseDuration allows); undefined when `text` is not one. */
 export function parsePromDuration (text: string): number | undefined {
   if (text === '0') return 0
-  if (text === '') return undefined
-  const m = PATTERN.exec(text)
-  if (m === null) return undefined
-  let ms = 0
-  for (let i = 0; i < UNIT_MS.length; i++) if (m[i + 1] !== undefined) ms += Number(m[i + 1]) * UNIT_MS[i]
-  return Number.isSafeInteger(ms) ? ms : undefined
+  const ms = parseDuration(text)
+  return ms !== undefined && Number.isSafeInteger(ms) ? ms : undefined
 }
 
 /** The shortest Prometheus text of `ms` (`90000` → `1m30s`), as Prometheus prints durations. */

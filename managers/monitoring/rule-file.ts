@@ -29,7 +29,8 @@ import { isMap, LineCounter, parseDocument, type Document } from 'yaml'
 import { z } from 'zod'
 import { parsePromDuration } from './duration.js'
 import { parseTemplate, InvalidTemplateError } from './template.js'
-import { parseExpr, PromqlError, resultType } from './promql/parse.js'
+import { checkAlertExpr, parseExpr } from './promql/parse.js'
+import { PromqlError } from './promql/errors.js'
 import type { AlertRule, RuleGroup } from './types.js'
 
 /** Largest rule file, bytes: it is stored as one replicated-config value (64 KiB at most, with its wrapper). */
@@ -55,9 +56,14 @@ export class InvalidRuleFileError extends Error {
 const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/
 const duration = z.string().refine(s => parsePromDuration(s) !== undefined, { message: 'not a duration (e.g. 30s, 5m, 1h30m; units ms s m h d w y)' })
 const labelMap = (max: number, maxChars: number, what: string): z.ZodType<Record<string, string>> => z.record(
-  z.string().regex(LABEL_NAME, `invalid ${what} name (letters, digits and _, not starting with a digit)`),
+  z.string(),
   z.string().max(maxChars, `${what} value longer than ${maxChars} characters`)
-).refine(m => Object.keys(m).length <= max, `more than ${max} ${what}s`)
+).superRefine((m, ctx) => {
+  // Checked here, not as the record's key schema: zod would only say "Invalid key in record".
+  const bad = Object.keys(m).find(k => !LABEL_NAME.test(k))
+  if (bad !== undefined) ctx.addIssue({ code: 'custom', message: `invalid ${what} name ${JSON.stringify(bad.slice(0, 64))} (letters, digits and _, not starting with a digit)` })
+  if (Object.keys(m).length > max) ctx.addIssue({ code: 'custom', message: `more than ${max} ${what}s` })
+})
 
 const ruleSchema = z.strictObject({
   alert: z.string().min(1).max(128).optional(),
@@ -93,17 +99,32 @@ function lineOf (doc: Document, lc: LineCounter, path: Array<string | number>): 
   return undefined
 }
 
+/** One YAML error as `line L: what`. */
+export function yamlProblem (e: { message: string, linePos?: [{ line: number }, ...unknown[]] }): string {
+  return `line ${e.linePos?.[0].line ?? '?'}: ${e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '')}`
+}
+
+/** The document's value; an alias bomb (yaml's ReferenceError) is refused as the file's own error. */
+export function yamlToJs<E extends Error> (doc: Document, Err: new (problems: string[]) => E): unknown {
+  try {
+    return doc.toJS({ maxAliasCount: 100 })
+  } catch (err) {
+    if (err instanceof ReferenceError) throw new Err(['too many YAML aliases (an alias bomb?)'])
+    throw err
+  }
+}
+
 /** Parse and check a rule file; throws InvalidRuleFileError listing each problem with its line. */
 export function parseRuleFile (text: string): ParsedGroup[] {
   if (Buffer.byteLength(text) > MAX_RULE_FILE_BYTES) throw new InvalidRuleFileError([`rule file of ${Buffer.byteLength(text)} bytes exceeds ${MAX_RULE_FILE_BYTES}`])
   const lc = new LineCounter()
-  const doc = parseDocument(text, { lineCounter: lc, uniqueKeys: true, prettyErrors: false })
+  const doc = parseDocument(text, { lineCounter: lc, uniqueKeys: true, prettyErrors: true })
   if (doc.errors.length > 0) {
-    throw new InvalidRuleFileError(doc.errors.map(e => `line ${e.linePos?.[0].line ?? '?'}: ${e.message.split('\n')[0]}`))
+    throw new InvalidRuleFileError(doc.errors.map(yamlProblem))
   }
   if (doc.contents === null) throw new InvalidRuleFileError(['the rule file is empty (expected "groups:")'])
   if (!isMap(doc.contents)) throw new InvalidRuleFileError(['the rule file is not a map with "groups:"'])
-  const raw = doc.toJS({ maxAliasCount: 100 }) as unknown
+  const raw = yamlToJs(doc, InvalidRuleFileError)
   const parsed = fileSchema.safeParse(raw)
   if (!parsed.success) {
     throw new InvalidRuleFileError(parsed.error.issues.map(i => {
@@ -139,8 +160,7 @@ export function parseRuleFile (text: string): ParsedGroup[] {
       alertNames.set(r.alert, g.name)
       if (r.expr.trim() === '') { problems.push(`${where(ri, 'expr')}: expr is empty`); return }
       try {
-        const type = resultType(parseExpr(r.expr))
-        if (type !== 'vector') problems.push(`${where(ri, 'expr')}: an alert expression must return an instant vector, got a ${type}`)
+        checkAlertExpr(parseExpr(r.expr), r.expr)
       } catch (err) {
         if (!(err instanceof PromqlError)) throw err
         problems.push(`${where(ri, 'expr')}: expr at line ${err.position.line}, column ${err.position.column}: ${err.reason}`)

@@ -186,6 +186,12 @@ function apply (fn: Fn, v: string | number): string {
   }
 }
 
+/** Go's %.Nf: toFixed, but in positional notation beyond 1e21 too (every double that large is an integer). */
+function fixed (n: number, digits: number): string {
+  if (Math.abs(n) < 1e21) return n.toFixed(digits)
+  return `${BigInt(n).toString()}${digits > 0 ? `.${'0'.repeat(digits)}` : ''}`
+}
+
 function printf (fmt: string, v: string | number): string {
   return fmt.replace(VERB, (_m, width: string, prec: string | undefined, verb: string) => {
     if (verb === '%') return '%'
@@ -195,7 +201,7 @@ function printf (fmt: string, v: string | number): string {
       case 's': s = typeof v === 'number' ? goFloat(v) : v; break
       case 'v': s = typeof v === 'number' ? goFloat(v) : v; break
       case 'd': s = Number.isFinite(n) ? String(Math.trunc(n)) : goFloat(n); break
-      case 'f': s = Number.isFinite(n) ? n.toFixed(prec === undefined ? 6 : Number(prec)) : goFloat(n); break
+      case 'f': s = Number.isFinite(n) ? fixed(n, prec === undefined ? 6 : Number(prec)) : goFloat(n); break
       case 'e': s = Number.isFinite(n) ? n.toExponential(prec === undefined ? 6 : Number(prec)).replace(/e([+-])(\d)$/, 'e$10$2') : goFloat(n); break
       default: s = prec === undefined ? goFloat(n) : goG(n, Number(prec))
     }
