@@ -43,7 +43,7 @@ export type AnomalyKind = 'point' | 'drift'
 export interface AnomalyResult {
   /** The larger of the point and drift z-scores; 0 during warm-up (and for a sample skipped before the first score). Finite, ≥ 0. */
   score: number
-  /** The point score passed `threshold`, or the drift score `driftThreshold`. */
+  /** The point or the drift score passed `threshold` (so: score > threshold). */
   anomalous: boolean
   /** Which score flagged the sample (absent when not anomalous). */
   kind?: AnomalyKind
@@ -103,7 +103,7 @@ export class AnomalyDetector {
     if (!this.absorb(x)) return { score: z, anomalous: false, warm: true, skipped: true }
     s.run = { n: 0, mean: 0, m2: 0 }
     const drift = this.drift()
-    if (drift > this.config.driftThreshold) return { score: Math.max(z, drift), anomalous: true, kind: 'drift', warm: true }
+    if (drift > this.config.threshold) return { score: Math.max(z, drift), anomalous: true, kind: 'drift', warm: true }
     return { score: Math.max(z, drift), anomalous: false, warm: true }
   }
 
@@ -159,7 +159,7 @@ export class AnomalyDetector {
     const sdD = Math.max(Math.sqrt(s.driftVariance), this.driftFloor)
     const dz = this.driftN === 0 ? 0 : finite(Math.abs(d - s.driftMean) / sdD)
     const scoring = s.n >= this.config.driftWarmupSamples
-    if (scoring && dz > this.config.driftThreshold) {
+    if (scoring && dz > this.config.threshold) {
       s.driftRun++
       if (s.driftRun >= this.config.driftAdoptAfterSamples) {
         s.slowMean = s.mean - s.driftMean
@@ -170,7 +170,7 @@ export class AnomalyDetector {
     s.driftRun = 0
     const n = ++this.driftN
     const a = Math.max(this.slowAlpha / DRIFT_LEARN_SLOWER, 1 / n)
-    const limit = DRIFT_LEARN_ZONE * this.config.driftThreshold * sdD
+    const limit = DRIFT_LEARN_ZONE * this.config.threshold * sdD
     const diff = n === 1 ? 0 : Math.max(-limit, Math.min(limit, d - s.driftMean))
     const mean = n === 1 ? d : s.driftMean + a * diff
     const variance = n === 1 ? 0 : (1 - a) * (s.driftVariance + a * diff * diff)
