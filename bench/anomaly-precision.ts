@@ -7,7 +7,8 @@
  *   npm run bench -- anomaly-precision
  *   node dist/bench/anomaly-precision.js --seeds tune     # the seeds the defaults were tuned on
  *   node dist/bench/anomaly-precision.js --no-drift       # without the slow baseline
- *   node dist/bench/anomaly-precision.js --tune           # grid over threshold and half-life, tuning seeds
+ *   node dist/bench/anomaly-precision.js --by-baseline    # one table per baseline (load1, memory, disk)
+ *   node dist/bench/anomaly-precision.js --tune           # grid over threshold and half-lives, tuning seeds
  *
  * The defaults were tuned on seeds 1–20 (TUNE_SEEDS); the table reports
  * seeds 101–140 (REPORT_SEEDS), which tuning never saw.
@@ -21,6 +22,8 @@ import { median, percentile, round, writeResult } from './lib/stats.js'
 const TUNE_SEEDS = range(1, 20)
 const REPORT_SEEDS = range(101, 140)
 /** Injection sizes in σ of the series' noise. */
+/** One sample per lan health report (30 s). */
+const SAMPLES_PER_DAY = 2880
 const SIZES: SuiteOptions['sizes'] = { spike: [4, 6, 10], shift: [3, 5, 10], drift: [3, 6, 12] }
 
 const args = process.argv.slice(2)
@@ -38,7 +41,7 @@ function table (cells: Cell[]): Array<Record<string, number | string>> {
     delayMedian: c.counts.delays.length > 0 ? median(c.counts.delays) : '-',
     delayP90: c.counts.delays.length > 0 ? percentile(c.counts.delays, 90) : '-',
     falsePositives: c.counts.falsePositives,
-    fpPer10kSamples: round(c.counts.falsePositives / c.counts.quietSamples * 10_000, 2)
+    fpPerSeriesDay: round(c.counts.falsePositives / c.counts.quietSamples * SAMPLES_PER_DAY, 3)
   }))
 }
 
@@ -51,11 +54,12 @@ function print (rows: Array<Record<string, number | string>>): void {
 }
 
 /** One number to rank a tuning: recall over every injection, minus twice the false positives per injection (a false alarm costs more than a miss: alarms that cry wolf get silenced). */
-function merit (cells: Cell[]): { recall: number, fpPerInjection: number, score: number } {
+function merit (cells: Cell[]): { recall: number, fpPerInjection: number, cleanFpPerSeriesDay: number, score: number } {
+  const clean = cells[0].counts
   const inj = cells.reduce((a, c) => a + c.counts.injections, 0)
   const det = cells.reduce((a, c) => a + c.counts.detected, 0)
   const fp = cells.reduce((a, c) => a + c.counts.falsePositives, 0)
-  return { recall: det / inj, fpPerInjection: fp / inj, score: det / inj - 2 * fp / inj }
+  return { recall: det / inj, fpPerInjection: fp / inj, cleanFpPerSeriesDay: clean.falsePositives / clean.quietSamples * SAMPLES_PER_DAY, score: det / inj - 2 * fp / inj }
 }
 
 const lan = anomalyTunables.defaults('lan')
@@ -66,7 +70,7 @@ if (args.includes('--tune')) {
       for (const slowHalfLifeSamples of [200, 400, 800]) {
         const config = anomalyTunables.create('lan', { threshold, halfLifeSamples, slowHalfLifeSamples, driftWarmupSamples: 2 * slowHalfLifeSamples })
         const m = merit(evaluateSuite({ seeds: TUNE_SEEDS, sizes: SIZES, baselines: BASELINES }, config))
-        results.push({ threshold, halfLifeSamples, slowHalfLifeSamples, recall: round(m.recall), fpPerInjection: round(m.fpPerInjection), score: round(m.score) })
+        results.push({ threshold, halfLifeSamples, slowHalfLifeSamples, recall: round(m.recall), fpPerInjection: round(m.fpPerInjection), cleanFpPerSeriesDay: round(m.cleanFpPerSeriesDay), score: round(m.score) })
       }
     }
   }
@@ -77,10 +81,13 @@ if (args.includes('--tune')) {
   const config: AnomalyConfig = args.includes('--no-drift') ? anomalyTunables.create('lan', { slowHalfLifeSamples: 0 }) : lan
   const seeds = tuneSet ? TUNE_SEEDS : REPORT_SEEDS
   const started = performance.now()
-  const cells = evaluateSuite({ seeds, sizes: SIZES, baselines: BASELINES }, config)
-  const rows = table(cells)
-  out(`seeds ${seeds[0]}–${seeds[seeds.length - 1]} × ${BASELINES.join(', ')}; 4000 samples a series, 3 injections; drift scoring ${config.slowHalfLifeSamples > 0 ? 'on' : 'off'}`)
-  print(rows)
+  const groups = args.includes('--by-baseline') ? BASELINES.map(b => [b]) : [BASELINES]
+  let rows: Array<Record<string, number | string>> = []
+  for (const baselines of groups) {
+    rows = table(evaluateSuite({ seeds, sizes: SIZES, baselines }, config))
+    out(`seeds ${seeds[0]}–${seeds[seeds.length - 1]} × ${baselines.join(', ')}; 4000 samples a series, 3 injections; drift scoring ${config.slowHalfLifeSamples > 0 ? 'on' : 'off'}`)
+    print(rows)
+  }
   out(`(${round((performance.now() - started) / 1000, 1)} s)`)
-  if (!tuneSet && !args.includes('--no-drift')) await writeResult('anomaly-precision', { seeds, sizes: SIZES, config, rows })
+  if (!tuneSet && groups.length === 1 && !args.includes('--no-drift')) await writeResult('anomaly-precision', { seeds, sizes: SIZES, config, rows })
 }

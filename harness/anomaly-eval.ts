@@ -11,7 +11,7 @@
  *    recall = detected / injections.
  */
 import { AnomalyDetectors, type AnomalyConfig } from '../managers/monitoring/anomaly.js'
-import { generateSeries, type BaselineKind, type GenerateOptions, type InjectionKind, type SyntheticSeries } from './anomaly-series.js'
+import { BASELINES, generateSeries, type BaselineKind, type GenerateOptions, type InjectionKind, type SyntheticSeries } from './anomaly-series.js'
 
 /** Flags this close (samples) outside the windows are one false positive. */
 export const FP_MERGE_GAP = 5
@@ -80,7 +80,8 @@ export function evaluateSuite (o: SuiteOptions, config: AnomalyConfig): Cell[] {
   const run = (inject: GenerateOptions['inject']): EventCounts => {
     let total = emptyCounts()
     for (const seed of o.seeds) {
-      for (const [i, baseline] of o.baselines.entries()) {
+      for (const baseline of o.baselines) {
+        const i = BASELINES.indexOf(baseline)
         // A different series per (seed, baseline, injection), all from the seed.
         const salt = inject === undefined ? 0 : (['spike', 'shift', 'drift'].indexOf(inject.kind) + 1) * 1000 + Math.round(inject.size * 10)
         total = addCounts(total, evaluateSeries(generateSeries({ seed: seed * 100_003 + i * 7919 + salt, baseline, length, inject }), config))
