@@ -38,7 +38,7 @@ export interface AnomalyConfig {
    * scores k, never infinity. It is the smallest change worth a look.
    */
   sdFloor: Readonly<Record<string, number>>
-  /** At most this many (peer, series) detectors; the one seen longest ago goes first (about 200 bytes each). */
+  /** At most this many (peer, series) detectors; the one seen longest ago goes first (about 0.7 KB each with its keys). */
   maxKeys: number
   /** A series not seen for this long is forgotten (a node gone, a series renamed), ms; it warms up again when it returns. */
   forgetAfterMs: number
@@ -78,7 +78,7 @@ export const anomalyTunables = defineTunables<AnomalyConfig>({
     forgetAfterMs: tunable.positive()
   }),
   profiles: {
-    // 10 000 keys: 1 000 peers × 10 series, about 2 MB.
+    // 10 000 keys: 1 000 peers × 10 series, about 7 MB.
     lan: { ...counts, maxKeys: 10_000, forgetAfterMs: 60 * 60_000 },
     wan: { ...counts, maxKeys: 10_000, forgetAfterMs: 2 * 60 * 60_000 },
     // Same sample counts (the precision check runs the lan set), small table and a fast forget for tests.
