@@ -81,8 +81,8 @@ export const anomalyTunables = defineTunables<AnomalyConfig>({
     // 10 000 keys: 1 000 peers × 10 series, about 7 MB.
     lan: { ...counts, maxKeys: 10_000, forgetAfterMs: 60 * 60_000 },
     wan: { ...counts, maxKeys: 10_000, forgetAfterMs: 2 * 60 * 60_000 },
-    // Same sample counts (the precision check runs the lan set), small table and a fast forget for tests.
-    test: { ...counts, maxKeys: 1_000, forgetAfterMs: 10_000 }
+    // Reports every second: a 10-sample warm-up scores within 10 s of a node's start; a small table, a fast forget.
+    test: { ...counts, warmupSamples: 10, maxKeys: 1_000, forgetAfterMs: 10_000 }
   },
   relations: [
     t => t.slowHalfLifeSamples === 0 || t.slowHalfLifeSamples > t.halfLifeSamples ? undefined : 'slowHalfLifeSamples must exceed halfLifeSamples (or be 0: no drift score)',
