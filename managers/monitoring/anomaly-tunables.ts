@@ -49,7 +49,10 @@ const SD_FLOOR = {
   default: 1e-3,
   mycel_node_load1: 0.05,
   mycel_node_memory_used_ratio: 0.002,
-  mycel_node_disk_free_ratio: 0.001
+  mycel_node_disk_free_ratio: 0.001,
+  // The agent's own memory, bytes: a GC cycle moves it by megabytes.
+  mycel_node_memory_rss_bytes: 4 * 1024 * 1024,
+  mycel_node_memory_heap_used_bytes: 2 * 1024 * 1024
 }
 
 const counts = {
