@@ -17,7 +17,7 @@
  */
 import { isMap, LineCounter, parseDocument } from 'yaml'
 import { z } from 'zod'
-import { parseMatcher, InvalidMatcherError } from './matchers.js'
+import { parseMatcher, MatcherParseError } from './matchers.js'
 import type { InhibitRule, Matcher } from './types.js'
 import { MAX_RULE_FILE_BYTES, yamlProblem, yamlToJs } from './rule-file.js'
 
@@ -77,7 +77,7 @@ export function parseInhibitFile (text: string): InhibitRule[] {
     const at = (field: string, j?: number): string => `${lineOf(['inhibit_rules', ri, field, ...(j !== undefined ? [j] : [])])}inhibit rule ${ri + 1}: ${field}`
     const list = (field: 'source_matchers' | 'target_matchers'): Matcher[] => (r[field] ?? []).map((m, j) => {
       try { return parseMatcher(m) } catch (err) {
-        if (err instanceof InvalidMatcherError) throw new InvalidInhibitFileError(`${at(field, j)}: ${err.message}`)
+        if (err instanceof MatcherParseError) throw new InvalidInhibitFileError(`${at(field, j)}: ${err.message}`)
         throw err
       }
     })
@@ -87,7 +87,7 @@ export function parseInhibitFile (text: string): InhibitRule[] {
       source = [...list('source_matchers'), ...fromMaps(r.source_match, r.source_match_re)]
       target = [...list('target_matchers'), ...fromMaps(r.target_match, r.target_match_re)]
     } catch (err) {
-      if (err instanceof InvalidMatcherError) throw new InvalidInhibitFileError(`${lineOf(['inhibit_rules', ri])}inhibit rule ${ri + 1}: ${err.message}`)
+      if (err instanceof MatcherParseError) throw new InvalidInhibitFileError(`${lineOf(['inhibit_rules', ri])}inhibit rule ${ri + 1}: ${err.message}`)
       throw err
     }
     if (source.length === 0) throw new InvalidInhibitFileError(`${lineOf(['inhibit_rules', ri])}inhibit rule ${ri + 1}: no source matchers (it would inhibit by every alert)`)
