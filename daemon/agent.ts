@@ -75,6 +75,8 @@ import { guardGossipOrigins } from '../wire/gossip-origin.js'
 import { gossipCounter } from '../wire/topic.js'
 import { wireOffences } from './security-wiring.js'
 import { securityRoutes } from './api/routes/security.js'
+import { alertsRoutes, anomaliesRoute } from './api/routes/alerts.js'
+import { checkMonitoringEntry, MONITORING_NAMESPACE } from '../managers/monitoring/records.js'
 import { checkSecurityEntry, SECURITY_NAMESPACE } from '../managers/security-records.js'
 import { publisherTrust } from '../policy/publisher-trust.js'
 import { ARTIFACTS_COMPONENT, artifactService } from '../protocols/artifacts/service.js'
@@ -304,9 +306,13 @@ export class Agent {
         [ROLLOUTS_NAMESPACE]: checkRolloutEntry,
         [ROLLOUT_PROGRESS_NAMESPACE]: checkProgressEntry,
         [RELEASES_NAMESPACE]: checkReleaseEntry,
-        [SECURITY_NAMESPACE]: checkSecurityEntry
+        [SECURITY_NAMESPACE]: checkSecurityEntry,
+        [MONITORING_NAMESPACE]: checkMonitoringEntry
       }
-    })({ ...components, membership }), c => [...configRoutes(c), ...deploymentRoutes(c), ...securityRoutes(c)])
+    })({ ...components, membership }), c => [
+      ...configRoutes(c), ...deploymentRoutes(c), ...securityRoutes(c),
+      ...alertsRoutes({ config: c, memberState: (p) => membership.members().find(m => m.peerId === p)?.state })
+    ])
     if (critical !== undefined && policy !== undefined) {
       routes.push(...admissionRoutes({
         self: identity.peerId.toString(),
@@ -398,6 +404,8 @@ export class Agent {
       placementConfig: () => config.started ? config : undefined,
       // The security manager reads the committed `security` setting and audits admission changes.
       critical: () => critical?.config,
+      // The monitoring manager delivers the region's alerts here while this node holds the role.
+      alertTargets: { alertmanagers: cfg.alertmanagers, webhooks: cfg.alertWebhooks },
       // The rollout gate judges a component without a health check by its running state;
       // a region's update manager checks its nodes against the release's requires.
       releaseFacts: (name, version) => {
@@ -407,7 +415,7 @@ export class Agent {
         } catch { return undefined }
       }
     })({ ...components, membership, health }), (roles) => {
-      const rs = routesOfRoles(roles, { peerId: identity.peerId, region: cfg.region })
+      const rs = [...routesOfRoles(roles, { peerId: identity.peerId, region: cfg.region }), anomaliesRoute(roles.actions, roles.duties.reportTtlMs)]
       if (partition !== undefined) {
         rs.push(...partition.routes(() => node, () => membership, log))
         rs.push(staleActionRoute(async (role, term) => await roles.actions.emitStale(role, 'stale-probe', { note: 'test hook: stale term' }, term)))

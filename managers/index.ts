@@ -64,6 +64,8 @@ export interface RolesInit {
   releaseFacts?: (component: string, version: string) => ReleaseFacts | undefined
   /** Committed critical config (with a genesis): the security manager's settings and admission audit. */
   critical?: RoleContext['critical']
+  /** Where this node delivers the region's alerts while it holds the monitoring role (agent config). */
+  alertTargets?: RoleContext['alertTargets']
 }
 
 export type RolesComponents = Pick<CommonComponents, 'peerId' | 'privateKey' | 'region' | 'dataDir' | 'logger' | 'registry' | 'faults'> & {
@@ -129,7 +131,9 @@ export class Roles implements Startable {
       minVersion: init.minVersion,
       releaseFacts: init.releaseFacts,
       critical: init.critical,
-      offenceThresholds: offenceThresholds.defaults(init.profile)
+      offenceThresholds: offenceThresholds.defaults(init.profile),
+      profile: init.profile,
+      alertTargets: init.alertTargets
     }
     // Each entry's tunables were made by that entry's own `tunables` (resolveRoleTunables); TypeScript
     // cannot correlate the union of entries with the record's values, hence the cast.

@@ -1,14 +1,21 @@
 /**
- * Monitoring manager, first duty: aggregate the region's signed health
+ * Monitoring manager. First duty: aggregate the region's signed health
  * reports into region metrics on this node's /metrics (only while it holds
  * the role) and publish the same summary as a fenced action, with load
- * outliers flagged by z-score. Alert rules and EWMA anomaly detection over
- * reported series are the next steps of this role.
+ * outliers flagged by z-score; the same loop publishes the anomaly scores
+ * (fenced action `anomalies`, for `mycel alerts --anomalies` on every node
+ * of the region). Second duty, when the agent runs replicated config:
+ * alerting (monitoring/alerting-duty.ts) — rules, alert lifecycle,
+ * silences, inhibition and delivery (docs/monitoring.md).
  */
 import type { Logger } from 'pino'
 import type { Health } from '../protocols/health/index.js'
 import { dutyLoop, dutyTunables, type Emit, type Role } from './role.js'
 import type { RegionMetrics, RolesMetrics } from './metrics.js'
+import type { AlertingDuty } from './monitoring/alerting-duty.js'
+
+/** Anomaly scores one `anomalies` action carries: the highest first (an action body is bounded). */
+export const MAX_PUBLISHED_ANOMALIES = 200
 
 /** Region aggregation period, per profile (health reports arrive at their own low rate, protocols/health/constants.ts). */
 export const monitoringTunables = dutyTunables('monitoring', {
@@ -71,6 +78,8 @@ export interface MonitoringManagerInit {
   logger: Logger
   metrics: RolesMetrics
   regionMetrics: RegionMetrics
+  /** Alert rules and delivery; absent without replicated config. */
+  alerting?: AlertingDuty
 }
 
 export class MonitoringManager implements Role {
@@ -79,13 +88,18 @@ export class MonitoringManager implements Role {
 
   constructor (private readonly init: MonitoringManagerInit) {}
 
-  onElected (_term: number, signal: AbortSignal): void {
+  onElected (term: number, signal: AbortSignal): void {
+    this.init.alerting?.run(term, signal, (err) => { this.init.metrics.dutyErrors.inc({ role: 'monitoring' }); this.init.logger.warn({ err }, 'alerting round failed') })
     dutyLoop(signal, this.init.intervalMs, async () => {
       const s = summarizeRegion(this.init.region, this.init.health.reports())
       if (signal.aborted) return
       this.last = s
       this.export(s)
       await this.init.emit('monitoring', 'region-metrics', s)
+      if (this.init.alerting !== undefined) {
+        const scores = this.init.alerting.anomalies().sort((a, b) => b.score - a.score).slice(0, MAX_PUBLISHED_ANOMALIES)
+        await this.init.emit('monitoring', 'anomalies', { region: this.init.region, at: Date.now(), scores })
+      }
     }, (err) => { this.init.metrics.dutyErrors.inc({ role: 'monitoring' }); this.init.logger.warn({ err }, 'region aggregation failed') })
   }
 
@@ -110,6 +124,8 @@ export class MonitoringManager implements Role {
   }
 
   status (): unknown {
-    return this.last === undefined ? undefined : { at: this.last.at, reporting: this.last.reporting, outliers: this.last.loadOutliers.length }
+    const alerting = this.init.alerting?.status()
+    if (this.last === undefined) return alerting === undefined ? undefined : { alerting }
+    return { at: this.last.at, reporting: this.last.reporting, outliers: this.last.loadOutliers.length, ...(alerting !== undefined ? { alerting } : {}) }
   }
 }

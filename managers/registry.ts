@@ -24,6 +24,12 @@ import { ConfigManager, configTunables, type ConfigManagerInit } from './config-
 import { SecurityManager, securityTunables, type SecurityManagerInit } from './security-manager.js'
 import { MonitoringManager, monitoringTunables } from './monitoring-manager.js'
 import { SecurityMonitor, type SecurityMonitorInit } from './security-monitor.js'
+import { AlertingDuty } from './monitoring/alerting-duty.js'
+import { alertingTunables } from './monitoring/alerting-tunables.js'
+import { alertingMetrics } from './monitoring/alerting-metrics.js'
+import { seriesStoreTunables } from './monitoring/series-store.js'
+import { anomalyTunables } from './monitoring/anomaly.js'
+import { deliveryMetrics } from './monitoring/delivery.js'
 import { securityMetrics } from './security-metrics.js'
 import { offenceThresholds, type OffenceThresholds } from './security-aggregate.js'
 
@@ -54,6 +60,10 @@ export interface RoleContext {
   critical?: SecurityMonitorInit['critical']
   /** The profile's offence thresholds (security-aggregate.ts); the lan profile's when absent. */
   offenceThresholds?: Readonly<OffenceThresholds>
+  /** The timer profile, for duties whose tunables are not duty tunables (the monitoring manager's alerting); lan when absent. */
+  profile?: ProfileName
+  /** Where this node delivers the region's alerts while it holds the monitoring role (agent config). */
+  alertTargets?: { alertmanagers: readonly string[], webhooks: readonly string[] }
 }
 
 export interface RoleDefinition<N extends string, T extends DutyTunables> {
@@ -110,7 +120,24 @@ export const ROLE_REGISTRY = [
   defineRole({
     name: 'monitoring',
     tunables: monitoringTunables,
-    create: (ctx, t) => new MonitoringManager({ region: ctx.region, emit: ctx.emit, metrics: ctx.metrics, logger: ctx.logger, intervalMs: t.intervalMs, health: ctx.health, regionMetrics: regionMetrics(ctx.registry) })
+    create: (ctx, t) => new MonitoringManager({
+      region: ctx.region, emit: ctx.emit, metrics: ctx.metrics, logger: ctx.logger, intervalMs: t.intervalMs, health: ctx.health, regionMetrics: regionMetrics(ctx.registry),
+      alerting: ctx.placementConfig === undefined
+        ? undefined
+        : new AlertingDuty({
+          region: ctx.region,
+          config: ctx.placementConfig,
+          membership: ctx.membership,
+          health: ctx.health,
+          tunables: alertingTunables.defaults(ctx.profile ?? 'lan'),
+          store: seriesStoreTunables.defaults(ctx.profile ?? 'lan'),
+          anomaly: anomalyTunables.defaults(ctx.profile ?? 'lan'),
+          targets: ctx.alertTargets ?? { alertmanagers: [], webhooks: [] },
+          metrics: alertingMetrics(ctx.registry),
+          deliveryMetrics: deliveryMetrics(ctx.registry),
+          logger: ctx.logger
+        })
+    })
   })
 ] as const
 

@@ -21,6 +21,7 @@ import { registerCoreCommands } from './core.js'
 import { registerAdmissionCommands } from './admission.js'
 import { registerIdentityCommands } from './identity.js'
 import { registerSecurityCommands } from './security.js'
+import { registerAlertCommands } from './alerts.js'
 import { EXIT_OK, exitCodeOf } from './exit-codes.js'
 
 /** Where commander writes help and its own errors (default: stdout and stderr). */
@@ -46,6 +47,8 @@ export function createProgram (output: CliOutput = {}): Command {
   registerDeploymentCommands(registerComponentCommands(program))
   registerRolloutCommands(program)
   registerSecurityCommands(program)
+  // `alerts`, `alert rules|inhibit|silence|silences|expire` (docs/monitoring.md).
+  registerAlertCommands(program)
   // `core pack`: mycel's own core as a component (docs/core-update.md).
   registerCoreCommands(program)
   // `admission`: allowlist, revocations, join tokens (docs/security.md).

@@ -15,6 +15,7 @@
  * FILE`. The built-in topology rule (a dead peer's MemberDown mutes the
  * peer's other alerts) needs no entry: inhibition.ts applies it always.
  */
+import { StatusError } from '../../lib/errors.js'
 import { isMap, LineCounter, parseDocument } from 'yaml'
 import { z } from 'zod'
 import { parseMatcher, MatcherParseError } from './matchers.js'
@@ -25,9 +26,10 @@ export const MAX_INHIBIT_RULES = 64
 const MAX_MATCHERS = 16
 const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/
 
-export class InvalidInhibitFileError extends Error {
+export class InvalidInhibitFileError extends StatusError {
   static name = 'InvalidInhibitFileError'
   override name = 'InvalidInhibitFileError'
+  readonly status = 422
 }
 
 const stringMap = z.record(z.string(), z.string().max(1024)).superRefine((m, ctx) => {

@@ -25,6 +25,7 @@
  * actions outside our subset (template.ts), duplicate alert names, and sizes
  * beyond the limits below.
  */
+import { StatusError } from '../../lib/errors.js'
 import { isMap, LineCounter, parseDocument, type Document } from 'yaml'
 import { z } from 'zod'
 import { parsePromDuration } from './duration.js'
@@ -45,9 +46,10 @@ export const MAX_ANNOTATION_CHARS = 4096
 /** Problems listed in one error; the rest are counted. */
 const MAX_PROBLEMS = 10
 
-export class InvalidRuleFileError extends Error {
+export class InvalidRuleFileError extends StatusError {
   static name = 'InvalidRuleFileError'
   override name = 'InvalidRuleFileError'
+  readonly status = 422
   constructor (readonly problems: string[]) {
     super(problems.length === 1 ? problems[0] : `${problems.length} problems: ${problems.slice(0, MAX_PROBLEMS).join('; ')}${problems.length > MAX_PROBLEMS ? '; …' : ''}`)
   }

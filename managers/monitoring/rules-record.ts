@@ -10,15 +10,17 @@
  * same code (rule-file.ts) when it arrives, so a value one node accepts,
  * every node accepts — and evaluates the same way.
  */
+import { StatusError } from '../../lib/errors.js'
 import { z } from 'zod'
 import { MAX_RULE_FILE_BYTES } from './rule-file.js'
 
 export const RULES_KEY = 'rules'
 export const INHIBIT_RULES_KEY = 'inhibit-rules'
 
-export class InvalidMonitoringRecordError extends Error {
+export class InvalidMonitoringRecordError extends StatusError {
   static name = 'InvalidMonitoringRecordError'
   override name = 'InvalidMonitoringRecordError'
+  readonly status = 422
 }
 
 export const textRecordSchema = z.strictObject({

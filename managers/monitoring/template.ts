@@ -14,11 +14,13 @@
  *   (FMT with %s %v %d %f %g %e and precision, e.g. "%.2f").
  * Comments `{{/* … *\/}}` expand to nothing.
  */
+import { StatusError } from '../../lib/errors.js'
 import type { Labels } from './types.js'
 
-export class InvalidTemplateError extends Error {
+export class InvalidTemplateError extends StatusError {
   static name = 'InvalidTemplateError'
   override name = 'InvalidTemplateError'
+  readonly status = 422
   constructor (readonly reason: string, readonly offset: number) {
     super(`${reason} at character ${offset + 1}`)
   }

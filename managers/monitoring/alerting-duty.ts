@@ -1,0 +1,275 @@
+/**
+ * The monitoring manager's alerting duty (issue 16): while this node holds
+ * the region's monitoring role in `term`, every tick (alerting-tunables.ts)
+ *
+ *  1. scrape: the region's series from membership and the signed health
+ *     reports (series-source.ts), the anomaly scores of the node series
+ *     (anomaly.ts) and Prometheus's `ALERTS` series, into the series store;
+ *  2. evaluate the rule groups that are due (rule-evaluation.ts) and step
+ *     each rule's alerts through the lifecycle (alert-lifecycle.ts);
+ *  3. write the alerts whose lifecycle changed (alert-records.ts);
+ *  4. deliver what is not muted (suppression.ts) to the Alertmanagers
+ *     (Prometheus's resend rule) and webhooks (notification log: a new
+ *     holder does not repeat what its predecessor delivered).
+ *
+ * Nothing is evaluated or delivered before the new holder has pulled
+ * replicated config from live members and read the alert state and the
+ * notification log (alertmanager#3026: an HA peer that acted before its
+ * state settled sent what its peers had already sent, and missed
+ * inhibitions). History (the series store) and anomaly baselines live in
+ * the holder's memory: a new holder's `rate(x[5m])` sees only what it has
+ * scraped itself, and its detectors warm up again (docs/monitoring.md).
+ */
+import type { Logger } from 'pino'
+import type { HealthReport } from '../../protocols/health/report.js'
+import type { MembershipView } from '../../protocols/membership/types.js'
+import type { PlacementConfig } from '../placement-duty.js'
+import { kickedRounds, pullConfig } from '../kicked-rounds.js'
+import { EMPTY_RULE_STATE, evaluate as stepLifecycle, MAX_ALERTS_TOTAL, type Alert } from './alert-lifecycle.js'
+import { loadAlertStates, planAlertWrites, type RuleStates } from './alert-records.js'
+import type { AlertingTunables } from './alerting-tunables.js'
+import { AnomalyDetectors, type AnomalyConfig } from './anomaly.js'
+import { type DeliveryMetrics, type FetchLike } from './delivery.js'
+import { AlertSender } from './alert-sender.js'
+import { MONITORING_NAMESPACE, validEntries, SILENCES_PREFIX } from './records.js'
+import { RULES_KEY, INHIBIT_RULES_KEY, parseTextRecord } from './rules-record.js'
+import { parseRuleFile } from './rule-file.js'
+import { parseInhibitFile } from './inhibit-file.js'
+import { compileRules, evalRule, ruleKey, type CompiledGroup } from './rule-evaluation.js'
+import { SeriesStore, type SeriesStoreTunables } from './series-store.js'
+import { ANOMALY_SERIES, nodeValues, regionSeries, type ScrapedSample } from './series-source.js'
+import { silencesToDrop, type Silence } from './silences.js'
+import { suppression } from './suppression.js'
+import type { AlertingMetrics } from './alerting-metrics.js'
+import type { InhibitRule } from './types.js'
+
+export interface AlertingDutyInit {
+  region: string
+  /** Replicated config; undefined while the config service does not run (no round then). */
+  config: () => PlacementConfig | undefined
+  membership: Pick<MembershipView, 'self' | 'members'>
+  health: { reports: () => Array<{ report: HealthReport, stale?: boolean }> }
+  tunables: Readonly<AlertingTunables>
+  store: Readonly<SeriesStoreTunables>
+  anomaly: Readonly<AnomalyConfig>
+  /** Delivery targets of this agent (config `alertmanagers`, `alertWebhooks`). */
+  targets: { alertmanagers: readonly string[], webhooks: readonly string[] }
+  metrics: AlertingMetrics
+  deliveryMetrics: DeliveryMetrics
+  logger: Logger
+  fetch?: FetchLike
+}
+
+interface TermState {
+  term: number
+  store: SeriesStore
+  detectors: AnomalyDetectors
+  lastIssued: Map<string, number>
+  states: RuleStates
+  lastEval: Map<string, number>
+  sender: AlertSender
+  ready: boolean
+  lastRoundAt?: number
+  errors: Map<string, string>
+}
+
+export interface AlertingStatus {
+  ready: boolean
+  term: number
+  rules: number
+  pending: number
+  firing: number
+  resolved: number
+  lastRoundAt?: number
+  ruleErrors: Array<{ rule: string, error: string }>
+  rulesProblem?: string
+}
+
+export class AlertingDuty {
+  private groups: CompiledGroup[] = []
+  private rulesText?: string
+  private rulesProblem?: string
+  private inhibit: InhibitRule[] = []
+  private inhibitText?: string
+  private current?: TermState
+  private readonly log: Logger
+
+  constructor (private readonly init: AlertingDutyInit) {
+    this.log = init.logger.child({ duty: 'alerting' })
+  }
+
+  /** Start the duty for `term`; stops when `signal` aborts. */
+  run (term: number, signal: AbortSignal, onError: (err: unknown) => void): void {
+    const t: TermState = {
+      term,
+      store: new SeriesStore(this.init.store),
+      detectors: new AnomalyDetectors({ config: this.init.anomaly }),
+      lastIssued: new Map(),
+      states: { byRule: new Map() },
+      lastEval: new Map(),
+      sender: new AlertSender({ region: this.init.region, term, targets: this.init.targets, tunables: this.init.tunables, metrics: this.init.deliveryMetrics, logger: this.log, config: this.init.config, ...(this.init.fetch !== undefined ? { fetch: this.init.fetch } : {}) }),
+      ready: false,
+      errors: new Map()
+    }
+    this.current = t
+    signal.addEventListener('abort', () => {
+      void t.sender.stop()
+      if (this.current === t) this.current = undefined
+      this.init.metrics.clear(this.init.region)
+    }, { once: true })
+    kickedRounds({
+      signal,
+      intervalMs: this.init.tunables.evalIntervalMs,
+      before: async () => {
+        const config = this.init.config()
+        if (config === undefined) return false
+        if (!await pullConfig(config, this.init.membership, signal, this.init.tunables.pullTimeoutMs, this.log)) return false
+        const entries = config.entries(MONITORING_NAMESPACE)
+        t.states = loadAlertStates(entries, this.init.region)
+        t.sender.load(entries)
+        t.sender.start()
+        t.ready = true
+        const n = [...t.states.byRule.values()].reduce((s, r) => s + r.state.alerts.length, 0)
+        this.log.info({ term, alerts: n }, 'alert state read; evaluating and delivering')
+        return true
+      },
+      round: async () => { await this.round(t, signal); return undefined },
+      onError
+    })
+  }
+
+  private readSettings (entries: Array<[string, { value: unknown }]>): void {
+    const rules = entries.find(([k]) => k === RULES_KEY)?.[1].value
+    const text = rules === undefined ? '' : (rules as { text?: unknown }).text
+    if (text !== this.rulesText) {
+      this.rulesText = typeof text === 'string' ? text : ''
+      try {
+        this.groups = rules === undefined ? [] : compileRules(parseTextRecord('rule file', rules, parseRuleFile).parsed)
+        this.rulesProblem = undefined
+        this.log.info({ groups: this.groups.length, rules: this.groups.reduce((n, g) => n + g.rules.length, 0) }, 'alert rules loaded')
+      } catch (err) {
+        // Refused on arrival by every node; one from an older release's rule keeps the rules in force.
+        this.rulesProblem = (err as Error).message
+        this.log.warn({ err }, 'the stored rule file is not valid here; keeping the rules in force')
+      }
+    }
+    const inhibit = entries.find(([k]) => k === INHIBIT_RULES_KEY)?.[1].value
+    const itext = inhibit === undefined ? '' : String((inhibit as { text?: unknown }).text ?? '')
+    if (itext !== this.inhibitText) {
+      this.inhibitText = itext
+      try { this.inhibit = inhibit === undefined ? [] : parseTextRecord('inhibit rules', inhibit, parseInhibitFile).parsed } catch (err) {
+        this.log.warn({ err }, 'the stored inhibit rules are not valid here; keeping the rules in force')
+      }
+    }
+  }
+
+  private scrape (t: TermState, now: number): void {
+    const region = this.init.region
+    const reports = this.init.health.reports()
+    for (const { report: r, stale } of reports) {
+      if (stale === true || r.region !== region || r.issuedAt <= (t.lastIssued.get(r.peerId) ?? -1)) continue
+      t.lastIssued.set(r.peerId, r.issuedAt)
+      const values = nodeValues(r, now)
+      for (const s of ANOMALY_SERIES) if (values[s] !== undefined) t.detectors.observe(r.peerId, s, r.issuedAt, values[s])
+    }
+    const samples: ScrapedSample[] = regionSeries({ region, members: this.init.membership.members(), reports, anomalies: t.detectors.scores(), now })
+    // Prometheus's ALERTS series: rules can refer to other rules' alerts.
+    for (const { state } of t.states.byRule.values()) {
+      for (const a of state.alerts) if (a.state !== 'resolved') samples.push({ labels: { __name__: 'ALERTS', ...a.labels, alertstate: a.state }, v: 1 })
+    }
+    t.store.appendScrape(now, samples)
+  }
+
+  private evaluateDue (t: TermState, now: number): void {
+    const tick = this.init.tunables.evalIntervalMs
+    const live = new Set<string>()
+    for (const g of this.groups) {
+      for (const r of g.rules) live.add(r.key)
+      const interval = Math.max(g.intervalMs ?? tick, tick)
+      // Half a tick of slack: rounds run every tick, give or take the round's own duration.
+      if (now - (t.lastEval.get(g.name) ?? -Infinity) < interval - tick / 2) continue
+      t.lastEval.set(g.name, now)
+      const started = performance.now()
+      for (const r of g.rules) {
+        const others = [...t.states.byRule.entries()].reduce((n, [k, s]) => k === r.key ? n : n + s.state.alerts.length, 0)
+        const maxAlerts = Math.max(0, Math.min(g.limit > 0 ? g.limit : Infinity, MAX_ALERTS_TOTAL - others))
+        const before = t.states.byRule.get(r.key)?.state ?? EMPTY_RULE_STATE
+        const outcome = stepLifecycle(before, r.rule, evalRule(r, now, t.store), now, { maxAlerts })
+        t.states.byRule.set(r.key, { group: g.name, rule: r.rule.alert, state: outcome.state })
+        if (outcome.error !== undefined) {
+          if (t.errors.get(r.key) !== outcome.error) this.log.warn({ rule: r.key, error: outcome.error }, 'alert rule evaluation failed; its alerts stay as they were')
+          t.errors.set(r.key, outcome.error)
+          this.init.metrics.evaluationFailed(this.init.region, g.name)
+        } else {
+          t.errors.delete(r.key)
+        }
+      }
+      this.init.metrics.groupEvaluated(this.init.region, g.name, (performance.now() - started) / 1000)
+    }
+    // A rule gone from the file: its firing alerts resolve (and their resolve is sent), as if its expression went empty.
+    for (const [key, s] of t.states.byRule) {
+      if (live.has(key)) continue
+      const gone = { alert: s.rule, expr: '', forMs: 0, keepFiringForMs: 0, labels: {}, annotations: {} }
+      const state = stepLifecycle(s.state, gone, { ok: true, samples: [] }, now).state
+      if (state.alerts.length === 0) t.states.byRule.delete(key)
+      else t.states.byRule.set(key, { ...s, state })
+      t.errors.delete(key)
+    }
+  }
+
+  private async round (t: TermState, signal: AbortSignal): Promise<void> {
+    const config = this.init.config()
+    if (config === undefined || !t.ready) return
+    const now = Date.now()
+    const entries = config.entries(MONITORING_NAMESPACE)
+    this.readSettings(entries)
+    this.scrape(t, now)
+    this.evaluateDue(t, now)
+    const plan = planAlertWrites(entries, this.init.region, t.term, t.states)
+    if (plan.superseded) {
+      this.log.info({ term: t.term }, 'a newer holder writes this region\'s alerts; not writing or delivering')
+      return
+    }
+    for (const [key, value] of plan.writes) {
+      if (signal.aborted) return
+      await config.write(MONITORING_NAMESPACE, key, value)
+    }
+    for (const key of plan.deletes) {
+      if (signal.aborted) return
+      await config.write(MONITORING_NAMESPACE, key, null, { deleted: true })
+    }
+    const silences = [...validEntries(entries, SILENCES_PREFIX, (_k, v) => v as Silence).values()]
+    for (const id of silencesToDrop(silences, now)) await config.write(MONITORING_NAMESPACE, `${SILENCES_PREFIX}${id}`, null, { deleted: true })
+    const members = new Map(this.init.membership.members().map(m => [m.peerId, m.state]))
+    const all: Alert[] = [...t.states.byRule.values()].flatMap(s => [...s.state.alerts])
+    const muted = suppression({ alerts: all, silences, inhibitRules: this.inhibit, isDead: p => members.get(p) === 'dead', now })
+    if (signal.aborted) return
+    await t.sender.send(t.states, (key) => this.groups.find(g => g.rules.some(r => r.key === key))?.intervalMs ?? this.init.tunables.evalIntervalMs, muted, entries, now)
+    t.lastRoundAt = now
+    this.init.metrics.alerts(this.init.region, all)
+  }
+
+  /** Anomaly scores of the region's node series (the holder's detectors), for `mycel alerts --anomalies`. */
+  anomalies (): Array<{ peer: string, series: string, score: number, anomalous: boolean, kind?: string }> {
+    return (this.current?.detectors.scores() ?? []).map(s => ({ peer: s.peer, series: s.series, score: s.score, anomalous: s.anomalous, ...(s.kind !== undefined ? { kind: s.kind } : {}) }))
+  }
+
+  status (): AlertingStatus | undefined {
+    const t = this.current
+    if (t === undefined) return undefined
+    const all = [...t.states.byRule.values()].flatMap(s => [...s.state.alerts])
+    return {
+      ready: t.ready,
+      term: t.term,
+      rules: this.groups.reduce((n, g) => n + g.rules.length, 0),
+      pending: all.filter(a => a.state === 'pending').length,
+      firing: all.filter(a => a.state === 'firing').length,
+      resolved: all.filter(a => a.state === 'resolved').length,
+      ...(t.lastRoundAt !== undefined ? { lastRoundAt: t.lastRoundAt } : {}),
+      ruleErrors: [...t.errors].map(([rule, error]) => ({ rule, error })),
+      ...(this.rulesProblem !== undefined ? { rulesProblem: this.rulesProblem } : {})
+    }
+  }
+}
+
+
