@@ -18,8 +18,8 @@
  *     webhooks: one message a POST), one request in flight per target.
  *   - unlike Prometheus (which relies on its next resend), each batch is
  *     retried up to `maxAttempts` times with exponential backoff, each
- *     attempt under its own timeout (an AbortSignal merged with the stop
- *     signal). A 4xx other than 408/429 is not retried: the same body
+ *     attempt under its own timeout (an AbortSignal the stop signal also
+ *     aborts). A 4xx other than 408/429 is not retried: the same body
  *     would be refused again. A batch that used its attempts is dropped and
  *     counted as `failed`; the alerts stay in the lifecycle state, which
  *     re-sends them (Alertmanager) or the notification log still lacks them
@@ -193,8 +193,9 @@ export class Delivery<T> {
     const sleep = this.init.sleep ?? defaultSleep
     let wait = this.opts.backoffMs
     for (let attempt = 1; ; attempt++) {
+      const attemptSignal = withTimeout(signal, this.opts.timeoutMs)
       try {
-        await this.init.send(batch, AbortSignal.any([signal, AbortSignal.timeout(this.opts.timeoutMs)]))
+        await this.init.send(batch, attemptSignal.signal)
         this.metrics.notifications.inc({ target_kind: this.kind, result: 'sent' }, batch.length)
         this.init.onDelivered?.(batch, (this.init.now ?? Date.now)())
         return
@@ -205,6 +206,8 @@ export class Delivery<T> {
           else this.metrics.notifications.inc({ target_kind: this.kind, result: 'failed' }, batch.length)
           return
         }
+      } finally {
+        attemptSignal.done()
       }
       await sleep(wait, signal)
       wait = Math.min(wait * 2, this.opts.maxBackoffMs)
@@ -231,6 +234,21 @@ export class Delivery<T> {
     this.idleWaiters = []
     for (const w of waiters) w()
   }
+}
+
+/**
+ * A signal that aborts when `parent` does or `ms` pass; `done()` releases
+ * the timer and the listener. (Not `AbortSignal.any`: on Node 20 every
+ * signal it makes stays referenced from the long-lived parent.)
+ */
+function withTimeout (parent: AbortSignal, ms: number): { signal: AbortSignal, done: () => void } {
+  const ctl = new AbortController()
+  const onAbort = (): void => { ctl.abort(parent.reason) }
+  if (parent.aborted) onAbort()
+  else parent.addEventListener('abort', onAbort, { once: true })
+  const timer = setTimeout(() => { ctl.abort(new DOMException(`no answer within ${ms} ms`, 'TimeoutError')) }, ms)
+  timer.unref?.()
+  return { signal: ctl.signal, done: () => { clearTimeout(timer); parent.removeEventListener('abort', onAbort) } }
 }
 
 export type FetchLike = (url: string, init: { method: string, headers: Record<string, string>, body: string, signal: AbortSignal }) => Promise<{ ok: boolean, status: number, text: () => Promise<string> }>
