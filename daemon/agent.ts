@@ -27,7 +27,7 @@
  */
 import './polyfill.js'
 import { join } from 'node:path'
-import { Registry, Counter, collectDefaultMetrics } from 'prom-client'
+import { Registry, Counter } from 'prom-client'
 import type { Logger } from 'pino'
 import { createNode } from './node.js'
 import { nodeDhtLocalRecords } from './dht-local-records.js'
@@ -92,9 +92,7 @@ import { rotationRecovery } from './key-rotation.js'
 import { Lifecycle, LifecycleStateError, type LifecycleState, type Startable } from '../lib/lifecycle.js'
 import { FaultRegistry, type Fault } from '../lib/faults.js'
 import type { Route } from './api/router.js'
-
-/** Event-loop lag sampling period of the process metrics, ms. */
-const EVENT_LOOP_SAMPLE_MS = 100
+import { collectProcessMetrics } from './process-metrics.js'
 
 export interface AgentStatus {
   peerId: string
@@ -163,9 +161,7 @@ export class Agent {
     const networkKey = cfg.networkKey !== undefined ? await readNetworkKey(cfg.networkKey) : undefined
     const genesis = cfg.genesis !== undefined ? await loadGenesis(cfg.genesis) : undefined
     // Metrics: one registry per daemon; process metrics plus libp2p's and ours.
-    // Event-loop lag sampled every 100 ms, not prom-client's 10 ms: the
-    // 10 ms sampler alone cost an idle daemon ~0.4% of a core.
-    collectDefaultMetrics({ register: this.registry, prefix: 'mycel_process_', eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS })
+    collectProcessMetrics(this.registry)
 
     // Data dir: the lock, then the identity (and with apiAuth token the API token) read or created under it.
     const dataDir = await parts.startPart('data-dir', new DataDir(cfg.dataDir, { apiToken: cfg.apiAuth === 'token' }))

@@ -19,6 +19,7 @@ import type { Registry } from 'prom-client'
 import type { Libp2pProfile } from './profiles.js'
 import { toString as uint8ToString } from 'uint8arrays/to-string'
 import type { AdmissionComponents, AdmissionService } from '../protocols/admission/index.js'
+import { DHT_METRICS_PREFIX, withPrometheusNames } from './libp2p-metric-names.js'
 
 export interface MycelServices {
   identify: Identify
@@ -113,7 +114,8 @@ export async function createNode (opts: NodeOptions): Promise<MycelNode> {
     // connections and false deaths. Idle sockets are still closed by TCP's
     // inactivity timeout and yamux keep-alive.
     connectionMonitor: { enabled: false },
-    metrics: opts.registry !== undefined ? prometheusMetrics({ registry: opts.registry, preserveExistingMetrics: true, collectDefaultMetrics: false }) : undefined,
+    // Under Prometheus-conformant names (libp2p-metric-names.ts).
+    metrics: opts.registry !== undefined ? withPrometheusNames(prometheusMetrics({ registry: opts.registry, preserveExistingMetrics: true, collectDefaultMetrics: false })) : undefined,
     peerDiscovery: (opts.bootstrap ?? []).length > 0 ? [bootstrap({ list: opts.bootstrap ?? [], timeout: 0 })] : [],
     services: {
       // First, so its handshake handler and stream gate are in place before
@@ -160,7 +162,7 @@ export async function createNode (opts: NodeOptions): Promise<MycelNode> {
         alpha: p.dht.alpha,
         peerInfoMapper: mapper,
         datastorePrefix: DHT_DATASTORE_PREFIX,
-        metricsPrefix: 'mycel_dht',
+        metricsPrefix: DHT_METRICS_PREFIX,
         validators: opts.dhtValidators ?? {},
         selectors: opts.dhtSelectors ?? {}
       })

@@ -32,7 +32,7 @@ export function regionMetrics (registry?: Registry) {
     stale: g('mycel_region_reports_stale', 'Members of the region whose latest health report is stale'),
     load1Avg: g('mycel_region_load1_avg', 'Mean 1-minute load average over the region'),
     load1Max: g('mycel_region_load1_max', 'Highest 1-minute load average in the region'),
-    rssBytesSum: g('mycel_region_rss_bytes_sum', 'Sum of daemon resident memory over the region, bytes'),
+    rssBytesSum: g('mycel_region_rss_bytes', 'Daemon resident memory summed over the region, bytes'),
     rssBytesMax: g('mycel_region_rss_bytes_max', 'Largest daemon resident memory in the region, bytes'),
     diskFreeBytesMin: g('mycel_region_disk_free_bytes_min', 'Least free disk space on a data dir in the region, bytes'),
     failedChecks: g('mycel_region_failed_checks', 'Failed health checks reported across the region'),
