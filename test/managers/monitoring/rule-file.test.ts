@@ -11,7 +11,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import fc from 'fast-check'
+import { readFileSync } from 'node:fs'
 import { InvalidRuleFileError, MAX_RULE_FILE_BYTES, parseRuleFile } from '../../../managers/monitoring/rule-file.js'
+import { parseInhibitFile } from '../../../managers/monitoring/inhibit-file.js'
 import { expandTemplate, parseTemplate, InvalidTemplateError } from '../../../managers/monitoring/template.js'
 
 const PROMTOOL = process.env.PROMTOOL ?? 'promtool'
@@ -94,6 +96,15 @@ describe('rule files', () => {
     refused(`groups:\n  - name: a\n    rules:\n      - alert: A\n        expr: up\n        labels: { ${labels} }\n`, /more than 16 labels/)
     refused(`groups:\n  - name: a\n    rules:\n      - alert: A\n        expr: up\n        annotations: { s: "${'x'.repeat(MAX_RULE_FILE_BYTES)}" }\n`, /exceeds/)
     refused('groups:\n  - name: a\n    rules:\n      - alert: A\n        expr: up\n      - alert: A\n        expr: up\n', /duplicate alert name/)
+  })
+
+  it('the shipped files (deploy/mycel) are accepted here and by promtool', () => {
+    const rules = readFileSync('deploy/mycel/alert-rules.yml', 'utf8')
+    const groups = parseRuleFile(rules)
+    assert.ok(groups.flatMap(g => g.rules).some(r => r.alert === 'MemberDown'))
+    const r = promtool({ 'rules.yml': rules }, () => ['check', 'rules', 'rules.yml'])
+    assert.equal(r.status, 0, r.output)
+    assert.ok(parseInhibitFile(readFileSync('deploy/mycel/inhibit-rules.yml', 'utf8')).length > 0)
   })
 
   it('a YAML bomb is refused, not expanded', () => {
