@@ -1,8 +1,9 @@
 #!/bin/bash
-# idle-cpu-genesis.sh REPO_ROOT LABEL: 4 built agents (REPO_ROOT/dist) with a one-validator genesis, lan profile;
+# idle-cpu-genesis.sh REPO_ROOT LABEL [RULES]: 4 built agents (REPO_ROOT/dist) with a one-validator genesis, lan profile;
 # after 40 s to settle, each agent's CPU over 60 s (% of one core). idle-cpu.mjs runs agents without a genesis;
 # the admission policy, critical config and the security monitor run only with one. Compare two builds by running
-# it on each checkout in turn (ports 4611-4614, 8961-8964).
+# it on each checkout in turn (ports 4611-4614, 8961-8964). With RULES (a rule file, e.g. deploy/mycel/alert-rules.yml)
+# the rules are set once the agents run, so the monitoring manager's holder evaluates them while measured.
 set -e
 ROOT=$1; LABEL=$2; M="node $ROOT/dist/daemon/cli.js"
 W=$(mktemp -d /tmp/idle-XXXX)
@@ -15,11 +16,13 @@ for i in 1 2 3 4; do
   $M agent --data-dir $W/n$i --genesis $W/g.json --listen /ip4/127.0.0.1/tcp/461$i --api 127.0.0.1:896$i $B --log-level warn > $W/n$i.log 2>&1 &
   pids+=($!); sleep 1
 done
+if [ -n "$3" ]; then sleep 5; $M alert rules set "$3" --api 127.0.0.1:8961 >/dev/null; fi
 sleep 40
 t0=(); for p in ${pids[@]}; do t0+=($(awk '{print $14+$15}' /proc/$p/stat)); done
 sleep 60
 i=0; out=""
 for p in ${pids[@]}; do t1=$(awk '{print $14+$15}' /proc/$p/stat); out="$out $(echo "scale=2; ($t1-${t0[$i]})/60" | bc)%"; i=$((i+1)); done
 echo "$LABEL idle CPU per agent (% of a core over 60 s): $out"
+for i in 1 2 3 4; do echo -n "n$i $(node $ROOT/dist/daemon/cli.js roles --api 127.0.0.1:896$i 2>/dev/null | grep -o 'acting for.*' | grep -o 'monitoring' || true); "; done; echo
 node $ROOT/dist/daemon/cli.js members --api 127.0.0.1:8961 | wc -l
 kill ${pids[@]}; wait 2>/dev/null; rm -rf $W
