@@ -80,4 +80,153 @@ describe('alerting duty', () => {
     assert.ok(h.targets.am().includes(`MemberDown resolved ${iso(firedAt)}`))
     assert.deepEqual(h.errors, [])
   })
+  /** Bring MemberDown{B} to firing under `h` (ticks past `for`); its firedAt. */
+  async function fireMemberDown (): Promise<number> {
+    membership.set(B, 'dead')
+    await clock.tickAsync(10)
+    await ticks(5)
+    const fired = store.stored().find(s => s.alert.l.peer === B)?.alert.fired
+    assert.ok(fired !== undefined, 'MemberDown fired')
+    return fired
+  }
+
+  it('a new holder (higher term) continues from the records: firing keeps startsAt, no second webhook notification, the resolve once', async () => {
+    store.setRules(MEMBER_DOWN_RULES)
+    const old = start('n1', 1)
+    const firedAt = await fireMemberDown()
+    assert.deepEqual(old.targets.hook(), [`MemberDown{${B}} firing ${iso(firedAt)}`])
+    // The holder goes; another node takes the role in term 2.
+    old.stop()
+    const next = start('n2', 2)
+    await clock.tickAsync(10)
+    await ticks(4)
+    // It owns the records now (rewritten under its term), the alert as it was.
+    assert.deepEqual(store.stored().map(s => [s.term, s.alert.s, s.alert.fired]), [[2, 'firing', firedAt]])
+    // Alertmanager hears the alert again with the same startsAt (it dedupes); the webhook does not.
+    assert.deepEqual(next.targets.am(), [`MemberDown firing ${iso(firedAt)}`])
+    assert.deepEqual(next.targets.hook(), [])
+    membership.set(B, 'alive')
+    await ticks(10)
+    assert.deepEqual(next.targets.hook(), [`MemberDown{${B}} resolved ${iso(firedAt)}`])
+    assert.equal(old.targets.sent.length, 2, 'the old holder sent nothing after it stopped')
+    assert.deepEqual([...old.errors, ...next.errors], [])
+  })
+
+  it('a resolve owed when the holder changed is sent by the next holder, once', async () => {
+    store.setRules(MEMBER_DOWN_RULES)
+    const old = start('n1', 1)
+    const firedAt = await fireMemberDown()
+    // The webhook is down when the alert resolves: the old holder cannot deliver the resolve.
+    old.targets.answer = () => 503
+    membership.set(B, 'alive')
+    await ticks(2)
+    assert.equal(store.stored()[0].alert.s, 'resolved')
+    old.stop()
+    const next = start('n2', 2)
+    await clock.tickAsync(10)
+    await ticks(6)
+    assert.deepEqual(next.targets.hook(), [`MemberDown{${B}} resolved ${iso(firedAt)}`])
+    assert.ok(next.targets.am().includes(`MemberDown resolved ${iso(firedAt)}`))
+  })
+
+  it('a deposed holder (lower term) writes and delivers nothing once a higher term\'s record exists', async () => {
+    store.setRules(MEMBER_DOWN_RULES)
+    const old = start('n1', 1)
+    await fireMemberDown()
+    // Term 2 starts while the old holder has not heard it lost the role.
+    const next = start('n2', 2)
+    await clock.tickAsync(10)
+    const sentByOld = old.targets.sent.length
+    const opsByOld = store.ops.filter(o => o.by === 'n1').length
+    membership.set(B, 'alive')
+    membership.set(C, 'dead')
+    await ticks(12)
+    assert.equal(store.ops.filter(o => o.by === 'n1').length, opsByOld, 'no write by the deposed holder')
+    assert.equal(old.targets.sent.length, sentByOld, 'no delivery by the deposed holder')
+    assert.ok(store.stored().every(s => s.term === 2))
+    assert.ok(next.targets.hook().some(a => a.startsWith(`MemberDown{${C}} firing`)))
+  })
+
+  it('silences hold back delivery of what they match until they expire; the alert is still written', async () => {
+    store.setRules(MEMBER_DOWN_RULES)
+    const silence = { id: 's1', matchers: [{ name: 'peer', type: '=', value: B }], startsAt: T0, endsAt: T0 + 60 * TICK, createdBy: 'op', comment: 'maintenance' }
+    store.put(silenceKey('s1'), silence)
+    const h = start('n1', 1)
+    await fireMemberDown()
+    membership.set(C, 'dead')
+    await ticks(6)
+    assert.deepEqual(store.stored().map(s => s.alert.s), ['firing', 'firing'])
+    assert.deepEqual(h.targets.hook().map(a => a.split(' ')[0]), [`MemberDown{${C}}`])
+    assert.ok(h.targets.am().length > 0 && h.targets.sent.filter(s => s.url.startsWith(AM)).every(s => s.body.every((a: any) => a.labels.peer === C)))
+    // Expired: B is delivered at the next round.
+    await clock.tickAsync(T0 + 60 * TICK - Date.now() + TICK)
+    assert.deepEqual(h.targets.hook().map(a => a.split(' ')[0]), [`MemberDown{${C}}`, `MemberDown{${B}}`])
+  })
+
+  it('inhibition holds back delivery: the built-in rule (a dead peer\'s MemberDown) and a configured one', async () => {
+    store.setRules(`groups:
+  - name: members
+    rules:
+      - alert: MemberDown
+        expr: mycel_member_up == 0
+      - alert: Busy
+        expr: mycel_node_load1 > 1
+      - alert: Quiet
+        expr: mycel_node_cpus > 0
+        labels: { severity: info }
+`)
+    store.setInhibit(`inhibit_rules:
+  - source_matchers: ['alertname = Busy']
+    target_matchers: ['severity = info']
+    equal: [peer]
+`)
+    for (const p of [A, B]) reports.set(p, report(p, { load: [5, 5, 5] }))
+    membership.set(B, 'dead')
+    const h = start('n1', 1)
+    await clock.tickAsync(10)
+    await ticks(2)
+    const notified = h.targets.hook().map(a => a.split(' ')[0]).sort()
+    // B's Busy is muted by MemberDown{B} (B dead); A's and B's Quiet by their Busy; C's Quiet goes out.
+    assert.deepEqual(notified, [`Busy{${A}}`, `MemberDown{${B}}`, `Quiet{${C}}`])
+    assert.equal(store.stored().length, 6, 'muted alerts are still written')
+  })
+
+  it('a rule removed from the file resolves its alerts, and their resolve is sent', async () => {
+    store.setRules(MEMBER_DOWN_RULES)
+    const h = start('n1', 1)
+    const firedAt = await fireMemberDown()
+    store.setRules('groups: []\n', 2)
+    await ticks(2)
+    assert.equal(h.duty.status()?.rules, 0)
+    assert.deepEqual(store.stored().map(s => s.alert.s), ['resolved'])
+    assert.deepEqual(h.targets.hook(), [`MemberDown{${B}} firing ${iso(firedAt)}`, `MemberDown{${B}} resolved ${iso(firedAt)}`])
+  })
+
+  it('an evaluation error keeps the rule\'s alerts as they were (no resolve), and the rule is reported', async () => {
+    // One-to-one matching on region: an error as soon as a second node reports.
+    store.setRules(`groups:
+  - name: g
+    rules:
+      - alert: OnlyOne
+        expr: (mycel_member_up == 1) + on(region) (mycel_node_cpus * 0)
+`)
+    reports.delete(B)
+    reports.delete(C)
+    membership.set(B, 'dead')
+    membership.set(C, 'dead')
+    const h = start('n1', 1)
+    await clock.tickAsync(10)
+    await ticks(1)
+    assert.deepEqual(store.stored().map(s => s.alert.s), ['firing'])
+    const firedAt = store.stored()[0].alert.fired
+    reports.set(B, report(B))
+    await ticks(3)
+    assert.deepEqual(store.stored().map(s => [s.alert.s, s.alert.fired]), [['firing', firedAt]])
+    assert.match(h.duty.status()?.ruleErrors[0]?.error ?? '', /duplicate series|many-to-many/)
+    assert.equal(h.targets.hook().filter(a => a.includes('resolved')).length, 0)
+    reports.delete(B)
+    await ticks(2)
+    assert.deepEqual(h.duty.status()?.ruleErrors, [])
+    assert.deepEqual(store.stored().map(s => [s.alert.s, s.alert.fired]), [['firing', firedAt]])
+  })
 })
