@@ -43,6 +43,12 @@ import { suppression } from './suppression.js'
 import type { AlertingMetrics } from './alerting-metrics.js'
 import type { InhibitRule } from './types.js'
 
+/** A write of an alert record or a silence deletion that config refused; the round went on without it. */
+export class AlertRecordWriteError extends Error {
+  static name = 'AlertRecordWriteError'
+  override name = 'AlertRecordWriteError'
+}
+
 export interface AlertingDutyInit {
   region: string
   /** Replicated config; undefined while the config service does not run (no round then). */
@@ -133,7 +139,11 @@ export class AlertingDuty {
         this.log.info({ term, alerts: n }, 'alert state read; evaluating and delivering')
         return true
       },
-      round: async () => { await this.round(t, signal); return undefined },
+      round: async () => {
+        const failed = await this.round(t, signal)
+        if (!signal.aborted) for (const err of failed) onError(err)
+        return undefined
+      },
       onError
     })
   }
@@ -217,9 +227,11 @@ export class AlertingDuty {
     }
   }
 
-  private async round (t: TermState, signal: AbortSignal): Promise<void> {
+  /** One round; the writes config refused (each reported as a duty error; the round went on without them). */
+  private async round (t: TermState, signal: AbortSignal): Promise<AlertRecordWriteError[]> {
+    const failed: AlertRecordWriteError[] = []
     const config = this.init.config()
-    if (config === undefined || !t.ready) return
+    if (config === undefined || !t.ready) return failed
     const now = Date.now()
     const entries = config.entries(MONITORING_NAMESPACE)
     this.readSettings(entries)
@@ -228,25 +240,37 @@ export class AlertingDuty {
     const plan = planAlertWrites(entries, this.init.region, t.term, t.states)
     if (plan.superseded) {
       this.log.info({ term: t.term }, 'a newer holder writes this region\'s alerts; not writing or delivering')
-      return
+      return failed
+    }
+    // A write config refuses (the namespace's ACL, the value size limit) must
+    // not hold back the other records or delivery: it is reported, and tried
+    // again next round (the stored record still differs).
+    const write = async (key: string, value: unknown, deleted: boolean): Promise<void> => {
+      try {
+        if (deleted) await config.write(MONITORING_NAMESPACE, key, null, { deleted: true })
+        else await config.write(MONITORING_NAMESPACE, key, value)
+      } catch (err) {
+        failed.push(new AlertRecordWriteError(`${deleted ? 'delete' : 'write'} of ${key} failed: ${(err as Error).message}`, { cause: err }))
+      }
     }
     for (const [key, value] of plan.writes) {
-      if (signal.aborted) return
-      await config.write(MONITORING_NAMESPACE, key, value)
+      if (signal.aborted) return failed
+      await write(key, value, false)
     }
     for (const key of plan.deletes) {
-      if (signal.aborted) return
-      await config.write(MONITORING_NAMESPACE, key, null, { deleted: true })
+      if (signal.aborted) return failed
+      await write(key, null, true)
     }
     const silences = [...validEntries(entries, SILENCES_PREFIX, (_k, v) => v as Silence).values()]
-    for (const id of silencesToDrop(silences, now)) await config.write(MONITORING_NAMESPACE, `${SILENCES_PREFIX}${id}`, null, { deleted: true })
+    for (const id of silencesToDrop(silences, now)) await write(`${SILENCES_PREFIX}${id}`, null, true)
     const members = new Map(this.init.membership.members().map(m => [m.peerId, m.state]))
     const all: Alert[] = [...t.states.byRule.values()].flatMap(s => [...s.state.alerts])
     const muted = suppression({ alerts: all, silences, inhibitRules: this.inhibit, isDead: p => members.get(p) === 'dead', now })
-    if (signal.aborted) return
+    if (signal.aborted) return failed
     await t.sender.send(t.states, (key) => this.groups.find(g => g.rules.some(r => r.key === key))?.intervalMs ?? this.init.tunables.evalIntervalMs, muted, entries, now)
     t.lastRoundAt = now
     this.init.metrics.alerts(this.init.region, all)
+    return failed
   }
 
   /** Anomaly scores of the region's node series (the holder's detectors), for `mycel alerts --anomalies`. */

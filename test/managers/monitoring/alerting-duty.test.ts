@@ -229,4 +229,23 @@ describe('alerting duty', () => {
     assert.deepEqual(h.duty.status()?.ruleErrors, [])
     assert.deepEqual(store.stored().map(s => [s.alert.s, s.alert.fired]), [['firing', firedAt]])
   })
+  it('a write the config refuses (namespace check, value size) is reported; the other alerts are written and delivered', async () => {
+    store.setRules(MEMBER_DOWN_RULES)
+    store.refuse = (key, value) => (value as { alert?: { l: { peer?: string } } }).alert?.l.peer === B
+    membership.set(B, 'dead')
+    membership.set(C, 'dead')
+    const h = start('n1', 1)
+    await clock.tickAsync(10)
+    await ticks(5)
+    assert.deepEqual(store.stored().map(s => [s.alert.l.peer, s.alert.s]), [[C, 'firing']])
+    // Both are delivered: the refused record does not stop the round.
+    assert.deepEqual(h.targets.hook().map(a => a.split(' ')[0]).sort(), [`MemberDown{${B}}`, `MemberDown{${C}}`])
+    assert.ok(h.errors.length > 0)
+    assert.ok(h.errors.every(e => (e as Error).name === 'AlertRecordWriteError'), String(h.errors[0]))
+    assert.match((h.errors[0] as Error).message, /refused/)
+    store.refuse = () => false
+    await ticks(2)
+    assert.deepEqual(store.stored().map(s => [s.alert.l.peer, s.alert.s]).sort(), [[B, 'firing'], [C, 'firing']])
+  })
+
 })
