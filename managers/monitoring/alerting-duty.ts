@@ -190,7 +190,32 @@ export class AlertingDuty {
     t.store.appendScrape(now, samples)
   }
 
+  /**
+   * A rule moved to another group (or its group renamed) keeps its alerts:
+   * alert names are unique in a file, and the alerts are the same ones (same
+   * labels, so the same fingerprints and record keys). Resolving them under
+   * the old key while the new key fires them again would notify twice and
+   * rewrite the shared records every round.
+   */
+  private followMovedRules (t: TermState): void {
+    const liveByAlert = new Map<string, { key: string, group: string }>()
+    for (const g of this.groups) for (const r of g.rules) liveByAlert.set(r.rule.alert, { key: r.key, group: g.name })
+    const moves: Array<[string, { key: string, group: string }]> = []
+    for (const [key, s] of t.states.byRule) {
+      const to = liveByAlert.get(s.rule)
+      if (to !== undefined && to.key !== key && !t.states.byRule.has(to.key)) moves.push([key, to])
+    }
+    for (const [from, to] of moves) {
+      const s = t.states.byRule.get(from)
+      if (s === undefined || t.states.byRule.has(to.key)) continue
+      t.states.byRule.delete(from)
+      t.states.byRule.set(to.key, { ...s, group: to.group })
+      t.errors.delete(from)
+    }
+  }
+
   private evaluateDue (t: TermState, now: number): void {
+    this.followMovedRules(t)
     const tick = this.init.tunables.evalIntervalMs
     const live = new Set<string>()
     for (const g of this.groups) {

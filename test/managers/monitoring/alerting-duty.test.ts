@@ -248,4 +248,20 @@ describe('alerting duty', () => {
     assert.deepEqual(store.stored().map(s => [s.alert.l.peer, s.alert.s]).sort(), [[B, 'firing'], [C, 'firing']])
   })
 
+  it('a rule moved to another group continues its alerts: no resolve, no second notification, no write every round', async () => {
+    store.setRules(MEMBER_DOWN_RULES)
+    const h = start('n1', 1)
+    const firedAt = await fireMemberDown()
+    store.setRules(MEMBER_DOWN_RULES.replace('name: members', 'name: nodes'), 2)
+    await ticks(2)
+    const ops = store.ops.length
+    await ticks(6)
+    assert.equal(store.ops.length, ops, 'nothing written while nothing changes')
+    assert.deepEqual(store.stored().map(s => [s.group, s.alert.s, s.alert.fired]), [['nodes', 'firing', firedAt]])
+    assert.deepEqual(h.targets.hook(), [`MemberDown{${B}} firing ${iso(firedAt)}`])
+    membership.set(B, 'alive')
+    await ticks(2)
+    assert.deepEqual(h.targets.hook(), [`MemberDown{${B}} firing ${iso(firedAt)}`, `MemberDown{${B}} resolved ${iso(firedAt)}`])
+  })
+
 })
