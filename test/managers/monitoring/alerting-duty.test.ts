@@ -264,4 +264,21 @@ describe('alerting duty', () => {
     assert.deepEqual(h.targets.hook(), [`MemberDown{${B}} firing ${iso(firedAt)}`, `MemberDown{${B}} resolved ${iso(firedAt)}`])
   })
 
+  it('a slow webhook: a notification queued behind one in flight is not lost when a newer one follows', async () => {
+    store.setRules(MEMBER_DOWN_RULES.replace('for: 2s', 'for: 0s'))
+    const hung: Array<() => void> = []
+    const targets = new FakeTargets()
+    targets.answer = (url) => url === HOOK ? new Promise<number>(resolve => { hung.push(() => { resolve(200) }) }) : 200
+    start('n1', 1, targets)
+    membership.set(A, 'dead')
+    await clock.tickAsync(10) // MemberDown{A}: in flight, no answer yet
+    membership.set(B, 'dead')
+    await ticks(1) // MemberDown{B}: queued behind it
+    membership.set(C, 'dead')
+    await ticks(1) // MemberDown{C}: a newer message of the same group
+    targets.answer = () => 200
+    while (hung.length > 0) hung.shift()?.()
+    await ticks(4)
+    assert.deepEqual(targets.hook().map(a => a.split(' ')[0]).sort(), [`MemberDown{${A}}`, `MemberDown{${B}}`, `MemberDown{${C}}`])
+  })
 })
