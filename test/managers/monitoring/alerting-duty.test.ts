@@ -19,7 +19,7 @@ const T0 = Date.UTC(2025, 0, 1)
 const TICK = tunables.evalIntervalMs
 
 describe('alerting duty', () => {
-  let clock: FakeTimers.InstalledClock
+  let clock: ReturnType<typeof FakeTimers.install>
   let store: FakeStore
   let membership: FakeMembership
   let reports: Map<string, HealthReport>

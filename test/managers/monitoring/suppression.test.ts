@@ -94,7 +94,7 @@ describe('managers/monitoring/suppression', () => {
   })
 
   it('costs linear time in the alerts: 10 000 firing alerts of dead peers under their MemberDown and an inhibit rule', () => {
-    const alerts: SuppressionInput['alerts'] = []
+    const alerts: Array<SuppressionInput['alerts'][number]> = []
     for (let p = 0; p < 100; p++) {
       alerts.push({ labels: { alertname: MEMBER_DOWN_ALERT, peer: `p${p}` }, state: 'firing' })
       for (let n = 0; n < 99; n++) alerts.push({ labels: { alertname: 'Component', peer: `p${p}`, name: `c${n}`, severity: 'warning' }, state: 'firing' })
