@@ -35,7 +35,7 @@ import { MONITORING_NAMESPACE, validEntries, SILENCES_PREFIX } from './records.j
 import { RULES_KEY, INHIBIT_RULES_KEY, parseTextRecord } from './rules-record.js'
 import { parseRuleFile } from './rule-file.js'
 import { parseInhibitFile } from './inhibit-file.js'
-import { compileRules, evalRule, ruleKey, type CompiledGroup } from './rule-evaluation.js'
+import { compileRules, evalRule, type CompiledGroup } from './rule-evaluation.js'
 import { SeriesStore, type SeriesStoreTunables } from './series-store.js'
 import { ANOMALY_SERIES, nodeValues, regionSeries, type ScrapedSample } from './series-source.js'
 import { silencesToDrop, type Silence } from './silences.js'
@@ -218,6 +218,9 @@ export class AlertingDuty {
     this.followMovedRules(t)
     const tick = this.init.tunables.evalIntervalMs
     const live = new Set<string>()
+    // Alerts of all rules, kept current as each rule steps: what is left of MAX_ALERTS_TOTAL for a rule is this minus its own.
+    let total = 0
+    for (const s of t.states.byRule.values()) total += s.state.alerts.length
     for (const g of this.groups) {
       for (const r of g.rules) live.add(r.key)
       const interval = Math.max(g.intervalMs ?? tick, tick)
@@ -226,10 +229,10 @@ export class AlertingDuty {
       t.lastEval.set(g.name, now)
       const started = performance.now()
       for (const r of g.rules) {
-        const others = [...t.states.byRule.entries()].reduce((n, [k, s]) => k === r.key ? n : n + s.state.alerts.length, 0)
-        const maxAlerts = Math.max(0, Math.min(g.limit > 0 ? g.limit : Infinity, MAX_ALERTS_TOTAL - others))
         const before = t.states.byRule.get(r.key)?.state ?? EMPTY_RULE_STATE
+        const maxAlerts = Math.max(0, Math.min(g.limit > 0 ? g.limit : Infinity, MAX_ALERTS_TOTAL - (total - before.alerts.length)))
         const outcome = stepLifecycle(before, r.rule, evalRule(r, now, t.store), now, { maxAlerts })
+        total += outcome.state.alerts.length - before.alerts.length
         t.states.byRule.set(r.key, { group: g.name, rule: r.rule.alert, state: outcome.state })
         if (outcome.error !== undefined) {
           if (t.errors.get(r.key) !== outcome.error) this.log.warn({ rule: r.key, error: outcome.error }, 'alert rule evaluation failed; its alerts stay as they were')
@@ -292,7 +295,8 @@ export class AlertingDuty {
     const all: Alert[] = [...t.states.byRule.values()].flatMap(s => [...s.state.alerts])
     const muted = suppression({ alerts: all, silences, inhibitRules: this.inhibit, isDead: p => members.get(p) === 'dead', now })
     if (signal.aborted) return failed
-    await t.sender.send(t.states, (key) => this.groups.find(g => g.rules.some(r => r.key === key))?.intervalMs ?? this.init.tunables.evalIntervalMs, muted, entries, now)
+    const intervals = new Map(this.groups.flatMap(g => g.rules.map(r => [r.key, g.intervalMs ?? this.init.tunables.evalIntervalMs] as const)))
+    await t.sender.send(t.states, (key) => intervals.get(key) ?? this.init.tunables.evalIntervalMs, muted, entries, now)
     t.lastRoundAt = now
     this.init.metrics.alerts(this.init.region, all)
     return failed
