@@ -245,6 +245,9 @@ export class AlertingDuty {
       this.init.metrics.groupEvaluated(this.init.region, g.name, (performance.now() - started) / 1000)
     }
     // A rule gone from the file: its firing alerts resolve (and their resolve is sent), as if its expression went empty.
+    // Not while the stored file cannot be read here: the rules in force are then an older file's, or none (a
+    // node that never read one), and their absence says nothing about the operator's rules.
+    if (this.rulesProblem !== undefined) return
     for (const [key, s] of t.states.byRule) {
       if (live.has(key)) continue
       const gone = { alert: s.rule, expr: '', forMs: 0, keepFiringForMs: 0, labels: {}, annotations: {} }

@@ -281,4 +281,18 @@ describe('alerting duty', () => {
     await ticks(4)
     assert.deepEqual(targets.hook().map(a => a.split(' ')[0]).sort(), [`MemberDown{${A}}`, `MemberDown{${B}}`, `MemberDown{${C}}`])
   })
+  it('a stored rule file this node cannot read (an older release accepted it) resolves nothing: the alerts stay as the last holder left them', async () => {
+    store.setRules(MEMBER_DOWN_RULES)
+    const old = start('n1', 1)
+    const firedAt = await fireMemberDown()
+    old.stop()
+    // The record as an older release stored it, which this release's check refuses (bypassing the fake's check).
+    store.data.set('rules', { value: { v: 1, text: MEMBER_DOWN_RULES.replace('for: 2s', 'for: 2s\n        keep_firing_for: 5x'), setAt: 2 }, writer: 'old-release' })
+    const next = start('n2', 2)
+    await clock.tickAsync(10)
+    await ticks(6)
+    assert.match(next.duty.status()?.rulesProblem ?? '', /keep_firing_for/)
+    assert.deepEqual(store.stored().map(s => [s.alert.s, s.alert.fired]), [['firing', firedAt]])
+    assert.deepEqual(next.targets.hook(), [])
+  })
 })
