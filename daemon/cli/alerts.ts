@@ -12,7 +12,7 @@ import { hostname, userInfo } from 'node:os'
 import { InvalidArgumentError, type Command } from 'commander'
 import { UsageError } from '../errors.js'
 import { apiClient, type ApiFlags } from './client.js'
-import { apiOption, tokenFileOption } from './options.js'
+import { apiOption, parseRegion, tokenFileOption } from './options.js'
 import { ago, print, printJson, printTable } from './output.js'
 import { parseRuleFile } from '../../managers/monitoring/rule-file.js'
 import { parseInhibitFile } from '../../managers/monitoring/inhibit-file.js'
@@ -122,7 +122,7 @@ export function registerAlertCommands (program: Command): void {
   program.command('alerts')
     .description('the regions\' alerts: firing and pending (and muted ones, marked), from any node')
     .addOption(apiOption()).addOption(tokenFileOption())
-    .option('--region <region>', 'only this region')
+    .option('--region <region>', 'only this region', parseRegion)
     .option('--resolved', 'also alerts resolved in the last 15 minutes')
     .option('--anomalies', 'the anomaly scores of this region\'s node series instead')
     .option('--json', 'machine-readable output')

@@ -13,7 +13,9 @@
  *    of this firing episode or its resolve, or the repeat interval passed.
  *    The log entry is written once the target acknowledged; an item queued
  *    or in flight is not offered again for `inFlightMs`, so a slow target
- *    is not sent the same notification twice by one holder.
+ *    is not sent the same notification twice by one holder. The region's
+ *    alerts are one group, whose queued message a newer one replaces: the
+ *    newer carries the alerts of the one it replaces.
  */
 import type { Logger } from 'pino'
 import type { PlacementConfig } from '../placement-duty.js'
@@ -53,7 +55,8 @@ function outgoing (a: Alert, now: number, validForMs: number): OutgoingAlert {
 
 export class AlertSender {
   private readonly ams: Array<Delivery<OutgoingAlert>>
-  private readonly hooks: Array<{ id: string, delivery: Delivery<WebhookMessage> }>
+  /** `queued`: the alerts of the message last handed to the webhook's queue. */
+  private readonly hooks: Array<{ id: string, delivery: Delivery<WebhookMessage>, queued: OutgoingAlert[] }>
   private readonly nflog = new Map<string, NotificationEntry>()
   private readonly inFlight = new Map<string, number>()
 
@@ -62,7 +65,7 @@ export class AlertSender {
     this.ams = init.targets.alertmanagers.map(url => alertmanagerDelivery({ url, ...common }))
     this.hooks = init.targets.webhooks.map(url => {
       const id = targetId(url)
-      return { id, delivery: webhookDelivery({ url, ...common, onDelivered: (batch, at) => { void this.logDelivered(id, batch, at) } }) }
+      return { id, delivery: webhookDelivery({ url, ...common, onDelivered: (batch, at) => { void this.logDelivered(id, batch, at) } }), queued: [] }
     })
   }
 
@@ -117,6 +120,15 @@ export class AlertSender {
         }
       }
       if (alerts.length > 0) {
+        // One group a region: the queue keeps one message of it and a newer
+        // one replaces it. While the previous message still waits (one is in
+        // flight before it), the new one carries its alerts too, or they would
+        // go out only when their in-flight mark lapses.
+        if (h.delivery.length > 0) {
+          const fresh = new Set(alerts.map(a => a.fingerprint))
+          alerts.unshift(...h.queued.filter(a => !fresh.has(a.fingerprint)))
+        }
+        h.queued = alerts
         h.delivery.enqueue([webhookMessage({ receiver: 'mycel', groupKey: `{}:{region="${this.init.region}"}`, groupLabels: { region: this.init.region }, externalURL: '', alerts })])
       }
     }

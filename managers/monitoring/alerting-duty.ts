@@ -35,13 +35,19 @@ import { MONITORING_NAMESPACE, validEntries, SILENCES_PREFIX } from './records.j
 import { RULES_KEY, INHIBIT_RULES_KEY, parseTextRecord } from './rules-record.js'
 import { parseRuleFile } from './rule-file.js'
 import { parseInhibitFile } from './inhibit-file.js'
-import { compileRules, evalRule, ruleKey, type CompiledGroup } from './rule-evaluation.js'
+import { compileRules, evalRule, type CompiledGroup } from './rule-evaluation.js'
 import { SeriesStore, type SeriesStoreTunables } from './series-store.js'
 import { ANOMALY_SERIES, nodeValues, regionSeries, type ScrapedSample } from './series-source.js'
 import { silencesToDrop, type Silence } from './silences.js'
 import { suppression } from './suppression.js'
 import type { AlertingMetrics } from './alerting-metrics.js'
 import type { InhibitRule } from './types.js'
+
+/** A write of an alert record or a silence deletion that config refused; the round went on without it. */
+export class AlertRecordWriteError extends Error {
+  static name = 'AlertRecordWriteError'
+  override name = 'AlertRecordWriteError'
+}
 
 export interface AlertingDutyInit {
   region: string
@@ -133,7 +139,11 @@ export class AlertingDuty {
         this.log.info({ term, alerts: n }, 'alert state read; evaluating and delivering')
         return true
       },
-      round: async () => { await this.round(t, signal); return undefined },
+      round: async () => {
+        const failed = await this.round(t, signal)
+        if (!signal.aborted) for (const err of failed) onError(err)
+        return undefined
+      },
       onError
     })
   }
@@ -180,9 +190,37 @@ export class AlertingDuty {
     t.store.appendScrape(now, samples)
   }
 
+  /**
+   * A rule moved to another group (or its group renamed) keeps its alerts:
+   * alert names are unique in a file, and the alerts are the same ones (same
+   * labels, so the same fingerprints and record keys). Resolving them under
+   * the old key while the new key fires them again would notify twice and
+   * rewrite the shared records every round.
+   */
+  private followMovedRules (t: TermState): void {
+    const liveByAlert = new Map<string, { key: string, group: string }>()
+    for (const g of this.groups) for (const r of g.rules) liveByAlert.set(r.rule.alert, { key: r.key, group: g.name })
+    const moves: Array<[string, { key: string, group: string }]> = []
+    for (const [key, s] of t.states.byRule) {
+      const to = liveByAlert.get(s.rule)
+      if (to !== undefined && to.key !== key && !t.states.byRule.has(to.key)) moves.push([key, to])
+    }
+    for (const [from, to] of moves) {
+      const s = t.states.byRule.get(from)
+      if (s === undefined || t.states.byRule.has(to.key)) continue
+      t.states.byRule.delete(from)
+      t.states.byRule.set(to.key, { ...s, group: to.group })
+      t.errors.delete(from)
+    }
+  }
+
   private evaluateDue (t: TermState, now: number): void {
+    this.followMovedRules(t)
     const tick = this.init.tunables.evalIntervalMs
     const live = new Set<string>()
+    // Alerts of all rules, kept current as each rule steps: what is left of MAX_ALERTS_TOTAL for a rule is this minus its own.
+    let total = 0
+    for (const s of t.states.byRule.values()) total += s.state.alerts.length
     for (const g of this.groups) {
       for (const r of g.rules) live.add(r.key)
       const interval = Math.max(g.intervalMs ?? tick, tick)
@@ -191,10 +229,10 @@ export class AlertingDuty {
       t.lastEval.set(g.name, now)
       const started = performance.now()
       for (const r of g.rules) {
-        const others = [...t.states.byRule.entries()].reduce((n, [k, s]) => k === r.key ? n : n + s.state.alerts.length, 0)
-        const maxAlerts = Math.max(0, Math.min(g.limit > 0 ? g.limit : Infinity, MAX_ALERTS_TOTAL - others))
         const before = t.states.byRule.get(r.key)?.state ?? EMPTY_RULE_STATE
+        const maxAlerts = Math.max(0, Math.min(g.limit > 0 ? g.limit : Infinity, MAX_ALERTS_TOTAL - (total - before.alerts.length)))
         const outcome = stepLifecycle(before, r.rule, evalRule(r, now, t.store), now, { maxAlerts })
+        total += outcome.state.alerts.length - before.alerts.length
         t.states.byRule.set(r.key, { group: g.name, rule: r.rule.alert, state: outcome.state })
         if (outcome.error !== undefined) {
           if (t.errors.get(r.key) !== outcome.error) this.log.warn({ rule: r.key, error: outcome.error }, 'alert rule evaluation failed; its alerts stay as they were')
@@ -207,6 +245,9 @@ export class AlertingDuty {
       this.init.metrics.groupEvaluated(this.init.region, g.name, (performance.now() - started) / 1000)
     }
     // A rule gone from the file: its firing alerts resolve (and their resolve is sent), as if its expression went empty.
+    // Not while the stored file cannot be read here: the rules in force are then an older file's, or none (a
+    // node that never read one), and their absence says nothing about the operator's rules.
+    if (this.rulesProblem !== undefined) return
     for (const [key, s] of t.states.byRule) {
       if (live.has(key)) continue
       const gone = { alert: s.rule, expr: '', forMs: 0, keepFiringForMs: 0, labels: {}, annotations: {} }
@@ -217,9 +258,11 @@ export class AlertingDuty {
     }
   }
 
-  private async round (t: TermState, signal: AbortSignal): Promise<void> {
+  /** One round; the writes config refused (each reported as a duty error; the round went on without them). */
+  private async round (t: TermState, signal: AbortSignal): Promise<AlertRecordWriteError[]> {
+    const failed: AlertRecordWriteError[] = []
     const config = this.init.config()
-    if (config === undefined || !t.ready) return
+    if (config === undefined || !t.ready) return failed
     const now = Date.now()
     const entries = config.entries(MONITORING_NAMESPACE)
     this.readSettings(entries)
@@ -228,25 +271,38 @@ export class AlertingDuty {
     const plan = planAlertWrites(entries, this.init.region, t.term, t.states)
     if (plan.superseded) {
       this.log.info({ term: t.term }, 'a newer holder writes this region\'s alerts; not writing or delivering')
-      return
+      return failed
+    }
+    // A write config refuses (the namespace's ACL, the value size limit) must
+    // not hold back the other records or delivery: it is reported, and tried
+    // again next round (the stored record still differs).
+    const write = async (key: string, value: unknown, deleted: boolean): Promise<void> => {
+      try {
+        if (deleted) await config.write(MONITORING_NAMESPACE, key, null, { deleted: true })
+        else await config.write(MONITORING_NAMESPACE, key, value)
+      } catch (err) {
+        failed.push(new AlertRecordWriteError(`${deleted ? 'delete' : 'write'} of ${key} failed: ${(err as Error).message}`, { cause: err }))
+      }
     }
     for (const [key, value] of plan.writes) {
-      if (signal.aborted) return
-      await config.write(MONITORING_NAMESPACE, key, value)
+      if (signal.aborted) return failed
+      await write(key, value, false)
     }
     for (const key of plan.deletes) {
-      if (signal.aborted) return
-      await config.write(MONITORING_NAMESPACE, key, null, { deleted: true })
+      if (signal.aborted) return failed
+      await write(key, null, true)
     }
     const silences = [...validEntries(entries, SILENCES_PREFIX, (_k, v) => v as Silence).values()]
-    for (const id of silencesToDrop(silences, now)) await config.write(MONITORING_NAMESPACE, `${SILENCES_PREFIX}${id}`, null, { deleted: true })
+    for (const id of silencesToDrop(silences, now)) await write(`${SILENCES_PREFIX}${id}`, null, true)
     const members = new Map(this.init.membership.members().map(m => [m.peerId, m.state]))
     const all: Alert[] = [...t.states.byRule.values()].flatMap(s => [...s.state.alerts])
     const muted = suppression({ alerts: all, silences, inhibitRules: this.inhibit, isDead: p => members.get(p) === 'dead', now })
-    if (signal.aborted) return
-    await t.sender.send(t.states, (key) => this.groups.find(g => g.rules.some(r => r.key === key))?.intervalMs ?? this.init.tunables.evalIntervalMs, muted, entries, now)
+    if (signal.aborted) return failed
+    const intervals = new Map(this.groups.flatMap(g => g.rules.map(r => [r.key, g.intervalMs ?? this.init.tunables.evalIntervalMs] as const)))
+    await t.sender.send(t.states, (key) => intervals.get(key) ?? this.init.tunables.evalIntervalMs, muted, entries, now)
     t.lastRoundAt = now
     this.init.metrics.alerts(this.init.region, all)
+    return failed
   }
 
   /** Anomaly scores of the region's node series (the holder's detectors), for `mycel alerts --anomalies`. */

@@ -10,7 +10,7 @@
  * should hear it end, even if a silence was added meanwhile — Alertmanager
  * does the same for resolved alerts it notified).
  */
-import { inhibitedBy } from './inhibition.js'
+import { inhibitor } from './inhibition.js'
 import { fingerprint } from './matchers.js'
 import { silencedBy, type Silence } from './silences.js'
 import type { InhibitRule, Labels } from './types.js'
@@ -34,11 +34,13 @@ export interface SuppressionInput {
 export function suppression (i: SuppressionInput): Map<string, Muting> {
   const silences = [...i.silences]
   const firing = i.alerts.filter(a => a.state === 'firing').map(a => a.labels)
+  // Indexed once per call: checking every firing alert stays linear in their number.
+  const inhibitedBy = inhibitor(i.inhibitRules, firing, { isDead: i.isDead })
   const out = new Map<string, Muting>()
   for (const a of i.alerts) {
     if (a.state !== 'firing') continue
     const s = silencedBy(silences, a.labels, i.now)
-    const by = inhibitedBy(i.inhibitRules, firing, a.labels, { isDead: i.isDead })
+    const by = inhibitedBy(a.labels)
     if (s.length > 0 || by !== undefined) out.set(fingerprint(a.labels), { silencedBy: s, inhibitedBy: by !== undefined ? [by] : [] })
   }
   return out

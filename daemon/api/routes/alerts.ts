@@ -29,7 +29,7 @@ import { MONITORING_NAMESPACE, silenceKey, SILENCES_PREFIX, validEntries, ALERTS
 import { INHIBIT_RULES_KEY, parseTextRecord, RULES_KEY, type TextRecord } from '../../../managers/monitoring/rules-record.js'
 import { parseRuleFile } from '../../../managers/monitoring/rule-file.js'
 import { parseInhibitFile } from '../../../managers/monitoring/inhibit-file.js'
-import { expire, parseSilence, silenceStatus, MAX_SILENCES, type Silence } from '../../../managers/monitoring/silences.js'
+import { expire, parseSilence, silenceStatus, MAX_SILENCE_MATCHERS, MAX_SILENCES, type Silence } from '../../../managers/monitoring/silences.js'
 import { suppression } from '../../../managers/monitoring/suppression.js'
 import { parsePromDuration } from '../../../managers/monitoring/duration.js'
 import type { ConfigService } from '../../../protocols/config-sync/service.js'
@@ -132,8 +132,10 @@ function gettable (s: Silence, now: number): unknown {
 function silenceFromBody (body: unknown, now: number): Silence {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new RequestError(400, 'body must be a JSON object {matchers, endsAt | duration, createdBy, comment}')
   const b = body as Record<string, unknown>
-  const raw = Array.isArray(b.matchers) ? b.matchers : []
-  const matchers = raw.flatMap((m: unknown) => {
+  if (!Array.isArray(b.matchers)) throw new RequestError(400, 'matchers: a list of "name=value" texts or {name, value, isRegex, isEqual} objects')
+  // Refused before each is parsed (a regex compiled): the silence's own bound, whatever the body's size.
+  if (b.matchers.length > MAX_SILENCE_MATCHERS) throw new RequestError(422, `invalid silence: matchers: at most ${MAX_SILENCE_MATCHERS}`)
+  const matchers = b.matchers.flatMap((m: unknown) => {
     if (typeof m === 'string') return parseMatchers(m)
     if (m !== null && typeof m === 'object') {
       const o = m as { name?: unknown, value?: unknown, isRegex?: unknown, isEqual?: unknown }
