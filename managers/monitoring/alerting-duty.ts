@@ -25,7 +25,8 @@ import type { HealthReport } from '../../protocols/health/report.js'
 import type { MembershipView } from '../../protocols/membership/types.js'
 import type { PlacementConfig } from '../placement-duty.js'
 import { kickedRounds, pullConfig } from '../kicked-rounds.js'
-import { EMPTY_RULE_STATE, evaluate as stepLifecycle, MAX_ALERTS_TOTAL, type Alert } from './alert-lifecycle.js'
+import { EMPTY_RULE_STATE, evaluate as stepLifecycle, MAX_ALERTS_TOTAL, type Alert, type EvalOutcome, type RuleAlertState } from './alert-lifecycle.js'
+import { fingerprint } from './matchers.js'
 import { loadAlertStates, planAlertWrites, type RuleStates } from './alert-records.js'
 import type { AlertingTunables } from './alerting-tunables.js'
 import { AnomalyDetectors, type AnomalyConfig } from './anomaly.js'
@@ -75,6 +76,8 @@ interface TermState {
   lastEval: Map<string, number>
   sender: AlertSender
   ready: boolean
+  /** When the alert state was read and scraping began: the series history starts here. */
+  readyAt: number
   lastRoundAt?: number
   errors: Map<string, string>
 }
@@ -89,6 +92,19 @@ export interface AlertingStatus {
   lastRoundAt?: number
   ruleErrors: Array<{ rule: string, error: string }>
   rulesProblem?: string
+}
+
+/** `stepped`, with the pending and firing alerts of `before` that it dropped or resolved put back as they were. */
+function keepCarriedOver (before: RuleAlertState, stepped: EvalOutcome): EvalOutcome {
+  if (stepped.error !== undefined) return stepped
+  const next = new Map(stepped.state.alerts.map(a => [fingerprint(a.labels), a]))
+  for (const a of before.alerts) {
+    if (a.state === 'resolved') continue
+    const fp = fingerprint(a.labels)
+    const n = next.get(fp)
+    if (n === undefined || n.state === 'resolved') next.set(fp, a)
+  }
+  return { state: { alerts: [...next.entries()].sort(([x], [y]) => x < y ? -1 : x > y ? 1 : 0).map(([, a]) => a) } }
 }
 
 export class AlertingDuty {
@@ -115,6 +131,7 @@ export class AlertingDuty {
       lastEval: new Map(),
       sender: new AlertSender({ region: this.init.region, term, targets: this.init.targets, tunables: this.init.tunables, metrics: this.init.deliveryMetrics, logger: this.log, config: this.init.config, ...(this.init.fetch !== undefined ? { fetch: this.init.fetch } : {}) }),
       ready: false,
+      readyAt: Infinity,
       errors: new Map()
     }
     this.current = t
@@ -135,6 +152,7 @@ export class AlertingDuty {
         t.sender.load(entries)
         t.sender.start()
         t.ready = true
+        t.readyAt = Date.now()
         const n = [...t.states.byRule.values()].reduce((s, r) => s + r.state.alerts.length, 0)
         this.log.info({ term, alerts: n }, 'alert state read; evaluating and delivering')
         return true
@@ -231,7 +249,13 @@ export class AlertingDuty {
       for (const r of g.rules) {
         const before = t.states.byRule.get(r.key)?.state ?? EMPTY_RULE_STATE
         const maxAlerts = Math.max(0, Math.min(g.limit > 0 ? g.limit : Infinity, MAX_ALERTS_TOTAL - (total - before.alerts.length)))
-        const outcome = stepLifecycle(before, r.rule, evalRule(r, now, t.store), now, { maxAlerts })
+        const result = evalRule(r, now, t.store)
+        // History is the holder's memory: while it is shorter than the rule's range, an alert carried over from
+        // the previous holder may be missing from the result only because the window is not filled yet. Keep
+        // such alerts (no resolve, no re-fire under a new startsAt) until it is; new alerts may start meanwhile.
+        const outcome = result.ok && r.rangeMs > 0 && now - t.readyAt < r.rangeMs
+          ? keepCarriedOver(before, stepLifecycle(before, r.rule, result, now, { maxAlerts }))
+          : stepLifecycle(before, r.rule, result, now, { maxAlerts })
         total += outcome.state.alerts.length - before.alerts.length
         t.states.byRule.set(r.key, { group: g.name, rule: r.rule.alert, state: outcome.state })
         if (outcome.error !== undefined) {

@@ -22,6 +22,8 @@ export interface CompiledRule {
   /** The rule's key in the alert state: `<group>/<alert>` (alert names are unique in a file). */
   key: string
   expr: Expr
+  /** The longest range the expression reads (`x[15m]`), ms; 0 when it reads instants only. */
+  rangeMs: number
   labels: ReadonlyArray<readonly [string, Template]>
   annotations: ReadonlyArray<readonly [string, Template]>
 }
@@ -40,19 +42,35 @@ export function compileRules (groups: readonly ParsedGroup[]): CompiledGroup[] {
     name: g.name,
     ...(g.intervalMs !== undefined ? { intervalMs: g.intervalMs } : {}),
     limit: g.limit,
-    rules: g.rules.map(rule => ({
-      group: g.name,
-      rule,
-      key: ruleKey(g.name, rule.alert),
-      expr: parseExpr(rule.expr),
-      labels: Object.entries(rule.labels).map(([k, v]) => [k, parseTemplate(v)] as const),
-      annotations: Object.entries(rule.annotations).map(([k, v]) => [k, parseTemplate(v)] as const)
-    }))
+    rules: g.rules.map(rule => {
+      const expr = parseExpr(rule.expr)
+      return {
+        group: g.name,
+        rule,
+        key: ruleKey(g.name, rule.alert),
+        expr,
+        rangeMs: longestRange(expr),
+        labels: Object.entries(rule.labels).map(([k, v]) => [k, parseTemplate(v)] as const),
+        annotations: Object.entries(rule.annotations).map(([k, v]) => [k, parseTemplate(v)] as const)
+      }
+    })
   }))
 }
 
+/** The longest range selector in `e`, ms. */
+export function longestRange (e: Expr): number {
+  switch (e.kind) {
+    case 'matrixSelector': return e.rangeMs
+    case 'unary': case 'aggregate': return longestRange(e.expr)
+    case 'binary': return Math.max(longestRange(e.lhs), longestRange(e.rhs))
+    case 'call': return e.args.reduce((m, a) => Math.max(m, longestRange(a)), 0)
+    default: return 0
+  }
+}
+
 export function ruleKey (group: string, alert: string): string {
-  return `${group}/${alert}`
+  // `/` in a group name is escaped: group "a/b" with alert "c" and group "a" with alert "b/c" are two rules.
+  return `${group.replaceAll('%', '%25').replaceAll('/', '%2F')}/${alert}`
 }
 
 /** Evaluate one rule at `at`; an evaluation error is the result's error, never thrown. */

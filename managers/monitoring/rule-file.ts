@@ -29,6 +29,7 @@ import { StatusError } from '../../lib/errors.js'
 import { isMap, LineCounter, parseDocument, type Document } from 'yaml'
 import { z } from 'zod'
 import { parsePromDuration } from './duration.js'
+import { MAX_LABEL_NAME } from './matchers.js'
 import { parseTemplate, InvalidTemplateError } from './template.js'
 import { checkAlertExpr, parseExpr } from './promql/parse.js'
 import { PromqlError } from './promql/errors.js'
@@ -56,14 +57,18 @@ export class InvalidRuleFileError extends StatusError {
 }
 
 const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/
+/** Longest label or annotation name: the alert record's bound (alert-lifecycle.ts MAX_LABEL_NAME via matchers.ts). */
+const MAX_NAME_CHARS = MAX_LABEL_NAME
 const duration = z.string().refine(s => parsePromDuration(s) !== undefined, { message: 'not a duration (e.g. 30s, 5m, 1h30m; units ms s m h d w y)' })
 const labelMap = (max: number, maxChars: number, what: string): z.ZodType<Record<string, string>> => z.record(
   z.string(),
   z.string().max(maxChars, `${what} value longer than ${maxChars} characters`)
 ).superRefine((m, ctx) => {
   // Checked here, not as the record's key schema: zod would only say "Invalid key in record".
-  const bad = Object.keys(m).find(k => !LABEL_NAME.test(k))
-  if (bad !== undefined) ctx.addIssue({ code: 'custom', message: `invalid ${what} name ${JSON.stringify(bad.slice(0, 64))} (letters, digits and _, not starting with a digit)` })
+  const bad = Object.keys(m).find(k => !LABEL_NAME.test(k) || k.length > MAX_NAME_CHARS)
+  if (bad !== undefined) ctx.addIssue({ code: 'custom', message: `invalid ${what} name ${JSON.stringify(bad.slice(0, 64))} (letters, digits and _, not starting with a digit, at most ${MAX_NAME_CHARS})` })
+  // As rulefmt: an alert's metric name is ALERTS; a rule cannot rename it.
+  if (what === 'label' && '__name__' in m) ctx.addIssue({ code: 'custom', message: 'invalid label name "__name__"' })
   if (Object.keys(m).length > max) ctx.addIssue({ code: 'custom', message: `more than ${max} ${what}s` })
 })
 

@@ -112,6 +112,37 @@ describe('alerting duty', () => {
     assert.deepEqual([...old.errors, ...next.errors], [])
   })
 
+  it('a new holder keeps an alert of a range rule while its history is shorter than the range: no resolve, no re-fire', async () => {
+    // Needs 3 samples of the window: a holder that has scraped once has an empty result for it.
+    store.setRules(`groups:
+  - name: members
+    rules:
+      - alert: DownForAWhile
+        expr: count_over_time(mycel_member_up[3s]) >= 3 and max_over_time(mycel_member_up[3s]) == 0
+`)
+    const old = start('n1', 1)
+    membership.set(B, 'dead')
+    await clock.tickAsync(10)
+    await ticks(4)
+    const firedAt = store.stored().find(x => x.alert.l.peer === B)?.alert.fired as number
+    assert.ok(firedAt !== undefined, 'fired under the old holder')
+    old.stop()
+    const next = start('n2', 2)
+    await clock.tickAsync(10)
+    await ticks(2)
+    // Warming up (1.5 s of 3 s): still firing, same startsAt, no resolve written or sent.
+    assert.deepEqual(store.stored().map(x => [x.term, x.alert.s, x.alert.fired]), [[2, 'firing', firedAt]])
+    await ticks(8)
+    // The window is full and the peer still down: the alert goes on, never resolved, never notified twice.
+    assert.deepEqual(store.stored().map(x => [x.alert.s, x.alert.fired]), [['firing', firedAt]])
+    assert.ok(!store.alertOps().some(o => o.endsWith('resolved')), store.alertOps().join(', '))
+    assert.deepEqual(next.targets.hook(), [])
+    // Back: it resolves once the window holds an up sample.
+    membership.set(B, 'alive')
+    await ticks(4)
+    assert.deepEqual(next.targets.hook(), [`DownForAWhile{${B}} resolved ${iso(firedAt)}`])
+  })
+
   it('a resolve owed when the holder changed is sent by the next holder, once', async () => {
     store.setRules(MEMBER_DOWN_RULES)
     const old = start('n1', 1)

@@ -92,6 +92,8 @@ describe('rule files', () => {
     refused('groups:\n  - name: a\n    rules:\n      - record: job:up\n        expr: up\n', /recording rules are not evaluated by mycel/)
     refused('groups:\n  - name: a\n    rules:\n      - alert: A\n        expr: up\n        annotations: { s: "{{ range $x }}" }\n', /annotations\.s: unsupported template action/)
     refused('groups:\n  - name: a\n    rules:\n      - alert: A\n        expr: up\n        labels: { alertname: B }\n', /alertname/)
+    refused('groups:\n  - name: a\n    rules:\n      - alert: A\n        expr: up\n        labels: { __name__: B }\n', /invalid label name "__name__"/)
+    refused(`groups:\n  - name: a\n    rules:\n      - alert: A\n        expr: up\n        annotations: { ${'a'.repeat(129)}: x }\n`, /invalid annotation name/)
     const labels = Array.from({ length: 17 }, (_, i) => `l${i}: v`).join(', ')
     refused(`groups:\n  - name: a\n    rules:\n      - alert: A\n        expr: up\n        labels: { ${labels} }\n`, /more than 16 labels/)
     refused(`groups:\n  - name: a\n    rules:\n      - alert: A\n        expr: up\n        annotations: { s: "${'x'.repeat(MAX_RULE_FILE_BYTES)}" }\n`, /exceeds/)
