@@ -20,6 +20,7 @@
  * until its effect ends plus a grace: a detection in it counts, a flag
  * outside every window is a false positive.
  */
+import { prng } from './prng.js'
 
 export type BaselineKind = 'load1' | 'memory' | 'disk'
 export type InjectionKind = 'spike' | 'shift' | 'drift'
@@ -67,17 +68,6 @@ export interface GenerateOptions {
   quietStart?: number
 }
 
-/** mulberry32, the PRNG of test/helpers/prng.ts (harness/ may not import test/). */
-export function prng (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6D2B79F5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 /** Standard normal draws (Box–Muller) from a uniform source. */
 function gaussian (rand: () => number): () => number {

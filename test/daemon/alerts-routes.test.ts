@@ -6,6 +6,7 @@
  * /v1/alerts shows the stored alerts with their muting and honours its
  * filters.
  */
+import { callRoute } from '../helpers/route-call.js'
 import { strict as assert } from 'node:assert'
 import fc from 'fast-check'
 import { alertsRoutes } from '../../daemon/api/routes/alerts.js'
@@ -33,18 +34,7 @@ class Config {
   }
 }
 
-async function call (routes: Route[], method: string, path: string, opts: { params?: Record<string, string>, body?: unknown, query?: string } = {}): Promise<{ status: number, json: any }> {
-  const route = routes.find(r => r.method === method && r.path === path)
-  if (route === undefined) throw new Error(`no route ${method} ${path}`)
-  const req = { method, params: opts.params ?? {}, query: new URLSearchParams(opts.query ?? ''), body: opts.body, signal: new AbortController().signal } as unknown as ApiRequest
-  try {
-    const out = await route.handler(req) as { status?: number, json: unknown }
-    return { status: out.status ?? 200, json: out.json }
-  } catch (err: any) {
-    if (typeof err.status !== 'number') throw err
-    return { status: err.status, json: { error: err.message } }
-  }
-}
+const call = callRoute
 
 const RULES = `groups:
   - name: members

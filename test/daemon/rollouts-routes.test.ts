@@ -4,6 +4,7 @@
  * id, refusals keep their status, the list is newest first, the controls
  * answer the decision or 409, and the agent's parts become network facts.
  */
+import { callRoute } from '../helpers/route-call.js'
 import { strict as assert } from 'node:assert'
 import pino from 'pino'
 import { networkFacts, rolloutRoutes } from '../../daemon/api/routes/rollouts.js'
@@ -14,16 +15,7 @@ import type { HealthReport } from '../../protocols/health/report.js'
 import { component, MemoryConfig, network, release, releases } from '../managers/rollout/operator-fixtures.js'
 
 async function call (routes: Route[], method: string, path: string, params: Record<string, string> = {}, body?: unknown, query = ''): Promise<{ status: number, json: any }> {
-  const route = routes.find(r => r.method === method && r.path === path)
-  if (route === undefined) throw new Error(`no route ${method} ${path}`)
-  const req = { method, params, query: new URLSearchParams(query), body, signal: new AbortController().signal } as unknown as ApiRequest
-  try {
-    const out = await route.handler(req) as { status?: number, json: unknown }
-    return { status: out.status ?? 200, json: out.json }
-  } catch (err: any) {
-    if (typeof err.status !== 'number') throw err
-    return { status: err.status, json: { error: err.message } }
-  }
+  return await callRoute(routes, method, path, { params, body, query })
 }
 
 describe('rollouts admin routes', () => {

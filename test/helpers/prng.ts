@@ -1,14 +1,6 @@
-/** Seeded PRNG (mulberry32) so randomized tests are reproducible from the seed. */
-export function prng (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6D2B79F5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+/** Seeded PRNG (mulberry32); it lives in harness/, which bench/ uses too and which may not import test/. */
+import { prng } from '../../harness/prng.js'
+export { prng }
 
 export function randomBytes (rand: () => number, maxLen: number): Uint8Array {
   const out = new Uint8Array(Math.floor(rand() * maxLen))
