@@ -96,7 +96,7 @@ label = "global"
 id = "a"
 instances = { count = 2 }
 [groups.run.test_params]
-k = 3
+k = "3"
 [[groups]]
 id = "b"
 instances = { count = 1 }
@@ -144,6 +144,32 @@ test_params = { k = "9" }
     assert.equal(r.groups[0].instances, 4)
     assert.equal(r.groups[0].params.k, '9')
     assert.equal(r.groups[0].params.label, 'run')
+  })
+
+  // testground decodes test_params into map[string]string with BurntSushi/toml: a bare value fails
+  // the whole composition there, so it must fail here, naming the file and the key.
+  const notStrings: Array<[string, string, RegExp]> = [
+    ['[global.run.test_params] int', comp('[global.run.test_params]\nk = 1\n[[groups]]\nid = "a"\ninstances = { count = 2 }'),
+      /^c\.toml: global\.run\.test_params\.k: toml: cannot load TOML value of type int64 into a Go string.*k = "1"/],
+    ['[groups.run.test_params] bool', comp('[[groups]]\nid = "a"\ninstances = { count = 2 }\n[groups.run.test_params]\nflag = true'),
+      /^c\.toml: group "a" run\.test_params\.flag: toml: cannot load TOML value of type bool into a Go string/],
+    ['[[groups]] run.test_params float', comp('[[groups]]\nid = "a"\ninstances = { count = 2 }\nrun = { test_params = { ratio = 0.5 } }'),
+      /group "a" run\.test_params\.ratio: toml: cannot load TOML value of type float64 into a Go string/],
+    ['[[runs]] test_params int', comp('[[groups]]\nid = "a"\ninstances = { count = 2 }\n[[runs]]\nid = "r"\ntest_params = { k = 2 }\n[[runs.groups]]\nid = "a"'),
+      /run "r" test_params\.k: toml: cannot load TOML value of type int64/],
+    ['[[runs.groups]] test_params array', comp('[[groups]]\nid = "a"\ninstances = { count = 2 }\n[[runs]]\nid = "r"\n[[runs.groups]]\nid = "a"\ntest_params = { label = ["x"] }'),
+      /run "r" group "a" test_params\.label: toml: cannot load TOML value of type \[\]interface \{\} into a Go string/]
+  ]
+  for (const [what, text, re] of notStrings) {
+    it(`refuses a non-string test param (${what}) with testground's message`, () => {
+      assert.throws(() => parseComposition(text, 'c.toml'), (err: Error) => err.name === 'CompositionError' && re.test(err.message))
+    })
+  }
+
+  it('keeps integers outside test_params as numbers (counts, run_config)', () => {
+    const c = parseComposition(comp('[global.run_config]\nrun_timeout_min = 3\n[[groups]]\nid = "a"\ninstances = { count = 2 }'))
+    assert.equal(c.global.runConfig.run_timeout_min, 3)
+    assert.equal(prepareRun(c, m).groups[0].instances, 2)
   })
 
   const bad: Array<[string, string, RegExp, string?]> = [

@@ -77,17 +77,44 @@ function reqStr (v: unknown, where: string): string {
   return v
 }
 
-/** test_params values are strings in testground; TOML numbers/bools are accepted and stringified. */
+/**
+ * The Go type name BurntSushi/toml (0.4.1, testground's pin) reports for a TOML value it cannot put
+ * into a Go string. Integers come as bigint because the composition is parsed with integersAsBigInt.
+ */
+function goTypeOf (v: unknown): string {
+  if (typeof v === 'bigint') return 'int64'
+  if (typeof v === 'number') return 'float64'
+  if (typeof v === 'boolean') return 'bool'
+  if (v instanceof Date) return 'time.Time'
+  if (Array.isArray(v)) return '[]interface {}'
+  return 'map[string]interface {}'
+}
+
+/**
+ * test_params are `map[string]string` in testground (RunParams.TestParams in pkg/api/composition.go):
+ * its TOML decoder refuses the whole composition when one value is not a string, so we do too, with
+ * its message, rather than stringify a value that could never load there.
+ */
 function params (v: unknown, where: string): Record<string, string> {
   if (v === undefined) return {}
   if (!isTable(v)) throw new CompositionError(`${where} must be a table`)
   const out: Record<string, string> = {}
   for (const [k, val] of Object.entries(v)) {
-    if (typeof val === 'string') out[k] = val
-    else if (typeof val === 'number' || typeof val === 'bigint' || typeof val === 'boolean') out[k] = String(val)
-    else throw new CompositionError(`${where}.${k} must be a string, number or boolean`)
+    if (typeof val !== 'string') {
+      const hint = typeof val === 'bigint' || typeof val === 'number' || typeof val === 'boolean' ? ` (quote it: ${k} = "${String(val)}")` : ''
+      throw new CompositionError(`${where}.${k}: toml: cannot load TOML value of type ${goTypeOf(val)} into a Go string; testground's test_params are strings${hint}`)
+    }
+    out[k] = val
   }
   return out
+}
+
+/** Integers are parsed as bigint (to tell 1 from 1.0 in test_params); elsewhere they are plain numbers. */
+function plainNumbers (v: unknown): unknown {
+  if (typeof v === 'bigint') return Number(v)
+  if (Array.isArray(v)) return v.map(plainNumbers)
+  if (isTable(v)) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, plainNumbers(x)]))
+  return v
 }
 
 function instances (v: unknown, where: string): Instances {
@@ -109,7 +136,7 @@ function checkInstances (i: Instances, where: string): void {
 export function parseComposition (text: string, source = 'composition.toml'): Composition {
   let doc: Table
   try {
-    doc = parseToml(text) as Table
+    doc = parseToml(text, { integersAsBigInt: true }) as Table
   } catch (err) {
     throw new CompositionError(`${source}: invalid TOML: ${err instanceof TomlError ? err.message : String(err)}`)
   }
@@ -124,7 +151,7 @@ export function parseComposition (text: string, source = 'composition.toml'): Co
       builder: g.builder === undefined ? undefined : reqStr(g.builder, 'global.builder'),
       runner: reqStr(g.runner, 'global.runner'),
       totalInstances: num(g.total_instances, 'global.total_instances'),
-      runConfig: isTable(g.run_config) ? g.run_config : {},
+      runConfig: isTable(g.run_config) ? plainNumbers(g.run_config) as Table : {},
       testParams: params(run.test_params, 'global.run.test_params')
     }
     if (!Number.isInteger(global.totalInstances)) throw new CompositionError('global.total_instances must be an integer')
@@ -139,7 +166,7 @@ export function parseComposition (text: string, source = 'composition.toml'): Co
         builder: raw.builder === undefined ? undefined : reqStr(raw.builder, `group "${id}" builder`),
         instances: instances(raw.instances, `group "${id}" instances`),
         testParams: params(grun.test_params, `group "${id}" run.test_params`),
-        buildConfig: isTable(raw.build_config) ? raw.build_config : {}
+        buildConfig: isTable(raw.build_config) ? plainNumbers(raw.build_config) as Table : {}
       }
     })
     const runs = Array.isArray(doc.runs)
