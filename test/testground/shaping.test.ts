@@ -1,5 +1,7 @@
 import { strict as assert } from 'node:assert'
-import { parseNetworkConfig, unsupportedReason, nftRuleset, tcCommands } from '../../testground/runner/shaping.js'
+import fc from 'fast-check'
+import { parseNetworkConfig, unsupportedReason, nftRuleset, tcCommands, type LinkState } from '../../testground/runner/shaping.js'
+import { applyConfig, initialLinkState, type AppliedConfig } from '../../testground/runner/link-rules.js'
 import { parseCidr, planAddresses, overlaps, ipString } from '../../testground/runner/netns.js'
 import { outcomeLine, summarize } from '../../testground/runner/outcome.js'
 
@@ -31,40 +33,130 @@ describe('testground shaping', () => {
   ]
   for (const [what, raw, re] of bad) it(`refuses ${what}`, () => { assert.throws(() => parseNetworkConfig(raw), re) })
 
-  it('refuses latency/jitter/reorder with the netem reason', () => {
-    assert.match(unsupportedReason(parseNetworkConfig({ default: { latency: 1e8 } })) ?? '', /latency need tc netem/)
-    assert.match(unsupportedReason(parseNetworkConfig({ rules: [{ subnet: '16.0.0.0/24', jitter: 5 }] })) ?? '', /rule 16.0.0.0\/24: jitter/)
+  it('refuses latency/jitter/corrupt of the link shape with the netem reason; rules\' shape fields are not applied, so not refused', () => {
+    assert.match(unsupportedReason(parseNetworkConfig({ default: { latency: 1e8 } })) ?? '', /default: latency need tc netem/)
+    assert.match(unsupportedReason(parseNetworkConfig({ default: { jitter: 5, corrupt: 1 } })) ?? '', /default: jitter, corrupt need tc netem/)
+    assert.equal(unsupportedReason(parseNetworkConfig({ rules: [{ subnet: '16.0.0.0/24', jitter: 5 }] })), undefined)
     assert.equal(unsupportedReason(parseNetworkConfig({ default: { loss: 5, bandwidth: 1e6 } })), undefined)
   })
 
-  it('keeps the sync service reachable and orders rules by prefix length', () => {
-    const rs = nftRuleset(parseNetworkConfig({
+  it('normalises a rule\'s subnet to its network, as Go\'s net.ParseCIDR does', () => {
+    assert.equal(parseNetworkConfig({ rules: [{ subnet: '16.0.1.7/24', filter: 2 }] }).rules[0].subnet, '16.0.1.0/24')
+    assert.equal(parseNetworkConfig({ rules: [{ subnet: '16.0.1.7/32', filter: 2 }] }).rules[0].subnet, '16.0.1.7/32')
+  })
+
+  it('keeps the sync service reachable and orders filters as a route lookup would', () => {
+    const { state } = applyConfig(initialLinkState(), parseNetworkConfig({
       default: { loss: 2.5 },
-      rules: [{ subnet: '16.0.0.0/24', filter: 1 }, { subnet: '16.0.0.7/32', filter: 0 }, { subnet: '16.0.5.0/24', filter: 2 }]
-    }), ctx)
+      rules: [{ subnet: '16.0.0.0/24', filter: 1 }, { subnet: '16.0.0.7/32', filter: 2 }, { subnet: '16.0.5.0/24', filter: 2 }, { subnet: '16.0.0.0/8', filter: 2 }]
+    }), ctx.subnet)
+    const rs = nftRuleset(state, ctx)
     const lines = rs.split('\n').map(l => l.trim())
     const i = (s: string): number => lines.findIndex(l => l.startsWith(s))
-    assert.ok(i('ip daddr 16.0.0.1 tcp dport 5050 accept') < i('ip daddr 16.0.0.7/32 accept'))
-    assert.ok(i('ip daddr 16.0.0.7/32 accept') < i('ip daddr 16.0.0.0/24 reject'))
+    assert.ok(i('ip daddr 16.0.0.1 tcp dport 5050 accept') < i('ip daddr 16.0.0.7/32 drop'))
+    assert.ok(i('ip daddr 16.0.0.7/32 drop') < i('ip daddr 16.0.0.0/24 reject'))
     assert.ok(lines.includes('ip daddr 16.0.5.0/24 drop'))
-    assert.ok(lines.includes('ip daddr 16.0.0.0/16 numgen random mod 10000 < 250 drop'))
+    assert.ok(i('ip daddr 16.0.5.0/24 drop') < i('ip daddr 16.0.0.0/16 numgen random mod 10000 < 250 drop'))
+    // the data subnet's connected route beats a wider filter
+    assert.ok(i('ip daddr 16.0.0.0/16 accept') < i('ip daddr 16.0.0.0/8 drop'))
     assert.ok(rs.startsWith('table inet testground\ndelete table inet testground\n'))
   })
 
   it('100% loss, disabled network and deny_all', () => {
-    assert.match(nftRuleset(parseNetworkConfig({ default: { loss: 100 } }), ctx), /ip daddr 16.0.0.0\/16 drop/)
-    const off = nftRuleset(parseNetworkConfig({ enable: false }), ctx).split('\n').map(l => l.trim())
+    const at = (raw: unknown): string => nftRuleset(applyConfig(initialLinkState(), parseNetworkConfig(raw), ctx.subnet).state, ctx)
+    assert.match(at({ default: { loss: 100 } }), /ip daddr 16.0.0.0\/16 drop/)
+    const off = at({ enable: false }).split('\n').map(l => l.trim())
     assert.ok(off.indexOf('drop') > off.indexOf('ip daddr 16.0.0.1 tcp dport 5050 accept'))
-    assert.match(nftRuleset(parseNetworkConfig({ routing_policy: 'deny_all' }), ctx), /ip daddr 16.0.0.1 drop/)
+    assert.match(at({ routing_policy: 'deny_all' }), /ip daddr 16.0.0.1 drop/)
   })
 
-  it('tc: only a reset without bandwidth; htb classes and filters with it', () => {
-    assert.deepEqual(tcCommands(parseNetworkConfig({}), ctx), [['qdisc', 'del', 'dev', 'eth0', 'root']])
-    const cmds = tcCommands(parseNetworkConfig({ default: { bandwidth: 1 << 20 }, rules: [{ subnet: '16.0.9.0/24', bandwidth: 8000 }] }), ctx).map(c => c.join(' '))
+  it('tc: only a reset without bandwidth; an htb class for the link shape with it; rules\' bandwidth is not applied', () => {
+    const at = (raw: unknown): string[] => tcCommands(applyConfig(initialLinkState(), parseNetworkConfig(raw), ctx.subnet).state, ctx).map(c => c.join(' '))
+    assert.deepEqual(at({}), ['qdisc del dev eth0 root'])
+    assert.deepEqual(at({ rules: [{ subnet: '16.0.9.0/24', bandwidth: 8000 }] }), ['qdisc del dev eth0 root'])
+    const cmds = at({ default: { bandwidth: 1 << 20 } })
     assert.equal(cmds[0], 'qdisc del dev eth0 root')
     assert.ok(cmds.includes('class add dev eth0 parent 1: classid 1:10 htb rate 1048576bit'))
     assert.ok(cmds.includes('filter add dev eth0 parent 1: protocol ip prio 1 u32 match ip dst 16.0.0.1/32 flowid 1:2'))
-    assert.ok(cmds.includes('filter add dev eth0 parent 1: protocol ip prio 2 u32 match ip dst 16.0.9.0/24 flowid 1:100'))
+  })
+})
+
+describe('testground link rules (testground\'s AddRules / Shape semantics)', () => {
+  const DATA = ctx.subnet
+  const step = (s: LinkState, raw: Record<string, unknown>): AppliedConfig => applyConfig(s, parseNetworkConfig(raw), DATA)
+  const filters = (s: LinkState): Record<string, number> => Object.fromEntries(s.filters)
+  const drop = (subnet: string): unknown => ({ subnet, filter: 2 })
+
+  it('drop adds, an empty rules list changes nothing, reject replaces, accept removes; other subnets keep theirs', () => {
+    let s = step(initialLinkState(), { rules: [drop('16.0.0.5/32'), drop('16.0.0.6/32')] }).state
+    assert.deepEqual(filters(s), { '16.0.0.5/32': 2, '16.0.0.6/32': 2 })
+    s = step(s, { rules: [] }).state
+    assert.deepEqual(filters(s), { '16.0.0.5/32': 2, '16.0.0.6/32': 2 })
+    s = step(s, { rules: [{ subnet: '16.0.0.5/32', filter: 1 }] }).state
+    assert.deepEqual(filters(s), { '16.0.0.5/32': 1, '16.0.0.6/32': 2 })
+    s = step(s, { rules: [{ subnet: '16.0.0.5/32', filter: 0 }, { subnet: '16.0.9.0/24', filter: 0 }] }).state
+    assert.deepEqual(filters(s), { '16.0.0.6/32': 2 })
+    assert.doesNotMatch(nftRuleset(s, ctx), /16\.0\.0\.5/)
+  })
+
+  it('an accept names the route\'s network: drop 16.0.1.7/24, then accept 16.0.1.0/24 removes it', () => {
+    const s = step(step(initialLinkState(), { rules: [drop('16.0.1.7/24')] }).state, { rules: [{ subnet: '16.0.1.0/24' }] }).state
+    assert.deepEqual(filters(s), {})
+  })
+
+  it('default.filter changes nothing and warns, naming the rule to use instead', () => {
+    const before = step(initialLinkState(), { rules: [drop('16.0.0.9/32')] }).state
+    for (const f of [1, 2]) {
+      const { state, warnings } = step(before, { default: { filter: f } })
+      assert.equal(nftRuleset(state, ctx), nftRuleset(before, ctx))
+      assert.equal(warnings.length, 1)
+      assert.match(warnings[0], new RegExp(`default.filter = ${f} .* is ignored.*rules: \\[\\{ subnet: '<peer IP>/32', filter: ${f} \\}\\].*enable: false`))
+    }
+  })
+
+  it('Shape replaces the whole link shape: a config without loss ends an earlier loss', () => {
+    const lossy = step(initialLinkState(), { default: { loss: 50, bandwidth: 1000 } }).state
+    const after = step(lossy, {}).state
+    assert.equal(after.shape.loss, 0)
+    assert.equal(after.shape.bandwidth, 0)
+    assert.doesNotMatch(nftRuleset(after, ctx), /numgen/)
+  })
+
+  it('enable = false detaches and applies nothing else; enabling again finds the filters still there', () => {
+    const dropped = step(initialLinkState(), { rules: [drop('16.0.0.5/32')] }).state
+    const off = step(dropped, { enable: false, default: { loss: 20 }, rules: [{ subnet: '16.0.0.5/32', filter: 0 }] })
+    assert.equal(off.state.enabled, false)
+    assert.deepEqual(filters(off.state), { '16.0.0.5/32': 2 })
+    assert.match(off.warnings[0], /enable = false: the 1 rule\(s\) of this config are not applied/)
+    const on = step(off.state, { enable: true }).state
+    assert.equal(on.enabled, true)
+    assert.deepEqual(filters(on), { '16.0.0.5/32': 2 })
+  })
+
+  it('warns about what testground would not do: rule shape fields, a wider rule, a rule for the whole data subnet', () => {
+    const { warnings } = step(initialLinkState(), {
+      rules: [{ subnet: '16.0.3.0/24', loss: 10, bandwidth: 100, filter: 0 }, drop('16.0.0.0/8'), drop('16.0.0.0/16')]
+    })
+    assert.match(warnings[0], /rules\[0\] \(16.0.3.0\/24\): loss, bandwidth ignored/)
+    assert.match(warnings[1], /rules\[1\] \(16.0.0.0\/8\): has no effect on the data network 16.0.0.0\/16/)
+    assert.match(warnings[2], /rules\[2\] \(16.0.0.0\/16\): a drop rule for the whole data subnet replaces its connected route/)
+    assert.deepEqual(step(initialLinkState(), { rules: [drop('16.0.0.5/32')] }).warnings, [])
+  })
+
+  it('property: each subnet ends as the last rule naming it said, however the rules are split over configs', () => {
+    const subnets = ['16.0.0.2/32', '16.0.0.3/32', '16.0.1.0/24', '16.0.0.0/8']
+    const rule = fc.record({ subnet: fc.constantFrom(...subnets), filter: fc.constantFrom(0, 1, 2) })
+    fc.assert(fc.property(fc.array(fc.array(rule, { maxLength: 5 }), { maxLength: 6 }), configs => {
+      let s = initialLinkState()
+      for (const rules of configs) s = step(s, { rules }).state
+      const expected: Record<string, number> = {}
+      for (const r of configs.flat()) {
+        if (r.filter === 0) delete expected[r.subnet]
+        else expected[r.subnet] = r.filter
+      }
+      assert.deepEqual(filters(s), expected)
+      assert.deepEqual(filters(step(s, { rules: [] }).state), expected)
+    }))
   })
 })
 

@@ -1,15 +1,17 @@
 /**
- * Translation of testground network configurations (sdk `network.Config`, as the sdk sends it:
- * snake_case keys) into nftables rulesets and tc commands for one instance's namespace.
+ * testground network configurations (sdk `network.Config`, as the sdk sends it: snake_case keys) and
+ * the state of one instance's link, rendered as an nftables ruleset and tc commands for its namespace.
+ * How a config changes that state (testground's ConfigureNetwork: Shape, AddRules, enable) is
+ * link-rules.ts; this file parses configs and renders states.
  *
- * What maps to what:
- * - `enable = false`            → drop all data traffic (the sync service stays reachable).
- * - `default.filter` 1 / 2      → reject / drop all data traffic.
- * - `rules[].filter` 1 / 2      → reject / drop traffic to that subnet (testground: prohibit/blackhole
- *                                 routes; longest prefix wins, as with routes).
- * - `loss` (percent)            → nftables `numgen random` drop, per rule or default.
- * - `bandwidth` (bits/s)        → tc htb class on eth0 (egress), per rule via u32 filters or default.
- * - `routing_policy = deny_all` → nothing but the sync service on the host side.
+ * What renders as what:
+ * - link disabled (`enable = false`) → drop all data traffic (the sync service stays reachable).
+ * - a subnet's drop / reject filter    → nftables drop / reject to that subnet (testground: blackhole /
+ *                                        prohibit routes; longest prefix wins, as with routes, and the
+ *                                        data subnet's own connected route takes part).
+ * - the link shape's `loss` (percent) → nftables `numgen random` drop on data traffic.
+ * - the link shape's `bandwidth` (bits/s) → tc htb class on eth0 (egress).
+ * - `routing_policy = deny_all`       → nothing but the sync service on the host side.
  * - latency, jitter, corrupt, reorder, duplicate: these need tc netem, which this kernel lacks; we refuse
  *   with UnsupportedShapingError rather than pretend.
  * All shaping is egress, like testground's.
@@ -19,6 +21,7 @@ import { UnsupportedShapingError } from './errors.js'
 export const FILTER_ACCEPT = 0
 export const FILTER_REJECT = 1
 export const FILTER_DROP = 2
+export type Blocking = typeof FILTER_REJECT | typeof FILTER_DROP
 
 export interface LinkShape {
   latencyNs: number
@@ -42,6 +45,20 @@ export interface NetworkConfig {
   callbackTarget: number
   routingPolicy: 'allow_all' | 'deny_all'
   ipv4?: string
+}
+
+/**
+ * What testground's sidecar leaves on an instance's link between configs: routes per subnet
+ * (blackhole = drop, prohibit = reject) and the link shape (htb + netem) of the last `default`.
+ */
+export interface LinkState {
+  /** false after `enable = false` (testground detaches the data network), until a config enables it */
+  enabled: boolean
+  routingPolicy: 'allow_all' | 'deny_all'
+  /** the last enabled config's `default` shape; its `filter` is never applied */
+  shape: LinkShape
+  /** network address/prefix (e.g. 16.0.3.0/24) → what its route does; accepted subnets have no entry */
+  filters: Map<string, Blocking>
 }
 
 export interface ShapingContext {
@@ -88,6 +105,24 @@ function cidr (v: unknown, where: string): string {
   return v
 }
 
+/** Address and mask length as 32-bit number and prefix; `cidr` is already checked against CIDR4. */
+export function cidrParts (c: string): { base: number, prefix: number } {
+  const [ip, len] = c.split('/')
+  const prefix = Number(len)
+  const addr = ip.split('.').reduce((a, o) => a * 256 + Number(o), 0)
+  const mask = prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0
+  return { base: (addr & mask) >>> 0, prefix }
+}
+
+/**
+ * The network a CIDR names (16.0.1.7/24 → 16.0.1.0/24), as Go's net.ParseCIDR gives it to the sidecar:
+ * a later rule for 16.0.1.0/24 then addresses the same route.
+ */
+export function networkOf (c: string): string {
+  const { base, prefix } = cidrParts(c)
+  return `${[base >>> 24, (base >>> 16) & 255, (base >>> 8) & 255, base & 255].join('.')}/${prefix}`
+}
+
 /** Parses a config as published by the sdk on `network:<hostname>`. Throws UnsupportedShapingError. */
 export function parseNetworkConfig (raw: unknown): NetworkConfig {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new UnsupportedShapingError('network config must be an object')
@@ -105,7 +140,7 @@ export function parseNetworkConfig (raw: unknown): NetworkConfig {
     default: shape(r.default, 'default'),
     rules: rules.map((rule: unknown, i: number) => {
       const rr = (typeof rule === 'object' && rule !== null ? rule : {}) as Record<string, unknown>
-      return { subnet: cidr(rr.subnet, `rules[${i}].subnet`), shape: shape(rr, `rules[${i}]`) }
+      return { subnet: networkOf(cidr(rr.subnet, `rules[${i}].subnet`)), shape: shape(rr, `rules[${i}]`) }
     }),
     callbackState: typeof r.callback_state === 'string' ? r.callback_state : '',
     callbackTarget: typeof r.callback_target === 'number' ? r.callback_target : 0,
@@ -115,51 +150,67 @@ export function parseNetworkConfig (raw: unknown): NetworkConfig {
   return cfg
 }
 
-/** Why this config cannot be applied here, or undefined when it can. */
-export function unsupportedReason (cfg: NetworkConfig): string | undefined {
-  const shapes = [{ where: 'default', s: cfg.default }, ...cfg.rules.map(r => ({ where: `rule ${r.subnet}`, s: r.shape }))]
-  for (const { where, s } of shapes) {
-    const asked = (['latencyNs', 'jitterNs', 'corrupt', 'reorder', 'duplicate'] as const).filter(k => s[k] > 0)
-    if (asked.length > 0) {
-      const names = asked.map(k => k.replace('Ns', ''))
-      return `${where}: ${names.join(', ')} need tc netem, which this kernel does not have; the local runner supports filter (drop/reject), loss and bandwidth only`
-    }
-  }
-  return undefined
-}
+/** Link-shape fields that need tc netem (not in this kernel). */
+export const NETEM_FIELDS = ['latencyNs', 'jitterNs', 'corrupt', 'reorder', 'duplicate'] as const
 
-function prefixLen (c: string): number { return Number(c.split('/')[1]) }
-
-function verdictLines (match: string, s: LinkShape, terminal: boolean): string[] {
-  if (s.filter === FILTER_DROP) return [`${match} drop`]
-  if (s.filter === FILTER_REJECT) return [`${match} reject with icmpx type admin-prohibited`]
-  const out: string[] = []
-  // numgen draws 0..9999, so loss keeps two decimals of a percent.
-  const permyriad = Math.round(s.loss * 100)
-  if (permyriad >= 10000) return [`${match} drop`]
-  if (permyriad > 0) out.push(`${match} numgen random mod 10000 < ${permyriad} drop`)
-  if (terminal) out.push(`${match} accept`)
-  return out
+/** Names of the netem fields a shape asks for ("latency", "jitter", ...). */
+export function netemAsked (s: LinkShape): string[] {
+  return NETEM_FIELDS.filter(k => s[k] > 0).map(k => k.replace('Ns', ''))
 }
 
 /**
- * The whole nftables ruleset for one namespace, applied atomically with `nft -f -` (the table is
- * recreated, so each config replaces the previous one, as testground's does).
+ * Why this config cannot be applied here, or undefined when it can. Only `default`'s shape is ever
+ * applied (rules' shape fields are ignored, as by testground), so only it can be refused.
  */
-export function nftRuleset (cfg: NetworkConfig, ctx: ShapingContext): string {
+export function unsupportedReason (cfg: NetworkConfig): string | undefined {
+  if (!cfg.enable) return undefined
+  const asked = netemAsked(cfg.default)
+  if (asked.length === 0) return undefined
+  return `default: ${asked.join(', ')} need tc netem, which this kernel does not have; the local runner supports filter rules (drop/reject), loss and bandwidth only`
+}
+
+export function prefixLen (c: string): number { return Number(c.split('/')[1]) }
+
+/** Drops `loss` percent of packets matching `match`; numgen draws 0..9999, so two decimals of a percent. */
+function lossLines (match: string, loss: number): string[] {
+  const permyriad = Math.round(loss * 100)
+  if (permyriad >= 10000) return [`${match} drop`]
+  if (permyriad > 0) return [`${match} numgen random mod 10000 < ${permyriad} drop`]
+  return []
+}
+
+function filterLine (subnet: string, f: Blocking): string {
+  return f === FILTER_DROP ? `ip daddr ${subnet} drop` : `ip daddr ${subnet} reject with icmpx type admin-prohibited`
+}
+
+/**
+ * The whole nftables ruleset for one namespace, applied atomically with `nft -f -`. The table is
+ * recreated from the state each time; the state itself carries testground's incremental semantics.
+ *
+ * Filters are ordered as a route lookup picks them: longest prefix first. The data subnet's connected
+ * route sits among them at its own prefix length: a filter for a part of the subnet (a peer's /32)
+ * wins over it, a filter for a wider network (16.0.0.0/8) loses, and a filter for exactly the data
+ * subnet replaces it (testground's RouteReplace replaces the connected route).
+ */
+export function nftRuleset (state: LinkState, ctx: ShapingContext): string {
   const lines: string[] = [
     'oifname "lo" accept',
     // The sync service shares the link with the data network here; it must survive every filter.
     `ip daddr ${ctx.gateway} tcp dport ${ctx.syncPort} accept`
   ]
-  if (cfg.routingPolicy === 'deny_all') lines.push(`ip daddr ${ctx.gateway} drop`)
-  if (!cfg.enable) {
+  if (state.routingPolicy === 'deny_all') lines.push(`ip daddr ${ctx.gateway} drop`)
+  if (!state.enabled) {
     lines.push('drop')
   } else {
-    // Longest prefix first: a rule for a /32 beats one for its /24, like routes.
-    const rules = [...cfg.rules].sort((a, b) => prefixLen(b.subnet) - prefixLen(a.subnet))
-    for (const r of rules) lines.push(...verdictLines(`ip daddr ${r.subnet}`, r.shape, true))
-    lines.push(...verdictLines(`ip daddr ${ctx.subnet}`, cfg.default, false))
+    const data = networkOf(ctx.subnet)
+    const dataPrefix = prefixLen(data)
+    const filters = [...state.filters].sort((a, b) => prefixLen(b[0]) - prefixLen(a[0]))
+    const narrower = filters.filter(([s]) => prefixLen(s) > dataPrefix || s === data)
+    const wider = filters.filter(([s]) => prefixLen(s) <= dataPrefix && s !== data)
+    for (const [subnet, f] of narrower) lines.push(filterLine(subnet, f))
+    // The connected route: what reaches it leaves through eth0, where the link shape applies.
+    lines.push(...lossLines(`ip daddr ${data}`, state.shape.loss), `ip daddr ${data} accept`)
+    for (const [subnet, f] of wider) lines.push(filterLine(subnet, f))
   }
   return [
     `table inet ${NFT_TABLE}`,
@@ -183,27 +234,20 @@ function rate (bps: number): string {
 const UNLIMITED = '100gbit'
 
 /**
- * tc commands (argv lists, without the leading `tc`) that make eth0's egress match the config. The
+ * tc commands (argv lists, without the leading `tc`) that make eth0's egress match the link shape. The
  * first command always removes the previous root qdisc (the caller ignores its failure when there
- * was none), so classes and filters of an earlier config never linger.
+ * was none), so classes and filters of an earlier shape never linger.
  */
-export function tcCommands (cfg: NetworkConfig, ctx: ShapingContext): string[][] {
-  const limited = cfg.rules.filter(r => r.shape.bandwidth > 0)
+export function tcCommands (state: LinkState, ctx: ShapingContext): string[][] {
   const cmds: string[][] = [['qdisc', 'del', 'dev', ctx.dev, 'root']]
-  if (cfg.default.bandwidth === 0 && limited.length === 0) return cmds
+  if (!state.enabled || state.shape.bandwidth === 0) return cmds
   cmds.push(
     ['qdisc', 'add', 'dev', ctx.dev, 'root', 'handle', '1:', 'htb', 'default', '10'],
     // class 1:2: the sync service, never shaped
     ['class', 'add', 'dev', ctx.dev, 'parent', '1:', 'classid', '1:2', 'htb', 'rate', UNLIMITED],
     ['filter', 'add', 'dev', ctx.dev, 'parent', '1:', 'protocol', 'ip', 'prio', '1', 'u32', 'match', 'ip', 'dst', `${ctx.gateway}/32`, 'flowid', '1:2'],
-    // class 1:10: default shape
-    ['class', 'add', 'dev', ctx.dev, 'parent', '1:', 'classid', '1:10', 'htb', 'rate',
-      cfg.default.bandwidth > 0 ? rate(cfg.default.bandwidth) : UNLIMITED]
+    // class 1:10: the link shape
+    ['class', 'add', 'dev', ctx.dev, 'parent', '1:', 'classid', '1:10', 'htb', 'rate', rate(state.shape.bandwidth)]
   )
-  limited.sort((a, b) => prefixLen(b.subnet) - prefixLen(a.subnet)).forEach((r, i) => {
-    const cls = `1:${100 + i}`
-    cmds.push(['class', 'add', 'dev', ctx.dev, 'parent', '1:', 'classid', cls, 'htb', 'rate', rate(r.shape.bandwidth)])
-    cmds.push(['filter', 'add', 'dev', ctx.dev, 'parent', '1:', 'protocol', 'ip', 'prio', String(2 + i), 'u32', 'match', 'ip', 'dst', r.subnet, 'flowid', cls])
-  })
   return cmds
 }

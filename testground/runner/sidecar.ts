@@ -2,12 +2,17 @@
  * The sidecar role, as testground's sidecar plays it for each instance (pkg/sidecar/sidecar_handler.go):
  * signal `network-initialized` once the instance's network is up, then apply every config published
  * on `network:<hostname>` and signal its `callback_state`. Configs apply in order, one at a time per
- * instance. A config we cannot honour (latency without netem, IPv6, ...) is not half-applied and its
+ * instance, onto the state the earlier ones left (link-rules.ts: testground's incremental rules).
+ * What a config asks for that testground ignores is logged as a warning, in the runner's log and in
+ * the instance's `sidecar.log`. A config we cannot honour (latency without netem, IPv6, ...) is not half-applied and its
  * callback is not signalled: the instance is failed with the reason, so the run ends with a clear
  * message instead of a barrier that never opens.
  */
+import { appendFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { must, run } from './exec.js'
-import { parseNetworkConfig, unsupportedReason, nftRuleset, tcCommands, type NetworkConfig, type ShapingContext } from './shaping.js'
+import { parseNetworkConfig, unsupportedReason, nftRuleset, tcCommands, type LinkState, type NetworkConfig, type ShapingContext } from './shaping.js'
+import { applyConfig, initialLinkState } from './link-rules.js'
 import { stateKey, topicKey, type SyncService } from './sync-service.js'
 import { UnsupportedShapingError } from './errors.js'
 import type { Instance } from './instance.js'
@@ -19,6 +24,8 @@ export class Sidecar {
   private readonly queues = new Map<number, Promise<void>>()
   /** current address per instance index, to refuse an IPv4 change onto a taken address */
   private readonly addrs = new Map<number, string>()
+  /** each instance's link as the configs so far left it */
+  private readonly links = new Map<number, LinkState>()
   private stopped = false
   applied = 0
   refused = 0
@@ -34,8 +41,9 @@ export class Sidecar {
   async prepare (inst: Instance): Promise<void> {
     const netns = inst.spec.netns as string
     this.addrs.set(inst.spec.index, inst.spec.ip)
-    const open = parseNetworkConfig({ network: 'default', enable: true })
+    const open = initialLinkState()
     await must(['ip', 'netns', 'exec', netns, 'nft', '-f', '-'], nftRuleset(open, { ...this.ctx, dev: 'eth0' }))
+    this.links.set(inst.spec.index, open)
   }
 
   /** Called once the instance's process runs: signal network readiness and follow its config topic. */
@@ -53,25 +61,43 @@ export class Sidecar {
     if (this.stopped || !inst.running) return
     const netns = inst.spec.netns as string
     let cfg: NetworkConfig
+    let next: LinkState
     try {
       cfg = parseNetworkConfig(JSON.parse(json))
       const why = unsupportedReason(cfg)
       if (why !== undefined) throw new UnsupportedShapingError(why)
+      const applied = applyConfig(this.links.get(inst.spec.index) ?? initialLinkState(), cfg, this.ctx.subnet)
+      next = applied.state
+      for (const w of applied.warnings) await this.warn(inst, w)
       if (cfg.ipv4 !== undefined) await this.changeAddress(inst, cfg.ipv4)
       const ctx = { ...this.ctx, dev: 'eth0' }
-      await must(['ip', 'netns', 'exec', netns, 'nft', '-f', '-'], nftRuleset(cfg, ctx))
-      const cmds = tcCommands(cfg, ctx)
+      await must(['ip', 'netns', 'exec', netns, 'nft', '-f', '-'], nftRuleset(next, ctx))
+      const cmds = tcCommands(next, ctx)
       await run(['ip', 'netns', 'exec', netns, 'tc', ...cmds[0]]) // removing a qdisc that is not there is fine
       for (const c of cmds.slice(1)) await must(['ip', 'netns', 'exec', netns, 'tc', ...c])
     } catch (err) {
       this.refused++
       const reason = `network configuration refused by the local runner: ${(err as Error).message}`
       this.log.warn(`instance ${inst.spec.group}/${inst.spec.groupIndex} (${inst.spec.hostname}): ${reason}`)
+      await this.note(inst, `refused: ${reason}`)
       inst.fail('failure', reason)
       return
     }
+    this.links.set(inst.spec.index, next)
     this.applied++
     if (cfg.callbackState !== '') this.sync.signalEntry(stateKey(this.prefix, cfg.callbackState))
+  }
+
+  private async warn (inst: Instance, msg: string): Promise<void> {
+    this.log.warn(`instance ${inst.spec.group}/${inst.spec.groupIndex} (${inst.spec.hostname}): network config: ${msg}`)
+    await this.note(inst, `warning: ${msg}`)
+  }
+
+  /** One line in the instance's sidecar.log (beside its run.out); a write failure only loses the note. */
+  private async note (inst: Instance, line: string): Promise<void> {
+    try {
+      await appendFile(join(inst.spec.outputsDir, 'sidecar.log'), `${new Date().toISOString()} ${line}\n`)
+    } catch { /* outputs dir gone: the runner log has it */ }
   }
 
   private async changeAddress (inst: Instance, cidr: string): Promise<void> {
