@@ -7,7 +7,7 @@
 import { strict as assert } from 'node:assert'
 import { spawn } from 'node:child_process'
 import { canNetns, leftovers, runCli, runTag } from '../../testground/runner/testing.js'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 
@@ -57,12 +57,18 @@ describe('testground local runner (selftest plan)', function () {
   describe('in network namespaces', function () {
     before(function () { if (!canNetns) this.skip() })
 
-    it('applies drop/reject/loss filters and an htb bandwidth limit through the sdk, then cleans up', async () => {
+    it('applies rules as testground does (drop stays through an empty list until accept; default.filter ignored), loss and an htb bandwidth limit, then cleans up', async () => {
       const r = await runCli(['run', join(PLAN, '_compositions/filter.toml'), '--timeout', '60s', '--outputs-dir', out, '--result-file', join(out, 'result.json')], 90_000)
       assert.equal(r.code, 0, r.stderr)
       const res = result()
       assert.equal(res.mode, 'netns')
-      assert.equal(res.journal.network.applied, 4)
+      // drop, empty rules, reject, accept, default.filter, loss, bandwidth (the plan checks reachability after each)
+      assert.equal(res.journal.network.applied, 7)
+      // default.filter warns, naming the rule to use instead, in the runner log and the instance's sidecar.log
+      assert.match(r.stderr, /network config: default\.filter = 2 \(drop\) is ignored.*rules: \[\{ subnet: '<peer IP>\/32', filter: 2 \}\]/)
+      const logs = [0, 1].map(i => join(out, 'selftest', res.run_id, 'pair', String(i), 'sidecar.log')).filter(f => existsSync(f))
+      assert.equal(logs.length, 1)
+      assert.match(readFileSync(logs[0], 'utf8'), /warning: default\.filter = 2 \(drop\) is ignored/)
       // htb at 1 Mbit/s: 256 KiB in about 2 s (the plan itself fails outside 1.5–6 s)
       assert.ok(res.metrics.all.bulk_1mbit_ms.max >= 1500)
       assert.deepEqual(leftovers(runTag(r.stderr)), [])

@@ -73,20 +73,30 @@ async function filter (runenv, client) {
   sub.cancel()
   const server = value.ip
   if (!await canConnect(server, 7000, 3000)) throw new Error('no connection before any filter')
-  for (const [filter, name] of [[2, 'drop'], [1, 'reject']]) {
-    await netclient.configureNetwork({ network: 'default', enable: true, default: {}, rules: [{ subnet: `${server}/32`, filter }], callbackState: `${name}-on`, callbackTarget: 1, routingPolicy: 'allow_all' })
-    if (await canConnect(server, 7000, 1500)) throw new Error(`connected through a ${name} rule`)
-  }
-  await netclient.configureNetwork({ network: 'default', enable: true, default: { loss: 100 }, callbackState: 'loss-on', callbackTarget: 1, routingPolicy: 'allow_all' })
+  // testground's semantics (pkg/sidecar/link.go AddRules, Shape): rules change only the subnets they
+  // name, and stay until an accept rule for that subnet; default.filter is not applied at all.
+  const configure = (name, cfg) => netclient.configureNetwork({ network: 'default', enable: true, default: {}, rules: [], routingPolicy: 'allow_all', ...cfg, callbackState: name, callbackTarget: 1 })
+  const rule = (filter) => [{ subnet: `${server}/32`, filter }]
+  await configure('drop-on', { rules: rule(2) })
+  if (await canConnect(server, 7000, 1500)) throw new Error('connected through a drop rule')
+  await configure('empty-rules', { rules: [] })
+  if (await canConnect(server, 7000, 1500)) throw new Error('an empty rules list removed the drop rule')
+  await configure('reject-on', { rules: rule(1) })
+  if (await canConnect(server, 7000, 1500)) throw new Error('connected through a reject rule')
+  await configure('accept', { rules: rule(0) })
+  if (!await canConnect(server, 7000, 3000)) throw new Error('no connection after an accept rule')
+  await configure('default-filter', { default: { filter: 2 } })
+  if (!await canConnect(server, 7000, 3000)) throw new Error('default.filter was applied (testground ignores it)')
+  await configure('loss-on', { default: { loss: 100 } })
   if (await canConnect(server, 7000, 1500)) throw new Error('connected through 100% loss')
   // 1 Mbit/s egress: BULK (256 KiB = 2 Mbit) needs about 2 s; unshaped it takes milliseconds.
-  await netclient.configureNetwork({ network: 'default', enable: true, default: { bandwidth: 1 << 20 }, callbackState: 'bw-on', callbackTarget: 1, routingPolicy: 'allow_all' })
+  await configure('bw-on', { default: { bandwidth: 1 << 20 } })
   if (!await canConnect(server, 7000, 3000)) throw new Error('no connection after removing filters (bandwidth limit only)')
   const ms = await sendBulk(server, 7001)
   runenv.recordMessage(`sent ${BULK} bytes at 1 Mbit/s in ${ms} ms`)
   if (ms < 1500 || ms > 6000) throw new Error(`256 KiB at 1 Mbit/s took ${ms} ms; expected about 2000`)
   writeResults(runenv, { bulk_1mbit_ms: ms })
-  runenv.recordMessage('drop, reject and loss filters blocked traffic; removing them restored it; bandwidth limited')
+  runenv.recordMessage('drop, reject and loss blocked traffic; an empty rules list kept the drop; accept and a new link shape restored it; default.filter changed nothing; bandwidth limited')
   await client.signalAndWait('finished', 2)
 }
 

@@ -1,9 +1,11 @@
 'use strict'
 /**
  * failure-detection: after the join, the agents of the last kill_count instances die (kill_mode
- * "process": SIGKILL, so their TCP connections close; "network": all their traffic is dropped by the
- * sidecar, as when a host vanishes). Every survivor must mark every victim dead within
- * detect_timeout, and must never mark a live instance dead (false positive).
+ * "process": SIGKILL, so their TCP connections close; "network": the victim drops everything it
+ * sends to its peers, a drop rule per peer address, as when a host vanishes). Every survivor must
+ * mark every victim dead within detect_timeout, and must never mark a live instance dead (false
+ * positive). Per-peer rules rather than `default.filter`, which testground's sidecar ignores; they
+ * act the same under testground (blackhole routes) and here.
  * Measures: detect_ms_max / detect_ms_mean (victim's death → this survivor sees it dead),
  * suspect_ms_min (→ first seen suspect), false_dead, false_suspect (live peers this survivor saw
  * dead / suspect at any poll during the detection and observe window).
@@ -11,8 +13,11 @@
 const { joinCluster, watcher } = require('../lib/cluster')
 const { barrier, collect, signalAndWait, writeResults, sleep, pollInterval } = require('../lib/util')
 
+/** sdk-go's network.FilterAction Drop (the js sdk has no constants for it) */
+const DROP = 2
+
 module.exports = async function failureDetection (runenv, client) {
-  const { agent, n, p, seq, netclient, metrics } = await joinCluster(runenv, client)
+  const { agent, n, p, seq, netclient, metrics, roster } = await joinCluster(runenv, client)
   const k = p.int('kill_count')
   const mode = p.str('kill_mode')
   const detectTimeout = p.duration('detect_timeout')
@@ -27,8 +32,9 @@ module.exports = async function failureDetection (runenv, client) {
         await agent.kill()
         await client.publish('victims', { peerId: agent.peerId, killedAt })
       } else {
+        const peers = roster.filter(r => r.seq !== seq)
         await netclient.configureNetwork({
-          network: 'default', enable: true, default: { filter: 2 },
+          network: 'default', enable: true, default: {}, rules: peers.map(r => ({ subnet: `${r.ip}/32`, filter: DROP })),
           callbackState: `isolated-${seq}`, callbackTarget: 1, routingPolicy: 'allow_all'
         })
         await client.publish('victims', { peerId: agent.peerId, killedAt: Date.now() })

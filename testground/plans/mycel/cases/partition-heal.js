@@ -1,9 +1,10 @@
 'use strict'
 /**
- * partition-heal: after the join, the groups are split with drop filters (every instance drops
+ * partition-heal: after the join, the groups are split with drop rules (every instance drops
  * traffic to every address of the other groups). During the split one writer per group writes a
- * config key. Then the filters are removed; every agent must again see all N alive and read every
- * group's key within converge_timeout.
+ * config key. Then an accept rule for each of those addresses heals it (testground's sidecar keeps a
+ * drop rule until an accept rule names its subnet; an empty rules list changes nothing); every agent
+ * must again see all N alive and read every group's key within converge_timeout.
  * Needs: a sidecar (namespaces), ≥ 2 groups, and the config API (PUT/GET /v1/config/:ns/:key).
  * During the split each side must read its own key and must not read the other sides' keys.
  * Measures: alive_during_partition (what this agent saw at the end of the split),
@@ -12,6 +13,10 @@
  */
 const { joinCluster, aliveSet } = require('../lib/cluster')
 const { collect, poll, signalAndWait, writeResults, sleep, pollInterval } = require('../lib/util')
+
+/** sdk-go's network.FilterAction values (the js sdk has no constants for them) */
+const ACCEPT = 0
+const DROP = 2
 
 async function writeKey (agent, ns, key, value) {
   const url = `/v1/config/${encodeURIComponent(ns)}/${encodeURIComponent(key)}`
@@ -41,9 +46,10 @@ module.exports = async function partitionHeal (runenv, client) {
   try {
     if (groups.length < 2) throw new Error(`partition-heal needs at least 2 groups, the composition has ${groups.length}`)
     const others = roster.filter(r => r.group !== me)
+    const rules = (filter) => others.map(r => ({ subnet: `${r.ip}/32`, filter }))
     await netclient.configureNetwork({
       network: 'default', enable: true, default: {}, routingPolicy: 'allow_all',
-      rules: others.map(r => ({ subnet: `${r.ip}/32`, filter: 2 })),
+      rules: rules(DROP),
       callbackState: 'partitioned'
     })
     const splitAt = Date.now()
@@ -69,7 +75,7 @@ module.exports = async function partitionHeal (runenv, client) {
     }
     await signalAndWait(client, 'split-observed', n, convergeTimeout)
 
-    await netclient.configureNetwork({ network: 'default', enable: true, default: {}, rules: [], routingPolicy: 'allow_all', callbackState: 'healed' })
+    await netclient.configureNetwork({ network: 'default', enable: true, default: {}, rules: rules(ACCEPT), routingPolicy: 'allow_all', callbackState: 'healed' })
     const healedAt = Date.now()
     const interval = pollInterval(n)
     await poll(async () => ((await aliveSet(agent)).size >= n ? true : undefined),
