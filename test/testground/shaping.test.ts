@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert'
 import fc from 'fast-check'
-import { parseNetworkConfig, unsupportedReason, nftRuleset, tcCommands, type LinkState } from '../../testground/runner/shaping.js'
+import { parseNetworkConfig, unsupportedReason, nftRuleset, routeCommands, tcCommands, type LinkState } from '../../testground/runner/shaping.js'
 import { applyConfig, initialLinkState, type AppliedConfig } from '../../testground/runner/link-rules.js'
 import { parseCidr, planAddresses, overlaps, ipString } from '../../testground/runner/netns.js'
 import { outcomeLine, summarize } from '../../testground/runner/outcome.js'
@@ -45,20 +45,12 @@ describe('testground shaping', () => {
     assert.equal(parseNetworkConfig({ rules: [{ subnet: '16.0.1.7/32', filter: 2 }] }).rules[0].subnet, '16.0.1.7/32')
   })
 
-  it('keeps the sync service reachable and orders filters as a route lookup would', () => {
-    const { state } = applyConfig(initialLinkState(), parseNetworkConfig({
-      default: { loss: 2.5 },
-      rules: [{ subnet: '16.0.0.0/24', filter: 1 }, { subnet: '16.0.0.7/32', filter: 2 }, { subnet: '16.0.5.0/24', filter: 2 }, { subnet: '16.0.0.0/8', filter: 2 }]
-    }), ctx.subnet)
-    const rs = nftRuleset(state, ctx)
+  it('keeps the sync service reachable; filters are routes, not nftables rules', () => {
+    const cfg = parseNetworkConfig({ default: { loss: 2.5 }, rules: [{ subnet: '16.0.0.7/32', filter: 2 }] })
+    const rs = nftRuleset(applyConfig(initialLinkState(), cfg, ctx.subnet).state, ctx)
     const lines = rs.split('\n').map(l => l.trim())
-    const i = (s: string): number => lines.findIndex(l => l.startsWith(s))
-    assert.ok(i('ip daddr 16.0.0.1 tcp dport 5050 accept') < i('ip daddr 16.0.0.7/32 drop'))
-    assert.ok(i('ip daddr 16.0.0.7/32 drop') < i('ip daddr 16.0.0.0/24 reject'))
-    assert.ok(lines.includes('ip daddr 16.0.5.0/24 drop'))
-    assert.ok(i('ip daddr 16.0.5.0/24 drop') < i('ip daddr 16.0.0.0/16 numgen random mod 10000 < 250 drop'))
-    // the data subnet's connected route beats a wider filter
-    assert.ok(i('ip daddr 16.0.0.0/16 accept') < i('ip daddr 16.0.0.0/8 drop'))
+    assert.ok(lines.indexOf('ip daddr 16.0.0.1 tcp dport 5050 accept') < lines.indexOf('ip daddr 16.0.0.0/16 numgen random mod 10000 < 250 drop'))
+    assert.doesNotMatch(rs, /16\.0\.0\.7/)
     assert.ok(rs.startsWith('table inet testground\ndelete table inet testground\n'))
   })
 
@@ -84,31 +76,68 @@ describe('testground shaping', () => {
 describe('testground link rules (testground\'s AddRules / Shape semantics)', () => {
   const DATA = ctx.subnet
   const step = (s: LinkState, raw: Record<string, unknown>): AppliedConfig => applyConfig(s, parseNetworkConfig(raw), DATA)
-  const filters = (s: LinkState): Record<string, number> => Object.fromEntries(s.filters)
+  const routes = (raw: Record<string, unknown>): string[] => routeCommands(parseNetworkConfig(raw)).map(c => `${c.argv.join(' ')}${c.mayFail ? ' (may fail)' : ''}`)
   const drop = (subnet: string): unknown => ({ subnet, filter: 2 })
 
-  it('drop adds, an empty rules list changes nothing, reject replaces, accept removes; other subnets keep theirs', () => {
-    let s = step(initialLinkState(), { rules: [drop('16.0.0.5/32'), drop('16.0.0.6/32')] }).state
-    assert.deepEqual(filters(s), { '16.0.0.5/32': 2, '16.0.0.6/32': 2 })
-    s = step(s, { rules: [] }).state
-    assert.deepEqual(filters(s), { '16.0.0.5/32': 2, '16.0.0.6/32': 2 })
-    s = step(s, { rules: [{ subnet: '16.0.0.5/32', filter: 1 }] }).state
-    assert.deepEqual(filters(s), { '16.0.0.5/32': 1, '16.0.0.6/32': 2 })
-    s = step(s, { rules: [{ subnet: '16.0.0.5/32', filter: 0 }, { subnet: '16.0.9.0/24', filter: 0 }] }).state
-    assert.deepEqual(filters(s), { '16.0.0.6/32': 2 })
-    assert.doesNotMatch(nftRuleset(s, ctx), /16\.0\.0\.5/)
+  /** A namespace's routing table as the kernel keeps filter routes: one per subnet, del matches the type. */
+  function routeTable (): { apply: (argv: string[]) => boolean, table: Map<string, string> } {
+    const table = new Map<string, string>()
+    return {
+      table,
+      apply: ([, op, type, subnet]) => {
+        if (op === 'replace') { table.set(subnet, type); return true }
+        if (table.get(subnet) !== type) return false
+        table.delete(subnet)
+        return true
+      }
+    }
+  }
+
+  it('each rule becomes its AddRules route command, in order; an empty rules list none', () => {
+    assert.deepEqual(routes({ rules: [drop('16.0.0.5/32'), { subnet: '16.0.1.0/24', filter: 1 }, { subnet: '16.0.0.6/32', filter: 0 }] }), [
+      'route replace blackhole 16.0.0.5/32',
+      'route replace prohibit 16.0.1.0/24',
+      'route del blackhole 16.0.0.6/32 (may fail)',
+      'route del prohibit 16.0.0.6/32 (may fail)'
+    ])
+    assert.deepEqual(routes({ rules: [] }), [])
+    assert.deepEqual(routes({}), [])
+    assert.deepEqual(routes({ enable: false, rules: [drop('16.0.0.5/32')] }), [])
   })
 
-  it('an accept names the route\'s network: drop 16.0.1.7/24, then accept 16.0.1.0/24 removes it', () => {
-    const s = step(step(initialLinkState(), { rules: [drop('16.0.1.7/24')] }).state, { rules: [{ subnet: '16.0.1.0/24' }] }).state
-    assert.deepEqual(filters(s), {})
+  it('an accept names the route\'s network: drop 16.0.1.7/24, then accept 16.0.1.0/24 deletes that route', () => {
+    const rt = routeTable()
+    for (const rules of [[drop('16.0.1.7/24')], [{ subnet: '16.0.1.0/24' }]]) {
+      for (const c of routeCommands(parseNetworkConfig({ rules }))) rt.apply(c.argv)
+    }
+    assert.deepEqual([...rt.table], [])
+  })
+
+  it('property: each subnet ends as the last rule naming it said, however the rules are split over configs; failures only where allowed', () => {
+    const subnets = ['16.0.0.2/32', '16.0.0.3/32', '16.0.1.0/24', '16.0.0.0/8']
+    const rule = fc.record({ subnet: fc.constantFrom(...subnets), filter: fc.constantFrom(0, 1, 2) })
+    fc.assert(fc.property(fc.array(fc.array(rule, { maxLength: 5 }), { maxLength: 6 }), configs => {
+      const rt = routeTable()
+      for (const rules of configs) {
+        for (const c of routeCommands(parseNetworkConfig({ rules }))) assert.ok(rt.apply(c.argv) || c.mayFail, c.argv.join(' '))
+      }
+      const expected = new Map<string, string>()
+      for (const r of configs.flat()) {
+        if (r.filter === 0) expected.delete(r.subnet)
+        else expected.set(r.subnet, r.filter === 2 ? 'blackhole' : 'prohibit')
+      }
+      assert.deepEqual(Object.fromEntries(rt.table), Object.fromEntries(expected))
+    }))
   })
 
   it('default.filter changes nothing and warns, naming the rule to use instead', () => {
-    const before = step(initialLinkState(), { rules: [drop('16.0.0.9/32')] }).state
+    const before = step(initialLinkState(), {}).state
     for (const f of [1, 2]) {
-      const { state, warnings } = step(before, { default: { filter: f } })
+      const raw = { default: { filter: f } }
+      const { state, warnings } = step(before, raw)
       assert.equal(nftRuleset(state, ctx), nftRuleset(before, ctx))
+      assert.deepEqual(tcCommands(state, ctx), tcCommands(before, ctx))
+      assert.deepEqual(routes(raw), [])
       assert.equal(warnings.length, 1)
       assert.match(warnings[0], new RegExp(`default.filter = ${f} .* is ignored.*rules: \\[\\{ subnet: '<peer IP>/32', filter: ${f} \\}\\].*enable: false`))
     }
@@ -122,15 +151,14 @@ describe('testground link rules (testground\'s AddRules / Shape semantics)', () 
     assert.doesNotMatch(nftRuleset(after, ctx), /numgen/)
   })
 
-  it('enable = false detaches and applies nothing else; enabling again finds the filters still there', () => {
-    const dropped = step(initialLinkState(), { rules: [drop('16.0.0.5/32')] }).state
-    const off = step(dropped, { enable: false, default: { loss: 20 }, rules: [{ subnet: '16.0.0.5/32', filter: 0 }] })
+  it('enable = false detaches and applies nothing else; enabling again applies the new shape', () => {
+    const off = step(initialLinkState(), { enable: false, default: { loss: 20 }, rules: [{ subnet: '16.0.0.5/32', filter: 0 }] })
     assert.equal(off.state.enabled, false)
-    assert.deepEqual(filters(off.state), { '16.0.0.5/32': 2 })
+    assert.equal(off.state.shape.loss, 0)
     assert.match(off.warnings[0], /enable = false: the 1 rule\(s\) of this config are not applied/)
-    const on = step(off.state, { enable: true }).state
+    const on = step(off.state, { enable: true, default: { loss: 20 } }).state
     assert.equal(on.enabled, true)
-    assert.deepEqual(filters(on), { '16.0.0.5/32': 2 })
+    assert.equal(on.shape.loss, 20)
   })
 
   it('warns about what testground would not do: rule shape fields, a wider rule, a rule for the whole data subnet', () => {
@@ -141,22 +169,6 @@ describe('testground link rules (testground\'s AddRules / Shape semantics)', () 
     assert.match(warnings[1], /rules\[1\] \(16.0.0.0\/8\): has no effect on the data network 16.0.0.0\/16/)
     assert.match(warnings[2], /rules\[2\] \(16.0.0.0\/16\): a drop rule for the whole data subnet replaces its connected route/)
     assert.deepEqual(step(initialLinkState(), { rules: [drop('16.0.0.5/32')] }).warnings, [])
-  })
-
-  it('property: each subnet ends as the last rule naming it said, however the rules are split over configs', () => {
-    const subnets = ['16.0.0.2/32', '16.0.0.3/32', '16.0.1.0/24', '16.0.0.0/8']
-    const rule = fc.record({ subnet: fc.constantFrom(...subnets), filter: fc.constantFrom(0, 1, 2) })
-    fc.assert(fc.property(fc.array(fc.array(rule, { maxLength: 5 }), { maxLength: 6 }), configs => {
-      let s = initialLinkState()
-      for (const rules of configs) s = step(s, { rules }).state
-      const expected: Record<string, number> = {}
-      for (const r of configs.flat()) {
-        if (r.filter === 0) delete expected[r.subnet]
-        else expected[r.subnet] = r.filter
-      }
-      assert.deepEqual(filters(s), expected)
-      assert.deepEqual(filters(step(s, { rules: [] }).state), expected)
-    }))
   })
 })
 

@@ -13,12 +13,13 @@
  *   applied, and subnets a config does not name keep what they had: an empty `rules` list changes
  *   nothing.
  *
- * Pure: the sidecar renders the resulting state (shaping.ts) and keeps it only once it is applied.
- * What testground ignores silently comes back as a warning, so a plan that relies on it here learns
- * that it would not work there.
+ * The filter routes are the namespace's own state (shaping.ts routeCommands); this function keeps the
+ * rest (enabled, routing policy, link shape) and is pure: the sidecar renders the result and keeps it
+ * only once it is applied. What testground ignores silently comes back as a warning, so a plan that
+ * relies on it here learns that it would not work there.
  */
 import {
-  FILTER_ACCEPT, FILTER_DROP, FILTER_REJECT, cidrParts, netemAsked, networkOf, prefixLen,
+  FILTER_ACCEPT, FILTER_DROP, FILTER_REJECT, cidrParts, netemAsked, networkOf,
   type LinkShape, type LinkState, type NetworkConfig
 } from './shaping.js'
 
@@ -26,7 +27,7 @@ const OPEN_SHAPE: LinkShape = { latencyNs: 0, jitterNs: 0, bandwidth: 0, filter:
 
 /** A link as the sidecar first configures it: enabled, unshaped, no filters. */
 export function initialLinkState (): LinkState {
-  return { enabled: true, routingPolicy: 'allow_all', shape: { ...OPEN_SHAPE }, filters: new Map() }
+  return { enabled: true, routingPolicy: 'allow_all', shape: { ...OPEN_SHAPE } }
 }
 
 export interface AppliedConfig {
@@ -61,10 +62,10 @@ function ruleShapeFields (s: LinkShape): string[] {
 export function applyConfig (prev: LinkState, cfg: NetworkConfig, dataSubnet: string): AppliedConfig {
   const warnings: string[] = []
   const data = networkOf(dataSubnet)
-  const state: LinkState = { ...prev, routingPolicy: cfg.routingPolicy, filters: new Map(prev.filters) }
+  const state: LinkState = { ...prev, routingPolicy: cfg.routingPolicy }
   if (!cfg.enable) {
     state.enabled = false
-    if (cfg.rules.length > 0) warnings.push(`enable = false: the ${cfg.rules.length} rule(s) of this config are not applied (testground detaches the data network and stops there); filters set earlier stay for when it is enabled again`)
+    if (cfg.rules.length > 0) warnings.push(`enable = false: the ${cfg.rules.length} rule(s) of this config are not applied (testground detaches the data network and stops there); the filter routes set earlier stay for when it is enabled again`)
     return { state, warnings }
   }
   state.enabled = true
@@ -82,14 +83,10 @@ export function applyConfig (prev: LinkState, cfg: NetworkConfig, dataSubnet: st
       warnings.push(`${where}: ${ignored.join(', ')} ignored, as testground's sidecar applies only a rule's filter; shape the whole link with default`)
     }
     const f = rule.shape.filter
-    if (f === FILTER_ACCEPT) {
-      state.filters.delete(rule.subnet)
-      return
-    }
-    state.filters.set(rule.subnet, f === FILTER_DROP ? FILTER_DROP : FILTER_REJECT)
+    if (f === FILTER_ACCEPT) return
     if (rule.subnet === data) {
-      warnings.push(`${where}: a ${FILTER_NAME[f]} rule for the whole data subnet replaces its connected route under testground, ` +
-        'so an accept rule later leaves the subnet unreachable there; use rules for the peers\' addresses (/32)')
+      warnings.push(`${where}: a ${FILTER_NAME[f]} rule for the whole data subnet replaces its connected route (here as under testground), ` +
+        'so an accept rule later leaves the subnet unreachable; use rules for the peers\' addresses (/32)')
     } else if (within(data, rule.subnet)) {
       warnings.push(`${where}: has no effect on the data network ${data}, whose connected route is more specific (as under testground); ` +
         'use rules for the peers\' addresses (/32)')

@@ -5,10 +5,11 @@
  * link-rules.ts; this file parses configs and renders states.
  *
  * What renders as what:
+ * - a subnet's drop / reject filter    → a blackhole / prohibit route for it, as testground's AddRules
+ *                                        makes (so lookups, errors and the connected route behave as
+ *                                        there); a /32 route to the gateway keeps the sync service, which
+ *                                        shares the data network here, off their path.
  * - link disabled (`enable = false`) → drop all data traffic (the sync service stays reachable).
- * - a subnet's drop / reject filter    → nftables drop / reject to that subnet (testground: blackhole /
- *                                        prohibit routes; longest prefix wins, as with routes, and the
- *                                        data subnet's own connected route takes part).
  * - the link shape's `loss` (percent) → nftables `numgen random` drop on data traffic.
  * - the link shape's `bandwidth` (bits/s) → tc htb class on eth0 (egress).
  * - `routing_policy = deny_all`       → nothing but the sync service on the host side.
@@ -48,8 +49,8 @@ export interface NetworkConfig {
 }
 
 /**
- * What testground's sidecar leaves on an instance's link between configs: routes per subnet
- * (blackhole = drop, prohibit = reject) and the link shape (htb + netem) of the last `default`.
+ * What the sidecar keeps of an instance's link between configs, besides the filter routes (those live
+ * in the namespace's routing table, as under testground).
  */
 export interface LinkState {
   /** false after `enable = false` (testground detaches the data network), until a config enables it */
@@ -57,8 +58,6 @@ export interface LinkState {
   routingPolicy: 'allow_all' | 'deny_all'
   /** the last enabled config's `default` shape; its `filter` is never applied */
   shape: LinkShape
-  /** network address/prefix (e.g. 16.0.3.0/24) → what its route does; accepted subnets have no entry */
-  filters: Map<string, Blocking>
 }
 
 export interface ShapingContext {
@@ -169,8 +168,6 @@ export function unsupportedReason (cfg: NetworkConfig): string | undefined {
   return `default: ${asked.join(', ')} need tc netem, which this kernel does not have; the local runner supports filter rules (drop/reject), loss and bandwidth only`
 }
 
-export function prefixLen (c: string): number { return Number(c.split('/')[1]) }
-
 /** Drops `loss` percent of packets matching `match`; numgen draws 0..9999, so two decimals of a percent. */
 function lossLines (match: string, loss: number): string[] {
   const permyriad = Math.round(loss * 100)
@@ -179,18 +176,10 @@ function lossLines (match: string, loss: number): string[] {
   return []
 }
 
-function filterLine (subnet: string, f: Blocking): string {
-  return f === FILTER_DROP ? `ip daddr ${subnet} drop` : `ip daddr ${subnet} reject with icmpx type admin-prohibited`
-}
-
 /**
- * The whole nftables ruleset for one namespace, applied atomically with `nft -f -`. The table is
- * recreated from the state each time; the state itself carries testground's incremental semantics.
- *
- * Filters are ordered as a route lookup picks them: longest prefix first. The data subnet's connected
- * route sits among them at its own prefix length: a filter for a part of the subnet (a peer's /32)
- * wins over it, a filter for a wider network (16.0.0.0/8) loses, and a filter for exactly the data
- * subnet replaces it (testground's RouteReplace replaces the connected route).
+ * The whole nftables ruleset for one namespace, applied atomically with `nft -f -`. Filters are not
+ * here but routes (routeCommands); a packet they drop never reaches this hook, so the link's loss
+ * only draws from traffic that leaves, as netem on the link does.
  */
 export function nftRuleset (state: LinkState, ctx: ShapingContext): string {
   const lines: string[] = [
@@ -199,19 +188,8 @@ export function nftRuleset (state: LinkState, ctx: ShapingContext): string {
     `ip daddr ${ctx.gateway} tcp dport ${ctx.syncPort} accept`
   ]
   if (state.routingPolicy === 'deny_all') lines.push(`ip daddr ${ctx.gateway} drop`)
-  if (!state.enabled) {
-    lines.push('drop')
-  } else {
-    const data = networkOf(ctx.subnet)
-    const dataPrefix = prefixLen(data)
-    const filters = [...state.filters].sort((a, b) => prefixLen(b[0]) - prefixLen(a[0]))
-    const narrower = filters.filter(([s]) => prefixLen(s) > dataPrefix || s === data)
-    const wider = filters.filter(([s]) => prefixLen(s) <= dataPrefix && s !== data)
-    for (const [subnet, f] of narrower) lines.push(filterLine(subnet, f))
-    // The connected route: what reaches it leaves through eth0, where the link shape applies.
-    lines.push(...lossLines(`ip daddr ${data}`, state.shape.loss), `ip daddr ${data} accept`)
-    for (const [subnet, f] of wider) lines.push(filterLine(subnet, f))
-  }
+  if (!state.enabled) lines.push('drop')
+  else lines.push(...lossLines(`ip daddr ${networkOf(ctx.subnet)}`, state.shape.loss))
   return [
     `table inet ${NFT_TABLE}`,
     `delete table inet ${NFT_TABLE}`,
@@ -232,6 +210,24 @@ function rate (bps: number): string {
 
 /** Unlimited in practice: well above what a veth carries here. */
 const UNLIMITED = '100gbit'
+
+const ROUTE_TYPE: Record<Blocking, string> = { [FILTER_DROP]: 'blackhole', [FILTER_REJECT]: 'prohibit' }
+
+export interface RouteCommand { argv: string[], mayFail: boolean }
+
+/**
+ * `ip route` commands (argv without the leading `ip -n <netns>`) that do what testground's AddRules
+ * does with the config's rules, in order: replace a blackhole (drop) or prohibit (reject) route for
+ * the subnet, or delete both (accept; that neither exists is no error). A disabled link's config
+ * applies no rules. The routes stay in the namespace, so they carry the state between configs.
+ */
+export function routeCommands (cfg: NetworkConfig): RouteCommand[] {
+  if (!cfg.enable) return []
+  return cfg.rules.flatMap(({ subnet, shape }): RouteCommand[] => {
+    if (shape.filter === FILTER_ACCEPT) return ([FILTER_DROP, FILTER_REJECT] as const).map(f => ({ argv: ['route', 'del', ROUTE_TYPE[f], subnet], mayFail: true }))
+    return [{ argv: ['route', 'replace', ROUTE_TYPE[shape.filter as Blocking], subnet], mayFail: false }]
+  })
+}
 
 /**
  * tc commands (argv lists, without the leading `tc`) that make eth0's egress match the link shape. The

@@ -11,7 +11,10 @@
 import { appendFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { must, run } from './exec.js'
-import { parseNetworkConfig, unsupportedReason, nftRuleset, tcCommands, type LinkState, type NetworkConfig, type ShapingContext } from './shaping.js'
+import {
+  FILTER_ACCEPT, parseNetworkConfig, unsupportedReason, nftRuleset, routeCommands, tcCommands,
+  type LinkState, type NetworkConfig, type ShapingContext
+} from './shaping.js'
 import { applyConfig, initialLinkState } from './link-rules.js'
 import { stateKey, topicKey, type SyncService } from './sync-service.js'
 import { UnsupportedShapingError } from './errors.js'
@@ -43,7 +46,17 @@ export class Sidecar {
     this.addrs.set(inst.spec.index, inst.spec.ip)
     const open = initialLinkState()
     await must(['ip', 'netns', 'exec', netns, 'nft', '-f', '-'], nftRuleset(open, { ...this.ctx, dev: 'eth0' }))
+    await this.routeToSyncService(netns)
     this.links.set(inst.spec.index, open)
+  }
+
+  /**
+   * A /32 route to the gateway, so no filter route (not even one for the whole data subnet, which
+   * replaces the connected route) takes the sync service away: under testground it has a network of
+   * its own.
+   */
+  private async routeToSyncService (netns: string): Promise<void> {
+    await must(['ip', '-n', netns, 'route', 'replace', `${this.ctx.gateway}/32`, 'dev', 'eth0'])
   }
 
   /** Called once the instance's process runs: signal network readiness and follow its config topic. */
@@ -66,10 +79,20 @@ export class Sidecar {
       cfg = parseNetworkConfig(JSON.parse(json))
       const why = unsupportedReason(cfg)
       if (why !== undefined) throw new UnsupportedShapingError(why)
-      const applied = applyConfig(this.links.get(inst.spec.index) ?? initialLinkState(), cfg, this.ctx.subnet)
+      const gw = `${this.ctx.gateway}/32`
+      if (cfg.enable && cfg.rules.some(r => r.subnet === gw && r.shape.filter !== FILTER_ACCEPT)) {
+        throw new UnsupportedShapingError(`a rule for ${gw}: that is the local runner's sync service (under testground it has a network of its own, which no rule reaches)`)
+      }
+      const prev = this.links.get(inst.spec.index) ?? initialLinkState()
+      const applied = applyConfig(prev, cfg, this.ctx.subnet)
       next = applied.state
       for (const w of applied.warnings) await this.warn(inst, w)
       if (cfg.ipv4 !== undefined) await this.changeAddress(inst, cfg.ipv4)
+      for (const c of routeCommands(cfg)) {
+        const argv = ['ip', '-n', netns, ...c.argv]
+        if (c.mayFail) await run(argv)
+        else await must(argv)
+      }
       const ctx = { ...this.ctx, dev: 'eth0' }
       await must(['ip', 'netns', 'exec', netns, 'nft', '-f', '-'], nftRuleset(next, ctx))
       const cmds = tcCommands(next, ctx)
@@ -110,6 +133,8 @@ export class Sidecar {
     const netns = inst.spec.netns as string
     await must(['ip', '-n', netns, 'addr', 'flush', 'dev', 'eth0'])
     await must(['ip', '-n', netns, 'addr', 'add', `${ip}/${prefix}`, 'dev', 'eth0'])
+    // Removing the last address took the routes through eth0 with it (filter routes have no device).
+    await this.routeToSyncService(netns)
     this.addrs.set(inst.spec.index, ip)
   }
 
