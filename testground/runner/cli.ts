@@ -26,7 +26,7 @@ function defaultOutputs (): string {
 }
 
 const program = new Command('testground-local')
-  .description('Runs testground plans on this machine: one network namespace per instance, a testground-compatible sync service, nftables/htb network shaping')
+  .description('Runs testground plans on this machine: one network namespace per instance, a testground-compatible sync service, routes, nftables and htb for network rules and shaping')
 
 program.command('run')
   .description('run a composition')
