@@ -4,16 +4,16 @@
  * on `network:<hostname>` and signal its `callback_state`. Configs apply in order, one at a time per
  * instance, onto the state the earlier ones left (link-rules.ts: testground's incremental rules).
  * What a config asks for that testground ignores is logged as a warning, in the runner's log and in
- * the instance's `sidecar.log`. A config we cannot honour (latency without netem, IPv6, ...) is not half-applied and its
- * callback is not signalled: the instance is failed with the reason, so the run ends with a clear
- * message instead of a barrier that never opens.
+ * the instance's `sidecar.log`. A config we cannot honour (latency without netem, IPv6, ...) is not
+ * half-applied and its callback is not signalled: the instance is failed with the reason, so the run
+ * ends with a clear message instead of a barrier that never opens.
  */
 import { appendFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { must, run } from './exec.js'
 import {
   FILTER_ACCEPT, parseNetworkConfig, unsupportedReason, nftRuleset, routeCommands, tcCommands,
-  type LinkState, type NetworkConfig, type ShapingContext
+  type LinkState, type NetworkConfig, type RouteCommand, type ShapingContext
 } from './shaping.js'
 import { applyConfig, initialLinkState } from './link-rules.js'
 import { stateKey, topicKey, type SyncService } from './sync-service.js'
@@ -88,11 +88,7 @@ export class Sidecar {
       next = applied.state
       for (const w of applied.warnings) await this.warn(inst, w)
       if (cfg.ipv4 !== undefined) await this.changeAddress(inst, cfg.ipv4)
-      for (const c of routeCommands(cfg)) {
-        const argv = ['ip', '-n', netns, ...c.argv]
-        if (c.mayFail) await run(argv)
-        else await must(argv)
-      }
+      await this.route(netns, routeCommands(cfg))
       const ctx = { ...this.ctx, dev: 'eth0' }
       await must(['ip', 'netns', 'exec', netns, 'nft', '-f', '-'], nftRuleset(next, ctx))
       const cmds = tcCommands(next, ctx)
@@ -109,6 +105,21 @@ export class Sidecar {
     this.links.set(inst.spec.index, next)
     this.applied++
     if (cfg.callbackState !== '') this.sync.signalEntry(stateKey(this.prefix, cfg.callbackState))
+  }
+
+  /**
+   * Runs route commands in order, each stretch of the same kind as one `ip -batch` (a partition of
+   * 50 instances is 25 rules each); deletes that find nothing (`-force`: keep going) are no error.
+   */
+  private async route (netns: string, cmds: RouteCommand[]): Promise<void> {
+    for (let i = 0; i < cmds.length;) {
+      let j = i
+      while (j < cmds.length && cmds[j].mayFail === cmds[i].mayFail) j++
+      const input = cmds.slice(i, j).map(c => c.argv.join(' ')).join('\n') + '\n'
+      if (cmds[i].mayFail) await run(['ip', '-n', netns, '-force', '-batch', '-'], input)
+      else await must(['ip', '-n', netns, '-batch', '-'], input)
+      i = j
+    }
   }
 
   private async warn (inst: Instance, msg: string): Promise<void> {
