@@ -14,6 +14,7 @@
 import { readFile } from 'node:fs/promises'
 import { parse as parseToml, TomlError } from 'smol-toml'
 import { CompositionError } from './errors.js'
+import { checkRunnerBuilders } from './compatibility.js'
 import { defaultParameters, testCaseByName, type Manifest } from './manifest.js'
 import { validateParams } from './params.js'
 
@@ -246,6 +247,8 @@ export function prepareRun (c: Composition, m: Manifest, opts: PrepareOptions = 
       throw new CompositionError(`plan does not support builder "${builder}"; supported: ${Object.keys(m.builders).join(', ')}`)
     }
   }
+  // testground's engine refuses these before queueing the run
+  checkRunnerBuilders(c.global.runner, c.groups.map(g => (g.builder ?? c.global.builder) as string))
 
   // No [[runs]]: one default run made of the groups, as testground does.
   let run: CompositionRun
