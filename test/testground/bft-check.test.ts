@@ -18,7 +18,7 @@ import { decodeCertificate, encodeCertificate } from '../../protocols/bft/messag
 import { buildCertificate } from '../../protocols/bft/certificate.js'
 import { POLICY_KEY_RULES } from '../../policy/key-rules.js'
 import { admissionAuthority } from '../../policy/admission-authority.js'
-import { PRECOMMIT, type Block, type Certificate } from '../../protocols/bft/types.js'
+import { PRECOMMIT, type Block, type Certificate, type Vote } from '../../protocols/bft/types.js'
 
 interface ChainBlock { height: number, hash: string, prevHash: string, signers: string[] }
 interface CertJson { height: number, blockHash: string, prevHash: string, precommits: Array<{ validator: string }> }
@@ -172,7 +172,7 @@ describe('testground bft case: certificate replay with mycel\'s code', () => {
       const entry = await signEntry(vals[0], state.chain, { key: `tg-bft/all-up/00${h}`, value: 'v', nonce: new Uint8Array(16).fill(h), expiresAt: Date.now() + 60_000 })
       const block: Block = { v: 1, chain: state.chain, height: h, prevHash: state.lastHash(), validatorSetHash: state.validatorsAt(h).hash, time: h, entries: [entry] }
       const hash = blockHash(block)
-      const precommits = await Promise.all(vals.slice(0, 3).map(async s => ({
+      const precommits = await Promise.all(vals.slice(0, 3).map(async (s): Promise<Vote> => ({
         type: PRECOMMIT, height: h, round: 0, blockHash: hash, validator: s.id, signature: await s.sign(VOTE_DOMAIN, voteSignBytes(state.chain, PRECOMMIT, h, 0, hash))
       })))
       const cert = buildCertificate(block, 0, precommits)
