@@ -6,6 +6,9 @@
  */
 import { strict as assert } from 'node:assert'
 import { createRequire } from 'node:module'
+import { mkdir, mkdtemp, realpath, rm, symlink, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import fc from 'fast-check'
 import { generateKeyPairFromSeed } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
@@ -35,6 +38,7 @@ const check = require('../../testground/plans/mycel/lib/bft-check.js') as {
 }
 const verifier = require('../../testground/plans/mycel/lib/bft-verify.js') as {
   verifyChainWith: (m: unknown, genesisText: string, cbors: string[]) => Promise<Verified>
+  mycelDist: () => string
 }
 
 const GENESIS = 'g'.repeat(64)
@@ -178,6 +182,22 @@ describe('testground bft case: certificate replay with mycel\'s code', () => {
       const cert = buildCertificate(block, 0, precommits)
       await state.commit(cert)
       certs.push(cert)
+    }
+  })
+
+  it('finds the dist directory of the CLI the plan runs (MYCEL_CLI → dist/daemon/cli.js → dist), through a symlink', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'tg-bft-dist-'))
+    const saved = process.env.MYCEL_CLI
+    try {
+      await mkdir(join(root, 'pkg', 'dist', 'daemon'), { recursive: true })
+      await writeFile(join(root, 'pkg', 'dist', 'daemon', 'cli.js'), '')
+      await symlink(join(root, 'pkg', 'dist', 'daemon', 'cli.js'), join(root, 'mycel'))
+      process.env.MYCEL_CLI = join(root, 'mycel')
+      assert.equal(verifier.mycelDist(), join(await realpath(root), 'pkg', 'dist'))
+    } finally {
+      if (saved === undefined) delete process.env.MYCEL_CLI
+      else process.env.MYCEL_CLI = saved
+      await rm(root, { recursive: true, force: true })
     }
   })
 

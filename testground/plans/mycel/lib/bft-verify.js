@@ -21,7 +21,7 @@ function mycelDist () {
     if (dir === undefined) throw new Error('cannot find the mycel CLI (MYCEL_CLI, the mycel package or mycel on PATH) to verify certificates with')
     file = path.join(dir, cmd)
   }
-  return path.resolve(path.dirname(fs.realpathSync(file)), '..', '..')
+  return path.resolve(path.dirname(fs.realpathSync(file)), '..')
 }
 
 let loaded
