@@ -29,8 +29,9 @@
  * validators up: phases A and D), `one_down_commit_p50_ms` / `_p99_ms` / `_max_ms` (phase B),
  * `resume_ms` (heal → the pending write committed), `stall_window_ms`, `final_height`; every node
  * `visible_a_ms` (A's last commit → that height here), `catchup_b_ms` (heal of B → B's height here),
- * `window_max_height`, `resume_seen_ms` (heal of C → a new height here); instance 1 writes `bft.json` with
- * every node's report.
+ * `window_max_height`, `resume_seen_ms` (heal of C → a new height here), `heal_b_apply_ms` / `heal_c_apply_ms`
+ * (heal request → every instance's accept rules applied, which the times from a heal include); instance 1 writes
+ * `bft.json` with every node's report.
  */
 const path = require('path')
 const fsp = require('fs/promises')
@@ -143,6 +144,7 @@ module.exports = async function bft (runenv, client) {
     await signalAndWait(client, 'done-b', n, convergeTimeout)
     const healB = Date.now()
     await setRules(cutB, ACCEPT, 'healed-b')
+    out.heal_b_apply_ms = Date.now() - healB // the sdk returns once every instance's rules are applied
     out.catchup_b_ms = (await reachHeight(b.height, convergeTimeout, `height ${b.height} after healing phase B`)) - healB
     await signalAndWait(client, 'seen-b', n, convergeTimeout)
 
@@ -179,6 +181,7 @@ module.exports = async function bft (runenv, client) {
 
     const healC = Date.now()
     await setRules(cutC, ACCEPT, 'healed-c')
+    out.heal_c_apply_ms = Date.now() - healC
     if (seq === 1) {
       const w = await pending
       out.resume_ms = w.at - healC
