@@ -55,9 +55,9 @@ function judgeRound (observations, members) {
         problems.push(`${key}: instance ${observations[0].seq} sees ${first === undefined ? 'no lease' : `status ${first.status}`}`)
         continue
       }
-      const differs = observations.filter(o => { const r = rowOf(o, region, role); return r === undefined || r.status !== 'active' || r.holder !== first.holder || r.term !== first.term })
-      if (differs.length > 0) {
-        problems.push(`${key}: ${differs.map(o => { const r = rowOf(o, region, role); return `instance ${o.seq} sees ${r === undefined ? 'nothing' : `${short(r.holder)} t${r.term} ${r.status}`}` }).join(', ')}; instance ${observations[0].seq} sees ${short(first.holder)} t${first.term}`)
+      const differs = observations.some(o => { const r = rowOf(o, region, role); return r === undefined || r.status !== 'active' || r.holder !== first.holder || r.term !== first.term })
+      if (differs) {
+        problems.push(`${key}: views differ: ${viewsOf(observations, region, role)}`)
         continue
       }
       if (!ids.includes(first.holder)) {
@@ -73,6 +73,17 @@ function judgeRound (observations, members) {
     }
   }
   return problems.length > 0 ? { agreed: {}, problems } : { agreed, problems }
+}
+
+/** The distinct views of one (region, role) and who holds each: `b2 t1 active (instances 2, 3); b3 t1 active (instance 1)`. */
+function viewsOf (observations, region, role) {
+  const by = new Map()
+  for (const o of observations) {
+    const r = rowOf(o, region, role)
+    const v = r === undefined ? 'nothing' : r.holder === undefined ? r.status : `${short(r.holder)} t${r.term} ${r.status}`
+    by.set(v, [...(by.get(v) || []), o.seq])
+  }
+  return [...by.entries()].map(([v, seqs]) => `${v} (instance${seqs.length > 1 ? 's' : ''} ${seqs.join(', ')})`).join('; ')
 }
 
 /**
