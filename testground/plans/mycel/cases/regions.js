@@ -96,8 +96,7 @@ module.exports = async function regions (runenv, client) {
         await agent.kill()
         runenv.recordMessage(`killed own agent (holder of ${Object.keys(held).join(', ')} in ${killRegion})`)
         await client.publish('killed', { killedAt, since })
-        out.killed_at = killedAt
-        writeResults(runenv, out, { killed: { region: killRegion, held } })
+        writeResults(runenv, out, { killed: { region: killRegion, held, killedAt } })
         await signalAndWait(client, 'done', n, convergeTimeout + failoverTimeout + rolesTimeout)
         return
       }
