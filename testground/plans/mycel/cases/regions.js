@@ -29,7 +29,7 @@
  * `failover_<role>_ms` (kill → the last survivor of the region saw the new holder) and `acting_<role>_ms`
  * (kill → the successor activated), `failover_max_ms`, and `reconverge_ms` (kill → everyone agreed again).
  * The lowest live instance also writes `regions.json` (the agreed holders before and after, the kill, the
- * digests). No network configuration is applied: the case also runs with `--no-netns`.
+ * digests). No network configuration is applied, so nothing in the case needs the sidecar.
  */
 const path = require('path')
 const fsp = require('fs/promises')
