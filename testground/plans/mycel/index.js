@@ -10,7 +10,8 @@ const testcases = {
   'component-distribution': require('./cases/component-distribution'),
   rollout: require('./cases/rollout'),
   revocation: require('./cases/revocation'),
-  bft: require('./cases/bft')
+  bft: require('./cases/bft'),
+  regions: require('./cases/regions')
 }
 
 invokeMap(testcases).catch(err => {
