@@ -9,7 +9,8 @@ const testcases = {
   'partition-heal': require('./cases/partition-heal'),
   'component-distribution': require('./cases/component-distribution'),
   rollout: require('./cases/rollout'),
-  revocation: require('./cases/revocation')
+  revocation: require('./cases/revocation'),
+  'config-propagation': require('./cases/config-propagation')
 }
 
 invokeMap(testcases).catch(err => {
