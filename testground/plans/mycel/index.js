@@ -11,7 +11,8 @@ const testcases = {
   rollout: require('./cases/rollout'),
   revocation: require('./cases/revocation'),
   bft: require('./cases/bft'),
-  regions: require('./cases/regions')
+  regions: require('./cases/regions'),
+  'config-propagation': require('./cases/config-propagation')
 }
 
 invokeMap(testcases).catch(err => {
