@@ -36,7 +36,8 @@
 const path = require('path')
 const fsp = require('fs/promises')
 const { joinCluster } = require('../lib/cluster')
-const { runCli, request } = require('../lib/agent')
+const { genesisAgentArgs, genesisPath } = require('../lib/genesis')
+const { request } = require('../lib/agent')
 const { params, poll, collect, signalAndWait, writeResults, sleep } = require('../lib/util')
 const { nodeChain, chainProblems, windowProblems, latencySummary, partitionPlan } = require('../lib/bft-check')
 const { verifyChain } = require('../lib/bft-verify')
@@ -61,24 +62,9 @@ module.exports = async function bft (runenv, client) {
   const resumeTimeout = p.duration('resume_timeout')
   const watchMs = p.duration('watch_interval')
   const settleMs = p.duration('settle')
-  const tmp = process.env.TEST_TEMP_PATH || require('os').tmpdir()
-  const genesisFile = path.join(tmp, 'genesis.json')
 
   const { agent, seq, roster, netclient, metrics } = await joinCluster(runenv, client, {
-    agentArgs: async (mySeq, a) => {
-      if (mySeq <= validators) {
-        await a.init()
-        await client.publish('validator', { seq: mySeq, peerId: a.peerId })
-      }
-      if (mySeq === 1) {
-        const ids = (await collect(client, 'validator', validators, convergeTimeout)).sort((x, y) => x.seq - y.seq).map(v => v.peerId)
-        await runCli(['genesis', 'create', '--network-id', NETWORK_ID, '--validator', ids.join(','), '--admin', a.peerId, '--out', genesisFile])
-        await client.publish('genesis', { text: await fsp.readFile(genesisFile, 'utf8') })
-      } else {
-        await fsp.writeFile(genesisFile, (await collect(client, 'genesis', 1, convergeTimeout))[0].text)
-      }
-      return ['--genesis', genesisFile]
-    }
+    agentArgs: genesisAgentArgs(client, { networkId: NETWORK_ID, validators, timeoutMs: convergeTimeout })
   })
   const bySeq = new Map(roster.map(r => [r.seq, r]))
   const out = { ...metrics }
@@ -204,7 +190,7 @@ module.exports = async function bft (runenv, client) {
 
     // Every node's certified chain, verified here, compared everywhere.
     const report = { seq, validator: seq <= validators, ...(await readChain(agent)) }
-    report.verified = await verifyChain(await fsp.readFile(genesisFile, 'utf8'), report.cbors)
+    report.verified = await verifyChain(await fsp.readFile(genesisPath(), 'utf8'), report.cbors)
     delete report.cbors
     await client.publish('chain', report)
     const reports = (await collect(client, 'chain', n, convergeTimeout)).sort((x, y) => x.seq - y.seq)

@@ -35,6 +35,7 @@
 const path = require('path')
 const fsp = require('fs/promises')
 const { joinCluster } = require('../lib/cluster')
+const { genesisAgentArgs } = require('../lib/genesis')
 const { runCli, request } = require('../lib/agent')
 const { params, poll, collect, signalAndWait, writeResults, sleep } = require('../lib/util')
 const { standing, firstIsolated, summarize, revocationMetric } = require('../lib/revocation-check')
@@ -50,24 +51,9 @@ module.exports = async function revocation (runenv, client) {
   const watchMs = p.duration('watch_interval')
   const settleMs = p.duration('settle')
   if (validators < 1 || validators >= n) throw new Error(`validators = ${validators}: needs 1 ≤ validators < ${n} instances (the victim, the last instance, is not a validator)`)
-  const tmp = process.env.TEST_TEMP_PATH || require('os').tmpdir()
-  const genesisFile = path.join(tmp, 'genesis.json')
 
   const { agent, seq, roster, metrics } = await joinCluster(runenv, client, {
-    agentArgs: async (mySeq, a) => {
-      if (mySeq <= validators) {
-        await a.init()
-        await client.publish('validator', { seq: mySeq, peerId: a.peerId })
-      }
-      if (mySeq === 1) {
-        const ids = (await collect(client, 'validator', validators, convergeTimeout)).sort((x, y) => x.seq - y.seq).map(v => v.peerId)
-        await runCli(['genesis', 'create', '--network-id', NETWORK_ID, '--validator', ids.join(','), '--admin', a.peerId, '--out', genesisFile])
-        await client.publish('genesis', { text: await fsp.readFile(genesisFile, 'utf8') })
-      } else {
-        await fsp.writeFile(genesisFile, (await collect(client, 'genesis', 1, convergeTimeout))[0].text)
-      }
-      return ['--genesis', genesisFile]
-    }
+    agentArgs: genesisAgentArgs(client, { networkId: NETWORK_ID, validators, timeoutMs: convergeTimeout })
   })
   const victimId = roster.find(r => r.seq === n).peerId
   const isVictim = seq === n
