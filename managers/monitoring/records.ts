@@ -23,6 +23,7 @@
  * check before it writes, so what one node accepts, all accept.
  */
 import { z } from 'zod'
+import { parseOrRefuse } from '../../lib/zod-issue.js'
 import { REGION_PATTERN } from '../../lib/region.js'
 import { alertRecordSchema } from './alert-lifecycle.js'
 import { notificationEntrySchema } from './notification-log.js'
@@ -71,14 +72,7 @@ export function silenceKey (id: string): string {
   return `${SILENCES_PREFIX}${id}`
 }
 
-function parse<T> (what: string, schema: z.ZodType<T>, value: unknown): T {
-  const r = schema.safeParse(value)
-  if (!r.success) {
-    const i = r.error.issues[0]
-    throw new InvalidMonitoringRecordError(`invalid ${what}: ${i?.path.join('.') ?? ''}: ${i?.message ?? 'invalid'}`)
-  }
-  return r.data
-}
+const refuse = (m: string): Error => new InvalidMonitoringRecordError(m)
 
 function keyParts (key: string, prefix: string, n: number): string[] {
   const parts = key.slice(prefix.length).split('/')
@@ -102,13 +96,13 @@ export function checkMonitoringEntry (key: string, value: unknown): void {
   if (key.startsWith(ALERTS_PREFIX)) {
     const [region, fp] = keyParts(key, ALERTS_PREFIX, 2)
     if (!REGION_PATTERN.test(region) || !FINGERPRINT.test(fp)) throw new InvalidMonitoringRecordError(`monitoring key ${JSON.stringify(key.slice(0, 100))} is not alerts/<region>/<fingerprint>`)
-    parse('alert record', storedAlertSchema, value)
+    parseOrRefuse(storedAlertSchema, value, 'alert record', refuse)
     return
   }
   if (key.startsWith(NFLOG_PREFIX)) {
     const [region, target, fp] = keyParts(key, NFLOG_PREFIX, 3)
     if (!REGION_PATTERN.test(region) || !TARGET.test(target) || !FINGERPRINT.test(fp)) throw new InvalidMonitoringRecordError(`monitoring key ${JSON.stringify(key.slice(0, 100))} is not nflog/<region>/<target>/<fingerprint>`)
-    parse('notification log entry', storedNotificationSchema, value)
+    parseOrRefuse(storedNotificationSchema, value, 'notification log entry', refuse)
     return
   }
   throw new InvalidMonitoringRecordError(`monitoring key ${JSON.stringify(key.slice(0, 100))} is none of rules, inhibit-rules, silences/<id>, alerts/<region>/<fingerprint>, nflog/<region>/<target>/<fingerprint>`)

@@ -12,6 +12,7 @@
  */
 import { StatusError } from '../../lib/errors.js'
 import { z } from 'zod'
+import { parseOrRefuse } from '../../lib/zod-issue.js'
 import { MAX_RULE_FILE_BYTES } from './rule-file.js'
 
 export const RULES_KEY = 'rules'
@@ -35,10 +36,6 @@ export type TextRecord = z.infer<typeof textRecordSchema>
 
 /** Parse a stored text record; `check` is the file's own parser (throws its error on a bad file). */
 export function parseTextRecord<T> (what: string, value: unknown, check: (text: string) => T): { record: TextRecord, parsed: T } {
-  const r = textRecordSchema.safeParse(value)
-  if (!r.success) {
-    const i = r.error.issues[0]
-    throw new InvalidMonitoringRecordError(`invalid ${what} record: ${i?.path.join('.') ?? ''}: ${i?.message ?? 'invalid'}`)
-  }
-  return { record: r.data, parsed: check(r.data.text) }
+  const record = parseOrRefuse(textRecordSchema, value, `${what} record`, m => new InvalidMonitoringRecordError(m))
+  return { record, parsed: check(record.text) }
 }
