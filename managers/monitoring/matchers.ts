@@ -19,6 +19,7 @@
  * A label a set lacks matches as the empty string (`severity!="critical"`
  * matches an alert without `severity`), as in Alertmanager.
  */
+import { compileLabelRegex } from './promql/regex.js'
 import { z } from 'zod'
 import { StatusError } from '../../lib/errors.js'
 import type { Labels, Matcher } from './types.js'
@@ -215,9 +216,9 @@ const MAX_CACHED_REGEXES = 1000
 function compiled (pattern: string): RegExp {
   let re = cache.get(pattern)
   if (re === undefined) {
-    // RE2's leading case-insensitive flag (`(?i)warn`), common in silences; JavaScript takes it as a flag.
-    const ci = pattern.startsWith('(?i)')
-    re = new RegExp(`^(?:${ci ? pattern.slice(4) : pattern})$`, ci ? 'i' : '')
+    // The PromQL evaluator's RE2 translation: `(?i)`, RE2 escapes, and the refusal of patterns that would
+    // backtrack exponentially here (a silence's regex runs against every firing alert every round).
+    re = compileLabelRegex(pattern, { dotAll: false })
     if (cache.size >= MAX_CACHED_REGEXES) cache.clear()
     cache.set(pattern, re)
   }

@@ -26,9 +26,13 @@ export class RegexRefusedError extends Error {
 
 const PUNCT = /^[!-/:-@[-`{-~]$/
 
-/** Compiles an RE2 label regex anchored as Prometheus does, or throws RegexRefusedError. */
-export function compileLabelRegex (re: string): RegExp {
-  let flags = 'su'
+/**
+ * Compiles an RE2 label regex anchored as Prometheus does, or throws
+ * RegexRefusedError. `dotAll: false` for Alertmanager's matchers, which
+ * anchor as `^(?:re)$` without Prometheus's `(?s)`.
+ */
+export function compileLabelRegex (re: string, { dotAll = true }: { dotAll?: boolean } = {}): RegExp {
+  let flags = dotAll ? 'su' : 'u'
   let src = re
   if (src.startsWith('(?i)')) { flags += 'i'; src = src.slice(4) }
   const translated = translate(src)

@@ -22,7 +22,7 @@ describe('managers/monitoring/matchers', () => {
   })
 
   it('refuses bad text with one named error and a one-line message', () => {
-    for (const text of ['', 'novalue', '1x=a', 'x=="a"', 'x="a', 'x=a"b', 'x="a"b"', 'x=~"("', 'x=~"(a)\\1"', 'x=~"(?=a)"', 'x=~"' + 'a'.repeat(1025) + '"']) {
+    for (const text of ['', 'novalue', '1x=a', 'x=="a"', 'x="a', 'x=a"b', 'x="a"b"', 'x=~"("', 'x=~"(a)\\1"', 'x=~"(?=a)"', 'x=~"(a+)+b"', 'x=~"' + 'a'.repeat(1025) + '"']) {
       assert.throws(() => parseMatcher(text), (err: unknown) => {
         assert.ok(err instanceof MatcherParseError, text)
         assert.equal(err.name, 'MatcherParseError')
