@@ -89,7 +89,9 @@ export class AlertSender {
 
   /** Queue what is due at `now`; records the Alertmanager sends in `states` (Prometheus's lastSentAt). */
   async send (states: RuleStates, intervalOf: (ruleKey: string) => number, muted: ReadonlyMap<string, Muting>, entries: Entries, now: number): Promise<void> {
-    this.load(entries)
+    // Again each round, not only at the start: a deposed holder's late log write (a delivery it made) is then
+    // heeded before this holder offers the same notification. Only webhooks have a log.
+    if (this.hooks.length > 0) this.load(entries)
     const resendDelayMs = this.init.tunables.resendDelayMs
     const open = (a: Alert): boolean => a.state === 'resolved' || (a.state === 'firing' && !muted.has(fingerprint(a.labels)))
     if (this.ams.length > 0) {
