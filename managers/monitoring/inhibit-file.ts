@@ -20,7 +20,7 @@ import { isMap, LineCounter, parseDocument } from 'yaml'
 import { z } from 'zod'
 import { parseMatcher, MatcherParseError } from './matchers.js'
 import type { InhibitRule, Matcher } from './types.js'
-import { MAX_RULE_FILE_BYTES, yamlProblem, yamlToJs } from './rule-file.js'
+import { lineOf as lineIn, MAX_RULE_FILE_BYTES, yamlProblem, yamlToJs } from './rule-file.js'
 
 export const MAX_INHIBIT_RULES = 64
 const MAX_MATCHERS = 16
@@ -64,11 +64,8 @@ export function parseInhibitFile (text: string): InhibitRule[] {
   if (!isMap(doc.contents)) throw new InvalidInhibitFileError('the file is not a map with "inhibit_rules:"')
   const parsed = fileSchema.safeParse(yamlToJs(doc, class extends InvalidInhibitFileError { constructor (p: string[]) { super(p.join('; ')) } }))
   const lineOf = (path: Array<string | number>): string => {
-    for (let p = path; p.length > 0; p = p.slice(0, -1)) {
-      const node = doc.getIn(p, true) as { range?: [number, number, number] } | undefined
-      if (node?.range !== undefined) return `line ${lc.linePos(node.range[0]).line}: `
-    }
-    return ''
+    const line = lineIn(doc, lc, path)
+    return line === undefined ? '' : `line ${line}: `
   }
   if (!parsed.success) {
     const i = parsed.error.issues[0]

@@ -97,11 +97,11 @@ export interface ParsedGroup extends RuleGroup {
   limit: number
 }
 
-function lineOf (doc: Document, lc: LineCounter, path: Array<string | number>): number | undefined {
+/** The line of the node at `path`, or of its nearest ancestor (a missing field: the map that lacks it). */
+export function lineOf (doc: Document, lc: LineCounter, path: Array<string | number>): number | undefined {
   for (let p = path; p.length > 0; p = p.slice(0, -1)) {
     const node = doc.getIn(p, true) as { range?: [number, number, number] } | undefined
     if (node?.range !== undefined) return lc.linePos(node.range[0]).line
-    // A missing field: point at the map that lacks it.
   }
   return undefined
 }
