@@ -239,10 +239,6 @@ export const ruleAlertStateSchema = z.object({
 })
 export type RuleAlertRecord = z.infer<typeof ruleAlertStateSchema>
 
-/** Records of every rule, by the coordinator's rule key; bounded in total. */
-export const alertStatesSchema = z.record(z.string().min(1).max(512), ruleAlertStateSchema)
-  .refine(m => Object.values(m).reduce((n, r) => n + r.alerts.length, 0) <= MAX_ALERTS_TOTAL + MAX_ALERTS_PER_RULE, `more than ${MAX_ALERTS_TOTAL} alerts`)
-
 export function toRecord (state: RuleAlertState): RuleAlertRecord {
   return {
     v: 1,

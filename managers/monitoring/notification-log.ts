@@ -98,11 +98,6 @@ export function targetId (url: string): string {
   return createHash('sha256').update(url).digest('hex').slice(0, 16)
 }
 
-/** The log key of (target, fingerprint): `<targetId>/<fingerprint>`. */
-export function notificationKey (targetUrl: string, fingerprint: string): string {
-  return `${targetId(targetUrl)}/${fingerprint}`
-}
-
 /** Keys whose entries may go: last sent more than `retentionMs` ago (a still-firing alert is re-sent, and so re-written, long before). */
 export function expiredEntries (log: Iterable<readonly [string, NotificationEntry]>, now: number, retentionMs = NOTIFICATION_RETENTION_MS): string[] {
   const out: string[] = []

@@ -1,7 +1,8 @@
 import { strict as assert } from 'node:assert'
+import { nflogKey } from '../../../managers/monitoring/records.js'
 import fc from 'fast-check'
 import {
-  decide, DEFAULT_REPEAT_INTERVAL_MS, expiredEntries, idempotencyKey, notificationEntrySchema, notificationKey, recordSent,
+  decide, DEFAULT_REPEAT_INTERVAL_MS, expiredEntries, idempotencyKey, notificationEntrySchema, recordSent, targetId,
   type AlertNotice, type Decision, type NotificationEntry
 } from '../../../managers/monitoring/notification-log.js'
 
@@ -51,8 +52,9 @@ describe('managers/monitoring/notification-log', () => {
   })
 
   it('keys, retention and the schema', () => {
-    assert.match(notificationKey('http://am:9093', 'cbf29ce484222325'), /^[0-9a-f]{16}\/cbf29ce484222325$/)
-    assert.notEqual(notificationKey('http://a', 'f'), notificationKey('http://b', 'f'))
+    // The log key as records.ts stores it: a target's URL is a short id in it (no credentials, no long keys).
+    assert.match(nflogKey('eu', targetId('http://am:9093'), 'cbf29ce484222325'), /^nflog\/eu\/[0-9a-f]{16}\/cbf29ce484222325$/)
+    assert.notEqual(targetId('http://a'), targetId('http://b'))
     const log: Array<[string, NotificationEntry]> = [['b', { status: 'firing', startsAt: 0, sentAt: 0 }], ['a', { status: 'resolved', startsAt: 0, sentAt: 100 }]]
     assert.deepEqual(expiredEntries(log, 150, 100), ['b'])
     assert.deepEqual(expiredEntries(log, 201, 100), ['a', 'b'])
