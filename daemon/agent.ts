@@ -307,7 +307,7 @@ export class Agent {
       }
     })({ ...components, membership }), c => [
       ...configRoutes(c), ...deploymentRoutes(c), ...securityRoutes(c),
-      ...alertsRoutes({ config: c, memberState: (p) => membership.members().find(m => m.peerId === p)?.state })
+      ...alertsRoutes({ config: c, memberState: (p) => membership.get(p)?.state })
     ])
     if (critical !== undefined && policy !== undefined) {
       routes.push(...admissionRoutes({
