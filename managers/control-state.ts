@@ -104,8 +104,8 @@ export class ControlState extends EventTarget {
     this.applying = applying
     const next = nextControl(core, applying)
     if (next.state === this.current) {
-      // Same state, e.g. a second freeze: keep `since`, say why now.
-      if (next.state === 'frozen') this.reason = next.reason
+      // Same state (a second freeze, another reason to wait): keep `since`, say why now; `services` keeps how it began.
+      if (next.state !== 'services') this.reason = next.reason
       return
     }
     const from = this.current

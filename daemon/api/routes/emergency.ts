@@ -17,14 +17,13 @@
 import { z } from 'zod'
 import type { Route } from '../router.js'
 import { RequestError } from '../../../lib/errors.js'
-import { REGION_PATTERN, REGION_RULE } from '../../../lib/region.js'
 import type { Tracer } from '../../../wire/tracing.js'
 import type { CriticalService } from '../../../protocols/bft/service.js'
 import type { ControlState } from '../../../managers/control-state.js'
 import type { RolloutView } from '../../../managers/rollout/view.js'
 import type { RolloutOperator } from '../../../managers/rollout/operator.js'
 import {
-  EMERGENCY_NAMESPACE, EMERGENCY_PREFIX, EVERY_REGION, MAX_FREEZE_REASON_CHARS, checkScope, freezesFor, parseFreezeRecord, type FreezeRecord, type FreezeState
+  EMERGENCY_NAMESPACE, EMERGENCY_PREFIX, EVERY_REGION, checkScope, freezesFor, parseFreezeRecord, type FreezeRecord, type FreezeState
 } from '../../../policy/emergency.js'
 import type { FreezeSource } from '../../control-wiring.js'
 
@@ -38,9 +37,9 @@ export interface EmergencyRoutesDeps {
   tracer: Tracer
 }
 
-const scope = z.string().refine(s => s === EVERY_REGION || REGION_PATTERN.test(s), { message: `* or a region name (${REGION_RULE})` })
-const freezeBody = z.strictObject({ region: scope.optional(), reason: z.string().min(1).max(MAX_FREEZE_REASON_CHARS) })
-const thawBody = z.strictObject({ region: scope.optional(), reason: z.string().max(MAX_FREEZE_REASON_CHARS).optional() })
+// Only the shape here: the scope and the record are judged by the receivers' own rule (policy/emergency.ts) in write().
+const freezeBody = z.strictObject({ region: z.string().max(256).optional(), reason: z.string() })
+const thawBody = z.strictObject({ region: z.string().max(256).optional(), reason: z.string().optional() })
 
 function body<T> (schema: z.ZodType<T>, raw: unknown): T {
   const r = schema.safeParse(raw ?? {})
@@ -55,8 +54,10 @@ function describe (s: FreezeState): string {
 export function emergencyRoutes (d: EmergencyRoutesDeps): Route[] {
   const write = async (target: string, record: FreezeRecord): Promise<{ height?: number, latencyMs: number }> => {
     // The receivers' own checks, here first: what this node proposes, every node accepts.
-    checkScope(target)
-    parseFreezeRecord(record)
+    try {
+      checkScope(target)
+      parseFreezeRecord(record)
+    } catch (err) { throw new RequestError(422, (err as Error).message) }
     const started = Date.now()
     if (d.critical !== undefined) {
       const r = await d.critical.propose(EMERGENCY_PREFIX + target, JSON.stringify(record))
@@ -66,6 +67,7 @@ export function emergencyRoutes (d: EmergencyRoutesDeps): Route[] {
     return { latencyMs: Date.now() - started }
   }
   const act = async (frozen: boolean, target: string, reason: string, traceparent: string | undefined): Promise<unknown> => {
+    try { checkScope(target) } catch (err) { throw new RequestError(422, (err as Error).message) }
     const records = d.source.records()
     const current = records.find(r => r.scope === target)
     if (frozen && current?.record.frozen === true) throw new RequestError(409, `already frozen: ${describe(current)}`)
@@ -85,8 +87,8 @@ export function emergencyRoutes (d: EmergencyRoutesDeps): Route[] {
       throw err
     }
   }
-  const header = (raw: { headers: Record<string, string | string[] | undefined> }): string | undefined => {
-    const h = raw.headers.traceparent
+  const header = (raw: { headers: Record<string, string | string[] | undefined> } | undefined): string | undefined => {
+    const h = raw?.headers.traceparent
     return typeof h === 'string' ? h : undefined
   }
   return [
