@@ -15,7 +15,9 @@ import { checkGenesisValues } from '../../protocols/bft/critical-state.js'
 import type { Genesis } from '../../protocols/bft/genesis.js'
 import { parseTraceparent } from '../../wire/trace-context.js'
 import { logTracer } from '../../wire/tracing.js'
-import { emergencyRoutes } from '../../daemon/api/routes/emergency.js'
+import { emergencyRoutes, withFreezeHold, type HeldRolloutView } from '../../daemon/api/routes/emergency.js'
+import type { RolloutView } from '../../managers/rollout/view.js'
+import { statusText } from '../../daemon/cli/rollout.js'
 import { configFreezes, criticalFreezes, type FreezeSource } from '../../daemon/control-wiring.js'
 import { callRoute } from '../helpers/route-call.js'
 
@@ -128,5 +130,22 @@ describe('emergency routes', () => {
     const fromConfig = configFreezes({ entries: () => [['eu', { value: JSON.parse(rec), writer: '12D3KooWriter' }], ['us', { value: { nope: 1 } }]] }, (k) => bad.push(k))
     assert.deepEqual(fromConfig.map(f => [f.scope, f.by]), [['eu', '12D3KooWriter']])
     assert.deepEqual(bad, ['us'])
+  })
+})
+
+describe('rollouts held by a freeze', () => {
+  it('a running rollout in a frozen region is marked held (and shown so); another region\'s freeze or a closed rollout is not', async () => {
+    const view = (id: string, region: string | null, state: string): RolloutView => ({
+      id, component: 'web', from: '1.0.0', to: '2.0.0', state, wave: null, waves: [], nodes: {}, region, lastStable: '1.0.0',
+      regions: [{ region: region ?? 'eu', state: 'running', waves: [] }], control: { state: 'running', at: 0, promoted: false }, createdAt: 0, knobs: {} as never
+    } as unknown as RolloutView)
+    const views = [view('r1', 'eu', 'running'), view('r2', 'us', 'running'), view('r3', null, 'succeeded')]
+    const records: FreezeState[] = [{ scope: 'eu', by: 'admin-a', record: { v: 1, frozen: true, reason: 'bad release', at: Date.now() } }]
+    const op = withFreezeHold({ start: async () => { throw new Error('unused') }, list: () => views, get: (id: string) => views.find(v => v.id === id) as RolloutView, control: async () => { throw new Error('unused') } } as never, () => records)
+    const listed = op.list() as HeldRolloutView[]
+    assert.deepEqual(listed.map(v => v.held?.scope), ['eu', undefined, undefined])
+    assert.match(statusText(op.get('r1')), /held by an emergency freeze \(region eu, by admin-a, .*\): bad release; it resumes where it is on thaw/)
+    records.push({ scope: '*', by: 'admin-b', record: { v: 1, frozen: true, reason: 'all stop', at: Date.now() } })
+    assert.equal((op.get('r2') as HeldRolloutView).held?.scope, '*')
   })
 })
