@@ -56,29 +56,25 @@ function how (r: Written): string {
 export function registerEmergencyCommands (program: Command): void {
   const emergency = program.command('emergency').description('freeze and thaw the management services everywhere, leaving the minimal core serving')
 
-  emergency.command('freeze')
-    .description('stop every management role\'s duty and every rollout in a region (default: every region); membership, config, critical config, the component host and the admin API keep serving')
-    .requiredOption('--reason <text>', 'why, kept in the record and shown on every node', parseReason)
-    .option('--region <name>', 'only this region (default * : every region)', parseScope)
-    .addOption(apiOption()).addOption(tokenFileOption())
-    .option('--json', 'machine-readable output')
-    .action(async (opts: ApiFlags & { reason: string, region?: string, json?: boolean }) => {
-      const r = await apiClient(opts).post<Written>('/v1/emergency/freeze', { reason: opts.reason, ...(opts.region !== undefined ? { region: opts.region } : {}) }, AbortSignal.timeout(120_000))
-      if (opts.json === true) { printJson(r); return }
-      print(`frozen: ${where(r.scope)} (${how(r)}); every node stops its management duties as the record arrives (trace ${r.trace})\n`)
-    })
-
-  emergency.command('thaw')
-    .description('hand control back to the management services of a region (default: the network-wide freeze)')
-    .option('--region <name>', 'the region frozen by name (default * : the network-wide freeze)', parseScope)
-    .option('--reason <text>', 'why, kept in the record', parseReason)
-    .addOption(apiOption()).addOption(tokenFileOption())
-    .option('--json', 'machine-readable output')
-    .action(async (opts: ApiFlags & { reason?: string, region?: string, json?: boolean }) => {
-      const r = await apiClient(opts).post<Written>('/v1/emergency/thaw', { ...(opts.reason !== undefined ? { reason: opts.reason } : {}), ...(opts.region !== undefined ? { region: opts.region } : {}) }, AbortSignal.timeout(120_000))
-      if (opts.json === true) { printJson(r); return }
-      print(`thawed: ${where(r.scope)} (${how(r)}); the management services resume with the same holders (trace ${r.trace})\n`)
-    })
+  // freeze and thaw: one record each (frozen true or false), the same flags but for whether the reason is required.
+  const verbs = [
+    { verb: 'freeze', required: true, help: 'stop every management role\'s duty and every rollout in a region (default: every region); membership, config, critical config, the component host and the admin API keep serving', region: 'only this region (default * : every region)', done: 'frozen', then: 'every node stops its management duties as the record arrives' },
+    { verb: 'thaw', required: false, help: 'hand control back to the management services of a region (default: the network-wide freeze)', region: 'the region frozen by name (default * : the network-wide freeze)', done: 'thawed', then: 'the management services resume with the same holders' }
+  ] as const
+  for (const v of verbs) {
+    const cmd = emergency.command(v.verb).description(v.help)
+    if (v.required) cmd.requiredOption('--reason <text>', 'why, kept in the record and shown on every node', parseReason)
+    else cmd.option('--reason <text>', 'why, kept in the record', parseReason)
+    cmd.option('--region <name>', v.region, parseScope)
+      .addOption(apiOption()).addOption(tokenFileOption())
+      .option('--json', 'machine-readable output')
+      .action(async (opts: ApiFlags & { reason?: string, region?: string, json?: boolean }) => {
+        const body = { ...(opts.reason !== undefined ? { reason: opts.reason } : {}), ...(opts.region !== undefined ? { region: opts.region } : {}) }
+        const r = await apiClient(opts).post<Written>(`/v1/emergency/${v.verb}`, body, AbortSignal.timeout(120_000))
+        if (opts.json === true) { printJson(r); return }
+        print(`${v.done}: ${where(r.scope)} (${how(r)}); ${v.then} (trace ${r.trace})\n`)
+      })
+  }
 
   emergency.command('status')
     .description('who has control here (core, services, frozen) and every freeze record')
