@@ -437,7 +437,7 @@ export class Agent {
       profile: cfg.profile,
       control: roles.control,
       source: freezes,
-      started: () => parts.state === 'started',
+      lifecycle: () => parts.state,
       faults: this.faults,
       needsPeer: cfg.bootstrap.length > 0,
       membership,

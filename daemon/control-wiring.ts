@@ -105,8 +105,8 @@ export interface HandoffInit {
   profile: ProfileName
   control: ControlState
   source: FreezeSource
-  /** The agent's parts have all started. */
-  started: () => boolean
+  /** The agent's lifecycle state: ready only while `started` (not while starting or stopping). */
+  lifecycle: () => string
   faults: { list: () => Fault[], onFault: (listener: (f: Fault) => void) => () => void }
   /** The agent has bootstrap peers: it must join before it is ready. */
   needsPeer: boolean
@@ -157,7 +157,8 @@ export class Handoff implements Startable {
   /** The minimal core's readiness (the header's definition). */
   readiness (): CoreReadiness {
     const { init } = this
-    if (!init.started()) return { ready: false, waiting: 'agent starting' }
+    const state = init.lifecycle()
+    if (state !== 'started') return { ready: false, waiting: `agent is ${state}` }
     const faulted = init.faults.list().filter(f => !NOT_CORE.has(f.component)).map(f => f.component)
     if (faulted.length > 0) return { ready: false, waiting: `core component stopped on a fault: ${faulted.join(', ')}` }
     const alive = init.membership.alivePeers()
