@@ -46,6 +46,8 @@ export interface FencedActionsInit {
   election: ElectionEngine
   metrics: RolesMetrics
   dispatch: (action: RoleAction, body: unknown) => void
+  /** False while the management services do not have control (handoff pending, frozen): nothing is sent. */
+  mayAct?: () => boolean
 }
 
 type Verdict = 'accepted' | 'stale_term' | 'unknown_lease'
@@ -98,6 +100,11 @@ export class FencedActions {
 
   /** Send a fenced action for `role` if, and only if, this node acts for it now. */
   async emit (role: string, kind: string, body: unknown): Promise<boolean> {
+    // A duty that had an action under way when control was taken back sends nothing more.
+    if (this.init.mayAct?.() === false) {
+      this.init.metrics.actions.inc({ role, result: 'held' })
+      return false
+    }
     const term = this.init.election.actingTerm(role)
     if (term === undefined) {
       this.init.metrics.actions.inc({ role, result: 'not_holder' })
