@@ -84,7 +84,11 @@ export class LogsService {
       followQueueLines: this.init.config.followQueueLines,
       signal,
       onDropped: (n) => { this.metrics.dropped.inc({ reason: 'follower_slow' }, n) }
-    }).then(() => { ch.end() }, (err) => { ch.end(err) })
+    }).then(({ lines }) => {
+      this.metrics.queries.inc({ result: 'ok' })
+      this.metrics.served.inc(lines)
+      ch.end()
+    }, (err) => { ch.end(err) })
     return ch
   }
 }
