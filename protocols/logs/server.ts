@@ -75,7 +75,11 @@ export class LogServer {
         q = checkQuery(decodeLogRequest(req.subarray()), config.maxLimit)
       } catch (err) {
         metrics.queries.inc({ result: 'refused' })
-        const reason = err instanceof InvalidLogQueryError ? err.message : `bad request (${rejectReason(err)}): ${(err as Error).message}`
+        const reason = err instanceof InvalidLogQueryError
+          ? err.message
+          : (err as Error).name === 'InvalidDataLengthError'
+              ? `bad request (oversized): larger than ${MAX_REQUEST_BYTES} bytes`
+              : `bad request (${rejectReason(err)}): ${(err as Error).message}`
         this.init.logger.debug({ peer, reason }, 'log query refused')
         await lp.write(encodeLogFrame({ v: 1, op: 'error', error: reason.slice(0, 1024) }), { signal: AbortSignal.timeout(config.requestTimeoutMs) }).catch(() => {})
         await stream.close().catch(() => {})

@@ -117,7 +117,7 @@ export class LogStore implements LogSource {
       const f = openNow(this.path(i))
       if (f === undefined) continue
       // The live file may hold part of the batch being written: read only what was written before it.
-      if (i === 0) f.end = Math.min(f.end, this.size)
+      if (i === 0 && this.fh !== undefined) f.end = Math.min(f.end, this.size)
       files.push(f)
     }
     const memory = [...this.inflight, ...this.pending]
