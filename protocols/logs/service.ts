@@ -25,7 +25,7 @@ export interface LogTap {
   detach: (sink: { append: (raw: string) => void }) => void
 }
 
-export interface LogsComponents extends Pick<CommonComponents, 'peerId' | 'dataDir' | 'registry' | 'logger'> {
+export interface LogsComponents extends Pick<CommonComponents, 'peerId' | 'dataDir' | 'logger'>, Partial<Pick<CommonComponents, 'registry'>> {
   host: Pick<RpcHost, 'dialProtocol' | 'handle' | 'unhandle'>
   /** Members may query; anyone else is refused. */
   isMember: (peerId: string) => boolean
