@@ -92,11 +92,13 @@ export const logsTunables = defineTunables<LogsConfig>({
     // Slower links: a far node's history takes longer to arrive.
     wan: { ...STANDARD, fanoutTimeoutMs: 20_000, historyTimeoutMs: 60_000 },
     // Small files so rotation happens in tests; fast polls so a followed line arrives within ~100 ms.
-    test: { ...STANDARD, maxFileBytes: 512 * 1024, files: 3, flushDelayMs: 20, componentPollMs: 100, fanoutTimeoutMs: 3_000, requestTimeoutMs: 2_000 }
+    test: { ...STANDARD, maxFileBytes: 512 * 1024, files: 3, maxPendingBytes: 256 * 1024, flushDelayMs: 20, componentPollMs: 100, fanoutTimeoutMs: 3_000, requestTimeoutMs: 2_000 }
   },
   relations: [
     t => t.defaultLimit <= t.maxLimit ? undefined : 'defaultLimit must not exceed maxLimit',
     t => t.files >= 2 ? undefined : 'files must be at least 2 (the live file and one rotated copy): with one, a rotation would empty the store',
-    t => t.maxPendingBytes >= MAX_LINE_BYTES ? undefined : 'maxPendingBytes must hold at least one line (MAX_LINE_BYTES)'
+    t => t.maxPendingBytes >= MAX_LINE_BYTES ? undefined : 'maxPendingBytes must hold at least one line (MAX_LINE_BYTES)',
+    // One batch is at most maxPendingBytes; a batch that would overflow the live file rotates it first, so only this keeps every file within maxFileBytes.
+    t => t.maxPendingBytes <= t.maxFileBytes ? undefined : 'maxPendingBytes must not exceed maxFileBytes (a batch must fit one file)'
   ]
 })
