@@ -47,7 +47,7 @@ class ComponentLog implements LogSource {
     try { const s = await stat(this.path); size = s.size; mtime = s.mtimeMs } catch { return }
     if (this.seen < 0) {
       // First look: what is there was written before we watched; its mtime bounds it.
-      this.marks[0] = [{ offset: 0, t: Math.min(mtime, now) }]
+      this.marks[0] = [{ offset: 0, t: Math.round(Math.min(mtime, now)) }]
       this.seen = await lastNewline(this.path, 0, size)
       return
     }
@@ -95,7 +95,7 @@ class ComponentLog implements LogSource {
           let m = 0
           for await (const { text, offset } of linesOf(f)) {
             while (m + 1 < marks.length && marks[m + 1].offset <= offset) m++
-            const stamp = marks.length > 0 && marks[m].offset <= offset ? marks[m].t : f.mtimeMs
+            const stamp = marks.length > 0 && marks[m].offset <= offset ? marks[m].t : Math.round(f.mtimeMs)
             yield componentLine(text, node, name, stamp)
           }
         }
