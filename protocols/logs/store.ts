@@ -70,10 +70,12 @@ export class LogStore implements LogSource {
 
   async stop (): Promise<void> {
     if (!this.running) return
-    this.running = false
     if (this.timer !== undefined) clearTimeout(this.timer)
     this.timer = undefined
     await this.flush()
+    this.running = false
+    if (this.timer !== undefined) clearTimeout(this.timer)
+    this.timer = undefined
     await this.fh?.close().catch(() => {})
     this.fh = undefined
     for (const f of this.followers) f.close()
@@ -154,7 +156,15 @@ export class LogStore implements LogSource {
   }
 
   private async writeBatch (): Promise<void> {
-    if (this.fh === undefined || this.pending.length === 0) return
+    if (!this.running || this.pending.length === 0) return
+    // A rotation that failed half-way left no live file open: open it again (the batch is dropped if that fails too).
+    if (this.fh === undefined) this.fh = await open(this.path(0), 'a', 0o640).catch(() => undefined)
+    if (this.fh === undefined) {
+      this.init.metrics.dropped.inc({ reason: 'write_failed' }, this.pending.length)
+      this.pending = []
+      this.pendingBytes = 0
+      return
+    }
     this.inflight = this.pending
     const bytes = this.pendingBytes
     this.pending = []
