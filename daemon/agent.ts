@@ -98,6 +98,7 @@ import { logTracer } from '../wire/tracing.js'
 import { checkEmergencyEntry, EMERGENCY_NAMESPACE } from '../policy/emergency.js'
 import { freezeSource, Handoff } from './control-wiring.js'
 import { emergencyRoutes, withFreezeHold } from './api/routes/emergency.js'
+import { agentLogs } from './logs-wiring.js'
 
 export interface AgentStatus {
   peerId: string
@@ -268,6 +269,10 @@ export class Agent {
       return c
     }
     for (const c of this.added) await component(c.name, () => c.part, c.routes)
+
+    // Logs: this node's bounded log store (the agent's own lines and its components'), served to members
+    // over /mycel/logs/1.0.0; GET /v1/logs fans a query out and merges by time (daemon/logs-wiring.ts, docs/logs.md).
+    await component('logs', () => agentLogs({ profile: cfg.profile, logger: log, host: node, membership })(components), l => l.routes(cfg.region))
 
     // Critical config (BFT): only with --genesis. Certified blocks from the
     // validators, verified and applied on every node (docs/bft.md).

@@ -23,6 +23,7 @@ import { registerIdentityCommands } from './identity.js'
 import { registerSecurityCommands } from './security.js'
 import { registerAlertCommands } from './alerts.js'
 import { registerEmergencyCommands } from './emergency.js'
+import { registerLogsCommand } from './logs.js'
 import { EXIT_OK, exitCodeOf } from './exit-codes.js'
 
 /** Where commander writes help and its own errors (default: stdout and stderr). */
@@ -58,6 +59,8 @@ export function createProgram (output: CliOutput = {}): Command {
   registerIdentityCommands(program)
   // `emergency freeze|thaw|status`: the management services stopped everywhere, the minimal core serving (docs/minimal-core.md).
   registerEmergencyCommands(program)
+  // `logs`: the region's logs merged by time, `-f` follows (docs/logs.md).
+  registerLogsCommand(program)
   return program
 }
 
