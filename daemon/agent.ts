@@ -93,6 +93,7 @@ import { Lifecycle, LifecycleStateError, type LifecycleState, type Startable } f
 import { FaultRegistry, type Fault } from '../lib/faults.js'
 import type { Route } from './api/router.js'
 import { collectProcessMetrics } from './process-metrics.js'
+import { AUDIT_NAMESPACE, checkAuditEntry, commandsPart } from './commands-wiring.js'
 
 export interface AgentStatus {
   peerId: string
@@ -120,6 +121,8 @@ export interface AgentOptions {
   fatal?: (message: string) => void
   /** Stop without a leave and start again with the same config (a key rotation swapped identity.key). Absent: the next start uses the new key. */
   restart?: () => void
+  /** The config file the agent was started with (`--config`), re-read by the `config-reload` command. */
+  configFile?: string
 }
 
 /** A protocol component given to add(); its admin routes answer 503 while it is stopped on a fault. */
@@ -303,7 +306,8 @@ export class Agent {
         [ROLLOUT_PROGRESS_NAMESPACE]: checkProgressEntry,
         [RELEASES_NAMESPACE]: checkReleaseEntry,
         [SECURITY_NAMESPACE]: checkSecurityEntry,
-        [MONITORING_NAMESPACE]: checkMonitoringEntry
+        [MONITORING_NAMESPACE]: checkMonitoringEntry,
+        [AUDIT_NAMESPACE]: checkAuditEntry
       }
     })({ ...components, membership }), c => [
       ...configRoutes(c), ...deploymentRoutes(c), ...securityRoutes(c),
@@ -391,7 +395,7 @@ export class Agent {
 
     // Roles: per-region management roles elected through the DHT (leases,
     // fencing); each role's loop runs only on its region's holder.
-    await component('roles', () => createRoles({
+    const rolesPart = await component('roles', () => createRoles({
       profile: cfg.profile,
       eligible: cfg.roles,
       configSource: () => config.readSource(),
@@ -418,6 +422,27 @@ export class Agent {
       }
       return rs
     })
+
+    // Commands: signed fan-out requests that every target authorises and runs
+    // itself, answered straight to the originator, audited in mycel.audit (docs/commands.md).
+    const commands = commandsPart({
+      profile: cfg.profile,
+      config: cfg,
+      ...(this.opts.configFile !== undefined ? { configFile: this.opts.configFile } : {}),
+      version: VERSION,
+      startedAt: this.startedAt,
+      membership,
+      ...(critical !== undefined ? { critical: critical.config } : {}),
+      roles: () => rolesPart,
+      audit: config,
+      restartComponent: async (name) => { await hosted.restart(name) },
+      collectArchives,
+      releases: () => artifacts.list().length,
+      faults: () => this.faults.list(),
+      registry: this.registry,
+      logger: log
+    }, components)
+    await component('commands', () => commands.service, () => commands.routes())
 
     // Redial: bootstrap peers until we know a live member.
     const redialer = await parts.startPart('redial', () => new Redialer({
