@@ -15,6 +15,8 @@ import { median, percentile, round, writeResult } from './lib/stats.js'
 const SIZES = (process.env.MYCEL_BENCH_SIZES ?? '4,20').split(',').map(Number)
 const RUNS = Number(process.env.MYCEL_BENCH_RUNS ?? 30)
 const WARMUP = Number(process.env.MYCEL_BENCH_WARMUP ?? 5)
+/** Agents started at once: a loaded 2-core machine does not start 8 in time. */
+const BATCH = Number(process.env.MYCEL_BENCH_BATCH ?? 4)
 const PROFILE = (process.env.MYCEL_BENCH_PROFILE ?? 'lan') as 'lan' | 'test'
 
 interface Reply { expected: string[], missing: string[], results: unknown[], durationMs: number }
@@ -29,8 +31,8 @@ async function measure (n: number): Promise<Record<string, unknown>> {
   const boot = await AgentProcess.start({ profile: PROFILE, logLevel: 'warn' })
   const agents = [boot]
   try {
-    for (let i = 1; i < n; i += 8) {
-      const batch = await Promise.allSettled(Array.from({ length: Math.min(8, n - i) }, async () => await AgentProcess.start({ profile: PROFILE, logLevel: 'warn', bootstrap: [boot.addr] })))
+    for (let i = 1; i < n; i += BATCH) {
+      const batch = await Promise.allSettled(Array.from({ length: Math.min(BATCH, n - i) }, async () => await AgentProcess.start({ profile: PROFILE, logLevel: 'warn', bootstrap: [boot.addr] })))
       for (const r of batch) if (r.status === 'fulfilled') agents.push(r.value)
       const failed = batch.find(r => r.status === 'rejected')
       if (failed !== undefined) throw (failed as PromiseRejectedResult).reason

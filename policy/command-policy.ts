@@ -77,7 +77,7 @@ export interface OperatorCommand {
   description?: string
 }
 
-const refuse = (m: string): never => { throw new InvalidCommandsSettingError(`commands: ${m}`) }
+const refuse = (m: string): never => { throw new InvalidCommandsSettingError(m) }
 
 function compileDeclaration (name: string, raw: unknown): OperatorCommand {
   if (!COMMAND_NAME_PATTERN.test(name)) refuse(`${JSON.stringify(name.slice(0, 64))}: command names are [a-z][a-z0-9-]{0,62}`)
