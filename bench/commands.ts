@@ -36,6 +36,7 @@ async function measure (n: number): Promise<Record<string, unknown>> {
       for (const r of batch) if (r.status === 'fulfilled') agents.push(r.value)
       const failed = batch.find(r => r.status === 'rejected')
       if (failed !== undefined) throw (failed as PromiseRejectedResult).reason
+      process.stdout.write(`N=${n}: ${agents.length} agents started\n`)
     }
     for (const a of agents) await waitFor(async () => (await a.members()).filter(m => m.state === 'alive').length === n, 180_000, `${n} members everywhere`, 250)
     // Warm: every originator once fully answered (mesh formed, connections to it open).

@@ -144,8 +144,14 @@ export class CommandService implements Startable {
       this.metrics.sent.inc()
       // Gossipsub does not deliver our own message back: when this node is a target it runs the request here.
       if (this.init.isTarget(req.targets)) {
-        this.replay.admit(req)
-        void this.serve(req)
+        try {
+          this.replay.admit(req)
+          void this.serve(req)
+        } catch (err) {
+          // The replay set is full here: this node refuses its own request like anyone else's.
+          this.metrics.received.inc({ result: err instanceof CommandRefusedError ? err.reason : 'error' })
+          this.receiveAnswer(refusal(this.c.peerId, req, err, 0))
+        }
       }
       await this.topic?.publish(bytes).catch((err: unknown) => { this.c.logger.debug({ err: errText(err) }, 'command publish failed') })
       await finished
