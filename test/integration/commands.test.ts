@@ -5,7 +5,7 @@
  * command and an unauthorised caller are refused on every target; a declared
  * command runs with a typed parameter on one region; a target that hangs
  * (SIGSTOP) is reported as missing after the timeout; the audit record
- * reaches the other nodes.
+ * reaches the other nodes; the admin's built-ins run.
  */
 import { strict as assert } from 'node:assert'
 import { spawn } from 'node:child_process'
@@ -107,6 +107,25 @@ describe('signed fan-out commands (real processes)', function () {
     const bad = await run(agents[0], { name: 'echo-word', args: ['hello; reboot'], regions: ['east'] })
     assert.equal(bad.results.length, 2)
     for (const x of bad.results) assert.match(x.error ?? '', /^bad_params:/)
+  })
+
+  it('runs the admin-only built-ins for the admin', async () => {
+    const collect = await run(agents[0], { name: 'collect', regions: ['east'] })
+    assert.equal(collect.results.length, 2)
+    for (const x of collect.results) {
+      assert.ok(x.ok, JSON.stringify(x))
+      assert.match(x.output, /^collect: 4 members, 0 faults/)
+      const bundle = JSON.parse(x.output.split('\n')[1] ?? '') as { members: unknown[], metrics: string }
+      assert.equal(bundle.members.length, 4)
+      assert.match(bundle.metrics, /mycel_commands_received_total/)
+    }
+    const gc = await run(agents[0], { name: 'gc', nodes: [ids[2]] })
+    assert.deepEqual(gc.results.map(x => [x.node, x.ok]), [[ids[2], true]])
+    // These agents run without --config: nothing to reload, and they say so.
+    const reload = await run(agents[0], { name: 'config-reload', nodes: [ids[1]] })
+    assert.match(reload.results[0]?.error ?? '', /without --config/)
+    const restart = await run(agents[0], { name: 'component-restart', args: ['web'], nodes: [ids[1]] })
+    assert.match(restart.results[0]?.error ?? '', /no instance of component web/)
   })
 
   it('reports a hanging target as missing after the timeout', async () => {
