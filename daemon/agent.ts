@@ -99,6 +99,7 @@ import { checkEmergencyEntry, EMERGENCY_NAMESPACE } from '../policy/emergency.js
 import { freezeSource, Handoff } from './control-wiring.js'
 import { emergencyRoutes, withFreezeHold } from './api/routes/emergency.js'
 import { agentLogs } from './logs-wiring.js'
+import { AUDIT_NAMESPACE, checkAuditEntry, commandsPart } from './commands-wiring.js'
 
 export interface AgentStatus {
   peerId: string
@@ -126,6 +127,8 @@ export interface AgentOptions {
   fatal?: (message: string) => void
   /** Stop without a leave and start again with the same config (a key rotation swapped identity.key). Absent: the next start uses the new key. */
   restart?: () => void
+  /** The config file the agent was started with (`--config`), re-read by the `config-reload` command. */
+  configFile?: string
 }
 
 /** A protocol component given to add(); its admin routes answer 503 while it is stopped on a fault. */
@@ -314,7 +317,8 @@ export class Agent {
         [RELEASES_NAMESPACE]: checkReleaseEntry,
         [SECURITY_NAMESPACE]: checkSecurityEntry,
         [MONITORING_NAMESPACE]: checkMonitoringEntry,
-        [EMERGENCY_NAMESPACE]: checkEmergencyEntry
+        [EMERGENCY_NAMESPACE]: checkEmergencyEntry,
+        [AUDIT_NAMESPACE]: checkAuditEntry
       }
     })({ ...components, membership }), c => [
       ...configRoutes(c), ...deploymentRoutes(c), ...securityRoutes(c),
@@ -452,6 +456,26 @@ export class Agent {
     }))
     routes.push(...emergencyRoutes({ control: roles.control, source: freezes, critical, config, tracer: logTracer(log) })
       .map(r => guardedRoute(this.faults, critical !== undefined ? 'critical' : 'config', r)))
+    // Commands: signed fan-out requests that every target authorises and runs
+    // itself, answered straight to the originator, audited in mycel.audit (docs/commands.md).
+    const commands = commandsPart({
+      profile: cfg.profile,
+      config: cfg,
+      ...(this.opts.configFile !== undefined ? { configFile: this.opts.configFile } : {}),
+      version: VERSION,
+      startedAt: this.startedAt,
+      membership,
+      ...(critical !== undefined ? { critical: critical.config } : {}),
+      roles: () => roles,
+      audit: config,
+      restartComponent: async (name) => { await hosted.restart(name) },
+      collectArchives,
+      releases: () => artifacts.list().length,
+      faults: () => this.faults.list(),
+      registry: this.registry,
+      logger: log
+    }, components)
+    await component('commands', () => commands.service, () => commands.routes())
 
     // Redial: bootstrap peers until we know a live member.
     const redialer = await parts.startPart('redial', () => new Redialer({

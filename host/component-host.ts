@@ -38,6 +38,7 @@ import { CorruptFileError, errText } from '../lib/errors.js'
 import type { Startable } from '../lib/lifecycle.js'
 import { unpackArchive } from '../protocols/artifacts/archive.js'
 import { ManifestConflictError, UntrustedPublisherError } from '../protocols/artifacts/errors.js'
+import { UnknownComponentError } from './errors.js'
 import type { Manifest } from '../protocols/artifacts/manifest.js'
 import type { ComponentReport } from '../protocols/health/report.js'
 import type { HostConfig } from './constants.js'
@@ -201,6 +202,19 @@ export class ComponentHost implements Startable {
       s.retryAt = 0
       this.kick(s)
     }
+  }
+
+  /**
+   * Stop and start a component's running instance (the `component-restart`
+   * command, docs/commands.md): same version, same install, a fresh process
+   * and a fresh start-limit history. Throws UnknownComponentError when this
+   * node runs no instance of it.
+   */
+  async restart (name: string): Promise<void> {
+    const inst = this.started ? this.slots.get(name)?.instance : undefined
+    if (inst === undefined) throw new UnknownComponentError(`no instance of component ${name} runs on this node`)
+    await inst.stop()
+    await inst.start()
   }
 
   /** Resolves once every step started so far has ended. */

@@ -29,3 +29,9 @@ export class NotACoreBuildError extends Error {
   static name = 'NotACoreBuildError'
   override name = 'NotACoreBuildError'
 }
+
+/** A component this node runs no instance of (component-restart). */
+export class UnknownComponentError extends Error {
+  static name = 'UnknownComponentError'
+  override name = 'UnknownComponentError'
+}

@@ -9,5 +9,6 @@ import { PUBLISHERS_KEY_RULE } from './publisher-trust.js'
 import { ADMISSION_KEY_RULES } from './admission-values.js'
 import { SECURITY_KEY_RULE } from './security-policy.js'
 import { EMERGENCY_KEY_RULE } from './emergency.js'
+import { COMMANDS_KEY_RULE } from './command-policy.js'
 
-export const POLICY_KEY_RULES: ReadonlyArray<readonly [string, KeyRule]> = [PUBLISHERS_KEY_RULE, ...ADMISSION_KEY_RULES, SECURITY_KEY_RULE, EMERGENCY_KEY_RULE]
+export const POLICY_KEY_RULES: ReadonlyArray<readonly [string, KeyRule]> = [PUBLISHERS_KEY_RULE, ...ADMISSION_KEY_RULES, SECURITY_KEY_RULE, EMERGENCY_KEY_RULE, COMMANDS_KEY_RULE]

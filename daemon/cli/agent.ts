@@ -2,7 +2,7 @@
 import { Option, type Command } from 'commander'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
 import { createLogger, type LogLevel } from '../logger.js'
 import { API_AUTH_MODES, API_INSECURE_REMOTE_REMOVED, checkReferencedFiles, defaults, devDefaults, readConfigFile, resolveConfig, type AgentConfig } from '../config.js'
 import { startupErrorMessage } from './startup-error.js'
@@ -154,7 +154,7 @@ async function runAgent (flags: AgentFlags): Promise<void> {
       process.exit(1)
     })
   }
-  const opts = { ...(underLauncher ? { switchCore } : {}), fatal, restart }
+  const opts = { ...(underLauncher ? { switchCore } : {}), fatal, restart, ...(flags.config !== undefined ? { configFile: resolve(flags.config) } : {}) }
   let agent = new Agent(config, logger, opts)
   const removeTempDir = async (): Promise<void> => {
     if (tempDir !== undefined) await rm(tempDir, { recursive: true, force: true }).catch((err: unknown) => { logger.warn({ err, dataDir: tempDir }, 'cannot remove the temporary data dir') })

@@ -24,6 +24,7 @@ import { registerSecurityCommands } from './security.js'
 import { registerAlertCommands } from './alerts.js'
 import { registerEmergencyCommands } from './emergency.js'
 import { registerLogsCommand } from './logs.js'
+import { registerCommandCommands } from './command.js'
 import { EXIT_OK, exitCodeOf } from './exit-codes.js'
 
 /** Where commander writes help and its own errors (default: stdout and stderr). */
@@ -61,6 +62,8 @@ export function createProgram (output: CliOutput = {}): Command {
   registerEmergencyCommands(program)
   // `logs`: the region's logs merged by time, `-f` follows (docs/logs.md).
   registerLogsCommand(program)
+  // `command run|audit`: signed fan-out commands (docs/commands.md).
+  registerCommandCommands(program)
   return program
 }
 

@@ -1,0 +1,23 @@
+/**
+ * Why a target refuses a command request. Each is answered to the
+ * originator as `{ok: false, error}` (when the originator can be named) and
+ * counted by its `reason` in `mycel_commands_received_total`; callers branch
+ * on `.name`.
+ */
+
+/** The reason label of a refusal (metrics, the answer's `error` prefix). */
+export type RefusalReason = 'expired' | 'future' | 'too_long' | 'replayed' | 'replay_set_full' | 'unauthorised' | 'undeclared' | 'bad_params' | 'unavailable' | 'busy'
+
+export class CommandRefusedError extends Error {
+  static name = 'CommandRefusedError'
+  override name = 'CommandRefusedError'
+  constructor (readonly reason: RefusalReason, message: string) {
+    super(message)
+  }
+}
+
+/** The caller asked for something the local agent will not send (bad filter, unknown name), before anything went out. */
+export class InvalidCommandRequestError extends Error {
+  static name = 'InvalidCommandRequestError'
+  override name = 'InvalidCommandRequestError'
+}
