@@ -93,6 +93,7 @@ import { Lifecycle, LifecycleStateError, type LifecycleState, type Startable } f
 import { FaultRegistry, type Fault } from '../lib/faults.js'
 import type { Route } from './api/router.js'
 import { collectProcessMetrics } from './process-metrics.js'
+import { AgentTracing } from './tracing.js'
 
 export interface AgentStatus {
   peerId: string
@@ -166,6 +167,8 @@ export class Agent {
     // Data dir: the lock, then the identity (and with apiAuth token the API token) read or created under it.
     const dataDir = await parts.startPart('data-dir', new DataDir(cfg.dataDir, { apiToken: cfg.apiAuth === 'token' }))
     const identity = dataDir.identity
+    // Tracing: the Tracer every traced hop records its span with (daemon/tracing.ts); stopped late, so its OTLP queue is flushed after the last span.
+    const { tracer } = await parts.startPart('tracing', new AgentTracing({ logger: log, node: identity.peerId.toString(), region: cfg.region, version: VERSION, profile: cfg.profile, ...(cfg.otlpEndpoint !== undefined ? { otlpEndpoint: cfg.otlpEndpoint } : {}) }))
 
     // libp2p: transports, encryption, muxing, gossipsub, DHT, optional PSK.
     // Test-only partition control (test profile + MYCEL_TEST_HOOKS=1); see daemon/test-hooks.ts.
@@ -225,7 +228,8 @@ export class Agent {
       logger: log,
       registry: this.registry,
       signal: this.shutdown.signal,
-      faults: this.faults
+      faults: this.faults,
+      tracer
     }
 
     // Membership (SWIM): who is alive. Everything else asks it.
