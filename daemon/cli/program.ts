@@ -22,6 +22,7 @@ import { registerAdmissionCommands } from './admission.js'
 import { registerIdentityCommands } from './identity.js'
 import { registerSecurityCommands } from './security.js'
 import { registerAlertCommands } from './alerts.js'
+import { registerTraceCommand } from './trace.js'
 import { EXIT_OK, exitCodeOf } from './exit-codes.js'
 
 /** Where commander writes help and its own errors (default: stdout and stderr). */
@@ -55,6 +56,8 @@ export function createProgram (output: CliOutput = {}): Command {
   registerAdmissionCommands(program)
   // `identity rotate`: a new node key handed over through critical config (docs/security.md).
   registerIdentityCommands(program)
+  // `trace ID`: a traced operation's hops across the region, from the log stores (docs/tracing.md).
+  registerTraceCommand(program)
   return program
 }
 
