@@ -375,7 +375,7 @@ export class Agent {
     hostedRef = hosted
     hostReport = () => hosted.report()
     // Rollouts: start (every check before anything is written), status and controls over mycel.rollouts (docs/rollouts.md).
-    routes.push(...rolloutRoutes(agentRolloutOperator({ config, artifacts, routing: node.services.dht, membership, health, host: hosted, self: identity.peerId, labels: cfg.labels, logger: log })).map(r => guardedRoute(this.faults, 'config', r)))
+    routes.push(...rolloutRoutes(agentRolloutOperator({ config, artifacts, routing: node.services.dht, membership, health, host: hosted, self: identity.peerId, labels: cfg.labels, logger: log, tracer })).map(r => guardedRoute(this.faults, 'config', r)))
     log.info({ strategy: strategy.strategy }, strategy.reason)
     // A change of the deployments makes the host converge again (cheap when nothing changed for it).
     await parts.startPart('host-watch', () => {

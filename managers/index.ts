@@ -21,6 +21,7 @@ import type { CommonComponents } from '../lib/components.js'
 import type { Startable } from '../lib/lifecycle.js'
 import type { PubSubHost } from '../wire/topic.js'
 import type { PeerHost } from '../wire/peers.js'
+import type { Tracer } from '../wire/tracing.js'
 import type { ProfileName } from '../lib/tunables.js'
 import type { RolesConfig } from './constants.js'
 import { ROLE_NAMES, ROLE_REGISTRY, resolveRoleTunables, type RoleContext, type RoleName, type RoleTunablesOverrides } from './registry.js'
@@ -75,6 +76,8 @@ export type RolesComponents = Pick<CommonComponents, 'peerId' | 'privateKey' | '
   peers: Pick<PeerHost, 'getConnections'>
   membership: Pick<MembershipView, 'self' | 'members' | 'addEventListener' | 'removeEventListener'>
   health: Pick<Health, 'reports'>
+  /** Spans of traced role actions (managers/actions.ts). */
+  tracer?: Tracer
 } & (
   /** Leases over libp2p: gossip on `pubsub`, records and role providers in the DHT, whose own store `dhtLocal` reaches. */
   { dht: DhtHost, dhtLocal: DhtLocalRecords, transport?: undefined } |
@@ -114,8 +117,8 @@ export class Roles implements Startable {
       metrics: emetrics
     })
     const dispatch = (action: Parameters<RoleManager['dispatch']>[0], body: unknown): void => { this.manager.dispatch(action, body) }
-    this.actions = new FencedActions({ pubsub: c.pubsub, peerId: c.peerId, privateKey: c.privateKey, region: c.region, logger, registry: c.registry, fencing: this.fencing, election: this.election, metrics, dispatch })
-    const emit: Emit = async (role, kind, body) => await this.actions.emit(role, kind, body)
+    this.actions = new FencedActions({ pubsub: c.pubsub, peerId: c.peerId, privateKey: c.privateKey, region: c.region, logger, registry: c.registry, fencing: this.fencing, election: this.election, metrics, dispatch, ...(c.tracer !== undefined ? { tracer: c.tracer } : {}) })
+    const emit: Emit = async (role, kind, body, parent) => await this.actions.emit(role, kind, body, parent)
     const ctx: Omit<RoleContext, 'logger'> = {
       region: c.region,
       emit,
@@ -133,7 +136,8 @@ export class Roles implements Startable {
       critical: init.critical,
       offenceThresholds: offenceThresholds.defaults(init.profile),
       profile: init.profile,
-      alertTargets: init.alertTargets
+      alertTargets: init.alertTargets,
+      ...(c.tracer !== undefined ? { tracer: c.tracer } : {})
     }
     // Each entry's tunables were made by that entry's own `tunables` (resolveRoleTunables); TypeScript
     // cannot correlate the union of entries with the record's values, hence the cast.
