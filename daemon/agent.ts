@@ -4,7 +4,7 @@
  * produced and started at once, through one lifecycle (lib/lifecycle.ts
  * `startPart`), in this order:
  *
- *   data dir (lock, then identity) → libp2p → membership → leave → health →
+ *   data dir (lock, then identity) → tracing → libp2p → membership → leave → health →
  *   protocol components (those given to add(), then critical, config,
  *   artifacts, component host, roles) → redial → connection trimmer → admin API → agent.json
  *
