@@ -17,7 +17,8 @@ export interface TraceReply {
 
 /** The caller's `traceparent` header as sent: the tracer judges it (several headers arrive joined by commas, which does not parse: a new trace). */
 export function callerTraceparent (req: Pick<ApiRequest, 'raw'>): string | undefined {
-  const h = req.raw.headers.traceparent
+  // A route called in-process (a test, another route) may have no HTTP request behind it.
+  const h = (req.raw as ApiRequest['raw'] | undefined)?.headers.traceparent
   return typeof h === 'string' ? h : undefined
 }
 
