@@ -105,7 +105,7 @@ export class ConfigService implements Startable {
 
   constructor (private readonly init: ConfigServiceInit, private readonly c: ConfigServiceComponents) {
     this.log = c.logger.child({ component: 'config' })
-    this.spans = c.tracer !== undefined ? new EnvelopeSpans(c.tracer) : undefined
+    this.spans = c.tracer !== undefined ? new EnvelopeSpans(c.tracer, init.config.traceMaxAgeMs) : undefined
     this.metrics = configMetrics(c.registry, {
       namespaces: () => this.store_ === undefined
         ? []

@@ -11,7 +11,8 @@
  *   envelopes it waited for in the hold-back buffer arrived).
  *
  * An envelope without `tc` (an older writer, a role's own write) records
- * nothing. Applied spans still open are bounded: past `maxOpen` the oldest
+ * nothing, nor does one signed longer than `maxAgeMs` ago (history a node
+ * catches up on, constants.ts `traceMaxAgeMs`). Applied spans still open are bounded: past `maxOpen` the oldest
  * is ended with an error, as at stop, so a writer whose envelopes never
  * apply here cannot make this node hold spans forever.
  */
@@ -30,11 +31,11 @@ const idOf = (e: Pick<Envelope, 'ns' | 'writer' | 'seq'>): string => `${e.ns}\n$
 export class EnvelopeSpans {
   private readonly open = new Map<string, Span>()
 
-  constructor (private readonly tracer: Tracer, private readonly maxOpen = MAX_OPEN) {}
+  constructor (private readonly tracer: Tracer, private readonly maxAgeMs: number, private readonly maxOpen = MAX_OPEN) {}
 
   /** A remote envelope was taken for application (replica hook `onReceived`). */
   received (e: Envelope, origin: IngestOrigin): void {
-    if (e.tc === undefined) return
+    if (e.tc === undefined || Date.now() - e.time > this.maxAgeMs) return
     const attrs = { ns: e.ns, writer: e.writer, seq: e.seq, origin }
     const received = this.tracer.start(CONFIG_WRITE_SPAN, 'received', e.tc, attrs)
     // Clocks differ between nodes; the lag is still what an operator asks first.

@@ -7,7 +7,8 @@ import assert from 'node:assert/strict'
 import pino from 'pino'
 import { logTracer, type FinishedSpan, type Tracer } from '../../../wire/tracing.js'
 import { formatTraceparent, newSpanId, newTraceId } from '../../../wire/trace-context.js'
-import { CONFIG_WRITE_SPAN } from '../../../protocols/config-sync/tracing.js'
+import { CONFIG_WRITE_SPAN, EnvelopeSpans } from '../../../protocols/config-sync/tracing.js'
+import type { Envelope } from '../../../crdt/envelope.js'
 import { ApiServer } from '../../../daemon/api/server.js'
 import { configRoutes } from '../../../daemon/api/routes/config.js'
 import { connect, startAgent, stopAgent, until, type TestAgent } from './fixtures.js'
@@ -68,6 +69,36 @@ describe('config-sync trace context', function () {
     assert.equal(received?.traceId, r.trace?.traceId)
     assert.equal(received?.parentSpanId, w.spans[0]?.spanId)
     assert.equal(received?.attrs.origin, 'sync')
+  })
+
+  it('history a node catches up on (older than traceMaxAgeMs) records no spans', async () => {
+    const w = recording()
+    const late = recording()
+    agents.push(await startAgent(75, undefined, undefined, {}, { tracer: w.tracer }))
+    await agents[0].svc.write('app', 'old', 1, { trace: {} })
+    await new Promise(resolve => setTimeout(resolve, 30))
+    const joiner = await startAgent(76, undefined, undefined, { traceMaxAgeMs: 10 }, { tracer: late.tracer })
+    agents.push(joiner)
+    await connect(agents)
+    joiner.membership.join(agents[0].peerId)
+    await until(() => joiner.svc.get('app', 'old') !== undefined)
+    assert.deepEqual(late.spans, [])
+  })
+
+  it('applied spans still open are bounded: the oldest ends as not applied; stop ends the rest', () => {
+    const spans: FinishedSpan[] = []
+    const es = new EnvelopeSpans(logTracer(silent, [s => { spans.push(s) }]), 60_000, 2)
+    const tc = formatTraceparent({ traceId: newTraceId(), spanId: newSpanId(), flags: '01' })
+    const env = (seq: number): Envelope => ({ v: 1, writer: 'w', seq, ns: 'app', update: new Uint8Array(), time: Date.now(), tc, sig: new Uint8Array(64) })
+    for (const seq of [1, 2, 3]) es.received(env(seq), 'gossip')
+    const ended = spans.filter(s => s.hop === 'applied')
+    assert.deepEqual(ended.map(s => [s.attrs.seq, s.error]), [[1, 'not applied: too many envelopes waiting']])
+    es.applied(env(3))
+    es.applied(env(3))
+    es.close()
+    assert.deepEqual(spans.filter(s => s.hop === 'applied').map(s => [s.attrs.seq, s.error]), [
+      [1, 'not applied: too many envelopes waiting'], [3, undefined], [2, 'not applied before the service stopped']
+    ])
   })
 
   it('a bad caller traceparent starts a new trace; an untraced write carries no tc and records nothing', async () => {
