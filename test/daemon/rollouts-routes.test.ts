@@ -74,7 +74,7 @@ describe('rollouts admin routes', () => {
     const tp = formatTraceparent({ traceId: caller.traceId, spanId: span?.spanId ?? '', flags: '01' })
     assert.equal(out.headers.traceresponse, tp)
     assert.equal((config.get(ROLLOUTS_NAMESPACE, 'web-2.0.0-t')?.value as { tc?: string }).tc, tp, 'the record carries the start\'s span')
-    await assert.rejects(post.handler(req({ component: 'web', version: '2.0.0' })), { name: 'RolloutOpenError' })
+    await assert.rejects(async () => await post.handler(req({ component: 'web', version: '2.0.0' })), { name: 'RolloutOpenError' })
     assert.ok(spans[1]?.error !== undefined, 'a refused start is an error span')
   })
 
