@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict'
 import fc from 'fast-check'
 import { buildTraceTree, formatTraceTree, spanOfLine, type TraceSpan } from '../../daemon/cli/trace-tree.js'
-import { parseTraceId, spansOfNdjson } from '../../daemon/cli/trace.js'
+import { answerNotes, parseTraceId, spansOfNdjson } from '../../daemon/cli/trace.js'
 
 const T = '4bf92f3577b34da6a3ce929d0e0e4736'
 const t0 = Date.parse('2026-12-02T12:00:00.000Z')
@@ -61,9 +61,16 @@ describe('mycel trace: span tree', () => {
       'not json at all',
       '[1,2,3]',
       '',
-      JSON.stringify(recvB)
+      JSON.stringify(recvB),
+      JSON.stringify({ missing: { node: '12D3KooWGone', error: 'dial timed out' } }),
+      JSON.stringify({ end: { lines: 2, more: true, nodes: ['a'], missing: [{ node: '12D3KooWGone', error: 'dial timed out' }, { node: '12D3KooWAlsoGone', error: 'refused' }] } })
     ].join('\n')
-    assert.deepEqual(spansOfNdjson(text, T).map(s => s.span), ['a000000000000001', 'b000000000000001'])
+    const answer = spansOfNdjson(text, T)
+    assert.deepEqual(answer.spans.map(s => s.span), ['a000000000000001', 'b000000000000001'])
+    assert.deepEqual(answer.missing, [{ node: '12D3KooWGone', error: 'dial timed out' }, { node: '12D3KooWAlsoGone', error: 'refused' }])
+    assert.equal(answer.more, true)
+    assert.match(answerNotes(answer.missing, answer.more), /^no answer from 12D3KooWGone: dial timed out \(its hops are missing\)\nno answer from 12D3KooWAlsoGone: refused .*\nmore spans than --limit/)
+    assert.equal(answerNotes([], false), '')
   })
 
   it('takes a trace id or a whole traceparent; anything else is a usage error', () => {
