@@ -6,7 +6,7 @@
  *
  *   data dir (lock, then identity) → tracing → libp2p → membership → leave → health →
  *   protocol components (those given to add(), then critical, config,
- *   artifacts, component host, roles) → redial → connection trimmer → admin API → agent.json
+ *   artifacts, component host, roles) → handoff → redial → connection trimmer → admin API → agent.json
  *
  * A part whose start fails stops every part started before it (itself
  * included), newest first, so the data dir lock is released last, and
@@ -94,6 +94,11 @@ import { FaultRegistry, type Fault } from '../lib/faults.js'
 import type { Route } from './api/router.js'
 import { collectProcessMetrics } from './process-metrics.js'
 import { AgentTracing } from './tracing.js'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { checkEmergencyEntry, EMERGENCY_NAMESPACE } from '../policy/emergency.js'
+import { freezeSource, Handoff } from './control-wiring.js'
+import { emergencyRoutes, withFreezeHold } from './api/routes/emergency.js'
+import { agentLogs } from './logs-wiring.js'
 
 export interface AgentStatus {
   peerId: string
@@ -268,6 +273,10 @@ export class Agent {
     }
     for (const c of this.added) await component(c.name, () => c.part, c.routes)
 
+    // Logs: this node's bounded log store (the agent's own lines and its components'), served to members
+    // over /mycel/logs/1.0.0; GET /v1/logs fans a query out and merges by time (daemon/logs-wiring.ts, docs/logs.md).
+    await component('logs', () => agentLogs({ profile: cfg.profile, logger: log, host: node, membership })(components), l => l.routes(cfg.region))
+
     // Critical config (BFT): only with --genesis. Certified blocks from the
     // validators, verified and applied on every node (docs/bft.md).
     const critical = genesis !== undefined
@@ -307,7 +316,8 @@ export class Agent {
         [ROLLOUT_PROGRESS_NAMESPACE]: checkProgressEntry,
         [RELEASES_NAMESPACE]: checkReleaseEntry,
         [SECURITY_NAMESPACE]: checkSecurityEntry,
-        [MONITORING_NAMESPACE]: checkMonitoringEntry
+        [MONITORING_NAMESPACE]: checkMonitoringEntry,
+        [EMERGENCY_NAMESPACE]: checkEmergencyEntry
       }
     })({ ...components, membership }), c => [
       ...configRoutes(c), ...deploymentRoutes(c), ...securityRoutes(c),
@@ -375,7 +385,10 @@ export class Agent {
     hostedRef = hosted
     hostReport = () => hosted.report()
     // Rollouts: start (every check before anything is written), status and controls over mycel.rollouts (docs/rollouts.md).
-    routes.push(...rolloutRoutes(agentRolloutOperator({ config, artifacts, routing: node.services.dht, membership, health, host: hosted, self: identity.peerId, labels: cfg.labels, logger: log, tracer })).map(r => guardedRoute(this.faults, 'config', r)))
+    // Emergency freeze records (docs/minimal-core.md): critical config with a genesis, else mycel.emergency.
+    const freezes = freezeSource({ critical, config, logger: log })
+    // A rollout a freeze holds says so (`held`).
+    routes.push(...rolloutRoutes(withFreezeHold(agentRolloutOperator({ config, artifacts, routing: node.services.dht, membership, health, host: hosted, self: identity.peerId, labels: cfg.labels, logger: log, tracer }), freezes.records)).map(r => guardedRoute(this.faults, 'config', r)))
     log.info({ strategy: strategy.strategy }, strategy.reason)
     // A change of the deployments makes the host converge again (cheap when nothing changed for it).
     await parts.startPart('host-watch', () => {
@@ -394,9 +407,12 @@ export class Agent {
     })
 
     // Roles: per-region management roles elected through the DHT (leases,
-    // fencing); each role's loop runs only on its region's holder.
-    await component('roles', () => createRoles({
+    // fencing); each role's loop runs only on its region's holder, and only
+    // once the minimal core has handed control over (gated; the handoff part below).
+    const roles = await component('roles', () => createRoles({
       profile: cfg.profile,
+      gated: true,
+      tracer,
       eligible: cfg.roles,
       configSource: () => config.readSource(),
       // The network manager places counted deployments, and the update manager
@@ -422,6 +438,23 @@ export class Agent {
       }
       return rs
     })
+
+    // Handoff: control of the duties goes to the management services once the
+    // minimal core is ready, and back on a fault or an emergency freeze (docs/minimal-core.md).
+    await parts.startPart('handoff', () => new Handoff({
+      profile: cfg.profile,
+      control: roles.control,
+      source: freezes,
+      lifecycle: () => parts.state,
+      faults: this.faults,
+      needsPeer: cfg.bootstrap.length > 0,
+      membership,
+      config,
+      critical,
+      peerIdOf: peerIdFromString
+    }))
+    routes.push(...emergencyRoutes({ control: roles.control, source: freezes, critical, config, tracer })
+      .map(r => guardedRoute(this.faults, critical !== undefined ? 'critical' : 'config', r)))
 
     // Redial: bootstrap peers until we know a live member.
     const redialer = await parts.startPart('redial', () => new Redialer({
@@ -462,6 +495,7 @@ export class Agent {
         faults: () => this.faults.list(),
         joined: () => membership.alivePeers().length > 0,
         bootstrap: () => redialer.status(),
+        control: () => roles.control.status(),
         admission: () => ({ ...admitted.status(), ...(policy !== undefined ? { ...policy.list(), self: { peerId: identity.peerId.toString(), standing: policy.standing(identity.peerId.toString()) } } : {}) })
       }))
       server.add(...routes)

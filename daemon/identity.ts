@@ -9,6 +9,7 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { PrivateKey } from '@libp2p/interface'
 import { readKeyFile, writeKeyFile } from '../lib/key-file.js'
+import { fastSigningKey } from '../lib/ed25519-key.js'
 import { IdentityExistsError } from './errors.js'
 
 export const IDENTITY_FILE = 'identity.key'
@@ -29,7 +30,7 @@ export async function createIdentity (dataDir: string, opts: { force?: boolean }
     throw new IdentityExistsError(`an identity already exists at ${path}; pass --force to replace it`)
   }
   await mkdir(dataDir, { recursive: true, mode: 0o700 })
-  const privateKey = await generateKeyPair('Ed25519')
+  const privateKey = fastSigningKey(await generateKeyPair('Ed25519'))
   await writeKeyFile(path, privateKey)
   return { privateKey, peerId: peerIdFromPrivateKey(privateKey).toString(), path }
 }

@@ -57,6 +57,8 @@ export interface FencedActionsInit {
   metrics: RolesMetrics
   dispatch: (action: RoleAction, body: unknown) => void
   tracer?: Tracer
+  /** False while the management services do not have control (handoff pending, frozen): nothing is sent. */
+  mayAct?: () => boolean
 }
 
 type Verdict = 'accepted' | 'stale_term' | 'unknown_lease'
@@ -109,6 +111,11 @@ export class FencedActions {
 
   /** Send a fenced action for `role` if, and only if, this node acts for it now; `parent` traces it (the class comment). */
   async emit (role: string, kind: string, body: unknown, parent?: string): Promise<boolean> {
+    // A duty that had an action under way when control was taken back sends nothing more.
+    if (this.init.mayAct?.() === false) {
+      this.init.metrics.actions.inc({ role, result: 'held' })
+      return false
+    }
     const term = this.init.election.actingTerm(role)
     if (term === undefined) {
       this.init.metrics.actions.inc({ role, result: 'not_holder' })

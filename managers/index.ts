@@ -21,7 +21,6 @@ import type { CommonComponents } from '../lib/components.js'
 import type { Startable } from '../lib/lifecycle.js'
 import type { PubSubHost } from '../wire/topic.js'
 import type { PeerHost } from '../wire/peers.js'
-import type { Tracer } from '../wire/tracing.js'
 import type { ProfileName } from '../lib/tunables.js'
 import type { RolesConfig } from './constants.js'
 import { ROLE_NAMES, ROLE_REGISTRY, resolveRoleTunables, type RoleContext, type RoleName, type RoleTunablesOverrides } from './registry.js'
@@ -35,6 +34,8 @@ import type { AdmissionPolicy } from './security-manager.js'
 import type { Emit } from './role.js'
 import type { PlacementConfig } from './placement-duty.js'
 import type { ReleaseFacts } from './rollout/driver.js'
+import type { Tracer } from '../wire/tracing.js'
+import { ControlState } from './control-state.js'
 
 export { ROLE_NAMES, ROLE_REGISTRY, type RoleName } from './registry.js'
 export { leaseDhtValidators, leaseDhtSelectors } from '../protocols/election/index.js'
@@ -67,6 +68,14 @@ export interface RolesInit {
   critical?: RoleContext['critical']
   /** Where this node delivers the region's alerts while it holds the monitoring role (agent config). */
   alertTargets?: RoleContext['alertTargets']
+  /**
+   * True: no duty acts until the minimal core hands control over (`control`
+   * fed by daemon/control-wiring.ts), and none while frozen. Absent: control
+   * starts with the services (tests and in-process uses without an agent).
+   */
+  gated?: boolean
+  /** Records the `applied` span of a freeze or thaw record, traced role actions and a rollout's steps (docs/tracing.md). */
+  tracer?: Tracer
 }
 
 export type RolesComponents = Pick<CommonComponents, 'peerId' | 'privateKey' | 'region' | 'dataDir' | 'logger' | 'registry' | 'faults'> & {
@@ -76,8 +85,6 @@ export type RolesComponents = Pick<CommonComponents, 'peerId' | 'privateKey' | '
   peers: Pick<PeerHost, 'getConnections'>
   membership: Pick<MembershipView, 'self' | 'members' | 'addEventListener' | 'removeEventListener'>
   health: Pick<Health, 'reports'>
-  /** Spans of traced role actions (managers/actions.ts). */
-  tracer?: Tracer
 } & (
   /** Leases over libp2p: gossip on `pubsub`, records and role providers in the DHT, whose own store `dhtLocal` reaches. */
   { dht: DhtHost, dhtLocal: DhtLocalRecords, transport?: undefined } |
@@ -90,6 +97,8 @@ export class Roles implements Startable {
   readonly fencing: FencingStore
   readonly manager: RoleManager
   readonly actions: FencedActions
+  /** Who has control of the duties: the minimal core, the services, or nobody (frozen); control-state.ts. */
+  readonly control: ControlState
   /** The election tunables in force (profile plus overrides). */
   readonly config: ElectionConfig
   /** The framework's tunables in force. */
@@ -116,8 +125,9 @@ export class Roles implements Startable {
       fencing: this.fencing,
       metrics: emetrics
     })
+    this.control = new ControlState({ region: c.region, logger, registry: c.registry, tracer: init.tracer, initial: init.gated === true ? 'core' : 'services' })
     const dispatch = (action: Parameters<RoleManager['dispatch']>[0], body: unknown): void => { this.manager.dispatch(action, body) }
-    this.actions = new FencedActions({ pubsub: c.pubsub, peerId: c.peerId, privateKey: c.privateKey, region: c.region, logger, registry: c.registry, fencing: this.fencing, election: this.election, metrics, dispatch, ...(c.tracer !== undefined ? { tracer: c.tracer } : {}) })
+    this.actions = new FencedActions({ pubsub: c.pubsub, peerId: c.peerId, privateKey: c.privateKey, region: c.region, logger, registry: c.registry, fencing: this.fencing, election: this.election, metrics, dispatch, mayAct: () => this.control.state === 'services', ...(init.tracer !== undefined ? { tracer: init.tracer } : {}) })
     const emit: Emit = async (role, kind, body, parent) => await this.actions.emit(role, kind, body, parent)
     const ctx: Omit<RoleContext, 'logger'> = {
       region: c.region,
@@ -137,12 +147,17 @@ export class Roles implements Startable {
       offenceThresholds: offenceThresholds.defaults(init.profile),
       profile: init.profile,
       alertTargets: init.alertTargets,
-      ...(c.tracer !== undefined ? { tracer: c.tracer } : {})
+      ...(init.tracer !== undefined ? { tracer: init.tracer } : {})
     }
     // Each entry's tunables were made by that entry's own `tunables` (resolveRoleTunables); TypeScript
     // cannot correlate the union of entries with the record's values, hence the cast.
     const roles = ROLE_REGISTRY.map(d => d.create({ ...ctx, logger: logger.child({ role: d.name }) }, tunables.roles[d.name] as never))
-    this.manager = new RoleManager(roles, this.election, metrics, logger)
+    this.manager = new RoleManager(roles, this.election, metrics, logger, { gateOpen: this.control.state === 'services' })
+    // Elections and leases keep running whoever has control; only the duties stop (docs/minimal-core.md).
+    this.control.addEventListener('control:change', (e) => {
+      const d = (e as CustomEvent<{ to: string }>).detail
+      this.manager.setGate(d.to === 'services', d.to)
+    })
   }
 
   async start (): Promise<void> {

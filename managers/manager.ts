@@ -5,6 +5,14 @@
  * `role:demoted` synchronously before it releases or lets the lease lapse,
  * and this manager aborts the role's signal inside that dispatch, so a
  * demoted holder has stopped before any successor can act.
+ *
+ * The duty gate (docs/minimal-core.md): no role acts while the gate is
+ * closed, whatever the election says. The roles component closes it until
+ * the minimal core hands control to the management services, and again on an
+ * emergency freeze; closing aborts every running duty (reason `frozen` or
+ * `core`), and opening starts the duty of every role this node still holds,
+ * in the term it holds it: the election keeps running meanwhile, so a thaw
+ * resumes with the same holders.
  */
 import type { Logger } from 'pino'
 import type { DemotedDetail, ElectedDetail, ElectionEngine, RoleAction } from '../protocols/election/index.js'
@@ -33,11 +41,18 @@ export class RoleManager extends EventTarget {
   private readonly active = new Map<string, Active>()
   private readonly history = new Map<string, { activations: number, lastHandoff?: RoleStatus['lastHandoff'] }>()
   private started = false
-  private readonly onElectedEvt = (e: Event): void => { this.activate((e as CustomEvent<ElectedDetail>).detail) }
+  /** Duties may act: see the header. */
+  private gateOpen: boolean
+  private readonly onElectedEvt = (e: Event): void => {
+    const d = (e as CustomEvent<ElectedDetail>).detail
+    if (!this.gateOpen) { this.logger.info({ role: d.role, term: d.term }, 'elected while the management services do not have control: the duty waits for the handoff'); return }
+    this.activate(d)
+  }
   private readonly onDemotedEvt = (e: Event): void => { this.deactivate((e as CustomEvent<DemotedDetail>).detail.role, (e as CustomEvent<DemotedDetail>).detail.reason) }
 
-  constructor (roles: Role[], private readonly election: ElectionEngine, private readonly metrics: RolesMetrics, private readonly logger: Logger) {
+  constructor (roles: Role[], private readonly election: ElectionEngine, private readonly metrics: RolesMetrics, private readonly logger: Logger, opts: { gateOpen?: boolean } = {}) {
     super()
+    this.gateOpen = opts.gateOpen ?? true
     for (const r of roles) {
       this.roles.set(r.name, r)
       this.history.set(r.name, { activations: 0 })
@@ -60,6 +75,27 @@ export class RoleManager extends EventTarget {
     for (const role of [...this.active.keys()]) this.deactivate(role, 'stopping')
   }
 
+  /**
+   * Open or close the duty gate (see the header). Closing aborts every
+   * running duty at once, inside this call; opening starts the duty of each
+   * role the election says this node acts for now.
+   */
+  setGate (open: boolean, reason: string): void {
+    if (this.gateOpen === open) return
+    this.gateOpen = open
+    if (!open) {
+      for (const role of [...this.active.keys()]) this.deactivate(role, reason)
+      return
+    }
+    if (!this.started) return
+    for (const role of this.roles.keys()) {
+      const term = this.election.actingTerm(role)
+      if (term !== undefined) this.activate({ role, term })
+    }
+  }
+
+  get gate (): boolean { return this.gateOpen }
+
   /** Fenced actions reach the role's receiver on every node. */
   dispatch (action: RoleAction, body: unknown): void {
     const role = this.roles.get(action.role)
@@ -80,7 +116,7 @@ export class RoleManager extends EventTarget {
     })
   }
 
-  private activate (d: ElectedDetail): void {
+  private activate (d: Pick<ElectedDetail, 'role' | 'term'> & { region?: string }): void {
     const role = this.roles.get(d.role)
     if (role === undefined || this.active.has(d.role)) return
     const controller = new AbortController()

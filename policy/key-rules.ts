@@ -8,5 +8,6 @@ import type { KeyRule } from '../protocols/bft/critical-state.js'
 import { PUBLISHERS_KEY_RULE } from './publisher-trust.js'
 import { ADMISSION_KEY_RULES } from './admission-values.js'
 import { SECURITY_KEY_RULE } from './security-policy.js'
+import { EMERGENCY_KEY_RULE } from './emergency.js'
 
-export const POLICY_KEY_RULES: ReadonlyArray<readonly [string, KeyRule]> = [PUBLISHERS_KEY_RULE, ...ADMISSION_KEY_RULES, SECURITY_KEY_RULE]
+export const POLICY_KEY_RULES: ReadonlyArray<readonly [string, KeyRule]> = [PUBLISHERS_KEY_RULE, ...ADMISSION_KEY_RULES, SECURITY_KEY_RULE, EMERGENCY_KEY_RULE]

@@ -5,10 +5,11 @@
  * peer id string; the Ed25519 public key is inlined in the peer id, so any
  * node can verify without a lookup.
  */
-import { createPublicKey, verify as verifyEd25519 } from 'node:crypto'
+import type { KeyObject } from 'node:crypto'
 import type { PrivateKey, PublicKey } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { InvalidSignatureError } from './errors.js'
+import { ed25519PublicKeyObject, verifyEd25519With } from '../lib/ed25519-key.js'
 
 const encoder = new TextEncoder()
 
@@ -47,43 +48,33 @@ export function publicKeyOf (peerId: string): PublicKey {
   return key
 }
 
-/** Throws InvalidSignatureError unless `signature` is `signer`'s over (domain, payload). */
-export async function verifyPayload (signer: string, domain: string, payload: Uint8Array, signature: Uint8Array): Promise<void> {
-  const key = publicKeyOf(signer)
-  let ok = false
-  try {
-    ok = await key.verify(domainBytes(domain, payload), signature)
-  } catch {
-    ok = false
-  }
-  if (!ok) throw new InvalidSignatureError(`bad ${domain} signature from ${signer}`)
+const keyObjects = new Map<string, KeyObject>()
+
+/**
+ * The node:crypto KeyObject of the Ed25519 key inside a peer id, made once
+ * per signer (bounded like publicKeyOf's cache): libp2p's PublicKey.verify
+ * rebuilds one from a JWK on every call (lib/ed25519-key.ts says why that
+ * matters). Throws InvalidSignatureError if the peer id carries no Ed25519 key.
+ */
+function keyObjectOf (signer: string): KeyObject {
+  let key = keyObjects.get(signer)
+  if (key !== undefined) return key
+  key = ed25519PublicKeyObject(publicKeyOf(signer).raw)
+  if (keyObjects.size >= KEY_CACHE_MAX) keyObjects.clear()
+  keyObjects.set(signer, key)
+  return key
 }
 
-/** DER prefix of an Ed25519 SubjectPublicKeyInfo (RFC 8410): the 32 raw key bytes follow. */
-const ED25519_SPKI_PREFIX = Uint8Array.from([0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00])
-
-/** Ed25519 signature length, bytes. */
-const ED25519_SIGNATURE_BYTES = 64
+/** Throws InvalidSignatureError unless `signature` is `signer`'s over (domain, payload). */
+export async function verifyPayload (signer: string, domain: string, payload: Uint8Array, signature: Uint8Array): Promise<void> {
+  verifyPayloadSync(signer, domain, payload, signature)
+}
 
 /**
  * `verifyPayload`, synchronously, for checks that cannot await (the rules
- * replicated config runs on every value: crdt/namespaces.ts). libp2p's
- * `PublicKey.verify` is typed `boolean | Promise<boolean>` (it is
- * synchronous on Node today, not by contract), so this verifies with
- * node:crypto from the raw key in the peer id: the same Ed25519 check.
+ * replicated config runs on every value: crdt/namespaces.ts). Both verify
+ * with the signer's cached node:crypto key: the same Ed25519 check.
  */
 export function verifyPayloadSync (signer: string, domain: string, payload: Uint8Array, signature: Uint8Array): void {
-  const key = publicKeyOf(signer)
-  let ok = false
-  if (signature.byteLength === ED25519_SIGNATURE_BYTES) {
-    try {
-      const spki = new Uint8Array(ED25519_SPKI_PREFIX.byteLength + key.raw.byteLength)
-      spki.set(ED25519_SPKI_PREFIX, 0)
-      spki.set(key.raw, ED25519_SPKI_PREFIX.byteLength)
-      ok = verifyEd25519(null, domainBytes(domain, payload), createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' }), signature)
-    } catch {
-      ok = false
-    }
-  }
-  if (!ok) throw new InvalidSignatureError(`bad ${domain} signature from ${signer}`)
+  if (!verifyEd25519With(keyObjectOf(signer), domainBytes(domain, payload), signature)) throw new InvalidSignatureError(`bad ${domain} signature from ${signer}`)
 }

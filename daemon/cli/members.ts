@@ -3,6 +3,7 @@ import { Option, type Command } from 'commander'
 import { apiClient, type ApiFlags } from './client.js'
 import { apiOption, tokenFileOption, parseRegion } from './options.js'
 import { ago, print, printJson, printTable } from './output.js'
+import { controlLine, type ControlView } from './emergency.js'
 
 interface BootstrapRow { addr: string, state: string, failures: number, lastError: { reason: string, message: string, at: string } | null }
 interface StatusReply {
@@ -10,6 +11,8 @@ interface StatusReply {
   members: Record<string, number>, joined: boolean, bootstrap: BootstrapRow[],
   /** Components stopped on their durable state (fail-stop). */
   stopped?: Array<{ component: string, error: string, recovery?: string }>
+  /** Who has control of the management services (docs/minimal-core.md). */
+  control?: ControlView
 }
 
 interface MemberRow { peerId: string, state: string, region: string, incarnation: number, addrs: string[], lastSeen: string, roles?: string[], version?: string }
@@ -54,6 +57,7 @@ export function registerMemberCommands (program: Command): void {
         `version:     ${s.version}`,
         `uptime:      ${ago(Date.now() - s.uptimeSeconds * 1000)}`,
         `joined:      ${joinedLine(s)}`,
+        ...(s.control !== undefined ? [`control:     ${controlLine(s.control)}`] : []),
         `connections: ${s.connections}`,
         `members:     ${m.alive} alive, ${m.suspect} suspect, ${m.dead} dead, ${m.left} left`,
         'addresses:',

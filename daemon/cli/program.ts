@@ -23,6 +23,8 @@ import { registerIdentityCommands } from './identity.js'
 import { registerSecurityCommands } from './security.js'
 import { registerAlertCommands } from './alerts.js'
 import { registerTraceCommand } from './trace.js'
+import { registerEmergencyCommands } from './emergency.js'
+import { registerLogsCommand } from './logs.js'
 import { EXIT_OK, exitCodeOf } from './exit-codes.js'
 
 /** Where commander writes help and its own errors (default: stdout and stderr). */
@@ -56,6 +58,10 @@ export function createProgram (output: CliOutput = {}): Command {
   registerAdmissionCommands(program)
   // `identity rotate`: a new node key handed over through critical config (docs/security.md).
   registerIdentityCommands(program)
+  // `emergency freeze|thaw|status`: the management services stopped everywhere, the minimal core serving (docs/minimal-core.md).
+  registerEmergencyCommands(program)
+  // `logs`: the region's logs merged by time, `-f` follows (docs/logs.md).
+  registerLogsCommand(program)
   // `trace ID`: a traced operation's hops across the region, from the log stores (docs/tracing.md).
   registerTraceCommand(program)
   return program

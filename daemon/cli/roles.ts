@@ -5,6 +5,7 @@ import { apiOption, tokenFileOption, parseRegion } from './options.js'
 import { print, printJson, printTable, shortId } from './output.js'
 import { ROLE_NAMES } from '../config.js'
 import { UsageError } from '../errors.js'
+import { controlLine, type ControlView } from './emergency.js'
 
 interface LeaseCopy { holder: string, term: number, expiresInMs: number, status: string }
 interface RoleRow {
@@ -17,6 +18,7 @@ interface RolesView {
   eligible: string[]
   regions: Array<{ region: string, roles: RoleRow[] }>
   local: Array<{ role: string, eligible: boolean, acting: boolean, term?: number, winner?: string, activations: number }>
+  control?: ControlView
 }
 
 function expires (ms: number | undefined, status: string): string {
@@ -56,6 +58,8 @@ export function registerRolesCommands (program: Command): void {
       const acting = view.local.filter(l => l.acting).map(l => `${l.role} (term ${l.term ?? '?'})`)
       print(`\nthis agent: ${shortId(view.peerId)} in ${view.region}; eligible for ${view.eligible.join(', ') || 'none'}; ` +
         `${acting.length > 0 ? `acting for ${acting.join(', ')}` : 'holds no role'}\n`)
+      // Holding a role is not acting on it: duties run only while the services have control.
+      if (view.control !== undefined) print(`control: ${controlLine(view.control)}\n`)
     })
 }
 

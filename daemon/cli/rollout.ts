@@ -162,6 +162,9 @@ export function statusText (v: RolloutView): string {
   const active = v.wave !== null ? `, wave ${v.wave + 1}/${v.waves.length}` : ''
   const lines = [`${v.id}  ${v.component} ${v.from} -> ${v.to}  ${v.state}${active}  (last stable ${v.lastStable}, started ${ago(v.createdAt)} ago${v.control.promoted ? ', promoted' : ''})`]
   if (v.failure !== undefined) lines.push(`  failed: ${v.failure.region} wave ${v.failure.wave + 1}: ${v.failure.reason}: ${v.failure.detail}`)
+  // An emergency freeze stops the update manager that moves it (daemon/api/routes/emergency.ts withFreezeHold).
+  const held = (v as RolloutView & { held?: { scope: string, reason: string, by: string, at: number } }).held
+  if (held !== undefined) lines.push(`  held by an emergency freeze (${held.scope === '*' ? 'every region' : `region ${held.scope}`}, by ${held.by}, ${ago(held.at)} ago): ${held.reason}; it resumes where it is on thaw`)
   for (const r of v.regions) {
     const waves = r.waves.map(w => `[${w.nodes.length} node${w.nodes.length === 1 ? '' : 's'}: ${w.state}]`).join(' ')
     lines.push(`  ${r.region}  ${r.state}${waves.length > 0 ? `  ${waves}` : ''}`)

@@ -221,6 +221,8 @@ export class RolloutDuty {
       // A new holder writes its term's record at once, even with nothing new: from then on
       // every reader ignores what the old holder may still write under its own term.
       if (step.changed || inForce === undefined || inForce.term < term) {
+        // Demoted or frozen while this round read and stepped: nothing is written, the next holder (or the thaw) steps again.
+        if (aborted(signal)) return result
         const record: RegionProgress = { ...step.progress, term }
         const span = r.tc === undefined ? undefined : this.init.tracer?.start(ROLLOUT_SPAN, 'acted', r.tc, { rollout: r.id, region, term, decisions: step.decisions.map(d => d.kind).join(',') })
         const trace = span !== undefined ? { trace: { parent: span.traceparent } } : {}
@@ -237,6 +239,7 @@ export class RolloutDuty {
         // Superseded terms go only after this term's record is written (one writer: applied in order everywhere).
         const stale = [...(inForce?.older ?? []), ...(inForce !== undefined && inForce.term < term ? [inForce.key] : [])]
         for (const key of stale) {
+          if (aborted(signal)) return result
           await config.write(ROLLOUT_PROGRESS_NAMESPACE, key, undefined, { deleted: true })
           metrics.writes.inc({ op: 'progress-delete' })
           result.deleted.push(key)
@@ -351,3 +354,6 @@ export class RolloutDuty {
     return this.last
   }
 }
+
+/** Read anew at each call: an await in between may have aborted it (TypeScript would narrow a repeated `signal?.aborted`). */
+function aborted (signal: AbortSignal | undefined): boolean { return signal?.aborted === true }

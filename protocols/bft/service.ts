@@ -300,6 +300,9 @@ export class CriticalService implements Startable {
     return await this.consensus.submit(entry)
   }
 
+  /** When a catch-up exchange with a peer last completed (sync.ts); undefined until one has. */
+  get caughtUpAt (): number | undefined { return this.sync?.caughtUpAt }
+
   /** Fetch certified blocks from `peer` now (admission catching up before it judges the peer). */
   async syncFrom (peer: PeerId): Promise<number> {
     return await (this.sync?.syncWith(peer) ?? Promise.resolve(0))

@@ -40,6 +40,12 @@ export class CriticalSync {
   private started = false
   private timer?: ReturnType<typeof setTimeout>
   private syncing = false
+  /**
+   * When a catch-up exchange last completed with a peer (every certificate it
+   * had beyond our height applied), unix ms; undefined until one has. The
+   * minimal core's handoff waits for it (docs/minimal-core.md).
+   */
+  caughtUpAt?: number
 
   constructor (private readonly d: SyncInit) {}
 
@@ -113,6 +119,7 @@ export class CriticalSync {
         })
         if (got < SYNC_BATCH) break
       }
+      this.caughtUpAt = Date.now()
     } catch (err) {
       const reason = rejectReason(err) === 'error' && (err as Error).name === 'InvalidCertificateError' ? 'invalid' : rejectReason(err)
       if (reason === 'invalid') this.d.metrics?.certificatesRejected.inc({ reason })

@@ -33,6 +33,8 @@ export interface CoreRouteDeps {
   /** Admission rule, connected peers' verdicts and remembered refusals. */
   /** Handshake view, plus (with a genesis) the committed policy: mode, allowed, revoked, this node's standing. */
   admission: () => AdmissionStatus & Record<string, unknown>
+  /** Who has control of the management services: core, services or frozen (docs/minimal-core.md). */
+  control?: () => unknown
 }
 
 export function coreRoutes (d: CoreRouteDeps): Route[] {
@@ -68,7 +70,8 @@ export function coreRoutes (d: CoreRouteDeps): Route[] {
           // Components stopped on their durable state (fail-stop); empty when all run.
           stopped: d.faults(),
           joined: d.joined(),
-          bootstrap: d.bootstrap()
+          bootstrap: d.bootstrap(),
+          ...(d.control !== undefined ? { control: d.control() } : {})
         }
       })
     },

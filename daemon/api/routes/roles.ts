@@ -32,6 +32,8 @@ export interface RoutesDeps {
   manager: RoleManager
   actions: FencedActions
   fencing: FencingStore
+  /** Who has control of the duties (managers/control-state.ts); absent in tests that build routes by hand. */
+  control?: () => unknown
 }
 
 /** The routes of a running roles component, for this node (`self`). */
@@ -44,7 +46,8 @@ export function routesOfRoles (roles: Roles, self: { peerId: string, region: str
     election: roles.election,
     manager: roles.manager,
     actions: roles.actions,
-    fencing: roles.fencing
+    fencing: roles.fencing,
+    control: () => roles.control.status()
   })
 }
 
@@ -69,6 +72,8 @@ export function rolesRoutes (d: RoutesDeps): Route[] {
             peerId: d.peerId,
             region: d.region,
             eligible: d.eligible,
+            // core | services | frozen, since, reason (and the freeze: scope, reason, by): docs/minimal-core.md.
+            ...(d.control !== undefined ? { control: d.control() } : {}),
             leaseMs: d.config.leaseMs,
             regions: [...byRegion.entries()].map(([region, roles]) => ({ region, roles })),
             local: d.election.local().map(l => ({ ...l, candidates: l.candidates.length, ...omitRole(status.get(l.role)) })),
