@@ -51,6 +51,13 @@ export interface ChangeEvent {
 export interface ReplicaHooks {
   /** Persist before apply; throwing makes the envelope (or local write) fail. Synchronous on purpose. */
   onAccept?: (envelope: Envelope, bytes: Uint8Array) => void
+  /**
+   * A remote envelope passed every check and was taken for application (it
+   * applies now, or waits in the hold-back buffer for what comes before it);
+   * called before `onAccept`/`onApplied` of it. Duplicates and rejected
+   * envelopes never get here.
+   */
+  onReceived?: (envelope: Envelope, origin: IngestOrigin) => void
   /** An envelope (ours or remote) was applied to its document. */
   onApplied?: (envelope: Envelope, origin: IngestOrigin | 'replay') => void
   /** A materialised value failed validation; the previous valid value was kept. */
@@ -165,9 +172,13 @@ export class Replica {
 
   // ---- local writes -----------------------------------------------------
 
-  /** Write (or, with `deleted`, delete) a key. Resolves once `onAccept` has taken the envelope. */
-  async write (ns: string, key: string, value: unknown, opts: { deleted?: boolean } = {}): Promise<{ envelope: Envelope, bytes: Uint8Array } | undefined> {
-    const run = this.writeChain.then(async () => await this.writeNow(ns, key, value, opts.deleted === true))
+  /**
+   * Write (or, with `deleted`, delete) a key. Resolves once `onAccept` has
+   * taken the envelope. `tc`, a W3C traceparent, goes into the envelope and
+   * so under its signature (docs/wire.md, "Fields reserved now").
+   */
+  async write (ns: string, key: string, value: unknown, opts: { deleted?: boolean, tc?: string } = {}): Promise<{ envelope: Envelope, bytes: Uint8Array } | undefined> {
+    const run = this.writeChain.then(async () => await this.writeNow(ns, key, value, opts.deleted === true, opts.tc))
     this.writeChain = run.catch(() => {})
     return await run
   }
@@ -179,7 +190,7 @@ export class Replica {
     return await run
   }
 
-  private async writeNow (ns: string, key: string, value: unknown, deleted: boolean): Promise<{ envelope: Envelope, bytes: Uint8Array } | undefined> {
+  private async writeNow (ns: string, key: string, value: unknown, deleted: boolean, tc: string | undefined): Promise<{ envelope: Envelope, bytes: Uint8Array } | undefined> {
     if (this.failed !== undefined) throw new StoreUnavailableError(`config store failed earlier: ${this.failed.message}`)
     checkNamespace(ns)
     if (!this.init.rules.access.canWrite(ns, this.self)) throw new AccessDeniedError(`this node may not write namespace ${ns}`)
@@ -219,7 +230,7 @@ export class Replica {
       // The receivers' check, on what we are about to sign: canonicalEntry
       // makes it pass, so a failure here is a bug, and must not reach a peer.
       checkUpdate(update, this.selfClient, this.init.limits)
-      const envelope = await signEnvelope(this.init.privateKey, { v: 1, writer: this.self, seq: stream.head + 1, ns, update, time: this.now() })
+      const envelope = await signEnvelope(this.init.privateKey, { v: 1, writer: this.self, seq: stream.head + 1, ns, update, time: this.now(), ...(tc !== undefined ? { tc } : {}) })
       const bytes = encodeEnvelope(envelope)
       if (bytes.byteLength > this.init.limits.maxEnvelopeBytes) {
         throw new LimitExceededError(`envelope of ${bytes.byteLength} bytes exceeds ${this.init.limits.maxEnvelopeBytes}`)
@@ -289,6 +300,7 @@ export class Replica {
     if (seq > stream.head + 1 && full) return { result: 'rejected', reason: 'gap_buffer_full' }
     stream.held.set(seq, { envelope, bytes, needs })
     this.heldTotal++
+    this.init.hooks?.onReceived?.(envelope, origin)
     try {
       if (this.pump(stream, origin) > 0) this.pumpBlocked(envelope.ns, origin)
     } catch (err) {

@@ -211,7 +211,7 @@ export class ConfigStore {
   get logBytes (): number { return this.log.offset }
 
   /** A local write (or delete); resolves once it is durable. */
-  async write (ns: string, key: string, value: unknown, opts: { deleted?: boolean } = {}): Promise<Envelope | undefined> {
+  async write (ns: string, key: string, value: unknown, opts: { deleted?: boolean, tc?: string } = {}): Promise<Envelope | undefined> {
     this.assertOpen()
     const lost = this.lost.get(ns)
     if (lost !== undefined) {

@@ -4,7 +4,7 @@
  * produced and started at once, through one lifecycle (lib/lifecycle.ts
  * `startPart`), in this order:
  *
- *   data dir (lock, then identity) → libp2p → membership → leave → health →
+ *   data dir (lock, then identity) → tracing → libp2p → membership → leave → health →
  *   protocol components (those given to add(), then critical, config,
  *   artifacts, component host, roles) → handoff → redial → connection trimmer → admin API → agent.json
  *
@@ -93,8 +93,8 @@ import { Lifecycle, LifecycleStateError, type LifecycleState, type Startable } f
 import { FaultRegistry, type Fault } from '../lib/faults.js'
 import type { Route } from './api/router.js'
 import { collectProcessMetrics } from './process-metrics.js'
+import { AgentTracing } from './tracing.js'
 import { peerIdFromString } from '@libp2p/peer-id'
-import { logTracer } from '../wire/tracing.js'
 import { checkEmergencyEntry, EMERGENCY_NAMESPACE } from '../policy/emergency.js'
 import { freezeSource, Handoff } from './control-wiring.js'
 import { emergencyRoutes, withFreezeHold } from './api/routes/emergency.js'
@@ -175,6 +175,8 @@ export class Agent {
     // Data dir: the lock, then the identity (and with apiAuth token the API token) read or created under it.
     const dataDir = await parts.startPart('data-dir', new DataDir(cfg.dataDir, { apiToken: cfg.apiAuth === 'token' }))
     const identity = dataDir.identity
+    // Tracing: the Tracer every traced hop records its span with (daemon/tracing.ts); stopped late, so its OTLP queue is flushed after the last span.
+    const { tracer } = await parts.startPart('tracing', new AgentTracing({ logger: log, node: identity.peerId.toString(), region: cfg.region, version: VERSION, profile: cfg.profile, ...(cfg.otlpEndpoint !== undefined ? { otlpEndpoint: cfg.otlpEndpoint } : {}) }))
 
     // libp2p: transports, encryption, muxing, gossipsub, DHT, optional PSK.
     // Test-only partition control (test profile + MYCEL_TEST_HOOKS=1); see daemon/test-hooks.ts.
@@ -234,7 +236,8 @@ export class Agent {
       logger: log,
       registry: this.registry,
       signal: this.shutdown.signal,
-      faults: this.faults
+      faults: this.faults,
+      tracer
     }
 
     // Membership (SWIM): who is alive. Everything else asks it.
@@ -389,7 +392,7 @@ export class Agent {
     // Emergency freeze records (docs/minimal-core.md): critical config with a genesis, else mycel.emergency.
     const freezes = freezeSource({ critical, config, logger: log })
     // A rollout a freeze holds says so (`held`).
-    routes.push(...rolloutRoutes(withFreezeHold(agentRolloutOperator({ config, artifacts, routing: node.services.dht, membership, health, host: hosted, self: identity.peerId, labels: cfg.labels, logger: log }), freezes.records)).map(r => guardedRoute(this.faults, 'config', r)))
+    routes.push(...rolloutRoutes(withFreezeHold(agentRolloutOperator({ config, artifacts, routing: node.services.dht, membership, health, host: hosted, self: identity.peerId, labels: cfg.labels, logger: log, tracer }), freezes.records)).map(r => guardedRoute(this.faults, 'config', r)))
     log.info({ strategy: strategy.strategy }, strategy.reason)
     // A change of the deployments makes the host converge again (cheap when nothing changed for it).
     await parts.startPart('host-watch', () => {
@@ -413,7 +416,7 @@ export class Agent {
     const roles = await component('roles', () => createRoles({
       profile: cfg.profile,
       gated: true,
-      tracer: logTracer(log),
+      tracer,
       eligible: cfg.roles,
       configSource: () => config.readSource(),
       // The network manager places counted deployments, and the update manager
@@ -454,7 +457,7 @@ export class Agent {
       critical,
       peerIdOf: peerIdFromString
     }))
-    routes.push(...emergencyRoutes({ control: roles.control, source: freezes, critical, config, tracer: logTracer(log) })
+    routes.push(...emergencyRoutes({ control: roles.control, source: freezes, critical, config, tracer })
       .map(r => guardedRoute(this.faults, critical !== undefined ? 'critical' : 'config', r)))
     // Commands: signed fan-out requests that every target authorises and runs
     // itself, answered straight to the originator, audited in mycel.audit (docs/commands.md).
@@ -473,7 +476,8 @@ export class Agent {
       releases: () => artifacts.list().length,
       faults: () => this.faults.list(),
       registry: this.registry,
-      logger: log
+      logger: log,
+      tracer
     }, components)
     await component('commands', () => commands.service, () => commands.routes())
 

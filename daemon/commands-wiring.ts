@@ -16,7 +16,7 @@ import type { CriticalConfig } from '../protocols/bft/critical-state.js'
 import { ADMINS_KEY } from '../protocols/bft/constants.js'
 import type { MembershipView } from '../protocols/membership/types.js'
 import type { Roles } from '../managers/index.js'
-import { logTracer } from '../wire/tracing.js'
+import { logTracer, type Tracer } from '../wire/tracing.js'
 import { runBuiltin, type BuiltinDeps } from './command-builtins.js'
 import { commandRoutes } from './api/routes/commands.js'
 import type { Route } from './api/router.js'
@@ -48,6 +48,8 @@ export interface CommandsWiring {
   faults: () => Fault[]
   registry: Registry
   logger: Logger
+  /** The agent's tracer (daemon/tracing.ts): command hops go to the log store and, when configured, OTLP. */
+  tracer?: Tracer
 }
 
 /** Alive or suspect: a suspect member may well answer, a dead or departed one will not. */
@@ -114,7 +116,7 @@ export function commandsPart (w: CommandsWiring, components: CommandComponents &
 
   const onOutcome = (o: CommandOutcome): void => { void writeAudit(w.audit, self, o, logger) }
 
-  const service = commandService({ config: cfg, tracer: logTracer(w.logger), isTarget, expected, execute, onOutcome })(components)
+  const service = commandService({ config: cfg, tracer: w.tracer ?? logTracer(w.logger), isTarget, expected, execute, onOutcome })(components)
   return { service, routes: () => commandRoutes({ service, config: cfg, audit: w.audit, knownCommands: () => [...(authority().commands?.keys() ?? [])] }) }
 }
 

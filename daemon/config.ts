@@ -110,7 +110,13 @@ export const agentConfigSchema = z.object({
    */
   alertmanagers: z.array(httpUrl).max(MAX_ALERT_TARGETS),
   /** Webhooks that get the region's alert notifications in Alertmanager's webhook format (`--alert-webhook URL`, repeatable). */
-  alertWebhooks: z.array(httpUrl).max(MAX_ALERT_TARGETS)
+  alertWebhooks: z.array(httpUrl).max(MAX_ALERT_TARGETS),
+  /**
+   * OTLP/HTTP traces URL (`--otlp-endpoint URL`, e.g.
+   * `http://collector:4318/v1/traces`): the spans this node records are also
+   * exported there (docs/tracing.md). Unset: they go to the log store only.
+   */
+  otlpEndpoint: httpUrl.optional()
 }).strict()
 
 export type AgentConfig = z.infer<typeof agentConfigSchema>

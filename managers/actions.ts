@@ -9,6 +9,12 @@
  *  3. the fencing store does not hold a higher token (stale holders).
  * Rejected actions are counted by reason and dropped; they are also not
  * forwarded (the topic validator returns Ignore/Reject).
+ *
+ * Tracing (docs/tracing.md): an action emitted with a parent traceparent
+ * (it belongs to a traced operation, e.g. a rollout's step) records the
+ * holder's `acted` span and carries its traceparent in the signed `tc`;
+ * every receiver that accepts it records `received` (child of the holder's)
+ * and `applied` (its dispatch to the role, child of `received`).
  */
 import { z } from 'zod'
 import type { Logger } from 'pino'
@@ -21,6 +27,10 @@ import {
   actionTopic, compareTokens, decodeAction, encodeAction, type ElectionEngine, type FencingStore, type RoleAction
 } from '../protocols/election/index.js'
 import type { RolesMetrics } from './metrics.js'
+import type { Tracer } from '../wire/tracing.js'
+
+/** The operation name of role-action spans. */
+export const ROLE_ACTION_SPAN = 'role.action'
 
 const MAX_BODY_BYTES = 120 * 1024
 
@@ -46,6 +56,7 @@ export interface FencedActionsInit {
   election: ElectionEngine
   metrics: RolesMetrics
   dispatch: (action: RoleAction, body: unknown) => void
+  tracer?: Tracer
   /** False while the management services do not have control (handoff pending, frozen): nothing is sent. */
   mayAct?: () => boolean
 }
@@ -78,7 +89,7 @@ export class FencedActions {
         }
         return action
       },
-      onMessage: (action) => { this.deliver(action) },
+      onMessage: (action) => { this.deliverTraced(action) },
       registry: this.init.registry,
       logger: this.init.logger
     })
@@ -98,8 +109,8 @@ export class FencedActions {
     return 'accepted'
   }
 
-  /** Send a fenced action for `role` if, and only if, this node acts for it now. */
-  async emit (role: string, kind: string, body: unknown): Promise<boolean> {
+  /** Send a fenced action for `role` if, and only if, this node acts for it now; `parent` traces it (the class comment). */
+  async emit (role: string, kind: string, body: unknown, parent?: string): Promise<boolean> {
     // A duty that had an action under way when control was taken back sends nothing more.
     if (this.init.mayAct?.() === false) {
       this.init.metrics.actions.inc({ role, result: 'held' })
@@ -117,7 +128,9 @@ export class FencedActions {
       return false
     }
     this.lastTerms.set(role, term)
-    await this.send(role, kind, body, term)
+    const span = parent === undefined ? undefined : this.init.tracer?.start(ROLE_ACTION_SPAN, 'acted', parent, { role, kind, term })
+    await this.send(role, kind, body, term, false, span?.traceparent)
+    span?.end()
     return true
   }
 
@@ -133,10 +146,10 @@ export class FencedActions {
     return t
   }
 
-  private async send (role: string, kind: string, body: unknown, term: number, skipLocal = false): Promise<void> {
+  private async send (role: string, kind: string, body: unknown, term: number, skipLocal = false, tc?: string): Promise<void> {
     // JSON round trip: role outputs are plain data, and CBOR decoding refuses `undefined`.
     const plain = JSON.parse(JSON.stringify(body ?? null)) as unknown
-    const action: RoleAction = { v: 1, region: this.init.region, role, term, holder: this.init.peerId, kind, issuedAt: Date.now(), body: encodeCbor(plain) }
+    const action: RoleAction = { v: 1, region: this.init.region, role, term, holder: this.init.peerId, kind, issuedAt: Date.now(), body: encodeCbor(plain), ...(tc !== undefined ? { tc } : {}) }
     if (!skipLocal) {
       // The holder applies its own action through the same fence as everyone.
       if (this.admit(action) === 'accepted') this.deliver(action)
@@ -148,6 +161,23 @@ export class FencedActions {
     } catch (err) {
       this.init.metrics.actions.inc({ role, result: 'send_failed' })
       this.init.logger.debug({ err, role, kind }, 'role action publish failed')
+    }
+  }
+
+  /** A remote action: with a trace context, its hops here are spans. */
+  private deliverTraced (action: RoleAction): void {
+    const tracer = this.init.tracer
+    if (action.tc === undefined || tracer === undefined) { this.deliver(action); return }
+    const attrs = { role: action.role, kind: action.kind, term: action.term, holder: action.holder }
+    const received = tracer.start(ROLE_ACTION_SPAN, 'received', action.tc, attrs)
+    received.end({ lagMs: Math.max(0, Date.now() - action.issuedAt) })
+    const applied = tracer.start(ROLE_ACTION_SPAN, 'applied', received.traceparent, attrs)
+    try {
+      this.deliver(action)
+      applied.end()
+    } catch (err) {
+      applied.end({}, err)
+      throw err
     }
   }
 

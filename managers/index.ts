@@ -74,7 +74,7 @@ export interface RolesInit {
    * starts with the services (tests and in-process uses without an agent).
    */
   gated?: boolean
-  /** Records the `applied` span of a freeze or thaw record (wire/tracing.ts). */
+  /** Records the `applied` span of a freeze or thaw record, traced role actions and a rollout's steps (docs/tracing.md). */
   tracer?: Tracer
 }
 
@@ -127,8 +127,8 @@ export class Roles implements Startable {
     })
     this.control = new ControlState({ region: c.region, logger, registry: c.registry, tracer: init.tracer, initial: init.gated === true ? 'core' : 'services' })
     const dispatch = (action: Parameters<RoleManager['dispatch']>[0], body: unknown): void => { this.manager.dispatch(action, body) }
-    this.actions = new FencedActions({ pubsub: c.pubsub, peerId: c.peerId, privateKey: c.privateKey, region: c.region, logger, registry: c.registry, fencing: this.fencing, election: this.election, metrics, dispatch, mayAct: () => this.control.state === 'services' })
-    const emit: Emit = async (role, kind, body) => await this.actions.emit(role, kind, body)
+    this.actions = new FencedActions({ pubsub: c.pubsub, peerId: c.peerId, privateKey: c.privateKey, region: c.region, logger, registry: c.registry, fencing: this.fencing, election: this.election, metrics, dispatch, mayAct: () => this.control.state === 'services', ...(init.tracer !== undefined ? { tracer: init.tracer } : {}) })
+    const emit: Emit = async (role, kind, body, parent) => await this.actions.emit(role, kind, body, parent)
     const ctx: Omit<RoleContext, 'logger'> = {
       region: c.region,
       emit,
@@ -146,7 +146,8 @@ export class Roles implements Startable {
       critical: init.critical,
       offenceThresholds: offenceThresholds.defaults(init.profile),
       profile: init.profile,
-      alertTargets: init.alertTargets
+      alertTargets: init.alertTargets,
+      ...(init.tracer !== undefined ? { tracer: init.tracer } : {})
     }
     // Each entry's tunables were made by that entry's own `tunables` (resolveRoleTunables); TypeScript
     // cannot correlate the union of entries with the record's values, hence the cast.

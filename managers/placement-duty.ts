@@ -36,7 +36,8 @@ export { KICK_DELAY_MS, SYNC_PEERS } from './kicked-rounds.js'
 /** The slice of replicated config (protocols/config-sync ConfigService) the duty reads and writes. */
 export interface PlacementConfig {
   entries: (ns: string) => Array<[string, { value: unknown, writer?: string }]>
-  write: (ns: string, key: string, value: unknown, opts?: { deleted?: boolean }) => Promise<unknown>
+  /** `trace` traces the write (protocols/config-sync WriteOptions): a rollout's progress carries the rollout's trace. */
+  write: (ns: string, key: string, value: unknown, opts?: { deleted?: boolean, trace?: { parent?: string } }) => Promise<unknown>
   onChange: (listener: (e: { ns: string }) => void) => () => void
   /** One anti-entropy round with `peer`; a new holder pulls before it decides. */
   syncWith?: (peer: string) => Promise<void>

@@ -32,6 +32,7 @@ import { anomalyTunables } from './monitoring/anomaly.js'
 import { deliveryMetrics } from './monitoring/delivery.js'
 import { securityMetrics } from './security-metrics.js'
 import { offenceThresholds, type OffenceThresholds } from './security-aggregate.js'
+import type { Tracer } from '../wire/tracing.js'
 
 /** What a role may be built from: the roles component's parts and the agent's adapters. */
 export interface RoleContext {
@@ -64,6 +65,8 @@ export interface RoleContext {
   profile?: ProfileName
   /** Where this node delivers the region's alerts while it holds the monitoring role (agent config). */
   alertTargets?: { alertmanagers: readonly string[], webhooks: readonly string[] }
+  /** Spans of traced operations a role takes part in (a rollout's steps). */
+  tracer?: Tracer
 }
 
 export interface RoleDefinition<N extends string, T extends DutyTunables> {
@@ -95,7 +98,8 @@ export const ROLE_REGISTRY = [
       rollouts: ctx.placementConfig === undefined
         ? undefined
         : new RolloutDuty({
-          region: ctx.region, config: ctx.placementConfig, membership: ctx.membership, health: ctx.health, releaseFacts: ctx.releaseFacts, emit: ctx.emit, logger: ctx.logger, metrics: rolloutMetrics(ctx.registry)
+          region: ctx.region, config: ctx.placementConfig, membership: ctx.membership, health: ctx.health, releaseFacts: ctx.releaseFacts, emit: ctx.emit, logger: ctx.logger, metrics: rolloutMetrics(ctx.registry),
+          ...(ctx.tracer !== undefined ? { tracer: ctx.tracer } : {})
         })
     })
   }),

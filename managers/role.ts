@@ -25,8 +25,14 @@ export interface Role {
   status?: () => unknown
 }
 
-/** Sends a fenced action for a role; resolves false when this node does not act for it. */
-export type Emit = (role: string, kind: string, body: unknown) => Promise<boolean>
+/**
+ * Sends a fenced action for a role; resolves false when this node does not
+ * act for it. `parent`: the traceparent of the traced operation the action
+ * belongs to (a rollout's step); the action then carries its own span's
+ * and every receiver records its hops (docs/tracing.md). A role's periodic
+ * statements pass none and are not traced.
+ */
+export type Emit = (role: string, kind: string, body: unknown, parent?: string) => Promise<boolean>
 
 /** What every role's duty needs; a role with more tunables extends it. */
 export interface DutyTunables {

@@ -21,7 +21,7 @@ export interface ApiRequest {
 
 /** A JSON reply; `stream` handlers write to the response themselves (SSE). */
 export type ApiResponse =
-  | { status?: number, json: unknown }
+  | { status?: number, json: unknown, headers?: Record<string, string> }
   | { status?: number, text: string, contentType: string }
   | { stream: (res: ServerResponse, signal: AbortSignal) => Promise<void> }
 

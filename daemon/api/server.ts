@@ -100,7 +100,7 @@ export class ApiServer implements Startable {
       return
     }
     if ('json' in out) {
-      sendJson(res, out.status ?? 200, out.json)
+      sendJson(res, out.status ?? 200, out.json, out.headers)
       return
     }
     res.writeHead(out.status ?? 200, { 'content-type': out.contentType })

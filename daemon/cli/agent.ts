@@ -43,6 +43,7 @@ interface AgentFlags {
   alertmanager?: string[]
   /** `--alert-webhook URL`, repeatable: the config key `alertWebhooks`. */
   alertWebhook?: string[]
+  otlpEndpoint?: string
 }
 
 export function registerAgentCommand (program: Command): void {
@@ -70,6 +71,7 @@ export function registerAgentCommand (program: Command): void {
     .option('--label <key=value>', 'a label of this node, repeatable; deployments\' --constraint KEY=VALUE match it', collectLabel)
     .option('--alertmanager <url>', 'deliver the region\'s alerts to this Alertmanager (base URL) while this node holds the monitoring role, repeatable', collect)
     .option('--alert-webhook <url>', 'send the region\'s alert notifications to this webhook (Alertmanager webhook format), repeatable', collect)
+    .option('--otlp-endpoint <url>', 'also export this node\'s spans over OTLP/HTTP to this traces URL (e.g. http://collector:4318/v1/traces)')
     .action(async (flags: AgentFlags) => { await runAgent(flags) })
 }
 

@@ -12,7 +12,7 @@ import { type ApiClient, apiClient, type ApiFlags } from './client.js'
 import { apiOption, tokenFileOption, parseCount } from './options.js'
 import { print, printJson, printTable } from './output.js'
 import { UsageError } from '../errors.js'
-import { acksText, waitQuery, writeSignal, type WaitOpts, type WriteReply } from './durable-write.js'
+import { acksText, traceText, waitQuery, writeSignal, type WaitOpts, type WriteReply } from './durable-write.js'
 
 interface Listing { namespace: string, entries: Record<string, unknown>, writers: Record<string, string | null> }
 interface StoreStatus {
@@ -36,13 +36,14 @@ export function registerConfigCommands (program: Command): void {
     .option('--string', 'store VALUE as a string even if it parses as JSON')
     .option('--wait-for <n>', 'also wait until N other members hold the write durably', parseCount)
     .option('--timeout <ms>', 'how long --wait-for waits (default: the agent\'s, 5 s on lan)', parseCount)
+    .option('--trace', 'also print the write\'s trace id (mycel trace ID shows its hops; --json always has it as "trace")')
     .option('--json', 'machine-readable output')
-    .action(async (ref: string, raw: string, opts: ApiFlags & { string?: boolean, waitFor?: number, timeout?: number, json?: boolean }) => {
+    .action(async (ref: string, raw: string, opts: ApiFlags & { string?: boolean, waitFor?: number, timeout?: number, trace?: boolean, json?: boolean }) => {
       const { ns, key } = splitRef(ref)
       const value = opts.string === true ? raw : parseValue(raw)
       const r = await apiClient(opts).put<WriteReply>(keyPath(ns, key, opts), { value }, writeSignal(opts))
       if (opts.json === true) { printJson(r); return }
-      print(`${ns}/${key} written (seq ${r.seq ?? '-'})${acksText(r, opts)}\n`)
+      print(`${ns}/${key} written (seq ${r.seq ?? '-'})${acksText(r, opts)}\n${traceText(r, opts)}`)
     })
 
   config.command('get')
@@ -65,12 +66,13 @@ export function registerConfigCommands (program: Command): void {
     .addOption(apiOption()).addOption(tokenFileOption())
     .option('--wait-for <n>', 'also wait until N other members hold the delete durably', parseCount)
     .option('--timeout <ms>', 'how long --wait-for waits', parseCount)
+    .option('--trace', 'also print the delete\'s trace id')
     .option('--json', 'machine-readable output')
-    .action(async (ref: string, opts: ApiFlags & { waitFor?: number, timeout?: number, json?: boolean }) => {
+    .action(async (ref: string, opts: ApiFlags & { waitFor?: number, timeout?: number, trace?: boolean, json?: boolean }) => {
       const { ns, key } = splitRef(ref)
       const r = await apiClient(opts).del<WriteReply>(keyPath(ns, key, opts), writeSignal(opts))
       if (opts.json === true) { printJson(r); return }
-      print(r.deleted === true ? `${ns}/${key} deleted (seq ${r.seq ?? '-'})${acksText(r, opts)}\n` : `${ns}/${key} did not exist\n`)
+      print((r.deleted === true ? `${ns}/${key} deleted (seq ${r.seq ?? '-'})${acksText(r, opts)}\n` : `${ns}/${key} did not exist\n`) + traceText(r, opts))
     })
 
   config.command('list')

@@ -5,7 +5,21 @@
  */
 
 /** Reply of a PUT or DELETE on a replicated-config key (routes/config.ts, routes/deployments.ts). */
-export interface WriteReply { namespace: string, key: string, writer: string | null, seq: number | null, acked: string[], deleted?: boolean }
+export interface WriteReply {
+  namespace: string
+  key: string
+  writer: string | null
+  seq: number | null
+  acked: string[]
+  deleted?: boolean
+  /** The write's trace id (`mycel trace ID` follows it across the network). */
+  trace?: string
+}
+
+/** `--trace`: the line naming the write's trace, or ''. */
+export function traceText (r: WriteReply, opts: { trace?: boolean }): string {
+  return opts.trace === true && r.trace !== undefined ? `trace ${r.trace} (follow it: mycel trace ${r.trace})\n` : ''
+}
 
 export interface WaitOpts { waitFor?: number, timeout?: number }
 

@@ -22,6 +22,7 @@ import { registerAdmissionCommands } from './admission.js'
 import { registerIdentityCommands } from './identity.js'
 import { registerSecurityCommands } from './security.js'
 import { registerAlertCommands } from './alerts.js'
+import { registerTraceCommand } from './trace.js'
 import { registerEmergencyCommands } from './emergency.js'
 import { registerLogsCommand } from './logs.js'
 import { registerCommandCommands } from './command.js'
@@ -64,6 +65,8 @@ export function createProgram (output: CliOutput = {}): Command {
   registerLogsCommand(program)
   // `command run|audit`: signed fan-out commands (docs/commands.md).
   registerCommandCommands(program)
+  // `trace ID`: a traced operation's hops across the region, from the log stores (docs/tracing.md).
+  registerTraceCommand(program)
   return program
 }
 

@@ -27,6 +27,12 @@
  * (or sooner, at the gate's next deadline) while a rollout runs, and soon
  * after a change of the rollouts, their progress or the deployments. Every
  * decision is logged and sent as a fenced action `rollout` with the rollout id.
+ *
+ * Tracing (docs/tracing.md): a round that writes a progress record of a
+ * rollout whose record carries a trace (`tc`, its start) records a span
+ * `rollout` `acted` as a child of it; that progress write and the round's
+ * decision actions are children of the step, so each receiver's hops hang
+ * under it in `mycel trace`.
  */
 import type { Logger } from 'pino'
 import type { MembershipView } from '../../protocols/membership/types.js'
@@ -45,6 +51,8 @@ import { gateReport, stepRegion, type StepDecision, type StepNode } from './step
 import { pendingWaves, planWaves } from './waves.js'
 import { checkCompatibility, describeProblem } from './compat.js'
 import type { RolloutMetrics } from './metrics.js'
+import type { Tracer } from '../../wire/tracing.js'
+import { ROLLOUT_SPAN } from './operator.js'
 
 /** What the update manager needs of a release's manifest. */
 export interface ReleaseFacts {
@@ -72,6 +80,7 @@ export interface RolloutDutyInit {
   emit?: Emit
   logger: Logger
   metrics: RolloutMetrics
+  tracer?: Tracer
 }
 
 /** What a round did, for tests and the role's status. */
@@ -215,10 +224,18 @@ export class RolloutDuty {
         // Demoted or frozen while this round read and stepped: nothing is written, the next holder (or the thaw) steps again.
         if (aborted(signal)) return result
         const record: RegionProgress = { ...step.progress, term }
-        await config.write(ROLLOUT_PROGRESS_NAMESPACE, progressKey(r.id, region, term), record)
+        const span = r.tc === undefined ? undefined : this.init.tracer?.start(ROLLOUT_SPAN, 'acted', r.tc, { rollout: r.id, region, term, decisions: step.decisions.map(d => d.kind).join(',') })
+        const trace = span !== undefined ? { trace: { parent: span.traceparent } } : {}
+        try {
+          await config.write(ROLLOUT_PROGRESS_NAMESPACE, progressKey(r.id, region, term), record, trace)
+        } catch (err) {
+          span?.end({}, err)
+          throw err
+        }
         metrics.writes.inc({ op: 'progress' })
         result.written.push(r.id)
-        for (const decision of step.decisions) await this.decided(r, term, decision, result)
+        for (const decision of step.decisions) await this.decided(r, term, decision, result, span?.traceparent)
+        span?.end()
         // Superseded terms go only after this term's record is written (one writer: applied in order everywhere).
         const stale = [...(inForce?.older ?? []), ...(inForce !== undefined && inForce.term < term ? [inForce.key] : [])]
         for (const key of stale) {
@@ -295,7 +312,7 @@ export class RolloutDuty {
     await this.init.emit?.('update', 'rollout', { id: r.id, region: this.init.region, decision: { kind: 'succeeded', version: r.to } })
   }
 
-  private async decided (r: Rollout, term: number, decision: StepDecision, result: RolloutRoundResult): Promise<void> {
+  private async decided (r: Rollout, term: number, decision: StepDecision, result: RolloutRoundResult, parent?: string): Promise<void> {
     const { metrics } = this.init
     result.decisions.push({ id: r.id, decision })
     const fields = { rollout: r.id, component: r.component, to: r.to, region: this.init.region, term, ...decision }
@@ -308,7 +325,7 @@ export class RolloutDuty {
         this.log.warn({ ...fields, autoRevert: r.autoRevert }, r.autoRevert ? 'rollout: gate failed; rolling back every touched node' : 'rollout: gate failed; rollout failed and paused'); break
       default: this.log.info(fields, `rollout: ${decision.kind}`)
     }
-    await this.init.emit?.('update', 'rollout', { id: r.id, region: this.init.region, term, decision })
+    await this.init.emit?.('update', 'rollout', { id: r.id, region: this.init.region, term, decision }, parent)
   }
 
   /**

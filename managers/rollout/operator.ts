@@ -15,6 +15,7 @@
  * Every decision is logged with the rollout id (`rollout` field).
  */
 import type { Logger } from 'pino'
+import type { Tracer } from '../../wire/tracing.js'
 import { statusOf } from '../../lib/errors.js'
 import { DEPLOYMENTS_NAMESPACE, parseDeployment, type Deployment } from '../deployment.js'
 import { currentPlacements, PLACEMENTS_NAMESPACE } from '../placement-namespace.js'
@@ -37,9 +38,12 @@ type Entries = Array<[string, { value: unknown, writer?: string }]>
 export interface RolloutConfig {
   get: (ns: string, key: string) => { value: unknown, writer?: string } | undefined
   entries: (ns: string) => Entries
-  /** Durable on this node when it resolves. */
-  write: (ns: string, key: string, value: unknown) => Promise<unknown>
+  /** Durable on this node when it resolves; `trace` traces the write (protocols/config-sync WriteOptions). */
+  write: (ns: string, key: string, value: unknown, opts?: { trace?: { parent?: string } }) => Promise<unknown>
 }
+
+/** The operation name of rollout spans: the start here, each region's steps in the update manager (driver.ts). */
+export const ROLLOUT_SPAN = 'rollout'
 
 export interface RolloutOperatorInit {
   config: RolloutConfig
@@ -49,6 +53,8 @@ export interface RolloutOperatorInit {
   /** Membership and the health reports held here, now. */
   network: () => NetworkFacts
   logger: Logger
+  /** Records the start's span; the record carries its traceparent (record.ts `tc`). */
+  tracer?: Tracer
   /** @default Date.now */
   now?: () => number
   /** @default start.ts rolloutId (random suffix) */
@@ -60,6 +66,8 @@ export interface StartResult {
   rollout: Rollout
   /** Target nodes whose installed components could not be checked here (another region's): only `requires.mycel` was. */
   unchecked: string[]
+  /** The start's span, when traced: `mycel trace` follows the rollout by its trace id. */
+  trace?: { traceId: string, traceparent: string }
 }
 
 export interface ControlResult {
@@ -80,19 +88,33 @@ export class RolloutOperator {
     this.makeId = init.makeId ?? ((c, to) => rolloutId(c, to))
   }
 
-  /** Check and write a new rollout; throws the named refusal of the first check that fails, having written nothing. */
-  async start (input: unknown, signal: AbortSignal): Promise<StartResult> {
+  /**
+   * Check and write a new rollout; throws the named refusal of the first
+   * check that fails, having written nothing. `parent`: the caller's
+   * traceparent (an API header), continued by the start's span.
+   */
+  async start (input: unknown, signal: AbortSignal, parent?: string): Promise<StartResult> {
     const req = parseStartRequest(input)
     const name = req.component
-    return await this.serial(async () => await this.refusalLogged({ component: name, to: req.version }, 'rollout start refused', async () => {
-      const first = planStart(input, this.startFacts(name), this.uniqueId)
-      await checkReachable(first, this.init.probe, signal)
-      // The probe waited on the network: decide on the records as they are now, under the same id.
-      const { rollout, unchecked } = planStart(input, this.startFacts(name), () => first.rollout.id)
-      await this.init.config.write(ROLLOUTS_NAMESPACE, rollout.id, rollout)
-      this.init.logger.info({ rollout: rollout.id, component: rollout.component, from: rollout.from, to: rollout.to, regions: rollout.regions, lastStable: rollout.lastStable, unchecked: unchecked.length }, 'rollout started')
-      return { id: rollout.id, rollout, unchecked }
-    }))
+    const span = this.init.tracer?.start(ROLLOUT_SPAN, 'applied', parent, { component: name, to: req.version })
+    try {
+      const r = await this.serial(async () => await this.refusalLogged({ component: name, to: req.version }, 'rollout start refused', async () => {
+        const first = planStart(input, this.startFacts(name), this.uniqueId)
+        await checkReachable(first, this.init.probe, signal)
+        // The probe waited on the network: decide on the records as they are now, under the same id.
+        const planned = planStart(input, this.startFacts(name), () => first.rollout.id)
+        const rollout = span !== undefined ? { ...planned.rollout, tc: span.traceparent } : planned.rollout
+        const unchecked = planned.unchecked
+        await this.init.config.write(ROLLOUTS_NAMESPACE, rollout.id, rollout, span !== undefined ? { trace: { parent: span.traceparent } } : undefined)
+        this.init.logger.info({ rollout: rollout.id, component: rollout.component, from: rollout.from, to: rollout.to, regions: rollout.regions, lastStable: rollout.lastStable, unchecked: unchecked.length, ...(span !== undefined ? { trace: span.traceId } : {}) }, 'rollout started')
+        return { id: rollout.id, rollout, unchecked }
+      }))
+      span?.end({ rollout: r.id })
+      return span !== undefined ? { ...r, trace: { traceId: span.traceId, traceparent: span.traceparent } } : r
+    } catch (err) {
+      span?.end({}, err)
+      throw err
+    }
   }
 
   /** Every rollout (of `component`, if given), newest first. */

@@ -26,6 +26,7 @@ import { StatusError } from '../../lib/errors.js'
 import { parseOrRefuse } from '../../lib/zod-issue.js'
 import { REGION_PATTERN, REGION_RULE } from '../../lib/region.js'
 import { componentName } from '../../protocols/artifacts/manifest.js'
+import { traceContextSchema } from '../../wire/trace-context.js'
 
 /**
  * The replicated-config namespace of rollouts: key = rollout id, value = the
@@ -153,7 +154,15 @@ export const rolloutSchema = z.object({
   autoRevert: z.boolean().default(true),
   /** Unix ms the operator started it; the newest rollout of a component speaks first (state.ts). */
   createdAt: unixMs,
-  control: controlSchema
+  control: controlSchema,
+  /**
+   * W3C traceparent of the rollout's start (docs/tracing.md): each region's
+   * update manager records its steps as children of it, so `mycel trace`
+   * shows the whole rollout. Optional and checked only for type and length
+   * (wire/trace-context.ts): a record without it, or an older node that
+   * drops it, loses only the trace.
+   */
+  tc: traceContextSchema.optional()
 }).superRefine((r, ctx) => {
   // Nomad's rule: a node must be able to stay healthy for min-healthy-time
   // before its deadline, and a wave's deadline fits in the progress deadline.

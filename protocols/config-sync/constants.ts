@@ -48,6 +48,14 @@ export interface ConfigSyncConfig {
   waitForRetryMs: number
   /** ms a gap seen in gossip (an envelope from the future) waits before we pull from the peer that forwarded it; the missing one is often just behind. */
   gapPullDelayMs: number
+  /**
+   * A received envelope whose writer signed it longer ago than this, ms,
+   * records no spans here even if it carries a trace (docs/tracing.md): a
+   * node catching up on history (a late joiner, a healed partition) would
+   * otherwise log two span lines per old traced write and crowd its log
+   * store with hops nobody follows any more. Judged by the writer's clock.
+   */
+  traceMaxAgeMs: number
   /** Size and shape limits of envelopes and values (crdt/constants.ts). */
   limits: ConfigLimits
   /**
@@ -89,6 +97,7 @@ const lan: ConfigSyncConfig = {
   maxWaitForMs: 60_000,
   waitForRetryMs: 200,
   gapPullDelayMs: 200,
+  traceMaxAgeMs: 10 * 60_000,
   limits: DEFAULT_LIMITS,
   maxWatchers: 64,
   watchBacklogBytes: 1024 * 1024,
@@ -132,6 +141,7 @@ export const configSyncTunables = defineTunables<ConfigSyncConfig>({
     maxWaitForMs: tunable.positive(),
     waitForRetryMs: tunable.positive(),
     gapPullDelayMs: tunable.nonNegative(),
+    traceMaxAgeMs: tunable.positive(),
     limits: limitsSchema,
     maxWatchers: tunable.positive(),
     watchBacklogBytes: tunable.positive(),

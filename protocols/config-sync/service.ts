@@ -16,6 +16,7 @@ import type { Startable } from '../../lib/lifecycle.js'
 import { jittered } from '../../lib/clock.js'
 import { offenceSink } from '../../lib/peer-offences.js'
 import type { RpcHost } from '../../wire/rpc.js'
+import type { Tracer } from '../../wire/tracing.js'
 import type { PubSubHost } from '../../wire/topic.js'
 import type { Member, MembershipView } from '../membership/types.js'
 import { ConfigStore } from '../../crdt/store.js'
@@ -30,6 +31,7 @@ import { AntiEntropy } from './anti-entropy.js'
 import { ConfigGossip } from './gossip.js'
 import { AckTimeoutError } from './errors.js'
 import { ConfigWatchers } from './watch.js'
+import { CONFIG_WRITE_SPAN, EnvelopeSpans } from './tracing.js'
 
 export interface ConfigServiceInit {
   config: ConfigSyncConfig
@@ -48,6 +50,8 @@ export type ConfigServiceComponents = Pick<CommonComponents, 'peerId' | 'private
   pubsub: PubSubHost
   /** Live members to sync with and acknowledgements to wait for; joins trigger a round, departures drop acks. */
   membership: Pick<MembershipView, 'alivePeers' | 'randomAlive' | 'addEventListener' | 'removeEventListener'>
+  /** Spans of traced writes, ours and received (tracing.ts); none: nothing is traced and envelopes carry no `tc`. */
+  tracer?: Tracer
 }
 
 export interface WriteOptions {
@@ -56,12 +60,23 @@ export interface WriteOptions {
   waitFor?: number
   timeoutMs?: number
   signal?: AbortSignal
+  /**
+   * Trace this write (with a tracer): it records a span and its envelope
+   * carries the span's traceparent, so every receiver records its hops too.
+   * `parent` is the W3C traceparent of the operation it belongs to (an API
+   * caller's header, a rollout's); absent or invalid, a new trace starts.
+   * Writes without it (the roles' periodic records) are not traced: a span
+   * on every node for each would crowd the log stores.
+   */
+  trace?: { parent?: string }
 }
 
 export interface WriteResult {
   /** Undefined when nothing was written (deleting an absent key). */
   envelope?: Envelope
   acked: string[]
+  /** The write's span, when traced: its trace id is what `mycel trace` follows. */
+  trace?: { traceId: string, traceparent: string }
 }
 
 export function configService (init: ConfigServiceInit): (components: ConfigServiceComponents) => ConfigService {
@@ -86,9 +101,11 @@ export class ConfigService implements Startable {
   /** A member that left or died no longer acknowledges anything; forget what it told us (bounded memory under churn). */
   private readonly onGone = (e: CustomEvent<Member>): void => { this.acks.forget(e.detail.peerId) }
   private readonly log
+  private readonly spans: EnvelopeSpans | undefined
 
   constructor (private readonly init: ConfigServiceInit, private readonly c: ConfigServiceComponents) {
     this.log = c.logger.child({ component: 'config' })
+    this.spans = c.tracer !== undefined ? new EnvelopeSpans(c.tracer, init.config.traceMaxAgeMs) : undefined
     this.metrics = configMetrics(c.registry, {
       namespaces: () => this.store_ === undefined
         ? []
@@ -133,9 +150,11 @@ export class ConfigService implements Startable {
       // Fail-stop: the agent stops this component and reports the file in /readyz.
       onFail: (err) => { c.faults?.report('config', err) },
       hooks: {
+        onReceived: (env, origin) => { this.spans?.received(env, origin) },
         onApplied: (env, origin) => {
           if (origin === 'gossip' || origin === 'sync') {
             if (env.writer !== c.peerId) m.lag.observe({ path: origin }, Math.max(0, Date.now() - env.time) / 1000)
+            this.spans?.applied(env)
           }
         },
         onInvalidValue: (ns, key, err) => {
@@ -188,6 +207,7 @@ export class ConfigService implements Startable {
     await this.ae?.stop()
     await Promise.allSettled([...this.syncing.values()])
     await this.store_?.close()
+    this.spans?.close()
   }
 
 
@@ -200,17 +220,27 @@ export class ConfigService implements Startable {
   /** Local write: durable here on return; with `waitFor`, also on that many members. */
   async write (ns: string, key: string, value: unknown, opts: WriteOptions = {}): Promise<WriteResult> {
     const started = performance.now()
-    const envelope = await this.store.write(ns, key, value, { deleted: opts.deleted })
-    if (envelope === undefined) return { acked: [] }
+    // The writer's hop: signed into the envelope, so every receiver's spans are its children.
+    const span = opts.trace === undefined ? undefined : this.c.tracer?.start(CONFIG_WRITE_SPAN, 'applied', opts.trace.parent, { ns, key, writer: this.c.peerId, ...(opts.deleted === true ? { deleted: true } : {}) })
+    const trace = span !== undefined ? { traceId: span.traceId, traceparent: span.traceparent } : undefined
+    let envelope: Envelope | undefined
+    try {
+      envelope = await this.store.write(ns, key, value, { deleted: opts.deleted, ...(span !== undefined ? { tc: span.traceparent } : {}) })
+    } catch (err) {
+      span?.end({}, err)
+      throw err
+    }
+    span?.end(envelope !== undefined ? { seq: envelope.seq } : { unchanged: true })
+    if (envelope === undefined) return { acked: [], ...(trace !== undefined ? { trace } : {}) }
     this.metrics.writeDuration.observe((performance.now() - started) / 1000)
     this.metrics.envelopes.inc({ result: 'written', reason: 'local' })
     // Not awaited: the write is already durable, and gossip delivery (or
     // anti-entropy) does not need the caller to wait.
     void this.gossip?.publish(encodeOf(this.store, envelope))
     const n = opts.waitFor ?? 0
-    if (n <= 0) return { envelope, acked: [] }
+    if (n <= 0) return { envelope, acked: [], ...(trace !== undefined ? { trace } : {}) }
     const timeoutMs = Math.min(opts.timeoutMs ?? this.init.config.waitForTimeoutMs, this.init.config.maxWaitForMs)
-    return { envelope, acked: await this.waitForAcks(envelope, n, timeoutMs, opts.signal) }
+    return { envelope, acked: await this.waitForAcks(envelope, n, timeoutMs, opts.signal), ...(trace !== undefined ? { trace } : {}) }
   }
 
   /**

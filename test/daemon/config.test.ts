@@ -61,6 +61,14 @@ describe('agent config', () => {
     expect(err4.message).to.include('"region"')
   })
 
+  it('takes an OTLP/HTTP traces URL (otlpEndpoint): http or https, no credentials', () => {
+    expect(resolveConfig(defaults()).otlpEndpoint).to.equal(undefined)
+    expect(resolveConfig(defaults(), { otlpEndpoint: 'http://collector:4318/v1/traces' }).otlpEndpoint).to.equal('http://collector:4318/v1/traces')
+    expect(errorOf(() => resolveConfig(defaults(), { otlpEndpoint: 'collector:4318' })).message).to.include('otlpEndpoint')
+    expect(errorOf(() => resolveConfig(defaults(), { otlpEndpoint: 'grpc://collector:4317' })).message).to.include('only http and https')
+    expect(errorOf(() => resolveConfig(defaults(), { otlpEndpoint: 'https://u:p@collector/v1/traces' })).message).to.include('credentials')
+  })
+
   it('reports unparseable YAML and missing files clearly', async () => {
     const err = await asyncErrorOf(readConfigFile(await tmpFile('a.yaml', 'a: [unclosed\n')))
     expect(err.message).to.match(/not valid YAML/)

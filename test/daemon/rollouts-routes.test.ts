@@ -13,6 +13,8 @@ import { RolloutOperator } from '../../managers/rollout/operator.js'
 import { ROLLOUTS_NAMESPACE } from '../../managers/rollout/record.js'
 import type { HealthReport } from '../../protocols/health/report.js'
 import { component, MemoryConfig, network, release, releases } from '../managers/rollout/operator-fixtures.js'
+import { logTracer, type FinishedSpan } from '../../wire/tracing.js'
+import { formatTraceparent, newSpanId, newTraceId } from '../../wire/trace-context.js'
 
 async function call (routes: Route[], method: string, path: string, params: Record<string, string> = {}, body?: unknown, query = ''): Promise<{ status: number, json: any }> {
   return await callRoute(routes, method, path, { params, body, query })
@@ -52,6 +54,28 @@ describe('rollouts admin routes', () => {
     assert.equal(one.status, 200)
     assert.equal(one.json.state, 'running')
     assert.deepEqual(one.json.regions.map((r: any) => r.state), ['pending', 'pending'])
+  })
+
+  it('a start continues the caller\'s traceparent: the record carries its span, the answer names the trace; a refused start records an error span', async () => {
+    const spans: FinishedSpan[] = []
+    const traced = rolloutRoutes(new RolloutOperator({
+      config, release: releases({ '2.0.0': release() }), probe: async () => true, network: () => network(), logger: pino({ level: 'silent' }),
+      tracer: logTracer(pino({ level: 'silent' }), [s => { spans.push(s) }]), makeId: (c, to) => `${c}-${to}-t`
+    }))
+    const post = traced.find(r => r.method === 'POST' && r.path === '/v1/rollouts') as Route
+    const caller = { traceId: newTraceId(), spanId: newSpanId() }
+    const req = (body: unknown): ApiRequest => ({ method: 'POST', params: {}, query: new URLSearchParams(), body, signal: new AbortController().signal, raw: { headers: { traceparent: formatTraceparent({ ...caller, flags: '01' }) } } } as unknown as ApiRequest)
+    const out = await post.handler(req({ component: 'web', version: '2.0.0' })) as { status: number, json: any, headers: Record<string, string> }
+    assert.equal(out.status, 201)
+    assert.equal(out.json.trace, caller.traceId)
+    assert.equal(out.headers['x-trace-id'], caller.traceId)
+    const [span] = spans
+    assert.deepEqual([span?.name, span?.hop, span?.parentSpanId, span?.attrs.rollout], ['rollout', 'applied', caller.spanId, 'web-2.0.0-t'])
+    const tp = formatTraceparent({ traceId: caller.traceId, spanId: span?.spanId ?? '', flags: '01' })
+    assert.equal(out.headers.traceresponse, tp)
+    assert.equal((config.get(ROLLOUTS_NAMESPACE, 'web-2.0.0-t')?.value as { tc?: string }).tc, tp, 'the record carries the start\'s span')
+    await assert.rejects(async () => await post.handler(req({ component: 'web', version: '2.0.0' })), { name: 'RolloutOpenError' })
+    assert.ok(spans[1]?.error !== undefined, 'a refused start is an error span')
   })
 
   it('refusals keep their status and write nothing: 400 body, 422 knobs, 404 deployment or id, 409 open rollout', async () => {

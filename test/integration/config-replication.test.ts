@@ -68,6 +68,23 @@ describe('replicated config with 5 agent processes', function () {
     assert.equal(got.writer, agents[1].peerId)
   })
 
+  it('a write\'s trace id shows the writer and every receiver, each receiver\'s hops under the writer\'s span (docs/tracing.md)', async () => {
+    const r = await put(agents[2], 'app', 'traced', 1)
+    const trace = r.json.trace as string
+    assert.match(trace, /^[0-9a-f]{32}$/)
+    // The span lines in each agent's log (stderr: what its log store keeps).
+    const spans = (a: AgentProcess): Array<{ span: string, parent?: string, hop: string, name: string }> => a.stderr.split('\n')
+      .filter(l => l.includes('"msg":"span"') && l.includes(trace)).flatMap(l => { try { return [JSON.parse(l)] } catch { return [] } })
+    const [written] = await waitFor(() => { const s = spans(agents[2]); return s.length > 0 ? s : undefined }, 10_000, 'the writer\'s span')
+    assert.deepEqual([written?.name, written?.hop], ['config.write', 'applied'])
+    for (const a of agents.filter(x => x !== agents[2])) {
+      const s = await waitFor(() => { const s = spans(a); return s.some(x => x.hop === 'applied') ? s : undefined }, 20_000, `the spans of ${a.peerId}`)
+      const received = s.find(x => x.hop === 'received')
+      assert.equal(received?.parent, written?.span, 'received is a child of the writer\'s span')
+      assert.equal(s.find(x => x.hop === 'applied')?.parent, received?.span, 'applied is a child of received')
+    }
+  })
+
   it('waitFor returns once that many members hold the write durably', async () => {
     const r = await put(agents[0], 'app', 'acked', 1, '?waitFor=3&timeoutMs=20000')
     assert.equal(r.status, 200, JSON.stringify(r.json))
@@ -141,7 +158,8 @@ describe('replicated config with 5 agent processes', function () {
     try {
       await waitFor(() => out.includes('"snapshot"'), 60_000, 'watch snapshot')
       assert.match(await cli('config', 'set', 'cli/port', '8080', '--api', agents[0].api, '--wait-for', '2'), /written \(seq 1\), acknowledged by [2-9] members/)
-      await cli('config', 'set', 'cli/name', 'plain words', '--api', agents[0].api)
+      // --json names the write's trace (mycel trace follows it).
+      assert.match(JSON.parse(await cli('config', 'set', 'cli/name', 'plain words', '--api', agents[0].api, '--json')).trace, /^[0-9a-f]{32}$/)
       // --wait-for 2 made it durable on two others, not necessarily on agents[1]: poll.
       await waitFor(async () => (await cli('config', 'get', 'cli/port', '--api', agents[1].api)).trim() === '8080', 60_000, 'get on another agent')
       await waitFor(() => out.includes('"plain words"'), 60_000, 'watch to print the set from another agent')

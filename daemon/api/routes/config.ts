@@ -12,11 +12,15 @@
  * A PUT or DELETE answers once the write is fsynced locally; with waitFor=N
  * once N other members hold it durably too (504 if they do not in time; the
  * write itself stands). Store errors carry their own status (crdt/errors.ts).
+ * Every write made here is traced (docs/tracing.md): it continues the
+ * caller's `traceparent` header or starts a trace, and the answer names it
+ * (`trace` in the JSON, `traceresponse` and `x-trace-id` headers).
  */
 import { RequestError } from '../../../lib/errors.js'
 import type { ApiRequest, Route } from '../router.js'
 import type { ConfigService, WriteResult } from '../../../protocols/config-sync/service.js'
 import { checkNamespace } from '../../../crdt/namespaces.js'
+import { callerTraceparent, traceHeaders } from '../trace-header.js'
 
 export function configRoutes (svc: ConfigService): Route[] {
   return [
@@ -52,7 +56,7 @@ export function configRoutes (svc: ConfigService): Route[] {
           throw new RequestError(400, 'body must be a JSON object {"value": <any JSON value>}')
         }
         const r = await svc.write(ns, req.params.key, (body as { value: unknown }).value, writeOptions(req))
-        return { json: writeReply(ns, req.params.key, r) }
+        return { json: writeReply(ns, req.params.key, r), headers: traceHeaders(r.trace) }
       }
     },
     {
@@ -61,7 +65,7 @@ export function configRoutes (svc: ConfigService): Route[] {
       handler: async (req) => {
         const ns = namespaceParam(req)
         const r = await svc.write(ns, req.params.key, undefined, { ...writeOptions(req), deleted: true })
-        return { json: { ...writeReply(ns, req.params.key, r), deleted: r.envelope !== undefined } }
+        return { json: { ...writeReply(ns, req.params.key, r), deleted: r.envelope !== undefined }, headers: traceHeaders(r.trace) }
       }
     }
   ]
@@ -76,7 +80,7 @@ function listing (svc: ConfigService, ns: string): { namespace: string, entries:
 }
 
 export function writeReply (ns: string, key: string, r: WriteResult): Record<string, unknown> {
-  return { namespace: ns, key, writer: r.envelope?.writer ?? null, seq: r.envelope?.seq ?? null, acked: r.acked }
+  return { namespace: ns, key, writer: r.envelope?.writer ?? null, seq: r.envelope?.seq ?? null, acked: r.acked, ...(r.trace !== undefined ? { trace: r.trace.traceId } : {}) }
 }
 
 function namespaceParam (req: ApiRequest): string {
@@ -90,7 +94,8 @@ function namespaceParam (req: ApiRequest): string {
 
 function isTrue (v: string | null): boolean { return v !== null && v !== '0' && v !== 'false' }
 
-export function writeOptions (req: ApiRequest): { waitFor?: number, timeoutMs?: number, signal: AbortSignal } {
+/** A write's options from the request: waitFor, timeoutMs, and its trace (continuing the caller's `traceparent`). */
+export function writeOptions (req: ApiRequest): { waitFor?: number, timeoutMs?: number, signal: AbortSignal, trace: { parent?: string } } {
   const int = (name: string, max: number): number | undefined => {
     const raw = req.query.get(name)
     if (raw === null) return undefined
@@ -98,5 +103,6 @@ export function writeOptions (req: ApiRequest): { waitFor?: number, timeoutMs?: 
     if (!Number.isInteger(n) || n < 0 || n > max) throw new RequestError(400, `${name} must be an integer between 0 and ${max}`)
     return n
   }
-  return { waitFor: int('waitFor', 10_000), timeoutMs: int('timeoutMs', 3_600_000), signal: req.signal }
+  const parent = callerTraceparent(req)
+  return { waitFor: int('waitFor', 10_000), timeoutMs: int('timeoutMs', 3_600_000), signal: req.signal, trace: parent !== undefined ? { parent } : {} }
 }

@@ -10,6 +10,10 @@
  *   POST /v1/rollouts/:id/pause|resume|abort|rollback|promote
  *                                     {id, verb, previous, rollout: view}; 409 naming the state when it does not apply
  *
+ * A start is traced (docs/tracing.md): it continues the caller's
+ * `traceparent` header, the record carries the trace, and the answer names
+ * it (`trace` in the JSON, `traceresponse` and `x-trace-id` headers).
+ *
  * Refusals are the named errors of managers/rollout/errors.ts (and the
  * artifact service's for a release), answered with their status and one
  * line as every route does; a refused start has written nothing.
@@ -26,6 +30,8 @@ import { CONTROL_VERBS } from '../../../managers/rollout/control.js'
 import { RolloutOperator, type RolloutConfig } from '../../../managers/rollout/operator.js'
 import { archiveProbe } from '../../../managers/rollout/reachability.js'
 import type { NetworkFacts, ReportFacts } from '../../../managers/rollout/targets.js'
+import type { Tracer } from '../../../wire/tracing.js'
+import { callerTraceparent, traceHeaders } from '../trace-header.js'
 
 export function rolloutRoutes (op: Pick<RolloutOperator, 'start' | 'list' | 'get' | 'control'>): Route[] {
   return [
@@ -37,7 +43,8 @@ export function rolloutRoutes (op: Pick<RolloutOperator, 'start' | 'list' | 'get
         if (body === null || typeof body !== 'object' || Array.isArray(body)) {
           throw new RequestError(400, 'body must be a JSON object {"component": "web", "version": "1.2.0", ...knobs}')
         }
-        return { status: 201, json: await op.start(body, req.signal) }
+        const { trace, ...started } = await op.start(body, req.signal, callerTraceparent(req))
+        return { status: 201, json: { ...started, ...(trace !== undefined ? { trace: trace.traceId } : {}) }, headers: traceHeaders(trace) }
       }
     },
     {
@@ -77,6 +84,7 @@ export interface AgentRolloutParts {
   /** This node's labels (agent config). */
   labels: Readonly<Record<string, string>>
   logger: Logger
+  tracer?: Tracer
 }
 
 /** The operator over the agent's parts. */
@@ -86,7 +94,8 @@ export function agentRolloutOperator (p: AgentRolloutParts): RolloutOperator {
     release: (name, version) => p.artifacts.release(name, version).manifest,
     probe: archiveProbe({ self: p.self, blocks: p.artifacts.blocks, routing: p.routing }),
     network: () => networkFacts(p),
-    logger: p.logger
+    logger: p.logger,
+    ...(p.tracer !== undefined ? { tracer: p.tracer } : {})
   })
 }
 

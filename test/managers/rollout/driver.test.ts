@@ -17,7 +17,9 @@ import { strict as assert } from 'node:assert'
 import FakeTimers from '@sinonjs/fake-timers'
 import pino from 'pino'
 import { Registry } from 'prom-client'
-import { RolloutDuty, type RolloutConfig } from '../../../managers/rollout/driver.js'
+import { RolloutDuty, type RolloutConfig, type RolloutDutyInit } from '../../../managers/rollout/driver.js'
+import { logTracer, type FinishedSpan } from '../../../wire/tracing.js'
+import { formatTraceparent, newSpanId, newTraceId } from '../../../wire/trace-context.js'
 import { rolloutMetrics } from '../../../managers/rollout/metrics.js'
 import { checkRolloutEntry, ROLLOUTS_NAMESPACE, type Rollout } from '../../../managers/rollout/record.js'
 import { checkProgressEntry, currentProgress, progressOf, ROLLOUT_PROGRESS_NAMESPACE, type RegionProgress } from '../../../managers/rollout/progress.js'
@@ -37,8 +39,11 @@ const RULES: Record<string, (k: string, v: unknown) => void> = {
 
 class FakeConfig implements RolloutConfig {
   readonly data = new Map<string, Map<string, { value: unknown }>>()
+  /** The trace of every traced write, in order. */
+  readonly traced: Array<{ ns: string, key: string, parent?: string }> = []
   entries (ns: string): Array<[string, { value: unknown }]> { return [...(this.data.get(ns) ?? new Map())] }
-  async write (ns: string, key: string, value: unknown, opts: { deleted?: boolean } = {}): Promise<unknown> {
+  async write (ns: string, key: string, value: unknown, opts: { deleted?: boolean, trace?: { parent?: string } } = {}): Promise<unknown> {
+    if (opts.trace !== undefined) this.traced.push({ ns, key, ...opts.trace })
     const m = this.data.get(ns) ?? new Map()
     this.data.set(ns, m)
     if (opts.deleted === true) m.delete(key)
@@ -89,10 +94,10 @@ class World {
   }
 
   requires?: Record<string, string>
-  duty (region: string, registry = new Registry()): RolloutDuty {
+  duty (region: string, registry = new Registry(), extra: Pick<RolloutDutyInit, 'tracer' | 'emit'> = {}): RolloutDuty {
     return new RolloutDuty({
       region, config: () => this.config, membership: this.membership(region), health: { reports: () => this.reports() },
-      releaseFacts: () => ({ healthCheck: true, ...(this.requires !== undefined ? { requires: this.requires } : {}) }), logger, metrics: rolloutMetrics(registry)
+      releaseFacts: () => ({ healthCheck: true, ...(this.requires !== undefined ? { requires: this.requires } : {}) }), logger, metrics: rolloutMetrics(registry), ...extra
     })
   }
 
@@ -266,5 +271,33 @@ describe('rollout duty (update manager)', () => {
     })
     assert.equal(euStartedEarly, false)
     for (const n of w.nodes) assert.deepEqual(n.switches, ['2.0.0'])
+  })
+})
+
+describe('rollout duty: trace context', () => {
+  it('a traced rollout\'s steps are children of its start; its progress writes and decision actions carry the step', async () => {
+    const w = new World({ eu: 3 }, Date.now)
+    const start = { traceId: newTraceId(), spanId: newSpanId() }
+    const r = await w.start({ tc: formatTraceparent({ ...start, flags: '01' }) })
+    const spans: FinishedSpan[] = []
+    const emitted: Array<{ kind: string, parent?: string }> = []
+    const duty = w.duty('eu', new Registry(), {
+      tracer: logTracer(logger, [s => { spans.push(s) }]),
+      emit: async (_role, kind, _body, parent) => { emitted.push({ kind, ...(parent !== undefined ? { parent } : {}) }); return true }
+    })
+    await duty.round(1)
+    const [step] = spans
+    assert.ok(step !== undefined, 'the round that planned and assigned recorded a step')
+    assert.deepEqual([step.name, step.hop, step.traceId, step.parentSpanId, step.attrs.rollout, step.attrs.region], ['rollout', 'acted', start.traceId, start.spanId, r.id, 'eu'])
+    const stepTp = formatTraceparent({ traceId: start.traceId, spanId: step.spanId, flags: '01' })
+    assert.deepEqual(w.config.traced.filter(t => t.ns === ROLLOUT_PROGRESS_NAMESPACE).map(t => t.parent), [stepTp])
+    assert.ok(emitted.length > 0 && emitted.every(e => e.parent === stepTp), JSON.stringify(emitted))
+    // An untraced rollout (an older writer's record): nothing traced.
+    const w2 = new World({ eu: 3 }, Date.now)
+    await w2.start()
+    const before = spans.length
+    await w2.duty('eu', new Registry(), { tracer: logTracer(logger, [s => { spans.push(s) }]) }).round(1)
+    assert.equal(spans.length, before)
+    assert.deepEqual(w2.config.traced, [])
   })
 })

@@ -103,4 +103,14 @@ describe('rollout record', () => {
     assert.throws(() => checkRolloutEntry('r2', minimal()), (e: unknown) => e instanceof InvalidRolloutError && /id: "r1" stored under key "r2"/.test(e.message))
     assert.throws(() => checkRolloutEntry('r1', minimal({ to: 'x' })), InvalidRolloutError)
   })
+
+  it('keeps an optional trace context (tc), bounded like every reserved tc', () => {
+    const tc = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'
+    assert.equal(parseRollout(minimal({ tc })).tc, tc)
+    assert.equal(parseRollout(minimal()).tc, undefined)
+    // An unparsable one is kept (a tracer then starts a new trace), a huge one refused.
+    assert.equal(parseRollout(minimal({ tc: 'not a traceparent' })).tc, 'not a traceparent')
+    refused(minimal({ tc: 'x'.repeat(257) }), /tc/)
+    refused(minimal({ tc: 7 }), /tc/)
+  })
 })

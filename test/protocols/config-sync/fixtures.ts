@@ -12,6 +12,7 @@ import { MemoryNetwork, type MemoryHost } from '../../helpers/memory-host.js'
 import type { Member } from '../../../protocols/membership/types.js'
 import { configService, configSyncConfig, type ConfigService, type ConfigSyncConfig } from '../../../protocols/config-sync/index.js'
 import { identity } from '../../crdt/fixtures.js'
+import type { Tracer } from '../../../wire/tracing.js'
 
 /** Membership whose alive set the test decides. */
 export class ScriptedMembership extends EventTarget {
@@ -46,14 +47,14 @@ const logger = pino({ level: 'silent' })
 /** The agents of this file's tests; a stopped agent's id may start again (a restart). */
 const network = new MemoryNetwork()
 
-export async function startAgent (n: number, namespaces?: unknown, dir?: string, overrides: Partial<ConfigSyncConfig> = {}): Promise<TestAgent> {
+export async function startAgent (n: number, namespaces?: unknown, dir?: string, overrides: Partial<ConfigSyncConfig> = {}, extra: { tracer?: Tracer } = {}): Promise<TestAgent> {
   const id = await identity(n)
   const host = network.host(id.peerId)
   const membership = new ScriptedMembership(id.peerId)
   const registry = new Registry()
   dir = dir ?? mkdtempSync(join(tmpdir(), 'mycel-cfgsvc-'))
   const svc = configService({ config: configSyncConfig('test', { antiEntropyIntervalMs: 60_000, ...overrides }), namespaces: namespaces as never })({
-    rpc: host, pubsub: host.pubsub, peerId: id.peerId, privateKey: id.privateKey, dataDir: dir, logger, registry, membership
+    rpc: host, pubsub: host.pubsub, peerId: id.peerId, privateKey: id.privateKey, dataDir: dir, logger, registry, membership, ...extra
   })
   await svc.start()
   return { host, svc, membership, peerId: id.peerId, dir, registry }
