@@ -2,7 +2,7 @@
 # idle-cpu-genesis.sh REPO_ROOT LABEL [RULES]: 4 built agents (REPO_ROOT/dist) with a one-validator genesis, lan profile;
 # after 40 s to settle, each agent's CPU over 60 s (% of one core). idle-cpu.mjs runs agents without a genesis;
 # the admission policy, critical config and the security monitor run only with one. Compare two builds by running
-# it on each checkout in turn (ports 4611-4614, 8961-8964). With RULES (a rule file, e.g. deploy/mycel/alert-rules.yml)
+# it on each checkout in turn (ports 4611-4614, 8961-8964); LOGLEVEL=info measures at the default log level. With RULES (a rule file, e.g. deploy/mycel/alert-rules.yml)
 # the rules are set once the agents run, so the monitoring manager's holder evaluates them while measured.
 set -e
 ROOT=$1; LABEL=$2; M="node $ROOT/dist/daemon/cli.js"
@@ -13,7 +13,7 @@ $M genesis create --network-id idle --validator $V --admin $V --out $W/g.json >/
 pids=()
 for i in 1 2 3 4; do
   B=""; [ $i -gt 1 ] && B="--bootstrap /ip4/127.0.0.1/tcp/461$((1))/p2p/$V"
-  $M agent --data-dir $W/n$i --genesis $W/g.json --listen /ip4/127.0.0.1/tcp/461$i --api 127.0.0.1:896$i $B --log-level warn > $W/n$i.log 2>&1 &
+  $M agent --data-dir $W/n$i --genesis $W/g.json --listen /ip4/127.0.0.1/tcp/461$i --api 127.0.0.1:896$i $B --log-level ${LOGLEVEL:-warn} > $W/n$i.log 2>&1 &
   pids+=($!); sleep 1
 done
 if [ -n "$3" ]; then sleep 5; $M alert rules set "$3" --api 127.0.0.1:8961 >/dev/null; fi
