@@ -5,8 +5,9 @@
  * `startPart`), in this order:
  *
  *   data dir (lock, then identity) → tracing → libp2p → membership → leave → health →
- *   protocol components (those given to add(), then critical, config,
- *   artifacts, component host, roles) → handoff → redial → connection trimmer → admin API → agent.json
+ *   protocol components (those given to add(), then logs, critical, config,
+ *   artifacts, component host, roles) → handoff → commands → redial →
+ *   connection trimmer → admin API → agent.json
  *
  * A part whose start fails stops every part started before it (itself
  * included), newest first, so the data dir lock is released last, and

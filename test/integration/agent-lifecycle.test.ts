@@ -59,7 +59,7 @@ describe('agent lifecycle (in process)', function () {
     assert.equal(err.message, 'broken failed to start: cannot open the widget')
 
     const started = partsThat(lines, 'started')
-    assert.deepEqual(started, ['data-dir', 'libp2p', 'membership', 'leave', 'health', 'ledger'])
+    assert.deepEqual(started, ['data-dir', 'tracing', 'libp2p', 'membership', 'leave', 'health', 'ledger'])
     // The part that failed is stopped too (stop is safe on a half-started part), then the rest in reverse.
     assert.deepEqual(partsThat(lines, 'stopped'), ['broken', ...[...started].reverse()])
     assert.deepEqual(calls, ['ledger.start', 'broken.stop', 'ledger.stop'])
