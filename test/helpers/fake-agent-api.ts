@@ -4,6 +4,7 @@
  * `run(...args)` runs the CLI in-process against it, capturing stderr and
  * process.stdout (where daemon/cli/output.ts prints).
  */
+import { strict as assert } from 'node:assert'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { runCli } from '../../daemon/cli/program.js'
@@ -16,6 +17,8 @@ export interface FakeAgentApi {
   reply: { status: number, body: unknown }
   run: (...args: string[]) => Promise<{ code: number, stderr: string, stdout: string }>
   close: () => Promise<void>
+  /** Every case exits 2 with one stderr line mentioning its text, and nothing reaches the agent. */
+  expectUsageErrors: (cases: Array<[string[], string]>) => Promise<void>
 }
 
 export async function fakeAgentApi (): Promise<FakeAgentApi> {
@@ -42,5 +45,14 @@ export async function fakeAgentApi (): Promise<FakeAgentApi> {
       return { code, stderr, stdout }
     } finally { process.stdout.write = write }
   }
-  return Object.assign(fake, { api, run, close: async () => { await new Promise(resolve => server.close(resolve)) } }) as FakeAgentApi
+  const expectUsageErrors: FakeAgentApi['expectUsageErrors'] = async (cases) => {
+    for (const [args, mentions] of cases) {
+      const r = await run(...args)
+      assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`)
+      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr)
+      assert.ok(r.stderr.includes(mentions), `${args.join(' ')}: ${r.stderr} should mention ${mentions}`)
+    }
+    assert.deepEqual(fake.seen, [])
+  }
+  return Object.assign(fake, { api, run, expectUsageErrors, close: async () => { await new Promise(resolve => server.close(resolve)) } }) as FakeAgentApi
 }

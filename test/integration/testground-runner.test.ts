@@ -34,7 +34,7 @@ describe('testground local runner (selftest plan)', function () {
   })
 
   it('counts failures, crashes and hangs per group and still ends', async () => {
-    const r = await runCli(['run', join(PLAN, '_compositions/mixed.toml'), '--no-netns', '--timeout', '15s', '--outputs-dir', out, '--result-file', join(out, 'result.json')], 90_000)
+    const r = await runCli(['run', join(PLAN, '_compositions/mixed.toml'), '--no-netns', '--timeout', '8s', '--outputs-dir', out, '--result-file', join(out, 'result.json')], 90_000)
     assert.equal(r.code, 1, r.stderr)
     assert.match(r.stderr, /run finished with outcome = failure \(crashing:0\/1 failing:0\/1 good:2\/2 hanging:0\/1\)/)
     const byGroup = Object.fromEntries(result().instances.map((i: any) => [i.group, i]))
