@@ -6,7 +6,7 @@
  */
 
 /** The reason label of a refusal (metrics, the answer's `error` prefix). */
-export type RefusalReason = 'expired' | 'future' | 'too_long' | 'replayed' | 'replay_set_full' | 'unauthorised' | 'undeclared' | 'bad_params' | 'unavailable' | 'busy'
+export type RefusalReason = 'expired' | 'future' | 'too_long' | 'replayed' | 'replay_set_full' | 'before_start' | 'unauthorised' | 'undeclared' | 'bad_params' | 'unavailable' | 'busy'
 
 export class CommandRefusedError extends Error {
   static name = 'CommandRefusedError'

@@ -62,7 +62,13 @@ export interface CommandOutcome {
 interface Pending { expected: Set<string>, answers: Map<string, CommandAnswer>, done: () => void }
 
 /** Refusals answered to the originator from the validator (the rest are counted and dropped silently: a replay's originator had its answer). */
-const ANSWERED_IN_VALIDATOR = new Set(['expired', 'future', 'too_long'])
+const ANSWERED_IN_VALIDATOR = new Set(['expired', 'future', 'too_long', 'before_start', 'replay_set_full'])
+/**
+ * Refusals that come from this node's own state (what it remembers, when it
+ * started), not from the message: ignored, not rejected, so the peer that
+ * relayed a request other nodes accept is not penalised in its gossip score.
+ */
+const IGNORED_IN_VALIDATOR = new Set(['replayed', 'before_start', 'replay_set_full'])
 
 export class CommandService implements Startable {
   readonly metrics: CommandMetrics
@@ -178,7 +184,7 @@ export class CommandService implements Startable {
       if (!(err instanceof CommandRefusedError)) throw err
       this.metrics.received.inc({ result: err.reason })
       if (ANSWERED_IN_VALIDATOR.has(err.reason) && this.init.isTarget(req.targets)) void this.answer(req, refusal(this.c.peerId, req, err, 0))
-      if (err.reason === 'replayed') return undefined
+      if (IGNORED_IN_VALIDATOR.has(err.reason)) return undefined
       throw new MalformedMessageError(err.message)
     }
   }

@@ -22,6 +22,16 @@ describe('protocols/command/replay: expiry, skew and the bounded replay set', ()
     assert.throws(() => { g.admit(r) }, reason('expired'))
   })
 
+  it('after a restart (a new guard) refuses a request issued before the start beyond the skew', () => {
+    const r = req('old', now, 50_000)
+    new ReplayGuard(cfg, clock).admit(r)
+    now += 10_000
+    const restarted = new ReplayGuard(cfg, clock)
+    assert.throws(() => { restarted.admit(r) }, reason('before_start'))
+    // Issued within the skew before the start: accepted (the documented window).
+    restarted.admit(req('recent', now - 5_000, 50_000))
+  })
+
   it('refuses requests from the future beyond the skew, and ones living longer than the window', () => {
     const g = new ReplayGuard(cfg, clock)
     assert.throws(() => { g.admit(req('f', now + 5_001)) }, reason('future'))
