@@ -26,13 +26,15 @@ export async function signPayload (key: PrivateKey, domain: string, payload: Uin
   return await key.sign(domainBytes(domain, payload))
 }
 
-const keyCache = new Map<string, PublicKey>()
+/** A signer's key as libp2p has it, and its node:crypto KeyObject, made on first use. */
+interface CachedKey { key: PublicKey, object?: KeyObject }
+
+const keyCache = new Map<string, CachedKey>()
 const KEY_CACHE_MAX = 10_000
 
-/** The Ed25519 public key inside a peer id string; throws InvalidSignatureError if it has none. */
-export function publicKeyOf (peerId: string): PublicKey {
-  let key = keyCache.get(peerId)
-  if (key !== undefined) return key
+function cachedKey (peerId: string): CachedKey {
+  let entry = keyCache.get(peerId)
+  if (entry !== undefined) return entry
   let parsed
   try {
     parsed = peerIdFromString(peerId)
@@ -42,27 +44,27 @@ export function publicKeyOf (peerId: string): PublicKey {
   if (parsed.publicKey === undefined || parsed.type !== 'Ed25519') {
     throw new InvalidSignatureError(`peer id ${peerId.slice(0, 64)} carries no Ed25519 key`)
   }
-  key = parsed.publicKey
+  entry = { key: parsed.publicKey }
   if (keyCache.size >= KEY_CACHE_MAX) keyCache.clear()
-  keyCache.set(peerId, key)
-  return key
+  keyCache.set(peerId, entry)
+  return entry
 }
 
-const keyObjects = new Map<string, KeyObject>()
+/** The Ed25519 public key inside a peer id string; throws InvalidSignatureError if it has none. */
+export function publicKeyOf (peerId: string): PublicKey {
+  return cachedKey(peerId).key
+}
 
 /**
  * The node:crypto KeyObject of the Ed25519 key inside a peer id, made once
- * per signer (bounded like publicKeyOf's cache): libp2p's PublicKey.verify
- * rebuilds one from a JWK on every call (lib/ed25519-key.ts says why that
- * matters). Throws InvalidSignatureError if the peer id carries no Ed25519 key.
+ * per signer: libp2p's PublicKey.verify rebuilds one from a JWK on every
+ * call (lib/ed25519-key.ts says why that matters). Throws
+ * InvalidSignatureError if the peer id carries no Ed25519 key.
  */
 function keyObjectOf (signer: string): KeyObject {
-  let key = keyObjects.get(signer)
-  if (key !== undefined) return key
-  key = ed25519PublicKeyObject(publicKeyOf(signer).raw)
-  if (keyObjects.size >= KEY_CACHE_MAX) keyObjects.clear()
-  keyObjects.set(signer, key)
-  return key
+  const entry = cachedKey(signer)
+  entry.object ??= ed25519PublicKeyObject(entry.key.raw)
+  return entry.object
 }
 
 /** Throws InvalidSignatureError unless `signature` is `signer`'s over (domain, payload). */
