@@ -61,6 +61,12 @@ export class LogStore implements LogSource {
     await mkdir(this.init.dir, { recursive: true, mode: 0o750 })
     this.fh = await open(this.path(0), 'a', 0o640)
     this.size = (await this.fh.stat()).size
+    // A crash mid-write leaves a torn last line: end it, so the first line of
+    // this run is not glued onto it (the torn one is then skipped alone as unparsable).
+    if (this.size > 0 && !(await endsWithNewline(this.path(0), this.size))) {
+      await this.fh.write('\n')
+      this.size += 1
+    }
     this.rotated = []
     for (let i = 1; i < this.init.config.files; i++) this.rotated.push(await stat(this.path(i)).then(s => s.size, () => 0))
     this.gauge()
@@ -201,4 +207,13 @@ export class LogStore implements LogSource {
   private gauge (): void {
     this.init.metrics.diskBytes.set(this.size + this.rotated.reduce((a, b) => a + b, 0))
   }
+}
+
+/** Whether the file's byte at `size - 1` is a newline. */
+async function endsWithNewline (path: string, size: number): Promise<boolean> {
+  const fh = await open(path, 'r')
+  try {
+    const { bytesRead, buffer } = await fh.read(Buffer.alloc(1), 0, 1, size - 1)
+    return bytesRead === 1 && buffer[0] === 0x0a
+  } finally { await fh.close() }
 }

@@ -1,5 +1,5 @@
 import { expect } from 'chai'
-import { mkdtemp, readdir, rm, stat } from 'node:fs/promises'
+import { appendFile, mkdtemp, readdir, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { LogStore } from '../../../protocols/logs/store.js'
@@ -70,6 +70,20 @@ describe('logs: the node\'s log store', () => {
     await again.start()
     expect((await all(again.open(0))).map(l => l.rec)).to.deep.equal(before)
     await again.stop()
+  })
+
+  it('after a crash mid-write (a torn last line) the next run\'s first line is still served', async () => {
+    const store = make()
+    await store.start()
+    store.append(pinoLine(1))
+    await store.stop()
+    await appendFile(join(dir, 'agent.log'), pinoLine(2).slice(0, 20))
+    const again = make()
+    await again.start()
+    again.append(pinoLine(3))
+    const lines = (await all(again.open(0))).map(l => l.rec.msg)
+    await again.stop()
+    expect(lines).to.deep.equal(['line 1', 'line 3'])
   })
 
   it('drops lines beyond its pending bound instead of growing, and counts them', async () => {
