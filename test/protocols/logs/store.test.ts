@@ -81,8 +81,11 @@ describe('logs: the node\'s log store', () => {
     const again = make()
     await again.start()
     again.append(pinoLine(3))
-    const lines = (await all(again.open(0))).map(l => l.rec.msg)
     await again.stop()
+    const third = make()
+    await third.start()
+    const lines = (await all(third.open(0))).map(l => l.rec.msg)
+    await third.stop()
     expect(lines).to.deep.equal(['line 1', 'line 3'])
   })
 
