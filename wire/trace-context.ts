@@ -2,8 +2,8 @@
  * The trace context field `tc`, reserved in every frame and every signed body
  * (docs/wire.md, "Fields reserved now") so that filling it later is a
  * compatible change. Its value is a W3C `traceparent` string
- * (`00-<32 hex trace id>-<16 hex span id>-<2 hex flags>`). Nothing fills it
- * yet; every decoder accepts and carries it. Only its type and length are
+ * (`00-<32 hex trace id>-<16 hex span id>-<2 hex flags>`), filled by traced
+ * operations (docs/tracing.md); every decoder accepts and carries it. Only its type and length are
  * checked: a trace context that does not parse must make a tracer start a
  * new trace (as W3C Trace Context says), never make a node drop a message.
  */

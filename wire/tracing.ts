@@ -54,7 +54,9 @@ export interface FinishedSpan {
 
 /** A tracer that logs every span on `logger` (into the node's log store) and hands it to `exporters`. */
 export function logTracer (logger: Logger, exporters: Array<(span: FinishedSpan) => void> = []): Tracer {
-  const log = logger.child({ component: 'trace' })
+  // Spans are recorded at info whatever the agent's log level (a `warn`
+  // agent would otherwise have no spans for `mycel trace`); silent stays silent.
+  const log = logger.child({ component: 'trace' }, { level: logger.level === 'silent' ? 'silent' : 'info' })
   return {
     start (name, hop, parent, startAttrs = {}) {
       const ctx = continueTrace(parent)

@@ -71,4 +71,12 @@ describe('logTracer', () => {
     assert.equal(lines[1]?.ns, 'app')
     assert.deepEqual(exported.map(s => s.spanId), [child.spanId, root.spanId])
   })
+
+  it('records spans at info even when the logger is at warn', () => {
+    const lines: Array<Record<string, unknown>> = []
+    const sink = new Writable({ write (chunk, _enc, cb) { lines.push(JSON.parse(String(chunk))); cb() } })
+    logTracer(pino({ level: 'warn' }, sink)).start('x', 'acted').end()
+    assert.equal(lines.length, 1)
+    assert.equal(lines[0]?.msg, 'span')
+  })
 })
