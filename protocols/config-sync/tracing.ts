@@ -52,6 +52,8 @@ export class EnvelopeSpans {
 
   /** An envelope was applied (replica hook `onApplied`): ends its applied span. */
   applied (e: Envelope): void {
+    // Every applied envelope comes here: untraced ones (most) cost nothing.
+    if (e.tc === undefined || this.open.size === 0) return
     const id = idOf(e)
     const span = this.open.get(id)
     if (span === undefined) return
