@@ -228,14 +228,15 @@ export class RolloutDuty {
         const trace = span !== undefined ? { trace: { parent: span.traceparent } } : {}
         try {
           await config.write(ROLLOUT_PROGRESS_NAMESPACE, progressKey(r.id, region, term), record, trace)
+          metrics.writes.inc({ op: 'progress' })
+          result.written.push(r.id)
+          for (const decision of step.decisions) await this.decided(r, term, decision, result, span?.traceparent)
+          span?.end()
         } catch (err) {
+          // The write or a decision failed: the step's span still ends, with the error.
           span?.end({}, err)
           throw err
         }
-        metrics.writes.inc({ op: 'progress' })
-        result.written.push(r.id)
-        for (const decision of step.decisions) await this.decided(r, term, decision, result, span?.traceparent)
-        span?.end()
         // Superseded terms go only after this term's record is written (one writer: applied in order everywhere).
         const stale = [...(inForce?.older ?? []), ...(inForce !== undefined && inForce.term < term ? [inForce.key] : [])]
         for (const key of stale) {
