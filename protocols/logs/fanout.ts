@@ -83,18 +83,24 @@ export async function * fanout (nodes: string[], q: LogQuery, frames: FrameSourc
   }
 }
 
+/** Followed records waiting for the consumer beyond which each node's reader pauses (back-pressure to its sender). */
+const FOLLOW_READY_MAX = 64
+
 /** The nodes' followed frames as they arrive, whichever node sends first. */
 async function * follow (runs: NodeRun[], signal: AbortSignal): AsyncGenerator<FanoutRecord> {
   const ready: FanoutRecord[] = []
   let wake: (() => void) | undefined
   let open = runs.length
   const push = (rec: FanoutRecord): void => { ready.push(rec); wake?.() }
+  // Nodes waiting for room in `ready`: woken when the consumer takes it below the bound, or on abort.
+  let roomWaiters: Array<() => void> = []
+  const wakeRoom = (): void => { const w = roomWaiters; roomWaiters = []; for (const f of w) f() }
   for (const r of runs) {
     void (async () => {
       try {
         while (true) {
           // One frame at a time per node: a slow reader here slows each node's sender.
-          while (ready.length > 64 && !signal.aborted) await new Promise(resolve => setTimeout(resolve, 10))
+          while (ready.length > FOLLOW_READY_MAX && !signal.aborted) await new Promise<void>(resolve => { roomWaiters.push(resolve) })
           const n = await r.it.next()
           if (n.done === true) { push({ kind: 'missing', node: r.node, error: 'the node ended the follow (it stopped or restarted)' }); break }
           const f = n.value
@@ -109,11 +115,12 @@ async function * follow (runs: NodeRun[], signal: AbortSignal): AsyncGenerator<F
       }
     })()
   }
-  const stop = (): void => { wake?.() }
+  const stop = (): void => { wake?.(); wakeRoom() }
   signal.addEventListener('abort', stop, { once: true })
   try {
     while (!signal.aborted) {
       const rec = ready.shift()
+      if (ready.length <= FOLLOW_READY_MAX) wakeRoom()
       if (rec !== undefined) { yield rec; continue }
       if (open === 0) return
       await new Promise<void>(resolve => { wake = resolve })
