@@ -18,9 +18,11 @@
  */
 import type { ServerResponse } from 'node:http'
 import { RequestError } from '../../../lib/errors.js'
+import { parseOrRefuse } from '../../../lib/zod-issue.js'
+import { MAX_PATTERN_CHARS } from '../../../protocols/logs/constants.js'
 import type { Route } from '../router.js'
 import type { Member } from '../../../protocols/membership/types.js'
-import { compilePattern, fanout, LEVELS, parseTimeArg, TIME_ARG_HELP, type FanoutRecord, type LevelName, type LogQuery, type LogsService } from '../../../protocols/logs/index.js'
+import { compilePattern, fanout, LEVELS, logQuerySchema, parseTimeArg, TIME_ARG_HELP, type FanoutRecord, type LevelName, type LogQuery, type LogsService } from '../../../protocols/logs/index.js'
 
 export interface LogsRouteInit {
   logs: Pick<LogsService, 'frames' | 'config'>
@@ -49,7 +51,7 @@ export function logsRequest (query: URLSearchParams, init: LogsRouteInit, now: n
   if (!Number.isInteger(limit) || limit < 1 || limit > config.maxLimit) throw new RequestError(400, `limit must be an integer from 1 to ${config.maxLimit} (page with until for more)`)
   const grep = query.get('grep') ?? undefined
   if (grep !== undefined) {
-    if (grep.length > 512) throw new RequestError(400, 'grep pattern longer than 512 characters')
+    if (grep.length > MAX_PATTERN_CHARS) throw new RequestError(400, `grep pattern longer than ${MAX_PATTERN_CHARS} characters`)
     try { compilePattern(grep) } catch (err) { throw new RequestError(400, (err as Error).message) }
   }
   const text = (name: string, max: number): string | undefined => {
@@ -70,6 +72,9 @@ export function logsRequest (query: URLSearchParams, init: LogsRouteInit, now: n
     limit,
     ...(follow ? { follow } : {})
   }
+  // The checks above give each parameter its own message; the query then passes the schema every node's server
+  // runs on it (protocols/logs/messages.ts), so what this route accepts no node refuses.
+  parseOrRefuse(logQuerySchema, q, 'log query', (m) => new RequestError(400, m))
   const nodes = targets(query, init)
   if (nodes.length === 0) throw new RequestError(404, `no live member in region ${query.get('region') ?? init.region}`)
   return { q, nodes }
