@@ -3,8 +3,9 @@
  * key `commands/<id>`: one record per command, written by its originator
  * once the answers are in (docs/commands.md "Audit"). It keeps the request
  * and each node's outcome in summary — the first line of output, never the
- * whole — so a record stays far below a config value's 64 KiB whatever the
- * outputs were. Every node checks every record with `checkAuditEntry`
+ * whole — and at most AUDIT_RECORD_MAX_BYTES of JSON (per-node lines are
+ * dropped from the end to fit; the counts still cover every node), so it
+ * stays below a config value's 64 KiB whatever the fan-out was. Every node checks every record with `checkAuditEntry`
  * (registered by the agent beside the other built-in namespaces); the
  * writer runs the same check before it writes.
  */
@@ -18,6 +19,12 @@ export const COMMANDS_AUDIT_PREFIX = 'commands/'
 
 /** Per-node outcomes kept in one record; the counts cover every node. */
 export const MAX_AUDITED_RESULTS = 200
+/**
+ * Largest record, bytes of JSON: under the replicated config's 64 KiB value
+ * bound (crdt/constants.ts) with room for the envelope. 200 results at their
+ * field bounds would not fit; the writer drops per-node lines until it does.
+ */
+export const AUDIT_RECORD_MAX_BYTES = 48 * 1024
 /** Output kept per node: its first line, up to this many characters. */
 export const AUDITED_OUTPUT_CHARS = 160
 
@@ -58,6 +65,8 @@ export const auditKey = (id: string): string => `${COMMANDS_AUDIT_PREFIX}${id}`
 export function checkAuditEntry (key: string, value: unknown): void {
   if (!key.startsWith(COMMANDS_AUDIT_PREFIX)) throw new InvalidAuditRecordError(`audit key ${JSON.stringify(key.slice(0, 100))} is not commands/<id>`)
   const r = parseOrRefuse(commandAuditSchema, value, 'command audit record', (m) => new InvalidAuditRecordError(m))
+  const bytes = jsonBytes(r)
+  if (bytes > AUDIT_RECORD_MAX_BYTES) throw new InvalidAuditRecordError(`command audit record of ${bytes} bytes; at most ${AUDIT_RECORD_MAX_BYTES}`)
   if (auditKey(r.id) !== key) throw new InvalidAuditRecordError(`audit record ${r.id} stored under ${JSON.stringify(key.slice(0, 100))}`)
 }
 
@@ -73,7 +82,7 @@ function summary (a: CommandAnswer): CommandAudit['results'][number] {
 /** The record of one fan-out, as its originator writes it. */
 export function auditRecord (o: CommandOutcome): CommandAudit {
   const r = o.request
-  return {
+  const record: CommandAudit = {
     v: 1,
     id: r.id,
     from: r.from,
@@ -89,4 +98,15 @@ export function auditRecord (o: CommandOutcome): CommandAudit {
     missing: o.missing.slice(0, MAX_AUDITED_RESULTS),
     results: o.answers.slice(0, MAX_AUDITED_RESULTS).map(summary)
   }
+  // Fit the bound: per-node lines go first (results, then missing ids), newest kept out; the counts stay whole.
+  while (jsonBytes(record) > AUDIT_RECORD_MAX_BYTES && (record.results.length > 0 || record.missing.length > 0)) {
+    const cut = Math.max(1, Math.ceil((record.results.length + record.missing.length) / 8))
+    if (record.results.length > 0) record.results = record.results.slice(0, Math.max(0, record.results.length - cut))
+    else record.missing = record.missing.slice(0, Math.max(0, record.missing.length - cut))
+  }
+  return record
+}
+
+function jsonBytes (v: unknown): number {
+  return Buffer.byteLength(JSON.stringify(v))
 }
