@@ -267,13 +267,15 @@ export class CommandService implements Startable {
 
   private async slot (): Promise<void> {
     if (this.running < this.init.config.maxConcurrentRuns) { this.running++; return }
+    // release() hands its slot over: `running` already counts this run when it wakes.
     await new Promise<void>(resolve => { this.waiting.push(resolve) })
-    this.running++
   }
 
+  /** A finished run's slot goes straight to the oldest waiter, so no run started in between can take it too. */
   private release (): void {
-    this.running--
-    this.waiting.shift()?.()
+    const next = this.waiting.shift()
+    if (next !== undefined) next()
+    else this.running--
   }
 }
 

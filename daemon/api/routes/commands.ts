@@ -20,7 +20,7 @@ import { BUILTIN_COMMANDS } from '../../../policy/command-policy.js'
 export interface CommandRoutesDeps {
   service: Pick<CommandService, 'run'>
   config: CommandConfig
-  audit: { started: boolean, entries: (ns: string) => Array<[string, { value: unknown }]> }
+  audit: { started: boolean, entries: (ns: string) => Array<[string, { value: unknown, writer?: string }]> }
   /** Operator commands this node knows are declared (for the error naming what exists). */
   knownCommands: () => string[]
 }
@@ -81,7 +81,8 @@ export function commandRoutes (d: CommandRoutesDeps): Route[] {
         for (const [k, e] of d.audit.entries(AUDIT_NAMESPACE)) {
           if (!k.startsWith(COMMANDS_AUDIT_PREFIX)) continue
           const p = commandAuditSchema.safeParse(e.value)
-          if (p.success) records.push(p.data)
+          // A record counts only as written by its originator: any member may write the namespace, none in another's name.
+          if (p.success && (e.writer === undefined || e.writer === p.data.from)) records.push(p.data)
         }
         records.sort((a, b) => b.issuedAt - a.issuedAt)
         return { json: { records: records.slice(0, limit), total: records.length } }
