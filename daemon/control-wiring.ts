@@ -11,8 +11,9 @@
  *
  * It re-judges at once when a freeze record arrives (a critical commit, a
  * config change of the namespace) or a component stops on a fault, and every
- * `checkMs` otherwise (readiness has no single event: a peer answering a
- * catch-up, the agent's start finishing).
+ * `checkMs` until the core is first ready (readiness has no single event: a
+ * peer answering a catch-up, the agent's start finishing); after that only
+ * events change it, so the poll stops and an idle agent pays nothing for it.
  *
  * Ready means, in this order: the agent's parts all started; no fail-stop
  * fault in a core component (any component but the roles themselves); joined
@@ -122,6 +123,8 @@ const NOT_CORE = new Set(['roles'])
 
 export class Handoff implements Startable {
   private timer?: ReturnType<typeof setInterval>
+  /** The readiness poll ran until the core was ready (start() is not repeated while started). */
+  private polled = false
   private offs: Array<() => void> = []
   private joined = false
   private caughtUp = false
@@ -132,7 +135,7 @@ export class Handoff implements Startable {
   }
 
   start (): void {
-    if (this.timer !== undefined) return
+    if (this.timer !== undefined || this.polled) return
     const { critical, config, faults } = this.init
     if (critical !== undefined) this.offs.push(critical.state.onChange((c) => { if (c.key.startsWith(EMERGENCY_PREFIX)) this.judge() }))
     else if (config.started) this.offs.push(config.onChange((e) => { if (e.ns === EMERGENCY_NAMESPACE) this.judge() }))
@@ -145,13 +148,17 @@ export class Handoff implements Startable {
   stop (): void {
     clearInterval(this.timer)
     this.timer = undefined
+    this.polled = false
     for (const off of this.offs) off()
     this.offs = []
   }
 
   /** Feed the control state its inputs now. */
   judge (): void {
-    this.init.control.update(this.readiness(), this.init.source.records())
+    const readiness = this.readiness()
+    this.init.control.update(readiness, this.init.source.records())
+    // Once ready, readiness changes only by events (a fault, a freeze record; joined and caught up stay met): the poll ends.
+    if (readiness.ready && this.timer !== undefined) { clearInterval(this.timer); this.timer = undefined; this.polled = true }
   }
 
   /** The minimal core's readiness (the header's definition). */
