@@ -105,7 +105,11 @@ describe('protocols/command/service: fan-out through the gossip mesh, answers st
     const o = await a.svc.run({ name: 'ping', args: [], targets: { regions: ['b'] }, timeoutMs: 1_000 })
     assert.equal(o.answers.length, 1)
     await a.host.pubsub.publish(COMMAND_TOPIC, await encodeRequest(o.request, a.key))
-    await new Promise(resolve => setTimeout(resolve, 100))
+    // Wait for the replay to reach b's validator (counted there), then check it did not run.
+    for (const until = Date.now() + 2_000; await count(b, 'mycel_commands_received_total', 'replayed') < 1;) {
+      assert.ok(Date.now() < until, 'the replay never reached the target')
+      await new Promise(resolve => setImmediate(resolve))
+    }
     assert.deepEqual(b.ran.filter(n => n === 'ping').length, 1)
   })
 })
