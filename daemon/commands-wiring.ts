@@ -138,4 +138,4 @@ async function writeAudit (sink: AuditSink, self: string, o: CommandOutcome, log
   }
 }
 
-export { AUDIT_NAMESPACE, checkAuditEntry, parseCommands }
+export { AUDIT_NAMESPACE, checkAuditEntry }

@@ -94,8 +94,6 @@ export class RoleManager extends EventTarget {
     }
   }
 
-  get gate (): boolean { return this.gateOpen }
-
   /** Fenced actions reach the role's receiver on every node. */
   dispatch (action: RoleAction, body: unknown): void {
     const role = this.roles.get(action.role)

@@ -15,9 +15,3 @@ export class CommandRefusedError extends Error {
     super(message)
   }
 }
-
-/** The caller asked for something the local agent will not send (bad filter, unknown name), before anything went out. */
-export class InvalidCommandRequestError extends Error {
-  static name = 'InvalidCommandRequestError'
-  override name = 'InvalidCommandRequestError'
-}

@@ -1,6 +1,6 @@
 export { commandService, CommandService, refusal, type CommandComponents, type CommandInit, type CommandOutcome, type Execution, type RunRequest } from './service.js'
 export { commandTunables, COMMAND_TOPIC, COMMAND_RESULT_PROTOCOL, type CommandConfig } from './constants.js'
-export { CommandRefusedError, InvalidCommandRequestError, type RefusalReason } from './errors.js'
+export { CommandRefusedError, type RefusalReason } from './errors.js'
 export { type CommandRequest, type CommandAnswer, type Targets, COMMAND_NAME_PATTERN } from './messages.js'
 export { runArgv, BoundedOutput, truncationMarker, type RunResult } from './exec.js'
 export { ReplayGuard } from './replay.js'
