@@ -103,8 +103,14 @@ export function attemptFailed (state: LauncherState, build: Build, reason: strin
   return { ...state, trying: { ...state.trying, lastFailure: reason.slice(0, MAX_REASON_CHARS) } }
 }
 
-/** The agent asks for `build` to be tried next (it then exits with EXIT_SWITCH_CORE). */
+/**
+ * The agent asks for `build` to be tried next (it then exits with
+ * EXIT_SWITCH_CORE). Asking for the build that is already the good one is
+ * no trial: the good build is started as it is, never put on trial (where
+ * failed starts would put the good build itself on the bad list).
+ */
 export function requestTry (state: LauncherState, build: Build): LauncherState {
+  if (sameBuild(state.good, build)) return withoutTrying(state)
   return { ...state, trying: { version: build.version, dir: build.dir, attempts: 0 } }
 }
 

@@ -58,6 +58,19 @@ describe('launcher/state', () => {
     assert.deepEqual(confirm(s, b('0.3.0')), { good: b('0.3.0'), bad: [] })
   })
 
+  it('asking to try the good build again is no trial: its failed starts never put the good build on the bad list', () => {
+    // The property's counterexample (fast-check seed 1649904124), kept as a fixed case.
+    let s = requestTry(EMPTY_STATE, b('0.4.0'))
+    let p = planBoot(s, { ...OPTS, maxAttempts: 1 })
+    s = confirm(p.state, p.boot!)
+    s = requestTry(s, b('0.4.0'))
+    assert.equal(s.trying, undefined)
+    p = planBoot(s, { ...OPTS, maxAttempts: 1 })
+    assert.equal(p.trial, false)
+    assert.deepEqual(p.boot, b('0.4.0'))
+    assert.equal(badBuild(planBoot(p.state, { ...OPTS, maxAttempts: 1 }).state, '0.4.0'), undefined)
+  })
+
   // Events an agent and its launcher produce, in any order the loop allows or not.
   type Event = { kind: 'request', version: string } | { kind: 'boot' } | { kind: 'fail' } | { kind: 'ready' }
   const eventArb: fc.Arbitrary<Event> = fc.oneof(
