@@ -9,7 +9,7 @@ import type { Logger } from 'pino'
 import type { Startable } from '../lib/lifecycle.js'
 import type { ProfileName } from '../lib/tunables.js'
 import { logTracer, type Tracer } from '../wire/tracing.js'
-import { otlpExport, type OtlpExport } from './otlp-export.js'
+import type { OtlpExport } from './otlp-export.js'
 import { otlpTunables } from './tracing-constants.js'
 
 export interface AgentTracingInit {
@@ -25,24 +25,30 @@ export interface AgentTracingInit {
 
 export class AgentTracing implements Startable {
   readonly tracer: Tracer
-  private readonly otlp: OtlpExport | undefined
+  private otlp: OtlpExport | undefined
 
-  constructor (init: AgentTracingInit) {
-    this.otlp = init.otlpEndpoint === undefined
-      ? undefined
-      : otlpExport({
-        endpoint: init.otlpEndpoint,
-        resource: { 'service.name': 'mycel', 'service.version': init.version, 'service.instance.id': init.node, 'mycel.node': init.node, 'mycel.region': init.region },
-        tunables: otlpTunables.defaults(init.profile),
-        logger: init.logger.child({ component: 'trace' })
-      })
-    const otlp = this.otlp
+  constructor (private readonly init: AgentTracingInit) {
     // A log line needs no node or region: the log store stamps every line with its node.
-    this.tracer = logTracer(init.logger, otlp === undefined ? [] : [(s) => { otlp.export(s) }])
-    if (init.otlpEndpoint !== undefined) init.logger.info({ endpoint: init.otlpEndpoint }, 'exporting spans over OTLP/HTTP')
+    this.tracer = logTracer(init.logger, init.otlpEndpoint === undefined ? [] : [(s) => { this.otlp?.export(s) }])
   }
 
-  start (): void {}
+  /**
+   * Loads the OpenTelemetry SDK only when spans are exported: it is ~250
+   * modules (≈ 0.75 MB of source, several MB of heap) that an agent without
+   * `otlpEndpoint` never uses (docs/performance.md).
+   */
+  async start (): Promise<void> {
+    const { init } = this
+    if (init.otlpEndpoint === undefined || this.otlp !== undefined) return
+    const { otlpExport } = await import('./otlp-export.js')
+    this.otlp = otlpExport({
+      endpoint: init.otlpEndpoint,
+      resource: { 'service.name': 'mycel', 'service.version': init.version, 'service.instance.id': init.node, 'mycel.node': init.node, 'mycel.region': init.region },
+      tunables: otlpTunables.defaults(init.profile),
+      logger: init.logger.child({ component: 'trace' })
+    })
+    init.logger.info({ endpoint: init.otlpEndpoint }, 'exporting spans over OTLP/HTTP')
+  }
 
   /** Flush the OTLP queue (bounded by the export timeout); the log lines need nothing. */
   async stop (): Promise<void> {

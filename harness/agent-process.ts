@@ -15,6 +15,7 @@ import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { existsSync, readFileSync } from 'node:fs'
+import { AGENT_NODE_FLAGS } from '../launcher/node-flags.js'
 
 export const CLI = resolve('dist/daemon/cli.js')
 export const LAUNCHER = resolve('dist/launcher/main.js')
@@ -43,7 +44,7 @@ export interface AgentOptions {
   profile?: 'lan' | 'wan' | 'test'
   logLevel?: string
   env?: Record<string, string>
-  /** Extra node flags, e.g. --cpu-prof. */
+  /** Extra node flags, e.g. --cpu-prof (after AGENT_NODE_FLAGS, which every agent runs with). */
   nodeArgs?: string[]
   /** Run the agent under the core update launcher, as deploy/mycel.service does. */
   launcher?: boolean
@@ -101,7 +102,7 @@ export class AgentProcess {
       ...(this.opts.extraArgs ?? []), ...moreArgs]
     this.stderr = ''
     this.exitCode = null
-    const child = spawn(process.execPath, [...(this.opts.nodeArgs ?? []), ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...this.opts.env } })
+    const child = spawn(process.execPath, [...AGENT_NODE_FLAGS, ...(this.opts.nodeArgs ?? []), ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...this.opts.env } })
     this.child = child
     running.add(child)
     this.exited = new Promise(resolve => child.once('exit', (code, sig) => { running.delete(child); this.exitCode = code ?? (sig !== null ? 128 : null); resolve(this.exitCode) }))

@@ -19,6 +19,7 @@
  *      crashed: exit with its code and let systemd restart the launcher.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
+import { AGENT_NODE_FLAGS } from './node-flags.js'
 import { readFile } from 'node:fs/promises'
 import { constants } from 'node:os'
 import { join } from 'node:path'
@@ -119,7 +120,7 @@ export class Launcher {
   private start (build: Build, trial: boolean): Running {
     const cli = join(build.dir, 'dist', 'daemon', 'cli.js')
     this.init.log('info', trial ? `starting build ${build.version} on trial` : `starting build ${build.version}`, { version: build.version, dir: build.dir, trial })
-    const child = spawn(process.execPath, [cli, 'agent', ...this.init.args], {
+    const child = spawn(process.execPath, [...AGENT_NODE_FLAGS, cli, 'agent', ...this.init.args], {
       stdio: 'inherit',
       env: { ...(this.init.env ?? process.env), [LAUNCHER_ENV]: '1' }
     })

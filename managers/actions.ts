@@ -28,6 +28,7 @@ import {
 } from '../protocols/election/index.js'
 import type { RolesMetrics } from './metrics.js'
 import type { Tracer } from '../wire/tracing.js'
+import type { RolesConfig } from './constants.js'
 
 /** The operation name of role-action spans. */
 export const ROLE_ACTION_SPAN = 'role.action'
@@ -59,7 +60,13 @@ export interface FencedActionsInit {
   tracer?: Tracer
   /** False while the management services do not have control (handoff pending, frozen): nothing is sent. */
   mayAct?: () => boolean
+  /** When an unchanged periodic statement is sent again (managers/constants.ts); absent: every one is sent. */
+  statements?: Pick<RolesConfig, 'statementRefreshMs' | 'statementMinGapMs'>
+  now?: () => number
 }
+
+/** The last statement sent per role/kind: its term, content (without `at`) and when. */
+interface SentStatement { term: number, content: string, sentAt: number }
 
 type Verdict = 'accepted' | 'stale_term' | 'unknown_lease'
 
@@ -68,6 +75,7 @@ export class FencedActions {
   private readonly outputs = new Map<string, ReceivedOutput>()
   /** Last term each role acted in here; the test hook replays it after demotion. */
   private readonly lastTerms = new Map<string, number>()
+  private readonly sentStatements = new Map<string, SentStatement>()
 
   constructor (private readonly init: FencedActionsInit) {}
 
@@ -135,6 +143,46 @@ export class FencedActions {
   }
 
   /**
+   * A periodic statement (role.ts `State`): sent like `emit` when it is the
+   * first of this term, changed and `statementMinGapMs` passed, or unchanged
+   * for `statementRefreshMs`; otherwise only applied here, so the holder's
+   * own view is current. Receivers keep the last one they got.
+   */
+  async state (role: string, kind: string, body: unknown): Promise<boolean> {
+    const cfg = this.init.statements
+    if (cfg === undefined || cfg.statementRefreshMs === 0) return await this.emit(role, kind, body)
+    const term = this.init.election.actingTerm(role)
+    const key = `${role}/${kind}`
+    const last = this.sentStatements.get(key)
+    const now = (this.init.now ?? Date.now)()
+    const content = statementContent(body)
+    if (term !== undefined && last !== undefined && last.term === term && this.init.mayAct?.() !== false) {
+      const age = now - last.sentAt
+      const due = age >= cfg.statementRefreshMs || (content !== last.content && age >= cfg.statementMinGapMs)
+      if (!due) {
+        this.init.metrics.actions.inc({ role, result: 'unchanged' })
+        this.applyLocally(role, kind, body, term)
+        return true
+      }
+    }
+    const sent = await this.emit(role, kind, body)
+    if (sent && term !== undefined) this.sentStatements.set(key, { term, content, sentAt: now })
+    return sent
+  }
+
+  /** The holder's own statement, applied through the same fence as a sent one, without sending it. */
+  private applyLocally (role: string, kind: string, body: unknown, term: number): void {
+    const action = this.action(role, kind, body, term)
+    if (this.admit(action) === 'accepted') this.deliver(action)
+  }
+
+  private action (role: string, kind: string, body: unknown, term: number, tc?: string): RoleAction {
+    // JSON round trip: role outputs are plain data, and CBOR decoding refuses `undefined`.
+    const plain = JSON.parse(JSON.stringify(body ?? null)) as unknown
+    return { v: 1, region: this.init.region, role, term, holder: this.init.peerId, kind, issuedAt: Date.now(), body: encodeCbor(plain), ...(tc !== undefined ? { tc } : {}) }
+  }
+
+  /**
    * TEST HOOK ONLY (see daemon/test-hooks.ts): send an action with
    * `term` (default: the last term this node acted in for the role), whether
    * or not it still acts. Receivers must fence it off.
@@ -147,9 +195,7 @@ export class FencedActions {
   }
 
   private async send (role: string, kind: string, body: unknown, term: number, skipLocal = false, tc?: string): Promise<void> {
-    // JSON round trip: role outputs are plain data, and CBOR decoding refuses `undefined`.
-    const plain = JSON.parse(JSON.stringify(body ?? null)) as unknown
-    const action: RoleAction = { v: 1, region: this.init.region, role, term, holder: this.init.peerId, kind, issuedAt: Date.now(), body: encodeCbor(plain), ...(tc !== undefined ? { tc } : {}) }
+    const action = this.action(role, kind, body, term, tc)
     if (!skipLocal) {
       // The holder applies its own action through the same fence as everyone.
       if (this.admit(action) === 'accepted') this.deliver(action)
@@ -204,4 +250,13 @@ export class FencedActions {
     const now = Date.now()
     return [...this.outputs.values()].filter(o => now - o.receivedAt <= maxAgeMs).sort((a, b) => a.role.localeCompare(b.role) || a.kind.localeCompare(b.kind))
   }
+}
+
+/** A statement's content for change detection: its JSON without a top-level `at` (when it was made is not a change). */
+export function statementContent (body: unknown): string {
+  if (body !== null && typeof body === 'object' && !Array.isArray(body) && 'at' in body) {
+    const { at: _at, ...rest } = body as Record<string, unknown>
+    return JSON.stringify(rest)
+  }
+  return JSON.stringify(body ?? null)
 }

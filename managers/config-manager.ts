@@ -12,7 +12,7 @@
  * instead of pretending all is fine.
  */
 import type { Logger } from 'pino'
-import { dutyLoop, dutyTunables, type Emit, type Role } from './role.js'
+import { dutyLoop, dutyTunables, type Role, type State } from './role.js'
 import type { RolesMetrics } from './metrics.js'
 
 /** Full re-validation period, per profile (rules can change under stored values). */
@@ -80,7 +80,8 @@ export interface ConfigManagerInit {
   region: string
   intervalMs: number
   source?: () => RegionConfigSource | undefined
-  emit: Emit
+  /** Periodic statements (role.ts `State`). */
+  state: State
   logger: Logger
   metrics: RolesMetrics
 }
@@ -103,7 +104,7 @@ export class ConfigManager implements Role {
       if (signal.aborted) return
       this.last = report
       if (report.violations.length > 0) this.init.logger.warn({ violations: report.violations.length }, 'config violations in region')
-      await this.init.emit('config', 'config-violations', report)
+      await this.init.state('config', 'config-violations', report)
     }, (err) => { this.init.metrics.dutyErrors.inc({ role: 'config' }); this.init.logger.warn({ err }, 'config validation failed') })
   }
 

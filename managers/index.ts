@@ -31,7 +31,7 @@ import { FencedActions } from './actions.js'
 import type { TopologySink } from './network-manager.js'
 import type { RegionConfigSource } from './config-manager.js'
 import type { AdmissionPolicy } from './security-manager.js'
-import type { Emit } from './role.js'
+import type { Emit, State } from './role.js'
 import type { PlacementConfig } from './placement-duty.js'
 import type { ReleaseFacts } from './rollout/driver.js'
 import type { Tracer } from '../wire/tracing.js'
@@ -127,11 +127,13 @@ export class Roles implements Startable {
     })
     this.control = new ControlState({ region: c.region, logger, registry: c.registry, tracer: init.tracer, initial: init.gated === true ? 'core' : 'services' })
     const dispatch = (action: Parameters<RoleManager['dispatch']>[0], body: unknown): void => { this.manager.dispatch(action, body) }
-    this.actions = new FencedActions({ pubsub: c.pubsub, peerId: c.peerId, privateKey: c.privateKey, region: c.region, logger, registry: c.registry, fencing: this.fencing, election: this.election, metrics, dispatch, mayAct: () => this.control.state === 'services', ...(init.tracer !== undefined ? { tracer: init.tracer } : {}) })
+    this.actions = new FencedActions({ statements: this.duties, pubsub: c.pubsub, peerId: c.peerId, privateKey: c.privateKey, region: c.region, logger, registry: c.registry, fencing: this.fencing, election: this.election, metrics, dispatch, mayAct: () => this.control.state === 'services', ...(init.tracer !== undefined ? { tracer: init.tracer } : {}) })
     const emit: Emit = async (role, kind, body, parent) => await this.actions.emit(role, kind, body, parent)
+    const state: State = async (role, kind, body) => await this.actions.state(role, kind, body)
     const ctx: Omit<RoleContext, 'logger'> = {
       region: c.region,
       emit,
+      state,
       metrics,
       registry: c.registry,
       membership: c.membership,

@@ -10,7 +10,7 @@
  */
 import type { Logger } from 'pino'
 import type { Health } from '../protocols/health/index.js'
-import { dutyLoop, dutyTunables, type Emit, type Role } from './role.js'
+import { dutyLoop, dutyTunables, type Role, type State } from './role.js'
 import type { RegionMetrics, RolesMetrics } from './metrics.js'
 import type { AlertingDuty } from './monitoring/alerting-duty.js'
 
@@ -74,7 +74,8 @@ export interface MonitoringManagerInit {
   region: string
   intervalMs: number
   health: Pick<Health, 'reports'>
-  emit: Emit
+  /** Periodic statements (role.ts `State`). */
+  state: State
   logger: Logger
   metrics: RolesMetrics
   regionMetrics: RegionMetrics
@@ -95,10 +96,10 @@ export class MonitoringManager implements Role {
       if (signal.aborted) return
       this.last = s
       this.export(s)
-      await this.init.emit('monitoring', 'region-metrics', s)
+      await this.init.state('monitoring', 'region-metrics', s)
       if (this.init.alerting !== undefined) {
         const scores = this.init.alerting.anomalies().sort((a, b) => b.score - a.score).slice(0, MAX_PUBLISHED_ANOMALIES)
-        await this.init.emit('monitoring', 'anomalies', { region: this.init.region, at: Date.now(), scores })
+        await this.init.state('monitoring', 'anomalies', { region: this.init.region, at: Date.now(), scores })
       }
     }, (err) => { this.init.metrics.dutyErrors.inc({ role: 'monitoring' }); this.init.logger.warn({ err }, 'region aggregation failed') })
   }

@@ -11,7 +11,7 @@ import type { Logger } from 'pino'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { Member, MembershipView, MemberState } from '../protocols/membership/types.js'
 import type { PeerHost } from '../wire/peers.js'
-import { dutyLoop, dutyTunables, type Emit, type Role } from './role.js'
+import { dutyLoop, dutyTunables, type Role, type State } from './role.js'
 import type { RolesMetrics } from './metrics.js'
 import type { PlacementDuty } from './placement-duty.js'
 
@@ -52,7 +52,8 @@ export interface NetworkManagerInit {
   membership: Pick<MembershipView, 'self' | 'members'>
   /** Who the holder is connected to. */
   peers: Pick<PeerHost, 'getConnections'>
-  emit: Emit
+  /** Periodic statements (role.ts `State`). */
+  state: State
   logger: Logger
   metrics: RolesMetrics
   sink?: TopologySink
@@ -100,7 +101,7 @@ export class NetworkManager implements Role {
       const summary = summarizeTopology(region, membership.members(), (id) => id === self || connected(id), peers.getConnections().length)
       this.last = summary
       if (signal.aborted) return
-      await this.init.emit('network', 'topology', summary)
+      await this.init.state('network', 'topology', summary)
       if (this.init.sink !== undefined && !signal.aborted) await this.init.sink.publish(summary, term)
     }, (err) => { this.init.metrics.dutyErrors.inc({ role: 'network' }); this.init.logger.warn({ err }, 'topology summary failed') })
     this.init.placement?.run(term, signal, this.init.intervalMs,

@@ -14,7 +14,7 @@ import type { Health } from '../protocols/health/index.js'
 import type { MembershipView } from '../protocols/membership/types.js'
 import { rolesTunables, type RolesConfig } from './constants.js'
 import { placementMetrics, regionMetrics, type RolesMetrics } from './metrics.js'
-import type { DutyTunables, Emit, Role } from './role.js'
+import type { DutyTunables, Emit, Role, State } from './role.js'
 import { NetworkManager, networkTunables, type NetworkManagerInit, type TopologySink } from './network-manager.js'
 import { PlacementDuty, type PlacementConfig } from './placement-duty.js'
 import { UpdateManager, updateTunables } from './update-manager.js'
@@ -37,8 +37,10 @@ import type { Tracer } from '../wire/tracing.js'
 /** What a role may be built from: the roles component's parts and the agent's adapters. */
 export interface RoleContext {
   region: string
-  /** Sends a fenced action for a role (actions.ts). */
+  /** Sends a fenced action for a role (actions.ts): events, e.g. a rollout's decisions. */
   emit: Emit
+  /** Sends a role's periodic statement, when it changed or is due (actions.ts, role.ts `State`). */
+  state: State
   metrics: RolesMetrics
   /** The roles component's logger with `role` bound. */
   logger: Logger
@@ -84,7 +86,7 @@ export const ROLE_REGISTRY = [
     name: 'network',
     tunables: networkTunables,
     create: (ctx, t) => new NetworkManager({
-      region: ctx.region, emit: ctx.emit, metrics: ctx.metrics, logger: ctx.logger, intervalMs: t.intervalMs, membership: ctx.membership, peers: ctx.peers, sink: ctx.topologySink,
+      region: ctx.region, state: ctx.state, metrics: ctx.metrics, logger: ctx.logger, intervalMs: t.intervalMs, membership: ctx.membership, peers: ctx.peers, sink: ctx.topologySink,
       placement: ctx.placementConfig === undefined
         ? undefined
         : new PlacementDuty({ region: ctx.region, config: ctx.placementConfig, membership: ctx.membership, health: ctx.health, logger: ctx.logger, metrics: placementMetrics(ctx.registry) })
@@ -94,7 +96,7 @@ export const ROLE_REGISTRY = [
     name: 'update',
     tunables: updateTunables,
     create: (ctx, t) => new UpdateManager({
-      region: ctx.region, emit: ctx.emit, metrics: ctx.metrics, logger: ctx.logger, intervalMs: t.intervalMs, activeIntervalMs: t.activeIntervalMs,
+      region: ctx.region, state: ctx.state, metrics: ctx.metrics, logger: ctx.logger, intervalMs: t.intervalMs, activeIntervalMs: t.activeIntervalMs,
       rollouts: ctx.placementConfig === undefined
         ? undefined
         : new RolloutDuty({
@@ -106,13 +108,13 @@ export const ROLE_REGISTRY = [
   defineRole({
     name: 'config',
     tunables: configTunables,
-    create: (ctx, t) => new ConfigManager({ region: ctx.region, emit: ctx.emit, metrics: ctx.metrics, logger: ctx.logger, intervalMs: t.intervalMs, source: ctx.configSource })
+    create: (ctx, t) => new ConfigManager({ region: ctx.region, state: ctx.state, metrics: ctx.metrics, logger: ctx.logger, intervalMs: t.intervalMs, source: ctx.configSource })
   }),
   defineRole({
     name: 'security',
     tunables: securityTunables,
     create: (ctx, t) => new SecurityManager({
-      region: ctx.region, emit: ctx.emit, metrics: ctx.metrics, logger: ctx.logger, intervalMs: t.intervalMs, membership: ctx.membership, health: ctx.health, admission: ctx.admission, minVersion: ctx.minVersion,
+      region: ctx.region, state: ctx.state, metrics: ctx.metrics, logger: ctx.logger, intervalMs: t.intervalMs, membership: ctx.membership, health: ctx.health, admission: ctx.admission, minVersion: ctx.minVersion,
       monitor: ctx.placementConfig === undefined
         ? undefined
         : new SecurityMonitor({
@@ -125,7 +127,7 @@ export const ROLE_REGISTRY = [
     name: 'monitoring',
     tunables: monitoringTunables,
     create: (ctx, t) => new MonitoringManager({
-      region: ctx.region, emit: ctx.emit, metrics: ctx.metrics, logger: ctx.logger, intervalMs: t.intervalMs, health: ctx.health, regionMetrics: regionMetrics(ctx.registry),
+      region: ctx.region, state: ctx.state, metrics: ctx.metrics, logger: ctx.logger, intervalMs: t.intervalMs, health: ctx.health, regionMetrics: regionMetrics(ctx.registry),
       alerting: ctx.placementConfig === undefined
         ? undefined
         : new AlertingDuty({

@@ -34,9 +34,19 @@ export interface Role {
  */
 export type Emit = (role: string, kind: string, body: unknown, parent?: string) => Promise<boolean>
 
+/**
+ * A role's periodic statement of its state (region metrics, topology,
+ * findings, update status): the holder applies it locally at once and sends
+ * it when it changed (at most every `statementMinGapMs`) or every
+ * `statementRefreshMs` unchanged (managers/constants.ts). Resolves false
+ * when this node does not act for the role. A top-level `at` field is not a
+ * change. Events (a rollout's decisions) go through `Emit`, never this.
+ */
+export type State = (role: string, kind: string, body: unknown) => Promise<boolean>
+
 /** What every role's duty needs; a role with more tunables extends it. */
 export interface DutyTunables {
-  /** Period of the role's duty loop, ms; each run publishes the role's output again. */
+  /** Period of the role's duty loop, ms; each run states the role's output (sent when changed or due, `State`). */
   intervalMs: number
 }
 

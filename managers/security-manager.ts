@@ -16,7 +16,7 @@ import type { Logger } from 'pino'
 import type { Health } from '../protocols/health/index.js'
 import type { Member, MembershipView } from '../protocols/membership/types.js'
 import { publicKeyOf } from '../wire/signing.js'
-import { dutyLoop, dutyTunables, type Emit, type Role } from './role.js'
+import { dutyLoop, dutyTunables, type Role, type State } from './role.js'
 import type { RolesMetrics } from './metrics.js'
 import type { SecurityMonitor } from './security-monitor.js'
 
@@ -89,7 +89,8 @@ export interface SecurityManagerInit {
   health: Pick<Health, 'reports'>
   admission?: () => AdmissionPolicy | undefined
   minVersion?: string
-  emit: Emit
+  /** Periodic statements (role.ts `State`). */
+  state: State
   logger: Logger
   metrics: RolesMetrics
   /** Findings and the audit log; absent without replicated config. */
@@ -111,7 +112,7 @@ export class SecurityManager implements Role {
       if (f.outdated.length + f.notAdmitted.length + f.invalidKeys.length > 0) {
         this.init.logger.warn({ outdated: f.outdated.length, notAdmitted: f.notAdmitted.length, invalidKeys: f.invalidKeys.length }, 'security findings in region')
       }
-      await this.init.emit('security', 'security-findings', f)
+      await this.init.state('security', 'security-findings', f)
     }, (err) => { this.init.metrics.dutyErrors.inc({ role: 'security' }); this.init.logger.warn({ err }, 'security audit failed') })
   }
 

@@ -10,7 +10,7 @@
 import type { Logger } from 'pino'
 import { z } from 'zod'
 import { defineTunables, tunable } from '../lib/tunables.js'
-import { dutyLoop, type DutyTunables, type Emit, type Role } from './role.js'
+import { dutyLoop, type DutyTunables, type Role, type State } from './role.js'
 import type { RolesMetrics } from './metrics.js'
 import type { RolloutDuty } from './rollout/driver.js'
 
@@ -39,7 +39,8 @@ export interface UpdateManagerInit {
   region: string
   intervalMs: number
   activeIntervalMs: number
-  emit: Emit
+  /** Periodic statements (role.ts `State`). */
+  state: State
   logger: Logger
   metrics: RolesMetrics
   /** Drives rollouts; absent without replicated config (then the role only announces its status). */
@@ -55,7 +56,7 @@ export class UpdateManager implements Role {
     const onError = (err: unknown): void => { this.init.metrics.dutyErrors.inc({ role: 'update' }); this.init.logger.warn({ err }, 'rollout round failed') }
     this.init.rollouts?.run(term, signal, { intervalMs: this.init.intervalMs, activeIntervalMs: this.init.activeIntervalMs }, onError)
     dutyLoop(signal, this.init.intervalMs, async () => {
-      await this.init.emit('update', 'update-status', { region: this.init.region, at: Date.now(), term, rollouts: this.init.rollouts?.status() })
+      await this.init.state('update', 'update-status', { region: this.init.region, at: Date.now(), term, rollouts: this.init.rollouts?.status() })
     }, onError)
   }
 

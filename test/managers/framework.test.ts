@@ -125,7 +125,7 @@ describe('roles: duties', () => {
 
     const registry = new Registry()
     const emitted: unknown[] = []
-    const mm = new MonitoringManager({ region: 'eu', intervalMs: 1000, health: { reports: () => reports }, emit: async (_r, _k, body) => { emitted.push(body); return true }, logger, metrics: rolesMetrics(registry), regionMetrics: regionMetrics(registry) })
+    const mm = new MonitoringManager({ region: 'eu', intervalMs: 1000, health: { reports: () => reports }, state: async (_r, _k, body) => { emitted.push(body); return true }, logger, metrics: rolesMetrics(registry), regionMetrics: regionMetrics(registry) })
     const c = new AbortController()
     mm.onElected(1, c.signal)
     await new Promise(resolve => setImmediate(resolve))
