@@ -9,7 +9,8 @@
  */
 import '../daemon/polyfill.js'
 import { AgentProcess, waitFor } from '../harness/agent-process.js'
-import { median, percentile, procStats, round, writeResult } from './lib/stats.js'
+import { median, percentile, round, writeResult } from './lib/stats.js'
+import { cpuPercent, procSample } from './lib/proc-stat.js'
 import { sleep } from '../lib/clock.js'
 import { serfAvailable, serfMembers, startSerf, stopSerf, type SerfAgent } from './lib/serf.js'
 
@@ -59,12 +60,12 @@ async function mycelRun (n: number): Promise<Record<string, unknown>> {
 
     // Idle cost: let it settle, then measure CPU and traffic over a window.
     await sleep(3000)
-    const before = agents.map(a => procStats(a.child!.pid!))
+    const before = agents.map(a => procSample(a.child!.pid!))
     const bytesBefore = await Promise.all(agents.map(bytesSent))
     await sleep(IDLE_SECONDS * 1000)
-    const after = agents.map(a => procStats(a.child!.pid!))
+    const after = agents.map(a => procSample(a.child!.pid!))
     const bytesAfter = await Promise.all(agents.map(bytesSent))
-    const cpuPct = after.map((s, i) => 100 * (s.cpuSeconds - before[i].cpuSeconds) / IDLE_SECONDS)
+    const cpuPct = after.map((s, i) => cpuPercent(before[i], s, IDLE_SECONDS))
     const bps = bytesAfter.map((b, i) => (b - bytesBefore[i]) / IDLE_SECONDS)
     const idle = {
       windowSeconds: IDLE_SECONDS,
