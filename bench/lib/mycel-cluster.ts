@@ -38,9 +38,17 @@ export async function aliveCounts (agents: AgentProcess[]): Promise<number[]> {
   }))
 }
 
-/** Wait until every agent sees `n` members alive. */
+/**
+ * Wait until every agent sees `n` members alive. On a timeout the error
+ * says what each agent saw last, so a join that fails says how far it got.
+ */
 export async function waitAllAlive (agents: AgentProcess[], n: number, timeoutMs: number): Promise<void> {
-  await waitFor(async () => (await aliveCounts(agents)).every(c => c === n), timeoutMs, `${agents.length} agents to see ${n} alive`, POLL_MS)
+  let last: number[] = []
+  try {
+    await waitFor(async () => { last = await aliveCounts(agents); return last.every(c => c === n) }, timeoutMs, `${agents.length} agents to see ${n} alive`, POLL_MS)
+  } catch (err) {
+    throw new Error(`${(err as Error).message} (alive seen by each agent at the end: ${last.join(' ')})`)
+  }
 }
 
 /**
