@@ -34,7 +34,8 @@ import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { promisify } from 'node:util'
 import { AgentProcess, CLI, freePort, waitFor } from '../harness/agent-process.js'
-import { median, procStats, round, writeResult } from './lib/stats.js'
+import { median, round, writeResult } from './lib/stats.js'
+import { procSample } from './lib/proc-stat.js'
 
 const SIZE_MB = Number(process.env.MYCEL_BENCH_DIST_MB ?? 100)
 const RECEIVERS = Number(process.env.MYCEL_BENCH_DIST_RECEIVERS ?? 10)
@@ -104,7 +105,7 @@ async function single (payload: string, sha256: string, size: number): Promise<R
   const clients: Array<Awaited<ReturnType<typeof child>>> = []
   try {
     for (let i = 0; i < RECEIVERS; i++) clients.push(await child(CLIENT, [`http://127.0.0.1:${port}/payload`]))
-    const serverCpu0 = procStats(server.proc.pid!).cpuSeconds
+    const serverCpu0 = procSample(server.proc.pid!).cpuSeconds
     const t0 = performance.now()
     for (const c of clients) c.proc.stdin!.write('go\n')
     const done = await Promise.all(clients.map(async c => {
@@ -115,7 +116,7 @@ async function single (payload: string, sha256: string, size: number): Promise<R
       return { ms: t, cpuSeconds: j.cpuSeconds }
     }))
     const wallS = Math.max(...done.map(d => d.ms)) / 1000
-    const serverCpu = procStats(server.proc.pid!).cpuSeconds - serverCpu0
+    const serverCpu = procSample(server.proc.pid!).cpuSeconds - serverCpu0
     const cpu = serverCpu + done.reduce((s, d) => s + d.cpuSeconds, 0)
     const moved = RECEIVERS * size / MB
     return {
@@ -167,9 +168,9 @@ async function swarm (dir: string, key: string, size: number): Promise<Record<st
     // Before the clock: an agent without the component host (404) fails here, not after the timeout.
     await localState(publisher)
     // What the agents cost doing nothing (membership, DHT, health), so the transfer's own share can be told apart.
-    const idle0 = agents.map(a => procStats(a.child!.pid!).cpuSeconds)
+    const idle0 = agents.map(a => procSample(a.child!.pid!).cpuSeconds)
     await new Promise(resolve => setTimeout(resolve, IDLE_MS))
-    const cpu0 = agents.map(a => procStats(a.child!.pid!).cpuSeconds)
+    const cpu0 = agents.map(a => procSample(a.child!.pid!).cpuSeconds)
     const idleCpuPerSecond = cpu0.reduce((s, c, i) => s + c - idle0[i], 0) / (IDLE_MS / 1000)
     const t0 = performance.now()
     const r = await publisher.request('PUT', `/v1/deployments/${NAME}`, { version: VERSION })
@@ -179,7 +180,7 @@ async function swarm (dir: string, key: string, size: number): Promise<Record<st
       return performance.now() - t0
     }))
     const wallS = Math.max(...held) / 1000
-    const cpu = agents.reduce((s, a, i) => s + procStats(a.child!.pid!).cpuSeconds - cpu0[i], 0)
+    const cpu = agents.reduce((s, a, i) => s + procSample(a.child!.pid!).cpuSeconds - cpu0[i], 0)
     const moved = RECEIVERS * size / MB
     const served = await Promise.all(agents.map(async a => await counter(a, 'mycel_artifact_bytes_served_total')))
     await publisher.request('DELETE', `/v1/deployments/${NAME}`)

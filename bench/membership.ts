@@ -8,35 +8,23 @@
  *   npm run bench -- membership            (MYCEL_BENCH_SIZES=10,30 to limit)
  */
 import '../daemon/polyfill.js'
-import { AgentProcess, waitFor } from '../harness/agent-process.js'
-import { median, percentile, procStats, round, writeResult } from './lib/stats.js'
+import type { AgentOptions, AgentProcess } from '../harness/agent-process.js'
+import { median, percentile, round, writeResult } from './lib/stats.js'
+import { cpuPercent, procSample } from './lib/proc-stat.js'
 import { sleep } from '../lib/clock.js'
-import { serfAvailable, serfMembers, startSerf, stopSerf, type SerfAgent } from './lib/serf.js'
+import { serfAvailable, startSerfCluster, stopSerf, waitSerfAllAlive, waitSerfFailedEverywhere, type SerfAgent } from './lib/serf.js'
+import { startMycelCluster, waitAllAlive, waitDeadEverywhere } from './lib/mycel-cluster.js'
 
 const SIZES = (process.env.MYCEL_BENCH_SIZES ?? '10,30,50').split(',').map(Number)
 const KILL_REPEATS = Number(process.env.MYCEL_BENCH_KILLS ?? 5)
 const IDLE_SECONDS = Number(process.env.MYCEL_BENCH_IDLE_SECONDS ?? 20)
 const PROFILE = (process.env.MYCEL_BENCH_PROFILE ?? 'lan') as 'lan'
-const POLL_MS = 200
 
-async function aliveCounts (agents: AgentProcess[]): Promise<number[]> {
-  return await Promise.all(agents.map(async a => {
-    try { return (await a.members()).filter(m => m.state === 'alive').length } catch { return -1 }
-  }))
-}
+/** Agents started at once after the bootstrap peer (bench/lib/batches.ts says why not all). */
+const START_BATCH = 8
 
-async function startAgents (n: number): Promise<{ agents: AgentProcess[], firstSpawn: number, lastStarted: number }> {
-  const firstSpawn = Date.now()
-  const boot = await AgentProcess.start({ profile: PROFILE, logLevel: 'warn' })
-  const agents = [boot]
-  // Bounded concurrency: starting 50 Node processes at once on 2 cores
-  // measures the scheduler, not the protocol.
-  for (let i = 1; i < n; i += 8) {
-    const batch = await Promise.all(Array.from({ length: Math.min(8, n - i) }, async () =>
-      await AgentProcess.start({ profile: PROFILE, logLevel: 'warn', bootstrap: [boot.addr] })))
-    agents.push(...batch)
-  }
-  return { agents, firstSpawn, lastStarted: Date.now() }
+function agentOptions (): AgentOptions {
+  return { profile: PROFILE, logLevel: 'warn' }
 }
 
 async function bytesSent (a: AgentProcess): Promise<number> {
@@ -50,21 +38,22 @@ async function bytesSent (a: AgentProcess): Promise<number> {
 }
 
 async function mycelRun (n: number): Promise<Record<string, unknown>> {
-  const { agents, firstSpawn, lastStarted } = await startAgents(n)
+  const agents: AgentProcess[] = []
   try {
-    await waitFor(async () => (await aliveCounts(agents)).every(c => c === n), 120_000, `${n} agents to see ${n} alive`, POLL_MS)
+    const { firstSpawn, lastStarted } = await startMycelCluster(n, agents, START_BATCH, agentOptions)
+    await waitAllAlive(agents, n, 120_000)
     const converged = Date.now()
     const join = { sinceLastStartSeconds: round((converged - lastStarted) / 1000), sinceFirstSpawnSeconds: round((converged - firstSpawn) / 1000) }
     process.stdout.write(`mycel N=${n}: join ${join.sinceLastStartSeconds}s after last start\n`)
 
     // Idle cost: let it settle, then measure CPU and traffic over a window.
     await sleep(3000)
-    const before = agents.map(a => procStats(a.child!.pid!))
+    const before = agents.map(a => procSample(a.child!.pid!))
     const bytesBefore = await Promise.all(agents.map(bytesSent))
     await sleep(IDLE_SECONDS * 1000)
-    const after = agents.map(a => procStats(a.child!.pid!))
+    const after = agents.map(a => procSample(a.child!.pid!))
     const bytesAfter = await Promise.all(agents.map(bytesSent))
-    const cpuPct = after.map((s, i) => 100 * (s.cpuSeconds - before[i].cpuSeconds) / IDLE_SECONDS)
+    const cpuPct = after.map((s, i) => cpuPercent(before[i], s, IDLE_SECONDS))
     const bps = bytesAfter.map((b, i) => (b - bytesBefore[i]) / IDLE_SECONDS)
     const idle = {
       windowSeconds: IDLE_SECONDS,
@@ -84,17 +73,11 @@ async function mycelRun (n: number): Promise<Record<string, unknown>> {
       const survivors = agents.filter(a => a !== victim)
       const t0 = Date.now()
       await victim.kill('SIGKILL')
-      await waitFor(async () => {
-        const views = await Promise.all(survivors.map(async s => await s.members().catch(() => [])))
-        for (const v of views) {
-          falsePositives += v.filter(m => m.peerId !== victim.peerId && (m.state === 'dead')).length > 0 ? 1 : 0
-        }
-        return views.every(v => v.some(m => m.peerId === victim.peerId && m.state === 'dead'))
-      }, 60_000, 'survivors to mark the victim dead', POLL_MS)
+      falsePositives += (await waitDeadEverywhere(victim, survivors, 60_000)).falsePositiveObservations
       detections.push((Date.now() - t0) / 1000)
       const t1 = Date.now()
       await victim.spawn()
-      await waitFor(async () => (await aliveCounts(agents)).every(c => c === n), 60_000, 'restarted agent alive everywhere', POLL_MS)
+      await waitAllAlive(agents, n, 60_000)
       rejoins.push((Date.now() - t1) / 1000)
     }
     const detection = {
@@ -115,23 +98,15 @@ async function mycelRun (n: number): Promise<Record<string, unknown>> {
 async function serfRun (n: number): Promise<Record<string, unknown>> {
   const agents: SerfAgent[] = []
   try {
-    const first = await startSerf('serf-0')
-    agents.push(first)
-    for (let i = 1; i < n; i++) agents.push(await startSerf(`serf-${i}`, first.bind))
-    const lastStarted = Date.now()
-    await waitFor(async () => {
-      const views = await Promise.all(agents.map(serfMembers))
-      return views.every(v => v !== undefined && v.filter(m => m.status === 'alive').length === n)
-    }, 120_000, 'serf join', 250)
+    // One at a time, as before: Serf starts in milliseconds.
+    const { lastStarted } = await startSerfCluster(n, agents, 1)
+    await waitSerfAllAlive(agents, n, 120_000)
     const join = round((Date.now() - lastStarted) / 1000)
     const victim = agents[n - 1]
     const survivors = agents.slice(0, n - 1)
     const t0 = Date.now()
     victim.child.kill('SIGKILL')
-    await waitFor(async () => {
-      const views = await Promise.all(survivors.map(serfMembers))
-      return views.every(v => v?.some(m => m.name === victim.name && m.status === 'failed'))
-    }, 120_000, 'serf failure detection', 250)
+    await waitSerfFailedEverywhere(victim, survivors, 120_000)
     const detect = round((Date.now() - t0) / 1000)
     process.stdout.write(`serf N=${n}: join ${join}s, detection ${detect}s\n`)
     return { n, joinSinceLastStartSeconds: join, detectionSeconds: detect }

@@ -12,7 +12,8 @@
  */
 import '../daemon/polyfill.js'
 import { AgentProcess, waitFor } from '../harness/agent-process.js'
-import { median, percentile, procStats, round, writeResult } from './lib/stats.js'
+import { median, percentile, round, writeResult } from './lib/stats.js'
+import { procSample } from './lib/proc-stat.js'
 import { sleep } from '../lib/clock.js'
 import { electionTunables } from '../protocols/election/constants.js'
 import { ROLE_NAMES } from '../managers/registry.js'
@@ -89,7 +90,7 @@ async function main (): Promise<void> {
     const perNode: Record<string, number> = {}
     for (const op of ops) perNode[op] = round(agents.reduce((s, _, i) => s + (after[i][op] ?? 0) - (before[i][op] ?? 0), 0) / agents.length / STEADY_SECONDS)
     const totalPerNode = round(Object.values(perNode).reduce((a, b) => a + b, 0))
-    const rss = agents.map(a => procStats(a.child!.pid!).rssBytes)
+    const rss = agents.map(a => procSample(a.child!.pid!).rssBytes)
     process.stdout.write(`steady state: ${totalPerNode} DHT ops/s per node ${JSON.stringify(perNode)}\n`)
 
     // Failover after SIGKILL, rotating over regions and roles.

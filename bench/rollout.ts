@@ -36,7 +36,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { AgentProcess, CLI, waitFor } from '../harness/agent-process.js'
-import { median, procStats, round, writeResult } from './lib/stats.js'
+import { median, round, writeResult } from './lib/stats.js'
+import { procSample } from './lib/proc-stat.js'
 
 const AGENTS = Number(process.env.MYCEL_BENCH_ROLLOUT_AGENTS ?? 20)
 /** Window of each idle CPU and round measurement: two idle round periods (30 s, lan) at least. */
@@ -120,10 +121,10 @@ function rounds (ats: number[], from: number, to: number): { count: number, gaps
 /** All agents' CPU over `ms`, with the holder's rounds in that window. */
 async function idleWindow (agents: AgentProcess[], holder: AgentProcess, ms: number): Promise<Record<string, unknown>> {
   const watch = watchRounds(holder, 1000)
-  const c0 = agents.map(a => procStats(a.child!.pid!).cpuSeconds)
+  const c0 = agents.map(a => procSample(a.child!.pid!).cpuSeconds)
   const from = Date.now()
   await sleep(ms)
-  const cpu = agents.map((a, i) => procStats(a.child!.pid!).cpuSeconds - (c0[i] as number))
+  const cpu = agents.map((a, i) => procSample(a.child!.pid!).cpuSeconds - (c0[i] as number))
   const to = Date.now()
   const ats = await watch.stop()
   return {

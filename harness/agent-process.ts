@@ -15,7 +15,7 @@ import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { existsSync, readFileSync } from 'node:fs'
-import { AGENT_NODE_FLAGS } from '../launcher/node-flags.js'
+import { nodeCommand } from './node-command.js'
 
 export const CLI = resolve('dist/daemon/cli.js')
 export const LAUNCHER = resolve('dist/launcher/main.js')
@@ -44,7 +44,7 @@ export interface AgentOptions {
   profile?: 'lan' | 'wan' | 'test'
   logLevel?: string
   env?: Record<string, string>
-  /** Extra node flags, e.g. --cpu-prof (after AGENT_NODE_FLAGS, which every agent runs with). */
+  /** Extra node flags, e.g. --cpu-prof (after the bin's own, harness/node-command.ts). */
   nodeArgs?: string[]
   /** Run the agent under the core update launcher, as deploy/mycel.service does. */
   launcher?: boolean
@@ -91,7 +91,7 @@ export class AgentProcess {
 
   async spawn (moreArgs: string[] = []): Promise<void> {
     const launcher = this.opts.launcher === true
-    const args = [...(launcher ? [LAUNCHER] : [CLI, 'agent']), '--data-dir', this.dataDir,
+    const args = [...(launcher ? [] : ['agent']), '--data-dir', this.dataDir,
       '--listen', `/ip4/127.0.0.1/tcp/${this.port}`,
       '--api', '127.0.0.1:0',
       '--profile', this.opts.profile ?? 'test',
@@ -102,7 +102,9 @@ export class AgentProcess {
       ...(this.opts.extraArgs ?? []), ...moreArgs]
     this.stderr = ''
     this.exitCode = null
-    const child = spawn(process.execPath, [...AGENT_NODE_FLAGS, ...(this.opts.nodeArgs ?? []), ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...this.opts.env } })
+    // Through nodeCommand: the node flags of the bin's #! line, as its user gets them.
+    const cmd = nodeCommand(launcher ? LAUNCHER : CLI, args, this.opts.nodeArgs)
+    const child = spawn(cmd.command, cmd.args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...cmd.env, ...this.opts.env } })
     this.child = child
     running.add(child)
     this.exited = new Promise(resolve => child.once('exit', (code, sig) => { running.delete(child); this.exitCode = code ?? (sig !== null ? 128 : null); resolve(this.exitCode) }))

@@ -1,8 +1,9 @@
 /**
- * V8 flags every agent process runs with, in one place: the launcher passes
- * them when it starts a core build, the test harness and benchmarks when
- * they start agents, and the `mycel` bin's shebang (daemon/cli.ts, `env -S`)
- * carries the same list, which a test compares.
+ * V8 flags every agent process runs with: the launcher passes them when it
+ * starts a core build (deploy/mycel.service runs the launcher), and the
+ * `mycel` bin's `#!` line (daemon/cli.ts, `env -S`) carries the same list,
+ * which a test compares; the harness and the benchmarks read that line
+ * (harness/node-command.ts).
  *
  * `--max-semi-space-size=1` (MiB): V8 sizes the young generation for
  * throughput, up to 16 MiB per semi-space, and an agent's steady trickle of

@@ -4,8 +4,12 @@
 # the admission policy, critical config and the security monitor run only with one. Compare two builds by running
 # it on each checkout in turn (ports 4611-4614, 8961-8964); LOGLEVEL=info measures at the default log level. With RULES (a rule file, e.g. deploy/mycel/alert-rules.yml)
 # the rules are set once the agents run, so the monitoring manager's holder evaluates them while measured.
+# The agents run with the node flags of ROOT's bin (its #! line), as its user gets them: harness/node-command.ts of
+# this checkout's dist/ says which (npm run build here first).
 set -e
-ROOT=$1; LABEL=$2; M="node $ROOT/dist/daemon/cli.js"
+ROOT=$1; LABEL=$2
+HERE=$(cd "$(dirname "$0")/.." && pwd)
+M=$(node --input-type=module -e "const { nodeCommand } = await import('$HERE/dist/harness/node-command.js'); const c = nodeCommand(process.argv[1], []); console.log(['env', ...Object.entries(c.env).map(([k, v]) => k + '=' + v), c.command, ...c.args].join(' '))" "$ROOT/dist/daemon/cli.js")
 W=$(mktemp -d /tmp/idle-XXXX)
 for i in 1 2 3 4; do $M init --data-dir $W/n$i >/dev/null; done
 V=$($M id --data-dir $W/n1)

@@ -1,6 +1,10 @@
 // Idle CPU per agent (docs/performance.md): N agents (lan profile, loopback) from one CLI build; after all see N alive and a settle
 // time, CPU seconds (utime+stime from /proc) over a window. usage: node scripts/idle-cpu.mjs <cli.js> [N] [settleS] [windowS]
+// Agents start with the node flags of <cli.js>'s #! line (harness/node-command.ts) and are sampled by bench/lib/proc-stat.ts,
+// both from this checkout's dist/ (npm run build first).
 import { spawn } from 'node:child_process'
+import { nodeCommand } from '../dist/harness/node-command.js'
+import { procSample } from '../dist/bench/lib/proc-stat.js'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -9,13 +13,12 @@ const [cli, N = '5', SETTLE = '60', WINDOW = '120'] = process.argv.slice(2)
 const n = Number(N)
 const sleep = ms => new Promise(r => setTimeout(r, ms))
 const freePort = () => new Promise(res => { const s = createServer().listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => res(p)) }) })
-const tick = 100
-const cpu = pid => { const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' '); return (Number(f[11]) + Number(f[12])) / tick }
+const cpu = pid => procSample(pid).cpuSeconds
 const agents = []
 async function start (boot) {
   const dir = mkdtempSync(join(tmpdir(), 'mycel-idle-')); const port = await freePort()
-  const args = [cli, 'agent', '--data-dir', dir, '--listen', `/ip4/127.0.0.1/tcp/${port}`, '--api', '127.0.0.1:0', '--profile', 'lan', '--log-level', 'warn', ...(boot ? ['--bootstrap', boot] : [])]
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'ignore'] })
+  const cmd = nodeCommand(cli, ['agent', '--data-dir', dir, '--listen', `/ip4/127.0.0.1/tcp/${port}`, '--api', '127.0.0.1:0', '--profile', 'lan', '--log-level', 'warn', ...(boot ? ['--bootstrap', boot] : [])])
+  const child = spawn(cmd.command, cmd.args, { stdio: ['ignore', 'ignore', 'ignore'], env: { ...process.env, ...cmd.env } })
   let info
   while (!info) { await sleep(100); try { const j = JSON.parse(readFileSync(join(dir, 'agent.json'), 'utf8')); if (j.pid === child.pid) info = j } catch {} }
   const a = { child, dir, api: info.api, addr: (x => x.includes('/p2p/') ? x : `${x}/p2p/${info.peerId}`)(info.addrs.find(x => x.includes(`/tcp/${port}`)) ?? info.addrs[0]) }

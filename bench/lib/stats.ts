@@ -33,12 +33,3 @@ function machine (): Record<string, unknown> {
   return { node: process.version, cpu, cores: (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency }
 }
 
-/** RSS (bytes) and CPU time (seconds) of a process, from /proc. */
-export function procStats (pid: number): { rssBytes: number, cpuSeconds: number } {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8')
-  const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0)
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  const ticks = Number(fields[11]) + Number(fields[12])
-  return { rssBytes: rssKb * 1024, cpuSeconds: ticks / 100 }
-}

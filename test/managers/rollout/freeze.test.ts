@@ -73,7 +73,7 @@ describe('rollout duty under an emergency freeze', () => {
     const emits: string[] = []
     const emit = async (_role: string, kind: string): Promise<boolean> => { emits.push(kind); return true }
     const duty = new RolloutDuty({ region: 'eu', config: () => config, membership: { self: () => members[0] as Member, members: () => members }, health: { reports }, releaseFacts: () => ({ healthCheck: true }), emit, logger, metrics: rolloutMetrics(new Registry()) })
-    const update = new UpdateManager({ region: 'eu', intervalMs: 2_000, activeIntervalMs: 250, emit, logger, metrics: rolesMetrics(new Registry()), rollouts: duty })
+    const update = new UpdateManager({ region: 'eu', intervalMs: 2_000, activeIntervalMs: 250, state: emit, logger, metrics: rolesMetrics(new Registry()), rollouts: duty })
     const election = Object.assign(new EventTarget(), { actingTerm: (role: string) => role === 'update' ? 3 : undefined }) as unknown as ElectionEngine
     const manager = new RoleManager([update], election, rolesMetrics(new Registry()), logger, { gateOpen: false })
     manager.start()
