@@ -57,19 +57,6 @@ export const MAX_ENTRY_TTL_MS = 10 * 60_000
 export const MAX_GRANT_BYTES = 2048
 /** Certificates returned by one catch-up request. */
 export const SYNC_BATCH = 64
-/**
- * A vote's WAL fdatasync runs on the event loop while it takes at most this
- * long, ms (wal.ts). Inline saves the two thread hand-offs of libuv's pool
- * (to a pool thread and back) that each vote otherwise pays, twice per
- * commit on the critical path; on the shared 2-core bench host the kernel
- * spent ~0.08 ms in fdatasync while append-to-durable through the pool took
- * 18 ms p50 (docs/performance.md, issue 18). Above it the disk is slow
- * enough that blocking would stall every other protocol of the daemon.
- * Disk-bound, not network-bound: the same in every profile.
- */
-export const WAL_INLINE_SYNC_MAX_MS = 2
-/** After an inline fdatasync slower than WAL_INLINE_SYNC_MAX_MS, this many vote syncs use the pool before inline is tried again. */
-export const WAL_INLINE_RETRY_AFTER = 100
 
 export interface BftTimeouts {
   /** Wait for the round's proposal: base + round × delta, ms. */

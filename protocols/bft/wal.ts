@@ -18,7 +18,6 @@ import type { RecordLog, RecordLogFormat } from '../../lib/record-log.js'
 import { decodeSigned, encodeCbor } from '../../wire/codec.js'
 import { blockSchema, messageSchema } from './messages.js'
 import { CorruptStateError } from './errors.js'
-import { WAL_INLINE_RETRY_AFTER, WAL_INLINE_SYNC_MAX_MS } from './constants.js'
 import { openBftLog } from './record-file.js'
 import type { BftLogger } from './logger.js'
 import type { Block, Proposal, Vote } from './types.js'
@@ -91,8 +90,6 @@ export class FileWal implements Wal {
   readonly path: string
   private log: RecordLog | undefined
   private records: WalRecord[] = []
-  /** Vote syncs left to run in the thread pool before an inline one is tried again (0: inline). */
-  private pooledSyncs = 0
 
   constructor (dir: string, private readonly logger?: BftLogger) { this.path = join(dir, WAL_FILE) }
 
@@ -110,28 +107,8 @@ export class FileWal implements Wal {
     const log = await this.opened()
     log.append(encodeWalRecord(rec))
     // Votes are fsynced before they are sent; a proposal need not be (consensus.ts).
-    if (rec.kind === 'vote') await this.syncVote(log)
+    if (rec.kind === 'vote') await log.sync()
     this.records.push(rec)
-  }
-
-  /**
-   * Make a vote durable. On the event loop while the disk is fast: a vote
-   * is on the commit's critical path twice, and through libuv's pool each
-   * fdatasync costs two thread hand-offs, which on a busy host took far
-   * longer than the disk (constants.ts). A slow one sends the next
-   * WAL_INLINE_RETRY_AFTER syncs to the pool, so a slow disk cannot keep
-   * stalling the daemon's other protocols. Either way append() resolves
-   * only once the record is durable.
-   */
-  private async syncVote (log: RecordLog): Promise<void> {
-    if (this.pooledSyncs > 0) {
-      this.pooledSyncs--
-      await log.sync()
-      return
-    }
-    const t0 = performance.now()
-    log.syncNow()
-    if (performance.now() - t0 > WAL_INLINE_SYNC_MAX_MS) this.pooledSyncs = WAL_INLINE_RETRY_AFTER
   }
 
   wantsPrune (height: number): boolean {

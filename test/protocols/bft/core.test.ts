@@ -21,8 +21,7 @@ import { encodeCertificate } from '../../../protocols/bft/messages.js'
 import { CorruptFileError, StorageFailedError } from '../../../lib/errors.js'
 import { MemoryBlockStore, FileBlockStore } from '../../../protocols/bft/block-store.js'
 import { blockHash, ed25519Signer, ed25519Verifier, proposalSignBytes, PROPOSAL_DOMAIN, signEntry, voteSignBytes, VOTE_DOMAIN, type BftSigner } from '../../../protocols/bft/crypto.js'
-import { bftTunables, WAL_INLINE_RETRY_AFTER, WAL_INLINE_SYNC_MAX_MS } from '../../../protocols/bft/constants.js'
-import { RecordLog } from '../../../lib/record-log.js'
+import { bftTunables } from '../../../protocols/bft/constants.js'
 import { criticalAccessPolicy } from '../../../policy/namespace-acl.js'
 import { readGenesisMark, writeGenesisMark } from '../../../protocols/bft/genesis-mark.js'
 import { PRECOMMIT, PREVOTE, type BftMessage, type Block, type Certificate, type Vote } from '../../../protocols/bft/types.js'
@@ -249,47 +248,6 @@ describe('bft core', () => {
       await writeFile(join(dir, 'bft-wal.log'), Buffer.from([0, 0, 0, 3, 1, 2, 3]))
       await assert.rejects(new FileWal(dir).load(), { name: 'CorruptFileError' })
     } finally {
-      await rm(dir, { recursive: true, force: true })
-    }
-  })
-
-  it('a file WAL vote resolves only once fdatasynced: on the event loop while the disk is fast, through the pool for a while after a slow sync', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'bft-'))
-    const proto = RecordLog.prototype
-    const { syncNow, sync } = proto
-    const calls: string[] = []
-    let slow = false
-    // The disk's speed is simulated (a real fdatasync on a busy test host
-    // can take any time): the inline sync returns at once, or overruns its
-    // budget when `slow`. Which path each vote took is what is checked;
-    // that both make the file durable is RecordLog's contract.
-    proto.syncNow = function (this: RecordLog) {
-      calls.push('inline')
-      if (slow) { const until = performance.now() + WAL_INLINE_SYNC_MAX_MS + 1; while (performance.now() < until); }
-    }
-    proto.sync = async function (this: RecordLog) { calls.push('pool') }
-    try {
-      const { state } = await setup()
-      const wal = new FileWal(dir)
-      await wal.load()
-      const v = await vote(vals[0], state.chain, PREVOTE, 1, 0, null)
-      const b = await block(state, [{ key: 'x', value: '1' }])
-      const p = await proposal(state, vals[0], b)
-      await wal.append({ kind: 'proposal', proposal: (p as Extract<BftMessage, { kind: 'proposal' }>).proposal })
-      assert.deepEqual(calls, [], 'a proposal is not fsynced')
-      await wal.append({ kind: 'vote', vote: v, block: null, polka: [] })
-      assert.deepEqual(calls, ['inline'], 'a vote is durable when append resolves, synced on the event loop')
-      slow = true
-      await wal.append({ kind: 'vote', vote: { ...v, round: 1 }, block: null, polka: [] })
-      slow = false
-      calls.length = 0
-      for (let r = 2; r < 2 + WAL_INLINE_RETRY_AFTER + 1; r++) await wal.append({ kind: 'vote', vote: { ...v, round: r }, block: null, polka: [] })
-      assert.deepEqual(calls, [...Array(WAL_INLINE_RETRY_AFTER).fill('pool'), 'inline'], 'after a slow sync the pool serves the next ones, then inline is tried again')
-      await wal.close()
-      assert.equal((await new FileWal(dir).load()).length, 2 + 2 + WAL_INLINE_RETRY_AFTER)
-    } finally {
-      proto.syncNow = syncNow
-      proto.sync = sync
       await rm(dir, { recursive: true, force: true })
     }
   })
