@@ -17,6 +17,7 @@ import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { AgentProcess, freePort, waitFor } from '../harness/agent-process.js'
 import { percentile, round, writeResult } from './lib/stats.js'
+import { procSample as procStats } from './lib/proc-stat.js'
 import { sleep } from '../lib/clock.js'
 import { createIdentity } from '../daemon/identity.js'
 import { writeFileDurable } from '../lib/durable-file.js'
@@ -27,11 +28,21 @@ const OPS = Number(process.env.MYCEL_BENCH_BFT_OPS ?? 200)
 const WARMUP = 10
 const CONCURRENCY = Number(process.env.MYCEL_BENCH_BFT_CONCURRENCY ?? 16)
 const CONCURRENT_SECONDS = Number(process.env.MYCEL_BENCH_BFT_SECONDS ?? 10)
+/** Idle CPU is sampled over this long before the load starts, ms. */
+const IDLE_SAMPLE_MS = 5_000
 const PROFILE = (process.env.MYCEL_BENCH_PROFILE ?? 'lan') as 'lan'
+/** Extra node flags for the validators, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` (space-separated). */
+const NODE_ARGS = (process.env.MYCEL_BENCH_NODE_ARGS ?? '').split(' ').filter(a => a !== '')
 
-interface Series { p50Ms: number, p99Ms: number, meanMs: number, sequentialOpsPerSec: number, concurrentOpsPerSec: number, concurrency: number, ops: number }
+interface Series {
+  p50Ms: number, p99Ms: number, meanMs: number, sequentialOpsPerSec: number, concurrentOpsPerSec: number, concurrency: number, ops: number
+  /** CPU time of all server processes per sequential commit, ms (what 2 shared cores must fit). */
+  cpuMsPerOp: number
+  /** CPU time of all server processes per second with no load, ms/s (mycel only). */
+  idleCpuMsPerSec?: number
+}
 
-function summarise (lat: number[], concurrentOps: number, seconds: number): Series {
+function summarise (lat: number[], concurrentOps: number, seconds: number, cpuMs: number): Series {
   const mean = lat.reduce((a, b) => a + b, 0) / lat.length
   return {
     p50Ms: round(percentile(lat, 50)),
@@ -40,19 +51,27 @@ function summarise (lat: number[], concurrentOps: number, seconds: number): Seri
     sequentialOpsPerSec: round(1000 / mean, 1),
     concurrentOpsPerSec: round(concurrentOps / seconds, 1),
     concurrency: CONCURRENCY,
-    ops: lat.length
+    ops: lat.length,
+    cpuMsPerOp: round(cpuMs / lat.length, 2)
   }
 }
 
-/** Sequential then concurrent load against `op`; latency in ms from the client's side. */
-async function drive (op: (i: number) => Promise<void>): Promise<Series> {
+/**
+ * Sequential then concurrent load against `op`; latency in ms from the
+ * client's side. `pids`: the server processes whose CPU time the sequential
+ * phase is charged (/proc ticks, 10 ms resolution, fine over 100+ ops).
+ */
+async function drive (op: (i: number) => Promise<void>, pids: () => number[]): Promise<Series> {
   for (let i = 0; i < WARMUP; i++) await op(-1 - i)
+  const cpu = (): number => pids().reduce((sum, pid) => sum + procStats(pid).cpuSeconds * 1000, 0)
+  const cpu0 = cpu()
   const lat: number[] = []
   for (let i = 0; i < OPS; i++) {
     const t0 = performance.now()
     await op(i)
     lat.push(performance.now() - t0)
   }
+  const cpuMs = cpu() - cpu0
   let done = 0
   const deadline = Date.now() + CONCURRENT_SECONDS * 1000
   let n = OPS
@@ -62,7 +81,7 @@ async function drive (op: (i: number) => Promise<void>): Promise<Series> {
       done++
     }
   }))
-  return summarise(lat, done, CONCURRENT_SECONDS)
+  return summarise(lat, done, CONCURRENT_SECONDS, cpuMs)
 }
 
 async function mycelRun (n: number): Promise<Series> {
@@ -77,7 +96,7 @@ async function mycelRun (n: number): Promise<Series> {
     const extraArgs = ['--genesis', genesisFile]
     // One at a time, each pushed as soon as it runs, so a failed start still cleans up the others.
     for (const d of dirs) {
-      agents.push(await AgentProcess.start({ dataDir: d, extraArgs, profile: PROFILE, logLevel: 'info', bootstrap: agents.length > 0 ? [agents[0].addr] : [] }))
+      agents.push(await AgentProcess.start({ dataDir: d, extraArgs, profile: PROFILE, logLevel: 'info', nodeArgs: NODE_ARGS, bootstrap: agents.length > 0 ? [agents[0].addr] : [] }))
     }
     // Ready when every validator has heard from every other one.
     await waitFor(async () => {
@@ -85,15 +104,21 @@ async function mycelRun (n: number): Promise<Series> {
       return r.status === 200
     }, 120_000, 'first commit', 500)
     const entry = agents[0]
+    // What the validators burn with no commits at all (membership, gossip, timers), to read CPU per commit against.
+    const idle0 = agents.reduce((sum, a) => sum + procStats(a.agentPid).cpuSeconds, 0)
+    await sleep(IDLE_SAMPLE_MS)
+    const idleCpuMsPerSec = round((agents.reduce((sum, a) => sum + procStats(a.agentPid).cpuSeconds, 0) - idle0) * 1000 / (IDLE_SAMPLE_MS / 1000), 1)
     const series = await drive(async (i) => {
       const r = await entry.request('POST', '/v1/critical', { key: `bench/k${i % 16}`, value: `v${i}`, timeoutMs: 30_000 })
       if (r.status !== 200) throw new Error(`propose failed: ${r.status} ${JSON.stringify(r.json)}`)
-    })
+    }, () => agents.map(a => a.agentPid))
     const status = await entry.get('/v1/bft/status')
-    process.stdout.write(`mycel n=${n}: p50 ${series.p50Ms} ms, p99 ${series.p99Ms} ms, sequential ${series.sequentialOpsPerSec}/s, ` +
+    process.stdout.write(`mycel n=${n}: p50 ${series.p50Ms} ms, p99 ${series.p99Ms} ms, sequential ${series.sequentialOpsPerSec}/s, CPU ${series.cpuMsPerOp} ms/commit (idle ${idleCpuMsPerSec} ms/s), ` +
       `${CONCURRENCY} clients ${series.concurrentOpsPerSec}/s (height ${status.committedHeight})\n`)
-    return series
+    return { ...series, idleCpuMsPerSec }
   } finally {
+    // A profiled agent writes its profile only on a clean exit.
+    if (NODE_ARGS.length > 0) for (const a of agents) await a.stop().catch(() => {})
     for (const a of agents) await a.cleanup().catch(() => {})
     await rm(root, { recursive: true, force: true })
   }
@@ -136,8 +161,8 @@ async function etcdRun (): Promise<Series> {
       const res = await fetch(url, { method: 'POST', body: JSON.stringify({ key: b64(`bench/k${i % 16}`), value: b64(`v${i}`) }), signal: AbortSignal.timeout(30_000) })
       if (!res.ok) throw new Error(`etcd put failed: ${res.status}`)
       await res.arrayBuffer()
-    })
-    process.stdout.write(`etcd 3 members: p50 ${series.p50Ms} ms, p99 ${series.p99Ms} ms, sequential ${series.sequentialOpsPerSec}/s, ` +
+    }, () => e.children.map(c => c.pid ?? 0).filter(pid => pid > 0))
+    process.stdout.write(`etcd 3 members: p50 ${series.p50Ms} ms, p99 ${series.p99Ms} ms, sequential ${series.sequentialOpsPerSec}/s, CPU ${series.cpuMsPerOp} ms/commit, ` +
       `${CONCURRENCY} clients ${series.concurrentOpsPerSec}/s\n`)
     return series
   } finally {

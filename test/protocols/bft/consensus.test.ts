@@ -255,6 +255,78 @@ describe('bft consensus', function () {
     })
   })
 
+  describe('the commit path (issue 18: latency)', () => {
+    /**
+     * A WAL whose appends become durable only when the test says so, and
+     * which records, for each vote the node sends, whether that vote was
+     * durable at the moment it was handed to the network.
+     */
+    class GatedWal extends MemoryWal {
+      private readonly gates: Array<() => void> = []
+      readonly durable: Vote[] = []
+      override async append (rec: WalRecord): Promise<void> {
+        await super.append(rec)
+        if (rec.kind !== 'vote') return
+        await new Promise<void>(resolve => this.gates.push(resolve))
+        this.durable.push(rec.vote)
+      }
+
+      get waiting (): number { return this.gates.length }
+      release (): void { for (const g of this.gates.splice(0)) g() }
+    }
+
+    it('a vote is handed to the network only once its WAL record is durable', async () => {
+      const s0 = await mkNode(genesis, fakeSigner(vals[0]))
+      const me = follower(s0.state)
+      const wal = new GatedWal()
+      const sentDurable: boolean[] = []
+      const n = await mkNode(genesis, fakeSigner(me), { wal })
+      // Wrap the recorded network: at each vote sent, was it already durable?
+      const net = (n.c as unknown as { init: { net: { broadcast: (m: BftMessage) => void } } }).init.net
+      const inner = net.broadcast
+      net.broadcast = (m) => {
+        if (m.kind === 'vote') sentDurable.push(wal.durable.some(v => v.type === m.vote.type && v.round === m.vote.round && v.height === m.vote.height))
+        inner(m)
+      }
+      await n.c.start()
+      const b = blockAt(n.state, 0)
+      const receiving = n.c.receive(n.state.validatorsAt(1).proposer(1, 0), await proposal(n.state, 0, -1, b))
+      // Let the step run up to the WAL and stall there.
+      while (wal.waiting === 0) await new Promise(resolve => setImmediate(resolve))
+      assert.deepEqual(votesOut(n), [], 'nothing sent while the prevote is not durable')
+      wal.release()
+      await receiving
+      await n.c.settled()
+      assert.equal(votesOut(n).length, 1, 'the prevote left once durable')
+      assert.deepEqual(sentDurable, [true])
+      await n.c.stop()
+    })
+
+    it('with a quorum there, a height is decided without any timer firing (no commit delay, no batching wait)', async () => {
+      const s0 = await mkNode(genesis, fakeSigner(vals[0]))
+      const me = follower(s0.state)
+      const n = await mkNode(genesis, fakeSigner(me))
+      await n.c.start()
+      const b = blockAt(n.state, 0)
+      const others = vals.filter(v => v !== me)
+      const t0 = n.clock.now()
+      await n.c.receive(n.state.validatorsAt(1).proposer(1, 0), await proposal(n.state, 0, -1, b))
+      for (const v of others.slice(0, 2)) await n.c.receive(v, await vote(n.state, v, PREVOTE, 1, 0, blockHash(b)))
+      await n.c.settled()
+      assert.ok(votesOut(n).some(v => v.type === PRECOMMIT && v.blockHash !== null), 'precommitted on the polka at once')
+      for (const v of others.slice(0, 2)) await n.c.receive(v, await vote(n.state, v, PRECOMMIT, 1, 0, blockHash(b)))
+      await n.c.settled()
+      assert.equal(n.state.height(), 1, 'decided on 2f+1 precommits')
+      assert.equal(n.clock.now(), t0, 'the virtual clock never moved: no timer was waited for')
+      // And the next height starts idle: nothing is proposed or voted until there is work.
+      const sent = n.out.length
+      await n.c.settled()
+      assert.equal(n.out.length, sent)
+      assert.equal(n.c.status().active, false)
+      await n.c.stop()
+    })
+  })
+
   describe('halting on an internal error', () => {
     /** A WAL whose next append fails once (disk full, I/O error). */
     class FailingWal extends MemoryWal {
