@@ -3,7 +3,7 @@
  * machines (membership, BFT), `setTimer` for owners that keep a cancel
  * function rather than a handle, `jittered` intervals and one abortable
  * `sleep`. Production uses
- * the real clock; tests pass the virtual clock of test/sim (or a
+ * the real clock; simulations pass the virtual clock of harness/sim (or a
  * @sinonjs/fake-timers clock, same shape) and step time.
  */
 export type TimerHandle = unknown
