@@ -28,11 +28,11 @@ export class Gossiper {
   }
 
   private async run (): Promise<void> {
-    const { cfg, signal } = this.ctx
-    await sleep(Math.random() * cfg.gossipIntervalMs, signal)
+    const { cfg, signal, clock } = this.ctx
+    await sleep(this.ctx.random() * cfg.gossipIntervalMs, signal, clock)
     while (!signal.aborted) {
       this.round()
-      await sleep(cfg.gossipIntervalMs, signal)
+      await sleep(cfg.gossipIntervalMs, signal, clock)
     }
   }
 
@@ -40,7 +40,7 @@ export class Gossiper {
   round (): void {
     const { ctx } = this
     if (ctx.queue.size === 0) return
-    const candidates = shuffled(ctx.table.ids(['alive'])).filter(id =>
+    const candidates = shuffled(ctx.table.ids(['alive']), ctx.random).filter(id =>
       !this.busy.has(id) && ctx.peers.getConnections(peerIdFromString(id)).length > 0)
     for (const id of candidates.slice(0, ctx.cfg.gossipNodes)) {
       this.busy.add(id)
