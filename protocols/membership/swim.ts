@@ -179,7 +179,8 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
       codec: this.codec,
       signal: shutdown.signal,
       ingest: async (raw, channel) => await this.ingest(raw, channel),
-      piggyback: () => this.queue.take(this.cfg.piggybackMaxBytes, table.estimateN()),
+      // estimateN walks the table: skip it for the usual empty queue.
+      piggyback: () => this.queue.size === 0 ? [] : this.queue.take(this.cfg.piggybackMaxBytes, table.estimateN()),
       suspect: async (id, incarnation, refused) => { await this.raiseSuspicion(id, incarnation, refused) },
       probeSoon: (id) => { this.prober?.probeSoon(id) },
       neighbours: () => this.overlay(),
