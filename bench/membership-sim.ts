@@ -30,11 +30,12 @@ const KILL_HOW = (process.env.MYCEL_SIM_KILL ?? 'silent') as 'silent' | 'crash'
 const LOSS = Number(process.env.MYCEL_SIM_LOSS ?? 0)
 const STEADY_MS = Number(process.env.MYCEL_SIM_STEADY_MS ?? 60_000)
 /**
- * Heap one member record costs in one node's table, bytes: measured at
- * N = 1,000 (heap after the join / N²), rounded up. Used only to refuse
- * sizes that cannot fit before spending an hour finding out.
+ * Heap one member record costs while a cluster forms, bytes: 300 nodes
+ * held ~350 MB after their join (~3.9 KB per record, queues and the
+ * frames records are views into included). Used only to size each run's
+ * heap and to refuse sizes that cannot fit before spending an hour on them.
  */
-const BYTES_PER_RECORD = 2_000
+const BYTES_PER_RECORD = 4_000
 /** Heap beyond the tables: queues, frames in flight, the simulator, V8. */
 const BASE_HEAP_BYTES = 512 * 1024 * 1024
 /**

@@ -45,6 +45,8 @@ export interface SimNode {
   index: number
   host: SimHost
   swim: Membership
+  /** Other members this node holds alive, kept from its member events (counting its table each check costs O(N)). */
+  aliveCount: number
 }
 
 /** What an observer node saw about a subject, virtual ms since the cluster's epoch. */
@@ -107,12 +109,23 @@ export class SimCluster {
       logger: log,
       registry: new Registry()
     })
+    const node: SimNode = { id, index, host, swim, aliveCount: 0 }
     const record = (list: Sighting[]) => (evt: CustomEvent<Member>): void => {
       list.push({ observer: id, subject: evt.detail.peerId, at: this.now() })
     }
     swim.addEventListener('member:suspect', record(this.suspects))
     swim.addEventListener('member:dead', record(this.deaths))
-    const node = { id, index, host, swim }
+    // Every change of a member's state is a member:update, except a first join and an eviction.
+    const states = new Map<string, string>()
+    const track = (evt: CustomEvent<Member>): void => {
+      const m = evt.detail
+      const was = states.get(m.peerId)
+      if (was === m.state) return
+      if (was === 'alive') node.aliveCount--
+      if (m.state === 'alive') node.aliveCount++
+      states.set(m.peerId, m.state)
+    }
+    for (const e of ['member:join', 'member:update', 'member:dead'] as const) swim.addEventListener(e, track)
     this.nodes.push(node)
     this.byId.set(id, node)
   }
@@ -143,11 +156,12 @@ export class SimCluster {
   }
 
   /** Run until `done()` holds (checked every `stepMs`) or `maxMs` passed; returns the virtual ms it took, or undefined. */
-  async runUntil (done: () => boolean, maxMs: number, stepMs = 1_000): Promise<number | undefined> {
+  async runUntil (done: () => boolean, maxMs: number, stepMs = 1_000, onStep?: (elapsedMs: number) => void): Promise<number | undefined> {
     const start = this.now()
     while (this.now() - start < maxMs) {
       if (done()) return this.now() - start
       await this.run(stepMs)
+      onStep?.(this.now() - start)
     }
     return done() ? this.now() - start : undefined
   }
@@ -155,6 +169,7 @@ export class SimCluster {
   /** True when every running node sees every other running node alive, and nothing else. */
   converged (): boolean {
     const up = this.upNodes()
+    if (!up.every(n => n.aliveCount === up.length - 1)) return false
     const upIds = new Set(up.map(n => n.id))
     for (const n of up) {
       const alive = n.swim.alivePeers()

@@ -80,7 +80,11 @@ export async function runScenario (init: ScenarioInit): Promise<ScenarioResult> 
   const cluster = await SimCluster.create(init)
   const wallCreated = performance.now()
   await cluster.start()
-  const joinMs = await cluster.runUntil(() => cluster.converged(), init.joinMaxMs ?? 600_000)
+  const joinMs = await cluster.runUntil(() => cluster.converged(), init.joinMaxMs ?? 600_000, 1_000, (ms) => {
+    if (ms % 10_000 !== 0) return
+    const least = Math.min(...cluster.nodes.map(n => n.aliveCount))
+    say(`N=${init.n}: joining, ${ms / 1000} virtual s: every node sees at least ${least} of ${init.n - 1} alive (${Math.round((performance.now() - wallCreated) / 1000)} s wall, heap ${Math.round(process.memoryUsage().heapUsed / 1e6)} MB)`)
+  })
   const wallJoined = performance.now()
   say(`N=${init.n}: joined in ${joinMs ?? 'never'} virtual ms (${Math.round((wallJoined - wallCreated) / 1000)} s wall)`)
   if (joinMs === undefined) throw new Error(`N=${init.n}: the cluster did not converge within ${init.joinMaxMs ?? 600_000} virtual ms`)
