@@ -111,3 +111,25 @@ function mapSizeError (err: unknown): unknown {
   }
   return err
 }
+
+/**
+ * One request frame, one response frame, as a service: what membership's
+ * probes and push-pull exchange. `streamTransport(host)` runs it over libp2p
+ * streams with the functions above (production); the membership simulator
+ * (harness/membership-sim) runs the same frames over a virtual-time network,
+ * so the protocol code above this seam is the code that runs in production.
+ */
+export interface RequestTransport {
+  request: (peer: PeerId, protocol: string, body: Uint8Array, opts: RequestOptions) => Promise<Uint8Array>
+  handle: (protocol: string, handler: RequestHandler, opts: HandleOptions) => Promise<void>
+  unhandle: (protocol: string) => Promise<void>
+}
+
+/** `RequestTransport` over a libp2p node's streams (`request` / `handleRequests`). */
+export function streamTransport (host: RpcHost): RequestTransport {
+  return {
+    request: async (peer, protocol, body, opts) => await request(host, peer, protocol, body, opts),
+    handle: async (protocol, handler, opts) => { await handleRequests(host, protocol, handler, opts) },
+    unhandle: async (protocol) => { await host.unhandle(protocol) }
+  }
+}

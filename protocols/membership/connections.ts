@@ -21,6 +21,7 @@ import type { PeerId } from '@libp2p/interface'
 import type { PeerHost } from '../../wire/peers.js'
 import type { SwimContext } from './context.js'
 import { shuffled } from './context.js'
+import { systemClock, timeoutSignal, type Clock } from '../../lib/clock.js'
 import type { PushPull } from './push-pull.js'
 
 /**
@@ -30,9 +31,9 @@ import type { PushPull } from './push-pull.js'
  * and redone (aborted half-handshakes were most of the CPU of a large join).
  * Concurrent calls join the same in-flight dial.
  */
-export async function connectPatiently (peers: Pick<PeerHost, 'dial'>, peer: PeerId, waitMs: number, signal: AbortSignal): Promise<void> {
+export async function connectPatiently (peers: Pick<PeerHost, 'dial'>, peer: PeerId, waitMs: number, signal: AbortSignal, clock: Clock = systemClock): Promise<void> {
   const dial = peers.dial(peer)
-  const wait = AbortSignal.any([signal, AbortSignal.timeout(waitMs)])
+  const wait = AbortSignal.any([signal, timeoutSignal(waitMs, clock)])
   await new Promise<void>((resolve, reject) => {
     if (wait.aborted) { dial.catch(() => {}); reject(wait.reason); return }
     const onAbort = (): void => { reject(wait.reason) }
@@ -100,9 +101,9 @@ export class MemberConnections {
       if (ctx.table.get(id)?.state !== 'alive' || this.dialing.has(id)) continue
       if (ctx.peers.getConnections(peerIdFromString(id)).length === 0) missing.push(id)
     }
-    for (const id of shuffled(missing).slice(0, ctx.cfg.memberDialsPerTick)) {
+    for (const id of shuffled(missing, ctx.random).slice(0, ctx.cfg.memberDialsPerTick)) {
       this.dialing.add(id)
-      ctx.peers.dial(peerIdFromString(id), { signal: AbortSignal.any([ctx.signal, AbortSignal.timeout(ctx.cfg.pushPullTimeoutMs)]) })
+      ctx.peers.dial(peerIdFromString(id), { signal: AbortSignal.any([ctx.signal, timeoutSignal(ctx.cfg.pushPullTimeoutMs, ctx.clock)]) })
         .catch(err => {
           ctx.log.debug({ err: (err as Error).message, peer: id }, 'dial to member failed')
           // A subject we cannot reach is worth a probe round now.

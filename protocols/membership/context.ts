@@ -4,7 +4,8 @@
  * paths. Built by swim.ts; the parts never reach into each other.
  */
 import type { Logger } from 'pino'
-import type { RpcHost } from '../../wire/rpc.js'
+import type { RequestTransport } from '../../wire/rpc.js'
+import type { Timekeeper } from '../../lib/clock.js'
 import type { PeerHost } from '../../wire/peers.js'
 import type { MembershipConfig } from './constants.js'
 import type { MemberTable, ApplyResult } from './state.js'
@@ -18,8 +19,8 @@ export type Channel = 'probe' | 'pushpull' | 'gossip'
 
 export interface SwimContext {
   cfg: MembershipConfig
-  /** Probe, probe-req and push-pull streams. */
-  rpc: RpcHost
+  /** Probe, probe-req and push-pull exchanges (libp2p streams, or the simulator's network). */
+  transport: RequestTransport
   /** Connections, dials, addresses and connection events. */
   peers: PeerHost
   selfId: string
@@ -29,6 +30,10 @@ export interface SwimContext {
   metrics: MembershipMetrics
   log: Logger
   codec: Decoders
+  /** Timers, timestamps and durations (the real clock, or a simulation's virtual one). */
+  clock: Timekeeper
+  /** Uniform in [0, 1): probe order, helpers, jitter (Math.random, or a simulation's seeded PRNG). */
+  random: () => number
   /** Aborted on stop(). */
   signal: AbortSignal
   /** Decode, order, verify and apply one update from the network; never throws. */
@@ -46,10 +51,10 @@ export interface SwimContext {
 }
 
 /** Fisher-Yates shuffle of a copy. */
-export function shuffled<T> (items: readonly T[]): T[] {
+export function shuffled<T> (items: readonly T[], random: () => number = Math.random): T[] {
   const out = [...items]
   for (let i = out.length - 1; i > 0; i--) {
-    const j = Math.floor(Math.random() * (i + 1))
+    const j = Math.floor(random() * (i + 1))
     const t = out[i]
     out[i] = out[j]
     out[j] = t

@@ -10,6 +10,8 @@
  *  - on expiry, abort only after one more I/O turn (setImmediate runs after
  *    the poll phase), so an ack already received still counts.
  */
+import { isSystem, systemTimekeeper, type Timekeeper } from '../../lib/clock.js'
+
 const STALL_SLACK_MS = 50
 
 export interface Deadline {
@@ -17,34 +19,43 @@ export interface Deadline {
   clear: () => void
 }
 
-export function probeDeadline (timeoutMs: number, parent: AbortSignal, onStall?: (lateMs: number) => void): Deadline {
+/**
+ * @param clock the real one in production. A virtual clock has no I/O phase
+ * and never fires late: its "one more turn" is a 0 ms timer, which runs
+ * after every event already due at that instant (an ack arriving then).
+ */
+export function probeDeadline (timeoutMs: number, parent: AbortSignal, onStall?: (lateMs: number) => void, clock: Timekeeper = systemTimekeeper): Deadline {
   const ctrl = new AbortController()
-  let due = performance.now() + timeoutMs
+  const real = isSystem(clock)
+  let due = clock.monotonic() + timeoutMs
   let extended = false
-  let timer: ReturnType<typeof setTimeout> | undefined
+  let timer: unknown
   let immediate: ReturnType<typeof setImmediate> | undefined
+  const expire = (): void => { ctrl.abort(new DOMException(`probe timed out after ${timeoutMs} ms`, 'TimeoutError')) }
   const fire = (): void => {
-    const late = performance.now() - due
+    const late = clock.monotonic() - due
     if (late > STALL_SLACK_MS && !extended) {
       extended = true
       onStall?.(late)
       const extra = Math.min(late, timeoutMs)
-      due = performance.now() + extra
-      timer = setTimeout(fire, extra)
+      due = clock.monotonic() + extra
+      timer = real ? setTimeout(fire, extra) : clock.setTimeout(fire, extra)
       return
     }
-    immediate = setImmediate(() => {
-      ctrl.abort(new DOMException(`probe timed out after ${timeoutMs} ms`, 'TimeoutError'))
-    })
+    if (real) immediate = setImmediate(expire)
+    else timer = clock.setTimeout(expire, 0)
   }
-  timer = setTimeout(fire, timeoutMs)
+  timer = real ? setTimeout(fire, timeoutMs) : clock.setTimeout(fire, timeoutMs)
   const onParentAbort = (): void => { ctrl.abort(parent.reason) }
   if (parent.aborted) ctrl.abort(parent.reason)
   else parent.addEventListener('abort', onParentAbort, { once: true })
   return {
     signal: ctrl.signal,
     clear: () => {
-      if (timer !== undefined) clearTimeout(timer)
+      if (timer !== undefined) {
+        if (real) clearTimeout(timer as ReturnType<typeof setTimeout>)
+        else clock.clearTimeout(timer)
+      }
       if (immediate !== undefined) clearImmediate(immediate)
       parent.removeEventListener('abort', onParentAbort)
     }

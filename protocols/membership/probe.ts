@@ -13,7 +13,6 @@
  * and uses the short refusedSuspicionMs window (see constants.ts).
  */
 import { peerIdFromString } from '@libp2p/peer-id'
-import { request, handleRequests } from '../../wire/rpc.js'
 import { rejectReason } from '../../wire/errors.js'
 import { PROBE_PROTOCOL, PROBE_REQ_PROTOCOL } from './constants.js'
 import { encode, type SignedUpdate, type Ack, type Ping, type ProbeReq, type ProbeRes } from './messages.js'
@@ -36,7 +35,7 @@ export interface PingOutcome {
 export class Prober {
   private order: string[] = []
   private next = 0
-  private seq = Math.floor(Math.random() * 0x7fffffff)
+  private seq: number
   private readonly inFlight = new Set<string>()
   private loop?: Promise<void>
 
@@ -51,17 +50,18 @@ export class Prober {
 
   constructor (private readonly ctx: SwimContext) {
     this.rtt = new RttEstimator(ctx.cfg.probeTimeoutMs, Math.max(ctx.cfg.probeTimeoutMs, Math.floor(ctx.cfg.probeIntervalMs * 0.8)))
+    this.seq = Math.floor(ctx.random() * 0x7fffffff)
   }
 
   async start (): Promise<void> {
     const { cfg } = this.ctx
-    await handleRequests(this.ctx.rpc, PROBE_PROTOCOL, async (req, conn, reply) => { await this.onPing(req, conn.remotePeer.toString(), reply) }, {
+    await this.ctx.transport.handle(PROBE_PROTOCOL, async (req, conn, reply) => { await this.onPing(req, conn.remotePeer.toString(), reply) }, {
       timeoutMs: cfg.probeTimeoutMs * cfg.awarenessMaxMultiplier,
       maxBytes: cfg.maxProbeBytes,
       maxInboundStreams: cfg.maxInboundProbeStreams,
       onError: (err) => { this.count('ping', rejectReason(err)); this.ctx.log.debug({ err: errText(err) }, 'ping handler failed') }
     })
-    await handleRequests(this.ctx.rpc, PROBE_REQ_PROTOCOL, async (req, _conn, reply) => { await this.onProbeReq(req, reply) }, {
+    await this.ctx.transport.handle(PROBE_REQ_PROTOCOL, async (req, _conn, reply) => { await this.onProbeReq(req, reply) }, {
       timeoutMs: cfg.probeIntervalMs * cfg.awarenessMaxMultiplier,
       maxBytes: cfg.maxProbeBytes,
       maxInboundStreams: cfg.maxInboundProbeStreams,
@@ -71,20 +71,20 @@ export class Prober {
   }
 
   async stop (): Promise<void> {
-    await Promise.all([this.ctx.rpc.unhandle(PROBE_PROTOCOL), this.ctx.rpc.unhandle(PROBE_REQ_PROTOCOL)]).catch(() => {})
+    await Promise.all([this.ctx.transport.unhandle(PROBE_PROTOCOL), this.ctx.transport.unhandle(PROBE_REQ_PROTOCOL)]).catch(() => {})
     await this.loop
   }
 
   private async run (): Promise<void> {
-    const { cfg, signal } = this.ctx
+    const { cfg, signal, clock } = this.ctx
     // Random stagger so nodes started together do not probe in lockstep.
-    await sleep(Math.random() * cfg.probeIntervalMs, signal)
+    await sleep(this.ctx.random() * cfg.probeIntervalMs, signal, clock)
     while (!signal.aborted) {
-      const started = Date.now()
+      const started = clock.now()
       const target = this.nextTarget()
       if (target !== undefined) await this.probe(target).catch(err => { this.ctx.log.debug({ err, target }, 'probe failed unexpectedly') })
-      const elapsed = Date.now() - started
-      await sleep(Math.max(0, cfg.probeIntervalMs - elapsed), signal)
+      const elapsed = clock.now() - started
+      await sleep(Math.max(0, cfg.probeIntervalMs - elapsed), signal, clock)
     }
   }
 
@@ -101,7 +101,7 @@ export class Prober {
         const state = this.ctx.table.get(id)?.state
         if (state === 'alive' || state === 'suspect') return id
       }
-      this.order = shuffled(this.ctx.neighbours().subjects)
+      this.order = shuffled(this.ctx.neighbours().subjects, this.ctx.random)
       this.next = 0
     }
     return undefined
@@ -121,7 +121,7 @@ export class Prober {
     this.inFlight.add(id)
     try {
       const inc = m.incarnation
-      const started = performance.now()
+      const started = ctx.clock.monotonic()
       const timeout = ctx.awareness.scaleTimeout(this.rtt.timeoutMs())
       const interval = ctx.awareness.scaleTimeout(ctx.cfg.probeIntervalMs)
       // Lifeguard's buddy system: a suspect hears the accusation in the probe
@@ -131,20 +131,20 @@ export class Prober {
       if (ctx.signal.aborted) return
       if (direct.ok) {
         if (direct.rttMs !== undefined) this.rtt.sample(direct.rttMs)
-        ctx.metrics.probeDuration.observe({ result: 'ack' }, (performance.now() - started) / 1000)
+        ctx.metrics.probeDuration.observe({ result: 'ack' }, (ctx.clock.monotonic() - started) / 1000)
         ctx.awareness.applyDelta(-1)
         return
       }
       const chosen = this.helpersFor(id)
-      const deadline = Math.ceil(Math.max(interval - (performance.now() - started), timeout))
+      const deadline = Math.ceil(Math.max(interval - (ctx.clock.monotonic() - started), timeout))
       const results = await this.indirect(chosen, id, timeout, deadline)
       if (ctx.signal.aborted) return
       if (results.some(r => r.ok)) {
         ctx.table.markSeen(id)
-        ctx.metrics.probeDuration.observe({ result: 'indirect' }, (performance.now() - started) / 1000)
+        ctx.metrics.probeDuration.observe({ result: 'indirect' }, (ctx.clock.monotonic() - started) / 1000)
         return
       }
-      ctx.metrics.probeDuration.observe({ result: 'fail' }, (performance.now() - started) / 1000)
+      ctx.metrics.probeDuration.observe({ result: 'fail' }, (ctx.clock.monotonic() - started) / 1000)
       // Lifeguard: every helper that did not even answer with a nack hints that
       // the problem is on our side, not the target's.
       ctx.awareness.applyDelta(chosen.length > 0 ? chosen.length - results.length : 1)
@@ -177,7 +177,7 @@ export class Prober {
       if (ctx.peers.getConnections(peerIdFromString(h)).length > 0) connected.push(h)
       else other.push(h)
     }
-    return [...shuffled(connected), ...shuffled(other)].slice(0, ctx.cfg.indirectChecks)
+    return [...shuffled(connected, ctx.random), ...shuffled(other, ctx.random)].slice(0, ctx.cfg.indirectChecks)
   }
 
   /** Ping `id` once; never throws. */
@@ -188,12 +188,12 @@ export class Prober {
     const body = encode(msg)
     const pid = peerIdFromString(id)
     try {
-      if (ctx.peers.getConnections(pid).length === 0) await connectPatiently(ctx.peers, pid, connectTimeoutMs, ctx.signal)
-      const deadline = probeDeadline(timeoutMs, ctx.signal, this.onStall)
-      const sent = performance.now()
+      if (ctx.peers.getConnections(pid).length === 0) await connectPatiently(ctx.peers, pid, connectTimeoutMs, ctx.signal, ctx.clock)
+      const deadline = probeDeadline(timeoutMs, ctx.signal, this.onStall, ctx.clock)
+      const sent = ctx.clock.monotonic()
       let res: Uint8Array
       try {
-        res = await request(this.ctx.rpc, pid, PROBE_PROTOCOL, body, { timeoutMs: timeoutMs * 2 + 100, maxBytes: ctx.cfg.maxProbeBytes, signal: deadline.signal })
+        res = await ctx.transport.request(pid, PROBE_PROTOCOL, body, { timeoutMs: timeoutMs * 2 + 100, maxBytes: ctx.cfg.maxProbeBytes, signal: deadline.signal })
       } finally {
         deadline.clear()
       }
@@ -212,7 +212,7 @@ export class Prober {
       }
       this.count('ack', 'ok')
       ctx.table.markSeen(id)
-      const rttMs = performance.now() - sent
+      const rttMs = ctx.clock.monotonic() - sent
       for (const u of ack.u) await ctx.ingest(u, 'probe')
       return { ok: true, refused: false, rttMs }
     } catch (err) {
@@ -230,11 +230,11 @@ export class Prober {
     const body = encode({ v: 1, t: 'preq', seq: this.nextSeq(), target, timeoutMs: Math.ceil(timeoutMs) } satisfies ProbeReq)
     return await new Promise(resolve => {
       let pending = helpers.length
-      const deadline = probeDeadline(deadlineMs, ctx.signal, this.onStall)
+      const deadline = probeDeadline(deadlineMs, ctx.signal, this.onStall, ctx.clock)
       const finish = (): void => { deadline.clear(); resolve(results) }
       deadline.signal.addEventListener('abort', finish, { once: true })
       for (const helper of helpers) {
-        request(this.ctx.rpc, peerIdFromString(helper), PROBE_REQ_PROTOCOL, body, { timeoutMs: deadlineMs * 2 + 100, maxBytes: ctx.cfg.maxProbeBytes, signal: deadline.signal })
+        ctx.transport.request(peerIdFromString(helper), PROBE_REQ_PROTOCOL, body, { timeoutMs: deadlineMs * 2 + 100, maxBytes: ctx.cfg.maxProbeBytes, signal: deadline.signal })
           .then(res => {
             const r = ctx.codec.probeRes(res)
             results.push(r)

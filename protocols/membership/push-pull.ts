@@ -12,7 +12,6 @@
  */
 import { peerIdFromString } from '@libp2p/peer-id'
 import { equals } from 'uint8arrays/equals'
-import { request, handleRequests } from '../../wire/rpc.js'
 import { rejectReason } from '../../wire/errors.js'
 import { PUSH_PULL_PROTOCOL, pushPullIntervalFor } from './constants.js'
 import { encode, type PushPullDigest, type PushPullFull, type SignedUpdate } from './messages.js'
@@ -27,7 +26,7 @@ export class PushPull {
 
   async start (): Promise<void> {
     const { cfg } = this.ctx
-    await handleRequests(this.ctx.rpc, PUSH_PULL_PROTOCOL, async (req, conn, reply) => { await this.onRequest(req, conn.remotePeer.toString(), reply) }, {
+    await this.ctx.transport.handle(PUSH_PULL_PROTOCOL, async (req, conn, reply) => { await this.onRequest(req, conn.remotePeer.toString(), reply) }, {
       timeoutMs: cfg.pushPullTimeoutMs,
       maxBytes: cfg.maxPushPullBytes,
       maxInboundStreams: 4,
@@ -37,12 +36,12 @@ export class PushPull {
   }
 
   async stop (): Promise<void> {
-    await this.ctx.rpc.unhandle(PUSH_PULL_PROTOCOL).catch(() => {})
+    await this.ctx.transport.unhandle(PUSH_PULL_PROTOCOL).catch(() => {})
     await this.loop
   }
 
   private async run (): Promise<void> {
-    const { cfg, signal, table } = this.ctx
+    const { cfg, signal, table, clock, random } = this.ctx
     while (!signal.aborted) {
       // Isolated (no live member known): the join exchange that a new
       // connection triggers can fail on a starved host, and an already open
@@ -51,14 +50,14 @@ export class PushPull {
       const isolated = this.alivePeers().length === 0
       const interval = isolated ? cfg.probeIntervalMs : pushPullIntervalFor(cfg.pushPullIntervalMs, table.estimateN())
       // Jitter of +-25 % keeps nodes from syncing in waves.
-      await sleep(jittered(interval, 0.25), signal)
+      await sleep(jittered(interval, 0.25, random), signal, clock)
       if (signal.aborted) return
-      const alive = shuffled(this.alivePeers())
+      const alive = shuffled(this.alivePeers(), random)
       if (alive.length > 0) {
         await this.sync(alive[0], false)
         continue
       }
-      const connected = shuffled(this.ctx.peers.getPeers().map(p => p.toString()).filter(id => id !== this.ctx.selfId))
+      const connected = shuffled(this.ctx.peers.getPeers().map(p => p.toString()).filter(id => id !== this.ctx.selfId), random)
       if (connected.length > 0) await this.sync(connected[0], true)
     }
   }
@@ -75,17 +74,18 @@ export class PushPull {
   onConnect (peer: string, outbound: boolean): void {
     if (this.ctx.signal.aborted || peer === this.ctx.selfId) return
     if (this.ctx.table.get(peer)?.state === 'alive') return
-    const delay = outbound ? 0 : 100 + Math.random() * 150
-    setTimeout(() => {
+    const delay = outbound ? 0 : 100 + this.ctx.random() * 150
+    // The clock's timer does not keep a stopping process alive (unref'd on the real clock).
+    this.ctx.clock.setTimeout(() => {
       if (this.ctx.signal.aborted || this.ctx.table.get(peer)?.state === 'alive') return
       this.sync(peer, true).catch(() => {})
-    }, delay).unref()
+    }, delay)
   }
 
   /** Digest (unless `full`), then full exchange if views differ. Never throws. */
   async sync (peer: string, full: boolean): Promise<void> {
     const { ctx } = this
-    const now = Date.now()
+    const now = ctx.clock.now()
     if (full && now - (this.lastSync.get(peer) ?? 0) < ctx.cfg.pushPullMinGapMs) return
     this.lastSync.set(peer, now)
     if (this.lastSync.size > ctx.cfg.maxMembers) this.lastSync.delete(this.lastSync.keys().next().value as string)
@@ -94,7 +94,7 @@ export class PushPull {
     if (!full) {
       try {
         const body = encode({ v: 1, t: 'digest', d: ctx.table.digest() } satisfies PushPullDigest)
-        const res = ctx.codec.ppDigestRes(await request(this.ctx.rpc, pid, PUSH_PULL_PROTOCOL, body, opts))
+        const res = ctx.codec.ppDigestRes(await ctx.transport.request(pid, PUSH_PULL_PROTOCOL, body, opts))
         ctx.metrics.bytes.inc({ channel: 'pushpull', direction: 'sent' }, body.byteLength)
         ctx.metrics.pushPulls.inc({ role: 'initiator', kind: 'digest', result: res.same ? 'same' : 'differ' })
         if (res.same) return
@@ -106,7 +106,7 @@ export class PushPull {
     }
     try {
       const body = encode({ v: 1, t: 'full', join: full, u: ctx.table.snapshot() } satisfies PushPullFull)
-      const res = await request(this.ctx.rpc, pid, PUSH_PULL_PROTOCOL, body, opts)
+      const res = await ctx.transport.request(pid, PUSH_PULL_PROTOCOL, body, opts)
       ctx.metrics.bytes.inc({ channel: 'pushpull', direction: 'sent' }, body.byteLength)
       ctx.metrics.bytes.inc({ channel: 'pushpull', direction: 'received' }, res.byteLength)
       const remote = ctx.codec.ppFull(res)
@@ -130,7 +130,7 @@ export class PushPull {
       ctx.metrics.pushPulls.inc({ role: 'responder', kind: 'digest', result: same ? 'same' : 'differ' })
       return
     }
-    this.lastSync.set(from, Date.now())
+    this.lastSync.set(from, ctx.clock.now())
     // Our state goes out before we merge theirs (as memberlist does): the
     // reply is not delayed by signature checks.
     const out = encode({ v: 1, t: 'full', join: false, u: ctx.table.snapshot() } satisfies PushPullFull)

@@ -14,7 +14,7 @@ import type { Message } from '@libp2p/gossipsub'
 import type { PeerId } from '@libp2p/interface'
 import type { Logger } from 'pino'
 import type { CommonComponents } from '../../lib/components.js'
-import type { RpcHost } from '../../wire/rpc.js'
+import { streamTransport, type RequestTransport, type RpcHost } from '../../wire/rpc.js'
 import type { PeerHost } from '../../wire/peers.js'
 import type { PubSubHost } from '../../wire/topic.js'
 import { isFailStop } from '../../lib/errors.js'
@@ -28,14 +28,13 @@ import { membershipMetrics, type MembershipMetrics } from './metrics.js'
 import { decoders, encode, signUpdate, verifyUpdate, type AliveBody, type DeadBody, type LeftBody, type SignedUpdate, type SuspectBody, type Update, type UpdateBody } from './messages.js'
 import { rejectReason } from '../../wire/errors.js'
 import { shuffled, type Channel, type SwimContext } from './context.js'
-import { sleep } from '../../lib/clock.js'
 import { Prober } from './probe.js'
 import { PushPull } from './push-pull.js'
 import { Gossiper } from './gossip.js'
 import { MemberConnections } from './connections.js'
 import { MonitorRings, linkedPeers, type Neighbours, type RingMember } from './overlay.js'
 import { fileIncarnationStore, clockIncarnationStore, type IncarnationStore } from './incarnation-store.js'
-import { systemClock } from '../../lib/clock.js'
+import { sleep, systemTimekeeper, timeoutSignal, type Timekeeper } from '../../lib/clock.js'
 import { OPEN_ADMISSION, type PeerAdmission } from '../../lib/peer-admission.js'
 import { OPEN_POLICY, type PeerPolicy } from '../../lib/peer-policy.js'
 
@@ -60,11 +59,26 @@ export interface MembershipInit {
    * second-hand, and evicts a member once it is refused. @default everyone admitted
    */
   admission?: PeerAdmission
+  /**
+   * Checks that an update is signed by its originator; throws
+   * InvalidSignatureError otherwise. The membership simulator passes one that
+   * checks each distinct signed update once for all its nodes
+   * (harness/membership-sim/verify-once.ts). @default verifyUpdate of messages.ts
+   */
+  verifyUpdate?: (body: UpdateBody, raw: SignedUpdate) => Promise<void>
 }
 
-export type MembershipComponents = Pick<CommonComponents, 'peerId' | 'privateKey' | 'region' | 'logger' | 'registry' | 'faults'> & {
-  /** Probe, probe-req and push-pull streams. */
-  rpc: RpcHost
+/**
+ * Where probe, probe-req and push-pull frames go: a libp2p node's streams
+ * (`rpc`), or any other `RequestTransport` (the simulator's virtual network).
+ */
+export type MembershipStreams = { rpc: RpcHost, transport?: undefined } | { transport: RequestTransport, rpc?: undefined }
+
+export type MembershipComponents = Pick<CommonComponents, 'peerId' | 'privateKey' | 'region' | 'logger' | 'registry' | 'faults'> & MembershipStreams & {
+  /** Timers, timestamps and durations. @default the real clock (lib/clock.ts systemTimekeeper) */
+  clock?: Timekeeper
+  /** Uniform random numbers in [0, 1) (probe order, helpers, jitter). @default Math.random */
+  random?: () => number
   /** Connections to members, dials, own addresses, connection events. */
   peers: PeerHost
   /** The membership topic: updates are checked before gossipsub forwards them; own ones are published. */
@@ -97,13 +111,21 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
   private policy: PeerPolicy = OPEN_POLICY
   private offPolicy?: () => void
   private readonly conflicts: ConflictReporter
+  private readonly clock: Timekeeper
+  private readonly random: () => number
+  private readonly transport: RequestTransport
+  private readonly verify: (body: UpdateBody, raw: SignedUpdate) => Promise<void>
 
   constructor (private readonly init: MembershipInit, private readonly components: MembershipComponents) {
     super()
     this.cfg = init.config
+    this.clock = components.clock ?? systemTimekeeper
+    this.random = components.random ?? Math.random
+    this.transport = components.transport ?? streamTransport(components.rpc)
+    this.verify = init.verifyUpdate ?? verifyUpdate
     this.log = components.logger.child({ component: 'membership' })
     this.codec = decoders(this.cfg)
-    this.store = init.incarnationStore ?? (init.dataDir !== undefined ? fileIncarnationStore(init.dataDir) : clockIncarnationStore())
+    this.store = init.incarnationStore ?? (init.dataDir !== undefined ? fileIncarnationStore(init.dataDir) : clockIncarnationStore(this.clock.now))
     this.awareness = new Awareness(this.cfg.awarenessMaxMultiplier)
     this.queue = new BroadcastQueue(this.cfg.retransmitMult, this.cfg.piggybackQueueMax)
     this.rings = new MonitorRings(components.peerId, this.cfg.monitorRings, this.cfg.regionRings)
@@ -123,7 +145,7 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
     // Every in-flight probe, gossip round and dial listens on it.
     setMaxListeners(Infinity, shutdown.signal)
     this.shutdown = shutdown
-    const { rpc, peers, pubsub, peerId } = this.components
+    const { peers, pubsub, peerId } = this.components
     let inc: number
     let self: Update<AliveBody>
     try {
@@ -133,18 +155,20 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
       shutdown.abort()
       throw err
     }
-    const table = new MemberTable(this.cfg, systemClock, self, {
+    const table = new MemberTable(this.cfg, this.clock, self, {
       onRefute: (incarnation, reason) => { this.refute(incarnation, reason) },
       onSuspicionTimeout: (id, incarnation) => { this.declareDead(id, incarnation) },
       onNews: (member, raw) => { this.queue.enqueue(member, raw) },
       emit: (event, member) => { this.onMemberEvent(event, member) },
-      onConflict: (conflict) => { this.conflicts.report(conflict) }
+      onConflict: (conflict) => { this.conflicts.report(conflict, this.clock.now()) }
     }, () => this.awareness.scaleTimeout(1))
     this.table = table
     this.ring = undefined
     const ctx: SwimContext = {
       cfg: this.cfg,
-      rpc,
+      transport: this.transport,
+      clock: this.clock,
+      random: this.random,
       peers,
       selfId: peerId,
       table,
@@ -155,7 +179,8 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
       codec: this.codec,
       signal: shutdown.signal,
       ingest: async (raw, channel) => await this.ingest(raw, channel),
-      piggyback: () => this.queue.take(this.cfg.piggybackMaxBytes, table.estimateN()),
+      // estimateN walks the table: skip it for the usual empty queue.
+      piggyback: () => this.queue.size === 0 ? [] : this.queue.take(this.cfg.piggybackMaxBytes, table.estimateN()),
       suspect: async (id, incarnation, refused) => { await this.raiseSuspicion(id, incarnation, refused) },
       probeSoon: (id) => { this.prober?.probeSoon(id) },
       neighbours: () => this.overlay(),
@@ -238,7 +263,7 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
   self (): Member {
     if (this.table !== undefined) return this.table.self()
     // Before start: what we will announce, so status pages can render.
-    return { peerId: this.components.peerId, state: 'alive', incarnation: 0, region: this.meta.region, roles: [...this.meta.roles], addrs: [], version: this.meta.version, lastSeen: Date.now() }
+    return { peerId: this.components.peerId, state: 'alive', incarnation: 0, region: this.meta.region, roles: [...this.meta.roles], addrs: [], version: this.meta.version, lastSeen: this.clock.now() }
   }
   members (): Member[] { return this.table?.members() ?? [] }
   get (peerId: string): Member | undefined { return this.table?.get(peerId) }
@@ -274,7 +299,7 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
 
   randomAlive (n: number, filter?: (m: Member) => boolean): Member[] {
     const out: Member[] = []
-    for (const m of shuffled(this.alivePeers())) {
+    for (const m of shuffled(this.alivePeers(), this.random)) {
       if (out.length >= n) break
       if (filter === undefined || filter(m)) out.push(m)
     }
@@ -298,7 +323,7 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
       return
     }
     await this.selfChain
-    const left = await signUpdate<LeftBody>(this.components.privateKey, { v: 1, t: 'left', id: this.components.peerId, inc: table.selfIncarnation, ts: Date.now() })
+    const left = await signUpdate<LeftBody>(this.components.privateKey, { v: 1, t: 'left', id: this.components.peerId, inc: table.selfIncarnation, ts: this.clock.now() })
     table.setSelfLeft(left)
     this.queue.enqueue(this.components.peerId, left.raw)
     this.publish(left.raw)
@@ -306,12 +331,12 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
     // spread it further by piggyback even if gossipsub has no mesh yet.
     // Our observers first: they are connected and would otherwise suspect us.
     const linked = this.overlay().observers
-    const others = shuffled(table.ids(['alive']).filter(id => !linked.includes(id)))
-    const targets = [...shuffled(linked), ...others].slice(0, Math.max(1, this.cfg.indirectChecks))
-    const deadline = AbortSignal.any([AbortSignal.timeout(this.cfg.leaveTimeoutMs), ...(signal !== undefined ? [signal] : [])])
+    const others = shuffled(table.ids(['alive']).filter(id => !linked.includes(id)), this.random)
+    const targets = [...shuffled(linked, this.random), ...others].slice(0, Math.max(1, this.cfg.indirectChecks))
+    const deadline = AbortSignal.any([timeoutSignal(this.cfg.leaveTimeoutMs, this.clock), ...(signal !== undefined ? [signal] : [])])
     await Promise.race([
       Promise.all(targets.map(async id => await this.prober?.ping(id, this.cfg.leaveTimeoutMs, [left.raw]))),
-      sleep(this.cfg.leaveTimeoutMs, deadline)
+      sleep(this.cfg.leaveTimeoutMs, deadline, this.clock)
     ])
     this.log.info({ incarnation: left.body.inc, told: targets.length }, 'left the cluster')
     await this.stop()
@@ -341,7 +366,7 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
     // check, except a stale record that differs from the one we hold, which
     // may be a second process with the same identity (identity-conflict.ts).
     if (verdict === 'stale' && table.differsFromHeld(body, raw)) {
-      if (await verifyUpdate(body, raw).then(() => true, () => false)) {
+      if (await this.verify(body, raw).then(() => true, () => false)) {
         // Passed on once, so the twins see each other's records too.
         if (table.observe({ body, raw } as Update)) this.queue.enqueue(`conflict:${body.id}`, raw)
       }
@@ -351,7 +376,7 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
       return verdict
     }
     try {
-      await verifyUpdate(body, raw)
+      await this.verify(body, raw)
     } catch (err) {
       this.metrics.messages.inc({ type: body.t, result: rejectReason(err) })
       this.log.debug({ err: (err as Error).message, channel, about: body.id }, 'dropped membership update with a bad signature')
@@ -420,7 +445,7 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
 
   private declareDead (id: string, inc: number): void {
     this.log.info({ peer: id, incarnation: inc }, 'suspicion expired, member is dead')
-    signUpdate<DeadBody>(this.components.privateKey, { v: 1, t: 'dead', id, inc, from: this.components.peerId, ts: Date.now() })
+    signUpdate<DeadBody>(this.components.privateKey, { v: 1, t: 'dead', id, inc, from: this.components.peerId, ts: this.clock.now() })
       .then(u => {
         if (this.table?.attachLocalDead(u) === true) {
           this.queue.enqueue(id, u.raw)
@@ -431,7 +456,7 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
   }
 
   private async raiseSuspicion (id: string, inc: number, refused: boolean): Promise<void> {
-    const u = await signUpdate<SuspectBody>(this.components.privateKey, { v: 1, t: 'suspect', id, inc, from: this.components.peerId, ts: Date.now(), refused })
+    const u = await signUpdate<SuspectBody>(this.components.privateKey, { v: 1, t: 'suspect', id, inc, from: this.components.peerId, ts: this.clock.now(), refused })
     const result = this.table?.apply(u)
     if (result === 'applied' || result === 'confirmed') {
       if (result === 'applied') {
@@ -454,9 +479,9 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
   }
 
   private async maintain (signal: AbortSignal): Promise<void> {
-    let lastReconnect = Date.now()
+    let lastReconnect = this.clock.now()
     while (!signal.aborted) {
-      await sleep(this.cfg.maintenanceIntervalMs, signal)
+      await sleep(this.cfg.maintenanceIntervalMs, signal, this.clock)
       if (signal.aborted) return
       try {
         this.table?.reap()
@@ -465,9 +490,9 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
         // try to reach a dead member every tick instead of every reconnect interval.
         const counts = this.table?.countByState()
         const isolated = counts !== undefined && counts.dead > counts.alive - 1
-        if (Date.now() - lastReconnect >= (isolated ? this.cfg.maintenanceIntervalMs : this.cfg.reconnectIntervalMs)) {
-          lastReconnect = Date.now()
-          const dead = shuffled(this.table?.ids(['dead']) ?? [])[0]
+        if (this.clock.now() - lastReconnect >= (isolated ? this.cfg.maintenanceIntervalMs : this.cfg.reconnectIntervalMs)) {
+          lastReconnect = this.clock.now()
+          const dead = shuffled(this.table?.ids(['dead']) ?? [], this.random)[0]
           if (dead !== undefined) void this.pushPull?.sync(dead, true)
         }
       } catch (err) {
@@ -503,7 +528,7 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
       roles: this.meta.roles,
       addrs,
       ver: this.meta.version,
-      ts: Date.now()
+      ts: this.clock.now()
     })
   }
 }
