@@ -19,9 +19,7 @@ import { AgentProcess, freePort, waitFor } from '../harness/agent-process.js'
 import { percentile, round, writeResult } from './lib/stats.js'
 import { procSample as procStats } from './lib/proc-stat.js'
 import { sleep } from '../lib/clock.js'
-import { createIdentity } from '../daemon/identity.js'
-import { writeFileDurable } from '../lib/durable-file.js'
-import { createGenesis, genesisToJson } from '../protocols/bft/genesis.js'
+import { writeBenchGenesis } from './lib/genesis.js'
 
 const SIZES = (process.env.MYCEL_BENCH_BFT_SIZES ?? '4,7').split(',').map(Number)
 const OPS = Number(process.env.MYCEL_BENCH_BFT_OPS ?? 200)
@@ -88,11 +86,7 @@ async function mycelRun (n: number): Promise<Series> {
   const root = await mkdtemp(join(tmpdir(), 'mycel-bench-bft-'))
   const agents: AgentProcess[] = []
   try {
-    const dirs = Array.from({ length: n }, (_, i) => join(root, `v${i}`))
-    const ids: string[] = []
-    for (const d of dirs) ids.push((await createIdentity(d)).peerId)
-    const genesisFile = join(root, 'genesis.json')
-    await writeFileDurable(genesisFile, genesisToJson(createGenesis({ networkId: 'bench', validators: ids, admins: [ids[0]] })), 0o644)
+    const { file: genesisFile, validatorDirs: dirs } = await writeBenchGenesis(root, n, (i) => join(root, `v${i}`))
     const extraArgs = ['--genesis', genesisFile]
     // One at a time, each pushed as soon as it runs, so a failed start still cleans up the others.
     for (const d of dirs) {
