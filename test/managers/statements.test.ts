@@ -15,16 +15,11 @@ import { rolesTunables } from '../../managers/constants.js'
 import { FencingStore, LeaseBook, signLease, type ElectionEngine, type RoleAction } from '../../protocols/election/index.js'
 import { MemoryNetwork } from '../helpers/memory-host.js'
 import { InvalidTunablesError } from '../../lib/tunables.js'
+import { waitFor } from '../../harness/agent-process.js'
 
 const logger = pino({ level: 'silent' })
 
-async function until (cond: () => boolean, ms = 5_000): Promise<void> {
-  const end = Date.now() + ms
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('condition not met in time')
-    await new Promise(resolve => setTimeout(resolve, 10))
-  }
-}
+const until = async (cond: () => boolean): Promise<void> => { await waitFor(cond, 5_000, 'condition', 10) }
 
 describe('roles: periodic statements', () => {
   it('sends a statement when it is new, changed past the minimum gap, or due for refresh; otherwise applies it only locally', async () => {
