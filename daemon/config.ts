@@ -5,13 +5,14 @@
  * nothing (DESIGN.md: nothing silently).
  */
 import { readFile } from 'node:fs/promises'
-import { homedir } from 'node:os'
 import { join, resolve, extname } from 'node:path'
 import { BlockList, isIP } from 'node:net'
 import * as yaml from 'js-yaml'
 import { z } from 'zod'
 import { multiaddr } from '@multiformats/multiaddr'
 import { ConfigError } from './errors.js'
+import { DEFAULT_API, apiAddressProblem } from './api-address.js'
+import { defaultDataDir } from './data-dir.js'
 import { PROFILE_NAMES, type ProfileName } from '../lib/tunables.js'
 import { namespacesSectionSchema } from '../crdt/namespaces.js'
 import { REGION_PATTERN, REGION_RULE } from '../lib/region.js'
@@ -20,22 +21,25 @@ import { labelsSchema } from '../protocols/health/report.js'
 import { checkUserSwitch, resolveUser } from '../host/user.js'
 import { genesisHash, loadGenesis } from '../protocols/bft/genesis.js'
 import { parseJoinTokenText } from '../policy/join-token.js'
-import { ROLE_NAMES } from '../managers/registry.js'
+import { ROLE_NAMES } from '../managers/role-names.js'
 
-export const DEFAULT_API = '127.0.0.1:8900'
+export { DEFAULT_API, apiAddressProblem } from './api-address.js'
+export { defaultDataDir } from './data-dir.js'
 export const DEFAULT_LISTEN = ['/ip4/0.0.0.0/tcp/4100']
 /** Values of `apiAuth` (`--api-auth`). */
 export const API_AUTH_MODES = ['none', 'token'] as const
-/** The management roles: the names of managers/registry.ts, the one list. */
-export { ROLE_NAMES } from '../managers/registry.js'
+/** The management roles (managers/role-names.ts; the registry builds one role per name). */
+export { ROLE_NAMES } from '../managers/role-names.js'
 
 const multiaddrString = z.string().refine(s => {
   try { multiaddr(s); return true } catch { return false }
 }, { message: 'not a valid multiaddr' })
 
 /** `HOST:PORT` of the admin API; the CLI's `--api` uses the same rule. */
-export const apiAddressSchema = z.string().regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected HOST:PORT')
-  .refine(s => Number(s.slice(s.lastIndexOf(':') + 1)) <= 65535, { message: 'port out of range (0-65535)' })
+export const apiAddressSchema = z.string().superRefine((s, ctx) => {
+  const problem = apiAddressProblem(s)
+  if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem })
+})
 
 const regionName = z.string().regex(REGION_PATTERN, REGION_RULE)
 
@@ -120,10 +124,6 @@ export const agentConfigSchema = z.object({
 }).strict()
 
 export type AgentConfig = z.infer<typeof agentConfigSchema>
-
-export function defaultDataDir (): string {
-  return process.env.MYCEL_DATA_DIR_DEFAULT ?? join(homedir(), '.mycel')
-}
 
 export function defaults (): AgentConfig {
   return {
@@ -280,11 +280,6 @@ export function apiExposureProblem (cfg: Pick<AgentConfig, 'api' | 'apiAuth'>): 
 }
 
 /** `HOST:PORT` problem in words, or undefined when `s` is a usable admin API address. */
-export function apiAddressProblem (s: string): string | undefined {
-  const r = apiAddressSchema.safeParse(s)
-  return r.success ? undefined : (r.error.issues[0]?.message ?? 'expected HOST:PORT')
-}
-
 export function formatIssue (error: z.ZodError): string {
   const issue = error.issues[0]
   if (issue === undefined) return 'invalid configuration'

@@ -3,9 +3,11 @@
  * create(ctx, tunables) }`: its name (what eligibility flags, the election
  * and the API use), its duty tunables per profile (beside its class, e.g.
  * network-manager.ts) and how to build it from what the roles component
- * holds. `ROLE_NAMES` derives from this list, and so does the agent config's
- * `roles` schema (daemon/config.ts); the roles component (index.ts) builds
- * every role from it. A new role is a class, its tunables and one entry here.
+ * holds. Its names are role-names.ts's `ROLE_NAMES` (what the agent config's
+ * `roles` schema and the CLI use without loading the managers), checked equal
+ * when this module loads; the roles component (index.ts) builds every role
+ * from it. A new role is a class, its tunables, one entry here and its name
+ * in role-names.ts.
  */
 import type { Logger } from 'pino'
 import type { Registry } from 'prom-client'
@@ -33,6 +35,9 @@ import { deliveryMetrics } from './monitoring/delivery.js'
 import { securityMetrics } from './security-metrics.js'
 import { offenceThresholds, type OffenceThresholds } from './security-aggregate.js'
 import type { Tracer } from '../wire/tracing.js'
+import { ROLE_NAMES, type RoleName } from './role-names.js'
+
+export { ROLE_NAMES, type RoleName }
 
 /** What a role may be built from: the roles component's parts and the agent's adapters. */
 export interface RoleContext {
@@ -78,7 +83,7 @@ export interface RoleDefinition<N extends string, T extends DutyTunables> {
 }
 
 /** Keeps each entry's name a literal, so `RoleName` is the union of them. */
-function defineRole<const N extends string, T extends DutyTunables> (d: RoleDefinition<N, T>): RoleDefinition<N, T> { return d }
+function defineRole<const N extends RoleName, T extends DutyTunables> (d: RoleDefinition<N, T>): RoleDefinition<N, T> { return d }
 
 /** Every management role, in the order the API lists them. */
 export const ROLE_REGISTRY = [
@@ -147,9 +152,12 @@ export const ROLE_REGISTRY = [
   })
 ] as const
 
-export type RoleName = typeof ROLE_REGISTRY[number]['name']
-/** The role names, from the registry: the only list of them. */
-export const ROLE_NAMES = Object.freeze(ROLE_REGISTRY.map(d => d.name)) as readonly [RoleName, ...RoleName[]]
+// Every name has an entry (compile time) and the entries are the names, in order (load time).
+type Missing = Exclude<RoleName, typeof ROLE_REGISTRY[number]['name']>
+const everyRoleRegistered: [Missing] extends [never] ? true : Missing = true
+if (!everyRoleRegistered || ROLE_REGISTRY.map(d => d.name).join() !== ROLE_NAMES.join()) {
+  throw new Error(`managers/registry.ts registers ${ROLE_REGISTRY.map(d => d.name).join()}, role-names.ts lists ${ROLE_NAMES.join()}`)
+}
 
 type TunablesOf<D> = D extends RoleDefinition<string, infer T> ? T : never
 /** Overrides of each role's duty tunables, by role name (tests, benchmarks). */

@@ -8,7 +8,7 @@
 import { readFile } from 'node:fs/promises'
 import { ApiUnauthorizedError, ApiUnreachableError, UsageError } from '../errors.js'
 import { RequestError, isErrorStatus } from '../../lib/errors.js'
-import { DEFAULT_API } from '../config.js'
+import { DEFAULT_API } from '../api-address.js'
 
 /** The environment variable naming the token file when `--token-file` is not given. */
 export const TOKEN_FILE_ENV = 'MYCEL_API_TOKEN_FILE'

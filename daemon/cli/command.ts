@@ -11,7 +11,7 @@ import { apiClient, type ApiFlags } from './client.js'
 import { apiOption, parseRegion, tokenFileOption } from './options.js'
 import { print, printJson, printTable, shortId } from './output.js'
 import { parseDuration } from '../../protocols/artifacts/manifest.js'
-import { ROLE_NAMES } from '../../managers/registry.js'
+import { ROLE_NAMES } from '../../managers/role-names.js'
 import type { CommandAudit } from '../../protocols/command/audit.js'
 
 export interface CommandResult { node: string, ok: boolean, exitCode: number | null, output: string, durationMs: number, error?: string }

@@ -12,7 +12,7 @@ import { dirname, resolve } from 'node:path'
 import { generateKey } from '@libp2p/pnet'
 import { writeFileDurable } from '../../lib/durable-file.js'
 import { createIdentity, loadIdentity } from '../identity.js'
-import { defaultDataDir } from '../config.js'
+import { defaultDataDir } from '../data-dir.js'
 import { print, printJson } from './output.js'
 import { IdentityExistsError, NoIdentityError, UsageError } from '../errors.js'
 

@@ -4,10 +4,10 @@
  * (exit 2) before anything is sent, not "no agent answers".
  */
 import { InvalidArgumentError, Option } from 'commander'
-import { DEFAULT_API, apiAddressProblem } from '../config.js'
+import { DEFAULT_API, apiAddressProblem } from '../api-address.js'
 import { TOKEN_FILE_ENV } from './client.js'
 import { regionProblem } from '../../lib/region.js'
-import { LABEL_KEY_PATTERN } from '../../protocols/health/report.js'
+import { LABEL_KEY_PATTERN } from '../../lib/labels.js'
 
 /** `--api HOST:PORT` (or an http:// URL) of the local agent's admin API. */
 export function apiOption (): Option {

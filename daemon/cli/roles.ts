@@ -3,7 +3,7 @@ import type { Command } from 'commander'
 import { apiClient, type ApiFlags } from './client.js'
 import { apiOption, tokenFileOption, parseRegion } from './options.js'
 import { print, printJson, printTable, shortId } from './output.js'
-import { ROLE_NAMES } from '../config.js'
+import { ROLE_NAMES } from '../../managers/role-names.js'
 import { UsageError } from '../errors.js'
 import { controlLine, type ControlView } from './emergency.js'
 

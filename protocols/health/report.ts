@@ -11,6 +11,7 @@ import { bytes, decodeCbor, decodeSigned, encodeCbor } from '../../wire/codec.js
 import { signPayload, verifyPayload } from '../../wire/signing.js'
 import { MalformedMessageError } from '../../wire/errors.js'
 import { traced } from '../../wire/trace-context.js'
+import { LABEL_KEY_PATTERN } from '../../lib/labels.js'
 
 const SIGN_DOMAIN = 'health-report'
 
@@ -20,8 +21,7 @@ export const MAX_REPORTED_COMPONENTS = 64
 /** Labels one node carries (agent config `labels`); deployments' constraints match against them. */
 export const MAX_LABELS = 32
 
-/** Label keys: as deployment constraint keys (Kubernetes/Nomad label keys). */
-export const LABEL_KEY_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._/-]{0,62}$/
+export { LABEL_KEY_PATTERN }
 
 /** Longest label value, characters. */
 export const MAX_LABEL_VALUE = 256

@@ -34,8 +34,8 @@ describe('CLI: admin API token', () => {
   beforeEach(() => { agent.seen.length = 0; agent.reply = { status: 200, body: {} }; delete process.env[TOKEN_FILE_ENV] })
   afterEach(() => { delete process.env[TOKEN_FILE_ENV] })
 
-  it('every command with --api also takes --token-file, from MYCEL_API_TOKEN_FILE too', () => {
-    const withApi = commands(createProgram()).filter(({ path, cmd }) => path !== 'agent' && cmd.options.some(o => o.long === '--api'))
+  it('every command with --api also takes --token-file, from MYCEL_API_TOKEN_FILE too', async () => {
+    const withApi = commands(await createProgram()).filter(({ path, cmd }) => path !== 'agent' && cmd.options.some(o => o.long === '--api'))
     expect(withApi.length).to.be.greaterThan(15)
     for (const { path, cmd } of withApi) {
       const opt = cmd.options.find(o => o.long === '--token-file')
