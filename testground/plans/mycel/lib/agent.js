@@ -17,11 +17,30 @@ const { sleep, poll, Fatal } = require('./util')
 
 function resolveCli () {
   const env = process.env.MYCEL_CLI
-  if (env && fs.existsSync(env)) return [process.execPath, env]
+  if (env && fs.existsSync(env)) return [process.execPath, ...nodeFlagsOf(env), env]
   try {
-    return [process.execPath, require.resolve('mycel/dist/daemon/cli.js')]
+    const file = require.resolve('mycel/dist/daemon/cli.js')
+    return [process.execPath, ...nodeFlagsOf(file), file]
   } catch (_) {}
   return ['mycel']
+}
+
+/**
+ * The node flags of the CLI's `#!/usr/bin/env -S node --flag …` line: started with this node rather
+ * than through the line, the agent still gets the flags a user's `mycel` runs with (V8 heap sizes).
+ */
+function nodeFlagsOf (file) {
+  const fd = fs.openSync(file, 'r')
+  try {
+    const head = Buffer.alloc(256)
+    const first = head.subarray(0, fs.readSync(fd, head, 0, head.length, 0)).toString('utf8').split('\n', 1)[0]
+    if (!first.startsWith('#!')) return []
+    const words = first.slice(2).trim().split(/\s+/)
+    const node = words.findIndex(w => path.basename(w) === 'node' || path.basename(w) === 'nodejs')
+    return node < 0 ? [] : words.slice(node + 1).filter(w => w.startsWith('--'))
+  } finally {
+    fs.closeSync(fd)
+  }
 }
 
 function runCli (args, timeoutMs = 120000) {

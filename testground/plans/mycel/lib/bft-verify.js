@@ -14,8 +14,10 @@ const { resolveCli } = require('./agent')
 
 /** The `dist` directory of the mycel build whose CLI the plan runs (dist/daemon/cli.js → dist). */
 function mycelDist () {
-  const [cmd, cli] = resolveCli()
-  let file = cli
+  // [node, ...its flags, cli.js], or ['mycel'] when it is on PATH.
+  const parts = resolveCli()
+  const cmd = parts[0]
+  let file = parts.length > 1 ? parts[parts.length - 1] : undefined
   if (file === undefined) {
     const dir = (process.env.PATH || '').split(path.delimiter).find(d => d !== '' && fs.existsSync(path.join(d, cmd)))
     if (dir === undefined) throw new Error('cannot find the mycel CLI (MYCEL_CLI, the mycel package or mycel on PATH) to verify certificates with')
