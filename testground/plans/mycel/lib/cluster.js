@@ -64,11 +64,11 @@ async function joinCluster (runenv, client, opts = {}) {
     bootstrapAddrs = (await collect(client, 'bootstrap', bootstrapCount, convergeTimeout)).map(m => m.addr)
   }
   // A rolling window of agent starts: instance `seq` starts once seq - window agents are up. Starting
-  // an agent costs ~1.5 s of CPU; a hundred at once on a small machine starve the running ones.
+  // an agent costs ~1 s of CPU; a hundred at once on a small machine starve the running ones.
   const window = p.int('start_window')
   // Waiting for the window is start-up, not convergence: allow ~5 s per agent ahead of us.
   if (window > 0 && seq > window) await barrier(client, 'agent-up', seq - window, Math.max(convergeTimeout, (seq - window) * 5000))
-  // `mycel init` loads the CLI too (~0.6 s of CPU): inside the window as well (unless agentArgs needed the id).
+  // `mycel init` costs ~0.2 s of CPU: inside the window as well (unless agentArgs needed the id).
   if (agent.peerId === null) await agent.init()
   const t = { spawn: Date.now() }
   await agent.start(bootstrapAddrs)
