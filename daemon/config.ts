@@ -279,7 +279,7 @@ export function apiExposureProblem (cfg: Pick<AgentConfig, 'api' | 'apiAuth'>): 
     'so without authentication it listens on loopback only (127.0.0.1, ::1); add --api-auth token (config key apiAuth: token) to require the token in <data dir>/api.token'
 }
 
-/** `HOST:PORT` problem in words, or undefined when `s` is a usable admin API address. */
+/** A zod error of the config schema as one line: its first issue. */
 export function formatIssue (error: z.ZodError): string {
   const issue = error.issues[0]
   if (issue === undefined) return 'invalid configuration'

@@ -81,7 +81,7 @@ export class AgentProcess {
   private constructor (readonly dataDir: string, readonly port: number, readonly opts: AgentOptions) {}
 
   static async start (opts: AgentOptions = {}): Promise<AgentProcess> {
-    if (!existsSync(CLI)) throw new Error(`${CLI} missing: run \`npx tsc -p .\` (npm test builds first)`)
+    if (!existsSync(CLI)) throw new Error(`${CLI} missing: run \`npm run build\` (npm test builds first)`)
     const dataDir = opts.dataDir ?? await mkdtemp(join(tmpdir(), 'mycel-test-'))
     const port = opts.port ?? await freePort()
     const a = new AgentProcess(dataDir, port, opts)

@@ -15,9 +15,18 @@ import { build } from 'esbuild'
 import { chmodSync, existsSync, readFileSync, rmSync } from 'node:fs'
 
 const ENTRY = 'dist/daemon/cli.js'
-const BANNER = "import { createRequire as __mycelCreateRequire } from 'node:module'; const require = __mycelCreateRequire(import.meta.url);"
-// Run again without tsc in between, the entry is the bundle already: leave it.
-if (existsSync(ENTRY) && !readFileSync(ENTRY, 'utf8').includes(BANNER)) {
+// Every output file starts with this. CommonJS dependencies call require()
+// for Node's built-ins, and an ES module has no require of its own. And
+// Promise.withResolvers (daemon/polyfill.ts: libp2p calls it, Node 20 lacks
+// it) must exist before any module's code runs: the entry's `import
+// './polyfill.js'` comes first in the source, but the bundle evaluates shared
+// chunks before it; the first chunk evaluated, whichever it is, installs it.
+const BANNER = "import { createRequire as __mycelCreateRequire } from 'node:module'; const require = __mycelCreateRequire(import.meta.url); " +
+  "if (typeof Promise.withResolvers !== 'function') Promise.withResolvers = function () { let resolve, reject; const promise = new Promise((res, rej) => { resolve = res; reject = rej }); return { promise, resolve, reject } };"
+// tsc's output ends with its source map line; the bundle has none. Run again
+// without tsc in between, the entry is the bundle already: leave it.
+const fromTsc = existsSync(ENTRY) && readFileSync(ENTRY, 'utf8').trimEnd().endsWith('//# sourceMappingURL=cli.js.map')
+if (fromTsc) {
   rmSync('dist/daemon/bundle', { recursive: true, force: true })
   await build({
     entryPoints: [ENTRY],
@@ -33,10 +42,11 @@ if (existsSync(ENTRY) && !readFileSync(ENTRY, 'utf8').includes(BANNER)) {
     allowOverwrite: true,
     // Class and function names stay: errors are told apart by name, and stacks stay readable.
     keepNames: true,
-    // CommonJS dependencies call require() for Node's built-ins; an ES module has no require of its own.
     banner: { js: BANNER },
     logLevel: 'warning'
   })
+  // tsc's map describes the file the bundle replaced.
+  rmSync(`${ENTRY}.map`, { force: true })
 }
 for (const f of [ENTRY, 'dist/launcher/main.js', 'dist/testground/runner/cli.js']) {
   if (existsSync(f)) chmodSync(f, 0o755)

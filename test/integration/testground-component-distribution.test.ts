@@ -1,6 +1,6 @@
 /**
  * The mycel `component-distribution` case end to end through the local runner, the real daemon and the
- * sidecar's bandwidth cap: 4 instances, 4 MB, 10 Mbit/s per instance. Needs `npx tsc -p .`, root,
+ * sidecar's bandwidth cap: 4 instances, 4 MB, 10 Mbit/s per instance. Needs `npm run build`, root,
  * iproute2 and nftables; skipped otherwise.
  */
 import { strict as assert } from 'node:assert'

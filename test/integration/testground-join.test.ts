@@ -1,6 +1,6 @@
 /**
  * The mycel `join` composition with 5 instances, each in its own network namespace, end to end through
- * the local runner and the real daemon (dist/daemon/cli.js). Needs `npx tsc -p .`, root, iproute2 and
+ * the local runner and the real daemon (dist/daemon/cli.js). Needs `npm run build`, root, iproute2 and
  * nftables; skipped otherwise.
  */
 import { strict as assert } from 'node:assert'

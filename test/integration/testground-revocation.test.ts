@@ -2,7 +2,7 @@
  * The mycel `revocation` case end to end through the local runner and the real daemon: 4 instances in
  * namespaces share a genesis (3 validators, the first also the admin), which revokes the fourth; the
  * other three must cut it off (no connection, policy and member list say revoked) within 30 s, or the
- * case fails the run. This test checks that outcome and the numbers it publishes. Needs `npx tsc -p .`,
+ * case fails the run. This test checks that outcome and the numbers it publishes. Needs `npm run build`,
  * root, iproute2 and nftables; skipped otherwise.
  */
 import { strict as assert } from 'node:assert'

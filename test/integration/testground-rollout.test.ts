@@ -3,7 +3,7 @@
  * namespaces roll a component 1.0.0 → 2.0.0 in waves, then to a 3.0.0 whose health check fails, which
  * the update manager rolls back. The case itself fails the run when an instance switched more than once,
  * stays on 3.0.0 or more instances were down at once than max-unavailable (lib/rollout-check.js); this
- * test checks that outcome and the numbers it publishes. Needs `npx tsc -p .`, root, iproute2 and
+ * test checks that outcome and the numbers it publishes. Needs `npm run build`, root, iproute2 and
  * nftables; skipped otherwise.
  */
 import { strict as assert } from 'node:assert'

@@ -1,7 +1,7 @@
 /**
  * The local testground runner end to end, on the selftest plan (no mycel involved): outcomes,
  * crashes, hangs, nftables filters in namespaces, refusal of netem-only shaping, bad input, cleanup.
- * Needs `npx tsc -p .` (runs dist/testground/runner/cli.js). Namespace tests need root + iproute2 +
+ * Needs `npm run build` (runs dist/testground/runner/cli.js). Namespace tests need root + iproute2 +
  * nftables and are skipped otherwise.
  */
 import { strict as assert } from 'node:assert'

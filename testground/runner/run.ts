@@ -120,7 +120,7 @@ export async function runComposition (opts: RunOptions): Promise<RunResult> {
   if (opts.netns && opts.subnet === undefined) ({ cidr: subnetCidr, release: releaseSubnet } = await claimSubnet())
   const subnet = parseCidr(subnetCidr)
   const { gateway, addrs } = planAddresses(subnet, prepared.totalInstances)
-  if (!existsSync(opts.mycelCli)) log(`warning: ${opts.mycelCli} does not exist (run \`npx tsc -p .\`); plans fall back to \`mycel\` on PATH`)
+  if (!existsSync(opts.mycelCli)) log(`warning: ${opts.mycelCli} does not exist (run \`npm run build\`); plans fall back to \`mycel\` on PATH`)
 
   const runId = randomBytes(10).toString('hex')
   const tag = runId.slice(0, 6)

@@ -18,29 +18,43 @@ const { sleep, poll, Fatal } = require('./util')
 function resolveCli () {
   const env = process.env.MYCEL_CLI
   if (env && fs.existsSync(env)) return [process.execPath, ...nodeFlagsOf(env), env]
+  let file
   try {
-    const file = require.resolve('mycel/dist/daemon/cli.js')
-    return [process.execPath, ...nodeFlagsOf(file), file]
-  } catch (_) {}
-  return ['mycel']
+    file = require.resolve('mycel/dist/daemon/cli.js')
+  } catch (_) {
+    return ['mycel']
+  }
+  return [process.execPath, ...nodeFlagsOf(file), file]
 }
 
 /**
- * The node flags of the CLI's `#!/usr/bin/env -S node --flag …` line: started with this node rather
- * than through the line, the agent still gets the flags a user's `mycel` runs with (V8 heap sizes).
+ * The node flags of the CLI's `#!` line (`#!/usr/bin/env -S node --flag …`, `#!/usr/bin/node --flag`): started
+ * with this node rather than through the line, the agent still gets the flags a user's `mycel` runs with (V8
+ * heap sizes). The same rules as harness/node-command.ts `parseShebang`, less the `NAME=value` assignments
+ * before node, which our bin does not use. A line that runs something other than node is an error: starting
+ * the file with node would not be what a user gets.
  */
 function nodeFlagsOf (file) {
   const fd = fs.openSync(file, 'r')
+  let first
   try {
-    const head = Buffer.alloc(256)
-    const first = head.subarray(0, fs.readSync(fd, head, 0, head.length, 0)).toString('utf8').split('\n', 1)[0]
-    if (!first.startsWith('#!')) return []
-    const words = first.slice(2).trim().split(/\s+/)
-    const node = words.findIndex(w => path.basename(w) === 'node' || path.basename(w) === 'nodejs')
-    return node < 0 ? [] : words.slice(node + 1).filter(w => w.startsWith('--'))
+    const head = Buffer.alloc(1024)
+    first = head.subarray(0, fs.readSync(fd, head, 0, head.length, 0)).toString('utf8').split('\n', 1)[0]
   } finally {
     fs.closeSync(fd)
   }
+  if (!first.startsWith('#!')) return []
+  const words = first.slice(2).trim().split(/\s+/).filter(w => w !== '')
+  let i = 0
+  if (path.basename(words[0] || '') === 'env') {
+    i = 1
+    if (words[i] === '-S') i++
+    else if (words[i] !== undefined && words[i].startsWith('-S')) words[i] = words[i].slice(2)
+    while (words[i] !== undefined && /^[A-Za-z_][A-Za-z0-9_]*=/.test(words[i])) i++
+  }
+  const interpreter = path.basename(words[i] || '')
+  if (interpreter !== 'node' && interpreter !== 'nodejs') throw new Error(`${file}: its #! line runs ${words[i]}, not node`)
+  return words.slice(i + 1)
 }
 
 function runCli (args, timeoutMs = 120000) {
