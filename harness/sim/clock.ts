@@ -19,6 +19,7 @@
  *    promise chains started by a timer finish before the next timer fires).
  */
 import type { Clock } from '../../lib/clock.js'
+import { MinHeap } from '../../lib/min-heap.js'
 
 /** A pending timer. Shaped like Node's `Timeout` where production code touches it (`unref`). */
 export class VirtualTimer {
@@ -53,8 +54,8 @@ export class VirtualClock implements Clock {
   private nowMs: number
   private seq = 0
   private live = 0
-  /** Binary min-heap on (at, seq); cancelled timers are removed lazily. */
-  private readonly heap: VirtualTimer[] = []
+  /** Timers by (at, seq); cancelled timers are removed lazily. */
+  private readonly heap = new MinHeap<VirtualTimer>(before)
 
   constructor (startMs = 0) { this.nowMs = startMs }
 
@@ -130,18 +131,18 @@ export class VirtualClock implements Clock {
 
   private add (fn: () => unknown, ms: number, every?: number): VirtualTimer {
     const t = new VirtualTimer(this.nowMs + Math.max(0, ms), this.seq++, fn, every)
-    this.push(t)
+    this.heap.push(t)
     this.live++
     return t
   }
 
   private fire (t: VirtualTimer): unknown {
-    this.pop()
+    this.heap.pop()
     this.nowMs = t.at
     if (t.every !== undefined) {
       // Rescheduled before it runs, as Node does: the callback may clear it.
       t.at += t.every
-      this.push(t)
+      this.heap.push(t)
     } else {
       t.cancelled = true
       this.live--
@@ -150,38 +151,8 @@ export class VirtualClock implements Clock {
   }
 
   private peek (): VirtualTimer | undefined {
-    while (this.heap.length > 0 && this.heap[0].cancelled) this.pop()
-    return this.heap[0]
-  }
-
-  private push (t: VirtualTimer): void {
-    const h = this.heap
-    h.push(t)
-    let i = h.length - 1
-    while (i > 0) {
-      const p = (i - 1) >> 1
-      if (!before(h[i], h[p])) break
-      ;[h[i], h[p]] = [h[p], h[i]]
-      i = p
-    }
-  }
-
-  private pop (): void {
-    const h = this.heap
-    const last = h.pop()
-    if (last === undefined || h.length === 0) return
-    h[0] = last
-    let i = 0
-    for (;;) {
-      const l = 2 * i + 1
-      const r = l + 1
-      let m = i
-      if (l < h.length && before(h[l], h[m])) m = l
-      if (r < h.length && before(h[r], h[m])) m = r
-      if (m === i) return
-      ;[h[i], h[m]] = [h[m], h[i]]
-      i = m
-    }
+    while (this.heap.peek()?.cancelled === true) this.heap.pop()
+    return this.heap.peek()
   }
 }
 

@@ -5,54 +5,25 @@
  * the streams (stable), so equal inputs give equal outputs.
  */
 
+import { MinHeap } from '../../lib/min-heap.js'
+
 interface Head<T> { item: T, src: number, it: AsyncIterator<T> }
 
 /** Merge async streams sorted by `key` into one sorted stream. */
 export async function * mergeByTime<T> (streams: Array<AsyncIterable<T>>, key: (item: T) => number): AsyncGenerator<T> {
-  const heap: Array<Head<T>> = []
-  const less = (a: Head<T>, b: Head<T>): boolean => {
+  const heap = new MinHeap<Head<T>>((a, b) => {
     const ka = key(a.item)
     const kb = key(b.item)
     return ka < kb || (ka === kb && a.src < b.src)
-  }
-  const push = (h: Head<T>): void => {
-    heap.push(h)
-    let i = heap.length - 1
-    while (i > 0) {
-      const p = (i - 1) >> 1
-      if (!less(heap[i], heap[p])) break
-      ;[heap[i], heap[p]] = [heap[p], heap[i]]
-      i = p
-    }
-  }
-  const pop = (): Head<T> => {
-    const top = heap[0]
-    const last = heap.pop()!
-    if (heap.length > 0) {
-      heap[0] = last
-      let i = 0
-      while (true) {
-        const l = 2 * i + 1
-        const r = l + 1
-        let m = i
-        if (l < heap.length && less(heap[l], heap[m])) m = l
-        if (r < heap.length && less(heap[r], heap[m])) m = r
-        if (m === i) break
-        ;[heap[i], heap[m]] = [heap[m], heap[i]]
-        i = m
-      }
-    }
-    return top
-  }
+  })
   const iterators = streams.map(s => s[Symbol.asyncIterator]())
   try {
     const firsts = await Promise.all(iterators.map(async it => await it.next()))
-    firsts.forEach((r, src) => { if (r.done !== true) push({ item: r.value, src, it: iterators[src] }) })
-    while (heap.length > 0) {
-      const h = pop()
+    firsts.forEach((r, src) => { if (r.done !== true) heap.push({ item: r.value, src, it: iterators[src] }) })
+    for (let h = heap.pop(); h !== undefined; h = heap.pop()) {
       yield h.item
       const n = await h.it.next()
-      if (n.done !== true) push({ item: n.value, src: h.src, it: h.it })
+      if (n.done !== true) heap.push({ item: n.value, src: h.src, it: h.it })
     }
   } finally {
     // A consumer that stops early (a limit, a closed client) ends every source.
