@@ -5,7 +5,7 @@
  * nothing (DESIGN.md: nothing silently).
  */
 import { readFile } from 'node:fs/promises'
-import { join, resolve, extname } from 'node:path'
+import { resolve, extname } from 'node:path'
 import { BlockList, isIP } from 'node:net'
 import * as yaml from 'js-yaml'
 import { z } from 'zod'
