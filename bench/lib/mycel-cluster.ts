@@ -32,7 +32,7 @@ export async function startMycelCluster (n: number, into: AgentProcess[], batch:
 }
 
 /** Members each agent sees alive; -1 where its API does not answer. */
-export async function aliveCounts (agents: AgentProcess[]): Promise<number[]> {
+async function aliveCounts (agents: AgentProcess[]): Promise<number[]> {
   return await Promise.all(agents.map(async a => {
     try { return (await a.members()).filter(m => m.state === 'alive').length } catch { return -1 }
   }))

@@ -29,7 +29,7 @@ export async function serfAvailable (): Promise<boolean> {
   try { await run('serf', ['version']); return true } catch { return false }
 }
 
-export async function startSerf (name: string, join?: number): Promise<SerfAgent> {
+async function startSerf (name: string, join?: number): Promise<SerfAgent> {
   const bind = await freePort()
   const rpc = await freePort()
   const args = ['agent', '-node', name, '-bind', `127.0.0.1:${bind}`, '-rpc-addr', `127.0.0.1:${rpc}`, '-log-level', 'err']
@@ -41,7 +41,7 @@ export async function startSerf (name: string, join?: number): Promise<SerfAgent
 }
 
 /** Members as `serf members -format json` reports them, or undefined while the RPC is not up. */
-export async function serfMembers (a: SerfAgent): Promise<Array<{ name: string, status: string }> | undefined> {
+async function serfMembers (a: SerfAgent): Promise<Array<{ name: string, status: string }> | undefined> {
   try {
     const { stdout } = await run('serf', ['members', '-rpc-addr', `127.0.0.1:${a.rpc}`, '-format', 'json'], { timeout: 5000 })
     return (JSON.parse(stdout) as { members: Array<{ name: string, status: string }> }).members

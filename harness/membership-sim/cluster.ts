@@ -20,7 +20,7 @@ import { VirtualClock } from '../sim/clock.js'
 import { prng } from '../prng.js'
 import { fastSigningKey } from '../../lib/ed25519-key.js'
 import type { Timekeeper } from '../../lib/clock.js'
-import { clockIncarnationStore, membership, type Membership, type MembershipConfig, type Member } from '../../protocols/membership/index.js'
+import { membership, type Membership, type MembershipConfig, type Member } from '../../protocols/membership/index.js'
 import { Fabric, type NodeState } from './fabric.js'
 import { SimHost, peerIdOf } from './sim-host.js'
 import { verifyOnce, type VerifyOnce } from './verify-once.js'
@@ -97,7 +97,7 @@ export class SimCluster {
     const scope = this.fabric.net.clockOf(id)
     // Wall time in whole ms as Date.now gives it (signed records carry it as an integer); durations exact.
     const clock: Timekeeper = { now: () => Math.floor(scope.now()), setTimeout: scope.setTimeout, clearTimeout: scope.clearTimeout, monotonic: scope.now }
-    const swim = membership({ config: this.init.config, region: 'sim', version: 'sim', verifyUpdate: this.verifier.verify, incarnationStore: clockIncarnationStore(clock.now) })({
+    const swim = membership({ config: this.init.config, region: 'sim', version: 'sim', verifyUpdate: this.verifier.verify })({
       transport: host.transport,
       peers: host,
       pubsub: host.pubsub,

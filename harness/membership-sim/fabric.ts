@@ -24,7 +24,7 @@ import type { VirtualClock } from '../sim/clock.js'
 import type { RequestHandler } from '../../wire/rpc.js'
 
 /** One-way trips a new connection costs before it carries frames (TCP SYN/SYN-ACK, Noise XX, multistream). */
-export const HANDSHAKE_TRIPS = 4
+const HANDSHAKE_TRIPS = 4
 
 export type Frame =
   | { t: 'req', id: number, protocol: string, body: Uint8Array }
@@ -162,9 +162,8 @@ export class Fabric {
     const ep = this.endpoints.get(at)
     if (ep === undefined) return
     // Streams on a closed connection are reset at once.
-    for (const [id, p] of ep.pending) {
+    for (const p of ep.pending.values()) {
       if (p.to === peer) p.reject(Object.assign(new Error(`connection to ${peer} closed`), { name: 'StreamResetError' }))
-      ep.pending.delete(id)
     }
     ep.onDisconnect(peer)
   }
@@ -226,7 +225,7 @@ export class Fabric {
 }
 
 /** Payload bytes plus the varint length prefix rpc.ts puts before each frame; control frames carry none. */
-export function frameBytes (frame: Frame): number {
+function frameBytes (frame: Frame): number {
   if (frame.t === 'end') return 0
   const n = frame.body.byteLength
   let prefix = 1

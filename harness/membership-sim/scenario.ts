@@ -193,7 +193,7 @@ function perNodeRates (before: Map<string, Traffic>, now: ReadonlyMap<string, Tr
   return { sentMsgsPerSec: col('sentMsgs'), sentBytesPerSec: col('sentBytes'), recvMsgsPerSec: col('recvMsgs'), recvBytesPerSec: col('recvBytes') }
 }
 
-export function spread (values: number[]): Spread {
+function spread (values: number[]): Spread {
   const s = [...values].sort((a, b) => a - b)
   const at = (p: number): number => s[Math.min(s.length - 1, Math.max(0, Math.ceil(p * s.length) - 1))]
   return { mean: round(s.reduce((a, b) => a + b, 0) / s.length), p50: round(at(0.5)), p99: round(at(0.99)), max: round(s[s.length - 1]) }

@@ -1,4 +1,4 @@
-/** The simulators' virtual clock (test/sim/clock.ts): order, cancellation, scopes, async driving, globals. */
+/** The simulators' virtual clock (harness/sim/clock.ts): order, cancellation, scopes, async driving, globals. */
 import assert from 'node:assert/strict'
 import { setTimer } from '../../lib/clock.js'
 import { VirtualClock } from './clock.js'

@@ -1,4 +1,4 @@
-/** The simulators' seeded network (test/sim/network.ts): every fault it offers, and replay from a seed. */
+/** The simulators' seeded network (harness/sim/network.ts): every fault it offers, and replay from a seed. */
 import assert from 'node:assert/strict'
 import { prng } from '../helpers/prng.js'
 import { VirtualClock } from './clock.js'
