@@ -51,7 +51,7 @@ import { scriptNode } from '../harness/node-command.js'
 import { sleep } from '../lib/clock.js'
 import { median, round, writeResult } from './lib/stats.js'
 import { cpuPercent, procSample } from './lib/proc-stat.js'
-import { BenchUsageError, envNumber, envNumberList } from './lib/env.js'
+import { BenchUsageError, envNumber, envNumberList, readBenchConfig } from './lib/env.js'
 import { mycelCluster, serfCluster, type Cluster } from './lib/clusters.js'
 import { serfAvailable } from './lib/serf.js'
 import { allOf, atMost, atMostTimesAnchor, formatRatioTable, type Cell, type RatioRow } from './lib/ratio-table.js'
@@ -83,14 +83,7 @@ function readConfig (env: NodeJS.ProcessEnv): { n: number, joinSizes: number[], 
   }
 }
 
-let cfg: ReturnType<typeof readConfig>
-try {
-  cfg = readConfig(process.env)
-} catch (err) {
-  if (!(err instanceof BenchUsageError)) throw err
-  process.stderr.write(`bench cost: ${err.message}\n`)
-  process.exit(2)
-}
+const cfg = readBenchConfig('cost', () => readConfig(process.env))
 
 // Everything running, for the Ctrl-C path (the normal path stops each in `finally`).
 const open = new Set<Cluster>()

@@ -20,15 +20,23 @@ import { spawnSync } from 'node:child_process'
 import { freemem, totalmem } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { writeResult } from './lib/stats.js'
+import { BenchUsageError, envChoice, envNumber, envNumberList, readBenchConfig } from './lib/env.js'
 import { runScenario, type ScenarioResult } from '../harness/membership-sim/scenario.js'
 import { membershipConfig } from '../protocols/membership/constants.js'
 
-const SIZES = (process.env.MYCEL_SIM_SIZES ?? '100,1000,10000').split(',').map(Number)
-const SEED = Number(process.env.MYCEL_SIM_SEED ?? 1)
-const KILLS = Number(process.env.MYCEL_SIM_KILLS ?? 1)
-const KILL_HOW = (process.env.MYCEL_SIM_KILL ?? 'silent') as 'silent' | 'crash'
-const LOSS = Number(process.env.MYCEL_SIM_LOSS ?? 0)
-const STEADY_MS = Number(process.env.MYCEL_SIM_STEADY_MS ?? 60_000)
+const { SIZES, SEED, KILLS, KILL_HOW, LOSS, STEADY_MS } = readBenchConfig('membership-sim', () => {
+  const env = process.env
+  const loss = envNumber(env, 'MYCEL_SIM_LOSS', 0, { min: 0 })
+  if (loss >= 1) throw new BenchUsageError(`MYCEL_SIM_LOSS must be below 1, got ${loss}`)
+  return {
+    SIZES: envNumberList(env, 'MYCEL_SIM_SIZES', [100, 1000, 10000], { min: 2, integer: true }),
+    SEED: envNumber(env, 'MYCEL_SIM_SEED', 1, { min: 0, integer: true }),
+    KILLS: envNumber(env, 'MYCEL_SIM_KILLS', 1, { min: 0, integer: true }),
+    KILL_HOW: envChoice(env, 'MYCEL_SIM_KILL', 'silent', ['silent', 'crash'] as const),
+    LOSS: loss,
+    STEADY_MS: envNumber(env, 'MYCEL_SIM_STEADY_MS', 60_000, { min: 0 })
+  }
+})
 /**
  * Heap one member record costs while a cluster forms, bytes: 300 nodes
  * held ~350 MB after their join (~3.9 KB per record, queues and the

@@ -38,3 +38,25 @@ export function envNumberList (env: NodeJS.ProcessEnv, name: string, fallback: n
   if (text === undefined || text === '') return fallback
   return text.split(',').map(part => parseNumber(name, part.trim(), rule))
 }
+
+/** `env[name]` as one of `choices`, `fallback` when unset or empty. */
+export function envChoice<C extends string> (env: NodeJS.ProcessEnv, name: string, fallback: C, choices: readonly C[]): C {
+  const text = env[name]
+  if (text === undefined || text === '') return fallback
+  if (!(choices as readonly string[]).includes(text)) throw new BenchUsageError(`${name} must be one of ${choices.join(', ')}, got ${JSON.stringify(text)}`)
+  return text as C
+}
+
+/**
+ * Read a benchmark's configuration with `read`; a bad variable ends the
+ * process with its one line and exit code 2, before anything starts.
+ */
+export function readBenchConfig<T> (bench: string, read: () => T): T {
+  try {
+    return read()
+  } catch (err) {
+    if (!(err instanceof BenchUsageError)) throw err
+    process.stderr.write(`bench ${bench}: ${err.message}\n`)
+    process.exit(2)
+  }
+}

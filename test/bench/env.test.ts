@@ -1,6 +1,6 @@
 /** bench/lib/env.ts: benchmark sizes from the environment, a bad one a usage error naming the variable. */
 import assert from 'node:assert/strict'
-import { BenchUsageError, envNumber, envNumberList } from '../../bench/lib/env.js'
+import { BenchUsageError, envChoice, envNumber, envNumberList } from '../../bench/lib/env.js'
 
 describe('bench/lib/env', () => {
   it('takes the fallback when unset or empty, the value otherwise', () => {
@@ -19,5 +19,14 @@ describe('bench/lib/env', () => {
         (err: Error) => err instanceof BenchUsageError && err.name === 'BenchUsageError' && err.message.startsWith('MYCEL_BENCH_COST_N must be an integer ≥ 2'))
     }
     assert.throws(() => envNumberList({ L: '20,,50' }, 'L', [], rule), /L must be an integer ≥ 2, got ""/)
+  })
+
+  it('takes one of the choices, refusing anything else by name', () => {
+    const kinds = ['silent', 'crash'] as const
+    assert.equal(envChoice({}, 'K', 'silent', kinds), 'silent')
+    assert.equal(envChoice({ K: 'crash' }, 'K', 'silent', kinds), 'crash')
+    for (const bad of ['Crash', 'silent ', 'x']) {
+      assert.throws(() => envChoice({ K: bad }, 'K', 'silent', kinds), (err: Error) => err instanceof BenchUsageError && err.message === `K must be one of silent, crash, got ${JSON.stringify(bad)}`)
+    }
   })
 })

@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { nodeCommand, parseShebang } from '../../harness/node-command.js'
 
 describe('harness/node-command', () => {
-  it('reads no flags from the plain env line the bin has today, nor from a file without #!', () => {
+  it('reads no flags from a plain env line, nor from a file without #!', () => {
     assert.deepEqual(parseShebang('#!/usr/bin/env node'), { nodeArgs: [], env: {} })
     assert.deepEqual(parseShebang('/** a module */'), { nodeArgs: [], env: {} })
   })
