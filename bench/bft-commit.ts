@@ -17,7 +17,7 @@ import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { AgentProcess, freePort, waitFor } from '../harness/agent-process.js'
 import { percentile, round, writeResult } from './lib/stats.js'
-import { procSample as procStats } from './lib/proc-stat.js'
+import { procSample } from './lib/proc-stat.js'
 import { sleep } from '../lib/clock.js'
 import { writeBenchGenesis } from './lib/genesis.js'
 
@@ -61,7 +61,7 @@ function summarise (lat: number[], concurrentOps: number, seconds: number, cpuMs
  */
 async function drive (op: (i: number) => Promise<void>, pids: () => number[]): Promise<Series> {
   for (let i = 0; i < WARMUP; i++) await op(-1 - i)
-  const cpu = (): number => pids().reduce((sum, pid) => sum + procStats(pid).cpuSeconds * 1000, 0)
+  const cpu = (): number => pids().reduce((sum, pid) => sum + procSample(pid).cpuSeconds * 1000, 0)
   const cpu0 = cpu()
   const lat: number[] = []
   for (let i = 0; i < OPS; i++) {
@@ -99,9 +99,9 @@ async function mycelRun (n: number): Promise<Series> {
     }, 120_000, 'first commit', 500)
     const entry = agents[0]
     // What the validators burn with no commits at all (membership, gossip, timers), to read CPU per commit against.
-    const idle0 = agents.reduce((sum, a) => sum + procStats(a.agentPid).cpuSeconds, 0)
+    const idle0 = agents.reduce((sum, a) => sum + procSample(a.agentPid).cpuSeconds, 0)
     await sleep(IDLE_SAMPLE_MS)
-    const idleCpuMsPerSec = round((agents.reduce((sum, a) => sum + procStats(a.agentPid).cpuSeconds, 0) - idle0) * 1000 / (IDLE_SAMPLE_MS / 1000), 1)
+    const idleCpuMsPerSec = round((agents.reduce((sum, a) => sum + procSample(a.agentPid).cpuSeconds, 0) - idle0) * 1000 / (IDLE_SAMPLE_MS / 1000), 1)
     const series = await drive(async (i) => {
       const r = await entry.request('POST', '/v1/critical', { key: `bench/k${i % 16}`, value: `v${i}`, timeoutMs: 30_000 })
       if (r.status !== 200) throw new Error(`propose failed: ${r.status} ${JSON.stringify(r.json)}`)
