@@ -253,8 +253,9 @@ export class Agent {
     // Leave: announced in beforeStop, while every part still runs.
     await parts.startPart('leave', gracefulLeave(membership, { announce: () => this.leaveOnStop, logger: log }))
 
-    // Health: signed per-region reports at a low rate, with the component
-    // host's states (bound once the host runs; until then none).
+    // Health: signed per-region reports when they change and at a refresh
+    // period that grows with the region (protocols/health/cadence.ts), with
+    // the component host's states (bound once the host runs; until then none).
     let hostReport: () => ComponentReport[] = () => []
     const health = await parts.startPart('health', () => createHealth({
       config: healthTunables.defaults(cfg.profile),
@@ -263,7 +264,8 @@ export class Agent {
       labels: cfg.labels,
       components: () => hostReport(),
       isMember: (peerId) => membership.get(peerId) !== undefined,
-      offences: offences.report
+      offences: offences.report,
+      regionPeers: () => membership.members().filter(m => m.region === cfg.region && m.state === 'alive' && m.peerId !== identity.peerId).map(m => m.peerId)
     })(components))
 
     // COMPONENTS: protocol components, in start order, each under the

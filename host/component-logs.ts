@@ -16,7 +16,8 @@
  * up to the last newline seen at the last poll, so a line being written is
  * neither cut in two nor served twice.
  */
-import { open, readdir, stat } from 'node:fs/promises'
+import { watch, type FSWatcher } from 'node:fs'
+import { mkdir, open, readdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { componentLine, FollowQueue, linesOf, openNow, closeFile, type LogLine, type LogSource, type OpenedFile } from '../protocols/logs/index.js'
 
@@ -26,6 +27,8 @@ const MAX_MARKS = 1_024
 const MAX_ROTATED = 9
 /** Largest growth read for followers in one poll, bytes; more is skipped (a gap) rather than held in memory. */
 const MAX_POLL_READ = 4 * 1024 * 1024
+/** A watched directory is still read every this many polls, for filesystems whose watch misses events. */
+const RESCAN_POLLS = 30
 
 interface Mark { offset: number, t: number }
 
@@ -127,29 +130,75 @@ async function lastNewline (path: string, from: number, size: number): Promise<n
   }
 }
 
-/** Every component's log under `dir`, polled while started. */
+/**
+ * Every component's log under `dir`, looked at while started. The directory
+ * is watched (inotify through `fs.watch`): a write or a new file schedules a
+ * look, at most one per `pollMs`, and nothing runs while no component
+ * writes. Polling every `pollMs` whatever happened was the largest periodic
+ * cost of an idle agent with no components at all (a readdir a second,
+ * ~0.5 % of a core under load, docs/performance.md). A rescan every
+ * `RESCAN_POLLS` polls covers filesystems whose watch misses events (network
+ * mounts); where no watch can be made (inotify limits), it polls as before.
+ */
 export class ComponentLogs {
   private readonly logs = new Map<string, ComponentLog>()
   private timer?: ReturnType<typeof setTimeout>
+  private rescan?: ReturnType<typeof setInterval>
+  private watcher?: FSWatcher
   private running = false
+  /** A look is under way; `again` asks for one more after it. */
+  private busy = false
+  private again = false
+  private lastLook = 0
 
   constructor (private readonly init: { dir: string, node: string, pollMs: number }) {}
 
   sources (): LogSource[] { return [...this.logs.values()] }
 
+  /** Whether the directory is watched (false: polled every `pollMs`). */
+  get watching (): boolean { return this.watcher !== undefined }
+
   async start (): Promise<void> {
     if (this.running) return
     this.running = true
-    await this.poll()
+    await mkdir(this.init.dir, { recursive: true }).catch(() => {})
+    try {
+      this.watcher = watch(this.init.dir, { persistent: false }, () => { this.kick() })
+      this.watcher.on('error', () => { this.unwatch(); this.kick() })
+    } catch {
+      this.watcher = undefined
+    }
+    this.rescan = setInterval(() => { this.kick() }, this.init.pollMs * RESCAN_POLLS)
+    this.rescan.unref?.()
+    await this.look()
   }
 
   stop (): void {
     this.running = false
+    this.unwatch()
+    clearInterval(this.rescan)
+    this.rescan = undefined
     if (this.timer !== undefined) clearTimeout(this.timer)
     this.timer = undefined
   }
 
-  private async poll (): Promise<void> {
+  private unwatch (): void {
+    this.watcher?.close()
+    this.watcher = undefined
+  }
+
+  /** Something may have changed: look now, or `pollMs` after the last look, once. */
+  private kick (): void {
+    if (!this.running || this.timer !== undefined) return
+    const wait = Math.max(0, this.lastLook + this.init.pollMs - Date.now())
+    this.timer = setTimeout(() => { this.timer = undefined; void this.look() }, wait)
+    this.timer.unref?.()
+  }
+
+  private async look (): Promise<void> {
+    if (this.busy) { this.again = true; return }
+    this.busy = true
+    this.lastLook = Date.now()
     try {
       const names = await readdir(this.init.dir).catch(() => [] as string[])
       for (const file of names) {
@@ -159,10 +208,9 @@ export class ComponentLogs {
       const now = Date.now()
       for (const log of this.logs.values()) await log.poll(now).catch(() => {})
     } finally {
-      if (this.running) {
-        this.timer = setTimeout(() => { void this.poll() }, this.init.pollMs)
-        this.timer.unref?.()
-      }
+      this.busy = false
+      // Unwatched: poll on. Watched: a change during this look asks for another.
+      if (this.again || this.watcher === undefined) { this.again = false; this.kick() }
     }
   }
 }

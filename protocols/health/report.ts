@@ -12,6 +12,7 @@ import { signPayload, verifyPayload } from '../../wire/signing.js'
 import { MalformedMessageError } from '../../wire/errors.js'
 import { traced } from '../../wire/trace-context.js'
 import { LABEL_KEY_PATTERN } from '../../lib/labels.js'
+import { MAX_REFRESH_MS } from './constants.js'
 
 const SIGN_DOMAIN = 'health-report'
 
@@ -104,6 +105,12 @@ export const healthReportSchema = z.object({
   components: z.array(componentReportSchema).max(MAX_REPORTED_COMPONENTS).optional(),
   /** The reporter's worst offenders (issue 15, security monitoring); absent when it has none, and from releases before it. */
   offences: offencesReportSchema.optional(),
+  /**
+   * The publisher's refresh period when it made this report, ms: its next
+   * report comes within it (cadence.ts), and readers call the report stale
+   * after `staleAfterIntervals` of them. Absent from releases before issue 18.
+   */
+  refreshMs: z.number().int().positive().max(MAX_REFRESH_MS).optional(),
   ...traced
 })
 

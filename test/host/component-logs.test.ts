@@ -63,4 +63,23 @@ describe('host: components\' logs as log sources', () => {
     expect((await all(src.open(0))).map(l => l.rec.msg)).to.deep.equal(['one', 'two', 'half', 'three'])
     q.close()
   })
+
+  it('finds a new component\'s log and its new lines through the directory watch, with no periodic poll between', async () => {
+    // Watched, nothing polls: the rescan comes every 30 polls (6 s), so only the watch brings the file in time.
+    logs = new ComponentLogs({ dir: join(dir, 'not-yet'), node: 'n1', pollMs: 200 })
+    await logs.start()
+    expect(logs.watching).to.equal(true)
+    await new Promise(resolve => setTimeout(resolve, 250))
+    const path = join(dir, 'not-yet', 'job.log')
+    await writeFile(path, 'first\n')
+    await until(() => logs!.sources().length === 1, 2_000)
+    const [src] = logs.sources()
+    const q = new FollowQueue(10)
+    await all(src.open(0, q))
+    await appendFile(path, 'second\n')
+    const it = q[Symbol.asyncIterator]()
+    const n = await it.next()
+    expect('line' in n.value && n.value.line.rec.msg).to.equal('second')
+    q.close()
+  })
 })
