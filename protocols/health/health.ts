@@ -109,6 +109,8 @@ export class Health implements Startable {
     this.topic.start()
     const rpc = this.components.rpc
     if (rpc !== undefined) {
+      // A stop does not wait for its unhandle: a start right after it must not find the old handler.
+      await rpc.unhandle(HEALTH_SYNC_PROTOCOL).catch(() => {})
       await serveHealthSync({ rpc, held: () => [...this.raw.values()], timeoutMs: this.init.config.syncTimeoutMs, maxReportBytes: this.init.config.maxReportBytes, logger })
       this.syncAbort = new AbortController()
       this.scheduleSync(SYNC_FIRST_MS)
