@@ -161,7 +161,8 @@ export class ComponentLogs {
   async start (): Promise<void> {
     if (this.running) return
     this.running = true
-    await mkdir(this.init.dir, { recursive: true }).catch(() => {})
+    // The supervisor's mode (host/supervisor.ts): this part starts first, and a later mkdir keeps an existing dir's mode.
+    await mkdir(this.init.dir, { recursive: true, mode: 0o750 }).catch(() => {})
     try {
       this.watcher = watch(this.init.dir, { persistent: false }, () => { this.kick() })
       this.watcher.on('error', () => { this.unwatch(); this.kick() })
@@ -190,6 +191,8 @@ export class ComponentLogs {
   /** Something may have changed: look now, or `pollMs` after the last look, once. */
   private kick (): void {
     if (!this.running || this.timer !== undefined) return
+    // A look under way takes the change in after it (one more look), without a timer per write.
+    if (this.busy) { this.again = true; return }
     const wait = Math.max(0, this.lastLook + this.init.pollMs - Date.now())
     this.timer = setTimeout(() => { this.timer = undefined; void this.look() }, wait)
     this.timer.unref?.()

@@ -93,8 +93,9 @@ export class VerifiedTopic<T> {
     try { pubsub.unsubscribe(topic) } catch { /* pubsub already stopped */ }
   }
 
-  async publish (data: Uint8Array): Promise<void> {
-    await this.init.pubsub.publish(this.init.topic, data)
+  /** Publish; resolves with how many peers it was sent to (0: nobody subscribed is connected yet). */
+  async publish (data: Uint8Array): Promise<number> {
+    return (await this.init.pubsub.publish(this.init.topic, data)).recipients.length
   }
 
   private async validate (msg: Message, forwarder: string): Promise<TopicValidatorResult> {

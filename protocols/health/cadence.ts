@@ -14,10 +14,14 @@
  *    so the region's reports add up to `regionReportsPerSecond` at most,
  *    capped at `maxRefreshMs`;
  *  - the report carries its refresh period (`refreshMs`), and a reader calls
- *    it stale after `staleAfterIntervals` of *its publisher's* periods: the
- *    nodes of a region need not agree on its size for staleness to mean the
- *    same thing everywhere. A report without the field (an older release)
- *    is judged by the reader's base period, as before.
+ *    it stale after `staleAfterIntervals` of *its publisher's* periods (up
+ *    to its own cap): the nodes of a region need not agree on its size for
+ *    staleness to mean the same thing everywhere. A report without the field
+ *    (an older release) is judged by the reader's base period, as before;
+ *    so a node stretches its period only once every alive member of its
+ *    region it knows a report of carries the field (wire rule 3: switch
+ *    late), and the next refresh never comes later than the period its last
+ *    report announced.
  */
 import type { HealthConfig } from './constants.js'
 import type { HealthReport } from './report.js'
@@ -30,14 +34,18 @@ export function significantKey (r: HealthReport): string {
   ])
 }
 
-/** How often a node of a region of `regionSize` members refreshes its report, ms. */
+/** How often a node of a region of `regionSize` members refreshes its report, ms (all of them read `refreshMs`). */
 export function refreshIntervalMs (cfg: Pick<HealthConfig, 'publishIntervalMs' | 'regionReportsPerSecond' | 'maxRefreshMs'>, regionSize: number): number {
   const n = Number.isFinite(regionSize) && regionSize > 1 ? regionSize : 1
   const spread = Math.ceil(n / cfg.regionReportsPerSecond * 1000)
   return Math.max(cfg.publishIntervalMs, Math.min(cfg.maxRefreshMs, spread))
 }
 
-/** Age after which a reader calls `report` stale, ms. */
-export function staleAfterMs (cfg: Pick<HealthConfig, 'publishIntervalMs' | 'staleAfterIntervals'>, report: Pick<HealthReport, 'refreshMs'>): number {
-  return cfg.staleAfterIntervals * (report.refreshMs ?? cfg.publishIntervalMs)
+/**
+ * Age after which a reader calls `report` stale, ms. The publisher's period
+ * is taken up to the reader's own cap: a member announcing a day and then
+ * going quiet is not "fresh" for three days.
+ */
+export function staleAfterMs (cfg: Pick<HealthConfig, 'publishIntervalMs' | 'staleAfterIntervals' | 'maxRefreshMs'>, report: Pick<HealthReport, 'refreshMs'>): number {
+  return cfg.staleAfterIntervals * Math.min(report.refreshMs ?? cfg.publishIntervalMs, Math.max(cfg.maxRefreshMs, cfg.publishIntervalMs))
 }

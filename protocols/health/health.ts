@@ -71,6 +71,8 @@ export class Health implements Startable {
   /** What the last published report said that readers act on, and when it went out (cadence.ts). */
   private lastKey: string | undefined
   private lastPublishedAt = 0
+  /** The refresh period the last published report announced: the next one comes within it, whatever the region does. */
+  private lastAnnouncedMs = 0
   /** The next report is published whatever changed (`publishSoon`). */
   private forced = false
   private syncTimer?: NodeJS.Timeout
@@ -155,9 +157,19 @@ export class Health implements Startable {
     return [...this.latest.values()].map(r => ({ ...r, stale: now - r.report.issuedAt > staleAfterMs(this.init.config, r.report) }))
   }
 
-  /** This node's refresh period under the region's current size, ms. */
+  /**
+   * This node's refresh period, ms: stretched with the region's size only
+   * once every alive region member it knows a report of reads `refreshMs`
+   * (an older release calls a report stale after three base periods, so a
+   * node keeps the base period while one may be listening: wire rule 3).
+   */
   refreshMs (): number {
-    return refreshIntervalMs(this.init.config, (this.init.regionPeers?.().length ?? 0) + 1)
+    const peers = this.init.regionPeers?.() ?? []
+    for (const p of peers) {
+      const r = this.latest.get(p)
+      if (r !== undefined && r.report.refreshMs === undefined) return this.init.config.publishIntervalMs
+    }
+    return refreshIntervalMs(this.init.config, peers.length + 1)
   }
 
   /**
@@ -174,13 +186,13 @@ export class Health implements Startable {
     return { report, raw: data.slice() }
   }
 
-  /** Pull the reports `peer` holds (sync.ts); resolves with how many new ones were stored. */
-  async syncFrom (peer: string, signal?: AbortSignal): Promise<number> {
+  /** Pull the reports `peer` holds (sync.ts); resolves with how many arrived and how many of them were new. */
+  async syncFrom (peer: string, signal?: AbortSignal): Promise<{ frames: number, stored: number }> {
     const rpc = this.components.rpc
-    if (rpc === undefined) return 0
+    if (rpc === undefined) return { frames: 0, stored: 0 }
     let stored = 0
     const { region, peerId: self } = this.components
-    await pullHealth(rpc, peer, {
+    const frames = await pullHealth(rpc, peer, {
       timeoutMs: this.init.config.syncTimeoutMs,
       maxReportBytes: this.init.config.maxReportBytes,
       ...(signal !== undefined ? { signal } : {}),
@@ -193,7 +205,7 @@ export class Health implements Startable {
         stored++
       }
     })
-    return stored
+    return { frames, stored }
   }
 
   private scheduleSync (delayMs: number): void {
@@ -209,11 +221,16 @@ export class Health implements Startable {
     if (peers.length > 0) {
       const peer = peers[Math.floor(Math.random() * peers.length)]
       try {
-        const n = await this.syncFrom(peer, signal)
-        this.synced = true
+        const { frames, stored } = await this.syncFrom(peer, signal)
         this.syncs.inc({ result: 'ok' })
-        this.components.logger.debug({ peer, stored: n }, 'health reports synced')
-        return
+        this.components.logger.debug({ peer, frames, stored }, 'health reports synced')
+        // A peer that had nothing yet (it started with us) is asked again, or another one.
+        if (frames > 0) {
+          this.synced = true
+          // Now connected to the region: let it hear our report too (it may have gone to nobody).
+          this.publishSoon()
+          return
+        }
       } catch (err) {
         if (signal.aborted) return
         this.syncs.inc({ result: 'failed' })
@@ -278,17 +295,20 @@ export class Health implements Startable {
       const key = significantKey(report)
       // Nothing a reader acts on changed and the refresh is not due: our own
       // view takes the fresh gauges, the region hears nothing.
-      if (!this.forced && key === this.lastKey && now - this.lastPublishedAt < refreshMs - this.init.config.publishIntervalMs / 2) {
+      if (!this.forced && key === this.lastKey && now - this.lastPublishedAt < Math.min(refreshMs, this.lastAnnouncedMs) - this.init.config.publishIntervalMs / 2) {
         this.store(report)
         this.skipped.inc()
       } else {
         this.forced = false
         const raw = await encodeSignedReport(report, this.components.privateKey)
         this.store(report, raw)
-        await this.topic.publish(raw)
-        this.lastKey = key
-        this.lastPublishedAt = now
-        this.published.inc()
+        // Sent to nobody (no region peer connected yet): not published, so the next look tries again.
+        if (await this.topic.publish(raw) > 0) {
+          this.lastKey = key
+          this.lastPublishedAt = now
+          this.lastAnnouncedMs = refreshMs
+          this.published.inc()
+        }
       }
     } catch (err) {
       this.components.logger.debug({ err }, 'health report publish failed')

@@ -44,10 +44,12 @@ describe('health cadence: refresh period, staleness, what is published at once',
     expect(refreshIntervalMs(healthTunables.defaults('test'), 50)).to.equal(1_000)
   })
 
-  it('a report is stale after its publisher\'s periods, or the reader\'s base period when it names none', () => {
-    const cfg = { publishIntervalMs: 30_000, staleAfterIntervals: 3 }
+  it('a report is stale after its publisher\'s periods (up to the reader\'s cap), or the reader\'s base period when it names none', () => {
+    const cfg = { publishIntervalMs: 30_000, staleAfterIntervals: 3, maxRefreshMs: 600_000 }
     expect(staleAfterMs(cfg, {})).to.equal(90_000)
     expect(staleAfterMs(cfg, { refreshMs: 200_000 })).to.equal(600_000)
+    // A period beyond the reader's own cap counts as the cap: announcing a day buys no three days of freshness.
+    expect(staleAfterMs(cfg, { refreshMs: 86_400_000 })).to.equal(1_800_000)
   })
 
   it('gauges alone do not change what is published at once; checks, components, roles, labels, version and offences do', () => {
