@@ -19,6 +19,7 @@ import type { Registry } from 'prom-client'
 import type { Libp2pProfile } from './profiles.js'
 import { toString as uint8ToString } from 'uint8arrays/to-string'
 import type { AdmissionComponents, AdmissionService } from '../protocols/admission/index.js'
+import { coalescingEncrypter, coalescingProtector } from './coalesce-writes.js'
 import { DHT_METRICS_PREFIX, withPrometheusNames } from './libp2p-metric-names.js'
 
 export interface MycelServices {
@@ -91,9 +92,11 @@ export async function createNode (opts: NodeOptions): Promise<MycelNode> {
       announce: opts.announce ?? []
     },
     transports: [tcp({ inboundSocketInactivityTimeout: p.socketInactivityTimeoutMs, outboundSocketInactivityTimeout: p.socketInactivityTimeoutMs })],
-    connectionEncrypters: [noise()],
+    // Both wrappers batch a connection's socket writes per event-loop turn
+    // (coalesce-writes.ts); whichever receives the raw connection first does it.
+    connectionEncrypters: [coalescingEncrypter(noise())],
     streamMuxers: [yamux()],
-    connectionProtector: opts.networkKey !== undefined ? preSharedKey({ psk: opts.networkKey }) : undefined,
+    connectionProtector: opts.networkKey !== undefined ? coalescingProtector(preSharedKey({ psk: opts.networkKey })) : undefined,
     connectionGater: gater,
     connectionManager: {
       maxConnections: p.maxConnections,
