@@ -53,32 +53,28 @@ export function coalesceWrites (conn: MessageStream): boolean {
   return true
 }
 
+/**
+ * `inner` with `methods` (each taking the raw connection first) coalescing
+ * that connection's writes before they run; everything else is `inner`'s.
+ */
+function coalescingOn<T extends object> (inner: T, methods: Array<keyof T & string>): T {
+  const outer = Object.create(inner) as Record<string, unknown>
+  for (const name of methods) {
+    const method = inner[name] as (conn: MessageStream, ...rest: unknown[]) => Promise<unknown>
+    outer[name] = async (conn: MessageStream, ...rest: unknown[]) => {
+      coalesceWrites(conn)
+      return await method.call(inner, conn, ...rest)
+    }
+  }
+  return outer as T
+}
+
 /** `factory`'s encrypter, coalescing the writes of each connection it secures. */
 export function coalescingEncrypter<C, E> (factory: (components: C) => ConnectionEncrypter<E>): (components: C) => ConnectionEncrypter<E> {
-  return (components) => {
-    const inner = factory(components)
-    return Object.assign(Object.create(inner) as ConnectionEncrypter<E>, {
-      secureInbound: async (conn: MessageStream, options?: Parameters<ConnectionEncrypter<E>['secureInbound']>[1]) => {
-        coalesceWrites(conn)
-        return await inner.secureInbound(conn, options)
-      },
-      secureOutbound: async (conn: MessageStream, options?: Parameters<ConnectionEncrypter<E>['secureOutbound']>[1]) => {
-        coalesceWrites(conn)
-        return await inner.secureOutbound(conn, options)
-      }
-    })
-  }
+  return (components) => coalescingOn(factory(components), ['secureInbound', 'secureOutbound'])
 }
 
 /** `factory`'s protector, coalescing the writes of each connection it protects. */
 export function coalescingProtector<C> (factory: (components: C) => ConnectionProtector): (components: C) => ConnectionProtector {
-  return (components) => {
-    const inner = factory(components)
-    return Object.assign(Object.create(inner) as ConnectionProtector, {
-      protect: async (conn: MessageStream, options?: Parameters<ConnectionProtector['protect']>[1]) => {
-        coalesceWrites(conn)
-        return await inner.protect(conn, options)
-      }
-    })
-  }
+  return (components) => coalescingOn(factory(components), ['protect'])
 }

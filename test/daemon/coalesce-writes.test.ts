@@ -5,7 +5,6 @@
  * field or stops writing chunk by chunk shows up here.
  */
 import assert from 'node:assert/strict'
-import { setImmediate as turn } from 'node:timers/promises'
 import type { Socket } from 'node:net'
 import { tcp } from '@libp2p/tcp'
 import { defaultLogger } from '@libp2p/logger'
@@ -44,10 +43,29 @@ function countWrites (conn: MessageStream): { calls: number } {
   return n
 }
 
-function received (conn: MessageStream): Uint8ArrayList {
-  const got = new Uint8ArrayList()
-  conn.addEventListener('message', (evt) => { got.append((evt as unknown as { data: Uint8Array | Uint8ArrayList }).data) })
-  return got
+interface Received {
+  bytes: Uint8ArrayList
+  /** Resolves once `n` bytes in all have arrived (rejects after 5 s). */
+  total: (n: number) => Promise<void>
+}
+
+function received (conn: MessageStream): Received {
+  const bytes = new Uint8ArrayList()
+  const waiting: Array<{ n: number, resolve: () => void }> = []
+  conn.addEventListener('message', (evt) => {
+    bytes.append((evt as unknown as { data: Uint8Array | Uint8ArrayList }).data)
+    for (const w of waiting.filter(w => bytes.byteLength >= w.n)) { waiting.splice(waiting.indexOf(w), 1); w.resolve() }
+  })
+  return {
+    bytes,
+    total: async (n) => {
+      if (bytes.byteLength >= n) return
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => { reject(new Error(`${bytes.byteLength} of ${n} bytes arrived`)) }, 5_000)
+        waiting.push({ n, resolve: () => { clearTimeout(timer); resolve() } })
+      })
+    }
+  }
 }
 
 /** Three packets as Noise hands them over: a 2-byte length, then the body. */
@@ -55,14 +73,6 @@ function packets (): { frames: Uint8ArrayList[], bytes: Uint8Array } {
   const frames: Uint8ArrayList[] = []
   for (let i = 0; i < 3; i++) frames.push(new Uint8ArrayList(Uint8Array.of(0, 100), new Uint8Array(100).fill(i + 1)))
   return { frames, bytes: new Uint8ArrayList(...frames).subarray() }
-}
-
-async function until (cond: () => boolean): Promise<void> {
-  const deadline = Date.now() + 5_000
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error('timed out')
-    await turn()
-  }
 }
 
 describe('coalesceWrites', () => {
@@ -73,9 +83,9 @@ describe('coalesceWrites', () => {
       const got = received(p.inbound)
       const { frames, bytes } = packets()
       for (const f of frames) p.outbound.send(f)
-      await until(() => got.byteLength === bytes.byteLength)
+      await got.total(bytes.byteLength)
       assert.ok(writes.calls >= 6, `expected a write per chunk, saw ${writes.calls}`)
-      assert.deepEqual(Uint8Array.from(got.subarray()), bytes)
+      assert.deepEqual(Uint8Array.from(got.bytes.subarray()), bytes)
     } finally { await p.close() }
   })
 
@@ -89,12 +99,12 @@ describe('coalesceWrites', () => {
       const { frames, bytes } = packets()
       for (const f of frames) p.outbound.send(f)
       assert.equal(writes.calls, 0, 'nothing leaves before the turn ends')
-      await until(() => got.byteLength === bytes.byteLength)
+      await got.total(bytes.byteLength)
       assert.equal(writes.calls, 1)
-      assert.deepEqual(Uint8Array.from(got.subarray()), bytes)
+      assert.deepEqual(Uint8Array.from(got.bytes.subarray()), bytes)
       // The next turn's writes are a new batch, not held back by the last.
       p.outbound.send(frames[0])
-      await until(() => got.byteLength === bytes.byteLength + 102)
+      await got.total(bytes.byteLength + 102)
       assert.equal(writes.calls, 2)
     } finally { await p.close() }
   })
@@ -107,8 +117,8 @@ describe('coalesceWrites', () => {
       const { frames, bytes } = packets()
       for (const f of frames) p.outbound.send(f)
       await p.outbound.close()
-      await until(() => got.byteLength === bytes.byteLength)
-      assert.deepEqual(Uint8Array.from(got.subarray()), bytes)
+      await got.total(bytes.byteLength)
+      assert.deepEqual(Uint8Array.from(got.bytes.subarray()), bytes)
     } finally { await p.close() }
   })
 
