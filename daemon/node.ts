@@ -21,6 +21,7 @@ import { toString as uint8ToString } from 'uint8arrays/to-string'
 import type { AdmissionComponents, AdmissionService } from '../protocols/admission/index.js'
 import { coalescingEncrypter, coalescingProtector } from './coalesce-writes.js'
 import { DHT_METRICS_PREFIX, withPrometheusNames } from './libp2p-metric-names.js'
+import { libp2pLogger } from './libp2p-logger.js'
 
 export interface MycelServices {
   identify: Identify
@@ -86,6 +87,9 @@ export async function createNode (opts: NodeOptions): Promise<MycelNode> {
 
   node = await createLibp2p({
     privateKey: opts.privateKey,
+    // One silent logger unless DEBUG is set (libp2p-logger.ts): libp2p makes
+    // a named logger per connection and per stream.
+    logger: libp2pLogger(),
     nodeInfo: opts.agentVersion !== undefined ? { name: 'mycel', version: opts.agentVersion, userAgent: `mycel/${opts.agentVersion}` } : undefined,
     addresses: {
       listen: opts.listen,
