@@ -83,10 +83,18 @@ export class AgentProcess {
   static async start (opts: AgentOptions = {}): Promise<AgentProcess> {
     if (!existsSync(CLI)) throw new Error(`${CLI} missing: run \`npm run build\` (npm test builds first)`)
     const dataDir = opts.dataDir ?? await mkdtemp(join(tmpdir(), 'mycel-test-'))
-    const port = opts.port ?? await freePort()
-    const a = new AgentProcess(dataDir, port, opts)
-    await a.spawn()
-    return a
+    // freePort() only finds a port free now: another process may bind it
+    // before the agent does. A port we picked is picked again then (a port
+    // the caller chose is the caller's to fix).
+    for (let attempt = 1; ; attempt++) {
+      const a = new AgentProcess(dataDir, opts.port ?? await freePort(), opts)
+      try {
+        await a.spawn()
+        return a
+      } catch (err) {
+        if (opts.port !== undefined || attempt >= 3 || !/address already in use/.test((err as Error).message)) throw err
+      }
+    }
   }
 
   async spawn (moreArgs: string[] = []): Promise<void> {
