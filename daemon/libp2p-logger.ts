@@ -21,20 +21,13 @@
 import type { ComponentLogger, Logger } from '@libp2p/interface'
 import { defaultLogger } from '@libp2p/logger'
 
-function silentLogger (): Logger {
-  const log = Object.assign((): void => {}, {
-    enabled: false,
-    error: (): void => {},
-    trace: (): void => {},
-    newScope: (): Logger => log
-  })
-  return log
-}
-
-const SILENT: ComponentLogger = (() => {
-  const log = silentLogger()
-  return { forComponent: () => log }
-})()
+const silent: Logger = Object.assign((): void => {}, {
+  enabled: false,
+  error: (): void => {},
+  trace: (): void => {},
+  newScope: (): Logger => silent
+})
+const SILENT: ComponentLogger = { forComponent: () => silent }
 
 /** The component logger to give libp2p: silent unless `DEBUG` names something to print. */
 export function libp2pLogger (env: NodeJS.ProcessEnv = process.env): ComponentLogger {

@@ -41,7 +41,11 @@ describe('libp2p logger', () => {
 
   it('the daemon\'s libp2p node uses it', async function () {
     this.timeout(20_000)
+    // createNode reads DEBUG from the environment: a run with DEBUG set must not change what this checks.
+    const debug = process.env.DEBUG
+    delete process.env.DEBUG
     const node = await createNode({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'], profile: libp2pTunables.defaults('test') })
+      .finally(() => { if (debug !== undefined) process.env.DEBUG = debug })
     try {
       assert.equal(node.logger.forComponent('a'), libp2pLogger({}).forComponent('b'))
     } finally {
