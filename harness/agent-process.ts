@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { existsSync, readFileSync } from 'node:fs'
 import { nodeCommand } from './node-command.js'
+import { ADDRESS_IN_USE } from '../daemon/cli/startup-error.js'
 
 export const CLI = resolve('dist/daemon/cli.js')
 export const LAUNCHER = resolve('dist/launcher/main.js')
@@ -92,7 +93,7 @@ export class AgentProcess {
         await a.spawn()
         return a
       } catch (err) {
-        if (opts.port !== undefined || attempt >= 3 || !/address already in use/.test((err as Error).message)) throw err
+        if (opts.port !== undefined || attempt >= 3 || !(err as Error).message.includes(ADDRESS_IN_USE)) throw err
       }
     }
   }

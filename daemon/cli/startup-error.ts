@@ -7,9 +7,12 @@
 import { ListenError } from '../errors.js'
 import { StartError } from '../../lib/lifecycle.js'
 
+/** What `mycel agent` says of a listen address another process holds (the test harness picks another port on it). */
+export const ADDRESS_IN_USE = 'address already in use by another process (perhaps another mycel agent)'
+
 /** Reasons by errno, in the words of the fix. */
 const LISTEN_REASONS: Record<string, string> = {
-  EADDRINUSE: 'address already in use by another process (perhaps another mycel agent)',
+  EADDRINUSE: ADDRESS_IN_USE,
   EADDRNOTAVAIL: 'address not available on this host',
   EACCES: 'permission denied (ports below 1024 need privileges)'
 }
