@@ -20,6 +20,8 @@ import { jittered, sleep } from '../../lib/clock.js'
 
 export class PushPull {
   private readonly lastSync = new Map<string, number>()
+  /** Strangers (below) we tried: when to try each again, and the gap that doubles per try up to the push-pull interval. */
+  private readonly strangerRetry = new Map<string, { at: number, gapMs: number }>()
   private loop?: Promise<void>
 
   constructor (private readonly ctx: SwimContext) {}
@@ -42,24 +44,61 @@ export class PushPull {
 
   private async run (): Promise<void> {
     const { cfg, signal, table, clock, random } = this.ctx
+    // Jitter of +-25 % keeps nodes from syncing in waves.
+    const periodic = (): number => clock.now() + jittered(pushPullIntervalFor(cfg.pushPullIntervalMs, table.estimateN()), 0.25, random)
+    let periodicAt = periodic()
     while (!signal.aborted) {
-      // Isolated (no live member known): the join exchange that a new
-      // connection triggers can fail on a starved host, and an already open
-      // connection never triggers another. Retry through any connected peer
-      // at the probe cadence until we have joined.
+      // The join exchange a new connection triggers can be lost (a starved
+      // host, a lossy path), and an open connection never triggers another.
+      // Until it succeeds, retry at the probe cadence: with any connected
+      // peer while we know no live member, and with each connected peer we
+      // have no record of at all. The second case is not rare: a bootstrap
+      // peer whose join with the first one failed is joined by others and
+      // stops being isolated, and the two then grow two clusters that never
+      // learn of each other (found by the simulation's lossy-join property).
       const isolated = this.alivePeers().length === 0
-      const interval = isolated ? cfg.probeIntervalMs : pushPullIntervalFor(cfg.pushPullIntervalMs, table.estimateN())
-      // Jitter of +-25 % keeps nodes from syncing in waves.
-      await sleep(jittered(interval, 0.25, random), signal, clock)
+      const unjoined = isolated || this.strangers().length > 0
+      const wakeAt = unjoined ? Math.min(periodicAt, clock.now() + jittered(cfg.probeIntervalMs, 0.25, random)) : periodicAt
+      await sleep(Math.max(0, wakeAt - clock.now()), signal, clock)
       if (signal.aborted) return
-      const alive = shuffled(this.alivePeers(), random)
-      if (alive.length > 0) {
-        await this.sync(alive[0], false)
+      const due = shuffled(this.strangers().filter(id => clock.now() >= (this.strangerRetry.get(id)?.at ?? 0)), random)
+      if (due.length > 0) {
+        this.backOff(due[0])
+        await this.sync(due[0], true)
         continue
       }
-      const connected = shuffled(this.ctx.peers.getPeers().map(p => p.toString()).filter(id => id !== this.ctx.selfId), random)
-      if (connected.length > 0) await this.sync(connected[0], true)
+      const alive = shuffled(this.alivePeers(), random)
+      if (alive.length === 0) {
+        const connected = shuffled(this.connectedPeers(), random)
+        if (connected.length > 0) await this.sync(connected[0], true)
+        continue
+      }
+      if (clock.now() < periodicAt) continue
+      periodicAt = periodic()
+      await this.sync(alive[0], false)
     }
+  }
+
+  private connectedPeers (): string[] {
+    return this.ctx.peers.getPeers().map(p => p.toString()).filter(id => id !== this.ctx.selfId)
+  }
+
+  /**
+   * Connected peers with no record in our table: their join exchange with us
+   * has not happened. A peer whose records we keep refusing stays one; its
+   * retries (backOff) slow down to one per push-pull interval, the rate of
+   * the periodic sync.
+   */
+  private strangers (): string[] {
+    const found = this.connectedPeers().filter(id => this.ctx.table.get(id) === undefined)
+    for (const id of this.strangerRetry.keys()) if (!found.includes(id)) this.strangerRetry.delete(id)
+    return found
+  }
+
+  private backOff (stranger: string): void {
+    const { cfg, clock } = this.ctx
+    const gapMs = Math.min(2 * (this.strangerRetry.get(stranger)?.gapMs ?? cfg.probeIntervalMs / 2), cfg.pushPullIntervalMs)
+    this.strangerRetry.set(stranger, { at: clock.now() + gapMs, gapMs })
   }
 
   private alivePeers (): string[] {

@@ -62,6 +62,15 @@ describe('membership simulation: SWIM at small N with the real protocol code', f
     }), { numRuns: RUNS })
   })
 
+  it('two bootstrap peers whose join exchanges were lost still grow one cluster, not two', async () => {
+    // fast-check's counterexample (seed 47779188, 10 % frame loss): the second
+    // bootstrap peer's join with the first was lost both ways, joiners reached
+    // each of them, and 12 and 8 nodes stayed two clusters for good.
+    const c = await SimCluster.create({ n: 20, seed: 47779188, config: cfg, loss: 0.1 })
+    await c.start()
+    assert.ok(await c.runUntil(() => c.converged(), 120_000) !== undefined, 'every node sees the 19 others alive')
+  })
+
   it('survivors of a lossy period agree that every live node is alive once the loss stops', async () => {
     const c = await SimCluster.create({ n: 20, seed: 11, config: cfg, loss: 0.1 })
     await c.start()
