@@ -10,13 +10,16 @@
  *
  * Never closed: peers `protect()` names (membership's monitoring
  * neighbours), connections younger than `graceMs`, and connections with a
- * stream open other than gossipsub's long-lived one (an RPC in flight).
+ * stream open other than the long-lived ones (an RPC in flight). A request
+ * on a request-mux session (wire/rpc-mux.ts) is not seen: its connection
+ * may be closed under it, and the request fails as on any lost connection.
  */
 import type { Logger } from 'pino'
 import type { Connection } from '@libp2p/interface'
 import type { Counter } from 'prom-client'
 import type { MycelNode } from './node.js'
 import type { Startable } from '../lib/lifecycle.js'
+import { RPC_MUX_PROTOCOL } from '../wire/rpc-mux.js'
 
 export interface ConnectionTrimmerInit {
   lowWater: number
@@ -37,8 +40,8 @@ export interface ConnectionTrimmerComponents {
   trimmed?: Counter
 }
 
-/** Streams that stay open for a connection's life and do not mean "in use". */
-const LONG_LIVED = ['/meshsub/', '/floodsub/']
+/** Streams that stay open for a connection's life and do not mean "in use" (gossipsub's, the request mux's sessions). */
+const LONG_LIVED = ['/meshsub/', '/floodsub/', RPC_MUX_PROTOCOL]
 
 export class ConnectionTrimmer implements Startable {
   private timer?: ReturnType<typeof setInterval>

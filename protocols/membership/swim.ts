@@ -14,7 +14,8 @@ import type { Message } from '@libp2p/gossipsub'
 import type { PeerId } from '@libp2p/interface'
 import type { Logger } from 'pino'
 import type { CommonComponents } from '../../lib/components.js'
-import { streamTransport, type RequestTransport, type RpcHost } from '../../wire/rpc.js'
+import type { RequestTransport, RpcHost } from '../../wire/rpc.js'
+import { MuxTransport } from '../../wire/rpc-mux.js'
 import type { PeerHost } from '../../wire/peers.js'
 import type { PubSubHost } from '../../wire/topic.js'
 import { isFailStop } from '../../lib/errors.js'
@@ -114,6 +115,8 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
   private readonly clock: Timekeeper
   private readonly random: () => number
   private readonly transport: RequestTransport
+  /** The request mux over `rpc`, when this instance made it (closed on stop). */
+  private readonly mux?: MuxTransport
   private readonly verify: (body: UpdateBody, raw: SignedUpdate) => Promise<void>
 
   constructor (private readonly init: MembershipInit, private readonly components: MembershipComponents) {
@@ -121,9 +124,11 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
     this.cfg = init.config
     this.clock = components.clock ?? systemTimekeeper
     this.random = components.random ?? Math.random
-    this.transport = components.transport ?? streamTransport(components.rpc)
     this.verify = init.verifyUpdate ?? verifyUpdate
     this.log = components.logger.child({ component: 'membership' })
+    // Probes and push-pull digests as frames on one stream per peer (wire/rpc-mux.ts).
+    if (components.transport === undefined) this.mux = new MuxTransport(components.rpc, {}, this.log)
+    this.transport = components.transport ?? this.mux as MuxTransport
     this.codec = decoders(this.cfg)
     this.store = init.incarnationStore ?? (init.dataDir !== undefined ? fileIncarnationStore(init.dataDir) : clockIncarnationStore(this.clock.now))
     this.awareness = new Awareness(this.cfg.awarenessMaxMultiplier)
@@ -226,6 +231,7 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
       pubsub.unsubscribe(MEMBERSHIP_TOPIC)
     } catch { /* the node may already be stopping */ }
     await Promise.all([this.prober?.stop(), this.pushPull?.stop(), this.gossiper?.stop(), this.maintenance])
+    await this.mux?.close()
     await this.selfChain
     this.offPolicy?.()
     this.offPolicy = undefined

@@ -1,0 +1,370 @@
+/**
+ * A `RequestTransport` that keeps one long-lived stream per peer (a
+ * "session") and sends each small request and its answer on it as two
+ * frames (wire/rpc-mux-frame.ts), instead of opening a stream per request.
+ *
+ * Why: a stream per request is a yamux open and two closes, a
+ * multistream-select negotiation and a peer-store rewrite of the peer's
+ * protocol list on both ends, for a probe of a hundred bytes. Measured on
+ * two of the daemon's nodes (docs/performance.md, "What a stream costs"):
+ * 1,638 µs of CPU per request on a new stream against 163 µs as two frames
+ * on one stream. SWIM probes are the steadiest traffic an idle agent has.
+ *
+ * What stays on a stream of its own: requests whose body or allowed answer
+ * exceed `maxFrameBytes` (push-pull's full state: a 4 MiB answer must not
+ * hold the probes behind it on a slow link), and every request to a peer
+ * that does not speak the mux protocol (an older agent during a rolling
+ * update of the core): it is asked again after `legacyRetryMs`. Every
+ * protocol handled here is also handled on its own stream, so older agents
+ * and large requests reach the same handler.
+ *
+ * A session is one-way: its opener sends requests, the other end answers.
+ * It lives as long as its connection (yamux streams have no idle timeout);
+ * when it closes, requests waiting on it fail and the next request opens a
+ * new one.
+ */
+import type { Connection, PeerId, Stream } from '@libp2p/interface'
+import { UnsupportedProtocolError } from '@libp2p/interface'
+import { LengthPrefixedDecoder } from '@libp2p/utils'
+import { Uint8ArrayList } from 'uint8arraylist'
+import * as varint from 'uint8-varint'
+import type { Logger } from 'pino'
+import { OversizedMessageError } from './errors.js'
+import { streamTransport, type HandleOptions, type RequestHandler, type RequestOptions, type RequestTransport, type RpcHost } from './rpc.js'
+import { decodeFrame, encodeFrame, FRAME_ERROR, FRAME_REQUEST, FRAME_RESPONSE, muxErrorName, MuxErrorCode, requestOverhead, RESPONSE_OVERHEAD, type MuxErrorName, type MuxFrame } from './rpc-mux-frame.js'
+
+export const RPC_MUX_PROTOCOL = '/mycel/rpc-mux/1.0.0'
+
+export interface MuxTransportInit {
+  /**
+   * Largest frame on a session, bytes. A request whose body or allowed answer
+   * (its `maxBytes`) does not fit goes on a stream of its own, so no large
+   * transfer holds small ones behind it. 64 KiB: a probe with its piggybacked
+   * updates (membership's maxProbeBytes).
+   */
+  maxFrameBytes: number
+  /** Sessions one connection may open to us at once, count (one is normal; more only in a reconnect race). */
+  maxInboundSessions: number
+  /** How long a peer that did not speak the mux protocol gets a stream per request before we ask again, ms. */
+  legacyRetryMs: number
+  /** How long opening a session may take, ms (the connection usually exists: it is a stream open). */
+  openTimeoutMs: number
+}
+
+export const RPC_MUX_DEFAULTS: MuxTransportInit = {
+  maxFrameBytes: 64 * 1024 + 512,
+  maxInboundSessions: 4,
+  legacyRetryMs: 5 * 60_000,
+  openTimeoutMs: 10_000
+}
+
+/** The responder sent an error frame instead of an answer. */
+export class RemoteRequestError extends Error {
+  static name = 'RemoteRequestError'
+  override name = 'RemoteRequestError'
+  constructor (readonly reason: MuxErrorName, protocol: string) {
+    super(`${protocol}: the peer answered "${reason}"`)
+  }
+}
+
+/** The session a request waited on closed before its answer came. */
+export class SessionClosedError extends Error {
+  static name = 'SessionClosedError'
+  override name = 'SessionClosedError'
+}
+
+export class MuxTransport implements RequestTransport {
+  private readonly cfg: MuxTransportInit
+  private readonly streams: RequestTransport
+  private readonly handlers = new Map<string, { handler: RequestHandler, opts: HandleOptions }>()
+  private readonly sessions = new Map<string, OutboundSession | Promise<OutboundSession | undefined>>()
+  private readonly inbound = new Set<Stream>()
+  /** Peers that do not speak the mux protocol, until when (ms since epoch). */
+  private readonly legacy = new Map<string, number>()
+  private serving = false
+  /** Aborted by close(), then replaced: a transport closed and used again opens new sessions. */
+  private shutdown = new AbortController()
+
+  constructor (private readonly host: RpcHost, init: Partial<MuxTransportInit> = {}, private readonly log?: Logger) {
+    this.cfg = { ...RPC_MUX_DEFAULTS, ...init }
+    this.streams = streamTransport(host)
+  }
+
+  async handle (protocol: string, handler: RequestHandler, opts: HandleOptions): Promise<void> {
+    await this.streams.handle(protocol, handler, opts)
+    this.handlers.set(protocol, { handler, opts })
+    if (!this.serving) {
+      this.serving = true
+      await this.host.handle(RPC_MUX_PROTOCOL, (stream, connection) => { this.serve(stream, connection) }, {
+        maxInboundStreams: this.cfg.maxInboundSessions,
+        maxOutboundStreams: this.cfg.maxInboundSessions
+      })
+    }
+  }
+
+  async unhandle (protocol: string): Promise<void> {
+    this.handlers.delete(protocol)
+    await this.streams.unhandle(protocol)
+    if (this.handlers.size === 0 && this.serving) {
+      this.serving = false
+      await this.host.unhandle(RPC_MUX_PROTOCOL)
+      for (const s of this.inbound) s.abort(new SessionClosedError('no longer serving requests'))
+    }
+  }
+
+  async request (peer: PeerId, protocol: string, body: Uint8Array, opts: RequestOptions): Promise<Uint8Array> {
+    if (opts.maxBytes + RESPONSE_OVERHEAD > this.cfg.maxFrameBytes || body.byteLength + requestOverhead(protocol) > this.cfg.maxFrameBytes) {
+      return await this.streams.request(peer, protocol, body, opts)
+    }
+    const session = await this.session(peer, opts)
+    if (session === undefined) return await this.streams.request(peer, protocol, body, opts)
+    return await session.request(protocol, body, opts)
+  }
+
+  /** Close every session, both ways; requests waiting on them fail. */
+  async close (): Promise<void> {
+    this.shutdown.abort()
+    this.shutdown = new AbortController()
+    for (const s of this.sessions.values()) if (s instanceof OutboundSession) s.close()
+    this.sessions.clear()
+    for (const s of this.inbound) s.abort(new SessionClosedError('transport closed'))
+    this.inbound.clear()
+  }
+
+  /** The open session to `peer`, one being opened, or undefined when the peer does not speak the mux protocol. */
+  private async session (peer: PeerId, opts: RequestOptions): Promise<OutboundSession | undefined> {
+    const key = peer.toString()
+    const until = this.legacy.get(key)
+    if (until !== undefined) {
+      if (Date.now() < until) return undefined
+      this.legacy.delete(key)
+    }
+    let s = this.sessions.get(key)
+    if (s === undefined) {
+      s = this.open(peer, key)
+      this.sessions.set(key, s)
+    }
+    if (s instanceof OutboundSession) return s
+    // Each waiter gives up on its own deadline; the open goes on for the others.
+    const signal = opts.signal === undefined ? AbortSignal.timeout(opts.timeoutMs) : AbortSignal.any([opts.signal, AbortSignal.timeout(opts.timeoutMs)])
+    signal.throwIfAborted()
+    return await new Promise<OutboundSession | undefined>((resolve, reject) => {
+      const onAbort = (): void => { reject(signal.reason) }
+      signal.addEventListener('abort', onAbort, { once: true });
+      (s as Promise<OutboundSession | undefined>).then(resolve, reject).finally(() => { signal.removeEventListener('abort', onAbort) })
+    })
+  }
+
+  private async open (peer: PeerId, key: string): Promise<OutboundSession | undefined> {
+    const closed = this.shutdown.signal
+    const signal = AbortSignal.any([closed, AbortSignal.timeout(this.cfg.openTimeoutMs)])
+    let stream: Stream
+    try {
+      stream = await this.host.dialProtocol(peer, RPC_MUX_PROTOCOL, { signal })
+    } catch (err) {
+      this.sessions.delete(key)
+      if ((err as Error)?.name === UnsupportedProtocolError.name) {
+        this.legacy.set(key, Date.now() + this.cfg.legacyRetryMs)
+        this.log?.debug({ peer: key }, 'peer does not speak the request mux; a stream per request')
+        return undefined
+      }
+      throw err
+    }
+    if (closed.aborted) {
+      stream.abort(new SessionClosedError('transport closed'))
+      throw new SessionClosedError('transport closed')
+    }
+    const session = new OutboundSession(stream, this.cfg.maxFrameBytes, () => {
+      if (this.sessions.get(key) === session) this.sessions.delete(key)
+    })
+    this.sessions.set(key, session)
+    return session
+  }
+
+  /** Answer the requests of one inbound session until it closes. */
+  private serve (stream: Stream, connection: Connection): void {
+    this.inbound.add(stream)
+    const decoder = new LengthPrefixedDecoder({ maxDataLength: this.cfg.maxFrameBytes, maxBufferSize: 2 * this.cfg.maxFrameBytes })
+    const running = new Map<string, number>()
+    const peer = connection.remotePeer.toString()
+    const broken = (err: unknown): void => {
+      this.log?.debug({ peer, err: (err as Error)?.message }, 'request mux session broken; closed')
+      stream.abort(err instanceof Error ? err : new Error(String(err)))
+    }
+    stream.addEventListener('message', (evt) => {
+      try {
+        for (const bytes of decoder.decode(evt.data)) {
+          const frame = decodeFrame(bytes.subarray())
+          if (frame.kind !== FRAME_REQUEST) throw new UnexpectedFrameError(`a ${frame.kind === FRAME_RESPONSE ? 'response' : 'error'} frame from the requesting end`)
+          this.dispatch(stream, connection, frame, running)
+        }
+      } catch (err) {
+        broken(sizeError(err))
+      }
+    })
+    stream.addEventListener('remoteCloseWrite', () => { stream.close().catch(() => {}) })
+    stream.addEventListener('close', () => { this.inbound.delete(stream) })
+  }
+
+  private dispatch (stream: Stream, connection: Connection, frame: Extract<MuxFrame, { kind: typeof FRAME_REQUEST }>, running: Map<string, number>): void {
+    const { id, protocol, body } = frame
+    const entry = this.handlers.get(protocol)
+    if (entry === undefined) { send(stream, { kind: FRAME_ERROR, id, code: MuxErrorCode.unsupported }); return }
+    const { handler, opts } = entry
+    if (body.byteLength > opts.maxBytes) {
+      send(stream, { kind: FRAME_ERROR, id, code: MuxErrorCode.oversized })
+      opts.onError(new OversizedMessageError(`${protocol}: request of ${body.byteLength} bytes exceeds ${opts.maxBytes}`), connection)
+      return
+    }
+    const n = running.get(protocol) ?? 0
+    if (n >= (opts.maxInboundStreams ?? 32)) { send(stream, { kind: FRAME_ERROR, id, code: MuxErrorCode.busy }); return }
+    running.set(protocol, n + 1)
+    let answered = false
+    const answer = (f: MuxFrame): boolean => {
+      if (answered) return false
+      answered = true
+      clearTimeout(timer)
+      send(stream, f)
+      return true
+    }
+    let timedOut = false
+    const timer = setTimeout(() => {
+      timedOut = true
+      if (answer({ kind: FRAME_ERROR, id, code: MuxErrorCode.timeout })) opts.onError(new TimeoutError(`${protocol}: no answer within ${opts.timeoutMs} ms`), connection)
+    }, opts.timeoutMs)
+    const reply = async (out: Uint8Array): Promise<void> => {
+      if (answered) throw new LateAnswerError(`${protocol}: a mux request gets one answer, within ${opts.timeoutMs} ms`)
+      if (out.byteLength + RESPONSE_OVERHEAD > this.cfg.maxFrameBytes) {
+        answer({ kind: FRAME_ERROR, id, code: MuxErrorCode.oversized })
+        throw new OversizedMessageError(`${protocol}: answer of ${out.byteLength} bytes does not fit a mux frame`)
+      }
+      answer({ kind: FRAME_RESPONSE, id, body: out })
+      await drained(stream, opts.timeoutMs)
+    }
+    Promise.resolve().then(async () => { await handler(body, connection, reply) }).then(
+      () => { answer({ kind: FRAME_ERROR, id, code: MuxErrorCode.noResponse }) },
+      (err) => {
+        answer({ kind: FRAME_ERROR, id, code: MuxErrorCode.failed })
+        // A late answer's request was already reported as timed out.
+        if (!(err instanceof LateAnswerError && timedOut)) opts.onError(err, connection)
+      }
+    ).finally(() => {
+      const left = (running.get(protocol) ?? 1) - 1
+      if (left === 0) running.delete(protocol)
+      else running.set(protocol, left)
+    })
+  }
+}
+
+/** Our end of a session we opened: requests out, answers matched back by id. */
+class OutboundSession {
+  private readonly pending = new Map<number, { protocol: string, maxBytes: number, resolve: (b: Uint8Array) => void, reject: (e: unknown) => void }>()
+  private nextId = 1
+  private closed = false
+
+  constructor (private readonly stream: Stream, maxFrameBytes: number, private readonly onClosed: () => void) {
+    const decoder = new LengthPrefixedDecoder({ maxDataLength: maxFrameBytes, maxBufferSize: 2 * maxFrameBytes })
+    stream.addEventListener('message', (evt) => {
+      try {
+        for (const bytes of decoder.decode(evt.data)) this.receive(decodeFrame(bytes.subarray()))
+      } catch (err) {
+        this.fail(sizeError(err))
+      }
+    })
+    stream.addEventListener('remoteCloseWrite', () => { this.fail(new SessionClosedError('the peer closed the session')) })
+    stream.addEventListener('close', (evt) => { this.fail(evt.error ?? new SessionClosedError('session closed')) })
+  }
+
+  async request (protocol: string, body: Uint8Array, opts: RequestOptions): Promise<Uint8Array> {
+    if (this.closed) throw new SessionClosedError('session closed')
+    const signal = opts.signal === undefined ? AbortSignal.timeout(opts.timeoutMs) : AbortSignal.any([opts.signal, AbortSignal.timeout(opts.timeoutMs)])
+    signal.throwIfAborted()
+    const id = this.nextId
+    this.nextId = this.nextId === 0xffffffff ? 1 : this.nextId + 1
+    return await new Promise<Uint8Array>((resolve, reject) => {
+      const onAbort = (): void => { this.pending.delete(id); reject(signal.reason) }
+      const done = (): void => { signal.removeEventListener('abort', onAbort) }
+      this.pending.set(id, {
+        protocol,
+        maxBytes: opts.maxBytes,
+        resolve: (b) => { done(); resolve(b) },
+        reject: (e) => { done(); reject(e) }
+      })
+      signal.addEventListener('abort', onAbort, { once: true })
+      send(this.stream, { kind: FRAME_REQUEST, id, protocol, body })
+    })
+  }
+
+  close (): void {
+    this.fail(new SessionClosedError('transport closed'))
+  }
+
+  private receive (frame: MuxFrame): void {
+    if (frame.kind === FRAME_REQUEST) throw new UnexpectedFrameError('a request frame from the answering end')
+    const p = this.pending.get(frame.id)
+    // An answer after its request gave up: dropped.
+    if (p === undefined) return
+    this.pending.delete(frame.id)
+    if (frame.kind === FRAME_ERROR) {
+      const reason = muxErrorName(frame.code)
+      if (reason === 'unsupported') p.reject(new UnsupportedProtocolError(`${p.protocol}: not handled by the peer`))
+      else if (reason === 'oversized') p.reject(new OversizedMessageError(`${p.protocol}: the peer found the request or its answer too large`))
+      else p.reject(new RemoteRequestError(reason, p.protocol))
+    } else if (frame.body.byteLength > p.maxBytes) {
+      p.reject(new OversizedMessageError(`${p.protocol}: answer of ${frame.body.byteLength} bytes exceeds ${p.maxBytes}`))
+    } else {
+      // A copy: the body is a view into the decoder's buffer.
+      p.resolve(frame.body.slice())
+    }
+  }
+
+  private fail (err: unknown): void {
+    if (this.closed) return
+    this.closed = true
+    this.onClosed()
+    if (this.stream.status === 'open') this.stream.abort(err instanceof Error ? err : new Error(String(err)))
+    const pending = [...this.pending.values()]
+    this.pending.clear()
+    for (const p of pending) p.reject(err)
+  }
+}
+
+class UnexpectedFrameError extends Error {
+  static name = 'UnexpectedFrameError'
+  override name = 'UnexpectedFrameError'
+}
+
+/** The handler answered twice, or after its request timed out. */
+class LateAnswerError extends Error {
+  static name = 'LateAnswerError'
+  override name = 'LateAnswerError'
+}
+
+class TimeoutError extends Error {
+  static name = 'TimeoutError'
+  override name = 'TimeoutError'
+}
+
+/** Write one frame, length-prefixed; libp2p buffers it if the stream needs draining. */
+function send (stream: Stream, frame: MuxFrame): void {
+  if (stream.status !== 'open' || stream.writeStatus !== 'writable') return
+  const bytes = encodeFrame(frame)
+  stream.send(new Uint8ArrayList(varint.encode(bytes.byteLength), bytes))
+}
+
+/** Wait until the stream can take more, at most `ms`; a reply that fills the buffer holds its handler slot. */
+async function drained (stream: Stream, ms: number): Promise<void> {
+  if (!stream.writableNeedsDrain) return
+  await new Promise<void>((resolve) => {
+    const t = setTimeout(finish, ms)
+    function finish (): void { clearTimeout(t); stream.removeEventListener('drain', finish); stream.removeEventListener('close', finish); resolve() }
+    stream.addEventListener('drain', finish)
+    stream.addEventListener('close', finish)
+  })
+}
+
+function sizeError (err: unknown): unknown {
+  const name = (err as Error)?.name
+  if (name === 'InvalidDataLengthError' || name === 'InvalidDataLengthLengthError' || name === 'InvalidMessageLengthError') return new OversizedMessageError((err as Error).message)
+  return err
+}
