@@ -133,7 +133,9 @@ export class PushPull {
     if (!full) {
       try {
         const body = encode({ v: 1, t: 'digest', d: ctx.table.digest() } satisfies PushPullDigest)
-        const res = ctx.codec.ppDigestRes(await ctx.transport.request(pid, PUSH_PULL_PROTOCOL, body, opts))
+        // A digest's answer is a few bytes: allowing no more than a probe's lets
+        // the request mux carry it on the peer's session (wire/rpc-mux.ts).
+        const res = ctx.codec.ppDigestRes(await ctx.transport.request(pid, PUSH_PULL_PROTOCOL, body, { ...opts, maxBytes: ctx.cfg.maxProbeBytes }))
         ctx.metrics.bytes.inc({ channel: 'pushpull', direction: 'sent' }, body.byteLength)
         ctx.metrics.pushPulls.inc({ role: 'initiator', kind: 'digest', result: res.same ? 'same' : 'differ' })
         if (res.same) return

@@ -18,6 +18,7 @@ import { libp2pTunables } from '../../daemon/profiles.js'
 import { membership, membershipConfig, MEMBERSHIP_TOPIC, PROBE_PROTOCOL, PUSH_PULL_PROTOCOL, type Membership, type MemberState } from '../../protocols/membership/index.js'
 import { signUpdate, type AliveBody, type LeftBody } from '../../protocols/membership/messages.js'
 import { request } from '../../wire/rpc.js'
+import { RPC_MUX_PROTOCOL } from '../../wire/rpc-mux.js'
 import { encodeCbor } from '../../wire/codec.js'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 
@@ -77,6 +78,8 @@ describe('membership over real libp2p nodes (in-process, TCP loopback)', functio
     const joinMs = await waitFor('all alive everywhere', () => agents.every(x => x.m.alivePeers().length === 3))
     for (const x of agents) assert.deepEqual(x.m.members().map(m => m.state), ['alive', 'alive', 'alive', 'alive'])
     assert.deepEqual(a.m.get(b.node.peerId.toString())?.roles, ['network'])
+    // Probes travel on request-mux sessions (wire/rpc-mux.ts), not on a stream each.
+    await waitFor('a request-mux session on every node', () => agents.every(x => x.node.getConnections().some(conn => conn.streams.some(s => s.protocol === RPC_MUX_PROTOCOL))))
 
     // Abrupt stop of C: no leave, its sockets just close.
     const cIncBefore = c.m.self().incarnation
