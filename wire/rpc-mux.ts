@@ -140,9 +140,19 @@ export class MuxTransport implements RequestTransport {
       this.legacy.delete(key)
     }
     let s = this.sessions.get(key)
+    if (s instanceof OutboundSession && s.closed) {
+      this.sessions.delete(key)
+      s = undefined
+    }
     if (s === undefined) {
-      s = this.open(peer, key)
-      this.sessions.set(key, s)
+      const opening = this.open(peer, key)
+      this.sessions.set(key, opening)
+      // The map entry follows the open, unless close() or a newer open replaced it meanwhile.
+      opening.then(
+        (session) => { if (this.sessions.get(key) === opening) { if (session === undefined) this.sessions.delete(key); else this.sessions.set(key, session) } },
+        () => { if (this.sessions.get(key) === opening) this.sessions.delete(key) }
+      )
+      s = opening
     }
     if (s instanceof OutboundSession) return s
     // Each waiter gives up on its own deadline; the open goes on for the others.
@@ -162,7 +172,6 @@ export class MuxTransport implements RequestTransport {
     try {
       stream = await this.host.dialProtocol(peer, RPC_MUX_PROTOCOL, { signal })
     } catch (err) {
-      this.sessions.delete(key)
       if ((err as Error)?.name === UnsupportedProtocolError.name) {
         this.legacy.set(key, Date.now() + this.cfg.legacyRetryMs)
         this.log?.debug({ peer: key }, 'peer does not speak the request mux; a stream per request')
@@ -177,7 +186,6 @@ export class MuxTransport implements RequestTransport {
     const session = new OutboundSession(stream, this.cfg.maxFrameBytes, () => {
       if (this.sessions.get(key) === session) this.sessions.delete(key)
     })
-    this.sessions.set(key, session)
     return session
   }
 
@@ -260,7 +268,7 @@ export class MuxTransport implements RequestTransport {
 class OutboundSession {
   private readonly pending = new Map<number, { protocol: string, maxBytes: number, resolve: (b: Uint8Array) => void, reject: (e: unknown) => void }>()
   private nextId = 1
-  private closed = false
+  private ended = false
 
   constructor (private readonly stream: Stream, maxFrameBytes: number, private readonly onClosed: () => void) {
     const decoder = new LengthPrefixedDecoder({ maxDataLength: maxFrameBytes, maxBufferSize: 2 * maxFrameBytes })
@@ -276,7 +284,7 @@ class OutboundSession {
   }
 
   async request (protocol: string, body: Uint8Array, opts: RequestOptions): Promise<Uint8Array> {
-    if (this.closed) throw new SessionClosedError('session closed')
+    if (this.ended) throw new SessionClosedError('session closed')
     const signal = opts.signal === undefined ? AbortSignal.timeout(opts.timeoutMs) : AbortSignal.any([opts.signal, AbortSignal.timeout(opts.timeoutMs)])
     signal.throwIfAborted()
     const id = this.nextId
@@ -294,6 +302,9 @@ class OutboundSession {
       send(this.stream, { kind: FRAME_REQUEST, id, protocol, body })
     })
   }
+
+  /** Closed for good: its stream ended or broke; the transport opens another. */
+  get closed (): boolean { return this.ended }
 
   close (): void {
     this.fail(new SessionClosedError('transport closed'))
@@ -319,8 +330,8 @@ class OutboundSession {
   }
 
   private fail (err: unknown): void {
-    if (this.closed) return
-    this.closed = true
+    if (this.ended) return
+    this.ended = true
     this.onClosed()
     if (this.stream.status === 'open') this.stream.abort(err instanceof Error ? err : new Error(String(err)))
     const pending = [...this.pending.values()]

@@ -176,6 +176,19 @@ describe('request mux: many requests on one stream per peer', () => {
     expect(host.dials).to.deep.equal([RPC_MUX_PROTOCOL, RPC_MUX_PROTOCOL])
   })
 
+  it('after close() fails what waited, and a later request opens a new session', async () => {
+    server = new MuxTransport(b)
+    await server.handle(ECHO, async (body, _c, reply) => { if (dec.decode(body) === 'hold') await new Promise(resolve => setTimeout(resolve, 500)); await reply(body) }, opts)
+    const host = counted(a)
+    client = new MuxTransport(host)
+    await client.request(b.peerId, ECHO, enc.encode('first'), req)
+    const held = client.request(b.peerId, ECHO, enc.encode('hold'), req).catch(e => e)
+    await client.close()
+    expect(await held).to.have.property('name', 'SessionClosedError')
+    expect(dec.decode(await client.request(b.peerId, ECHO, enc.encode('again'), req))).to.equal('again')
+    expect(host.dials).to.deep.equal([RPC_MUX_PROTOCOL, RPC_MUX_PROTOCOL])
+  })
+
   it('rejects an answer larger than the request allows', async () => {
     server = new MuxTransport(b)
     await server.handle(ECHO, async (_b, _c, reply) => { await reply(new Uint8Array(500)) }, opts)
