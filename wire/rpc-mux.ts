@@ -29,7 +29,9 @@ import { LengthPrefixedDecoder } from '@libp2p/utils'
 import { Uint8ArrayList } from 'uint8arraylist'
 import * as varint from 'uint8-varint'
 import type { Logger } from 'pino'
-import { OversizedMessageError } from './errors.js'
+import type { Registry } from 'prom-client'
+import { metricsOn } from '../lib/metrics.js'
+import { OversizedMessageError, rejectReason } from './errors.js'
 import { streamTransport, type HandleOptions, type RequestHandler, type RequestOptions, type RequestTransport, type RpcHost } from './rpc.js'
 import { decodeFrame, encodeFrame, FRAME_ERROR, FRAME_REQUEST, FRAME_RESPONSE, muxErrorName, MuxErrorCode, requestOverhead, RESPONSE_OVERHEAD, type MuxErrorName, type MuxFrame } from './rpc-mux-frame.js'
 
@@ -73,6 +75,30 @@ export class SessionClosedError extends Error {
   override name = 'SessionClosedError'
 }
 
+/** The mux's metrics: sessions each way, peers on a stream per request, and every request's outcome. */
+function muxMetrics (registry?: Registry) {
+  const m = metricsOn(registry)
+  return {
+    sessions: m.gauge({ name: 'mycel_rpc_mux_sessions', help: 'Open request-mux sessions, by direction (outbound: ours, inbound: peers\' to us)', labelNames: ['direction'] as const }),
+    legacyPeers: m.gauge({ name: 'mycel_rpc_mux_legacy_peers', help: 'Peers that do not speak the request mux and get a stream per request (older releases)' }),
+    requests: m.counter({
+      name: 'mycel_rpc_mux_requests_total',
+      help: 'Requests on request-mux sessions, by role (requester, responder) and result (ok, timeout, closed, unsupported, busy, failed, no_response, oversized, ...)',
+      labelNames: ['role', 'result'] as const
+    }),
+    broken: m.counter({ name: 'mycel_rpc_mux_broken_sessions_total', help: 'Sessions closed for a malformed, oversized or out-of-place frame, by reason', labelNames: ['reason'] as const })
+  }
+}
+
+type MuxMetrics = ReturnType<typeof muxMetrics>
+
+const RESULT: Record<MuxErrorName, string> = { unsupported: 'unsupported', busy: 'busy', failed: 'failed', timeout: 'timeout', noResponse: 'no_response', oversized: 'oversized' }
+
+export interface MuxTransportComponents {
+  logger?: Logger
+  registry?: Registry
+}
+
 export class MuxTransport implements RequestTransport {
   private readonly cfg: MuxTransportInit
   private readonly streams: RequestTransport
@@ -85,9 +111,14 @@ export class MuxTransport implements RequestTransport {
   /** Aborted by close(), then replaced: a transport closed and used again opens new sessions. */
   private shutdown = new AbortController()
 
-  constructor (private readonly host: RpcHost, init: Partial<MuxTransportInit> = {}, private readonly log?: Logger) {
+  private readonly log?: Logger
+  private readonly metrics: MuxMetrics
+
+  constructor (private readonly host: RpcHost, init: Partial<MuxTransportInit> = {}, components: MuxTransportComponents = {}) {
     this.cfg = { ...RPC_MUX_DEFAULTS, ...init }
     this.streams = streamTransport(host)
+    this.log = components.logger
+    this.metrics = muxMetrics(components.registry)
   }
 
   async handle (protocol: string, handler: RequestHandler, opts: HandleOptions): Promise<void> {
@@ -118,7 +149,14 @@ export class MuxTransport implements RequestTransport {
     }
     const session = await this.session(peer, opts)
     if (session === undefined) return await this.streams.request(peer, protocol, body, opts)
-    return await session.request(protocol, body, opts)
+    try {
+      const answer = await session.request(protocol, body, opts)
+      this.metrics.requests.inc({ role: 'requester', result: 'ok' })
+      return answer
+    } catch (err) {
+      this.metrics.requests.inc({ role: 'requester', result: requesterResult(err) })
+      throw err
+    }
   }
 
   /** Close every session, both ways; requests waiting on them fail. */
@@ -138,6 +176,7 @@ export class MuxTransport implements RequestTransport {
     if (until !== undefined) {
       if (Date.now() < until) return undefined
       this.legacy.delete(key)
+      this.metrics.legacyPeers.set(this.legacy.size)
     }
     let s = this.sessions.get(key)
     if (s instanceof OutboundSession && s.closed) {
@@ -174,6 +213,7 @@ export class MuxTransport implements RequestTransport {
     } catch (err) {
       if ((err as Error)?.name === UnsupportedProtocolError.name) {
         this.legacy.set(key, Date.now() + this.cfg.legacyRetryMs)
+        this.metrics.legacyPeers.set(this.legacy.size)
         this.log?.debug({ peer: key }, 'peer does not speak the request mux; a stream per request')
         return undefined
       }
@@ -183,7 +223,10 @@ export class MuxTransport implements RequestTransport {
       stream.abort(new SessionClosedError('transport closed'))
       throw new SessionClosedError('transport closed')
     }
-    const session = new OutboundSession(stream, this.cfg.maxFrameBytes, () => {
+    this.metrics.sessions.inc({ direction: 'outbound' })
+    const session = new OutboundSession(stream, this.cfg.maxFrameBytes, (err) => {
+      this.metrics.sessions.dec({ direction: 'outbound' })
+      if (err !== undefined) this.metrics.broken.inc({ reason: brokenReason(err) })
       if (this.sessions.get(key) === session) this.sessions.delete(key)
     })
     return session
@@ -192,11 +235,13 @@ export class MuxTransport implements RequestTransport {
   /** Answer the requests of one inbound session until it closes. */
   private serve (stream: Stream, connection: Connection): void {
     this.inbound.add(stream)
+    this.metrics.sessions.inc({ direction: 'inbound' })
     const decoder = new LengthPrefixedDecoder({ maxDataLength: this.cfg.maxFrameBytes, maxBufferSize: 2 * this.cfg.maxFrameBytes })
     const running = new Map<string, number>()
     const peer = connection.remotePeer.toString()
     const broken = (err: unknown): void => {
       this.log?.debug({ peer, err: (err as Error)?.message }, 'request mux session broken; closed')
+      this.metrics.broken.inc({ reason: brokenReason(err) })
       stream.abort(err instanceof Error ? err : new Error(String(err)))
     }
     stream.addEventListener('message', (evt) => {
@@ -211,21 +256,30 @@ export class MuxTransport implements RequestTransport {
       }
     })
     stream.addEventListener('remoteCloseWrite', () => { stream.close().catch(() => {}) })
-    stream.addEventListener('close', () => { this.inbound.delete(stream) })
+    stream.addEventListener('close', () => {
+      this.inbound.delete(stream)
+      this.metrics.sessions.dec({ direction: 'inbound' })
+    })
+  }
+
+  /** Answer a request with an error frame before any handler runs. */
+  private refuse (stream: Stream, id: number, reason: MuxErrorName): void {
+    send(stream, { kind: FRAME_ERROR, id, code: MuxErrorCode[reason] })
+    this.metrics.requests.inc({ role: 'responder', result: RESULT[reason] })
   }
 
   private dispatch (stream: Stream, connection: Connection, frame: Extract<MuxFrame, { kind: typeof FRAME_REQUEST }>, running: Map<string, number>): void {
     const { id, protocol, body } = frame
     const entry = this.handlers.get(protocol)
-    if (entry === undefined) { send(stream, { kind: FRAME_ERROR, id, code: MuxErrorCode.unsupported }); return }
+    if (entry === undefined) { this.refuse(stream, id, 'unsupported'); return }
     const { handler, opts } = entry
     if (body.byteLength > opts.maxBytes) {
-      send(stream, { kind: FRAME_ERROR, id, code: MuxErrorCode.oversized })
+      this.refuse(stream, id, 'oversized')
       opts.onError(new OversizedMessageError(`${protocol}: request of ${body.byteLength} bytes exceeds ${opts.maxBytes}`), connection)
       return
     }
     const n = running.get(protocol) ?? 0
-    if (n >= (opts.maxInboundStreams ?? 32)) { send(stream, { kind: FRAME_ERROR, id, code: MuxErrorCode.busy }); return }
+    if (n >= (opts.maxInboundStreams ?? 32)) { this.refuse(stream, id, 'busy'); return }
     running.set(protocol, n + 1)
     let answered = false
     const answer = (f: MuxFrame): boolean => {
@@ -233,6 +287,7 @@ export class MuxTransport implements RequestTransport {
       answered = true
       clearTimeout(timer)
       send(stream, f)
+      this.metrics.requests.inc({ role: 'responder', result: f.kind === FRAME_ERROR ? RESULT[muxErrorName(f.code)] : 'ok' })
       return true
     }
     let timedOut = false
@@ -264,19 +319,34 @@ export class MuxTransport implements RequestTransport {
   }
 }
 
+/** The metric label of a broken session. */
+function brokenReason (err: unknown): string {
+  return (err as Error)?.name === 'UnexpectedFrameError' ? 'unexpected_frame' : rejectReason(err)
+}
+
+/** The requester's metric label for a failed request. */
+function requesterResult (err: unknown): string {
+  if (err instanceof RemoteRequestError) return RESULT[err.reason]
+  const name = (err as Error)?.name
+  if (name === 'UnsupportedProtocolError') return 'unsupported'
+  if (name === 'SessionClosedError') return 'closed'
+  return rejectReason(err)
+}
+
 /** Our end of a session we opened: requests out, answers matched back by id. */
 class OutboundSession {
   private readonly pending = new Map<number, { protocol: string, maxBytes: number, resolve: (b: Uint8Array) => void, reject: (e: unknown) => void }>()
   private nextId = 1
   private ended = false
 
-  constructor (private readonly stream: Stream, maxFrameBytes: number, private readonly onClosed: () => void) {
+  /** `onClosed` gets the error when the session broke on a bad frame, undefined when it just ended. */
+  constructor (private readonly stream: Stream, maxFrameBytes: number, private readonly onClosed: (broken?: unknown) => void) {
     const decoder = new LengthPrefixedDecoder({ maxDataLength: maxFrameBytes, maxBufferSize: 2 * maxFrameBytes })
     stream.addEventListener('message', (evt) => {
       try {
         for (const bytes of decoder.decode(evt.data)) this.receive(decodeFrame(bytes.subarray()))
       } catch (err) {
-        this.fail(sizeError(err))
+        this.fail(sizeError(err), true)
       }
     })
     stream.addEventListener('remoteCloseWrite', () => { this.fail(new SessionClosedError('the peer closed the session')) })
@@ -333,10 +403,10 @@ class OutboundSession {
     }
   }
 
-  private fail (err: unknown): void {
+  private fail (err: unknown, broken = false): void {
     if (this.ended) return
     this.ended = true
-    this.onClosed()
+    this.onClosed(broken ? err : undefined)
     if (this.stream.status === 'open') this.stream.abort(err instanceof Error ? err : new Error(String(err)))
     const pending = [...this.pending.values()]
     this.pending.clear()

@@ -5,6 +5,7 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { Uint8ArrayList } from 'uint8arraylist'
 import * as varint from 'uint8-varint'
 import type { Connection } from '@libp2p/interface'
+import { Registry } from 'prom-client'
 import { MuxTransport, RPC_MUX_PROTOCOL } from '../../wire/rpc-mux.js'
 import { decodeFrame, encodeFrame, FRAME_ERROR, FRAME_REQUEST, FRAME_RESPONSE, muxErrorName, MuxErrorCode, type MuxFrame } from '../../wire/rpc-mux-frame.js'
 import { streamTransport, type HandleOptions, type RpcHost } from '../../wire/rpc.js'
@@ -92,9 +93,11 @@ describe('request mux: many requests on one stream per peer', () => {
     const old = streamTransport(b)
     await old.handle(ECHO, async (body, _c, reply) => { await reply(body) }, opts)
     const host = counted(a)
-    client = new MuxTransport(host, { legacyRetryMs: 60_000 })
+    const registry = new Registry()
+    client = new MuxTransport(host, { legacyRetryMs: 60_000 }, { registry })
     for (let i = 0; i < 3; i++) expect(dec.decode(await client.request(b.peerId, ECHO, enc.encode(`x${i}`), req))).to.equal(`x${i}`)
     expect(host.dials).to.deep.equal([RPC_MUX_PROTOCOL, ECHO, ECHO, ECHO])
+    expect(await registry.metrics()).to.match(/mycel_rpc_mux_legacy_peers 1/)
   })
 
   it('sends a request whose answer may be larger than a frame on a stream of its own, to the same handler', async () => {
@@ -109,12 +112,17 @@ describe('request mux: many requests on one stream per peer', () => {
   it('fails a request for a protocol the peer does not handle with UnsupportedProtocolError, and keeps the session', async () => {
     await echoServer()
     const host = counted(a)
-    client = new MuxTransport(host)
+    const registry = new Registry()
+    client = new MuxTransport(host, {}, { registry })
     await client.request(b.peerId, ECHO, enc.encode('1'), req)
     const err = await client.request(b.peerId, '/test/other/1.0.0', enc.encode('1'), req).catch(e => e)
     expect(err).to.have.property('name', 'UnsupportedProtocolError')
     await client.request(b.peerId, ECHO, enc.encode('2'), req)
     expect(host.dials).to.deep.equal([RPC_MUX_PROTOCOL])
+    const text = await registry.metrics()
+    expect(text).to.match(/mycel_rpc_mux_requests_total\{role="requester",result="ok"\} 2/)
+    expect(text).to.match(/mycel_rpc_mux_requests_total\{role="requester",result="unsupported"\} 1/)
+    expect(text).to.match(/mycel_rpc_mux_sessions\{direction="outbound"\} 1/)
   })
 
   it('reports a handler that fails, answers late, answers twice or not at all, and the session goes on', async () => {
@@ -198,7 +206,9 @@ describe('request mux: many requests on one stream per peer', () => {
   })
 
   it('closes a session that sends garbage, an oversized frame or an answer, and serves other sessions on', async () => {
-    await echoServer()
+    const registry = new Registry()
+    server = new MuxTransport(b, {}, { registry })
+    await server.handle(ECHO, async (body, _c, reply) => { await reply(body) }, opts)
     const hostile: Array<Uint8Array | Uint8ArrayList> = [
       new Uint8Array([3, 9, 9, 9]),
       new Uint8ArrayList(varint.encode(10_000_000), new Uint8Array(10)),
@@ -212,7 +222,13 @@ describe('request mux: many requests on one stream per peer', () => {
       await closed
     }
     client = new MuxTransport(a)
-    expect(dec.decode(await client.request(b.peerId, ECHO, enc.encode('fine'), req))).to.match(/:fine$/)
+    expect(dec.decode(await client.request(b.peerId, ECHO, enc.encode('fine'), req))).to.equal('fine')
+    const text = await registry.metrics()
+    expect(text).to.match(/mycel_rpc_mux_broken_sessions_total\{reason="malformed"\} 2/)
+    expect(text).to.match(/mycel_rpc_mux_broken_sessions_total\{reason="oversized"\} 1/)
+    expect(text).to.match(/mycel_rpc_mux_broken_sessions_total\{reason="unexpected_frame"\} 1/)
+    expect(text).to.match(/mycel_rpc_mux_sessions\{direction="inbound"\} 1/)
+    expect(text).to.match(/mycel_rpc_mux_requests_total\{role="responder",result="ok"\} 1/)
   })
 
   it('a request over the limit is refused with "oversized" before its handler runs', async () => {
