@@ -108,6 +108,8 @@ export class MuxTransport implements RequestTransport {
   /** Peers that do not speak the mux protocol, until when (ms since epoch). */
   private readonly legacy = new Map<string, number>()
   private serving = false
+  /** Handlers running per connection and protocol. */
+  private readonly running = new WeakMap<Connection, Map<string, number>>()
   /** Aborted by close(), then replaced: a transport closed and used again opens new sessions. */
   private shutdown = new AbortController()
 
@@ -237,7 +239,10 @@ export class MuxTransport implements RequestTransport {
     this.inbound.add(stream)
     this.metrics.sessions.inc({ direction: 'inbound' })
     const decoder = new LengthPrefixedDecoder({ maxDataLength: this.cfg.maxFrameBytes, maxBufferSize: 2 * this.cfg.maxFrameBytes })
-    const running = new Map<string, number>()
+    // The per-protocol limit holds per connection, as libp2p's maxInboundStreams
+    // does, however many sessions the peer opens on it.
+    let running = this.running.get(connection)
+    if (running === undefined) { running = new Map(); this.running.set(connection, running) }
     const peer = connection.remotePeer.toString()
     const broken = (err: unknown): void => {
       this.log?.debug({ peer, err: (err as Error)?.message }, 'request mux session broken; closed')
