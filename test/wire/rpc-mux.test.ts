@@ -231,6 +231,23 @@ describe('request mux: many requests on one stream per peer', () => {
     expect(text).to.match(/mycel_rpc_mux_requests_total\{role="responder",result="ok"\} 1/)
   })
 
+  it('a responder that sends garbage or a request breaks the session: the waiting request fails, it is counted, the next one opens a new session', async () => {
+    const replies = [new Uint8Array([2, 7, 7]), new Uint8ArrayList(varint.encode(7), encodeFrame({ kind: FRAME_REQUEST, id: 1, protocol: 'x', body: new Uint8Array() }))]
+    await b.handle(RPC_MUX_PROTOCOL, (stream) => { stream.addEventListener('message', () => { stream.send(replies.shift() ?? new Uint8Array()) }) })
+    const registry = new Registry()
+    const host = counted(a)
+    client = new MuxTransport(host, {}, { registry })
+    for (let i = 0; i < 2; i++) {
+      const err = await client.request(b.peerId, ECHO, enc.encode('x'), req).catch(e => e)
+      expect(err).to.have.property('name').that.is.oneOf(['MalformedMessageError', 'UnexpectedFrameError'])
+    }
+    expect(host.dials).to.deep.equal([RPC_MUX_PROTOCOL, RPC_MUX_PROTOCOL])
+    const text = await registry.metrics()
+    expect(text).to.match(/mycel_rpc_mux_broken_sessions_total\{reason="malformed"\} 1/)
+    expect(text).to.match(/mycel_rpc_mux_broken_sessions_total\{reason="unexpected_frame"\} 1/)
+    expect(text).to.match(/mycel_rpc_mux_sessions\{direction="outbound"\} 0/)
+  })
+
   it('a request over the limit is refused with "oversized" before its handler runs', async () => {
     let ran = 0
     server = new MuxTransport(b)
