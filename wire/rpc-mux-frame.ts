@@ -14,6 +14,9 @@
  * know as `failed`, and a frame kind it does not know as a broken session
  * (it closes the stream; the requester falls back to a stream per request).
  * New kinds therefore need a new protocol version; new error codes do not.
+ * The largest frame (64 KiB and 512 bytes, RPC_MUX_DEFAULTS.maxFrameBytes) is
+ * part of the version too: a receiver closes a session that sends a larger
+ * one, so a release that raises it must also raise the protocol version.
  */
 import { MalformedMessageError } from './errors.js'
 

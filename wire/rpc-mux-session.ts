@@ -48,10 +48,10 @@ export class OutboundSession {
 
   /** `onClosed` gets the error when the session broke on a bad frame, undefined when it just ended. */
   constructor (private readonly stream: Stream, maxFrameBytes: number, private readonly onClosed: (broken?: unknown) => void) {
-    const decoder = new LengthPrefixedDecoder({ maxDataLength: maxFrameBytes, maxBufferSize: 2 * maxFrameBytes })
+    const decoder = new LengthPrefixedDecoder({ maxDataLength: maxFrameBytes, maxBufferSize: 2 * maxFrameBytes + 16 })
     stream.addEventListener('message', (evt) => {
       try {
-        for (const bytes of decoder.decode(evt.data)) this.receive(decodeFrame(bytes.subarray()))
+        for (const bytes of frames(decoder, evt.data, maxFrameBytes)) this.receive(decodeFrame(bytes.subarray()))
       } catch (err) {
         this.fail(sizeError(err), true)
       }
@@ -80,7 +80,7 @@ export class OutboundSession {
         reject: (e) => { done(); reject(e) }
       })
       signal?.addEventListener('abort', onAbort, { once: true })
-      send(this.stream, { kind: FRAME_REQUEST, id, protocol, body })
+      if (!send(this.stream, { kind: FRAME_REQUEST, id, protocol, body })) this.fail(new SessionClosedError('session no longer writable'))
     })
   }
 
@@ -121,11 +121,35 @@ export class OutboundSession {
   }
 }
 
-/** Write one frame, length-prefixed; libp2p buffers it if the stream needs draining. */
-export function send (stream: Stream, frame: MuxFrame): void {
-  if (stream.status !== 'open' || stream.writeStatus !== 'writable') return
+/** Write one frame, length-prefixed (libp2p buffers it if the stream needs draining); false if the stream cannot take it. */
+export function send (stream: Stream, frame: MuxFrame): boolean {
+  if (!writable(stream)) return false
   const bytes = encodeFrame(frame)
-  stream.send(new Uint8ArrayList(varint.encode(bytes.byteLength), bytes))
+  try {
+    stream.send(new Uint8ArrayList(varint.encode(bytes.byteLength), bytes))
+    return true
+  } catch {
+    // The muxer refused it (the stream went away under us): its close event follows.
+    return false
+  }
+}
+
+/** Open both ways: we may write and the other end has not finished writing. */
+export function writable (stream: Stream): boolean {
+  return stream.status === 'open' && stream.writeStatus === 'writable' && stream.remoteWriteStatus === 'writable'
+}
+
+/**
+ * The frames in a chunk, fed to the decoder at most `maxFrameBytes` at a
+ * time: the decoder refuses a chunk that would overfill its buffer before
+ * taking any frame out, and yamux may deliver several valid frames in one
+ * chunk (a window's worth, 256 KiB and more).
+ */
+export function * frames (decoder: LengthPrefixedDecoder, data: Uint8Array | Uint8ArrayList, maxFrameBytes: number): Generator<Uint8ArrayList> {
+  for (let at = 0; at < data.byteLength; at += maxFrameBytes) {
+    const end = Math.min(at + maxFrameBytes, data.byteLength)
+    yield * decoder.decode(at === 0 && end === data.byteLength ? data : data.subarray(at, end))
+  }
 }
 
 /** Wait until the stream can take more, at most `ms`; a reply that fills the buffer holds its handler slot. */
@@ -141,6 +165,6 @@ export async function drained (stream: Stream, ms: number): Promise<void> {
 
 export function sizeError (err: unknown): unknown {
   const name = (err as Error)?.name
-  if (name === 'InvalidDataLengthError' || name === 'InvalidDataLengthLengthError' || name === 'InvalidMessageLengthError') return new OversizedMessageError((err as Error).message)
+  if (name === 'InvalidDataLengthError' || name === 'InvalidDataLengthLengthError' || name === 'InvalidMessageLengthError' || name === 'InvalidParametersError') return new OversizedMessageError((err as Error).message)
   return err
 }

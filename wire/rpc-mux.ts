@@ -32,7 +32,7 @@ import { metricsOn } from '../lib/metrics.js'
 import { OversizedMessageError, rejectReason } from './errors.js'
 import { streamTransport, type HandleOptions, type RequestHandler, type RequestOptions, type RequestTransport, type RpcHost } from './rpc.js'
 import { decodeFrame, FRAME_ERROR, FRAME_REQUEST, FRAME_RESPONSE, muxErrorName, MuxErrorCode, requestOverhead, RESPONSE_OVERHEAD, type MuxErrorName, type MuxFrame } from './rpc-mux-frame.js'
-import { drained, OutboundSession, RemoteRequestError, send, SessionClosedError, sizeError, TimeoutError, UnexpectedFrameError } from './rpc-mux-session.js'
+import { drained, frames, OutboundSession, RemoteRequestError, send, SessionClosedError, sizeError, TimeoutError, UnexpectedFrameError, writable } from './rpc-mux-session.js'
 
 export { RemoteRequestError, SessionClosedError } from './rpc-mux-session.js'
 
@@ -57,7 +57,7 @@ export interface MuxTransportInit {
 export const RPC_MUX_DEFAULTS: MuxTransportInit = {
   maxFrameBytes: 64 * 1024 + 512,
   maxInboundSessions: 4,
-  legacyRetryMs: 5 * 60_000,
+  legacyRetryMs: 60_000,
   openTimeoutMs: 10_000
 }
 
@@ -135,10 +135,22 @@ export class MuxTransport implements RequestTransport {
     if (opts.maxBytes + RESPONSE_OVERHEAD > this.cfg.maxFrameBytes || body.byteLength + requestOverhead(protocol) > this.cfg.maxFrameBytes) {
       return await this.streams.request(peer, protocol, body, opts)
     }
-    const session = await this.session(peer, opts)
-    if (session === undefined) return await this.streams.request(peer, protocol, body, opts)
+    // One deadline for the whole exchange, opening the session included (as a stream per request has).
+    const deadline = Date.now() + opts.timeoutMs
+    const left = (): RequestOptions => ({ ...opts, timeoutMs: Math.max(1, deadline - Date.now()) })
+    // A session whose stream was reset while it opened, or before this
+    // request got to it (a refusal, a lost connection): one more open.
+    let session: OutboundSession | undefined
     try {
-      const answer = await session.request(protocol, body, opts)
+      session = await this.session(peer, opts)
+      if (session?.closed === true) throw new SessionClosedError('closed before its first request')
+    } catch (err) {
+      if (!(err instanceof SessionClosedError)) throw err
+      session = await this.session(peer, left())
+    }
+    if (session === undefined) return await this.streams.request(peer, protocol, body, left())
+    try {
+      const answer = await session.request(protocol, body, left())
       this.metrics.requests.inc({ role: 'requester', result: 'ok' })
       return answer
     } catch (err) {
@@ -200,7 +212,9 @@ export class MuxTransport implements RequestTransport {
       stream = await this.host.dialProtocol(peer, RPC_MUX_PROTOCOL, { signal })
     } catch (err) {
       if ((err as Error)?.name === UnsupportedProtocolError.name) {
-        this.legacy.set(key, Date.now() + this.cfg.legacyRetryMs)
+        const now = Date.now()
+        for (const [k, until] of this.legacy) if (until <= now) this.legacy.delete(k)
+        this.legacy.set(key, now + this.cfg.legacyRetryMs)
         this.metrics.legacyPeers.set(this.legacy.size)
         this.log?.debug({ peer: key }, 'peer does not speak the request mux; a stream per request')
         return undefined
@@ -210,6 +224,13 @@ export class MuxTransport implements RequestTransport {
     if (closed.aborted) {
       stream.abort(new SessionClosedError('transport closed'))
       throw new SessionClosedError('transport closed')
+    }
+    // libp2p hands the stream over after the peer store and the stream
+    // middleware (the admission gate may hold it): it can be closed already,
+    // and its close event gone before anyone listened.
+    if (!writable(stream)) {
+      stream.abort(new SessionClosedError('closed while it opened'))
+      throw new SessionClosedError(`request-mux session to ${key} closed while it opened`)
     }
     this.metrics.sessions.inc({ direction: 'outbound' })
     const session = new OutboundSession(stream, this.cfg.maxFrameBytes, (err) => {
@@ -222,9 +243,17 @@ export class MuxTransport implements RequestTransport {
 
   /** Answer the requests of one inbound session until it closes. */
   private serve (stream: Stream, connection: Connection): void {
+    // Closed while the admission gate held it: its close event has fired already.
+    if (!writable(stream)) {
+      if (stream.status === 'open') stream.abort(new SessionClosedError('half-closed before it was served'))
+      return
+    }
     this.inbound.add(stream)
     this.metrics.sessions.inc({ direction: 'inbound' })
-    const decoder = new LengthPrefixedDecoder({ maxDataLength: this.cfg.maxFrameBytes, maxBufferSize: 2 * this.cfg.maxFrameBytes })
+    // What a paused session may hold unread before libp2p resets it (default 4 MiB).
+    stream.maxReadBufferLength = 4 * this.cfg.maxFrameBytes
+    const decoder = new LengthPrefixedDecoder({ maxDataLength: this.cfg.maxFrameBytes, maxBufferSize: 2 * this.cfg.maxFrameBytes + 16 })
+    const maxQueued = 4 * this.cfg.maxFrameBytes
     // The per-protocol limit holds per connection, as libp2p's maxInboundStreams
     // does, however many sessions the peer opens on it.
     let running = this.running.get(connection)
@@ -237,13 +266,22 @@ export class MuxTransport implements RequestTransport {
     }
     stream.addEventListener('message', (evt) => {
       try {
-        for (const bytes of decoder.decode(evt.data)) {
+        for (const bytes of frames(decoder, evt.data, this.cfg.maxFrameBytes)) {
           const frame = decodeFrame(bytes.subarray())
           if (frame.kind !== FRAME_REQUEST) throw new UnexpectedFrameError(`a ${frame.kind === FRAME_RESPONSE ? 'response' : 'error'} frame from the requesting end`)
           this.dispatch(stream, connection, frame, running)
         }
       } catch (err) {
         broken(sizeError(err))
+        return
+      }
+      // A requester that sends faster than it reads our answers is not read
+      // until they drain (libp2p resets the stream if it then overfills our
+      // read buffer); one that still piles up answers loses its session.
+      if (stream.writeBufferLength > maxQueued) broken(new OversizedMessageError(`requester left ${stream.writeBufferLength} bytes of answers unread`))
+      else if (stream.writableNeedsDrain && stream.readStatus === 'readable') {
+        stream.pause()
+        stream.addEventListener('drain', () => { if (stream.readStatus === 'paused') stream.resume() }, { once: true })
       }
     })
     stream.addEventListener('remoteCloseWrite', () => { stream.close().catch(() => {}) })

@@ -4,7 +4,9 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { Uint8ArrayList } from 'uint8arraylist'
 import * as varint from 'uint8-varint'
-import type { Connection } from '@libp2p/interface'
+import type { Connection, Stream } from '@libp2p/interface'
+import { multiaddrConnectionPair } from '@libp2p/utils'
+import { yamux } from '@libp2p/yamux'
 import { Registry } from 'prom-client'
 import { MuxTransport, RPC_MUX_PROTOCOL } from '../../wire/rpc-mux.js'
 import { decodeFrame, encodeFrame, FRAME_ERROR, FRAME_REQUEST, FRAME_RESPONSE, muxErrorName, MuxErrorCode, type MuxFrame } from '../../wire/rpc-mux-frame.js'
@@ -78,14 +80,22 @@ describe('request mux: many requests on one stream per peer', () => {
   })
 
   it('answers out of order when handlers finish out of order', async () => {
+    // Each handler waits for its own release; the test releases them last to first.
+    const release = new Map<string, () => void>()
     server = new MuxTransport(b)
     await server.handle(ECHO, async (body, _c, reply) => {
-      await new Promise(resolve => setTimeout(resolve, 60 - 20 * Number(dec.decode(body))))
+      await new Promise<void>(resolve => { release.set(dec.decode(body), resolve) })
       await reply(body)
     }, opts)
     client = new MuxTransport(a)
     const finished: string[] = []
-    await Promise.all(['0', '1', '2'].map(async (x) => { finished.push(dec.decode(await client.request(b.peerId, ECHO, enc.encode(x), req))) }))
+    const all = Promise.all(['0', '1', '2'].map(async (x) => { finished.push(dec.decode(await client.request(b.peerId, ECHO, enc.encode(x), req))) }))
+    await until(() => release.size === 3)
+    for (const x of ['2', '1', '0']) {
+      release.get(x)?.()
+      await until(() => finished.includes(x))
+    }
+    await all
     expect(finished).to.deep.equal(['2', '1', '0'])
   })
 
@@ -94,10 +104,14 @@ describe('request mux: many requests on one stream per peer', () => {
     await old.handle(ECHO, async (body, _c, reply) => { await reply(body) }, opts)
     const host = counted(a)
     const registry = new Registry()
-    client = new MuxTransport(host, { legacyRetryMs: 60_000 }, { registry })
+    client = new MuxTransport(host, { legacyRetryMs: 200 }, { registry })
     for (let i = 0; i < 3; i++) expect(dec.decode(await client.request(b.peerId, ECHO, enc.encode(`x${i}`), req))).to.equal(`x${i}`)
     expect(host.dials).to.deep.equal([RPC_MUX_PROTOCOL, ECHO, ECHO, ECHO])
     expect(await registry.metrics()).to.match(/mycel_rpc_mux_legacy_peers 1/)
+    // After legacyRetryMs the peer is asked again (it may have been upgraded meanwhile).
+    await new Promise(resolve => setTimeout(resolve, 250))
+    await client.request(b.peerId, ECHO, enc.encode('later'), req)
+    expect(host.dials.slice(4)).to.deep.equal([RPC_MUX_PROTOCOL, ECHO])
   })
 
   it('sends a request whose answer may be larger than a frame on a stream of its own, to the same handler', async () => {
@@ -160,21 +174,23 @@ describe('request mux: many requests on one stream per peer', () => {
   it('gives up on its own deadline while the session stays usable, and drops the answer that comes after', async () => {
     server = new MuxTransport(b)
     await server.handle(ECHO, async (body, _c, reply) => { if (dec.decode(body) === 'slow') await new Promise(resolve => setTimeout(resolve, 200)); await reply(body) }, opts)
-    client = new MuxTransport(a)
+    const host = counted(a)
+    client = new MuxTransport(host)
     const err = await client.request(b.peerId, ECHO, enc.encode('slow'), { timeoutMs: 50, maxBytes: 100 }).catch(e => e)
     expect(err).to.have.property('name', 'TimeoutError')
     await new Promise(resolve => setTimeout(resolve, 250))
     expect(dec.decode(await client.request(b.peerId, ECHO, enc.encode('next'), req))).to.equal('next')
+    expect(host.dials).to.deep.equal([RPC_MUX_PROTOCOL])
   })
 
   it('fails waiting requests when the peer goes away, and opens a new session once it is back', async () => {
+    let entered = false
     server = new MuxTransport(b)
-    await server.handle(ECHO, async () => { await new Promise(resolve => setTimeout(resolve, 10_000)) }, { ...opts, timeoutMs: 20_000 })
+    await server.handle(ECHO, async () => { entered = true; await new Promise(resolve => setTimeout(resolve, 10_000)) }, { ...opts, timeoutMs: 20_000 })
     const host = counted(a)
     client = new MuxTransport(host)
     const waiting = client.request(b.peerId, ECHO, enc.encode('x'), { timeoutMs: 5_000, maxBytes: 100 }).catch(e => e)
-    await until(() => host.dials.length === 1)
-    await new Promise(resolve => setTimeout(resolve, 20))
+    await until(() => entered)
     b.stop()
     expect(await waiting).to.be.instanceOf(Error).and.not.have.property('name', 'TimeoutError')
     await server.close()
@@ -185,12 +201,15 @@ describe('request mux: many requests on one stream per peer', () => {
   })
 
   it('after close() fails what waited, and a later request opens a new session', async () => {
+    let holding = false
     server = new MuxTransport(b)
-    await server.handle(ECHO, async (body, _c, reply) => { if (dec.decode(body) === 'hold') await new Promise(resolve => setTimeout(resolve, 500)); await reply(body) }, opts)
+    await server.handle(ECHO, async (body, _c, reply) => { if (dec.decode(body) === 'hold') { holding = true; await new Promise(resolve => setTimeout(resolve, 500)) } await reply(body) }, opts)
     const host = counted(a)
     client = new MuxTransport(host)
     await client.request(b.peerId, ECHO, enc.encode('first'), req)
     const held = client.request(b.peerId, ECHO, enc.encode('hold'), req).catch(e => e)
+    // The request is on the wire and its handler runs: close() must fail it, not a check before it was sent.
+    await until(() => holding)
     await client.close()
     expect(await held).to.have.property('name', 'SessionClosedError')
     expect(dec.decode(await client.request(b.peerId, ECHO, enc.encode('again'), req))).to.equal('again')
@@ -213,7 +232,7 @@ describe('request mux: many requests on one stream per peer', () => {
       new Uint8Array([3, 9, 9, 9]),
       new Uint8ArrayList(varint.encode(10_000_000), new Uint8Array(10)),
       new Uint8ArrayList(varint.encode(6), encodeFrame({ kind: FRAME_RESPONSE, id: 1, body: new Uint8Array(1) })),
-      new Uint8ArrayList(varint.encode(3), new Uint8Array([9, 0, 0]))
+      new Uint8ArrayList(varint.encode(6), new Uint8Array([9, 0, 0, 0, 1, 0]))
     ]
     for (const bytes of hostile) {
       const stream = await a.dialProtocol(b.peerId, RPC_MUX_PROTOCOL)
@@ -246,6 +265,75 @@ describe('request mux: many requests on one stream per peer', () => {
     expect(text).to.match(/mycel_rpc_mux_broken_sessions_total\{reason="malformed"\} 1/)
     expect(text).to.match(/mycel_rpc_mux_broken_sessions_total\{reason="unexpected_frame"\} 1/)
     expect(text).to.match(/mycel_rpc_mux_sessions\{direction="outbound"\} 0/)
+  })
+
+  it('a session whose stream was reset before it was handed over is not used: the request opens another', async () => {
+    await echoServer()
+    const registry = new Registry()
+    let first = true
+    const host: RpcHost = {
+      // libp2p returns the stream after its peer-store write and the admission gate; a reset in between is missed by listeners.
+      dialProtocol: async (peer, protocols, options) => {
+        const stream = await a.dialProtocol(peer, protocols, options)
+        if (first) { first = false; stream.abort(new Error('reset while it opened')) }
+        return stream
+      },
+      handle: async (p, h) => { await a.handle(p, h) },
+      unhandle: async (p) => { await a.unhandle(p) }
+    }
+    client = new MuxTransport(host, {}, { registry })
+    expect(dec.decode(await client.request(b.peerId, ECHO, enc.encode('x'), req))).to.match(/:x$/)
+    expect(await registry.metrics()).to.match(/mycel_rpc_mux_sessions\{direction="outbound"\} 1/)
+  })
+
+  it('answers every frame of a chunk larger than its buffer (several valid frames at once)', async () => {
+    server = new MuxTransport(b)
+    let ran = 0
+    await server.handle(ECHO, async (_b, _c, reply) => { ran++; await reply(new Uint8Array(1)) }, { ...opts, maxBytes: 65_536 })
+    const stream = await a.dialProtocol(b.peerId, RPC_MUX_PROTOCOL)
+    let answers = 0
+    stream.addEventListener('message', (evt) => { answers += evt.data.byteLength })
+    const chunk = new Uint8ArrayList()
+    for (let id = 1; id <= 4; id++) {
+      const f = encodeFrame({ kind: FRAME_REQUEST, id, protocol: ECHO, body: new Uint8Array(50_000) })
+      chunk.append(varint.encode(f.byteLength), f)
+    }
+    stream.send(chunk)
+    await until(() => ran === 4 && answers === 4 * (1 + 6))
+    expect(stream.status).to.equal('open')
+  })
+
+  it('a requester that floods requests and never reads the answers loses its session before it has sent 2 MB (real yamux flow control)', async () => {
+    // Real yamux over an in-memory connection: the answers we cannot send pile up behind its flow control.
+    const [outbound, inbound] = multiaddrConnectionPair()
+    const attackerMux = yamux()().createStreamMuxer(outbound)
+    const ourMux = yamux()().createStreamMuxer(inbound)
+    let serveSession: ((stream: Stream, connection: Connection) => void) | undefined
+    const host: RpcHost = { handle: async (_p, h) => { if (_p === RPC_MUX_PROTOCOL) serveSession = h as never }, unhandle: async () => {}, dialProtocol: async () => { throw new Error('not dialing') } }
+    server = new MuxTransport(host)
+    await server.handle(ECHO, async (body, _c, reply) => { await reply(body) }, opts)
+    ourMux.addEventListener('stream', (evt) => { serveSession?.(evt.detail, { remotePeer: a.peerId } as unknown as Connection) })
+    const stream = await attackerMux.createStream()
+    const closed = new Promise(resolve => { stream.addEventListener('close', resolve, { once: true }) })
+    stream.pause()
+    let sent = 0
+    try {
+      while (stream.status === 'open' && stream.writeStatus === 'writable' && sent < 4_000_000) {
+        const chunk = new Uint8ArrayList()
+        for (let id = 0; id < 2000; id++) {
+          const f = encodeFrame({ kind: FRAME_REQUEST, id, protocol: '/nobody/1.0.0', body: new Uint8Array() })
+          chunk.append(varint.encode(f.byteLength), f)
+        }
+        sent += chunk.byteLength
+        stream.send(chunk)
+        await new Promise(resolve => setTimeout(resolve, 1))
+      }
+      await Promise.race([closed, new Promise((_resolve, reject) => setTimeout(() => { reject(new Error(`session still open after ${sent} bytes of requests`)) }, 10_000))])
+      expect(sent).to.be.below(2_000_000)
+    } finally {
+      attackerMux.abort(new Error('test over'))
+      ourMux.abort(new Error('test over'))
+    }
   })
 
   it('a request over the limit is refused with "oversized" before its handler runs', async () => {
