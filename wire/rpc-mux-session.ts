@@ -10,7 +10,7 @@ import { LengthPrefixedDecoder } from '@libp2p/utils'
 import { Uint8ArrayList } from 'uint8arraylist'
 import * as varint from 'uint8-varint'
 import { OversizedMessageError } from './errors.js'
-import type { RequestOptions } from './rpc.js'
+import { mapSizeError, type RequestOptions } from './rpc.js'
 import { decodeFrame, encodeFrame, FRAME_ERROR, FRAME_REQUEST, muxErrorName, type MuxErrorName, type MuxFrame } from './rpc-mux-frame.js'
 
 /** The responder sent an error frame instead of an answer. */
@@ -53,7 +53,7 @@ export class OutboundSession {
       try {
         for (const bytes of frames(decoder, evt.data, maxFrameBytes)) this.receive(decodeFrame(bytes.subarray()))
       } catch (err) {
-        this.fail(sizeError(err), true)
+        this.fail(mapSizeError(err), true)
       }
     })
     stream.addEventListener('remoteCloseWrite', () => { this.fail(new SessionClosedError('the peer closed the session')) })
@@ -161,10 +161,4 @@ export async function drained (stream: Stream, ms: number): Promise<void> {
     stream.addEventListener('drain', finish)
     stream.addEventListener('close', finish)
   })
-}
-
-export function sizeError (err: unknown): unknown {
-  const name = (err as Error)?.name
-  if (name === 'InvalidDataLengthError' || name === 'InvalidDataLengthLengthError' || name === 'InvalidMessageLengthError' || name === 'InvalidParametersError') return new OversizedMessageError((err as Error).message)
-  return err
 }

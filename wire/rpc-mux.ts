@@ -30,9 +30,9 @@ import type { Logger } from 'pino'
 import type { Registry } from 'prom-client'
 import { metricsOn } from '../lib/metrics.js'
 import { OversizedMessageError, rejectReason } from './errors.js'
-import { streamTransport, type HandleOptions, type RequestHandler, type RequestOptions, type RequestTransport, type RpcHost } from './rpc.js'
+import { mapSizeError, streamTransport, type HandleOptions, type RequestHandler, type RequestOptions, type RequestTransport, type RpcHost } from './rpc.js'
 import { decodeFrame, FRAME_ERROR, FRAME_REQUEST, FRAME_RESPONSE, muxErrorName, MuxErrorCode, requestOverhead, RESPONSE_OVERHEAD, type MuxErrorName, type MuxFrame } from './rpc-mux-frame.js'
-import { drained, frames, OutboundSession, RemoteRequestError, send, SessionClosedError, sizeError, TimeoutError, UnexpectedFrameError, writable } from './rpc-mux-session.js'
+import { drained, frames, OutboundSession, RemoteRequestError, send, SessionClosedError, TimeoutError, UnexpectedFrameError, writable } from './rpc-mux-session.js'
 
 export { RemoteRequestError, SessionClosedError } from './rpc-mux-session.js'
 
@@ -272,7 +272,7 @@ export class MuxTransport implements RequestTransport {
           this.dispatch(stream, connection, frame, running)
         }
       } catch (err) {
-        broken(sizeError(err))
+        broken(mapSizeError(err))
         return
       }
       // A requester that sends faster than it reads our answers is not read

@@ -104,12 +104,16 @@ function isEof (err: unknown): boolean {
   return name === 'UnexpectedEOFError' || name === 'StreamClosedError'
 }
 
-function mapSizeError (err: unknown): unknown {
-  const name = (err as Error)?.name
-  if (name === 'InvalidDataLengthError' || name === 'InvalidDataLengthLengthError' || name === 'StreamBufferError') {
-    return new OversizedMessageError((err as Error).message)
-  }
-  return err
+/**
+ * libp2p's ways of saying "too large" (a length prefix over the limit, a
+ * buffer overfilled by a stream or a length-prefixed decoder) as our
+ * OversizedMessageError; any other error unchanged. Shared by the request
+ * mux (rpc-mux*.ts).
+ */
+const TOO_LARGE = new Set(['InvalidDataLengthError', 'InvalidDataLengthLengthError', 'InvalidMessageLengthError', 'StreamBufferError', 'InvalidParametersError'])
+
+export function mapSizeError (err: unknown): unknown {
+  return TOO_LARGE.has((err as Error)?.name) ? new OversizedMessageError((err as Error).message) : err
 }
 
 /**

@@ -91,7 +91,8 @@ export class PushPull {
    */
   private strangers (): string[] {
     const found = this.connectedPeers().filter(id => this.ctx.table.get(id) === undefined)
-    for (const id of this.strangerRetry.keys()) if (!found.includes(id)) this.strangerRetry.delete(id)
+    const still = new Set(found)
+    for (const id of this.strangerRetry.keys()) if (!still.has(id)) this.strangerRetry.delete(id)
     return found
   }
 

@@ -127,8 +127,8 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
     this.verify = init.verifyUpdate ?? verifyUpdate
     this.log = components.logger.child({ component: 'membership' })
     // Probes and push-pull digests as frames on one stream per peer (wire/rpc-mux.ts).
-    if (components.transport === undefined) this.mux = new MuxTransport(components.rpc, {}, { logger: this.log, registry: components.registry })
-    this.transport = components.transport ?? this.mux as MuxTransport
+    if (components.transport !== undefined) this.transport = components.transport
+    else this.transport = this.mux = new MuxTransport(components.rpc, {}, { logger: this.log, registry: components.registry })
     this.codec = decoders(this.cfg)
     this.store = init.incarnationStore ?? (init.dataDir !== undefined ? fileIncarnationStore(init.dataDir) : clockIncarnationStore(this.clock.now))
     this.awareness = new Awareness(this.cfg.awarenessMaxMultiplier)
