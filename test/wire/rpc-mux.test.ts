@@ -173,12 +173,19 @@ describe('request mux: many requests on one stream per peer', () => {
 
   it('gives up on its own deadline while the session stays usable, and drops the answer that comes after', async () => {
     server = new MuxTransport(b)
-    await server.handle(ECHO, async (body, _c, reply) => { if (dec.decode(body) === 'slow') await new Promise(resolve => setTimeout(resolve, 200)); await reply(body) }, opts)
+    let lateSent = false
+    await server.handle(ECHO, async (body, _c, reply) => {
+      const slow = dec.decode(body) === 'slow'
+      if (slow) await new Promise(resolve => setTimeout(resolve, 200))
+      await reply(body)
+      if (slow) lateSent = true
+    }, opts)
     const host = counted(a)
     client = new MuxTransport(host)
     const err = await client.request(b.peerId, ECHO, enc.encode('slow'), { timeoutMs: 50, maxBytes: 100 }).catch(e => e)
     expect(err).to.have.property('name', 'TimeoutError')
-    await new Promise(resolve => setTimeout(resolve, 250))
+    // The late answer is on the wire before the next request goes out.
+    await until(() => lateSent)
     expect(dec.decode(await client.request(b.peerId, ECHO, enc.encode('next'), req))).to.equal('next')
     expect(host.dials).to.deep.equal([RPC_MUX_PROTOCOL])
   })
