@@ -12,7 +12,7 @@
  * tsc's module-per-file output, which the tests and benches import.
  */
 import { build } from 'esbuild'
-import { chmodSync, existsSync, readFileSync, rmSync } from 'node:fs'
+import { chmodSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 
 const ENTRY = 'dist/daemon/cli.js'
 // Every output file starts with this. CommonJS dependencies call require()
@@ -47,7 +47,18 @@ if (fromTsc) {
   })
   // tsc's map describes the file the bundle replaced.
   rmSync(`${ENTRY}.map`, { force: true })
+  // One byte per character of source in V8's heap (lib/ascii-source.ts).
+  const { asciiSource, isAsciiSource } = await import('../dist/lib/ascii-source.js')
+  for (const f of bundleFiles()) {
+    const text = readFileSync(f, 'utf8')
+    if (!isAsciiSource(text)) writeFileSync(f, asciiSource(text))
+  }
 }
+
+function bundleFiles () {
+  return [ENTRY, ...readdirSync('dist/daemon/bundle').filter(f => f.endsWith('.js')).map(f => `dist/daemon/bundle/${f}`)]
+}
+
 for (const f of [ENTRY, 'dist/launcher/main.js', 'dist/testground/runner/cli.js']) {
   if (existsSync(f)) chmodSync(f, 0o755)
 }
