@@ -25,6 +25,26 @@ const BANNER = "import { createRequire as __mycelCreateRequire } from 'node:modu
   "if (typeof Promise.withResolvers !== 'function') Promise.withResolvers = function () { let resolve, reject; const promise = new Promise((res, rej) => { resolve = res; reject = rej }); return { promise, resolve, reject } };"
 // tsc's output ends with its source map line; the bundle has none. Run again
 // without tsc in between, the entry is the bundle already: leave it.
+/**
+ * zod re-exports its 50 locales as `z.locales`, so a bundle carries all of
+ * them (375 KB of source in every agent) though mycel's messages are
+ * English. The locale index zod imports resolves to English alone, as
+ * webpack's IgnorePlugin does for moment's locales: `z.locales.en` still
+ * exists, zod's default (it registers `en` itself) is unchanged.
+ */
+const englishOnlyZod = {
+  name: 'zod-english-only',
+  setup (b) {
+    b.onResolve({ filter: /^\.\.\/locales\/index\.js$/ }, args => /[\\/]zod[\\/]/.test(args.importer)
+      ? { path: 'zod-locales', namespace: 'mycel-zod-locales', pluginData: { dir: args.resolveDir } }
+      : undefined)
+    b.onLoad({ filter: /.*/, namespace: 'mycel-zod-locales' }, args => ({
+      contents: "export { default as en } from '../locales/en.js'",
+      resolveDir: args.pluginData.dir
+    }))
+  }
+}
+
 const fromTsc = existsSync(ENTRY) && readFileSync(ENTRY, 'utf8').trimEnd().endsWith('//# sourceMappingURL=cli.js.map')
 if (fromTsc) {
   rmSync('dist/daemon/bundle', { recursive: true, force: true })
@@ -43,6 +63,7 @@ if (fromTsc) {
     // Class and function names stay: errors are told apart by name, and stacks stay readable.
     keepNames: true,
     banner: { js: BANNER },
+    plugins: [englishOnlyZod],
     logLevel: 'warning'
   })
   // tsc's map describes the file the bundle replaced.

@@ -1,0 +1,27 @@
+/**
+ * The agent's bundle as scripts/post-build.mjs writes it (npm test builds
+ * first): what it must and must not carry, since every agent pays for it in
+ * memory for its whole life.
+ */
+import assert from 'node:assert/strict'
+import { readdirSync, readFileSync } from 'node:fs'
+import { isAsciiSource } from '../../lib/ascii-source.js'
+
+/** Every file of the agent's bundle, with its text. */
+function bundle (): Array<[string, string]> {
+  const files = ['dist/daemon/cli.js', ...readdirSync('dist/daemon/bundle').filter(f => f.endsWith('.js')).map(f => `dist/daemon/bundle/${f}`)]
+  assert.ok(files.length > 5, `only ${files.length} bundle files: is dist/ built?`)
+  return files.map(f => [f, readFileSync(f, 'utf8')])
+}
+
+describe('daemon bundle', () => {
+  it('the agent bundle the build wrote is ASCII-only (one byte per character in V8)', () => {
+    const wide = bundle().filter(([, text]) => !isAsciiSource(text)).map(([f]) => f)
+    assert.deepEqual(wide, [])
+  })
+
+  it('the bundle carries zod\'s English messages and none of its other locales (scripts/post-build.mjs)', () => {
+    const locales = new Set(bundle().flatMap(([, text]) => [...text.matchAll(/^\/\/ node_modules\/zod\/v4\/locales\/([\w-]+)\.js$/gm)].map(m => m[1])))
+    assert.deepEqual([...locales], ['en'])
+  })
+})
