@@ -38,8 +38,12 @@ export type SlotState =
   | { name: 'idle' }
   /** Its new term reached a peer; it acts only if no higher token shows up before `until`. */
   | { name: 'claiming', claim: SignedLease, until: number }
-  /** Acts, and renews on every step; `lapse` fires when the lease runs out unrenewed. */
-  | { name: 'holding', lapse: ReturnType<typeof setTimeout> }
+  /**
+   * Acts; renews at `renewAt` (a step that comes earlier, woken by a
+   * membership change or a lease, only checks that it may still act);
+   * `lapse` fires when the lease runs out unrenewed.
+   */
+  | { name: 'holding', lapse: ReturnType<typeof setTimeout>, renewAt: number }
 
 export type SlotStateName = SlotState['name']
 
@@ -213,7 +217,7 @@ export class RoleSlot {
       return await this.stepIdle()
     }
     this.activate(claim)
-    return undefined
+    return this.renewDelayFrom(now)
   }
 
   private async stepHolding (): Promise<number | undefined> {
@@ -224,6 +228,13 @@ export class RoleSlot {
     if (this.h.winner(this.role) !== this.h.self) return await this.demoteAndStep('not-winner')
     const now = this.h.now()
     if (this.otherInForce(now)) return await this.demoteAndStep('superseded')
+    // Woken before the renewal is due: every holder used to renew on every
+    // membership change, and during a join of 40 that made the lease topic
+    // three times its steady rate (docs/performance.md, sixth pass). A
+    // newcomer learns the holder from the next renewal within its learn
+    // period (learnPeriodMs > renewIntervalMs × (1 + jitter)).
+    const renewAt = this.current.name === 'holding' ? this.current.renewAt : now
+    if (now < renewAt) return renewAt - now
     // Renew: the same term, a fresh expiry. It counts only if it reached a
     // peer, so a cut-off holder stops when its last lease lapses.
     const term = held.lease.term
@@ -234,8 +245,10 @@ export class RoleSlot {
     }
     this.stated(signed)
     // Demoted meanwhile (superseded, stopping): nothing to re-arm.
-    if (this.current.name === 'holding') this.hold(signed)
-    return undefined
+    if (this.current.name !== 'holding') return undefined
+    const next = this.h.now() + this.h.renewDelay()
+    this.hold(signed, next)
+    return this.renewDelayFrom(this.h.now())
   }
 
   // ---- transitions ----
@@ -243,12 +256,12 @@ export class RoleSlot {
   /** claiming → holding. */
   private activate (claim: SignedLease): void {
     if (this.h.signal.aborted) return
-    this.hold(claim)
+    this.hold(claim, this.h.now() + this.h.renewDelay())
     this.h.elected(claim.lease)
   }
 
-  /** Enter (or renew) holding, with the lapse timer of `held`. */
-  private hold (held: SignedLease): void {
+  /** Enter (or renew) holding, with the lapse timer of `held` and the next renewal at `renewAt`. */
+  private hold (held: SignedLease, renewAt: number): void {
     if (this.current.name === 'holding') clearTimeout(this.current.lapse)
     const ms = held.lease.expiresAt - this.h.config.maxClockSkewMs - this.h.now()
     const lapse = setTimeout(() => {
@@ -258,11 +271,16 @@ export class RoleSlot {
       // demotion to a step, which may be awaiting a DHT put for seconds
       // while the role's duty still runs (its actions already refused).
       const still = this.actingLease()
-      if (still !== undefined) { this.hold(still); return }
+      if (still !== undefined && this.current.name === 'holding') { this.hold(still, this.current.renewAt); return }
       this.demote('lease-lapsed')
       this.loop.wake()
     }, Math.max(0, ms))
-    this.current = { name: 'holding', lapse }
+    this.current = { name: 'holding', lapse, renewAt }
+  }
+
+  /** Until the renewal of the lease we hold is due (undefined when not holding: the loop's default). */
+  private renewDelayFrom (now: number): number | undefined {
+    return this.current.name === 'holding' ? Math.max(0, this.current.renewAt - now) : undefined
   }
 
   /** holding → idle; nothing in any other state. */

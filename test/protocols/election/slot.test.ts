@@ -141,10 +141,35 @@ describe('election: role slot state machine', () => {
       assert.equal(s.slot.acting, false)
     }
     s.clock.tick(1)
-    assert.equal(await s.slot.step(), undefined)
+    assert.equal(await s.slot.step(), CFG.renewIntervalMs, 'the first renewal is a renew interval away')
     assert.equal(s.slot.state, 'holding')
     assert.equal(s.slot.acting, true)
     assert.deepEqual(s.log, ['sign t1', 'publish t1 reached', 'elected t1'])
+  })
+
+  it('holding: woken before the renewal is due, a step only checks; it renews once, when due', async () => {
+    await toHolding(s)
+    // Membership changes wake the slot many times a second during a join.
+    for (const at of [0, 1, 1_000, CFG.renewIntervalMs - 1]) {
+      s.clock.tick(at - (s.clock.now() - START - CFG.learnPeriodMs - CFG.claimSettleMs))
+      assert.equal(await s.slot.step(), CFG.renewIntervalMs - at, `woken ${at} ms after taking the role`)
+      assert.equal(s.slot.acting, true)
+    }
+    assert.deepEqual(s.log, [], 'no renewal before it is due')
+    s.clock.tick(1)
+    assert.equal(await s.slot.step(), CFG.renewIntervalMs)
+    assert.deepEqual(s.log, ['sign t1', 'publish t1 reached'])
+    const renewed = s.slot.held!.lease
+    assert.equal(renewed.issuedAt, s.clock.now())
+    // The next renewal counts from this one.
+    s.clock.tick(CFG.renewIntervalMs - 1)
+    assert.equal(await s.slot.step(), 1)
+    assert.equal(s.log.length, 2)
+    // Checks still run on an early step: a holder that is no longer the winner demotes at once.
+    s.set({ winner: OTHER })
+    await s.slot.step()
+    assert.equal(s.slot.state, 'idle')
+    assert.deepEqual(s.log.slice(2), ['demoted t1 not-winner', 'sign t1 release', 'release t1'])
   })
 
   it('a higher token that arrives while claiming: the claim is never acted on, and the slot waits for that lease', async () => {
