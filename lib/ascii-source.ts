@@ -7,7 +7,7 @@
  * Latin-1 and two otherwise. esbuild escapes non-ASCII characters in strings,
  * but the comments it keeps carry `→`, `×`, `≈`: one such character made the
  * 3 MB agent chunk cost 6 MB of heap in every agent (docs/performance.md,
- * "Memory: the bundle's source, one byte per character").
+ * "The bundle's memory, and what did not pay").
  *
  * A `\uXXXX` escape (`\u{…}` beyond the BMP) denotes the same character in a
  * string, a template, a regular expression or an identifier, and is inert in
@@ -16,6 +16,8 @@
  */
 
 const NON_ASCII = /[^\x00-\x7f]/gu
+/** The same class without the global flag, whose `lastIndex` would make `test` stateful. */
+const ANY_NON_ASCII = /[^\x00-\x7f]/
 
 export function asciiSource (text: string): string {
   return text.replace(NON_ASCII, ch => {
@@ -26,5 +28,5 @@ export function asciiSource (text: string): string {
 
 /** True when `text` is stored one byte per character by V8 (every character ASCII). */
 export function isAsciiSource (text: string): boolean {
-  return !/[^\x00-\x7f]/.test(text)
+  return !ANY_NON_ASCII.test(text)
 }

@@ -23,8 +23,7 @@ const ENTRY = 'dist/daemon/cli.js'
 // chunks before it; the first chunk evaluated, whichever it is, installs it.
 const BANNER = "import { createRequire as __mycelCreateRequire } from 'node:module'; const require = __mycelCreateRequire(import.meta.url); " +
   "if (typeof Promise.withResolvers !== 'function') Promise.withResolvers = function () { let resolve, reject; const promise = new Promise((res, rej) => { resolve = res; reject = rej }); return { promise, resolve, reject } };"
-// tsc's output ends with its source map line; the bundle has none. Run again
-// without tsc in between, the entry is the bundle already: leave it.
+
 /**
  * zod re-exports its 50 locales as `z.locales`, so a bundle carries all of
  * them (375 KB of source in every agent) though mycel's messages are
@@ -45,6 +44,8 @@ const englishOnlyZod = {
   }
 }
 
+// tsc's output ends with its source map line; the bundle has none. Run again
+// without tsc in between, the entry is the bundle already: leave it.
 const fromTsc = existsSync(ENTRY) && readFileSync(ENTRY, 'utf8').trimEnd().endsWith('//# sourceMappingURL=cli.js.map')
 if (fromTsc) {
   rmSync('dist/daemon/bundle', { recursive: true, force: true })

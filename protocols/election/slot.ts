@@ -233,8 +233,7 @@ export class RoleSlot {
     // three times its steady rate (docs/performance.md, sixth pass). A
     // newcomer learns the holder from the next renewal within its learn
     // period (learnPeriodMs > renewIntervalMs × (1 + jitter)).
-    const renewAt = this.current.name === 'holding' ? this.current.renewAt : now
-    if (now < renewAt) return renewAt - now
+    if (this.current.name === 'holding' && now < this.current.renewAt) return this.current.renewAt - now
     // Renew: the same term, a fresh expiry. It counts only if it reached a
     // peer, so a cut-off holder stops when its last lease lapses.
     const term = held.lease.term
@@ -246,9 +245,9 @@ export class RoleSlot {
     this.stated(signed)
     // Demoted meanwhile (superseded, stopping): nothing to re-arm.
     if (this.current.name !== 'holding') return undefined
-    const next = this.h.now() + this.h.renewDelay()
-    this.hold(signed, next)
-    return this.renewDelayFrom(this.h.now())
+    const delay = this.h.renewDelay()
+    this.hold(signed, this.h.now() + delay)
+    return delay
   }
 
   // ---- transitions ----
