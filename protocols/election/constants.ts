@@ -40,7 +40,7 @@ export interface ElectionConfig {
    * unless the role has gone without a holder for two lease periods.
    */
   viewSettleMs: number
-  /** Deadline of one DHT get/put/provide/findProviders. */
+  /** Deadline of one DHT get or put. */
   dhtTimeoutMs: number
   /**
    * Own-region lease records are checked this often; a role is re-read from
@@ -56,15 +56,6 @@ export interface ElectionConfig {
    * Storing every renewal made the DHT the largest idle cost of a daemon.
    */
   dhtPutIntervalMs: number
-  /** Candidates re-announce themselves as DHT providers this often. */
-  provideIntervalMs: number
-  /**
-   * The first announcement is made at a random point this long after the
-   * learn period: candidates are found through membership first, and
-   * provider walks during a cold start of N nodes dial across the whole
-   * network while every handshake competes for CPU.
-   */
-  provideSpreadMs: number
   /** Random fraction added to every timer, to keep nodes from ticking in lockstep. */
   jitter: number
 }
@@ -90,8 +81,6 @@ export const electionTunables = defineTunables<ElectionConfig>({
     dhtTimeoutMs: tunable.positive(),
     dhtRefreshMs: tunable.positive(),
     dhtPutIntervalMs: tunable.positive(),
-    provideIntervalMs: tunable.positive(),
-    provideSpreadMs: tunable.nonNegative(),
     jitter: tunable.fraction()
   }),
   profiles: {
@@ -105,8 +94,6 @@ export const electionTunables = defineTunables<ElectionConfig>({
       dhtTimeoutMs: 10_000,
       dhtRefreshMs: 15_000,
       dhtPutIntervalMs: 60_000,
-      provideIntervalMs: 10 * 60_000,
-      provideSpreadMs: 180_000,
       jitter: 0.1
     },
     wan: {
@@ -119,8 +106,6 @@ export const electionTunables = defineTunables<ElectionConfig>({
       dhtTimeoutMs: 20_000,
       dhtRefreshMs: 30_000,
       dhtPutIntervalMs: 120_000,
-      provideIntervalMs: 20 * 60_000,
-      provideSpreadMs: 300_000,
       jitter: 0.1
     },
     // Every agent of a test runs on one host (one clock): a small skew margin is
@@ -137,8 +122,6 @@ export const electionTunables = defineTunables<ElectionConfig>({
       dhtTimeoutMs: 4_000,
       dhtRefreshMs: 8_000,
       dhtPutIntervalMs: 30_000,
-      provideIntervalMs: 60_000,
-      provideSpreadMs: 5_000,
       jitter: 0.1
     }
   },

@@ -1,26 +1,19 @@
 /**
  * The election's DHT work besides claims: re-reading the own region's roles
- * whose gossip went quiet, and announcing this node as a provider (a
- * candidate) of every role it is eligible for.
+ * whose gossip went quiet. Candidates are not announced in the DHT: the
+ * membership view already lists them (docs/roles.md, "Candidates").
  */
-import type { Logger } from 'pino'
 import type { ElectionConfig } from './constants.js'
 import { leaseStatus } from './lease.js'
 import type { LeaseBook } from './book.js'
-import type { LeaseTransport } from './transport.js'
 
 export interface DhtUpkeepInit {
   config: ElectionConfig
   region: string
   /** Every role name. */
   roles: readonly string[]
-  /** Roles this node may hold: the ones it provides. */
-  eligible: readonly string[]
   book: LeaseBook
-  transport: Pick<LeaseTransport, 'provide'>
-  logger: Logger
   now: () => number
-  random: () => number
   /** `ms` with the configured jitter. */
   jittered: (ms: number) => number
   /** Read (region, role) from the DHT into the book. */
@@ -29,24 +22,19 @@ export interface DhtUpkeepInit {
 
 export class DhtUpkeep {
   private refreshTimer: ReturnType<typeof setTimeout> | undefined
-  private provideTimer: ReturnType<typeof setTimeout> | undefined
   private signal: AbortSignal | undefined
 
   constructor (private readonly init: DhtUpkeepInit) {}
 
-  /** Until `signal` aborts; `stop` clears the timers. */
+  /** Until `signal` aborts; `stop` clears the timer. */
   start (signal: AbortSignal): void {
     const cfg = this.init.config
     this.signal = signal
     this.refreshTimer = setTimeout(() => { void this.refresh() }, this.init.jittered(cfg.dhtRefreshMs))
-    // Spread the first announcements: a cold-starting network of N nodes
-    // would otherwise run 5N provider walks within the same seconds.
-    this.provideTimer = setTimeout(() => { void this.provideAll() }, cfg.learnPeriodMs + Math.round(this.init.random() * cfg.provideSpreadMs))
   }
 
   stop (): void {
     clearTimeout(this.refreshTimer)
-    clearTimeout(this.provideTimer)
     this.signal = undefined
   }
 
@@ -65,22 +53,5 @@ export class DhtUpkeep {
     })
     await Promise.allSettled(quiet.map(async role => await this.init.resolve(region, role, signal)))
     if (!signal.aborted) this.refreshTimer = setTimeout(() => { void this.refresh() }, this.init.jittered(cfg.dhtRefreshMs))
-  }
-
-  private async provideAll (): Promise<void> {
-    const signal = this.signal
-    if (signal === undefined) return
-    const cfg = this.init.config
-    let failed = false
-    await Promise.allSettled(this.init.eligible.map(async role => {
-      const sig = AbortSignal.any([signal, AbortSignal.timeout(cfg.dhtTimeoutMs)])
-      await this.init.transport.provide(this.init.region, role, sig).catch((err) => {
-        failed = true
-        this.init.logger.debug({ err, role }, 'provide failed')
-      })
-    }))
-    // A provide made before the routing table filled reached nobody: retry soon.
-    const next = failed ? cfg.dhtRefreshMs : cfg.provideIntervalMs
-    if (!signal.aborted) this.provideTimer = setTimeout(() => { void this.provideAll() }, this.init.jittered(next))
   }
 }

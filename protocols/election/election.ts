@@ -131,12 +131,8 @@ export class ElectionEngine extends EventTarget {
       config: init.config,
       region: c.region,
       roles: init.roles,
-      eligible: init.eligible,
       book: this.book,
-      transport: c.transport,
-      logger: c.logger,
       now: this.now,
-      random: this.random,
       jittered: (ms) => this.jittered(ms),
       resolve: async (region, role, signal) => await this.resolve(region, role, signal)
     })
@@ -210,14 +206,19 @@ export class ElectionEngine extends EventTarget {
     return this.isActing(role) ? this.slots.get(role)?.held?.lease.term : undefined
   }
 
-  /** Closest-first alive eligible candidates of the own region for `role`. */
-  candidates (role: string): string[] {
-    const region = this.c.region
+  /**
+   * Closest-first alive eligible candidates for `role` of `region` (the own
+   * region unless given). Every member's signed alive record carries the
+   * roles it may hold and membership reaches every region, so any node ranks
+   * any region's candidates from its own view, by the rule the winner is
+   * picked with; nothing is looked up.
+   */
+  candidates (role: string, region: string = this.c.region): string[] {
     const self = this.c.membership.self()
     const cands = this.c.membership.members()
       .filter(m => m.peerId !== self.peerId && m.state === 'alive' && m.region === region)
       .map(m => ({ peerId: m.peerId, region: m.region, roles: m.roles }))
-    if (this.init.eligible.includes(role)) cands.push({ peerId: this.c.peerId, region, roles: [role] })
+    if (region === this.c.region && this.init.eligible.includes(role)) cands.push({ peerId: this.c.peerId, region, roles: [role] })
     return rankCandidates(region, role, cands)
   }
 
@@ -270,11 +271,6 @@ export class ElectionEngine extends EventTarget {
     for (const sl of found) if (best === undefined || compareTokens(sl.lease, best.lease) > 0 || (compareTokens(sl.lease, best.lease) === 0 && sl.lease.issuedAt > best.lease.issuedAt)) best = sl
     if (best === undefined) return { status: 'none', records: 0 }
     return { lease: best.lease, status: leaseStatus(best.lease, this.now(), this.init.config.maxClockSkewMs), records: found.length }
-  }
-
-  async providers (region: string, role: string, signal?: AbortSignal): Promise<string[]> {
-    const timeout = AbortSignal.timeout(this.init.config.dhtTimeoutMs)
-    return await this.c.transport.findProviders(region, role, signal === undefined ? timeout : AbortSignal.any([signal, timeout]))
   }
 
   /** Seconds without a lease in force for an own-region role (0 while one is). */

@@ -7,7 +7,7 @@ export {
   leaseKey, parseLeaseKey, signLease, decodeLease, validateLeaseRecord, selectLeaseRecord, compareTokens,
   compareLeases, leaseStatus, leaseDhtValidators, leaseDhtSelectors, type Lease, type SignedLease, type FencingToken, type LeaseStatus
 } from './lease.js'
-export { roleKey, roleCid, rankCandidates, pickHolder, type Candidate } from './rule.js'
+export { roleKey, rankCandidates, pickHolder, type Candidate } from './rule.js'
 export { FencingStore, type FenceResult } from './fencing.js'
 export { LeaseBook } from './book.js'
 export { LeaseRepair, type LeaseRepairInit } from './repair.js'

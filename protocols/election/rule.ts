@@ -6,19 +6,8 @@
  */
 import { createHash } from 'node:crypto'
 import { peerIdFromString } from '@libp2p/peer-id'
-import { CID } from 'multiformats/cid'
-import { create as createDigest } from 'multiformats/hashes/digest'
-
-const RAW_CODEC = 0x55
-const SHA2_256 = 0x12
-
 export function roleKey (region: string, role: string): Uint8Array {
   return createHash('sha256').update(`mycel/role/${region}/${role}`).digest()
-}
-
-/** The CID eligible nodes provide in the DHT (raw codec over the role key). */
-export function roleCid (region: string, role: string): CID {
-  return CID.createV1(RAW_CODEC, createDigest(SHA2_256, roleKey(region, role)))
 }
 
 const positions = new Map<string, Uint8Array>()

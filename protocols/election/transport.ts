@@ -1,18 +1,18 @@
 /**
  * How leases travel: a gossip topic (fast path, every region's leases reach
  * every node within a heartbeat or two) and the DHT (the authoritative
- * record, readable from any region, and the place candidates announce
- * themselves as providers). The election engine only sees this interface, so
+ * record, readable from any region). Candidates are not announced here:
+ * every member's signed alive record carries the roles it may hold, so the
+ * membership view lists them (docs/roles.md, "Candidates"). The election
+ * engine only sees this interface, so
  * unit tests drive it with an in-memory network and fake timers.
  */
 import type { Logger } from 'pino'
 import type { Registry } from 'prom-client'
 import type { QueryEvent } from '@libp2p/kad-dht'
-import type { CID } from 'multiformats/cid'
 import { VerifiedTopic, type PubSubHost } from '../../wire/topic.js'
 import { LEASE_TOPIC } from './constants.js'
 import { decodeLease, leaseKey, parseLeaseKey, type SignedLease } from './lease.js'
-import { roleCid } from './rule.js'
 import type { ElectionMetrics } from './metrics.js'
 import { rejectReason } from '../../wire/errors.js'
 
@@ -44,8 +44,6 @@ export interface LeaseTransport {
    * no other peer.
    */
   get: (region: string, role: string, signal: AbortSignal) => Promise<FoundLease[]>
-  provide: (region: string, role: string, signal: AbortSignal) => Promise<void>
-  findProviders: (region: string, role: string, signal: AbortSignal) => Promise<string[]>
 }
 
 export interface PutOptions {
@@ -71,14 +69,11 @@ export interface DhtLocalRecords {
 
 /**
  * The slice of kad-dht the lease transport uses: records under
- * `/mycel/lease/<region>/<role>` and provider records of the role's CID.
- * The libp2p node's `services.dht` is one.
+ * `/mycel/lease/<region>/<role>`. The libp2p node's `services.dht` is one.
  */
 export interface DhtHost {
   put: (key: Uint8Array, value: Uint8Array, options?: { signal?: AbortSignal }) => AsyncIterable<QueryEvent>
   get: (key: Uint8Array, options?: { signal?: AbortSignal }) => AsyncIterable<QueryEvent>
-  provide: (key: CID, options?: { signal?: AbortSignal }) => AsyncIterable<QueryEvent>
-  findProviders: (key: CID, options?: { signal?: AbortSignal }) => AsyncIterable<QueryEvent>
 }
 
 export interface Libp2pTransportInit {
@@ -178,29 +173,5 @@ export class Libp2pLeaseTransport implements LeaseTransport {
       }
     }
     return out
-  }
-
-  async provide (region: string, role: string, signal: AbortSignal): Promise<void> {
-    try {
-      for await (const _ of this.init.dht.provide(roleCid(region, role), { signal })) { /* drain */ }
-      this.init.metrics.dhtOps.inc({ op: 'provide', result: 'ok' })
-    } catch (err) {
-      this.init.metrics.dhtOps.inc({ op: 'provide', result: rejectReason(err) })
-      throw err
-    }
-  }
-
-  async findProviders (region: string, role: string, signal: AbortSignal): Promise<string[]> {
-    const found = new Set<string>()
-    try {
-      for await (const ev of this.init.dht.findProviders(roleCid(region, role), { signal })) {
-        if (ev.name === 'PROVIDER') for (const p of ev.providers) found.add(p.id.toString())
-      }
-      this.init.metrics.dhtOps.inc({ op: 'find_providers', result: 'ok' })
-    } catch (err) {
-      this.init.metrics.dhtOps.inc({ op: 'find_providers', result: found.size > 0 ? 'ok' : rejectReason(err) })
-      if (found.size === 0) throw err
-    }
-    return [...found]
   }
 }

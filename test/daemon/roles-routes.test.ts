@@ -31,7 +31,7 @@ function setup (dhtCopy: SignedLease | undefined): { routes: Route[], book: Leas
       if (dhtCopy !== undefined) book.observe(dhtCopy)
       return dhtCopy === undefined ? { status: 'none', records: 0 } : { lease: dhtCopy.lease, status: 'expired', records: 1 }
     },
-    providers: async () => [HOLDER]
+    candidates: () => [HOLDER]
   }
   const deps = {
     peerId: 'self',

@@ -13,7 +13,7 @@
  */
 import { strict as assert } from 'node:assert'
 import { AgentProcess, waitFor } from '../../harness/agent-process.js'
-import { pickHolder } from '../../protocols/election/rule.js'
+import { pickHolder, rankCandidates } from '../../protocols/election/rule.js'
 import { electionTunables } from '../../protocols/election/constants.js'
 import { ROLE_NAMES } from '../../managers/registry.js'
 
@@ -164,12 +164,12 @@ describe('roles with 3 regions x 3 agent processes', function () {
         assert.notEqual(r.status, 'none')
       }
     }
-    // Providers: the region's candidates announced themselves on the role key.
-    const prov = await waitFor(async () => {
-      const res = await asker.get<{ candidates: string[] }>('/v1/roles/r3/network')
-      return res.candidates.some(c => inRegion('r3').some(a => a.peerId === c)) ? res : false
-    }, 30_000, 'providers of r3/network', 500)
-    assert.ok(prov.candidates.length >= 1)
+    // Candidates: every r3 member, from the r1 asker's membership view, ranked
+    // by the rule, so the first is the holder.
+    const r3 = inRegion('r3').map(a => a.peerId)
+    const res = await asker.get<{ candidates: string[], holder?: string }>('/v1/roles/r3/network')
+    assert.deepEqual(res.candidates, rankCandidates('r3', 'network', r3.map(peerId => ({ peerId, region: 'r3', roles: ROLES }))))
+    assert.equal(res.candidates[0], res.holder)
   })
 
   it('SIGKILL of a holder: a successor with a higher term within one lease period plus detection', async () => {

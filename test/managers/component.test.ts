@@ -36,9 +36,7 @@ describe('roles component (one member, in-memory transport)', function () {
       stop: () => {},
       gossip: async (sl) => { published.push(sl); return 0 },
       put: async () => 0,
-      get: async () => [],
-      provide: async () => {},
-      findProviders: async () => [peerId]
+      get: async () => []
     }
     const pubsub: PubSubHost = {
       topicValidators: new Map(),

@@ -3,8 +3,8 @@
  *  GET /v1/roles[?region=R]       this node's view of every region's holders, terms and expiry,
  *                                 plus what this node itself does for each role
  *  GET /v1/roles/outputs          the latest accepted (fenced) output of each role in this region
- *  GET /v1/roles/:region/:role    resolve through the DHT (any region), with the candidates
- *                                 that announced themselves as providers; answers with the
+ *  GET /v1/roles/:region/:role    resolve through the DHT (any region), with the region's
+ *                                 candidates as this node's membership view ranks them; answers with the
  *                                 freshest of this node's gossiped copy and the DHT's, and
  *                                 shows both, since the holder renews by gossip and rewrites
  *                                 the DHT record less often
@@ -96,10 +96,15 @@ export function rolesRoutes (d: RoutesDeps): Route[] {
         if (!(ROLE_NAMES as readonly string[]).includes(role)) throw new RequestError(400, `unknown role ${JSON.stringify(role.slice(0, 64))} (${ROLE_NAMES.join(', ')})`)
         // This node's copy before the lookup: gossip (renewals), own claims and earlier reads.
         const gossip = d.election.book.get(region, role)?.lease
-        const [resolved, providers] = await Promise.allSettled([d.election.resolve(region, role, req.signal), d.election.providers(region, role, req.signal)])
+        let resolved: Awaited<ReturnType<ElectionEngine['resolve']>> | undefined
+        let dhtError: string | undefined
+        try {
+          resolved = await d.election.resolve(region, role, req.signal)
+        } catch (err) {
+          dhtError = String((err as Error)?.message ?? err)
+        }
         const now = Date.now()
-        const dht = resolved.status === 'fulfilled' ? resolved.value.lease : undefined
-        const dhtError = resolved.status === 'rejected' ? String((resolved.reason as Error)?.message ?? resolved.reason) : undefined
+        const dht = resolved?.lease
         if (gossip === undefined && dht === undefined && dhtError !== undefined) {
           throw new RequestError(503, `DHT lookup failed and this node has no copy of the ${region}/${role} lease: ${dhtError}`)
         }
@@ -121,9 +126,10 @@ export function rolesRoutes (d: RoutesDeps): Route[] {
             expiresAt: lease?.expiresAt,
             expiresInMs: lease !== undefined ? lease.expiresAt - now : undefined,
             copies: { gossip: copy(gossip), dht: copy(dht) },
-            dhtRecords: resolved.status === 'fulfilled' ? resolved.value.records : 0,
+            dhtRecords: resolved?.records ?? 0,
             dhtError,
-            candidates: providers.status === 'fulfilled' ? providers.value : []
+            // Closest first: the first alive one is who should hold the role.
+            candidates: d.election.candidates(role, region)
           }
         }
       }

@@ -4,6 +4,7 @@
  * ELECTION_SEED / ELECTION_SEEDS choose the seeds.
  */
 import { strict as assert } from 'node:assert'
+import { rankCandidates } from '../../../protocols/election/rule.js'
 import { CFG, ELECTED_MS, ROLES, SEEDS, assertNoOverlap, assertUniqueTerms, holderOf, useSimulation } from './sim.js'
 
 for (const seed of SEEDS) describe(`election engine (virtual clock, seeded in-memory network)${SEEDS.length > 1 ? `, seed ${seed}` : ''}`, function () {
@@ -30,6 +31,26 @@ for (const seed of SEEDS) describe(`election engine (virtual clock, seeded in-me
       assert.equal(world.acting(role)[0].engine.actingTerm(role), 1)
     }
     assertNoOverlap(world)
+  })
+
+  it('lists any region\'s candidates from membership, ranked by the rule, the alive ones only, with no DHT lookup', async () => {
+    const world = await sim.makeWorld(6, ['eu', 'us'])
+    const nodes = [...world.nodes.values()]
+    const asker = nodes.find(n => n.region === 'eu')!
+    const us = nodes.filter(n => n.region === 'us')
+    const expected = (role: string): string[] => rankCandidates('us', role, us.filter(n => n.up).map(n => ({ peerId: n.id, region: 'us', roles: ROLES })))
+    for (const role of ROLES) {
+      assert.deepEqual(asker.engine.candidates(role, 'us'), expected(role))
+      assert.equal(asker.engine.candidates(role, 'us')[0], holderOf(world, role, 'us'))
+      assert.ok(!asker.engine.candidates(role, 'us').includes(asker.id), 'never a candidate of another region')
+      assert.ok(asker.engine.candidates(role).includes(asker.id), 'a candidate of its own region')
+    }
+    // A dead member is no candidate, in any asker's view.
+    const gets = asker.gets
+    us[0].up = false
+    for (const role of ROLES) assert.deepEqual(asker.engine.candidates(role, 'us'), expected(role))
+    assert.equal(asker.engine.candidates('network', 'us').length, us.length - 1)
+    assert.equal(asker.gets, gets, 'the DHT is not read')
   })
 
   it('steady state: renewals travel by gossip; the DHT is written per term and every dhtPutIntervalMs, read only when gossip goes quiet', async () => {

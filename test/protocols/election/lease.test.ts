@@ -9,7 +9,7 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { PrivateKey } from '@libp2p/interface'
 import {
   signLease, decodeLease, validateLeaseRecord, selectLeaseRecord, leaseKey, parseLeaseKey, leaseStatus,
-  roleKey, roleCid, rankCandidates, pickHolder, FencingStore, encodeAction, decodeAction, type Lease
+  roleKey, rankCandidates, pickHolder, FencingStore, encodeAction, decodeAction, type Lease
 } from '../../../protocols/election/index.js'
 import { encodeCbor } from '../../../wire/codec.js'
 import { FENCING_FILE, LEGACY_FENCING_FILE } from '../../../protocols/election/fencing.js'
@@ -114,10 +114,9 @@ describe('election: lease records', () => {
 })
 
 describe('election: rule', () => {
-  it('role key is sha256 of the role name and the CID carries it', () => {
+  it('role key is sha256 of the role name', () => {
     const k = roleKey('eu', 'network')
     assert.deepEqual(Buffer.from(k), createHash('sha256').update('mycel/role/eu/network').digest())
-    assert.deepEqual(Buffer.from(roleCid('eu', 'network').multihash.digest), Buffer.from(k))
   })
 
   it('ranks only eligible candidates of the region, deterministically', async () => {

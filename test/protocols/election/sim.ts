@@ -31,7 +31,7 @@ import { SimNetwork } from '../../sim/network.js'
 
 export const CFG: ElectionConfig = electionTunables.validate({
   leaseMs: 5_000, renewIntervalMs: 1_600, maxClockSkewMs: 200, claimSettleMs: 300, learnPeriodMs: 1_800, viewSettleMs: 500,
-  dhtTimeoutMs: 3_000, dhtRefreshMs: 4_000, dhtPutIntervalMs: 12_000, provideIntervalMs: 60_000, provideSpreadMs: 1_000, jitter: 0.1
+  dhtTimeoutMs: 3_000, dhtRefreshMs: 4_000, dhtPutIntervalMs: 12_000, jitter: 0.1
 }, 'sim')
 export const ROLES = ['network', 'monitoring']
 const logger = pino({ level: 'silent' })
@@ -148,9 +148,7 @@ export class SimNode {
         // Like kad-dht: this node's own store answers too.
         const recs = [...this.world.nodes.values()].filter(n => n === this || this.world.reachable(this, n)).flatMap(n => (n.store.get(k) ?? []).map(r => ({ r, from: n.id })))
         return await Promise.all(recs.map(async ({ r, from }) => ({ ...await decodeLease(r, this.world.clock.now()), from })))
-      },
-      provide: async () => {},
-      findProviders: async () => []
+      }
     }
     this.metrics = electionMetrics()
     this.engine = new ElectionEngine({ config: CFG, eligible: ROLES, roles: ROLES, random: this.world.rand }, {
