@@ -39,6 +39,24 @@ function detectionBound (n: number, lossy: boolean): number {
 describe('membership simulation: SWIM at small N with the real protocol code', function () {
   this.timeout(600_000)
 
+  it('a lone node waits between its join retries instead of spinning', async () => {
+    // Regression: once the periodic push-pull was due with nobody alive to
+    // sync with, the loop slept 0 ms over and over (a lone agent spun its
+    // event loop at 5 % of a core; an unjoined one retried back to back).
+    const c = await SimCluster.create({ n: 1, seed: 7, config: cfg })
+    await c.nodes[0].swim.start()
+    const minutes = 10
+    const until = c.clock.now() + minutes * 60_000
+    // Each of the node's loops (probe, gossip, push-pull, maintenance) wakes
+    // about once a second; a spinning one fires without moving time on.
+    const cap = minutes * 60 * 20
+    let fired = 0
+    await c.clock.run({ until, stopBefore: () => ++fired > cap })
+    assert.ok(fired <= cap, `${fired} timers fired before ${minutes} virtual minutes passed`)
+    assert.equal(c.clock.now(), until)
+    await c.nodes[0].swim.stop()
+  })
+
   it('converges, detects a lost node within the bound, and raises no false suspicion without loss', async () => {
     await fc.assert(fc.asyncProperty(fc.integer({ min: 1, max: 2 ** 31 - 1 }), fc.integer({ min: 12, max: 30 }), async (seed, n) => {
       const r = await runScenario({ n, seed, config: cfg, settleMs: 5_000, steadyMs: 20_000, joinMaxMs: 120_000, detectMaxMs: 600_000 })
