@@ -11,7 +11,7 @@
 const path = require('path')
 const { network } = require('@testground/sdk')
 const { MycelAgent } = require('./agent')
-const { params, poll, barrier, signalAndWait, collect, pollInterval, writeResults } = require('./util')
+const { params, poll, barrier, signalAndWait, collect, joinPollInterval, writeResults } = require('./util')
 
 /** How many members (self included) this agent sees alive; /v1/status is cheaper than the member list. */
 async function aliveCount (agent) {
@@ -78,7 +78,7 @@ async function joinCluster (runenv, client, opts = {}) {
   await client.publish('started', { seq, peerId: agent.peerId, spawnedAt: t.spawn, ip, group: runenv.testGroupId })
   runenv.recordMessage(`agent ${agent.peerId} started at ${agent.dialAddr()} (seq ${seq}, ${bootstrapAddrs.length} bootstrap peers)`)
 
-  const interval = pollInterval(n)
+  const interval = joinPollInterval(n)
   let seen = 0
   try {
     await poll(async () => {
