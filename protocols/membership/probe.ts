@@ -20,7 +20,7 @@ import { shuffled, type SwimContext } from './context.js'
 import { sleep } from '../../lib/clock.js'
 import { errText } from '../../lib/errors.js'
 import { probeDeadline } from './deadline.js'
-import { connectPatiently } from './connections.js'
+import { connectPatiently, isRefused } from './connections.js'
 import { RttEstimator } from './rtt.js'
 
 export interface PingOutcome {
@@ -301,24 +301,4 @@ export class Prober {
 /** Cheap check whether a signed update is about `self` (the body's peer id appears in its bytes). */
 function aboutSelf (u: SignedUpdate, self: string): boolean {
   return Buffer.from(u.b.buffer, u.b.byteOffset, u.b.byteLength).includes(self)
-}
-
-/**
- * True if every underlying dial error is ECONNREFUSED: the host answered
- * and nothing listens there, which a live agent never causes.
- */
-export function isRefused (err: unknown): boolean {
-  const leaves: unknown[] = []
-  const walk = (e: unknown, depth: number): void => {
-    if (e === null || typeof e !== 'object' || depth > 6) { leaves.push(e); return }
-    const inner = (e as { errors?: unknown[] }).errors
-    if (Array.isArray(inner) && inner.length > 0) { for (const x of inner) walk(x, depth + 1); return }
-    const code = (e as { code?: unknown }).code
-    if (code === 'ECONNREFUSED') { leaves.push(e); return }
-    const cause = (e as { cause?: unknown }).cause
-    if (cause !== undefined) { walk(cause, depth + 1); return }
-    leaves.push(e)
-  }
-  walk(err, 0)
-  return leaves.length > 0 && leaves.every(l => (l as { code?: unknown } | null)?.code === 'ECONNREFUSED' || /ECONNREFUSED/.test(String((l as Error | null)?.message ?? '')))
 }

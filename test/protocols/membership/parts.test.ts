@@ -1,6 +1,7 @@
 /**
  * The small parts of membership: config profiles and validation, Lifeguard
- * awareness, the piggyback queue, the durable incarnation, refusal detection.
+ * awareness, the piggyback queue, the durable incarnation, refusal detection,
+ * the backoff of maintenance dials.
  */
 import assert from 'node:assert/strict'
 import { mkdtemp, rm, writeFile, mkdir, readFile } from 'node:fs/promises'
@@ -10,7 +11,11 @@ import { membershipConfig, membershipTunables, retransmitLimit, pushPullInterval
 import { Awareness } from '../../../protocols/membership/awareness.js'
 import { BroadcastQueue } from '../../../protocols/membership/broadcast-queue.js'
 import { fileIncarnationStore, RESERVE_BLOCK } from '../../../protocols/membership/incarnation-store.js'
-import { isRefused } from '../../../protocols/membership/probe.js'
+import { isRefused, MemberConnections } from '../../../protocols/membership/connections.js'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import pino from 'pino'
+import { VirtualClock } from '../../sim/clock.js'
 import { probeDeadline } from '../../../protocols/membership/deadline.js'
 import { RttEstimator } from '../../../protocols/membership/rtt.js'
 import type { SignedUpdate } from '../../../protocols/membership/messages.js'
@@ -231,6 +236,60 @@ describe('membership parts', () => {
       assert.equal(r.timeoutMs(), 100)
       r.sample(Number.NaN)
       assert.equal(r.timeoutMs(), 100)
+    })
+  })
+
+  describe('maintenance dials', () => {
+    it('back off a subject whose dial fails, doubling to the reconnect interval; only a refusal probes it at once', async () => {
+      const cfg = membershipConfig('lan')
+      const clock = new VirtualClock(0)
+      const subject = peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString()
+      const timedOut = Object.assign(new Error('handshake timed out'), { name: 'EncryptionFailedError' })
+      const refused = Object.assign(new Error('connect ECONNREFUSED 10.0.0.1:4100'), { code: 'ECONNREFUSED' })
+      let failWith: Error = timedOut
+      let connected = false
+      const dials: number[] = []
+      const probed: string[] = []
+      const ctx = {
+        signal: new AbortController().signal,
+        cfg,
+        clock: { now: clock.now, monotonic: clock.now, setTimeout: clock.setTimeout, clearTimeout: clock.clearTimeout },
+        random: () => 0.5,
+        log: pino({ level: 'silent' }),
+        neighbours: () => ({ subjects: [subject], observers: [] }),
+        table: { get: () => ({ state: 'alive' }) },
+        peers: {
+          getConnections: () => connected ? [{}] : [],
+          dial: async () => { dials.push(clock.now()); throw failWith }
+        },
+        probeSoon: (id: string) => { probed.push(id) }
+      }
+      const conns = new MemberConnections(ctx as any, {} as any)
+      const tick = async (): Promise<void> => {
+        conns.maintain()
+        await new Promise(resolve => setImmediate(resolve))
+        clock.tick(cfg.maintenanceIntervalMs)
+      }
+      const seconds = 120
+      for (let t = 0; t < seconds; t++) await tick()
+      // Gaps 1, 2, 4, 8, 16 s, then the reconnect interval: not one dial a tick.
+      const gaps = dials.slice(1).map((at, i) => at - dials[i])
+      assert.deepEqual(gaps.slice(0, 5), [1, 2, 4, 8, 16].map(s => s * 1_000))
+      assert.ok(gaps.every(g => g <= cfg.reconnectIntervalMs), `gaps ${gaps.join(', ')}`)
+      assert.ok(dials.length < 12, `${dials.length} dials in ${seconds} s`)
+      assert.deepEqual(probed, [], 'a timed-out handshake waits for the probe order')
+      // A refusal is news about the member: probe it now.
+      failWith = refused
+      clock.tick(cfg.reconnectIntervalMs)
+      await tick()
+      assert.deepEqual(probed, [subject])
+      // Once connected (by anyone), the backoff is forgotten.
+      connected = true
+      await tick()
+      connected = false
+      const before = dials.length
+      await tick()
+      assert.equal(dials.length, before + 1, 'dialed again at once after the connection closed')
     })
   })
 })
