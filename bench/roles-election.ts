@@ -5,7 +5,7 @@
  *  - failover after SIGKILL of a holder: kill -> successor acting (median of
  *    repeats; the victim is restarted and the cluster re-converges between);
  *  - DHT operations per second per node at steady state (election's own
- *    get/put/provide/find_providers counter), plus RSS per agent.
+ *    get/put counter), plus RSS per agent.
  * Results: bench/results/roles-election.json.
  *
  *   npm run bench -- roles-election   (MYCEL_BENCH_PER_REGION=10 MYCEL_BENCH_KILLS=5 MYCEL_BENCH_PROFILE=lan)
@@ -86,7 +86,7 @@ async function main (): Promise<void> {
     const before = await Promise.all(agents.map(dhtOps))
     await sleep(STEADY_SECONDS * 1000)
     const after = await Promise.all(agents.map(dhtOps))
-    const ops = ['get', 'put', 'provide', 'find_providers']
+    const ops = ['get', 'put']
     const perNode: Record<string, number> = {}
     for (const op of ops) perNode[op] = round(agents.reduce((s, _, i) => s + (after[i][op] ?? 0) - (before[i][op] ?? 0), 0) / agents.length / STEADY_SECONDS)
     const totalPerNode = round(Object.values(perNode).reduce((a, b) => a + b, 0))

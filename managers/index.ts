@@ -86,7 +86,7 @@ export type RolesComponents = Pick<CommonComponents, 'peerId' | 'privateKey' | '
   membership: Pick<MembershipView, 'self' | 'members' | 'addEventListener' | 'removeEventListener'>
   health: Pick<Health, 'reports'>
 } & (
-  /** Leases over libp2p: gossip on `pubsub`, records and role providers in the DHT, whose own store `dhtLocal` reaches. */
+  /** Leases over libp2p: gossip on `pubsub`, lease records in the DHT, whose own store `dhtLocal` reaches. */
   { dht: DhtHost, dhtLocal: DhtLocalRecords, transport?: undefined } |
   /** Unit tests inject an in-memory transport. */
   { transport: LeaseTransport, dht?: undefined }

@@ -52,7 +52,7 @@ export function electionMetrics (registry?: Registry) {
     }),
     dhtOps: m.counter({
       name: 'mycel_election_dht_operations_total',
-      help: 'DHT operations issued by the election (get, put, provide, find_providers), by result',
+      help: 'DHT operations issued by the election (get, put), by result',
       labelNames: ['op', 'result']
     })
   }

@@ -3,7 +3,8 @@
  * every node within a heartbeat or two) and the DHT (the authoritative
  * record, readable from any region). Candidates are not announced here:
  * every member's signed alive record carries the roles it may hold, so the
- * membership view lists them (docs/roles.md, "Candidates"). The election
+ * membership view lists them (docs/roles.md, "Candidates come from
+ * membership, not DHT provider records"). The election
  * engine only sees this interface, so
  * unit tests drive it with an in-memory network and fake timers.
  */

@@ -105,12 +105,14 @@ export class MemberConnections {
   maintain (): void {
     const { ctx } = this
     if (ctx.signal.aborted) return
-    const now = ctx.clock.now()
+    const now = ctx.clock.monotonic()
     const subjects = ctx.neighbours().subjects
     for (const id of this.retry.keys()) if (!subjects.includes(id)) this.retry.delete(id)
     const missing: string[] = []
     for (const id of subjects) {
-      if (ctx.table.get(id)?.state !== 'alive' || this.dialing.has(id)) continue
+      // A suspect that proves itself alive is dialed again at once.
+      if (ctx.table.get(id)?.state !== 'alive') { this.retry.delete(id); continue }
+      if (this.dialing.has(id)) continue
       if (ctx.peers.getConnections(peerIdFromString(id)).length > 0) { this.retry.delete(id); continue }
       if ((this.retry.get(id)?.at ?? 0) <= now) missing.push(id)
     }
@@ -120,7 +122,7 @@ export class MemberConnections {
         .then(() => { this.retry.delete(id) }, err => {
           ctx.log.debug({ err: (err as Error).message, peer: id }, 'dial to member failed')
           const gapMs = Math.min(2 * (this.retry.get(id)?.gapMs ?? ctx.cfg.maintenanceIntervalMs / 2), ctx.cfg.reconnectIntervalMs)
-          this.retry.set(id, { at: ctx.clock.now() + gapMs, gapMs })
+          this.retry.set(id, { at: ctx.clock.monotonic() + gapMs, gapMs })
           // Nothing listens there any more: worth a probe round now (the fast
           // path to dead). Any other failure waits for the subject's turn in
           // the probe order, which dials it again anyway.

@@ -18,7 +18,7 @@ function lease (issuedAt: number, term = 1): SignedLease {
   return { lease: l, record: new Uint8Array() }
 }
 
-function setup (dhtCopy: SignedLease | undefined): { routes: Route[], book: LeaseBook, lookups: string[] } {
+function setup (dhtCopy: SignedLease | undefined | Error): { routes: Route[], book: LeaseBook, lookups: string[] } {
   const book = new LeaseBook()
   const lookups: string[] = []
   const election = {
@@ -27,6 +27,7 @@ function setup (dhtCopy: SignedLease | undefined): { routes: Route[], book: Leas
     local: () => [],
     resolve: async (region: string, role: string) => {
       lookups.push(`${region}/${role}`)
+      if (dhtCopy instanceof Error) throw dhtCopy
       // As the engine does: whatever the DHT returns also feeds the book.
       if (dhtCopy !== undefined) book.observe(dhtCopy)
       return dhtCopy === undefined ? { status: 'none', records: 0 } : { lease: dhtCopy.lease, status: 'expired', records: 1 }
@@ -92,5 +93,16 @@ describe('roles admin routes', () => {
     expect(r.source).to.equal('dht')
     expect(r.term).to.equal(2)
     expect(r.copies.gossip.term).to.equal(1)
+  })
+
+  it('a failed DHT lookup is a 503 when this node has no copy, and the gossiped copy with dhtError when it has one', async () => {
+    const failed = setup(new Error('no peers answered'))
+    expect(await statusOf(call(failed.routes, '/v1/roles/:region/:role', { region: 'eu', role: 'config' }))).to.equal(503)
+    failed.book.observe(lease(Date.now() - 1_000))
+    const r = await call(failed.routes, '/v1/roles/:region/:role', { region: 'eu', role: 'config' })
+    expect(r.source).to.equal('gossip')
+    expect(r.holder).to.equal(HOLDER)
+    expect(r.dhtError).to.match(/no peers answered/)
+    expect(r.candidates).to.deep.equal([HOLDER])
   })
 })

@@ -128,7 +128,7 @@ export function rolesRoutes (d: RoutesDeps): Route[] {
             copies: { gossip: copy(gossip), dht: copy(dht) },
             dhtRecords: resolved?.records ?? 0,
             dhtError,
-            // Closest first: the first alive one is who should hold the role.
+            // Closest first: the first is who should hold the role.
             candidates: d.election.candidates(role, region)
           }
         }

@@ -253,14 +253,14 @@ describe('membership parts', () => {
       const ctx = {
         signal: new AbortController().signal,
         cfg,
-        clock: { now: clock.now, monotonic: clock.now, setTimeout: clock.setTimeout, clearTimeout: clock.clearTimeout },
+        clock: { now: () => 1_700_000_000_000 + clock.now(), monotonic: clock.now, setTimeout: clock.setTimeout, clearTimeout: clock.clearTimeout },
         random: () => 0.5,
         log: pino({ level: 'silent' }),
         neighbours: () => ({ subjects: [subject], observers: [] }),
         table: { get: () => ({ state: 'alive' }) },
         peers: {
           getConnections: () => connected ? [{}] : [],
-          dial: async () => { dials.push(clock.now()); throw failWith }
+          dial: async (): Promise<void> => { dials.push(clock.now()); throw failWith }
         },
         probeSoon: (id: string) => { probed.push(id) }
       }
@@ -272,10 +272,12 @@ describe('membership parts', () => {
       }
       const seconds = 120
       for (let t = 0; t < seconds; t++) await tick()
-      // Gaps 1, 2, 4, 8, 16 s, then the reconnect interval: not one dial a tick.
+      // Gaps double from the maintenance interval up to the reconnect interval: not one dial a tick.
       const gaps = dials.slice(1).map((at, i) => at - dials[i])
-      assert.deepEqual(gaps.slice(0, 5), [1, 2, 4, 8, 16].map(s => s * 1_000))
-      assert.ok(gaps.every(g => g <= cfg.reconnectIntervalMs), `gaps ${gaps.join(', ')}`)
+      const want: number[] = []
+      for (let g = cfg.maintenanceIntervalMs; want.length < gaps.length; g = Math.min(2 * g, cfg.reconnectIntervalMs)) want.push(g)
+      assert.deepEqual(gaps, want)
+      assert.equal(gaps.at(-1), cfg.reconnectIntervalMs, 'the backoff reaches its cap')
       assert.ok(dials.length < 12, `${dials.length} dials in ${seconds} s`)
       assert.deepEqual(probed, [], 'a timed-out handshake waits for the probe order')
       // A refusal is news about the member: probe it now.
@@ -287,9 +289,17 @@ describe('membership parts', () => {
       connected = true
       await tick()
       connected = false
-      const before = dials.length
+      let before = dials.length
       await tick()
       assert.equal(dials.length, before + 1, 'dialed again at once after the connection closed')
+      // A dial that succeeds forgets it too.
+      ctx.peers.dial = async () => { dials.push(clock.now()) }
+      clock.tick(cfg.reconnectIntervalMs)
+      await tick()
+      ctx.peers.dial = async () => { dials.push(clock.now()); throw timedOut }
+      before = dials.length
+      await tick()
+      assert.equal(dials.length, before + 1, 'dialed again at once after a successful dial')
     })
   })
 })
