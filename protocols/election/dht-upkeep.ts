@@ -1,7 +1,8 @@
 /**
  * The election's DHT work besides claims: re-reading the own region's roles
  * whose gossip went quiet. Candidates are not announced in the DHT: the
- * membership view already lists them (docs/roles.md, "Candidates come from membership, not DHT provider records").
+ * membership view already lists them (docs/roles.md, "Candidates come from
+ * membership, not DHT provider records").
  */
 import type { ElectionConfig } from './constants.js'
 import { leaseStatus } from './lease.js'

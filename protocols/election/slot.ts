@@ -233,7 +233,8 @@ export class RoleSlot {
     // three times its steady rate (docs/performance.md, sixth pass). A
     // newcomer learns the holder from the next renewal within its learn
     // period (learnPeriodMs > renewIntervalMs × (1 + jitter)).
-    if (this.current.name === 'holding' && now < this.current.renewAt) return this.current.renewAt - now
+    const untilRenewal = this.renewDelayFrom(now)
+    if (untilRenewal !== undefined && untilRenewal > 0) return untilRenewal
     // Renew: the same term, a fresh expiry. It counts only if it reached a
     // peer, so a cut-off holder stops when its last lease lapses.
     const term = held.lease.term

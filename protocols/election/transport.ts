@@ -4,9 +4,9 @@
  * record, readable from any region). Candidates are not announced here:
  * every member's signed alive record carries the roles it may hold, so the
  * membership view lists them (docs/roles.md, "Candidates come from
- * membership, not DHT provider records"). The election
- * engine only sees this interface, so
- * unit tests drive it with an in-memory network and fake timers.
+ * membership, not DHT provider records"). The election engine only sees
+ * this interface, so unit tests drive it with an in-memory network and fake
+ * timers.
  */
 import type { Logger } from 'pino'
 import type { Registry } from 'prom-client'

@@ -23,6 +23,7 @@ import type { SwimContext } from './context.js'
 import { shuffled } from './context.js'
 import { systemClock, timeoutSignal, type Clock } from '../../lib/clock.js'
 import type { PushPull } from './push-pull.js'
+import { PeerBackoff } from './peer-backoff.js'
 
 /**
  * Connect to `peer`, waiting at most `waitMs`. The dial itself is not tied
@@ -45,14 +46,13 @@ export async function connectPatiently (peers: Pick<PeerHost, 'dial'>, peer: Pee
 export class MemberConnections {
   private readonly dialing = new Set<string>()
   /**
-   * Subjects whose maintenance dial failed: when to try each again, and the
-   * gap, doubling per failure from the maintenance interval up to the
-   * reconnect interval. On a starved host handshakes time out, and redialing
-   * every tick made more handshakes exactly when none could finish (a
-   * forming network of 50 in namespaces: 100 of 156 dials of one agent
-   * failed in Noise).
+   * Subjects whose maintenance dial failed: the gap doubles per failure from
+   * the maintenance interval up to the reconnect interval. On a starved host
+   * handshakes time out, and redialing every tick made more handshakes
+   * exactly when none could finish (a forming network of 50 in namespaces:
+   * 100 of 156 dials of one agent failed in Noise).
    */
-  private readonly retry = new Map<string, { at: number, gapMs: number }>()
+  private readonly retry: PeerBackoff
   private readonly onConnect = (evt: CustomEvent<PeerId>): void => {
     const id = evt.detail.toString()
     const outbound = this.ctx.peers.getConnections(evt.detail).some(c => c.direction === 'outbound')
@@ -70,7 +70,9 @@ export class MemberConnections {
     this.ctx.probeSoon(id)
   }
 
-  constructor (private readonly ctx: SwimContext, private readonly pushPull: PushPull) {}
+  constructor (private readonly ctx: SwimContext, private readonly pushPull: PushPull) {
+    this.retry = new PeerBackoff(ctx.cfg.maintenanceIntervalMs, ctx.cfg.reconnectIntervalMs, () => ctx.clock.monotonic())
+  }
 
   start (): void {
     this.ctx.peers.addEventListener('peer:connect', this.onConnect)
@@ -105,24 +107,22 @@ export class MemberConnections {
   maintain (): void {
     const { ctx } = this
     if (ctx.signal.aborted) return
-    const now = ctx.clock.monotonic()
     const subjects = ctx.neighbours().subjects
-    for (const id of this.retry.keys()) if (!subjects.includes(id)) this.retry.delete(id)
+    this.retry.keepOnly(subjects)
     const missing: string[] = []
     for (const id of subjects) {
       // A suspect that proves itself alive is dialed again at once.
-      if (ctx.table.get(id)?.state !== 'alive') { this.retry.delete(id); continue }
+      if (ctx.table.get(id)?.state !== 'alive') { this.retry.forget(id); continue }
       if (this.dialing.has(id)) continue
-      if (ctx.peers.getConnections(peerIdFromString(id)).length > 0) { this.retry.delete(id); continue }
-      if ((this.retry.get(id)?.at ?? 0) <= now) missing.push(id)
+      if (ctx.peers.getConnections(peerIdFromString(id)).length > 0) { this.retry.forget(id); continue }
+      if (this.retry.due(id)) missing.push(id)
     }
     for (const id of shuffled(missing, ctx.random).slice(0, ctx.cfg.memberDialsPerTick)) {
       this.dialing.add(id)
       ctx.peers.dial(peerIdFromString(id), { signal: AbortSignal.any([ctx.signal, timeoutSignal(ctx.cfg.pushPullTimeoutMs, ctx.clock)]) })
-        .then(() => { this.retry.delete(id) }, err => {
+        .then(() => { this.retry.forget(id) }, err => {
           ctx.log.debug({ err: (err as Error).message, peer: id }, 'dial to member failed')
-          const gapMs = Math.min(2 * (this.retry.get(id)?.gapMs ?? ctx.cfg.maintenanceIntervalMs / 2), ctx.cfg.reconnectIntervalMs)
-          this.retry.set(id, { at: ctx.clock.monotonic() + gapMs, gapMs })
+          this.retry.failed(id)
           // Nothing listens there any more: worth a probe round now (the fast
           // path to dead). Any other failure waits for the subject's turn in
           // the probe order, which dials it again anyway.

@@ -17,14 +17,17 @@ import { PUSH_PULL_PROTOCOL, pushPullIntervalFor } from './constants.js'
 import { encode, type PushPullDigest, type PushPullFull, type SignedUpdate } from './messages.js'
 import { shuffled, type SwimContext } from './context.js'
 import { jittered, sleep } from '../../lib/clock.js'
+import { PeerBackoff } from './peer-backoff.js'
 
 export class PushPull {
   private readonly lastSync = new Map<string, number>()
-  /** Strangers (below) we tried: when to try each again, and the gap that doubles per try up to the push-pull interval. */
-  private readonly strangerRetry = new Map<string, { at: number, gapMs: number }>()
+  /** Strangers (below) we tried: the gap doubles per try from the probe interval up to the push-pull interval. */
+  private readonly strangerRetry: PeerBackoff
   private loop?: Promise<void>
 
-  constructor (private readonly ctx: SwimContext) {}
+  constructor (private readonly ctx: SwimContext) {
+    this.strangerRetry = new PeerBackoff(ctx.cfg.probeIntervalMs, ctx.cfg.pushPullIntervalMs, () => ctx.clock.now())
+  }
 
   async start (): Promise<void> {
     const { cfg } = this.ctx
@@ -61,9 +64,9 @@ export class PushPull {
       const wakeAt = unjoined ? Math.min(periodicAt, clock.now() + jittered(cfg.probeIntervalMs, 0.25, random)) : periodicAt
       await sleep(Math.max(0, wakeAt - clock.now()), signal, clock)
       if (signal.aborted) return
-      const due = shuffled(this.strangers().filter(id => clock.now() >= (this.strangerRetry.get(id)?.at ?? 0)), random)
+      const due = shuffled(this.strangers().filter(id => this.strangerRetry.due(id)), random)
       if (due.length > 0) {
-        this.backOff(due[0])
+        this.strangerRetry.failed(due[0])
         await this.sync(due[0], true)
         continue
       }
@@ -91,20 +94,13 @@ export class PushPull {
   /**
    * Connected peers with no record in our table: their join exchange with us
    * has not happened. A peer whose records we keep refusing stays one; its
-   * retries (backOff) slow down to one per push-pull interval, the rate of
+   * retries (strangerRetry) slow down to one per push-pull interval, the rate of
    * the periodic sync.
    */
   private strangers (): string[] {
     const found = this.connectedPeers().filter(id => this.ctx.table.get(id) === undefined)
-    const still = new Set(found)
-    for (const id of this.strangerRetry.keys()) if (!still.has(id)) this.strangerRetry.delete(id)
+    this.strangerRetry.keepOnly(found)
     return found
-  }
-
-  private backOff (stranger: string): void {
-    const { cfg, clock } = this.ctx
-    const gapMs = Math.min(2 * (this.strangerRetry.get(stranger)?.gapMs ?? cfg.probeIntervalMs / 2), cfg.pushPullIntervalMs)
-    this.strangerRetry.set(stranger, { at: clock.now() + gapMs, gapMs })
   }
 
   private alivePeers (): string[] {

@@ -12,6 +12,7 @@ import { Awareness } from '../../../protocols/membership/awareness.js'
 import { BroadcastQueue } from '../../../protocols/membership/broadcast-queue.js'
 import { fileIncarnationStore, RESERVE_BLOCK } from '../../../protocols/membership/incarnation-store.js'
 import { isRefused, MemberConnections } from '../../../protocols/membership/connections.js'
+import { PeerBackoff } from '../../../protocols/membership/peer-backoff.js'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import pino from 'pino'
@@ -236,6 +237,32 @@ describe('membership parts', () => {
       assert.equal(r.timeoutMs(), 100)
       r.sample(Number.NaN)
       assert.equal(r.timeoutMs(), 100)
+    })
+  })
+
+  describe('peer backoff', () => {
+    it('doubles the gap per failure from the first to the cap, and forgets what it is told to', () => {
+      let now = 0
+      const b = new PeerBackoff(1_000, 5_000, () => now)
+      assert.equal(b.due('a'), true, 'never failed: due')
+      const gaps: number[] = []
+      for (let i = 0; i < 5; i++) {
+        b.failed('a')
+        const from = now
+        while (!b.due('a')) now += 100
+        gaps.push(now - from)
+      }
+      assert.deepEqual(gaps, [1_000, 2_000, 4_000, 5_000, 5_000])
+      b.failed('a')
+      b.failed('b')
+      b.keepOnly(['b'])
+      assert.equal(b.due('a'), true, 'a dropped from the tracked set is due again')
+      assert.equal(b.due('b'), false)
+      b.forget('b')
+      assert.equal(b.due('b'), true)
+      b.failed('b')
+      now += 1_000
+      assert.equal(b.due('b'), true, 'after forget the gap starts from the first again')
     })
   })
 
