@@ -1,6 +1,6 @@
 /**
  * The replicated configuration service of one agent: the durable store
- * (crdt/), gossip of new envelopes, anti-entropy with random live members,
+ * (crdt/), gossip of new envelopes, anti-entropy with ring neighbours,
  * acknowledgements for `waitFor`, snapshots, metrics and the admin API.
  *
  * Start order: open the store (replays the log) → serve the sync protocol →
@@ -18,7 +18,7 @@ import { offenceSink } from '../../lib/peer-offences.js'
 import type { RpcHost } from '../../wire/rpc.js'
 import type { Tracer } from '../../wire/tracing.js'
 import type { PubSubHost } from '../../wire/topic.js'
-import type { Member, MembershipView } from '../membership/types.js'
+import type { Member, Membership, MembershipView } from '../membership/types.js'
 import { ConfigStore } from '../../crdt/store.js'
 import type { AccessPolicy } from '../../crdt/access.js'
 import { compileNamespaces, namespacesSectionSchema, type BuiltinNamespaces, type NamespaceRules, type NamespacesSection } from '../../crdt/namespaces.js'
@@ -48,8 +48,12 @@ export type ConfigServiceComponents = Pick<CommonComponents, 'peerId' | 'private
   rpc: RpcHost
   /** The config topic: new envelopes, checked before gossipsub forwards them. */
   pubsub: PubSubHost
-  /** Live members to sync with and acknowledgements to wait for; joins trigger a round, departures drop acks. */
-  membership: Pick<MembershipView, 'alivePeers' | 'randomAlive' | 'addEventListener' | 'removeEventListener'>
+  /**
+   * Live members to sync with and acknowledgements to wait for; departures
+   * drop acks. Rounds go to `neighbours()`, the members this node keeps a
+   * connection to anyway (membership's monitoring rings), see `partner`.
+   */
+  membership: Pick<MembershipView, 'alivePeers' | 'randomAlive' | 'addEventListener' | 'removeEventListener'> & Pick<Membership, 'neighbours'>
   /** Spans of traced writes, ours and received (tracing.ts); none: nothing is traced and envelopes carry no `tc`. */
   tracer?: Tracer
 }
@@ -97,7 +101,10 @@ export class ConfigService implements Startable {
   private snapTimer: NodeJS.Timeout | undefined
   private readonly syncing = new Map<string, Promise<unknown>>()
   private readonly gapTimers = new Map<string, NodeJS.Timeout>()
-  private readonly onMember = (e: CustomEvent<Member>): void => { this.syncSoon(e.detail.peerId) }
+  /** A member that joins or comes back is synced at once by its ring neighbours only (see `partner`). */
+  private readonly onMember = (e: CustomEvent<Member>): void => {
+    if (this.c.membership.neighbours().includes(e.detail.peerId)) this.syncSoon(e.detail.peerId)
+  }
   /** A member that left or died no longer acknowledges anything; forget what it told us (bounded memory under churn). */
   private readonly onGone = (e: CustomEvent<Member>): void => { this.acks.forget(e.detail.peerId) }
   private readonly log
@@ -345,11 +352,31 @@ export class ConfigService implements Startable {
     const delay = jittered(base, j)
     this.aeTimer = setTimeout(() => {
       if (this.shutdown === undefined) return
-      const [peer] = this.c.membership.randomAlive(1)
+      const peer = this.partner()
       if (peer === undefined) this.metrics.rounds.inc({ role: 'initiator', result: 'no_peer' })
-      const round = peer === undefined ? Promise.resolve() : this.syncWith(peer.peerId)
+      const round = peer === undefined ? Promise.resolve() : this.syncWith(peer)
       void round.finally(() => { if (this.shutdown !== undefined) this.scheduleRound() })
     }, delay)
+  }
+
+  /**
+   * The periodic round's partner: a random alive ring neighbour, any alive
+   * member only when there is none. A round with a member this node holds no
+   * connection to costs a TCP + Noise + yamux handshake on both sides
+   * (≈ 55 ms of CPU each, docs/performance.md); with random partners every
+   * node ended up connected to every other, and with a round at once on every
+   * join from every member, a network of N paid N² handshakes to form — most
+   * of the CPU of a 100-agent join. The neighbours are the union of a few
+   * rings that each pass through every member, so the graph they make is
+   * connected (an expander): whatever one node holds reaches every node in
+   * O(log N) rounds of repair, while gossip stays the fast path.
+   */
+  private partner (): string | undefined {
+    const { membership } = this.c
+    const alive = new Set(membership.alivePeers().map(m => m.peerId))
+    const linked = membership.neighbours().filter(p => alive.has(p))
+    if (linked.length > 0) return linked[Math.floor(Math.random() * linked.length)]
+    return membership.randomAlive(1)[0]?.peerId
   }
 
   private maybeSnapshot (): void {

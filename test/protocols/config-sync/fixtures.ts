@@ -22,6 +22,9 @@ export class ScriptedMembership extends EventTarget {
   members (): Member[] { return [...this.alive].map(p => this.member(p)) }
   get (p: string): Member | undefined { return this.alive.has(p) ? this.member(p) : undefined }
   alivePeers (): Member[] { return this.members() }
+  /** Ring neighbours; undefined: every alive member (the tests' small networks are one ring). */
+  linked: Set<string> | undefined
+  neighbours (): string[] { return [...(this.linked ?? this.alive)] }
   randomAlive (n: number, filter?: (m: Member) => boolean): Member[] {
     return this.members().filter(m => filter === undefined || filter(m)).sort(() => Math.random() - 0.5).slice(0, n)
   }

@@ -47,6 +47,37 @@ describe('config-sync service (in-memory network)', function () {
     assert.ok((served?.value ?? 0) >= 6, `only ${served?.value} pulls served`)
   })
 
+  it('syncs with ring neighbours only: periodic rounds, and at once with a neighbour that joins', async () => {
+    // Rounds with members outside the rings would each cost a handshake (service.ts, `partner`).
+    const served = async (a: TestAgent): Promise<number> =>
+      (await a.svc.metrics.rounds.get()).values.find(v => v.labels.role === 'responder' && v.labels.result === 'ok')?.value ?? 0
+    const fast = await startAgent(70, undefined, undefined, { antiEntropyIntervalMs: 20 })
+    const linked = await startAgent(71)
+    const other = await startAgent(72)
+    agents.push(fast, linked, other)
+    await connect(agents)
+    fast.membership.linked = new Set([linked.peerId])
+    await until(async () => await served(linked) >= 20)
+    assert.equal(await served(other), 0, 'a periodic round went to a member outside the rings')
+
+    // Event-triggered rounds: `other` joins first and is not a neighbour; `linked` is.
+    const d = await startAgent(73)
+    const e = await startAgent(74)
+    const f = await startAgent(75)
+    agents.push(d, e, f)
+    await connect([d, e, f])
+    d.membership.linked = new Set([e.peerId])
+    d.membership.join(f.peerId)
+    d.membership.join(e.peerId)
+    await until(async () => await served(e) >= 1)
+    d.membership.join(e.peerId)
+    await until(async () => await served(e) >= 2)
+    assert.equal(await served(f), 0, 'a joining member outside the rings was synced at once')
+    d.membership.linked.add(f.peerId)
+    d.membership.join(f.peerId)
+    await until(async () => await served(f) >= 1)
+  })
+
   it('pushes its own writes to a peer that missed the gossip, and survives garbage on the sync protocol', async () => {
     const a = await startAgent(40)
     const b = await startAgent(41)
