@@ -363,13 +363,14 @@ export class ConfigService implements Startable {
    * The periodic round's partner: a random alive ring neighbour, any alive
    * member only when there is none. A round with a member this node holds no
    * connection to costs a TCP + Noise + yamux handshake on both sides
-   * (≈ 55 ms of CPU each, docs/performance.md); with random partners every
-   * node ended up connected to every other, and with a round at once on every
-   * join from every member, a network of N paid N² handshakes to form — most
-   * of the CPU of a 100-agent join. The neighbours are the union of a few
-   * rings that each pass through every member, so the graph they make is
-   * connected (an expander): whatever one node holds reaches every node in
-   * O(log N) rounds of repair, while gossip stays the fast path.
+   * (≈ 55 ms of CPU each, docs/performance.md); with random partners, and
+   * a round at once from every member with every joiner, forming a network
+   * of N took ≈ N² of them and left every node connected to every other
+   * (forming 40: ≈ 53 connections an agent, ≈ 38 now). The neighbours are
+   * the union of a few rings that each pass through every member, so the
+   * graph they make is connected (an expander): whatever one node holds
+   * reaches every node in O(log N) rounds of repair, while gossip stays the
+   * fast path.
    */
   private partner (): string | undefined {
     const { membership } = this.c
