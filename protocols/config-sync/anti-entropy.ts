@@ -3,9 +3,9 @@
  * lack (by version vector), then push what it lacks. Run with one random
  * ring neighbour every interval and at once with a neighbour that joins or
  * comes back (service.ts, `partner`), so lost gossip, late joiners, restarts
- * and healed partitions all converge. Responses are bounded (pullMaxEnvelopes per request, batch
- * frames) and written with stream backpressure; a long catch-up is a series
- * of pulls.
+ * and healed partitions all converge. Responses are bounded
+ * (pullMaxEnvelopes per request, batch frames) and written with stream
+ * backpressure; a long catch-up is a series of pulls.
  */
 import type { Connection, PeerId } from '@libp2p/interface'
 import type { Logger } from 'pino'

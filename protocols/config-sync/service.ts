@@ -374,10 +374,9 @@ export class ConfigService implements Startable {
    */
   private partner (): string | undefined {
     const { membership } = this.c
-    const alive = new Set(membership.alivePeers().map(m => m.peerId))
-    const linked = membership.neighbours().filter(p => alive.has(p))
-    if (linked.length > 0) return linked[Math.floor(Math.random() * linked.length)]
-    return membership.randomAlive(1)[0]?.peerId
+    const linked = new Set(membership.neighbours())
+    const [peer] = membership.randomAlive(1, m => linked.has(m.peerId))
+    return (peer ?? membership.randomAlive(1)[0])?.peerId
   }
 
   private maybeSnapshot (): void {
