@@ -250,6 +250,8 @@ export class Agent {
       dataDir: cfg.dataDir,
       admission: admitted
     })(components))
+    // kad-dht's contact check asks membership from now on, instead of dialing strangers (daemon/member-ping.ts).
+    node.services.ping.bind((id) => membership.get(id)?.state === 'alive')
     // Leave: announced in beforeStop, while every part still runs.
     await parts.startPart('leave', gracefulLeave(membership, { announce: () => this.leaveOnStop, logger: log }))
 

@@ -1,6 +1,7 @@
 /**
  * Builds the libp2p node every mycel daemon runs on: TCP, Noise, yamux,
- * identify, ping, gossipsub (StrictSign) and a private kad-dht under the
+ * identify, ping (answered from membership for kad-dht, member-ping.ts),
+ * gossipsub (StrictSign) and a private kad-dht under the
  * `/mycel` prefix, never the public IPFS DHT. Optional private-network PSK.
  */
 import { createLibp2p, type Libp2p } from 'libp2p'
@@ -8,7 +9,7 @@ import { tcp } from '@libp2p/tcp'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@libp2p/yamux'
 import { identify, type Identify } from '@libp2p/identify'
-import { ping, type Ping } from '@libp2p/ping'
+import { ping } from '@libp2p/ping'
 import { bootstrap } from '@libp2p/bootstrap'
 import { gossipsub, type GossipSub } from '@libp2p/gossipsub'
 import { kadDHT, passthroughMapper, removePrivateAddressesMapper, type KadDHT } from '@libp2p/kad-dht'
@@ -22,10 +23,11 @@ import type { AdmissionComponents, AdmissionService } from '../protocols/admissi
 import { coalescingEncrypter, coalescingProtector } from './coalesce-writes.js'
 import { DHT_METRICS_PREFIX, withPrometheusNames } from './libp2p-metric-names.js'
 import { libp2pLogger } from './libp2p-logger.js'
+import { memberPing, type MemberPing } from './member-ping.js'
 
 export interface MycelServices {
   identify: Identify
-  ping: Ping
+  ping: MemberPing
   pubsub: GossipSub
   dht: KadDHT
   /** Present when the node was built with `admission` (the daemon always is). */
@@ -130,7 +132,8 @@ export async function createNode (opts: NodeOptions): Promise<MycelNode> {
       ...(opts.admission !== undefined ? { admission: opts.admission } : {}),
       // Identify waits at the admission gate: its budget covers the handshake.
       identify: identify({ protocolPrefix: PROTOCOL_PREFIX, timeout: p.identifyTimeoutMs }),
-      ping: ping({ protocolPrefix: PROTOCOL_PREFIX }),
+      // kad-dht's contact check answered from membership once it runs (member-ping.ts).
+      ping: memberPing(ping({ protocolPrefix: PROTOCOL_PREFIX })),
       pubsub: gossipsub({
         globalSignaturePolicy: 'StrictSign',
         // Duplicates are dropped before their signature is checked: without a
