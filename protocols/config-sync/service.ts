@@ -1,6 +1,6 @@
 /**
  * The replicated configuration service of one agent: the durable store
- * (crdt/), gossip of new envelopes, anti-entropy with ring neighbours,
+ * (crdt/), gossip of new envelopes, anti-entropy with ring subjects,
  * acknowledgements for `waitFor`, snapshots, metrics and the admin API.
  *
  * Start order: open the store (replays the log) → serve the sync protocol →
@@ -50,10 +50,11 @@ export type ConfigServiceComponents = Pick<CommonComponents, 'peerId' | 'private
   pubsub: PubSubHost
   /**
    * Live members to sync with and acknowledgements to wait for; departures
-   * drop acks. Rounds go to `neighbours()`, the members this node keeps a
-   * connection to anyway (membership's monitoring rings), see `partner`.
+   * drop acks. Rounds start toward `subjects()`, the members this node dials
+   * and keeps a connection to anyway (membership's monitoring rings), see
+   * `partner`.
    */
-  membership: Pick<MembershipView, 'alivePeers' | 'randomAlive' | 'addEventListener' | 'removeEventListener'> & Pick<Membership, 'neighbours'>
+  membership: Pick<MembershipView, 'alivePeers' | 'randomAlive' | 'addEventListener' | 'removeEventListener'> & Pick<Membership, 'subjects'>
   /** Spans of traced writes, ours and received (tracing.ts); none: nothing is traced and envelopes carry no `tc`. */
   tracer?: Tracer
 }
@@ -101,9 +102,14 @@ export class ConfigService implements Startable {
   private snapTimer: NodeJS.Timeout | undefined
   private readonly syncing = new Map<string, Promise<unknown>>()
   private readonly gapTimers = new Map<string, NodeJS.Timeout>()
-  /** A member that joins or comes back is synced at once by its ring neighbours only (see `partner`). */
+  /**
+   * A member that joins or comes back is synced at once by the members that
+   * probe it (it is their subject), not by the ones it probes: those it
+   * syncs with itself as its subjects. Each ring link gets one round, started
+   * by the side that dials that link anyway (see `partner`).
+   */
   private readonly onMember = (e: CustomEvent<Member>): void => {
-    if (this.c.membership.neighbours().includes(e.detail.peerId)) this.syncSoon(e.detail.peerId)
+    if (this.c.membership.subjects().includes(e.detail.peerId)) this.syncSoon(e.detail.peerId)
   }
   /** A member that left or died no longer acknowledges anything; forget what it told us (bounded memory under churn). */
   private readonly onGone = (e: CustomEvent<Member>): void => { this.acks.forget(e.detail.peerId) }
@@ -360,22 +366,27 @@ export class ConfigService implements Startable {
   }
 
   /**
-   * The periodic round's partner: a random alive ring neighbour, any alive
-   * member only when there is none. A round with a member this node holds no
-   * connection to costs a TCP + Noise + yamux handshake on both sides
-   * (≈ 55 ms of CPU each, docs/performance.md); with random partners, and
-   * a round at once from every member with every joiner, forming a network
-   * of N took ≈ N² of them and left every node connected to every other
-   * (forming 40: ≈ 53 connections an agent, ≈ 38 now). The neighbours are
-   * the union of a few rings that each pass through every member, so the
-   * graph they make is connected (an expander): whatever one node holds
-   * reaches every node in O(log N) rounds of repair, while gossip stays the
-   * fast path.
+   * The periodic round's partner: a random alive subject (a member this node
+   * probes), any alive member only when there is none. A round with a member
+   * this node holds no connection to costs a TCP + Noise + yamux handshake on
+   * both sides (≈ 55 ms of CPU each, docs/performance.md); with random
+   * partners, and a round at once from every member with every joiner,
+   * forming a network of N took ≈ N² of them and left every node connected
+   * to every other (forming 40: ≈ 53 connections an agent). With every ring
+   * neighbour as a partner, both ends of a link started rounds and, when a
+   * member joined, dialed each other at the same moment: libp2p keeps both
+   * connections of such a pair (a fifth of all pairs had two after forming
+   * 40). Subjects are the links this node dials anyway, so a round never
+   * opens a connection of its own. A round pulls and pushes, so a link
+   * repairs both ways whichever end starts it; the links are the union of a
+   * few rings that each pass through every member, so the graph they make is
+   * connected (an expander): whatever one node holds reaches every node in
+   * O(log N) rounds of repair, while gossip stays the fast path.
    */
   private partner (): string | undefined {
     const { membership } = this.c
-    const linked = new Set(membership.neighbours())
-    const [peer] = membership.randomAlive(1, m => linked.has(m.peerId))
+    const subjects = new Set(membership.subjects())
+    const [peer] = membership.randomAlive(1, m => subjects.has(m.peerId))
     return (peer ?? membership.randomAlive(1)[0])?.peerId
   }
 

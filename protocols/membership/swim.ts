@@ -284,6 +284,10 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
     return linkedPeers(this.overlay())
   }
 
+  subjects (): string[] {
+    return [...this.overlay().subjects]
+  }
+
   /**
    * Our place in the monitoring rings over the alive and suspect members,
    * recomputed only after the member set changed (every change of state or

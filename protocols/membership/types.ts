@@ -63,6 +63,12 @@ export interface Membership extends Startable, MembershipView {
    * mesh). A connection trimmer must not close these.
    */
   neighbours: () => string[]
+  /**
+   * The neighbours this node probes, and so dials and keeps a connection to
+   * (their observers dial them the same way): the peers to start an exchange
+   * with without opening a connection nobody else would.
+   */
+  subjects: () => string[]
   /** Change own metadata; bumps own incarnation and disseminates it. */
   updateSelf: (patch: Partial<Pick<Member, 'roles' | 'version' | 'addrs'>>) => void
   /** Announce a graceful leave to the cluster, then stop probing. */

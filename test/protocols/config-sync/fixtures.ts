@@ -22,9 +22,9 @@ export class ScriptedMembership extends EventTarget {
   members (): Member[] { return [...this.alive].map(p => this.member(p)) }
   get (p: string): Member | undefined { return this.alive.has(p) ? this.member(p) : undefined }
   alivePeers (): Member[] { return this.members() }
-  /** Ring neighbours; undefined: every alive member (the tests' small networks are one ring). */
-  linked: Set<string> | undefined
-  neighbours (): string[] { return [...(this.linked ?? this.alive)] }
+  /** Members this node probes (its ring subjects); undefined: every alive member (the tests' small networks are one ring). */
+  probes: Set<string> | undefined
+  subjects (): string[] { return [...(this.probes ?? this.alive)] }
   randomAlive (n: number, filter?: (m: Member) => boolean): Member[] {
     return this.members().filter(m => filter === undefined || filter(m)).sort(() => Math.random() - 0.5).slice(0, n)
   }

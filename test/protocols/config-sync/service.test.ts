@@ -47,33 +47,35 @@ describe('config-sync service (in-memory network)', function () {
     assert.ok((served?.value ?? 0) >= 6, `only ${served?.value} pulls served`)
   })
 
-  it('syncs with ring neighbours only: periodic rounds, and at once with a neighbour that joins', async () => {
-    // Rounds with members outside the rings would each cost a handshake (service.ts, `partner`).
+  it('starts rounds with ring subjects only: periodic rounds, and at once with a subject that joins', async () => {
+    // Rounds with members outside the rings would each cost a handshake, and
+    // rounds toward the members that probe us would dial a link they dial
+    // too (service.ts, `partner`).
     const served = async (a: TestAgent): Promise<number> =>
       (await a.svc.metrics.rounds.get()).values.find(v => v.labels.role === 'responder' && v.labels.result === 'ok')?.value ?? 0
     const fast = await startAgent(70, undefined, undefined, { antiEntropyIntervalMs: 20 })
-    const linked = await startAgent(71)
+    const subject = await startAgent(71)
     const other = await startAgent(72)
-    agents.push(fast, linked, other)
+    agents.push(fast, subject, other)
     await connect(agents)
-    fast.membership.linked = new Set([linked.peerId])
-    await until(async () => await served(linked) >= 20)
-    assert.equal(await served(other), 0, 'a periodic round went to a member outside the rings')
+    fast.membership.probes = new Set([subject.peerId])
+    await until(async () => await served(subject) >= 20)
+    assert.equal(await served(other), 0, 'a periodic round went to a member this node does not probe')
 
-    // Event-triggered rounds: `other` joins first and is not a neighbour; `linked` is.
+    // Event-triggered rounds: `f` joins first and is not a subject; `e` is.
     const d = await startAgent(73)
     const e = await startAgent(74)
     const f = await startAgent(75)
     agents.push(d, e, f)
     await connect([d, e, f])
-    d.membership.linked = new Set([e.peerId])
+    d.membership.probes = new Set([e.peerId])
     d.membership.join(f.peerId)
     d.membership.join(e.peerId)
     await until(async () => await served(e) >= 1)
     d.membership.join(e.peerId)
     await until(async () => await served(e) >= 2)
-    assert.equal(await served(f), 0, 'a joining member outside the rings was synced at once')
-    d.membership.linked.add(f.peerId)
+    assert.equal(await served(f), 0, 'a joining member this node does not probe was synced at once')
+    d.membership.probes.add(f.peerId)
     d.membership.join(f.peerId)
     await until(async () => await served(f) >= 1)
   })
