@@ -1,11 +1,11 @@
 /**
  * Anti-entropy over `/mycel/config-sync/1.0.0`: pull what a peer has and we
  * lack (by version vector), then push what it lacks. Run with one random
- * ring subject (a member this node probes) every interval and at once with a
- * subject that joins or comes back (service.ts, `partner`), so lost gossip, late joiners, restarts
- * and healed partitions all converge. Responses are bounded
- * (pullMaxEnvelopes per request, batch frames) and written with stream
- * backpressure; a long catch-up is a series of pulls.
+ * ring subject (a member this node probes) every interval and at once with
+ * a subject that joins or comes back (service.ts, `partner`), so lost
+ * gossip, late joiners, restarts and healed partitions all converge.
+ * Responses are bounded (pullMaxEnvelopes per request, batch frames) and
+ * written with stream backpressure; a long catch-up is a series of pulls.
  */
 import type { Connection, PeerId } from '@libp2p/interface'
 import type { Logger } from 'pino'

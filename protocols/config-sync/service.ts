@@ -376,8 +376,9 @@ export class ConfigService implements Startable {
    * neighbour as a partner, both ends of a link started rounds and, when a
    * member joined, dialed each other at the same moment: libp2p keeps both
    * connections of such a pair (a fifth of all pairs had two after forming
-   * 40). Subjects are the links this node dials anyway, so a round never
-   * opens a connection of its own. A round pulls and pushes, so a link
+   * 40). Subjects are the links this node dials anyway (membership's
+   * maintenance; a round that comes first makes the same connection, and
+   * libp2p joins concurrent dials of one peer). A round pulls and pushes, so a link
    * repairs both ways whichever end starts it; the links are the union of a
    * few rings that each pass through every member, so the graph they make is
    * connected (an expander): whatever one node holds reaches every node in
