@@ -22,7 +22,7 @@
  * first), and for a multiaddr target, the real ping protocol answers. Inbound
  * pings are always served by the real protocol handler.
  */
-import { serviceCapabilities, type PeerId, type Startable } from '@libp2p/interface'
+import { isPeerId, serviceCapabilities, type Startable } from '@libp2p/interface'
 import type { Ping, PingComponents } from '@libp2p/ping'
 
 /** Whether a peer id is an alive member in this node's view (membership's `get(id)?.state === 'alive'`). */
@@ -44,10 +44,6 @@ export interface MemberPing extends Ping, Startable {
 
 type PingTarget = Parameters<Ping['ping']>[0]
 type PingOptions = Parameters<Ping['ping']>[1]
-
-function isPeerId (target: PingTarget): target is PeerId {
-  return typeof (target as PeerId).toMultihash === 'function'
-}
 
 class MemberPingService implements MemberPing {
   readonly [serviceCapabilities] = ['@libp2p/ping']
