@@ -5,25 +5,21 @@
  */
 import assert from 'node:assert/strict'
 import { pino } from 'pino'
-import { generateKeyPair } from '@libp2p/crypto/keys'
 import { ConnectionTrimmer } from '../../daemon/conn-trimmer.js'
-import { createNode, type MycelNode } from '../../daemon/node.js'
-import { libp2pTunables } from '../../daemon/profiles.js'
+import type { MycelNode } from '../../daemon/node.js'
+import { loopbackNodes } from '../helpers/loopback-nodes.js'
 
 const log = pino({ level: 'silent' })
 
 describe('connection trimmer over real libp2p nodes', function () {
   this.timeout(30_000)
-  const nodes: MycelNode[] = []
-  after(async () => { await Promise.all(nodes.map(async n => { await n.stop() })) })
+  const nodes = loopbackNodes()
+  after(async () => { await nodes.stopAll() })
 
   it('closes idle connections to unprotected peers and keeps the protected one', async () => {
-    for (let i = 0; i < 5; i++) {
-      const n = await createNode({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'], profile: libp2pTunables.defaults('test') })
-      await n.start()
-      nodes.push(n)
-    }
-    const [hub, keep, ...others] = nodes
+    const started: MycelNode[] = []
+    for (let i = 0; i < 5; i++) started.push(await nodes.start())
+    const [hub, keep, ...others] = started
     for (const n of [keep, ...others]) await hub.dial(n.getMultiaddrs()[0])
     assert.equal(hub.getPeers().length, 4)
     // Wait for identify and gossipsub's stream setup to finish: the trimmer spares connections mid-RPC.

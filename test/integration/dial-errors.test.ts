@@ -10,8 +10,8 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { generateKey } from '@libp2p/pnet'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
-import { createNode, type MycelNode } from '../../daemon/node.js'
-import { libp2pTunables } from '../../daemon/profiles.js'
+import type { MycelNode } from '../../daemon/node.js'
+import { loopbackNodes } from '../helpers/loopback-nodes.js'
 import { classifyDialError, dialProgress, type DialFailureReason } from '../../daemon/dial-errors.js'
 
 function psk (): Uint8Array {
@@ -22,20 +22,15 @@ function psk (): Uint8Array {
 
 describe('dial error classification (real libp2p dials)', function () {
   this.timeout(60_000)
-  const nodes: MycelNode[] = []
+  const nodes = loopbackNodes()
   let silent: Server | undefined
   const sockets: Socket[] = []
-  const node = async (networkKey?: Uint8Array): Promise<MycelNode> => {
-    const n = await createNode({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'], profile: libp2pTunables.defaults('test'), networkKey })
-    await n.start()
-    nodes.push(n)
-    return n
-  }
+  const node = async (networkKey?: Uint8Array): Promise<MycelNode> => await nodes.start({ networkKey })
   const stranger = async (): Promise<string> => peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString()
   after(async () => {
     for (const s of sockets) s.destroy()
     silent?.close()
-    await Promise.all(nodes.map(async n => { await n.stop() }))
+    await nodes.stopAll()
   })
 
   const reasonOf = async (from: MycelNode, to: Multiaddr): Promise<{ reason: DialFailureReason, message: string }> => {

@@ -6,24 +6,18 @@
  * (which pings every new contact before its routing table takes it) follows.
  */
 import assert from 'node:assert/strict'
-import { generateKeyPair } from '@libp2p/crypto/keys'
-import { createNode, type MycelNode } from '../../daemon/node.js'
-import { libp2pTunables } from '../../daemon/profiles.js'
+import type { MycelNode } from '../../daemon/node.js'
+import { loopbackNodes } from '../helpers/loopback-nodes.js'
 
 interface RoutingTableInternals { add: (peer: MycelNode['peerId']) => Promise<void>, find: (peer: MycelNode['peerId']) => Promise<unknown> }
 
 describe('ping answered from membership, over real libp2p nodes', function () {
   this.timeout(30_000)
-  const nodes: MycelNode[] = []
-  after(async () => { await Promise.all(nodes.map(async n => { await n.stop() })) })
+  const nodes = loopbackNodes()
+  after(async () => { await nodes.stopAll() })
 
   it('asks the network before binding and membership after, for peer ids only', async () => {
-    for (let i = 0; i < 4; i++) {
-      const n = await createNode({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'], profile: libp2pTunables.defaults('test') })
-      await n.start()
-      nodes.push(n)
-    }
-    const [a, b, member, stranger] = nodes
+    const [a, b, member, stranger] = [await nodes.start(), await nodes.start(), await nodes.start(), await nodes.start()]
     // a knows every address, so a real ping of any of them would dial it.
     for (const n of [b, member, stranger]) await a.peerStore.merge(n.peerId, { multiaddrs: n.getMultiaddrs() })
 
