@@ -8,10 +8,16 @@ import { collectDefaultMetrics, type Registry } from 'prom-client'
 export const PROCESS_METRICS_PREFIX = 'mycel_process_'
 
 /**
- * Event-loop lag sampling period, ms: prom-client's default 10 ms sampler
- * alone cost an idle daemon ~0.4% of a core.
+ * Event-loop lag sampling period, ms. The sampler is a timer that wakes the
+ * loop each period to see how late it fires, so a stall is seen only if a
+ * wake-up falls due inside it: every stall of at least this long is seen.
+ * prom-client's default 10 ms cost an idle daemon ~0.4 % of a core; 100 ms
+ * was still ten wake-ups a second (≈ 55 µs each on a paravirtualized host).
+ * 500 ms matches the lag alert's threshold (deploy/prometheus: p99 above
+ * 0.5 s), so no stall that alert is for goes unseen, at two wake-ups a
+ * second (docs/performance.md, eleventh pass).
  */
-const EVENT_LOOP_SAMPLE_MS = 100
+const EVENT_LOOP_SAMPLE_MS = 500
 
 /**
  * prom-client's gauges of the number of active handles, requests and
