@@ -9,6 +9,15 @@
  * successor starts `maxClockSkewMs` AFTER that expiry by its clock, so the
  * old holder has stopped in real time before the new one starts.
  *
+ * A lease also lives only while its holder is seen (`contactLapseMs`): the
+ * holder stops acting once no member has been heard from for that long, and
+ * everyone else treats a holder's lease as lapsed that long after membership
+ * declared the holder dead or gone. Membership's probes (one a second on
+ * `lan`) are the evidence both ways, so a lease can be long and renewed
+ * seldom, by gossip to every member, while failover after a holder dies
+ * still takes about detection + `contactLapseMs` (docs/roles.md, "Leases
+ * that live while their holder is seen").
+ *
  * One set per profile, validated with the rules below when this module
  * loads; resolve with `electionTunables.defaults(profile)` or
  * `.create(profile, overrides)` (lib/tunables.ts).
@@ -17,10 +26,28 @@ import { z } from 'zod'
 import { defineTunables, tunable } from '../../lib/tunables.js'
 
 export interface ElectionConfig {
-  /** Lease length. Bounds failover time: a successor waits for the lapse. */
+  /**
+   * Lease length: how long a renewal keeps the role when nothing else is
+   * known. Bounds failover when membership does not declare the holder dead
+   * (a holder that stopped renewing but still answers probes).
+   */
   leaseMs: number
-  /** Holder renews this often; ~1/3 of the lease leaves two retries before lapse. */
+  /**
+   * Holder renews this often; ~1/3 of the lease leaves two retries before
+   * lapse. Every renewal is a gossip message to every member of the region,
+   * the largest steady stream an idle network carries, so `lan` renews every
+   * 15 s and lets `contactLapseMs` bound failover instead.
+   */
   renewIntervalMs: number
+  /**
+   * A holder stops acting once it has heard from no member for this long
+   * (membership's acks and updates; a node that knows no other member is a
+   * one-node cluster and needs none), and a reader treats a lease as lapsed
+   * this long after membership declared its holder dead or left. A cut-off
+   * holder has heard nothing since before anyone could declare it dead, so
+   * it stops before any reader sees its lease lapse. At most `leaseMs`.
+   */
+  contactLapseMs: number
   /** Half the tolerated clock difference between two nodes (see file comment). */
   maxClockSkewMs: number
   /**
@@ -74,6 +101,7 @@ export const electionTunables = defineTunables<ElectionConfig>({
   schema: z.strictObject({
     leaseMs: tunable.positive(),
     renewIntervalMs: tunable.positive(),
+    contactLapseMs: tunable.positive(),
     maxClockSkewMs: tunable.nonNegative(),
     claimSettleMs: tunable.positive(),
     learnPeriodMs: tunable.nonNegative(),
@@ -84,11 +112,18 @@ export const electionTunables = defineTunables<ElectionConfig>({
     jitter: tunable.fraction()
   }),
   profiles: {
+    // A renewal every 15 s instead of 5 s: a third of the lease topic, ≈ 0.3
+    // point of idle CPU per agent (docs/performance.md, eleventh pass);
+    // failover after a holder dies stays detection + 10 s (contactLapseMs).
     lan: {
-      leaseMs: 15_000,
-      renewIntervalMs: 5_000,
+      leaseMs: 45_000,
+      renewIntervalMs: 15_000,
+      contactLapseMs: 10_000,
       maxClockSkewMs: 1_000,
       claimSettleMs: 1_000,
+      // Shorter than a renew interval: a newcomer that claims before it heard
+      // the holder reads the DHT first, and at worst causes the handoff its
+      // being the winner would have caused anyway (relations below).
       learnPeriodMs: 5_500,
       viewSettleMs: 2_000,
       dhtTimeoutMs: 10_000,
@@ -99,6 +134,7 @@ export const electionTunables = defineTunables<ElectionConfig>({
     wan: {
       leaseMs: 30_000,
       renewIntervalMs: 10_000,
+      contactLapseMs: 30_000,
       maxClockSkewMs: 2_000,
       claimSettleMs: 2_000,
       learnPeriodMs: 11_000,
@@ -115,6 +151,7 @@ export const electionTunables = defineTunables<ElectionConfig>({
     test: {
       leaseMs: 8_000,
       renewIntervalMs: 2_000,
+      contactLapseMs: 6_000,
       maxClockSkewMs: 300,
       claimSettleMs: 500,
       learnPeriodMs: 2_500,
@@ -146,6 +183,16 @@ export const electionTunables = defineTunables<ElectionConfig>({
       ? undefined
       : `leaseMs (${t.leaseMs}) must exceed claimSettleMs + maxClockSkewMs (${t.claimSettleMs + t.maxClockSkewMs}): a new term must still be active once it has settled`,
     // Every node's record validator refuses longer leases (lease.ts).
+    // The contact rule can only shorten a lease: a holder stops when either
+    // its lease or its contact runs out.
+    t => t.contactLapseMs <= t.leaseMs
+      ? undefined
+      : `contactLapseMs (${t.contactLapseMs}) must not exceed leaseMs (${t.leaseMs})`,
+    // A holder stops maxClockSkewMs before its contact lapses by its own
+    // clock: that must leave it time to act at all.
+    t => t.contactLapseMs > 2 * t.maxClockSkewMs
+      ? undefined
+      : `contactLapseMs (${t.contactLapseMs}) must exceed 2 × maxClockSkewMs (${2 * t.maxClockSkewMs})`,
     t => t.leaseMs <= MAX_LEASE_MS
       ? undefined
       : `leaseMs (${t.leaseMs}) must not exceed MAX_LEASE_MS (${MAX_LEASE_MS}), which every node's record validator enforces`,

@@ -22,9 +22,9 @@
  */
 import type { Logger } from 'pino'
 import type { PrivateKey } from '@libp2p/interface'
-import type { MembershipView } from '../membership/types.js'
+import type { Member, MembershipView } from '../membership/types.js'
 import type { ElectionConfig } from './constants.js'
-import { compareTokens, leaseStatus, signLease, type Lease, type LeaseStatus, type SignedLease } from './lease.js'
+import { compareTokens, leaseEndSeen, leaseStatusSeen, signLease, type Lease, type LeaseStatus, type SignedLease } from './lease.js'
 import { rankCandidates } from './rule.js'
 import { LeaseBook } from './book.js'
 import { LeaseRepair } from './repair.js'
@@ -102,12 +102,16 @@ export class ElectionEngine extends EventTarget {
   private readonly random: () => number
   private lastViewChange = 0
   private viewSignature = ''
+  /** When membership declared each member dead or gone, in this node's view (lease.ts `leaseStatusSeen`). */
+  private readonly goneAt = new Map<string, number>()
   private readonly onMembership = (): void => {
-    const sig = this.c.membership.members().filter(m => m.region === this.c.region && m.state === 'alive').map(m => m.peerId).sort().join(',')
+    const members = this.c.membership.members()
+    const sig = members.filter(m => m.region === this.c.region && m.state === 'alive').map(m => m.peerId).sort().join(',')
     if (sig !== this.viewSignature) {
       this.viewSignature = sig
       this.lastViewChange = this.now()
     }
+    this.noteGone(members)
     for (const slot of this.slots.values()) slot.wake()
   }
 
@@ -146,6 +150,9 @@ export class ElectionEngine extends EventTarget {
     this.controller = controller
     this.startedAt = this.now()
     this.lastViewChange = this.startedAt
+    // Members already dead when we start count as gone from now: later than
+    // whoever declared them, so no lease lapses early by it.
+    this.noteGone(this.c.membership.members())
     const host = this.slotHost(controller.signal, this.startedAt + this.init.config.learnPeriodMs)
     for (const role of this.init.eligible) {
       const writer = new LeaseWriter({
@@ -222,6 +229,37 @@ export class ElectionEngine extends EventTarget {
     return rankCandidates(region, role, cands)
   }
 
+  /**
+   * A lease's status in this node's view: its expiry, and, once membership
+   * declared its holder dead or gone, the contact lapse after that
+   * (lease.ts `leaseStatusSeen`). Our own leases are judged by the slot.
+   */
+  status (lease: Lease, now: number, skew = this.init.config.maxClockSkewMs): LeaseStatus {
+    return leaseStatusSeen(lease, now, skew, this.init.config.contactLapseMs, this.goneAt.get(lease.holder))
+  }
+
+  /** When this node last heard from another member; undefined when it knows none. */
+  private lastContact (): number | undefined {
+    let last: number | undefined
+    for (const m of this.c.membership.members()) {
+      if (m.peerId === this.c.peerId) continue
+      last = Math.max(last ?? 0, m.lastSeen)
+    }
+    return last
+  }
+
+  private noteGone (members: Member[]): void {
+    const now = this.now()
+    const seen = new Set<string>()
+    for (const m of members) {
+      seen.add(m.peerId)
+      if (m.state === 'alive' || m.state === 'suspect') this.goneAt.delete(m.peerId)
+      else if (!this.goneAt.has(m.peerId)) this.goneAt.set(m.peerId, now)
+    }
+    // Reaped members: nothing to judge by any more but their leases' expiry.
+    for (const id of this.goneAt.keys()) if (!seen.has(id)) this.goneAt.delete(id)
+  }
+
   winner (role: string): string | undefined {
     return this.candidates(role)[0]
   }
@@ -237,7 +275,7 @@ export class ElectionEngine extends EventTarget {
         const sl = this.book.get(region, role)
         if (sl === undefined) { out.push({ region, role, status: 'none' }); continue }
         const { holder, term, issuedAt, expiresAt } = sl.lease
-        out.push({ region, role, holder, term, issuedAt, expiresAt, status: leaseStatus(sl.lease, now, this.init.config.maxClockSkewMs) })
+        out.push({ region, role, holder, term, issuedAt, expiresAt, status: this.status(sl.lease, now) })
       }
     }
     return out
@@ -270,14 +308,14 @@ export class ElectionEngine extends EventTarget {
     let best: SignedLease | undefined
     for (const sl of found) if (best === undefined || compareTokens(sl.lease, best.lease) > 0 || (compareTokens(sl.lease, best.lease) === 0 && sl.lease.issuedAt > best.lease.issuedAt)) best = sl
     if (best === undefined) return { status: 'none', records: 0 }
-    return { lease: best.lease, status: leaseStatus(best.lease, this.now(), this.init.config.maxClockSkewMs), records: found.length }
+    return { lease: best.lease, status: this.status(best.lease, this.now()), records: found.length }
   }
 
   /** Seconds without a lease in force for an own-region role (0 while one is). */
   holderlessSeconds (role: string): number {
     const sl = this.book.get(this.c.region, role)
     const now = this.now()
-    if (sl !== undefined && leaseStatus(sl.lease, now, 0) === 'active') {
+    if (sl !== undefined && this.status(sl.lease, now, 0) === 'active') {
       this.lastHeld.set(role, now)
       return 0
     }
@@ -323,6 +361,8 @@ export class ElectionEngine extends EventTarget {
       learnUntil,
       now: this.now,
       lastViewChange: () => this.lastViewChange,
+      lastContact: () => this.lastContact(),
+      inForceUntil: (lease) => leaseEndSeen(lease, config.maxClockSkewMs, config.contactLapseMs, this.goneAt.get(lease.holder)),
       winner: (role) => this.winner(role),
       fencedTerm: (role) => this.c.fencing.highest(region, role)?.term ?? 0,
       holderlessSeconds: (role) => this.holderlessSeconds(role),

@@ -5,7 +5,7 @@
 export { electionTunables, type ElectionConfig, LEASE_TOPIC, actionTopic, DHT_NAMESPACE, RESTATE_SPREAD } from './constants.js'
 export {
   leaseKey, parseLeaseKey, signLease, decodeLease, validateLeaseRecord, selectLeaseRecord, compareTokens,
-  compareLeases, leaseStatus, leaseDhtValidators, leaseDhtSelectors, type Lease, type SignedLease, type FencingToken, type LeaseStatus
+  compareLeases, leaseStatus, leaseStatusSeen, leaseEndSeen, leaseDhtValidators, leaseDhtSelectors, type Lease, type SignedLease, type FencingToken, type LeaseStatus
 } from './lease.js'
 export { roleKey, rankCandidates, pickHolder, type Candidate } from './rule.js'
 export { FencingStore, type FenceResult } from './fencing.js'

@@ -168,6 +168,30 @@ export function leaseStatus (lease: Lease, now: number, skew: number, holderView
   return now < end ? 'active' : 'expired'
 }
 
+/**
+ * `leaseStatus` for a reader that also knows from membership when the
+ * holder was declared dead or gone (`goneAt`, reader's clock). The lease
+ * then stays in force only `contactLapseMs` past that, however long it was
+ * issued for: the holder stops acting `contactLapseMs` after it last heard
+ * from any member, and a cut-off holder heard nobody after the moment it was
+ * cut off, which came before anyone could declare it dead (and after it sent
+ * anything a reader holds). A statement issued after the declaration (by
+ * more than two clocks can differ) proves membership wrong or behind: the
+ * holder reached us after it was declared gone, so its expiry alone counts.
+ */
+export function leaseStatusSeen (lease: Lease, now: number, skew: number, contactLapseMs: number, goneAt: number | undefined): LeaseStatus {
+  if (lease.expiresAt === lease.issuedAt) return 'released'
+  return now < leaseEndSeen(lease, skew, contactLapseMs, goneAt) ? 'active' : 'expired'
+}
+
+/** Until when (reader's clock) `leaseStatusSeen` calls the lease active; a release ended when it was issued. */
+export function leaseEndSeen (lease: Lease, skew: number, contactLapseMs: number, goneAt: number | undefined): number {
+  if (lease.expiresAt === lease.issuedAt) return lease.issuedAt
+  const end = lease.expiresAt + skew
+  if (goneAt === undefined || lease.issuedAt > goneAt + 2 * skew) return end
+  return Math.min(end, goneAt + contactLapseMs + skew)
+}
+
 /** Validators/selectors for createNode's `dhtValidators` / `dhtSelectors`. */
 export const leaseDhtValidators = { mycel: validateLeaseRecord }
 export const leaseDhtSelectors = { mycel: selectLeaseRecord }

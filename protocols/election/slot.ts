@@ -8,7 +8,7 @@
  *   idle ──winner, no other lease in force, view settled, claim reached a peer──▶ claiming
  *   claiming ──claimSettleMs passed, no higher token, still winner──▶ holding   (role:elected)
  *   claiming ──higher token, not winner, or lease ran out──▶ idle
- *   holding ──lease lapsed | not winner | superseded | stopping──▶ idle          (role:demoted)
+ *   holding ──lease lapsed | contact lost | not winner | superseded | stopping──▶ idle   (role:demoted)
  *
  * The step of the current state runs on the slot's timer and whenever
  * something changed (step-loop.ts runs one step at a time); it returns the
@@ -29,7 +29,7 @@ import type { LeaseBook } from './book.js'
 import type { LeaseStatements } from './lease-writer.js'
 import { StepLoop } from './step-loop.js'
 
-export type DemoteReason = 'lease-lapsed' | 'not-winner' | 'superseded' | 'stopping'
+export type DemoteReason = 'lease-lapsed' | 'contact-lost' | 'not-winner' | 'superseded' | 'stopping'
 
 export type SlotState =
   /** Just started: observes for the learn period and claims nothing. */
@@ -62,6 +62,14 @@ export interface SlotHost {
   now: () => number
   /** When the own region's set of alive members last changed in this node's view. */
   lastViewChange: () => number
+  /**
+   * When this node last heard from any other member (membership's acks and
+   * updates, unix ms); undefined when it knows no other member (a one-node
+   * cluster, which needs no contact).
+   */
+  lastContact: () => number | undefined
+  /** Until when another holder's lease is in force in this node's view (unix ms; lease.ts `leaseEndSeen`). */
+  inForceUntil: (lease: Lease) => number
   /** The winner of the own region's `role` in this node's view. */
   winner: (role: string) => string | undefined
   /** The highest persisted fencing term of the own region's `role`. */
@@ -166,8 +174,16 @@ export class RoleSlot {
       await this.releaseIfHeld()
       return undefined
     }
-    // Someone else's lease is in force: wait for its lapse or release.
-    if (this.otherInForce(now)) return undefined
+    // Someone else's lease is in force: wait for its lapse or release (a
+    // release or a membership change wakes us; a lapse due before the next
+    // regular step is stepped to, so failover is not a renew interval late).
+    if (this.otherInForce(now)) {
+      const lapse = this.h.inForceUntil(this.h.book.get(region, role)!.lease) - now
+      return lapse < cfg.renewIntervalMs ? lapse + 1 : undefined
+    }
+    // No member heard from for the contact lapse: a term we could not act
+    // on. Membership's acks raise no event, so look again at the settle pace.
+    if (now >= this.contactEnd()) return cfg.claimSettleMs
     // Do not start a new term on a view that is still moving (cold start,
     // flapping members); a role holderless for two leases claims anyway.
     const unsettled = cfg.viewSettleMs - (now - this.h.lastViewChange())
@@ -212,7 +228,7 @@ export class RoleSlot {
       this.current = { name: 'idle' }
       return await this.stepIdle()
     }
-    if (this.h.winner(this.role) !== this.h.self || leaseStatus(claim.lease, now, this.h.config.maxClockSkewMs, true) !== 'active') {
+    if (this.h.winner(this.role) !== this.h.self || leaseStatus(claim.lease, now, this.h.config.maxClockSkewMs, true) !== 'active' || now >= this.contactEnd()) {
       this.current = { name: 'idle' }
       return await this.stepIdle()
     }
@@ -224,7 +240,7 @@ export class RoleSlot {
     // Checked on every step, not only by the lapse timer: a blocked event
     // loop must not keep a lapsed holder acting.
     const held = this.actingLease()
-    if (held === undefined) return await this.demoteAndStep('lease-lapsed')
+    if (held === undefined) return await this.demoteAndStep(this.lapseReason())
     if (this.h.winner(this.role) !== this.h.self) return await this.demoteAndStep('not-winner')
     const now = this.h.now()
     if (this.otherInForce(now)) return await this.demoteAndStep('superseded')
@@ -260,10 +276,15 @@ export class RoleSlot {
     this.h.elected(claim.lease)
   }
 
-  /** Enter (or renew) holding, with the lapse timer of `held` and the next renewal at `renewAt`. */
+  /**
+   * Enter (or renew) holding, with the lapse timer of `held` and the next
+   * renewal at `renewAt`. The timer fires when the lease or the contact
+   * runs out, whichever is first; while members keep answering, it finds
+   * the contact renewed and arms again.
+   */
   private hold (held: SignedLease, renewAt: number): void {
     if (this.current.name === 'holding') clearTimeout(this.current.lapse)
-    const ms = held.lease.expiresAt - this.h.config.maxClockSkewMs - this.h.now()
+    const ms = Math.min(held.lease.expiresAt - this.h.config.maxClockSkewMs, this.contactEnd()) - this.h.now()
     const lapse = setTimeout(() => {
       // Node's timers run on a monotonic millisecond clock, `now` is the wall
       // clock: about one timer in eight fires a millisecond before `now`
@@ -272,7 +293,7 @@ export class RoleSlot {
       // while the role's duty still runs (its actions already refused).
       const still = this.actingLease()
       if (still !== undefined && this.current.name === 'holding') { this.hold(still, this.current.renewAt); return }
-      this.demote('lease-lapsed')
+      this.demote(this.lapseReason())
       this.loop.wake()
     }, Math.max(0, ms))
     this.current = { name: 'holding', lapse, renewAt }
@@ -299,16 +320,33 @@ export class RoleSlot {
 
   // ---- helpers ----
 
-  /** Our lease while we act: holding, and unexpired by our clock minus the skew margin. */
+  /**
+   * Our lease while we act: holding, unexpired by our clock minus the skew
+   * margin, and some member heard from within the contact lapse (minus the
+   * same margin).
+   */
   private actingLease (): SignedLease | undefined {
     const held = this.last
     if (this.current.name !== 'holding' || held === undefined) return undefined
-    return leaseStatus(held.lease, this.h.now(), this.h.config.maxClockSkewMs, true) === 'active' ? held : undefined
+    const now = this.h.now()
+    return leaseStatus(held.lease, now, this.h.config.maxClockSkewMs, true) === 'active' && now < this.contactEnd() ? held : undefined
+  }
+
+  /** Until when the contact rule lets us act (Infinity when we know no other member). */
+  private contactEnd (): number {
+    const at = this.h.lastContact()
+    return at === undefined ? Infinity : at + this.h.config.contactLapseMs - this.h.config.maxClockSkewMs
+  }
+
+  /** Why `actingLease` no longer gives a lease: its expiry, or no member heard from. */
+  private lapseReason (): DemoteReason {
+    const held = this.last
+    return held !== undefined && leaseStatus(held.lease, this.h.now(), this.h.config.maxClockSkewMs, true) === 'active' ? 'contact-lost' : 'lease-lapsed'
   }
 
   private otherInForce (now: number): boolean {
     const best = this.h.book.get(this.h.region, this.role)
-    return best !== undefined && best.lease.holder !== this.h.self && leaseStatus(best.lease, now, this.h.config.maxClockSkewMs) === 'active'
+    return best !== undefined && best.lease.holder !== this.h.self && now < this.h.inForceUntil(best.lease)
   }
 
   private lease (term: number, now: number): Lease {

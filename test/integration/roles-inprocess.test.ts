@@ -24,7 +24,7 @@ import type { Member } from '../../protocols/membership/types.js'
 import { waitFor } from '../../harness/agent-process.js'
 
 const ROLES = [...ROLE_NAMES]
-const ELECTION = { leaseMs: 4_000, renewIntervalMs: 1_000, learnPeriodMs: 1_500, viewSettleMs: 0, claimSettleMs: 300, maxClockSkewMs: 200 }
+const ELECTION = { leaseMs: 4_000, renewIntervalMs: 1_000, contactLapseMs: 4_000, learnPeriodMs: 1_500, viewSettleMs: 0, claimSettleMs: 300, maxClockSkewMs: 200 }
 
 interface Sim { id: string, region: string, node: MycelNode, roles: Roles, partition: PartitionControl, registry: Registry, dir: string, cut: boolean }
 

@@ -13,7 +13,7 @@
  */
 import type { Route } from '../router.js'
 import { RequestError } from '../../../lib/errors.js'
-import { leaseStatus, type ElectionEngine, type ElectionConfig } from '../../../protocols/election/index.js'
+import { type ElectionEngine, type ElectionConfig } from '../../../protocols/election/index.js'
 import { compareLeases, type Lease } from '../../../protocols/election/lease.js'
 import { regionProblem } from '../../../lib/region.js'
 import { ROLE_NAMES } from '../../../managers/registry.js'
@@ -113,13 +113,13 @@ export function rolesRoutes (d: RoutesDeps): Route[] {
         const lease = source === 'dht' ? dht : gossip
         const copy = (l: Lease | undefined): Record<string, unknown> | null => l === undefined
           ? null
-          : { holder: l.holder, term: l.term, issuedAt: l.issuedAt, expiresAt: l.expiresAt, expiresInMs: l.expiresAt - now, status: leaseStatus(l, now, d.config.maxClockSkewMs) }
+          : { holder: l.holder, term: l.term, issuedAt: l.issuedAt, expiresAt: l.expiresAt, expiresInMs: l.expiresAt - now, status: d.election.status(l, now) }
         return {
           json: {
             region,
             role,
             source,
-            status: lease === undefined ? 'none' : leaseStatus(lease, now, d.config.maxClockSkewMs),
+            status: lease === undefined ? 'none' : d.election.status(lease, now),
             holder: lease?.holder,
             term: lease?.term,
             issuedAt: lease?.issuedAt,

@@ -30,7 +30,7 @@ import { VirtualClock } from '../../sim/clock.js'
 import { SimNetwork } from '../../sim/network.js'
 
 export const CFG: ElectionConfig = electionTunables.validate({
-  leaseMs: 5_000, renewIntervalMs: 1_600, maxClockSkewMs: 200, claimSettleMs: 300, learnPeriodMs: 1_800, viewSettleMs: 500,
+  leaseMs: 5_000, renewIntervalMs: 1_600, contactLapseMs: 5_000, maxClockSkewMs: 200, claimSettleMs: 300, learnPeriodMs: 1_800, viewSettleMs: 500,
   dhtTimeoutMs: 3_000, dhtRefreshMs: 4_000, dhtPutIntervalMs: 12_000, jitter: 0.1
 }, 'sim')
 export const ROLES = ['network', 'monitoring']
@@ -52,7 +52,7 @@ export class World {
   readonly nodes = new Map<string, SimNode>()
   readonly intervals: Interval[] = []
   readonly net: SimNetwork<LeaseMsg>
-  constructor (readonly clock: VirtualClock, readonly rand: () => number) {
+  constructor (readonly clock: VirtualClock, readonly rand: () => number, readonly config: ElectionConfig = CFG) {
     this.net = new SimNetwork<LeaseMsg>({
       clock,
       rand,
@@ -98,7 +98,13 @@ export class SimNode {
   private onLease?: (sl: SignedLease, s: LeaseSource) => void
 
   constructor (readonly world: World, readonly key: PrivateKey, readonly id: string, readonly region = 'eu') {
-    const member = (n: SimNode, state: Member['state']): Member => ({ peerId: n.id, state, incarnation: 0, region: n.region, roles: ROLES, addrs: [], version: '1', lastSeen: 0 })
+    // A perfect failure detector: a member is alive while reachable, and
+    // last seen when it last was (membership's acks, as the engine reads them).
+    const seenAt = new Map<string, number>()
+    const member = (n: SimNode, state: Member['state']): Member => {
+      if (state === 'alive') seenAt.set(n.id, Date.now())
+      return { peerId: n.id, state, incarnation: 0, region: n.region, roles: ROLES, addrs: [], version: '1', lastSeen: seenAt.get(n.id) ?? 0 }
+    }
     this.membership.self = () => member(this, 'alive')
     this.membership.members = () => [...world.nodes.values()].map(n => member(n, n === this || (world.reachable(this, n) && !this.blind.has(n.id)) ? 'alive' : 'dead'))
     world.net.add(id, (_from, m) => {
@@ -151,7 +157,7 @@ export class SimNode {
       }
     }
     this.metrics = electionMetrics()
-    this.engine = new ElectionEngine({ config: CFG, eligible: ROLES, roles: ROLES, random: this.world.rand }, {
+    this.engine = new ElectionEngine({ config: this.world.config, eligible: ROLES, roles: ROLES, random: this.world.rand }, {
       peerId: this.id, privateKey: this.key, region: this.region, logger, membership: this.membership as any,
       transport, fencing: this.fencing, metrics: this.metrics
     })
@@ -197,7 +203,7 @@ export class SimNode {
 /** From start until every role has its first holder: the learn period, one renewal tick, the claim settle, and slack. */
 export const ELECTED_MS = CFG.learnPeriodMs + CFG.renewIntervalMs + CFG.claimSettleMs + 500
 
-export function useSimulation (seed: number): { makeWorld: (n: number, regions?: string[]) => Promise<World>, electedWorld: (n: number) => Promise<World> } {
+export function useSimulation (seed: number, config: ElectionConfig = CFG): { makeWorld: (n: number, regions?: string[]) => Promise<World>, electedWorld: (n: number) => Promise<World> } {
   let clock: VirtualClock
   let rand: () => number
   let uninstall: () => void
@@ -217,7 +223,7 @@ export function useSimulation (seed: number): { makeWorld: (n: number, regions?:
   })
   return {
     makeWorld: async (n, regions = ['eu']) => {
-      world = new World(clock, rand)
+      world = new World(clock, rand, config)
       for (let i = 0; i < n; i++) {
         // Keys from the seeded PRNG too, so a seed replays the same holders and terms.
         const key = await generateKeyPairFromSeed('Ed25519', Uint8Array.from({ length: 32 }, () => Math.floor(rand() * 256)))
@@ -230,7 +236,7 @@ export function useSimulation (seed: number): { makeWorld: (n: number, regions?:
     /** A world of n nodes in 'eu', run on the virtual clock until the first holders were elected (ELECTED_MS). */
     async electedWorld (n) {
       const world = await this.makeWorld(n)
-      await world.clock.tickAsync(ELECTED_MS)
+      await world.clock.tickAsync(config.learnPeriodMs + config.renewIntervalMs + config.claimSettleMs + 500)
       return world
     }
   }

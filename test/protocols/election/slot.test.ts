@@ -6,7 +6,7 @@
  */
 import { strict as assert } from 'node:assert'
 import pino from 'pino'
-import { LeaseBook, type Lease, type SignedLease } from '../../../protocols/election/index.js'
+import { LeaseBook, electionTunables, leaseEndSeen, type ElectionConfig, type Lease, type SignedLease } from '../../../protocols/election/index.js'
 import { RoleSlot, type SlotHost } from '../../../protocols/election/slot.js'
 import type { LeaseStatements } from '../../../protocols/election/lease-writer.js'
 import { VirtualClock } from '../../sim/clock.js'
@@ -19,12 +19,12 @@ const OTHER = 'other-peer'
 const signed = (lease: Lease): SignedLease => ({ lease, record: new Uint8Array() })
 
 /** A slot on a scripted host; `log` records what it signed, published and announced, in order. */
-function scripted (): {
+function scripted (cfg: ElectionConfig = CFG): {
   slot: RoleSlot
   clock: VirtualClock
   book: LeaseBook
   log: string[]
-  set: (patch: { winner?: string, reaches?: boolean, lateBy?: number }) => void
+  set: (patch: { winner?: string, reaches?: boolean, lateBy?: number, contact?: number | 'live' | 'alone', gone?: [string, number] }) => void
   stop: () => Promise<void>
 } {
   const clock = new VirtualClock(START)
@@ -36,8 +36,12 @@ function scripted (): {
   let reaches = true
   // How late the timers run behind the clock (a blocked event loop).
   let lateBy = 0
+  // When a member was last heard from: 'live' follows the clock (probes answered), 'alone' knows no member.
+  let contact: number | 'live' | 'alone' = 'live'
+  // When membership declared a member gone.
+  const gone = new Map<string, number>()
   const host: SlotHost = {
-    config: CFG,
+    config: cfg,
     region: 'eu',
     self: SELF,
     book,
@@ -46,6 +50,8 @@ function scripted (): {
     learnUntil: START + CFG.learnPeriodMs,
     now: () => clock.now() + lateBy,
     lastViewChange: () => START,
+    lastContact: () => contact === 'live' ? clock.now() + lateBy : contact === 'alone' ? undefined : contact,
+    inForceUntil: (lease) => leaseEndSeen(lease, cfg.maxClockSkewMs, cfg.contactLapseMs, gone.get(lease.holder)),
     winner: () => winner,
     fencedTerm: () => 0,
     holderlessSeconds: () => 0,
@@ -74,6 +80,8 @@ function scripted (): {
       winner = patch.winner ?? winner
       reaches = patch.reaches ?? reaches
       lateBy = patch.lateBy ?? lateBy
+      contact = patch.contact ?? contact
+      if (patch.gone !== undefined) gone.set(...patch.gone)
     },
     stop: async () => {
       await slot.halt()
@@ -259,5 +267,77 @@ describe('election: role slot state machine', () => {
     assert.equal(s.slot.acting, false)
     await s.slot.releaseIfHeld()
     assert.deepEqual(s.log, ['demoted t1 stopping', 'sign t1 release', 'release t1'])
+  })
+})
+
+describe('election: role slot with a contact lapse shorter than the lease', () => {
+  const SHORT = electionTunables.validate({ ...CFG, contactLapseMs: 3_000 }, 'short contact')
+  let c: ReturnType<typeof scripted>
+  beforeEach(() => { c = scripted(SHORT) })
+  afterEach(async () => { await c.stop() })
+
+  /** One renewal step after `ms` of virtual time (the scripted slot runs no loop of its own). */
+  const renewAfter = async (ms: number): Promise<void> => { await c.clock.tickAsync(ms); await c.slot.step() }
+
+  it('holding: hearing from no member for contactLapseMs stops a holder whose renewals still go out, before its lease lapses', async () => {
+    await toHolding(c)
+    const heard = c.clock.now()
+    c.set({ contact: heard })
+    await renewAfter(SHORT.renewIntervalMs)
+    assert.deepEqual(c.log, ['sign t1', 'publish t1 reached'], 'it renewed meanwhile')
+    const end = heard + SHORT.contactLapseMs - SHORT.maxClockSkewMs
+    assert.ok(end < c.slot.held!.lease.expiresAt - SHORT.maxClockSkewMs, 'the contact runs out first')
+    await c.clock.tickAsync(end - 1 - c.clock.now())
+    assert.equal(c.slot.state, 'holding')
+    await c.clock.tickAsync(1)
+    assert.equal(c.slot.state, 'idle', 'the lapse timer demoted it')
+    assert.equal(c.slot.acting, false)
+    assert.deepEqual(c.log.slice(2), ['demoted t1 contact-lost'])
+    // Cut off, it claims no new term (one it could not act on).
+    c.log.length = 0
+    assert.equal(await c.slot.step(), SHORT.claimSettleMs, 'it looks again at the settle pace')
+    assert.deepEqual(c.log, [])
+    // Heard from again: it claims the next term and acts.
+    c.set({ contact: 'live' })
+    await c.slot.step()
+    c.clock.tick(SHORT.claimSettleMs)
+    await c.slot.step()
+    assert.equal(c.slot.state, 'holding')
+    assert.deepEqual(c.log, ['sign t2', 'publish t2 reached', 'elected t2'])
+  })
+
+  it('holding: while members keep answering, the lapse timer re-arms and the holder acts past many contact lapses', async () => {
+    await toHolding(c)
+    for (let i = 0; i < 10; i++) await renewAfter(SHORT.renewIntervalMs)
+    assert.ok(10 * SHORT.renewIntervalMs > 5 * SHORT.contactLapseMs)
+    assert.equal(c.slot.state, 'holding')
+    assert.equal(c.slot.acting, true)
+    assert.ok(!c.log.some(l => l.startsWith('demoted')), c.log.join(', '))
+  })
+
+  it('a node that knows no other member needs no contact', async () => {
+    c.set({ contact: 'alone' })
+    await toHolding(c)
+    for (let i = 0; i < 10; i++) await renewAfter(SHORT.renewIntervalMs)
+    assert.equal(c.slot.acting, true)
+    assert.ok(!c.log.some(l => l.startsWith('demoted')), c.log.join(', '))
+  })
+
+  it('idle: another holder\'s lease stops counting contactLapseMs after membership declared the holder gone, and the winner claims', async () => {
+    c.clock.tick(SHORT.learnPeriodMs)
+    const now = c.clock.now()
+    c.book.observe(signed({ v: 1, region: 'eu', role: 'network', holder: OTHER, term: 4, issuedAt: now, expiresAt: now + SHORT.leaseMs }))
+    // Declared gone after the lease's issue.
+    c.set({ gone: [OTHER, now + 500] })
+    await c.slot.step()
+    assert.equal(c.slot.state, 'idle')
+    assert.deepEqual(c.log, [], 'the lease is in force: no claim')
+    c.clock.tick(500 + SHORT.contactLapseMs + SHORT.maxClockSkewMs - 1)
+    await c.slot.step()
+    assert.deepEqual(c.log, [], 'one millisecond before the contact lapse ends')
+    c.clock.tick(1)
+    assert.ok(c.clock.now() < now + SHORT.leaseMs, 'well before the lease itself would lapse')
+    await c.slot.step()
+    assert.deepEqual(c.log, ['sign t5', 'publish t5 reached'])
   })
 })

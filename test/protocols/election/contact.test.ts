@@ -1,0 +1,135 @@
+/**
+ * Leases that live while their holder is seen (constants.ts `contactLapseMs`)
+ * on the election simulator: a lease three times the contact lapse, renewed
+ * seldom, as `lan` runs it. The simulator's membership is a perfect failure
+ * detector (a member is dead the moment it is unreachable), which is the
+ * hardest case for the rule: readers declare a holder gone as early as
+ * possible, so a holder that stopped late would overlap its successor.
+ */
+import { strict as assert } from 'node:assert'
+import fc from 'fast-check'
+import { electionTunables, leaseEndSeen, type Lease } from '../../../protocols/election/index.js'
+import { CFG, ROLES, SEEDS, assertNoOverlap, assertUniqueTerms, holderOf, useSimulation } from './sim.js'
+
+/** lan's proportions on the simulator's scale: lease 3 renew intervals, contact lapse well under the lease. */
+const SEEN = electionTunables.validate({ ...CFG, leaseMs: 15_000, renewIntervalMs: 5_000, contactLapseMs: 3_000 }, 'contact sim')
+
+for (const seed of SEEDS) describe(`election: leases that live while their holder is seen${SEEDS.length > 1 ? `, seed ${seed}` : ''}`, function () {
+  this.timeout(60_000)
+  const sim = useSimulation(seed, SEEN)
+
+  it('fails over after a crash within the contact lapse, long before the lease would have lapsed', async () => {
+    const world = await sim.electedWorld(3)
+    const { clock } = world
+    const old = world.acting('network')[0]
+    const oldLease = old.engine.book.get('eu', 'network')!.lease
+    const crashAt = clock.now()
+    await old.crash()
+    await clock.tickAsync(SEEN.contactLapseMs + SEEN.maxClockSkewMs + SEEN.claimSettleMs + SEEN.viewSettleMs + 500)
+    const acting = world.acting('network')
+    assert.equal(acting.length, 1)
+    assert.equal(acting[0].id, holderOf(world, 'network'))
+    assert.equal(acting[0].engine.actingTerm('network'), oldLease.term + 1)
+    const started = world.intervals.find(i => i.node === acting[0].id && i.role === 'network')!.start
+    assert.ok(started >= crashAt + SEEN.contactLapseMs + SEEN.maxClockSkewMs, `successor started ${started - crashAt} ms after the crash, before the contact lapse`)
+    assert.ok(started < oldLease.expiresAt, 'and before the old lease itself would have lapsed')
+    assertNoOverlap(world)
+    assertUniqueTerms(world)
+  })
+
+  it('a cut-off holder stops for lost contact before the others take over; its renewals that went out do not extend it', async () => {
+    const world = await sim.electedWorld(4)
+    const { clock } = world
+    const old = world.acting('network')[0]
+    const term = old.engine.actingTerm('network')!
+    const demoted: string[] = []
+    old.engine.addEventListener('role:demoted', (e) => { const d = (e as CustomEvent<{ role: string, reason: string }>).detail; if (d.role === 'network') demoted.push(d.reason) })
+    old.group = 1
+    world.changed()
+    await clock.tickAsync(SEEN.contactLapseMs + 2 * SEEN.maxClockSkewMs + SEEN.claimSettleMs + SEEN.viewSettleMs + 500)
+    assert.equal(old.engine.isActing('network'), false)
+    assert.deepEqual(demoted, ['contact-lost'])
+    const acting = world.acting('network')
+    assert.equal(acting.length, 1)
+    assert.ok(acting[0].engine.actingTerm('network')! > term)
+    assertNoOverlap(world)
+    // Healed, it hears the higher term and never acts on its old one again.
+    old.group = 0
+    world.changed()
+    await clock.tickAsync(2 * SEEN.leaseMs)
+    for (const role of ROLES) assert.equal(world.acting(role).length, 1)
+    assertNoOverlap(world)
+    assertUniqueTerms(world)
+  })
+
+  it('a reader that wrongly believes a live holder dead, yet hears its renewals, does not take over', async () => {
+    const world = await sim.electedWorld(3)
+    const { clock } = world
+    const holder = world.acting('network')[0]
+    const next = [...world.nodes.values()].filter(n => n !== holder).sort((a, b) => a.id === holderOf(world, 'network') ? -1 : b.id === holderOf(world, 'network') ? 1 : 0)
+    // Every other node is blind to the holder (it believes it dead) while gossip still flows.
+    for (const n of next) n.blind.add(holder.id)
+    world.changed()
+    await clock.tickAsync(4 * SEEN.leaseMs)
+    assert.equal(world.acting('network').length, 1)
+    assertNoOverlap(world)
+    assertUniqueTerms(world)
+  })
+
+  it('seeded random crashes and restarts: never two actors at once, never one term for two holders', async () => {
+    const world = await sim.makeWorld(5)
+    const { clock, rand } = world
+    const nodes = [...world.nodes.values()]
+    for (let round = 0; round < 40; round++) {
+      await clock.tickAsync(Math.floor(rand() * 3 * SEEN.contactLapseMs))
+      const n = nodes[Math.floor(rand() * nodes.length)]
+      if (n.up && nodes.filter(x => x.up).length > 2) await n.crash()
+      else if (!n.up) await n.restart()
+    }
+    for (const n of nodes) if (!n.up) await n.restart()
+    await clock.tickAsync(SEEN.learnPeriodMs + 2 * SEEN.leaseMs + 2 * SEEN.renewIntervalMs)
+    for (const role of ROLES) {
+      const acting = world.acting(role)
+      assert.equal(acting.length, 1, `${role} has ${acting.length} actors after the storm`)
+      assert.equal(acting[0].id, holderOf(world, role))
+    }
+    assertNoOverlap(world)
+    assertUniqueTerms(world)
+    assert.ok(world.intervals.length >= 6, `the storm caused only ${world.intervals.length} activations`)
+  })
+})
+
+describe('election: the contact rule over generated timings (lease.ts leaseEndSeen)', () => {
+  const skew = SEEN.maxClockSkewMs
+  const C = SEEN.contactLapseMs
+
+  it('only ever shortens a lease, and a statement issued after the declaration restores its expiry', () => {
+    fc.assert(fc.property(fc.integer({ min: 0, max: 1e6 }), fc.integer({ min: 1, max: 1e5 }), fc.integer({ min: -1e5, max: 2e5 }), (issuedAt, length, goneDelta) => {
+      const lease: Lease = { v: 1, region: 'eu', role: 'network', holder: 'h', term: 1, issuedAt, expiresAt: issuedAt + length }
+      const goneAt = issuedAt + goneDelta
+      const end = leaseEndSeen(lease, skew, C, goneAt)
+      assert.ok(end <= leaseEndSeen(lease, skew, C, undefined))
+      if (issuedAt > goneAt + 2 * skew) assert.equal(end, lease.expiresAt + skew)
+      else assert.equal(end, Math.min(lease.expiresAt + skew, goneAt + C + skew))
+    }))
+  })
+
+  it('safety: a holder cut off at any moment stops, by its own clock, before any reader whose clock is within the skew sees its lease lapse', () => {
+    // Real time: the holder is cut off at `cut`; it last heard a member at
+    // `heard` <= cut and issued its last statement at `issued` <= cut; the
+    // reader declares it gone at `gone` > cut. Clocks: holder = real + hs,
+    // reader = real + rs, |hs|, |rs| <= skew.
+    fc.assert(fc.property(
+      fc.integer({ min: 0, max: 1e6 }), fc.integer({ min: 0, max: 1e5 }), fc.integer({ min: 0, max: 1e5 }), fc.integer({ min: 1, max: 1e5 }),
+      fc.integer({ min: -skew, max: skew }), fc.integer({ min: -skew, max: skew }),
+      (cut, sinceHeard, sinceIssued, untilGone, hs, rs) => {
+        const heard = cut - sinceHeard
+        const issued = cut - sinceIssued
+        const lease: Lease = { v: 1, region: 'eu', role: 'network', holder: 'h', term: 1, issuedAt: issued + hs, expiresAt: issued + hs + SEEN.leaseMs }
+        // The holder acts while its own clock is before both of its ends (slot.ts actingLease).
+        const holderStopsReal = Math.min(lease.expiresAt - skew, heard + hs + C - skew) - hs
+        const readerEndReal = leaseEndSeen(lease, skew, C, cut + untilGone + rs) - rs
+        assert.ok(holderStopsReal <= readerEndReal, `holder stops at ${holderStopsReal}, reader's lease ends at ${readerEndReal}`)
+      }))
+  })
+})
