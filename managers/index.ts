@@ -19,6 +19,7 @@ import {
 } from '../protocols/election/index.js'
 import type { CommonComponents } from '../lib/components.js'
 import type { Startable } from '../lib/lifecycle.js'
+import type { RpcHost } from '../wire/rpc.js'
 import type { PubSubHost } from '../wire/topic.js'
 import type { PeerHost } from '../wire/peers.js'
 import type { ProfileName } from '../lib/tunables.js'
@@ -83,11 +84,14 @@ export type RolesComponents = Pick<CommonComponents, 'peerId' | 'privateKey' | '
   pubsub: PubSubHost
   /** Who the network manager's holder is connected to. */
   peers: Pick<PeerHost, 'getConnections'>
-  membership: Pick<MembershipView, 'self' | 'members' | 'addEventListener' | 'removeEventListener'>
+  membership: Pick<MembershipView, 'self' | 'members' | 'addEventListener' | 'removeEventListener' | 'lastContact'>
   health: Pick<Health, 'reports'>
 } & (
-  /** Leases over libp2p: gossip on `pubsub`, lease records in the DHT, whose own store `dhtLocal` reaches. */
-  { dht: DhtHost, dhtLocal: DhtLocalRecords, transport?: undefined } |
+  /**
+   * Leases over libp2p: gossip on `pubsub`, lease records in the DHT, whose
+   * own store `dhtLocal` reaches, and lease sync at start over `rpc`.
+   */
+  { dht: DhtHost, dhtLocal: DhtLocalRecords, rpc?: Pick<RpcHost, 'handle' | 'unhandle' | 'dialProtocol'>, transport?: undefined } |
   /** Unit tests inject an in-memory transport. */
   { transport: LeaseTransport, dht?: undefined }
 )
@@ -121,7 +125,7 @@ export class Roles implements Startable {
       region: c.region,
       logger: logger.child({ part: 'election' }),
       membership: c.membership,
-      transport: c.transport === undefined ? new Libp2pLeaseTransport({ pubsub: c.pubsub, dht: c.dht, local: c.dhtLocal, logger, registry: c.registry, metrics: emetrics }) : c.transport,
+      transport: c.transport === undefined ? new Libp2pLeaseTransport({ pubsub: c.pubsub, dht: c.dht, local: c.dhtLocal, ...(c.rpc !== undefined ? { rpc: c.rpc } : {}), logger, registry: c.registry, metrics: emetrics }) : c.transport,
       fencing: this.fencing,
       metrics: emetrics
     })

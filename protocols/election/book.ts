@@ -6,7 +6,7 @@
 import { compareLeases, type SignedLease } from './lease.js'
 
 /** Bound on (region, role) pairs remembered: regions x roles, with room to spare. */
-const MAX_ENTRIES = 20_000
+export const MAX_BOOK_ENTRIES = 20_000
 
 export class LeaseBook {
   private readonly best = new Map<string, SignedLease>()
@@ -16,7 +16,7 @@ export class LeaseBook {
     const key = `${sl.lease.region}/${sl.lease.role}`
     const cur = this.best.get(key)
     if (cur !== undefined && compareLeases(sl.lease, cur.lease) <= 0) return false
-    if (cur === undefined && this.best.size >= MAX_ENTRIES) return false
+    if (cur === undefined && this.best.size >= MAX_BOOK_ENTRIES) return false
     this.best.set(key, sl)
     return true
   }

@@ -34,6 +34,7 @@ import type { ElectionMetrics } from './metrics.js'
 import { RoleSlot, type DemoteReason, type SlotHost } from './slot.js'
 import { LeaseWriter } from './lease-writer.js'
 import { DhtUpkeep } from './dht-upkeep.js'
+import { StartSync } from './start-sync.js'
 
 export type { DemoteReason } from './slot.js'
 
@@ -62,7 +63,7 @@ export interface ElectionEngineComponents {
   privateKey: PrivateKey
   region: string
   logger: Logger
-  membership: Pick<MembershipView, 'self' | 'members' | 'addEventListener' | 'removeEventListener'>
+  membership: Pick<MembershipView, 'self' | 'members' | 'addEventListener' | 'removeEventListener' | 'lastContact'>
   transport: LeaseTransport
   fencing: FencingStore
   metrics: ElectionMetrics
@@ -112,8 +113,11 @@ export class ElectionEngine extends EventTarget {
       this.lastViewChange = this.now()
     }
     this.noteGone(members)
+    if (this.controller !== undefined) this.startSync?.poke(this.controller.signal)
     for (const slot of this.slots.values()) slot.wake()
   }
+  /** Lease sync at start, when the transport can (start-sync.ts). */
+  private startSync: StartSync | undefined
 
   constructor (private readonly init: ElectionEngineInit, private readonly c: ElectionEngineComponents) {
     super()
@@ -151,7 +155,10 @@ export class ElectionEngine extends EventTarget {
     this.startedAt = this.now()
     this.lastViewChange = this.startedAt
     // Members already dead when we start count as gone from now: later than
-    // whoever declared them, so no lease lapses early by it.
+    // whoever declared them, so no lease lapses early by it. What an earlier
+    // run of this engine noted is stale: a member may have come back and gone
+    // again while it was stopped.
+    this.goneAt.clear()
     this.noteGone(this.c.membership.members())
     const host = this.slotHost(controller.signal, this.startedAt + this.init.config.learnPeriodMs)
     for (const role of this.init.eligible) {
@@ -169,6 +176,23 @@ export class ElectionEngine extends EventTarget {
     }
     this.repair.start()
     this.c.transport.start((sl, source) => { this.observe(sl, source) })
+    const { transport } = this.c
+    if (transport.serve !== undefined && transport.pull !== undefined) {
+      transport.serve(() => this.book.entries().map(sl => sl.record))
+        .catch((err) => { this.c.logger.warn({ err }, 'could not serve lease sync') })
+      this.startSync = new StartSync({
+        pull: async (peer, signal) => await transport.pull!(peer, signal),
+        membership: this.c.membership,
+        self: this.c.peerId,
+        region: this.c.region,
+        maxBackoffMs: this.init.config.renewIntervalMs,
+        random: this.random,
+        take: (leases) => { for (const sl of leases) this.observe(sl, 'sync') },
+        logger: this.c.logger,
+        metrics: this.c.metrics
+      })
+      this.startSync.poke(controller.signal)
+    }
     for (const ev of MEMBERSHIP_EVENTS) this.c.membership.addEventListener(ev, this.onMembership)
     for (const slot of this.slots.values()) slot.start(this.init.config.learnPeriodMs)
     this.upkeep.start(controller.signal)
@@ -191,6 +215,8 @@ export class ElectionEngine extends EventTarget {
     controller.abort()
     this.repair.stop()
     this.upkeep.stop()
+    this.startSync?.stop()
+    this.startSync = undefined
     await Promise.allSettled(halted)
     await Promise.allSettled([...this.slots.values()].map(async slot => { await slot.releaseIfHeld() }))
     this.slots.clear()
@@ -238,14 +264,18 @@ export class ElectionEngine extends EventTarget {
     return leaseStatusSeen(lease, now, skew, this.init.config.contactLapseMs, this.goneAt.get(lease.holder))
   }
 
-  /** When this node last heard from another member; undefined when it knows none. */
+  /**
+   * When some member last heard this node, by round-trip evidence
+   * (membership's `lastContact`: the send time of the latest answered probe);
+   * 0 when none answered yet; undefined when it knows no other member (a
+   * one-node cluster needs no contact). A membership view without it (unit
+   * tests) is judged by its members' `lastSeen`.
+   */
   private lastContact (): number | undefined {
-    let last: number | undefined
-    for (const m of this.c.membership.members()) {
-      if (m.peerId === this.c.peerId) continue
-      last = Math.max(last ?? 0, m.lastSeen)
-    }
-    return last
+    const others = this.c.membership.members().filter(m => m.peerId !== this.c.peerId)
+    if (others.length === 0) return undefined
+    if (this.c.membership.lastContact !== undefined) return this.c.membership.lastContact() ?? 0
+    return Math.max(...others.map(m => m.lastSeen))
   }
 
   private noteGone (members: Member[]): void {

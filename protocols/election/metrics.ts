@@ -50,6 +50,11 @@ export function electionMetrics (registry?: Registry) {
       help: 'Lease records dropped (forged, malformed, wrong key, insane times), by source and reason',
       labelNames: ['source', 'reason']
     }),
+    syncs: m.counter({
+      name: 'mycel_election_lease_syncs_total',
+      help: 'Pulls of a member\'s leases at start (lease sync), by result (ok, failed)',
+      labelNames: ['result']
+    }),
     dhtOps: m.counter({
       name: 'mycel_election_dht_operations_total',
       help: 'DHT operations issued by the election (get, put), by result',

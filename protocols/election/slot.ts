@@ -96,6 +96,12 @@ export class RoleSlot {
   private last: SignedLease | undefined
   /** When this slot last read its role from the DHT before claiming a term. */
   private resolvedAt: number | undefined
+  /**
+   * The contact deadline of the current holding (`holdingContactEnd`),
+   * latched: only contact stamped before it extends it, so a holder that
+   * passed it (a paused process) stays past it whatever arrives afterwards.
+   */
+  private contactDeadline = Infinity
   private readonly loop: StepLoop
   private readonly steps: Record<SlotStateName, () => Promise<number | undefined>> = {
     learning: async () => await this.stepLearning(),
@@ -250,6 +256,9 @@ export class RoleSlot {
     // newcomer learns the holder from the next renewal within its learn
     // period (learnPeriodMs > renewIntervalMs × (1 + jitter)).
     const untilRenewal = this.renewDelayFrom(now)
+    // Re-arm the lapse timer: the contact's end moves (a node that knew no
+    // member has one now, say), and a step is when we look.
+    if (this.current.name === 'holding') this.hold(held, this.current.renewAt)
     if (untilRenewal !== undefined && untilRenewal > 0) return untilRenewal
     // Renew: the same term, a fresh expiry. It counts only if it reached a
     // peer, so a cut-off holder stops when its last lease lapses.
@@ -272,6 +281,7 @@ export class RoleSlot {
   /** claiming → holding. */
   private activate (claim: SignedLease): void {
     if (this.h.signal.aborted) return
+    this.contactDeadline = Infinity
     this.hold(claim, this.h.now() + this.h.renewDelay())
     this.h.elected(claim.lease)
   }
@@ -284,7 +294,7 @@ export class RoleSlot {
    */
   private hold (held: SignedLease, renewAt: number): void {
     if (this.current.name === 'holding') clearTimeout(this.current.lapse)
-    const ms = Math.min(held.lease.expiresAt - this.h.config.maxClockSkewMs, this.contactEnd()) - this.h.now()
+    const ms = Math.min(held.lease.expiresAt - this.h.config.maxClockSkewMs, this.holdingContactEnd()) - this.h.now()
     const lapse = setTimeout(() => {
       // Node's timers run on a monotonic millisecond clock, `now` is the wall
       // clock: about one timer in eight fires a millisecond before `now`
@@ -329,13 +339,21 @@ export class RoleSlot {
     const held = this.last
     if (this.current.name !== 'holding' || held === undefined) return undefined
     const now = this.h.now()
-    return leaseStatus(held.lease, now, this.h.config.maxClockSkewMs, true) === 'active' && now < this.contactEnd() ? held : undefined
+    return leaseStatus(held.lease, now, this.h.config.maxClockSkewMs, true) === 'active' && now < this.holdingContactEnd() ? held : undefined
   }
 
-  /** Until when the contact rule lets us act (Infinity when we know no other member). */
+  /** Until when the latest contact would let us act (Infinity when we know no other member): for a new claim. */
   private contactEnd (): number {
     const at = this.h.lastContact()
     return at === undefined ? Infinity : at + this.h.config.contactLapseMs - this.h.config.maxClockSkewMs
+  }
+
+  /** `contactEnd` for the holding in progress, latched (`contactDeadline`). */
+  private holdingContactEnd (): number {
+    const at = this.h.lastContact()
+    if (at === undefined) return (this.contactDeadline = Infinity)
+    if (this.contactDeadline === Infinity || at < this.contactDeadline) this.contactDeadline = Math.max(this.contactDeadline === Infinity ? 0 : this.contactDeadline, this.contactEnd())
+    return this.contactDeadline
   }
 
   /** Why `actingLease` no longer gives a lease: its expiry, or no member heard from. */

@@ -16,8 +16,11 @@ import { LEASE_TOPIC } from './constants.js'
 import { decodeLease, leaseKey, parseLeaseKey, type SignedLease } from './lease.js'
 import type { ElectionMetrics } from './metrics.js'
 import { rejectReason } from '../../wire/errors.js'
+import type { RpcHost } from '../../wire/rpc.js'
+import { LEASE_SYNC_PROTOCOL, pullLeases, serveLeaseSync } from './lease-sync.js'
 
-export type LeaseSource = 'gossip' | 'dht' | 'self'
+/** `sync`: relayed by a member at our start (lease-sync.ts), as a DHT record is relayed by its store. */
+export type LeaseSource = 'gossip' | 'dht' | 'sync' | 'self'
 
 /** A lease record read from the DHT, with the peer whose store held it. */
 export interface FoundLease extends SignedLease {
@@ -45,6 +48,10 @@ export interface LeaseTransport {
    * no other peer.
    */
   get: (region: string, role: string, signal: AbortSignal) => Promise<FoundLease[]>
+  /** Serve `held` (every lease this node knows) to members that sync at their start (lease-sync.ts); absent: no sync. */
+  serve?: (held: () => Uint8Array[]) => Promise<void>
+  /** Every lease `peer` knows, each checked as gossip is; a bad record ends the exchange with an error. */
+  pull?: (peer: string, signal: AbortSignal) => Promise<SignedLease[]>
 }
 
 export interface PutOptions {
@@ -86,10 +93,18 @@ export interface Libp2pTransportInit {
   logger: Logger
   registry?: Registry
   metrics: ElectionMetrics
+  /** Streams for lease sync (lease-sync.ts); without it the node neither serves nor pulls. */
+  rpc?: Pick<RpcHost, 'handle' | 'unhandle' | 'dialProtocol'>
+  /** Deadline of one whole sync exchange, ms. */
+  syncTimeoutMs?: number
 }
+
+/** A sync answer is at most MAX_BOOK_ENTRIES small frames: a few seconds on a loaded host. */
+const SYNC_TIMEOUT_MS = 10_000
 
 export class Libp2pLeaseTransport implements LeaseTransport {
   private topic: VerifiedTopic<SignedLease> | undefined
+  private serving = false
 
   constructor (private readonly init: Libp2pTransportInit) {}
 
@@ -112,6 +127,36 @@ export class Libp2pLeaseTransport implements LeaseTransport {
   stop (): void {
     this.topic?.stop()
     this.topic = undefined
+    if (this.serving) {
+      this.serving = false
+      void this.init.rpc?.unhandle(LEASE_SYNC_PROTOCOL).catch(() => {})
+    }
+  }
+
+  /** Nothing without `rpc` (unit tests of the transport alone). */
+  async serve (held: () => Uint8Array[]): Promise<void> {
+    if (this.serving || this.init.rpc === undefined) return
+    this.serving = true
+    await serveLeaseSync({ rpc: this.init.rpc, held, timeoutMs: this.init.syncTimeoutMs ?? SYNC_TIMEOUT_MS, logger: this.init.logger })
+  }
+
+  /** Without `rpc`, nobody to ask: no leases. */
+  async pull (peer: string, signal: AbortSignal): Promise<SignedLease[]> {
+    const out: SignedLease[] = []
+    if (this.init.rpc === undefined) return out
+    await pullLeases(this.init.rpc, peer, {
+      timeoutMs: this.init.syncTimeoutMs ?? SYNC_TIMEOUT_MS,
+      signal,
+      accept: async (raw) => {
+        try {
+          out.push(await decodeLease(raw))
+        } catch (err) {
+          this.init.metrics.leasesRejected.inc({ source: 'sync', reason: rejectReason(err) })
+          throw err
+        }
+      }
+    })
+    return out
   }
 
   async gossip (sl: SignedLease): Promise<number> {

@@ -122,6 +122,7 @@ export class Prober {
     try {
       const inc = m.incarnation
       const started = ctx.clock.monotonic()
+      const startedAt = ctx.clock.now()
       const timeout = ctx.awareness.scaleTimeout(this.rtt.timeoutMs())
       const interval = ctx.awareness.scaleTimeout(ctx.cfg.probeIntervalMs)
       // Lifeguard's buddy system: a suspect hears the accusation in the probe
@@ -141,6 +142,7 @@ export class Prober {
       if (ctx.signal.aborted) return
       if (results.some(r => r.ok)) {
         ctx.table.markSeen(id)
+        ctx.table.markContact(startedAt)
         ctx.metrics.probeDuration.observe({ result: 'indirect' }, (ctx.clock.monotonic() - started) / 1000)
         return
       }
@@ -191,6 +193,7 @@ export class Prober {
       if (ctx.peers.getConnections(pid).length === 0) await connectPatiently(ctx.peers, pid, connectTimeoutMs, ctx.signal, ctx.clock)
       const deadline = probeDeadline(timeoutMs, ctx.signal, this.onStall, ctx.clock)
       const sent = ctx.clock.monotonic()
+      const sentAt = ctx.clock.now()
       let res: Uint8Array
       try {
         res = await ctx.transport.request(pid, PROBE_PROTOCOL, body, { timeoutMs: timeoutMs * 2 + 100, maxBytes: ctx.cfg.maxProbeBytes, signal: deadline.signal })
@@ -212,6 +215,7 @@ export class Prober {
       }
       this.count('ack', 'ok')
       ctx.table.markSeen(id)
+      ctx.table.markContact(sentAt)
       const rttMs = ctx.clock.monotonic() - sent
       for (const u of ack.u) await ctx.ingest(u, 'probe')
       return { ok: true, refused: false, rttMs }

@@ -71,6 +71,8 @@ export class MemberTable {
   private readonly tombstones = new Map<string, { inc: number, until: number }>()
   /** Peers the admission policy revoked: their records are stale for ever (bounded by the policy, which names them). */
   private readonly revokedIds = new Set<string>()
+  /** Send time of the latest probe of ours a member answered (`markContact`). */
+  private contactAt: number | undefined
   private selfEntry: Entry
   private selfInc: number
   private readonly startedAt: number
@@ -366,6 +368,19 @@ export class MemberTable {
     const now = this.clock.now()
     return now - e.joinedAt < graceMs || now - this.startedAt < graceMs
   }
+
+  /**
+   * A probe of ours sent at `sentAt` (wall clock) was answered, directly or
+   * through a helper: round-trip evidence that a member heard this node then.
+   * Stamped with the send time, not the time the answer is handled, so an
+   * answer handled late (a paused process) proves nothing newer.
+   */
+  markContact (sentAt: number): void {
+    if (this.contactAt === undefined || sentAt > this.contactAt) this.contactAt = sentAt
+  }
+
+  /** See `markContact`; undefined until a probe of ours was answered. */
+  lastContact (): number | undefined { return this.contactAt }
 
   /** First-hand evidence (an ack) that `id` is alive. */
   markSeen (id: string): void {

@@ -272,6 +272,7 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
     return { peerId: this.components.peerId, state: 'alive', incarnation: 0, region: this.meta.region, roles: [...this.meta.roles], addrs: [], version: this.meta.version, lastSeen: this.clock.now() }
   }
   members (): Member[] { return this.table?.members() ?? [] }
+  lastContact (): number | undefined { return this.table?.lastContact() }
   get (peerId: string): Member | undefined { return this.table?.get(peerId) }
 
   alivePeers (): Member[] {

@@ -54,6 +54,13 @@ export interface MembershipView extends TypedEventTarget<MembershipEvents> {
   alivePeers: () => Member[]
   /** Up to `n` distinct random alive peers other than self, optionally filtered. */
   randomAlive: (n: number, filter?: (m: Member) => boolean) => Member[]
+  /**
+   * When the latest probe of ours that a member answered (directly or
+   * through a helper) was sent, wall-clock ms: round-trip evidence that some
+   * member heard this node then (the election's contact rule). Undefined
+   * until one was answered.
+   */
+  lastContact?: () => number | undefined
 }
 
 export interface Membership extends Startable, MembershipView {

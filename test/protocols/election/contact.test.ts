@@ -62,13 +62,15 @@ for (const seed of SEEDS) describe(`election: leases that live while their holde
     assertUniqueTerms(world)
   })
 
-  it('a reader that wrongly believes a live holder dead, yet hears its renewals, does not take over', async () => {
+  it('readers that wrongly believe a live holder dead while they still talk to it: never two actors at once', async () => {
     const world = await sim.electedWorld(3)
     const { clock } = world
     const holder = world.acting('network')[0]
-    const next = [...world.nodes.values()].filter(n => n !== holder).sort((a, b) => a.id === holderOf(world, 'network') ? -1 : b.id === holderOf(world, 'network') ? 1 : 0)
-    // Every other node is blind to the holder (it believes it dead) while gossip still flows.
-    for (const n of next) n.blind.add(holder.id)
+    // Every other node is blind to the holder (believes it dead) while gossip still flows: a view
+    // SWIM would correct within a gossip round or two (the holder refutes), kept wrong here for
+    // four leases. A reader may then take over once the contact lapse has passed, and its claim
+    // reaches the holder, which demotes before the claimer acts (claimSettleMs): fencing, not overlap.
+    for (const n of world.nodes.values()) if (n !== holder) n.blind.add(holder.id)
     world.changed()
     await clock.tickAsync(4 * SEEN.leaseMs)
     assert.equal(world.acting('network').length, 1)

@@ -315,6 +315,21 @@ describe('election: role slot with a contact lapse shorter than the lease', () =
     assert.ok(!c.log.some(l => l.startsWith('demoted')), c.log.join(', '))
   })
 
+  it('holding: a holder paused past its contact deadline stays stopped, whatever contact is stamped after it (latched)', async () => {
+    await toHolding(c)
+    const heard = c.clock.now()
+    c.set({ contact: heard })
+    assert.equal(c.slot.acting, true)
+    const deadline = heard + SHORT.contactLapseMs - SHORT.maxClockSkewMs
+    // Paused: the clock jumps past the deadline before any timer runs, and
+    // the first thing handled is the answer to a probe sent after the pause.
+    c.set({ lateBy: deadline + 500 - c.clock.now(), contact: deadline + 400 })
+    assert.equal(c.slot.acting, false)
+    await c.slot.step()
+    assert.equal(c.slot.state !== 'holding' || c.slot.held!.lease.term > 1, true)
+    assert.deepEqual(c.log.slice(0, 1), ['demoted t1 contact-lost'])
+  })
+
   it('a node that knows no other member needs no contact', async () => {
     c.set({ contact: 'alone' })
     await toHolding(c)

@@ -1,0 +1,66 @@
+/**
+ * The engine's lease sync at start (lease-sync.ts): once another member is
+ * alive, ask a random one (of the own region first) for every lease it
+ * knows. Until one answers: again on the next membership change, or after a
+ * backoff (1 s, doubling, at most `maxBackoffMs`). One pull at a time; an
+ * answer, even an empty one (a member that started with us), ends it:
+ * renewals bring the rest.
+ */
+import type { Logger } from 'pino'
+import type { MembershipView } from '../membership/types.js'
+import type { SignedLease } from './lease.js'
+import type { ElectionMetrics } from './metrics.js'
+
+const FIRST_BACKOFF_MS = 1_000
+
+export interface StartSyncInit {
+  pull: (peer: string, signal: AbortSignal) => Promise<SignedLease[]>
+  membership: Pick<MembershipView, 'members'>
+  self: string
+  region: string
+  maxBackoffMs: number
+  random: () => number
+  /** Every lease of an answer, in order (the engine observes each, source `sync`). */
+  take: (leases: SignedLease[]) => void
+  logger: Logger
+  metrics: Pick<ElectionMetrics, 'syncs'>
+}
+
+export class StartSync {
+  private done = false
+  private inFlight = false
+  private backoffMs = FIRST_BACKOFF_MS
+  private timer: ReturnType<typeof setTimeout> | undefined
+
+  constructor (private readonly init: StartSyncInit) {}
+
+  /** Try now, unless done, a pull is in flight, or a retry is already scheduled. */
+  poke (signal: AbortSignal): void {
+    if (this.done || this.inFlight || this.timer !== undefined || signal.aborted) return
+    const { self, region } = this.init
+    const alive = this.init.membership.members().filter(m => m.peerId !== self && m.state === 'alive')
+    if (alive.length === 0) return
+    const own = alive.filter(m => m.region === region)
+    const from = own.length > 0 ? own : alive
+    const peer = from[Math.floor(this.init.random() * from.length)].peerId
+    this.inFlight = true
+    this.init.pull(peer, signal).then((leases) => {
+      this.done = true
+      this.init.metrics.syncs.inc({ result: 'ok' })
+      this.init.logger.debug({ peer, leases: leases.length }, 'leases synced')
+      if (!signal.aborted) this.init.take(leases)
+    }, (err: unknown) => {
+      this.init.metrics.syncs.inc({ result: 'failed' })
+      this.init.logger.debug({ err, peer }, 'lease sync failed; retrying')
+      if (signal.aborted) return
+      this.timer = setTimeout(() => { this.timer = undefined; this.poke(signal) }, this.backoffMs)
+      this.timer.unref?.()
+      this.backoffMs = Math.min(2 * this.backoffMs, this.init.maxBackoffMs)
+    }).finally(() => { this.inFlight = false })
+  }
+
+  stop (): void {
+    clearTimeout(this.timer)
+    this.timer = undefined
+  }
+}
