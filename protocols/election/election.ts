@@ -22,7 +22,7 @@
  */
 import type { Logger } from 'pino'
 import type { PrivateKey } from '@libp2p/interface'
-import type { Member, MembershipView } from '../membership/types.js'
+import type { MembershipView } from '../membership/types.js'
 import type { ElectionConfig } from './constants.js'
 import { compareTokens, leaseEndSeen, leaseStatusSeen, signLease, type Lease, type LeaseStatus, type SignedLease } from './lease.js'
 import { rankCandidates } from './rule.js'
@@ -35,6 +35,7 @@ import { RoleSlot, type DemoteReason, type SlotHost } from './slot.js'
 import { LeaseWriter } from './lease-writer.js'
 import { DhtUpkeep } from './dht-upkeep.js'
 import { StartSync } from './start-sync.js'
+import { GoneMembers } from './gone.js'
 
 export type { DemoteReason } from './slot.js'
 
@@ -104,7 +105,7 @@ export class ElectionEngine extends EventTarget {
   private lastViewChange = 0
   private viewSignature = ''
   /** When membership declared each member dead or gone, in this node's view (lease.ts `leaseStatusSeen`). */
-  private readonly goneAt = new Map<string, number>()
+  private readonly gone = new GoneMembers()
   private readonly onMembership = (): void => {
     const members = this.c.membership.members()
     const sig = members.filter(m => m.region === this.c.region && m.state === 'alive').map(m => m.peerId).sort().join(',')
@@ -112,7 +113,7 @@ export class ElectionEngine extends EventTarget {
       this.viewSignature = sig
       this.lastViewChange = this.now()
     }
-    this.noteGone(members)
+    this.gone.note(members, this.now())
     if (this.controller !== undefined) this.startSync?.poke(this.controller.signal)
     for (const slot of this.slots.values()) slot.wake()
   }
@@ -158,8 +159,8 @@ export class ElectionEngine extends EventTarget {
     // whoever declared them, so no lease lapses early by it. What an earlier
     // run of this engine noted is stale: a member may have come back and gone
     // again while it was stopped.
-    this.goneAt.clear()
-    this.noteGone(this.c.membership.members())
+    this.gone.clear()
+    this.gone.note(this.c.membership.members(), this.now())
     const host = this.slotHost(controller.signal, this.startedAt + this.init.config.learnPeriodMs)
     for (const role of this.init.eligible) {
       const writer = new LeaseWriter({
@@ -261,7 +262,7 @@ export class ElectionEngine extends EventTarget {
    * (lease.ts `leaseStatusSeen`). Our own leases are judged by the slot.
    */
   status (lease: Lease, now: number, skew = this.init.config.maxClockSkewMs): LeaseStatus {
-    return leaseStatusSeen(lease, now, skew, this.init.config.contactLapseMs, this.goneAt.get(lease.holder))
+    return leaseStatusSeen(lease, now, skew, this.init.config.contactLapseMs, this.gone.at(lease.holder))
   }
 
   /**
@@ -276,18 +277,6 @@ export class ElectionEngine extends EventTarget {
     if (others.length === 0) return undefined
     if (this.c.membership.lastContact !== undefined) return this.c.membership.lastContact() ?? 0
     return Math.max(...others.map(m => m.lastSeen))
-  }
-
-  private noteGone (members: Member[]): void {
-    const now = this.now()
-    const seen = new Set<string>()
-    for (const m of members) {
-      seen.add(m.peerId)
-      if (m.state === 'alive' || m.state === 'suspect') this.goneAt.delete(m.peerId)
-      else if (!this.goneAt.has(m.peerId)) this.goneAt.set(m.peerId, now)
-    }
-    // Reaped members: nothing to judge by any more but their leases' expiry.
-    for (const id of this.goneAt.keys()) if (!seen.has(id)) this.goneAt.delete(id)
   }
 
   winner (role: string): string | undefined {
@@ -392,7 +381,7 @@ export class ElectionEngine extends EventTarget {
       now: this.now,
       lastViewChange: () => this.lastViewChange,
       lastContact: () => this.lastContact(),
-      inForceUntil: (lease) => leaseEndSeen(lease, config.maxClockSkewMs, config.contactLapseMs, this.goneAt.get(lease.holder)),
+      inForceUntil: (lease) => leaseEndSeen(lease, config.maxClockSkewMs, config.contactLapseMs, this.gone.at(lease.holder)),
       winner: (role) => this.winner(role),
       fencedTerm: (role) => this.c.fencing.highest(region, role)?.term ?? 0,
       holderlessSeconds: (role) => this.holderlessSeconds(role),

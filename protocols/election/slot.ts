@@ -101,7 +101,7 @@ export class RoleSlot {
    * latched: only contact stamped before it extends it, so a holder that
    * passed it (a paused process) stays past it whatever arrives afterwards.
    */
-  private contactDeadline = Infinity
+  private contactDeadline: number | undefined
   private readonly loop: StepLoop
   private readonly steps: Record<SlotStateName, () => Promise<number | undefined>> = {
     learning: async () => await this.stepLearning(),
@@ -281,7 +281,7 @@ export class RoleSlot {
   /** claiming → holding. */
   private activate (claim: SignedLease): void {
     if (this.h.signal.aborted) return
-    this.contactDeadline = Infinity
+    this.contactDeadline = undefined
     this.hold(claim, this.h.now() + this.h.renewDelay())
     this.h.elected(claim.lease)
   }
@@ -348,11 +348,19 @@ export class RoleSlot {
     return at === undefined ? Infinity : at + this.h.config.contactLapseMs - this.h.config.maxClockSkewMs
   }
 
-  /** `contactEnd` for the holding in progress, latched (`contactDeadline`). */
+  /**
+   * `contactEnd` for the holding in progress, latched (`contactDeadline`).
+   * A holder that knew no other member (a one-node cluster, Infinity) and
+   * now knows some gets a whole contact lapse from that moment to hear from
+   * one: none of them could have declared it gone before they knew it.
+   */
   private holdingContactEnd (): number {
     const at = this.h.lastContact()
     if (at === undefined) return (this.contactDeadline = Infinity)
-    if (this.contactDeadline === Infinity || at < this.contactDeadline) this.contactDeadline = Math.max(this.contactDeadline === Infinity ? 0 : this.contactDeadline, this.contactEnd())
+    const { contactLapseMs, maxClockSkewMs } = this.h.config
+    if (this.contactDeadline === undefined) this.contactDeadline = this.contactEnd()
+    else if (this.contactDeadline === Infinity) this.contactDeadline = Math.max(this.contactEnd(), this.h.now() + contactLapseMs - maxClockSkewMs)
+    else if (at < this.contactDeadline) this.contactDeadline = Math.max(this.contactDeadline, this.contactEnd())
     return this.contactDeadline
   }
 

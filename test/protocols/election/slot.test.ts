@@ -330,6 +330,22 @@ describe('election: role slot with a contact lapse shorter than the lease', () =
     assert.deepEqual(c.log.slice(0, 1), ['demoted t1 contact-lost'])
   })
 
+  it('a one-node holder that comes to know members gets a whole contact lapse from then to hear from one', async () => {
+    c.set({ contact: 'alone' })
+    await toHolding(c)
+    await c.clock.tickAsync(2 * SHORT.contactLapseMs)
+    assert.equal(c.slot.acting, true)
+    // Members appear; none has answered a probe of ours yet.
+    const knew = c.clock.now()
+    c.set({ contact: 0 })
+    assert.equal(c.slot.acting, true, 'not stopped at once for contact it could not have had')
+    c.clock.tick(SHORT.contactLapseMs - SHORT.maxClockSkewMs - 1)
+    assert.equal(c.slot.acting, true)
+    c.clock.tick(1)
+    assert.equal(c.clock.now(), knew + SHORT.contactLapseMs - SHORT.maxClockSkewMs)
+    assert.equal(c.slot.acting, false, 'no answer within the lapse: stopped')
+  })
+
   it('a node that knows no other member needs no contact', async () => {
     c.set({ contact: 'alone' })
     await toHolding(c)
