@@ -1,10 +1,12 @@
 /**
  * The engine's lease sync at start (lease-sync.ts): once another member is
  * alive, ask a random one (of the own region first) for every lease it
- * knows. Until one answers: again on the next membership change, or after a
- * backoff (1 s, doubling, at most `maxBackoffMs`). One pull at a time; an
- * answer, even an empty one (a member that started with us), ends it:
- * renewals bring the rest.
+ * knows. Until an answer carries a lease of the own region: again on the
+ * next membership change after a failure, or after a backoff (1 s, doubling,
+ * at most `maxBackoffMs`) — a member that started with us has none yet, and
+ * a cold-started region elects its first holders while its gossip mesh is
+ * still forming, so a claim can pass a node by; renewals, a renew interval
+ * apart, would be the next word. One pull at a time.
  */
 import type { Logger } from 'pino'
 import type { MembershipView } from '../membership/types.js'
@@ -45,18 +47,23 @@ export class StartSync {
     const peer = from[Math.floor(this.init.random() * from.length)].peerId
     this.inFlight = true
     this.init.pull(peer, signal).then((leases) => {
-      this.done = true
       this.init.metrics.syncs.inc({ result: 'ok' })
       this.init.logger.debug({ peer, leases: leases.length }, 'leases synced')
-      if (!signal.aborted) this.init.take(leases)
+      if (signal.aborted) return
+      this.init.take(leases)
+      if (leases.some(sl => sl.lease.region === region)) this.done = true
+      else this.retry(signal)
     }, (err: unknown) => {
       this.init.metrics.syncs.inc({ result: 'failed' })
       this.init.logger.debug({ err, peer }, 'lease sync failed; retrying')
-      if (signal.aborted) return
-      this.timer = setTimeout(() => { this.timer = undefined; this.poke(signal) }, this.backoffMs)
-      this.timer.unref?.()
-      this.backoffMs = Math.min(2 * this.backoffMs, this.init.maxBackoffMs)
+      if (!signal.aborted) this.retry(signal)
     }).finally(() => { this.inFlight = false })
+  }
+
+  private retry (signal: AbortSignal): void {
+    this.timer = setTimeout(() => { this.timer = undefined; this.poke(signal) }, this.backoffMs)
+    this.timer.unref?.()
+    this.backoffMs = Math.min(2 * this.backoffMs, this.init.maxBackoffMs)
   }
 
   stop (): void {

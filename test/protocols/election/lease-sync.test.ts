@@ -91,9 +91,10 @@ describe('election: lease sync at start', () => {
     }
     const tick = async (): Promise<void> => { await new Promise(resolve => setImmediate(resolve)) }
 
-    it('asks nobody while it knows no other alive member, then one of its own region; an answer, even empty, ends it', async () => {
+    it('asks nobody while it knows no other alive member, then one of its own region; an answer without a lease of its region is asked again later, one with one ends it', async () => {
       const members = [member('self', 'eu'), member('x', 'eu', 'dead')]
-      const d = driver(members, async () => [])
+      let answer: SignedLease[] = []
+      const d = driver(members, async () => answer)
       const signal = new AbortController().signal
       d.sync.poke(signal)
       assert.deepEqual(d.asked, [])
@@ -101,10 +102,18 @@ describe('election: lease sync at start', () => {
       d.sync.poke(signal)
       await tick()
       assert.deepEqual(d.asked, ['eu1'])
-      assert.deepEqual(d.taken, [[]])
+      assert.equal(d.taken.length, 1)
+      assert.equal(d.taken[0].length, 0)
       d.sync.poke(signal)
       await tick()
-      assert.deepEqual(d.asked, ['eu1'], 'done after one answer')
+      assert.deepEqual(d.asked, ['eu1'], 'an empty answer is retried on a timer, not at every poke')
+      answer = [await holder('network', 1)]
+      await new Promise(resolve => setTimeout(resolve, 1_100))
+      assert.deepEqual(d.asked, ['eu1', 'eu1'])
+      assert.equal(d.taken[1][0].lease.role, 'network')
+      d.sync.poke(signal)
+      await new Promise(resolve => setTimeout(resolve, 2_100))
+      assert.equal(d.asked.length, 2, 'done after an answer with a lease of its region')
       d.sync.stop()
     })
 
