@@ -167,7 +167,11 @@ export class RoleSlot {
   }
 
   private async stepLearning (): Promise<number | undefined> {
-    if (this.h.now() < this.h.learnUntil) return undefined
+    // Woken early, or the loop's timer fired a millisecond before the wall
+    // clock reached the end (Node's timers run on a monotonic clock): step
+    // again at the end, not a whole renew interval later.
+    const left = this.h.learnUntil - this.h.now()
+    if (left > 0) return left + 1
     this.current = { name: 'idle' }
     return await this.stepIdle()
   }
