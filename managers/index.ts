@@ -127,7 +127,8 @@ export class Roles implements Startable {
       membership: c.membership,
       transport: c.transport === undefined ? new Libp2pLeaseTransport({ pubsub: c.pubsub, dht: c.dht, local: c.dhtLocal, ...(c.rpc !== undefined ? { rpc: c.rpc } : {}), logger, registry: c.registry, metrics: emetrics }) : c.transport,
       fencing: this.fencing,
-      metrics: emetrics
+      metrics: emetrics,
+      connected: () => c.peers.getConnections().map(conn => conn.remotePeer.toString())
     })
     this.control = new ControlState({ region: c.region, logger, registry: c.registry, tracer: init.tracer, initial: init.gated === true ? 'core' : 'services' })
     const dispatch = (action: Parameters<RoleManager['dispatch']>[0], body: unknown): void => { this.manager.dispatch(action, body) }

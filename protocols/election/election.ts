@@ -68,6 +68,12 @@ export interface ElectionEngineComponents {
   transport: LeaseTransport
   fencing: FencingStore
   metrics: ElectionMetrics
+  /**
+   * Peers this node holds a connection to: lease sync asks only one of them,
+   * never opening a connection of its own (a formation of N would pay a
+   * handshake per joiner). Without it (unit tests) nobody is asked.
+   */
+  connected?: () => string[]
 }
 
 export interface SlotView {
@@ -184,6 +190,7 @@ export class ElectionEngine extends EventTarget {
       this.startSync = new StartSync({
         pull: async (peer, signal) => await transport.pull!(peer, signal),
         membership: this.c.membership,
+        connected: this.c.connected ?? (() => []),
         self: this.c.peerId,
         region: this.c.region,
         maxBackoffMs: this.init.config.renewIntervalMs,

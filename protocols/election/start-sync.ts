@@ -1,7 +1,8 @@
 /**
  * The engine's lease sync at start (lease-sync.ts): once another member is
- * alive, ask a random one (of the own region first) for every lease it
- * knows. Until an answer carries a lease of the own region: again on the
+ * alive and connected, ask a random one (of the own region first) for every
+ * lease it knows; never one this node would have to dial (a formation of N
+ * agents would pay a handshake per joiner). Until an answer carries a lease of the own region: again on the
  * next membership change after a failure, or after a backoff (1 s, doubling,
  * at most `maxBackoffMs`) — a member that started with us has none yet, and
  * a cold-started region elects its first holders while its gossip mesh is
@@ -18,6 +19,8 @@ const FIRST_BACKOFF_MS = 1_000
 export interface StartSyncInit {
   pull: (peer: string, signal: AbortSignal) => Promise<SignedLease[]>
   membership: Pick<MembershipView, 'members'>
+  /** Peers this node holds a connection to. */
+  connected: () => string[]
   self: string
   region: string
   maxBackoffMs: number
@@ -40,7 +43,8 @@ export class StartSync {
   poke (signal: AbortSignal): void {
     if (this.done || this.inFlight || this.timer !== undefined || signal.aborted) return
     const { self, region } = this.init
-    const alive = this.init.membership.members().filter(m => m.peerId !== self && m.state === 'alive')
+    const connected = new Set(this.init.connected())
+    const alive = this.init.membership.members().filter(m => m.peerId !== self && m.state === 'alive' && connected.has(m.peerId))
     if (alive.length === 0) return
     const own = alive.filter(m => m.region === region)
     const from = own.length > 0 ? own : alive

@@ -79,6 +79,7 @@ describe('election: lease sync at start', () => {
       const sync = new StartSync({
         pull: async (p) => { asked.push(p); return await pull(p) },
         membership: { members: () => members },
+        connected: () => members.map(m => m.peerId).filter(id => id !== 'unconnected'),
         self: 'self',
         region: 'eu',
         maxBackoffMs: 4_000,
@@ -91,8 +92,8 @@ describe('election: lease sync at start', () => {
     }
     const tick = async (): Promise<void> => { await new Promise(resolve => setImmediate(resolve)) }
 
-    it('asks nobody while it knows no other alive member, then one of its own region; an answer without a lease of its region is asked again later, one with one ends it', async () => {
-      const members = [member('self', 'eu'), member('x', 'eu', 'dead')]
+    it('asks nobody while no other alive member is connected (it never dials one), then a connected one of its own region; an answer without a lease of its region is asked again later, one with one ends it', async () => {
+      const members = [member('self', 'eu'), member('x', 'eu', 'dead'), member('unconnected', 'eu')]
       let answer: SignedLease[] = []
       const d = driver(members, async () => answer)
       const signal = new AbortController().signal
