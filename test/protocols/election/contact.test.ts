@@ -9,7 +9,7 @@
 import { strict as assert } from 'node:assert'
 import fc from 'fast-check'
 import { electionTunables, leaseEndSeen, type Lease } from '../../../protocols/election/index.js'
-import { CFG, ROLES, SEEDS, assertNoOverlap, assertUniqueTerms, holderOf, useSimulation } from './sim.js'
+import { CFG, ROLES, SEEDS, assertNoOverlap, assertUniqueTerms, crashStorm, holderOf, useSimulation } from './sim.js'
 
 /** lan's proportions on the simulator's scale: lease 3 renew intervals, contact lapse well under the lease. */
 const SEEN = electionTunables.validate({ ...CFG, leaseMs: 15_000, renewIntervalMs: 5_000, contactLapseMs: 3_000 }, 'contact sim')
@@ -79,25 +79,7 @@ for (const seed of SEEDS) describe(`election: leases that live while their holde
   })
 
   it('seeded random crashes and restarts: never two actors at once, never one term for two holders', async () => {
-    const world = await sim.makeWorld(5)
-    const { clock, rand } = world
-    const nodes = [...world.nodes.values()]
-    for (let round = 0; round < 40; round++) {
-      await clock.tickAsync(Math.floor(rand() * 3 * SEEN.contactLapseMs))
-      const n = nodes[Math.floor(rand() * nodes.length)]
-      if (n.up && nodes.filter(x => x.up).length > 2) await n.crash()
-      else if (!n.up) await n.restart()
-    }
-    for (const n of nodes) if (!n.up) await n.restart()
-    await clock.tickAsync(SEEN.learnPeriodMs + 2 * SEEN.leaseMs + 2 * SEEN.renewIntervalMs)
-    for (const role of ROLES) {
-      const acting = world.acting(role)
-      assert.equal(acting.length, 1, `${role} has ${acting.length} actors after the storm`)
-      assert.equal(acting[0].id, holderOf(world, role))
-    }
-    assertNoOverlap(world)
-    assertUniqueTerms(world)
-    assert.ok(world.intervals.length >= 6, `the storm caused only ${world.intervals.length} activations`)
+    await crashStorm(await sim.makeWorld(5), 3 * SEEN.contactLapseMs)
   })
 })
 

@@ -5,7 +5,7 @@
  */
 import { strict as assert } from 'node:assert'
 import { rankCandidates } from '../../../protocols/election/rule.js'
-import { CFG, ELECTED_MS, ROLES, SEEDS, assertNoOverlap, assertUniqueTerms, holderOf, useSimulation } from './sim.js'
+import { CFG, ELECTED_MS, ROLES, SEEDS, assertNoOverlap, assertUniqueTerms, crashStorm, holderOf, useSimulation } from './sim.js'
 
 for (const seed of SEEDS) describe(`election engine (virtual clock, seeded in-memory network)${SEEDS.length > 1 ? `, seed ${seed}` : ''}`, function () {
   this.timeout(60_000)
@@ -173,24 +173,7 @@ for (const seed of SEEDS) describe(`election engine (virtual clock, seeded in-me
 
   it('seeded random crashes and restarts: never two actors at once, never one term for two holders', async () => {
     const world = await sim.makeWorld(5)
-    const { clock, rand } = world
-    const nodes = [...world.nodes.values()]
-    for (let round = 0; round < 40; round++) {
-      await clock.tickAsync(Math.floor(rand() * 3 * CFG.leaseMs))
-      const n = nodes[Math.floor(rand() * nodes.length)]
-      if (n.up && nodes.filter(x => x.up).length > 2) await n.crash()
-      else if (!n.up) await n.restart()
-    }
-    for (const n of nodes) if (!n.up) await n.restart()
-    await clock.tickAsync(CFG.learnPeriodMs + 2 * CFG.leaseMs + 2 * CFG.renewIntervalMs)
-    for (const role of ROLES) {
-      const acting = world.acting(role)
-      assert.equal(acting.length, 1, `${role} has ${acting.length} actors after the storm`)
-      assert.equal(acting[0].id, holderOf(world, role))
-    }
-    assertNoOverlap(world)
-    assertUniqueTerms(world)
-    assert.ok(world.intervals.length >= 6, `the storm caused only ${world.intervals.length} activations`)
+    await crashStorm(world, 3 * CFG.leaseMs)
     // Terms only grow along the history of each role.
     for (const role of ROLES) {
       const terms = world.intervals.filter(i => i.role === role).sort((a, b) => a.start - b.start).map(i => i.term)

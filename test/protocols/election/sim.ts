@@ -268,3 +268,32 @@ export function assertUniqueTerms (world: World): void {
     for (const [term, holders] of byTerm) assert.equal(holders.size, 1, `term ${term} of ${role} acted by ${holders.size} holders`)
   }
 }
+
+/**
+ * Forty rounds of a seeded storm: after a random pause below `maxPauseMs`, a
+ * random node crashes (while more than two are up) or restarts; then every
+ * node is restarted and the world runs until the roles settle. Asserts one
+ * actor per role (the closest), no overlap, unique terms, and that the storm
+ * caused at least six activations.
+ */
+export async function crashStorm (world: World, maxPauseMs: number): Promise<void> {
+  const { clock, rand, config } = world
+  const nodes = [...world.nodes.values()]
+  for (let round = 0; round < 40; round++) {
+    await clock.tickAsync(Math.floor(rand() * maxPauseMs))
+    const n = nodes[Math.floor(rand() * nodes.length)]
+    if (n.up && nodes.filter(x => x.up).length > 2) await n.crash()
+    else if (!n.up) await n.restart()
+  }
+  for (const n of nodes) if (!n.up) await n.restart()
+  await clock.tickAsync(config.learnPeriodMs + 2 * config.leaseMs + 2 * config.renewIntervalMs)
+  for (const role of ROLES) {
+    const acting = world.acting(role)
+    assert.equal(acting.length, 1, `${role} has ${acting.length} actors after the storm`)
+    assert.equal(acting[0].id, holderOf(world, role))
+  }
+  assertNoOverlap(world)
+  assertUniqueTerms(world)
+  assert.ok(world.intervals.length >= 6, `the storm caused only ${world.intervals.length} activations`)
+}
+
