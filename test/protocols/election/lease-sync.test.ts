@@ -15,6 +15,7 @@ import { StartSync } from '../../../protocols/election/start-sync.js'
 import { handleRequests } from '../../../wire/rpc.js'
 import type { Member } from '../../../protocols/membership/types.js'
 import { MemoryNetwork } from '../../helpers/memory-host.js'
+import { VirtualClock } from '../../sim/clock.js'
 
 const logger = pino({ level: 'silent' })
 const noDht: DhtHost = { put: async function * () {}, get: async function * () {} }
@@ -90,7 +91,12 @@ describe('election: lease sync at start', () => {
       })
       return { sync, taken, asked }
     }
-    const tick = async (): Promise<void> => { await new Promise(resolve => setImmediate(resolve)) }
+    // The driver's retry timers run on a virtual clock: the tests step it instead of sleeping.
+    let clock: VirtualClock
+    let uninstall: () => void
+    beforeEach(() => { clock = new VirtualClock(1_700_000_000_000); uninstall = clock.install() })
+    afterEach(() => { uninstall() })
+    const tick = async (): Promise<void> => { await clock.tickAsync(0) }
 
     it('asks nobody while no other alive member is connected (it never dials one), then a connected one of its own region; an answer without a lease of its region is asked again later, one with one ends it', async () => {
       const members = [member('self', 'eu'), member('x', 'eu', 'dead'), member('unconnected', 'eu')]
@@ -109,11 +115,11 @@ describe('election: lease sync at start', () => {
       await tick()
       assert.deepEqual(d.asked, ['eu1'], 'an empty answer is retried on a timer, not at every poke')
       answer = [await holder('network', 1)]
-      await new Promise(resolve => setTimeout(resolve, 1_100))
+      await clock.tickAsync(1_000)
       assert.deepEqual(d.asked, ['eu1', 'eu1'])
       assert.equal(d.taken[1][0].lease.role, 'network')
       d.sync.poke(signal)
-      await new Promise(resolve => setTimeout(resolve, 2_100))
+      await clock.tickAsync(2_000)
       assert.equal(d.asked.length, 2, 'done after an answer with a lease of its region')
       d.sync.stop()
     })
@@ -130,7 +136,7 @@ describe('election: lease sync at start', () => {
       await tick()
       assert.equal(d.asked.length, 1, 'a retry is scheduled: pokes wait for it')
       fail = false
-      await new Promise(resolve => setTimeout(resolve, 1_100))
+      await clock.tickAsync(1_000)
       assert.equal(d.asked.length, 2)
       assert.deepEqual(d.taken, [[lease]])
       d.sync.stop()
