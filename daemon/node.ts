@@ -6,7 +6,7 @@
  */
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { tcp } from '@libp2p/tcp'
-import { noise } from '@chainsafe/libp2p-noise'
+import { noise, type ICryptoInterface } from '@chainsafe/libp2p-noise'
 import { yamux } from '@libp2p/yamux'
 import { identify, type Identify } from '@libp2p/identify'
 import { ping } from '@libp2p/ping'
@@ -24,6 +24,7 @@ import { coalescingEncrypter, coalescingProtector } from './coalesce-writes.js'
 import { DHT_METRICS_PREFIX, withPrometheusNames } from './libp2p-metric-names.js'
 import { libp2pLogger } from './libp2p-logger.js'
 import { memberPing, type MemberPing } from './member-ping.js'
+import { noiseCrypto } from './noise-crypto.js'
 
 export interface MycelServices {
   identify: Identify
@@ -65,6 +66,8 @@ export interface NodeOptions {
   dhtValidators?: Record<string, (key: Uint8Array, value: Uint8Array) => Promise<void>>
   dhtSelectors?: Record<string, (key: Uint8Array, records: Uint8Array[]) => number>
   agentVersion?: string
+  /** Noise's crypto; daemon/noise-crypto.ts unless given (the connection bench runs the stock one beside it). */
+  noiseCrypto?: ICryptoInterface
 }
 
 /** StrictSign's message id (author + seqno) as a cache key, computed without verifying anything. */
@@ -100,7 +103,7 @@ export async function createNode (opts: NodeOptions): Promise<MycelNode> {
     transports: [tcp({ inboundSocketInactivityTimeout: p.socketInactivityTimeoutMs, outboundSocketInactivityTimeout: p.socketInactivityTimeoutMs })],
     // Both wrappers batch a connection's socket writes per event-loop turn
     // (coalesce-writes.ts); whichever receives the raw connection first does it.
-    connectionEncrypters: [coalescingEncrypter(noise())],
+    connectionEncrypters: [coalescingEncrypter(noise({ crypto: opts.noiseCrypto ?? noiseCrypto }))],
     streamMuxers: [yamux()],
     connectionProtector: opts.networkKey !== undefined ? coalescingProtector(preSharedKey({ psk: opts.networkKey })) : undefined,
     connectionGater: gater,
