@@ -267,7 +267,8 @@ export class Agent {
       components: () => hostReport(),
       isMember: (peerId) => membership.get(peerId) !== undefined,
       offences: offences.report,
-      regionPeers: () => membership.members().filter(m => m.region === cfg.region && m.state === 'alive' && m.peerId !== identity.peerId).map(m => m.peerId)
+      regionPeers: () => membership.members().filter(m => m.region === cfg.region && m.state === 'alive' && m.peerId !== identity.peerId).map(m => m.peerId),
+      connected: () => node.getConnections().map(conn => conn.remotePeer.toString())
     })(components))
 
     // COMPONENTS: protocol components, in start order, each under the

@@ -48,6 +48,13 @@ export interface HealthInit {
    * of them (sync.ts). Without it the region counts as this node alone.
    */
   regionPeers?: () => string[]
+  /**
+   * Peers this node holds a connection to. A starting node pulls from a
+   * region member among them when there is one: a random member would cost
+   * a connection (TCP, Noise, yamux, identify: ≈ 55 ms of CPU on both ends)
+   * that nothing else needs, on every join (docs/performance.md).
+   */
+  connected?: () => Iterable<string>
 }
 
 export interface StoredReport {
@@ -213,11 +220,17 @@ export class Health implements Startable {
     this.syncTimer.unref?.()
   }
 
-  /** Until one pull succeeds: from a random region member, backing off from 1 s to the check period. */
+  /**
+   * Until one pull succeeds: from a random region member, one this node is
+   * connected to when there is one, backing off from 1 s to the check period.
+   */
   private async trySync (lastDelayMs: number): Promise<void> {
     const signal = this.syncAbort?.signal
     if (this.synced || signal === undefined || signal.aborted) return
-    const peers = this.init.regionPeers?.() ?? []
+    const members = this.init.regionPeers?.() ?? []
+    const connected = new Set(this.init.connected?.() ?? [])
+    const near = members.filter(p => connected.has(p))
+    const peers = near.length > 0 ? near : members
     if (peers.length > 0) {
       const peer = peers[Math.floor(Math.random() * peers.length)]
       try {

@@ -20,7 +20,7 @@ async function until (cond: () => boolean, ms = 5_000): Promise<void> {
   }
 }
 
-interface Node { id: string, key: Awaited<ReturnType<typeof generateKeyPair>>, host: MemoryHost, health: Health, checks: Array<{ name: string, ok: boolean }> }
+interface Node { id: string, key: Awaited<ReturnType<typeof generateKeyPair>>, host: MemoryHost, health: Health, checks: Array<{ name: string, ok: boolean }>, registry: Registry }
 
 describe('health: publish on change, refresh by region size, sync at start', () => {
   let net: MemoryNetwork
@@ -33,14 +33,15 @@ describe('health: publish on change, refresh by region size, sync at start', () 
   beforeEach(() => { members = Object.assign(new Set<string>(), { all: true }) })
   const isMember = (id: string): boolean => members.all === true ? true : members.has(id)
 
-  async function node (config: HealthConfig, peers: () => string[], region = 'eu'): Promise<Node> {
+  async function node (config: HealthConfig, peers: () => string[], region = 'eu', connected?: () => string[]): Promise<Node> {
     const key = await generateKeyPair('Ed25519')
     const id = peerIdFromPrivateKey(key).toString()
     const host = net.host(id)
     const checks = [{ name: 'disk', ok: true }]
-    const health = new Health({ config, version: '1.0.0', roles: () => [], checks: () => checks, regionPeers: peers, isMember },
-      { peerId: id, privateKey: key, region, dataDir: '/nonexistent', logger, registry: new Registry(), pubsub: host.pubsub, rpc: host })
-    const n = { id, key, host, health, checks }
+    const registry = new Registry()
+    const health = new Health({ config, version: '1.0.0', roles: () => [], checks: () => checks, regionPeers: peers, isMember, connected },
+      { peerId: id, privateKey: key, region, dataDir: '/nonexistent', logger, registry, pubsub: host.pubsub, rpc: host })
+    const n = { id, key, host, health, checks, registry }
     nodes.push(n)
     return n
   }
@@ -130,6 +131,21 @@ describe('health: publish on change, refresh by region size, sync at start', () 
     await c.health.start()
     await until(() => c.health.get(a.id) !== undefined && c.health.get(b.id) !== undefined, 4_000)
     expect(c.health.get(b.id)!.report.peerId).to.equal(b.id)
+  })
+
+  it('a starting node pulls from a region member it is connected to, not from one it would have to dial', async () => {
+    const cfg = healthTunables.defaults('test')
+    const a = await node(cfg, () => [])
+    await a.health.start()
+    await until(() => a.health.get(a.id) !== undefined)
+    // 49 region members that nobody can reach (a dial would fail), and a, the one c is connected to.
+    const ghosts = Array.from({ length: 49 }, (_, i) => `ghost-${i}`)
+    const c = await node(cfg, () => [...ghosts, a.id], 'eu', () => ['not-a-member', a.id])
+    await c.health.start()
+    await until(() => c.health.get(a.id) !== undefined, 4_000)
+    const syncs = await c.registry.getSingleMetricAsString('mycel_health_syncs_total')
+    expect(syncs).to.match(/result="ok"} 1/)
+    expect(syncs).not.to.match(/result="failed"} [1-9]/)
   })
 
   it('keeps nothing from a member that serves a forged, altered, foreign-region or own report', async () => {
