@@ -20,6 +20,7 @@
  */
 import { createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync, hkdfSync, type KeyObject } from 'node:crypto'
 import { defaultCrypto } from '@chainsafe/libp2p-noise/crypto'
+import { equals as bytesEqual } from 'uint8arrays/equals'
 import type { ICryptoInterface } from '@chainsafe/libp2p-noise'
 
 /** DER prefixes of an X25519 PKCS#8 private key and SPKI public key (RFC 8410); the 32 raw bytes follow. */
@@ -52,7 +53,7 @@ class KeyObjects {
   of (value: KeyBytes): KeyObject {
     if (!(value instanceof Uint8Array)) return this.importKey(value.subarray())
     const known = this.byArray.get(value)
-    if (known !== undefined && equal(known.bytes, value)) return known.key
+    if (known !== undefined && bytesEqual(known.bytes, value)) return known.key
     const key = this.importKey(value)
     this.remember(value, key)
     return key
@@ -96,8 +97,4 @@ function der (prefix: Uint8Array, key: Uint8Array): Buffer {
 
 function raw (encoded: Buffer, prefix: Uint8Array): Uint8Array {
   return new Uint8Array(encoded.subarray(prefix.byteLength))
-}
-
-function equal (a: Uint8Array, b: Uint8Array): boolean {
-  return a.byteLength === b.byteLength && Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b)
 }

@@ -92,12 +92,15 @@ describe('noiseCrypto', () => {
         const ours = await make(noiseCrypto)
         const stock = await make()
         const [dialer, listener] = dialerOurs ? [ours, stock] : [stock, ours]
+        // identify runs over the encrypted connection: the dialer learns the listener's protocols.
+        const identified = new Promise<string[]>(resolve => {
+          dialer.addEventListener('peer:identify', (e) => { if (e.detail.peerId.equals(listener.peerId)) resolve(e.detail.protocols) })
+        })
         const conn = await dialer.dial(listener.getMultiaddrs()[0])
         assert.equal(conn.remotePeer.toString(), listener.peerId.toString())
         assert.equal(conn.encryption, '/noise')
-        // identify runs over the encrypted connection: both ends learn each other's protocols.
-        const peer = await (async () => { for (;;) { const p = await dialer.peerStore.get(listener.peerId).catch(() => undefined); if (p !== undefined && p.protocols.length > 0) return p; await new Promise(resolve => setTimeout(resolve, 20)) } })()
-        assert.ok(peer.protocols.includes('/ipfs/id/1.0.0'), peer.protocols.join(','))
+        const protocols = await identified
+        assert.ok(protocols.includes('/ipfs/id/1.0.0'), protocols.join(','))
       })
     }
   })
