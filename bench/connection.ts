@@ -27,7 +27,23 @@ const PER_ROUND = Number(process.env.MYCEL_BENCH_CONNECTIONS ?? 60)
 const WARMUP = 10
 const TOPICS = ['a', 'b', 'c', 'd', 'e', 'f'].map(t => `mycel-bench/${t}`)
 const profile = libp2pTunables.defaults('lan')
-const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
+
+/**
+ * Resolves once `done()` holds, checked now and at each `event` of the
+ * targets: waiting on events, not a polling timer, whose wake-ups would be
+ * counted in the CPU measured.
+ */
+async function when (targets: EventTarget[], event: string, done: () => boolean): Promise<void> {
+  if (done()) return
+  await new Promise<void>(resolve => {
+    const check = (): void => {
+      if (!done()) return
+      for (const t of targets) t.removeEventListener(event, check)
+      resolve()
+    }
+    for (const t of targets) t.addEventListener(event, check)
+  })
+}
 
 interface Pair { a: MycelNode, b: MycelNode }
 
@@ -44,9 +60,10 @@ async function pair (crypto: ICryptoInterface): Promise<Pair> {
 async function connection ({ a, b }: Pair): Promise<void> {
   await a.dial(b.getMultiaddrs()[0])
   const last = TOPICS[TOPICS.length - 1]
-  while (!a.services.pubsub.getSubscribers(last).some(p => p.equals(b.peerId)) || !b.services.pubsub.getSubscribers(last).some(p => p.equals(a.peerId))) await sleep(2)
+  await when([a.services.pubsub, b.services.pubsub], 'subscription-change', () =>
+    a.services.pubsub.getSubscribers(last).some(p => p.equals(b.peerId)) && b.services.pubsub.getSubscribers(last).some(p => p.equals(a.peerId)))
   await a.hangUp(b.peerId)
-  while (a.getConnections().length > 0 || b.getConnections().length > 0) await sleep(2)
+  await when([a, b], 'connection:close', () => a.getConnections().length === 0 && b.getConnections().length === 0)
 }
 
 /** CPU ms per connection over `n` connections. */
