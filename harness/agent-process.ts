@@ -37,6 +37,8 @@ process.once('exit', () => {
 })
 
 export interface AgentOptions {
+  /** The `mycel` CLI to run: this checkout's build unless given (scripts compare builds). */
+  cli?: string
   region?: string
   bootstrap?: string[]
   extraArgs?: string[]
@@ -82,7 +84,8 @@ export class AgentProcess {
   private constructor (readonly dataDir: string, readonly port: number, readonly opts: AgentOptions) {}
 
   static async start (opts: AgentOptions = {}): Promise<AgentProcess> {
-    if (!existsSync(CLI)) throw new Error(`${CLI} missing: run \`npm run build\` (npm test builds first)`)
+    const cli = opts.cli ?? CLI
+    if (!existsSync(cli)) throw new Error(`${cli} missing: run \`npm run build\` (npm test builds first)`)
     const dataDir = opts.dataDir ?? await mkdtemp(join(tmpdir(), 'mycel-test-'))
     // freePort() only finds a port free now: another process may bind it
     // before the agent does. A port we picked is picked again then (a port
@@ -112,7 +115,7 @@ export class AgentProcess {
     this.stderr = ''
     this.exitCode = null
     // Through nodeCommand: the node flags of the bin's #! line, as its user gets them.
-    const cmd = nodeCommand(launcher ? LAUNCHER : CLI, args, this.opts.nodeArgs)
+    const cmd = nodeCommand(launcher ? LAUNCHER : this.opts.cli ?? CLI, args, this.opts.nodeArgs)
     const child = spawn(cmd.command, cmd.args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...cmd.env, ...this.opts.env } })
     this.child = child
     running.add(child)

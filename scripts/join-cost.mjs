@@ -3,29 +3,16 @@
 // agent) inside a window of the same length. Prints the old agents' CPU per join beyond the quiet window, the joiners' own
 // CPU, and the per-join counts of what all agents did (metrics summed over every agent: connections, DHT requests,
 // membership records, push-pulls). usage: node scripts/join-cost.mjs <cli.js> [N] [J] [gapMs] [settleS]
-// npm run build first (it samples with this checkout's dist/).
-import { spawn } from 'node:child_process'
-import { nodeCommand } from '../dist/harness/node-command.js'
+// npm run build first (it starts agents with harness/agent-process.ts and samples with this checkout's dist/).
+import { AgentProcess } from '../dist/harness/agent-process.js'
 import { procSample } from '../dist/bench/lib/proc-stat.js'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { createServer } from 'node:net'
+import { readFileSync } from 'node:fs'
 const [cli, N = '20', J = '5', GAP = '6000', SETTLE = '120'] = process.argv.slice(2)
 const n = Number(N); const joins = Number(J); const gap = Number(GAP)
 const sleep = ms => new Promise(r => setTimeout(r, ms))
-const freePort = () => new Promise(res => { const s = createServer().listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => res(p)) }) })
-const cpu = pid => procSample(pid).cpuSeconds
+const cpu = a => procSample(a.agentPid).cpuSeconds
 const agents = []
-async function start (boot) {
-  const dir = mkdtempSync(join(tmpdir(), 'mycel-join-')); const port = await freePort()
-  const cmd = nodeCommand(cli, ['agent', '--data-dir', dir, '--listen', `/ip4/127.0.0.1/tcp/${port}`, '--api', '127.0.0.1:0', '--profile', 'lan', '--log-level', 'warn', ...(boot ? ['--bootstrap', boot] : [])])
-  const child = spawn(cmd.command, cmd.args, { stdio: ['ignore', 'ignore', 'ignore'], env: { ...process.env, ...cmd.env } })
-  let info
-  while (!info) { await sleep(50); try { const j = JSON.parse(readFileSync(join(dir, 'agent.json'), 'utf8')); if (j.pid === child.pid) info = j } catch {} }
-  const a = { child, dir, api: info.api, addr: (x => x.includes('/p2p/') ? x : `${x}/p2p/${info.peerId}`)(info.addrs.find(x => x.includes(`/tcp/${port}`)) ?? info.addrs[0]) }
-  agents.push(a); return a
-}
+const start = async (boot) => { const a = await AgentProcess.start({ cli, profile: 'lan', logLevel: 'warn', bootstrap: boot ? [boot] : [] }); agents.push(a); return a }
 // Counters summed over every agent (a joiner not yet started counts 0).
 const COUNTERS = {
   connections: /^libp2p_connection_manager_dials_total\{.*"outbound"\}/,
@@ -53,19 +40,19 @@ try {
   await sleep(Number(SETTLE) * 1000)
   const old = [...agents]
   const windowS = joins * gap / 1000 + 10
-  const c0 = old.map(a => cpu(a.child.pid)); const m0 = await counters()
+  const c0 = old.map(cpu); const m0 = await counters()
   await sleep(windowS * 1000)
-  const c1 = old.map(a => cpu(a.child.pid)); const m1 = await counters()
+  const c1 = old.map(cpu); const m1 = await counters()
   const t0 = Date.now()
   for (let j = 0; j < joins; j++) {
     await start(old[j % old.length].addr)
     await sleep(Math.max(0, t0 + (j + 1) * gap - Date.now()))
   }
   await sleep(Math.max(0, t0 + windowS * 1000 - Date.now()))
-  const c2 = old.map(a => cpu(a.child.pid)); const m2 = await counters()
+  const c2 = old.map(cpu); const m2 = await counters()
   const quiet = c1.reduce((s, v, i) => s + v - c0[i], 0)
   const busy = c2.reduce((s, v, i) => s + v - c1[i], 0)
-  const joinerCpu = agents.slice(n).map(a => cpu(a.child.pid))
+  const joinerCpu = agents.slice(n).map(cpu)
   const perJoin = Object.fromEntries(Object.keys(COUNTERS).map(k => [k, round(((m2[k] - m1[k]) - (m1[k] - m0[k])) / joins, 1)]))
   console.log(JSON.stringify({
     cli, n, joins, gapMs: gap, windowS,
@@ -76,7 +63,5 @@ try {
     load: readFileSync('/proc/loadavg', 'utf8').trim()
   }))
 } finally {
-  for (const a of agents) a.child.kill('SIGKILL')
-  await sleep(300)
-  for (const a of agents) rmSync(a.dir, { recursive: true, force: true })
+  await Promise.all(agents.map(async a => { await a.cleanup() }))
 }
