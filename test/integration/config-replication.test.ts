@@ -108,14 +108,20 @@ describe('replicated config with 5 agent processes', function () {
     // A rogue agent without the ACL (it thinks everything is open) writes anyway.
     rogue = await AgentProcess.start({ bootstrap: [agents[0].addr] })
     await waitFor(async () => (await rogue!.members()).filter(m => m.state === 'alive').length === 5, 30_000, 'rogue joined')
-    const w = await put(rogue, 'locked', 'policy', 'pwned')
-    assert.equal(w.status, 200, 'the rogue accepts its own write')
+    // The rogue accepts its own write. Asked to wait for 4 acknowledgements, it
+    // pushes the envelope to every member it sees until the wait ends: no
+    // honest member acknowledges it, and every one has been offered it (gossip
+    // alone reaches only the rogue's mesh, and honest members drop what they
+    // reject instead of passing it on).
+    const w = await put(rogue, 'locked', 'policy', 'pwned', '?waitFor=4&timeoutMs=3000')
+    assert.equal(w.status, 504, JSON.stringify(w.json))
+    assert.match(w.json.error, /only 0 of 4 members acknowledged/)
+    assert.equal(await value(rogue, 'locked', 'policy'), 'pwned', 'the rogue holds its own write')
     const ok = await put(agents[0], 'locked', 'motd', 'legit')
     assert.equal(ok.status, 200)
     const denied = await put(agents[1], 'locked', 'motd', 'not allowed')
     assert.equal(denied.status, 403)
     await waitFor(async () => (await Promise.all(agents.map(async a => await value(a, 'locked', 'motd')))).every(v => v === 'legit'), 20_000, 'the allowed write everywhere')
-    // Anti-entropy rounds run every ~0.5 s on the test profile: give them time to try.
     await waitFor(async () => (await Promise.all(agents.map(async a => await metric(a, /^mycel_config_envelopes_total\{result="rejected",reason="access_denied"\}/)))).every(n => n >= 1), 20_000, 'every agent to reject the rogue envelope')
     for (const a of agents) assert.equal(await value(a, 'locked', 'policy'), undefined)
     // Schema: refused at the writer with a clear error.
