@@ -48,6 +48,8 @@ export interface SwimContext {
   probeSoon: (id: string) => void
   /** This node's place in the monitoring overlay under the current view (see overlay.ts). */
   neighbours: () => Neighbours
+  /** The members that probe `id` under the current view: each holds a link to it (see overlay.ts). */
+  observersOf: (id: string) => string[]
 }
 
 /** Fisher-Yates shuffle of a copy. */

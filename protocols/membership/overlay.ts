@@ -38,6 +38,11 @@ export function linkedPeers (n: Neighbours): string[] {
   return [...new Set([...n.subjects, ...n.observers])]
 }
 
+interface RingOrder {
+  order: RingMember[]
+  index: Map<string, number>
+}
+
 /**
  * Computes a node's place in the rings. Pure apart from a cache of ring
  * positions; the caller recomputes when its member set changes.
@@ -45,6 +50,8 @@ export function linkedPeers (n: Neighbours): string[] {
 export class MonitorRings {
   /** Ring positions per member, computed once per id (K + R hashes). */
   private readonly positions = new Map<string, string[]>()
+  /** The rings sorted for the last member set asked about. */
+  private sorted?: { members: readonly RingMember[], rings: Map<string, RingOrder> }
 
   constructor (
     private readonly selfId: string,
@@ -52,31 +59,59 @@ export class MonitorRings {
     private readonly regionRings: number
   ) {}
 
-  /** Neighbours of this node among `members` (which must include this node, with its region). */
+  /**
+   * Neighbours of this node among `members` (which must include this node,
+   * with its region). A member set is read as given: pass a new array when
+   * it changes, never the same one changed in place (the sorted rings are
+   * kept per array).
+   */
   neighbours (members: readonly RingMember[]): Neighbours {
-    const n = this.compute(members)
+    const n = this.neighboursOf(this.selfId, members)
     this.forgetGone(members)
     return n
   }
 
-  private compute (members: readonly RingMember[]): Neighbours {
-    const self = members.find(m => m.id === this.selfId)
-    if (self === undefined || members.length < 2) return { subjects: [], observers: [] }
+  /**
+   * Neighbours of any member `id` among `members` (which must include it),
+   * as that member computes its own: its observers are the members that
+   * probe it, so they hold a link to it. An indirect probe asks them first
+   * (probe.ts): a helper that must dial the target costs a handshake on a
+   * host that may be the overloaded one.
+   */
+  neighboursOf (id: string, members: readonly RingMember[]): Neighbours {
+    const me = members.find(m => m.id === id)
+    if (me === undefined || members.length < 2) return { subjects: [], observers: [] }
     const subjects: string[] = []
     const observers: string[] = []
-    const add = (list: string[], id: string | undefined): void => {
-      if (id !== undefined && id !== this.selfId && !list.includes(id)) list.push(id)
+    const add = (list: string[], other: string | undefined): void => {
+      if (other !== undefined && other !== id && !list.includes(other)) list.push(other)
     }
-    const local = members.filter(m => m.region === self.region)
     for (let r = 0; r < this.globalRings + this.regionRings; r++) {
-      const ring = r < this.globalRings ? members : local
-      if (ring.length < 2) continue
-      const order = [...ring].sort((a, b) => compare(this.position(a.id, r), this.position(b.id, r)) || compare(a.id, b.id))
-      const i = order.findIndex(m => m.id === this.selfId)
+      const { order, index } = this.ring(members, r, r < this.globalRings ? undefined : me.region)
+      if (order.length < 2) continue
+      const i = index.get(id) as number
       add(subjects, order[(i + 1) % order.length].id)
       add(observers, order[(i - 1 + order.length) % order.length].id)
     }
     return { subjects, observers }
+  }
+
+  /**
+   * Ring `r` over `members` (over those of `region` for a region ring),
+   * sorted once per member set: the caller passes the same array until its
+   * set changes, so asking for many members' neighbours costs one sort.
+   */
+  private ring (members: readonly RingMember[], r: number, region: string | undefined): RingOrder {
+    if (this.sorted?.members !== members) this.sorted = { members, rings: new Map() }
+    const key = region === undefined ? `${r}` : `${r}:${region}`
+    let ring = this.sorted.rings.get(key)
+    if (ring === undefined) {
+      const order = (region === undefined ? [...members] : members.filter(m => m.region === region))
+        .sort((a, b) => compare(this.position(a.id, r), this.position(b.id, r)) || compare(a.id, b.id))
+      ring = { order, index: new Map(order.map((m, i) => [m.id, i])) }
+      this.sorted.rings.set(key, ring)
+    }
+    return ring
   }
 
   private position (id: string, ring: number): string {

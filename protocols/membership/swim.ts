@@ -98,6 +98,8 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
   private readonly rings: MonitorRings
   /** Our ring neighbours under the current member set; dropped on every member event. */
   private ring?: Neighbours
+  /** The member set the rings are drawn over (alive and suspect, self included); dropped with `ring`. */
+  private ringView?: RingMember[]
   private ctx?: SwimContext
   private prober?: Prober
   private pushPull?: PushPull
@@ -169,6 +171,7 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
     }, () => this.awareness.scaleTimeout(1))
     this.table = table
     this.ring = undefined
+    this.ringView = undefined
     const ctx: SwimContext = {
       cfg: this.cfg,
       transport: this.transport,
@@ -189,6 +192,7 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
       suspect: async (id, incarnation, refused) => { await this.raiseSuspicion(id, incarnation, refused) },
       probeSoon: (id) => { this.prober?.probeSoon(id) },
       neighbours: () => this.overlay(),
+      observersOf: (id) => this.observersOf(id),
       settleSelf: async () => { await this.selfChain }
     }
     this.ctx = ctx
@@ -295,17 +299,27 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
    * region emits a member event, see onMemberEvent).
    */
   private overlay (): Neighbours {
-    const t = this.table
-    if (t === undefined) return { subjects: [], observers: [] }
-    if (this.ring === undefined) {
-      const members: RingMember[] = [{ id: this.components.peerId, region: t.self().region }]
-      for (const id of t.ids(['alive', 'suspect'])) {
-        const m = t.get(id)
-        if (m !== undefined) members.push({ id, region: m.region })
-      }
-      this.ring = this.rings.neighbours(members)
-    }
+    if (this.table === undefined) return { subjects: [], observers: [] }
+    this.ring ??= this.rings.neighbours(this.ringMembers())
     return this.ring
+  }
+
+  /** The members that probe `id` under the current view (the rings over the alive and suspect members). */
+  private observersOf (id: string): string[] {
+    if (this.table === undefined) return []
+    return this.rings.neighboursOf(id, this.ringMembers()).observers
+  }
+
+  private ringMembers (): RingMember[] {
+    if (this.ringView !== undefined) return this.ringView
+    const t = this.table as MemberTable
+    const members: RingMember[] = [{ id: this.components.peerId, region: t.self().region }]
+    for (const id of t.ids(['alive', 'suspect'])) {
+      const m = t.get(id)
+      if (m !== undefined) members.push({ id, region: m.region })
+    }
+    this.ringView = members
+    return members
   }
 
   randomAlive (n: number, filter?: (m: Member) => boolean): Member[] {
@@ -480,6 +494,7 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
 
   private onMemberEvent (event: keyof MembershipEvents, member: Member): void {
     this.ring = undefined
+    this.ringView = undefined
     if (event === 'member:join' || event === 'member:update') {
       if (member.state === 'alive') void this.conns?.learnAddrs(member.peerId, member.addrs)
     }

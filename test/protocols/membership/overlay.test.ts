@@ -3,6 +3,7 @@
  * every member watched, same rings in every view, regions connected.
  */
 import assert from 'node:assert/strict'
+import fc from 'fast-check'
 import { MonitorRings, linkedPeers, type RingMember } from '../../../protocols/membership/overlay.js'
 
 const ids = (n: number, region = (i: number): string => 'r0'): RingMember[] =>
@@ -95,6 +96,26 @@ describe('membership monitoring rings', () => {
     }
     // The newcomer takes one predecessor's successor slot per ring.
     assert.ok(changed >= 1 && changed <= 5, `${changed} members changed subjects`)
+  })
+
+  it('tells any node which members observe a member, as those members compute it themselves (generated sets)', () => {
+    const memberSet = fc.uniqueArray(fc.record({ id: fc.stringMatching(/^[0-9a-f]{4,8}$/), region: fc.constantFrom('r0', 'r1', 'r2') }), { selector: m => m.id, minLength: 1, maxLength: 40 })
+    fc.assert(fc.property(memberSet, fc.integer({ min: 1, max: 4 }), fc.integer({ min: 0, max: 3 }), fc.nat(), (members, k, r, pick) => {
+      const g = graph(members, k, r)
+      // One asker for every question, as a node asks about its probe targets.
+      const asker = new MonitorRings(members[pick % members.length].id, k, r)
+      for (const target of members) {
+        const said = asker.neighboursOf(target.id, members)
+        const actual = [...g].filter(([, subs]) => subs.includes(target.id)).map(([id]) => id)
+        assert.deepEqual([...said.observers].sort(), actual.sort(), `observers of ${target.id}`)
+        assert.deepEqual(said, new MonitorRings(target.id, k, r).neighbours(members), `${target.id} as it sees itself`)
+      }
+      // A new array is a new member set: the sorted rings are not reused for it.
+      const without = members.slice(1)
+      for (const target of without) {
+        assert.deepEqual(asker.neighboursOf(target.id, without), new MonitorRings(target.id, k, r).neighbours(without))
+      }
+    }), { numRuns: 200 })
   })
 
   it('returns nothing for a node alone or missing from the view', () => {

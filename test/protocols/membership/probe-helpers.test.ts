@@ -1,0 +1,88 @@
+/**
+ * Who an indirect probe asks (protocols/membership/probe.ts, helpersFor):
+ * the fewest handshakes first. Connected members before the rest, and among
+ * each the target's observers (they hold a link to the target), checked over
+ * generated connection sets and observer sets on a real Prober whose direct
+ * ping fails.
+ */
+import assert from 'node:assert/strict'
+import fc from 'fast-check'
+import pino from 'pino'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import type { PeerId } from '@libp2p/interface'
+import { membershipConfig, PROBE_PROTOCOL, PROBE_REQ_PROTOCOL } from '../../../protocols/membership/constants.js'
+import { Prober } from '../../../protocols/membership/probe.js'
+import { VirtualClock } from '../../sim/clock.js'
+
+/** Accepts any call chain (metrics: counters and histograms the test does not read). */
+const anything: any = new Proxy(() => {}, { get: () => anything, apply: () => anything })
+
+describe('membership indirect probe helpers', () => {
+  let ids: string[] = []
+  before(async () => {
+    ids = await Promise.all(Array.from({ length: 12 }, async () => peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString()))
+  })
+
+  /** The helpers a Prober asks about `target` when its direct ping fails. */
+  async function helpersAsked (target: string, others: string[], connected: Set<string>, observers: string[], seed: number): Promise<string[]> {
+    const cfg = membershipConfig('lan')
+    const clock = new VirtualClock(0)
+    let state = seed
+    const asked: string[] = []
+    const ctx = {
+      cfg,
+      selfId: 'self',
+      signal: new AbortController().signal,
+      clock: { now: () => 1_700_000_000_000 + clock.now(), monotonic: clock.now, setTimeout: clock.setTimeout, clearTimeout: clock.clearTimeout },
+      random: () => { state = (state * 1103515245 + 12345) % 2 ** 31; return state / 2 ** 31 },
+      log: pino({ level: 'silent' }),
+      metrics: anything,
+      awareness: { scaleTimeout: (t: number) => t, applyDelta: () => {}, healthScore: () => 0 },
+      table: {
+        get: () => ({ state: 'alive', incarnation: 1 }),
+        ids: () => [target, ...others],
+        claimOf: () => undefined,
+        inJoinGrace: () => false,
+        markSeen: () => {},
+        markContact: () => {}
+      },
+      peers: { getConnections: (p: PeerId) => p.toString() === target || connected.has(p.toString()) ? [{}] : [] },
+      observersOf: (id: string) => id === target ? observers : [],
+      piggyback: () => [],
+      suspect: async () => {},
+      transport: {
+        request: async (peer: PeerId, protocol: string) => {
+          if (protocol === PROBE_REQ_PROTOCOL) asked.push(peer.toString())
+          else assert.equal(protocol, PROBE_PROTOCOL)
+          throw Object.assign(new Error('no answer'), { name: 'TimeoutError' })
+        }
+      }
+    }
+    await new Prober(ctx as any).probe(target)
+    return asked
+  }
+
+  it('asks connected observers of the target first, then connected members, then observers, then anyone', async () => {
+    const cfg = membershipConfig('lan')
+    await fc.assert(fc.asyncProperty(
+      fc.subarray(ids.slice(1)), fc.subarray(ids.slice(1)), fc.subarray(ids.slice(1), { minLength: 1 }), fc.nat(),
+      async (connectedList, observers, others, seed) => {
+        const target = ids[0]
+        const connected = new Set(connectedList)
+        const tier = (h: string): number => (connected.has(h) ? 0 : 2) + (observers.includes(h) ? 0 : 1)
+        const asked = await helpersAsked(target, others, connected, observers, seed)
+        assert.equal(asked.length, Math.min(cfg.indirectChecks, others.length))
+        assert.equal(new Set(asked).size, asked.length, 'no helper twice')
+        assert.ok(!asked.includes(target))
+        const worstAsked = Math.max(...asked.map(tier))
+        for (const h of others.filter(x => !asked.includes(x))) {
+          assert.ok(tier(h) >= worstAsked, `left out ${h} (tier ${tier(h)}) but asked one of tier ${worstAsked}`)
+        }
+      }), { numRuns: 100 })
+  })
+
+  it('asks no one when the target is the only other member', async () => {
+    assert.deepEqual(await helpersAsked(ids[0], [], new Set(), [], 1), [])
+  })
+})
