@@ -8,7 +8,9 @@
  *  - periodically with one random member, starting with a 32-byte digest of
  *    our view so converged nodes exchange ~100 bytes instead of N records;
  *    only a mismatch leads to the full exchange. This keeps steady-state
- *    bytes per node flat as N grows.
+ *    bytes per node flat as N grows. Right after a join the periodic sync
+ *    comes sooner (cfg.pushPullCatchUpMs, doubling): what this node missed
+ *    while it joined is repaired in seconds, not at the first periodic sync.
  */
 import { peerIdFromString } from '@libp2p/peer-id'
 import { equals } from 'uint8arrays/equals'
@@ -47,8 +49,21 @@ export class PushPull {
 
   private async run (): Promise<void> {
     const { cfg, signal, table, clock, random } = this.ctx
+    // The next catch-up gap after joining (cfg.pushPullCatchUpMs): undefined
+    // until this node first knows a live member, 0 once the gaps reached the
+    // periodic interval.
+    let catchUpMs: number | undefined
     // Jitter of +-25 % keeps nodes from syncing in waves.
-    const periodic = (): number => clock.now() + jittered(pushPullIntervalFor(cfg.pushPullIntervalMs, table.estimateN()), 0.25, random)
+    const periodic = (): number => {
+      const interval = pushPullIntervalFor(cfg.pushPullIntervalMs, table.estimateN())
+      if (catchUpMs !== undefined && catchUpMs > 0 && catchUpMs < interval) {
+        const at = clock.now() + jittered(catchUpMs, 0.25, random)
+        catchUpMs *= 2
+        return at
+      }
+      if (catchUpMs !== undefined) catchUpMs = 0
+      return clock.now() + jittered(interval, 0.25, random)
+    }
     let periodicAt = periodic()
     while (!signal.aborted) {
       // The join exchange a new connection triggers can be lost (a starved
@@ -61,7 +76,8 @@ export class PushPull {
       // learn of each other (found by the simulation's lossy-join property).
       const isolated = this.alivePeers().length === 0
       const unjoined = isolated || this.strangers().length > 0
-      const wakeAt = unjoined ? Math.min(periodicAt, clock.now() + jittered(cfg.probeIntervalMs, 0.25, random)) : periodicAt
+      // Until the catch-up is scheduled, wake at the probe cadence too: it starts when this node joins.
+      const wakeAt = unjoined || catchUpMs === undefined ? Math.min(periodicAt, clock.now() + jittered(cfg.probeIntervalMs, 0.25, random)) : periodicAt
       await sleep(Math.max(0, wakeAt - clock.now()), signal, clock)
       if (signal.aborted) return
       const due = shuffled(this.strangers().filter(id => this.strangerRetry.due(id)), random)
@@ -79,6 +95,12 @@ export class PushPull {
         if (clock.now() >= periodicAt) periodicAt = periodic()
         const connected = shuffled(this.connectedPeers(), random)
         if (connected.length > 0) await this.sync(connected[0], true)
+        continue
+      }
+      if (catchUpMs === undefined) {
+        // Joined: the catch-up syncs replace the periodic one until they are as far apart.
+        catchUpMs = cfg.pushPullCatchUpMs
+        periodicAt = periodic()
         continue
       }
       if (clock.now() < periodicAt) continue
