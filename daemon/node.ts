@@ -5,6 +5,7 @@
  * `/mycel` prefix, never the public IPFS DHT. Optional private-network PSK.
  */
 import { createLibp2p, type Libp2p } from 'libp2p'
+import { stopClosestPeerKeepAlive } from './dht-keep-alive.js'
 import { tcp } from '@libp2p/tcp'
 import { noise, type ICryptoInterface } from '@chainsafe/libp2p-noise'
 import { yamux } from '@libp2p/yamux'
@@ -181,5 +182,10 @@ export async function createNode (opts: NodeOptions): Promise<MycelNode> {
       })
     }
   }) as unknown as MycelNode
+  // No keep-alive to kad-dht's closest peers (dht-keep-alive.ts): now, the
+  // node having started, and again after any later start.
+  const started = node
+  stopClosestPeerKeepAlive(started)
+  started.addEventListener('start', () => { stopClosestPeerKeepAlive(started) })
   return node
 }
