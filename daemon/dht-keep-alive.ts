@@ -17,13 +17,11 @@
  * check in test/integration/dht-keep-alive.test.ts, which also checks no
  * peer ever gets the tag.
  */
-import type { MycelNode } from './node.js'
-
 interface ClosestPeerTagger { running: boolean, stop: () => void }
 
 /** Stops kad-dht's closest-peer keep-alive tagging; returns whether there was a tagger to stop. */
-export function stopClosestPeerKeepAlive (node: Pick<MycelNode, 'services'>): boolean {
-  const tagger = (node.services.dht as unknown as { routingTable?: { closestPeerTagger?: ClosestPeerTagger } }).routingTable?.closestPeerTagger
+export function stopClosestPeerKeepAlive (node: { services: { dht?: unknown } }): boolean {
+  const tagger = (node.services.dht as { routingTable?: { closestPeerTagger?: ClosestPeerTagger } } | undefined)?.routingTable?.closestPeerTagger
   if (tagger === undefined || typeof tagger.stop !== 'function') return false
   tagger.stop()
   return true
