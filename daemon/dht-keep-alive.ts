@@ -17,7 +17,7 @@
  * check in test/integration/dht-keep-alive.test.ts, which also checks no
  * peer ever gets the tag.
  */
-interface ClosestPeerTagger { running: boolean, stop: () => void }
+interface ClosestPeerTagger { stop: () => void }
 
 /** Stops kad-dht's closest-peer keep-alive tagging; returns whether there was a tagger to stop. */
 export function stopClosestPeerKeepAlive (node: { services: { dht?: unknown } }): boolean {

@@ -17,6 +17,7 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import pino from 'pino'
 import { VirtualClock } from '../../sim/clock.js'
+import { swimClock } from './fake-context.js'
 import { probeDeadline } from '../../../protocols/membership/deadline.js'
 import { RttEstimator } from '../../../protocols/membership/rtt.js'
 import type { SignedUpdate } from '../../../protocols/membership/messages.js'
@@ -280,7 +281,7 @@ describe('membership parts', () => {
       const ctx = {
         signal: new AbortController().signal,
         cfg,
-        clock: { now: () => 1_700_000_000_000 + clock.now(), monotonic: clock.now, setTimeout: clock.setTimeout, clearTimeout: clock.clearTimeout },
+        clock: swimClock(clock),
         random: () => 0.5,
         log: pino({ level: 'silent' }),
         neighbours: () => ({ subjects: [subject], observers: [] }),

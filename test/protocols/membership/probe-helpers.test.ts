@@ -14,9 +14,9 @@ import type { PeerId } from '@libp2p/interface'
 import { membershipConfig, PROBE_PROTOCOL, PROBE_REQ_PROTOCOL } from '../../../protocols/membership/constants.js'
 import { Prober } from '../../../protocols/membership/probe.js'
 import { VirtualClock } from '../../sim/clock.js'
+import { prng } from '../../../harness/prng.js'
+import { ignoreCalls, swimClock } from './fake-context.js'
 
-/** Accepts any call chain (metrics: counters and histograms the test does not read). */
-const anything: any = new Proxy(() => {}, { get: () => anything, apply: () => anything })
 
 describe('membership indirect probe helpers', () => {
   let ids: string[] = []
@@ -28,16 +28,15 @@ describe('membership indirect probe helpers', () => {
   async function helpersAsked (target: string, others: string[], connected: Set<string>, observers: string[], seed: number): Promise<string[]> {
     const cfg = membershipConfig('lan')
     const clock = new VirtualClock(0)
-    let state = seed
     const asked: string[] = []
     const ctx = {
       cfg,
       selfId: 'self',
       signal: new AbortController().signal,
-      clock: { now: () => 1_700_000_000_000 + clock.now(), monotonic: clock.now, setTimeout: clock.setTimeout, clearTimeout: clock.clearTimeout },
-      random: () => { state = (state * 1103515245 + 12345) % 2 ** 31; return state / 2 ** 31 },
+      clock: swimClock(clock),
+      random: prng(seed),
       log: pino({ level: 'silent' }),
-      metrics: anything,
+      metrics: ignoreCalls,
       awareness: { scaleTimeout: (t: number) => t, applyDelta: () => {}, healthScore: () => 0 },
       table: {
         get: () => ({ state: 'alive', incarnation: 1 }),

@@ -9,24 +9,23 @@ import pino from 'pino'
 import { membershipConfig, pushPullIntervalFor } from '../../../protocols/membership/constants.js'
 import { PushPull } from '../../../protocols/membership/push-pull.js'
 import { VirtualClock } from '../../sim/clock.js'
+import { prng } from '../../../harness/prng.js'
+import { ignoreCalls, swimClock } from './fake-context.js'
 
-/** Accepts any call chain (metrics the test does not read). */
-const anything: any = new Proxy(() => {}, { get: () => anything, apply: () => anything })
 
 async function syncTimes (profile: 'lan' | 'wan' | 'test', aliveAt: (nowMs: number) => string[], minutes: number): Promise<Array<{ at: number, full: boolean }>> {
   const cfg = membershipConfig(profile)
   const clock = new VirtualClock(0)
   const shutdown = new AbortController()
   const alive = (): string[] => aliveAt(clock.now())
-  let state = 42
   const ctx = {
     cfg,
     selfId: 'self',
     signal: shutdown.signal,
-    clock: { now: () => 1_700_000_000_000 + clock.now(), monotonic: clock.now, setTimeout: clock.setTimeout, clearTimeout: clock.clearTimeout },
-    random: () => { state = (state * 1103515245 + 12345) % 2 ** 31; return state / 2 ** 31 },
+    clock: swimClock(clock),
+    random: prng(42),
     log: pino({ level: 'silent' }),
-    metrics: anything,
+    metrics: ignoreCalls,
     table: { ids: () => alive(), get: (id: string) => alive().includes(id) ? { state: 'alive' } : undefined, estimateN: () => alive().length + 1 },
     // Connected to every live member: no stranger to join through.
     peers: { getPeers: () => alive().map(id => ({ toString: () => id })) },
