@@ -13,7 +13,7 @@ import { prng } from '../../../harness/prng.js'
 import { ignoreCalls, swimClock } from './fake-context.js'
 
 
-async function syncTimes (profile: 'lan' | 'wan' | 'test', aliveAt: (nowMs: number) => string[], minutes: number): Promise<Array<{ at: number, full: boolean }>> {
+async function syncTimes (profile: 'lan' | 'wan' | 'test', aliveAt: (nowMs: number) => string[], minutes: number, connectedTo?: string[]): Promise<Array<{ at: number, full: boolean, peer: string }>> {
   const cfg = membershipConfig(profile)
   const clock = new VirtualClock(0)
   const shutdown = new AbortController()
@@ -27,13 +27,13 @@ async function syncTimes (profile: 'lan' | 'wan' | 'test', aliveAt: (nowMs: numb
     log: pino({ level: 'silent' }),
     metrics: ignoreCalls,
     table: { ids: () => alive(), get: (id: string) => alive().includes(id) ? { state: 'alive' } : undefined, estimateN: () => alive().length + 1 },
-    // Connected to every live member: no stranger to join through.
-    peers: { getPeers: () => alive().map(id => ({ toString: () => id })) },
+    // Connected to every live member unless told otherwise: no stranger to join through.
+    peers: { getPeers: () => (connectedTo ?? alive()).map(id => ({ toString: () => id })) },
     transport: { handle: async () => {}, unhandle: async () => {} }
   }
   const pp = new PushPull(ctx as any)
-  const calls: Array<{ at: number, full: boolean }> = []
-  pp.sync = async (_peer: string, full: boolean) => { calls.push({ at: clock.now(), full }) }
+  const calls: Array<{ at: number, full: boolean, peer: string }> = []
+  pp.sync = async (peer: string, full: boolean) => { calls.push({ at: clock.now(), full, peer }) }
   await pp.start()
   await clock.run({ until: minutes * 60_000 })
   shutdown.abort()
@@ -73,5 +73,20 @@ describe('membership push-pull catch-up after a join', () => {
     // The loop notices the join at its next wake-up (the probe cadence while isolated).
     const first = calls[0].at - joinAt
     assert.ok(first >= cfg.pushPullCatchUpMs * 0.75 && first <= cfg.probeIntervalMs * 1.25 + cfg.pushPullCatchUpMs * 1.25 + 1, `first catch-up ${first} ms after the join`)
+  })
+
+  it('sends the catch-ups to a connected member and the periodic syncs to any member', async () => {
+    const cfg = membershipConfig('lan')
+    const members = Array.from({ length: 40 }, (_, i) => `m${i}`)
+    const connected = ['m3', 'm17']
+    const calls = await syncTimes('lan', () => members, 10, connected)
+    const interval = pushPullIntervalFor(cfg.pushPullIntervalMs, members.length + 1)
+    let catchUps = 0
+    for (let g = cfg.pushPullCatchUpMs; g < interval; g *= 2) catchUps++
+    assert.ok(catchUps >= 2 && calls.length > catchUps + 3, `${calls.length} syncs, ${catchUps} of them catch-ups`)
+    for (const c of calls.slice(0, catchUps)) assert.ok(connected.includes(c.peer), `catch-up at ${c.at} ms went to ${c.peer}, not a connected member`)
+    // The periodic syncs pick among all live members (memberlist's random choice), not only the connected two.
+    const periodicPeers = new Set(calls.slice(catchUps).map(c => c.peer))
+    assert.ok([...periodicPeers].some(p => !connected.includes(p)), `periodic syncs only went to ${[...periodicPeers].join(', ')}`)
   })
 })
