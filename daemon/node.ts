@@ -25,6 +25,7 @@ import { coalescingEncrypter, coalescingProtector } from './coalesce-writes.js'
 import { DHT_METRICS_PREFIX, withPrometheusNames } from './libp2p-metric-names.js'
 import { libp2pLogger } from './libp2p-logger.js'
 import { memberPing, type MemberPing } from './member-ping.js'
+import { withoutTableRefresh } from './dht-membership.js'
 import { noiseCrypto } from './noise-crypto.js'
 
 export interface MycelServices {
@@ -169,17 +170,22 @@ export async function createNode (opts: NodeOptions): Promise<MycelNode> {
           ...(p.ipColocationWeight !== undefined ? { IPColocationFactorWeight: p.ipColocationWeight } : {})
         }
       }),
-      dht: kadDHT({
+      // Its routing table is kept by membership, not by walks (dht-membership.ts):
+      // no refresh, an hourly self-query, and queries need not wait for it.
+      dht: withoutTableRefresh(kadDHT({
         protocol: DHT_PROTOCOL,
         clientMode: false,
         kBucketSize: p.dht.kBucketSize,
         alpha: p.dht.alpha,
+        initialQuerySelfInterval: p.dht.selfQueryMs,
+        querySelfInterval: p.dht.selfQueryMs,
+        allowQueryWithZeroPeers: true,
         peerInfoMapper: mapper,
         datastorePrefix: DHT_DATASTORE_PREFIX,
         metricsPrefix: DHT_METRICS_PREFIX,
         validators: opts.dhtValidators ?? {},
         selectors: opts.dhtSelectors ?? {}
-      })
+      }))
     }
   }) as unknown as MycelNode
   // No keep-alive to kad-dht's closest peers (dht-keep-alive.ts): now, the

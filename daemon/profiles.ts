@@ -71,8 +71,13 @@ export interface Libp2pProfile {
    * reached nearly every member, so each node's start-up table refresh and
    * self-query opened connections to almost everyone (the full mesh the
    * membership overlay avoids) and every lease write went to 20 hosts.
+   * `selfQueryMs`: kad-dht's self-query, first run and period, ms. Its
+   * routing table is filled by membership (daemon/dht-membership.ts), so the
+   * walk towards the node's own id finds nobody new; it is kept at an hourly
+   * period instead of a second after start and then every 5 minutes, which
+   * dialed peers nothing else talks to on every join.
    */
-  dht: { kBucketSize: number, alpha: number }
+  dht: { kBucketSize: number, alpha: number, selfQueryMs: number }
   /** Keep private addresses in DHT routing (LAN and tests). */
   dhtAllowPrivateAddrs: boolean
   /**
@@ -88,6 +93,8 @@ export interface Libp2pProfile {
 }
 
 const LOOPBACK = ['127.0.0.1', '::1']
+/** kad-dht's self-query period, ms: membership fills its table (daemon/dht-membership.ts). */
+const SELF_QUERY_MS = 60 * 60_000
 const THIN_MESH = { D: 4, Dlo: 3, Dhi: 5, Dlazy: 2 }
 /**
  * `lan`: a mesh of 3 (settling at 3–4) and no lazy IHAVE gossip. On a LAN
@@ -117,7 +124,7 @@ export const libp2pTunables = defineTunables<Libp2pProfile>({
     ipColocationWhitelist: z.array(z.string()),
     // gossipsub score weights of penalties are negative; 0 switches it off.
     ipColocationWeight: z.number().max(0).optional(),
-    dht: z.strictObject({ kBucketSize: tunable.positive(), alpha: tunable.positive() }),
+    dht: z.strictObject({ kBucketSize: tunable.positive(), alpha: tunable.positive(), selfQueryMs: tunable.positive() }),
     dhtAllowPrivateAddrs: z.boolean(),
     trim: z.strictObject({ lowWater: tunable.nonNegative(), highWater: tunable.positive(), graceMs: tunable.nonNegative(), intervalMs: tunable.positive() }),
     redialMinMs: tunable.positive(),
@@ -144,7 +151,7 @@ export const libp2pTunables = defineTunables<Libp2pProfile>({
       idontwantMinBytes: 8 * 1024,
       ipColocationWhitelist: LOOPBACK,
       ipColocationWeight: 0,
-      dht: { kBucketSize: 10, alpha: 3 },
+      dht: { kBucketSize: 10, alpha: 3, selfQueryMs: SELF_QUERY_MS },
       dhtAllowPrivateAddrs: true,
       trim: { lowWater: 24, highWater: 48, graceMs: 2 * 60_000, intervalMs: 10_000 },
       redialMinMs: 500,
@@ -163,7 +170,7 @@ export const libp2pTunables = defineTunables<Libp2pProfile>({
       gossipFactor: 0.25,
       idontwantMinBytes: 8 * 1024,
       ipColocationWhitelist: LOOPBACK,
-      dht: { kBucketSize: 20, alpha: 10 },
+      dht: { kBucketSize: 20, alpha: 10, selfQueryMs: SELF_QUERY_MS },
       dhtAllowPrivateAddrs: false,
       trim: { lowWater: 32, highWater: 64, graceMs: 5 * 60_000, intervalMs: 30_000 },
       redialMinMs: 1_000,
@@ -182,7 +189,7 @@ export const libp2pTunables = defineTunables<Libp2pProfile>({
       idontwantMinBytes: 8 * 1024,
       ipColocationWhitelist: LOOPBACK,
       ipColocationWeight: 0,
-      dht: { kBucketSize: 10, alpha: 3 },
+      dht: { kBucketSize: 10, alpha: 3, selfQueryMs: SELF_QUERY_MS },
       dhtAllowPrivateAddrs: true,
       trim: { lowWater: 24, highWater: 48, graceMs: 30_000, intervalMs: 5_000 },
       redialMinMs: 100,
@@ -208,6 +215,10 @@ export const libp2pTunables = defineTunables<Libp2pProfile>({
       ? undefined
       : `trim.highWater (${t.trim.highWater}) must be below maxConnections (${t.maxConnections}): the trimmer, which spares the membership overlay, must act before libp2p's own pruning`,
     // Redial backoff doubles from redialMinMs and is capped at redialMaxMs.
+    // Node's timers hold at most 2^31 - 1 ms; a longer one fires at once.
+    t => t.dht.selfQueryMs < 2 ** 31
+      ? undefined
+      : `dht.selfQueryMs (${t.dht.selfQueryMs}) must be below 2^31 ms: a longer timer fires at once`,
     t => t.redialMinMs <= t.redialMaxMs
       ? undefined
       : `redialMinMs (${t.redialMinMs}) must not exceed redialMaxMs (${t.redialMaxMs}), the backoff cap`
