@@ -101,7 +101,7 @@ import { freezeSource, Handoff } from './control-wiring.js'
 import { emergencyRoutes, withFreezeHold } from './api/routes/emergency.js'
 import { agentLogs } from './logs-wiring.js'
 import { AUDIT_NAMESPACE, checkAuditEntry, commandsPart } from './commands-wiring.js'
-import { feedRoutingTable, routingTableOf } from './dht-membership.js'
+import { feedRoutingTable, KadDhtShapeError, routingTableOf } from './dht-membership.js'
 
 export interface AgentStatus {
   peerId: string
@@ -254,8 +254,11 @@ export class Agent {
     // kad-dht's contact check asks membership from now on, instead of dialing strangers (daemon/member-ping.ts).
     node.services.ping.bind((id) => membership.get(id)?.state === 'alive')
     // kad-dht's routing table holds the alive members, instead of what its walks dial (daemon/dht-membership.ts).
+    // Without it the DHT would run with neither walks nor members: refuse to start instead.
     const dhtTable = routingTableOf(node.services.dht)
-    if (dhtTable !== undefined) feedRoutingTable(dhtTable, membership, log)
+    if (dhtTable === undefined) throw new KadDhtShapeError('kad-dht has no routing table with add and remove to feed (daemon/dht-membership.ts)')
+    const dhtFeed = feedRoutingTable(dhtTable, membership, log)
+    this.shutdown.signal.addEventListener('abort', () => { dhtFeed.stop() }, { once: true })
     // Leave: announced in beforeStop, while every part still runs.
     await parts.startPart('leave', gracefulLeave(membership, { announce: () => this.leaveOnStop, logger: log }))
 

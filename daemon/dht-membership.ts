@@ -44,7 +44,8 @@ export class KadDhtShapeError extends Error {
 
 /**
  * A kad-dht factory whose routing-table refresh never walks. Applied before
- * libp2p starts the service, so not even the forced refresh at start runs.
+ * libp2p starts the service, so not even the forced refresh at start runs;
+ * kad-dht's public `refreshRoutingTable()` does nothing from then on.
  * The refresh interval is not an option KadDHTInit passes on, so the
  * instance's `refreshTable` is replaced; a kad-dht without it fails here, at
  * once, and in test/integration/dht-membership.test.ts.
@@ -69,18 +70,29 @@ export function routingTableOf (dht: unknown): RoutingTableLike | undefined {
 
 type MembershipEventsView = Pick<MembershipView, 'alivePeers' | 'addEventListener' | 'removeEventListener'>
 
+/** A running feed: `stop` ends it; `settled` resolves once every update handed to the table so far is done. */
+export interface RoutingTableFeed {
+  stop: () => void
+  settled: () => Promise<void>
+}
+
 /**
- * Keeps `table` at membership's alive members until the returned function
- * is called: every alive member now, each member that joins or comes back,
- * and out with each that dies or leaves. Table errors (a stopped DHT) are
- * logged at debug and otherwise ignored: the table is an optimisation of
- * lookups, which still walk from whatever it holds.
+ * Keeps `table` at membership's alive members until stopped: every alive
+ * member now, each member that joins or comes back, and out with each that
+ * dies or leaves. Updates reach the table one at a time: kad-dht's table
+ * (16.4) loses contacts when adds overlap (two adds that fill a bucket at
+ * once both split it, and its contact-check queue refuses past 100 waiting
+ * jobs, both without an error), and a join push-pull announces tens of
+ * members at once. Table errors (a stopped DHT) are logged at debug and
+ * otherwise ignored: the table speeds lookups up, which still walk from
+ * whatever it holds.
  */
-export function feedRoutingTable (table: RoutingTableLike, membership: MembershipEventsView, log: Logger): () => void {
+export function feedRoutingTable (table: RoutingTableLike, membership: MembershipEventsView, log: Logger): RoutingTableFeed {
+  let chain: Promise<void> = Promise.resolve()
   const apply = (op: 'add' | 'remove', id: string): void => {
     let peer: PeerId
     try { peer = peerIdFromString(id) } catch { return }
-    table[op](peer).catch((err: unknown) => { log.debug({ err, peer: id, op }, 'kad-dht routing table update failed') })
+    chain = chain.then(async () => { await table[op](peer) }).catch((err: unknown) => { log.debug({ err, peer: id, op }, 'kad-dht routing table update failed') })
   }
   const onAlive = (e: CustomEvent<Member>): void => { apply('add', e.detail.peerId) }
   const onGone = (e: CustomEvent<Member>): void => { apply('remove', e.detail.peerId) }
@@ -89,10 +101,13 @@ export function feedRoutingTable (table: RoutingTableLike, membership: Membershi
   membership.addEventListener('member:alive', onAlive)
   membership.addEventListener('member:dead', onGone)
   membership.addEventListener('member:left', onGone)
-  return () => {
-    membership.removeEventListener('member:join', onAlive)
-    membership.removeEventListener('member:alive', onAlive)
-    membership.removeEventListener('member:dead', onGone)
-    membership.removeEventListener('member:left', onGone)
+  return {
+    stop: () => {
+      membership.removeEventListener('member:join', onAlive)
+      membership.removeEventListener('member:alive', onAlive)
+      membership.removeEventListener('member:dead', onGone)
+      membership.removeEventListener('member:left', onGone)
+    },
+    settled: async () => { await chain }
   }
 }

@@ -1,9 +1,10 @@
 /**
  * kad-dht's routing table kept by membership, not by walks
  * (daemon/dht-membership.ts), on real libp2p nodes over TCP on 127.0.0.1:
- *  - the daemon's node dials nobody its walks would find: connected to one
- *    peer that knows two more, it never dials them, while the same node with
- *    kad-dht's start-up self-query back on (the control) dials both;
+ *  - the daemon's node starts no walk, at its start or on a forced refresh,
+ *    and so never dials the two peers its one contact knows, while the same
+ *    node with kad-dht's start-up self-query, or its refresh, back on walks
+ *    to both;
  *  - membership's alive members enter the routing table without a dial, and
  *    leave it when they die or leave.
  */
@@ -17,6 +18,15 @@ import { loopbackNodes } from '../helpers/loopback-nodes.js'
 import { waitFor } from '../../harness/agent-process.js'
 
 const connected = (n: MycelNode, to: MycelNode): boolean => n.getConnections(to.peerId).length > 0
+
+/** Counts kad-dht's walks of `n` from now on: the self-query and the refresh both go through getClosestPeers. */
+function countWalks (n: MycelNode): () => number {
+  const routing = (n.services.dht as unknown as { peerRouting: { getClosestPeers: (...args: unknown[]) => unknown } }).peerRouting
+  const inner = routing.getClosestPeers.bind(routing)
+  let walks = 0
+  routing.getClosestPeers = (...args: unknown[]) => { walks++; return inner(...args) }
+  return () => walks
+}
 const find = async (n: MycelNode, p: MycelNode): Promise<unknown> => await (n.services.dht as unknown as { routingTable: { find: (id: MycelNode['peerId']) => Promise<unknown> } }).routingTable.find(p.peerId)
 
 /** A membership view of the members given, with the events the feed listens to. */
@@ -36,17 +46,26 @@ describe('kad-dht\'s routing table kept by membership, over real libp2p nodes', 
   const nodes = loopbackNodes()
   after(async () => { await nodes.stopAll() })
 
-  it('the daemon\'s node dials none of the peers a walk would find; with the start-up self-query back on it dials them', async () => {
+  it('the daemon\'s node walks nowhere, at its start or on a forced refresh; kad-dht\'s own self-query and refresh walk and dial', async () => {
     const test = libp2pTunables.defaults('test')
     const [hub, c, d] = [await nodes.start(), await nodes.start(), await nodes.start()]
     for (const o of [c, d]) await hub.dial(o.getMultiaddrs()[0])
     const node = await nodes.start()
-    // The control: kad-dht's own start-up walk, a self-query 200 ms after the start.
-    const control = await nodes.start({ profile: { ...test, dht: { ...test.dht, selfQueryMs: 200 } } })
-    for (const n of [node, control]) await n.dial(hub.getMultiaddrs()[0])
-    await waitFor(async () => connected(control, c) && connected(control, d), 20_000, 'the control\'s self-query to dial the peers its hub knows')
-    // A forced refresh walks nowhere either.
+    const walks = countWalks(node)
+    // Controls: kad-dht's start-up self-query back (200 ms after the start), and its refresh back.
+    const selfQuerying = await nodes.start({ profile: { ...test, dht: { ...test.dht, selfQueryMs: 200 } } })
+    const refreshing = await nodes.start()
+    delete (refreshing.services.dht as unknown as { routingTableRefresh: Record<string, unknown> }).routingTableRefresh.refreshTable
+    const started = Date.now()
+    for (const n of [node, selfQuerying, refreshing]) await n.dial(hub.getMultiaddrs()[0])
+    // Each table holds the hub (the connection's topology) before a forced refresh is worth asking for.
+    await waitFor(async () => (await find(node, hub)) !== undefined && (await find(refreshing, hub)) !== undefined, 10_000, 'the hub in both tables')
     await node.services.dht.refreshRoutingTable()
+    await refreshing.services.dht.refreshRoutingTable()
+    await waitFor(async () => [selfQuerying, refreshing].every(n => connected(n, c) && connected(n, d)), 20_000, 'both controls to walk to the peers their hub knows')
+    // kad-dht's own first self-query would come 1 s after the start: give the node that and more.
+    await waitFor(async () => Date.now() - started > 2_000, 5_000, 'two seconds since the start')
+    assert.equal(walks(), 0, 'the daemon\'s node started a walk (getClosestPeers)')
     assert.equal(connected(node, c) || connected(node, d), false, 'the daemon\'s node dialed a peer only a walk could have found')
   })
 
@@ -59,7 +78,7 @@ describe('kad-dht\'s routing table kept by membership, over real libp2p nodes', 
     const membership = new FakeMembership([a, b].map(m => m.peerId.toString()))
     // kad-dht checks a new contact with a ping, which membership answers, as in the agent (daemon/member-ping.ts).
     node.services.ping.bind(id => membership.alive.has(id))
-    const stop = feedRoutingTable(table, membership, pino({ level: 'silent' }))
+    const feed = feedRoutingTable(table, membership, pino({ level: 'silent' }))
     await waitFor(async () => (await find(node, a)) !== undefined && (await find(node, b)) !== undefined, 10_000, 'the alive members in the table')
     assert.equal(await find(node, late), undefined, 'a peer membership has not named is not in the table')
     membership.emit('member:join', late.peerId.toString())
@@ -70,8 +89,9 @@ describe('kad-dht\'s routing table kept by membership, over real libp2p nodes', 
     membership.emit('member:alive', a.peerId.toString())
     await waitFor(async () => (await find(node, a)) !== undefined, 10_000, 'a member back alive in the table again')
     assert.equal([a, b, late].some(m => connected(node, m)), false, 'filling the table dialed a member')
-    stop()
+    feed.stop()
     membership.emit('member:dead', late.peerId.toString())
+    await feed.settled()
     assert.notEqual(await find(node, late), undefined, 'an event after the feed stopped changed the table')
   })
 
