@@ -148,10 +148,16 @@ export const electionTunables = defineTunables<ElectionConfig>({
     // honest. The lease is not much shorter than lan's because test machines
     // are shared and loaded: event-loop stalls of seconds happen, and a lease
     // shorter than a stall turns into needless handoffs.
+    // Its contact lapse ends before a lease this node last saw renewed can
+    // lapse in its view (5 + 2 × 1.1 < 8 + 0.3, with a second for delivery):
+    // a cut-off node stops claiming before a lapse could tempt it. At 6 s a
+    // holder's last renewal seen 2.2 s before the cut let its lease lapse
+    // within the cut-off node's contact window, and it claimed a term no peer
+    // received (roles-cluster's partition test, once in CI).
     test: {
       leaseMs: 8_000,
       renewIntervalMs: 2_000,
-      contactLapseMs: 6_000,
+      contactLapseMs: 5_000,
       maxClockSkewMs: 300,
       claimSettleMs: 500,
       learnPeriodMs: 2_500,

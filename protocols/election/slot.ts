@@ -208,6 +208,8 @@ export class RoleSlot {
       const signal = AbortSignal.any([this.h.signal, AbortSignal.timeout(Math.min(cfg.dhtTimeoutMs, cfg.claimSettleMs * 3))])
       await this.h.resolve(role, signal).catch(() => undefined)
       if (this.h.signal.aborted || this.otherInForce(this.h.now())) return undefined
+      // The read can outlast the contact lapse (a cut-off node's walk times out): judge contact again.
+      if (this.h.now() >= this.contactEnd()) return cfg.claimSettleMs
     }
     // One above every term seen: the book, the persisted fence, our own last
     // statement. A claim that reached nobody went into none of them, so its
