@@ -3,17 +3,15 @@
 // given 40 s: the joiner's CPU when ready and 2, 5, 10, 20 and 40 s after its start, the old agents' CPU over those
 // 40 s, and the connections the joiner holds at the end. usage: node scripts/joiner-cost.mjs <cli.js> [N] [J] [gapMs]
 // npm run build first (it starts agents with harness/agent-process.ts from this checkout's dist/).
-import { AgentProcess, waitFor } from '../dist/harness/agent-process.js'
 import { procSample } from '../dist/bench/lib/proc-stat.js'
+import { AgentProcess, formPaced, sleep, waitAllAlive } from './lib/formation.mjs'
 const [cli, N = '50', J = '4', GAP = '1500'] = process.argv.slice(2)
 const n = Number(N)
-const sleep = ms => new Promise(r => setTimeout(r, ms))
 const cpu = a => { try { return procSample(a.agentPid).cpuSeconds } catch { return 0 } }
-const o = { cli, profile: 'lan', logLevel: 'warn' }
-const agents = [await AgentProcess.start(o)]
+const agents = []
 try {
-  for (let i = 1; i < n; i++) { await sleep(Number(GAP)); agents.push(await AgentProcess.start({ ...o, bootstrap: [agents[i % Math.min(3, agents.length)].addr] })) }
-  await waitFor(async () => (await Promise.all(agents.map(a => a.get('/v1/status').then(s => s.members.alive, () => 0)))).every(c => c === n), 600_000, 'all alive')
+  const o = await formPaced(cli, n, Number(GAP), agents)
+  await waitAllAlive(agents, n)
   await sleep(30_000)
   for (let j = 0; j < Number(J); j++) {
     const old0 = agents.reduce((s, a) => s + cpu(a), 0)

@@ -4,24 +4,20 @@
 // seconds and two windows of WIN seconds with the CPU per agent at rest.
 // usage: node scripts/paced-formation.mjs <cli.js> [N] [gapMs] [settleS] [winS]
 // npm run build first (it starts agents with harness/agent-process.ts from this checkout's dist/).
-import { AgentProcess, waitFor } from '../dist/harness/agent-process.js'
 import { procSample } from '../dist/bench/lib/proc-stat.js'
+import { formPaced, sleep, waitAllAlive } from './lib/formation.mjs'
 const [cli, N = '100', GAP = '1500', SETTLE = '60', WIN = '60'] = process.argv.slice(2)
-const n = Number(N); const gap = Number(GAP)
-const sleep = ms => new Promise(r => setTimeout(r, ms))
+const n = Number(N)
 const cpu = a => { try { return procSample(a.agentPid).cpuSeconds } catch { return 0 } }
 const total = agents => agents.reduce((s, a) => s + cpu(a), 0)
-const o = { cli, profile: 'lan', logLevel: 'warn' }
 const t0 = Date.now()
-const agents = [await AgentProcess.start(o)]
+const agents = []
 try {
-  for (let i = 1; i < n; i++) {
-    await sleep(gap)
-    agents.push(await AgentProcess.start({ ...o, bootstrap: [agents[i % Math.min(3, agents.length)].addr] }))
-    if ((i + 1) % 10 === 0) console.log(`${i + 1} started at ${((Date.now() - t0) / 1000).toFixed(0)} s, CPU so far ${total(agents).toFixed(1)} s`)
-  }
+  await formPaced(cli, n, Number(GAP), agents, count => {
+    if (count % 10 === 0) console.log(`${count} started at ${((Date.now() - t0) / 1000).toFixed(0)} s, CPU so far ${total(agents).toFixed(1)} s`)
+  })
   const last = Date.now()
-  await waitFor(async () => (await Promise.all(agents.map(a => a.get('/v1/status').then(s => s.members.alive, () => 0)))).every(c => c === n), 600_000, 'all alive')
+  await waitAllAlive(agents, n)
   const spent = total(agents)
   console.log(`all ${n} alive ${((Date.now() - last) / 1000).toFixed(1)} s after the last start; CPU ${spent.toFixed(1)} s (${(spent / n).toFixed(2)} s an agent)`)
   await sleep(Number(SETTLE) * 1000)
