@@ -302,11 +302,13 @@ export class RolloutDuty {
   }
 
   /** A succeeded rollout: the last region's holder writes its version into the deployment, once. */
-  private async finish (r: Rollout, deployments: ReadonlyMap<string, Deployment>, config: RolloutConfig, result: RolloutRoundResult, signal?: AbortSignal): Promise<void> {
+  private async finish (r: Rollout, deployments: Map<string, Deployment>, config: RolloutConfig, result: RolloutRoundResult, signal?: AbortSignal): Promise<void> {
     if (r.regions[r.regions.length - 1] !== this.init.region) return
     const d = deployments.get(r.component)
     if (d === undefined || d.version !== r.from || signal?.aborted === true) return
     await config.write(DEPLOYMENTS_NAMESPACE, d.name, { ...d, version: r.to })
+    // A rollout started from `to` (start.ts) is stepped later in this same round, against this round's deployments.
+    deployments.set(d.name, { ...d, version: r.to })
     this.init.metrics.writes.inc({ op: 'deployment' })
     result.finished.push(d.name)
     this.log.info({ rollout: r.id, component: r.component, from: r.from, to: r.to }, 'rollout: succeeded; the deployment now says the new version')

@@ -23,8 +23,10 @@
  * 7. the archive is reachable: in this node's blocks, or a provider found
  *    in the DHT in bounded time (503).
  *
- * `from` is the deployment's version, `lastStable` comes from the
- * component's earlier rollouts (history.ts), the id is readable and unique.
+ * `from` is the deployment's version, or the `to` of a rollout from it that
+ * succeeded and whose write into the deployment has not arrived here yet
+ * (state.ts `settledVersion`); `lastStable` comes from the component's
+ * earlier rollouts (history.ts), the id is readable and unique.
  */
 import { randomBytes } from 'node:crypto'
 import type { Deployment } from '../deployment.js'
@@ -35,7 +37,7 @@ import { IncompatibleRolloutError, NoDeploymentError, RolloutOpenError, RolloutR
 import { stableVersion } from './history.js'
 import { parseRollout, ROLLOUT_ID_PATTERN, type Rollout } from './record.js'
 import { parseStartRequest } from './request.js'
-import { OPEN_STATES, rolloutState, type RolloutWithProgress } from './state.js'
+import { OPEN_STATES, rolloutState, settledVersion, type RolloutWithProgress } from './state.js'
 import { deploymentRegions, targetNodes, type NetworkFacts } from './targets.js'
 
 /** Hex characters of the random part of a rollout id: 24 bits, so two rollouts of one version in one second still differ. */
@@ -77,7 +79,9 @@ export function planStart (input: unknown, facts: StartFacts, makeId: (component
   const name = req.component
   const d = facts.deployment
   if (d === undefined) throw new NoDeploymentError(`no deployment of ${name}: deploy it first (mycel component deploy ${name}@VERSION)`)
-  if (d.version === req.version) throw new SameVersionError(`${name} is deployed at ${req.version} already: nothing to roll`)
+  // A rollout that succeeded an instant ago speaks for the component until its write of `to` into the deployment arrives.
+  const from = settledVersion(d.version, facts.rollouts)
+  if (from === req.version) throw new SameVersionError(`${name} is deployed at ${req.version} already: nothing to roll`)
   for (const { rollout, progress } of facts.rollouts) {
     const state = rolloutState(rollout, progress)
     if (OPEN_STATES.includes(state)) {
@@ -101,9 +105,9 @@ export function planStart (input: unknown, facts: StartFacts, makeId: (component
     ...knobs,
     id: makeId(component, version),
     component,
-    from: d.version,
+    from,
     to: version,
-    lastStable: stableVersion(facts.rollouts, d.version, version, facts.now),
+    lastStable: stableVersion(facts.rollouts, from, version, facts.now),
     regions,
     createdAt: facts.now,
     control: { state: 'running', at: facts.now, promoted: false }

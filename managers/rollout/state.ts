@@ -74,6 +74,22 @@ export function rolloutVersion (input: RolloutVersionInput): string | undefined 
   return undefined
 }
 
+/**
+ * The version the component runs where no open rollout says otherwise: the
+ * deployment's, or the `to` of the newest rollout from it once that one
+ * succeeded. The last region's update manager writes a succeeded rollout's
+ * `to` into the deployment (driver.ts `finish`), and that write reaches each
+ * node a moment after the progress record that made the rollout succeed;
+ * meanwhile every node it touched runs `to` already (`rolloutVersion`). A
+ * rollout started in that moment starts from `to`, not from the version the
+ * deployment is about to stop saying (a rollout from that one would count on
+ * no node once the write arrives, and nobody would drive it).
+ */
+export function settledVersion (deploymentVersion: string, rollouts: ReadonlyArray<{ rollout: Rollout, progress: ReadonlyMap<string, RegionProgress> }>): string {
+  const newest = rollouts.filter(x => x.rollout.from === deploymentVersion).sort((a, b) => newestFirst(a.rollout, b.rollout))[0]
+  return newest !== undefined && rolloutState(newest.rollout, newest.progress) === 'succeeded' ? newest.rollout.to : deploymentVersion
+}
+
 export type Entries = Iterable<readonly [string, { value: unknown, writer?: string }]>
 
 export interface RolloutWithProgress {

@@ -23,9 +23,10 @@ import { formatTraceparent, newSpanId, newTraceId } from '../../../wire/trace-co
 import { rolloutMetrics } from '../../../managers/rollout/metrics.js'
 import { checkRolloutEntry, ROLLOUTS_NAMESPACE, type Rollout } from '../../../managers/rollout/record.js'
 import { checkProgressEntry, currentProgress, progressOf, ROLLOUT_PROGRESS_NAMESPACE, type RegionProgress } from '../../../managers/rollout/progress.js'
-import { rolloutState } from '../../../managers/rollout/state.js'
-import { checkDeploymentEntry, DEPLOYMENTS_NAMESPACE } from '../../../managers/deployment.js'
-import { PLACEMENTS_NAMESPACE } from '../../../managers/placement-namespace.js'
+import { indexRollouts, rolloutState } from '../../../managers/rollout/state.js'
+import { planStart } from '../../../managers/rollout/start.js'
+import { checkDeploymentEntry, DEPLOYMENTS_NAMESPACE, parseDeployment } from '../../../managers/deployment.js'
+import { currentPlacements, PLACEMENTS_NAMESPACE } from '../../../managers/placement-namespace.js'
 import { desiredReleases } from '../../../managers/desired.js'
 import type { Member } from '../../../protocols/membership/types.js'
 import type { HealthReport } from '../../../protocols/health/index.js'
@@ -151,6 +152,37 @@ describe('rollout duty (update manager)', () => {
     // The deployment now says 2.0.0: nodes stay there, nobody switches again.
     w.converge()
     for (const n of w.nodes) assert.deepEqual(n.switches, ['2.0.0'])
+  })
+
+  it('a rollout started the moment the one before succeeded, before its deployment write arrived, starts from its `to` and is driven at once', async () => {
+    const w = new World({ eu: 3 }, Date.now)
+    w.bad.add('3.0.0')
+    const r1 = await w.start({ maxUnavailable: 1 })
+    const duty = w.duty('eu')
+    await drive(w, [{ duty, term: 1 }], () => w.state(r1) === 'succeeded')
+    const deployed = (): string => (w.config.entries(DEPLOYMENTS_NAMESPACE).find(([k]) => k === 'web')![1].value as { version: string }).version
+    assert.equal(deployed(), '1.0.0', 'the holder writes the deployment in its next round')
+    // The operator's start in that moment, from this replica (as operator.ts reads it).
+    const members = w.membership('eu').members().map(m => ({ peerId: m.peerId, region: m.region, state: m.state, version: m.version }))
+    const index = indexRollouts(w.config.entries(ROLLOUTS_NAMESPACE), w.config.entries(ROLLOUT_PROGRESS_NAMESPACE))
+    const plan = planStart({ component: 'web', version: '3.0.0', canary: 1, maxParallel: { count: 1 } }, {
+      deployment: parseDeployment(w.config.entries(DEPLOYMENTS_NAMESPACE)[0][1].value),
+      rollouts: index.byComponent.get('web') ?? [],
+      network: { members, reports: new Map(w.nodes.map(n => [n.peerId, { version: '0.1.0', labels: {}, components: [{ name: 'web', version: n.version, state: 'running' as const, restarts: 0, health: 'passing' as const, since: 0 }] }])) },
+      placements: currentPlacements([]),
+      release: () => ({ archive: { cid: 'bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy', size: 1 } }),
+      now: Date.now()
+    }, () => 'r2')
+    assert.equal(plan.rollout.from, '2.0.0', 'from the version every node runs, not the one the deployment is about to stop saying')
+    assert.equal(plan.rollout.lastStable, '2.0.0')
+    await w.config.write(ROLLOUTS_NAMESPACE, 'r2', plan.rollout)
+    // One round writes the deployment and plans the new rollout against it.
+    await duty.round(1)
+    assert.equal(deployed(), '2.0.0')
+    assert.notEqual(progressOf(currentProgress(w.config.entries(ROLLOUT_PROGRESS_NAMESPACE)), 'r2', ['eu']).get('eu'), undefined, 'r2 planned in the same round')
+    // 3.0.0 fails its gate: rolled back to 2.0.0, where every node ends.
+    await drive(w, [{ duty, term: 1 }], () => w.state(plan.rollout) === 'rolled-back' && w.nodes.every(n => n.version === '2.0.0'))
+    assert.equal(w.nodes.filter(n => n.switches.includes('3.0.0')).length, 1, 'only the canary ran 3.0.0')
   })
 
   it('without maxUnavailable a whole wave switches at once (max-parallel), still never more', async () => {

@@ -93,6 +93,19 @@ describe('rollout start', () => {
     }
   })
 
+  it('from: the version of a rollout that succeeded before its deployment write arrived; a rolled-back one leaves the deployment\'s', () => {
+    const passed = progress({ state: 'passed', waves: [{ nodes: ['eu-1'], assigned: ['eu-1'], state: 'passed', passedAt: 5 }] })
+    const succeeded = facts({ rollouts: [withProgress(rollout(), passed)], release: releases({ '2.0.0': release(), '3.0.0': release() }) })
+    const r = planStart({ component: 'web', version: '3.0.0' }, succeeded).rollout
+    assert.deepEqual([r.from, r.lastStable], ['2.0.0', '2.0.0'])
+    refusedWith(() => planStart({ component: 'web', version: '2.0.0' }, succeeded), 'SameVersionError', 409, /2\.0\.0 already/)
+    const back = facts({ rollouts: [withProgress(rollout({ control: { state: 'rollback', at: 1 } }), passed)], release: releases({ '3.0.0': release() }) })
+    assert.equal(planStart({ component: 'web', version: '3.0.0' }, back).rollout.from, '1.0.0')
+    // Once the write arrived the succeeded rollout no longer starts from the deployment's version: from is the deployment's.
+    const arrived = facts({ deployment: parseDeployment({ name: 'web', version: '2.0.0' }), rollouts: [withProgress(rollout(), passed)], release: releases({ '3.0.0': release() }) })
+    assert.equal(planStart({ component: 'web', version: '3.0.0' }, arrived).rollout.from, '2.0.0')
+  })
+
   it('regions: an explicit list is exactly the regions the deployment runs in, in the operator\'s order', () => {
     assert.deepEqual(planStart({ component: 'web', version: '2.0.0', regions: ['us', 'eu'] }, facts()).rollout.regions, ['us', 'eu'])
     refusedWith(() => planStart({ component: 'web', version: '2.0.0', regions: ['eu'] }, facts()), 'RolloutRegionsError', 409, /missing us/)
@@ -124,7 +137,8 @@ describe('rollout start', () => {
       facts({ deployment: parseDeployment({ name: 'web', version: deployed }), rollouts: [r1, r2], release: releases({ '3.0.0': release() }) })).rollout.lastStable
     assert.equal(at('1.5.0'), '1.5.0', 'the deployment\'s version, healthy now')
     assert.equal(at('2.0.0'), '1.5.0', '2.0.0 (redeployed by hand) failed in r2: not the way back')
-    assert.equal(at('1.0.0'), '1.0.0')
+    // r1 from 1.0.0 succeeded: its nodes run 1.5.0 until its write reaches the deployment (state.ts settledVersion).
+    assert.equal(at('1.0.0'), '1.5.0')
   })
 
   it('ids are readable, unique and within the pattern, whatever the version', () => {

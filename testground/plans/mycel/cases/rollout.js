@@ -166,13 +166,20 @@ async function roll (agent, api, version, want, p, timeoutMs) {
   const t0 = Date.now()
   const id = (await runCli(args, timeoutMs)).trim()
   let view
-  await poll(async () => {
-    view = await agent.get(`/v1/rollouts/${encodeURIComponent(id)}`)
-    if (view.state === want) return true
-    // A rollout in another closed state does not get better by waiting.
-    if (view.state !== 'running') throw new Fatal(`rollout ${id} to ${version} is ${view.state}, expected ${want}: ${JSON.stringify(view.failure || {})}`)
-    return undefined
-  }, { timeoutMs, intervalMs: 250, what: `rollout ${id} ${want}` })
+  try {
+    await poll(async () => {
+      view = await agent.get(`/v1/rollouts/${encodeURIComponent(id)}`)
+      if (view.state === want) return true
+      // A rollout in another closed state does not get better by waiting.
+      if (view.state !== 'running') throw new Fatal(`rollout ${id} to ${version} is ${view.state}, expected ${want}: ${JSON.stringify(view.failure || {})}`)
+      return undefined
+    }, { timeoutMs, intervalMs: 250, what: `rollout ${id} ${want}` })
+  } catch (err) {
+    // What the record said last is what a post-mortem needs (the outputs may be gone by then).
+    const { nodes, ...rest } = view || {}
+    err.message = `${err.message}; last read: ${JSON.stringify(rest).slice(0, 1500)}`
+    throw err
+  }
   return { id, view, observedMs: Date.now() - t0 }
 }
 
