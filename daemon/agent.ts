@@ -117,6 +117,9 @@ export interface Readiness {
   faults: Fault[]
 }
 
+/** Membership events that may end or change a join: the bootstrap redial loop looks again on each. */
+const REDIAL_EVENTS = ['member:join', 'member:alive', 'member:suspect', 'member:dead', 'member:left'] as const
+
 /** How the agent was started. */
 export interface AgentOptions {
   /**
@@ -500,6 +503,10 @@ export class Agent {
       minBackoffMs: libp2pTunables.defaults(cfg.profile).redialMinMs,
       maxBackoffMs: libp2pTunables.defaults(cfg.profile).redialMaxMs,
       isJoined: () => membership.alivePeers().length > 0,
+      onChange: (wake) => {
+        for (const ev of REDIAL_EVENTS) membership.addEventListener(ev, wake)
+        return () => { for (const ev of REDIAL_EVENTS) membership.removeEventListener(ev, wake) }
+      },
       admission: admitted,
       registry: this.registry
     }, node, log))

@@ -30,6 +30,13 @@ export interface RedialInit {
   maxBackoffMs: number
   /** True while we are connected to the cluster; the loop idles then. */
   isJoined: () => boolean
+  /**
+   * Calls `wake` on every change that may end the join (membership events);
+   * returns the unsubscribe. A joined node then looks again at once instead
+   * of every `minBackoffMs` (two wake-ups a second on an idle agent); without
+   * it, and as a fallback with it, it looks every `maxBackoffMs`.
+   */
+  onChange?: (wake: () => void) => () => void
   /** Admission verdicts: a dial that connects joins nothing if the peer is refused. */
   admission?: PeerAdmission
   /** @default BOOTSTRAP_WARN_EVERY_MS */
@@ -62,6 +69,9 @@ export class Redialer implements Startable {
   private controller?: AbortController
   private readonly addrs: AddrState[]
   private backoff: number
+  /** Aborted by a membership change while the loop rests joined. */
+  private rested?: AbortController
+  private offChange?: () => void
   private readonly failures: Counter<'reason'>
   dialsTotal = 0
 
@@ -85,10 +95,13 @@ export class Redialer implements Startable {
   start (): void {
     if (this.controller !== undefined || this.addrs.length === 0) return
     this.controller = new AbortController()
+    this.offChange = this.init.onChange?.(() => { this.rested?.abort() })
     void this.loop(this.controller.signal)
   }
 
   stop (): void {
+    this.offChange?.()
+    this.offChange = undefined
     this.controller?.abort()
     this.controller = undefined
   }
@@ -102,15 +115,20 @@ export class Redialer implements Startable {
     while (!signal.aborted) {
       if (this.init.isJoined()) {
         this.noteConnected()
+        // Joined: rest until membership changes (or, without its events, the next backoff).
+        const rested = new AbortController()
+        this.rested = rested
+        await sleep(this.init.onChange !== undefined ? this.init.maxBackoffMs : this.backoff, AbortSignal.any([signal, rested.signal]))
+        this.rested = undefined
+        continue
+      }
+      const results = await Promise.all(this.addrs.map(async a => await this.dial(a, signal)))
+      if (signal.aborted) return
+      if (results.some(ok => ok)) {
+        this.backoff = this.init.minBackoffMs
       } else {
-        const results = await Promise.all(this.addrs.map(async a => await this.dial(a, signal)))
-        if (signal.aborted) return
-        if (results.some(ok => ok)) {
-          this.backoff = this.init.minBackoffMs
-        } else {
-          this.logger.debug({ backoffMs: this.backoff }, 'no bootstrap peer reachable; retrying')
-          this.backoff = Math.min(this.backoff * 2, this.init.maxBackoffMs)
-        }
+        this.logger.debug({ backoffMs: this.backoff }, 'no bootstrap peer reachable; retrying')
+        this.backoff = Math.min(this.backoff * 2, this.init.maxBackoffMs)
       }
       await sleep(Math.round(jittered(this.backoff, 0.5)), signal)
     }

@@ -102,7 +102,8 @@ export class AdmissionService implements PeerAdmission {
   private readonly limitedProtocols: ReadonlySet<string>
   private rules?: AdmissionRules
   private offPolicy?: () => void
-  private limitTimer?: ReturnType<typeof setInterval>
+  /** Armed only while some peer is limited, for the earliest one's deadline: an idle agent has no timer here. */
+  private limitTimer?: ReturnType<typeof setTimeout>
   private shutdown?: AbortController
   private gateInstalled = false
 
@@ -170,8 +171,6 @@ export class AdmissionService implements PeerAdmission {
       onError: (err, conn) => { this.log.debug({ err: errText(err), peer: conn.remotePeer.toString() }, 'admission handshake: serving failed') }
     })
     for (const conn of c.connectionManager.getConnections()) this.onConnectionOpen(new CustomEvent('connection:open', { detail: conn }))
-    this.limitTimer = setInterval(() => { this.expireLimited() }, Math.min(1000, cfg.limitedWaitMs))
-    this.limitTimer.unref?.()
     await registered
   }
 
@@ -179,7 +178,8 @@ export class AdmissionService implements PeerAdmission {
     if (this.shutdown === undefined) return
     this.shutdown.abort()
     this.shutdown = undefined
-    clearInterval(this.limitTimer)
+    clearTimeout(this.limitTimer)
+    this.limitTimer = undefined
     this.offPolicy?.()
     this.offPolicy = undefined
     this.limited.clear()
@@ -398,6 +398,7 @@ export class AdmissionService implements PeerAdmission {
       const held = this.limited.get(peer)
       if (held === undefined) {
         this.limited.set(peer, { why: v.why, hello: v.hello, conn, since: Date.now(), caughtUp: false, denied: false })
+        this.armLimitTimer()
         if (v.why === 'held') this.log.debug({ peer }, 'judging peer once critical config is read and caught up')
         else this.log.info({ peer, why: v.why }, v.why === 'joining' ? 'peer presented a valid join token; waiting for its admission to be committed' : 'peer claims newer critical config; fetching it before judging the peer')
         if (v.why === 'catching-up') void this.catchUp(peer, conn)
@@ -452,6 +453,19 @@ export class AdmissionService implements PeerAdmission {
     }
     this.refused.forget((peer, r) => (r.reason === 'not_allowed' || r.reason.startsWith('token_')) && rules.policy.standing(peer) === 'admitted')
     for (const [peer, l] of [...this.limited]) void this.reconsider(peer, l)
+  }
+
+  /** Until the earliest limited peer's deadline; re-armed after it while any peer is still limited. */
+  private armLimitTimer (): void {
+    if (this.limitTimer !== undefined || this.limited.size === 0 || this.shutdown === undefined) return
+    let earliest = Infinity
+    for (const l of this.limited.values()) earliest = Math.min(earliest, l.since)
+    this.limitTimer = setTimeout(() => {
+      this.limitTimer = undefined
+      this.expireLimited()
+      this.armLimitTimer()
+    }, Math.max(0, earliest + this.init.config.limitedWaitMs - Date.now()))
+    this.limitTimer.unref?.()
   }
 
   /** Limited peers the policy did not admit in time are hung up on, not remembered: the next connection tries again. */

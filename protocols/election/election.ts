@@ -30,7 +30,7 @@ import { LeaseBook } from './book.js'
 import { LeaseRepair } from './repair.js'
 import type { FencingStore } from './fencing.js'
 import type { LeaseSource, LeaseTransport } from './transport.js'
-import type { ElectionMetrics } from './metrics.js'
+import { onScrape, type ElectionMetrics } from './metrics.js'
 import { RoleSlot, type DemoteReason, type SlotHost } from './slot.js'
 import { LeaseWriter } from './lease-writer.js'
 import { DhtUpkeep } from './dht-upkeep.js'
@@ -105,7 +105,8 @@ export class ElectionEngine extends EventTarget {
   private startedAt = 0
   private readonly lastHeld = new Map<string, number>()
   private readonly lastHolder = new Map<string, string>()
-  private gaugeTimer: ReturnType<typeof setInterval> | undefined
+  /** Stops filling the holderless gauge at scrape time. */
+  private offGauges: (() => void) | undefined
   private readonly now: () => number
   private readonly random: () => number
   private lastViewChange = 0
@@ -204,8 +205,7 @@ export class ElectionEngine extends EventTarget {
     for (const ev of MEMBERSHIP_EVENTS) this.c.membership.addEventListener(ev, this.onMembership)
     for (const slot of this.slots.values()) slot.start(this.init.config.learnPeriodMs)
     this.upkeep.start(controller.signal)
-    this.gaugeTimer = setInterval(() => { this.updateGauges() }, 1_000)
-    this.gaugeTimer.unref?.()
+    this.offGauges = onScrape(this.c.metrics.holderless, () => { this.updateGauges() })
   }
 
   private updateGauges (): void {
@@ -228,7 +228,8 @@ export class ElectionEngine extends EventTarget {
     await Promise.allSettled(halted)
     await Promise.allSettled([...this.slots.values()].map(async slot => { await slot.releaseIfHeld() }))
     this.slots.clear()
-    clearInterval(this.gaugeTimer)
+    this.offGauges?.()
+    this.offGauges = undefined
     for (const ev of MEMBERSHIP_EVENTS) this.c.membership.removeEventListener(ev, this.onMembership)
     this.c.transport.stop()
     this.controller = undefined

@@ -1,6 +1,21 @@
 /** Election metrics, one factory; every metric is optional (no registry → unregistered). */
-import type { Registry } from 'prom-client'
+import type { Gauge, Registry } from 'prom-client'
 import { metricsOn } from '../../lib/metrics.js'
+
+/** What a gauge's scrape runs (`onScrape`), by gauge: the gauge is shared by whoever asks a registry for it. */
+const scrapers = new WeakMap<object, Set<() => void>>()
+
+/**
+ * Run `fill` whenever `gauge` is scraped, until the returned function is
+ * called: a value that changes with the clock is computed when someone looks,
+ * not by a timer that wakes an idle agent every second.
+ */
+export function onScrape (gauge: Gauge<string>, fill: () => void): () => void {
+  const set = scrapers.get(gauge) ?? new Set<() => void>()
+  scrapers.set(gauge, set)
+  set.add(fill)
+  return () => { set.delete(fill) }
+}
 
 export function electionMetrics (registry?: Registry) {
   const m = metricsOn(registry)
@@ -23,7 +38,9 @@ export function electionMetrics (registry?: Registry) {
     holderless: m.gauge({
       name: 'mycel_election_holderless_seconds',
       help: 'Seconds the own-region role has been without a lease in force, in this node\'s view (0 while held)',
-      labelNames: ['region', 'role']
+      labelNames: ['region', 'role'],
+      // Filled at scrape time by the running engine (election.ts `onScrape`).
+      collect () { for (const fill of scrapers.get(this) ?? []) fill() }
     }),
     isHolder: m.gauge({
       name: 'mycel_election_is_holder',

@@ -20,6 +20,8 @@ interface Item {
 export class BroadcastQueue {
   private readonly items = new Map<string, Item>()
   private nextId = 0
+  /** Resolvers of `nonEmpty` waits, called by the next enqueue. */
+  private waiters: Array<() => void> = []
 
   constructor (private readonly retransmitMult: number, private readonly maxItems: number) {}
 
@@ -32,6 +34,29 @@ export class BroadcastQueue {
     this.items.delete(member)
     this.items.set(member, { member, raw, transmits: 0, id: this.nextId++ })
     if (this.items.size > this.maxItems) this.evict()
+    if (this.waiters.length > 0) {
+      const waiters = this.waiters
+      this.waiters = []
+      for (const wake of waiters) wake()
+    }
+  }
+
+  /**
+   * Resolves once the queue holds an update (at once if it does), or when
+   * `signal` aborts: the gossip loop sleeps here instead of waking every
+   * gossip interval to find nothing to send.
+   */
+  async nonEmpty (signal: AbortSignal): Promise<void> {
+    if (this.items.size > 0 || signal.aborted) return
+    await new Promise<void>(resolve => {
+      const done = (): void => {
+        signal.removeEventListener('abort', done)
+        this.waiters = this.waiters.filter(w => w !== done)
+        resolve()
+      }
+      this.waiters.push(done)
+      signal.addEventListener('abort', done, { once: true })
+    })
   }
 
   /**

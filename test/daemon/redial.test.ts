@@ -4,6 +4,7 @@
  * `connected`, not `untried` (the flake in bootstrap-failures.test.ts).
  */
 import { strict as assert } from 'node:assert'
+import FakeTimers from '@sinonjs/fake-timers'
 import pino from 'pino'
 import { Redialer } from '../../daemon/redial.js'
 import type { MycelNode } from '../../daemon/node.js'
@@ -40,6 +41,34 @@ describe('redial: bootstrap status', () => {
       assert.notEqual(r.status()[0].lastSuccessAt, null)
       assert.equal(dials(), 0)
     } finally { r.stop() }
+  })
+
+  it('joined, it rests until membership changes instead of looking every backoff; isolated, it dials at once', async () => {
+    const clock = FakeTimers.install({ toFake: ['setTimeout', 'clearTimeout', 'Date'] })
+    let joined = true
+    let turns = 0
+    let wake: (() => void) | undefined
+    const { node, dials } = fakeNode([])
+    const r = new Redialer({
+      bootstrap: [ADDR], minBackoffMs: 100, maxBackoffMs: 60_000,
+      isJoined: () => { turns++; return joined },
+      onChange: (w) => { wake = w; return () => { wake = undefined } }
+    }, node, pino({ level: 'silent' }))
+    try {
+      r.start()
+      await clock.tickAsync(30_000)
+      assert.equal(turns, 1, 'no look in 30 s of rest: 300 backoffs, no membership change')
+      assert.equal(dials(), 0)
+      joined = false
+      wake?.()
+      await clock.tickAsync(0)
+      assert.equal(turns, 2)
+      assert.equal(dials(), 1, 'the change that isolated it dials the bootstrap peer at once')
+    } finally {
+      r.stop()
+      clock.uninstall()
+    }
+    assert.equal(wake, undefined, 'stop unsubscribes')
   })
 
   it('keeps it untried while the connected peer is not admitted, or while we are connected to others only', async () => {

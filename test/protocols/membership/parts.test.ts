@@ -122,6 +122,27 @@ describe('membership parts', () => {
       q.enqueue('c', raw(3))
       assert.equal(q.size, 2)
     })
+
+    it('nonEmpty: waits for the next update, not a timer; at once when one is queued; ends on abort', async () => {
+      const q = new BroadcastQueue(4, 10)
+      const ac = new AbortController()
+      let woke = false
+      const waiting = q.nonEmpty(ac.signal).then(() => { woke = true })
+      await Promise.resolve()
+      assert.equal(woke, false)
+      q.enqueue('a', raw(1))
+      await waiting
+      assert.equal(woke, true)
+      await q.nonEmpty(ac.signal) // queued: resolves at once
+      q.take(10_000, 1); q.take(10_000, 1); q.take(10_000, 1); q.take(10_000, 1)
+      assert.equal(q.size, 0)
+      const aborted = q.nonEmpty(ac.signal)
+      ac.abort()
+      await aborted
+      // A wait that ended by abort leaves nothing behind for the next enqueue to call.
+      q.enqueue('b', raw(2))
+      assert.equal(q.size, 1)
+    })
   })
 
   describe('durable incarnation', () => {
