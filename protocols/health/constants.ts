@@ -62,8 +62,10 @@ export const healthTunables = defineTunables<HealthConfig>({
   }),
   profiles: {
     // 0.5 reports a second per region: 30 s refreshes up to 15 members, 200 s at 100, the 10-minute cap at 300.
-    lan: { publishIntervalMs: 30_000, regionReportsPerSecond: 0.5, maxRefreshMs: 600_000, staleAfterIntervals: 3, maxFutureSkewMs: 60_000, maxReportBytes: 16 * 1024, minPublishGapMs: 2_000, syncTimeoutMs: 10_000 },
-    wan: { publishIntervalMs: 30_000, regionReportsPerSecond: 0.5, maxRefreshMs: 600_000, staleAfterIntervals: 3, maxFutureSkewMs: 120_000, maxReportBytes: 16 * 1024, minPublishGapMs: 5_000, syncTimeoutMs: 20_000 },
+    // A quarter of a report a second per region (it was half): reports are an idle agent's largest gossip
+    // stream, and what a reader acts on is sent at once anyway; only gauges wait (docs/performance.md, 15th pass).
+    lan: { publishIntervalMs: 30_000, regionReportsPerSecond: 0.25, maxRefreshMs: 600_000, staleAfterIntervals: 3, maxFutureSkewMs: 60_000, maxReportBytes: 16 * 1024, minPublishGapMs: 2_000, syncTimeoutMs: 10_000 },
+    wan: { publishIntervalMs: 30_000, regionReportsPerSecond: 0.25, maxRefreshMs: 600_000, staleAfterIntervals: 3, maxFutureSkewMs: 120_000, maxReportBytes: 16 * 1024, minPublishGapMs: 5_000, syncTimeoutMs: 20_000 },
     // Tests watch gauges move within seconds: the region rate keeps the 1 s period up to 50 members.
     test: { publishIntervalMs: 1_000, regionReportsPerSecond: 50, maxRefreshMs: 10_000, staleAfterIntervals: 5, maxFutureSkewMs: 60_000, maxReportBytes: 16 * 1024, minPublishGapMs: 200, syncTimeoutMs: 3_000 }
   },

@@ -37,9 +37,9 @@ describe('health cadence: refresh period, staleness, what is published at once',
     }))
   })
 
-  it('on lan: 30 s up to 15 members, 200 s at 100, ten minutes from 300 on', () => {
+  it('on lan: 30 s up to 7 members, 400 s at 100, ten minutes from 150 on', () => {
     const lan = healthTunables.defaults('lan')
-    expect([1, 15, 16, 100, 300, 5_000].map(n => refreshIntervalMs(lan, n))).to.deep.equal([30_000, 30_000, 32_000, 200_000, 600_000, 600_000])
+    expect([1, 7, 8, 30, 100, 150, 5_000].map(n => refreshIntervalMs(lan, n))).to.deep.equal([30_000, 30_000, 32_000, 120_000, 400_000, 600_000, 600_000])
     // The test profile keeps 1 s reports for every cluster a test starts.
     expect(refreshIntervalMs(healthTunables.defaults('test'), 50)).to.equal(1_000)
   })
