@@ -113,7 +113,13 @@ describe('rollouts across four real agents', function () {
     assert.ok(killed !== undefined, 'the update manager was killed mid-rollout')
     assert.ok(worst <= 1, `at most one node down at once (saw ${worst})`)
     for (const [node, versions] of seen) assert.deepEqual(versions, ['1.0.0', '2.0.0'], `${node} switched exactly once`)
-    const dep = await cli('component', 'deployments', 'web', '--json', '--api', agents[3].api)
+    // The last region's holder writes `to` into the deployment a round after the rollout reads `succeeded`, and the
+    // write then travels (docs/rollouts.md, "The record"): poll for it, as any reader must (CI read 1.0.0 once).
+    let dep = { stdout: '' }
+    await waitFor(async () => {
+      dep = await cli('component', 'deployments', 'web', '--json', '--api', agents[3].api)
+      return /"version": ?"2\.0\.0"/.test(dep.stdout)
+    }, 30_000, 'the deployment says 2.0.0', 250).catch(() => {})
     assert.match(dep.stdout, /"version": ?"2\.0\.0"/)
   })
 })
