@@ -27,13 +27,14 @@ const log = pino({ level: process.env.MYCEL_TEST_LOG ?? 'silent' })
 
 interface TestNode { node: MycelNode, served: string[] }
 
-async function start (network: NetworkIdentity | undefined | 'none', registry = new Registry()): Promise<TestNode> {
+async function start (network: NetworkIdentity | undefined | 'none', registry = new Registry(), over: { policyRequired?: boolean, limitedWaitMs?: number } = {}): Promise<TestNode> {
+  const config = admissionTunables.create('test', { limitedWaitMs: over.limitedWaitMs })
   const node = await createNode({
     privateKey: await generateKeyPair('Ed25519'),
     listen: ['/ip4/127.0.0.1/tcp/0'],
     profile: libp2pTunables.defaults('test'),
     // 'none': a plain libp2p node without the admission protocol.
-    ...(network === 'none' ? {} : { admission: admission({ network, config: admissionTunables.defaults('test'), logger: log, registry }) })
+    ...(network === 'none' ? {} : { admission: admission({ network, config, logger: log, registry, policyRequired: over.policyRequired }) })
   })
   await node.start()
   const t: TestNode = { node, served: [] }
@@ -91,8 +92,8 @@ describe('admission', function () {
 
   describe('over real libp2p nodes', () => {
     const nodes: TestNode[] = []
-    const make = async (network: NetworkIdentity | undefined | 'none'): Promise<TestNode> => {
-      const t = await start(network)
+    const make = async (network: NetworkIdentity | undefined | 'none', over: { policyRequired?: boolean, limitedWaitMs?: number } = {}): Promise<TestNode> => {
+      const t = await start(network, new Registry(), over)
       nodes.push(t)
       return t
     }
@@ -179,6 +180,20 @@ describe('admission', function () {
       assert.ok(reply instanceof Error)
       await waitFor('refusal', () => adm(a).refusal(id(plain)) !== undefined)
       assert.equal(adm(a).refusal(id(plain))?.reason, 'no_handshake')
+      assert.deepEqual(a.served, [])
+    })
+
+    it('a peer held without a verdict is hung up on once limitedWaitMs has passed, not before', async () => {
+      // No admission policy is ever attached: every verdict is held (limited), until the wait runs out.
+      const a = await make(G1, { policyRequired: true, limitedWaitMs: 800 })
+      const b = await make(G1)
+      const t0 = Date.now()
+      await b.node.dial(a.node.getMultiaddrs()[0])
+      await waitFor('a holds the connection', () => a.node.getConnections(b.node.peerId).length > 0)
+      await waitFor('a hangs up on the held peer', () => a.node.getConnections(b.node.peerId).length === 0, 10_000)
+      const elapsed = Date.now() - t0
+      assert.ok(elapsed >= 700, `hung up after ${elapsed} ms, before the 800 ms wait`)
+      assert.ok(!adm(a).status().connected.some(c => c.peerId === id(b)))
       assert.deepEqual(a.served, [])
     })
 
