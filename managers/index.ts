@@ -114,7 +114,8 @@ export class Roles implements Startable {
     const tunables = resolveRoleTunables(init.profile, init.duties, init.roleTunables)
     this.duties = tunables.framework
     const logger = c.logger.child({ component: 'roles' })
-    const emetrics = electionMetrics(c.registry)
+    // The holderless gauge reads the engine at scrape time (assigned below, before anything can scrape).
+    const emetrics = electionMetrics(c.registry, { holderless: () => this.election.holderless() })
     const metrics = rolesMetrics(c.registry)
     // A fencing state that cannot be persisted stops the roles (fail-stop): the agent stops this component.
     this.fencing = new FencingStore({ dataDir: c.dataDir, logger, onFail: (err) => { c.faults?.report('roles', err) } })

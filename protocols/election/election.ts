@@ -30,7 +30,7 @@ import { LeaseBook } from './book.js'
 import { LeaseRepair } from './repair.js'
 import type { FencingStore } from './fencing.js'
 import type { LeaseSource, LeaseTransport } from './transport.js'
-import { onScrape, type ElectionMetrics } from './metrics.js'
+import type { ElectionMetrics } from './metrics.js'
 import { RoleSlot, type DemoteReason, type SlotHost } from './slot.js'
 import { LeaseWriter } from './lease-writer.js'
 import { DhtUpkeep } from './dht-upkeep.js'
@@ -103,10 +103,7 @@ export class ElectionEngine extends EventTarget {
   private controller: AbortController | undefined
   private stopping = false
   private startedAt = 0
-  private readonly lastHeld = new Map<string, number>()
   private readonly lastHolder = new Map<string, string>()
-  /** Stops filling the holderless gauge at scrape time. */
-  private offGauges: (() => void) | undefined
   private readonly now: () => number
   private readonly random: () => number
   private lastViewChange = 0
@@ -205,11 +202,6 @@ export class ElectionEngine extends EventTarget {
     for (const ev of MEMBERSHIP_EVENTS) this.c.membership.addEventListener(ev, this.onMembership)
     for (const slot of this.slots.values()) slot.start(this.init.config.learnPeriodMs)
     this.upkeep.start(controller.signal)
-    this.offGauges = onScrape(this.c.metrics.holderless, () => { this.updateGauges() })
-  }
-
-  private updateGauges (): void {
-    for (const role of this.init.roles) this.c.metrics.holderless.set({ region: this.c.region, role }, this.holderlessSeconds(role))
   }
 
   /** Stop acting, hand the roles over (release) and stop every timer. */
@@ -228,8 +220,6 @@ export class ElectionEngine extends EventTarget {
     await Promise.allSettled(halted)
     await Promise.allSettled([...this.slots.values()].map(async slot => { await slot.releaseIfHeld() }))
     this.slots.clear()
-    this.offGauges?.()
-    this.offGauges = undefined
     for (const ev of MEMBERSHIP_EVENTS) this.c.membership.removeEventListener(ev, this.onMembership)
     this.c.transport.stop()
     this.controller = undefined
@@ -338,16 +328,21 @@ export class ElectionEngine extends EventTarget {
     return { lease: best.lease, status: this.status(best.lease, this.now()), records: found.length }
   }
 
-  /** Seconds without a lease in force for an own-region role (0 while one is). */
+  /**
+   * Seconds without a lease in force for an own-region role (0 while one is):
+   * since the best known lease stopped being in force in this node's view
+   * (`leaseEndSeen`: its expiry, its release, or the contact lapse after its
+   * holder was declared gone), or since this engine started if it knows none.
+   */
   holderlessSeconds (role: string): number {
     const sl = this.book.get(this.c.region, role)
-    const now = this.now()
-    if (sl !== undefined && this.status(sl.lease, now, 0) === 'active') {
-      this.lastHeld.set(role, now)
-      return 0
-    }
-    const since = Math.max(this.lastHeld.get(role) ?? this.startedAt, sl !== undefined && sl.lease.expiresAt <= now ? sl.lease.expiresAt : 0, this.startedAt)
-    return Math.max(0, (now - since) / 1000)
+    const end = sl === undefined ? this.startedAt : leaseEndSeen(sl.lease, 0, this.init.config.contactLapseMs, this.gone.at(sl.lease.holder))
+    return Math.max(0, (this.now() - Math.max(end, this.startedAt)) / 1000)
+  }
+
+  /** `mycel_election_holderless_seconds`, read when the metrics are scraped. */
+  holderless (): Array<{ region: string, role: string, seconds: number }> {
+    return this.init.roles.map(role => ({ region: this.c.region, role, seconds: this.holderlessSeconds(role) }))
   }
 
   // ---- incoming leases ----

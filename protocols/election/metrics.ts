@@ -1,23 +1,13 @@
 /** Election metrics, one factory; every metric is optional (no registry → unregistered). */
-import type { Gauge, Registry } from 'prom-client'
+import type { Registry } from 'prom-client'
 import { metricsOn } from '../../lib/metrics.js'
 
-/** What a gauge's scrape runs (`onScrape`), by gauge: the gauge is shared by whoever asks a registry for it. */
-const scrapers = new WeakMap<object, Set<() => void>>()
-
-/**
- * Run `fill` whenever `gauge` is scraped, until the returned function is
- * called: a value that changes with the clock is computed when someone looks,
- * not by a timer that wakes an idle agent every second.
- */
-export function onScrape (gauge: Gauge<string>, fill: () => void): () => void {
-  const set = scrapers.get(gauge) ?? new Set<() => void>()
-  scrapers.set(gauge, set)
-  set.add(fill)
-  return () => { set.delete(fill) }
+/** What the gauges read at scrape time; absent (tests), they are left unset. */
+export interface ElectionMetricsSource {
+  holderless: () => ReadonlyArray<{ region: string, role: string, seconds: number }>
 }
 
-export function electionMetrics (registry?: Registry) {
+export function electionMetrics (registry?: Registry, source?: ElectionMetricsSource) {
   const m = metricsOn(registry)
   return {
     termsClaimed: m.counter({
@@ -39,8 +29,8 @@ export function electionMetrics (registry?: Registry) {
       name: 'mycel_election_holderless_seconds',
       help: 'Seconds the own-region role has been without a lease in force, in this node\'s view (0 while held)',
       labelNames: ['region', 'role'],
-      // Filled at scrape time by the running engine (election.ts `onScrape`).
-      collect () { for (const fill of scrapers.get(this) ?? []) fill() }
+      // Read when scraped (election.ts `holderless`): a timer would wake an idle agent every second for it.
+      collect () { if (source !== undefined) for (const h of source.holderless()) this.set({ region: h.region, role: h.role }, h.seconds) }
     }),
     isHolder: m.gauge({
       name: 'mycel_election_is_holder',

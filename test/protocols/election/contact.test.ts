@@ -37,6 +37,25 @@ for (const seed of SEEDS) describe(`election: leases that live while their holde
     assertUniqueTerms(world)
   })
 
+  it('holderless seconds count from the moment the lease stopped being in force in this view, however rarely they are read', async () => {
+    const world = await sim.electedWorld(4)
+    const { clock } = world
+    // Held for a while with nobody asking (the gauge is read only when scraped).
+    await clock.tickAsync(3 * SEEN.renewIntervalMs)
+    const old = world.acting('network')[0]
+    const other = [...world.nodes.values()].find(n => n !== old)!
+    assert.equal(other.engine.holderlessSeconds('network'), 0)
+    const crashAt = clock.now()
+    await old.crash()
+    // Declared dead at once (a perfect detector): the lease ends a contact lapse later, long before its expiry,
+    // and before any successor's claim (it waits the skew margin past that).
+    await clock.tickAsync(SEEN.contactLapseMs + 100)
+    const seconds = other.engine.holderlessSeconds('network')
+    const expected = (clock.now() - crashAt - SEEN.contactLapseMs) / 1000
+    assert.ok(Math.abs(seconds - expected) < 0.05, `${seconds} s holderless, ${expected} s since the lease ended in this view`)
+    assert.deepEqual(other.engine.holderless().find(h => h.role === 'network'), { region: 'eu', role: 'network', seconds })
+  })
+
   it('a cut-off holder stops for lost contact before the others take over; its renewals that went out do not extend it', async () => {
     const world = await sim.electedWorld(4)
     const { clock } = world
