@@ -32,9 +32,9 @@ export interface RedialInit {
   isJoined: () => boolean
   /**
    * Calls `wake` on every change that may end the join (membership events);
-   * returns the unsubscribe. A joined node then looks again at once instead
-   * of every `minBackoffMs` (two wake-ups a second on an idle agent); without
-   * it, and as a fallback with it, it looks every `maxBackoffMs`.
+   * returns the unsubscribe. A joined node then looks again on each change,
+   * and otherwise only every `maxBackoffMs`, instead of every backoff (two
+   * wake-ups a second on an idle agent), which is what it does without this.
    */
   onChange?: (wake: () => void) => () => void
   /** Admission verdicts: a dial that connects joins nothing if the peer is refused. */

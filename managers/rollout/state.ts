@@ -56,6 +56,11 @@ export interface RolloutVersionInput {
   rollouts: ReadonlyArray<{ rollout: Rollout, progress: ReadonlyMap<string, RegionProgress> }>
 }
 
+/** The rollouts started from `version`, newest first: the only ones that speak while the deployment says it. */
+function fromVersion<T extends { rollout: Rollout }> (rollouts: readonly T[], version: string): T[] {
+  return rollouts.filter(x => x.rollout.from === version).sort((a, b) => newestFirst(a.rollout, b.rollout))
+}
+
 /**
  * The version a rollout makes this node run, or undefined when none speaks
  * for it (it runs the deployment's version). Only rollouts started from the
@@ -66,8 +71,7 @@ export interface RolloutVersionInput {
  * deployment's version, so a node that joins mid-rollout gets the old one.
  */
 export function rolloutVersion (input: RolloutVersionInput): string | undefined {
-  const candidates = input.rollouts.filter(x => x.rollout.from === input.deploymentVersion).sort((a, b) => newestFirst(a.rollout, b.rollout))
-  for (const { rollout, progress } of candidates) {
+  for (const { rollout, progress } of fromVersion(input.rollouts, input.deploymentVersion)) {
     if (!rollout.regions.includes(input.region) || !touched(progress.get(input.region), input.peerId)) continue
     return rolloutState(rollout, progress) === 'rolled-back' ? revertVersion(rollout) : rollout.to
   }
@@ -85,8 +89,8 @@ export function rolloutVersion (input: RolloutVersionInput): string | undefined 
  * deployment is about to stop saying (a rollout from that one would count on
  * no node once the write arrives, and nobody would drive it).
  */
-export function settledVersion (deploymentVersion: string, rollouts: ReadonlyArray<{ rollout: Rollout, progress: ReadonlyMap<string, RegionProgress> }>): string {
-  const newest = rollouts.filter(x => x.rollout.from === deploymentVersion).sort((a, b) => newestFirst(a.rollout, b.rollout))[0]
+export function settledVersion (deploymentVersion: string, rollouts: RolloutVersionInput['rollouts']): string {
+  const newest = fromVersion(rollouts, deploymentVersion)[0]
   return newest !== undefined && rolloutState(newest.rollout, newest.progress) === 'succeeded' ? newest.rollout.to : deploymentVersion
 }
 

@@ -61,8 +61,8 @@ export const healthTunables = defineTunables<HealthConfig>({
     syncTimeoutMs: tunable.positive()
   }),
   profiles: {
-    // 0.5 reports a second per region: 30 s refreshes up to 15 members, 200 s at 100, the 10-minute cap at 300.
-    // A quarter of a report a second per region (it was half): reports are an idle agent's largest gossip
+    // A quarter of a report a second per region: 30 s refreshes up to 7 members, 120 s at 30, 400 s at 100, the
+    // 10-minute cap from 150. It was half (30 s up to 15, 200 s at 100): reports are an idle agent's largest gossip
     // stream, and what a reader acts on is sent at once anyway; only gauges wait (docs/performance.md, 15th pass).
     lan: { publishIntervalMs: 30_000, regionReportsPerSecond: 0.25, maxRefreshMs: 600_000, staleAfterIntervals: 3, maxFutureSkewMs: 60_000, maxReportBytes: 16 * 1024, minPublishGapMs: 2_000, syncTimeoutMs: 10_000 },
     wan: { publishIntervalMs: 30_000, regionReportsPerSecond: 0.25, maxRefreshMs: 600_000, staleAfterIntervals: 3, maxFutureSkewMs: 120_000, maxReportBytes: 16 * 1024, minPublishGapMs: 5_000, syncTimeoutMs: 20_000 },
