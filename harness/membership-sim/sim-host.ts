@@ -5,7 +5,9 @@
  * fabric instead of sockets.
  *
  * gossipsub is not simulated: membership also publishes the updates a node
- * originates on its topic, and here that publication reaches nobody. What
+ * originates, and a joiner's record first-hand, on its topic, and here that
+ * publication reaches nobody (so every update arrives by probe or push-pull
+ * and drives gossip rounds where it lands first). What
  * spreads an update in the simulation is SWIM's own path (piggyback on
  * probes and acks, gossip rounds, push-pull), so detection and
  * dissemination times are those of SWIM alone: an upper bound on the

@@ -36,8 +36,11 @@ export interface SwimContext {
   random: () => number
   /** Aborted on stop(). */
   signal: AbortSignal
-  /** Decode, order, verify and apply one update from the network; never throws. */
-  ingest: (raw: SignedUpdate, channel: Channel) => Promise<ApplyResult | 'rejected'>
+  /**
+   * Decode, order, verify and apply one update from the network; never throws.
+   * `from`: the requester of a push-pull whose records these are (swim.ts).
+   */
+  ingest: (raw: SignedUpdate, channel: Channel, from?: string) => Promise<ApplyResult | 'rejected'>
   /** Updates to piggyback on the next probe or ack. */
   piggyback: () => SignedUpdate[]
   /** Raise (sign, apply, spread) our suspicion of `id` at incarnation `inc`. */

@@ -44,6 +44,10 @@ export function membershipMetrics (registry?: Registry, source?: { counts: () =>
       help: 'Push-pull exchanges by role (initiator|responder), kind (digest|full) and result',
       labelNames: ['role', 'kind', 'result'] as const
     }),
+    gossipPings: m.counter({
+      name: 'mycel_membership_gossip_pings_total',
+      help: 'Pings the gossip loop sent to spread queued updates (probes not counted): what dissemination costs beyond probing'
+    }),
     bytes: m.counter({
       name: 'mycel_membership_bytes_total',
       help: 'Membership payload bytes by channel (probe|pushpull|gossip) and direction (sent|received)',

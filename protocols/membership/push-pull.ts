@@ -217,14 +217,15 @@ export class PushPull {
     const out = encode({ v: 1, t: 'full', join: false, u: ctx.table.snapshot() } satisfies PushPullFull)
     ctx.metrics.bytes.inc({ channel: 'pushpull', direction: 'sent' }, out.byteLength)
     await reply(out)
-    await this.merge(msg.u)
+    await this.merge(msg.u, from)
     ctx.metrics.pushPulls.inc({ role: 'responder', kind: 'full', result: 'ok' })
   }
 
-  private async merge (updates: SignedUpdate[]): Promise<void> {
+  /** `from`: the requester, when we answered its request (its own record is first-hand, see swim.ts). */
+  private async merge (updates: SignedUpdate[], from?: string): Promise<void> {
     for (const u of updates) {
       if (this.ctx.signal.aborted) return
-      await this.ctx.ingest(u, 'pushpull')
+      await this.ctx.ingest(u, 'pushpull', from)
     }
   }
 }

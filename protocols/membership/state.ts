@@ -56,8 +56,12 @@ export interface TableHooks {
   onRefute: (incarnation: number, reason: UpdateBody) => void
   /** Our suspicion of `id` expired: sign and spread dead{id, inc, from: self}. */
   onSuspicionTimeout: (id: string, incarnation: number) => void
-  /** An update changed our view and should be passed on (piggyback). */
-  onNews: (member: string, raw: SignedUpdate) => void
+  /**
+   * An update changed our view and should be passed on (piggyback); `drive`
+   * is the caller's word to apply(): whether this node has to spread it
+   * itself (broadcast-queue.ts).
+   */
+  onNews: (member: string, raw: SignedUpdate, drive: boolean) => void
   emit: (event: keyof MembershipEvents, member: Member) => void
   /** Evidence that two processes run with one identity (see IdentityConflict). */
   onConflict?: (conflict: IdentityConflict) => void
@@ -145,8 +149,11 @@ export class MemberTable {
     }
   }
 
-  /** Apply an update whose signature the caller has verified. */
-  apply (u: Update): ApplyResult {
+  /**
+   * Apply an update whose signature the caller has verified; news is passed
+   * to onNews with `drive` (whether this node has to spread it itself).
+   */
+  apply (u: Update, drive = true): ApplyResult {
     const verdict = this.classify(u.body)
     switch (verdict) {
       case 'stale': case 'unknown': case 'full':
@@ -157,7 +164,7 @@ export class MemberTable {
         this.hooks.onRefute(this.selfInc, u.body)
         return 'refuted'
       case 'confirm':
-        return this.confirm(u as Update<SuspectBody>)
+        return this.confirm(u as Update<SuspectBody>, drive)
       case 'news':
         break
     }
@@ -167,7 +174,7 @@ export class MemberTable {
       case 'dead': this.applyDeadOrLeft(u as Update<DeadBody>); break
       case 'left': this.applyDeadOrLeft(u as Update<LeftBody>); break
     }
-    this.hooks.onNews(u.body.id, u.raw)
+    this.hooks.onNews(u.body.id, u.raw, drive)
     return 'applied'
   }
 
@@ -225,18 +232,18 @@ export class MemberTable {
     this.hooks.emit('member:update', { ...e.member })
   }
 
-  private confirm (u: Update<SuspectBody>): ApplyResult {
+  private confirm (u: Update<SuspectBody>, drive: boolean): ApplyResult {
     const e = this.entries.get(u.body.id) as Entry
     if (u.body.refused && e.refusedSuspicion !== true) {
       // First-hand proof that nothing listens any more: switch to the short window.
       this.stopSuspicion(e)
       e.claim = u
       this.startSuspicion(e, u.body)
-      this.hooks.onNews(u.body.id, u.raw)
+      this.hooks.onNews(u.body.id, u.raw, drive)
       return 'confirmed'
     }
     if (e.suspicion?.confirm(u.body.from) === true) {
-      this.hooks.onNews(u.body.id, u.raw)
+      this.hooks.onNews(u.body.id, u.raw, drive)
       return 'confirmed'
     }
     return 'stale'

@@ -165,7 +165,7 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
     const table = new MemberTable(this.cfg, this.clock, self, {
       onRefute: (incarnation, reason) => { this.refute(incarnation, reason) },
       onSuspicionTimeout: (id, incarnation) => { this.declareDead(id, incarnation) },
-      onNews: (member, raw) => { this.queue.enqueue(member, raw) },
+      onNews: (member, raw, drive) => { this.queue.enqueue(member, raw, drive) },
       emit: (event, member) => { this.onMemberEvent(event, member) },
       onConflict: (conflict) => { this.conflicts.report(conflict, this.clock.now()) }
     }, () => this.awareness.scaleTimeout(1))
@@ -186,7 +186,7 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
       log: this.log,
       codec: this.codec,
       signal: shutdown.signal,
-      ingest: async (raw, channel) => await this.ingest(raw, channel),
+      ingest: async (raw, channel, from) => await this.ingest(raw, channel, from),
       // estimateN walks the table: skip it for the usual empty queue.
       piggyback: () => this.queue.size === 0 ? [] : this.queue.take(this.cfg.piggybackMaxBytes, table.estimateN()),
       suspect: async (id, incarnation, refused) => { await this.raiseSuspicion(id, incarnation, refused) },
@@ -369,8 +369,16 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
 
   // ---- dissemination -------------------------------------------------------
 
-  /** Decode, order, verify and apply one update from the network. Never throws. */
-  private async ingest (raw: SignedUpdate, channel: Channel): Promise<ApplyResult | 'rejected'> {
+  /**
+   * Decode, order, verify and apply one update from the network. Never throws.
+   * `from` is set for the records a push-pull request brought: the requester's own
+   * record is first-hand (a joiner's, or a restarted member's, on its first
+   * exchange), and the first member to learn it that way publishes it on
+   * gossipsub for everyone (gossip.ts). What gossipsub delivered, and what else
+   * a push-pull brought, only rides along on probes; what came by probe drives
+   * this node's gossip rounds, as in memberlist.
+   */
+  private async ingest (raw: SignedUpdate, channel: Channel, from?: string): Promise<ApplyResult | 'rejected'> {
     const table = this.table
     if (table === undefined) return 'rejected'
     let body: UpdateBody
@@ -407,7 +415,9 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
       this.log.debug({ err: (err as Error).message, channel, about: body.id }, 'dropped membership update with a bad signature')
       return 'rejected'
     }
-    const result = table.apply({ body, raw } as Update)
+    const firstHand = channel === 'pushpull' && from !== undefined && body.id === from
+    const result = table.apply({ body, raw } as Update, channel === 'probe' || firstHand)
+    if (result === 'applied' && firstHand) this.publish(raw)
     this.metrics.messages.inc({ type: body.t, result: result === 'applied' ? 'ok' : result })
     if (result === 'applied' && body.t === 'suspect') this.metrics.suspicions.inc({ origin: 'remote' })
     return result
@@ -428,7 +438,7 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
     return result === 'applied' || result === 'confirmed' || result === 'refuted' ? TopicValidatorResult.Accept : TopicValidatorResult.Ignore
   }
 
-  /** Publish an update we originated on the membership topic (best effort). */
+  /** Publish an update we originated, or a joiner's first-hand record, on the membership topic (best effort). */
   private publish (raw: SignedUpdate): void {
     if (this.shutdown === undefined) return
     const data = encode(raw)

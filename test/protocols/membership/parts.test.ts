@@ -4,6 +4,7 @@
  * the backoff of maintenance dials.
  */
 import assert from 'node:assert/strict'
+import fc from 'fast-check'
 import { mkdtemp, rm, writeFile, mkdir, readFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -123,25 +124,82 @@ describe('membership parts', () => {
       assert.equal(q.size, 2)
     })
 
-    it('nonEmpty: waits for the next update, not a timer; at once when one is queued; ends on abort', async () => {
+    it('whenDriving: waits for the next driving update, not a timer or a riding one; at once when one is queued; ends on abort', async () => {
       const q = new BroadcastQueue(4, 10)
       const ac = new AbortController()
       let woke = false
-      const waiting = q.nonEmpty(ac.signal).then(() => { woke = true })
+      const waiting = q.whenDriving(ac.signal).then(() => { woke = true })
       await Promise.resolve()
       assert.equal(woke, false)
+      q.enqueue('r', raw(7), false)
+      await Promise.resolve(); await Promise.resolve()
+      assert.equal(woke, false, 'an update that only rides along wakes no gossip round')
+      assert.equal(q.size, 1)
+      assert.equal(q.driving, 0)
       q.enqueue('a', raw(1))
       await waiting
       assert.equal(woke, true)
-      await q.nonEmpty(ac.signal) // queued: resolves at once
+      await q.whenDriving(ac.signal) // queued: resolves at once
       q.take(10_000, 1); q.take(10_000, 1); q.take(10_000, 1); q.take(10_000, 1)
       assert.equal(q.size, 0)
-      const aborted = q.nonEmpty(ac.signal)
+      assert.equal(q.driving, 0)
+      const aborted = q.whenDriving(ac.signal)
       ac.abort()
       await aborted
       // A wait that ended by abort leaves nothing behind for the next enqueue to call.
       q.enqueue('b', raw(2))
       assert.equal(q.size, 1)
+    })
+
+    it('puts driving updates first in a message, and a riding update that replaces a driving one stops driving', () => {
+      const q = new BroadcastQueue(4, 10)
+      q.enqueue('d', raw(1, 1000))
+      q.enqueue('r1', raw(2, 1000), false)
+      q.enqueue('r2', raw(3, 1000), false)
+      // Fresher riding updates would go first by insertion order; the driving one still does.
+      assert.deepEqual(q.take(1_200, 5).map(u => u.b[0]), [1])
+      assert.equal(q.driving, 1)
+      q.enqueue('d', raw(4), false)
+      assert.equal(q.driving, 0)
+      assert.equal(q.size, 3)
+    })
+
+    it('counts its driving updates right through any sequence of enqueues, sends, evictions and clears (property)', () => {
+      // A model with an unbounded byte budget: every take sends each queued update once.
+      type Op = { op: 'enqueue', member: number, drive: boolean } | { op: 'take', n: number } | { op: 'clear' }
+      const opArb: fc.Arbitrary<Op> = fc.oneof(
+        { weight: 5, arbitrary: fc.record({ op: fc.constant('enqueue' as const), member: fc.integer({ min: 0, max: 7 }), drive: fc.boolean() }) },
+        { weight: 3, arbitrary: fc.record({ op: fc.constant('take' as const), n: fc.integer({ min: 1, max: 200 }) }) },
+        { weight: 1, arbitrary: fc.record({ op: fc.constant('clear' as const) }) })
+      fc.assert(fc.property(fc.integer({ min: 1, max: 4 }), fc.integer({ min: 1, max: 6 }), fc.array(opArb, { maxLength: 60 }), (mult, cap, ops) => {
+        const q = new BroadcastQueue(mult, cap)
+        let model: Array<{ member: number, drive: boolean, transmits: number, id: number }> = []
+        let nextId = 0
+        for (const o of ops) {
+          if (o.op === 'enqueue') {
+            model = model.filter(i => i.member !== o.member)
+            model.push({ member: o.member, drive: o.drive, transmits: 0, id: nextId++ })
+            if (model.length > cap) {
+              const worst = model.reduce((w, i) => i.transmits > w.transmits || (i.transmits === w.transmits && i.id < w.id) ? i : w)
+              model = model.filter(i => i !== worst)
+            }
+            q.enqueue(String(o.member), raw(o.member), o.drive)
+          } else if (o.op === 'take') {
+            const sent = q.take(1e9, o.n)
+            assert.equal(sent.length, model.length)
+            // Driving updates lead the message.
+            const drives = model.filter(i => i.drive).length
+            assert.deepEqual(new Set(sent.slice(0, drives).map(u => u.b[0])), new Set(model.filter(i => i.drive).map(i => i.member)))
+            for (const i of model) i.transmits++
+            model = model.filter(i => i.transmits < retransmitLimit(mult, o.n))
+          } else {
+            q.clear()
+            model = []
+          }
+          assert.equal(q.size, model.length)
+          assert.equal(q.driving, model.filter(i => i.drive).length)
+        }
+      }), { numRuns: 500 })
     })
   })
 
