@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=1
+#!/usr/bin/env -S node --max-semi-space-size=1 --single-threaded-gc
 /**
  * The `mycel` command. Every subcommand but `init`, `id`, `keygen`, `genesis`
  * and `agent` talks to a local agent's admin API (`--api`). The commands,

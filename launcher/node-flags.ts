@@ -13,5 +13,14 @@
  * each is cheap, since an idle agent keeps little alive between them.
  * `--optimize-for-size` saved 11 MB more but cost about a third more CPU:
  * not used.
+ *
+ * `--single-threaded-gc`: V8 marks and scavenges on helper threads next to
+ * the main one. An agent's heap is small (tens of MB), so the helpers buy a
+ * few milliseconds of pause at most, and they cost CPU in hand-offs and
+ * wake-ups: three networks of 20 side by side on two cores idled at 0.80 %
+ * of a core per agent with them and 0.72 % without, and a lone agent was
+ * ready after 0.35 s of CPU instead of 0.37-0.39 s (docs/performance.md,
+ * sixteenth pass). Where many agents share a host, as in testground, the
+ * hand-offs are pure overhead.
  */
-export const AGENT_NODE_FLAGS: readonly string[] = Object.freeze(['--max-semi-space-size=1'])
+export const AGENT_NODE_FLAGS: readonly string[] = Object.freeze(['--max-semi-space-size=1', '--single-threaded-gc'])

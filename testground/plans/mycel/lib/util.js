@@ -123,11 +123,12 @@ const pollInterval = (n) => Math.min(1000, Math.max(200, n * 8))
 
 /**
  * How often every instance polls its agent while waiting for the join: the whole run's poll rate stays at
- * about 50 requests a second whatever N (each /v1/status costs the agent ~1.2 ms of CPU and the plan process
+ * about 25 requests a second whatever N (each /v1/status costs the agent ~1.2 ms of CPU and the plan process
  * about as much; 100 instances polling every 0.8 s were ~15 % of a 2-core machine while it formed the
- * network). Only the join's end is measured this coarsely; detection cases keep pollInterval.
+ * network, every 2 s still ~6 %). Only the join's end is measured this coarsely; detection cases keep
+ * pollInterval.
  */
-const joinPollInterval = (n) => Math.min(2000, Math.max(200, n * 20))
+const joinPollInterval = (n) => Math.min(4000, Math.max(200, n * 40))
 
 const rand = (min, max) => min + Math.random() * (max - min)
 
