@@ -12,33 +12,16 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import { pino } from 'pino'
-import { Registry, type Counter } from 'prom-client'
-import { createNode, type MycelNode } from '../../daemon/node.js'
-import { libp2pTunables } from '../../daemon/profiles.js'
-import { membership, membershipConfig, MEMBERSHIP_TOPIC, type Membership } from '../../protocols/membership/index.js'
+import type { Counter } from 'prom-client'
+import type { MycelNode } from '../../daemon/node.js'
+import { MEMBERSHIP_TOPIC } from '../../protocols/membership/index.js'
+import { startSwimNode, type SwimNode } from '../helpers/swim-node.js'
 
-interface Agent { node: MycelNode, m: Membership, registry: Registry, dir: string }
+interface Agent extends SwimNode { dir: string }
 
 async function startAgent (bootstrap?: MycelNode): Promise<Agent> {
-  const key = await generateKeyPair('Ed25519')
   const dir = await mkdtemp(join(tmpdir(), 'mycel-spread-'))
-  const node = await createNode({ privateKey: key, listen: ['/ip4/127.0.0.1/tcp/0'], profile: libp2pTunables.defaults('test') })
-  await node.start()
-  const registry = new Registry()
-  const m = membership({ config: membershipConfig('test'), region: 'r1', roles: [], version: 'test', dataDir: dir })({
-    rpc: node, peers: node, pubsub: node.services.pubsub, peerId: node.peerId.toString(), privateKey: key, region: 'r1', logger: pino({ level: process.env.MYCEL_TEST_LOG ?? 'silent' }), registry
-  })
-  await m.start()
-  for (let attempt = 1; bootstrap !== undefined; attempt++) {
-    try {
-      await node.dial(bootstrap.getMultiaddrs()[0], { signal: AbortSignal.timeout(10_000) })
-      break
-    } catch (err) {
-      if (attempt >= 5) throw err
-    }
-  }
-  return { node, m, registry, dir }
+  return { ...await startSwimNode(await generateKeyPair('Ed25519'), dir, { bootstrap }), dir }
 }
 
 async function waitFor (what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {

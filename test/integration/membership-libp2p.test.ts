@@ -11,37 +11,22 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
-import { pino } from 'pino'
 import { Registry } from 'prom-client'
 import { createNode, type MycelNode } from '../../daemon/node.js'
 import { libp2pTunables } from '../../daemon/profiles.js'
-import { membership, membershipConfig, MEMBERSHIP_TOPIC, PROBE_PROTOCOL, PUSH_PULL_PROTOCOL, type Membership, type MemberState } from '../../protocols/membership/index.js'
+import { MEMBERSHIP_TOPIC, PROBE_PROTOCOL, PUSH_PULL_PROTOCOL, type Membership, type MemberState } from '../../protocols/membership/index.js'
 import { signUpdate, type AliveBody, type LeftBody } from '../../protocols/membership/messages.js'
 import { request } from '../../wire/rpc.js'
 import { RPC_MUX_PROTOCOL } from '../../wire/rpc-mux.js'
 import { encodeCbor } from '../../wire/codec.js'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { startSwimNode } from '../helpers/swim-node.js'
 
 interface Agent { key: PrivateKey, dir: string, node: MycelNode, m: Membership & { metrics: any }, registry: Registry }
 
 async function startAgent (key: PrivateKey, dir: string, bootstrap?: MycelNode): Promise<Agent> {
-  const node = await createNode({ privateKey: key, listen: ['/ip4/127.0.0.1/tcp/0'], profile: libp2pTunables.defaults('test') })
-  await node.start()
-  const registry = new Registry()
-  const m = membership({ config: membershipConfig('test'), region: 'r1', roles: ['network'], version: 'test', dataDir: dir })({
-    rpc: node, peers: node, pubsub: node.services.pubsub, peerId: node.peerId.toString(), privateKey: key, region: 'r1', logger: pino({ level: process.env.MYCEL_TEST_LOG ?? 'silent' }), registry
-  })
-  await m.start()
-  // The daemon's redial loop retries; so does the test (a loaded CI host can miss one dial timeout).
-  for (let attempt = 1; bootstrap !== undefined; attempt++) {
-    try {
-      await node.dial(bootstrap.getMultiaddrs()[0], { signal: AbortSignal.timeout(10_000) })
-      break
-    } catch (err) {
-      if (attempt >= 5) throw err
-    }
-  }
-  return { key, dir, node, m, registry }
+  const { node, m, registry } = await startSwimNode(key, dir, { bootstrap, roles: ['network'] })
+  return { key, dir, node, m: m as Agent['m'], registry }
 }
 
 async function waitFor (what: string, cond: () => boolean, timeoutMs = 15_000): Promise<number> {
