@@ -191,7 +191,6 @@ export class Agent {
       privateKey: identity.privateKey,
       listen: cfg.listen,
       announce: cfg.announce,
-      bootstrap: cfg.bootstrap,
       networkKey,
       profile: libp2pTunables.defaults(cfg.profile),
       registry: this.registry,
@@ -502,7 +501,9 @@ export class Agent {
       bootstrap: cfg.bootstrap,
       minBackoffMs: libp2pTunables.defaults(cfg.profile).redialMinMs,
       maxBackoffMs: libp2pTunables.defaults(cfg.profile).redialMaxMs,
+      staggerMs: libp2pTunables.defaults(cfg.profile).bootstrapStaggerMs,
       isJoined: () => membership.alivePeers().length > 0,
+      isMember: (peer) => { const state = membership.get(peer)?.state; return state === 'alive' || state === 'suspect' },
       onChange: (wake) => {
         for (const ev of REDIAL_EVENTS) membership.addEventListener(ev, wake)
         return () => { for (const ev of REDIAL_EVENTS) membership.removeEventListener(ev, wake) }

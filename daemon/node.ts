@@ -11,7 +11,6 @@ import { noise, type ICryptoInterface } from '@chainsafe/libp2p-noise'
 import { yamux } from '@libp2p/yamux'
 import { identify, type Identify } from '@libp2p/identify'
 import { ping } from '@libp2p/ping'
-import { bootstrap } from '@libp2p/bootstrap'
 import { gossipsub, type GossipSub } from '@libp2p/gossipsub'
 import { kadDHT, passthroughMapper, removePrivateAddressesMapper, type KadDHT } from '@libp2p/kad-dht'
 import { preSharedKey } from '@libp2p/pnet'
@@ -50,7 +49,6 @@ export interface NodeOptions {
   privateKey: PrivateKey
   listen: string[]
   announce?: string[]
-  bootstrap?: string[]
   /** libp2p private-network pre-shared key file contents (`/key/swarm/psk/1.0.0/` format). */
   networkKey?: Uint8Array
   profile: Libp2pProfile
@@ -130,7 +128,7 @@ export async function createNode (opts: NodeOptions): Promise<MycelNode> {
     connectionMonitor: { enabled: false },
     // Under Prometheus-conformant names (libp2p-metric-names.ts).
     metrics: opts.registry !== undefined ? withPrometheusNames(prometheusMetrics({ registry: opts.registry, preserveExistingMetrics: true, collectDefaultMetrics: false })) : undefined,
-    peerDiscovery: (opts.bootstrap ?? []).length > 0 ? [bootstrap({ list: opts.bootstrap ?? [], timeout: 0 })] : [],
+    // No peer discovery module: the redial loop (redial.ts) dials the bootstrap peers.
     services: {
       // First, so its handshake handler and stream gate are in place before
       // any other service opens a stream.

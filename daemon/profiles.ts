@@ -90,6 +90,14 @@ export interface Libp2pProfile {
   /** Redial toward bootstrap peers: first backoff and cap, ms. */
   redialMinMs: number
   redialMaxMs: number
+  /**
+   * A joiner dials one bootstrap peer at a time (daemon/redial.ts): the next
+   * one when that dial fails, or when it has not let us in after this long,
+   * ms (RFC 8305's staggered attempts). Long enough for a dial and a join
+   * exchange on a loaded host; short enough that a silent address delays a
+   * join by no more than this.
+   */
+  bootstrapStaggerMs: number
 }
 
 const LOOPBACK = ['127.0.0.1', '::1']
@@ -128,7 +136,8 @@ export const libp2pTunables = defineTunables<Libp2pProfile>({
     dhtAllowPrivateAddrs: z.boolean(),
     trim: z.strictObject({ lowWater: tunable.nonNegative(), highWater: tunable.positive(), graceMs: tunable.nonNegative(), intervalMs: tunable.positive() }),
     redialMinMs: tunable.positive(),
-    redialMaxMs: tunable.positive()
+    redialMaxMs: tunable.positive(),
+    bootstrapStaggerMs: tunable.positive()
   }),
   profiles: {
     lan: {
@@ -155,7 +164,8 @@ export const libp2pTunables = defineTunables<Libp2pProfile>({
       dhtAllowPrivateAddrs: true,
       trim: { lowWater: 24, highWater: 48, graceMs: 2 * 60_000, intervalMs: 10_000 },
       redialMinMs: 500,
-      redialMaxMs: 30_000
+      redialMaxMs: 30_000,
+      bootstrapStaggerMs: 2_000
     },
     wan: {
       maxConnections: 300,
@@ -174,7 +184,8 @@ export const libp2pTunables = defineTunables<Libp2pProfile>({
       dhtAllowPrivateAddrs: false,
       trim: { lowWater: 32, highWater: 64, graceMs: 5 * 60_000, intervalMs: 30_000 },
       redialMinMs: 1_000,
-      redialMaxMs: 60_000
+      redialMaxMs: 60_000,
+      bootstrapStaggerMs: 5_000
     },
     test: {
       maxConnections: 300,
@@ -193,7 +204,8 @@ export const libp2pTunables = defineTunables<Libp2pProfile>({
       dhtAllowPrivateAddrs: true,
       trim: { lowWater: 24, highWater: 48, graceMs: 30_000, intervalMs: 5_000 },
       redialMinMs: 100,
-      redialMaxMs: 2_000
+      redialMaxMs: 2_000,
+      bootstrapStaggerMs: 300
     }
   },
   relations: [

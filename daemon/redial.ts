@@ -1,8 +1,21 @@
 /**
- * @libp2p/bootstrap dials once and never retries (STACK-NOTES): under load
- * many first dials time out and a node stays alone forever. This loop keeps
- * dialing the bootstrap peers with exponential backoff and jitter for as
- * long as we know no live member, and again whenever we become isolated.
+ * Joining through bootstrap peers. @libp2p/bootstrap dials once and never
+ * retries (STACK-NOTES): under load many first dials time out and a node
+ * stays alone forever. This loop dials the bootstrap peers, with exponential
+ * backoff and jitter between rounds, for as long as we know no live member,
+ * and again whenever we become isolated.
+ *
+ * One at a time: a round tries the addresses in a random order and starts
+ * the next one when a dial fails, or when it has not let us in (connected,
+ * admitted, and the join exchange brought a live member) within
+ * `staggerMs`, as RFC 8305 staggers connection attempts. One bootstrap peer
+ * that lets us in teaches us the whole membership; dialing every one of them
+ * at once, as libp2p's bootstrap module does, cost each joiner a connection,
+ * a push-pull and the catch-ups per address, and put every joiner's
+ * handshakes on the same few peers (docs/performance.md, sixteenth pass).
+ * memberlist's `Join` contacts every address given, which also merges
+ * clusters that formed apart; here, once joined, a bootstrap peer that is not
+ * a member we know gets one dial (at the next look after `staggerMs`).
  *
  * Failing to join must not be silent: every failed dial is classified
  * (dial-errors.ts: refused, timeout, handshake failed, wrong peer id, ...;
@@ -20,9 +33,12 @@ import type { Startable } from '../lib/lifecycle.js'
 import { classifyDialError, dialProgress, type DialFailure } from './dial-errors.js'
 import type { PeerAdmission, RefusalReason } from '../lib/peer-admission.js'
 import { jittered, sleep } from '../lib/clock.js'
+import { shuffled } from '../lib/random.js'
 
 /** Warn again about an address failing for the same reason after this long, ms (each change of reason warns at once). */
 export const BOOTSTRAP_WARN_EVERY_MS = 60_000
+
+const NEVER = new Promise<never>(() => {})
 
 export interface RedialInit {
   bootstrap: string[]
@@ -30,6 +46,10 @@ export interface RedialInit {
   maxBackoffMs: number
   /** True while we are connected to the cluster; the loop idles then. */
   isJoined: () => boolean
+  /** Whether `peer` is a member we know (alive or suspect): joined, such a bootstrap peer needs no dial. */
+  isMember?: (peer: string) => boolean
+  /** The next address of a round once this one has not let us in for this long, ms (see above). @default minBackoffMs */
+  staggerMs?: number
   /**
    * Calls `wake` on every change that may end the join (membership events);
    * returns the unsubscribe. A joined node then looks again on each change,
@@ -50,8 +70,11 @@ export interface BootstrapStatus {
   addr: string
   /** The peer id the address names (its /p2p/ part), if any. */
   peerId: string | null
-  /** `connected`: the last dial reached an admitted agent; `failing`: it did not; `untried`: not dialed yet. */
-  state: 'connected' | 'failing' | 'untried'
+  /**
+   * `connected`: the last dial reached an admitted agent; `failing`: it did not; `member`: not dialed, its
+   * peer is a member we know already (we joined through another); `untried`: not dialed yet.
+   */
+  state: 'connected' | 'failing' | 'member' | 'untried'
   attempts: number
   failures: number
   lastAttemptAt: string | null
@@ -72,6 +95,10 @@ export class Redialer implements Startable {
   /** Aborted by a membership change while the loop rests joined. */
   private rested?: AbortController
   private offChange?: () => void
+  /** Called by a membership change: wakes a round waiting for its join. */
+  private changed?: () => void
+  /** Since when we have been joined (for the one dial to a bootstrap peer that is not a member). */
+  private joinedSince?: number
   private readonly failures: Counter<'reason'>
   dialsTotal = 0
 
@@ -95,7 +122,7 @@ export class Redialer implements Startable {
   start (): void {
     if (this.controller !== undefined || this.addrs.length === 0) return
     this.controller = new AbortController()
-    this.offChange = this.init.onChange?.(() => { this.rested?.abort() })
+    this.offChange = this.init.onChange?.(() => { this.rested?.abort(); this.changed?.() })
     void this.loop(this.controller.signal)
   }
 
@@ -114,7 +141,9 @@ export class Redialer implements Startable {
   private async loop (signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
       if (this.init.isJoined()) {
+        this.joinedSince ??= Date.now()
         this.noteConnected()
+        await this.dialStranger(signal)
         // Joined: rest until membership changes (or, without its events, the next backoff).
         const rested = new AbortController()
         this.rested = rested
@@ -122,9 +151,10 @@ export class Redialer implements Startable {
         this.rested = undefined
         continue
       }
-      const results = await Promise.all(this.addrs.map(async a => await this.dial(a, signal)))
+      this.joinedSince = undefined
+      const ok = await this.round(signal)
       if (signal.aborted) return
-      if (results.some(ok => ok)) {
+      if (ok) {
         this.backoff = this.init.minBackoffMs
       } else {
         this.logger.debug({ backoffMs: this.backoff }, 'no bootstrap peer reachable; retrying')
@@ -135,15 +165,74 @@ export class Redialer implements Startable {
   }
 
   /**
-   * libp2p's bootstrap module dials these addresses once at start, before this
-   * loop runs: when that dial joined us, the loop never dials, so record the
-   * addresses whose peer we are connected to and admitted (else `mycel status`
-   * would say `untried` for the peer we joined through).
+   * One round: the addresses in a random order, the next one started when a
+   * dial fails or has not let us in within `staggerMs` (see the top); no new
+   * dial once we are joined. True if any dial reached an admitted agent.
+   * Waits for the dials it started (each bounded by its own deadline).
+   */
+  private async round (signal: AbortSignal): Promise<boolean> {
+    const stagger = this.init.staggerMs ?? this.init.minBackoffMs
+    const order = shuffled(this.addrs)
+    const dials: Array<Promise<boolean>> = []
+    for (const a of order) {
+      if (signal.aborted || this.init.isJoined()) break
+      const dial = this.dial(a, signal)
+      dials.push(dial)
+      let reached: boolean | undefined
+      void dial.then(ok => { reached = ok })
+      const deadline = Date.now() + stagger
+      // This address's turn: until its dial fails, or the stagger passes without a join.
+      while (!signal.aborted && !this.init.isJoined() && Date.now() < deadline && reached !== false) {
+        await this.within(deadline - Date.now(), reached === undefined ? dial : NEVER, signal)
+      }
+    }
+    return (await Promise.all(dials)).some(ok => ok)
+  }
+
+  /**
+   * Resolves with `outcome`'s value, or undefined after `ms` or on the next
+   * membership change, whichever comes first.
+   */
+  private async within <T> (ms: number, outcome: Promise<T>, signal: AbortSignal): Promise<T | undefined> {
+    const wait = new AbortController()
+    const woken = new Promise<undefined>(resolve => { this.changed = () => { resolve(undefined) } })
+    try {
+      return await Promise.race([outcome, woken, sleep(Math.max(0, ms), AbortSignal.any([signal, wait.signal])).then(() => undefined)])
+    } finally {
+      this.changed = undefined
+      wait.abort()
+    }
+  }
+
+  /**
+   * Joined for `staggerMs` (the join exchange has brought what the peer we
+   * joined through knows): one dial to one bootstrap peer that was never
+   * dialed and is no member we know, so that clusters that formed apart
+   * merge, as memberlist's `Join` of every address does (noteConnected has
+   * marked the ones we know as members).
+   */
+  private async dialStranger (signal: AbortSignal): Promise<void> {
+    const stagger = this.init.staggerMs ?? this.init.minBackoffMs
+    if (this.joinedSince === undefined || Date.now() - this.joinedSince < stagger) return
+    const stranger = this.addrs.find(a => a.status.state === 'untried')
+    if (stranger !== undefined) await this.dial(stranger, signal)
+  }
+
+  /**
+   * Record the addresses whose peer we are connected to and admitted, though
+   * this loop did not dial them (the peer dialed us, or membership did): else
+   * `mycel status` would say `untried` for a peer we are connected to. An
+   * address never dialed whose peer is a member we know becomes `member`.
    */
   private noteConnected (): void {
     for (const a of this.addrs) {
       const peer = a.status.peerId
       if (peer === null || a.status.state === 'connected') continue
+      if (a.status.state === 'untried' && this.init.isMember?.(peer) === true) {
+        // We joined through another bootstrap peer, and this one is in the membership it brought.
+        a.status.state = 'member'
+        continue
+      }
       if (!this.node.getConnections().some(c => c.remotePeer.toString() === peer)) continue
       if (this.init.admission !== undefined && !this.init.admission.isAdmitted(peer)) continue
       this.succeed(a)

@@ -55,14 +55,4 @@ export interface SwimContext {
   observersOf: (id: string) => string[]
 }
 
-/** Fisher-Yates shuffle of a copy. */
-export function shuffled<T> (items: readonly T[], random: () => number = Math.random): T[] {
-  const out = [...items]
-  for (let i = out.length - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1))
-    const t = out[i]
-    out[i] = out[j]
-    out[j] = t
-  }
-  return out
-}
+export { shuffled } from '../../lib/random.js'
