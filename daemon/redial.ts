@@ -38,8 +38,6 @@ import { shuffled } from '../lib/random.js'
 /** Warn again about an address failing for the same reason after this long, ms (each change of reason warns at once). */
 export const BOOTSTRAP_WARN_EVERY_MS = 60_000
 
-const NEVER = new Promise<never>(() => {})
-
 export interface RedialInit {
   bootstrap: string[]
   minBackoffMs: number
@@ -183,7 +181,9 @@ export class Redialer implements Startable {
       const deadline = Date.now() + stagger
       // This address's turn: until its dial fails, or the stagger passes without a join.
       while (!signal.aborted && !this.init.isJoined() && Date.now() < deadline && reached !== false) {
-        await this.within(deadline - Date.now(), reached === undefined ? dial : NEVER, signal)
+        // Once the dial has reached the peer, only the join or the stagger ends the wait. A fresh promise that never
+        // settles, not a shared one: each race would leave a reaction on a shared one for good.
+        await this.within(deadline - Date.now(), reached === undefined ? dial : new Promise<never>(() => {}), signal)
       }
     }
     return (await Promise.all(dials)).some(ok => ok)
