@@ -90,11 +90,10 @@ export class Redialer implements Startable {
   private controller?: AbortController
   private readonly addrs: AddrState[]
   private backoff: number
-  /** Aborted by a membership change while the loop rests joined. */
-  private rested?: AbortController
+  /** Ends the current `untilChange` wait: a membership change, or a bootstrap dial that settled. */
+  private wake?: () => void
   private offChange?: () => void
-  /** Called by a membership change: wakes a round waiting for its join. */
-  private changed?: () => void
+  private readonly stagger: number
   /** Since when we have been joined (for the one dial to a bootstrap peer that is not a member). */
   private joinedSince?: number
   private readonly failures: Counter<'reason'>
@@ -110,6 +109,7 @@ export class Redialer implements Startable {
       }
     })
     this.backoff = init.minBackoffMs
+    this.stagger = init.staggerMs ?? init.minBackoffMs
     this.failures = metricsOn(init.registry).counter({
       name: 'mycel_bootstrap_dial_failures_total',
       help: 'Failed dials to bootstrap peers, by reason (refused, timeout, handshake_failed, wrong_peer_id, genesis_mismatch, ...)',
@@ -120,7 +120,7 @@ export class Redialer implements Startable {
   start (): void {
     if (this.controller !== undefined || this.addrs.length === 0) return
     this.controller = new AbortController()
-    this.offChange = this.init.onChange?.(() => { this.rested?.abort(); this.changed?.() })
+    this.offChange = this.init.onChange?.(() => { this.wake?.() })
     void this.loop(this.controller.signal)
   }
 
@@ -143,10 +143,7 @@ export class Redialer implements Startable {
         this.noteConnected()
         await this.dialStranger(signal)
         // Joined: rest until membership changes (or, without its events, the next backoff).
-        const rested = new AbortController()
-        this.rested = rested
-        await sleep(this.init.onChange !== undefined ? this.init.maxBackoffMs : this.backoff, AbortSignal.any([signal, rested.signal]))
-        this.rested = undefined
+        await this.untilChange(this.init.onChange !== undefined ? this.init.maxBackoffMs : this.backoff, signal)
         continue
       }
       this.joinedSince = undefined
@@ -169,38 +166,30 @@ export class Redialer implements Startable {
    * Waits for the dials it started (each bounded by its own deadline).
    */
   private async round (signal: AbortSignal): Promise<boolean> {
-    const stagger = this.init.staggerMs ?? this.init.minBackoffMs
-    const order = shuffled(this.addrs)
     const dials: Array<Promise<boolean>> = []
-    for (const a of order) {
+    for (const a of shuffled(this.addrs)) {
       if (signal.aborted || this.init.isJoined()) break
-      const dial = this.dial(a, signal)
-      dials.push(dial)
       let reached: boolean | undefined
-      void dial.then(ok => { reached = ok })
-      const deadline = Date.now() + stagger
+      // A dial that settles ends the wait below as a membership change does (a later wait it wakes just looks again).
+      const dial = this.dial(a, signal).then(ok => { reached = ok; this.wake?.(); return ok })
+      dials.push(dial)
+      const deadline = Date.now() + this.stagger
       // This address's turn: until its dial fails, or the stagger passes without a join.
       while (!signal.aborted && !this.init.isJoined() && Date.now() < deadline && reached !== false) {
-        // Once the dial has reached the peer, only the join or the stagger ends the wait. A fresh promise that never
-        // settles, not a shared one: each race would leave a reaction on a shared one for good.
-        await this.within(deadline - Date.now(), reached === undefined ? dial : new Promise<never>(() => {}), signal)
+        await this.untilChange(deadline - Date.now(), signal)
       }
     }
     return (await Promise.all(dials)).some(ok => ok)
   }
 
-  /**
-   * Resolves with `outcome`'s value, or undefined after `ms` or on the next
-   * membership change, whichever comes first.
-   */
-  private async within <T> (ms: number, outcome: Promise<T>, signal: AbortSignal): Promise<T | undefined> {
-    const wait = new AbortController()
-    const woken = new Promise<undefined>(resolve => { this.changed = () => { resolve(undefined) } })
+  /** Sleeps `ms`, or until `wake` is called (a membership change, a settled dial), or until `signal` aborts. */
+  private async untilChange (ms: number, signal: AbortSignal): Promise<void> {
+    const woken = new AbortController()
+    this.wake = () => { woken.abort() }
     try {
-      return await Promise.race([outcome, woken, sleep(Math.max(0, ms), AbortSignal.any([signal, wait.signal])).then(() => undefined)])
+      await sleep(Math.max(0, ms), AbortSignal.any([signal, woken.signal]))
     } finally {
-      this.changed = undefined
-      wait.abort()
+      this.wake = undefined
     }
   }
 
@@ -212,8 +201,7 @@ export class Redialer implements Startable {
    * marked the ones we know as members).
    */
   private async dialStranger (signal: AbortSignal): Promise<void> {
-    const stagger = this.init.staggerMs ?? this.init.minBackoffMs
-    if (this.joinedSince === undefined || Date.now() - this.joinedSince < stagger) return
+    if (this.joinedSince === undefined || Date.now() - this.joinedSince < this.stagger) return
     const stranger = this.addrs.find(a => a.status.state === 'untried')
     if (stranger !== undefined) await this.dial(stranger, signal)
   }
