@@ -15,6 +15,7 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { Counter } from 'prom-client'
 import type { MycelNode } from '../../daemon/node.js'
 import { MEMBERSHIP_TOPIC } from '../../protocols/membership/index.js'
+import { waitFor } from '../../harness/agent-process.js'
 import { startSwimNode, type SwimNode } from '../helpers/swim-node.js'
 
 interface Agent extends SwimNode { dir: string }
@@ -24,13 +25,8 @@ async function startAgent (bootstrap?: MycelNode): Promise<Agent> {
   return { ...await startSwimNode(await generateKeyPair('Ed25519'), dir, { bootstrap }), dir }
 }
 
-async function waitFor (what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  const start = Date.now()
-  while (!(await cond())) {
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-    await new Promise(resolve => setTimeout(resolve, 25))
-  }
-}
+const WAIT_MS = 20_000
+const POLL_MS = 25
 
 async function counter (a: Agent, name: string, labels: Record<string, string> = {}): Promise<number> {
   const metric = a.registry.getSingleMetric(name) as Counter | undefined
@@ -41,6 +37,17 @@ async function counter (a: Agent, name: string, labels: Record<string, string> =
 
 const gossipPings = async (a: Agent): Promise<number> => await counter(a, 'mycel_membership_gossip_pings_total')
 const gossiped = async (a: Agent): Promise<number> => await counter(a, 'mycel_gossip_messages_total', { topic: MEMBERSHIP_TOPIC, result: 'accepted' })
+
+/** Until no agent's gossip-ping count has moved for a second: nobody has anything left to spread. */
+async function quiet (agents: Agent[]): Promise<void> {
+  let last = await Promise.all(agents.map(gossipPings))
+  let quietSince = Date.now()
+  await waitFor(async () => {
+    const now = await Promise.all(agents.map(gossipPings))
+    if (now.some((x, i) => x !== last[i])) { last = now; quietSince = Date.now() }
+    return Date.now() - quietSince >= 1_000
+  }, WAIT_MS, 'gossip rounds to stop', POLL_MS)
+}
 
 describe('membership dissemination over real libp2p nodes', function () {
   this.timeout(90_000)
@@ -56,29 +63,22 @@ describe('membership dissemination over real libp2p nodes', function () {
 
   it('a joiner\'s record reaches the members through gossipsub, and only the members that learned it first-hand or by probe send gossip rounds', async () => {
     for (let i = 0; i < 6; i++) agents.push(await startAgent(agents[0]?.node))
-    await waitFor('6 alive everywhere', () => agents.every(a => a.m.alivePeers().length === 5))
+    await waitFor(() => agents.every(a => a.m.alivePeers().length === 5), WAIT_MS, '6 alive everywhere', POLL_MS)
     // getMeshPeers is the gossipsub class's; the service's interface type does not list it.
     const meshOf = (a: Agent): string[] => (a.node.services.pubsub as unknown as { getMeshPeers: (topic: string) => string[] }).getMeshPeers(MEMBERSHIP_TOPIC)
-    await waitFor('a membership mesh on every node', () => agents.every(a => meshOf(a).length > 0))
-    // Quiet: no member has anything left to spread (its pings stop rising for a second).
-    let last = await Promise.all(agents.map(gossipPings))
-    let quietSince = Date.now()
-    await waitFor('gossip rounds to stop', async () => {
-      const now = await Promise.all(agents.map(gossipPings))
-      if (now.some((x, i) => x !== last[i])) { last = now; quietSince = Date.now() }
-      return Date.now() - quietSince >= 1_000
-    })
+    await waitFor(() => agents.every(a => meshOf(a).length > 0), WAIT_MS, 'a membership mesh on every node', POLL_MS)
+    await quiet(agents)
     const pingsBefore = await Promise.all(agents.map(gossipPings))
     const gossipedBefore = await Promise.all(agents.map(gossiped))
 
     // The joiner exchanges state with agents[1] first.
     const joiner = await startAgent(agents[1].node)
     const id = joiner.node.peerId.toString()
-    await waitFor('the joiner alive everywhere', () => agents.every(a => a.m.get(id)?.state === 'alive'))
-    await waitFor('the joiner sees the 6 others', () => joiner.m.alivePeers().length === 6)
-    // Let any rounds the join started run out (test profile: 100 ms apart, a few sends each).
-    await new Promise(resolve => setTimeout(resolve, 1_500))
+    await waitFor(() => agents.every(a => a.m.get(id)?.state === 'alive'), WAIT_MS, 'the joiner alive everywhere', POLL_MS)
+    await waitFor(() => joiner.m.alivePeers().length === 6, WAIT_MS, 'the joiner sees the 6 others', POLL_MS)
     agents.push(joiner)
+    // Let any rounds the join started run out.
+    await quiet(agents)
 
     const others = [0, 2, 3, 4, 5]
     const viaGossip = []
