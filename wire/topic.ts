@@ -26,6 +26,8 @@ export interface PubSubHost {
   /** `message`: a message that passed its topic validator was delivered. */
   addEventListener: (type: 'message', listener: (evt: CustomEvent<Message>) => void) => void
   removeEventListener: (type: 'message', listener: (evt: CustomEvent<Message>) => void) => void
+  /** This node's mesh peers on `topic` (gossipsub's); absent on hosts without a mesh (the simulator). */
+  getMeshPeers?: (topic: string) => unknown[]
 }
 
 export const GOSSIP_METRIC = 'mycel_gossip_messages_total'

@@ -8,7 +8,8 @@
  *
  * An update either drives gossip rounds or only rides along. A driving
  * update is one this node has to spread itself: its own, or one that reached
- * it outside gossipsub (swim.ts `spreadOf`). One that gossipsub delivered, or
+ * it by probe while gossipsub cannot carry it here (swim.ts `ingest`). One
+ * that gossipsub delivered, or
  * that a push-pull brought, is on its way to everyone already; it rides on
  * the probes and acks that are sent anyway and never makes the gossip loop
  * send a message of its own. Driving updates go first in a message.

@@ -43,8 +43,17 @@ export async function connectPatiently (peers: Pick<PeerHost, 'dial'>, peer: Pee
   })
 }
 
+/**
+ * How often a member's unchanged addresses are stored again, ms: well inside
+ * the peer store's address age (an hour in @libp2p/peer-store 11), after
+ * which it drops addresses nobody refreshed.
+ */
+const LEARNT_ADDRS_REFRESH_MS = 10 * 60_000
+
 export class MemberConnections {
   private readonly dialing = new Set<string>()
+  /** The addresses last stored per member, and when (`learnAddrs`). */
+  private readonly learnt = new Map<string, { key: string, at: number }>()
   /**
    * Subjects whose maintenance dial failed: the gap doubles per failure from
    * the maintenance interval up to the reconnect interval. On a starved host
@@ -91,6 +100,14 @@ export class MemberConnections {
   /** Store a member's advertised addresses so dials by peer id find it. */
   async learnAddrs (id: string, addrs: string[]): Promise<void> {
     if (id === this.ctx.selfId || addrs.length === 0) return
+    // Unchanged addresses are not stored again until the refresh is due:
+    // each merge is a peer-store write and a peer:update event, and every
+    // refutation and metadata change of a member brings its record again.
+    const key = addrs.join(' ')
+    const now = this.ctx.clock.monotonic()
+    const last = this.learnt.get(id)
+    if (last?.key === key && now - last.at < LEARNT_ADDRS_REFRESH_MS) return
+    this.learnt.set(id, { key, at: now })
     const mas = []
     for (const a of addrs) {
       try { mas.push(multiaddr(a)) } catch { /* a bad address in a signed record only hurts its author */ }
@@ -101,6 +118,11 @@ export class MemberConnections {
     } catch (err) {
       this.ctx.log.debug({ err, peer: id }, 'peer store merge failed')
     }
+  }
+
+  /** A member that died or left: its addresses are stored again if it comes back. */
+  forgetAddrs (id: string): void {
+    this.learnt.delete(id)
   }
 
   /** One maintenance step: dial a few of our subjects we are not connected to. */

@@ -307,6 +307,13 @@ export const membershipTunables = defineTunables<MembershipConfig>({
   ]
 })
 
+/**
+ * How many judged updates `SeenUpdates` remembers (seen-updates.ts): every
+ * member's current records several times over in a region of a few hundred,
+ * at ≈ 400 bytes each (a body copy and its key), ≈ 0.8 MB when full.
+ */
+export const SEEN_UPDATES_MAX = 2_048
+
 /** The profile's tunables with `overrides`, validated: the one way to resolve them. */
 export const membershipConfig = (profile: ProfileName, overrides?: Partial<MembershipConfig>): Readonly<MembershipConfig> => membershipTunables.create(profile, overrides)
 

@@ -38,7 +38,8 @@ export interface SwimContext {
   signal: AbortSignal
   /**
    * Decode, order, verify and apply one update from the network; never throws.
-   * `from`: the requester of a push-pull whose records these are (swim.ts).
+   * `from`: the peer that handed these records over, in a push-pull or a
+   * probe (swim.ts: its own record is first-hand).
    */
   ingest: (raw: SignedUpdate, channel: Channel, from?: string) => Promise<ApplyResult | 'rejected'>
   /** Updates to piggyback on the next probe or ack. */

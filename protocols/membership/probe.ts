@@ -223,7 +223,7 @@ export class Prober {
       ctx.table.markSeen(id)
       ctx.table.markContact(sentAt)
       const rttMs = ctx.clock.monotonic() - sent
-      for (const u of ack.u) await ctx.ingest(u, 'probe')
+      for (const u of ack.u) await ctx.ingest(u, 'probe', id)
       return { ok: true, refused: false, rttMs }
     } catch (err) {
       const refused = isRefused(err)
@@ -268,7 +268,7 @@ export class Prober {
     // handled before we answer, so the ack itself carries the refutation.
     const rest: SignedUpdate[] = []
     for (const u of ping.u) {
-      if (aboutSelf(u, ctx.selfId)) await ctx.ingest(u, 'probe')
+      if (aboutSelf(u, ctx.selfId)) await ctx.ingest(u, 'probe', from)
       else rest.push(u)
     }
     if (rest.length < ping.u.length) await ctx.settleSelf()
@@ -279,7 +279,7 @@ export class Prober {
     this.count('ping', 'ok')
     ctx.table.markSeen(from)
     // Other updates are applied after the ack went out: verifying signatures must not delay it.
-    for (const u of rest) await ctx.ingest(u, 'probe')
+    for (const u of rest) await ctx.ingest(u, 'probe', from)
   }
 
   private async onProbeReq (req: Uint8Array, reply: (frame: Uint8Array) => Promise<void>): Promise<void> {

@@ -403,6 +403,12 @@ export class MemberTable {
     return e === undefined ? undefined : { ...e.member }
   }
 
+  /** Whether `id` is another member in this view: alive or suspect (not unknown, dead or left). */
+  isMember (id: string): boolean {
+    const state = this.entries.get(id)?.member.state
+    return state === 'alive' || state === 'suspect'
+  }
+
   /** Every member including self, dead and left ones until reaped. */
   members (): Member[] {
     return [this.self(), ...[...this.entries.values()].map(e => ({ ...e.member }))]

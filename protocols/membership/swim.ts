@@ -20,7 +20,8 @@ import type { PeerHost } from '../../wire/peers.js'
 import type { PubSubHost } from '../../wire/topic.js'
 import { isFailStop } from '../../lib/errors.js'
 import type { Member, Membership, MembershipEvents } from './types.js'
-import { MEMBERSHIP_TOPIC, type MembershipConfig } from './constants.js'
+import { MEMBERSHIP_TOPIC, SEEN_UPDATES_MAX, type MembershipConfig } from './constants.js'
+import { SeenUpdates } from './seen-updates.js'
 import { MemberTable, type ApplyResult } from './state.js'
 import { ConflictReporter } from './identity-conflict.js'
 import { BroadcastQueue } from './broadcast-queue.js'
@@ -94,6 +95,8 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
   private readonly store: IncarnationStore
   private readonly awareness: Awareness
   private readonly queue: BroadcastQueue
+  /** Exact copies already judged are dropped undecoded (seen-updates.ts). */
+  private readonly seen = new SeenUpdates(SEEN_UPDATES_MAX)
   private table?: MemberTable
   private readonly rings: MonitorRings
   /** Our ring neighbours under the current member set; dropped on every member event. */
@@ -371,16 +374,27 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
 
   /**
    * Decode, order, verify and apply one update from the network. Never throws.
-   * `from` is set for the records a push-pull request brought: the requester's own
-   * record is first-hand (a joiner's, or a restarted member's, on its first
-   * exchange), and the first member to learn it that way publishes it on
-   * gossipsub for everyone (gossip.ts). What gossipsub delivered, and what else
-   * a push-pull brought, only rides along on probes; what came by probe drives
-   * this node's gossip rounds, as in memberlist.
+   * `from` is the peer that handed the records over in a push-pull or a probe:
+   * its own record is first-hand when it comes in a push-pull, or in a probe
+   * from a peer that is no member in our view (a joiner, or a member back
+   * from the dead, whose first probe beat its first exchange). The first
+   * member to learn it that way publishes it on gossipsub for everyone
+   * (gossip.ts): the subject's own publication may have reached nobody, having
+   * no mesh yet. Where the record has spread already the copy goes no further
+   * (the topic validator ignores what is not news). A member's later records
+   * (refutations, metadata) travel on its own mesh. What gossipsub delivered, and what else
+   * a push-pull brought, only rides along on probes. What came by probe drives
+   * this node's gossip rounds, as in memberlist, only while this node is in no
+   * membership mesh (`inMesh`): otherwise gossipsub brings it here too.
+   * Exact copies of updates judged before are dropped first (seen-updates.ts).
    */
   private async ingest (raw: SignedUpdate, channel: Channel, from?: string): Promise<ApplyResult | 'rejected'> {
     const table = this.table
     if (table === undefined) return 'rejected'
+    if (this.seen.has(raw)) {
+      this.metrics.messages.inc({ type: 'update', result: 'duplicate' })
+      return 'stale'
+    }
     let body: UpdateBody
     try {
       body = this.codec.body(raw)
@@ -406,6 +420,7 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
     }
     if (verdict === 'stale' || verdict === 'unknown' || verdict === 'full') {
       this.metrics.messages.inc({ type: body.t, result: verdict })
+      if (verdict === 'stale') this.seen.add(raw)
       return verdict
     }
     try {
@@ -415,8 +430,9 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
       this.log.debug({ err: (err as Error).message, channel, about: body.id }, 'dropped membership update with a bad signature')
       return 'rejected'
     }
-    const firstHand = channel === 'pushpull' && from !== undefined && body.id === from
-    const result = table.apply({ body, raw } as Update, channel === 'probe' || firstHand)
+    const firstHand = from !== undefined && body.id === from && (channel === 'pushpull' || (channel === 'probe' && !table.isMember(body.id)))
+    const result = table.apply({ body, raw } as Update, firstHand || (channel === 'probe' && !this.inMesh()))
+    if (result !== 'unknown' && result !== 'full') this.seen.add(raw)
     if (result === 'applied' && firstHand) this.publish(raw)
     this.metrics.messages.inc({ type: body.t, result: result === 'applied' ? 'ok' : result })
     if (result === 'applied' && body.t === 'suspect') this.metrics.suspicions.inc({ origin: 'remote' })
@@ -436,6 +452,17 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
     this.metrics.gossip.inc({ topic: MEMBERSHIP_TOPIC, result: result === 'applied' ? 'accepted' : result })
     if (result === 'rejected') return TopicValidatorResult.Reject
     return result === 'applied' || result === 'confirmed' || result === 'refuted' ? TopicValidatorResult.Accept : TopicValidatorResult.Ignore
+  }
+
+  /**
+   * Whether gossipsub carries the membership topic to this node: it has
+   * mesh peers on it. Every update is published there by whoever made it
+   * (a joiner's first record by the member it first told), so a node in the
+   * mesh gets what reached it by probe from gossipsub too, and need not send
+   * rounds of its own for it (gossip.ts).
+   */
+  private inMesh (): boolean {
+    return (this.components.pubsub.getMeshPeers?.(MEMBERSHIP_TOPIC).length ?? 0) > 0
   }
 
   /** Publish an update we originated, or a joiner's first-hand record, on the membership topic (best effort). */
@@ -508,6 +535,7 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
     if (event === 'member:join' || event === 'member:update') {
       if (member.state === 'alive') void this.conns?.learnAddrs(member.peerId, member.addrs)
     }
+    if (event === 'member:dead' || event === 'member:left') this.conns?.forgetAddrs(member.peerId)
     if (event === 'member:join' || event === 'member:dead' || event === 'member:left' || event === 'member:alive') {
       this.log.info({ peer: member.peerId, incarnation: member.incarnation, state: member.state }, event)
     }

@@ -409,4 +409,35 @@ describe('membership parts', () => {
       assert.equal(dials.length, before + 1, 'dialed again at once after a successful dial')
     })
   })
+  describe('member addresses in the peer store', () => {
+    it('stores a member\'s addresses once, again when they change, after it came back, and when the refresh is due', async () => {
+      const clock = new VirtualClock(0)
+      const member = peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString()
+      const merges: string[][] = []
+      const ctx = {
+        selfId: 'self',
+        cfg: membershipConfig('lan'),
+        clock: swimClock(clock),
+        log: pino({ level: 'silent' }),
+        peers: { peerStore: { merge: async (_id: unknown, data: { multiaddrs: Array<{ toString: () => string }> }) => { merges.push(data.multiaddrs.map(m => m.toString())) } } }
+      }
+      const conns = new MemberConnections(ctx as any, {} as any)
+      const a = ['/ip4/10.0.0.1/tcp/4100']
+      const b = ['/ip4/10.0.0.2/tcp/4100']
+      await conns.learnAddrs(member, a)
+      await conns.learnAddrs(member, a)
+      await conns.learnAddrs(member, [...a])
+      assert.equal(merges.length, 1, 'the same addresses again are not stored again')
+      await conns.learnAddrs(member, b)
+      assert.deepEqual(merges.at(-1), b, 'changed addresses are stored')
+      conns.forgetAddrs(member)
+      await conns.learnAddrs(member, b)
+      assert.equal(merges.length, 3, 'a member that came back is stored again')
+      clock.tick(10 * 60_000)
+      await conns.learnAddrs(member, b)
+      assert.equal(merges.length, 4, 'stored again once the refresh is due, inside the peer store\'s address age')
+      await conns.learnAddrs('self', a)
+      assert.equal(merges.length, 4, 'never our own')
+    })
+  })
 })
