@@ -25,7 +25,6 @@ import { DHT_METRICS_PREFIX, withPrometheusNames } from './libp2p-metric-names.j
 import { libp2pLogger } from './libp2p-logger.js'
 import { memberPing, type MemberPing } from './member-ping.js'
 import { withoutTableRefresh } from './dht-membership.js'
-import { withPatientDials } from './dht-patient-dials.js'
 import { noiseCrypto } from './noise-crypto.js'
 
 export interface MycelServices {
@@ -171,8 +170,7 @@ export async function createNode (opts: NodeOptions): Promise<MycelNode> {
       }),
       // Its routing table is kept by membership, not by walks (dht-membership.ts):
       // no refresh, an hourly self-query, and queries need not wait for it.
-      // A request's deadline does not abort its dial (dht-patient-dials.ts).
-      dht: withoutTableRefresh(withPatientDials(kadDHT({
+      dht: withoutTableRefresh(kadDHT({
         protocol: DHT_PROTOCOL,
         clientMode: false,
         kBucketSize: p.dht.kBucketSize,
@@ -185,7 +183,7 @@ export async function createNode (opts: NodeOptions): Promise<MycelNode> {
         metricsPrefix: DHT_METRICS_PREFIX,
         validators: opts.dhtValidators ?? {},
         selectors: opts.dhtSelectors ?? {}
-      })))
+      }))
     }
   }) as unknown as MycelNode
   // No keep-alive to kad-dht's closest peers (dht-keep-alive.ts): now, the
