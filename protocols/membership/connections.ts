@@ -24,6 +24,7 @@ import { shuffled } from './context.js'
 import { systemClock, timeoutSignal, type Clock } from '../../lib/clock.js'
 import type { PushPull } from './push-pull.js'
 import { PeerBackoff } from './peer-backoff.js'
+import { LEARNT_ADDRS_REFRESH_MS } from './constants.js'
 
 /**
  * Connect to `peer`, waiting at most `waitMs`. The dial itself is not tied
@@ -42,13 +43,6 @@ export async function connectPatiently (peers: Pick<PeerHost, 'dial'>, peer: Pee
     dial.then(() => { resolve() }, reject).finally(() => { wait.removeEventListener('abort', onAbort) })
   })
 }
-
-/**
- * How often a member's unchanged addresses are stored again, ms: well inside
- * the peer store's address age (an hour in @libp2p/peer-store 11), after
- * which it drops addresses nobody refreshed.
- */
-const LEARNT_ADDRS_REFRESH_MS = 10 * 60_000
 
 export class MemberConnections {
   private readonly dialing = new Set<string>()
@@ -100,14 +94,13 @@ export class MemberConnections {
   /** Store a member's advertised addresses so dials by peer id find it. */
   async learnAddrs (id: string, addrs: string[]): Promise<void> {
     if (id === this.ctx.selfId || addrs.length === 0) return
-    // Unchanged addresses are not stored again until the refresh is due:
+    // Unchanged addresses are not stored again within LEARNT_ADDRS_REFRESH_MS:
     // each merge is a peer-store write and a peer:update event, and every
     // refutation and metadata change of a member brings its record again.
     const key = addrs.join(' ')
     const now = this.ctx.clock.monotonic()
     const last = this.learnt.get(id)
     if (last?.key === key && now - last.at < LEARNT_ADDRS_REFRESH_MS) return
-    this.learnt.set(id, { key, at: now })
     const mas = []
     for (const a of addrs) {
       try { mas.push(multiaddr(a)) } catch { /* a bad address in a signed record only hurts its author */ }
@@ -115,6 +108,7 @@ export class MemberConnections {
     if (mas.length === 0) return
     try {
       await this.ctx.peers.peerStore.merge(peerIdFromString(id), { multiaddrs: mas })
+      this.learnt.set(id, { key, at: now })
     } catch (err) {
       this.ctx.log.debug({ err, peer: id }, 'peer store merge failed')
     }

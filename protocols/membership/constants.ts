@@ -310,9 +310,21 @@ export const membershipTunables = defineTunables<MembershipConfig>({
 /**
  * How many judged updates `SeenUpdates` remembers (seen-updates.ts): every
  * member's current records several times over in a region of a few hundred,
- * at ≈ 400 bytes each (a body copy and its key), ≈ 0.8 MB when full.
+ * at ≈ 250 bytes each (the signature as key, a body digest), ≈ 0.5 MB when
+ * full. A push-pull with more members than this turns it over: slower, never
+ * wrong.
  */
 export const SEEN_UPDATES_MAX = 2_048
+
+/**
+ * How often a member's unchanged addresses are written to the peer store
+ * again, ms (connections.ts `learnAddrs`): a member's record arrives again
+ * on every refutation and metadata change, and each write is a peer-store
+ * update and a `peer:update` event. A member whose record does not change
+ * is not refreshed by this at all; @libp2p/peer-store (12) keeps addresses
+ * an hour, and a connection or identify refreshes them too.
+ */
+export const LEARNT_ADDRS_REFRESH_MS = 10 * 60_000
 
 /** The profile's tunables with `overrides`, validated: the one way to resolve them. */
 export const membershipConfig = (profile: ProfileName, overrides?: Partial<MembershipConfig>): Readonly<MembershipConfig> => membershipTunables.create(profile, overrides)

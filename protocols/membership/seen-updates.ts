@@ -2,60 +2,101 @@
  * Exact copies of updates this node has already judged. An update reaches a
  * member many times: once per gossipsub mesh peer, on probes, acks and gossip
  * rounds, and in every push-pull, which carries every record. Forming a
- * network of 100 agents in namespaces, each agent was handed ≈ 4,300 stale
- * copies of alive and suspect records in three minutes against ≈ 500 new
- * ones, and decoding and validating each body took 3 % of the agents' CPU
+ * network of 100 agents in namespaces, each agent was handed ≈ 1,800 stale
+ * copies of alive and suspect records in 170 s against ≈ 220 new ones, and
+ * decoding and validating the bodies took ≈ 4 % of the running agents' CPU
  * (docs/performance.md, seventeenth pass). A copy of a suspicion this node
  * already counted even had its signature checked again before the
  * confirmation was found to add nothing.
  *
  * An update whose bytes (body and signature) equal those of one judged
- * before gets the same verdict again, `stale`, without being decoded:
- * incarnations only grow and a suspicion only ages, so what was stale, or
- * already applied, stays so. Only verdicts that cannot change are kept:
- * updates that were applied, refuted or confirmed after their signature
- * checked, and updates judged stale by order. Unknown subjects, a full table
- * and rejected updates are not kept (the first two may be news later; a
- * rejected body must not shadow a good one with the same signature, which a
- * peer could craft from a record it relays).
+ * before gets the same verdict again, `stale`, without being decoded. The
+ * caller keeps only verdicts that hold as long as the member's entry does:
+ * updates applied, refuted or confirmed after their signature checked, and
+ * updates judged stale by order against an entry it holds. It clears the set
+ * whenever an entry goes (reaped, evicted, revoked) or membership restarts,
+ * the only ways such a verdict can turn: a reaped member's old record is
+ * news again once its tombstone expires, an evicted one once it is admitted
+ * again. Unknown subjects, a full table, records stale against a tombstone
+ * and rejected updates are never kept.
  *
- * Keyed by the signature (64 bytes, unique per signed body), holding a copy of
- * the body so that a different body under a known signature is judged
- * afresh. Bounded: the oldest entry goes first.
+ * Keyed by the signature, holding a SHA-256 digest of the body, so that a
+ * different body under a known signature is judged afresh and a hostile
+ * peer's large bodies cost no memory here. Bounded: the oldest entry goes
+ * first.
+ *
+ * An update first learned by probe and then delivered by gossipsub is
+ * `stale` there, and the topic validator would not forward it: the flood
+ * would stop at every member that a probe reached first. `firstGossip` lets
+ * the caller forward that first gossipsub copy of an update it applied.
  */
+import { createHash } from 'node:crypto'
 import { equals as bytesEqual } from 'uint8arrays/equals'
 import type { SignedUpdate } from './messages.js'
 
+interface Entry {
+  digest: Uint8Array
+  /** Applied here (not merely stale): its first gossipsub copy is worth forwarding. */
+  news: boolean
+  /** A gossipsub copy was seen (and forwarded if news). */
+  gossiped: boolean
+}
+
 export class SeenUpdates {
-  private readonly bodies = new Map<string, Uint8Array>()
+  private readonly entries = new Map<string, Entry>()
 
   constructor (private readonly max: number) {
     if (!Number.isInteger(max) || max < 1) throw new RangeError(`SeenUpdates: max must be a positive integer, got ${max}`)
   }
 
   get size (): number {
-    return this.bodies.size
+    return this.entries.size
   }
 
   /** Whether exactly these bytes were judged before. */
   has (raw: SignedUpdate): boolean {
-    const body = this.bodies.get(keyOf(raw.s))
-    return body !== undefined && bytesEqual(body, raw.b)
+    return this.find(raw) !== undefined
   }
 
-  /** Remember `raw` as judged (see above for which verdicts qualify). */
-  add (raw: SignedUpdate): void {
+  /**
+   * Whether `raw`, judged before, is news here that gossipsub brings for the
+   * first time: true once per update, for updates remembered as news.
+   */
+  firstGossip (raw: SignedUpdate): boolean {
+    const e = this.find(raw)
+    if (e === undefined || e.gossiped) return false
+    e.gossiped = true
+    return e.news
+  }
+
+  /**
+   * Remember `raw` as judged: `news` if it was applied here, and
+   * `viaGossip` if it came by gossipsub (its first copy there is then past).
+   */
+  add (raw: SignedUpdate, news: boolean, viaGossip: boolean): void {
     const key = keyOf(raw.s)
-    this.bodies.delete(key)
-    // A copy: `raw.b` is often a view into a whole push-pull message.
-    this.bodies.set(key, raw.b.slice())
-    if (this.bodies.size > this.max) {
-      const oldest = this.bodies.keys().next()
-      if (oldest.done !== true) this.bodies.delete(oldest.value)
+    this.entries.delete(key)
+    this.entries.set(key, { digest: digestOf(raw.b), news, gossiped: viaGossip })
+    if (this.entries.size > this.max) {
+      const oldest = this.entries.keys().next()
+      if (oldest.done !== true) this.entries.delete(oldest.value)
     }
+  }
+
+  clear (): void {
+    this.entries.clear()
+  }
+
+  private find (raw: SignedUpdate): Entry | undefined {
+    const e = this.entries.get(keyOf(raw.s))
+    return e !== undefined && bytesEqual(e.digest, digestOf(raw.b)) ? e : undefined
   }
 }
 
 function keyOf (sig: Uint8Array): string {
   return Buffer.from(sig.buffer, sig.byteOffset, sig.byteLength).toString('latin1')
+}
+
+function digestOf (body: Uint8Array): Uint8Array {
+  return createHash('sha256').update(body).digest()
 }

@@ -403,10 +403,9 @@ export class MemberTable {
     return e === undefined ? undefined : { ...e.member }
   }
 
-  /** Whether `id` is another member in this view: alive or suspect (not unknown, dead or left). */
-  isMember (id: string): boolean {
-    const state = this.entries.get(id)?.member.state
-    return state === 'alive' || state === 'suspect'
+  /** Whether this view holds an entry for `id` (ourselves, or a member in any state until it is reaped). */
+  holds (id: string): boolean {
+    return id === this.selfId || this.entries.has(id)
   }
 
   /** Every member including self, dead and left ones until reaped. */

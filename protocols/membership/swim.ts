@@ -165,6 +165,8 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
       shutdown.abort()
       throw err
     }
+    // A new table: no verdict of the last run holds (seen-updates.ts).
+    this.seen.clear()
     const table = new MemberTable(this.cfg, this.clock, self, {
       onRefute: (incarnation, reason) => { this.refute(incarnation, reason) },
       onSuspicionTimeout: (id, incarnation) => { this.declareDead(id, incarnation) },
@@ -213,8 +215,8 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
     this.unsubscribeRefusals = this.admission.onRefused((peer, refusal) => {
       // Revoked peers stay listed as `revoked` (never resurrected); others are forgotten.
       if (refusal.reason === 'revoked') {
-        if (this.table?.revoke(peer) === true) this.log.warn({ peer }, `member revoked: ${refusal.detail}`)
-      } else if (this.table?.evict(peer) === true) this.log.warn({ peer, reason: refusal.reason }, 'member refused by admission, removed from membership')
+        if (this.table?.revoke(peer) === true) this.forgot(peer, `member revoked: ${refusal.detail}`)
+      } else if (this.table?.evict(peer) === true) this.forgot(peer, 'member refused by admission, removed from membership', refusal.reason)
     })
     peers.addEventListener('self:peer:update', this.onSelfUpdate)
     this.queue.enqueue(peerId, self.raw)
@@ -266,7 +268,7 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
       if (m.peerId === this.components.peerId.toString()) continue
       const standing = this.policy.standing(m.peerId, m.region)
       if (standing === 'revoked') {
-        if (table.revoke(m.peerId)) this.log.warn({ peer: m.peerId }, `member revoked: ${this.policy.explain(m.peerId)}`)
+        if (table.revoke(m.peerId)) this.forgot(m.peerId, `member revoked: ${this.policy.explain(m.peerId)}`)
       } else if (standing === 'not-allowed' && m.state !== 'revoked') {
         if (table.evict(m.peerId)) this.log.warn({ peer: m.peerId, region: m.region }, `member not allowed, removed from membership: ${this.policy.explain(m.peerId)}`)
       }
@@ -376,16 +378,19 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
    * Decode, order, verify and apply one update from the network. Never throws.
    * `from` is the peer that handed the records over in a push-pull or a probe:
    * its own record is first-hand when it comes in a push-pull, or in a probe
-   * from a peer that is no member in our view (a joiner, or a member back
-   * from the dead, whose first probe beat its first exchange). The first
-   * member to learn it that way publishes it on gossipsub for everyone
-   * (gossip.ts): the subject's own publication may have reached nobody, having
-   * no mesh yet. Where the record has spread already the copy goes no further
-   * (the topic validator ignores what is not news). A member's later records
-   * (refutations, metadata) travel on its own mesh. What gossipsub delivered, and what else
-   * a push-pull brought, only rides along on probes. What came by probe drives
-   * this node's gossip rounds, as in memberlist, only while this node is in no
-   * membership mesh (`inMesh`): otherwise gossipsub brings it here too.
+   * from a peer we do not hold as alive: a joiner, or a member back from the
+   * dead, whose first probe beat its first exchange, or a suspect refuting in
+   * its ack (Lifeguard's buddy system). Its own publication may have reached
+   * nobody: a joiner has no mesh yet, and a suspect is suspected because its
+   * links fail. The member that learns it first-hand publishes it on gossipsub
+   * and drives gossip rounds for it; where it has spread already the copy
+   * goes no further (the topic validator ignores what is not news). A live
+   * member's later records (metadata) travel on its own mesh.
+   * What gossipsub delivered, and what else a push-pull brought, only rides
+   * along on probes. What came by probe drives this node's gossip rounds, as
+   * in memberlist, only while this node has no live member in its membership
+   * mesh (`inMesh`); otherwise gossipsub brings it here too, and its first
+   * gossipsub copy is forwarded though it is no news here (`validateGossip`).
    * Exact copies of updates judged before are dropped first (seen-updates.ts).
    */
   private async ingest (raw: SignedUpdate, channel: Channel, from?: string): Promise<ApplyResult | 'rejected'> {
@@ -395,6 +400,7 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
       this.metrics.messages.inc({ type: 'update', result: 'duplicate' })
       return 'stale'
     }
+    const viaGossip = channel === 'gossip'
     let body: UpdateBody
     try {
       body = this.codec.body(raw)
@@ -420,7 +426,8 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
     }
     if (verdict === 'stale' || verdict === 'unknown' || verdict === 'full') {
       this.metrics.messages.inc({ type: body.t, result: verdict })
-      if (verdict === 'stale') this.seen.add(raw)
+      // Stale against an entry we hold stays so while we hold it; against a tombstone it does not.
+      if (verdict === 'stale' && table.holds(body.id)) this.seen.add(raw, false, viaGossip)
       return verdict
     }
     try {
@@ -430,9 +437,9 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
       this.log.debug({ err: (err as Error).message, channel, about: body.id }, 'dropped membership update with a bad signature')
       return 'rejected'
     }
-    const firstHand = from !== undefined && body.id === from && (channel === 'pushpull' || (channel === 'probe' && !table.isMember(body.id)))
+    const firstHand = from !== undefined && body.id === from && (channel === 'pushpull' || (channel === 'probe' && table.get(body.id)?.state !== 'alive'))
     const result = table.apply({ body, raw } as Update, firstHand || (channel === 'probe' && !this.inMesh()))
-    if (result !== 'unknown' && result !== 'full') this.seen.add(raw)
+    if (result !== 'unknown' && result !== 'full') this.seen.add(raw, result !== 'stale', viaGossip)
     if (result === 'applied' && firstHand) this.publish(raw)
     this.metrics.messages.inc({ type: body.t, result: result === 'applied' ? 'ok' : result })
     if (result === 'applied' && body.t === 'suspect') this.metrics.suspicions.inc({ origin: 'remote' })
@@ -448,6 +455,12 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
       this.metrics.gossip.inc({ topic: MEMBERSHIP_TOPIC, result: rejectReason(err) })
       return TopicValidatorResult.Reject
     }
+    // The first gossipsub copy of an update that reached us by probe first goes on
+    // through the mesh: ignored here, the flood would stop at every such member.
+    if (this.seen.firstGossip(raw)) {
+      this.metrics.gossip.inc({ topic: MEMBERSHIP_TOPIC, result: 'forwarded' })
+      return TopicValidatorResult.Accept
+    }
     const result = await this.ingest(raw, 'gossip')
     this.metrics.gossip.inc({ topic: MEMBERSHIP_TOPIC, result: result === 'applied' ? 'accepted' : result })
     if (result === 'rejected') return TopicValidatorResult.Reject
@@ -455,14 +468,25 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
   }
 
   /**
-   * Whether gossipsub carries the membership topic to this node: it has
-   * mesh peers on it. Every update is published there by whoever made it
-   * (a joiner's first record by the member it first told), so a node in the
-   * mesh gets what reached it by probe from gossipsub too, and need not send
-   * rounds of its own for it (gossip.ts).
+   * Whether gossipsub carries the membership topic to this node: it has a
+   * live member among its mesh peers on it. Every update is published there
+   * by whoever made it (a joiner's first record, and a suspect's refutation,
+   * also by the member it first told), so a node in the mesh gets what
+   * reached it by probe from gossipsub too, and need not send rounds of its
+   * own for it (gossip.ts).
    */
   private inMesh (): boolean {
-    return (this.components.pubsub.getMeshPeers?.(MEMBERSHIP_TOPIC).length ?? 0) > 0
+    const table = this.table
+    const mesh = this.components.pubsub.getMeshPeers?.(MEMBERSHIP_TOPIC) ?? []
+    // A mesh peer counts only while it is a live member: gossipsub keeps a
+    // peer across a partition until its connection goes.
+    return table !== undefined && mesh.some(p => table.get(String(p))?.state === 'alive')
+  }
+
+  /** A member left the table (revoked, evicted): its records may be news again one day. */
+  private forgot (peer: string, msg: string, reason?: string): void {
+    this.seen.clear()
+    this.log.warn({ peer, ...(reason !== undefined ? { reason } : {}) }, msg)
   }
 
   /** Publish an update we originated, or a joiner's first-hand record, on the membership topic (best effort). */
@@ -548,7 +572,7 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
       await sleep(this.cfg.maintenanceIntervalMs, signal, this.clock)
       if (signal.aborted) return
       try {
-        this.table?.reap()
+        if ((this.table?.reap().length ?? 0) > 0) this.seen.clear()
         this.conns?.maintain()
         // When most of our view is dead, we are more likely the isolated one:
         // try to reach a dead member every tick instead of every reconnect interval.

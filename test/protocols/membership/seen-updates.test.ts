@@ -1,8 +1,9 @@
 /**
  * SeenUpdates (protocols/membership/seen-updates.ts): exactly the bytes
  * remembered are known, a different body under a known signature is not,
- * and the oldest entry goes first once the bound is reached. Checked against
- * a model over generated sequences, and with a real signed update.
+ * the oldest entry goes first once the bound is reached, and the first
+ * gossipsub copy of an update remembered as news is reported once. Checked
+ * against a model over generated sequences, and with a real signed update.
  */
 import { strict as assert } from 'node:assert'
 import fc from 'fast-check'
@@ -17,20 +18,28 @@ describe('membership: seen updates', () => {
   it('knows exactly the remembered bytes, bounded, oldest out first (model)', () => {
     fc.assert(fc.property(
       fc.integer({ min: 1, max: 6 }),
-      fc.array(fc.record({ add: fc.boolean(), sig: fc.integer({ min: 0, max: 9 }), body: fc.integer({ min: 0, max: 2 }) }), { maxLength: 60 }),
+      fc.array(fc.record({ op: fc.constantFrom('add', 'has', 'gossip', 'clear'), sig: fc.integer({ min: 0, max: 9 }), body: fc.integer({ min: 0, max: 2 }), news: fc.boolean(), viaGossip: fc.boolean() }), { maxLength: 60 }),
       (max, ops) => {
         const seen = new SeenUpdates(max)
-        // The model: signature → body, in insertion order (a re-added signature moves to the end).
-        const model = new Map<number, number>()
+        // The model: signature → entry, in insertion order (a re-added signature moves to the end).
+        const model = new Map<number, { body: number, news: boolean, gossiped: boolean }>()
         for (const op of ops) {
           const u = update(op.sig, op.body)
-          if (op.add) {
-            seen.add(u)
+          const known = model.get(op.sig)?.body === op.body ? model.get(op.sig) : undefined
+          if (op.op === 'add') {
+            seen.add(u, op.news, op.viaGossip)
             model.delete(op.sig)
-            model.set(op.sig, op.body)
+            model.set(op.sig, { body: op.body, news: op.news, gossiped: op.viaGossip })
             if (model.size > max) model.delete(model.keys().next().value as number)
+          } else if (op.op === 'has') {
+            assert.equal(seen.has(u), known !== undefined)
+          } else if (op.op === 'gossip') {
+            const first = known !== undefined && !known.gossiped && known.news
+            if (known !== undefined) known.gossiped = true
+            assert.equal(seen.firstGossip(u), first)
           } else {
-            assert.equal(seen.has(u), model.get(op.sig) === op.body)
+            seen.clear()
+            model.clear()
           }
           assert.equal(seen.size, model.size)
           assert.ok(seen.size <= max)
@@ -43,18 +52,21 @@ describe('membership: seen updates', () => {
     const id = peerIdFromPrivateKey(key).toString()
     const u = await signUpdate<AliveBody>(key, { v: 1, t: 'alive', id, inc: 3, region: 'r1', roles: [], addrs: [], ver: 'x', ts: 1 })
     const seen = new SeenUpdates(8)
-    seen.add(u.raw)
+    seen.add(u.raw, true, false)
     assert.equal(seen.has({ b: u.raw.b.slice(), s: u.raw.s.slice() }), true, 'an equal copy in other buffers')
     const forged = u.raw.b.slice()
     forged[forged.length - 1] ^= 1
     assert.equal(seen.has({ b: forged, s: u.raw.s }), false, 'another body under the same signature is judged afresh')
+    assert.equal(seen.firstGossip({ b: forged, s: u.raw.s }), false, 'nor forwarded as the known update')
+    assert.equal(seen.firstGossip(u.raw), true, 'the first gossipsub copy of an update applied here is forwarded')
+    assert.equal(seen.firstGossip(u.raw), false, 'once')
   })
 
   it('keeps its own copy of the body', () => {
     const seen = new SeenUpdates(4)
     const message = new Uint8Array(100).fill(7)
     const u = { s: new Uint8Array(64).fill(1), b: message.subarray(10, 20) }
-    seen.add(u)
+    seen.add(u, false, false)
     message.fill(9)
     assert.equal(seen.has({ s: u.s, b: new Uint8Array(10).fill(7) }), true, 'a later change to the message buffer does not change what was seen')
   })
