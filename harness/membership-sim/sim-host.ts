@@ -6,12 +6,14 @@
  *
  * gossipsub is not simulated: membership also publishes the updates a node
  * originates, and a joiner's record first-hand, on its topic, and here that
- * publication reaches nobody (so every update arrives by probe or push-pull
- * and drives gossip rounds where it lands first). What
- * spreads an update in the simulation is SWIM's own path (piggyback on
- * probes and acks, gossip rounds, push-pull), so detection and
- * dissemination times are those of SWIM alone: an upper bound on the
- * daemon's, whose gossipsub mesh also carries accusations and refutations.
+ * publication reaches nobody. This host has no mesh (no `getMeshPeers`), so
+ * every update arrives by probe or push-pull and drives gossip rounds where
+ * it lands first, as in memberlist. What spreads an update in the simulation
+ * is SWIM's own path (piggyback on probes and acks, gossip rounds,
+ * push-pull), so detection and dissemination times are those of SWIM alone.
+ * The daemon differs: its gossipsub mesh carries what nodes originate, and a
+ * member of the mesh only piggybacks what it learned by probe (swim.ts
+ * `ingest`); the simulation does not model that path.
  */
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { Connection, PeerId } from '@libp2p/interface'

@@ -9,10 +9,10 @@
  * An update either drives gossip rounds or only rides along. A driving
  * update is one this node has to spread itself: its own, or one that reached
  * it by probe while gossipsub cannot carry it here (swim.ts `ingest`). One
- * that gossipsub delivered, or
- * that a push-pull brought, is on its way to everyone already; it rides on
- * the probes and acks that are sent anyway and never makes the gossip loop
- * send a message of its own. Driving updates go first in a message.
+ * that gossipsub delivered, or that a push-pull brought, is on its way to
+ * everyone already; it rides on the probes and acks that are sent anyway and
+ * never makes the gossip loop send a message of its own. Driving updates go
+ * first in a message.
  */
 import { updateWireSize, type SignedUpdate } from './messages.js'
 import { retransmitLimit } from './constants.js'
