@@ -14,7 +14,7 @@
  * caller keeps only verdicts that hold as long as the member's entry does:
  * updates applied, refuted or confirmed after their signature checked, and
  * updates judged stale by order against an entry it holds. It clears the set
- * whenever an entry goes (reaped, evicted, revoked) or membership restarts,
+ * whenever an entry goes (reaped, evicted) or membership restarts,
  * the only ways such a verdict can turn: a reaped member's old record is
  * news again once its tombstone expires, an evicted one once it is admitted
  * again. Unknown subjects, a full table, records stale against a tombstone
@@ -27,7 +27,7 @@
  *
  * An update first learned by probe and then delivered by gossipsub is
  * `stale` there, and the topic validator would not forward it: the flood
- * would stop at every member that a probe reached first. `firstGossip` lets
+ * would stop at every member that a probe reached first. `gossipCopy` lets
  * the caller forward that first gossipsub copy of an update it applied.
  */
 import { createHash } from 'node:crypto'
@@ -59,14 +59,17 @@ export class SeenUpdates {
   }
 
   /**
-   * Whether `raw`, judged before, is news here that gossipsub brings for the
-   * first time: true once per update, for updates remembered as news.
+   * What a gossipsub copy of `raw` is: `unseen` (judge it), `forward` (news
+   * here that gossipsub brings for the first time: pass it on; once per
+   * update), or `seen` (a copy of one judged before). One lookup for the
+   * topic validator's hot path.
    */
-  firstGossip (raw: SignedUpdate): boolean {
+  gossipCopy (raw: SignedUpdate): 'unseen' | 'forward' | 'seen' {
     const e = this.find(raw)
-    if (e === undefined || e.gossiped) return false
+    if (e === undefined) return 'unseen'
+    const first = !e.gossiped && e.news
     e.gossiped = true
-    return e.news
+    return first ? 'forward' : 'seen'
   }
 
   /**

@@ -65,6 +65,8 @@ export interface TableHooks {
   emit: (event: keyof MembershipEvents, member: Member) => void
   /** Evidence that two processes run with one identity (see IdentityConflict). */
   onConflict?: (conflict: IdentityConflict) => void
+  /** `id`'s entry left the table (evicted, reaped): what was stale against it may be news one day. */
+  onForget?: (id: string) => void
 }
 
 export type TableConfig = Pick<MembershipConfig, 'suspicionMult' | 'suspicionMaxTimeoutMult' | 'probeIntervalMs' | 'refusedSuspicionMs' | 'suspectMaxAgeMs' | 'reapAfterMs' | 'tombstoneMs' | 'maxMembers'> &
@@ -309,6 +311,7 @@ export class MemberTable {
     this.stopSuspicion(e)
     this.entries.delete(id)
     this.tombstones.set(id, { inc: e.member.incarnation, until: this.clock.now() + this.cfg.tombstoneMs })
+    this.hooks.onForget?.(id)
     const gone: Member = { ...e.member, state: 'dead' }
     this.hooks.emit('member:dead', { ...gone })
     this.hooks.emit('member:update', gone)
@@ -465,6 +468,7 @@ export class MemberTable {
       if ((e.member.state === 'dead' || e.member.state === 'left') && !this.revokedIds.has(id) && now - e.since >= this.cfg.reapAfterMs) {
         this.entries.delete(id)
         this.tombstones.set(id, { inc: e.member.incarnation, until: now + this.cfg.tombstoneMs })
+        this.hooks.onForget?.(id)
         reaped.push(id)
       }
     }

@@ -172,7 +172,12 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
       onSuspicionTimeout: (id, incarnation) => { this.declareDead(id, incarnation) },
       onNews: (member, raw, drive) => { this.queue.enqueue(member, raw, drive) },
       emit: (event, member) => { this.onMemberEvent(event, member) },
-      onConflict: (conflict) => { this.conflicts.report(conflict, this.clock.now()) }
+      onConflict: (conflict) => { this.conflicts.report(conflict, this.clock.now()) },
+      // Verdicts held against that entry may turn (seen-updates.ts); its addresses are written again if it returns.
+      onForget: (id) => {
+        this.seen.clear()
+        this.conns?.forgetAddrs(id)
+      }
     }, () => this.awareness.scaleTimeout(1))
     this.table = table
     this.ring = undefined
@@ -215,8 +220,8 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
     this.unsubscribeRefusals = this.admission.onRefused((peer, refusal) => {
       // Revoked peers stay listed as `revoked` (never resurrected); others are forgotten.
       if (refusal.reason === 'revoked') {
-        if (this.table?.revoke(peer) === true) this.forgot(peer, `member revoked: ${refusal.detail}`)
-      } else if (this.table?.evict(peer) === true) this.forgot(peer, 'member refused by admission, removed from membership', refusal.reason)
+        if (this.table?.revoke(peer) === true) this.log.warn({ peer }, `member revoked: ${refusal.detail}`)
+      } else if (this.table?.evict(peer) === true) this.log.warn({ peer, reason: refusal.reason }, 'member refused by admission, removed from membership')
     })
     peers.addEventListener('self:peer:update', this.onSelfUpdate)
     this.queue.enqueue(peerId, self.raw)
@@ -268,7 +273,7 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
       if (m.peerId === this.components.peerId.toString()) continue
       const standing = this.policy.standing(m.peerId, m.region)
       if (standing === 'revoked') {
-        if (table.revoke(m.peerId)) this.forgot(m.peerId, `member revoked: ${this.policy.explain(m.peerId)}`)
+        if (table.revoke(m.peerId)) this.log.warn({ peer: m.peerId }, `member revoked: ${this.policy.explain(m.peerId)}`)
       } else if (standing === 'not-allowed' && m.state !== 'revoked') {
         if (table.evict(m.peerId)) this.log.warn({ peer: m.peerId, region: m.region }, `member not allowed, removed from membership: ${this.policy.explain(m.peerId)}`)
       }
@@ -396,10 +401,7 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
   private async ingest (raw: SignedUpdate, channel: Channel, from?: string): Promise<ApplyResult | 'rejected'> {
     const table = this.table
     if (table === undefined) return 'rejected'
-    if (this.seen.has(raw)) {
-      this.metrics.messages.inc({ type: 'update', result: 'duplicate' })
-      return 'stale'
-    }
+    if (this.seen.has(raw)) return this.duplicate()
     const viaGossip = channel === 'gossip'
     let body: UpdateBody
     try {
@@ -457,14 +459,21 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
     }
     // The first gossipsub copy of an update that reached us by probe first goes on
     // through the mesh: ignored here, the flood would stop at every such member.
-    if (this.seen.firstGossip(raw)) {
+    const copy = this.seen.gossipCopy(raw)
+    if (copy === 'forward') {
       this.metrics.gossip.inc({ topic: MEMBERSHIP_TOPIC, result: 'forwarded' })
       return TopicValidatorResult.Accept
     }
-    const result = await this.ingest(raw, 'gossip')
+    const result = copy === 'seen' ? this.duplicate() : await this.ingest(raw, 'gossip')
     this.metrics.gossip.inc({ topic: MEMBERSHIP_TOPIC, result: result === 'applied' ? 'accepted' : result })
     if (result === 'rejected') return TopicValidatorResult.Reject
     return result === 'applied' || result === 'confirmed' || result === 'refuted' ? TopicValidatorResult.Accept : TopicValidatorResult.Ignore
+  }
+
+  /** An exact copy of an update judged before (seen-updates.ts): counted, and `stale` again. */
+  private duplicate (): 'stale' {
+    this.metrics.messages.inc({ type: 'update', result: 'duplicate' })
+    return 'stale'
   }
 
   /**
@@ -481,12 +490,6 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
     // A mesh peer counts only while it is a live member: gossipsub keeps a
     // peer across a partition until its connection goes.
     return table !== undefined && mesh.some(p => table.get(String(p))?.state === 'alive')
-  }
-
-  /** A member left the table (revoked, evicted): its records may be news again one day. */
-  private forgot (peer: string, msg: string, reason?: string): void {
-    this.seen.clear()
-    this.log.warn({ peer, ...(reason !== undefined ? { reason } : {}) }, msg)
   }
 
   /** Publish an update we originated, or a joiner's first-hand record, on the membership topic (best effort). */
@@ -572,7 +575,7 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
       await sleep(this.cfg.maintenanceIntervalMs, signal, this.clock)
       if (signal.aborted) return
       try {
-        if ((this.table?.reap().length ?? 0) > 0) this.seen.clear()
+        this.table?.reap()
         this.conns?.maintain()
         // When most of our view is dead, we are more likely the isolated one:
         // try to reach a dead member every tick instead of every reconnect interval.

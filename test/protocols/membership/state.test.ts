@@ -31,6 +31,7 @@ interface Harness {
   timeouts: Array<[string, number]>
   news: string[]
   conflicts: IdentityConflict[]
+  forgotten: string[]
 }
 
 /** memberlist's DefaultLANConfig suspicion values, so the expected numbers below are memberlist's. */
@@ -38,13 +39,14 @@ const MEMBERLIST_LAN = membershipConfig('lan', { suspicionMult: 4, suspicionMaxT
 
 function harness (cfg: MembershipConfig = MEMBERLIST_LAN, selfInc = 5): Harness {
   const clock = FakeTimers.createClock(NOW)
-  const h: Harness = { table: undefined as unknown as MemberTable, clock, events: [], refutes: [], timeouts: [], news: [], conflicts: [] }
+  const h: Harness = { table: undefined as unknown as MemberTable, clock, events: [], refutes: [], timeouts: [], news: [], conflicts: [], forgotten: [] }
   const hooks: TableHooks = {
     onRefute: (inc) => { h.refutes.push(inc) },
     onSuspicionTimeout: (id, inc) => { h.timeouts.push([id, inc]) },
     onNews: (member) => { h.news.push(member) },
     emit: (event, m) => { h.events.push([event, m.peerId, m.state]) },
-    onConflict: (c) => { h.conflicts.push(c) }
+    onConflict: (c) => { h.conflicts.push(c) },
+    onForget: (id) => { h.forgotten.push(id) }
   }
   const adapter: Clock = {
     now: () => clock.now,
@@ -304,6 +306,7 @@ describe('membership state machine', () => {
       assert.deepEqual(h.table.reap(), [])
       h.clock.tick(1)
       assert.deepEqual(h.table.reap().sort(), ['M0', 'M1'])
+      assert.deepEqual(h.forgotten.sort(), ['M0', 'M1'], 'the reaped entries are reported gone')
       assert.equal(h.table.get('M0'), undefined)
       assert.equal(h.table.members().length, 2)
       // A replayed old alive record does not resurrect a reaped member...
@@ -473,6 +476,7 @@ describe('membership state machine', () => {
       assert.equal(h.table.apply(alive('M0', 1)), 'stale', 'tombstoned at its incarnation')
       assert.equal(h.table.apply(suspect('M0', 1)), 'unknown')
       assert.equal(h.table.evict('M0'), false)
+      assert.deepEqual(h.forgotten, ['M0'], 'the evicted entry is reported gone, once')
       assert.deepEqual(h.table.ids(['alive']), ['M1'])
     })
   })
