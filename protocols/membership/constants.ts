@@ -121,7 +121,10 @@ export interface MembershipConfig {
    * 2 x (monitorRings + regionRings) members instead of all N - 1.
    */
   monitorRings: number
-  /** Rings over the members of our own region, so per-region gossip topics have a connected mesh. */
+  /**
+   * Rings over the members of our own region, so per-region gossip topics have a connected mesh. Region ring r
+   * is global ring r restricted to the region: in a network of one region they coincide and add no link.
+   */
   regionRings: number
   /** Dials to unconnected subjects started per maintenance tick. */
   memberDialsPerTick: number

@@ -17,7 +17,8 @@
  * gossip still spreads in O(log N) hops). Region rings order only the
  * members of our own region: per-region gossipsub topics (health, role
  * actions) need the members of a region connected among themselves, which
- * random global rings would not guarantee.
+ * random global rings would not guarantee. Region ring r keeps global ring
+ * r's positions, so a region that holds every member adds no link.
  */
 import { createHash } from 'node:crypto'
 
@@ -87,7 +88,9 @@ export class MonitorRings {
       if (other !== undefined && other !== id && !list.includes(other)) list.push(other)
     }
     for (let r = 0; r < this.globalRings + this.regionRings; r++) {
-      const { order, index } = this.ring(members, r, r < this.globalRings ? undefined : me.region)
+      const { order, index } = r < this.globalRings
+        ? this.ring(members, r, undefined)
+        : this.ring(members, r - this.globalRings, me.region)
       if (order.length < 2) continue
       const i = index.get(id) as number
       add(subjects, order[(i + 1) % order.length].id)
@@ -100,6 +103,15 @@ export class MonitorRings {
    * Ring `r` over `members` (over those of `region` for a region ring),
    * sorted once per member set: the caller passes the same array until its
    * set changes, so asking for many members' neighbours costs one sort.
+   *
+   * Region ring r is global ring r restricted to the region: the same
+   * positions, so in a network of one region (or wherever a region's
+   * members are all the members) it is the global ring itself and adds no
+   * link. Every ring's links cost a connection to set up and keep, and each
+   * join moves a node's successor on a ring with probability 1/n, so a
+   * forming network rewires ≈ ln N times per ring and node: rings that
+   * coincide are links and handshakes saved, not redundancy lost (each
+   * region ring still connects its region when regions differ).
    */
   private ring (members: readonly RingMember[], r: number, region: string | undefined): RingOrder {
     if (this.sorted?.members !== members) this.sorted = { members, rings: new Map() }
@@ -118,8 +130,7 @@ export class MonitorRings {
     let p = this.positions.get(id)
     if (p === undefined) {
       p = []
-      for (let r = 0; r < this.globalRings + this.regionRings; r++) {
-        // Global and region rings hash differently so a region ring is not the global ring's restriction.
+      for (let r = 0; r < Math.max(this.globalRings, this.regionRings); r++) {
         p.push(createHash('sha256').update(`mycel-ring:${r}:${id}`).digest('hex').slice(0, 16))
       }
       this.positions.set(id, p)

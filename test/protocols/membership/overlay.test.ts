@@ -77,6 +77,25 @@ describe('membership monitoring rings', () => {
     }
   })
 
+  it('adds no link for a region ring whose region is the whole network', () => {
+    // Region ring r is global ring r restricted to the region: one region, no links beyond the global rings'.
+    for (const n of [2, 10, 100]) {
+      const members = ids(n)
+      for (const m of members.slice(0, 20)) {
+        const both = new MonitorRings(m.id, 3, 2).neighbours(members)
+        assert.deepEqual(both, new MonitorRings(m.id, 3, 0).neighbours(members), `N=${n}`)
+        assert.ok(linkedPeers(both).length <= 6)
+      }
+    }
+    // Regions that differ keep their own rings: a node links to its region's successors too.
+    const members = ids(90, i => `r${i % 3}`)
+    const extra = members.slice(0, 30).filter(m => {
+      const global = new Set(new MonitorRings(m.id, 3, 0).neighbours(members).subjects)
+      return new MonitorRings(m.id, 3, 2).neighbours(members).subjects.some(s => !global.has(s))
+    })
+    assert.ok(extra.length >= 20, `${extra.length} of 30 nodes have a region link beyond the global rings'`)
+  })
+
   it('does not depend on the order members are listed in', () => {
     const members = ids(40, i => `r${i % 2}`)
     const a = new MonitorRings(members[7].id, 3, 2).neighbours(members)
