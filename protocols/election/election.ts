@@ -147,7 +147,7 @@ export class ElectionEngine extends EventTarget {
       book: this.book,
       now: this.now,
       jittered: (ms) => this.jittered(ms),
-      resolve: async (region, role, signal) => await this.resolve(region, role, signal)
+      resolve: async (region, role, signal) => await this.resolve(region, role, signal, 'upkeep')
     })
   }
 
@@ -313,7 +313,8 @@ export class ElectionEngine extends EventTarget {
   }
 
   /** Read (region, role) from the DHT, merge it into the book, return the best record. */
-  async resolve (region: string, role: string, signal?: AbortSignal): Promise<{ lease?: Lease, status: LeaseStatus | 'none', records: number }> {
+  async resolve (region: string, role: string, signal?: AbortSignal, reason: 'claim' | 'upkeep' | 'api' = 'api'): Promise<{ lease?: Lease, status: LeaseStatus | 'none', records: number }> {
+    this.c.metrics.dhtReads.inc({ reason })
     const timeout = AbortSignal.timeout(this.init.config.dhtTimeoutMs)
     const sig = signal === undefined ? timeout : AbortSignal.any([signal, timeout])
     // Our own lease found only in our own store is a claim or renewal that
@@ -388,7 +389,7 @@ export class ElectionEngine extends EventTarget {
       winner: (role) => this.winner(role),
       fencedTerm: (role) => this.c.fencing.highest(region, role)?.term ?? 0,
       holderlessSeconds: (role) => this.holderlessSeconds(role),
-      resolve: async (role, sig) => await this.resolve(region, role, sig),
+      resolve: async (role, sig) => await this.resolve(region, role, sig, 'claim'),
       sign: async (lease) => await signLease(lease, this.c.privateKey),
       observe: (signed) => { this.observe(signed, 'self') },
       renewDelay: () => this.jittered(config.renewIntervalMs),

@@ -66,6 +66,11 @@ export function electionMetrics (registry?: Registry, source?: ElectionMetricsSo
       name: 'mycel_election_dht_operations_total',
       help: 'DHT operations issued by the election (get, put), by result',
       labelNames: ['op', 'result']
+    }),
+    dhtReads: m.counter({
+      name: 'mycel_election_dht_reads_total',
+      help: 'Lease reads from the DHT, by why: claim (a winner about to start a term), upkeep (a role whose gossip went quiet), api (an operator asked)',
+      labelNames: ['reason']
     })
   }
 }

@@ -23,6 +23,9 @@ for (const seed of SEEDS) describe(`election engine (virtual clock, seeded in-me
       assert.equal(acting[0].id, holderOf(world, role))
       assert.equal(acting[0].engine.actingTerm(role), 1)
       for (const n of world.nodes.values()) assert.equal(n.engine.book.get('eu', role)?.lease.holder, acting[0].id)
+      // A winner reads the term history from the DHT before its first term (mycel_election_dht_reads_total).
+      const claimReads = (await acting[0].metrics.dhtReads.get()).values.find(v => v.labels.reason === 'claim')?.value ?? 0
+      assert.ok(claimReads >= 1, `${role}: ${claimReads} claim reads`)
     }
     // Renewals keep it: still one holder, same term, many lease periods later.
     await clock.tickAsync(5 * CFG.leaseMs)
@@ -71,9 +74,14 @@ for (const seed of SEEDS) describe(`election engine (virtual clock, seeded in-me
     assert.equal(gets, 0, 'no DHT reads while gossip brings renewals')
     // A node that misses gossip repairs its book from the DHT.
     const deaf = [...world.nodes.values()].find(n => !ROLES.some(r => n.engine.isActing(r)))!
+    const reads = async (reason: string): Promise<number> => (await deaf.metrics.dhtReads.get()).values.find(v => v.labels.reason === reason)?.value ?? 0
+    const claimReads = await reads('claim')
     deaf.deaf = true
     await clock.tickAsync(2 * CFG.renewIntervalMs + 2 * CFG.dhtRefreshMs)
     assert.ok(deaf.gets > 0, 'the deaf node read the DHT')
+    // Counted by why (mycel_election_dht_reads_total): the quiet roles' upkeep, not a claim.
+    assert.equal(await reads('upkeep'), deaf.gets)
+    assert.equal(await reads('claim'), claimReads)
     assert.equal([...world.nodes.values()].filter(n => n !== deaf).reduce((a, n) => a + n.gets, 0), 0)
     for (const role of ROLES) assert.equal(deaf.engine.book.get('eu', role)?.lease.holder, world.acting(role)[0].id)
     assertNoOverlap(world)
