@@ -34,7 +34,7 @@ import type { ElectionMetrics } from './metrics.js'
 import { RoleSlot, type DemoteReason, type SlotHost } from './slot.js'
 import { LeaseWriter } from './lease-writer.js'
 import { DhtUpkeep } from './dht-upkeep.js'
-import { StartSync } from './start-sync.js'
+import { StartSync, pickConnectedMember } from './start-sync.js'
 import { GoneMembers } from './gone.js'
 
 export type { DemoteReason } from './slot.js'
@@ -312,6 +312,27 @@ export class ElectionEngine extends EventTarget {
     })
   }
 
+  /**
+   * A claimant's look at a connected member's book before it walks the DHT
+   * (slot.ts): every lease that member knows, taken as lease sync's are.
+   * Nothing to ask without lease sync or a connected member; a failed pull
+   * is counted and logged, never thrown.
+   */
+  private async askPeer (signal: AbortSignal): Promise<void> {
+    const { transport } = this.c
+    if (transport.pull === undefined) return
+    const peer = pickConnectedMember({ membership: this.c.membership, connected: this.c.connected ?? (() => []), self: this.c.peerId, region: this.c.region, random: this.random })
+    if (peer === undefined) return
+    try {
+      const leases = await transport.pull(peer, signal)
+      this.c.metrics.syncs.inc({ result: 'ok' })
+      if (!signal.aborted) for (const sl of leases) this.observe(sl, 'sync')
+    } catch (err) {
+      this.c.metrics.syncs.inc({ result: 'failed' })
+      this.c.logger.debug({ err, peer }, 'lease sync before a claim failed')
+    }
+  }
+
   /** Read (region, role) from the DHT, merge it into the book, return the best record. */
   async resolve (region: string, role: string, signal?: AbortSignal, reason: 'claim' | 'upkeep' | 'api' = 'api'): Promise<{ lease?: Lease, status: LeaseStatus | 'none', records: number }> {
     this.c.metrics.dhtReads.inc({ reason })
@@ -389,6 +410,7 @@ export class ElectionEngine extends EventTarget {
       winner: (role) => this.winner(role),
       fencedTerm: (role) => this.c.fencing.highest(region, role)?.term ?? 0,
       holderlessSeconds: (role) => this.holderlessSeconds(role),
+      askPeer: async (sig) => { await this.askPeer(sig) },
       resolve: async (role, sig) => await this.resolve(region, role, sig, 'claim'),
       sign: async (lease) => await signLease(lease, this.c.privateKey),
       observe: (signed) => { this.observe(signed, 'self') },

@@ -59,7 +59,7 @@ export function electionMetrics (registry?: Registry, source?: ElectionMetricsSo
     }),
     syncs: m.counter({
       name: 'mycel_election_lease_syncs_total',
-      help: 'Pulls of a member\'s leases at start (lease sync), by result (ok, failed)',
+      help: 'Pulls of a member\'s leases (lease sync: at start, and by a winner before it reads the DHT), by result (ok, failed)',
       labelNames: ['result']
     }),
     dhtOps: m.counter({

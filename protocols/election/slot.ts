@@ -75,6 +75,12 @@ export interface SlotHost {
   /** The highest persisted fencing term of the own region's `role`. */
   fencedTerm: (role: string) => number
   holderlessSeconds: (role: string) => number
+  /**
+   * Ask one connected member of the region for every lease it knows (lease
+   * sync) into the book; no dial, and nothing when no member is connected.
+   * Never throws.
+   */
+  askPeer: (signal: AbortSignal) => Promise<void>
   /** Read the own region's `role` from the DHT into the book. */
   resolve: (role: string, signal: AbortSignal) => Promise<unknown>
   sign: (lease: Lease) => Promise<SignedLease>
@@ -206,6 +212,14 @@ export class RoleSlot {
     if (this.resolvedAt === undefined || now - this.resolvedAt > cfg.leaseMs || this.resolvedAt < this.h.lastViewChange()) {
       this.resolvedAt = now
       const signal = AbortSignal.any([this.h.signal, AbortSignal.timeout(Math.min(cfg.dhtTimeoutMs, cfg.claimSettleMs * 3))])
+      // A connected member's book first: one request on a link we hold,
+      // where the DHT walk dials. While a network forms, partial views make
+      // many nodes the winner for a while, and most of them only lack the
+      // holder's lease, which any member has (docs/performance.md,
+      // eighteenth pass). The answer can only stop this claim, never make
+      // one: the DHT is still read before any new term.
+      await this.h.askPeer(signal)
+      if (this.h.signal.aborted || this.otherInForce(this.h.now())) return undefined
       await this.h.resolve(role, signal).catch(() => undefined)
       if (this.h.signal.aborted || this.otherInForce(this.h.now())) return undefined
       // The read can outlast the contact lapse (a cut-off node's walk times out): judge contact again.

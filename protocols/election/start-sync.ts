@@ -31,6 +31,19 @@ export interface StartSyncInit {
   metrics: Pick<ElectionMetrics, 'syncs'>
 }
 
+/**
+ * A random alive member this node holds a connection to, of its own region
+ * if any is (lease sync asks it; never one it would have to dial).
+ */
+export function pickConnectedMember (o: Pick<StartSyncInit, 'membership' | 'connected' | 'self' | 'region' | 'random'>): string | undefined {
+  const connected = new Set(o.connected())
+  const alive = o.membership.members().filter(m => m.peerId !== o.self && m.state === 'alive' && connected.has(m.peerId))
+  if (alive.length === 0) return undefined
+  const own = alive.filter(m => m.region === o.region)
+  const from = own.length > 0 ? own : alive
+  return from[Math.floor(o.random() * from.length)].peerId
+}
+
 export class StartSync {
   private done = false
   private inFlight = false
@@ -42,13 +55,9 @@ export class StartSync {
   /** Try now, unless done, a pull is in flight, or a retry is already scheduled. */
   poke (signal: AbortSignal): void {
     if (this.done || this.inFlight || this.timer !== undefined || signal.aborted) return
-    const { self, region } = this.init
-    const connected = new Set(this.init.connected())
-    const alive = this.init.membership.members().filter(m => m.peerId !== self && m.state === 'alive' && connected.has(m.peerId))
-    if (alive.length === 0) return
-    const own = alive.filter(m => m.region === region)
-    const from = own.length > 0 ? own : alive
-    const peer = from[Math.floor(this.init.random() * from.length)].peerId
+    const { region } = this.init
+    const peer = pickConnectedMember(this.init)
+    if (peer === undefined) return
     this.inFlight = true
     this.init.pull(peer, signal).then((leases) => {
       this.init.metrics.syncs.inc({ result: 'ok' })

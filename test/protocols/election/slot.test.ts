@@ -25,6 +25,8 @@ function scripted (cfg: ElectionConfig = CFG): {
   book: LeaseBook
   log: string[]
   set: (patch: { winner?: string, reaches?: boolean, lateBy?: number, contact?: number | 'live' | 'alone', gone?: [string, number] }) => void
+  /** What a connected member's book answers a claimant (lease sync), and how often it and the DHT were asked. */
+  peer: { book: SignedLease[], asked: number, dhtReads: number }
   stop: () => Promise<void>
 } {
   const clock = new VirtualClock(START)
@@ -40,6 +42,7 @@ function scripted (cfg: ElectionConfig = CFG): {
   let contact: number | 'live' | 'alone' = 'live'
   // When membership declared a member gone.
   const gone = new Map<string, number>()
+  const peer = { book: [] as SignedLease[], asked: 0, dhtReads: 0 }
   const host: SlotHost = {
     config: cfg,
     region: 'eu',
@@ -55,7 +58,8 @@ function scripted (cfg: ElectionConfig = CFG): {
     winner: () => winner,
     fencedTerm: () => 0,
     holderlessSeconds: () => 0,
-    resolve: async () => {},
+    askPeer: async () => { peer.asked++; for (const sl of peer.book) book.observe(sl) },
+    resolve: async () => { peer.dhtReads++ },
     sign: async (lease) => {
       log.push(`sign t${lease.term}${lease.expiresAt === lease.issuedAt ? ' release' : ''}`)
       return signed(lease)
@@ -83,6 +87,7 @@ function scripted (cfg: ElectionConfig = CFG): {
       contact = patch.contact ?? contact
       if (patch.gone !== undefined) gone.set(...patch.gone)
     },
+    peer,
     stop: async () => {
       await slot.halt()
       controller.abort()
@@ -116,6 +121,24 @@ describe('election: role slot state machine', () => {
     assert.equal(await s.slot.step(), CFG.claimSettleMs)
     assert.equal(s.slot.state, 'claiming')
     assert.deepEqual(s.log, ['sign t1', 'publish t1 reached'])
+  })
+
+  it('a winner that knows no lease in force asks a connected member before the DHT, and claims nothing when the member knows one', async () => {
+    s.peer.book = [signed({ v: 1, region: 'eu', role: 'network', holder: OTHER, term: 3, issuedAt: START, expiresAt: START + CFG.leaseMs })]
+    s.clock.tick(CFG.learnPeriodMs)
+    // The member's answer puts the other holder's lease in the book: no DHT walk, no claim, back when it lapses.
+    const next = await s.slot.step()
+    assert.equal(s.peer.asked, 1)
+    assert.equal(s.peer.dhtReads, 0)
+    assert.deepEqual(s.log, [])
+    assert.equal(s.slot.state, 'idle')
+    assert.ok(next === undefined || next > 0)
+    // Once it lapsed, the member knows nothing newer: the DHT is read before the new term, as without the member.
+    s.clock.tick(CFG.leaseMs + CFG.maxClockSkewMs + 1)
+    await s.slot.step()
+    assert.equal(s.peer.asked, 2)
+    assert.equal(s.peer.dhtReads, 1)
+    assert.deepEqual(s.log, ['sign t4', 'publish t4 reached'])
   })
 
   it('a claim that reaches no peer leaves no trace and is retried with the same term', async () => {
