@@ -325,10 +325,11 @@ export class ElectionEngine extends EventTarget {
     if (peer === undefined) return
     try {
       const leases = await transport.pull(peer, signal)
-      this.c.metrics.syncs.inc({ result: 'ok' })
-      if (!signal.aborted) for (const sl of leases) this.observe(sl, 'sync')
+      this.c.metrics.syncs.inc({ reason: 'claim', result: 'ok' })
+      // Checked records, taken even if the claimant gave up waiting: they can only stop a claim.
+      for (const sl of leases) this.observe(sl, 'sync')
     } catch (err) {
-      this.c.metrics.syncs.inc({ result: 'failed' })
+      this.c.metrics.syncs.inc({ reason: 'claim', result: 'failed' })
       this.c.logger.debug({ err, peer }, 'lease sync before a claim failed')
     }
   }

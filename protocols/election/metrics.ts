@@ -59,8 +59,8 @@ export function electionMetrics (registry?: Registry, source?: ElectionMetricsSo
     }),
     syncs: m.counter({
       name: 'mycel_election_lease_syncs_total',
-      help: 'Pulls of a member\'s leases (lease sync: at start, and by a winner before it reads the DHT), by result (ok, failed)',
-      labelNames: ['result']
+      help: 'Pulls of a member\'s leases (lease sync), by why (start; claim: a winner before it reads the DHT) and result (ok, failed)',
+      labelNames: ['reason', 'result']
     }),
     dhtOps: m.counter({
       name: 'mycel_election_dht_operations_total',

@@ -193,10 +193,7 @@ export class RoleSlot {
     // Someone else's lease is in force: wait for its lapse or release (a
     // release or a membership change wakes us; a lapse due before the next
     // regular step is stepped to, so failover is not a renew interval late).
-    if (this.otherInForce(now)) {
-      const lapse = this.h.inForceUntil(this.h.book.get(region, role)!.lease) - now
-      return lapse < cfg.renewIntervalMs ? lapse + 1 : undefined
-    }
+    if (this.otherInForce(now)) return this.untilLapse(now)
     // No member heard from for the contact lapse: a term we could not act
     // on. Membership's acks raise no event, so look again at the settle pace.
     if (now >= this.contactEnd()) return cfg.claimSettleMs
@@ -210,16 +207,19 @@ export class RoleSlot {
     // partition bring terms claimed while we were cut off, whose gossip
     // (a successor's release, say) may have passed before our mesh formed.
     if (this.resolvedAt === undefined || now - this.resolvedAt > cfg.leaseMs || this.resolvedAt < this.h.lastViewChange()) {
-      this.resolvedAt = now
-      const signal = AbortSignal.any([this.h.signal, AbortSignal.timeout(Math.min(cfg.dhtTimeoutMs, cfg.claimSettleMs * 3))])
       // A connected member's book first: one request on a link we hold,
       // where the DHT walk dials. While a network forms, partial views make
       // many nodes the winner for a while, and most of them only lack the
       // holder's lease, which any member has (docs/performance.md,
       // eighteenth pass). The answer can only stop this claim, never make
-      // one: the DHT is still read before any new term.
-      await this.h.askPeer(signal)
-      if (this.h.signal.aborted || this.otherInForce(this.h.now())) return undefined
+      // one: the DHT is still read before any new term, and a read stopped
+      // by the answer is not counted as done. Its own bound, so a starved
+      // member cannot eat the DHT read's time.
+      await this.h.askPeer(AbortSignal.any([this.h.signal, AbortSignal.timeout(cfg.claimSettleMs)]))
+      if (this.h.signal.aborted) return undefined
+      if (this.otherInForce(this.h.now())) return this.untilLapse(this.h.now())
+      this.resolvedAt = this.h.now()
+      const signal = AbortSignal.any([this.h.signal, AbortSignal.timeout(Math.min(cfg.dhtTimeoutMs, cfg.claimSettleMs * 3))])
       await this.h.resolve(role, signal).catch(() => undefined)
       if (this.h.signal.aborted || this.otherInForce(this.h.now())) return undefined
       // The read can outlast the contact lapse (a cut-off node's walk times out): judge contact again.
@@ -388,6 +388,16 @@ export class RoleSlot {
   private lapseReason (): DemoteReason {
     const held = this.last
     return held !== undefined && leaseStatus(held.lease, this.h.now(), this.h.config.maxClockSkewMs, true) === 'active' ? 'contact-lost' : 'lease-lapsed'
+  }
+
+  /**
+   * The delay until another holder's lease in force lapses, when that is
+   * due before the next regular step (failover is then not a renew
+   * interval late); a release or a membership change wakes us earlier.
+   */
+  private untilLapse (now: number): number | undefined {
+    const lapse = this.h.inForceUntil(this.h.book.get(this.h.region, this.role)!.lease) - now
+    return lapse < this.h.config.renewIntervalMs ? lapse + 1 : undefined
   }
 
   private otherInForce (now: number): boolean {

@@ -60,14 +60,14 @@ export class StartSync {
     if (peer === undefined) return
     this.inFlight = true
     this.init.pull(peer, signal).then((leases) => {
-      this.init.metrics.syncs.inc({ result: 'ok' })
+      this.init.metrics.syncs.inc({ reason: 'start', result: 'ok' })
       this.init.logger.debug({ peer, leases: leases.length }, 'leases synced')
       if (signal.aborted) return
       this.init.take(leases)
       if (leases.some(sl => sl.lease.region === region)) this.done = true
       else this.retry(signal)
     }, (err: unknown) => {
-      this.init.metrics.syncs.inc({ result: 'failed' })
+      this.init.metrics.syncs.inc({ reason: 'start', result: 'failed' })
       this.init.logger.debug({ err, peer }, 'lease sync failed; retrying')
       if (!signal.aborted) this.retry(signal)
     }).finally(() => { this.inFlight = false })

@@ -67,6 +67,13 @@ export interface TableHooks {
   onConflict?: (conflict: IdentityConflict) => void
   /** `id`'s entry left the table (evicted, reaped): what was stale against it may be news one day. */
   onForget?: (id: string) => void
+  /**
+   * How many members probe `id` (its observers on the monitoring rings,
+   * overlay.ts). Only they suspect it on their own, so a suspicion can get
+   * at most this many less one independent confirmations; without the hook
+   * every member may (memberlist's random probing).
+   */
+  observers?: (id: string) => number
 }
 
 export type TableConfig = Pick<MembershipConfig, 'suspicionMult' | 'suspicionMaxTimeoutMult' | 'probeIntervalMs' | 'refusedSuspicionMs' | 'suspectMaxAgeMs' | 'reapAfterMs' | 'tombstoneMs' | 'maxMembers'> &
@@ -272,6 +279,12 @@ export class MemberTable {
     const n = this.estimateN()
     let k = Math.max(0, Math.round(this.cfg.suspicionMult - 2))
     if (n - 2 < k) k = 0
+    // Lifeguard expects k confirmations before the minimum timeout; with
+    // fewer observers than k + 1 they can never all come, and a silent
+    // member would wait out the maximum (three observers a member in a
+    // network of one region, against k = 3 on lan).
+    const watchers = this.hooks.observers?.(id)
+    if (watchers !== undefined) k = Math.min(k, Math.max(0, watchers - 1))
     const scale = Math.max(1, this.healthScale())
     let min = Math.floor(suspicionTimeoutMs(this.cfg.suspicionMult, n, this.cfg.probeIntervalMs) * scale)
     let max = Math.floor(this.cfg.suspicionMaxTimeoutMult * min)

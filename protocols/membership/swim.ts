@@ -177,7 +177,8 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
       onForget: (id) => {
         this.seen.clear()
         this.conns?.forgetAddrs(id)
-      }
+      },
+      observers: (id) => this.observersOf(id).length
     }, () => this.awareness.scaleTimeout(1))
     this.table = table
     this.ring = undefined

@@ -222,6 +222,21 @@ describe('membership state machine', () => {
       assert.deepEqual(stateOf(h, 'M0'), ['dead', 1])
     })
 
+    it('expects no more confirmations than the suspect has other observers (monitoring rings)', () => {
+      // k = 2 on this profile; a member two observers watch can get one confirmation beside its accuser's.
+      const clock = FakeTimers.createClock(NOW)
+      const adapter: Clock = { now: () => clock.now, setTimeout: (fn, ms) => clock.setTimeout(fn, ms), clearTimeout: (t) => { clock.clearTimeout(t as FakeTimers.TimerId) } }
+      const asked: string[] = []
+      const hooks: TableHooks = { onRefute: () => {}, onSuspicionTimeout: () => {}, onNews: () => {}, emit: () => {}, observers: (id) => { asked.push(id); return 2 } }
+      const table = new MemberTable(MEMBERLIST_LAN, adapter, alive(SELF, 5), hooks)
+      for (let i = 0; i < 9; i++) table.apply(alive(`M${i}`, 1))
+      table.apply(suspect('M0', 1, 'M1'))
+      assert.deepEqual(asked, ['M0'])
+      assert.equal(table.suspicionTimeoutOf('M0'), 24_000)
+      assert.equal(table.apply(suspect('M0', 1, 'M2')), 'confirmed')
+      assert.equal(table.suspicionTimeoutOf('M0'), 4_000, 'the one confirmation it can get brings the minimum')
+    })
+
     it('uses the minimum at once in clusters too small for k confirmations', () => {
       // self + 2: N = 3, k would be 2 but N - 2 < k, so k = 0 and the timer is min = 4 s.
       const h = withMembers(2)
