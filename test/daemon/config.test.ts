@@ -1,12 +1,16 @@
 import { expect } from 'chai'
-import { mkdtemp, writeFile } from 'node:fs/promises'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { checkReferencedFiles, defaults, readConfigFile, resolveConfig } from '../../daemon/config.js'
 import { ROLE_REGISTRY } from '../../managers/registry.js'
 
+/** Directories tmpFile made, removed after the suite. */
+const made: string[] = []
+
 async function tmpFile (name: string, text: string): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'mycel-cfg-'))
+  made.push(dir)
   const p = join(dir, name)
   await writeFile(p, text)
   return p
@@ -23,6 +27,7 @@ async function asyncErrorOf (p: Promise<unknown>): Promise<Error> {
 }
 
 describe('agent config', () => {
+  after(async () => { await Promise.all(made.map(async d => { await rm(d, { recursive: true, force: true }) })) })
   it('layers defaults < file < flags', async () => {
     const file = await readConfigFile(await tmpFile('a.yaml', 'region: eu-west\nprofile: wan\nbootstrap:\n  - /ip4/10.0.0.1/tcp/4100\n'))
     const cfg = resolveConfig(defaults(), file, { profile: 'test' })

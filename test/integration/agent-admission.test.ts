@@ -5,7 +5,7 @@
 import { expect } from 'chai'
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
-import { mkdtemp, stat, writeFile, readFile } from 'node:fs/promises'
+import { mkdtemp, rm, stat, writeFile, readFile } from 'node:fs/promises'
 import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -26,10 +26,19 @@ async function cli (args: string[]): Promise<{ code: number, stdout: string, std
 describe('agent admission and bad input', function () {
   this.timeout(120_000)
   const cleanup: AgentProcess[] = []
-  after(async () => { await Promise.all(cleanup.map(async a => { await a.cleanup() })) })
+  const dirs: string[] = []
+  after(async () => {
+    await Promise.all(cleanup.map(async a => { await a.cleanup() }))
+    await Promise.all(dirs.map(async d => { await rm(d, { recursive: true, force: true }) }))
+  })
+  const tempDir = async (prefix: string): Promise<string> => {
+    const d = await mkdtemp(join(tmpdir(), prefix))
+    dirs.push(d)
+    return d
+  }
 
   it('keeps out a peer with the wrong network key', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'mycel-psk-'))
+    const dir = await tempDir('mycel-psk-')
     const keyA = join(dir, 'a.key')
     const keyB = join(dir, 'b.key')
     expect((await cli(['keygen', '--network-key', keyA])).code).to.equal(0)
@@ -75,7 +84,7 @@ describe('agent admission and bad input', function () {
   })
 
   it('refuses a bad config file with exit code 2, naming the key, writing nothing', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'mycel-badcfg-'))
+    const dir = await tempDir('mycel-badcfg-')
     const cfg = join(dir, 'mycel.yaml')
     await writeFile(cfg, 'region: ok\nlisten: 42\n')
     const dataDir = join(dir, 'data')
@@ -92,7 +101,7 @@ describe('agent admission and bad input', function () {
   })
 
   it('init creates a 0600 identity and refuses to overwrite it without --force', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'mycel-init-'))
+    const dir = await tempDir('mycel-init-')
     const first = await cli(['init', '--data-dir', dir, '--json'])
     expect(first.code).to.equal(0)
     const id = JSON.parse(first.stdout) as { peerId: string }
