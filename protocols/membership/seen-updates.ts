@@ -42,8 +42,18 @@ interface Entry {
   gossiped: boolean
 }
 
+/** Where an update sits in the set: its signature as a string, and its body's digest. */
+interface Id { key: string, digest: Uint8Array }
+
 export class SeenUpdates {
   private readonly entries = new Map<string, Entry>()
+  /**
+   * Each update's id, made once: the topic validator looks a gossipsub copy
+   * up, `ingest` looks it up again and adds it after its signature check,
+   * all on the same decoded object (never changed once decoded), and the
+   * body digest is the work.
+   */
+  private readonly ids = new WeakMap<SignedUpdate, Id>()
 
   constructor (private readonly max: number) {
     if (!Number.isInteger(max) || max < 1) throw new RangeError(`SeenUpdates: max must be a positive integer, got ${max}`)
@@ -77,9 +87,9 @@ export class SeenUpdates {
    * `viaGossip` if it came by gossipsub (its first copy there is then past).
    */
   add (raw: SignedUpdate, news: boolean, viaGossip: boolean): void {
-    const key = keyOf(raw.s)
+    const { key, digest } = this.idOf(raw)
     this.entries.delete(key)
-    this.entries.set(key, { digest: digestOf(raw.b), news, gossiped: viaGossip })
+    this.entries.set(key, { digest, news, gossiped: viaGossip })
     if (this.entries.size > this.max) {
       const oldest = this.entries.keys().next()
       if (oldest.done !== true) this.entries.delete(oldest.value)
@@ -91,15 +101,20 @@ export class SeenUpdates {
   }
 
   private find (raw: SignedUpdate): Entry | undefined {
-    const e = this.entries.get(keyOf(raw.s))
-    return e !== undefined && bytesEqual(e.digest, digestOf(raw.b)) ? e : undefined
+    const { key, digest } = this.idOf(raw)
+    const e = this.entries.get(key)
+    return e !== undefined && bytesEqual(e.digest, digest) ? e : undefined
   }
-}
 
-function keyOf (sig: Uint8Array): string {
-  return Buffer.from(sig.buffer, sig.byteOffset, sig.byteLength).toString('latin1')
-}
-
-function digestOf (body: Uint8Array): Uint8Array {
-  return createHash('sha256').update(body).digest()
+  private idOf (raw: SignedUpdate): Id {
+    let id = this.ids.get(raw)
+    if (id === undefined) {
+      id = {
+        key: Buffer.from(raw.s.buffer, raw.s.byteOffset, raw.s.byteLength).toString('latin1'),
+        digest: createHash('sha256').update(raw.b).digest()
+      }
+      this.ids.set(raw, id)
+    }
+    return id
+  }
 }
