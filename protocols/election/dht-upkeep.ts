@@ -3,6 +3,15 @@
  * whose gossip went quiet. Candidates are not announced in the DHT: the
  * membership view already lists them (docs/roles.md, "Candidates come from
  * membership, not DHT provider records").
+ *
+ * A connected member's book is asked first (lease sync: one request on a link
+ * this node holds) and the DHT is read only for the roles still quiet after
+ * it. Gossip goes quiet at one node far more often than a holder vanishes: a
+ * mesh still forming, a starved host, renewals late under load. Every DHT
+ * read walks to the same ~K peers closest to the role's key and dials those it
+ * is not connected to; while a network of 100 formed, reads like these were
+ * ≈ 5,000 kad-dht requests in two minutes, four in five failing in the
+ * handshake (docs/performance.md, nineteenth pass).
  */
 import type { ElectionConfig } from './constants.js'
 import { leaseStatus } from './lease.js'
@@ -19,6 +28,11 @@ export interface DhtUpkeepInit {
   jittered: (ms: number) => number
   /** Read (region, role) from the DHT into the book. */
   resolve: (region: string, role: string, signal: AbortSignal) => Promise<unknown>
+  /**
+   * Take one connected member's leases into the book (lease sync), bounded
+   * by the caller's signal; never throws. Absent: the DHT is read at once.
+   */
+  ask?: (signal: AbortSignal) => Promise<void>
 }
 
 export class DhtUpkeep {
@@ -48,11 +62,16 @@ export class DhtUpkeep {
     const quietFor = 2 * cfg.renewIntervalMs
     // A role never seen has nothing to repair: its winner reads the DHT
     // itself before claiming a new term (slot.ts), and its first lease is gossiped.
-    const quiet = this.init.roles.filter(role => {
+    const quiet = (): string[] => this.init.roles.filter(role => {
       const sl = book.get(region, role)
       return sl !== undefined && now() - sl.lease.issuedAt > quietFor && leaseStatus(sl.lease, now(), 0) !== 'released'
     })
-    await Promise.allSettled(quiet.map(async role => await this.init.resolve(region, role, signal)))
+    if (quiet().length > 0 && this.init.ask !== undefined) {
+      // Its own bound: a starved member must not use up the DHT read's time.
+      await this.init.ask(AbortSignal.any([signal, AbortSignal.timeout(cfg.claimSettleMs)]))
+      if (signal.aborted) return
+    }
+    await Promise.allSettled(quiet().map(async role => await this.init.resolve(region, role, signal)))
     if (!signal.aborted) this.refreshTimer = setTimeout(() => { void this.refresh() }, this.init.jittered(cfg.dhtRefreshMs))
   }
 }

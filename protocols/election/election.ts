@@ -147,7 +147,8 @@ export class ElectionEngine extends EventTarget {
       book: this.book,
       now: this.now,
       jittered: (ms) => this.jittered(ms),
-      resolve: async (region, role, signal) => await this.resolve(region, role, signal, 'upkeep')
+      resolve: async (region, role, signal) => await this.resolve(region, role, signal, 'upkeep'),
+      ask: async (signal) => { await this.askPeer(signal, 'upkeep') }
     })
   }
 
@@ -313,24 +314,25 @@ export class ElectionEngine extends EventTarget {
   }
 
   /**
-   * A claimant's look at a connected member's book before it walks the DHT
-   * (slot.ts): every lease that member knows, taken as lease sync's are.
-   * Nothing to ask without lease sync or a connected member; a failed pull
-   * is counted and logged, never thrown.
+   * A look at a connected member's book before this node walks the DHT, for a
+   * claim (slot.ts) or a role gone quiet (dht-upkeep.ts): every lease that
+   * member knows, taken as lease sync's are. Nothing to ask without lease
+   * sync or a connected member; a failed pull is counted and logged, never
+   * thrown.
    */
-  private async askPeer (signal: AbortSignal): Promise<void> {
+  private async askPeer (signal: AbortSignal, reason: 'claim' | 'upkeep'): Promise<void> {
     const { transport } = this.c
     if (transport.pull === undefined) return
     const peer = pickConnectedMember({ membership: this.c.membership, connected: this.c.connected ?? (() => []), self: this.c.peerId, region: this.c.region, random: this.random })
     if (peer === undefined) return
     try {
       const leases = await transport.pull(peer, signal)
-      this.c.metrics.syncs.inc({ reason: 'claim', result: 'ok' })
-      // Checked records, taken even if the claimant gave up waiting: they can only stop a claim.
+      this.c.metrics.syncs.inc({ reason, result: 'ok' })
+      // Checked records, taken even if the asker gave up waiting: they can only stop a claim or a read.
       for (const sl of leases) this.observe(sl, 'sync')
     } catch (err) {
-      this.c.metrics.syncs.inc({ reason: 'claim', result: 'failed' })
-      this.c.logger.debug({ err, peer }, 'lease sync before a claim failed')
+      this.c.metrics.syncs.inc({ reason, result: 'failed' })
+      this.c.logger.debug({ err, peer, reason }, 'lease sync before a DHT read failed')
     }
   }
 
@@ -411,7 +413,7 @@ export class ElectionEngine extends EventTarget {
       winner: (role) => this.winner(role),
       fencedTerm: (role) => this.c.fencing.highest(region, role)?.term ?? 0,
       holderlessSeconds: (role) => this.holderlessSeconds(role),
-      askPeer: async (sig) => { await this.askPeer(sig) },
+      askPeer: async (sig) => { await this.askPeer(sig, 'claim') },
       resolve: async (role, sig) => await this.resolve(region, role, sig, 'claim'),
       sign: async (lease) => await signLease(lease, this.c.privateKey),
       observe: (signed) => { this.observe(signed, 'self') },

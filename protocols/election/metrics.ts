@@ -59,7 +59,7 @@ export function electionMetrics (registry?: Registry, source?: ElectionMetricsSo
     }),
     syncs: m.counter({
       name: 'mycel_election_lease_syncs_total',
-      help: 'Pulls of a member\'s leases (lease sync), by why (start; claim: a winner before it reads the DHT) and result (ok, failed)',
+      help: 'Pulls of a member\'s leases (lease sync), by why (start; claim: a winner before it reads the DHT; upkeep: a role gone quiet, before the DHT is read for it) and result (ok, failed)',
       labelNames: ['reason', 'result']
     }),
     dhtOps: m.counter({
