@@ -26,6 +26,8 @@ import { libp2pLogger } from './libp2p-logger.js'
 import { memberPing, type MemberPing } from './member-ping.js'
 import { withoutTableRefresh } from './dht-membership.js'
 import { noiseCrypto } from './noise-crypto.js'
+import { patientDials, type ConnectionOpener } from './patient-dials.js'
+import { Counter } from 'prom-client'
 
 export interface MycelServices {
   identify: Identify
@@ -74,6 +76,8 @@ export interface NodeOptions {
 export function fastMessageId (msg: { from?: Uint8Array, seqno?: Uint8Array }): string {
   return `${msg.from !== undefined ? uint8ToString(msg.from, 'base64') : ''}:${msg.seqno !== undefined ? uint8ToString(msg.seqno, 'base16') : ''}`
 }
+
+const DIALS_OUTLIVED = 'mycel_dials_outlived_total'
 
 export async function createNode (opts: NodeOptions): Promise<MycelNode> {
   const p = opts.profile
@@ -191,5 +195,16 @@ export async function createNode (opts: NodeOptions): Promise<MycelNode> {
   const started = node
   stopClosestPeerKeepAlive(started)
   started.addEventListener('start', () => { stopClosestPeerKeepAlive(started) })
+  // A dial outlives an asker that gives up (patient-dials.ts).
+  // One counter per registry, as libp2p's own metrics (preserveExistingMetrics): a node made again
+  // with the same registry (an agent's restart in one process) counts on.
+  const outlived = opts.registry === undefined
+    ? undefined
+    : (opts.registry.getSingleMetric(DIALS_OUTLIVED) as Counter<'result'> | undefined) ??
+      new Counter({ name: DIALS_OUTLIVED, help: 'Dials that went on after whoever asked for them gave up, by how they ended (connected, failed)', labelNames: ['result'], registers: [opts.registry] })
+  patientDials((node as unknown as { components: { connectionManager: ConnectionOpener } }).components.connectionManager, {
+    dialTimeoutMs: p.dialTimeoutMs,
+    onOutlived: (result) => { outlived?.inc({ result }) }
+  })
   return node
 }

@@ -67,8 +67,11 @@ export class DhtUpkeep {
       return sl !== undefined && now() - sl.lease.issuedAt > quietFor && leaseStatus(sl.lease, now(), 0) !== 'released'
     })
     if (quiet().length > 0 && this.init.ask !== undefined) {
-      // Its own bound: a starved member must not use up the DHT read's time.
-      await this.init.ask(AbortSignal.any([signal, AbortSignal.timeout(cfg.claimSettleMs)]))
+      // As long as the DHT read it may save: nothing waits on the upkeep, and a
+      // member starved for a second (a forming network of 100 on two cores) is
+      // still far cheaper than a walk. A claimant's ask is bounded by
+      // `claimSettleMs` instead: its claim waits on it.
+      await this.init.ask(AbortSignal.any([signal, AbortSignal.timeout(cfg.dhtTimeoutMs)]))
       if (signal.aborted) return
     }
     await Promise.allSettled(quiet().map(async role => await this.init.resolve(region, role, signal)))
