@@ -118,6 +118,7 @@ export async function createNode (opts: NodeOptions): Promise<MycelNode> {
       inboundConnectionThreshold: p.inboundConnectionThreshold,
       maxIncomingPendingConnections: p.maxIncomingPendingConnections,
       dialTimeout: p.dialTimeoutMs,
+      maxParallelDials: p.maxParallelDials,
       // Members and bootstrap peers advertise one or two addresses: give
       // each the whole budget (libp2p's 6 s per address cut off handshakes
       // with a loaded bootstrap peer, leaving joiners alone for good).

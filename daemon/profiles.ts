@@ -27,6 +27,19 @@ export interface Libp2pProfile {
   /** Whole dial (all addresses) timeout, ms. */
   dialTimeoutMs: number
   /**
+   * Outbound dials in progress at once; the rest wait in libp2p's dial queue
+   * (by priority) and count their wait against their deadline. libp2p's 100
+   * suits a browser or a public-DHT node waiting on the network; a mycel
+   * dial waits on CPU (Noise, identify, admission: ≈ 15–25 ms of this side's
+   * CPU each). In a forming network of 100 on two cores one agent had 46
+   * dials in flight (five lease reads at once, each a kad-dht walk), each got
+   * a sliver of a starved process, and most ran out their 10 s unfinished:
+   * a dial that waits its turn and gives up costs nothing, one that gives up
+   * half-way through a handshake costs both ends (docs/performance.md,
+   * nineteenth pass).
+   */
+  maxParallelDials: number
+  /**
    * Identify exchange timeout, ms. Identify runs on every new connection and
    * waits at the admission gate until the peer is admitted, so it gets
    * libp2p's 5 s plus the admission wait of the same profile
@@ -123,6 +136,7 @@ export const libp2pTunables = defineTunables<Libp2pProfile>({
     inboundConnectionThreshold: tunable.positive(),
     maxIncomingPendingConnections: tunable.positive(),
     dialTimeoutMs: tunable.positive(),
+    maxParallelDials: tunable.positive(),
     identifyTimeoutMs: tunable.positive(),
     socketInactivityTimeoutMs: tunable.positive(),
     gossipHeartbeatMs: tunable.positive(),
@@ -152,6 +166,7 @@ export const libp2pTunables = defineTunables<Libp2pProfile>({
       // libp2p's default: a handshake on a loaded host can take seconds, and
       // an aborted one is CPU thrown away.
       dialTimeoutMs: 10_000,
+      maxParallelDials: 8,
       identifyTimeoutMs: identifyTimeout('lan'),
       socketInactivityTimeoutMs: 5 * 60_000,
       gossipHeartbeatMs: 1_000,
@@ -172,6 +187,8 @@ export const libp2pTunables = defineTunables<Libp2pProfile>({
       inboundConnectionThreshold: 20,
       maxIncomingPendingConnections: 30,
       dialTimeoutMs: 10_000,
+      // Round trips, not CPU, bound a WAN dial: more of them overlap.
+      maxParallelDials: 16,
       identifyTimeoutMs: identifyTimeout('wan'),
       socketInactivityTimeoutMs: 10 * 60_000,
       gossipHeartbeatMs: 1_000,
@@ -192,6 +209,7 @@ export const libp2pTunables = defineTunables<Libp2pProfile>({
       inboundConnectionThreshold: 1_000,
       maxIncomingPendingConnections: 500,
       dialTimeoutMs: 3_000,
+      maxParallelDials: 8,
       identifyTimeoutMs: identifyTimeout('test'),
       socketInactivityTimeoutMs: 5 * 60_000,
       gossipHeartbeatMs: 250,
