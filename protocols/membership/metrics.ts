@@ -24,7 +24,7 @@ export function membershipMetrics (registry?: Registry, source?: { counts: () =>
     }),
     probeDuration: m.histogram({
       name: 'mycel_probe_duration_seconds',
-      help: 'Time from probe start to ack (result=ack|indirect) or give-up (result=fail)',
+      help: 'Time from probe start to ack (result=ack: the direct ack within the probe timeout; late: the direct ack after it, while the helpers were asked; indirect: a helper\'s) or give-up (result=fail)',
       labelNames: ['result'] as const,
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
     }),

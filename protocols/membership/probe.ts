@@ -113,7 +113,14 @@ export class Prober {
     this.probe(id).catch(err => { this.ctx.log.debug({ err, target: id }, 'probe failed unexpectedly') })
   }
 
-  /** One full probe round for `id`: direct, then indirect, then suspicion. */
+  /**
+   * One full probe round for `id`: direct, then indirect, then suspicion.
+   * The direct ack is taken for the whole round, not only until the probe
+   * timeout (memberlist keeps its ack handler for the probe interval): past
+   * the timeout the helpers are asked as well, and whichever ack comes first
+   * ends the round. A target that is merely slow to answer (its host
+   * starved) is then not suspected for acking after the timeout.
+   */
   async probe (id: string): Promise<void> {
     const { ctx } = this
     const m = ctx.table.get(id)
@@ -128,18 +135,34 @@ export class Prober {
       // Lifeguard's buddy system: a suspect hears the accusation in the probe
       // itself and can refute at once instead of waiting for gossip.
       const claim = m.state === 'suspect' ? ctx.table.claimOf(id) : undefined
-      const direct = await this.ping(id, timeout, claim !== undefined ? [claim] : [])
+      // The round lasts what it did when the direct ping gave up at the
+      // timeout and the helpers had the rest of the interval (at least a
+      // timeout of their own).
+      const round = Math.max(interval, 2 * timeout)
+      const direct = this.ping(id, round, claim !== undefined ? [claim] : [])
+      const first = await this.within(direct, timeout)
       if (ctx.signal.aborted) return
-      if (direct.ok) {
-        if (direct.rttMs !== undefined) this.rtt.sample(direct.rttMs)
+      if (first?.ok === true) {
+        if (first.rttMs !== undefined) this.rtt.sample(first.rttMs)
         ctx.metrics.probeDuration.observe({ result: 'ack' }, (ctx.clock.monotonic() - started) / 1000)
         ctx.awareness.applyDelta(-1)
         return
       }
       const chosen = this.helpersFor(id)
       const deadline = Math.ceil(Math.max(interval - (ctx.clock.monotonic() - started), timeout))
-      const results = await this.indirect(chosen, id, timeout, deadline)
+      // A late direct ack ends the helpers' wait too.
+      const acked = new AbortController()
+      if (first === undefined) void direct.then(o => { if (o.ok) acked.abort() })
+      const results = await this.indirect(chosen, id, timeout, deadline, acked.signal)
       if (ctx.signal.aborted) return
+      const last = first ?? await direct
+      if (ctx.signal.aborted) return
+      if (last.ok) {
+        // Late, but an answer: the round trip it took is what the timeout should learn (rtt.ts).
+        if (last.rttMs !== undefined) this.rtt.sample(last.rttMs)
+        ctx.metrics.probeDuration.observe({ result: 'late' }, (ctx.clock.monotonic() - started) / 1000)
+        return
+      }
       if (results.some(r => r.ok)) {
         ctx.table.markSeen(id)
         ctx.table.markContact(startedAt)
@@ -150,15 +173,15 @@ export class Prober {
       // Lifeguard: every helper that did not even answer with a nack hints that
       // the problem is on our side, not the target's.
       ctx.awareness.applyDelta(chosen.length > 0 ? chosen.length - results.length : 1)
-      const refused = direct.refused && results.every(r => r.refused) && (chosen.length === 0 || results.length > 0)
+      const refused = last.refused && results.every(r => r.refused) && (chosen.length === 0 || results.length > 0)
       const now = ctx.table.get(id)
       if (now === undefined || now.incarnation !== inc || (now.state !== 'alive' && now.state !== 'suspect')) return
       if (!refused && now.state === 'alive' && ctx.table.inJoinGrace(id, ctx.cfg.joinGraceMs)) {
         this.count('suspicion', 'join_grace')
-        ctx.log.debug({ target: id, reason: direct.reason }, 'probe failed during join grace, not suspecting')
+        ctx.log.debug({ target: id, reason: last.reason }, 'probe failed during join grace, not suspecting')
         return
       }
-      ctx.log.info({ target: id, refused, reason: direct.reason, timeoutMs: timeout, health: ctx.awareness.healthScore(), helpers: chosen.length, nacks: results.length }, 'probe failed, suspecting')
+      ctx.log.info({ target: id, refused, reason: last.reason, timeoutMs: timeout, health: ctx.awareness.healthScore(), helpers: chosen.length, nacks: results.length }, 'probe failed, suspecting')
       await ctx.suspect(id, inc, refused)
     } finally {
       this.inFlight.delete(id)
@@ -232,17 +255,37 @@ export class Prober {
     }
   }
 
-  /** Ask helpers to ping `target`; resolves with the answers received by `deadlineMs` (early on the first ack). */
-  private async indirect (helpers: string[], target: string, timeoutMs: number, deadlineMs: number): Promise<ProbeRes[]> {
-    if (helpers.length === 0) return []
+  /**
+   * `outcome` if it settles within `ms` (a probe deadline: our own stalls do
+   * not count against the target), else undefined; `outcome` goes on.
+   */
+  private async within (outcome: Promise<PingOutcome>, ms: number): Promise<PingOutcome | undefined> {
+    const deadline = probeDeadline(ms, this.ctx.signal, this.onStall, this.ctx.clock)
+    try {
+      return await new Promise<PingOutcome | undefined>(resolve => {
+        deadline.signal.addEventListener('abort', () => { resolve(undefined) }, { once: true })
+        outcome.then(resolve, () => { resolve(undefined) })
+      })
+    } finally {
+      deadline.clear()
+    }
+  }
+
+  /**
+   * Ask helpers to ping `target`; resolves with the answers received by
+   * `deadlineMs` (early on the first ack, or when `done` aborts).
+   */
+  private async indirect (helpers: string[], target: string, timeoutMs: number, deadlineMs: number, done?: AbortSignal): Promise<ProbeRes[]> {
+    if (helpers.length === 0 || done?.aborted === true) return []
     const { ctx } = this
     const results: ProbeRes[] = []
     const body = encode({ v: 1, t: 'preq', seq: this.nextSeq(), target, timeoutMs: Math.ceil(timeoutMs) } satisfies ProbeReq)
     return await new Promise(resolve => {
       let pending = helpers.length
       const deadline = probeDeadline(deadlineMs, ctx.signal, this.onStall, ctx.clock)
-      const finish = (): void => { deadline.clear(); resolve(results) }
+      const finish = (): void => { deadline.clear(); done?.removeEventListener('abort', finish); resolve(results) }
       deadline.signal.addEventListener('abort', finish, { once: true })
+      done?.addEventListener('abort', finish, { once: true })
       for (const helper of helpers) {
         ctx.transport.request(peerIdFromString(helper), PROBE_REQ_PROTOCOL, body, { timeoutMs: deadlineMs * 2 + 100, maxBytes: ctx.cfg.maxProbeBytes, signal: deadline.signal })
           .then(res => {
