@@ -36,7 +36,8 @@ export interface Libp2pProfile {
    * a sliver of a starved process, and most ran out their 10 s unfinished:
    * a dial that waits its turn and gives up costs nothing, one that gives up
    * half-way through a handshake costs both ends (docs/performance.md,
-   * nineteenth pass).
+   * nineteenth pass: no change in the failure counts of one run, and none
+   * on an unsaturated network).
    */
   maxParallelDials: number
   /**
