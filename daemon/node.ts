@@ -27,7 +27,7 @@ import { memberPing, type MemberPing } from './member-ping.js'
 import { withoutTableRefresh } from './dht-membership.js'
 import { noiseCrypto } from './noise-crypto.js'
 import { patientDials, type ConnectionOpener } from './patient-dials.js'
-import { Counter } from 'prom-client'
+import { metricsOn } from '../lib/metrics.js'
 
 export interface MycelServices {
   identify: Identify
@@ -77,8 +77,6 @@ export function fastMessageId (msg: { from?: Uint8Array, seqno?: Uint8Array }): 
   return `${msg.from !== undefined ? uint8ToString(msg.from, 'base64') : ''}:${msg.seqno !== undefined ? uint8ToString(msg.seqno, 'base16') : ''}`
 }
 
-const DIALS_OUTLIVED = 'mycel_dials_outlived_total'
-
 export async function createNode (opts: NodeOptions): Promise<MycelNode> {
   const p = opts.profile
   // Late-bound: the admission service exists only once the node does.
@@ -95,6 +93,8 @@ export async function createNode (opts: NodeOptions): Promise<MycelNode> {
   const mapper = p.dhtAllowPrivateAddrs ? passthroughMapper : removePrivateAddressesMapper
 
   node = await createLibp2p({
+    // Started below, once its dials are patient (patient-dials.ts).
+    start: false,
     privateKey: opts.privateKey,
     // One silent logger unless DEBUG is set (libp2p-logger.ts): libp2p makes
     // a named logger per connection and per stream.
@@ -191,21 +191,17 @@ export async function createNode (opts: NodeOptions): Promise<MycelNode> {
       }))
     }
   }) as unknown as MycelNode
+  // A dial outlives an asker that gives up (patient-dials.ts).
+  const outlived = metricsOn(opts.registry).counter({ name: 'mycel_dials_outlived_total', help: 'Askers that gave up on a dial under way, which went on, by how the dial ended (connected, failed)', labelNames: ['result'] })
+  patientDials((node as unknown as { components: { connectionManager: ConnectionOpener } }).components.connectionManager, {
+    dialTimeoutMs: p.dialTimeoutMs,
+    onOutlived: (result) => { outlived.inc({ result }) }
+  })
+  await node.start()
   // No keep-alive to kad-dht's closest peers (dht-keep-alive.ts): now, the
   // node having started, and again after any later start.
   const started = node
   stopClosestPeerKeepAlive(started)
   started.addEventListener('start', () => { stopClosestPeerKeepAlive(started) })
-  // A dial outlives an asker that gives up (patient-dials.ts).
-  // One counter per registry, as libp2p's own metrics (preserveExistingMetrics): a node made again
-  // with the same registry (an agent's restart in one process) counts on.
-  const outlived = opts.registry === undefined
-    ? undefined
-    : (opts.registry.getSingleMetric(DIALS_OUTLIVED) as Counter<'result'> | undefined) ??
-      new Counter({ name: DIALS_OUTLIVED, help: 'Dials that went on after whoever asked for them gave up, by how they ended (connected, failed)', labelNames: ['result'], registers: [opts.registry] })
-  patientDials((node as unknown as { components: { connectionManager: ConnectionOpener } }).components.connectionManager, {
-    dialTimeoutMs: p.dialTimeoutMs,
-    onOutlived: (result) => { outlived?.inc({ result }) }
-  })
   return node
 }

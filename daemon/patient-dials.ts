@@ -26,32 +26,44 @@
  * queues a dial), and stopping the node aborts every dial (the dial queue's
  * own shutdown signal).
  */
-import type { AbortOptions, Connection, PeerId } from '@libp2p/interface'
+import { isPeerId, type AbortOptions, type Connection, type PeerId } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 
 type Target = PeerId | Multiaddr | Multiaddr[]
-type OpenOptions = AbortOptions & { force?: boolean } & Record<string, unknown>
+type OpenOptions = AbortOptions & { force?: boolean, onProgress?: (evt: Event) => void } & Record<string, unknown>
 
 /** The part of libp2p's connection manager this wraps. */
 export interface ConnectionOpener {
   openConnection: (peer: Target, options?: OpenOptions) => Promise<Connection>
+  getConnections: (peer?: PeerId) => Connection[]
 }
 
 export interface PatientDialsInit {
   /** A dial's own deadline, ms (the profile's `dialTimeoutMs`). */
   dialTimeoutMs: number
-  /** A dial outlived its asker, and how it ended. */
+  /**
+   * An asker gave up on a dial under way, which went on, and how that dial
+   * ended. Counts askers whose call made the dial (one that joined a dial in
+   * flight, libp2p merging dials to a peer, is not counted).
+   */
   onOutlived?: (result: 'connected' | 'failed') => void
 }
 
+/** libp2p's progress event when a queued dial gets one of the `maxParallelDials` slots. */
+const DIAL_STARTED = 'dial-queue:start-dial'
+
 /**
- * A signal that aborts once both `asker` has aborted and `ms` have passed:
- * the later of the two deadlines. `clear` drops the timer and the listener.
+ * The deadline of a dial made for `asker`: the later of the asker's abort
+ * and `ms`. A dial still waiting in the queue when its asker gives up is
+ * dropped at once: it has cost nothing yet, and held for nobody it would
+ * later take a slot from dials someone waits for. `clear` drops the timer
+ * and the listener.
  */
-function laterOf (asker: AbortSignal, ms: number): { signal: AbortSignal, clear: () => void } {
+export function dialDeadline (asker: AbortSignal, ms: number): { signal: AbortSignal, started: () => void, running: () => boolean, clear: () => void } {
   const controller = new AbortController()
   let timedOut = false
-  const onAbort = (): void => { if (timedOut) controller.abort(asker.reason) }
+  let running = false
+  const onAbort = (): void => { if (timedOut || !running) controller.abort(asker.reason) }
   const timer = setTimeout(() => {
     timedOut = true
     if (asker.aborted) controller.abort(new DOMException(`dial timed out after ${ms} ms`, 'TimeoutError'))
@@ -59,6 +71,8 @@ function laterOf (asker: AbortSignal, ms: number): { signal: AbortSignal, clear:
   asker.addEventListener('abort', onAbort, { once: true })
   return {
     signal: controller.signal,
+    started: () => { running = true },
+    running: () => running,
     clear: () => { clearTimeout(timer); asker.removeEventListener('abort', onAbort) }
   }
 }
@@ -66,23 +80,33 @@ function laterOf (asker: AbortSignal, ms: number): { signal: AbortSignal, clear:
 /**
  * Wraps `cm.openConnection` in place (every libp2p path to a new connection
  * goes through it: `dial`, `dialProtocol`, `openStream`, kad-dht's requests).
+ * Wrap before the node starts, so dials made while it starts are covered.
  * Returns a function that puts the original back.
  */
 export function patientDials (cm: ConnectionOpener, init: PatientDialsInit): () => void {
   const original = cm.openConnection
   cm.openConnection = async (peer: Target, options: OpenOptions = {}): Promise<Connection> => {
     const asker = options.signal
-    if (asker === undefined) return await original.call(cm, peer, options)
+    // Nothing to outlive: no asker's deadline, a forced new connection, or
+    // one already open (every request on a held link comes here).
+    if (asker === undefined || options.force === true || (isPeerId(peer) && cm.getConnections(peer).length > 0)) {
+      return await original.call(cm, peer, options)
+    }
     asker.throwIfAborted()
-    const deadline = laterOf(asker, init.dialTimeoutMs)
-    const dial = original.call(cm, peer, { ...options, signal: deadline.signal })
+    const deadline = dialDeadline(asker, init.dialTimeoutMs)
+    const onProgress = (evt: Event): void => {
+      if (evt.type === DIAL_STARTED) deadline.started()
+      options.onProgress?.(evt)
+    }
+    const dial = original.call(cm, peer, { ...options, signal: deadline.signal, onProgress })
     let outlived = false
     void dial.then(
       () => { if (outlived) init.onOutlived?.('connected') },
       () => { if (outlived) init.onOutlived?.('failed') }
     ).finally(deadline.clear)
     return await new Promise<Connection>((resolve, reject) => {
-      const onAbort = (): void => { outlived = true; reject(asker.reason) }
+      // A dial dropped from the queue did not outlive anyone.
+      const onAbort = (): void => { outlived = deadline.running(); reject(asker.reason) }
       asker.addEventListener('abort', onAbort, { once: true })
       dial.then(resolve, reject).finally(() => { asker.removeEventListener('abort', onAbort) })
     })

@@ -139,8 +139,14 @@ export class Prober {
       // timeout and the helpers had the rest of the interval (at least a
       // timeout of their own).
       const round = Math.max(interval, 2 * timeout)
-      const direct = this.ping(id, round, claim !== undefined ? [claim] : [])
-      const first = await this.within(direct, timeout)
+      // The connection first, outside the timeout, as `ping` does: a
+      // handshake is not the target's answer, and a slow one must not send
+      // helpers (who may have to dial it too) to a target that answers.
+      const unreachable = await this.connect(id, ctx.cfg.connectTimeoutMs)
+      if (ctx.signal.aborted) return
+      // One stall counts once: the waits below report it, the direct ping's own deadline does not.
+      const direct = unreachable !== undefined ? Promise.resolve(unreachable) : this.ping(id, round, claim !== undefined ? [claim] : [], ctx.cfg.connectTimeoutMs, null)
+      const first = unreachable ?? await this.within(direct, timeout)
       if (ctx.signal.aborted) return
       if (first?.ok === true) {
         if (first.rttMs !== undefined) this.rtt.sample(first.rttMs)
@@ -155,18 +161,19 @@ export class Prober {
       if (first === undefined) void direct.then(o => { if (o.ok) acked.abort() })
       const results = await this.indirect(chosen, id, timeout, deadline, acked.signal)
       if (ctx.signal.aborted) return
+      // A helper's ack ends the round; the direct ping is left to finish on its own.
+      if (results.some(r => r.ok)) {
+        ctx.table.markSeen(id)
+        ctx.table.markContact(startedAt)
+        ctx.metrics.probeDuration.observe({ result: 'indirect' }, (ctx.clock.monotonic() - started) / 1000)
+        return
+      }
       const last = first ?? await direct
       if (ctx.signal.aborted) return
       if (last.ok) {
         // Late, but an answer: the round trip it took is what the timeout should learn (rtt.ts).
         if (last.rttMs !== undefined) this.rtt.sample(last.rttMs)
         ctx.metrics.probeDuration.observe({ result: 'late' }, (ctx.clock.monotonic() - started) / 1000)
-        return
-      }
-      if (results.some(r => r.ok)) {
-        ctx.table.markSeen(id)
-        ctx.table.markContact(startedAt)
-        ctx.metrics.probeDuration.observe({ result: 'indirect' }, (ctx.clock.monotonic() - started) / 1000)
         return
       }
       ctx.metrics.probeDuration.observe({ result: 'fail' }, (ctx.clock.monotonic() - started) / 1000)
@@ -211,16 +218,38 @@ export class Prober {
     return tiers.flatMap(t => shuffled(t, ctx.random)).slice(0, ctx.cfg.indirectChecks)
   }
 
-  /** Ping `id` once; never throws. */
-  async ping (id: string, timeoutMs: number, extra: SignedUpdate[] = [], connectTimeoutMs = this.ctx.cfg.connectTimeoutMs): Promise<PingOutcome> {
+  /**
+   * A connection to `id`, opened if none is held (at most `connectTimeoutMs`):
+   * undefined once connected, else the failed ping's outcome. Never throws.
+   */
+  private async connect (id: string, connectTimeoutMs: number): Promise<PingOutcome | undefined> {
     const { ctx } = this
+    const pid = peerIdFromString(id)
+    if (ctx.peers.getConnections(pid).length > 0) return undefined
+    try {
+      await connectPatiently(ctx.peers, pid, connectTimeoutMs, ctx.signal, ctx.clock)
+      return undefined
+    } catch (err) {
+      const refused = isRefused(err)
+      ctx.log.debug({ target: id, refused, err: errText(err) }, 'ping failed')
+      return { ok: false, refused, reason: (err as Error)?.name ?? 'error' }
+    }
+  }
+
+  /**
+   * Ping `id` once; never throws. `stall` hears our own event-loop stalls
+   * during the wait (null: nobody, when an overlapping wait reports them).
+   */
+  async ping (id: string, timeoutMs: number, extra: SignedUpdate[] = [], connectTimeoutMs = this.ctx.cfg.connectTimeoutMs, stall: ((lateMs: number) => void) | null = this.onStall): Promise<PingOutcome> {
+    const { ctx } = this
+    const unreachable = await this.connect(id, connectTimeoutMs)
+    if (unreachable !== undefined) return unreachable
     const seq = this.nextSeq()
     const msg: Ping = { v: 1, t: 'ping', seq, u: [...extra, ...ctx.piggyback()] }
     const body = encode(msg)
     const pid = peerIdFromString(id)
     try {
-      if (ctx.peers.getConnections(pid).length === 0) await connectPatiently(ctx.peers, pid, connectTimeoutMs, ctx.signal, ctx.clock)
-      const deadline = probeDeadline(timeoutMs, ctx.signal, this.onStall, ctx.clock)
+      const deadline = probeDeadline(timeoutMs, ctx.signal, stall ?? undefined, ctx.clock)
       const sent = ctx.clock.monotonic()
       const sentAt = ctx.clock.now()
       let res: Uint8Array

@@ -10,6 +10,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { Registry } from 'prom-client'
 import type { MycelNode } from '../../daemon/node.js'
 import { loopbackNodes } from '../helpers/loopback-nodes.js'
+import { dialDeadline } from '../../daemon/patient-dials.js'
 
 /** A TCP relay to `target` that forwards each chunk after `delayMs`, both ways. */
 async function slowRelay (target: { host: string, port: number }, delayMs: number): Promise<{ port: number, close: () => Promise<void> }> {
@@ -96,5 +97,46 @@ describe('patient dials: a dial outlives an asker that gave up', function () {
     // The test profile's dialTimeoutMs (3 s) ends it.
     await until('the outlived dial to end', async () => await failed() === 1, 8_000)
     assert.equal(a.getConnections(other.peerId).length, 0)
+  })
+})
+
+describe('patient dials: a dial\'s deadline', () => {
+  const aborted = async (signal: AbortSignal, withinMs: number): Promise<boolean> => {
+    if (signal.aborted) return true
+    return await new Promise(resolve => {
+      const t = setTimeout(() => { resolve(false) }, withinMs)
+      signal.addEventListener('abort', () => { clearTimeout(t); resolve(true) }, { once: true })
+    })
+  }
+
+  it('a dial still queued when its asker gives up is dropped at once', async () => {
+    const asker = new AbortController()
+    const d = dialDeadline(asker.signal, 5_000)
+    asker.abort()
+    assert.equal(await aborted(d.signal, 0), true)
+    assert.equal(d.running(), false)
+    d.clear()
+  })
+
+  it('a dial under way outlives its asker until its own deadline, and no longer', async () => {
+    const asker = new AbortController()
+    const made = Date.now()
+    const d = dialDeadline(asker.signal, 1_000)
+    d.started()
+    asker.abort()
+    assert.equal(await aborted(d.signal, 300), false, 'still running after the asker gave up')
+    assert.equal(await aborted(d.signal, 3_000), true, 'ended at its own deadline')
+    assert.ok(Date.now() - made >= 990, `ended ${Date.now() - made} ms after it was made`)
+    d.clear()
+  })
+
+  it('an asker with a later deadline keeps the dial until then', async () => {
+    const asker = new AbortController()
+    const d = dialDeadline(asker.signal, 50)
+    d.started()
+    assert.equal(await aborted(d.signal, 150), false, 'past the dial timeout, the asker still waits')
+    asker.abort()
+    assert.equal(await aborted(d.signal, 0), true)
+    d.clear()
   })
 })
