@@ -15,7 +15,7 @@ import { membershipConfig, PROBE_PROTOCOL, PROBE_REQ_PROTOCOL } from '../../../p
 import { Prober } from '../../../protocols/membership/probe.js'
 import { VirtualClock } from '../../sim/clock.js'
 import { prng } from '../../../harness/prng.js'
-import { ignoreCalls, swimClock } from './fake-context.js'
+import { aliveTable, ignoreCalls, swimClock } from './fake-context.js'
 
 
 describe('membership indirect probe helpers', () => {
@@ -38,14 +38,7 @@ describe('membership indirect probe helpers', () => {
       log: pino({ level: 'silent' }),
       metrics: ignoreCalls,
       awareness: { scaleTimeout: (t: number) => t, applyDelta: () => {}, healthScore: () => 0 },
-      table: {
-        get: () => ({ state: 'alive', incarnation: 1 }),
-        ids: () => [target, ...others],
-        claimOf: () => undefined,
-        inJoinGrace: () => false,
-        markSeen: () => {},
-        markContact: () => {}
-      },
+      table: aliveTable([target, ...others]),
       peers: { getConnections: (p: PeerId) => p.toString() === target || connected.has(p.toString()) ? [{}] : [] },
       observersOf: (id: string) => id === target ? observers : [],
       piggyback: () => [],

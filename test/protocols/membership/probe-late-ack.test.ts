@@ -16,7 +16,7 @@ import { decoders, encode, type Ack, type Ping, type ProbeRes } from '../../../p
 import { Prober } from '../../../protocols/membership/probe.js'
 import { VirtualClock } from '../../sim/clock.js'
 import { prng } from '../../../harness/prng.js'
-import { ignoreCalls, swimClock } from './fake-context.js'
+import { aliveTable, ignoreCalls, swimClock } from './fake-context.js'
 
 describe('membership probe: a late direct ack within the round', () => {
   let ids: string[] = []
@@ -47,14 +47,7 @@ describe('membership probe: a late direct ack within the round', () => {
       metrics: ignoreCalls,
       awareness: { scaleTimeout: (t: number) => t, applyDelta: (d: number) => { deltas.push(d) }, healthScore: () => 0 },
       codec: decoders(cfg),
-      table: {
-        get: () => ({ state: 'alive', incarnation: 1 }),
-        ids: () => [target, ...others],
-        claimOf: () => undefined,
-        inJoinGrace: () => false,
-        markSeen: () => {},
-        markContact: () => {}
-      },
+      table: aliveTable([target, ...others]),
       peers: {
         getConnections: (p: PeerId) => p.toString() !== target || connected ? [{}] : [],
         dial: async () => { await new Promise(resolve => setTimeout(resolve, o.connectMs)); connected = true }
