@@ -62,19 +62,30 @@ export function stopSerf (agents: SerfAgent[]): void {
  */
 export async function startSerfCluster (n: number, into: SerfAgent[], batch: number): Promise<{ firstSpawn: number, lastStarted: number }> {
   const firstSpawn = Date.now()
-  const up = async (a: SerfAgent): Promise<SerfAgent> => {
-    await waitFor(async () => await serfMembers(a), 30_000, `serf agent ${a.name} RPC`, 50)
-    return a
-  }
-  const first = await startSerf('serf-0')
-  into.push(first)
-  await up(first)
-  await startInBatches(n - 1, batch, async i => {
-    const a = await startSerf(`serf-${i + 1}`, first.bind)
-    into.push(a)
-    return await up(a)
-  })
+  const first = await startSerfUp('serf-0', into)
+  await startInBatches(n - 1, batch, async i => await startSerfUp(`serf-${i + 1}`, into, first.bind))
   return { firstSpawn, lastStarted: Date.now() }
+}
+
+/** Start attempts per agent: a port `freePort` found free can be taken before Serf binds it (TCP and UDP). */
+const START_TRIES = 3
+/** How often a starting agent's RPC is asked, ms: each ask is a process, and a batch asks at once. */
+const START_POLL_MS = 100
+
+/**
+ * One agent, started once its RPC answers. An agent that exits first (its
+ * ports taken meanwhile) is started again on fresh ports, instead of its RPC
+ * being waited for until the timeout (a cost run once failed so, at load 19).
+ */
+async function startSerfUp (name: string, into: SerfAgent[], join?: number): Promise<SerfAgent> {
+  for (let attempt = 1; ; attempt++) {
+    const a = await startSerf(name, join)
+    into.push(a)
+    const exited = (): boolean => a.child.exitCode !== null || a.child.signalCode !== null
+    const up = await waitFor(async () => exited() ? 'exited' : (await serfMembers(a)) !== undefined ? 'up' : undefined, 30_000, `serf agent ${name} RPC`, START_POLL_MS)
+    if (up === 'up') return a
+    if (attempt === START_TRIES) throw new Error(`serf agent ${name} exited before its RPC answered, ${attempt} times`)
+  }
 }
 
 /** Wait until every agent lists `n` members alive. */
