@@ -112,7 +112,10 @@ export interface Ping extends Traced { v: 1, t: 'ping', seq: number, u: SignedUp
 export interface Ack extends Traced { v: 1, t: 'ack', seq: number, u: SignedUpdate[] }
 
 export const ProbeReqSchema = z.object({
-  v: z.literal(1), t: z.literal('preq'), seq, target: peerIdStr, timeoutMs: z.number().int().min(1).max(60_000), ...traced
+  v: z.literal(1), t: z.literal('preq'), seq, target: peerIdStr, timeoutMs: z.number().int().min(1).max(60_000),
+  // false: ping over a connection already held, never dial (absent: dial, as before the field).
+  dial: z.boolean().optional(),
+  ...traced
 })
 export const ProbeResSchema = z.object({
   v: z.literal(1), t: z.literal('pres'), seq, ok: z.boolean(), refused: z.boolean(), ...traced

@@ -159,7 +159,11 @@ export class Prober {
       // A late direct ack ends the helpers' wait too.
       const acked = new AbortController()
       if (first === undefined) void direct.then(o => { if (o.ok) acked.abort() })
-      const results = await this.indirect(chosen, id, timeout, deadline, acked.signal)
+      // Helpers dial the target only to confirm a refusal (a dead process: the
+      // RST costs nothing). Otherwise the target is slow or cut off, and a
+      // handshake with it is the last thing it needs: a helper pings over a
+      // link it holds, or answers a nack at once.
+      const results = await this.indirect(chosen, id, timeout, deadline, acked.signal, first?.refused === true)
       if (ctx.signal.aborted) return
       // A helper's ack ends the round; the direct ping is left to finish on its own.
       if (results.some(r => r.ok)) {
@@ -304,17 +308,17 @@ export class Prober {
    * Ask helpers to ping `target`; resolves with the answers received by
    * `deadlineMs` (early on the first ack, or when `done` aborts).
    */
-  private async indirect (helpers: string[], target: string, timeoutMs: number, deadlineMs: number, done?: AbortSignal): Promise<ProbeRes[]> {
-    if (helpers.length === 0 || done?.aborted === true) return []
+  private async indirect (helpers: string[], target: string, timeoutMs: number, deadlineMs: number, done: AbortSignal, dial: boolean): Promise<ProbeRes[]> {
+    if (helpers.length === 0 || done.aborted) return []
     const { ctx } = this
     const results: ProbeRes[] = []
-    const body = encode({ v: 1, t: 'preq', seq: this.nextSeq(), target, timeoutMs: Math.ceil(timeoutMs) } satisfies ProbeReq)
+    const body = encode({ v: 1, t: 'preq', seq: this.nextSeq(), target, timeoutMs: Math.ceil(timeoutMs), ...(dial ? {} : { dial: false }) } satisfies ProbeReq)
     return await new Promise(resolve => {
       let pending = helpers.length
       const deadline = probeDeadline(deadlineMs, ctx.signal, this.onStall, ctx.clock)
-      const finish = (): void => { deadline.clear(); done?.removeEventListener('abort', finish); resolve(results) }
+      const finish = (): void => { deadline.clear(); done.removeEventListener('abort', finish); resolve(results) }
       deadline.signal.addEventListener('abort', finish, { once: true })
-      done?.addEventListener('abort', finish, { once: true })
+      done.addEventListener('abort', finish, { once: true })
       for (const helper of helpers) {
         ctx.transport.request(peerIdFromString(helper), PROBE_REQ_PROTOCOL, body, { timeoutMs: deadlineMs * 2 + 100, maxBytes: ctx.cfg.maxProbeBytes, signal: deadline.signal })
           .then(res => {
@@ -357,13 +361,21 @@ export class Prober {
   private async onProbeReq (req: Uint8Array, reply: (frame: Uint8Array) => Promise<void>): Promise<void> {
     const { ctx } = this
     const preq = ctx.codec.probeReq(req)
-    this.count('probe_req', 'ok')
     let outcome: PingOutcome
-    if (preq.target === ctx.selfId) outcome = { ok: true, refused: false }
-    // Answer (with a nack) at 80 % of the requester's timeout so the nack
-    // arrives before its deadline: a missing nack is evidence against the requester (Lifeguard).
-    else {
-      // The whole answer, including a dial if we hold no connection, must fit the requester's deadline.
+    if (preq.target === ctx.selfId) {
+      this.count('probe_req', 'ok')
+      outcome = { ok: true, refused: false }
+    } else if (preq.dial === false && ctx.peers.getConnections(peerIdFromString(preq.target)).length === 0) {
+      // No link and told not to dial: a nack now, not at 80 % of the deadline;
+      // the requester learns we are alive and cannot vouch for the target.
+      this.count('probe_req', 'no_link')
+      outcome = { ok: false, refused: false }
+    } else {
+      // Answer (with a nack) at 80 % of the requester's timeout so the nack
+      // arrives before its deadline: a missing nack is evidence against the
+      // requester (Lifeguard). The whole answer, including a dial if we hold
+      // no connection (and may dial), must fit the requester's deadline.
+      this.count('probe_req', 'ok')
       const budget = Math.max(1, Math.floor(Math.min(preq.timeoutMs, ctx.cfg.probeIntervalMs) * 0.8))
       outcome = await this.ping(preq.target, budget, [], budget)
     }
