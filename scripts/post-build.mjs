@@ -44,6 +44,25 @@ const englishOnlyZod = {
   }
 }
 
+/**
+ * kad-dht picks the random keys of its bucket refreshes from a 65,536-entry
+ * table (`generated-prefix-list.js`, 594 KB of source: a fifth of what an
+ * agent compiles at its start, and ≈ 1 MB of constants it keeps). mycel turns
+ * that refresh off (daemon/dht-membership.ts: membership feeds the table), so
+ * the bundle carries in its place a table that names why if it is ever read.
+ */
+const noKadPrefixTable = {
+  name: 'kad-dht-no-prefix-table',
+  setup (b) {
+    b.onResolve({ filter: /^\.\/generated-prefix-list\.js$/ }, args => /[\\/]@libp2p[\\/]kad-dht[\\/]/.test(args.importer)
+      ? { path: 'kad-dht-prefix-table', namespace: 'mycel-kad-prefix-table' }
+      : undefined)
+    b.onLoad({ filter: /.*/, namespace: 'mycel-kad-prefix-table' }, () => ({
+      contents: "export default new Proxy([], { get (target, key) { if (typeof key === 'string' && /^[0-9]+$/.test(key)) throw new Error('kad-dht bucket refresh is off in mycel (daemon/dht-membership.ts): the bundle has no prefix table'); return Reflect.get(target, key) } })"
+    }))
+  }
+}
+
 // tsc's output ends with its source map line; the bundle has none. Run again
 // without tsc in between, the entry is the bundle already: leave it.
 const fromTsc = existsSync(ENTRY) && readFileSync(ENTRY, 'utf8').trimEnd().endsWith('//# sourceMappingURL=cli.js.map')
@@ -64,7 +83,7 @@ if (fromTsc) {
     // Class and function names stay: errors are told apart by name, and stacks stay readable.
     keepNames: true,
     banner: { js: BANNER },
-    plugins: [englishOnlyZod],
+    plugins: [englishOnlyZod, noKadPrefixTable],
     logLevel: 'warning'
   })
   // tsc's map describes the file the bundle replaced.

@@ -24,4 +24,11 @@ describe('daemon bundle', () => {
     const locales = new Set(bundle().flatMap(([, text]) => [...text.matchAll(/^\/\/ node_modules\/zod\/v4\/locales\/([\w-]+)\.js$/gm)].map(m => m[1])))
     assert.deepEqual([...locales], ['en'])
   })
+
+  it('the bundle carries kad-dht without its refresh prefix table, in whose place stands one that says why (scripts/post-build.mjs)', () => {
+    const files = bundle()
+    assert.deepEqual(files.filter(([, text]) => /^\/\/ node_modules\/@libp2p\/kad-dht\/dist\/src\/routing-table\/generated-prefix-list\.js$/m.test(text)).map(([f]) => f), [])
+    assert.ok(files.some(([, text]) => /^\/\/ node_modules\/@libp2p\/kad-dht\/dist\/src\/routing-table\/refresh\.js$/m.test(text)), 'kad-dht is in the bundle')
+    assert.ok(files.some(([, text]) => text.includes('kad-dht bucket refresh is off in mycel')))
+  })
 })
