@@ -154,16 +154,17 @@ export class Prober {
         ctx.awareness.applyDelta(-1)
         return
       }
-      const chosen = this.helpersFor(id)
-      const deadline = Math.ceil(Math.max(interval - (ctx.clock.monotonic() - started), timeout))
-      // A late direct ack ends the helpers' wait too.
-      const acked = new AbortController()
-      if (first === undefined) void direct.then(o => { if (o.ok) acked.abort() })
       // Helpers dial the target only to confirm a refusal (a dead process: the
       // RST costs nothing). Otherwise the target is slow or cut off, and a
       // handshake with it is the last thing it needs: a helper pings over a
       // link it holds, or answers a nack at once.
-      const results = await this.indirect(chosen, id, timeout, deadline, acked.signal, first?.refused === true)
+      const dial = first?.refused === true
+      const chosen = this.helpersFor(id, dial)
+      const deadline = Math.ceil(Math.max(interval - (ctx.clock.monotonic() - started), timeout))
+      // A late direct ack ends the helpers' wait too.
+      const acked = new AbortController()
+      if (first === undefined) void direct.then(o => { if (o.ok) acked.abort() })
+      const results = await this.indirect(chosen, id, timeout, deadline, acked.signal, dial)
       if (ctx.signal.aborted) return
       // A helper's ack ends the round; the direct ping is left to finish on its own.
       if (results.some(r => r.ok)) {
@@ -209,15 +210,27 @@ export class Prober {
    * Then the observers we are not connected to, then anyone. Forming 50
    * agents, helpers dialing the target were a quarter of all dial attempts
    * (docs/performance.md).
+   *
+   * Helpers that may not dial the target (`dial` false: our own attempt was
+   * not refused) can only check it over a link they hold, which its
+   * observers do and others rarely do: then every observer comes before
+   * anyone else, one we must dial included (a handshake with a helper, not
+   * with the member whose probes fail). Connected first, at a network of 100
+   * most rounds had no connected observer, and the helpers asked, our own
+   * ring neighbours, could check nothing.
    */
-  private helpersFor (target: string): string[] {
+  private helpersFor (target: string, dial: boolean): string[] {
     const { ctx } = this
     const observers = new Set(ctx.observersOf(target))
     const tiers: string[][] = [[], [], [], []]
     for (const h of ctx.table.ids(['alive'])) {
       if (h === target) continue
       const connected = ctx.peers.getConnections(peerIdFromString(h)).length > 0
-      tiers[connected ? (observers.has(h) ? 0 : 1) : (observers.has(h) ? 2 : 3)].push(h)
+      const observer = observers.has(h)
+      const tier = dial
+        ? (connected ? (observer ? 0 : 1) : (observer ? 2 : 3))
+        : (observer ? (connected ? 0 : 1) : (connected ? 2 : 3))
+      tiers[tier].push(h)
     }
     return tiers.flatMap(t => shuffled(t, ctx.random)).slice(0, ctx.cfg.indirectChecks)
   }
@@ -226,10 +239,11 @@ export class Prober {
    * A connection to `id`, opened if none is held (at most `connectTimeoutMs`):
    * undefined once connected, else the failed ping's outcome. Never throws.
    */
-  private async connect (id: string, connectTimeoutMs: number): Promise<PingOutcome | undefined> {
+  private async connect (id: string, connectTimeoutMs: number, mayDial = true): Promise<PingOutcome | undefined> {
     const { ctx } = this
     const pid = peerIdFromString(id)
     if (ctx.peers.getConnections(pid).length > 0) return undefined
+    if (!mayDial) return { ok: false, refused: false, reason: 'no_link' }
     try {
       await connectPatiently(ctx.peers, pid, connectTimeoutMs, ctx.signal, ctx.clock)
       return undefined
@@ -244,9 +258,9 @@ export class Prober {
    * Ping `id` once; never throws. `stall` hears our own event-loop stalls
    * during the wait (null: nobody, when an overlapping wait reports them).
    */
-  async ping (id: string, timeoutMs: number, extra: SignedUpdate[] = [], connectTimeoutMs = this.ctx.cfg.connectTimeoutMs, stall: ((lateMs: number) => void) | null = this.onStall): Promise<PingOutcome> {
+  async ping (id: string, timeoutMs: number, extra: SignedUpdate[] = [], connectTimeoutMs = this.ctx.cfg.connectTimeoutMs, stall: ((lateMs: number) => void) | null = this.onStall, mayDial = true): Promise<PingOutcome> {
     const { ctx } = this
-    const unreachable = await this.connect(id, connectTimeoutMs)
+    const unreachable = await this.connect(id, connectTimeoutMs, mayDial)
     if (unreachable !== undefined) return unreachable
     const seq = this.nextSeq()
     const msg: Ping = { v: 1, t: 'ping', seq, u: [...extra, ...ctx.piggyback()] }
@@ -377,7 +391,8 @@ export class Prober {
       // no connection (and may dial), must fit the requester's deadline.
       this.count('probe_req', 'ok')
       const budget = Math.max(1, Math.floor(Math.min(preq.timeoutMs, ctx.cfg.probeIntervalMs) * 0.8))
-      outcome = await this.ping(preq.target, budget, [], budget)
+      // Not told to dial: a link that closed since the check above is not reopened.
+      outcome = await this.ping(preq.target, budget, [], budget, this.onStall, preq.dial !== false)
     }
     await reply(encode({ v: 1, t: 'pres', seq: preq.seq, ok: outcome.ok, refused: outcome.refused } satisfies ProbeRes))
   }

@@ -1,9 +1,11 @@
 /**
  * Who an indirect probe asks (protocols/membership/probe.ts, helpersFor):
- * the fewest handshakes first. Connected members before the rest, and among
- * each the target's observers (they hold a link to the target), checked over
- * generated connection sets and observer sets on a real Prober whose direct
- * ping fails.
+ * the fewest handshakes first. When the helpers may dial the target (our own
+ * dial was refused), connected members before the rest, and among each the
+ * target's observers (they hold a link to the target). When they may not (our
+ * ping timed out), only a link to the target lets a helper check it: every
+ * observer first, connected ones before the others. Checked over generated
+ * connection sets and observer sets on a real Prober whose direct ping fails.
  */
 import assert from 'node:assert/strict'
 import fc from 'fast-check'
@@ -25,7 +27,7 @@ describe('membership indirect probe helpers', () => {
   })
 
   /** The helpers a Prober asks about `target` when its direct ping fails. */
-  async function helpersAsked (target: string, others: string[], connected: Set<string>, observers: string[], seed: number): Promise<string[]> {
+  async function helpersAsked (target: string, others: string[], connected: Set<string>, observers: string[], seed: number, how: 'timeout' | 'refused' = 'timeout'): Promise<string[]> {
     const cfg = membershipConfig('lan')
     const clock = new VirtualClock(0)
     const asked: string[] = []
@@ -39,7 +41,10 @@ describe('membership indirect probe helpers', () => {
       metrics: ignoreCalls,
       awareness: { scaleTimeout: (t: number) => t, applyDelta: () => {}, healthScore: () => 0 },
       table: aliveTable([target, ...others]),
-      peers: { getConnections: (p: PeerId) => p.toString() === target || connected.has(p.toString()) ? [{}] : [] },
+      peers: {
+        getConnections: (p: PeerId) => (p.toString() === target && how === 'timeout') || connected.has(p.toString()) ? [{}] : [],
+        dial: async () => { throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:4001'), { code: 'ECONNREFUSED' }) }
+      },
       observersOf: (id: string) => id === target ? observers : [],
       piggyback: () => [],
       suspect: async () => {},
@@ -55,7 +60,7 @@ describe('membership indirect probe helpers', () => {
     return asked
   }
 
-  it('asks connected observers of the target first, then connected members, then observers, then anyone', async () => {
+  it('our dial refused (helpers may dial): connected observers of the target first, then connected members, then observers, then anyone', async () => {
     const cfg = membershipConfig('lan')
     await fc.assert(fc.asyncProperty(
       fc.subarray(ids.slice(1)), fc.subarray(ids.slice(1)), fc.subarray(ids.slice(1), { minLength: 1 }), fc.nat(),
@@ -63,7 +68,26 @@ describe('membership indirect probe helpers', () => {
         const target = ids[0]
         const connected = new Set(connectedList)
         const tier = (h: string): number => (connected.has(h) ? 0 : 2) + (observers.includes(h) ? 0 : 1)
-        const asked = await helpersAsked(target, others, connected, observers, seed)
+        const asked = await helpersAsked(target, others, connected, observers, seed, 'refused')
+        assert.equal(asked.length, Math.min(cfg.indirectChecks, others.length))
+        assert.equal(new Set(asked).size, asked.length, 'no helper twice')
+        assert.ok(!asked.includes(target))
+        const worstAsked = Math.max(...asked.map(tier))
+        for (const h of others.filter(x => !asked.includes(x))) {
+          assert.ok(tier(h) >= worstAsked, `left out ${h} (tier ${tier(h)}) but asked one of tier ${worstAsked}`)
+        }
+      }), { numRuns: 100 })
+  })
+
+  it('our ping timed out (helpers may not dial): every observer of the target first, connected ones before the others, then connected members, then anyone', async () => {
+    const cfg = membershipConfig('lan')
+    await fc.assert(fc.asyncProperty(
+      fc.subarray(ids.slice(1)), fc.subarray(ids.slice(1)), fc.subarray(ids.slice(1), { minLength: 1 }), fc.nat(),
+      async (connectedList, observers, others, seed) => {
+        const target = ids[0]
+        const connected = new Set(connectedList)
+        const tier = (h: string): number => (observers.includes(h) ? 0 : 2) + (connected.has(h) ? 0 : 1)
+        const asked = await helpersAsked(target, others, connected, observers, seed, 'timeout')
         assert.equal(asked.length, Math.min(cfg.indirectChecks, others.length))
         assert.equal(new Set(asked).size, asked.length, 'no helper twice')
         assert.ok(!asked.includes(target))
