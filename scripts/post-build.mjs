@@ -54,11 +54,17 @@ const englishOnlyZod = {
 const noKadPrefixTable = {
   name: 'kad-dht-no-prefix-table',
   setup (b) {
-    b.onResolve({ filter: /^\.\/generated-prefix-list\.js$/ }, args => /[\\/]@libp2p[\\/]kad-dht[\\/]/.test(args.importer)
-      ? { path: 'kad-dht-prefix-table', namespace: 'mycel-kad-prefix-table' }
-      : undefined)
+    b.onResolve({ filter: /^\.\/generated-prefix-list\.js$/ }, args => {
+      if (!/[\\/]@libp2p[\\/]kad-dht[\\/]/.test(args.importer)) return undefined
+      // Only the refresh may use it; a kad-dht that reads it elsewhere needs this plugin looked at again.
+      if (!/[\\/]routing-table[\\/]refresh\.js$/.test(args.importer)) {
+        return { errors: [{ text: `kad-dht imports its prefix table from ${args.importer}, not only from routing-table/refresh.js: the bundle's stand-in (scripts/post-build.mjs) may no longer be safe` }] }
+      }
+      return { path: 'kad-dht-prefix-table', namespace: 'mycel-kad-prefix-table' }
+    })
     b.onLoad({ filter: /.*/, namespace: 'mycel-kad-prefix-table' }, () => ({
-      contents: "export default new Proxy([], { get (target, key) { if (typeof key === 'string' && /^[0-9]+$/.test(key)) throw new Error('kad-dht bucket refresh is off in mycel (daemon/dht-membership.ts): the bundle has no prefix table'); return Reflect.get(target, key) } })"
+      contents: "class KadPrefixTableRemovedError extends Error { name = 'KadPrefixTableRemovedError' }\n" +
+        "export default new Proxy([], { get (target, key) { if (typeof key === 'string' && /^[0-9]+$/.test(key)) throw new KadPrefixTableRemovedError('kad-dht bucket refresh is off in mycel (daemon/dht-membership.ts): the bundle has no prefix table'); return Reflect.get(target, key) } })"
     }))
   }
 }
