@@ -3,7 +3,11 @@
  * PushPull) against fakes: the virtual clock as membership reads it, and a
  * sink for the metrics a test does not read.
  */
+import pino from 'pino'
 import type { VirtualClock } from '../../sim/clock.js'
+import { membershipConfig } from '../../../protocols/membership/constants.js'
+import { decoders } from '../../../protocols/membership/messages.js'
+import { prng } from '../../../harness/prng.js'
 
 /** Accepts any call chain (counters and histograms the test does not read). */
 export const ignoreCalls: any = new Proxy(() => {}, { get: () => ignoreCalls, apply: () => ignoreCalls })
@@ -22,5 +26,27 @@ export function aliveTable (ids: string[]): { get: () => { state: 'alive', incar
     inJoinGrace: () => false,
     markSeen: () => {},
     markContact: () => {}
+  }
+}
+
+/**
+ * The parts of a Prober's context every probe test sets alike (`lan` config, silent log, metrics ignored,
+ * Lifeguard's score fixed at healthy); a test adds the table, peers, transport and hooks it scripts.
+ */
+export function proberBase (clock: VirtualClock, seed: number, selfId = 'self', signal = new AbortController().signal): Record<string, unknown> & { cfg: ReturnType<typeof membershipConfig>, codec: ReturnType<typeof decoders> } {
+  const cfg = membershipConfig('lan')
+  return {
+    cfg,
+    selfId,
+    signal,
+    clock: swimClock(clock),
+    random: prng(seed),
+    log: pino({ level: 'silent' }),
+    metrics: ignoreCalls,
+    awareness: { scaleTimeout: (t: number) => t, applyDelta: () => {}, healthScore: () => 0 },
+    codec: decoders(cfg),
+    observersOf: () => [],
+    piggyback: () => [],
+    ingest: async () => {}
   }
 }

@@ -8,7 +8,6 @@
  */
 import assert from 'node:assert/strict'
 import fc from 'fast-check'
-import pino from 'pino'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { PeerId } from '@libp2p/interface'
@@ -16,8 +15,7 @@ import { membershipConfig, PROBE_PROTOCOL, PROBE_REQ_PROTOCOL } from '../../../p
 import { decoders, encode, type Ack, type Ping, type ProbeReq, type ProbeRes } from '../../../protocols/membership/messages.js'
 import { Prober } from '../../../protocols/membership/probe.js'
 import { VirtualClock } from '../../sim/clock.js'
-import { prng } from '../../../harness/prng.js'
-import { aliveTable, ignoreCalls, swimClock } from './fake-context.js'
+import { aliveTable, proberBase } from './fake-context.js'
 
 const refusedError = (): Error => Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:4001'), { code: 'ECONNREFUSED' })
 
@@ -37,24 +35,13 @@ describe('membership probe: helpers dial the target only to confirm a refusal', 
     const reqs: ProbeReq[] = []
     const suspected: Array<{ refused: boolean }> = []
     const ctx = {
-      cfg,
-      selfId: 'self',
-      signal: new AbortController().signal,
-      clock: swimClock(clock),
-      random: prng(1),
-      log: pino({ level: 'silent' }),
-      metrics: ignoreCalls,
-      awareness: { scaleTimeout: (t: number) => t, applyDelta: () => {}, healthScore: () => 0 },
-      codec,
+      ...proberBase(clock, 1),
       table: aliveTable([target, ...helpers]),
       peers: {
         // Connected to the helpers; to the target only when its direct ping is to time out.
         getConnections: (p: PeerId) => p.toString() !== target || how === 'timeout' ? [{}] : [],
         dial: async () => { throw refusedError() }
       },
-      observersOf: () => [],
-      piggyback: () => [],
-      ingest: async () => {},
       suspect: async (_id: string, _inc: number, refused: boolean) => { suspected.push({ refused }) },
       transport: {
         request: async (_peer: PeerId, protocol: string, body: Uint8Array, opts: { signal: AbortSignal }) => {
@@ -106,15 +93,7 @@ describe('membership probe: helpers dial the target only to confirm a refusal', 
     let handler: ((req: Uint8Array, conn: unknown, reply: (frame: Uint8Array) => Promise<void>) => Promise<void>) | undefined
     const abort = new AbortController()
     const ctx = {
-      cfg,
-      selfId: 'helper',
-      signal: abort.signal,
-      clock: swimClock(clock),
-      random: prng(2),
-      log: pino({ level: 'silent' }),
-      metrics: ignoreCalls,
-      awareness: { scaleTimeout: (t: number) => t, applyDelta: () => {}, healthScore: () => 0 },
-      codec,
+      ...proberBase(clock, 2, 'helper', abort.signal),
       table: aliveTable([target, requester]),
       peers: {
         getConnections: (p: PeerId) => p.toString() === target && !linked ? [] : [{}],
@@ -124,9 +103,6 @@ describe('membership probe: helpers dial the target only to confirm a refusal', 
           linked = true
         }
       },
-      observersOf: () => [],
-      piggyback: () => [],
-      ingest: async () => {},
       suspect: async () => {},
       neighbours: () => ({ subjects: [], observers: [] }),
       transport: {
