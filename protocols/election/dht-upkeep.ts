@@ -5,9 +5,8 @@
  * membership, not DHT provider records").
  *
  * A connected member's book is asked first (lease sync: one request on a link
- * this node holds), and the DHT is read only for the roles still quiet that
- * the member's answer did not vouch for (below), all of them when no member
- * answered. Gossip goes quiet at one node far more often than a holder vanishes: a
+ * this node holds), and the DHT is read, for the roles still quiet, only when
+ * no member answered. Gossip goes quiet at one node far more often than a holder vanishes: a
  * mesh still forming, a starved host, renewals late under load. Every DHT
  * read walks to the same ~K peers closest to the role's key and dials those it
  * is not connected to; while a network of 100 formed, reads like these were
@@ -15,7 +14,7 @@
  * handshake (docs/performance.md, nineteenth pass).
  */
 import type { ElectionConfig } from './constants.js'
-import { compareTokens, leaseStatus, type SignedLease } from './lease.js'
+import { leaseStatus } from './lease.js'
 import type { LeaseBook } from './book.js'
 
 export interface DhtUpkeepInit {
@@ -31,10 +30,10 @@ export interface DhtUpkeepInit {
   resolve: (region: string, role: string, signal: AbortSignal) => Promise<unknown>
   /**
    * Take one connected member's leases into the book (lease sync), bounded
-   * by the caller's signal, and return them (undefined: no member answered).
-   * Never throws. Absent: the DHT is read at once.
+   * by the caller's signal; true when a member answered. Never throws.
+   * Absent: the DHT is read at once.
    */
-  ask?: (signal: AbortSignal) => Promise<SignedLease[] | undefined>
+  ask?: (signal: AbortSignal) => Promise<boolean>
 }
 
 export class DhtUpkeep {
@@ -68,29 +67,21 @@ export class DhtUpkeep {
       const sl = book.get(region, role)
       return sl !== undefined && now() - sl.lease.issuedAt > quietFor && leaseStatus(sl.lease, now(), 0) !== 'released'
     })
-    // What this node knew of each quiet role before it asked.
-    const known = new Map(quiet().map(role => [role, book.get(region, role)]))
-    let answer: SignedLease[] | undefined
-    if (known.size > 0 && this.init.ask !== undefined) {
+    let answered = false
+    if (quiet().length > 0 && this.init.ask !== undefined) {
       // As long as the DHT read it may save: nothing waits on the upkeep, and a
       // member starved for a second (a forming network of 100 on two cores) is
       // still far cheaper than a walk. A claimant's ask is bounded by
       // `claimSettleMs` instead: its claim waits on it.
-      answer = await this.init.ask(AbortSignal.any([signal, AbortSignal.timeout(cfg.dhtTimeoutMs)]))
+      answered = await this.init.ask(AbortSignal.any([signal, AbortSignal.timeout(cfg.dhtTimeoutMs)]))
       if (signal.aborted) return
     }
-    // A role still quiet that the member vouched for (it holds the same term
-    // and holder, or a newer one) is quiet there too: the holder is slow or its
-    // lease is lapsing, and a lapse is for the role's winner to act on, which
-    // reads the DHT before it claims (slot.ts). The walk is for the roles the
-    // member knew less of than this node or nothing at all (a newcomer), and
-    // for a node no member answers: a term started or released that neither
-    // of them heard is in the DHT's record.
-    const vouched = (role: string): boolean => {
-      const mine = known.get(role)
-      return answer?.some(sl => sl.lease.region === region && sl.lease.role === role && (mine === undefined || compareTokens(sl.lease, mine.lease) >= 0)) ?? false
-    }
-    await Promise.allSettled(quiet().filter(role => !vouched(role)).map(async role => await this.init.resolve(region, role, signal)))
+    // A member answered: what it knows is what gossip brought it, and a role
+    // still quiet there too has a slow holder or a lapsing lease, neither of
+    // which the DHT knows better (its record carries the term history, written
+    // a lease period into a term; a lapse is the winner's to act on, and the
+    // winner reads the DHT before it claims). The walk is for a node no member answers.
+    if (!answered) await Promise.allSettled(quiet().map(async role => await this.init.resolve(region, role, signal)))
     if (!signal.aborted) this.refreshTimer = setTimeout(() => { void this.refresh() }, this.init.jittered(cfg.dhtRefreshMs))
   }
 }

@@ -316,25 +316,25 @@ export class ElectionEngine extends EventTarget {
   /**
    * A look at a connected member's book before this node walks the DHT, for a
    * claim (slot.ts) or a role gone quiet (dht-upkeep.ts): every lease that
-   * member knows, taken as lease sync's are, and returned (undefined: no
-   * member answered). Nothing to ask without lease sync or a connected
-   * member; a failed pull is counted and logged, never thrown.
+   * member knows, taken as lease sync's are; true when a member answered.
+   * Nothing to ask without lease sync or a connected member; a failed pull is
+   * counted and logged, never thrown.
    */
-  private async askPeer (signal: AbortSignal, reason: 'claim' | 'upkeep'): Promise<SignedLease[] | undefined> {
+  private async askPeer (signal: AbortSignal, reason: 'claim' | 'upkeep'): Promise<boolean> {
     const { transport } = this.c
-    if (transport.pull === undefined) return undefined
+    if (transport.pull === undefined) return false
     const peer = pickConnectedMember({ membership: this.c.membership, connected: this.c.connected ?? (() => []), self: this.c.peerId, region: this.c.region, random: this.random })
-    if (peer === undefined) return undefined
+    if (peer === undefined) return false
     try {
       const leases = await transport.pull(peer, signal)
       this.c.metrics.syncs.inc({ reason, result: 'ok' })
       // Checked records, taken even if the asker gave up waiting: they can only stop a claim or a read.
       for (const sl of leases) this.observe(sl, 'sync')
-      return leases
+      return true
     } catch (err) {
       this.c.metrics.syncs.inc({ reason, result: 'failed' })
       this.c.logger.debug({ err, peer, reason }, 'lease sync before a DHT read failed')
-      return undefined
+      return false
     }
   }
 
