@@ -5,8 +5,8 @@
  * membership, not DHT provider records").
  *
  * A connected member's book is asked first (lease sync: one request on a link
- * this node holds), and the DHT is read, for the roles still quiet, only when
- * no member answered. Gossip goes quiet at one node far more often than a holder vanishes: a
+ * this node holds) and the DHT is read only for the roles still quiet after
+ * it. Gossip goes quiet at one node far more often than a holder vanishes: a
  * mesh still forming, a starved host, renewals late under load. Every DHT
  * read walks to the same ~K peers closest to the role's key and dials those it
  * is not connected to; while a network of 100 formed, reads like these were
@@ -30,10 +30,9 @@ export interface DhtUpkeepInit {
   resolve: (region: string, role: string, signal: AbortSignal) => Promise<unknown>
   /**
    * Take one connected member's leases into the book (lease sync), bounded
-   * by the caller's signal; true when a member answered. Never throws.
-   * Absent: the DHT is read at once.
+   * by the caller's signal; never throws. Absent: the DHT is read at once.
    */
-  ask?: (signal: AbortSignal) => Promise<boolean>
+  ask?: (signal: AbortSignal) => Promise<void>
 }
 
 export class DhtUpkeep {
@@ -67,21 +66,15 @@ export class DhtUpkeep {
       const sl = book.get(region, role)
       return sl !== undefined && now() - sl.lease.issuedAt > quietFor && leaseStatus(sl.lease, now(), 0) !== 'released'
     })
-    let answered = false
     if (quiet().length > 0 && this.init.ask !== undefined) {
       // As long as the DHT read it may save: nothing waits on the upkeep, and a
       // member starved for a second (a forming network of 100 on two cores) is
       // still far cheaper than a walk. A claimant's ask is bounded by
       // `claimSettleMs` instead: its claim waits on it.
-      answered = await this.init.ask(AbortSignal.any([signal, AbortSignal.timeout(cfg.dhtTimeoutMs)]))
+      await this.init.ask(AbortSignal.any([signal, AbortSignal.timeout(cfg.dhtTimeoutMs)]))
       if (signal.aborted) return
     }
-    // A member answered: what it knows is what gossip brought it, and a role
-    // still quiet there too has a slow holder or a lapsing lease, neither of
-    // which the DHT knows better (its record carries the term history, written
-    // a lease period into a term; a lapse is the winner's to act on, and the
-    // winner reads the DHT before it claims). The walk is for a node no member answers.
-    if (!answered) await Promise.allSettled(quiet().map(async role => await this.init.resolve(region, role, signal)))
+    await Promise.allSettled(quiet().map(async role => await this.init.resolve(region, role, signal)))
     if (!signal.aborted) this.refreshTimer = setTimeout(() => { void this.refresh() }, this.init.jittered(cfg.dhtRefreshMs))
   }
 }

@@ -148,7 +148,7 @@ export class ElectionEngine extends EventTarget {
       now: this.now,
       jittered: (ms) => this.jittered(ms),
       resolve: async (region, role, signal) => await this.resolve(region, role, signal, 'upkeep'),
-      ask: async (signal) => await this.askPeer(signal, 'upkeep')
+      ask: async (signal) => { await this.askPeer(signal, 'upkeep') }
     })
   }
 
@@ -316,25 +316,23 @@ export class ElectionEngine extends EventTarget {
   /**
    * A look at a connected member's book before this node walks the DHT, for a
    * claim (slot.ts) or a role gone quiet (dht-upkeep.ts): every lease that
-   * member knows, taken as lease sync's are; true when a member answered.
-   * Nothing to ask without lease sync or a connected member; a failed pull is
-   * counted and logged, never thrown.
+   * member knows, taken as lease sync's are. Nothing to ask without lease
+   * sync or a connected member; a failed pull is counted and logged, never
+   * thrown.
    */
-  private async askPeer (signal: AbortSignal, reason: 'claim' | 'upkeep'): Promise<boolean> {
+  private async askPeer (signal: AbortSignal, reason: 'claim' | 'upkeep'): Promise<void> {
     const { transport } = this.c
-    if (transport.pull === undefined) return false
+    if (transport.pull === undefined) return
     const peer = pickConnectedMember({ membership: this.c.membership, connected: this.c.connected ?? (() => []), self: this.c.peerId, region: this.c.region, random: this.random })
-    if (peer === undefined) return false
+    if (peer === undefined) return
     try {
       const leases = await transport.pull(peer, signal)
       this.c.metrics.syncs.inc({ reason, result: 'ok' })
       // Checked records, taken even if the asker gave up waiting: they can only stop a claim or a read.
       for (const sl of leases) this.observe(sl, 'sync')
-      return true
     } catch (err) {
       this.c.metrics.syncs.inc({ reason, result: 'failed' })
       this.c.logger.debug({ err, peer, reason }, 'lease sync before a DHT read failed')
-      return false
     }
   }
 
