@@ -85,6 +85,8 @@ async function startSerfUp (name: string, into: SerfAgent[], join?: number): Pro
     const up = await waitFor(async () => exited() ? 'exited' : (await serfMembers(a)) !== undefined ? 'up' : undefined, 30_000, `serf agent ${name} RPC`, START_POLL_MS)
     if (up === 'up') return a
     if (attempt === START_TRIES) throw new Error(`serf agent ${name} exited before its RPC answered, ${attempt} times`)
+    // Gone: the cluster's list must hold only agents that can answer (all-alive waits ask each one).
+    into.splice(into.indexOf(a), 1)
   }
 }
 
