@@ -23,6 +23,20 @@ import { probeDeadline } from './deadline.js'
 import { connectPatiently, isRefused } from './connections.js'
 import { RttEstimator } from './rtt.js'
 
+/** The outcome's reason when we hold no link to the member and may not dial it. */
+const NO_LINK = 'no_link'
+
+export interface PingOptions {
+  /** Updates to carry besides the piggyback queue's. */
+  extra?: SignedUpdate[]
+  /** Bound of a dial when no connection is held, ms. @default the config's connectTimeoutMs */
+  connectTimeoutMs?: number
+  /** Hears our own event-loop stalls during the wait; null: nobody, when an overlapping wait reports them. @default this prober's */
+  stall?: ((lateMs: number) => void) | null
+  /** False: no dial; without a connection the outcome is a failure with reason `no_link`. @default true */
+  mayDial?: boolean
+}
+
 export interface PingOutcome {
   ok: boolean
   refused: boolean
@@ -145,7 +159,7 @@ export class Prober {
       const unreachable = await this.connect(id, ctx.cfg.connectTimeoutMs)
       if (ctx.signal.aborted) return
       // One stall counts once: the waits below report it, the direct ping's own deadline does not.
-      const direct = unreachable !== undefined ? Promise.resolve(unreachable) : this.ping(id, round, claim !== undefined ? [claim] : [], ctx.cfg.connectTimeoutMs, null)
+      const direct = unreachable !== undefined ? Promise.resolve(unreachable) : this.ping(id, round, { extra: claim !== undefined ? [claim] : [], stall: null })
       const first = unreachable ?? await this.within(direct, timeout)
       if (ctx.signal.aborted) return
       if (first?.ok === true) {
@@ -226,11 +240,9 @@ export class Prober {
     for (const h of ctx.table.ids(['alive'])) {
       if (h === target) continue
       const connected = ctx.peers.getConnections(peerIdFromString(h)).length > 0
-      const observer = observers.has(h)
-      const tier = dial
-        ? (connected ? (observer ? 0 : 1) : (observer ? 2 : 3))
-        : (observer ? (connected ? 0 : 1) : (connected ? 2 : 3))
-      tiers[tier].push(h)
+      // Two keys, the first weighs more: a link to us when helpers may dial, an observer's link to the target when not.
+      const [major, minor] = dial ? [connected, observers.has(h)] : [observers.has(h), connected]
+      tiers[(major ? 0 : 2) + (minor ? 0 : 1)].push(h)
     }
     return tiers.flatMap(t => shuffled(t, ctx.random)).slice(0, ctx.cfg.indirectChecks)
   }
@@ -243,7 +255,7 @@ export class Prober {
     const { ctx } = this
     const pid = peerIdFromString(id)
     if (ctx.peers.getConnections(pid).length > 0) return undefined
-    if (!mayDial) return { ok: false, refused: false, reason: 'no_link' }
+    if (!mayDial) return { ok: false, refused: false, reason: NO_LINK }
     try {
       await connectPatiently(ctx.peers, pid, connectTimeoutMs, ctx.signal, ctx.clock)
       return undefined
@@ -254,12 +266,10 @@ export class Prober {
     }
   }
 
-  /**
-   * Ping `id` once; never throws. `stall` hears our own event-loop stalls
-   * during the wait (null: nobody, when an overlapping wait reports them).
-   */
-  async ping (id: string, timeoutMs: number, extra: SignedUpdate[] = [], connectTimeoutMs = this.ctx.cfg.connectTimeoutMs, stall: ((lateMs: number) => void) | null = this.onStall, mayDial = true): Promise<PingOutcome> {
+  /** Ping `id` once; never throws. */
+  async ping (id: string, timeoutMs: number, opts: PingOptions = {}): Promise<PingOutcome> {
     const { ctx } = this
+    const { extra = [], connectTimeoutMs = ctx.cfg.connectTimeoutMs, stall = this.onStall, mayDial = true } = opts
     const unreachable = await this.connect(id, connectTimeoutMs, mayDial)
     if (unreachable !== undefined) return unreachable
     const seq = this.nextSeq()
@@ -377,23 +387,18 @@ export class Prober {
     const preq = ctx.codec.probeReq(req)
     let outcome: PingOutcome
     if (preq.target === ctx.selfId) {
-      this.count('probe_req', 'ok')
       outcome = { ok: true, refused: false }
-    } else if (preq.dial === false && ctx.peers.getConnections(peerIdFromString(preq.target)).length === 0) {
-      // No link and told not to dial: a nack now, not at 80 % of the deadline;
-      // the requester learns we are alive and cannot vouch for the target.
-      this.count('probe_req', 'no_link')
-      outcome = { ok: false, refused: false }
     } else {
       // Answer (with a nack) at 80 % of the requester's timeout so the nack
       // arrives before its deadline: a missing nack is evidence against the
       // requester (Lifeguard). The whole answer, including a dial if we hold
       // no connection (and may dial), must fit the requester's deadline.
-      this.count('probe_req', 'ok')
+      // Without a link and told not to dial, the nack goes at once: the
+      // requester learns we are alive and cannot vouch for the target.
       const budget = Math.max(1, Math.floor(Math.min(preq.timeoutMs, ctx.cfg.probeIntervalMs) * 0.8))
-      // Not told to dial: a link that closed since the check above is not reopened.
-      outcome = await this.ping(preq.target, budget, [], budget, this.onStall, preq.dial !== false)
+      outcome = await this.ping(preq.target, budget, { connectTimeoutMs: budget, mayDial: preq.dial !== false })
     }
+    this.count('probe_req', outcome.reason === NO_LINK ? NO_LINK : 'ok')
     await reply(encode({ v: 1, t: 'pres', seq: preq.seq, ok: outcome.ok, refused: outcome.refused } satisfies ProbeRes))
   }
 

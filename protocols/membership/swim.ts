@@ -371,7 +371,7 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
     const targets = [...shuffled(linked, this.random), ...others].slice(0, Math.max(1, this.cfg.indirectChecks))
     const deadline = AbortSignal.any([timeoutSignal(this.cfg.leaveTimeoutMs, this.clock), ...(signal !== undefined ? [signal] : [])])
     await Promise.race([
-      Promise.all(targets.map(async id => await this.prober?.ping(id, this.cfg.leaveTimeoutMs, [left.raw]))),
+      Promise.all(targets.map(async id => await this.prober?.ping(id, this.cfg.leaveTimeoutMs, { extra: [left.raw] }))),
       sleep(this.cfg.leaveTimeoutMs, deadline, this.clock)
     ])
     this.log.info({ incarnation: left.body.inc, told: targets.length }, 'left the cluster')
