@@ -9,15 +9,13 @@
  */
 import assert from 'node:assert/strict'
 import fc from 'fast-check'
-import pino from 'pino'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { PeerId } from '@libp2p/interface'
 import { membershipConfig, PROBE_PROTOCOL, PROBE_REQ_PROTOCOL } from '../../../protocols/membership/constants.js'
 import { Prober } from '../../../protocols/membership/probe.js'
 import { VirtualClock } from '../../sim/clock.js'
-import { prng } from '../../../harness/prng.js'
-import { aliveTable, ignoreCalls, swimClock } from './fake-context.js'
+import { aliveTable, proberBase } from './fake-context.js'
 
 
 describe('membership indirect probe helpers', () => {
@@ -28,25 +26,16 @@ describe('membership indirect probe helpers', () => {
 
   /** The helpers a Prober asks about `target` when its direct ping fails. */
   async function helpersAsked (target: string, others: string[], connected: Set<string>, observers: string[], seed: number, how: 'timeout' | 'refused' = 'timeout'): Promise<string[]> {
-    const cfg = membershipConfig('lan')
     const clock = new VirtualClock(0)
     const asked: string[] = []
     const ctx = {
-      cfg,
-      selfId: 'self',
-      signal: new AbortController().signal,
-      clock: swimClock(clock),
-      random: prng(seed),
-      log: pino({ level: 'silent' }),
-      metrics: ignoreCalls,
-      awareness: { scaleTimeout: (t: number) => t, applyDelta: () => {}, healthScore: () => 0 },
+      ...proberBase(clock, seed),
       table: aliveTable([target, ...others]),
       peers: {
         getConnections: (p: PeerId) => (p.toString() === target && how === 'timeout') || connected.has(p.toString()) ? [{}] : [],
         dial: async () => { throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:4001'), { code: 'ECONNREFUSED' }) }
       },
       observersOf: (id: string) => id === target ? observers : [],
-      piggyback: () => [],
       suspect: async () => {},
       transport: {
         request: async (peer: PeerId, protocol: string) => {

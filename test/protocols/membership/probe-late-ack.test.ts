@@ -7,7 +7,6 @@
  */
 import assert from 'node:assert/strict'
 import fc from 'fast-check'
-import pino from 'pino'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { PeerId } from '@libp2p/interface'
@@ -15,8 +14,7 @@ import { membershipConfig, PROBE_PROTOCOL, PROBE_REQ_PROTOCOL } from '../../../p
 import { decoders, encode, type Ack, type Ping, type ProbeRes } from '../../../protocols/membership/messages.js'
 import { Prober } from '../../../protocols/membership/probe.js'
 import { VirtualClock } from '../../sim/clock.js'
-import { prng } from '../../../harness/prng.js'
-import { aliveTable, ignoreCalls, swimClock } from './fake-context.js'
+import { aliveTable, proberBase } from './fake-context.js'
 
 describe('membership probe: a late direct ack within the round', () => {
   let ids: string[] = []
@@ -38,23 +36,13 @@ describe('membership probe: a late direct ack within the round', () => {
     const deltas: number[] = []
     let connected = o.connectMs === undefined
     const ctx = {
-      cfg,
-      selfId: 'self',
-      signal: new AbortController().signal,
-      clock: swimClock(clock),
-      random: prng(1),
-      log: pino({ level: 'silent' }),
-      metrics: ignoreCalls,
+      ...proberBase(clock, 1),
       awareness: { scaleTimeout: (t: number) => t, applyDelta: (d: number) => { deltas.push(d) }, healthScore: () => 0 },
-      codec: decoders(cfg),
       table: aliveTable([target, ...others]),
       peers: {
         getConnections: (p: PeerId) => p.toString() !== target || connected ? [{}] : [],
         dial: async () => { await new Promise(resolve => setTimeout(resolve, o.connectMs)); connected = true }
       },
-      observersOf: () => [],
-      piggyback: () => [],
-      ingest: async () => {},
       suspect: async () => { suspected = true },
       transport: {
         request: async (_peer: PeerId, protocol: string, body: Uint8Array, opts: { signal: AbortSignal }) => {
