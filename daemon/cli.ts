@@ -4,13 +4,13 @@
  * and `agent` talks to a local agent's admin API (`--api`). The commands,
  * their one-line errors and exit codes (0 ok, 1 runtime failure, 2 bad usage
  * or configuration): cli/program.ts and cli/exit-codes.ts.
+ *
+ * `mycel agent` starts from the agent's CommonJS bundle and the V8 code cache
+ * the build made for it when this node can use them (code-cache.ts); every
+ * other command, and the agent without them, loads the ES module bundle.
  */
 import './polyfill.js'
-import { runCli } from './cli/program.js'
-import { guardOutput } from './cli/output.js'
+import { startFromCodeCache } from './code-cache.js'
 
-guardOutput()
-
-const code = await runCli(process.argv.slice(2))
-// On success the process ends by itself (or, for `mycel agent`, runs on).
-if (code !== 0) process.exit(code)
+const argv = process.argv.slice(2)
+if (!startFromCodeCache(argv)) await (await import('./cli-main.js')).main(argv)

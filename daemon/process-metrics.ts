@@ -3,7 +3,8 @@
  * memory, heap, event-loop lag, GC, file descriptors, active handles)
  * under `mycel_process_`, with the names Prometheus's rules refuse left out.
  */
-import { collectDefaultMetrics, type Registry } from 'prom-client'
+import { collectDefaultMetrics, Gauge, type Registry } from 'prom-client'
+import { codeCacheState } from './code-cache-state.js'
 
 export const PROCESS_METRICS_PREFIX = 'mycel_process_'
 
@@ -32,4 +33,10 @@ export const DROPPED_PROCESS_METRICS = ['nodejs_active_handles_total', 'nodejs_a
 export function collectProcessMetrics (registry: Registry): void {
   collectDefaultMetrics({ register: registry, prefix: PROCESS_METRICS_PREFIX, eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS })
   for (const name of DROPPED_PROCESS_METRICS) registry.removeSingleMetric(name)
+  new Gauge({
+    name: `${PROCESS_METRICS_PREFIX}code_cache_info`,
+    help: 'Always 1; state: how this process loaded its code: accepted (V8 code cache the build recorded), rejected (the cache was not for this node\'s V8 flags: compiled), recording (the build\'s recording run), none (ES modules)',
+    labelNames: ['state'],
+    registers: [registry]
+  }).set({ state: codeCacheState() ?? 'none' }, 1)
 }

@@ -8,11 +8,17 @@
  * command groups, the agent, the OTLP exporter) in chunks under
  * `dist/daemon/bundle/`. Node then reads a handful of files instead of
  * resolving and compiling ~1,500 modules: an agent is ready for about half
- * the CPU (docs/performance.md "Starting an agent"). The rest of dist/ stays
+ * the CPU (docs/performance.md "Starting an agent"). `mycel agent` loads the
+ * same code as one CommonJS bundle with V8's code cache of it, recorded here
+ * by one start of a lone agent (daemon/code-cache.ts). The rest of dist/ stays
  * tsc's module-per-file output, which the tests and benches import.
  */
 import { build } from 'esbuild'
-import { chmodSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { spawn } from 'node:child_process'
+import { createHash } from 'node:crypto'
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 
 const ENTRY = 'dist/daemon/cli.js'
 // Every output file starts with this. CommonJS dependencies call require()
@@ -21,8 +27,10 @@ const ENTRY = 'dist/daemon/cli.js'
 // it) must exist before any module's code runs: the entry's `import
 // './polyfill.js'` comes first in the source, but the bundle evaluates shared
 // chunks before it; the first chunk evaluated, whichever it is, installs it.
-const BANNER = "import { createRequire as __mycelCreateRequire } from 'node:module'; const require = __mycelCreateRequire(import.meta.url); " +
-  "if (typeof Promise.withResolvers !== 'function') Promise.withResolvers = function () { let resolve, reject; const promise = new Promise((res, rej) => { resolve = res; reject = rej }); return { promise, resolve, reject } };"
+const POLYFILL = "if (typeof Promise.withResolvers !== 'function') Promise.withResolvers = function () { let resolve, reject; const promise = new Promise((res, rej) => { resolve = res; reject = rej }); return { promise, resolve, reject } };"
+const BANNER = "import { createRequire as __mycelCreateRequire } from 'node:module'; const require = __mycelCreateRequire(import.meta.url); " + POLYFILL
+// The agent's CommonJS bundle has require and __filename of its own; import.meta.url (daemon/version.ts) becomes this.
+const CJS_BANNER = "const __mycelImportMetaUrl = require('node:url').pathToFileURL(__filename).href; " + POLYFILL
 
 /**
  * zod re-exports its 50 locales as `z.locales`, so a bundle carries all of
@@ -99,6 +107,81 @@ if (fromTsc) {
   for (const f of bundleFiles()) {
     const text = readFileSync(f, 'utf8')
     if (!isAsciiSource(text)) writeFileSync(f, asciiSource(text))
+  }
+  await agentCodeCache(asciiSource, isAsciiSource)
+}
+
+/**
+ * The agent as one CommonJS bundle, and V8's code cache of it recorded by
+ * one start of a lone agent (daemon/code-cache.ts): `mycel agent` then skips
+ * parsing and compiling what it runs. A recording that fails leaves the
+ * manifest without a cache, and agents load the ES modules as before; the
+ * build goes on, saying so.
+ */
+async function agentCodeCache (asciiSource, isAsciiSource) {
+  const dir = 'dist/daemon/bundle'
+  const { CODE_CACHE_MANIFEST, CODE_CACHE_OUT_ENV } = await import('../dist/daemon/code-cache.js')
+  const result = await build({
+    entryPoints: ['dist/daemon/cli-agent.js'],
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    target: 'node20',
+    write: false,
+    outfile: `${dir}/agent.cjs`,
+    keepNames: true,
+    define: { 'import.meta.url': '__mycelImportMetaUrl' },
+    banner: { js: CJS_BANNER },
+    plugins: [englishOnlyZod, noKadPrefixTable],
+    logLevel: 'warning'
+  })
+  let text = result.outputFiles[0].text
+  if (!isAsciiSource(text)) text = asciiSource(text)
+  // V8 checks a cache against its script's length only: the content's hash in the name keeps a cache to its bundle.
+  const bundle = `agent-${createHash('sha256').update(text).digest('hex').slice(0, 16)}.cjs`
+  writeFileSync(`${dir}/${bundle}`, text)
+  const manifest = { bundle, node: process.version, arch: process.arch }
+  writeFileSync(`${dir}/${CODE_CACHE_MANIFEST}`, JSON.stringify(manifest, null, 2) + '\n')
+  const cache = `${bundle}.${process.version}-${process.arch}.cache`
+  try {
+    await recordCodeCache(`${dir}/${cache}`, CODE_CACHE_OUT_ENV)
+    writeFileSync(`${dir}/${CODE_CACHE_MANIFEST}`, JSON.stringify({ ...manifest, cache }, null, 2) + '\n')
+  } catch (err) {
+    console.warn(`post-build: no code cache for the agent (it will load its ES modules; see daemon/code-cache.ts): ${err.message}`)
+  }
+}
+
+/** Starts a lone agent from the CommonJS bundle, stops it once it is up; V8's cache is written at its exit. */
+async function recordCodeCache (out, outEnv) {
+  const { AGENT_NODE_FLAGS } = await import('../dist/launcher/node-flags.js')
+  const dataDir = mkdtempSync(join(tmpdir(), 'mycel-code-cache-'))
+  let stderr = ''
+  const child = spawn(process.execPath, [...AGENT_NODE_FLAGS, ENTRY, 'agent', '--data-dir', dataDir,
+    '--listen', '/ip4/127.0.0.1/tcp/0', '--api', '127.0.0.1:0', '--log-level', 'warn'], {
+    env: { ...process.env, [outEnv]: out },
+    stdio: ['ignore', 'ignore', 'pipe']
+  })
+  child.stderr.on('data', (d) => { stderr += d })
+  const exited = new Promise(resolve => child.once('exit', (code, signal) => resolve({ code, signal })))
+  let gone = false
+  exited.then(() => { gone = true })
+  try {
+    const deadline = Date.now() + 60_000
+    for (;;) {
+      if (gone) throw new Error(`the agent exited before it was up: ${stderr.trim().split('\n').pop() ?? ''}`)
+      if (Date.now() > deadline) throw new Error('the agent was not up within 60 s')
+      try {
+        if (JSON.parse(readFileSync(join(dataDir, 'agent.json'), 'utf8')).pid === child.pid) break
+      } catch { /* not written yet */ }
+      await new Promise(resolve => setTimeout(resolve, 50))
+    }
+    child.kill('SIGTERM')
+    const stopped = await Promise.race([exited, new Promise(resolve => setTimeout(() => resolve(null), 30_000).unref())])
+    if (stopped === null) throw new Error('the agent did not stop within 30 s of SIGTERM')
+    if (!existsSync(out)) throw new Error(`the agent exited (${JSON.stringify(stopped)}) without writing ${out}`)
+  } finally {
+    if (!gone) child.kill('SIGKILL')
+    rmSync(dataDir, { recursive: true, force: true })
   }
 }
 

@@ -4,12 +4,14 @@
  * memory for its whole life.
  */
 import assert from 'node:assert/strict'
-import { readdirSync, readFileSync } from 'node:fs'
+import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { isAsciiSource } from '../../lib/ascii-source.js'
+import { CODE_CACHE_MANIFEST, readCodeCacheManifest } from '../../daemon/code-cache.js'
+import { AgentProcess } from '../../harness/agent-process.js'
 
 /** Every file of the agent's bundle, with its text. */
 function bundle (): Array<[string, string]> {
-  const files = ['dist/daemon/cli.js', ...readdirSync('dist/daemon/bundle').filter(f => f.endsWith('.js')).map(f => `dist/daemon/bundle/${f}`)]
+  const files = ['dist/daemon/cli.js', ...readdirSync('dist/daemon/bundle').filter(f => f.endsWith('.js') || f.endsWith('.cjs')).map(f => `dist/daemon/bundle/${f}`)]
   assert.ok(files.length > 5, `only ${files.length} bundle files: is dist/ built?`)
   return files.map(f => [f, readFileSync(f, 'utf8')])
 }
@@ -30,5 +32,23 @@ describe('daemon bundle', () => {
     assert.deepEqual(files.filter(([, text]) => /^\/\/ node_modules\/@libp2p\/kad-dht\/dist\/src\/routing-table\/generated-prefix-list\.js$/m.test(text)).map(([f]) => f), [])
     assert.ok(files.some(([, text]) => /^\/\/ node_modules\/@libp2p\/kad-dht\/dist\/src\/routing-table\/refresh\.js$/m.test(text)), 'kad-dht is in the bundle')
     assert.ok(files.some(([, text]) => text.includes('kad-dht bucket refresh is off in mycel')))
+  })
+
+  it('the build recorded V8\'s code cache of the agent\'s CommonJS bundle for this node, and `mycel agent` starts from it (daemon/code-cache.ts)', async () => {
+    const manifest = readCodeCacheManifest('dist/daemon/bundle')
+    assert.ok(manifest !== undefined, `dist/daemon/bundle/${CODE_CACHE_MANIFEST} missing`)
+    assert.equal(manifest.node, process.version)
+    assert.equal(manifest.arch, process.arch)
+    assert.match(manifest.bundle, /^agent-[0-9a-f]{16}\.cjs$/)
+    assert.ok(manifest.cache !== undefined, 'the build\'s recording run wrote no cache (see its warning)')
+    assert.ok(statSync(`dist/daemon/bundle/${manifest.cache}`).size > 1_000_000, 'a cache of the whole start')
+    assert.ok(isAsciiSource(readFileSync(`dist/daemon/bundle/${manifest.bundle}`, 'latin1')), 'code-cache.ts reads the bundle as latin1')
+    const agent = await AgentProcess.start({ logLevel: 'warn' })
+    try {
+      const metrics = await (await fetch(`http://${agent.api}/metrics`)).text()
+      assert.match(metrics, /^mycel_process_code_cache_info\{state="accepted"\} 1$/m)
+    } finally {
+      await agent.cleanup()
+    }
   })
 })

@@ -1,0 +1,119 @@
+/**
+ * daemon/code-cache.ts: `mycel agent` from the agent's CommonJS bundle and
+ * V8's code cache, only when the cache is this node's and the build's. The
+ * starts run in child processes (a code cache is per process), through the
+ * built module (npm test builds first) and a small stand-in bundle.
+ */
+import { strict as assert } from 'node:assert'
+import { execFile } from 'node:child_process'
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { promisify } from 'node:util'
+import fc from 'fast-check'
+import { CODE_CACHE_MANIFEST, CODE_CACHE_OUT_ENV, CodeCacheManifestError, readCodeCacheManifest, startFromCodeCache } from '../../daemon/code-cache.js'
+
+const run = promisify(execFile)
+const BUILT = resolve('dist/daemon/code-cache.js')
+
+// A bundle that reports what it ran with; large enough that V8 has something to cache.
+const BUNDLE = `'use strict'
+const { join } = require('node:path')
+const fns = []
+${Array.from({ length: 200 }, (_, i) => `fns.push(function f${i} (x) { return x * ${i} + ${i} })`).join('\n')}
+process.stdout.write(JSON.stringify({ ran: true, argv: process.argv.slice(2), state: globalThis[Symbol.for('mycel.codeCacheState')] ?? null, filename: __filename, joined: join('a', 'b'), sum: fns.reduce((s, f) => s + f(1), 0) }))
+`
+
+/** Runs `startFromCodeCache(argv, dir)` in a fresh node; its stdout and whether it started from the bundle. */
+async function start (dir: string, argv: string[], opts: { env?: Record<string, string>, nodeArgs?: string[] } = {}): Promise<{ started: boolean, out: any, stderr: string }> {
+  const script = `import { startFromCodeCache } from ${JSON.stringify(BUILT)}
+const argv = process.argv.slice(2)
+if (!startFromCodeCache(argv, ${JSON.stringify(dir)})) process.stdout.write(JSON.stringify({ ran: false }))`
+  const file = join(dir, 'start.mjs')
+  writeFileSync(file, script)
+  const { stdout, stderr } = await run(process.execPath, [...(opts.nodeArgs ?? []), file, ...argv], { env: { ...process.env, ...opts.env } })
+  const out = JSON.parse(stdout)
+  return { started: out.ran === true, out, stderr }
+}
+
+describe('daemon code cache', () => {
+  let dir: string
+  beforeEach(() => {
+    assert.ok(existsSync(BUILT), `${BUILT} missing: npm run build first`)
+    dir = mkdtempSync(join(tmpdir(), 'mycel-code-cache-'))
+    writeFileSync(join(dir, 'agent-test.cjs'), BUNDLE)
+  })
+  afterEach(() => { rmSync(dir, { recursive: true, force: true }) })
+
+  const manifest = (m: object): void => { writeFileSync(join(dir, CODE_CACHE_MANIFEST), JSON.stringify(m)) }
+  const ours = { bundle: 'agent-test.cjs', node: process.version, arch: process.arch }
+
+  it('records a cache in the build\'s run, then starts from it; the bundle gets argv, require and __filename', async () => {
+    manifest(ours)
+    const rec = await start(dir, ['agent', '--x', '1'], { env: { [CODE_CACHE_OUT_ENV]: join(dir, 'agent-test.cache') } })
+    assert.equal(rec.out.state, 'recording')
+    assert.ok(statSync(join(dir, 'agent-test.cache')).size > 0, 'the cache was written at exit')
+    manifest({ ...ours, cache: 'agent-test.cache' })
+    const r = await start(dir, ['agent', '--x', '1'])
+    assert.deepEqual(r.out, { ran: true, argv: ['agent', '--x', '1'], state: 'accepted', filename: join(dir, 'agent-test.cjs'), joined: join('a', 'b'), sum: rec.out.sum })
+    assert.equal(rec.out.sum, 39800) // the sum over i < 200 of 2i: the bundle's code, run
+  })
+
+  it('a cache V8 refuses (other V8 flags) still runs the bundle, compiled as usual', async () => {
+    manifest(ours)
+    await start(dir, ['agent'], { env: { [CODE_CACHE_OUT_ENV]: join(dir, 'agent-test.cache') } })
+    manifest({ ...ours, cache: 'agent-test.cache' })
+    const r = await start(dir, ['agent'], { nodeArgs: ['--no-lazy'] })
+    assert.equal(r.out.ran, true)
+    assert.equal(r.out.state, 'rejected')
+  })
+
+  it('only `mycel agent` and only a cache of this node: otherwise the caller loads the ES modules', async () => {
+    writeFileSync(join(dir, 'agent-test.cache'), 'not a cache')
+    // No manifest (tsc's output, the tests).
+    assert.equal(startFromCodeCache(['agent'], dir), false)
+    manifest({ ...ours, cache: 'agent-test.cache' })
+    assert.equal(startFromCodeCache(['status'], dir), false)
+    assert.equal(startFromCodeCache([], dir), false)
+    manifest({ ...ours, cache: 'agent-test.cache', node: 'v0.0.1' })
+    assert.equal(startFromCodeCache(['agent'], dir), false)
+    manifest({ ...ours, cache: 'agent-test.cache', arch: 'not-this-arch' })
+    assert.equal(startFromCodeCache(['agent'], dir), false)
+    // The build's recording failed: a manifest without a cache.
+    manifest(ours)
+    assert.equal(startFromCodeCache(['agent'], dir), false)
+  })
+
+  it('a manifest naming a file that is not there: one line on stderr, and the ES modules load', async () => {
+    manifest({ ...ours, cache: 'gone.cache' })
+    const r = await start(dir, ['agent'])
+    assert.equal(r.started, false)
+    assert.match(r.stderr, /^mycel: not starting from the code cache: .*gone\.cache/)
+    assert.equal(r.stderr.trim().split('\n').length, 1)
+  })
+
+  it('reads back every manifest the build can write, and refuses any other (fast-check)', () => {
+    const fileName = fc.stringMatching(/^[A-Za-z0-9][A-Za-z0-9._-]{0,40}$/)
+    fc.assert(fc.property(fileName, fc.option(fileName, { nil: undefined }), fc.string({ minLength: 1 }), fc.string({ minLength: 1 }), (bundle, cache, node, arch) => {
+      const m = { bundle, ...(cache !== undefined ? { cache } : {}), node, arch }
+      manifest(m)
+      assert.deepEqual(readCodeCacheManifest(dir), m)
+    }), { numRuns: 50 })
+    // A name that leaves the directory, or anything but a name.
+    const bad = fc.oneof(
+      fc.string().filter(s => !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(s)),
+      fc.constantFrom('../agent.cjs', '/etc/passwd', '.hidden', 'a/b', ''),
+      fc.integer(), fc.constant(null), fc.array(fc.string())
+    )
+    fc.assert(fc.property(bad, fc.constantFrom('bundle', 'cache'), (value, key) => {
+      manifest({ ...ours, cache: 'agent-test.cache', [key]: value })
+      assert.throws(() => readCodeCacheManifest(dir), CodeCacheManifestError)
+    }), { numRuns: 100 })
+    for (const text of ['', '{', '[]', 'null', '"x"', JSON.stringify({ bundle: 'a.cjs', arch: 'x64' })]) {
+      writeFileSync(join(dir, CODE_CACHE_MANIFEST), text)
+      assert.throws(() => readCodeCacheManifest(dir), CodeCacheManifestError, text)
+    }
+    rmSync(join(dir, CODE_CACHE_MANIFEST))
+    assert.equal(readCodeCacheManifest(dir), undefined)
+  })
+})
