@@ -10,7 +10,10 @@
  * other command, and the agent without them, loads the ES module bundle.
  */
 import './polyfill.js'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { startFromCodeCache } from './code-cache.js'
 
 const argv = process.argv.slice(2)
-if (!startFromCodeCache(argv)) await (await import('./cli-main.js')).main(argv)
+// This file is the build's entry, dist/daemon/cli.js; the bundles are under dist/daemon/bundle/.
+if (!startFromCodeCache(argv, join(dirname(fileURLToPath(import.meta.url)), 'bundle'))) await (await import('./cli-main.js')).main(argv)

@@ -1,13 +1,21 @@
 /**
  * How this process loaded its code (daemon/code-cache.ts), for the process
  * metrics. The entry sets it and the agent's bundle reads it: one process,
- * two copies of the daemon's modules, so it lives on globalThis. A module of
- * its own, so that the entry's code-cache.ts is not shared with the agent's
- * code, which would move it into a chunk of another directory.
+ * two copies of the daemon's modules, so it lives on globalThis.
  */
 
-/** From the cache, past a cache V8 refused, recording one; undefined: the ES modules. */
-export type CodeCacheState = 'accepted' | 'rejected' | 'recording'
+/**
+ * - accepted: from V8's code cache the build recorded;
+ * - rejected: V8 refused that cache (node started with other V8 flags, e.g. in
+ *   NODE_OPTIONS): the bundle was compiled as usual;
+ * - recording: the build's recording run;
+ * - other-node: the cache was made by another node (version, V8, platform or
+ *   architecture): the ES modules loaded;
+ * - no-cache: the build's recording failed (it said why): the ES modules loaded;
+ * - broken: the manifest or the files it names could not be read: the ES modules loaded.
+ * Undefined: a command other than the agent, or a build without the bundle (tsc's output).
+ */
+export type CodeCacheState = 'accepted' | 'rejected' | 'recording' | 'other-node' | 'no-cache' | 'broken'
 
 const STATE_KEY = Symbol.for('mycel.codeCacheState')
 

@@ -11,23 +11,25 @@
  * having it parse and compile the source again.
  *
  * Used only when it can be right:
- * - made by this node (version and architecture) for this bundle: the
- *   bundle's name carries a hash of its content and the cache's name the
- *   bundle's, because V8 checks a cache against its script's length only;
+ * - made by this node (version, V8, platform, architecture);
+ * - for this bundle: V8 checks a cache against its script's length only, so
+ *   the bundle's name carries a hash of its content and the cache's name is
+ *   the bundle's plus the node's; a manifest that pairs them otherwise is
+ *   refused. (The hash itself is not recomputed at each start, a fifth of
+ *   what the cache saves: never edit the bundle in place, rebuild.)
  * - V8 itself refuses a cache made under other V8 flags (an agent started
- *   without the bin's flags): the bundle is then compiled as usual, state
- *   `rejected`.
+ *   without the bin's flags, or with some in NODE_OPTIONS): the bundle is then
+ *   compiled as usual, state `rejected`.
  * Otherwise `mycel agent` loads the ES module bundle like every other
- * command. `mycel_process_code_cache_info{state}` says which happened.
+ * command. `mycel_process_code_cache_info{state}` says which happened
+ * (code-cache-state.ts).
  *
  * This module is part of the `mycel` entry every command loads: Node's
- * built-ins only, no schema library, and nothing else imports it (its
- * bundle directory is found from its own file).
+ * built-ins only, no schema library.
  */
 import { readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
-import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { join } from 'node:path'
 import { Script } from 'node:vm'
 import { setCodeCacheState, type CodeCacheState } from './code-cache-state.js'
 
@@ -40,14 +42,30 @@ export const CODE_CACHE_MANIFEST = 'agent-code-cache.json'
  */
 export const CODE_CACHE_OUT_ENV = 'MYCEL_CODE_CACHE_OUT'
 
-export interface CodeCacheManifest {
+/** The node a cache is for: V8 refuses another's, and so do we, before reading it. */
+export interface CodeCacheNode {
+  node: string
+  v8: string
+  platform: string
+  arch: string
+}
+
+export interface CodeCacheManifest extends CodeCacheNode {
   /** The CommonJS bundle, `agent-<content hash>.cjs`. */
   bundle: string
-  /** Its V8 code cache; absent until the build's recording run wrote one. */
+  /** Its V8 code cache, `codeCacheFileName(…)`; absent if the build's recording failed. */
   cache?: string
-  /** `process.version` and `process.arch` of the node that recorded it. */
-  node: string
-  arch: string
+  /** The node flags it was recorded under (for a `rejected` state's post-mortem; V8 checks them itself). */
+  flags: string[]
+}
+
+export function thisNode (): CodeCacheNode {
+  return { node: process.version, v8: process.versions.v8, platform: process.platform, arch: process.arch }
+}
+
+/** The only name a cache of `bundle` made by `node` may have. */
+export function codeCacheFileName (bundle: string, node: CodeCacheNode): string {
+  return `${bundle}.${node.node}-${node.platform}-${node.arch}.cache`
 }
 
 // One file name, no directories: the manifest only ever names files beside it.
@@ -59,47 +77,49 @@ export class CodeCacheManifestError extends Error {
 
 /** The manifest in `dir`, undefined if there is none (a build without the bundle: tsc's output, the tests). */
 export function readCodeCacheManifest (dir: string): CodeCacheManifest | undefined {
+  const where = join(dir, CODE_CACHE_MANIFEST)
   let text: string
   try {
-    text = readFileSync(join(dir, CODE_CACHE_MANIFEST), 'utf8')
+    text = readFileSync(where, 'utf8')
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
     throw err
   }
-  const where = join(dir, CODE_CACHE_MANIFEST)
   let m: unknown
   try {
     m = JSON.parse(text)
   } catch (err) {
     throw new CodeCacheManifestError(`${where}: not JSON (${(err as Error).message})`)
   }
-  if (typeof m !== 'object' || m === null) throw new CodeCacheManifestError(`${where}: not an object`)
+  if (typeof m !== 'object' || m === null || Array.isArray(m)) throw new CodeCacheManifestError(`${where}: not an object`)
   const r = m as Record<string, unknown>
-  const name = (key: string, optional = false): string | undefined => {
+  const text1 = (key: string): string => {
     const v = r[key]
-    if (v === undefined && optional) return undefined
-    if (typeof v !== 'string' || !FILE_NAME.test(v)) throw new CodeCacheManifestError(`${where}: "${key}" must be a file name, got ${JSON.stringify(v)}`)
+    if (typeof v !== 'string' || v === '') throw new CodeCacheManifestError(`${where}: "${key}" must be a non-empty string, got ${JSON.stringify(v)}`)
     return v
   }
-  for (const key of ['node', 'arch']) {
-    if (typeof r[key] !== 'string' || r[key] === '') throw new CodeCacheManifestError(`${where}: "${key}" must be a non-empty string`)
+  const bundle = text1('bundle')
+  if (!FILE_NAME.test(bundle)) throw new CodeCacheManifestError(`${where}: "bundle" must be a file name, got ${JSON.stringify(bundle)}`)
+  const node: CodeCacheNode = { node: text1('node'), v8: text1('v8'), platform: text1('platform'), arch: text1('arch') }
+  const flags = r.flags
+  if (!Array.isArray(flags) || !flags.every(f => typeof f === 'string')) throw new CodeCacheManifestError(`${where}: "flags" must be a list of strings`)
+  if (r.cache !== undefined && (r.cache !== codeCacheFileName(bundle, node) || !FILE_NAME.test(r.cache))) {
+    throw new CodeCacheManifestError(`${where}: "cache" must be ${JSON.stringify(codeCacheFileName(bundle, node))} (the bundle's name and the node's), got ${JSON.stringify(r.cache)}`)
   }
-  const cache = name('cache', true)
-  return { bundle: name('bundle') as string, ...(cache !== undefined ? { cache } : {}), node: r.node as string, arch: r.arch as string }
+  return { bundle, ...(r.cache !== undefined ? { cache: r.cache as string } : {}), ...node, flags: flags as string[] }
 }
 
-const BUNDLE_DIR = join(dirname(fileURLToPath(import.meta.url)), 'bundle')
-
 /**
- * Runs `mycel <argv>` from the agent's CommonJS bundle in `dir` if argv is
- * `agent …` and the build left a cache this node can use (or this is the
- * recording run); false if the caller should load the ES modules instead. A
- * manifest that names missing files or is not the build's is an install
- * broken by hand: said on stderr once, and the ES modules load.
+ * Runs `mycel <argv>` from the agent's CommonJS bundle in `dir` (the entry's
+ * `bundle/` directory) if argv is `agent …` and the build left a cache this
+ * node can use, or this is the recording run; false if the caller should load
+ * the ES modules instead. A manifest that cannot be read or names files that
+ * are not there is an install broken by hand: said on stderr once, and the ES
+ * modules load.
  */
-export function startFromCodeCache (argv: readonly string[], dir: string = BUNDLE_DIR, env: NodeJS.ProcessEnv = process.env): boolean {
+export function startFromCodeCache (argv: readonly string[], dir: string, env: NodeJS.ProcessEnv = process.env): boolean {
   if (argv[0] !== 'agent') return false
-  const out = env[CODE_CACHE_OUT_ENV]
+  const out = env[CODE_CACHE_OUT_ENV] !== '' ? env[CODE_CACHE_OUT_ENV] : undefined
   let manifest: CodeCacheManifest | undefined
   let source: string
   let cachedData: Buffer | undefined
@@ -107,32 +127,52 @@ export function startFromCodeCache (argv: readonly string[], dir: string = BUNDL
     manifest = readCodeCacheManifest(dir)
     if (manifest === undefined) return false
     if (out === undefined) {
-      if (manifest.cache === undefined || manifest.node !== process.version || manifest.arch !== process.arch) return false
+      const here = thisNode()
+      if (manifest.node !== here.node || manifest.v8 !== here.v8 || manifest.platform !== here.platform || manifest.arch !== here.arch) {
+        setCodeCacheState('other-node')
+        return false
+      }
+      if (manifest.cache === undefined) {
+        setCodeCacheState('no-cache')
+        return false
+      }
       cachedData = readFileSync(join(dir, manifest.cache))
     }
     // The build writes the bundle ASCII-only (lib/ascii-source.ts): latin1 reads it exactly, and fastest.
     source = readFileSync(join(dir, manifest.bundle), 'latin1')
   } catch (err) {
+    setCodeCacheState('broken')
     process.stderr.write(`mycel: not starting from the code cache: ${(err as Error).message}\n`)
     return false
   }
   const file = join(dir, manifest.bundle)
-  // Node's own CommonJS wrapper, on the script's first line so that line numbers stay the bundle's.
-  const script = new Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, {
-    filename: file,
-    ...(cachedData !== undefined ? { cachedData } : {})
-  })
+  const script = compileBundle(file, source, cachedData)
   const state: CodeCacheState = out !== undefined ? 'recording' : script.cachedDataRejected === true ? 'rejected' : 'accepted'
   setCodeCacheState(state)
   if (out !== undefined) {
     // At exit V8's cache holds every function the run compiled: the start, the agent at rest, the stop.
     process.once('exit', () => {
-      writeFileSync(`${out}.tmp`, script.createCachedData())
-      renameSync(`${out}.tmp`, out)
+      const tmp = `${out}.${process.pid}.tmp`
+      writeFileSync(tmp, script.createCachedData())
+      renameSync(tmp, out)
     })
   }
   const wrapper = script.runInThisContext() as (exports: object, require: NodeJS.Require, module: { exports: object }, filename: string, dirname: string) => void
   const module = { exports: {} }
   wrapper.call(module.exports, module.exports, createRequire(file), module, file, dir)
   return true
+}
+
+/**
+ * The bundle as V8 compiles it, with `cachedData` if given (`cachedDataRejected`
+ * then says whether V8 took it): Node's own CommonJS wrapper, on the script's
+ * first line so that line numbers stay the bundle's, and strict as the ES
+ * modules are, whatever the bundle's first statement. The build checks its
+ * recording with this same function.
+ */
+export function compileBundle (file: string, source: string, cachedData?: Buffer): Script {
+  return new Script(`(function (exports, require, module, __filename, __dirname) {'use strict';${source}\n})`, {
+    filename: file,
+    ...(cachedData !== undefined ? { cachedData } : {})
+  })
 }

@@ -120,13 +120,17 @@ if (fromTsc) {
  */
 async function agentCodeCache (asciiSource, isAsciiSource) {
   const dir = 'dist/daemon/bundle'
-  const { CODE_CACHE_MANIFEST, CODE_CACHE_OUT_ENV } = await import('../dist/daemon/code-cache.js')
+  const { CODE_CACHE_MANIFEST, codeCacheFileName, thisNode } = await import('../dist/daemon/code-cache.js')
+  const { AGENT_NODE_FLAGS } = await import('../dist/launcher/node-flags.js')
   const result = await build({
     entryPoints: ['dist/daemon/cli-agent.js'],
     bundle: true,
     platform: 'node',
     format: 'cjs',
     target: 'node20',
+    // A script run by node:vm has no dynamic import() (ERR_VM_DYNAMIC_IMPORT_CALLBACK_MISSING): the OTLP
+    // exporter's import('http') becomes a require.
+    supported: { 'dynamic-import': false },
     write: false,
     outfile: `${dir}/agent.cjs`,
     keepNames: true,
@@ -140,35 +144,42 @@ async function agentCodeCache (asciiSource, isAsciiSource) {
   // V8 checks a cache against its script's length only: the content's hash in the name keeps a cache to its bundle.
   const bundle = `agent-${createHash('sha256').update(text).digest('hex').slice(0, 16)}.cjs`
   writeFileSync(`${dir}/${bundle}`, text)
-  const manifest = { bundle, node: process.version, arch: process.arch }
+  const manifest = { bundle, ...thisNode(), flags: [...AGENT_NODE_FLAGS] }
   writeFileSync(`${dir}/${CODE_CACHE_MANIFEST}`, JSON.stringify(manifest, null, 2) + '\n')
-  const cache = `${bundle}.${process.version}-${process.arch}.cache`
+  const cache = codeCacheFileName(bundle, thisNode())
   try {
-    await recordCodeCache(`${dir}/${cache}`, CODE_CACHE_OUT_ENV)
+    await recordCodeCache(`${dir}/${cache}`, AGENT_NODE_FLAGS)
+    await checkCodeCache(`${dir}/${bundle}`, `${dir}/${cache}`, AGENT_NODE_FLAGS)
     writeFileSync(`${dir}/${CODE_CACHE_MANIFEST}`, JSON.stringify({ ...manifest, cache }, null, 2) + '\n')
   } catch (err) {
+    rmSync(`${dir}/${cache}`, { force: true })
     console.warn(`post-build: no code cache for the agent (it will load its ES modules; see daemon/code-cache.ts): ${err.message}`)
   }
 }
 
-/** Starts a lone agent from the CommonJS bundle, stops it once it is up; V8's cache is written at its exit. */
-async function recordCodeCache (out, outEnv) {
-  const { AGENT_NODE_FLAGS } = await import('../dist/launcher/node-flags.js')
+/**
+ * Starts a lone agent from the CommonJS bundle with the bin's node flags and
+ * stops it once it is up; V8's cache is written at its exit. NODE_OPTIONS is
+ * left out: V8 refuses a cache made under other V8 flags than the agents'.
+ */
+async function recordCodeCache (out, flags) {
+  const { CODE_CACHE_OUT_ENV } = await import('../dist/daemon/code-cache.js')
   const dataDir = mkdtempSync(join(tmpdir(), 'mycel-code-cache-'))
+  const env = { ...process.env, [CODE_CACHE_OUT_ENV]: out }
+  delete env.NODE_OPTIONS
   let stderr = ''
-  const child = spawn(process.execPath, [...AGENT_NODE_FLAGS, ENTRY, 'agent', '--data-dir', dataDir,
-    '--listen', '/ip4/127.0.0.1/tcp/0', '--api', '127.0.0.1:0', '--log-level', 'warn'], {
-    env: { ...process.env, [outEnv]: out },
-    stdio: ['ignore', 'ignore', 'pipe']
-  })
+  const child = spawn(process.execPath, [...flags, ENTRY, 'agent', '--data-dir', dataDir,
+    '--listen', '/ip4/127.0.0.1/tcp/0', '--api', '127.0.0.1:0', '--log-level', 'warn'], { env, stdio: ['ignore', 'ignore', 'pipe'] })
   child.stderr.on('data', (d) => { stderr += d })
-  const exited = new Promise(resolve => child.once('exit', (code, signal) => resolve({ code, signal })))
   let gone = false
-  exited.then(() => { gone = true })
+  const exited = new Promise(resolve => {
+    child.once('error', (err) => { gone = true; resolve({ error: err.message }) })
+    child.once('exit', (code, signal) => { gone = true; resolve({ code, signal }) })
+  })
   try {
     const deadline = Date.now() + 60_000
     for (;;) {
-      if (gone) throw new Error(`the agent exited before it was up: ${stderr.trim().split('\n').pop() ?? ''}`)
+      if (gone) throw new Error(`the agent ended before it was up (${JSON.stringify(await exited)}): ${stderr.trim().split('\n').pop() ?? ''}`)
       if (Date.now() > deadline) throw new Error('the agent was not up within 60 s')
       try {
         if (JSON.parse(readFileSync(join(dataDir, 'agent.json'), 'utf8')).pid === child.pid) break
@@ -178,11 +189,34 @@ async function recordCodeCache (out, outEnv) {
     child.kill('SIGTERM')
     const stopped = await Promise.race([exited, new Promise(resolve => setTimeout(() => resolve(null), 30_000).unref())])
     if (stopped === null) throw new Error('the agent did not stop within 30 s of SIGTERM')
-    if (!existsSync(out)) throw new Error(`the agent exited (${JSON.stringify(stopped)}) without writing ${out}`)
+    if (!existsSync(out)) throw new Error(`the agent ended (${JSON.stringify(stopped)}) without writing ${out}`)
   } finally {
-    if (!gone) child.kill('SIGKILL')
+    if (!gone) {
+      child.kill('SIGKILL')
+      await exited
+    }
     rmSync(dataDir, { recursive: true, force: true })
+    // A recording killed while writing leaves its temporary file (code-cache.ts writes <out>.<pid>.tmp).
+    for (const f of readdirSync('dist/daemon/bundle')) if (f.endsWith('.tmp')) rmSync(`dist/daemon/bundle/${f}`, { force: true })
   }
+}
+
+/** V8 takes the cache under the bin's flags, as code-cache.ts will hand it over; or the build says it will not. */
+async function checkCodeCache (bundle, cache, flags) {
+  const script = `import { compileBundle } from ${JSON.stringify(new URL('../dist/daemon/code-cache.js', import.meta.url).href)}
+import { readFileSync } from 'node:fs'
+const s = compileBundle(${JSON.stringify(bundle)}, readFileSync(${JSON.stringify(bundle)}, 'latin1'), readFileSync(${JSON.stringify(cache)}))
+process.stdout.write(String(s.cachedDataRejected))`
+  const env = { ...process.env }
+  delete env.NODE_OPTIONS
+  const rejected = await new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [...flags, '--input-type=module', '-e', script], { env, stdio: ['ignore', 'pipe', 'inherit'] })
+    let out = ''
+    child.stdout.on('data', (d) => { out += d })
+    child.once('error', reject)
+    child.once('exit', (code) => { code === 0 ? resolve(out.trim()) : reject(new Error(`the check of the cache exited with ${code}`)) })
+  })
+  if (rejected !== 'false') throw new Error(`V8 refuses the cache it recorded (cachedDataRejected: ${rejected})`)
 }
 
 function bundleFiles () {

@@ -5,8 +5,10 @@
  */
 import assert from 'node:assert/strict'
 import { readdirSync, readFileSync, statSync } from 'node:fs'
+import { createServer } from 'node:http'
 import { isAsciiSource } from '../../lib/ascii-source.js'
-import { CODE_CACHE_MANIFEST, readCodeCacheManifest } from '../../daemon/code-cache.js'
+import { CODE_CACHE_MANIFEST, codeCacheFileName, readCodeCacheManifest, thisNode } from '../../daemon/code-cache.js'
+import { VERSION } from '../../daemon/version.js'
 import { AgentProcess } from '../../harness/agent-process.js'
 
 /** Every file of the agent's bundle, with its text. */
@@ -37,18 +39,38 @@ describe('daemon bundle', () => {
   it('the build recorded V8\'s code cache of the agent\'s CommonJS bundle for this node, and `mycel agent` starts from it (daemon/code-cache.ts)', async () => {
     const manifest = readCodeCacheManifest('dist/daemon/bundle')
     assert.ok(manifest !== undefined, `dist/daemon/bundle/${CODE_CACHE_MANIFEST} missing`)
-    assert.equal(manifest.node, process.version)
-    assert.equal(manifest.arch, process.arch)
+    assert.deepEqual({ node: manifest.node, v8: manifest.v8, platform: manifest.platform, arch: manifest.arch }, thisNode())
     assert.match(manifest.bundle, /^agent-[0-9a-f]{16}\.cjs$/)
-    assert.ok(manifest.cache !== undefined, 'the build\'s recording run wrote no cache (see its warning)')
+    assert.equal(manifest.cache, codeCacheFileName(manifest.bundle, thisNode()), 'the build\'s recording run wrote no cache (see its warning)')
     assert.ok(statSync(`dist/daemon/bundle/${manifest.cache}`).size > 1_000_000, 'a cache of the whole start')
     assert.ok(isAsciiSource(readFileSync(`dist/daemon/bundle/${manifest.bundle}`, 'latin1')), 'code-cache.ts reads the bundle as latin1')
-    const agent = await AgentProcess.start({ logLevel: 'warn' })
+    // What differs in a script run by node:vm: its version found from the bundle's directory, and a dynamic
+    // import() (none may be left: the OTLP exporter's import('http') is on every export).
+    const posts: string[] = []
+    const collector = createServer((req, res) => { posts.push(`${req.method ?? ''} ${req.url ?? ''}`); req.resume(); req.on('end', () => { res.writeHead(200).end() }) })
+    await new Promise<void>(resolve => collector.listen(0, '127.0.0.1', resolve))
+    const port = (collector.address() as { port: number }).port
+    const agent = await AgentProcess.start({ logLevel: 'warn', extraArgs: ['--otlp-endpoint', `http://127.0.0.1:${port}/v1/traces`] })
     try {
       const metrics = await (await fetch(`http://${agent.api}/metrics`)).text()
       assert.match(metrics, /^mycel_process_code_cache_info\{state="accepted"\} 1$/m)
+      assert.equal((await agent.get<{ version: string }>('/v1/status')).version, VERSION)
+      assert.equal((await agent.request('PUT', '/v1/config/test/k', { value: 1 })).status, 200)
+      // Stopping flushes the spans queued for export (daemon/tracing.ts).
+      assert.equal(await agent.stop(), 0)
+      assert.ok(posts.includes('POST /v1/traces'), `the collector got ${JSON.stringify(posts)}; agent stderr: ${agent.stderr}`)
+      assert.doesNotMatch(agent.stderr, /dynamic import|OTLP span export failed/)
     } finally {
       await agent.cleanup()
+      collector.close()
     }
+  })
+
+  it('the agent\'s CommonJS bundle has no dynamic import() left: node:vm runs it without a module loader', () => {
+    const manifest = readCodeCacheManifest('dist/daemon/bundle')
+    assert.ok(manifest !== undefined)
+    // Code only: comments mention import() too.
+    const code = readFileSync(`dist/daemon/bundle/${manifest.bundle}`, 'latin1').split('\n').filter(l => !/^\s*(\/\/|\*|\/\*)/.test(l))
+    assert.deepEqual(code.filter(l => /(^|[^\w.$])import\(/.test(l)).map(l => l.trim().slice(0, 120)), [])
   })
 })
