@@ -67,7 +67,9 @@ export interface Tunables<T extends object> {
 
 export function defineTunables<T extends object> (spec: TunablesSpec<T>): Tunables<T> {
   const validate = (t: T, label = 'custom'): Readonly<T> => {
-    const parsed = spec.schema.safeParse(t)
+    // jitless: a tunable set is parsed a few times per process (its three profiles at load, an override), so
+    // zod's generated fast path would cost more to build than it saves (docs/performance.md, twenty-first pass).
+    const parsed = spec.schema.safeParse(t, { jitless: true })
     if (!parsed.success) {
       throw new InvalidTunablesError(spec.module, parsed.error.issues.map(i => `${label}: ${i.path.join('.') || '(set)'} ${i.message}`))
     }
