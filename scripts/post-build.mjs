@@ -16,9 +16,8 @@
 import { build } from 'esbuild'
 import { spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { chmodSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { resolve } from 'node:path'
 
 const ENTRY = 'dist/daemon/cli.js'
 // Every output file starts with this. CommonJS dependencies call require()
@@ -141,76 +140,53 @@ async function agentCodeCache (asciiSource, isAsciiSource) {
   })
   let text = result.outputFiles[0].text
   if (!isAsciiSource(text)) text = asciiSource(text)
-  // V8 checks a cache against its script's length only: the content's hash in the name keeps a cache to its bundle.
+  // Each build's bundle its own name, and so its cache's: a cache of another build never pairs with it (the cache
+  // also carries its bundle's CRC-32, checked at each start).
   const bundle = `agent-${createHash('sha256').update(text).digest('hex').slice(0, 16)}.cjs`
   writeFileSync(`${dir}/${bundle}`, text)
   const manifest = { bundle, ...thisNode(), flags: [...AGENT_NODE_FLAGS] }
-  writeFileSync(`${dir}/${CODE_CACHE_MANIFEST}`, JSON.stringify(manifest, null, 2) + '\n')
+  const writeManifest = (m) => { writeFileSync(`${dir}/${CODE_CACHE_MANIFEST}`, JSON.stringify(m, null, 2) + '\n') }
+  // Without a cache first: the recording run loads the bundle it names.
+  writeManifest(manifest)
   const cache = codeCacheFileName(bundle, thisNode())
   try {
-    await recordCodeCache(`${dir}/${cache}`, AGENT_NODE_FLAGS)
-    await checkCodeCache(`${dir}/${bundle}`, `${dir}/${cache}`, AGENT_NODE_FLAGS)
-    writeFileSync(`${dir}/${CODE_CACHE_MANIFEST}`, JSON.stringify({ ...manifest, cache }, null, 2) + '\n')
+    await recordCodeCache(resolve(dir, cache))
+    writeManifest({ ...manifest, cache })
+    await checkCodeCache(dir, AGENT_NODE_FLAGS)
   } catch (err) {
+    writeManifest(manifest)
     rmSync(`${dir}/${cache}`, { force: true })
     console.warn(`post-build: no code cache for the agent (it will load its ES modules; see daemon/code-cache.ts): ${err.message}`)
   }
 }
 
 /**
- * Starts a lone agent from the CommonJS bundle with the bin's node flags and
- * stops it once it is up; V8's cache is written at its exit. NODE_OPTIONS is
- * left out: V8 refuses a cache made under other V8 flags than the agents'.
+ * Starts a lone agent from the CommonJS bundle (the harness's agent process:
+ * the bin's node flags from its #! line) and stops it once it is up; V8's
+ * cache is written at its exit. NODE_OPTIONS is emptied: V8 refuses a cache
+ * made under other V8 flags than the agents'.
  */
-async function recordCodeCache (out, flags) {
+async function recordCodeCache (out) {
   const { CODE_CACHE_OUT_ENV } = await import('../dist/daemon/code-cache.js')
-  const dataDir = mkdtempSync(join(tmpdir(), 'mycel-code-cache-'))
-  const env = { ...process.env, [CODE_CACHE_OUT_ENV]: out }
-  delete env.NODE_OPTIONS
-  let stderr = ''
-  const child = spawn(process.execPath, [...flags, ENTRY, 'agent', '--data-dir', dataDir,
-    '--listen', '/ip4/127.0.0.1/tcp/0', '--api', '127.0.0.1:0', '--log-level', 'warn'], { env, stdio: ['ignore', 'ignore', 'pipe'] })
-  child.stderr.on('data', (d) => { stderr += d })
-  let gone = false
-  const exited = new Promise(resolve => {
-    child.once('error', (err) => { gone = true; resolve({ error: err.message }) })
-    child.once('exit', (code, signal) => { gone = true; resolve({ code, signal }) })
-  })
+  const { AgentProcess } = await import('../dist/harness/agent-process.js')
+  const agent = await AgentProcess.start({ cli: resolve(ENTRY), profile: 'lan', logLevel: 'warn', env: { [CODE_CACHE_OUT_ENV]: out, NODE_OPTIONS: '' } })
   try {
-    const deadline = Date.now() + 60_000
-    for (;;) {
-      if (gone) throw new Error(`the agent ended before it was up (${JSON.stringify(await exited)}): ${stderr.trim().split('\n').pop() ?? ''}`)
-      if (Date.now() > deadline) throw new Error('the agent was not up within 60 s')
-      try {
-        if (JSON.parse(readFileSync(join(dataDir, 'agent.json'), 'utf8')).pid === child.pid) break
-      } catch { /* not written yet */ }
-      await new Promise(resolve => setTimeout(resolve, 50))
-    }
-    child.kill('SIGTERM')
-    const stopped = await Promise.race([exited, new Promise(resolve => setTimeout(() => resolve(null), 30_000).unref())])
-    if (stopped === null) throw new Error('the agent did not stop within 30 s of SIGTERM')
-    if (!existsSync(out)) throw new Error(`the agent ended (${JSON.stringify(stopped)}) without writing ${out}`)
+    const code = await agent.stop()
+    if (!existsSync(out)) throw new Error(`the agent ended (exit ${code}) without writing ${out}: ${agent.stderr.trim().split('\n').pop() ?? ''}`)
   } finally {
-    if (!gone) {
-      child.kill('SIGKILL')
-      await exited
-    }
-    rmSync(dataDir, { recursive: true, force: true })
-    // A recording killed while writing leaves its temporary file (code-cache.ts writes <out>.<pid>.tmp).
-    for (const f of readdirSync('dist/daemon/bundle')) if (f.endsWith('.tmp')) rmSync(`dist/daemon/bundle/${f}`, { force: true })
+    await agent.cleanup()
+    // A recording killed while writing leaves its temporary file (lib/durable-file.ts: <out>.tmp-<pid>).
+    for (const f of readdirSync('dist/daemon/bundle')) if (/\.tmp-\d+$/.test(f)) rmSync(`dist/daemon/bundle/${f}`, { force: true })
   }
 }
 
-/** V8 takes the cache under the bin's flags, as code-cache.ts will hand it over; or the build says it will not. */
-async function checkCodeCache (bundle, cache, flags) {
-  const script = `import { compileBundle } from ${JSON.stringify(new URL('../dist/daemon/code-cache.js', import.meta.url).href)}
-import { readFileSync } from 'node:fs'
-const s = compileBundle(${JSON.stringify(bundle)}, readFileSync(${JSON.stringify(bundle)}, 'latin1'), readFileSync(${JSON.stringify(cache)}))
-process.stdout.write(String(s.cachedDataRejected))`
-  const env = { ...process.env }
-  delete env.NODE_OPTIONS
+/** V8 takes the cache under the bin's flags, read as code-cache.ts reads it; or the build says it will not. */
+async function checkCodeCache (dir, flags) {
+  const script = `import { compileBundle, readAgentBundle, readCodeCacheManifest } from ${JSON.stringify(new URL('../dist/daemon/code-cache.js', import.meta.url).href)}
+const b = readAgentBundle(${JSON.stringify(dir)}, readCodeCacheManifest(${JSON.stringify(dir)}), true)
+process.stdout.write(String(compileBundle(b.file, b.source, b.cachedData).cachedDataRejected))`
   const rejected = await new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...flags, '--input-type=module', '-e', script], { env, stdio: ['ignore', 'pipe', 'inherit'] })
+    const child = spawn(process.execPath, [...flags, '--input-type=module', '-e', script], { env: { ...process.env, NODE_OPTIONS: '' }, stdio: ['ignore', 'pipe', 'inherit'] })
     let out = ''
     child.stdout.on('data', (d) => { out += d })
     child.once('error', reject)

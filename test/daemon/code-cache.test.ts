@@ -6,7 +6,7 @@
  */
 import { strict as assert } from 'node:assert'
 import { execFile } from 'node:child_process'
-import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { promisify } from 'node:util'
@@ -98,6 +98,28 @@ describe('daemon code cache', () => {
     assert.deepEqual(r.out, { ran: false, state: 'broken' })
     assert.match(r.stderr, /^mycel: not starting from the code cache: .*\.cache/)
     assert.equal(r.stderr.trim().split('\n').length, 1)
+  })
+
+  it('a cache damaged on disk, or recorded from other bytes of the bundle (edited in place, same length): refused, and the ES modules load', async () => {
+    manifest(ours)
+    await start(dir, ['agent'], { env: { [CODE_CACHE_OUT_ENV]: join(dir, cacheName) } })
+    manifest({ ...ours, cache: cacheName })
+    assert.equal((await start(dir, ['agent'])).out.state, 'accepted')
+    const good = readFileSync(join(dir, cacheName))
+    // One byte of V8's data flipped: V8 would not notice (it checks lengths, flags and version).
+    const damaged = Buffer.from(good)
+    damaged[good.length - 100] ^= 0x40
+    writeFileSync(join(dir, cacheName), damaged)
+    let r = await start(dir, ['agent'])
+    assert.deepEqual(r.out, { ran: false, state: 'broken' })
+    assert.match(r.stderr, /fails its checksum/)
+    // The bundle edited in place, its length unchanged.
+    writeFileSync(join(dir, cacheName), good)
+    writeFileSync(join(dir, 'agent-test.cjs'), BUNDLE.replace('x * 1 + 1', 'x * 1 - 1'))
+    assert.equal(readFileSync(join(dir, 'agent-test.cjs'), 'utf8').length, BUNDLE.length)
+    r = await start(dir, ['agent'])
+    assert.deepEqual(r.out, { ran: false, state: 'broken' })
+    assert.match(r.stderr, /recorded from other bytes of agent-test\.cjs/)
   })
 
   it('reads back every manifest the build can write, and refuses any other (fast-check)', () => {
