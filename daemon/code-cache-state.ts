@@ -12,7 +12,8 @@
  * - other-node: the cache was made by another node (version, V8, platform or
  *   architecture): the ES modules loaded;
  * - no-cache: the build's recording failed (it said why): the ES modules loaded;
- * - broken: the manifest or the files it names could not be read: the ES modules loaded.
+ * - broken: the manifest or the files it names could not be read, or the cache is damaged or was
+ *   recorded from other bytes of the bundle: the ES modules loaded.
  * Undefined: a command other than the agent, or a build without the bundle (tsc's output).
  */
 export type CodeCacheState = 'accepted' | 'rejected' | 'recording' | 'other-node' | 'no-cache' | 'broken'

@@ -35,7 +35,7 @@ export function collectProcessMetrics (registry: Registry): void {
   for (const name of DROPPED_PROCESS_METRICS) registry.removeSingleMetric(name)
   new Gauge({
     name: `${PROCESS_METRICS_PREFIX}code_cache_info`,
-    help: 'Always 1; state: how this process loaded its code: accepted (the V8 code cache the build recorded), rejected (V8 refused it: other V8 flags), recording (the build\'s recording run), other-node (the cache is another node\'s), no-cache (the build recorded none), broken (unreadable manifest or files), none (no bundle: ES modules); daemon/code-cache-state.ts',
+    help: 'Always 1; state: how this process loaded its code: accepted (the V8 code cache the build recorded), rejected (V8 refused it: other V8 flags), recording (the build\'s recording run), other-node (the cache is another node\'s), no-cache (the build recorded none), broken (unreadable manifest or files, a damaged cache or one of other bundle bytes), none (no bundle: ES modules); daemon/code-cache-state.ts',
     labelNames: ['state'],
     registers: [registry]
   }).set({ state: codeCacheState() ?? 'none' }, 1)
