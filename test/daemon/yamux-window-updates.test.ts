@@ -101,6 +101,18 @@ async function until (check: () => boolean, what: string): Promise<void> {
   }
 }
 
+/** A pair with one stream open: its first byte has arrived at the listener, whose deliveries `got` counts. */
+async function opened (prepare?: (inbound: Stream) => void): Promise<{ p: Pair, out: Stream, inbound: Stream, got: ReturnType<typeof counter> }> {
+  const p = pair()
+  const out = await p.dialer.createStream()
+  out.send(filled(1, 3))
+  const inbound = await p.inbound
+  prepare?.(inbound)
+  const got = counter(inbound)
+  await got.until(1)
+  return { p, out, inbound, got }
+}
+
 const filled = (n: number, seed: number): Uint8Array => Uint8Array.from({ length: n }, (_, i) => (i * 31 + seed) & 0xff)
 const chunked = (total: number, size: number, seed = 0): Uint8Array[] =>
   Array.from({ length: Math.ceil(total / size) }, (_, i) => filled(Math.min(size, total - i * size), seed + i))
@@ -148,13 +160,8 @@ describe('yamux window updates (hashicorp/yamux rule)', () => {
   })
 
   it('gives credit back once half the window is used, and not before', async () => {
-    const p = pair()
-    const out = await p.dialer.createStream()
-    out.send(filled(1, 3))
-    const inbound = await p.inbound
     // No growth on this link: the rule's plain half-window threshold (the growing case has its own test).
-    fields(inbound).getRTT = () => -1
-    const got = counter(inbound)
+    const { p, out, got } = await opened(inbound => { fields(inbound).getRTT = () => -1 })
     await sendAll(out, chunked(120 * 1024, 10 * 1024))
     await got.until(1 + 120 * 1024)
     assert.equal(plainUpdates(p.sent.listener), 0, 'below half the window')
@@ -165,12 +172,7 @@ describe('yamux window updates (hashicorp/yamux rule)', () => {
   })
 
   it('a paused reader holds the sender at its window; on resume everything arrives', async () => {
-    const p = pair()
-    const out = await p.dialer.createStream()
-    out.send(filled(1, 4))
-    const inbound = await p.inbound
-    const got = counter(inbound)
-    await got.until(1)
+    const { p, out, inbound, got } = await opened()
     inbound.pause()
     const total = 3 * INITIAL_WINDOW
     const sending = sendAll(out, chunked(total, 16 * 1024))
@@ -182,12 +184,7 @@ describe('yamux window updates (hashicorp/yamux rule)', () => {
   })
 
   it('a reader that pauses and resumes with less than half the window used does not stall the next megabyte', async () => {
-    const p = pair()
-    const out = await p.dialer.createStream()
-    out.send(filled(1, 5))
-    const inbound = await p.inbound
-    const got = counter(inbound)
-    await got.until(1)
+    const { p, out, inbound, got } = await opened()
     inbound.pause()
     await sendAll(out, chunked(100_000, 10_000))
     inbound.resume()
