@@ -27,8 +27,8 @@
  *
  * The rule is the receiver's alone: any yamux peer accepts fewer, larger
  * updates (the spec only requires that a sender never exceed its window).
- * If the library's stream no longer has a field the rule reads, the stream
- * falls back to the library's own behaviour and the process warns once
+ * If the library's stream no longer has a field the rule reads, the first
+ * update puts the library's own method back and the process warns once
  * (`YamuxPatchError`); test/daemon/yamux-window-updates.test.ts checks the
  * fields on real streams. Upstream, the fix belongs in
  * `YamuxStream.sendWindowUpdate`.
@@ -90,15 +90,20 @@ export function installYamuxWindowUpdateRule (): void {
   const original = proto.sendWindowUpdate
   if (typeof original !== 'function') throw new YamuxPatchError('no sendWindowUpdate method')
   if (typeof StreamState.Established !== 'number' || typeof StreamState.Paused !== 'number') throw new YamuxPatchError('no StreamState')
-  let warned = false
+  // The fields are the instances', so the first update checks them once for the process: every stream is of this
+  // one class. Without them the library's own method goes back, which is always safe; only the saving is lost.
+  let checked = false
   proto.sendWindowUpdate = function sendWindowUpdate (this: WindowFields): void {
-    if (!hasWindowFields(this)) {
-      // The library's own behaviour is always safe; only the saving is lost.
-      if (!warned) { warned = true; process.emitWarning(new YamuxPatchError('a window field is missing')) }
-    } else if (mayOmitUpdate(this, Date.now())) {
-      return
+    if (!checked) {
+      checked = true
+      if (!hasWindowFields(this)) {
+        proto.sendWindowUpdate = original
+        process.emitWarning(new YamuxPatchError('a window field is missing'))
+        original.call(this)
+        return
+      }
     }
-    original.call(this)
+    if (!mayOmitUpdate(this, Date.now())) original.call(this)
   }
   proto[INSTALLED] = true
 }

@@ -17,7 +17,7 @@ import { build } from 'esbuild'
 import { spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { chmodSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { resolve } from 'node:path'
+import { basename, dirname, resolve } from 'node:path'
 
 const ENTRY = 'dist/daemon/cli.js'
 // Every output file starts with this. CommonJS dependencies call require()
@@ -176,7 +176,7 @@ async function recordCodeCache (out) {
   } finally {
     await agent.cleanup()
     // A recording killed while writing leaves its temporary file (lib/durable-file.ts: <out>.tmp-<pid>).
-    for (const f of readdirSync('dist/daemon/bundle')) if (/\.tmp-\d+$/.test(f)) rmSync(`dist/daemon/bundle/${f}`, { force: true })
+    for (const f of readdirSync(dirname(out))) if (f.startsWith(`${basename(out)}.tmp-`)) rmSync(resolve(dirname(out), f), { force: true })
   }
 }
 

@@ -13,6 +13,7 @@ import { multiaddrConnectionPair } from '@libp2p/utils'
 import { yamux } from '@libp2p/yamux'
 import { YamuxStream } from '@libp2p/yamux/stream'
 import { Uint8ArrayList } from 'uint8arraylist'
+import { waitFor } from '../../harness/agent-process.js'
 import { hasWindowFields, installYamuxWindowUpdateRule, mayOmitUpdate, type WindowFields } from '../../daemon/yamux-window-updates.js'
 
 /** yamux's frame types and flags (spec): type 1 is a window update; flag 2 is ACK. */
@@ -92,15 +93,6 @@ function counter (stream: Stream): { bytes: () => number, until: (n: number, ms?
   }
 }
 
-/** Resolves once `check` holds, polling every 5 ms (fails after 5 s). */
-async function until (check: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 5000
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise(resolve => setTimeout(resolve, 5))
-  }
-}
-
 /** A pair with one stream open: its first byte has arrived at the listener, whose deliveries `got` counts. */
 async function opened (prepare?: (inbound: Stream) => void): Promise<{ p: Pair, out: Stream, inbound: Stream, got: ReturnType<typeof counter> }> {
   const p = pair()
@@ -154,7 +146,7 @@ describe('yamux window updates (hashicorp/yamux rule)', () => {
     out.send(filled(100, 2))
     const inbound = await p.inbound
     await readBytes(inbound, 100)
-    await until(() => updates(p.sent.listener).length > 0, 'the ACK')
+    await waitFor(() => updates(p.sent.listener).length > 0, 5000, 'the ACK', 5)
     assert.equal(updates(p.sent.listener)[0].flag & ACK, ACK)
     done(p)
   })
@@ -176,7 +168,7 @@ describe('yamux window updates (hashicorp/yamux rule)', () => {
     inbound.pause()
     const total = 3 * INITIAL_WINDOW
     const sending = sendAll(out, chunked(total, 16 * 1024))
-    await until(() => (out as unknown as { sendWindowCapacity: number }).sendWindowCapacity === 0, 'the sender to use up its window')
+    await waitFor(() => (out as unknown as { sendWindowCapacity: number }).sendWindowCapacity === 0, 5000, 'the sender to use up its window', 5)
     inbound.resume()
     await got.until(1 + total)
     await sending
@@ -197,7 +189,7 @@ describe('yamux window updates (hashicorp/yamux rule)', () => {
   it('a busy fresh stream over a slow link still grows its window', async () => {
     const p = pair(10)
     const rtt = (m: StreamMuxer): number => (m as unknown as { getRTT: () => number }).getRTT()
-    await until(() => rtt(p.dialer) > 0 && rtt(p.listener) > 0, 'both muxers to measure the round trip')
+    await waitFor(() => rtt(p.dialer) > 0 && rtt(p.listener) > 0, 5000, 'both muxers to measure the round trip', 5)
     const out = await p.dialer.createStream()
     const total = 8 << 20
     const [, inbound] = await Promise.all([sendAll(out, chunked(total, 64 * 1024)), p.inbound])
