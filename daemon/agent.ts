@@ -433,6 +433,8 @@ export class Agent {
       gated: true,
       tracer,
       eligible: cfg.roles,
+      // With bootstrap peers the node is joining until it meets one, not a one-node cluster.
+      joins: cfg.bootstrap.length > 0,
       configSource: () => config.readSource(),
       // The network manager places counted deployments, and the update manager
       // drives rollouts, through replicated config.

@@ -45,6 +45,8 @@ export interface RolesInit {
   profile: ProfileName
   /** Roles this node may hold (config `roles`, flag `--roles`). */
   eligible: readonly string[]
+  /** Told to join others (bootstrap peers): claim nothing before meeting one (election.ts `joins`). */
+  joins?: boolean
   /** Overrides of the profile's election tunables. */
   election?: Partial<ElectionConfig>
   /** Overrides of the framework's tunables (constants.ts). */
@@ -120,7 +122,7 @@ export class Roles implements Startable {
     // A fencing state that cannot be persisted stops the roles (fail-stop): the agent stops this component.
     this.fencing = new FencingStore({ dataDir: c.dataDir, logger, onFail: (err) => { c.faults?.report('roles', err) } })
     const eligible = init.eligible.filter((r): r is RoleName => (ROLE_NAMES as readonly string[]).includes(r))
-    this.election = new ElectionEngine({ config: this.config, eligible, roles: ROLE_NAMES }, {
+    this.election = new ElectionEngine({ config: this.config, eligible, roles: ROLE_NAMES, joins: init.joins === true }, {
       peerId: c.peerId,
       privateKey: c.privateKey,
       region: c.region,

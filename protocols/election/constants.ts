@@ -67,6 +67,20 @@ export interface ElectionConfig {
    * unless the role has gone without a holder for two lease periods.
    */
   viewSettleMs: number
+  /**
+   * A holder that is no longer the winner in its view keeps the role until
+   * the region's candidate set has been unchanged this long, then hands it
+   * over (a release; the winner claims). A handover is a release, the
+   * winner's DHT read and write and a duty's stop and start; while a network
+   * forms, views change every second and a newly closer member appears
+   * ≈ ln N times per role with a complete view, far more often with partial
+   * ones: in `join-100`, every role changed hands ≈ 24 times in 100 s. As
+   * Consul's and Nomad's leaders do not step down for a member that joins,
+   * the holder stays while the view moves; unlike them, it still hands over
+   * once it is still, so the five roles spread over the region by the rule.
+   * At least `viewSettleMs`: the winner would not claim any sooner.
+   */
+  handoverSettleMs: number
   /** Deadline of one DHT get or put. */
   dhtTimeoutMs: number
   /**
@@ -106,6 +120,7 @@ export const electionTunables = defineTunables<ElectionConfig>({
     claimSettleMs: tunable.positive(),
     learnPeriodMs: tunable.nonNegative(),
     viewSettleMs: tunable.nonNegative(),
+    handoverSettleMs: tunable.nonNegative(),
     dhtTimeoutMs: tunable.positive(),
     dhtRefreshMs: tunable.positive(),
     dhtPutIntervalMs: tunable.positive(),
@@ -126,6 +141,7 @@ export const electionTunables = defineTunables<ElectionConfig>({
       // being the winner would have caused anyway (relations below).
       learnPeriodMs: 5_500,
       viewSettleMs: 2_000,
+      handoverSettleMs: 60_000,
       dhtTimeoutMs: 10_000,
       dhtRefreshMs: 15_000,
       dhtPutIntervalMs: 60_000,
@@ -139,6 +155,7 @@ export const electionTunables = defineTunables<ElectionConfig>({
       claimSettleMs: 2_000,
       learnPeriodMs: 11_000,
       viewSettleMs: 4_000,
+      handoverSettleMs: 120_000,
       dhtTimeoutMs: 20_000,
       dhtRefreshMs: 30_000,
       dhtPutIntervalMs: 120_000,
@@ -162,6 +179,7 @@ export const electionTunables = defineTunables<ElectionConfig>({
       claimSettleMs: 500,
       learnPeriodMs: 2_500,
       viewSettleMs: 1_000,
+      handoverSettleMs: 2_000,
       dhtTimeoutMs: 4_000,
       dhtRefreshMs: 8_000,
       dhtPutIntervalMs: 30_000,
@@ -188,6 +206,11 @@ export const electionTunables = defineTunables<ElectionConfig>({
     t => t.leaseMs > t.claimSettleMs + t.maxClockSkewMs
       ? undefined
       : `leaseMs (${t.leaseMs}) must exceed claimSettleMs + maxClockSkewMs (${t.claimSettleMs + t.maxClockSkewMs}): a new term must still be active once it has settled`,
+    // A holder that handed over before the winner would claim leaves the role
+    // without a holder for the difference.
+    t => t.handoverSettleMs >= t.viewSettleMs
+      ? undefined
+      : `handoverSettleMs (${t.handoverSettleMs}) must not be below viewSettleMs (${t.viewSettleMs}): the winner claims only once the view has been still that long`,
     // Every node's record validator refuses longer leases (lease.ts).
     // The contact rule can only shorten a lease: a holder stops when either
     // its lease or its contact runs out.

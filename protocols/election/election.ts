@@ -11,9 +11,11 @@
  *  - a new claim takes term = 1 + the highest term it has ever seen (book,
  *    persisted fencing state, own pending claim) and acts only after the
  *    claim reached a peer and no higher token showed up within claimSettle;
- *  - it ACTS only while its lease is unexpired by its own clock minus skew
- *    AND it is still the winner; a renewal that reaches no peer does not
- *    extend anything, so a cut-off holder stops when its lease lapses;
+ *  - it ACTS only while its lease is unexpired by its own clock minus skew;
+ *    a renewal that reaches no peer does not extend anything, so a cut-off
+ *    holder stops when its lease lapses;
+ *  - a holder that is no longer the winner hands over (releases) once the
+ *    region's view has been still for handoverSettleMs, not while it moves;
  *  - seeing a higher fencing token for its role demotes it at once.
  *
  * Each eligible role is a `RoleSlot` (slot.ts), a state machine with one step
@@ -55,6 +57,12 @@ export interface ElectionEngineInit {
   eligible: readonly string[]
   /** Every role name (views list them all). */
   roles: readonly string[]
+  /**
+   * True when this node was told to join others (bootstrap peers): until it
+   * has known another member it is joining, not a one-node cluster, and
+   * claims nothing. Absent or false: alone by design, it claims every role.
+   */
+  joins?: boolean
   now?: () => number
   random?: () => number
 }
@@ -108,6 +116,8 @@ export class ElectionEngine extends EventTarget {
   private readonly random: () => number
   private lastViewChange = 0
   private viewSignature = ''
+  /** Whether this node has known another member since it started (`joins`). */
+  private joined = false
   /** When membership declared each member dead or gone, in this node's view (lease.ts `leaseStatusSeen`). */
   private readonly gone = new GoneMembers()
   private readonly onMembership = (): void => {
@@ -273,7 +283,14 @@ export class ElectionEngine extends EventTarget {
    */
   private lastContact (): number | undefined {
     const others = this.c.membership.members().filter(m => m.peerId !== this.c.peerId)
-    if (others.length === 0) return undefined
+    if (others.length > 0) this.joined = true
+    // A node told to join that has not met anyone yet: no contact (the slot
+    // waits as a cut-off node does), not a one-node cluster. A joiner on a
+    // loaded network can take longer than its learn period to get in, and
+    // it used to claim every role alone, then release each to the network
+    // once it had joined: a gossip message and a DHT walk a role
+    // (docs/roles.md, "A joiner is not a one-node cluster").
+    if (others.length === 0) return this.init.joins === true && !this.joined ? 0 : undefined
     if (this.c.membership.lastContact !== undefined) return this.c.membership.lastContact() ?? 0
     return Math.max(...others.map(m => m.lastSeen))
   }

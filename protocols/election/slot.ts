@@ -8,7 +8,7 @@
  *   idle ──winner, no other lease in force, view settled, claim reached a peer──▶ claiming
  *   claiming ──claimSettleMs passed, no higher token, still winner──▶ holding   (role:elected)
  *   claiming ──higher token, not winner, or lease ran out──▶ idle
- *   holding ──lease lapsed | contact lost | not winner | superseded | stopping──▶ idle   (role:demoted)
+ *   holding ──lease lapsed | contact lost | not winner in a view still for handoverSettleMs | superseded | stopping──▶ idle   (role:demoted)
  *
  * The step of the current state runs on the slot's timer and whenever
  * something changed (step-loop.ts runs one step at a time); it returns the
@@ -267,8 +267,13 @@ export class RoleSlot {
     // loop must not keep a lapsed holder acting.
     const held = this.actingLease()
     if (held === undefined) return await this.demoteAndStep(this.lapseReason())
-    if (this.h.winner(this.role) !== this.h.self) return await this.demoteAndStep('not-winner')
     const now = this.h.now()
+    // No longer the winner: hand over once the view has been still for the
+    // handover settle time, not on every newly closer member of a view that
+    // is still moving (constants.ts `handoverSettleMs`). Membership changes
+    // wake the slot; the step at the deadline hands over if nothing moved.
+    const handoverIn = this.h.winner(this.role) === this.h.self ? undefined : this.h.config.handoverSettleMs - (now - this.h.lastViewChange())
+    if (handoverIn !== undefined && handoverIn <= 0) return await this.demoteAndStep('not-winner')
     if (this.otherInForce(now)) return await this.demoteAndStep('superseded')
     // Woken before the renewal is due: every holder used to renew on every
     // membership change, and during a join of 40 that made the lease topic
@@ -279,7 +284,7 @@ export class RoleSlot {
     // Re-arm the lapse timer: the contact's end moves (a node that knew no
     // member has one now, say), and a step is when we look.
     if (this.current.name === 'holding') this.hold(held, this.current.renewAt)
-    if (untilRenewal !== undefined && untilRenewal > 0) return untilRenewal
+    if (untilRenewal !== undefined && untilRenewal > 0) return handoverIn === undefined ? untilRenewal : Math.min(untilRenewal, handoverIn + 1)
     // Renew: the same term, a fresh expiry. It counts only if it reached a
     // peer, so a cut-off holder stops when its last lease lapses.
     const term = held.lease.term
@@ -293,7 +298,7 @@ export class RoleSlot {
     if (this.current.name !== 'holding') return undefined
     const delay = this.h.renewDelay()
     this.hold(signed, this.h.now() + delay)
-    return delay
+    return handoverIn === undefined ? delay : Math.min(delay, handoverIn + 1)
   }
 
   // ---- transitions ----

@@ -36,6 +36,42 @@ for (const seed of SEEDS) describe(`election engine (virtual clock, seeded in-me
     assertNoOverlap(world)
   })
 
+  for (const joins of [true, false]) {
+    it(joins
+      ? 'a node told to join claims nothing while it knows no member, then takes its roles once it has met them'
+      : 'a node alone by design (no bootstrap peers) is a one-node cluster and claims every role', async () => {
+      const world = await sim.electedWorld(3)
+      const b = [...world.nodes.values()].find(n => ROLES.some(role => holderOf(world, role) === n.id))!
+      await b.crash()
+      await world.clock.tickAsync(CFG.contactLapseMs + CFG.maxClockSkewMs + ELECTED_MS)
+      // b restarts with an empty view: its join has not gone through yet.
+      b.joins = joins
+      b.stranger = true
+      b.group = 1
+      const puts = b.puts
+      await b.restart()
+      await world.clock.tickAsync(CFG.learnPeriodMs + 3 * CFG.leaseMs)
+      if (!joins) {
+        for (const role of ROLES) assert.equal(b.engine.isActing(role), true, `${role}: alone by design, it holds the role`)
+        return
+      }
+      for (const role of ROLES) assert.equal(b.engine.isActing(role), false, `${role}: no claim before the join`)
+      assert.equal(b.puts, puts, 'no claim written to the DHT')
+      // Its join goes through.
+      b.stranger = false
+      b.group = 0
+      world.changed()
+      await world.clock.tickAsync(CFG.handoverSettleMs + ELECTED_MS + CFG.leaseMs)
+      for (const role of ROLES) {
+        const acting = world.acting(role)
+        assert.equal(acting.length, 1, `${role}: ${acting.length} acting`)
+        assert.equal(acting[0].id, holderOf(world, role), `${role}: the winner holds it once the view is still`)
+      }
+      assert.ok(ROLES.some(role => b.engine.isActing(role)), 'b took back a role it is the winner of')
+      assertNoOverlap(world)
+    })
+  }
+
   it('lists any region\'s candidates from membership, ranked by the rule, the alive ones only, with no DHT lookup', async () => {
     const world = await sim.makeWorld(6, ['eu', 'us'])
     await world.clock.tickAsync(ELECTED_MS)

@@ -30,7 +30,7 @@ import { VirtualClock } from '../../sim/clock.js'
 import { SimNetwork } from '../../sim/network.js'
 
 export const CFG: ElectionConfig = electionTunables.validate({
-  leaseMs: 5_000, renewIntervalMs: 1_600, contactLapseMs: 5_000, maxClockSkewMs: 200, claimSettleMs: 300, learnPeriodMs: 1_800, viewSettleMs: 500,
+  leaseMs: 5_000, renewIntervalMs: 1_600, contactLapseMs: 5_000, maxClockSkewMs: 200, claimSettleMs: 300, learnPeriodMs: 1_800, viewSettleMs: 500, handoverSettleMs: 1_000,
   dhtTimeoutMs: 3_000, dhtRefreshMs: 4_000, dhtPutIntervalMs: 12_000, jitter: 0.1
 }, 'sim')
 export const ROLES = ['network', 'monitoring']
@@ -88,6 +88,10 @@ export class SimNode {
    * kad-dht's do): a node whose DHT routing has not formed yet.
    */
   unheard = false
+  /** Knows no other member at all (a joiner whose join has not gone through); its membership lists only itself. */
+  stranger = false
+  /** Its engine was told to join others (bootstrap peers): `ElectionEngineInit.joins`, read at (re)boot. */
+  joins = false
   puts = 0
   gets = 0
   readonly membership = new EventTarget() as EventTarget & { self: () => Member, members: () => Member[] }
@@ -106,7 +110,7 @@ export class SimNode {
       return { peerId: n.id, state, incarnation: 0, region: n.region, roles: ROLES, addrs: [], version: '1', lastSeen: seenAt.get(n.id) ?? 0 }
     }
     this.membership.self = () => member(this, 'alive')
-    this.membership.members = () => [...world.nodes.values()].map(n => member(n, n === this || (world.reachable(this, n) && !this.blind.has(n.id)) ? 'alive' : 'dead'))
+    this.membership.members = () => this.stranger ? [member(this, 'alive')] : [...world.nodes.values()].map(n => member(n, n === this || (world.reachable(this, n) && !this.blind.has(n.id)) ? 'alive' : 'dead'))
     world.net.add(id, (_from, m) => {
       // A DHT put only stores the record on the peer; only gossip reaches its engine.
       if (m.source === 'dht') this.keep(m.sl)
@@ -157,7 +161,7 @@ export class SimNode {
       }
     }
     this.metrics = electionMetrics()
-    this.engine = new ElectionEngine({ config: this.world.config, eligible: ROLES, roles: ROLES, random: this.world.rand }, {
+    this.engine = new ElectionEngine({ config: this.world.config, eligible: ROLES, roles: ROLES, random: this.world.rand, joins: this.joins }, {
       peerId: this.id, privateKey: this.key, region: this.region, logger, membership: this.membership as any,
       transport, fencing: this.fencing, metrics: this.metrics
     })

@@ -24,7 +24,7 @@ function scripted (cfg: ElectionConfig = CFG): {
   clock: VirtualClock
   book: LeaseBook
   log: string[]
-  set: (patch: { winner?: string, reaches?: boolean, lateBy?: number, contact?: number | 'live' | 'alone', gone?: [string, number] }) => void
+  set: (patch: { winner?: string, reaches?: boolean, lateBy?: number, contact?: number | 'live' | 'alone', gone?: [string, number], viewChange?: number }) => void
   /** What a connected member's book answers a claimant (lease sync), and how often it and the DHT were asked. */
   peer: { book: SignedLease[], asked: number, dhtReads: number }
   stop: () => Promise<void>
@@ -42,6 +42,8 @@ function scripted (cfg: ElectionConfig = CFG): {
   let contact: number | 'live' | 'alone' = 'live'
   // When membership declared a member gone.
   const gone = new Map<string, number>()
+  // When the region's candidate set last changed.
+  let viewChange = START
   const peer = { book: [] as SignedLease[], asked: 0, dhtReads: 0 }
   const host: SlotHost = {
     config: cfg,
@@ -52,7 +54,7 @@ function scripted (cfg: ElectionConfig = CFG): {
     signal: controller.signal,
     learnUntil: START + CFG.learnPeriodMs,
     now: () => clock.now() + lateBy,
-    lastViewChange: () => START,
+    lastViewChange: () => viewChange,
     lastContact: () => contact === 'live' ? clock.now() + lateBy : contact === 'alone' ? undefined : contact,
     inForceUntil: (lease) => leaseEndSeen(lease, cfg.maxClockSkewMs, cfg.contactLapseMs, gone.get(lease.holder)),
     winner: () => winner,
@@ -85,6 +87,7 @@ function scripted (cfg: ElectionConfig = CFG): {
       reaches = patch.reaches ?? reaches
       lateBy = patch.lateBy ?? lateBy
       contact = patch.contact ?? contact
+      viewChange = patch.viewChange ?? viewChange
       if (patch.gone !== undefined) gone.set(...patch.gone)
     },
     peer,
@@ -275,6 +278,52 @@ describe('election: role slot state machine', () => {
     assert.equal(s.slot.state, 'idle')
     assert.deepEqual(s.log, ['demoted t1 not-winner', 'sign t1 release', 'release t1'])
     assert.equal(s.book.get('eu', 'network')?.lease.expiresAt, s.book.get('eu', 'network')?.lease.issuedAt, 'the book holds the release')
+  })
+
+  it('holding: no longer the winner in a view that is still moving, it keeps the role until the view has been still for handoverSettleMs', async () => {
+    await toHolding(s)
+    const held = s.slot.held!.lease
+    // A closer member joined a moment ago.
+    s.set({ winner: OTHER, viewChange: s.clock.now() })
+    const next = await s.slot.step()
+    assert.equal(s.slot.state, 'holding')
+    assert.equal(s.slot.acting, true)
+    assert.equal(s.log.length, 0, 'no release')
+    assert.ok(next !== undefined && next <= CFG.handoverSettleMs + 1, `the next step comes by the handover (${String(next)} ms)`)
+    // Another member joins before the handover is due: the wait starts again.
+    s.clock.tick(CFG.handoverSettleMs - 1)
+    s.set({ viewChange: s.clock.now() })
+    assert.ok((await s.slot.step())! <= CFG.handoverSettleMs + 1)
+    assert.equal(s.slot.state, 'holding')
+    // Renewals go on meanwhile, under the same term.
+    s.clock.tick(CFG.handoverSettleMs - 1)
+    await s.slot.step()
+    assert.equal(s.slot.state, 'holding')
+    assert.equal(s.slot.held!.lease.term, held.term)
+    assert.deepEqual(s.log.filter(l => !l.startsWith('sign t1') && !l.startsWith('publish t1')), [], 'nothing but renewals')
+    s.log.length = 0
+    // Still for handoverSettleMs: it hands over.
+    s.clock.tick(1)
+    await s.slot.step()
+    assert.equal(s.slot.state, 'idle')
+    assert.deepEqual(s.log, ['demoted t1 not-winner', 'sign t1 release', 'release t1'])
+  })
+
+  it('holding: the winner again before the handover is due, it never hands over', async () => {
+    await toHolding(s)
+    s.set({ winner: OTHER, viewChange: s.clock.now() })
+    await s.slot.step()
+    s.clock.tick(CFG.handoverSettleMs / 2)
+    s.set({ winner: SELF, viewChange: s.clock.now() })
+    await s.slot.step()
+    for (let waited = 0; waited < 3 * CFG.handoverSettleMs; waited += CFG.renewIntervalMs) {
+      s.clock.tick(CFG.renewIntervalMs)
+      await s.slot.step()
+    }
+    assert.equal(s.slot.state, 'holding')
+    assert.equal(s.slot.held!.lease.term, 1)
+    assert.equal(s.slot.acting, true)
+    assert.deepEqual(s.log.filter(l => l.startsWith('demoted') || l.startsWith('release')), [])
   })
 
   it('holding: a higher token demotes at once, without a step; a lower one does nothing', async () => {
