@@ -36,7 +36,7 @@ export interface ElectionConfig {
    * Holder renews this often; ~1/3 of the lease leaves two retries before
    * lapse. Every renewal is a gossip message to every member of the region,
    * the largest steady stream an idle network carries, so `lan` renews every
-   * 15 s and lets `contactLapseMs` bound failover instead.
+   * 30 s and lets `contactLapseMs` bound failover instead.
    */
   renewIntervalMs: number
   /**
@@ -127,12 +127,16 @@ export const electionTunables = defineTunables<ElectionConfig>({
     jitter: tunable.fraction()
   }),
   profiles: {
-    // A renewal every 15 s instead of 5 s: a third of the lease topic, ≈ 0.3
-    // point of idle CPU per agent (docs/performance.md, eleventh pass);
-    // failover after a holder dies stays detection + 10 s (contactLapseMs).
+    // A renewal every 30 s (5 s until the eleventh pass of issue 18, 15 s
+    // until the twenty-third): each step halved the lease topic, the largest
+    // stream an idle network carries; the last one cut an agent at rest by
+    // ≈ 7–11 % (docs/performance.md, twenty-third pass). Failover after a
+    // holder dies stays detection + 10 s (contactLapseMs); a holder whose
+    // election loop is wedged while its process answers probes is bounded by
+    // the lease alone, 90 s.
     lan: {
-      leaseMs: 45_000,
-      renewIntervalMs: 15_000,
+      leaseMs: 90_000,
+      renewIntervalMs: 30_000,
       contactLapseMs: 10_000,
       maxClockSkewMs: 1_000,
       claimSettleMs: 1_000,

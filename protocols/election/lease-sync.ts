@@ -1,7 +1,7 @@
 /**
  * Lease sync: a starting node asks one member for every lease that member
  * knows, as health sync (protocols/health/sync.ts) and memberlist's
- * push-pull give a joiner the whole state at once. Renewals are 15 s apart
+ * push-pull give a joiner the whole state at once. Renewals are 30 s apart
  * on `lan` (constants.ts), so without it a new node would not know who holds
  * a role for up to a renew interval: its API views, and the tokens it fences
  * actions with.
