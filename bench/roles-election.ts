@@ -27,7 +27,7 @@ const PROFILE = (process.env.MYCEL_BENCH_PROFILE ?? 'lan') as 'lan' | 'test'
 const POLL_MS = 250
 
 interface Row { region: string, role: string, holder?: string, term?: number, status: string }
-interface View { regions: Array<{ region: string, roles: Row[] }>, local: Array<{ role: string, acting: boolean, term?: number, since?: number }> }
+interface View { regions: Array<{ region: string, roles: Row[] }>, local: Array<{ role: string, acting: boolean, term?: number, since?: number, winner?: string }> }
 
 async function views (agents: AgentProcess[]): Promise<Array<View | undefined>> {
   return await Promise.all(agents.map(async a => { try { return await a.get<View>('/v1/roles') } catch { return undefined } }))
@@ -44,6 +44,8 @@ async function agreed (agents: AgentProcess[]): Promise<Map<string, Row> | undef
       const rows = vs.map(v => v!.regions.flatMap(r => r.roles).find(r => r.region === region && r.role === role))
       const h = rows[0]?.holder
       if (h === undefined || rows.some(r => r?.holder !== h || r.status !== 'active')) return undefined
+      // A holder that is not the winner in some view of its region hands over once that view is still.
+      if (live.some((a, i) => a.opts.region === region && vs[i]!.local.find(l => l.role === role)?.winner !== h)) return undefined
       const actors = live.filter((a, i) => a.opts.region === region && vs[i]!.local.find(l => l.role === role)?.acting === true)
       if (actors.length !== 1 || actors[0].peerId !== h) return undefined
       out.set(`${region}/${role}`, rows[0]!)

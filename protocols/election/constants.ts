@@ -68,9 +68,17 @@ export interface ElectionConfig {
    */
   viewSettleMs: number
   /**
+   * A role without a holder for this long is claimed even while the view
+   * still moves (a region whose membership never stays still for
+   * `viewSettleMs`). Its own tunable: it was twice the lease, which the
+   * twenty-third pass of issue 18 lengthened on `lan`.
+   */
+  unsettledClaimMs: number
+  /**
    * A holder that is no longer the winner in its view keeps the role until
-   * the region's candidate set has been unchanged this long, then hands it
-   * over (a release; the winner claims). A handover is a release, the
+   * the same member has been the winner this long and the view has been
+   * still for `viewSettleMs`, then hands it over (a release; the winner
+   * claims at once, its view being still too). A handover is a release, the
    * winner's DHT read and write and a duty's stop and start; while a network
    * forms, views change every second and a newly closer member appears
    * ≈ ln N times per role with a complete view, far more often with partial
@@ -120,6 +128,7 @@ export const electionTunables = defineTunables<ElectionConfig>({
     claimSettleMs: tunable.positive(),
     learnPeriodMs: tunable.nonNegative(),
     viewSettleMs: tunable.nonNegative(),
+    unsettledClaimMs: tunable.nonNegative(),
     handoverSettleMs: tunable.nonNegative(),
     dhtTimeoutMs: tunable.positive(),
     dhtRefreshMs: tunable.positive(),
@@ -145,6 +154,7 @@ export const electionTunables = defineTunables<ElectionConfig>({
       // being the winner would have caused anyway (relations below).
       learnPeriodMs: 5_500,
       viewSettleMs: 2_000,
+      unsettledClaimMs: 90_000,
       handoverSettleMs: 60_000,
       dhtTimeoutMs: 10_000,
       dhtRefreshMs: 15_000,
@@ -159,6 +169,7 @@ export const electionTunables = defineTunables<ElectionConfig>({
       claimSettleMs: 2_000,
       learnPeriodMs: 11_000,
       viewSettleMs: 4_000,
+      unsettledClaimMs: 60_000,
       handoverSettleMs: 120_000,
       dhtTimeoutMs: 20_000,
       dhtRefreshMs: 30_000,
@@ -183,6 +194,7 @@ export const electionTunables = defineTunables<ElectionConfig>({
       claimSettleMs: 500,
       learnPeriodMs: 2_500,
       viewSettleMs: 1_000,
+      unsettledClaimMs: 16_000,
       handoverSettleMs: 2_000,
       dhtTimeoutMs: 4_000,
       dhtRefreshMs: 8_000,
@@ -190,10 +202,11 @@ export const electionTunables = defineTunables<ElectionConfig>({
       jitter: 0.1
     }
   },
-  // learnPeriodMs ≥ renewIntervalMs × (1 + jitter) is what the profiles
-  // choose (a new node hears a live holder's renewal before it claims), but
-  // not a rule: claiming early costs at most a needless handoff, since
-  // fencing keeps terms ordered, and single-node tests rightly shorten it.
+  // The learn period is not tied to the renew interval: a starting node
+  // learns the holders by lease sync (lease-sync.ts, start-sync.ts), and a
+  // claimant asks a member and reads the DHT before any new term. Claiming
+  // early costs at most a needless handoff, since fencing keeps terms
+  // ordered, and single-node tests rightly shorten it.
   relations: [
     // The fencing safety relation. A holder acts until maxClockSkewMs before
     // its lease expires by its own clock, the earliest moment a peer whose
@@ -212,6 +225,9 @@ export const electionTunables = defineTunables<ElectionConfig>({
       : `leaseMs (${t.leaseMs}) must exceed claimSettleMs + maxClockSkewMs (${t.claimSettleMs + t.maxClockSkewMs}): a new term must still be active once it has settled`,
     // A holder that handed over before the winner would claim leaves the role
     // without a holder for the difference.
+    t => t.unsettledClaimMs >= t.viewSettleMs
+      ? undefined
+      : `unsettledClaimMs (${t.unsettledClaimMs}) must not be below viewSettleMs (${t.viewSettleMs}): it bounds the wait for a still view`,
     t => t.handoverSettleMs >= t.viewSettleMs
       ? undefined
       : `handoverSettleMs (${t.handoverSettleMs}) must not be below viewSettleMs (${t.viewSettleMs}): the winner claims only once the view has been still that long`,

@@ -122,6 +122,7 @@ export class ElectionEngine extends EventTarget {
   private readonly gone = new GoneMembers()
   private readonly onMembership = (): void => {
     const members = this.c.membership.members()
+    this.noteJoined(members)
     const sig = members.filter(m => m.region === this.c.region && m.state === 'alive').map(m => m.peerId).sort().join(',')
     if (sig !== this.viewSignature) {
       this.viewSignature = sig
@@ -176,6 +177,9 @@ export class ElectionEngine extends EventTarget {
     // again while it was stopped.
     this.gone.clear()
     this.gone.note(this.c.membership.members(), this.now())
+    if (this.init.joins === true && !this.noteJoined(this.c.membership.members())) {
+      this.c.logger.info('joining: no role is claimed before another member is met')
+    }
     const host = this.slotHost(controller.signal, this.startedAt + this.init.config.learnPeriodMs)
     for (const role of this.init.eligible) {
       const writer = new LeaseWriter({
@@ -281,9 +285,18 @@ export class ElectionEngine extends EventTarget {
    * one-node cluster needs no contact). A membership view without it (unit
    * tests) is judged by its members' `lastSeen`.
    */
+  /** Latch `joined` once any other member is known; returns it. */
+  private noteJoined (members: ReadonlyArray<{ peerId: string }>): boolean {
+    if (!this.joined && members.some(m => m.peerId !== this.c.peerId)) {
+      this.joined = true
+      if (this.init.joins === true) this.c.logger.info('joined: roles may be claimed')
+    }
+    return this.joined
+  }
+
   private lastContact (): number | undefined {
     const others = this.c.membership.members().filter(m => m.peerId !== this.c.peerId)
-    if (others.length > 0) this.joined = true
+    this.noteJoined(others)
     // A node told to join that has not met anyone yet: no contact (the slot
     // waits as a cut-off node does), not a one-node cluster. A joiner on a
     // loaded network can take longer than its learn period to get in, and

@@ -108,6 +108,8 @@ export class RoleSlot {
    * passed it (a paused process) stays past it whatever arrives afterwards.
    */
   private contactDeadline: number | undefined
+  /** Who has been the winner in our view since when, while it is not us (`handoverIn`). */
+  private winnerSince: { peer: string, at: number } | undefined
   private readonly loop: StepLoop
   private readonly steps: Record<SlotStateName, () => Promise<number | undefined>> = {
     learning: async () => await this.stepLearning(),
@@ -188,6 +190,7 @@ export class RoleSlot {
     const now = this.h.now()
     if (this.h.winner(role) !== self) {
       await this.releaseIfHeld()
+      await this.releaseEarlierRun(now)
       return undefined
     }
     // Someone else's lease is in force: wait for its lapse or release (a
@@ -200,7 +203,7 @@ export class RoleSlot {
     // Do not start a new term on a view that is still moving (cold start,
     // flapping members); a role holderless for two leases claims anyway.
     const unsettled = cfg.viewSettleMs - (now - this.h.lastViewChange())
-    if (unsettled > 0 && this.h.holderlessSeconds(role) * 1000 < 2 * cfg.leaseMs) return unsettled + 10
+    if (unsettled > 0 && this.h.holderlessSeconds(role) * 1000 < cfg.unsettledClaimMs) return unsettled + 10
     // About to start a new term: learn the term history from the DHT first
     // (a lease gossiped before we joined), once per claim attempt series,
     // and again when the region's view changed since: members back from a
@@ -268,18 +271,19 @@ export class RoleSlot {
     const held = this.actingLease()
     if (held === undefined) return await this.demoteAndStep(this.lapseReason())
     const now = this.h.now()
-    // No longer the winner: hand over once the view has been still for the
-    // handover settle time, not on every newly closer member of a view that
-    // is still moving (constants.ts `handoverSettleMs`). Membership changes
-    // wake the slot; the step at the deadline hands over if nothing moved.
-    const handoverIn = this.h.winner(this.role) === this.h.self ? undefined : this.h.config.handoverSettleMs - (now - this.h.lastViewChange())
+    // No longer the winner: hand over once the same member has been the
+    // winner for the handover settle time and the view is still, not on
+    // every newly closer member of a view that is still moving (constants.ts
+    // `handoverSettleMs`). Membership changes wake the slot; the step at the
+    // deadline hands over if nothing moved.
+    const handoverIn = this.handoverIn(now)
     if (handoverIn !== undefined && handoverIn <= 0) return await this.demoteAndStep('not-winner')
     if (this.otherInForce(now)) return await this.demoteAndStep('superseded')
     // Woken before the renewal is due: every holder used to renew on every
     // membership change, and during a join of 40 that made the lease topic
     // three times its steady rate (docs/performance.md, sixth pass). A
-    // newcomer learns the holder from the next renewal within its learn
-    // period (learnPeriodMs > renewIntervalMs × (1 + jitter)).
+    // newcomer learns the holder by lease sync at its start, not from a
+    // renewal.
     const untilRenewal = this.renewDelayFrom(now)
     // Re-arm the lapse timer: the contact's end moves (a node that knew no
     // member has one now, say), and a step is when we look.
@@ -365,6 +369,42 @@ export class RoleSlot {
     if (this.current.name !== 'holding' || held === undefined) return undefined
     const now = this.h.now()
     return leaseStatus(held.lease, now, this.h.config.maxClockSkewMs, true) === 'active' && now < this.holdingContactEnd() ? held : undefined
+  }
+
+  /**
+   * How long before a holder that is not the winner hands over (≤ 0: now);
+   * undefined while it is the winner. The same member must have been the
+   * winner for `handoverSettleMs` (a newly closer member restarts the wait,
+   * other members coming and going do not, so a region whose view never
+   * rests still hands over), and the view must be still for `viewSettleMs`,
+   * so the winner, whose view is much the same, claims at once instead of
+   * leaving the role without a holder while it waits for a still view.
+   */
+  private handoverIn (now: number): number | undefined {
+    const winner = this.h.winner(this.role)
+    if (winner === this.h.self || winner === undefined) {
+      this.winnerSince = undefined
+      return undefined
+    }
+    if (this.winnerSince?.peer !== winner) this.winnerSince = { peer: winner, at: now }
+    const { handoverSettleMs, viewSettleMs } = this.h.config
+    return Math.max(handoverSettleMs - (now - this.winnerSince.at), viewSettleMs - (now - this.h.lastViewChange()))
+  }
+
+  /**
+   * A lease of ours from before this process started, still in force in the
+   * book (lease sync brought it back), while we are not the winner: release
+   * it, so the winner does not wait for it to lapse. Only we could: its
+   * holder is this node's identity, and a restart that came before
+   * membership declared the old run dead left it in force for up to a
+   * lease. Our own statements of this run are `releaseIfHeld`'s.
+   */
+  private async releaseEarlierRun (now: number): Promise<void> {
+    if (this.last !== undefined) return
+    const sl = this.h.book.get(this.h.region, this.role)
+    if (sl === undefined || sl.lease.holder !== this.h.self || leaseStatus(sl.lease, now, 0) !== 'active') return
+    this.last = sl
+    await this.release()
   }
 
   /** Until when the latest contact would let us act (Infinity when we know no other member): for a new claim. */

@@ -8,7 +8,7 @@ import { createRequire } from 'node:module'
 import fc from 'fast-check'
 
 interface Row { region: string, role: string, holder?: string, term?: number, status: string, expiresAt?: number }
-interface Local { role: string, acting: boolean, term?: number, since?: number }
+interface Local { role: string, acting: boolean, term?: number, since?: number, winner?: string }
 interface Obs { seq: number, peerId: string, region: string, t: number, tr?: number, rows: Row[], local: Local[], error?: string }
 interface Interval { region: string, role: string, peerId: string, from: number, to: number }
 interface Agreed { [key: string]: { holder: string, term: number } }
@@ -37,17 +37,20 @@ const HOLDER: Record<string, { holder: string, term: number }> = { ra: { holder:
 const regionOf = (id: string): string => id.startsWith('a') ? 'ra' : 'rb'
 const seqOf = (id: string): number => Object.values(MEMBERS).flat().indexOf(id) + 1
 
-function obs (peerId: string, t: number, o: { rows?: (r: Row) => Row, acting?: string[], since?: number, term?: number } = {}): Obs {
+function obs (peerId: string, t: number, o: { rows?: (r: Row) => Row, acting?: string[], since?: number, term?: number, winner?: string } = {}): Obs {
   const region = regionOf(peerId)
   const rows = Object.keys(MEMBERS).flatMap(rg => ROLES.map(role => ({ region: rg, role, ...HOLDER[rg], status: 'active', expiresAt: t + 15_000 })))
   const acting = o.acting ?? (HOLDER[region].holder === peerId ? ROLES : [])
+  const shown = o.rows !== undefined ? rows.map(o.rows) : rows
+  // The winner in this member's view: the holder it sees, unless told otherwise.
+  const winner = (role: string): string | undefined => o.winner ?? shown.find(r => r.region === region && r.role === role)?.holder
   return {
     seq: seqOf(peerId),
     peerId,
     region,
     t,
-    rows: o.rows !== undefined ? rows.map(o.rows) : rows,
-    local: ROLES.map(role => acting.includes(role) ? { role, acting: true, term: o.term ?? HOLDER[region].term, since: o.since ?? 1_000 } : { role, acting: false })
+    rows: shown,
+    local: ROLES.map(role => ({ ...(acting.includes(role) ? { role, acting: true, term: o.term ?? HOLDER[region].term, since: o.since ?? 1_000 } : { role, acting: false }), winner: winner(role) }))
   }
 }
 const round = (t = 50_000): Obs[] => Object.values(MEMBERS).flat().map(id => obs(id, t))
@@ -67,8 +70,17 @@ describe('testground regions case: checks', () => {
       t: 100,
       tr: 120,
       rows: [{ region: 'ra', role: 'network', holder: 'a1', term: 2, status: 'active', expiresAt: 9 }],
-      local: [{ role: 'network', acting: true, term: 2, since: 5 }]
+      local: [{ role: 'network', acting: true, term: 2, since: 5, winner: 'a1' }]
     })
+  })
+
+  it('does not agree while the holder is not the winner in the view of a member of its region (a handover is due)', () => {
+    const observations = round().map(o => o.peerId === 'a3' ? obs('a3', 50_000, { winner: 'a2' }) : o)
+    const v = check.judgeRound(observations, MEMBERS)
+    assert.deepEqual(v.agreed, {})
+    assert.ok(v.problems.some(p => /^ra\/network: holder a1 is not the winner for instance 3 \(a2\): a handover is due$/.test(p)), v.problems.join('; '))
+    // An observer of another region has no say: its view of ra has no winner.
+    assert.deepEqual(Object.keys(check.judgeRound(round(), MEMBERS).agreed).length, 2 * ROLES.length)
   })
 
   it('agrees when every instance sees the same active holder and term, a member of the region, and only it acts', () => {

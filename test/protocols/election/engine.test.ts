@@ -69,6 +69,11 @@ for (const seed of SEEDS) describe(`election engine (virtual clock, seeded in-me
       }
       assert.ok(ROLES.some(role => b.engine.isActing(role)), 'b took back a role it is the winner of')
       assertNoOverlap(world)
+      // Once it has met members, a node left alone (its peers gone and reaped) is a one-node cluster again.
+      b.stranger = true
+      b.group = 1
+      await world.clock.tickAsync(CFG.contactLapseMs + 3 * CFG.leaseMs)
+      for (const role of ROLES) assert.equal(b.engine.isActing(role), true, `${role}: alone after having joined, it holds the role`)
     })
   }
 

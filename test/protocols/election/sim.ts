@@ -30,7 +30,7 @@ import { VirtualClock } from '../../sim/clock.js'
 import { SimNetwork } from '../../sim/network.js'
 
 export const CFG: ElectionConfig = electionTunables.validate({
-  leaseMs: 5_000, renewIntervalMs: 1_600, contactLapseMs: 5_000, maxClockSkewMs: 200, claimSettleMs: 300, learnPeriodMs: 1_800, viewSettleMs: 500, handoverSettleMs: 1_000,
+  leaseMs: 5_000, renewIntervalMs: 1_600, contactLapseMs: 5_000, maxClockSkewMs: 200, claimSettleMs: 300, learnPeriodMs: 1_800, viewSettleMs: 500, unsettledClaimMs: 10_000, handoverSettleMs: 1_000,
   dhtTimeoutMs: 3_000, dhtRefreshMs: 4_000, dhtPutIntervalMs: 12_000, jitter: 0.1
 }, 'sim')
 export const ROLES = ['network', 'monitoring']

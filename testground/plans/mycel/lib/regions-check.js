@@ -27,7 +27,7 @@ function observation (me, view, t, tr = t) {
     t,
     tr,
     rows: view.regions.flatMap(r => r.roles.map(x => ({ region: r.region, role: x.role, holder: x.holder, term: x.term, status: x.status, expiresAt: x.expiresAt }))),
-    local: view.local.map(l => ({ role: l.role, acting: l.acting === true, term: l.term, since: l.since }))
+    local: view.local.map(l => ({ role: l.role, acting: l.acting === true, term: l.term, since: l.since, winner: l.winner }))
   }
 }
 
@@ -38,8 +38,9 @@ const localOf = (obs, role) => obs.local.find(l => l.role === role)
  * One round of observations, taken by every live instance at about the same time: do they agree?
  * `members` maps each region to the peer ids of its live instances (every observer is one of them).
  * Agreement, for every region and role: every observer (of any region: leases are gossiped to all) sees the
- * same holder and term, active; the holder is a live member of that region; and among that region's members
- * exactly the holder acts in that term. An observation that failed (`error`) is no agreement.
+ * same holder and term, active; the holder is a live member of that region and the winner in every view of
+ * that region's members (else it hands over once the view is still); and among that region's members exactly
+ * the holder acts in that term. An observation that failed (`error`) is no agreement.
  * Returns `{agreed, problems}`: `agreed` maps `region/role` to `{holder, term}` when there are no problems.
  */
 function judgeRound (observations, members) {
@@ -62,6 +63,13 @@ function judgeRound (observations, members) {
       }
       if (!ids.includes(first.holder)) {
         problems.push(`${key}: holder ${short(first.holder)} is not a live member of ${region}`)
+        continue
+      }
+      // A holder that is not the winner in some member's view hands over once that view is still (docs/roles.md,
+      // "A holder stays while the view moves"): not converged yet.
+      const elsewhere = observations.filter(o => o.region === region && localOf(o, role) !== undefined && localOf(o, role).winner !== undefined && localOf(o, role).winner !== first.holder)
+      if (elsewhere.length > 0) {
+        problems.push(`${key}: holder ${short(first.holder)} is not the winner for instance${elsewhere.length > 1 ? 's' : ''} ${elsewhere.map(o => `${o.seq} (${short(localOf(o, role).winner)})`).join(', ')}: a handover is due`)
         continue
       }
       const acting = observations.filter(o => o.region === region && localOf(o, role) !== undefined && localOf(o, role).acting)
