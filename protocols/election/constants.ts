@@ -230,7 +230,7 @@ export const electionTunables = defineTunables<ElectionConfig>({
       : `unsettledClaimMs (${t.unsettledClaimMs}) must not be below viewSettleMs (${t.viewSettleMs}): it bounds the wait for a still view`,
     t => t.handoverSettleMs >= t.viewSettleMs
       ? undefined
-      : `handoverSettleMs (${t.handoverSettleMs}) must not be below viewSettleMs (${t.viewSettleMs}): the winner claims only once the view has been still that long`,
+      : `handoverSettleMs (${t.handoverSettleMs}) must not be below viewSettleMs (${t.viewSettleMs}): the winner claims only once the view has been still that long, so an earlier handover leaves the role without a holder`,
     // Every node's record validator refuses longer leases (lease.ts).
     // The contact rule can only shorten a lease: a holder stops when either
     // its lease or its contact runs out.

@@ -15,7 +15,8 @@
  *    a renewal that reaches no peer does not extend anything, so a cut-off
  *    holder stops when its lease lapses;
  *  - a holder that is no longer the winner hands over (releases) once the
- *    region's view has been still for handoverSettleMs, not while it moves;
+ *    same member has been the winner for handoverSettleMs and the view is
+ *    still, not on every newly closer member while the network forms;
  *  - seeing a higher fencing token for its role demotes it at once.
  *
  * Each eligible role is a `RoleSlot` (slot.ts), a state machine with one step

@@ -8,7 +8,7 @@
  *   idle ──winner, no other lease in force, view settled, claim reached a peer──▶ claiming
  *   claiming ──claimSettleMs passed, no higher token, still winner──▶ holding   (role:elected)
  *   claiming ──higher token, not winner, or lease ran out──▶ idle
- *   holding ──lease lapsed | contact lost | not winner in a view still for handoverSettleMs | superseded | stopping──▶ idle   (role:demoted)
+ *   holding ──lease lapsed | contact lost | not winner (same winner for handoverSettleMs, view still) | superseded | stopping──▶ idle   (role:demoted)
  *
  * The step of the current state runs on the slot's timer and whenever
  * something changed (step-loop.ts runs one step at a time); it returns the
