@@ -64,7 +64,7 @@ export interface ElectionConfig {
   /**
    * A NEW term is claimed only once the region's candidate set has been
    * unchanged this long in our view (joins at cold start, flapping members),
-   * unless the role has gone without a holder for two lease periods.
+   * unless the role has gone without a holder for `unsettledClaimMs`.
    */
   viewSettleMs: number
   /**

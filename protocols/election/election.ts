@@ -279,14 +279,7 @@ export class ElectionEngine extends EventTarget {
     return leaseStatusSeen(lease, now, skew, this.init.config.contactLapseMs, this.gone.at(lease.holder))
   }
 
-  /**
-   * When some member last heard this node, by round-trip evidence
-   * (membership's `lastContact`: the send time of the latest answered probe);
-   * 0 when none answered yet; undefined when it knows no other member (a
-   * one-node cluster needs no contact). A membership view without it (unit
-   * tests) is judged by its members' `lastSeen`.
-   */
-  /** Latch `joined` once any other member is known; returns it. */
+  /** Latch `joined` once any other member is known (membership events, start); returns it. */
   private noteJoined (members: ReadonlyArray<{ peerId: string }>): boolean {
     if (!this.joined && members.some(m => m.peerId !== this.c.peerId)) {
       this.joined = true
@@ -295,9 +288,15 @@ export class ElectionEngine extends EventTarget {
     return this.joined
   }
 
+  /**
+   * When some member last heard this node, by round-trip evidence
+   * (membership's `lastContact`: the send time of the latest answered probe);
+   * 0 when none answered yet; undefined when it knows no other member (a
+   * one-node cluster needs no contact). A membership view without it (unit
+   * tests) is judged by its members' `lastSeen`.
+   */
   private lastContact (): number | undefined {
     const others = this.c.membership.members().filter(m => m.peerId !== this.c.peerId)
-    this.noteJoined(others)
     // A node told to join that has not met anyone yet: no contact (the slot
     // waits as a cut-off node does), not a one-node cluster. A joiner on a
     // loaded network can take longer than its learn period to get in, and

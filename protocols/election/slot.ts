@@ -122,8 +122,13 @@ export class RoleSlot {
     const role = this.role
     const now = this.h.now()
     if (this.h.winner(role) !== self) {
+      // A lease of ours from before this process started, still in force in
+      // the book (lease sync brought it back: a restart before membership
+      // declared the old run dead), is ours to release too, so the winner
+      // does not wait up to a lease for it to lapse.
+      const mine = this.h.book.get(region, role)
+      if (this.last === undefined && mine?.lease.holder === self) this.last = mine
       await this.releaseIfHeld()
-      await this.releaseEarlierRun(now)
       return undefined
     }
     // Someone else's lease is in force: wait for its lapse or release (a
@@ -134,7 +139,7 @@ export class RoleSlot {
     // on. Membership's acks raise no event, so look again at the settle pace.
     if (now >= this.contactEnd()) return cfg.claimSettleMs
     // Do not start a new term on a view that is still moving (cold start,
-    // flapping members); a role holderless for two leases claims anyway.
+    // flapping members); a role holderless for `unsettledClaimMs` claims anyway.
     const unsettled = cfg.viewSettleMs - (now - this.h.lastViewChange())
     if (unsettled > 0 && this.h.holderlessSeconds(role) * 1000 < cfg.unsettledClaimMs) return unsettled + 10
     // About to start a new term: learn the term history from the DHT first
@@ -211,6 +216,8 @@ export class RoleSlot {
     // deadline hands over if nothing moved.
     const handoverIn = this.handoverIn(now)
     if (handoverIn !== undefined && handoverIn <= 0) return await this.demoteAndStep('not-winner')
+    // No step later than the handover.
+    const cap = handoverIn === undefined ? Infinity : handoverIn + 1
     if (this.otherInForce(now)) return await this.demoteAndStep('superseded')
     // Woken before the renewal is due: every holder used to renew on every
     // membership change, and during a join of 40 that made the lease topic
@@ -221,7 +228,7 @@ export class RoleSlot {
     // Re-arm the lapse timer: the contact's end moves (a node that knew no
     // member has one now, say), and a step is when we look.
     if (this.current.name === 'holding') this.hold(held, this.current.renewAt)
-    if (untilRenewal !== undefined && untilRenewal > 0) return handoverIn === undefined ? untilRenewal : Math.min(untilRenewal, handoverIn + 1)
+    if (untilRenewal !== undefined && untilRenewal > 0) return Math.min(untilRenewal, cap)
     // Renew: the same term, a fresh expiry. It counts only if it reached a
     // peer, so a cut-off holder stops when its last lease lapses.
     const term = held.lease.term
@@ -235,7 +242,7 @@ export class RoleSlot {
     if (this.current.name !== 'holding') return undefined
     const delay = this.h.renewDelay()
     this.hold(signed, this.h.now() + delay)
-    return handoverIn === undefined ? delay : Math.min(delay, handoverIn + 1)
+    return Math.min(delay, cap)
   }
 
   // ---- transitions ----
@@ -322,22 +329,6 @@ export class RoleSlot {
     if (this.winnerSince?.peer !== winner) this.winnerSince = { peer: winner, at: now }
     const { handoverSettleMs, viewSettleMs } = this.h.config
     return Math.max(handoverSettleMs - (now - this.winnerSince.at), viewSettleMs - (now - this.h.lastViewChange()))
-  }
-
-  /**
-   * A lease of ours from before this process started, still in force in the
-   * book (lease sync brought it back), while we are not the winner: release
-   * it, so the winner does not wait for it to lapse. Only we could: its
-   * holder is this node's identity, and a restart that came before
-   * membership declared the old run dead left it in force for up to a
-   * lease. Our own statements of this run are `releaseIfHeld`'s.
-   */
-  private async releaseEarlierRun (now: number): Promise<void> {
-    if (this.last !== undefined) return
-    const sl = this.h.book.get(this.h.region, this.role)
-    if (sl === undefined || sl.lease.holder !== this.h.self || leaseStatus(sl.lease, now, 0) !== 'active') return
-    this.last = sl
-    await this.release()
   }
 
   /** Until when the latest contact would let us act (Infinity when we know no other member): for a new claim. */
