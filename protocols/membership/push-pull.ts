@@ -5,13 +5,15 @@
  *  - on connect, with a peer we do not know as alive: a fresh node learns the
  *    whole cluster from the first peer it reaches (the bootstrap), and that
  *    peer learns the newcomer at once;
- *  - periodically with one random member, starting with a 32-byte digest of
+ *  - periodically with one member, starting with a 32-byte digest of
  *    our view so converged nodes exchange ~100 bytes instead of N records;
  *    only a mismatch leads to the full exchange. This keeps steady-state
  *    bytes per node flat as N grows. Right after a join the periodic sync
  *    comes sooner (cfg.pushPullCatchUpMs, doubling): what this node missed
  *    while it joined is repaired in seconds, not at the first periodic sync.
- *    A catch-up goes to a member this node is connected to when it has one.
+ *    Every sync goes to a member this node is connected to when it has one
+ *    (`linkedPeer`): memberlist picks a random member, which over UDP costs
+ *    nothing, where here it costs a handshake on both sides.
  */
 import { peerIdFromString } from '@libp2p/peer-id'
 import { equals } from 'uint8arrays/equals'
@@ -54,13 +56,10 @@ export class PushPull {
     // until this node first knows a live member, 0 once the gaps reached the
     // periodic interval.
     let catchUpMs: number | undefined
-    // Whether the sync due at periodicAt is a catch-up.
-    let catchingUp = false
     // Jitter of +-25 % keeps nodes from syncing in waves.
     const periodic = (): number => {
       const interval = pushPullIntervalFor(cfg.pushPullIntervalMs, table.estimateN())
-      catchingUp = catchUpMs !== undefined && catchUpMs > 0 && catchUpMs < interval
-      if (catchingUp) {
+      if (catchUpMs !== undefined && catchUpMs > 0 && catchUpMs < interval) {
         const at = clock.now() + jittered(catchUpMs as number, 0.25, random)
         catchUpMs = (catchUpMs as number) * 2
         return at
@@ -108,19 +107,24 @@ export class PushPull {
         continue
       }
       if (clock.now() < periodicAt) continue
-      const target = catchingUp ? this.catchUpPeer(alive) : alive[0]
+      const target = this.linkedPeer(alive)
       periodicAt = periodic()
       await this.sync(target, false)
     }
   }
 
   /**
-   * A catch-up asks what any member knows, so one this node is connected to
-   * (a ring neighbour, its bootstrap peer) will do: a random member would
-   * cost a handshake on both sides, four times per joiner (forming 50, most
-   * catch-ups dialed). `alive` is shuffled already.
+   * A sync asks what any member knows, so one this node is connected to (a
+   * ring neighbour, its bootstrap peer) will do: a random member would cost a
+   * handshake on both sides, four times per joiner (forming 50, most
+   * catch-ups dialed), and at rest one every periodic interval (four in five
+   * of the handshakes of 20 agents at rest: docs/performance.md, twenty-fourth
+   * pass). The ring links span the network (membership keeps them; the rings'
+   * union is an expander), so what one member knows still reaches every other
+   * through syncs between neighbours, as gossip does. `alive` is shuffled
+   * already; a node with no live link falls back to a random member.
    */
-  private catchUpPeer (alive: string[]): string {
+  private linkedPeer (alive: string[]): string {
     const connected = new Set(this.connectedPeers())
     return alive.find(id => connected.has(id)) ?? alive[0]
   }
