@@ -75,7 +75,7 @@ export interface MembershipConfig {
   piggybackMaxBytes: number
   /** Updates held for piggybacking; the oldest, most-sent ones are dropped beyond this. */
   piggybackQueueMax: number
-  /** ms between periodic push-pull exchanges with one random member (memberlist PushPullInterval: LAN 30 s, WAN 60 s), scaled up above 32 members like memberlist. */
+  /** ms between periodic push-pull exchanges with one member, a connected one when there is one (memberlist PushPullInterval: LAN 30 s, WAN 60 s; memberlist picks a random member), scaled up above 32 members like memberlist. */
   pushPullIntervalMs: number
   /**
    * ms after joining to the first of the catch-up push-pulls, each twice as

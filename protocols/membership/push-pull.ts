@@ -11,9 +11,9 @@
  *    bytes per node flat as N grows. Right after a join the periodic sync
  *    comes sooner (cfg.pushPullCatchUpMs, doubling): what this node missed
  *    while it joined is repaired in seconds, not at the first periodic sync.
- *    Every sync goes to a member this node is connected to when it has one
- *    (`linkedPeer`): memberlist picks a random member, which over UDP costs
- *    nothing, where here it costs a handshake on both sides.
+ *    Every periodic sync goes to a member this node is connected to when it
+ *    has one (`linkedPeer`): memberlist picks a random member, which over UDP
+ *    costs nothing, where here it costs a handshake on both sides.
  */
 import { peerIdFromString } from '@libp2p/peer-id'
 import { equals } from 'uint8arrays/equals'
@@ -56,12 +56,14 @@ export class PushPull {
     // until this node first knows a live member, 0 once the gaps reached the
     // periodic interval.
     let catchUpMs: number | undefined
+    // The last periodic sync did not complete: the next one goes to a random member.
+    let lastFailed = false
     // Jitter of +-25 % keeps nodes from syncing in waves.
     const periodic = (): number => {
       const interval = pushPullIntervalFor(cfg.pushPullIntervalMs, table.estimateN())
       if (catchUpMs !== undefined && catchUpMs > 0 && catchUpMs < interval) {
-        const at = clock.now() + jittered(catchUpMs as number, 0.25, random)
-        catchUpMs = (catchUpMs as number) * 2
+        const at = clock.now() + jittered(catchUpMs, 0.25, random)
+        catchUpMs = catchUpMs * 2
         return at
       }
       if (catchUpMs !== undefined) catchUpMs = 0
@@ -107,9 +109,9 @@ export class PushPull {
         continue
       }
       if (clock.now() < periodicAt) continue
-      const target = this.linkedPeer(alive)
+      const target: string = lastFailed ? alive[0] : this.linkedPeer(alive)
       periodicAt = periodic()
-      await this.sync(target, false)
+      lastFailed = !await this.sync(target, false)
     }
   }
 
@@ -122,7 +124,10 @@ export class PushPull {
    * pass). The ring links span the network (membership keeps them; the rings'
    * union is an expander), so what one member knows still reaches every other
    * through syncs between neighbours, as gossip does. `alive` is shuffled
-   * already; a node with no live link falls back to a random member.
+   * already; a node with no live link falls back to a random member, and so
+   * does the sync after one that failed: a node whose only link is to a peer
+   * that cannot answer (starved, its inbound streams busy) is not left without
+   * anti-entropy until that peer is declared dead.
    */
   private linkedPeer (alive: string[]): string {
     const connected = new Set(this.connectedPeers())
@@ -165,11 +170,15 @@ export class PushPull {
     }, delay)
   }
 
-  /** Digest (unless `full`), then full exchange if views differ. Never throws. */
-  async sync (peer: string, full: boolean): Promise<void> {
+  /**
+   * Digest (unless `full`), then full exchange if views differ. Never throws;
+   * false when the exchange did not complete (skipped by the rate limit
+   * counts as done).
+   */
+  async sync (peer: string, full: boolean): Promise<boolean> {
     const { ctx } = this
     const now = ctx.clock.now()
-    if (full && now - (this.lastSync.get(peer) ?? 0) < ctx.cfg.pushPullMinGapMs) return
+    if (full && now - (this.lastSync.get(peer) ?? 0) < ctx.cfg.pushPullMinGapMs) return true
     this.lastSync.set(peer, now)
     if (this.lastSync.size > ctx.cfg.maxMembers) this.lastSync.delete(this.lastSync.keys().next().value as string)
     const opts = { timeoutMs: ctx.cfg.pushPullTimeoutMs, maxBytes: ctx.cfg.maxPushPullBytes, signal: ctx.signal }
@@ -182,11 +191,11 @@ export class PushPull {
         const res = ctx.codec.ppDigestRes(await ctx.transport.request(pid, PUSH_PULL_PROTOCOL, body, { ...opts, maxBytes: ctx.cfg.maxProbeBytes }))
         ctx.metrics.bytes.inc({ channel: 'pushpull', direction: 'sent' }, body.byteLength)
         ctx.metrics.pushPulls.inc({ role: 'initiator', kind: 'digest', result: res.same ? 'same' : 'differ' })
-        if (res.same) return
+        if (res.same) return true
       } catch (err) {
         ctx.metrics.pushPulls.inc({ role: 'initiator', kind: 'digest', result: rejectReason(err) })
         ctx.log.debug({ err, peer }, 'push-pull digest failed')
-        return
+        return false
       }
     }
     try {
@@ -197,9 +206,11 @@ export class PushPull {
       const remote = ctx.codec.ppFull(res)
       await this.merge(remote.u)
       ctx.metrics.pushPulls.inc({ role: 'initiator', kind: 'full', result: 'ok' })
+      return true
     } catch (err) {
       ctx.metrics.pushPulls.inc({ role: 'initiator', kind: 'full', result: rejectReason(err) })
       ctx.log.debug({ err, peer }, 'push-pull failed')
+      return false
     }
   }
 

@@ -1,8 +1,9 @@
 /**
- * The catch-up push-pulls after a join (protocols/membership/push-pull.ts,
- * cfg.pushPullCatchUpMs): digests at doubling gaps from the first catch-up
- * gap until the gap reaches the periodic interval, then the periodic one; a
- * node that knows no live member has no catch-up to run.
+ * The push-pull schedule and partners (protocols/membership/push-pull.ts):
+ * after a join, catch-ups (cfg.pushPullCatchUpMs) at doubling gaps until the
+ * gap reaches the periodic interval, then the periodic one; a node that knows
+ * no live member has no catch-up to run; every periodic sync goes to a live
+ * member this node is connected to, a random one after a sync that failed.
  */
 import assert from 'node:assert/strict'
 import pino from 'pino'
@@ -13,7 +14,9 @@ import { prng } from '../../../harness/prng.js'
 import { ignoreCalls, swimClock } from './fake-context.js'
 
 
-async function syncTimes (profile: 'lan' | 'wan' | 'test', aliveAt: (nowMs: number) => string[], minutes: number, connectedTo?: string[]): Promise<Array<{ at: number, full: boolean, peer: string }>> {
+const DEAD = 'gone'
+
+async function syncTimes (profile: 'lan' | 'wan' | 'test', aliveAt: (nowMs: number) => string[], minutes: number, connectedTo?: string[], answers: (peer: string) => boolean = () => true): Promise<Array<{ at: number, full: boolean, peer: string }>> {
   const cfg = membershipConfig(profile)
   const clock = new VirtualClock(0)
   const shutdown = new AbortController()
@@ -26,14 +29,15 @@ async function syncTimes (profile: 'lan' | 'wan' | 'test', aliveAt: (nowMs: numb
     random: prng(42),
     log: pino({ level: 'silent' }),
     metrics: ignoreCalls,
-    table: { ids: () => alive(), get: (id: string) => alive().includes(id) ? { state: 'alive' } : undefined, estimateN: () => alive().length + 1 },
+    // DEAD has a record, not an alive one: a member this node may still hold a connection to.
+    table: { ids: () => alive(), get: (id: string) => alive().includes(id) ? { state: 'alive' } : id === DEAD ? { state: 'dead' } : undefined, estimateN: () => alive().length + 1 },
     // Connected to every live member unless told otherwise: no stranger to join through.
     peers: { getPeers: () => (connectedTo ?? alive()).map(id => ({ toString: () => id })) },
     transport: { handle: async () => {}, unhandle: async () => {} }
   }
   const pp = new PushPull(ctx as any)
   const calls: Array<{ at: number, full: boolean, peer: string }> = []
-  pp.sync = async (peer: string, full: boolean) => { calls.push({ at: clock.now(), full, peer }) }
+  pp.sync = async (peer: string, full: boolean) => { calls.push({ at: clock.now(), full, peer }); return answers(peer) }
   await pp.start()
   await clock.run({ until: minutes * 60_000 })
   shutdown.abort()
@@ -42,7 +46,7 @@ async function syncTimes (profile: 'lan' | 'wan' | 'test', aliveAt: (nowMs: numb
   return calls
 }
 
-describe('membership push-pull catch-up after a join', () => {
+describe('membership push-pull schedule and partners', () => {
   for (const profile of ['lan', 'wan', 'test'] as const) {
     it(`${profile}: digests at doubling gaps until they reach the periodic interval, then the periodic interval`, async () => {
       const cfg = membershipConfig(profile)
@@ -75,11 +79,12 @@ describe('membership push-pull catch-up after a join', () => {
     assert.ok(first >= cfg.pushPullCatchUpMs * 0.75 && first <= cfg.probeIntervalMs * 1.25 + cfg.pushPullCatchUpMs * 1.25 + 1, `first catch-up ${first} ms after the join`)
   })
 
-  it('sends every sync, catch-up or periodic, to a connected member while it has one', async () => {
+  it('sends every sync, catch-up or periodic, to a live member it is connected to while it has one', async () => {
     const cfg = membershipConfig('lan')
     const members = Array.from({ length: 40 }, (_, i) => `m${i}`)
     const connected = ['m3', 'm17']
-    const calls = await syncTimes('lan', () => members, 10, connected)
+    // Also connected: a member that is dead in our view; never a partner.
+    const calls = await syncTimes('lan', () => members, 10, [...connected, DEAD])
     const interval = pushPullIntervalFor(cfg.pushPullIntervalMs, members.length + 1)
     let catchUps = 0
     for (let g = cfg.pushPullCatchUpMs; g < interval; g *= 2) catchUps++
@@ -89,10 +94,23 @@ describe('membership push-pull catch-up after a join', () => {
     assert.deepEqual(new Set(calls.map(c => c.peer)), new Set(connected))
   })
 
-  it('falls back to any live member when it is connected to none', async () => {
+  it('with no link to a live member, syncs with random live members', async () => {
     const members = Array.from({ length: 40 }, (_, i) => `m${i}`)
     const calls = await syncTimes('lan', () => members, 10, [])
     assert.ok(calls.length > 5, `${calls.length} syncs`)
     assert.ok(new Set(calls.map(c => c.peer)).size > 3, `syncs went to ${[...new Set(calls.map(c => c.peer))].join(', ')} only`)
+  })
+
+  it('after a sync that failed, syncs with a random live member, then goes back to its link', async () => {
+    const members = Array.from({ length: 40 }, (_, i) => `m${i}`)
+    // The one link never answers; everyone else does.
+    const calls = await syncTimes('lan', () => members, 20, ['m3'], peer => peer !== 'm3')
+    assert.ok(calls.length > 8, `${calls.length} syncs`)
+    calls.forEach((c, i) => {
+      if (i === 0) return
+      const prev = calls[i - 1].peer
+      if (prev === 'm3') assert.notEqual(c.peer, 'm3', `sync ${i} at ${c.at} ms went to the link that just failed`)
+      else assert.equal(c.peer, 'm3', `sync ${i} at ${c.at} ms after a good one left the link for ${c.peer}`)
+    })
   })
 })

@@ -23,8 +23,10 @@ const RUNS = Number(process.env.MEMBERSHIP_SIM_RUNS ?? 4)
  *  - its observers probe their ≤ rings subjects in turn: a probe of it
  *    fails within (rings + 1) probe intervals (the +1 is the failing probe);
  *  - the first accuser's suspicion lasts at most suspicionMax;
- *  - a survivor hears the suspicion or the verdict by piggyback, at worst by
- *    the next periodic push-pull (interval + 25 % jitter), and runs its own
+ *  - a survivor hears the suspicion or the verdict by piggyback or gossip, at
+ *    worst by the next periodic push-pull (interval + 25 % jitter; its partner
+ *    is a linked member, which in the simulation's fabric is any member it
+ *    has met), and runs its own
  *    suspicion for at most suspicionMax from then.
  * With loss, Lifeguard may stretch a node's timeouts by up to
  * awarenessMaxMultiplier, so the suspicion terms scale by it.
