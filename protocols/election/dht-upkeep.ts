@@ -12,6 +12,15 @@
  * is not connected to; while a network of 100 formed, reads like these were
  * ≈ 5,000 kad-dht requests in two minutes, four in five failing in the
  * handshake (docs/performance.md, nineteenth pass).
+ *
+ * While the region's view moves (members joining), the DHT is not read for a
+ * role that went quiet less than `unsettledClaimMs` ago: renewals arrive late
+ * there because hosts are busy and meshes still forming, the holder's own DHT
+ * record is no newer than its gossip, and every reader walking to the peers
+ * closest to the key is what a forming network can least afford (225 such
+ * reads by 73 agents in `join-100`'s first 150 s, twenty-fourth pass). A
+ * holder that is gone is not this path's to find: membership declares it and
+ * its lease ends with it, and a claimant reads the DHT before any new term.
  */
 import type { ElectionConfig } from './constants.js'
 import { leaseStatus } from './lease.js'
@@ -33,6 +42,8 @@ export interface DhtUpkeepInit {
    * by the caller's signal; never throws. Absent: the DHT is read at once.
    */
   ask?: (signal: AbortSignal) => Promise<void>
+  /** ms since the region's alive members last changed in this node's view; absent: a still view. */
+  viewStillMs?: () => number
 }
 
 export class DhtUpkeep {
@@ -74,7 +85,10 @@ export class DhtUpkeep {
       await this.init.ask(AbortSignal.any([signal, AbortSignal.timeout(cfg.dhtTimeoutMs)]))
       if (signal.aborted) return
     }
-    await Promise.allSettled(quiet().map(async role => await this.init.resolve(region, role, signal)))
+    // A moving view defers a quiet role's read, for at most unsettledClaimMs after it went quiet.
+    const moving = (this.init.viewStillMs?.() ?? Infinity) < cfg.dhtRefreshMs
+    const due = quiet().filter(role => !moving || now() - ((book.get(region, role)?.lease.issuedAt ?? 0) + quietFor) >= cfg.unsettledClaimMs)
+    await Promise.allSettled(due.map(async role => await this.init.resolve(region, role, signal)))
     if (!signal.aborted) this.refreshTimer = setTimeout(() => { void this.refresh() }, this.init.jittered(cfg.dhtRefreshMs))
   }
 }

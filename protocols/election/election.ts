@@ -160,7 +160,8 @@ export class ElectionEngine extends EventTarget {
       now: this.now,
       jittered: (ms) => this.jittered(ms),
       resolve: async (region, role, signal) => await this.resolve(region, role, signal, 'upkeep'),
-      ask: async (signal) => { await this.askPeer(signal, 'upkeep') }
+      ask: async (signal) => { await this.askPeer(signal, 'upkeep') },
+      viewStillMs: () => this.now() - this.lastViewChange
     })
   }
 

@@ -24,7 +24,7 @@ interface Run { reads: string[], asks: number }
  * One upkeep over a book whose roles were last renewed at `issued` (ms before the first refresh), and a
  * member (or none) whose book holds `member`. Returns the DHT reads and asks of the first refresh.
  */
-async function firstRefresh (issued: Record<string, number>, member: SignedLease[] | undefined): Promise<Run> {
+async function firstRefresh (issued: Record<string, number>, member: SignedLease[] | undefined, viewStillMs?: number): Promise<Run> {
   const clock = new VirtualClock(START)
   const uninstall = clock.install()
   const controller = new AbortController()
@@ -43,7 +43,8 @@ async function firstRefresh (issued: Record<string, number>, member: SignedLease
     resolve: async (_region, role) => { run.reads.push(role) },
     ask: member === undefined
       ? undefined
-      : async () => { run.asks++; for (const sl of member) book.observe(sl) }
+      : async () => { run.asks++; for (const sl of member) book.observe(sl) },
+    viewStillMs: viewStillMs === undefined ? undefined : () => viewStillMs
   })
   try {
     upkeep.start(controller.signal)
@@ -81,6 +82,21 @@ describe('election upkeep: a quiet role asks a member before the DHT', () => {
   it('without lease sync (no ask), a quiet role is read from the DHT at once', async () => {
     const run = await firstRefresh({ network: quiet }, undefined)
     assert.deepEqual(run.reads, ['network'])
+  })
+
+  it('while the view moves, a role quiet for less than unsettledClaimMs is asked about but not read', async () => {
+    const moving = CFG.dhtRefreshMs - 1
+    const run = await firstRefresh({ network: quiet, update: quiet }, [], moving)
+    assert.equal(run.asks, 1)
+    assert.deepEqual(run.reads, [])
+    // Still for a refresh period: read as ever.
+    assert.deepEqual((await firstRefresh({ network: quiet, update: quiet }, [], CFG.dhtRefreshMs)).reads, ['network', 'update'])
+  })
+
+  it('while the view moves, a role quiet for unsettledClaimMs or more is read', async () => {
+    const longQuiet = 2 * CFG.renewIntervalMs + CFG.unsettledClaimMs
+    const run = await firstRefresh({ network: quiet, update: longQuiet, config: longQuiet - 1 }, [], 0)
+    assert.deepEqual(run.reads, ['update'])
   })
 
   it('over generated books: the DHT is read for exactly the roles still quiet after the member\'s answer', async () => {
