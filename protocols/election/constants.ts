@@ -95,7 +95,9 @@ export interface ElectionConfig {
    * Own-region lease records are checked this often; a role is re-read from
    * the DHT only when gossip has brought no renewal of it for two renew
    * intervals (missed gossip, a holder gone quiet). A steady network reads
-   * nothing from the DHT.
+   * nothing from the DHT. Also the window in which a change of the region's
+   * alive members makes the view "moving": the re-read of a role whose lease
+   * is still in force then waits for its lapse (dht-upkeep.ts).
    */
   dhtRefreshMs: number
   /**

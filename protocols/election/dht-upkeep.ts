@@ -13,17 +13,20 @@
  * ≈ 5,000 kad-dht requests in two minutes, four in five failing in the
  * handshake (docs/performance.md, nineteenth pass).
  *
- * While the region's view moves (members joining), the DHT is not read for a
- * role that went quiet less than `unsettledClaimMs` ago: renewals arrive late
- * there because hosts are busy and meshes still forming, the holder's own DHT
- * record is no newer than its gossip, and every reader walking to the peers
- * closest to the key is what a forming network can least afford (225 such
- * reads by 73 agents in `join-100`'s first 150 s, twenty-fourth pass). A
- * holder that is gone is not this path's to find: membership declares it and
- * its lease ends with it, and a claimant reads the DHT before any new term.
+ * While the region's view moves (its alive members changed within the last
+ * `dhtRefreshMs`: joins, suspicions, and this engine's start), a quiet role
+ * whose lease this node still holds in force is not read from the DHT until
+ * that lease lapses (lan: 30 s after it went quiet). Renewals arrive late
+ * there because hosts are busy and meshes still forming, and every reader
+ * walking to the peers closest to the key is what a forming network can least
+ * afford (225 such reads by 73 agents in `join-100`'s first 150 s, twenty-
+ * fourth pass). The member is still asked. A holder that is gone is not this
+ * path's to find: membership declares it and its lease ends with it. What the
+ * wait delays is a node's repair of a term whose gossip it missed (until then
+ * it ignores the new holder's actions), by at most what remains of the lease.
  */
 import type { ElectionConfig } from './constants.js'
-import { leaseStatus } from './lease.js'
+import { leaseStatus, type SignedLease } from './lease.js'
 import type { LeaseBook } from './book.js'
 
 export interface DhtUpkeepInit {
@@ -73,9 +76,9 @@ export class DhtUpkeep {
     const quietFor = 2 * cfg.renewIntervalMs
     // A role never seen has nothing to repair: its winner reads the DHT
     // itself before claiming a new term (slot.ts), and its first lease is gossiped.
-    const quiet = (): string[] => this.init.roles.filter(role => {
+    const quiet = (): SignedLease[] => this.init.roles.flatMap(role => {
       const sl = book.get(region, role)
-      return sl !== undefined && now() - sl.lease.issuedAt > quietFor && leaseStatus(sl.lease, now(), 0) !== 'released'
+      return sl !== undefined && now() - sl.lease.issuedAt > quietFor && leaseStatus(sl.lease, now(), 0) !== 'released' ? [sl] : []
     })
     if (quiet().length > 0 && this.init.ask !== undefined) {
       // As long as the DHT read it may save: nothing waits on the upkeep, and a
@@ -85,10 +88,10 @@ export class DhtUpkeep {
       await this.init.ask(AbortSignal.any([signal, AbortSignal.timeout(cfg.dhtTimeoutMs)]))
       if (signal.aborted) return
     }
-    // A moving view defers a quiet role's read, for at most unsettledClaimMs after it went quiet.
+    // A moving view defers the read of a role whose known lease is still in force.
     const moving = (this.init.viewStillMs?.() ?? Infinity) < cfg.dhtRefreshMs
-    const due = quiet().filter(role => !moving || now() - ((book.get(region, role)?.lease.issuedAt ?? 0) + quietFor) >= cfg.unsettledClaimMs)
-    await Promise.allSettled(due.map(async role => await this.init.resolve(region, role, signal)))
+    const due = quiet().filter(sl => !moving || leaseStatus(sl.lease, now(), 0) !== 'active')
+    await Promise.allSettled(due.map(async sl => await this.init.resolve(region, sl.lease.role, signal)))
     if (!signal.aborted) this.refreshTimer = setTimeout(() => { void this.refresh() }, this.init.jittered(cfg.dhtRefreshMs))
   }
 }
