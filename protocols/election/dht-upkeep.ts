@@ -45,8 +45,8 @@ export interface DhtUpkeepInit {
    * by the caller's signal; never throws. Absent: the DHT is read at once.
    */
   ask?: (signal: AbortSignal) => Promise<void>
-  /** ms since the region's alive members last changed in this node's view; absent: a still view. */
-  viewStillMs?: () => number
+  /** When the own region's set of alive members last changed in this node's view (as `SlotHost`'s); absent: a still view. */
+  lastViewChange?: () => number
 }
 
 export class DhtUpkeep {
@@ -89,7 +89,8 @@ export class DhtUpkeep {
       if (signal.aborted) return
     }
     // A moving view defers the read of a role whose known lease is still in force.
-    const moving = (this.init.viewStillMs?.() ?? Infinity) < cfg.dhtRefreshMs
+    const lastViewChange = this.init.lastViewChange?.()
+    const moving = lastViewChange !== undefined && now() - lastViewChange < cfg.dhtRefreshMs
     const due = quiet().filter(sl => !moving || leaseStatus(sl.lease, now(), 0) !== 'active')
     await Promise.allSettled(due.map(async sl => await this.init.resolve(region, sl.lease.role, signal)))
     if (!signal.aborted) this.refreshTimer = setTimeout(() => { void this.refresh() }, this.init.jittered(cfg.dhtRefreshMs))

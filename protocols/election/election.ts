@@ -161,7 +161,7 @@ export class ElectionEngine extends EventTarget {
       jittered: (ms) => this.jittered(ms),
       resolve: async (region, role, signal) => await this.resolve(region, role, signal, 'upkeep'),
       ask: async (signal) => { await this.askPeer(signal, 'upkeep') },
-      viewStillMs: () => this.now() - this.lastViewChange
+      lastViewChange: () => this.lastViewChange
     })
   }
 

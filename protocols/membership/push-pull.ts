@@ -119,9 +119,9 @@ export class PushPull {
    * A sync asks what any member knows, so one this node is connected to (a
    * ring neighbour, its bootstrap peer) will do: a random member would cost a
    * handshake on both sides, four times per joiner (forming 50, most
-   * catch-ups dialed), and at rest one every periodic interval (four in five
-   * of the handshakes of 20 agents at rest: docs/performance.md, twenty-fourth
-   * pass). The ring links span the network (membership keeps them; the rings'
+   * catch-ups dialed), and at rest one every periodic interval (24 of the 30
+   * connections 20 agents at rest asked for in three minutes:
+   * docs/performance.md, twenty-fourth pass). The ring links span the network (membership keeps them; the rings'
    * union is an expander), so what one member knows still reaches every other
    * through syncs between neighbours, as gossip does. `alive` is shuffled
    * already; a node with no live link falls back to a random member, and so

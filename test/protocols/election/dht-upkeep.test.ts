@@ -44,7 +44,7 @@ async function firstRefresh (issued: Record<string, number>, member: SignedLease
     ask: member === undefined
       ? undefined
       : async () => { run.asks++; for (const sl of member) book.observe(sl) },
-    viewStillMs: viewStillMs === undefined ? undefined : () => viewStillMs
+    lastViewChange: viewStillMs === undefined ? undefined : () => clock.now() - viewStillMs
   })
   try {
     upkeep.start(controller.signal)
