@@ -28,6 +28,7 @@ import { withoutTableRefresh } from './dht-membership.js'
 import { noiseCrypto } from './noise-crypto.js'
 import { patientDials, type ConnectionOpener } from './patient-dials.js'
 import { installYamuxWindowUpdateRule } from './yamux-window-updates.js'
+import { installEd25519VerifyKeyCache } from './libp2p-ed25519-verify.js'
 import { metricsOn } from '../lib/metrics.js'
 
 export interface MycelServices {
@@ -94,6 +95,8 @@ export async function createNode (opts: NodeOptions): Promise<MycelNode> {
   const mapper = p.dhtAllowPrivateAddrs ? passthroughMapper : removePrivateAddressesMapper
   // Half as many packets at rest: no window update per message (yamux-window-updates.ts).
   installYamuxWindowUpdateRule()
+  // gossipsub's, Noise's and identify's signature checks without a key import each (libp2p-ed25519-verify.ts).
+  installEd25519VerifyKeyCache()
 
   node = await createLibp2p({
     // Started below, once its dials are patient (patient-dials.ts).

@@ -38,6 +38,17 @@ import { shuffled } from '../lib/random.js'
 /** Warn again about an address failing for the same reason after this long, ms (each change of reason warns at once). */
 export const BOOTSTRAP_WARN_EVERY_MS = 60_000
 
+/**
+ * A joined node looks again after a membership change at most this often,
+ * ms (or every `minBackoffMs`, if shorter). While a network forms, changes
+ * arrive by the thousand a minute (joins, suspicions and their
+ * refutations), and a look on each one (the alive members listed, the
+ * connections scanned, a timer and an abort signal made) was ≈ 3 % of an
+ * agent's CPU (docs/performance.md, twenty-fifth pass). Losing the last
+ * member is noticed this much later at most.
+ */
+export const JOINED_LOOK_GAP_MS = 1_000
+
 export interface RedialInit {
   bootstrap: string[]
   minBackoffMs: number
@@ -92,6 +103,8 @@ export class Redialer implements Startable {
   private backoff: number
   /** Ends the current `untilChange` wait: a membership change, or a bootstrap dial that settled. */
   private wake?: () => void
+  /** A membership change since the last look (it may have come while no wait was listening). */
+  private changed = false
   private offChange?: () => void
   private readonly stagger: number
   /** Since when we have been joined (for the one dial to a bootstrap peer that is not a member). */
@@ -120,7 +133,7 @@ export class Redialer implements Startable {
   start (): void {
     if (this.controller !== undefined || this.addrs.length === 0) return
     this.controller = new AbortController()
-    this.offChange = this.init.onChange?.(() => { this.wake?.() })
+    this.offChange = this.init.onChange?.(() => { this.changed = true; this.wake?.() })
     void this.loop(this.controller.signal)
   }
 
@@ -138,12 +151,20 @@ export class Redialer implements Startable {
 
   private async loop (signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
+      // This look sees every change made so far.
+      this.changed = false
       if (this.init.isJoined()) {
         this.joinedSince ??= Date.now()
         this.noteConnected()
         await this.dialStranger(signal)
-        // Joined: rest until membership changes (or, without its events, the next backoff).
-        await this.untilChange(this.init.onChange !== undefined ? this.init.maxBackoffMs : this.backoff, signal)
+        // Joined: rest until membership changes (or, without its events, the next backoff),
+        // but at least the look gap: changes come in bursts, and those of the gap make the next look.
+        if (this.init.onChange === undefined) {
+          await this.untilChange(this.backoff, signal)
+          continue
+        }
+        await sleep(Math.min(JOINED_LOOK_GAP_MS, this.init.minBackoffMs), signal)
+        if (!this.changed) await this.untilChange(this.init.maxBackoffMs, signal)
         continue
       }
       this.joinedSince = undefined

@@ -474,4 +474,11 @@ export class ElectionEngine extends EventTarget {
   }
 }
 
-const MEMBERSHIP_EVENTS = ['member:join', 'member:update', 'member:suspect', 'member:dead', 'member:left', 'member:alive'] as const
+/**
+ * Every change of a member's record comes with `member:update` (a new member
+ * with `member:join` alone); the state events (suspect, dead, left, alive)
+ * come next to it. Listening to those too looked at the view twice per
+ * change (members listed and sorted, every slot woken), and while a network
+ * forms changes arrive by the thousand.
+ */
+const MEMBERSHIP_EVENTS = ['member:join', 'member:update'] as const

@@ -99,10 +99,12 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
   private readonly seen = new SeenUpdates(SEEN_UPDATES_MAX)
   private table?: MemberTable
   private readonly rings: MonitorRings
-  /** Our ring neighbours under the current member set; dropped on every member event. */
+  /** Our ring neighbours under the current member set; dropped when that set changes (ringChanged). */
   private ring?: Neighbours
   /** The member set the rings are drawn over (alive and suspect, self included); dropped with `ring`. */
   private ringView?: RingMember[]
+  /** `ringView` by id: each member's region in it. */
+  private ringRegions?: Map<string, string>
   private ctx?: SwimContext
   private prober?: Prober
   private pushPull?: PushPull
@@ -181,8 +183,7 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
       observers: (id) => this.observersOf(id).length
     }, () => this.awareness.scaleTimeout(1))
     this.table = table
-    this.ring = undefined
-    this.ringView = undefined
+    this.dropRing()
     const ctx: SwimContext = {
       cfg: this.cfg,
       transport: this.transport,
@@ -306,8 +307,8 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
 
   /**
    * Our place in the monitoring rings over the alive and suspect members,
-   * recomputed only after the member set changed (every change of state or
-   * region emits a member event, see onMemberEvent).
+   * recomputed only after that set changed (every change of state or region
+   * emits a member event, see onMemberEvent and ringChanged).
    */
   private overlay (): Neighbours {
     if (this.table === undefined) return { subjects: [], observers: [] }
@@ -330,7 +331,31 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
       if (m !== undefined) members.push({ id, region: m.region })
     }
     this.ringView = members
+    this.ringRegions = new Map(members.map(m => [m.id, m.region]))
     return members
+  }
+
+  private dropRing (): void {
+    this.ring = undefined
+    this.ringView = undefined
+    this.ringRegions = undefined
+  }
+
+  /**
+   * Whether `member`'s new record changes the set the rings are drawn over:
+   * it entered or left alive-or-suspect, or moved region. Most member events
+   * do neither: a suspicion and its refutation (alive and suspect are both
+   * on the rings), a new incarnation, new addresses or roles. While a
+   * network forms they come by the thousand (each suspicion of a starved
+   * member is applied and refuted everywhere), and each used to redraw the
+   * rings (K + R sorts of the member set) for every listener that asks.
+   */
+  private ringChanged (member: Member): boolean {
+    const regions = this.ringRegions
+    if (regions === undefined) return false
+    const onRings = member.state === 'alive' || member.state === 'suspect'
+    const region = regions.get(member.peerId)
+    return onRings ? region !== member.region : region !== undefined
   }
 
   randomAlive (n: number, filter?: (m: Member) => boolean): Member[] {
@@ -558,8 +583,7 @@ export class Swim extends TypedEventEmitter<MembershipEvents> implements Members
   }
 
   private onMemberEvent (event: keyof MembershipEvents, member: Member): void {
-    this.ring = undefined
-    this.ringView = undefined
+    if (this.ringChanged(member)) this.dropRing()
     if (event === 'member:join' || event === 'member:update') {
       if (member.state === 'alive') void this.conns?.learnAddrs(member.peerId, member.addrs)
     }

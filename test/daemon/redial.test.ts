@@ -71,6 +71,50 @@ describe('redial: bootstrap status', () => {
     assert.equal(wake, undefined, 'stop unsubscribes')
   })
 
+  it('joined, a burst of membership changes makes one look per gap, and a change inside a gap is not lost', async () => {
+    const clock = FakeTimers.install({ toFake: ['setTimeout', 'clearTimeout', 'Date'] })
+    let joined = true
+    let turns = 0
+    let wake: (() => void) | undefined
+    const { node, dials } = fakeNode([])
+    const minBackoffMs = 100
+    const r = new Redialer({
+      bootstrap: [ADDR], minBackoffMs, maxBackoffMs: 60_000,
+      isJoined: () => { turns++; return joined },
+      // The bootstrap peer is a member: no dial while joined.
+      isMember: () => true,
+      onChange: (w) => { wake = w; return () => { wake = undefined } }
+    }, node, pino({ level: 'silent' }))
+    try {
+      r.start()
+      await clock.tickAsync(1_000)
+      assert.equal(turns, 1)
+      // A network forming: a change every 5 ms for 2 s (400 changes).
+      for (let i = 0; i < 400; i++) {
+        wake?.()
+        await clock.tickAsync(5)
+      }
+      assert.ok(turns >= 2 && turns <= 1 + 2_000 / minBackoffMs + 1, `${turns - 1} looks for 400 changes in 2 s (one per ${minBackoffMs} ms at most)`)
+      // Quiet again: no look without a change.
+      await clock.tickAsync(10_000)
+      const rested = turns
+      await clock.tickAsync(30_000)
+      assert.equal(turns, rested, 'no look while nothing changes')
+      // A change, then at once (inside the gap after its look) the one that isolates us.
+      wake?.()
+      await clock.tickAsync(0)
+      joined = false
+      wake?.()
+      await clock.tickAsync(0)
+      assert.equal(dials(), 0, 'the gap runs first')
+      await clock.tickAsync(minBackoffMs)
+      assert.equal(dials(), 1, 'the change inside the gap made the next look, which dials')
+    } finally {
+      r.stop()
+      clock.uninstall()
+    }
+  })
+
   it('does not call it connected while the connected peer is not admitted, or while we are connected to others only', async () => {
     const refused: PeerAdmission = { ...OPEN_ADMISSION, isAdmitted: () => false }
     // isJoined is asked once per loop turn: wait for a few turns, not for a time.
