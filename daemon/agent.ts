@@ -504,6 +504,7 @@ export class Agent {
       minBackoffMs: libp2pTunables.defaults(cfg.profile).redialMinMs,
       maxBackoffMs: libp2pTunables.defaults(cfg.profile).redialMaxMs,
       staggerMs: libp2pTunables.defaults(cfg.profile).bootstrapStaggerMs,
+      lookGapMs: libp2pTunables.defaults(cfg.profile).redialLookGapMs,
       isJoined: () => membership.alivePeers().length > 0,
       isMember: (peer) => { const state = membership.get(peer)?.state; return state === 'alive' || state === 'suspect' },
       onChange: (wake) => {

@@ -16,7 +16,11 @@
  * verdict is the library's. Keys and signatures of another length go to the
  * library's own method, which throws as it always did. The cache holds at
  * most `MAX_KEYS` keys and starts over when full (a key costs one import to
- * make again). Upstream, the fix belongs in `Ed25519PublicKey.verify`.
+ * make again). test/daemon/libp2p-ed25519-verify.test.ts checks the
+ * verdicts against node's own import of the same key over generated keys,
+ * messages and altered signatures, on whichever version is installed: an
+ * upgrade of @libp2p/crypto that changed what `verify` means fails it.
+ * Upstream, the fix belongs in `Ed25519PublicKey.verify`.
  */
 import { verify as verifyEd25519, type KeyObject } from 'node:crypto'
 import { publicKeyFromRaw } from '@libp2p/crypto/keys'
@@ -58,6 +62,8 @@ export function installEd25519VerifyKeyCache (): void {
   const proto = Object.getPrototypeOf(publicKeyFromRaw(new Uint8Array(PUBLIC_KEY_BYTES))) as Record<PropertyKey, unknown> & { verify: Verify }
   if (proto[INSTALLED] === true) return
   const original = proto.verify
+  // Nothing to wrap: a library whose keys verify elsewhere keeps its own way.
+  if (typeof original !== 'function') return
   const verify: Verify = function (this: PublicKey, data, sig, options) {
     const raw = this.raw
     if (!(raw instanceof Uint8Array) || raw.byteLength !== PUBLIC_KEY_BYTES || !(sig instanceof Uint8Array) || sig.byteLength !== ED25519_SIGNATURE_BYTES) {

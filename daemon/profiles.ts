@@ -112,6 +112,13 @@ export interface Libp2pProfile {
    * join by no more than this.
    */
   bootstrapStaggerMs: number
+  /**
+   * Joined, the redial loop looks again after a membership change at most
+   * this often, ms (daemon/redial.ts): a forming network's changes come by
+   * the thousand a minute, and losing the last member is noticed this much
+   * later at most.
+   */
+  redialLookGapMs: number
 }
 
 const LOOPBACK = ['127.0.0.1', '::1']
@@ -152,7 +159,8 @@ export const libp2pTunables = defineTunables<Libp2pProfile>({
     trim: z.strictObject({ lowWater: tunable.nonNegative(), highWater: tunable.positive(), graceMs: tunable.nonNegative(), intervalMs: tunable.positive() }),
     redialMinMs: tunable.positive(),
     redialMaxMs: tunable.positive(),
-    bootstrapStaggerMs: tunable.positive()
+    bootstrapStaggerMs: tunable.positive(),
+    redialLookGapMs: tunable.positive()
   }),
   profiles: {
     lan: {
@@ -181,7 +189,8 @@ export const libp2pTunables = defineTunables<Libp2pProfile>({
       trim: { lowWater: 24, highWater: 48, graceMs: 2 * 60_000, intervalMs: 10_000 },
       redialMinMs: 500,
       redialMaxMs: 30_000,
-      bootstrapStaggerMs: 2_000
+      bootstrapStaggerMs: 2_000,
+      redialLookGapMs: 1_000
     },
     wan: {
       maxConnections: 300,
@@ -203,7 +212,8 @@ export const libp2pTunables = defineTunables<Libp2pProfile>({
       trim: { lowWater: 32, highWater: 64, graceMs: 5 * 60_000, intervalMs: 30_000 },
       redialMinMs: 1_000,
       redialMaxMs: 60_000,
-      bootstrapStaggerMs: 5_000
+      bootstrapStaggerMs: 5_000,
+      redialLookGapMs: 1_000
     },
     test: {
       maxConnections: 300,
@@ -224,7 +234,8 @@ export const libp2pTunables = defineTunables<Libp2pProfile>({
       trim: { lowWater: 24, highWater: 48, graceMs: 30_000, intervalMs: 5_000 },
       redialMinMs: 100,
       redialMaxMs: 2_000,
-      bootstrapStaggerMs: 300
+      bootstrapStaggerMs: 300,
+      redialLookGapMs: 100
     }
   },
   relations: [

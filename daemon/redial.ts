@@ -38,17 +38,6 @@ import { shuffled } from '../lib/random.js'
 /** Warn again about an address failing for the same reason after this long, ms (each change of reason warns at once). */
 export const BOOTSTRAP_WARN_EVERY_MS = 60_000
 
-/**
- * A joined node looks again after a membership change at most this often,
- * ms (or every `minBackoffMs`, if shorter). While a network forms, changes
- * arrive by the thousand a minute (joins, suspicions and their
- * refutations), and a look on each one (the alive members listed, the
- * connections scanned, a timer and an abort signal made) was ≈ 3 % of an
- * agent's CPU (docs/performance.md, twenty-fifth pass). Losing the last
- * member is noticed this much later at most.
- */
-export const JOINED_LOOK_GAP_MS = 1_000
-
 export interface RedialInit {
   bootstrap: string[]
   minBackoffMs: number
@@ -59,6 +48,15 @@ export interface RedialInit {
   isMember?: (peer: string) => boolean
   /** The next address of a round once this one has not let us in for this long, ms (see above). @default minBackoffMs */
   staggerMs?: number
+  /**
+   * Joined, look again after a membership change at most this often, ms
+   * (the profile's `redialLookGapMs`). While a network forms, changes arrive
+   * by the thousand a minute (joins, suspicions and their refutations), and a
+   * look on each one (the alive members listed, the connections scanned, a
+   * timer and an abort signal made) was ≈ 3 % of an agent's CPU then
+   * (docs/performance.md, twenty-fifth pass). @default minBackoffMs
+   */
+  lookGapMs?: number
   /**
    * Calls `wake` on every change that may end the join (membership events);
    * returns the unsubscribe. A joined node then looks again on each change,
@@ -163,8 +161,8 @@ export class Redialer implements Startable {
           await this.untilChange(this.backoff, signal)
           continue
         }
-        await sleep(Math.min(JOINED_LOOK_GAP_MS, this.init.minBackoffMs), signal)
-        if (!this.changed) await this.untilChange(this.init.maxBackoffMs, signal)
+        await sleep(this.init.lookGapMs ?? this.init.minBackoffMs, signal)
+        if (!this.changed && !signal.aborted) await this.untilChange(this.init.maxBackoffMs, signal)
         continue
       }
       this.joinedSince = undefined
@@ -206,11 +204,13 @@ export class Redialer implements Startable {
   /** Sleeps `ms`, or until `wake` is called (a membership change, a settled dial), or until `signal` aborts. */
   private async untilChange (ms: number, signal: AbortSignal): Promise<void> {
     const woken = new AbortController()
-    this.wake = () => { woken.abort() }
+    const wake = (): void => { woken.abort() }
+    this.wake = wake
     try {
       await sleep(Math.max(0, ms), AbortSignal.any([signal, woken.signal]))
     } finally {
-      this.wake = undefined
+      // A stopped loop's last wait must not unset the wake of a loop started since.
+      if (this.wake === wake) this.wake = undefined
     }
   }
 

@@ -475,10 +475,12 @@ export class ElectionEngine extends EventTarget {
 }
 
 /**
- * Every change of a member's record comes with `member:update` (a new member
- * with `member:join` alone); the state events (suspect, dead, left, alive)
- * come next to it. Listening to those too looked at the view twice per
- * change (members listed and sorted, every slot woken), and while a network
- * forms changes arrive by the thousand.
+ * Every change of a known member's record comes with `member:update`, next
+ * to its state event (suspect, dead, left, alive); a member the
+ * table did not hold (new, or back after being reaped or evicted) comes with
+ * `member:join` alone (one back from `left` with both).
+ * Listening to the state events too looked at the view twice per change
+ * (members listed and sorted, every slot woken), and while a network forms
+ * changes arrive by the thousand.
  */
 const MEMBERSHIP_EVENTS = ['member:join', 'member:update'] as const

@@ -77,9 +77,9 @@ describe('redial: bootstrap status', () => {
     let turns = 0
     let wake: (() => void) | undefined
     const { node, dials } = fakeNode([])
-    const minBackoffMs = 100
+    const lookGapMs = 250
     const r = new Redialer({
-      bootstrap: [ADDR], minBackoffMs, maxBackoffMs: 60_000,
+      bootstrap: [ADDR], minBackoffMs: 100, maxBackoffMs: 60_000, lookGapMs,
       isJoined: () => { turns++; return joined },
       // The bootstrap peer is a member: no dial while joined.
       isMember: () => true,
@@ -94,7 +94,7 @@ describe('redial: bootstrap status', () => {
         wake?.()
         await clock.tickAsync(5)
       }
-      assert.ok(turns >= 2 && turns <= 1 + 2_000 / minBackoffMs + 1, `${turns - 1} looks for 400 changes in 2 s (one per ${minBackoffMs} ms at most)`)
+      assert.ok(turns >= 2 && turns <= 1 + 2_000 / lookGapMs + 1, `${turns - 1} looks for 400 changes in 2 s (one per ${lookGapMs} ms at most)`)
       // Quiet again: no look without a change.
       await clock.tickAsync(10_000)
       const rested = turns
@@ -107,7 +107,9 @@ describe('redial: bootstrap status', () => {
       wake?.()
       await clock.tickAsync(0)
       assert.equal(dials(), 0, 'the gap runs first')
-      await clock.tickAsync(minBackoffMs)
+      await clock.tickAsync(lookGapMs - 1)
+      assert.equal(dials(), 0, 'not before the gap has passed')
+      await clock.tickAsync(1)
       assert.equal(dials(), 1, 'the change inside the gap made the next look, which dials')
     } finally {
       r.stop()

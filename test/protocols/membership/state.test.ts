@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict'
 import FakeTimers from '@sinonjs/fake-timers'
+import fc from 'fast-check'
 import { MemberTable, type IdentityConflict, type TableHooks } from '../../../protocols/membership/state.js'
 import { membershipConfig, suspicionTimeoutMs, type MembershipConfig } from '../../../protocols/membership/constants.js'
 import { remainingSuspicionTime } from '../../../protocols/membership/suspicion.js'
@@ -125,6 +126,38 @@ describe('membership state machine', () => {
       h.table.apply(left('A', 3))
       const kinds = h.events.filter(e => e[0] !== 'member:update').map(e => `${e[0]}:${e[2]}`)
       assert.deepEqual(kinds, ['member:join:alive', 'member:suspect:suspect', 'member:alive:alive', 'member:dead:dead', 'member:alive:alive', 'member:left:left'])
+    })
+
+    it('pairs every state event with a member:update for the same record; a member the table did not hold is member:join alone (generated sequences)', () => {
+      // The election engine and the rings listen to member:join and member:update only (election.ts, swim.ts).
+      const ids = ['A', 'B', 'C']
+      const op = fc.record({
+        kind: fc.constantFrom('alive', 'suspect', 'dead', 'left', 'evict', 'revoke', 'expire'),
+        id: fc.constantFrom(...ids),
+        inc: fc.integer({ min: 0, max: 4 })
+      })
+      fc.assert(fc.property(fc.array(op, { maxLength: 40 }), (ops) => {
+        const h = harness()
+        for (const o of ops) {
+          const before = h.events.length
+          const known = h.table.get(o.id) !== undefined
+          if (o.kind === 'alive') h.table.apply(alive(o.id, o.inc))
+          else if (o.kind === 'suspect') h.table.apply(suspect(o.id, o.inc))
+          else if (o.kind === 'dead') h.table.apply(dead(o.id, o.inc))
+          else if (o.kind === 'left') h.table.apply(left(o.id, o.inc))
+          else if (o.kind === 'evict') h.table.evict(o.id)
+          else if (o.kind === 'revoke') h.table.revoke(o.id)
+          else h.clock.tick(60_000)
+          const evs = h.events.slice(before)
+          for (let i = 0; i < evs.length; i++) {
+            const [event, id, state] = evs[i]
+            if (event === 'member:update') continue
+            if (event === 'member:join' && !known) continue
+            const next = evs[i + 1]
+            assert.ok(next !== undefined && next[0] === 'member:update' && next[1] === id && next[2] === state, `${event} of ${id} (${state}) not followed by its member:update: ${JSON.stringify(evs)}`)
+          }
+        }
+      }), { numRuns: 300 })
     })
   })
 
