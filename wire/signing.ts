@@ -9,7 +9,7 @@ import type { KeyObject } from 'node:crypto'
 import type { PrivateKey, PublicKey } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { InvalidSignatureError } from './errors.js'
-import { ed25519PublicKeyObject, verifyEd25519With } from '../lib/ed25519-key.js'
+import { cachedEd25519PublicKeyObject, verifyEd25519With } from '../lib/ed25519-key.js'
 
 const encoder = new TextEncoder()
 
@@ -26,8 +26,8 @@ export async function signPayload (key: PrivateKey, domain: string, payload: Uin
   return await key.sign(domainBytes(domain, payload))
 }
 
-/** A signer's key as libp2p has it, and its node:crypto KeyObject, made on first use. */
-interface CachedKey { key: PublicKey, object?: KeyObject }
+/** A signer's key as libp2p has it (the peer id parsed once). */
+interface CachedKey { key: PublicKey }
 
 const keyCache = new Map<string, CachedKey>()
 const KEY_CACHE_MAX = 10_000
@@ -62,9 +62,7 @@ export function publicKeyOf (peerId: string): PublicKey {
  * InvalidSignatureError if the peer id carries no Ed25519 key.
  */
 function keyObjectOf (signer: string): KeyObject {
-  const entry = cachedKey(signer)
-  entry.object ??= ed25519PublicKeyObject(entry.key.raw)
-  return entry.object
+  return cachedEd25519PublicKeyObject(cachedKey(signer).key.raw)
 }
 
 /** Throws InvalidSignatureError unless `signature` is `signer`'s over (domain, payload). */

@@ -118,12 +118,12 @@ export class MonitorRings {
     const key = region === undefined ? `${r}` : `${r}:${region}`
     let ring = this.sorted.rings.get(key)
     if (ring === undefined) {
-      const chosen = region === undefined ? [...members] : members.filter(m => m.region === region)
-      // A region that holds every member has global ring r as its ring r: the same order, not sorted again.
-      if (region !== undefined && chosen.length === members.length) {
+      if (region !== undefined && members.every(m => m.region === region)) {
+        // A region that holds every member has global ring r as its ring r: the same order, not sorted again.
         ring = this.ring(members, r, undefined)
       } else {
-        const order = chosen.sort((a, b) => compare(this.position(a.id, r), this.position(b.id, r)) || compare(a.id, b.id))
+        const order = (region === undefined ? [...members] : members.filter(m => m.region === region))
+          .sort((a, b) => compare(this.position(a.id, r), this.position(b.id, r)) || compare(a.id, b.id))
         ring = { order, index: new Map(order.map((m, i) => [m.id, i])) }
       }
       this.sorted.rings.set(key, ring)

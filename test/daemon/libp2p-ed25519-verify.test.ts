@@ -2,7 +2,7 @@
  * libp2p's Ed25519 checks with cached key objects (daemon/libp2p-ed25519-verify.ts):
  * the same verdict as the library's own method over generated keys,
  * messages and signatures, for keys made before and after it is installed;
- * one key object per key, and no more than MAX_KEYS; an aborted signal and odd
+ * one key object per key, shared with mycel's own checks and bounded; an aborted signal and odd
  * lengths still refused as the library refuses them.
  */
 import assert from 'node:assert/strict'
@@ -11,7 +11,8 @@ import fc from 'fast-check'
 import { generateKeyPair, publicKeyFromRaw } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
 import { Uint8ArrayList } from 'uint8arraylist'
-import { MAX_KEYS, installEd25519VerifyKeyCache, rememberedKeys } from '../../daemon/libp2p-ed25519-verify.js'
+import { installEd25519VerifyKeyCache } from '../../daemon/libp2p-ed25519-verify.js'
+import { MAX_CACHED_PUBLIC_KEYS, cachedPublicKeyObjects } from '../../lib/ed25519-key.js'
 
 /** The library's check, as it was: the key imported from a JWK for this one signature. */
 function reference (raw: Uint8Array, data: Uint8Array, sig: Uint8Array): boolean {
@@ -58,26 +59,26 @@ describe('libp2p Ed25519 verification with cached key objects', () => {
     assert.equal(await early.verify(data, await keys[0].sign(data)), true)
     const fresh = await generateKeyPair('Ed25519')
     const sig = await fresh.sign(data)
-    const n0 = rememberedKeys()
+    const n0 = cachedPublicKeyObjects()
     assert.equal(await fresh.publicKey.verify(data, sig), true)
-    assert.equal(rememberedKeys(), n0 + 1, 'a new key: one key object')
+    assert.equal(cachedPublicKeyObjects(), n0 + 1, 'a new key: one key object')
     for (let i = 0; i < 10; i++) assert.equal(await publicKeyFromRaw(fresh.publicKey.raw).verify(data, sig), true)
-    assert.equal(rememberedKeys(), n0 + 1, 'the same key again, through other instances: no new key object')
+    assert.equal(cachedPublicKeyObjects(), n0 + 1, 'the same key again, through other instances: no new key object')
   })
 
   it('stays bounded: a flood of keys starts the cache over', () => {
     const data = Uint8Array.from([7])
     const sig = new Uint8Array(64)
     let most = 0
-    for (let i = 0; i <= MAX_KEYS; i++) {
+    for (let i = 0; i <= MAX_CACHED_PUBLIC_KEYS; i++) {
       const raw = new Uint8Array(32)
       new DataView(raw.buffer).setUint32(0, i + 1)
       raw[31] = 0x5a
       assert.equal(publicKeyFromRaw(raw).verify(data, sig), false)
-      most = Math.max(most, rememberedKeys())
+      most = Math.max(most, cachedPublicKeyObjects())
     }
-    assert.equal(most, MAX_KEYS)
-    assert.ok(rememberedKeys() < MAX_KEYS, `${rememberedKeys()} keys after the flood`)
+    assert.equal(most, MAX_CACHED_PUBLIC_KEYS)
+    assert.ok(cachedPublicKeyObjects() < MAX_CACHED_PUBLIC_KEYS, `${cachedPublicKeyObjects()} keys after the flood`)
   })
 
   it('throws on an aborted signal before checking, as the library does', async () => {
