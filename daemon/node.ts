@@ -114,7 +114,8 @@ export async function createNode (opts: NodeOptions): Promise<MycelNode> {
     // Both wrappers batch a connection's socket writes per event-loop turn
     // (coalesce-writes.ts); whichever receives the raw connection first does it.
     connectionEncrypters: [coalescingEncrypter(noise({ crypto: opts.noiseCrypto ?? noiseCrypto }))],
-    streamMuxers: [yamux()],
+    // Pings only as often as idle connections need them (profiles.ts `muxerKeepAliveMs`).
+    streamMuxers: [yamux({ keepAliveInterval: p.muxerKeepAliveMs })],
     connectionProtector: opts.networkKey !== undefined ? coalescingProtector(preSharedKey({ psk: opts.networkKey })) : undefined,
     connectionGater: gater,
     connectionManager: {

@@ -49,6 +49,19 @@ export interface Libp2pProfile {
   identifyTimeoutMs: number
   /** Idle TCP sockets are closed after this, ms. */
   socketInactivityTimeoutMs: number
+  /**
+   * yamux pings every connection this often, ms, from both ends (a ping and
+   * its answer each way per period). Here the pings only keep a quiet
+   * connection from being closed as idle, by `socketInactivityTimeoutMs` or
+   * a middlebox on the path: membership decides who is alive, and a ping
+   * without an answer closes nothing. libp2p's 30 s made them a quarter of
+   * an agent's packets at rest (N=20, ≈ 12 connections each: 0.8 pings and
+   * answers a second sent, as many received, each a wake-up of a process
+   * that was asleep; docs/performance.md, twenty-sixth pass). `lan` pings
+   * just often enough to stay under its own inactivity timeout; `wan` keeps
+   * 30 s for NATs and firewalls that drop idle TCP flows after minutes.
+   */
+  muxerKeepAliveMs: number
   /** gossipsub heartbeat, ms (mesh maintenance and IHAVE gossip). */
   gossipHeartbeatMs: number
   /**
@@ -147,6 +160,7 @@ export const libp2pTunables = defineTunables<Libp2pProfile>({
     maxParallelDials: tunable.positive(),
     identifyTimeoutMs: tunable.positive(),
     socketInactivityTimeoutMs: tunable.positive(),
+    muxerKeepAliveMs: tunable.positive(),
     gossipHeartbeatMs: tunable.positive(),
     mesh: z.strictObject({ D: tunable.positive(), Dlo: tunable.positive(), Dhi: tunable.positive(), Dlazy: tunable.nonNegative() }),
     gossipFactor: z.number().min(0).max(1),
@@ -178,6 +192,7 @@ export const libp2pTunables = defineTunables<Libp2pProfile>({
       maxParallelDials: 8,
       identifyTimeoutMs: identifyTimeout('lan'),
       socketInactivityTimeoutMs: 5 * 60_000,
+      muxerKeepAliveMs: 4 * 60_000,
       gossipHeartbeatMs: 1_000,
       mesh: LAN_MESH,
       gossipFactor: 0,
@@ -201,6 +216,7 @@ export const libp2pTunables = defineTunables<Libp2pProfile>({
       maxParallelDials: 16,
       identifyTimeoutMs: identifyTimeout('wan'),
       socketInactivityTimeoutMs: 10 * 60_000,
+      muxerKeepAliveMs: 30_000,
       gossipHeartbeatMs: 1_000,
       // Lossy paths: keep gossipsub's own degree.
       mesh: { D: 6, Dlo: 4, Dhi: 12, Dlazy: 6 },
@@ -223,6 +239,7 @@ export const libp2pTunables = defineTunables<Libp2pProfile>({
       maxParallelDials: 8,
       identifyTimeoutMs: identifyTimeout('test'),
       socketInactivityTimeoutMs: 5 * 60_000,
+      muxerKeepAliveMs: 30_000,
       gossipHeartbeatMs: 250,
       mesh: THIN_MESH,
       gossipFactor: 0,
@@ -256,6 +273,10 @@ export const libp2pTunables = defineTunables<Libp2pProfile>({
     t => t.trim.highWater < t.maxConnections
       ? undefined
       : `trim.highWater (${t.trim.highWater}) must be below maxConnections (${t.maxConnections}): the trimmer, which spares the membership overlay, must act before libp2p's own pruning`,
+    // A connection whose only traffic is the keep-alive must not look idle.
+    t => t.muxerKeepAliveMs < t.socketInactivityTimeoutMs
+      ? undefined
+      : `muxerKeepAliveMs (${t.muxerKeepAliveMs}) must be below socketInactivityTimeoutMs (${t.socketInactivityTimeoutMs}): a quiet connection to a live peer would be closed as idle`,
     // Redial backoff doubles from redialMinMs and is capped at redialMaxMs.
     // Node's timers hold at most 2^31 - 1 ms; a longer one fires at once.
     t => t.dht.selfQueryMs < 2 ** 31
