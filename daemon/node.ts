@@ -135,8 +135,9 @@ export async function createNode (opts: NodeOptions): Promise<MycelNode> {
     // network size. libp2p's connection monitor would open a ping stream on
     // every connection every 10 s (N/10 stream setups a second per node) and,
     // aborting slow connections, turned a starved host's lag into dropped
-    // connections and false deaths. Idle sockets are still closed by TCP's
-    // inactivity timeout and yamux keep-alive.
+    // connections and false deaths. Idle connections are closed by the
+    // trimmer (conn-trimmer.ts); TCP's inactivity timeout reaps one whose
+    // peer stopped answering yamux's pings.
     connectionMonitor: { enabled: false },
     // Under Prometheus-conformant names (libp2p-metric-names.ts).
     metrics: opts.registry !== undefined ? withPrometheusNames(prometheusMetrics({ registry: opts.registry, preserveExistingMetrics: true, collectDefaultMetrics: false })) : undefined,

@@ -47,19 +47,26 @@ export interface Libp2pProfile {
    * (protocols/admission/constants.ts); derived, so the two cannot drift.
    */
   identifyTimeoutMs: number
-  /** Idle TCP sockets are closed after this, ms. */
+  /**
+   * A TCP socket that carried no byte either way for this long is closed,
+   * ms. yamux's pings (`muxerKeepAliveMs`) keep a live peer's connection
+   * above it, so what it reaps is a connection whose peer stopped answering.
+   */
   socketInactivityTimeoutMs: number
   /**
    * yamux pings every connection this often, ms, from both ends (a ping and
    * its answer each way per period). Here the pings only keep a quiet
    * connection from being closed as idle, by `socketInactivityTimeoutMs` or
    * a middlebox on the path: membership decides who is alive, and a ping
-   * without an answer closes nothing. libp2p's 30 s made them a quarter of
-   * an agent's packets at rest (N=20, ≈ 12 connections each: 0.8 pings and
-   * answers a second sent, as many received, each a wake-up of a process
-   * that was asleep; docs/performance.md, twenty-sixth pass). `lan` pings
-   * just often enough to stay under its own inactivity timeout; `wan` keeps
-   * 30 s for NATs and firewalls that drop idle TCP flows after minutes.
+   * without an answer closes nothing (yamux then sends no more pings on
+   * that connection, so the inactivity timeout reaps it one timeout after
+   * the last ping). libp2p's 30 s made them a quarter of an agent's packets
+   * at rest (N=20, ≈ 12 connections each: 0.8 pings and answers a second
+   * sent, as many received, each a wake-up of a process that was asleep;
+   * docs/performance.md, twenty-sixth pass). At most half the inactivity
+   * timeout, so a delayed ping still lands in time; `lan` pings every
+   * 2 min, under the idle timeouts of cloud firewalls and NATs (Azure's
+   * 4 min, AWS's 350 s); `wan` keeps libp2p's 30 s for home NATs.
    */
   muxerKeepAliveMs: number
   /** gossipsub heartbeat, ms (mesh maintenance and IHAVE gossip). */
@@ -192,7 +199,7 @@ export const libp2pTunables = defineTunables<Libp2pProfile>({
       maxParallelDials: 8,
       identifyTimeoutMs: identifyTimeout('lan'),
       socketInactivityTimeoutMs: 5 * 60_000,
-      muxerKeepAliveMs: 4 * 60_000,
+      muxerKeepAliveMs: 2 * 60_000,
       gossipHeartbeatMs: 1_000,
       mesh: LAN_MESH,
       gossipFactor: 0,
@@ -273,10 +280,12 @@ export const libp2pTunables = defineTunables<Libp2pProfile>({
     t => t.trim.highWater < t.maxConnections
       ? undefined
       : `trim.highWater (${t.trim.highWater}) must be below maxConnections (${t.maxConnections}): the trimmer, which spares the membership overlay, must act before libp2p's own pruning`,
-    // A connection whose only traffic is the keep-alive must not look idle.
-    t => t.muxerKeepAliveMs < t.socketInactivityTimeoutMs
+    // A connection whose only traffic is the keep-alive must not look idle,
+    // even when a ping is late (the next one is sent after the answer, and
+    // a busy event loop delays it further).
+    t => t.muxerKeepAliveMs <= t.socketInactivityTimeoutMs / 2
       ? undefined
-      : `muxerKeepAliveMs (${t.muxerKeepAliveMs}) must be below socketInactivityTimeoutMs (${t.socketInactivityTimeoutMs}): a quiet connection to a live peer would be closed as idle`,
+      : `muxerKeepAliveMs (${t.muxerKeepAliveMs}) must be at most half of socketInactivityTimeoutMs (${t.socketInactivityTimeoutMs}): a quiet connection to a live peer would be closed as idle when a ping is late`,
     // Redial backoff doubles from redialMinMs and is capped at redialMaxMs.
     // Node's timers hold at most 2^31 - 1 ms; a longer one fires at once.
     t => t.dht.selfQueryMs < 2 ** 31
