@@ -60,10 +60,10 @@ export interface Libp2pProfile {
    * a middlebox on the path: membership decides who is alive, and a ping
    * without an answer closes nothing (yamux then sends no more pings on
    * that connection, so the inactivity timeout reaps it one timeout after
-   * the last ping). libp2p's 30 s made them about a fifth of an agent's packets
-   * at rest (N=20, ≈ 12 connections each: 0.8 pings and answers a second
-   * sent, as many received, each a wake-up of a process that was asleep;
-   * docs/performance.md, twenty-sixth pass). At most half the inactivity
+   * the last ping). libp2p's 30 s made them about a fifth of an agent's
+   * packets at rest (N=20, ≈ 12 connections each: 0.8 pings and answers a
+   * second sent, as many received, each a wake-up of a process that was
+   * asleep; docs/performance.md, twenty-sixth pass). At most half the inactivity
    * timeout, so a delayed ping still lands in time; `lan` pings every
    * 2 min, under the idle timeouts of cloud firewalls and NATs (Azure's
    * 4 min, AWS's 350 s); `wan` keeps libp2p's 30 s for home NATs.

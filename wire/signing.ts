@@ -26,15 +26,14 @@ export async function signPayload (key: PrivateKey, domain: string, payload: Uin
   return await key.sign(domainBytes(domain, payload))
 }
 
-/** A signer's key as libp2p has it (the peer id parsed once). */
-interface CachedKey { key: PublicKey }
-
-const keyCache = new Map<string, CachedKey>()
+/** Signers' keys as libp2p has them, by peer id (each peer id parsed once). */
+const keyCache = new Map<string, PublicKey>()
 const KEY_CACHE_MAX = 10_000
 
-function cachedKey (peerId: string): CachedKey {
-  let entry = keyCache.get(peerId)
-  if (entry !== undefined) return entry
+/** The Ed25519 public key inside a peer id string; throws InvalidSignatureError if it has none. */
+export function publicKeyOf (peerId: string): PublicKey {
+  const cached = keyCache.get(peerId)
+  if (cached !== undefined) return cached
   let parsed
   try {
     parsed = peerIdFromString(peerId)
@@ -44,25 +43,20 @@ function cachedKey (peerId: string): CachedKey {
   if (parsed.publicKey === undefined || parsed.type !== 'Ed25519') {
     throw new InvalidSignatureError(`peer id ${peerId.slice(0, 64)} carries no Ed25519 key`)
   }
-  entry = { key: parsed.publicKey }
   if (keyCache.size >= KEY_CACHE_MAX) keyCache.clear()
-  keyCache.set(peerId, entry)
-  return entry
-}
-
-/** The Ed25519 public key inside a peer id string; throws InvalidSignatureError if it has none. */
-export function publicKeyOf (peerId: string): PublicKey {
-  return cachedKey(peerId).key
+  keyCache.set(peerId, parsed.publicKey)
+  return parsed.publicKey
 }
 
 /**
  * The node:crypto KeyObject of the Ed25519 key inside a peer id, made once
- * per signer: libp2p's PublicKey.verify rebuilds one from a JWK on every
+ * per key (lib/ed25519-key.ts's one cache of them): libp2p's
+ * PublicKey.verify rebuilds one from a JWK on every
  * call (lib/ed25519-key.ts says why that matters). Throws
  * InvalidSignatureError if the peer id carries no Ed25519 key.
  */
 function keyObjectOf (signer: string): KeyObject {
-  return cachedEd25519PublicKeyObject(cachedKey(signer).key.raw)
+  return cachedEd25519PublicKeyObject(publicKeyOf(signer).raw)
 }
 
 /** Throws InvalidSignatureError unless `signature` is `signer`'s over (domain, payload). */

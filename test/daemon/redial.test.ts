@@ -6,7 +6,7 @@
 import { strict as assert } from 'node:assert'
 import FakeTimers from '@sinonjs/fake-timers'
 import pino from 'pino'
-import { Redialer } from '../../daemon/redial.js'
+import { Redialer, type RedialInit } from '../../daemon/redial.js'
 import type { MycelNode } from '../../daemon/node.js'
 import { OPEN_ADMISSION, type PeerAdmission } from '../../lib/peer-admission.js'
 
@@ -43,7 +43,11 @@ describe('redial: bootstrap status', () => {
     } finally { r.stop() }
   })
 
-  it('joined, it rests until membership changes instead of looking every backoff; isolated, it dials at once', async () => {
+  /**
+   * A joined loop on fake timers that listens to membership changes: `wake()`
+   * is a change, `joined` and `turns` (looks) are the test's to set and read.
+   */
+  const onFakeTimers = (extra: Partial<RedialInit> = {}): { clock: ReturnType<typeof FakeTimers.install>, r: Redialer, dials: () => number, wake: () => void, subscribed: () => boolean, turns: () => number, setJoined: (j: boolean) => void } => {
     const clock = FakeTimers.install({ toFake: ['setTimeout', 'clearTimeout', 'Date'] })
     let joined = true
     let turns = 0
@@ -52,59 +56,55 @@ describe('redial: bootstrap status', () => {
     const r = new Redialer({
       bootstrap: [ADDR], minBackoffMs: 100, maxBackoffMs: 60_000,
       isJoined: () => { turns++; return joined },
-      onChange: (w) => { wake = w; return () => { wake = undefined } }
+      onChange: (w) => { wake = w; return () => { wake = undefined } },
+      ...extra
     }, node, pino({ level: 'silent' }))
+    return { clock, r, dials, wake: () => { wake?.() }, subscribed: () => wake !== undefined, turns: () => turns, setJoined: (j) => { joined = j } }
+  }
+
+  it('joined, it rests until membership changes instead of looking every backoff; isolated, it dials at once', async () => {
+    const { clock, r, dials, wake, subscribed, turns, setJoined } = onFakeTimers()
     try {
       r.start()
       await clock.tickAsync(30_000)
-      assert.equal(turns, 1, 'no look in 30 s of rest: 300 backoffs, no membership change')
+      assert.equal(turns(), 1, 'no look in 30 s of rest: 300 backoffs, no membership change')
       assert.equal(dials(), 0)
-      joined = false
-      wake?.()
+      setJoined(false)
+      wake()
       await clock.tickAsync(0)
-      assert.ok(turns >= 2)
+      assert.ok(turns() >= 2)
       assert.equal(dials(), 1, 'the change that isolated it dials the bootstrap peer at once')
     } finally {
       r.stop()
       clock.uninstall()
     }
-    assert.equal(wake, undefined, 'stop unsubscribes')
+    assert.equal(subscribed(), false, 'stop unsubscribes')
   })
 
   it('joined, a burst of membership changes makes one look per gap, and a change inside a gap is not lost', async () => {
-    const clock = FakeTimers.install({ toFake: ['setTimeout', 'clearTimeout', 'Date'] })
-    let joined = true
-    let turns = 0
-    let wake: (() => void) | undefined
-    const { node, dials } = fakeNode([])
     const lookGapMs = 250
-    const r = new Redialer({
-      bootstrap: [ADDR], minBackoffMs: 100, maxBackoffMs: 60_000, lookGapMs,
-      isJoined: () => { turns++; return joined },
-      // The bootstrap peer is a member: no dial while joined.
-      isMember: () => true,
-      onChange: (w) => { wake = w; return () => { wake = undefined } }
-    }, node, pino({ level: 'silent' }))
+    // The bootstrap peer is a member: no dial while joined.
+    const { clock, r, dials, wake, turns, setJoined } = onFakeTimers({ lookGapMs, isMember: () => true })
     try {
       r.start()
       await clock.tickAsync(1_000)
-      assert.equal(turns, 1)
+      assert.equal(turns(), 1)
       // A network forming: a change every 5 ms for 2 s (400 changes).
       for (let i = 0; i < 400; i++) {
-        wake?.()
+        wake()
         await clock.tickAsync(5)
       }
-      assert.ok(turns >= 2 && turns <= 1 + 2_000 / lookGapMs + 1, `${turns - 1} looks for 400 changes in 2 s (one per ${lookGapMs} ms at most)`)
+      assert.ok(turns() >= 2 && turns() <= 1 + 2_000 / lookGapMs + 1, `${turns() - 1} looks for 400 changes in 2 s (one per ${lookGapMs} ms at most)`)
       // Quiet again: no look without a change.
       await clock.tickAsync(10_000)
-      const rested = turns
+      const rested = turns()
       await clock.tickAsync(30_000)
-      assert.equal(turns, rested, 'no look while nothing changes')
+      assert.equal(turns(), rested, 'no look while nothing changes')
       // A change, then at once (inside the gap after its look) the one that isolates us.
-      wake?.()
+      wake()
       await clock.tickAsync(0)
-      joined = false
-      wake?.()
+      setJoined(false)
+      wake()
       await clock.tickAsync(0)
       assert.equal(dials(), 0, 'the gap runs first')
       await clock.tickAsync(lookGapMs - 1)
