@@ -16,7 +16,7 @@
  * Namespaces the release itself defines (`mycel.deployments`) also carry a
  * built-in rule in code (BuiltinNamespaces), checked wherever the schema is.
  */
-import { peerIdFromString } from '@libp2p/peer-id'
+import { peerIdOf } from '../wire/peer-ids.js'
 import { z } from 'zod'
 import { NAMESPACE_PATTERN, type ConfigLimits } from './constants.js'
 import { staticAccessPolicy, type AccessPolicy, type WriterRule } from './access.js'
@@ -31,7 +31,7 @@ import { checkJsonValue, checkKey } from './json-value.js'
  */
 const writerSchema = z.string().superRefine((s, ctx) => {
   let canonical: string | undefined
-  try { canonical = peerIdFromString(s).toString() } catch {}
+  try { canonical = peerIdOf(s).toString() } catch {}
   if (canonical === s) return
   const shown = JSON.stringify(s.length > 80 ? `${s.slice(0, 80)}…` : s)
   ctx.addIssue({

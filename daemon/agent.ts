@@ -95,7 +95,7 @@ import { FaultRegistry, type Fault } from '../lib/faults.js'
 import type { Route } from './api/router.js'
 import { collectProcessMetrics } from './process-metrics.js'
 import { AgentTracing } from './tracing.js'
-import { peerIdFromString } from '@libp2p/peer-id'
+import { peerIdOf } from '../wire/peer-ids.js'
 import { checkEmergencyEntry, EMERGENCY_NAMESPACE } from '../policy/emergency.js'
 import { freezeSource, Handoff } from './control-wiring.js'
 import { emergencyRoutes, withFreezeHold } from './api/routes/emergency.js'
@@ -472,7 +472,7 @@ export class Agent {
       membership,
       config,
       critical,
-      peerIdOf: peerIdFromString
+      peerIdOf
     }))
     routes.push(...emergencyRoutes({ control: roles.control, source: freezes, critical, config, tracer })
       .map(r => guardedRoute(this.faults, critical !== undefined ? 'critical' : 'config', r)))

@@ -22,7 +22,7 @@
  * Adding a contact to a full bucket pings its oldest contacts, which
  * membership answers without a dial (daemon/member-ping.ts).
  */
-import { peerIdFromString } from '@libp2p/peer-id'
+import { peerIdOf } from '../wire/peer-ids.js'
 import type { PeerId } from '@libp2p/interface'
 import type { Logger } from 'pino'
 import type { Member, MembershipView } from '../protocols/membership/types.js'
@@ -91,7 +91,7 @@ export function feedRoutingTable (table: RoutingTableLike, membership: Membershi
   let chain: Promise<void> = Promise.resolve()
   const apply = (op: 'add' | 'remove', id: string): void => {
     let peer: PeerId
-    try { peer = peerIdFromString(id) } catch { return }
+    try { peer = peerIdOf(id) } catch { return }
     chain = chain.then(async () => { await table[op](peer) }).catch((err: unknown) => { log.debug({ err, peer: id, op }, 'kad-dht routing table update failed') })
   }
   const onAlive = (e: CustomEvent<Member>): void => { apply('add', e.detail.peerId) }

@@ -13,7 +13,7 @@
  *      must ignore it.
  */
 import type { PeerId } from '@libp2p/interface'
-import { peerIdFromString } from '@libp2p/peer-id'
+import { peerIdOf } from '../wire/peer-ids.js'
 import type { Logger } from 'pino'
 import type { Route } from './api/router.js'
 import { RequestError } from '../lib/errors.js'
@@ -56,7 +56,7 @@ export class PartitionControl {
           // Healing: SWIM does not redial dead members by itself.
           const self = membership().self().peerId
           await Promise.allSettled(membership().members().filter(m => m.peerId !== self).map(async m => {
-            await n.dial(peerIdFromString(m.peerId), { signal: AbortSignal.timeout(5_000) })
+            await n.dial(peerIdOf(m.peerId), { signal: AbortSignal.timeout(5_000) })
             dialed++
           }))
         }

@@ -8,7 +8,7 @@
  *   gives it replicated config.
  */
 import type { Logger } from 'pino'
-import { peerIdFromString } from '@libp2p/peer-id'
+import { peerIdOf } from '../wire/peer-ids.js'
 import type { Member, MembershipView, MemberState } from '../protocols/membership/types.js'
 import type { PeerHost } from '../wire/peers.js'
 import { dutyLoop, dutyTunables, type Role, type State } from './role.js'
@@ -95,7 +95,7 @@ export class NetworkManager implements Role {
     dutyLoop(signal, this.init.intervalMs, async () => {
       const { peers, membership, region } = this.init
       const connected = (id: string): boolean => {
-        try { return peers.getConnections(peerIdFromString(id)).length > 0 } catch { return false }
+        try { return peers.getConnections(peerIdOf(id)).length > 0 } catch { return false }
       }
       const self = membership.self().peerId
       const summary = summarizeTopology(region, membership.members(), (id) => id === self || connected(id), peers.getConnections().length)

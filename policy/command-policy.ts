@@ -22,7 +22,7 @@
  */
 import { z } from 'zod'
 import { RE2JS } from 're2js'
-import { peerIdFromString } from '@libp2p/peer-id'
+import { peerIdOf } from '../wire/peer-ids.js'
 import { parseDuration } from '../protocols/artifacts/manifest.js'
 import { CommandRefusedError } from '../protocols/command/errors.js'
 import { COMMAND_NAME_PATTERN, MAX_ARG_CHARS, type CommandRequest } from '../protocols/command/messages.js'
@@ -47,7 +47,7 @@ export class InvalidCommandsSettingError extends Error {
   override name = 'InvalidCommandsSettingError'
 }
 
-const peerIdSchema = z.string().refine(s => { try { return peerIdFromString(s).toString() === s } catch { return false } }, { message: 'expected a peer id such as 12D3KooW…' })
+const peerIdSchema = z.string().refine(s => { try { return peerIdOf(s).toString() === s } catch { return false } }, { message: 'expected a peer id such as 12D3KooW…' })
 
 const paramSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('string'), pattern: z.string().min(1).max(512), maxLength: z.number().int().min(1).max(MAX_ARG_CHARS).optional() }),

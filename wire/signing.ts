@@ -7,7 +7,7 @@
  */
 import type { KeyObject } from 'node:crypto'
 import type { PrivateKey, PublicKey } from '@libp2p/interface'
-import { peerIdFromString } from '@libp2p/peer-id'
+import { peerIdOf } from './peer-ids.js'
 import { InvalidSignatureError } from './errors.js'
 import { cachedEd25519PublicKeyObject, verifyEd25519With } from '../lib/ed25519-key.js'
 
@@ -26,25 +26,20 @@ export async function signPayload (key: PrivateKey, domain: string, payload: Uin
   return await key.sign(domainBytes(domain, payload))
 }
 
-/** Signers' keys as libp2p has them, by peer id (each peer id parsed once). */
-const keyCache = new Map<string, PublicKey>()
-const KEY_CACHE_MAX = 10_000
-
-/** The Ed25519 public key inside a peer id string; throws InvalidSignatureError if it has none. */
+/**
+ * The Ed25519 public key inside a peer id string (the id parsed once,
+ * peer-ids.ts); throws InvalidSignatureError if it has none.
+ */
 export function publicKeyOf (peerId: string): PublicKey {
-  const cached = keyCache.get(peerId)
-  if (cached !== undefined) return cached
   let parsed
   try {
-    parsed = peerIdFromString(peerId)
+    parsed = peerIdOf(peerId)
   } catch {
     throw new InvalidSignatureError(`not a peer id: ${peerId.slice(0, 64)}`)
   }
   if (parsed.publicKey === undefined || parsed.type !== 'Ed25519') {
     throw new InvalidSignatureError(`peer id ${peerId.slice(0, 64)} carries no Ed25519 key`)
   }
-  if (keyCache.size >= KEY_CACHE_MAX) keyCache.clear()
-  keyCache.set(peerId, parsed.publicKey)
   return parsed.publicKey
 }
 

@@ -22,7 +22,8 @@ import { fastSigningKey } from '../../lib/ed25519-key.js'
 import type { Timekeeper } from '../../lib/clock.js'
 import { membership, type Membership, type MembershipConfig, type Member } from '../../protocols/membership/index.js'
 import { Fabric, type NodeState } from './fabric.js'
-import { SimHost, peerIdOf } from './sim-host.js'
+import { SimHost } from './sim-host.js'
+import { peerIdOf } from '../../wire/peer-ids.js'
 import { verifyOnce, type VerifyOnce } from './verify-once.js'
 
 export interface ClusterInit {

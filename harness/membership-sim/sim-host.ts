@@ -15,7 +15,7 @@
  * member of the mesh only piggybacks what it learned by probe (swim.ts
  * `ingest`); the simulation does not model that path.
  */
-import { peerIdFromString } from '@libp2p/peer-id'
+import { peerIdOf } from '../../wire/peer-ids.js'
 import type { Connection, PeerId } from '@libp2p/interface'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import type { PublishResult, TopicValidatorFn } from '@libp2p/gossipsub'
@@ -25,14 +25,6 @@ import type { PubSubHost } from '../../wire/topic.js'
 import type { Endpoint, Fabric } from './fabric.js'
 
 type PeerListener = (evt: CustomEvent<PeerId>) => void
-
-/** Parsed peer ids, shared by every node (parsing is pure). */
-const peerIds = new Map<string, PeerId>()
-export function peerIdOf (id: string): PeerId {
-  let p = peerIds.get(id)
-  if (p === undefined) { p = peerIdFromString(id); peerIds.set(id, p) }
-  return p
-}
 
 export class SimHost implements PeerHost {
   readonly transport: RequestTransport

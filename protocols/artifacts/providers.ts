@@ -7,7 +7,7 @@
  * anything that may let it make progress: a new peer, a request settling,
  * the DHT lookup ending.
  */
-import { peerIdFromString } from '@libp2p/peer-id'
+import { peerIdOf } from '../../wire/peer-ids.js'
 import type { PeerId } from '@libp2p/interface'
 import type { Logger } from 'pino'
 import { CID } from 'multiformats/cid'
@@ -38,7 +38,7 @@ export class ProviderPool {
   add (peer: string | PeerId): boolean {
     let id: PeerId
     try {
-      id = typeof peer === 'string' ? peerIdFromString(peer) : peer
+      id = typeof peer === 'string' ? peerIdOf(peer) : peer
     } catch {
       this.log.debug({ peer }, 'not a peer id, ignored')
       return false

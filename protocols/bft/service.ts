@@ -23,7 +23,7 @@ import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import type { Registry } from 'prom-client'
 import type { PeerId } from '@libp2p/interface'
-import { peerIdFromString } from '@libp2p/peer-id'
+import { peerIdOf } from '../../wire/peer-ids.js'
 import type { CommonComponents } from '../../lib/components.js'
 import type { Startable } from '../../lib/lifecycle.js'
 import { systemClock } from '../../lib/clock.js'
@@ -363,7 +363,7 @@ export class CriticalService implements Startable {
       lastHeard,
       memberState: (id) => (this.c.membership?.get(id)?.state ?? 'unknown') as ValidatorMemberState,
       isConnected: (id) => {
-        try { return peers.getConnections(peerIdFromString(id)).length > 0 } catch { return false }
+        try { return peers.getConnections(peerIdOf(id)).length > 0 } catch { return false }
       }
     })
   }

@@ -13,7 +13,7 @@
  * and reads the next only when the consensus took the previous one, so a
  * slow validator pushes back on its senders instead of buffering without end.
  */
-import { peerIdFromString } from '@libp2p/peer-id'
+import { peerIdOf } from '../../wire/peer-ids.js'
 import { lpStream } from '@libp2p/utils'
 import type { PeerId, Stream } from '@libp2p/interface'
 import type { RpcHost } from '../../wire/rpc.js'
@@ -150,7 +150,7 @@ export class BftTransport implements ConsensusNetwork {
     let c = this.channels.get(id)
     if (c === undefined) {
       let peer: PeerId
-      try { peer = peerIdFromString(id) } catch { return undefined }
+      try { peer = peerIdOf(id) } catch { return undefined }
       c = new PeerChannel(peer, this.d, () => this.started)
       this.channels.set(id, c)
     }

@@ -11,7 +11,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import type { Connection } from '@libp2p/interface'
-import { peerIdFromString } from '@libp2p/peer-id'
+import { peerIdOf } from '../../wire/peer-ids.js'
 import type { CommonComponents } from '../../lib/components.js'
 import type { Startable } from '../../lib/lifecycle.js'
 import { errText } from '../../lib/errors.js'
@@ -232,7 +232,7 @@ export class CommandService implements Startable {
     if (req.from === this.c.peerId) { this.receiveAnswer(ans); return }
     try {
       const bytes = await encodeAnswer(ans, this.c.privateKey)
-      await request(this.c.rpc, peerIdFromString(req.from), COMMAND_RESULT_PROTOCOL, bytes, { timeoutMs: this.init.config.answerTimeoutMs, maxBytes: 16, signal: this.shutdown.signal })
+      await request(this.c.rpc, peerIdOf(req.from), COMMAND_RESULT_PROTOCOL, bytes, { timeoutMs: this.init.config.answerTimeoutMs, maxBytes: 16, signal: this.shutdown.signal })
     } catch (err) {
       this.metrics.undelivered.inc()
       this.c.logger.debug({ err: errText(err), id: req.id, to: req.from }, 'command answer not delivered')

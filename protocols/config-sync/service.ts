@@ -8,7 +8,7 @@
  * the store closes last, after a final fsync.
  */
 import { join } from 'node:path'
-import { peerIdFromString } from '@libp2p/peer-id'
+import { peerIdOf } from '../../wire/peer-ids.js'
 import type { PeerId } from '@libp2p/interface'
 import * as Y from 'yjs'
 import type { CommonComponents } from '../../lib/components.js'
@@ -295,7 +295,7 @@ export class ConfigService implements Startable {
     const signal = this.shutdown?.signal
     if (ae === undefined || signal === undefined) return
     let id: PeerId
-    try { id = peerIdFromString(peer) } catch { return }
+    try { id = peerIdOf(peer) } catch { return }
     const p = ae.syncWith(id, signal).catch(err => {
       this.log.debug({ err, peer }, 'config anti-entropy round failed')
     }).finally(() => { this.syncing.delete(peer) })

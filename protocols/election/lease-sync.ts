@@ -16,7 +16,7 @@
  */
 import { z } from 'zod'
 import type { Logger } from 'pino'
-import { peerIdFromString } from '@libp2p/peer-id'
+import { peerIdOf } from '../../wire/peer-ids.js'
 import { decodeCbor, encodeCbor } from '../../wire/codec.js'
 import { handleRequests, requestMany, type RpcHost } from '../../wire/rpc.js'
 import { MAX_LEASE_BYTES } from './constants.js'
@@ -64,7 +64,7 @@ export async function pullLeases (rpc: Pick<RpcHost, 'dialProtocol'>, peer: stri
   accept: (raw: Uint8Array) => Promise<void>
 }): Promise<number> {
   let n = 0
-  await requestMany(rpc, peerIdFromString(peer), LEASE_SYNC_PROTOCOL, encodeCbor({ v: 1 }), {
+  await requestMany(rpc, peerIdOf(peer), LEASE_SYNC_PROTOCOL, encodeCbor({ v: 1 }), {
     timeoutMs: opts.timeoutMs,
     maxBytes: MAX_FRAME_BYTES,
     maxFrames: MAX_BOOK_ENTRIES,

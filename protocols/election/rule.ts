@@ -5,7 +5,7 @@
  * thing here as in the DHT's own routing.
  */
 import { createHash } from 'node:crypto'
-import { peerIdFromString } from '@libp2p/peer-id'
+import { peerIdOf } from '../../wire/peer-ids.js'
 export function roleKey (region: string, role: string): Uint8Array {
   return createHash('sha256').update(`mycel/role/${region}/${role}`).digest()
 }
@@ -17,7 +17,7 @@ export function peerPosition (peerId: string): Uint8Array {
   if (pos !== undefined) return pos
   let mh: Uint8Array
   try {
-    mh = peerIdFromString(peerId).toMultihash().bytes
+    mh = peerIdOf(peerId).toMultihash().bytes
   } catch {
     mh = new TextEncoder().encode(peerId)
   }

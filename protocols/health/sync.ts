@@ -15,7 +15,7 @@
  */
 import { z } from 'zod'
 import type { Logger } from 'pino'
-import { peerIdFromString } from '@libp2p/peer-id'
+import { peerIdOf } from '../../wire/peer-ids.js'
 import { decodeCbor, encodeCbor } from '../../wire/codec.js'
 import { handleRequests, requestMany, type RpcHost } from '../../wire/rpc.js'
 
@@ -63,7 +63,7 @@ export async function pullHealth (rpc: Pick<RpcHost, 'dialProtocol'>, peer: stri
   accept: (raw: Uint8Array) => Promise<void>
 }): Promise<number> {
   let n = 0
-  await requestMany(rpc, peerIdFromString(peer), HEALTH_SYNC_PROTOCOL, encodeCbor({ v: 1 }), {
+  await requestMany(rpc, peerIdOf(peer), HEALTH_SYNC_PROTOCOL, encodeCbor({ v: 1 }), {
     timeoutMs: opts.timeoutMs,
     maxBytes: opts.maxReportBytes,
     maxFrames: MAX_SYNC_REPORTS,

@@ -6,7 +6,7 @@
  * protocol).
  */
 import { join } from 'node:path'
-import { peerIdFromString } from '@libp2p/peer-id'
+import { peerIdOf } from '../../wire/peer-ids.js'
 import type { CommonComponents } from '../../lib/components.js'
 import type { RpcHost } from '../../wire/rpc.js'
 import { AGENT_COMPONENT, type LogsConfig } from './constants.js'
@@ -77,7 +77,7 @@ export class LogsService {
 
   /** A query's frames from `node`: this node in-process, any other over the protocol. */
   frames (node: string, q: LogQuery, signal: AbortSignal): AsyncIterable<LogFrame> {
-    if (node !== this.components.peerId) return queryPeer(this.components.host, peerIdFromString(node), q, signal)
+    if (node !== this.components.peerId) return queryPeer(this.components.host, peerIdOf(node), q, signal)
     const ch = new Channel<LogFrame>()
     const query = checkQuery(q, this.init.config.maxLimit)
     void runQuery(query, this.sources(), async (f) => { await ch.send(f) }, {

@@ -15,7 +15,7 @@
  *    milliseconds instead of waiting for its turn in the probe order; lost
  *    hosts and partitions still go through probe -> suspect -> dead.
  */
-import { peerIdFromString } from '@libp2p/peer-id'
+import { peerIdOf } from '../../wire/peer-ids.js'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { PeerId } from '@libp2p/interface'
 import type { PeerHost } from '../../wire/peers.js'
@@ -107,7 +107,7 @@ export class MemberConnections {
     }
     if (mas.length === 0) return
     try {
-      await this.ctx.peers.peerStore.merge(peerIdFromString(id), { multiaddrs: mas })
+      await this.ctx.peers.peerStore.merge(peerIdOf(id), { multiaddrs: mas })
       this.learnt.set(id, { key, at: now })
     } catch (err) {
       this.ctx.log.debug({ err, peer: id }, 'peer store merge failed')
@@ -130,12 +130,12 @@ export class MemberConnections {
       // A suspect that proves itself alive is dialed again at once.
       if (ctx.table.get(id)?.state !== 'alive') { this.retry.forget(id); continue }
       if (this.dialing.has(id)) continue
-      if (ctx.peers.getConnections(peerIdFromString(id)).length > 0) { this.retry.forget(id); continue }
+      if (ctx.peers.getConnections(peerIdOf(id)).length > 0) { this.retry.forget(id); continue }
       if (this.retry.due(id)) missing.push(id)
     }
     for (const id of shuffled(missing, ctx.random).slice(0, ctx.cfg.memberDialsPerTick)) {
       this.dialing.add(id)
-      ctx.peers.dial(peerIdFromString(id), { signal: AbortSignal.any([ctx.signal, timeoutSignal(ctx.cfg.pushPullTimeoutMs, ctx.clock)]) })
+      ctx.peers.dial(peerIdOf(id), { signal: AbortSignal.any([ctx.signal, timeoutSignal(ctx.cfg.pushPullTimeoutMs, ctx.clock)]) })
         .then(() => { this.retry.forget(id) }, err => {
           ctx.log.debug({ err: (err as Error).message, peer: id }, 'dial to member failed')
           this.retry.failed(id)

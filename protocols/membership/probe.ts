@@ -12,7 +12,7 @@
  * if the indirect helpers are refused too, the suspicion is marked `refused`
  * and uses the short refusedSuspicionMs window (see constants.ts).
  */
-import { peerIdFromString } from '@libp2p/peer-id'
+import { peerIdOf } from '../../wire/peer-ids.js'
 import { rejectReason } from '../../wire/errors.js'
 import { PROBE_PROTOCOL, PROBE_REQ_PROTOCOL } from './constants.js'
 import { encode, type SignedUpdate, type Ack, type Ping, type ProbeReq, type ProbeRes } from './messages.js'
@@ -239,7 +239,7 @@ export class Prober {
     const tiers: string[][] = [[], [], [], []]
     for (const h of ctx.table.ids(['alive'])) {
       if (h === target) continue
-      const connected = ctx.peers.getConnections(peerIdFromString(h)).length > 0
+      const connected = ctx.peers.getConnections(peerIdOf(h)).length > 0
       // Two keys, the first weighs more: a link to us when helpers may dial, an observer's link to the target when not.
       const [major, minor] = dial ? [connected, observers.has(h)] : [observers.has(h), connected]
       tiers[(major ? 0 : 2) + (minor ? 0 : 1)].push(h)
@@ -253,7 +253,7 @@ export class Prober {
    */
   private async connect (id: string, connectTimeoutMs: number, mayDial = true): Promise<PingOutcome | undefined> {
     const { ctx } = this
-    const pid = peerIdFromString(id)
+    const pid = peerIdOf(id)
     if (ctx.peers.getConnections(pid).length > 0) return undefined
     if (!mayDial) return { ok: false, refused: false, reason: NO_LINK }
     try {
@@ -275,7 +275,7 @@ export class Prober {
     const seq = this.nextSeq()
     const msg: Ping = { v: 1, t: 'ping', seq, u: [...extra, ...ctx.piggyback()] }
     const body = encode(msg)
-    const pid = peerIdFromString(id)
+    const pid = peerIdOf(id)
     try {
       const deadline = probeDeadline(timeoutMs, ctx.signal, stall ?? undefined, ctx.clock)
       const sent = ctx.clock.monotonic()
@@ -344,7 +344,7 @@ export class Prober {
       deadline.signal.addEventListener('abort', finish, { once: true })
       done.addEventListener('abort', finish, { once: true })
       for (const helper of helpers) {
-        ctx.transport.request(peerIdFromString(helper), PROBE_REQ_PROTOCOL, body, { timeoutMs: deadlineMs * 2 + 100, maxBytes: ctx.cfg.maxProbeBytes, signal: deadline.signal })
+        ctx.transport.request(peerIdOf(helper), PROBE_REQ_PROTOCOL, body, { timeoutMs: deadlineMs * 2 + 100, maxBytes: ctx.cfg.maxProbeBytes, signal: deadline.signal })
           .then(res => {
             const r = ctx.codec.probeRes(res)
             results.push(r)

@@ -15,7 +15,7 @@
  *    has one (`linkedPeer`): memberlist picks a random member, which over UDP
  *    costs nothing, where here it costs a handshake on both sides.
  */
-import { peerIdFromString } from '@libp2p/peer-id'
+import { peerIdOf } from '../../wire/peer-ids.js'
 import { equals } from 'uint8arrays/equals'
 import { rejectReason } from '../../wire/errors.js'
 import { PUSH_PULL_PROTOCOL, pushPullIntervalFor } from './constants.js'
@@ -182,7 +182,7 @@ export class PushPull {
     this.lastSync.set(peer, now)
     if (this.lastSync.size > ctx.cfg.maxMembers) this.lastSync.delete(this.lastSync.keys().next().value as string)
     const opts = { timeoutMs: ctx.cfg.pushPullTimeoutMs, maxBytes: ctx.cfg.maxPushPullBytes, signal: ctx.signal }
-    const pid = peerIdFromString(peer)
+    const pid = peerIdOf(peer)
     if (!full) {
       try {
         const body = encode({ v: 1, t: 'digest', d: ctx.table.digest() } satisfies PushPullDigest)
