@@ -13,6 +13,9 @@
  * - the request mux over libp2p (Noise, yamux; wire/rpc-mux.ts), echoing;
  * - a membership ping answered by a real membership instance (its handler,
  *   the codec, the ack) over the same mux.
+ * Both ends run in this process, so one process wakes per exchange where two
+ * would on two hosts, and the answering end runs code the asking end just
+ * warmed: the rows with more code (the mux, the ping) are flattered most.
  * Rounds interleave the kinds so noise hits them alike; the median per kind
  * is reported, and each kind as a ratio to the raw TCP echo of its column.
  * Results: bench/results/wake-cost.json; docs/performance.md has the table.
@@ -43,82 +46,9 @@ const COLD = Number(process.env.MYCEL_BENCH_WAKE_COLD ?? 40)
 const ROUNDS = 5
 const ECHO = '/bench/echo/1.0.0'
 const body = Buffer.alloc(120, 7)
+/** A lost datagram or a stalled answer fails the bench instead of hanging it, ms. */
+const EXCHANGE_TIMEOUT_MS = 5_000
 const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
-
-// Raw TCP echo.
-const tcpServer = net.createServer(s => { s.setNoDelay(true); s.on('data', d => s.write(d)) })
-tcpServer.listen(0, '127.0.0.1')
-await once(tcpServer, 'listening')
-const tcp = net.connect((tcpServer.address() as net.AddressInfo).port, '127.0.0.1')
-tcp.setNoDelay(true)
-await once(tcp, 'connect')
-
-// UDP echoes: plain, signed (Ed25519 per datagram, verified at each end), HMAC-tagged.
-const { privateKey: edPriv, publicKey: edPub } = crypto.generateKeyPairSync('ed25519')
-const hmacKey = crypto.randomBytes(32)
-interface Seal { seal: (b: Buffer) => Buffer, open: (m: Buffer) => Buffer }
-/** By the first byte of the datagram, so one server answers every kind. */
-const seals: Record<string, Seal> = {
-  p: { seal: b => b, open: m => m },
-  s: {
-    seal: b => Buffer.concat([b, crypto.sign(null, b, edPriv)]),
-    open: m => { const b = m.subarray(0, m.length - 64); if (!crypto.verify(null, b, edPub, m.subarray(m.length - 64))) throw new Error('bad signature'); return b }
-  },
-  h: {
-    seal: b => Buffer.concat([b, crypto.createHmac('sha256', hmacKey).update(b).digest()]),
-    open: m => { const b = m.subarray(0, m.length - 32); if (!crypto.timingSafeEqual(crypto.createHmac('sha256', hmacKey).update(b).digest(), m.subarray(m.length - 32))) throw new Error('bad tag'); return b }
-  }
-}
-const udpServer = dgram.createSocket('udp4')
-udpServer.on('message', (m, r) => {
-  const s = seals[String.fromCharCode(m[0])]
-  if (s !== undefined) udpServer.send(s.seal(s.open(m)), r.port, r.address)
-})
-udpServer.bind(0, '127.0.0.1')
-await once(udpServer, 'listening')
-const udp = dgram.createSocket('udp4')
-udp.bind(0, '127.0.0.1')
-await once(udp, 'listening')
-const udpPort = udpServer.address().port
-async function udpExchange (code: 'p' | 's' | 'h'): Promise<void> {
-  const got = once(udp, 'message')
-  udp.send(seals[code].seal(Buffer.concat([Buffer.from(code), body])), udpPort, '127.0.0.1')
-  seals[code].open((await got)[0] as Buffer)
-}
-
-// libp2p: a requester, an echo server, and a membership instance answering pings.
-const profile = libp2pTunables.defaults('lan')
-const dir = await mkdtemp(join(tmpdir(), 'mycel-bench-wake-'))
-const a = await createNode({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'], profile })
-const echoNode = await createNode({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'], profile })
-const bKey = await generateKeyPair('Ed25519')
-const b = await createNode({ privateKey: bKey, listen: ['/ip4/127.0.0.1/tcp/0'], profile })
-await Promise.all([a.start(), echoNode.start(), b.start()])
-const server = new MuxTransport(echoNode)
-await server.handle(ECHO, async (req, _c, reply) => { await reply(req) }, { timeoutMs: 5_000, maxBytes: 4096, maxInboundStreams: 64, onError: () => {} })
-const cfg = membershipConfig('lan')
-const m = membership({ config: cfg, region: 'r1', roles: [], version: 'bench', dataDir: dir })({
-  rpc: b, peers: b, pubsub: b.services.pubsub, peerId: b.peerId.toString(), privateKey: bKey, region: 'r1', logger: pino({ level: 'silent' }), registry: new Registry()
-})
-await m.start()
-const mux = new MuxTransport(a)
-await a.dial(echoNode.getMultiaddrs()[0])
-await a.dial(b.getMultiaddrs()[0])
-const codec = decoders(cfg)
-let seq = 0
-
-const kinds: Record<string, () => Promise<unknown>> = {
-  tcpEcho: async () => { const got = once(tcp, 'data'); tcp.write(body); await got },
-  udpEcho: async () => { await udpExchange('p') },
-  udpSigned: async () => { await udpExchange('s') },
-  udpHmac: async () => { await udpExchange('h') },
-  requestMux: async () => await mux.request(echoNode.peerId, ECHO, body, { timeoutMs: 5_000, maxBytes: 4096 }),
-  membershipPing: async () => {
-    seq = (seq + 1) % 0xffffffff
-    const ack = codec.ack(await mux.request(b.peerId, PROBE_PROTOCOL, encode({ v: 1, t: 'ping', seq, u: [] }), { timeoutMs: 5_000, maxBytes: cfg.maxProbeBytes }))
-    if (ack.seq !== seq) throw new Error('ack for another ping')
-  }
-}
 
 /** CPU µs per exchange, both ends; with a gap, the CPU spent asleep and waking is left out, the exchange after it counted. */
 async function cpuPerExchange (op: () => Promise<unknown>, count: number, gapMs: number): Promise<number> {
@@ -133,7 +63,91 @@ async function cpuPerExchange (op: () => Promise<unknown>, count: number, gapMs:
   return used / count
 }
 
-try {
+async function main (): Promise<void> {
+  // Raw TCP echo.
+  const tcpServer = net.createServer(s => { s.setNoDelay(true); s.on('data', d => s.write(d)) })
+  tcpServer.listen(0, '127.0.0.1')
+  await once(tcpServer, 'listening')
+  cleanups.push(() => { tcpServer.close() })
+  const tcp = net.connect((tcpServer.address() as net.AddressInfo).port, '127.0.0.1')
+  tcp.setNoDelay(true)
+  cleanups.push(() => { tcp.destroy() })
+  await once(tcp, 'connect')
+
+  // UDP echoes: plain, signed (Ed25519 per datagram, verified at each end), HMAC-tagged.
+  const { privateKey: edPriv, publicKey: edPub } = crypto.generateKeyPairSync('ed25519')
+  const hmacKey = crypto.randomBytes(32)
+  interface Seal { seal: (b: Buffer) => Buffer, open: (m: Buffer) => Buffer }
+  /** By the first byte of the datagram, so one server answers every kind. */
+  const seals: Record<string, Seal> = {
+    p: { seal: b => b, open: m => m },
+    s: {
+      seal: b => Buffer.concat([b, crypto.sign(null, b, edPriv)]),
+      open: m => { const b = m.subarray(0, m.length - 64); if (!crypto.verify(null, b, edPub, m.subarray(m.length - 64))) throw new Error('bad signature'); return b }
+    },
+    h: {
+      seal: b => Buffer.concat([b, crypto.createHmac('sha256', hmacKey).update(b).digest()]),
+      open: m => { const b = m.subarray(0, m.length - 32); if (!crypto.timingSafeEqual(crypto.createHmac('sha256', hmacKey).update(b).digest(), m.subarray(m.length - 32))) throw new Error('bad tag'); return b }
+    }
+  }
+  const udpServer = dgram.createSocket('udp4')
+  udpServer.on('message', (m, r) => {
+    const s = seals[String.fromCharCode(m[0])]
+    if (s !== undefined) udpServer.send(s.seal(s.open(m)), r.port, r.address)
+  })
+  udpServer.bind(0, '127.0.0.1')
+  cleanups.push(() => { udpServer.close() })
+  await once(udpServer, 'listening')
+  const udp = dgram.createSocket('udp4')
+  udp.bind(0, '127.0.0.1')
+  cleanups.push(() => { udp.close() })
+  await once(udp, 'listening')
+  const udpPort = udpServer.address().port
+  async function udpExchange (code: 'p' | 's' | 'h'): Promise<void> {
+    const got = once(udp, 'message', { signal: AbortSignal.timeout(EXCHANGE_TIMEOUT_MS) })
+    udp.send(seals[code].seal(Buffer.concat([Buffer.from(code), body])), udpPort, '127.0.0.1')
+    seals[code].open((await got)[0] as Buffer)
+  }
+
+  // libp2p: a requester, an echo server, and a membership instance answering pings.
+  const profile = libp2pTunables.defaults('lan')
+  const dir = await mkdtemp(join(tmpdir(), 'mycel-bench-wake-'))
+  cleanups.push(async () => { await rm(dir, { recursive: true, force: true }) })
+  const a = await createNode({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'], profile })
+  const echoNode = await createNode({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'], profile })
+  const bKey = await generateKeyPair('Ed25519')
+  const b = await createNode({ privateKey: bKey, listen: ['/ip4/127.0.0.1/tcp/0'], profile })
+  cleanups.push(async () => { await Promise.allSettled([a.stop(), echoNode.stop(), b.stop()]) })
+  await Promise.all([a.start(), echoNode.start(), b.start()])
+  const server = new MuxTransport(echoNode)
+  cleanups.push(async () => { await server.close() })
+  await server.handle(ECHO, async (req, _c, reply) => { await reply(req) }, { timeoutMs: 5_000, maxBytes: 4096, maxInboundStreams: 64, onError: () => {} })
+  const cfg = membershipConfig('lan')
+  const m = membership({ config: cfg, region: 'r1', roles: [], version: 'bench', dataDir: dir })({
+    rpc: b, peers: b, pubsub: b.services.pubsub, peerId: b.peerId.toString(), privateKey: bKey, region: 'r1', logger: pino({ level: 'silent' }), registry: new Registry()
+  })
+  cleanups.push(async () => { await m.stop() })
+  await m.start()
+  const mux = new MuxTransport(a)
+  cleanups.push(async () => { await mux.close() })
+  await a.dial(echoNode.getMultiaddrs()[0])
+  await a.dial(b.getMultiaddrs()[0])
+  const codec = decoders(cfg)
+  let seq = 0
+
+  const kinds: Record<string, () => Promise<unknown>> = {
+    tcpEcho: async () => { const got = once(tcp, 'data', { signal: AbortSignal.timeout(EXCHANGE_TIMEOUT_MS) }); tcp.write(body); await got },
+    udpEcho: async () => { await udpExchange('p') },
+    udpSigned: async () => { await udpExchange('s') },
+    udpHmac: async () => { await udpExchange('h') },
+    requestMux: async () => await mux.request(echoNode.peerId, ECHO, body, { timeoutMs: EXCHANGE_TIMEOUT_MS, maxBytes: 4096 }),
+    membershipPing: async () => {
+      seq = (seq + 1) % 0xffffffff
+      const ack = codec.ack(await mux.request(b.peerId, PROBE_PROTOCOL, encode({ v: 1, t: 'ping', seq, u: [] }), { timeoutMs: EXCHANGE_TIMEOUT_MS, maxBytes: cfg.maxProbeBytes }))
+      if (ack.seq !== seq) throw new Error('ack for another ping')
+    }
+  }
+
   for (const op of Object.values(kinds)) for (let i = 0; i < 50; i++) await op()
   const warm: Record<string, number[]> = Object.fromEntries(Object.keys(kinds).map(k => [k, []]))
   const cold: Record<string, number[]> = Object.fromEntries(Object.keys(kinds).map(k => [k, []]))
@@ -162,14 +176,15 @@ try {
     process.stdout.write(`  ${k.padEnd(16)} ${`${w[k]} µs (${result.overTcpEcho.warm[k]}×)`.padStart(18)} ${`${c[k]} µs (${result.overTcpEcho.afterGap[k]}×)`.padStart(24)}\n`)
   }
   await writeResult('wake-cost', result)
+}
+
+/** Undone in reverse order whatever happens, each step on its own: one that fails does not skip the others. */
+const cleanups: Array<() => unknown> = []
+
+try {
+  await main()
 } finally {
-  await m.stop()
-  await mux.close()
-  await server.close()
-  await Promise.all([a.stop(), echoNode.stop(), b.stop()])
-  tcp.destroy()
-  tcpServer.close()
-  udp.close()
-  udpServer.close()
-  await rm(dir, { recursive: true, force: true })
+  for (const undo of cleanups.reverse()) {
+    try { await undo() } catch (err) { process.stderr.write(`clean-up step failed: ${(err as Error).message}\n`) }
+  }
 }
