@@ -25,6 +25,7 @@ import { libp2pTunables } from '../daemon/profiles.js'
 import { streamTransport } from '../wire/rpc.js'
 import { MuxTransport } from '../wire/rpc-mux.js'
 import { median, round, writeResult } from './lib/stats.js'
+import { cpuPerExchange } from './lib/cpu-per-exchange.js'
 
 const EXCHANGES = Number(process.env.MYCEL_BENCH_REQUESTS ?? 1000)
 const ROUNDS = 5
@@ -72,16 +73,9 @@ const kinds: Record<string, () => Promise<unknown>> = {
   }
 }
 
-async function cpuPerExchange (op: () => Promise<unknown>): Promise<number> {
-  const start = process.cpuUsage()
-  for (let i = 0; i < EXCHANGES; i++) await op()
-  const used = process.cpuUsage(start)
-  return (used.user + used.system) / EXCHANGES
-}
-
 const runs: Record<string, number[]> = Object.fromEntries(Object.keys(kinds).map(k => [k, []]))
 for (const op of Object.values(kinds)) for (let i = 0; i < 100; i++) await op()
-for (let r = 0; r < ROUNDS; r++) for (const [k, op] of Object.entries(kinds)) runs[k]!.push(await cpuPerExchange(op))
+for (let r = 0; r < ROUNDS; r++) for (const [k, op] of Object.entries(kinds)) runs[k]!.push(await cpuPerExchange(op, EXCHANGES))
 await mux.close()
 await server.close()
 await a.stop()

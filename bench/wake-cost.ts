@@ -39,29 +39,19 @@ import { MuxTransport } from '../wire/rpc-mux.js'
 import { membership, membershipConfig, PROBE_PROTOCOL } from '../protocols/membership/index.js'
 import { decoders, encode } from '../protocols/membership/messages.js'
 import { median, round, writeResult } from './lib/stats.js'
+import { cpuPerExchange } from './lib/cpu-per-exchange.js'
+import { envNumber, readBenchConfig } from './lib/env.js'
 
-const GAP_MS = Number(process.env.MYCEL_BENCH_WAKE_GAP_MS ?? 100)
-const WARM = Number(process.env.MYCEL_BENCH_WAKE_WARM ?? 500)
-const COLD = Number(process.env.MYCEL_BENCH_WAKE_COLD ?? 40)
+const { GAP_MS, WARM, COLD } = readBenchConfig('wake-cost', () => ({
+  GAP_MS: envNumber(process.env, 'MYCEL_BENCH_WAKE_GAP_MS', 100, { min: 1 }),
+  WARM: envNumber(process.env, 'MYCEL_BENCH_WAKE_WARM', 500, { min: 1, integer: true }),
+  COLD: envNumber(process.env, 'MYCEL_BENCH_WAKE_COLD', 40, { min: 1, integer: true })
+}))
 const ROUNDS = 5
 const ECHO = '/bench/echo/1.0.0'
 const body = Buffer.alloc(120, 7)
 /** A lost datagram or a stalled answer fails the bench instead of hanging it, ms. */
 const EXCHANGE_TIMEOUT_MS = 5_000
-const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
-
-/** CPU µs per exchange, both ends; with a gap, the CPU spent asleep and waking is left out, the exchange after it counted. */
-async function cpuPerExchange (op: () => Promise<unknown>, count: number, gapMs: number): Promise<number> {
-  let used = 0
-  for (let i = 0; i < count; i++) {
-    if (gapMs > 0) await sleep(gapMs)
-    const start = process.cpuUsage()
-    await op()
-    const u = process.cpuUsage(start)
-    used += u.user + u.system
-  }
-  return used / count
-}
 
 async function main (): Promise<void> {
   // Raw TCP echo.
@@ -153,7 +143,7 @@ async function main (): Promise<void> {
   const cold: Record<string, number[]> = Object.fromEntries(Object.keys(kinds).map(k => [k, []]))
   for (let r = 0; r < ROUNDS; r++) {
     for (const [k, op] of Object.entries(kinds)) {
-      warm[k].push(await cpuPerExchange(op, WARM, 0))
+      warm[k].push(await cpuPerExchange(op, WARM))
       cold[k].push(await cpuPerExchange(op, COLD, GAP_MS))
     }
   }

@@ -46,9 +46,9 @@ export function publicKeyOf (peerId: string): PublicKey {
 /**
  * The node:crypto KeyObject of the Ed25519 key inside a peer id, made once
  * per key (lib/ed25519-key.ts's one cache of them): libp2p's
- * PublicKey.verify rebuilds one from a JWK on every
- * call (lib/ed25519-key.ts says why that matters). Throws
- * InvalidSignatureError if the peer id carries no Ed25519 key.
+ * PublicKey.verify rebuilds one from a JWK on every call (lib/ed25519-key.ts
+ * says why that matters). Throws InvalidSignatureError if the peer id
+ * carries no Ed25519 key.
  */
 function keyObjectOf (signer: string): KeyObject {
   return cachedEd25519PublicKeyObject(publicKeyOf(signer).raw)
