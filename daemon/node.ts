@@ -6,7 +6,7 @@
  */
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { stopClosestPeerKeepAlive } from './dht-keep-alive.js'
-import { tcp } from '@libp2p/tcp'
+import { tcp, type TCPSocketOptions } from '@libp2p/tcp'
 import { noise, type ICryptoInterface } from '@chainsafe/libp2p-noise'
 import { yamux } from '@libp2p/yamux'
 import { identify, type Identify } from '@libp2p/identify'
@@ -110,7 +110,15 @@ export async function createNode (opts: NodeOptions): Promise<MycelNode> {
       listen: opts.listen,
       announce: opts.announce ?? []
     },
-    transports: [tcp({ inboundSocketInactivityTimeout: p.socketInactivityTimeoutMs, outboundSocketInactivityTimeout: p.socketInactivityTimeoutMs })],
+    transports: [tcp({
+      inboundSocketInactivityTimeout: p.socketInactivityTimeoutMs,
+      outboundSocketInactivityTimeout: p.socketInactivityTimeoutMs,
+      // net.connect's `timeout` (the transport passes dialOpts through): a
+      // connect not done by then fails with libp2p's TimeoutError (profiles.ts
+      // `tcpConnectTimeoutMs`). Once connected the socket's inactivity timeout
+      // replaces it.
+      dialOpts: { timeout: p.tcpConnectTimeoutMs } as TCPSocketOptions
+    })],
     // Both wrappers batch a connection's socket writes per event-loop turn
     // (coalesce-writes.ts); whichever receives the raw connection first does it.
     connectionEncrypters: [coalescingEncrypter(noise({ crypto: opts.noiseCrypto ?? noiseCrypto }))],
@@ -125,6 +133,8 @@ export async function createNode (opts: NodeOptions): Promise<MycelNode> {
       inboundConnectionThreshold: p.inboundConnectionThreshold,
       maxIncomingPendingConnections: p.maxIncomingPendingConnections,
       dialTimeout: p.dialTimeoutMs,
+      // The responder gives a handshake what the dialer gives it (profiles.ts).
+      inboundUpgradeTimeout: p.dialTimeoutMs,
       maxParallelDials: p.maxParallelDials,
       // Members and bootstrap peers advertise one or two addresses: give
       // each the whole budget (libp2p's 6 s per address cut off handshakes

@@ -24,7 +24,27 @@ export interface Libp2pProfile {
   inboundConnectionThreshold: number
   /** Inbound connections still upgrading at once. */
   maxIncomingPendingConnections: number
-  /** Whole dial (all addresses) timeout, ms. */
+  /**
+   * TCP connect, ms. The kernel of a live host completes TCP's handshake
+   * from its accept backlog within a round trip, however starved the agent
+   * on it is; a connect that takes longer goes to a host that is gone, or
+   * to a path that drops packets, and nothing is gained by waiting for it.
+   * The time a dial holds one of the `maxParallelDials` slots for such a
+   * host is this, not `dialTimeoutMs`.
+   */
+  tcpConnectTimeoutMs: number
+  /**
+   * Whole dial (all addresses: TCP connect, Noise, yamux), ms; the
+   * responder gives an inbound handshake as long (libp2p's
+   * `inboundUpgradeTimeout`). On a loaded host a handshake takes what the
+   * two starved processes take to run it, and one aborted half-way has
+   * cost both ends CPU for nothing and is redone. With libp2p's 10 s, at
+   * 150 s into a forming network of 100 on two cores, 874 of 1,981 outbound
+   * dials had failed in the handshake; with 30 s, 33 of 1,005, for about as
+   * many connections made, and the agents had spent 11 % less CPU
+   * (docs/performance.md, twenty-eighth pass). go-libp2p allows 15 s a dial
+   * and 15 s an inbound upgrade.
+   */
   dialTimeoutMs: number
   /**
    * Outbound dials in progress at once; the rest wait in libp2p's dial queue
@@ -163,6 +183,7 @@ export const libp2pTunables = defineTunables<Libp2pProfile>({
     maxConnections: tunable.positive(),
     inboundConnectionThreshold: tunable.positive(),
     maxIncomingPendingConnections: tunable.positive(),
+    tcpConnectTimeoutMs: tunable.positive(),
     dialTimeoutMs: tunable.positive(),
     maxParallelDials: tunable.positive(),
     identifyTimeoutMs: tunable.positive(),
@@ -193,9 +214,12 @@ export const libp2pTunables = defineTunables<Libp2pProfile>({
       // joiner is refused at once and retries with backoff, like a full
       // accept backlog.
       maxIncomingPendingConnections: 16,
-      // libp2p's default: a handshake on a loaded host can take seconds, and
-      // an aborted one is CPU thrown away.
-      dialTimeoutMs: 10_000,
+      // The SYN and two retransmissions (Linux resends after 1 s and 3 s),
+      // with room for a starved dialer to see its connect late.
+      tcpConnectTimeoutMs: 5_000,
+      // A handshake on a loaded host can take tens of seconds, and an
+      // aborted one is CPU thrown away.
+      dialTimeoutMs: 30_000,
       maxParallelDials: 8,
       identifyTimeoutMs: identifyTimeout('lan'),
       socketInactivityTimeoutMs: 5 * 60_000,
@@ -218,7 +242,9 @@ export const libp2pTunables = defineTunables<Libp2pProfile>({
       maxConnections: 300,
       inboundConnectionThreshold: 20,
       maxIncomingPendingConnections: 30,
-      dialTimeoutMs: 10_000,
+      // Long round trips and lossy paths: more SYN retransmissions.
+      tcpConnectTimeoutMs: 10_000,
+      dialTimeoutMs: 30_000,
       // Round trips, not CPU, bound a WAN dial: more of them overlap.
       maxParallelDials: 16,
       identifyTimeoutMs: identifyTimeout('wan'),
@@ -242,6 +268,9 @@ export const libp2pTunables = defineTunables<Libp2pProfile>({
       maxConnections: 300,
       inboundConnectionThreshold: 1_000,
       maxIncomingPendingConnections: 500,
+      // Loopback connects at once; a test process busy for a while sees its
+      // connect late (timers run before I/O when a blocked loop wakes).
+      tcpConnectTimeoutMs: 2_000,
       dialTimeoutMs: 3_000,
       maxParallelDials: 8,
       identifyTimeoutMs: identifyTimeout('test'),
@@ -286,6 +315,11 @@ export const libp2pTunables = defineTunables<Libp2pProfile>({
     t => t.muxerKeepAliveMs <= t.socketInactivityTimeoutMs / 2
       ? undefined
       : `muxerKeepAliveMs (${t.muxerKeepAliveMs}) must be at most half of socketInactivityTimeoutMs (${t.socketInactivityTimeoutMs}): a quiet connection to a live peer would be closed as idle when a ping is late`,
+    // The connect is the first part of a dial; a connect timeout at or above
+    // the dial's would never fire.
+    t => t.tcpConnectTimeoutMs < t.dialTimeoutMs
+      ? undefined
+      : `tcpConnectTimeoutMs (${t.tcpConnectTimeoutMs}) must be below dialTimeoutMs (${t.dialTimeoutMs}): the TCP connect is the first part of a dial`,
     // Redial backoff doubles from redialMinMs and is capped at redialMaxMs.
     // Node's timers hold at most 2^31 - 1 ms; a longer one fires at once.
     t => t.dht.selfQueryMs < 2 ** 31

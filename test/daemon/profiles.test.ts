@@ -18,6 +18,14 @@ describe('libp2p tunables', () => {
     assert.throws(() => libp2pTunables.create('test', { maxConnections: 48 }), { name: 'InvalidTunablesError', message: /trim\.highWater \(48\) must be below maxConnections \(48\)/ })
   })
 
+  it('a TCP connect gives up before the dial it is part of', () => {
+    for (const p of ['lan', 'wan', 'test'] as const) {
+      const t = libp2pTunables.defaults(p)
+      assert.ok(t.tcpConnectTimeoutMs < t.dialTimeoutMs, p)
+    }
+    assert.throws(() => libp2pTunables.create('lan', { tcpConnectTimeoutMs: 30_000 }), { name: 'InvalidTunablesError', message: /tcpConnectTimeoutMs \(30000\) must be below dialTimeoutMs \(30000\)/ })
+  })
+
   it('redial backoff starts at or below its cap', () => {
     assert.throws(() => libp2pTunables.create('lan', { redialMinMs: 30_001 }), { name: 'InvalidTunablesError', message: /redialMinMs \(30001\) must not exceed redialMaxMs/ })
   })
