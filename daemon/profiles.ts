@@ -25,12 +25,15 @@ export interface Libp2pProfile {
   /** Inbound connections still upgrading at once. */
   maxIncomingPendingConnections: number
   /**
-   * TCP connect, ms. The kernel of a live host completes TCP's handshake
-   * from its accept backlog within a round trip, however starved the agent
-   * on it is; a connect that takes longer goes to a host that is gone, or
-   * to a path that drops packets, and nothing is gained by waiting for it.
-   * The time a dial holds one of the `maxParallelDials` slots for such a
-   * host is this, not `dialTimeoutMs`.
+   * TCP connect, per address, ms. A live host's kernel answers a SYN from
+   * its accept backlog however starved the agent on it is (unless that
+   * backlog is full), so a connect that takes long goes to a host that is
+   * gone or a path that drops packets; the handshake after it is what a
+   * starved host makes slow, and gets the rest of `dialTimeoutMs`. Not
+   * shorter than the dial timeout was (10 s): when a blocked event loop
+   * wakes, timers run before I/O, so a dialer that was itself stalled past
+   * this deadline loses a connect the kernel had completed, and agents on a
+   * saturated host have stalled 6–10 s (docs/performance.md).
    */
   tcpConnectTimeoutMs: number
   /**
@@ -38,12 +41,13 @@ export interface Libp2pProfile {
    * responder gives an inbound handshake as long (libp2p's
    * `inboundUpgradeTimeout`). On a loaded host a handshake takes what the
    * two starved processes take to run it, and one aborted half-way has
-   * cost both ends CPU for nothing and is redone. With libp2p's 10 s, at
-   * 150 s into a forming network of 100 on two cores, 874 of 1,981 outbound
-   * dials had failed in the handshake; with 30 s, 33 of 1,005, for about as
-   * many connections made, and the agents had spent 11 % less CPU
-   * (docs/performance.md, twenty-eighth pass). go-libp2p allows 15 s a dial
-   * and 15 s an inbound upgrade.
+   * cost both ends CPU for nothing and is redone: at 150 s into a forming
+   * network of 100 on two cores, with libp2p's 10 s, 874 of 1,981 outbound
+   * dials had failed in the handshake, with 30 s 33 of 1,005
+   * (docs/performance.md, twenty-eighth pass). The price: a dial to a live
+   * host whose agent hangs holds one of `maxParallelDials` that long, and a
+   * silent inbound socket one of `maxIncomingPendingConnections`.
+   * go-libp2p's upgrader gives an inbound handshake 15 s (`defaultAcceptTimeout`).
    */
   dialTimeoutMs: number
   /**
@@ -214,9 +218,9 @@ export const libp2pTunables = defineTunables<Libp2pProfile>({
       // joiner is refused at once and retries with backoff, like a full
       // accept backlog.
       maxIncomingPendingConnections: 16,
-      // The SYN and two retransmissions (Linux resends after 1 s and 3 s),
-      // with room for a starved dialer to see its connect late.
-      tcpConnectTimeoutMs: 5_000,
+      // The old whole-dial deadline: a host gone holds a dial slot no longer
+      // than before, and a stalled dialer keeps the margin it had.
+      tcpConnectTimeoutMs: 10_000,
       // A handshake on a loaded host can take tens of seconds, and an
       // aborted one is CPU thrown away.
       dialTimeoutMs: 30_000,
@@ -243,7 +247,7 @@ export const libp2pTunables = defineTunables<Libp2pProfile>({
       inboundConnectionThreshold: 20,
       maxIncomingPendingConnections: 30,
       // Long round trips and lossy paths: more SYN retransmissions.
-      tcpConnectTimeoutMs: 10_000,
+      tcpConnectTimeoutMs: 15_000,
       dialTimeoutMs: 30_000,
       // Round trips, not CPU, bound a WAN dial: more of them overlap.
       maxParallelDials: 16,
